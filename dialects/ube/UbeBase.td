@@ -1,0 +1,66 @@
+//===- UbeBase.td - ube dialect definition and constraints -*- tablegen -*-===//
+//
+// The `ube` dialect: the unified backend IR that framework graphs are imported
+// into. Value semantics on ranked, statically shaped tensors.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UBE_BASE_TD
+#define UBE_BASE_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+
+def Ube_Dialect : Dialect {
+  let name = "ube";
+  let cppNamespace = "::ube";
+  let summary = "Unified backend engine: deep-learning graphs and distillation";
+  let description = [{
+    The `ube` dialect is the one IR that every framework frontend (graph
+    files, PyTorch, ONNX) is imported into and every target lowers from. Ops
+    have value semantics on ranked, statically shaped tensors of `f32`, `f16`,
+    `bf16`, `i1`, `i32` and `i64`. Elementwise ops broadcast their operands
+    with numpy rules; negative axes count from the end, as in numpy.
+  }];
+  let hasConstantMaterializer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+def Ube_FloatElement : AnyTypeOf<[F32, F16, BF16]>;
+def Ube_Tensor : RankedTensorOf<[F32, F16, BF16, I1, I32, I64]>;
+def Ube_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
+def Ube_NumericTensor : RankedTensorOf<[F32, F16, BF16, I32, I64]>;
+def Ube_IndexTensor : RankedTensorOf<[I32, I64]>;
+def Ube_BoolTensor : RankedTensorOf<[I1]>;
+def Ube_FloatScalar : 0DTensorOf<[F32, F16, BF16]>;
+def Ube_F32Scalar : 0DTensorOf<[F32]>,
+    BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getF32Type())">;
+// Training-step counters are i64 scalars.
+def Ube_StepScalar : 0DTensorOf<[I64]>,
+    BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getI64Type())">;
+
+//===----------------------------------------------------------------------===//
+// Attribute constraints
+//===----------------------------------------------------------------------===//
+
+// A string attribute restricted to a fixed set of spellings. Graph files carry
+// attributes as JSON strings, so enumerations stay strings in the IR as well.
+class Ube_StrEnumAttr<list<string> cases>
+    : ConfinedAttr<StrAttr, [AttrConstraint<
+        Or<!foreach(c, cases,
+            CPred<"::llvm::cast<::mlir::StringAttr>($_self).getValue() == \"" # c # "\"">)>,
+        "one of: " # !interleave(cases, ", ")>]>;
+
+def Ube_ReductionAttr : Ube_StrEnumAttr<["mean", "sum", "none"]>;
+
+//===----------------------------------------------------------------------===//
+// Base op classes
+//===----------------------------------------------------------------------===//
+
+class Ube_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Ube_Dialect, mnemonic, traits>;
+
+#endif // UBE_BASE_TD

@@ -1,0 +1,10 @@
+//===- UbeDialect.h - the ube dialect -----------------------------*- C++ -*-===//
+
+#ifndef UBE_DIALECTS_UBE_UBEDIALECT_H
+#define UBE_DIALECTS_UBE_UBEDIALECT_H
+
+#include "mlir/IR/Dialect.h"
+
+#include "dialects/ube/UbeOpsDialect.h.inc"
+
+#endif // UBE_DIALECTS_UBE_UBEDIALECT_H

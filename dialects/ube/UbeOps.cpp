@@ -1,0 +1,719 @@
+//===- UbeOps.cpp - ube dialect operations -------------------------------===//
+//
+// Shape and dtype inference doubles as verification: each op's
+// `inferReturnTypes` checks its operands and attributes and reports the first
+// problem at the op's location, so the importer, the parser and the verifier
+// all give the same message.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/ube/UbeOps.h"
+
+#include "mlir/Dialect/Traits.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallSet.h"
+
+using namespace mlir;
+using namespace ube;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+using Loc = std::optional<Location>;
+
+std::string shapeString(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  llvm::interleave(
+      shape, [&](int64_t d) { s += std::to_string(d); }, [&] { s += ", "; });
+  return s + "]";
+}
+
+/// Returns the ranked tensor type of `value`, or reports that `what` must be
+/// one. Inference can run before ODS type constraints are checked (the parser
+/// infers while parsing), so it never assumes the operand types.
+FailureOr<RankedTensorType> rankedType(Loc loc, Value value, StringRef what) {
+  if (!value)
+    return emitOptionalError(loc, what, " is missing");
+  if (auto type = dyn_cast<RankedTensorType>(value.getType()))
+    return type;
+  return emitOptionalError(loc, what, " must be a ranked tensor, got ",
+                           value.getType());
+}
+
+/// Normalizes a possibly negative axis into [0, rank).
+FailureOr<int64_t> normalizeAxis(Loc loc, int64_t axis, int64_t rank,
+                                 StringRef what = "axis") {
+  if (axis < -rank || axis >= rank || rank == 0)
+    return emitOptionalError(loc, what, " ", axis,
+                             " is out of range for a tensor of rank ", rank);
+  return axis < 0 ? axis + rank : axis;
+}
+
+LogicalResult checkSameElementType(Loc loc, RankedTensorType a,
+                                   RankedTensorType b, StringRef aName,
+                                   StringRef bName) {
+  if (a.getElementType() == b.getElementType())
+    return success();
+  return emitOptionalError(loc, aName, " and ", bName,
+                           " must have the same element type, got ",
+                           a.getElementType(), " and ", b.getElementType());
+}
+
+LogicalResult checkSameShape(Loc loc, RankedTensorType a, RankedTensorType b,
+                             StringRef aName, StringRef bName) {
+  if (a.getShape() == b.getShape())
+    return success();
+  return emitOptionalError(loc, aName, " and ", bName,
+                           " must have the same shape, got ",
+                           shapeString(a.getShape()), " and ",
+                           shapeString(b.getShape()));
+}
+
+bool isFloatTensor(RankedTensorType type) {
+  return isa<FloatType>(type.getElementType());
+}
+
+/// The element type of a scalar loss result: that of its inputs.
+void pushScalar(RankedTensorType like, SmallVectorImpl<Type> &types) {
+  types.push_back(RankedTensorType::get({}, like.getElementType()));
+}
+
+/// numpy broadcasting of all `operands`; the result element type is
+/// `elementType` when given, else the common element type of the operands.
+LogicalResult inferBroadcastResult(Loc loc, ArrayRef<Value> operands,
+                                   Type elementType,
+                                   SmallVectorImpl<Type> &types) {
+  SmallVector<int64_t> shape;
+  Type common;
+  for (auto [i, operand] : llvm::enumerate(operands)) {
+    auto type = rankedType(loc, operand, "operand #" + std::to_string(i));
+    if (failed(type))
+      return failure();
+    if (common && type->getElementType() != common)
+      return emitOptionalError(loc, "operands must have the same element type, got ",
+                               common, " and ", type->getElementType());
+    common = type->getElementType();
+    SmallVector<int64_t> next;
+    if (!OpTrait::util::getBroadcastedShape(shape, type->getShape(), next))
+      return emitOptionalError(loc, "shapes ", shapeString(shape), " and ",
+                               shapeString(type->getShape()),
+                               " are not broadcast-compatible");
+    shape = std::move(next);
+  }
+  types.push_back(RankedTensorType::get(shape, elementType ? elementType : common));
+  return success();
+}
+
+LogicalResult inferReductionResult(Loc loc, Value input, ArrayRef<int64_t> axes,
+                                   bool keepdims, SmallVectorImpl<Type> &types) {
+  auto type = rankedType(loc, input, "input");
+  if (failed(type))
+    return failure();
+  int64_t rank = type->getRank();
+  llvm::SmallVector<bool> reduced(rank, axes.empty());
+  for (int64_t axis : axes) {
+    auto normalized = normalizeAxis(loc, axis, rank);
+    if (failed(normalized))
+      return failure();
+    if (reduced[*normalized])
+      return emitOptionalError(loc, "axis ", axis, " is listed twice");
+    reduced[*normalized] = true;
+  }
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < rank; ++d) {
+    if (!reduced[d])
+      shape.push_back(type->getDimSize(d));
+    else if (keepdims)
+      shape.push_back(1);
+  }
+  types.push_back(RankedTensorType::get(shape, type->getElementType()));
+  return success();
+}
+
+/// The reduced result of a loss with `reduction` over per-element values
+/// shaped `shape`.
+void pushReduced(StringRef reduction, ArrayRef<int64_t> shape, Type elementType,
+                 SmallVectorImpl<Type> &types) {
+  if (reduction == "none")
+    types.push_back(RankedTensorType::get(shape, elementType));
+  else
+    types.push_back(RankedTensorType::get({}, elementType));
+}
+
+LogicalResult checkPositive(Loc loc, double value, StringRef name) {
+  if (value > 0.0)
+    return success();
+  return emitOptionalError(loc, name, " must be positive, got ", value);
+}
+/// The properties that type inference reads. ODS adaptors read properties
+/// only and do not apply defaults, while the parser hands inherent attributes
+/// over in the attribute dictionary; this merges both and fills defaults.
+template <typename OpTy>
+typename OpTy::Properties resolveProperties(MLIRContext *context,
+                                            DictionaryAttr attributes,
+                                            OpaqueProperties properties) {
+  using Properties = typename OpTy::Properties;
+  Properties resolved;
+  if (properties)
+    resolved = *properties.as<Properties *>();
+  if constexpr (!std::is_same_v<Properties, EmptyProperties>) {
+    if (!properties && attributes)
+      for (NamedAttribute attr : attributes)
+        OpTy::setInherentAttr(resolved, attr.getName().getValue(), attr.getValue());
+    OperationName(OpTy::getOperationName(), context)
+        .populateDefaultProperties(OpaqueProperties(&resolved));
+  }
+  return resolved;
+}
+} // namespace
+
+#define GET_OP_CLASSES
+#include "dialects/ube/UbeOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+OpFoldResult NegOp::fold(FoldAdaptor) {
+  if (auto inner = getInput().getDefiningOp<NegOp>())
+    return inner.getInput();
+  return {};
+}
+
+LogicalResult CompareOp::inferTypes(MLIRContext *context, Loc loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  return inferBroadcastResult(loc, {adaptor.getLhs(), adaptor.getRhs()},
+                              IntegerType::get(context, 1), types);
+}
+
+LogicalResult WhereOp::inferTypes(MLIRContext *context, Loc loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  auto cond = rankedType(loc, adaptor.getCondition(), "condition");
+  auto lhs = rankedType(loc, adaptor.getLhs(), "lhs");
+  auto rhs = rankedType(loc, adaptor.getRhs(), "rhs");
+  if (failed(cond) || failed(lhs) || failed(rhs) ||
+      failed(checkSameElementType(loc, *lhs, *rhs, "lhs", "rhs")))
+    return failure();
+  // Broadcast the three shapes; the condition's i1 must not decide the type.
+  SmallVector<int64_t> shape;
+  for (RankedTensorType type : {*cond, *lhs, *rhs}) {
+    SmallVector<int64_t> next;
+    if (!OpTrait::util::getBroadcastedShape(shape, type.getShape(), next))
+      return emitOptionalError(loc, "shapes ", shapeString(shape), " and ",
+                               shapeString(type.getShape()),
+                               " are not broadcast-compatible");
+    shape = std::move(next);
+  }
+  types.push_back(RankedTensorType::get(shape, lhs->getElementType()));
+  return success();
+}
+
+OpFoldResult CastOp::fold(FoldAdaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  return {};
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions
+//===----------------------------------------------------------------------===//
+
+LogicalResult MatmulOp::inferTypes(MLIRContext *, Loc loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto lhs = rankedType(loc, adaptor.getLhs(), "lhs");
+  auto rhs = rankedType(loc, adaptor.getRhs(), "rhs");
+  if (failed(lhs) || failed(rhs) ||
+      failed(checkSameElementType(loc, *lhs, *rhs, "lhs", "rhs")))
+    return failure();
+  if (lhs->getRank() == 0 || rhs->getRank() == 0)
+    return emitOptionalError(loc, "operands must have rank at least 1");
+  SmallVector<int64_t> a(lhs->getShape()), b(rhs->getShape());
+  bool vectorLhs = a.size() == 1, vectorRhs = b.size() == 1;
+  if ((vectorLhs && adaptor.getTransposeLhs()) ||
+      (vectorRhs && adaptor.getTransposeRhs()))
+    return emitOptionalError(loc, "a rank-1 operand cannot be transposed");
+  if (vectorLhs)
+    a.insert(a.begin(), 1);
+  if (vectorRhs)
+    b.push_back(1);
+  if (adaptor.getTransposeLhs())
+    std::swap(a[a.size() - 1], a[a.size() - 2]);
+  if (adaptor.getTransposeRhs())
+    std::swap(b[b.size() - 1], b[b.size() - 2]);
+  int64_t m = a[a.size() - 2], k = a.back(), k2 = b[b.size() - 2], n = b.back();
+  if (k != k2)
+    return emitOptionalError(loc, "contraction dimensions differ: lhs ",
+                             shapeString(lhs->getShape()), " has ", k,
+                             ", rhs ", shapeString(rhs->getShape()), " has ", k2);
+  SmallVector<int64_t> batch;
+  ArrayRef<int64_t> batchA = ArrayRef(a).drop_back(2), batchB = ArrayRef(b).drop_back(2);
+  if (!OpTrait::util::getBroadcastedShape(batchA, batchB, batch))
+    return emitOptionalError(loc, "batch dimensions ", shapeString(batchA), " and ",
+                             shapeString(batchB), " are not broadcast-compatible");
+  if (!vectorLhs)
+    batch.push_back(m);
+  if (!vectorRhs)
+    batch.push_back(n);
+  types.push_back(RankedTensorType::get(batch, lhs->getElementType()));
+  return success();
+}
+
+LogicalResult LinearOp::inferTypes(MLIRContext *, Loc loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, adaptor.getInput(), "input");
+  auto weight = rankedType(loc, adaptor.getWeight(), "weight");
+  if (failed(input) || failed(weight) ||
+      failed(checkSameElementType(loc, *input, *weight, "input", "weight")))
+    return failure();
+  if (input->getRank() < 1 || weight->getRank() != 2)
+    return emitOptionalError(loc, "expects input [..., in] and weight [out, in], got ",
+                             shapeString(input->getShape()), " and ",
+                             shapeString(weight->getShape()));
+  int64_t in = input->getShape().back(), out = weight->getDimSize(0);
+  if (weight->getDimSize(1) != in)
+    return emitOptionalError(loc, "weight ", shapeString(weight->getShape()),
+                             " does not match input features ", in);
+  if (Value biasValue = adaptor.getBias()) {
+    auto bias = rankedType(loc, biasValue, "bias");
+    if (failed(bias) ||
+        failed(checkSameElementType(loc, *input, *bias, "input", "bias")))
+      return failure();
+    if (bias->getShape() != ArrayRef<int64_t>{out})
+      return emitOptionalError(loc, "bias ", shapeString(bias->getShape()),
+                               " must have shape [", out, "]");
+  }
+  SmallVector<int64_t> shape(input->getShape());
+  shape.back() = out;
+  types.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Normalization and reductions
+//===----------------------------------------------------------------------===//
+
+static LogicalResult inferAlongAxis(Loc loc, Value input, int64_t axis,
+                                    SmallVectorImpl<Type> &types) {
+  auto type = rankedType(loc, input, "input");
+  if (failed(type) || failed(normalizeAxis(loc, axis, type->getRank())))
+    return failure();
+  types.push_back(*type);
+  return success();
+}
+
+LogicalResult SoftmaxOp::inferTypes(MLIRContext *, Loc loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  return inferAlongAxis(loc, adaptor.getInput(), adaptor.getAxis(), types);
+}
+
+LogicalResult LogSoftmaxOp::inferTypes(MLIRContext *, Loc loc,
+                                             Adaptor adaptor,
+                                             SmallVectorImpl<Type> &types) {
+  return inferAlongAxis(loc, adaptor.getInput(), adaptor.getAxis(), types);
+}
+
+LogicalResult LayerNormOp::inferTypes(MLIRContext *, Loc loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  auto axis = normalizeAxis(loc, adaptor.getAxis(), input->getRank());
+  if (failed(axis) ||
+      failed(checkPositive(loc, adaptor.getEpsilon().convertToDouble(), "epsilon")))
+    return failure();
+  ArrayRef<int64_t> normalized = input->getShape().drop_front(*axis);
+  if (adaptor.getAffine().size() > 2)
+    return emitOptionalError(loc, "takes at most two affine operands (weight, "
+                                  "bias), got ", adaptor.getAffine().size());
+  static constexpr StringLiteral kAffineNames[] = {"weight", "bias"};
+  for (auto [value, name] : llvm::zip(adaptor.getAffine(), kAffineNames)) {
+    auto type = rankedType(loc, value, name);
+    if (failed(type) ||
+        failed(checkSameElementType(loc, *input, *type, "input", name)))
+      return failure();
+    if (type->getShape() != normalized)
+      return emitOptionalError(loc, name, " ", shapeString(type->getShape()),
+                               " must have the normalized shape ",
+                               shapeString(normalized));
+  }
+  types.push_back(*input);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+LogicalResult TransposeOp::inferTypes(MLIRContext *, Loc loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  ArrayRef<int64_t> perm = adaptor.getPerm();
+  int64_t rank = input->getRank();
+  if (static_cast<int64_t>(perm.size()) != rank)
+    return emitOptionalError(loc, "perm has ", perm.size(),
+                             " entries for a tensor of rank ", rank);
+  llvm::SmallVector<bool> seen(rank, false);
+  SmallVector<int64_t> shape;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= rank || seen[p])
+      return emitOptionalError(loc, "perm ", shapeString(perm),
+                               " is not a permutation of [0, ", rank, ")");
+    seen[p] = true;
+    shape.push_back(input->getDimSize(p));
+  }
+  types.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+OpFoldResult TransposeOp::fold(FoldAdaptor) {
+  for (auto [i, p] : llvm::enumerate(getPerm()))
+    if (static_cast<int64_t>(i) != p)
+      return {};
+  return getInput();
+}
+
+LogicalResult ReshapeOp::verify() {
+  auto in = getInput().getType(), out = getType();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("cannot change the element type from ")
+           << in.getElementType() << " to " << out.getElementType();
+  if (in.getNumElements() != out.getNumElements())
+    return emitOpError("cannot reshape ") << shapeString(in.getShape()) << " ("
+           << in.getNumElements() << " elements) to " << shapeString(out.getShape())
+           << " (" << out.getNumElements() << " elements)";
+  return success();
+}
+
+OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  if (auto dense = dyn_cast_if_present<DenseElementsAttr>(adaptor.getInput()))
+    return dense.reshape(getType());
+  // reshape(reshape(x)) is one reshape of x.
+  if (auto inner = getInput().getDefiningOp<ReshapeOp>()) {
+    getInputMutable().assign(inner.getInput());
+    return getResult();
+  }
+  return {};
+}
+
+LogicalResult BroadcastToOp::verify() {
+  auto in = getInput().getType(), out = getType();
+  if (in.getElementType() != out.getElementType())
+    return emitOpError("cannot change the element type from ")
+           << in.getElementType() << " to " << out.getElementType();
+  SmallVector<int64_t> shape;
+  if (in.getRank() > out.getRank() ||
+      !OpTrait::util::getBroadcastedShape(in.getShape(), out.getShape(), shape) ||
+      ArrayRef<int64_t>(shape) != out.getShape())
+    return emitOpError("cannot broadcast ") << shapeString(in.getShape())
+           << " to " << shapeString(out.getShape());
+  return success();
+}
+
+OpFoldResult BroadcastToOp::fold(FoldAdaptor adaptor) {
+  if (getInput().getType() == getType())
+    return getInput();
+  if (auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getInput()))
+    return SplatElementsAttr::get(getType(), splat.getSplatValue<Attribute>());
+  return {};
+}
+
+LogicalResult ConcatOp::inferTypes(MLIRContext *, Loc loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  if (adaptor.getInputs().empty())
+    return emitOptionalError(loc, "expects at least one input");
+  auto first = rankedType(loc, adaptor.getInputs().front(), "input #0");
+  if (failed(first))
+    return failure();
+  auto axis = normalizeAxis(loc, adaptor.getAxis(), first->getRank());
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> shape(first->getShape());
+  for (auto [i, value] : llvm::enumerate(adaptor.getInputs().drop_front())) {
+    std::string name = "input #" + std::to_string(i + 1);
+    auto type = rankedType(loc, value, name);
+    if (failed(type) ||
+        failed(checkSameElementType(loc, *first, *type, "input #0", name)))
+      return failure();
+    bool compatible = type->getRank() == first->getRank();
+    for (int64_t d = 0; compatible && d < first->getRank(); ++d)
+      compatible = d == *axis || type->getDimSize(d) == shape[d];
+    if (!compatible)
+      return emitOptionalError(loc, name, " ", shapeString(type->getShape()),
+                               " does not match ", shapeString(first->getShape()),
+                               " outside axis ", *axis);
+    shape[*axis] += type->getDimSize(*axis);
+  }
+  types.push_back(RankedTensorType::get(shape, first->getElementType()));
+  return success();
+}
+
+OpFoldResult ConcatOp::fold(FoldAdaptor) {
+  if (getInputs().size() == 1 && getInputs().front().getType() == getType())
+    return getInputs().front();
+  return {};
+}
+
+LogicalResult SliceOp::inferTypes(MLIRContext *, Loc loc,
+                                        Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  int64_t rank = input->getRank();
+  ArrayRef<int64_t> start = adaptor.getStart(), limit = adaptor.getLimit(),
+                    stride = adaptor.getStride();
+  if (static_cast<int64_t>(start.size()) != rank ||
+      static_cast<int64_t>(limit.size()) != rank ||
+      static_cast<int64_t>(stride.size()) != rank)
+    return emitOptionalError(loc, "start, limit and stride need ", rank,
+                             " entries each, one per dimension");
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t size = input->getDimSize(d);
+    if (start[d] < 0 || start[d] > limit[d] || limit[d] > size)
+      return emitOptionalError(loc, "dimension ", d, ": need 0 <= start (",
+                               start[d], ") <= limit (", limit[d], ") <= size (",
+                               size, ")");
+    if (stride[d] < 1)
+      return emitOptionalError(loc, "dimension ", d, ": stride ", stride[d],
+                               " must be at least 1");
+    shape.push_back((limit[d] - start[d] + stride[d] - 1) / stride[d]);
+  }
+  types.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+OpFoldResult SliceOp::fold(FoldAdaptor) {
+  if (getInput().getType() == getType() &&
+      llvm::all_of(getStart(), [](int64_t s) { return s == 0; }) &&
+      llvm::all_of(getStride(), [](int64_t s) { return s == 1; }))
+    return getInput();
+  return {};
+}
+
+LogicalResult GatherOp::inferTypes(MLIRContext *, Loc loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, adaptor.getInput(), "input");
+  auto indices = rankedType(loc, adaptor.getIndices(), "indices");
+  if (failed(input) || failed(indices))
+    return failure();
+  auto axis = normalizeAxis(loc, adaptor.getAxis(), input->getRank());
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> shape(input->getShape().take_front(*axis));
+  llvm::append_range(shape, indices->getShape());
+  llvm::append_range(shape, input->getShape().drop_front(*axis + 1));
+  types.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+LogicalResult DropoutOp::inferTypes(MLIRContext *, Loc loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  double rate = adaptor.getRate().convertToDouble();
+  if (!(rate >= 0.0 && rate < 1.0))
+    return emitOptionalError(loc, "rate must be in [0, 1), got ", rate);
+  types.push_back(*input);
+  return success();
+}
+
+OpFoldResult DropoutOp::fold(FoldAdaptor) {
+  if (getRate().isZero())
+    return getInput();
+  return {};
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+/// Checks that integer `labels` index the rows of `logits` ([..., C] vs [...]).
+static LogicalResult checkLabels(Loc loc, RankedTensorType logits, Value labelsValue) {
+  auto labels = rankedType(loc, labelsValue, "labels");
+  if (failed(labels))
+    return failure();
+  if (!isa<IntegerType>(labels->getElementType()) ||
+      labels->getElementType().getIntOrFloatBitWidth() < 32)
+    return emitOptionalError(loc, "labels must be i32 or i64, got ",
+                             labels->getElementType());
+  if (logits.getRank() < 1 || labels->getShape() != logits.getShape().drop_back())
+    return emitOptionalError(loc, "labels ", shapeString(labels->getShape()),
+                             " must have the shape of the logits without the "
+                             "class axis, ",
+                             shapeString(logits.getShape().drop_back()));
+  return success();
+}
+
+LogicalResult CrossEntropyOp::inferTypes(MLIRContext *, Loc loc,
+                                               Adaptor adaptor,
+                                               SmallVectorImpl<Type> &types) {
+  auto logits = rankedType(loc, adaptor.getLogits(), "logits");
+  if (failed(logits) || failed(checkLabels(loc, *logits, adaptor.getLabels())))
+    return failure();
+  pushReduced(adaptor.getReduction(), logits->getShape().drop_back(),
+              logits->getElementType(), types);
+  return success();
+}
+
+LogicalResult MseLossOp::inferTypes(MLIRContext *, Loc loc,
+                                          Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, adaptor.getInput(), "input");
+  auto target = rankedType(loc, adaptor.getTarget(), "target");
+  if (failed(input) || failed(target) ||
+      failed(checkSameElementType(loc, *input, *target, "input", "target")) ||
+      failed(checkSameShape(loc, *input, *target, "input", "target")))
+    return failure();
+  pushReduced(adaptor.getReduction(), input->getShape(), input->getElementType(),
+              types);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Distillation
+//===----------------------------------------------------------------------===//
+
+LogicalResult KdLossOp::inferTypes(MLIRContext *, Loc loc,
+                                         Adaptor adaptor,
+                                         SmallVectorImpl<Type> &types) {
+  auto student = rankedType(loc, adaptor.getStudentLogits(), "student logits");
+  auto teacher = rankedType(loc, adaptor.getTeacherLogits(), "teacher logits");
+  if (failed(student) || failed(teacher) ||
+      failed(checkSameElementType(loc, *student, *teacher, "student logits",
+                                  "teacher logits")) ||
+      failed(checkSameShape(loc, *student, *teacher, "student logits",
+                            "teacher logits")) ||
+      failed(checkPositive(loc, adaptor.getTemperature().convertToDouble(),
+                           "temperature")))
+    return failure();
+  if (student->getRank() < 1)
+    return emitOptionalError(loc, "logits need a vocabulary axis");
+  if (!isFloatTensor(*student))
+    return emitOptionalError(loc, "logits must be floating point");
+  if (Value labels = adaptor.getLabels()) {
+    if (failed(checkLabels(loc, *student, labels)))
+      return failure();
+  } else if (!adaptor.getAlpha().isZero()) {
+    return emitOptionalError(loc, "alpha ", adaptor.getAlpha().convertToDouble(),
+                             " weighs a hard-label term, which needs labels");
+  }
+  pushScalar(*student, types);
+  return success();
+}
+
+LogicalResult FeatureMapLossOp::inferTypes(MLIRContext *, Loc loc,
+                                                 Adaptor adaptor,
+                                                 SmallVectorImpl<Type> &types) {
+  auto student = rankedType(loc, adaptor.getStudent(), "student");
+  auto teacher = rankedType(loc, adaptor.getTeacher(), "teacher");
+  if (failed(student) || failed(teacher) ||
+      failed(checkSameElementType(loc, *student, *teacher, "student", "teacher")) ||
+      failed(checkPositive(loc, adaptor.getEpsilon().convertToDouble(), "epsilon")))
+    return failure();
+  if (student->getRank() < 1 || teacher->getRank() != student->getRank() ||
+      student->getShape().drop_back() != teacher->getShape().drop_back())
+    return emitOptionalError(loc, "student ", shapeString(student->getShape()),
+                             " and teacher ", shapeString(teacher->getShape()),
+                             " must agree on every axis but the hidden (last) one");
+  int64_t ds = student->getShape().back(), dt = teacher->getShape().back();
+  if (Value projectionValue = adaptor.getProjection()) {
+    auto projection = rankedType(loc, projectionValue, "projection");
+    if (failed(projection) ||
+        failed(checkSameElementType(loc, *student, *projection, "student",
+                                    "projection")))
+      return failure();
+    if (projection->getShape() != ArrayRef<int64_t>{ds, dt})
+      return emitOptionalError(loc, "projection ", shapeString(projection->getShape()),
+                               " must be [", ds, ", ", dt, "] (student width × teacher width)");
+  } else if (ds != dt) {
+    return emitOptionalError(loc, "student width ", ds, " differs from teacher width ",
+                             dt, "; a projection operand is needed");
+  }
+  pushScalar(*student, types);
+  return success();
+}
+
+LogicalResult AttentionTransferLossOp::inferTypes(
+    MLIRContext *, Loc loc, Adaptor adaptor, SmallVectorImpl<Type> &types) {
+  std::pair<Value, StringRef> operands[] = {
+      {adaptor.getStudentQuery(), "student query"},
+      {adaptor.getStudentKey(), "student key"},
+      {adaptor.getTeacherQuery(), "teacher query"},
+      {adaptor.getTeacherKey(), "teacher key"}};
+  SmallVector<RankedTensorType> t;
+  for (auto [value, name] : operands) {
+    auto type = rankedType(loc, value, name);
+    if (failed(type))
+      return failure();
+    if (type->getRank() != 4)
+      return emitOptionalError(loc, name, " ", shapeString(type->getShape()),
+                               " must be [batch, heads, tokens, head_dim]");
+    if (!t.empty() && failed(checkSameElementType(loc, t.front(), *type,
+                                                  "student query", name)))
+      return failure();
+    t.push_back(*type);
+  }
+  for (int side = 0; side < 2; ++side) {
+    RankedTensorType q = t[2 * side], k = t[2 * side + 1];
+    if (q.getShape() != k.getShape())
+      return emitOptionalError(loc, side ? "teacher" : "student", " query ",
+                               shapeString(q.getShape()), " and key ",
+                               shapeString(k.getShape()), " must have the same shape");
+  }
+  if (t[0].getShape().take_front(3) != t[2].getShape().take_front(3))
+    return emitOptionalError(loc, "student ", shapeString(t[0].getShape()),
+                             " and teacher ", shapeString(t[2].getShape()),
+                             " must agree on batch, heads and tokens");
+  if (Value maskValue = adaptor.getMask()) {
+    auto mask = rankedType(loc, maskValue, "mask");
+    if (failed(mask))
+      return failure();
+    SmallVector<int64_t> expected{t[0].getDimSize(0), t[0].getDimSize(2)};
+    if (mask->getShape() != ArrayRef<int64_t>(expected))
+      return emitOptionalError(loc, "mask ", shapeString(mask->getShape()),
+                               " must be [batch, tokens] = ", shapeString(expected));
+  }
+  pushScalar(t[0], types);
+  return success();
+}
+
+LogicalResult TransferProbabilityOp::verify() {
+  double slope = getSlope().convertToDouble();
+  double offset = getOffset().convertToDouble();
+  if (!(slope >= 0.0))
+    return emitOpError("slope must be non-negative, got ") << slope;
+  if (!(offset >= 0.0 && offset <= 1.0))
+    return emitOpError("offset must be in [0, 1], got ") << offset;
+  return success();
+}
+
+OpFoldResult BernoulliSelectOp::fold(FoldAdaptor) {
+  if (getStudent() == getTeacher())
+    return getStudent();
+  return {};
+}

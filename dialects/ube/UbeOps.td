@@ -1,0 +1,522 @@
+//===- UbeOps.td - ube dialect operations ------------------*- tablegen -*-===//
+
+#ifndef UBE_OPS_TD
+#define UBE_OPS_TD
+
+include "dialects/ube/UbeBase.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+defvar Ube_InferTypesDecl = [{
+  /// Infers the result types from an adaptor whose attributes are resolved:
+  /// present whether they came as properties or as a parsed attr-dict, with
+  /// ODS defaults filled in.
+  static ::llvm::LogicalResult inferTypes(::mlir::MLIRContext *context,
+      std::optional<::mlir::Location> location, Adaptor adaptor,
+      ::llvm::SmallVectorImpl<::mlir::Type> &types);
+}];
+
+// An op whose result types follow from its operands and attributes. The C++
+// `inferTypes` doubles as the op's shape verifier: every shape or dtype
+// error is reported from there, at the op's location. `inferDefinition` may
+// define `inferTypes` for a whole class of ops.
+class Ube_InferredOp<string mnemonic, list<Trait> traits = [],
+                     code inferDefinition = "">
+    : Ube_Op<mnemonic, traits # [Pure, DeclareOpInterfaceMethods<InferTypeOpInterface>]> {
+  let extraClassDeclaration = Ube_InferTypesDecl;
+  let extraClassDefinition = [{
+    ::llvm::LogicalResult $cppClass::inferReturnTypes(::mlir::MLIRContext *context,
+        std::optional<::mlir::Location> location, ::mlir::ValueRange operands,
+        ::mlir::DictionaryAttr attributes, ::mlir::OpaqueProperties properties,
+        ::mlir::RegionRange regions, ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      auto resolved = resolveProperties<$cppClass>(context, attributes, properties);
+      return inferTypes(context, location,
+                        Adaptor(operands, attributes, ::mlir::OpaqueProperties(&resolved),
+                                regions),
+                        types);
+    }
+  }] # inferDefinition;
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+// Result type = operand type; ODS derives the type inference from the trait.
+class Ube_UnaryOp<string mnemonic, Type operandType, list<Trait> traits = []>
+    : Ube_Op<mnemonic, traits # [Pure, SameOperandsAndResultType]> {
+  let arguments = (ins operandType:$input);
+  let results = (outs operandType:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Ube_NegOp : Ube_UnaryOp<"neg", Ube_NumericTensor> {
+  let summary = "Elementwise negation";
+  let hasFolder = 1;
+}
+def Ube_AbsOp : Ube_UnaryOp<"abs", Ube_NumericTensor> {
+  let summary = "Elementwise absolute value";
+}
+def Ube_ExpOp : Ube_UnaryOp<"exp", Ube_FloatTensor> {
+  let summary = "Elementwise e^x";
+}
+def Ube_LogOp : Ube_UnaryOp<"log", Ube_FloatTensor> {
+  let summary = "Elementwise natural logarithm";
+}
+def Ube_SqrtOp : Ube_UnaryOp<"sqrt", Ube_FloatTensor> {
+  let summary = "Elementwise square root";
+}
+def Ube_RsqrtOp : Ube_UnaryOp<"rsqrt", Ube_FloatTensor> {
+  let summary = "Elementwise reciprocal square root, 1/sqrt(x)";
+}
+def Ube_TanhOp : Ube_UnaryOp<"tanh", Ube_FloatTensor> {
+  let summary = "Elementwise hyperbolic tangent";
+}
+def Ube_ErfOp : Ube_UnaryOp<"erf", Ube_FloatTensor> {
+  let summary = "Elementwise Gauss error function";
+}
+def Ube_SigmoidOp : Ube_UnaryOp<"sigmoid", Ube_FloatTensor> {
+  let summary = "Elementwise logistic function, 1/(1+e^-x)";
+}
+def Ube_ReluOp : Ube_UnaryOp<"relu", Ube_NumericTensor> {
+  let summary = "Elementwise max(x, 0)";
+}
+def Ube_LogicalNotOp : Ube_UnaryOp<"logical_not", Ube_BoolTensor> {
+  let summary = "Elementwise boolean negation";
+}
+
+def Ube_GeluOp : Ube_UnaryOp<"gelu", Ube_FloatTensor> {
+  let summary = "Gaussian error linear unit";
+  let description = [{
+    `approximate = "none"`: x·Φ(x) with the exact normal CDF (erf).
+    `approximate = "tanh"`: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as
+    PyTorch's `gelu(approximate="tanh")`.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input,
+                   DefaultValuedStrAttr<Ube_StrEnumAttr<["none", "tanh"]>, "none">:$approximate);
+}
+
+class Ube_BinaryOp<string mnemonic, Type operandType, list<Trait> traits = []>
+    : Ube_InferredOp<mnemonic, traits, [{
+    ::llvm::LogicalResult $cppClass::inferTypes(::mlir::MLIRContext *,
+        std::optional<::mlir::Location> loc, Adaptor adaptor,
+        ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferBroadcastResult(loc, {adaptor.getLhs(), adaptor.getRhs()},
+                                  /*elementType=*/nullptr, types);
+    }
+  }]> {
+  let description = [{
+    Elementwise, with numpy broadcasting of the two operands. Both operands
+    have the same element type.
+  }];
+  let arguments = (ins operandType:$lhs, operandType:$rhs);
+  let results = (outs operandType:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
+}
+
+def Ube_AddOp : Ube_BinaryOp<"add", Ube_NumericTensor, [Commutative]> {
+  let summary = "Elementwise addition";
+}
+def Ube_SubOp : Ube_BinaryOp<"sub", Ube_NumericTensor> {
+  let summary = "Elementwise subtraction";
+}
+def Ube_MulOp : Ube_BinaryOp<"mul", Ube_NumericTensor, [Commutative]> {
+  let summary = "Elementwise multiplication";
+}
+def Ube_DivOp : Ube_BinaryOp<"div", Ube_NumericTensor> {
+  let summary = "Elementwise division (integer division truncates toward zero)";
+}
+def Ube_PowOp : Ube_BinaryOp<"pow", Ube_FloatTensor> {
+  let summary = "Elementwise power, lhs^rhs";
+}
+def Ube_MaximumOp : Ube_BinaryOp<"maximum", Ube_NumericTensor, [Commutative]> {
+  let summary = "Elementwise maximum (NaN-propagating)";
+}
+def Ube_MinimumOp : Ube_BinaryOp<"minimum", Ube_NumericTensor, [Commutative]> {
+  let summary = "Elementwise minimum (NaN-propagating)";
+}
+def Ube_LogicalAndOp : Ube_BinaryOp<"logical_and", Ube_BoolTensor, [Commutative]> {
+  let summary = "Elementwise boolean and";
+}
+def Ube_LogicalOrOp : Ube_BinaryOp<"logical_or", Ube_BoolTensor, [Commutative]> {
+  let summary = "Elementwise boolean or";
+}
+
+def Ube_CompareOp : Ube_InferredOp<"compare"> {
+  let summary = "Elementwise comparison producing i1";
+  let description = [{
+    `predicate` is one of `eq`, `ne`, `lt`, `le`, `gt`, `ge`. Operands
+    broadcast with numpy rules and share an element type; integers compare as
+    signed, floats as ordered comparisons (NaN compares false, except `ne`).
+  }];
+  let arguments = (ins Ube_Tensor:$lhs, Ube_Tensor:$rhs,
+                   Ube_StrEnumAttr<["eq", "ne", "lt", "le", "gt", "ge"]>:$predicate);
+  let results = (outs Ube_BoolTensor:$result);
+  let assemblyFormat = "$predicate `,` $lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
+}
+
+def Ube_WhereOp : Ube_InferredOp<"where"> {
+  let summary = "Elementwise select: condition ? lhs : rhs";
+  let description = [{
+    The three operands broadcast together with numpy rules; `lhs` and `rhs`
+    share an element type, which is the result's.
+  }];
+  let arguments = (ins Ube_BoolTensor:$condition, Ube_Tensor:$lhs, Ube_Tensor:$rhs);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = [{
+    $condition `,` $lhs `,` $rhs attr-dict `:` type($condition) `,` type($lhs) `,` type($rhs)
+  }];
+}
+
+def Ube_CastOp : Ube_Op<"cast", [Pure, SameOperandsAndResultShape]> {
+  let summary = "Elementwise conversion to another element type";
+  let description = [{
+    Float to integer truncates toward zero; to `i1` is `x != 0`; `i1` to a
+    number gives 0 or 1. In graph files the target is the node's `dtype`.
+  }];
+  let arguments = (ins Ube_Tensor:$input);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Contractions
+//===----------------------------------------------------------------------===//
+
+def Ube_MatmulOp : Ube_InferredOp<"matmul"> {
+  let summary = "Matrix product with numpy semantics";
+  let description = [{
+    As `numpy.matmul`: operands of rank ≥ 2 are stacks of matrices whose batch
+    dimensions broadcast; a rank-1 `lhs` is a row vector and a rank-1 `rhs` a
+    column vector, and the added dimension is removed from the result.
+    `transpose_lhs` / `transpose_rhs` swap the last two dimensions of an
+    operand of rank ≥ 2 before the product.
+  }];
+  let arguments = (ins Ube_NumericTensor:$lhs, Ube_NumericTensor:$rhs,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_lhs,
+                   DefaultValuedAttr<BoolAttr, "false">:$transpose_rhs);
+  let results = (outs Ube_NumericTensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($lhs) `,` type($rhs)";
+}
+
+def Ube_LinearOp : Ube_InferredOp<"linear"> {
+  let summary = "Affine map x·Wᵀ + b, as torch.nn.functional.linear";
+  let description = [{
+    `input` is `[..., in]`, `weight` is `[out, in]`, the optional `bias` is
+    `[out]`; the result is `[..., out]`.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, Ube_FloatTensor:$weight,
+                   Optional<Ube_FloatTensor>:$bias);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Normalization and reductions
+//===----------------------------------------------------------------------===//
+
+class Ube_SoftmaxLikeOp<string mnemonic> : Ube_InferredOp<mnemonic> {
+  let arguments = (ins Ube_FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Ube_SoftmaxOp : Ube_SoftmaxLikeOp<"softmax"> {
+  let summary = "exp(x) / sum(exp(x)) along `axis`";
+}
+def Ube_LogSoftmaxOp : Ube_SoftmaxLikeOp<"log_softmax"> {
+  let summary = "x - log(sum(exp(x))) along `axis`";
+}
+
+def Ube_LayerNormOp : Ube_InferredOp<"layer_norm"> {
+  let summary = "Layer normalization over the trailing dimensions from `axis`";
+  let description = [{
+    Normalizes over dimensions `[axis, rank)` with the biased variance:
+    `(x − mean) / sqrt(var + epsilon)`. The optional `affine` operands are
+    `weight`, or `weight` then `bias`, each shaped like the normalized
+    dimensions: the result is multiplied by `weight` and `bias` is added.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input,
+                   Variadic<Ube_FloatTensor>:$affine,
+                   DefaultValuedAttr<I64Attr, "-1">:$axis,
+                   DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`,` $affine^)? attr-dict `:` type($input) (`,` type($affine)^)?
+  }];
+  let extraClassDeclaration = Ube_InferTypesDecl # [{
+    ::mlir::Value getWeight() { return getAffine().empty() ? nullptr : getAffine()[0]; }
+    ::mlir::Value getBias() { return getAffine().size() < 2 ? nullptr : getAffine()[1]; }
+  }];
+}
+
+class Ube_ReduceOp<string mnemonic, Type operandType>
+    : Ube_InferredOp<mnemonic, [], [{
+    ::llvm::LogicalResult $cppClass::inferTypes(::mlir::MLIRContext *,
+        std::optional<::mlir::Location> loc, Adaptor adaptor,
+        ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferReductionResult(loc, adaptor.getInput(), adaptor.getAxes(),
+                                  adaptor.getKeepdims(), types);
+    }
+  }]> {
+  let description = [{
+    Reduces over `axes` (all dimensions when empty). With `keepdims`, reduced
+    dimensions stay with size 1.
+  }];
+  let arguments = (ins operandType:$input,
+                   DefaultValuedAttr<DenseI64ArrayAttr, "{}">:$axes,
+                   DefaultValuedAttr<BoolAttr, "false">:$keepdims);
+  let results = (outs operandType:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
+def Ube_ReduceSumOp : Ube_ReduceOp<"reduce_sum", Ube_NumericTensor> {
+  let summary = "Sum over axes";
+}
+def Ube_ReduceMeanOp : Ube_ReduceOp<"reduce_mean", Ube_FloatTensor> {
+  let summary = "Arithmetic mean over axes";
+}
+def Ube_ReduceMaxOp : Ube_ReduceOp<"reduce_max", Ube_NumericTensor> {
+  let summary = "Maximum over axes";
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+def Ube_TransposeOp : Ube_InferredOp<"transpose"> {
+  let summary = "Permutes dimensions: result dim i is input dim perm[i]";
+  let arguments = (ins Ube_Tensor:$input, DenseI64ArrayAttr:$perm);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = "$input `,` $perm attr-dict `:` type($input)";
+  let hasFolder = 1;
+}
+
+def Ube_ReshapeOp : Ube_Op<"reshape", [Pure]> {
+  let summary = "Reinterprets the elements, in row-major order, with a new shape";
+  let description = [{
+    The result shape is the result type; in graph files it is the node's
+    `shape`. The element count is unchanged.
+  }];
+  let arguments = (ins Ube_Tensor:$input);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Ube_BroadcastToOp : Ube_Op<"broadcast_to", [Pure]> {
+  let summary = "Broadcasts to a shape with numpy rules";
+  let description = [{
+    The target shape is the result type; in graph files it is the node's
+    `shape`. The input's dimensions align with the trailing result dimensions
+    and are either equal to them or 1.
+  }];
+  let arguments = (ins Ube_Tensor:$input);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def Ube_ConcatOp : Ube_InferredOp<"concat"> {
+  let summary = "Joins tensors along `axis`";
+  let arguments = (ins Variadic<Ube_Tensor>:$inputs, DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = "$inputs attr-dict `:` type($inputs)";
+  let hasFolder = 1;
+}
+
+def Ube_SliceOp : Ube_InferredOp<"slice"> {
+  let summary = "Strided slice of every dimension";
+  let description = [{
+    For each dimension d, takes indices `start[d], start[d] + stride[d], …`
+    below `limit[d]`, with `0 ≤ start ≤ limit ≤ size` and `stride ≥ 1`
+    (frontends normalize negative and clamped indices).
+  }];
+  let arguments = (ins Ube_Tensor:$input, DenseI64ArrayAttr:$start,
+                   DenseI64ArrayAttr:$limit, DenseI64ArrayAttr:$stride);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
+}
+
+def Ube_GatherOp : Ube_InferredOp<"gather"> {
+  let summary = "Takes slices of `input` at `indices` along `axis` (numpy.take)";
+  let description = [{
+    The result shape is `input.shape[:axis] + indices.shape +
+    input.shape[axis+1:]`; an embedding lookup is `gather(table, ids)` with
+    `axis = 0`. Indices must lie in `[0, input.shape[axis])`.
+  }];
+  let arguments = (ins Ube_Tensor:$input, Ube_IndexTensor:$indices,
+                   DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = "$input `,` $indices attr-dict `:` type($input) `,` type($indices)";
+}
+
+def Ube_ConstantOp : Ube_Op<"constant", [ConstantLike, Pure,
+    AllTypesMatch<["value", "result"]>]> {
+  let summary = "A constant tensor";
+  let description = [{
+    Small literals are `dense<...>`; model parameters imported from a graph
+    file are `dense_resource<name>` blobs keyed by the parameter's name.
+  }];
+  let arguments = (ins ElementsAttr:$value);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = "attr-dict $value";
+  let hasFolder = 1;
+}
+
+def Ube_DropoutOp : Ube_InferredOp<"dropout"> {
+  let summary = "Seeded, counter-based dropout";
+  let description = [{
+    Zeroes each element with probability `rate` and scales the rest by
+    `1/(1-rate)`. The keep mask is a pure function of (`seed`, `step`, element
+    index) through Philox-4x32, so it is reproducible and target-independent.
+    Without `step` the step is 0. `rate = 0` is the identity.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, Optional<Ube_StepScalar>:$step,
+                   F64Attr:$rate, DefaultValuedAttr<I64Attr, "0">:$seed);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$input (`step` $step^)? attr-dict `:` type($input)";
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Losses
+//===----------------------------------------------------------------------===//
+
+def Ube_CrossEntropyOp : Ube_InferredOp<"cross_entropy"> {
+  let summary = "Softmax cross-entropy with integer class labels";
+  let description = [{
+    `logits` is `[..., C]` (classes last), `labels` is `[...]`. Rows whose
+    label equals `ignore_index` contribute nothing; `mean` divides by the
+    number of remaining rows (0 when none remain), `sum` adds them, `none`
+    returns the per-row losses (0 for ignored rows).
+  }];
+  let arguments = (ins Ube_FloatTensor:$logits, Ube_IndexTensor:$labels,
+                   DefaultValuedAttr<I64Attr, "-100">:$ignore_index,
+                   DefaultValuedStrAttr<Ube_ReductionAttr, "mean">:$reduction);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$logits `,` $labels attr-dict `:` type($logits) `,` type($labels)";
+}
+
+def Ube_MseLossOp : Ube_InferredOp<"mse_loss"> {
+  let summary = "Squared error (input − target)², reduced";
+  let arguments = (ins Ube_FloatTensor:$input, Ube_FloatTensor:$target,
+                   DefaultValuedStrAttr<Ube_ReductionAttr, "mean">:$reduction);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $target attr-dict `:` type($input) `,` type($target)";
+}
+
+//===----------------------------------------------------------------------===//
+// Distillation
+//===----------------------------------------------------------------------===//
+
+def Ube_KdLossOp : Ube_InferredOp<"kd_loss"> {
+  let summary = "Soft-logit knowledge-distillation loss";
+  let description = [{
+    With `p = softmax(z / temperature)` over the last axis and all leading
+    axes flattened into rows:
+    `loss = s · mean_rows KL(p_teacher ‖ p_student) + alpha · CE(labels, student)`
+    where `s = temperature²` when `scale_by_temperature_squared` (Hinton, HF)
+    and 1 otherwise (TextBrewer). The hard-label term uses the student logits
+    at temperature 1 and needs `labels`; rows labelled `ignore_index` are left
+    out of both terms. The result is a scalar.
+  }];
+  let arguments = (ins Ube_FloatTensor:$student_logits, Ube_FloatTensor:$teacher_logits,
+                   Optional<Ube_IndexTensor>:$labels,
+                   DefaultValuedAttr<F64Attr, "1.0">:$temperature,
+                   DefaultValuedAttr<BoolAttr, "true">:$scale_by_temperature_squared,
+                   DefaultValuedAttr<F64Attr, "0.0">:$alpha,
+                   DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+  let results = (outs Ube_FloatScalar:$result);
+  let assemblyFormat = [{
+    $student_logits `,` $teacher_logits (`labels` $labels^)? attr-dict `:`
+    type($student_logits) `,` type($teacher_logits) (`,` type($labels)^)?
+  }];
+}
+
+def Ube_FeatureMapLossOp : Ube_InferredOp<"feature_map_loss"> {
+  let summary = "Feature-map transfer loss (MobileBERT-style)";
+  let description = [{
+    With `h = h_student · W` (or `h_student` without `projection`), non-affine
+    layer normalization `LN` over the hidden axis and per-token mean μ and
+    biased variance σ² over that axis:
+    `alpha · MSE(LN(h), LN(h_teacher)) + beta · mean((μ_t − μ_s)²) +
+    gamma · mean(|σ²_t − σ²_s|)`, where μ_s, σ²_s are those of `h`.
+    `h_student` is `[..., Ds]`, `h_teacher` `[..., Dt]`, `projection`
+    `[Ds, Dt]`; without it Ds = Dt. The result is a scalar.
+  }];
+  let arguments = (ins Ube_FloatTensor:$student, Ube_FloatTensor:$teacher,
+                   Optional<Ube_FloatTensor>:$projection,
+                   DefaultValuedAttr<F64Attr, "1.0">:$alpha,
+                   DefaultValuedAttr<F64Attr, "0.0">:$beta,
+                   DefaultValuedAttr<F64Attr, "0.0">:$gamma,
+                   DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
+  let results = (outs Ube_FloatScalar:$result);
+  let assemblyFormat = [{
+    $student `,` $teacher (`projection` $projection^)? attr-dict `:`
+    type($student) `,` type($teacher) (`,` type($projection)^)?
+  }];
+}
+
+def Ube_AttentionTransferLossOp : Ube_InferredOp<"attention_transfer_loss"> {
+  let summary = "Self-attention distribution transfer loss (MiniLM/TinyBERT)";
+  let description = [{
+    Queries and keys are `[batch, heads, tokens, d]` (d may differ between
+    student and teacher; each side scales by its own 1/√d). With
+    `A = softmax(q·kᵀ/√d)` over keys, the loss is the mean over batch, heads
+    and valid query rows of `KL(A_teacher ‖ A_student)`. The optional `mask`
+    `[batch, tokens]` (i1, true = keep) excludes padded keys from the softmax
+    and padded queries from the mean; a row without a valid key contributes 0.
+    The result is a scalar.
+  }];
+  let arguments = (ins Ube_FloatTensor:$student_query, Ube_FloatTensor:$student_key,
+                   Ube_FloatTensor:$teacher_query, Ube_FloatTensor:$teacher_key,
+                   Optional<Ube_BoolTensor>:$mask);
+  let results = (outs Ube_FloatScalar:$result);
+  let assemblyFormat = [{
+    $student_query `,` $student_key `,` $teacher_query `,` $teacher_key
+    (`mask` $mask^)? attr-dict `:` type($student_query) `,` type($student_key) `,`
+    type($teacher_query) `,` type($teacher_key) (`,` type($mask)^)?
+  }];
+}
+
+def Ube_TransferProbabilityOp : Ube_Op<"transfer_probability", [Pure]> {
+  let summary = "Linear transfer schedule p(t) = min(1, slope·t + offset)";
+  let description = [{
+    The probability that a mapped module uses the student's output at
+    training step `step` (BERT-of-Theseus linear schedule). `offset` is in
+    [0, 1] (the literature uses 0.1 to 0.3) and `slope` is non-negative.
+  }];
+  let arguments = (ins Ube_StepScalar:$step, F64Attr:$slope, F64Attr:$offset);
+  let results = (outs Ube_F32Scalar:$result);
+  let assemblyFormat = "$step attr-dict";
+  let hasVerifier = 1;
+}
+
+def Ube_BernoulliSelectOp : Ube_Op<"bernoulli_select",
+    [Pure, AllTypesMatch<["student", "teacher", "result"]>]> {
+  let summary = "Per-module Bernoulli choice between student and teacher outputs";
+  let description = [{
+    Draws one `z ~ Bernoulli(probability)` per call from Philox-4x32 keyed by
+    (`seed`, `step`, `module_id`) and returns `student` where z = 1 and
+    `teacher` otherwise. The same key always gives the same draw, on every
+    target.
+  }];
+  let arguments = (ins Ube_F32Scalar:$probability, Ube_StepScalar:$step,
+                   Ube_Tensor:$student, Ube_Tensor:$teacher,
+                   DefaultValuedAttr<I64Attr, "0">:$seed, I64Attr:$module_id);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = [{
+    $probability `,` $step `,` $student `,` $teacher attr-dict `:` type($student)
+  }];
+  let hasFolder = 1;
+}
+
+#endif // UBE_OPS_TD

@@ -1,0 +1,35 @@
+//===- DTypeConversion.h - ube::DType <-> MLIR element types ------*- C++ -*-===//
+
+#ifndef UBE_LIB_IMPORT_DTYPECONVERSION_H
+#define UBE_LIB_IMPORT_DTYPECONVERSION_H
+
+#include "ube/Support/DType.h"
+
+#include "mlir/IR/BuiltinTypes.h"
+
+#include <optional>
+
+namespace ube {
+
+inline mlir::Type toElementType(DType dtype, mlir::MLIRContext *context) {
+  switch (dtype) {
+  case DType::F32: return mlir::Float32Type::get(context);
+  case DType::F16: return mlir::Float16Type::get(context);
+  case DType::BF16: return mlir::BFloat16Type::get(context);
+  case DType::I1: return mlir::IntegerType::get(context, 1);
+  case DType::I32: return mlir::IntegerType::get(context, 32);
+  case DType::I64: return mlir::IntegerType::get(context, 64);
+  }
+  return {};
+}
+
+inline std::optional<DType> toDType(mlir::Type type) {
+  for (DType dtype : kAllDTypes)
+    if (toElementType(dtype, type.getContext()) == type)
+      return dtype;
+  return std::nullopt;
+}
+
+} // namespace ube
+
+#endif // UBE_LIB_IMPORT_DTYPECONVERSION_H

@@ -1,0 +1,364 @@
+//===- GraphExporter.cpp - ube dialect -> graph file ----------------------===//
+//
+// The inverse of the importer: module functions become entry functions,
+// `dense_resource` constants become parameters (data to safetensors), other
+// constants inline `constant` nodes, and every other ube op a node named
+// after its NameLoc. Importing the written file gives back the same IR.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ube/Graph.h"
+
+#include "DTypeConversion.h"
+#include "dialects/ube/UbeOps.h"
+#include "ube/Support/Safetensors.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+using namespace mlir;
+// Ordered, so fields come out in the order the format documents them.
+using json = nlohmann::ordered_json;
+
+namespace ube {
+namespace {
+
+/// The node name a location carries (NameLoc, possibly inside a FusedLoc).
+std::string nodeNameOf(Location loc) {
+  if (auto name = dyn_cast<NameLoc>(loc))
+    return name.getName().str();
+  if (auto fused = dyn_cast<FusedLoc>(loc))
+    for (Location inner : fused.getLocations())
+      if (std::string name = nodeNameOf(inner); !name.empty())
+        return name;
+  return "";
+}
+
+json shapeJson(RankedTensorType type) { return json(type.getShape().vec()); }
+
+json floatJson(const APFloat &value) {
+  double d = value.convertToDouble();
+  if (std::isnan(d))
+    return "nan";
+  if (std::isinf(d))
+    return d > 0 ? "inf" : "-inf";
+  return d;
+}
+
+FailureOr<json> attributeJson(Attribute attr) {
+  if (auto b = dyn_cast<BoolAttr>(attr))
+    return json(b.getValue());
+  if (auto i = dyn_cast<IntegerAttr>(attr))
+    return json(i.getValue().getSExtValue());
+  if (auto f = dyn_cast<FloatAttr>(attr)) {
+    // Keep a float a JSON float (2.0, not 2) so it imports as a float again.
+    json value = floatJson(f.getValue());
+    return value;
+  }
+  if (auto s = dyn_cast<StringAttr>(attr))
+    return json(s.getValue().str());
+  if (auto a = dyn_cast<DenseI64ArrayAttr>(attr))
+    return json(a.asArrayRef().vec());
+  return failure();
+}
+
+json elementsJson(DenseElementsAttr dense) {
+  auto toJson = [&](auto range) {
+    json values = json::array();
+    for (auto v : range)
+      values.push_back(v);
+    return values;
+  };
+  Type elementType = dense.getElementType();
+  if (isa<FloatType>(elementType)) {
+    if (dense.isSplat())
+      return floatJson(dense.getSplatValue<APFloat>());
+    json values = json::array();
+    for (const APFloat &v : dense.getValues<APFloat>())
+      values.push_back(floatJson(v));
+    return values;
+  }
+  if (elementType.isInteger(1)) {
+    if (dense.isSplat())
+      return json(dense.getSplatValue<bool>());
+    return toJson(dense.getValues<bool>());
+  }
+  if (dense.isSplat())
+    return json(dense.getSplatValue<APInt>().getSExtValue());
+  json values = json::array();
+  for (const APInt &v : dense.getValues<APInt>())
+    values.push_back(v.getSExtValue());
+  return values;
+}
+
+/// Top-level fields one per line, arrays of objects (inputs, nodes, ...) one
+/// element per line: diffable and still compact.
+std::string formatGraph(const json &graph) {
+  std::string out = "{\n";
+  size_t field = 0;
+  for (const auto &item : graph.items()) {
+    out += field++ ? ",\n  " : "  ";
+    out += json(item.key()).dump() + ": ";
+    const json &value = item.value();
+    if (!value.is_array() || value.empty() || !value[0].is_object()) {
+      out += value.dump();
+      continue;
+    }
+    out += "[\n";
+    for (size_t i = 0; i < value.size(); ++i)
+      out += "    " + value[i].dump() + (i + 1 < value.size() ? ",\n" : "\n");
+    out += "  ]";
+  }
+  return out + "\n}\n";
+}
+
+class GraphExporter {
+public:
+  GraphExporter(ModuleOp module, StringRef jsonPath)
+      : module_(module), jsonPath_(jsonPath.str()) {}
+  LogicalResult run();
+
+private:
+  LogicalResult exportFunction(func::FuncOp function);
+  FailureOr<std::string> exportParameter(ube::ConstantOp op,
+                                         DenseResourceElementsAttr resource);
+  FailureOr<json> nodeJson(Operation *op, const std::string &name,
+                           const llvm::DenseMap<Value, std::string> &names);
+  std::string uniqueName(const std::string &preferred, StringRef function);
+  DictionaryAttr defaultAttributes(OperationName name);
+
+  ModuleOp module_;
+  std::string jsonPath_;
+  json inputs_ = json::array();
+  json parameters_ = json::array();
+  json nodes_ = json::array();
+  json functions_ = json::array();
+  llvm::StringMap<RankedTensorType> inputTypes_;
+  llvm::StringMap<size_t> nodeIndex_; ///< Node name -> index into nodes_.
+  llvm::StringSet<llvm::MallocAllocator> usedNames_;
+  llvm::DenseMap<OperationName, DictionaryAttr> defaults_;
+  SafetensorsWriter weights_;
+};
+
+std::string GraphExporter::uniqueName(const std::string &preferred,
+                                      StringRef function) {
+  std::string name = preferred;
+  if (usedNames_.contains(name))
+    name = (function + "." + preferred).str();
+  for (int suffix = 1; usedNames_.contains(name); ++suffix)
+    name = (function + "." + preferred + "_" + Twine(suffix)).str();
+  usedNames_.insert(name);
+  return name;
+}
+
+/// The inherent attributes an op of this kind gets when none are given (ODS
+/// defaults), read off an empty instance.
+DictionaryAttr GraphExporter::defaultAttributes(OperationName name) {
+  auto [it, inserted] = defaults_.try_emplace(name);
+  if (inserted) {
+    Operation *empty = Operation::create(module_.getLoc(), name, {}, {},
+                                         NamedAttrList(), nullptr, {}, 0);
+    it->second = dyn_cast_if_present<DictionaryAttr>(empty->getPropertiesAsAttribute());
+    empty->destroy();
+  }
+  return it->second;
+}
+
+FailureOr<std::string> GraphExporter::exportParameter(ube::ConstantOp op,
+                                                      DenseResourceElementsAttr resource) {
+  std::string name = resource.getRawHandle().getKey().str();
+  if (usedNames_.contains(name))
+    return name; // Shared by several functions.
+  usedNames_.insert(name);
+  auto type = cast<RankedTensorType>(resource.getType());
+  AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+  if (!blob)
+    return op.emitOpError("parameter '") << name << "' has no data to export";
+  std::optional<DType> dtype = toDType(type.getElementType());
+  std::string error;
+  if (!dtype || !weights_.add(name, *dtype, type.getShape().vec(),
+                              blob->getData().data(), blob->getData().size(), error))
+    return op.emitOpError("cannot export parameter '") << name << "': " << error;
+  parameters_.push_back({{"name", name},
+                         {"dtype", dtypeName(*dtype)},
+                         {"shape", shapeJson(type)}});
+  return name;
+}
+
+FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
+                                        const llvm::DenseMap<Value, std::string> &names) {
+  if (op->getNumResults() != 1 || op->getNumRegions() != 0)
+    return op->emitOpError("cannot be exported: graph files hold single-result "
+                           "ops without regions");
+  auto type = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+  std::optional<DType> dtype = type ? toDType(type.getElementType()) : std::nullopt;
+  if (!dtype)
+    return op->emitOpError("result type ")
+           << op->getResult(0).getType() << " has no graph-file dtype";
+  json node = {{"name", name}, {"op", op->getName().stripDialect().str()}};
+  if (auto constant = dyn_cast<ube::ConstantOp>(op)) {
+    auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
+    if (!dense)
+      return op->emitOpError("constant of this kind cannot be exported");
+    node["value"] = elementsJson(dense);
+  } else {
+    json inputs = json::array();
+    for (Value operand : op->getOperands())
+      inputs.push_back(names.lookup(operand));
+    node["inputs"] = std::move(inputs);
+    // Inherent attributes that differ from their defaults.
+    auto attrs = dyn_cast_if_present<DictionaryAttr>(op->getPropertiesAsAttribute());
+    DictionaryAttr defaults = defaultAttributes(op->getName());
+    json attrJson = json::object();
+    for (NamedAttribute attr : attrs ? attrs.getValue() : ArrayRef<NamedAttribute>{}) {
+      if (defaults && defaults.get(attr.getName()) == attr.getValue())
+        continue;
+      auto value = attributeJson(attr.getValue());
+      if (failed(value))
+        return op->emitOpError("attribute '")
+               << attr.getName().getValue() << "' cannot be written to a graph file";
+      attrJson[attr.getName().str()] = *value;
+    }
+    if (!attrJson.empty())
+      node["attrs"] = std::move(attrJson);
+  }
+  node["dtype"] = dtypeName(*dtype);
+  node["shape"] = shapeJson(type);
+  return node;
+}
+
+LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
+  if (function.isExternal() || !function.getBody().hasOneBlock())
+    return function.emitOpError("cannot be exported: graph files hold "
+                                "single-block function bodies");
+  llvm::DenseMap<Value, std::string> names;
+  json fnInputs = json::array();
+  for (BlockArgument arg : function.getArguments()) {
+    auto nameAttr = function.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "ube.name");
+    std::string name = nameAttr ? nameAttr.str() : "input" + std::to_string(arg.getArgNumber());
+    auto type = dyn_cast<RankedTensorType>(arg.getType());
+    if (!type || !toDType(type.getElementType()))
+      return function.emitOpError("argument ") << name << " has type " << arg.getType()
+                                               << ", which graph files cannot hold";
+    auto [it, inserted] = inputTypes_.try_emplace(name, type);
+    if (inserted) {
+      usedNames_.insert(name);
+      inputs_.push_back({{"name", name},
+                         {"dtype", dtypeName(*toDType(type.getElementType()))},
+                         {"shape", shapeJson(type)}});
+    } else if (it->second != type) {
+      return function.emitOpError("input '")
+             << name << "' has type " << type << " here but " << it->second
+             << " in another function";
+    }
+    names[arg] = name;
+    fnInputs.push_back(name);
+  }
+  json fnOutputs = json::array();
+  for (Operation &op : function.getBody().front()) {
+    if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+      for (Value v : ret.getOperands())
+        fnOutputs.push_back(names.lookup(v));
+      continue;
+    }
+    if (auto constant = dyn_cast<ube::ConstantOp>(op)) {
+      if (auto resource = dyn_cast<DenseResourceElementsAttr>(constant.getValue())) {
+        auto name = exportParameter(constant, resource);
+        if (failed(name))
+          return failure();
+        names[constant.getResult()] = *name;
+        continue;
+      }
+    }
+    if (!isa<ube::UbeDialect>(op.getDialect()))
+      return op.emitOpError("cannot be exported: graph files hold ube ops only");
+    std::string preferred = nodeNameOf(op.getLoc());
+    if (preferred.empty())
+      preferred = op.getName().stripDialect().str();
+    // A node that another function already exported identically is shared.
+    if (auto it = nodeIndex_.find(preferred); it != nodeIndex_.end()) {
+      auto node = nodeJson(&op, preferred, names);
+      if (failed(node))
+        return failure();
+      if (*node == nodes_[it->second]) {
+        names[op.getResult(0)] = preferred;
+        continue;
+      }
+    }
+    std::string name = uniqueName(preferred, function.getName());
+    auto node = nodeJson(&op, name, names);
+    if (failed(node))
+      return failure();
+    nodeIndex_[name] = nodes_.size();
+    nodes_.push_back(std::move(*node));
+    names[op.getResult(0)] = name;
+  }
+  functions_.push_back({{"name", function.getName().str()},
+                        {"inputs", std::move(fnInputs)},
+                        {"outputs", std::move(fnOutputs)}});
+  return success();
+}
+
+LogicalResult GraphExporter::run() {
+  for (Operation &op : module_.getBody()->getOperations()) {
+    auto function = dyn_cast<func::FuncOp>(op);
+    if (!function)
+      return op.emitOpError("cannot be exported: graph files hold functions only");
+    if (failed(exportFunction(function)))
+      return failure();
+  }
+  json graph = {{"format", "ube.graph"}, {"version", kGraphFormatVersion}};
+  if (std::optional<StringRef> name = module_.getSymName())
+    graph["name"] = name->str();
+  SmallString<256> weightsPath(jsonPath_);
+  llvm::sys::path::replace_extension(weightsPath, "safetensors");
+  if (!weights_.empty())
+    graph["weights"] = llvm::sys::path::filename(weightsPath).str();
+  graph["inputs"] = inputs_;
+  if (!parameters_.empty())
+    graph["parameters"] = parameters_;
+  graph["nodes"] = nodes_;
+  // One "main" over every input in order is the default and needs no list.
+  if (functions_.size() == 1 && functions_[0]["name"] == "main" &&
+      functions_[0]["inputs"].size() == inputs_.size()) {
+    bool inOrder = true;
+    for (size_t i = 0; i < inputs_.size(); ++i)
+      inOrder &= functions_[0]["inputs"][i] == inputs_[i]["name"];
+    if (inOrder)
+      graph["outputs"] = functions_[0]["outputs"];
+    else
+      graph["functions"] = functions_;
+  } else {
+    graph["functions"] = functions_;
+  }
+
+  std::string error;
+  if (!weights_.empty() && !weights_.write(weightsPath.str().str(), error))
+    return emitError(module_.getLoc()) << error;
+  std::error_code ec;
+  llvm::raw_fd_ostream out(jsonPath_, ec);
+  if (ec)
+    return emitError(module_.getLoc())
+           << "cannot write " << jsonPath_ << ": " << ec.message();
+  out << formatGraph(graph);
+  return success();
+}
+
+} // namespace
+
+LogicalResult exportGraph(ModuleOp module, StringRef jsonPath) {
+  return GraphExporter(module, jsonPath).run();
+}
+
+} // namespace ube

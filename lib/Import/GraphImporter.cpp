@@ -1,0 +1,817 @@
+//===- GraphImporter.cpp - graph file -> ube dialect ----------------------===//
+//
+// Reads graph file v1 (docs/graph-format.md). Every problem is reported once,
+// as an MLIR error located at the offending JSON value (file:line:col) and,
+// for nodes, named after the node. Ops are created generically from the
+// registered `ube.<op>` name, so a new ODS op is importable without code here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ube/Graph.h"
+
+#include "DTypeConversion.h"
+#include "JsonLocator.h"
+#include "dialects/ube/UbeOps.h"
+#include "ube/Support/Safetensors.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <nlohmann/json.hpp>
+#include <queue>
+
+using namespace mlir;
+using json = nlohmann::json;
+
+namespace ube {
+namespace {
+
+/// What a name in the graph refers to.
+struct ValueDef {
+  enum Kind { Input, Parameter, Node } kind;
+  size_t index; ///< Into the inputs, parameters or nodes array.
+};
+
+struct TensorDecl {
+  std::string name;
+  RankedTensorType type;
+  Location loc;
+};
+
+struct NodeDecl {
+  std::string name;
+  std::string op;
+  std::vector<std::string> inputs;
+  const json *attrs = nullptr;
+  const json *value = nullptr; ///< `constant` only.
+  std::optional<Type> dtype;
+  std::optional<SmallVector<int64_t>> shape;
+  Location loc;
+  std::string pointer; ///< JSON pointer of the node, for sub-locations.
+};
+
+struct FunctionDecl {
+  std::string name;
+  std::vector<std::string> inputs;
+  std::vector<std::string> outputs;
+  Location loc;
+};
+
+class GraphImporter {
+public:
+  GraphImporter(StringRef text, StringRef path, MLIRContext *context)
+      : text_(text), path_(path.str()), context_(context), builder_(context) {}
+
+  OwningOpRef<ModuleOp> run();
+
+private:
+  // Locations and diagnostics.
+  Location locAt(StringRef pointer) const;
+  Location nodeLoc(const NodeDecl &node, StringRef subPointer = "") const;
+  InFlightDiagnostic error(StringRef pointer) const {
+    return emitError(locAt(pointer));
+  }
+
+  // Parsing the JSON into declarations.
+  LogicalResult parseTopLevel();
+  FailureOr<Type> parseDType(const json &value, StringRef pointer) const;
+  FailureOr<SmallVector<int64_t>> parseShape(const json &value, StringRef pointer) const;
+  FailureOr<TensorDecl> parseTensorDecl(const json &value, StringRef pointer) const;
+  FailureOr<std::vector<std::string>> parseNameList(const json &value,
+                                                    StringRef pointer) const;
+  LogicalResult parseNode(const json &value, size_t index);
+  LogicalResult declareName(const std::string &name, ValueDef def, StringRef pointer);
+  LogicalResult loadParameters();
+
+  // Building IR.
+  LogicalResult buildFunction(const FunctionDecl &function);
+  FailureOr<std::vector<size_t>> scheduleNodes(const FunctionDecl &function);
+  FailureOr<Value> buildNode(const NodeDecl &node, ArrayRef<Value> operands);
+  FailureOr<NamedAttrList> convertAttributes(const NodeDecl &node,
+                                             RegisteredOperationName opName);
+  FailureOr<Value> buildConstant(const NodeDecl &node);
+
+  StringRef text_;
+  std::string path_;
+  MLIRContext *context_;
+  OpBuilder builder_;
+  json root_;
+  std::unique_ptr<JsonLocator> locator_;
+
+  std::vector<TensorDecl> inputs_;
+  std::vector<TensorDecl> parameters_;
+  std::vector<NodeDecl> nodes_;
+  std::vector<FunctionDecl> functions_;
+  llvm::StringMap<ValueDef> names_;
+  llvm::StringMap<std::string> namePointers_;
+  std::string weightsPath_;
+  std::vector<DenseResourceElementsAttr> parameterValues_;
+  OwningOpRef<ModuleOp> module_;
+};
+
+constexpr const char *kTopLevelKeys[] = {"format",     "version", "name",
+                                         "weights",    "inputs",  "parameters",
+                                         "nodes",      "outputs", "functions",
+                                         "metadata"};
+constexpr const char *kNodeKeys[] = {"name",  "op",    "inputs", "attrs",
+                                     "dtype", "shape", "value"};
+
+Location GraphImporter::locAt(StringRef pointer) const {
+  auto [line, column] = locator_ ? locator_->lineColumn(pointer)
+                                 : std::pair<unsigned, unsigned>{1, 1};
+  return FileLineColLoc::get(context_, path_, line, column);
+}
+
+Location GraphImporter::nodeLoc(const NodeDecl &node, StringRef subPointer) const {
+  if (subPointer.empty())
+    return node.loc;
+  return NameLoc::get(StringAttr::get(context_, node.name),
+                      locAt(node.pointer + subPointer.str()));
+}
+
+FailureOr<Type> GraphImporter::parseDType(const json &value, StringRef pointer) const {
+  if (!value.is_string())
+    return error(pointer) << "dtype must be a string, one of "
+                          << dtypeNameList();
+  std::string name = value.get<std::string>();
+  std::optional<DType> dtype = ube::parseDType(name);
+  if (!dtype)
+    return error(pointer) << "unknown dtype '" << name << "' (expected one of "
+                          << dtypeNameList() << ")";
+  return toElementType(*dtype, context_);
+}
+
+FailureOr<SmallVector<int64_t>> GraphImporter::parseShape(const json &value,
+                                                          StringRef pointer) const {
+  if (!value.is_array())
+    return error(pointer) << "shape must be an array of non-negative integers";
+  SmallVector<int64_t> shape;
+  for (const json &dim : value) {
+    if (!dim.is_number_unsigned() || dim.get<uint64_t>() > (1ull << 40))
+      return error(pointer) << "shape must be an array of non-negative integers "
+                               "(dynamic dimensions are not supported in v1)";
+    shape.push_back(dim.get<int64_t>());
+  }
+  return shape;
+}
+
+FailureOr<TensorDecl> GraphImporter::parseTensorDecl(const json &value,
+                                                     StringRef pointer) const {
+  if (!value.is_object())
+    return error(pointer) << "expected an object {\"name\", \"dtype\", \"shape\"}";
+  for (auto it = value.begin(); it != value.end(); ++it)
+    if (it.key() != "name" && it.key() != "dtype" && it.key() != "shape")
+      return error((pointer + "/" + it.key()).str())
+             << "unknown field '" << it.key() << "' (expected name, dtype, shape)";
+  if (!value.contains("name") || !value["name"].is_string() ||
+      value["name"].get<std::string>().empty())
+    return error(pointer) << "missing non-empty string field 'name'";
+  std::string name = value["name"].get<std::string>();
+  if (!value.contains("dtype") || !value.contains("shape"))
+    return error(pointer) << "'" << name << "' needs both 'dtype' and 'shape'";
+  auto dtype = parseDType(value["dtype"], (pointer + "/dtype").str());
+  if (failed(dtype))
+    return failure();
+  auto shape = parseShape(value["shape"], (pointer + "/shape").str());
+  if (failed(shape))
+    return failure();
+  Location loc = NameLoc::get(StringAttr::get(context_, name), locAt(pointer));
+  return TensorDecl{name, RankedTensorType::get(*shape, *dtype), loc};
+}
+
+FailureOr<std::vector<std::string>>
+GraphImporter::parseNameList(const json &value, StringRef pointer) const {
+  if (!value.is_array())
+    return error(pointer) << "expected an array of names";
+  std::vector<std::string> names;
+  for (auto [i, item] : llvm::enumerate(value)) {
+    if (!item.is_string())
+      return error((pointer + "/" + Twine(i)).str()) << "expected a name (string)";
+    names.push_back(item.get<std::string>());
+  }
+  return names;
+}
+
+LogicalResult GraphImporter::declareName(const std::string &name, ValueDef def,
+                                         StringRef pointer) {
+  auto [it, inserted] = names_.try_emplace(name, def);
+  if (inserted) {
+    namePointers_[name] = pointer.str();
+    return success();
+  }
+  auto [line, column] = locator_->lineColumn(namePointers_[name]);
+  return error(pointer) << "duplicate name '" << name << "' (first defined at line "
+                        << line << ", column " << column << ")";
+}
+
+LogicalResult GraphImporter::parseNode(const json &value, size_t index) {
+  std::string pointer = "/nodes/" + std::to_string(index);
+  if (!value.is_object())
+    return error(pointer) << "node must be an object";
+  if (!value.contains("name") || !value["name"].is_string() ||
+      value["name"].get<std::string>().empty())
+    return error(pointer) << "node needs a non-empty string 'name'";
+  std::string name = value["name"].get<std::string>();
+  Location loc = NameLoc::get(StringAttr::get(context_, name), locAt(pointer));
+  for (auto it = value.begin(); it != value.end(); ++it)
+    if (!llvm::is_contained(kNodeKeys, it.key()))
+      return emitError(locAt(pointer + "/" + it.key()))
+             << "node '" << name << "': unknown field '" << it.key()
+             << "' (expected name, op, inputs, attrs, dtype, shape, value)";
+  if (!value.contains("op") || !value["op"].is_string())
+    return emitError(loc) << "node '" << name << "' needs a string 'op'";
+  NodeDecl node{name, value["op"].get<std::string>(), {}, nullptr, nullptr,
+                std::nullopt, std::nullopt, loc, pointer};
+  if (value.contains("inputs")) {
+    auto inputs = parseNameList(value["inputs"], pointer + "/inputs");
+    if (failed(inputs))
+      return failure();
+    node.inputs = std::move(*inputs);
+  }
+  if (value.contains("attrs")) {
+    if (!value["attrs"].is_object())
+      return emitError(locAt(pointer + "/attrs"))
+             << "node '" << name << "': 'attrs' must be an object";
+    node.attrs = &value["attrs"];
+  }
+  if (value.contains("value"))
+    node.value = &value["value"];
+  if (value.contains("dtype")) {
+    auto dtype = parseDType(value["dtype"], pointer + "/dtype");
+    if (failed(dtype))
+      return failure();
+    node.dtype = *dtype;
+  }
+  if (value.contains("shape")) {
+    auto shape = parseShape(value["shape"], pointer + "/shape");
+    if (failed(shape))
+      return failure();
+    node.shape = std::move(*shape);
+  }
+  if (failed(declareName(name, {ValueDef::Node, nodes_.size()}, pointer)))
+    return failure();
+  nodes_.push_back(std::move(node));
+  return success();
+}
+
+LogicalResult GraphImporter::parseTopLevel() {
+  if (!root_.is_object())
+    return error("") << "a graph file must hold a JSON object";
+  for (auto it = root_.begin(); it != root_.end(); ++it)
+    if (!llvm::is_contained(kTopLevelKeys, it.key()))
+      return error("/" + it.key()) << "unknown top-level field '" << it.key() << "'";
+  if (!root_.contains("format") || root_["format"] != "ube.graph")
+    return error(root_.contains("format") ? "/format" : "")
+           << "not a ube graph file: \"format\" must be \"ube.graph\"";
+  if (!root_.contains("version") || !root_["version"].is_number_integer())
+    return error("") << "missing integer field 'version'";
+  if (root_["version"].get<int64_t>() != kGraphFormatVersion)
+    return error("/version") << "unsupported graph format version "
+                             << root_["version"].get<int64_t>()
+                             << " (this build reads version " << kGraphFormatVersion
+                             << ")";
+
+  for (const char *key : {"inputs", "parameters", "nodes"}) {
+    if (root_.contains(key) && !root_[key].is_array())
+      return error(std::string("/") + key) << "'" << key << "' must be an array";
+  }
+  if (root_.contains("inputs")) {
+    for (auto [i, value] : llvm::enumerate(root_["inputs"])) {
+      std::string pointer = "/inputs/" + std::to_string(i);
+      auto decl = parseTensorDecl(value, pointer);
+      if (failed(decl) ||
+          failed(declareName(decl->name, {ValueDef::Input, inputs_.size()}, pointer)))
+        return failure();
+      inputs_.push_back(std::move(*decl));
+    }
+  }
+  if (root_.contains("parameters")) {
+    for (auto [i, value] : llvm::enumerate(root_["parameters"])) {
+      std::string pointer = "/parameters/" + std::to_string(i);
+      auto decl = parseTensorDecl(value, pointer);
+      if (failed(decl) ||
+          failed(declareName(decl->name, {ValueDef::Parameter, parameters_.size()},
+                             pointer)))
+        return failure();
+      parameters_.push_back(std::move(*decl));
+    }
+  }
+  if (root_.contains("nodes"))
+    for (auto [i, value] : llvm::enumerate(root_["nodes"]))
+      if (failed(parseNode(value, i)))
+        return failure();
+
+  // Entry functions: an explicit list, or one "main" over all inputs.
+  if (root_.contains("functions")) {
+    if (root_.contains("outputs"))
+      return error("/outputs") << "with 'functions', each function lists its own "
+                                  "outputs; remove the top-level 'outputs'";
+    if (!root_["functions"].is_array() || root_["functions"].empty())
+      return error("/functions") << "'functions' must be a non-empty array";
+    llvm::StringSet<> seen;
+    for (auto [i, value] : llvm::enumerate(root_["functions"])) {
+      std::string pointer = "/functions/" + std::to_string(i);
+      if (!value.is_object() || !value.contains("name") || !value["name"].is_string())
+        return error(pointer) << "function needs a string 'name'";
+      FunctionDecl fn{value["name"].get<std::string>(), {}, {}, locAt(pointer)};
+      if (!seen.insert(fn.name).second)
+        return error(pointer) << "duplicate function name '" << fn.name << "'";
+      if (!value.contains("outputs"))
+        return error(pointer) << "function '" << fn.name << "' needs 'outputs'";
+      auto outputs = parseNameList(value["outputs"], pointer + "/outputs");
+      if (failed(outputs))
+        return failure();
+      fn.outputs = std::move(*outputs);
+      if (value.contains("inputs")) {
+        auto ins = parseNameList(value["inputs"], pointer + "/inputs");
+        if (failed(ins))
+          return failure();
+        fn.inputs = std::move(*ins);
+        for (auto [j, name] : llvm::enumerate(fn.inputs)) {
+          auto it = names_.find(name);
+          if (it == names_.end() || it->second.kind != ValueDef::Input)
+            return error(pointer + "/inputs/" + std::to_string(j))
+                   << "function '" << fn.name << "': '" << name
+                   << "' is not a graph input";
+        }
+      } else {
+        for (const TensorDecl &in : inputs_)
+          fn.inputs.push_back(in.name);
+      }
+      functions_.push_back(std::move(fn));
+    }
+  } else {
+    if (!root_.contains("outputs"))
+      return error("") << "missing 'outputs' (or 'functions')";
+    auto outputs = parseNameList(root_["outputs"], "/outputs");
+    if (failed(outputs))
+      return failure();
+    FunctionDecl fn{"main", {}, std::move(*outputs), locAt("")};
+    for (const TensorDecl &in : inputs_)
+      fn.inputs.push_back(in.name);
+    functions_.push_back(std::move(fn));
+  }
+  for (const FunctionDecl &fn : functions_)
+    if (fn.outputs.empty())
+      return emitError(fn.loc) << "function '" << fn.name << "' has no outputs";
+
+  if (root_.contains("weights")) {
+    if (!root_["weights"].is_string())
+      return error("/weights") << "'weights' must be a path string";
+    weightsPath_ = root_["weights"].get<std::string>();
+  }
+  return success();
+}
+
+LogicalResult GraphImporter::loadParameters() {
+  if (parameters_.empty())
+    return success();
+  if (weightsPath_.empty())
+    return error("/parameters") << "the graph declares parameters but names no "
+                                   "'weights' file";
+  SmallString<256> resolved(weightsPath_);
+  if (!llvm::sys::path::is_absolute(resolved)) {
+    resolved = llvm::sys::path::parent_path(path_);
+    llvm::sys::path::append(resolved, weightsPath_);
+  }
+  std::string message;
+  auto file = SafetensorsFile::open(resolved.str().str(), message);
+  if (!file)
+    return error("/weights") << message;
+  for (auto [i, param] : llvm::enumerate(parameters_)) {
+    std::string pointer = "/parameters/" + std::to_string(i);
+    const SafetensorsEntry *entry = file->find(param.name);
+    if (!entry)
+      return error(pointer) << "parameter '" << param.name << "' is missing from "
+                            << file->path();
+    std::vector<int64_t> declared(param.type.getShape().begin(),
+                                  param.type.getShape().end());
+    if (entry->shape != declared ||
+        toElementType(entry->dtype, context_) != param.type.getElementType())
+      return error(pointer) << "parameter '" << param.name << "' is declared "
+                            << param.type << " but " << file->path() << " holds "
+                            << dtypeName(entry->dtype) << " "
+                            << shapeToString(entry->shape);
+    // Copy into an aligned heap blob: safetensors offsets need not be aligned.
+    AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+        ArrayRef<char>(reinterpret_cast<const char *>(file->data(*entry)),
+                       entry->size),
+        alignof(uint64_t));
+    parameterValues_.push_back(
+        DenseResourceElementsAttr::get(param.type, param.name, std::move(blob)));
+  }
+  return success();
+}
+
+/// Nodes needed by `function`'s outputs, in file order where the file order
+/// respects dependencies. Reports dangling names, cycles and inputs the
+/// function does not take.
+FailureOr<std::vector<size_t>> GraphImporter::scheduleNodes(const FunctionDecl &function) {
+  llvm::StringSet<> fnInputs;
+  for (const std::string &name : function.inputs)
+    fnInputs.insert(name);
+
+  enum Mark : uint8_t { Unvisited, Active, Done };
+  std::vector<Mark> marks(nodes_.size(), Unvisited);
+  std::vector<size_t> needed;
+  // Iterative DFS (graphs can be deep): stack of (node, next input index).
+  std::vector<std::pair<size_t, size_t>> stack;
+  auto visitName = [&](const std::string &name, Location useLoc,
+                       const std::string &user) -> LogicalResult {
+    auto it = names_.find(name);
+    if (it == names_.end())
+      return emitError(useLoc) << user << "'" << name << "' is not defined";
+    ValueDef def = it->second;
+    if (def.kind == ValueDef::Input && !fnInputs.contains(name))
+      return emitError(useLoc) << user << "graph input '" << name
+                               << "' is not an input of function '" << function.name
+                               << "'";
+    if (def.kind != ValueDef::Node || marks[def.index] == Done)
+      return success();
+    if (marks[def.index] == Active) {
+      std::string cycle = nodes_[def.index].name;
+      for (auto rit = stack.rbegin(); rit != stack.rend(); ++rit) {
+        cycle = nodes_[rit->first].name + " -> " + cycle;
+        if (rit->first == def.index)
+          break;
+      }
+      return emitError(nodes_[def.index].loc)
+             << "node '" << nodes_[def.index].name << "' is part of a cycle: " << cycle;
+    }
+    marks[def.index] = Active;
+    stack.push_back({def.index, 0});
+    return success();
+  };
+  for (auto [i, output] : llvm::enumerate(function.outputs)) {
+    if (failed(visitName(output, function.loc, "output ")))
+      return failure();
+    while (!stack.empty()) {
+      auto &[index, next] = stack.back();
+      const NodeDecl &node = nodes_[index];
+      if (next == node.inputs.size()) {
+        marks[index] = Done;
+        needed.push_back(index);
+        stack.pop_back();
+        continue;
+      }
+      size_t input = next++;
+      if (failed(visitName(node.inputs[input],
+                           nodeLoc(node, "/inputs/" + std::to_string(input)),
+                           "node '" + node.name + "': input ")))
+        return failure();
+    }
+  }
+  // Kahn's algorithm over the needed nodes, smallest file index first.
+  llvm::DenseMap<size_t, unsigned> pending;
+  llvm::DenseMap<size_t, SmallVector<size_t>> users;
+  for (size_t index : needed) {
+    unsigned count = 0;
+    for (const std::string &name : nodes_[index].inputs) {
+      ValueDef def = names_.find(name)->second;
+      if (def.kind == ValueDef::Node) {
+        ++count;
+        users[def.index].push_back(index);
+      }
+    }
+    pending[index] = count;
+  }
+  std::priority_queue<size_t, std::vector<size_t>, std::greater<>> ready;
+  for (size_t index : needed)
+    if (pending[index] == 0)
+      ready.push(index);
+  std::vector<size_t> order;
+  while (!ready.empty()) {
+    size_t index = ready.top();
+    ready.pop();
+    order.push_back(index);
+    for (size_t user : users[index])
+      if (--pending[user] == 0)
+        ready.push(user);
+  }
+  return order;
+}
+
+FailureOr<NamedAttrList> GraphImporter::convertAttributes(const NodeDecl &node,
+                                                          RegisteredOperationName opName) {
+  NamedAttrList attrs;
+  if (!node.attrs)
+    return attrs;
+  ArrayRef<StringAttr> known = opName.getAttributeNames();
+  for (auto it = node.attrs->begin(); it != node.attrs->end(); ++it) {
+    const std::string &key = it.key();
+    Location loc = nodeLoc(node, "/attrs/" + key);
+    if (!llvm::any_of(known, [&](StringAttr k) { return k.getValue() == key; })) {
+      InFlightDiagnostic diag = emitError(loc) << "node '" << node.name << "': op '"
+                                               << node.op << "' has no attribute '"
+                                               << key << "'";
+      if (known.empty())
+        diag << " (it takes none)";
+      else {
+        diag << " (it takes: ";
+        llvm::interleaveComma(known, diag, [&](StringAttr k) { diag << k.getValue(); });
+        diag << ")";
+      }
+      return diag;
+    }
+    const json &v = *it;
+    Attribute attr;
+    if (v.is_boolean())
+      attr = builder_.getBoolAttr(v.get<bool>());
+    else if (v.is_number_integer())
+      attr = builder_.getI64IntegerAttr(v.get<int64_t>());
+    else if (v.is_number_float())
+      attr = builder_.getF64FloatAttr(v.get<double>());
+    else if (v.is_string())
+      attr = builder_.getStringAttr(v.get<std::string>());
+    else if (v.is_array() && llvm::all_of(v, [](const json &e) {
+               return e.is_number_integer();
+             })) {
+      SmallVector<int64_t> values;
+      for (const json &e : v)
+        values.push_back(e.get<int64_t>());
+      attr = builder_.getDenseI64ArrayAttr(values);
+    } else {
+      return emitError(loc) << "node '" << node.name << "': attribute '" << key
+                            << "' must be a boolean, number, string or array of "
+                               "integers";
+    }
+    attrs.set(key, attr);
+  }
+  return attrs;
+}
+
+/// Parses one constant element; floats accept "nan", "inf" and "-inf" strings.
+static FailureOr<Attribute> constantElement(const json &v, Type elementType) {
+  if (auto floatType = dyn_cast<FloatType>(elementType)) {
+    double d;
+    if (v.is_number())
+      d = v.get<double>();
+    else if (v == "nan")
+      d = std::numeric_limits<double>::quiet_NaN();
+    else if (v == "inf")
+      d = std::numeric_limits<double>::infinity();
+    else if (v == "-inf")
+      d = -std::numeric_limits<double>::infinity();
+    else
+      return failure();
+    return Attribute(FloatAttr::get(floatType, d));
+  }
+  auto intType = cast<IntegerType>(elementType);
+  if (intType.getWidth() == 1) {
+    if (v.is_boolean())
+      return Attribute(IntegerAttr::get(intType, v.get<bool>() ? 1 : 0));
+    if (v.is_number_integer() && (v == 0 || v == 1))
+      return Attribute(IntegerAttr::get(intType, v.get<int64_t>()));
+    return failure();
+  }
+  if (!v.is_number_integer())
+    return failure();
+  int64_t value = v.get<int64_t>();
+  if (intType.getWidth() == 32 && (value < INT32_MIN || value > INT32_MAX))
+    return failure();
+  return Attribute(IntegerAttr::get(intType, value));
+}
+
+FailureOr<Value> GraphImporter::buildConstant(const NodeDecl &node) {
+  if (!node.inputs.empty() || node.attrs)
+    return emitError(node.loc) << "node '" << node.name
+                               << "': a constant takes no inputs or attrs";
+  if (!node.value || !node.dtype || !node.shape)
+    return emitError(node.loc) << "node '" << node.name
+                               << "': a constant needs 'value', 'dtype' and 'shape'";
+  auto type = RankedTensorType::get(*node.shape, *node.dtype);
+  Location valueLoc = nodeLoc(node, "/value");
+  auto bad = [&]() {
+    InFlightDiagnostic diag = emitError(valueLoc);
+    diag << "node '" << node.name << "': 'value' must be a " << *node.dtype
+         << " scalar or a flat array of " << type.getNumElements() << " of them";
+    return diag;
+  };
+  if (!node.value->is_array()) {
+    auto element = constantElement(*node.value, *node.dtype);
+    if (failed(element))
+      return bad();
+    return ube::ConstantOp::create(builder_, node.loc, type,
+                                   SplatElementsAttr::get(type, *element))
+        .getResult();
+  }
+  if (static_cast<int64_t>(node.value->size()) != type.getNumElements())
+    return bad();
+  SmallVector<Attribute> elements;
+  for (const json &v : *node.value) {
+    auto element = constantElement(v, *node.dtype);
+    if (failed(element))
+      return bad();
+    elements.push_back(*element);
+  }
+  return ube::ConstantOp::create(builder_, node.loc, type,
+                                 DenseElementsAttr::get(type, elements))
+      .getResult();
+}
+
+/// The smallest operand count `opName` accepts, from its ODS operand traits
+/// (checked before type inference, whose adaptors assume the required ones).
+template <size_t... N>
+static unsigned minOperandsImpl(RegisteredOperationName name,
+                                std::index_sequence<N...>) {
+  unsigned result = name.hasTrait<OpTrait::OneOperand>() ? 1 : 0;
+  auto consider = [&](bool has, unsigned n) {
+    if (has)
+      result = std::max(result, n);
+  };
+  (consider(name.hasTrait<OpTrait::NOperands<N + 1>::template Impl>(), N + 1), ...);
+  (consider(name.hasTrait<OpTrait::AtLeastNOperands<N>::template Impl>(), N), ...);
+  return result;
+}
+static unsigned minOperands(RegisteredOperationName name) {
+  return minOperandsImpl(name, std::index_sequence<1, 2, 3, 4, 5, 6, 7, 8>());
+}
+
+FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> operands) {
+  if (node.op == "constant")
+    return buildConstant(node);
+  std::string fullName = "ube." + node.op;
+  std::optional<RegisteredOperationName> opName =
+      RegisteredOperationName::lookup(fullName, context_);
+  if (!opName)
+    return emitError(nodeLoc(node, "/op"))
+           << "node '" << node.name << "': unknown op '" << node.op
+           << "' (see docs/ops.md for the op reference)";
+  if (node.value)
+    return emitError(nodeLoc(node, "/value"))
+           << "node '" << node.name << "': only constants take a 'value'";
+  unsigned required = minOperands(*opName);
+  if (operands.size() < required)
+    return emitError(node.loc) << "node '" << node.name << "': op '" << node.op
+                               << "' needs at least " << required << " inputs, got "
+                               << operands.size();
+  auto attrs = convertAttributes(node, *opName);
+  if (failed(attrs))
+    return failure();
+
+  // Infer result types on a result-less draft of the op, whose attributes are
+  // already converted to properties, then create the real op.
+  SmallVector<Type> types;
+  if (opName->hasInterface<InferTypeOpInterface>()) {
+    OperationState draftState(node.loc, *opName);
+    draftState.addOperands(operands);
+    draftState.addAttributes(*attrs);
+    Operation *draft = Operation::create(draftState);
+    LogicalResult inferred = cast<InferTypeOpInterface>(draft).inferReturnTypes(
+        context_, node.loc, draft->getOperands(), draft->getRawDictionaryAttrs(),
+        draft->getPropertiesStorage(), draft->getRegions(), types);
+    draft->destroy();
+    if (failed(inferred))
+      return failure();
+    if (types.size() != 1)
+      return emitError(node.loc) << "node '" << node.name << "': op '" << node.op
+                                 << "' has " << types.size()
+                                 << " results; graph files v1 hold single-result ops";
+    auto inferredType = cast<RankedTensorType>(types.front());
+    if ((node.dtype && *node.dtype != inferredType.getElementType()) ||
+        (node.shape && ArrayRef<int64_t>(*node.shape) != inferredType.getShape())) {
+      RankedTensorType declared = RankedTensorType::get(
+          node.shape ? ArrayRef<int64_t>(*node.shape) : inferredType.getShape(),
+          node.dtype ? *node.dtype : inferredType.getElementType());
+      return emitError(node.loc) << "node '" << node.name << "' declares "
+                                 << declared << " but op '" << node.op
+                                 << "' produces " << inferredType;
+    }
+  } else {
+    // The node declares its result; missing parts come from the first input.
+    auto first = operands.empty() ? RankedTensorType()
+                                  : dyn_cast<RankedTensorType>(operands[0].getType());
+    if ((!node.dtype || !node.shape) && !first)
+      return emitError(node.loc) << "node '" << node.name << "': op '" << node.op
+                                 << "' needs the node's 'dtype' and 'shape'";
+    types.push_back(RankedTensorType::get(
+        node.shape ? ArrayRef<int64_t>(*node.shape) : first.getShape(),
+        node.dtype ? *node.dtype : first.getElementType()));
+  }
+
+  OperationState state(node.loc, *opName);
+  state.addOperands(operands);
+  state.addTypes(types);
+  state.addAttributes(*attrs);
+  Operation *op = builder_.create(state);
+  if (failed(verify(op, /*verifyRecursively=*/false)))
+    return failure();
+  return op->getResult(0);
+}
+
+LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
+  auto order = scheduleNodes(function);
+  if (failed(order))
+    return failure();
+
+  SmallVector<Type> argTypes;
+  SmallVector<Location> argLocs;
+  llvm::StringMap<Value> values;
+  for (const std::string &name : function.inputs) {
+    const TensorDecl &decl = inputs_[names_.find(name)->second.index];
+    argTypes.push_back(decl.type);
+    argLocs.push_back(decl.loc);
+  }
+  builder_.setInsertionPointToEnd(module_->getBody());
+  auto funcOp = func::FuncOp::create(builder_, function.loc, function.name,
+                                     builder_.getFunctionType(argTypes, {}));
+  Block *body = funcOp.addEntryBlock();
+  for (auto [i, name] : llvm::enumerate(function.inputs)) {
+    body->getArgument(i).setLoc(argLocs[i]);
+    funcOp.setArgAttr(i, "ube.name", builder_.getStringAttr(name));
+    values[name] = body->getArgument(i);
+  }
+  builder_.setInsertionPointToStart(body);
+
+  // Parameters are materialized once per function, where first needed.
+  auto lookup = [&](const std::string &name) -> Value {
+    if (Value v = values.lookup(name))
+      return v;
+    ValueDef def = names_.find(name)->second;
+    assert(def.kind == ValueDef::Parameter && "scheduled before use");
+    const TensorDecl &param = parameters_[def.index];
+    Value v = ube::ConstantOp::create(builder_, param.loc, param.type,
+                                      parameterValues_[def.index]);
+    values[name] = v;
+    return v;
+  };
+  for (size_t index : *order) {
+    const NodeDecl &node = nodes_[index];
+    SmallVector<Value> operands;
+    for (const std::string &input : node.inputs)
+      operands.push_back(lookup(input));
+    auto result = buildNode(node, operands);
+    if (failed(result))
+      return failure();
+    values[node.name] = *result;
+  }
+  SmallVector<Value> results;
+  for (const std::string &name : function.outputs)
+    results.push_back(lookup(name));
+  func::ReturnOp::create(builder_, function.loc, results);
+  funcOp.setFunctionType(builder_.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  for (auto [i, name] : llvm::enumerate(function.outputs))
+    funcOp.setResultAttr(i, "ube.name", builder_.getStringAttr(name));
+  return success();
+}
+
+OwningOpRef<ModuleOp> GraphImporter::run() {
+  try {
+    root_ = json::parse(text_.begin(), text_.end());
+  } catch (const json::parse_error &e) {
+    size_t offset = e.byte > 0 ? e.byte - 1 : 0;
+    // Line/column of the failing byte, counted directly (the text is invalid).
+    unsigned line = 1, column = 1;
+    for (size_t i = 0; i < offset && i < text_.size(); ++i, ++column)
+      if (text_[i] == '\n') {
+        ++line;
+        column = 0;
+      }
+    std::string what = e.what();
+    // nlohmann prefixes "[json.exception.parse_error.101] parse error at line..".
+    size_t colon = what.find(": ", what.find("parse error"));
+    emitError(FileLineColLoc::get(context_, path_, line, column))
+        << "malformed JSON: "
+        << (colon == std::string::npos ? what : what.substr(colon + 2));
+    return nullptr;
+  }
+  locator_ = std::make_unique<JsonLocator>(text_);
+  if (failed(parseTopLevel()) || failed(loadParameters()))
+    return nullptr;
+  module_ = ModuleOp::create(locAt(""));
+  if (root_.contains("name") && root_["name"].is_string())
+    module_->setSymName(root_["name"].get<std::string>());
+  for (const FunctionDecl &function : functions_)
+    if (failed(buildFunction(function)))
+      return nullptr;
+  return std::move(module_);
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> importGraph(StringRef json, StringRef path, MLIRContext *context) {
+  context->loadDialect<ube::UbeDialect, func::FuncDialect>();
+  return GraphImporter(json, path, context).run();
+}
+
+OwningOpRef<ModuleOp> importGraphFile(StringRef path, MLIRContext *context) {
+  auto buffer = llvm::MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer) {
+    emitError(FileLineColLoc::get(context, path, 0, 0))
+        << "cannot open graph file: " << buffer.getError().message();
+    return nullptr;
+  }
+  return importGraph((*buffer)->getBuffer(), path, context);
+}
+
+} // namespace ube
