@@ -18,6 +18,8 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallSet.h"
 
+#include <cstdio>
+
 using namespace mlir;
 using namespace ube;
 
@@ -33,6 +35,13 @@ std::string shapeString(ArrayRef<int64_t> shape) {
   llvm::interleave(
       shape, [&](int64_t d) { s += std::to_string(d); }, [&] { s += ", "; });
   return s + "]";
+}
+
+/// A double as a person writes it: 0.5, 1e-05, -1.
+std::string number(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%g", value);
+  return buffer;
 }
 
 /// Returns the ranked tensor type of `value`, or reports that `what` must be
@@ -150,7 +159,7 @@ void pushReduced(StringRef reduction, ArrayRef<int64_t> shape, Type elementType,
 LogicalResult checkPositive(Loc loc, double value, StringRef name) {
   if (value > 0.0)
     return success();
-  return emitOptionalError(loc, name, " must be positive, got ", value);
+  return emitOptionalError(loc, name, " must be positive, got ", number(value));
 }
 /// The properties that type inference reads. ODS adaptors read properties
 /// only and do not apply defaults, while the parser hands inherent attributes
@@ -537,7 +546,7 @@ LogicalResult DropoutOp::inferTypes(MLIRContext *, Loc loc,
     return failure();
   double rate = adaptor.getRate().convertToDouble();
   if (!(rate >= 0.0 && rate < 1.0))
-    return emitOptionalError(loc, "rate must be in [0, 1), got ", rate);
+    return emitOptionalError(loc, "rate must be in [0, 1), got ", number(rate));
   types.push_back(*input);
   return success();
 }
@@ -619,7 +628,7 @@ LogicalResult KdLossOp::inferTypes(MLIRContext *, Loc loc,
     if (failed(checkLabels(loc, *student, labels)))
       return failure();
   } else if (!adaptor.getAlpha().isZero()) {
-    return emitOptionalError(loc, "alpha ", adaptor.getAlpha().convertToDouble(),
+    return emitOptionalError(loc, "alpha ", number(adaptor.getAlpha().convertToDouble()),
                              " weighs a hard-label term, which needs labels");
   }
   pushScalar(*student, types);
@@ -706,9 +715,9 @@ LogicalResult TransferProbabilityOp::verify() {
   double slope = getSlope().convertToDouble();
   double offset = getOffset().convertToDouble();
   if (!(slope >= 0.0))
-    return emitOpError("slope must be non-negative, got ") << slope;
+    return emitOpError("slope must be non-negative, got ") << number(slope);
   if (!(offset >= 0.0 && offset <= 1.0))
-    return emitOpError("offset must be in [0, 1], got ") << offset;
+    return emitOpError("offset must be in [0, 1], got ") << number(offset);
   return success();
 }
 

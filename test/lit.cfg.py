@@ -1,0 +1,26 @@
+# lit configuration for ube, after mlir/examples/standalone.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "ube"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["Inputs", "unit", "python", "CMakeLists.txt", "lit.cfg.py",
+                   "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.ube_obj_root, "test")
+
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP", "PATH"])
+llvm_config.use_default_substitutions()
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%ube_src", config.ube_src_root))
+config.substitutions.append(("%python", config.python_executable))
+
+# Our tools first, then FileCheck, not, count, split-file from LLVM 22.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.ube_tools_dir, append_path=True)
+tools = ["ube-opt"]
+llvm_config.add_tool_substitutions(tools, [config.ube_tools_dir])

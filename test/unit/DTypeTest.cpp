@@ -1,0 +1,32 @@
+#include "ube/Support/DType.h"
+
+#include <gtest/gtest.h>
+
+using namespace ube;
+
+TEST(DType, NamesRoundTrip) {
+  for (DType d : kAllDTypes) {
+    EXPECT_EQ(parseDType(dtypeName(d)), d);
+    EXPECT_EQ(parseSafetensorsDType(dtypeSafetensorsName(d)), d);
+  }
+  EXPECT_FALSE(parseDType("f64"));
+  EXPECT_FALSE(parseSafetensorsDType("F64"));
+  EXPECT_EQ(dtypeNameList(), "f32, f16, bf16, i1, i32, i64");
+}
+
+TEST(DType, Sizes) {
+  EXPECT_EQ(dtypeSize(DType::F32), 4u);
+  EXPECT_EQ(dtypeSize(DType::BF16), 2u);
+  EXPECT_EQ(dtypeSize(DType::I1), 1u);
+  EXPECT_EQ(dtypeSize(DType::I64), 8u);
+}
+
+TEST(DType, NumElements) {
+  EXPECT_EQ(numElements({}), 1);
+  EXPECT_EQ(numElements({2, 3, 4}), 24);
+  EXPECT_EQ(numElements({0, 5}), 0);
+  EXPECT_FALSE(numElements({-1, 2}));
+  EXPECT_FALSE(numElements({INT64_MAX, 2}));
+  EXPECT_EQ(shapeToString({2, 3}), "[2, 3]");
+  EXPECT_EQ(shapeToString({}), "[]");
+}
