@@ -656,7 +656,9 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
                                << "' needs at least " << required << " inputs, got "
                                << operands.size();
   auto attrs = convertAttributes(node, *opName);
-  if (failed(attrs))
+  if (failed(attrs) || failed(opName->verifyInherentAttrs(*attrs, [&] {
+        return emitError(node.loc) << "'" << fullName << "' op ";
+      })))
     return failure();
 
   // Infer result types on a result-less draft of the op, whose attributes are
