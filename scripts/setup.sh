@@ -13,7 +13,7 @@ PACKAGES=(
   # C++ libraries.
   libgtest-dev libgmock-dev libfmt-dev nlohmann-json3-dev pybind11-dev
   # Python side: extension headers, references for numerics, the test runner.
-  python3-dev python3-numpy python3-torch python3-onnx python3-pytest
+  python3-dev python3-numpy python3-torch python3-onnx python3-pytest python3-jsonschema
   # A real BLAS, so that PyTorch/numpy comparisons are meaningful.
   libopenblas0-pthread
 )

@@ -1,0 +1,21 @@
+"""Shared fixtures: where the built tools and the sources are."""
+import os
+import pathlib
+
+import pytest
+
+SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def tools_dir():
+    build = pathlib.Path(os.environ.get("UBE_BUILD_DIR", SOURCE_ROOT / "build"))
+    path = build / "bin"
+    if not (path / "ube-opt").exists():
+        pytest.fail(f"ube-opt not found in {path}; build first (scripts/build.sh)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def source_root():
+    return SOURCE_ROOT
