@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/Passes.h"
 #include "ube/Graph.h"
 
 #include "mlir/IR/AsmState.h"
@@ -33,7 +34,7 @@ static LogicalResult runOnGraphFiles(StringRef input, StringRef output,
   OwningOpRef<ModuleOp> module = ube::loadModule(input, &context);
   if (!module)
     return failure();
-  PassManager pm(&context, ModuleOp::getOperationName());
+  PassManager pm(&context, ModuleOp::getOperationName(), OpPassManager::Nesting::Implicit);
   applyDefaultTimingPassManagerCLOptions(pm);
   if (failed(applyPassManagerCLOptions(pm)) ||
       failed(config.setupPassPipeline(pm)) || failed(pm.run(*module)))
@@ -54,6 +55,7 @@ static LogicalResult runOnGraphFiles(StringRef input, StringRef output,
 
 int main(int argc, char **argv) {
   registerAllPasses();
+  ube::registerUbePasses();
   DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);

@@ -1,0 +1,372 @@
+//===- Decompose.cpp - composite ube ops -> primitive ube ops -------------===//
+//
+// Each pattern spells out an op's definition (docs/ops.md,
+// docs/distillation.md) in primitive ube ops, in numerically stable form.
+// The fused lowerings of the distillation losses replace these later; this
+// is the reference composition they are tested against.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialects/ube/UbeOps.h"
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <cmath>
+#include <numeric>
+
+namespace ube {
+#define GEN_PASS_DEF_UBEDECOMPOSE
+#include "passes/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+using namespace ube;
+
+namespace {
+
+/// Builds primitive ube ops at one location; every result type is inferred.
+class UbeBuilder {
+public:
+  UbeBuilder(PatternRewriter &rewriter, Location loc) : b(loc, rewriter) {}
+
+  static RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+  /// A rank-0 constant of `elementType`.
+  Value scalar(Type elementType, double value) {
+    auto type = RankedTensorType::get({}, elementType);
+    Attribute element = isa<FloatType>(elementType)
+                            ? Attribute(b.getFloatAttr(elementType, value))
+                            : Attribute(b.getIntegerAttr(elementType, static_cast<int64_t>(value)));
+    return ConstantOp::create(b, type, DenseElementsAttr::get(type, element));
+  }
+  /// The most negative finite value of a float type (stands in for -inf in masks).
+  Value lowest(Type elementType) {
+    auto floatType = cast<FloatType>(elementType);
+    auto type = RankedTensorType::get({}, elementType);
+    APFloat value = APFloat::getLargest(floatType.getFloatSemantics(), /*Negative=*/true);
+    return ConstantOp::create(b, type, DenseElementsAttr::get(type, value));
+  }
+
+  Value add(Value x, Value y) { return AddOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return SubOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return MulOp::create(b, x, y); }
+  Value div(Value x, Value y) { return DivOp::create(b, x, y); }
+  Value maximum(Value x, Value y) { return MaximumOp::create(b, x, y); }
+  Value exp(Value x) { return ExpOp::create(b, x); }
+  Value log(Value x) { return LogOp::create(b, x); }
+  Value neg(Value x) { return NegOp::create(b, x); }
+  Value abs(Value x) { return AbsOp::create(b, x); }
+  Value rsqrt(Value x) { return RsqrtOp::create(b, x); }
+  Value where(Value c, Value x, Value y) { return WhereOp::create(b, c, x, y); }
+  Value compare(StringRef predicate, Value x, Value y) {
+    return CompareOp::create(b, x, y, b.getStringAttr(predicate));
+  }
+  Value castTo(Value x, Type elementType) {
+    return CastOp::create(b, RankedTensorType::get(typeOf(x).getShape(), elementType), x);
+  }
+  Value reshape(Value x, ArrayRef<int64_t> shape) {
+    auto type = RankedTensorType::get(shape, typeOf(x).getElementType());
+    return type == x.getType() ? x : ReshapeOp::create(b, type, x).getResult();
+  }
+  Value reduceSum(Value x, ArrayRef<int64_t> axes = {}, bool keepdims = false) {
+    return ReduceSumOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
+  }
+  Value reduceMax(Value x, ArrayRef<int64_t> axes, bool keepdims) {
+    return ReduceMaxOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
+  }
+  Value reduceMean(Value x, ArrayRef<int64_t> axes = {}, bool keepdims = false) {
+    return ReduceMeanOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
+  }
+  Value matmul(Value x, Value y, bool transposeRhs = false) {
+    return MatmulOp::create(b, x, y, b.getBoolAttr(false), b.getBoolAttr(transposeRhs));
+  }
+  Value logSoftmax(Value x, int64_t axis) {
+    return LogSoftmaxOp::create(b, x, b.getI64IntegerAttr(axis));
+  }
+  /// Mean over the rows of `perRow` whose `valid` flag (0/1, same shape) is
+  /// set; 0 when no row is.
+  Value maskedMean(Value perRow, Value validFloat) {
+    Value count = maximum(reduceSum(validFloat), scalar(elementTypeOf(perRow), 1.0));
+    return div(reduceSum(mul(perRow, validFloat)), count);
+  }
+  static Type elementTypeOf(Value v) { return typeOf(v).getElementType(); }
+
+  ImplicitLocOpBuilder b;
+};
+
+int64_t positiveAxis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+
+struct DecomposeLinear : OpRewritePattern<LinearOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LinearOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    Value y = u.matmul(op.getInput(), op.getWeight(), /*transposeRhs=*/true);
+    if (Value bias = op.getBias())
+      y = u.add(y, bias);
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+/// numpy's rank-1 cases of matmul, as rank-2 products and a reshape.
+struct DecomposeVectorMatmul : OpRewritePattern<MatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MatmulOp op, PatternRewriter &rewriter) const override {
+    auto lhsType = UbeBuilder::typeOf(op.getLhs()), rhsType = UbeBuilder::typeOf(op.getRhs());
+    if (lhsType.getRank() != 1 && rhsType.getRank() != 1)
+      return failure();
+    UbeBuilder u(rewriter, op.getLoc());
+    Value lhs = op.getLhs(), rhs = op.getRhs();
+    if (lhsType.getRank() == 1)
+      lhs = u.reshape(lhs, {1, lhsType.getDimSize(0)});
+    if (rhsType.getRank() == 1)
+      rhs = u.reshape(rhs, {rhsType.getDimSize(0), 1});
+    Value product = MatmulOp::create(u.b, lhs, rhs, op.getTransposeLhsAttr(),
+                                     op.getTransposeRhsAttr());
+    rewriter.replaceOp(op, u.reshape(product, op.getType().getShape()));
+    return success();
+  }
+};
+
+struct DecomposeSoftmax : OpRewritePattern<SoftmaxOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(SoftmaxOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    int64_t axis = static_cast<int64_t>(op.getAxis());
+    Value x = op.getInput();
+    Value e = u.exp(u.sub(x, u.reduceMax(x, {axis}, true)));
+    rewriter.replaceOp(op, u.div(e, u.reduceSum(e, {axis}, true)));
+    return success();
+  }
+};
+
+struct DecomposeLogSoftmax : OpRewritePattern<LogSoftmaxOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LogSoftmaxOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    int64_t axis = static_cast<int64_t>(op.getAxis());
+    Value x = op.getInput();
+    Value shifted = u.sub(x, u.reduceMax(x, {axis}, true));
+    rewriter.replaceOp(op, u.sub(shifted, u.log(u.reduceSum(u.exp(shifted), {axis}, true))));
+    return success();
+  }
+};
+
+struct DecomposeLayerNorm : OpRewritePattern<LayerNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(LayerNormOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    Value x = op.getInput();
+    int64_t rank = op.getType().getRank();
+    SmallVector<int64_t> axes(rank - positiveAxis(op.getAxis(), rank));
+    std::iota(axes.begin(), axes.end(), positiveAxis(op.getAxis(), rank));
+    Type elementType = UbeBuilder::elementTypeOf(x);
+    Value centered = u.sub(x, u.reduceMean(x, axes, true));
+    Value variance = u.reduceMean(u.mul(centered, centered), axes, true);
+    Value epsilon = u.scalar(elementType, op.getEpsilon().convertToDouble());
+    Value y = u.mul(centered, u.rsqrt(u.add(variance, epsilon)));
+    if (Value weight = op.getWeight())
+      y = u.mul(y, weight);
+    if (Value bias = op.getBias())
+      y = u.add(y, bias);
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+/// Per-row negative log-likelihood of `labels` under `logits` ([..., C] and
+/// [...]), 0 where the label is `ignoreIndex`, and the 0/1 validity mask.
+std::pair<Value, Value> nllPerRow(UbeBuilder &u, Value logits, Value labels,
+                                  int64_t ignoreIndex) {
+  auto logitsType = UbeBuilder::typeOf(logits);
+  auto labelsType = UbeBuilder::typeOf(labels);
+  int64_t classes = logitsType.getShape().back();
+  Type floatType = logitsType.getElementType(), indexType = labelsType.getElementType();
+  Value logProbs = u.logSoftmax(logits, -1);
+  // One-hot by comparing each label with 0..C-1.
+  SmallVector<APInt> iota;
+  for (int64_t c = 0; c < classes; ++c)
+    iota.push_back(APInt(indexType.getIntOrFloatBitWidth(), c, /*isSigned=*/true));
+  auto iotaType = RankedTensorType::get({classes}, indexType);
+  Value classIds = ConstantOp::create(u.b, iotaType, DenseElementsAttr::get(iotaType, iota));
+  SmallVector<int64_t> column(labelsType.getShape());
+  column.push_back(1);
+  Value oneHot = u.compare("eq", u.reshape(labels, column), classIds);
+  Value picked = u.reduceSum(u.where(oneHot, logProbs, u.scalar(floatType, 0.0)), {-1});
+  Value valid = u.compare("ne", labels, u.scalar(indexType, static_cast<double>(ignoreIndex)));
+  Value nll = u.where(valid, u.neg(picked), u.scalar(floatType, 0.0));
+  return {nll, u.castTo(valid, floatType)};
+}
+
+struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(CrossEntropyOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    auto [nll, valid] =
+        nllPerRow(u, op.getLogits(), op.getLabels(), static_cast<int64_t>(op.getIgnoreIndex()));
+    Value result = nll;
+    if (op.getReduction() == "sum")
+      result = u.reduceSum(nll);
+    else if (op.getReduction() == "mean")
+      result = u.maskedMean(nll, valid);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct DecomposeMseLoss : OpRewritePattern<MseLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MseLossOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    Value d = u.sub(op.getInput(), op.getTarget());
+    Value squared = u.mul(d, d);
+    Value result = squared;
+    if (op.getReduction() == "sum")
+      result = u.reduceSum(squared);
+    else if (op.getReduction() == "mean")
+      result = u.reduceMean(squared);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// Row-wise KL(softmax(teacher) || softmax(student)) over the last axis,
+/// from log-probabilities: sum p_t (log p_t - log p_s).
+Value klRows(UbeBuilder &u, Value teacherLogProbs, Value studentLogProbs) {
+  Value teacherProbs = u.exp(teacherLogProbs);
+  return u.reduceSum(u.mul(teacherProbs, u.sub(teacherLogProbs, studentLogProbs)), {-1});
+}
+
+struct DecomposeKdLoss : OpRewritePattern<KdLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KdLossOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    auto type = UbeBuilder::typeOf(op.getStudentLogits());
+    Type floatType = type.getElementType();
+    int64_t vocab = type.getShape().back();
+    int64_t rows = type.getNumElements() / std::max<int64_t>(vocab, 1);
+    Value student = u.reshape(op.getStudentLogits(), {rows, vocab});
+    Value teacher = u.reshape(op.getTeacherLogits(), {rows, vocab});
+    double temperature = op.getTemperature().convertToDouble();
+    Value scaledStudent = student, scaledTeacher = teacher;
+    if (temperature != 1.0) {
+      Value inverse = u.scalar(floatType, 1.0 / temperature);
+      scaledStudent = u.mul(student, inverse);
+      scaledTeacher = u.mul(teacher, inverse);
+    }
+    Value kl = klRows(u, u.logSoftmax(scaledTeacher, -1), u.logSoftmax(scaledStudent, -1));
+    Value loss;
+    Value labels = op.getLabels() ? u.reshape(op.getLabels(), {rows}) : Value();
+    int64_t ignoreIndex = static_cast<int64_t>(op.getIgnoreIndex());
+    if (labels) {
+      Value valid = u.compare("ne", labels,
+                              u.scalar(UbeBuilder::elementTypeOf(labels), double(ignoreIndex)));
+      loss = u.maskedMean(kl, u.castTo(valid, floatType));
+    } else {
+      loss = u.reduceMean(kl);
+    }
+    if (op.getScaleByTemperatureSquared() && temperature != 1.0)
+      loss = u.mul(loss, u.scalar(floatType, temperature * temperature));
+    double alpha = op.getAlpha().convertToDouble();
+    if (alpha != 0.0) {
+      auto [nll, valid] = nllPerRow(u, student, labels, ignoreIndex);
+      loss = u.add(loss, u.mul(u.scalar(floatType, alpha), u.maskedMean(nll, valid)));
+    }
+    rewriter.replaceOp(op, loss);
+    return success();
+  }
+};
+
+struct DecomposeFeatureMapLoss : OpRewritePattern<FeatureMapLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(FeatureMapLossOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    Value student = op.getStudent();
+    if (Value projection = op.getProjection())
+      student = u.matmul(student, projection);
+    Type floatType = UbeBuilder::elementTypeOf(student);
+    Value epsilon = u.scalar(floatType, op.getEpsilon().convertToDouble());
+    // Per-token mean and biased variance over the hidden axis, and LN(h).
+    struct Stats { Value mean, variance, normalized; };
+    auto stats = [&](Value h) {
+      Value mean = u.reduceMean(h, {-1}, true);
+      Value centered = u.sub(h, mean);
+      Value variance = u.reduceMean(u.mul(centered, centered), {-1}, true);
+      return Stats{mean, variance, u.mul(centered, u.rsqrt(u.add(variance, epsilon)))};
+    };
+    Stats s = stats(student), t = stats(op.getTeacher());
+    Value loss;
+    auto addTerm = [&](double weight, Value term) {
+      if (weight == 0.0)
+        return;
+      Value weighted = weight == 1.0 ? term : u.mul(u.scalar(floatType, weight), term);
+      loss = loss ? u.add(loss, weighted) : weighted;
+    };
+    auto meanSquare = [&](Value a, Value b) {
+      Value d = u.sub(a, b);
+      return u.reduceMean(u.mul(d, d));
+    };
+    addTerm(op.getAlpha().convertToDouble(), meanSquare(s.normalized, t.normalized));
+    addTerm(op.getBeta().convertToDouble(), meanSquare(t.mean, s.mean));
+    addTerm(op.getGamma().convertToDouble(), u.reduceMean(u.abs(u.sub(t.variance, s.variance))));
+    if (!loss)
+      loss = u.scalar(floatType, 0.0);
+    rewriter.replaceOp(op, loss);
+    return success();
+  }
+};
+
+struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AttentionTransferLossOp op,
+                                PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    auto queryType = UbeBuilder::typeOf(op.getStudentQuery());
+    Type floatType = queryType.getElementType();
+    int64_t batch = queryType.getDimSize(0), heads = queryType.getDimSize(1),
+            tokens = queryType.getDimSize(2);
+    Value mask = op.getMask();
+    Value keyMask = mask ? u.reshape(mask, {batch, 1, 1, tokens}) : Value();
+    auto logProbs = [&](Value q, Value k) {
+      double scale = 1.0 / std::sqrt(double(UbeBuilder::typeOf(q).getShape().back()));
+      Value scores = u.mul(u.matmul(q, k, /*transposeRhs=*/true), u.scalar(floatType, scale));
+      if (keyMask)
+        scores = u.where(keyMask, scores, u.lowest(floatType));
+      return u.logSoftmax(scores, -1);
+    };
+    Value kl = klRows(u, logProbs(op.getTeacherQuery(), op.getTeacherKey()),
+                      logProbs(op.getStudentQuery(), op.getStudentKey()));
+    Value loss;
+    if (mask) {
+      // Padded queries leave the mean: weight each [b, h, n] row by mask[b, n].
+      Value queryMask = u.castTo(u.reshape(mask, {batch, 1, tokens}), floatType);
+      Value rows = u.mul(u.reduceSum(queryMask), u.scalar(floatType, double(heads)));
+      loss = u.div(u.reduceSum(u.mul(kl, queryMask)),
+                   u.maximum(rows, u.scalar(floatType, 1.0)));
+    } else {
+      loss = u.reduceMean(kl);
+    }
+    rewriter.replaceOp(op, loss);
+    return success();
+  }
+};
+
+struct UbeDecomposePass : ube::impl::UbeDecomposeBase<UbeDecomposePass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populateDecomposePatterns(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void ube::populateDecomposePatterns(RewritePatternSet &patterns) {
+  patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeSoftmax, DecomposeLogSoftmax,
+               DecomposeLayerNorm, DecomposeCrossEntropy, DecomposeMseLoss, DecomposeKdLoss,
+               DecomposeFeatureMapLoss, DecomposeAttentionTransferLoss>(patterns.getContext());
+}

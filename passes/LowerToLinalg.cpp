@@ -1,0 +1,624 @@
+//===- LowerToLinalg.cpp - ube -> linalg/tensor/arith/math ----------------===//
+//
+// Primitive ube ops become structured ops on tensors: elementwise ops one
+// linalg.generic each (broadcast operands read through affine maps with the
+// broadcast dimensions pinned to 0), reductions and matmul linalg.generic with
+// reduction iterators, data movement tensor/linalg ops. Composite ops are
+// decomposed first by the --ube-decompose patterns.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "passes/Philox.h"
+#include "dialects/ube/UbeOps.h"
+
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+namespace ube {
+#define GEN_PASS_DEF_UBELOWERTOLINALG
+#include "passes/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+using namespace ube;
+
+namespace {
+
+RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type) {
+  return tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+}
+
+/// The map reading an operand of `operandShape` inside a loop nest over
+/// `resultShape` with numpy broadcasting: trailing dimensions align, and a
+/// size-1 dimension broadcast against a larger one reads index 0.
+AffineMap broadcastMap(MLIRContext *context, ArrayRef<int64_t> operandShape,
+                       ArrayRef<int64_t> resultShape) {
+  int64_t offset = resultShape.size() - operandShape.size();
+  SmallVector<AffineExpr> exprs;
+  for (auto [i, size] : llvm::enumerate(operandShape)) {
+    if (size == 1 && resultShape[offset + i] != 1)
+      exprs.push_back(getAffineConstantExpr(0, context));
+    else
+      exprs.push_back(getAffineDimExpr(offset + i, context));
+  }
+  return AffineMap::get(resultShape.size(), 0, exprs, context);
+}
+
+using ScalarBody = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+
+/// One linalg.generic computing `body` elementwise over broadcast `inputs`.
+Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
+                       ValueRange inputs, ScalarBody body) {
+  MLIRContext *context = b.getContext();
+  SmallVector<AffineMap> maps;
+  for (Value input : inputs)
+    maps.push_back(broadcastMap(context, tensorType(input).getShape(), resultType.getShape()));
+  maps.push_back(AffineMap::getMultiDimIdentityMap(resultType.getRank(), context));
+  SmallVector<utils::IteratorType> iterators(resultType.getRank(),
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, resultType, inputs, ValueRange{emptyLike(b, loc, resultType)}, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value result = body(nested, nestedLoc, args.drop_back());
+        linalg::YieldOp::create(nested, nestedLoc, result);
+      });
+  return generic.getResult(0);
+}
+
+Value floatConstant(OpBuilder &b, Location loc, Type type, double value) {
+  return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
+}
+
+/// The scalar computation of one elementwise ube op.
+Value scalarBody(Operation *op, OpBuilder &b, Location loc, ValueRange args, Type resultType) {
+  Value x = args[0];
+  Type type = x.getType();
+  bool isFloat = isa<FloatType>(type);
+  auto fc = [&](double v) { return floatConstant(b, loc, type, v); };
+  return TypeSwitch<Operation *, Value>(op)
+      .Case([&](AddOp) -> Value {
+        return isFloat ? arith::AddFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::AddIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](SubOp) -> Value {
+        return isFloat ? arith::SubFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::SubIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](MulOp) -> Value {
+        return isFloat ? arith::MulFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::MulIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](DivOp) -> Value {
+        return isFloat ? arith::DivFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::DivSIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](PowOp) -> Value { return math::PowFOp::create(b, loc, x, args[1]); })
+      .Case([&](MaximumOp) -> Value {
+        return isFloat ? arith::MaximumFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::MaxSIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](MinimumOp) -> Value {
+        return isFloat ? arith::MinimumFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::MinSIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](LogicalAndOp) -> Value { return arith::AndIOp::create(b, loc, x, args[1]); })
+      .Case([&](LogicalOrOp) -> Value { return arith::OrIOp::create(b, loc, x, args[1]); })
+      .Case([&](LogicalNotOp) -> Value {
+        Value one = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
+        return arith::XOrIOp::create(b, loc, x, one);
+      })
+      .Case([&](NegOp) -> Value {
+        if (isFloat)
+          return arith::NegFOp::create(b, loc, x);
+        Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, 0));
+        return arith::SubIOp::create(b, loc, zero, x);
+      })
+      .Case([&](AbsOp) -> Value {
+        return isFloat ? math::AbsFOp::create(b, loc, x).getResult()
+                       : math::AbsIOp::create(b, loc, x).getResult();
+      })
+      .Case([&](ExpOp) -> Value { return math::ExpOp::create(b, loc, x); })
+      .Case([&](LogOp) -> Value { return math::LogOp::create(b, loc, x); })
+      .Case([&](SqrtOp) -> Value { return math::SqrtOp::create(b, loc, x); })
+      .Case([&](RsqrtOp) -> Value { return math::RsqrtOp::create(b, loc, x); })
+      .Case([&](TanhOp) -> Value { return math::TanhOp::create(b, loc, x); })
+      .Case([&](ErfOp) -> Value { return math::ErfOp::create(b, loc, x); })
+      .Case([&](SigmoidOp) -> Value {
+        Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
+        return arith::DivFOp::create(b, loc, fc(1.0), arith::AddFOp::create(b, loc, fc(1.0), e));
+      })
+      .Case([&](ReluOp) -> Value {
+        if (isFloat)
+          return arith::MaximumFOp::create(b, loc, x, fc(0.0));
+        Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, 0));
+        return arith::MaxSIOp::create(b, loc, x, zero);
+      })
+      .Case([&](GeluOp gelu) -> Value {
+        Value half = arith::MulFOp::create(b, loc, x, fc(0.5));
+        Value inner;
+        if (gelu.getApproximate() == "tanh") {
+          // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+          Value x3 = arith::MulFOp::create(b, loc, arith::MulFOp::create(b, loc, x, x), x);
+          Value poly = arith::AddFOp::create(b, loc, x, arith::MulFOp::create(b, loc, x3, fc(0.044715)));
+          inner = math::TanhOp::create(
+              b, loc, arith::MulFOp::create(b, loc, poly, fc(std::sqrt(2.0 / M_PI))));
+        } else {
+          // 0.5 x (1 + erf(x / sqrt(2)))
+          inner = math::ErfOp::create(b, loc, arith::MulFOp::create(b, loc, x, fc(M_SQRT1_2)));
+        }
+        return arith::MulFOp::create(b, loc, half, arith::AddFOp::create(b, loc, fc(1.0), inner));
+      })
+      .Case([&](CompareOp compare) -> Value {
+        StringRef p = compare.getPredicate();
+        if (isFloat) {
+          auto predicate = llvm::StringSwitch<arith::CmpFPredicate>(p)
+                               .Case("eq", arith::CmpFPredicate::OEQ)
+                               .Case("ne", arith::CmpFPredicate::UNE)
+                               .Case("lt", arith::CmpFPredicate::OLT)
+                               .Case("le", arith::CmpFPredicate::OLE)
+                               .Case("gt", arith::CmpFPredicate::OGT)
+                               .Default(arith::CmpFPredicate::OGE);
+          return arith::CmpFOp::create(b, loc, predicate, x, args[1]);
+        }
+        auto predicate = llvm::StringSwitch<arith::CmpIPredicate>(p)
+                             .Case("eq", arith::CmpIPredicate::eq)
+                             .Case("ne", arith::CmpIPredicate::ne)
+                             .Case("lt", arith::CmpIPredicate::slt)
+                             .Case("le", arith::CmpIPredicate::sle)
+                             .Case("gt", arith::CmpIPredicate::sgt)
+                             .Default(arith::CmpIPredicate::sge);
+        return arith::CmpIOp::create(b, loc, predicate, x, args[1]);
+      })
+      .Case([&](WhereOp) -> Value { return arith::SelectOp::create(b, loc, x, args[1], args[2]); })
+      .Case([&](CastOp) -> Value {
+        // convertScalarToDtype covers float<->float, int<->int and int<->float;
+        // i1 targets are "!= 0" and i1 sources are unsigned (0 or 1).
+        if (resultType.isInteger(1) && !type.isInteger(1)) {
+          if (isFloat)
+            return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, x, fc(0.0));
+          Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, 0));
+          return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, x, zero);
+        }
+        return convertScalarToDtype(b, loc, x, resultType, /*isUnsignedCast=*/type.isInteger(1));
+      })
+      .Case([&](BroadcastToOp) -> Value { return x; })
+      .Default([&](Operation *) -> Value { return nullptr; });
+}
+
+bool isElementwise(Operation *op) {
+  return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, LogicalAndOp,
+             LogicalOrOp, LogicalNotOp, NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp,
+             ErfOp, SigmoidOp, ReluOp, GeluOp, CompareOp, WhereOp, CastOp, BroadcastToOp>(op);
+}
+
+struct LowerElementwise : ConversionPattern {
+  LowerElementwise(MLIRContext *context)
+      : ConversionPattern(MatchAnyOpTypeTag(), /*benefit=*/1, context) {}
+  LogicalResult matchAndRewrite(Operation *op, ArrayRef<Value> operands,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (!isElementwise(op))
+      return failure();
+    auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+    Value result = buildElementwise(
+        rewriter, op->getLoc(), resultType, operands,
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          return scalarBody(op, b, loc, args, resultType.getElementType());
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// Reduction of `input` over the dimensions flagged in `reduced`, without
+/// keepdims. `combine` merges the accumulator (second arg) with an element.
+Value buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<bool> reduced,
+                     TypedAttr identity, ScalarBody combine) {
+  MLIRContext *context = b.getContext();
+  auto type = tensorType(input);
+  SmallVector<int64_t> shape;
+  SmallVector<AffineExpr> outExprs;
+  SmallVector<utils::IteratorType> iterators;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    iterators.push_back(reduced[d] ? utils::IteratorType::reduction
+                                   : utils::IteratorType::parallel);
+    if (!reduced[d]) {
+      shape.push_back(type.getDimSize(d));
+      outExprs.push_back(getAffineDimExpr(d, context));
+    }
+  }
+  auto resultType = RankedTensorType::get(shape, type.getElementType());
+  Value init = arith::ConstantOp::create(b, loc, identity);
+  Value filled =
+      linalg::FillOp::create(b, loc, init, emptyLike(b, loc, resultType)).getResult(0);
+  SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(type.getRank(), context),
+                                 AffineMap::get(type.getRank(), 0, outExprs, context)};
+  auto generic = linalg::GenericOp::create(
+      b, loc, resultType, input, filled, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        linalg::YieldOp::create(nested, nestedLoc, combine(nested, nestedLoc, args));
+      });
+  return generic.getResult(0);
+}
+
+template <typename OpTy>
+struct LowerReduction : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = tensorType(adaptor.getInput());
+    int64_t rank = type.getRank();
+    SmallVector<bool> reduced(rank, op.getAxes().empty());
+    int64_t count = 1;
+    for (int64_t axis : op.getAxes())
+      reduced[axis < 0 ? axis + rank : axis] = true;
+    for (int64_t d = 0; d < rank; ++d)
+      if (reduced[d])
+        count *= type.getDimSize(d);
+    Type elementType = type.getElementType();
+    bool isFloat = isa<FloatType>(elementType);
+    constexpr bool isMax = std::is_same_v<OpTy, ReduceMaxOp>;
+    TypedAttr identity;
+    if constexpr (isMax) {
+      identity = isFloat ? TypedAttr(rewriter.getFloatAttr(
+                               elementType, APFloat::getInf(cast<FloatType>(elementType)
+                                                                .getFloatSemantics(),
+                                                            /*Negative=*/true)))
+                         : TypedAttr(rewriter.getIntegerAttr(
+                               elementType, APInt::getSignedMinValue(
+                                                elementType.getIntOrFloatBitWidth())));
+    } else {
+      identity = isFloat ? TypedAttr(rewriter.getFloatAttr(elementType, 0.0))
+                         : TypedAttr(rewriter.getIntegerAttr(elementType, 0));
+    }
+    Value result = buildReduction(
+        rewriter, loc, adaptor.getInput(), reduced, identity,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          if constexpr (isMax)
+            return isFloat ? arith::MaximumFOp::create(b, l, args[0], args[1]).getResult()
+                           : arith::MaxSIOp::create(b, l, args[0], args[1]).getResult();
+          return isFloat ? arith::AddFOp::create(b, l, args[0], args[1]).getResult()
+                         : arith::AddIOp::create(b, l, args[0], args[1]).getResult();
+        });
+    if constexpr (std::is_same_v<OpTy, ReduceMeanOp>) {
+      auto reducedType = tensorType(result);
+      Value scale = floatConstant(rewriter, loc, elementType, 1.0 / double(count));
+      result = buildElementwise(rewriter, loc, reducedType, result,
+                                [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                                  return arith::MulFOp::create(b, l, args[0], scale);
+                                });
+    }
+    // keepdims: the reduced dimensions come back as size 1. Each kept
+    // dimension is grouped with the reduced ones before it; trailing reduced
+    // ones join the last group (no groups at all when everything is reduced).
+    if (op.getType() != result.getType()) {
+      SmallVector<ReassociationIndices> groups;
+      ReassociationIndices pending;
+      for (int64_t d = 0; d < rank; ++d) {
+        pending.push_back(d);
+        if (!reduced[d]) {
+          groups.push_back(pending);
+          pending.clear();
+        }
+      }
+      if (!pending.empty() && !groups.empty())
+        llvm::append_range(groups.back(), pending);
+      result = tensor::ExpandShapeOp::create(rewriter, loc, op.getType(), result, groups);
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerMatmul : OpConversionPattern<MatmulOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(MatmulOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto lhsType = tensorType(adaptor.getLhs()), rhsType = tensorType(adaptor.getRhs());
+    if (lhsType.getRank() < 2 || rhsType.getRank() < 2)
+      return rewriter.notifyMatchFailure(op, "rank-1 operands are decomposed first");
+    MLIRContext *context = rewriter.getContext();
+    Location loc = op.getLoc();
+    auto resultType = op.getType();
+    int64_t rank = resultType.getRank(); // batch dims + m, n
+    int64_t batch = rank - 2;
+    // Loop dimensions: the result's (batch..., m, n), then k.
+    AffineExpr m = getAffineDimExpr(batch, context), n = getAffineDimExpr(batch + 1, context),
+               k = getAffineDimExpr(rank, context);
+    auto operandMap = [&](RankedTensorType type, AffineExpr row, AffineExpr column,
+                          bool transposed) {
+      SmallVector<AffineExpr> exprs;
+      int64_t operandBatch = type.getRank() - 2;
+      for (int64_t i = 0; i < operandBatch; ++i) {
+        int64_t d = batch - operandBatch + i;
+        bool broadcast = type.getDimSize(i) == 1 && resultType.getDimSize(d) != 1;
+        exprs.push_back(broadcast ? getAffineConstantExpr(0, context)
+                                  : getAffineDimExpr(d, context));
+      }
+      exprs.push_back(transposed ? column : row);
+      exprs.push_back(transposed ? row : column);
+      return AffineMap::get(rank + 1, 0, exprs, context);
+    };
+    SmallVector<AffineExpr> outExprs;
+    for (int64_t d = 0; d < rank; ++d)
+      outExprs.push_back(getAffineDimExpr(d, context));
+    SmallVector<AffineMap> maps = {operandMap(lhsType, m, k, op.getTransposeLhs()),
+                                   operandMap(rhsType, k, n, op.getTransposeRhs()),
+                                   AffineMap::get(rank + 1, 0, outExprs, context)};
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    iterators.push_back(utils::IteratorType::reduction);
+    Type elementType = resultType.getElementType();
+    bool isFloat = isa<FloatType>(elementType);
+    Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(elementType));
+    Value init = linalg::FillOp::create(rewriter, loc, zero, emptyLike(rewriter, loc, resultType))
+                     .getResult(0);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, resultType, ValueRange{adaptor.getLhs(), adaptor.getRhs()}, init, maps,
+        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          Value product = isFloat ? arith::MulFOp::create(b, l, args[0], args[1]).getResult()
+                                  : arith::MulIOp::create(b, l, args[0], args[1]).getResult();
+          Value sum = isFloat ? arith::AddFOp::create(b, l, args[2], product).getResult()
+                              : arith::AddIOp::create(b, l, args[2], product).getResult();
+          linalg::YieldOp::create(b, l, sum);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+struct LowerTranspose : OpConversionPattern<TransposeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(TransposeOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Value init = emptyLike(rewriter, op.getLoc(), op.getType());
+    auto transpose =
+        linalg::TransposeOp::create(rewriter, op.getLoc(), adaptor.getInput(), init, op.getPerm());
+    rewriter.replaceOp(op, transpose.getResult());
+    return success();
+  }
+};
+
+struct LowerReshape : OpConversionPattern<ReshapeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ReshapeOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    auto sourceType = tensorType(input);
+    auto targetType = op.getType();
+    auto allInOneGroup = [](int64_t rank) {
+      ReassociationIndices group;
+      for (int64_t d = 0; d < rank; ++d)
+        group.push_back(d);
+      return SmallVector<ReassociationIndices>{group};
+    };
+    // Through a rank-1 (or, for scalars, rank-0) intermediate.
+    if (sourceType.getRank() == 0) {
+      rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, targetType, input,
+                                                         SmallVector<ReassociationIndices>{});
+      return success();
+    }
+    if (targetType.getRank() == 0) {
+      rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, targetType, input,
+                                                           SmallVector<ReassociationIndices>{});
+      return success();
+    }
+    Value flat = input;
+    if (sourceType.getRank() != 1)
+      flat = tensor::CollapseShapeOp::create(rewriter, loc, input,
+                                             allInOneGroup(sourceType.getRank()));
+    Value result = flat;
+    if (targetType.getRank() != 1)
+      result = tensor::ExpandShapeOp::create(rewriter, loc, targetType, flat,
+                                             allInOneGroup(targetType.getRank()));
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerConcat : OpConversionPattern<ConcatOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ConcatOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = op.getType();
+    int64_t rank = resultType.getRank();
+    int64_t axis = op.getAxis() < 0 ? int64_t(op.getAxis()) + rank : int64_t(op.getAxis());
+    Value result = emptyLike(rewriter, loc, resultType);
+    int64_t offset = 0;
+    for (Value input : adaptor.getInputs()) {
+      auto type = tensorType(input);
+      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0)), sizes, strides;
+      offsets[axis] = rewriter.getIndexAttr(offset);
+      for (int64_t d = 0; d < rank; ++d) {
+        sizes.push_back(rewriter.getIndexAttr(type.getDimSize(d)));
+        strides.push_back(rewriter.getIndexAttr(1));
+      }
+      result = tensor::InsertSliceOp::create(rewriter, loc, input, result, offsets, sizes, strides);
+      offset += type.getDimSize(axis);
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerSlice : OpConversionPattern<SliceOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(SliceOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+    for (auto [start, size, stride] :
+         llvm::zip(op.getStart(), op.getType().getShape(), op.getStride())) {
+      offsets.push_back(rewriter.getIndexAttr(start));
+      sizes.push_back(rewriter.getIndexAttr(size));
+      strides.push_back(rewriter.getIndexAttr(stride));
+    }
+    rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(op, op.getType(), adaptor.getInput(),
+                                                        offsets, sizes, strides);
+    return success();
+  }
+};
+
+struct LowerGather : OpConversionPattern<GatherOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(GatherOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = op.getType();
+    auto inputType = tensorType(adaptor.getInput());
+    auto indicesType = tensorType(adaptor.getIndices());
+    int64_t axis = op.getAxis() < 0 ? int64_t(op.getAxis()) + inputType.getRank()
+                                    : int64_t(op.getAxis());
+    int64_t indexRank = indicesType.getRank();
+    SmallVector<utils::IteratorType> iterators(resultType.getRank(),
+                                               utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, resultType, ValueRange{}, emptyLike(rewriter, loc, resultType),
+        AffineMap::getMultiDimIdentityMap(resultType.getRank(), getContext()), iterators,
+        [&](OpBuilder &b, Location l, ValueRange) {
+          SmallVector<Value> loop;
+          for (int64_t d = 0; d < resultType.getRank(); ++d)
+            loop.push_back(linalg::IndexOp::create(b, l, d));
+          Value id = tensor::ExtractOp::create(
+              b, l, adaptor.getIndices(), ArrayRef(loop).slice(axis, indexRank));
+          // Out-of-range ids are clamped into [0, size) rather than read out
+          // of bounds.
+          Value index = arith::IndexCastOp::create(b, l, b.getIndexType(), id);
+          Value zero = arith::ConstantIndexOp::create(b, l, 0);
+          Value last = arith::ConstantIndexOp::create(b, l, inputType.getDimSize(axis) - 1);
+          index = arith::MinSIOp::create(b, l, arith::MaxSIOp::create(b, l, index, zero), last);
+          SmallVector<Value> at(ArrayRef(loop).take_front(axis));
+          at.push_back(index);
+          llvm::append_range(at, ArrayRef(loop).drop_front(axis + indexRank));
+          Value element = tensor::ExtractOp::create(b, l, adaptor.getInput(), at);
+          linalg::YieldOp::create(b, l, element);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+struct LowerConstant : OpConversionPattern<ConstantOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ConstantOp op, OpAdaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, op.getType(), op.getValue());
+    return success();
+  }
+};
+
+Value extractScalar(OpBuilder &b, Location loc, Value tensor) {
+  return tensor::ExtractOp::create(b, loc, tensor, ValueRange{});
+}
+
+struct LowerDropout : OpConversionPattern<DropoutOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(DropoutOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = op.getType();
+    Type i64 = rewriter.getI64Type();
+    Value step = adaptor.getStep()
+                     ? extractScalar(rewriter, loc, adaptor.getStep())
+                     : arith::ConstantOp::create(rewriter, loc, rewriter.getI64IntegerAttr(0))
+                           .getResult();
+    Value seed = arith::ConstantOp::create(rewriter, loc,
+                                           rewriter.getI64IntegerAttr(int64_t(op.getSeed())));
+    double rate = op.getRate().convertToDouble();
+    Value result = buildElementwise(
+        rewriter, loc, type, adaptor.getInput(),
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          // Row-major linear index of the element.
+          Value index = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(0));
+          for (int64_t d = 0; d < type.getRank(); ++d) {
+            Value size = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(type.getDimSize(d)));
+            Value at = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));
+            index = arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, index, size), at);
+          }
+          Value u = buildPhiloxUniform(b, l, index, step, seed);
+          Value keep = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, u,
+                                             floatConstant(b, l, b.getF32Type(), rate));
+          Type elementType = args[0].getType();
+          Value scaled = arith::MulFOp::create(b, l, args[0],
+                                               floatConstant(b, l, elementType, 1.0 / (1.0 - rate)));
+          return arith::SelectOp::create(b, l, keep, scaled, floatConstant(b, l, elementType, 0.0));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerTransferProbability : OpConversionPattern<TransferProbabilityOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(TransferProbabilityOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type f64 = rewriter.getF64Type();
+    Value step = arith::SIToFPOp::create(rewriter, loc, f64,
+                                         extractScalar(rewriter, loc, adaptor.getStep()));
+    Value p = arith::AddFOp::create(
+        rewriter, loc,
+        arith::MulFOp::create(rewriter, loc, step,
+                              floatConstant(rewriter, loc, f64, op.getSlope().convertToDouble())),
+        floatConstant(rewriter, loc, f64, op.getOffset().convertToDouble()));
+    p = arith::MinimumFOp::create(rewriter, loc, p, floatConstant(rewriter, loc, f64, 1.0));
+    p = arith::TruncFOp::create(rewriter, loc, rewriter.getF32Type(), p);
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, op.getType(), p);
+    return success();
+  }
+};
+
+struct LowerBernoulliSelect : OpConversionPattern<BernoulliSelectOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(BernoulliSelectOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value moduleId = arith::ConstantOp::create(
+        rewriter, loc, rewriter.getI64IntegerAttr(int64_t(op.getModuleId())));
+    Value seed = arith::ConstantOp::create(rewriter, loc,
+                                           rewriter.getI64IntegerAttr(int64_t(op.getSeed())));
+    Value u = buildPhiloxUniform(rewriter, loc, moduleId,
+                                 extractScalar(rewriter, loc, adaptor.getStep()), seed);
+    Value useStudent = arith::CmpFOp::create(
+        rewriter, loc, arith::CmpFPredicate::OLT, u,
+        extractScalar(rewriter, loc, adaptor.getProbability()));
+    rewriter.replaceOpWithNewOp<arith::SelectOp>(op, useStudent, adaptor.getStudent(),
+                                                 adaptor.getTeacher());
+    return success();
+  }
+};
+
+struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPass> {
+  void runOnOperation() override {
+    MLIRContext *context = &getContext();
+    {
+      RewritePatternSet patterns(context);
+      populateDecomposePatterns(patterns);
+      if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+        return signalPassFailure();
+    }
+    ConversionTarget target(*context);
+    target.addIllegalDialect<UbeDialect>();
+    target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect, arith::ArithDialect,
+                           math::MathDialect, func::FuncDialect>();
+    RewritePatternSet patterns(context);
+    patterns.add<LowerElementwise>(context);
+    patterns.add<LowerReduction<ReduceSumOp>, LowerReduction<ReduceMeanOp>,
+                 LowerReduction<ReduceMaxOp>, LowerMatmul, LowerTranspose, LowerReshape,
+                 LowerConcat, LowerSlice, LowerGather, LowerConstant, LowerDropout,
+                 LowerTransferProbability, LowerBernoulliSelect>(context);
+    if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

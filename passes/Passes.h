@@ -1,0 +1,27 @@
+//===- Passes.h - ube passes ---------------------------------------*- C++ -*-===//
+
+#ifndef UBE_PASSES_PASSES_H
+#define UBE_PASSES_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/Pass.h"
+
+namespace ube {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+/// Patterns of --ube-decompose (composite ube ops -> primitive ube ops).
+void populateDecomposePatterns(mlir::RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+} // namespace ube
+
+#endif // UBE_PASSES_PASSES_H

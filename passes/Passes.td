@@ -1,0 +1,39 @@
+//===- Passes.td - ube passes ------------------------------*- tablegen -*-===//
+
+#ifndef UBE_PASSES_TD
+#define UBE_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites composite ube ops into primitive ube ops";
+  let description = [{
+    Expresses ops that have a short definition in terms of other ube ops by
+    that definition: `linear`, `softmax`, `log_softmax` (max-subtracted),
+    `layer_norm`, `cross_entropy`, `mse_loss`, rank-1 `matmul`, and the
+    distillation losses `kd_loss`, `feature_map_loss` and
+    `attention_transfer_loss` (unfused). What remains is lowered by
+    `--ube-lower-to-linalg`. Numerically stable forms throughout: softmax
+    subtracts the row maximum; masked scores use the most negative finite
+    value, never -inf, so a fully masked row gives finite numbers.
+  }];
+}
+
+def UbeLowerToLinalg : Pass<"ube-lower-to-linalg", "::mlir::func::FuncOp"> {
+  let summary = "Lowers ube ops to linalg, tensor, arith and math on tensors";
+  let description = [{
+    Elementwise ops (with broadcasting) and matmul become `linalg.generic`,
+    reductions `linalg.generic` with reduction iterators, transposes
+    `linalg.transpose`, reshapes `tensor.collapse_shape`/`expand_shape`,
+    slices and concatenations `tensor` slice ops, gathers a `linalg.generic`
+    reading with `tensor.extract`, and the counter-based random ops
+    (`dropout`, `bernoulli_select`) Philox-4x32-10 in `arith`. Composite ops
+    are decomposed first (`--ube-decompose` patterns run here too).
+  }];
+  let dependentDialects = [
+    "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
+    "::mlir::arith::ArithDialect", "::mlir::math::MathDialect"
+  ];
+}
+
+#endif // UBE_PASSES_TD
