@@ -36,4 +36,28 @@ def UbeLowerToLinalg : Pass<"ube-lower-to-linalg", "::mlir::func::FuncOp"> {
   ];
 }
 
+def UbeApproximateMath : Pass<"ube-approximate-math"> {
+  let summary = "Replaces transcendental math ops with polynomial approximations";
+  let description = [{
+    `math.exp`, `log`, `tanh` and `erf` on f32 (and vectors of f32) become
+    arithmetic polynomial approximations (MLIR's, accurate to a few ulp),
+    so compiled code needs no libm, vectorizes, and gives the same bits on
+    every machine. Run `math-extend-to-supported-types` first for f16/bf16.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+def UbeEmitEntryPoints : Pass<"ube-emit-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Adds `void ube_entry_NAME(void **buffers)` for each public LLVM function";
+  let description = [{
+    Runs on the LLVM dialect after the bare-pointer calling convention: each
+    public `llvm.func @NAME(ptr, ...)` (inputs, then outputs) gets a wrapper
+    `@ube_entry_NAME(ptr buffers)` that loads the i-th pointer from
+    `buffers` for the i-th argument and calls it; NAME itself becomes
+    internal. The runtime calls every entry point the same way.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // UBE_PASSES_TD

@@ -1,0 +1,54 @@
+//===- Compiler.h - the compiler API --------------------------------*- C++ -*-===//
+//
+// What ube-compile and the Python extension call: compile a loaded module
+// (graph file or MLIR) for a target, stopping at any stage.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UBE_COMPILER_H
+#define UBE_COMPILER_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <optional>
+#include <string>
+
+namespace mlir {
+class DialectRegistry;
+} // namespace mlir
+
+namespace ube {
+
+/// Everything a context that compiles needs: the ube dialect, the upstream
+/// dialects and interfaces the pipelines use, and LLVM IR translation.
+void registerCompilerDialects(mlir::DialectRegistry &registry);
+/// Registers upstream, ube passes and ube pipelines (idempotent).
+void registerCompilerPasses();
+
+/// The stages compilation can stop at, in pipeline order.
+enum class EmitStage { Ube, Linalg, Llvm, Asm, Obj, Exe };
+
+std::optional<EmitStage> parseEmitStage(llvm::StringRef name);
+/// "ube, linalg, llvm, asm, obj, exe".
+llvm::StringRef emitStageNames();
+
+struct CompileOptions {
+  /// "cpu", or "cuda:sm_90" (a target name, then target-specific options).
+  std::string target = "cpu";
+  /// CPU model for the cpu target; "native" is the host's.
+  std::string cpu = "native";
+  EmitStage emit = EmitStage::Exe;
+};
+
+/// Compiles `module` in place and writes the requested stage to `out`:
+/// MLIR text for ube/linalg, LLVM IR text for llvm, assembly, an object
+/// file, or the .ube executable. Errors are reported as MLIR diagnostics at
+/// the offending op (for graph files: the node, file:line:col).
+mlir::LogicalResult compileModule(mlir::ModuleOp module, const CompileOptions &options,
+                                  llvm::raw_ostream &out);
+
+} // namespace ube
+
+#endif // UBE_COMPILER_H

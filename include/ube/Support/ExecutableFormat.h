@@ -1,0 +1,91 @@
+//===- ExecutableFormat.h - the .ube executable container ---------*- C++ -*-===//
+//
+// One file holding a manifest and the per-device binaries of a compiled
+// graph. Layout (little endian):
+//
+//   offset 0   8 bytes  magic "UBEEXEC\0"
+//          8   u32      container format version (kExecutableFormatVersion)
+//         12   u32      reserved, 0
+//         16   u64      checksum: FNV-1a 64 of every byte after the header
+//         24   u64      manifest size in bytes (M)
+//         32   M bytes  manifest, JSON
+//     32 + M   ...      sections, each at the offset the manifest gives
+//                       (relative to the end of the manifest), 64-byte aligned
+//
+// The manifest (docs/runtime-abi.md) names the target, the sections and the
+// entry points with their argument names, dtypes and shapes. The checksum
+// catches corruption, not malice. LLVM-free: the runtime parses this too.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UBE_SUPPORT_EXECUTABLEFORMAT_H
+#define UBE_SUPPORT_EXECUTABLEFORMAT_H
+
+#include "ube/Support/DType.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ube {
+
+inline constexpr char kExecutableMagic[8] = {'U', 'B', 'E', 'E', 'X', 'E', 'C', '\0'};
+inline constexpr uint32_t kExecutableFormatVersion = 1;
+inline constexpr size_t kExecutableHeaderSize = 32;
+
+struct TensorSignature {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+};
+
+struct EntryPoint {
+  std::string name;   ///< The graph's function name.
+  std::string symbol; ///< Host symbol: void symbol(void **buffers).
+  std::vector<TensorSignature> inputs;
+  std::vector<TensorSignature> outputs;
+};
+
+struct Section {
+  std::string name;
+  uint64_t offset = 0; ///< Relative to the end of the manifest.
+  uint64_t size = 0;
+};
+
+struct Manifest {
+  uint32_t formatVersion = kExecutableFormatVersion;
+  std::string target;     ///< "cpu", "cuda".
+  std::string targetInfo; ///< e.g. the CPU model or SM architecture compiled for.
+  std::string producer;   ///< Compiler name and version.
+  std::vector<EntryPoint> entries;
+  std::vector<Section> sections;
+};
+
+/// FNV-1a, 64-bit.
+uint64_t fnv1a64(const uint8_t *data, size_t size, uint64_t seed = 0xcbf29ce484222325ull);
+
+/// Serializes `manifest` (its section offsets are assigned here) and the
+/// section contents, in manifest order, into one container image.
+std::vector<uint8_t> writeExecutable(Manifest manifest,
+                                     const std::vector<std::vector<uint8_t>> &sectionData);
+
+/// A validated view of a container image.
+struct ExecutableView {
+  Manifest manifest;
+  const uint8_t *payload = nullptr; ///< Start of the section area.
+  uint64_t payloadSize = 0;
+  const uint8_t *section(const Section &s) const { return payload + s.offset; }
+  const Section *findSection(const std::string &name) const;
+};
+
+/// Checks magic, version, checksum, manifest and section bounds, in that
+/// order. On failure returns false with `error` naming `displayName`.
+bool readExecutable(const uint8_t *data, size_t size, const std::string &displayName,
+                    ExecutableView &view, std::string &error);
+
+std::string manifestToJson(const Manifest &manifest);
+bool manifestFromJson(const std::string &text, Manifest &manifest, std::string &error);
+
+} // namespace ube
+
+#endif // UBE_SUPPORT_EXECUTABLEFORMAT_H

@@ -1,0 +1,130 @@
+//===- Compiler.cpp - the compiler API -------------------------------------===//
+//
+// One pass manager runs graph passes, the linalg lowering and the target's
+// codegen, stopping after the requested stage; the target then serializes.
+// --mlir-print-ir-after-all, --mlir-timing and friends apply to it as to
+// ube-opt.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ube/Compiler.h"
+
+#include "passes/Pipelines.h"
+#include "ube/Target/Target.h"
+#include "ube/Version.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+
+namespace ube {
+
+static constexpr llvm::StringLiteral kEmitStageNames = "ube, linalg, llvm, asm, obj, exe";
+
+llvm::StringRef emitStageNames() { return kEmitStageNames; }
+
+std::optional<EmitStage> parseEmitStage(llvm::StringRef name) {
+  return llvm::StringSwitch<std::optional<EmitStage>>(name)
+      .Case("ube", EmitStage::Ube)
+      .Case("linalg", EmitStage::Linalg)
+      .Case("llvm", EmitStage::Llvm)
+      .Case("asm", EmitStage::Asm)
+      .Case("obj", EmitStage::Obj)
+      .Case("exe", EmitStage::Exe)
+      .Default(std::nullopt);
+}
+
+/// The entry points of `module`: its public functions, with argument and
+/// result names from `ube.name` attributes.
+static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
+  Manifest manifest;
+  manifest.producer = std::string("ube ") + kVersion;
+  auto signature = [](Type type, std::string name, TensorSignature &out) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    if (!tensor || !tensor.hasStaticShape())
+      return false;
+    Type element = tensor.getElementType();
+    std::optional<DType> dtype;
+    for (DType d : kAllDTypes) {
+      std::string spelled;
+      llvm::raw_string_ostream(spelled) << element;
+      if (spelled == dtypeName(d))
+        dtype = d;
+    }
+    if (!dtype)
+      return false;
+    out = {std::move(name), *dtype, tensor.getShape().vec()};
+    return true;
+  };
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    if (!fn.isPublic() || fn.isExternal())
+      continue;
+    EntryPoint entry{fn.getName().str(), ("ube_entry_" + fn.getName()).str(), {}, {}};
+    for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
+      auto name = fn.getArgAttrOfType<StringAttr>(i, "ube.name");
+      entry.inputs.emplace_back();
+      if (!signature(type, name ? name.str() : "arg" + std::to_string(i), entry.inputs.back()))
+        return fn.emitError("entry point '")
+               << fn.getName() << "': argument " << i << " has type " << type
+               << "; executables take statically shaped tensors of f32, f16, bf16, i1, "
+                  "i32 or i64";
+    }
+    for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
+      auto name = fn.getResultAttrOfType<StringAttr>(i, "ube.name");
+      entry.outputs.emplace_back();
+      if (!signature(type, name ? name.str() : "result" + std::to_string(i),
+                     entry.outputs.back()))
+        return fn.emitError("entry point '")
+               << fn.getName() << "': result " << i << " has type " << type
+               << "; executables return statically shaped tensors";
+    }
+    manifest.entries.push_back(std::move(entry));
+  }
+  if (manifest.entries.empty())
+    return emitError(module.getLoc()) << "nothing to compile: the module has no public functions";
+  return manifest;
+}
+
+LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
+                            llvm::raw_ostream &out) {
+  registerBuiltinTargets();
+  auto [targetName, targetOptions] = llvm::StringRef(options.target).split(':');
+  const Target *target = lookupTarget(targetName);
+  if (!target) {
+    InFlightDiagnostic diag = emitError(module.getLoc())
+                              << "unknown target '" << targetName << "' (available: ";
+    llvm::interleaveComma(registeredTargetNames(), diag);
+    return diag << ")";
+  }
+  std::string error;
+  if (failed(target->validateOptions(targetOptions, options, error)))
+    return emitError(module.getLoc()) << error;
+
+  auto manifest = describeEntryPoints(module);
+  if (failed(manifest))
+    return failure();
+
+  PassManager pm(module.getContext(), ModuleOp::getOperationName(),
+                 OpPassManager::Nesting::Implicit);
+  if (failed(applyPassManagerCLOptions(pm)))
+    return failure();
+  applyDefaultTimingPassManagerCLOptions(pm);
+  buildGraphPipeline(pm);
+  if (options.emit >= EmitStage::Linalg)
+    buildLinalgPipeline(pm);
+  if (options.emit >= EmitStage::Llvm)
+    target->buildCodegenPipeline(pm, options);
+  if (failed(pm.run(module)))
+    return failure();
+  if (options.emit <= EmitStage::Linalg) {
+    module.print(out, OpPrintingFlags());
+    out << "\n";
+    return success();
+  }
+  return target->serialize(module, options, options.emit, std::move(*manifest), out);
+}
+
+} // namespace ube

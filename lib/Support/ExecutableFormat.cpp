@@ -1,0 +1,237 @@
+//===- ExecutableFormat.cpp - the .ube executable container ---------------===//
+
+#include "ube/Support/ExecutableFormat.h"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace ube {
+namespace {
+using json = nlohmann::ordered_json;
+
+constexpr uint64_t kSectionAlignment = 64;
+
+void putU32(std::vector<uint8_t> &out, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    out[at + i] = uint8_t(v >> (8 * i));
+}
+void putU64(std::vector<uint8_t> &out, size_t at, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    out[at + i] = uint8_t(v >> (8 * i));
+}
+uint32_t getU32(const uint8_t *p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i)
+    v = (v << 8) | p[i];
+  return v;
+}
+uint64_t getU64(const uint8_t *p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | p[i];
+  return v;
+}
+
+json signatureJson(const TensorSignature &t) {
+  return {{"name", t.name}, {"dtype", dtypeName(t.dtype)}, {"shape", t.shape}};
+}
+
+bool parseSignature(const json &j, TensorSignature &t, std::string &error) {
+  if (!j.is_object() || !j.contains("name") || !j["name"].is_string() ||
+      !j.contains("dtype") || !j["dtype"].is_string() || !j.contains("shape") ||
+      !j["shape"].is_array()) {
+    error = "malformed tensor signature";
+    return false;
+  }
+  t.name = j["name"].get<std::string>();
+  auto dtype = parseDType(j["dtype"].get<std::string>());
+  if (!dtype) {
+    error = fmt::format("tensor '{}' has unknown dtype", t.name);
+    return false;
+  }
+  t.dtype = *dtype;
+  t.shape.clear();
+  for (const json &d : j["shape"]) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 0) {
+      error = fmt::format("tensor '{}' has a malformed shape", t.name);
+      return false;
+    }
+    t.shape.push_back(d.get<int64_t>());
+  }
+  if (!numElements(t.shape)) {
+    error = fmt::format("tensor '{}' is too large", t.name);
+    return false;
+  }
+  return true;
+}
+} // namespace
+
+uint64_t fnv1a64(const uint8_t *data, size_t size, uint64_t hash) {
+  for (size_t i = 0; i < size; ++i) {
+    hash ^= data[i];
+    hash *= 0x100000001b3ull;
+  }
+  return hash;
+}
+
+std::string manifestToJson(const Manifest &m) {
+  json entries = json::array();
+  for (const EntryPoint &e : m.entries) {
+    json inputs = json::array(), outputs = json::array();
+    for (const auto &t : e.inputs)
+      inputs.push_back(signatureJson(t));
+    for (const auto &t : e.outputs)
+      outputs.push_back(signatureJson(t));
+    entries.push_back({{"name", e.name}, {"symbol", e.symbol}, {"inputs", inputs},
+                       {"outputs", outputs}});
+  }
+  json sections = json::array();
+  for (const Section &s : m.sections)
+    sections.push_back({{"name", s.name}, {"offset", s.offset}, {"size", s.size}});
+  json j = {{"format_version", m.formatVersion}, {"target", m.target},
+            {"target_info", m.targetInfo},      {"producer", m.producer},
+            {"entries", entries},               {"sections", sections}};
+  return j.dump(2);
+}
+
+bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    error = "the manifest is not a JSON object";
+    return false;
+  }
+  auto requireString = [&](const char *key, std::string &out) {
+    if (!j.contains(key) || !j[key].is_string()) {
+      error = fmt::format("the manifest lacks string field '{}'", key);
+      return false;
+    }
+    out = j[key].get<std::string>();
+    return true;
+  };
+  if (!j.contains("format_version") || !j["format_version"].is_number_unsigned()) {
+    error = "the manifest lacks 'format_version'";
+    return false;
+  }
+  m.formatVersion = j["format_version"].get<uint32_t>();
+  if (!requireString("target", m.target) || !requireString("target_info", m.targetInfo) ||
+      !requireString("producer", m.producer))
+    return false;
+  if (!j.contains("entries") || !j["entries"].is_array() || !j.contains("sections") ||
+      !j["sections"].is_array()) {
+    error = "the manifest lacks 'entries' or 'sections'";
+    return false;
+  }
+  m.entries.clear();
+  for (const json &e : j["entries"]) {
+    EntryPoint entry;
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() ||
+        !e.contains("symbol") || !e["symbol"].is_string() || !e.contains("inputs") ||
+        !e["inputs"].is_array() || !e.contains("outputs") || !e["outputs"].is_array()) {
+      error = "malformed entry point in the manifest";
+      return false;
+    }
+    entry.name = e["name"].get<std::string>();
+    entry.symbol = e["symbol"].get<std::string>();
+    for (const json &t : e["inputs"]) {
+      entry.inputs.emplace_back();
+      if (!parseSignature(t, entry.inputs.back(), error))
+        return false;
+    }
+    for (const json &t : e["outputs"]) {
+      entry.outputs.emplace_back();
+      if (!parseSignature(t, entry.outputs.back(), error))
+        return false;
+    }
+    m.entries.push_back(std::move(entry));
+  }
+  m.sections.clear();
+  for (const json &s : j["sections"]) {
+    if (!s.is_object() || !s.contains("name") || !s["name"].is_string() ||
+        !s.contains("offset") || !s["offset"].is_number_unsigned() || !s.contains("size") ||
+        !s["size"].is_number_unsigned()) {
+      error = "malformed section in the manifest";
+      return false;
+    }
+    m.sections.push_back({s["name"].get<std::string>(), s["offset"].get<uint64_t>(),
+                          s["size"].get<uint64_t>()});
+  }
+  return true;
+}
+
+std::vector<uint8_t> writeExecutable(Manifest manifest,
+                                     const std::vector<std::vector<uint8_t>> &sectionData) {
+  uint64_t offset = 0;
+  for (size_t i = 0; i < manifest.sections.size(); ++i) {
+    offset = (offset + kSectionAlignment - 1) / kSectionAlignment * kSectionAlignment;
+    manifest.sections[i].offset = offset;
+    manifest.sections[i].size = sectionData[i].size();
+    offset += sectionData[i].size();
+  }
+  std::string text = manifestToJson(manifest);
+  // Pad the manifest so the section area starts aligned in the file.
+  text.append((kSectionAlignment - (kExecutableHeaderSize + text.size()) % kSectionAlignment) %
+                  kSectionAlignment,
+              ' ');
+  std::vector<uint8_t> out(kExecutableHeaderSize + text.size() + offset, 0);
+  std::memcpy(out.data(), kExecutableMagic, sizeof kExecutableMagic);
+  putU32(out, 8, kExecutableFormatVersion);
+  putU64(out, 24, text.size());
+  std::memcpy(out.data() + kExecutableHeaderSize, text.data(), text.size());
+  uint8_t *payload = out.data() + kExecutableHeaderSize + text.size();
+  for (size_t i = 0; i < manifest.sections.size(); ++i)
+    if (!sectionData[i].empty())
+      std::memcpy(payload + manifest.sections[i].offset, sectionData[i].data(),
+                  sectionData[i].size());
+  putU64(out, 16, fnv1a64(out.data() + kExecutableHeaderSize, out.size() - kExecutableHeaderSize));
+  return out;
+}
+
+const Section *ExecutableView::findSection(const std::string &name) const {
+  for (const Section &s : manifest.sections)
+    if (s.name == name)
+      return &s;
+  return nullptr;
+}
+
+bool readExecutable(const uint8_t *data, size_t size, const std::string &name,
+                    ExecutableView &view, std::string &error) {
+  if (size < kExecutableHeaderSize ||
+      std::memcmp(data, kExecutableMagic, sizeof kExecutableMagic) != 0) {
+    error = fmt::format("{}: not a ube executable (bad magic)", name);
+    return false;
+  }
+  uint32_t version = getU32(data + 8);
+  if (version != kExecutableFormatVersion) {
+    error = fmt::format("{}: executable format version {} is not supported (this runtime "
+                        "reads version {}); recompile it with a matching ube-compile",
+                        name, version, kExecutableFormatVersion);
+    return false;
+  }
+  uint64_t checksum = getU64(data + 16), manifestSize = getU64(data + 24);
+  if (manifestSize > size - kExecutableHeaderSize) {
+    error = fmt::format("{}: truncated executable (manifest of {} bytes in a {}-byte file)",
+                        name, manifestSize, size);
+    return false;
+  }
+  uint64_t actual = fnv1a64(data + kExecutableHeaderSize, size - kExecutableHeaderSize);
+  if (actual != checksum) {
+    error = fmt::format("{}: checksum mismatch (file is corrupt or truncated)", name);
+    return false;
+  }
+  std::string text(reinterpret_cast<const char *>(data + kExecutableHeaderSize), manifestSize);
+  if (!manifestFromJson(text, view.manifest, error)) {
+    error = fmt::format("{}: {}", name, error);
+    return false;
+  }
+  view.payload = data + kExecutableHeaderSize + manifestSize;
+  view.payloadSize = size - kExecutableHeaderSize - manifestSize;
+  for (const Section &s : view.manifest.sections)
+    if (s.offset > view.payloadSize || s.size > view.payloadSize - s.offset) {
+      error = fmt::format("{}: section '{}' lies outside the file", name, s.name);
+      return false;
+    }
+  return true;
+}
+
+} // namespace ube

@@ -1,0 +1,196 @@
+//===- CpuTarget.cpp - the x86 (host) CPU target --------------------------===//
+//
+// linalg -> LLVM dialect (passes/Pipelines.cpp) -> LLVM IR -> O3 -> object
+// for the chosen CPU -> a shared object linked by ld.lld -> the .ube
+// container with the manifest. The shared object needs only malloc/free
+// from the process that loads it.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CpuTarget.h"
+
+#include "passes/Pipelines.h"
+#include "ube/Version.h"
+
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+#include <mutex>
+
+using namespace mlir;
+
+namespace ube {
+namespace {
+
+class CpuTarget : public Target {
+public:
+  llvm::StringRef name() const override { return "cpu"; }
+
+  LogicalResult validateOptions(llvm::StringRef targetOptions, const CompileOptions &,
+                                std::string &error) const override {
+    if (targetOptions.empty())
+      return success();
+    error = ("the cpu target takes no ':' options (got '" + targetOptions +
+             "'); use --cpu=NAME to choose the CPU model")
+                .str();
+    return failure();
+  }
+
+  void buildCodegenPipeline(OpPassManager &pm, const CompileOptions &) const override {
+    buildHostCodegenPipeline(pm);
+  }
+
+  LogicalResult serialize(ModuleOp module, const CompileOptions &options, EmitStage stage,
+                          Manifest manifest, llvm::raw_ostream &out) const override;
+};
+
+/// A TargetMachine for the host triple and `cpu` ("native": this machine's
+/// model and features).
+std::unique_ptr<llvm::TargetMachine> createTargetMachine(llvm::StringRef cpu,
+                                                         std::string &error) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+  });
+  llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return nullptr;
+  std::string model = cpu.str(), features;
+  if (cpu == "native") {
+    model = llvm::sys::getHostCPUName().str();
+    llvm::SubtargetFeatures subtarget;
+    for (auto &feature : llvm::sys::getHostCPUFeatures())
+      subtarget.AddFeature(feature.first(), feature.second);
+    features = subtarget.getString();
+  } else {
+    std::unique_ptr<llvm::MCSubtargetInfo> info(
+        target->createMCSubtargetInfo(triple, model, ""));
+    if (!info || !info->isCPUStringValid(model)) {
+      error = "unknown CPU model '" + model + "' for " + triple.str();
+      return nullptr;
+    }
+  }
+  llvm::TargetOptions targetOptions;
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      triple, model, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+}
+
+/// Runs ld.lld to turn `object` into a shared object.
+LogicalResult linkSharedObject(Location loc, llvm::ArrayRef<char> object,
+                               std::vector<uint8_t> &sharedObject) {
+  auto lld = llvm::sys::findProgramByName("ld.lld", {"/usr/lib/llvm-22/bin"});
+  if (!lld)
+    lld = llvm::sys::findProgramByName("ld.lld-22");
+  if (!lld)
+    return emitError(loc) << "cannot find ld.lld (install lld-22)";
+  llvm::SmallString<128> objectPath, libraryPath;
+  int fd;
+  if (llvm::sys::fs::createTemporaryFile("ube-host", "o", fd, objectPath))
+    return emitError(loc) << "cannot create a temporary file";
+  {
+    llvm::raw_fd_ostream file(fd, /*shouldClose=*/true);
+    file.write(object.data(), object.size());
+  }
+  llvm::sys::fs::createTemporaryFile("ube-host", "so", libraryPath);
+  llvm::SmallString<128> errorPath;
+  llvm::sys::fs::createTemporaryFile("ube-lld", "log", errorPath);
+  llvm::StringRef args[] = {*lld, "-shared", "--build-id=none", "-z", "noexecstack",
+                            "-O2", "-o", libraryPath, objectPath};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, errorPath, errorPath};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(*lld, args, std::nullopt, redirects, 0, 0, &message);
+  auto cleanup = [&] {
+    llvm::sys::fs::remove(objectPath);
+    llvm::sys::fs::remove(libraryPath);
+    llvm::sys::fs::remove(errorPath);
+  };
+  if (rc != 0) {
+    auto log = llvm::MemoryBuffer::getFile(errorPath);
+    InFlightDiagnostic diag = emitError(loc) << "linking the host code failed";
+    if (!message.empty())
+      diag << ": " << message;
+    if (log)
+      diag << "\n" << (*log)->getBuffer();
+    cleanup();
+    return failure();
+  }
+  auto library = llvm::MemoryBuffer::getFile(libraryPath, false, false);
+  if (!library) {
+    cleanup();
+    return emitError(loc) << "cannot read the linked host code";
+  }
+  sharedObject.assign((*library)->getBufferStart(), (*library)->getBufferEnd());
+  cleanup();
+  return success();
+}
+
+LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &options,
+                                   EmitStage stage, Manifest manifest,
+                                   llvm::raw_ostream &out) const {
+  Location loc = module.getLoc();
+  std::string error;
+  auto machine = createTargetMachine(options.cpu, error);
+  if (!machine)
+    return emitError(loc) << "cannot target CPU '" << options.cpu << "': " << error;
+
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext, module.getName().value_or("ube"));
+  if (!llvmModule)
+    return emitError(loc) << "translation to LLVM IR failed";
+  llvmModule->setTargetTriple(machine->getTargetTriple());
+  llvmModule->setDataLayout(machine->createDataLayout());
+  if (llvm::Error err = makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+    return emitError(loc) << "LLVM optimization failed: " << llvm::toString(std::move(err));
+  if (stage == EmitStage::Llvm) {
+    llvmModule->print(out, nullptr);
+    return success();
+  }
+
+  llvm::SmallVector<char, 0> code;
+  {
+    llvm::raw_svector_ostream codeStream(code);
+    llvm::legacy::PassManager codegen;
+    auto fileType = stage == EmitStage::Asm ? llvm::CodeGenFileType::AssemblyFile
+                                            : llvm::CodeGenFileType::ObjectFile;
+    if (machine->addPassesToEmitFile(codegen, codeStream, nullptr, fileType))
+      return emitError(loc) << "the CPU target cannot emit this file type";
+    codegen.run(*llvmModule);
+  }
+  if (stage == EmitStage::Asm || stage == EmitStage::Obj) {
+    out.write(code.data(), code.size());
+    return success();
+  }
+
+  std::vector<uint8_t> sharedObject;
+  if (failed(linkSharedObject(loc, code, sharedObject)))
+    return failure();
+  manifest.target = "cpu";
+  manifest.targetInfo = (machine->getTargetTriple().str() + " " +
+                         machine->getTargetCPU().str());
+  manifest.sections = {{"host.so", 0, 0}};
+  std::vector<uint8_t> image = writeExecutable(std::move(manifest), {sharedObject});
+  out.write(reinterpret_cast<const char *>(image.data()), image.size());
+  return success();
+}
+
+} // namespace
+
+std::unique_ptr<Target> createCpuTarget() { return std::make_unique<CpuTarget>(); }
+
+} // namespace ube

@@ -1,0 +1,46 @@
+//===- TargetRegistry.cpp - compilation targets by name -------------------===//
+
+#include "ube/Target/Target.h"
+
+#include "Cpu/CpuTarget.h"
+
+#include "llvm/ADT/StringMap.h"
+
+#include <mutex>
+
+namespace ube {
+namespace {
+llvm::StringMap<std::unique_ptr<Target>> &registry() {
+  static llvm::StringMap<std::unique_ptr<Target>> targets;
+  return targets;
+}
+std::mutex registryMutex;
+} // namespace
+
+void registerTarget(std::unique_ptr<Target> target) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  llvm::StringRef name = target->name();
+  registry()[name] = std::move(target);
+}
+
+const Target *lookupTarget(llvm::StringRef name) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  auto it = registry().find(name);
+  return it == registry().end() ? nullptr : it->second.get();
+}
+
+std::vector<llvm::StringRef> registeredTargetNames() {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  std::vector<llvm::StringRef> names;
+  for (auto &entry : registry())
+    names.push_back(entry.getKey());
+  llvm::sort(names);
+  return names;
+}
+
+void registerBuiltinTargets() {
+  static std::once_flag once;
+  std::call_once(once, [] { registerTarget(createCpuTarget()); });
+}
+
+} // namespace ube

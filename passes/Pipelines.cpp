@@ -1,0 +1,70 @@
+//===- Pipelines.cpp - the pass pipelines of the compile path -------------===//
+
+#include "passes/Pipelines.h"
+
+#include "passes/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+namespace ube {
+
+void buildGraphPipeline(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void buildLinalgPipeline(OpPassManager &pm) {
+  OpPassManager &fn = pm.nest<func::FuncOp>();
+  fn.addPass(createUbeLowerToLinalg());
+  fn.addPass(createCanonicalizerPass());
+  fn.addPass(createCSEPass());
+}
+
+// Upstream passes by their registered names and options: the textual form is
+// what --mlir-print-ir-after-all shows and what a reader can paste into
+// ube-opt to reproduce a step.
+static constexpr llvm::StringLiteral kHostCodegenPipeline =
+    "func.func(linalg-fuse-elementwise-ops),"
+    "one-shot-bufferize{bufferize-function-boundaries "
+    "function-boundary-type-conversion=identity-layout-map},"
+    "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
+    "buffer-deallocation-pipeline,"
+    "func.func(convert-linalg-to-loops),"
+    "math-extend-to-supported-types,"
+    "ube-approximate-math,"
+    "expand-strided-metadata,"
+    "lower-affine,"
+    "convert-scf-to-cf,"
+    "finalize-memref-to-llvm,"
+    "convert-math-to-llvm,"
+    "convert-arith-to-llvm,"
+    "convert-index-to-llvm,"
+    "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true},"
+    "convert-cf-to-llvm,"
+    "reconcile-unrealized-casts,"
+    "ube-emit-entry-points,"
+    "canonicalize";
+
+void buildHostCodegenPipeline(OpPassManager &pm) {
+  std::string error;
+  llvm::raw_string_ostream errorStream(error);
+  if (failed(parsePassPipeline(kHostCodegenPipeline, pm, errorStream)))
+    llvm::report_fatal_error(llvm::Twine("ube: invalid host codegen pipeline: ") + error);
+}
+
+void registerUbePipelines() {
+  PassPipelineRegistration<>("ube-graph-pipeline", "Graph-level cleanups on the ube dialect",
+                             buildGraphPipeline);
+  PassPipelineRegistration<>("ube-linalg-pipeline", "Lower the ube dialect to linalg",
+                             buildLinalgPipeline);
+  PassPipelineRegistration<>("ube-host-codegen-pipeline",
+                             "Lower linalg on tensors to the LLVM dialect for a host CPU",
+                             buildHostCodegenPipeline);
+}
+
+} // namespace ube

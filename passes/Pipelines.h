@@ -1,0 +1,25 @@
+//===- Pipelines.h - the pass pipelines of the compile path --------*- C++ -*-===//
+
+#ifndef UBE_PASSES_PIPELINES_H
+#define UBE_PASSES_PIPELINES_H
+
+#include "mlir/Pass/PassManager.h"
+
+namespace ube {
+
+/// Graph-level cleanups on the ube dialect (canonicalize, CSE).
+void buildGraphPipeline(mlir::OpPassManager &pm);
+/// ube -> linalg on tensors, with elementwise producer/consumer fusion.
+void buildLinalgPipeline(mlir::OpPassManager &pm);
+/// linalg on tensors -> the LLVM dialect for a host CPU: bufferization with
+/// results as out-parameters, loops, polynomial math, bare-pointer calls and
+/// `ube_entry_*` wrappers.
+void buildHostCodegenPipeline(mlir::OpPassManager &pm);
+
+/// Registers the pipelines above as ube-graph-pipeline, ube-linalg-pipeline
+/// and ube-host-codegen-pipeline, for ube-opt.
+void registerUbePipelines();
+
+} // namespace ube
+
+#endif // UBE_PASSES_PIPELINES_H
