@@ -1,0 +1,130 @@
+/*===- runtime.h - the ube runtime C API ----------------------------------===*
+ *
+ * Loads .ube executables and runs their entry points on a device. Every
+ * handle is opaque; every call that can fail returns a ube_status, which is
+ * NULL on success and otherwise carries a message (free it with
+ * ube_status_free). No C++ exception crosses this boundary.
+ *
+ * Thread safety: devices, executables and buffers may be shared between
+ * threads; ube_invoke may run concurrently on the same executable, as long as
+ * concurrent calls do not write the same output buffers.
+ *
+ * The runtime links no LLVM/MLIR library: a .ube compiled on one machine runs
+ * on another that has only the runtime.
+ *===----------------------------------------------------------------------===*/
+
+#ifndef UBE_RUNTIME_H
+#define UBE_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define UBE_RUNTIME_ABI_VERSION 1
+
+/* The C API is what libube_runtime.so exports. */
+#pragma GCC visibility push(default)
+
+typedef struct ube_status_s *ube_status;
+typedef struct ube_device_s ube_device;
+typedef struct ube_executable_s ube_executable;
+typedef struct ube_buffer_s ube_buffer;
+
+typedef enum ube_status_code {
+  UBE_OK = 0,
+  UBE_INVALID_ARGUMENT = 1, /* wrong count, dtype, shape, name, null pointer */
+  UBE_NOT_FOUND = 2,        /* no such device, function or file */
+  UBE_INVALID_EXECUTABLE = 3, /* corrupt, truncated, foreign or mismatched .ube */
+  UBE_UNAVAILABLE = 4,      /* device absent (e.g. no CUDA driver or GPU) */
+  UBE_RESOURCE_EXHAUSTED = 5, /* out of memory */
+  UBE_INTERNAL = 6
+} ube_status_code;
+
+typedef enum ube_dtype {
+  UBE_F32 = 0,
+  UBE_F16 = 1,
+  UBE_BF16 = 2,
+  UBE_I1 = 3, /* one byte per element, 0 or 1 */
+  UBE_I32 = 4,
+  UBE_I64 = 5
+} ube_dtype;
+
+/* Describes one argument or result of an entry point. Pointers stay valid
+ * while the executable is loaded. */
+typedef struct ube_tensor_info {
+  const char *name;
+  ube_dtype dtype;
+  size_t rank;
+  const int64_t *shape;
+} ube_tensor_info;
+
+/*--- status ---------------------------------------------------------------*/
+ube_status_code ube_status_get_code(ube_status status);
+const char *ube_status_message(ube_status status); /* "" for NULL (success) */
+void ube_status_free(ube_status status);
+
+/*--- devices --------------------------------------------------------------*/
+/* Opens a device plugin by name ("cpu", "cuda"). */
+ube_status ube_device_open(const char *name, ube_device **out);
+void ube_device_release(ube_device *device);
+const char *ube_device_name(const ube_device *device);
+/* Comma-separated names of the registered device plugins. */
+const char *ube_device_list(void);
+
+/*--- executables ----------------------------------------------------------*/
+/* Validates format version, checksum, manifest and target before loading. */
+ube_status ube_executable_load_file(ube_device *device, const char *path,
+                                    ube_executable **out);
+ube_status ube_executable_load_memory(ube_device *device, const void *data, size_t size,
+                                      const char *display_name, ube_executable **out);
+void ube_executable_release(ube_executable *executable);
+/* The target the executable was compiled for, e.g. "x86_64-pc-linux-gnu znver3". */
+const char *ube_executable_target_info(const ube_executable *executable);
+size_t ube_executable_function_count(const ube_executable *executable);
+const char *ube_executable_function_name(const ube_executable *executable, size_t function);
+ube_status ube_executable_find_function(const ube_executable *executable, const char *name,
+                                        size_t *function);
+size_t ube_function_input_count(const ube_executable *executable, size_t function);
+size_t ube_function_output_count(const ube_executable *executable, size_t function);
+ube_status ube_function_input(const ube_executable *executable, size_t function,
+                              size_t index, ube_tensor_info *out);
+ube_status ube_function_output(const ube_executable *executable, size_t function,
+                               size_t index, ube_tensor_info *out);
+
+/*--- buffers --------------------------------------------------------------*/
+size_t ube_dtype_size(ube_dtype dtype);
+ube_status ube_buffer_allocate(ube_device *device, ube_dtype dtype, size_t rank,
+                               const int64_t *shape, ube_buffer **out);
+/* Wraps caller memory (size_bytes must match) without copying; the memory
+ * must outlive the buffer. Host-visible devices only. */
+ube_status ube_buffer_wrap(ube_device *device, ube_dtype dtype, size_t rank,
+                           const int64_t *shape, void *data, size_t size_bytes,
+                           ube_buffer **out);
+void ube_buffer_release(ube_buffer *buffer);
+ube_dtype ube_buffer_dtype(const ube_buffer *buffer);
+size_t ube_buffer_rank(const ube_buffer *buffer);
+const int64_t *ube_buffer_shape(const ube_buffer *buffer);
+size_t ube_buffer_size_bytes(const ube_buffer *buffer);
+/* The host address of the data, or NULL when the device memory is not
+ * host-visible (use the copy functions). */
+void *ube_buffer_host_data(ube_buffer *buffer);
+ube_status ube_buffer_copy_from_host(ube_buffer *buffer, const void *data, size_t size_bytes);
+ube_status ube_buffer_copy_to_host(const ube_buffer *buffer, void *data, size_t size_bytes);
+
+/*--- invocation -----------------------------------------------------------*/
+/* Runs `function` with `inputs` and writes `outputs` (preallocated, with the
+ * declared dtypes and shapes); returns when the results are ready. */
+ube_status ube_invoke(ube_executable *executable, size_t function,
+                      ube_buffer *const *inputs, size_t num_inputs,
+                      ube_buffer *const *outputs, size_t num_outputs);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* UBE_RUNTIME_H */

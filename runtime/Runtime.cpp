@@ -1,0 +1,389 @@
+//===- Runtime.cpp - the ube runtime C API --------------------------------===//
+
+#include "Device.h"
+
+#include "ube/Support/ExecutableFormat.h"
+#include "ube/runtime.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <new>
+
+using namespace ube;
+using namespace ube::runtime;
+
+struct ube_status_s {
+  ube_status_code code;
+  std::string message;
+};
+
+struct ube_device_s {
+  std::shared_ptr<Device> device;
+};
+
+struct ube_executable_s {
+  std::shared_ptr<Device> device;
+  std::string displayName;
+  Manifest manifest;
+  std::unique_ptr<LoadedCode> code;
+  /// Per entry, per argument: the shape arrays ube_tensor_info points at.
+  std::vector<std::vector<ube_tensor_info>> inputInfo, outputInfo;
+};
+
+struct ube_buffer_s {
+  std::shared_ptr<Device> device;
+  DType dtype;
+  std::vector<int64_t> shape;
+  void *data = nullptr;
+  size_t bytes = 0;
+  bool owned = false;
+  ~ube_buffer_s() {
+    if (owned && data)
+      device->deallocate(data, bytes);
+  }
+};
+
+namespace {
+
+ube_status makeStatus(ube_status_code code, std::string message) {
+  return new (std::nothrow) ube_status_s{code, std::move(message)};
+}
+ube_status toStatus(const MaybeError &error) {
+  return error ? makeStatus(error->code, error->message) : nullptr;
+}
+
+/// Runs `body`, turning any C++ exception into a status: none may cross the C
+/// boundary.
+template <typename F> ube_status guarded(F &&body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc &) {
+    return makeStatus(UBE_RESOURCE_EXHAUSTED, "out of host memory");
+  } catch (const std::exception &e) {
+    return makeStatus(UBE_INTERNAL, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return makeStatus(UBE_INTERNAL, "internal error");
+  }
+}
+
+ube_dtype toC(DType d) { return static_cast<ube_dtype>(d); }
+std::optional<DType> fromC(ube_dtype d) {
+  if (static_cast<unsigned>(d) > static_cast<unsigned>(UBE_I64))
+    return std::nullopt;
+  return static_cast<DType>(d);
+}
+
+std::string describe(DType dtype, const std::vector<int64_t> &shape) {
+  return fmt::format("{} {}", dtypeName(dtype), shapeToString(shape));
+}
+
+ube_status checkShape(size_t rank, const int64_t *shape, std::vector<int64_t> &out,
+                      size_t &elements) {
+  if (rank && !shape)
+    return makeStatus(UBE_INVALID_ARGUMENT, "shape is null but rank is not 0");
+  out.assign(shape, shape + rank);
+  auto count = numElements(out);
+  if (!count)
+    return makeStatus(UBE_INVALID_ARGUMENT,
+                      fmt::format("invalid shape {}", shapeToString(out)));
+  elements = size_t(*count);
+  return nullptr;
+}
+
+void buildInfo(ube_executable_s &exe) {
+  auto info = [](const std::vector<TensorSignature> &sigs) {
+    std::vector<ube_tensor_info> out;
+    for (const TensorSignature &s : sigs)
+      out.push_back({s.name.c_str(), toC(s.dtype), s.shape.size(), s.shape.data()});
+    return out;
+  };
+  for (const EntryPoint &e : exe.manifest.entries) {
+    exe.inputInfo.push_back(info(e.inputs));
+    exe.outputInfo.push_back(info(e.outputs));
+  }
+}
+
+} // namespace
+
+extern "C" {
+
+ube_status_code ube_status_get_code(ube_status status) { return status ? status->code : UBE_OK; }
+const char *ube_status_message(ube_status status) {
+  return status ? status->message.c_str() : "";
+}
+void ube_status_free(ube_status status) { delete status; }
+
+ube_status ube_device_open(const char *name, ube_device **out) {
+  return guarded([&]() -> ube_status {
+    if (!name || !out)
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_device_open: null argument");
+    std::unique_ptr<Device> device;
+    if (MaybeError error = createDevice(name, device))
+      return toStatus(error);
+    *out = new ube_device_s{std::shared_ptr<Device>(std::move(device))};
+    return nullptr;
+  });
+}
+
+void ube_device_release(ube_device *device) { delete device; }
+const char *ube_device_name(const ube_device *device) {
+  return device ? device->device->name() : "";
+}
+
+const char *ube_device_list(void) {
+  static const std::string list = [] {
+    std::string s;
+    for (const std::string &name : registeredDevices())
+      s += (s.empty() ? "" : ",") + name;
+    return s;
+  }();
+  return list.c_str();
+}
+
+ube_status ube_executable_load_memory(ube_device *device, const void *data, size_t size,
+                                      const char *displayName, ube_executable **out) {
+  return guarded([&]() -> ube_status {
+    if (!device || !data || !out)
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_executable_load_memory: null argument");
+    std::string name = displayName ? displayName : "<memory>";
+    ExecutableView view;
+    std::string error;
+    if (!readExecutable(static_cast<const uint8_t *>(data), size, name, view, error))
+      return makeStatus(UBE_INVALID_EXECUTABLE, error);
+    if (view.manifest.target != device->device->name())
+      return makeStatus(UBE_INVALID_EXECUTABLE,
+                        fmt::format("{}: compiled for target '{}' ({}), but the device is '{}'",
+                                    name, view.manifest.target, view.manifest.targetInfo,
+                                    device->device->name()));
+    auto exe = std::make_unique<ube_executable_s>();
+    exe->device = device->device;
+    exe->displayName = name;
+    exe->manifest = view.manifest;
+    if (MaybeError err = device->device->load(view, name, exe->code))
+      return toStatus(err);
+    buildInfo(*exe);
+    *out = exe.release();
+    return nullptr;
+  });
+}
+
+ube_status ube_executable_load_file(ube_device *device, const char *path,
+                                    ube_executable **out) {
+  return guarded([&]() -> ube_status {
+    if (!path)
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_executable_load_file: null path");
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+      return makeStatus(UBE_NOT_FOUND, fmt::format("{}: cannot open file: {}", path,
+                                                   std::strerror(errno)));
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+    return ube_executable_load_memory(device, bytes.data(), bytes.size(), path, out);
+  });
+}
+
+void ube_executable_release(ube_executable *executable) { delete executable; }
+
+const char *ube_executable_target_info(const ube_executable *executable) {
+  return executable ? executable->manifest.targetInfo.c_str() : "";
+}
+size_t ube_executable_function_count(const ube_executable *executable) {
+  return executable ? executable->manifest.entries.size() : 0;
+}
+const char *ube_executable_function_name(const ube_executable *executable, size_t function) {
+  if (!executable || function >= executable->manifest.entries.size())
+    return nullptr;
+  return executable->manifest.entries[function].name.c_str();
+}
+
+ube_status ube_executable_find_function(const ube_executable *executable, const char *name,
+                                        size_t *function) {
+  return guarded([&]() -> ube_status {
+    if (!executable || !name || !function)
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_executable_find_function: null argument");
+    std::string known;
+    for (size_t i = 0; i < executable->manifest.entries.size(); ++i) {
+      const std::string &entry = executable->manifest.entries[i].name;
+      if (entry == name) {
+        *function = i;
+        return nullptr;
+      }
+      known += (known.empty() ? "" : ", ") + entry;
+    }
+    return makeStatus(UBE_NOT_FOUND, fmt::format("{}: no function '{}' (it has: {})",
+                                                 executable->displayName, name, known));
+  });
+}
+
+size_t ube_function_input_count(const ube_executable *executable, size_t function) {
+  if (!executable || function >= executable->inputInfo.size())
+    return 0;
+  return executable->inputInfo[function].size();
+}
+size_t ube_function_output_count(const ube_executable *executable, size_t function) {
+  if (!executable || function >= executable->outputInfo.size())
+    return 0;
+  return executable->outputInfo[function].size();
+}
+
+static ube_status tensorInfo(const ube_executable *executable, size_t function, size_t index,
+                             ube_tensor_info *out, bool input) {
+  if (!executable || !out)
+    return makeStatus(UBE_INVALID_ARGUMENT, "null argument");
+  if (function >= executable->inputInfo.size())
+    return makeStatus(UBE_INVALID_ARGUMENT, fmt::format("no function #{}", function));
+  const auto &infos = input ? executable->inputInfo[function] : executable->outputInfo[function];
+  if (index >= infos.size())
+    return makeStatus(UBE_INVALID_ARGUMENT,
+                      fmt::format("function '{}' has {} {}s, not #{}",
+                                  executable->manifest.entries[function].name, infos.size(),
+                                  input ? "input" : "output", index));
+  *out = infos[index];
+  return nullptr;
+}
+ube_status ube_function_input(const ube_executable *executable, size_t function, size_t index,
+                              ube_tensor_info *out) {
+  return tensorInfo(executable, function, index, out, true);
+}
+ube_status ube_function_output(const ube_executable *executable, size_t function, size_t index,
+                               ube_tensor_info *out) {
+  return tensorInfo(executable, function, index, out, false);
+}
+
+size_t ube_dtype_size(ube_dtype dtype) {
+  auto d = fromC(dtype);
+  return d ? dtypeSize(*d) : 0;
+}
+
+ube_status ube_buffer_allocate(ube_device *device, ube_dtype dtype, size_t rank,
+                               const int64_t *shape, ube_buffer **out) {
+  return guarded([&]() -> ube_status {
+    auto d = fromC(dtype);
+    if (!device || !out || !d)
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_buffer_allocate: null argument or bad dtype");
+    auto buffer = std::make_unique<ube_buffer_s>();
+    size_t elements;
+    if (ube_status s = checkShape(rank, shape, buffer->shape, elements))
+      return s;
+    buffer->device = device->device;
+    buffer->dtype = *d;
+    buffer->bytes = elements * dtypeSize(*d);
+    if (MaybeError err = device->device->allocate(buffer->bytes, &buffer->data))
+      return toStatus(err);
+    buffer->owned = true;
+    *out = buffer.release();
+    return nullptr;
+  });
+}
+
+ube_status ube_buffer_wrap(ube_device *device, ube_dtype dtype, size_t rank,
+                           const int64_t *shape, void *data, size_t sizeBytes,
+                           ube_buffer **out) {
+  return guarded([&]() -> ube_status {
+    auto d = fromC(dtype);
+    if (!device || !out || !d || (!data && sizeBytes))
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_buffer_wrap: null argument or bad dtype");
+    if (!device->device->hostVisible())
+      return makeStatus(UBE_INVALID_ARGUMENT,
+                        fmt::format("device '{}' cannot use host memory directly; allocate a "
+                                    "buffer and copy",
+                                    device->device->name()));
+    auto buffer = std::make_unique<ube_buffer_s>();
+    size_t elements;
+    if (ube_status s = checkShape(rank, shape, buffer->shape, elements))
+      return s;
+    if (elements * dtypeSize(*d) != sizeBytes)
+      return makeStatus(UBE_INVALID_ARGUMENT,
+                        fmt::format("{} needs {} bytes, got {}", describe(*d, buffer->shape),
+                                    elements * dtypeSize(*d), sizeBytes));
+    buffer->device = device->device;
+    buffer->dtype = *d;
+    buffer->bytes = sizeBytes;
+    buffer->data = data;
+    *out = buffer.release();
+    return nullptr;
+  });
+}
+
+void ube_buffer_release(ube_buffer *buffer) { delete buffer; }
+ube_dtype ube_buffer_dtype(const ube_buffer *buffer) { return toC(buffer->dtype); }
+size_t ube_buffer_rank(const ube_buffer *buffer) { return buffer->shape.size(); }
+const int64_t *ube_buffer_shape(const ube_buffer *buffer) { return buffer->shape.data(); }
+size_t ube_buffer_size_bytes(const ube_buffer *buffer) { return buffer->bytes; }
+void *ube_buffer_host_data(ube_buffer *buffer) {
+  return buffer && buffer->device->hostVisible() ? buffer->data : nullptr;
+}
+
+ube_status ube_buffer_copy_from_host(ube_buffer *buffer, const void *data, size_t sizeBytes) {
+  return guarded([&]() -> ube_status {
+    if (!buffer || (!data && sizeBytes))
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_buffer_copy_from_host: null argument");
+    if (sizeBytes != buffer->bytes)
+      return makeStatus(UBE_INVALID_ARGUMENT,
+                        fmt::format("buffer holds {} bytes, got {}", buffer->bytes, sizeBytes));
+    return toStatus(buffer->device->copyToDevice(buffer->data, data, sizeBytes));
+  });
+}
+
+ube_status ube_buffer_copy_to_host(const ube_buffer *buffer, void *data, size_t sizeBytes) {
+  return guarded([&]() -> ube_status {
+    if (!buffer || (!data && sizeBytes))
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_buffer_copy_to_host: null argument");
+    if (sizeBytes != buffer->bytes)
+      return makeStatus(UBE_INVALID_ARGUMENT,
+                        fmt::format("buffer holds {} bytes, got {}", buffer->bytes, sizeBytes));
+    return toStatus(buffer->device->copyToHost(data, buffer->data, sizeBytes));
+  });
+}
+
+ube_status ube_invoke(ube_executable *executable, size_t function, ube_buffer *const *inputs,
+                      size_t numInputs, ube_buffer *const *outputs, size_t numOutputs) {
+  return guarded([&]() -> ube_status {
+    if (!executable)
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_invoke: null executable");
+    if (function >= executable->manifest.entries.size())
+      return makeStatus(UBE_INVALID_ARGUMENT,
+                        fmt::format("{}: no function #{} (it has {})", executable->displayName,
+                                    function, executable->manifest.entries.size()));
+    const EntryPoint &entry = executable->manifest.entries[function];
+    std::vector<void *> pointers;
+    auto bind = [&](ube_buffer *const *buffers, size_t count,
+                    const std::vector<TensorSignature> &sigs, const char *kind) -> ube_status {
+      if (count != sigs.size() || (count && !buffers))
+        return makeStatus(UBE_INVALID_ARGUMENT,
+                          fmt::format("function '{}' takes {} {}s, got {}", entry.name,
+                                      sigs.size(), kind, count));
+      for (size_t i = 0; i < count; ++i) {
+        const ube_buffer *b = buffers[i];
+        const TensorSignature &sig = sigs[i];
+        if (!b)
+          return makeStatus(UBE_INVALID_ARGUMENT,
+                            fmt::format("function '{}': {} {} ('{}') is null", entry.name, kind,
+                                        i, sig.name));
+        if (b->device != executable->device)
+          return makeStatus(UBE_INVALID_ARGUMENT,
+                            fmt::format("function '{}': {} '{}' lives on another device",
+                                        entry.name, kind, sig.name));
+        if (b->dtype != sig.dtype || b->shape != sig.shape)
+          return makeStatus(UBE_INVALID_ARGUMENT,
+                            fmt::format("function '{}': {} '{}' expects {}, got {}", entry.name,
+                                        kind, sig.name, describe(sig.dtype, sig.shape),
+                                        describe(b->dtype, b->shape)));
+        pointers.push_back(b->data);
+      }
+      return nullptr;
+    };
+    if (ube_status s = bind(inputs, numInputs, entry.inputs, "input"))
+      return s;
+    if (ube_status s = bind(outputs, numOutputs, entry.outputs, "output"))
+      return s;
+    if (MaybeError err = executable->device->launch(*executable->code, function, pointers.data()))
+      return toStatus(err);
+    return toStatus(executable->device->synchronize());
+  });
+}
+
+} // extern "C"

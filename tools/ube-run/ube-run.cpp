@@ -1,0 +1,375 @@
+//===- ube-run.cpp - run a compiled executable ----------------------------===//
+//
+//   ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...
+//           [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=cpu]
+//
+// Inputs not given are random with a fixed seed: floats uniform in [-1, 1),
+// integers in [0, 8), booleans fair coins. Outputs are printed and, with
+// --output-dir, written as NAME.npy. Uses only the runtime C API: no LLVM.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ube/Support/DType.h"
+#include "ube/Support/Npy.h"
+#include "ube/runtime.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fmt/format.h>
+#include <map>
+#include <random>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+namespace {
+
+struct Options {
+  std::string executable;
+  std::string function;
+  std::map<std::string, std::string> inputs; // name -> .npy path
+  std::string outputDir;
+  std::string device = "cpu";
+  int benchmark = 0;
+  uint64_t seed = 0;
+};
+
+constexpr const char *kUsage =
+    "usage: ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...\n"
+    "               [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=cpu]\n"
+    "\n"
+    "Runs one entry point of a compiled executable (the first, unless --function\n"
+    "names another). Inputs not given are random with --seed (default 0).\n"
+    "--benchmark=N runs it N more times and prints the median and spread.\n";
+
+int fail(const std::string &message) {
+  std::fprintf(stderr, "ube-run: %s\n", message.c_str());
+  return 1;
+}
+
+bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char *flag) -> std::optional<std::string> {
+      std::string prefix = std::string(flag) + "=";
+      if (arg.rfind(prefix, 0) == 0)
+        return arg.substr(prefix.size());
+      return std::nullopt;
+    };
+    if (arg == "-h" || arg == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (auto v = value("--function")) {
+      o.function = *v;
+    } else if (auto v = value("--input")) {
+      size_t eq = v->find('=');
+      if (eq == std::string::npos || eq == 0) {
+        error = "--input takes NAME=FILE.npy, got '" + *v + "'";
+        return false;
+      }
+      o.inputs[v->substr(0, eq)] = v->substr(eq + 1);
+    } else if (auto v = value("--output-dir")) {
+      o.outputDir = *v;
+    } else if (auto v = value("--device")) {
+      o.device = *v;
+    } else if (auto v = value("--benchmark")) {
+      char *end;
+      long n = std::strtol(v->c_str(), &end, 10);
+      if (*end || n < 1 || n > 1000000) {
+        error = "--benchmark takes a run count from 1 to 1000000";
+        return false;
+      }
+      o.benchmark = int(n);
+    } else if (auto v = value("--seed")) {
+      char *end;
+      o.seed = std::strtoull(v->c_str(), &end, 10);
+      if (*end) {
+        error = "--seed takes a non-negative integer";
+        return false;
+      }
+    } else if (arg.rfind("-", 0) == 0) {
+      error = "unknown option '" + arg + "'";
+      return false;
+    } else if (o.executable.empty()) {
+      o.executable = arg;
+    } else {
+      error = "more than one executable given ('" + o.executable + "', '" + arg + "')";
+      return false;
+    }
+  }
+  if (o.executable.empty()) {
+    error = "no executable given";
+    return false;
+  }
+  return true;
+}
+
+/// Owns a runtime object with its release function.
+template <typename T, void (*Release)(T *)> struct Handle {
+  T *ptr = nullptr;
+  ~Handle() {
+    if (ptr)
+      Release(ptr);
+  }
+};
+using DeviceHandle = Handle<ube_device, ube_device_release>;
+using ExecutableHandle = Handle<ube_executable, ube_executable_release>;
+using BufferHandle = Handle<ube_buffer, ube_buffer_release>;
+
+/// Turns a status into an error message (and frees it).
+bool check(ube_status status, std::string &error) {
+  if (!status)
+    return true;
+  error = ube_status_message(status);
+  ube_status_free(status);
+  return false;
+}
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  uint32_t bits;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;
+    } else { // subnormal
+      int e = -1;
+      do {
+        ++e;
+        mantissa <<= 1;
+      } while (!(mantissa & 0x400));
+      bits = sign | uint32_t(127 - 15 - e) << 23 | (mantissa & 0x3ff) << 13;
+    }
+  } else if (exponent == 31) {
+    bits = sign | 0x7f800000 | mantissa << 13;
+  } else {
+    bits = sign | (exponent + 127 - 15) << 23 | mantissa << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+double elementAt(const uint8_t *data, ube::DType dtype, size_t i) {
+  switch (dtype) {
+  case ube::DType::F32: {
+    float f;
+    std::memcpy(&f, data + 4 * i, 4);
+    return f;
+  }
+  case ube::DType::F16: {
+    uint16_t h;
+    std::memcpy(&h, data + 2 * i, 2);
+    return halfToFloat(h);
+  }
+  case ube::DType::BF16: {
+    uint32_t bits = uint32_t(data[2 * i] | data[2 * i + 1] << 8) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+  case ube::DType::I1: return data[i] != 0;
+  case ube::DType::I32: {
+    int32_t v;
+    std::memcpy(&v, data + 4 * i, 4);
+    return v;
+  }
+  case ube::DType::I64: {
+    int64_t v;
+    std::memcpy(&v, data + 8 * i, 8);
+    return double(v);
+  }
+  }
+  return 0;
+}
+
+/// Fills `bytes` with seeded random values of `dtype`.
+void randomFill(std::vector<uint8_t> &bytes, ube::DType dtype, std::mt19937_64 &rng) {
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  size_t n = bytes.size() / ube::dtypeSize(dtype);
+  for (size_t i = 0; i < n; ++i) {
+    switch (dtype) {
+    case ube::DType::F32: {
+      float f = uniform(rng);
+      std::memcpy(&bytes[4 * i], &f, 4);
+      break;
+    }
+    case ube::DType::F16:
+    case ube::DType::BF16: {
+      // Exactly representable values k/256 in [-1, 1).
+      float f = float(int(rng() % 512) - 256) / 256.0f;
+      uint32_t bits;
+      std::memcpy(&bits, &f, 4);
+      uint16_t h;
+      if (dtype == ube::DType::BF16) {
+        h = uint16_t(bits >> 16);
+      } else if (f == 0.0f) {
+        h = uint16_t((bits >> 16) & 0x8000);
+      } else {
+        int exponent = int((bits >> 23) & 0xff) - 127 + 15;
+        h = uint16_t(((bits >> 16) & 0x8000) | (exponent << 10) | ((bits >> 13) & 0x3ff));
+      }
+      std::memcpy(&bytes[2 * i], &h, 2);
+      break;
+    }
+    case ube::DType::I1: bytes[i] = uint8_t(rng() & 1); break;
+    case ube::DType::I32: {
+      int32_t v = int32_t(rng() % 8);
+      std::memcpy(&bytes[4 * i], &v, 4);
+      break;
+    }
+    case ube::DType::I64: {
+      int64_t v = int64_t(rng() % 8);
+      std::memcpy(&bytes[8 * i], &v, 8);
+      break;
+    }
+    }
+  }
+}
+
+void printTensor(const std::string &name, ube::DType dtype, const std::vector<int64_t> &shape,
+                 const uint8_t *data) {
+  size_t n = size_t(*ube::numElements(shape));
+  std::string text;
+  constexpr size_t kShown = 16;
+  for (size_t i = 0; i < n && i < kShown; ++i) {
+    double v = elementAt(data, dtype, i);
+    text += (i ? " " : "") + (dtype == ube::DType::I1 || dtype == ube::DType::I32 ||
+                                      dtype == ube::DType::I64
+                                  ? fmt::format("{}", int64_t(v))
+                                  : fmt::format("{:.6g}", v));
+  }
+  if (n > kShown)
+    text += fmt::format(" ... ({} values)", n);
+  std::printf("%s: %s %s = [%s]\n", name.c_str(), std::string(ube::dtypeName(dtype)).c_str(),
+              ube::shapeToString(shape).c_str(), text.c_str());
+}
+
+int run(const Options &o) {
+  std::string error;
+  DeviceHandle device;
+  if (!check(ube_device_open(o.device.c_str(), &device.ptr), error))
+    return fail(error);
+  ExecutableHandle exe;
+  if (!check(ube_executable_load_file(device.ptr, o.executable.c_str(), &exe.ptr), error))
+    return fail(error);
+  size_t function = 0;
+  if (!o.function.empty() &&
+      !check(ube_executable_find_function(exe.ptr, o.function.c_str(), &function), error))
+    return fail(error);
+  const char *fnName = ube_executable_function_name(exe.ptr, function);
+  if (!fnName)
+    return fail(o.executable + ": the executable has no functions");
+
+  size_t numInputs = ube_function_input_count(exe.ptr, function);
+  size_t numOutputs = ube_function_output_count(exe.ptr, function);
+  std::vector<BufferHandle> inputs(numInputs), outputs(numOutputs);
+  std::vector<std::vector<uint8_t>> inputData(numInputs);
+  std::map<std::string, std::string> unused = o.inputs;
+  std::mt19937_64 rng(o.seed);
+  for (size_t i = 0; i < numInputs; ++i) {
+    ube_tensor_info info;
+    check(ube_function_input(exe.ptr, function, i, &info), error);
+    auto dtype = static_cast<ube::DType>(info.dtype);
+    std::vector<int64_t> shape(info.shape, info.shape + info.rank);
+    size_t bytes = size_t(*ube::numElements(shape)) * ube::dtypeSize(dtype);
+    auto given = o.inputs.find(info.name);
+    if (given != o.inputs.end()) {
+      unused.erase(info.name);
+      ube::NpyArray array;
+      if (!ube::readNpy(given->second, array, error))
+        return fail(error);
+      if (array.dtype != dtype || array.shape != shape)
+        return fail(fmt::format("{}: input '{}' of '{}' expects {} {}, the file holds {} {}",
+                                given->second, info.name, fnName, ube::dtypeName(dtype),
+                                ube::shapeToString(shape), ube::dtypeName(array.dtype),
+                                ube::shapeToString(array.shape)));
+      inputData[i] = std::move(array.data);
+    } else {
+      inputData[i].resize(bytes);
+      randomFill(inputData[i], dtype, rng);
+    }
+    if (!check(ube_buffer_allocate(device.ptr, info.dtype, info.rank, info.shape,
+                                   &inputs[i].ptr),
+               error) ||
+        !check(ube_buffer_copy_from_host(inputs[i].ptr, inputData[i].data(), bytes), error))
+      return fail(error);
+  }
+  if (!unused.empty()) {
+    std::string names;
+    for (size_t i = 0; i < numInputs; ++i) {
+      ube_tensor_info info;
+      ube_function_input(exe.ptr, function, i, &info);
+      names += (names.empty() ? "" : ", ") + std::string(info.name);
+    }
+    return fail(fmt::format("function '{}' has no input '{}' (its inputs: {})", fnName,
+                            unused.begin()->first, names));
+  }
+  for (size_t i = 0; i < numOutputs; ++i) {
+    ube_tensor_info info;
+    ube_function_output(exe.ptr, function, i, &info);
+    if (!check(ube_buffer_allocate(device.ptr, info.dtype, info.rank, info.shape,
+                                   &outputs[i].ptr),
+               error))
+      return fail(error);
+  }
+  std::vector<ube_buffer *> in, out;
+  for (auto &b : inputs)
+    in.push_back(b.ptr);
+  for (auto &b : outputs)
+    out.push_back(b.ptr);
+  auto invoke = [&] {
+    return check(ube_invoke(exe.ptr, function, in.data(), in.size(), out.data(), out.size()),
+                 error);
+  };
+  if (!invoke())
+    return fail(error);
+
+  if (!o.outputDir.empty())
+    ::mkdir(o.outputDir.c_str(), 0755);
+  for (size_t i = 0; i < numOutputs; ++i) {
+    ube_tensor_info info;
+    ube_function_output(exe.ptr, function, i, &info);
+    auto dtype = static_cast<ube::DType>(info.dtype);
+    std::vector<int64_t> shape(info.shape, info.shape + info.rank);
+    std::vector<uint8_t> host(ube_buffer_size_bytes(outputs[i].ptr));
+    if (!check(ube_buffer_copy_to_host(outputs[i].ptr, host.data(), host.size()), error))
+      return fail(error);
+    printTensor(info.name, dtype, shape, host.data());
+    if (!o.outputDir.empty() &&
+        !ube::writeNpy(o.outputDir + "/" + info.name + ".npy", dtype, shape, host.data(), error))
+      return fail(error);
+  }
+
+  if (o.benchmark > 0) {
+    std::vector<double> ms;
+    for (int r = 0; r < o.benchmark; ++r) {
+      auto start = std::chrono::steady_clock::now();
+      if (!invoke())
+        return fail(error);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             start)
+                       .count());
+    }
+    std::sort(ms.begin(), ms.end());
+    auto at = [&](double q) { return ms[size_t(q * double(ms.size() - 1) + 0.5)]; };
+    std::printf("benchmark: %s, %d runs: median %.4f ms (p10 %.4f, p90 %.4f, min %.4f, "
+                "max %.4f)\n",
+                fnName, o.benchmark, at(0.5), at(0.1), at(0.9), ms.front(), ms.back());
+  }
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options options;
+  std::string error;
+  if (!parseArgs(argc, argv, options, error)) {
+    std::fprintf(stderr, "ube-run: %s\n%s", error.c_str(), kUsage);
+    return 2;
+  }
+  return run(options);
+}
