@@ -60,4 +60,15 @@ def UbeEmitEntryPoints : Pass<"ube-emit-entry-points", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::FuncOp"> {
+  let summary = "Turns memref.copy between non-contiguous buffers into linalg.copy";
+  let description = [{
+    `finalize-memref-to-llvm` lowers a copy between contiguous buffers to
+    `llvm.memcpy` but a strided one to a call of `memrefCopy` from MLIR's C
+    runner library, which executables do not link. As `linalg.copy`, such a
+    copy becomes loops like any other structured op.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 #endif // UBE_PASSES_TD

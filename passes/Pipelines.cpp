@@ -34,7 +34,7 @@ static constexpr llvm::StringLiteral kHostCodegenPipeline =
     "function-boundary-type-conversion=identity-layout-map},"
     "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
     "buffer-deallocation-pipeline,"
-    "func.func(convert-linalg-to-loops),"
+    "func.func(ube-lower-strided-copies,convert-linalg-to-loops),"
     "math-extend-to-supported-types,"
     "ube-approximate-math,"
     "expand-strided-metadata,"

@@ -1,8 +1,11 @@
 """Shared fixtures: where the built tools and the sources are."""
 import os
 import pathlib
+import sys
 
 import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -19,3 +22,9 @@ def tools_dir():
 @pytest.fixture(scope="session")
 def source_root():
     return SOURCE_ROOT
+
+
+@pytest.fixture
+def runner(tools_dir, tmp_path):
+    from ubetest import GraphRunner
+    return GraphRunner(tools_dir, tmp_path)

@@ -1,0 +1,131 @@
+"""Helpers for end-to-end tests: build a graph file, compile it with
+ube-compile, run it with ube-run, read the outputs back.
+
+Until the Python extension exists this drives the command-line tools, which
+is also what the tests of those tools need."""
+import json
+import pathlib
+import struct
+import subprocess
+
+import numpy as np
+
+NP_TO_DTYPE = {np.dtype("float32"): "f32", np.dtype("float16"): "f16",
+               np.dtype("int32"): "i32", np.dtype("int64"): "i64", np.dtype("bool"): "i1"}
+DTYPE_TO_SAFETENSORS = {"f32": "F32", "f16": "F16", "i32": "I32", "i64": "I64", "i1": "BOOL"}
+
+
+def write_safetensors(path, tensors):
+    """Writes {name: np.ndarray} as a safetensors file."""
+    header, blobs, offset = {}, [], 0
+    for name in sorted(tensors):
+        array = np.array(tensors[name], order="C")
+        data = array.tobytes()
+        header[name] = {"dtype": DTYPE_TO_SAFETENSORS[NP_TO_DTYPE[array.dtype]],
+                        "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":"))
+    text += " " * ((8 - (8 + len(text)) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text.encode())
+        for blob in blobs:
+            f.write(blob)
+
+
+def tensor_decl(name, array):
+    return {"name": name, "dtype": NP_TO_DTYPE[array.dtype], "shape": list(array.shape)}
+
+
+class GraphRunner:
+    """Compiles and runs graphs in a temporary directory."""
+
+    def __init__(self, tools_dir, workdir):
+        self.tools = pathlib.Path(tools_dir)
+        self.dir = pathlib.Path(workdir)
+        self.count = 0
+
+    def compile(self, graph, weights=None, extra_args=()):
+        self.count += 1
+        stem = self.dir / f"g{self.count}"
+        if weights:
+            write_safetensors(stem.with_suffix(".safetensors"), weights)
+            graph = dict(graph, weights=stem.with_suffix(".safetensors").name)
+        stem.with_suffix(".json").write_text(json.dumps(graph))
+        exe = stem.with_suffix(".ube")
+        result = subprocess.run([self.tools / "ube-compile", stem.with_suffix(".json"), "-o", exe,
+                                 *extra_args], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"ube-compile failed:\n{result.stderr}")
+        return exe
+
+    def run(self, exe, inputs, function=None):
+        out_dir = exe.with_suffix(".out")
+        args = [self.tools / "ube-run", exe, f"--output-dir={out_dir}"]
+        if function:
+            args.append(f"--function={function}")
+        for name, array in inputs.items():
+            path = exe.parent / f"{exe.stem}.{name}.npy"
+            np.save(path, np.array(array, order="C"))  # keeps 0-d arrays 0-d
+            args.append(f"--input={name}={path}")
+        result = subprocess.run(args, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"ube-run failed:\n{result.stderr}")
+        manifest = read_manifest(exe)
+        entry = next(e for e in manifest["entries"]
+                     if function is None or e["name"] == function)
+        return {o["name"]: np.load(out_dir / f"{o['name']}.npy") for o in entry["outputs"]}
+
+    def graph(self, inputs, nodes, outputs, parameters=None, weights=None, functions=None):
+        """Compiles and runs a graph whose inputs are {name: array}."""
+        graph = {"format": "ube.graph", "version": 1,
+                 "inputs": [tensor_decl(n, a) for n, a in inputs.items()],
+                 "nodes": nodes}
+        if parameters:
+            graph["parameters"] = [tensor_decl(n, a) for n, a in parameters.items()]
+            weights = dict(parameters)
+        graph["outputs"] = outputs
+        exe = self.compile(graph, weights)
+        return self.run(exe, inputs)
+
+    def op(self, op, inputs, attrs=None, **node_fields):
+        """Runs one op on {name: array} inputs; returns its output."""
+        node = {"name": "out", "op": op, "inputs": list(inputs)}
+        if attrs:
+            node["attrs"] = attrs
+        node.update(node_fields)
+        return self.graph(inputs, [node], ["out"])["out"]
+
+
+def read_manifest(exe):
+    data = pathlib.Path(exe).read_bytes()
+    size = struct.unpack_from("<Q", data, 24)[0]
+    return json.loads(data[32:32 + size])
+
+
+def rel_error(out, ref):
+    """max |out - ref| / max |ref| (absolute when ref is all zeros)."""
+    out = np.asarray(out, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert out.shape == ref.shape, f"shape {out.shape} != reference {ref.shape}"
+    scale = np.max(np.abs(ref)) if ref.size else 0.0
+    diff = np.max(np.abs(out - ref)) if ref.size else 0.0
+    return diff / scale if scale > 0 else diff
+
+
+# Philox-4x32-10, as include/ube/Support/Philox.h.
+M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
+MASK = 0xFFFFFFFF
+
+
+def philox_uniform(index, step, seed):
+    c = [index & MASK, index >> 32 & MASK, step & MASK, step >> 32 & MASK]
+    k = [seed & MASK, seed >> 32 & MASK]
+    for r in range(10):
+        if r:
+            k = [(k[0] + W0) & MASK, (k[1] + W1) & MASK]
+        p0, p1 = M0 * c[0], M1 * c[2]
+        c = [(p1 >> 32) ^ c[1] ^ k[0], p1 & MASK, (p0 >> 32) ^ c[3] ^ k[1], p0 & MASK]
+    return np.float32(c[0] >> 8) * np.float32(1.0 / 16777216.0)
