@@ -1,0 +1,156 @@
+// RUN: ube-opt %s --ube-decompose --split-input-file | FileCheck %s
+
+// CHECK-LABEL: func.func @linear
+// CHECK-SAME: (%[[X:.*]]: tensor<2x8xf32>, %[[W:.*]]: tensor<4x8xf32>, %[[B:.*]]: tensor<4xf32>)
+// CHECK: %[[M:.*]] = ube.matmul %[[X]], %[[W]] {transpose_rhs = true}
+// CHECK: %[[R:.*]] = ube.add %[[M]], %[[B]] : tensor<2x4xf32>, tensor<4xf32>
+// CHECK: return %[[R]]
+func.func @linear(%x: tensor<2x8xf32>, %w: tensor<4x8xf32>, %b: tensor<4xf32>) -> tensor<2x4xf32> {
+  %0 = ube.linear %x, %w, %b : tensor<2x8xf32>, tensor<4x8xf32>, tensor<4xf32>
+  return %0 : tensor<2x4xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @vector_matmul
+// CHECK: %[[L:.*]] = ube.reshape %{{.*}} : tensor<8xf32> to tensor<1x8xf32>
+// CHECK: %[[P:.*]] = ube.matmul %[[L]], %{{.*}} : tensor<1x8xf32>, tensor<8x3xf32>
+// CHECK: ube.reshape %[[P]] : tensor<1x3xf32> to tensor<3xf32>
+func.func @vector_matmul(%v: tensor<8xf32>, %m: tensor<8x3xf32>) -> tensor<3xf32> {
+  %0 = ube.matmul %v, %m : tensor<8xf32>, tensor<8x3xf32>
+  return %0 : tensor<3xf32>
+}
+
+// -----
+
+// Softmax subtracts the row maximum before exponentiating.
+// CHECK-LABEL: func.func @softmax
+// CHECK-SAME: (%[[X:.*]]: tensor<2x5xf32>)
+// CHECK: %[[MAX:.*]] = ube.reduce_max %[[X]] {axes = array<i64: 1>, keepdims = true}
+// CHECK: %[[SUB:.*]] = ube.sub %[[X]], %[[MAX]]
+// CHECK: %[[EXP:.*]] = ube.exp %[[SUB]]
+// CHECK: %[[SUM:.*]] = ube.reduce_sum %[[EXP]] {axes = array<i64: 1>, keepdims = true}
+// CHECK: ube.div %[[EXP]], %[[SUM]]
+func.func @softmax(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
+  %0 = ube.softmax %x {axis = 1} : tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @log_softmax
+// CHECK: %[[MAX:.*]] = ube.reduce_max
+// CHECK: %[[SHIFTED:.*]] = ube.sub %{{.*}}, %[[MAX]]
+// CHECK: %[[SUM:.*]] = ube.reduce_sum
+// CHECK: %[[LOG:.*]] = ube.log %[[SUM]]
+// CHECK: ube.sub %[[SHIFTED]], %[[LOG]]
+func.func @log_softmax(%x: tensor<2x5xf32>) -> tensor<2x5xf32> {
+  %0 = ube.log_softmax %x : tensor<2x5xf32>
+  return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @layer_norm
+// CHECK: %[[EPS:.*]] = ube.constant dense<9.99999974E-6> : tensor<f32>
+// CHECK: %[[MEAN:.*]] = ube.reduce_mean %{{.*}} {axes = array<i64: 1, 2>, keepdims = true}
+// CHECK: %[[C:.*]] = ube.sub %{{.*}}, %[[MEAN]]
+// CHECK: %[[SQ:.*]] = ube.mul %[[C]], %[[C]]
+// CHECK: %[[VAR:.*]] = ube.reduce_mean %[[SQ]] {axes = array<i64: 1, 2>, keepdims = true}
+// CHECK: %[[VE:.*]] = ube.add %[[VAR]], %[[EPS]]
+// CHECK: %[[R:.*]] = ube.rsqrt %[[VE]]
+// CHECK: %[[N:.*]] = ube.mul %[[C]], %[[R]]
+// CHECK: %[[S:.*]] = ube.mul %[[N]], %{{.*}} : tensor<2x3x4xf32>, tensor<3x4xf32>
+// CHECK: ube.add %[[S]], %{{.*}} : tensor<2x3x4xf32>, tensor<3x4xf32>
+func.func @layer_norm(%x: tensor<2x3x4xf32>, %w: tensor<3x4xf32>, %b: tensor<3x4xf32>) -> tensor<2x3x4xf32> {
+  %0 = ube.layer_norm %x, %w, %b {axis = 1} : tensor<2x3x4xf32>, tensor<3x4xf32>, tensor<3x4xf32>
+  return %0 : tensor<2x3x4xf32>
+}
+
+// -----
+
+// Cross-entropy: log-softmax, a one-hot pick of the label, ignored rows
+// masked out of both the sum and the count.
+// CHECK-LABEL: func.func @cross_entropy
+// CHECK-DAG: %[[IOTA:.*]] = ube.constant dense<[0, 1, 2, 3, 4]> : tensor<5xi64>
+// CHECK-DAG: ube.reduce_max
+// CHECK: %[[ONEHOT:.*]] = ube.compare "eq", %{{.*}}, %[[IOTA]] : tensor<3x1xi64>, tensor<5xi64>
+// CHECK: %[[VALID:.*]] = ube.compare "ne", %{{.*}}, %{{.*}} : tensor<3xi64>, tensor<i64>
+// CHECK: ube.cast %[[VALID]] : tensor<3xi1> to tensor<3xf32>
+// CHECK: ube.maximum
+// CHECK: ube.div
+func.func @cross_entropy(%l: tensor<3x5xf32>, %y: tensor<3xi64>) -> tensor<f32> {
+  %0 = ube.cross_entropy %l, %y : tensor<3x5xf32>, tensor<3xi64>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @mse
+// CHECK: %[[D:.*]] = ube.sub
+// CHECK: %[[SQ:.*]] = ube.mul %[[D]], %[[D]]
+// CHECK: ube.reduce_sum %[[SQ]] : tensor<4xf32>
+func.func @mse(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<f32> {
+  %0 = ube.mse_loss %a, %b {reduction = "sum"} : tensor<4xf32>, tensor<4xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// kd_loss: rows flattened, logits divided by T, KL(p_t || p_s) per row, the
+// row mean scaled by T^2.
+// CHECK-LABEL: func.func @kd_loss
+// CHECK-DAG: %[[INVT:.*]] = ube.constant dense<5.000000e-01> : tensor<f32>
+// CHECK-DAG: %[[T2:.*]] = ube.constant dense<4.000000e+00> : tensor<f32>
+// CHECK-DAG: ube.reshape %{{.*}} : tensor<2x3x10xf32> to tensor<6x10xf32>
+// CHECK: ube.mul %{{.*}}, %[[INVT]]
+// CHECK: %[[TERMS:.*]] = ube.mul %{{.*}}, %{{.*}} : tensor<6x10xf32>, tensor<6x10xf32>
+// CHECK: %[[KL:.*]] = ube.reduce_sum %[[TERMS]] {axes = array<i64: -1>} : tensor<6x10xf32>
+// CHECK: %[[MEAN:.*]] = ube.reduce_mean %[[KL]] : tensor<6xf32>
+// CHECK: ube.mul %[[MEAN]], %[[T2]]
+func.func @kd_loss(%s: tensor<2x3x10xf32>, %t: tensor<2x3x10xf32>) -> tensor<f32> {
+  %0 = ube.kd_loss %s, %t {temperature = 2.0} : tensor<2x3x10xf32>, tensor<2x3x10xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// Without T^2 scaling and at T = 1 no scaling ops appear.
+// CHECK-LABEL: func.func @kd_loss_plain
+// CHECK-NOT: ube.mul %{{.*}}, %{{.*}} : tensor<f32>, tensor<f32>
+// CHECK: return
+func.func @kd_loss_plain(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>) -> tensor<f32> {
+  %0 = ube.kd_loss %s, %t {scale_by_temperature_squared = false} : tensor<4x10xf32>, tensor<4x10xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// Feature maps: projection, per-token statistics, and only the terms with a
+// non-zero weight.
+// CHECK-LABEL: func.func @feature_map
+// CHECK: ube.matmul %{{.*}}, %{{.*}} : tensor<5x4xf32>, tensor<4x8xf32>
+// CHECK-COUNT-2: ube.rsqrt
+// CHECK: ube.reduce_mean %{{.*}} : tensor<5x8xf32>
+// CHECK-NOT: ube.abs
+// CHECK: return
+func.func @feature_map(%hs: tensor<5x4xf32>, %ht: tensor<5x8xf32>, %w: tensor<4x8xf32>) -> tensor<f32> {
+  %0 = ube.feature_map_loss %hs, %ht projection %w {beta = 0.5} : tensor<5x4xf32>, tensor<5x8xf32>, tensor<4x8xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// Attention transfer: scaled scores, masked keys set to the lowest finite
+// value (never -inf), KL per query row, padded queries out of the mean.
+// CHECK-LABEL: func.func @attention
+// CHECK-DAG: ube.constant dense<2.500000e-01> : tensor<f32>
+// CHECK-DAG: ube.constant dense<-3.40282347E+38> : tensor<f32>
+// CHECK-DAG: ube.constant dense<3.000000e+00> : tensor<f32>
+// CHECK: ube.matmul %{{.*}}, %{{.*}} {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+// CHECK: ube.where %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x1x1x4xi1>, tensor<2x3x4x4xf32>, tensor<f32>
+// CHECK: ube.cast %{{.*}} : tensor<2x1x4xi1> to tensor<2x1x4xf32>
+func.func @attention(%qs: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %m: tensor<2x4xi1>) -> tensor<f32> {
+  %0 = ube.attention_transfer_loss %qs, %qs, %qt, %qt mask %m : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>, tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>, tensor<2x4xi1>
+  return %0 : tensor<f32>
+}
