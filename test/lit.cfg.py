@@ -22,5 +22,5 @@ config.substitutions.append(("%python", config.python_executable))
 # Our tools first, then FileCheck, not, count, split-file from LLVM 22.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ube_tools_dir, append_path=True)
-tools = ["ube-opt"]
+tools = ["ube-opt", "ube-compile", "ube-run"]
 llvm_config.add_tool_substitutions(tools, [config.ube_tools_dir])

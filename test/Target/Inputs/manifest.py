@@ -1,0 +1,52 @@
+"""Prints the header and manifest of a .ube file, or with --set-target or
+--set-version writes a modified copy (checksum recomputed) to -o, to make
+foreign executables for tests."""
+import argparse
+import json
+import struct
+
+FNV_OFFSET, FNV_PRIME = 0xcbf29ce484222325, 0x100000001b3
+
+
+def fnv1a64(data):
+    h = FNV_OFFSET
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("executable")
+    parser.add_argument("--set-target")
+    parser.add_argument("--set-version", type=int)
+    parser.add_argument("-o", dest="output")
+    args = parser.parse_args()
+    data = bytearray(open(args.executable, "rb").read())
+    magic, version, _, checksum, size = struct.unpack_from("<8sIIQQ", data, 0)
+    manifest = json.loads(data[32:32 + size])
+    if args.output:
+        if args.set_target:
+            manifest["target"] = args.set_target
+        if args.set_version is not None:
+            version = args.set_version
+        text = json.dumps(manifest).encode()
+        data[32:32 + size] = text + b" " * (size - len(text))  # section offsets stay valid
+        struct.pack_into("<I", data, 8, version)
+        struct.pack_into("<Q", data, 16, fnv1a64(bytes(data[32:])))
+        open(args.output, "wb").write(data)
+        return
+    ok = checksum == fnv1a64(bytes(data[32:]))
+    name = magic.rstrip(b"\0").decode()
+    print(f"magic {name} version {version} checksum {'ok' if ok else 'BAD'}")
+    print(f"target {manifest['target']}")
+    for e in manifest["entries"]:
+        sig = [",".join(f"{t['name']}:{t['dtype']}{t['shape']}" for t in e[k])
+               for k in ("inputs", "outputs")]
+        print(f"entry {e['name']} symbol {e['symbol']} inputs {sig[0]} outputs {sig[1]}")
+    for s in manifest["sections"]:
+        print(f"section {s['name']} offset {s['offset']} size {s['size']}")
+
+
+if __name__ == "__main__":
+    main()
