@@ -1,0 +1,234 @@
+// The runtime C API on a real executable (examples/mlp.json compiled at
+// build time): loading, introspection, invocation from several threads,
+// and the errors of every misuse.
+#include "ube/runtime.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <iterator>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+/// Expects `status` to be an error of `code` whose message contains `text`.
+void expectError(ube_status status, ube_status_code code, const std::string &text) {
+  ASSERT_NE(status, nullptr) << "expected an error containing: " << text;
+  EXPECT_EQ(ube_status_get_code(status), code);
+  EXPECT_NE(std::string(ube_status_message(status)).find(text), std::string::npos)
+      << ube_status_message(status);
+  ube_status_free(status);
+}
+
+void expectOk(ube_status status) {
+  ASSERT_EQ(status, nullptr) << ube_status_message(status);
+}
+
+class RuntimeTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    expectOk(ube_device_open("cpu", &device));
+    expectOk(ube_executable_load_file(device, UBE_TEST_MLP_EXECUTABLE, &exe));
+  }
+  void TearDown() override {
+    ube_executable_release(exe);
+    ube_device_release(device);
+  }
+  std::vector<float> input(uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-2, 2);
+    std::vector<float> x(8 * 16);
+    for (float &v : x)
+      v = dist(rng);
+    return x;
+  }
+  /// Runs `predict` on `x` with wrapped caller memory.
+  std::vector<float> predict(std::vector<float> &x) {
+    std::vector<float> probs(8 * 4);
+    int64_t xShape[] = {8, 16}, pShape[] = {8, 4};
+    ube_buffer *in = nullptr, *out = nullptr;
+    expectOk(ube_buffer_wrap(device, UBE_F32, 2, xShape, x.data(), x.size() * 4, &in));
+    expectOk(ube_buffer_wrap(device, UBE_F32, 2, pShape, probs.data(), probs.size() * 4, &out));
+    expectOk(ube_invoke(exe, 0, &in, 1, &out, 1));
+    ube_buffer_release(in);
+    ube_buffer_release(out);
+    return probs;
+  }
+  ube_device *device = nullptr;
+  ube_executable *exe = nullptr;
+};
+
+TEST_F(RuntimeTest, Introspection) {
+  EXPECT_STREQ(ube_device_name(device), "cpu");
+  EXPECT_NE(std::string(ube_device_list()).find("cpu"), std::string::npos);
+  ASSERT_EQ(ube_executable_function_count(exe), 2u);
+  EXPECT_STREQ(ube_executable_function_name(exe, 0), "predict");
+  EXPECT_STREQ(ube_executable_function_name(exe, 1), "loss");
+  EXPECT_EQ(ube_executable_function_name(exe, 2), nullptr);
+  size_t fn = 99;
+  expectOk(ube_executable_find_function(exe, "loss", &fn));
+  EXPECT_EQ(fn, 1u);
+  ASSERT_EQ(ube_function_input_count(exe, 1), 2u);
+  ASSERT_EQ(ube_function_output_count(exe, 1), 1u);
+  ube_tensor_info info;
+  expectOk(ube_function_input(exe, 1, 1, &info));
+  EXPECT_STREQ(info.name, "labels");
+  EXPECT_EQ(info.dtype, UBE_I64);
+  ASSERT_EQ(info.rank, 1u);
+  EXPECT_EQ(info.shape[0], 8);
+  expectOk(ube_function_output(exe, 1, 0, &info));
+  EXPECT_STREQ(info.name, "loss");
+  EXPECT_EQ(info.rank, 0u);
+  EXPECT_NE(std::string(ube_executable_target_info(exe)).find("x86_64"), std::string::npos);
+}
+
+TEST_F(RuntimeTest, PredictGivesProbabilities) {
+  auto x = input(1);
+  auto probs = predict(x);
+  for (int row = 0; row < 8; ++row) {
+    float sum = 0;
+    for (int c = 0; c < 4; ++c) {
+      EXPECT_GT(probs[row * 4 + c], 0.0f);
+      sum += probs[row * 4 + c];
+    }
+    EXPECT_NEAR(sum, 1.0f, 1e-5f);
+  }
+}
+
+TEST_F(RuntimeTest, AllocatedBuffersAndCopies) {
+  int64_t xShape[] = {8, 16}, lShape[] = {8};
+  ube_buffer *x, *labels, *loss;
+  expectOk(ube_buffer_allocate(device, UBE_F32, 2, xShape, &x));
+  expectOk(ube_buffer_allocate(device, UBE_I64, 1, lShape, &labels));
+  expectOk(ube_buffer_allocate(device, UBE_F32, 0, nullptr, &loss));
+  EXPECT_EQ(ube_buffer_size_bytes(x), 8u * 16 * 4);
+  EXPECT_EQ(ube_buffer_rank(loss), 0u);
+  auto data = input(2);
+  expectOk(ube_buffer_copy_from_host(x, data.data(), data.size() * 4));
+  std::vector<int64_t> ids = {0, 1, 2, 3, 0, 1, 2, 3};
+  expectOk(ube_buffer_copy_from_host(labels, ids.data(), ids.size() * 8));
+  ube_buffer *inputs[] = {x, labels};
+  expectOk(ube_invoke(exe, 1, inputs, 2, &loss, 1));
+  float value = -1;
+  expectOk(ube_buffer_copy_to_host(loss, &value, 4));
+  EXPECT_TRUE(std::isfinite(value));
+  EXPECT_GT(value, 0.0f);
+  EXPECT_EQ(*static_cast<float *>(ube_buffer_host_data(loss)), value);
+  expectError(ube_buffer_copy_to_host(loss, &value, 8), UBE_INVALID_ARGUMENT,
+              "buffer holds 4 bytes, got 8");
+  ube_buffer_release(x);
+  ube_buffer_release(labels);
+  ube_buffer_release(loss);
+}
+
+TEST_F(RuntimeTest, FourThreadsGetIdenticalResults) {
+  auto x = input(3);
+  const auto expected = predict(x);
+  constexpr int kThreads = 4, kRuns = 200;
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      auto local = x;
+      for (int r = 0; r < kRuns; ++r)
+        if (predict(local) != expected)
+          ++mismatches[t];
+    });
+  for (auto &thread : threads)
+    thread.join();
+  for (int t = 0; t < kThreads; ++t)
+    EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+
+TEST_F(RuntimeTest, InvokeChecksArguments) {
+  int64_t good[] = {8, 16}, bad[] = {8, 15}, pShape[] = {8, 4};
+  ube_buffer *x, *wrongShape, *wrongType, *out;
+  expectOk(ube_buffer_allocate(device, UBE_F32, 2, good, &x));
+  expectOk(ube_buffer_allocate(device, UBE_F32, 2, bad, &wrongShape));
+  expectOk(ube_buffer_allocate(device, UBE_F16, 2, good, &wrongType));
+  expectOk(ube_buffer_allocate(device, UBE_F32, 2, pShape, &out));
+  expectError(ube_invoke(exe, 0, &wrongShape, 1, &out, 1), UBE_INVALID_ARGUMENT,
+              "function 'predict': input 'x' expects f32 [8, 16], got f32 [8, 15]");
+  expectError(ube_invoke(exe, 0, &wrongType, 1, &out, 1), UBE_INVALID_ARGUMENT,
+              "input 'x' expects f32 [8, 16], got f16 [8, 16]");
+  expectError(ube_invoke(exe, 0, &x, 0, &out, 1), UBE_INVALID_ARGUMENT,
+              "function 'predict' takes 1 inputs, got 0");
+  expectError(ube_invoke(exe, 0, &x, 1, &out, 0), UBE_INVALID_ARGUMENT,
+              "function 'predict' takes 1 outputs, got 0");
+  ube_buffer *null = nullptr;
+  expectError(ube_invoke(exe, 0, &null, 1, &out, 1), UBE_INVALID_ARGUMENT,
+              "input 0 ('x') is null");
+  expectError(ube_invoke(exe, 5, &x, 1, &out, 1), UBE_INVALID_ARGUMENT, "no function #5");
+  expectError(ube_invoke(nullptr, 0, &x, 1, &out, 1), UBE_INVALID_ARGUMENT, "null executable");
+  // A buffer of another device instance.
+  ube_device *other;
+  expectOk(ube_device_open("cpu", &other));
+  ube_buffer *foreign;
+  expectOk(ube_buffer_allocate(other, UBE_F32, 2, good, &foreign));
+  expectError(ube_invoke(exe, 0, &foreign, 1, &out, 1), UBE_INVALID_ARGUMENT,
+              "lives on another device");
+  // Buffers keep their device alive after the handle is released.
+  ube_device_release(other);
+  ube_buffer_release(foreign);
+  for (ube_buffer *b : {x, wrongShape, wrongType, out})
+    ube_buffer_release(b);
+}
+
+TEST_F(RuntimeTest, BufferErrors) {
+  int64_t shape[] = {2, 3}, negative[] = {-1, 3};
+  ube_buffer *b = nullptr;
+  float data[6];
+  expectError(ube_buffer_wrap(device, UBE_F32, 2, shape, data, 20, &b), UBE_INVALID_ARGUMENT,
+              "f32 [2, 3] needs 24 bytes, got 20");
+  expectError(ube_buffer_allocate(device, UBE_F32, 2, negative, &b), UBE_INVALID_ARGUMENT,
+              "invalid shape [-1, 3]");
+  expectError(ube_buffer_allocate(device, static_cast<ube_dtype>(42), 2, shape, &b),
+              UBE_INVALID_ARGUMENT, "bad dtype");
+  expectError(ube_buffer_allocate(device, UBE_F32, 2, nullptr, &b), UBE_INVALID_ARGUMENT,
+              "shape is null");
+  EXPECT_EQ(ube_dtype_size(UBE_BF16), 2u);
+}
+
+TEST(Runtime, LoadErrors) {
+  ube_device *device;
+  expectOk(ube_device_open("cpu", &device));
+  ube_executable *exe = nullptr;
+  expectError(ube_executable_load_file(device, "/nonexistent.ube", &exe), UBE_NOT_FOUND,
+              "/nonexistent.ube: cannot open file");
+  const char garbage[] = "definitely not an executable";
+  expectError(ube_executable_load_memory(device, garbage, sizeof garbage, "garbage", &exe),
+              UBE_INVALID_EXECUTABLE, "garbage: not a ube executable (bad magic)");
+  std::ifstream in(UBE_TEST_MLP_EXECUTABLE, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+  // Every truncation is refused, none crashes.
+  for (size_t size : {size_t(0), size_t(7), size_t(31), size_t(32), size_t(200),
+                      bytes.size() / 2, bytes.size() - 1})
+    expectError(ube_executable_load_memory(device, bytes.data(), size, "cut", &exe),
+                UBE_INVALID_EXECUTABLE, "cut: ");
+  // A flipped bit anywhere after the header is a checksum mismatch.
+  for (size_t at : {size_t(40), bytes.size() / 3, bytes.size() - 1}) {
+    auto flipped = bytes;
+    flipped[at] ^= 1;
+    expectError(ube_executable_load_memory(device, flipped.data(), flipped.size(), "flip", &exe),
+                UBE_INVALID_EXECUTABLE, "checksum mismatch");
+  }
+  expectError(ube_device_open("tpu", &device), UBE_NOT_FOUND, "no device plugin named 'tpu'");
+  ube_device_release(device);
+}
+
+TEST(Runtime, LoadAndUnloadRepeatedly) {
+  ube_device *device;
+  expectOk(ube_device_open("cpu", &device));
+  for (int i = 0; i < 100; ++i) {
+    ube_executable *exe;
+    expectOk(ube_executable_load_file(device, UBE_TEST_MLP_EXECUTABLE, &exe));
+    ube_executable_release(exe);
+  }
+  ube_device_release(device);
+}
+
+} // namespace
