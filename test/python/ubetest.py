@@ -4,6 +4,7 @@ ube-compile, run it with ube-run, read the outputs back.
 Until the Python extension exists this drives the command-line tools, which
 is also what the tests of those tools need."""
 import json
+import os
 import pathlib
 import struct
 import subprocess
@@ -106,13 +107,22 @@ def read_manifest(exe):
 
 
 def rel_error(out, ref):
-    """max |out - ref| / max |ref| (absolute when ref is all zeros)."""
+    """max |out - ref| / max |ref| (absolute when ref is all zeros).
+
+    With UBE_ERROR_REPORT=FILE set, each measurement is appended to FILE
+    with the current test's id (bench/report_errors.py summarizes it)."""
     out = np.asarray(out, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     assert out.shape == ref.shape, f"shape {out.shape} != reference {ref.shape}"
     scale = np.max(np.abs(ref)) if ref.size else 0.0
     diff = np.max(np.abs(out - ref)) if ref.size else 0.0
-    return diff / scale if scale > 0 else diff
+    error = diff / scale if scale > 0 else diff
+    report = os.environ.get("UBE_ERROR_REPORT")
+    if report:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+        with open(report, "a") as f:
+            f.write(f"{test}\t{error:.3e}\n")
+    return error
 
 
 # Philox-4x32-10, as include/ube/Support/Philox.h.
