@@ -13,6 +13,9 @@ import sys
 import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+OP_PARAMS = {"neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "erf", "sigmoid", "relu",
+             "add", "sub", "mul", "div", "maximum", "minimum", "reduce_sum", "reduce_mean",
+             "reduce_max", "none"}
 
 
 def main():
@@ -24,7 +27,11 @@ def main():
         worst = collections.defaultdict(float)
         for line in report:
             test, error = line.rstrip("\n").split("\t")
-            name = test.split("::")[-1].split("[")[0].removeprefix("test_")
+            name = test.split("::")[-1].removeprefix("test_")
+            # Group by test, keeping the op of op-parametrized tests.
+            base, _, params = name.partition("[")
+            ops = [p for p in params.rstrip("]").split("-") if p in OP_PARAMS]
+            name = f"{base}[{ops[0]}]" if ops else base
             worst[name] = max(worst[name], float(error))
     print(f"{'test (op)':40}{'worst rel. error':>18}")
     for name in sorted(worst):
