@@ -71,4 +71,22 @@ def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::Func
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def UbeMapToGpuLaunches : Pass<"ube-map-to-gpu-launches", "::mlir::func::FuncOp"> {
+  let summary = "Wraps each top-level loop nest of a bufferized function in a gpu.launch";
+  let description = [{
+    After `convert-linalg-to-parallel-loops`: each top-level `scf.parallel`
+    becomes a `gpu.launch` with one thread per iteration (the iteration
+    space linearized, 256 threads per block, guarded when not a multiple),
+    and any other top-level op that touches memory (a sequential `scf.for`
+    reduction, a scalar store) a single-thread launch. Scalar values the
+    kernels use (loads and arithmetic on them) are recomputed inside, so the
+    host side is left with allocations, views, copies and launches only.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", "256", "Threads per block">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 #endif // UBE_PASSES_TD

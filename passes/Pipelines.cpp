@@ -50,11 +50,32 @@ static constexpr llvm::StringLiteral kHostCodegenPipeline =
     "ube-emit-entry-points,"
     "canonicalize";
 
-void buildHostCodegenPipeline(OpPassManager &pm) {
+static void addPipeline(OpPassManager &pm, llvm::StringRef pipeline) {
   std::string error;
   llvm::raw_string_ostream errorStream(error);
-  if (failed(parsePassPipeline(kHostCodegenPipeline, pm, errorStream)))
-    llvm::report_fatal_error(llvm::Twine("ube: invalid host codegen pipeline: ") + error);
+  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
+    llvm::report_fatal_error(llvm::Twine("ube: invalid pipeline: ") + error);
+}
+
+void buildHostCodegenPipeline(OpPassManager &pm) { addPipeline(pm, kHostCodegenPipeline); }
+
+void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
+                              const std::string &ptxFeatures) {
+  // No deallocation pipeline: the runtime frees an invocation's temporaries
+  // when it ends, and the host side must stay plain allocations and launches.
+  addPipeline(pm,
+              "func.func(linalg-fuse-elementwise-ops),"
+              "one-shot-bufferize{bufferize-function-boundaries "
+              "function-boundary-type-conversion=identity-layout-map},"
+              "buffer-results-to-out-params{hoist-static-allocs=true "
+              "modify-public-functions=true},"
+              "func.func(ube-lower-strided-copies,convert-linalg-to-parallel-loops,canonicalize,"
+              "ube-map-to-gpu-launches,canonicalize),"
+              "gpu-kernel-outlining,canonicalize,"
+              "gpu.module(math-extend-to-supported-types,ube-approximate-math,convert-scf-to-cf,"
+              "convert-gpu-to-nvvm,canonicalize,reconcile-unrealized-casts)");
+  addPipeline(pm, "nvvm-attach-target{chip=" + chip + " features=" + ptxFeatures +
+                      " O=3},gpu-module-to-binary{format=isa}");
 }
 
 void registerUbePipelines() {

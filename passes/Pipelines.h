@@ -5,6 +5,8 @@
 
 #include "mlir/Pass/PassManager.h"
 
+#include <string>
+
 namespace ube {
 
 /// Graph-level cleanups on the ube dialect (canonicalize, CSE).
@@ -15,6 +17,11 @@ void buildLinalgPipeline(mlir::OpPassManager &pm);
 /// results as out-parameters, loops, polynomial math, bare-pointer calls and
 /// `ube_entry_*` wrappers.
 void buildHostCodegenPipeline(mlir::OpPassManager &pm);
+
+/// linalg on tensors -> outlined GPU kernels in PTX (gpu.binary) for `chip`,
+/// with a host side of allocations, views, copies and gpu.launch_func only.
+void buildCudaCodegenPipeline(mlir::OpPassManager &pm, const std::string &chip,
+                              const std::string &ptxFeatures);
 
 /// Registers the pipelines above as ube-graph-pipeline, ube-linalg-pipeline
 /// and ube-host-codegen-pipeline, for ube-opt.

@@ -9,6 +9,7 @@
 namespace ube::runtime {
 
 std::unique_ptr<Device> createCpuDevice();
+MaybeError createCudaDevice(std::unique_ptr<Device> &out);
 
 namespace {
 struct Registry {
@@ -20,6 +21,7 @@ struct Registry {
       out = createCpuDevice();
       return std::nullopt;
     };
+    factories["cuda"] = createCudaDevice;
   }
 };
 Registry &registry() {

@@ -39,6 +39,8 @@ struct CompileOptions {
   std::string target = "cpu";
   /// CPU model for the cpu target; "native" is the host's.
   std::string cpu = "native";
+  /// Where the CUDA toolkit is (for ptxas), for the cuda target.
+  std::string cudaPath = "/usr/local/cuda";
   EmitStage emit = EmitStage::Exe;
 };
 

@@ -62,7 +62,9 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
   for (auto fn : module.getOps<func::FuncOp>()) {
     if (!fn.isPublic() || fn.isExternal())
       continue;
-    EntryPoint entry{fn.getName().str(), ("ube_entry_" + fn.getName()).str(), {}, {}};
+    EntryPoint entry;
+    entry.name = fn.getName().str();
+    entry.symbol = ("ube_entry_" + fn.getName()).str();
     for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
       auto name = fn.getArgAttrOfType<StringAttr>(i, "ube.name");
       entry.inputs.emplace_back();

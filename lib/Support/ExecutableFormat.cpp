@@ -83,8 +83,11 @@ std::string manifestToJson(const Manifest &m) {
       inputs.push_back(signatureJson(t));
     for (const auto &t : e.outputs)
       outputs.push_back(signatureJson(t));
-    entries.push_back({{"name", e.name}, {"symbol", e.symbol}, {"inputs", inputs},
-                       {"outputs", outputs}});
+    json entry = {{"name", e.name}, {"symbol", e.symbol}, {"inputs", inputs},
+                  {"outputs", outputs}};
+    if (!e.plan.empty())
+      entry["plan"] = json::parse(e.plan);
+    entries.push_back(std::move(entry));
   }
   json sections = json::array();
   for (const Section &s : m.sections)
@@ -142,6 +145,13 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
       entry.outputs.emplace_back();
       if (!parseSignature(t, entry.outputs.back(), error))
         return false;
+    }
+    if (e.contains("plan")) {
+      if (!e["plan"].is_object()) {
+        error = "malformed launch plan in the manifest";
+        return false;
+      }
+      entry.plan = e["plan"].dump();
     }
     m.entries.push_back(std::move(entry));
   }

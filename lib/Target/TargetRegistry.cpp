@@ -3,6 +3,7 @@
 #include "ube/Target/Target.h"
 
 #include "Cpu/CpuTarget.h"
+#include "Cuda/CudaTarget.h"
 
 #include "llvm/ADT/StringMap.h"
 
@@ -40,7 +41,10 @@ std::vector<llvm::StringRef> registeredTargetNames() {
 
 void registerBuiltinTargets() {
   static std::once_flag once;
-  std::call_once(once, [] { registerTarget(createCpuTarget()); });
+  std::call_once(once, [] {
+    registerTarget(createCpuTarget());
+    registerTarget(createCudaTarget());
+  });
 }
 
 } // namespace ube

@@ -1,6 +1,7 @@
 //===- ube-compile.cpp - compile a graph to a device executable -----------===//
 //
-//   ube-compile INPUT.{json,mlir} [--target=cpu] [--cpu=native]
+//   ube-compile INPUT.{json,mlir} [--target=cpu|cuda:sm_NN] [--cpu=native]
+//               [--cuda-path=/usr/local/cuda]
 //               [--emit=ube|linalg|llvm|asm|obj|exe] -o OUTPUT
 //
 //===----------------------------------------------------------------------===//
@@ -26,9 +27,12 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<graph.json | mo
                                       cl::Required);
 static cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                        cl::value_desc("file"), cl::init("-"));
-static cl::opt<std::string> target("target", cl::desc("Target: cpu"), cl::init("cpu"));
+static cl::opt<std::string> target("target", cl::desc("Target: cpu, or cuda:sm_NN"), cl::init("cpu"));
 static cl::opt<std::string> cpu("cpu", cl::desc("CPU model for --target=cpu ('native': this host)"),
                                 cl::init("native"));
+static cl::opt<std::string> cudaPath("cuda-path",
+                                     cl::desc("CUDA toolkit for --target=cuda (ptxas)"),
+                                     cl::init("/usr/local/cuda"));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("Stop at a stage: ube, linalg, llvm, asm, obj, exe"),
                                  cl::init("exe"));
@@ -66,6 +70,7 @@ int main(int argc, char **argv) {
   ube::CompileOptions options;
   options.target = target;
   options.cpu = cpu;
+  options.cudaPath = cudaPath;
   options.emit = *stage;
   if (failed(ube::compileModule(*module, options, output->os())))
     return 1;

@@ -6,15 +6,12 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "passes/Passes.h"
+#include "ube/Compiler.h"
 #include "ube/Graph.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
@@ -54,12 +51,9 @@ static LogicalResult runOnGraphFiles(StringRef input, StringRef output,
 }
 
 int main(int argc, char **argv) {
-  registerAllPasses();
-  ube::registerUbePasses();
+  ube::registerCompilerPasses();
   DialectRegistry registry;
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  ube::registerUbeDialects(registry);
+  ube::registerCompilerDialects(registry);
 
   auto [input, output] = registerAndParseCLIOptions(
       argc, argv, "ube optimizer driver: .mlir or graph-file (.json) input\n",

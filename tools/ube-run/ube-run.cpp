@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ube/Support/DType.h"
+#include "ube/Support/ExecutableFormat.h"
 #include "ube/Support/Npy.h"
 #include "ube/runtime.h"
 
@@ -17,8 +18,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <string>
@@ -32,17 +36,18 @@ struct Options {
   std::string function;
   std::map<std::string, std::string> inputs; // name -> .npy path
   std::string outputDir;
-  std::string device = "cpu";
+  std::string device; ///< Empty: the executable's target.
   int benchmark = 0;
   uint64_t seed = 0;
 };
 
 constexpr const char *kUsage =
     "usage: ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...\n"
-    "               [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=cpu]\n"
+    "               [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=NAME]\n"
     "\n"
     "Runs one entry point of a compiled executable (the first, unless --function\n"
-    "names another). Inputs not given are random with --seed (default 0).\n"
+    "names another) on the device it was compiled for (or --device). Inputs not\n"
+    "given are random with --seed (default 0).\n"
     "--benchmark=N runs it N more times and prints the median and spread.\n";
 
 int fail(const std::string &message) {
@@ -249,11 +254,26 @@ void printTensor(const std::string &name, ube::DType dtype, const std::vector<in
 
 int run(const Options &o) {
   std::string error;
+  std::ifstream file(o.executable, std::ios::binary);
+  if (!file)
+    return fail(fmt::format("{}: cannot open file: {}", o.executable, std::strerror(errno)));
+  std::vector<uint8_t> image((std::istreambuf_iterator<char>(file)), {});
+  std::string deviceName = o.device;
+  if (deviceName.empty()) {
+    // The device the executable was compiled for; the loader reports any
+    // problem with the file itself.
+    ube::ExecutableView view;
+    deviceName = ube::readExecutable(image.data(), image.size(), o.executable, view, error)
+                     ? view.manifest.target
+                     : "cpu";
+  }
   DeviceHandle device;
-  if (!check(ube_device_open(o.device.c_str(), &device.ptr), error))
+  if (!check(ube_device_open(deviceName.c_str(), &device.ptr), error))
     return fail(error);
   ExecutableHandle exe;
-  if (!check(ube_executable_load_file(device.ptr, o.executable.c_str(), &exe.ptr), error))
+  if (!check(ube_executable_load_memory(device.ptr, image.data(), image.size(),
+                                        o.executable.c_str(), &exe.ptr),
+             error))
     return fail(error);
   size_t function = 0;
   if (!o.function.empty() &&
@@ -355,9 +375,9 @@ int run(const Options &o) {
     }
     std::sort(ms.begin(), ms.end());
     auto at = [&](double q) { return ms[size_t(q * double(ms.size() - 1) + 0.5)]; };
-    std::printf("benchmark: %s, %d runs: median %.4f ms (p10 %.4f, p90 %.4f, min %.4f, "
+    std::printf("benchmark: %s on %s, %d runs: median %.4f ms (p10 %.4f, p90 %.4f, min %.4f, "
                 "max %.4f)\n",
-                fnName, o.benchmark, at(0.5), at(0.1), at(0.9), ms.front(), ms.back());
+                fnName, deviceName.c_str(), o.benchmark, at(0.5), at(0.1), at(0.9), ms.front(), ms.back());
   }
   return 0;
 }

@@ -44,6 +44,9 @@ struct EntryPoint {
   std::string symbol; ///< Host symbol: void symbol(void **buffers).
   std::vector<TensorSignature> inputs;
   std::vector<TensorSignature> outputs;
+  /// Device-specific launch plan (a JSON object, serialized) for targets
+  /// without host code (cuda); empty otherwise.
+  std::string plan;
 };
 
 struct Section {

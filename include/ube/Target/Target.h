@@ -42,7 +42,7 @@ void registerTarget(std::unique_ptr<Target> target);
 const Target *lookupTarget(llvm::StringRef name);
 std::vector<llvm::StringRef> registeredTargetNames();
 
-/// Registers the targets built into this library (cpu).
+/// Registers the targets built into this library (cpu, cuda).
 void registerBuiltinTargets();
 
 } // namespace ube

@@ -1,0 +1,170 @@
+//===- MapToGpuLaunches.cpp - top-level loop nests -> gpu.launch ----------===//
+//
+// The simplest complete mapping: one GPU thread per parallel iteration. It is
+// correct for every op the linalg lowering produces; kernels that tile
+// through shared memory (matmul) and reduce with a block per row come later.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBEMAPTOGPULAUNCHES
+#include "passes/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+
+namespace {
+
+/// Ops that stay on the host: allocation, views, copies between buffers.
+bool staysOnHost(Operation *op) {
+  return isa<memref::AllocOp, memref::AllocaOp, memref::DeallocOp, memref::GetGlobalOp,
+             memref::CopyOp, memref::CollapseShapeOp, memref::ExpandShapeOp,
+             memref::SubViewOp, memref::ReinterpretCastOp, memref::CastOp, func::ReturnOp,
+             arith::ConstantOp>(op) ||
+         op->hasTrait<OpTrait::ConstantLike>();
+}
+
+/// Whether a value defined outside a kernel can be recomputed inside it: a
+/// scalar from pure ops or loads, not a buffer.
+bool recomputable(Operation *def) {
+  if (!def || def->getNumResults() != 1 || isa<MemRefType>(def->getResult(0).getType()))
+    return false;
+  return isa<memref::LoadOp>(def) || isMemoryEffectFree(def);
+}
+
+struct UbeMapToGpuLaunchesPass
+    : ube::impl::UbeMapToGpuLaunchesBase<UbeMapToGpuLaunchesPass> {
+  using Base::Base;
+
+  Value index(OpBuilder &b, Location loc, int64_t v) {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  }
+
+  /// A launch of `threads` threads in blocks of blockSize; `body` fills it
+  /// with the thread's linear id (already guarded against overrun).
+  LogicalResult buildLaunch(OpBuilder &b, Location loc, int64_t threads,
+                            function_ref<void(OpBuilder &, Value)> body) {
+    int64_t block = std::min<int64_t>(blockSize, std::max<int64_t>(threads, 1));
+    int64_t grid = (threads + block - 1) / block;
+    if (grid > INT32_MAX)
+      return emitError(loc) << "loop nest of " << threads << " iterations is too large";
+    Value one = index(b, loc, 1);
+    auto launch = gpu::LaunchOp::create(b, loc, index(b, loc, grid), one, one,
+                                        index(b, loc, block), one, one);
+    OpBuilder inner = OpBuilder::atBlockBegin(&launch.getBody().front());
+    gpu::TerminatorOp::create(inner, loc);
+    inner.setInsertionPointToStart(&launch.getBody().front());
+    Value id = arith::AddIOp::create(
+        inner, loc,
+        arith::MulIOp::create(inner, loc, launch.getBlockIds().x, index(inner, loc, block)),
+        launch.getThreadIds().x);
+    if (grid * block != threads) {
+      Value inRange = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::ult, id,
+                                            index(inner, loc, threads));
+      auto guard = scf::IfOp::create(inner, loc, inRange, /*withElseRegion=*/false);
+      inner.setInsertionPointToStart(&guard.getThenRegion().front());
+    }
+    body(inner, id);
+    return success();
+  }
+
+  LogicalResult wrapParallel(scf::ParallelOp loop) {
+    if (loop.getNumReductions() != 0)
+      return loop.emitOpError("with reductions cannot be mapped to threads yet");
+    SmallVector<int64_t> lower, upper, step, trips;
+    for (auto [lb, ub, st] : llvm::zip(loop.getLowerBound(), loop.getUpperBound(),
+                                       loop.getStep())) {
+      auto l = getConstantIntValue(lb), u = getConstantIntValue(ub), s = getConstantIntValue(st);
+      if (!l || !u || !s || *s <= 0)
+        return loop.emitOpError("needs static bounds to map to GPU threads");
+      lower.push_back(*l);
+      step.push_back(*s);
+      trips.push_back(std::max<int64_t>(0, (*u - *l + *s - 1) / *s));
+    }
+    int64_t total = 1;
+    for (int64_t t : trips)
+      total *= t;
+    OpBuilder b(loop);
+    Location loc = loop.getLoc();
+    if (total > 0 &&
+        failed(buildLaunch(b, loc, total, [&](OpBuilder &inner, Value id) {
+          // Delinearize the id, innermost dimension fastest.
+          IRMapping mapping;
+          Value rest = id;
+          for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
+            Value trip = index(inner, loc, trips[d]);
+            Value iv = d == 0 ? rest : arith::RemUIOp::create(inner, loc, rest, trip).getResult();
+            if (d > 0)
+              rest = arith::DivUIOp::create(inner, loc, rest, trip);
+            iv = arith::AddIOp::create(
+                inner, loc, arith::MulIOp::create(inner, loc, iv, index(inner, loc, step[d])),
+                index(inner, loc, lower[d]));
+            mapping.map(loop.getInductionVars()[d], iv);
+          }
+          for (Operation &op : loop.getBody()->without_terminator())
+            inner.clone(op, mapping);
+        })))
+      return failure();
+    loop.erase();
+    return success();
+  }
+
+  LogicalResult wrapSerial(Operation *op) {
+    OpBuilder b(op);
+    if (failed(buildLaunch(b, op->getLoc(), 1, [&](OpBuilder &inner, Value) {
+          inner.clone(*op);
+        })))
+      return failure();
+    op->erase();
+    return success();
+  }
+
+  /// Clones the scalar computations a launch reads from outside into it.
+  void sinkScalars(gpu::LaunchOp launch) {
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      llvm::SetVector<Value> above;
+      getUsedValuesDefinedAbove(launch.getBody(), above);
+      for (Value v : above) {
+        Operation *def = v.getDefiningOp();
+        if (!recomputable(def) || isa<arith::ConstantOp>(def))
+          continue;
+        OpBuilder b = OpBuilder::atBlockBegin(&launch.getBody().front());
+        Operation *copy = b.clone(*def);
+        replaceAllUsesInRegionWith(v, copy->getResult(0), launch.getBody());
+        changed = true;
+      }
+    }
+  }
+
+  void runOnOperation() override {
+    func::FuncOp fn = getOperation();
+    SmallVector<Operation *> topLevel;
+    for (Operation &op : fn.getBody().front())
+      topLevel.push_back(&op);
+    for (Operation *op : topLevel) {
+      LogicalResult result = success();
+      if (auto loop = dyn_cast<scf::ParallelOp>(op))
+        result = wrapParallel(loop);
+      else if (!staysOnHost(op) && !recomputable(op))
+        result = wrapSerial(op);
+      if (failed(result))
+        return signalPassFailure();
+    }
+    fn.walk([&](gpu::LaunchOp launch) { sinkScalars(launch); });
+    // Host-side scalar computations whose users all moved into kernels.
+    for (Operation &op : llvm::make_early_inc_range(llvm::reverse(fn.getBody().front())))
+      if (recomputable(&op) && op.use_empty() && !isa<func::ReturnOp>(op))
+        op.erase();
+  }
+};
+
+} // namespace
