@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# GPU check, first half (here, no GPU needed): builds the runtime and ube-run,
+# compiles the end-to-end cases and the benchmarks for cuda:ARCH, writes
+# inputs and CPU reference outputs, all into one folder (default gpu-check/,
+# ignored by git) that scripts/gpu-check.sh runs on a GPU machine.
+#   scripts/gpu-prepare.sh [OUT_DIR] [sm_90]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-gpu-check}
+ARCH=${2:-sm_90}
+scripts/setup.sh
+scripts/build.sh >/dev/null
+rm -rf "$OUT"
+mkdir -p "$OUT"
+/usr/bin/python3 scripts/gpu/make_cases.py "$OUT" --arch "$ARCH"
+du -sh "$OUT"

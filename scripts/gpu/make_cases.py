@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""Builds the GPU check folder (run by scripts/gpu-prepare.sh, here).
+
+For each correctness case: the graph compiled for cuda:ARCH, its inputs and
+the CPU executable's outputs as the reference. For each benchmark: the graph
+compiled for cuda:ARCH and a description check.py rebuilds the PyTorch peer
+from. Everything lands in OUT (a few MB)."""
+import argparse
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "test" / "python"))
+from models import EncoderLayer, encoder_layer_graph  # noqa: E402
+from ubetest import tensor_decl, write_safetensors  # noqa: E402
+
+rng = np.random.default_rng(2024)
+
+
+def randn(*shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def graph(inputs, nodes, outputs, parameters=None):
+    g = {"format": "ube.graph", "version": 1,
+         "inputs": [tensor_decl(n, a) for n, a in inputs.items()], "nodes": nodes,
+         "outputs": outputs}
+    if parameters:
+        g["parameters"] = [tensor_decl(n, a) for n, a in parameters.items()]
+    return g
+
+
+def node(name, op, inputs, **fields):
+    return {"name": name, "op": op, "inputs": inputs, **fields}
+
+
+def correctness_cases():
+    x, row, col = randn(64, 96), randn(96), randn(64, 1)
+    yield "elementwise", graph({"x": x, "row": row, "col": col}, [
+        node("a", "add", ["x", "row"]), node("g", "gelu", ["a"]),
+        node("e", "exp", ["col"]), node("m", "mul", ["g", "e"]),
+        node("c", "compare", ["m", "x"], attrs={"predicate": "gt"}),
+        node("w", "where", ["c", "m", "x"]), node("s", "sigmoid", ["w"]),
+        node("t", "tanh", ["s"]), node("i", "cast", ["t"], dtype="i32"),
+        node("f", "cast", ["i"], dtype="f32"), node("out", "add", ["t", "f"])],
+        ["out"]), {"x": x, "row": row, "col": col}
+    a, b = randn(3, 40, 50), randn(60, 50)
+    yield "matmul", graph({"a": a, "b": b}, [
+        node("out", "matmul", ["a", "b"], attrs={"transpose_rhs": True})], ["out"]), \
+        {"a": a, "b": b}
+    x = randn(32, 8, 100) * 3
+    w = randn(100)
+    yield "normalization", graph({"x": x, "w": w}, [
+        node("sm", "softmax", ["x"]), node("lsm", "log_softmax", ["x"], attrs={"axis": 1}),
+        node("ln", "layer_norm", ["x", "w", "w"])], ["sm", "lsm", "ln"]), {"x": x, "w": w}
+    x = randn(16, 33, 7)
+    yield "reductions", graph({"x": x}, [
+        node("s", "reduce_sum", ["x"], attrs={"axes": [1]}),
+        node("m", "reduce_max", ["x"], attrs={"axes": [0, 2], "keepdims": True}),
+        node("a", "reduce_mean", ["x"])], ["s", "m", "a"]), {"x": x}
+    x, table = randn(4, 6, 8), randn(50, 8)
+    ids = rng.integers(0, 50, (3, 5)).astype(np.int64)
+    yield "data_movement", graph({"x": x, "table": table, "ids": ids}, [
+        node("t", "transpose", ["x"], attrs={"perm": [2, 0, 1]}),
+        node("r", "reshape", ["t"], shape=[8, 24]),
+        node("c", "concat", ["r", "r"], attrs={"axis": 1}),
+        node("s", "slice", ["c"], attrs={"start": [1, 3], "limit": [8, 40], "stride": [2, 3]}),
+        node("g", "gather", ["table", "ids"])], ["s", "g"]), {"x": x, "table": table, "ids": ids}
+    s, t = randn(6, 40) * 2, randn(6, 40) * 2
+    y = rng.integers(0, 40, (6,)).astype(np.int64)
+    hs, ht, proj = randn(2, 5, 6), randn(2, 5, 12), randn(6, 12)
+    qs, ks, qt, kt = randn(2, 3, 6, 4), randn(2, 3, 6, 4), randn(2, 3, 6, 8), randn(2, 3, 6, 8)
+    mask = np.ones((2, 6), dtype=bool)
+    mask[0, 4:] = False
+    inputs = {"s": s, "t": t, "y": y, "hs": hs, "ht": ht, "proj": proj, "qs": qs, "ks": ks,
+              "qt": qt, "kt": kt, "mask": mask}
+    yield "losses", graph(inputs, [
+        node("ce", "cross_entropy", ["s", "y"]), node("mse", "mse_loss", ["s", "t"]),
+        node("kd", "kd_loss", ["s", "t", "y"], attrs={"temperature": 2.0, "alpha": 0.5}),
+        node("fm", "feature_map_loss", ["hs", "ht", "proj"],
+             attrs={"beta": 0.5, "gamma": 0.25}),
+        node("at", "attention_transfer_loss", ["qs", "ks", "qt", "kt", "mask"])],
+        ["ce", "mse", "kd", "fm", "at"]), inputs
+    x = randn(37, 29)
+    yield "dropout", graph({"x": x}, [
+        node("out", "dropout", ["x"], attrs={"rate": 0.25, "seed": 5})], ["out"]), {"x": x}
+    torch.manual_seed(0)
+    module = EncoderLayer().eval()
+    g, weights = encoder_layer_graph(module, 2)
+    ids = rng.integers(0, 100, (2, 16)).astype(np.int64)
+    m = np.ones((2, 16), dtype=bool)
+    m[1, 9:] = False
+    yield "encoder_layer", (g, weights), {"ids": ids, "mask": m}
+
+
+BENCHMARKS = {
+    "matmul_4096": ({"a": [4096, 4096], "b": [4096, 4096]},
+                    [node("out", "matmul", ["a", "b"])]),
+    "softmax_8192x4096": ({"x": [8192, 4096]}, [node("out", "softmax", ["x"])]),
+    "layer_norm_8192x4096": ({"x": [8192, 4096]}, [node("out", "layer_norm", ["x"])]),
+    "kd_loss_2048x30522": ({"s": [2048, 30522], "t": [2048, 30522]},
+                           [node("out", "kd_loss", ["s", "t"], attrs={"temperature": 2.0})]),
+    "attention_transfer_8x12x512x64": (
+        {"qs": [8, 12, 512, 64], "ks": [8, 12, 512, 64], "qt": [8, 12, 512, 64],
+         "kt": [8, 12, 512, 64]},
+        [node("out", "attention_transfer_loss", ["qs", "ks", "qt", "kt"])]),
+}
+
+
+def run(args):
+    subprocess.run(args, check=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--arch", default="sm_90")
+    parser.add_argument("--build", default=str(ROOT / "build"))
+    args = parser.parse_args()
+    out = pathlib.Path(args.out)
+    tools = pathlib.Path(args.build) / "bin"
+    compile_ = lambda src, target, dst: run([tools / "ube-compile", src, f"--target={target}",
+                                             "-o", dst])
+    for name, g, inputs in correctness_cases():
+        case = out / "cases" / name
+        (case / "inputs").mkdir(parents=True, exist_ok=True)
+        if isinstance(g, tuple):
+            g, weights = g
+            write_safetensors(case / "graph.safetensors", weights)
+            g = dict(g, weights="graph.safetensors")
+        (case / "graph.json").write_text(json.dumps(g))
+        compile_(case / "graph.json", f"cuda:{args.arch}", case / "model.ube")
+        compile_(case / "graph.json", "cpu", case / "cpu.ube")
+        flags = []
+        for n, a in inputs.items():
+            np.save(case / "inputs" / f"{n}.npy", np.array(a, order="C"))
+            flags.append(f"--input={n}=" + str(case / "inputs" / f"{n}.npy"))
+        run([tools / "ube-run", case / "cpu.ube", f"--output-dir={case / 'reference'}", *flags])
+        (case / "cpu.ube").unlink()
+        for f in ["graph.json", "graph.safetensors"]:
+            (case / f).unlink(missing_ok=True)
+    for name, (shapes, nodes) in BENCHMARKS.items():
+        bench = out / "bench" / name
+        bench.mkdir(parents=True, exist_ok=True)
+        g = {"format": "ube.graph", "version": 1,
+             "inputs": [{"name": n, "dtype": "f32", "shape": s} for n, s in shapes.items()],
+             "nodes": nodes, "outputs": ["out"]}
+        (bench / "graph.json").write_text(json.dumps(g))
+        compile_(bench / "graph.json", f"cuda:{args.arch}", bench / "model.ube")
+    shutil.copy(tools / "ube-run", out / "ube-run")
+    shutil.copy(pathlib.Path(__file__).parent / "check.py", out / "check.py")
+
+
+if __name__ == "__main__":
+    main()
