@@ -266,18 +266,14 @@ MaybeError parsePlan(const std::string &text, const std::map<std::string, CUmodu
         if (key == "ptr") {
           if (!bufferId(value, arg.buffer))
             return bad("bad buffer reference");
-        } else if (key == "i64" || key == "i32") {
+        } else if ((key == "i64" || key == "i32") && value.is_number_integer()) {
           arg.kind = key == "i64" ? PlanArg::I64 : PlanArg::I32;
           int64_t v = value.get<int64_t>();
           std::memcpy(&arg.bits, &v, 8);
-        } else if (key == "f32") {
-          arg.kind = PlanArg::F32;
-          float f = value.get<float>();
-          std::memcpy(&arg.bits, &f, 4);
-        } else if (key == "f64") {
-          arg.kind = PlanArg::F64;
-          double d = value.get<double>();
-          std::memcpy(&arg.bits, &d, 8);
+        } else if ((key == "f32_bits" || key == "f64_bits") && value.is_number_unsigned()) {
+          // A float's bit pattern; the kernel reads the low 4 bytes for f32.
+          arg.kind = key == "f32_bits" ? PlanArg::F32 : PlanArg::F64;
+          arg.bits = value.get<uint64_t>();
         } else {
           return bad("unknown argument kind '" + key + "'");
         }

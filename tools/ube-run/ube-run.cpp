@@ -347,8 +347,13 @@ int run(const Options &o) {
   if (!invoke())
     return fail(error);
 
-  if (!o.outputDir.empty())
+  if (!o.outputDir.empty()) {
+    // mkdir -p: every missing parent too.
+    for (size_t at = o.outputDir.find('/', 1); at != std::string::npos;
+         at = o.outputDir.find('/', at + 1))
+      ::mkdir(o.outputDir.substr(0, at).c_str(), 0755);
     ::mkdir(o.outputDir.c_str(), 0755);
+  }
   for (size_t i = 0; i < numOutputs; ++i) {
     ube_tensor_info info;
     ube_function_output(exe.ptr, function, i, &info);

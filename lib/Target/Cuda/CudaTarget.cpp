@@ -189,9 +189,11 @@ LogicalResult PlanBuilder::addLaunch(gpu::LaunchFuncOp launch) {
       unsigned width = type.isIndex() ? 64 : type.getIntOrFloatBitWidth();
       args.push_back({{width <= 32 ? "i32" : "i64", i.getValue().getSExtValue()}});
     } else if (auto f = dyn_cast<FloatAttr>(value)) {
+      // As bit patterns: JSON has no inf or NaN (a max-reduction starts at -inf).
       if (!f.getType().isF32() && !f.getType().isF64())
         return launch.emitOpError("passes a scalar of type ") << f.getType();
-      args.push_back({{f.getType().isF32() ? "f32" : "f64", f.getValueAsDouble()}});
+      uint64_t bits = f.getValue().bitcastToAPInt().getZExtValue();
+      args.push_back({{f.getType().isF32() ? "f32_bits" : "f64_bits", bits}});
     } else {
       return launch.emitOpError("passes an unsupported constant");
     }
