@@ -60,7 +60,7 @@ static void addPipeline(OpPassManager &pm, llvm::StringRef pipeline) {
 void buildHostCodegenPipeline(OpPassManager &pm) { addPipeline(pm, kHostCodegenPipeline); }
 
 void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
-                              const std::string &ptxFeatures) {
+                              const std::string &ptxFeatures, const std::string &libdevice) {
   // No deallocation pipeline: the runtime frees an invocation's temporaries
   // when it ends, and the host side must stay plain allocations and launches.
   addPipeline(pm,
@@ -72,10 +72,12 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
               "func.func(ube-lower-strided-copies,convert-linalg-to-parallel-loops,canonicalize,"
               "ube-map-to-gpu-launches,canonicalize),"
               "gpu-kernel-outlining,canonicalize,"
-              "gpu.module(math-extend-to-supported-types,ube-approximate-math,convert-scf-to-cf,"
+              // Remaining math (abs, floor, sqrt, pow...) becomes libdevice calls.
+              "gpu.module(math-extend-to-supported-types,"
+              "ube-approximate-math,convert-scf-to-cf,"
               "convert-gpu-to-nvvm,canonicalize,reconcile-unrealized-casts)");
   addPipeline(pm, "nvvm-attach-target{chip=" + chip + " features=" + ptxFeatures +
-                      " O=3},gpu-module-to-binary{format=isa}");
+                      " O=3 l=" + libdevice + "},gpu-module-to-binary{format=isa}");
 }
 
 void registerUbePipelines() {

@@ -20,8 +20,9 @@ void buildHostCodegenPipeline(mlir::OpPassManager &pm);
 
 /// linalg on tensors -> outlined GPU kernels in PTX (gpu.binary) for `chip`,
 /// with a host side of allocations, views, copies and gpu.launch_func only.
+/// `libdevice` (libdevice.10.bc) is linked into the kernels.
 void buildCudaCodegenPipeline(mlir::OpPassManager &pm, const std::string &chip,
-                              const std::string &ptxFeatures);
+                              const std::string &ptxFeatures, const std::string &libdevice);
 
 /// Registers the pipelines above as ube-graph-pipeline, ube-linalg-pipeline
 /// and ube-host-codegen-pipeline, for ube-opt.

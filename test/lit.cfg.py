@@ -24,3 +24,14 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.ube_tools_dir, append_path=True)
 tools = ["ube-opt", "ube-compile", "ube-run"]
 llvm_config.add_tool_substitutions(tools, [config.ube_tools_dir])
+
+# The CUDA toolkit's ptxas (for cubin) and whether a CUDA driver is present.
+import ctypes
+import shutil
+
+if os.path.exists("/usr/local/cuda/bin/ptxas") or shutil.which("ptxas"):
+    config.available_features.add("ptxas")
+try:
+    ctypes.CDLL("libcuda.so.1")
+except OSError:
+    config.available_features.add("no-cuda-driver")

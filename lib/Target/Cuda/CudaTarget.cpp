@@ -44,6 +44,13 @@ std::string chipOf(const CompileOptions &options) {
   return chip.empty() ? "sm_80" : chip.str();
 }
 
+/// NVIDIA's libdevice bitcode in the CUDA toolkit.
+std::string libdevicePath(const CompileOptions &options) {
+  llvm::SmallString<128> path(options.cudaPath);
+  llvm::sys::path::append(path, "nvvm", "libdevice", "libdevice.10.bc");
+  return path.str().str();
+}
+
 class CudaTarget : public Target {
 public:
   llvm::StringRef name() const override { return "cuda"; }
@@ -53,8 +60,13 @@ public:
     unsigned version;
     if (targetOptions.empty() ||
         (targetOptions.starts_with("sm_") &&
-         !targetOptions.drop_front(3).getAsInteger(10, version) && version >= 50))
-      return success();
+         !targetOptions.drop_front(3).getAsInteger(10, version) && version >= 50)) {
+      if (llvm::sys::fs::exists(libdevicePath(options)))
+        return success();
+      error = "the cuda target needs the CUDA toolkit's libdevice, not found at " +
+              libdevicePath(options) + "; pass --cuda-path=DIR";
+      return failure();
+    }
     error = ("the cuda target takes an architecture, e.g. --target=cuda:sm_90 (got '" +
              targetOptions + "')")
                 .str();
@@ -66,7 +78,7 @@ public:
     llvm::StringRef(chipOf(options)).drop_front(3).getAsInteger(10, version);
     // PTX ISA 8.0 (CUDA 12) covers sm_50..sm_90; newer chips need newer ISA.
     std::string features = version >= 100 ? "+ptx86" : "+ptx80";
-    buildCudaCodegenPipeline(pm, chipOf(options), features);
+    buildCudaCodegenPipeline(pm, chipOf(options), features, libdevicePath(options));
   }
 
   LogicalResult serialize(ModuleOp module, const CompileOptions &options, EmitStage stage,

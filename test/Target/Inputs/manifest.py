@@ -1,6 +1,6 @@
-"""Prints the header and manifest of a .ube file, or with --set-target or
+"""Prints the header and manifest of a .ube file; with --set-target or
 --set-version writes a modified copy (checksum recomputed) to -o, to make
-foreign executables for tests."""
+foreign executables for tests; with --extract writes one section to -o."""
 import argparse
 import json
 import struct
@@ -20,11 +20,17 @@ def main():
     parser.add_argument("executable")
     parser.add_argument("--set-target")
     parser.add_argument("--set-version", type=int)
+    parser.add_argument("--extract", metavar="SECTION", help="write a section's bytes to -o")
     parser.add_argument("-o", dest="output")
     args = parser.parse_args()
     data = bytearray(open(args.executable, "rb").read())
     magic, version, _, checksum, size = struct.unpack_from("<8sIIQQ", data, 0)
     manifest = json.loads(data[32:32 + size])
+    if args.extract:
+        section = next(s for s in manifest["sections"] if s["name"] == args.extract)
+        begin = 32 + size + section["offset"]
+        open(args.output, "wb").write(data[begin:begin + section["size"]])
+        return
     if args.output:
         if args.set_target:
             manifest["target"] = args.set_target
