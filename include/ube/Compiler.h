@@ -42,6 +42,9 @@ struct CompileOptions {
   /// Where the CUDA toolkit is (for ptxas), for the cuda target.
   std::string cudaPath = "/usr/local/cuda";
   EmitStage emit = EmitStage::Exe;
+  /// Apply MLIR's pass-manager command-line options (--mlir-print-ir-*,
+  /// --mlir-timing, ...); only tools that registered them set this.
+  bool commandLinePassOptions = false;
 };
 
 /// Compiles `module` in place and writes the requested stage to `out`:

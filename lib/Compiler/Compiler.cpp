@@ -111,9 +111,11 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
 
   PassManager pm(module.getContext(), ModuleOp::getOperationName(),
                  OpPassManager::Nesting::Implicit);
-  if (failed(applyPassManagerCLOptions(pm)))
-    return failure();
-  applyDefaultTimingPassManagerCLOptions(pm);
+  if (options.commandLinePassOptions) {
+    if (failed(applyPassManagerCLOptions(pm)))
+      return failure();
+    applyDefaultTimingPassManagerCLOptions(pm);
+  }
   buildGraphPipeline(pm);
   if (options.emit >= EmitStage::Linalg)
     buildLinalgPipeline(pm);

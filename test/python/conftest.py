@@ -20,6 +20,14 @@ def tools_dir():
 
 
 @pytest.fixture(scope="session")
+def ube_module(tools_dir):
+    """The ube Python package from the build tree."""
+    sys.path.insert(0, str(tools_dir.parent / "python"))
+    import ube
+    return ube
+
+
+@pytest.fixture(scope="session")
 def source_root():
     return SOURCE_ROOT
 

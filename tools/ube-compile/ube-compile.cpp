@@ -72,6 +72,7 @@ int main(int argc, char **argv) {
   options.cpu = cpu;
   options.cudaPath = cudaPath;
   options.emit = *stage;
+  options.commandLinePassOptions = true;
   if (failed(ube::compileModule(*module, options, output->os())))
     return 1;
   output->keep();

@@ -1,0 +1,230 @@
+//===- bindings.cpp - the ube._ube Python extension -----------------------===//
+//
+// A thin layer over the compiler (ube/CompileFile.h) and the runtime C API.
+// numpy arrays that are C-contiguous with the right dtype go to the CPU
+// device without a copy; results come back as numpy arrays. Failures raise
+// ube.CompileError (with the compiler's diagnostics) or ube.RuntimeError.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ube/CompileFile.h"
+#include "ube/runtime.h"
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
+
+namespace {
+
+py::object compileErrorType, runtimeErrorType;
+
+/// Raises ube.RuntimeError for a failed status.
+void check(ube_status status) {
+  if (!status)
+    return;
+  std::string message = ube_status_message(status);
+  ube_status_free(status);
+  PyErr_SetString(runtimeErrorType.ptr(), message.c_str());
+  throw py::error_already_set();
+}
+
+py::dtype numpyDtype(ube_dtype dtype) {
+  switch (dtype) {
+  case UBE_F32: return py::dtype("float32");
+  case UBE_F16: return py::dtype("float16");
+  case UBE_BF16: return py::dtype("uint16"); // raw bfloat16 bits
+  case UBE_I1: return py::dtype("bool");
+  case UBE_I32: return py::dtype("int32");
+  case UBE_I64: return py::dtype("int64");
+  }
+  return py::dtype("float32");
+}
+
+const char *dtypeName(ube_dtype dtype) {
+  static const char *names[] = {"f32", "f16", "bf16", "i1", "i32", "i64"};
+  return names[dtype];
+}
+
+struct DeviceHandle {
+  explicit DeviceHandle(const std::string &name) { check(ube_device_open(name.c_str(), &ptr)); }
+  ~DeviceHandle() { ube_device_release(ptr); }
+  ube_device *ptr = nullptr;
+};
+
+struct BufferHandle {
+  ~BufferHandle() {
+    if (ptr)
+      ube_buffer_release(ptr);
+  }
+  ube_buffer *ptr = nullptr;
+};
+
+class Executable {
+public:
+  Executable(std::shared_ptr<DeviceHandle> device, const py::bytes &image,
+             const std::string &name)
+      : device_(std::move(device)) {
+    std::string bytes = image;
+    ube_status status;
+    {
+      py::gil_scoped_release release; // loading can dlopen, upload, JIT
+      status = ube_executable_load_memory(device_->ptr, bytes.data(), bytes.size(),
+                                          name.c_str(), &exe_);
+    }
+    check(status); // raises with the GIL held
+  }
+  ~Executable() { ube_executable_release(exe_); }
+
+  std::vector<std::string> functions() const {
+    std::vector<std::string> names;
+    for (size_t i = 0; i < ube_executable_function_count(exe_); ++i)
+      names.push_back(ube_executable_function_name(exe_, i));
+    return names;
+  }
+
+  size_t find(const std::string &name) const {
+    size_t index;
+    check(ube_executable_find_function(exe_, name.c_str(), &index));
+    return index;
+  }
+
+  /// [(name, dtype, shape)] of a function's inputs or outputs.
+  py::list signature(size_t fn, bool inputs) const {
+    py::list out;
+    size_t n = inputs ? ube_function_input_count(exe_, fn) : ube_function_output_count(exe_, fn);
+    for (size_t i = 0; i < n; ++i) {
+      ube_tensor_info info;
+      check(inputs ? ube_function_input(exe_, fn, i, &info)
+                   : ube_function_output(exe_, fn, i, &info));
+      out.append(py::make_tuple(info.name, dtypeName(info.dtype),
+                                std::vector<int64_t>(info.shape, info.shape + info.rank)));
+    }
+    return out;
+  }
+
+  py::list invoke(size_t fn, const std::vector<py::object> &arrays) {
+    py::module_ numpy = py::module_::import("numpy");
+    size_t numInputs = ube_function_input_count(exe_, fn);
+    size_t numOutputs = ube_function_output_count(exe_, fn);
+    if (arrays.size() != numInputs)
+      throw py::type_error("function '" + std::string(ube_executable_function_name(exe_, fn)) +
+                           "' takes " + std::to_string(numInputs) + " inputs, got " +
+                           std::to_string(arrays.size()));
+    bool host = ube_device_name(device_->ptr) == std::string("cpu");
+    std::vector<BufferHandle> in(numInputs), out(numOutputs);
+    std::vector<py::array> keep, results;
+    for (size_t i = 0; i < numInputs; ++i) {
+      ube_tensor_info info;
+      check(ube_function_input(exe_, fn, i, &info));
+      // Converts dtype/layout only when needed: a matching array is used in
+      // place (np.require keeps 0-d arrays 0-d, unlike ascontiguousarray).
+      py::array a = numpy.attr("require")(arrays[i], numpyDtype(info.dtype), "C");
+      std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
+      if (shape != std::vector<int64_t>(info.shape, info.shape + info.rank)) {
+        std::string expected, got;
+        for (size_t d = 0; d < info.rank; ++d)
+          expected += (d ? ", " : "") + std::to_string(info.shape[d]);
+        for (size_t d = 0; d < shape.size(); ++d)
+          got += (d ? ", " : "") + std::to_string(shape[d]);
+        throw py::value_error("input '" + std::string(info.name) + "' expects shape [" +
+                              expected + "], got [" + got + "]");
+      }
+      if (host) {
+        check(ube_buffer_wrap(device_->ptr, info.dtype, info.rank, info.shape,
+                              const_cast<void *>(a.data()), a.nbytes(), &in[i].ptr));
+      } else {
+        check(ube_buffer_allocate(device_->ptr, info.dtype, info.rank, info.shape, &in[i].ptr));
+        check(ube_buffer_copy_from_host(in[i].ptr, a.data(), a.nbytes()));
+      }
+      keep.push_back(a);
+    }
+    for (size_t i = 0; i < numOutputs; ++i) {
+      ube_tensor_info info;
+      check(ube_function_output(exe_, fn, i, &info));
+      py::array result(numpyDtype(info.dtype),
+                       std::vector<py::ssize_t>(info.shape, info.shape + info.rank));
+      if (host)
+        check(ube_buffer_wrap(device_->ptr, info.dtype, info.rank, info.shape,
+                              result.mutable_data(), result.nbytes(), &out[i].ptr));
+      else
+        check(ube_buffer_allocate(device_->ptr, info.dtype, info.rank, info.shape,
+                                  &out[i].ptr));
+      results.push_back(result);
+    }
+    std::vector<ube_buffer *> inPtrs, outPtrs;
+    for (auto &b : in)
+      inPtrs.push_back(b.ptr);
+    for (auto &b : out)
+      outPtrs.push_back(b.ptr);
+    ube_status status;
+    {
+      py::gil_scoped_release release;
+      status = ube_invoke(exe_, fn, inPtrs.data(), inPtrs.size(), outPtrs.data(), outPtrs.size());
+    }
+    check(status);
+    if (!host)
+      for (size_t i = 0; i < numOutputs; ++i)
+        check(ube_buffer_copy_to_host(out[i].ptr, results[i].mutable_data(), results[i].nbytes()));
+    py::list list;
+    for (auto &r : results)
+      list.append(r);
+    return list;
+  }
+
+  std::string targetInfo() const { return ube_executable_target_info(exe_); }
+
+private:
+  std::shared_ptr<DeviceHandle> device_;
+  ube_executable *exe_ = nullptr;
+};
+
+} // namespace
+
+PYBIND11_MODULE(_ube, m) {
+  m.doc() = "ube compiler and runtime bindings (use the `ube` package)";
+  compileErrorType = py::reinterpret_borrow<py::object>(
+      PyErr_NewException("ube.CompileError", PyExc_RuntimeError, nullptr));
+  runtimeErrorType = py::reinterpret_borrow<py::object>(
+      PyErr_NewException("ube.RuntimeError", PyExc_RuntimeError, nullptr));
+  m.attr("CompileError") = compileErrorType;
+  m.attr("RuntimeError") = runtimeErrorType;
+
+  m.def(
+      "compile_file",
+      [](const std::string &path, const std::string &target, const std::string &cpu,
+         const std::string &cudaPath, const std::string &emit) {
+        ube::CompileFileResult result;
+        {
+          py::gil_scoped_release release;
+          result = ube::compileFile(path, target, cpu, cudaPath, emit);
+        }
+        if (!result.ok) {
+          PyErr_SetString(compileErrorType.ptr(), result.diagnostics.c_str());
+          throw py::error_already_set();
+        }
+        return py::bytes(result.output);
+      },
+      py::arg("path"), py::arg("target") = "cpu", py::arg("cpu") = "native",
+      py::arg("cuda_path") = "/usr/local/cuda", py::arg("emit") = "exe",
+      "Compiles a graph file or MLIR file; returns the requested stage as bytes.");
+
+  py::class_<DeviceHandle, std::shared_ptr<DeviceHandle>>(m, "Device")
+      .def(py::init<const std::string &>(), py::arg("name") = "cpu")
+      .def_property_readonly("name",
+                             [](const DeviceHandle &d) { return ube_device_name(d.ptr); });
+
+  py::class_<Executable>(m, "LoadedExecutable")
+      .def(py::init<std::shared_ptr<DeviceHandle>, const py::bytes &, const std::string &>(),
+           py::arg("device"), py::arg("image"), py::arg("name") = "<memory>")
+      .def_property_readonly("functions", &Executable::functions)
+      .def_property_readonly("target_info", &Executable::targetInfo)
+      .def("find", &Executable::find)
+      .def("signature", &Executable::signature, py::arg("function"), py::arg("inputs"))
+      .def("invoke", &Executable::invoke, py::arg("function"), py::arg("inputs"));
+}

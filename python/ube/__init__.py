@@ -1,0 +1,22 @@
+"""ube: compile deep-learning graphs to executables and run them.
+
+    import ube
+    exe = ube.compile("model.json")            # a graph file, an .mlir file,
+    probs = exe.predict(x)                     # or a torch.nn.Module (ube.export)
+    exe = ube.load("model.ube")                # a compiled executable
+
+Executables are callable: ``exe(*inputs)`` runs the first function,
+``exe.NAME(*inputs)`` / ``exe["NAME"](*inputs)`` any other. Inputs are numpy
+arrays or CPU torch tensors; outputs are numpy arrays (a single array, or a
+tuple when the function has several outputs).
+"""
+from ube._ube import CompileError, RuntimeError  # noqa: A004 - ube.RuntimeError by design
+from ube.executable import Executable, compile, load  # noqa: A004
+
+__all__ = ["CompileError", "RuntimeError", "Executable", "compile", "load", "export"]
+
+
+def export(module, example_inputs, path, **kwargs):
+    """Writes a PyTorch module as a ube graph file (see ube.torch_export)."""
+    from ube.torch_export import export as _export
+    return _export(module, example_inputs, path, **kwargs)

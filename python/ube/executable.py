@@ -1,0 +1,126 @@
+"""Compiled executables: compile, load, call."""
+import os
+import pathlib
+import tempfile
+
+import numpy as np
+
+from ube import _ube
+
+
+def _to_numpy(value):
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+class Function:
+    """One entry point of an executable."""
+
+    def __init__(self, executable, index, name):
+        self._executable, self._index, self.name = executable, index, name
+
+    @property
+    def inputs(self):
+        """[(name, dtype, shape)] of the inputs."""
+        return self._executable._loaded.signature(self._index, True)
+
+    @property
+    def outputs(self):
+        return self._executable._loaded.signature(self._index, False)
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            names = [name for name, _, _ in self.inputs]
+            unknown = set(kwargs) - set(names)
+            if unknown:
+                raise TypeError(f"{self.name}() got unknown inputs {sorted(unknown)}; "
+                                f"its inputs are {names}")
+            args = list(args) + [kwargs[n] for n in names[len(args):] if n in kwargs]
+        results = self._executable._loaded.invoke(self._index, [_to_numpy(a) for a in args])
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def __repr__(self):
+        sig = ", ".join(f"{n}: {d}{s}" for n, d, s in self.inputs)
+        out = ", ".join(f"{n}: {d}{s}" for n, d, s in self.outputs)
+        return f"<ube function {self.name}({sig}) -> ({out})>"
+
+
+class Executable:
+    """A loaded .ube executable on a device."""
+
+    def __init__(self, image, device="cpu", name="<memory>"):
+        self._image = bytes(image)
+        self._device = _ube.Device(device)
+        self._loaded = _ube.LoadedExecutable(self._device, self._image, name)
+        self.functions = {n: Function(self, i, n) for i, n in enumerate(self._loaded.functions)}
+
+    @property
+    def device(self):
+        return self._device.name
+
+    @property
+    def target_info(self):
+        return self._loaded.target_info
+
+    def __call__(self, *args, **kwargs):
+        return next(iter(self.functions.values()))(*args, **kwargs)
+
+    def __getitem__(self, name):
+        try:
+            return self.functions[name]
+        except KeyError:
+            raise KeyError(f"no function '{name}' (it has: {', '.join(self.functions)})") from None
+
+    def __getattr__(self, name):
+        functions = self.__dict__.get("functions", {})
+        if name in functions:
+            return functions[name]
+        raise AttributeError(f"executable has no function or attribute '{name}'")
+
+    def save(self, path):
+        pathlib.Path(path).write_bytes(self._image)
+
+    def __repr__(self):
+        return f"<ube executable on {self.device}: {', '.join(self.functions)}>"
+
+
+def _device_of(target):
+    return target.split(":")[0]
+
+
+def compile(source, target="cpu", *, cpu="native", cuda_path="/usr/local/cuda",
+            example_inputs=None, device=None):
+    """Compiles a graph file (.json), an MLIR file (.mlir), an ONNX-free
+    torch.nn.Module (exported with ube.export, which needs example_inputs)
+    into an Executable loaded on `device` (default: the target's)."""
+    if hasattr(source, "forward") and hasattr(source, "parameters"):
+        if example_inputs is None:
+            raise TypeError("compiling a torch module needs example_inputs")
+        from ube.torch_export import export
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "module.json")
+            export(source, example_inputs, path)
+            return compile(path, target, cpu=cpu, cuda_path=cuda_path, device=device)
+    path = os.fspath(source)
+    image = _ube.compile_file(path, target, cpu, cuda_path, "exe")
+    return Executable(image, device or _device_of(target), name=path)
+
+
+def load(path, device=None):
+    """Loads a compiled .ube executable (on the device it was compiled for)."""
+    data = pathlib.Path(path).read_bytes()
+    if device is None:
+        import json
+        import struct
+        if data[:8] == b"UBEEXEC\0" and len(data) >= 32:
+            size = struct.unpack_from("<Q", data, 24)[0]
+            try:
+                device = json.loads(data[32:32 + size])["target"]
+            except (ValueError, KeyError):
+                device = "cpu"  # the loader reports what is wrong with the file
+        else:
+            device = "cpu"
+    return Executable(data, device, name=os.fspath(path))

@@ -1,0 +1,95 @@
+"""The Python API: ube.compile, ube.load, calling executables, errors."""
+import numpy as np
+import pytest
+import torch
+
+from ubetest import rel_error
+
+
+@pytest.fixture(scope="module")
+def mlp(ube_module, source_root):
+    return ube_module.compile(source_root / "examples/mlp.json")
+
+
+def test_import_and_functions(ube_module, mlp):
+    assert list(mlp.functions) == ["predict", "loss"]
+    assert mlp.device == "cpu"
+    assert "x86_64" in mlp.target_info
+    assert mlp.predict.inputs == [("x", "f32", [8, 16])]
+    assert mlp.loss.outputs == [("loss", "f32", [])]
+    assert "predict(x: f32[8, 16]) -> (probs: f32[8, 4])" in repr(mlp.predict)
+
+
+def test_call_styles_agree(mlp):
+    x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
+    probs = mlp.predict(x)
+    assert probs.shape == (8, 4) and probs.dtype == np.float32
+    assert np.allclose(probs.sum(1), 1, atol=1e-6)
+    assert np.array_equal(mlp(x), probs)
+    assert np.array_equal(mlp["predict"](x), probs)
+    assert np.array_equal(mlp.predict(x=x), probs)
+    # Other dtypes, layouts and torch tensors are converted.
+    assert rel_error(mlp.predict(x.astype(np.float64)), probs) < 1e-7
+    assert np.array_equal(mlp.predict(np.asfortranarray(x)), probs)
+    assert np.array_equal(mlp.predict(torch.from_numpy(x)), probs)
+    labels = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    loss = mlp.loss(x, labels)
+    assert loss.shape == () and np.isfinite(loss)
+
+
+def test_bad_calls(ube_module, mlp):
+    x = np.zeros((8, 16), np.float32)
+    with pytest.raises(ValueError, match=r"input 'x' expects shape \[8, 16\], got \[8, 15\]"):
+        mlp.predict(x[:, :15])
+    with pytest.raises(TypeError, match="takes 1 inputs, got 2"):
+        mlp.predict(x, x)
+    with pytest.raises(TypeError, match="unknown inputs"):
+        mlp.predict(y=x)
+    with pytest.raises(KeyError, match="no function 'train'"):
+        mlp["train"]
+    with pytest.raises(AttributeError):
+        mlp.train
+
+
+def test_save_and_load(ube_module, mlp, tmp_path):
+    path = tmp_path / "mlp.ube"
+    mlp.save(path)
+    again = ube_module.load(path)
+    x = np.ones((8, 16), np.float32)
+    assert np.array_equal(again.predict(x), mlp.predict(x))
+
+
+def test_compile_errors_carry_diagnostics(ube_module, source_root, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "ube.graph", "version": 1,\n'
+                   ' "inputs": [{"name": "x", "dtype": "f32", "shape": [2]}],\n'
+                   ' "nodes": [{"name": "y", "op": "frobnicate", "inputs": ["x"]}],\n'
+                   ' "outputs": ["y"]}')
+    with pytest.raises(ube_module.CompileError, match=r"bad.json:3:32: error: node 'y': "
+                                                       r"unknown op 'frobnicate'"):
+        ube_module.compile(bad)
+    with pytest.raises(ube_module.CompileError, match="unknown target 'tpu'"):
+        ube_module.compile(source_root / "examples/mlp.json", target="tpu")
+
+
+def test_runtime_errors(ube_module, mlp, tmp_path):
+    corrupt = tmp_path / "corrupt.ube"
+    mlp.save(corrupt)
+    data = bytearray(corrupt.read_bytes())
+    data[-100] ^= 1
+    corrupt.write_bytes(data)
+    with pytest.raises(ube_module.RuntimeError, match="checksum mismatch"):
+        ube_module.load(corrupt)
+    with pytest.raises(ube_module.RuntimeError, match="no device plugin named 'tpu'"):
+        ube_module.load(corrupt, device="tpu")
+
+
+def test_cuda_without_driver(ube_module, source_root):
+    try:
+        import ctypes
+        ctypes.CDLL("libcuda.so.1")
+        pytest.skip("a CUDA driver is present")
+    except OSError:
+        pass
+    with pytest.raises(ube_module.RuntimeError, match="no CUDA driver"):
+        ube_module.compile(source_root / "examples/mlp.json", target="cuda:sm_90")
