@@ -28,8 +28,13 @@ public:
   ~CpuCode() override {
     if (handle)
       dlclose(handle);
+    if (fd >= 0)
+      close(fd);
   }
   void *handle = nullptr;
+  /// The memory file stays open while the code is loaded: the loader knows
+  /// objects by path, and "/proc/self/fd/N" must not name two live ones.
+  int fd = -1;
   std::vector<EntryFn> entries;
 };
 
@@ -82,9 +87,17 @@ public:
       written += uint64_t(n);
     }
     auto code = std::make_unique<CpuCode>();
+    code->fd = fd;
     std::string path = fmt::format("/proc/self/fd/{}", fd);
+    // RTLD_NOLOAD first: an object already known under this path would be
+    // returned instead of ours (it cannot be, while every loaded object keeps
+    // its file open, but a wrong answer is worse than an error).
+    if (void *stale = dlopen(path.c_str(), RTLD_NOW | RTLD_NOLOAD)) {
+      dlclose(stale);
+      return Error{UBE_INTERNAL, fmt::format("{}: the loader already has an object at {}",
+                                             displayName, path)};
+    }
     code->handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    close(fd);
     if (!code->handle)
       return Error{UBE_INVALID_EXECUTABLE,
                    fmt::format("{}: cannot load the host code: {}", displayName, dlerror())};

@@ -232,3 +232,40 @@ TEST(Runtime, LoadAndUnloadRepeatedly) {
 }
 
 } // namespace
+
+namespace {
+// Two different executables loaded in turn, and at once, each run their own
+// code (the loader must not hand back the first for the second).
+TEST(Runtime, DifferentExecutablesDoNotAlias) {
+  ube_device *device;
+  expectOk(ube_device_open("cpu", &device));
+  auto read = [](const char *path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
+  };
+  auto mlp = read(UBE_TEST_MLP_EXECUTABLE), other = read(UBE_TEST_SOFTMAX_EXECUTABLE);
+  for (int round = 0; round < 3; ++round) {
+    ube_executable *a, *b;
+    expectOk(ube_executable_load_memory(device, mlp.data(), mlp.size(), "mlp", &a));
+    if (round == 1)
+      ube_executable_release(a); // b may get a's file descriptor number
+    expectOk(ube_executable_load_memory(device, other.data(), other.size(), "softmax", &b));
+    EXPECT_STREQ(ube_executable_function_name(b, 0), "main");
+    float x[4] = {1, 2, 3, 4}, y[4] = {};
+    int64_t shape[] = {4};
+    ube_buffer *in, *out;
+    expectOk(ube_buffer_wrap(device, UBE_F32, 1, shape, x, sizeof x, &in));
+    expectOk(ube_buffer_wrap(device, UBE_F32, 1, shape, y, sizeof y, &out));
+    expectOk(ube_invoke(b, 0, &in, 1, &out, 1));
+    float sum = y[0] + y[1] + y[2] + y[3];
+    EXPECT_NEAR(sum, 1.0f, 1e-6f);
+    EXPECT_GT(y[3], y[2]);
+    ube_buffer_release(in);
+    ube_buffer_release(out);
+    ube_executable_release(b);
+    if (round != 1)
+      ube_executable_release(a);
+  }
+  ube_device_release(device);
+}
+} // namespace

@@ -1,0 +1,128 @@
+"""ube.export / ube.compile on PyTorch modules, against the modules
+themselves (float64 reference; tolerance 1e-4 as for whole networks)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ubetest import rel_error
+
+TOLERANCE = 1e-4
+
+
+class Bert(nn.Module):
+    """A BERT-style encoder written the usual PyTorch way."""
+
+    def __init__(self, vocab=50, tokens=12, hidden=32, heads=4, layers=2, classes=3):
+        super().__init__()
+        self.heads = heads
+        self.word = nn.Embedding(vocab, hidden)
+        self.position = nn.Embedding(tokens, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.layers = nn.ModuleList()
+        for _ in range(layers):
+            self.layers.append(nn.ModuleDict({
+                "q": nn.Linear(hidden, hidden), "k": nn.Linear(hidden, hidden),
+                "v": nn.Linear(hidden, hidden), "out": nn.Linear(hidden, hidden),
+                "ln1": nn.LayerNorm(hidden), "ff1": nn.Linear(hidden, 4 * hidden),
+                "ff2": nn.Linear(4 * hidden, hidden), "ln2": nn.LayerNorm(hidden),
+                "drop": nn.Dropout(0.1)}))
+        self.classifier = nn.Linear(hidden, classes)
+        self.register_buffer("positions", torch.arange(tokens))
+
+    def forward(self, ids, mask):
+        b, n = ids.size(0), ids.size(1)  # fx cannot unpack a traced .shape
+        h = self.norm(self.word(ids) + self.position(self.positions))
+        d = h.size(-1) // self.heads
+        for layer in self.layers:
+            q = layer["q"](h).view(b, n, self.heads, d).transpose(1, 2)
+            k = layer["k"](h).view(b, n, self.heads, d).transpose(1, 2)
+            v = layer["v"](h).view(b, n, self.heads, d).permute(0, 2, 1, 3)
+            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d)
+            scores = scores.masked_fill(~mask[:, None, None, :], -1e9)
+            context = torch.matmul(F.softmax(scores, dim=-1), v)
+            context = context.transpose(1, 2).contiguous().view(b, n, -1)
+            h = layer["ln1"](h + layer["drop"](layer["out"](context)))
+            h = layer["ln2"](h + layer["ff2"](F.gelu(layer["ff1"](h))))
+        return self.classifier(h[:, 0])
+
+
+def test_bert_encoder(ube_module):
+    torch.manual_seed(0)
+    model = Bert().eval()
+    ids = torch.randint(0, 50, (2, 12))
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[1, 7:] = False
+    exe = ube_module.compile(model, example_inputs=(ids, mask))
+    out = exe(ids, mask)
+    with torch.no_grad():
+        ref = model.double()(ids, mask)
+    assert out.shape == (2, 3)
+    assert rel_error(out, ref) <= TOLERANCE
+
+
+def test_mlp_with_functional_calls(ube_module, tmp_path):
+    class Mlp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(10, 20), nn.Linear(20, 4)
+
+        def forward(self, x):
+            h = torch.tanh(self.fc1(x)) * 0.5 + F.relu(self.fc1(x) - 1.0)
+            return F.log_softmax(self.fc2(h), dim=-1)
+
+    torch.manual_seed(1)
+    model = Mlp()
+    x = torch.randn(6, 10)
+    graph = ube_module.export(model, (x,), tmp_path / "mlp.json")
+    assert (tmp_path / "mlp.safetensors").exists()
+    assert {p["name"] for p in graph["parameters"]} == {"fc1.weight", "fc1.bias", "fc2.weight",
+                                                         "fc2.bias"}
+    exe = ube_module.compile(tmp_path / "mlp.json")
+    with torch.no_grad():
+        ref = model.double()(x.double())
+    assert rel_error(exe(x), ref) <= TOLERANCE
+
+
+def test_distillation_losses(ube_module):
+    class Losses(nn.Module):
+        """KD (kl_div on log_softmax/softmax, T^2), feature MSE and CE."""
+
+        def forward(self, s_logits, t_logits, s_hidden, t_hidden, labels):
+            temperature = 2.0
+            kd = F.kl_div(F.log_softmax(s_logits / temperature, dim=-1),
+                          F.softmax(t_logits / temperature, dim=-1),
+                          reduction="batchmean") * temperature ** 2
+            feature = F.mse_loss(s_hidden, t_hidden)
+            ce = F.cross_entropy(s_logits, labels)
+            return kd, feature, ce, kd + 0.5 * feature + 0.1 * ce
+
+    torch.manual_seed(2)
+    inputs = (torch.randn(8, 30), torch.randn(8, 30), torch.randn(8, 5, 16),
+              torch.randn(8, 5, 16), torch.randint(0, 30, (8,)))
+    exe = ube_module.compile(Losses(), example_inputs=inputs)
+    outs = exe(*inputs)
+    refs = Losses()(*[t.double() if t.is_floating_point() else t for t in inputs])
+    for out, ref in zip(outs, refs):
+        assert rel_error(out, ref) <= TOLERANCE
+
+
+def test_unsupported_call_names_node_and_line(ube_module, tmp_path):
+    class Odd(nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, dim=0)  # no ube op for this yet
+
+    with pytest.raises(Exception) as info:
+        ube_module.export(Odd(), (torch.randn(3),), tmp_path / "odd.json")
+    message = str(info.value)
+    assert "fx node 'cumsum'" in message
+    assert "test_torch_export.py" in message and "torch.cumsum(x, dim=0)" in message
+
+
+def test_unsupported_module(ube_module, tmp_path):
+    with pytest.raises(Exception, match="module Conv1d is not supported"):
+        ube_module.export(nn.Sequential(nn.Conv1d(2, 2, 3)), (torch.randn(1, 2, 5),),
+                          tmp_path / "conv.json")
