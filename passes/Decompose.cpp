@@ -135,7 +135,7 @@ struct DecomposeSoftmax : OpRewritePattern<SoftmaxOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(SoftmaxOp op, PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    int64_t axis = static_cast<int64_t>(op.getAxis());
+    int64_t axis = op.getAxis();
     Value x = op.getInput();
     Value e = u.exp(u.sub(x, u.reduceMax(x, {axis}, true)));
     rewriter.replaceOp(op, u.div(e, u.reduceSum(e, {axis}, true)));
@@ -147,7 +147,7 @@ struct DecomposeLogSoftmax : OpRewritePattern<LogSoftmaxOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(LogSoftmaxOp op, PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    int64_t axis = static_cast<int64_t>(op.getAxis());
+    int64_t axis = op.getAxis();
     Value x = op.getInput();
     Value shifted = u.sub(x, u.reduceMax(x, {axis}, true));
     rewriter.replaceOp(op, u.sub(shifted, u.log(u.reduceSum(u.exp(shifted), {axis}, true))));
@@ -206,7 +206,7 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   LogicalResult matchAndRewrite(CrossEntropyOp op, PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
     auto [nll, valid] =
-        nllPerRow(u, op.getLogits(), op.getLabels(), static_cast<int64_t>(op.getIgnoreIndex()));
+        nllPerRow(u, op.getLogits(), op.getLabels(), op.getIgnoreIndex());
     Value result = nll;
     if (op.getReduction() == "sum")
       result = u.reduceSum(nll);
@@ -260,7 +260,7 @@ struct DecomposeKdLoss : OpRewritePattern<KdLossOp> {
     Value kl = klRows(u, u.logSoftmax(scaledTeacher, -1), u.logSoftmax(scaledStudent, -1));
     Value loss;
     Value labels = op.getLabels() ? u.reshape(op.getLabels(), {rows}) : Value();
-    int64_t ignoreIndex = static_cast<int64_t>(op.getIgnoreIndex());
+    int64_t ignoreIndex = op.getIgnoreIndex();
     if (labels) {
       Value valid = u.compare("ne", labels,
                               u.scalar(UbeBuilder::elementTypeOf(labels), double(ignoreIndex)));

@@ -432,7 +432,7 @@ struct LowerConcat : OpConversionPattern<ConcatOp> {
     Location loc = op.getLoc();
     auto resultType = op.getType();
     int64_t rank = resultType.getRank();
-    int64_t axis = op.getAxis() < 0 ? int64_t(op.getAxis()) + rank : int64_t(op.getAxis());
+    int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
     Value result = emptyLike(rewriter, loc, resultType);
     int64_t offset = 0;
     for (Value input : adaptor.getInputs()) {
@@ -476,8 +476,7 @@ struct LowerGather : OpConversionPattern<GatherOp> {
     auto resultType = op.getType();
     auto inputType = tensorType(adaptor.getInput());
     auto indicesType = tensorType(adaptor.getIndices());
-    int64_t axis = op.getAxis() < 0 ? int64_t(op.getAxis()) + inputType.getRank()
-                                    : int64_t(op.getAxis());
+    int64_t axis = op.getAxis() < 0 ? op.getAxis() + inputType.getRank() : op.getAxis();
     int64_t indexRank = indicesType.getRank();
     SmallVector<utils::IteratorType> iterators(resultType.getRank(),
                                                utils::IteratorType::parallel);
@@ -532,7 +531,7 @@ struct LowerDropout : OpConversionPattern<DropoutOp> {
                      : arith::ConstantOp::create(rewriter, loc, rewriter.getI64IntegerAttr(0))
                            .getResult();
     Value seed = arith::ConstantOp::create(rewriter, loc,
-                                           rewriter.getI64IntegerAttr(int64_t(op.getSeed())));
+                                           rewriter.getI64IntegerAttr(op.getSeed()));
     double rate = op.getRate().convertToDouble();
     Value result = buildElementwise(
         rewriter, loc, type, adaptor.getInput(),
@@ -583,9 +582,9 @@ struct LowerBernoulliSelect : OpConversionPattern<BernoulliSelectOp> {
                                 ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value moduleId = arith::ConstantOp::create(
-        rewriter, loc, rewriter.getI64IntegerAttr(int64_t(op.getModuleId())));
+        rewriter, loc, rewriter.getI64IntegerAttr(op.getModuleId()));
     Value seed = arith::ConstantOp::create(rewriter, loc,
-                                           rewriter.getI64IntegerAttr(int64_t(op.getSeed())));
+                                           rewriter.getI64IntegerAttr(op.getSeed()));
     Value u = buildPhiloxUniform(rewriter, loc, moduleId,
                                  extractScalar(rewriter, loc, adaptor.getStep()), seed);
     Value useStudent = arith::CmpFOp::create(

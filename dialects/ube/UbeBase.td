@@ -54,6 +54,13 @@ class Ube_StrEnumAttr<list<string> cases>
             CPred<"::llvm::cast<::mlir::StringAttr>($_self).getValue() == \"" # c # "\"">)>,
         "one of: " # !interleave(cases, ", ")>]>;
 
+// A 64-bit integer attribute read as int64_t (upstream's I64Attr reads as
+// uint64_t, which turns `axis < 0` checks into silent bugs).
+def Ube_I64Attr : TypedSignlessIntegerAttrBase<I64, "int64_t",
+                                              "64-bit signless integer attribute"> {
+  let convertFromStorage = "$_self.getValue().getSExtValue()";
+}
+
 def Ube_ReductionAttr : Ube_StrEnumAttr<["mean", "sum", "none"]>;
 
 //===----------------------------------------------------------------------===//

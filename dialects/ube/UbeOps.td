@@ -220,7 +220,7 @@ def Ube_LinearOp : Ube_InferredOp<"linear"> {
 //===----------------------------------------------------------------------===//
 
 class Ube_SoftmaxLikeOp<string mnemonic> : Ube_InferredOp<mnemonic> {
-  let arguments = (ins Ube_FloatTensor:$input, DefaultValuedAttr<I64Attr, "-1">:$axis);
+  let arguments = (ins Ube_FloatTensor:$input, DefaultValuedAttr<Ube_I64Attr, "-1">:$axis);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
 }
@@ -242,7 +242,7 @@ def Ube_LayerNormOp : Ube_InferredOp<"layer_norm"> {
   }];
   let arguments = (ins Ube_FloatTensor:$input,
                    Variadic<Ube_FloatTensor>:$affine,
-                   DefaultValuedAttr<I64Attr, "-1">:$axis,
+                   DefaultValuedAttr<Ube_I64Attr, "-1">:$axis,
                    DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = [{
@@ -325,7 +325,7 @@ def Ube_BroadcastToOp : Ube_Op<"broadcast_to", [Pure]> {
 
 def Ube_ConcatOp : Ube_InferredOp<"concat"> {
   let summary = "Joins tensors along `axis`";
-  let arguments = (ins Variadic<Ube_Tensor>:$inputs, DefaultValuedAttr<I64Attr, "0">:$axis);
+  let arguments = (ins Variadic<Ube_Tensor>:$inputs, DefaultValuedAttr<Ube_I64Attr, "0">:$axis);
   let results = (outs Ube_Tensor:$result);
   let assemblyFormat = "$inputs attr-dict `:` type($inputs)";
   let hasFolder = 1;
@@ -353,7 +353,7 @@ def Ube_GatherOp : Ube_InferredOp<"gather"> {
     `axis = 0`. Indices must lie in `[0, input.shape[axis])`.
   }];
   let arguments = (ins Ube_Tensor:$input, Ube_IndexTensor:$indices,
-                   DefaultValuedAttr<I64Attr, "0">:$axis);
+                   DefaultValuedAttr<Ube_I64Attr, "0">:$axis);
   let results = (outs Ube_Tensor:$result);
   let assemblyFormat = "$input `,` $indices attr-dict `:` type($input) `,` type($indices)";
 }
@@ -380,7 +380,7 @@ def Ube_DropoutOp : Ube_InferredOp<"dropout"> {
     Without `step` the step is 0. `rate = 0` is the identity.
   }];
   let arguments = (ins Ube_FloatTensor:$input, Optional<Ube_StepScalar>:$step,
-                   F64Attr:$rate, DefaultValuedAttr<I64Attr, "0">:$seed);
+                   F64Attr:$rate, DefaultValuedAttr<Ube_I64Attr, "0">:$seed);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$input (`step` $step^)? attr-dict `:` type($input)";
   let hasFolder = 1;
@@ -399,7 +399,7 @@ def Ube_CrossEntropyOp : Ube_InferredOp<"cross_entropy"> {
     returns the per-row losses (0 for ignored rows).
   }];
   let arguments = (ins Ube_FloatTensor:$logits, Ube_IndexTensor:$labels,
-                   DefaultValuedAttr<I64Attr, "-100">:$ignore_index,
+                   DefaultValuedAttr<Ube_I64Attr, "-100">:$ignore_index,
                    DefaultValuedStrAttr<Ube_ReductionAttr, "mean">:$reduction);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$logits `,` $labels attr-dict `:` type($logits) `,` type($labels)";
@@ -433,7 +433,7 @@ def Ube_KdLossOp : Ube_InferredOp<"kd_loss"> {
                    DefaultValuedAttr<F64Attr, "1.0">:$temperature,
                    DefaultValuedAttr<BoolAttr, "true">:$scale_by_temperature_squared,
                    DefaultValuedAttr<F64Attr, "0.0">:$alpha,
-                   DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
+                   DefaultValuedAttr<Ube_I64Attr, "-100">:$ignore_index);
   let results = (outs Ube_FloatScalar:$result);
   let assemblyFormat = [{
     $student_logits `,` $teacher_logits (`labels` $labels^)? attr-dict `:`
@@ -511,7 +511,7 @@ def Ube_BernoulliSelectOp : Ube_Op<"bernoulli_select",
   }];
   let arguments = (ins Ube_F32Scalar:$probability, Ube_StepScalar:$step,
                    Ube_Tensor:$student, Ube_Tensor:$teacher,
-                   DefaultValuedAttr<I64Attr, "0">:$seed, I64Attr:$module_id);
+                   DefaultValuedAttr<Ube_I64Attr, "0">:$seed, Ube_I64Attr:$module_id);
   let results = (outs Ube_Tensor:$result);
   let assemblyFormat = [{
     $probability `,` $step `,` $student `,` $teacher attr-dict `:` type($student)

@@ -44,7 +44,8 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
   manifest.producer = std::string("ube ") + kVersion;
   auto signature = [](Type type, std::string name, TensorSignature &out) {
     auto tensor = dyn_cast<RankedTensorType>(type);
-    if (!tensor || !tensor.hasStaticShape())
+    // Zero-size tensors do not survive the bare-pointer calling convention.
+    if (!tensor || !tensor.hasStaticShape() || tensor.getNumElements() == 0)
       return false;
     Type element = tensor.getElementType();
     std::optional<DType> dtype;
@@ -69,19 +70,19 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
       auto name = fn.getArgAttrOfType<StringAttr>(i, "ube.name");
       entry.inputs.emplace_back();
       if (!signature(type, name ? name.str() : "arg" + std::to_string(i), entry.inputs.back()))
-        return fn.emitError("entry point '")
+        return emitError(fn.getLoc(), "entry point '")
                << fn.getName() << "': argument " << i << " has type " << type
-               << "; executables take statically shaped tensors of f32, f16, bf16, i1, "
-                  "i32 or i64";
+               << "; executables take statically shaped, non-empty tensors of f32, f16, "
+                  "bf16, i1, i32 or i64";
     }
     for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
       auto name = fn.getResultAttrOfType<StringAttr>(i, "ube.name");
       entry.outputs.emplace_back();
       if (!signature(type, name ? name.str() : "result" + std::to_string(i),
                      entry.outputs.back()))
-        return fn.emitError("entry point '")
+        return emitError(fn.getLoc(), "entry point '")
                << fn.getName() << "': result " << i << " has type " << type
-               << "; executables return statically shaped tensors";
+               << "; executables return statically shaped, non-empty tensors";
     }
     manifest.entries.push_back(std::move(entry));
   }

@@ -13,10 +13,18 @@ tuple when the function has several outputs).
 from ube._ube import CompileError, RuntimeError  # noqa: A004 - ube.RuntimeError by design
 from ube.executable import Executable, compile, load  # noqa: A004
 
-__all__ = ["CompileError", "RuntimeError", "Executable", "compile", "load", "export"]
+__all__ = ["CompileError", "RuntimeError", "Executable", "compile", "load", "export",
+           "import_onnx"]
 
 
 def export(module, example_inputs, path, **kwargs):
     """Writes a PyTorch module as a ube graph file (see ube.torch_export)."""
     from ube.torch_export import export as _export
     return _export(module, example_inputs, path, **kwargs)
+
+
+def import_onnx(model, path, **kwargs):
+    """Writes an ONNX model (ModelProto or path) as a ube graph file (see
+    ube.onnx_import)."""
+    from ube.onnx_import import import_onnx as _import
+    return _import(model, path, **kwargs)

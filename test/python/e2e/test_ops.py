@@ -239,10 +239,11 @@ def test_broadcast_to(runner):
     assert np.array_equal(out, np.broadcast_to(x, (2, 3, 5)))
 
 
-def test_concat(runner):
+@pytest.mark.parametrize("axis", [1, -1])
+def test_concat(runner, axis):
     a, b, c = randn(2, 3), randn(2, 1), randn(2, 4)
-    assert np.array_equal(runner.op("concat", {"a": a, "b": b, "c": c}, {"axis": 1}),
-                          np.concatenate([a, b, c], 1))
+    assert np.array_equal(runner.op("concat", {"a": a, "b": b, "c": c}, {"axis": axis}),
+                          np.concatenate([a, b, c], axis))
 
 
 def test_slice(runner):
@@ -257,10 +258,11 @@ def test_gather_embedding(runner, dtype):
     assert np.array_equal(runner.op("gather", {"table": table, "ids": ids}), table[ids])
 
 
-def test_gather_axis(runner):
+@pytest.mark.parametrize("axis", [1, -2])
+def test_gather_axis(runner, axis):
     x, ids = randn(3, 6, 2), np.array([5, 0, 0, 2], dtype=np.int64)
-    assert np.array_equal(runner.op("gather", {"x": x, "ids": ids}, {"axis": 1}),
-                          np.take(x, ids, axis=1))
+    assert np.array_equal(runner.op("gather", {"x": x, "ids": ids}, {"axis": axis}),
+                          np.take(x, ids, axis=axis))
 
 
 def test_constant(runner):

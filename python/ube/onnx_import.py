@@ -1,0 +1,532 @@
+"""ONNX frontend: an ONNX model to a ube graph file.
+
+    ube.import_onnx("model.onnx", "model.json")
+
+Initializers become parameters (in model.safetensors), Constant nodes
+constants, and the graph inputs (less initializers) the inputs of the entry
+function `main`, in the ONNX order. Operands ube needs at compile time
+(Reshape's shape, Slice's starts, Unsqueeze's axes...) must be initializers
+or Constant nodes; `static_inputs` ({name: array}) supplies the values of
+graph inputs used that way (they stay inputs of the executable). An operator
+without a mapping raises UnsupportedError naming it and the node.
+"""
+import json
+import pathlib
+
+import numpy as np
+import onnx
+from onnx import numpy_helper, shape_inference
+
+from ube.safetensors import write_safetensors
+
+ONNX_TO_UBE = {onnx.TensorProto.FLOAT: "f32", onnx.TensorProto.FLOAT16: "f16",
+               onnx.TensorProto.INT32: "i32", onnx.TensorProto.INT64: "i64",
+               onnx.TensorProto.BOOL: "i1"}
+UBE_TO_NUMPY = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "i64": np.int64,
+                "i1": np.bool_}
+
+
+class UnsupportedError(Exception):
+    """The model uses something ube cannot express (yet)."""
+
+
+class _Importer:
+    def __init__(self, model, static_inputs):
+        model = shape_inference.infer_shapes(model)
+        self.model = model
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                          13)
+        self.static_inputs = static_inputs or {}
+        self.types = {}
+        for vi in list(model.graph.input) + list(model.graph.value_info) + list(
+                model.graph.output):
+            t = vi.type.tensor_type
+            if vi.type.HasField("tensor_type") and t.HasField("shape"):
+                dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+                self.types[vi.name] = (dims, t.elem_type)
+        self.consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        self.initializers = set(self.consts)
+        self.parameters = {}
+        self.nodes, self.inputs = [], []
+        self.names = {}
+        self.used = set()
+
+    # -- helpers ---------------------------------------------------------
+    def fresh(self, base):
+        base = base or "v"
+        name, i = base, 0
+        while name in self.used:
+            i += 1
+            name = f"{base}_{i}"
+        self.used.add(name)
+        return name
+
+    def emit(self, base, op, inputs, attrs=None, **fields):
+        name = self.fresh(base)
+        node = {"name": name, "op": op, "inputs": list(inputs)}
+        if attrs:
+            node["attrs"] = attrs
+        node.update(fields)
+        self.nodes.append(node)
+        return name
+
+    def constant(self, array, base="const", parameter=False):
+        """A ube value holding `array`: a parameter (weights file) for
+        initializers and large arrays, an inline constant node otherwise."""
+        array = np.asarray(array)
+        dtype = {np.dtype(v): k for k, v in UBE_TO_NUMPY.items()}.get(array.dtype)
+        if dtype is None:
+            raise UnsupportedError(f"constant of dtype {array.dtype}")
+        if parameter or array.size > 64:
+            name = self.fresh(base)
+            self.parameters[name] = array
+            return name
+        flat = array.reshape(-1).tolist()
+        value = flat[0] if array.ndim == 0 else flat
+        if dtype in ("f32", "f16"):
+            value = [_json_float(v) for v in flat] if array.ndim else _json_float(flat[0])
+        return self.emit(base, "constant", [], dtype=dtype, shape=list(array.shape), value=value)
+
+    def shape(self, name):
+        dims, _ = self.types.get(name, (None, None))
+        if dims is None or any(d is None for d in dims):
+            raise UnsupportedError(f"'{name}' has no static shape")
+        if 0 in dims:
+            raise UnsupportedError(f"'{name}' has zero elements (zero-size tensors)")
+        return dims
+
+    def dtype(self, name):
+        if name in self.consts:
+            return {np.dtype(v): k for k, v in UBE_TO_NUMPY.items()}.get(self.consts[name].dtype)
+        _, elem = self.types.get(name, (None, None))
+        return ONNX_TO_UBE.get(elem)
+
+    def value(self, name):
+        """The ube value of an ONNX value name (constants materialized)."""
+        if name in self.names:
+            return self.names[name]
+        if name in self.consts:
+            self.names[name] = self.constant(self.consts[name], name,
+                                             parameter=name in self.initializers)
+            return self.names[name]
+        raise UnsupportedError(f"value '{name}' is not defined")
+
+    def static(self, name, what):
+        """A compile-time value: initializer, Constant output or static input."""
+        if name in self.consts:
+            return self.consts[name]
+        if name in self.static_inputs:
+            return np.asarray(self.static_inputs[name])
+        raise UnsupportedError(f"{what} must be a constant")
+
+    # -- graph -----------------------------------------------------------
+    def run(self):
+        graph = self.model.graph
+        for vi in graph.input:
+            if vi.name in self.consts:
+                continue
+            dtype = self.dtype(vi.name)
+            if dtype is None:
+                raise UnsupportedError(f"input '{vi.name}' has an unsupported element type")
+            self.used.add(vi.name)
+            self.names[vi.name] = vi.name
+            for node in graph.node:  # zero-size values anywhere are out of reach
+                for out in node.output:
+                    if out in self.types and 0 in (self.types[out][0] or []):
+                        raise UnsupportedError(f"'{out}' has zero elements (zero-size tensors)")
+            self.inputs.append({"name": vi.name, "dtype": dtype, "shape": self.shape(vi.name)})
+        for node in graph.node:
+            handler = OPS.get(node.op_type)
+            if handler is None or node.domain not in ("", "ai.onnx"):
+                raise UnsupportedError(f"operator {node.op_type} (node '{node.name}')")
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            try:
+                results = handler(self, node, attrs)
+            except UnsupportedError as e:
+                raise UnsupportedError(f"{node.op_type} (node '{node.name}'): {e}") from None
+            results = results if isinstance(results, (list, tuple)) else [results]
+            for out, value in zip(node.output, results):
+                if out and value is not None:
+                    if isinstance(value, np.ndarray):
+                        self.consts[out] = value
+                    else:
+                        self.names[out] = value
+            for out in node.output[len(results):]:
+                if out and any(out in n.input for n in graph.node) or out in [
+                        o.name for o in graph.output]:
+                    raise UnsupportedError(f"{node.op_type}: output '{out}' is not supported")
+        outputs = []
+        for o in graph.output:
+            value = self.value(o.name)
+            # Outputs get their ONNX names, so callers find them.
+            if value != o.name and o.name not in self.used:
+                self.used.add(o.name)
+                self.nodes.append({"name": o.name, "op": "reshape", "inputs": [value],
+                                   "shape": self.shape(o.name)})
+                value = o.name
+            outputs.append(value)
+        return outputs
+
+
+def _json_float(v):
+    v = float(v)
+    if np.isnan(v):
+        return "nan"
+    if np.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return v
+
+
+# -- operators ----------------------------------------------------------------
+
+def _out(node):
+    return node.output[0]
+
+
+def _binary(op):
+    def handler(im, node, attrs):
+        return im.emit(_out(node), op, [im.value(node.input[0]), im.value(node.input[1])])
+    return handler
+
+
+def _variadic(op, mean=False):
+    def handler(im, node, attrs):
+        acc = im.value(node.input[0])
+        for other in node.input[1:]:
+            acc = im.emit(_out(node) + "_acc", op, [acc, im.value(other)])
+        if mean:
+            dtype = im.dtype(node.input[0])
+            n = im.constant(np.array(len(node.input), UBE_TO_NUMPY[dtype]))
+            acc = im.emit(_out(node), "div", [acc, n])
+        return acc
+    return handler
+
+
+def _unary(op, **attrs_):
+    return lambda im, node, attrs: im.emit(_out(node), op, [im.value(node.input[0])],
+                                           attrs_ or None)
+
+
+def _compare(predicate):
+    return lambda im, node, attrs: im.emit(_out(node), "compare",
+                                           [im.value(node.input[0]), im.value(node.input[1])],
+                                           {"predicate": predicate})
+
+
+def _scalar(im, node, value):
+    return im.constant(np.array(value, UBE_TO_NUMPY[im.dtype(node.input[0])]))
+
+
+def _reciprocal(im, node, attrs):
+    return im.emit(_out(node), "div", [_scalar(im, node, 1.0), im.value(node.input[0])])
+
+
+def _leaky_relu(im, node, attrs):
+    x = im.value(node.input[0])
+    negative = im.emit(_out(node) + "_neg", "compare", [x, _scalar(im, node, 0.0)],
+                       {"predicate": "lt"})
+    scaled = im.emit(_out(node) + "_scaled", "mul", [x, _scalar(im, node, attrs.get("alpha", 0.01))])
+    return im.emit(_out(node), "where", [negative, scaled, x])
+
+
+def _elu(im, node, attrs, alpha=None, gamma=1.0, celu=False):
+    alpha = attrs.get("alpha", 1.0) if alpha is None else alpha
+    x = im.value(node.input[0])
+    arg = im.emit(_out(node) + "_arg", "div", [x, _scalar(im, node, alpha)]) if celu else x
+    expm1 = im.emit(_out(node) + "_expm1", "sub",
+                    [im.emit(_out(node) + "_exp", "exp", [arg]), _scalar(im, node, 1.0)])
+    negative = im.emit(_out(node) + "_neg_part", "mul", [expm1, _scalar(im, node, alpha)])
+    below = im.emit(_out(node) + "_lt", "compare", [x, _scalar(im, node, 0.0)],
+                    {"predicate": "lt"})
+    result = im.emit(_out(node) + "_elu", "where", [below, negative, x])
+    if gamma != 1.0:
+        result = im.emit(_out(node), "mul", [result, _scalar(im, node, gamma)])
+    return result
+
+
+def _selu(im, node, attrs):
+    return _elu(im, node, attrs, attrs.get("alpha", 1.67326319217681884765625),
+                attrs.get("gamma", 1.05070102214813232421875))
+
+
+def _celu(im, node, attrs):
+    return _elu(im, node, attrs, celu=True)
+
+
+def _hard_sigmoid(im, node, attrs):
+    x = im.value(node.input[0])
+    y = im.emit(_out(node) + "_lin", "add", [
+        im.emit(_out(node) + "_ax", "mul", [x, _scalar(im, node, attrs.get("alpha", 0.2))]),
+        _scalar(im, node, attrs.get("beta", 0.5))])
+    y = im.emit(_out(node) + "_lo", "maximum", [y, _scalar(im, node, 0.0)])
+    return im.emit(_out(node), "minimum", [y, _scalar(im, node, 1.0)])
+
+
+def _softplus(im, node, attrs):
+    x = im.value(node.input[0])
+    return im.emit(_out(node), "log", [im.emit(_out(node) + "_1pexp", "add", [
+        im.emit(_out(node) + "_exp", "exp", [x]), _scalar(im, node, 1.0)])])
+
+
+def _clip(im, node, attrs):
+    x = im.value(node.input[0])
+    if im.opset < 11:
+        lo, hi = attrs.get("min"), attrs.get("max")
+        lo = _scalar(im, node, lo) if lo is not None else None
+        hi = _scalar(im, node, hi) if hi is not None else None
+    else:
+        lo = im.value(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+        hi = im.value(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+    if lo is not None:
+        x = im.emit(_out(node) + "_lo", "maximum", [x, lo])
+    if hi is not None:
+        x = im.emit(_out(node) + "_hi", "minimum", [x, hi])
+    return x
+
+
+def _softmax(op):
+    def handler(im, node, attrs):
+        x = im.value(node.input[0])
+        rank = len(im.shape(node.input[0]))
+        if im.opset >= 13:
+            return im.emit(_out(node), op, [x], {"axis": attrs.get("axis", -1)})
+        # Before opset 13: over the input coerced to 2-D at `axis`.
+        axis = attrs.get("axis", 1)
+        axis = axis + rank if axis < 0 else axis
+        shape = im.shape(node.input[0])
+        flat = im.emit(_out(node) + "_2d", "reshape", [x],
+                       shape=[int(np.prod(shape[:axis])), int(np.prod(shape[axis:]))])
+        y = im.emit(_out(node) + "_sm", op, [flat], {"axis": -1})
+        return im.emit(_out(node), "reshape", [y], shape=shape)
+    return handler
+
+
+def _layer_norm(im, node, attrs):
+    inputs = [im.value(node.input[0]), im.value(node.input[1])]
+    if len(node.input) > 2 and node.input[2]:
+        inputs.append(im.value(node.input[2]))
+    return im.emit(_out(node), "layer_norm", inputs,
+                   {"axis": attrs.get("axis", -1), "epsilon": float(attrs.get("epsilon", 1e-5))})
+
+
+def _gemm(im, node, attrs):
+    a, b = im.value(node.input[0]), im.value(node.input[1])
+    y = im.emit(_out(node) + "_ab", "matmul", [a, b],
+                {"transpose_lhs": bool(attrs.get("transA", 0)),
+                 "transpose_rhs": bool(attrs.get("transB", 0))})
+    alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
+    if alpha != 1.0:
+        y = im.emit(_out(node) + "_alpha", "mul", [y, _scalar(im, node, alpha)])
+    if len(node.input) > 2 and node.input[2]:
+        c = im.value(node.input[2])
+        if beta != 1.0:
+            c = im.emit(_out(node) + "_beta", "mul", [c, _scalar(im, node, beta)])
+        y = im.emit(_out(node), "add", [y, c])
+    return y
+
+
+def _pow(im, node, attrs):
+    """Pow allows an exponent of another type; the result has the base's.
+    ube.pow is floating point: integer powers go through f32 (exact below
+    2**24)."""
+    base, exponent = im.value(node.input[0]), im.value(node.input[1])
+    base_type, exp_type = im.dtype(node.input[0]), im.dtype(node.input[1])
+    compute = base_type if base_type in ("f32", "f16") else "f32"
+    if base_type != compute:
+        base = im.emit(_out(node) + "_base", "cast", [base], dtype=compute)
+    if exp_type != compute:
+        exponent = im.emit(_out(node) + "_exp", "cast", [exponent], dtype=compute)
+    result = im.emit(_out(node) + ("_f" if compute != base_type else ""), "pow", [base, exponent])
+    if compute != base_type:
+        result = im.emit(_out(node), "cast", [result], dtype=base_type)
+    return result
+
+
+def _matmul(im, node, attrs):
+    return im.emit(_out(node), "matmul", [im.value(node.input[0]), im.value(node.input[1])])
+
+
+def _transpose(im, node, attrs):
+    rank = len(im.shape(node.input[0]))
+    perm = list(attrs.get("perm", range(rank - 1, -1, -1)))
+    return im.emit(_out(node), "transpose", [im.value(node.input[0])], {"perm": perm})
+
+
+def _reshape_to_output(im, node, attrs):
+    return im.emit(_out(node), "reshape", [im.value(node.input[0])], shape=im.shape(_out(node)))
+
+
+def _reshape(im, node, attrs):
+    im.static(node.input[1], "the target shape")  # the inferred output shape is used
+    return _reshape_to_output(im, node, attrs)
+
+
+def _squeeze_like(im, node, attrs):
+    if im.opset >= 13 and len(node.input) > 1 and node.input[1]:
+        im.static(node.input[1], "axes")
+    return _reshape_to_output(im, node, attrs)
+
+
+def _concat(im, node, attrs):
+    return im.emit(_out(node), "concat", [im.value(i) for i in node.input],
+                   {"axis": attrs["axis"]})
+
+
+def _slice(im, node, attrs):
+    shape = im.shape(node.input[0])
+    rank = len(shape)
+    if im.opset < 10:
+        starts, ends = attrs["starts"], attrs["ends"]
+        axes, steps = attrs.get("axes", list(range(len(starts)))), [1] * len(starts)
+    else:
+        starts = im.static(node.input[1], "starts").tolist()
+        ends = im.static(node.input[2], "ends").tolist()
+        axes = im.static(node.input[3], "axes").tolist() if len(node.input) > 3 and \
+            node.input[3] else list(range(len(starts)))
+        steps = im.static(node.input[4], "steps").tolist() if len(node.input) > 4 and \
+            node.input[4] else [1] * len(starts)
+    start, limit, stride = [0] * rank, list(shape), [1] * rank
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        a = a + rank if a < 0 else a
+        if st <= 0:
+            raise UnsupportedError("negative slice steps")
+        s, e, _ = slice(int(s), int(min(e, 2 ** 62)), int(st)).indices(shape[a])
+        start[a], limit[a], stride[a] = s, max(s, e), int(st)
+    return im.emit(_out(node), "slice", [im.value(node.input[0])],
+                   {"start": start, "limit": limit, "stride": stride})
+
+
+def _gather(im, node, attrs):
+    data, indices = node.input[0], node.input[1]
+    axis = attrs.get("axis", 0)
+    shape = im.shape(data)
+    size = shape[axis + len(shape) if axis < 0 else axis]
+    idx = im.value(indices)
+    # ONNX counts negative indices from the end; ube.gather clamps.
+    dtype = im.dtype(indices)
+    zero = im.constant(np.array(0, UBE_TO_NUMPY[dtype]))
+    negative = im.emit(_out(node) + "_neg", "compare", [idx, zero], {"predicate": "lt"})
+    wrapped = im.emit(_out(node) + "_wrapped", "add",
+                      [idx, im.constant(np.array(size, UBE_TO_NUMPY[dtype]))])
+    idx = im.emit(_out(node) + "_idx", "where", [negative, wrapped, idx])
+    return im.emit(_out(node), "gather", [im.value(data), idx], {"axis": axis})
+
+
+def _cast(im, node, attrs):
+    dtype = ONNX_TO_UBE.get(attrs["to"])
+    if dtype is None:
+        raise UnsupportedError(f"cast to {onnx.TensorProto.DataType.Name(attrs['to'])}")
+    if im.dtype(node.input[0]) is None:
+        raise UnsupportedError("cast from an unsupported type")
+    return im.emit(_out(node), "cast", [im.value(node.input[0])], dtype=dtype)
+
+
+def _where(im, node, attrs):
+    return im.emit(_out(node), "where", [im.value(i) for i in node.input])
+
+
+def _expand(im, node, attrs):
+    im.static(node.input[1], "the target shape")
+    return im.emit(_out(node), "broadcast_to", [im.value(node.input[0])],
+                   shape=im.shape(_out(node)))
+
+
+def _flatten(im, node, attrs):
+    return _reshape_to_output(im, node, attrs)
+
+
+def _reduce(op):
+    def handler(im, node, attrs):
+        keep = bool(attrs.get("keepdims", 1))
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = im.static(node.input[1], "axes").tolist()
+        if not axes and attrs.get("noop_with_empty_axes", 0):
+            return im.value(node.input[0])
+        result = {"keepdims": keep}
+        if axes:
+            result["axes"] = [int(a) for a in axes]
+        return im.emit(_out(node), op, [im.value(node.input[0])], result)
+    return handler
+
+
+def _identity(im, node, attrs):
+    return im.value(node.input[0])
+
+
+def _dropout(im, node, attrs):
+    if len(node.input) > 2 and node.input[2]:
+        if bool(im.static(node.input[2], "training_mode")):
+            raise UnsupportedError("training-mode dropout")
+    return im.value(node.input[0])
+
+
+def _constant(im, node, attrs):
+    if "value" in attrs:
+        return numpy_helper.to_array(attrs["value"])
+    for key, dtype in [("value_float", np.float32), ("value_int", np.int64),
+                       ("value_floats", np.float32), ("value_ints", np.int64)]:
+        if key in attrs:
+            return np.array(attrs[key], dtype)
+    raise UnsupportedError("this kind of Constant")
+
+
+def _shape(im, node, attrs):
+    shape = np.array(im.shape(node.input[0]), np.int64)
+    start, end = attrs.get("start", 0), attrs.get("end", None)
+    return shape[start:end]
+
+
+def _not(im, node, attrs):
+    return im.emit(_out(node), "logical_not", [im.value(node.input[0])])
+
+
+def _xor(im, node, attrs):
+    return im.emit(_out(node), "compare", [im.value(node.input[0]), im.value(node.input[1])],
+                   {"predicate": "ne"})
+
+
+OPS = {
+    "Add": _binary("add"), "Sub": _binary("sub"), "Mul": _binary("mul"), "Div": _binary("div"),
+    "Pow": _pow, "Max": _variadic("maximum"), "Min": _variadic("minimum"),
+    "Sum": _variadic("add"), "Mean": _variadic("add", mean=True),
+    "And": _binary("logical_and"), "Or": _binary("logical_or"), "Xor": _xor, "Not": _not,
+    "Equal": _compare("eq"), "Less": _compare("lt"), "LessOrEqual": _compare("le"),
+    "Greater": _compare("gt"), "GreaterOrEqual": _compare("ge"),
+    "Abs": _unary("abs"), "Neg": _unary("neg"), "Exp": _unary("exp"), "Log": _unary("log"),
+    "Sqrt": _unary("sqrt"), "Tanh": _unary("tanh"), "Sigmoid": _unary("sigmoid"),
+    "Relu": _unary("relu"), "Erf": _unary("erf"), "Reciprocal": _reciprocal,
+    "LeakyRelu": _leaky_relu, "Elu": _elu, "Selu": _selu, "Celu": _celu,
+    "HardSigmoid": _hard_sigmoid, "Softplus": _softplus, "Clip": _clip,
+    "Softmax": _softmax("softmax"), "LogSoftmax": _softmax("log_softmax"),
+    "LayerNormalization": _layer_norm, "Gemm": _gemm, "MatMul": _matmul,
+    "Transpose": _transpose, "Reshape": _reshape, "Squeeze": _squeeze_like,
+    "Unsqueeze": _squeeze_like, "Flatten": _flatten, "Concat": _concat, "Slice": _slice,
+    "Gather": _gather, "Cast": _cast, "Where": _where, "Expand": _expand,
+    "ReduceSum": _reduce("reduce_sum"), "ReduceMean": _reduce("reduce_mean"),
+    "ReduceMax": _reduce("reduce_max"), "Identity": _identity, "Dropout": _dropout,
+    "Constant": _constant, "Shape": _shape,
+}
+
+
+def import_onnx(model, path, *, static_inputs=None):
+    """Writes the ONNX `model` (a ModelProto or a path) as the graph file
+    `path` (and `<stem>.safetensors` for initializers). Returns the graph."""
+    if not isinstance(model, onnx.ModelProto):
+        model = onnx.load(str(model))
+    importer = _Importer(model, static_inputs)
+    outputs = importer.run()
+    path = pathlib.Path(path)
+    graph = {"format": "ube.graph", "version": 1, "name": model.graph.name or "onnx"}
+    if importer.parameters:
+        weights = path.with_suffix(".safetensors")
+        write_safetensors(weights, importer.parameters)
+        graph["weights"] = weights.name
+        graph["parameters"] = [
+            {"name": k, "dtype": {np.dtype(v): k2 for k2, v in UBE_TO_NUMPY.items()}[a.dtype],
+             "shape": list(a.shape)} for k, a in importer.parameters.items()]
+    graph["inputs"] = importer.inputs
+    graph["nodes"] = importer.nodes
+    graph["outputs"] = outputs
+    path.write_text(json.dumps(graph, indent=1))
+    return graph

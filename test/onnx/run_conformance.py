@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""Runs the ONNX backend node tests through ube: import -> compile -> run ->
+compare, and prints pass / fail / unsupported counts with a reason per
+failure. Tests whose operators or types ube does not cover are
+"unsupported"; every covered test must pass unless listed in the
+expected-failures file, and a listed test that passes must leave the list
+(it may shrink, never grow).
+
+    run_conformance.py [--data DIR] [--expected-failures FILE] [-k SUBSTRING]
+
+The data is generated when missing (ONNX's own generator; not committed)."""
+import argparse
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def generate(data_dir):
+    # numpy 1.24 removed aliases that onnx 1.12's generators still use.
+    for alias, value in [("float", float), ("int", int), ("bool", bool), ("object", object)]:
+        if not hasattr(np, alias):
+            setattr(np, alias, value)
+    from onnx.backend.test import cmd_tools
+    saved = sys.argv
+    sys.argv = ["onnx", "generate-data", "-o", str(data_dir)]
+    try:
+        cmd_tools.main()
+    finally:
+        sys.argv = saved
+
+
+def load_case(case):
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(str(case / "model.onnx"))
+    data = case / "test_data_set_0"
+    def read(prefix):
+        arrays = []
+        for path in sorted(data.glob(f"{prefix}_*.pb"), key=lambda p: int(p.stem.split("_")[1])):
+            tensor = onnx.TensorProto()
+            tensor.ParseFromString(path.read_bytes())
+            arrays.append(numpy_helper.to_array(tensor))
+        return arrays
+    return model, read("input"), read("output")
+
+
+def run_case(ube, case, tmp):
+    from ube.onnx_import import UnsupportedError
+    try:
+        model, inputs, outputs = load_case(case)
+    except Exception as e:  # sequences, optionals: not tensors
+        return "unsupported", f"test data that is not plain tensors ({type(e).__name__})"
+    names = [i.name for i in model.graph.input
+             if i.name not in {t.name for t in model.graph.initializer}]
+    if len(names) != len(inputs):
+        return "unsupported", "optional or sequence inputs"
+    try:
+        graph_path = pathlib.Path(tmp) / f"{case.name}.json"
+        ube.import_onnx(model, graph_path, static_inputs=dict(zip(names, inputs)))
+    except UnsupportedError as e:
+        return "unsupported", str(e)
+    try:
+        exe = ube.compile(graph_path)
+        results = exe(*inputs)
+    except Exception as e:
+        return "fail", f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200]}"
+    results = results if isinstance(results, tuple) else (results,)
+    for i, (out, ref) in enumerate(zip(results, outputs)):
+        if out.shape != ref.shape or out.dtype != ref.dtype:
+            return "fail", f"output {i}: {out.dtype}{list(out.shape)} != {ref.dtype}{list(ref.shape)}"
+        if ref.dtype.kind in "fc":
+            if not np.allclose(out, ref, rtol=1e-3, atol=1e-7, equal_nan=True):
+                err = np.max(np.abs(out.astype(np.float64) - ref))
+                return "fail", f"output {i}: max abs error {err:.3g}"
+        elif not np.array_equal(out, ref):
+            return "fail", f"output {i}: values differ"
+    return "pass", ""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(ROOT / "build" / "onnx-node-tests"))
+    parser.add_argument("--expected-failures",
+                        default=str(ROOT / "test" / "onnx" / "expected-failures.txt"))
+    parser.add_argument("--build", default=os.environ.get("UBE_BUILD_DIR", str(ROOT / "build")))
+    parser.add_argument("-k", dest="filter", default="")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(pathlib.Path(args.build) / "python"))
+    import ube
+
+    data = pathlib.Path(args.data)
+    if not (data / "node").is_dir():
+        generate(data)
+    expected = set()
+    if os.path.exists(args.expected_failures):
+        expected = {l.split("#")[0].strip() for l in open(args.expected_failures)} - {""}
+    counts = {"pass": 0, "fail": 0, "unsupported": 0}
+    unexpected, fixed = [], []
+    start = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        for case in sorted((data / "node").iterdir()):
+            if args.filter not in case.name:
+                continue
+            status, reason = run_case(ube, case, tmp)
+            counts[status] += 1
+            if status == "fail" and case.name not in expected:
+                unexpected.append((case.name, reason))
+            if status == "pass" and case.name in expected:
+                fixed.append(case.name)
+            if args.verbose or status == "fail":
+                print(f"{status:11} {case.name}" + (f": {reason}" if reason else ""), flush=True)
+    print(f"\nONNX node tests: {counts['pass']} passed, {counts['fail']} failed "
+          f"({len(expected)} expected), {counts['unsupported']} unsupported, "
+          f"in {time.time() - start:.0f} s")
+    ok = True
+    if unexpected:
+        ok = False
+        print("Unexpected failures (fix them; the expected-failure list must not grow):")
+        for name, reason in unexpected:
+            print(f"  {name}: {reason}")
+    if fixed:
+        ok = False
+        print(f"Now passing, remove from {args.expected_failures}: {', '.join(fixed)}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
