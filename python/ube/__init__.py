@@ -28,3 +28,14 @@ def import_onnx(model, path, **kwargs):
     ube.onnx_import)."""
     from ube.onnx_import import import_onnx as _import
     return _import(model, path, **kwargs)
+
+
+def _register_torch_backend():
+    try:
+        from ube.torch_backend import register
+        register()
+    except ImportError:  # no torch: the rest of ube works without it
+        pass
+
+
+_register_torch_backend()

@@ -126,3 +126,14 @@ def test_unsupported_module(ube_module, tmp_path):
     with pytest.raises(Exception, match="module Conv1d is not supported"):
         ube_module.export(nn.Sequential(nn.Conv1d(2, 2, 3)), (torch.randn(1, 2, 5),),
                           tmp_path / "conv.json")
+
+
+def test_torch_compile_backend(ube_module):
+    if not hasattr(torch, "compile"):
+        pytest.skip(f"torch {torch.__version__} has no torch.compile")
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 2))
+    x = torch.randn(4, 8)
+    compiled = torch.compile(model, backend="ube")
+    with torch.no_grad():
+        assert rel_error(compiled(x), model.double()(x.double())) <= TOLERANCE
