@@ -218,6 +218,14 @@ struct LowerElementwise : ConversionPattern {
   }
 };
 
+/// Floating-point reductions may be reassociated (and multiply-adds
+/// contracted), which lets LLVM vectorize them. The order is fixed by the
+/// compiled code, so results are deterministic run to run.
+arith::FastMathFlagsAttr reductionFlags(MLIRContext *context) {
+  return arith::FastMathFlagsAttr::get(context, arith::FastMathFlags::reassoc |
+                                                    arith::FastMathFlags::contract);
+}
+
 /// Reduction of `input` over the dimensions flagged in `reduced`, without
 /// keepdims. `combine` merges the accumulator (second arg) with an element.
 Value buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<bool> reduced,
@@ -284,9 +292,13 @@ struct LowerReduction : OpConversionPattern<OpTy> {
         rewriter, loc, adaptor.getInput(), reduced, identity,
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           if constexpr (isMax)
-            return isFloat ? arith::MaximumFOp::create(b, l, args[0], args[1]).getResult()
+            return isFloat ? arith::MaximumFOp::create(b, l, args[0], args[1],
+                                                       reductionFlags(b.getContext()))
+                                 .getResult()
                            : arith::MaxSIOp::create(b, l, args[0], args[1]).getResult();
-          return isFloat ? arith::AddFOp::create(b, l, args[0], args[1]).getResult()
+          return isFloat ? arith::AddFOp::create(b, l, args[0], args[1],
+                                                 reductionFlags(b.getContext()))
+                               .getResult()
                          : arith::AddIOp::create(b, l, args[0], args[1]).getResult();
         });
     if constexpr (std::is_same_v<OpTy, ReduceMeanOp>) {
@@ -364,9 +376,10 @@ struct LowerMatmul : OpConversionPattern<MatmulOp> {
     auto generic = linalg::GenericOp::create(
         rewriter, loc, resultType, ValueRange{adaptor.getLhs(), adaptor.getRhs()}, init, maps,
         iterators, [&](OpBuilder &b, Location l, ValueRange args) {
-          Value product = isFloat ? arith::MulFOp::create(b, l, args[0], args[1]).getResult()
+          auto flags = reductionFlags(b.getContext());
+          Value product = isFloat ? arith::MulFOp::create(b, l, args[0], args[1], flags).getResult()
                                   : arith::MulIOp::create(b, l, args[0], args[1]).getResult();
-          Value sum = isFloat ? arith::AddFOp::create(b, l, args[2], product).getResult()
+          Value sum = isFloat ? arith::AddFOp::create(b, l, args[2], product, flags).getResult()
                               : arith::AddIOp::create(b, l, args[2], product).getResult();
           linalg::YieldOp::create(b, l, sum);
         });

@@ -10,14 +10,11 @@ or Constant nodes; `static_inputs` ({name: array}) supplies the values of
 graph inputs used that way (they stay inputs of the executable). An operator
 without a mapping raises UnsupportedError naming it and the node.
 """
-import json
-import pathlib
-
 import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from ube.safetensors import write_safetensors
+from ube.graph_builder import NUMPY_TO_UBE, GraphBuilder
 
 ONNX_TO_UBE = {onnx.TensorProto.FLOAT: "f32", onnx.TensorProto.FLOAT16: "f16",
                onnx.TensorProto.INT32: "i32", onnx.TensorProto.INT64: "i64",
@@ -46,46 +43,23 @@ class _Importer:
                 self.types[vi.name] = (dims, t.elem_type)
         self.consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
         self.initializers = set(self.consts)
-        self.parameters = {}
-        self.nodes, self.inputs = [], []
-        self.names = {}
-        self.used = set()
+        self.graph = GraphBuilder()
+        self.names = {}  # ONNX value name -> ube value name
 
     # -- helpers ---------------------------------------------------------
-    def fresh(self, base):
-        base = base or "v"
-        name, i = base, 0
-        while name in self.used:
-            i += 1
-            name = f"{base}_{i}"
-        self.used.add(name)
-        return name
-
     def emit(self, base, op, inputs, attrs=None, **fields):
-        name = self.fresh(base)
-        node = {"name": name, "op": op, "inputs": list(inputs)}
-        if attrs:
-            node["attrs"] = attrs
-        node.update(fields)
-        self.nodes.append(node)
-        return name
+        return self.graph.emit(base, op, inputs, attrs, **fields)
 
     def constant(self, array, base="const", parameter=False):
         """A ube value holding `array`: a parameter (weights file) for
         initializers and large arrays, an inline constant node otherwise."""
         array = np.asarray(array)
-        dtype = {np.dtype(v): k for k, v in UBE_TO_NUMPY.items()}.get(array.dtype)
+        dtype = NUMPY_TO_UBE.get(array.dtype)
         if dtype is None:
             raise UnsupportedError(f"constant of dtype {array.dtype}")
         if parameter or array.size > 64:
-            name = self.fresh(base)
-            self.parameters[name] = array
-            return name
-        flat = array.reshape(-1).tolist()
-        value = flat[0] if array.ndim == 0 else flat
-        if dtype in ("f32", "f16"):
-            value = [_json_float(v) for v in flat] if array.ndim else _json_float(flat[0])
-        return self.emit(base, "constant", [], dtype=dtype, shape=list(array.shape), value=value)
+            return self.graph.add_parameter(self.graph.fresh(base), array)
+        return self.graph.constant(array, dtype, base)
 
     def shape(self, name):
         dims, _ = self.types.get(name, (None, None))
@@ -97,7 +71,7 @@ class _Importer:
 
     def dtype(self, name):
         if name in self.consts:
-            return {np.dtype(v): k for k, v in UBE_TO_NUMPY.items()}.get(self.consts[name].dtype)
+            return NUMPY_TO_UBE.get(self.consts[name].dtype)
         _, elem = self.types.get(name, (None, None))
         return ONNX_TO_UBE.get(elem)
 
@@ -128,13 +102,11 @@ class _Importer:
             dtype = self.dtype(vi.name)
             if dtype is None:
                 raise UnsupportedError(f"input '{vi.name}' has an unsupported element type")
-            self.used.add(vi.name)
-            self.names[vi.name] = vi.name
+            self.names[vi.name] = self.graph.add_input(vi.name, dtype, self.shape(vi.name))
             for node in graph.node:  # zero-size values anywhere are out of reach
                 for out in node.output:
                     if out in self.types and 0 in (self.types[out][0] or []):
                         raise UnsupportedError(f"'{out}' has zero elements (zero-size tensors)")
-            self.inputs.append({"name": vi.name, "dtype": dtype, "shape": self.shape(vi.name)})
         for node in graph.node:
             handler = OPS.get(node.op_type)
             if handler is None or node.domain not in ("", "ai.onnx"):
@@ -155,26 +127,12 @@ class _Importer:
                 if out and any(out in n.input for n in graph.node) or out in [
                         o.name for o in graph.output]:
                     raise UnsupportedError(f"{node.op_type}: output '{out}' is not supported")
-        outputs = []
         for o in graph.output:
             value = self.value(o.name)
             # Outputs get their ONNX names, so callers find them.
-            if value != o.name and o.name not in self.used:
-                self.used.add(o.name)
-                self.nodes.append({"name": o.name, "op": "reshape", "inputs": [value],
-                                   "shape": self.shape(o.name)})
-                value = o.name
-            outputs.append(value)
-        return outputs
-
-
-def _json_float(v):
-    v = float(v)
-    if np.isnan(v):
-        return "nan"
-    if np.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return v
+            if value != o.name and o.name not in self.graph.used:
+                value = self.emit(o.name, "reshape", [value], shape=self.shape(o.name))
+            self.graph.outputs.append(value)
 
 
 # -- operators ----------------------------------------------------------------
@@ -515,18 +473,5 @@ def import_onnx(model, path, *, static_inputs=None):
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model))
     importer = _Importer(model, static_inputs)
-    outputs = importer.run()
-    path = pathlib.Path(path)
-    graph = {"format": "ube.graph", "version": 1, "name": model.graph.name or "onnx"}
-    if importer.parameters:
-        weights = path.with_suffix(".safetensors")
-        write_safetensors(weights, importer.parameters)
-        graph["weights"] = weights.name
-        graph["parameters"] = [
-            {"name": k, "dtype": {np.dtype(v): k2 for k2, v in UBE_TO_NUMPY.items()}[a.dtype],
-             "shape": list(a.shape)} for k, a in importer.parameters.items()]
-    graph["inputs"] = importer.inputs
-    graph["nodes"] = importer.nodes
-    graph["outputs"] = outputs
-    path.write_text(json.dumps(graph, indent=1))
-    return graph
+    importer.run()
+    return importer.graph.write(path, model.graph.name or "onnx")

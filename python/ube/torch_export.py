@@ -12,8 +12,6 @@ dropout is the identity.
 """
 import math
 import operator
-import os
-import pathlib
 
 import numpy as np
 import torch
@@ -22,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.fx.passes.shape_prop import ShapeProp
 
-from ube.safetensors import write_safetensors
+from ube.graph_builder import GraphBuilder
 
 TORCH_TO_UBE = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16",
                 torch.int64: "i64", torch.int32: "i32", torch.bool: "i1"}
@@ -52,20 +50,10 @@ class _Exporter:
         graph = tracer.trace(module)
         self.gm = torch.fx.GraphModule(module, graph)
         ShapeProp(self.gm).propagate(*example_inputs)
-        self.inputs, self.parameters, self.nodes, self.outputs = [], {}, [], []
+        self.graph = GraphBuilder()
         self.values = {}  # fx node -> ube value name, or a static Python value
-        self.names = set()
-        self.counter = 0
 
     # -- helpers ---------------------------------------------------------
-    def fresh(self, base):
-        name = base
-        while name in self.names:
-            self.counter += 1
-            name = f"{base}_{self.counter}"
-        self.names.add(name)
-        return name
-
     def meta(self, node):
         m = node.meta.get("tensor_meta")
         if m is None or not hasattr(m, "shape"):
@@ -81,30 +69,17 @@ class _Exporter:
                            f"{what}{_source_location(node)}")
 
     def emit(self, base, op, inputs, attrs=None, **fields):
-        name = self.fresh(base)
-        entry = {"name": name, "op": op, "inputs": list(inputs)}
-        if attrs:
-            entry["attrs"] = attrs
-        entry.update(fields)
-        self.nodes.append(entry)
-        return name
+        return self.graph.emit(base, op, inputs, attrs, **fields)
 
     def constant(self, value, dtype):
-        value = float(value) if dtype[0] in "fb" else (bool(value) if dtype == "i1"
-                                                      else int(value))
-        if isinstance(value, float) and not math.isfinite(value):
-            value = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-        return self.emit("const", "constant", [], dtype=dtype, shape=[], value=value)
+        return self.graph.constant(value, dtype)
 
-    def parameter(self, qualified_name, tensor):
-        name = qualified_name
-        if name not in self.parameters:
-            array = tensor.detach().cpu()
-            if array.dtype not in TORCH_TO_UBE:
-                raise ExportError(f"parameter '{name}' has unsupported dtype {array.dtype}")
-            self.parameters[name] = array
-            self.names.add(name)
-        return name
+    def parameter(self, name, tensor):
+        tensor = tensor.detach().cpu()
+        if tensor.dtype not in TORCH_TO_UBE:
+            raise ExportError(f"parameter '{name}' has unsupported dtype {tensor.dtype}")
+        return self.graph.add_parameter(
+            name, tensor if tensor.dtype == torch.bfloat16 else tensor.numpy())
 
     def value(self, arg, node, dtype=None):
         """The ube value of an fx argument; Python scalars become constants."""
@@ -135,9 +110,7 @@ class _Exporter:
             if node.op == "placeholder":
                 shape, dtype = self.meta(node)
                 name = input_names[placeholders.index(node)] if input_names else node.name
-                self.names.add(name)
-                self.inputs.append({"name": name, "dtype": dtype, "shape": shape})
-                self.values[node] = name
+                self.values[node] = self.graph.add_input(name, dtype, shape)
             elif node.op == "get_attr":
                 self.values[node] = self.parameter(node.target, self.fetch_attr(node.target))
             elif node.op == "output":
@@ -146,7 +119,7 @@ class _Exporter:
                 for r in results:
                     if not self.is_tensor(r):
                         raise self.error(node, "outputs must be tensors (no dicts or numbers)")
-                    self.outputs.append(self.values[r])
+                    self.graph.outputs.append(self.values[r])
             else:
                 self.values[node] = self.convert(node)
 
@@ -547,18 +520,4 @@ def export(module, example_inputs, path, *, input_names=None, name=None):
     example_inputs = tuple(torch.as_tensor(x) for x in example_inputs)
     exporter = _Exporter(module, example_inputs)
     exporter.run(input_names)
-    path = pathlib.Path(path)
-    graph = {"format": "ube.graph", "version": 1, "name": name or type(module).__name__}
-    if exporter.parameters:
-        weights = path.with_suffix(".safetensors")
-        write_safetensors(weights, {k: v.numpy() if v.dtype != torch.bfloat16 else v
-                                    for k, v in exporter.parameters.items()})
-        graph["weights"] = weights.name
-        graph["parameters"] = [{"name": k, "dtype": TORCH_TO_UBE[v.dtype],
-                                "shape": list(v.shape)} for k, v in exporter.parameters.items()]
-    graph["inputs"] = exporter.inputs
-    graph["nodes"] = exporter.nodes
-    graph["outputs"] = exporter.outputs
-    import json
-    path.write_text(json.dumps(graph, indent=1))
-    return graph
+    return exporter.graph.write(path, name or type(module).__name__)

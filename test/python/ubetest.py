@@ -8,32 +8,15 @@ import os
 import pathlib
 import struct
 import subprocess
+import sys
 
 import numpy as np
 
-NP_TO_DTYPE = {np.dtype("float32"): "f32", np.dtype("float16"): "f16",
-               np.dtype("int32"): "i32", np.dtype("int64"): "i64", np.dtype("bool"): "i1"}
-DTYPE_TO_SAFETENSORS = {"f32": "F32", "f16": "F16", "i32": "I32", "i64": "I64", "i1": "BOOL"}
-
-
-def write_safetensors(path, tensors):
-    """Writes {name: np.ndarray} as a safetensors file."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        array = np.array(tensors[name], order="C")
-        data = array.tobytes()
-        header[name] = {"dtype": DTYPE_TO_SAFETENSORS[NP_TO_DTYPE[array.dtype]],
-                        "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":"))
-    text += " " * ((8 - (8 + len(text)) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text.encode())
-        for blob in blobs:
-            f.write(blob)
+# The ube package of the build tree (its safetensors writer, its dtype names).
+sys.path.insert(0, str(pathlib.Path(os.environ.get(
+    "UBE_BUILD_DIR", pathlib.Path(__file__).resolve().parents[2] / "build")) / "python"))
+from ube.graph_builder import NUMPY_TO_UBE as NP_TO_DTYPE  # noqa: E402
+from ube.safetensors import write_safetensors  # noqa: E402,F401
 
 
 def tensor_decl(name, array):

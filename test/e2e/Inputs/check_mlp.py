@@ -1,28 +1,24 @@
 """Checks ube-run's outputs for examples/mlp.json against numpy (float64)."""
-import json
 import pathlib
-import struct
 import sys
 
 import numpy as np
 
 
-def read_safetensors(path):
-    data = pathlib.Path(path).read_bytes()
-    size = struct.unpack_from("<Q", data, 0)[0]
-    header = json.loads(data[8:8 + size])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = info["data_offsets"]
-        out[name] = np.frombuffer(data[8 + size + begin:8 + size + end],
-                                  np.float32).reshape(info["shape"]).astype(np.float64)
-    return out
+def _load_safetensors_module():
+    """python/ube/safetensors.py from the source tree (numpy only; the ube
+    package itself needs the built extension)."""
+    import importlib.util
+    path = pathlib.Path(__file__).resolve().parents[3] / "python" / "ube" / "safetensors.py"
+    spec = importlib.util.spec_from_file_location("ube_safetensors", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main():
-    w = read_safetensors(sys.argv[1])
+    w = {k: v.astype(np.float64)
+         for k, v in _load_safetensors_module().read_safetensors(sys.argv[1]).items()}
     out = pathlib.Path(sys.argv[2])
     x = np.load(out / "x.npy").astype(np.float64)
     labels = np.load(out / "labels.npy")

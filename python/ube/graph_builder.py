@@ -1,0 +1,94 @@
+"""Building ube graph files (docs/graph-format.md) from Python: the part the
+frontends (torch_export, onnx_import) share."""
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from ube.safetensors import write_safetensors
+
+NUMPY_TO_UBE = {np.dtype("float32"): "f32", np.dtype("float16"): "f16",
+                np.dtype("int32"): "i32", np.dtype("int64"): "i64", np.dtype("bool"): "i1"}
+
+
+def json_scalar(value, dtype):
+    """A constant element as the graph format writes it."""
+    if dtype in ("f32", "f16", "bf16"):
+        value = float(value)
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    return bool(value) if dtype == "i1" else int(value)
+
+
+class GraphBuilder:
+    """Accumulates inputs, parameters and nodes with unique value names."""
+
+    def __init__(self):
+        self.inputs, self.nodes, self.outputs = [], [], []
+        self.parameters = {}  # name -> array (numpy, or torch for bfloat16)
+        self.used = set()
+
+    def fresh(self, base):
+        name, i = base or "v", 0
+        while name in self.used:
+            i += 1
+            name = f"{base}_{i}"
+        self.used.add(name)
+        return name
+
+    def add_input(self, name, dtype, shape):
+        self.used.add(name)
+        self.inputs.append({"name": name, "dtype": dtype, "shape": list(shape)})
+        return name
+
+    def add_parameter(self, name, array):
+        """A named tensor stored in the weights file; returns its value name."""
+        if name not in self.parameters:
+            self.used.add(name)
+            self.parameters[name] = array
+        return name
+
+    def emit(self, base, op, inputs, attrs=None, **fields):
+        """Appends a node; returns the name of its result."""
+        name = self.fresh(base)
+        node = {"name": name, "op": op, "inputs": list(inputs)}
+        if attrs:
+            node["attrs"] = attrs
+        node.update(fields)
+        self.nodes.append(node)
+        return name
+
+    def constant(self, value, dtype, base="const"):
+        """An inline constant node: a scalar, or a (small) array."""
+        array = np.asarray(value)
+        flat = [json_scalar(v, dtype) for v in array.reshape(-1).tolist()]
+        return self.emit(base, "constant", [], dtype=dtype, shape=list(array.shape),
+                         value=flat if array.ndim else flat[0])
+
+    def write(self, path, name):
+        """Writes `path` (JSON) and, with parameters, `<stem>.safetensors`."""
+        path = pathlib.Path(path)
+        graph = {"format": "ube.graph", "version": 1, "name": name}
+        if self.parameters:
+            weights = path.with_suffix(".safetensors")
+            write_safetensors(weights, self.parameters)
+            graph["weights"] = weights.name
+            graph["parameters"] = [{"name": k, "dtype": _dtype_of(v), "shape": list(v.shape)}
+                                   for k, v in self.parameters.items()]
+        graph["inputs"] = self.inputs
+        graph["nodes"] = self.nodes
+        graph["outputs"] = self.outputs
+        path.write_text(json.dumps(graph, indent=1))
+        return graph
+
+
+def _dtype_of(array):
+    if str(array.dtype) == "torch.bfloat16":
+        return "bf16"
+    if hasattr(array, "numpy"):  # a torch tensor
+        array = array.numpy()
+    return NUMPY_TO_UBE[np.dtype(array.dtype)]
