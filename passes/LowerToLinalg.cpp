@@ -343,9 +343,13 @@ struct LowerMatmul : OpConversionPattern<MatmulOp> {
     auto resultType = op.getType();
     int64_t rank = resultType.getRank(); // batch dims + m, n
     int64_t batch = rank - 2;
-    // Loop dimensions: the result's (batch..., m, n), then k.
-    AffineExpr m = getAffineDimExpr(batch, context), n = getAffineDimExpr(batch + 1, context),
-               k = getAffineDimExpr(rank, context);
+    // Loop order: batch..., m, then n and k with the one that walks the rhs
+    // contiguously innermost: k for a transposed rhs ([n, k], dot products),
+    // else n ([k, n]: each step updates a contiguous output row).
+    bool kInnermost = op.getTransposeRhs();
+    int64_t nLoop = kInnermost ? batch + 1 : batch + 2, kLoop = kInnermost ? rank : batch + 1;
+    AffineExpr m = getAffineDimExpr(batch, context), n = getAffineDimExpr(nLoop, context),
+               k = getAffineDimExpr(kLoop, context);
     auto operandMap = [&](RankedTensorType type, AffineExpr row, AffineExpr column,
                           bool transposed) {
       SmallVector<AffineExpr> exprs;
@@ -361,13 +365,14 @@ struct LowerMatmul : OpConversionPattern<MatmulOp> {
       return AffineMap::get(rank + 1, 0, exprs, context);
     };
     SmallVector<AffineExpr> outExprs;
-    for (int64_t d = 0; d < rank; ++d)
+    for (int64_t d = 0; d <= batch; ++d)
       outExprs.push_back(getAffineDimExpr(d, context));
+    outExprs.push_back(n);
     SmallVector<AffineMap> maps = {operandMap(lhsType, m, k, op.getTransposeLhs()),
                                    operandMap(rhsType, k, n, op.getTransposeRhs()),
                                    AffineMap::get(rank + 1, 0, outExprs, context)};
-    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
-    iterators.push_back(utils::IteratorType::reduction);
+    SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
+    iterators[kLoop] = utils::IteratorType::reduction;
     Type elementType = resultType.getElementType();
     bool isFloat = isa<FloatType>(elementType);
     Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(elementType));
