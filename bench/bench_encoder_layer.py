@@ -30,6 +30,16 @@ from models import EncoderLayer, encoder_layer_graph  # noqa: E402
 from ubetest import GraphRunner, rel_error  # noqa: E402
 
 
+def record_row(path, marker, row):
+    """Appends `row` to the table that follows `marker` in `path`."""
+    lines = path.read_text().split("\n")
+    at = lines.index(marker) + 1
+    while at < len(lines) and lines[at].startswith("|"):
+        at += 1
+    lines.insert(at, row.rstrip("\n"))
+    path.write_text("\n".join(lines))
+
+
 def torch_median(module, ids, mask, runs, threads):
     torch.set_num_threads(threads)
     times = []
@@ -96,8 +106,8 @@ def main():
         line = (f"| {datetime.date.today()} | encoder layer {shape} | {ube_ms:.2f} | "
                 f"{torch1:.2f} | {torch2:.2f} | {ube_ms / torch1:.2f}x | {error:.1e} | "
                 f"{compile_s:.1f} s |\n")
-        with open(ROOT / "docs" / "performance.md", "a") as f:
-            f.write(line)
+        record_row(ROOT / "docs" / "performance.md",
+                   "<!-- rows: bench/bench_encoder_layer.py --record -->", line)
 
 
 if __name__ == "__main__":
