@@ -89,4 +89,16 @@ def UbeMapToGpuLaunches : Pass<"ube-map-to-gpu-launches", "::mlir::func::FuncOp"
                            "::mlir::arith::ArithDialect"];
 }
 
+def UbeReductionLoopsInnermost : Pass<"ube-reduction-loops-innermost",
+                                       "::mlir::func::FuncOp"> {
+  let summary = "Orders each linalg.generic's loops parallel first, reductions last";
+  let description = [{
+    For targets that map the outer parallel loops to threads (cuda): a
+    contraction lowered with its reduction between parallel loops (the CPU
+    order, innermost loop walking the rhs contiguously) would otherwise leave
+    most of its iteration space serial inside each thread.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 #endif // UBE_PASSES_TD

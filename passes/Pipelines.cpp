@@ -64,7 +64,7 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
   // No deallocation pipeline: the runtime frees an invocation's temporaries
   // when it ends, and the host side must stay plain allocations and launches.
   addPipeline(pm,
-              "func.func(linalg-fuse-elementwise-ops),"
+              "func.func(linalg-fuse-elementwise-ops,ube-reduction-loops-innermost),"
               "one-shot-bufferize{bufferize-function-boundaries "
               "function-boundary-type-conversion=identity-layout-map},"
               "buffer-results-to-out-params{hoist-static-allocs=true "
