@@ -10,6 +10,7 @@
 #include "ube/Compiler.h"
 
 #include "passes/Pipelines.h"
+#include "ube/DTypeConversion.h"
 #include "ube/Target/Target.h"
 #include "ube/Version.h"
 
@@ -47,14 +48,7 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
     // Zero-size tensors do not survive the bare-pointer calling convention.
     if (!tensor || !tensor.hasStaticShape() || tensor.getNumElements() == 0)
       return false;
-    Type element = tensor.getElementType();
-    std::optional<DType> dtype;
-    for (DType d : kAllDTypes) {
-      std::string spelled;
-      llvm::raw_string_ostream(spelled) << element;
-      if (spelled == dtypeName(d))
-        dtype = d;
-    }
+    std::optional<DType> dtype = toDType(tensor.getElementType());
     if (!dtype)
       return false;
     out = {std::move(name), *dtype, tensor.getShape().vec()};

@@ -9,7 +9,7 @@
 
 #include "ube/Graph.h"
 
-#include "DTypeConversion.h"
+#include "ube/DTypeConversion.h"
 #include "dialects/ube/UbeOps.h"
 #include "ube/Support/Safetensors.h"
 

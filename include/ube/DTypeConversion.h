@@ -1,7 +1,7 @@
 //===- DTypeConversion.h - ube::DType <-> MLIR element types ------*- C++ -*-===//
 
-#ifndef UBE_LIB_IMPORT_DTYPECONVERSION_H
-#define UBE_LIB_IMPORT_DTYPECONVERSION_H
+#ifndef UBE_DTYPECONVERSION_H
+#define UBE_DTYPECONVERSION_H
 
 #include "ube/Support/DType.h"
 
@@ -32,4 +32,4 @@ inline std::optional<DType> toDType(mlir::Type type) {
 
 } // namespace ube
 
-#endif // UBE_LIB_IMPORT_DTYPECONVERSION_H
+#endif // UBE_DTYPECONVERSION_H
