@@ -13,6 +13,8 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
 
+#include <cmath>
+
 namespace ube {
 #define GEN_PASS_DEF_UBEMAPTOGPULAUNCHES
 #include "passes/Passes.h.inc"
@@ -75,6 +77,123 @@ struct UbeMapToGpuLaunchesPass
     return success();
   }
 
+  /// A row reduction: a parallel loop whose body is one sequential loop that
+  /// loads an accumulator, combines it (addf / maximumf) with a value
+  /// computed from the iteration and stores it back to the same place.
+  struct RowReduction {
+    scf::ForOp inner;
+    memref::LoadOp accumulator;
+    Operation *combine;
+    memref::StoreOp store;
+    Value element; ///< The value combined into the accumulator.
+  };
+
+  std::optional<RowReduction> matchRowReduction(scf::ParallelOp loop) {
+    Block *body = loop.getBody();
+    if (!llvm::hasSingleElement(body->without_terminator()))
+      return std::nullopt;
+    auto inner = dyn_cast<scf::ForOp>(body->front());
+    if (!inner || inner.getNumRegionIterArgs() != 0 ||
+        !getConstantIntValue(inner.getLowerBound()) ||
+        !getConstantIntValue(inner.getUpperBound()) || !getConstantIntValue(inner.getStep()))
+      return std::nullopt;
+    memref::StoreOp store;
+    for (Operation &op : inner.getBody()->without_terminator()) {
+      if (auto s = dyn_cast<memref::StoreOp>(op)) {
+        if (store)
+          return std::nullopt; // one accumulator only
+        store = s;
+      } else if (!isa<memref::LoadOp>(op) && !isMemoryEffectFree(&op)) {
+        return std::nullopt;
+      }
+    }
+    if (!store || !isa<FloatType>(store.getValueToStore().getType()))
+      return std::nullopt;
+    Operation *combine = store.getValueToStore().getDefiningOp();
+    if (!combine || !isa<arith::AddFOp, arith::MaximumFOp>(combine))
+      return std::nullopt;
+    for (int side = 0; side < 2; ++side) {
+      auto load = combine->getOperand(side).getDefiningOp<memref::LoadOp>();
+      if (load && load.getMemRef() == store.getMemRef() &&
+          load.getIndices() == store.getIndices() && load->hasOneUse() &&
+          llvm::none_of(store.getIndices(),
+                        [&](Value v) { return v == inner.getInductionVar(); }))
+        return RowReduction{inner, load, combine, store, combine->getOperand(1 - side)};
+    }
+    return std::nullopt;
+  }
+
+  /// One block per row: threads stride over the reduced dimension (coalesced
+  /// reads), combine privately, then across the block with gpu.all_reduce;
+  /// thread 0 updates the accumulator.
+  LogicalResult wrapRowReduction(scf::ParallelOp loop, RowReduction r,
+                                 ArrayRef<int64_t> lower, ArrayRef<int64_t> step,
+                                 ArrayRef<int64_t> trips, int64_t rows) {
+    OpBuilder b(loop);
+    Location loc = loop.getLoc();
+    int64_t block = blockSize;
+    Value one = index(b, loc, 1);
+    auto launch = gpu::LaunchOp::create(b, loc, index(b, loc, rows), one, one,
+                                        index(b, loc, block), one, one);
+    OpBuilder inner = OpBuilder::atBlockBegin(&launch.getBody().front());
+    gpu::TerminatorOp::create(inner, loc);
+    inner.setInsertionPointToStart(&launch.getBody().front());
+    IRMapping mapping;
+    Value rest = launch.getBlockIds().x;
+    for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
+      Value trip = index(inner, loc, trips[d]);
+      Value iv = d == 0 ? rest : arith::RemUIOp::create(inner, loc, rest, trip).getResult();
+      if (d > 0)
+        rest = arith::DivUIOp::create(inner, loc, rest, trip);
+      iv = arith::AddIOp::create(
+          inner, loc, arith::MulIOp::create(inner, loc, iv, index(inner, loc, step[d])),
+          index(inner, loc, lower[d]));
+      mapping.map(loop.getInductionVars()[d], iv);
+    }
+    auto type = cast<FloatType>(r.element.getType());
+    bool isMax = isa<arith::MaximumFOp>(r.combine);
+    Value identity = arith::ConstantOp::create(
+        inner, loc, inner.getFloatAttr(type, isMax ? -INFINITY : 0.0));
+    int64_t lb = *getConstantIntValue(r.inner.getLowerBound());
+    int64_t ub = *getConstantIntValue(r.inner.getUpperBound());
+    int64_t st = *getConstantIntValue(r.inner.getStep());
+    Value start = arith::AddIOp::create(
+        inner, loc, index(inner, loc, lb),
+        arith::MulIOp::create(inner, loc, launch.getThreadIds().x, index(inner, loc, st)));
+    auto strided = scf::ForOp::create(inner, loc, start, index(inner, loc, ub),
+                                      index(inner, loc, st * block), ValueRange{identity});
+    {
+      OpBuilder body = OpBuilder::atBlockBegin(strided.getBody());
+      IRMapping perElement = mapping;
+      perElement.map(r.inner.getInductionVar(), strided.getInductionVar());
+      for (Operation &op : r.inner.getBody()->without_terminator())
+        if (&op != r.accumulator && &op != r.combine && &op != r.store)
+          body.clone(op, perElement);
+      Value element = perElement.lookupOrDefault(r.element);
+      Value partial = strided.getRegionIterArgs()[0];
+      Operation *combined = body.clone(*r.combine);
+      combined->setOperands({partial, element});
+      scf::YieldOp::create(body, loc, combined->getResult(0));
+    }
+    auto kind = isMax ? gpu::AllReduceOperation::MAXIMUMF : gpu::AllReduceOperation::ADD;
+    Value total = gpu::AllReduceOp::create(
+        inner, loc, strided.getResult(0),
+        gpu::AllReduceOperationAttr::get(inner.getContext(), kind), inner.getUnitAttr());
+    Value first = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::eq,
+                                        launch.getThreadIds().x, index(inner, loc, 0));
+    auto guard = scf::IfOp::create(inner, loc, first, /*withElseRegion=*/false);
+    {
+      OpBuilder then = OpBuilder::atBlockBegin(&guard.getThenRegion().front());
+      Operation *load = then.clone(*r.accumulator, mapping);
+      Operation *combined = then.clone(*r.combine, mapping);
+      combined->setOperands({load->getResult(0), total});
+      Operation *store = then.clone(*r.store, mapping);
+      store->setOperand(0, combined->getResult(0));
+    }
+    loop.erase();
+    return success();
+  }
+
   LogicalResult wrapParallel(scf::ParallelOp loop) {
     if (loop.getNumReductions() != 0)
       return loop.emitOpError("with reductions cannot be mapped to threads yet");
@@ -91,6 +210,14 @@ struct UbeMapToGpuLaunchesPass
     int64_t total = 1;
     for (int64_t t : trips)
       total *= t;
+    // Long rows and not too many of them: a block per row beats a thread per
+    // row (coalesced reads, the whole GPU busy).
+    if (auto reduction = matchRowReduction(loop)) {
+      int64_t length = *getConstantIntValue(reduction->inner.getUpperBound()) -
+                       *getConstantIntValue(reduction->inner.getLowerBound());
+      if (length >= blockSize && total > 0 && total <= (int64_t(1) << 20))
+        return wrapRowReduction(loop, *reduction, lower, step, trips, total);
+    }
     OpBuilder b(loop);
     Location loc = loop.getLoc();
     if (total > 0 &&

@@ -78,7 +78,10 @@ def UbeMapToGpuLaunches : Pass<"ube-map-to-gpu-launches", "::mlir::func::FuncOp"
     becomes a `gpu.launch` with one thread per iteration (the iteration
     space linearized, 256 threads per block, guarded when not a multiple),
     and any other top-level op that touches memory (a sequential `scf.for`
-    reduction, a scalar store) a single-thread launch. Scalar values the
+    reduction, a scalar store) a single-thread launch. A row reduction (a
+    parallel loop around one sequential loop accumulating with addf or
+    maximumf) over rows of at least block-size elements gets one block per
+    row: threads stride over the row and combine with `gpu.all_reduce`. Scalar values the
     kernels use (loads and arithmetic on them) are recomputed inside, so the
     host side is left with allocations, views, copies and launches only.
   }];
@@ -99,6 +102,16 @@ def UbeReductionLoopsInnermost : Pass<"ube-reduction-loops-innermost",
     most of its iteration space serial inside each thread.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def UbeLowerGpuAllReduce : Pass<"ube-lower-gpu-all-reduce", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Lowers gpu.all_reduce to warp shuffles and shared memory";
+  let description = [{
+    Runs MLIR's all-reduce rewrite on outlined kernels (it needs the
+    kernel's static block size), before `convert-gpu-to-nvvm`.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::cf::ControlFlowDialect",
+                           "::mlir::memref::MemRefDialect"];
 }
 
 #endif // UBE_PASSES_TD

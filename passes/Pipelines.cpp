@@ -73,7 +73,7 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
               "ube-map-to-gpu-launches,canonicalize),"
               "gpu-kernel-outlining,canonicalize,"
               // Remaining math (abs, floor, sqrt, pow...) becomes libdevice calls.
-              "gpu.module(math-extend-to-supported-types,"
+              "gpu.module(ube-lower-gpu-all-reduce,math-extend-to-supported-types,"
               "ube-approximate-math,convert-scf-to-cf,"
               "convert-gpu-to-nvvm,canonicalize,reconcile-unrealized-casts)");
   addPipeline(pm, "nvvm-attach-target{chip=" + chip + " features=" + ptxFeatures +
