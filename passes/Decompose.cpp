@@ -257,7 +257,20 @@ struct DecomposeKdLoss : OpRewritePattern<KdLossOp> {
       scaledStudent = u.mul(student, inverse);
       scaledTeacher = u.mul(teacher, inverse);
     }
-    Value kl = klRows(u, u.logSoftmax(scaledTeacher, -1), u.logSoftmax(scaledStudent, -1));
+    // KL(p_t || p_s) per row without materializing either distribution:
+    // with m the row maxima, Z = sum exp(x - m) and lse = m + log Z,
+    //   KL = sum p_t (t - s) - lse_t + lse_s,  sum p_t (t - s) = W / Z_t,
+    //   W = sum exp(t - m_t) (t - s)          (t, s already divided by T).
+    // Each sum is one streaming pass over the rows.
+    Value maxS = u.reduceMax(scaledStudent, {-1}, true);
+    Value maxT = u.reduceMax(scaledTeacher, {-1}, true);
+    Value expT = u.exp(u.sub(scaledTeacher, maxT));
+    Value sumS = u.reduceSum(u.exp(u.sub(scaledStudent, maxS)), {-1});
+    Value sumT = u.reduceSum(expT, {-1});
+    Value weighted = u.reduceSum(u.mul(expT, u.sub(scaledTeacher, scaledStudent)), {-1});
+    Value lseS = u.add(u.reshape(maxS, {rows}), u.log(sumS));
+    Value lseT = u.add(u.reshape(maxT, {rows}), u.log(sumT));
+    Value kl = u.add(u.sub(u.div(weighted, sumT), lseT), lseS);
     Value loss;
     Value labels = op.getLabels() ? u.reshape(op.getLabels(), {rows}) : Value();
     int64_t ignoreIndex = op.getIgnoreIndex();

@@ -97,17 +97,29 @@ func.func @mse(%a: tensor<4xf32>, %b: tensor<4xf32>) -> tensor<f32> {
 
 // -----
 
-// kd_loss: rows flattened, logits divided by T, KL(p_t || p_s) per row, the
-// row mean scaled by T^2.
+// kd_loss: rows flattened, logits divided by T; per row the maxima, the two
+// normalizers and the teacher-weighted difference, each one streaming sum,
+// so neither distribution is materialized; KL = W / Z_t - lse_t + lse_s;
+// the row mean scaled by T^2.
 // CHECK-LABEL: func.func @kd_loss
 // CHECK-DAG: %[[INVT:.*]] = ube.constant dense<5.000000e-01> : tensor<f32>
 // CHECK-DAG: %[[T2:.*]] = ube.constant dense<4.000000e+00> : tensor<f32>
-// CHECK-DAG: ube.reshape %{{.*}} : tensor<2x3x10xf32> to tensor<6x10xf32>
-// CHECK: ube.mul %{{.*}}, %[[INVT]]
-// CHECK: %[[TERMS:.*]] = ube.mul %{{.*}}, %{{.*}} : tensor<6x10xf32>, tensor<6x10xf32>
-// CHECK: %[[KL:.*]] = ube.reduce_sum %[[TERMS]] {axes = array<i64: -1>} : tensor<6x10xf32>
+// CHECK-DAG: %[[S:.*]] = ube.reshape %arg0 : tensor<2x3x10xf32> to tensor<6x10xf32>
+// CHECK-DAG: %[[T:.*]] = ube.reshape %arg1 : tensor<2x3x10xf32> to tensor<6x10xf32>
+// CHECK-DAG: %[[SS:.*]] = ube.mul %[[S]], %[[INVT]]
+// CHECK-DAG: %[[TT:.*]] = ube.mul %[[T]], %[[INVT]]
+// CHECK-DAG: %[[MT:.*]] = ube.reduce_max %[[TT]] {axes = array<i64: -1>, keepdims = true}
+// CHECK-DAG: %[[ET:.*]] = ube.exp
+// CHECK-DAG: %[[DIFF:.*]] = ube.sub %[[TT]], %[[SS]] : tensor<6x10xf32>, tensor<6x10xf32>
+// CHECK-DAG: %[[TERMS:.*]] = ube.mul %[[ET]], %[[DIFF]] : tensor<6x10xf32>, tensor<6x10xf32>
+// CHECK-DAG: %[[W:.*]] = ube.reduce_sum %[[TERMS]] {axes = array<i64: -1>} : tensor<6x10xf32>
+// CHECK-DAG: %[[ZT:.*]] = ube.reduce_sum %[[ET]] {axes = array<i64: -1>} : tensor<6x10xf32>
+// CHECK: %[[RATIO:.*]] = ube.div %[[W]], %[[ZT]]
+// CHECK: %[[KL0:.*]] = ube.sub %[[RATIO]], %{{.*}}
+// CHECK: %[[KL:.*]] = ube.add %[[KL0]], %{{.*}}
 // CHECK: %[[MEAN:.*]] = ube.reduce_mean %[[KL]] : tensor<6xf32>
 // CHECK: ube.mul %[[MEAN]], %[[T2]]
+// CHECK-NOT: ube.log_softmax
 func.func @kd_loss(%s: tensor<2x3x10xf32>, %t: tensor<2x3x10xf32>) -> tensor<f32> {
   %0 = ube.kd_loss %s, %t {temperature = 2.0} : tensor<2x3x10xf32>, tensor<2x3x10xf32>
   return %0 : tensor<f32>
