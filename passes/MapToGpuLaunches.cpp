@@ -49,6 +49,24 @@ struct UbeMapToGpuLaunchesPass
     return arith::ConstantIndexOp::create(b, loc, v);
   }
 
+  /// Maps the loop's induction variables to the linear `id` split over the
+  /// trip counts, innermost dimension fastest.
+  void mapDelinearized(OpBuilder &b, Location loc, scf::ParallelOp loop, Value id,
+                       ArrayRef<int64_t> lower, ArrayRef<int64_t> step,
+                       ArrayRef<int64_t> trips, IRMapping &mapping) {
+    Value rest = id;
+    for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
+      Value trip = index(b, loc, trips[d]);
+      Value iv = d == 0 ? rest : arith::RemUIOp::create(b, loc, rest, trip).getResult();
+      if (d > 0)
+        rest = arith::DivUIOp::create(b, loc, rest, trip);
+      iv = arith::AddIOp::create(b, loc,
+                                 arith::MulIOp::create(b, loc, iv, index(b, loc, step[d])),
+                                 index(b, loc, lower[d]));
+      mapping.map(loop.getInductionVars()[d], iv);
+    }
+  }
+
   /// A launch of `threads` threads in blocks of blockSize; `body` fills it
   /// with the thread's linear id (already guarded against overrun).
   LogicalResult buildLaunch(OpBuilder &b, Location loc, int64_t threads,
@@ -139,17 +157,7 @@ struct UbeMapToGpuLaunchesPass
     gpu::TerminatorOp::create(inner, loc);
     inner.setInsertionPointToStart(&launch.getBody().front());
     IRMapping mapping;
-    Value rest = launch.getBlockIds().x;
-    for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
-      Value trip = index(inner, loc, trips[d]);
-      Value iv = d == 0 ? rest : arith::RemUIOp::create(inner, loc, rest, trip).getResult();
-      if (d > 0)
-        rest = arith::DivUIOp::create(inner, loc, rest, trip);
-      iv = arith::AddIOp::create(
-          inner, loc, arith::MulIOp::create(inner, loc, iv, index(inner, loc, step[d])),
-          index(inner, loc, lower[d]));
-      mapping.map(loop.getInductionVars()[d], iv);
-    }
+    mapDelinearized(inner, loc, loop, launch.getBlockIds().x, lower, step, trips, mapping);
     auto type = cast<FloatType>(r.element.getType());
     bool isMax = isa<arith::MaximumFOp>(r.combine);
     Value identity = arith::ConstantOp::create(
@@ -222,19 +230,8 @@ struct UbeMapToGpuLaunchesPass
     Location loc = loop.getLoc();
     if (total > 0 &&
         failed(buildLaunch(b, loc, total, [&](OpBuilder &inner, Value id) {
-          // Delinearize the id, innermost dimension fastest.
           IRMapping mapping;
-          Value rest = id;
-          for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
-            Value trip = index(inner, loc, trips[d]);
-            Value iv = d == 0 ? rest : arith::RemUIOp::create(inner, loc, rest, trip).getResult();
-            if (d > 0)
-              rest = arith::DivUIOp::create(inner, loc, rest, trip);
-            iv = arith::AddIOp::create(
-                inner, loc, arith::MulIOp::create(inner, loc, iv, index(inner, loc, step[d])),
-                index(inner, loc, lower[d]));
-            mapping.map(loop.getInductionVars()[d], iv);
-          }
+          mapDelinearized(inner, loc, loop, id, lower, step, trips, mapping);
           for (Operation &op : loop.getBody()->without_terminator())
             inner.clone(op, mapping);
         })))
