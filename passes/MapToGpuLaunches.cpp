@@ -67,6 +67,19 @@ struct UbeMapToGpuLaunchesPass
     }
   }
 
+  /// A one-dimensional launch of grid x block threads and a builder at the
+  /// start of its (terminated) body.
+  std::pair<gpu::LaunchOp, OpBuilder> createLaunch(OpBuilder &b, Location loc, int64_t grid,
+                                                   int64_t block) {
+    Value one = index(b, loc, 1);
+    auto launch = gpu::LaunchOp::create(b, loc, index(b, loc, grid), one, one,
+                                        index(b, loc, block), one, one);
+    OpBuilder inner = OpBuilder::atBlockBegin(&launch.getBody().front());
+    gpu::TerminatorOp::create(inner, loc);
+    inner.setInsertionPointToStart(&launch.getBody().front());
+    return {launch, inner};
+  }
+
   /// A launch of `threads` threads in blocks of blockSize; `body` fills it
   /// with the thread's linear id (already guarded against overrun).
   LogicalResult buildLaunch(OpBuilder &b, Location loc, int64_t threads,
@@ -75,12 +88,7 @@ struct UbeMapToGpuLaunchesPass
     int64_t grid = (threads + block - 1) / block;
     if (grid > INT32_MAX)
       return emitError(loc) << "loop nest of " << threads << " iterations is too large";
-    Value one = index(b, loc, 1);
-    auto launch = gpu::LaunchOp::create(b, loc, index(b, loc, grid), one, one,
-                                        index(b, loc, block), one, one);
-    OpBuilder inner = OpBuilder::atBlockBegin(&launch.getBody().front());
-    gpu::TerminatorOp::create(inner, loc);
-    inner.setInsertionPointToStart(&launch.getBody().front());
+    auto [launch, inner] = createLaunch(b, loc, grid, block);
     Value id = arith::AddIOp::create(
         inner, loc,
         arith::MulIOp::create(inner, loc, launch.getBlockIds().x, index(inner, loc, block)),
@@ -150,12 +158,7 @@ struct UbeMapToGpuLaunchesPass
     OpBuilder b(loop);
     Location loc = loop.getLoc();
     int64_t block = blockSize;
-    Value one = index(b, loc, 1);
-    auto launch = gpu::LaunchOp::create(b, loc, index(b, loc, rows), one, one,
-                                        index(b, loc, block), one, one);
-    OpBuilder inner = OpBuilder::atBlockBegin(&launch.getBody().front());
-    gpu::TerminatorOp::create(inner, loc);
-    inner.setInsertionPointToStart(&launch.getBody().front());
+    auto [launch, inner] = createLaunch(b, loc, rows, block);
     IRMapping mapping;
     mapDelinearized(inner, loc, loop, launch.getBlockIds().x, lower, step, trips, mapping);
     auto type = cast<FloatType>(r.element.getType());
