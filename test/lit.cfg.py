@@ -18,6 +18,8 @@ llvm_config.use_default_substitutions()
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%ube_src", config.ube_src_root))
 config.substitutions.append(("%python", config.python_executable))
+# Helper scripts import the ube package of the build tree.
+config.environment["PYTHONPATH"] = os.path.join(config.ube_obj_root, "python")
 
 # Our tools first, then FileCheck, not, count, split-file from LLVM 22.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)

@@ -3,22 +3,12 @@ import pathlib
 import sys
 
 import numpy as np
-
-
-def _load_safetensors_module():
-    """python/ube/safetensors.py from the source tree (numpy only; the ube
-    package itself needs the built extension)."""
-    import importlib.util
-    path = pathlib.Path(__file__).resolve().parents[3] / "python" / "ube" / "safetensors.py"
-    spec = importlib.util.spec_from_file_location("ube_safetensors", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ube.safetensors import read_safetensors
 
 
 def main():
     w = {k: v.astype(np.float64)
-         for k, v in _load_safetensors_module().read_safetensors(sys.argv[1]).items()}
+         for k, v in read_safetensors(sys.argv[1]).items()}
     out = pathlib.Path(sys.argv[2])
     x = np.load(out / "x.npy").astype(np.float64)
     labels = np.load(out / "labels.npy")
