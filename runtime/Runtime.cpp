@@ -3,6 +3,7 @@
 #include "Device.h"
 
 #include "ube/Support/ExecutableFormat.h"
+#include "ube/Support/FileIO.h"
 #include "ube/runtime.h"
 
 #include <cerrno>
@@ -81,16 +82,16 @@ std::string describe(DType dtype, const std::vector<int64_t> &shape) {
   return fmt::format("{} {}", dtypeName(dtype), shapeToString(shape));
 }
 
-ube_status checkShape(size_t rank, const int64_t *shape, std::vector<int64_t> &out,
-                      size_t &elements) {
+ube_status checkShape(size_t rank, const int64_t *shape, DType dtype,
+                      std::vector<int64_t> &out, size_t &bytes) {
   if (rank && !shape)
     return makeStatus(UBE_INVALID_ARGUMENT, "shape is null but rank is not 0");
   out.assign(shape, shape + rank);
-  auto count = numElements(out);
-  if (!count)
+  auto size = numBytes(out, dtype);
+  if (!size)
     return makeStatus(UBE_INVALID_ARGUMENT,
                       fmt::format("invalid shape {}", shapeToString(out)));
-  elements = size_t(*count);
+  bytes = size_t(*size);
   return nullptr;
 }
 
@@ -176,11 +177,10 @@ ube_status ube_executable_load_file(ube_device *device, const char *path,
   return guarded([&]() -> ube_status {
     if (!path)
       return makeStatus(UBE_INVALID_ARGUMENT, "ube_executable_load_file: null path");
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-      return makeStatus(UBE_NOT_FOUND, fmt::format("{}: cannot open file: {}", path,
-                                                   std::strerror(errno)));
-    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+    std::vector<uint8_t> bytes;
+    std::string error;
+    if (!readRegularFile(path, bytes, error))
+      return makeStatus(UBE_NOT_FOUND, error);
     return ube_executable_load_memory(device, bytes.data(), bytes.size(), path, out);
   });
 }
@@ -265,12 +265,10 @@ ube_status ube_buffer_allocate(ube_device *device, ube_dtype dtype, size_t rank,
     if (!device || !out || !d)
       return makeStatus(UBE_INVALID_ARGUMENT, "ube_buffer_allocate: null argument or bad dtype");
     auto buffer = std::make_unique<ube_buffer_s>();
-    size_t elements;
-    if (ube_status s = checkShape(rank, shape, buffer->shape, elements))
+    if (ube_status s = checkShape(rank, shape, *d, buffer->shape, buffer->bytes))
       return s;
     buffer->device = device->device;
     buffer->dtype = *d;
-    buffer->bytes = elements * dtypeSize(*d);
     if (MaybeError err = device->device->allocate(buffer->bytes, &buffer->data))
       return toStatus(err);
     buffer->owned = true;
@@ -292,13 +290,13 @@ ube_status ube_buffer_wrap(ube_device *device, ube_dtype dtype, size_t rank,
                                     "buffer and copy",
                                     device->device->name()));
     auto buffer = std::make_unique<ube_buffer_s>();
-    size_t elements;
-    if (ube_status s = checkShape(rank, shape, buffer->shape, elements))
+    size_t bytes;
+    if (ube_status s = checkShape(rank, shape, *d, buffer->shape, bytes))
       return s;
-    if (elements * dtypeSize(*d) != sizeBytes)
+    if (bytes != sizeBytes)
       return makeStatus(UBE_INVALID_ARGUMENT,
                         fmt::format("{} needs {} bytes, got {}", describe(*d, buffer->shape),
-                                    elements * dtypeSize(*d), sizeBytes));
+                                    bytes, sizeBytes));
     buffer->device = device->device;
     buffer->dtype = *d;
     buffer->bytes = sizeBytes;

@@ -12,12 +12,21 @@ config.excludes = ["Inputs", "unit", "python", "CMakeLists.txt", "lit.cfg.py",
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.ube_obj_root, "test")
 
-llvm_config.with_system_environment(["HOME", "TMP", "TEMP", "PATH"])
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP", "PATH", "ASAN_OPTIONS",
+                                     "UBSAN_OPTIONS", "LSAN_OPTIONS"])
 llvm_config.use_default_substitutions()
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%ube_src", config.ube_src_root))
-config.substitutions.append(("%python", config.python_executable))
+if config.ube_sanitize:
+    # The helpers import the instrumented extension: preload the sanitizer
+    # runtime, and leave CPython's own (deliberate) leaks unreported.
+    config.substitutions.append(
+        ("%python", "env LD_PRELOAD={} ASAN_OPTIONS=detect_leaks=0 {}".format(
+            config.ube_sanitizer_runtime, config.python_executable)))
+    config.available_features.add("sanitize")
+else:
+    config.substitutions.append(("%python", config.python_executable))
 # Helper scripts import the ube package of the build tree.
 config.environment["PYTHONPATH"] = os.path.join(config.ube_obj_root, "python")
 

@@ -74,6 +74,14 @@ std::optional<int64_t> numElements(const std::vector<int64_t> &shape) {
   return n;
 }
 
+std::optional<int64_t> numBytes(const std::vector<int64_t> &shape, DType dtype) {
+  auto count = numElements(shape);
+  int64_t size = int64_t(dtypeSize(dtype));
+  if (!count || *count > INT64_MAX / size)
+    return std::nullopt;
+  return *count * size;
+}
+
 std::string shapeToString(const std::vector<int64_t> &shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {

@@ -59,7 +59,7 @@ bool parseSignature(const json &j, TensorSignature &t, std::string &error) {
     }
     t.shape.push_back(d.get<int64_t>());
   }
-  if (!numElements(t.shape)) {
+  if (!numBytes(t.shape, t.dtype)) {
     error = fmt::format("tensor '{}' is too large", t.name);
     return false;
   }

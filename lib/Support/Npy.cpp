@@ -1,6 +1,7 @@
 //===- Npy.cpp - read and write numpy .npy files --------------------------===//
 
 #include "ube/Support/Npy.h"
+#include "ube/Support/FileIO.h"
 
 #include <cerrno>
 #include <cstring>
@@ -127,12 +128,9 @@ bool parseNpy(const uint8_t *bytes, size_t size, const std::string &name, NpyArr
 }
 
 bool readNpy(const std::string &path, NpyArray &out, std::string &error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = fmt::format("{}: cannot open file: {}", path, std::strerror(errno));
+  std::vector<uint8_t> bytes;
+  if (!readRegularFile(path, bytes, error))
     return false;
-  }
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
   return parseNpy(bytes.data(), bytes.size(), path, out, error);
 }
 

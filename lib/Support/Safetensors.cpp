@@ -1,6 +1,7 @@
 //===- Safetensors.cpp - read and write .safetensors files ----------------===//
 
 #include "ube/Support/Safetensors.h"
+#include "ube/Support/FileIO.h"
 
 #include <algorithm>
 #include <cstring>
@@ -16,27 +17,6 @@ using json = nlohmann::json;
 /// and a corrupt length must not make us allocate gigabytes.
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;
 
-bool readFile(const std::string &path, std::vector<uint8_t> &bytes,
-              std::string &error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = fmt::format("{}: cannot open file: {}", path, std::strerror(errno));
-    return false;
-  }
-  in.seekg(0, std::ios::end);
-  std::streamoff size = in.tellg();
-  in.seekg(0, std::ios::beg);
-  if (size < 0) {
-    error = fmt::format("{}: cannot determine the file size", path);
-    return false;
-  }
-  bytes.resize(static_cast<size_t>(size));
-  if (size > 0 && !in.read(reinterpret_cast<char *>(bytes.data()), size)) {
-    error = fmt::format("{}: read failed", path);
-    return false;
-  }
-  return true;
-}
 
 bool parseEntry(const std::string &path, const std::string &name, const json &value,
                 uint64_t dataStart, uint64_t dataSize, SafetensorsEntry &entry,
@@ -80,11 +60,10 @@ bool parseEntry(const std::string &path, const std::string &name, const json &va
     return fail(fmt::format("data_offsets [{}, {}] lie outside the {}-byte data "
                             "section (file truncated?)",
                             begin, end, dataSize));
-  auto count = numElements(entry.shape);
-  uint64_t elemSize = dtypeSize(entry.dtype);
-  if (!count || static_cast<uint64_t>(*count) > UINT64_MAX / elemSize)
+  auto bytes = numBytes(entry.shape, entry.dtype);
+  if (!bytes)
     return fail("element count overflows");
-  uint64_t expected = static_cast<uint64_t>(*count) * elemSize;
+  uint64_t expected = uint64_t(*bytes);
   if (end - begin != expected)
     return fail(fmt::format("holds {} bytes but shape {} of {} needs {}", end - begin,
                             shapeToString(entry.shape), dtypeName, expected));
@@ -97,7 +76,7 @@ bool parseEntry(const std::string &path, const std::string &name, const json &va
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
                                                        std::string &error) {
   std::vector<uint8_t> bytes;
-  if (!readFile(path, bytes, error))
+  if (!readRegularFile(path, bytes, error))
     return nullptr;
   return fromBytes(std::move(bytes), path, error);
 }

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "../Device.h"
+#include "HostObject.h"
 
 #include <atomic>
 #include <cerrno>
@@ -70,10 +71,9 @@ public:
 
   MaybeError load(const ExecutableView &exe, const std::string &displayName,
                   std::unique_ptr<LoadedCode> &out) override {
-    const Section *host = exe.findSection("host.so");
-    if (!host)
-      return Error{UBE_INVALID_EXECUTABLE,
-                   fmt::format("{}: no 'host.so' section for the cpu device", displayName)};
+    const Section *host;
+    if (MaybeError e = findHostObject(exe, displayName, host))
+      return e;
     int fd = memfd_create("ube-host", MFD_CLOEXEC);
     if (fd < 0)
       return Error{UBE_INTERNAL, fmt::format("memfd_create: {}", std::strerror(errno))};

@@ -12,13 +12,13 @@
 
 #include "../CachingAllocator.h"
 #include "../Device.h"
+#include "LaunchPlan.h"
 
 #include <cstring>
 #include <dlfcn.h>
 #include <fmt/format.h>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <type_traits>
 
 namespace ube::runtime {
@@ -92,27 +92,10 @@ struct Driver {
   }
 };
 
-struct PlanArg {
-  enum Kind { Pointer, I32, I64, F32, F64 } kind;
-  int64_t buffer = -1;
-  uint64_t bits = 0;
-};
-struct PlanStep {
-  bool isLaunch = true;
-  CUfunction function = nullptr;
-  unsigned grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
-  std::vector<PlanArg> args;
-  int64_t src = 0, dst = 0;
-  uint64_t srcOffset = 0, dstOffset = 0, bytes = 0;
-};
-struct PlanBuffer {
-  enum Kind { Argument, Temporary, Constant } kind;
-  uint64_t index = 0; ///< Argument index, or constant offset.
-  uint64_t bytes = 0;
-};
-struct Plan {
-  std::vector<PlanBuffer> buffers;
-  std::vector<PlanStep> steps;
+/// A launch plan with its kernels resolved in the loaded modules.
+struct ResolvedPlan {
+  LaunchPlan plan;
+  std::vector<CUfunction> functions; ///< Per step; null for copies.
 };
 
 class CudaDevice;
@@ -124,7 +107,7 @@ public:
   CudaDevice &device;
   std::vector<CUmodule> modules;
   CUdeviceptr constants = 0;
-  std::vector<Plan> plans;
+  std::vector<ResolvedPlan> plans;
 };
 
 class CudaDevice : public Device {
@@ -207,117 +190,30 @@ CudaCode::~CudaCode() {
     device.deallocate(reinterpret_cast<void *>(constants), 0);
 }
 
-MaybeError parsePlan(const std::string &text, const std::map<std::string, CUmodule> &modules,
-                     const Driver &driver, Plan &plan, const std::string &where) {
-  using json = nlohmann::json;
-  json j = json::parse(text, nullptr, false);
-  auto bad = [&](const std::string &why) {
-    return Error{UBE_INVALID_EXECUTABLE, fmt::format("{}: malformed launch plan: {}", where, why)};
-  };
-  if (j.is_discarded() || !j.contains("buffers") || !j.contains("steps") ||
-      !j["buffers"].is_array() || !j["steps"].is_array())
-    return bad("missing buffers or steps");
-  for (const json &b : j["buffers"]) {
-    if (!b.is_object() || !b.contains("kind") || !b["kind"].is_string())
-      return bad("buffer without kind");
-    std::string kind = b["kind"];
-    PlanBuffer buffer{PlanBuffer::Argument};
-    if (kind == "argument" && b.value("index", json()).is_number_unsigned()) {
-      buffer.index = b["index"];
-    } else if (kind == "temporary" && b.value("bytes", json()).is_number_unsigned()) {
-      buffer = {PlanBuffer::Temporary, 0, b["bytes"]};
-    } else if (kind == "constant" && b.value("offset", json()).is_number_unsigned() &&
-               b.value("bytes", json()).is_number_unsigned()) {
-      buffer = {PlanBuffer::Constant, b["offset"], b["bytes"]};
-    } else {
-      return bad("unknown buffer '" + kind + "'");
-    }
-    plan.buffers.push_back(buffer);
-  }
-  auto bufferId = [&](const json &v, int64_t &out) {
-    if (!v.is_number_unsigned() || v.get<uint64_t>() >= plan.buffers.size())
-      return false;
-    out = v.get<int64_t>();
-    return true;
-  };
-  for (const json &s : j["steps"]) {
-    PlanStep step;
-    std::string op = s.value("op", "");
-    if (op == "launch") {
-      std::string module = s.value("module", ""), kernel = s.value("kernel", "");
-      auto it = modules.find(module);
-      if (it == modules.end())
-        return bad("no module '" + module + "'");
-      if (MaybeError e = driver.check(
-              driver.cuModuleGetFunction(&step.function, it->second, kernel.c_str()),
-              "cuModuleGetFunction"))
-        return e;
-      for (int d = 0; d < 3; ++d) {
-        if (!s["grid"][d].is_number_unsigned() || !s["block"][d].is_number_unsigned())
-          return bad("bad launch dimensions");
-        step.grid[d] = s["grid"][d];
-        step.block[d] = s["block"][d];
-      }
-      for (const json &a : s["args"]) {
-        if (!a.is_object() || a.size() != 1)
-          return bad("bad kernel argument");
-        auto [key, value] = *a.items().begin();
-        PlanArg arg{PlanArg::Pointer};
-        if (key == "ptr") {
-          if (!bufferId(value, arg.buffer))
-            return bad("bad buffer reference");
-        } else if ((key == "i64" || key == "i32") && value.is_number_integer()) {
-          arg.kind = key == "i64" ? PlanArg::I64 : PlanArg::I32;
-          int64_t v = value.get<int64_t>();
-          std::memcpy(&arg.bits, &v, 8);
-        } else if ((key == "f32_bits" || key == "f64_bits") && value.is_number_unsigned()) {
-          // A float's bit pattern; the kernel reads the low 4 bytes for f32.
-          arg.kind = key == "f32_bits" ? PlanArg::F32 : PlanArg::F64;
-          arg.bits = value.get<uint64_t>();
-        } else {
-          return bad("unknown argument kind '" + key + "'");
-        }
-        step.args.push_back(arg);
-      }
-    } else if (op == "copy") {
-      step.isLaunch = false;
-      if (!bufferId(s.value("src", json()), step.src) ||
-          !bufferId(s.value("dst", json()), step.dst))
-        return bad("bad copy");
-      step.srcOffset = s.value("src_offset", 0ull);
-      step.dstOffset = s.value("dst_offset", 0ull);
-      step.bytes = s.value("bytes", 0ull);
-    } else {
-      return bad("unknown step '" + op + "'");
-    }
-    plan.steps.push_back(std::move(step));
-  }
-  return std::nullopt;
-}
-
 MaybeError CudaDevice::load(const ExecutableView &exe, const std::string &displayName,
                             std::unique_ptr<LoadedCode> &out) {
+  // Validate everything the file says before the driver sees any of it.
+  std::vector<std::pair<std::string, const Section *>> ptxModules;
+  if (MaybeError e = findPtxModules(exe, displayName, ptxModules))
+    return e;
+  std::vector<LaunchPlan> plans(exe.manifest.entries.size());
+  for (size_t i = 0; i < plans.size(); ++i)
+    if (MaybeError e = parseLaunchPlan(exe, exe.manifest.entries[i], displayName, plans[i]))
+      return e;
+
   if (MaybeError e = makeCurrent())
     return e;
   auto code = std::make_unique<CudaCode>(*this);
   std::map<std::string, CUmodule> modules;
-  for (const Section &section : exe.manifest.sections) {
-    if (section.name.rfind("ptx:", 0) != 0)
-      continue;
-    std::string module = section.name.substr(4);
+  for (const auto &[module, ptx] : ptxModules) {
     CUmodule handle = nullptr;
     // Prefer the cubin; it fails to load on another architecture, and the
     // driver then compiles the PTX for this GPU.
     const Section *cubin = exe.findSection("cubin:" + module);
-    if (!cubin || driver_.cuModuleLoadData(&handle, exe.section(*cubin)) != CUDA_SUCCESS) {
-      const uint8_t *ptx = exe.section(section);
-      if (section.size == 0 || ptx[section.size - 1] != 0)
-        return Error{UBE_INVALID_EXECUTABLE,
-                     fmt::format("{}: PTX of '{}' is not NUL-terminated", displayName, module)};
-      if (MaybeError e = driver_.check(driver_.cuModuleLoadData(&handle, ptx),
+    if (!cubin || driver_.cuModuleLoadData(&handle, exe.section(*cubin)) != CUDA_SUCCESS)
+      if (MaybeError e = driver_.check(driver_.cuModuleLoadData(&handle, exe.section(*ptx)),
                                        "loading PTX (cuModuleLoadData)"))
         return e;
-    }
     code->modules.push_back(handle);
     modules[module] = handle;
   }
@@ -329,12 +225,19 @@ MaybeError CudaDevice::load(const ExecutableView &exe, const std::string &displa
     if (MaybeError e = copyToDevice(ptr, exe.section(*constants), constants->size))
       return e;
   }
-  for (const EntryPoint &entry : exe.manifest.entries) {
-    Plan plan;
-    if (MaybeError e = parsePlan(entry.plan, modules, driver_, plan,
-                                 displayName + " (" + entry.name + ")"))
-      return e;
-    code->plans.push_back(std::move(plan));
+  for (LaunchPlan &plan : plans) {
+    ResolvedPlan resolved{std::move(plan), {}};
+    for (const LaunchStep &step : resolved.plan.steps) {
+      CUfunction function = nullptr;
+      if (step.kind == LaunchStep::Launch)
+        if (MaybeError e = driver_.check(driver_.cuModuleGetFunction(
+                                             &function, modules.at(step.module),
+                                             step.kernel.c_str()),
+                                         "cuModuleGetFunction"))
+          return e;
+      resolved.functions.push_back(function);
+    }
+    code->plans.push_back(std::move(resolved));
   }
   out = std::move(code);
   return std::nullopt;
@@ -342,7 +245,8 @@ MaybeError CudaDevice::load(const ExecutableView &exe, const std::string &displa
 
 MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) {
   auto &code = static_cast<CudaCode &>(loaded);
-  const Plan &plan = code.plans.at(entry);
+  const LaunchPlan &plan = code.plans.at(entry).plan;
+  const std::vector<CUfunction> &functions = code.plans.at(entry).functions;
   if (MaybeError e = makeCurrent())
     return e;
   std::vector<CUdeviceptr> pointers(plan.buffers.size());
@@ -352,10 +256,10 @@ MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) 
       deallocate(t, 0);
   };
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
-    const PlanBuffer &b = plan.buffers[i];
-    if (b.kind == PlanBuffer::Argument) {
+    const LaunchBuffer &b = plan.buffers[i];
+    if (b.kind == LaunchBuffer::Argument) {
       pointers[i] = reinterpret_cast<CUdeviceptr>(buffers[b.index]);
-    } else if (b.kind == PlanBuffer::Constant) {
+    } else if (b.kind == LaunchBuffer::Constant) {
       pointers[i] = code.constants + b.index;
     } else {
       void *ptr;
@@ -369,17 +273,18 @@ MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) 
   }
   std::vector<uint64_t> slots;
   std::vector<void *> params;
-  for (const PlanStep &step : plan.steps) {
+  for (size_t s = 0; s < plan.steps.size(); ++s) {
+    const LaunchStep &step = plan.steps[s];
     MaybeError error;
-    if (step.isLaunch) {
+    if (step.kind == LaunchStep::Launch) {
       slots.resize(step.args.size());
       params.resize(step.args.size());
       for (size_t a = 0; a < step.args.size(); ++a) {
-        const PlanArg &arg = step.args[a];
-        slots[a] = arg.kind == PlanArg::Pointer ? pointers[arg.buffer] : arg.bits;
+        const LaunchArg &arg = step.args[a];
+        slots[a] = arg.kind == LaunchArg::Pointer ? pointers[arg.buffer] : arg.bits;
         params[a] = &slots[a];
       }
-      error = driver_.check(driver_.cuLaunchKernel(step.function, step.grid[0], step.grid[1],
+      error = driver_.check(driver_.cuLaunchKernel(functions[s], step.grid[0], step.grid[1],
                                                    step.grid[2], step.block[0], step.block[1],
                                                    step.block[2], 0, nullptr, params.data(),
                                                    nullptr),

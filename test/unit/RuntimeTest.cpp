@@ -1,66 +1,17 @@
 // The runtime C API on a real executable (examples/mlp.json compiled at
-// build time): loading, introspection, invocation from several threads,
-// and the errors of every misuse.
-#include "ube/runtime.h"
+// build time): loading, introspection, invocation, and the errors of every
+// misuse. RuntimeStressTest.cpp holds the long-running and concurrent cases.
+#include "RuntimeTestSupport.h"
+#include "ube/Support/ExecutableFormat.h"
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <gtest/gtest.h>
-#include <iterator>
-#include <random>
-#include <string>
-#include <thread>
-#include <vector>
+#include <functional>
 
 namespace {
 
-/// Expects `status` to be an error of `code` whose message contains `text`.
-void expectError(ube_status status, ube_status_code code, const std::string &text) {
-  ASSERT_NE(status, nullptr) << "expected an error containing: " << text;
-  EXPECT_EQ(ube_status_get_code(status), code);
-  EXPECT_NE(std::string(ube_status_message(status)).find(text), std::string::npos)
-      << ube_status_message(status);
-  ube_status_free(status);
-}
-
-void expectOk(ube_status status) {
-  ASSERT_EQ(status, nullptr) << ube_status_message(status);
-}
-
-class RuntimeTest : public ::testing::Test {
-protected:
-  void SetUp() override {
-    expectOk(ube_device_open("cpu", &device));
-    expectOk(ube_executable_load_file(device, UBE_TEST_MLP_EXECUTABLE, &exe));
-  }
-  void TearDown() override {
-    ube_executable_release(exe);
-    ube_device_release(device);
-  }
-  std::vector<float> input(uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(-2, 2);
-    std::vector<float> x(8 * 16);
-    for (float &v : x)
-      v = dist(rng);
-    return x;
-  }
-  /// Runs `predict` on `x` with wrapped caller memory.
-  std::vector<float> predict(std::vector<float> &x) {
-    std::vector<float> probs(8 * 4);
-    int64_t xShape[] = {8, 16}, pShape[] = {8, 4};
-    ube_buffer *in = nullptr, *out = nullptr;
-    expectOk(ube_buffer_wrap(device, UBE_F32, 2, xShape, x.data(), x.size() * 4, &in));
-    expectOk(ube_buffer_wrap(device, UBE_F32, 2, pShape, probs.data(), probs.size() * 4, &out));
-    expectOk(ube_invoke(exe, 0, &in, 1, &out, 1));
-    ube_buffer_release(in);
-    ube_buffer_release(out);
-    return probs;
-  }
-  ube_device *device = nullptr;
-  ube_executable *exe = nullptr;
-};
+using namespace ube::test;
+using RuntimeTest = MlpTest;
 
 TEST_F(RuntimeTest, Introspection) {
   EXPECT_STREQ(ube_device_name(device), "cpu");
@@ -125,25 +76,6 @@ TEST_F(RuntimeTest, AllocatedBuffersAndCopies) {
   ube_buffer_release(loss);
 }
 
-TEST_F(RuntimeTest, FourThreadsGetIdenticalResults) {
-  auto x = input(3);
-  const auto expected = predict(x);
-  constexpr int kThreads = 4, kRuns = 200;
-  std::vector<int> mismatches(kThreads, 0);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t)
-    threads.emplace_back([&, t] {
-      auto local = x;
-      for (int r = 0; r < kRuns; ++r)
-        if (predict(local) != expected)
-          ++mismatches[t];
-    });
-  for (auto &thread : threads)
-    thread.join();
-  for (int t = 0; t < kThreads; ++t)
-    EXPECT_EQ(mismatches[t], 0) << "thread " << t;
-}
-
 TEST_F(RuntimeTest, InvokeChecksArguments) {
   int64_t good[] = {8, 16}, bad[] = {8, 15}, pShape[] = {8, 4};
   ube_buffer *x, *wrongShape, *wrongType, *out;
@@ -202,8 +134,7 @@ TEST(Runtime, LoadErrors) {
   const char garbage[] = "definitely not an executable";
   expectError(ube_executable_load_memory(device, garbage, sizeof garbage, "garbage", &exe),
               UBE_INVALID_EXECUTABLE, "garbage: not a ube executable (bad magic)");
-  std::ifstream in(UBE_TEST_MLP_EXECUTABLE, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), {});
+  std::vector<char> bytes = readBytes(UBE_TEST_MLP_EXECUTABLE);
   // Every truncation is refused, none crashes.
   for (size_t size : {size_t(0), size_t(7), size_t(31), size_t(32), size_t(200),
                       bytes.size() / 2, bytes.size() - 1})
@@ -220,30 +151,59 @@ TEST(Runtime, LoadErrors) {
   ube_device_release(device);
 }
 
-TEST(Runtime, LoadAndUnloadRepeatedly) {
+// The host code is checked before the dynamic loader sees it.
+TEST(Runtime, ForeignOrBrokenHostCodeIsRefused) {
   ube_device *device;
   expectOk(ube_device_open("cpu", &device));
-  for (int i = 0; i < 100; ++i) {
-    ube_executable *exe;
-    expectOk(ube_executable_load_file(device, UBE_TEST_MLP_EXECUTABLE, &exe));
-    ube_executable_release(exe);
-  }
+  std::vector<char> image = readBytes(UBE_TEST_MLP_EXECUTABLE);
+  ube::ExecutableView view;
+  std::string error;
+  ASSERT_TRUE(ube::readExecutable(reinterpret_cast<const uint8_t *>(image.data()), image.size(),
+                                  "mlp", view, error))
+      << error;
+  // Rebuilds the executable with its host object edited by `edit`.
+  auto rebuilt = [&](const std::function<void(std::vector<uint8_t> &)> &edit) {
+    std::vector<std::vector<uint8_t>> sections;
+    for (const ube::Section &s : view.manifest.sections) {
+      sections.emplace_back(view.section(s), view.section(s) + s.size);
+      if (s.name == "host.so")
+        edit(sections.back());
+    }
+    return ube::writeExecutable(view.manifest, sections);
+  };
+  auto expectRefused = [&](const std::vector<uint8_t> &bytes, const std::string &text) {
+    ube_executable *exe = nullptr;
+    expectError(ube_executable_load_memory(device, bytes.data(), bytes.size(), "edited", &exe),
+                UBE_INVALID_EXECUTABLE, "edited: host code " + text);
+  };
+  expectRefused(rebuilt([](auto &so) { so[18] = 183; so[19] = 0; }), // EM_AARCH64
+                "is for ELF machine 183, but this host is x86-64");
+  expectRefused(rebuilt([](auto &so) { so[16] = 2; }), "is not a shared object"); // ET_EXEC
+  expectRefused(rebuilt([](auto &so) { so[4] = 1; }), "is not a 64-bit little-endian");
+  expectRefused(rebuilt([](auto &so) { so.resize(63); }), "is too short for an ELF header");
+  expectRefused(rebuilt([](auto &so) { so.resize(100); }), "has its program headers outside");
+  expectRefused(rebuilt([](auto &so) { so[0] = 'M'; so[1] = 'Z'; }), "is not an ELF object");
   ube_device_release(device);
 }
 
-} // namespace
+// Only regular files are read: a directory or a device would hang or fill memory.
+TEST(Runtime, LoadsOnlyRegularFiles) {
+  ube_device *device;
+  expectOk(ube_device_open("cpu", &device));
+  ube_executable *exe = nullptr;
+  expectError(ube_executable_load_file(device, "/tmp", &exe), UBE_NOT_FOUND,
+              "/tmp: is a directory, not a file");
+  expectError(ube_executable_load_file(device, "/dev/zero", &exe), UBE_NOT_FOUND,
+              "/dev/zero: is not a regular file");
+  ube_device_release(device);
+}
 
-namespace {
 // Two different executables loaded in turn, and at once, each run their own
 // code (the loader must not hand back the first for the second).
 TEST(Runtime, DifferentExecutablesDoNotAlias) {
   ube_device *device;
   expectOk(ube_device_open("cpu", &device));
-  auto read = [](const char *path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
-  };
-  auto mlp = read(UBE_TEST_MLP_EXECUTABLE), other = read(UBE_TEST_SOFTMAX_EXECUTABLE);
+  auto mlp = readBytes(UBE_TEST_MLP_EXECUTABLE), other = readBytes(UBE_TEST_SOFTMAX_EXECUTABLE);
   for (int round = 0; round < 3; ++round) {
     ube_executable *a, *b;
     expectOk(ube_executable_load_memory(device, mlp.data(), mlp.size(), "mlp", &a));

@@ -11,6 +11,7 @@
 
 #include "ube/Support/DType.h"
 #include "ube/Support/ExecutableFormat.h"
+#include "ube/Support/FileIO.h"
 #include "ube/Support/Npy.h"
 #include "ube/runtime.h"
 
@@ -254,10 +255,9 @@ void printTensor(const std::string &name, ube::DType dtype, const std::vector<in
 
 int run(const Options &o) {
   std::string error;
-  std::ifstream file(o.executable, std::ios::binary);
-  if (!file)
-    return fail(fmt::format("{}: cannot open file: {}", o.executable, std::strerror(errno)));
-  std::vector<uint8_t> image((std::istreambuf_iterator<char>(file)), {});
+  std::vector<uint8_t> image;
+  if (!ube::readRegularFile(o.executable, image, error))
+    return fail(error);
   std::string deviceName = o.device;
   if (deviceName.empty()) {
     // The device the executable was compiled for; the loader reports any

@@ -36,6 +36,9 @@ std::string dtypeNameList();
 /// The number of elements of `shape`, or nullopt when a dimension is negative
 /// or the product overflows int64.
 std::optional<int64_t> numElements(const std::vector<int64_t> &shape);
+/// The byte size of a `dtype` tensor of `shape`, or nullopt when a dimension
+/// is negative or the size overflows int64.
+std::optional<int64_t> numBytes(const std::vector<int64_t> &shape, DType dtype);
 /// "[2, 3]".
 std::string shapeToString(const std::vector<int64_t> &shape);
 

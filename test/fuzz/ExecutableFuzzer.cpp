@@ -1,0 +1,69 @@
+//===- ExecutableFuzzer.cpp - libFuzzer target for the executable loader -----===//
+//
+// Runs the checks the runtime makes on a .ube before any code is mapped:
+// the container (magic, version, checksum, manifest, section bounds), then
+// what the cpu device checks of its host object and the cuda device of its
+// PTX modules and launch plans. Random bytes rarely carry a valid FNV-1a
+// checksum, so each input is tried twice: as it is, and with the checksum
+// recomputed, which lets mutations reach the manifest and the plans.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FuzzCheck.h"
+#include "cpu/HostObject.h"
+#include "cuda/LaunchPlan.h"
+
+#include <cstring>
+
+namespace {
+
+void validate(const uint8_t *data, size_t size) {
+  ube::ExecutableView view;
+  std::string error;
+  if (!ube::readExecutable(data, size, "fuzz.ube", view, error)) {
+    UBE_FUZZ_CHECK(!error.empty());
+    return;
+  }
+  for (const ube::Section &section : view.manifest.sections) {
+    UBE_FUZZ_CHECK(section.offset <= view.payloadSize &&
+                   section.size <= view.payloadSize - section.offset);
+    ube::fuzz::touch(view.section(section), section.size);
+  }
+  using namespace ube::runtime;
+  const ube::Section *host;
+  if (MaybeError e = findHostObject(view, "fuzz.ube", host))
+    UBE_FUZZ_CHECK(!e->message.empty());
+  std::vector<std::pair<std::string, const ube::Section *>> modules;
+  if (MaybeError e = findPtxModules(view, "fuzz.ube", modules))
+    UBE_FUZZ_CHECK(!e->message.empty());
+  for (const ube::EntryPoint &entry : view.manifest.entries) {
+    LaunchPlan plan;
+    if (MaybeError e = parseLaunchPlan(view, entry, "fuzz.ube", plan)) {
+      UBE_FUZZ_CHECK(!e->message.empty());
+      continue;
+    }
+    for (const LaunchStep &step : plan.steps) {
+      if (step.kind == LaunchStep::Copy) {
+        UBE_FUZZ_CHECK(step.src < plan.buffers.size() && step.dst < plan.buffers.size());
+        UBE_FUZZ_CHECK(step.srcOffset + step.bytes <= plan.buffers[step.src].bytes);
+        UBE_FUZZ_CHECK(step.dstOffset + step.bytes <= plan.buffers[step.dst].bytes);
+      }
+      for (const LaunchArg &arg : step.args)
+        UBE_FUZZ_CHECK(arg.kind != LaunchArg::Pointer || arg.buffer < plan.buffers.size());
+    }
+  }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  validate(data, size);
+  if (size >= ube::kExecutableHeaderSize) {
+    std::vector<uint8_t> fixed(data, data + size);
+    uint64_t checksum = ube::fnv1a64(fixed.data() + ube::kExecutableHeaderSize,
+                                     size - ube::kExecutableHeaderSize);
+    std::memcpy(fixed.data() + 16, &checksum, sizeof checksum);
+    validate(fixed.data(), fixed.size());
+  }
+  return 0;
+}

@@ -1,0 +1,133 @@
+// The cuda device's launch plans are validated before anything reaches the
+// driver: every reference, range and kernel of a plan read from a file must
+// lie inside what the executable holds. CUDA-free, so this runs anywhere.
+#include "cuda/LaunchPlan.h"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+using namespace ube;
+using namespace ube::runtime;
+
+class LaunchPlanTest : public ::testing::Test {
+protected:
+  LaunchPlanTest() {
+    // Two arguments: x f32[4, 8] (128 bytes) and y f32[4] (16 bytes); a PTX
+    // module "m"; 64 bytes of constants.
+    view.manifest.target = "cuda";
+    view.manifest.sections = {{"ptx:m", 0, 16}, {"constants", 64, 64}};
+    entry.name = "main";
+    entry.inputs = {{"x", DType::F32, {4, 8}}};
+    entry.outputs = {{"y", DType::F32, {4}}};
+  }
+  MaybeError parse(const std::string &plan) {
+    entry.plan = plan;
+    return parseLaunchPlan(view, entry, "test.ube", parsed);
+  }
+  void expectRejected(const std::string &plan, const std::string &text) {
+    MaybeError error = parse(plan);
+    ASSERT_TRUE(error) << "accepted: " << plan;
+    EXPECT_EQ(error->code, UBE_INVALID_EXECUTABLE);
+    EXPECT_NE(error->message.find("test.ube (main): malformed launch plan: " + text),
+              std::string::npos)
+        << error->message;
+  }
+  /// A plan with the given buffers and steps.
+  static std::string plan(const std::string &buffers, const std::string &steps) {
+    return R"({"buffers": [)" + buffers + R"(], "steps": [)" + steps + "]}";
+  }
+  static constexpr const char *kBuffers =
+      R"({"kind": "argument", "index": 0}, {"kind": "argument", "index": 1},
+         {"kind": "temporary", "bytes": 32}, {"kind": "constant", "offset": 16, "bytes": 48})";
+  static std::string launch(const std::string &fields) {
+    return R"({"op": "launch", "module": "m", "kernel": "k", )" + fields + "}";
+  }
+  ExecutableView view;
+  EntryPoint entry;
+  LaunchPlan parsed;
+};
+
+TEST_F(LaunchPlanTest, AcceptsAWellFormedPlan) {
+  auto error = parse(plan(kBuffers, launch(R"("grid": [4, 1, 1], "block": [256, 1, 1],
+      "args": [{"ptr": 0}, {"ptr": 3}, {"i64": -5}, {"f32_bits": 1065353216}])") +
+                                        R"(, {"op": "copy", "src": 2, "dst": 1, "src_offset": 16,
+                                             "dst_offset": 0, "bytes": 16})"));
+  ASSERT_FALSE(error) << error->message;
+  ASSERT_EQ(parsed.buffers.size(), 4u);
+  EXPECT_EQ(parsed.buffers[0].bytes, 128u);
+  EXPECT_EQ(parsed.buffers[1].bytes, 16u);
+  EXPECT_EQ(parsed.buffers[3].kind, LaunchBuffer::Constant);
+  ASSERT_EQ(parsed.steps.size(), 2u);
+  EXPECT_EQ(parsed.steps[0].kernel, "k");
+  EXPECT_EQ(parsed.steps[0].grid[0], 4u);
+  EXPECT_EQ(parsed.steps[0].args[2].kind, LaunchArg::I64);
+  EXPECT_EQ(int64_t(parsed.steps[0].args[2].bits), -5);
+  EXPECT_EQ(parsed.steps[1].kind, LaunchStep::Copy);
+}
+
+TEST_F(LaunchPlanTest, RejectsBadBuffers) {
+  expectRejected("[]", "not a JSON object");
+  expectRejected(R"({"buffers": []})", "missing buffers or steps");
+  expectRejected(plan(R"({"kind": "argument", "index": 2})", ""),
+                 "argument buffer index out of range (the entry has 2 arguments)");
+  expectRejected(plan(R"({"kind": "temporary"})", ""), "temporary buffer without a size");
+  expectRejected(plan(R"({"kind": "constant", "offset": 32, "bytes": 33})", ""),
+                 "constant buffer outside the constants section");
+  expectRejected(plan(R"({"kind": "constant", "offset": 18446744073709551615, "bytes": 2})",
+                      ""),
+                 "constant buffer outside the constants section");
+  expectRejected(plan(R"({"kind": "heap"})", ""), "unknown buffer 'heap'");
+  expectRejected(plan("7", ""), "buffer without kind");
+}
+
+TEST_F(LaunchPlanTest, RejectsBadSteps) {
+  expectRejected(plan(kBuffers, "3"), "step without op");
+  expectRejected(plan(kBuffers, R"({"op": "jump"})"), "unknown step 'jump'");
+  expectRejected(plan(kBuffers, R"({"op": "launch", "module": "n", "kernel": "k"})"),
+                 "no module 'n'");
+  expectRejected(plan(kBuffers, launch(R"("block": [1, 1, 1], "args": [])")),
+                 "'grid' must hold 3 dimensions");
+  expectRejected(plan(kBuffers, launch(R"("grid": [0, 1, 1], "block": [1, 1, 1], "args": [])")),
+                 "bad 'grid' dimension");
+  expectRejected(plan(kBuffers,
+                      launch(R"("grid": [1, 1, 1], "block": [64, 32, 1], "args": [])")),
+                 "more than 1024 threads per block");
+  expectRejected(plan(kBuffers, launch(R"("grid": [1, 1, 1], "block": [1, 1, 1])")),
+                 "launch without args");
+  expectRejected(plan(kBuffers, launch(R"("grid": [1, 1, 1], "block": [1, 1, 1],
+                                          "args": [{"ptr": 4}])")),
+                 "bad buffer reference");
+  expectRejected(plan(kBuffers, launch(R"("grid": [1, 1, 1], "block": [1, 1, 1],
+                                          "args": [{"f16": 1}])")),
+                 "unknown argument kind 'f16'");
+  // Copies must stay inside both buffers: y holds 16 bytes, the temporary 32.
+  expectRejected(plan(kBuffers, R"({"op": "copy", "src": 2, "dst": 1, "bytes": 32})"),
+                 "copy outside its buffers");
+  expectRejected(plan(kBuffers, R"({"op": "copy", "src": 0, "dst": 2, "src_offset": 120,
+                                    "bytes": 16})"),
+                 "copy outside its buffers");
+  expectRejected(plan(kBuffers, R"({"op": "copy", "src": 0, "dst": 9, "bytes": 4})"),
+                 "bad buffer reference");
+  expectRejected(plan(kBuffers, R"({"op": "copy", "src": 0, "dst": 1, "bytes": -4})"),
+                 "bad copy range");
+}
+
+TEST(LaunchPlan, PtxMustBeNulTerminated) {
+  const uint8_t payload[] = {'.', 'v', 'e', 'r', 0, '.', 'v', 'e', 'r'};
+  ExecutableView view;
+  view.payload = payload;
+  view.payloadSize = sizeof payload;
+  view.manifest.sections = {{"ptx:good", 0, 5}};
+  std::vector<std::pair<std::string, const Section *>> modules;
+  EXPECT_FALSE(findPtxModules(view, "t.ube", modules));
+  ASSERT_EQ(modules.size(), 1u);
+  EXPECT_EQ(modules[0].first, "good");
+  view.manifest.sections.push_back({"ptx:bad", 5, 4});
+  modules.clear();
+  MaybeError error = findPtxModules(view, "t.ube", modules);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->message, "t.ube: PTX of 'bad' is not NUL-terminated");
+}
+
+} // namespace
