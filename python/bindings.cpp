@@ -42,8 +42,9 @@ py::dtype numpyDtype(ube_dtype dtype) {
   case UBE_I1: return py::dtype("bool");
   case UBE_I32: return py::dtype("int32");
   case UBE_I64: return py::dtype("int64");
+  case UBE_DTYPE_MAX_ENUM: break; // never returned by the runtime
   }
-  return py::dtype("float32");
+  throw std::invalid_argument("unknown dtype " + std::to_string(int(dtype)));
 }
 
 const char *dtypeName(ube_dtype dtype) {

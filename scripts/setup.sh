@@ -8,6 +8,8 @@ PACKAGES=(
   # Compiler toolchain: LLVM/MLIR 22 (shared libraries, headers, CMake config, tablegen),
   # lit/FileCheck, clang and lld.
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld-22
+  # Sanitizer and libFuzzer runtimes for the sanitizer build (scripts/test-sanitize.sh).
+  libclang-rt-22-dev
   # Build system.
   cmake ninja-build ccache
   # C++ libraries.

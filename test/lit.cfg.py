@@ -18,15 +18,16 @@ llvm_config.use_default_substitutions()
 
 config.substitutions.append(("%PATH%", config.environment["PATH"]))
 config.substitutions.append(("%ube_src", config.ube_src_root))
+# Ahead of lit's default %python (the interpreter running lit).
 if config.ube_sanitize:
     # The helpers import the instrumented extension: preload the sanitizer
     # runtime, and leave CPython's own (deliberate) leaks unreported.
-    config.substitutions.append(
-        ("%python", "env LD_PRELOAD={} ASAN_OPTIONS=detect_leaks=0 {}".format(
+    config.substitutions.insert(
+        0, ("%python", "env LD_PRELOAD={} ASAN_OPTIONS=detect_leaks=0 {}".format(
             config.ube_sanitizer_runtime, config.python_executable)))
     config.available_features.add("sanitize")
 else:
-    config.substitutions.append(("%python", config.python_executable))
+    config.substitutions.insert(0, ("%python", config.python_executable))
 # Helper scripts import the ube package of the build tree.
 config.environment["PYTHONPATH"] = os.path.join(config.ube_obj_root, "python")
 

@@ -49,7 +49,11 @@ typedef enum ube_dtype {
   UBE_BF16 = 2,
   UBE_I1 = 3, /* one byte per element, 0 or 1 */
   UBE_I32 = 4,
-  UBE_I64 = 5
+  UBE_I64 = 5,
+  /* Not a dtype: makes every int value a valid ube_dtype in C++ too, so that
+   * the runtime can reject a wrong one instead of the caller's compiler
+   * assuming it cannot happen. */
+  UBE_DTYPE_MAX_ENUM = 0x7fffffff
 } ube_dtype;
 
 /* Describes one argument or result of an entry point. Pointers stay valid

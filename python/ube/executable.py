@@ -1,4 +1,5 @@
 """Compiled executables: compile, load, call."""
+import hashlib
 import os
 import pathlib
 import tempfile
@@ -117,9 +118,19 @@ def compile(source, target="cpu", *, cpu="native", cuda_path="/usr/local/cuda",
     return Executable(image, device or _device_of(target), name=path)
 
 
-def load(path, device=None):
-    """Loads a compiled .ube executable (on the device it was compiled for)."""
+def load(path, device=None, *, sha256=None):
+    """Loads a compiled .ube executable (on the device it was compiled for).
+
+    Loading an executable runs its code (docs/security.md). With `sha256` (hex),
+    the bytes read are checked against that digest before anything is loaded,
+    and a mismatch raises ValueError.
+    """
     data = pathlib.Path(path).read_bytes()
+    if sha256 is not None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256.strip().lower():
+            raise ValueError(f"{os.fspath(path)}: SHA-256 is {actual}, expected {sha256}; "
+                             "refusing to load it")
     if device is None:
         import json
         import struct

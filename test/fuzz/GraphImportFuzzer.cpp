@@ -19,6 +19,7 @@
 #include "llvm/Support/Path.h"
 
 #include <fstream>
+#include <memory>
 #include <string_view>
 
 namespace {
@@ -26,16 +27,27 @@ namespace {
 constexpr std::string_view kWeightsSeparator = "\n#safetensors\n";
 
 struct Fixture {
-  mlir::MLIRContext context;
+  std::unique_ptr<mlir::MLIRContext> context;
+  unsigned inputsInContext = 0;
   std::string directory, graphPath, weightsPath;
 
+  /// The context for the next input. Weights become resource blobs that live
+  /// as long as their context, so it is replaced now and then to keep the
+  /// fuzzer's memory flat.
+  mlir::MLIRContext &nextContext() {
+    if (!context || ++inputsInContext == 256) {
+      mlir::DialectRegistry registry;
+      ube::registerUbeDialects(registry);
+      // One thread: the fuzzer's process should not spawn a pool per context.
+      context = std::make_unique<mlir::MLIRContext>(registry,
+                                                    mlir::MLIRContext::Threading::DISABLED);
+      context->loadAllAvailableDialects();
+      inputsInContext = 0;
+    }
+    return *context;
+  }
+
   Fixture() {
-    mlir::DialectRegistry registry;
-    ube::registerUbeDialects(registry);
-    context.appendDialectRegistry(registry);
-    context.loadAllAvailableDialects();
-    // One thread: the fuzzer's process should not spawn a pool per input.
-    context.disableMultithreading();
     llvm::SmallString<128> dir;
     if (llvm::sys::fs::createUniqueDirectory("ube-fuzz-graph", dir))
       std::abort();
@@ -63,15 +75,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       weights.write(bytes.data(), std::streamsize(bytes.size()));
     }
   }
+  mlir::MLIRContext &context = fixture.nextContext();
   unsigned errors = 0;
-  mlir::ScopedDiagnosticHandler handler(&fixture.context, [&](mlir::Diagnostic &diag) {
+  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &diag) {
     if (diag.getSeverity() == mlir::DiagnosticSeverity::Error)
       ++errors;
     return mlir::success();
   });
   mlir::OwningOpRef<mlir::ModuleOp> module =
       ube::importGraph(llvm::StringRef(json.data(), json.size()), fixture.graphPath,
-                       &fixture.context);
+                       &context);
   if (!module) {
     UBE_FUZZ_CHECK(errors > 0);
     return 0;

@@ -1,4 +1,6 @@
 """The Python API: ube.compile, ube.load, calling executables, errors."""
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -57,6 +59,18 @@ def test_save_and_load(ube_module, mlp, tmp_path):
     again = ube_module.load(path)
     x = np.ones((8, 16), np.float32)
     assert np.array_equal(again.predict(x), mlp.predict(x))
+
+
+def test_load_pinned_by_sha256(ube_module, mlp, tmp_path):
+    path = tmp_path / "mlp.ube"
+    mlp.save(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    x = np.ones((8, 16), np.float32)
+    assert np.array_equal(ube_module.load(path, sha256=digest.upper()).predict(x),
+                          mlp.predict(x))
+    with pytest.raises(ValueError, match=f"mlp.ube: SHA-256 is {digest}, expected 00ff; "
+                                         "refusing to load it"):
+        ube_module.load(path, sha256="00ff")
 
 
 def test_compile_errors_carry_diagnostics(ube_module, source_root, tmp_path):
