@@ -86,6 +86,9 @@ public:
   Value logSoftmax(Value x, int64_t axis) {
     return LogSoftmaxOp::create(b, x, b.getI64IntegerAttr(axis));
   }
+  Value softmax(Value x, int64_t axis) {
+    return SoftmaxOp::create(b, x, b.getI64IntegerAttr(axis));
+  }
   /// Mean over the rows of `perRow` whose `valid` flag (0/1, same shape) is
   /// set; 0 when no row is.
   Value maskedMean(Value perRow, Value validFloat) {
@@ -177,16 +180,11 @@ struct DecomposeLayerNorm : OpRewritePattern<LayerNormOp> {
   }
 };
 
-/// Per-row negative log-likelihood of `labels` under `logits` ([..., C] and
-/// [...]), 0 where the label is `ignoreIndex`, and the 0/1 validity mask.
-std::pair<Value, Value> nllPerRow(UbeBuilder &u, Value logits, Value labels,
-                                  int64_t ignoreIndex) {
-  auto logitsType = UbeBuilder::typeOf(logits);
+/// `labels` [...] one-hot over `classes` ([..., classes], i1), by comparing
+/// each label with 0..classes-1 (a label out of range matches none).
+Value oneHot(UbeBuilder &u, Value labels, int64_t classes) {
   auto labelsType = UbeBuilder::typeOf(labels);
-  int64_t classes = logitsType.getShape().back();
-  Type floatType = logitsType.getElementType(), indexType = labelsType.getElementType();
-  Value logProbs = u.logSoftmax(logits, -1);
-  // One-hot by comparing each label with 0..C-1.
+  Type indexType = labelsType.getElementType();
   SmallVector<APInt> iota;
   for (int64_t c = 0; c < classes; ++c)
     iota.push_back(APInt(indexType.getIntOrFloatBitWidth(), c, /*isSigned=*/true));
@@ -194,8 +192,20 @@ std::pair<Value, Value> nllPerRow(UbeBuilder &u, Value logits, Value labels,
   Value classIds = ConstantOp::create(u.b, iotaType, DenseElementsAttr::get(iotaType, iota));
   SmallVector<int64_t> column(labelsType.getShape());
   column.push_back(1);
-  Value oneHot = u.compare("eq", u.reshape(labels, column), classIds);
-  Value picked = u.reduceSum(u.where(oneHot, logProbs, u.scalar(floatType, 0.0)), {-1});
+  return u.compare("eq", u.reshape(labels, column), classIds);
+}
+
+/// Per-row negative log-likelihood of `labels` under `logits` ([..., C] and
+/// [...]), 0 where the label is `ignoreIndex`, and the 0/1 validity mask.
+std::pair<Value, Value> nllPerRow(UbeBuilder &u, Value logits, Value labels,
+                                  int64_t ignoreIndex) {
+  auto logitsType = UbeBuilder::typeOf(logits);
+  Type floatType = logitsType.getElementType();
+  Type indexType = UbeBuilder::elementTypeOf(labels);
+  Value logProbs = u.logSoftmax(logits, -1);
+  Value picked = u.reduceSum(u.where(oneHot(u, labels, logitsType.getShape().back()), logProbs,
+                                     u.scalar(floatType, 0.0)),
+                             {-1});
   Value valid = u.compare("ne", labels, u.scalar(indexType, static_cast<double>(ignoreIndex)));
   Value nll = u.where(valid, u.neg(picked), u.scalar(floatType, 0.0));
   return {nll, u.castTo(valid, floatType)};
@@ -293,6 +303,48 @@ struct DecomposeKdLoss : OpRewritePattern<KdLossOp> {
   }
 };
 
+/// The gradient of kd_loss for the student logits (see the op's description).
+struct DecomposeKdLossGrad : OpRewritePattern<KdLossGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KdLossGradOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    auto type = UbeBuilder::typeOf(op.getStudentLogits());
+    Type floatType = type.getElementType();
+    int64_t vocab = type.getShape().back();
+    int64_t rows = type.getNumElements() / std::max<int64_t>(vocab, 1);
+    Value student = u.reshape(op.getStudentLogits(), {rows, vocab});
+    Value teacher = u.reshape(op.getTeacherLogits(), {rows, vocab});
+    double temperature = op.getTemperature().convertToDouble();
+    Value inverse = u.scalar(floatType, 1.0 / temperature);
+    Value diff = u.sub(u.softmax(u.mul(student, inverse), -1),
+                       u.softmax(u.mul(teacher, inverse), -1));
+    // Per-row weights: grad / N on counted rows, 0 on ignored ones.
+    Value labels = op.getLabels() ? u.reshape(op.getLabels(), {rows}) : Value();
+    Value counted = u.scalar(floatType, 1.0);
+    if (labels)
+      counted = u.castTo(u.compare("ne", labels,
+                                   u.scalar(UbeBuilder::elementTypeOf(labels),
+                                            double(op.getIgnoreIndex()))),
+                         floatType);
+    Value count = labels ? u.maximum(u.reduceSum(counted), u.scalar(floatType, 1.0))
+                         : u.scalar(floatType, double(rows));
+    Value perRow = u.reshape(u.mul(u.div(op.getGrad(), count),
+                                   labels ? counted : u.scalar(floatType, 1.0)),
+                             labels ? SmallVector<int64_t>{rows, 1} : SmallVector<int64_t>{});
+    double klScale = (op.getScaleByTemperatureSquared() ? temperature * temperature : 1.0) /
+                     temperature;
+    Value result = u.mul(diff, u.mul(perRow, u.scalar(floatType, klScale)));
+    double alpha = op.getAlpha().convertToDouble();
+    if (alpha != 0.0) {
+      Value target = u.castTo(oneHot(u, labels, vocab), floatType);
+      Value ce = u.sub(u.softmax(student, -1), target);
+      result = u.add(result, u.mul(ce, u.mul(perRow, u.scalar(floatType, alpha))));
+    }
+    rewriter.replaceOp(op, u.reshape(result, type.getShape()));
+    return success();
+  }
+};
+
 struct DecomposeFeatureMapLoss : OpRewritePattern<FeatureMapLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(FeatureMapLossOp op, PatternRewriter &rewriter) const override {
@@ -380,6 +432,6 @@ struct UbeDecomposePass : ube::impl::UbeDecomposeBase<UbeDecomposePass> {
 
 void ube::populateDecomposePatterns(RewritePatternSet &patterns) {
   patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeSoftmax, DecomposeLogSoftmax,
-               DecomposeLayerNorm, DecomposeCrossEntropy, DecomposeMseLoss, DecomposeKdLoss,
+               DecomposeLayerNorm, DecomposeCrossEntropy, DecomposeMseLoss, DecomposeKdLoss, DecomposeKdLossGrad,
                DecomposeFeatureMapLoss, DecomposeAttentionTransferLoss>(patterns.getContext());
 }

@@ -60,6 +60,33 @@ def UbeEmitEntryPoints : Pass<"ube-emit-entry-points", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
+                                     "::mlir::func::FuncOp"> {
+  let summary = "Lowers the distillation losses to fused, vectorized row kernels for CPUs";
+  let description = [{
+    Replaces `ube.kd_loss` and `ube.kd_loss_grad` on f32 logits with loops
+    over rows whose inner loops walk the vocabulary in vectors: one streaming
+    pass per row computes the running (online) maxima and sums of exp for
+    student and teacher together (per vector lane, rescaled once per chunk of
+    the row, so the exps stay one per element and vectorize), the weighted
+    sum for the KL term and, with a hard-label term at T != 1, the statistics
+    at T = 1. The loss is then a per-row combination; the gradient a second
+    pass over the row writing `softmax(s/T) - softmax(t/T)` (and the
+    cross-entropy gradient) directly. Nothing of the size of the logits is
+    allocated: `docs/distillation.md` has the math. Ops it does not handle
+    (other element types) are left for `--ube-lower-to-linalg`.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"chunkSize", "chunk-size", "int64_t", "512",
+           "Elements per chunk of a row between two rescalings (a multiple of the width)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::FuncOp"> {
   let summary = "Turns memref.copy between non-contiguous buffers into linalg.copy";
   let description = [{

@@ -35,12 +35,16 @@ static constexpr llvm::StringLiteral kHostCodegenPipeline =
     "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
     "buffer-deallocation-pipeline,"
     "func.func(ube-lower-strided-copies,convert-linalg-to-loops),"
+    // Fused kernels' vector code: transfers to loads/stores (masked at the
+    // ragged end of a row), then the rest with the arith/math lowering below.
+    "func.func(convert-vector-to-scf{full-unroll=true},lower-vector-mask),"
     "math-extend-to-supported-types,"
     "ube-approximate-math,"
     "expand-strided-metadata,"
     "lower-affine,"
     "convert-scf-to-cf,"
     "finalize-memref-to-llvm,"
+    "convert-vector-to-llvm,"
     "convert-math-to-llvm,"
     "convert-arith-to-llvm,"
     "convert-index-to-llvm,"

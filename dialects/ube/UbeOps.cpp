@@ -607,31 +607,59 @@ LogicalResult MseLossOp::inferTypes(MLIRContext *, Loc loc,
 // Distillation
 //===----------------------------------------------------------------------===//
 
-LogicalResult KdLossOp::inferTypes(MLIRContext *, Loc loc,
-                                         Adaptor adaptor,
-                                         SmallVectorImpl<Type> &types) {
-  auto student = rankedType(loc, adaptor.getStudentLogits(), "student logits");
-  auto teacher = rankedType(loc, adaptor.getTeacherLogits(), "teacher logits");
+/// What kd_loss and its gradient check of their common operands; returns
+/// the student logits' type.
+static FailureOr<RankedTensorType> checkKdLossOperands(Loc loc, Value studentLogits,
+                                                       Value teacherLogits, Value labels,
+                                                       double temperature, APFloat alpha) {
+  auto student = rankedType(loc, studentLogits, "student logits");
+  auto teacher = rankedType(loc, teacherLogits, "teacher logits");
   if (failed(student) || failed(teacher) ||
       failed(checkSameElementType(loc, *student, *teacher, "student logits",
                                   "teacher logits")) ||
       failed(checkSameShape(loc, *student, *teacher, "student logits",
                             "teacher logits")) ||
-      failed(checkPositive(loc, adaptor.getTemperature().convertToDouble(),
-                           "temperature")))
+      failed(checkPositive(loc, temperature, "temperature")))
     return failure();
   if (student->getRank() < 1)
     return emitOptionalError(loc, "logits need a vocabulary axis");
   if (!isFloatTensor(*student))
     return emitOptionalError(loc, "logits must be floating point");
-  if (Value labels = adaptor.getLabels()) {
+  if (labels) {
     if (failed(checkLabels(loc, *student, labels)))
       return failure();
-  } else if (!adaptor.getAlpha().isZero()) {
-    return emitOptionalError(loc, "alpha ", number(adaptor.getAlpha().convertToDouble()),
+  } else if (!alpha.isZero()) {
+    return emitOptionalError(loc, "alpha ", number(alpha.convertToDouble()),
                              " weighs a hard-label term, which needs labels");
   }
+  return *student;
+}
+
+LogicalResult KdLossOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                   SmallVectorImpl<Type> &types) {
+  auto student = checkKdLossOperands(loc, adaptor.getStudentLogits(),
+                                     adaptor.getTeacherLogits(), adaptor.getLabels(),
+                                     adaptor.getTemperature().convertToDouble(),
+                                     adaptor.getAlpha());
+  if (failed(student))
+    return failure();
   pushScalar(*student, types);
+  return success();
+}
+
+LogicalResult KdLossGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                       SmallVectorImpl<Type> &types) {
+  auto student = checkKdLossOperands(loc, adaptor.getStudentLogits(),
+                                     adaptor.getTeacherLogits(), adaptor.getLabels(),
+                                     adaptor.getTemperature().convertToDouble(),
+                                     adaptor.getAlpha());
+  auto grad = rankedType(loc, adaptor.getGrad(), "grad");
+  if (failed(student) || failed(grad))
+    return failure();
+  if (grad->getRank() != 0 || grad->getElementType() != student->getElementType())
+    return emitOptionalError(loc, "grad must be a scalar of the logits' element type ",
+                             student->getElementType(), ", got ", *grad);
+  types.push_back(*student);
   return success();
 }
 

@@ -441,6 +441,31 @@ def Ube_KdLossOp : Ube_InferredOp<"kd_loss"> {
   }];
 }
 
+def Ube_KdLossGradOp : Ube_InferredOp<"kd_loss_grad"> {
+  let summary = "Gradient of `kd_loss` with respect to the student logits";
+  let description = [{
+    The vector-Jacobian product of `ube.kd_loss` (same operands and
+    attributes) for the student logits: `grad` is the scalar gradient of the
+    loss, the result has the shape of `student_logits`. With `N` the number of
+    counted rows (all rows, or those whose label is not `ignore_index`), a
+    counted row `r` gets
+    `grad · (s / (N·T) · (softmax(z_s/T) − softmax(z_t/T)) + alpha / N · (softmax(z_s) − onehot(y_r)))`
+    and an ignored row zero. The teacher is a constant here, as in every
+    distillation setup (its logits come from a frozen model).
+  }];
+  let arguments = (ins Ube_FloatTensor:$student_logits, Ube_FloatTensor:$teacher_logits,
+                   Ube_FloatScalar:$grad, Optional<Ube_IndexTensor>:$labels,
+                   DefaultValuedAttr<F64Attr, "1.0">:$temperature,
+                   DefaultValuedAttr<BoolAttr, "true">:$scale_by_temperature_squared,
+                   DefaultValuedAttr<F64Attr, "0.0">:$alpha,
+                   DefaultValuedAttr<Ube_I64Attr, "-100">:$ignore_index);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = [{
+    $student_logits `,` $teacher_logits `,` $grad (`labels` $labels^)? attr-dict `:`
+    type($student_logits) `,` type($teacher_logits) `,` type($grad) (`,` type($labels)^)?
+  }];
+}
+
 def Ube_FeatureMapLossOp : Ube_InferredOp<"feature_map_loss"> {
   let summary = "Feature-map transfer loss (MobileBERT-style)";
   let description = [{

@@ -42,6 +42,9 @@ struct CompileOptions {
   /// Where the CUDA toolkit is (for ptxas), for the cuda target.
   std::string cudaPath = "/usr/local/cuda";
   EmitStage emit = EmitStage::Exe;
+  /// Use the target's fused kernels (e.g. the distillation losses on the
+  /// cpu); off, every op takes the generic composition (for comparisons).
+  bool fusedKernels = true;
   /// Apply MLIR's pass-manager command-line options (--mlir-print-ir-*,
   /// --mlir-timing, ...); only tools that registered them set this.
   bool commandLinePassOptions = false;

@@ -112,8 +112,11 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     applyDefaultTimingPassManagerCLOptions(pm);
   }
   buildGraphPipeline(pm);
-  if (options.emit >= EmitStage::Linalg)
+  if (options.emit >= EmitStage::Linalg) {
+    if (options.fusedKernels)
+      target->buildKernelPipeline(pm, options);
     buildLinalgPipeline(pm);
+  }
   if (options.emit >= EmitStage::Llvm)
     target->buildCodegenPipeline(pm, options);
   if (failed(pm.run(module)))

@@ -62,8 +62,10 @@ class GraphRunner:
                      if function is None or e["name"] == function)
         return {o["name"]: np.load(out_dir / f"{o['name']}.npy") for o in entry["outputs"]}
 
-    def graph(self, inputs, nodes, outputs, parameters=None, weights=None, functions=None):
-        """Compiles and runs a graph whose inputs are {name: array}."""
+    def graph(self, inputs, nodes, outputs, parameters=None, weights=None, functions=None,
+              compile_args=()):
+        """Compiles (with extra ube-compile arguments) and runs a graph whose
+        inputs are {name: array}; returns {output name: array}."""
         graph = {"format": "ube.graph", "version": 1,
                  "inputs": [tensor_decl(n, a) for n, a in inputs.items()],
                  "nodes": nodes}
@@ -71,7 +73,7 @@ class GraphRunner:
             graph["parameters"] = [tensor_decl(n, a) for n, a in parameters.items()]
             weights = dict(parameters)
         graph["outputs"] = outputs
-        exe = self.compile(graph, weights)
+        exe = self.compile(graph, weights, compile_args)
         return self.run(exe, inputs)
 
     def op(self, op, inputs, attrs=None, **node_fields):

@@ -36,6 +36,10 @@ static cl::opt<std::string> cudaPath("cuda-path",
 static cl::opt<std::string> emit("emit",
                                  cl::desc("Stop at a stage: ube, linalg, llvm, asm, obj, exe"),
                                  cl::init("exe"));
+static cl::opt<bool> fusedKernels(
+    "fused-kernels",
+    cl::desc("Use the target's fused kernels (=false: the generic composition, to compare)"),
+    cl::init(true));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -72,6 +76,7 @@ int main(int argc, char **argv) {
   options.cpu = cpu;
   options.cudaPath = cudaPath;
   options.emit = *stage;
+  options.fusedKernels = fusedKernels;
   options.commandLinePassOptions = true;
   if (failed(ube::compileModule(*module, options, output->os())))
     return 1;

@@ -27,6 +27,10 @@ public:
   virtual mlir::LogicalResult validateOptions(llvm::StringRef targetOptions,
                                               const CompileOptions &options,
                                               std::string &error) const = 0;
+  /// Replaces ube ops with target-specific fused kernels before the generic
+  /// lowering to linalg (only when `options.fusedKernels`); none by default.
+  virtual void buildKernelPipeline(mlir::OpPassManager &pm,
+                                   const CompileOptions &options) const {}
   /// Lowers linalg on tensors to what `serialize` takes.
   virtual void buildCodegenPipeline(mlir::OpPassManager &pm,
                                     const CompileOptions &options) const = 0;

@@ -9,6 +9,7 @@
 
 #include "CpuTarget.h"
 
+#include "passes/Passes.h"
 #include "passes/Pipelines.h"
 #include "ube/Version.h"
 
@@ -47,6 +48,8 @@ public:
                 .str();
     return failure();
   }
+
+  void buildKernelPipeline(OpPassManager &pm, const CompileOptions &options) const override;
 
   void buildCodegenPipeline(OpPassManager &pm, const CompileOptions &) const override {
     buildHostCodegenPipeline(pm);
@@ -137,6 +140,17 @@ LogicalResult linkSharedObject(Location loc, llvm::ArrayRef<char> object,
   sharedObject.assign((*library)->getBufferStart(), (*library)->getBufferEnd());
   cleanup();
   return success();
+}
+
+void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &options) const {
+  // f32 lanes of the widest vectors the chosen CPU has (AVX-512 or AVX2/SSE,
+  // where LLVM splits 8-wide vectors in two).
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> machine = createTargetMachine(options.cpu, error);
+  bool avx512 = machine && machine->getMCSubtargetInfo()->checkFeatures("+avx512f");
+  UbeCpuDistillationKernelsOptions kernels;
+  kernels.vectorWidth = avx512 ? 16 : 8;
+  pm.addNestedPass<func::FuncOp>(createUbeCpuDistillationKernels(kernels));
 }
 
 LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &options,
