@@ -32,6 +32,10 @@ static constexpr llvm::StringLiteral kHostCodegenPipeline =
     "func.func(linalg-fuse-elementwise-ops),"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
+    // Folds loop-carried buffers that a loop only passes through (a fused
+    // kernel writing its result row by row), so that the result is the
+    // allocation itself and becomes the caller's buffer, not a copy.
+    "canonicalize,"
     "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
     "buffer-deallocation-pipeline,"
     "func.func(ube-lower-strided-copies,convert-linalg-to-loops),"

@@ -199,11 +199,11 @@ PYBIND11_MODULE(_ube, m) {
   m.def(
       "compile_file",
       [](const std::string &path, const std::string &target, const std::string &cpu,
-         const std::string &cudaPath, const std::string &emit) {
+         const std::string &cudaPath, const std::string &emit, bool fusedKernels) {
         ube::CompileFileResult result;
         {
           py::gil_scoped_release release;
-          result = ube::compileFile(path, target, cpu, cudaPath, emit);
+          result = ube::compileFile(path, target, cpu, cudaPath, emit, fusedKernels);
         }
         if (!result.ok) {
           PyErr_SetString(compileErrorType.ptr(), result.diagnostics.c_str());
@@ -213,6 +213,7 @@ PYBIND11_MODULE(_ube, m) {
       },
       py::arg("path"), py::arg("target") = "cpu", py::arg("cpu") = "native",
       py::arg("cuda_path") = "/usr/local/cuda", py::arg("emit") = "exe",
+      py::arg("fused_kernels") = true,
       "Compiles a graph file or MLIR file; returns the requested stage as bytes.");
 
   py::class_<DeviceHandle, std::shared_ptr<DeviceHandle>>(m, "Device")

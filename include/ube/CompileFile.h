@@ -19,11 +19,12 @@ struct CompileFileResult {
 };
 
 /// Compiles a graph file (.json) or MLIR file; `emit` is a stage name
-/// (ube, linalg, llvm, asm, obj, exe). Thread-safe.
+/// (ube, linalg, llvm, asm, obj, exe); `fusedKernels` as in CompileOptions.
+/// Thread-safe.
 CompileFileResult compileFile(const std::string &path, const std::string &target = "cpu",
                               const std::string &cpu = "native",
                               const std::string &cudaPath = "/usr/local/cuda",
-                              const std::string &emit = "exe");
+                              const std::string &emit = "exe", bool fusedKernels = true);
 
 } // namespace ube
 

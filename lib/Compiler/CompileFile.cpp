@@ -14,7 +14,7 @@ namespace ube {
 
 CompileFileResult compileFile(const std::string &path, const std::string &target,
                               const std::string &cpu, const std::string &cudaPath,
-                              const std::string &emit) {
+                              const std::string &emit, bool fusedKernels) {
   CompileFileResult result;
   llvm::raw_string_ostream diagnosticsStream(result.diagnostics);
   auto stage = parseEmitStage(emit);
@@ -37,6 +37,7 @@ CompileFileResult compileFile(const std::string &path, const std::string &target
   options.cpu = cpu;
   options.cudaPath = cudaPath;
   options.emit = *stage;
+  options.fusedKernels = fusedKernels;
   llvm::raw_string_ostream out(result.output);
   result.ok = succeeded(compileModule(*module, options, out));
   out.flush();
