@@ -443,6 +443,22 @@ func.func @kd_scalar(%s: tensor<f32>) {
 
 // -----
 
+func.func @kd_grad_not_scalar(%s: tensor<4x10xf32>, %g: tensor<4xf32>) {
+  // expected-error@+1 {{grad must be a scalar of the logits' element type 'f32', got 'tensor<4xf32>'}}
+  %0 = ube.kd_loss_grad %s, %s, %g : tensor<4x10xf32>, tensor<4x10xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @kd_grad_checks_like_kd_loss(%s: tensor<4x10xf32>, %g: tensor<f32>) {
+  // expected-error@+1 {{alpha 1 weighs a hard-label term, which needs labels}}
+  %0 = ube.kd_loss_grad %s, %s, %g {alpha = 1.0} : tensor<4x10xf32>, tensor<4x10xf32>, tensor<f32>
+  return
+}
+
+// -----
+
 func.func @feature_map_tokens(%s: tensor<4x8xf32>, %t: tensor<5x8xf32>) {
   // expected-error@+1 {{student [4, 8] and teacher [5, 8] must agree on every axis but the hidden (last) one}}
   %0 = ube.feature_map_loss %s, %t : tensor<4x8xf32>, tensor<5x8xf32>

@@ -158,6 +158,8 @@ func.func @distillation(%s: tensor<2x8x100xf32>, %t: tensor<2x8x100xf32>, %y: te
   %0 = ube.kd_loss %s, %t {temperature = 2.0} : tensor<2x8x100xf32>, tensor<2x8x100xf32>
   // CHECK: ube.kd_loss %{{.*}}, %{{.*}} labels %{{.*}} {alpha = 5.000000e-01 : f64, scale_by_temperature_squared = false}
   %1 = ube.kd_loss %s, %t labels %y {alpha = 0.5, scale_by_temperature_squared = false} : tensor<2x8x100xf32>, tensor<2x8x100xf32>, tensor<2x8xi64>
+  // CHECK: ube.kd_loss_grad %{{.*}}, %{{.*}}, %{{.*}} labels %{{.*}} {alpha = 5.000000e-01 : f64, temperature = 2.000000e+00 : f64} : tensor<2x8x100xf32>, tensor<2x8x100xf32>, tensor<f32>, tensor<2x8xi64>
+  %g = ube.kd_loss_grad %s, %t, %1 labels %y {alpha = 0.5, temperature = 2.0} : tensor<2x8x100xf32>, tensor<2x8x100xf32>, tensor<f32>, tensor<2x8xi64>
   // CHECK: ube.feature_map_loss %{{.*}}, %{{.*}} projection %{{.*}} {beta = 1.000000e+00 : f64, gamma = 1.000000e+00 : f64} : tensor<2x8x32xf32>, tensor<2x8x64xf32>, tensor<32x64xf32>
   %2 = ube.feature_map_loss %hs, %ht projection %w {beta = 1.0, gamma = 1.0} : tensor<2x8x32xf32>, tensor<2x8x64xf32>, tensor<32x64xf32>
   // CHECK: ube.feature_map_loss %{{.*}}, %{{.*}} : tensor<2x8x64xf32>, tensor<2x8x64xf32>

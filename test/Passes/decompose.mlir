@@ -166,3 +166,23 @@ func.func @attention(%qs: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %m: te
   %0 = ube.attention_transfer_loss %qs, %qs, %qt, %qt mask %m : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>, tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>, tensor<2x4xi1>
   return %0 : tensor<f32>
 }
+
+// -----
+
+// kd_loss_grad: (softmax(s/T) - softmax(t/T)) scaled per row by grad/N on
+// counted rows and by T (T²/T), plus alpha·(softmax(s) - onehot(y)) the same way.
+// CHECK-LABEL: func.func @kd_loss_grad
+// CHECK-DAG: %[[IOTA:.*]] = ube.constant dense<[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]> : tensor<10xi64>
+// CHECK-DAG: %[[T:.*]] = ube.constant dense<2.000000e+00> : tensor<f32>
+// CHECK-DAG: %[[IGNORE:.*]] = ube.constant dense<-100> : tensor<i64>
+// CHECK: %[[DIFF:.*]] = ube.sub %{{.*}}, %{{.*}} : tensor<4x10xf32>, tensor<4x10xf32>
+// CHECK: %[[COUNTED:.*]] = ube.compare "ne", %arg3, %[[IGNORE]]
+// CHECK: %[[PERROW:.*]] = ube.reshape %{{.*}} : tensor<4xf32> to tensor<4x1xf32>
+// CHECK: %[[KLW:.*]] = ube.mul %[[PERROW]], %[[T]]
+// CHECK: ube.mul %[[DIFF]], %[[KLW]]
+// CHECK: ube.compare "eq", %{{.*}}, %[[IOTA]] : tensor<4x1xi64>, tensor<10xi64>
+// CHECK: return
+func.func @kd_loss_grad(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>, %g: tensor<f32>, %y: tensor<4xi64>) -> tensor<4x10xf32> {
+  %0 = ube.kd_loss_grad %s, %t, %g labels %y {temperature = 2.0, alpha = 0.5} : tensor<4x10xf32>, tensor<4x10xf32>, tensor<f32>, tensor<4xi64>
+  return %0 : tensor<4x10xf32>
+}
