@@ -60,6 +60,20 @@ def UbeEmitEntryPoints : Pass<"ube-emit-entry-points", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def UbeFuseDistillation : Pass<"ube-fuse-distillation", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites distillation losses spelled out in primitives into the fused ops";
+  let description = [{
+    Recognizes a soft-logit KD loss as frontends produce it: KL(p_t ‖ p_s)
+    terms with `p_t = softmax(t/T)` and `log p_s = log_softmax(s/T)` over the
+    last axis (PyTorch's `kl_div` guard `where(p > 0, ...)`, a `log` or
+    `log_softmax` of the teacher, or `exp` of its `log_softmax`), reduced to a
+    scalar by sums, means and constant factors; rewrites it to `ube.kd_loss`
+    (with `scale_by_temperature_squared` when the factor is T², else times
+    the factor). Different temperatures, another axis, the reverse KL, any
+    other guard or a non-scalar result are left alone.
+  }];
+}
+
 def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
                                      "::mlir::func::FuncOp"> {
   let summary = "Lowers the distillation losses to fused, vectorized row kernels for CPUs";

@@ -16,6 +16,8 @@ namespace ube {
 void buildGraphPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  pm.addNestedPass<func::FuncOp>(createUbeFuseDistillation());
+  pm.addPass(createCanonicalizerPass());
 }
 
 void buildLinalgPipeline(OpPassManager &pm) {

@@ -121,3 +121,32 @@ def test_large_vocabulary(runner, path):
     ref_loss, ref_grad = kd_torch(s, t, 2.0, True, y, 0.25)
     assert rel_error(loss, ref_loss) <= TOL
     assert rel_error(grad, ref_grad) <= TOL
+
+
+class KlDivLoss(torch.nn.Module):
+    """The textbook PyTorch KD loss, as a user would write it."""
+
+    def __init__(self, temperature):
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, s, t):
+        T = self.temperature
+        return F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1),
+                        reduction="batchmean") * T * T
+
+
+@pytest.mark.parametrize("shape", [(6, 50), (2, 3, 50)])
+def test_exported_kl_div_becomes_kd_loss(ube_module, tmp_path, shape):
+    """ube.export writes F.kl_div as primitives; the graph pipeline's
+    --ube-fuse-distillation turns them back into kd_loss (fused kernels)."""
+    s, t = randn(*shape, scale=3), randn(*shape, scale=3)
+    module = KlDivLoss(2.0)
+    path = tmp_path / "kd.json"
+    ube_module.export(module, (torch.from_numpy(s), torch.from_numpy(t)), path)
+    from ube import _ube
+    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    assert "ube.kd_loss" in graph_ir and "ube.softmax" not in graph_ir
+    exe = ube_module.compile(path)
+    ref = module(torch.from_numpy(s).double(), torch.from_numpy(t).double())
+    assert rel_error(exe(s, t), ref) <= TOL

@@ -1,0 +1,177 @@
+// RUN: ube-opt %s --ube-fuse-distillation --canonicalize --split-input-file | FileCheck %s
+
+// PyTorch's F.kl_div(F.log_softmax(s/T), F.softmax(t/T), reduction="batchmean") * T**2
+// as ube.export writes it: the guarded terms summed, divided by the batch,
+// times T². All of it is kd_loss with the default T² scaling.
+// CHECK-LABEL: func.func @kl_div_batchmean
+// CHECK-NEXT: %[[L:.*]] = ube.kd_loss %arg0, %arg1 {temperature = 2.000000e+00 : f64} : tensor<4x10xf32>, tensor<4x10xf32>
+// CHECK-NEXT: return %[[L]]
+func.func @kl_div_batchmean(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>) -> tensor<f32> {
+  %T = ube.constant dense<2.0> : tensor<f32>
+  %xs = ube.div %s, %T : tensor<4x10xf32>, tensor<f32>
+  %xt = ube.div %t, %T : tensor<4x10xf32>, tensor<f32>
+  %lq = ube.log_softmax %xs {axis = -1} : tensor<4x10xf32>
+  %p = ube.softmax %xt {axis = -1} : tensor<4x10xf32>
+  %zero = ube.constant dense<0.0> : tensor<f32>
+  %pos = ube.compare "gt", %p, %zero : tensor<4x10xf32>, tensor<f32>
+  %logp = ube.log %p : tensor<4x10xf32>
+  %d = ube.sub %logp, %lq : tensor<4x10xf32>, tensor<4x10xf32>
+  %raw = ube.mul %p, %d : tensor<4x10xf32>, tensor<4x10xf32>
+  %terms = ube.where %pos, %raw, %zero : tensor<4x10xi1>, tensor<4x10xf32>, tensor<f32>
+  %sum = ube.reduce_sum %terms : tensor<4x10xf32>
+  %n = ube.constant dense<4.0> : tensor<f32>
+  %mean = ube.div %sum, %n : tensor<f32>, tensor<f32>
+  %t2 = ube.constant dense<4.0> : tensor<f32>
+  %loss = ube.mul %mean, %t2 : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// Hand-written: (lt.exp() * (lt - ls)).sum(-1).mean() with s * (1/T) and no
+// T² factor: kd_loss without the scaling.
+// CHECK-LABEL: func.func @log_target_mean_of_row_sums
+// CHECK-NEXT: %[[L:.*]] = ube.kd_loss %arg0, %arg1 {scale_by_temperature_squared = false, temperature = 4.000000e+00 : f64}
+// CHECK-NEXT: return %[[L]]
+func.func @log_target_mean_of_row_sums(%s: tensor<2x3x10xf32>, %t: tensor<2x3x10xf32>) -> tensor<f32> {
+  %inv = ube.constant dense<0.25> : tensor<f32>
+  %xs = ube.mul %s, %inv : tensor<2x3x10xf32>, tensor<f32>
+  %xt = ube.mul %inv, %t : tensor<f32>, tensor<2x3x10xf32>
+  %ls = ube.log_softmax %xs {axis = 2} : tensor<2x3x10xf32>
+  %lt = ube.log_softmax %xt {axis = -1} : tensor<2x3x10xf32>
+  %pt = ube.exp %lt : tensor<2x3x10xf32>
+  %d = ube.sub %lt, %ls : tensor<2x3x10xf32>, tensor<2x3x10xf32>
+  %terms = ube.mul %d, %pt : tensor<2x3x10xf32>, tensor<2x3x10xf32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<2x3x10xf32>
+  %loss = ube.reduce_mean %rows : tensor<2x3xf32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// batchmean over 3-D logits divides by the batch (2), not the rows (6): the
+// mean over rows times 3, and T = 1 (no scaling of the logits).
+// CHECK-LABEL: func.func @batchmean_of_sequences
+// CHECK-DAG: %[[THREE:.*]] = ube.constant dense<3.000000e+00> : tensor<f32>
+// CHECK-DAG: %[[L:.*]] = ube.kd_loss %arg0, %arg1 {scale_by_temperature_squared = false} : tensor<2x3x10xf32>, tensor<2x3x10xf32>
+// CHECK: %[[R:.*]] = ube.mul %[[L]], %[[THREE]]
+// CHECK: return %[[R]]
+func.func @batchmean_of_sequences(%s: tensor<2x3x10xf32>, %t: tensor<2x3x10xf32>) -> tensor<f32> {
+  %lq = ube.log_softmax %s {axis = -1} : tensor<2x3x10xf32>
+  %p = ube.softmax %t {axis = -1} : tensor<2x3x10xf32>
+  %lp = ube.log_softmax %t {axis = -1} : tensor<2x3x10xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x10xf32>, tensor<2x3x10xf32>
+  %terms = ube.mul %p, %d : tensor<2x3x10xf32>, tensor<2x3x10xf32>
+  %sum = ube.reduce_sum %terms : tensor<2x3x10xf32>
+  %n = ube.constant dense<2.0> : tensor<f32>
+  %loss = ube.div %sum, %n : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// Near misses, each left as it is.
+
+// The softmaxes run over the batch axis, not the vocabulary.
+// CHECK-LABEL: func.func @other_axis
+// CHECK-NOT: ube.kd_loss
+func.func @other_axis(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>) -> tensor<f32> {
+  %lq = ube.log_softmax %s {axis = 0} : tensor<4x10xf32>
+  %p = ube.softmax %t {axis = 0} : tensor<4x10xf32>
+  %lp = ube.log_softmax %t {axis = 0} : tensor<4x10xf32>
+  %d = ube.sub %lp, %lq : tensor<4x10xf32>, tensor<4x10xf32>
+  %terms = ube.mul %p, %d : tensor<4x10xf32>, tensor<4x10xf32>
+  %sum = ube.reduce_sum %terms : tensor<4x10xf32>
+  return %sum : tensor<f32>
+}
+
+// -----
+
+// Student and teacher are divided by different temperatures.
+// CHECK-LABEL: func.func @different_temperatures
+// CHECK-NOT: ube.kd_loss
+func.func @different_temperatures(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>) -> tensor<f32> {
+  %T1 = ube.constant dense<2.0> : tensor<f32>
+  %T2 = ube.constant dense<3.0> : tensor<f32>
+  %xs = ube.div %s, %T1 : tensor<4x10xf32>, tensor<f32>
+  %xt = ube.div %t, %T2 : tensor<4x10xf32>, tensor<f32>
+  %lq = ube.log_softmax %xs : tensor<4x10xf32>
+  %p = ube.softmax %xt : tensor<4x10xf32>
+  %lp = ube.log_softmax %xt : tensor<4x10xf32>
+  %d = ube.sub %lp, %lq : tensor<4x10xf32>, tensor<4x10xf32>
+  %terms = ube.mul %p, %d : tensor<4x10xf32>, tensor<4x10xf32>
+  %sum = ube.reduce_sum %terms : tensor<4x10xf32>
+  return %sum : tensor<f32>
+}
+
+// -----
+
+// The weights are one distribution, the log another: not a KL divergence.
+// CHECK-LABEL: func.func @mismatched_distributions
+// CHECK-NOT: ube.kd_loss
+func.func @mismatched_distributions(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>, %u: tensor<4x10xf32>) -> tensor<f32> {
+  %lq = ube.log_softmax %s : tensor<4x10xf32>
+  %p = ube.softmax %t : tensor<4x10xf32>
+  %lp = ube.log_softmax %u : tensor<4x10xf32>
+  %d = ube.sub %lp, %lq : tensor<4x10xf32>, tensor<4x10xf32>
+  %terms = ube.mul %p, %d : tensor<4x10xf32>, tensor<4x10xf32>
+  %sum = ube.reduce_sum %terms : tensor<4x10xf32>
+  return %sum : tensor<f32>
+}
+
+// -----
+
+// A guard other than p > 0.
+// CHECK-LABEL: func.func @other_guard
+// CHECK-NOT: ube.kd_loss
+func.func @other_guard(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>) -> tensor<f32> {
+  %lq = ube.log_softmax %s : tensor<4x10xf32>
+  %p = ube.softmax %t : tensor<4x10xf32>
+  %half = ube.constant dense<0.5> : tensor<f32>
+  %zero = ube.constant dense<0.0> : tensor<f32>
+  %big = ube.compare "gt", %p, %half : tensor<4x10xf32>, tensor<f32>
+  %logp = ube.log %p : tensor<4x10xf32>
+  %d = ube.sub %logp, %lq : tensor<4x10xf32>, tensor<4x10xf32>
+  %raw = ube.mul %p, %d : tensor<4x10xf32>, tensor<4x10xf32>
+  %terms = ube.where %big, %raw, %zero : tensor<4x10xi1>, tensor<4x10xf32>, tensor<f32>
+  %sum = ube.reduce_sum %terms : tensor<4x10xf32>
+  return %sum : tensor<f32>
+}
+
+// -----
+
+// Per-row KL: no scalar at the end.
+// CHECK-LABEL: func.func @per_row
+// CHECK-NOT: ube.kd_loss
+func.func @per_row(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>) -> tensor<4xf32> {
+  %lq = ube.log_softmax %s : tensor<4x10xf32>
+  %p = ube.softmax %t : tensor<4x10xf32>
+  %lp = ube.log_softmax %t : tensor<4x10xf32>
+  %d = ube.sub %lp, %lq : tensor<4x10xf32>, tensor<4x10xf32>
+  %terms = ube.mul %p, %d : tensor<4x10xf32>, tensor<4x10xf32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<4x10xf32>
+  return %rows : tensor<4xf32>
+}
+
+// -----
+
+// A temperature known only at run time is not folded into the op: the
+// scaled logits become its operands at T = 1 (the same loss). The plain sum
+// over 4 rows is 4 times the row mean.
+// CHECK-LABEL: func.func @runtime_temperature
+// CHECK-DAG: %[[XS:.*]] = ube.div %arg0, %arg2
+// CHECK-DAG: %[[XT:.*]] = ube.div %arg1, %arg2
+// CHECK-DAG: %[[FOUR:.*]] = ube.constant dense<4.000000e+00> : tensor<f32>
+// CHECK: %[[L:.*]] = ube.kd_loss %[[XS]], %[[XT]] {scale_by_temperature_squared = false}
+// CHECK: ube.mul %[[L]], %[[FOUR]]
+func.func @runtime_temperature(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>, %T: tensor<f32>) -> tensor<f32> {
+  %xs = ube.div %s, %T : tensor<4x10xf32>, tensor<f32>
+  %xt = ube.div %t, %T : tensor<4x10xf32>, tensor<f32>
+  %lq = ube.log_softmax %xs : tensor<4x10xf32>
+  %p = ube.softmax %xt : tensor<4x10xf32>
+  %lp = ube.log_softmax %xt : tensor<4x10xf32>
+  %d = ube.sub %lp, %lq : tensor<4x10xf32>, tensor<4x10xf32>
+  %terms = ube.mul %p, %d : tensor<4x10xf32>, tensor<4x10xf32>
+  %sum = ube.reduce_sum %terms : tensor<4x10xf32>
+  return %sum : tensor<f32>
+}
