@@ -80,8 +80,15 @@ public:
   Value reduceMean(Value x, ArrayRef<int64_t> axes = {}, bool keepdims = false) {
     return ReduceMeanOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
   }
-  Value matmul(Value x, Value y, bool transposeRhs = false) {
-    return MatmulOp::create(b, x, y, b.getBoolAttr(false), b.getBoolAttr(transposeRhs));
+  Value matmul(Value x, Value y, bool transposeRhs = false, bool transposeLhs = false) {
+    return MatmulOp::create(b, x, y, b.getBoolAttr(transposeLhs), b.getBoolAttr(transposeRhs));
+  }
+  /// -1, 0 or 1 by the sign of each element.
+  Value sign(Value x) {
+    Type type = elementTypeOf(x);
+    Value zero = scalar(type, 0.0);
+    return where(compare("gt", x, zero), scalar(type, 1.0),
+                 where(compare("lt", x, zero), scalar(type, -1.0), zero));
   }
   Value logSoftmax(Value x, int64_t axis) {
     return LogSoftmaxOp::create(b, x, b.getI64IntegerAttr(axis));
@@ -345,6 +352,21 @@ struct DecomposeKdLossGrad : OpRewritePattern<KdLossGradOp> {
   }
 };
 
+/// Per-token mean and biased variance over the hidden (last) axis, and the
+/// normalized features, as feature_map_loss uses them.
+struct FeatureStats {
+  Value mean, centered, variance, inverseStd, normalized;
+};
+FeatureStats featureStats(UbeBuilder &u, Value h, Value epsilon) {
+  FeatureStats s;
+  s.mean = u.reduceMean(h, {-1}, true);
+  s.centered = u.sub(h, s.mean);
+  s.variance = u.reduceMean(u.mul(s.centered, s.centered), {-1}, true);
+  s.inverseStd = u.rsqrt(u.add(s.variance, epsilon));
+  s.normalized = u.mul(s.centered, s.inverseStd);
+  return s;
+}
+
 struct DecomposeFeatureMapLoss : OpRewritePattern<FeatureMapLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(FeatureMapLossOp op, PatternRewriter &rewriter) const override {
@@ -354,15 +376,8 @@ struct DecomposeFeatureMapLoss : OpRewritePattern<FeatureMapLossOp> {
       student = u.matmul(student, projection);
     Type floatType = UbeBuilder::elementTypeOf(student);
     Value epsilon = u.scalar(floatType, op.getEpsilon().convertToDouble());
-    // Per-token mean and biased variance over the hidden axis, and LN(h).
-    struct Stats { Value mean, variance, normalized; };
-    auto stats = [&](Value h) {
-      Value mean = u.reduceMean(h, {-1}, true);
-      Value centered = u.sub(h, mean);
-      Value variance = u.reduceMean(u.mul(centered, centered), {-1}, true);
-      return Stats{mean, variance, u.mul(centered, u.rsqrt(u.add(variance, epsilon)))};
-    };
-    Stats s = stats(student), t = stats(op.getTeacher());
+    FeatureStats s = featureStats(u, student, epsilon),
+                 t = featureStats(u, op.getTeacher(), epsilon);
     Value loss;
     auto addTerm = [&](double weight, Value term) {
       if (weight == 0.0)
@@ -380,6 +395,64 @@ struct DecomposeFeatureMapLoss : OpRewritePattern<FeatureMapLossOp> {
     if (!loss)
       loss = u.scalar(floatType, 0.0);
     rewriter.replaceOp(op, loss);
+    return success();
+  }
+};
+
+/// The gradient of feature_map_loss: each term's derivative with respect to
+/// the (projected) student features h, then through the projection.
+struct DecomposeFeatureMapLossGrad : OpRewritePattern<FeatureMapLossGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(FeatureMapLossGradOp op,
+                                PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    Value projection = op.getProjection();
+    Value h = projection ? u.matmul(op.getStudent(), projection) : op.getStudent();
+    auto type = UbeBuilder::typeOf(h);
+    Type floatType = type.getElementType();
+    double width = double(type.getShape().back());
+    double elements = double(type.getNumElements()), tokens = elements / width;
+    Value epsilon = u.scalar(floatType, op.getEpsilon().convertToDouble());
+    FeatureStats s = featureStats(u, h, epsilon),
+                 t = featureStats(u, op.getTeacher(), epsilon);
+    Value grad = op.getGrad();
+    auto times = [&](double c, Value x) { return u.mul(u.mul(x, grad), u.scalar(floatType, c)); };
+    Value dh;
+    auto addTerm = [&](Value term) { dh = dh ? u.add(dh, term) : term; };
+    if (double alpha = op.getAlpha().convertToDouble(); alpha != 0.0) {
+      // d MSE / d LN(h), then LayerNorm's backward:
+      // dh = r (dy - mean(dy) - y mean(dy y)).
+      Value dy = times(2.0 * alpha / elements, u.sub(s.normalized, t.normalized));
+      Value meanDy = u.reduceMean(dy, {-1}, true);
+      Value meanDyY = u.reduceMean(u.mul(dy, s.normalized), {-1}, true);
+      addTerm(u.mul(s.inverseStd, u.sub(u.sub(dy, meanDy), u.mul(s.normalized, meanDyY))));
+    }
+    if (double beta = op.getBeta().convertToDouble(); beta != 0.0) {
+      // d/dμ_h of β·mean((μ_t − μ_h)²), spread evenly over the token's features.
+      Value dMean = times(-2.0 * beta / tokens, u.sub(t.mean, s.mean));
+      addTerm(BroadcastToOp::create(u.b, type, u.mul(dMean, u.scalar(floatType, 1.0 / width))));
+    }
+    if (double gamma = op.getGamma().convertToDouble(); gamma != 0.0) {
+      // d/dσ²_h of γ·mean(|σ²_t − σ²_h|), and dσ²/dh = 2 (h − μ) / D.
+      Value dVariance = times(-gamma / tokens, u.sign(u.sub(t.variance, s.variance)));
+      addTerm(u.mul(u.mul(dVariance, s.centered), u.scalar(floatType, 2.0 / width)));
+    }
+    if (!dh) // every weight 0
+      dh = ConstantOp::create(u.b, type, DenseElementsAttr::get(type, u.b.getFloatAttr(floatType, 0.0)));
+    if (!projection) {
+      rewriter.replaceOp(op, dh);
+      return success();
+    }
+    // h = h_s · W: d h_s = dh · Wᵀ, d W = h_sᵀ · dh over all tokens.
+    auto studentType = UbeBuilder::typeOf(op.getStudent());
+    int64_t studentWidth = studentType.getShape().back();
+    int64_t rows = int64_t(tokens);
+    Value dStudent = u.matmul(dh, projection, /*transposeRhs=*/true);
+    Value dProjection =
+        u.matmul(u.reshape(op.getStudent(), {rows, studentWidth}),
+                 u.reshape(dh, {rows, int64_t(width)}), /*transposeRhs=*/false,
+                 /*transposeLhs=*/true);
+    rewriter.replaceOp(op, {dStudent, dProjection});
     return success();
   }
 };
@@ -419,6 +492,50 @@ struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp
   }
 };
 
+/// The gradient of attention_transfer_loss for the student's queries and
+/// keys: G = grad · w_row · (A_s − A_t) on the scaled scores, then through
+/// the product q kᵀ / √d.
+struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLossGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AttentionTransferLossGradOp op,
+                                PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    auto queryType = UbeBuilder::typeOf(op.getStudentQuery());
+    Type floatType = queryType.getElementType();
+    int64_t batch = queryType.getDimSize(0), heads = queryType.getDimSize(1),
+            tokens = queryType.getDimSize(2);
+    Value mask = op.getMask();
+    Value keyMask = mask ? u.reshape(mask, {batch, 1, 1, tokens}) : Value();
+    auto scale = [&](Value q) {
+      return 1.0 / std::sqrt(double(UbeBuilder::typeOf(q).getShape().back()));
+    };
+    auto attention = [&](Value q, Value k) {
+      Value scores =
+          u.mul(u.matmul(q, k, /*transposeRhs=*/true), u.scalar(floatType, scale(q)));
+      if (keyMask)
+        scores = u.where(keyMask, scores, u.lowest(floatType));
+      return u.softmax(scores, -1);
+    };
+    Value diff = u.sub(attention(op.getStudentQuery(), op.getStudentKey()),
+                       attention(op.getTeacherQuery(), op.getTeacherKey()));
+    // Per query row: grad / (counted rows), 0 for a padded query.
+    Value weight;
+    if (mask) {
+      Value queryMask = u.castTo(u.reshape(mask, {batch, 1, tokens, 1}), floatType);
+      Value rows = u.mul(u.reduceSum(queryMask), u.scalar(floatType, double(heads)));
+      weight = u.mul(queryMask, u.div(op.getGrad(), u.maximum(rows, u.scalar(floatType, 1.0))));
+    } else {
+      weight = u.div(op.getGrad(), u.scalar(floatType, double(batch * heads * tokens)));
+    }
+    Value dScores = u.mul(u.mul(diff, weight), u.scalar(floatType, scale(op.getStudentQuery())));
+    Value dQuery = u.matmul(dScores, op.getStudentKey());
+    Value dKey = u.matmul(dScores, op.getStudentQuery(), /*transposeRhs=*/false,
+                          /*transposeLhs=*/true);
+    rewriter.replaceOp(op, {dQuery, dKey});
+    return success();
+  }
+};
+
 struct UbeDecomposePass : ube::impl::UbeDecomposeBase<UbeDecomposePass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
@@ -433,5 +550,7 @@ struct UbeDecomposePass : ube::impl::UbeDecomposeBase<UbeDecomposePass> {
 void ube::populateDecomposePatterns(RewritePatternSet &patterns) {
   patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeSoftmax, DecomposeLogSoftmax,
                DecomposeLayerNorm, DecomposeCrossEntropy, DecomposeMseLoss, DecomposeKdLoss, DecomposeKdLossGrad,
-               DecomposeFeatureMapLoss, DecomposeAttentionTransferLoss>(patterns.getContext());
+               DecomposeFeatureMapLoss, DecomposeFeatureMapLossGrad,
+               DecomposeAttentionTransferLoss, DecomposeAttentionTransferLossGrad>(
+      patterns.getContext());
 }

@@ -607,6 +607,17 @@ LogicalResult MseLossOp::inferTypes(MLIRContext *, Loc loc,
 // Distillation
 //===----------------------------------------------------------------------===//
 
+/// A rank-0 `grad` of the loss's element type `like`.
+static LogicalResult checkScalarGrad(Loc loc, Value gradValue, RankedTensorType like) {
+  auto grad = rankedType(loc, gradValue, "grad");
+  if (failed(grad))
+    return failure();
+  if (grad->getRank() != 0 || grad->getElementType() != like.getElementType())
+    return emitOptionalError(loc, "grad must be a scalar of the loss's element type ",
+                             like.getElementType(), ", got ", *grad);
+  return success();
+}
+
 /// What kd_loss and its gradient check of their common operands; returns
 /// the student logits' type.
 static FailureOr<RankedTensorType> checkKdLossOperands(Loc loc, Value studentLogits,
@@ -653,24 +664,22 @@ LogicalResult KdLossGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
                                      adaptor.getTeacherLogits(), adaptor.getLabels(),
                                      adaptor.getTemperature().convertToDouble(),
                                      adaptor.getAlpha());
-  auto grad = rankedType(loc, adaptor.getGrad(), "grad");
-  if (failed(student) || failed(grad))
+  if (failed(student) || failed(checkScalarGrad(loc, adaptor.getGrad(), *student)))
     return failure();
-  if (grad->getRank() != 0 || grad->getElementType() != student->getElementType())
-    return emitOptionalError(loc, "grad must be a scalar of the logits' element type ",
-                             student->getElementType(), ", got ", *grad);
   types.push_back(*student);
   return success();
 }
 
-LogicalResult FeatureMapLossOp::inferTypes(MLIRContext *, Loc loc,
-                                                 Adaptor adaptor,
-                                                 SmallVectorImpl<Type> &types) {
-  auto student = rankedType(loc, adaptor.getStudent(), "student");
-  auto teacher = rankedType(loc, adaptor.getTeacher(), "teacher");
+/// What feature_map_loss and its gradient check of their common operands;
+/// returns the types of the student and (when given) the projection.
+static FailureOr<std::pair<RankedTensorType, RankedTensorType>>
+checkFeatureMapOperands(Loc loc, Value studentValue, Value teacherValue, Value projectionValue,
+                        double epsilon) {
+  auto student = rankedType(loc, studentValue, "student");
+  auto teacher = rankedType(loc, teacherValue, "teacher");
   if (failed(student) || failed(teacher) ||
       failed(checkSameElementType(loc, *student, *teacher, "student", "teacher")) ||
-      failed(checkPositive(loc, adaptor.getEpsilon().convertToDouble(), "epsilon")))
+      failed(checkPositive(loc, epsilon, "epsilon")))
     return failure();
   if (student->getRank() < 1 || teacher->getRank() != student->getRank() ||
       student->getShape().drop_back() != teacher->getShape().drop_back())
@@ -678,7 +687,8 @@ LogicalResult FeatureMapLossOp::inferTypes(MLIRContext *, Loc loc,
                              " and teacher ", shapeString(teacher->getShape()),
                              " must agree on every axis but the hidden (last) one");
   int64_t ds = student->getShape().back(), dt = teacher->getShape().back();
-  if (Value projectionValue = adaptor.getProjection()) {
+  RankedTensorType projectionType;
+  if (projectionValue) {
     auto projection = rankedType(loc, projectionValue, "projection");
     if (failed(projection) ||
         failed(checkSameElementType(loc, *student, *projection, "student",
@@ -687,21 +697,47 @@ LogicalResult FeatureMapLossOp::inferTypes(MLIRContext *, Loc loc,
     if (projection->getShape() != ArrayRef<int64_t>{ds, dt})
       return emitOptionalError(loc, "projection ", shapeString(projection->getShape()),
                                " must be [", ds, ", ", dt, "] (student width × teacher width)");
+    projectionType = *projection;
   } else if (ds != dt) {
     return emitOptionalError(loc, "student width ", ds, " differs from teacher width ",
                              dt, "; a projection operand is needed");
   }
-  pushScalar(*student, types);
+  return std::make_pair(*student, projectionType);
+}
+
+LogicalResult FeatureMapLossOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  auto operands = checkFeatureMapOperands(loc, adaptor.getStudent(), adaptor.getTeacher(),
+                                          adaptor.getProjection(),
+                                          adaptor.getEpsilon().convertToDouble());
+  if (failed(operands))
+    return failure();
+  pushScalar(operands->first, types);
   return success();
 }
 
-LogicalResult AttentionTransferLossOp::inferTypes(
-    MLIRContext *, Loc loc, Adaptor adaptor, SmallVectorImpl<Type> &types) {
-  std::pair<Value, StringRef> operands[] = {
-      {adaptor.getStudentQuery(), "student query"},
-      {adaptor.getStudentKey(), "student key"},
-      {adaptor.getTeacherQuery(), "teacher query"},
-      {adaptor.getTeacherKey(), "teacher key"}};
+LogicalResult FeatureMapLossGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                               SmallVectorImpl<Type> &types) {
+  auto operands = checkFeatureMapOperands(loc, adaptor.getStudent(), adaptor.getTeacher(),
+                                          adaptor.getProjection(),
+                                          adaptor.getEpsilon().convertToDouble());
+  if (failed(operands) || failed(checkScalarGrad(loc, adaptor.getGrad(), operands->first)))
+    return failure();
+  types.push_back(operands->first);
+  if (operands->second)
+    types.push_back(operands->second);
+  return success();
+}
+
+/// What attention_transfer_loss and its gradient check of their common
+/// operands; returns the student query's type.
+static FailureOr<RankedTensorType>
+checkAttentionOperands(Loc loc, Value studentQuery, Value studentKey, Value teacherQuery,
+                       Value teacherKey, Value maskValue) {
+  std::pair<Value, StringRef> operands[] = {{studentQuery, "student query"},
+                                            {studentKey, "student key"},
+                                            {teacherQuery, "teacher query"},
+                                            {teacherKey, "teacher key"}};
   SmallVector<RankedTensorType> t;
   for (auto [value, name] : operands) {
     auto type = rankedType(loc, value, name);
@@ -726,7 +762,7 @@ LogicalResult AttentionTransferLossOp::inferTypes(
     return emitOptionalError(loc, "student ", shapeString(t[0].getShape()),
                              " and teacher ", shapeString(t[2].getShape()),
                              " must agree on batch, heads and tokens");
-  if (Value maskValue = adaptor.getMask()) {
+  if (maskValue) {
     auto mask = rankedType(loc, maskValue, "mask");
     if (failed(mask))
       return failure();
@@ -735,7 +771,28 @@ LogicalResult AttentionTransferLossOp::inferTypes(
       return emitOptionalError(loc, "mask ", shapeString(mask->getShape()),
                                " must be [batch, tokens] = ", shapeString(expected));
   }
-  pushScalar(t[0], types);
+  return t[0];
+}
+
+LogicalResult AttentionTransferLossOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                                  SmallVectorImpl<Type> &types) {
+  auto query = checkAttentionOperands(loc, adaptor.getStudentQuery(), adaptor.getStudentKey(),
+                                      adaptor.getTeacherQuery(), adaptor.getTeacherKey(),
+                                      adaptor.getMask());
+  if (failed(query))
+    return failure();
+  pushScalar(*query, types);
+  return success();
+}
+
+LogicalResult AttentionTransferLossGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                                      SmallVectorImpl<Type> &types) {
+  auto query = checkAttentionOperands(loc, adaptor.getStudentQuery(), adaptor.getStudentKey(),
+                                      adaptor.getTeacherQuery(), adaptor.getTeacherKey(),
+                                      adaptor.getMask());
+  if (failed(query) || failed(checkScalarGrad(loc, adaptor.getGrad(), *query)))
+    return failure();
+  types.append({*query, *query}); // the student's query and key share a shape
   return success();
 }
 

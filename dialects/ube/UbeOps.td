@@ -490,6 +490,27 @@ def Ube_FeatureMapLossOp : Ube_InferredOp<"feature_map_loss"> {
   }];
 }
 
+def Ube_FeatureMapLossGradOp : Ube_InferredOp<"feature_map_loss_grad"> {
+  let summary = "Gradient of `feature_map_loss` for the student and the projection";
+  let description = [{
+    The vector-Jacobian product of `ube.feature_map_loss` (same operands and
+    attributes) for the scalar upstream gradient `grad`: the gradient with
+    respect to `student` and, when there is a `projection`, with respect to
+    it (a second result). The teacher's features are constants.
+  }];
+  let arguments = (ins Ube_FloatTensor:$student, Ube_FloatTensor:$teacher,
+                   Ube_FloatScalar:$grad, Optional<Ube_FloatTensor>:$projection,
+                   DefaultValuedAttr<F64Attr, "1.0">:$alpha,
+                   DefaultValuedAttr<F64Attr, "0.0">:$beta,
+                   DefaultValuedAttr<F64Attr, "0.0">:$gamma,
+                   DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
+  let results = (outs Ube_FloatTensor:$d_student, Optional<Ube_FloatTensor>:$d_projection);
+  let assemblyFormat = [{
+    $student `,` $teacher `,` $grad (`projection` $projection^)? attr-dict `:`
+    type($student) `,` type($teacher) `,` type($grad) (`,` type($projection)^)?
+  }];
+}
+
 def Ube_AttentionTransferLossOp : Ube_InferredOp<"attention_transfer_loss"> {
   let summary = "Self-attention distribution transfer loss (MiniLM/TinyBERT)";
   let description = [{
@@ -509,6 +530,28 @@ def Ube_AttentionTransferLossOp : Ube_InferredOp<"attention_transfer_loss"> {
     $student_query `,` $student_key `,` $teacher_query `,` $teacher_key
     (`mask` $mask^)? attr-dict `:` type($student_query) `,` type($student_key) `,`
     type($teacher_query) `,` type($teacher_key) (`,` type($mask)^)?
+  }];
+}
+
+def Ube_AttentionTransferLossGradOp : Ube_InferredOp<"attention_transfer_loss_grad"> {
+  let summary = "Gradient of `attention_transfer_loss` for the student's queries and keys";
+  let description = [{
+    The vector-Jacobian product of `ube.attention_transfer_loss` (same
+    operands) for the scalar upstream gradient `grad`. With `G` the gradient
+    of the loss with respect to the student's scaled scores,
+    `G = grad · w_row · (A_student − A_teacher)` (`w_row` = 1 / the number
+    of counted query rows for a valid query, 0 for a padded one), the results
+    are `G·k_s/√d` and `Gᵀ·q_s/√d`. The teacher's queries and keys are
+    constants.
+  }];
+  let arguments = (ins Ube_FloatTensor:$student_query, Ube_FloatTensor:$student_key,
+                   Ube_FloatTensor:$teacher_query, Ube_FloatTensor:$teacher_key,
+                   Ube_FloatScalar:$grad, Optional<Ube_BoolTensor>:$mask);
+  let results = (outs Ube_FloatTensor:$d_student_query, Ube_FloatTensor:$d_student_key);
+  let assemblyFormat = [{
+    $student_query `,` $student_key `,` $teacher_query `,` $teacher_key `,` $grad
+    (`mask` $mask^)? attr-dict `:` type($student_query) `,` type($student_key) `,`
+    type($teacher_query) `,` type($teacher_key) `,` type($grad) (`,` type($mask)^)?
   }];
 }
 

@@ -444,8 +444,24 @@ func.func @kd_scalar(%s: tensor<f32>) {
 // -----
 
 func.func @kd_grad_not_scalar(%s: tensor<4x10xf32>, %g: tensor<4xf32>) {
-  // expected-error@+1 {{grad must be a scalar of the logits' element type 'f32', got 'tensor<4xf32>'}}
+  // expected-error@+1 {{grad must be a scalar of the loss's element type 'f32', got 'tensor<4xf32>'}}
   %0 = ube.kd_loss_grad %s, %s, %g : tensor<4x10xf32>, tensor<4x10xf32>, tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @feature_map_grad_not_scalar(%h: tensor<4x8xf32>, %g: tensor<1xf32>) {
+  // expected-error@+1 {{grad must be a scalar of the loss's element type 'f32', got 'tensor<1xf32>'}}
+  %0 = ube.feature_map_loss_grad %h, %h, %g : tensor<4x8xf32>, tensor<4x8xf32>, tensor<1xf32>
+  return
+}
+
+// -----
+
+func.func @attention_grad_checks_like_the_loss(%q: tensor<2x4x8x16xf32>, %g: tensor<f32>, %m: tensor<2x4xi1>) {
+  // expected-error@+1 {{mask [2, 4] must be [batch, tokens] = [2, 8]}}
+  %0:2 = ube.attention_transfer_loss_grad %q, %q, %q, %q, %g mask %m : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<f32>, tensor<2x4xi1>
   return
 }
 

@@ -158,6 +158,10 @@ func.func @distillation(%s: tensor<2x8x100xf32>, %t: tensor<2x8x100xf32>, %y: te
   %0 = ube.kd_loss %s, %t {temperature = 2.0} : tensor<2x8x100xf32>, tensor<2x8x100xf32>
   // CHECK: ube.kd_loss %{{.*}}, %{{.*}} labels %{{.*}} {alpha = 5.000000e-01 : f64, scale_by_temperature_squared = false}
   %1 = ube.kd_loss %s, %t labels %y {alpha = 0.5, scale_by_temperature_squared = false} : tensor<2x8x100xf32>, tensor<2x8x100xf32>, tensor<2x8xi64>
+  // CHECK: ube.feature_map_loss_grad %{{.*}}, %{{.*}}, %{{.*}} projection %{{.*}} {beta = 1.000000e+00 : f64} : tensor<2x8x32xf32>, tensor<2x8x64xf32>, tensor<f32>, tensor<32x64xf32>
+  %fg:2 = ube.feature_map_loss_grad %hs, %ht, %1 projection %w {beta = 1.0} : tensor<2x8x32xf32>, tensor<2x8x64xf32>, tensor<f32>, tensor<32x64xf32>
+  // CHECK: ube.attention_transfer_loss_grad %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} mask %{{.*}} : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>, tensor<f32>, tensor<2x8xi1>
+  %ag:2 = ube.attention_transfer_loss_grad %qs, %qs, %qt, %qt, %1 mask %mask : tensor<2x4x8x16xf32>, tensor<2x4x8x16xf32>, tensor<2x4x8x32xf32>, tensor<2x4x8x32xf32>, tensor<f32>, tensor<2x8xi1>
   // CHECK: ube.kd_loss_grad %{{.*}}, %{{.*}}, %{{.*}} labels %{{.*}} {alpha = 5.000000e-01 : f64, temperature = 2.000000e+00 : f64} : tensor<2x8x100xf32>, tensor<2x8x100xf32>, tensor<f32>, tensor<2x8xi64>
   %g = ube.kd_loss_grad %s, %t, %1 labels %y {alpha = 0.5, temperature = 2.0} : tensor<2x8x100xf32>, tensor<2x8x100xf32>, tensor<f32>, tensor<2x8xi64>
   // CHECK: ube.feature_map_loss %{{.*}}, %{{.*}} projection %{{.*}} {beta = 1.000000e+00 : f64, gamma = 1.000000e+00 : f64} : tensor<2x8x32xf32>, tensor<2x8x64xf32>, tensor<32x64xf32>

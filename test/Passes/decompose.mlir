@@ -186,3 +186,34 @@ func.func @kd_loss_grad(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>, %g: tensor<f
   %0 = ube.kd_loss_grad %s, %t, %g labels %y {temperature = 2.0, alpha = 0.5} : tensor<4x10xf32>, tensor<4x10xf32>, tensor<f32>, tensor<4xi64>
   return %0 : tensor<4x10xf32>
 }
+
+// -----
+
+// attention_transfer_loss_grad: G = (A_s - A_t) · grad/(B·H·N) · 1/√d, then
+// dq = G·k and dk = Gᵀ·q.
+// CHECK-LABEL: func.func @attention_grad
+// CHECK: %[[DIFF:.*]] = ube.sub %{{.*}}, %{{.*}} : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+// CHECK: ube.mul %[[DIFF]], %{{.*}} : tensor<2x3x4x4xf32>, tensor<f32>
+// CHECK: %[[G:.*]] = ube.mul %{{.*}}, %{{.*}} : tensor<2x3x4x4xf32>, tensor<f32>
+// CHECK: %[[DQ:.*]] = ube.matmul %[[G]], %arg1 : tensor<2x3x4x4xf32>, tensor<2x3x4x16xf32>
+// CHECK: %[[DK:.*]] = ube.matmul %[[G]], %arg0 {transpose_lhs = true}
+// CHECK: return %[[DQ]], %[[DK]]
+func.func @attention_grad(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %g: tensor<f32>) -> (tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>) {
+  %0:2 = ube.attention_transfer_loss_grad %qs, %ks, %qt, %qt, %g : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>, tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>, tensor<f32>
+  return %0#0, %0#1 : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+}
+
+// -----
+
+// feature_map_loss_grad with a projection: dh for h = h_s·W, then dh·Wᵀ and
+// h_sᵀ·dh over the flattened tokens.
+// CHECK-LABEL: func.func @feature_map_grad
+// CHECK: %[[H:.*]] = ube.matmul %arg0, %arg3 : tensor<2x5x6xf32>, tensor<6x12xf32>
+// CHECK: %[[DS:.*]] = ube.matmul %[[DH:.*]], %arg3 {transpose_rhs = true} : tensor<2x5x12xf32>, tensor<6x12xf32>
+// CHECK: %[[FLAT:.*]] = ube.reshape %arg0 : tensor<2x5x6xf32> to tensor<10x6xf32>
+// CHECK: %[[DW:.*]] = ube.matmul %[[FLAT]], %{{.*}} {transpose_lhs = true} : tensor<10x6xf32>, tensor<10x12xf32>
+// CHECK: return %[[DS]], %[[DW]]
+func.func @feature_map_grad(%hs: tensor<2x5x6xf32>, %ht: tensor<2x5x12xf32>, %g: tensor<f32>, %w: tensor<6x12xf32>) -> (tensor<2x5x6xf32>, tensor<6x12xf32>) {
+  %0:2 = ube.feature_map_loss_grad %hs, %ht, %g projection %w {beta = 0.5, gamma = 0.25} : tensor<2x5x6xf32>, tensor<2x5x12xf32>, tensor<f32>, tensor<6x12xf32>
+  return %0#0, %0#1 : tensor<2x5x6xf32>, tensor<6x12xf32>
+}

@@ -76,6 +76,25 @@ class GraphRunner:
         exe = self.compile(graph, weights, compile_args)
         return self.run(exe, inputs)
 
+    def mlir(self, body, inputs, outputs, compile_args=()):
+        """Compiles and runs one function written in MLIR: `body` (the ops
+        and the return, using %NAME for each input) over {name: array}
+        inputs, returning {name: array} for `outputs` ({name: type})."""
+        def tensor_type(array):
+            dims = "".join(f"{d}x" for d in array.shape)
+            return f"tensor<{dims}{NP_TO_DTYPE[array.dtype]}>"
+        args = ", ".join(f'%{n}: {tensor_type(a)} {{ube.name = "{n}"}}' for n, a in inputs.items())
+        results = ", ".join(f'{t} {{ube.name = "{n}"}}' for n, t in outputs.items())
+        self.count += 1
+        path = self.dir / f"m{self.count}.mlir"
+        path.write_text(f"func.func @main({args}) -> ({results}) {{\n{body}\n}}\n")
+        exe = path.with_suffix(".ube")
+        result = subprocess.run([self.tools / "ube-compile", path, "-o", exe, *compile_args],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"ube-compile failed:\n{result.stderr}")
+        return self.run(exe, inputs)
+
     def op(self, op, inputs, attrs=None, **node_fields):
         """Runs one op on {name: array} inputs; returns its output."""
         node = {"name": "out", "op": op, "inputs": list(inputs)}

@@ -1,7 +1,9 @@
-"""kd_loss and kd_loss_grad, through the cpu target's fused row kernels and
-through the generic composition (--fused-kernels=false), against float64
-PyTorch: the loss against the op's definition (and F.kl_div for the classic
-form), the gradient against torch.autograd.
+"""The distillation losses' gradients against torch.autograd, and their
+values against float64 PyTorch: kd_loss and kd_loss_grad through the cpu
+target's fused row kernels and through the generic composition
+(--fused-kernels=false); feature_map_loss_grad and
+attention_transfer_loss_grad (composition); the fusion of an exported
+F.kl_div loss into kd_loss.
 
 Tolerance: max|out - ref| / max|ref| <= 2e-5. Both paths accumulate in
 float32 over up to 50k vocabulary entries per row (the fused kernel in 8
@@ -150,3 +152,93 @@ def test_exported_kl_div_becomes_kd_loss(ube_module, tmp_path, shape):
     exe = ube_module.compile(path)
     ref = module(torch.from_numpy(s).double(), torch.from_numpy(t).double())
     assert rel_error(exe(s, t), ref) <= TOL
+
+
+def feature_map_torch(hs, ht, w, alpha, beta, gamma, eps):
+    """feature_map_loss in float64 and its gradients for hs (and w), by autograd."""
+    hsv = torch.from_numpy(hs).double().requires_grad_()
+    wv = torch.from_numpy(w).double().requires_grad_() if w is not None else None
+    h = hsv @ wv if wv is not None else hsv
+    t = torch.from_numpy(ht).double()
+    width = t.shape[-1]
+    loss = alpha * F.mse_loss(F.layer_norm(h, (width,), eps=eps),
+                              F.layer_norm(t, (width,), eps=eps))
+    loss = loss + beta * ((t.mean(-1) - h.mean(-1)) ** 2).mean()
+    loss = loss + gamma * (t.var(-1, unbiased=False) - h.var(-1, unbiased=False)).abs().mean()
+    loss.backward()
+    return hsv.grad.numpy(), (wv.grad.numpy() if wv is not None else None)
+
+
+@pytest.mark.parametrize("projection", [False, True])
+@pytest.mark.parametrize("weights", [(1.0, 0.0, 0.0), (1.0, 0.5, 0.25), (0.0, 2.0, 0.0),
+                                     (0.0, 0.0, 1.0)], ids=["mse", "all", "mean", "var"])
+def test_feature_map_gradient(runner, projection, weights):
+    alpha, beta, gamma = weights
+    hs = randn(2, 5, 6 if projection else 12)
+    ht = randn(2, 5, 12, scale=2) + 0.5
+    w = randn(6, 12, scale=0.3) if projection else None
+    inputs = {"hs": hs, "ht": ht, "g": np.array(1.5, np.float32)}
+    attrs = f"{{alpha = {alpha}, beta = {beta}, gamma = {gamma}}}"
+    types = "tensor<2x5x{}xf32>, tensor<2x5x12xf32>, tensor<f32>".format(hs.shape[-1])
+    if projection:
+        inputs["w"] = w
+        body = (f"%0:2 = ube.feature_map_loss_grad %hs, %ht, %g projection %w {attrs} : "
+                f"{types}, tensor<6x12xf32>\n return %0#0, %0#1 : tensor<2x5x6xf32>, "
+                "tensor<6x12xf32>")
+        outputs = {"dhs": "tensor<2x5x6xf32>", "dw": "tensor<6x12xf32>"}
+    else:
+        body = (f"%0 = ube.feature_map_loss_grad %hs, %ht, %g {attrs} : {types}\n"
+                " return %0 : tensor<2x5x12xf32>")
+        outputs = {"dhs": "tensor<2x5x12xf32>"}
+    out = runner.mlir(body, inputs, outputs)
+    ref_hs, ref_w = feature_map_torch(hs, ht, w, alpha, beta, gamma, 1e-5)
+    assert rel_error(out["dhs"], 1.5 * ref_hs) <= TOL
+    if projection:
+        assert rel_error(out["dw"], 1.5 * ref_w) <= TOL
+
+
+def attention_torch(qs, ks, qt, kt, mask=None):
+    """attention_transfer_loss in float64 and its gradients for qs and ks."""
+    qsv, ksv = (torch.from_numpy(a).double().requires_grad_() for a in (qs, ks))
+
+    def log_attention(q, k):
+        scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+        if mask is not None:
+            scores = scores.masked_fill(~torch.from_numpy(mask)[:, None, None, :], -1e300)
+        return F.log_softmax(scores, -1)
+    ls = log_attention(qsv, ksv)
+    lt = log_attention(torch.from_numpy(qt).double(), torch.from_numpy(kt).double())
+    kl = (lt.exp() * (lt - ls)).sum(-1)
+    if mask is not None:
+        valid = torch.from_numpy(mask)[:, None, :].double().expand_as(kl)
+        loss = (kl * valid).sum() / valid.sum().clamp(min=1)
+    else:
+        loss = kl.mean()
+    loss.backward()
+    return qsv.grad.numpy(), ksv.grad.numpy()
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_transfer_gradient(runner, masked):
+    qs, ks = randn(2, 3, 7, 16), randn(2, 3, 7, 16)
+    qt, kt = randn(2, 3, 7, 8, scale=1.5), randn(2, 3, 7, 8, scale=1.5)
+    inputs = {"qs": qs, "ks": ks, "qt": qt, "kt": kt, "g": np.array(2.0, np.float32)}
+    mask = None
+    types = "tensor<2x3x7x16xf32>, tensor<2x3x7x16xf32>, tensor<2x3x7x8xf32>, " \
+            "tensor<2x3x7x8xf32>, tensor<f32>"
+    operands = "%qs, %ks, %qt, %kt, %g"
+    if masked:
+        mask = np.ones((2, 7), bool)
+        mask[0, 5:] = False
+        mask[1, 2] = False
+        inputs["m"] = mask
+        operands += " mask %m"
+        types += ", tensor<2x7xi1>"
+    body = (f"%0:2 = ube.attention_transfer_loss_grad {operands} : {types}\n"
+            " return %0#0, %0#1 : tensor<2x3x7x16xf32>, tensor<2x3x7x16xf32>")
+    out = runner.mlir(body, inputs, {"dq": "tensor<2x3x7x16xf32>", "dk": "tensor<2x3x7x16xf32>"})
+    ref_q, ref_k = attention_torch(qs, ks, qt, kt, mask)
+    assert rel_error(out["dq"], 2.0 * ref_q) <= TOL
+    assert rel_error(out["dk"], 2.0 * ref_k) <= TOL
+    if masked:  # padded queries get no gradient
+        assert not out["dq"][0, :, 5:].any()
