@@ -768,23 +768,39 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
 }
 
 OwningOpRef<ModuleOp> GraphImporter::run() {
-  try {
-    root_ = json::parse(text_.begin(), text_.end());
-  } catch (const json::parse_error &e) {
-    size_t offset = e.byte > 0 ? e.byte - 1 : 0;
-    // Line/column of the failing byte, counted directly (the text is invalid).
+  // Line/column of a byte offset, counted directly (the text is invalid).
+  auto locationOf = [&](size_t offset) {
     unsigned line = 1, column = 1;
     for (size_t i = 0; i < offset && i < text_.size(); ++i, ++column)
       if (text_[i] == '\n') {
         ++line;
         column = 0;
       }
+    return FileLineColLoc::get(context_, path_, line, column);
+  };
+  try {
+    root_ = json::parse(text_.begin(), text_.end());
+  } catch (const json::parse_error &e) {
     std::string what = e.what();
     // nlohmann prefixes "[json.exception.parse_error.101] parse error at line..".
     size_t colon = what.find(": ", what.find("parse error"));
-    emitError(FileLineColLoc::get(context_, path_, line, column))
+    emitError(locationOf(e.byte > 0 ? e.byte - 1 : 0))
         << "malformed JSON: "
         << (colon == std::string::npos ? what : what.substr(colon + 2));
+    return nullptr;
+  } catch (const json::out_of_range &e) {
+    // A number beyond double's range ("number overflow parsing '1e999'"):
+    // no byte offset comes with it, so locate the quoted token.
+    std::string what = e.what();
+    size_t open = what.find("parsing '"), close = what.rfind('\'');
+    std::string token = open != std::string::npos && close > open + 9
+                            ? what.substr(open + 9, close - open - 9)
+                            : std::string();
+    size_t at = token.empty() ? std::string::npos : text_.find(token);
+    if (token.size() > 24)
+      token = token.substr(0, 24) + "...";
+    emitError(locationOf(at == std::string::npos ? 0 : at))
+        << "malformed JSON: number " << token << " is out of range";
     return nullptr;
   }
   locator_ = std::make_unique<JsonLocator>(text_);
