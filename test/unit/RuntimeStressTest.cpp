@@ -46,6 +46,9 @@ size_t openFileCount() {
 }
 
 void expectFlat(size_t before, size_t after, const char *what) {
+  // The figures, for the record (docs/security.md quotes them).
+  std::printf("[ stress   ] %s: resident %.1f -> %.1f MiB\n", what, before / 1048576.0,
+              after / 1048576.0);
 #ifdef UBE_UNDER_ASAN
   (void)before, (void)after, (void)what; // LeakSanitizer checks at exit instead.
 #else
