@@ -26,6 +26,7 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <limits>
+#include <type_traits>
 
 namespace ube {
 #define GEN_PASS_DEF_UBECPUDISTILLATIONKERNELS
@@ -403,32 +404,22 @@ KdParams paramsOf(OpTy op) {
           op.getAlpha().convertToDouble(), op.getIgnoreIndex()};
 }
 
-struct FuseKdLoss : OpRewritePattern<KdLossOp> {
-  FuseKdLoss(MLIRContext *context, int64_t lanes, int64_t chunk)
-      : OpRewritePattern(context), lanes(lanes), chunk(chunk) {}
-  LogicalResult matchAndRewrite(KdLossOp op, PatternRewriter &rewriter) const override {
+/// kd_loss → the loss kernel, kd_loss_grad → the gradient kernel.
+template <typename OpTy>
+struct FuseKd : OpRewritePattern<OpTy> {
+  FuseKd(MLIRContext *context, int64_t lanes, int64_t chunk)
+      : OpRewritePattern<OpTy>(context), lanes(lanes), chunk(chunk) {}
+  LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
     if (!supported(op.getStudentLogits()))
       return rewriter.notifyMatchFailure(op, "not static f32 logits");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     RowKernelBuilder kernel(b, op.getStudentLogits(), op.getTeacherLogits(), op.getLabels(),
                             paramsOf(op), lanes, chunk);
-    rewriter.replaceOp(op, kernel.buildLoss());
-    return success();
-  }
-  int64_t lanes, chunk;
-};
-
-struct FuseKdLossGrad : OpRewritePattern<KdLossGradOp> {
-  FuseKdLossGrad(MLIRContext *context, int64_t lanes, int64_t chunk)
-      : OpRewritePattern(context), lanes(lanes), chunk(chunk) {}
-  LogicalResult matchAndRewrite(KdLossGradOp op, PatternRewriter &rewriter) const override {
-    if (!supported(op.getStudentLogits()))
-      return rewriter.notifyMatchFailure(op, "not static f32 logits");
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    RowKernelBuilder kernel(b, op.getStudentLogits(), op.getTeacherLogits(), op.getLabels(),
-                            paramsOf(op), lanes, chunk);
-    Value grad = kernel.buildGradient(op.getGrad());
-    rewriter.replaceOp(op, reshapeTo(b, grad, op.getType().getShape()));
+    if constexpr (std::is_same_v<OpTy, KdLossGradOp>)
+      rewriter.replaceOp(op, reshapeTo(b, kernel.buildGradient(op.getGrad()),
+                                       op.getType().getShape()));
+    else
+      rewriter.replaceOp(op, kernel.buildLoss());
     return success();
   }
   int64_t lanes, chunk;
@@ -444,7 +435,8 @@ struct UbeCpuDistillationKernelsPass
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseKdLoss, FuseKdLossGrad>(&getContext(), vectorWidth, chunkSize);
+    patterns.add<FuseKd<KdLossOp>, FuseKd<KdLossGradOp>>(&getContext(), vectorWidth,
+                                                          chunkSize);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -257,16 +257,26 @@ Value klRows(UbeBuilder &u, Value teacherLogProbs, Value studentLogProbs) {
   return u.reduceSum(u.mul(teacherProbs, u.sub(teacherLogProbs, studentLogProbs)), {-1});
 }
 
+/// kd_loss's logits as [rows, vocab].
+struct KdRows {
+  Value student, teacher;
+  int64_t rows, vocab;
+  Type floatType;
+};
+KdRows kdRows(UbeBuilder &u, Value studentLogits, Value teacherLogits) {
+  auto type = UbeBuilder::typeOf(studentLogits);
+  int64_t vocab = type.getShape().back();
+  int64_t rows = type.getNumElements() / std::max<int64_t>(vocab, 1);
+  return {u.reshape(studentLogits, {rows, vocab}), u.reshape(teacherLogits, {rows, vocab}), rows,
+          vocab, type.getElementType()};
+}
+
 struct DecomposeKdLoss : OpRewritePattern<KdLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(KdLossOp op, PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    auto type = UbeBuilder::typeOf(op.getStudentLogits());
-    Type floatType = type.getElementType();
-    int64_t vocab = type.getShape().back();
-    int64_t rows = type.getNumElements() / std::max<int64_t>(vocab, 1);
-    Value student = u.reshape(op.getStudentLogits(), {rows, vocab});
-    Value teacher = u.reshape(op.getTeacherLogits(), {rows, vocab});
+    auto [student, teacher, rows, vocab, floatType] =
+        kdRows(u, op.getStudentLogits(), op.getTeacherLogits());
     double temperature = op.getTemperature().convertToDouble();
     Value scaledStudent = student, scaledTeacher = teacher;
     if (temperature != 1.0) {
@@ -315,12 +325,9 @@ struct DecomposeKdLossGrad : OpRewritePattern<KdLossGradOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(KdLossGradOp op, PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
+    auto [student, teacher, rows, vocab, floatType] =
+        kdRows(u, op.getStudentLogits(), op.getTeacherLogits());
     auto type = UbeBuilder::typeOf(op.getStudentLogits());
-    Type floatType = type.getElementType();
-    int64_t vocab = type.getShape().back();
-    int64_t rows = type.getNumElements() / std::max<int64_t>(vocab, 1);
-    Value student = u.reshape(op.getStudentLogits(), {rows, vocab});
-    Value teacher = u.reshape(op.getTeacherLogits(), {rows, vocab});
     double temperature = op.getTemperature().convertToDouble();
     Value inverse = u.scalar(floatType, 1.0 / temperature);
     Value diff = u.sub(u.softmax(u.mul(student, inverse), -1),
