@@ -76,7 +76,8 @@ Value lastAxisInput(Value v) {
 /// The pieces of one KL(p_t ‖ p_s) term tensor.
 struct KlTerms {
   Value studentLogits, teacherLogits;
-  double temperature;
+  /// What each side's logits are divided by before the softmax.
+  double studentTemperature, teacherTemperature;
   Value teacherDistribution; ///< p_t as the terms use it.
 };
 
@@ -124,10 +125,9 @@ std::optional<KlTerms> matchKlTerms(Value terms) {
       continue;
     auto [student, studentT] = unscale(studentScaled);
     auto [teacher, teacherT] = unscale(teacherScaled);
-    if (student.getType() != teacher.getType() ||
-        std::abs(studentT - teacherT) > 1e-9 * teacherT)
+    if (student.getType() != teacher.getType())
       continue;
-    return KlTerms{student, teacher, teacherT, weight};
+    return KlTerms{student, teacher, studentT, teacherT, weight};
   }
   return std::nullopt;
 }
@@ -184,10 +184,90 @@ std::optional<KdMatch> matchKd(Value root) {
   return KdMatch{*kl, factor};
 }
 
+/// `scores` as attention scores `q · kᵀ` of [batch, heads, tokens, d]
+/// queries and keys (the transpose as the matmul's attribute or a transpose
+/// op swapping the last two axes).
+std::optional<std::pair<Value, Value>> matchAttentionScores(Value scores) {
+  auto matmul = scores.getDefiningOp<MatmulOp>();
+  if (!matmul || matmul.getTransposeLhs())
+    return std::nullopt;
+  Value query = matmul.getLhs(), key = matmul.getRhs();
+  if (!matmul.getTransposeRhs()) {
+    auto transpose = key.getDefiningOp<TransposeOp>();
+    if (!transpose || transpose.getPerm() != ArrayRef<int64_t>{0, 1, 3, 2})
+      return std::nullopt;
+    key = transpose.getInput();
+  }
+  auto queryType = cast<RankedTensorType>(query.getType());
+  if (queryType.getRank() != 4 || key.getType() != queryType)
+    return std::nullopt;
+  return std::make_pair(query, key);
+}
+
+Value scalarLike(PatternRewriter &rewriter, Location loc, Value like, double value) {
+  auto type = RankedTensorType::get({}, cast<RankedTensorType>(like.getType()).getElementType());
+  return ConstantOp::create(rewriter, loc, type,
+                            DenseElementsAttr::get(type, rewriter.getFloatAttr(
+                                                             type.getElementType(), value)));
+}
+
+/// `loss · scale`, or `loss` when the scale is 1 (to float precision: the
+/// constants it comes from are f32).
+Value scaled(PatternRewriter &rewriter, Location loc, Value loss, double scale) {
+  if (std::abs(scale - 1.0) <= 1e-6)
+    return loss;
+  return MulOp::create(rewriter, loc, loss, scalarLike(rewriter, loc, loss, scale));
+}
+
+/// attention_transfer_loss for KL terms over attention scores; null when the
+/// terms are not that.
+Value buildAttentionTransfer(PatternRewriter &rewriter, Location loc, const KdMatch &match) {
+  auto student = matchAttentionScores(match.kl.studentLogits);
+  auto teacher = matchAttentionScores(match.kl.teacherLogits);
+  if (!student || !teacher)
+    return nullptr;
+  auto queryType = cast<RankedTensorType>(student->first.getType());
+  auto teacherType = cast<RankedTensorType>(teacher->first.getType());
+  if (queryType.getShape().take_front(3) != teacherType.getShape().take_front(3) ||
+      queryType.getElementType() != teacherType.getElementType())
+    return nullptr;
+  // The op scales each side's scores by 1/√d; another divisor T is the same
+  // as queries multiplied by √d / T.
+  auto query = [&](Value q, double temperature) {
+    double d = double(cast<RankedTensorType>(q.getType()).getShape().back());
+    return scaled(rewriter, loc, q, std::sqrt(d) / temperature);
+  };
+  Value loss = AttentionTransferLossOp::create(
+      rewriter, loc, query(student->first, match.kl.studentTemperature), student->second,
+      query(teacher->first, match.kl.teacherTemperature), teacher->second, /*mask=*/Value());
+  // factor · Σ_rows KL_r = (factor · B·H·N) · mean_rows KL_r.
+  double rows = double(queryType.getNumElements() / queryType.getShape().back());
+  return scaled(rewriter, loc, loss, match.factor * rows);
+}
+
+/// kd_loss for KL terms between two tempered softmaxes of the same
+/// temperature; null otherwise.
+Value buildKdLoss(PatternRewriter &rewriter, Location loc, const KdMatch &match) {
+  double t = match.kl.teacherTemperature;
+  if (std::abs(match.kl.studentTemperature - t) > 1e-9 * t)
+    return nullptr;
+  auto logits = cast<RankedTensorType>(match.kl.studentLogits.getType());
+  double rows = double(logits.getNumElements() / std::max<int64_t>(1, logits.getShape().back()));
+  // factor · Σ_rows KL_r = (factor · R) · mean_rows KL_r.
+  double scale = match.factor * rows;
+  bool byTemperatureSquared = std::abs(scale - t * t) <= 1e-6 * t * t;
+  Value loss = KdLossOp::create(rewriter, loc, match.kl.studentLogits, match.kl.teacherLogits,
+                                /*labels=*/Value(), rewriter.getF64FloatAttr(t),
+                                rewriter.getBoolAttr(byTemperatureSquared),
+                                rewriter.getF64FloatAttr(0.0), rewriter.getI64IntegerAttr(-100));
+  return byTemperatureSquared ? loss : scaled(rewriter, loc, loss, scale);
+}
+
 /// Rewrites the root of a matched loss (the last mul/div/reduction) to
-/// kd_loss, times a constant where the factor is not 1 or T².
+/// attention_transfer_loss when the logits are attention scores, else to
+/// kd_loss.
 template <typename RootOp>
-struct FuseKdLossAt : OpRewritePattern<RootOp> {
+struct FuseKlLossAt : OpRewritePattern<RootOp> {
   using OpRewritePattern<RootOp>::OpRewritePattern;
   LogicalResult matchAndRewrite(RootOp op, PatternRewriter &rewriter) const override {
     // Only the outermost op of a loss: a root whose single user would also
@@ -198,29 +278,14 @@ struct FuseKdLossAt : OpRewritePattern<RootOp> {
           user->getNumResults() == 1 && matchKd(user->getResult(0)))
         return failure();
     std::optional<KdMatch> match = matchKd(op.getResult());
-    if (!match)
+    // The fused ops return a scalar of the logits' element type.
+    if (!match || cast<RankedTensorType>(match->kl.studentLogits.getType()).getElementType() !=
+                      cast<RankedTensorType>(op.getType()).getElementType())
       return failure();
-    auto logits = cast<RankedTensorType>(match->kl.studentLogits.getType());
-    double rows = double(logits.getNumElements() / std::max<int64_t>(1, logits.getShape().back()));
-    // factor · Σ_rows KL_r = (factor · R) · mean_rows KL_r.
-    double scale = match->factor * rows;
-    double t = match->kl.temperature;
-    bool byTemperatureSquared = std::abs(scale - t * t) <= 1e-6 * t * t;
-    Location loc = op.getLoc();
-    Value loss = KdLossOp::create(rewriter, loc, match->kl.studentLogits,
-                                  match->kl.teacherLogits, /*labels=*/Value(),
-                                  rewriter.getF64FloatAttr(t),
-                                  rewriter.getBoolAttr(byTemperatureSquared),
-                                  rewriter.getF64FloatAttr(0.0),
-                                  rewriter.getI64IntegerAttr(-100));
-    if (!byTemperatureSquared && std::abs(scale - 1.0) > 1e-12) {
-      auto type = cast<RankedTensorType>(loss.getType());
-      Value c = ConstantOp::create(
-          rewriter, loc, type,
-          DenseElementsAttr::get(type, rewriter.getFloatAttr(type.getElementType(), scale)));
-      loss = MulOp::create(rewriter, loc, loss, c);
-    }
-    if (loss.getType() != op.getType())
+    Value loss = buildAttentionTransfer(rewriter, op.getLoc(), *match);
+    if (!loss)
+      loss = buildKdLoss(rewriter, op.getLoc(), *match);
+    if (!loss)
       return failure();
     rewriter.replaceOp(op, loss);
     return success();
@@ -230,8 +295,8 @@ struct FuseKdLossAt : OpRewritePattern<RootOp> {
 struct UbeFuseDistillationPass : ube::impl::UbeFuseDistillationBase<UbeFuseDistillationPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<FuseKdLossAt<MulOp>, FuseKdLossAt<DivOp>, FuseKdLossAt<ReduceSumOp>,
-                 FuseKdLossAt<ReduceMeanOp>>(&getContext());
+    patterns.add<FuseKlLossAt<MulOp>, FuseKlLossAt<DivOp>, FuseKlLossAt<ReduceSumOp>,
+                 FuseKlLossAt<ReduceMeanOp>>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -67,10 +67,13 @@ def UbeFuseDistillation : Pass<"ube-fuse-distillation", "::mlir::func::FuncOp"> 
     terms with `p_t = softmax(t/T)` and `log p_s = log_softmax(s/T)` over the
     last axis (PyTorch's `kl_div` guard `where(p > 0, ...)`, a `log` or
     `log_softmax` of the teacher, or `exp` of its `log_softmax`), reduced to a
-    scalar by sums, means and constant factors; rewrites it to `ube.kd_loss`
-    (with `scale_by_temperature_squared` when the factor is T², else times
-    the factor). Different temperatures, another axis, the reverse KL, any
-    other guard or a non-scalar result are left alone.
+    scalar by sums, means and constant factors. When both sides' logits are
+    attention scores `q · kᵀ` ([batch, heads, tokens, d], each side divided by
+    a constant) it becomes `ube.attention_transfer_loss` (a divisor other than
+    √d scales the queries); otherwise, with one temperature on both sides,
+    `ube.kd_loss` (with `scale_by_temperature_squared` when the factor is T²,
+    else times the factor). Another axis, any other guard, distributions of
+    different inputs or a non-scalar result are left alone.
   }];
 }
 

@@ -413,6 +413,15 @@ def _size(ex, node):
     return torch.Size(shape) if dim is None else shape[dim]
 
 
+def _getattr(ex, node):
+    """`x.shape` and `x.ndim` of a tensor: static, as size() is."""
+    obj, attr = node.args[0], node.args[1]
+    if ex.is_tensor(obj) and attr in ("shape", "ndim"):
+        shape, _ = ex.meta(obj)
+        return torch.Size(shape) if attr == "shape" else len(shape)
+    raise ex.error(node, f"attribute '{attr}' is not supported")
+
+
 def _module_linear(ex, node, m):
     inputs = [ex.value(node.args[0], node), ex.parameter(f"{node.target}.weight", m.weight)]
     if m.bias is not None:
@@ -463,9 +472,11 @@ MODULES = {
 }
 
 STATIC_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.floordiv,
-                    operator.truediv, operator.getitem, operator.neg, math.sqrt, int, float}
+                    operator.truediv, operator.getitem, operator.neg, operator.pow, math.sqrt,
+                    int, float}
 
 FUNCTIONS = {
+    getattr: _getattr,
     operator.add: _binary("add"), torch.add: _binary("add"),
     operator.sub: _binary("sub"), torch.sub: _binary("sub"),
     operator.mul: _binary("mul"), torch.mul: _binary("mul"),

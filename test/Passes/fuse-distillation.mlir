@@ -70,6 +70,74 @@ func.func @batchmean_of_sequences(%s: tensor<2x3x10xf32>, %t: tensor<2x3x10xf32>
 
 // -----
 
+// MiniLM's attention transfer as a frontend spells it: scores q·kᵀ/√d per
+// side (student d = 16, teacher d = 8; the transpose as an attribute or an
+// op), log_softmax/softmax over keys, kl_div batchmean over the 2·3·4 rows.
+// CHECK-LABEL: func.func @attention_transfer
+// CHECK-NEXT: %[[L:.*]] = ube.attention_transfer_loss %arg0, %arg1, %arg2, %arg3 : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>, tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>
+// CHECK-NEXT: return %[[L]]
+func.func @attention_transfer(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %kt: tensor<2x3x4x8xf32>) -> tensor<f32> {
+  %rs = ube.constant dense<4.0> : tensor<f32>
+  %rt = ube.constant dense<2.82842712474619> : tensor<f32>
+  %ss = ube.matmul %qs, %ks {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+  %xs = ube.div %ss, %rs : tensor<2x3x4x4xf32>, tensor<f32>
+  %ktt = ube.transpose %kt, [0, 1, 3, 2] : tensor<2x3x4x8xf32>
+  %st = ube.matmul %qt, %ktt : tensor<2x3x4x8xf32>, tensor<2x3x8x4xf32>
+  %xt = ube.div %st, %rt : tensor<2x3x4x4xf32>, tensor<f32>
+  %lq = ube.log_softmax %xs : tensor<2x3x4x4xf32>
+  %p = ube.softmax %xt : tensor<2x3x4x4xf32>
+  %lp = ube.log_softmax %xt : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %sum = ube.reduce_sum %terms : tensor<2x3x4x4xf32>
+  %n = ube.constant dense<24.0> : tensor<f32>
+  %loss = ube.div %sum, %n : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// Unscaled scores: the op's 1/√d is undone on the queries (·√16 = 4, ·√8).
+// CHECK-LABEL: func.func @attention_transfer_unscaled
+// CHECK-DAG: %[[FOUR:.*]] = ube.constant dense<4.000000e+00> : tensor<f32>
+// CHECK-DAG: %[[QS:.*]] = ube.mul %arg0, %[[FOUR]]
+// CHECK-DAG: %[[QT:.*]] = ube.mul %arg2, %{{.*}} : tensor<2x3x4x8xf32>, tensor<f32>
+// CHECK: ube.attention_transfer_loss %[[QS]], %arg1, %[[QT]], %arg3
+func.func @attention_transfer_unscaled(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %kt: tensor<2x3x4x8xf32>) -> tensor<f32> {
+  %xs = ube.matmul %qs, %ks {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+  %xt = ube.matmul %qt, %kt {transpose_rhs = true} : tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>
+  %lq = ube.log_softmax %xs : tensor<2x3x4x4xf32>
+  %p = ube.softmax %xt : tensor<2x3x4x4xf32>
+  %lp = ube.log_softmax %xt : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<2x3x4x4xf32>
+  %loss = ube.reduce_mean %rows : tensor<2x3x4xf32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// Scores whose key is not transposed over the last two axes are not
+// attention; the terms are still a KL of two softmaxes of equal temperature,
+// so they become kd_loss over the score tensors (the same value).
+// CHECK-LABEL: func.func @not_attention_scores
+// CHECK-NOT: ube.attention_transfer_loss
+// CHECK: ube.kd_loss
+func.func @not_attention_scores(%qs: tensor<2x3x4x4xf32>, %ks: tensor<2x3x4x4xf32>, %qt: tensor<2x3x4x4xf32>, %kt: tensor<2x3x4x4xf32>) -> tensor<f32> {
+  %xs = ube.matmul %qs, %ks : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %xt = ube.matmul %qt, %kt : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %lq = ube.log_softmax %xs : tensor<2x3x4x4xf32>
+  %p = ube.softmax %xt : tensor<2x3x4x4xf32>
+  %lp = ube.log_softmax %xt : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %sum = ube.reduce_sum %terms : tensor<2x3x4x4xf32>
+  return %sum : tensor<f32>
+}
+
+// -----
+
 // Near misses, each left as it is.
 
 // The softmaxes run over the batch axis, not the vocabulary.

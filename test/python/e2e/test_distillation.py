@@ -242,3 +242,25 @@ def test_attention_transfer_gradient(runner, masked):
     assert rel_error(out["dk"], 2.0 * ref_k) <= TOL
     if masked:  # padded queries get no gradient
         assert not out["dq"][0, :, 5:].any()
+
+
+class AttentionKl(torch.nn.Module):
+    """MiniLM's attention transfer, as a user would write it in PyTorch."""
+
+    def forward(self, qs, ks, qt, kt):
+        ls = F.log_softmax(qs @ ks.transpose(-1, -2) / qs.shape[-1] ** 0.5, -1)
+        pt = F.softmax(qt @ kt.transpose(-1, -2) / qt.shape[-1] ** 0.5, -1)
+        return (pt * (pt.log() - ls)).sum(-1).mean()
+
+
+def test_exported_attention_kl_becomes_attention_transfer(ube_module, tmp_path):
+    qs, ks = randn(2, 3, 5, 16), randn(2, 3, 5, 16)
+    qt, kt = randn(2, 3, 5, 8), randn(2, 3, 5, 8)
+    module = AttentionKl()
+    path = tmp_path / "attention.json"
+    ube_module.export(module, tuple(torch.from_numpy(a) for a in (qs, ks, qt, kt)), path)
+    from ube import _ube
+    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    assert "ube.attention_transfer_loss" in graph_ir and "ube.softmax" not in graph_ir
+    ref = module(*(torch.from_numpy(a).double() for a in (qs, ks, qt, kt)))
+    assert rel_error(ube_module.compile(path)(qs, ks, qt, kt), ref) <= TOL
