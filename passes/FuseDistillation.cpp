@@ -292,11 +292,44 @@ struct FuseKlLossAt : OpRewritePattern<RootOp> {
   }
 };
 
+/// `mse_loss(layer_norm(h), layer_norm(h_t))` (mean, both normalizations
+/// over the last axis without affine parameters, one epsilon) is
+/// feature_map_loss's first term; `h = h_s · W` with a [Ds, Dt] matrix W
+/// becomes its projection.
+struct FuseFeatureMapMse : OpRewritePattern<MseLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(MseLossOp op, PatternRewriter &rewriter) const override {
+    auto plainNorm = [](Value v) -> LayerNormOp {
+      auto norm = v.getDefiningOp<LayerNormOp>();
+      return norm && norm.getAffine().empty() && overLastAxis(norm.getAxis(), norm.getInput())
+                 ? norm
+                 : LayerNormOp();
+    };
+    LayerNormOp student = plainNorm(op.getInput()), teacher = plainNorm(op.getTarget());
+    if (op.getReduction() != "mean" || !student || !teacher ||
+        student.getEpsilon() != teacher.getEpsilon() ||
+        student.getInput().getType() != teacher.getInput().getType())
+      return failure();
+    Value features = student.getInput(), projection;
+    if (auto matmul = features.getDefiningOp<MatmulOp>();
+        matmul && !matmul.getTransposeLhs() && !matmul.getTransposeRhs() &&
+        cast<RankedTensorType>(matmul.getRhs().getType()).getRank() == 2 &&
+        cast<RankedTensorType>(matmul.getLhs().getType()).getRank() >= 2) {
+      features = matmul.getLhs();
+      projection = matmul.getRhs();
+    }
+    rewriter.replaceOpWithNewOp<FeatureMapLossOp>(
+        op, features, teacher.getInput(), projection, rewriter.getF64FloatAttr(1.0),
+        rewriter.getF64FloatAttr(0.0), rewriter.getF64FloatAttr(0.0), student.getEpsilonAttr());
+    return success();
+  }
+};
+
 struct UbeFuseDistillationPass : ube::impl::UbeFuseDistillationBase<UbeFuseDistillationPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseKlLossAt<MulOp>, FuseKlLossAt<DivOp>, FuseKlLossAt<ReduceSumOp>,
-                 FuseKlLossAt<ReduceMeanOp>>(&getContext());
+                 FuseKlLossAt<ReduceMeanOp>, FuseFeatureMapMse>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

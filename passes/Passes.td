@@ -73,7 +73,9 @@ def UbeFuseDistillation : Pass<"ube-fuse-distillation", "::mlir::func::FuncOp"> 
     √d scales the queries); otherwise, with one temperature on both sides,
     `ube.kd_loss` (with `scale_by_temperature_squared` when the factor is T²,
     else times the factor). Another axis, any other guard, distributions of
-    different inputs or a non-scalar result are left alone.
+    different inputs or a non-scalar result are left alone. Also
+    `mse_loss(layer_norm(h_s · W), layer_norm(h_t))` (mean; non-affine, last
+    axis, one epsilon) becomes `ube.feature_map_loss` with projection W.
   }];
 }
 

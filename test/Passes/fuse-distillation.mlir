@@ -243,3 +243,42 @@ func.func @runtime_temperature(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>, %T: t
   %sum = ube.reduce_sum %terms : tensor<4x10xf32>
   return %sum : tensor<f32>
 }
+
+// -----
+
+// TinyBERT/MobileBERT's hidden-state loss: MSE of the non-affine
+// LayerNorms of the projected student and of the teacher.
+// CHECK-LABEL: func.func @feature_map_mse
+// CHECK-NEXT: %[[L:.*]] = ube.feature_map_loss %arg0, %arg1 projection %arg2 {epsilon = 9.9999999999999995E-7 : f64} : tensor<2x5x6xf32>, tensor<2x5x12xf32>, tensor<6x12xf32>
+// CHECK-NEXT: return %[[L]]
+func.func @feature_map_mse(%hs: tensor<2x5x6xf32>, %ht: tensor<2x5x12xf32>, %w: tensor<6x12xf32>) -> tensor<f32> {
+  %h = ube.matmul %hs, %w : tensor<2x5x6xf32>, tensor<6x12xf32>
+  %ns = ube.layer_norm %h {epsilon = 1.0e-6} : tensor<2x5x12xf32>
+  %nt = ube.layer_norm %ht {epsilon = 1.0e-6} : tensor<2x5x12xf32>
+  %loss = ube.mse_loss %ns, %nt : tensor<2x5x12xf32>, tensor<2x5x12xf32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// Without a projection; and near misses: an affine LayerNorm, a sum instead
+// of a mean, different epsilons.
+// CHECK-LABEL: func.func @feature_map_variants
+// CHECK: %[[A:.*]] = ube.feature_map_loss %arg0, %arg1 : tensor<4x8xf32>, tensor<4x8xf32>
+// CHECK: ube.layer_norm %arg0, %arg2
+// CHECK: ube.mse_loss
+// CHECK: ube.mse_loss {{.*}} {reduction = "sum"}
+// CHECK: ube.mse_loss
+// CHECK-NOT: ube.feature_map_loss
+// CHECK: return %[[A]]
+func.func @feature_map_variants(%hs: tensor<4x8xf32>, %ht: tensor<4x8xf32>, %g: tensor<8xf32>) -> (tensor<f32>, tensor<f32>, tensor<f32>, tensor<f32>) {
+  %ns = ube.layer_norm %hs : tensor<4x8xf32>
+  %nt = ube.layer_norm %ht : tensor<4x8xf32>
+  %plain = ube.mse_loss %ns, %nt : tensor<4x8xf32>, tensor<4x8xf32>
+  %affine = ube.layer_norm %hs, %g : tensor<4x8xf32>, tensor<8xf32>
+  %a = ube.mse_loss %affine, %nt : tensor<4x8xf32>, tensor<4x8xf32>
+  %s = ube.mse_loss %ns, %nt {reduction = "sum"} : tensor<4x8xf32>, tensor<4x8xf32>
+  %other = ube.layer_norm %ht {epsilon = 1.0e-3} : tensor<4x8xf32>
+  %e = ube.mse_loss %ns, %other : tensor<4x8xf32>, tensor<4x8xf32>
+  return %plain, %a, %s, %e : tensor<f32>, tensor<f32>, tensor<f32>, tensor<f32>
+}

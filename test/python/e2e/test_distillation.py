@@ -264,3 +264,27 @@ def test_exported_attention_kl_becomes_attention_transfer(ube_module, tmp_path):
     assert "ube.attention_transfer_loss" in graph_ir and "ube.softmax" not in graph_ir
     ref = module(*(torch.from_numpy(a).double() for a in (qs, ks, qt, kt)))
     assert rel_error(ube_module.compile(path)(qs, ks, qt, kt), ref) <= TOL
+
+
+class HiddenMse(torch.nn.Module):
+    """TinyBERT's hidden-state loss with a learned projection."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = torch.nn.Parameter(torch.from_numpy(randn(6, 12, scale=0.3)))
+
+    def forward(self, hs, ht):
+        return F.mse_loss(F.layer_norm(hs @ self.proj, (12,)), F.layer_norm(ht, (12,)))
+
+
+def test_exported_hidden_mse_becomes_feature_map_loss(ube_module, tmp_path):
+    hs, ht = randn(2, 5, 6), randn(2, 5, 12, scale=2)
+    module = HiddenMse()
+    path = tmp_path / "hidden.json"
+    ube_module.export(module, (torch.from_numpy(hs), torch.from_numpy(ht)), path)
+    from ube import _ube
+    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    assert "ube.feature_map_loss" in graph_ir and "ube.mse_loss" not in graph_ir
+    with torch.no_grad():
+        ref = module.double()(torch.from_numpy(hs).double(), torch.from_numpy(ht).double())
+    assert rel_error(ube_module.compile(path)(hs, ht), ref) <= TOL
