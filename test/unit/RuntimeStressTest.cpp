@@ -46,7 +46,7 @@ size_t openFileCount() {
 }
 
 void expectFlat(size_t before, size_t after, const char *what) {
-  // The figures, for the record (docs/security.md quotes them).
+  // The figures, for the record (docs/security.md quotes a run).
   std::printf("[ stress   ] %s: resident %.1f -> %.1f MiB\n", what, before / 1048576.0,
               after / 1048576.0);
 #ifdef UBE_UNDER_ASAN
