@@ -93,38 +93,84 @@ public:
 
   /// The scalar loss, as a rank-0 tensor.
   Value buildLoss() {
-    Type f64 = b.getF64Type();
-    Value zero = arith::ConstantOp::create(b, b.getF64FloatAttr(0.0));
-    SmallVector<Value> totals = loop(
-        index(0), index(rows), index(1), ValueRange{zero, zero, zero},
-        [&](Value row, ValueRange sums) -> SmallVector<Value> {
+    SmallVector<Value> totals =
+        loop(index(0), index(rows), index(1), lossSumsInit(),
+             [&](Value row, ValueRange sums) { return addRowLoss(row, rowStats(row), sums); });
+    return finishLoss(totals);
+  }
+
+  /// d loss / d student logits for the rank-0 upstream gradient `grad`, as
+  /// [rows, vocab].
+  Value buildGradient(Value grad) {
+    Value perRow = gradientPerRow(grad);
+    Value init = tensor::EmptyOp::create(b, ArrayRef<int64_t>{rows, vocab}, f32);
+    SmallVector<Value> result = loop(index(0), index(rows), index(1), ValueRange{init},
+                                     [&](Value row, ValueRange out) -> SmallVector<Value> {
+                                       return {writeRowGradient(row, rowStats(row), perRow,
+                                                                out[0])};
+                                     });
+    return result[0];
+  }
+
+  /// Both in one pass of statistics per row (a training step needs both):
+  /// {loss, gradient}.
+  std::pair<Value, Value> buildLossAndGradient(Value grad) {
+    Value perRow = gradientPerRow(grad);
+    SmallVector<Value> state = lossSumsInit();
+    state.push_back(tensor::EmptyOp::create(b, ArrayRef<int64_t>{rows, vocab}, f32));
+    SmallVector<Value> result =
+        loop(index(0), index(rows), index(1), state, [&](Value row, ValueRange args) {
           RowStats stats = rowStats(row);
-          Value kl = sub(add(stats.weightedCross, stats.lseStudent), stats.lseTeacher);
-          Value counted = rowCounted(row);
-          Value countedF = arith::SelectOp::create(b, counted, scalar(1.0), scalar(0.0));
-          Value klSum = add64(sums[0], mul(kl, countedF));
-          Value nllSum = sums[1];
-          if (params.alpha != 0.0) {
-            // NLL = lse - s[y]; a label outside the vocabulary picks nothing (0),
-            // as the composition does, and is never read.
-            Value label = labelAt(row);
-            Value inRange = arith::AndIOp::create(
-                b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, label, index(0)),
-                arith::CmpIOp::create(b, arith::CmpIPredicate::slt, label, index(vocab)));
-            Value safe = arith::SelectOp::create(b, inRange, label, index(0));
-            Value picked = tensor::ExtractOp::create(b, student, ValueRange{row, safe});
-            Value nll = arith::SelectOp::create(b, inRange, sub(stats.lsePlain, picked),
-                                                scalar(0.0));
-            nllSum = add64(nllSum, mul(nll, countedF));
-          }
-          return {klSum, nllSum, add64(sums[2], countedF)};
+          SmallVector<Value> next = addRowLoss(row, stats, args.drop_back());
+          next.push_back(writeRowGradient(row, stats, perRow, args.back()));
+          return next;
         });
+    return {finishLoss(ArrayRef<Value>(result).drop_back()), result.back()};
+  }
+
+private:
+  struct RowStats {
+    Value lseStudent, lseTeacher; ///< log-sum-exp of s/T and t/T.
+    Value weightedCross;          ///< sum softmax(t/T) (t - s)/T.
+    Value lsePlain;               ///< log-sum-exp of s (T = 1), when needed.
+  };
+
+  /// The running sums of the loss over rows (f64): KL, NLL, counted rows.
+  SmallVector<Value> lossSumsInit() {
+    Value zero = arith::ConstantOp::create(b, b.getF64FloatAttr(0.0));
+    return {zero, zero, zero};
+  }
+
+  /// Adds row `row`'s KL (and NLL) terms to `sums` when the row counts.
+  SmallVector<Value> addRowLoss(Value row, const RowStats &stats, ValueRange sums) {
+    Value kl = sub(add(stats.weightedCross, stats.lseStudent), stats.lseTeacher);
+    Value countedF = arith::SelectOp::create(b, rowCounted(row), scalar(1.0), scalar(0.0));
+    Value klSum = add64(sums[0], mul(kl, countedF));
+    Value nllSum = sums[1];
+    if (params.alpha != 0.0) {
+      // NLL = lse - s[y]; a label outside the vocabulary picks nothing (0),
+      // as the composition does, and is never read.
+      Value label = labelAt(row);
+      Value inRange = arith::AndIOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, label, index(0)),
+          arith::CmpIOp::create(b, arith::CmpIPredicate::slt, label, index(vocab)));
+      Value safe = arith::SelectOp::create(b, inRange, label, index(0));
+      Value picked = tensor::ExtractOp::create(b, student, ValueRange{row, safe});
+      Value nll =
+          arith::SelectOp::create(b, inRange, sub(stats.lsePlain, picked), scalar(0.0));
+      nllSum = add64(nllSum, mul(nll, countedF));
+    }
+    return {klSum, nllSum, add64(sums[2], countedF)};
+  }
+
+  /// The loss from the row sums, as a rank-0 tensor.
+  Value finishLoss(ArrayRef<Value> totals) {
+    Type f64 = b.getF64Type();
     Value denominator = arith::MaximumFOp::create(
         b, totals[2], arith::ConstantOp::create(b, b.getF64FloatAttr(1.0)));
     auto weighted = [&](Value sum, double weight) {
-      return arith::MulFOp::create(
-          b, arith::DivFOp::create(b, sum, denominator),
-          arith::ConstantOp::create(b, b.getFloatAttr(f64, weight)));
+      return arith::MulFOp::create(b, arith::DivFOp::create(b, sum, denominator),
+                                   arith::ConstantOp::create(b, b.getFloatAttr(f64, weight)));
     };
     Value loss = weighted(totals[0], params.klWeight());
     if (params.alpha != 0.0)
@@ -133,11 +179,9 @@ public:
     return tensor::FromElementsOp::create(b, RankedTensorType::get({}, f32), loss);
   }
 
-  /// d loss / d student logits for the rank-0 upstream gradient `grad`, as
-  /// [rows, vocab].
-  Value buildGradient(Value grad) {
+  /// grad / N, with N the counted rows (at least 1).
+  Value gradientPerRow(Value grad) {
     Value upstream = tensor::ExtractOp::create(b, grad, ValueRange{});
-    // grad / N, with N the counted rows (at least 1).
     Value count = scalar(double(rows));
     if (labels) {
       SmallVector<Value> counted =
@@ -149,57 +193,39 @@ public:
                });
       count = arith::MaximumFOp::create(b, counted[0], scalar(1.0));
     }
-    Value perRow = arith::DivFOp::create(b, upstream, count);
-    Value init = tensor::EmptyOp::create(b, ArrayRef<int64_t>{rows, vocab}, f32);
-    SmallVector<Value> result = loop(
-        index(0), index(rows), index(1), ValueRange{init},
-        [&](Value row, ValueRange out) -> SmallVector<Value> {
-          RowStats stats = rowStats(row);
-          Value weight = arith::SelectOp::create(b, rowCounted(row), perRow, scalar(0.0));
-          Value klCoefficient =
-              splat(mul(weight, scalar(params.klWeight() / params.temperature)));
-          Value ceCoefficient = splat(mul(weight, scalar(params.alpha)));
-          Value lseS = splat(stats.lseStudent), lseT = splat(stats.lseTeacher);
-          Value lse1 = needPlainStats ? splat(stats.lsePlain) : lseS;
-          Value label = params.alpha != 0.0 ? labelAt(row) : Value();
-          auto body = [&](Value at, Value mask, ValueRange state) -> SmallVector<Value> {
-            Value s = read(student, row, at, mask), t = read(teacher, row, at, mask);
-            Value ps = exp(sub(mul(s, splat(inverseT)), lseS));
-            Value pt = exp(sub(mul(t, splat(inverseT)), lseT));
-            Value d = mul(klCoefficient, sub(ps, pt));
-            if (params.alpha != 0.0) {
-              Value p1 = needPlainStats ? exp(sub(s, lse1)) : ps;
-              Value ids = arith::AddIOp::create(
-                  b, vector::StepOp::create(b, VectorType::get({lanes}, b.getIndexType())),
-                  vector::BroadcastOp::create(
-                      b, VectorType::get({lanes}, b.getIndexType()), at));
-              Value isLabel = arith::CmpIOp::create(
-                  b, arith::CmpIPredicate::eq, ids,
-                  vector::BroadcastOp::create(b, VectorType::get({lanes}, b.getIndexType()),
-                                              label));
-              Value target = arith::SelectOp::create(b, isLabel, splat(scalar(1.0)),
-                                                     splat(scalar(0.0)));
-              d = add(d, mul(ceCoefficient, sub(p1, target)));
-            }
-            Value written = vector::TransferWriteOp::create(
-                                b, d, state[0], ValueRange{row, at},
-                                ArrayRef<bool>{mask == nullptr})
-                                .getResult();
-            return {written};
-          };
-          return forEachVector(0, vocab, out, body);
-        });
-    return result[0];
+    return arith::DivFOp::create(b, upstream, count);
   }
 
-  int64_t rowCount() const { return rows; }
-
-private:
-  struct RowStats {
-    Value lseStudent, lseTeacher; ///< log-sum-exp of s/T and t/T.
-    Value weightedCross;          ///< sum softmax(t/T) (t - s)/T.
-    Value lsePlain;               ///< log-sum-exp of s (T = 1), when needed.
-  };
+  /// Writes row `row` of the gradient into `out` (a second pass over the row).
+  Value writeRowGradient(Value row, const RowStats &stats, Value perRow, Value out) {
+    Value weight = arith::SelectOp::create(b, rowCounted(row), perRow, scalar(0.0));
+    Value klCoefficient = splat(mul(weight, scalar(params.klWeight() / params.temperature)));
+    Value ceCoefficient = splat(mul(weight, scalar(params.alpha)));
+    Value lseS = splat(stats.lseStudent), lseT = splat(stats.lseTeacher);
+    Value lse1 = needPlainStats ? splat(stats.lsePlain) : lseS;
+    Value label = params.alpha != 0.0 ? labelAt(row) : Value();
+    auto indexVector = VectorType::get({lanes}, b.getIndexType());
+    auto body = [&](Value at, Value mask, ValueRange state) -> SmallVector<Value> {
+      Value s = read(student, row, at, mask), t = read(teacher, row, at, mask);
+      Value ps = exp(sub(mul(s, splat(inverseT)), lseS));
+      Value pt = exp(sub(mul(t, splat(inverseT)), lseT));
+      Value d = mul(klCoefficient, sub(ps, pt));
+      if (params.alpha != 0.0) {
+        Value p1 = needPlainStats ? exp(sub(s, lse1)) : ps;
+        Value ids = arith::AddIOp::create(b, vector::StepOp::create(b, indexVector),
+                                          vector::BroadcastOp::create(b, indexVector, at));
+        Value isLabel = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, ids,
+                                              vector::BroadcastOp::create(b, indexVector, label));
+        Value target =
+            arith::SelectOp::create(b, isLabel, splat(scalar(1.0)), splat(scalar(0.0)));
+        d = add(d, mul(ceCoefficient, sub(p1, target)));
+      }
+      return {vector::TransferWriteOp::create(b, d, state[0], ValueRange{row, at},
+                                              ArrayRef<bool>{mask == nullptr})
+                  .getResult()};
+    };
+    return forEachVector(0, vocab, ValueRange{out}, body)[0];
+  }
 
   using LoopBody = llvm::function_ref<SmallVector<Value>(Value iv, ValueRange state)>;
 
@@ -412,6 +438,24 @@ struct FuseKd : OpRewritePattern<OpTy> {
   LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
     if (!supported(op.getStudentLogits()))
       return rewriter.notifyMatchFailure(op, "not static f32 logits");
+    if constexpr (std::is_same_v<OpTy, KdLossOp>) {
+      for (Operation *user : op.getStudentLogits().getUsers())
+        if (auto grad = dyn_cast<KdLossGradOp>(user); grad && partnerLoss(grad) == op)
+          return rewriter.notifyMatchFailure(op, "built together with its gradient");
+    }
+    if constexpr (std::is_same_v<OpTy, KdLossGradOp>) {
+      if (KdLossOp loss = partnerLoss(op)) {
+        // The loss and its gradient together: one statistics pass per row.
+        rewriter.setInsertionPoint(loss);
+        ImplicitLocOpBuilder b(loss.getLoc(), rewriter);
+        RowKernelBuilder kernel(b, op.getStudentLogits(), op.getTeacherLogits(),
+                                op.getLabels(), paramsOf(op), lanes, chunk);
+        auto [value, gradient] = kernel.buildLossAndGradient(op.getGrad());
+        rewriter.replaceOp(op, reshapeTo(b, gradient, op.getType().getShape()));
+        rewriter.replaceOp(loss, value);
+        return success();
+      }
+    }
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     RowKernelBuilder kernel(b, op.getStudentLogits(), op.getTeacherLogits(), op.getLabels(),
                             paramsOf(op), lanes, chunk);
@@ -421,6 +465,29 @@ struct FuseKd : OpRewritePattern<OpTy> {
     else
       rewriter.replaceOp(op, kernel.buildLoss());
     return success();
+  }
+
+  /// The kd_loss of the same operands and attributes as `grad`, earlier in
+  /// its block, with `grad`'s upstream gradient available before it; or null.
+  static KdLossOp partnerLoss(KdLossGradOp grad) {
+    Value upstream = grad.getGrad();
+    for (Operation *user : grad.getStudentLogits().getUsers()) {
+      auto loss = dyn_cast<KdLossOp>(user);
+      if (!loss || loss->getBlock() != grad->getBlock() || !loss->isBeforeInBlock(grad) ||
+          loss.getTeacherLogits() != grad.getTeacherLogits() ||
+          loss.getLabels() != grad.getLabels() || loss.getStudentLogits() != grad.getStudentLogits() ||
+          loss.getTemperature() != grad.getTemperature() ||
+          loss.getScaleByTemperatureSquared() != grad.getScaleByTemperatureSquared() ||
+          loss.getAlpha() != grad.getAlpha() || loss.getIgnoreIndex() != grad.getIgnoreIndex())
+        continue;
+      Operation *def = upstream.getDefiningOp();
+      bool available = def ? def->getBlock() == loss->getBlock() && def->isBeforeInBlock(loss)
+                           : cast<BlockArgument>(upstream).getOwner()->findAncestorOpInBlock(
+                                 *loss) != nullptr;
+      if (available)
+        return loss;
+    }
+    return nullptr;
   }
   int64_t lanes, chunk;
 };

@@ -91,8 +91,10 @@ def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
     sum for the KL term and, with a hard-label term at T != 1, the statistics
     at T = 1. The loss is then a per-row combination; the gradient a second
     pass over the row writing `softmax(s/T) - softmax(t/T)` (and the
-    cross-entropy gradient) directly. Nothing of the size of the logits is
-    allocated: `docs/distillation.md` has the math. Ops it does not handle
+    cross-entropy gradient) directly. A kd_loss and a kd_loss_grad of the
+    same operands (a training step) become one kernel sharing the statistics
+    pass. Nothing of the size of the logits is allocated:
+    `docs/distillation.md` has the math. Ops it does not handle
     (other element types) are left for `--ube-lower-to-linalg`.
   }];
   let options = [

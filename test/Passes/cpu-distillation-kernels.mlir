@@ -78,3 +78,31 @@ func.func @kd_loss_f16(%s: tensor<4x16xf16>, %t: tensor<4x16xf16>) -> tensor<f16
   %0 = ube.kd_loss %s, %t : tensor<4x16xf16>, tensor<4x16xf16>
   return %0 : tensor<f16>
 }
+
+// -----
+
+// The loss and its gradient of the same operands: one kernel, one statistics
+// pass per row feeding both the row sums and the gradient row.
+// CHECK-LABEL: func.func @kd_loss_and_grad
+// CHECK: %[[BOTH:.*]]:4 = scf.for {{.*}} -> (f64, f64, f64, tensor<6x10xf32>)
+// CHECK-NOT: scf.for %{{.*}} = %c0 to %c6
+// CHECK: tensor.from_elements
+// CHECK: return
+func.func @kd_loss_and_grad(%s: tensor<6x10xf32>, %t: tensor<6x10xf32>, %g: tensor<f32>) -> (tensor<f32>, tensor<6x10xf32>) {
+  %0 = ube.kd_loss %s, %t {temperature = 2.0} : tensor<6x10xf32>, tensor<6x10xf32>
+  %1 = ube.kd_loss_grad %s, %t, %g {temperature = 2.0} : tensor<6x10xf32>, tensor<6x10xf32>, tensor<f32>
+  return %0, %1 : tensor<f32>, tensor<6x10xf32>
+}
+
+// -----
+
+// An upstream gradient computed from the loss itself is not available
+// before the loss: two kernels.
+// CHECK-LABEL: func.func @grad_depends_on_loss
+// CHECK: scf.for {{.*}} -> (f64, f64, f64)
+// CHECK: scf.for {{.*}} -> (tensor<6x10xf32>)
+func.func @grad_depends_on_loss(%s: tensor<6x10xf32>, %t: tensor<6x10xf32>) -> tensor<6x10xf32> {
+  %0 = ube.kd_loss %s, %t : tensor<6x10xf32>, tensor<6x10xf32>
+  %1 = ube.kd_loss_grad %s, %t, %0 : tensor<6x10xf32>, tensor<6x10xf32>, tensor<f32>
+  return %1 : tensor<6x10xf32>
+}
