@@ -78,15 +78,19 @@ def correctness_cases():
     qs, ks, qt, kt = randn(2, 3, 6, 4), randn(2, 3, 6, 4), randn(2, 3, 6, 8), randn(2, 3, 6, 8)
     mask = np.ones((2, 6), dtype=bool)
     mask[0, 4:] = False
+    g, wide = np.array(0.75, np.float32), randn(2, 5, 12)
     inputs = {"s": s, "t": t, "y": y, "hs": hs, "ht": ht, "proj": proj, "qs": qs, "ks": ks,
-              "qt": qt, "kt": kt, "mask": mask}
+              "qt": qt, "kt": kt, "mask": mask, "g": g, "wide": wide}
     yield "losses", graph(inputs, [
         node("ce", "cross_entropy", ["s", "y"]), node("mse", "mse_loss", ["s", "t"]),
         node("kd", "kd_loss", ["s", "t", "y"], attrs={"temperature": 2.0, "alpha": 0.5}),
         node("fm", "feature_map_loss", ["hs", "ht", "proj"],
              attrs={"beta": 0.5, "gamma": 0.25}),
-        node("at", "attention_transfer_loss", ["qs", "ks", "qt", "kt", "mask"])],
-        ["ce", "mse", "kd", "fm", "at"]), inputs
+        node("at", "attention_transfer_loss", ["qs", "ks", "qt", "kt", "mask"]),
+        # Gradients (the CPU reference runs the fused kd kernel).
+        node("dkd", "kd_loss_grad", ["s", "t", "g", "y"], attrs={"temperature": 2.0, "alpha": 0.5}),
+        node("dfm", "feature_map_loss_grad", ["wide", "ht", "g"], attrs={"beta": 0.5, "gamma": 0.25})],
+        ["ce", "mse", "kd", "fm", "at", "dkd", "dfm"]), inputs
     x = randn(37, 29)
     yield "dropout", graph({"x": x}, [
         node("out", "dropout", ["x"], attrs={"rate": 0.25, "seed": 5})], ["out"]), {"x": x}
