@@ -1,20 +1,26 @@
 #!/usr/bin/python3
-"""Forward + backward of the distillation losses: ube's compiled kernels on
-the CPU against the PyTorch formulation (eager, same thread count), in the
-same run: time (median of --runs) and extra peak memory.
+"""Forward + backward of the distillation losses: ube's compiled code on the
+CPU against the PyTorch formulation (eager, same thread count), in the same
+run: time (median of --runs), extra peak memory and the worst relative error
+against float64.
 
-    bench/bench_distillation.py [--threads 2] [--runs 5] [--record]
+    bench/bench_distillation.py [--threads 2] [--runs 5] [--cases kd,attention,feature_map]
+                                [--record]
 
-kd_loss: 2048 rows x 30522 vocabulary, T = 2; PyTorch is
-F.kl_div(F.log_softmax(s/T), F.softmax(t/T), reduction="batchmean") * T**2,
-then backward(); ube is one executable returning the loss and
-d loss / d student (kd_loss + kd_loss_grad), both with fused kernels and with
+Cases (each one executable returning the loss and its gradients):
+  kd          kd_loss + kd_loss_grad, 2048 rows x 30522 vocabulary, T = 2; PyTorch is
+              F.kl_div(F.log_softmax(s/T), F.softmax(t/T), "batchmean") * T**2, backward()
+  attention   attention_transfer_loss + its gradient, batch 8, 12 heads, 512 tokens,
+              head dim 64; PyTorch: scores, log_softmax/softmax, kl_div, backward()
+  feature_map feature_map_loss + its gradient, 4096 tokens, 312 -> 768 projection;
+              PyTorch: projection, layer_norm, mse_loss, backward()
+ube runs with its fused kernels (where the target has them) and with
 --fused-kernels=false (the generic composition).
 
-Extra peak memory is what a run adds to the resident set beyond its inputs
-and the gradient it returns: each is measured in a fresh process (VmHWM after
-one run, minus VmRSS before it, minus the gradient's size), so allocator
-caches of one case do not hide another's. With --record, rows are added to
+Extra peak memory is what one run adds to the resident set beyond its inputs
+and the gradients it returns, each measured in a fresh process (VmHWM after
+the run minus VmRSS before it minus the gradients' size), so one case's
+allocator caches do not hide another's. With --record, rows are added to
 docs/performance.md.
 """
 import argparse
@@ -37,53 +43,122 @@ sys.path.insert(0, str(ROOT / "test" / "python"))
 import ube  # noqa: E402
 from ubetest import rel_error  # noqa: E402
 
-ROWS, VOCAB, TEMPERATURE = 2048, 30522, 2.0
+TEMPERATURE = 2.0
 
 
-def kd_inputs():
-    rng = np.random.default_rng(0)
-    s = (rng.standard_normal((ROWS, VOCAB)) * 3).astype(np.float32)
-    t = (rng.standard_normal((ROWS, VOCAB)) * 3).astype(np.float32)
-    return s, t
+def tensor_type(shape):
+    return "tensor<" + "".join(f"{d}x" for d in shape) + "f32>"
 
 
-def kd_graph():
-    inputs = [{"name": "s", "dtype": "f32", "shape": [ROWS, VOCAB]},
-              {"name": "t", "dtype": "f32", "shape": [ROWS, VOCAB]},
-              {"name": "g", "dtype": "f32", "shape": []}]
-    attrs = {"temperature": TEMPERATURE}
-    return {"format": "ube.graph", "version": 1, "inputs": inputs,
-            "nodes": [{"name": "loss", "op": "kd_loss", "inputs": ["s", "t"], "attrs": attrs},
-                      {"name": "ds", "op": "kd_loss_grad", "inputs": ["s", "t", "g"],
-                       "attrs": attrs}],
-            "outputs": ["loss", "ds"]}
+def mlir_function(inputs, outputs, body):
+    """A `main` taking f32 {name: shape} inputs and returning {name: shape}."""
+    args = ", ".join(f'%{n}: {tensor_type(s)} {{ube.name = "{n}"}}' for n, s in inputs.items())
+    results = ", ".join(f'{tensor_type(s)} {{ube.name = "{n}"}}' for n, s in outputs.items())
+    return f"func.func @main({args}) -> ({results}) {{\n{body}\n}}\n"
 
 
-def kd_torch_step(s, t):
-    """The PyTorch formulation: loss, then backward; returns (loss, grad)."""
-    sv = torch.from_numpy(s).requires_grad_()  # float32, or float64 for the reference
-    tv = torch.from_numpy(t)
-    loss = F.kl_div(F.log_softmax(sv / TEMPERATURE, -1), F.softmax(tv / TEMPERATURE, -1),
-                    reduction="batchmean") * TEMPERATURE ** 2
-    loss.backward()
-    return loss.detach(), sv.grad
+class KdCase:
+    name, label = "kd", "kd_loss fwd+bwd 2048x30522"
+    rows, vocab = 2048, 30522
+
+    def inputs(self):
+        rng = np.random.default_rng(0)
+        shape = (self.rows, self.vocab)
+        return [(rng.standard_normal(shape) * 3).astype(np.float32) for _ in range(2)]
+
+    def source(self):
+        shape = [self.rows, self.vocab]
+        t = tensor_type(shape)
+        return mlir_function(
+            {"s": shape, "t": shape, "g": []}, {"loss": [], "ds": shape},
+            f"  %0 = ube.kd_loss %s, %t {{temperature = {TEMPERATURE}}} : {t}, {t}\n"
+            f"  %1 = ube.kd_loss_grad %s, %t, %g {{temperature = {TEMPERATURE}}} : "
+            f"{t}, {t}, tensor<f32>\n  return %0, %1 : tensor<f32>, {t}")
+
+    def torch_step(self, s, t):
+        sv = torch.from_numpy(s).requires_grad_()
+        loss = F.kl_div(F.log_softmax(sv / TEMPERATURE, -1),
+                        F.softmax(torch.from_numpy(t) / TEMPERATURE, -1),
+                        reduction="batchmean") * TEMPERATURE ** 2
+        loss.backward()
+        return loss.detach(), sv.grad
 
 
-def compile_kd(fused):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = pathlib.Path(tmp) / "kd.json"
-        path.write_text(json.dumps(kd_graph()))
-        return ube.compile(path, fused_kernels=fused)
+class AttentionCase:
+    name, label = "attention", "attention_transfer_loss fwd+bwd 8x12x512x64"
+    shape = (8, 12, 512, 64)
+
+    def inputs(self):
+        rng = np.random.default_rng(1)
+        return [rng.standard_normal(self.shape).astype(np.float32) for _ in range(4)]
+
+    def source(self):
+        shape = list(self.shape)
+        t = tensor_type(shape)
+        return mlir_function(
+            {"qs": shape, "ks": shape, "qt": shape, "kt": shape, "g": []},
+            {"loss": [], "dq": shape, "dk": shape},
+            f"  %0 = ube.attention_transfer_loss %qs, %ks, %qt, %kt : {t}, {t}, {t}, {t}\n"
+            f"  %1:2 = ube.attention_transfer_loss_grad %qs, %ks, %qt, %kt, %g : "
+            f"{t}, {t}, {t}, {t}, tensor<f32>\n"
+            f"  return %0, %1#0, %1#1 : tensor<f32>, {t}, {t}")
+
+    def torch_step(self, qs, ks, qt, kt):
+        qsv, ksv = (torch.from_numpy(a).requires_grad_() for a in (qs, ks))
+        d_s, d_t = qs.shape[-1] ** 0.5, qt.shape[-1] ** 0.5
+        log_as = F.log_softmax(qsv @ ksv.transpose(-1, -2) / d_s, -1)
+        at = F.softmax(torch.from_numpy(qt) @ torch.from_numpy(kt).transpose(-1, -2) / d_t, -1)
+        # Mean over batch, heads and query rows of KL(A_t || A_s).
+        loss = F.kl_div(log_as.flatten(0, 2), at.flatten(0, 2), reduction="batchmean")
+        loss.backward()
+        return loss.detach(), qsv.grad, ksv.grad
 
 
-def runner(impl):
-    """A zero-argument callable running one forward + backward of `impl`."""
-    s, t = kd_inputs()
+class FeatureMapCase:
+    name, label = "feature_map", "feature_map_loss fwd+bwd 4096 tokens 312->768"
+    tokens, student, teacher = 4096, 312, 768
+
+    def inputs(self):
+        rng = np.random.default_rng(2)
+        return [rng.standard_normal((self.tokens, self.student)).astype(np.float32),
+                rng.standard_normal((self.tokens, self.teacher)).astype(np.float32),
+                (rng.standard_normal((self.student, self.teacher)) * 0.05).astype(np.float32)]
+
+    def source(self):
+        hs, ht, w = [self.tokens, self.student], [self.tokens, self.teacher], \
+            [self.student, self.teacher]
+        types = f"{tensor_type(hs)}, {tensor_type(ht)}"
+        return mlir_function(
+            {"hs": hs, "ht": ht, "w": w, "g": []}, {"loss": [], "dhs": hs, "dw": w},
+            f"  %0 = ube.feature_map_loss %hs, %ht projection %w : {types}, {tensor_type(w)}\n"
+            f"  %1:2 = ube.feature_map_loss_grad %hs, %ht, %g projection %w : "
+            f"{types}, tensor<f32>, {tensor_type(w)}\n"
+            f"  return %0, %1#0, %1#1 : tensor<f32>, {tensor_type(hs)}, {tensor_type(w)}")
+
+    def torch_step(self, hs, ht, w):
+        hsv, wv = torch.from_numpy(hs).requires_grad_(), torch.from_numpy(w).requires_grad_()
+        width = ht.shape[-1]
+        loss = F.mse_loss(F.layer_norm(hsv @ wv, (width,)),
+                          F.layer_norm(torch.from_numpy(ht), (width,)))
+        loss.backward()
+        return loss.detach(), hsv.grad, wv.grad
+
+
+CASES = {c.name: c for c in (KdCase(), AttentionCase(), FeatureMapCase())}
+IMPLS = ("torch", "ube", "ube-unfused")
+
+
+def runner(case, impl):
+    """A zero-argument callable running one forward + backward."""
+    inputs = case.inputs()
     if impl == "torch":
-        return lambda: kd_torch_step(s, t)
-    exe = compile_kd(fused=impl == "ube")
+        return lambda: case.torch_step(*inputs)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / f"{case.name}.mlir"
+        path.write_text(case.source())
+        exe = ube.compile(path, fused_kernels=impl == "ube")
     one = np.array(1.0, np.float32)
-    return lambda: exe(s, t, one)
+    return lambda: exe(*inputs, one)
 
 
 def median_ms(fn, runs):
@@ -103,23 +178,28 @@ def status_kib(field):
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def measure_memory(impl, threads):
+def measure_memory(case, impl, threads):
     """Run in a fresh process: prints the extra peak bytes of one run."""
     torch.set_num_threads(threads)
-    fn = runner(impl)
+    fn = runner(case, impl)
     baseline = status_kib("VmRSS")
     pathlib.Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM
-    fn()
-    extra = (status_kib("VmHWM") - baseline) * 1024 - ROWS * VOCAB * 4
+    outputs = fn()
+    gradients = sum(np.asarray(g).nbytes for g in outputs[1:])
+    extra = (status_kib("VmHWM") - baseline) * 1024 - gradients
     print(json.dumps({"extra_bytes": max(extra, 0)}))
 
 
-def extra_peak(impl, threads):
-    out = subprocess.run([sys.executable, __file__, "--measure-memory", impl,
+def extra_peak(case, impl, threads):
+    out = subprocess.run([sys.executable, __file__, "--measure-memory", case.name, impl,
                           "--threads", str(threads)],
                          capture_output=True, text=True, check=True,
                          env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
     return json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"]
+
+
+def worst_error(outputs, reference):
+    return max(rel_error(np.asarray(o), r.numpy()) for o, r in zip(outputs, reference))
 
 
 def mib(n):
@@ -130,44 +210,40 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--record", action="store_true")
-    parser.add_argument("--measure-memory", choices=["torch", "ube", "ube-unfused"])
+    parser.add_argument("--measure-memory", nargs=2, metavar=("CASE", "IMPL"))
     args = parser.parse_args()
     if args.measure_memory:
-        return measure_memory(args.measure_memory, args.threads)
+        case, impl = args.measure_memory
+        return measure_memory(CASES[case], impl, args.threads)
 
     torch.set_num_threads(args.threads)
-    s, t = kd_inputs()
-    ref_loss, ref_grad = kd_torch_step(s.astype(np.float64), t.astype(np.float64))
-    del s, t
-    results = {}
-    for impl in ("torch", "ube", "ube-unfused"):
-        fn = runner(impl)
-        loss, grad = fn()
-        results[impl] = {"ms": median_ms(fn, args.runs), "extra": extra_peak(impl, args.threads),
-                         "loss_err": rel_error(np.asarray(loss), ref_loss.numpy()),
-                         "grad_err": rel_error(np.asarray(grad), ref_grad.numpy())}
-    torch_ms = results["torch"]["ms"]
-    print(f"kd_loss forward+backward, {ROWS} x {VOCAB} f32, T={TEMPERATURE}, "
-          f"{args.threads} threads (PyTorch), median of {args.runs}")
-    print(f"{'impl':<12} {'time':>10} {'vs torch':>9} {'extra peak':>12} "
-          f"{'loss err':>9} {'grad err':>9}")
-    for impl, r in results.items():
-        print(f"{impl:<12} {r['ms']:>8.1f}ms {torch_ms / r['ms']:>8.2f}x {mib(r['extra']):>12} "
-              f"{r['loss_err']:>9.1e} {r['grad_err']:>9.1e}")
+    rows = []
+    for name in args.cases.split(","):
+        case = CASES[name]
+        reference = case.torch_step(*(a.astype(np.float64) for a in case.inputs()))
+        results = {}
+        for impl in IMPLS:
+            fn = runner(case, impl)
+            results[impl] = {"ms": median_ms(fn, args.runs),
+                             "extra": extra_peak(case, impl, args.threads),
+                             "err": worst_error(fn(), reference)}
+        torch_ms = results["torch"]["ms"]
+        print(f"\n{case.label}, f32, {args.threads} threads (PyTorch), median of {args.runs}")
+        print(f"{'impl':<12} {'time':>10} {'vs torch':>9} {'extra peak':>12} {'worst err':>10}")
+        for impl, r in results.items():
+            print(f"{impl:<12} {r['ms']:>8.1f}ms {torch_ms / r['ms']:>8.2f}x "
+                  f"{mib(r['extra']):>12} {r['err']:>10.1e}")
+        cell = lambda r: f"{r['ms']:.0f} ms ({mib(r['extra'])})"  # noqa: E731
+        rows.append(f"| {datetime.date.today().isoformat()} | {case.label} | {args.threads} | "
+                    f"{cell(results['ube'])} | {cell(results['ube-unfused'])} | "
+                    f"{cell(results['torch'])} | {torch_ms / results['ube']['ms']:.2f}x | "
+                    f"{results['ube']['err']:.1e} |")
     if args.record:
-        date = datetime.date.today().isoformat()
-        cpu = next((line.split(":", 1)[1].strip() for line in
-                    pathlib.Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name")), "cpu")
-        row = (f"| {date} | kd_loss fwd+bwd {ROWS}x{VOCAB} | {cpu} | {args.threads} | "
-               f"{results['ube']['ms']:.0f} ms ({mib(results['ube']['extra'])}) | "
-               f"{results['ube-unfused']['ms']:.0f} ms ({mib(results['ube-unfused']['extra'])}) | "
-               f"{torch_ms:.0f} ms ({mib(results['torch']['extra'])}) | "
-               f"{torch_ms / results['ube']['ms']:.2f}x | "
-               f"{max(results['ube']['loss_err'], results['ube']['grad_err']):.1e} |")
         from bench_encoder_layer import record_row
-        record_row(ROOT / "docs" / "performance.md", "<!-- distillation-rows -->", row)
+        for row in rows:
+            record_row(ROOT / "docs" / "performance.md", "<!-- distillation-rows -->", row)
 
 
 if __name__ == "__main__":
