@@ -467,6 +467,20 @@ struct DecomposeFeatureMapLossGrad : OpRewritePattern<FeatureMapLossGradOp> {
   }
 };
 
+/// 1/√d for queries [..., d].
+double attentionScale(Value query) {
+  return 1.0 / std::sqrt(double(UbeBuilder::typeOf(query).getShape().back()));
+}
+
+/// q·kᵀ/√d, with keys outside `keyMask` ([batch, 1, 1, tokens], or null) at
+/// the lowest float so the softmax gives them nothing.
+Value attentionScores(UbeBuilder &u, Value query, Value key, Value keyMask) {
+  Type floatType = UbeBuilder::elementTypeOf(query);
+  Value scores = u.mul(u.matmul(query, key, /*transposeRhs=*/true),
+                       u.scalar(floatType, attentionScale(query)));
+  return keyMask ? u.where(keyMask, scores, u.lowest(floatType)) : scores;
+}
+
 struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionTransferLossOp op,
@@ -479,11 +493,7 @@ struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp
     Value mask = op.getMask();
     Value keyMask = mask ? u.reshape(mask, {batch, 1, 1, tokens}) : Value();
     auto logProbs = [&](Value q, Value k) {
-      double scale = 1.0 / std::sqrt(double(UbeBuilder::typeOf(q).getShape().back()));
-      Value scores = u.mul(u.matmul(q, k, /*transposeRhs=*/true), u.scalar(floatType, scale));
-      if (keyMask)
-        scores = u.where(keyMask, scores, u.lowest(floatType));
-      return u.logSoftmax(scores, -1);
+      return u.logSoftmax(attentionScores(u, q, k, keyMask), -1);
     };
     Value kl = klRows(u, logProbs(op.getTeacherQuery(), op.getTeacherKey()),
                       logProbs(op.getStudentQuery(), op.getStudentKey()));
@@ -516,15 +526,8 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
             tokens = queryType.getDimSize(2);
     Value mask = op.getMask();
     Value keyMask = mask ? u.reshape(mask, {batch, 1, 1, tokens}) : Value();
-    auto scale = [&](Value q) {
-      return 1.0 / std::sqrt(double(UbeBuilder::typeOf(q).getShape().back()));
-    };
     auto attention = [&](Value q, Value k) {
-      Value scores =
-          u.mul(u.matmul(q, k, /*transposeRhs=*/true), u.scalar(floatType, scale(q)));
-      if (keyMask)
-        scores = u.where(keyMask, scores, u.lowest(floatType));
-      return u.softmax(scores, -1);
+      return u.softmax(attentionScores(u, q, k, keyMask), -1);
     };
     Value diff = u.sub(attention(op.getStudentQuery(), op.getStudentKey()),
                        attention(op.getTeacherQuery(), op.getTeacherKey()));
@@ -537,7 +540,8 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
     } else {
       weight = u.div(op.getGrad(), u.scalar(floatType, double(batch * heads * tokens)));
     }
-    Value dScores = u.mul(u.mul(diff, weight), u.scalar(floatType, scale(op.getStudentQuery())));
+    Value dScores = u.mul(u.mul(diff, weight),
+                          u.scalar(floatType, attentionScale(op.getStudentQuery())));
     Value dQuery = u.matmul(dScores, op.getStudentKey());
     Value dKey = u.matmul(dScores, op.getStudentQuery(), /*transposeRhs=*/false,
                           /*transposeLhs=*/true);
