@@ -3,7 +3,9 @@
 // lie inside what the executable holds. CUDA-free, so this runs anywhere.
 #include "cuda/LaunchPlan.h"
 
+#include <fstream>
 #include <gtest/gtest.h>
+#include <iterator>
 
 namespace {
 
@@ -111,6 +113,38 @@ TEST_F(LaunchPlanTest, RejectsBadSteps) {
                  "bad buffer reference");
   expectRejected(plan(kBuffers, R"({"op": "copy", "src": 0, "dst": 1, "bytes": -4})"),
                  "bad copy range");
+}
+
+// Every plan the compiler writes passes the runtime's validation.
+TEST(LaunchPlan, CompilerOutputIsValid) {
+  std::string paths = UBE_TEST_CUDA_EXECUTABLES; // ','-separated
+  if (paths.empty())
+    GTEST_SKIP() << "no CUDA toolkit (libdevice) to compile cuda executables";
+  size_t launches = 0, constants = 0;
+  for (size_t begin = 0; begin < paths.size();) {
+    size_t end = std::min(paths.find(',', begin), paths.size());
+    std::string path = paths.substr(begin, end - begin);
+    begin = end + 1;
+    std::ifstream in(path, std::ios::binary);
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), {});
+    ExecutableView view;
+    std::string error;
+    ASSERT_TRUE(readExecutable(bytes.data(), bytes.size(), path, view, error)) << error;
+    std::vector<std::pair<std::string, const Section *>> modules;
+    MaybeError modulesError = findPtxModules(view, path, modules);
+    ASSERT_FALSE(modulesError) << modulesError->message;
+    for (const EntryPoint &entry : view.manifest.entries) {
+      LaunchPlan plan;
+      MaybeError planError = parseLaunchPlan(view, entry, path, plan);
+      ASSERT_FALSE(planError) << planError->message;
+      for (const LaunchStep &step : plan.steps)
+        launches += step.kind == LaunchStep::Launch;
+      for (const LaunchBuffer &buffer : plan.buffers)
+        constants += buffer.kind == LaunchBuffer::Constant;
+    }
+  }
+  EXPECT_GT(launches, 5u);
+  EXPECT_GT(constants, 0u);
 }
 
 TEST(LaunchPlan, PtxMustBeNulTerminated) {
