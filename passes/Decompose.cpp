@@ -481,32 +481,38 @@ Value attentionScores(UbeBuilder &u, Value query, Value key, Value keyMask) {
   return keyMask ? u.where(keyMask, scores, u.lowest(floatType)) : scores;
 }
 
+/// What both attention-transfer patterns need of the mask: the key mask for
+/// the scores, the query mask [batch, 1, tokens] (null without a mask) and
+/// the number of counted query rows over batch and heads (at least 1).
+struct AttentionRows {
+  Value keyMask, queryMask, count;
+};
+AttentionRows attentionRows(UbeBuilder &u, Value query, Value mask) {
+  auto type = UbeBuilder::typeOf(query);
+  Type floatType = type.getElementType();
+  int64_t batch = type.getDimSize(0), heads = type.getDimSize(1), tokens = type.getDimSize(2);
+  if (!mask)
+    return {Value(), Value(), u.scalar(floatType, double(batch * heads * tokens))};
+  Value queryMask = u.castTo(u.reshape(mask, {batch, 1, tokens}), floatType);
+  Value rows = u.mul(u.reduceSum(queryMask), u.scalar(floatType, double(heads)));
+  return {u.reshape(mask, {batch, 1, 1, tokens}), queryMask,
+          u.maximum(rows, u.scalar(floatType, 1.0))};
+}
+
 struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionTransferLossOp op,
                                 PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    auto queryType = UbeBuilder::typeOf(op.getStudentQuery());
-    Type floatType = queryType.getElementType();
-    int64_t batch = queryType.getDimSize(0), heads = queryType.getDimSize(1),
-            tokens = queryType.getDimSize(2);
-    Value mask = op.getMask();
-    Value keyMask = mask ? u.reshape(mask, {batch, 1, 1, tokens}) : Value();
+    AttentionRows rows = attentionRows(u, op.getStudentQuery(), op.getMask());
     auto logProbs = [&](Value q, Value k) {
-      return u.logSoftmax(attentionScores(u, q, k, keyMask), -1);
+      return u.logSoftmax(attentionScores(u, q, k, rows.keyMask), -1);
     };
     Value kl = klRows(u, logProbs(op.getTeacherQuery(), op.getTeacherKey()),
                       logProbs(op.getStudentQuery(), op.getStudentKey()));
-    Value loss;
-    if (mask) {
-      // Padded queries leave the mean: weight each [b, h, n] row by mask[b, n].
-      Value queryMask = u.castTo(u.reshape(mask, {batch, 1, tokens}), floatType);
-      Value rows = u.mul(u.reduceSum(queryMask), u.scalar(floatType, double(heads)));
-      loss = u.div(u.reduceSum(u.mul(kl, queryMask)),
-                   u.maximum(rows, u.scalar(floatType, 1.0)));
-    } else {
-      loss = u.reduceMean(kl);
-    }
+    // Padded queries leave the mean: weight each [b, h, n] row by mask[b, n].
+    Value loss = rows.queryMask ? u.div(u.reduceSum(u.mul(kl, rows.queryMask)), rows.count)
+                                : u.reduceMean(kl);
     rewriter.replaceOp(op, loss);
     return success();
   }
@@ -520,25 +526,19 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
   LogicalResult matchAndRewrite(AttentionTransferLossGradOp op,
                                 PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    auto queryType = UbeBuilder::typeOf(op.getStudentQuery());
-    Type floatType = queryType.getElementType();
-    int64_t batch = queryType.getDimSize(0), heads = queryType.getDimSize(1),
-            tokens = queryType.getDimSize(2);
-    Value mask = op.getMask();
-    Value keyMask = mask ? u.reshape(mask, {batch, 1, 1, tokens}) : Value();
+    Type floatType = UbeBuilder::elementTypeOf(op.getStudentQuery());
+    AttentionRows rows = attentionRows(u, op.getStudentQuery(), op.getMask());
     auto attention = [&](Value q, Value k) {
-      return u.softmax(attentionScores(u, q, k, keyMask), -1);
+      return u.softmax(attentionScores(u, q, k, rows.keyMask), -1);
     };
     Value diff = u.sub(attention(op.getStudentQuery(), op.getStudentKey()),
                        attention(op.getTeacherQuery(), op.getTeacherKey()));
     // Per query row: grad / (counted rows), 0 for a padded query.
-    Value weight;
-    if (mask) {
-      Value queryMask = u.castTo(u.reshape(mask, {batch, 1, tokens, 1}), floatType);
-      Value rows = u.mul(u.reduceSum(queryMask), u.scalar(floatType, double(heads)));
-      weight = u.mul(queryMask, u.div(op.getGrad(), u.maximum(rows, u.scalar(floatType, 1.0))));
-    } else {
-      weight = u.div(op.getGrad(), u.scalar(floatType, double(batch * heads * tokens)));
+    Value weight = u.div(op.getGrad(), rows.count);
+    if (rows.queryMask) {
+      SmallVector<int64_t> column(UbeBuilder::typeOf(rows.queryMask).getShape());
+      column.push_back(1);
+      weight = u.mul(u.reshape(rows.queryMask, column), weight);
     }
     Value dScores = u.mul(u.mul(diff, weight),
                           u.scalar(floatType, attentionScale(op.getStudentQuery())));
