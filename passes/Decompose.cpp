@@ -481,22 +481,27 @@ Value attentionScores(UbeBuilder &u, Value query, Value key, Value keyMask) {
   return keyMask ? u.where(keyMask, scores, u.lowest(floatType)) : scores;
 }
 
-/// What both attention-transfer patterns need of the mask: the key mask for
-/// the scores, the query mask [batch, 1, tokens] (null without a mask) and
-/// the number of counted query rows over batch and heads (at least 1).
-struct AttentionRows {
-  Value keyMask, queryMask, count;
+/// The mask [batch, tokens] as a key mask for the scores [batch, 1, 1, tokens];
+/// null without a mask.
+Value attentionKeyMask(UbeBuilder &u, Value query, Value mask) {
+  auto type = UbeBuilder::typeOf(query);
+  return mask ? u.reshape(mask, {type.getDimSize(0), 1, 1, type.getDimSize(2)}) : Value();
+}
+
+/// The query mask as floats [batch, 1, tokens] (null without a mask) and the
+/// number of counted query rows over batch and heads (at least 1).
+struct CountedRows {
+  Value queryMask, count;
 };
-AttentionRows attentionRows(UbeBuilder &u, Value query, Value mask) {
+CountedRows attentionCountedRows(UbeBuilder &u, Value query, Value mask) {
   auto type = UbeBuilder::typeOf(query);
   Type floatType = type.getElementType();
   int64_t batch = type.getDimSize(0), heads = type.getDimSize(1), tokens = type.getDimSize(2);
   if (!mask)
-    return {Value(), Value(), u.scalar(floatType, double(batch * heads * tokens))};
+    return {Value(), u.scalar(floatType, double(batch * heads * tokens))};
   Value queryMask = u.castTo(u.reshape(mask, {batch, 1, tokens}), floatType);
   Value rows = u.mul(u.reduceSum(queryMask), u.scalar(floatType, double(heads)));
-  return {u.reshape(mask, {batch, 1, 1, tokens}), queryMask,
-          u.maximum(rows, u.scalar(floatType, 1.0))};
+  return {queryMask, u.maximum(rows, u.scalar(floatType, 1.0))};
 }
 
 struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp> {
@@ -504,12 +509,13 @@ struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp
   LogicalResult matchAndRewrite(AttentionTransferLossOp op,
                                 PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    AttentionRows rows = attentionRows(u, op.getStudentQuery(), op.getMask());
+    Value keyMask = attentionKeyMask(u, op.getStudentQuery(), op.getMask());
     auto logProbs = [&](Value q, Value k) {
-      return u.logSoftmax(attentionScores(u, q, k, rows.keyMask), -1);
+      return u.logSoftmax(attentionScores(u, q, k, keyMask), -1);
     };
     Value kl = klRows(u, logProbs(op.getTeacherQuery(), op.getTeacherKey()),
                       logProbs(op.getStudentQuery(), op.getStudentKey()));
+    CountedRows rows = attentionCountedRows(u, op.getStudentQuery(), op.getMask());
     // Padded queries leave the mean: weight each [b, h, n] row by mask[b, n].
     Value loss = rows.queryMask ? u.div(u.reduceSum(u.mul(kl, rows.queryMask)), rows.count)
                                 : u.reduceMean(kl);
@@ -527,12 +533,13 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
                                 PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
     Type floatType = UbeBuilder::elementTypeOf(op.getStudentQuery());
-    AttentionRows rows = attentionRows(u, op.getStudentQuery(), op.getMask());
+    Value keyMask = attentionKeyMask(u, op.getStudentQuery(), op.getMask());
     auto attention = [&](Value q, Value k) {
-      return u.softmax(attentionScores(u, q, k, rows.keyMask), -1);
+      return u.softmax(attentionScores(u, q, k, keyMask), -1);
     };
     Value diff = u.sub(attention(op.getStudentQuery(), op.getStudentKey()),
                        attention(op.getTeacherQuery(), op.getTeacherKey()));
+    CountedRows rows = attentionCountedRows(u, op.getStudentQuery(), op.getMask());
     // Per query row: grad / (counted rows), 0 for a padded query.
     Value weight = u.div(op.getGrad(), rows.count);
     if (rows.queryMask) {
