@@ -59,9 +59,10 @@ Value reshapeTo(ImplicitLocOpBuilder &b, Value value, ArrayRef<int64_t> shape) {
     return value;
   auto target = RankedTensorType::get(shape, type.getElementType());
   auto grouping = [](int64_t fromRank, int64_t toRank) {
-    // Collapse [a, b, c, v] -> [a*b*c, v]: {{0, 1, 2}, {3}}; to rank 1: {{all}}.
+    // Collapse [a, b, c, v] -> [a*b*c, v]: {{0, 1, 2}, {3}}; to rank 1: {{all}};
+    // a scalar has no groups (labels of rank-1 logits).
     SmallVector<ReassociationIndices> groups(toRank);
-    for (int64_t i = 0; i < fromRank; ++i)
+    for (int64_t i = 0; i < fromRank && toRank > 0; ++i)
       groups[std::max<int64_t>(0, toRank - (fromRank - i))].push_back(i);
     return groups;
   };

@@ -106,3 +106,13 @@ func.func @grad_depends_on_loss(%s: tensor<6x10xf32>, %t: tensor<6x10xf32>) -> t
   %1 = ube.kd_loss_grad %s, %t, %0 : tensor<6x10xf32>, tensor<6x10xf32>, tensor<f32>
   return %1 : tensor<6x10xf32>
 }
+
+// -----
+
+// One row: rank-1 logits, a scalar label expanded to one row.
+// CHECK-LABEL: func.func @kd_loss_one_row
+// CHECK: tensor.expand_shape %arg2 [] output_shape [1] : tensor<i64> into tensor<1xi64>
+func.func @kd_loss_one_row(%s: tensor<10xf32>, %t: tensor<10xf32>, %y: tensor<i64>) -> tensor<f32> {
+  %0 = ube.kd_loss %s, %t labels %y {alpha = 0.5} : tensor<10xf32>, tensor<10xf32>, tensor<i64>
+  return %0 : tensor<f32>
+}
