@@ -225,7 +225,7 @@ private:
                                               ArrayRef<bool>{mask == nullptr})
                   .getResult()};
     };
-    return forEachVector(0, vocab, ValueRange{out}, body)[0];
+    return forEachVector(ValueRange{out}, body)[0];
   }
 
   using LoopBody = llvm::function_ref<SmallVector<Value>(Value iv, ValueRange state)>;
@@ -278,22 +278,23 @@ private:
   using VectorBody =
       llvm::function_ref<SmallVector<Value>(Value at, Value mask, ValueRange state)>;
 
-  /// Runs `body` over [begin, end) of a row one vector at a time, threading
-  /// `state`: full vectors in a loop without masks, then a ragged end (only
-  /// where `end` is the vocabulary's end) as one masked step.
-  SmallVector<Value> forEachVector(int64_t begin, int64_t end, ValueRange state,
-                                   VectorBody body) {
+  /// Runs `body` over a row one vector at a time, threading `state`: full
+  /// vectors in a loop without masks, then a ragged end as one masked step.
+  SmallVector<Value> forEachVector(ValueRange state, VectorBody body) {
     SmallVector<Value> values(state);
-    int64_t full = begin + (end - begin) / lanes * lanes;
-    if (full > begin)
-      values = loop(index(begin), index(full), index(lanes), values,
+    int64_t full = vocab / lanes * lanes;
+    if (full > 0)
+      values = loop(index(0), index(full), index(lanes), values,
                     [&](Value at, ValueRange args) { return body(at, nullptr, args); });
-    if (full < end) {
-      Value mask = vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
-                                                ValueRange{index(end - full)});
-      values = body(index(full), mask, values);
-    }
+    if (full < vocab)
+      values = body(index(full), tailMask(), values);
     return values;
+  }
+
+  /// The lanes of the last vector of a row that lie inside it.
+  Value tailMask() {
+    return vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
+                                        ValueRange{index(vocab % lanes)});
   }
 
   /// Processes the vectors of [begin, end) (a chunk) for the statistics:
@@ -381,11 +382,8 @@ private:
                          b, arith::AddIOp::create(b, begin, index(chunk)), index(full));
                      return statsChunk(row, begin, end, nullptr, args);
                    });
-    if (full < vocab) {
-      Value mask = vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
-                                                ValueRange{index(vocab - full)});
-      state = statsChunk(row, index(full), index(vocab), mask, state);
-    }
+    if (full < vocab)
+      state = statsChunk(row, index(full), index(vocab), tailMask(), state);
     // Combine the lanes: M = max m_l, sum = sum z_l e^{m_l - M}.
     auto combine = [&](Value m, ArrayRef<Value> sums) {
       Value top = vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, m);
