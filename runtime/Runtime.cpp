@@ -6,11 +6,8 @@
 #include "ube/Support/FileIO.h"
 #include "ube/runtime.h"
 
-#include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <new>
 

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <fstream>
-#include <iterator>
 
 namespace ube {
 namespace {
