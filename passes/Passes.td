@@ -108,6 +108,62 @@ def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
                            "::mlir::math::MathDialect"];
 }
 
+def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers f32 matmuls to packed, register-tiled, vectorized loop nests for CPUs";
+  let description = [{
+    Replaces `ube.matmul` on static f32 operands (any batch broadcasting and
+    transposes) with Goto's algorithm on tensors: the right-hand side is
+    packed into k-major panels `panel-width` columns wide, then an
+    `scf.forall` over (batch, row group) runs, per task, K blocks of
+    `k-block`, panels, and micro-tiles of `tile-rows` × `panel-width` whose
+    accumulators stay in vector registers (broadcast lhs × panel vector
+    FMAs). Tasks own disjoint rows and sum every element in the same order,
+    so results do not depend on how tasks are spread over threads. Other
+    matmuls are left for `--ube-lower-to-linalg`.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"tileRows", "tile-rows", "int64_t", "6", "Rows of a micro-tile (MR)">,
+    Option<"panelWidth", "panel-width", "int64_t", "16",
+           "Columns of a micro-tile and a packed panel (NR, a multiple of the width)">,
+    Option<"kBlock", "k-block", "int64_t", "256", "k extent of one pass over a panel (KC)">,
+    Option<"tilesPerTask", "tiles-per-task", "int64_t", "8",
+           "Micro-tiles per parallel task (rows per task = tiles × tile-rows)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
+}
+
+def UbeOutlineParallelLoops : Pass<"ube-outline-parallel-loops", "::mlir::ModuleOp"> {
+  let summary = "Outlines outermost bufferized scf.forall loops into tasks for a thread pool";
+  let description = [{
+    Each outermost `scf.forall` without results and with static bounds
+    becomes a private task function `(begin, end, captures...)` running
+    iterations [begin, end) of the flattened (row-major) iteration space,
+    and a call of a dispatch function declared with
+    `ube.parallel_task = "<task>"`, which `--ube-emit-parallel-dispatch`
+    defines. Captured values must be memrefs with a static shape and the
+    identity layout, or scalars of at most 64 bits; constants are cloned.
+    Loops that capture anything else are left as they are.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::LLVM::LLVMDialect"];
+}
+
+def UbeEmitParallelDispatch : Pass<"ube-emit-parallel-dispatch", "::mlir::ModuleOp"> {
+  let summary = "Defines the dispatch functions of outlined parallel loops in the LLVM dialect";
+  let description = [{
+    For each external `llvm.func` marked `ube.parallel_task = "T"`: defines
+    it to store its captures in 8-byte stack slots and call the runtime's
+    thread pool through the exported pointer `ube_host_parallel_for` as
+    `pool(T_slots, slots, count)` (or `T_slots(slots, 0, count)` when the
+    pointer is null), where `T_slots(slots, begin, end)` loads the captures
+    and calls `T(begin, end, captures...)`. Adds the pointer, null-initialized.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::FuncOp"> {
   let summary = "Turns memref.copy between non-contiguous buffers into linalg.copy";
   let description = [{

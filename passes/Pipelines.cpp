@@ -40,7 +40,10 @@ static constexpr llvm::StringLiteral kHostCodegenPipeline =
     "canonicalize,"
     "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
     "buffer-deallocation-pipeline,"
-    "func.func(ube-lower-strided-copies,convert-linalg-to-loops),"
+    // Parallel loops (the matmul kernels' tasks) become calls into the
+    // runtime's thread pool; any left run serially.
+    "ube-outline-parallel-loops,"
+    "func.func(scf-forall-to-for,ube-lower-strided-copies,convert-linalg-to-loops),"
     // Fused kernels' vector code: transfers to loads/stores (masked at the
     // ragged end of a row), then the rest with the arith/math lowering below.
     "func.func(convert-vector-to-scf{full-unroll=true},lower-vector-mask),"
@@ -57,6 +60,7 @@ static constexpr llvm::StringLiteral kHostCodegenPipeline =
     "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true},"
     "convert-cf-to-llvm,"
     "reconcile-unrealized-casts,"
+    "ube-emit-parallel-dispatch,"
     "ube-emit-entry-points,"
     "canonicalize";
 

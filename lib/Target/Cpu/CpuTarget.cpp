@@ -151,6 +151,16 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
   UbeCpuDistillationKernelsOptions kernels;
   kernels.vectorWidth = avx512 ? 16 : 8;
   pm.addNestedPass<func::FuncOp>(createUbeCpuDistillationKernels(kernels));
+  // Matmuls of composite ops (linear, attention) are visible once those are
+  // decomposed.
+  pm.addNestedPass<func::FuncOp>(createUbeDecompose());
+  UbeCpuMatmulKernelsOptions matmuls;
+  matmuls.vectorWidth = kernels.vectorWidth;
+  // Register budget: MR × NR/lanes accumulators + NR/lanes panel vectors + 1
+  // broadcast within 16 (AVX2) or 32 (AVX-512) vector registers.
+  matmuls.panelWidth = 2 * kernels.vectorWidth;
+  matmuls.tileRows = avx512 ? 12 : 6;
+  pm.addNestedPass<func::FuncOp>(createUbeCpuMatmulKernels(matmuls));
 }
 
 LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &options,

@@ -1,0 +1,412 @@
+//===- CpuMatmulKernels.cpp - packed, register-tiled f32 matmuls for CPUs -===//
+//
+// ube.matmul on f32 becomes the loop nest of Goto's algorithm (BLIS, and
+// IREE's data tiling), on tensors:
+//
+//   pack rhs     Bp[rb, p, k, 0..NR): column panel p of every rhs matrix, NR
+//                columns wide, k-major and contiguous (zero past a ragged N),
+//                whatever rhs's layout. The micro-kernel then streams one
+//                panel sequentially from L1 instead of rows 4 KiB apart that
+//                alias in the cache.
+//   tasks        scf.forall over (batch, row group); a group is TPB
+//                micro-tiles of MR rows (the last one also the M % MR ragged
+//                rows). Tasks own disjoint rows of the result, and every
+//                element is summed in the same k order whichever thread runs
+//                it, so results do not depend on the thread count.
+//   per task     for each K block of KC: for each panel: for each micro-tile:
+//                MR × NR accumulators in vector registers (MR·NR/lanes of
+//                them), over the block's k: NR/lanes panel loads, MR
+//                broadcasts of lhs, MR·NR/lanes FMAs. The first K block
+//                starts from zero, the others from the partial sums.
+//
+// lhs is read in place (MR rows at a time, each walked sequentially), so only
+// rhs is copied: O(K·N) next to O(M·N·K) work.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialects/ube/UbeOps.h"
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBECPUMATMULKERNELS
+#include "passes/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+using namespace ube;
+
+namespace {
+
+struct Tiling {
+  int64_t lanes;        ///< f32 lanes per vector register.
+  int64_t tileRows;     ///< MR: rows of a micro-tile.
+  int64_t panelWidth;   ///< NR: columns of a micro-tile and a packed panel.
+  int64_t kBlock;       ///< KC: k extent of one pass over a panel.
+  int64_t tilesPerTask; ///< TPB: micro-tiles (of MR rows) per parallel task.
+};
+
+/// Builds the kernel replacing one matmul. Shapes are static: lhs
+/// [lb..., M, K] ([.., K, M] transposed), rhs [rb..., K, N] ([.., N, K]),
+/// result [ob..., M, N], lb and rb broadcasting to ob.
+class MatmulKernelBuilder {
+public:
+  MatmulKernelBuilder(ImplicitLocOpBuilder &b, MatmulOp op, const Tiling &tiling)
+      : b(b), t(tiling), lhs(op.getLhs()), rhs(op.getRhs()),
+        transposeLhs(op.getTransposeLhs()), transposeRhs(op.getTransposeRhs()) {
+    auto lhsType = cast<RankedTensorType>(lhs.getType());
+    auto rhsType = cast<RankedTensorType>(rhs.getType());
+    resultType = cast<RankedTensorType>(op.getType());
+    m = resultType.getDimSize(resultType.getRank() - 2);
+    n = resultType.getDimSize(resultType.getRank() - 1);
+    k = lhsType.getDimSize(lhsType.getRank() - (transposeLhs ? 2 : 1));
+    batchShape = resultType.getShape().drop_back(2);
+    lhsBatch = lhsType.getShape().drop_back(2);
+    rhsBatch = rhsType.getShape().drop_back(2);
+    f32 = b.getF32Type();
+    vec = VectorType::get({t.lanes}, f32);
+    panels = llvm::divideCeil(n, t.panelWidth);
+    fullTiles = m / t.tileRows;
+    groups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, t.tilesPerTask));
+  }
+
+  Value build() {
+    packed = packRhs();
+    int64_t batch = 1;
+    for (int64_t size : batchShape)
+      batch *= size;
+    Value init = tensor::EmptyOp::create(b, resultType.getShape(), f32);
+    // Every element is written by the first K block of its task, so the
+    // result needs no fill.
+    auto forall = scf::ForallOp::create(
+        b, ArrayRef<OpFoldResult>{b.getIndexAttr(batch), b.getIndexAttr(groups)},
+        ValueRange{init}, std::nullopt);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    buildTask(forall.getInductionVars()[0], forall.getInductionVars()[1],
+              forall.getRegionIterArgs()[0], forall.getTerminator());
+    return forall.getResult(0);
+  }
+
+private:
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+
+  using LoopBody = function_ref<SmallVector<Value>(Value iv, ValueRange state)>;
+  SmallVector<Value> loop(Value begin, Value end, Value step, ValueRange state,
+                          LoopBody body) {
+    auto forOp = scf::ForOp::create(
+        b, begin, end, step, state, [&](OpBuilder &nested, Location, Value iv, ValueRange args) {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
+          scf::YieldOp::create(b, body(iv, args));
+        });
+    return forOp.getResults();
+  }
+
+  /// Collapses (or expands) rhs to [RB, K, N] ([RB, N, K] transposed).
+  Value rhsAsStack() {
+    auto type = cast<RankedTensorType>(rhs.getType());
+    int64_t stack = 1;
+    for (int64_t size : rhsBatch)
+      stack *= size;
+    auto target = RankedTensorType::get(
+        {stack, type.getDimSize(type.getRank() - 2), type.getDimSize(type.getRank() - 1)}, f32);
+    int64_t batchRank = rhsBatch.size();
+    if (batchRank == 1)
+      return rhs;
+    if (batchRank == 0)
+      return tensor::ExpandShapeOp::create(b, target, rhs,
+                                           ArrayRef<ReassociationIndices>{{0, 1}, {2}});
+    ReassociationIndices leading;
+    for (int64_t i = 0; i < batchRank; ++i)
+      leading.push_back(i);
+    return tensor::CollapseShapeOp::create(
+        b, target, rhs,
+        ArrayRef<ReassociationIndices>{leading, {batchRank}, {batchRank + 1}});
+  }
+
+  /// Bp[rb, p, k, 0..NR) = rhs[rb][k, p·NR + j] (0 past N): one vector read
+  /// and write per (rb, p, k); a transposed rhs is gathered along its rows.
+  Value packRhs() {
+    Value stack = rhsAsStack();
+    int64_t stackSize = cast<RankedTensorType>(stack.getType()).getDimSize(0);
+    auto panelType = VectorType::get({t.panelWidth}, f32);
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    AffineMap alongColumns =
+        transposeRhs ? AffineMap::get(3, 0, b.getAffineDimExpr(1)) // [rb, n, k]: along n
+                     : AffineMap::get(3, 0, b.getAffineDimExpr(2));
+    Value init = tensor::EmptyOp::create(
+        b, ArrayRef<int64_t>{stackSize, panels, k, t.panelWidth}, f32);
+    return loop(index(0), index(stackSize), index(1), init, [&](Value r, ValueRange out) {
+      return loop(index(0), index(panels), index(1), out, [&](Value p, ValueRange out) {
+        Value column = mul(p, index(t.panelWidth));
+        return loop(index(0), index(k), index(1), out,
+                    [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                      SmallVector<Value> at = transposeRhs ? SmallVector<Value>{r, column, kk}
+                                                           : SmallVector<Value>{r, kk, column};
+                      // Only the last panel can run past N.
+                      bool ragged = n % t.panelWidth != 0;
+                      Value panel = vector::TransferReadOp::create(
+                          b, panelType, stack, at, zero, alongColumns,
+                          ArrayRef<bool>{!ragged});
+                      Value written = vector::TransferWriteOp::create(
+                                          b, panel, out[0], ValueRange{r, p, kk, index(0)},
+                                          ArrayRef<bool>{true})
+                                          .getResult();
+                      return {written};
+                    });
+      });
+    })[0];
+  }
+
+  /// Coordinates of linear batch index `linear` in the result's batch shape.
+  SmallVector<Value> batchCoordinates(Value linear) {
+    SmallVector<Value> coords(batchShape.size());
+    for (int64_t d = batchShape.size() - 1; d >= 0; --d) {
+      Value size = index(batchShape[d]);
+      coords[d] = arith::RemUIOp::create(b, linear, size);
+      linear = arith::DivUIOp::create(b, linear, size);
+    }
+    return coords;
+  }
+
+  /// An operand's batch indices: its dimensions align with the result's
+  /// trailing batch dimensions; size-1 dimensions broadcast (index 0).
+  SmallVector<Value> operandBatch(ArrayRef<int64_t> shape, ArrayRef<Value> coords) {
+    SmallVector<Value> indices;
+    int64_t offset = batchShape.size() - shape.size();
+    for (auto [i, size] : llvm::enumerate(shape))
+      indices.push_back(size == 1 && batchShape[offset + i] != 1 ? index(0)
+                                                                 : coords[offset + i]);
+    return indices;
+  }
+
+  /// The index of rhs's matrix in the packed stack.
+  Value packedIndex(ArrayRef<Value> coords) {
+    SmallVector<Value> indices = operandBatch(rhsBatch, coords);
+    Value linear = index(0);
+    for (auto [i, size] : llvm::enumerate(rhsBatch))
+      linear = add(mul(linear, index(size)), indices[i]);
+    return linear;
+  }
+
+  /// One task: rows [g·TPB·MR, ...) of batch matrix `linear`, written into
+  /// `result` by `terminator`'s parallel insert.
+  void buildTask(Value linear, Value group, Value result, scf::InParallelOp terminator) {
+    SmallVector<Value> coords = batchCoordinates(linear);
+    lhsIndices = operandBatch(lhsBatch, coords);
+    packedAt = packedIndex(coords);
+
+    int64_t groupRows = t.tilesPerTask * t.tileRows;
+    Value isLast = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, group, index(groups - 1));
+    Value rowBegin = mul(group, index(groupRows));
+    Value rows = arith::SelectOp::create(b, isLast, arith::SubIOp::create(b, index(m), rowBegin),
+                                         index(groupRows));
+    Value tiles = arith::SelectOp::create(
+        b, isLast, index(fullTiles - (groups - 1) * t.tilesPerTask), index(t.tilesPerTask));
+
+    // The task's rows of every batch dimension's matrix, as [rows, N].
+    int64_t rank = resultType.getRank();
+    SmallVector<OpFoldResult> offsets(coords.begin(), coords.end()), sizes(rank, b.getIndexAttr(1)),
+        strides(rank, b.getIndexAttr(1));
+    offsets.push_back(rowBegin);
+    offsets.push_back(b.getIndexAttr(0));
+    sizes[rank - 2] = rows;
+    sizes[rank - 1] = b.getIndexAttr(n);
+    auto sliceType = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
+    Value slice = tensor::ExtractSliceOp::create(b, sliceType, result, offsets, sizes, strides);
+
+    // One K block over panel `panel`: the full micro-tiles, then (in the
+    // last group) the ragged rows.
+    auto panelPass = [&](Value tile, Value panel, bool raggedPanel, Value kBegin, Value kEnd,
+                         bool fromZero) {
+      tile = loop(index(0), tiles, index(1), tile,
+                  [&](Value i, ValueRange args) -> SmallVector<Value> {
+                    Value row = mul(i, index(t.tileRows));
+                    return {microTile(args[0], row, add(rowBegin, row), t.tileRows, panel,
+                                      raggedPanel, kBegin, kEnd, fromZero)};
+                  })[0];
+      int64_t raggedRows = m % t.tileRows;
+      if (!raggedRows)
+        return tile;
+      auto ifOp = scf::IfOp::create(b, TypeRange{sliceType}, isLast, true, true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      Value row = mul(tiles, index(t.tileRows));
+      scf::YieldOp::create(b, microTile(tile, row, add(rowBegin, row), raggedRows, panel,
+                                        raggedPanel, kBegin, kEnd, fromZero));
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, tile);
+      return ifOp.getResult(0);
+    };
+    // Panels outermost within a K block: a panel (KC × NR) stays in L1 while
+    // every micro-tile of the task passes over it.
+    int64_t fullPanels = n / t.panelWidth;
+    auto kBlock = [&](Value tile, Value kBegin, Value kEnd, bool fromZero) {
+      if (fullPanels > 0)
+        tile = loop(index(0), index(fullPanels), index(1), tile,
+                    [&](Value panel, ValueRange args) -> SmallVector<Value> {
+                      return {panelPass(args[0], panel, false, kBegin, kEnd, fromZero)};
+                    })[0];
+      if (fullPanels < panels)
+        tile = panelPass(tile, index(fullPanels), true, kBegin, kEnd, fromZero);
+      return tile;
+    };
+    int64_t firstEnd = std::min(k, t.kBlock);
+    slice = kBlock(slice, index(0), index(firstEnd), /*fromZero=*/true);
+    if (firstEnd < k)
+      slice = loop(index(firstEnd), index(k), index(t.kBlock), slice,
+                   [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
+                     Value kEnd = arith::MinUIOp::create(b, add(kBegin, index(t.kBlock)), index(k));
+                     return {kBlock(args[0], kBegin, kEnd, /*fromZero=*/false)};
+                   })[0];
+
+    b.setInsertionPointToStart(terminator.getBody());
+    tensor::ParallelInsertSliceOp::create(b, slice, result, offsets, sizes, strides);
+  }
+
+  /// lhs[batch, row, kk] (transposed: [batch, kk, row]).
+  Value lhsAt(Value row, Value kk) {
+    SmallVector<Value> at(lhsIndices);
+    at.push_back(transposeLhs ? kk : row);
+    at.push_back(transposeLhs ? row : kk);
+    return tensor::ExtractOp::create(b, lhs, at);
+  }
+
+  /// Adds lhs[rows] × Bp[panel][kBegin..kEnd) to the `rowCount` × NR tile at
+  /// (`row`, panel·NR) of `tile` (or writes it, `fromZero`).
+  Value microTile(Value tile, Value row, Value lhsRow, int64_t rowCount, Value panel,
+                  bool raggedPanel, Value kBegin, Value kEnd, bool fromZero) {
+    int64_t vectors = t.panelWidth / t.lanes;
+    Value column = mul(panel, index(t.panelWidth));
+    // The lanes of each vector that lie inside the matrix: all of them but in
+    // the ragged last panel, whose vectors wholly past N are never touched.
+    SmallVector<int64_t> valid;
+    for (int64_t v = 0; v < vectors; ++v)
+      valid.push_back(raggedPanel ? std::clamp<int64_t>(n % t.panelWidth - v * t.lanes, 0,
+                                                        t.lanes)
+                                  : t.lanes);
+    auto maskFor = [&](int64_t v) -> Value {
+      if (valid[v] == t.lanes)
+        return nullptr;
+      return vector::CreateMaskOp::create(b, VectorType::get({t.lanes}, b.getI1Type()),
+                                          ValueRange{index(valid[v])});
+    };
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    Value zeros = arith::ConstantOp::create(b, DenseElementsAttr::get(vec, 0.0f));
+    SmallVector<Value> rowsAt;
+    for (int64_t i = 0; i < rowCount; ++i)
+      rowsAt.push_back(add(row, index(i)));
+
+    SmallVector<Value> acc;
+    for (int64_t i = 0; i < rowCount; ++i)
+      for (int64_t v = 0; v < vectors; ++v) {
+        if (valid[v] == 0)
+          continue;
+        if (fromZero) {
+          acc.push_back(zeros);
+          continue;
+        }
+        Value at = add(column, index(v * t.lanes));
+        Value mask = maskFor(v);
+        auto read = vector::TransferReadOp::create(b, vec, tile, ValueRange{rowsAt[i], at}, zero,
+                                                   ArrayRef<bool>{mask == nullptr});
+        if (mask)
+          read.getMaskMutable().assign(mask);
+        acc.push_back(read);
+      }
+
+    acc = loop(kBegin, kEnd, index(1), acc, [&](Value kk, ValueRange sums) {
+      SmallVector<Value> panelVectors;
+      for (int64_t v = 0; v < vectors; ++v)
+        panelVectors.push_back(vector::TransferReadOp::create(
+            b, vec, packed, ValueRange{packedAt, panel, kk, index(v * t.lanes)}, zero,
+            ArrayRef<bool>{true}));
+      SmallVector<Value> next;
+      for (int64_t i = 0; i < rowCount; ++i) {
+        Value a = vector::BroadcastOp::create(b, vec, lhsAt(add(lhsRow, index(i)), kk));
+        for (int64_t v = 0; v < vectors; ++v)
+          if (valid[v] != 0)
+            next.push_back(
+                vector::FMAOp::create(b, a, panelVectors[v], sums[next.size()]));
+      }
+      return next;
+    });
+
+    int64_t at = 0;
+    for (int64_t i = 0; i < rowCount; ++i)
+      for (int64_t v = 0; v < vectors; ++v) {
+        if (valid[v] == 0)
+          continue;
+        Value mask = maskFor(v);
+        auto write = vector::TransferWriteOp::create(
+            b, acc[at++], tile, ValueRange{rowsAt[i], add(column, index(v * t.lanes))},
+            ArrayRef<bool>{mask == nullptr});
+        if (mask)
+          write.getMaskMutable().assign(mask);
+        tile = write.getResult();
+      }
+    return tile;
+  }
+
+  ImplicitLocOpBuilder &b;
+  const Tiling &t;
+  Value lhs, rhs;
+  bool transposeLhs, transposeRhs;
+  RankedTensorType resultType;
+  ArrayRef<int64_t> batchShape, lhsBatch, rhsBatch;
+  int64_t m, n, k, panels, fullTiles, groups;
+  Type f32;
+  VectorType vec;
+  Value packed, packedAt;
+  SmallVector<Value> lhsIndices;
+};
+
+struct TileMatmul : OpRewritePattern<MatmulOp> {
+  TileMatmul(MLIRContext *context, Tiling tiling)
+      : OpRewritePattern(context), tiling(tiling) {}
+
+  LogicalResult matchAndRewrite(MatmulOp op, PatternRewriter &rewriter) const override {
+    auto isStaticF32Matrix = [](Type type) {
+      auto tensor = dyn_cast<RankedTensorType>(type);
+      return tensor && tensor.hasStaticShape() && tensor.getRank() >= 2 &&
+             tensor.getElementType().isF32();
+    };
+    if (!isStaticF32Matrix(op.getLhs().getType()) || !isStaticF32Matrix(op.getRhs().getType()) ||
+        !isStaticF32Matrix(op.getType()))
+      return rewriter.notifyMatchFailure(op, "not a static f32 matrix product");
+    if (cast<RankedTensorType>(op.getType()).getNumElements() == 0 ||
+        cast<RankedTensorType>(op.getLhs().getType()).getNumElements() == 0)
+      return rewriter.notifyMatchFailure(op, "empty operands are left to the generic lowering");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    rewriter.replaceOp(op, MatmulKernelBuilder(b, op, tiling).build());
+    return success();
+  }
+
+  Tiling tiling;
+};
+
+struct UbeCpuMatmulKernelsPass
+    : ube::impl::UbeCpuMatmulKernelsBase<UbeCpuMatmulKernelsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    if (vectorWidth < 1 || panelWidth % vectorWidth != 0 || tileRows < 1 || kBlock < 1 ||
+        tilesPerTask < 1) {
+      getOperation().emitError("ube-cpu-matmul-kernels: panel-width must be a multiple of "
+                               "vector-width, and every size positive");
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(&getContext());
+    patterns.add<TileMatmul>(&getContext(),
+                             Tiling{vectorWidth, tileRows, panelWidth, kBlock, tilesPerTask});
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

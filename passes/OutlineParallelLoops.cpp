@@ -1,0 +1,154 @@
+//===- OutlineParallelLoops.cpp - scf.forall -> task function + dispatch --===//
+//
+// Each outermost bufferized scf.forall with static bounds becomes
+//
+//   func.func private @F_taskN(%begin: index, %end: index, captures...)
+//     (internal linkage): for i in [begin, end): the body at the forall's
+//     indices delinearized from i;
+//   func.func private @F_dispatchN(%count: index, captures...)
+//     a declaration marked `ube.parallel_task = "F_taskN"`, which
+//     --ube-emit-parallel-dispatch defines once in the LLVM dialect: it hands
+//     the task and its captures to the runtime's thread pool;
+//
+// and the loop is replaced by a call of the dispatch. Captures travel as
+// bare pointers (memrefs with a static shape and the identity layout) or
+// 8-byte scalars; a loop capturing anything else stays a loop
+// (--scf-forall-to-for runs it serially). Constants are cloned into the task.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBEOUTLINEPARALLELLOOPS
+#include "passes/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+
+namespace {
+
+/// Whether `value` can be passed to a task through an 8-byte slot.
+bool isPassable(Value value) {
+  Type type = value.getType();
+  if (auto memref = dyn_cast<MemRefType>(type))
+    return memref.hasStaticShape() && memref.getLayout().isIdentity();
+  if (type.isIndex())
+    return true;
+  return type.isIntOrFloat() && type.getIntOrFloatBitWidth() <= 64;
+}
+
+struct UbeOutlineParallelLoopsPass
+    : ube::impl::UbeOutlineParallelLoopsBase<UbeOutlineParallelLoopsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<scf::ForallOp> loops;
+    module.walk([&](scf::ForallOp loop) {
+      if (!loop->getParentOfType<scf::ForallOp>() && loop.getNumResults() == 0)
+        loops.push_back(loop);
+    });
+    llvm::DenseMap<func::FuncOp, int> counts;
+    for (scf::ForallOp loop : loops) {
+      auto parent = loop->getParentOfType<func::FuncOp>();
+      if (failed(outline(loop, parent, counts[parent])))
+        continue;
+      ++counts[parent];
+    }
+  }
+
+  LogicalResult outline(scf::ForallOp loop, func::FuncOp parent, int number) {
+    ArrayRef<int64_t> lbs = loop.getStaticLowerBound(), ubs = loop.getStaticUpperBound(),
+                      steps = loop.getStaticStep();
+    if (ShapedType::isDynamicShape(lbs) || ShapedType::isDynamicShape(ubs) ||
+        ShapedType::isDynamicShape(steps))
+      return failure();
+    SmallVector<int64_t> trips;
+    int64_t count = 1;
+    for (auto [lb, ub, step] : llvm::zip(lbs, ubs, steps)) {
+      trips.push_back(ub > lb ? (ub - lb + step - 1) / step : 0);
+      count *= trips.back();
+    }
+    if (count < 2)
+      return failure();
+
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(loop.getRegion(), above);
+    SmallVector<Value> captures, constants;
+    for (Value value : above) {
+      Operation *def = value.getDefiningOp();
+      if (def && def->hasTrait<OpTrait::ConstantLike>())
+        constants.push_back(value);
+      else if (isPassable(value))
+        captures.push_back(value);
+      else
+        return failure();
+    }
+
+    MLIRContext *context = &getContext();
+    OpBuilder b(parent);
+    Location loc = loop.getLoc();
+    Type indexType = b.getIndexType();
+    std::string prefix = "__ube_" + parent.getName().str();
+    std::string taskName = prefix + "_task" + std::to_string(number);
+    std::string dispatchName = prefix + "_dispatch" + std::to_string(number);
+
+    SmallVector<Type> taskInputs = {indexType, indexType};
+    for (Value capture : captures)
+      taskInputs.push_back(capture.getType());
+    auto task = func::FuncOp::create(b, loc, taskName, b.getFunctionType(taskInputs, {}));
+    task.setPrivate();
+    // Read by --convert-func-to-llvm: the task is not an entry point.
+    task->setAttr("llvm.linkage",
+                  LLVM::LinkageAttr::get(context, LLVM::Linkage::Internal));
+    Block *entry = task.addEntryBlock();
+    OpBuilder body = OpBuilder::atBlockBegin(entry);
+    IRMapping mapping;
+    for (Value constant : constants)
+      mapping.map(constant, body.clone(*constant.getDefiningOp())->getResult(0));
+    for (auto [i, capture] : llvm::enumerate(captures))
+      mapping.map(capture, entry->getArgument(i + 2));
+    Value one = arith::ConstantIndexOp::create(body, loc, 1);
+    auto serial = scf::ForOp::create(body, loc, entry->getArgument(0), entry->getArgument(1), one);
+    func::ReturnOp::create(body, loc);
+    body.setInsertionPointToStart(serial.getBody());
+    // Row-major: the last forall dimension varies fastest.
+    Value rest = serial.getInductionVar();
+    SmallVector<Value> ivs(trips.size());
+    for (int64_t d = trips.size() - 1; d >= 0; --d) {
+      Value trip = arith::ConstantIndexOp::create(body, loc, trips[d]);
+      Value position = d == 0 ? rest : arith::RemUIOp::create(body, loc, rest, trip);
+      if (d > 0)
+        rest = arith::DivUIOp::create(body, loc, rest, trip);
+      Value scaled = arith::MulIOp::create(
+          body, loc, position, arith::ConstantIndexOp::create(body, loc, steps[d]));
+      ivs[d] = arith::AddIOp::create(body, loc, scaled,
+                                     arith::ConstantIndexOp::create(body, loc, lbs[d]));
+    }
+    for (auto [iv, value] : llvm::zip(loop.getInductionVars(), ivs))
+      mapping.map(iv, value);
+    for (Operation &op : loop.getBody()->without_terminator())
+      body.clone(op, mapping);
+
+    SmallVector<Type> dispatchInputs = {indexType};
+    for (Value capture : captures)
+      dispatchInputs.push_back(capture.getType());
+    b.setInsertionPoint(parent);
+    auto dispatch =
+        func::FuncOp::create(b, loc, dispatchName, b.getFunctionType(dispatchInputs, {}));
+    dispatch.setPrivate();
+    dispatch->setAttr("ube.parallel_task", b.getStringAttr(taskName));
+
+    b.setInsertionPoint(loop);
+    SmallVector<Value> operands = {arith::ConstantIndexOp::create(b, loc, count)};
+    llvm::append_range(operands, captures);
+    func::CallOp::create(b, loc, dispatch, operands);
+    loop.erase();
+    return success();
+  }
+};
+
+} // namespace
