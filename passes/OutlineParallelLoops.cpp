@@ -123,10 +123,13 @@ struct UbeOutlineParallelLoopsPass
       Value position = d == 0 ? rest : arith::RemUIOp::create(body, loc, rest, trip);
       if (d > 0)
         rest = arith::DivUIOp::create(body, loc, rest, trip);
-      Value scaled = arith::MulIOp::create(
-          body, loc, position, arith::ConstantIndexOp::create(body, loc, steps[d]));
-      ivs[d] = arith::AddIOp::create(body, loc, scaled,
-                                     arith::ConstantIndexOp::create(body, loc, lbs[d]));
+      if (steps[d] != 1)
+        position = arith::MulIOp::create(
+            body, loc, position, arith::ConstantIndexOp::create(body, loc, steps[d]));
+      if (lbs[d] != 0)
+        position = arith::AddIOp::create(body, loc, position,
+                                         arith::ConstantIndexOp::create(body, loc, lbs[d]));
+      ivs[d] = position;
     }
     for (auto [iv, value] : llvm::zip(loop.getInductionVars(), ivs))
       mapping.map(iv, value);

@@ -219,7 +219,12 @@ PYBIND11_MODULE(_ube, m) {
   py::class_<DeviceHandle, std::shared_ptr<DeviceHandle>>(m, "Device")
       .def(py::init<const std::string &>(), py::arg("name") = "cpu")
       .def_property_readonly("name",
-                             [](const DeviceHandle &d) { return ube_device_name(d.ptr); });
+                             [](const DeviceHandle &d) { return ube_device_name(d.ptr); })
+      .def_property(
+          "threads", [](const DeviceHandle &d) { return ube_device_thread_count(d.ptr); },
+          [](DeviceHandle &d, size_t threads) {
+            check(ube_device_set_thread_count(d.ptr, threads));
+          });
 
   py::class_<Executable>(m, "LoadedExecutable")
       .def(py::init<std::shared_ptr<DeviceHandle>, const py::bytes &, const std::string &>(),

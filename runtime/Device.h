@@ -55,6 +55,13 @@ public:
   virtual MaybeError launch(LoadedCode &code, size_t entry, void **buffers) = 0;
   virtual MaybeError synchronize() = 0;
   virtual MemoryStats memoryStats() const = 0;
+  /// Host threads that run a launch's parallel loops; 0 for devices whose
+  /// code does not run on host threads.
+  virtual size_t threadCount() const { return 0; }
+  virtual MaybeError setThreadCount(size_t threads) {
+    return Error{UBE_INVALID_ARGUMENT,
+                 std::string(name()) + ": the device has no host threads to set"};
+  }
 };
 
 using DeviceFactory = std::function<MaybeError(std::unique_ptr<Device> &)>;

@@ -132,6 +132,18 @@ const char *ube_device_name(const ube_device *device) {
   return device ? device->device->name() : "";
 }
 
+size_t ube_device_thread_count(const ube_device *device) {
+  return device ? device->device->threadCount() : 0;
+}
+
+ube_status ube_device_set_thread_count(ube_device *device, size_t threads) {
+  return guarded([&]() -> ube_status {
+    if (!device)
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_device_set_thread_count: null device");
+    return toStatus(device->device->setThreadCount(threads));
+  });
+}
+
 const char *ube_device_list(void) {
   static const std::string list = [] {
     std::string s;

@@ -77,6 +77,12 @@ void ube_device_release(ube_device *device);
 const char *ube_device_name(const ube_device *device);
 /* Comma-separated names of the registered device plugins. */
 const char *ube_device_list(void);
+/* Host threads that run the parallel loops of this device's launches (cpu:
+ * UBE_NUM_THREADS when set, else the hardware threads; 0 for devices whose
+ * code does not run on host threads). Results do not depend on it. Setting
+ * it affects launches that start afterwards. */
+size_t ube_device_thread_count(const ube_device *device);
+ube_status ube_device_set_thread_count(ube_device *device, size_t threads);
 
 /*--- executables ----------------------------------------------------------*/
 /* Validates format version, checksum, manifest and target before loading. */

@@ -63,6 +63,18 @@ class Executable:
         return self._device.name
 
     @property
+    def threads(self):
+        """Host threads that run this executable's parallel loops (cpu; 0 on
+        devices whose code does not run on host threads). Defaults to
+        UBE_NUM_THREADS, else every hardware thread; results do not depend
+        on it."""
+        return self._device.threads
+
+    @threads.setter
+    def threads(self, count):
+        self._device.threads = count
+
+    @property
     def target_info(self):
         return self._loaded.target_info
 

@@ -4,11 +4,14 @@
 // is a shared object; it is written to an anonymous memory file and
 // dlopen'ed from there (no temporary file on disk), and each entry point's
 // `void ube_entry_NAME(void **buffers)` symbol is resolved at load time.
+// Parallel loops in the code call back into the device's thread pool through
+// the object's `ube_host_parallel_for` pointer, set at load time.
 //
 //===----------------------------------------------------------------------===//
 
 #include "../Device.h"
 #include "HostObject.h"
+#include "ThreadPool.h"
 
 #include <atomic>
 #include <cerrno>
@@ -16,6 +19,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <fmt/format.h>
+#include <mutex>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -23,6 +27,18 @@ namespace ube::runtime {
 namespace {
 
 using EntryFn = void (*)(void **);
+using ParallelForFn = void (*)(ThreadPool::Task task, void *ctx, int64_t count);
+
+/// The pool of the launch running on this thread (null outside launches).
+thread_local ThreadPool *launchPool = nullptr;
+
+/// What `ube_host_parallel_for` points at in every loaded object.
+void parallelFor(ThreadPool::Task task, void *ctx, int64_t count) {
+  if (launchPool)
+    launchPool->parallelFor(task, ctx, count);
+  else
+    task(ctx, 0, count);
+}
 
 class CpuCode : public LoadedCode {
 public:
@@ -101,6 +117,9 @@ public:
     if (!code->handle)
       return Error{UBE_INVALID_EXECUTABLE,
                    fmt::format("{}: cannot load the host code: {}", displayName, dlerror())};
+    // Objects without parallel loops have no hook.
+    if (void *hook = dlsym(code->handle, "ube_host_parallel_for"))
+      *static_cast<ParallelForFn *>(hook) = &parallelFor;
     for (const EntryPoint &entry : exe.manifest.entries) {
       void *symbol = dlsym(code->handle, entry.symbol.c_str());
       if (!symbol)
@@ -114,14 +133,38 @@ public:
   }
 
   MaybeError launch(LoadedCode &code, size_t entry, void **buffers) override {
+    std::shared_ptr<ThreadPool> pool = currentPool();
+    ThreadPool *outer = launchPool;
+    launchPool = pool.get();
     static_cast<CpuCode &>(code).entries.at(entry)(buffers);
+    launchPool = outer;
+    return std::nullopt;
+  }
+
+  size_t threadCount() const override { return currentPool()->threads(); }
+  MaybeError setThreadCount(size_t threads) override {
+    if (threads == 0 || threads > 4096)
+      return Error{UBE_INVALID_ARGUMENT,
+                   fmt::format("cpu: thread count must be between 1 and 4096 (got {})", threads)};
+    // Launches running now keep the pool they started with.
+    auto pool = std::make_shared<ThreadPool>(threads);
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    pool_ = std::move(pool);
     return std::nullopt;
   }
   MaybeError synchronize() override { return std::nullopt; }
   MemoryStats memoryStats() const override { return {allocated_.load(), peak_.load()}; }
 
 private:
+  std::shared_ptr<ThreadPool> currentPool() const {
+    std::lock_guard<std::mutex> lock(poolMutex_);
+    return pool_;
+  }
+
   std::atomic<uint64_t> allocated_{0}, peak_{0};
+  mutable std::mutex poolMutex_;
+  std::shared_ptr<ThreadPool> pool_ =
+      std::make_shared<ThreadPool>(ThreadPool::defaultThreads());
 };
 } // namespace
 

@@ -151,6 +151,20 @@ TEST(Runtime, LoadErrors) {
   ube_device_release(device);
 }
 
+TEST(Runtime, ThreadCount) {
+  ube_device *device;
+  expectOk(ube_device_open("cpu", &device));
+  EXPECT_GE(ube_device_thread_count(device), 1u);
+  expectOk(ube_device_set_thread_count(device, 3));
+  EXPECT_EQ(ube_device_thread_count(device), 3u);
+  expectError(ube_device_set_thread_count(device, 0), UBE_INVALID_ARGUMENT,
+              "cpu: thread count must be between 1 and 4096 (got 0)");
+  EXPECT_EQ(ube_device_thread_count(device), 3u);
+  expectError(ube_device_set_thread_count(nullptr, 2), UBE_INVALID_ARGUMENT, "null device");
+  EXPECT_EQ(ube_device_thread_count(nullptr), 0u);
+  ube_device_release(device);
+}
+
 // The host code is checked before the dynamic loader sees it.
 TEST(Runtime, ForeignOrBrokenHostCodeIsRefused) {
   ube_device *device;

@@ -37,16 +37,20 @@ struct Options {
   std::string device; ///< Empty: the executable's target.
   int benchmark = 0;
   uint64_t seed = 0;
+  size_t threads = 0; ///< 0: the device's default (UBE_NUM_THREADS or all).
 };
 
 constexpr const char *kUsage =
     "usage: ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...\n"
     "               [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=NAME]\n"
+    "               [--threads=N]\n"
     "\n"
     "Runs one entry point of a compiled executable (the first, unless --function\n"
     "names another) on the device it was compiled for (or --device). Inputs not\n"
     "given are random with --seed (default 0).\n"
-    "--benchmark=N runs it N more times and prints the median and spread.\n";
+    "--benchmark=N runs it N more times and prints the median and spread.\n"
+    "--threads=N runs parallel loops on N threads (cpu; default UBE_NUM_THREADS,\n"
+    "else every hardware thread); results do not depend on it.\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "ube-run: %s\n", message.c_str());
@@ -86,6 +90,14 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
         return false;
       }
       o.benchmark = int(n);
+    } else if (auto v = value("--threads")) {
+      char *end;
+      long n = std::strtol(v->c_str(), &end, 10);
+      if (v->empty() || *end || n < 1 || n > 4096) {
+        error = "--threads takes a thread count from 1 to 4096";
+        return false;
+      }
+      o.threads = size_t(n);
     } else if (auto v = value("--seed")) {
       char *end;
       o.seed = std::strtoull(v->c_str(), &end, 10);
@@ -266,6 +278,8 @@ int run(const Options &o) {
   }
   DeviceHandle device;
   if (!check(ube_device_open(deviceName.c_str(), &device.ptr), error))
+    return fail(error);
+  if (o.threads && !check(ube_device_set_thread_count(device.ptr, o.threads), error))
     return fail(error);
   ExecutableHandle exe;
   if (!check(ube_executable_load_memory(device.ptr, image.data(), image.size(),

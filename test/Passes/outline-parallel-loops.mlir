@@ -1,0 +1,49 @@
+// RUN: ube-opt %s --ube-outline-parallel-loops --split-input-file | FileCheck %s
+
+// A 2-D forall: one task over the 12 flattened iterations (row-major), its
+// captures passed by value, constants cloned into the task.
+// CHECK: func.func private @__ube_scale_task0(%[[BEGIN:.*]]: index, %[[END:.*]]: index, %[[IN:.*]]: memref<3x4xf32>, %[[F:.*]]: f32, %[[OUT:.*]]: memref<3x4xf32>)
+// CHECK-SAME: attributes {llvm.linkage = #llvm.linkage<internal>}
+// CHECK: scf.for %[[I:.*]] = %[[BEGIN]] to %[[END]] step %c1
+// CHECK: %[[J:.*]] = arith.remui %[[I]], %c4
+// CHECK: %[[ROW:.*]] = arith.divui %[[I]], %c4
+// CHECK: %[[X:.*]] = memref.load %[[IN]][%[[ROW]], %[[J]]] : memref<3x4xf32>
+// CHECK: %[[Y:.*]] = arith.mulf %[[X]], %[[F]]
+// CHECK: memref.store %{{.*}}, %[[OUT]][%[[ROW]], %[[J]]]
+// CHECK: func.func private @__ube_scale_dispatch0(index, memref<3x4xf32>, f32, memref<3x4xf32>) attributes {ube.parallel_task = "__ube_scale_task0"}
+// CHECK: func.func @scale(%[[A:.*]]: memref<3x4xf32>, %[[B:.*]]: memref<3x4xf32>, %[[S:.*]]: f32)
+// CHECK-NOT: scf.forall
+// CHECK: call @__ube_scale_dispatch0(%c12, %[[A]], %[[S]], %[[B]])
+func.func @scale(%a: memref<3x4xf32>, %b: memref<3x4xf32>, %s: f32) {
+  %two = arith.constant 2.0 : f32
+  scf.forall (%i, %j) in (3, 4) {
+    %x = memref.load %a[%i, %j] : memref<3x4xf32>
+    %y = arith.mulf %x, %s : f32
+    %z = arith.mulf %y, %two : f32
+    memref.store %z, %b[%i, %j] : memref<3x4xf32>
+  }
+  return
+}
+
+// -----
+
+// Left alone: a strided capture (no bare pointer), a single iteration, and
+// a loop with dynamic bounds.
+// CHECK-LABEL: func.func @kept
+// CHECK-NOT: call
+// CHECK-COUNT-3: scf.forall
+func.func @kept(%a: memref<4x8xf32, strided<[16, 1]>>, %b: memref<4xf32>, %n: index) {
+  scf.forall (%i) in (4) {
+    %x = memref.load %a[%i, %i] : memref<4x8xf32, strided<[16, 1]>>
+    memref.store %x, %b[%i] : memref<4xf32>
+  }
+  scf.forall (%i) in (1) {
+    %x = memref.load %b[%i] : memref<4xf32>
+    memref.store %x, %b[%i] : memref<4xf32>
+  }
+  scf.forall (%i) in (%n) {
+    %x = memref.load %b[%i] : memref<4xf32>
+    memref.store %x, %b[%i] : memref<4xf32>
+  }
+  return
+}
