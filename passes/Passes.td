@@ -164,6 +164,27 @@ def UbeEmitParallelDispatch : Pass<"ube-emit-parallel-dispatch", "::mlir::Module
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def UbePlanMemory : Pass<"ube-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Places a public function's temporary buffers in one arena by liveness";
+  let description = [{
+    After bufferization: each top-level `memref.alloc` of a public function
+    (static shape, identity layout) lives from its allocation to the last
+    top-level op using it or a view of it. Buffers are placed largest first
+    at the lowest 64-byte-aligned offset clear of placed buffers that are
+    live at the same time, so buffers with disjoint lifetimes share bytes.
+    The function gains a trailing `memref<Nxi8>` argument (the arena, which
+    the runtime allocates once and reuses) and the attribute
+    `ube.arena_bytes = N`; allocations become `memref.view`s of the arena
+    and their deallocations are removed. With `print`, the plan (offset,
+    size, live range, type and location of every buffer; arena size against
+    the sum of the buffers) is written to standard output.
+  }];
+  let options = [
+    Option<"print", "print", "bool", "false", "Print the plan to standard output">
+  ];
+  let dependentDialects = ["::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"];
+}
+
 def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::FuncOp"> {
   let summary = "Turns memref.copy between non-contiguous buffers into linalg.copy";
   let description = [{

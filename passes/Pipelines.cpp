@@ -40,6 +40,7 @@ static constexpr llvm::StringLiteral kHostCodegenPipeline =
     "canonicalize,"
     "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
     "buffer-deallocation-pipeline,"
+    "ube-plan-memory{print=%PRINT_PLAN%},"
     // Parallel loops (the matmul kernels' tasks) become calls into the
     // runtime's thread pool; any left run serially.
     "ube-outline-parallel-loops,"
@@ -71,7 +72,13 @@ static void addPipeline(OpPassManager &pm, llvm::StringRef pipeline) {
     llvm::report_fatal_error(llvm::Twine("ube: invalid pipeline: ") + error);
 }
 
-void buildHostCodegenPipeline(OpPassManager &pm) { addPipeline(pm, kHostCodegenPipeline); }
+void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
+  std::string pipeline = kHostCodegenPipeline.str();
+  llvm::StringRef placeholder = "%PRINT_PLAN%";
+  pipeline.replace(pipeline.find(placeholder), placeholder.size(),
+                   printMemoryPlan ? "true" : "false");
+  addPipeline(pm, pipeline);
+}
 
 void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
                               const std::string &ptxFeatures, const std::string &libdevice) {
@@ -101,7 +108,7 @@ void registerUbePipelines() {
                              buildLinalgPipeline);
   PassPipelineRegistration<>("ube-host-codegen-pipeline",
                              "Lower linalg on tensors to the LLVM dialect for a host CPU",
-                             buildHostCodegenPipeline);
+                             [](OpPassManager &pm) { buildHostCodegenPipeline(pm); });
 }
 
 } // namespace ube

@@ -14,9 +14,11 @@ void buildGraphPipeline(mlir::OpPassManager &pm);
 /// ube -> linalg on tensors, with elementwise producer/consumer fusion.
 void buildLinalgPipeline(mlir::OpPassManager &pm);
 /// linalg on tensors -> the LLVM dialect for a host CPU: bufferization with
-/// results as out-parameters, loops, polynomial math, bare-pointer calls and
+/// results as out-parameters, temporaries planned into one arena per entry
+/// point (the plan printed with `printMemoryPlan`), parallel loops handed to
+/// the runtime's thread pool, loops, polynomial math, bare-pointer calls and
 /// `ube_entry_*` wrappers.
-void buildHostCodegenPipeline(mlir::OpPassManager &pm);
+void buildHostCodegenPipeline(mlir::OpPassManager &pm, bool printMemoryPlan = false);
 
 /// linalg on tensors -> outlined GPU kernels in PTX (gpu.binary) for `chip`,
 /// with a host side of allocations, views, copies and gpu.launch_func only.

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <memory>
+#include <mutex>
 #include <new>
 
 using namespace ube;
@@ -30,7 +31,55 @@ struct ube_executable_s {
   std::unique_ptr<LoadedCode> code;
   /// Per entry, per argument: the shape arrays ube_tensor_info points at.
   std::vector<std::vector<ube_tensor_info>> inputInfo, outputInfo;
+  /// Per entry: scratch arenas (manifest arena_bytes) no invocation is using.
+  /// An invocation takes one (allocating only when none is free) and puts it
+  /// back, so the steady state allocates nothing and concurrent invocations
+  /// each have their own.
+  std::mutex arenaMutex;
+  std::vector<std::vector<void *>> freeArenas;
+
+  ~ube_executable_s() {
+    for (size_t entry = 0; entry < freeArenas.size(); ++entry)
+      for (void *arena : freeArenas[entry])
+        device->deallocate(arena, manifest.entries[entry].arenaBytes);
+  }
 };
+
+namespace {
+/// An arena of `executable`'s entry `function`, returned to it on destruction.
+class ArenaLease {
+public:
+  ArenaLease(ube_executable *executable, size_t function)
+      : executable_(executable), function_(function) {}
+  ~ArenaLease() {
+    if (!arena_)
+      return;
+    std::lock_guard<std::mutex> lock(executable_->arenaMutex);
+    executable_->freeArenas[function_].push_back(arena_);
+  }
+  MaybeError acquire(void *&out) {
+    {
+      std::lock_guard<std::mutex> lock(executable_->arenaMutex);
+      auto &free = executable_->freeArenas[function_];
+      if (!free.empty()) {
+        arena_ = free.back();
+        free.pop_back();
+      }
+    }
+    if (!arena_)
+      if (MaybeError error = executable_->device->allocate(
+              executable_->manifest.entries[function_].arenaBytes, &arena_))
+        return error;
+    out = arena_;
+    return std::nullopt;
+  }
+
+private:
+  ube_executable *executable_;
+  size_t function_;
+  void *arena_ = nullptr;
+};
+} // namespace
 
 struct ube_buffer_s {
   std::shared_ptr<Device> device;
@@ -103,6 +152,7 @@ void buildInfo(ube_executable_s &exe) {
     exe.inputInfo.push_back(info(e.inputs));
     exe.outputInfo.push_back(info(e.outputs));
   }
+  exe.freeArenas.resize(exe.manifest.entries.size());
 }
 
 } // namespace
@@ -387,6 +437,13 @@ ube_status ube_invoke(ube_executable *executable, size_t function, ube_buffer *c
       return s;
     if (ube_status s = bind(outputs, numOutputs, entry.outputs, "output"))
       return s;
+    ArenaLease arena(executable, function);
+    if (entry.arenaBytes) {
+      void *scratch;
+      if (MaybeError err = arena.acquire(scratch))
+        return toStatus(err);
+      pointers.push_back(scratch);
+    }
     if (MaybeError err = executable->device->launch(*executable->code, function, pointers.data()))
       return toStatus(err);
     return toStatus(executable->device->synchronize());

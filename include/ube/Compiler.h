@@ -45,6 +45,8 @@ struct CompileOptions {
   /// Use the target's fused kernels (e.g. the distillation losses on the
   /// cpu); off, every op takes the generic composition (for comparisons).
   bool fusedKernels = true;
+  /// Print each entry point's memory plan (cpu) to standard output.
+  bool printMemoryPlan = false;
   /// Apply MLIR's pass-manager command-line options (--mlir-print-ir-*,
   /// --mlir-timing, ...); only tools that registered them set this.
   bool commandLinePassOptions = false;

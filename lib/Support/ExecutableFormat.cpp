@@ -87,6 +87,8 @@ std::string manifestToJson(const Manifest &m) {
                   {"outputs", outputs}};
     if (!e.plan.empty())
       entry["plan"] = json::parse(e.plan);
+    if (e.arenaBytes)
+      entry["arena_bytes"] = e.arenaBytes;
     entries.push_back(std::move(entry));
   }
   json sections = json::array();
@@ -152,6 +154,16 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
         return false;
       }
       entry.plan = e["plan"].dump();
+    }
+    if (e.contains("arena_bytes")) {
+      // Far beyond any real plan, so a corrupt size fails here, not in malloc.
+      constexpr uint64_t kMaxArena = uint64_t(1) << 40;
+      if (!e["arena_bytes"].is_number_unsigned() ||
+          e["arena_bytes"].get<uint64_t>() > kMaxArena) {
+        error = fmt::format("entry point '{}': malformed arena_bytes", entry.name);
+        return false;
+      }
+      entry.arenaBytes = e["arena_bytes"].get<uint64_t>();
     }
     m.entries.push_back(std::move(entry));
   }

@@ -41,6 +41,12 @@ static cl::opt<bool> fusedKernels(
     cl::desc("Use the target's fused kernels (=false: the generic composition, to compare)"),
     cl::init(true));
 
+static cl::opt<bool> printMemoryPlan(
+    "print-memory-plan",
+    cl::desc("Print each entry point's memory plan (cpu): where every temporary buffer "
+             "lives in the arena, and when"),
+    cl::init(false));
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerMLIRContextCLOptions();
@@ -77,6 +83,7 @@ int main(int argc, char **argv) {
   options.cudaPath = cudaPath;
   options.emit = *stage;
   options.fusedKernels = fusedKernels;
+  options.printMemoryPlan = printMemoryPlan;
   options.commandLinePassOptions = true;
   if (failed(ube::compileModule(*module, options, output->os())))
     return 1;

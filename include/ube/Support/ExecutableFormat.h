@@ -47,6 +47,9 @@ struct EntryPoint {
   /// Device-specific launch plan (a JSON object, serialized) for targets
   /// without host code (cuda); empty otherwise.
   std::string plan;
+  /// Bytes of scratch memory (64-byte aligned) the entry point takes after
+  /// its outputs: the arena its temporaries are planned into. 0: none.
+  uint64_t arenaBytes = 0;
 };
 
 struct Section {

@@ -13,6 +13,7 @@
 #include "passes/Pipelines.h"
 #include "ube/Version.h"
 
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Target/LLVMIR/Export.h"
@@ -51,8 +52,8 @@ public:
 
   void buildKernelPipeline(OpPassManager &pm, const CompileOptions &options) const override;
 
-  void buildCodegenPipeline(OpPassManager &pm, const CompileOptions &) const override {
-    buildHostCodegenPipeline(pm);
+  void buildCodegenPipeline(OpPassManager &pm, const CompileOptions &options) const override {
+    buildHostCodegenPipeline(pm, options.printMemoryPlan);
   }
 
   LogicalResult serialize(ModuleOp module, const CompileOptions &options, EmitStage stage,
@@ -171,6 +172,12 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
   auto machine = createTargetMachine(options.cpu, error);
   if (!machine)
     return emitError(loc) << "cannot target CPU '" << options.cpu << "': " << error;
+
+  // Arena sizes planned by --ube-plan-memory.
+  for (EntryPoint &entry : manifest.entries)
+    if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(entry.name))
+      if (auto bytes = fn->getAttrOfType<IntegerAttr>("ube.arena_bytes"))
+        entry.arenaBytes = bytes.getInt();
 
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =

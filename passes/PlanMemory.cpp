@@ -1,0 +1,213 @@
+//===- PlanMemory.cpp - one arena for an entry point's temporaries --------===//
+//
+// After bufferization, each `memref.alloc` at the top level of a public
+// function (static shape, identity layout) is live from the allocation to
+// the last top-level op that uses it or a view of it. Buffers whose live
+// ranges do not overlap may share bytes: they are placed in one arena,
+// largest first, each at the lowest 64-byte-aligned offset that does not
+// collide with a placed buffer live at the same time (the greedy heap
+// packing of XLA's buffer assignment and TVM's planner). The function gains
+// a trailing `memref<Nxi8>` argument, the arena, which the runtime allocates
+// once and reuses; allocations become `memref.view`s of it, and their
+// deallocations go. `ube.arena_bytes` on the function records N.
+//
+// Buffers that escape through a region's results are left alone, as are
+// allocations inside loops and tasks (their count is not static).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBEPLANMEMORY
+#include "passes/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kAlignment = 64;
+
+struct Buffer {
+  memref::AllocOp alloc;
+  int64_t bytes = 0;
+  int64_t first = 0, last = 0; ///< Positions in the function's block.
+  int64_t offset = -1;
+  bool overlapsInTime(const Buffer &other) const {
+    return first <= other.last && other.first <= last;
+  }
+};
+
+/// Bytes of a static memref of `type` as the LLVM lowering lays it out.
+std::optional<int64_t> byteSize(MemRefType type) {
+  Type element = type.getElementType();
+  int64_t elementBytes;
+  if (element.isIndex())
+    elementBytes = 8;
+  else if (element.isIntOrFloat())
+    elementBytes = llvm::divideCeil(element.getIntOrFloatBitWidth(), 8);
+  else
+    return std::nullopt;
+  return std::max<int64_t>(1, type.getNumElements()) * elementBytes;
+}
+
+/// The last position (in `block`) of an op using `value` or a view of it
+/// (deallocations aside); nullopt when the value escapes through a region's
+/// results.
+std::optional<int64_t> lastUse(Value value, Block &block,
+                               const llvm::DenseMap<Operation *, int64_t> &position) {
+  int64_t last = -1;
+  SmallVector<Value> worklist = {value};
+  while (!worklist.empty()) {
+    Value current = worklist.pop_back_val();
+    for (OpOperand &use : current.getUses()) {
+      Operation *user = use.getOwner();
+      if (isa<memref::DeallocOp>(user))
+        continue;
+      if (isa<RegionBranchTerminatorOpInterface>(user) || user->hasTrait<OpTrait::ReturnLike>())
+        return std::nullopt;
+      if (auto view = dyn_cast<ViewLikeOpInterface>(user))
+        if (view.getViewSource() == current)
+          for (Value result : user->getResults())
+            worklist.push_back(result);
+      Operation *ancestor = block.findAncestorOpInBlock(*user);
+      if (!ancestor)
+        return std::nullopt;
+      last = std::max(last, position.lookup(ancestor));
+    }
+  }
+  return last;
+}
+
+struct UbePlanMemoryPass : ube::impl::UbePlanMemoryBase<UbePlanMemoryPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    for (auto fn : getOperation().getOps<func::FuncOp>())
+      if (fn.isPublic() && !fn.isExternal())
+        plan(fn);
+  }
+
+  void plan(func::FuncOp fn) {
+    Block &block = fn.getBody().front();
+    llvm::DenseMap<Operation *, int64_t> position;
+    for (auto [i, op] : llvm::enumerate(block))
+      position[&op] = i;
+
+    std::vector<Buffer> buffers;
+    for (auto alloc : block.getOps<memref::AllocOp>()) {
+      MemRefType type = alloc.getType();
+      if (!type.hasStaticShape() || !type.getLayout().isIdentity() ||
+          type.getMemorySpace() || !alloc.getDynamicSizes().empty())
+        continue;
+      std::optional<int64_t> bytes = byteSize(type);
+      if (!bytes)
+        continue;
+      std::optional<int64_t> last = lastUse(alloc.getResult(), block, position);
+      // Deallocations in nested regions mean ownership decided at run time.
+      SmallVector<Operation *> deallocs;
+      for (Operation *user : alloc->getUsers())
+        if (isa<memref::DeallocOp>(user))
+          deallocs.push_back(user);
+      if (!last || llvm::any_of(deallocs, [&](Operation *d) { return d->getBlock() != &block; }))
+        continue;
+      for (Operation *dealloc : deallocs)
+        dealloc->erase();
+      Buffer buffer;
+      buffer.alloc = alloc;
+      buffer.bytes = *bytes;
+      buffer.first = position.lookup(alloc);
+      buffer.last = std::max(*last, buffer.first);
+      buffers.push_back(buffer);
+    }
+    if (buffers.empty())
+      return;
+
+    // Largest first; each at the lowest offset clear of the placed buffers
+    // live at the same time.
+    std::vector<Buffer *> order;
+    for (Buffer &buffer : buffers)
+      order.push_back(&buffer);
+    llvm::sort(order, [](Buffer *a, Buffer *b) {
+      return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
+    });
+    int64_t arenaBytes = 0;
+    std::vector<Buffer *> placed;
+    for (Buffer *buffer : order) {
+      std::vector<std::pair<int64_t, int64_t>> taken;
+      for (Buffer *other : placed)
+        if (buffer->overlapsInTime(*other))
+          taken.push_back({other->offset, other->offset + other->bytes});
+      llvm::sort(taken);
+      int64_t offset = 0;
+      for (auto [begin, end] : taken) {
+        if (offset + buffer->bytes <= begin)
+          break;
+        offset = std::max<int64_t>(offset, llvm::alignTo(end, kAlignment));
+      }
+      buffer->offset = offset;
+      arenaBytes = std::max(arenaBytes, offset + buffer->bytes);
+      placed.push_back(buffer);
+    }
+    arenaBytes = llvm::alignTo(arenaBytes, kAlignment);
+
+    MLIRContext *context = fn.getContext();
+    auto arenaType = MemRefType::get({arenaBytes}, IntegerType::get(context, 8));
+    if (failed(fn.insertArgument(fn.getNumArguments(), arenaType, {}, fn.getLoc()))) {
+      fn.emitError("cannot add the memory arena argument");
+      return signalPassFailure();
+    }
+    Value arena = fn.getArgument(fn.getNumArguments() - 1);
+    OpBuilder b(context);
+    for (Buffer &buffer : buffers) {
+      b.setInsertionPoint(buffer.alloc);
+      Value offset = arith::ConstantIndexOp::create(b, buffer.alloc.getLoc(), buffer.offset);
+      Value view = memref::ViewOp::create(b, buffer.alloc.getLoc(), buffer.alloc.getType(),
+                                          arena, offset, ValueRange{});
+      buffer.alloc.replaceAllUsesWith(view);
+    }
+    if (print)
+      printPlan(fn, buffers, arenaBytes);
+    for (Buffer &buffer : buffers)
+      buffer.alloc.erase();
+    fn->setAttr("ube.arena_bytes", b.getI64IntegerAttr(arenaBytes));
+  }
+
+  void printPlan(func::FuncOp fn, std::vector<Buffer> &buffers, int64_t arenaBytes) {
+    int64_t total = 0;
+    for (const Buffer &buffer : buffers)
+      total += buffer.bytes;
+    auto mib = [](int64_t bytes) { return double(bytes) / (1 << 20); };
+    llvm::raw_ostream &os = llvm::outs();
+    os << "memory plan for @" << fn.getName() << ": arena " << arenaBytes << " bytes ("
+       << llvm::format("%.2f", mib(arenaBytes)) << " MiB) for " << buffers.size()
+       << " buffers of " << total << " bytes (" << llvm::format("%.2f", mib(total))
+       << " MiB) in all\n";
+    os << llvm::format("  %12s %12s %14s  %s\n", "offset", "bytes", "live", "buffer");
+    std::vector<Buffer *> byOffset;
+    for (Buffer &buffer : buffers)
+      byOffset.push_back(&buffer);
+    llvm::sort(byOffset, [](Buffer *a, Buffer *b) {
+      return std::tie(a->offset, a->first) < std::tie(b->offset, b->first);
+    });
+    for (Buffer *buffer : byOffset) {
+      std::string live =
+          ("[" + llvm::Twine(buffer->first) + ", " + llvm::Twine(buffer->last) + "]").str();
+      std::string type, loc;
+      llvm::raw_string_ostream(type) << buffer->alloc.getType();
+      llvm::raw_string_ostream(loc) << buffer->alloc.getLoc();
+      os << llvm::format("  %12lld %12lld %14s  ", (long long)buffer->offset,
+                         (long long)buffer->bytes, live.c_str())
+         << type << " " << loc << "\n";
+    }
+  }
+};
+
+} // namespace
