@@ -101,6 +101,45 @@ def encoder_layer_graph(module, batch):
     return graph, weights
 
 
+class Bert(nn.Module):
+    """A BERT-style encoder written the usual PyTorch way (the exporter's
+    test case and the encoder benchmarks' model)."""
+
+    def __init__(self, vocab=50, tokens=12, hidden=32, heads=4, layers=2, classes=3, ffn=None):
+        super().__init__()
+        self.heads = heads
+        self.word = nn.Embedding(vocab, hidden)
+        self.position = nn.Embedding(tokens, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.layers = nn.ModuleList()
+        for _ in range(layers):
+            self.layers.append(nn.ModuleDict({
+                "q": nn.Linear(hidden, hidden), "k": nn.Linear(hidden, hidden),
+                "v": nn.Linear(hidden, hidden), "out": nn.Linear(hidden, hidden),
+                "ln1": nn.LayerNorm(hidden), "ff1": nn.Linear(hidden, ffn or 4 * hidden),
+                "ff2": nn.Linear(ffn or 4 * hidden, hidden), "ln2": nn.LayerNorm(hidden),
+                "drop": nn.Dropout(0.1)}))
+        # classes=None: the encoder alone, returning every token's hidden state.
+        self.classifier = nn.Linear(hidden, classes) if classes else None
+        self.register_buffer("positions", torch.arange(tokens))
+
+    def forward(self, ids, mask):
+        b, n = ids.size(0), ids.size(1)  # fx cannot unpack a traced .shape
+        h = self.norm(self.word(ids) + self.position(self.positions))
+        d = h.size(-1) // self.heads
+        for layer in self.layers:
+            q = layer["q"](h).view(b, n, self.heads, d).transpose(1, 2)
+            k = layer["k"](h).view(b, n, self.heads, d).transpose(1, 2)
+            v = layer["v"](h).view(b, n, self.heads, d).permute(0, 2, 1, 3)
+            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d)
+            scores = scores.masked_fill(~mask[:, None, None, :], -1e9)
+            context = torch.matmul(F.softmax(scores, dim=-1), v)
+            context = context.transpose(1, 2).contiguous().view(b, n, -1)
+            h = layer["ln1"](h + layer["drop"](layer["out"](context)))
+            h = layer["ln2"](h + layer["ff2"](F.gelu(layer["ff1"](h))))
+        return self.classifier(h[:, 0]) if self.classifier is not None else h
+
+
 class MlpClassifier(nn.Module):
     def __init__(self, features=16, hidden=32, classes=5):
         super().__init__()

@@ -8,46 +8,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from models import Bert
 from ubetest import rel_error
 
 TOLERANCE = 1e-4
-
-
-class Bert(nn.Module):
-    """A BERT-style encoder written the usual PyTorch way."""
-
-    def __init__(self, vocab=50, tokens=12, hidden=32, heads=4, layers=2, classes=3):
-        super().__init__()
-        self.heads = heads
-        self.word = nn.Embedding(vocab, hidden)
-        self.position = nn.Embedding(tokens, hidden)
-        self.norm = nn.LayerNorm(hidden)
-        self.layers = nn.ModuleList()
-        for _ in range(layers):
-            self.layers.append(nn.ModuleDict({
-                "q": nn.Linear(hidden, hidden), "k": nn.Linear(hidden, hidden),
-                "v": nn.Linear(hidden, hidden), "out": nn.Linear(hidden, hidden),
-                "ln1": nn.LayerNorm(hidden), "ff1": nn.Linear(hidden, 4 * hidden),
-                "ff2": nn.Linear(4 * hidden, hidden), "ln2": nn.LayerNorm(hidden),
-                "drop": nn.Dropout(0.1)}))
-        self.classifier = nn.Linear(hidden, classes)
-        self.register_buffer("positions", torch.arange(tokens))
-
-    def forward(self, ids, mask):
-        b, n = ids.size(0), ids.size(1)  # fx cannot unpack a traced .shape
-        h = self.norm(self.word(ids) + self.position(self.positions))
-        d = h.size(-1) // self.heads
-        for layer in self.layers:
-            q = layer["q"](h).view(b, n, self.heads, d).transpose(1, 2)
-            k = layer["k"](h).view(b, n, self.heads, d).transpose(1, 2)
-            v = layer["v"](h).view(b, n, self.heads, d).permute(0, 2, 1, 3)
-            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d)
-            scores = scores.masked_fill(~mask[:, None, None, :], -1e9)
-            context = torch.matmul(F.softmax(scores, dim=-1), v)
-            context = context.transpose(1, 2).contiguous().view(b, n, -1)
-            h = layer["ln1"](h + layer["drop"](layer["out"](context)))
-            h = layer["ln2"](h + layer["ff2"](F.gelu(layer["ff1"](h))))
-        return self.classifier(h[:, 0])
 
 
 def test_bert_encoder(ube_module):

@@ -1,0 +1,136 @@
+#!/usr/bin/python3
+"""f32 matmul throughput: ube's compiled kernels against numpy (OpenBLAS) and
+PyTorch eager, at the same thread count, in the same run.
+
+    bench/bench_matmul.py [--threads 1,2] [--runs 10] [--record]
+
+Shapes: square 256..2048 and the matmuls of BERT-base and TinyBERT at batch 8
+x 128 tokens (M = 1024 rows): QKV/output projections, FFN in and out.
+Each thread count runs in a fresh process with OPENBLAS_NUM_THREADS,
+OMP_NUM_THREADS and UBE_NUM_THREADS set to it, and torch.set_num_threads.
+Times are medians of --runs calls on inputs already in memory; ube's include
+packing the right-hand side on every call. With --record, rows are appended
+to docs/performance.md.
+"""
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+SHAPES = [  # (label, M, K, N)
+    ("256³", 256, 256, 256),
+    ("512³", 512, 512, 512),
+    ("1024³", 1024, 1024, 1024),
+    ("2048³", 2048, 2048, 2048),
+    ("BERT-base QKV/out 1024x768x768", 1024, 768, 768),
+    ("BERT-base FFN in 1024x768x3072", 1024, 768, 3072),
+    ("BERT-base FFN out 1024x3072x768", 1024, 3072, 768),
+    ("TinyBERT FFN in 1024x312x1200", 1024, 312, 1200),
+]
+
+
+def median_ms(fn, runs):
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def child(threads, runs):
+    """Times every shape with every library at `threads`; prints JSON."""
+    import numpy as np
+    import torch
+    sys.path.insert(0, str(ROOT / "build" / "python"))
+    import ube
+    torch.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, m, k, n in SHAPES:
+            a = rng.standard_normal((m, k)).astype(np.float32)
+            b = rng.standard_normal((k, n)).astype(np.float32)
+            path = pathlib.Path(tmp) / f"mm{m}x{k}x{n}.mlir"
+            path.write_text(
+                f'func.func @main(%a: tensor<{m}x{k}xf32> {{ube.name = "a"}}, '
+                f'%b: tensor<{k}x{n}xf32> {{ube.name = "b"}}) -> '
+                f'(tensor<{m}x{n}xf32> {{ube.name = "c"}}) {{\n'
+                f'  %c = ube.matmul %a, %b : tensor<{m}x{k}xf32>, tensor<{k}x{n}xf32>\n'
+                f'  return %c : tensor<{m}x{n}xf32>\n}}\n')
+            exe = ube.compile(path)
+            assert exe.threads == threads
+            out = exe(a, b)
+            ref = a.astype(np.float64) @ b.astype(np.float64)
+            error = float(np.abs(out - ref).max() / np.abs(ref).max())
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            flop = 2.0 * m * k * n
+            row = {"label": label, "error": error}
+            for name, fn in [("ube", lambda: exe(a, b)), ("numpy", lambda: a @ b),
+                             ("torch", lambda: torch.mm(ta, tb))]:
+                row[name] = flop / median_ms(fn, runs) / 1e6  # GFLOP/s
+            results.append(row)
+    print(json.dumps(results))
+
+
+def record_row(path, marker, rows):
+    lines = path.read_text().split("\n")
+    at = lines.index(marker) + 1
+    while at < len(lines) and lines[at].startswith("|"):
+        at += 1
+    lines[at:at] = rows
+    path.write_text("\n".join(lines))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--record", action="store_true")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child, args.runs)
+
+    by_threads = {}
+    for threads in [int(t) for t in args.threads.split(",")]:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+                   UBE_NUM_THREADS=str(threads))
+        out = subprocess.run([sys.executable, __file__, "--child", str(threads),
+                              "--runs", str(args.runs)], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        by_threads[threads] = json.loads(out.strip().splitlines()[-1])
+
+    header = (f"{'shape':34}{'threads':>8}{'ube':>9}{'numpy':>9}{'torch':>9}"
+              f"{'ube/numpy':>11}{'ube/torch':>11}{'rel. error':>12}")
+    print("GFLOP/s (higher is better)")
+    print(header)
+    rows = []
+    today = datetime.date.today()
+    for threads, results in by_threads.items():
+        for r in results:
+            print(f"{r['label']:34}{threads:>8}{r['ube']:9.1f}{r['numpy']:9.1f}{r['torch']:9.1f}"
+                  f"{r['ube'] / r['numpy']:11.2f}{r['ube'] / r['torch']:11.2f}"
+                  f"{r['error']:12.1e}")
+            rows.append(f"| {today} | {r['label']} | {threads} | {r['ube']:.1f} | "
+                        f"{r['numpy']:.1f} | {r['torch']:.1f} | {r['ube'] / r['numpy']:.2f} | "
+                        f"{r['ube'] / r['torch']:.2f} | {r['error']:.1e} |")
+    if 1 in by_threads and 2 in by_threads:
+        for one, two in zip(by_threads[1], by_threads[2]):
+            print(f"{one['label']}: ube 2 threads / 1 thread = {two['ube'] / one['ube']:.2f}x")
+    if args.record:
+        record_row(ROOT / "docs" / "performance.md", "<!-- rows: bench/bench_matmul.py --record -->",
+                   rows)
+
+
+if __name__ == "__main__":
+    main()
