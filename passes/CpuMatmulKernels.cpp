@@ -130,38 +130,69 @@ private:
         ArrayRef<ReassociationIndices>{leading, {batchRank}, {batchRank + 1}});
   }
 
-  /// Bp[rb, p, k, 0..NR) = rhs[rb][k, p·NR + j] (0 past N): one vector read
-  /// and write per (rb, p, k); a transposed rhs is gathered along its rows.
+  /// Bp[rb, p, k, j] = rhs[rb][k, p·NR + j] (0 past N), one task per
+  /// (rb, p): a masked vector read of each row segment, or for a transposed
+  /// rhs ([rb, n, k]) a copy of each of the panel's rows into its column.
   Value packRhs() {
     Value stack = rhsAsStack();
     int64_t stackSize = cast<RankedTensorType>(stack.getType()).getDimSize(0);
-    auto panelType = VectorType::get({t.panelWidth}, f32);
+    auto packedType = RankedTensorType::get({stackSize, panels, k, t.panelWidth}, f32);
+    auto panelType = RankedTensorType::get({k, t.panelWidth}, f32);
+    Value init = tensor::EmptyOp::create(b, packedType.getShape(), f32);
+    auto forall = scf::ForallOp::create(
+        b, ArrayRef<OpFoldResult>{b.getIndexAttr(stackSize), b.getIndexAttr(panels)},
+        ValueRange{init}, std::nullopt);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    Value r = forall.getInductionVars()[0], p = forall.getInductionVars()[1];
+    Value column = mul(p, index(t.panelWidth));
     Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-    AffineMap alongColumns =
-        transposeRhs ? AffineMap::get(3, 0, b.getAffineDimExpr(1)) // [rb, n, k]: along n
-                     : AffineMap::get(3, 0, b.getAffineDimExpr(2));
-    Value init = tensor::EmptyOp::create(
-        b, ArrayRef<int64_t>{stackSize, panels, k, t.panelWidth}, f32);
-    return loop(index(0), index(stackSize), index(1), init, [&](Value r, ValueRange out) {
-      return loop(index(0), index(panels), index(1), out, [&](Value p, ValueRange out) {
-        Value column = mul(p, index(t.panelWidth));
-        return loop(index(0), index(k), index(1), out,
-                    [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                      SmallVector<Value> at = transposeRhs ? SmallVector<Value>{r, column, kk}
-                                                           : SmallVector<Value>{r, kk, column};
-                      // Only the last panel can run past N.
-                      bool ragged = n % t.panelWidth != 0;
-                      Value panel = vector::TransferReadOp::create(
-                          b, panelType, stack, at, zero, alongColumns,
-                          ArrayRef<bool>{!ragged});
-                      Value written = vector::TransferWriteOp::create(
-                                          b, panel, out[0], ValueRange{r, p, kk, index(0)},
-                                          ArrayRef<bool>{true})
-                                          .getResult();
-                      return {written};
-                    });
-      });
-    })[0];
+    // Columns of this panel inside the matrix.
+    Value width = arith::MinUIOp::create(b, index(t.panelWidth),
+                                         arith::SubIOp::create(b, index(n), column));
+    // The task's panel of the packed tensor, written in place.
+    SmallVector<OpFoldResult> offsets = {r, p, b.getIndexAttr(0), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(k),
+                                       b.getIndexAttr(t.panelWidth)};
+    SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+    Value panel = tensor::ExtractSliceOp::create(b, panelType, forall.getRegionIterArgs()[0],
+                                                 offsets, sizes, strides);
+    if (!transposeRhs) {
+      auto panelVector = VectorType::get({t.panelWidth}, f32);
+      Value mask = vector::CreateMaskOp::create(
+          b, VectorType::get({t.panelWidth}, b.getI1Type()), ValueRange{width});
+      panel = loop(index(0), index(k), index(1), panel,
+                   [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                     auto read = vector::TransferReadOp::create(
+                         b, panelVector, stack, ValueRange{r, kk, column}, zero,
+                         ArrayRef<bool>{false});
+                     read.getMaskMutable().assign(mask);
+                     return {vector::TransferWriteOp::create(b, read, out[0],
+                                                             ValueRange{kk, index(0)},
+                                                             ArrayRef<bool>{true})
+                                 .getResult()};
+                   })[0];
+    } else {
+      panel = loop(index(0), index(t.panelWidth), index(1), panel,
+                   [&](Value j, ValueRange out) -> SmallVector<Value> {
+                     Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, width);
+                     // Rows past N read row 0 and store zeros.
+                     Value row = arith::SelectOp::create(b, inside, add(column, j), index(0));
+                     return loop(index(0), index(k), index(1), out,
+                                 [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                                   Value value = tensor::ExtractOp::create(
+                                       b, stack, ValueRange{r, row, kk});
+                                   value = arith::SelectOp::create(b, inside, value, zero);
+                                   return {tensor::InsertOp::create(b, value, out[0],
+                                                                    ValueRange{kk, j})
+                                               .getResult()};
+                                 });
+                   })[0];
+    }
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    tensor::ParallelInsertSliceOp::create(b, panel, forall.getRegionIterArgs()[0], offsets,
+                                          sizes, strides);
+    return forall.getResult(0);
   }
 
   /// Coordinates of linear batch index `linear` in the result's batch shape.
@@ -224,7 +255,7 @@ private:
     // One K block over panel `panel`: the full micro-tiles, then (in the
     // last group) the ragged rows.
     auto panelPass = [&](Value tile, Value panel, bool raggedPanel, Value kBegin, Value kEnd,
-                         bool fromZero) {
+                         Value fromZero) {
       tile = loop(index(0), tiles, index(1), tile,
                   [&](Value i, ValueRange args) -> SmallVector<Value> {
                     Value row = mul(i, index(t.tileRows));
@@ -247,7 +278,7 @@ private:
     // Panels outermost within a K block: a panel (KC × NR) stays in L1 while
     // every micro-tile of the task passes over it.
     int64_t fullPanels = n / t.panelWidth;
-    auto kBlock = [&](Value tile, Value kBegin, Value kEnd, bool fromZero) {
+    auto kBlock = [&](Value tile, Value kBegin, Value kEnd, Value fromZero) {
       if (fullPanels > 0)
         tile = loop(index(0), index(fullPanels), index(1), tile,
                     [&](Value panel, ValueRange args) -> SmallVector<Value> {
@@ -257,14 +288,13 @@ private:
         tile = panelPass(tile, index(fullPanels), true, kBegin, kEnd, fromZero);
       return tile;
     };
-    int64_t firstEnd = std::min(k, t.kBlock);
-    slice = kBlock(slice, index(0), index(firstEnd), /*fromZero=*/true);
-    if (firstEnd < k)
-      slice = loop(index(firstEnd), index(k), index(t.kBlock), slice,
-                   [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
-                     Value kEnd = arith::MinUIOp::create(b, add(kBegin, index(t.kBlock)), index(k));
-                     return {kBlock(args[0], kBegin, kEnd, /*fromZero=*/false)};
-                   })[0];
+    slice = loop(index(0), index(k), index(t.kBlock), slice,
+                 [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
+                   Value kEnd = arith::MinUIOp::create(b, add(kBegin, index(t.kBlock)), index(k));
+                   Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kBegin,
+                                                       index(0));
+                   return {kBlock(args[0], kBegin, kEnd, first)};
+                 })[0];
 
     b.setInsertionPointToStart(terminator.getBody());
     tensor::ParallelInsertSliceOp::create(b, slice, result, offsets, sizes, strides);
@@ -279,9 +309,9 @@ private:
   }
 
   /// Adds lhs[rows] × Bp[panel][kBegin..kEnd) to the `rowCount` × NR tile at
-  /// (`row`, panel·NR) of `tile` (or writes it, `fromZero`).
+  /// (`row`, panel·NR) of `tile` (or writes it, in the first K block).
   Value microTile(Value tile, Value row, Value lhsRow, int64_t rowCount, Value panel,
-                  bool raggedPanel, Value kBegin, Value kEnd, bool fromZero) {
+                  bool raggedPanel, Value kBegin, Value kEnd, Value fromZero) {
     int64_t vectors = t.panelWidth / t.lanes;
     Value column = mul(panel, index(t.panelWidth));
     // The lanes of each vector that lie inside the matrix: all of them but in
@@ -303,23 +333,34 @@ private:
     for (int64_t i = 0; i < rowCount; ++i)
       rowsAt.push_back(add(row, index(i)));
 
-    SmallVector<Value> acc;
+    // The accumulators: zeros in the first K block, else the partial sums.
+    SmallVector<Type> accTypes;
     for (int64_t i = 0; i < rowCount; ++i)
-      for (int64_t v = 0; v < vectors; ++v) {
-        if (valid[v] == 0)
-          continue;
-        if (fromZero) {
-          acc.push_back(zeros);
-          continue;
+      for (int64_t v = 0; v < vectors; ++v)
+        if (valid[v] != 0)
+          accTypes.push_back(vec);
+    auto init = scf::IfOp::create(b, accTypes, fromZero, true, true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(init.thenBlock());
+      scf::YieldOp::create(b, SmallVector<Value>(accTypes.size(), zeros));
+      b.setInsertionPointToStart(init.elseBlock());
+      SmallVector<Value> partial;
+      for (int64_t i = 0; i < rowCount; ++i)
+        for (int64_t v = 0; v < vectors; ++v) {
+          if (valid[v] == 0)
+            continue;
+          Value at = add(column, index(v * t.lanes));
+          Value mask = maskFor(v);
+          auto read = vector::TransferReadOp::create(b, vec, tile, ValueRange{rowsAt[i], at},
+                                                     zero, ArrayRef<bool>{mask == nullptr});
+          if (mask)
+            read.getMaskMutable().assign(mask);
+          partial.push_back(read);
         }
-        Value at = add(column, index(v * t.lanes));
-        Value mask = maskFor(v);
-        auto read = vector::TransferReadOp::create(b, vec, tile, ValueRange{rowsAt[i], at}, zero,
-                                                   ArrayRef<bool>{mask == nullptr});
-        if (mask)
-          read.getMaskMutable().assign(mask);
-        acc.push_back(read);
-      }
+      scf::YieldOp::create(b, partial);
+    }
+    SmallVector<Value> acc(init.getResults());
 
     acc = loop(kBegin, kEnd, index(1), acc, [&](Value kk, ValueRange sums) {
       SmallVector<Value> panelVectors;

@@ -135,6 +135,26 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
 }
 
+def UbeParallelizeLinalg : Pass<"ube-parallelize-linalg", "::mlir::func::FuncOp"> {
+  let summary = "Tiles top-level linalg ops on tensors into scf.forall tasks";
+  let description = [{
+    Each linalg op at the top level of a function, on tensors, with static
+    loop ranges and at least `min-work` iterations, is tiled along its
+    leading parallel loops into an `scf.forall`: tile size 1 while the task
+    count stays within `max-tasks`, then one split of the next parallel loop,
+    until there are `min-tasks` tasks. Reduction loops are never split, so
+    results do not depend on how the tasks are spread over threads.
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", "16384",
+           "Iterations below which an op stays whole">,
+    Option<"minTasks", "min-tasks", "int64_t", "16", "Tasks to reach before stopping">,
+    Option<"maxTasks", "max-tasks", "int64_t", "256", "Most tasks of one op">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::affine::AffineDialect"];
+}
+
 def UbeOutlineParallelLoops : Pass<"ube-outline-parallel-loops", "::mlir::ModuleOp"> {
   let summary = "Outlines outermost bufferized scf.forall loops into tasks for a thread pool";
   let description = [{

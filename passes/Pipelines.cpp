@@ -31,7 +31,9 @@ void buildLinalgPipeline(OpPassManager &pm) {
 // what --mlir-print-ir-after-all shows and what a reader can paste into
 // ube-opt to reproduce a step.
 static constexpr llvm::StringLiteral kHostCodegenPipeline =
-    "func.func(linalg-fuse-elementwise-ops),"
+    // Fused elementwise chains, then every sizeable op split into tasks for
+    // the thread pool.
+    "func.func(linalg-fuse-elementwise-ops,ube-parallelize-linalg,canonicalize),"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     // Folds loop-carried buffers that a loop only passes through (a fused

@@ -5,27 +5,37 @@
 
 // A batch of 2 (rhs broadcast), M = 13 = 2 tiles of 6 + 1 ragged row,
 // N = 21 = one full panel + 5 columns, K = 20 = blocks of 8, 8 and 4.
-// rhs is packed into k-major panels of 16 (reads past N pad with 0).
+// rhs is packed into k-major panels of 16, one task per panel, written in
+// place (masked reads pad past N with 0).
 // CHECK-LABEL: func.func @batched
 // CHECK: %[[RHS:.*]] = tensor.expand_shape %arg1 {{\[\[}}0, 1], [2]] output_shape [1, 20, 21]
-// CHECK: %[[PACKED:.*]] = scf.for {{.*}} -> (tensor<1x2x20x16xf32>)
-// CHECK: scf.for
-// CHECK: vector.transfer_read %[[RHS]][%c0, %{{.*}}, %{{.*}}], %{{.*}} : tensor<1x20x21xf32>, vector<16xf32>
-// CHECK: vector.transfer_write {{.*}} {in_bounds = [true]} : vector<16xf32>, tensor<1x2x20x16xf32>
+// CHECK: %[[PACKED:.*]] = scf.forall (%[[P:.*]]) in (2) shared_outs(%[[PACK_OUT:.*]] = %{{.*}}) -> (tensor<1x2x20x16xf32>)
+// CHECK: %[[PANEL:.*]] = tensor.extract_slice %[[PACK_OUT]][0, %[[P]], 0, 0] [1, 1, 20, 16] [1, 1, 1, 1]
+// CHECK: %[[WIDTH_MASK:.*]] = vector.create_mask %{{.*}} : vector<16xi1>
+// CHECK: scf.for %[[PK:.*]] = %c0 to %c20 step %c1 iter_args(%{{.*}} = %[[PANEL]])
+// CHECK: vector.transfer_read %[[RHS]][%c0, %[[PK]], %{{.*}}], %{{.*}}, %[[WIDTH_MASK]] : tensor<1x20x21xf32>, vector<16xf32>
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[PACK_OUT]][0, %[[P]], 0, 0] [1, 1, 20, 16]
 // Tasks: (batch, row group); each owns rows of one matrix.
 // CHECK: scf.forall (%[[B:.*]], %[[G:.*]]) in (2, 2) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<2x13x21xf32>)
 // CHECK: %[[LAST:.*]] = arith.cmpi eq, %[[G]], %c1
 // CHECK: %[[ROWS:.*]] = arith.select %[[LAST]], %{{.*}}, %c6 : index
 // CHECK: %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}, %{{.*}}, 0] [1, %[[ROWS]], 21] [1, 1, 1] : tensor<2x13x21xf32> to tensor<?x21xf32>
-// The first K block of a full panel: 6 × 2 accumulators from zero, 2 panel
-// loads, 6 broadcasts of lhs and 12 FMAs per k.
-// CHECK: scf.for %[[K:.*]] = %c0 to %c8 step %c1 iter_args({{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// K blocks of 8; the first starts from zero, the others from the partial sums.
+// CHECK: scf.for %[[KB:.*]] = %c0 to %c20 step %c8 iter_args(%[[TILE:.*]] = %[[SLICE]])
+// CHECK: %[[KEND:.*]] = arith.minui %{{.*}}, %c20
+// CHECK: %[[FIRST:.*]] = arith.cmpi eq, %[[KB]], %c0
+// CHECK: %[[ACC:.*]]:12 = scf.if %[[FIRST]]
+// CHECK: } else {
+// CHECK: vector.transfer_read %[[TILE]][%c0, %c0], %{{.*}} {in_bounds = [true]} : tensor<?x21xf32>, vector<8xf32>
+// A full panel: 6 x 2 accumulators, 2 panel loads, 6 broadcasts of lhs and
+// 12 FMAs per k.
+// CHECK: scf.for %[[K:.*]] = %[[KB]] to %[[KEND]] step %c1 iter_args(%{{.*}} = %[[ACC]]#0, {{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK: vector.transfer_read %[[PACKED]][%c0, %c0, %[[K]], %c0], %{{.*}} {in_bounds = [true]}
 // CHECK: vector.transfer_read %[[PACKED]][%c0, %c0, %[[K]], %c8], %{{.*}} {in_bounds = [true]}
 // CHECK: tensor.extract %arg0[%{{.*}}, %{{.*}}, %[[K]]] : tensor<2x13x20xf32>
 // CHECK: vector.broadcast %{{.*}} : f32 to vector<8xf32>
 // CHECK-COUNT-2: vector.fma
-// CHECK: vector.transfer_write %{{.*}}#0, %[[SLICE]][%c0, %c0] {in_bounds = [true]}
+// CHECK: vector.transfer_write %{{.*}}#0, %[[TILE]][%c0, %c0] {in_bounds = [true]}
 // The ragged row, in the last group only.
 // CHECK: scf.if %[[LAST]] -> (tensor<?x21xf32>)
 // CHECK: scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>)
@@ -33,10 +43,6 @@
 // CHECK: scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK: %[[MASK:.*]] = vector.constant_mask [5] : vector<8xi1>
 // CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%c0, %c16], %[[MASK]]
-// Later K blocks start from the partial sums.
-// CHECK: scf.for %{{.*}} = %c8 to %c20 step %c8
-// CHECK: arith.minui %{{.*}}, %c20
-// CHECK: vector.transfer_read %{{.*}}[%c0, %c0], %{{.*}} {in_bounds = [true]} : tensor<?x21xf32>, vector<8xf32>
 // CHECK: scf.forall.in_parallel
 // CHECK: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%{{.*}}, %{{.*}}, 0] [1, %[[ROWS]], 21] [1, 1, 1]
 func.func @batched(%a: tensor<2x13x20xf32>, %b: tensor<20x21xf32>) -> tensor<2x13x21xf32> {
@@ -46,11 +52,14 @@ func.func @batched(%a: tensor<2x13x20xf32>, %b: tensor<20x21xf32>) -> tensor<2x1
 
 // -----
 
-// Transposed operands: lhs [K, M] is read down its columns, rhs [N, K] is
-// gathered along its rows into the same k-major panels.
+// Transposed operands: lhs [K, M] is read down its columns, each row of rhs
+// [N, K] is copied into a column of its panel.
 // CHECK-LABEL: func.func @transposed
-// (A single task: canonicalization folds the one-iteration forall away.)
-// CHECK: vector.transfer_read %{{.*}}[%c0, %c0, %{{.*}}], %{{.*}} {in_bounds = [true], permutation_map = #{{.*}}} : tensor<1x16x4xf32>, vector<16xf32>
+// (Single tasks: canonicalization folds one-iteration foralls away.)
+// CHECK: scf.for %[[J:.*]] = %c0 to %c16 step %c1
+// CHECK: scf.for %[[PK:.*]] = %c0 to %c4 step %c1
+// CHECK: %[[V:.*]] = tensor.extract %{{.*}}[%c0, %{{.*}}, %[[PK]]] : tensor<1x16x4xf32>
+// CHECK: tensor.insert %{{.*}} into %{{.*}}[%[[PK]], %[[J]]] : tensor<4x16xf32>
 // CHECK: scf.for %[[K:.*]] = %c0 to %c4 step %c1
 // CHECK: tensor.extract %arg0[%[[K]], %c0] : tensor<4x6xf32>
 // CHECK: tensor.extract %arg0[%[[K]], %c1] : tensor<4x6xf32>
