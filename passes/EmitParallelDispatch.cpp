@@ -72,6 +72,9 @@ struct UbeEmitParallelDispatchPass
       b.setInsertionPointAfter(task);
       auto slotsTask = LLVM::LLVMFuncOp::create(b, taskLoc, (taskName.str() + "_slots"),
                                                 slotsTaskType, LLVM::Linkage::Internal);
+      // One copy of the task's code: inlined into the dispatch's serial path
+      // it would be compiled (and optimized) twice.
+      slotsTask.setNoInline(true);
       {
         Block *entry = slotsTask.addEntryBlock(b);
         b.setInsertionPointToStart(entry);

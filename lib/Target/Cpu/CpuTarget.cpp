@@ -20,6 +20,7 @@
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Program.h"
@@ -68,6 +69,14 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(llvm::StringRef cpu,
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    // O3's full unrolling of the small constant loops of data movement
+    // (a transpose's 26-element rows) multiplies code size and makes loop
+    // strength reduction take most of the compile time (BERT layers: 60%);
+    // our kernels are unrolled where it pays already. Unless the user set it.
+    auto &options = llvm::cl::getRegisteredOptions();
+    if (llvm::cl::Option *threshold = options.lookup("unroll-threshold"))
+      if (threshold->getNumOccurrences() == 0)
+        (void)threshold->addOccurrence(0, "unroll-threshold", "50");
   });
   llvm::Triple triple(llvm::sys::getDefaultTargetTriple());
   const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
