@@ -31,7 +31,6 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import torch
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT / "build" / "python"))
 sys.path.insert(0, str(ROOT / "test" / "python"))
 import ube  # noqa: E402
 from ubetest import rel_error  # noqa: E402
+from benchutil import median_ms, record_rows, status_kib  # noqa: E402
 
 TEMPERATURE = 2.0
 
@@ -161,23 +161,6 @@ def runner(case, impl):
     return lambda: exe(*inputs, one)
 
 
-def median_ms(fn, runs):
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(times))
-
-
-def status_kib(field):
-    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
 def measure_memory(case, impl, threads):
     """Run in a fresh process: prints the extra peak bytes of one run."""
     torch.set_num_threads(threads)
@@ -241,9 +224,8 @@ def main():
                     f"{cell(results['torch'])} | {torch_ms / results['ube']['ms']:.2f}x | "
                     f"{results['ube']['err']:.1e} |")
     if args.record:
-        from bench_encoder_layer import record_row
         for row in rows:
-            record_row(ROOT / "docs" / "performance.md", "<!-- distillation-rows -->", row)
+            record_rows(ROOT / "docs" / "performance.md", "<!-- distillation-rows -->", [row])
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ against PyTorch eager on the same weights and inputs, in the same run.
 
 Prints a table and, with --record, appends a row to docs/performance.md.
 ube's time is ube-run's median over --runs invocations (inputs already in
-memory); PyTorch's the median of --runs calls under torch.no_grad with 1
-and with 2 threads. ube's generated code is single-threaded today.
+memory) on its default threads (UBE_NUM_THREADS, else every hardware
+thread); PyTorch's the median of --runs calls under torch.no_grad with 1
+and with 2 threads.
 """
 import argparse
 import datetime
@@ -28,16 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "test" / "python"))
 from models import EncoderLayer, encoder_layer_graph  # noqa: E402
 from ubetest import GraphRunner, rel_error  # noqa: E402
-
-
-def record_row(path, marker, row):
-    """Appends `row` to the table that follows `marker` in `path`."""
-    lines = path.read_text().split("\n")
-    at = lines.index(marker) + 1
-    while at < len(lines) and lines[at].startswith("|"):
-        at += 1
-    lines.insert(at, row.rstrip("\n"))
-    path.write_text("\n".join(lines))
+from benchutil import record_rows  # noqa: E402
 
 
 def torch_median(module, ids, mask, runs, threads):
@@ -95,7 +87,7 @@ def main():
     torch2 = torch_median(module, t_ids, t_mask, args.runs, 2)
     shape = (f"B={args.batch} N={args.tokens} D={args.hidden} H={args.heads} "
               f"F={args.ffn}")
-    rows = [("ube (1 thread)", ube_ms), ("PyTorch eager, 1 thread", torch1),
+    rows = [("ube", ube_ms), ("PyTorch eager, 1 thread", torch1),
             ("PyTorch eager, 2 threads", torch2)]
     print(f"encoder layer {shape}; max rel. error vs float64: {error:.2e}; "
           f"compile {compile_s:.2f} s")
@@ -106,8 +98,8 @@ def main():
         line = (f"| {datetime.date.today()} | encoder layer {shape} | {ube_ms:.2f} | "
                 f"{torch1:.2f} | {torch2:.2f} | {ube_ms / torch1:.2f}x | {error:.1e} | "
                 f"{compile_s:.1f} s |\n")
-        record_row(ROOT / "docs" / "performance.md",
-                   "<!-- rows: bench/bench_encoder_layer.py --record -->", line)
+        record_rows(ROOT / "docs" / "performance.md",
+                    "<!-- rows: bench/bench_encoder_layer.py --record -->", [line])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-import time
+
+from benchutil import median_ms, record_rows
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -34,17 +35,6 @@ SHAPES = [  # (label, M, K, N)
     ("BERT-base FFN out 1024x3072x768", 1024, 3072, 768),
     ("TinyBERT FFN in 1024x312x1200", 1024, 312, 1200),
 ]
-
-
-def median_ms(fn, runs):
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def child(threads, runs):
@@ -80,15 +70,6 @@ def child(threads, runs):
                 row[name] = flop / median_ms(fn, runs) / 1e6  # GFLOP/s
             results.append(row)
     print(json.dumps(results))
-
-
-def record_row(path, marker, rows):
-    lines = path.read_text().split("\n")
-    at = lines.index(marker) + 1
-    while at < len(lines) and lines[at].startswith("|"):
-        at += 1
-    lines[at:at] = rows
-    path.write_text("\n".join(lines))
 
 
 def main():
@@ -128,8 +109,8 @@ def main():
         for one, two in zip(by_threads[1], by_threads[2]):
             print(f"{one['label']}: ube 2 threads / 1 thread = {two['ube'] / one['ube']:.2f}x")
     if args.record:
-        record_row(ROOT / "docs" / "performance.md", "<!-- rows: bench/bench_matmul.py --record -->",
-                   rows)
+        record_rows(ROOT / "docs" / "performance.md",
+                    "<!-- rows: bench/bench_matmul.py --record -->", rows)
 
 
 if __name__ == "__main__":

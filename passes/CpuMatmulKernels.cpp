@@ -28,6 +28,8 @@
 
 #include "dialects/ube/UbeOps.h"
 
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -74,7 +76,9 @@ public:
   }
 
   Value build() {
-    packed = packRhs();
+    packed = packConstantRhs();
+    if (!packed)
+      packed = packRhs();
     int64_t batch = 1;
     for (int64_t size : batchShape)
       batch *= size;
@@ -128,6 +132,42 @@ private:
     return tensor::CollapseShapeOp::create(
         b, target, rhs,
         ArrayRef<ReassociationIndices>{leading, {batchRank}, {batchRank + 1}});
+  }
+
+  /// The packed rhs as a constant when rhs is one (weights): packed once at
+  /// compile time instead of on every call, and no scratch memory for it.
+  Value packConstantRhs() {
+    auto constant = rhs.getDefiningOp<ConstantOp>();
+    if (!constant)
+      return nullptr;
+    std::vector<float> values;
+    if (auto resource = dyn_cast<DenseF32ResourceElementsAttr>(constant.getValue())) {
+      std::optional<ArrayRef<float>> data = resource.tryGetAsArrayRef();
+      if (!data)
+        return nullptr;
+      values.assign(data->begin(), data->end());
+    } else if (auto dense = dyn_cast<DenseElementsAttr>(constant.getValue())) {
+      auto range = dense.tryGetValues<float>();
+      if (failed(range))
+        return nullptr;
+      values.assign(range->begin(), range->end());
+    } else {
+      return nullptr;
+    }
+    int64_t stack = values.size() / (k * n);
+    std::vector<float> packedValues(stack * panels * k * t.panelWidth, 0.0f);
+    for (int64_t r = 0; r < stack; ++r)
+      for (int64_t p = 0; p < panels; ++p)
+        for (int64_t kk = 0; kk < k; ++kk)
+          for (int64_t j = 0; j < t.panelWidth && p * t.panelWidth + j < n; ++j) {
+            int64_t column = p * t.panelWidth + j;
+            int64_t from = r * k * n + (transposeRhs ? column * k + kk : kk * n + column);
+            packedValues[((r * panels + p) * k + kk) * t.panelWidth + j] = values[from];
+          }
+    auto type = RankedTensorType::get({stack, panels, k, t.panelWidth}, f32);
+    auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<float>(packedValues));
+    auto attr = DenseResourceElementsAttr::get(type, "ube.packed_rhs", std::move(blob));
+    return ConstantOp::create(b, type, attr);
   }
 
   /// Bp[rb, p, k, j] = rhs[rb][k, p·NR + j] (0 past N), one task per

@@ -1,6 +1,5 @@
 """ube.export / ube.compile on PyTorch modules, against the modules
 themselves (float64 reference; tolerance 1e-4 as for whole networks)."""
-import math
 
 import numpy as np
 import pytest
