@@ -71,12 +71,16 @@ public:
   Executable(std::shared_ptr<DeviceHandle> device, const py::bytes &image,
              const std::string &name)
       : device_(std::move(device)) {
-    std::string bytes = image;
+    // The bytes object outlives the call (the caller holds it), so the
+    // runtime reads it in place: no second copy of the weights while loading.
+    char *data;
+    Py_ssize_t size;
+    if (PyBytes_AsStringAndSize(image.ptr(), &data, &size) != 0)
+      throw py::error_already_set();
     ube_status status;
     {
       py::gil_scoped_release release; // loading can dlopen, upload, JIT
-      status = ube_executable_load_memory(device_->ptr, bytes.data(), bytes.size(),
-                                          name.c_str(), &exe_);
+      status = ube_executable_load_memory(device_->ptr, data, size_t(size), name.c_str(), &exe_);
     }
     check(status); // raises with the GIL held
   }

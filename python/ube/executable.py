@@ -2,6 +2,7 @@
 import hashlib
 import os
 import pathlib
+import shutil
 import tempfile
 
 import numpy as np
@@ -49,13 +50,24 @@ class Function:
         return f"<ube function {self.name}({sig}) -> ({out})>"
 
 
+def _file_identity(path):
+    """What changes when a file is replaced or rewritten."""
+    st = os.stat(path)
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class Executable:
     """A loaded .ube executable on a device."""
 
-    def __init__(self, image, device="cpu", name="<memory>"):
-        self._image = bytes(image)
+    def __init__(self, image, device="cpu", name="<memory>", *, source=None):
+        """`source`: the file `image` was read from; then the bytes are not
+        kept (the loaded code holds what it needs; weights would otherwise
+        be resident twice) and save() copies the file."""
+        image = bytes(image)
         self._device = _ube.Device(device)
-        self._loaded = _ube.LoadedExecutable(self._device, self._image, name)
+        self._loaded = _ube.LoadedExecutable(self._device, image, name)
+        self._image = None if source else image
+        self._source = (pathlib.Path(source), _file_identity(source)) if source else None
         self.functions = {n: Function(self, i, n) for i, n in enumerate(self._loaded.functions)}
 
     @property
@@ -94,7 +106,15 @@ class Executable:
         raise AttributeError(f"executable has no function or attribute '{name}'")
 
     def save(self, path):
-        pathlib.Path(path).write_bytes(self._image)
+        if self._image is not None:
+            pathlib.Path(path).write_bytes(self._image)
+            return
+        source, identity = self._source
+        if _file_identity(source) != identity:
+            raise ValueError(f"{source}: changed since this executable was loaded from it; "
+                             "load it again to save it")
+        if pathlib.Path(path).resolve() != source.resolve():
+            shutil.copyfile(source, path)
 
     def __repr__(self):
         return f"<ube executable on {self.device}: {', '.join(self.functions)}>"
@@ -156,4 +176,4 @@ def load(path, device=None, *, sha256=None):
                 device = "cpu"  # the loader reports what is wrong with the file
         else:
             device = "cpu"
-    return Executable(data, device, name=os.fspath(path))
+    return Executable(data, device, name=os.fspath(path), source=path)

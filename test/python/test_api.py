@@ -61,6 +61,20 @@ def test_save_and_load(ube_module, mlp, tmp_path):
     assert np.array_equal(again.predict(x), mlp.predict(x))
 
 
+def test_loaded_executable_saves_a_copy_of_its_file(ube_module, mlp, tmp_path):
+    """A loaded executable does not keep its bytes: save() copies the file,
+    and refuses when the file changed since it was loaded."""
+    path = tmp_path / "mlp.ube"
+    mlp.save(path)
+    loaded = ube_module.load(path)
+    loaded.save(tmp_path / "copy.ube")
+    assert (tmp_path / "copy.ube").read_bytes() == path.read_bytes()
+    loaded.save(path)  # onto itself: nothing to do
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="changed since this executable was loaded"):
+        loaded.save(tmp_path / "again.ube")
+
+
 def test_load_pinned_by_sha256(ube_module, mlp, tmp_path):
     path = tmp_path / "mlp.ube"
     mlp.save(path)
