@@ -7,7 +7,8 @@
 //                columns wide, k-major and contiguous (zero past a ragged N),
 //                whatever rhs's layout. The micro-kernel then streams one
 //                panel sequentially from L1 instead of rows 4 KiB apart that
-//                alias in the cache.
+//                alias in the cache. One parallel task per panel; a constant
+//                rhs (weights) is packed here, at compile time.
 //   tasks        scf.forall over (batch, row group); a group is TPB
 //                micro-tiles of MR rows (the last one also the M % MR ragged
 //                rows). Tasks own disjoint rows of the result, and every

@@ -113,7 +113,8 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
   let description = [{
     Replaces `ube.matmul` on static f32 operands (any batch broadcasting and
     transposes) with Goto's algorithm on tensors: the right-hand side is
-    packed into k-major panels `panel-width` columns wide, then an
+    packed into k-major panels `panel-width` columns wide (at compile time
+    when it is a constant, as weights are; else by parallel tasks), then an
     `scf.forall` over (batch, row group) runs, per task, K blocks of
     `k-block`, panels, and micro-tiles of `tile-rows` × `panel-width` whose
     accumulators stay in vector registers (broadcast lhs × panel vector
