@@ -17,6 +17,7 @@
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/Constants.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
@@ -101,6 +102,59 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(llvm::StringRef cpu,
   return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
       triple, model, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
+}
+
+/// Appends the bytes `constant` is laid out as in memory; false for
+/// constants that are not plain data (addresses, expressions).
+bool appendBytes(llvm::Constant *constant, const llvm::DataLayout &layout, std::string &out) {
+  if (auto *data = llvm::dyn_cast<llvm::ConstantDataSequential>(constant)) {
+    out += data->getRawDataValues();
+    return true;
+  }
+  if (llvm::isa<llvm::ConstantAggregateZero>(constant)) {
+    out.append(layout.getTypeAllocSize(constant->getType()), '\0');
+    return true;
+  }
+  auto *array = llvm::dyn_cast<llvm::ConstantArray>(constant);
+  if (!array)
+    return false;
+  for (llvm::Value *element : array->operands())
+    if (!appendBytes(llvm::cast<llvm::Constant>(element), layout, out))
+      return false;
+  return true;
+}
+
+/// Large constant arrays (weights, packed weights) become one byte array
+/// each. LLVM otherwise keeps them as nested arrays of floats that its
+/// passes walk and its asm printer formats element by element: most of the
+/// compile time of a weight-heavy model (BERT-base: 440 MB). Uses see only
+/// the address, so nothing else changes.
+void flattenLargeConstants(llvm::Module &module) {
+  constexpr uint64_t kMinBytes = 4096;
+  const llvm::DataLayout &layout = module.getDataLayout();
+  llvm::SmallVector<llvm::GlobalVariable *> globals;
+  for (llvm::GlobalVariable &global : module.globals())
+    if (global.isConstant() && global.hasInitializer() &&
+        llvm::isa<llvm::ArrayType>(global.getValueType()) &&
+        layout.getTypeAllocSize(global.getValueType()) >= kMinBytes)
+      globals.push_back(&global);
+  auto *byte = llvm::Type::getInt8Ty(module.getContext());
+  for (llvm::GlobalVariable *global : globals) {
+    std::string bytes;
+    if (!appendBytes(global->getInitializer(), layout, bytes) ||
+        bytes.size() != layout.getTypeAllocSize(global->getValueType()))
+      continue;
+    llvm::Constant *raw = llvm::ConstantDataArray::getRaw(bytes, bytes.size(), byte);
+    auto *flat = new llvm::GlobalVariable(module, raw->getType(), /*isConstant=*/true,
+                                          global->getLinkage(), raw, "", global,
+                                          global->getThreadLocalMode(),
+                                          global->getAddressSpace());
+    flat->setAlignment(global->getAlign().value_or(layout.getPreferredAlign(global)));
+    flat->setUnnamedAddr(global->getUnnamedAddr());
+    flat->takeName(global);
+    global->replaceAllUsesWith(flat);
+    global->eraseFromParent();
+  }
 }
 
 /// Runs ld.lld to turn `object` into a shared object.
@@ -195,6 +249,7 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
     return emitError(loc) << "translation to LLVM IR failed";
   llvmModule->setTargetTriple(machine->getTargetTriple());
   llvmModule->setDataLayout(machine->createDataLayout());
+  flattenLargeConstants(*llvmModule);
   if (llvm::Error err = makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
     return emitError(loc) << "LLVM optimization failed: " << llvm::toString(std::move(err));
   if (stage == EmitStage::Llvm) {
