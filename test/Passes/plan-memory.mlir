@@ -1,0 +1,71 @@
+// RUN: ube-opt %s --ube-plan-memory --split-input-file | FileCheck %s
+// RUN: ube-opt %s --ube-plan-memory=print=true --split-input-file | FileCheck %s --check-prefix=PLAN
+
+// Three temporaries: t0 lives over ops 0-4 (through the expand_shape view),
+// t1 over 2-8, t2 over 6-10. t0 and t2 never live together and share offset
+// 0; t1 goes after them. The arena (128 bytes, not 192) becomes a trailing
+// argument; allocations become views of it and their deallocations go.
+// PLAN: memory plan for @plan: arena 128 bytes (0.00 MiB) for 3 buffers of 192 bytes (0.00 MiB) in all
+// PLAN-NEXT: offset bytes live buffer
+// PLAN-NEXT: 0 64 [0, 4] memref<16xf32>
+// PLAN-NEXT: 0 64 [6, 10] memref<16xf32>
+// PLAN-NEXT: 64 64 [2, 8] memref<4x4xf32>
+// CHECK-LABEL: func.func @plan
+// CHECK-SAME: (%[[A:.*]]: memref<16xf32>, %[[OUT:.*]]: memref<16xf32>, %[[ARENA:.*]]: memref<128xi8>)
+// CHECK-SAME: attributes {ube.arena_bytes = 128 : i64}
+// CHECK: %[[T0:.*]] = memref.view %[[ARENA]][%c0][] : memref<128xi8> to memref<16xf32>
+// CHECK: memref.copy %[[A]], %[[T0]]
+// CHECK: %[[T1:.*]] = memref.view %[[ARENA]][%c64][] : memref<128xi8> to memref<4x4xf32>
+// CHECK: %[[T2:.*]] = memref.view %[[ARENA]][%{{.*}}][] : memref<128xi8> to memref<16xf32>
+// CHECK-NOT: memref.alloc
+// CHECK-NOT: memref.dealloc
+// CHECK: return
+func.func @plan(%a: memref<16xf32>, %out: memref<16xf32>) {
+  %t0 = memref.alloc() : memref<16xf32>
+  memref.copy %a, %t0 : memref<16xf32> to memref<16xf32>
+  %t1 = memref.alloc() : memref<4x4xf32>
+  %v = memref.expand_shape %t0 [[0, 1]] output_shape [4, 4] : memref<16xf32> into memref<4x4xf32>
+  memref.copy %v, %t1 : memref<4x4xf32> to memref<4x4xf32>
+  memref.dealloc %t0 : memref<16xf32>
+  %t2 = memref.alloc() : memref<16xf32>
+  %w = memref.collapse_shape %t1 [[0, 1]] : memref<4x4xf32> into memref<16xf32>
+  memref.copy %w, %t2 : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t1 : memref<4x4xf32>
+  memref.copy %t2, %out : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t2 : memref<16xf32>
+  return
+}
+
+// -----
+
+// Left alone: a buffer that escapes through a region's results, one with a
+// dynamic size, one deallocated in a nested region, and private functions.
+// Nothing planned: no arena argument.
+// CHECK-LABEL: func.func @kept
+// CHECK-SAME: (%{{.*}}: i1, %{{.*}}: index, %{{.*}}: memref<4xf32>)
+// CHECK-NOT: ube.arena_bytes
+// CHECK-COUNT-3: memref.alloc
+// CHECK-LABEL: func.func private @helper
+// CHECK: memref.alloc
+func.func @kept(%c: i1, %n: index, %out: memref<4xf32>) {
+  %a = memref.alloc() : memref<4xf32>
+  %b = memref.alloc() : memref<4xf32>
+  %chosen = scf.if %c -> memref<4xf32> {
+    scf.yield %a : memref<4xf32>
+  } else {
+    scf.yield %b : memref<4xf32>
+  }
+  memref.copy %chosen, %out : memref<4xf32> to memref<4xf32>
+  %d = memref.alloc(%n) : memref<?xf32>
+  memref.dealloc %d : memref<?xf32>
+  scf.if %c {
+    memref.dealloc %a : memref<4xf32>
+  }
+  return
+}
+func.func private @helper(%out: memref<4xf32>) {
+  %t = memref.alloc() : memref<4xf32>
+  memref.copy %t, %out : memref<4xf32> to memref<4xf32>
+  memref.dealloc %t : memref<4xf32>
+  return
+}
