@@ -21,6 +21,7 @@
 #include "passes/Passes.h"
 
 #include "dialects/ube/UbeOps.h"
+#include "passes/KernelBuilding.h"
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -49,29 +50,6 @@ struct KdParams {
     return scaleByTemperatureSquared ? temperature * temperature : 1.0;
   }
 };
-
-/// Reshapes `value` ([d0, ..., dn]) to `shape` by collapsing or expanding
-/// with one reassociation group per result dimension (all leading dims in
-/// the first group), which is what rows × vocabulary needs both ways.
-Value reshapeTo(ImplicitLocOpBuilder &b, Value value, ArrayRef<int64_t> shape) {
-  auto type = cast<RankedTensorType>(value.getType());
-  if (type.getShape() == shape)
-    return value;
-  auto target = RankedTensorType::get(shape, type.getElementType());
-  auto grouping = [](int64_t fromRank, int64_t toRank) {
-    // Collapse [a, b, c, v] -> [a*b*c, v]: {{0, 1, 2}, {3}}; to rank 1: {{all}};
-    // a scalar has no groups (labels of rank-1 logits).
-    SmallVector<ReassociationIndices> groups(toRank);
-    for (int64_t i = 0; i < fromRank && toRank > 0; ++i)
-      groups[std::max<int64_t>(0, toRank - (fromRank - i))].push_back(i);
-    return groups;
-  };
-  if (type.getRank() > target.getRank())
-    return tensor::CollapseShapeOp::create(b, target, value,
-                                           grouping(type.getRank(), target.getRank()));
-  return tensor::ExpandShapeOp::create(b, target, value,
-                                       grouping(target.getRank(), type.getRank()));
-}
 
 /// Builds the row kernels for one op: logits viewed as [rows, vocab].
 class RowKernelBuilder {
@@ -228,19 +206,8 @@ private:
     return forEachVector(ValueRange{out}, body)[0];
   }
 
-  using LoopBody = llvm::function_ref<SmallVector<Value>(Value iv, ValueRange state)>;
-
-  /// scf.for over [begin, end) by `step` threading `state`; `body` builds with
-  /// `b` inside the loop and returns what to yield.
   SmallVector<Value> loop(Value begin, Value end, Value step, ValueRange state, LoopBody body) {
-    auto op = scf::ForOp::create(b, begin, end, step, state,
-                                 [&](OpBuilder &nested, Location, Value iv, ValueRange args) {
-                                   OpBuilder::InsertionGuard guard(b);
-                                   b.setInsertionPoint(nested.getInsertionBlock(),
-                                                       nested.getInsertionPoint());
-                                   scf::YieldOp::create(b, body(iv, args));
-                                 });
-    return op.getResults();
+    return buildLoop(b, begin, end, step, state, body);
   }
 
   // Scalar and vector arithmetic (operands of one kind, f32).

@@ -28,6 +28,7 @@
 #include "passes/Passes.h"
 
 #include "dialects/ube/UbeOps.h"
+#include "passes/KernelBuilding.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
@@ -101,38 +102,20 @@ private:
   Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
 
-  using LoopBody = function_ref<SmallVector<Value>(Value iv, ValueRange state)>;
   SmallVector<Value> loop(Value begin, Value end, Value step, ValueRange state,
                           LoopBody body) {
-    auto forOp = scf::ForOp::create(
-        b, begin, end, step, state, [&](OpBuilder &nested, Location, Value iv, ValueRange args) {
-          OpBuilder::InsertionGuard guard(b);
-          b.setInsertionPoint(nested.getInsertionBlock(), nested.getInsertionPoint());
-          scf::YieldOp::create(b, body(iv, args));
-        });
-    return forOp.getResults();
+    return buildLoop(b, begin, end, step, state, body);
   }
 
-  /// Collapses (or expands) rhs to [RB, K, N] ([RB, N, K] transposed).
+  /// rhs as one stack of matrices: [RB, K, N] ([RB, N, K] transposed).
   Value rhsAsStack() {
     auto type = cast<RankedTensorType>(rhs.getType());
     int64_t stack = 1;
     for (int64_t size : rhsBatch)
       stack *= size;
-    auto target = RankedTensorType::get(
-        {stack, type.getDimSize(type.getRank() - 2), type.getDimSize(type.getRank() - 1)}, f32);
-    int64_t batchRank = rhsBatch.size();
-    if (batchRank == 1)
-      return rhs;
-    if (batchRank == 0)
-      return tensor::ExpandShapeOp::create(b, target, rhs,
-                                           ArrayRef<ReassociationIndices>{{0, 1}, {2}});
-    ReassociationIndices leading;
-    for (int64_t i = 0; i < batchRank; ++i)
-      leading.push_back(i);
-    return tensor::CollapseShapeOp::create(
-        b, target, rhs,
-        ArrayRef<ReassociationIndices>{leading, {batchRank}, {batchRank + 1}});
+    return reshapeTo(b, rhs,
+                     {stack, type.getDimSize(type.getRank() - 2),
+                      type.getDimSize(type.getRank() - 1)});
   }
 
   /// The packed rhs as a constant when rhs is one (weights): packed once at

@@ -1,0 +1,34 @@
+//===- KernelBuilding.h - helpers of the CPU kernel passes -----*- C++ -*-===//
+//
+// What the kernel generators (--ube-cpu-distillation-kernels,
+// --ube-cpu-matmul-kernels) share: loops that thread tensors and vectors
+// through iter_args, and reshapes that group leading dimensions.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UBE_PASSES_KERNELBUILDING_H
+#define UBE_PASSES_KERNELBUILDING_H
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace ube {
+
+using LoopBody =
+    llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value iv, mlir::ValueRange state)>;
+
+/// An scf.for over [begin, end) by `step` threading `state`; `body` builds
+/// one iteration with `b` (positioned inside the loop) and returns the next
+/// state. Returns the final state.
+llvm::SmallVector<mlir::Value> buildLoop(mlir::ImplicitLocOpBuilder &b, mlir::Value begin,
+                                         mlir::Value end, mlir::Value step,
+                                         mlir::ValueRange state, LoopBody body);
+
+/// Reshapes tensor `value` ([d0, ..., dn]) to `shape` by collapsing or
+/// expanding with one reassociation group per result dimension, all leading
+/// dimensions in the first group: [a, b, c, v] <-> [a*b*c, v].
+mlir::Value reshapeTo(mlir::ImplicitLocOpBuilder &b, mlir::Value value,
+                      llvm::ArrayRef<int64_t> shape);
+
+} // namespace ube
+
+#endif // UBE_PASSES_KERNELBUILDING_H
