@@ -1,8 +1,8 @@
 //===- MapToGpuLaunches.cpp - top-level loop nests -> gpu.launch ----------===//
 //
 // The simplest complete mapping: one GPU thread per parallel iteration. It is
-// correct for every op the linalg lowering produces; kernels that tile
-// through shared memory (matmul) and reduce with a block per row come later.
+// correct for every op the linalg lowering produces. Launches already there
+// (the tiled contractions of ube-gpu-matmul-kernels) are left as they are.
 //
 //===----------------------------------------------------------------------===//
 
@@ -281,7 +281,7 @@ struct UbeMapToGpuLaunchesPass
       LogicalResult result = success();
       if (auto loop = dyn_cast<scf::ParallelOp>(op))
         result = wrapParallel(loop);
-      else if (!staysOnHost(op) && !recomputable(op))
+      else if (!isa<gpu::LaunchOp>(op) && !staysOnHost(op) && !recomputable(op))
         result = wrapSerial(op);
       if (failed(result))
         return signalPassFailure();

@@ -217,6 +217,53 @@ def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::Func
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def UbeGpuMatmulKernels : Pass<"ube-gpu-matmul-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers bufferized f32 contractions to shared-memory tiled GPU kernels";
+  let description = [{
+    Every bufferized `linalg.generic` that is an f32 contraction (loops that
+    are batch, m, n or one reduction k, operands indexed by loop dimensions
+    or constants, body `out + f(lhs) * g(rhs)` with `f` and `g` computed from
+    one operand each) becomes a `gpu.launch`: blocks of `tile` x `tile`
+    outputs (grid x over n, y over m, z over the batch), one thread per 8 x 8
+    micro-tile of register accumulators, 8-deep k slices of both operands
+    staged in two k-major workgroup buffers (coalesced global reads along the
+    operand's contiguous dimension, 16-byte vector reads from shared memory),
+    `f` and `g` applied as the slices are staged, `gpu.barrier` around each
+    slice. Edges read zeros and skip their stores. The large tile is used
+    when it still gives `min-large-tile-blocks` blocks, else the small one.
+  }];
+  let options = [
+    Option<"largeTile", "large-tile", "int64_t", "128",
+           "Output tile of a block for large contractions (a multiple of 32)">,
+    Option<"smallTile", "small-tile", "int64_t", "64",
+           "Output tile of a block for small contractions (a multiple of 32)">,
+    Option<"minLargeTileBlocks", "min-large-tile-blocks", "int64_t", "128",
+           "Fewest blocks for which the large tile is used">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect", "::mlir::memref::MemRefDialect"];
+}
+
+def UbeDuplicateElementwiseProducers : Pass<"ube-duplicate-elementwise-producers",
+                                             "::mlir::func::FuncOp"> {
+  let summary = "Gives each user of a multi-use elementwise linalg.generic its own copy";
+  let description = [{
+    For bandwidth-bound targets (cuda), before `linalg-fuse-elementwise-ops`:
+    an elementwise `linalg.generic` on tensors (parallel loops, projected
+    permutation maps, one result, at most `max-ops` ops in its body) whose
+    result several `linalg.generic` ops read, each through a permutation map,
+    is cloned once per further user, so the fusion folds the computation into
+    every user (recomputed there) instead of writing it out and reading it
+    back. Producers read through broadcasting maps are left alone: fusing
+    those would recompute an element many times.
+  }];
+  let options = [
+    Option<"maxOps", "max-ops", "int64_t", "16", "Largest producer body duplicated">
+  ];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def UbeMapToGpuLaunches : Pass<"ube-map-to-gpu-launches", "::mlir::func::FuncOp"> {
   let summary = "Wraps each top-level loop nest of a bufferized function in a gpu.launch";
   let description = [{
@@ -248,6 +295,20 @@ def UbeReductionLoopsInnermost : Pass<"ube-reduction-loops-innermost",
     most of its iteration space serial inside each thread.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def UbeAlignWorkgroupMemory : Pass<"ube-align-workgroup-memory", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Aligns every workgroup (shared-memory) buffer of outlined kernels";
+  let description = [{
+    Sets `llvm.align` on each workgroup attribution of a `gpu.func` whose
+    alignment is below `alignment`, so 16-byte vector loads from shared
+    memory (the tiled contractions) are legal; `convert-gpu-to-nvvm` puts it
+    on the buffer's global.
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", "16", "Byte alignment (a power of two)">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
 def UbeLowerGpuAllReduce : Pass<"ube-lower-gpu-all-reduce", "::mlir::gpu::GPUModuleOp"> {

@@ -87,16 +87,18 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
   // No deallocation pipeline: the runtime frees an invocation's temporaries
   // when it ends, and the host side must stay plain allocations and launches.
   addPipeline(pm,
-              "func.func(linalg-fuse-elementwise-ops,ube-reduction-loops-innermost),"
+              "func.func(ube-duplicate-elementwise-producers,linalg-fuse-elementwise-ops,"
+              "ube-reduction-loops-innermost),"
               "one-shot-bufferize{bufferize-function-boundaries "
               "function-boundary-type-conversion=identity-layout-map},"
               "buffer-results-to-out-params{hoist-static-allocs=true "
               "modify-public-functions=true},"
-              "func.func(ube-lower-strided-copies,convert-linalg-to-parallel-loops,canonicalize,"
+              "func.func(ube-gpu-matmul-kernels,ube-lower-strided-copies,convert-linalg-to-parallel-loops,"
+              "canonicalize,"
               "ube-map-to-gpu-launches,canonicalize),"
-              "gpu-kernel-outlining,canonicalize,"
+              "gpu-launch-sink-index-computations,gpu-kernel-outlining,canonicalize,"
               // Remaining math (abs, floor, sqrt, pow...) becomes libdevice calls.
-              "gpu.module(ube-lower-gpu-all-reduce,math-extend-to-supported-types,"
+              "gpu.module(ube-align-workgroup-memory,ube-lower-gpu-all-reduce,math-extend-to-supported-types,"
               "ube-approximate-math,convert-scf-to-cf,"
               "convert-gpu-to-nvvm,canonicalize,reconcile-unrealized-casts)");
   addPipeline(pm, "nvvm-attach-target{chip=" + chip + " features=" + ptxFeatures +

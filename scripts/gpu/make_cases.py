@@ -54,6 +54,16 @@ def correctness_cases():
     yield "matmul", graph({"a": a, "b": b}, [
         node("out", "matmul", ["a", "b"], attrs={"transpose_rhs": True})], ["out"]), \
         {"a": a, "b": b}
+    # Tiled contractions: large tiles (135 blocks) with ragged m, n and k;
+    # both transposes with a broadcast batch; operand prologues fused in.
+    a, b = randn(3, 520, 300), randn(300, 1030)
+    at, bt, half = randn(4, 90, 70), randn(1, 50, 90), np.array(0.5, np.float32)
+    yield "matmul_tiled", graph({"a": a, "b": b, "at": at, "bt": bt, "half": half}, [
+        node("big", "matmul", ["a", "b"]),
+        node("tt", "matmul", ["at", "bt"], attrs={"transpose_lhs": True, "transpose_rhs": True}),
+        node("as", "mul", ["at", "half"]), node("be", "exp", ["bt"]),
+        node("pro", "matmul", ["as", "be"], attrs={"transpose_lhs": True, "transpose_rhs": True})],
+        ["big", "tt", "pro"]), {"a": a, "b": b, "at": at, "bt": bt, "half": half}
     x = randn(32, 8, 100) * 3
     w = randn(100)
     yield "normalization", graph({"x": x, "w": w}, [
