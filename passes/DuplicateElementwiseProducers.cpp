@@ -54,7 +54,7 @@ struct UbeDuplicateElementwiseProducersPass
     // which are visited later and copied in turn.
     for (linalg::GenericOp producer : llvm::reverse(generics)) {
       Value result = producer->getResult(0);
-      if (!isCheapElementwise(producer, maxOps) || result.hasOneUse() ||
+      if (!isCheapElementwise(producer, maxOps) || result.use_empty() || result.hasOneUse() ||
           !llvm::all_of(result.getUses(), readsEachElementOnce))
         continue;
       SmallVector<OpOperand *> uses = llvm::map_to_vector(result.getUses(),
