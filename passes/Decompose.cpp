@@ -9,6 +9,7 @@
 
 #include "passes/Passes.h"
 
+#include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -26,86 +27,6 @@ using namespace mlir;
 using namespace ube;
 
 namespace {
-
-/// Builds primitive ube ops at one location; every result type is inferred.
-class UbeBuilder {
-public:
-  UbeBuilder(PatternRewriter &rewriter, Location loc) : b(loc, rewriter) {}
-
-  static RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
-
-  /// A rank-0 constant of `elementType`.
-  Value scalar(Type elementType, double value) {
-    auto type = RankedTensorType::get({}, elementType);
-    Attribute element = isa<FloatType>(elementType)
-                            ? Attribute(b.getFloatAttr(elementType, value))
-                            : Attribute(b.getIntegerAttr(elementType, static_cast<int64_t>(value)));
-    return ConstantOp::create(b, type, DenseElementsAttr::get(type, element));
-  }
-  /// The most negative finite value of a float type (stands in for -inf in masks).
-  Value lowest(Type elementType) {
-    auto floatType = cast<FloatType>(elementType);
-    auto type = RankedTensorType::get({}, elementType);
-    APFloat value = APFloat::getLargest(floatType.getFloatSemantics(), /*Negative=*/true);
-    return ConstantOp::create(b, type, DenseElementsAttr::get(type, value));
-  }
-
-  Value add(Value x, Value y) { return AddOp::create(b, x, y); }
-  Value sub(Value x, Value y) { return SubOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return MulOp::create(b, x, y); }
-  Value div(Value x, Value y) { return DivOp::create(b, x, y); }
-  Value maximum(Value x, Value y) { return MaximumOp::create(b, x, y); }
-  Value exp(Value x) { return ExpOp::create(b, x); }
-  Value log(Value x) { return LogOp::create(b, x); }
-  Value neg(Value x) { return NegOp::create(b, x); }
-  Value abs(Value x) { return AbsOp::create(b, x); }
-  Value rsqrt(Value x) { return RsqrtOp::create(b, x); }
-  Value where(Value c, Value x, Value y) { return WhereOp::create(b, c, x, y); }
-  Value compare(StringRef predicate, Value x, Value y) {
-    return CompareOp::create(b, x, y, b.getStringAttr(predicate));
-  }
-  Value castTo(Value x, Type elementType) {
-    return CastOp::create(b, RankedTensorType::get(typeOf(x).getShape(), elementType), x);
-  }
-  Value reshape(Value x, ArrayRef<int64_t> shape) {
-    auto type = RankedTensorType::get(shape, typeOf(x).getElementType());
-    return type == x.getType() ? x : ReshapeOp::create(b, type, x).getResult();
-  }
-  Value reduceSum(Value x, ArrayRef<int64_t> axes = {}, bool keepdims = false) {
-    return ReduceSumOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
-  }
-  Value reduceMax(Value x, ArrayRef<int64_t> axes, bool keepdims) {
-    return ReduceMaxOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
-  }
-  Value reduceMean(Value x, ArrayRef<int64_t> axes = {}, bool keepdims = false) {
-    return ReduceMeanOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
-  }
-  Value matmul(Value x, Value y, bool transposeRhs = false, bool transposeLhs = false) {
-    return MatmulOp::create(b, x, y, b.getBoolAttr(transposeLhs), b.getBoolAttr(transposeRhs));
-  }
-  /// -1, 0 or 1 by the sign of each element.
-  Value sign(Value x) {
-    Type type = elementTypeOf(x);
-    Value zero = scalar(type, 0.0);
-    return where(compare("gt", x, zero), scalar(type, 1.0),
-                 where(compare("lt", x, zero), scalar(type, -1.0), zero));
-  }
-  Value logSoftmax(Value x, int64_t axis) {
-    return LogSoftmaxOp::create(b, x, b.getI64IntegerAttr(axis));
-  }
-  Value softmax(Value x, int64_t axis) {
-    return SoftmaxOp::create(b, x, b.getI64IntegerAttr(axis));
-  }
-  /// Mean over the rows of `perRow` whose `valid` flag (0/1, same shape) is
-  /// set; 0 when no row is.
-  Value maskedMean(Value perRow, Value validFloat) {
-    Value count = maximum(reduceSum(validFloat), scalar(elementTypeOf(perRow), 1.0));
-    return div(reduceSum(mul(perRow, validFloat)), count);
-  }
-  static Type elementTypeOf(Value v) { return typeOf(v).getElementType(); }
-
-  ImplicitLocOpBuilder b;
-};
 
 int64_t positiveAxis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
 
@@ -187,21 +108,6 @@ struct DecomposeLayerNorm : OpRewritePattern<LayerNormOp> {
   }
 };
 
-/// `labels` [...] one-hot over `classes` ([..., classes], i1), by comparing
-/// each label with 0..classes-1 (a label out of range matches none).
-Value oneHot(UbeBuilder &u, Value labels, int64_t classes) {
-  auto labelsType = UbeBuilder::typeOf(labels);
-  Type indexType = labelsType.getElementType();
-  SmallVector<APInt> iota;
-  for (int64_t c = 0; c < classes; ++c)
-    iota.push_back(APInt(indexType.getIntOrFloatBitWidth(), c, /*isSigned=*/true));
-  auto iotaType = RankedTensorType::get({classes}, indexType);
-  Value classIds = ConstantOp::create(u.b, iotaType, DenseElementsAttr::get(iotaType, iota));
-  SmallVector<int64_t> column(labelsType.getShape());
-  column.push_back(1);
-  return u.compare("eq", u.reshape(labels, column), classIds);
-}
-
 /// Per-row negative log-likelihood of `labels` under `logits` ([..., C] and
 /// [...]), 0 where the label is `ignoreIndex`, and the 0/1 validity mask.
 std::pair<Value, Value> nllPerRow(UbeBuilder &u, Value logits, Value labels,
@@ -210,7 +116,7 @@ std::pair<Value, Value> nllPerRow(UbeBuilder &u, Value logits, Value labels,
   Type floatType = logitsType.getElementType();
   Type indexType = UbeBuilder::elementTypeOf(labels);
   Value logProbs = u.logSoftmax(logits, -1);
-  Value picked = u.reduceSum(u.where(oneHot(u, labels, logitsType.getShape().back()), logProbs,
+  Value picked = u.reduceSum(u.where(u.oneHot(labels, logitsType.getShape().back()), logProbs,
                                      u.scalar(floatType, 0.0)),
                              {-1});
   Value valid = u.compare("ne", labels, u.scalar(indexType, static_cast<double>(ignoreIndex)));
@@ -350,7 +256,7 @@ struct DecomposeKdLossGrad : OpRewritePattern<KdLossGradOp> {
     Value result = u.mul(diff, u.mul(perRow, u.scalar(floatType, klScale)));
     double alpha = op.getAlpha().convertToDouble();
     if (alpha != 0.0) {
-      Value target = u.castTo(oneHot(u, labels, vocab), floatType);
+      Value target = u.castTo(u.oneHot(labels, vocab), floatType);
       Value ce = u.sub(u.softmax(student, -1), target);
       result = u.add(result, u.mul(ce, u.mul(perRow, u.scalar(floatType, alpha))));
     }

@@ -5,6 +5,23 @@
 
 include "mlir/Pass/PassBase.td"
 
+def UbeAutodiff : Pass<"ube-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Appends reverse-mode gradients to functions marked ube.gradient";
+  let description = [{
+    A function with `ube.gradient = {loss = L, wrt = array<i64: i, ...>}`
+    gets, after its results, the gradient of its float scalar result `L`
+    with respect to each listed float argument (named `d_<argument>`). Every
+    op between the arguments and the loss must implement
+    `DifferentiableOpInterface` (all ube ops with float operands do; the
+    distillation losses treat the teacher as a constant). Forward values are
+    kept for the backward sweep; gradients of values used several times are
+    summed. The attribute is removed. Runs in the graph pipeline before
+    `--ube-decompose`, so composite ops use their own rules (a fused loss
+    gets its fused `*_grad` op).
+  }];
+  let dependentDialects = ["::ube::UbeDialect"];
+}
+
 def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
   let summary = "Rewrites composite ube ops into primitive ube ops";
   let description = [{

@@ -17,7 +17,9 @@ void buildGraphPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
   pm.addNestedPass<func::FuncOp>(createUbeFuseDistillation());
+  pm.addPass(createUbeAutodiff());
   pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
 }
 
 void buildLinalgPipeline(OpPassManager &pm) {

@@ -7,12 +7,14 @@ using namespace mlir;
 using namespace ube;
 
 #include "dialects/ube/UbeOpsDialect.cpp.inc"
+#include "dialects/ube/UbeInterfaces.cpp.inc"
 
 void UbeDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "dialects/ube/UbeOps.cpp.inc"
       >();
+  attachVjpRules(*getContext());
 }
 
 Operation *UbeDialect::materializeConstant(OpBuilder &builder, Attribute value,

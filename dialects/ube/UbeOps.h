@@ -10,7 +10,14 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "dialects/ube/UbeInterfaces.h.inc"
+
 #define GET_OP_CLASSES
 #include "dialects/ube/UbeOps.h.inc"
+
+namespace ube {
+/// Attaches the gradient rules (DifferentiableOpInterface) to the ube ops.
+void attachVjpRules(mlir::MLIRContext &context);
+} // namespace ube
 
 #endif // UBE_DIALECTS_UBE_UBEOPS_H

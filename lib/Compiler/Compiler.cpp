@@ -100,18 +100,32 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   if (failed(target->validateOptions(targetOptions, options, error)))
     return emitError(module.getLoc()) << error;
 
+  auto makePassManager = [&]() -> FailureOr<std::unique_ptr<PassManager>> {
+    auto pm = std::make_unique<PassManager>(module.getContext(), ModuleOp::getOperationName(),
+                                            OpPassManager::Nesting::Implicit);
+    if (options.commandLinePassOptions) {
+      if (failed(applyPassManagerCLOptions(*pm)))
+        return failure();
+      applyDefaultTimingPassManagerCLOptions(*pm);
+    }
+    return pm;
+  };
+  // The graph pipeline can change signatures (autodiff appends gradients);
+  // the entry points are described from its result.
+  auto graph = makePassManager();
+  if (failed(graph))
+    return failure();
+  buildGraphPipeline(**graph);
+  if (failed((*graph)->run(module)))
+    return failure();
   auto manifest = describeEntryPoints(module);
   if (failed(manifest))
     return failure();
 
-  PassManager pm(module.getContext(), ModuleOp::getOperationName(),
-                 OpPassManager::Nesting::Implicit);
-  if (options.commandLinePassOptions) {
-    if (failed(applyPassManagerCLOptions(pm)))
-      return failure();
-    applyDefaultTimingPassManagerCLOptions(pm);
-  }
-  buildGraphPipeline(pm);
+  auto rest = makePassManager();
+  if (failed(rest))
+    return failure();
+  PassManager &pm = **rest;
   if (options.emit >= EmitStage::Linalg) {
     if (options.fusedKernels)
       target->buildKernelPipeline(pm, options);

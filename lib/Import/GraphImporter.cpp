@@ -65,6 +65,10 @@ struct FunctionDecl {
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
   Location loc;
+  /// "gradient": the output differentiated and the inputs it is taken
+  /// with respect to, as indices (empty `wrt`: no gradient).
+  int64_t gradientLoss = -1;
+  std::vector<int64_t> gradientWrt;
 };
 
 class GraphImporter {
@@ -87,6 +91,8 @@ private:
   FailureOr<Type> parseDType(const json &value, StringRef pointer) const;
   FailureOr<SmallVector<int64_t>> parseShape(const json &value, StringRef pointer) const;
   FailureOr<TensorDecl> parseTensorDecl(const json &value, StringRef pointer) const;
+  LogicalResult parseGradient(const json &value, const std::string &pointer,
+                              FunctionDecl &fn) const;
   FailureOr<std::vector<std::string>> parseNameList(const json &value,
                                                     StringRef pointer) const;
   LogicalResult parseNode(const json &value, size_t index);
@@ -122,7 +128,7 @@ private:
 constexpr const char *kTopLevelKeys[] = {"format",     "version", "name",
                                          "weights",    "inputs",  "parameters",
                                          "nodes",      "outputs", "functions",
-                                         "metadata"};
+                                         "gradient",   "metadata"};
 constexpr const char *kNodeKeys[] = {"name",  "op",    "inputs", "attrs",
                                      "dtype", "shape", "value"};
 
@@ -187,6 +193,36 @@ FailureOr<TensorDecl> GraphImporter::parseTensorDecl(const json &value,
     return failure();
   Location loc = NameLoc::get(StringAttr::get(context_, name), locAt(pointer));
   return TensorDecl{name, RankedTensorType::get(*shape, *dtype), loc};
+}
+
+LogicalResult GraphImporter::parseGradient(const json &value, const std::string &pointer,
+                                          FunctionDecl &fn) const {
+  if (!value.is_object() || !value.contains("loss") || !value["loss"].is_string() ||
+      !value.contains("wrt"))
+    return error(pointer) << "'gradient' must be {\"loss\": OUTPUT, \"wrt\": [INPUT, ...]}";
+  for (auto it = value.begin(); it != value.end(); ++it)
+    if (it.key() != "loss" && it.key() != "wrt")
+      return error(pointer + "/" + it.key()) << "unknown key '" << it.key() << "' in 'gradient'";
+  std::string loss = value["loss"].get<std::string>();
+  auto output = llvm::find(fn.outputs, loss);
+  if (output == fn.outputs.end())
+    return error(pointer + "/loss") << "function '" << fn.name << "': gradient loss '" << loss
+                                    << "' is not one of its outputs";
+  fn.gradientLoss = output - fn.outputs.begin();
+  auto wrt = parseNameList(value["wrt"], pointer + "/wrt");
+  if (failed(wrt))
+    return failure();
+  if (wrt->empty())
+    return error(pointer + "/wrt") << "'wrt' names no input";
+  for (auto [j, name] : llvm::enumerate(*wrt)) {
+    auto input = llvm::find(fn.inputs, name);
+    if (input == fn.inputs.end())
+      return error(pointer + "/wrt/" + std::to_string(j))
+             << "function '" << fn.name << "': '" << name
+             << "' is not one of its inputs (gradients are taken with respect to inputs)";
+    fn.gradientWrt.push_back(input - fn.inputs.begin());
+  }
+  return success();
 }
 
 FailureOr<std::vector<std::string>>
@@ -316,6 +352,9 @@ LogicalResult GraphImporter::parseTopLevel() {
     if (root_.contains("outputs"))
       return error("/outputs") << "with 'functions', each function lists its own "
                                   "outputs; remove the top-level 'outputs'";
+    if (root_.contains("gradient"))
+      return error("/gradient") << "with 'functions', each function names its own "
+                                   "'gradient'";
     if (!root_["functions"].is_array() || root_["functions"].empty())
       return error("/functions") << "'functions' must be a non-empty array";
     llvm::StringSet<> seen;
@@ -323,7 +362,7 @@ LogicalResult GraphImporter::parseTopLevel() {
       std::string pointer = "/functions/" + std::to_string(i);
       if (!value.is_object() || !value.contains("name") || !value["name"].is_string())
         return error(pointer) << "function needs a string 'name'";
-      FunctionDecl fn{value["name"].get<std::string>(), {}, {}, locAt(pointer)};
+      FunctionDecl fn{value["name"].get<std::string>(), {}, {}, locAt(pointer), -1, {}};
       if (!seen.insert(fn.name).second)
         return error(pointer) << "duplicate function name '" << fn.name << "'";
       if (!value.contains("outputs"))
@@ -348,6 +387,9 @@ LogicalResult GraphImporter::parseTopLevel() {
         for (const TensorDecl &in : inputs_)
           fn.inputs.push_back(in.name);
       }
+      if (value.contains("gradient") &&
+          failed(parseGradient(value["gradient"], pointer + "/gradient", fn)))
+        return failure();
       functions_.push_back(std::move(fn));
     }
   } else {
@@ -356,9 +398,11 @@ LogicalResult GraphImporter::parseTopLevel() {
     auto outputs = parseNameList(root_["outputs"], "/outputs");
     if (failed(outputs))
       return failure();
-    FunctionDecl fn{"main", {}, std::move(*outputs), locAt("")};
+    FunctionDecl fn{"main", {}, std::move(*outputs), locAt(""), -1, {}};
     for (const TensorDecl &in : inputs_)
       fn.inputs.push_back(in.name);
+    if (root_.contains("gradient") && failed(parseGradient(root_["gradient"], "/gradient", fn)))
+      return failure();
     functions_.push_back(std::move(fn));
   }
   for (const FunctionDecl &fn : functions_)
@@ -764,6 +808,13 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
   funcOp.setFunctionType(builder_.getFunctionType(argTypes, ValueRange(results).getTypes()));
   for (auto [i, name] : llvm::enumerate(function.outputs))
     funcOp.setResultAttr(i, "ube.name", builder_.getStringAttr(name));
+  if (!function.gradientWrt.empty())
+    funcOp->setAttr("ube.gradient",
+                    builder_.getDictionaryAttr(
+                        {builder_.getNamedAttr("loss",
+                                               builder_.getI64IntegerAttr(function.gradientLoss)),
+                         builder_.getNamedAttr("wrt", builder_.getDenseI64ArrayAttr(
+                                                          function.gradientWrt))}));
   return success();
 }
 

@@ -1,0 +1,151 @@
+//===- UbeBuilder.h - building ube ops with inferred types ------*- C++ -*-===//
+//
+// Shorthands for building primitive ube ops at one location, used by the
+// decompositions (passes/Decompose.cpp) and the gradient rules (UbeVjp.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UBE_DIALECTS_UBE_UBEBUILDER_H
+#define UBE_DIALECTS_UBE_UBEBUILDER_H
+
+#include "dialects/ube/UbeOps.h"
+
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace ube {
+
+using llvm::cast;
+using llvm::isa;
+using mlir::APFloat;
+using mlir::ArrayRef;
+using mlir::Attribute;
+using mlir::DenseElementsAttr;
+using mlir::FloatType;
+using mlir::ImplicitLocOpBuilder;
+using mlir::Location;
+using mlir::OpBuilder;
+using mlir::RankedTensorType;
+using mlir::SmallVector;
+using mlir::StringRef;
+using mlir::Type;
+using mlir::Value;
+
+/// Builds primitive ube ops at one location; every result type is inferred.
+class UbeBuilder {
+public:
+  UbeBuilder(OpBuilder &builder, Location loc) : b(loc, builder) {}
+
+  static RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+  /// A rank-0 constant of `elementType`.
+  Value scalar(Type elementType, double value) {
+    auto type = RankedTensorType::get({}, elementType);
+    Attribute element = isa<FloatType>(elementType)
+                            ? Attribute(b.getFloatAttr(elementType, value))
+                            : Attribute(b.getIntegerAttr(elementType, static_cast<int64_t>(value)));
+    return ConstantOp::create(b, type, DenseElementsAttr::get(type, element));
+  }
+  /// The most negative finite value of a float type (stands in for -inf in masks).
+  Value lowest(Type elementType) {
+    auto floatType = cast<FloatType>(elementType);
+    auto type = RankedTensorType::get({}, elementType);
+    APFloat value = APFloat::getLargest(floatType.getFloatSemantics(), /*Negative=*/true);
+    return ConstantOp::create(b, type, DenseElementsAttr::get(type, value));
+  }
+
+  Value add(Value x, Value y) { return AddOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return SubOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return MulOp::create(b, x, y); }
+  Value div(Value x, Value y) { return DivOp::create(b, x, y); }
+  Value maximum(Value x, Value y) { return MaximumOp::create(b, x, y); }
+  Value exp(Value x) { return ExpOp::create(b, x); }
+  Value log(Value x) { return LogOp::create(b, x); }
+  Value neg(Value x) { return NegOp::create(b, x); }
+  Value abs(Value x) { return AbsOp::create(b, x); }
+  Value rsqrt(Value x) { return RsqrtOp::create(b, x); }
+  Value where(Value c, Value x, Value y) { return WhereOp::create(b, c, x, y); }
+  Value compare(StringRef predicate, Value x, Value y) {
+    return CompareOp::create(b, x, y, b.getStringAttr(predicate));
+  }
+  Value castTo(Value x, Type elementType) {
+    return CastOp::create(b, RankedTensorType::get(typeOf(x).getShape(), elementType), x);
+  }
+  Value reshape(Value x, ArrayRef<int64_t> shape) {
+    auto type = RankedTensorType::get(shape, typeOf(x).getElementType());
+    return type == x.getType() ? x : ReshapeOp::create(b, type, x).getResult();
+  }
+  Value reduceSum(Value x, ArrayRef<int64_t> axes = {}, bool keepdims = false) {
+    return ReduceSumOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
+  }
+  Value reduceMax(Value x, ArrayRef<int64_t> axes, bool keepdims) {
+    return ReduceMaxOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
+  }
+  Value reduceMean(Value x, ArrayRef<int64_t> axes = {}, bool keepdims = false) {
+    return ReduceMeanOp::create(b, x, b.getDenseI64ArrayAttr(axes), b.getBoolAttr(keepdims));
+  }
+  Value matmul(Value x, Value y, bool transposeRhs = false, bool transposeLhs = false) {
+    return MatmulOp::create(b, x, y, b.getBoolAttr(transposeLhs), b.getBoolAttr(transposeRhs));
+  }
+  /// -1, 0 or 1 by the sign of each element.
+  Value sign(Value x) {
+    Type type = elementTypeOf(x);
+    Value zero = scalar(type, 0.0);
+    return where(compare("gt", x, zero), scalar(type, 1.0),
+                 where(compare("lt", x, zero), scalar(type, -1.0), zero));
+  }
+  Value logSoftmax(Value x, int64_t axis) {
+    return LogSoftmaxOp::create(b, x, b.getI64IntegerAttr(axis));
+  }
+  Value softmax(Value x, int64_t axis) {
+    return SoftmaxOp::create(b, x, b.getI64IntegerAttr(axis));
+  }
+  /// Mean over the rows of `perRow` whose `valid` flag (0/1, same shape) is
+  /// set; 0 when no row is.
+  Value maskedMean(Value perRow, Value validFloat) {
+    Value count = maximum(reduceSum(validFloat), scalar(elementTypeOf(perRow), 1.0));
+    return div(reduceSum(mul(perRow, validFloat)), count);
+  }
+  Value transpose(Value x, ArrayRef<int64_t> perm) {
+    return TransposeOp::create(b, x, b.getDenseI64ArrayAttr(perm));
+  }
+  Value broadcastTo(Value x, ArrayRef<int64_t> shape) {
+    auto type = RankedTensorType::get(shape, typeOf(x).getElementType());
+    return type == x.getType() ? x : BroadcastToOp::create(b, type, x).getResult();
+  }
+  /// Sums `x` (broadcast from a value of shape `shape` with numpy rules)
+  /// back to `shape`: the gradient of a broadcast.
+  Value sumToShape(Value x, ArrayRef<int64_t> shape) {
+    auto xShape = typeOf(x).getShape();
+    if (xShape == shape)
+      return x;
+    int64_t lead = int64_t(xShape.size()) - int64_t(shape.size());
+    SmallVector<int64_t> axes;
+    for (int64_t d = 0; d < int64_t(xShape.size()); ++d)
+      if (d < lead || (shape[d - lead] == 1 && xShape[d] != 1))
+        axes.push_back(d);
+    Value summed = axes.empty() ? x : reduceSum(x, axes, /*keepdims=*/true);
+    return reshape(summed, shape);
+  }
+  /// `labels` [...] one-hot over `classes` ([..., classes], i1), by comparing
+  /// each label with 0..classes-1 (a label out of range matches none).
+  Value oneHot(Value labels, int64_t classes) {
+    auto labelsType = typeOf(labels);
+    Type indexType = labelsType.getElementType();
+    SmallVector<mlir::APInt> iota;
+    for (int64_t c = 0; c < classes; ++c)
+      iota.push_back(mlir::APInt(indexType.getIntOrFloatBitWidth(), c, /*isSigned=*/true));
+    auto iotaType = RankedTensorType::get({classes}, indexType);
+    Value classIds = ConstantOp::create(b, iotaType, DenseElementsAttr::get(iotaType, iota));
+    SmallVector<int64_t> column(labelsType.getShape());
+    column.push_back(1);
+    return compare("eq", reshape(labels, column), classIds);
+  }
+  static Type elementTypeOf(Value v) { return typeOf(v).getElementType(); }
+
+  ImplicitLocOpBuilder b;
+};
+
+} // namespace ube
+
+#endif // UBE_DIALECTS_UBE_UBEBUILDER_H

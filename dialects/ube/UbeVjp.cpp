@@ -1,0 +1,525 @@
+//===- UbeVjp.cpp - reverse-mode gradient rules of the ube ops ------------===//
+//
+// One rule per differentiable op, written in primitive ube ops (so every
+// target compiles them like any other graph). Broadcast operands get their
+// gradient summed back to their shape. The distillation losses treat the
+// teacher's tensors as constants, as every distillation setup does, and
+// reuse their `*_grad` ops. Integer and boolean values carry no gradient.
+//
+//===----------------------------------------------------------------------===//
+
+#include "dialects/ube/UbeBuilder.h"
+#include "dialects/ube/UbeOps.h"
+
+#include <cmath>
+#include <numeric>
+
+using namespace mlir;
+using namespace ube;
+
+namespace {
+
+using Grads = SmallVectorImpl<Value>;
+
+bool isFloatTensor(Value v) {
+  auto type = dyn_cast<RankedTensorType>(v.getType());
+  return type && isa<FloatType>(type.getElementType());
+}
+
+int64_t positive(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+
+/// Sets the gradient of a float operand, summed back to its shape.
+void setGrad(UbeBuilder &u, Grads &grads, unsigned index, Value operand, Value grad) {
+  if (isFloatTensor(operand))
+    grads[index] = u.sumToShape(grad, UbeBuilder::typeOf(operand).getShape());
+}
+
+// Elementwise ops: g times the local derivative. `y` is the op's result.
+
+LogicalResult vjp(NegOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.neg(g);
+  return success();
+}
+LogicalResult vjp(AbsOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.mul(g, u.sign(op.getInput()));
+  return success();
+}
+LogicalResult vjp(ExpOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.mul(g, op.getResult());
+  return success();
+}
+LogicalResult vjp(LogOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.div(g, op.getInput());
+  return success();
+}
+LogicalResult vjp(SqrtOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Type type = UbeBuilder::elementTypeOf(g);
+  grads[0] = u.div(u.mul(g, u.scalar(type, 0.5)), op.getResult());
+  return success();
+}
+LogicalResult vjp(RsqrtOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value y = op.getResult();
+  Type type = UbeBuilder::elementTypeOf(g);
+  grads[0] = u.mul(u.mul(g, u.scalar(type, -0.5)), u.mul(y, u.mul(y, y)));
+  return success();
+}
+LogicalResult vjp(TanhOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value y = op.getResult();
+  grads[0] = u.mul(g, u.sub(u.scalar(UbeBuilder::elementTypeOf(g), 1.0), u.mul(y, y)));
+  return success();
+}
+LogicalResult vjp(ErfOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  Type type = UbeBuilder::elementTypeOf(g);
+  grads[0] = u.mul(g, u.mul(u.scalar(type, 2.0 / std::sqrt(M_PI)), u.exp(u.neg(u.mul(x, x)))));
+  return success();
+}
+LogicalResult vjp(SigmoidOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value y = op.getResult();
+  grads[0] = u.mul(g, u.mul(y, u.sub(u.scalar(UbeBuilder::elementTypeOf(g), 1.0), y)));
+  return success();
+}
+LogicalResult vjp(ReluOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Type type = UbeBuilder::elementTypeOf(g);
+  Value zero = u.scalar(type, 0.0);
+  grads[0] = u.where(u.compare("gt", op.getInput(), zero), g, zero);
+  return success();
+}
+LogicalResult vjp(GeluOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  Type type = UbeBuilder::elementTypeOf(g);
+  auto c = [&](double v) { return u.scalar(type, v); };
+  Value derivative;
+  if (op.getApproximate() == "tanh") {
+    // y = x/2 (1 + tanh(k (x + 0.044715 x³))):
+    // y' = (1 + t)/2 + x/2 (1 - t²) k (1 + 3·0.044715 x²).
+    double k = std::sqrt(2.0 / M_PI);
+    Value x2 = u.mul(x, x);
+    Value t = TanhOp::create(u.b, u.mul(c(k), u.mul(x, u.add(c(1.0), u.mul(c(0.044715), x2)))));
+    Value inner = u.mul(c(k), u.add(c(1.0), u.mul(c(3 * 0.044715), x2)));
+    derivative = u.add(u.mul(c(0.5), u.add(c(1.0), t)),
+                       u.mul(u.mul(c(0.5), x), u.mul(u.sub(c(1.0), u.mul(t, t)), inner)));
+  } else {
+    // y = x Φ(x): y' = Φ(x) + x φ(x).
+    Value cdf = u.mul(c(0.5), u.add(c(1.0), ErfOp::create(u.b, u.mul(x, c(M_SQRT1_2)))));
+    Value pdf = u.mul(c(1.0 / std::sqrt(2.0 * M_PI)), u.exp(u.mul(c(-0.5), u.mul(x, x))));
+    derivative = u.add(cdf, u.mul(x, pdf));
+  }
+  grads[0] = u.mul(g, derivative);
+  return success();
+}
+
+LogicalResult vjp(AddOp op, UbeBuilder &u, Value g, Grads &grads) {
+  setGrad(u, grads, 0, op.getLhs(), g);
+  setGrad(u, grads, 1, op.getRhs(), g);
+  return success();
+}
+LogicalResult vjp(SubOp op, UbeBuilder &u, Value g, Grads &grads) {
+  setGrad(u, grads, 0, op.getLhs(), g);
+  setGrad(u, grads, 1, op.getRhs(), u.neg(g));
+  return success();
+}
+LogicalResult vjp(MulOp op, UbeBuilder &u, Value g, Grads &grads) {
+  setGrad(u, grads, 0, op.getLhs(), u.mul(g, op.getRhs()));
+  setGrad(u, grads, 1, op.getRhs(), u.mul(g, op.getLhs()));
+  return success();
+}
+LogicalResult vjp(DivOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value quotient = u.div(g, op.getRhs());
+  setGrad(u, grads, 0, op.getLhs(), quotient);
+  setGrad(u, grads, 1, op.getRhs(), u.neg(u.mul(quotient, op.getResult())));
+  return success();
+}
+LogicalResult vjp(PowOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getLhs(), y = op.getRhs();
+  Type type = UbeBuilder::elementTypeOf(g);
+  Value zero = u.scalar(type, 0.0);
+  // d/dx = y x^(y-1); d/dy = x^y log x, taken as 0 where x = 0 (as PyTorch).
+  Value dx = u.mul(y, PowOp::create(u.b, x, u.sub(y, u.scalar(type, 1.0))));
+  Value dy = u.where(u.compare("eq", x, zero), zero, u.mul(op.getResult(), u.log(x)));
+  setGrad(u, grads, 0, x, u.mul(g, dx));
+  setGrad(u, grads, 1, y, u.mul(g, dy));
+  return success();
+}
+/// maximum/minimum: the gradient goes to the chosen operand, half to each on
+/// a tie (PyTorch's rule).
+template <typename Op>
+LogicalResult vjpMinMax(Op op, UbeBuilder &u, Value g, Grads &grads, StringRef wins) {
+  Value x = op.getLhs(), y = op.getRhs();
+  Type type = UbeBuilder::elementTypeOf(g);
+  Value half = u.mul(g, u.scalar(type, 0.5)), zero = u.scalar(type, 0.0);
+  Value tie = u.compare("eq", x, y);
+  setGrad(u, grads, 0, x, u.where(u.compare(wins, x, y), g, u.where(tie, half, zero)));
+  setGrad(u, grads, 1, y, u.where(u.compare(wins, y, x), g, u.where(tie, half, zero)));
+  return success();
+}
+LogicalResult vjp(MaximumOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return vjpMinMax(op, u, g, grads, "gt");
+}
+LogicalResult vjp(MinimumOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return vjpMinMax(op, u, g, grads, "lt");
+}
+LogicalResult vjp(WhereOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value zero = u.scalar(UbeBuilder::elementTypeOf(g), 0.0);
+  setGrad(u, grads, 1, op.getLhs(), u.where(op.getCondition(), g, zero));
+  setGrad(u, grads, 2, op.getRhs(), u.where(op.getCondition(), zero, g));
+  return success();
+}
+LogicalResult vjp(CastOp op, UbeBuilder &u, Value g, Grads &grads) {
+  if (isFloatTensor(op.getInput()))
+    grads[0] = u.castTo(g, UbeBuilder::elementTypeOf(op.getInput()));
+  return success();
+}
+
+// Contractions.
+
+/// C = op(A)·op(B) with op a transpose where flagged:
+///   dA = g·op(B)ᵀ (or its transpose), dB = op(A)ᵀ·g (or its transpose),
+/// batch dimensions broadcast in the product summed away; vectors (numpy's
+/// rank-1 cases) as one-row or one-column matrices.
+LogicalResult vjp(MatmulOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value a = op.getLhs(), b = op.getRhs();
+  auto aShape = UbeBuilder::typeOf(a).getShape(), bShape = UbeBuilder::typeOf(b).getShape();
+  bool tl = op.getTransposeLhs(), tr = op.getTransposeRhs();
+  if (aShape.size() == 1) {
+    a = u.reshape(a, {1, aShape[0]});
+    tl = false;
+  }
+  if (bShape.size() == 1) {
+    b = u.reshape(b, {bShape[0], 1});
+    tr = false;
+  }
+  // g with the dimensions a vector operand dropped put back.
+  SmallVector<int64_t> gShape(UbeBuilder::typeOf(g).getShape());
+  if (aShape.size() == 1)
+    gShape.insert(gShape.end() - (bShape.size() == 1 ? 0 : 1), 1);
+  if (bShape.size() == 1)
+    gShape.push_back(1);
+  g = u.reshape(g, gShape);
+  Value da = tl ? u.matmul(b, g, /*transposeRhs=*/true, /*transposeLhs=*/tr)
+                : u.matmul(g, b, /*transposeRhs=*/!tr);
+  Value db = tr ? u.matmul(g, a, /*transposeRhs=*/tl, /*transposeLhs=*/true)
+                : u.matmul(a, g, /*transposeRhs=*/false, /*transposeLhs=*/!tl);
+  if (isFloatTensor(op.getLhs()))
+    grads[0] = u.reshape(u.sumToShape(da, UbeBuilder::typeOf(a).getShape()), aShape);
+  if (isFloatTensor(op.getRhs()))
+    grads[1] = u.reshape(u.sumToShape(db, UbeBuilder::typeOf(b).getShape()), bShape);
+  return success();
+}
+
+/// y = x·Wᵀ + b: dx = g·W, dW = gᵀ·x over all rows, db = the sum of g.
+LogicalResult vjp(LinearOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput(), w = op.getWeight();
+  auto wShape = UbeBuilder::typeOf(w).getShape();
+  grads[0] = u.matmul(g, w);
+  int64_t rows = UbeBuilder::typeOf(x).getNumElements() / wShape[1];
+  grads[1] = u.matmul(u.reshape(g, {rows, wShape[0]}), u.reshape(x, {rows, wShape[1]}),
+                      /*transposeRhs=*/false, /*transposeLhs=*/true);
+  if (Value bias = op.getBias())
+    grads[2] = u.sumToShape(g, UbeBuilder::typeOf(bias).getShape());
+  return success();
+}
+
+// Normalizations.
+
+LogicalResult vjp(SoftmaxOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value y = op.getResult();
+  int64_t axis = op.getAxis();
+  grads[0] = u.mul(y, u.sub(g, u.reduceSum(u.mul(g, y), {axis}, true)));
+  return success();
+}
+LogicalResult vjp(LogSoftmaxOp op, UbeBuilder &u, Value g, Grads &grads) {
+  int64_t axis = op.getAxis();
+  grads[0] = u.sub(g, u.mul(u.exp(op.getResult()), u.reduceSum(g, {axis}, true)));
+  return success();
+}
+/// With x̂ = (x - μ)·r, r = 1/√(σ² + ε) and ĝ = g·w:
+/// dx = r (ĝ - mean ĝ - x̂ mean(ĝ x̂)), dw = Σ g x̂, db = Σ g.
+LogicalResult vjp(LayerNormOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  int64_t rank = op.getType().getRank(), axis = positive(op.getAxis(), rank);
+  SmallVector<int64_t> axes(rank - axis);
+  std::iota(axes.begin(), axes.end(), axis);
+  Type type = UbeBuilder::elementTypeOf(x);
+  Value centered = u.sub(x, u.reduceMean(x, axes, true));
+  Value variance = u.reduceMean(u.mul(centered, centered), axes, true);
+  Value r = u.rsqrt(u.add(variance, u.scalar(type, op.getEpsilon().convertToDouble())));
+  Value normalized = u.mul(centered, r);
+  auto affine = op.getAffine();
+  Value gn = affine.empty() ? g : u.mul(g, affine[0]);
+  grads[0] = u.mul(r, u.sub(u.sub(gn, u.reduceMean(gn, axes, true)),
+                            u.mul(normalized, u.reduceMean(u.mul(gn, normalized), axes, true))));
+  for (auto [i, parameter] : llvm::enumerate(affine))
+    grads[1 + i] = u.sumToShape(i == 0 ? u.mul(g, normalized) : g,
+                                UbeBuilder::typeOf(parameter).getShape());
+  return success();
+}
+
+// Reductions and data movement.
+
+/// The reduced axes of a reduce op (all when empty), as non-negative numbers.
+SmallVector<int64_t> reducedAxes(ArrayRef<int64_t> axes, int64_t rank) {
+  SmallVector<int64_t> result;
+  if (axes.empty())
+    for (int64_t d = 0; d < rank; ++d)
+      result.push_back(d);
+  for (int64_t a : axes)
+    result.push_back(positive(a, rank));
+  return result;
+}
+
+/// g of a reduction, reshaped to keepdims form and broadcast to `x`'s shape.
+template <typename Op>
+Value spread(Op op, UbeBuilder &u, Value g) {
+  auto shape = UbeBuilder::typeOf(op.getInput()).getShape();
+  SmallVector<int64_t> kept(shape);
+  for (int64_t d : reducedAxes(op.getAxes(), shape.size()))
+    kept[d] = 1;
+  return u.broadcastTo(u.reshape(g, kept), shape);
+}
+
+LogicalResult vjp(ReduceSumOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = spread(op, u, g);
+  return success();
+}
+LogicalResult vjp(ReduceMeanOp op, UbeBuilder &u, Value g, Grads &grads) {
+  auto type = UbeBuilder::typeOf(op.getInput());
+  int64_t count = 1;
+  for (int64_t d : reducedAxes(op.getAxes(), type.getRank()))
+    count *= type.getDimSize(d);
+  grads[0] = u.div(spread(op, u, g), u.scalar(type.getElementType(), double(count)));
+  return success();
+}
+/// The gradient is shared equally by the maxima of each reduced group (as
+/// torch.amax).
+LogicalResult vjp(ReduceMaxOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  auto type = UbeBuilder::typeOf(x);
+  SmallVector<int64_t> axes = reducedAxes(op.getAxes(), type.getRank());
+  Value isMax = u.castTo(u.compare("eq", x, spread(op, u, op.getResult())), type.getElementType());
+  Value count = u.broadcastTo(u.reduceSum(isMax, axes, true), type.getShape());
+  grads[0] = u.div(u.mul(spread(op, u, g), isMax), count);
+  return success();
+}
+LogicalResult vjp(TransposeOp op, UbeBuilder &u, Value g, Grads &grads) {
+  ArrayRef<int64_t> perm = op.getPerm();
+  SmallVector<int64_t> inverse(perm.size());
+  for (auto [i, p] : llvm::enumerate(perm))
+    inverse[p] = i;
+  grads[0] = u.transpose(g, inverse);
+  return success();
+}
+LogicalResult vjp(ReshapeOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.reshape(g, UbeBuilder::typeOf(op.getInput()).getShape());
+  return success();
+}
+LogicalResult vjp(BroadcastToOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.sumToShape(g, UbeBuilder::typeOf(op.getInput()).getShape());
+  return success();
+}
+LogicalResult vjp(ConcatOp op, UbeBuilder &u, Value g, Grads &grads) {
+  auto shape = UbeBuilder::typeOf(g).getShape();
+  int64_t axis = positive(op.getAxis(), shape.size()), offset = 0;
+  for (auto [i, input] : llvm::enumerate(op.getInputs())) {
+    int64_t size = UbeBuilder::typeOf(input).getDimSize(axis);
+    if (isFloatTensor(input)) {
+      SmallVector<int64_t> start(shape.size(), 0), limit(shape), stride(shape.size(), 1);
+      start[axis] = offset;
+      limit[axis] = offset + size;
+      grads[i] = SliceOp::create(u.b, g, start, limit, stride);
+    }
+    offset += size;
+  }
+  return success();
+}
+/// The sliced elements' gradients put back in place, zeros elsewhere; per
+/// dimension, a stride s spreads each element over s slots (the element
+/// then s - 1 zeros) before the zeros before and after are added.
+LogicalResult vjp(SliceOp op, UbeBuilder &u, Value g, Grads &grads) {
+  auto inputShape = UbeBuilder::typeOf(op.getInput()).getShape();
+  Type type = UbeBuilder::elementTypeOf(g);
+  auto zeros = [&](ArrayRef<int64_t> shape) {
+    return u.broadcastTo(u.scalar(type, 0.0), shape);
+  };
+  for (int64_t d = 0; d < int64_t(inputShape.size()); ++d) {
+    int64_t start = op.getStart()[d], stride = op.getStride()[d];
+    SmallVector<int64_t> shape(UbeBuilder::typeOf(g).getShape());
+    int64_t count = shape[d];
+    if (stride > 1 && count > 0) {
+      SmallVector<int64_t> split(shape);
+      split[d] = count;
+      split.insert(split.begin() + d + 1, 1);
+      SmallVector<int64_t> gap(split);
+      gap[d + 1] = stride - 1;
+      Value spaced = ConcatOp::create(u.b, ValueRange{u.reshape(g, split), zeros(gap)}, d + 1);
+      shape[d] = count * stride;
+      g = u.reshape(spaced, shape);
+      // Keep what lies inside the input: at most size - start elements.
+      int64_t keep = std::min(count * stride, inputShape[d] - start);
+      SmallVector<int64_t> begin(shape.size(), 0), end(shape), step(shape.size(), 1);
+      end[d] = keep;
+      g = SliceOp::create(u.b, g, begin, end, step);
+      shape[d] = keep;
+    }
+    SmallVector<Value> pieces;
+    if (start > 0) {
+      SmallVector<int64_t> before(shape);
+      before[d] = start;
+      pieces.push_back(zeros(before));
+    }
+    pieces.push_back(g);
+    if (int64_t after = inputShape[d] - start - shape[d]; after > 0) {
+      SmallVector<int64_t> rest(shape);
+      rest[d] = after;
+      pieces.push_back(zeros(rest));
+    }
+    if (pieces.size() > 1)
+      g = ConcatOp::create(u.b, pieces, d);
+  }
+  grads[0] = g;
+  return success();
+}
+/// Gathered rows scattered back with addition, as a one-hot product:
+/// d table[v] = Σ over positions i with ids[i] = v of g[i].
+LogicalResult vjp(GatherOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value table = op.getInput(), ids = op.getIndices();
+  if (!isFloatTensor(table))
+    return success();
+  auto tableShape = UbeBuilder::typeOf(table).getShape();
+  int64_t rank = tableShape.size(), axis = positive(op.getAxis(), rank);
+  int64_t idsRank = UbeBuilder::typeOf(ids).getRank();
+  int64_t positions = UbeBuilder::typeOf(ids).getNumElements();
+  // g: [before..., ids..., after...] -> [ids..., before..., after...] -> [P, rest].
+  SmallVector<int64_t> perm;
+  for (int64_t i = 0; i < idsRank; ++i)
+    perm.push_back(axis + i);
+  for (int64_t i = 0; i < axis; ++i)
+    perm.push_back(i);
+  for (int64_t i = axis + idsRank; i < axis + idsRank + (rank - axis - 1); ++i)
+    perm.push_back(i);
+  int64_t rest = positions ? UbeBuilder::typeOf(g).getNumElements() / positions : 0;
+  Value rows = u.reshape(u.transpose(g, perm), {positions, rest});
+  Value hot = u.castTo(u.oneHot(u.reshape(ids, {positions}), tableShape[axis]),
+                       UbeBuilder::elementTypeOf(g));
+  Value summed = u.matmul(hot, rows, /*transposeRhs=*/false, /*transposeLhs=*/true);
+  // [V, before..., after...] -> the table's layout.
+  SmallVector<int64_t> moved = {tableShape[axis]};
+  for (int64_t i = 0; i < rank; ++i)
+    if (i != axis)
+      moved.push_back(tableShape[i]);
+  SmallVector<int64_t> back;
+  for (int64_t i = 0; i < rank; ++i)
+    back.push_back(i < axis ? i + 1 : i == axis ? 0 : i);
+  grads[0] = u.transpose(u.reshape(summed, moved), back);
+  return success();
+}
+/// The same mask (same seed, step and element index) applied to g.
+LogicalResult vjp(DropoutOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = DropoutOp::create(u.b, g, op.getStep(), op.getRateAttr(), op.getSeedAttr());
+  return success();
+}
+
+// Losses.
+
+/// g times (softmax(logits) - onehot(labels)) on counted rows, divided by
+/// their number for `mean`; g per row for `none`.
+LogicalResult vjp(CrossEntropyOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value logits = op.getLogits(), labels = op.getLabels();
+  auto type = UbeBuilder::typeOf(logits);
+  Type floatType = type.getElementType();
+  int64_t classes = type.getShape().back();
+  Value valid = u.castTo(
+      u.compare("ne", labels,
+                u.scalar(UbeBuilder::elementTypeOf(labels), double(op.getIgnoreIndex()))),
+      floatType);
+  Value weight = valid; // per row
+  if (op.getReduction() == "mean")
+    weight = u.div(valid, u.maximum(u.reduceSum(valid), u.scalar(floatType, 1.0)));
+  weight = u.mul(weight, g); // g is a scalar, or per row for `none`
+  SmallVector<int64_t> column(UbeBuilder::typeOf(labels).getShape());
+  column.push_back(1);
+  Value residual = u.sub(u.softmax(logits, -1),
+                         u.castTo(u.oneHot(labels, classes), floatType));
+  grads[0] = u.mul(residual, u.reshape(weight, column));
+  return success();
+}
+LogicalResult vjp(MseLossOp op, UbeBuilder &u, Value g, Grads &grads) {
+  auto type = UbeBuilder::typeOf(op.getInput());
+  double scale = op.getReduction() == "mean" ? 2.0 / std::max<int64_t>(1, type.getNumElements())
+                                             : 2.0;
+  Value d = u.mul(u.mul(u.sub(op.getInput(), op.getTarget()),
+                        u.scalar(type.getElementType(), scale)),
+                  g);
+  setGrad(u, grads, 0, op.getInput(), d);
+  setGrad(u, grads, 1, op.getTarget(), u.neg(d));
+  return success();
+}
+LogicalResult vjp(KdLossOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = KdLossGradOp::create(u.b, op.getStudentLogits(), op.getTeacherLogits(), g,
+                                  op.getLabels(), op.getTemperatureAttr(),
+                                  op.getScaleByTemperatureSquaredAttr(), op.getAlphaAttr(),
+                                  op.getIgnoreIndexAttr());
+  return success();
+}
+LogicalResult vjp(FeatureMapLossOp op, UbeBuilder &u, Value g, Grads &grads) {
+  auto grad = FeatureMapLossGradOp::create(u.b, op.getStudent(), op.getTeacher(), g,
+                                           op.getProjection(), op.getAlphaAttr(),
+                                           op.getBetaAttr(), op.getGammaAttr(),
+                                           op.getEpsilonAttr());
+  grads[0] = grad.getDStudent();
+  if (op.getProjection())
+    grads[2] = grad.getDProjection();
+  return success();
+}
+LogicalResult vjp(AttentionTransferLossOp op, UbeBuilder &u, Value g, Grads &grads) {
+  auto grad = AttentionTransferLossGradOp::create(u.b, op.getStudentQuery(), op.getStudentKey(),
+                                                  op.getTeacherQuery(), op.getTeacherKey(), g,
+                                                  op.getMask());
+  grads[0] = grad.getDStudentQuery();
+  grads[1] = grad.getDStudentKey();
+  return success();
+}
+/// The same draw routes g to the module that was chosen.
+LogicalResult vjp(BernoulliSelectOp op, UbeBuilder &u, Value g, Grads &grads) {
+  if (!isFloatTensor(op.getStudent()))
+    return success();
+  Value zeros = u.broadcastTo(u.scalar(UbeBuilder::elementTypeOf(g), 0.0),
+                              UbeBuilder::typeOf(g).getShape());
+  auto select = [&](Value student, Value teacher) {
+    return BernoulliSelectOp::create(u.b, op.getProbability(), op.getStep(), student, teacher,
+                                     op.getSeedAttr(), op.getModuleIdAttr())
+        .getResult();
+  };
+  grads[2] = select(g, zeros);
+  grads[3] = select(zeros, g);
+  return success();
+}
+
+/// The interface for one op type: the rule above for its (single) result.
+template <typename Op>
+struct VjpModel : DifferentiableOpInterface::ExternalModel<VjpModel<Op>, Op> {
+  LogicalResult buildVjp(Operation *op, OpBuilder &builder, ArrayRef<Value> resultGrads,
+                         SmallVectorImpl<Value> &operandGrads) const {
+    operandGrads.assign(op->getNumOperands(), Value());
+    if (resultGrads.empty() || !resultGrads[0])
+      return success();
+    UbeBuilder u(builder, op->getLoc());
+    return vjp(cast<Op>(op), u, resultGrads[0], operandGrads);
+  }
+};
+
+template <typename... Ops>
+void attach(MLIRContext &context) {
+  (Ops::template attachInterface<VjpModel<Ops>>(context), ...);
+}
+
+} // namespace
+
+void ube::attachVjpRules(MLIRContext &context) {
+  attach<NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, ReluOp, GeluOp,
+         AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, WhereOp, CastOp, MatmulOp,
+         LinearOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
+         TransposeOp, ReshapeOp, BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp,
+         CrossEntropyOp, MseLossOp, KdLossOp, FeatureMapLossOp, AttentionTransferLossOp,
+         BernoulliSelectOp>(context);
+}
