@@ -1,0 +1,94 @@
+// RUN: ube-opt %s --ube-autodiff --split-input-file --verify-diagnostics | FileCheck %s
+
+// y = sum(x * x * w): the two uses of x add up; w's gradient is x * x;
+// gradients come after the function's results, named after the arguments.
+// CHECK-LABEL: func.func @fan_out
+// CHECK-SAME: -> (tensor<f32> {ube.name = "loss"}, tensor<3xf32> {ube.name = "d_x"}, tensor<3xf32> {ube.name = "d_w"})
+// CHECK-NOT: ube.gradient
+// CHECK: %[[XX:.*]] = ube.mul %arg0, %arg0
+// CHECK: %[[P:.*]] = ube.mul %[[XX]], %arg1
+// CHECK: %[[L:.*]] = ube.reduce_sum %[[P]]
+// CHECK: %[[ONE:.*]] = ube.constant dense<1.000000e+00> : tensor<f32>
+// CHECK: %[[G:.*]] = ube.broadcast_to
+// CHECK: %[[GXX:.*]] = ube.mul %[[G]], %arg1
+// CHECK: %[[GW:.*]] = ube.mul %[[G]], %[[XX]]
+// CHECK: %[[A:.*]] = ube.mul %[[GXX]], %arg0
+// CHECK: %[[B:.*]] = ube.mul %[[GXX]], %arg0
+// CHECK: %[[GX:.*]] = ube.add %[[A]], %[[B]]
+// CHECK: return %[[L]], %[[GX]], %[[GW]]
+func.func @fan_out(%x: tensor<3xf32> {ube.name = "x"}, %w: tensor<3xf32> {ube.name = "w"})
+    -> (tensor<f32> {ube.name = "loss"}) attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0, 1>}} {
+  %xx = ube.mul %x, %x : tensor<3xf32>, tensor<3xf32>
+  %p = ube.mul %xx, %w : tensor<3xf32>, tensor<3xf32>
+  %l = ube.reduce_sum %p : tensor<3xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// An argument the loss does not depend on gets zeros; ops off the path
+// (the second result) get no gradient ops; unnamed arguments are d_argN.
+// CHECK-LABEL: func.func @inactive
+// CHECK-SAME: tensor<2x3xf32> {ube.name = "d_arg1"}
+// CHECK: %[[E:.*]] = ube.exp %arg0
+// CHECK: %[[N:.*]] = ube.neg %arg1
+// CHECK: %[[S:.*]] = ube.reduce_sum %[[E]]
+// CHECK-NOT: ube.neg
+// CHECK: %[[Z:.*]] = ube.constant dense<0.000000e+00> : tensor<f32>
+// CHECK: %[[ZEROS:.*]] = ube.broadcast_to %[[Z]] : tensor<f32> to tensor<2x3xf32>
+// CHECK: return %[[S]], %[[N]], %[[ZEROS]]
+func.func @inactive(%x: tensor<4xf32>, %unused: tensor<2x3xf32>) -> (tensor<f32>, tensor<2x3xf32>)
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 1>}} {
+  %e = ube.exp %x : tensor<4xf32>
+  %n = ube.neg %unused : tensor<2x3xf32>
+  %s = ube.reduce_sum %e : tensor<4xf32>
+  return %s, %n : tensor<f32>, tensor<2x3xf32>
+}
+
+// -----
+
+// Functions without the attribute are left alone.
+// CHECK-LABEL: func.func @plain
+// CHECK-SAME: -> tensor<f32>
+// CHECK-NEXT: ube.reduce_sum
+func.func @plain(%x: tensor<4xf32>) -> tensor<f32> {
+  %s = ube.reduce_sum %x : tensor<4xf32>
+  return %s : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{ube.gradient: result 0 is not a float scalar (got 'tensor<4xf32>')}}
+func.func @vector_loss(%x: tensor<4xf32>) -> tensor<4xf32>
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
+  %e = ube.exp %x : tensor<4xf32>
+  return %e : tensor<4xf32>
+}
+
+// -----
+
+// expected-error @+1 {{ube.gradient: argument 1 is not a float tensor (got 'tensor<4xi64>')}}
+func.func @integer_argument(%x: tensor<4xf32>, %y: tensor<4xi64>) -> tensor<f32>
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 1>}} {
+  %s = ube.reduce_sum %x : tensor<4xf32>
+  return %s : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{ube.gradient: argument 3 does not exist}}
+func.func @missing_argument(%x: tensor<4xf32>) -> tensor<f32>
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 3>}} {
+  %s = ube.reduce_sum %x : tensor<4xf32>
+  return %s : tensor<f32>
+}
+
+// -----
+
+func.func @no_rule(%s: tensor<2x5xf32>, %t: tensor<2x5xf32>, %g: tensor<f32>) -> tensor<f32>
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
+  // expected-error @+1 {{'ube.kd_loss_grad' op has no gradient rule (DifferentiableOpInterface), so the gradient of 'no_rule' cannot flow through it}}
+  %d = ube.kd_loss_grad %s, %t, %g : tensor<2x5xf32>, tensor<2x5xf32>, tensor<f32>
+  %l = ube.reduce_sum %d : tensor<2x5xf32>
+  return %l : tensor<f32>
+}
