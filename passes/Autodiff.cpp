@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "passes/Autodiff.h"
 #include "passes/Passes.h"
 
 #include "dialects/ube/UbeBuilder.h"
@@ -32,29 +33,26 @@ bool carriesGradient(Value v) {
   return type && isa<FloatType>(type.getElementType());
 }
 
-LogicalResult differentiate(func::FuncOp fn, DictionaryAttr spec) {
-  auto lossAttr = spec.getAs<IntegerAttr>("loss");
-  auto wrtAttr = spec.getAs<DenseI64ArrayAttr>("wrt");
-  if (!lossAttr || !wrtAttr)
-    return fn.emitOpError("ube.gradient needs `loss` (a result index) and `wrt` (argument "
-                          "indices)");
+} // namespace
+
+FailureOr<SmallVector<Value>> ube::buildGradients(func::FuncOp fn, int64_t lossIndex,
+                                                  ArrayRef<int64_t> wrtIndices) {
   if (!fn.getBody().hasOneBlock())
     return fn.emitOpError("autodiff needs a single-block function");
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
-  int64_t lossIndex = lossAttr.getInt();
   if (lossIndex < 0 || lossIndex >= int64_t(ret.getNumOperands()))
-    return fn.emitOpError("ube.gradient: loss ") << lossIndex << " is not a result";
+    return fn.emitOpError("gradient: loss ") << lossIndex << " is not a result";
   Value loss = ret.getOperand(lossIndex);
   auto lossType = dyn_cast<RankedTensorType>(loss.getType());
   if (!lossType || lossType.getRank() != 0 || !isa<FloatType>(lossType.getElementType()))
-    return fn.emitOpError("ube.gradient: result ")
+    return fn.emitOpError("gradient: result ")
            << lossIndex << " is not a float scalar (got " << loss.getType() << ")";
   SmallVector<BlockArgument> wrt;
-  for (int64_t i : wrtAttr.asArrayRef()) {
+  for (int64_t i : wrtIndices) {
     if (i < 0 || i >= int64_t(fn.getNumArguments()))
-      return fn.emitOpError("ube.gradient: argument ") << i << " does not exist";
+      return fn.emitOpError("gradient: argument ") << i << " does not exist";
     if (!carriesGradient(fn.getArgument(i)))
-      return fn.emitOpError("ube.gradient: argument ")
+      return fn.emitOpError("gradient: argument ")
              << i << " is not a float tensor (got " << fn.getArgument(i).getType() << ")";
     wrt.push_back(fn.getArgument(i));
   }
@@ -101,31 +99,54 @@ LogicalResult differentiate(func::FuncOp fn, DictionaryAttr spec) {
         accumulate(operand, g);
   }
 
-  // Results: the function's own, then one gradient per listed argument
-  // (zeros for an argument the loss does not depend on).
-  SmallVector<Value> results(ret.getOperands());
-  SmallVector<Type> types(fn.getResultTypes());
+  // Zeros for an argument the loss does not depend on.
+  SmallVector<Value> result;
   for (BlockArgument arg : wrt) {
     Value g = grads.lookup(arg);
     if (!g)
       g = u.broadcastTo(u.scalar(UbeBuilder::elementTypeOf(arg), 0.0),
                         UbeBuilder::typeOf(arg).getShape());
-    results.push_back(g);
-    types.push_back(arg.getType());
+    result.push_back(g);
   }
-  SmallVector<DictionaryAttr> resultAttrs;
+  return result;
+}
+
+std::string ube::argumentName(func::FuncOp fn, unsigned index) {
+  auto name = fn.getArgAttrOfType<StringAttr>(index, "ube.name");
+  return name ? name.str() : "arg" + std::to_string(index);
+}
+
+void ube::appendResults(func::FuncOp fn, ValueRange values, ArrayRef<std::string> names) {
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  SmallVector<Value> results(ret.getOperands());
+  llvm::append_range(results, values);
+  SmallVector<DictionaryAttr> attrs;
   for (unsigned i = 0; i < fn.getNumResults(); ++i)
-    resultAttrs.push_back(fn.getResultAttrDict(i));
-  for (BlockArgument arg : wrt) {
-    auto name = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "ube.name");
-    std::string gradName =
-        "d_" + (name ? name.str() : "arg" + std::to_string(arg.getArgNumber()));
-    resultAttrs.push_back(b.getDictionaryAttr(
-        b.getNamedAttr("ube.name", b.getStringAttr(gradName))));
-  }
+    attrs.push_back(fn.getResultAttrDict(i));
+  Builder b(fn.getContext());
+  for (const std::string &name : names)
+    attrs.push_back(b.getDictionaryAttr(b.getNamedAttr("ube.name", b.getStringAttr(name))));
   ret->setOperands(results);
-  fn.setFunctionType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(), types));
-  fn.setAllResultAttrs(resultAttrs);
+  fn.setFunctionType(
+      FunctionType::get(fn.getContext(), fn.getArgumentTypes(), ValueRange(results).getTypes()));
+  fn.setAllResultAttrs(attrs);
+}
+
+namespace {
+
+LogicalResult differentiate(func::FuncOp fn, DictionaryAttr spec) {
+  auto lossAttr = spec.getAs<IntegerAttr>("loss");
+  auto wrtAttr = spec.getAs<DenseI64ArrayAttr>("wrt");
+  if (!lossAttr || !wrtAttr)
+    return fn.emitOpError("ube.gradient needs `loss` (a result index) and `wrt` (argument "
+                          "indices)");
+  auto grads = buildGradients(fn, lossAttr.getInt(), wrtAttr.asArrayRef());
+  if (failed(grads))
+    return failure();
+  SmallVector<std::string> names;
+  for (int64_t i : wrtAttr.asArrayRef())
+    names.push_back("d_" + argumentName(fn, i));
+  appendResults(fn, *grads, names);
   fn->removeAttr(kGradientAttr);
   return success();
 }

@@ -140,6 +140,55 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   }
 };
 
+/// torch.optim.SGD's update (see the op's description).
+struct DecomposeSgdUpdate : OpRewritePattern<SgdUpdateOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(SgdUpdateOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    Value p = op.getParam();
+    Type type = UbeBuilder::elementTypeOf(p);
+    double momentum = op.getMomentum().convertToDouble();
+    double decay = op.getWeightDecay().convertToDouble();
+    Value d = op.getGrad();
+    if (decay != 0.0)
+      d = u.add(d, u.mul(p, u.scalar(type, decay)));
+    Value buffer = d;
+    if (momentum != 0.0)
+      buffer = u.add(u.mul(op.getMomentumBuffer(), u.scalar(type, momentum)), d);
+    Value direction = buffer;
+    if (op.getNesterov())
+      direction = u.add(d, u.mul(buffer, u.scalar(type, momentum)));
+    Value lr = u.castTo(op.getLr(), type);
+    rewriter.replaceOp(op, {u.sub(p, u.mul(direction, lr)), buffer});
+    return success();
+  }
+};
+
+/// torch.optim.AdamW's update, in its order of operations.
+struct DecomposeAdamwUpdate : OpRewritePattern<AdamwUpdateOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AdamwUpdateOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    Value p = op.getParam(), g = op.getGrad();
+    Type type = UbeBuilder::elementTypeOf(p);
+    auto c = [&](double v) { return u.scalar(type, v); };
+    double beta1 = op.getBeta1().convertToDouble(), beta2 = op.getBeta2().convertToDouble();
+    Value lr = u.castTo(op.getLr(), type);
+    Value t = u.castTo(op.getStep(), type);
+    Value decayed = u.mul(p, u.sub(c(1.0), u.mul(lr, c(op.getWeightDecay().convertToDouble()))));
+    Value m = u.add(u.mul(op.getExpAvg(), c(beta1)), u.mul(g, c(1.0 - beta1)));
+    Value v = u.add(u.mul(op.getExpAvgSq(), c(beta2)), u.mul(u.mul(g, g), c(1.0 - beta2)));
+    Value correction1 = u.sub(c(1.0), PowOp::create(u.b, c(beta1), t));
+    Value correction2 = u.sub(c(1.0), PowOp::create(u.b, c(beta2), t));
+    Value denominator = u.add(u.div(SqrtOp::create(u.b, v), SqrtOp::create(u.b, correction2)),
+                              c(op.getEpsilon().convertToDouble()));
+    Value stepSize = u.div(lr, correction1);
+    Value updated = u.sub(decayed, u.mul(stepSize, u.div(m, denominator)));
+    rewriter.replaceOp(op, {updated, m, v});
+    return success();
+  }
+};
+
 struct DecomposeMseLoss : OpRewritePattern<MseLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(MseLossOp op, PatternRewriter &rewriter) const override {
@@ -478,6 +527,7 @@ void ube::populateDecomposePatterns(RewritePatternSet &patterns) {
   patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeSoftmax, DecomposeLogSoftmax,
                DecomposeLayerNorm, DecomposeCrossEntropy, DecomposeMseLoss, DecomposeKdLoss, DecomposeKdLossGrad,
                DecomposeFeatureMapLoss, DecomposeFeatureMapLossGrad,
-               DecomposeAttentionTransferLoss, DecomposeAttentionTransferLossGrad>(
+               DecomposeAttentionTransferLoss, DecomposeAttentionTransferLossGrad,
+               DecomposeSgdUpdate, DecomposeAdamwUpdate>(
       patterns.getContext());
 }

@@ -22,6 +22,25 @@ def UbeAutodiff : Pass<"ube-autodiff", "::mlir::ModuleOp"> {
   let dependentDialects = ["::ube::UbeDialect"];
 }
 
+def UbeBuildTrainStep : Pass<"ube-build-train-step", "::mlir::ModuleOp"> {
+  let summary = "Turns a function marked ube.train into one optimizer step";
+  let description = [{
+    A function with `ube.train = {loss = L, params = array<i64: ...>,
+    optimizer = "sgd" | "adamw", lr = ..., ...}` (optional: `momentum`,
+    `weight_decay`, `nesterov` for SGD; `beta1`, `beta2`, `epsilon`,
+    `weight_decay` for AdamW, PyTorch's defaults otherwise) gets the
+    optimizer state of each listed parameter as extra inputs
+    (`<param>.momentum_buffer`, or `<param>.exp_avg` and `<param>.exp_avg_sq`,
+    zeros before the first step) and, for AdamW, the step number (`step`,
+    counted from 1; an existing i64 scalar input named `step` is reused). It
+    returns its own results, then the updated parameters and state under the
+    names of the inputs they replace. Gradients come from the same reverse
+    sweep as `--ube-autodiff`; the updates are `ube.sgd_update` /
+    `ube.adamw_update`, one elementwise kernel each.
+  }];
+  let dependentDialects = ["::ube::UbeDialect"];
+}
+
 def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
   let summary = "Rewrites composite ube ops into primitive ube ops";
   let description = [{

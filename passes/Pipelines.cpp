@@ -18,6 +18,7 @@ void buildGraphPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
   pm.addNestedPass<func::FuncOp>(createUbeFuseDistillation());
   pm.addPass(createUbeAutodiff());
+  pm.addPass(createUbeBuildTrainStep());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

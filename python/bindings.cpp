@@ -113,7 +113,11 @@ public:
     return out;
   }
 
-  py::list invoke(size_t fn, const std::vector<py::object> &arrays) {
+  /// `outputs`: optional arrays (None entries allowed) the results are
+  /// written into instead of new ones; each must have the declared dtype and
+  /// shape, be C-contiguous and writeable, and share no memory with an input.
+  py::list invoke(size_t fn, const std::vector<py::object> &arrays,
+                  const std::optional<std::vector<py::object>> &outputs) {
     py::module_ numpy = py::module_::import("numpy");
     size_t numInputs = ube_function_input_count(exe_, fn);
     size_t numOutputs = ube_function_output_count(exe_, fn);
@@ -149,11 +153,38 @@ public:
       }
       keep.push_back(a);
     }
+    if (outputs && outputs->size() != numOutputs)
+      throw py::type_error("function '" + std::string(ube_executable_function_name(exe_, fn)) +
+                           "' has " + std::to_string(numOutputs) + " outputs, got " +
+                           std::to_string(outputs->size()) + " output arrays");
     for (size_t i = 0; i < numOutputs; ++i) {
       ube_tensor_info info;
       check(ube_function_output(exe_, fn, i, &info));
-      py::array result(numpyDtype(info.dtype),
-                       std::vector<py::ssize_t>(info.shape, info.shape + info.rank));
+      std::vector<py::ssize_t> shape(info.shape, info.shape + info.rank);
+      py::array result;
+      if (outputs && !(*outputs)[i].is_none()) {
+        result = (*outputs)[i].cast<py::array>();
+        std::string name = info.name;
+        if (!result.dtype().is(numpyDtype(info.dtype)) ||
+            std::vector<py::ssize_t>(result.shape(), result.shape() + result.ndim()) != shape)
+          throw py::value_error("output array for '" + name + "' must be " +
+                                py::str(numpyDtype(info.dtype)).cast<std::string>() +
+                                " with the output's shape");
+        if (!(result.flags() & py::array::c_style) || !result.writeable())
+          throw py::value_error("output array for '" + name +
+                                "' must be C-contiguous and writeable");
+        for (const py::array &input : keep)
+          if (numpy.attr("may_share_memory")(result, input).cast<bool>())
+            throw py::value_error("output array for '" + name +
+                                  "' shares memory with an input; the code reads inputs "
+                                  "while it writes outputs");
+        for (const py::array &other : results)
+          if (numpy.attr("may_share_memory")(result, other).cast<bool>())
+            throw py::value_error("output array for '" + name +
+                                  "' shares memory with another output");
+      } else {
+        result = py::array(numpyDtype(info.dtype), shape);
+      }
       if (host)
         check(ube_buffer_wrap(device_->ptr, info.dtype, info.rank, info.shape,
                               result.mutable_data(), result.nbytes(), &out[i].ptr));
@@ -237,5 +268,6 @@ PYBIND11_MODULE(_ube, m) {
       .def_property_readonly("target_info", &Executable::targetInfo)
       .def("find", &Executable::find)
       .def("signature", &Executable::signature, py::arg("function"), py::arg("inputs"))
-      .def("invoke", &Executable::invoke, py::arg("function"), py::arg("inputs"));
+      .def("invoke", &Executable::invoke, py::arg("function"), py::arg("inputs"),
+           py::arg("outputs") = py::none());
 }

@@ -811,3 +811,30 @@ OpFoldResult BernoulliSelectOp::fold(FoldAdaptor) {
     return getStudent();
   return {};
 }
+
+LogicalResult SgdUpdateOp::verify() {
+  double momentum = getMomentum().convertToDouble();
+  double decay = getWeightDecay().convertToDouble();
+  if (!(momentum >= 0.0))
+    return emitOpError("momentum must be non-negative, got ") << number(momentum);
+  if (!(decay >= 0.0))
+    return emitOpError("weight_decay must be non-negative, got ") << number(decay);
+  if (getNesterov() && momentum == 0.0)
+    return emitOpError("nesterov needs a positive momentum");
+  return success();
+}
+
+LogicalResult AdamwUpdateOp::verify() {
+  double beta1 = getBeta1().convertToDouble(), beta2 = getBeta2().convertToDouble();
+  if (!(beta1 >= 0.0 && beta1 < 1.0))
+    return emitOpError("beta1 must be in [0, 1), got ") << number(beta1);
+  if (!(beta2 >= 0.0 && beta2 < 1.0))
+    return emitOpError("beta2 must be in [0, 1), got ") << number(beta2);
+  if (!(getEpsilon().convertToDouble() > 0.0))
+    return emitOpError("epsilon must be positive, got ")
+           << number(getEpsilon().convertToDouble());
+  if (!(getWeightDecay().convertToDouble() >= 0.0))
+    return emitOpError("weight_decay must be non-negative, got ")
+           << number(getWeightDecay().convertToDouble());
+  return success();
+}

@@ -587,4 +587,56 @@ def Ube_BernoulliSelectOp : Ube_Op<"bernoulli_select",
   let hasFolder = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Optimizers
+//===----------------------------------------------------------------------===//
+
+def Ube_SgdUpdateOp : Ube_Op<"sgd_update", [Pure,
+    AllTypesMatch<["param", "grad", "momentum_buffer", "new_param", "new_momentum_buffer"]>]> {
+  let summary = "One SGD step with momentum and weight decay (PyTorch's torch.optim.SGD)";
+  let description = [{
+    With `d = grad + weight_decay · param` and
+    `b = momentum · momentum_buffer + d`, the new parameter is
+    `param − lr · (nesterov ? d + momentum · b : b)` and the new buffer `b`
+    (a buffer of zeros before the first step gives PyTorch's first step;
+    with `momentum = 0` the buffer is just the last `d`). One elementwise
+    pass over the four tensors.
+  }];
+  let arguments = (ins Ube_FloatTensor:$param, Ube_FloatTensor:$grad,
+                   Ube_FloatTensor:$momentum_buffer, Ube_F32Scalar:$lr,
+                   DefaultValuedAttr<F64Attr, "0.0">:$momentum,
+                   DefaultValuedAttr<F64Attr, "0.0">:$weight_decay,
+                   DefaultValuedAttr<BoolAttr, "false">:$nesterov);
+  let results = (outs Ube_FloatTensor:$new_param, Ube_FloatTensor:$new_momentum_buffer);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $momentum_buffer `,` $lr attr-dict `:` type($param)
+  }];
+  let hasVerifier = 1;
+}
+
+def Ube_AdamwUpdateOp : Ube_Op<"adamw_update", [Pure,
+    AllTypesMatch<["param", "grad", "exp_avg", "exp_avg_sq", "new_param", "new_exp_avg",
+                   "new_exp_avg_sq"]>]> {
+  let summary = "One AdamW step (decoupled weight decay, bias correction; torch.optim.AdamW)";
+  let description = [{
+    At step `t` (counted from 1): `m = β1·exp_avg + (1 − β1)·grad`,
+    `v = β2·exp_avg_sq + (1 − β2)·grad²`, and
+    `param·(1 − lr·weight_decay) − lr · (m / (1 − β1ᵗ)) / (√(v / (1 − β2ᵗ)) + ε)`.
+    Returns the new parameter and the new moments; one elementwise pass.
+  }];
+  let arguments = (ins Ube_FloatTensor:$param, Ube_FloatTensor:$grad,
+                   Ube_FloatTensor:$exp_avg, Ube_FloatTensor:$exp_avg_sq,
+                   Ube_F32Scalar:$lr, Ube_StepScalar:$step,
+                   DefaultValuedAttr<F64Attr, "0.9">:$beta1,
+                   DefaultValuedAttr<F64Attr, "0.999">:$beta2,
+                   DefaultValuedAttr<F64Attr, "1e-8">:$epsilon,
+                   DefaultValuedAttr<F64Attr, "0.01">:$weight_decay);
+  let results = (outs Ube_FloatTensor:$new_param, Ube_FloatTensor:$new_exp_avg,
+                      Ube_FloatTensor:$new_exp_avg_sq);
+  let assemblyFormat = [{
+    $param `,` $grad `,` $exp_avg `,` $exp_avg_sq `,` $lr `,` $step attr-dict `:` type($param)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // UBE_OPS_TD

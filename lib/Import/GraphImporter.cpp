@@ -61,6 +61,8 @@ struct NodeDecl {
 };
 
 struct FunctionDecl {
+  FunctionDecl(std::string name, std::vector<std::string> outputs, Location loc)
+      : name(std::move(name)), outputs(std::move(outputs)), loc(loc) {}
   std::string name;
   std::vector<std::string> inputs;
   std::vector<std::string> outputs;
@@ -69,6 +71,13 @@ struct FunctionDecl {
   /// with respect to, as indices (empty `wrt`: no gradient).
   int64_t gradientLoss = -1;
   std::vector<int64_t> gradientWrt;
+  /// "train": the loss, the parameters (input indices) and the optimizer's
+  /// settings (`optimizer` is the kind; empty: not a training step).
+  int64_t trainLoss = -1;
+  std::vector<int64_t> trainParams;
+  std::string optimizer;
+  std::vector<std::pair<std::string, double>> optimizerSettings;
+  bool nesterov = false;
 };
 
 class GraphImporter {
@@ -93,6 +102,13 @@ private:
   FailureOr<TensorDecl> parseTensorDecl(const json &value, StringRef pointer) const;
   LogicalResult parseGradient(const json &value, const std::string &pointer,
                               FunctionDecl &fn) const;
+  LogicalResult parseTrain(const json &value, const std::string &pointer,
+                           FunctionDecl &fn) const;
+  FailureOr<int64_t> outputIndex(const FunctionDecl &fn, const json &value,
+                                 const std::string &pointer, StringRef what) const;
+  FailureOr<std::vector<int64_t>> inputIndices(const FunctionDecl &fn, const json &value,
+                                               const std::string &pointer,
+                                               StringRef what) const;
   FailureOr<std::vector<std::string>> parseNameList(const json &value,
                                                     StringRef pointer) const;
   LogicalResult parseNode(const json &value, size_t index);
@@ -128,7 +144,7 @@ private:
 constexpr const char *kTopLevelKeys[] = {"format",     "version", "name",
                                          "weights",    "inputs",  "parameters",
                                          "nodes",      "outputs", "functions",
-                                         "gradient",   "metadata"};
+                                         "gradient",   "train",   "metadata"};
 constexpr const char *kNodeKeys[] = {"name",  "op",    "inputs", "attrs",
                                      "dtype", "shape", "value"};
 
@@ -195,32 +211,101 @@ FailureOr<TensorDecl> GraphImporter::parseTensorDecl(const json &value,
   return TensorDecl{name, RankedTensorType::get(*shape, *dtype), loc};
 }
 
+FailureOr<int64_t> GraphImporter::outputIndex(const FunctionDecl &fn, const json &value,
+                                              const std::string &pointer, StringRef what) const {
+  if (!value.is_string())
+    return error(pointer) << "'" << what << "' must be an output name";
+  std::string name = value.get<std::string>();
+  auto output = llvm::find(fn.outputs, name);
+  if (output == fn.outputs.end())
+    return error(pointer) << "function '" << fn.name << "': " << what << " '" << name
+                          << "' is not one of its outputs";
+  return output - fn.outputs.begin();
+}
+
+FailureOr<std::vector<int64_t>> GraphImporter::inputIndices(const FunctionDecl &fn,
+                                                            const json &value,
+                                                            const std::string &pointer,
+                                                            StringRef what) const {
+  auto names = parseNameList(value, pointer);
+  if (failed(names))
+    return failure();
+  if (names->empty())
+    return error(pointer) << "'" << what << "' names no input";
+  std::vector<int64_t> indices;
+  for (auto [j, name] : llvm::enumerate(*names)) {
+    auto input = llvm::find(fn.inputs, name);
+    if (input == fn.inputs.end())
+      return error(pointer + "/" + std::to_string(j))
+             << "function '" << fn.name << "': '" << name << "' is not one of its inputs ("
+             << what << " must be inputs)";
+    if (llvm::is_contained(indices, input - fn.inputs.begin()))
+      return error(pointer + "/" + std::to_string(j)) << "'" << name << "' is listed twice";
+    indices.push_back(input - fn.inputs.begin());
+  }
+  return indices;
+}
+
 LogicalResult GraphImporter::parseGradient(const json &value, const std::string &pointer,
                                           FunctionDecl &fn) const {
-  if (!value.is_object() || !value.contains("loss") || !value["loss"].is_string() ||
-      !value.contains("wrt"))
+  if (!value.is_object() || !value.contains("loss") || !value.contains("wrt"))
     return error(pointer) << "'gradient' must be {\"loss\": OUTPUT, \"wrt\": [INPUT, ...]}";
   for (auto it = value.begin(); it != value.end(); ++it)
     if (it.key() != "loss" && it.key() != "wrt")
       return error(pointer + "/" + it.key()) << "unknown key '" << it.key() << "' in 'gradient'";
-  std::string loss = value["loss"].get<std::string>();
-  auto output = llvm::find(fn.outputs, loss);
-  if (output == fn.outputs.end())
-    return error(pointer + "/loss") << "function '" << fn.name << "': gradient loss '" << loss
-                                    << "' is not one of its outputs";
-  fn.gradientLoss = output - fn.outputs.begin();
-  auto wrt = parseNameList(value["wrt"], pointer + "/wrt");
-  if (failed(wrt))
+  auto loss = outputIndex(fn, value["loss"], pointer + "/loss", "gradient loss");
+  auto wrt = inputIndices(fn, value["wrt"], pointer + "/wrt", "wrt");
+  if (failed(loss) || failed(wrt))
     return failure();
-  if (wrt->empty())
-    return error(pointer + "/wrt") << "'wrt' names no input";
-  for (auto [j, name] : llvm::enumerate(*wrt)) {
-    auto input = llvm::find(fn.inputs, name);
-    if (input == fn.inputs.end())
-      return error(pointer + "/wrt/" + std::to_string(j))
-             << "function '" << fn.name << "': '" << name
-             << "' is not one of its inputs (gradients are taken with respect to inputs)";
-    fn.gradientWrt.push_back(input - fn.inputs.begin());
+  fn.gradientLoss = *loss;
+  fn.gradientWrt = std::move(*wrt);
+  return success();
+}
+
+LogicalResult GraphImporter::parseTrain(const json &value, const std::string &pointer,
+                                       FunctionDecl &fn) const {
+  if (!value.is_object() || !value.contains("loss") || !value.contains("params") ||
+      !value.contains("optimizer") || !value["optimizer"].is_object())
+    return error(pointer) << "'train' must be {\"loss\": OUTPUT, \"params\": [INPUT, ...], "
+                             "\"optimizer\": {\"kind\": \"sgd\" | \"adamw\", \"lr\": ...}}";
+  for (auto it = value.begin(); it != value.end(); ++it)
+    if (it.key() != "loss" && it.key() != "params" && it.key() != "optimizer")
+      return error(pointer + "/" + it.key()) << "unknown key '" << it.key() << "' in 'train'";
+  auto loss = outputIndex(fn, value["loss"], pointer + "/loss", "training loss");
+  auto params = inputIndices(fn, value["params"], pointer + "/params", "params");
+  if (failed(loss) || failed(params))
+    return failure();
+  fn.trainLoss = *loss;
+  fn.trainParams = std::move(*params);
+  const json &optimizer = value["optimizer"];
+  std::string at = pointer + "/optimizer";
+  if (!optimizer.contains("kind") || !optimizer["kind"].is_string())
+    return error(at) << "the optimizer needs a 'kind' (\"sgd\" or \"adamw\")";
+  fn.optimizer = optimizer["kind"].get<std::string>();
+  const std::vector<std::string> known =
+      fn.optimizer == "sgd"     ? std::vector<std::string>{"lr", "momentum", "weight_decay"}
+      : fn.optimizer == "adamw" ? std::vector<std::string>{"lr", "beta1", "beta2", "epsilon",
+                                                           "weight_decay"}
+                                : std::vector<std::string>{};
+  if (known.empty())
+    return error(at + "/kind") << "unknown optimizer '" << fn.optimizer << "' (sgd or adamw)";
+  if (!optimizer.contains("lr"))
+    return error(at) << "the optimizer needs a learning rate 'lr'";
+  for (auto it = optimizer.begin(); it != optimizer.end(); ++it) {
+    if (it.key() == "kind")
+      continue;
+    if (it.key() == "nesterov" && fn.optimizer == "sgd") {
+      if (!it.value().is_boolean())
+        return error(at + "/nesterov") << "'nesterov' must be true or false";
+      fn.nesterov = it.value().get<bool>();
+      continue;
+    }
+    if (!llvm::is_contained(known, it.key()))
+      return error(at + "/" + it.key())
+             << "unknown " << fn.optimizer << " setting '" << it.key() << "'";
+    if (!it.value().is_number())
+      return error(at + "/" + it.key()) << "'" << it.key() << "' must be a number";
+    fn.optimizerSettings.emplace_back(it.key(), it.value().get<double>());
   }
   return success();
 }
@@ -352,9 +437,10 @@ LogicalResult GraphImporter::parseTopLevel() {
     if (root_.contains("outputs"))
       return error("/outputs") << "with 'functions', each function lists its own "
                                   "outputs; remove the top-level 'outputs'";
-    if (root_.contains("gradient"))
-      return error("/gradient") << "with 'functions', each function names its own "
-                                   "'gradient'";
+    for (const char *key : {"gradient", "train"})
+      if (root_.contains(key))
+        return error(std::string("/") + key) << "with 'functions', each function names its own '"
+                                             << key << "'";
     if (!root_["functions"].is_array() || root_["functions"].empty())
       return error("/functions") << "'functions' must be a non-empty array";
     llvm::StringSet<> seen;
@@ -362,7 +448,7 @@ LogicalResult GraphImporter::parseTopLevel() {
       std::string pointer = "/functions/" + std::to_string(i);
       if (!value.is_object() || !value.contains("name") || !value["name"].is_string())
         return error(pointer) << "function needs a string 'name'";
-      FunctionDecl fn{value["name"].get<std::string>(), {}, {}, locAt(pointer), -1, {}};
+      FunctionDecl fn(value["name"].get<std::string>(), {}, locAt(pointer));
       if (!seen.insert(fn.name).second)
         return error(pointer) << "duplicate function name '" << fn.name << "'";
       if (!value.contains("outputs"))
@@ -390,6 +476,8 @@ LogicalResult GraphImporter::parseTopLevel() {
       if (value.contains("gradient") &&
           failed(parseGradient(value["gradient"], pointer + "/gradient", fn)))
         return failure();
+      if (value.contains("train") && failed(parseTrain(value["train"], pointer + "/train", fn)))
+        return failure();
       functions_.push_back(std::move(fn));
     }
   } else {
@@ -398,10 +486,12 @@ LogicalResult GraphImporter::parseTopLevel() {
     auto outputs = parseNameList(root_["outputs"], "/outputs");
     if (failed(outputs))
       return failure();
-    FunctionDecl fn{"main", {}, std::move(*outputs), locAt(""), -1, {}};
+    FunctionDecl fn("main", std::move(*outputs), locAt(""));
     for (const TensorDecl &in : inputs_)
       fn.inputs.push_back(in.name);
     if (root_.contains("gradient") && failed(parseGradient(root_["gradient"], "/gradient", fn)))
+      return failure();
+    if (root_.contains("train") && failed(parseTrain(root_["train"], "/train", fn)))
       return failure();
     functions_.push_back(std::move(fn));
   }
@@ -815,6 +905,16 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
                                                builder_.getI64IntegerAttr(function.gradientLoss)),
                          builder_.getNamedAttr("wrt", builder_.getDenseI64ArrayAttr(
                                                           function.gradientWrt))}));
+  if (!function.optimizer.empty()) {
+    SmallVector<NamedAttribute> train = {
+        builder_.getNamedAttr("loss", builder_.getI64IntegerAttr(function.trainLoss)),
+        builder_.getNamedAttr("params", builder_.getDenseI64ArrayAttr(function.trainParams)),
+        builder_.getNamedAttr("optimizer", builder_.getStringAttr(function.optimizer)),
+        builder_.getNamedAttr("nesterov", builder_.getBoolAttr(function.nesterov))};
+    for (auto &[key, number] : function.optimizerSettings)
+      train.push_back(builder_.getNamedAttr(key, builder_.getF64FloatAttr(number)));
+    funcOp->setAttr("ube.train", builder_.getDictionaryAttr(train));
+  }
   return success();
 }
 

@@ -12,9 +12,10 @@ tuple when the function has several outputs).
 """
 from ube._ube import CompileError, RuntimeError  # noqa: A004 - ube.RuntimeError by design
 from ube.executable import Executable, compile, load  # noqa: A004
+from ube.training import TrainingStep
 
-__all__ = ["CompileError", "RuntimeError", "Executable", "compile", "load", "export",
-           "import_onnx"]
+__all__ = ["CompileError", "RuntimeError", "Executable", "TrainingStep", "compile", "load",
+           "export", "import_onnx"]
 
 
 def export(module, example_inputs, path, **kwargs):

@@ -58,7 +58,7 @@ func.func @plain(%x: tensor<4xf32>) -> tensor<f32> {
 
 // -----
 
-// expected-error @+1 {{ube.gradient: result 0 is not a float scalar (got 'tensor<4xf32>')}}
+// expected-error @+1 {{gradient: result 0 is not a float scalar (got 'tensor<4xf32>')}}
 func.func @vector_loss(%x: tensor<4xf32>) -> tensor<4xf32>
     attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
   %e = ube.exp %x : tensor<4xf32>
@@ -67,7 +67,7 @@ func.func @vector_loss(%x: tensor<4xf32>) -> tensor<4xf32>
 
 // -----
 
-// expected-error @+1 {{ube.gradient: argument 1 is not a float tensor (got 'tensor<4xi64>')}}
+// expected-error @+1 {{gradient: argument 1 is not a float tensor (got 'tensor<4xi64>')}}
 func.func @integer_argument(%x: tensor<4xf32>, %y: tensor<4xi64>) -> tensor<f32>
     attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 1>}} {
   %s = ube.reduce_sum %x : tensor<4xf32>
@@ -76,7 +76,7 @@ func.func @integer_argument(%x: tensor<4xf32>, %y: tensor<4xi64>) -> tensor<f32>
 
 // -----
 
-// expected-error @+1 {{ube.gradient: argument 3 does not exist}}
+// expected-error @+1 {{gradient: argument 3 does not exist}}
 func.func @missing_argument(%x: tensor<4xf32>) -> tensor<f32>
     attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 3>}} {
   %s = ube.reduce_sum %x : tensor<4xf32>

@@ -1,0 +1,72 @@
+"""Running compiled training steps (--ube-build-train-step, the graph
+format's "train"): the step's outputs that share a name with one of its
+inputs (parameters, optimizer state) are fed back as those inputs."""
+import numpy as np
+
+from ube.graph_builder import NUMPY_TO_UBE
+
+_UBE_TO_NUMPY = {name: dtype for dtype, name in NUMPY_TO_UBE.items()}
+
+
+class TrainingStep:
+    """Calls a training-step function step after step.
+
+    `params` maps parameter names to their initial values; optimizer state
+    not given in `state` starts at zeros (what PyTorch's optimizers start
+    from). An i64 scalar input named `step` is the step counter, counted
+    from `first_step`. Parameters and state live in two sets of arrays that
+    trade places every step: a step allocates nothing for them."""
+
+    def __init__(self, function, params, state=None, first_step=1):
+        self.function = function
+        inputs = {name: (_UBE_TO_NUMPY[dtype], shape) for name, dtype, shape in function.inputs}
+        outputs = [name for name, _, _ in function.outputs]
+        self._input_names = [name for name, _, _ in function.inputs]
+        self._output_names = outputs
+        self._carried = [name for name in outputs if name in inputs]
+        given = {**(state or {}), **params}
+        unknown = set(given) - set(self._carried)
+        if unknown:
+            raise ValueError(f"{sorted(unknown)} are not parameters or optimizer state of "
+                             f"'{function.name}' (those are {self._carried})")
+        self._current = {}
+        for name in self._carried:
+            dtype, shape = inputs[name]
+            if name in given:
+                value = np.array(given[name], dtype=dtype, order="C", copy=True)
+                if value.shape != tuple(shape):
+                    raise ValueError(f"'{name}' has shape {list(value.shape)}, "
+                                     f"the step expects {list(shape)}")
+            elif "." in name:  # optimizer state
+                value = np.zeros(shape, dtype=dtype)
+            else:
+                raise ValueError(f"no initial value for parameter '{name}'")
+            self._current[name] = value
+        self._spare = {name: np.empty_like(value) for name, value in self._current.items()}
+        self._has_step = "step" in inputs and "step" not in self._carried
+        self.step_number = first_step
+
+    @property
+    def params(self):
+        """The current parameters and state (copies)."""
+        return {name: value.copy() for name, value in self._current.items()}
+
+    def __call__(self, **batch):
+        """Runs one step on `batch` (the other inputs, by name); returns the
+        step's other outputs (loss terms) by name."""
+        args = []
+        for name in self._input_names:
+            if name in self._current:
+                args.append(self._current[name])
+            elif name == "step" and self._has_step:
+                args.append(np.array(self.step_number, dtype=np.int64))
+            elif name in batch:
+                args.append(batch[name])
+            else:
+                raise TypeError(f"{self.function.name}: missing input '{name}'")
+        outputs = [self._spare.get(name) for name in self._output_names]
+        results = self.function._executable._loaded.invoke(self.function._index, args, outputs)
+        self._current, self._spare = self._spare, self._current
+        self.step_number += 1
+        return {name: value for name, value in zip(self._output_names, results)
+                if name not in self._current}
