@@ -576,3 +576,35 @@ func.func @bernoulli_module_id(%p: tensor<f32>, %step: tensor<i64>, %s: tensor<4
   %0 = ube.bernoulli_select %p, %step, %s, %s : tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @sgd_nesterov(%p: tensor<4xf32>, %lr: tensor<f32>) {
+  // expected-error@+1 {{'ube.sgd_update' op nesterov needs a positive momentum}}
+  %0:2 = ube.sgd_update %p, %p, %p, %lr {nesterov = true} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @sgd_types(%p: tensor<4xf32>, %g: tensor<5xf32>, %lr: tensor<f32>) {
+  // expected-error@+1 {{'ube.sgd_update' op failed to verify that all of {param, grad, momentum_buffer, new_param, new_momentum_buffer} have same type}}
+  %0:2 = "ube.sgd_update"(%p, %g, %p, %lr) : (tensor<4xf32>, tensor<5xf32>, tensor<4xf32>, tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @adamw_beta(%p: tensor<4xf32>, %lr: tensor<f32>, %step: tensor<i64>) {
+  // expected-error@+1 {{'ube.adamw_update' op beta2 must be in [0, 1), got 1}}
+  %0:3 = ube.adamw_update %p, %p, %p, %p, %lr, %step {beta2 = 1.0} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @adamw_epsilon(%p: tensor<4xf32>, %lr: tensor<f32>, %step: tensor<i64>) {
+  // expected-error@+1 {{'ube.adamw_update' op epsilon must be positive, got 0}}
+  %0:3 = ube.adamw_update %p, %p, %p, %p, %lr, %step {epsilon = 0.0} : tensor<4xf32>
+  return
+}

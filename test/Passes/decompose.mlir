@@ -217,3 +217,38 @@ func.func @feature_map_grad(%hs: tensor<2x5x6xf32>, %ht: tensor<2x5x12xf32>, %g:
   %0:2 = ube.feature_map_loss_grad %hs, %ht, %g projection %w {beta = 0.5, gamma = 0.25} : tensor<2x5x6xf32>, tensor<2x5x12xf32>, tensor<f32>, tensor<6x12xf32>
   return %0#0, %0#1 : tensor<2x5x6xf32>, tensor<6x12xf32>
 }
+
+// -----
+
+// SGD: d = g + wd·p, b = momentum·buffer + d, p - lr·b (lr cast to the
+// parameter's type; here already f32, so the cast folds away later).
+// CHECK-LABEL: func.func @sgd
+// CHECK-DAG: %[[WD:.*]] = ube.constant dense<0.0099{{.*}}> : tensor<f32>
+// CHECK-DAG: %[[M:.*]] = ube.constant dense<0.899{{.*}}> : tensor<f32>
+// CHECK: %[[PW:.*]] = ube.mul %arg0, %[[WD]]
+// CHECK: %[[D:.*]] = ube.add %arg1, %[[PW]]
+// CHECK: %[[BM:.*]] = ube.mul %arg2, %[[M]]
+// CHECK: %[[B:.*]] = ube.add %[[BM]], %[[D]]
+// CHECK: %[[STEP:.*]] = ube.mul %[[B]]
+// CHECK: %[[P:.*]] = ube.sub %arg0, %[[STEP]]
+// CHECK: return %[[P]], %[[B]]
+func.func @sgd(%p: tensor<4xf32>, %g: tensor<4xf32>, %buf: tensor<4xf32>, %lr: tensor<f32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %0:2 = ube.sgd_update %p, %g, %buf, %lr {momentum = 0.9, weight_decay = 0.01} : tensor<4xf32>
+  return %0#0, %0#1 : tensor<4xf32>, tensor<4xf32>
+}
+
+// -----
+
+// AdamW: decoupled decay, both moments, bias corrections from the step.
+// CHECK-LABEL: func.func @adamw
+// CHECK: ube.cast %arg5 : tensor<i64> to tensor<f32>
+// CHECK: ube.pow
+// CHECK: ube.pow
+// CHECK: ube.sqrt
+// CHECK: ube.sqrt
+// CHECK: return %{{.*}}, %{{.*}}, %{{.*}} : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+// CHECK-NOT: ube.adamw_update
+func.func @adamw(%p: tensor<4xf32>, %g: tensor<4xf32>, %m: tensor<4xf32>, %v: tensor<4xf32>, %lr: tensor<f32>, %step: tensor<i64>) -> (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) {
+  %0:3 = ube.adamw_update %p, %g, %m, %v, %lr, %step : tensor<4xf32>
+  return %0#0, %0#1, %0#2 : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
+}

@@ -1,0 +1,75 @@
+// RUN: ube-opt %s --ube-build-train-step --split-input-file --verify-diagnostics | FileCheck %s
+
+// AdamW: two moments per parameter and the step become inputs; the updated
+// parameters and moments are returned under the input names, after the
+// function's own results.
+// CHECK-LABEL: func.func @adamw
+// CHECK-SAME: %[[W:[a-z0-9]+]]: tensor<5x3xf32> {ube.name = "w"}
+// CHECK-SAME: %[[M:[a-z0-9]+]]: tensor<5x3xf32> {ube.name = "w.exp_avg"}, %[[V:[a-z0-9]+]]: tensor<5x3xf32> {ube.name = "w.exp_avg_sq"}
+// CHECK-SAME: {ube.name = "b.exp_avg"}, %{{.*}}: tensor<5xf32> {ube.name = "b.exp_avg_sq"}, %[[STEP:.*]]: tensor<i64> {ube.name = "step"})
+// CHECK-SAME: -> (tensor<f32> {ube.name = "loss"}, tensor<5x3xf32> {ube.name = "w"}, tensor<5xf32> {ube.name = "b"}, tensor<5x3xf32> {ube.name = "w.exp_avg"}, tensor<5x3xf32> {ube.name = "w.exp_avg_sq"}, tensor<5xf32> {ube.name = "b.exp_avg"}, tensor<5xf32> {ube.name = "b.exp_avg_sq"})
+// CHECK-NOT: ube.train
+// CHECK: %[[LR:.*]] = ube.constant dense<0.00999{{.*}}> : tensor<f32>
+// CHECK: ube.adamw_update %[[W]], %{{.*}}, %[[M]], %[[V]], %[[LR]], %[[STEP]] {beta1 = 8.000000e-01 : f64
+// CHECK: ube.adamw_update
+func.func @adamw(%x: tensor<4x3xf32> {ube.name = "x"}, %w: tensor<5x3xf32> {ube.name = "w"}, %b: tensor<5xf32> {ube.name = "b"}, %y: tensor<4xi64> {ube.name = "y"}) -> (tensor<f32> {ube.name = "loss"})
+    attributes {ube.train = {loss = 0 : i64, params = array<i64: 1, 2>, optimizer = "adamw", lr = 1.0e-2 : f64, beta1 = 0.8 : f64}} {
+  %h = ube.linear %x, %w, %b : tensor<4x3xf32>, tensor<5x3xf32>, tensor<5xf32>
+  %l = ube.cross_entropy %h, %y : tensor<4x5xf32>, tensor<4xi64>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// SGD: one buffer per parameter, no step; an existing "step" input is not
+// needed and stays an ordinary input.
+// CHECK-LABEL: func.func @sgd
+// CHECK-SAME: %{{.*}}: tensor<3xf32> {ube.name = "w.momentum_buffer"})
+// CHECK-SAME: -> (tensor<f32>, tensor<3xf32> {ube.name = "w"}, tensor<3xf32> {ube.name = "w.momentum_buffer"})
+// CHECK: ube.sgd_update {{.*}} {momentum = 5.000000e-01 : f64} : tensor<3xf32>
+func.func @sgd(%w: tensor<3xf32> {ube.name = "w"}) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, params = array<i64: 0>, optimizer = "sgd", lr = 0.5 : f64, momentum = 0.5 : f64}} {
+  %sq = ube.mul %w, %w : tensor<3xf32>, tensor<3xf32>
+  %l = ube.reduce_sum %sq : tensor<3xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// AdamW reuses an i64 scalar input named "step" (the Bernoulli schedule's).
+// CHECK-LABEL: func.func @shared_step
+// CHECK-SAME: (%[[STEP:[a-z0-9]+]]: tensor<i64> {ube.name = "step"}
+// CHECK-NOT: ube.name = "step"
+// CHECK: ube.adamw_update {{.*}}, %[[STEP]]
+func.func @shared_step(%step: tensor<i64> {ube.name = "step"}, %w: tensor<3xf32> {ube.name = "w"}) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, params = array<i64: 1>, optimizer = "adamw", lr = 0.5 : f64}} {
+  %l = ube.reduce_sum %w : tensor<3xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{ube.train: unknown optimizer 'lion' (sgd or adamw)}}
+func.func @unknown(%w: tensor<3xf32>) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, params = array<i64: 0>, optimizer = "lion", lr = 0.5 : f64}} {
+  %l = ube.reduce_sum %w : tensor<3xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{ube.train needs `loss` (a result index), `params` (argument indices), `optimizer` ("sgd" or "adamw") and `lr`}}
+func.func @incomplete(%w: tensor<3xf32>) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, optimizer = "sgd", lr = 0.5 : f64}} {
+  %l = ube.reduce_sum %w : tensor<3xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{ube.train: a parameter is listed twice}}
+func.func @twice(%w: tensor<3xf32>) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, params = array<i64: 0, 0>, optimizer = "sgd", lr = 0.5 : f64}} {
+  %l = ube.reduce_sum %w : tensor<3xf32>
+  return %l : tensor<f32>
+}
