@@ -10,6 +10,8 @@ missing bias correction or weight-decay term moves parameters by 1e-3 or
 more here)."""
 import json
 
+import jsonschema
+
 import numpy as np
 import pytest
 import torch
@@ -58,7 +60,7 @@ OPTIMIZERS = {
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_training_matches_torch(ube_module, tmp_path, name):
+def test_training_matches_torch(ube_module, source_root, tmp_path, name):
     optimizer = OPTIMIZERS[name]
     batch, features, hidden, classes = 16, 10, 24, 4
     shapes = {"w1": (hidden, features), "b1": (hidden,), "w2": (classes, hidden),
@@ -66,8 +68,11 @@ def test_training_matches_torch(ube_module, tmp_path, name):
     init = {n: (rng.standard_normal(s) * 0.4).astype(np.float32) for n, s in shapes.items()}
     batches = [(rng.standard_normal((batch, features)).astype(np.float32),
                 rng.integers(0, classes, (batch,)).astype(np.int64)) for _ in range(STEPS)]
+    graph = mlp_graph(shapes, batch, classes, optimizer)
+    jsonschema.validate(graph, json.loads((source_root / "docs/graph-format.schema.json")
+                                          .read_text()))
     path = tmp_path / "mlp.json"
-    path.write_text(json.dumps(mlp_graph(shapes, batch, classes, optimizer)))
+    path.write_text(json.dumps(graph))
     exe = ube_module.compile(path)
     step = ube_module.TrainingStep(exe.train_step, init)
 
