@@ -242,6 +242,17 @@ def UbePlanMemory : Pass<"ube-plan-memory", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"];
 }
 
+def UbeDistinctResultBuffers : Pass<"ube-distinct-result-buffers", "::mlir::func::FuncOp"> {
+  let summary = "Copies returned buffers that are returned twice or are arguments";
+  let description = [{
+    After bufferization, before `buffer-results-to-out-params`: a buffer a
+    function returns more than once (outputs whose values folded to the same
+    one) or an argument it returns gets a fresh buffer and a copy, so every
+    result has a buffer of its own.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::FuncOp"> {
   let summary = "Turns memref.copy between non-contiguous buffers into linalg.copy";
   let description = [{

@@ -42,7 +42,7 @@ static constexpr llvm::StringLiteral kHostCodegenPipeline =
     // Folds loop-carried buffers that a loop only passes through (a fused
     // kernel writing its result row by row), so that the result is the
     // allocation itself and becomes the caller's buffer, not a copy.
-    "canonicalize,"
+    "canonicalize,func.func(ube-distinct-result-buffers),"
     "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
     "buffer-deallocation-pipeline,"
     "ube-plan-memory{print=%PRINT_PLAN%},"
@@ -94,6 +94,7 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
               "ube-reduction-loops-innermost),"
               "one-shot-bufferize{bufferize-function-boundaries "
               "function-boundary-type-conversion=identity-layout-map},"
+              "func.func(ube-distinct-result-buffers),"
               "buffer-results-to-out-params{hoist-static-allocs=true "
               "modify-public-functions=true},"
               "func.func(ube-gpu-matmul-kernels,ube-lower-strided-copies,convert-linalg-to-parallel-loops,"

@@ -1,0 +1,287 @@
+"""Knowledge distillation and supervised training with compiled steps.
+
+    student = ube.distill(teacher, student, data, config)
+
+Teacher and student are torch.nn.Modules (exported with ube.export, in eval
+mode) or graph files (.json with their .safetensors) taking the same inputs
+and returning logits first, then optionally hidden states. One graph holds
+both: the teacher's weights stay constants (frozen), the student's become
+trainable inputs; the losses and the optimizer step are compiled into one
+executable entry point (the graph format's "train"), run step after step by
+ube.TrainingStep. `ube.fit` trains one model on its labels the same way.
+"""
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from ube.executable import compile as _compile
+from ube.safetensors import read_safetensors, write_safetensors
+from ube.training import TrainingStep
+
+
+@dataclasses.dataclass
+class DistillConfig:
+    """What to distill and how.
+
+    `layer_map` pairs student outputs with teacher outputs (indices into the
+    models' outputs, 0 being the logits) for feature-map losses; a width
+    mismatch gets a trainable projection. `optimizer` is the graph format's
+    optimizer object. `steps` counts optimizer steps; the data is cycled."""
+    steps: int = 100
+    temperature: float = 2.0
+    kd_weight: float = 1.0
+    hard_label_weight: float = 0.0
+    feature_weight: float = 0.0
+    layer_map: dict = dataclasses.field(default_factory=dict)
+    optimizer: dict = dataclasses.field(
+        default_factory=lambda: {"kind": "adamw", "lr": 1e-3, "weight_decay": 0.01})
+    seed: int = 0
+    log_every: int = 10
+    plot: str = None             # a PNG of the loss curves
+    save: str = None             # the trained student (.safetensors)
+    target: str = "cpu"
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A trained model: its executable for inference, its parameters and the
+    loss history ({term: [value per step]})."""
+    executable: object
+    params: dict
+    history: dict
+
+    def __call__(self, *inputs):
+        out = self.executable(*inputs)
+        return out[0] if isinstance(out, tuple) else out
+
+
+class _Graph:
+    """A model as a graph file's content plus its weights."""
+
+    def __init__(self, graph, weights):
+        self.graph, self.weights = graph, weights
+
+    @classmethod
+    def load(cls, model, example_inputs, workdir, name):
+        if isinstance(model, (str, os.PathLike)):
+            path = pathlib.Path(model)
+            graph = json.loads(path.read_text())
+            weights = read_safetensors(path.parent / graph["weights"]) if "weights" in graph \
+                else {}
+            return cls(graph, weights)
+        from ube.torch_export import export
+        import torch
+        was_training = model.training
+        model.eval()
+        path = pathlib.Path(workdir) / f"{name}.json"
+        with torch.no_grad():
+            export(model, tuple(torch.from_numpy(np.asarray(a)) for a in example_inputs), path)
+        model.train(was_training)
+        return cls.load(path, None, workdir, name)
+
+    @property
+    def outputs(self):
+        if "functions" in self.graph:
+            return self.graph["functions"][0]["outputs"]
+        return self.graph["outputs"]
+
+    def prefixed(self, prefix, inputs):
+        """Nodes, parameters and outputs with every name prefixed; the
+        graph's inputs renamed to `inputs` (shared by both models)."""
+        rename = {d["name"]: inputs[i] for i, d in enumerate(self.graph.get("inputs", []))}
+        for decl in self.graph.get("parameters", []):
+            rename[decl["name"]] = prefix + decl["name"]
+        for node in self.graph.get("nodes", []):
+            rename[node["name"]] = prefix + node["name"]
+        nodes = [dict(n, name=rename[n["name"]], inputs=[rename[i] for i in n["inputs"]])
+                 for n in self.graph.get("nodes", [])]
+        params = [dict(d, name=rename[d["name"]]) for d in self.graph.get("parameters", [])]
+        weights = {rename[k]: v for k, v in self.weights.items() if k in rename}
+        return nodes, params, weights, [rename[o] for o in self.outputs]
+
+
+def _batches(data):
+    """Cycles through data: an iterable of (inputs tuple, labels)."""
+    while True:
+        empty = True
+        for inputs, labels in data:
+            empty = False
+            yield tuple(np.asarray(a) for a in inputs), np.asarray(labels)
+        if empty:
+            raise ValueError("the training data is empty")
+
+
+def _tensor(name, array):
+    from ube.graph_builder import NUMPY_TO_UBE
+    return {"name": name, "dtype": NUMPY_TO_UBE[np.asarray(array).dtype],
+            "shape": list(np.asarray(array).shape)}
+
+
+def _progress(step, steps, terms, started):
+    rate = step / max(time.perf_counter() - started, 1e-9)
+    text = "  ".join(f"{k} {float(v):.4f}" for k, v in terms.items())
+    bar = "#" * int(20 * step / steps)
+    print(f"\r[{bar:<20}] step {step}/{steps}  {text}  {rate:.1f} steps/s",
+          end="" if step < steps else "\n", file=sys.stderr, flush=True)
+
+
+def _plot(history, path):
+    """Loss curves as a PNG (matplotlib, without a display)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for term, values in history.items():
+        ax.plot(np.arange(1, len(values) + 1), values, label=term)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _run(graph, weights, student_params, data, config, workdir, terms, student):
+    """Compiles the training graph, runs config.steps steps, builds the
+    inference executable of `student` with the trained parameters."""
+    path = pathlib.Path(workdir) / "train.json"
+    if weights:
+        write_safetensors(path.with_suffix(".safetensors"), weights)
+        graph["weights"] = path.with_suffix(".safetensors").name
+    path.write_text(json.dumps(graph))
+    exe = _compile(path, config.target)
+    step = TrainingStep(exe.train_step, student_params)
+    history = {t: [] for t in terms}
+    batches = _batches(data)
+    started = time.perf_counter()
+    for i in range(1, config.steps + 1):
+        inputs, labels = next(batches)
+        feed = {f"input{j}": a for j, a in enumerate(inputs)}
+        out = step(labels=labels, **feed)
+        for t in terms:
+            history[t].append(float(out[t]))
+        if config.log_every and (i % config.log_every == 0 or i == config.steps):
+            _progress(i, config.steps, {t: out[t] for t in terms}, started)
+    current = step.params
+    trained = {n: current["student." + n] for n in student.weights if "student." + n in current}
+    if config.plot:
+        _plot(history, config.plot)
+    if config.save:
+        write_safetensors(config.save, trained)
+    # Inference: the student's own graph with the trained weights.
+    infer = pathlib.Path(workdir) / "student_trained.json"
+    write_safetensors(infer.with_suffix(".safetensors"), {**student.weights, **trained})
+    infer.write_text(json.dumps(dict(student.graph, weights=infer.with_suffix(
+        ".safetensors").name)))
+    return TrainedModel(_compile(infer, config.target), trained, history)
+
+
+def _student_part(student, names):
+    """The student's nodes with its float parameters as trainable inputs;
+    the others (index buffers) stay constants."""
+    nodes, params, weights, outputs = student.prefixed("student.", names)
+    trainable = [p for p in params if p["dtype"] in ("f32", "f16", "bf16")]
+    frozen = [p for p in params if p not in trainable]
+    init = {p["name"]: weights[p["name"]] for p in trainable}
+    constants = {p["name"]: weights[p["name"]] for p in frozen}
+    return nodes, trainable, init, outputs, frozen, constants
+
+
+def fit(model, data, config=None):
+    """Trains `model` on its labels (cross-entropy on its first output) with
+    a compiled training step; returns a TrainedModel."""
+    config = config or DistillConfig()
+    first_inputs, first_labels = next(_batches(data))
+    with tempfile.TemporaryDirectory() as workdir:
+        graph = _Graph.load(model, first_inputs, workdir, "model")
+        names = [f"input{j}" for j in range(len(first_inputs))]
+        nodes, params, init, outputs, frozen, constants = _student_part(graph, names)
+        nodes.append({"name": "loss", "op": "cross_entropy", "inputs": [outputs[0], "labels"]})
+        inputs = [_tensor(n, a) for n, a in zip(names, first_inputs)]
+        inputs += [_tensor("labels", first_labels)] + params
+        train = {"format": "ube.graph", "version": 1, "inputs": inputs, "parameters": frozen,
+                 "nodes": nodes,
+                 "functions": [{"name": "train_step", "outputs": ["loss"],
+                                "train": {"loss": "loss", "params": [p["name"] for p in params],
+                                          "optimizer": config.optimizer}}]}
+        return _run(train, constants, init, data, config, workdir, ["loss"], graph)
+
+
+def distill(teacher, student, data, config=None):
+    """Distills `teacher` into `student` (see the module docstring); returns
+    the trained student as a TrainedModel."""
+    config = config or DistillConfig()
+    first_inputs, first_labels = next(_batches(data))
+    with tempfile.TemporaryDirectory() as workdir:
+        t = _Graph.load(teacher, first_inputs, workdir, "teacher")
+        s = _Graph.load(student, first_inputs, workdir, "student")
+        names = [f"input{j}" for j in range(len(first_inputs))]
+        t_nodes, t_params, t_weights, t_out = t.prefixed("teacher.", names)
+        s_nodes, s_params, s_weights, s_out, s_frozen, s_constants = _student_part(s, names)
+        nodes = t_nodes + s_nodes
+        inputs = [_tensor(n, a) for n, a in zip(names, first_inputs)]
+        inputs += [_tensor("labels", first_labels)] + s_params
+        student_init = dict(s_weights)
+        terms = ["kd"]
+        kd_attrs = {"temperature": float(config.temperature), "alpha": float(config.hard_label_weight)}
+        nodes.append({"name": "kd", "op": "kd_loss", "inputs": [s_out[0], t_out[0], "labels"],
+                      "attrs": kd_attrs})
+        weighted = [("kd", config.kd_weight)]
+        rng = np.random.default_rng(config.seed)
+        shapes = {d["name"]: d["shape"] for d in s_params}
+        layer_map = sorted(config.layer_map.items()) if config.feature_weight else []
+        if layer_map:
+            s_shapes = _output_shapes(s, first_inputs, workdir, "student")
+            t_shapes = _output_shapes(t, first_inputs, workdir, "teacher")
+        for i, (s_index, t_index) in enumerate(layer_map):
+            s_shape, t_shape = s_shapes[s_index], t_shapes[t_index]
+            operands = [s_out[s_index], t_out[t_index]]
+            if s_shape[-1] != t_shape[-1]:
+                name = f"student.projection{i}"
+                proj = (rng.standard_normal((s_shape[-1], t_shape[-1])) /
+                        np.sqrt(s_shape[-1])).astype(np.float32)
+                inputs.append(_tensor(name, proj))
+                student_init[name] = proj
+                shapes[name] = list(proj.shape)
+                operands.append(name)
+            nodes.append({"name": f"feature{i}", "op": "feature_map_loss", "inputs": operands})
+            terms.append(f"feature{i}")
+            weighted.append((f"feature{i}", config.feature_weight))
+        # total = Σ weight · term
+        total = None
+        for k, (term, weight) in enumerate(weighted):
+            nodes.append({"name": f"w{k}", "op": "constant", "inputs": [],
+                          "value": float(weight), "dtype": "f32", "shape": []})
+            nodes.append({"name": f"wt{k}", "op": "mul", "inputs": [term, f"w{k}"]})
+            if total is None:
+                total = f"wt{k}"
+            else:
+                nodes.append({"name": f"sum{k}", "op": "add", "inputs": [total, f"wt{k}"]})
+                total = f"sum{k}"
+        nodes.append({"name": "loss", "op": "reshape", "inputs": [total], "shape": []})
+        graph = {"format": "ube.graph", "version": 1, "inputs": inputs,
+                 "parameters": t_params + s_frozen, "nodes": nodes,
+                 "functions": [{"name": "train_step", "outputs": ["loss", *terms],
+                                "train": {"loss": "loss", "params": list(shapes),
+                                          "optimizer": config.optimizer}}]}
+        return _run(graph, {**t_weights, **s_constants}, student_init, data, config, workdir,
+                    ["loss", *terms], s)
+
+
+def _output_shapes(model, inputs, workdir, name):
+    """The shapes of a model's outputs, by running its graph once."""
+    path = pathlib.Path(workdir) / f"{name}_shapes.json"
+    graph = model.graph
+    if model.weights:
+        write_safetensors(path.with_suffix(".safetensors"), model.weights)
+        graph = dict(graph, weights=path.with_suffix(".safetensors").name)
+    path.write_text(json.dumps(graph))
+    out = _compile(path)(*inputs)
+    return [np.asarray(o).shape for o in (out if isinstance(out, tuple) else (out,))]
