@@ -16,6 +16,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libfmt-dev nlohmann-json3-dev pybind11-dev
   # Python side: extension headers, references for numerics, the test runner.
   python3-dev python3-numpy python3-torch python3-onnx python3-pytest python3-jsonschema
+  # Loss-curve plots of ube.distill / ube.fit.
+  python3-matplotlib
   # A real BLAS, so that PyTorch/numpy comparisons are meaningful.
   libopenblas0-pthread
 )

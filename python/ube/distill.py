@@ -50,15 +50,27 @@ class DistillConfig:
 
 @dataclasses.dataclass
 class TrainedModel:
-    """A trained model: its executable for inference, its parameters and the
-    loss history ({term: [value per step]})."""
+    """A trained model: its executable for inference, its parameters, the
+    loss history ({term: [value per step]}) and its graph (a graph file's
+    content; `weights` holds every tensor it names). It can be passed to
+    distill() or fit() again as a teacher or a model."""
     executable: object
     params: dict
     history: dict
+    graph: dict
+    weights: dict
 
     def __call__(self, *inputs):
+        """The model's first output (the logits) for `inputs`."""
         out = self.executable(*inputs)
         return out[0] if isinstance(out, tuple) else out
+
+    def save(self, path):
+        """Writes the graph file `path` and its weights beside it."""
+        path = pathlib.Path(path)
+        write_safetensors(path.with_suffix(".safetensors"), self.weights)
+        path.write_text(json.dumps(dict(self.graph, weights=path.with_suffix(
+            ".safetensors").name)))
 
 
 class _Graph:
@@ -69,6 +81,8 @@ class _Graph:
 
     @classmethod
     def load(cls, model, example_inputs, workdir, name):
+        if isinstance(model, TrainedModel):
+            return cls(model.graph, model.weights)
         if isinstance(model, (str, os.PathLike)):
             path = pathlib.Path(model)
             graph = json.loads(path.read_text())
@@ -176,11 +190,12 @@ def _run(graph, weights, student_params, data, config, workdir, terms, student):
     if config.save:
         write_safetensors(config.save, trained)
     # Inference: the student's own graph with the trained weights.
+    weights = {**student.weights, **trained}
     infer = pathlib.Path(workdir) / "student_trained.json"
-    write_safetensors(infer.with_suffix(".safetensors"), {**student.weights, **trained})
-    infer.write_text(json.dumps(dict(student.graph, weights=infer.with_suffix(
-        ".safetensors").name)))
-    return TrainedModel(_compile(infer, config.target), trained, history)
+    write_safetensors(infer.with_suffix(".safetensors"), weights)
+    graph = {k: v for k, v in student.graph.items() if k != "weights"}
+    infer.write_text(json.dumps(dict(graph, weights=infer.with_suffix(".safetensors").name)))
+    return TrainedModel(_compile(infer, config.target), trained, history, graph, weights)
 
 
 def _student_part(student, names):
