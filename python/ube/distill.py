@@ -51,14 +51,16 @@ class DistillConfig:
 @dataclasses.dataclass
 class TrainedModel:
     """A trained model: its executable for inference, its parameters, the
-    loss history ({term: [value per step]}) and its graph (a graph file's
-    content; `weights` holds every tensor it names). It can be passed to
-    distill() or fit() again as a teacher or a model."""
+    loss history ({term: [value per step]}), the wall time of each step in
+    seconds, and its graph (a graph file's content; `weights` holds every
+    tensor it names). It can be passed to distill() or fit() again as a
+    teacher or a model."""
     executable: object
     params: dict
     history: dict
     graph: dict
     weights: dict
+    step_seconds: list = dataclasses.field(default_factory=list)
 
     def __call__(self, *inputs):
         """The model's first output (the logits) for `inputs`."""
@@ -175,10 +177,13 @@ def _run(graph, weights, student_params, data, config, workdir, terms, student):
     history = {t: [] for t in terms}
     batches = _batches(data)
     started = time.perf_counter()
+    seconds = []
     for i in range(1, config.steps + 1):
         inputs, labels = next(batches)
         feed = {f"input{j}": a for j, a in enumerate(inputs)}
+        before = time.perf_counter()
         out = step(labels=labels, **feed)
+        seconds.append(time.perf_counter() - before)
         for t in terms:
             history[t].append(float(out[t]))
         if config.log_every and (i % config.log_every == 0 or i == config.steps):
@@ -195,7 +200,7 @@ def _run(graph, weights, student_params, data, config, workdir, terms, student):
     write_safetensors(infer.with_suffix(".safetensors"), weights)
     graph = {k: v for k, v in student.graph.items() if k != "weights"}
     infer.write_text(json.dumps(dict(graph, weights=infer.with_suffix(".safetensors").name)))
-    return TrainedModel(_compile(infer, config.target), trained, history, graph, weights)
+    return TrainedModel(_compile(infer, config.target), trained, history, graph, weights, seconds)
 
 
 def _student_part(student, names):
