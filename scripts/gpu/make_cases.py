@@ -101,6 +101,21 @@ def correctness_cases():
         node("dkd", "kd_loss_grad", ["s", "t", "g", "y"], attrs={"temperature": 2.0, "alpha": 0.5}),
         node("dfm", "feature_map_loss_grad", ["wide", "ht", "g"], attrs={"beta": 0.5, "gamma": 0.25})],
         ["ce", "mse", "kd", "fm", "at", "dkd", "dfm"]), inputs
+    # A compiled training step: gradients through linear, GELU and
+    # cross-entropy, then AdamW (the step and the moments are inputs).
+    x, y = randn(16, 10), rng.integers(0, 4, (16,)).astype(np.int64)
+    params = {"w1": randn(24, 10) * 0.3, "b1": randn(24) * 0.1, "w2": randn(4, 24) * 0.3,
+              "b2": randn(4) * 0.1}
+    state = {f"{n}.{s}": np.abs(randn(*a.shape)) * 0.01 for n, a in params.items()
+             for s in ("exp_avg", "exp_avg_sq")}
+    inputs = {"x": x, "y": y, **params}
+    g = graph(inputs, [
+        node("h", "linear", ["x", "w1", "b1"]), node("a", "gelu", ["h"]),
+        node("logits", "linear", ["a", "w2", "b2"]),
+        node("loss", "cross_entropy", ["logits", "y"])], ["loss"])
+    g["train"] = {"loss": "loss", "params": list(params),
+                  "optimizer": {"kind": "adamw", "lr": 0.01}}
+    yield "train_step", g, {**inputs, **state, "step": np.array(3, np.int64)}
     x = randn(37, 29)
     yield "dropout", graph({"x": x}, [
         node("out", "dropout", ["x"], attrs={"rate": 0.25, "seed": 5})], ["out"]), {"x": x}
