@@ -524,6 +524,56 @@ struct LowerGather : OpConversionPattern<GatherOp> {
   }
 };
 
+/// Zeros, then one row update per index in order (scf.for over the rows;
+/// each update is a row-sized linalg.add, in place after bufferization).
+struct LowerScatterAdd : OpConversionPattern<ScatterAddOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ScatterAddOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = op.getType();
+    auto updatesType = tensorType(adaptor.getUpdates());
+    int64_t rank = resultType.getRank();
+    Value zero = arith::ConstantOp::create(rewriter, loc,
+                                           rewriter.getZeroAttr(resultType.getElementType()));
+    Value init = linalg::FillOp::create(rewriter, loc, zero, emptyLike(rewriter, loc, resultType))
+                     .getResult(0);
+    auto index = [&](OpBuilder &b, int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+    SmallVector<int64_t> rowShape(updatesType.getShape());
+    rowShape[0] = 1;
+    auto rowType = RankedTensorType::get(rowShape, resultType.getElementType());
+    SmallVector<OpFoldResult> sizes, strides(rank, rewriter.getIndexAttr(1));
+    for (int64_t size : rowShape)
+      sizes.push_back(rewriter.getIndexAttr(size));
+    auto loop = scf::ForOp::create(
+        rewriter, loc, index(rewriter, 0), index(rewriter, updatesType.getDimSize(0)),
+        index(rewriter, 1), ValueRange{init},
+        [&](OpBuilder &b, Location l, Value p, ValueRange acc) {
+          Value id = tensor::ExtractOp::create(b, l, adaptor.getIndices(), ValueRange{p});
+          Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), id);
+          row = arith::MinSIOp::create(b, l, arith::MaxSIOp::create(b, l, row, index(b, 0)),
+                                       index(b, resultType.getDimSize(0) - 1));
+          auto offsets = [&](Value first) {
+            SmallVector<OpFoldResult> o(rank, b.getIndexAttr(0));
+            o[0] = first;
+            return o;
+          };
+          Value update = tensor::ExtractSliceOp::create(b, l, rowType, adaptor.getUpdates(),
+                                                        offsets(p), sizes, strides);
+          Value current = tensor::ExtractSliceOp::create(b, l, rowType, acc[0], offsets(row),
+                                                         sizes, strides);
+          Value sum = linalg::AddOp::create(b, l, ValueRange{current, update},
+                                            ValueRange{current})
+                          .getResult(0);
+          Value next = tensor::InsertSliceOp::create(b, l, sum, acc[0], offsets(row), sizes,
+                                                     strides);
+          scf::YieldOp::create(b, l, next);
+        });
+    rewriter.replaceOp(op, loop.getResult(0));
+    return success();
+  }
+};
+
 struct LowerConstant : OpConversionPattern<ConstantOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(ConstantOp op, OpAdaptor,
@@ -626,12 +676,12 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
     ConversionTarget target(*context);
     target.addIllegalDialect<UbeDialect>();
     target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect, arith::ArithDialect,
-                           math::MathDialect, func::FuncDialect>();
+                           math::MathDialect, func::FuncDialect, scf::SCFDialect>();
     RewritePatternSet patterns(context);
     patterns.add<LowerElementwise>(context);
     patterns.add<LowerReduction<ReduceSumOp>, LowerReduction<ReduceMeanOp>,
                  LowerReduction<ReduceMaxOp>, LowerMatmul, LowerTranspose, LowerReshape,
-                 LowerConcat, LowerSlice, LowerGather, LowerConstant, LowerDropout,
+                 LowerConcat, LowerSlice, LowerGather, LowerScatterAdd, LowerConstant, LowerDropout,
                  LowerTransferProbability, LowerBernoulliSelect>(context);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
       signalPassFailure();

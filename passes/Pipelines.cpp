@@ -103,7 +103,7 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
               "gpu-launch-sink-index-computations,gpu-kernel-outlining,canonicalize,"
               // Remaining math (abs, floor, sqrt, pow...) becomes libdevice calls.
               "gpu.module(ube-align-workgroup-memory,ube-lower-gpu-all-reduce,math-extend-to-supported-types,"
-              "ube-approximate-math,convert-scf-to-cf,"
+              "ube-approximate-math,expand-strided-metadata,lower-affine,convert-scf-to-cf,"
               "convert-gpu-to-nvvm,canonicalize,reconcile-unrealized-casts)");
   addPipeline(pm, "nvvm-attach-target{chip=" + chip + " features=" + ptxFeatures +
                       " O=3 l=" + libdevice + "},gpu-module-to-binary{format=isa}");

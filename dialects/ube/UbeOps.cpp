@@ -838,3 +838,22 @@ LogicalResult AdamwUpdateOp::verify() {
            << number(getWeightDecay().convertToDouble());
   return success();
 }
+
+LogicalResult ScatterAddOp::verify() {
+  auto updates = cast<RankedTensorType>(getUpdates().getType());
+  auto indices = cast<RankedTensorType>(getIndices().getType());
+  auto result = cast<RankedTensorType>(getType());
+  if (indices.getRank() != 1)
+    return emitOpError("indices must be a vector, got ") << indices;
+  if (updates.getRank() < 1 || updates.getDimSize(0) != indices.getDimSize(0))
+    return emitOpError("updates must have one row per index, got ") << updates << " and "
+                                                                       << indices;
+  if (result.getRank() != updates.getRank() ||
+      result.getShape().drop_front() != updates.getShape().drop_front() ||
+      result.getElementType() != updates.getElementType())
+    return emitOpError("result ") << result << " must be the updates' rows " << updates
+                                  << " stacked along a first dimension";
+  if (result.getDimSize(0) < 1)
+    return emitOpError("result needs at least one row");
+  return success();
+}

@@ -358,6 +358,23 @@ def Ube_GatherOp : Ube_InferredOp<"gather"> {
   let assemblyFormat = "$input `,` $indices attr-dict `:` type($input) `,` type($indices)";
 }
 
+def Ube_ScatterAddOp : Ube_Op<"scatter_add", [Pure]> {
+  let summary = "Adds rows of `updates` at `indices` into zeros (the gradient of gather)";
+  let description = [{
+    `updates` is `[P, d1, ...]`, `indices` is `[P]`, the result
+    `[V, d1, ...]`: zeros, then `result[indices[p]] += updates[p]` for each
+    p in order (rows with the same index add up). Indices are clamped into
+    `[0, V)`, as `gather` reads them. One pass over `updates`, where a
+    one-hot product would cost P·V per element of a row.
+  }];
+  let arguments = (ins Ube_FloatTensor:$updates, Ube_IndexTensor:$indices);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = [{
+    $updates `,` $indices attr-dict `:` type($updates) `,` type($indices) `to` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def Ube_ConstantOp : Ube_Op<"constant", [ConstantLike, Pure,
     AllTypesMatch<["value", "result"]>]> {
   let summary = "A constant tensor";

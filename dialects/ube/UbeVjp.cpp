@@ -379,7 +379,7 @@ LogicalResult vjp(SliceOp op, UbeBuilder &u, Value g, Grads &grads) {
   grads[0] = g;
   return success();
 }
-/// Gathered rows scattered back with addition, as a one-hot product:
+/// Gathered rows scattered back with addition (ube.scatter_add):
 /// d table[v] = Σ over positions i with ids[i] = v of g[i].
 LogicalResult vjp(GatherOp op, UbeBuilder &u, Value g, Grads &grads) {
   Value table = op.getInput(), ids = op.getIndices();
@@ -389,7 +389,7 @@ LogicalResult vjp(GatherOp op, UbeBuilder &u, Value g, Grads &grads) {
   int64_t rank = tableShape.size(), axis = positive(op.getAxis(), rank);
   int64_t idsRank = UbeBuilder::typeOf(ids).getRank();
   int64_t positions = UbeBuilder::typeOf(ids).getNumElements();
-  // g: [before..., ids..., after...] -> [ids..., before..., after...] -> [P, rest].
+  // g: [before..., ids..., after...] -> [ids..., before..., after...] -> [P, rest...].
   SmallVector<int64_t> perm;
   for (int64_t i = 0; i < idsRank; ++i)
     perm.push_back(axis + i);
@@ -397,20 +397,20 @@ LogicalResult vjp(GatherOp op, UbeBuilder &u, Value g, Grads &grads) {
     perm.push_back(i);
   for (int64_t i = axis + idsRank; i < axis + idsRank + (rank - axis - 1); ++i)
     perm.push_back(i);
-  int64_t rest = positions ? UbeBuilder::typeOf(g).getNumElements() / positions : 0;
-  Value rows = u.reshape(u.transpose(g, perm), {positions, rest});
-  Value hot = u.castTo(u.oneHot(u.reshape(ids, {positions}), tableShape[axis]),
-                       UbeBuilder::elementTypeOf(g));
-  Value summed = u.matmul(hot, rows, /*transposeRhs=*/false, /*transposeLhs=*/true);
-  // [V, before..., after...] -> the table's layout.
-  SmallVector<int64_t> moved = {tableShape[axis]};
+  SmallVector<int64_t> rows = {positions}, moved = {tableShape[axis]};
   for (int64_t i = 0; i < rank; ++i)
-    if (i != axis)
+    if (i != axis) {
+      rows.push_back(tableShape[i]);
       moved.push_back(tableShape[i]);
+    }
+  Value updates = u.reshape(u.transpose(g, perm), rows);
+  auto movedType = RankedTensorType::get(moved, UbeBuilder::elementTypeOf(g));
+  Value summed = ScatterAddOp::create(u.b, movedType, updates, u.reshape(ids, {positions}));
+  // [V, before..., after...] -> the table's layout.
   SmallVector<int64_t> back;
   for (int64_t i = 0; i < rank; ++i)
     back.push_back(i < axis ? i + 1 : i == axis ? 0 : i);
-  grads[0] = u.transpose(u.reshape(summed, moved), back);
+  grads[0] = u.transpose(summed, back);
   return success();
 }
 /// The same mask (same seed, step and element index) applied to g.

@@ -101,15 +101,16 @@ def correctness_cases():
         node("dkd", "kd_loss_grad", ["s", "t", "g", "y"], attrs={"temperature": 2.0, "alpha": 0.5}),
         node("dfm", "feature_map_loss_grad", ["wide", "ht", "g"], attrs={"beta": 0.5, "gamma": 0.25})],
         ["ce", "mse", "kd", "fm", "at", "dkd", "dfm"]), inputs
-    # A compiled training step: gradients through linear, GELU and
-    # cross-entropy, then AdamW (the step and the moments are inputs).
-    x, y = randn(16, 10), rng.integers(0, 4, (16,)).astype(np.int64)
-    params = {"w1": randn(24, 10) * 0.3, "b1": randn(24) * 0.1, "w2": randn(4, 24) * 0.3,
-              "b2": randn(4) * 0.1}
+    # A compiled training step: gradients through an embedding (scatter_add),
+    # linear, GELU and cross-entropy, then AdamW (step and moments are inputs).
+    ids, y = rng.integers(0, 20, (16, 3)).astype(np.int64), rng.integers(0, 4, (16,)).astype(np.int64)
+    params = {"table": randn(20, 10) * 0.5, "w1": randn(24, 10) * 0.3, "b1": randn(24) * 0.1,
+              "w2": randn(4, 24) * 0.3, "b2": randn(4) * 0.1}
     state = {f"{n}.{s}": np.abs(randn(*a.shape)) * 0.01 for n, a in params.items()
              for s in ("exp_avg", "exp_avg_sq")}
-    inputs = {"x": x, "y": y, **params}
+    inputs = {"ids": ids, "y": y, **params}
     g = graph(inputs, [
+        node("e", "gather", ["table", "ids"]), node("x", "reduce_mean", ["e"], attrs={"axes": [1]}),
         node("h", "linear", ["x", "w1", "b1"]), node("a", "gelu", ["h"]),
         node("logits", "linear", ["a", "w2", "b2"]),
         node("loss", "cross_entropy", ["logits", "y"])], ["loss"])

@@ -608,3 +608,19 @@ func.func @adamw_epsilon(%p: tensor<4xf32>, %lr: tensor<f32>, %step: tensor<i64>
   %0:3 = ube.adamw_update %p, %p, %p, %p, %lr, %step {epsilon = 0.0} : tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @scatter_add_rows(%u: tensor<5x4xf32>, %i: tensor<6xi64>) {
+  // expected-error@+1 {{'ube.scatter_add' op updates must have one row per index, got 'tensor<5x4xf32>' and 'tensor<6xi64>'}}
+  %0 = ube.scatter_add %u, %i : tensor<5x4xf32>, tensor<6xi64> to tensor<3x4xf32>
+  return
+}
+
+// -----
+
+func.func @scatter_add_result(%u: tensor<5x4xf32>, %i: tensor<5xi64>) {
+  // expected-error@+1 {{'ube.scatter_add' op result 'tensor<3x2xf32>' must be the updates' rows 'tensor<5x4xf32>' stacked along a first dimension}}
+  %0 = ube.scatter_add %u, %i : tensor<5x4xf32>, tensor<5xi64> to tensor<3x2xf32>
+  return
+}

@@ -197,3 +197,22 @@ func.func @composite(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>, %y: tensor<4xi3
   %0 = ube.kd_loss %s, %t labels %y {alpha = 0.5, temperature = 3.0} : tensor<4x10xf32>, tensor<4x10xf32>, tensor<4xi32>
   return %0 : tensor<f32>
 }
+
+// -----
+
+// scatter_add: zeros, then one clamped row update per index, in order.
+// CHECK-LABEL: func.func @scatter_add
+// CHECK: %[[ZERO:.*]] = linalg.fill
+// CHECK: scf.for %[[P:.*]] = %{{.*}} to %c5 step %{{.*}} iter_args(%[[ACC:.*]] = %[[ZERO]])
+// CHECK: %[[ID:.*]] = tensor.extract %arg1[%[[P]]]
+// CHECK: arith.index_cast %[[ID]]
+// CHECK: arith.maxsi
+// CHECK: %[[ROW:.*]] = arith.minsi
+// CHECK: %[[UPD:.*]] = tensor.extract_slice %arg0[%[[P]], 0] [1, 4] [1, 1]
+// CHECK: %[[CUR:.*]] = tensor.extract_slice %[[ACC]][%[[ROW]], 0] [1, 4] [1, 1]
+// CHECK: %[[SUM:.*]] = linalg.add ins(%[[CUR]], %[[UPD]]
+// CHECK: tensor.insert_slice %[[SUM]] into %[[ACC]][%[[ROW]], 0] [1, 4] [1, 1]
+func.func @scatter_add(%u: tensor<5x4xf32>, %i: tensor<5xi64>) -> tensor<3x4xf32> {
+  %0 = ube.scatter_add %u, %i : tensor<5x4xf32>, tensor<5xi64> to tensor<3x4xf32>
+  return %0 : tensor<3x4xf32>
+}
