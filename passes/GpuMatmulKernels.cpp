@@ -4,12 +4,14 @@
 // loop, the body `out + f(lhs) * g(rhs)`) becomes one gpu.launch of the
 // classic SIMT SGEMM: each block computes a tile x tile output block, each
 // of its threads an 8 x 8 micro-tile held in registers. K advances in steps
-// of 8: the block stages an 8-deep slice of the lhs and rhs in shared memory
+// of 8: the block stages an 8-deep slice of both sides in shared memory
 // (loads coalesced along whichever dimension is contiguous, k-major in shared
 // memory so each thread reads its 8 rows and 8 columns as two 16-byte vector
-// loads), then every thread does 64 fused multiply-adds per k. Ragged edges
-// load zeros and skip their stores. The one-thread-per-output mapping of
-// ube-map-to-gpu-launches leaves these launches alone.
+// loads), then every thread does 64 fused multiply-adds per k. Two buffers
+// per side: the next slice is read into registers while the current one is
+// multiplied, then written to the other buffer, one barrier per slice.
+// Ragged edges load zeros and skip their stores. The one-thread-per-output
+// mapping of ube-map-to-gpu-launches leaves these launches alone.
 //
 //===----------------------------------------------------------------------===//
 
