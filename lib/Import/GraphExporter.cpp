@@ -131,6 +131,8 @@ public:
 
 private:
   LogicalResult exportFunction(func::FuncOp function);
+  LogicalResult exportTraining(func::FuncOp function, const json &inputs, const json &outputs,
+                               json &fn);
   FailureOr<std::string> exportParameter(ube::ConstantOp op,
                                          DenseResourceElementsAttr resource);
   FailureOr<json> nodeJson(Operation *op, const std::string &name,
@@ -304,9 +306,56 @@ LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
     nodes_.push_back(std::move(*node));
     names[op.getResult(0)] = name;
   }
-  functions_.push_back({{"name", function.getName().str()},
-                        {"inputs", std::move(fnInputs)},
-                        {"outputs", std::move(fnOutputs)}});
+  json fn = {{"name", function.getName().str()}, {"inputs", fnInputs}, {"outputs", fnOutputs}};
+  if (failed(exportTraining(function, fnInputs, fnOutputs, fn)))
+    return failure();
+  functions_.push_back(std::move(fn));
+  return success();
+}
+
+LogicalResult GraphExporter::exportTraining(func::FuncOp function, const json &inputs,
+                                            const json &outputs, json &fn) {
+  // The importer's ube.gradient / ube.train, back to graph-format names.
+  auto loss = [&](DictionaryAttr spec) -> FailureOr<json> {
+    auto index = spec.getAs<IntegerAttr>("loss");
+    if (!index || index.getInt() < 0 || index.getInt() >= int64_t(outputs.size()))
+      return function.emitOpError("has a malformed training attribute ") << spec;
+    return outputs[index.getInt()];
+  };
+  auto names = [&](DictionaryAttr spec, StringRef key) -> FailureOr<json> {
+    auto indices = spec.getAs<DenseI64ArrayAttr>(key);
+    if (!indices)
+      return function.emitOpError("has a malformed training attribute ") << spec;
+    json list = json::array();
+    for (int64_t i : indices.asArrayRef()) {
+      if (i < 0 || i >= int64_t(inputs.size()))
+        return function.emitOpError("has a malformed training attribute ") << spec;
+      list.push_back(inputs[i]);
+    }
+    return list;
+  };
+  if (auto spec = function->getAttrOfType<DictionaryAttr>("ube.gradient")) {
+    auto l = loss(spec);
+    auto wrt = names(spec, "wrt");
+    if (failed(l) || failed(wrt))
+      return failure();
+    fn["gradient"] = {{"loss", *l}, {"wrt", *wrt}};
+  }
+  if (auto spec = function->getAttrOfType<DictionaryAttr>("ube.train")) {
+    auto l = loss(spec);
+    auto params = names(spec, "params");
+    auto kind = spec.getAs<StringAttr>("optimizer");
+    if (failed(l) || failed(params) || !kind)
+      return function.emitOpError("has a malformed training attribute ") << spec;
+    json optimizer = {{"kind", kind.str()}};
+    for (NamedAttribute entry : spec) {
+      if (auto number = dyn_cast<FloatAttr>(entry.getValue()))
+        optimizer[entry.getName().str()] = number.getValueAsDouble();
+      else if (auto flag = dyn_cast<BoolAttr>(entry.getValue()); flag && kind == "sgd")
+        optimizer[entry.getName().str()] = flag.getValue();
+    }
+    fn["train"] = {{"loss", *l}, {"params", *params}, {"optimizer", std::move(optimizer)}};
+  }
   return success();
 }
 
@@ -331,7 +380,8 @@ LogicalResult GraphExporter::run() {
   graph["nodes"] = nodes_;
   // One "main" over every input in order is the default and needs no list.
   if (functions_.size() == 1 && functions_[0]["name"] == "main" &&
-      functions_[0]["inputs"].size() == inputs_.size()) {
+      functions_[0]["inputs"].size() == inputs_.size() && !functions_[0].contains("gradient") &&
+      !functions_[0].contains("train")) {
     bool inOrder = true;
     for (size_t i = 0; i < inputs_.size(); ++i)
       inOrder &= functions_[0]["inputs"][i] == inputs_[i]["name"];
