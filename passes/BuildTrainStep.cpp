@@ -39,6 +39,10 @@ struct OptimizerSpec {
     auto value = attrs.getAs<FloatAttr>(key);
     return value ? value.getValueAsDouble() : fallback;
   }
+  bool flag(StringRef key) const {
+    auto value = attrs.getAs<BoolAttr>(key);
+    return value && value.getValue();
+  }
   /// The state tensors the optimizer keeps per parameter.
   SmallVector<StringRef> stateNames() const {
     if (kind == "adamw")
@@ -125,8 +129,7 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
       update = SgdUpdateOp::create(
           u.b, param, grad, state[i][0], lr, attrs.getF64FloatAttr(optimizer.get("momentum", 0.0)),
           attrs.getF64FloatAttr(optimizer.get("weight_decay", 0.0)),
-          attrs.getBoolAttr(spec.getAs<BoolAttr>("nesterov") &&
-                            spec.getAs<BoolAttr>("nesterov").getValue()));
+          attrs.getBoolAttr(optimizer.flag("nesterov")));
     if (failed(mlir::verify(update)))
       return failure();
     updated.push_back(update->getResult(0));

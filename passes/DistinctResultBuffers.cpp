@@ -21,14 +21,14 @@ struct UbeDistinctResultBuffersPass
     : ube::impl::UbeDistinctResultBuffersBase<UbeDistinctResultBuffersPass> {
   void runOnOperation() override {
     getOperation().walk([](func::ReturnOp ret) {
-      llvm::SmallPtrSet<void *, 8> seen;
+      llvm::SmallDenseSet<Value> seen;
       OpBuilder b(ret);
       for (OpOperand &operand : ret->getOpOperands()) {
         Value v = operand.get();
         auto type = dyn_cast<MemRefType>(v.getType());
         if (!type || !type.hasStaticShape())
           continue;
-        bool shared = !seen.insert(v.getAsOpaquePointer()).second || isa<BlockArgument>(v);
+        bool shared = !seen.insert(v).second || isa<BlockArgument>(v);
         if (!shared)
           continue;
         auto fresh = memref::AllocOp::create(

@@ -486,6 +486,15 @@ struct LowerSlice : OpConversionPattern<SliceOp> {
   }
 };
 
+/// An integer id as an index clamped into [0, size): out-of-range ids read
+/// (gather) or update (scatter_add) the nearest row instead of out of bounds.
+Value clampedIndex(OpBuilder &b, Location loc, Value id, int64_t size) {
+  Value index = arith::IndexCastOp::create(b, loc, b.getIndexType(), id);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value last = arith::ConstantIndexOp::create(b, loc, size - 1);
+  return arith::MinSIOp::create(b, loc, arith::MaxSIOp::create(b, loc, index, zero), last);
+}
+
 struct LowerGather : OpConversionPattern<GatherOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(GatherOp op, OpAdaptor adaptor,
@@ -507,12 +516,7 @@ struct LowerGather : OpConversionPattern<GatherOp> {
             loop.push_back(linalg::IndexOp::create(b, l, d));
           Value id = tensor::ExtractOp::create(
               b, l, adaptor.getIndices(), ArrayRef(loop).slice(axis, indexRank));
-          // Out-of-range ids are clamped into [0, size) rather than read out
-          // of bounds.
-          Value index = arith::IndexCastOp::create(b, l, b.getIndexType(), id);
-          Value zero = arith::ConstantIndexOp::create(b, l, 0);
-          Value last = arith::ConstantIndexOp::create(b, l, inputType.getDimSize(axis) - 1);
-          index = arith::MinSIOp::create(b, l, arith::MaxSIOp::create(b, l, index, zero), last);
+          Value index = clampedIndex(b, l, id, inputType.getDimSize(axis));
           SmallVector<Value> at(ArrayRef(loop).take_front(axis));
           at.push_back(index);
           llvm::append_range(at, ArrayRef(loop).drop_front(axis + indexRank));
@@ -550,9 +554,7 @@ struct LowerScatterAdd : OpConversionPattern<ScatterAddOp> {
         index(rewriter, 1), ValueRange{init},
         [&](OpBuilder &b, Location l, Value p, ValueRange acc) {
           Value id = tensor::ExtractOp::create(b, l, adaptor.getIndices(), ValueRange{p});
-          Value row = arith::IndexCastOp::create(b, l, b.getIndexType(), id);
-          row = arith::MinSIOp::create(b, l, arith::MaxSIOp::create(b, l, row, index(b, 0)),
-                                       index(b, resultType.getDimSize(0) - 1));
+          Value row = clampedIndex(b, l, id, resultType.getDimSize(0));
           auto offsets = [&](Value first) {
             SmallVector<OpFoldResult> o(rank, b.getIndexAttr(0));
             o[0] = first;

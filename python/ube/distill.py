@@ -48,6 +48,18 @@ class DistillConfig:
     target: str = "cpu"
 
 
+def _write_graph(path, graph, weights):
+    """Writes graph file `path` and, when there are weights, its
+    .safetensors beside it; returns the path."""
+    path = pathlib.Path(path)
+    graph = {k: v for k, v in graph.items() if k != "weights"}
+    if weights:
+        write_safetensors(path.with_suffix(".safetensors"), weights)
+        graph["weights"] = path.with_suffix(".safetensors").name
+    path.write_text(json.dumps(graph))
+    return path
+
+
 @dataclasses.dataclass
 class TrainedModel:
     """A trained model: its executable for inference, its parameters, the
@@ -69,10 +81,7 @@ class TrainedModel:
 
     def save(self, path):
         """Writes the graph file `path` and its weights beside it."""
-        path = pathlib.Path(path)
-        write_safetensors(path.with_suffix(".safetensors"), self.weights)
-        path.write_text(json.dumps(dict(self.graph, weights=path.with_suffix(
-            ".safetensors").name)))
+        _write_graph(path, self.graph, self.weights)
 
 
 class _Graph:
@@ -167,12 +176,8 @@ def _plot(history, path):
 def _run(graph, weights, student_params, data, config, workdir, terms, student):
     """Compiles the training graph, runs config.steps steps, builds the
     inference executable of `student` with the trained parameters."""
-    path = pathlib.Path(workdir) / "train.json"
-    if weights:
-        write_safetensors(path.with_suffix(".safetensors"), weights)
-        graph["weights"] = path.with_suffix(".safetensors").name
-    path.write_text(json.dumps(graph))
-    exe = _compile(path, config.target)
+    exe = _compile(_write_graph(pathlib.Path(workdir) / "train.json", graph, weights),
+                   config.target)
     step = TrainingStep(exe.train_step, student_params)
     history = {t: [] for t in terms}
     batches = _batches(data)
@@ -196,10 +201,8 @@ def _run(graph, weights, student_params, data, config, workdir, terms, student):
         write_safetensors(config.save, trained)
     # Inference: the student's own graph with the trained weights.
     weights = {**student.weights, **trained}
-    infer = pathlib.Path(workdir) / "student_trained.json"
-    write_safetensors(infer.with_suffix(".safetensors"), weights)
     graph = {k: v for k, v in student.graph.items() if k != "weights"}
-    infer.write_text(json.dumps(dict(graph, weights=infer.with_suffix(".safetensors").name)))
+    infer = _write_graph(pathlib.Path(workdir) / "student_trained.json", graph, weights)
     return TrainedModel(_compile(infer, config.target), trained, history, graph, weights, seconds)
 
 
@@ -255,7 +258,6 @@ def distill(teacher, student, data, config=None):
                       "attrs": kd_attrs})
         weighted = [("kd", config.kd_weight)]
         rng = np.random.default_rng(config.seed)
-        shapes = {d["name"]: d["shape"] for d in s_params}
         layer_map = sorted(config.layer_map.items()) if config.feature_weight else []
         if layer_map:
             s_shapes = _output_shapes(s, first_inputs, workdir, "student")
@@ -269,7 +271,6 @@ def distill(teacher, student, data, config=None):
                         np.sqrt(s_shape[-1])).astype(np.float32)
                 inputs.append(_tensor(name, proj))
                 student_init[name] = proj
-                shapes[name] = list(proj.shape)
                 operands.append(name)
             nodes.append({"name": f"feature{i}", "op": "feature_map_loss", "inputs": operands})
             terms.append(f"feature{i}")
@@ -289,7 +290,7 @@ def distill(teacher, student, data, config=None):
         graph = {"format": "ube.graph", "version": 1, "inputs": inputs,
                  "parameters": t_params + s_frozen, "nodes": nodes,
                  "functions": [{"name": "train_step", "outputs": ["loss", *terms],
-                                "train": {"loss": "loss", "params": list(shapes),
+                                "train": {"loss": "loss", "params": list(student_init),
                                           "optimizer": config.optimizer}}]}
         return _run(graph, {**t_weights, **s_constants}, student_init, data, config, workdir,
                     ["loss", *terms], s)
@@ -297,11 +298,6 @@ def distill(teacher, student, data, config=None):
 
 def _output_shapes(model, inputs, workdir, name):
     """The shapes of a model's outputs, by running its graph once."""
-    path = pathlib.Path(workdir) / f"{name}_shapes.json"
-    graph = model.graph
-    if model.weights:
-        write_safetensors(path.with_suffix(".safetensors"), model.weights)
-        graph = dict(graph, weights=path.with_suffix(".safetensors").name)
-    path.write_text(json.dumps(graph))
+    path = _write_graph(pathlib.Path(workdir) / f"{name}_shapes.json", model.graph, model.weights)
     out = _compile(path)(*inputs)
     return [np.asarray(o).shape for o in (out if isinstance(out, tuple) else (out,))]

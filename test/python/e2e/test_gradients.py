@@ -8,8 +8,6 @@ input with the gradient torch computes for the same formula. Tolerance: the
 gradients run in float32 against a float64 reference; the largest reductions
 here add a few hundred terms, so 1e-4 of the gradient's largest magnitude
 (rel_error) bounds the rounding with a wide margin."""
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -369,4 +367,3 @@ def test_errors(runner, tmp_path):
         "loss", ["s"])
     with pytest.raises(RuntimeError, match="has no gradient rule"):
         runner.compile(no_rule)
-    json.dumps(base)  # the graphs above are plain JSON
