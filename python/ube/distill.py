@@ -31,14 +31,27 @@ class DistillConfig:
 
     `layer_map` pairs student outputs with teacher outputs (indices into the
     models' outputs, 0 being the logits) for feature-map losses; a width
-    mismatch gets a trainable projection. `optimizer` is the graph format's
-    optimizer object. `steps` counts optimizer steps; the data is cycled."""
+    mismatch gets a trainable projection. `attention_map` pairs (query,
+    key) outputs of the student, each [batch, heads, tokens, d], with the
+    teacher's for attention-transfer losses. `replace` lists (teacher module
+    paths, student module path) pairs for BERT-of-Theseus module
+    replacement (ube.theseus; torch modules only): the student's modules
+    train inside the teacher, each used with probability
+    min(1, transfer_slope·step + transfer_offset), and the step also
+    returns that probability. `optimizer` is the graph format's optimizer
+    object. `steps` counts optimizer steps; the data is cycled."""
     steps: int = 100
     temperature: float = 2.0
     kd_weight: float = 1.0
     hard_label_weight: float = 0.0
     feature_weight: float = 0.0
     layer_map: dict = dataclasses.field(default_factory=dict)
+    attention_weight: float = 0.0
+    attention_map: dict = dataclasses.field(default_factory=dict)
+    attention_mask: int = None   # index of an i1 [batch, tokens] input (true = keep)
+    replace: list = dataclasses.field(default_factory=list)
+    transfer_slope: float = 0.0  # k in p = min(1, k·step + b)
+    transfer_offset: float = 0.3  # b
     optimizer: dict = dataclasses.field(
         default_factory=lambda: {"kind": "adamw", "lr": 1e-3, "weight_decay": 0.01})
     seed: int = 0
@@ -149,37 +162,50 @@ def _tensor(name, array):
 
 
 def _progress(step, steps, terms, started):
+    """A progress bar on stderr, redrawn in place on a terminal and one line
+    per report otherwise (a log keeps every report)."""
     rate = step / max(time.perf_counter() - started, 1e-9)
     text = "  ".join(f"{k} {float(v):.4f}" for k, v in terms.items())
     bar = "#" * int(20 * step / steps)
+    live = sys.stderr.isatty() and step < steps
     print(f"\r[{bar:<20}] step {step}/{steps}  {text}  {rate:.1f} steps/s",
-          end="" if step < steps else "\n", file=sys.stderr, flush=True)
+          end="" if live else "\n", file=sys.stderr, flush=True)
 
 
 def _plot(history, path):
-    """Loss curves as a PNG (matplotlib, without a display)."""
+    """Loss curves as a PNG (matplotlib, without a display); the module
+    replacement probability, when there is one, on a second axis."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4))
     for term, values in history.items():
-        ax.plot(np.arange(1, len(values) + 1), values, label=term)
+        if term != "replace_probability":
+            ax.plot(np.arange(1, len(values) + 1), values, label=term)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
-    ax.legend()
+    ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
+    if "replace_probability" in history:
+        values = history["replace_probability"]
+        right = ax.twinx()
+        right.plot(np.arange(1, len(values) + 1), values, "k--", label="replace probability")
+        right.set_ylim(0, 1.05)
+        right.set_ylabel("replace probability")
+        right.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def _run(graph, weights, student_params, data, config, workdir, terms, student):
+def _run(graph, weights, init, data, config, workdir, outputs, student, trained_as):
     """Compiles the training graph, runs config.steps steps, builds the
-    inference executable of `student` with the trained parameters."""
+    inference executable of `student` with the trained parameters
+    (`trained_as` maps the step's parameter names to the student's)."""
     exe = _compile(_write_graph(pathlib.Path(workdir) / "train.json", graph, weights),
                    config.target)
-    step = TrainingStep(exe.train_step, student_params)
-    history = {t: [] for t in terms}
+    step = TrainingStep(exe.train_step, init)
+    history = {t: [] for t in outputs}
     batches = _batches(data)
     started = time.perf_counter()
     seconds = []
@@ -189,12 +215,12 @@ def _run(graph, weights, student_params, data, config, workdir, terms, student):
         before = time.perf_counter()
         out = step(labels=labels, **feed)
         seconds.append(time.perf_counter() - before)
-        for t in terms:
+        for t in outputs:
             history[t].append(float(out[t]))
         if config.log_every and (i % config.log_every == 0 or i == config.steps):
-            _progress(i, config.steps, {t: out[t] for t in terms}, started)
+            _progress(i, config.steps, {t: out[t] for t in outputs}, started)
     current = step.params
-    trained = {n: current["student." + n] for n in student.weights if "student." + n in current}
+    trained = {name: current[param] for param, name in trained_as.items()}
     if config.plot:
         _plot(history, config.plot)
     if config.save:
@@ -206,11 +232,13 @@ def _run(graph, weights, student_params, data, config, workdir, terms, student):
     return TrainedModel(_compile(infer, config.target), trained, history, graph, weights, seconds)
 
 
-def _student_part(student, names):
-    """The student's nodes with its float parameters as trainable inputs;
-    the others (index buffers) stay constants."""
+def _student_part(student, names, trainable=lambda name: True):
+    """The student's nodes with its float parameters as trainable inputs
+    (those `trainable` accepts, by their own name); the others stay
+    constants. Names are prefixed with "student."."""
     nodes, params, weights, outputs = student.prefixed("student.", names)
-    trainable = [p for p in params if p["dtype"] in ("f32", "f16", "bf16")]
+    trainable = [p for p in params if p["dtype"] in ("f32", "f16", "bf16")
+                 and trainable(p["name"][len("student."):])]
     frozen = [p for p in params if p not in trainable]
     init = {p["name"]: weights[p["name"]] for p in trainable}
     constants = {p["name"]: weights[p["name"]] for p in frozen}
@@ -234,7 +262,30 @@ def fit(model, data, config=None):
                  "functions": [{"name": "train_step", "outputs": ["loss"],
                                 "train": {"loss": "loss", "params": [p["name"] for p in params],
                                           "optimizer": config.optimizer}}]}
-        return _run(train, constants, init, data, config, workdir, ["loss"], graph)
+        return _run(train, constants, init, data, config, workdir, ["loss"], graph,
+                    {p: p[len("student."):] for p in init})
+
+
+def _weighted_sum(nodes, weighted):
+    """Appends nodes computing Σ weight · term as the scalar "loss"."""
+    total = None
+    for k, (term, weight) in enumerate(weighted):
+        nodes.append({"name": f"w{k}", "op": "constant", "inputs": [],
+                      "value": float(weight), "dtype": "f32", "shape": []})
+        nodes.append({"name": f"wt{k}", "op": "mul", "inputs": [term, f"w{k}"]})
+        if total is None:
+            total = f"wt{k}"
+        else:
+            nodes.append({"name": f"sum{k}", "op": "add", "inputs": [total, f"wt{k}"]})
+            total = f"sum{k}"
+    nodes.append({"name": "loss", "op": "reshape", "inputs": [total], "shape": []})
+
+
+def _output(outputs, index, what):
+    if not -len(outputs) <= index < len(outputs):
+        raise ValueError(f"{what}: output {index} does not exist (the model has "
+                         f"{len(outputs)} outputs)")
+    return outputs[index]
 
 
 def distill(teacher, student, data, config=None):
@@ -246,11 +297,37 @@ def distill(teacher, student, data, config=None):
         t = _Graph.load(teacher, first_inputs, workdir, "teacher")
         s = _Graph.load(student, first_inputs, workdir, "student")
         names = [f"input{j}" for j in range(len(first_inputs))]
-        t_nodes, t_params, t_weights, t_out = t.prefixed("teacher.", names)
-        s_nodes, s_params, s_weights, s_out, s_frozen, s_constants = _student_part(s, names)
-        nodes = t_nodes + s_nodes
         inputs = [_tensor(n, a) for n, a in zip(names, first_inputs)]
-        inputs += [_tensor("labels", first_labels)] + s_params
+        inputs.append(_tensor("labels", first_labels))
+        t_nodes, t_params, t_weights, t_out = t.prefixed("teacher.", names)
+        if config.replace:
+            # The student's modules train inside the teacher (BERT-of-Theseus).
+            from ube import theseus
+            model, prefixes = theseus.hybrid(teacher, student, config.replace,
+                                             config.transfer_slope, config.transfer_offset,
+                                             config.seed)
+            try:
+                forward = _Graph.load(model, first_inputs, workdir, "hybrid")
+            except Exception as e:  # shape propagation wraps the first failure
+                cause = e
+                while cause.__cause__ or cause.__context__:
+                    cause = cause.__cause__ or cause.__context__
+                cause = str(cause).splitlines()[0]
+                raise ValueError("module replacement: the teacher with the student's modules "
+                                 f"in place fails on the first batch: {cause}") from e
+            s_nodes, s_params, s_weights, s_out, s_frozen, s_constants = _student_part(
+                forward, names + ["step"], lambda n: n.startswith(tuple(prefixes)))
+            inputs.append(_tensor("step", np.int64(1)))
+            trained_as = {}
+            for p in s_weights:
+                for prefix, renamed in prefixes.items():
+                    if p.startswith("student." + prefix):
+                        trained_as[p] = renamed + p[len("student." + prefix):]
+        else:
+            s_nodes, s_params, s_weights, s_out, s_frozen, s_constants = _student_part(s, names)
+            trained_as = {p: p[len("student."):] for p in s_weights}
+        nodes = t_nodes + s_nodes
+        inputs += s_params
         student_init = dict(s_weights)
         terms = ["kd"]
         kd_attrs = {"temperature": float(config.temperature), "alpha": float(config.hard_label_weight)}
@@ -263,8 +340,8 @@ def distill(teacher, student, data, config=None):
             s_shapes = _output_shapes(s, first_inputs, workdir, "student")
             t_shapes = _output_shapes(t, first_inputs, workdir, "teacher")
         for i, (s_index, t_index) in enumerate(layer_map):
+            operands = [_output(s_out, s_index, "layer_map"), _output(t_out, t_index, "layer_map")]
             s_shape, t_shape = s_shapes[s_index], t_shapes[t_index]
-            operands = [s_out[s_index], t_out[t_index]]
             if s_shape[-1] != t_shape[-1]:
                 name = f"student.projection{i}"
                 proj = (rng.standard_normal((s_shape[-1], t_shape[-1])) /
@@ -275,25 +352,32 @@ def distill(teacher, student, data, config=None):
             nodes.append({"name": f"feature{i}", "op": "feature_map_loss", "inputs": operands})
             terms.append(f"feature{i}")
             weighted.append((f"feature{i}", config.feature_weight))
-        # total = Σ weight · term
-        total = None
-        for k, (term, weight) in enumerate(weighted):
-            nodes.append({"name": f"w{k}", "op": "constant", "inputs": [],
-                          "value": float(weight), "dtype": "f32", "shape": []})
-            nodes.append({"name": f"wt{k}", "op": "mul", "inputs": [term, f"w{k}"]})
-            if total is None:
-                total = f"wt{k}"
-            else:
-                nodes.append({"name": f"sum{k}", "op": "add", "inputs": [total, f"wt{k}"]})
-                total = f"sum{k}"
-        nodes.append({"name": "loss", "op": "reshape", "inputs": [total], "shape": []})
+        attention_map = sorted(config.attention_map.items()) if config.attention_weight else []
+        for i, ((s_query, s_key), (t_query, t_key)) in enumerate(attention_map):
+            operands = [_output(s_out, s_query, "attention_map"),
+                        _output(s_out, s_key, "attention_map"),
+                        _output(t_out, t_query, "attention_map"),
+                        _output(t_out, t_key, "attention_map")]
+            if config.attention_mask is not None:
+                operands.append(names[config.attention_mask])
+            nodes.append({"name": f"attention{i}", "op": "attention_transfer_loss",
+                          "inputs": operands})
+            terms.append(f"attention{i}")
+            weighted.append((f"attention{i}", config.attention_weight))
+        _weighted_sum(nodes, weighted)
+        outputs = ["loss", *terms]
+        if config.replace:
+            nodes.append({"name": "replace_probability", "op": "reshape", "shape": [],
+                          "inputs": [next(n["name"] for n in s_nodes
+                                          if n["op"] == "transfer_probability")]})
+            outputs.append("replace_probability")
         graph = {"format": "ube.graph", "version": 1, "inputs": inputs,
                  "parameters": t_params + s_frozen, "nodes": nodes,
-                 "functions": [{"name": "train_step", "outputs": ["loss", *terms],
+                 "functions": [{"name": "train_step", "outputs": outputs,
                                 "train": {"loss": "loss", "params": list(student_init),
                                           "optimizer": config.optimizer}}]}
         return _run(graph, {**t_weights, **s_constants}, student_init, data, config, workdir,
-                    ["loss", *terms], s)
+                    outputs, s, trained_as)
 
 
 def _output_shapes(model, inputs, workdir, name):

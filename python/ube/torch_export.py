@@ -30,6 +30,22 @@ class ExportError(Exception):
     """A module construct ube cannot express (yet)."""
 
 
+def replace_module_output(student, teacher, module_id, slope, offset, seed=0):
+    """BERT-of-Theseus module replacement, as the frontend spells it: exports
+    as `ube.bernoulli_select` between the two outputs, drawn per step from
+    (seed, step, module_id) with probability `transfer_probability` =
+    min(1, slope·step + offset); the graph gains an i64 scalar input `step`.
+    Eager PyTorch (shape propagation) returns the student's output."""
+    if student.shape != teacher.shape or student.dtype != teacher.dtype:
+        raise ExportError(f"module replacement {module_id}: the student module gives "
+                          f"{list(student.shape)} {student.dtype}, the teacher modules "
+                          f"{list(teacher.shape)} {teacher.dtype}; they must match")
+    return student
+
+
+torch.fx.wrap("replace_module_output")
+
+
 def _source_location(node):
     """' at File "model.py", line 12, in forward: <source line>' for a node
     traced with record_stack_traces (the first frame is the user's code)."""
@@ -52,6 +68,7 @@ class _Exporter:
         ShapeProp(self.gm).propagate(*example_inputs)
         self.graph = GraphBuilder()
         self.values = {}  # fx node -> ube value name, or a static Python value
+        self.probabilities = {}  # (slope, offset) -> transfer_probability value
 
     # -- helpers ---------------------------------------------------------
     def meta(self, node):
@@ -269,6 +286,25 @@ def _dropout_function(ex, node):
         p = float(_arg(node, 1, "p", 0.5))
         return ex.emit(node.name, "dropout", [ex.value(node.args[0], node)], {"rate": p})
     return ex.value(node.args[0], node)
+
+
+def _replace_module_output(ex, node):
+    student, teacher, module_id, slope, offset = node.args[:5]
+    seed = int(_arg(node, 5, "seed", 0))
+    step = [i for i in ex.graph.inputs if i["name"] == "step"]
+    if not step and "step" in ex.graph.used:
+        raise ex.error(node, "needs an input named 'step', but a value has that name")
+    if not step:
+        ex.graph.add_input("step", "i64", [])
+    elif step[0]["dtype"] != "i64" or step[0]["shape"]:
+        raise ex.error(node, "the input 'step' must be an i64 scalar (the training step)")
+    key = (float(slope), float(offset))
+    if key not in ex.probabilities:
+        ex.probabilities[key] = ex.emit("replace_probability", "transfer_probability", ["step"],
+                                        {"slope": key[0], "offset": key[1]})
+    return ex.emit(node.name, "bernoulli_select",
+                   [ex.probabilities[key], "step", ex.value(student, node),
+                    ex.value(teacher, node)], {"module_id": int(module_id), "seed": seed})
 
 
 def _reduction_attrs(ex, node, dim_index=1, keep_index=2):
@@ -504,6 +540,7 @@ FUNCTIONS = {
     torch.transpose: _transpose, torch.t: _transpose, torch.permute: _permute,
     torch.sum: _reduce("reduce_sum"), torch.mean: _reduce("reduce_mean"),
     torch.amax: _reduce("reduce_max"), torch.unsqueeze: _reshape, torch.squeeze: _reshape,
+    replace_module_output: _replace_module_output,
 }
 
 METHODS = {

@@ -91,3 +91,142 @@ def test_distill_from_a_trained_teacher_with_a_feature_map(ube_module, tmp_path)
 def test_bad_input(ube_module):
     with pytest.raises(ValueError, match="empty"):
         ube_module.fit(Tiny(4), [], config(ube_module))
+
+
+class Block(nn.Module):
+    """A residual block: it maps a hidden state to the next one, as module
+    replacement requires."""
+
+    def __init__(self, hidden):
+        super().__init__()
+        self.linear = nn.Linear(hidden, hidden)
+
+    def forward(self, h):
+        return h + torch.tanh(self.linear(h))
+
+
+class Stack(nn.Module):
+    """Embedding, `layers` residual blocks of one width, logits; also
+    returns one layer's queries and keys ([batch, heads, tokens, d]) for
+    attention transfer."""
+
+    def __init__(self, hidden, layers, heads=2, vocab=11, classes=3):
+        super().__init__()
+        self.heads = heads
+        self.embed = nn.Embedding(vocab, hidden)
+        self.layers = nn.ModuleList(Block(hidden) for _ in range(layers))
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, ids):
+        h = self.embed(ids)
+        for layer in self.layers:
+            h = layer(h)
+        b, n, w = h.size(0), h.size(1), h.size(2)
+        q = self.query(h).view(b, n, self.heads, w // self.heads).transpose(1, 2)
+        k = self.key(h).view(b, n, self.heads, w // self.heads).transpose(1, 2)
+        return self.head(h.mean(1)), q, k
+
+
+def theseus_pair(seed):
+    """A 2-layer teacher and a 1-layer student that starts from the
+    teacher's embedding, projections and classifier (as in BERT-of-Theseus)."""
+    torch.manual_seed(seed)
+    teacher, student = Stack(8, 2), Stack(8, 1)
+    shared = {k: v for k, v in teacher.state_dict().items() if not k.startswith("layers.")}
+    student.load_state_dict(shared, strict=False)
+    return teacher, student
+
+
+def test_module_replacement_follows_the_schedule_and_the_draws(ube_module):
+    """Replacing teacher layers 0-1 by the student's layer 0 with p = 0.5:
+    where the draw (Philox of seed, step, module 0) keeps the teacher, the
+    hybrid is the teacher and kd is 0; where it picks the student, kd > 0."""
+    from ubetest import philox_uniform
+    teacher, student = theseus_pair(6)
+    data = make_data(7)
+    trained = ube_module.distill(teacher, student, data, config(
+        ube_module, steps=16, seed=9, replace=[(["layers.0", "layers.1"], "layers.0")],
+        transfer_slope=0.0, transfer_offset=0.5))
+    assert trained.history["replace_probability"] == [0.5] * 16
+    kd = np.array(trained.history["kd"])
+    chosen = [philox_uniform(0, step, 9) < 0.5 for step in range(1, 17)]
+    assert 0 < sum(chosen) < 16
+    assert np.all(kd[np.array(chosen)] > 1e-4)
+    assert np.all(np.abs(kd[~np.array(chosen)]) < 1e-6)
+    # Only the student's replacing module was trained.
+    assert set(trained.params) == {"layers.0.linear.weight", "layers.0.linear.bias"}
+    before = student.state_dict()
+    assert not np.array_equal(trained.params["layers.0.linear.weight"],
+                              before["layers.0.linear.weight"])
+    assert np.array_equal(trained.weights["head.weight"], before["head.weight"].numpy())
+
+
+def test_module_replacement_schedule_and_full_replacement(ube_module):
+    """p = min(1, k·step + b) per step; with p = 1 from the start the first
+    step's kd is that of the student's layer inside the teacher (torch), and
+    the returned executable is the student with its trained layer."""
+    teacher, student = theseus_pair(8)
+    data = make_data(9)
+    schedule = ube_module.distill(teacher, student, data, config(
+        ube_module, steps=8, replace=[(["layers.0", "layers.1"], "layers.0")],
+        transfer_slope=0.1, transfer_offset=0.25))
+    np.testing.assert_allclose(schedule.history["replace_probability"],
+                               [min(1.0, 0.1 * t + 0.25) for t in range(1, 9)], rtol=1e-6)
+
+    full = ube_module.distill(teacher, student, data, config(
+        ube_module, steps=3, temperature=2.0, replace=[(["layers.0", "layers.1"], "layers.0")],
+        transfer_slope=0.0, transfer_offset=1.0))
+    ids = torch.from_numpy(data[0][0][0])
+    with torch.no_grad():
+        s = student(ids)[0] / 2
+        t = teacher(ids)[0] / 2
+        kd = torch.nn.functional.kl_div(torch.log_softmax(s, -1), torch.softmax(t, -1),
+                                        reduction="batchmean") * 4
+    assert abs(full.history["kd"][0] - kd.item()) <= 1e-5 * max(1.0, kd.item())
+    student.load_state_dict({k: torch.from_numpy(v) for k, v in full.params.items()},
+                            strict=False)
+    with torch.no_grad():
+        expected = student(ids)[0].numpy()
+    assert rel_error(full(data[0][0][0]), expected) <= 1e-5
+
+
+def test_attention_transfer_term(ube_module):
+    """An attention-transfer term between the students' and the teacher's
+    (query, key) outputs trains down, and the total is the weighted sum."""
+    torch.manual_seed(10)
+    data = make_data(11)
+    trained = ube_module.distill(Stack(8, 2), Stack(4, 1), data, config(
+        ube_module, steps=15, attention_weight=2.0, attention_map={(1, 2): (1, 2)}))
+    assert set(trained.history) == {"loss", "kd", "attention0"}
+    assert trained.history["attention0"][-1] < trained.history["attention0"][0]
+    np.testing.assert_allclose(
+        trained.history["loss"], np.float32(trained.history["kd"]) +
+        np.float32(2.0) * np.float32(trained.history["attention0"]), rtol=1e-5)
+
+
+def test_module_replacement_bad_input(ube_module, tmp_path):
+    teacher, student = theseus_pair(1)
+    data = make_data(2)
+    with pytest.raises(ValueError, match="no module 'layers.5'"):
+        ube_module.distill(teacher, student, data, config(
+            ube_module, replace=[(["layers.5"], "layers.0")]))
+    with pytest.raises(ValueError, match="mapped twice"):
+        ube_module.distill(teacher, student, data, config(
+            ube_module, replace=[(["layers.0"], "layers.0"), (["layers.0"], "layers.0")]))
+    with pytest.raises(ValueError, match="k >= 0"):
+        ube_module.distill(teacher, student, data, config(
+            ube_module, replace=[(["layers.0"], "layers.0")], transfer_slope=-1.0))
+    wide = Stack(12, 1)
+    with pytest.raises(ValueError, match="fails on the first batch: mat1 and mat2"):
+        ube_module.distill(teacher, wide, data, config(
+            ube_module, replace=[(["layers.0"], "layers.0")]))
+    with pytest.raises(ValueError, match="attention_map: output 7"):
+        ube_module.distill(teacher, student, data, config(
+            ube_module, attention_weight=1.0, attention_map={(7, 2): (1, 2)}))
+    trained = ube_module.fit(Stack(8, 1), data, config(ube_module, steps=1))
+    trained.save(tmp_path / "t.json")
+    with pytest.raises(TypeError, match="torch.nn.Modules"):
+        ube_module.distill(tmp_path / "t.json", student, data, config(
+            ube_module, replace=[(["layers.0"], "layers.0")]))
