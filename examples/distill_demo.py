@@ -11,7 +11,10 @@ student (1 layer, 16 wide) is distilled from the teacher's soft labels
 (kd_loss, T = 2) on the first part of the same inputs; the scratch student
 is the same architecture trained on their noisy labels for the same number
 of steps.
-Accuracy is measured on clean held-out labels.
+Accuracy is measured on clean held-out labels. A second compression route,
+BERT-of-Theseus, trains one 64-wide layer in place of the teacher's two:
+each step uses it instead of them with probability min(1, k·step + b),
+logged as it rises to 1.
 
     python3 examples/distill_demo.py [--out DIR] [--seed N]
 """
@@ -33,36 +36,46 @@ import ube  # noqa: E402
 VOCAB, TOKENS, CLASSES, BATCH = 12, 17, 3, 32
 
 
+class EncoderLayer(nn.Module):
+    """One post-norm BERT layer: self-attention and a GELU feed-forward, each
+    with its residual connection and layer norm."""
+
+    def __init__(self, hidden, heads):
+        super().__init__()
+        self.heads = heads
+        self.q, self.k = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.v, self.out = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.ln1, self.ln2 = nn.LayerNorm(hidden), nn.LayerNorm(hidden)
+        self.ff1, self.ff2 = nn.Linear(hidden, 2 * hidden), nn.Linear(2 * hidden, hidden)
+
+    def forward(self, h):
+        b, n = h.size(0), h.size(1)
+        d = h.size(-1) // self.heads
+        q = self.q(h).view(b, n, self.heads, d).transpose(1, 2)
+        k = self.k(h).view(b, n, self.heads, d).transpose(1, 2)
+        v = self.v(h).view(b, n, self.heads, d).transpose(1, 2)
+        attention = F.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d), dim=-1)
+        context = torch.matmul(attention, v).transpose(1, 2).contiguous().view(b, n, -1)
+        h = self.ln1(h + self.out(context))
+        return self.ln2(h + self.ff2(F.gelu(self.ff1(h))))
+
+
 class BertClassifier(nn.Module):
     """A BERT-style encoder and a classifier on the [CLS] position."""
 
     def __init__(self, hidden, layers, heads):
         super().__init__()
-        self.heads = heads
         self.word = nn.Embedding(VOCAB, hidden)
         self.position = nn.Embedding(TOKENS, hidden)
         self.norm = nn.LayerNorm(hidden)
-        self.layers = nn.ModuleList(nn.ModuleDict({
-            "q": nn.Linear(hidden, hidden), "k": nn.Linear(hidden, hidden),
-            "v": nn.Linear(hidden, hidden), "out": nn.Linear(hidden, hidden),
-            "ln1": nn.LayerNorm(hidden), "ff1": nn.Linear(hidden, 2 * hidden),
-            "ff2": nn.Linear(2 * hidden, hidden), "ln2": nn.LayerNorm(hidden)})
-            for _ in range(layers))
+        self.layers = nn.ModuleList(EncoderLayer(hidden, heads) for _ in range(layers))
         self.classifier = nn.Linear(hidden, CLASSES)
         self.register_buffer("positions", torch.arange(TOKENS))
 
     def forward(self, ids):
-        b, n = ids.size(0), ids.size(1)
         h = self.norm(self.word(ids) + self.position(self.positions))
-        d = h.size(-1) // self.heads
         for layer in self.layers:
-            q = layer["q"](h).view(b, n, self.heads, d).transpose(1, 2)
-            k = layer["k"](h).view(b, n, self.heads, d).transpose(1, 2)
-            v = layer["v"](h).view(b, n, self.heads, d).transpose(1, 2)
-            attention = F.softmax(torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d), dim=-1)
-            context = torch.matmul(attention, v).transpose(1, 2).contiguous().view(b, n, -1)
-            h = layer["ln1"](h + layer["out"](context))
-            h = layer["ln2"](h + layer["ff2"](F.gelu(layer["ff1"](h))))
+            h = layer(h)
         return self.classifier(h[:, 0])
 
 
@@ -141,16 +154,37 @@ def main():
         log_every=50, plot=str(out / "scratch_loss.png")))
     scratch_acc = accuracy(scratch, test_ids, test_labels)
 
+    print("== theseus: the teacher's 2 layers replaced by 1 layer x 64 (BERT-of-Theseus), "
+          "p = min(1, 0.0035 step + 0.3)")
+    # The torch teacher with the weights ube trained; the successor starts as
+    # the teacher's embeddings, first layer and classifier.
+    teacher_module = BertClassifier(64, 2, 4)
+    teacher_module.load_state_dict({k: torch.tensor(v) for k, v in teacher.weights.items()})
+    successor = BertClassifier(64, 1, 4)
+    successor.load_state_dict({k: v for k, v in teacher_module.state_dict().items()
+                               if not k.startswith("layers.1.")})
+    theseus = ube.distill(teacher_module, successor, student_data, ube.DistillConfig(
+        steps=args.student_steps, temperature=2.0, replace=[(["layers.0", "layers.1"], "layers.0")],
+        transfer_slope=0.0035, transfer_offset=0.3,
+        optimizer={"kind": "adamw", "lr": 1e-3, "weight_decay": 0.01}, log_every=50,
+        plot=str(out / "theseus_loss.png")))
+    theseus_acc = accuracy(theseus, test_ids, test_labels)
+    p = theseus.history["replace_probability"]
+    print("replacement probability at steps 1, 100, 200, 300: " +
+          ", ".join(f"{p[i - 1]:.4f}" for i in (1, 100, 200, 300) if i <= len(p)))
+
     print(f"\n== summary ({time.perf_counter() - started:.0f} s)")
-    for name, model in [("teacher", teacher), ("student", student), ("scratch", scratch)]:
+    for name, model in [("teacher", teacher), ("student", student), ("scratch", scratch),
+                        ("theseus", theseus)]:
         print(f"{name:8} {size_kib(model):8.1f} KiB of weights, "
               f"{latency_ms(model, test_ids):6.2f} ms per batch of {BATCH}")
     print(f"loss curves: {out / 'teacher_loss.png'}, {out / 'distill_loss.png'}, "
-          f"{out / 'scratch_loss.png'}")
+          f"{out / 'scratch_loss.png'}, {out / 'theseus_loss.png'}")
     print(f"student weights: {out / 'student.safetensors'}")
     # The same seed gives the same bits on every run and thread count.
     final = np.float32(student.history["loss"][-1])
     print(f"final distillation loss: {final:.6f} (bits {final.view(np.uint32):08x})")
+    print(f"theseus accuracy: {theseus_acc:.4f}")
     print(f"teacher accuracy: {teacher_acc:.4f}")
     print(f"student accuracy: {student_acc:.4f}")
     print(f"scratch accuracy: {scratch_acc:.4f}")
