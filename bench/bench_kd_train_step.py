@@ -2,10 +2,11 @@
 """One knowledge-distillation training step, compiled by ube (ube.distill)
 against the same step in PyTorch eager, same threads, same run.
 
-    bench/bench_kd_train_step.py [--threads 2] [--steps 8] [--record]
+    bench/bench_kd_train_step.py [--threads 2] [--steps 8] [--vocab 30522] [--record]
 
 Teacher: models.Bert, 6 layers x 384 (6 heads), frozen; student: 2 layers x
-192 (3 heads); batch 16, 128 tokens, a 1000-token vocabulary, 2 classes.
+192 (3 heads); batch 16, 128 tokens, BERT's 30522-token vocabulary (the
+student's embedding gradient is a scatter-add over it), 2 classes.
 A step: teacher forward, student forward and backward, kd_loss (T = 2;
 PyTorch: F.kl_div(F.log_softmax(s/T), F.softmax(t/T), "batchmean")·T²), one
 AdamW update. Each side runs in a fresh process with OPENBLAS_NUM_THREADS,
@@ -33,23 +34,23 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "test" / "python"))
 from benchutil import record_rows, status_kib  # noqa: E402
 
-BATCH, TOKENS, VOCAB, CLASSES, T = 16, 128, 1000, 2, 2.0
+BATCH, TOKENS, CLASSES, T = 16, 128, 2, 2.0
 
 
-def models():
+def models(vocab):
     import torch
     from models import Bert
     torch.manual_seed(0)
-    teacher = Bert(vocab=VOCAB, tokens=TOKENS, hidden=384, heads=6, layers=6, classes=CLASSES)
-    student = Bert(vocab=VOCAB, tokens=TOKENS, hidden=192, heads=3, layers=2, classes=CLASSES)
+    teacher = Bert(vocab=vocab, tokens=TOKENS, hidden=384, heads=6, layers=6, classes=CLASSES)
+    student = Bert(vocab=vocab, tokens=TOKENS, hidden=192, heads=3, layers=2, classes=CLASSES)
     return teacher.eval(), student.eval()
 
 
-def batches(count):
+def batches(count, vocab):
     rng = np.random.default_rng(1)
     out = []
     for _ in range(count):
-        ids = rng.integers(0, VOCAB, (BATCH, TOKENS)).astype(np.int64)
+        ids = rng.integers(0, vocab, (BATCH, TOKENS)).astype(np.int64)
         mask = np.ones((BATCH, TOKENS), bool)
         out.append(((ids, mask), rng.integers(0, CLASSES, BATCH).astype(np.int64)))
     return out
@@ -59,10 +60,10 @@ def reset_peak():
     pathlib.Path("/proc/self/clear_refs").write_text("5")
 
 
-def child_ube(steps):
+def child_ube(steps, vocab):
     import ube
-    teacher, student = models()
-    data = batches(steps + 2)
+    teacher, student = models(vocab)
+    data = batches(steps + 2, vocab)
     marks = {}
 
     class Timed(list):
@@ -84,12 +85,12 @@ def child_ube(steps):
             "setup_s": total - sum(result.step_seconds)}
 
 
-def child_torch(steps):
+def child_torch(steps, vocab):
     import torch
     import torch.nn.functional as F
-    teacher, student = models()
+    teacher, student = models(vocab)
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
-    data = batches(steps + 2)
+    data = batches(steps + 2, vocab)
     times = []
     for i, ((ids, mask), _) in enumerate(data):
         if i == 2:
@@ -113,6 +114,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--vocab", type=int, default=30522)
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--child", choices=["ube", "torch"])
     args = parser.parse_args()
@@ -121,7 +123,7 @@ def main():
         torch.set_num_threads(args.threads)
         # The students' dropout is the identity in the exported (eval) graph;
         # PyTorch's student trains in eval mode too, so both compute the same.
-        result = (child_ube if args.child == "ube" else child_torch)(args.steps)
+        result = (child_ube if args.child == "ube" else child_torch)(args.steps, args.vocab)
         print(json.dumps(result))
         return
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads),
@@ -129,12 +131,13 @@ def main():
     results = {}
     for side in ("ube", "torch"):
         out = subprocess.run([sys.executable, __file__, "--child", side, "--threads",
-                              str(args.threads), "--steps", str(args.steps)],
+                              str(args.threads), "--steps", str(args.steps),
+                              "--vocab", str(args.vocab)],
                              capture_output=True, text=True, env=env, check=True)
         results[side] = json.loads(out.stdout.strip().splitlines()[-1])
     u, t = results["ube"], results["torch"]
     print(f"KD training step, teacher 6x384, student 2x192, batch {BATCH}, {TOKENS} tokens, "
-          f"{args.threads} threads")
+          f"vocabulary {args.vocab}, {args.threads} threads")
     print(f"ube:     {u['ms']:8.1f} ms/step, peak {u['peak_kib'] / 1024:7.1f} MiB "
           f"(export + compile {u['setup_s']:.0f} s)")
     print(f"PyTorch: {t['ms']:8.1f} ms/step, peak {t['peak_kib'] / 1024:7.1f} MiB")
@@ -143,7 +146,8 @@ def main():
         today = datetime.date.today().isoformat()
         record_rows(ROOT / "docs" / "performance.md", "| date | step | threads | ube ms (peak) "
                     "| PyTorch ms (peak) | speedup | compile |", [
-                        f"| {today} | KD step 6x384 -> 2x192, b{BATCH}, {TOKENS} tokens | "
+                        f"| {today} | KD step 6x384 -> 2x192, b{BATCH}, {TOKENS} tokens, "
+                        f"vocab {args.vocab} | "
                         f"{args.threads} | {u['ms']:.1f} ({u['peak_kib'] / 1024:.0f} MiB) | "
                         f"{t['ms']:.1f} ({t['peak_kib'] / 1024:.0f} MiB) | "
                         f"{t['ms'] / u['ms']:.2f}x | {u['setup_s']:.0f} s |"])

@@ -253,6 +253,22 @@ def UbeDistinctResultBuffers : Pass<"ube-distinct-result-buffers", "::mlir::func
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def UbeMarkInPlaceUpdates : Pass<"ube-mark-in-place-updates", "::mlir::func::FuncOp"> {
+  let summary = "Proves which results may be written over the argument of the same name";
+  let description = [{
+    On linalg on tensors, after elementwise fusion. A training step returns
+    each parameter and optimizer state under its input's name (`ube.name`).
+    When the op computing such a result is an elementwise `linalg.generic`
+    of the function's body that reads the argument only at the element it
+    writes (the same indexing map), and no later op reads the argument or a
+    view of it, the caller may pass the argument's buffer as the result's:
+    every element is read before it is overwritten and never read again.
+    The proven pairs go into `ube.in_place` on the function (result index,
+    argument index, ...), which the executable's manifest carries; the
+    runtime accepts exactly these aliases.
+  }];
+}
+
 def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::FuncOp"> {
   let summary = "Turns memref.copy between non-contiguous buffers into linalg.copy";
   let description = [{

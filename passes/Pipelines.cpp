@@ -36,7 +36,8 @@ void buildLinalgPipeline(OpPassManager &pm) {
 static constexpr llvm::StringLiteral kHostCodegenPipeline =
     // Fused elementwise chains, then every sizeable op split into tasks for
     // the thread pool.
-    "func.func(linalg-fuse-elementwise-ops,ube-parallelize-linalg,canonicalize),"
+    "func.func(linalg-fuse-elementwise-ops,ube-mark-in-place-updates,ube-parallelize-linalg,"
+    "canonicalize),"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     // Folds loop-carried buffers that a loop only passes through (a fused

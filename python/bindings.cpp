@@ -113,9 +113,20 @@ public:
     return out;
   }
 
+  /// {output index: input index} of the outputs that may be written over
+  /// an input (updates in place).
+  py::dict inPlace(size_t fn) const {
+    py::dict out;
+    for (size_t o = 0; o < ube_function_output_count(exe_, fn); ++o)
+      if (ptrdiff_t i = ube_function_output_in_place_of(exe_, fn, o); i >= 0)
+        out[py::int_(o)] = py::int_(i);
+    return out;
+  }
+
   /// `outputs`: optional arrays (None entries allowed) the results are
   /// written into instead of new ones; each must have the declared dtype and
-  /// shape, be C-contiguous and writeable, and share no memory with an input.
+  /// shape, be C-contiguous and writeable, and share no memory with an input
+  /// (except the very array of an input the output updates in place).
   py::list invoke(size_t fn, const std::vector<py::object> &arrays,
                   const std::optional<std::vector<py::object>> &outputs) {
     py::module_ numpy = py::module_::import("numpy");
@@ -173,11 +184,14 @@ public:
         if (!(result.flags() & py::array::c_style) || !result.writeable())
           throw py::value_error("output array for '" + name +
                                 "' must be C-contiguous and writeable");
-        for (const py::array &input : keep)
-          if (numpy.attr("may_share_memory")(result, input).cast<bool>())
+        ptrdiff_t updated = host ? ube_function_output_in_place_of(exe_, fn, i) : -1;
+        for (size_t k = 0; k < keep.size(); ++k)
+          if (numpy.attr("may_share_memory")(result, keep[k]).cast<bool>() &&
+              !(ptrdiff_t(k) == updated && result.data() == keep[k].data()))
             throw py::value_error("output array for '" + name +
                                   "' shares memory with an input; the code reads inputs "
-                                  "while it writes outputs");
+                                  "while it writes outputs (only an output updated in place "
+                                  "may be its input's array)");
         for (const py::array &other : results)
           if (numpy.attr("may_share_memory")(result, other).cast<bool>())
             throw py::value_error("output array for '" + name +
@@ -268,6 +282,7 @@ PYBIND11_MODULE(_ube, m) {
       .def_property_readonly("target_info", &Executable::targetInfo)
       .def("find", &Executable::find)
       .def("signature", &Executable::signature, py::arg("function"), py::arg("inputs"))
+      .def("in_place", &Executable::inPlace, py::arg("function"))
       .def("invoke", &Executable::invoke, py::arg("function"), py::arg("inputs"),
            py::arg("outputs") = py::none());
 }

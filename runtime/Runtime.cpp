@@ -6,6 +6,7 @@
 #include "ube/Support/FileIO.h"
 #include "ube/runtime.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 #include <memory>
@@ -288,6 +289,16 @@ size_t ube_function_output_count(const ube_executable *executable, size_t functi
   return executable->outputInfo[function].size();
 }
 
+ptrdiff_t ube_function_output_in_place_of(const ube_executable *executable, size_t function,
+                                          size_t index) {
+  if (!executable || function >= executable->manifest.entries.size())
+    return -1;
+  for (auto [output, input] : executable->manifest.entries[function].inPlace)
+    if (output == index)
+      return ptrdiff_t(input);
+  return -1;
+}
+
 static ube_status tensorInfo(const ube_executable *executable, size_t function, size_t index,
                              ube_tensor_info *out, bool input) {
   if (!executable || !out)
@@ -396,6 +407,37 @@ ube_status ube_buffer_copy_to_host(const ube_buffer *buffer, void *data, size_t 
   });
 }
 
+/// Outputs are written while inputs are read: an output may share memory
+/// only with the input it is proven to update in place, and exactly.
+static ube_status checkOverlaps(const EntryPoint &entry, ube_buffer *const *inputs,
+                                ube_buffer *const *outputs) {
+  auto overlap = [](const ube_buffer *a, const ube_buffer *b) {
+    auto *x = static_cast<const char *>(a->data), *y = static_cast<const char *>(b->data);
+    return x < y + b->bytes && y < x + a->bytes;
+  };
+  for (size_t o = 0; o < entry.outputs.size(); ++o) {
+    for (size_t i = 0; i < entry.inputs.size(); ++i) {
+      if (!overlap(outputs[o], inputs[i]))
+        continue;
+      bool inPlace = std::find(entry.inPlace.begin(), entry.inPlace.end(),
+                               std::pair<uint32_t, uint32_t>(o, i)) != entry.inPlace.end();
+      if (!inPlace || outputs[o]->data != inputs[i]->data)
+        return makeStatus(
+            UBE_INVALID_ARGUMENT,
+            fmt::format("function '{}': output '{}' shares memory with input '{}'{}", entry.name,
+                        entry.outputs[o].name, entry.inputs[i].name,
+                        inPlace ? " but not exactly (an update in place needs the same buffer)"
+                                : "; only outputs the executable updates in place may"));
+    }
+    for (size_t p = 0; p < o; ++p)
+      if (overlap(outputs[o], outputs[p]))
+        return makeStatus(UBE_INVALID_ARGUMENT,
+                          fmt::format("function '{}': outputs '{}' and '{}' share memory",
+                                      entry.name, entry.outputs[p].name, entry.outputs[o].name));
+  }
+  return nullptr;
+}
+
 ube_status ube_invoke(ube_executable *executable, size_t function, ube_buffer *const *inputs,
                       size_t numInputs, ube_buffer *const *outputs, size_t numOutputs) {
   return guarded([&]() -> ube_status {
@@ -436,6 +478,8 @@ ube_status ube_invoke(ube_executable *executable, size_t function, ube_buffer *c
     if (ube_status s = bind(inputs, numInputs, entry.inputs, "input"))
       return s;
     if (ube_status s = bind(outputs, numOutputs, entry.outputs, "output"))
+      return s;
+    if (ube_status s = checkOverlaps(entry, inputs, outputs))
       return s;
     ArenaLease arena(executable, function);
     if (entry.arenaBytes) {

@@ -103,6 +103,11 @@ ube_status ube_function_input(const ube_executable *executable, size_t function,
                               size_t index, ube_tensor_info *out);
 ube_status ube_function_output(const ube_executable *executable, size_t function,
                                size_t index, ube_tensor_info *out);
+/* The input whose buffer output `index` may be written into (an update in
+ * place, such as a training step's new parameters: the compiler proved that
+ * every element of the input is read before it is overwritten), or -1. */
+ptrdiff_t ube_function_output_in_place_of(const ube_executable *executable, size_t function,
+                                          size_t index);
 
 /*--- buffers --------------------------------------------------------------*/
 size_t ube_dtype_size(ube_dtype dtype);
@@ -126,7 +131,10 @@ ube_status ube_buffer_copy_to_host(const ube_buffer *buffer, void *data, size_t 
 
 /*--- invocation -----------------------------------------------------------*/
 /* Runs `function` with `inputs` and writes `outputs` (preallocated, with the
- * declared dtypes and shapes); returns when the results are ready. */
+ * declared dtypes and shapes); returns when the results are ready. An output
+ * buffer may share memory with an input only where
+ * ube_function_output_in_place_of names that input, and then must be the
+ * same memory exactly; the input then holds the output afterwards. */
 ube_status ube_invoke(ube_executable *executable, size_t function,
                       ube_buffer *const *inputs, size_t num_inputs,
                       ube_buffer *const *outputs, size_t num_outputs);

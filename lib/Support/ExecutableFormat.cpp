@@ -67,6 +67,34 @@ bool parseSignature(const json &j, TensorSignature &t, std::string &error) {
 }
 } // namespace
 
+/// An entry's "in_place" pairs: each [output, input] names an output and an
+/// input of the same dtype and shape, each at most once.
+static bool parseInPlace(const json &pairs, EntryPoint &entry, std::string &error) {
+  auto malformed = [&](const std::string &why) {
+    error = fmt::format("entry point '{}': malformed in_place ({})", entry.name, why);
+    return false;
+  };
+  if (!pairs.is_array())
+    return malformed("not an array");
+  std::vector<bool> outputUsed(entry.outputs.size()), inputUsed(entry.inputs.size());
+  for (const json &pair : pairs) {
+    if (!pair.is_array() || pair.size() != 2 || !pair[0].is_number_unsigned() ||
+        !pair[1].is_number_unsigned())
+      return malformed("pairs are [output, input]");
+    uint64_t output = pair[0].get<uint64_t>(), input = pair[1].get<uint64_t>();
+    if (output >= entry.outputs.size() || input >= entry.inputs.size())
+      return malformed("index out of range");
+    const TensorSignature &o = entry.outputs[output], &i = entry.inputs[input];
+    if (o.dtype != i.dtype || o.shape != i.shape)
+      return malformed(fmt::format("'{}' and '{}' differ in type", o.name, i.name));
+    if (outputUsed[output] || inputUsed[input])
+      return malformed("an index appears twice");
+    outputUsed[output] = inputUsed[input] = true;
+    entry.inPlace.emplace_back(uint32_t(output), uint32_t(input));
+  }
+  return true;
+}
+
 uint64_t fnv1a64(const uint8_t *data, size_t size, uint64_t hash) {
   for (size_t i = 0; i < size; ++i) {
     hash ^= data[i];
@@ -89,6 +117,12 @@ std::string manifestToJson(const Manifest &m) {
       entry["plan"] = json::parse(e.plan);
     if (e.arenaBytes)
       entry["arena_bytes"] = e.arenaBytes;
+    if (!e.inPlace.empty()) {
+      json pairs = json::array();
+      for (auto [output, input] : e.inPlace)
+        pairs.push_back({output, input});
+      entry["in_place"] = std::move(pairs);
+    }
     entries.push_back(std::move(entry));
   }
   json sections = json::array();
@@ -165,6 +199,8 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
       }
       entry.arenaBytes = e["arena_bytes"].get<uint64_t>();
     }
+    if (e.contains("in_place") && !parseInPlace(e["in_place"], entry, error))
+      return false;
     m.entries.push_back(std::move(entry));
   }
   m.sections.clear();

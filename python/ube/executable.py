@@ -33,6 +33,14 @@ class Function:
     def outputs(self):
         return self._executable._loaded.signature(self._index, False)
 
+    @property
+    def in_place(self):
+        """{output name: input name} of the outputs the executable may write
+        over their input (updates in place; see TrainingStep)."""
+        inputs, outputs = self.inputs, self.outputs
+        return {outputs[o][0]: inputs[i][0]
+                for o, i in self._executable._loaded.in_place(self._index).items()}
+
     def __call__(self, *args, **kwargs):
         if kwargs:
             names = [name for name, _, _ in self.inputs]

@@ -14,8 +14,10 @@ class TrainingStep:
     `params` maps parameter names to their initial values; optimizer state
     not given in `state` starts at zeros (what PyTorch's optimizers start
     from). An i64 scalar input named `step` is the step counter, counted
-    from `first_step`. Parameters and state live in two sets of arrays that
-    trade places every step: a step allocates nothing for them."""
+    from `first_step`. Where the executable updates a parameter or state in
+    place (Function.in_place: the compiler proved it safe), its one array is
+    both input and output; any other lives in two arrays that trade places
+    every step. Either way a step allocates nothing for them."""
 
     def __init__(self, function, params, state=None, first_step=1):
         self.function = function
@@ -42,7 +44,10 @@ class TrainingStep:
             else:
                 raise ValueError(f"no initial value for parameter '{name}'")
             self._current[name] = value
-        self._spare = {name: np.empty_like(value) for name, value in self._current.items()}
+        self.in_place = {name for name, source in function.in_place.items()
+                         if name == source and name in self._current}
+        self._spare = {name: np.empty_like(value) for name, value in self._current.items()
+                       if name not in self.in_place}
         self._has_step = "step" in inputs and "step" not in self._carried
         self.step_number = first_step
 
@@ -64,9 +69,11 @@ class TrainingStep:
                 args.append(batch[name])
             else:
                 raise TypeError(f"{self.function.name}: missing input '{name}'")
-        outputs = [self._spare.get(name) for name in self._output_names]
+        outputs = [self._current[name] if name in self.in_place else self._spare.get(name)
+                   for name in self._output_names]
         results = self.function._executable._loaded.invoke(self.function._index, args, outputs)
-        self._current, self._spare = self._spare, self._current
+        for name in self._spare:
+            self._current[name], self._spare[name] = self._spare[name], self._current[name]
         self.step_number += 1
         return {name: value for name, value in zip(self._output_names, results)
                 if name not in self._current}

@@ -106,6 +106,17 @@ TEST_F(RuntimeTest, InvokeChecksArguments) {
   // Buffers keep their device alive after the handle is released.
   ube_device_release(other);
   ube_buffer_release(foreign);
+  // An output over an input's memory (predict updates nothing in place).
+  std::vector<float> memory(8 * 16);
+  ube_buffer *xView, *outView;
+  expectOk(ube_buffer_wrap(device, UBE_F32, 2, good, memory.data(), memory.size() * 4, &xView));
+  expectOk(ube_buffer_wrap(device, UBE_F32, 2, pShape, memory.data() + 8, 8 * 4 * 4, &outView));
+  EXPECT_EQ(ube_function_output_in_place_of(exe, 0, 0), -1);
+  expectError(ube_invoke(exe, 0, &xView, 1, &outView, 1), UBE_INVALID_ARGUMENT,
+              "output 'probs' shares memory with input 'x'; only outputs the executable "
+              "updates in place may");
+  ube_buffer_release(xView);
+  ube_buffer_release(outView);
   for (ube_buffer *b : {x, wrongShape, wrongType, out})
     ube_buffer_release(b);
 }

@@ -50,6 +50,10 @@ struct EntryPoint {
   /// Bytes of scratch memory (64-byte aligned) the entry point takes after
   /// its outputs: the arena its temporaries are planned into. 0: none.
   uint64_t arenaBytes = 0;
+  /// (output, input) index pairs: the output may be written into the
+  /// input's buffer (an update in place, proven by the compiler); the caller
+  /// may pass one buffer for both.
+  std::vector<std::pair<uint32_t, uint32_t>> inPlace;
 };
 
 struct Section {

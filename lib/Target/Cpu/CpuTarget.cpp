@@ -236,11 +236,16 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
   if (!machine)
     return emitError(loc) << "cannot target CPU '" << options.cpu << "': " << error;
 
-  // Arena sizes planned by --ube-plan-memory.
+  // Arena sizes planned by --ube-plan-memory, updates in place proven by
+  // --ube-mark-in-place-updates.
   for (EntryPoint &entry : manifest.entries)
-    if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(entry.name))
+    if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(entry.name)) {
       if (auto bytes = fn->getAttrOfType<IntegerAttr>("ube.arena_bytes"))
         entry.arenaBytes = bytes.getInt();
+      if (auto pairs = fn->getAttrOfType<DenseI64ArrayAttr>("ube.in_place"))
+        for (int64_t k = 0; k + 1 < pairs.size(); k += 2)
+          entry.inPlace.emplace_back(uint32_t(pairs[k]), uint32_t(pairs[k + 1]));
+    }
 
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =

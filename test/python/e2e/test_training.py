@@ -75,6 +75,12 @@ def test_training_matches_torch(ube_module, source_root, tmp_path, name):
     path.write_text(json.dumps(graph))
     exe = ube_module.compile(path)
     step = ube_module.TrainingStep(exe.train_step, init)
+    # Parameters (and, with momentum or Adam, their state) update in place:
+    # the same arrays every step.
+    assert set(init) <= step.in_place
+    if optimizer["kind"] == "adamw" or optimizer.get("momentum"):
+        assert step.in_place == set(step._current)
+    arrays = {n: id(v) for n, v in step._current.items()}
 
     params = {n: torch.nn.Parameter(torch.from_numpy(v.copy())) for n, v in init.items()}
     opt = torch_optimizer(params.values(), optimizer)
@@ -86,6 +92,7 @@ def test_training_matches_torch(ube_module, source_root, tmp_path, name):
         loss.backward()
         opt.step()
         assert rel_error(losses["loss"], loss.detach().numpy()) <= TOL
+    assert all(id(step._current[n]) == arrays[n] for n in step.in_place)
     trained = step.params
     for n, p in params.items():
         assert rel_error(trained[n], p.detach().numpy()) <= TOL, n
@@ -143,8 +150,9 @@ def test_training_step_errors(ube_module, tmp_path):
 
 
 def test_output_arrays_are_checked(ube_module, tmp_path):
-    """invoke(outputs=...) writes in place, and refuses arrays that alias an
-    input or have the wrong dtype or shape."""
+    """invoke(outputs=...) writes into the given arrays, and refuses arrays
+    that alias an input (except the input an output updates in place) or
+    have the wrong dtype or shape."""
     shapes = {"w1": (3, 2), "b1": (3,), "w2": (2, 3), "b2": (2,)}
     path = tmp_path / "g.json"
     path.write_text(json.dumps(mlp_graph(shapes, 4, 2, {"kind": "sgd", "lr": 0.1})))
@@ -156,7 +164,14 @@ def test_output_arrays_are_checked(ube_module, tmp_path):
     outs = [None, np.empty((3, 2), np.float32)] + [None] * 7
     results = loaded.invoke(fn._index, args, outs)
     assert results[1] is outs[1] or np.shares_memory(results[1], outs[1])
+    # w1's update may overwrite w1 itself, not any other input. (Without
+    # momentum the new buffer is the gradient, which a matmul computes: not
+    # an elementwise update, so not in place.)
+    assert fn.in_place == {n: n for n in shapes}
+    in_place = loaded.invoke(fn._index, [a.copy() for a in args[:2]] + [args[2]] + args[3:],
+                             [None, args[2]] + [None] * 7)
+    assert in_place[1] is args[2] and np.array_equal(args[2], results[1])
     with pytest.raises(ValueError, match="shares memory with an input"):
-        loaded.invoke(fn._index, args, [None, args[2]] + [None] * 7)
+        loaded.invoke(fn._index, args, [None] * 5 + [args[2]] + [None] * 3)
     with pytest.raises(ValueError, match="must be float32 with the output's shape"):
         loaded.invoke(fn._index, args, [None, np.empty((2, 3), np.float32)] + [None] * 7)
