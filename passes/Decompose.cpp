@@ -205,13 +205,6 @@ struct DecomposeMseLoss : OpRewritePattern<MseLossOp> {
   }
 };
 
-/// Row-wise KL(softmax(teacher) || softmax(student)) over the last axis,
-/// from log-probabilities: sum p_t (log p_t - log p_s).
-Value klRows(UbeBuilder &u, Value teacherLogProbs, Value studentLogProbs) {
-  Value teacherProbs = u.exp(teacherLogProbs);
-  return u.reduceSum(u.mul(teacherProbs, u.sub(teacherLogProbs, studentLogProbs)), {-1});
-}
-
 /// kd_loss's logits as [rows, vocab].
 struct KdRows {
   Value student, teacher;
@@ -422,18 +415,86 @@ struct DecomposeFeatureMapLossGrad : OpRewritePattern<FeatureMapLossGradOp> {
   }
 };
 
+// The attention losses are flash-style: scores are computed a block of
+// tokens at a time ([batch, heads, tokens, block] or its transpose), and the
+// forward meets running per-row statistics (max, sum of exponentials), so
+// no [tokens × tokens] map exists in the forward or the backward. The
+// blocks are unrolled (static slices for the matmul kernels), at most
+// kMaxBlocks of them. The 1/√d scale is applied to the scores in the
+// elementwise code, so no scaled copy of q or k is made.
+constexpr int64_t kMinBlock = 32, kMaxBlocks = 16;
+
+/// [begin, end) of each block of `tokens` tokens.
+SmallVector<std::pair<int64_t, int64_t>> tokenBlocks(int64_t tokens) {
+  int64_t size = std::max(kMinBlock, int64_t(llvm::divideCeil(tokens, kMaxBlocks)));
+  SmallVector<std::pair<int64_t, int64_t>> blocks;
+  for (int64_t begin = 0; begin < tokens; begin += size)
+    blocks.push_back({begin, std::min(tokens, begin + size)});
+  return blocks;
+}
+
+/// One side of an attention loss: its queries and keys, 1/√d, and the key
+/// mask ([batch, 1, 1, tokens], or null).
+struct AttentionSide {
+  Value query, key, keyMask;
+  double scale;
+
+  /// Scaled scores of all queries against keys [begin, end), masked keys
+  /// at the lowest float (after scaling: the same on both sides) so the
+  /// softmax gives them nothing.
+  Value keyBlock(UbeBuilder &u, int64_t begin, int64_t end) const {
+    Value scores = u.matmul(query, u.slice(key, 2, begin, end), /*transposeRhs=*/true);
+    return scaledAndMasked(u, scores, keyMask ? u.slice(keyMask, 3, begin, end) : Value());
+  }
+  /// The transposed scaled scores [batch, heads, keys, queries] of all keys
+  /// against queries [begin, end).
+  Value transposedQueryBlock(UbeBuilder &u, int64_t begin, int64_t end) const {
+    Value scores = u.matmul(key, u.slice(query, 2, begin, end), /*transposeRhs=*/true);
+    Value rows;
+    if (keyMask)
+      rows = u.reshape(keyMask, {UbeBuilder::typeOf(keyMask).getDimSize(0), 1,
+                                 UbeBuilder::typeOf(key).getDimSize(2), 1});
+    return scaledAndMasked(u, scores, rows);
+  }
+  /// keyBlock() again, multiplied with the block of keys transposed first:
+  /// CSE cannot merge it with keyBlock()'s product, which would keep every
+  /// block of the forward alive until the backward.
+  Value recomputedKeyBlock(UbeBuilder &u, int64_t begin, int64_t end) const {
+    Value scores = u.matmul(query, u.transpose(u.slice(key, 2, begin, end), {0, 1, 3, 2}));
+    return scaledAndMasked(u, scores, keyMask ? u.slice(keyMask, 3, begin, end) : Value());
+  }
+  Value scaledAndMasked(UbeBuilder &u, Value scores, Value mask) const {
+    Type floatType = UbeBuilder::elementTypeOf(scores);
+    Value scaled = u.mul(scores, u.scalar(floatType, scale));
+    return mask ? u.where(mask, scaled, u.lowest(floatType)) : scaled;
+  }
+};
+
+/// A row softmax accumulated over key blocks: the running max and the sum
+/// of exp(score − max), both [batch, heads, tokens, 1].
+struct OnlineSoftmax {
+  Value max, sum;
+
+  /// Takes in a block's scores; returns exp(scores − new max) and
+  /// the factor exp(old max − new max) that rescales what was summed before
+  /// (null for the first block).
+  std::pair<Value, Value> add(UbeBuilder &u, Value scores) {
+    Value blockMax = u.reduceMax(scores, {-1}, true);
+    Value newMax = max ? u.maximum(max, blockMax) : blockMax;
+    Value exps = u.exp(u.sub(scores, newMax));
+    Value blockSum = u.reduceSum(exps, {-1}, true);
+    Value rescale = max ? u.exp(u.sub(max, newMax)) : Value();
+    sum = rescale ? u.add(u.mul(sum, rescale), blockSum) : blockSum;
+    max = newMax;
+    return {exps, rescale};
+  }
+  /// log Σ exp(score) per row.
+  Value logSumExp(UbeBuilder &u) { return u.add(max, u.log(sum)); }
+};
+
 /// 1/√d for queries [..., d].
 double attentionScale(Value query) {
   return 1.0 / std::sqrt(double(UbeBuilder::typeOf(query).getShape().back()));
-}
-
-/// q·kᵀ/√d, with keys outside `keyMask` ([batch, 1, 1, tokens], or null) at
-/// the lowest float so the softmax gives them nothing.
-Value attentionScores(UbeBuilder &u, Value query, Value key, Value keyMask) {
-  Type floatType = UbeBuilder::elementTypeOf(query);
-  Value scores = u.mul(u.matmul(query, key, /*transposeRhs=*/true),
-                       u.scalar(floatType, attentionScale(query)));
-  return keyMask ? u.where(keyMask, scores, u.lowest(floatType)) : scores;
 }
 
 /// The mask [batch, tokens] as a key mask for the scores [batch, 1, 1, tokens];
@@ -459,17 +520,58 @@ CountedRows attentionCountedRows(UbeBuilder &u, Value query, Value mask) {
   return {queryMask, u.maximum(rows, u.scalar(floatType, 1.0))};
 }
 
+/// The two sides of an attention_transfer_loss(_grad) op.
+template <typename Op>
+std::pair<AttentionSide, AttentionSide> attentionSides(UbeBuilder &u, Op op) {
+  Value keyMask = attentionKeyMask(u, op.getStudentQuery(), op.getMask());
+  return {{op.getStudentQuery(), op.getStudentKey(), keyMask,
+           attentionScale(op.getStudentQuery())},
+          {op.getTeacherQuery(), op.getTeacherKey(), keyMask,
+           attentionScale(op.getTeacherQuery())}};
+}
+
+/// Each side's softmax statistics over the key blocks; the forward and the
+/// backward build them with the same ops, so CSE shares them when both are
+/// in one function (the backward's saved statistics). `onBlock` sees each
+/// block's scores and the teacher's exponentials and rescale factor.
+template <typename OnBlock>
+std::pair<OnlineSoftmax, OnlineSoftmax> attentionStatistics(UbeBuilder &u,
+                                                            const AttentionSide &student,
+                                                            const AttentionSide &teacher,
+                                                            OnBlock onBlock) {
+  OnlineSoftmax s, t;
+  auto type = UbeBuilder::typeOf(student.query);
+  for (auto [begin, end] : tokenBlocks(type.getDimSize(2))) {
+    Value studentScores = student.keyBlock(u, begin, end);
+    Value teacherScores = teacher.keyBlock(u, begin, end);
+    s.add(u, studentScores);
+    auto [teacherExps, rescale] = t.add(u, teacherScores);
+    onBlock(studentScores, teacherScores, teacherExps, rescale);
+  }
+  return {s, t};
+}
+
 struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionTransferLossOp op,
                                 PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    Value keyMask = attentionKeyMask(u, op.getStudentQuery(), op.getMask());
-    auto logProbs = [&](Value q, Value k) {
-      return u.logSoftmax(attentionScores(u, q, k, keyMask), -1);
-    };
-    Value kl = klRows(u, logProbs(op.getTeacherQuery(), op.getTeacherKey()),
-                      logProbs(op.getStudentQuery(), op.getStudentKey()));
+    auto type = UbeBuilder::typeOf(op.getStudentQuery());
+    auto [studentSide, teacherSide] = attentionSides(u, op);
+    // KL(A_t ‖ A_s) per row = Σ_j A_t (t_j − s_j) − lse_t + lse_s, with
+    // Σ_j A_t (t_j − s_j) = weighted / Σ_j exp(t_j − max_t), rescaled like
+    // the sum whenever the teacher's max grows.
+    Value weighted;
+    auto [student, teacher] = attentionStatistics(
+        u, studentSide, teacherSide, [&](Value s, Value t, Value teacherExps, Value rescale) {
+          Value block = u.reduceSum(u.mul(teacherExps, u.sub(t, s)), {-1}, true);
+          weighted = rescale ? u.add(u.mul(weighted, rescale), block) : block;
+        });
+    // Differences of maxima first: both may be large (or the lowest float
+    // for a row without valid keys) while the KL is small.
+    Value kl = u.add(u.sub(u.div(weighted, teacher.sum), u.sub(teacher.max, student.max)),
+                     u.sub(u.log(student.sum), u.log(teacher.sum)));
+    kl = u.reshape(kl, type.getShape().drop_back());
     CountedRows rows = attentionCountedRows(u, op.getStudentQuery(), op.getMask());
     // Padded queries leave the mean: weight each [b, h, n] row by mask[b, n].
     Value loss = rows.queryMask ? u.div(u.reduceSum(u.mul(kl, rows.queryMask)), rows.count)
@@ -481,33 +583,68 @@ struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp
 
 /// The gradient of attention_transfer_loss for the student's queries and
 /// keys: G = grad · w_row · (A_s − A_t) on the scaled scores, then through
-/// the product q kᵀ / √d.
+/// the product q kᵀ / √d. From the per-row log-sum-exps (the forward's
+/// statistics), d q = G·k/√d is computed a block of queries at a time and
+/// d k = Gᵀ·q/√d a block of keys at a time (on transposed score blocks), so
+/// neither sums partial products. The three sweeps multiply q and k in
+/// different orders: CSE cannot merge their score blocks, which would keep
+/// every block alive from one sweep to the next.
 struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLossGradOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(AttentionTransferLossGradOp op,
                                 PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
     Type floatType = UbeBuilder::elementTypeOf(op.getStudentQuery());
-    Value keyMask = attentionKeyMask(u, op.getStudentQuery(), op.getMask());
-    auto attention = [&](Value q, Value k) {
-      return u.softmax(attentionScores(u, q, k, keyMask), -1);
-    };
-    Value diff = u.sub(attention(op.getStudentQuery(), op.getStudentKey()),
-                       attention(op.getTeacherQuery(), op.getTeacherKey()));
+    auto type = UbeBuilder::typeOf(op.getStudentQuery());
+    int64_t batch = type.getDimSize(0), tokens = type.getDimSize(2);
+    auto sides = attentionSides(u, op);
+    const AttentionSide &studentSide = sides.first, &teacherSide = sides.second;
+    auto [student, teacher] =
+        attentionStatistics(u, studentSide, teacherSide, [](Value, Value, Value, Value) {});
+    Value studentLse = student.logSumExp(u), teacherLse = teacher.logSumExp(u);
     CountedRows rows = attentionCountedRows(u, op.getStudentQuery(), op.getMask());
-    // Per query row: grad / (counted rows), 0 for a padded query.
-    Value weight = u.div(op.getGrad(), rows.count);
-    if (rows.queryMask) {
-      SmallVector<int64_t> column(UbeBuilder::typeOf(rows.queryMask).getShape());
-      column.push_back(1);
-      weight = u.mul(u.reshape(rows.queryMask, column), weight);
+    // Per query row: grad / (counted rows) / √d, 0 for a padded query;
+    // [batch, 1, tokens, 1] with a mask, a scalar without.
+    Value weight = u.mul(u.div(op.getGrad(), rows.count),
+                         u.scalar(floatType, studentSide.scale));
+    if (rows.queryMask)
+      weight = u.mul(u.reshape(rows.queryMask, {batch, 1, tokens, 1}), weight);
+    auto gradScores = [&](Value s, Value t, Value sLse, Value tLse, Value w) {
+      Value diff = u.sub(u.exp(u.sub(s, sLse)), u.exp(u.sub(t, tLse)));
+      return u.mul(diff, w);
+    };
+    // On transposed blocks (rows are keys, columns queries), per-row values
+    // [b, h|1, n, 1] become [b, h|1, 1, n].
+    auto columns = [&](Value perRow) {
+      auto shape = UbeBuilder::typeOf(perRow).getShape();
+      return shape.empty() ? perRow : u.reshape(perRow, {shape[0], shape[1], 1, shape[2]});
+    };
+    Value studentLseColumns = columns(studentLse), teacherLseColumns = columns(teacherLse);
+    Value weightColumns = columns(weight);
+    SmallVector<Value> dQueries, dKeys;
+    auto blocks = tokenBlocks(tokens);
+    for (auto block : blocks) {
+      int64_t begin = block.first, end = block.second;
+      // Gᵀ for queries [begin, end): [b, h, keys, block].
+      auto sliceColumns = [&](Value perColumn) {
+        return UbeBuilder::typeOf(perColumn).getRank() == 0 ? perColumn
+                                                           : u.slice(perColumn, 3, begin, end);
+      };
+      Value g = gradScores(studentSide.transposedQueryBlock(u, begin, end),
+                           teacherSide.transposedQueryBlock(u, begin, end),
+                           sliceColumns(studentLseColumns), sliceColumns(teacherLseColumns),
+                           sliceColumns(weightColumns));
+      dQueries.push_back(u.matmul(g, op.getStudentKey(), /*transposeRhs=*/false,
+                                  /*transposeLhs=*/true));
     }
-    Value dScores = u.mul(u.mul(diff, weight),
-                          u.scalar(floatType, attentionScale(op.getStudentQuery())));
-    Value dQuery = u.matmul(dScores, op.getStudentKey());
-    Value dKey = u.matmul(dScores, op.getStudentQuery(), /*transposeRhs=*/false,
-                          /*transposeLhs=*/true);
-    rewriter.replaceOp(op, {dQuery, dKey});
+    for (auto [begin, end] : blocks) {
+      Value g = gradScores(studentSide.recomputedKeyBlock(u, begin, end),
+                           teacherSide.recomputedKeyBlock(u, begin, end), studentLse, teacherLse,
+                           weight);
+      dKeys.push_back(u.matmul(g, op.getStudentQuery(), /*transposeRhs=*/false,
+                               /*transposeLhs=*/true));
+    }
+    rewriter.replaceOp(op, {u.concat(dQueries, 2), u.concat(dKeys, 2)});
     return success();
   }
 };

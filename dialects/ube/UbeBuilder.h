@@ -106,6 +106,18 @@ public:
     Value count = maximum(reduceSum(validFloat), scalar(elementTypeOf(perRow), 1.0));
     return div(reduceSum(mul(perRow, validFloat)), count);
   }
+  /// Elements [begin, end) of `x` along `axis`.
+  Value slice(Value x, int64_t axis, int64_t begin, int64_t end) {
+    ArrayRef<int64_t> shape = typeOf(x).getShape();
+    SmallVector<int64_t> start(shape.size(), 0), limit(shape), stride(shape.size(), 1);
+    start[axis] = begin;
+    limit[axis] = end;
+    return SliceOp::create(b, x, b.getDenseI64ArrayAttr(start), b.getDenseI64ArrayAttr(limit),
+                           b.getDenseI64ArrayAttr(stride));
+  }
+  Value concat(mlir::ValueRange xs, int64_t axis) {
+    return xs.size() == 1 ? xs.front() : ConcatOp::create(b, xs, axis).getResult();
+  }
   Value transpose(Value x, ArrayRef<int64_t> perm) {
     return TransposeOp::create(b, x, b.getDenseI64ArrayAttr(perm));
   }

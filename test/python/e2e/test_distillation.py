@@ -244,6 +244,59 @@ def test_attention_transfer_gradient(runner, masked):
         assert not out["dq"][0, :, 5:].any()
 
 
+def attention_loss_torch(qs, ks, qt, kt, mask=None):
+    """attention_transfer_loss in float64 (no gradients)."""
+    qs, ks, qt, kt = (torch.from_numpy(a).double() for a in (qs, ks, qt, kt))
+
+    def log_attention(q, k):
+        scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+        if mask is not None:
+            scores = scores.masked_fill(~torch.from_numpy(mask)[:, None, None, :], -1e300)
+        return F.log_softmax(scores, -1)
+    ls, lt = log_attention(qs, ks), log_attention(qt, kt)
+    kl = torch.nan_to_num(lt.exp() * (lt - ls)).sum(-1)
+    if mask is None:
+        return kl.mean().item()
+    valid = torch.from_numpy(mask)[:, None, :].double().expand_as(kl)
+    return ((kl * valid).sum() / valid.sum().clamp(min=1)).item()
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_attention_transfer_in_key_blocks(runner, masked):
+    """100 tokens: four key blocks (32, 32, 32, 4) with the running max and
+    sum carried across them, forward and gradient, with scores far from 0
+    (student queries ×4) and, masked, a batch element without any valid key
+    (its rows contribute 0) and one with padding inside a block."""
+    qs, ks = randn(3, 2, 100, 16, scale=4.0), randn(3, 2, 100, 16)
+    qt, kt = randn(3, 2, 100, 8, scale=1.5), randn(3, 2, 100, 8, scale=1.5)
+    inputs = {"qs": qs, "ks": ks, "qt": qt, "kt": kt}
+    types = "tensor<3x2x100x16xf32>, tensor<3x2x100x16xf32>, tensor<3x2x100x8xf32>, " \
+            "tensor<3x2x100x8xf32>"
+    operands, mask = "%qs, %ks, %qt, %kt", None
+    if masked:
+        mask = np.ones((3, 100), bool)
+        mask[0, 70:] = False
+        mask[1, :] = False
+        mask[2, 31:35] = False
+        inputs["m"] = mask
+    mask_operand = " mask %m" if masked else ""
+    mask_type = ", tensor<3x100xi1>" if masked else ""
+    body = (f"%l = ube.attention_transfer_loss {operands}{mask_operand} : {types}{mask_type}\n"
+            " %g = arith.constant dense<1.5> : tensor<f32>\n"
+            f" %d:2 = ube.attention_transfer_loss_grad {operands}, %g{mask_operand} : {types}, "
+            f"tensor<f32>{mask_type}\n"
+            " return %l, %d#0, %d#1 : tensor<f32>, tensor<3x2x100x16xf32>, tensor<3x2x100x16xf32>")
+    out = runner.mlir(body, inputs, {"loss": "tensor<f32>", "dq": "tensor<3x2x100x16xf32>",
+                                     "dk": "tensor<3x2x100x16xf32>"})
+    assert np.isfinite(out["dq"]).all() and np.isfinite(out["dk"]).all()
+    assert rel_error(out["loss"], attention_loss_torch(qs, ks, qt, kt, mask)) <= TOL
+    ref_q, ref_k = attention_torch(qs, ks, qt, kt, mask)
+    assert rel_error(out["dq"], 1.5 * ref_q) <= TOL
+    assert rel_error(out["dk"], 1.5 * ref_k) <= TOL
+    if masked:  # no valid key: no gradient
+        assert not out["dq"][1].any() and not out["dk"][1].any()
+
+
 class AttentionKl(torch.nn.Module):
     """MiniLM's attention transfer, as a user would write it in PyTorch."""
 
