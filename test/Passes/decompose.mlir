@@ -153,17 +153,25 @@ func.func @feature_map(%hs: tensor<5x4xf32>, %ht: tensor<5x8xf32>, %w: tensor<4x
 
 // -----
 
-// Attention transfer: scaled scores, masked keys set to the lowest finite
-// value (never -inf), KL per query row, padded queries out of the mean.
+// Attention transfer, flash-style: 40 keys in blocks of 32 and 8; each
+// block's scores are scaled, masked keys set to the lowest finite value
+// (never -inf), and the running max per row merges the blocks' maxima; the
+// final KL needs no [40 x 40] scores and padded queries leave the mean.
 // CHECK-LABEL: func.func @attention
 // CHECK-DAG: ube.constant dense<2.500000e-01> : tensor<f32>
 // CHECK-DAG: ube.constant dense<-3.40282347E+38> : tensor<f32>
-// CHECK-DAG: ube.constant dense<3.000000e+00> : tensor<f32>
-// CHECK: ube.matmul %{{.*}}, %{{.*}} {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
-// CHECK: ube.where %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x1x1x4xi1>, tensor<2x3x4x4xf32>, tensor<f32>
-// CHECK: ube.cast %{{.*}} : tensor<2x1x4xi1> to tensor<2x1x4xf32>
-func.func @attention(%qs: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %m: tensor<2x4xi1>) -> tensor<f32> {
-  %0 = ube.attention_transfer_loss %qs, %qs, %qt, %qt mask %m : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>, tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>, tensor<2x4xi1>
+// CHECK: %[[K0:.*]] = ube.slice %arg0 {limit = array<i64: 2, 3, 32, 16>, start = array<i64: 0, 0, 0, 0>
+// CHECK: ube.matmul %arg0, %[[K0]] {transpose_rhs = true} : tensor<2x3x40x16xf32>, tensor<2x3x32x16xf32>
+// CHECK: ube.where %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x1x1x32xi1>, tensor<2x3x40x32xf32>, tensor<f32>
+// CHECK: %[[M0:.*]] = ube.reduce_max %{{.*}} {axes = array<i64: -1>, keepdims = true} : tensor<2x3x40x32xf32>
+// CHECK: %[[K1:.*]] = ube.slice %arg0 {limit = array<i64: 2, 3, 40, 16>, start = array<i64: 0, 0, 32, 0>
+// CHECK: ube.matmul %arg0, %[[K1]] {transpose_rhs = true} : tensor<2x3x40x16xf32>, tensor<2x3x8x16xf32>
+// CHECK: %[[B1:.*]] = ube.reduce_max %{{.*}} : tensor<2x3x40x8xf32>
+// CHECK: ube.maximum %[[M0]], %[[B1]] : tensor<2x3x40x1xf32>, tensor<2x3x40x1xf32>
+// CHECK-NOT: tensor<2x3x40x40xf32>
+// CHECK: ube.cast %{{.*}} : tensor<2x1x40xi1> to tensor<2x1x40xf32>
+func.func @attention(%qs: tensor<2x3x40x16xf32>, %qt: tensor<2x3x40x8xf32>, %m: tensor<2x40xi1>) -> tensor<f32> {
+  %0 = ube.attention_transfer_loss %qs, %qs, %qt, %qt mask %m : tensor<2x3x40x16xf32>, tensor<2x3x40x16xf32>, tensor<2x3x40x8xf32>, tensor<2x3x40x8xf32>, tensor<2x40xi1>
   return %0 : tensor<f32>
 }
 
@@ -189,18 +197,28 @@ func.func @kd_loss_grad(%s: tensor<4x10xf32>, %t: tensor<4x10xf32>, %g: tensor<f
 
 // -----
 
-// attention_transfer_loss_grad: G = (A_s - A_t) · grad/(B·H·N) · 1/√d, then
-// dq = G·k and dk = Gᵀ·q.
+// attention_transfer_loss_grad: the forward's statistics (same ops), then
+// dq a block of queries at a time on transposed scores [keys, queries]
+// (keys·q_blockᵀ, G_blockᵀ·k) and dk a block of keys at a time on scores
+// recomputed with the keys transposed first (so CSE keeps them apart from
+// the statistics' blocks); the blocks' results are concatenated, never
+// summed.
 // CHECK-LABEL: func.func @attention_grad
-// CHECK: %[[DIFF:.*]] = ube.sub %{{.*}}, %{{.*}} : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
-// CHECK: ube.mul %[[DIFF]], %{{.*}} : tensor<2x3x4x4xf32>, tensor<f32>
-// CHECK: %[[G:.*]] = ube.mul %{{.*}}, %{{.*}} : tensor<2x3x4x4xf32>, tensor<f32>
-// CHECK: %[[DQ:.*]] = ube.matmul %[[G]], %arg1 : tensor<2x3x4x4xf32>, tensor<2x3x4x16xf32>
-// CHECK: %[[DK:.*]] = ube.matmul %[[G]], %arg0 {transpose_lhs = true}
+// CHECK: %[[Q0:.*]] = ube.slice %arg0 {limit = array<i64: 2, 3, 32, 16>, start = array<i64: 0, 0, 0, 0>
+// CHECK: ube.matmul %arg1, %[[Q0]] {transpose_rhs = true} : tensor<2x3x40x16xf32>, tensor<2x3x32x16xf32>
+// CHECK: %[[DQ0:.*]] = ube.matmul %{{.*}}, %arg1 {transpose_lhs = true} : tensor<2x3x40x32xf32>, tensor<2x3x40x16xf32>
+// CHECK: %[[DQ1:.*]] = ube.matmul %{{.*}}, %arg1 {transpose_lhs = true} : tensor<2x3x40x8xf32>, tensor<2x3x40x16xf32>
+// CHECK: %[[K0:.*]] = ube.slice %arg1 {limit = array<i64: 2, 3, 32, 16>, start = array<i64: 0, 0, 0, 0>
+// CHECK: %[[K0T:.*]] = ube.transpose %[[K0]], [0, 1, 3, 2]
+// CHECK: ube.matmul %arg0, %[[K0T]] : tensor<2x3x40x16xf32>, tensor<2x3x16x32xf32>
+// CHECK: %[[DK0:.*]] = ube.matmul %{{.*}}, %arg0 {transpose_lhs = true} : tensor<2x3x40x32xf32>, tensor<2x3x40x16xf32>
+// CHECK: %[[DK1:.*]] = ube.matmul %{{.*}}, %arg0 {transpose_lhs = true} : tensor<2x3x40x8xf32>, tensor<2x3x40x16xf32>
+// CHECK: %[[DQ:.*]] = ube.concat %[[DQ0]], %[[DQ1]] {axis = 2 : i64}
+// CHECK: %[[DK:.*]] = ube.concat %[[DK0]], %[[DK1]] {axis = 2 : i64}
 // CHECK: return %[[DQ]], %[[DK]]
-func.func @attention_grad(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %g: tensor<f32>) -> (tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>) {
-  %0:2 = ube.attention_transfer_loss_grad %qs, %ks, %qt, %qt, %g : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>, tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>, tensor<f32>
-  return %0#0, %0#1 : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+func.func @attention_grad(%qs: tensor<2x3x40x16xf32>, %ks: tensor<2x3x40x16xf32>, %qt: tensor<2x3x40x8xf32>, %g: tensor<f32>) -> (tensor<2x3x40x16xf32>, tensor<2x3x40x16xf32>) {
+  %0:2 = ube.attention_transfer_loss_grad %qs, %ks, %qt, %qt, %g : tensor<2x3x40x16xf32>, tensor<2x3x40x16xf32>, tensor<2x3x40x8xf32>, tensor<2x3x40x8xf32>, tensor<f32>
+  return %0#0, %0#1 : tensor<2x3x40x16xf32>, tensor<2x3x40x16xf32>
 }
 
 // -----
