@@ -19,6 +19,10 @@
 //                them), over the block's k: NR/lanes panel loads, MR
 //                broadcasts of lhs, MR·NR/lanes FMAs. The first K block
 //                starts from zero, the others from the partial sums.
+//   accumulate   `x + lhs·rhs` (ube.add of a same-shaped tensor and the
+//                product, which autodiff writes when gradients meet) starts
+//                from x instead of zero: the product is summed into x's
+//                buffer, and no separate product or elementwise add exists.
 //
 // lhs is read in place (MR rows at a time, each walked sequentially), so only
 // rhs is copied: O(K·N) next to O(M·N·K) work.
@@ -58,8 +62,11 @@ struct Tiling {
 /// result [ob..., M, N], lb and rb broadcasting to ob.
 class MatmulKernelBuilder {
 public:
-  MatmulKernelBuilder(ImplicitLocOpBuilder &b, MatmulOp op, const Tiling &tiling)
-      : b(b), t(tiling), lhs(op.getLhs()), rhs(op.getRhs()),
+  /// `accumulator` (or null): a tensor of the result's type the product is
+  /// added to.
+  MatmulKernelBuilder(ImplicitLocOpBuilder &b, MatmulOp op, const Tiling &tiling,
+                      Value accumulator = {})
+      : b(b), t(tiling), accumulator(accumulator), lhs(op.getLhs()), rhs(op.getRhs()),
         transposeLhs(op.getTransposeLhs()), transposeRhs(op.getTransposeRhs()) {
     auto lhsType = cast<RankedTensorType>(lhs.getType());
     auto rhsType = cast<RankedTensorType>(rhs.getType());
@@ -84,9 +91,10 @@ public:
     int64_t batch = 1;
     for (int64_t size : batchShape)
       batch *= size;
-    Value init = tensor::EmptyOp::create(b, resultType.getShape(), f32);
     // Every element is written by the first K block of its task, so the
-    // result needs no fill.
+    // result needs no fill (or starts as the accumulator).
+    Value init =
+        accumulator ? accumulator : tensor::EmptyOp::create(b, resultType.getShape(), f32);
     auto forall = scf::ForallOp::create(
         b, ArrayRef<OpFoldResult>{b.getIndexAttr(batch), b.getIndexAttr(groups)},
         ValueRange{init}, std::nullopt);
@@ -315,8 +323,11 @@ private:
     slice = loop(index(0), index(k), index(t.kBlock), slice,
                  [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
                    Value kEnd = arith::MinUIOp::create(b, add(kBegin, index(t.kBlock)), index(k));
-                   Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kBegin,
-                                                       index(0));
+                   Value first =
+                       accumulator
+                           ? Value(arith::ConstantOp::create(b, b.getBoolAttr(false)))
+                           : Value(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kBegin,
+                                                         index(0)));
                    return {kBlock(args[0], kBegin, kEnd, first)};
                  })[0];
 
@@ -421,6 +432,7 @@ private:
 
   ImplicitLocOpBuilder &b;
   const Tiling &t;
+  Value accumulator;
   Value lhs, rhs;
   bool transposeLhs, transposeRhs;
   RankedTensorType resultType;
@@ -432,25 +444,63 @@ private:
   SmallVector<Value> lhsIndices;
 };
 
+bool isKernelMatmul(MatmulOp op) {
+  auto isStaticF32Matrix = [](Type type) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    return tensor && tensor.hasStaticShape() && tensor.getRank() >= 2 &&
+           tensor.getElementType().isF32() && tensor.getNumElements() > 0;
+  };
+  // Empty operands are left to the generic lowering.
+  return isStaticF32Matrix(op.getLhs().getType()) && isStaticF32Matrix(op.getRhs().getType()) &&
+         isStaticF32Matrix(op.getType());
+}
+
+/// The add that `op`'s product can be summed into: its only user, an
+/// ube.add of a tensor of the product's own type (no broadcasting).
+AddOp accumulatingAdd(MatmulOp op) {
+  if (!op->hasOneUse())
+    return {};
+  auto add = dyn_cast<AddOp>(*op->user_begin());
+  if (!add || add.getType() != op.getType() || add.getLhs().getType() != add.getRhs().getType())
+    return {};
+  return add;
+}
+
 struct TileMatmul : OpRewritePattern<MatmulOp> {
   TileMatmul(MLIRContext *context, Tiling tiling)
       : OpRewritePattern(context), tiling(tiling) {}
 
   LogicalResult matchAndRewrite(MatmulOp op, PatternRewriter &rewriter) const override {
-    auto isStaticF32Matrix = [](Type type) {
-      auto tensor = dyn_cast<RankedTensorType>(type);
-      return tensor && tensor.hasStaticShape() && tensor.getRank() >= 2 &&
-             tensor.getElementType().isF32();
-    };
-    if (!isStaticF32Matrix(op.getLhs().getType()) || !isStaticF32Matrix(op.getRhs().getType()) ||
-        !isStaticF32Matrix(op.getType()))
-      return rewriter.notifyMatchFailure(op, "not a static f32 matrix product");
-    if (cast<RankedTensorType>(op.getType()).getNumElements() == 0 ||
-        cast<RankedTensorType>(op.getLhs().getType()).getNumElements() == 0)
-      return rewriter.notifyMatchFailure(op, "empty operands are left to the generic lowering");
+    if (!isKernelMatmul(op))
+      return rewriter.notifyMatchFailure(op, "not a static, non-empty f32 matrix product");
+    if (accumulatingAdd(op))
+      return rewriter.notifyMatchFailure(op, "summed into its user (TileAccumulatingMatmul)");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     rewriter.replaceOp(op, MatmulKernelBuilder(b, op, tiling).build());
     return success();
+  }
+
+  Tiling tiling;
+};
+
+/// x + lhs·rhs as one kernel that starts from x. When both operands are
+/// such products, the second is summed into the first.
+struct TileAccumulatingMatmul : OpRewritePattern<AddOp> {
+  TileAccumulatingMatmul(MLIRContext *context, Tiling tiling)
+      : OpRewritePattern(context), tiling(tiling) {}
+
+  LogicalResult matchAndRewrite(AddOp add, PatternRewriter &rewriter) const override {
+    for (OpOperand &operand : llvm::reverse(add->getOpOperands())) {
+      auto product = operand.get().getDefiningOp<MatmulOp>();
+      if (!product || !isKernelMatmul(product) || accumulatingAdd(product) != add)
+        continue;
+      Value accumulator = add->getOperand(1 - operand.getOperandNumber());
+      ImplicitLocOpBuilder b(add.getLoc(), rewriter);
+      rewriter.replaceOp(add, MatmulKernelBuilder(b, product, tiling, accumulator).build());
+      rewriter.eraseOp(product);
+      return success();
+    }
+    return rewriter.notifyMatchFailure(add, "no product to sum into the other operand");
   }
 
   Tiling tiling;
@@ -467,8 +517,8 @@ struct UbeCpuMatmulKernelsPass
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    patterns.add<TileMatmul>(&getContext(),
-                             Tiling{vectorWidth, tileRows, panelWidth, kBlock, tilesPerTask});
+    patterns.add<TileMatmul, TileAccumulatingMatmul>(
+        &getContext(), Tiling{vectorWidth, tileRows, panelWidth, kBlock, tilesPerTask});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -95,3 +95,21 @@ func.func @constant_weights(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
   %r = ube.matmul %x, %w {transpose_rhs = true} : tensor<4x2xf32>, tensor<3x2xf32>
   return %r : tensor<4x3xf32>
 }
+
+// -----
+
+// x + a·b: the kernel's tasks start from x (its result buffer is x's) and
+// the add is gone; a product used twice is left to the plain add.
+// CHECK-LABEL: func.func @accumulate
+// CHECK: %[[S:.*]] = scf.forall (%{{.*}}) in (2) shared_outs(%{{.*}} = %arg2) -> (tensor<12x16xf32>)
+// CHECK-NOT: ube.add %arg2
+// CHECK: %[[Q:.*]] = scf.forall (%{{.*}}) in (2) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<12x16xf32>)
+// CHECK: %[[T:.*]] = ube.add %[[Q]], %[[Q]]
+// CHECK: return %[[S]], %[[T]]
+func.func @accumulate(%a: tensor<12x8xf32>, %b: tensor<8x16xf32>, %x: tensor<12x16xf32>) -> (tensor<12x16xf32>, tensor<12x16xf32>) {
+  %p = ube.matmul %a, %b : tensor<12x8xf32>, tensor<8x16xf32>
+  %s = ube.add %x, %p : tensor<12x16xf32>, tensor<12x16xf32>
+  %q = ube.matmul %a, %b : tensor<12x8xf32>, tensor<8x16xf32>
+  %t = ube.add %q, %q : tensor<12x16xf32>, tensor<12x16xf32>
+  return %s, %t : tensor<12x16xf32>, tensor<12x16xf32>
+}

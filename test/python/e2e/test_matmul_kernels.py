@@ -83,3 +83,37 @@ def test_identical_for_any_thread_count(ube_module, tmp_path):
         assert np.array_equal(r, results[0])
     with pytest.raises(Exception, match="thread count must be between 1 and 4096"):
         exe.threads = 0
+
+
+@pytest.mark.parametrize("lhs,rhs,ta,tb", [((13, 300), (300, 37), False, False),
+                                           ((3, 130, 64), (3, 130, 64), False, True),
+                                           ((9, 20), (9, 17), True, False)])
+def test_sums_into_an_addend(runner, lhs, rhs, ta, tb):
+    """x + a·b and a·b + c·d (gradients meeting) are kernels that start from
+    the addend: several K blocks, ragged edges and transposes."""
+    rng = np.random.default_rng(11)
+    a, c = (rng.standard_normal(lhs).astype(np.float32) for _ in range(2))
+    b, d = (rng.standard_normal(rhs).astype(np.float32) for _ in range(2))
+    at = np.swapaxes(a, -1, -2) if ta else a
+    bt = np.swapaxes(b, -1, -2) if tb else b
+    shape = np.matmul(at, bt).shape
+    x = rng.standard_normal(shape).astype(np.float32)
+    t = "tensor<" + "x".join(map(str, shape)) + "xf32>"
+    ty = lambda v: "tensor<" + "x".join(map(str, v.shape)) + "xf32>"  # noqa: E731
+    attrs = f"{{transpose_lhs = {str(ta).lower()}, transpose_rhs = {str(tb).lower()}}}"
+    body = (f"%p = ube.matmul %a, %b {attrs} : {ty(a)}, {ty(b)}\n"
+            f"%q = ube.matmul %c, %d {attrs} : {ty(c)}, {ty(d)}\n"
+            f"%s = ube.add %x, %p : {t}, {t}\n"
+            f"%u = ube.add %p, %q : {t}, {t}\n"
+            f"%v = ube.add %q, %x : {t}, {t}\n"
+            f"return %s, %u, %v : {t}, {t}, {t}")
+    out = runner.mlir(body, {"a": a, "b": b, "c": c, "d": d, "x": x},
+                      {"s": t, "u": t, "v": t})
+    f64 = lambda v: v.astype(np.float64)  # noqa: E731
+    ct = np.swapaxes(c, -1, -2) if ta else c
+    dt = np.swapaxes(d, -1, -2) if tb else d
+    p, q = np.matmul(f64(at), f64(bt)), np.matmul(f64(ct), f64(dt))
+    assert rel_error(out["s"], f64(x) + p) < 2e-6
+    assert rel_error(out["u"], p + q) < 2e-6
+    assert rel_error(out["v"], q + f64(x)) < 2e-6
+
