@@ -115,6 +115,23 @@ def UbeFuseDistillation : Pass<"ube-fuse-distillation", "::mlir::func::FuncOp"> 
   }];
 }
 
+def UbeExpandProjectedKd : Pass<"ube-expand-projected-kd", "::mlir::func::FuncOp"> {
+  let summary = "Takes projected_kd_loss and its gradient a chunk of rows at a time";
+  let description = [{
+    The Liger-Kernel design: `projected_kd_loss` (and `_grad`) become, per
+    chunk of rows, the two projections of the chunk (`ube.matmul`),
+    `kd_loss` / `kd_loss_grad` on them, the chunk's rows of the hidden
+    states' gradient and a sum of the weight's gradient over the chunks;
+    the chunks' losses are summed with their counted rows as weights. At
+    most 16 chunks, each with about 4M logits, so the `[rows, V]` logits
+    never exist. A loss and its gradient with the same operands (a
+    training step) are expanded together where the loss is, so each chunk's
+    logits serve both. Runs before the target's kernels, which then fuse
+    each chunk's kd_loss and gradient into one row kernel and sum the
+    weight's gradient in place.
+  }];
+}
+
 def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
                                      "::mlir::func::FuncOp"> {
   let summary = "Lowers the distillation losses to fused, vectorized row kernels for CPUs";

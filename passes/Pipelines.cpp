@@ -23,6 +23,10 @@ void buildGraphPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
 }
 
+void buildExpansionPipeline(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createUbeExpandProjectedKd());
+}
+
 void buildLinalgPipeline(OpPassManager &pm) {
   OpPassManager &fn = pm.nest<func::FuncOp>();
   fn.addPass(createUbeLowerToLinalg());

@@ -670,6 +670,76 @@ LogicalResult KdLossGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
   return success();
 }
 
+/// What projected_kd_loss and its gradient check: each side's hidden states
+/// [..., D] and weight [V, D], the same rows and V on both sides, and (through
+/// checkKdLossOperands) the logits they make. Returns the student's hidden
+/// and weight types.
+template <typename Adaptor>
+static FailureOr<std::pair<RankedTensorType, RankedTensorType>>
+checkProjectedKdOperands(Loc loc, Adaptor adaptor) {
+  auto studentHidden = rankedType(loc, adaptor.getStudentHidden(), "student hidden states");
+  auto studentWeight = rankedType(loc, adaptor.getStudentWeight(), "student weight");
+  auto teacherHidden = rankedType(loc, adaptor.getTeacherHidden(), "teacher hidden states");
+  auto teacherWeight = rankedType(loc, adaptor.getTeacherWeight(), "teacher weight");
+  if (failed(studentHidden) || failed(studentWeight) || failed(teacherHidden) ||
+      failed(teacherWeight))
+    return failure();
+  auto logitsOf = [&](RankedTensorType hidden, RankedTensorType weight,
+                      StringRef side) -> FailureOr<RankedTensorType> {
+    if (hidden.getRank() < 1 || weight.getRank() != 2 ||
+        weight.getDimSize(1) != hidden.getShape().back())
+      return emitOptionalError(loc, side, " weight ", shapeString(weight.getShape()),
+                               " must be [vocabulary, ", hidden.getShape().back(),
+                               "] for hidden states ", shapeString(hidden.getShape()));
+    if (weight.getElementType() != hidden.getElementType())
+      return emitOptionalError(loc, side, " hidden states and weight differ in element type");
+    SmallVector<int64_t> shape(hidden.getShape().drop_back());
+    shape.push_back(weight.getDimSize(0));
+    return RankedTensorType::get(shape, hidden.getElementType());
+  };
+  auto student = logitsOf(*studentHidden, *studentWeight, "student");
+  auto teacher = logitsOf(*teacherHidden, *teacherWeight, "teacher");
+  if (failed(student) || failed(teacher))
+    return failure();
+  if (student->getShape() != teacher->getShape())
+    return emitOptionalError(loc, "student logits ", shapeString(student->getShape()),
+                             " and teacher logits ", shapeString(teacher->getShape()),
+                             " differ in shape");
+  if (student->getElementType() != teacher->getElementType())
+    return emitOptionalError(loc, "student and teacher differ in element type");
+  if (!isFloatTensor(*student))
+    return emitOptionalError(loc, "hidden states must be floating point");
+  if (failed(checkPositive(loc, adaptor.getTemperature().convertToDouble(), "temperature")))
+    return failure();
+  if (adaptor.getLabels()) {
+    if (failed(checkLabels(loc, *student, adaptor.getLabels())))
+      return failure();
+  } else if (!adaptor.getAlpha().isZero()) {
+    return emitOptionalError(loc, "alpha ", number(adaptor.getAlpha().convertToDouble()),
+                             " weighs a hard-label term, which needs labels");
+  }
+  return std::make_pair(*studentHidden, *studentWeight);
+}
+
+LogicalResult ProjectedKdLossOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  auto student = checkProjectedKdOperands(loc, adaptor);
+  if (failed(student))
+    return failure();
+  pushScalar(student->first, types);
+  return success();
+}
+
+LogicalResult ProjectedKdLossGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                                SmallVectorImpl<Type> &types) {
+  auto student = checkProjectedKdOperands(loc, adaptor);
+  if (failed(student) || failed(checkScalarGrad(loc, adaptor.getGrad(), student->first)))
+    return failure();
+  types.push_back(student->first);
+  types.push_back(student->second);
+  return success();
+}
+
 /// What feature_map_loss and its gradient check of their common operands;
 /// returns the types of the student and (when given) the projection.
 static FailureOr<std::pair<RankedTensorType, RankedTensorType>>

@@ -483,6 +483,55 @@ def Ube_KdLossGradOp : Ube_InferredOp<"kd_loss_grad"> {
   }];
 }
 
+def Ube_ProjectedKdLossOp : Ube_InferredOp<"projected_kd_loss"> {
+  let summary = "kd_loss of two output projections, without the logits (Liger-Kernel)";
+  let description = [{
+    `kd_loss(student_hidden · student_weightᵀ, teacher_hidden ·
+    teacher_weightᵀ, labels)` with kd_loss's attributes: hidden states
+    `[..., D]` (D may differ between the sides), weights `[V, D]` as
+    `torch.nn.Linear` stores them (an LM head without bias). The lowering
+    takes the rows in chunks, so no `[rows, V]` logits exist; with its
+    gradient in the same function each chunk's logits serve both.
+  }];
+  let arguments = (ins Ube_FloatTensor:$student_hidden, Ube_FloatTensor:$student_weight,
+                   Ube_FloatTensor:$teacher_hidden, Ube_FloatTensor:$teacher_weight,
+                   Optional<Ube_IndexTensor>:$labels,
+                   DefaultValuedAttr<F64Attr, "1.0">:$temperature,
+                   DefaultValuedAttr<BoolAttr, "true">:$scale_by_temperature_squared,
+                   DefaultValuedAttr<F64Attr, "0.0">:$alpha,
+                   DefaultValuedAttr<Ube_I64Attr, "-100">:$ignore_index);
+  let results = (outs Ube_FloatScalar:$result);
+  let assemblyFormat = [{
+    $student_hidden `,` $student_weight `,` $teacher_hidden `,` $teacher_weight
+    (`labels` $labels^)? attr-dict `:` type($student_hidden) `,` type($student_weight) `,`
+    type($teacher_hidden) `,` type($teacher_weight) (`,` type($labels)^)?
+  }];
+}
+
+def Ube_ProjectedKdLossGradOp : Ube_InferredOp<"projected_kd_loss_grad"> {
+  let summary = "Gradient of `projected_kd_loss` for the student's hidden states and weight";
+  let description = [{
+    With `G` = kd_loss_grad of the projected logits for the scalar upstream
+    gradient `grad`: `d student_hidden = G · student_weight` and
+    `d student_weight = Gᵀ · student_hidden` (rows flattened), computed a
+    chunk of rows at a time with the weight's gradient summed over the
+    chunks. The teacher's side is a constant.
+  }];
+  let arguments = (ins Ube_FloatTensor:$student_hidden, Ube_FloatTensor:$student_weight,
+                   Ube_FloatTensor:$teacher_hidden, Ube_FloatTensor:$teacher_weight,
+                   Ube_FloatScalar:$grad, Optional<Ube_IndexTensor>:$labels,
+                   DefaultValuedAttr<F64Attr, "1.0">:$temperature,
+                   DefaultValuedAttr<BoolAttr, "true">:$scale_by_temperature_squared,
+                   DefaultValuedAttr<F64Attr, "0.0">:$alpha,
+                   DefaultValuedAttr<Ube_I64Attr, "-100">:$ignore_index);
+  let results = (outs Ube_FloatTensor:$d_student_hidden, Ube_FloatTensor:$d_student_weight);
+  let assemblyFormat = [{
+    $student_hidden `,` $student_weight `,` $teacher_hidden `,` $teacher_weight `,` $grad
+    (`labels` $labels^)? attr-dict `:` type($student_hidden) `,` type($student_weight) `,`
+    type($teacher_hidden) `,` type($teacher_weight) `,` type($grad) (`,` type($labels)^)?
+  }];
+}
+
 def Ube_FeatureMapLossOp : Ube_InferredOp<"feature_map_loss"> {
   let summary = "Feature-map transfer loss (MobileBERT-style)";
   let description = [{

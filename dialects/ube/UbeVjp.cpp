@@ -461,6 +461,15 @@ LogicalResult vjp(KdLossOp op, UbeBuilder &u, Value g, Grads &grads) {
                                   op.getIgnoreIndexAttr());
   return success();
 }
+LogicalResult vjp(ProjectedKdLossOp op, UbeBuilder &u, Value g, Grads &grads) {
+  auto grad = ProjectedKdLossGradOp::create(
+      u.b, op.getStudentHidden(), op.getStudentWeight(), op.getTeacherHidden(),
+      op.getTeacherWeight(), g, op.getLabels(), op.getTemperatureAttr(),
+      op.getScaleByTemperatureSquaredAttr(), op.getAlphaAttr(), op.getIgnoreIndexAttr());
+  grads[0] = grad.getDStudentHidden();
+  grads[1] = grad.getDStudentWeight();
+  return success();
+}
 LogicalResult vjp(FeatureMapLossOp op, UbeBuilder &u, Value g, Grads &grads) {
   auto grad = FeatureMapLossGradOp::create(u.b, op.getStudent(), op.getTeacher(), g,
                                            op.getProjection(), op.getAlphaAttr(),
@@ -520,6 +529,6 @@ void ube::attachVjpRules(MLIRContext &context) {
          AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, WhereOp, CastOp, MatmulOp,
          LinearOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
          TransposeOp, ReshapeOp, BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp,
-         CrossEntropyOp, MseLossOp, KdLossOp, FeatureMapLossOp, AttentionTransferLossOp,
-         BernoulliSelectOp>(context);
+         CrossEntropyOp, MseLossOp, KdLossOp, ProjectedKdLossOp, FeatureMapLossOp,
+         AttentionTransferLossOp, BernoulliSelectOp>(context);
 }

@@ -127,6 +127,7 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     return failure();
   PassManager &pm = **rest;
   if (options.emit >= EmitStage::Linalg) {
+    buildExpansionPipeline(pm);
     if (options.fusedKernels)
       target->buildKernelPipeline(pm, options);
     buildLinalgPipeline(pm);

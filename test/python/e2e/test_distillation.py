@@ -341,3 +341,56 @@ def test_exported_hidden_mse_becomes_feature_map_loss(ube_module, tmp_path):
     with torch.no_grad():
         ref = module.double()(torch.from_numpy(hs).double(), torch.from_numpy(ht).double())
     assert rel_error(ube_module.compile(path)(hs, ht), ref) <= TOL
+
+
+def projected_kd_torch(hs, ws, ht, wt, temperature, labels, alpha, ignore=-100):
+    """projected_kd_loss in float64 and its gradients for hs and ws."""
+    hsv, wsv = (torch.from_numpy(a).double().requires_grad_() for a in (hs, ws))
+    s = hsv @ wsv.T
+    t = torch.from_numpy(ht).double() @ torch.from_numpy(wt).double().T
+    vocab = s.shape[-1]
+    s, t = s.reshape(-1, vocab), t.reshape(-1, vocab)
+    log_ps, log_pt = F.log_softmax(s / temperature, -1), F.log_softmax(t / temperature, -1)
+    kl = (log_pt.exp() * (log_pt - log_ps)).sum(-1)
+    y = torch.from_numpy(labels.reshape(-1))
+    counted = (y != ignore).double()
+    count = counted.sum().clamp(min=1)
+    loss = temperature ** 2 * (kl * counted).sum() / count
+    picked = F.log_softmax(s, -1).gather(1, y.clamp(0, vocab - 1)[:, None])[:, 0]
+    loss = loss + alpha * (-picked * counted).sum() / count
+    loss.backward()
+    return loss.item(), hsv.grad.numpy(), wsv.grad.numpy()
+
+
+@pytest.mark.parametrize("rows,together", [(133, True), (133, False), (6, True)])
+def test_projected_kd_loss(runner, rows, together):
+    """projected_kd_loss and its gradient against float64 PyTorch: 133 rows
+    × 33000 words is two chunks (67 and 66 rows), 6 rows one; the loss and
+    gradient built together (a training step) or the gradient alone; a
+    hard-label term and ignored rows (a whole chunk's worth of them)."""
+    vocab, ds, dt = 33000, 24, 16
+    hs, ht = randn(1, rows, ds), randn(1, rows, dt, scale=1.5)
+    ws, wt = randn(vocab, ds, scale=0.3), randn(vocab, dt, scale=0.3)
+    y = rng.integers(0, vocab, (1, rows)).astype(np.int64)
+    y[0, : rows // 4] = -1
+    y[0, -3:] = -1
+    inputs = {"hs": hs, "ws": ws, "ht": ht, "wt": wt, "g": np.array(1.5, np.float32), "y": y}
+    t = lambda a: "tensor<" + "x".join(map(str, a.shape)) + "xf32>"  # noqa: E731
+    types = f"{t(hs)}, {t(ws)}, {t(ht)}, {t(wt)}"
+    attrs = "{temperature = 2.0, alpha = 0.5, ignore_index = -1}"
+    grad = (f"%d:2 = ube.projected_kd_loss_grad %hs, %ws, %ht, %wt, %g labels %y {attrs} : "
+            f"{types}, tensor<f32>, tensor<1x{rows}xi64>\n")
+    if together:
+        body = (f"%l = ube.projected_kd_loss %hs, %ws, %ht, %wt labels %y {attrs} : {types}, "
+                f"tensor<1x{rows}xi64>\n" + grad +
+                f" return %l, %d#0, %d#1 : tensor<f32>, {t(hs)}, {t(ws)}")
+        outputs = {"loss": "tensor<f32>", "dhs": t(hs), "dws": t(ws)}
+    else:
+        body = grad + f" return %d#0, %d#1 : {t(hs)}, {t(ws)}"
+        outputs = {"dhs": t(hs), "dws": t(ws)}
+    out = runner.mlir(body, inputs, outputs)
+    ref_loss, ref_hs, ref_ws = projected_kd_torch(hs, ws, ht, wt, 2.0, y, 0.5, ignore=-1)
+    if together:
+        assert rel_error(out["loss"], ref_loss) <= TOL
+    assert rel_error(out["dhs"], 1.5 * ref_hs) <= TOL
+    assert rel_error(out["dws"], 1.5 * ref_ws) <= TOL
