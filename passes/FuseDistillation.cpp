@@ -20,6 +20,7 @@
 
 #include "passes/Passes.h"
 
+#include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
 
 #include "mlir/IR/Matchers.h"
@@ -325,11 +326,42 @@ struct FuseFeatureMapMse : OpRewritePattern<MseLossOp> {
   }
 };
 
+/// `kd_loss` of two output projections without bias (`linear(h, W)` with W
+/// [V, D], or `matmul(h, W)` transposing W), each used only by this loss,
+/// is `projected_kd_loss`: its lowering never builds the logits.
+struct FuseProjectedKd : OpRewritePattern<KdLossOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(KdLossOp op, PatternRewriter &rewriter) const override {
+    auto projection = [&](Value logits) -> std::pair<Value, Value> {
+      if (!logits.hasOneUse())
+        return {};
+      if (auto linear = logits.getDefiningOp<LinearOp>(); linear && !linear.getBias())
+        return {linear.getInput(), linear.getWeight()};
+      if (auto matmul = logits.getDefiningOp<MatmulOp>();
+          matmul && !matmul.getTransposeLhs() && matmul.getTransposeRhs() &&
+          cast<RankedTensorType>(matmul.getRhs().getType()).getRank() == 2)
+        return {matmul.getLhs(), matmul.getRhs()};
+      return {};
+    };
+    auto [studentHidden, studentWeight] = projection(op.getStudentLogits());
+    auto [teacherHidden, teacherWeight] = projection(op.getTeacherLogits());
+    if (!studentHidden || !teacherHidden ||
+        UbeBuilder::typeOf(studentHidden).getRank() < 2 ||
+        UbeBuilder::typeOf(teacherHidden).getRank() < 2)
+      return rewriter.notifyMatchFailure(op, "the logits are not two bias-free projections");
+    rewriter.replaceOpWithNewOp<ProjectedKdLossOp>(
+        op, studentHidden, studentWeight, teacherHidden, teacherWeight, op.getLabels(),
+        op.getTemperatureAttr(), op.getScaleByTemperatureSquaredAttr(), op.getAlphaAttr(),
+        op.getIgnoreIndexAttr());
+    return success();
+  }
+};
+
 struct UbeFuseDistillationPass : ube::impl::UbeFuseDistillationBase<UbeFuseDistillationPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseKlLossAt<MulOp>, FuseKlLossAt<DivOp>, FuseKlLossAt<ReduceSumOp>,
-                 FuseKlLossAt<ReduceMeanOp>, FuseFeatureMapMse>(&getContext());
+                 FuseKlLossAt<ReduceMeanOp>, FuseFeatureMapMse, FuseProjectedKd>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -282,3 +282,36 @@ func.func @feature_map_variants(%hs: tensor<4x8xf32>, %ht: tensor<4x8xf32>, %g: 
   %e = ube.mse_loss %ns, %other : tensor<4x8xf32>, tensor<4x8xf32>
   return %plain, %a, %s, %e : tensor<f32>, tensor<f32>, tensor<f32>, tensor<f32>
 }
+
+// -----
+
+// KD between two bias-free output projections (an LM head): the logits are
+// only the loss's, so the loss becomes projected_kd_loss.
+// CHECK-LABEL: func.func @projected
+// CHECK-NEXT: %[[L:.*]] = ube.projected_kd_loss %arg0, %arg1, %arg2, %arg3 labels %arg4 {alpha = 5.000000e-01 : f64, temperature = 2.000000e+00 : f64}
+// CHECK-NEXT: return %[[L]]
+func.func @projected(%hs: tensor<4x6xf32>, %ws: tensor<50x6xf32>, %ht: tensor<4x8xf32>, %wt: tensor<50x8xf32>, %y: tensor<4xi64>) -> tensor<f32> {
+  %s = ube.linear %hs, %ws : tensor<4x6xf32>, tensor<50x6xf32>
+  %t = ube.matmul %ht, %wt {transpose_rhs = true} : tensor<4x8xf32>, tensor<50x8xf32>
+  %l = ube.kd_loss %s, %t labels %y {temperature = 2.0, alpha = 0.5} : tensor<4x50xf32>, tensor<4x50xf32>, tensor<4xi64>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// Near misses: a head with a bias, and logits the caller also returns (they
+// must exist anyway) stay kd_loss.
+// CHECK-LABEL: func.func @projected_near_misses
+// CHECK-NOT: projected_kd_loss
+// CHECK: ube.kd_loss
+// CHECK-NOT: projected_kd_loss
+// CHECK: ube.kd_loss
+func.func @projected_near_misses(%hs: tensor<4x6xf32>, %ws: tensor<50x6xf32>, %b: tensor<50xf32>, %ht: tensor<4x8xf32>, %wt: tensor<50x8xf32>) -> (tensor<f32>, tensor<f32>, tensor<4x50xf32>) {
+  %s = ube.linear %hs, %ws, %b : tensor<4x6xf32>, tensor<50x6xf32>, tensor<50xf32>
+  %t = ube.linear %ht, %wt : tensor<4x8xf32>, tensor<50x8xf32>
+  %l = ube.kd_loss %s, %t : tensor<4x50xf32>, tensor<4x50xf32>
+  %s2 = ube.linear %hs, %ws : tensor<4x6xf32>, tensor<50x6xf32>
+  %t2 = ube.linear %ht, %wt : tensor<4x8xf32>, tensor<50x8xf32>
+  %l2 = ube.kd_loss %s2, %t2 : tensor<4x50xf32>, tensor<4x50xf32>
+  return %l, %l2, %s2 : tensor<f32>, tensor<f32>, tensor<4x50xf32>
+}

@@ -394,3 +394,30 @@ def test_projected_kd_loss(runner, rows, together):
         assert rel_error(out["loss"], ref_loss) <= TOL
     assert rel_error(out["dhs"], 1.5 * ref_hs) <= TOL
     assert rel_error(out["dws"], 1.5 * ref_ws) <= TOL
+
+
+class HeadKd(torch.nn.Module):
+    """KD through two bias-free LM heads, as a user writes it in PyTorch."""
+
+    def __init__(self, vocab, ds, dt):
+        super().__init__()
+        self.student = torch.nn.Linear(ds, vocab, bias=False)
+        self.teacher = torch.nn.Linear(dt, vocab, bias=False)
+
+    def forward(self, hs, ht):
+        s, t = self.student(hs) / 2.0, self.teacher(ht) / 2.0
+        return F.kl_div(F.log_softmax(s, -1), F.softmax(t, -1), reduction="batchmean") * 4.0
+
+
+def test_exported_head_kd_becomes_projected_kd_loss(ube_module, tmp_path):
+    torch.manual_seed(3)
+    module = HeadKd(40, 6, 10)
+    hs, ht = randn(7, 6), randn(7, 10)
+    path = tmp_path / "head_kd.json"
+    ube_module.export(module, (torch.from_numpy(hs), torch.from_numpy(ht)), path)
+    from ube import _ube
+    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    assert "ube.projected_kd_loss" in graph_ir and "ube.linear" not in graph_ir
+    with torch.no_grad():
+        ref = module.double()(torch.from_numpy(hs).double(), torch.from_numpy(ht).double())
+    assert rel_error(ube_module.compile(path)(hs, ht), ref.item()) <= TOL
