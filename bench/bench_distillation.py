@@ -4,7 +4,7 @@ CPU against the PyTorch formulation (eager, same thread count), in the same
 run: time (median of --runs), extra peak memory and the worst relative error
 against float64.
 
-    bench/bench_distillation.py [--threads 2] [--runs 5] [--cases kd,attention,feature_map]
+    bench/bench_distillation.py [--threads 2] [--runs 5] [--cases kd,attention,feature_map,projected_kd]
                                 [--record]
 
 Cases (each one executable returning the loss and its gradients):
@@ -14,6 +14,9 @@ Cases (each one executable returning the loss and its gradients):
               head dim 64; PyTorch: scores, log_softmax/softmax, kl_div, backward()
   feature_map feature_map_loss + its gradient, 4096 tokens, 312 -> 768 projection;
               PyTorch: projection, layer_norm, mse_loss, backward()
+  projected_kd projected_kd_loss + its gradient (hidden states and weight), 1024 rows,
+              student 384 / teacher 768 wide, 30522 words; PyTorch: both heads
+              (h @ W.T), then the kd_loss formulation, backward()
 ube runs with its fused kernels (where the target has them) and with
 --fused-kernels=false (the generic composition).
 
@@ -144,7 +147,42 @@ class FeatureMapCase:
         return loss.detach(), hsv.grad, wv.grad
 
 
-CASES = {c.name: c for c in (KdCase(), AttentionCase(), FeatureMapCase())}
+class ProjectedKdCase:
+    name, label = "projected_kd", "projected_kd_loss fwd+bwd 1024 rows 384/768->30522"
+    rows, student, teacher, vocab = 1024, 384, 768, 30522
+
+    def inputs(self):
+        rng = np.random.default_rng(3)
+        return [rng.standard_normal((self.rows, self.student)).astype(np.float32),
+                (rng.standard_normal((self.vocab, self.student)) * 0.05).astype(np.float32),
+                rng.standard_normal((self.rows, self.teacher)).astype(np.float32),
+                (rng.standard_normal((self.vocab, self.teacher)) * 0.05).astype(np.float32)]
+
+    def source(self):
+        hs, ws = [self.rows, self.student], [self.vocab, self.student]
+        ht, wt = [self.rows, self.teacher], [self.vocab, self.teacher]
+        types = ", ".join(tensor_type(s) for s in (hs, ws, ht, wt))
+        return mlir_function(
+            {"hs": hs, "ws": ws, "ht": ht, "wt": wt, "g": []},
+            {"loss": [], "dhs": hs, "dws": ws},
+            f"  %0 = ube.projected_kd_loss %hs, %ws, %ht, %wt {{temperature = {TEMPERATURE}}} : "
+            f"{types}\n"
+            f"  %1:2 = ube.projected_kd_loss_grad %hs, %ws, %ht, %wt, %g "
+            f"{{temperature = {TEMPERATURE}}} : {types}, tensor<f32>\n"
+            f"  return %0, %1#0, %1#1 : tensor<f32>, {tensor_type(hs)}, {tensor_type(ws)}")
+
+    def torch_step(self, hs, ws, ht, wt):
+        hsv, wsv = torch.from_numpy(hs).requires_grad_(), torch.from_numpy(ws).requires_grad_()
+        with torch.no_grad():
+            t = torch.from_numpy(ht) @ torch.from_numpy(wt).T
+        loss = F.kl_div(F.log_softmax(hsv @ wsv.T / TEMPERATURE, -1),
+                        F.softmax(t / TEMPERATURE, -1),
+                        reduction="batchmean") * TEMPERATURE ** 2
+        loss.backward()
+        return loss.detach(), hsv.grad, wsv.grad
+
+
+CASES = {c.name: c for c in (KdCase(), AttentionCase(), FeatureMapCase(), ProjectedKdCase())}
 IMPLS = ("torch", "ube", "ube-unfused")
 
 
