@@ -446,11 +446,7 @@ struct FuseKd : OpRewritePattern<OpTy> {
           loss.getScaleByTemperatureSquared() != grad.getScaleByTemperatureSquared() ||
           loss.getAlpha() != grad.getAlpha() || loss.getIgnoreIndex() != grad.getIgnoreIndex())
         continue;
-      Operation *def = upstream.getDefiningOp();
-      bool available = def ? def->getBlock() == loss->getBlock() && def->isBeforeInBlock(loss)
-                           : cast<BlockArgument>(upstream).getOwner()->findAncestorOpInBlock(
-                                 *loss) != nullptr;
-      if (available)
+      if (isAvailableBefore(upstream, loss))
         return loss;
     }
     return nullptr;

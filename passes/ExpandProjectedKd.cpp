@@ -15,6 +15,7 @@
 #include "passes/Passes.h"
 
 #include "dialects/ube/UbeBuilder.h"
+#include "passes/KernelBuilding.h"
 
 namespace ube {
 #define GEN_PASS_DEF_UBEEXPANDPROJECTEDKD
@@ -128,12 +129,7 @@ ProjectedKdLossOp partnerLoss(ProjectedKdLossGradOp grad) {
     if (!loss || loss->getBlock() != grad->getBlock() || !loss->isBeforeInBlock(grad) ||
         !(ProjectedKd::of(loss) == operands))
       continue;
-    Value upstream = grad.getGrad();
-    Operation *def = upstream.getDefiningOp();
-    bool available = def ? def->getBlock() == loss->getBlock() && def->isBeforeInBlock(loss)
-                         : cast<BlockArgument>(upstream).getOwner()->findAncestorOpInBlock(
-                               *loss) != nullptr;
-    if (available)
+    if (isAvailableBefore(grad.getGrad(), loss))
       return loss;
   }
   return nullptr;

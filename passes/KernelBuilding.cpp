@@ -21,6 +21,12 @@ SmallVector<Value> buildLoop(ImplicitLocOpBuilder &b, Value begin, Value end, Va
   return loop.getResults();
 }
 
+bool isAvailableBefore(Value value, Operation *op) {
+  if (Operation *def = value.getDefiningOp())
+    return def->getBlock() == op->getBlock() && def->isBeforeInBlock(op);
+  return cast<BlockArgument>(value).getOwner()->findAncestorOpInBlock(*op) != nullptr;
+}
+
 Value reshapeTo(ImplicitLocOpBuilder &b, Value value, ArrayRef<int64_t> shape) {
   auto type = cast<RankedTensorType>(value.getType());
   if (type.getShape() == shape)

@@ -1,8 +1,10 @@
 //===- KernelBuilding.h - helpers of the CPU kernel passes -----*- C++ -*-===//
 //
 // What the kernel generators (--ube-cpu-distillation-kernels,
-// --ube-cpu-matmul-kernels) share: loops that thread tensors and vectors
-// through iter_args, and reshapes that group leading dimensions.
+// --ube-cpu-matmul-kernels, and --ube-expand-projected-kd before them)
+// share: loops that thread tensors and vectors through iter_args, reshapes
+// that group leading dimensions, and where a loss can be built together
+// with its gradient.
 //
 //===----------------------------------------------------------------------===//
 
@@ -28,6 +30,11 @@ llvm::SmallVector<mlir::Value> buildLoop(mlir::ImplicitLocOpBuilder &b, mlir::Va
 /// dimensions in the first group: [a, b, c, v] <-> [a*b*c, v].
 mlir::Value reshapeTo(mlir::ImplicitLocOpBuilder &b, mlir::Value value,
                       llvm::ArrayRef<int64_t> shape);
+
+/// Whether `value` is defined before `op` (an earlier op of its block or an
+/// argument of an enclosing block): a gradient's upstream value must be, for
+/// the gradient to be built where its loss is.
+bool isAvailableBefore(mlir::Value value, mlir::Operation *op);
 
 } // namespace ube
 
