@@ -139,6 +139,19 @@ struct UbeExpandProjectedKdPass
     : ube::impl::UbeExpandProjectedKdBase<UbeExpandProjectedKdPass> {
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
+    // Every row and word is a chunk's: empty operands have no chunks.
+    WalkResult empty = getOperation().walk([](Operation *op) {
+      if (!isa<ProjectedKdLossOp, ProjectedKdLossGradOp>(op))
+        return WalkResult::advance();
+      for (Value operand : op->getOperands().take_front(4))
+        if (UbeBuilder::typeOf(operand).getNumElements() == 0) {
+          op->emitOpError("cannot take an empty tensor in chunks of rows");
+          return WalkResult::interrupt();
+        }
+      return WalkResult::advance();
+    });
+    if (empty.wasInterrupted())
+      return signalPassFailure();
     SmallVector<ProjectedKdLossGradOp> grads;
     getOperation().walk([&](ProjectedKdLossGradOp op) { grads.push_back(op); });
     for (ProjectedKdLossGradOp grad : grads) {

@@ -38,3 +38,4 @@ func.func @one_chunk(%hs: tensor<2x3x4xf32>, %ws: tensor<10x4xf32>, %ht: tensor<
   %l = ube.projected_kd_loss %hs, %ws, %ht, %wt : tensor<2x3x4xf32>, tensor<10x4xf32>, tensor<2x3x4xf32>, tensor<10x4xf32>
   return %l : tensor<f32>
 }
+
