@@ -618,6 +618,26 @@ static LogicalResult checkScalarGrad(Loc loc, Value gradValue, RankedTensorType 
   return success();
 }
 
+/// What kd_loss checks of its logits' types (given, or those of the
+/// projections of projected_kd_loss), labels and attributes.
+static LogicalResult checkKdLogits(Loc loc, RankedTensorType student, RankedTensorType teacher,
+                                   Value labels, double temperature, APFloat alpha) {
+  if (failed(checkSameElementType(loc, student, teacher, "student logits", "teacher logits")) ||
+      failed(checkSameShape(loc, student, teacher, "student logits", "teacher logits")) ||
+      failed(checkPositive(loc, temperature, "temperature")))
+    return failure();
+  if (student.getRank() < 1)
+    return emitOptionalError(loc, "logits need a vocabulary axis");
+  if (!isFloatTensor(student))
+    return emitOptionalError(loc, "logits must be floating point");
+  if (labels)
+    return checkLabels(loc, student, labels);
+  if (!alpha.isZero())
+    return emitOptionalError(loc, "alpha ", number(alpha.convertToDouble()),
+                             " weighs a hard-label term, which needs labels");
+  return success();
+}
+
 /// What kd_loss and its gradient check of their common operands; returns
 /// the student logits' type.
 static FailureOr<RankedTensorType> checkKdLossOperands(Loc loc, Value studentLogits,
@@ -626,23 +646,8 @@ static FailureOr<RankedTensorType> checkKdLossOperands(Loc loc, Value studentLog
   auto student = rankedType(loc, studentLogits, "student logits");
   auto teacher = rankedType(loc, teacherLogits, "teacher logits");
   if (failed(student) || failed(teacher) ||
-      failed(checkSameElementType(loc, *student, *teacher, "student logits",
-                                  "teacher logits")) ||
-      failed(checkSameShape(loc, *student, *teacher, "student logits",
-                            "teacher logits")) ||
-      failed(checkPositive(loc, temperature, "temperature")))
+      failed(checkKdLogits(loc, *student, *teacher, labels, temperature, alpha)))
     return failure();
-  if (student->getRank() < 1)
-    return emitOptionalError(loc, "logits need a vocabulary axis");
-  if (!isFloatTensor(*student))
-    return emitOptionalError(loc, "logits must be floating point");
-  if (labels) {
-    if (failed(checkLabels(loc, *student, labels)))
-      return failure();
-  } else if (!alpha.isZero()) {
-    return emitOptionalError(loc, "alpha ", number(alpha.convertToDouble()),
-                             " weighs a hard-label term, which needs labels");
-  }
   return *student;
 }
 
@@ -671,9 +676,8 @@ LogicalResult KdLossGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
 }
 
 /// What projected_kd_loss and its gradient check: each side's hidden states
-/// [..., D] and weight [V, D], the same rows and V on both sides, and (through
-/// checkKdLossOperands) the logits they make. Returns the student's hidden
-/// and weight types.
+/// [..., D] and weight [V, D], and kd_loss's checks of the logits they make.
+/// Returns the student's hidden and weight types.
 template <typename Adaptor>
 static FailureOr<std::pair<RankedTensorType, RankedTensorType>>
 checkProjectedKdOperands(Loc loc, Adaptor adaptor) {
@@ -699,25 +703,10 @@ checkProjectedKdOperands(Loc loc, Adaptor adaptor) {
   };
   auto student = logitsOf(*studentHidden, *studentWeight, "student");
   auto teacher = logitsOf(*teacherHidden, *teacherWeight, "teacher");
-  if (failed(student) || failed(teacher))
+  if (failed(student) || failed(teacher) ||
+      failed(checkKdLogits(loc, *student, *teacher, adaptor.getLabels(),
+                           adaptor.getTemperature().convertToDouble(), adaptor.getAlpha())))
     return failure();
-  if (student->getShape() != teacher->getShape())
-    return emitOptionalError(loc, "student logits ", shapeString(student->getShape()),
-                             " and teacher logits ", shapeString(teacher->getShape()),
-                             " differ in shape");
-  if (student->getElementType() != teacher->getElementType())
-    return emitOptionalError(loc, "student and teacher differ in element type");
-  if (!isFloatTensor(*student))
-    return emitOptionalError(loc, "hidden states must be floating point");
-  if (failed(checkPositive(loc, adaptor.getTemperature().convertToDouble(), "temperature")))
-    return failure();
-  if (adaptor.getLabels()) {
-    if (failed(checkLabels(loc, *student, adaptor.getLabels())))
-      return failure();
-  } else if (!adaptor.getAlpha().isZero()) {
-    return emitOptionalError(loc, "alpha ", number(adaptor.getAlpha().convertToDouble()),
-                             " weighs a hard-label term, which needs labels");
-  }
   return std::make_pair(*studentHidden, *studentWeight);
 }
 

@@ -232,13 +232,13 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     return TrainedModel(_compile(infer, config.target), trained, history, graph, weights, seconds)
 
 
-def _student_part(student, names, trainable=lambda name: True):
+def _student_part(student, names, is_trainable=lambda name: True):
     """The student's nodes with its float parameters as trainable inputs
-    (those `trainable` accepts, by their own name); the others stay
+    (those `is_trainable` accepts, by their own name); the others stay
     constants. Names are prefixed with "student."."""
     nodes, params, weights, outputs = student.prefixed("student.", names)
     trainable = [p for p in params if p["dtype"] in ("f32", "f16", "bf16")
-                 and trainable(p["name"][len("student."):])]
+                 and is_trainable(p["name"][len("student."):])]
     frozen = [p for p in params if p not in trainable]
     init = {p["name"]: weights[p["name"]] for p in trainable}
     constants = {p["name"]: weights[p["name"]] for p in frozen}
