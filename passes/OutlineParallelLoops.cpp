@@ -14,6 +14,8 @@
 // bare pointers (memrefs with a static shape and the identity layout) or
 // 8-byte scalars; a loop capturing anything else stays a loop
 // (--scf-forall-to-for runs it serially). Constants are cloned into the task.
+// A loop whose task would be the same as an earlier one (same signature and
+// body: the same layer shape over other buffers) calls the earlier dispatch.
 //
 //===----------------------------------------------------------------------===//
 
@@ -46,6 +48,7 @@ struct UbeOutlineParallelLoopsPass
     : ube::impl::UbeOutlineParallelLoopsBase<UbeOutlineParallelLoopsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    tasksByHash_.clear();
     SmallVector<scf::ForallOp> loops;
     module.walk([&](scf::ForallOp loop) {
       if (!loop->getParentOfType<scf::ForallOp>() && loop.getNumResults() == 0)
@@ -59,6 +62,39 @@ struct UbeOutlineParallelLoopsPass
       ++counts[parent];
     }
   }
+
+  /// Order-sensitive hash of a task's signature and body, up to value
+  /// identities and locations.
+  static llvm::hash_code hashTask(func::FuncOp task) {
+    llvm::hash_code hash = hash_value(task.getFunctionType());
+    task.getBody().walk([&](Operation *op) {
+      hash = llvm::hash_combine(
+          hash, OperationEquivalence::computeHash(op, OperationEquivalence::ignoreHashValue,
+                                                  OperationEquivalence::ignoreHashValue,
+                                                  OperationEquivalence::IgnoreLocations));
+    });
+    return hash;
+  }
+
+  /// The dispatch of an earlier task that does what `task` does. Layers of
+  /// the same shape give the same loops over different buffers (captures):
+  /// one task each would make LLVM optimize and compile the same code once
+  /// per layer (BERT-base: 12 times).
+  func::FuncOp dispatchOfEquivalentTask(func::FuncOp task) {
+    auto it = tasksByHash_.find(size_t(hashTask(task)));
+    if (it == tasksByHash_.end())
+      return nullptr;
+    for (auto [earlier, dispatch] : it->second)
+      if (earlier.getFunctionType() == task.getFunctionType() &&
+          OperationEquivalence::isRegionEquivalentTo(&earlier.getBody(), &task.getBody(),
+                                                     OperationEquivalence::IgnoreLocations))
+        return dispatch;
+    return nullptr;
+  }
+
+  /// Outlined tasks and their dispatches, by hashTask.
+  llvm::DenseMap<size_t, SmallVector<std::pair<func::FuncOp, func::FuncOp>>>
+      tasksByHash_;
 
   LogicalResult outline(scf::ForallOp loop, func::FuncOp parent, int number) {
     ArrayRef<int64_t> lbs = loop.getStaticLowerBound(), ubs = loop.getStaticUpperBound(),
@@ -136,14 +172,20 @@ struct UbeOutlineParallelLoopsPass
     for (Operation &op : loop.getBody()->without_terminator())
       body.clone(op, mapping);
 
-    SmallVector<Type> dispatchInputs = {indexType};
-    for (Value capture : captures)
-      dispatchInputs.push_back(capture.getType());
-    b.setInsertionPoint(parent);
-    auto dispatch =
-        func::FuncOp::create(b, loc, dispatchName, b.getFunctionType(dispatchInputs, {}));
-    dispatch.setPrivate();
-    dispatch->setAttr("ube.parallel_task", b.getStringAttr(taskName));
+    func::FuncOp dispatch = dispatchOfEquivalentTask(task);
+    if (dispatch) {
+      task.erase();
+    } else {
+      SmallVector<Type> dispatchInputs = {indexType};
+      for (Value capture : captures)
+        dispatchInputs.push_back(capture.getType());
+      b.setInsertionPoint(parent);
+      dispatch =
+          func::FuncOp::create(b, loc, dispatchName, b.getFunctionType(dispatchInputs, {}));
+      dispatch.setPrivate();
+      dispatch->setAttr("ube.parallel_task", b.getStringAttr(taskName));
+      tasksByHash_[size_t(hashTask(task))].push_back({task, dispatch});
+    }
 
     b.setInsertionPoint(loop);
     SmallVector<Value> operands = {arith::ConstantIndexOp::create(b, loc, count)};

@@ -17,6 +17,7 @@
 
 namespace mlir {
 class DialectRegistry;
+class TimingScope;
 } // namespace mlir
 
 namespace ube {
@@ -50,7 +51,15 @@ struct CompileOptions {
   /// Apply MLIR's pass-manager command-line options (--mlir-print-ir-*,
   /// --mlir-timing, ...); only tools that registered them set this.
   bool commandLinePassOptions = false;
+  /// When set, the pipelines and the target's phases (translation to LLVM
+  /// IR, optimization, code generation, linking) are timed under this scope
+  /// (ube-compile --mlir-timing).
+  mlir::TimingScope *timing = nullptr;
 };
+
+/// A timer for one phase of a compile under `options.timing` (a no-op
+/// scope when the compile is not timed).
+mlir::TimingScope timePhase(const CompileOptions &options, llvm::StringRef phase);
 
 /// Compiles `module` in place and writes the requested stage to `out`:
 /// MLIR text for ube/linalg, LLVM IR text for llvm, assembly, an object

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
@@ -85,6 +86,10 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
   return manifest;
 }
 
+TimingScope timePhase(const CompileOptions &options, llvm::StringRef phase) {
+  return options.timing ? options.timing->nest(phase) : TimingScope();
+}
+
 LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
                             llvm::raw_ostream &out) {
   registerBuiltinTargets();
@@ -100,19 +105,22 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   if (failed(target->validateOptions(targetOptions, options, error)))
     return emitError(module.getLoc()) << error;
 
-  auto makePassManager = [&]() -> FailureOr<std::unique_ptr<PassManager>> {
+  auto makePassManager = [&](TimingScope &timing) -> FailureOr<std::unique_ptr<PassManager>> {
     auto pm = std::make_unique<PassManager>(module.getContext(), ModuleOp::getOperationName(),
                                             OpPassManager::Nesting::Implicit);
     if (options.commandLinePassOptions) {
       if (failed(applyPassManagerCLOptions(*pm)))
         return failure();
-      applyDefaultTimingPassManagerCLOptions(*pm);
+      if (!options.timing)
+        applyDefaultTimingPassManagerCLOptions(*pm);
     }
+    pm->enableTiming(timing);
     return pm;
   };
   // The graph pipeline can change signatures (autodiff appends gradients);
   // the entry points are described from its result.
-  auto graph = makePassManager();
+  TimingScope graphTiming = timePhase(options, "graph pipeline");
+  auto graph = makePassManager(graphTiming);
   if (failed(graph))
     return failure();
   buildGraphPipeline(**graph);
@@ -122,7 +130,10 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   if (failed(manifest))
     return failure();
 
-  auto rest = makePassManager();
+  graphTiming.stop();
+
+  TimingScope restTiming = timePhase(options, "kernel and codegen pipelines");
+  auto rest = makePassManager(restTiming);
   if (failed(rest))
     return failure();
   PassManager &pm = **rest;
@@ -136,6 +147,7 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     target->buildCodegenPipeline(pm, options);
   if (failed(pm.run(module)))
     return failure();
+  restTiming.stop();
   if (options.emit <= EmitStage::Linalg) {
     module.print(out, OpPrintingFlags());
     out << "\n";

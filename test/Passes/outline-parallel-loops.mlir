@@ -47,3 +47,50 @@ func.func @kept(%a: memref<4x8xf32, strided<[16, 1]>>, %b: memref<4xf32>, %n: in
   }
   return
 }
+
+// -----
+
+// Two layers of the same shape: the second loop is the first one over other
+// buffers, so it calls the first dispatch; a loop that differs only in a
+// constant (near miss) or in its captures gets a task of its own.
+// CHECK-LABEL: func.func private @__ube_layers_task0(
+// CHECK: arith.constant 2.0
+// CHECK: func.func private @__ube_layers_dispatch0(
+// CHECK-NOT: @__ube_layers_task1(
+// CHECK: func.func private @__ube_layers_task2(
+// CHECK: arith.constant 3.0
+// CHECK: func.func private @__ube_layers_dispatch2(
+// CHECK: func.func private @__ube_layers_task3(%{{.*}}: index, %{{.*}}: index, %{{.*}}: memref<8xf32>)
+// CHECK: func.func private @__ube_layers_dispatch3(
+// CHECK-NOT: func.func private @__ube_layers_task
+// CHECK-LABEL: func.func @layers(
+// CHECK-SAME: %[[A:.*]]: memref<4xf32>, %[[B:.*]]: memref<4xf32>, %[[C:.*]]: memref<4xf32>, %[[D:.*]]: memref<8xf32>)
+// CHECK: call @__ube_layers_dispatch0(%c4, %[[A]], %[[B]])
+// CHECK: call @__ube_layers_dispatch0(%{{.*}}, %[[B]], %[[C]])
+// CHECK: call @__ube_layers_dispatch2(%{{.*}}, %[[C]], %[[A]])
+// CHECK: call @__ube_layers_dispatch3(%c8, %[[D]])
+func.func @layers(%a: memref<4xf32>, %b: memref<4xf32>, %c: memref<4xf32>, %d: memref<8xf32>) {
+  %two = arith.constant 2.0 : f32
+  %three = arith.constant 3.0 : f32
+  scf.forall (%i) in (4) {
+    %x = memref.load %a[%i] : memref<4xf32>
+    %y = arith.mulf %x, %two : f32
+    memref.store %y, %b[%i] : memref<4xf32>
+  }
+  scf.forall (%i) in (4) {
+    %x = memref.load %b[%i] : memref<4xf32>
+    %y = arith.mulf %x, %two : f32
+    memref.store %y, %c[%i] : memref<4xf32>
+  }
+  scf.forall (%i) in (4) {
+    %x = memref.load %c[%i] : memref<4xf32>
+    %y = arith.mulf %x, %three : f32
+    memref.store %y, %a[%i] : memref<4xf32>
+  }
+  scf.forall (%i) in (8) {
+    %x = memref.load %d[%i] : memref<8xf32>
+    %y = arith.mulf %x, %two : f32
+    memref.store %y, %d[%i] : memref<8xf32>
+  }
+  return
+}

@@ -68,9 +68,14 @@ int main(int argc, char **argv) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
+  DefaultTimingManager timing;
+  applyDefaultTimingManagerCLOptions(timing);
+  TimingScope rootTiming = timing.getRootScope();
+  TimingScope loadTiming = rootTiming.nest("load");
   OwningOpRef<ModuleOp> module = ube::loadModule(inputFile, &context);
   if (!module)
     return 1;
+  loadTiming.stop();
   std::string error;
   auto output = openOutputFile(outputFile, &error);
   if (!output) {
@@ -85,6 +90,7 @@ int main(int argc, char **argv) {
   options.fusedKernels = fusedKernels;
   options.printMemoryPlan = printMemoryPlan;
   options.commandLinePassOptions = true;
+  options.timing = &rootTiming;
   if (failed(ube::compileModule(*module, options, output->os())))
     return 1;
   output->keep();

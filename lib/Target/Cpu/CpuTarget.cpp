@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuTarget.h"
+#include "ConstantSection.h"
 
 #include "passes/Passes.h"
 #include "passes/Pipelines.h"
@@ -16,6 +17,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/Support/Timing.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/LegacyPassManager.h"
@@ -70,6 +72,7 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(llvm::StringRef cpu,
   std::call_once(once, [] {
     llvm::InitializeNativeTarget();
     llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser(); // module assembly (ConstantSection)
     // O3's full unrolling of the small constant loops of data movement
     // (a transpose's 26-element rows) multiplies code size and makes loop
     // strength reduction take most of the compile time (BERT layers: 60%);
@@ -104,6 +107,10 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(llvm::StringRef cpu,
       llvm::CodeGenOptLevel::Aggressive));
 }
 
+/// Constants from this size on are weights rather than tables the optimizer
+/// should see into.
+constexpr uint64_t kLargeConstantBytes = 4096;
+
 /// Appends the bytes `constant` is laid out as in memory; false for
 /// constants that are not plain data (addresses, expressions).
 bool appendBytes(llvm::Constant *constant, const llvm::DataLayout &layout, std::string &out) {
@@ -130,13 +137,12 @@ bool appendBytes(llvm::Constant *constant, const llvm::DataLayout &layout, std::
 /// compile time of a weight-heavy model (BERT-base: 440 MB). Uses see only
 /// the address, so nothing else changes.
 void flattenLargeConstants(llvm::Module &module) {
-  constexpr uint64_t kMinBytes = 4096;
   const llvm::DataLayout &layout = module.getDataLayout();
   llvm::SmallVector<llvm::GlobalVariable *> globals;
   for (llvm::GlobalVariable &global : module.globals())
     if (global.isConstant() && global.hasInitializer() &&
         llvm::isa<llvm::ArrayType>(global.getValueType()) &&
-        layout.getTypeAllocSize(global.getValueType()) >= kMinBytes)
+        layout.getTypeAllocSize(global.getValueType()) >= kLargeConstantBytes)
       globals.push_back(&global);
   auto *byte = llvm::Type::getInt8Ty(module.getContext());
   for (llvm::GlobalVariable *global : globals) {
@@ -247,14 +253,25 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
           entry.inPlace.emplace_back(uint32_t(pairs[k]), uint32_t(pairs[k + 1]));
     }
 
+  // Objects get the large constants' bytes without LLVM IR in between; IR
+  // and assembly output keep them inline, so they stand alone.
+  ConstantSection constants;
+  TimingScope timing = timePhase(options, "move constants out of the module");
+  if ((stage == EmitStage::Obj || stage == EmitStage::Exe) &&
+      failed(constants.extract(module, kLargeConstantBytes)))
+    return failure();
+
+  timing = timePhase(options, "translate to LLVM IR");
   llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, llvmContext, module.getName().value_or("ube"));
   if (!llvmModule)
     return emitError(loc) << "translation to LLVM IR failed";
+  llvmModule->appendModuleInlineAsm(constants.assembly());
   llvmModule->setTargetTriple(machine->getTargetTriple());
   llvmModule->setDataLayout(machine->createDataLayout());
   flattenLargeConstants(*llvmModule);
+  timing = timePhase(options, "LLVM optimization");
   if (llvm::Error err = makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
     return emitError(loc) << "LLVM optimization failed: " << llvm::toString(std::move(err));
   if (stage == EmitStage::Llvm) {
@@ -262,6 +279,7 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
     return success();
   }
 
+  timing = timePhase(options, "code generation");
   llvm::SmallVector<char, 0> code;
   {
     llvm::raw_svector_ostream codeStream(code);
@@ -277,6 +295,7 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
     return success();
   }
 
+  timing = timePhase(options, "link");
   std::vector<uint8_t> sharedObject;
   if (failed(linkSharedObject(loc, code, sharedObject)))
     return failure();
@@ -284,6 +303,7 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
   manifest.targetInfo = (machine->getTargetTriple().str() + " " +
                          machine->getTargetCPU().str());
   manifest.sections = {{"host.so", 0, 0}};
+  timing = timePhase(options, "write the executable");
   std::vector<uint8_t> image = writeExecutable(std::move(manifest), {sharedObject});
   out.write(reinterpret_cast<const char *>(image.data()), image.size());
   return success();

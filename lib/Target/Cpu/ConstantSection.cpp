@@ -1,0 +1,101 @@
+//===- ConstantSection.cpp - large constants outside the LLVM module ------===//
+
+#include "ConstantSection.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Interfaces/DataLayoutInterfaces.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MathExtras.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+namespace ube {
+namespace {
+
+/// The bytes of a constant as laid out in memory, when they are stored
+/// that way (resource blobs; dense non-splat arrays of byte-sized elements).
+std::optional<ArrayRef<char>> rawBytes(Attribute value) {
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
+    if (AsmResourceBlob *blob = resource.getRawHandle().getBlob())
+      return blob->getData();
+    return std::nullopt;
+  }
+  auto dense = dyn_cast<DenseElementsAttr>(value);
+  if (!dense || dense.isSplat())
+    return std::nullopt;
+  Type element = dense.getElementType();
+  if (!element.isIntOrFloat() || element.getIntOrFloatBitWidth() % 8 != 0)
+    return std::nullopt;
+  return dense.getRawData();
+}
+
+/// Names and paths go into assembly as quoted strings.
+bool quotable(llvm::StringRef text) { return text.find_first_of("\"\\\n") == llvm::StringRef::npos; }
+
+} // namespace
+
+ConstantSection::~ConstantSection() {
+  if (!path_.empty())
+    llvm::sys::fs::remove(path_);
+}
+
+LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes) {
+  DataLayout layout(module);
+  SmallVector<std::pair<LLVM::GlobalOp, ArrayRef<char>>> globals;
+  for (auto global : module.getOps<LLVM::GlobalOp>()) {
+    if (!global.getConstant() || !global.getValueAttr() || !quotable(global.getSymName()))
+      continue;
+    std::optional<ArrayRef<char>> bytes = rawBytes(global.getValueAttr());
+    if (!bytes || bytes->size() < minBytes ||
+        bytes->size() != layout.getTypeSize(global.getGlobalType()).getFixedValue())
+      continue;
+    globals.emplace_back(global, *bytes);
+  }
+  if (globals.empty())
+    return success();
+
+  int fd;
+  if (llvm::sys::fs::createTemporaryFile("ube-constants", "bin", fd, path_))
+    return emitError(module.getLoc()) << "cannot create a temporary file for the constants";
+  if (!quotable(path_))
+    return emitError(module.getLoc()) << "the temporary file '" << path_
+                                      << "' cannot be named in assembly";
+  llvm::raw_fd_ostream file(fd, /*shouldClose=*/true);
+  for (auto [global, bytes] : globals) {
+    file.write(bytes.data(), bytes.size());
+    moved_.push_back({global.getSymName().str(), fileBytes_, bytes.size(),
+                      std::max<uint64_t>(global.getAlignment().value_or(1), 64)});
+    fileBytes_ += bytes.size();
+    // A declaration: the definition is in the module assembly.
+    global.removeValueAttr();
+    global.removeUnnamedAddrAttr();
+    global.setLinkage(LLVM::Linkage::External);
+    global.setVisibility_(LLVM::Visibility::Hidden);
+  }
+  file.close();
+  if (file.has_error())
+    return emitError(module.getLoc())
+           << "cannot write the constants to '" << path_ << "': " << file.error().message();
+  return success();
+}
+
+std::string ConstantSection::assembly() const {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  if (!moved_.empty())
+    os << "\t.section\t.rodata.ube_constants,\"a\",@progbits\n";
+  for (const Moved &m : moved_) {
+    std::string symbol = "\"" + m.symbol + "\"";
+    os << "\t.p2align\t" << llvm::Log2_64(m.alignment) << "\n"
+       << "\t.globl\t" << symbol << "\n\t.hidden\t" << symbol << "\n"
+       << "\t.type\t" << symbol << ",@object\n\t.size\t" << symbol << ", " << m.size << "\n"
+       << symbol << ":\n\t.incbin\t\"" << path_ << "\", " << m.offset << ", " << m.size << "\n";
+  }
+  return text;
+}
+
+} // namespace ube
