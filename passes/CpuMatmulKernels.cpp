@@ -23,6 +23,10 @@
 //                product, which autodiff writes when gradients meet) starts
 //                from x instead of zero: the product is summed into x's
 //                buffer, and no separate product or elementwise add exists.
+//   epilogue     elementwise ops that consume the product alone (a linear
+//                layer's bias add, then GELU, a residual add...) run on the
+//                accumulators after the last K block, before the one store:
+//                the product is never written out and read back.
 //
 // lhs is read in place (MR rows at a time, each walked sequentially), so only
 // rhs is copied: O(K·N) next to O(M·N·K) work.
@@ -32,6 +36,7 @@
 #include "passes/Passes.h"
 
 #include "dialects/ube/UbeOps.h"
+#include "passes/ElementwiseBody.h"
 #include "passes/KernelBuilding.h"
 
 #include "mlir/IR/AsmState.h"
@@ -63,10 +68,12 @@ struct Tiling {
 class MatmulKernelBuilder {
 public:
   /// `accumulator` (or null): a tensor of the result's type the product is
-  /// added to.
+  /// added to. `epilogue`: the ops applied to the product (epilogueChain),
+  /// whose last one's result the kernel computes.
   MatmulKernelBuilder(ImplicitLocOpBuilder &b, MatmulOp op, const Tiling &tiling,
-                      Value accumulator = {})
-      : b(b), t(tiling), accumulator(accumulator), lhs(op.getLhs()), rhs(op.getRhs()),
+                      Value accumulator = {}, ArrayRef<Operation *> epilogue = {})
+      : b(b), t(tiling), accumulator(accumulator), product(op.getResult()),
+        epilogue(epilogue), lhs(op.getLhs()), rhs(op.getRhs()),
         transposeLhs(op.getTransposeLhs()), transposeRhs(op.getTransposeRhs()) {
     auto lhsType = cast<RankedTensorType>(lhs.getType());
     auto rhsType = cast<RankedTensorType>(rhs.getType());
@@ -262,6 +269,7 @@ private:
   /// `result` by `terminator`'s parallel insert.
   void buildTask(Value linear, Value group, Value result, scf::InParallelOp terminator) {
     SmallVector<Value> coords = batchCoordinates(linear);
+    resultCoords = coords;
     lhsIndices = operandBatch(lhsBatch, coords);
     packedAt = packedIndex(coords);
 
@@ -414,6 +422,26 @@ private:
       return next;
     });
 
+    if (!epilogue.empty()) {
+      // The sums are final after the last K block.
+      Value final = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kEnd, index(k));
+      auto ifOp = scf::IfOp::create(b, accTypes, final, true, true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      SmallVector<Value> finished;
+      llvm::DenseMap<std::pair<Value, int64_t>, Value> rowOperands;
+      for (int64_t i = 0; i < rowCount; ++i)
+        for (int64_t v = 0; v < vectors; ++v)
+          if (valid[v] != 0)
+            finished.push_back(applyEpilogue(acc[finished.size()], add(lhsRow, index(i)),
+                                             add(column, index(v * t.lanes)), maskFor(v), v,
+                                             rowOperands));
+      scf::YieldOp::create(b, finished);
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, acc);
+      acc = ifOp.getResults();
+    }
+
     int64_t at = 0;
     for (int64_t i = 0; i < rowCount; ++i)
       for (int64_t v = 0; v < vectors; ++v) {
@@ -430,9 +458,55 @@ private:
     return tile;
   }
 
+  /// The epilogue applied to `value`, the accumulators of vector `v` of a
+  /// micro-tile row at (`row`, `column`) of the result. `rowOperands` keeps
+  /// the reads of [N] operands (biases), the same for every row of the tile.
+  Value applyEpilogue(Value value, Value row, Value column, Value mask, int64_t v,
+                      llvm::DenseMap<std::pair<Value, int64_t>, Value> &rowOperands) {
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    auto read = [&](Value tensor, ValueRange at) -> Value {
+      auto op = vector::TransferReadOp::create(b, vec, tensor, at, zero,
+                                               ArrayRef<bool>{mask == nullptr});
+      if (mask)
+        op.getMaskMutable().assign(mask);
+      return op;
+    };
+    Value consumed = product;
+    for (Operation *op : epilogue) {
+      SmallVector<Value> args;
+      for (Value operand : op->getOperands()) {
+        if (operand == consumed) {
+          args.push_back(value);
+          continue;
+        }
+        DenseElementsAttr splat;
+        if (matchPattern(operand, m_Constant(&splat)) && splat.isSplat()) {
+          args.push_back(arith::ConstantOp::create(
+              b, DenseElementsAttr::get(vec, splat.getSplatValue<Attribute>())));
+        } else if (cast<RankedTensorType>(operand.getType()).getRank() == 1) {
+          Value &cached = rowOperands[{operand, v}];
+          if (!cached)
+            cached = read(operand, {column});
+          args.push_back(cached);
+        } else {
+          SmallVector<Value> at(resultCoords);
+          at.push_back(row);
+          at.push_back(column);
+          args.push_back(read(operand, at));
+        }
+      }
+      value = buildElementwiseBody(op, b, b.getLoc(), args, f32);
+      consumed = op->getResult(0);
+    }
+    return value;
+  }
+
   ImplicitLocOpBuilder &b;
   const Tiling &t;
   Value accumulator;
+  Value product;
+  ArrayRef<Operation *> epilogue;
+  SmallVector<Value> resultCoords;
   Value lhs, rhs;
   bool transposeLhs, transposeRhs;
   RankedTensorType resultType;
@@ -466,6 +540,43 @@ AddOp accumulatingAdd(MatmulOp op) {
   return add;
 }
 
+/// Whether `operand` of an epilogue op can be read for a tile of `product`:
+/// a splat constant, a row [N] broadcast over rows (a bias), or a tensor of
+/// the product's type (a residual).
+bool isEpilogueOperand(Value operand, RankedTensorType product) {
+  auto type = dyn_cast<RankedTensorType>(operand.getType());
+  if (!type || !type.getElementType().isF32())
+    return false;
+  DenseElementsAttr splat;
+  if (matchPattern(operand, m_Constant(&splat)) && splat.isSplat())
+    return true;
+  return type == product ||
+         (type.getRank() == 1 && type.getDimSize(0) == product.getShape().back());
+}
+
+/// The elementwise ops that can run on `op`'s accumulators before they are
+/// stored: a chain of float ops, each the only user of the previous value
+/// (the first: of the product), of the product's type, whose other operands
+/// are isEpilogueOperand.
+SmallVector<Operation *> epilogueChain(MatmulOp op) {
+  SmallVector<Operation *> chain;
+  Value current = op.getResult();
+  while (current.hasOneUse()) {
+    Operation *user = *current.user_begin();
+    if (!isa<AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, NegOp, AbsOp, ExpOp, LogOp,
+             SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, ReluOp, GeluOp>(user) ||
+        user->getResult(0).getType() != op.getType())
+      break;
+    if (!llvm::all_of(user->getOperands(), [&](Value operand) {
+          return operand == current || isEpilogueOperand(operand, op.getType());
+        }))
+      break;
+    chain.push_back(user);
+    current = user->getResult(0);
+  }
+  return chain;
+}
+
 struct TileMatmul : OpRewritePattern<MatmulOp> {
   TileMatmul(MLIRContext *context, Tiling tiling)
       : OpRewritePattern(context), tiling(tiling) {}
@@ -475,8 +586,17 @@ struct TileMatmul : OpRewritePattern<MatmulOp> {
       return rewriter.notifyMatchFailure(op, "not a static, non-empty f32 matrix product");
     if (accumulatingAdd(op))
       return rewriter.notifyMatchFailure(op, "summed into its user (TileAccumulatingMatmul)");
+    SmallVector<Operation *> epilogue = epilogueChain(op);
+    // Where the epilogue's last op is, every operand it reads is defined.
+    Operation *last = epilogue.empty() ? op.getOperation() : epilogue.back();
+    rewriter.setInsertionPoint(last);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    rewriter.replaceOp(op, MatmulKernelBuilder(b, op, tiling).build());
+    rewriter.replaceOp(last, MatmulKernelBuilder(b, op, tiling, {}, epilogue).build());
+    if (!epilogue.empty()) {
+      for (Operation *dead : llvm::reverse(ArrayRef(epilogue).drop_back()))
+        rewriter.eraseOp(dead);
+      rewriter.eraseOp(op);
+    }
     return success();
   }
 

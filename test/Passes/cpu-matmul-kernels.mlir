@@ -113,3 +113,49 @@ func.func @accumulate(%a: tensor<12x8xf32>, %b: tensor<8x16xf32>, %x: tensor<12x
   %t = ube.add %q, %q : tensor<12x16xf32>, tensor<12x16xf32>
   return %s, %t : tensor<12x16xf32>, tensor<12x16xf32>
 }
+
+// -----
+
+// Epilogue: the bias add and GELU that consume the product run on the
+// accumulators once the last K block is summed (K = 20: three blocks of 8),
+// the bias read once per panel vector, masked in the ragged panel; nothing
+// of the product or the ops is left outside the kernel.
+// CHECK-LABEL: func.func @epilogue
+// CHECK-SAME: (%{{.*}}: tensor<12x20xf32>, %{{.*}}: tensor<20x21xf32>, %[[BIAS:.*]]: tensor<21xf32>)
+// CHECK-NOT: ube.
+// CHECK: %[[LAST:.*]] = arith.cmpi eq, %{{.*}}, %c20
+// CHECK: scf.if %[[LAST]]
+// CHECK: vector.transfer_read %[[BIAS]]
+// CHECK: arith.addf %{{.*}} : vector<8xf32>
+// CHECK: math.erf %{{.*}} : vector<8xf32>
+// CHECK-NOT: ube.
+// CHECK: return
+func.func @epilogue(%a: tensor<12x20xf32>, %b: tensor<20x21xf32>, %bias: tensor<21xf32>) -> tensor<12x21xf32> {
+  %p = ube.matmul %a, %b : tensor<12x20xf32>, tensor<20x21xf32>
+  %y = ube.add %p, %bias : tensor<12x21xf32>, tensor<21xf32>
+  %g = ube.gelu %y : tensor<12x21xf32>
+  return %g : tensor<12x21xf32>
+}
+
+// -----
+
+// Near misses: a product with a second use, a bias that is not one row
+// ([1, N] broadcasting is left to the linalg lowering), an op the epilogue
+// does not run (a comparison) stay outside the kernel.
+// CHECK-LABEL: func.func @no_epilogue
+// CHECK: %[[P:.*]] = scf.forall
+// CHECK: ube.gelu %[[P]]
+// CHECK: %[[Q:.*]] = scf.forall
+// CHECK: ube.add %[[Q]], %{{.*}} : tensor<12x16xf32>, tensor<1x16xf32>
+// CHECK: %[[R:.*]] = scf.forall
+// CHECK: ube.compare "gt", %[[R]]
+func.func @no_epilogue(%a: tensor<12x8xf32>, %a2: tensor<12x8xf32>, %a3: tensor<12x8xf32>, %b: tensor<8x16xf32>, %row: tensor<1x16xf32>) -> (tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xi1>) {
+  %p = ube.matmul %a, %b : tensor<12x8xf32>, tensor<8x16xf32>
+  %g = ube.gelu %p : tensor<12x16xf32>
+  %q = ube.matmul %a2, %b : tensor<12x8xf32>, tensor<8x16xf32>
+  %s = ube.add %q, %row : tensor<12x16xf32>, tensor<1x16xf32>
+  %r = ube.matmul %a3, %b : tensor<12x8xf32>, tensor<8x16xf32>
+  %zero = ube.constant dense<0.0> : tensor<f32>
+  %c = ube.compare "gt", %r, %zero : tensor<12x16xf32>, tensor<f32>
+  return %p, %g, %s, %c : tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xi1>
+}

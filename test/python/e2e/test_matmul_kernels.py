@@ -117,3 +117,42 @@ def test_sums_into_an_addend(runner, lhs, rhs, ta, tb):
     assert rel_error(out["u"], p + q) < 2e-6
     assert rel_error(out["v"], q + f64(x)) < 2e-6
 
+
+
+@pytest.mark.parametrize("lhs,rhs", [((13, 300), (300, 37)), ((2, 13, 20), (20, 21)),
+                                     ((97, 600), (600, 48))])
+def test_epilogue_runs_on_the_accumulators(runner, lhs, rhs):
+    """Elementwise ops consuming a product (bias add, GELU both ways, a
+    scale, a residual on either side, tanh) are applied in the kernel after
+    the last K block: ragged panels, several K blocks and row groups,
+    batches. Tolerance 2e-6 as above (the activations' polynomial
+    approximations are within float32 rounding)."""
+    from math import erf
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal(lhs).astype(np.float32) / np.sqrt(lhs[-1])
+    b = rng.standard_normal(rhs).astype(np.float32)
+    shape = np.matmul(a, b).shape
+    bias = rng.standard_normal(shape[-1]).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
+    ty = lambda s: "tensor<" + "x".join(map(str, s)) + "xf32>"  # noqa: E731
+    t, tb = ty(shape), ty(bias.shape)
+    body = (f"%p = ube.matmul %a, %b : {ty(a.shape)}, {ty(b.shape)}\n"
+            f"%p1 = ube.add %p, %bias : {t}, {tb}\n"
+            f"%y = ube.gelu %p1 : {t}\n"
+            f"%q = ube.matmul %a, %b : {ty(a.shape)}, {ty(b.shape)}\n"
+            f"%q1 = ube.add %bias, %q : {tb}, {t}\n"
+            f"%half = ube.constant dense<0.5> : tensor<f32>\n"
+            f"%q2 = ube.mul %q1, %half : {t}, tensor<f32>\n"
+            f"%q3 = ube.sub %x, %q2 : {t}, {t}\n"
+            f"%z = ube.tanh %q3 : {t}\n"
+            f"%r = ube.matmul %a, %b : {ty(a.shape)}, {ty(b.shape)}\n"
+            f"%g = ube.gelu %r {{approximate = \"tanh\"}} : {t}\n"
+            f"return %y, %z, %g : {t}, {t}, {t}")
+    out = runner.mlir(body, {"a": a, "b": b, "bias": bias, "x": x}, {"y": t, "z": t, "g": t})
+    p = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    u = p + bias
+    gelu = 0.5 * u * (1 + np.vectorize(erf)(u / np.sqrt(2)))
+    tanh_gelu = 0.5 * p * (1 + np.tanh(np.sqrt(2 / np.pi) * (p + 0.044715 * p ** 3)))
+    assert rel_error(out["y"], gelu) < 2e-6
+    assert rel_error(out["z"], np.tanh(x - 0.5 * u)) < 2e-6
+    assert rel_error(out["g"], tanh_gelu) < 2e-6
