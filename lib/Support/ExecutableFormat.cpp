@@ -217,32 +217,54 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
   return true;
 }
 
-std::vector<uint8_t> writeExecutable(Manifest manifest,
-                                     const std::vector<std::vector<uint8_t>> &sectionData) {
+void writeExecutable(Manifest manifest, const std::vector<SectionBytes> &sections,
+                     const std::function<void(const uint8_t *, size_t)> &sink) {
   uint64_t offset = 0;
   for (size_t i = 0; i < manifest.sections.size(); ++i) {
     offset = (offset + kSectionAlignment - 1) / kSectionAlignment * kSectionAlignment;
     manifest.sections[i].offset = offset;
-    manifest.sections[i].size = sectionData[i].size();
-    offset += sectionData[i].size();
+    manifest.sections[i].size = sections[i].size;
+    offset += sections[i].size;
   }
   std::string text = manifestToJson(manifest);
   // Pad the manifest so the section area starts aligned in the file.
   text.append((kSectionAlignment - (kExecutableHeaderSize + text.size()) % kSectionAlignment) %
                   kSectionAlignment,
               ' ');
-  std::vector<uint8_t> out(kExecutableHeaderSize + text.size() + offset, 0);
-  std::memcpy(out.data(), kExecutableMagic, sizeof kExecutableMagic);
-  putU32(out, 8, kExecutableFormatVersion);
-  putU64(out, 24, text.size());
-  std::memcpy(out.data() + kExecutableHeaderSize, text.data(), text.size());
-  uint8_t *payload = out.data() + kExecutableHeaderSize + text.size();
-  for (size_t i = 0; i < manifest.sections.size(); ++i)
-    if (!sectionData[i].empty())
-      std::memcpy(payload + manifest.sections[i].offset, sectionData[i].data(),
-                  sectionData[i].size());
-  putU64(out, 16, fnv1a64(out.data() + kExecutableHeaderSize, out.size() - kExecutableHeaderSize));
-  return out;
+  static constexpr uint8_t kZeros[kSectionAlignment] = {};
+  auto padding = [&](size_t i) {
+    return i == 0 ? 0 : manifest.sections[i].offset - (manifest.sections[i - 1].offset +
+                                                       manifest.sections[i - 1].size);
+  };
+  const auto *manifestBytes = reinterpret_cast<const uint8_t *>(text.data());
+  uint64_t checksum = fnv1a64(manifestBytes, text.size());
+  for (size_t i = 0; i < sections.size(); ++i)
+    checksum = fnv1a64(sections[i].data, sections[i].size, fnv1a64(kZeros, padding(i), checksum));
+
+  std::vector<uint8_t> header(kExecutableHeaderSize, 0);
+  std::memcpy(header.data(), kExecutableMagic, sizeof kExecutableMagic);
+  putU32(header, 8, kExecutableFormatVersion);
+  putU64(header, 16, checksum);
+  putU64(header, 24, text.size());
+  sink(header.data(), header.size());
+  sink(manifestBytes, text.size());
+  for (size_t i = 0; i < sections.size(); ++i) {
+    sink(kZeros, padding(i));
+    if (sections[i].size)
+      sink(sections[i].data, sections[i].size);
+  }
+}
+
+std::vector<uint8_t> writeExecutable(Manifest manifest,
+                                     const std::vector<std::vector<uint8_t>> &sectionData) {
+  std::vector<SectionBytes> sections;
+  for (const std::vector<uint8_t> &data : sectionData)
+    sections.push_back({data.data(), data.size()});
+  std::vector<uint8_t> image;
+  writeExecutable(std::move(manifest), sections, [&](const uint8_t *data, size_t size) {
+    image.insert(image.end(), data, data + size);
+  });
+  return image;
 }
 
 const Section *ExecutableView::findSection(const std::string &name) const {

@@ -24,6 +24,7 @@
 #include "ube/Support/DType.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -74,8 +75,19 @@ struct Manifest {
 /// FNV-1a, 64-bit.
 uint64_t fnv1a64(const uint8_t *data, size_t size, uint64_t seed = 0xcbf29ce484222325ull);
 
-/// Serializes `manifest` (its section offsets are assigned here) and the
-/// section contents, in manifest order, into one container image.
+/// The bytes of one section, not owned.
+struct SectionBytes {
+  const uint8_t *data = nullptr;
+  size_t size = 0;
+};
+
+/// Writes the container image of `manifest` (its section offsets are
+/// assigned here) and the section contents, in manifest order, to `sink` in
+/// pieces, without assembling it in memory (weights are hundreds of MB).
+void writeExecutable(Manifest manifest, const std::vector<SectionBytes> &sections,
+                     const std::function<void(const uint8_t *, size_t)> &sink);
+
+/// The same image as one buffer.
 std::vector<uint8_t> writeExecutable(Manifest manifest,
                                      const std::vector<std::vector<uint8_t>> &sectionData);
 

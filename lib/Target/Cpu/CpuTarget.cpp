@@ -163,52 +163,63 @@ void flattenLargeConstants(llvm::Module &module) {
   }
 }
 
-/// Runs ld.lld to turn `object` into a shared object.
-LogicalResult linkSharedObject(Location loc, llvm::ArrayRef<char> object,
-                               std::vector<uint8_t> &sharedObject) {
+/// A temporary file's path, removed with it.
+struct TemporaryFile {
+  ~TemporaryFile() {
+    if (!path.empty())
+      llvm::sys::fs::remove(path);
+  }
+  LogicalResult create(Location loc, llvm::StringRef prefix, llvm::StringRef suffix) {
+    if (llvm::sys::fs::createTemporaryFile(prefix, suffix, path))
+      return emitError(loc) << "cannot create a temporary file";
+    return success();
+  }
+  llvm::SmallString<128> path;
+};
+
+/// Runs ld.lld to turn the object at `objectPath` into a shared object;
+/// returns its bytes (mapped, not copied).
+FailureOr<std::unique_ptr<llvm::MemoryBuffer>> linkSharedObject(Location loc,
+                                                                llvm::StringRef objectPath) {
   auto lld = llvm::sys::findProgramByName("ld.lld", {"/usr/lib/llvm-22/bin"});
   if (!lld)
     lld = llvm::sys::findProgramByName("ld.lld-22");
   if (!lld)
     return emitError(loc) << "cannot find ld.lld (install lld-22)";
-  llvm::SmallString<128> objectPath, libraryPath;
-  int fd;
-  if (llvm::sys::fs::createTemporaryFile("ube-host", "o", fd, objectPath))
-    return emitError(loc) << "cannot create a temporary file";
-  {
-    llvm::raw_fd_ostream file(fd, /*shouldClose=*/true);
-    file.write(object.data(), object.size());
-  }
-  llvm::sys::fs::createTemporaryFile("ube-host", "so", libraryPath);
-  llvm::SmallString<128> errorPath;
-  llvm::sys::fs::createTemporaryFile("ube-lld", "log", errorPath);
+  TemporaryFile library, log;
+  if (failed(library.create(loc, "ube-host", "so")) || failed(log.create(loc, "ube-lld", "log")))
+    return failure();
   llvm::StringRef args[] = {*lld, "-shared", "--build-id=none", "-z", "noexecstack",
-                            "-O2", "-o", libraryPath, objectPath};
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt, errorPath, errorPath};
+                            "-O2", "-o", library.path, objectPath};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, log.path, log.path};
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*lld, args, std::nullopt, redirects, 0, 0, &message);
-  auto cleanup = [&] {
-    llvm::sys::fs::remove(objectPath);
-    llvm::sys::fs::remove(libraryPath);
-    llvm::sys::fs::remove(errorPath);
-  };
   if (rc != 0) {
-    auto log = llvm::MemoryBuffer::getFile(errorPath);
+    auto output = llvm::MemoryBuffer::getFile(log.path);
     InFlightDiagnostic diag = emitError(loc) << "linking the host code failed";
     if (!message.empty())
       diag << ": " << message;
-    if (log)
-      diag << "\n" << (*log)->getBuffer();
-    cleanup();
+    if (output)
+      diag << "\n" << (*output)->getBuffer();
     return failure();
   }
-  auto library = llvm::MemoryBuffer::getFile(libraryPath, false, false);
-  if (!library) {
-    cleanup();
+  // The mapping outlives the file's name.
+  auto bytes = llvm::MemoryBuffer::getFile(library.path, /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+  if (!bytes)
     return emitError(loc) << "cannot read the linked host code";
-  }
-  sharedObject.assign((*library)->getBufferStart(), (*library)->getBufferEnd());
-  cleanup();
+  return std::move(*bytes);
+}
+
+/// Emits `module` as an object file (assembly when `assembly`) to `out`.
+LogicalResult emitCode(Location loc, llvm::TargetMachine &machine, llvm::Module &module,
+                       bool assembly, llvm::raw_pwrite_stream &out) {
+  llvm::legacy::PassManager codegen;
+  auto fileType =
+      assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
+  if (machine.addPassesToEmitFile(codegen, out, nullptr, fileType))
+    return emitError(loc) << "the CPU target cannot emit this file type";
+  codegen.run(module);
   return success();
 }
 
@@ -280,32 +291,42 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
   }
 
   timing = timePhase(options, "code generation");
-  llvm::SmallVector<char, 0> code;
-  {
-    llvm::raw_svector_ostream codeStream(code);
-    llvm::legacy::PassManager codegen;
-    auto fileType = stage == EmitStage::Asm ? llvm::CodeGenFileType::AssemblyFile
-                                            : llvm::CodeGenFileType::ObjectFile;
-    if (machine->addPassesToEmitFile(codegen, codeStream, nullptr, fileType))
-      return emitError(loc) << "the CPU target cannot emit this file type";
-    codegen.run(*llvmModule);
-  }
   if (stage == EmitStage::Asm || stage == EmitStage::Obj) {
+    llvm::SmallVector<char, 0> code;
+    llvm::raw_svector_ostream codeStream(code);
+    if (failed(emitCode(loc, *machine, *llvmModule, stage == EmitStage::Asm, codeStream)))
+      return failure();
     out.write(code.data(), code.size());
     return success();
   }
+  // Straight to the file the linker reads: the object holds the weights.
+  TemporaryFile object;
+  if (failed(object.create(loc, "ube-host", "o")))
+    return failure();
+  {
+    std::error_code error;
+    llvm::raw_fd_ostream objectStream(object.path, error);
+    if (error)
+      return emitError(loc) << "cannot write '" << object.path << "': " << error.message();
+    if (failed(emitCode(loc, *machine, *llvmModule, /*assembly=*/false, objectStream)))
+      return failure();
+  }
 
   timing = timePhase(options, "link");
-  std::vector<uint8_t> sharedObject;
-  if (failed(linkSharedObject(loc, code, sharedObject)))
+  auto sharedObject = linkSharedObject(loc, object.path);
+  if (failed(sharedObject))
     return failure();
   manifest.target = "cpu";
   manifest.targetInfo = (machine->getTargetTriple().str() + " " +
                          machine->getTargetCPU().str());
   manifest.sections = {{"host.so", 0, 0}};
   timing = timePhase(options, "write the executable");
-  std::vector<uint8_t> image = writeExecutable(std::move(manifest), {sharedObject});
-  out.write(reinterpret_cast<const char *>(image.data()), image.size());
+  llvm::StringRef library = (*sharedObject)->getBuffer();
+  writeExecutable(std::move(manifest),
+                  {{reinterpret_cast<const uint8_t *>(library.data()), library.size()}},
+                  [&](const uint8_t *data, size_t size) {
+                    out.write(reinterpret_cast<const char *>(data), size);
+                  });
   return success();
 }
 
