@@ -161,6 +161,31 @@ def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
                            "::mlir::math::MathDialect"];
 }
 
+def UbeCpuRowKernels : Pass<"ube-cpu-row-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers softmax, log_softmax and layer_norm over the last axis to vectorized row kernels for CPUs";
+  let description = [{
+    Replaces `ube.softmax`, `ube.log_softmax` and `ube.layer_norm` over the
+    last axis of static f32 tensors with an `scf.forall` over groups of rows
+    (tasks for the thread pool, each at least `task-elements` elements) whose
+    rows take two passes, one vector of `vector-width` lanes at a time: a
+    statistics pass (softmax: the lane maxima, then the sum of exp(x − max);
+    layer_norm: the mean, then the centered sum of squares, both exact
+    two-step formulas on the row while it is in L1) and an output pass that
+    writes the result (times the weight, plus the bias) directly. The ragged
+    end of a row is one masked step. Ops it does not handle (other element
+    types, other axes) are left for `--ube-lower-to-linalg`.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"taskElements", "task-elements", "int64_t", "8192",
+           "Elements a parallel task covers at least (whole rows)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp"> {
   let summary = "Lowers f32 matmuls to packed, register-tiled, vectorized loop nests for CPUs";
   let description = [{

@@ -235,6 +235,9 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
   // Matmuls of composite ops (linear, attention) are visible once those are
   // decomposed.
   pm.addNestedPass<func::FuncOp>(createUbeDecompose());
+  UbeCpuRowKernelsOptions rows;
+  rows.vectorWidth = kernels.vectorWidth;
+  pm.addNestedPass<func::FuncOp>(createUbeCpuRowKernels(rows));
   UbeCpuMatmulKernelsOptions matmuls;
   matmuls.vectorWidth = kernels.vectorWidth;
   // Register budget: MR × NR/lanes accumulators + NR/lanes panel vectors + 1

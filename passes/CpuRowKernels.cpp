@@ -1,0 +1,274 @@
+//===- CpuRowKernels.cpp - softmax and layer_norm rows for CPUs -----------===//
+//
+// softmax, log_softmax and layer_norm normalize each row of the last axis.
+// The linalg lowering computes them as separate reductions and elementwise
+// ops; here each becomes, on tensors,
+//
+//   scf.forall over groups of rows (tasks for the thread pool)
+//     for each row of the group:
+//       statistics  softmax: lane maxima, M = max; lane sums of exp(x − M),
+//                   S = sum. layer_norm: lane sums, mean; lane sums of
+//                   (x − mean)², var (the exact two-step formula, on the row
+//                   while it is in L1).
+//       output      exp(x − M) / S, x − M − log S, or (x − mean)·rstd·w + b,
+//                   written into the task's rows.
+//
+// Rows walk the last axis one vector at a time; a ragged end is one masked
+// step whose padding never reaches a statistic or the output.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+
+#include "dialects/ube/UbeOps.h"
+#include "passes/KernelBuilding.h"
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <limits>
+
+namespace ube {
+#define GEN_PASS_DEF_UBECPUROWKERNELS
+#include "passes/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+using namespace ube;
+
+namespace {
+
+enum class RowOp { Softmax, LogSoftmax, LayerNorm };
+
+/// Builds the kernel of one op on `input` viewed as [rows, length].
+class RowKernelBuilder {
+public:
+  RowKernelBuilder(ImplicitLocOpBuilder &b, RowOp kind, Value input, int64_t lanes,
+                   int64_t taskElements)
+      : b(b), kind(kind), lanes(lanes) {
+    auto type = cast<RankedTensorType>(input.getType());
+    length = type.getShape().back();
+    rows = type.getNumElements() / length;
+    rowsPerTask = std::min(rows, std::max<int64_t>(1, llvm::divideCeil(taskElements, length)));
+    f32 = b.getF32Type();
+    vec = VectorType::get({lanes}, f32);
+    x = reshapeTo(b, input, {rows, length});
+  }
+
+  /// The normalized rows, in `input`'s shape; `weight` and `bias` (layer
+  /// norm, [length] or null) scale and shift them.
+  Value build(ArrayRef<int64_t> shape, Value weight = {}, Value bias = {}, double epsilon = 0) {
+    this->weight = weight;
+    this->bias = bias;
+    this->epsilon = epsilon;
+    int64_t groups = llvm::divideCeil(rows, rowsPerTask);
+    Value init = tensor::EmptyOp::create(b, ArrayRef<int64_t>{rows, length}, f32);
+    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{b.getIndexAttr(groups)},
+                                        ValueRange{init}, std::nullopt);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forall.getBody());
+      Value group = forall.getInductionVars()[0];
+      Value begin = arith::MulIOp::create(b, group, index(rowsPerTask));
+      // The last group takes the rows left.
+      Value count = arith::MinSIOp::create(b, index(rowsPerTask),
+                                           arith::SubIOp::create(b, index(rows), begin));
+      SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(length)};
+      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+      auto sliceType = RankedTensorType::get({ShapedType::kDynamic, length}, f32);
+      Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
+                                                   offsets, sizes, strides);
+      slice = buildLoop(b, index(0), count, index(1), ValueRange{slice},
+                        [&](Value r, ValueRange out) -> SmallVector<Value> {
+                          return {writeRow(arith::AddIOp::create(b, begin, r), r, out[0])};
+                        })[0];
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      tensor::ParallelInsertSliceOp::create(b, slice, forall.getRegionIterArgs()[0], offsets,
+                                            sizes, strides);
+    }
+    return reshapeTo(b, forall.getResult(0), shape);
+  }
+
+private:
+  using VectorBody =
+      llvm::function_ref<SmallVector<Value>(Value at, Value mask, ValueRange state)>;
+
+  /// Row `row` of the input, normalized into row `outRow` of `out`.
+  Value writeRow(Value row, Value outRow, Value out) {
+    Value zero = splat(0.0);
+    auto masked = [&](Value mask, Value value, Value padding) -> Value {
+      return mask ? arith::SelectOp::create(b, mask, value, padding).getResult() : value;
+    };
+    std::function<Value(Value at, Value mask)> output;
+    if (kind == RowOp::LayerNorm) {
+      Value sum = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
+        return SmallVector<Value>{add(acc[0], read(x, row, at, mask))};
+      })[0];
+      Value mean = div(reduce(vector::CombiningKind::ADD, sum), scalar(double(length)));
+      Value meanVector = vector::BroadcastOp::create(b, vec, mean);
+      Value squares = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
+        Value d = masked(mask, sub(read(x, row, at, mask), meanVector), zero);
+        return SmallVector<Value>{math::FmaOp::create(b, d, d, acc[0]).getResult()};
+      })[0];
+      Value variance = div(reduce(vector::CombiningKind::ADD, squares), scalar(double(length)));
+      Value rstd = div(scalar(1.0), math::SqrtOp::create(b, add(variance, scalar(epsilon))));
+      Value rstdVector = vector::BroadcastOp::create(b, vec, rstd);
+      output = [&, meanVector, rstdVector](Value at, Value mask) {
+        Value y = mul(sub(read(x, row, at, mask), meanVector), rstdVector);
+        if (weight)
+          y = mul(y, readRow(weight, at, mask));
+        if (bias)
+          y = add(y, readRow(bias, at, mask));
+        return y;
+      };
+    } else {
+      Value lowest = splat(-std::numeric_limits<float>::max());
+      Value maxima = forEachVector(ValueRange{lowest}, [&](Value at, Value mask, ValueRange acc) {
+        return SmallVector<Value>{
+            arith::MaximumFOp::create(b, acc[0], masked(mask, read(x, row, at, mask), lowest))
+                .getResult()};
+      })[0];
+      Value top = reduce(vector::CombiningKind::MAXIMUMF, maxima);
+      Value topVector = vector::BroadcastOp::create(b, vec, top);
+      Value sums = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
+        Value e = math::ExpOp::create(b, sub(read(x, row, at, mask), topVector));
+        return SmallVector<Value>{add(acc[0], masked(mask, e, zero))};
+      })[0];
+      Value total = reduce(vector::CombiningKind::ADD, sums);
+      if (kind == RowOp::Softmax) {
+        Value inverse = vector::BroadcastOp::create(b, vec, div(scalar(1.0), total));
+        output = [&, topVector, inverse](Value at, Value mask) {
+          return mul(math::ExpOp::create(b, sub(read(x, row, at, mask), topVector)), inverse);
+        };
+      } else {
+        Value shift = vector::BroadcastOp::create(b, vec, add(top, math::LogOp::create(b, total)));
+        output = [&, shift](Value at, Value mask) { return sub(read(x, row, at, mask), shift); };
+      }
+    }
+    return forEachVector(ValueRange{out}, [&](Value at, Value mask, ValueRange acc) {
+      auto write = vector::TransferWriteOp::create(b, output(at, mask), acc[0],
+                                                   ValueRange{outRow, at},
+                                                   ArrayRef<bool>{mask == nullptr});
+      if (mask)
+        write.getMaskMutable().assign(mask);
+      return SmallVector<Value>{write.getResult()};
+    })[0];
+  }
+
+  /// Runs `body` over a row one vector at a time, threading `state`: full
+  /// vectors in a loop without masks, then a ragged end as one masked step.
+  SmallVector<Value> forEachVector(ValueRange state, VectorBody body) {
+    SmallVector<Value> values(state);
+    int64_t full = length / lanes * lanes;
+    if (full > 0)
+      values = buildLoop(b, index(0), index(full), index(lanes), values,
+                         [&](Value at, ValueRange args) { return body(at, nullptr, args); });
+    if (full < length) {
+      Value mask = vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
+                                                ValueRange{index(length % lanes)});
+      values = body(index(full), mask, values);
+    }
+    return values;
+  }
+
+  /// One vector of `tensor[row, at...]`; masked reads pad with 0.
+  Value read(Value tensor, Value row, Value at, Value mask) {
+    auto op = vector::TransferReadOp::create(b, vec, tensor, ValueRange{row, at}, scalar(0.0),
+                                             ArrayRef<bool>{mask == nullptr});
+    if (mask)
+      op.getMaskMutable().assign(mask);
+    return op;
+  }
+  /// One vector of a [length] tensor.
+  Value readRow(Value tensor, Value at, Value mask) {
+    auto op = vector::TransferReadOp::create(b, vec, tensor, ValueRange{at}, scalar(0.0),
+                                             ArrayRef<bool>{mask == nullptr});
+    if (mask)
+      op.getMaskMutable().assign(mask);
+    return op;
+  }
+
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value scalar(double v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v))); }
+  Value splat(double v) {
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(vec, b.getF32FloatAttr(float(v))));
+  }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
+  Value div(Value x, Value y) { return arith::DivFOp::create(b, x, y); }
+  Value reduce(vector::CombiningKind combining, Value v) {
+    return vector::ReductionOp::create(b, combining, v);
+  }
+
+  ImplicitLocOpBuilder &b;
+  RowOp kind;
+  int64_t lanes, rows = 0, length = 0, rowsPerTask = 1;
+  Type f32;
+  VectorType vec;
+  Value x, weight, bias;
+  double epsilon = 0;
+};
+
+/// Whether the kernels handle normalizing `input` over axis `axis`: static
+/// f32, non-empty, the last axis.
+bool supported(Value input, int64_t axis) {
+  auto type = dyn_cast<RankedTensorType>(input.getType());
+  if (!type || !type.hasStaticShape() || !type.getElementType().isF32() || type.getRank() < 1 ||
+      type.getNumElements() == 0)
+    return false;
+  return axis == -1 || axis == type.getRank() - 1;
+}
+
+template <typename OpTy>
+struct SoftmaxRows : OpRewritePattern<OpTy> {
+  SoftmaxRows(MLIRContext *context, int64_t lanes, int64_t taskElements)
+      : OpRewritePattern<OpTy>(context), lanes(lanes), taskElements(taskElements) {}
+  LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
+    if (!supported(op.getInput(), op.getAxis()))
+      return rewriter.notifyMatchFailure(op, "not static f32 over the last axis");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    RowOp kind = std::is_same_v<OpTy, SoftmaxOp> ? RowOp::Softmax : RowOp::LogSoftmax;
+    RowKernelBuilder kernel(b, kind, op.getInput(), lanes, taskElements);
+    rewriter.replaceOp(op, kernel.build(op.getType().getShape()));
+    return success();
+  }
+  int64_t lanes, taskElements;
+};
+
+struct LayerNormRows : OpRewritePattern<LayerNormOp> {
+  LayerNormRows(MLIRContext *context, int64_t lanes, int64_t taskElements)
+      : OpRewritePattern(context), lanes(lanes), taskElements(taskElements) {}
+  LogicalResult matchAndRewrite(LayerNormOp op, PatternRewriter &rewriter) const override {
+    if (!supported(op.getInput(), op.getAxis()))
+      return rewriter.notifyMatchFailure(op, "not static f32 over the last axis");
+    for (Value affine : op.getAffine())
+      if (cast<RankedTensorType>(affine.getType()).getRank() != 1)
+        return rewriter.notifyMatchFailure(op, "weight or bias not one row");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    RowKernelBuilder kernel(b, RowOp::LayerNorm, op.getInput(), lanes, taskElements);
+    rewriter.replaceOp(op, kernel.build(op.getType().getShape(), op.getWeight(), op.getBias(),
+                                        op.getEpsilon().convertToDouble()));
+    return success();
+  }
+  int64_t lanes, taskElements;
+};
+
+struct UbeCpuRowKernelsPass : ube::impl::UbeCpuRowKernelsBase<UbeCpuRowKernelsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    if (vectorWidth < 1 || taskElements < 1) {
+      getOperation().emitError("ube-cpu-row-kernels: vector-width and task-elements must be "
+                               "positive");
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(&getContext());
+    patterns.add<SoftmaxRows<SoftmaxOp>, SoftmaxRows<LogSoftmaxOp>, LayerNormRows>(
+        &getContext(), vectorWidth, taskElements);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace
