@@ -10,8 +10,9 @@
 //                   S = sum. layer_norm: lane sums, mean; lane sums of
 //                   (x − mean)², var (the exact two-step formula, on the row
 //                   while it is in L1).
-//       output      exp(x − M) / S, x − M − log S, or (x − mean)·rstd·w + b,
-//                   written into the task's rows.
+//       output      exp(x − M) / S (the sums pass wrote exp(x − M) into the
+//                   output row; this scales it), x − M − log S, or
+//                   (x − mean)·rstd·w + b, written into the task's rows.
 //
 // Rows walk the last axis one vector at a time; a ragged end is one masked
 // step whose padding never reaches a statistic or the output.
@@ -100,7 +101,9 @@ private:
     auto masked = [&](Value mask, Value value, Value padding) -> Value {
       return mask ? arith::SelectOp::create(b, mask, value, padding).getResult() : value;
     };
-    std::function<Value(Value at, Value mask)> output;
+    // The output pass: the value of the vector at `at`, given the row of
+    // `out` written so far.
+    std::function<Value(Value at, Value mask, Value out)> output;
     if (kind == RowOp::LayerNorm) {
       Value sum = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
         return SmallVector<Value>{add(acc[0], read(x, row, at, mask))};
@@ -114,7 +117,7 @@ private:
       Value variance = div(reduce(vector::CombiningKind::ADD, squares), scalar(double(length)));
       Value rstd = div(scalar(1.0), math::SqrtOp::create(b, add(variance, scalar(epsilon))));
       Value rstdVector = vector::BroadcastOp::create(b, vec, rstd);
-      output = [&, meanVector, rstdVector](Value at, Value mask) {
+      output = [&, meanVector, rstdVector](Value at, Value mask, Value) {
         Value y = mul(sub(read(x, row, at, mask), meanVector), rstdVector);
         if (weight)
           y = mul(y, readRow(weight, at, mask));
@@ -131,29 +134,45 @@ private:
       })[0];
       Value top = reduce(vector::CombiningKind::MAXIMUMF, maxima);
       Value topVector = vector::BroadcastOp::create(b, vec, top);
-      Value sums = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
+      // softmax keeps exp(x − M) in the output row (in L1) for the output
+      // pass to scale, instead of computing it twice.
+      bool keep = kind == RowOp::Softmax;
+      SmallVector<Value> state = {zero};
+      if (keep)
+        state.push_back(out);
+      state = forEachVector(state, [&](Value at, Value mask, ValueRange acc) {
         Value e = math::ExpOp::create(b, sub(read(x, row, at, mask), topVector));
-        return SmallVector<Value>{add(acc[0], masked(mask, e, zero))};
-      })[0];
-      Value total = reduce(vector::CombiningKind::ADD, sums);
-      if (kind == RowOp::Softmax) {
+        SmallVector<Value> next = {add(acc[0], masked(mask, e, zero))};
+        if (keep)
+          next.push_back(write(e, acc[1], outRow, at, mask));
+        return next;
+      });
+      Value total = reduce(vector::CombiningKind::ADD, state[0]);
+      if (keep) {
+        out = state[1];
         Value inverse = vector::BroadcastOp::create(b, vec, div(scalar(1.0), total));
-        output = [&, topVector, inverse](Value at, Value mask) {
-          return mul(math::ExpOp::create(b, sub(read(x, row, at, mask), topVector)), inverse);
+        output = [&, inverse](Value at, Value mask, Value current) {
+          return mul(read(current, outRow, at, mask), inverse);
         };
       } else {
         Value shift = vector::BroadcastOp::create(b, vec, add(top, math::LogOp::create(b, total)));
-        output = [&, shift](Value at, Value mask) { return sub(read(x, row, at, mask), shift); };
+        output = [&, shift](Value at, Value mask, Value) {
+          return sub(read(x, row, at, mask), shift);
+        };
       }
     }
     return forEachVector(ValueRange{out}, [&](Value at, Value mask, ValueRange acc) {
-      auto write = vector::TransferWriteOp::create(b, output(at, mask), acc[0],
-                                                   ValueRange{outRow, at},
-                                                   ArrayRef<bool>{mask == nullptr});
-      if (mask)
-        write.getMaskMutable().assign(mask);
-      return SmallVector<Value>{write.getResult()};
+      return SmallVector<Value>{write(output(at, mask, acc[0]), acc[0], outRow, at, mask)};
     })[0];
+  }
+
+  /// `value` written at [row, at] of `tensor` (masked at the ragged end).
+  Value write(Value value, Value tensor, Value row, Value at, Value mask) {
+    auto op = vector::TransferWriteOp::create(b, value, tensor, ValueRange{row, at},
+                                              ArrayRef<bool>{mask == nullptr});
+    if (mask)
+      op.getMaskMutable().assign(mask);
+    return op.getResult();
   }
 
   /// Runs `body` over a row one vector at a time, threading `state`: full
