@@ -11,7 +11,7 @@
 //                   (x − mean)², var (the exact two-step formula, on the row
 //                   while it is in L1).
 //       output      exp(x − M) / S (the sums pass wrote exp(x − M) into the
-//                   output row; this scales it), x − M − log S, or
+//                   output row; this scales it), (x − M) − log S, or
 //                   (x − mean)·rstd·w + b, written into the task's rows.
 //
 // Rows walk the last axis one vector at a time; a ragged end is one masked
@@ -105,15 +105,16 @@ private:
     // `out` written so far.
     std::function<Value(Value at, Value mask, Value out)> output;
     if (kind == RowOp::LayerNorm) {
+      auto plus = [&](Value x, Value y) { return add(x, y); };
       Value sum = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
         return SmallVector<Value>{add(acc[0], read(x, row, at, mask))};
-      })[0];
+      }, 1, plus)[0];
       Value mean = div(reduce(vector::CombiningKind::ADD, sum), scalar(double(length)));
       Value meanVector = vector::BroadcastOp::create(b, vec, mean);
       Value squares = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
         Value d = masked(mask, sub(read(x, row, at, mask), meanVector), zero);
         return SmallVector<Value>{math::FmaOp::create(b, d, d, acc[0]).getResult()};
-      })[0];
+      }, 1, plus)[0];
       Value variance = div(reduce(vector::CombiningKind::ADD, squares), scalar(double(length)));
       Value rstd = div(scalar(1.0), math::SqrtOp::create(b, add(variance, scalar(epsilon))));
       Value rstdVector = vector::BroadcastOp::create(b, vec, rstd);
@@ -131,7 +132,7 @@ private:
         return SmallVector<Value>{
             arith::MaximumFOp::create(b, acc[0], masked(mask, read(x, row, at, mask), lowest))
                 .getResult()};
-      })[0];
+      }, 1, [&](Value x, Value y) { return arith::MaximumFOp::create(b, x, y).getResult(); })[0];
       Value top = reduce(vector::CombiningKind::MAXIMUMF, maxima);
       Value topVector = vector::BroadcastOp::create(b, vec, top);
       // softmax keeps exp(x − M) in the output row (in L1) for the output
@@ -146,7 +147,7 @@ private:
         if (keep)
           next.push_back(write(e, acc[1], outRow, at, mask));
         return next;
-      });
+      }, 1, [&](Value x, Value y) { return add(x, y); });
       Value total = reduce(vector::CombiningKind::ADD, state[0]);
       if (keep) {
         out = state[1];
@@ -155,9 +156,11 @@ private:
           return mul(read(current, outRow, at, mask), inverse);
         };
       } else {
-        Value shift = vector::BroadcastOp::create(b, vec, add(top, math::LogOp::create(b, total)));
-        output = [&, shift](Value at, Value mask, Value) {
-          return sub(read(x, row, at, mask), shift);
+        // (x − M) − log S: x − M is exact, where M + log S would round at
+        // the magnitude of M.
+        Value logSum = vector::BroadcastOp::create(b, vec, math::LogOp::create(b, total));
+        output = [&, topVector, logSum](Value at, Value mask, Value) {
+          return sub(sub(read(x, row, at, mask), topVector), logSum);
         };
       }
     }
@@ -177,11 +180,47 @@ private:
 
   /// Runs `body` over a row one vector at a time, threading `state`: full
   /// vectors in a loop without masks, then a ragged end as one masked step.
-  SmallVector<Value> forEachVector(ValueRange state, VectorBody body) {
+  /// The first `reductions` values of `state` are lane-wise reductions (their
+  /// initial values the identity of `combine`): the loop keeps kUnroll
+  /// independent copies of them, combined after it, so that it is not bound
+  /// by the latency of one chain of adds. The other values (tensors being
+  /// written) thread through every step in order.
+  SmallVector<Value> forEachVector(ValueRange state, VectorBody body, int64_t reductions = 0,
+                                   function_ref<Value(Value, Value)> combine = nullptr) {
     SmallVector<Value> values(state);
     int64_t full = length / lanes * lanes;
-    if (full > 0)
-      values = buildLoop(b, index(0), index(full), index(lanes), values,
+    int64_t step = lanes * kUnroll;
+    int64_t unrolled = reductions ? full / step * step : 0;
+    if (unrolled > 0) {
+      SmallVector<Value> copies;
+      for (int64_t u = 0; u < kUnroll; ++u)
+        copies.append(values.begin(), values.begin() + reductions);
+      copies.append(values.begin() + reductions, values.end());
+      copies = buildLoop(
+          b, index(0), index(unrolled), index(step), copies,
+          [&](Value at, ValueRange args) -> SmallVector<Value> {
+            SmallVector<Value> sums, rest(args.drop_front(kUnroll * reductions));
+            for (int64_t u = 0; u < kUnroll; ++u) {
+              SmallVector<Value> one(args.slice(u * reductions, reductions));
+              one.append(rest);
+              SmallVector<Value> next =
+                  body(arith::AddIOp::create(b, at, index(u * lanes)), nullptr, one);
+              sums.append(next.begin(), next.begin() + reductions);
+              rest.assign(next.begin() + reductions, next.end());
+            }
+            sums.append(rest);
+            return sums;
+          });
+      for (int64_t r = 0; r < reductions; ++r) {
+        values[r] = copies[r];
+        for (int64_t u = 1; u < kUnroll; ++u)
+          values[r] = combine(values[r], copies[u * reductions + r]);
+      }
+      std::copy(copies.begin() + kUnroll * reductions, copies.end(),
+                values.begin() + reductions);
+    }
+    if (unrolled < full)
+      values = buildLoop(b, index(unrolled), index(full), index(lanes), values,
                          [&](Value at, ValueRange args) { return body(at, nullptr, args); });
     if (full < length) {
       Value mask = vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
@@ -220,6 +259,8 @@ private:
   Value reduce(vector::CombiningKind combining, Value v) {
     return vector::ReductionOp::create(b, combining, v);
   }
+
+  static constexpr int64_t kUnroll = 4;
 
   ImplicitLocOpBuilder &b;
   RowOp kind;

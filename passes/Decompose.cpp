@@ -650,9 +650,10 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
 };
 
 struct UbeDecomposePass : ube::impl::UbeDecomposeBase<UbeDecomposePass> {
+  using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populateDecomposePatterns(patterns);
+    populateDecomposePatterns(patterns, keepNormalizations);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
@@ -660,11 +661,13 @@ struct UbeDecomposePass : ube::impl::UbeDecomposeBase<UbeDecomposePass> {
 
 } // namespace
 
-void ube::populateDecomposePatterns(RewritePatternSet &patterns) {
-  patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeSoftmax, DecomposeLogSoftmax,
-               DecomposeLayerNorm, DecomposeCrossEntropy, DecomposeMseLoss, DecomposeKdLoss, DecomposeKdLossGrad,
-               DecomposeFeatureMapLoss, DecomposeFeatureMapLossGrad,
-               DecomposeAttentionTransferLoss, DecomposeAttentionTransferLossGrad,
-               DecomposeSgdUpdate, DecomposeAdamwUpdate>(
+void ube::populateDecomposePatterns(RewritePatternSet &patterns, bool keepNormalizations) {
+  if (!keepNormalizations)
+    patterns.add<DecomposeSoftmax, DecomposeLogSoftmax, DecomposeLayerNorm>(
+        patterns.getContext());
+  patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeCrossEntropy, DecomposeMseLoss,
+               DecomposeKdLoss, DecomposeKdLossGrad, DecomposeFeatureMapLoss,
+               DecomposeFeatureMapLossGrad, DecomposeAttentionTransferLoss,
+               DecomposeAttentionTransferLossGrad, DecomposeSgdUpdate, DecomposeAdamwUpdate>(
       patterns.getContext());
 }

@@ -326,6 +326,196 @@ struct FuseFeatureMapMse : OpRewritePattern<MseLossOp> {
   }
 };
 
+/// Whether `mean` reduces over exactly the last axis of its input.
+bool reducesLastAxis(ReduceMeanOp mean) {
+  int64_t rank = cast<RankedTensorType>(mean.getInput().getType()).getRank();
+  ArrayRef<int64_t> axes = mean.getAxes();
+  return rank > 0 && axes.size() == 1 && (axes[0] == -1 || axes[0] == rank - 1);
+}
+
+/// h of `reduce_mean(h)` over the last axis (per-token means), or null.
+Value tokenMeanOf(Value v) {
+  auto mean = v.getDefiningOp<ReduceMeanOp>();
+  return mean && reducesLastAxis(mean) ? mean.getInput() : Value();
+}
+
+/// x of `x · x` or `x ^ 2`, or null.
+Value squareOf(Value v) {
+  if (auto mul = v.getDefiningOp<MulOp>(); mul && mul.getLhs() == mul.getRhs())
+    return mul.getLhs();
+  if (auto pow = v.getDefiningOp<PowOp>())
+    if (auto exponent = scalarConstant(pow.getRhs()); exponent && *exponent == 2.0)
+      return pow.getLhs();
+  return nullptr;
+}
+
+/// h of its biased per-token variance `mean((h − mean(h, keepdims))²)`
+/// over the last axis, or null.
+Value tokenVarianceOf(Value v) {
+  auto mean = v.getDefiningOp<ReduceMeanOp>();
+  if (!mean || !reducesLastAxis(mean))
+    return nullptr;
+  auto deviation = squareOf(mean.getInput()).getDefiningOp<SubOp>();
+  if (!deviation)
+    return nullptr;
+  auto center = deviation.getRhs().getDefiningOp<ReduceMeanOp>();
+  if (!center || !center.getKeepdims() || !reducesLastAxis(center) ||
+      center.getInput() != deviation.getLhs())
+    return nullptr;
+  return deviation.getLhs();
+}
+
+/// A scalar term of a hidden-state loss, weighted.
+struct FeatureTerm {
+  enum Kind { Loss, Mean, Variance } kind;
+  Value leaf; ///< The term's value in the sum.
+  double weight;
+  /// Loss: the fused loss; Mean/Variance: the two features compared.
+  FeatureMapLossOp loss;
+  Value a, b;
+};
+
+/// Classifies `v` (already stripped of its weight): a feature_map_loss, a
+/// mean term (`mse_loss` or mean of squared differences of per-token
+/// means), or a variance term (mean absolute difference of biased per-token
+/// variances).
+std::optional<FeatureTerm> classifyFeatureTerm(Value v, double weight) {
+  if (auto loss = v.getDefiningOp<FeatureMapLossOp>())
+    return FeatureTerm{FeatureTerm::Loss, v, weight, loss, {}, {}};
+  auto pairOf = [](Value x, Value y, auto of) -> std::optional<std::pair<Value, Value>> {
+    Value hx = of(x), hy = of(y);
+    if (!hx || !hy || x.getType() != y.getType())
+      return std::nullopt;
+    return std::make_pair(hx, hy);
+  };
+  if (auto mse = v.getDefiningOp<MseLossOp>(); mse && mse.getReduction() == "mean")
+    if (auto pair = pairOf(mse.getInput(), mse.getTarget(), tokenMeanOf))
+      return FeatureTerm{FeatureTerm::Mean, v, weight, {}, pair->first, pair->second};
+  auto mean = v.getDefiningOp<ReduceMeanOp>();
+  if (!mean || !mean.getAxes().empty() || cast<RankedTensorType>(v.getType()).getRank() != 0)
+    return std::nullopt;
+  Value terms = mean.getInput();
+  if (auto difference = squareOf(terms).getDefiningOp<SubOp>())
+    if (auto pair = pairOf(difference.getLhs(), difference.getRhs(), tokenMeanOf))
+      return FeatureTerm{FeatureTerm::Mean, v, weight, {}, pair->first, pair->second};
+  if (auto abs = terms.getDefiningOp<AbsOp>())
+    if (auto difference = abs.getInput().getDefiningOp<SubOp>())
+      if (auto pair = pairOf(difference.getLhs(), difference.getRhs(), tokenVarianceOf))
+        return FeatureTerm{FeatureTerm::Variance, v, weight, {}, pair->first, pair->second};
+  return std::nullopt;
+}
+
+/// The (weighted) leaves of a sum: adds descended, constant factors
+/// (`c · x`, `x · c`, `x / c`) folded into the weights.
+void collectSumLeaves(Value v, double weight, SmallVectorImpl<std::pair<Value, double>> &out) {
+  if (auto add = v.getDefiningOp<AddOp>(); add && add.getType() == add.getLhs().getType() &&
+                                           add.getType() == add.getRhs().getType()) {
+    collectSumLeaves(add.getLhs(), weight, out);
+    collectSumLeaves(add.getRhs(), weight, out);
+    return;
+  }
+  if (auto mul = v.getDefiningOp<MulOp>()) {
+    for (auto [x, c] : {std::pair(mul.getLhs(), mul.getRhs()), {mul.getRhs(), mul.getLhs()}})
+      if (auto factor = scalarConstant(c); factor && x.getType() == v.getType()) {
+        collectSumLeaves(x, weight * *factor, out);
+        return;
+      }
+  }
+  if (auto div = v.getDefiningOp<DivOp>())
+    if (auto c = scalarConstant(div.getRhs()); c && *c != 0.0 && div.getLhs().getType() == v.getType()) {
+      collectSumLeaves(div.getLhs(), weight / *c, out);
+      return;
+    }
+  out.emplace_back(v, weight);
+}
+
+/// The features a feature_map_loss's terms are about: the student's
+/// (projected, when it has a projection) and the teacher's.
+bool comparesFeaturesOf(const FeatureTerm &term, FeatureMapLossOp loss) {
+  auto isStudent = [&](Value h) {
+    if (!loss.getProjection())
+      return h == loss.getStudent();
+    auto matmul = h.getDefiningOp<MatmulOp>();
+    return matmul && matmul.getLhs() == loss.getStudent() &&
+           matmul.getRhs() == loss.getProjection() && !matmul.getTransposeLhs() &&
+           !matmul.getTransposeRhs();
+  };
+  Value teacher = loss.getTeacher();
+  return (isStudent(term.a) && term.b == teacher) || (isStudent(term.b) && term.a == teacher);
+}
+
+/// A sum of weighted terms over the same hidden states, `α·feature_map_loss
+/// + β·mse_loss(mean(h), mean(h_t)) + γ·mean(|var(h_t) − var(h)|)` (per-token
+/// means and biased variances over the hidden axis; the first term as
+/// --ube-fuse-distillation makes it of `mse_loss(LN(h), LN(h_t))`), is one
+/// feature_map_loss with those α, β, γ. Other terms of the sum stay, added.
+struct FuseFeatureMapTerms : OpRewritePattern<AddOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(AddOp op, PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getType());
+    if (type.getRank() != 0)
+      return failure();
+    // The outermost add of a sum only.
+    if (op->hasOneUse() && isa<AddOp, MulOp, DivOp>(*op->user_begin()) &&
+        (*op->user_begin())->getResult(0).getType() == type)
+      return failure();
+    SmallVector<std::pair<Value, double>> leaves;
+    collectSumLeaves(op, 1.0, leaves);
+    SmallVector<FeatureTerm> terms;
+    SmallVector<std::pair<Value, double>> others;
+    for (auto [leaf, weight] : leaves) {
+      if (auto term = classifyFeatureTerm(leaf, weight))
+        terms.push_back(*term);
+      else
+        others.emplace_back(leaf, weight);
+    }
+    // The loss the mean and variance terms join: the first whose features
+    // they compare.
+    FeatureMapLossOp loss;
+    for (const FeatureTerm &term : terms)
+      if (term.kind == FeatureTerm::Loss) {
+        loss = term.loss;
+        break;
+      }
+    if (!loss)
+      return rewriter.notifyMatchFailure(op, "no feature_map_loss in the sum");
+    double alpha = 0, beta = 0, gamma = 0;
+    int joined = 0;
+    for (FeatureTerm &term : terms) {
+      bool same = term.kind == FeatureTerm::Loss
+                      ? term.loss.getStudent() == loss.getStudent() &&
+                            term.loss.getTeacher() == loss.getTeacher() &&
+                            term.loss.getProjection() == loss.getProjection() &&
+                            term.loss.getEpsilon() == loss.getEpsilon()
+                      : comparesFeaturesOf(term, loss);
+      if (!same) {
+        others.emplace_back(term.leaf, term.weight);
+        continue;
+      }
+      ++joined;
+      if (term.kind == FeatureTerm::Loss) {
+        alpha += term.weight * term.loss.getAlpha().convertToDouble();
+        beta += term.weight * term.loss.getBeta().convertToDouble();
+        gamma += term.weight * term.loss.getGamma().convertToDouble();
+      } else {
+        (term.kind == FeatureTerm::Mean ? beta : gamma) += term.weight;
+      }
+    }
+    if (joined < 2)
+      return rewriter.notifyMatchFailure(op, "no term to join the feature_map_loss");
+    Value result = FeatureMapLossOp::create(
+        rewriter, op.getLoc(), loss.getStudent(), loss.getTeacher(), loss.getProjection(),
+        rewriter.getF64FloatAttr(alpha), rewriter.getF64FloatAttr(beta),
+        rewriter.getF64FloatAttr(gamma), loss.getEpsilonAttr());
+    for (auto [leaf, weight] : others)
+      result = AddOp::create(rewriter, op.getLoc(), result,
+                             scaled(rewriter, op.getLoc(), leaf, weight));
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+
+};
+
 /// `kd_loss` of two output projections without bias (`linear(h, W)` with W
 /// [V, D], or `matmul(h, W)` transposing W), each used only by this loss,
 /// is `projected_kd_loss`: its lowering never builds the logits.
@@ -361,7 +551,7 @@ struct UbeFuseDistillationPass : ube::impl::UbeFuseDistillationBase<UbeFuseDisti
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseKlLossAt<MulOp>, FuseKlLossAt<DivOp>, FuseKlLossAt<ReduceSumOp>,
-                 FuseKlLossAt<ReduceMeanOp>, FuseFeatureMapMse, FuseProjectedKd>(&getContext());
+                 FuseKlLossAt<ReduceMeanOp>, FuseFeatureMapMse, FuseFeatureMapTerms, FuseProjectedKd>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

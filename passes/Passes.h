@@ -22,8 +22,10 @@ namespace ube {
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"
 
-/// Patterns of --ube-decompose (composite ube ops -> primitive ube ops).
-void populateDecomposePatterns(mlir::RewritePatternSet &patterns);
+/// Patterns of --ube-decompose (composite ube ops -> primitive ube ops);
+/// with `keepNormalizations`, not those of softmax, log_softmax, layer_norm.
+void populateDecomposePatterns(mlir::RewritePatternSet &patterns,
+                               bool keepNormalizations = false);
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"

@@ -53,6 +53,12 @@ def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
     subtracts the row maximum; masked scores use the most negative finite
     value, never -inf, so a fully masked row gives finite numbers.
   }];
+  let options = [
+    Option<"keepNormalizations", "keep-normalizations", "bool", "false",
+           "Leave softmax, log_softmax and layer_norm whole, for a target's row "
+           "kernels (--ube-cpu-row-kernels); --ube-lower-to-linalg decomposes "
+           "what they leave">
+  ];
 }
 
 def UbeLowerToLinalg : Pass<"ube-lower-to-linalg", "::mlir::func::FuncOp"> {

@@ -323,6 +323,52 @@ def _reduce(op):
     return handler
 
 
+def _var(ex, node):
+    """var(x, dim, unbiased|correction, keepdim): the mean of squared
+    deviations from the mean over `dim`, times n / (n - correction) unless
+    the correction is 0 (the biased variance, as LayerNorm and MobileBERT's
+    feature-map terms use)."""
+    x = ex.value(node.args[0], node)
+    shape, _ = ex.meta(node.args[0])
+    dim = _arg(node, 1, "dim")
+    correction, keep = 1, bool(node.kwargs.get("keepdim", False))
+    if len(node.args) > 2 and isinstance(node.args[2], bool):
+        correction = int(node.args[2])
+        keep = bool(_arg(node, 3, "keepdim", keep))
+    elif "unbiased" in node.kwargs:
+        correction = int(bool(node.kwargs["unbiased"]))
+    elif node.kwargs.get("correction") is not None:
+        correction = node.kwargs["correction"]
+    dims = list(range(len(shape))) if dim is None else (
+        [dim] if not isinstance(dim, (list, tuple)) else list(dim))
+    axes = [int(d) for d in ex.static(dims)]
+    n = node.name
+    mean = ex.emit(f"{n}_mean", "reduce_mean", [x], {"axes": axes, "keepdims": True})
+    deviation = ex.emit(f"{n}_dev", "sub", [x, mean])
+    attrs = {"axes": axes, **({"keepdims": True} if keep else {})}
+    count = int(np.prod([shape[a] for a in axes]))
+    if not correction:
+        return ex.emit(n, "reduce_mean", [ex.emit(f"{n}_sq", "mul", [deviation, deviation])],
+                       attrs)
+    if count <= correction:
+        raise ex.error(node, f"var over {count} elements with correction {correction}")
+    biased = ex.emit(f"{n}_biased", "reduce_mean",
+                     [ex.emit(f"{n}_sq", "mul", [deviation, deviation])], attrs)
+    return ex.emit(n, "mul", [biased, ex.constant(count / (count - correction), "f32")])
+
+
+def _l1_loss(ex, node):
+    """l1_loss(input, target): |input - target|, reduced (no ube op: the
+    distillation fusion pass reads this form)."""
+    n = node.name
+    reduction = node.kwargs.get("reduction", "mean")
+    terms = ex.emit(f"{n}_abs", "abs", [ex.emit(f"{n}_diff", "sub", [
+        ex.value(node.args[0], node), ex.value(_arg(node, 1, "target"), node)])])
+    if reduction == "none":
+        return terms
+    return ex.emit(n, "reduce_mean" if reduction == "mean" else "reduce_sum", [terms])
+
+
 def _cross_entropy(ex, node):
     logits, labels = node.args[0], _arg(node, 1, "target")
     if len(ex.meta(logits)[0]) != 2:
@@ -536,6 +582,7 @@ FUNCTIONS = {
     F.layer_norm: _layer_norm_function, F.dropout: _dropout_function,
     F.embedding: _embedding_function,
     F.cross_entropy: _cross_entropy, F.mse_loss: _mse_loss, F.kl_div: _kl_div,
+    F.l1_loss: _l1_loss, torch.var: _var,
     torch.where: _where, torch.cat: _cat, torch.reshape: _reshape, torch.flatten: _reshape,
     torch.transpose: _transpose, torch.t: _transpose, torch.permute: _permute,
     torch.sum: _reduce("reduce_sum"), torch.mean: _reduce("reduce_mean"),
@@ -553,7 +600,7 @@ METHODS = {
     "log": _unary("log"), "sqrt": _unary("sqrt"), "rsqrt": _unary("rsqrt"),
     "tanh": _unary("tanh"), "sigmoid": _unary("sigmoid"), "relu": _unary("relu"),
     "abs": _unary("abs"), "neg": _unary("neg"), "sum": _reduce("reduce_sum"),
-    "mean": _reduce("reduce_mean"), "amax": _reduce("reduce_max"), "float": _cast,
+    "mean": _reduce("reduce_mean"), "amax": _reduce("reduce_max"), "var": _var, "float": _cast,
     "to": _cast, "type": _cast, "long": _cast, "int": _cast, "bool": _cast, "half": _cast,
     "expand": _expand, "expand_as": _expand,
 }

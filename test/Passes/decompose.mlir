@@ -1,4 +1,16 @@
 // RUN: ube-opt %s --ube-decompose --split-input-file | FileCheck %s
+// RUN: ube-opt %s --ube-decompose=keep-normalizations --split-input-file | FileCheck %s --check-prefix=KEEP
+
+// With keep-normalizations (the cpu target, whose row kernels take them),
+// softmax, log_softmax and layer_norm stay whole; linear still decomposes.
+// KEEP-LABEL: func.func @linear
+// KEEP: ube.matmul
+// KEEP-LABEL: func.func @softmax
+// KEEP-NEXT: ube.softmax
+// KEEP-LABEL: func.func @log_softmax
+// KEEP-NEXT: ube.log_softmax
+// KEEP-LABEL: func.func @layer_norm
+// KEEP-NEXT: ube.layer_norm
 
 // CHECK-LABEL: func.func @linear
 // CHECK-SAME: (%[[X:.*]]: tensor<2x8xf32>, %[[W:.*]]: tensor<4x8xf32>, %[[B:.*]]: tensor<4xf32>)

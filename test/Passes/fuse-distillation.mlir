@@ -285,6 +285,88 @@ func.func @feature_map_variants(%hs: tensor<4x8xf32>, %ht: tensor<4x8xf32>, %g: 
 
 // -----
 
+// MobileBERT's hidden-state loss: 2·MSE(LN(h W), LN(h_t)) + mse of the
+// per-token means + 0.5·mean |variance difference| (biased variances, as
+// torch.var(unbiased=False) exports), plus a KD term that is not about these
+// features: one feature_map_loss with alpha 2, beta 1, gamma 0.5, the other
+// term added to it.
+// CHECK-LABEL: func.func @feature_map_terms
+// CHECK-DAG: %[[F:.*]] = ube.feature_map_loss %arg0, %arg1 projection %arg2 {alpha = 2.000000e+00 : f64, beta = 1.000000e+00 : f64, gamma = 5.000000e-01 : f64} : tensor<2x5x6xf32>, tensor<2x5x12xf32>, tensor<6x12xf32>
+// CHECK-DAG: %[[K:.*]] = ube.kd_loss
+// CHECK: %[[SUM:.*]] = ube.add %[[F]], %[[K]]
+// CHECK: return %[[SUM]]
+func.func @feature_map_terms(%hs: tensor<2x5x6xf32>, %ht: tensor<2x5x12xf32>, %w: tensor<6x12xf32>, %s: tensor<3x7xf32>, %t: tensor<3x7xf32>) -> tensor<f32> {
+  %h = ube.matmul %hs, %w : tensor<2x5x6xf32>, tensor<6x12xf32>
+  %ns = ube.layer_norm %h : tensor<2x5x12xf32>
+  %nt = ube.layer_norm %ht : tensor<2x5x12xf32>
+  %mse = ube.mse_loss %ns, %nt : tensor<2x5x12xf32>, tensor<2x5x12xf32>
+  %two = ube.constant dense<2.0> : tensor<f32>
+  %a = ube.mul %two, %mse : tensor<f32>, tensor<f32>
+  %ms = ube.reduce_mean %h {axes = array<i64: -1>} : tensor<2x5x12xf32>
+  %mt = ube.reduce_mean %ht {axes = array<i64: 2>} : tensor<2x5x12xf32>
+  %b = ube.mse_loss %ms, %mt : tensor<2x5xf32>, tensor<2x5xf32>
+  %cs = ube.reduce_mean %h {axes = array<i64: -1>, keepdims = true} : tensor<2x5x12xf32>
+  %ds = ube.sub %h, %cs : tensor<2x5x12xf32>, tensor<2x5x1xf32>
+  %qs = ube.mul %ds, %ds : tensor<2x5x12xf32>, tensor<2x5x12xf32>
+  %vs = ube.reduce_mean %qs {axes = array<i64: -1>} : tensor<2x5x12xf32>
+  %ct = ube.reduce_mean %ht {axes = array<i64: -1>, keepdims = true} : tensor<2x5x12xf32>
+  %dt = ube.sub %ht, %ct : tensor<2x5x12xf32>, tensor<2x5x1xf32>
+  %qt = ube.mul %dt, %dt : tensor<2x5x12xf32>, tensor<2x5x12xf32>
+  %vt = ube.reduce_mean %qt {axes = array<i64: -1>} : tensor<2x5x12xf32>
+  %dv = ube.sub %vs, %vt : tensor<2x5xf32>, tensor<2x5xf32>
+  %av = ube.abs %dv : tensor<2x5xf32>
+  %c = ube.reduce_mean %av : tensor<2x5xf32>
+  %half = ube.constant dense<2.0> : tensor<f32>
+  %c2 = ube.div %c, %half : tensor<f32>, tensor<f32>
+  %kd = ube.kd_loss %s, %t {temperature = 1.0} : tensor<3x7xf32>, tensor<3x7xf32>
+  %ab = ube.add %a, %b : tensor<f32>, tensor<f32>
+  %abc = ube.add %ab, %c2 : tensor<f32>, tensor<f32>
+  %all = ube.add %abc, %kd : tensor<f32>, tensor<f32>
+  return %all : tensor<f32>
+}
+
+// -----
+
+// Near misses: the unbiased variance (a correction factor), means over
+// another axis, and mean terms about other features stay outside the loss.
+// CHECK-LABEL: func.func @feature_map_terms_kept
+// CHECK: %[[F:.*]] = ube.feature_map_loss %arg0, %arg1 : tensor<4x8xf32>, tensor<4x8xf32>
+// CHECK-NOT: ube.feature_map_loss
+// CHECK: ube.abs
+// CHECK: ube.mse_loss
+// CHECK: ube.mse_loss
+func.func @feature_map_terms_kept(%hs: tensor<4x8xf32>, %ht: tensor<4x8xf32>, %other: tensor<4x8xf32>) -> tensor<f32> {
+  %ns = ube.layer_norm %hs : tensor<4x8xf32>
+  %nt = ube.layer_norm %ht : tensor<4x8xf32>
+  %mse = ube.mse_loss %ns, %nt : tensor<4x8xf32>, tensor<4x8xf32>
+  %cs = ube.reduce_mean %hs {axes = array<i64: -1>, keepdims = true} : tensor<4x8xf32>
+  %ds = ube.sub %hs, %cs : tensor<4x8xf32>, tensor<4x1xf32>
+  %qs = ube.mul %ds, %ds : tensor<4x8xf32>, tensor<4x8xf32>
+  %bs = ube.reduce_mean %qs {axes = array<i64: -1>} : tensor<4x8xf32>
+  %k = ube.constant dense<1.14285719> : tensor<f32>
+  %vs = ube.mul %bs, %k : tensor<4xf32>, tensor<f32>
+  %ct = ube.reduce_mean %ht {axes = array<i64: -1>, keepdims = true} : tensor<4x8xf32>
+  %dt = ube.sub %ht, %ct : tensor<4x8xf32>, tensor<4x1xf32>
+  %qt = ube.mul %dt, %dt : tensor<4x8xf32>, tensor<4x8xf32>
+  %bt = ube.reduce_mean %qt {axes = array<i64: -1>} : tensor<4x8xf32>
+  %vt = ube.mul %bt, %k : tensor<4xf32>, tensor<f32>
+  %dv = ube.sub %vs, %vt : tensor<4xf32>, tensor<4xf32>
+  %av = ube.abs %dv : tensor<4xf32>
+  %c = ube.reduce_mean %av : tensor<4xf32>
+  %ms = ube.reduce_mean %hs {axes = array<i64: 0>} : tensor<4x8xf32>
+  %mt = ube.reduce_mean %ht {axes = array<i64: 0>} : tensor<4x8xf32>
+  %b = ube.mse_loss %ms, %mt : tensor<8xf32>, tensor<8xf32>
+  %mo = ube.reduce_mean %other {axes = array<i64: -1>} : tensor<4x8xf32>
+  %mt2 = ube.reduce_mean %ht {axes = array<i64: -1>} : tensor<4x8xf32>
+  %o = ube.mse_loss %mo, %mt2 : tensor<4xf32>, tensor<4xf32>
+  %x = ube.add %mse, %c : tensor<f32>, tensor<f32>
+  %y = ube.add %x, %b : tensor<f32>, tensor<f32>
+  %z = ube.add %y, %o : tensor<f32>, tensor<f32>
+  return %z : tensor<f32>
+}
+
+// -----
+
 // KD between two bias-free output projections (an LM head): the logits are
 // only the loss's, so the loss becomes projected_kd_loss.
 // CHECK-LABEL: func.func @projected

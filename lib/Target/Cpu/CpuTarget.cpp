@@ -234,7 +234,10 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
   pm.addNestedPass<func::FuncOp>(createUbeCpuDistillationKernels(kernels));
   // Matmuls of composite ops (linear, attention) are visible once those are
   // decomposed.
-  pm.addNestedPass<func::FuncOp>(createUbeDecompose());
+  // (Softmax and layer norms stay whole for the row kernels.)
+  UbeDecomposeOptions decompose;
+  decompose.keepNormalizations = true;
+  pm.addNestedPass<func::FuncOp>(createUbeDecompose(decompose));
   UbeCpuRowKernelsOptions rows;
   rows.vectorWidth = kernels.vectorWidth;
   pm.addNestedPass<func::FuncOp>(createUbeCpuRowKernels(rows));
