@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """Encoder forward latency and memory: TinyBERT-4L-312H and BERT-base
 (12L-768H) compiled by ube for the CPU against PyTorch eager (torch.no_grad,
-same weights, same thread count), 128 tokens, batch 1 and 8.
+same weights, same thread count), 128 tokens, batch 1 and 8; and BERT-base's
+attention block alone.
 
-    bench/bench_encoder.py [--threads 2] [--runs 5] [--models tinybert,bert-base]
+    bench/bench_encoder.py [--threads 2] [--runs 5]
+                           [--models tinybert,bert-base,attention]
                            [--batches 1,8] [--record]
 
-The model is models.Bert (classes=None: every token's hidden state) with
-BERT's 30522-entry vocabulary, exported with ube.export and compiled with
+The encoders are models.Bert (classes=None: every token's hidden state) with
+BERT's 30522-entry vocabulary; "attention" is one BERT-base attention block
+(Q/K/V projections, masked scores, softmax, context, output projection,
+residual + LayerNorm) on hidden states. Each is exported with ube.export and
+compiled with
 `ube-compile --print-memory-plan` (timed: the compile time column) in one
 process; then ube (ube.load of the executable, nothing of PyTorch's model)
 and PyTorch each run in a fresh process with OPENBLAS_NUM_THREADS,
@@ -32,30 +37,56 @@ import time
 from benchutil import record_rows
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MODELS = {  # layers, hidden, heads, ffn
+MODELS = {  # layers (0: the attention block alone), hidden, heads, ffn
     "tinybert": ("TinyBERT-4L-312H", 4, 312, 12, 1200),
     "bert-base": ("BERT-base 12L-768H", 12, 768, 12, 3072),
+    "attention": ("BERT-base attention block", 0, 768, 12, 0),
 }
 VOCAB, TOKENS = 30522, 128
 
 
 def build_model(model_name):
+    import math
     import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
     sys.path.insert(0, str(ROOT / "test" / "python"))
     from models import Bert
     torch.manual_seed(0)
     _, layers, hidden, heads, ffn = MODELS[model_name]
-    return Bert(vocab=VOCAB, tokens=TOKENS, hidden=hidden, heads=heads, layers=layers,
-                classes=None, ffn=ffn).eval()
+    if layers:
+        return Bert(vocab=VOCAB, tokens=TOKENS, hidden=hidden, heads=heads, layers=layers,
+                    classes=None, ffn=ffn).eval()
+
+    class AttentionBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q, self.k, self.v, self.out = (nn.Linear(hidden, hidden) for _ in range(4))
+            self.norm = nn.LayerNorm(hidden)
+
+        def forward(self, h, mask):
+            b, n, d = h.size(0), h.size(1), hidden // heads
+            q = self.q(h).view(b, n, heads, d).transpose(1, 2)
+            k = self.k(h).view(b, n, heads, d).transpose(1, 2)
+            v = self.v(h).view(b, n, heads, d).transpose(1, 2)
+            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(d)
+            scores = scores.masked_fill(~mask[:, None, None, :], -1e9)
+            context = torch.matmul(F.softmax(scores, dim=-1), v)
+            context = context.transpose(1, 2).contiguous().view(b, n, -1)
+            return self.norm(h + self.out(context))
+
+    return AttentionBlock().eval()
 
 
-def example_inputs(batch):
+def example_inputs(model_name, batch):
     import torch
     generator = torch.Generator().manual_seed(1)
-    ids = torch.randint(0, VOCAB, (batch, TOKENS), generator=generator)
     mask = torch.ones(batch, TOKENS, dtype=torch.bool)
     mask[:, TOKENS * 3 // 4:] = False
-    return ids, mask
+    if MODELS[model_name][1] == 0:
+        hidden = MODELS[model_name][2]
+        return torch.randn(batch, TOKENS, hidden, generator=generator), mask
+    return torch.randint(0, VOCAB, (batch, TOKENS), generator=generator), mask
 
 
 def child_compile(model_name, batch, workdir):
@@ -65,19 +96,20 @@ def child_compile(model_name, batch, workdir):
     sys.path.insert(0, str(ROOT / "build" / "python"))
     import ube
     model = build_model(model_name)
-    ids, mask = example_inputs(batch)
+    inputs = example_inputs(model_name, batch)
     graph = workdir / "encoder.json"
-    ube.export(model, (ids, mask), graph)
+    ube.export(model, inputs, graph)
     start = time.perf_counter()
     plan = subprocess.run([ROOT / "build" / "bin" / "ube-compile", graph, "-o",
                            workdir / "encoder.ube", "--print-memory-plan"],
                           check=True, capture_output=True, text=True).stdout
     compile_s = time.perf_counter() - start
     match = re.search(r"arena (\d+) bytes .* buffers of (\d+) bytes", plan)
-    np.save(workdir / "ids.npy", ids.numpy())
-    np.save(workdir / "mask.npy", mask.numpy())
+    for i, x in enumerate(inputs):
+        np.save(workdir / f"input{i}.npy", x.numpy())
+    double = [x.double() if x.is_floating_point() else x for x in inputs]
     with torch.no_grad():
-        np.save(workdir / "reference.npy", model.double()(ids, mask).numpy())
+        np.save(workdir / "reference.npy", model.double()(*double).numpy())
     print(json.dumps({"compile_s": compile_s, "arena_mib": int(match.group(1)) / 2**20,
                       "planned_mib": int(match.group(2)) / 2**20}))
 
@@ -93,19 +125,19 @@ def child_run(model_name, batch, impl, threads, runs, workdir):
         import ube
         exe = ube.load(workdir / "encoder.ube")
         assert exe.threads == threads
-        ids, mask = np.load(workdir / "ids.npy"), np.load(workdir / "mask.npy")
-        run = lambda: exe(ids, mask)  # noqa: E731
+        inputs = [np.load(workdir / f"input{i}.npy") for i in range(2)]
+        run = lambda: exe(*inputs)  # noqa: E731
         reference = np.load(workdir / "reference.npy")
         result["error"] = float(np.abs(run() - reference).max() / np.abs(reference).max())
     else:
         import torch
         torch.set_num_threads(threads)
-        ids, mask = example_inputs(batch)
+        inputs = example_inputs(model_name, batch)
         model = build_model(model_name)
 
         def run():
             with torch.no_grad():
-                return model(ids, mask)
+                return model(*inputs)
     result["ms"] = median_ms(run, runs)
     pathlib.Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM
     before = status_kib("VmRSS")
@@ -119,7 +151,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--models", default="tinybert,bert-base")
+    parser.add_argument("--models", default="tinybert,bert-base,attention")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)

@@ -154,6 +154,45 @@ def test_exported_kl_div_becomes_kd_loss(ube_module, tmp_path, shape):
     assert rel_error(exe(s, t), ref) <= TOL
 
 
+class MobileBertFeatureLoss(torch.nn.Module):
+    """MobileBERT's hidden-state transfer as a user writes it: a projection,
+    MSE of the LayerNorms, MSE of the per-token means and the mean absolute
+    difference of the (biased) per-token variances, plus an unrelated term."""
+
+    def __init__(self, width_s, width_t):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(width_s, width_t) / width_s ** 0.5)
+
+    def forward(self, hs, ht, other):
+        h = hs @ self.w
+        width = ht.shape[-1]
+        mse = F.mse_loss(F.layer_norm(h, (width,)), F.layer_norm(ht, (width,)))
+        mean = F.mse_loss(h.mean(-1), ht.mean(-1))
+        var = F.l1_loss(torch.var(h, -1, unbiased=False), ht.var(-1, unbiased=False))
+        return 2.0 * mse + mean + 0.5 * var + other.var()
+
+
+def test_exported_feature_map_terms_become_one_loss(ube_module, tmp_path):
+    """--ube-fuse-distillation turns the exported sum into one
+    feature_map_loss (alpha 2, beta 1, gamma 0.5); the unbiased variance of
+    the other input stays a separate term (torch.var's default correction)."""
+    torch.manual_seed(3)
+    module = MobileBertFeatureLoss(6, 12)
+    hs, ht, other = randn(2, 5, 6), randn(2, 5, 12, scale=2) + 1, randn(7, 3)
+    path = tmp_path / "fm.json"
+    ube_module.export(module, tuple(map(torch.from_numpy, (hs, ht, other))), path)
+    from ube import _ube
+    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    assert graph_ir.count("ube.feature_map_loss") == 1, graph_ir
+    assert "alpha = 2.000000e+00" in graph_ir and "beta = 1.000000e+00" in graph_ir
+    assert "gamma = 5.000000e-01" in graph_ir
+    assert "ube.abs" not in graph_ir and "ube.mse_loss" not in graph_ir
+    exe = ube_module.compile(path)
+    with torch.no_grad():
+        ref = module.double()(*[torch.from_numpy(a).double() for a in (hs, ht, other)])
+    assert rel_error(exe(hs, ht, other), ref) <= TOL
+
+
 def feature_map_torch(hs, ht, w, alpha, beta, gamma, eps):
     """feature_map_loss in float64 and its gradients for hs (and w), by autograd."""
     hsv = torch.from_numpy(hs).double().requires_grad_()
