@@ -138,6 +138,21 @@ def UbeExpandProjectedKd : Pass<"ube-expand-projected-kd", "::mlir::func::FuncOp
   }];
 }
 
+def UbeExpandFeatureMap : Pass<"ube-expand-feature-map", "::mlir::func::FuncOp"> {
+  let summary = "Takes projected feature_map_loss and its gradient a chunk of tokens at a time";
+  let description = [{
+    `feature_map_loss` with a projection (and `_grad`) whose projected
+    features `[tokens, Dt]` exceed 256K elements become, per chunk of tokens
+    (at most 16), the chunk's `feature_map_loss` / `feature_map_loss_grad`
+    (which project only the chunk's tokens), weighted by the chunk's share
+    of the tokens; the chunks' rows of the student's gradient are
+    concatenated and the projection's gradient summed. So the projected
+    features of all tokens never exist, only a chunk's. A loss and its
+    gradient with the same operands (a training step) are expanded together
+    where the loss is.
+  }];
+}
+
 def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
                                      "::mlir::func::FuncOp"> {
   let summary = "Lowers the distillation losses to fused, vectorized row kernels for CPUs";

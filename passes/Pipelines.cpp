@@ -25,6 +25,7 @@ void buildGraphPipeline(OpPassManager &pm) {
 
 void buildExpansionPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createUbeExpandProjectedKd());
+  pm.addNestedPass<func::FuncOp>(createUbeExpandFeatureMap());
 }
 
 void buildLinalgPipeline(OpPassManager &pm) {

@@ -236,6 +236,41 @@ def test_feature_map_gradient(runner, projection, weights):
         assert rel_error(out["dw"], 1.5 * ref_w) <= TOL
 
 
+@pytest.mark.parametrize("with_loss", [False, True])
+def test_feature_map_in_chunks_of_tokens(runner, with_loss):
+    """Projected features over 256K elements (999 tokens × 520) are taken
+    in two ragged chunks of tokens (--ube-expand-feature-map): the loss is
+    the token-weighted mean of the chunks', d h_s their concatenation, d W
+    their sum; alone or with the loss (one expansion)."""
+    hs, ht = randn(3, 333, 40), randn(3, 333, 520, scale=2) + 0.5
+    w = randn(40, 520, scale=0.2)
+    alpha, beta, gamma = 1.0, 0.5, 0.25
+    attrs = f"{{alpha = {alpha}, beta = {beta}, gamma = {gamma}}}"
+    types = "tensor<3x333x40xf32>, tensor<3x333x520xf32>"
+    body = (f"%0:2 = ube.feature_map_loss_grad %hs, %ht, %g projection %w {attrs} : "
+            f"{types}, tensor<f32>, tensor<40x520xf32>\n")
+    outputs = {"dhs": "tensor<3x333x40xf32>", "dw": "tensor<40x520xf32>"}
+    if with_loss:
+        body += (f"%l = ube.feature_map_loss %hs, %ht projection %w {attrs} : {types}, "
+                 "tensor<40x520xf32>\nreturn %0#0, %0#1, %l : tensor<3x333x40xf32>, "
+                 "tensor<40x520xf32>, tensor<f32>")
+        outputs["loss"] = "tensor<f32>"
+    else:
+        body += "return %0#0, %0#1 : tensor<3x333x40xf32>, tensor<40x520xf32>"
+    inputs = {"hs": hs, "ht": ht, "g": np.array(1.5, np.float32), "w": w}
+    out = runner.mlir(body, inputs, outputs)
+    ref_hs, ref_w = feature_map_torch(hs, ht, w, alpha, beta, gamma, 1e-5)
+    assert rel_error(out["dhs"], 1.5 * ref_hs) <= TOL
+    assert rel_error(out["dw"], 1.5 * ref_w) <= TOL
+    if with_loss:
+        h, t = torch.from_numpy(hs).double() @ torch.from_numpy(w).double(), \
+            torch.from_numpy(ht).double()
+        ref = alpha * F.mse_loss(F.layer_norm(h, (520,)), F.layer_norm(t, (520,))) \
+            + beta * ((t.mean(-1) - h.mean(-1)) ** 2).mean() \
+            + gamma * (t.var(-1, unbiased=False) - h.var(-1, unbiased=False)).abs().mean()
+        assert rel_error(out["loss"], ref) <= TOL
+
+
 def attention_torch(qs, ks, qt, kt, mask=None):
     """attention_transfer_loss in float64 and its gradients for qs and ks."""
     qsv, ksv = (torch.from_numpy(a).double().requires_grad_() for a in (qs, ks))
