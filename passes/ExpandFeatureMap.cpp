@@ -121,8 +121,16 @@ FeatureMapLossOp partnerLoss(FeatureMapLossGradOp grad) {
 struct UbeExpandFeatureMapPass : ube::impl::UbeExpandFeatureMapBase<UbeExpandFeatureMapPass> {
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
+    // Collected first: the chunks' own ops are not expanded again.
     SmallVector<FeatureMapLossGradOp> grads;
-    getOperation().walk([&](FeatureMapLossGradOp op) { grads.push_back(op); });
+    SmallVector<FeatureMapLossOp> losses;
+    getOperation().walk([&](Operation *op) {
+      if (auto grad = dyn_cast<FeatureMapLossGradOp>(op))
+        grads.push_back(grad);
+      else if (auto loss = dyn_cast<FeatureMapLossOp>(op))
+        losses.push_back(loss);
+    });
+    llvm::DenseSet<Operation *> expanded;
     for (FeatureMapLossGradOp grad : grads) {
       FeatureMap fm = FeatureMap::of(grad);
       int64_t tokens;
@@ -134,16 +142,17 @@ struct UbeExpandFeatureMapPass : ube::impl::UbeExpandFeatureMapBase<UbeExpandFea
       UbeBuilder u(rewriter, grad.getLoc());
       Expansion e = expand(u, fm, tokens, chunks, bool(loss), grad.getGrad());
       rewriter.replaceOp(grad, {e.dStudent, e.dProjection});
-      if (loss)
+      if (loss) {
+        expanded.insert(loss);
         rewriter.replaceOp(loss, e.loss);
+      }
     }
-    SmallVector<FeatureMapLossOp> losses;
-    getOperation().walk([&](FeatureMapLossOp op) { losses.push_back(op); });
     for (FeatureMapLossOp loss : losses) {
+      if (expanded.contains(loss))
+        continue;
       FeatureMap fm = FeatureMap::of(loss);
       int64_t tokens;
       int64_t chunks = chunkCount(fm, tokens);
-      // A chunk's own loss is not expanded again: it is small.
       if (chunks < 2)
         continue;
       rewriter.setInsertionPoint(loss);
