@@ -436,20 +436,16 @@ struct FuseKd : OpRewritePattern<OpTy> {
   /// The kd_loss of the same operands and attributes as `grad`, earlier in
   /// its block, with `grad`'s upstream gradient available before it; or null.
   static KdLossOp partnerLoss(KdLossGradOp grad) {
-    Value upstream = grad.getGrad();
-    for (Operation *user : grad.getStudentLogits().getUsers()) {
-      auto loss = dyn_cast<KdLossOp>(user);
-      if (!loss || loss->getBlock() != grad->getBlock() || !loss->isBeforeInBlock(grad) ||
-          loss.getTeacherLogits() != grad.getTeacherLogits() ||
-          loss.getLabels() != grad.getLabels() || loss.getStudentLogits() != grad.getStudentLogits() ||
-          loss.getTemperature() != grad.getTemperature() ||
-          loss.getScaleByTemperatureSquared() != grad.getScaleByTemperatureSquared() ||
-          loss.getAlpha() != grad.getAlpha() || loss.getIgnoreIndex() != grad.getIgnoreIndex())
-        continue;
-      if (isAvailableBefore(upstream, loss))
-        return loss;
-    }
-    return nullptr;
+    return findLossOfGradient<KdLossOp>(
+        grad, grad.getStudentLogits(), grad.getGrad(), [&](KdLossOp loss) {
+          return loss.getStudentLogits() == grad.getStudentLogits() &&
+                 loss.getTeacherLogits() == grad.getTeacherLogits() &&
+                 loss.getLabels() == grad.getLabels() &&
+                 loss.getTemperature() == grad.getTemperature() &&
+                 loss.getScaleByTemperatureSquared() == grad.getScaleByTemperatureSquared() &&
+                 loss.getAlpha() == grad.getAlpha() &&
+                 loss.getIgnoreIndex() == grad.getIgnoreIndex();
+        });
   }
   int64_t lanes, chunk;
 };

@@ -103,19 +103,12 @@ Expansion expand(UbeBuilder &u, const FeatureMap &fm, int64_t tokens, int64_t ch
   return result;
 }
 
-/// The feature_map_loss with `grad`'s operands before it in its block, with
-/// `grad`'s upstream gradient available there; or null.
+/// The feature_map_loss `grad` can be expanded together with, or null.
 FeatureMapLossOp partnerLoss(FeatureMapLossGradOp grad) {
   FeatureMap operands = FeatureMap::of(grad);
-  for (Operation *user : grad.getStudent().getUsers()) {
-    auto loss = dyn_cast<FeatureMapLossOp>(user);
-    if (!loss || loss->getBlock() != grad->getBlock() || !loss->isBeforeInBlock(grad) ||
-        !(FeatureMap::of(loss) == operands))
-      continue;
-    if (isAvailableBefore(grad.getGrad(), loss))
-      return loss;
-  }
-  return nullptr;
+  return findLossOfGradient<FeatureMapLossOp>(
+      grad, grad.getStudent(), grad.getGrad(),
+      [&](FeatureMapLossOp loss) { return FeatureMap::of(loss) == operands; });
 }
 
 struct UbeExpandFeatureMapPass : ube::impl::UbeExpandFeatureMapBase<UbeExpandFeatureMapPass> {

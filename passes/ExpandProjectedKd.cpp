@@ -120,19 +120,12 @@ Expansion expand(UbeBuilder &u, const ProjectedKd &kd, bool wantLoss, Value grad
   return result;
 }
 
-/// The projected_kd_loss with `grad`'s operands before it in its block,
-/// with `grad`'s upstream gradient available there; or null.
+/// The projected_kd_loss `grad` can be expanded together with, or null.
 ProjectedKdLossOp partnerLoss(ProjectedKdLossGradOp grad) {
   ProjectedKd operands = ProjectedKd::of(grad);
-  for (Operation *user : grad.getStudentHidden().getUsers()) {
-    auto loss = dyn_cast<ProjectedKdLossOp>(user);
-    if (!loss || loss->getBlock() != grad->getBlock() || !loss->isBeforeInBlock(grad) ||
-        !(ProjectedKd::of(loss) == operands))
-      continue;
-    if (isAvailableBefore(grad.getGrad(), loss))
-      return loss;
-  }
-  return nullptr;
+  return findLossOfGradient<ProjectedKdLossOp>(
+      grad, grad.getStudentHidden(), grad.getGrad(),
+      [&](ProjectedKdLossOp loss) { return ProjectedKd::of(loss) == operands; });
 }
 
 struct UbeExpandProjectedKdPass

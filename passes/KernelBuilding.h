@@ -36,6 +36,22 @@ mlir::Value reshapeTo(mlir::ImplicitLocOpBuilder &b, mlir::Value value,
 /// the gradient to be built where its loss is.
 bool isAvailableBefore(mlir::Value value, mlir::Operation *op);
 
+/// The loss a gradient op can be built together with: a `LossOp` among
+/// `operand`'s users, earlier in `grad`'s block, of the same operands
+/// (`sameOperands`), before which `upstream` (the gradient's upstream value)
+/// is available; or null.
+template <typename LossOp>
+LossOp findLossOfGradient(mlir::Operation *grad, mlir::Value operand, mlir::Value upstream,
+                          llvm::function_ref<bool(LossOp)> sameOperands) {
+  for (mlir::Operation *user : operand.getUsers()) {
+    auto loss = llvm::dyn_cast<LossOp>(user);
+    if (loss && loss->getBlock() == grad->getBlock() && loss->isBeforeInBlock(grad) &&
+        sameOperands(loss) && isAvailableBefore(upstream, loss))
+      return loss;
+  }
+  return nullptr;
+}
+
 } // namespace ube
 
 #endif // UBE_PASSES_KERNELBUILDING_H
