@@ -39,8 +39,8 @@ struct FeatureMap {
 
   template <typename Op>
   static FeatureMap of(Op op) {
-    return {op.getStudent(),   op.getTeacher(), op.getProjection(), op.getAlphaAttr(),
-            op.getBetaAttr(),  op.getGammaAttr(), op.getEpsilonAttr()};
+    return {op.getStudent(),  op.getTeacher(),  op.getProjection(), op.getAlphaAttr(),
+            op.getBetaAttr(), op.getGammaAttr(), op.getEpsilonAttr()};
   }
   bool operator==(const FeatureMap &o) const {
     return student == o.student && teacher == o.teacher && projection == o.projection &&
