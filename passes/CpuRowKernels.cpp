@@ -325,8 +325,10 @@ struct UbeCpuRowKernelsPass : ube::impl::UbeCpuRowKernelsBase<UbeCpuRowKernelsPa
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    patterns.add<SoftmaxRows<SoftmaxOp>, SoftmaxRows<LogSoftmaxOp>, LayerNormRows>(
-        &getContext(), vectorWidth, taskElements);
+    patterns.add<SoftmaxRows<SoftmaxOp>, SoftmaxRows<LogSoftmaxOp>>(&getContext(), vectorWidth,
+                                                                     taskElements);
+    if (layerNorm)
+      patterns.add<LayerNormRows>(&getContext(), vectorWidth, taskElements);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -200,7 +200,9 @@ def UbeCpuRowKernels : Pass<"ube-cpu-row-kernels", "::mlir::func::FuncOp"> {
     Option<"vectorWidth", "vector-width", "int64_t", "8",
            "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
     Option<"taskElements", "task-elements", "int64_t", "8192",
-           "Elements a parallel task covers at least (whole rows)">
+           "Elements a parallel task covers at least (whole rows)">,
+    Option<"layerNorm", "layer-norm", "bool", "true",
+           "Also take layer_norm (false: leave it to the linalg lowering)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
