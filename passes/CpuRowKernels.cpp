@@ -122,9 +122,9 @@ private:
       output = [&, meanVector, rstdVector](Value at, Value mask, Value) {
         Value y = mul(sub(read(x, row, at, mask), meanVector), rstdVector);
         if (weight)
-          y = mul(y, readRow(weight, at, mask));
+          y = mul(y, read(weight, ValueRange{at}, mask));
         if (bias)
-          y = add(y, readRow(bias, at, mask));
+          y = add(y, read(bias, ValueRange{at}, mask));
         return y;
       };
     } else {
@@ -231,21 +231,17 @@ private:
     return values;
   }
 
-  /// One vector of `tensor[row, at...]`; masked reads pad with 0.
-  Value read(Value tensor, Value row, Value at, Value mask) {
-    auto op = vector::TransferReadOp::create(b, vec, tensor, ValueRange{row, at}, scalar(0.0),
+  /// One vector of `tensor` at `indices` ([row, at] of the input or the
+  /// output, [at] of a weight or bias); masked reads pad with 0.
+  Value read(Value tensor, ValueRange indices, Value mask) {
+    auto op = vector::TransferReadOp::create(b, vec, tensor, indices, scalar(0.0),
                                              ArrayRef<bool>{mask == nullptr});
     if (mask)
       op.getMaskMutable().assign(mask);
     return op;
   }
-  /// One vector of a [length] tensor.
-  Value readRow(Value tensor, Value at, Value mask) {
-    auto op = vector::TransferReadOp::create(b, vec, tensor, ValueRange{at}, scalar(0.0),
-                                             ArrayRef<bool>{mask == nullptr});
-    if (mask)
-      op.getMaskMutable().assign(mask);
-    return op;
+  Value read(Value tensor, Value row, Value at, Value mask) {
+    return read(tensor, ValueRange{row, at}, mask);
   }
 
   Value index(int64_t v) { return arith::ConstantIndexOp::create(b, v); }

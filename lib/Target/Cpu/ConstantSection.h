@@ -41,7 +41,6 @@ public:
   /// nothing moved). Valid while this object lives.
   std::string assembly() const;
 
-  uint64_t bytes() const { return fileBytes_; }
 
 private:
   struct Moved {
