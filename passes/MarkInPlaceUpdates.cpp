@@ -21,16 +21,25 @@ using namespace mlir;
 
 namespace {
 
-/// `value` and every value that is a view of it (reshapes, slices, casts):
-/// after bufferization they share its buffer.
+/// `value` and every value that may share its buffer after bufferization:
+/// views (reshapes, slices, casts), selects between it and another tensor
+/// (bernoulli_select), results of ops it is the destination of; every
+/// tensor result of an op not in destination style, to be safe.
 static llvm::SetVector<Value> viewsOf(Value value) {
   llvm::SetVector<Value> views;
   views.insert(value);
   for (size_t i = 0; i < views.size(); ++i)
-    for (Operation *user : views[i].getUsers())
-      if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp, tensor::ExtractSliceOp,
-              tensor::CastOp, tensor::ReshapeOp>(user))
-        views.insert(user->getResult(0));
+    for (OpOperand &use : views[i].getUses()) {
+      Operation *user = use.getOwner();
+      if (auto dps = dyn_cast<DestinationStyleOpInterface>(user)) {
+        if (dps.isDpsInit(&use))
+          views.insert(dps.getTiedOpResult(&use));
+        continue;
+      }
+      for (Value result : user->getResults())
+        if (isa<TensorType>(result.getType()))
+          views.insert(result);
+    }
   return views;
 }
 

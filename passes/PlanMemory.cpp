@@ -2,11 +2,11 @@
 //
 // After bufferization, each `memref.alloc` at the top level of a public
 // function (static shape, identity layout) is live from the allocation to
-// the last top-level op that uses it or a view of it. Buffers whose live
-// ranges do not overlap may share bytes: they are placed in one arena,
-// largest first, each at the lowest 64-byte-aligned offset that does not
-// collide with a placed buffer live at the same time (the greedy heap
-// packing of XLA's buffer assignment and TVM's planner). The function gains
+// the last top-level op that uses it or a buffer that may alias it (a view,
+// a select). Buffers whose live ranges do not overlap may share bytes: they
+// are placed in one arena, largest first, each at the lowest 64-byte-aligned
+// offset that does not collide with a placed buffer live at the same time
+// (the greedy heap packing of XLA's buffer assignment and TVM's planner). The function gains
 // a trailing `memref<Nxi8>` argument, the arena, which the runtime allocates
 // once and reuses; allocations become `memref.view`s of it, and their
 // deallocations go. `ube.arena_bytes` on the function records N.
@@ -20,7 +20,6 @@
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
-#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -58,8 +57,8 @@ std::optional<int64_t> byteSize(MemRefType type) {
   return std::max<int64_t>(1, type.getNumElements()) * elementBytes;
 }
 
-/// The last position (in `block`) of an op using `value` or a view of it
-/// (deallocations aside); nullopt when the value escapes through a region's
+/// The last position (in `block`) of an op using `value` or a buffer that
+/// may alias it (deallocations aside); nullopt when the value escapes through a region's
 /// results.
 std::optional<int64_t> lastUse(Value value, Block &block,
                                const llvm::DenseMap<Operation *, int64_t> &position) {
@@ -73,10 +72,12 @@ std::optional<int64_t> lastUse(Value value, Block &block,
         continue;
       if (isa<RegionBranchTerminatorOpInterface>(user) || user->hasTrait<OpTrait::ReturnLike>())
         return std::nullopt;
-      if (auto view = dyn_cast<ViewLikeOpInterface>(user))
-        if (view.getViewSource() == current)
-          for (Value result : user->getResults())
-            worklist.push_back(result);
+      // Any buffer an op returns from this one may be this one: views, and
+      // arith.select between buffers (bernoulli_select), whose result lives
+      // past the operands' own last uses.
+      for (Value result : user->getResults())
+        if (isa<BaseMemRefType>(result.getType()))
+          worklist.push_back(result);
       Operation *ancestor = block.findAncestorOpInBlock(*user);
       if (!ancestor)
         return std::nullopt;

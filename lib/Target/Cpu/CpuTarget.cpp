@@ -240,10 +240,6 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
   pm.addNestedPass<func::FuncOp>(createUbeDecompose(decompose));
   UbeCpuRowKernelsOptions rows;
   rows.vectorWidth = kernels.vectorWidth;
-  // Off for now: with the layer_norm kernel, the BERT-of-Theseus training
-  // of examples/distill_demo.py diverges (every other test agrees with
-  // PyTorch); until that is understood layer norms take the linalg path.
-  rows.layerNorm = false;
   pm.addNestedPass<func::FuncOp>(createUbeCpuRowKernels(rows));
   UbeCpuMatmulKernelsOptions matmuls;
   matmuls.vectorWidth = kernels.vectorWidth;
