@@ -71,6 +71,31 @@ func.func @view_after(%w: tensor<2x2xf32> {ube.name = "w"})
   return %new, %flat : tensor<2x2xf32>, tensor<4xf32>
 }
 
+// A select between the argument and another tensor (bernoulli_select) is
+// the argument's buffer when it picks it: read after the update, it would
+// see the new values. Not in place.
+// CHECK-LABEL: func.func @select_after
+// CHECK-NOT: ube.in_place
+func.func @select_after(%c: i1, %w: tensor<4xf32> {ube.name = "w"}, %other: tensor<4xf32>)
+    -> (tensor<4xf32> {ube.name = "w"}, tensor<4xf32> {ube.name = "picked"}) {
+  %picked = arith.select %c, %w, %other : tensor<4xf32>
+  %e = tensor.empty() : tensor<4xf32>
+  %new = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+      ins(%w : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %a, %a : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  %e2 = tensor.empty() : tensor<4xf32>
+  %twice = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]}
+      ins(%picked : tensor<4xf32>) outs(%e2 : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.mulf %a, %a : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  return %new, %twice : tensor<4xf32>, tensor<4xf32>
+}
+
 // The update reads another element than it writes (a transpose): an earlier
 // element would already be overwritten.
 // CHECK-LABEL: func.func @transposed

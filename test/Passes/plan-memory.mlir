@@ -38,6 +38,33 @@ func.func @plan(%a: memref<16xf32>, %out: memref<16xf32>) {
 
 // -----
 
+// A select between two buffers (bernoulli_select) may be either: both live
+// until the last use of the select (op 6), so t2, allocated after the last
+// direct uses of both, shares bytes with neither.
+// PLAN: memory plan for @select: arena 192 bytes (0.00 MiB) for 3 buffers of 192 bytes (0.00 MiB) in all
+// PLAN-NEXT: offset bytes live buffer
+// PLAN-NEXT: 0 64 [0, 6] memref<16xf32>
+// PLAN-NEXT: 64 64 [1, 6] memref<16xf32>
+// PLAN-NEXT: 128 64 [5, 7] memref<16xf32>
+// CHECK-LABEL: func.func @select
+// CHECK-SAME: ube.arena_bytes = 192
+func.func @select(%c: i1, %a: memref<16xf32>, %out: memref<16xf32>) {
+  %t0 = memref.alloc() : memref<16xf32>
+  %t1 = memref.alloc() : memref<16xf32>
+  memref.copy %a, %t0 : memref<16xf32> to memref<16xf32>
+  memref.copy %a, %t1 : memref<16xf32> to memref<16xf32>
+  %chosen = arith.select %c, %t0, %t1 : memref<16xf32>
+  %t2 = memref.alloc() : memref<16xf32>
+  memref.copy %chosen, %t2 : memref<16xf32> to memref<16xf32>
+  memref.copy %t2, %out : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t0 : memref<16xf32>
+  memref.dealloc %t1 : memref<16xf32>
+  memref.dealloc %t2 : memref<16xf32>
+  return
+}
+
+// -----
+
 // Left alone: a buffer that escapes through a region's results, one with a
 // dynamic size, one deallocated in a nested region, and private functions.
 // Nothing planned: no arena argument.

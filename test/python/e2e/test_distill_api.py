@@ -192,6 +192,70 @@ def test_module_replacement_schedule_and_full_replacement(ube_module):
     assert rel_error(full(data[0][0][0]), expected) <= 1e-5
 
 
+class NormBlock(nn.Module):
+    """A post-norm feed-forward block: LN(h + W2 gelu(W1 h))."""
+
+    def __init__(self, hidden):
+        super().__init__()
+        self.up, self.down = nn.Linear(hidden, 2 * hidden), nn.Linear(2 * hidden, hidden)
+        self.norm = nn.LayerNorm(hidden)
+
+    def forward(self, h):
+        return self.norm(h + self.down(torch.nn.functional.gelu(self.up(h))))
+
+
+class NormStack(nn.Module):
+    """Embedding, `layers` NormBlocks, a classifier on the first token."""
+
+    def __init__(self, hidden, layers, vocab=11, classes=3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, hidden)
+        self.layers = nn.ModuleList(NormBlock(hidden) for _ in range(layers))
+        self.head = nn.Linear(hidden, classes)
+
+    def forward(self, ids):
+        h = self.embed(ids)
+        for layer in self.layers:
+            h = layer(h)
+        return self.head(h[:, 0])
+
+
+def test_module_replacement_trains_like_torch(ube_module):
+    """With p = 1 every step trains the student's layer inside the teacher;
+    three SGD steps give torch's parameters. The hybrid's output (a select
+    between the teacher's and the student's last layer norm) is read by the
+    backward long after both layer norms ran: the memory plan must keep both
+    alive (it once let a later gradient overwrite one, silently)."""
+    torch.manual_seed(12)
+    teacher, student = NormStack(16, 2), NormStack(16, 1)
+    student.load_state_dict({k: v for k, v in teacher.state_dict().items()
+                             if not k.startswith("layers.1.")})
+    data = make_data(13, batches=3, batch=16)
+    lr = 0.5
+    trained = ube_module.distill(teacher, student, data, config(
+        ube_module, steps=3, temperature=2.0, optimizer={"kind": "sgd", "lr": lr},
+        replace=[(["layers.0", "layers.1"], "layers.0")], transfer_slope=0.0,
+        transfer_offset=1.0))
+
+    initial = {k: v.clone() for k, v in student.layers[0].state_dict().items()}
+    optimizer = torch.optim.SGD(student.layers[0].parameters(), lr=lr)
+    for (ids,), _ in data:
+        ids = torch.from_numpy(ids)
+        with torch.no_grad():
+            t = teacher(ids) / 2
+        s = teacher.head(student.layers[0](teacher.embed(ids))[:, 0]) / 2
+        kd = torch.nn.functional.kl_div(torch.log_softmax(s, -1), torch.softmax(t, -1),
+                                        reduction="batchmean") * 4
+        optimizer.zero_grad()
+        kd.backward()
+        optimizer.step()
+    for name, value in student.layers[0].state_dict().items():
+        expected, moved = value.numpy(), (value - initial[name]).abs().max().item()
+        assert moved > 0, name
+        # float32 rounding of the gradients, relative to how far SGD moved.
+        assert np.abs(trained.params["layers.0." + name] - expected).max() <= 1e-4 * moved, name
+
+
 def test_attention_transfer_term(ube_module):
     """An attention-transfer term between the students' and the teacher's
     (query, key) outputs trains down, and the total is the weighted sum."""
