@@ -1,8 +1,5 @@
 """The CPU row kernels (--ube-cpu-row-kernels): softmax, log_softmax and
-layer_norm over the last axis against float64 PyTorch (layer_norm through
-the cpu pipeline, which leaves it to the linalg lowering for now: see
-docs/performance.md; test/Passes/cpu-row-kernels.mlir covers its kernel),
-on rows that are
+layer_norm over the last axis against float64 PyTorch, on rows that are
 shorter than a vector, ragged, and long; many rows (several tasks); rows of
 large logits and rows far from zero; and results bit-identical for any
 thread count.
