@@ -88,7 +88,20 @@ public:
     vec = VectorType::get({t.lanes}, f32);
     panels = llvm::divideCeil(n, t.panelWidth);
     fullTiles = m / t.tileRows;
-    groups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, t.tilesPerTask));
+    tilesPerGroup = t.tilesPerTask;
+    // A short, wide product (an output projection over a vocabulary: few
+    // row groups, many panels) is split along its columns instead: each
+    // task takes every row and a range of panels, so each packed panel is
+    // read from memory once, while it sits in L1 for all the rows, not
+    // once per row group.
+    if (llvm::divideCeil(fullTiles, t.tilesPerTask) < kMinRowGroups &&
+        panels >= 2 * kColumnGroups)
+      tilesPerGroup = std::max<int64_t>(1, fullTiles);
+    else
+      columnGroups = 1;
+    groups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, tilesPerGroup));
+    panelsPerGroup = llvm::divideCeil(panels, columnGroups);
+    columnGroups = llvm::divideCeil(panels, panelsPerGroup);
   }
 
   Value build() {
@@ -103,12 +116,15 @@ public:
     Value init =
         accumulator ? accumulator : tensor::EmptyOp::create(b, resultType.getShape(), f32);
     auto forall = scf::ForallOp::create(
-        b, ArrayRef<OpFoldResult>{b.getIndexAttr(batch), b.getIndexAttr(groups)},
+        b,
+        ArrayRef<OpFoldResult>{b.getIndexAttr(batch), b.getIndexAttr(groups),
+                               b.getIndexAttr(columnGroups)},
         ValueRange{init}, std::nullopt);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
     buildTask(forall.getInductionVars()[0], forall.getInductionVars()[1],
-              forall.getRegionIterArgs()[0], forall.getTerminator());
+              forall.getInductionVars()[2], forall.getRegionIterArgs()[0],
+              forall.getTerminator());
     return forall.getResult(0);
   }
 
@@ -265,21 +281,33 @@ private:
     return linear;
   }
 
-  /// One task: rows [g·TPB·MR, ...) of batch matrix `linear`, written into
-  /// `result` by `terminator`'s parallel insert.
-  void buildTask(Value linear, Value group, Value result, scf::InParallelOp terminator) {
+  /// One task: rows [g·TPB·MR, ...) and panels [c·panelsPerGroup, ...) of
+  /// batch matrix `linear`, written into `result` by `terminator`'s
+  /// parallel insert.
+  void buildTask(Value linear, Value group, Value columnGroup, Value result,
+                 scf::InParallelOp terminator) {
     SmallVector<Value> coords = batchCoordinates(linear);
     resultCoords = coords;
     lhsIndices = operandBatch(lhsBatch, coords);
     packedAt = packedIndex(coords);
 
-    int64_t groupRows = t.tilesPerTask * t.tileRows;
+    int64_t groupRows = tilesPerGroup * t.tileRows;
     Value isLast = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, group, index(groups - 1));
     Value rowBegin = mul(group, index(groupRows));
     Value rows = arith::SelectOp::create(b, isLast, arith::SubIOp::create(b, index(m), rowBegin),
                                          index(groupRows));
     Value tiles = arith::SelectOp::create(
-        b, isLast, index(fullTiles - (groups - 1) * t.tilesPerTask), index(t.tilesPerTask));
+        b, isLast, index(fullTiles - (groups - 1) * tilesPerGroup), index(tilesPerGroup));
+    // The task's panels and columns; the last column group ends at N.
+    int64_t fullPanels = n / t.panelWidth;
+    Value panelBegin = mul(columnGroup, index(panelsPerGroup));
+    Value panelEnd = arith::MinUIOp::create(b, add(panelBegin, index(panelsPerGroup)),
+                                            index(panels));
+    Value isLastColumns =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, columnGroup, index(columnGroups - 1));
+    columnBegin = mul(panelBegin, index(t.panelWidth));
+    Value columns = arith::SubIOp::create(
+        b, arith::MinUIOp::create(b, mul(panelEnd, index(t.panelWidth)), index(n)), columnBegin);
 
     // The task's rows of every batch dimension's matrix, as [rows, N].
     int64_t rank = resultType.getRank();
@@ -287,9 +315,11 @@ private:
         strides(rank, b.getIndexAttr(1));
     offsets.push_back(rowBegin);
     offsets.push_back(b.getIndexAttr(0));
+    offsets.back() = columnBegin;
     sizes[rank - 2] = rows;
-    sizes[rank - 1] = b.getIndexAttr(n);
-    auto sliceType = RankedTensorType::get({ShapedType::kDynamic, n}, f32);
+    sizes[rank - 1] = columnGroups == 1 ? OpFoldResult(b.getIndexAttr(n)) : columns;
+    auto sliceType = RankedTensorType::get(
+        {ShapedType::kDynamic, columnGroups == 1 ? n : ShapedType::kDynamic}, f32);
     Value slice = tensor::ExtractSliceOp::create(b, sliceType, result, offsets, sizes, strides);
 
     // One K block over panel `panel`: the full micro-tiles, then (in the
@@ -316,17 +346,25 @@ private:
       return ifOp.getResult(0);
     };
     // Panels outermost within a K block: a panel (KC × NR) stays in L1 while
-    // every micro-tile of the task passes over it.
-    int64_t fullPanels = n / t.panelWidth;
+    // every micro-tile of the task passes over it. The ragged last panel
+    // belongs to the last column group.
     auto kBlock = [&](Value tile, Value kBegin, Value kEnd, Value fromZero) {
       if (fullPanels > 0)
-        tile = loop(index(0), index(fullPanels), index(1), tile,
-                    [&](Value panel, ValueRange args) -> SmallVector<Value> {
+        tile = loop(panelBegin, arith::MinUIOp::create(b, panelEnd, index(fullPanels)),
+                    index(1), tile, [&](Value panel, ValueRange args) -> SmallVector<Value> {
                       return {panelPass(args[0], panel, false, kBegin, kEnd, fromZero)};
                     })[0];
-      if (fullPanels < panels)
-        tile = panelPass(tile, index(fullPanels), true, kBegin, kEnd, fromZero);
-      return tile;
+      if (fullPanels == panels)
+        return tile;
+      if (columnGroups == 1)
+        return panelPass(tile, index(fullPanels), true, kBegin, kEnd, fromZero);
+      auto ifOp = scf::IfOp::create(b, TypeRange{sliceType}, isLastColumns, true, true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      scf::YieldOp::create(b, panelPass(tile, index(fullPanels), true, kBegin, kEnd, fromZero));
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, tile);
+      return ifOp.getResult(0);
     };
     slice = loop(index(0), index(k), index(t.kBlock), slice,
                  [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
@@ -356,7 +394,9 @@ private:
   Value microTile(Value tile, Value row, Value lhsRow, int64_t rowCount, Value panel,
                   bool raggedPanel, Value kBegin, Value kEnd, Value fromZero) {
     int64_t vectors = t.panelWidth / t.lanes;
+    // The panel's first column in the result, and in the task's tile.
     Value column = mul(panel, index(t.panelWidth));
+    Value tileColumn = arith::SubIOp::create(b, column, columnBegin);
     // The lanes of each vector that lie inside the matrix: all of them but in
     // the ragged last panel, whose vectors wholly past N are never touched.
     SmallVector<int64_t> valid;
@@ -393,10 +433,13 @@ private:
         for (int64_t v = 0; v < vectors; ++v) {
           if (valid[v] == 0)
             continue;
-          Value at = add(column, index(v * t.lanes));
+          Value at = add(tileColumn, index(v * t.lanes));
           Value mask = maskFor(v);
+          // In bounds even when masked: the mask keeps to the matrix (and a
+          // task's tile has a dynamic width, whose bounds check would
+          // need the tile's size at run time).
           auto read = vector::TransferReadOp::create(b, vec, tile, ValueRange{rowsAt[i], at},
-                                                     zero, ArrayRef<bool>{mask == nullptr});
+                                                     zero, ArrayRef<bool>{true});
           if (mask)
             read.getMaskMutable().assign(mask);
           partial.push_back(read);
@@ -449,8 +492,8 @@ private:
           continue;
         Value mask = maskFor(v);
         auto write = vector::TransferWriteOp::create(
-            b, acc[at++], tile, ValueRange{rowsAt[i], add(column, index(v * t.lanes))},
-            ArrayRef<bool>{mask == nullptr});
+            b, acc[at++], tile, ValueRange{rowsAt[i], add(tileColumn, index(v * t.lanes))},
+            ArrayRef<bool>{true});
         if (mask)
           write.getMaskMutable().assign(mask);
         tile = write.getResult();
@@ -511,7 +554,12 @@ private:
   bool transposeLhs, transposeRhs;
   RankedTensorType resultType;
   ArrayRef<int64_t> batchShape, lhsBatch, rhsBatch;
-  int64_t m, n, k, panels, fullTiles, groups;
+  /// Tasks split rows into `groups` of `tilesPerGroup` micro-tiles and
+  /// panels into `columnGroups` of `panelsPerGroup`.
+  int64_t m, n, k, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup;
+  int64_t columnGroups = kColumnGroups;
+  static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16;
+  Value columnBegin;
   Type f32;
   VectorType vec;
   Value packed, packedAt;

@@ -12,8 +12,11 @@
 //
 // and the loop is replaced by a call of the dispatch. Captures travel as
 // bare pointers (memrefs with a static shape and the identity layout) or
-// 8-byte scalars; a loop capturing anything else stays a loop
-// (--scf-forall-to-for runs it serially). Constants are cloned into the task.
+// 8-byte scalars. A strided view of static shape (a chunk or a row block of
+// a larger buffer) travels as its base buffer's pointer plus its dynamic
+// offset and strides, and is rebuilt in the task with memref.reinterpret_cast.
+// A loop capturing anything else stays a loop (--scf-forall-to-for runs it
+// serially). Constants are cloned into the task.
 // A loop whose task would be the same as an earlier one (same signature and
 // body: the same layer shape over other buffers) calls the earlier dispatch.
 //
@@ -42,6 +45,14 @@ bool isPassable(Value value) {
   if (type.isIndex())
     return true;
   return type.isIntOrFloat() && type.getIntOrFloatBitWidth() <= 64;
+}
+
+/// Whether `value` is a strided view of static shape, which a task rebuilds
+/// from its base buffer, offset and strides.
+bool isStridedView(Value value) {
+  auto memref = dyn_cast<MemRefType>(value.getType());
+  return memref && memref.hasStaticShape() && isa<StridedLayoutAttr>(memref.getLayout()) &&
+         memref.getRank() > 0;
 }
 
 struct UbeOutlineParallelLoopsPass
@@ -113,13 +124,15 @@ struct UbeOutlineParallelLoopsPass
 
     llvm::SetVector<Value> above;
     getUsedValuesDefinedAbove(loop.getRegion(), above);
-    SmallVector<Value> captures, constants;
+    SmallVector<Value> captures, constants, views;
     for (Value value : above) {
       Operation *def = value.getDefiningOp();
       if (def && def->hasTrait<OpTrait::ConstantLike>())
         constants.push_back(value);
       else if (isPassable(value))
         captures.push_back(value);
+      else if (isStridedView(value))
+        views.push_back(value);
       else
         return failure();
     }
@@ -127,6 +140,32 @@ struct UbeOutlineParallelLoopsPass
     MLIRContext *context = &getContext();
     OpBuilder b(parent);
     Location loc = loop.getLoc();
+    // Each view's base buffer, then its dynamic offset and strides.
+    struct ViewCapture {
+      Value view;
+      unsigned base;
+      SmallVector<unsigned> dynamic; ///< Offset (if dynamic), then strides.
+    };
+    SmallVector<ViewCapture> viewCaptures;
+    if (!views.empty()) {
+      OpBuilder before(loop);
+      for (Value view : views) {
+        auto metadata = memref::ExtractStridedMetadataOp::create(before, loc, view);
+        auto layout = cast<StridedLayoutAttr>(cast<MemRefType>(view.getType()).getLayout());
+        ViewCapture capture{view, unsigned(captures.size()), {}};
+        captures.push_back(metadata.getBaseBuffer());
+        if (ShapedType::isDynamic(layout.getOffset())) {
+          capture.dynamic.push_back(captures.size());
+          captures.push_back(metadata.getOffset());
+        }
+        for (auto [d, stride] : llvm::enumerate(layout.getStrides()))
+          if (ShapedType::isDynamic(stride)) {
+            capture.dynamic.push_back(captures.size());
+            captures.push_back(metadata.getStrides()[d]);
+          }
+        viewCaptures.push_back(std::move(capture));
+      }
+    }
     Type indexType = b.getIndexType();
     std::string prefix = "__ube_" + parent.getName().str();
     std::string taskName = prefix + "_task" + std::to_string(number);
@@ -147,6 +186,27 @@ struct UbeOutlineParallelLoopsPass
       mapping.map(constant, body.clone(*constant.getDefiningOp())->getResult(0));
     for (auto [i, capture] : llvm::enumerate(captures))
       mapping.map(capture, entry->getArgument(i + 2));
+    for (const ViewCapture &capture : viewCaptures) {
+      auto type = cast<MemRefType>(capture.view.getType());
+      auto layout = cast<StridedLayoutAttr>(type.getLayout());
+      const unsigned *dynamic = capture.dynamic.begin();
+      auto fold = [&](int64_t value) -> OpFoldResult {
+        if (!ShapedType::isDynamic(value))
+          return body.getIndexAttr(value);
+        return entry->getArgument(2 + *dynamic++);
+      };
+      OpFoldResult offset = fold(layout.getOffset());
+      SmallVector<OpFoldResult> sizes, strides;
+      for (int64_t size : type.getShape())
+        sizes.push_back(body.getIndexAttr(size));
+      for (int64_t stride : layout.getStrides())
+        strides.push_back(fold(stride));
+      mapping.map(capture.view,
+                  memref::ReinterpretCastOp::create(body, loc, type,
+                                                    entry->getArgument(2 + capture.base),
+                                                    offset, sizes, strides)
+                      .getResult());
+    }
     Value one = arith::ConstantIndexOp::create(body, loc, 1);
     auto serial = scf::ForOp::create(body, loc, entry->getArgument(0), entry->getArgument(1), one);
     func::ReturnOp::create(body, loc);

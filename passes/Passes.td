@@ -266,11 +266,14 @@ def UbeOutlineParallelLoops : Pass<"ube-outline-parallel-loops", "::mlir::Module
     and a call of a dispatch function declared with
     `ube.parallel_task = "<task>"`, which `--ube-emit-parallel-dispatch`
     defines. Captured values must be memrefs with a static shape and the
-    identity layout, or scalars of at most 64 bits; constants are cloned.
-    Loops that capture anything else are left as they are.
+    identity layout, strided views of a static shape (passed as their base
+    buffer, dynamic offset and strides, and rebuilt in the task with
+    `memref.reinterpret_cast`), or scalars of at most 64 bits; constants are
+    cloned. Loops that capture anything else are left as they are.
   }];
   let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::scf::SCFDialect",
-                           "::mlir::arith::ArithDialect", "::mlir::LLVM::LLVMDialect"];
+                           "::mlir::arith::ArithDialect", "::mlir::LLVM::LLVMDialect",
+                           "::mlir::memref::MemRefDialect"];
 }
 
 def UbeEmitParallelDispatch : Pass<"ube-emit-parallel-dispatch", "::mlir::ModuleOp"> {

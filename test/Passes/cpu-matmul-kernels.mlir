@@ -159,3 +159,23 @@ func.func @no_epilogue(%a: tensor<12x8xf32>, %a2: tensor<12x8xf32>, %a3: tensor<
   %c = ube.compare "gt", %r, %zero : tensor<12x16xf32>, tensor<f32>
   return %p, %g, %s, %c : tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xi1>
 }
+
+// -----
+
+// A short, wide product (one row group, 38 panels: an output projection
+// over a vocabulary) is split along its columns: 13 tasks of 3 panels, each
+// over every row, so each packed panel is read once; the ragged last panel
+// (600 = 37·16 + 8) belongs to the last task.
+// CHECK-LABEL: func.func @short_wide
+// CHECK: scf.forall (%[[C:.*]]) in (13) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<6x600xf32>)
+// CHECK: %[[FIRST_PANEL:.*]] = arith.muli %[[C]], %c3
+// CHECK: %[[LAST_COLUMNS:.*]] = arith.cmpi eq, %[[C]], %c12
+// CHECK: %[[COLUMN:.*]] = arith.muli %[[C]], %c48
+// CHECK: %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][0, %[[COLUMN]]] [6, %{{.*}}] [1, 1]
+// CHECK: scf.for %{{.*}} = %[[FIRST_PANEL]] to %{{.*}} step %c1
+// CHECK: scf.if %[[LAST_COLUMNS]]
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][0, %[[COLUMN]]] [6, %{{.*}}] [1, 1]
+func.func @short_wide(%a: tensor<6x8xf32>, %b: tensor<8x600xf32>) -> tensor<6x600xf32> {
+  %r = ube.matmul %a, %b : tensor<6x8xf32>, tensor<8x600xf32>
+  return %r : tensor<6x600xf32>
+}

@@ -27,14 +27,45 @@ func.func @scale(%a: memref<3x4xf32>, %b: memref<3x4xf32>, %s: f32) {
 
 // -----
 
-// Left alone: a strided capture (no bare pointer), a single iteration, and
-// a loop with dynamic bounds.
+// Strided views of a static shape (a chunk of rows at a dynamic offset, a
+// column block) travel as their base buffer plus their dynamic offset, and
+// the task rebuilds them.
+// CHECK-LABEL: func.func private @__ube_views_task0(
+// CHECK-SAME: %{{.*}}: index, %{{.*}}: index, %[[OUT:.*]]: memref<4xf32>, %[[BASE:.*]]: memref<f32>, %[[OFF:.*]]: index)
+// CHECK: memref.reinterpret_cast %[[BASE]] to offset: [%[[OFF]]], sizes: [4, 8], strides: [16, 1] : memref<f32> to memref<4x8xf32, strided<[16, 1], offset: ?>>
+// CHECK-LABEL: func.func private @__ube_views_task1(
+// CHECK-SAME: %{{.*}}: index, %{{.*}}: index, %{{.*}}: memref<4xf32>, %[[BASE2:.*]]: memref<f32>)
+// CHECK: memref.reinterpret_cast %[[BASE2]] to offset: [0], sizes: [4, 8], strides: [16, 1] : memref<f32> to memref<4x8xf32, strided<[16, 1]>>
+// CHECK-LABEL: func.func @views(
+// CHECK: %[[SUB:.*]] = memref.subview
+// CHECK: %[[B1:.*]], %[[O1:.*]], %{{.*}}:2, %{{.*}}:2 = memref.extract_strided_metadata %[[SUB]]
+// CHECK: call @__ube_views_dispatch0(%c4, %{{.*}}, %[[B1]], %[[O1]])
+// CHECK: call @__ube_views_dispatch1(%{{.*}}, %{{.*}}, %{{.*}}) :
+func.func @views(%all: memref<64x16xf32>, %row: index, %b: memref<4xf32>,
+                 %a: memref<4x8xf32, strided<[16, 1]>>) {
+  %chunk = memref.subview %all[%row, 0] [4, 8] [1, 1]
+      : memref<64x16xf32> to memref<4x8xf32, strided<[16, 1], offset: ?>>
+  scf.forall (%i) in (4) {
+    %x = memref.load %chunk[%i, %i] : memref<4x8xf32, strided<[16, 1], offset: ?>>
+    memref.store %x, %b[%i] : memref<4xf32>
+  }
+  scf.forall (%i) in (4) {
+    %x = memref.load %a[%i, %i] : memref<4x8xf32, strided<[16, 1]>>
+    memref.store %x, %b[%i] : memref<4xf32>
+  }
+  return
+}
+
+// -----
+
+// Left alone: a capture of dynamic shape (no static view to rebuild), a
+// single iteration, and a loop with dynamic bounds.
 // CHECK-LABEL: func.func @kept
 // CHECK-NOT: call
 // CHECK-COUNT-3: scf.forall
-func.func @kept(%a: memref<4x8xf32, strided<[16, 1]>>, %b: memref<4xf32>, %n: index) {
+func.func @kept(%a: memref<?xf32>, %b: memref<4xf32>, %n: index) {
   scf.forall (%i) in (4) {
-    %x = memref.load %a[%i, %i] : memref<4x8xf32, strided<[16, 1]>>
+    %x = memref.load %a[%i] : memref<?xf32>
     memref.store %x, %b[%i] : memref<4xf32>
   }
   scf.forall (%i) in (1) {

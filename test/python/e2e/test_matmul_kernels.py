@@ -25,6 +25,10 @@ CASES = [
     ((1, 513), (513, 1), False, False),
     ((97, 600), (600, 48), False, False),
     ((3, 130, 64), (3, 130, 64), False, True),
+    # Short and wide (tasks split the columns): ragged rows and last panel.
+    ((40, 64), (64, 1000), False, False),
+    ((64, 40), (64, 1000), True, False),
+    ((2, 13, 70), (2, 777, 70), False, True),
 ]
 
 
@@ -120,7 +124,7 @@ def test_sums_into_an_addend(runner, lhs, rhs, ta, tb):
 
 
 @pytest.mark.parametrize("lhs,rhs", [((13, 300), (300, 37)), ((2, 13, 20), (20, 21)),
-                                     ((97, 600), (600, 48))])
+                                     ((97, 600), (600, 48)), ((20, 64), (64, 1000))])
 def test_epilogue_runs_on_the_accumulators(runner, lhs, rhs):
     """Elementwise ops consuming a product (bias add, GELU both ways, a
     scale, a residual on either side, tanh) are applied in the kernel after
