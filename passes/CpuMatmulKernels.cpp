@@ -8,12 +8,16 @@
 //                whatever rhs's layout. The micro-kernel then streams one
 //                panel sequentially from L1 instead of rows 4 KiB apart that
 //                alias in the cache. One parallel task per panel; a constant
-//                rhs (weights) is packed here, at compile time.
-//   tasks        scf.forall over (batch, row group); a group is TPB
-//                micro-tiles of MR rows (the last one also the M % MR ragged
-//                rows). Tasks own disjoint rows of the result, and every
-//                element is summed in the same k order whichever thread runs
-//                it, so results do not depend on the thread count.
+//                rhs (weights) is packed here, at compile time. A narrow
+//                row-major rhs (at most 4 panels wide) is read in place.
+//   tasks        scf.forall over (batch, row group, column group); a row
+//                group is TPB micro-tiles of MR rows (the last one also the
+//                M % MR ragged rows). Column groups split only short, wide
+//                products (fewer than 4 row groups, 32+ panels): there a
+//                task takes every row and a range of panels. Tasks own
+//                disjoint blocks of the result, and every element is summed
+//                in the same k order whichever thread runs it, so results
+//                do not depend on the thread count.
 //   per task     for each K block of KC: for each panel: for each micro-tile:
 //                MR × NR accumulators in vector registers (MR·NR/lanes of
 //                them), over the block's k: NR/lanes panel loads, MR
@@ -106,7 +110,11 @@ public:
 
   Value build() {
     packed = packConstantRhs();
-    if (!packed)
+    // A narrow row-major rhs (N ≤ 4 panels: attention's [tokens, d] keys
+    // and values) is read in place: its rows are at most 4 cache lines, so
+    // a panel's k-walk is a short constant stride, and a packed copy would
+    // only cost memory (one per matrix of a batch) and a pass over it.
+    if (!packed && (transposeRhs || n > kInPlaceRhsPanels * t.panelWidth))
       packed = packRhs();
     int64_t batch = 1;
     for (int64_t size : batchShape)
@@ -290,6 +298,7 @@ private:
     resultCoords = coords;
     lhsIndices = operandBatch(lhsBatch, coords);
     packedAt = packedIndex(coords);
+    rhsIndices = operandBatch(rhsBatch, coords);
 
     int64_t groupRows = tilesPerGroup * t.tileRows;
     Value isLast = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, group, index(groups - 1));
@@ -450,10 +459,27 @@ private:
 
     acc = loop(kBegin, kEnd, index(1), acc, [&](Value kk, ValueRange sums) {
       SmallVector<Value> panelVectors;
-      for (int64_t v = 0; v < vectors; ++v)
-        panelVectors.push_back(vector::TransferReadOp::create(
-            b, vec, packed, ValueRange{packedAt, panel, kk, index(v * t.lanes)}, zero,
-            ArrayRef<bool>{true}));
+      for (int64_t v = 0; v < vectors; ++v) {
+        if (packed) {
+          panelVectors.push_back(vector::TransferReadOp::create(
+              b, vec, packed, ValueRange{packedAt, panel, kk, index(v * t.lanes)}, zero,
+              ArrayRef<bool>{true}));
+          continue;
+        }
+        // In place: the vector at (kk, column) of rhs, masked past N.
+        if (valid[v] == 0) {
+          panelVectors.push_back(zeros);
+          continue;
+        }
+        SmallVector<Value> at(rhsIndices);
+        at.append({kk, add(column, index(v * t.lanes))});
+        Value mask = maskFor(v);
+        auto read = vector::TransferReadOp::create(b, vec, rhs, at, zero,
+                                                   ArrayRef<bool>{mask == nullptr});
+        if (mask)
+          read.getMaskMutable().assign(mask);
+        panelVectors.push_back(read);
+      }
       SmallVector<Value> next;
       for (int64_t i = 0; i < rowCount; ++i) {
         Value a = vector::BroadcastOp::create(b, vec, lhsAt(add(lhsRow, index(i)), kk));
@@ -562,8 +588,10 @@ private:
   Value columnBegin;
   Type f32;
   VectorType vec;
+  /// The packed rhs (null: read in place) and rhs's matrix in it.
   Value packed, packedAt;
-  SmallVector<Value> lhsIndices;
+  SmallVector<Value> lhsIndices, rhsIndices;
+  static constexpr int64_t kInPlaceRhsPanels = 4;
 };
 
 bool isKernelMatmul(MatmulOp op) {

@@ -5,16 +5,9 @@
 
 // A batch of 2 (rhs broadcast), M = 13 = 2 tiles of 6 + 1 ragged row,
 // N = 21 = one full panel + 5 columns, K = 20 = blocks of 8, 8 and 4.
-// rhs is packed into k-major panels of 16, one task per panel, written in
-// place (masked reads pad past N with 0).
+// rhs is narrow (at most 4 panels): it is read in place, not packed.
 // CHECK-LABEL: func.func @batched
-// CHECK: %[[RHS:.*]] = tensor.expand_shape %arg1 {{\[\[}}0, 1], [2]] output_shape [1, 20, 21]
-// CHECK: %[[PACKED:.*]] = scf.forall (%[[P:.*]]) in (2) shared_outs(%[[PACK_OUT:.*]] = %{{.*}}) -> (tensor<1x2x20x16xf32>)
-// CHECK: %[[PANEL:.*]] = tensor.extract_slice %[[PACK_OUT]][0, %[[P]], 0, 0] [1, 1, 20, 16] [1, 1, 1, 1]
-// CHECK: %[[WIDTH_MASK:.*]] = vector.create_mask %{{.*}} : vector<16xi1>
-// CHECK: scf.for %[[PK:.*]] = %c0 to %c20 step %c1 iter_args(%{{.*}} = %[[PANEL]])
-// CHECK: vector.transfer_read %[[RHS]][%c0, %[[PK]], %{{.*}}], %{{.*}}, %[[WIDTH_MASK]] : tensor<1x20x21xf32>, vector<16xf32>
-// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[PACK_OUT]][0, %[[P]], 0, 0] [1, 1, 20, 16]
+// CHECK-NOT: tensor.expand_shape
 // Tasks: (batch, row group); each owns rows of one matrix.
 // CHECK: scf.forall (%[[B:.*]], %[[G:.*]]) in (2, 2) shared_outs(%[[OUT:.*]] = %{{.*}}) -> (tensor<2x13x21xf32>)
 // CHECK: %[[LAST:.*]] = arith.cmpi eq, %[[G]], %c1
@@ -30,8 +23,8 @@
 // A full panel: 6 x 2 accumulators, 2 panel loads, 6 broadcasts of lhs and
 // 12 FMAs per k.
 // CHECK: scf.for %[[K:.*]] = %[[KB]] to %[[KEND]] step %c1 iter_args(%{{.*}} = %[[ACC]]#0, {{.*}}) -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
-// CHECK: vector.transfer_read %[[PACKED]][%c0, %c0, %[[K]], %c0], %{{.*}} {in_bounds = [true]}
-// CHECK: vector.transfer_read %[[PACKED]][%c0, %c0, %[[K]], %c8], %{{.*}} {in_bounds = [true]}
+// CHECK: vector.transfer_read %arg1[%[[K]], %c0], %{{.*}} {in_bounds = [true]} : tensor<20x21xf32>
+// CHECK: vector.transfer_read %arg1[%[[K]], %c8], %{{.*}} {in_bounds = [true]} : tensor<20x21xf32>
 // CHECK: tensor.extract %arg0[%{{.*}}, %{{.*}}, %[[K]]] : tensor<2x13x20xf32>
 // CHECK: vector.broadcast %{{.*}} : f32 to vector<8xf32>
 // CHECK-COUNT-2: vector.fma
@@ -39,15 +32,37 @@
 // The ragged row, in the last group only.
 // CHECK: scf.if %[[LAST]] -> (tensor<?x21xf32>)
 // CHECK: scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>)
-// The ragged panel: one vector per row, 5 lanes stored; the lanes past it never exist.
+// The ragged panel: one vector per row, 5 lanes of rhs read and stored; the
+// lanes past it never exist.
 // CHECK: scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK: %[[MASK:.*]] = vector.constant_mask [5] : vector<8xi1>
-// CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%c0, %c16], %[[MASK]]
+// CHECK: vector.transfer_read %arg1[%{{.*}}, %c16], %{{.*}}, %[[MASK]] : tensor<20x21xf32>
+// CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%c0, %c16], %{{.*}} {in_bounds = [true]}
 // CHECK: scf.forall.in_parallel
 // CHECK: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%{{.*}}, %{{.*}}, 0] [1, %[[ROWS]], 21] [1, 1, 1]
 func.func @batched(%a: tensor<2x13x20xf32>, %b: tensor<20x21xf32>) -> tensor<2x13x21xf32> {
   %r = ube.matmul %a, %b : tensor<2x13x20xf32>, tensor<20x21xf32>
   return %r : tensor<2x13x21xf32>
+}
+
+// -----
+
+// A wider rhs (N = 70: 4 full panels + 6 columns) is packed into k-major
+// panels of 16, one task per panel, written in place (masked reads pad past
+// N with 0); the micro-kernels read the packed panels.
+// CHECK-LABEL: func.func @packed
+// CHECK: %[[RHS:.*]] = tensor.expand_shape %arg1 {{\[\[}}0, 1], [2]] output_shape [1, 20, 70]
+// CHECK: %[[PACKED:.*]] = scf.forall (%[[P:.*]]) in (5) shared_outs(%[[PACK_OUT:.*]] = %{{.*}}) -> (tensor<1x5x20x16xf32>)
+// CHECK: %[[PANEL:.*]] = tensor.extract_slice %[[PACK_OUT]][0, %[[P]], 0, 0] [1, 1, 20, 16] [1, 1, 1, 1]
+// CHECK: %[[WIDTH_MASK:.*]] = vector.create_mask %{{.*}} : vector<16xi1>
+// CHECK: scf.for %[[PK:.*]] = %c0 to %c20 step %c1 iter_args(%{{.*}} = %[[PANEL]])
+// CHECK: vector.transfer_read %[[RHS]][%c0, %[[PK]], %{{.*}}], %{{.*}}, %[[WIDTH_MASK]] : tensor<1x20x70xf32>, vector<16xf32>
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %[[PACK_OUT]][0, %[[P]], 0, 0] [1, 1, 20, 16]
+// CHECK: scf.forall
+// CHECK: vector.transfer_read %[[PACKED]][%c0, %{{.*}}, %{{.*}}, %c0], %{{.*}} {in_bounds = [true]}
+func.func @packed(%a: tensor<13x20xf32>, %b: tensor<20x70xf32>) -> tensor<13x70xf32> {
+  %r = ube.matmul %a, %b : tensor<13x20xf32>, tensor<20x70xf32>
+  return %r : tensor<13x70xf32>
 }
 
 // -----
