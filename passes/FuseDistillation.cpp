@@ -118,9 +118,12 @@ std::optional<KlTerms> matchKlTerms(Value terms) {
                               lastAxisInput<LogSoftmaxOp>(logTeacher) == teacherScaled;
       if (!sameDistribution)
         continue;
-    } else if (auto exp = weight.getDefiningOp<ExpOp>();
-               exp && exp.getInput() == logTeacher) {
-      teacherScaled = lastAxisInput<LogSoftmaxOp>(logTeacher);
+    } else if (auto exp = weight.getDefiningOp<ExpOp>()) {
+      // exp(log_softmax) weighting log_softmax, or its own log (kl_div of
+      // a target written as log_softmax(t).exp()).
+      auto log = logTeacher.getDefiningOp<LogOp>();
+      if (exp.getInput() == logTeacher || (log && log.getInput() == weight))
+        teacherScaled = lastAxisInput<LogSoftmaxOp>(exp.getInput());
     }
     if (!teacherScaled)
       continue;
@@ -290,6 +293,136 @@ struct FuseKlLossAt : OpRewritePattern<RootOp> {
       return failure();
     rewriter.replaceOp(op, loss);
     return success();
+  }
+};
+
+/// The boolean [batch, tokens] mask that `v` spreads to [batch, 1..., tokens]
+/// (a reshape inserting unit axes between batch and tokens, then casts to a
+/// float and broadcasts), or null.
+Value spreadMask(Value v) {
+  while (true) {
+    if (auto cast = v.getDefiningOp<CastOp>()) {
+      v = cast.getInput();
+      continue;
+    }
+    if (auto broadcast = v.getDefiningOp<BroadcastToOp>()) {
+      v = broadcast.getInput();
+      continue;
+    }
+    break;
+  }
+  auto reshape = v.getDefiningOp<ReshapeOp>();
+  if (!reshape)
+    return nullptr;
+  Value mask = reshape.getInput();
+  auto maskType = cast<RankedTensorType>(mask.getType());
+  ArrayRef<int64_t> spread = cast<RankedTensorType>(reshape.getType()).getShape();
+  if (!maskType.getElementType().isInteger(1) || maskType.getRank() != 2 || spread.size() < 3 ||
+      spread.front() != maskType.getDimSize(0) || spread.back() != maskType.getDimSize(1) ||
+      llvm::any_of(spread.drop_front().drop_back(), [](int64_t d) { return d != 1; }))
+    return nullptr;
+  return mask;
+}
+
+/// `scores` with the keys a [batch, tokens] mask drops filled with a large
+/// negative constant (at most −1e4, as BERT's attention masks: exp of it
+/// is 0 in f32): `where(!mask, fill, s)` (masked_fill) or `where(mask, s,
+/// fill)`, the mask spread as [batch, 1, 1, tokens]. Returns (s, mask).
+std::optional<std::pair<Value, Value>> matchKeyMasked(Value scores) {
+  auto where = scores.getDefiningOp<WhereOp>();
+  if (!where)
+    return std::nullopt;
+  auto isFill = [](Value v) {
+    std::optional<double> fill = scalarConstant(v);
+    return fill && *fill <= -1e4;
+  };
+  Value condition = where.getCondition(), kept;
+  if (auto negated = condition.getDefiningOp<LogicalNotOp>();
+      negated && isFill(where.getLhs())) {
+    condition = negated.getInput(), kept = where.getRhs();
+  } else if (isFill(where.getRhs())) {
+    kept = where.getLhs();
+  }
+  if (!kept || kept.getType() != where.getType() ||
+      cast<RankedTensorType>(condition.getType()).getRank() != 4)
+    return std::nullopt;
+  Value mask = spreadMask(condition);
+  if (!mask)
+    return std::nullopt;
+  return std::make_pair(kept, mask);
+}
+
+/// A sum over every axis, or null.
+ReduceSumOp totalSum(Value v) {
+  auto sum = v.getDefiningOp<ReduceSumOp>();
+  if (!sum)
+    return {};
+  int64_t rank = cast<RankedTensorType>(sum.getInput().getType()).getRank();
+  return sum.getAxes().empty() || int64_t(sum.getAxes().size()) == rank ? sum : ReduceSumOp();
+}
+
+/// MiniLM's attention transfer with padding, as frontends write it: KL over
+/// keys of two attention distributions whose masked keys are filled with a
+/// large negative score, summed per query row, weighted by the same mask
+/// over queries, and divided by the weights' sum:
+///
+///   Σ KL_rows · m_q / Σ m_q     (m_q: mask [B, 1, N] or broadcast [B, H, N])
+///
+/// is attention_transfer_loss with that mask (a mean over heads and valid
+/// queries) times H / (the weights' copies of the mask: H or 1).
+struct FuseMaskedAttentionKl : OpRewritePattern<DivOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(DivOp op, PatternRewriter &rewriter) const override {
+    ReduceSumOp total = totalSum(op.getLhs()), count = totalSum(op.getRhs());
+    auto weighted = total ? total.getInput().getDefiningOp<MulOp>() : MulOp();
+    if (cast<RankedTensorType>(op.getType()).getRank() != 0 || !count || !weighted)
+      return rewriter.notifyMatchFailure(op, "not a weighted sum over a sum of weights");
+    for (auto [rows, weight] : {std::pair(weighted.getLhs(), weighted.getRhs()),
+                                {weighted.getRhs(), weighted.getLhs()}}) {
+      auto rowSums = rows.getDefiningOp<ReduceSumOp>();
+      if (!rowSums || rowSums.getKeepdims() || rowSums.getAxes().size() != 1 ||
+          !overLastAxis(rowSums.getAxes()[0], rowSums.getInput()))
+        continue;
+      std::optional<KlTerms> kl = matchKlTerms(rowSums.getInput());
+      Value mask = spreadMask(weight);
+      if (!kl || !mask || spreadMask(count.getInput()) != mask ||
+          kl->studentTemperature != 1.0 || kl->teacherTemperature != 1.0)
+        continue;
+      auto student = matchKeyMasked(kl->studentLogits);
+      auto teacher = matchKeyMasked(kl->teacherLogits);
+      if (!student || !teacher || student->second != mask || teacher->second != mask)
+        continue;
+      // The scores' own scaling (1/√d, or another temperature).
+      auto [studentScores, studentT] = unscale(student->first);
+      auto [teacherScores, teacherT] = unscale(teacher->first);
+      auto studentQk = matchAttentionScores(studentScores);
+      auto teacherQk = matchAttentionScores(teacherScores);
+      if (!studentQk || !teacherQk)
+        continue;
+      auto queryType = cast<RankedTensorType>(studentQk->first.getType());
+      auto teacherType = cast<RankedTensorType>(teacherQk->first.getType());
+      auto maskType = cast<RankedTensorType>(mask.getType());
+      // Rows [B, H, N] over the mask's batch and tokens.
+      if (queryType.getShape().take_front(3) != teacherType.getShape().take_front(3) ||
+          queryType.getElementType() != teacherType.getElementType() ||
+          queryType.getDimSize(0) != maskType.getDimSize(0) ||
+          queryType.getDimSize(2) != maskType.getDimSize(1) ||
+          queryType.getElementType() != cast<RankedTensorType>(op.getType()).getElementType())
+        continue;
+      Location loc = op.getLoc();
+      auto query = [&](Value q, double temperature) {
+        double d = double(cast<RankedTensorType>(q.getType()).getShape().back());
+        return scaled(rewriter, loc, q, std::sqrt(d) / temperature);
+      };
+      Value loss = AttentionTransferLossOp::create(
+          rewriter, loc, query(studentQk->first, studentT), studentQk->second,
+          query(teacherQk->first, teacherT), teacherQk->second, mask);
+      double copies = double(cast<RankedTensorType>(count.getInput().getType()).getNumElements()) /
+                      double(maskType.getNumElements());
+      rewriter.replaceOp(op, scaled(rewriter, loc, loss, double(queryType.getDimSize(1)) / copies));
+      return success();
+    }
+    return rewriter.notifyMatchFailure(op, "not masked attention transfer");
   }
 };
 
@@ -551,7 +684,8 @@ struct UbeFuseDistillationPass : ube::impl::UbeFuseDistillationBase<UbeFuseDisti
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseKlLossAt<MulOp>, FuseKlLossAt<DivOp>, FuseKlLossAt<ReduceSumOp>,
-                 FuseKlLossAt<ReduceMeanOp>, FuseFeatureMapMse, FuseFeatureMapTerms, FuseProjectedKd>(&getContext());
+                 FuseKlLossAt<ReduceMeanOp>, FuseMaskedAttentionKl, FuseFeatureMapMse,
+                 FuseFeatureMapTerms, FuseProjectedKd>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -397,3 +397,148 @@ func.func @projected_near_misses(%hs: tensor<4x6xf32>, %ws: tensor<50x6xf32>, %b
   %l2 = ube.kd_loss %s2, %t2 : tensor<4x50xf32>, tensor<4x50xf32>
   return %l, %l2, %s2 : tensor<f32>, tensor<f32>, tensor<4x50xf32>
 }
+
+// -----
+
+// Padded attention transfer as frontends write it (MiniLM with a padding
+// mask): masked keys filled with a large negative score (masked_fill on the
+// student, where(mask, s, -inf) on the teacher), KL per query row, rows
+// weighted by the mask over queries ([B, 1, N]) and divided by its sum.
+// That is attention_transfer_loss with the mask (a mean over heads and
+// valid queries) times the 3 heads the weights' sum does not count.
+// CHECK-LABEL: func.func @masked_attention_transfer
+// CHECK: %[[THREE:.*]] = ube.constant dense<3.000000e+00>
+// CHECK: %[[L:.*]] = ube.attention_transfer_loss %arg0, %arg1, %arg2, %arg3 mask %arg4
+// CHECK: %[[S:.*]] = ube.mul %[[L]], %[[THREE]] : tensor<f32>, tensor<f32>
+// CHECK-NEXT: return %[[S]]
+func.func @masked_attention_transfer(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %kt: tensor<2x3x4x8xf32>, %m: tensor<2x4xi1>) -> tensor<f32> {
+  %rs = ube.constant dense<4.0> : tensor<f32>
+  %rt = ube.constant dense<2.82842712474619> : tensor<f32>
+  %fs = ube.constant dense<-1.0e+04> : tensor<f32>
+  %ft = ube.constant dense<0xFF800000> : tensor<f32>
+  %zero = ube.constant dense<0.0> : tensor<f32>
+  %keys = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x1x4xi1>
+  %dropped = ube.logical_not %keys : tensor<2x1x1x4xi1>
+  %ss = ube.matmul %qs, %ks {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+  %xs = ube.div %ss, %rs : tensor<2x3x4x4xf32>, tensor<f32>
+  %ms = ube.where %dropped, %fs, %xs : tensor<2x1x1x4xi1>, tensor<f32>, tensor<2x3x4x4xf32>
+  %st = ube.matmul %qt, %kt {transpose_rhs = true} : tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>
+  %xt = ube.div %st, %rt : tensor<2x3x4x4xf32>, tensor<f32>
+  %mt = ube.where %keys, %xt, %ft : tensor<2x1x1x4xi1>, tensor<2x3x4x4xf32>, tensor<f32>
+  %lq = ube.log_softmax %ms : tensor<2x3x4x4xf32>
+  %p = ube.softmax %mt : tensor<2x3x4x4xf32>
+  %pos = ube.compare "gt", %p, %zero : tensor<2x3x4x4xf32>, tensor<f32>
+  %lp = ube.log %p : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %raw = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.where %pos, %raw, %zero : tensor<2x3x4x4xi1>, tensor<2x3x4x4xf32>, tensor<f32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<2x3x4x4xf32>
+  %queries = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x4xi1>
+  %w = ube.cast %queries : tensor<2x1x4xi1> to tensor<2x1x4xf32>
+  %weighted = ube.mul %rows, %w : tensor<2x3x4xf32>, tensor<2x1x4xf32>
+  %total = ube.reduce_sum %weighted : tensor<2x3x4xf32>
+  %count = ube.reduce_sum %w : tensor<2x1x4xf32>
+  %loss = ube.div %total, %count : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// Near misses, left alone: a fill that does not vanish under exp (-1), query
+// weights from another mask, a mask spread over queries instead of keys.
+// CHECK-LABEL: func.func @masked_fill_too_small
+// CHECK-NOT: ube.attention_transfer_loss
+// CHECK-LABEL: func.func @masked_other_query_mask
+// CHECK-NOT: ube.attention_transfer_loss
+// CHECK-LABEL: func.func @masked_queries_not_keys
+// CHECK-NOT: ube.attention_transfer_loss
+func.func @masked_fill_too_small(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %kt: tensor<2x3x4x8xf32>, %m: tensor<2x4xi1>) -> tensor<f32> {
+  %rs = ube.constant dense<4.0> : tensor<f32>
+  %rt = ube.constant dense<2.82842712474619> : tensor<f32>
+  %fs = ube.constant dense<-1.0> : tensor<f32>
+  %ft = ube.constant dense<0xFF800000> : tensor<f32>
+  %zero = ube.constant dense<0.0> : tensor<f32>
+  %keys = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x1x4xi1>
+  %dropped = ube.logical_not %keys : tensor<2x1x1x4xi1>
+  %ss = ube.matmul %qs, %ks {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+  %xs = ube.div %ss, %rs : tensor<2x3x4x4xf32>, tensor<f32>
+  %ms = ube.where %dropped, %fs, %xs : tensor<2x1x1x4xi1>, tensor<f32>, tensor<2x3x4x4xf32>
+  %st = ube.matmul %qt, %kt {transpose_rhs = true} : tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>
+  %xt = ube.div %st, %rt : tensor<2x3x4x4xf32>, tensor<f32>
+  %mt = ube.where %keys, %xt, %ft : tensor<2x1x1x4xi1>, tensor<2x3x4x4xf32>, tensor<f32>
+  %lq = ube.log_softmax %ms : tensor<2x3x4x4xf32>
+  %p = ube.softmax %mt : tensor<2x3x4x4xf32>
+  %pos = ube.compare "gt", %p, %zero : tensor<2x3x4x4xf32>, tensor<f32>
+  %lp = ube.log %p : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %raw = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.where %pos, %raw, %zero : tensor<2x3x4x4xi1>, tensor<2x3x4x4xf32>, tensor<f32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<2x3x4x4xf32>
+  %queries = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x4xi1>
+  %w = ube.cast %queries : tensor<2x1x4xi1> to tensor<2x1x4xf32>
+  %weighted = ube.mul %rows, %w : tensor<2x3x4xf32>, tensor<2x1x4xf32>
+  %total = ube.reduce_sum %weighted : tensor<2x3x4xf32>
+  %count = ube.reduce_sum %w : tensor<2x1x4xf32>
+  %loss = ube.div %total, %count : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}
+func.func @masked_other_query_mask(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %kt: tensor<2x3x4x8xf32>, %m: tensor<2x4xi1>, %m2: tensor<2x4xi1>) -> tensor<f32> {
+  %rs = ube.constant dense<4.0> : tensor<f32>
+  %rt = ube.constant dense<2.82842712474619> : tensor<f32>
+  %fs = ube.constant dense<-1.0e+04> : tensor<f32>
+  %ft = ube.constant dense<0xFF800000> : tensor<f32>
+  %zero = ube.constant dense<0.0> : tensor<f32>
+  %keys = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x1x4xi1>
+  %dropped = ube.logical_not %keys : tensor<2x1x1x4xi1>
+  %ss = ube.matmul %qs, %ks {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+  %xs = ube.div %ss, %rs : tensor<2x3x4x4xf32>, tensor<f32>
+  %ms = ube.where %dropped, %fs, %xs : tensor<2x1x1x4xi1>, tensor<f32>, tensor<2x3x4x4xf32>
+  %st = ube.matmul %qt, %kt {transpose_rhs = true} : tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>
+  %xt = ube.div %st, %rt : tensor<2x3x4x4xf32>, tensor<f32>
+  %mt = ube.where %keys, %xt, %ft : tensor<2x1x1x4xi1>, tensor<2x3x4x4xf32>, tensor<f32>
+  %lq = ube.log_softmax %ms : tensor<2x3x4x4xf32>
+  %p = ube.softmax %mt : tensor<2x3x4x4xf32>
+  %pos = ube.compare "gt", %p, %zero : tensor<2x3x4x4xf32>, tensor<f32>
+  %lp = ube.log %p : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %raw = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.where %pos, %raw, %zero : tensor<2x3x4x4xi1>, tensor<2x3x4x4xf32>, tensor<f32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<2x3x4x4xf32>
+  %queries = ube.reshape %m2 : tensor<2x4xi1> to tensor<2x1x4xi1>
+  %w = ube.cast %queries : tensor<2x1x4xi1> to tensor<2x1x4xf32>
+  %weighted = ube.mul %rows, %w : tensor<2x3x4xf32>, tensor<2x1x4xf32>
+  %total = ube.reduce_sum %weighted : tensor<2x3x4xf32>
+  %count = ube.reduce_sum %w : tensor<2x1x4xf32>
+  %loss = ube.div %total, %count : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}
+func.func @masked_queries_not_keys(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %kt: tensor<2x3x4x8xf32>, %m: tensor<2x4xi1>) -> tensor<f32> {
+  %rs = ube.constant dense<4.0> : tensor<f32>
+  %rt = ube.constant dense<2.82842712474619> : tensor<f32>
+  %fs = ube.constant dense<-1.0e+04> : tensor<f32>
+  %ft = ube.constant dense<0xFF800000> : tensor<f32>
+  %zero = ube.constant dense<0.0> : tensor<f32>
+  %keys = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x4x1xi1>
+  %dropped = ube.logical_not %keys : tensor<2x1x4x1xi1>
+  %ss = ube.matmul %qs, %ks {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+  %xs = ube.div %ss, %rs : tensor<2x3x4x4xf32>, tensor<f32>
+  %ms = ube.where %dropped, %fs, %xs : tensor<2x1x4x1xi1>, tensor<f32>, tensor<2x3x4x4xf32>
+  %st = ube.matmul %qt, %kt {transpose_rhs = true} : tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>
+  %xt = ube.div %st, %rt : tensor<2x3x4x4xf32>, tensor<f32>
+  %mt = ube.where %keys, %xt, %ft : tensor<2x1x4x1xi1>, tensor<2x3x4x4xf32>, tensor<f32>
+  %lq = ube.log_softmax %ms : tensor<2x3x4x4xf32>
+  %p = ube.softmax %mt : tensor<2x3x4x4xf32>
+  %pos = ube.compare "gt", %p, %zero : tensor<2x3x4x4xf32>, tensor<f32>
+  %lp = ube.log %p : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %raw = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.where %pos, %raw, %zero : tensor<2x3x4x4xi1>, tensor<2x3x4x4xf32>, tensor<f32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<2x3x4x4xf32>
+  %queries = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x4xi1>
+  %w = ube.cast %queries : tensor<2x1x4xi1> to tensor<2x1x4xf32>
+  %weighted = ube.mul %rows, %w : tensor<2x3x4xf32>, tensor<2x1x4xf32>
+  %total = ube.reduce_sum %weighted : tensor<2x3x4xf32>
+  %count = ube.reduce_sum %w : tensor<2x1x4xf32>
+  %loss = ube.div %total, %count : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}

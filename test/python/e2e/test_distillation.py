@@ -2,8 +2,10 @@
 values against float64 PyTorch: kd_loss and kd_loss_grad through the cpu
 target's fused row kernels and through the generic composition
 (--fused-kernels=false); feature_map_loss_grad and
-attention_transfer_loss_grad (composition); the fusion of an exported
-F.kl_div loss into kd_loss.
+attention_transfer_loss_grad (composition); the fusion of exported losses
+(F.kl_div into kd_loss, attention KL with or without a padding mask into
+attention_transfer_loss, hidden-state MSEs into feature_map_loss, a head's
+KD into projected_kd_loss).
 
 Tolerance: max|out - ref| / max|ref| <= 2e-5. Both paths accumulate in
 float32 over up to 50k vocabulary entries per row (the fused kernel in 8
@@ -391,6 +393,51 @@ def test_exported_attention_kl_becomes_attention_transfer(ube_module, tmp_path):
     assert "ube.attention_transfer_loss" in graph_ir and "ube.softmax" not in graph_ir
     ref = module(*(torch.from_numpy(a).double() for a in (qs, ks, qt, kt)))
     assert rel_error(ube_module.compile(path)(qs, ks, qt, kt), ref) <= TOL
+
+
+class MaskedAttentionKl(torch.nn.Module):
+    """MiniLM's attention transfer with a padding mask, written two ways:
+    masked_fill of -1e4 and kl_div of softmax, weights [B, 1, N] (the sum
+    then counts each valid query once, so the loss is a sum over heads); or
+    where(mask, s, finfo.min), kl_div of log_softmax(t).exp(), weights
+    expanded to [B, H, N] (a mean over heads)."""
+
+    def __init__(self, spelling):
+        super().__init__()
+        self.spelling = spelling
+
+    def forward(self, qs, ks, qt, kt, mask):
+        def scores(q, k):
+            s = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+            if self.spelling == 0:
+                return s.masked_fill(~mask[:, None, None, :], -1e4)
+            return torch.where(mask[:, None, None, :], s, torch.finfo(torch.float32).min)
+        ls = F.log_softmax(scores(qs, ks), -1)
+        if self.spelling == 0:
+            kl = F.kl_div(ls, F.softmax(scores(qt, kt), -1), reduction="none").sum(-1)
+            valid = mask[:, None, :].float()
+        else:
+            kl = F.kl_div(ls, F.log_softmax(scores(qt, kt), -1).exp(), reduction="none").sum(-1)
+            valid = mask[:, None, :].float().expand_as(kl)
+        return (kl * valid).sum() / valid.sum()
+
+
+@pytest.mark.parametrize("spelling", [0, 1])
+def test_exported_masked_attention_kl_becomes_attention_transfer(ube_module, tmp_path, spelling):
+    qs, ks = randn(2, 3, 6, 16), randn(2, 3, 6, 16)
+    qt, kt = randn(2, 3, 6, 8), randn(2, 3, 6, 8)
+    mask = np.array([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], bool)
+    module = MaskedAttentionKl(spelling)
+    path = tmp_path / "attention.json"
+    args = (qs, ks, qt, kt, mask)
+    ube_module.export(module, tuple(torch.from_numpy(a) for a in args), path)
+    from ube import _ube
+    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    assert "ube.attention_transfer_loss" in graph_ir and "mask %arg4" in graph_ir
+    assert "ube.softmax" not in graph_ir and "ube.log_softmax" not in graph_ir
+    ref = module(*(torch.from_numpy(a).double() if a.dtype != bool else torch.from_numpy(a)
+                   for a in args))
+    assert rel_error(ube_module.compile(path)(*args), ref) <= TOL
 
 
 class HiddenMse(torch.nn.Module):
