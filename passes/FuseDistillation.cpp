@@ -383,6 +383,10 @@ struct FuseMaskedAttentionKl : OpRewritePattern<DivOp> {
       if (!rowSums || rowSums.getKeepdims() || rowSums.getAxes().size() != 1 ||
           !overLastAxis(rowSums.getAxes()[0], rowSums.getInput()))
         continue;
+      // The weights [B, 1, N] or [B, H, N] line up with the rows [B, H, N].
+      if (weighted.getType() != rows.getType() ||
+          cast<RankedTensorType>(weight.getType()).getRank() != 3)
+        continue;
       std::optional<KlTerms> kl = matchKlTerms(rowSums.getInput());
       Value mask = spreadMask(weight);
       if (!kl || !mask || spreadMask(count.getInput()) != mask ||
