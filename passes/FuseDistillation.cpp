@@ -297,8 +297,8 @@ struct FuseKlLossAt : OpRewritePattern<RootOp> {
 };
 
 /// The boolean [batch, tokens] mask that `v` spreads to [batch, 1..., tokens]
-/// (a reshape inserting unit axes between batch and tokens, then casts to a
-/// float and broadcasts), or null.
+/// (a reshape inserting unit axes between batch and tokens, casts to a
+/// float before or after it, broadcasts), or null.
 Value spreadMask(Value v) {
   while (true) {
     if (auto cast = v.getDefiningOp<CastOp>()) {
@@ -315,6 +315,9 @@ Value spreadMask(Value v) {
   if (!reshape)
     return nullptr;
   Value mask = reshape.getInput();
+  // The cast may come first (`mask.float()[:, None, :]`).
+  if (auto cast = mask.getDefiningOp<CastOp>())
+    mask = cast.getInput();
   auto maskType = cast<RankedTensorType>(mask.getType());
   ArrayRef<int64_t> spread = cast<RankedTensorType>(reshape.getType()).getShape();
   if (!maskType.getElementType().isInteger(1) || maskType.getRank() != 2 || spread.size() < 3 ||
@@ -324,14 +327,48 @@ Value spreadMask(Value v) {
   return mask;
 }
 
+/// `scores` = s plus BERT's additive mask, `(1 − m)·c` (c ≤ −1e4) or
+/// `(m − 1)·c` (c ≥ 1e4), m the boolean mask as a float spread as [batch,
+/// 1, 1, tokens]. Returns (s, mask).
+std::optional<std::pair<Value, Value>> matchKeyBias(Value scores) {
+  auto add = scores.getDefiningOp<AddOp>();
+  if (!add)
+    return std::nullopt;
+  for (auto [kept, bias] : {std::pair(add.getLhs(), add.getRhs()), {add.getRhs(), add.getLhs()}}) {
+    auto mul = bias.getDefiningOp<MulOp>();
+    if (kept.getType() != add.getType() || !mul)
+      continue;
+    for (auto [difference, factor] :
+         {std::pair(mul.getLhs(), mul.getRhs()), {mul.getRhs(), mul.getLhs()}}) {
+      std::optional<double> c = scalarConstant(factor);
+      auto sub = difference.getDefiningOp<SubOp>();
+      if (!c || !sub)
+        continue;
+      Value spread;
+      if (scalarConstant(sub.getLhs()) == std::optional<double>(1.0) && *c <= -1e4)
+        spread = sub.getRhs();
+      else if (scalarConstant(sub.getRhs()) == std::optional<double>(1.0) && *c >= 1e4)
+        spread = sub.getLhs();
+      // m must be the boolean mask as 0/1 (a cast), over [batch, 1, 1, tokens].
+      if (!spread || !spread.getDefiningOp<CastOp>() ||
+          cast<RankedTensorType>(spread.getType()).getRank() != 4)
+        continue;
+      if (Value mask = spreadMask(spread))
+        return std::make_pair(kept, mask);
+    }
+  }
+  return std::nullopt;
+}
+
 /// `scores` with the keys a [batch, tokens] mask drops filled with a large
 /// negative constant (at most −1e4, as BERT's attention masks: exp of it
 /// is 0 in f32): `where(!mask, fill, s)` (masked_fill) or `where(mask, s,
-/// fill)`, the mask spread as [batch, 1, 1, tokens]. Returns (s, mask).
+/// fill)`, the mask spread as [batch, 1, 1, tokens]; or the additive mask
+/// of matchKeyBias. Returns (s, mask).
 std::optional<std::pair<Value, Value>> matchKeyMasked(Value scores) {
   auto where = scores.getDefiningOp<WhereOp>();
   if (!where)
-    return std::nullopt;
+    return matchKeyBias(scores);
   auto isFill = [](Value v) {
     std::optional<double> fill = scalarConstant(v);
     return fill && *fill <= -1e4;

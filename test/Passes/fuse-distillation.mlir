@@ -542,3 +542,109 @@ func.func @masked_queries_not_keys(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x
   %loss = ube.div %total, %count : tensor<f32>, tensor<f32>
   return %loss : tensor<f32>
 }
+
+// -----
+
+// BERT's additive mask, (1 - m)·-1e4 added to both sides' scores, and
+// weights broadcast to the heads: the mean over heads and valid queries is
+// the op itself (no scale).
+// CHECK-LABEL: func.func @additive_mask_attention_transfer
+// CHECK-NEXT: %[[L:.*]] = ube.attention_transfer_loss %arg0, %arg1, %arg2, %arg3 mask %arg4
+// CHECK-NEXT: return %[[L]]
+func.func @additive_mask_attention_transfer(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %kt: tensor<2x3x4x8xf32>, %m: tensor<2x4xi1>) -> tensor<f32> {
+  %rs = ube.constant dense<4.0> : tensor<f32>
+  %rt = ube.constant dense<2.82842712474619> : tensor<f32>
+  %one = ube.constant dense<1.0> : tensor<f32>
+  %c = ube.constant dense<-1.0e+04> : tensor<f32>
+  %keys = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x1x4xi1>
+  %mf = ube.cast %keys : tensor<2x1x1x4xi1> to tensor<2x1x1x4xf32>
+  %dropped = ube.sub %one, %mf : tensor<f32>, tensor<2x1x1x4xf32>
+  %bias = ube.mul %dropped, %c : tensor<2x1x1x4xf32>, tensor<f32>
+  %ss = ube.matmul %qs, %ks {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+  %xs = ube.div %ss, %rs : tensor<2x3x4x4xf32>, tensor<f32>
+  %ms = ube.add %xs, %bias : tensor<2x3x4x4xf32>, tensor<2x1x1x4xf32>
+  %st = ube.matmul %qt, %kt {transpose_rhs = true} : tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>
+  %xt = ube.div %st, %rt : tensor<2x3x4x4xf32>, tensor<f32>
+  %mt = ube.add %bias, %xt : tensor<2x1x1x4xf32>, tensor<2x3x4x4xf32>
+  %lq = ube.log_softmax %ms : tensor<2x3x4x4xf32>
+  %p = ube.softmax %mt : tensor<2x3x4x4xf32>
+  %lp = ube.log %p : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<2x3x4x4xf32>
+  %queries = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x4xi1>
+  %w = ube.cast %queries : tensor<2x1x4xi1> to tensor<2x1x4xf32>
+  %wide = ube.broadcast_to %w : tensor<2x1x4xf32> to tensor<2x3x4xf32>
+  %weighted = ube.mul %wide, %rows : tensor<2x3x4xf32>, tensor<2x3x4xf32>
+  %total = ube.reduce_sum %weighted : tensor<2x3x4xf32>
+  %count = ube.reduce_sum %wide : tensor<2x3x4xf32>
+  %loss = ube.div %total, %count : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+// Near misses: an additive mask too small to vanish under exp, and a float
+// mask (not known to be 0 or 1).
+// CHECK-LABEL: func.func @additive_mask_too_small
+// CHECK-NOT: ube.attention_transfer_loss
+// CHECK-LABEL: func.func @additive_float_mask
+// CHECK-NOT: ube.attention_transfer_loss
+func.func @additive_mask_too_small(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %kt: tensor<2x3x4x8xf32>, %m: tensor<2x4xi1>) -> tensor<f32> {
+  %rs = ube.constant dense<4.0> : tensor<f32>
+  %rt = ube.constant dense<2.82842712474619> : tensor<f32>
+  %one = ube.constant dense<1.0> : tensor<f32>
+  %c = ube.constant dense<-1.0> : tensor<f32>
+  %keys = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x1x4xi1>
+  %mf = ube.cast %keys : tensor<2x1x1x4xi1> to tensor<2x1x1x4xf32>
+  %dropped = ube.sub %one, %mf : tensor<f32>, tensor<2x1x1x4xf32>
+  %bias = ube.mul %dropped, %c : tensor<2x1x1x4xf32>, tensor<f32>
+  %ss = ube.matmul %qs, %ks {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+  %xs = ube.div %ss, %rs : tensor<2x3x4x4xf32>, tensor<f32>
+  %ms = ube.add %xs, %bias : tensor<2x3x4x4xf32>, tensor<2x1x1x4xf32>
+  %st = ube.matmul %qt, %kt {transpose_rhs = true} : tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>
+  %xt = ube.div %st, %rt : tensor<2x3x4x4xf32>, tensor<f32>
+  %mt = ube.add %bias, %xt : tensor<2x1x1x4xf32>, tensor<2x3x4x4xf32>
+  %lq = ube.log_softmax %ms : tensor<2x3x4x4xf32>
+  %p = ube.softmax %mt : tensor<2x3x4x4xf32>
+  %lp = ube.log %p : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<2x3x4x4xf32>
+  %queries = ube.reshape %m : tensor<2x4xi1> to tensor<2x1x4xi1>
+  %w = ube.cast %queries : tensor<2x1x4xi1> to tensor<2x1x4xf32>
+  %wide = ube.broadcast_to %w : tensor<2x1x4xf32> to tensor<2x3x4xf32>
+  %weighted = ube.mul %wide, %rows : tensor<2x3x4xf32>, tensor<2x3x4xf32>
+  %total = ube.reduce_sum %weighted : tensor<2x3x4xf32>
+  %count = ube.reduce_sum %wide : tensor<2x3x4xf32>
+  %loss = ube.div %total, %count : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}
+func.func @additive_float_mask(%qs: tensor<2x3x4x16xf32>, %ks: tensor<2x3x4x16xf32>, %qt: tensor<2x3x4x8xf32>, %kt: tensor<2x3x4x8xf32>, %m: tensor<2x4xf32>) -> tensor<f32> {
+  %rs = ube.constant dense<4.0> : tensor<f32>
+  %rt = ube.constant dense<2.82842712474619> : tensor<f32>
+  %one = ube.constant dense<1.0> : tensor<f32>
+  %c = ube.constant dense<-1.0e+04> : tensor<f32>
+  %mf = ube.reshape %m : tensor<2x4xf32> to tensor<2x1x1x4xf32>
+  %dropped = ube.sub %one, %mf : tensor<f32>, tensor<2x1x1x4xf32>
+  %bias = ube.mul %dropped, %c : tensor<2x1x1x4xf32>, tensor<f32>
+  %ss = ube.matmul %qs, %ks {transpose_rhs = true} : tensor<2x3x4x16xf32>, tensor<2x3x4x16xf32>
+  %xs = ube.div %ss, %rs : tensor<2x3x4x4xf32>, tensor<f32>
+  %ms = ube.add %xs, %bias : tensor<2x3x4x4xf32>, tensor<2x1x1x4xf32>
+  %st = ube.matmul %qt, %kt {transpose_rhs = true} : tensor<2x3x4x8xf32>, tensor<2x3x4x8xf32>
+  %xt = ube.div %st, %rt : tensor<2x3x4x4xf32>, tensor<f32>
+  %mt = ube.add %bias, %xt : tensor<2x1x1x4xf32>, tensor<2x3x4x4xf32>
+  %lq = ube.log_softmax %ms : tensor<2x3x4x4xf32>
+  %p = ube.softmax %mt : tensor<2x3x4x4xf32>
+  %lp = ube.log %p : tensor<2x3x4x4xf32>
+  %d = ube.sub %lp, %lq : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %terms = ube.mul %p, %d : tensor<2x3x4x4xf32>, tensor<2x3x4x4xf32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<2x3x4x4xf32>
+  %w = ube.reshape %m : tensor<2x4xf32> to tensor<2x1x4xf32>
+  %wide = ube.broadcast_to %w : tensor<2x1x4xf32> to tensor<2x3x4xf32>
+  %weighted = ube.mul %wide, %rows : tensor<2x3x4xf32>, tensor<2x3x4xf32>
+  %total = ube.reduce_sum %weighted : tensor<2x3x4xf32>
+  %count = ube.reduce_sum %wide : tensor<2x3x4xf32>
+  %loss = ube.div %total, %count : tensor<f32>, tensor<f32>
+  return %loss : tensor<f32>
+}

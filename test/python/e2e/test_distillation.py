@@ -396,11 +396,12 @@ def test_exported_attention_kl_becomes_attention_transfer(ube_module, tmp_path):
 
 
 class MaskedAttentionKl(torch.nn.Module):
-    """MiniLM's attention transfer with a padding mask, written two ways:
+    """MiniLM's attention transfer with a padding mask, written three ways:
     masked_fill of -1e4 and kl_div of softmax, weights [B, 1, N] (the sum
-    then counts each valid query once, so the loss is a sum over heads); or
+    then counts each valid query once, so the loss is a sum over heads);
     where(mask, s, finfo.min), kl_div of log_softmax(t).exp(), weights
-    expanded to [B, H, N] (a mean over heads)."""
+    expanded to [B, H, N] (a mean over heads); BERT's additive mask
+    (1 - m)·-1e4, weights cast before they are spread."""
 
     def __init__(self, spelling):
         super().__init__()
@@ -411,18 +412,20 @@ class MaskedAttentionKl(torch.nn.Module):
             s = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
             if self.spelling == 0:
                 return s.masked_fill(~mask[:, None, None, :], -1e4)
+            if self.spelling == 2:
+                return s + (1.0 - mask[:, None, None, :].float()) * -10000.0
             return torch.where(mask[:, None, None, :], s, torch.finfo(torch.float32).min)
         ls = F.log_softmax(scores(qs, ks), -1)
-        if self.spelling == 0:
+        if self.spelling != 1:
             kl = F.kl_div(ls, F.softmax(scores(qt, kt), -1), reduction="none").sum(-1)
-            valid = mask[:, None, :].float()
+            valid = mask[:, None, :].float() if self.spelling == 0 else mask.float()[:, None, :]
         else:
             kl = F.kl_div(ls, F.log_softmax(scores(qt, kt), -1).exp(), reduction="none").sum(-1)
             valid = mask[:, None, :].float().expand_as(kl)
         return (kl * valid).sum() / valid.sum()
 
 
-@pytest.mark.parametrize("spelling", [0, 1])
+@pytest.mark.parametrize("spelling", [0, 1, 2])
 def test_exported_masked_attention_kl_becomes_attention_transfer(ube_module, tmp_path, spelling):
     qs, ks = randn(2, 3, 6, 16), randn(2, 3, 6, 16)
     qt, kt = randn(2, 3, 6, 8), randn(2, 3, 6, 8)
