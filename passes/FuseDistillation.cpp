@@ -596,7 +596,8 @@ void collectSumLeaves(Value v, double weight, SmallVectorImpl<std::pair<Value, d
       }
   }
   if (auto div = v.getDefiningOp<DivOp>())
-    if (auto c = scalarConstant(div.getRhs()); c && *c != 0.0 && div.getLhs().getType() == v.getType()) {
+    if (auto c = scalarConstant(div.getRhs());
+        c && *c != 0.0 && div.getLhs().getType() == v.getType()) {
       collectSumLeaves(div.getLhs(), weight / *c, out);
       return;
     }

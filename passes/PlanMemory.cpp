@@ -6,10 +6,11 @@
 // a select). Buffers whose live ranges do not overlap may share bytes: they
 // are placed in one arena, largest first, each at the lowest 64-byte-aligned
 // offset that does not collide with a placed buffer live at the same time
-// (the greedy heap packing of XLA's buffer assignment and TVM's planner). The function gains
-// a trailing `memref<Nxi8>` argument, the arena, which the runtime allocates
-// once and reuses; allocations become `memref.view`s of it, and their
-// deallocations go. `ube.arena_bytes` on the function records N.
+// (the greedy heap packing of XLA's buffer assignment and TVM's planner).
+// The function gains a trailing `memref<Nxi8>` argument, the arena, which
+// the runtime allocates once and reuses; allocations become `memref.view`s
+// of it, and their deallocations go. `ube.arena_bytes` on the function
+// records N.
 //
 // Buffers that escape through a region's results are left alone, as are
 // allocations inside loops and tasks (their count is not static).
@@ -58,8 +59,8 @@ std::optional<int64_t> byteSize(MemRefType type) {
 }
 
 /// The last position (in `block`) of an op using `value` or a buffer that
-/// may alias it (deallocations aside); nullopt when the value escapes through a region's
-/// results.
+/// may alias it (deallocations aside); nullopt when the value escapes
+/// through a region's results.
 std::optional<int64_t> lastUse(Value value, Block &block,
                                const llvm::DenseMap<Operation *, int64_t> &position) {
   int64_t last = -1;
