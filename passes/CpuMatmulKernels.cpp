@@ -92,19 +92,16 @@ public:
     vec = VectorType::get({t.lanes}, f32);
     panels = llvm::divideCeil(n, t.panelWidth);
     fullTiles = m / t.tileRows;
-    tilesPerGroup = t.tilesPerTask;
     // A short, wide product (an output projection over a vocabulary: few
     // row groups, many panels) is split along its columns instead: each
     // task takes every row and a range of panels, so each packed panel is
     // read from memory once, while it sits in L1 for all the rows, not
     // once per row group.
-    if (llvm::divideCeil(fullTiles, t.tilesPerTask) < kMinRowGroups &&
-        panels >= 2 * kColumnGroups)
-      tilesPerGroup = std::max<int64_t>(1, fullTiles);
-    else
-      columnGroups = 1;
+    bool splitColumns = llvm::divideCeil(fullTiles, t.tilesPerTask) < kMinRowGroups &&
+                        panels >= 2 * kColumnGroups;
+    tilesPerGroup = splitColumns ? std::max<int64_t>(1, fullTiles) : t.tilesPerTask;
     groups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, tilesPerGroup));
-    panelsPerGroup = llvm::divideCeil(panels, columnGroups);
+    panelsPerGroup = llvm::divideCeil(panels, splitColumns ? kColumnGroups : 1);
     columnGroups = llvm::divideCeil(panels, panelsPerGroup);
   }
 
@@ -582,8 +579,7 @@ private:
   ArrayRef<int64_t> batchShape, lhsBatch, rhsBatch;
   /// Tasks split rows into `groups` of `tilesPerGroup` micro-tiles and
   /// panels into `columnGroups` of `panelsPerGroup`.
-  int64_t m, n, k, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup;
-  int64_t columnGroups = kColumnGroups;
+  int64_t m, n, k, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup, columnGroups;
   static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16;
   Value columnBegin;
   Type f32;

@@ -26,6 +26,7 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <array>
 #include <cmath>
 #include <optional>
 
@@ -38,6 +39,13 @@ using namespace mlir;
 using namespace ube;
 
 namespace {
+
+/// The operands of a binary op in both orders, for matching commutative
+/// spellings: (lhs, rhs), then (rhs, lhs).
+template <typename OpTy>
+std::array<std::pair<Value, Value>, 2> bothOrders(OpTy op) {
+  return {{{op.getLhs(), op.getRhs()}, {op.getRhs(), op.getLhs()}}};
+}
 
 /// The value of a constant with a single element (any shape), as a double.
 std::optional<double> scalarConstant(Value value) {
@@ -55,7 +63,7 @@ std::pair<Value, double> unscale(Value x) {
     if (auto t = scalarConstant(div.getRhs()); t && *t > 0)
       return {div.getLhs(), *t};
   if (auto mul = x.getDefiningOp<MulOp>()) {
-    for (auto [z, c] : {std::pair(mul.getLhs(), mul.getRhs()), {mul.getRhs(), mul.getLhs()}})
+    for (auto [z, c] : bothOrders(mul))
       if (auto inverse = scalarConstant(c); inverse && *inverse > 0)
         return {z, 1.0 / *inverse};
   }
@@ -100,8 +108,7 @@ std::optional<KlTerms> matchKlTerms(Value terms) {
   auto mul = terms.getDefiningOp<MulOp>();
   if (!mul)
     return std::nullopt;
-  for (auto [weight, difference] :
-       {std::pair(mul.getLhs(), mul.getRhs()), {mul.getRhs(), mul.getLhs()}}) {
+  for (auto [weight, difference] : bothOrders(mul)) {
     auto sub = difference.getDefiningOp<SubOp>();
     if (!sub)
       continue;
@@ -334,12 +341,11 @@ std::optional<std::pair<Value, Value>> matchKeyBias(Value scores) {
   auto add = scores.getDefiningOp<AddOp>();
   if (!add)
     return std::nullopt;
-  for (auto [kept, bias] : {std::pair(add.getLhs(), add.getRhs()), {add.getRhs(), add.getLhs()}}) {
+  for (auto [kept, bias] : bothOrders(add)) {
     auto mul = bias.getDefiningOp<MulOp>();
     if (kept.getType() != add.getType() || !mul)
       continue;
-    for (auto [difference, factor] :
-         {std::pair(mul.getLhs(), mul.getRhs()), {mul.getRhs(), mul.getLhs()}}) {
+    for (auto [difference, factor] : bothOrders(mul)) {
       std::optional<double> c = scalarConstant(factor);
       auto sub = difference.getDefiningOp<SubOp>();
       if (!c || !sub)
@@ -414,8 +420,7 @@ struct FuseMaskedAttentionKl : OpRewritePattern<DivOp> {
     auto weighted = total ? total.getInput().getDefiningOp<MulOp>() : MulOp();
     if (cast<RankedTensorType>(op.getType()).getRank() != 0 || !count || !weighted)
       return rewriter.notifyMatchFailure(op, "not a weighted sum over a sum of weights");
-    for (auto [rows, weight] : {std::pair(weighted.getLhs(), weighted.getRhs()),
-                                {weighted.getRhs(), weighted.getLhs()}}) {
+    for (auto [rows, weight] : bothOrders(weighted)) {
       auto rowSums = rows.getDefiningOp<ReduceSumOp>();
       if (!rowSums || rowSums.getKeepdims() || rowSums.getAxes().size() != 1 ||
           !overLastAxis(rowSums.getAxes()[0], rowSums.getInput()))
@@ -589,7 +594,7 @@ void collectSumLeaves(Value v, double weight, SmallVectorImpl<std::pair<Value, d
     return;
   }
   if (auto mul = v.getDefiningOp<MulOp>()) {
-    for (auto [x, c] : {std::pair(mul.getLhs(), mul.getRhs()), {mul.getRhs(), mul.getLhs()}})
+    for (auto [x, c] : bothOrders(mul))
       if (auto factor = scalarConstant(c); factor && x.getType() == v.getType()) {
         collectSumLeaves(x, weight * *factor, out);
         return;

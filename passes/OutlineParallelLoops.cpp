@@ -147,24 +147,22 @@ struct UbeOutlineParallelLoopsPass
       SmallVector<unsigned> dynamic; ///< Offset (if dynamic), then strides.
     };
     SmallVector<ViewCapture> viewCaptures;
-    if (!views.empty()) {
-      OpBuilder before(loop);
-      for (Value view : views) {
-        auto metadata = memref::ExtractStridedMetadataOp::create(before, loc, view);
-        auto layout = cast<StridedLayoutAttr>(cast<MemRefType>(view.getType()).getLayout());
-        ViewCapture capture{view, unsigned(captures.size()), {}};
-        captures.push_back(metadata.getBaseBuffer());
-        if (ShapedType::isDynamic(layout.getOffset())) {
-          capture.dynamic.push_back(captures.size());
-          captures.push_back(metadata.getOffset());
-        }
-        for (auto [d, stride] : llvm::enumerate(layout.getStrides()))
-          if (ShapedType::isDynamic(stride)) {
-            capture.dynamic.push_back(captures.size());
-            captures.push_back(metadata.getStrides()[d]);
-          }
-        viewCaptures.push_back(std::move(capture));
+    OpBuilder before(loop);
+    for (Value view : views) {
+      auto metadata = memref::ExtractStridedMetadataOp::create(before, loc, view);
+      auto layout = cast<StridedLayoutAttr>(cast<MemRefType>(view.getType()).getLayout());
+      ViewCapture capture{view, unsigned(captures.size()), {}};
+      captures.push_back(metadata.getBaseBuffer());
+      if (ShapedType::isDynamic(layout.getOffset())) {
+        capture.dynamic.push_back(captures.size());
+        captures.push_back(metadata.getOffset());
       }
+      for (auto [d, stride] : llvm::enumerate(layout.getStrides()))
+        if (ShapedType::isDynamic(stride)) {
+          capture.dynamic.push_back(captures.size());
+          captures.push_back(metadata.getStrides()[d]);
+        }
+      viewCaptures.push_back(std::move(capture));
     }
     Type indexType = b.getIndexType();
     std::string prefix = "__ube_" + parent.getName().str();
