@@ -40,6 +40,7 @@
 #include "passes/Passes.h"
 
 #include "dialects/ube/UbeOps.h"
+#include "passes/CpuMatmulTiles.h"
 #include "passes/ElementwiseBody.h"
 #include "passes/KernelBuilding.h"
 
@@ -106,13 +107,13 @@ public:
   }
 
   Value build() {
-    packed = packConstantRhs();
+    packed = packConstantPanels(b, rhsAsStack(), transposeRhs, t.panelWidth);
     // A narrow row-major rhs (N ≤ 4 panels: attention's [tokens, d] keys
     // and values) is read in place: its rows are at most 4 cache lines, so
     // a panel's k-walk is a short constant stride, and a packed copy would
     // only cost memory (one per matrix of a batch) and a pass over it.
     if (!packed && (transposeRhs || n > kInPlaceRhsPanels * t.panelWidth))
-      packed = packRhs();
+      packed = buildPackedPanels(b, rhsAsStack(), transposeRhs, t.panelWidth);
     int64_t batch = 1;
     for (int64_t size : batchShape)
       batch *= size;
@@ -152,107 +153,6 @@ private:
     return reshapeTo(b, rhs,
                      {stack, type.getDimSize(type.getRank() - 2),
                       type.getDimSize(type.getRank() - 1)});
-  }
-
-  /// The packed rhs as a constant when rhs is one (weights): packed once at
-  /// compile time instead of on every call, and no scratch memory for it.
-  Value packConstantRhs() {
-    auto constant = rhs.getDefiningOp<ConstantOp>();
-    if (!constant)
-      return nullptr;
-    std::vector<float> values;
-    if (auto resource = dyn_cast<DenseF32ResourceElementsAttr>(constant.getValue())) {
-      std::optional<ArrayRef<float>> data = resource.tryGetAsArrayRef();
-      if (!data)
-        return nullptr;
-      values.assign(data->begin(), data->end());
-    } else if (auto dense = dyn_cast<DenseElementsAttr>(constant.getValue())) {
-      auto range = dense.tryGetValues<float>();
-      if (failed(range))
-        return nullptr;
-      values.assign(range->begin(), range->end());
-    } else {
-      return nullptr;
-    }
-    int64_t stack = values.size() / (k * n);
-    std::vector<float> packedValues(stack * panels * k * t.panelWidth, 0.0f);
-    for (int64_t r = 0; r < stack; ++r)
-      for (int64_t p = 0; p < panels; ++p)
-        for (int64_t kk = 0; kk < k; ++kk)
-          for (int64_t j = 0; j < t.panelWidth && p * t.panelWidth + j < n; ++j) {
-            int64_t column = p * t.panelWidth + j;
-            int64_t from = r * k * n + (transposeRhs ? column * k + kk : kk * n + column);
-            packedValues[((r * panels + p) * k + kk) * t.panelWidth + j] = values[from];
-          }
-    auto type = RankedTensorType::get({stack, panels, k, t.panelWidth}, f32);
-    auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<float>(packedValues));
-    auto attr = DenseResourceElementsAttr::get(type, "ube.packed_rhs", std::move(blob));
-    return ConstantOp::create(b, type, attr);
-  }
-
-  /// Bp[rb, p, k, j] = rhs[rb][k, p·NR + j] (0 past N), one task per
-  /// (rb, p): a masked vector read of each row segment, or for a transposed
-  /// rhs ([rb, n, k]) a copy of each of the panel's rows into its column.
-  Value packRhs() {
-    Value stack = rhsAsStack();
-    int64_t stackSize = cast<RankedTensorType>(stack.getType()).getDimSize(0);
-    auto packedType = RankedTensorType::get({stackSize, panels, k, t.panelWidth}, f32);
-    auto panelType = RankedTensorType::get({k, t.panelWidth}, f32);
-    Value init = tensor::EmptyOp::create(b, packedType.getShape(), f32);
-    auto forall = scf::ForallOp::create(
-        b, ArrayRef<OpFoldResult>{b.getIndexAttr(stackSize), b.getIndexAttr(panels)},
-        ValueRange{init}, std::nullopt);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(forall.getBody());
-    Value r = forall.getInductionVars()[0], p = forall.getInductionVars()[1];
-    Value column = mul(p, index(t.panelWidth));
-    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-    // Columns of this panel inside the matrix.
-    Value width = arith::MinUIOp::create(b, index(t.panelWidth),
-                                         arith::SubIOp::create(b, index(n), column));
-    // The task's panel of the packed tensor, written in place.
-    SmallVector<OpFoldResult> offsets = {r, p, b.getIndexAttr(0), b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(k),
-                                       b.getIndexAttr(t.panelWidth)};
-    SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
-    Value panel = tensor::ExtractSliceOp::create(b, panelType, forall.getRegionIterArgs()[0],
-                                                 offsets, sizes, strides);
-    if (!transposeRhs) {
-      auto panelVector = VectorType::get({t.panelWidth}, f32);
-      Value mask = vector::CreateMaskOp::create(
-          b, VectorType::get({t.panelWidth}, b.getI1Type()), ValueRange{width});
-      panel = loop(index(0), index(k), index(1), panel,
-                   [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                     auto read = vector::TransferReadOp::create(
-                         b, panelVector, stack, ValueRange{r, kk, column}, zero,
-                         ArrayRef<bool>{false});
-                     read.getMaskMutable().assign(mask);
-                     return {vector::TransferWriteOp::create(b, read, out[0],
-                                                             ValueRange{kk, index(0)},
-                                                             ArrayRef<bool>{true})
-                                 .getResult()};
-                   })[0];
-    } else {
-      panel = loop(index(0), index(t.panelWidth), index(1), panel,
-                   [&](Value j, ValueRange out) -> SmallVector<Value> {
-                     Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, width);
-                     // Rows past N read row 0 and store zeros.
-                     Value row = arith::SelectOp::create(b, inside, add(column, j), index(0));
-                     return loop(index(0), index(k), index(1), out,
-                                 [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                                   Value value = tensor::ExtractOp::create(
-                                       b, stack, ValueRange{r, row, kk});
-                                   value = arith::SelectOp::create(b, inside, value, zero);
-                                   return {tensor::InsertOp::create(b, value, out[0],
-                                                                    ValueRange{kk, j})
-                                               .getResult()};
-                                 });
-                   })[0];
-    }
-    b.setInsertionPointToStart(forall.getTerminator().getBody());
-    tensor::ParallelInsertSliceOp::create(b, panel, forall.getRegionIterArgs()[0], offsets,
-                                          sizes, strides);
-    return forall.getResult(0);
   }
 
   /// Coordinates of linear batch index `linear` in the result's batch shape.
@@ -454,39 +354,26 @@ private:
     }
     SmallVector<Value> acc(init.getResults());
 
-    acc = loop(kBegin, kEnd, index(1), acc, [&](Value kk, ValueRange sums) {
-      SmallVector<Value> panelVectors;
-      for (int64_t v = 0; v < vectors; ++v) {
-        if (packed) {
-          panelVectors.push_back(vector::TransferReadOp::create(
-              b, vec, packed, ValueRange{packedAt, panel, kk, index(v * t.lanes)}, zero,
-              ArrayRef<bool>{true}));
-          continue;
-        }
-        // In place: the vector at (kk, column) of rhs, masked past N.
-        if (valid[v] == 0) {
-          panelVectors.push_back(zeros);
-          continue;
-        }
-        SmallVector<Value> at(rhsIndices);
-        at.append({kk, add(column, index(v * t.lanes))});
-        Value mask = maskFor(v);
-        auto read = vector::TransferReadOp::create(b, vec, rhs, at, zero,
-                                                   ArrayRef<bool>{mask == nullptr});
-        if (mask)
-          read.getMaskMutable().assign(mask);
-        panelVectors.push_back(read);
-      }
-      SmallVector<Value> next;
-      for (int64_t i = 0; i < rowCount; ++i) {
-        Value a = vector::BroadcastOp::create(b, vec, lhsAt(add(lhsRow, index(i)), kk));
-        for (int64_t v = 0; v < vectors; ++v)
-          if (valid[v] != 0)
-            next.push_back(
-                vector::FMAOp::create(b, a, panelVectors[v], sums[next.size()]));
-      }
-      return next;
-    });
+    SmallVector<bool> live;
+    for (int64_t v = 0; v < vectors; ++v)
+      live.push_back(valid[v] != 0);
+    auto lhsOf = [&](int64_t i, Value kk) { return lhsAt(add(lhsRow, index(i)), kk); };
+    auto rhsOf = [&](int64_t v, Value kk) -> Value {
+      if (packed)
+        return vector::TransferReadOp::create(
+            b, vec, packed, ValueRange{packedAt, panel, kk, index(v * t.lanes)}, zero,
+            ArrayRef<bool>{true});
+      // In place: the vector at (kk, column) of rhs, masked past N.
+      SmallVector<Value> at(rhsIndices);
+      at.append({kk, add(column, index(v * t.lanes))});
+      Value mask = maskFor(v);
+      auto read = vector::TransferReadOp::create(b, vec, rhs, at, zero,
+                                                 ArrayRef<bool>{mask == nullptr});
+      if (mask)
+        read.getMaskMutable().assign(mask);
+      return read;
+    };
+    acc = buildTileProducts(b, kBegin, kEnd, acc, rowCount, live, lhsOf, rhsOf);
 
     if (!epilogue.empty()) {
       // The sums are final after the last K block.

@@ -149,7 +149,9 @@ def UbeExpandFeatureMap : Pass<"ube-expand-feature-map", "::mlir::func::FuncOp">
     concatenated and the projection's gradient summed. So the projected
     features of all tokens never exist, only a chunk's. A loss and its
     gradient with the same operands (a training step) are expanded together
-    where the loss is.
+    where the loss is. The compile path runs it after the target's kernels,
+    on what they did not take (the cpu target's fused kernel,
+    `--ube-cpu-feature-map-kernels`, takes every static f32 feature map).
   }];
 }
 
@@ -176,6 +178,43 @@ def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
            "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
     Option<"chunkSize", "chunk-size", "int64_t", "512",
            "Elements per chunk of a row between two rescalings (a multiple of the width)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
+def UbeCpuFeatureMapKernels : Pass<"ube-cpu-feature-map-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers feature_map_loss and its gradient to one fused kernel over blocks of tokens for CPUs";
+  let description = [{
+    Replaces `ube.feature_map_loss` and `ube.feature_map_loss_grad` on
+    static f32 operands (with or without a projection) with an `scf.forall`
+    over groups of tokens (at most `max-tasks` tasks) that walks its tokens
+    a block of R rows at a time, R·Dt at most `block-elements` (at least
+    `tile-rows` rows). Per block: the projection `P = h_s·W` into the
+    task's tile by register tiles (`tile-rows` × `panel-width`) over W's
+    packed panels; per row, the means and centered variances of P and h_t
+    and the sums of `d = LN(P) − LN(h_t)`, `d²` and `d·LN(P)` (sweeps over
+    the row while it is in L1), the row's loss terms and, with a gradient,
+    `dP` written over P; then `d h_s = dP·Wᵀ` straight into the result and
+    the task's share of `d W += h_sᵀ·dP`. The projected features of all
+    tokens never exist, only a tile's per task. A loss and its gradient of
+    the same operands (a training step) become one kernel. The tasks' loss
+    sums and shares of `d W` are added in task order, so results do not
+    depend on the thread count. Ops it does not handle (other element
+    types, dynamic shapes) are left for the chunked expansion and the
+    linalg lowering.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"tileRows", "tile-rows", "int64_t", "6", "Rows of a register tile (MR)">,
+    Option<"panelWidth", "panel-width", "int64_t", "16",
+           "Columns of a register tile and a packed panel (NR, a multiple of the width)">,
+    Option<"blockElements", "block-elements", "int64_t", "65536",
+           "Elements of a task's tile of projected features at most (R·Dt)">,
+    Option<"maxTasks", "max-tasks", "int64_t", "4",
+           "Parallel tasks at most (each holds a tile and, with a gradient, a share of d W)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",

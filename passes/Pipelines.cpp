@@ -25,6 +25,9 @@ void buildGraphPipeline(OpPassManager &pm) {
 
 void buildExpansionPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createUbeExpandProjectedKd());
+}
+
+void buildFallbackExpansionPipeline(OpPassManager &pm) {
   pm.addNestedPass<func::FuncOp>(createUbeExpandFeatureMap());
 }
 

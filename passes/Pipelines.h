@@ -11,11 +11,14 @@ namespace ube {
 
 /// Graph-level cleanups on the ube dialect (canonicalize, CSE).
 void buildGraphPipeline(mlir::OpPassManager &pm);
-/// ube -> linalg on tensors, with elementwise producer/consumer fusion.
 /// Target-independent expansions into ops the target's kernels take (before
 /// the kernel pipeline): projected_kd_loss by chunks of rows.
 void buildExpansionPipeline(mlir::OpPassManager &pm);
-
+/// Expansions of what the target's kernels did not take (after the kernel
+/// pipeline): projected feature_map_loss by chunks of tokens, which the
+/// cpu target's fused feature-map kernel does in one pass instead.
+void buildFallbackExpansionPipeline(mlir::OpPassManager &pm);
+/// ube -> linalg on tensors, with elementwise producer/consumer fusion.
 void buildLinalgPipeline(mlir::OpPassManager &pm);
 /// linalg on tensors -> the LLVM dialect for a host CPU: bufferization with
 /// results as out-parameters, temporaries planned into one arena per entry

@@ -141,6 +141,7 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     buildExpansionPipeline(pm);
     if (options.fusedKernels)
       target->buildKernelPipeline(pm, options);
+    buildFallbackExpansionPipeline(pm);
     buildLinalgPipeline(pm);
   }
   if (options.emit >= EmitStage::Llvm)

@@ -231,7 +231,15 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
   bool avx512 = machine && machine->getMCSubtargetInfo()->checkFeatures("+avx512f");
   UbeCpuDistillationKernelsOptions kernels;
   kernels.vectorWidth = avx512 ? 16 : 8;
+  // Register tiles of products: MR × NR/lanes accumulators + NR/lanes panel
+  // vectors + 1 broadcast within 16 (AVX2) or 32 (AVX-512) vector registers.
+  int64_t panelWidth = 2 * kernels.vectorWidth, tileRows = avx512 ? 12 : 6;
   pm.addNestedPass<func::FuncOp>(createUbeCpuDistillationKernels(kernels));
+  UbeCpuFeatureMapKernelsOptions featureMaps;
+  featureMaps.vectorWidth = kernels.vectorWidth;
+  featureMaps.panelWidth = panelWidth;
+  featureMaps.tileRows = tileRows;
+  pm.addNestedPass<func::FuncOp>(createUbeCpuFeatureMapKernels(featureMaps));
   // Matmuls of composite ops (linear, attention) are visible once those are
   // decomposed.
   // (Softmax and layer norms stay whole for the row kernels.)
@@ -243,10 +251,8 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
   pm.addNestedPass<func::FuncOp>(createUbeCpuRowKernels(rows));
   UbeCpuMatmulKernelsOptions matmuls;
   matmuls.vectorWidth = kernels.vectorWidth;
-  // Register budget: MR × NR/lanes accumulators + NR/lanes panel vectors + 1
-  // broadcast within 16 (AVX2) or 32 (AVX-512) vector registers.
-  matmuls.panelWidth = 2 * kernels.vectorWidth;
-  matmuls.tileRows = avx512 ? 12 : 6;
+  matmuls.panelWidth = panelWidth;
+  matmuls.tileRows = tileRows;
   pm.addNestedPass<func::FuncOp>(createUbeCpuMatmulKernels(matmuls));
 }
 

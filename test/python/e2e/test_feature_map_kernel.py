@@ -1,0 +1,170 @@
+"""The cpu target's fused feature-map kernel (--ube-cpu-feature-map-kernels)
+against float64 PyTorch: the loss, d h_s and d W of feature_map_loss with and
+without a projection, the loss alone, the gradient alone and both together
+(one kernel), on shapes that exercise every ragged edge: tokens that are not
+a whole number of blocks or of register-tile rows, widths that end in a
+partial panel and a partial vector, several blocks per task (a task's share
+of d W summed over its blocks) and several tasks (their shares and loss sums
+added in task order); results identical for any thread count; no buffer of
+the projected features of all tokens in the memory plan.
+
+Tolerance: max|out - ref| / max|ref| <= 2e-5. The kernel sums in float32:
+the projection over Ds terms, the row statistics over Dt (exact two-step
+variance), d W over the tokens of a block, then the blocks and tasks; the
+worst errors measured are below 3e-6."""
+import re
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ubetest import rel_error
+
+TOL = 2e-5
+EPS = 1e-5
+
+
+def tensor_type(shape):
+    return "tensor<" + "".join(f"{d}x" for d in shape) + "f32>"
+
+
+def feature_map_reference(hs, ht, w, alpha, beta, gamma):
+    """The loss, d h_s and d W (or None) in float64, by autograd."""
+    hsv = torch.from_numpy(hs).double().requires_grad_()
+    wv = torch.from_numpy(w).double().requires_grad_() if w is not None else None
+    h = hsv @ wv if wv is not None else hsv
+    t = torch.from_numpy(ht).double()
+    width = t.shape[-1]
+    loss = alpha * F.mse_loss(F.layer_norm(h, (width,), eps=EPS),
+                              F.layer_norm(t, (width,), eps=EPS))
+    loss = loss + beta * ((t.mean(-1) - h.mean(-1)) ** 2).mean()
+    loss = loss + gamma * (t.var(-1, unbiased=False) - h.var(-1, unbiased=False)).abs().mean()
+    loss.backward()
+    return (loss.detach().numpy(), hsv.grad.numpy(),
+            wv.grad.numpy() if wv is not None else None)
+
+
+def feature_map_source(hs, ht, w, weights, want):
+    """A main computing `want` (a subset of loss, dhs, dw) of feature_map_loss."""
+    alpha, beta, gamma = weights
+    attrs = f"{{alpha = {alpha}, beta = {beta}, gamma = {gamma}}}"
+    types = f"{tensor_type(hs.shape)}, {tensor_type(ht.shape)}"
+    projection = " projection %w" if w is not None else ""
+    w_type = f", {tensor_type(w.shape)}" if w is not None else ""
+    inputs = {"hs": hs.shape, "ht": ht.shape, "g": ()}
+    if w is not None:
+        inputs["w"] = w.shape
+    body, results = [], []
+    if "loss" in want:
+        body.append(f"%l = ube.feature_map_loss %hs, %ht{projection} {attrs} : {types}{w_type}")
+        results.append(("loss", "%l", ()))
+    if "dhs" in want:
+        names = "%d:2" if w is not None else "%d"
+        body.append(f"{names} = ube.feature_map_loss_grad %hs, %ht, %g{projection} {attrs} : "
+                    f"{types}, tensor<f32>{w_type}")
+        results.append(("dhs", "%d#0" if w is not None else "%d", hs.shape))
+        if w is not None:
+            results.append(("dw", "%d#1", w.shape))
+    args = ", ".join(f'%{n}: {tensor_type(s)} {{ube.name = "{n}"}}' for n, s in inputs.items())
+    outs = ", ".join(f'{tensor_type(s)} {{ube.name = "{n}"}}' for n, _, s in results)
+    body.append("return " + ", ".join(v for _, v, _ in results) + " : "
+                + ", ".join(tensor_type(s) for _, _, s in results))
+    return (f"func.func @main({args}) -> ({outs}) {{\n" + "\n".join(body) + "\n}\n",
+            [n for n, _, _ in results])
+
+
+def make_inputs(seed, tokens, ds, dt, projected):
+    rng = np.random.default_rng(seed)
+    hs = rng.standard_normal((tokens, ds if projected else dt)).astype(np.float32)
+    ht = (rng.standard_normal((tokens, dt)) * 2 + 0.5).astype(np.float32)
+    w = (rng.standard_normal((ds, dt)) / np.sqrt(ds)).astype(np.float32) if projected else None
+    return hs, ht, w
+
+
+def compile_and_run(ube_module, tmp_path, source, inputs, threads=None):
+    path = tmp_path / "fm.mlir"
+    path.write_text(source)
+    exe = ube_module.compile(path)
+    if threads:
+        exe.threads = threads
+    return exe(*inputs)
+
+
+def check(out, names, ref, want):
+    loss, dhs, dw = ref
+    expected = {"loss": loss, "dhs": 1.5 * dhs, "dw": 1.5 * dw if dw is not None else None}
+    for name, value in zip(names, out if isinstance(out, (list, tuple)) else [out]):
+        assert rel_error(value, expected[name]) <= TOL, name
+
+
+# (tokens, Ds, Dt): one block of 10 rows; 999 tokens in 126-row blocks (2
+# per task, the last 117 rows), Dt = 520 ending in half a panel, Ds = 40 (a
+# partial panel of d h_s, 40 = 6·6 + 4 rows of d W); 517 tokens with
+# Ds = 37, Dt = 203 (partial vectors in both); 1 token.
+SHAPES = [(10, 6, 12), (999, 40, 520), (517, 37, 203), (1, 5, 9)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("projected", [True, False], ids=["projected", "plain"])
+def test_loss_and_gradients(ube_module, tmp_path, shape, projected):
+    tokens, ds, dt = shape
+    hs, ht, w = make_inputs(sum(shape), tokens, ds, dt, projected)
+    weights = (1.0, 0.5, 0.25)
+    source, names = feature_map_source(hs, ht, w, weights, {"loss", "dhs"})
+    inputs = [hs, ht, np.array(1.5, np.float32)] + ([w] if projected else [])
+    out = compile_and_run(ube_module, tmp_path, source, inputs)
+    check(out, names, feature_map_reference(hs, ht, w, *weights), {"loss", "dhs"})
+
+
+@pytest.mark.parametrize("want", [{"loss"}, {"dhs"}], ids=["loss", "gradient"])
+@pytest.mark.parametrize("weights", [(1.0, 0.0, 0.0), (0.0, 2.0, 0.0), (0.0, 0.0, 1.0)],
+                         ids=["mse", "mean", "var"])
+def test_each_term_alone(ube_module, tmp_path, want, weights):
+    hs, ht, w = make_inputs(7, 300, 24, 100, True)
+    source, names = feature_map_source(hs, ht, w, weights, want)
+    out = compile_and_run(ube_module, tmp_path, source, [hs, ht, np.array(1.5, np.float32), w])
+    check(out, names, feature_map_reference(hs, ht, w, *weights), want)
+
+
+def test_robust_rows(ube_module, tmp_path):
+    """Rows far from zero (mean 1e3: the variance is centered), constant
+    rows (variance 0: LN is 0, r = 1/sqrt(eps)) and equal variances (the
+    |σ²_t − σ²_s| term's gradient 0): finite and within tolerance."""
+    hs, ht, w = make_inputs(11, 200, 16, 64, False)
+    ht[3] += 1e3
+    hs[5] = 2.0
+    ht[6] = -1.0
+    hs[7] = ht[7]
+    weights = (1.0, 0.5, 0.25)
+    source, names = feature_map_source(hs, ht, None, weights, {"loss", "dhs"})
+    out = compile_and_run(ube_module, tmp_path, source, [hs, ht, np.array(1.5, np.float32)])
+    assert all(np.isfinite(o).all() for o in out)
+    check(out, names, feature_map_reference(hs, ht, None, *weights), {"loss", "dhs"})
+
+
+def test_identical_for_any_thread_count(ube_module, tmp_path):
+    hs, ht, w = make_inputs(3, 999, 40, 520, True)
+    source, _ = feature_map_source(hs, ht, w, (1.0, 0.5, 0.25), {"loss", "dhs"})
+    inputs = [hs, ht, np.array(1.0, np.float32), w]
+    results = [compile_and_run(ube_module, tmp_path, source, inputs, threads)
+               for threads in (1, 2, 3)]
+    for r in results[1:]:
+        assert all(np.array_equal(a, b) for a, b in zip(r, results[0]))
+
+
+def test_projected_features_never_exist(tools_dir, tmp_path):
+    """The memory plan of 4096 tokens projected 312 -> 768 (a training
+    step's loss and gradients): no buffer as large as the projected features
+    (12 MiB); the tiles, the packed W and Wᵀ and the tasks' shares of d W
+    are all there is."""
+    hs, ht, w = make_inputs(5, 4096, 312, 768, True)
+    source, _ = feature_map_source(hs, ht, w, (1.0, 0.5, 0.25), {"loss", "dhs"})
+    path = tmp_path / "fm.mlir"
+    path.write_text(source)
+    result = subprocess.run([tools_dir / "ube-compile", path, "-o", tmp_path / "fm.ube",
+                             "--print-memory-plan"], capture_output=True, text=True, check=True)
+    sizes = [int(s) for s in re.findall(r"(\d+) bytes", result.stdout + result.stderr)]
+    assert sizes, result.stdout + result.stderr
+    assert max(sizes) < 4096 * 768 * 4, result.stdout + result.stderr
