@@ -333,15 +333,19 @@ def UbePlanMemory : Pass<"ube-plan-memory", "::mlir::ModuleOp"> {
   let description = [{
     After bufferization: each top-level `memref.alloc` of a public function
     (static shape, identity layout) lives from its allocation to the last
-    top-level op using it or a view of it. Buffers are placed largest first
+    top-level op using it or a view of it; one at the top level of a task
+    (a top-level `scf.forall` with static bounds) is a buffer of one
+    64-byte-aligned slot per iteration, live while the forall runs, each
+    iteration viewing its own slot. Buffers are placed largest first
     at the lowest 64-byte-aligned offset clear of placed buffers that are
     live at the same time, so buffers with disjoint lifetimes share bytes.
     The function gains a trailing `memref<Nxi8>` argument (the arena, which
     the runtime allocates once and reuses) and the attribute
     `ube.arena_bytes = N`; allocations become `memref.view`s of the arena
     and their deallocations are removed. With `print`, the plan (offset,
-    size, live range, type and location of every buffer; arena size against
-    the sum of the buffers) is written to standard output.
+    size, live range, type (`xN tasks` for per-task slots) and location of
+    every buffer; arena size against the sum of the buffers) is written to
+    standard output.
   }];
   let options = [
     Option<"print", "print", "bool", "false", "Print the plan to standard output">

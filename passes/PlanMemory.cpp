@@ -12,14 +12,18 @@
 // of it, and their deallocations go. `ube.arena_bytes` on the function
 // records N.
 //
-// Buffers that escape through a region's results are left alone, as are
-// allocations inside loops and tasks (their count is not static).
+// An allocation at the top level of a parallel task (an `scf.forall` at the
+// top level, static bounds) is one buffer per task: a slot for each of the
+// forall's iterations, live while the forall runs, each task's view at its
+// slot's offset. Buffers that escape through a region's results are left
+// alone, as are allocations inside loops (their count is not static).
 //
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
@@ -37,7 +41,10 @@ constexpr int64_t kAlignment = 64;
 
 struct Buffer {
   memref::AllocOp alloc;
-  int64_t bytes = 0;
+  /// The task whose body allocates it (null: the function's).
+  scf::ForallOp task;
+  int64_t bytes = 0;             ///< All slots.
+  int64_t slots = 1, slotBytes = 0; ///< One per task; 64-byte aligned.
   int64_t first = 0, last = 0; ///< Positions in the function's block.
   int64_t offset = -1;
   bool overlapsInTime(const Buffer &other) const {
@@ -88,6 +95,80 @@ std::optional<int64_t> lastUse(Value value, Block &block,
   return last;
 }
 
+/// Each op's position in `block`.
+llvm::DenseMap<Operation *, int64_t> positions(Block &block) {
+  llvm::DenseMap<Operation *, int64_t> position;
+  for (auto [i, op] : llvm::enumerate(block))
+    position[&op] = i;
+  return position;
+}
+
+/// A buffer for `alloc`, an allocation in `scope` (a static, identity
+/// memref, used and deallocated only there), live in `scope` from the
+/// allocation to its last use; or nullopt.
+std::optional<Buffer> candidate(memref::AllocOp alloc, Block &scope,
+                                const llvm::DenseMap<Operation *, int64_t> &position) {
+  MemRefType type = alloc.getType();
+  if (!type.hasStaticShape() || !type.getLayout().isIdentity() || type.getMemorySpace() ||
+      !alloc.getDynamicSizes().empty())
+    return std::nullopt;
+  std::optional<int64_t> bytes = byteSize(type);
+  std::optional<int64_t> last = lastUse(alloc.getResult(), scope, position);
+  if (!bytes || !last)
+    return std::nullopt;
+  // Deallocations in nested regions mean ownership decided at run time.
+  SmallVector<Operation *> deallocs;
+  for (Operation *user : alloc->getUsers())
+    if (isa<memref::DeallocOp>(user))
+      deallocs.push_back(user);
+  if (llvm::any_of(deallocs, [&](Operation *d) { return d->getBlock() != &scope; }))
+    return std::nullopt;
+  for (Operation *dealloc : deallocs)
+    dealloc->erase();
+  Buffer buffer;
+  buffer.alloc = alloc;
+  buffer.bytes = *bytes;
+  buffer.slotBytes = llvm::alignTo(*bytes, kAlignment);
+  buffer.first = position.lookup(alloc);
+  buffer.last = std::max(*last, buffer.first);
+  return buffer;
+}
+
+/// How many iterations `task` has, when its bounds are static.
+std::optional<int64_t> iterationCount(scf::ForallOp task) {
+  int64_t count = 1;
+  for (auto [lower, upper, step] : llvm::zip_equal(
+           task.getStaticLowerBound(), task.getStaticUpperBound(), task.getStaticStep())) {
+    if (ShapedType::isDynamic(lower) || ShapedType::isDynamic(upper) ||
+        ShapedType::isDynamic(step) || step <= 0)
+      return std::nullopt;
+    count *= std::max<int64_t>(0, llvm::divideCeil(upper - lower, step));
+  }
+  return count;
+}
+
+/// The running iteration's position among `task`'s (row-major), built at
+/// `b`'s insertion point inside the task.
+Value slotIndex(OpBuilder &b, scf::ForallOp task) {
+  Location loc = task.getLoc();
+  auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value index;
+  for (auto [iv, lower, upper, step] :
+       llvm::zip_equal(task.getInductionVars(), task.getStaticLowerBound(),
+                       task.getStaticUpperBound(), task.getStaticStep())) {
+    Value i = iv;
+    if (lower != 0)
+      i = arith::SubIOp::create(b, loc, i, constant(lower));
+    if (step != 1)
+      i = arith::DivUIOp::create(b, loc, i, constant(step));
+    int64_t count = llvm::divideCeil(upper - lower, step);
+    index = index ? arith::AddIOp::create(
+                        b, loc, arith::MulIOp::create(b, loc, index, constant(count)), i)
+                  : i;
+  }
+  return index;
+}
+
 struct UbePlanMemoryPass : ube::impl::UbePlanMemoryBase<UbePlanMemoryPass> {
   using Base::Base;
 
@@ -99,35 +180,28 @@ struct UbePlanMemoryPass : ube::impl::UbePlanMemoryBase<UbePlanMemoryPass> {
 
   void plan(func::FuncOp fn) {
     Block &block = fn.getBody().front();
-    llvm::DenseMap<Operation *, int64_t> position;
-    for (auto [i, op] : llvm::enumerate(block))
-      position[&op] = i;
+    llvm::DenseMap<Operation *, int64_t> position = positions(block);
 
     std::vector<Buffer> buffers;
-    for (auto alloc : block.getOps<memref::AllocOp>()) {
-      MemRefType type = alloc.getType();
-      if (!type.hasStaticShape() || !type.getLayout().isIdentity() ||
-          type.getMemorySpace() || !alloc.getDynamicSizes().empty())
+    for (Operation &op : block) {
+      if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+        if (std::optional<Buffer> buffer = candidate(alloc, block, position))
+          buffers.push_back(*buffer);
         continue;
-      std::optional<int64_t> bytes = byteSize(type);
-      if (!bytes)
+      }
+      auto task = dyn_cast<scf::ForallOp>(op);
+      std::optional<int64_t> slots = task ? iterationCount(task) : std::nullopt;
+      if (!slots)
         continue;
-      std::optional<int64_t> last = lastUse(alloc.getResult(), block, position);
-      // Deallocations in nested regions mean ownership decided at run time.
-      SmallVector<Operation *> deallocs;
-      for (Operation *user : alloc->getUsers())
-        if (isa<memref::DeallocOp>(user))
-          deallocs.push_back(user);
-      if (!last || llvm::any_of(deallocs, [&](Operation *d) { return d->getBlock() != &block; }))
-        continue;
-      for (Operation *dealloc : deallocs)
-        dealloc->erase();
-      Buffer buffer;
-      buffer.alloc = alloc;
-      buffer.bytes = *bytes;
-      buffer.first = position.lookup(alloc);
-      buffer.last = std::max(*last, buffer.first);
-      buffers.push_back(buffer);
+      llvm::DenseMap<Operation *, int64_t> inTask = positions(*task.getBody());
+      for (auto alloc : task.getBody()->getOps<memref::AllocOp>())
+        if (std::optional<Buffer> buffer = candidate(alloc, *task.getBody(), inTask)) {
+          buffer->task = task;
+          buffer->slots = *slots;
+          buffer->bytes = *slots * buffer->slotBytes;
+          buffer->first = buffer->last = position.lookup(task);
+          buffers.push_back(*buffer);
+        }
     }
     if (buffers.empty())
       return;
@@ -171,6 +245,12 @@ struct UbePlanMemoryPass : ube::impl::UbePlanMemoryBase<UbePlanMemoryPass> {
     for (Buffer &buffer : buffers) {
       b.setInsertionPoint(buffer.alloc);
       Value offset = arith::ConstantIndexOp::create(b, buffer.alloc.getLoc(), buffer.offset);
+      if (buffer.task)
+        offset = arith::AddIOp::create(
+            b, buffer.alloc.getLoc(), offset,
+            arith::MulIOp::create(
+                b, buffer.alloc.getLoc(), slotIndex(b, buffer.task),
+                arith::ConstantIndexOp::create(b, buffer.alloc.getLoc(), buffer.slotBytes)));
       Value view = memref::ViewOp::create(b, buffer.alloc.getLoc(), buffer.alloc.getType(),
                                           arena, offset, ValueRange{});
       buffer.alloc.replaceAllUsesWith(view);
@@ -207,7 +287,8 @@ struct UbePlanMemoryPass : ube::impl::UbePlanMemoryBase<UbePlanMemoryPass> {
       llvm::raw_string_ostream(loc) << buffer->alloc.getLoc();
       os << llvm::format("  %12lld %12lld %14s  ", (long long)buffer->offset,
                          (long long)buffer->bytes, live.c_str())
-         << type << " " << loc << "\n";
+         << type << (buffer->task ? " x" + std::to_string(buffer->slots) + " tasks" : "")
+         << " " << loc << "\n";
     }
   }
 };

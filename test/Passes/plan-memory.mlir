@@ -96,3 +96,55 @@ func.func private @helper(%out: memref<4xf32>) {
   memref.dealloc %t : memref<4xf32>
   return
 }
+
+// -----
+
+// A task's scratch buffer (allocated at the top level of a forall over
+// 2x3 tasks with static bounds): one 64-byte slot per task, 6 x 40 bytes
+// rounded to 384, live while the forall runs (op 1, together with t0); each
+// task views slot i * 3 + (j - 2) / 2. A buffer allocated in a loop inside
+// the task, or one that escapes through a region's results, stays.
+// PLAN: memory plan for @task_scratch: arena 448 bytes (0.00 MiB) for 2 buffers of 448 bytes (0.00 MiB) in all
+// PLAN-NEXT: offset bytes live buffer
+// PLAN-NEXT: 0 384 [1, 1] memref<10xf32> x6 tasks
+// PLAN-NEXT: 384 64 [0, 2] memref<16xf32>
+// CHECK-LABEL: func.func @task_scratch
+// CHECK-SAME: %[[ARENA:[^:]*]]: memref<448xi8>
+// CHECK: scf.forall (%[[I:.*]], %[[J:.*]]) = (0, 2) to (2, 8) step (1, 2)
+// CHECK: %[[JJ:.*]] = arith.subi %[[J]], %c2
+// CHECK: %[[JS:.*]] = arith.divui %[[JJ]], %c2
+// CHECK: %[[ROW:.*]] = arith.muli %[[I]], %c3
+// CHECK: %[[SLOT:.*]] = arith.addi %[[ROW]], %[[JS]]
+// CHECK: %[[AT:.*]] = arith.muli %[[SLOT]], %c64
+// CHECK: %[[OFFSET:.*]] = arith.addi %c0{{.*}}, %[[AT]]
+// CHECK: memref.view %[[ARENA]][%[[OFFSET]]][] : memref<448xi8> to memref<10xf32>
+// CHECK: scf.for
+// CHECK: memref.alloc() : memref<8xf32>
+// CHECK: memref.alloc() : memref<2xf32>
+// CHECK-NOT: memref.dealloc %{{.*}} : memref<10xf32>
+func.func @task_scratch(%a: memref<16xf32>, %out: memref<16xf32>) {
+  %t0 = memref.alloc() : memref<16xf32>
+  scf.forall (%i, %j) = (0, 2) to (2, 8) step (1, 2) {
+    %s = memref.alloc() : memref<10xf32>
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %v = memref.subview %s[0] [4] [1] : memref<10xf32> to memref<4xf32, strided<[1]>>
+    %w = memref.subview %t0[0] [4] [1] : memref<16xf32> to memref<4xf32, strided<[1]>>
+    memref.copy %w, %v : memref<4xf32, strided<[1]>> to memref<4xf32, strided<[1]>>
+    scf.for %k = %c0 to %c1 step %c1 {
+      %l = memref.alloc() : memref<8xf32>
+      memref.dealloc %l : memref<8xf32>
+    }
+    %e = memref.alloc() : memref<2xf32>
+    %c = arith.cmpi eq, %i, %c0 : index
+    %r = scf.if %c -> memref<2xf32> {
+      scf.yield %e : memref<2xf32>
+    } else {
+      scf.yield %e : memref<2xf32>
+    }
+    memref.dealloc %s : memref<10xf32>
+  }
+  memref.copy %t0, %out : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t0 : memref<16xf32>
+  return
+}
