@@ -343,19 +343,21 @@ private:
         return d;
       };
       int64_t fullTiles = rows / k.tileRows;
-      d = buildLoop(b, index(0), index(fullTiles), index(1), d,
-                    [&](Value tile, ValueRange args) -> SmallVector<Value> {
-                      return {registerTile(args[0], mul(tile, index(k.tileRows)), k.tileRows)};
-                    })[0];
+      if (fullTiles > 0)
+        d = buildLoop(b, index(0), index(fullTiles), index(1), d,
+                      [&](Value tile, ValueRange args) -> SmallVector<Value> {
+                        return {registerTile(args[0], mul(tile, index(k.tileRows)), k.tileRows)};
+                      })[0];
       if (int64_t ragged = rows % k.tileRows)
         d = registerTile(d, index(fullTiles * k.tileRows), ragged);
       return d;
     };
     int64_t fullPanels = n / k.panelWidth;
-    dest = buildLoop(b, index(0), index(fullPanels), index(1), dest,
-                     [&](Value panel, ValueRange args) -> SmallVector<Value> {
-                       return {panelPass(args[0], panel, k.panelWidth)};
-                     })[0];
+    if (fullPanels > 0)
+      dest = buildLoop(b, index(0), index(fullPanels), index(1), dest,
+                       [&](Value panel, ValueRange args) -> SmallVector<Value> {
+                         return {panelPass(args[0], panel, k.panelWidth)};
+                       })[0];
     if (int64_t ragged = n % k.panelWidth)
       dest = panelPass(dest, index(fullPanels), ragged);
     return dest;

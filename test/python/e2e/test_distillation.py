@@ -231,7 +231,7 @@ def test_feature_map_gradient(runner, projection, weights):
         body = (f"%0 = ube.feature_map_loss_grad %hs, %ht, %g {attrs} : {types}\n"
                 " return %0 : tensor<2x5x12xf32>")
         outputs = {"dhs": "tensor<2x5x12xf32>"}
-    out = runner.mlir(body, inputs, outputs)
+    out = runner.mlir(body, inputs, outputs, compile_args=PATHS["composed"])
     ref_hs, ref_w = feature_map_torch(hs, ht, w, alpha, beta, gamma, 1e-5)
     assert rel_error(out["dhs"], 1.5 * ref_hs) <= TOL
     if projection:
@@ -241,7 +241,8 @@ def test_feature_map_gradient(runner, projection, weights):
 @pytest.mark.parametrize("with_loss", [False, True])
 def test_feature_map_in_chunks_of_tokens(runner, with_loss):
     """Projected features over 256K elements (999 tokens × 520) are taken
-    in two ragged chunks of tokens (--ube-expand-feature-map): the loss is
+    in two ragged chunks of tokens (--ube-expand-feature-map, which takes
+    what the cpu kernel does not: here --fused-kernels=false): the loss is
     the token-weighted mean of the chunks', d h_s their concatenation, d W
     their sum; alone or with the loss (one expansion)."""
     hs, ht = randn(3, 333, 40), randn(3, 333, 520, scale=2) + 0.5
@@ -260,7 +261,7 @@ def test_feature_map_in_chunks_of_tokens(runner, with_loss):
     else:
         body += "return %0#0, %0#1 : tensor<3x333x40xf32>, tensor<40x520xf32>"
     inputs = {"hs": hs, "ht": ht, "g": np.array(1.5, np.float32), "w": w}
-    out = runner.mlir(body, inputs, outputs)
+    out = runner.mlir(body, inputs, outputs, compile_args=PATHS["composed"])
     ref_hs, ref_w = feature_map_torch(hs, ht, w, alpha, beta, gamma, 1e-5)
     assert rel_error(out["dhs"], 1.5 * ref_hs) <= TOL
     assert rel_error(out["dw"], 1.5 * ref_w) <= TOL
