@@ -129,6 +129,25 @@ def rel_error(out, ref):
     return error
 
 
+def feature_map_reference(hs, ht, w, alpha, beta, gamma, eps=1e-5):
+    """feature_map_loss in float64 (docs/distillation.md) and its gradients
+    for hs and w (None without a projection), by torch.autograd."""
+    import torch
+    import torch.nn.functional as F
+    hsv = torch.from_numpy(hs).double().requires_grad_()
+    wv = torch.from_numpy(w).double().requires_grad_() if w is not None else None
+    h = hsv @ wv if wv is not None else hsv
+    t = torch.from_numpy(ht).double()
+    width = t.shape[-1]
+    loss = alpha * F.mse_loss(F.layer_norm(h, (width,), eps=eps),
+                              F.layer_norm(t, (width,), eps=eps))
+    loss = loss + beta * ((t.mean(-1) - h.mean(-1)) ** 2).mean()
+    loss = loss + gamma * (t.var(-1, unbiased=False) - h.var(-1, unbiased=False)).abs().mean()
+    loss.backward()
+    return (loss.detach().numpy(), hsv.grad.numpy(),
+            wv.grad.numpy() if wv is not None else None)
+
+
 # Philox-4x32-10, as include/ube/Support/Philox.h.
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 MASK = 0xFFFFFFFF

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ubetest import rel_error
+from ubetest import feature_map_reference, rel_error
 
 TOL = 2e-5
 rng = np.random.default_rng(4321)
@@ -195,25 +195,11 @@ def test_exported_feature_map_terms_become_one_loss(ube_module, tmp_path):
     assert rel_error(exe(hs, ht, other), ref) <= TOL
 
 
-def feature_map_torch(hs, ht, w, alpha, beta, gamma, eps):
-    """feature_map_loss in float64 and its gradients for hs (and w), by autograd."""
-    hsv = torch.from_numpy(hs).double().requires_grad_()
-    wv = torch.from_numpy(w).double().requires_grad_() if w is not None else None
-    h = hsv @ wv if wv is not None else hsv
-    t = torch.from_numpy(ht).double()
-    width = t.shape[-1]
-    loss = alpha * F.mse_loss(F.layer_norm(h, (width,), eps=eps),
-                              F.layer_norm(t, (width,), eps=eps))
-    loss = loss + beta * ((t.mean(-1) - h.mean(-1)) ** 2).mean()
-    loss = loss + gamma * (t.var(-1, unbiased=False) - h.var(-1, unbiased=False)).abs().mean()
-    loss.backward()
-    return hsv.grad.numpy(), (wv.grad.numpy() if wv is not None else None)
-
-
 @pytest.mark.parametrize("projection", [False, True])
 @pytest.mark.parametrize("weights", [(1.0, 0.0, 0.0), (1.0, 0.5, 0.25), (0.0, 2.0, 0.0),
                                      (0.0, 0.0, 1.0)], ids=["mse", "all", "mean", "var"])
-def test_feature_map_gradient(runner, projection, weights):
+@pytest.mark.parametrize("path", PATHS)
+def test_feature_map_gradient(runner, path, projection, weights):
     alpha, beta, gamma = weights
     hs = randn(2, 5, 6 if projection else 12)
     ht = randn(2, 5, 12, scale=2) + 0.5
@@ -231,8 +217,8 @@ def test_feature_map_gradient(runner, projection, weights):
         body = (f"%0 = ube.feature_map_loss_grad %hs, %ht, %g {attrs} : {types}\n"
                 " return %0 : tensor<2x5x12xf32>")
         outputs = {"dhs": "tensor<2x5x12xf32>"}
-    out = runner.mlir(body, inputs, outputs, compile_args=PATHS["composed"])
-    ref_hs, ref_w = feature_map_torch(hs, ht, w, alpha, beta, gamma, 1e-5)
+    out = runner.mlir(body, inputs, outputs, compile_args=PATHS[path])
+    _, ref_hs, ref_w = feature_map_reference(hs, ht, w, alpha, beta, gamma)
     assert rel_error(out["dhs"], 1.5 * ref_hs) <= TOL
     if projection:
         assert rel_error(out["dw"], 1.5 * ref_w) <= TOL
@@ -262,16 +248,11 @@ def test_feature_map_in_chunks_of_tokens(runner, with_loss):
         body += "return %0#0, %0#1 : tensor<3x333x40xf32>, tensor<40x520xf32>"
     inputs = {"hs": hs, "ht": ht, "g": np.array(1.5, np.float32), "w": w}
     out = runner.mlir(body, inputs, outputs, compile_args=PATHS["composed"])
-    ref_hs, ref_w = feature_map_torch(hs, ht, w, alpha, beta, gamma, 1e-5)
+    ref_loss, ref_hs, ref_w = feature_map_reference(hs, ht, w, alpha, beta, gamma)
     assert rel_error(out["dhs"], 1.5 * ref_hs) <= TOL
     assert rel_error(out["dw"], 1.5 * ref_w) <= TOL
     if with_loss:
-        h, t = torch.from_numpy(hs).double() @ torch.from_numpy(w).double(), \
-            torch.from_numpy(ht).double()
-        ref = alpha * F.mse_loss(F.layer_norm(h, (520,)), F.layer_norm(t, (520,))) \
-            + beta * ((t.mean(-1) - h.mean(-1)) ** 2).mean() \
-            + gamma * (t.var(-1, unbiased=False) - h.var(-1, unbiased=False)).abs().mean()
-        assert rel_error(out["loss"], ref) <= TOL
+        assert rel_error(out["loss"], ref_loss) <= TOL
 
 
 def attention_torch(qs, ks, qt, kt, mask=None):

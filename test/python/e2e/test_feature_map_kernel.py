@@ -17,33 +17,13 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
-
-from ubetest import rel_error
+from ubetest import feature_map_reference, rel_error
 
 TOL = 2e-5
-EPS = 1e-5
 
 
 def tensor_type(shape):
     return "tensor<" + "".join(f"{d}x" for d in shape) + "f32>"
-
-
-def feature_map_reference(hs, ht, w, alpha, beta, gamma):
-    """The loss, d h_s and d W (or None) in float64, by autograd."""
-    hsv = torch.from_numpy(hs).double().requires_grad_()
-    wv = torch.from_numpy(w).double().requires_grad_() if w is not None else None
-    h = hsv @ wv if wv is not None else hsv
-    t = torch.from_numpy(ht).double()
-    width = t.shape[-1]
-    loss = alpha * F.mse_loss(F.layer_norm(h, (width,), eps=EPS),
-                              F.layer_norm(t, (width,), eps=EPS))
-    loss = loss + beta * ((t.mean(-1) - h.mean(-1)) ** 2).mean()
-    loss = loss + gamma * (t.var(-1, unbiased=False) - h.var(-1, unbiased=False)).abs().mean()
-    loss.backward()
-    return (loss.detach().numpy(), hsv.grad.numpy(),
-            wv.grad.numpy() if wv is not None else None)
 
 
 def feature_map_source(hs, ht, w, weights, want):
