@@ -137,15 +137,20 @@ def test_identical_for_any_thread_count(ube_module, tmp_path):
 def test_projected_features_never_exist(tools_dir, tmp_path):
     """The memory plan of 4096 tokens projected 312 -> 768 (a training
     step's loss and gradients): no buffer as large as the projected features
-    (12 MiB); the tiles, the packed W and Wᵀ and the tasks' shares of d W
-    are all there is."""
+    (12 MiB), and an arena of at most the 4 tasks' shares of d W (3.7 MiB),
+    the packed W and Wᵀ (0.9 MiB each), the tasks' tiles (at most 4 × 64K
+    floats, 1 MiB, in per-task slots) and the sum of the shares (0.9 MiB):
+    under 8 MiB, where the chunked composition plans 19.5 MiB."""
     hs, ht, w = make_inputs(5, 4096, 312, 768, True)
     source, _ = feature_map_source(hs, ht, w, (1.0, 0.5, 0.25), {"loss", "dhs"})
     path = tmp_path / "fm.mlir"
     path.write_text(source)
     result = subprocess.run([tools_dir / "ube-compile", path, "-o", tmp_path / "fm.ube",
                              "--print-memory-plan"], capture_output=True, text=True, check=True)
+    plan = result.stdout
     # Each buffer's row: offset, bytes, live range, type, location.
-    sizes = [int(m) for m in re.findall(r"^\s+\d+\s+(\d+)\s+\[", result.stdout, re.M)]
-    assert sizes, result.stdout
-    assert max(sizes) < 4096 * 768 * 4, result.stdout
+    sizes = [int(m) for m in re.findall(r"^\s+\d+\s+(\d+)\s+\[", plan, re.M)]
+    assert sizes, plan
+    assert max(sizes) < 4096 * 768 * 4, plan
+    assert re.search(r"memref<\d+x768xf32> x4 tasks", plan), plan
+    assert int(re.search(r"arena (\d+) bytes", plan).group(1)) < 8 << 20, plan
