@@ -31,6 +31,7 @@
 
 #include "dialects/ube/UbeBuilder.h"
 #include "passes/CpuMatmulTiles.h"
+#include "passes/FeatureMapOperands.h"
 #include "passes/KernelBuilding.h"
 
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -48,32 +49,11 @@ using namespace ube;
 namespace {
 
 struct KernelShape {
-  int64_t lanes;        ///< f32 lanes per vector.
-  int64_t tileRows;     ///< MR: rows of a register tile.
-  int64_t panelWidth;   ///< NR: columns of a register tile and a panel.
+  int64_t lanes;         ///< f32 lanes per vector.
+  int64_t tileRows;      ///< MR: rows of a register tile.
+  int64_t panelWidth;    ///< NR: columns of a register tile and a panel.
   int64_t blockElements; ///< R·Dt at most (R at least MR).
   int64_t maxTasks;
-};
-
-/// The operands and attributes a feature_map_loss and its gradient share.
-struct FeatureMap {
-  Value student, teacher, projection;
-  double alpha, beta, gamma, epsilon;
-
-  template <typename Op>
-  static FeatureMap of(Op op) {
-    return {op.getStudent(),
-            op.getTeacher(),
-            op.getProjection(),
-            op.getAlpha().convertToDouble(),
-            op.getBeta().convertToDouble(),
-            op.getGamma().convertToDouble(),
-            op.getEpsilon().convertToDouble()};
-  }
-  bool operator==(const FeatureMap &o) const {
-    return student == o.student && teacher == o.teacher && projection == o.projection &&
-           alpha == o.alpha && beta == o.beta && gamma == o.gamma && epsilon == o.epsilon;
-  }
 };
 
 struct Results {
@@ -84,8 +64,11 @@ struct Results {
 /// gradients for the upstream gradient `grad` (when not null).
 class FeatureMapKernelBuilder {
 public:
-  FeatureMapKernelBuilder(ImplicitLocOpBuilder &b, const FeatureMap &fm, const KernelShape &k)
-      : b(b), fm(fm), k(k) {
+  FeatureMapKernelBuilder(ImplicitLocOpBuilder &b, const FeatureMapOperands &fm,
+                          const KernelShape &k)
+      : b(b), fm(fm), k(k), alpha(fm.alpha.getValueAsDouble()),
+        beta(fm.beta.getValueAsDouble()), gamma(fm.gamma.getValueAsDouble()),
+        epsilon(fm.epsilon.getValueAsDouble()) {
     f32 = b.getF32Type();
     f64 = b.getF64Type();
     vec = VectorType::get({k.lanes}, f32);
@@ -399,8 +382,8 @@ private:
         });
     Value varS = divf(reduce(squares[0]), scalar(width));
     Value varT = divf(reduce(squares[1]), scalar(width));
-    Value rstdS = divf(scalar(1.0), math::SqrtOp::create(b, addf(varS, scalar(fm.epsilon))));
-    Value rstdT = divf(scalar(1.0), math::SqrtOp::create(b, addf(varT, scalar(fm.epsilon))));
+    Value rstdS = divf(scalar(1.0), math::SqrtOp::create(b, addf(varS, scalar(epsilon))));
+    Value rstdT = divf(scalar(1.0), math::SqrtOp::create(b, addf(varT, scalar(epsilon))));
     Value rstdSv = broadcast(rstdS), rstdTv = broadcast(rstdT);
     // d = LN(P) − LN(h_t) and LN(P) of a vector.
     auto difference = [&](Value source, Value at, Value mask) {
@@ -410,7 +393,7 @@ private:
     };
     // Σ d², Σ d, Σ d·LN(P).
     Value sumD2, sumD, sumDY;
-    if (fm.alpha != 0.0) {
+    if (alpha != 0.0) {
       SmallVector<Value> dSums = forEachVector(
           {splat(0.0), splat(0.0), splat(0.0)},
           [&](Value at, Value mask, ValueRange acc) -> SmallVector<Value> {
@@ -426,14 +409,14 @@ private:
     SmallVector<Value> next(state);
     if (sumSlot >= 0) {
       Value loss = scalar(0.0);
-      if (fm.alpha != 0.0)
-        loss = addf(loss, mulf(scalar(fm.alpha), divf(sumD2, scalar(width))));
-      if (fm.beta != 0.0) {
+      if (alpha != 0.0)
+        loss = addf(loss, mulf(scalar(alpha), divf(sumD2, scalar(width))));
+      if (beta != 0.0) {
         Value gap = subf(meanT, meanS);
-        loss = addf(loss, mulf(scalar(fm.beta), mulf(gap, gap)));
+        loss = addf(loss, mulf(scalar(beta), mulf(gap, gap)));
       }
-      if (fm.gamma != 0.0)
-        loss = addf(loss, mulf(scalar(fm.gamma), math::AbsFOp::create(b, subf(varT, varS))));
+      if (gamma != 0.0)
+        loss = addf(loss, mulf(scalar(gamma), math::AbsFOp::create(b, subf(varT, varS))));
       next.back() = arith::AddFOp::create(b, next.back(), arith::ExtFOp::create(b, f64, loss));
     }
     if (!withGrad)
@@ -441,22 +424,22 @@ private:
 
     // dP = r_s·c·(d − mean d − LN(P)·mean(d·LN(P))) + b_β + k_γ·(P − μ_s).
     Value c, meanD, meanDY;
-    if (fm.alpha != 0.0) {
-      c = broadcast(mulf(mulf(scalar(2.0 * fm.alpha), perElement), rstdS));
+    if (alpha != 0.0) {
+      c = broadcast(mulf(mulf(scalar(2.0 * alpha), perElement), rstdS));
       meanD = broadcast(divf(sumD, scalar(width)));
       meanDY = broadcast(divf(sumDY, scalar(width)));
     }
     Value shift = scalar(0.0), slope;
-    if (fm.beta != 0.0)
-      shift = mulf(mulf(scalar(-2.0 * fm.beta), perElement), subf(meanT, meanS));
-    if (fm.gamma != 0.0) {
+    if (beta != 0.0)
+      shift = mulf(mulf(scalar(-2.0 * beta), perElement), subf(meanT, meanS));
+    if (gamma != 0.0) {
       Value gap = subf(varT, varS);
       Value sign = arith::SelectOp::create(
           b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, gap, scalar(0.0)), scalar(1.0),
           arith::SelectOp::create(
               b, arith::CmpFOp::create(b, arith::CmpFPredicate::OLT, gap, scalar(0.0)),
               scalar(-1.0), scalar(0.0)));
-      slope = broadcast(mulf(mulf(scalar(-2.0 * fm.gamma), perElement), sign));
+      slope = broadcast(mulf(mulf(scalar(-2.0 * gamma), perElement), sign));
     }
     Value shiftV = broadcast(shift);
     Value outRow = projected ? tileRow : localRow;
@@ -536,8 +519,9 @@ private:
   Value reduce(Value v) { return vector::ReductionOp::create(b, vector::CombiningKind::ADD, v); }
 
   ImplicitLocOpBuilder &b;
-  FeatureMap fm;
+  FeatureMapOperands fm;
   KernelShape k;
+  double alpha, beta, gamma, epsilon;
   Type f32, f64;
   VectorType vec;
   int64_t ds = 0, dt = 0, tokens = 0, blockRows = 0, blocksPerTask = 0, tasks = 0;
@@ -550,7 +534,7 @@ private:
 
 /// Whether the kernel handles `fm`: static, non-empty f32 features (and
 /// projection).
-bool supported(const FeatureMap &fm) {
+bool supported(const FeatureMapOperands &fm) {
   auto ok = [](Value v) {
     auto type = dyn_cast_or_null<RankedTensorType>(v ? v.getType() : Type());
     return type && type.hasStaticShape() && type.getElementType().isF32() &&
@@ -559,23 +543,15 @@ bool supported(const FeatureMap &fm) {
   return ok(fm.student) && ok(fm.teacher) && (!fm.projection || ok(fm.projection));
 }
 
-/// The feature_map_loss `grad` is built together with, or null.
-FeatureMapLossOp partnerLoss(FeatureMapLossGradOp grad) {
-  FeatureMap operands = FeatureMap::of(grad);
-  return findLossOfGradient<FeatureMapLossOp>(
-      grad, grad.getStudent(), grad.getGrad(),
-      [&](FeatureMapLossOp loss) { return FeatureMap::of(loss) == operands; });
-}
-
 struct FuseFeatureMapLoss : OpRewritePattern<FeatureMapLossOp> {
   FuseFeatureMapLoss(MLIRContext *context, KernelShape shape)
       : OpRewritePattern(context), shape(shape) {}
   LogicalResult matchAndRewrite(FeatureMapLossOp op, PatternRewriter &rewriter) const override {
-    FeatureMap fm = FeatureMap::of(op);
+    FeatureMapOperands fm = FeatureMapOperands::of(op);
     if (!supported(fm))
       return rewriter.notifyMatchFailure(op, "not static, non-empty f32 operands");
     for (Operation *user : op.getStudent().getUsers())
-      if (auto grad = dyn_cast<FeatureMapLossGradOp>(user); grad && partnerLoss(grad) == op)
+      if (auto grad = dyn_cast<FeatureMapLossGradOp>(user); grad && featureMapLossOf(grad) == op)
         return rewriter.notifyMatchFailure(op, "built together with its gradient");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     rewriter.replaceOp(op, FeatureMapKernelBuilder(b, fm, shape).build(true, Value()).loss);
@@ -589,11 +565,11 @@ struct FuseFeatureMapLossGrad : OpRewritePattern<FeatureMapLossGradOp> {
       : OpRewritePattern(context), shape(shape) {}
   LogicalResult matchAndRewrite(FeatureMapLossGradOp op,
                                 PatternRewriter &rewriter) const override {
-    FeatureMap fm = FeatureMap::of(op);
+    FeatureMapOperands fm = FeatureMapOperands::of(op);
     if (!supported(fm))
       return rewriter.notifyMatchFailure(op, "not static, non-empty f32 operands");
     // With its loss (a training step): one kernel where the loss is.
-    FeatureMapLossOp loss = partnerLoss(op);
+    FeatureMapLossOp loss = featureMapLossOf(op);
     if (loss)
       rewriter.setInsertionPoint(loss);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);

@@ -107,13 +107,16 @@ public:
   }
 
   Value build() {
-    packed = packConstantPanels(b, rhsAsStack(), transposeRhs, t.panelWidth);
-    // A narrow row-major rhs (N ≤ 4 panels: attention's [tokens, d] keys
-    // and values) is read in place: its rows are at most 4 cache lines, so
-    // a panel's k-walk is a short constant stride, and a packed copy would
-    // only cost memory (one per matrix of a batch) and a pass over it.
-    if (!packed && (transposeRhs || n > kInPlaceRhsPanels * t.panelWidth))
-      packed = buildPackedPanels(b, rhsAsStack(), transposeRhs, t.panelWidth);
+    // A constant rhs (weights) is packed at compile time. Otherwise a narrow
+    // row-major rhs (N ≤ 4 panels: attention's [tokens, d] keys and values)
+    // is read in place: its rows are at most 4 cache lines, so a panel's
+    // k-walk is a short constant stride, and a packed copy would only cost
+    // memory (one per matrix of a batch) and a pass over it.
+    Value stack = rhsAsStack();
+    if (transposeRhs || n > kInPlaceRhsPanels * t.panelWidth)
+      packed = buildPackedPanels(b, stack, transposeRhs, t.panelWidth);
+    else
+      packed = packConstantPanels(b, stack, transposeRhs, t.panelWidth);
     int64_t batch = 1;
     for (int64_t size : batchShape)
       batch *= size;

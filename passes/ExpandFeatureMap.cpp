@@ -18,6 +18,7 @@
 #include "passes/Passes.h"
 
 #include "dialects/ube/UbeBuilder.h"
+#include "passes/FeatureMapOperands.h"
 #include "passes/KernelBuilding.h"
 
 namespace ube {
@@ -32,25 +33,9 @@ namespace {
 
 constexpr int64_t kMaxChunks = 16, kChunkElements = int64_t(1) << 18;
 
-/// The operands and attributes a feature_map_loss and its gradient share.
-struct FeatureMap {
-  Value student, teacher, projection;
-  FloatAttr alpha, beta, gamma, epsilon;
-
-  template <typename Op>
-  static FeatureMap of(Op op) {
-    return {op.getStudent(),  op.getTeacher(),  op.getProjection(), op.getAlphaAttr(),
-            op.getBetaAttr(), op.getGammaAttr(), op.getEpsilonAttr()};
-  }
-  bool operator==(const FeatureMap &o) const {
-    return student == o.student && teacher == o.teacher && projection == o.projection &&
-           alpha == o.alpha && beta == o.beta && gamma == o.gamma && epsilon == o.epsilon;
-  }
-};
-
 /// The number of chunks `fm`'s tokens are taken in: 1 (no expansion) when
 /// there is no projection or the projected features are small.
-int64_t chunkCount(const FeatureMap &fm, int64_t &tokens) {
+int64_t chunkCount(const FeatureMapOperands &fm, int64_t &tokens) {
   auto type = UbeBuilder::typeOf(fm.student);
   tokens = type.getNumElements() / std::max<int64_t>(1, type.getShape().back());
   if (!fm.projection || type.getNumElements() == 0 ||
@@ -66,7 +51,7 @@ struct Expansion {
 };
 
 /// Builds the chunked loss (when `wantLoss`) and gradient (when `grad`).
-Expansion expand(UbeBuilder &u, const FeatureMap &fm, int64_t tokens, int64_t chunks,
+Expansion expand(UbeBuilder &u, const FeatureMapOperands &fm, int64_t tokens, int64_t chunks,
                  bool wantLoss, Value grad) {
   auto studentType = UbeBuilder::typeOf(fm.student);
   Type floatType = studentType.getElementType();
@@ -103,14 +88,6 @@ Expansion expand(UbeBuilder &u, const FeatureMap &fm, int64_t tokens, int64_t ch
   return result;
 }
 
-/// The feature_map_loss `grad` can be expanded together with, or null.
-FeatureMapLossOp partnerLoss(FeatureMapLossGradOp grad) {
-  FeatureMap operands = FeatureMap::of(grad);
-  return findLossOfGradient<FeatureMapLossOp>(
-      grad, grad.getStudent(), grad.getGrad(),
-      [&](FeatureMapLossOp loss) { return FeatureMap::of(loss) == operands; });
-}
-
 struct UbeExpandFeatureMapPass : ube::impl::UbeExpandFeatureMapBase<UbeExpandFeatureMapPass> {
   void runOnOperation() override {
     IRRewriter rewriter(&getContext());
@@ -125,12 +102,12 @@ struct UbeExpandFeatureMapPass : ube::impl::UbeExpandFeatureMapBase<UbeExpandFea
     });
     llvm::DenseSet<Operation *> expanded;
     for (FeatureMapLossGradOp grad : grads) {
-      FeatureMap fm = FeatureMap::of(grad);
+      FeatureMapOperands fm = FeatureMapOperands::of(grad);
       int64_t tokens;
       int64_t chunks = chunkCount(fm, tokens);
       if (chunks < 2)
         continue;
-      FeatureMapLossOp loss = partnerLoss(grad);
+      FeatureMapLossOp loss = featureMapLossOf(grad);
       rewriter.setInsertionPoint(loss ? loss.getOperation() : grad.getOperation());
       UbeBuilder u(rewriter, grad.getLoc());
       Expansion e = expand(u, fm, tokens, chunks, bool(loss), grad.getGrad());
@@ -143,7 +120,7 @@ struct UbeExpandFeatureMapPass : ube::impl::UbeExpandFeatureMapBase<UbeExpandFea
     for (FeatureMapLossOp loss : losses) {
       if (expanded.contains(loss))
         continue;
-      FeatureMap fm = FeatureMap::of(loss);
+      FeatureMapOperands fm = FeatureMapOperands::of(loss);
       int64_t tokens;
       int64_t chunks = chunkCount(fm, tokens);
       if (chunks < 2)

@@ -43,9 +43,9 @@ struct Buffer {
   memref::AllocOp alloc;
   /// The task whose body allocates it (null: the function's).
   scf::ForallOp task;
-  int64_t bytes = 0;             ///< All slots.
+  int64_t bytes = 0;                ///< All slots.
   int64_t slots = 1, slotBytes = 0; ///< One per task; 64-byte aligned.
-  int64_t first = 0, last = 0; ///< Positions in the function's block.
+  int64_t first = 0, last = 0;      ///< Positions in the function's block.
   int64_t offset = -1;
   bool overlapsInTime(const Buffer &other) const {
     return first <= other.last && other.first <= last;

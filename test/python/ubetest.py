@@ -23,6 +23,18 @@ def tensor_decl(name, array):
     return {"name": name, "dtype": NP_TO_DTYPE[array.dtype], "shape": list(array.shape)}
 
 
+def mlir_function(body, inputs, outputs):
+    """The text of `func.func @main` over {name: array} `inputs` returning
+    `outputs` ({name: type}); `body` holds the ops and the return, using
+    %NAME for each input."""
+    def tensor_type(array):
+        dims = "".join(f"{d}x" for d in array.shape)
+        return f"tensor<{dims}{NP_TO_DTYPE[array.dtype]}>"
+    args = ", ".join(f'%{n}: {tensor_type(a)} {{ube.name = "{n}"}}' for n, a in inputs.items())
+    results = ", ".join(f'{t} {{ube.name = "{n}"}}' for n, t in outputs.items())
+    return f"func.func @main({args}) -> ({results}) {{\n{body}\n}}\n"
+
+
 class GraphRunner:
     """Compiles and runs graphs in a temporary directory."""
 
@@ -77,17 +89,12 @@ class GraphRunner:
         return self.run(exe, inputs)
 
     def mlir(self, body, inputs, outputs, compile_args=()):
-        """Compiles and runs one function written in MLIR: `body` (the ops
-        and the return, using %NAME for each input) over {name: array}
-        inputs, returning {name: array} for `outputs` ({name: type})."""
-        def tensor_type(array):
-            dims = "".join(f"{d}x" for d in array.shape)
-            return f"tensor<{dims}{NP_TO_DTYPE[array.dtype]}>"
-        args = ", ".join(f'%{n}: {tensor_type(a)} {{ube.name = "{n}"}}' for n, a in inputs.items())
-        results = ", ".join(f'{t} {{ube.name = "{n}"}}' for n, t in outputs.items())
+        """Compiles and runs one function written in MLIR (mlir_function)
+        over {name: array} inputs, returning {name: array} for `outputs`
+        ({name: type})."""
         self.count += 1
         path = self.dir / f"m{self.count}.mlir"
-        path.write_text(f"func.func @main({args}) -> ({results}) {{\n{body}\n}}\n")
+        path.write_text(mlir_function(body, inputs, outputs))
         exe = path.with_suffix(".ube")
         result = subprocess.run([self.tools / "ube-compile", path, "-o", exe, *compile_args],
                                 capture_output=True, text=True)

@@ -17,7 +17,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from ubetest import feature_map_reference, rel_error
+from ubetest import feature_map_reference, mlir_function, rel_error
 
 TOL = 2e-5
 
@@ -26,16 +26,17 @@ def tensor_type(shape):
     return "tensor<" + "".join(f"{d}x" for d in shape) + "f32>"
 
 
-def feature_map_source(hs, ht, w, weights, want):
-    """A main computing `want` (a subset of loss, dhs, dw) of feature_map_loss."""
+def feature_map_case(hs, ht, w, weights, want):
+    """The body, inputs and outputs of a main computing `want` (a subset of
+    loss, dhs, dw) of feature_map_loss, for mlir_function / runner.mlir."""
     alpha, beta, gamma = weights
     attrs = f"{{alpha = {alpha}, beta = {beta}, gamma = {gamma}}}"
     types = f"{tensor_type(hs.shape)}, {tensor_type(ht.shape)}"
     projection = " projection %w" if w is not None else ""
     w_type = f", {tensor_type(w.shape)}" if w is not None else ""
-    inputs = {"hs": hs.shape, "ht": ht.shape, "g": ()}
+    inputs = {"hs": hs, "ht": ht, "g": np.array(1.5, np.float32)}
     if w is not None:
-        inputs["w"] = w.shape
+        inputs["w"] = w
     body, results = [], []
     if "loss" in want:
         body.append(f"%l = ube.feature_map_loss %hs, %ht{projection} {attrs} : {types}{w_type}")
@@ -47,12 +48,9 @@ def feature_map_source(hs, ht, w, weights, want):
         results.append(("dhs", "%d#0" if w is not None else "%d", hs.shape))
         if w is not None:
             results.append(("dw", "%d#1", w.shape))
-    args = ", ".join(f'%{n}: {tensor_type(s)} {{ube.name = "{n}"}}' for n, s in inputs.items())
-    outs = ", ".join(f'{tensor_type(s)} {{ube.name = "{n}"}}' for n, _, s in results)
     body.append("return " + ", ".join(v for _, v, _ in results) + " : "
                 + ", ".join(tensor_type(s) for _, _, s in results))
-    return (f"func.func @main({args}) -> ({outs}) {{\n" + "\n".join(body) + "\n}\n",
-            [n for n, _, _ in results])
+    return "\n".join(body), inputs, {n: tensor_type(s) for n, _, s in results}
 
 
 def make_inputs(seed, tokens, ds, dt, projected):
@@ -63,19 +61,12 @@ def make_inputs(seed, tokens, ds, dt, projected):
     return hs, ht, w
 
 
-def compile_and_run(ube_module, tmp_path, source, inputs, threads=None):
-    path = tmp_path / "fm.mlir"
-    path.write_text(source)
-    exe = ube_module.compile(path)
-    if threads:
-        exe.threads = threads
-    return exe(*inputs)
-
-
-def check(out, names, ref):
+def check(out, ref):
+    """`out` ({name: array}) against the reference (the upstream gradient
+    is 1.5)."""
     loss, dhs, dw = ref
     expected = {"loss": loss, "dhs": 1.5 * dhs, "dw": 1.5 * dw if dw is not None else None}
-    for name, value in zip(names, out if isinstance(out, (list, tuple)) else [out]):
+    for name, value in out.items():
         assert rel_error(value, expected[name]) <= TOL, name
 
 
@@ -88,27 +79,24 @@ SHAPES = [(10, 6, 12), (999, 40, 520), (517, 37, 203), (1, 5, 9)]
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("projected", [True, False], ids=["projected", "plain"])
-def test_loss_and_gradients(ube_module, tmp_path, shape, projected):
+def test_loss_and_gradients(runner, shape, projected):
     tokens, ds, dt = shape
     hs, ht, w = make_inputs(sum(shape), tokens, ds, dt, projected)
     weights = (1.0, 0.5, 0.25)
-    source, names = feature_map_source(hs, ht, w, weights, {"loss", "dhs"})
-    inputs = [hs, ht, np.array(1.5, np.float32)] + ([w] if projected else [])
-    out = compile_and_run(ube_module, tmp_path, source, inputs)
-    check(out, names, feature_map_reference(hs, ht, w, *weights))
+    out = runner.mlir(*feature_map_case(hs, ht, w, weights, {"loss", "dhs"}))
+    check(out, feature_map_reference(hs, ht, w, *weights))
 
 
 @pytest.mark.parametrize("want", [{"loss"}, {"dhs"}], ids=["loss", "gradient"])
 @pytest.mark.parametrize("weights", [(1.0, 0.0, 0.0), (0.0, 2.0, 0.0), (0.0, 0.0, 1.0)],
                          ids=["mse", "mean", "var"])
-def test_each_term_alone(ube_module, tmp_path, want, weights):
+def test_each_term_alone(runner, want, weights):
     hs, ht, w = make_inputs(7, 300, 24, 100, True)
-    source, names = feature_map_source(hs, ht, w, weights, want)
-    out = compile_and_run(ube_module, tmp_path, source, [hs, ht, np.array(1.5, np.float32), w])
-    check(out, names, feature_map_reference(hs, ht, w, *weights))
+    out = runner.mlir(*feature_map_case(hs, ht, w, weights, want))
+    check(out, feature_map_reference(hs, ht, w, *weights))
 
 
-def test_robust_rows(ube_module, tmp_path):
+def test_robust_rows(runner):
     """Rows far from zero (mean 1e3: the variance is centered), constant
     rows (variance 0: LN is 0, r = 1/sqrt(eps)) and equal variances (the
     |σ²_t − σ²_s| term's gradient 0): finite and within tolerance."""
@@ -118,18 +106,20 @@ def test_robust_rows(ube_module, tmp_path):
     ht[6] = -1.0
     hs[7] = ht[7]
     weights = (1.0, 0.5, 0.25)
-    source, names = feature_map_source(hs, ht, None, weights, {"loss", "dhs"})
-    out = compile_and_run(ube_module, tmp_path, source, [hs, ht, np.array(1.5, np.float32)])
-    assert all(np.isfinite(o).all() for o in out)
-    check(out, names, feature_map_reference(hs, ht, None, *weights))
+    out = runner.mlir(*feature_map_case(hs, ht, None, weights, {"loss", "dhs"}))
+    assert all(np.isfinite(o).all() for o in out.values())
+    check(out, feature_map_reference(hs, ht, None, *weights))
 
 
 def test_identical_for_any_thread_count(ube_module, tmp_path):
     hs, ht, w = make_inputs(3, 999, 40, 520, True)
-    source, _ = feature_map_source(hs, ht, w, (1.0, 0.5, 0.25), {"loss", "dhs"})
-    inputs = [hs, ht, np.array(1.0, np.float32), w]
-    results = [compile_and_run(ube_module, tmp_path, source, inputs, threads)
-               for threads in (1, 2, 3)]
+    path = tmp_path / "fm.mlir"
+    path.write_text(mlir_function(*feature_map_case(hs, ht, w, (1.0, 0.5, 0.25), {"loss", "dhs"})))
+    exe = ube_module.compile(path)
+    results = []
+    for threads in (1, 2, 3):
+        exe.threads = threads
+        results.append(exe(hs, ht, np.array(1.5, np.float32), w))
     for r in results[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(r, results[0]))
 
@@ -142,9 +132,8 @@ def test_projected_features_never_exist(tools_dir, tmp_path):
     floats, 1 MiB, in per-task slots) and the sum of the shares (0.9 MiB):
     under 8 MiB, where the chunked composition plans 19.5 MiB."""
     hs, ht, w = make_inputs(5, 4096, 312, 768, True)
-    source, _ = feature_map_source(hs, ht, w, (1.0, 0.5, 0.25), {"loss", "dhs"})
     path = tmp_path / "fm.mlir"
-    path.write_text(source)
+    path.write_text(mlir_function(*feature_map_case(hs, ht, w, (1.0, 0.5, 0.25), {"loss", "dhs"})))
     result = subprocess.run([tools_dir / "ube-compile", path, "-o", tmp_path / "fm.ube",
                              "--print-memory-plan"], capture_output=True, text=True, check=True)
     plan = result.stdout
