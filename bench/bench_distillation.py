@@ -1,10 +1,10 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Forward + backward of the distillation losses: ube's compiled code on the
 CPU against the PyTorch formulation (eager, same thread count), in the same
 run: time (median of --runs), extra peak memory and the worst relative error
 against float64.
 
-    bench/bench_distillation.py [--threads 2] [--runs 5] [--cases kd,attention,feature_map,projected_kd]
+    .venv/bin/python bench/bench_distillation.py [--threads 2] [--runs 5] [--cases kd,attention,feature_map,projected_kd]
                                 [--record]
 
 Cases (each one executable returning the loss and its gradients):

@@ -1,10 +1,10 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Encoder forward latency and memory: TinyBERT-4L-312H and BERT-base
 (12L-768H) compiled by ube for the CPU against PyTorch eager (torch.no_grad,
 same weights, same thread count), 128 tokens, batch 1 and 8; and BERT-base's
 attention block alone.
 
-    bench/bench_encoder.py [--threads 2] [--runs 5]
+    .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5]
                            [--models tinybert,bert-base,attention]
                            [--batches 1,8] [--record]
 

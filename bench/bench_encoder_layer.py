@@ -1,9 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Latency of one BERT-style encoder layer (embeddings, masked multi-head
 attention, GELU feed-forward, LayerNorms): the ube executable on the CPU
 against PyTorch eager on the same weights and inputs, in the same run.
 
-    bench/bench_encoder_layer.py [--batch 8] [--tokens 128] [--hidden 256]
+    .venv/bin/python bench/bench_encoder_layer.py [--batch 8] [--tokens 128] [--hidden 256]
                                  [--heads 4] [--ffn 1024] [--runs 10]
 
 Prints a table and, with --record, appends a row to docs/performance.md.

@@ -1,8 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """One knowledge-distillation training step, compiled by ube (ube.distill)
 against the same step in PyTorch eager, same threads, same run.
 
-    bench/bench_kd_train_step.py [--threads 2] [--steps 8] [--vocab 30522] [--record]
+    .venv/bin/python bench/bench_kd_train_step.py [--threads 2] [--steps 8] [--vocab 30522] [--record]
 
 Teacher: models.Bert, 6 layers x 384 (6 heads), frozen; student: 2 layers x
 192 (3 heads); batch 16, 128 tokens, BERT's 30522-token vocabulary (the

@@ -1,8 +1,8 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """f32 matmul throughput: ube's compiled kernels against numpy (OpenBLAS) and
 PyTorch eager, at the same thread count, in the same run.
 
-    bench/bench_matmul.py [--threads 1,2] [--runs 10] [--record]
+    .venv/bin/python bench/bench_matmul.py [--threads 1,2] [--runs 10] [--record]
 
 Shapes: square 256..2048 and the matmuls of BERT-base and TinyBERT at batch 8
 x 128 tokens (M = 1024 rows): QKV/output projections, FFN in and out.

@@ -1,9 +1,9 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Softmax, log_softmax and layer_norm rows: ube's row kernels
 (--ube-cpu-row-kernels) against ube's generic linalg lowering
 (fused_kernels=False) and PyTorch eager, same thread count, same process.
 
-    bench/bench_row_kernels.py [--threads 2] [--runs 20] [--record]
+    .venv/bin/python bench/bench_row_kernels.py [--threads 2] [--runs 20] [--record]
 
 Shapes are BERT-base's at batch 8, 128 tokens: attention probabilities
 (8·12·128 rows of 128), layer norms (1024 rows of 768), and a 4096-wide

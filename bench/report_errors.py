@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Worst relative error per op of the end-to-end tests against PyTorch.
 
-    bench/report_errors.py            # runs test/python/e2e and prints a table
+    .venv/bin/python bench/report_errors.py            # runs test/python/e2e and prints a table
 
 Each test measures max|out - ref| / max|ref| against a float64 reference;
 this groups the measurements by the test (the op) and prints the worst."""

@@ -16,7 +16,7 @@ BERT-of-Theseus, trains one 64-wide layer in place of the teacher's two:
 each step uses it instead of them with probability min(1, k·step + b),
 logged as it rises to 1.
 
-    python3 examples/distill_demo.py [--out DIR] [--seed N]
+    .venv/bin/python examples/distill_demo.py [--out DIR] [--seed N]
 """
 import argparse
 import math

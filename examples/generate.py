@@ -1,7 +1,7 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Regenerates the example graph files' weights (fixed seed).
 
-    python3 examples/generate.py
+    .venv/bin/python examples/generate.py
 
 Writes examples/mlp.safetensors for examples/mlp.json: a 2-layer MLP
 classifier (16 -> 32 -> 4) with GELU, softmax probabilities and a

@@ -31,4 +31,4 @@ echo "outputs written as .npy to the output directory, e.g. probs.npy"
 
 echo
 echo "== 4. knowledge distillation (examples/distill_demo.py; plots in ${DEMO_OUT:-demo-out}/):"
-/usr/bin/python3 examples/distill_demo.py --out "${DEMO_OUT:-demo-out}"
+.venv/bin/python examples/distill_demo.py --out "${DEMO_OUT:-demo-out}"

@@ -12,5 +12,5 @@ scripts/setup.sh
 scripts/build.sh >/dev/null
 rm -rf "$OUT"
 mkdir -p "$OUT"
-/usr/bin/python3 scripts/gpu/make_cases.py "$OUT" --arch "$ARCH"
+.venv/bin/python scripts/gpu/make_cases.py "$OUT" --arch "$ARCH"
 du -sh "$OUT"

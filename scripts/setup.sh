@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Installs, idempotently and only what is missing, every Debian package that ube's build,
-# tests, demo and benchmarks use. Safe to run repeatedly; needs root (or sudo) only when
-# something is actually missing.
+# Installs, idempotently and only what is missing, everything ube's build, tests, demo and
+# benchmarks use:
+#   1. Debian packages: LLVM/MLIR 22, clang, lld, the build tools, the C++ libraries;
+#   2. the project's virtual environment .venv/, made from the machine's python3
+#      (UBE_SETUP_PYTHON picks another), with every package pinned in
+#      python/requirements.txt and torch held to its CPU build by python/constraints.txt.
+# Safe to run repeatedly: a second run installs nothing and says so. Needs root (or sudo)
+# only when a Debian package is missing.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PACKAGES=(
   # Compiler toolchain: LLVM/MLIR 22 (shared libraries, headers, CMake config, tablegen),
@@ -13,13 +19,7 @@ PACKAGES=(
   # Build system.
   cmake ninja-build ccache
   # C++ libraries.
-  libgtest-dev libgmock-dev libfmt-dev nlohmann-json3-dev pybind11-dev
-  # Python side: extension headers, references for numerics, the test runner.
-  python3-dev python3-numpy python3-torch python3-onnx python3-pytest python3-jsonschema
-  # Loss-curve plots of ube.distill / ube.fit.
-  python3-matplotlib
-  # A real BLAS, so that PyTorch/numpy comparisons are meaningful.
-  libopenblas0-pthread
+  libgtest-dev libgmock-dev libfmt-dev nlohmann-json3-dev
 )
 
 missing=()
@@ -30,13 +30,53 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
+  echo "setup: all ${#PACKAGES[@]} Debian packages present"
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The virtual environment. Every pip call carries the constraints file, so nothing can
+# replace the CPU torch with a CUDA build.
+VENV=.venv
+REQUIREMENTS=python/requirements.txt
+CONSTRAINTS=python/constraints.txt
+if [ ! -x "$VENV/bin/python" ]; then
+  PYTHON=${UBE_SETUP_PYTHON:-python3}
+  echo "setup: creating $VENV from $(command -v "$PYTHON") ($("$PYTHON" --version 2>&1))"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+# Which pinned packages are absent or at another version (a fast look at the installed
+# metadata; pip itself takes seconds even when there is nothing to do).
+outdated=$("$VENV/bin/python" - "$REQUIREMENTS" <<'EOF'
+import importlib.metadata as metadata
+import re
+import sys
+
+for line in open(sys.argv[1]):
+    requirement = line.split("#")[0].strip()
+    if not requirement:
+        continue
+    name, version = requirement.split("==")
+    try:
+        installed = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        installed = None
+    # A local label (torch's "+cpu") is not part of the pin.
+    if installed is None or re.sub(r"\+.*", "", installed) != version:
+        print(f"{name}=={version} (have {installed or 'none'})")
+EOF
+)
+if [ -z "$outdated" ]; then
+  echo "setup: $VENV has every package of $REQUIREMENTS at its pinned version"
+  exit 0
+fi
+echo "setup: installing into $VENV:" $outdated
+"$VENV/bin/python" -m pip install --quiet --require-virtualenv --disable-pip-version-check \
+  -r "$REQUIREMENTS" -c "$CONSTRAINTS"
+"$VENV/bin/python" -m pip check --disable-pip-version-check

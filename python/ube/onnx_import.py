@@ -404,7 +404,13 @@ def _reduce(op):
         result = {"keepdims": keep}
         if axes:
             result["axes"] = [int(a) for a in axes]
-        return im.emit(_out(node), op, [im.value(node.input[0])], result)
+        x = im.value(node.input[0])
+        if im.dtype(node.input[0]) == "i1" and op in ("reduce_max", "reduce_min"):
+            # The max (min) of booleans is their "any" ("all"): reduced as integers.
+            wide = im.emit(f"{_out(node)}_i32", "cast", [x], dtype="i32")
+            reduced = im.emit(f"{_out(node)}_reduced", op, [wide], result)
+            return im.emit(_out(node), "cast", [reduced], dtype="i1")
+        return im.emit(_out(node), op, [x], result)
     return handler
 
 

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Builds the GPU check folder (run by scripts/gpu-prepare.sh, here).
 
 For each correctness case: the graph compiled for cuda:ARCH, its inputs and

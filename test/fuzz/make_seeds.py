@@ -3,7 +3,7 @@ test inputs: small graph files with and without weights, .npy and
 safetensors files of each dtype, and cpu and cuda executables compiled by
 the build's ube-compile (the cuda one without its cubin, to stay small).
 
-    PYTHONPATH=build/python python3 test/fuzz/make_seeds.py build
+    .venv/bin/python test/fuzz/make_seeds.py build
 """
 import json
 import pathlib

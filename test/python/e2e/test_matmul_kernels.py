@@ -133,7 +133,7 @@ def test_epilogue_runs_on_the_accumulators(runner, lhs, rhs):
     approximations are within float32 rounding)."""
     from math import erf
     rng = np.random.default_rng(5)
-    a = rng.standard_normal(lhs).astype(np.float32) / np.sqrt(lhs[-1])
+    a = (rng.standard_normal(lhs) / np.sqrt(lhs[-1])).astype(np.float32)
     b = rng.standard_normal(rhs).astype(np.float32)
     shape = np.matmul(a, b).shape
     bias = rng.standard_normal(shape[-1]).astype(np.float32)
