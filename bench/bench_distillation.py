@@ -262,8 +262,8 @@ def main():
                     f"{cell(results['torch'])} | {torch_ms / results['ube']['ms']:.2f}x | "
                     f"{results['ube']['err']:.1e} |")
     if args.record:
-        for row in rows:
-            record_rows(ROOT / "docs" / "performance.md", "<!-- distillation-rows -->", [row])
+        record_rows(ROOT / "docs" / "performance.md",
+                    "<!-- rows: bench/bench_distillation.py --record -->", rows)
 
 
 if __name__ == "__main__":

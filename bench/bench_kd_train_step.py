@@ -144,8 +144,8 @@ def main():
     print(f"ube speedup {t['ms'] / u['ms']:.2f}x, memory ratio {u['peak_kib'] / t['peak_kib']:.2f}")
     if args.record:
         today = datetime.date.today().isoformat()
-        record_rows(ROOT / "docs" / "performance.md", "| date | step | threads | ube ms (peak) "
-                    "| PyTorch ms (peak) | speedup | compile |", [
+        record_rows(ROOT / "docs" / "performance.md",
+                    "<!-- rows: bench/bench_kd_train_step.py --record -->", [
                         f"| {today} | KD step 6x384 -> 2x192, b{BATCH}, {TOKENS} tokens, "
                         f"vocab {args.vocab} | "
                         f"{args.threads} | {u['ms']:.1f} ({u['peak_kib'] / 1024:.0f} MiB) | "

@@ -6,8 +6,10 @@ PyTorch eager, at the same thread count, in the same run.
 
 Shapes: square 256..2048 and the matmuls of BERT-base and TinyBERT at batch 8
 x 128 tokens (M = 1024 rows): QKV/output projections, FFN in and out.
-Each thread count runs in a fresh process with OPENBLAS_NUM_THREADS,
-OMP_NUM_THREADS and UBE_NUM_THREADS set to it, and torch.set_num_threads.
+Each thread count and library runs in a fresh process with
+OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and UBE_NUM_THREADS set to it, and
+torch.set_num_threads (one library per process, so no library's idle,
+spinning thread pool takes cores from another's).
 Times are medians of --runs calls on inputs already in memory; ube's include
 packing the right-hand side on every call. With --record, rows are appended
 to docs/performance.md.
@@ -37,37 +39,42 @@ SHAPES = [  # (label, M, K, N)
 ]
 
 
-def child(threads, runs):
-    """Times every shape with every library at `threads`; prints JSON."""
+def child(threads, library, runs):
+    """Times every shape with one library at `threads`; prints JSON. One
+    library per process: a thread pool that spins after its call (OpenBLAS's,
+    PyTorch's OpenMP) would otherwise take the cores from the next library's."""
     import numpy as np
-    import torch
-    sys.path.insert(0, str(ROOT / "build" / "python"))
-    import ube
-    torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, m, k, n in SHAPES:
             a = rng.standard_normal((m, k)).astype(np.float32)
             b = rng.standard_normal((k, n)).astype(np.float32)
-            path = pathlib.Path(tmp) / f"mm{m}x{k}x{n}.mlir"
-            path.write_text(
-                f'func.func @main(%a: tensor<{m}x{k}xf32> {{ube.name = "a"}}, '
-                f'%b: tensor<{k}x{n}xf32> {{ube.name = "b"}}) -> '
-                f'(tensor<{m}x{n}xf32> {{ube.name = "c"}}) {{\n'
-                f'  %c = ube.matmul %a, %b : tensor<{m}x{k}xf32>, tensor<{k}x{n}xf32>\n'
-                f'  return %c : tensor<{m}x{n}xf32>\n}}\n')
-            exe = ube.compile(path)
-            assert exe.threads == threads
-            out = exe(a, b)
-            ref = a.astype(np.float64) @ b.astype(np.float64)
-            error = float(np.abs(out - ref).max() / np.abs(ref).max())
-            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-            flop = 2.0 * m * k * n
-            row = {"label": label, "error": error}
-            for name, fn in [("ube", lambda: exe(a, b)), ("numpy", lambda: a @ b),
-                             ("torch", lambda: torch.mm(ta, tb))]:
-                row[name] = flop / median_ms(fn, runs) / 1e6  # GFLOP/s
+            row = {"label": label}
+            if library == "ube":
+                sys.path.insert(0, str(ROOT / "build" / "python"))
+                import ube
+                path = pathlib.Path(tmp) / f"mm{m}x{k}x{n}.mlir"
+                path.write_text(
+                    f'func.func @main(%a: tensor<{m}x{k}xf32> {{ube.name = "a"}}, '
+                    f'%b: tensor<{k}x{n}xf32> {{ube.name = "b"}}) -> '
+                    f'(tensor<{m}x{n}xf32> {{ube.name = "c"}}) {{\n'
+                    f'  %c = ube.matmul %a, %b : tensor<{m}x{k}xf32>, tensor<{k}x{n}xf32>\n'
+                    f'  return %c : tensor<{m}x{n}xf32>\n}}\n')
+                exe = ube.compile(path)
+                assert exe.threads == threads
+                out = exe(a, b)
+                ref = a.astype(np.float64) @ b.astype(np.float64)
+                row["error"] = float(np.abs(out - ref).max() / np.abs(ref).max())
+                fn = lambda: exe(a, b)  # noqa: E731
+            elif library == "numpy":
+                fn = lambda: a @ b  # noqa: E731
+            else:
+                import torch
+                torch.set_num_threads(threads)
+                ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+                fn = lambda: torch.mm(ta, tb)  # noqa: E731
+            row["gflops"] = 2.0 * m * k * n / median_ms(fn, runs) / 1e6
             results.append(row)
     print(json.dumps(results))
 
@@ -77,19 +84,25 @@ def main():
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--record", action="store_true")
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.runs)
+        return child(int(args.child[0]), args.child[1], args.runs)
 
     by_threads = {}
     for threads in [int(t) for t in args.threads.split(",")]:
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                    UBE_NUM_THREADS=str(threads))
-        out = subprocess.run([sys.executable, __file__, "--child", str(threads),
-                              "--runs", str(args.runs)], env=env, check=True,
-                             capture_output=True, text=True).stdout
-        by_threads[threads] = json.loads(out.strip().splitlines()[-1])
+        per_library = {}
+        for library in ("ube", "numpy", "torch"):
+            out = subprocess.run([sys.executable, __file__, "--child", str(threads), library,
+                                  "--runs", str(args.runs)], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            per_library[library] = json.loads(out.strip().splitlines()[-1])
+        by_threads[threads] = [
+            {"label": u["label"], "error": u["error"], "ube": u["gflops"],
+             "numpy": n["gflops"], "torch": t["gflops"]}
+            for u, n, t in zip(per_library["ube"], per_library["numpy"], per_library["torch"])]
 
     header = (f"{'shape':34}{'threads':>8}{'ube':>9}{'numpy':>9}{'torch':>9}"
               f"{'ube/numpy':>11}{'ube/torch':>11}{'rel. error':>12}")
