@@ -77,6 +77,8 @@ if [ -z "$outdated" ]; then
   exit 0
 fi
 echo "setup: installing into $VENV:" $outdated
+# (The machine's pip configuration names package indexes that may lack a package: pip's
+# "Location ... is ignored" warning for each is left out.)
 "$VENV/bin/python" -m pip install --quiet --require-virtualenv --disable-pip-version-check \
-  -r "$REQUIREMENTS" -c "$CONSTRAINTS"
+  -r "$REQUIREMENTS" -c "$CONSTRAINTS" 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 "$VENV/bin/python" -m pip check --disable-pip-version-check
