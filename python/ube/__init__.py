@@ -12,10 +12,11 @@ tuple when the function has several outputs).
 """
 from ube._ube import CompileError, RuntimeError  # noqa: A004 - ube.RuntimeError by design
 from ube.executable import Executable, compile, load  # noqa: A004
+from ube.graph_builder import ExportError
 from ube.training import TrainingStep
 from ube.distill import DistillConfig, TrainedModel, distill, fit
 
-__all__ = ["CompileError", "RuntimeError", "Executable", "TrainingStep", "DistillConfig",
+__all__ = ["CompileError", "ExportError", "RuntimeError", "Executable", "TrainingStep", "DistillConfig",
            "TrainedModel", "compile", "distill", "fit", "load", "export", "import_onnx"]
 
 

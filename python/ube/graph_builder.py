@@ -12,6 +12,11 @@ NUMPY_TO_UBE = {np.dtype("float32"): "f32", np.dtype("float16"): "f16",
                 np.dtype("int32"): "i32", np.dtype("int64"): "i64", np.dtype("bool"): "i1"}
 
 
+class ExportError(Exception):
+    """A framework graph that ube cannot express (yet): the frontend names the
+    op, where it came from, and why."""
+
+
 def json_scalar(value, dtype):
     """A constant element as the graph format writes it."""
     if dtype in ("f32", "f16", "bf16"):

@@ -35,7 +35,7 @@ class _Replaceable(nn.Module):
         t = x
         for module in self.teacher:
             t = module(t, *rest)
-        # Looked up on the module: torch.fx patches it there while tracing.
+        # A custom op that torch.export keeps whole: ube.bernoulli_select.
         return torch_export.replace_module_output(self.student(x, *rest), t, self.module_id,
                                                   self.slope, self.offset, self.seed)
 

@@ -1,33 +1,66 @@
-"""PyTorch frontend: torch.fx traces a module into a ube graph file.
+"""PyTorch frontend: torch.export, the ATen core opset, a ube graph file.
 
     ube.export(module, example_inputs, "model.json")
 
-writes model.json and model.safetensors. Every call_module / call_function /
-call_method node maps to ube ops; shapes come from running the example
-inputs through the traced graph (fx ShapeProp), so `view(-1, ...)`,
-`size()` arithmetic and the like become static shapes. A construct without a
-mapping is an ExportError naming the fx node and the line of the module's
-source it came from. Modules export in their current mode: in eval mode
-dropout is the identity.
+writes model.json and model.safetensors. `torch.export.export` traces the
+module (non-strict: its Python runs as written, so `B, N = ids.shape`,
+`q, k, v = x.chunk(3, -1)` and control flow on shapes work) into an
+ExportedProgram, which is decomposed to the ATen core opset except for the
+ops in KEPT_WHOLE: those ube has whole, with fused kernels or better forms
+than their decompositions (linear, layer_norm, softmax, the losses, ...).
+Every ATen op of the result maps to ube ops (ATEN_OPS); shapes are static,
+taken from the example inputs. Parameters and buffers keep their state-dict
+names. An op without a mapping is an ExportError naming the op, the module it
+came from (`nn_module_stack`) and the line of the user's source. Modules
+export in their current mode: in eval mode dropout is the identity.
 """
-import math
+import logging
 import operator
+import os
+import warnings
 
 import numpy as np
 import torch
-import torch.fx
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.fx.passes.shape_prop import ShapeProp
+from torch.export.graph_signature import InputKind, OutputKind
 
-from ube.graph_builder import GraphBuilder
+from ube.graph_builder import ExportError, GraphBuilder
+
+aten = torch.ops.aten
 
 TORCH_TO_UBE = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16",
                 torch.int64: "i64", torch.int32: "i32", torch.bool: "i1"}
 
+# Ops kept out of the core-ATen decomposition: ube has them whole.
+KEPT_WHOLE = [
+    aten.linear.default,            # ube.linear: matmul kernels with a bias epilogue
+    aten.matmul.default,            # ube.matmul broadcasts batches itself
+    aten.layer_norm.default,        # row kernels; feature-map fusion reads it
+    aten.softmax.int, aten.log_softmax.int,  # row kernels; KD/attention fusion reads them
+    aten.dropout.default,           # ube.dropout: Philox masks, the same on every device
+    aten.kl_div.default,            # the KD and attention-transfer fusion reads its form
+    aten.mse_loss.default, aten.l1_loss.default,  # feature-map fusion
+    aten.cross_entropy_loss.default,  # ube.cross_entropy: one streaming pass
+]
 
-class ExportError(Exception):
-    """A module construct ube cannot express (yet)."""
+
+# -- BERT-of-Theseus module replacement ----------------------------------------
+
+@torch.library.custom_op("ube::replace_module_output", mutates_args=())
+def _replace_module_output_op(student: torch.Tensor, teacher: torch.Tensor, module_id: int,
+                           slope: float, offset: float, seed: int) -> torch.Tensor:
+    return student.clone()
+
+
+@_replace_module_output_op.register_fake
+def _(student, teacher, module_id, slope, offset, seed):
+    return torch.empty_like(student)
+
+
+def _replace_backward(ctx, grad):
+    return grad, None, None, None, None, None
+
+
+_replace_module_output_op.register_autograd(_replace_backward)
 
 
 def replace_module_output(student, teacher, module_id, slope, offset, seed=0):
@@ -35,55 +68,85 @@ def replace_module_output(student, teacher, module_id, slope, offset, seed=0):
     as `ube.bernoulli_select` between the two outputs, drawn per step from
     (seed, step, module_id) with probability `transfer_probability` =
     min(1, slope·step + offset); the graph gains an i64 scalar input `step`.
-    Eager PyTorch (shape propagation) returns the student's output."""
+    Eager PyTorch returns (a copy of) the student's output. A custom op
+    (`torch.ops.ube.replace_module_output`), so torch.export keeps it whole."""
     if student.shape != teacher.shape or student.dtype != teacher.dtype:
         raise ExportError(f"module replacement {module_id}: the student module gives "
                           f"{list(student.shape)} {student.dtype}, the teacher modules "
                           f"{list(teacher.shape)} {teacher.dtype}; they must match")
-    return student
+    return _replace_module_output_op(student, teacher, int(module_id), float(slope),
+                                  float(offset), int(seed))
 
 
-torch.fx.wrap("replace_module_output")
+# -- where a node came from ----------------------------------------------------
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
 
 
 def _source_location(node):
-    """' at File "model.py", line 12, in forward: <source line>' for a node
-    traced with record_stack_traces (the first frame is the user's code)."""
+    """' at File "model.py", line 12, in forward: <source line>': the
+    innermost frame of the node's stack trace outside PyTorch itself."""
     lines = [l.strip() for l in (node.meta.get("stack_trace") or "").splitlines() if l.strip()]
+    found = ""
     for i, line in enumerate(lines):
-        if line.startswith("File "):
+        if line.startswith("File ") and _TORCH_DIR not in line:
             source = lines[i + 1] if i + 1 < len(lines) and not lines[i + 1].startswith(
                 "File ") else ""
-            return f" at {line}: {source}" if source else f" at {line}"
-    return ""
+            found = f" at {line}: {source}" if source else f" at {line}"
+    return found
 
+
+def _module_path(node):
+    """" in module 'layers.0.attn' (Attention)" from the node's nn_module_stack."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path, kind = list(stack.values())[-1]
+    path = path.replace("L['self'].", "").replace("L['self']", "")
+    name = getattr(kind, "__name__", None) or str(kind).rsplit(".", 1)[-1].rstrip("'>")
+    return f" in module '{path}' ({name})" if path else f" in the root module ({name})"
+
+
+def _op_name(target):
+    if isinstance(target, torch._ops.OpOverload):
+        return f"{target.namespace}.{target._schema.name.split('::')[-1]}" + (
+            f".{target._overloadname}" if target._overloadname != "default" else "")
+    return getattr(target, "__name__", str(target))
+
+
+# -- the exporter --------------------------------------------------------------
 
 class _Exporter:
-    def __init__(self, module, example_inputs):
+    def __init__(self, program, module):
+        self.program = program
         self.module = module
-        tracer = torch.fx.Tracer()
-        tracer.record_stack_traces = True
-        graph = tracer.trace(module)
-        self.gm = torch.fx.GraphModule(module, graph)
-        ShapeProp(self.gm).propagate(*example_inputs)
+        self.gm = program.graph_module
         self.graph = GraphBuilder()
-        self.values = {}  # fx node -> ube value name, or a static Python value
+        self.values = {}  # fx node -> ube value name, a list of them, or a static value
         self.probabilities = {}  # (slope, offset) -> transfer_probability value
 
     # -- helpers ---------------------------------------------------------
+    def val(self, node):
+        return node.meta.get("val")
+
     def meta(self, node):
-        m = node.meta.get("tensor_meta")
-        if m is None or not hasattr(m, "shape"):
+        """(shape, ube dtype) of a node's single tensor result."""
+        v = self.val(node)
+        if not isinstance(v, torch.Tensor):
             raise self.error(node, "has no single tensor result")
-        if m.dtype not in TORCH_TO_UBE:
-            raise self.error(node, f"produces {m.dtype}, which ube does not support")
-        return list(m.shape), TORCH_TO_UBE[m.dtype]
+        if v.dtype not in TORCH_TO_UBE:
+            raise self.error(node, f"produces {v.dtype}, which ube does not support")
+        shape = []
+        for d in v.shape:
+            if not isinstance(d, int):
+                raise self.error(node, f"has a symbolic dimension ({d}); ube.export needs "
+                                       "static shapes")
+            shape.append(d)
+        return shape, TORCH_TO_UBE[v.dtype]
 
     def error(self, node, what):
-        target = node.target if isinstance(node.target, str) else getattr(
-            node.target, "__name__", str(node.target))
-        return ExportError(f"cannot export fx node '{node.name}' ({node.op} {target}): "
-                           f"{what}{_source_location(node)}")
+        return ExportError(f"cannot export {_op_name(node.target)} (node '{node.name}'): "
+                           f"{what}{_module_path(node)}{_source_location(node)}")
 
     def emit(self, base, op, inputs, attrs=None, **fields):
         return self.graph.emit(base, op, inputs, attrs, **fields)
@@ -92,14 +155,14 @@ class _Exporter:
         return self.graph.constant(value, dtype)
 
     def parameter(self, name, tensor):
-        tensor = tensor.detach().cpu()
+        tensor = tensor.detach().cpu().contiguous()
         if tensor.dtype not in TORCH_TO_UBE:
             raise ExportError(f"parameter '{name}' has unsupported dtype {tensor.dtype}")
         return self.graph.add_parameter(
             name, tensor if tensor.dtype == torch.bfloat16 else tensor.numpy())
 
     def value(self, arg, node, dtype=None):
-        """The ube value of an fx argument; Python scalars become constants."""
+        """The ube value of an argument; Python scalars become constants."""
         if isinstance(arg, torch.fx.Node):
             v = self.values[arg]
             if isinstance(v, str):
@@ -110,7 +173,7 @@ class _Exporter:
         raise self.error(node, f"argument {arg!r} is not a tensor or a number")
 
     def static(self, arg):
-        """A Python value known at export time (size() results and arithmetic)."""
+        """A value known at export time (a list of ints, a number)."""
         if isinstance(arg, torch.fx.Node):
             return self.values[arg]
         if isinstance(arg, (list, tuple)):
@@ -120,70 +183,102 @@ class _Exporter:
     def is_tensor(self, arg):
         return isinstance(arg, torch.fx.Node) and isinstance(self.values.get(arg), str)
 
-    # -- nodes -----------------------------------------------------------
-    def run(self, input_names):
-        placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
-        for i, node in enumerate(self.gm.graph.nodes):
-            if node.op == "placeholder":
-                shape, dtype = self.meta(node)
-                name = input_names[placeholders.index(node)] if input_names else node.name
-                self.values[node] = self.graph.add_input(name, dtype, shape)
-            elif node.op == "get_attr":
-                self.values[node] = self.parameter(node.target, self.fetch_attr(node.target))
-            elif node.op == "output":
-                result = node.args[0]
-                results = result if isinstance(result, (tuple, list)) else [result]
-                for r in results:
-                    if not self.is_tensor(r):
-                        raise self.error(node, "outputs must be tensors (no dicts or numbers)")
-                    self.graph.outputs.append(self.values[r])
-            else:
-                self.values[node] = self.convert(node)
+    def dtype_of(self, arg):
+        return self.meta(arg)[1] if self.is_tensor(arg) else None
 
-    def fetch_attr(self, target):
-        obj = self.module
-        for part in target.split("."):
-            obj = getattr(obj, part)
-        return obj
+    # -- the graph -------------------------------------------------------
+    def run(self, input_names):
+        signature = self.program.graph_signature
+        specs = {spec.arg.name: spec for spec in signature.input_specs}
+        user = 0
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                self.placeholder(node, specs[node.name], input_names, user)
+                user += specs[node.name].kind == InputKind.USER_INPUT
+            elif node.op == "output":
+                self.output(node, signature)
+            elif node.op == "call_function":
+                self.values[node] = self.convert(node)
+            elif node.op != "get_attr":
+                raise self.error(node, f"unexpected node kind {node.op}")
+
+    def placeholder(self, node, spec, input_names, index):
+        if spec.kind == InputKind.USER_INPUT:
+            if not isinstance(self.val(node), torch.Tensor):
+                self.values[node] = self.val(node)  # a number, specialized by torch.export
+                return
+            shape, dtype = self.meta(node)
+            name = input_names[index] if input_names else node.name
+            self.values[node] = self.graph.add_input(name, dtype, shape)
+        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+            tensor = self.program.state_dict.get(spec.target)
+            if tensor is None:  # a non-persistent buffer
+                tensor = self.program.constants[spec.target]
+            self.values[node] = self.parameter(spec.target, tensor)
+        elif spec.kind == InputKind.CONSTANT_TENSOR:
+            self.values[node] = self.parameter(spec.target, self.program.constants[spec.target])
+        else:
+            raise self.error(node, f"input of kind {spec.kind.name} is not supported")
+
+    def output(self, node, signature):
+        for spec, result in zip(signature.output_specs, node.args[0]):
+            if spec.kind in (OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION,
+                             OutputKind.PARAMETER_MUTATION):
+                raise self.error(node, f"the module writes '{spec.target}' in forward (a "
+                                       "BatchNorm in training mode?); export it in eval mode")
+            if spec.kind != OutputKind.USER_OUTPUT:
+                continue
+            if not self.is_tensor(result):
+                raise self.error(node, "outputs must be tensors (no numbers or None)")
+            self.graph.outputs.append(self.values[result])
 
     def convert(self, node):
-        if node.op == "call_module":
-            module = self.fetch_attr(node.target)
-            handler = MODULES.get(type(module))
-            if handler is None:
-                raise self.error(node, f"module {type(module).__name__} is not supported")
-            return handler(self, node, module)
-        if node.op == "call_function":
-            # Arithmetic on shapes stays Python.
-            if not any(self.is_tensor(a) for a in node.args) and node.target in STATIC_FUNCTIONS:
-                return node.target(*self.static(node.args), **self.static(node.kwargs))
-            handler = FUNCTIONS.get(node.target)
-            if handler is None:
-                raise self.error(node, "function is not supported")
-            return handler(self, node)
-        if node.op == "call_method":
-            handler = METHODS.get(node.target)
-            if handler is None:
-                raise self.error(node, f"tensor method '{node.target}' is not supported")
-            return handler(self, node)
-        raise self.error(node, "unexpected node kind")
+        handler = ATEN_OPS.get(node.target)
+        if handler is None:
+            raise self.error(node, "no ube mapping for this operator")
+        return handler(self, node)
 
 
-# -- mappings ----------------------------------------------------------------
+# -- arguments by schema -------------------------------------------------------
 
-def _arg(node, index, name, default=None):
-    if len(node.args) > index:
-        return node.args[index]
-    return node.kwargs.get(name, default)
+def _args(node):
+    """The node's arguments by name, defaults filled in, from the op schema."""
+    target = node.target
+    if not isinstance(target, torch._ops.OpOverload):
+        return dict(enumerate(node.args))
+    values = {}
+    for i, arg in enumerate(target._schema.arguments):
+        if i < len(node.args) and not arg.kwarg_only:
+            values[arg.name] = node.args[i]
+        elif arg.name in node.kwargs:
+            values[arg.name] = node.kwargs[arg.name]
+        elif arg.has_default_value():
+            values[arg.name] = arg.default_value
+        else:
+            values[arg.name] = None
+    return values
 
+
+def _first(node):
+    return node.args[0]
+
+
+REDUCTIONS = {0: "none", 1: "mean", 2: "sum"}  # at::Reduction
+
+
+# -- elementwise ---------------------------------------------------------------
 
 def _unary(op):
-    return lambda ex, node: ex.emit(node.name, op, [ex.value(node.args[0], node)])
+    return lambda ex, node: ex.emit(node.name, op, [ex.value(_first(node), node)])
 
 
-def _binary(op):
+def _binary(op, reverse=False):
+    """A binary op on tensors and numbers, operands cast to the result's
+    dtype (ATen's type promotion); `alpha` scales the second operand (rsub,
+    `reverse`: other - alpha·self, the first)."""
     def handler(ex, node):
-        a, b = _arg(node, 0, "input"), _arg(node, 1, "other")
+        a, b = node.args[0], node.args[1]
+        alpha = node.kwargs.get("alpha", node.args[2] if len(node.args) > 2 else 1)
         _, dtype = ex.meta(node)
         operands = []
         for x in (a, b):
@@ -191,106 +286,464 @@ def _binary(op):
             if ex.is_tensor(x) and ex.meta(x)[1] != dtype:
                 v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
             operands.append(v)
-        if op == "rsub":
+        if reverse:
             operands.reverse()
-        return ex.emit(node.name, "sub" if op == "rsub" else op, operands)
+        if alpha != 1:
+            operands[1] = ex.emit(f"{node.name}_alpha", "mul",
+                                  [operands[1], ex.constant(alpha, dtype)])
+        return ex.emit(node.name, op, operands)
     return handler
 
 
 def _compare(predicate):
     def handler(ex, node):
         a, b = node.args[0], node.args[1]
-        dtype = ex.meta(a)[1] if ex.is_tensor(a) else ex.meta(b)[1]
-        return ex.emit(node.name, "compare", [ex.value(a, node, dtype), ex.value(b, node, dtype)],
-                       {"predicate": predicate})
+        vals = [ex.val(x) if isinstance(x, torch.fx.Node) else x for x in (a, b)]
+        common = TORCH_TO_UBE[torch.result_type(*vals)]
+        operands = []
+        for x in (a, b):
+            v = ex.value(x, node, common)
+            if ex.is_tensor(x) and ex.meta(x)[1] != common:
+                v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=common)
+            operands.append(v)
+        return ex.emit(node.name, "compare", operands, {"predicate": predicate})
     return handler
 
 
-def _reshape(ex, node):
-    shape, _ = ex.meta(node)
-    return ex.emit(node.name, "reshape", [ex.value(node.args[0], node)], shape=shape)
+def _logical(op):
+    """Boolean `&`, `|`, `~` (bitwise ops on bool tensors are logical)."""
+    def handler(ex, node):
+        for x in node.args:
+            if ex.is_tensor(x) and ex.meta(x)[1] != "i1":
+                raise ex.error(node, "bitwise operations on integers are not supported")
+        return ex.emit(node.name, op, [ex.value(x, node, "i1") for x in node.args])
+    return handler
+
+
+def _where(ex, node):
+    c, a, b = node.args
+    _, dtype = ex.meta(node)
+    operands = []
+    for x in (a, b):
+        v = ex.value(x, node, dtype)
+        if ex.is_tensor(x) and ex.meta(x)[1] != dtype:
+            v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
+        operands.append(v)
+    return ex.emit(node.name, "where", [ex.value(c, node)] + operands)
+
+
+def _masked_fill(ex, node):
+    x, mask, value = node.args[0], node.args[1], node.args[2]
+    _, dtype = ex.meta(node)
+    return ex.emit(node.name, "where", [ex.value(mask, node), ex.value(value, node, dtype),
+                                        ex.value(x, node)])
+
+
+def _pow(ex, node):
+    _, dtype = ex.meta(node)
+    base, exponent = node.args[0], node.args[1]
+    return ex.emit(node.name, "pow", [ex.value(base, node, dtype), ex.value(exponent, node, dtype)])
+
+
+def _reciprocal(ex, node):
+    _, dtype = ex.meta(node)
+    return ex.emit(node.name, "div", [ex.constant(1.0, dtype), ex.value(_first(node), node)])
+
+
+def _clamp(ex, node):
+    args = _args(node)
+    _, dtype = ex.meta(node)
+    x = ex.value(args["self"], node)
+    if args.get("min") is not None:
+        x = ex.emit(f"{node.name}_min", "maximum", [x, ex.value(args["min"], node, dtype)])
+    if args.get("max") is not None:
+        x = ex.emit(f"{node.name}_max", "minimum", [x, ex.value(args["max"], node, dtype)])
+    return x
+
+
+def _gelu(ex, node):
+    approximate = _args(node)["approximate"]
+    return ex.emit(node.name, "gelu", [ex.value(_first(node), node)],
+                   {"approximate": approximate} if approximate != "none" else None)
+
+
+def _cast(ex, node):
+    _, dtype = ex.meta(node)
+    x = _first(node)
+    if ex.meta(x)[1] == dtype:
+        return ex.value(x, node)
+    return ex.emit(node.name, "cast", [ex.value(x, node)], dtype=dtype)
 
 
 def _identity(ex, node):
-    return ex.value(node.args[0], node)
+    return ex.value(_first(node), node)
 
 
-def _normalize_dim(dim, rank):
-    return dim + rank if dim < 0 else dim
+def _nothing(ex, node):
+    return None
+
+
+# -- creation ------------------------------------------------------------------
+
+def _full(ex, node):
+    """full / scalar_tensor / zeros / ones: a scalar constant broadcast."""
+    shape, dtype = ex.meta(node)
+    args = _args(node)
+    fill = args.get("fill_value", args.get("s"))
+    if fill is None:
+        fill = 1 if node.target in (aten.ones.default,) else 0
+    scalar = ex.constant(fill, dtype)
+    return ex.emit(node.name, "broadcast_to", [scalar], shape=shape) if shape else scalar
+
+
+def _full_like(ex, node):
+    shape, dtype = ex.meta(node)
+    fill = {aten.zeros_like.default: 0, aten.ones_like.default: 1}.get(
+        node.target, _args(node).get("fill_value"))
+    return ex.emit(node.name, "broadcast_to", [ex.constant(fill, dtype)], shape=shape)
+
+
+def _arange(ex, node):
+    """arange with static bounds: the values, computed here."""
+    shape, dtype = ex.meta(node)
+    v = ex.val(node)
+    args = _args(node)
+    start = args.get("start", 0) or 0
+    step = args.get("step", 1) or 1
+    values = start + step * np.arange(shape[0])
+    return ex.constant(values.astype(np.float64 if v.dtype.is_floating_point else np.int64),
+                       dtype)
+
+
+# -- data movement -------------------------------------------------------------
+
+def _reshape(ex, node):
+    shape, _ = ex.meta(node)
+    x = _first(node)
+    if ex.meta(x)[0] == shape:
+        return ex.value(x, node)
+    return ex.emit(node.name, "reshape", [ex.value(x, node)], shape=shape)
 
 
 def _permute(ex, node):
-    dims = node.args[1:] if len(node.args) > 2 or not isinstance(node.args[1], (list, tuple)) \
-        else node.args[1]
-    return ex.emit(node.name, "transpose", [ex.value(node.args[0], node)],
-                   {"perm": [int(d) for d in ex.static(list(dims))]})
-
-
-def _transpose(ex, node):
-    x = node.args[0]
+    x = _first(node)
     rank = len(ex.meta(x)[0])
-    perm = list(range(rank))
-    if node.target in ("t",) or node.target is torch.t:
-        perm = [1, 0] if rank == 2 else perm
-    else:
-        d0 = _normalize_dim(ex.static(node.args[1]), rank)
-        d1 = _normalize_dim(ex.static(node.args[2]), rank)
-        perm[d0], perm[d1] = perm[d1], perm[d0]
+    perm = [d % rank if rank else 0 for d in ex.static(node.args[1])]
+    if perm == list(range(rank)):
+        return ex.value(x, node)
     return ex.emit(node.name, "transpose", [ex.value(x, node)], {"perm": perm})
 
 
+def _transpose(ex, node):
+    x = _first(node)
+    rank = len(ex.meta(x)[0])
+    perm = list(range(rank))
+    if node.target in (aten.t.default, aten.numpy_T.default):
+        perm.reverse()
+    else:
+        d0, d1 = (ex.static(node.args[i]) % rank for i in (1, 2))
+        perm[d0], perm[d1] = perm[d1], perm[d0]
+    if perm == list(range(rank)):
+        return ex.value(x, node)
+    return ex.emit(node.name, "transpose", [ex.value(x, node)], {"perm": perm})
+
+
+def _expand(ex, node):
+    shape, _ = ex.meta(node)
+    x = _first(node)
+    if ex.meta(x)[0] == shape:
+        return ex.value(x, node)
+    return ex.emit(node.name, "broadcast_to", [ex.value(x, node)], shape=shape)
+
+
+def _slice(ex, node, dim, start, end, step):
+    """x[..., start:end:step, ...] along `dim`; the identity when it selects
+    everything."""
+    x = _first(node)
+    shape, _ = ex.meta(x)
+    dim %= len(shape)
+    begin, stop, step = slice(start, end, step).indices(shape[dim])
+    if step <= 0:
+        raise ex.error(node, "negative steps are not supported")
+    if begin == 0 and stop >= shape[dim] and step == 1:
+        return ex.value(x, node)
+    starts = [0] * len(shape)
+    limits = list(shape)
+    strides = [1] * len(shape)
+    starts[dim], limits[dim], strides[dim] = begin, max(begin, stop), step
+    return ex.emit(f"{node.name}", "slice", [ex.value(x, node)],
+                   {"start": starts, "limit": limits, "stride": strides})
+
+
+def _slice_tensor(ex, node):
+    args = _args(node)
+    return _slice(ex, node, args["dim"], args["start"], args["end"], args["step"])
+
+
+def _select(ex, node):
+    args = _args(node)
+    shape, _ = ex.meta(_first(node))
+    index = args["index"] % shape[args["dim"] % len(shape)]
+    sliced = _slice(ex, node, args["dim"], index, index + 1, 1)
+    out_shape, _ = ex.meta(node)
+    return ex.emit(f"{node.name}_select", "reshape", [sliced], shape=out_shape)
+
+
+def _split(ex, node):
+    """split / split_with_sizes: a list of slices (getitem picks them)."""
+    args = _args(node)
+    x = _first(node)
+    shape, _ = ex.meta(x)
+    dim = args["dim"] % len(shape)
+    sizes = args.get("split_sizes") or args.get("split_size")
+    if isinstance(sizes, int):
+        sizes = [min(sizes, shape[dim] - s) for s in range(0, shape[dim], sizes)]
+    results, at = [], 0
+    for i, size in enumerate(sizes):
+        starts, limits = [0] * len(shape), list(shape)
+        starts[dim], limits[dim] = at, at + size
+        results.append(ex.emit(f"{node.name}_{i}", "slice", [ex.value(x, node)],
+                               {"start": starts, "limit": limits, "stride": [1] * len(shape)}))
+        at += size
+    return results
+
+
+def _unbind(ex, node):
+    x = _first(node)
+    shape, _ = ex.meta(x)
+    dim = _args(node)["dim"] % len(shape)
+    out = shape[:dim] + shape[dim + 1:]
+    results = []
+    for i in range(shape[dim]):
+        starts, limits = [0] * len(shape), list(shape)
+        starts[dim], limits[dim] = i, i + 1
+        piece = ex.emit(f"{node.name}_{i}_slice", "slice", [ex.value(x, node)],
+                        {"start": starts, "limit": limits, "stride": [1] * len(shape)})
+        results.append(ex.emit(f"{node.name}_{i}", "reshape", [piece], shape=out))
+    return results
+
+
+def _getitem(ex, node):
+    base, index = node.args
+    values = ex.values[base]
+    if isinstance(values, (list, tuple)):
+        if values[index] is None:
+            raise ex.error(node, "uses a result ube does not compute")
+        return values[index]
+    raise ex.error(node, "indexes a value that is not a list")
+
+
+def _cat(ex, node):
+    args = _args(node)
+    tensors = [t for t in args["tensors"] if ex.meta(t)[0] != [0]]
+    shape, dtype = ex.meta(node)
+    inputs = []
+    for t in tensors:
+        v = ex.value(t, node)
+        if ex.meta(t)[1] != dtype:
+            v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
+        inputs.append(v)
+    if len(inputs) == 1:
+        return inputs[0]
+    return ex.emit(node.name, "concat", inputs, {"axis": args["dim"] % len(shape)})
+
+
+def _embedding(ex, node):
+    args = _args(node)
+    return ex.emit(node.name, "gather", [ex.value(args["weight"], node),
+                                         ex.value(args["indices"], node)])
+
+
+def _index_select(ex, node):
+    args = _args(node)
+    shape, _ = ex.meta(args["self"])
+    return ex.emit(node.name, "gather", [ex.value(args["self"], node),
+                                         ex.value(args["index"], node)],
+                   {"axis": args["dim"] % len(shape)})
+
+
+# -- contractions and normalizations -------------------------------------------
+
 def _matmul(ex, node):
-    return ex.emit(node.name, "matmul", [ex.value(node.args[0], node), ex.value(node.args[1], node)])
+    return ex.emit(node.name, "matmul", [ex.value(node.args[0], node),
+                                         ex.value(node.args[1], node)])
+
+
+def _linear(ex, node):
+    args = _args(node)
+    inputs = [ex.value(args["input"], node), ex.value(args["weight"], node)]
+    if args["bias"] is not None:
+        inputs.append(ex.value(args["bias"], node))
+    return ex.emit(node.name, "linear", inputs)
+
+
+def _addmm(ex, node):
+    """beta·bias + alpha·(a @ b)."""
+    args = _args(node)
+    _, dtype = ex.meta(node)
+    product = ex.emit(f"{node.name}_mm", "matmul", [ex.value(args["mat1"], node),
+                                                     ex.value(args["mat2"], node)])
+    if args["alpha"] != 1:
+        product = ex.emit(f"{node.name}_alpha", "mul", [product, ex.constant(args["alpha"],
+                                                                             dtype)])
+    bias = ex.value(args["self"], node)
+    if args["beta"] != 1:
+        bias = ex.emit(f"{node.name}_beta", "mul", [bias, ex.constant(args["beta"], dtype)])
+    return ex.emit(node.name, "add", [product, bias])
 
 
 def _softmax(op):
     def handler(ex, node):
-        dim = _arg(node, 1, "dim")
-        if dim is None:
-            raise ex.error(node, "needs an explicit dim")
-        return ex.emit(node.name, op, [ex.value(node.args[0], node)], {"axis": int(dim)})
+        x = _first(node)
+        shape, _ = ex.meta(x)
+        dim = node.args[1] % max(len(shape), 1)
+        return ex.emit(node.name, op, [ex.value(x, node)], {"axis": dim})
     return handler
 
 
-def _linear_function(ex, node):
-    inputs = [ex.value(node.args[0], node), ex.value(_arg(node, 1, "weight"), node)]
-    bias = _arg(node, 2, "bias")
-    if bias is not None:
-        inputs.append(ex.value(bias, node))
-    return ex.emit(node.name, "linear", inputs)
-
-
-def _gelu_function(ex, node):
-    approximate = node.kwargs.get("approximate", "none")
-    return ex.emit(node.name, "gelu", [ex.value(node.args[0], node)],
-                   {"approximate": approximate} if approximate != "none" else None)
-
-
-def _layer_norm_function(ex, node):
-    shape = _arg(node, 1, "normalized_shape")
-    weight, bias = _arg(node, 2, "weight"), _arg(node, 3, "bias")
-    eps = _arg(node, 4, "eps", 1e-5)
-    inputs = [ex.value(node.args[0], node)]
-    if weight is not None:
-        inputs.append(ex.value(weight, node))
-        if bias is not None:
-            inputs.append(ex.value(bias, node))
-    elif bias is not None:
+def _layer_norm(ex, node):
+    args = _args(node)
+    inputs = [ex.value(args["input"], node)]
+    if args["weight"] is not None:
+        inputs.append(ex.value(args["weight"], node))
+        if args["bias"] is not None:
+            inputs.append(ex.value(args["bias"], node))
+    elif args["bias"] is not None:
         raise ex.error(node, "a LayerNorm bias without a weight is not supported")
     return ex.emit(node.name, "layer_norm", inputs,
-                   {"axis": -len(ex.static(shape)), "epsilon": float(eps)})
+                   {"axis": -len(args["normalized_shape"]), "epsilon": float(args["eps"])})
 
 
-def _dropout_function(ex, node):
-    if _arg(node, 2, "training", True) and ex.module.training:
-        p = float(_arg(node, 1, "p", 0.5))
-        return ex.emit(node.name, "dropout", [ex.value(node.args[0], node)], {"rate": p})
-    return ex.value(node.args[0], node)
+def _dropout(ex, node):
+    args = _args(node)
+    if args["train"] and args["p"] > 0:
+        return ex.emit(node.name, "dropout", [ex.value(args["input"], node)],
+                       {"rate": float(args["p"])})
+    return ex.value(args["input"], node)
 
 
-def _replace_module_output(ex, node):
-    student, teacher, module_id, slope, offset = node.args[:5]
-    seed = int(_arg(node, 5, "seed", 0))
+# -- reductions ----------------------------------------------------------------
+
+def _axes(ex, node, dims):
+    shape, _ = ex.meta(_first(node))
+    if dims is None or (isinstance(dims, (list, tuple)) and not dims):
+        return None
+    dims = dims if isinstance(dims, (list, tuple)) else [dims]
+    return [int(d) % max(len(shape), 1) for d in dims]
+
+
+def _reduce(op):
+    def handler(ex, node):
+        args = _args(node)
+        x = ex.value(_first(node), node)
+        _, dtype = ex.meta(node)
+        if ex.meta(_first(node))[1] != dtype:  # sum of bools or of ints widened
+            x = ex.emit(f"{node.name}_cast", "cast", [x], dtype=dtype)
+        attrs = {}
+        axes = _axes(ex, node, args.get("dim"))
+        if axes is not None:
+            attrs["axes"] = axes
+        if args.get("keepdim"):
+            attrs["keepdims"] = True
+        return ex.emit(node.name, op, [x], attrs or None)
+    return handler
+
+
+def _var(ex, node):
+    """var(x, dim, correction, keepdim): the mean of squared deviations from
+    the mean over `dim`, times n / (n - correction) unless the correction is 0
+    (the biased variance, as LayerNorm and MobileBERT's feature-map terms use)."""
+    args = _args(node)
+    x = ex.value(_first(node), node)
+    shape, _ = ex.meta(_first(node))
+    correction = args["correction"]
+    correction = 1 if correction is None else correction
+    axes = _axes(ex, node, args["dim"]) or list(range(len(shape)))
+    n = node.name
+    mean = ex.emit(f"{n}_mean", "reduce_mean", [x], {"axes": axes, "keepdims": True})
+    deviation = ex.emit(f"{n}_dev", "sub", [x, mean])
+    attrs = {"axes": axes, **({"keepdims": True} if args["keepdim"] else {})}
+    count = int(np.prod([shape[a] for a in axes]))
+    if not correction:
+        return ex.emit(n, "reduce_mean", [ex.emit(f"{n}_sq", "mul", [deviation, deviation])],
+                       attrs)
+    if count <= correction:
+        raise ex.error(node, f"var over {count} elements with correction {correction}")
+    biased = ex.emit(f"{n}_biased", "reduce_mean",
+                     [ex.emit(f"{n}_sq", "mul", [deviation, deviation])], attrs)
+    return ex.emit(n, "mul", [biased, ex.constant(count / (count - correction), "f32")])
+
+
+# -- losses --------------------------------------------------------------------
+
+def _reduced(ex, node, terms, reduction):
+    if reduction == "none":
+        return terms
+    return ex.emit(node.name, "reduce_mean" if reduction == "mean" else "reduce_sum", [terms])
+
+
+def _l1_loss(ex, node):
+    """|input - target|, reduced (no ube op: the distillation fusion pass
+    reads this form)."""
+    args = _args(node)
+    n = node.name
+    terms = ex.emit(f"{n}_abs", "abs", [ex.emit(f"{n}_diff", "sub", [
+        ex.value(args["self"], node), ex.value(args["target"], node)])])
+    return _reduced(ex, node, terms, REDUCTIONS[args["reduction"]])
+
+
+def _mse_loss(ex, node):
+    args = _args(node)
+    return ex.emit(node.name, "mse_loss", [ex.value(args["self"], node),
+                                           ex.value(args["target"], node)],
+                   {"reduction": REDUCTIONS[args["reduction"]]})
+
+
+def _cross_entropy(ex, node):
+    args = _args(node)
+    logits, labels = args["self"], args["target"]
+    if len(ex.meta(logits)[0]) != 2 or len(ex.meta(labels)[0]) != 1:
+        raise ex.error(node, "cross_entropy exports [N, C] logits and [N] class indices only")
+    if args["weight"] is not None:
+        raise ex.error(node, "class weights are not supported")
+    if args["label_smoothing"]:
+        raise ex.error(node, "label_smoothing is not supported")
+    return ex.emit(node.name, "cross_entropy", [ex.value(logits, node), ex.value(labels, node)],
+                   {"ignore_index": int(args["ignore_index"]),
+                    "reduction": REDUCTIONS[args["reduction"]]})
+
+
+def _kl_div(ex, node):
+    """kl_div(input=log q, target=p): p (log p - input) where p > 0, else 0,
+    as PyTorch, reduced; ube keeps this primitive form for the distillation
+    fusion pass to recognize (F.kl_div's "batchmean" is this sum divided by
+    the batch, which the fusion reads too)."""
+    args = _args(node)
+    log_q, target = ex.value(args["self"], node), ex.value(args["target"], node)
+    n = node.name
+    if args["log_target"]:
+        log_p, p = target, ex.emit(f"{n}_p", "exp", [target])
+        terms = ex.emit(f"{n}_terms", "mul", [p, ex.emit(f"{n}_diff", "sub", [log_p, log_q])])
+    else:
+        zero = ex.constant(0.0, "f32")
+        positive = ex.emit(f"{n}_pos", "compare", [target, zero], {"predicate": "gt"})
+        log_p = ex.emit(f"{n}_logp", "log", [target])
+        raw = ex.emit(f"{n}_raw", "mul", [target, ex.emit(f"{n}_diff", "sub", [log_p, log_q])])
+        terms = ex.emit(f"{n}_terms", "where", [positive, raw, zero])
+    reduction = REDUCTIONS[args["reduction"]]
+    if reduction == "none":
+        return terms
+    total = ex.emit(f"{n}_sum", "reduce_sum", [terms])
+    if reduction == "sum":
+        return total
+    count = int(np.prod(ex.meta(args["self"])[0]))
+    return ex.emit(n, "div", [total, ex.constant(float(count), "f32")])
+
+
+# -- module replacement --------------------------------------------------------
+
+def _bernoulli_select(ex, node):
+    student, teacher, module_id, slope, offset, seed = node.args[:6]
     step = [i for i in ex.graph.inputs if i["name"] == "step"]
     if not step and "step" in ex.graph.used:
         raise ex.error(node, "needs an input named 'step', but a value has that name")
@@ -304,315 +757,112 @@ def _replace_module_output(ex, node):
                                         {"slope": key[0], "offset": key[1]})
     return ex.emit(node.name, "bernoulli_select",
                    [ex.probabilities[key], "step", ex.value(student, node),
-                    ex.value(teacher, node)], {"module_id": int(module_id), "seed": seed})
+                    ex.value(teacher, node)], {"module_id": int(module_id), "seed": int(seed)})
 
 
-def _reduction_attrs(ex, node, dim_index=1, keep_index=2):
-    dim = _arg(node, dim_index, "dim")
-    keep = bool(_arg(node, keep_index, "keepdim", False))
-    attrs = {"keepdims": keep} if keep else {}
-    if dim is not None:
-        dims = dim if isinstance(dim, (list, tuple)) else [dim]
-        attrs["axes"] = [int(d) for d in ex.static(list(dims))]
-    return attrs or None
-
-
-def _reduce(op):
-    def handler(ex, node):
-        return ex.emit(node.name, op, [ex.value(node.args[0], node)], _reduction_attrs(ex, node))
-    return handler
-
-
-def _var(ex, node):
-    """var(x, dim, unbiased|correction, keepdim): the mean of squared
-    deviations from the mean over `dim`, times n / (n - correction) unless
-    the correction is 0 (the biased variance, as LayerNorm and MobileBERT's
-    feature-map terms use)."""
-    x = ex.value(node.args[0], node)
-    shape, _ = ex.meta(node.args[0])
-    dim = _arg(node, 1, "dim")
-    correction, keep = 1, bool(node.kwargs.get("keepdim", False))
-    if len(node.args) > 2 and isinstance(node.args[2], bool):
-        correction = int(node.args[2])
-        keep = bool(_arg(node, 3, "keepdim", keep))
-    elif "unbiased" in node.kwargs:
-        correction = int(bool(node.kwargs["unbiased"]))
-    elif node.kwargs.get("correction") is not None:
-        correction = node.kwargs["correction"]
-    dims = list(range(len(shape))) if dim is None else (
-        [dim] if not isinstance(dim, (list, tuple)) else list(dim))
-    axes = [int(d) for d in ex.static(dims)]
-    n = node.name
-    mean = ex.emit(f"{n}_mean", "reduce_mean", [x], {"axes": axes, "keepdims": True})
-    deviation = ex.emit(f"{n}_dev", "sub", [x, mean])
-    attrs = {"axes": axes, **({"keepdims": True} if keep else {})}
-    count = int(np.prod([shape[a] for a in axes]))
-    if not correction:
-        return ex.emit(n, "reduce_mean", [ex.emit(f"{n}_sq", "mul", [deviation, deviation])],
-                       attrs)
-    if count <= correction:
-        raise ex.error(node, f"var over {count} elements with correction {correction}")
-    biased = ex.emit(f"{n}_biased", "reduce_mean",
-                     [ex.emit(f"{n}_sq", "mul", [deviation, deviation])], attrs)
-    return ex.emit(n, "mul", [biased, ex.constant(count / (count - correction), "f32")])
-
-
-def _l1_loss(ex, node):
-    """l1_loss(input, target): |input - target|, reduced (no ube op: the
-    distillation fusion pass reads this form)."""
-    n = node.name
-    reduction = node.kwargs.get("reduction", "mean")
-    terms = ex.emit(f"{n}_abs", "abs", [ex.emit(f"{n}_diff", "sub", [
-        ex.value(node.args[0], node), ex.value(_arg(node, 1, "target"), node)])])
-    if reduction == "none":
-        return terms
-    return ex.emit(n, "reduce_mean" if reduction == "mean" else "reduce_sum", [terms])
-
-
-def _cross_entropy(ex, node):
-    logits, labels = node.args[0], _arg(node, 1, "target")
-    if len(ex.meta(logits)[0]) != 2:
-        raise ex.error(node, "cross_entropy exports [N, C] logits only (classes on axis 1)")
-    attrs = {"ignore_index": int(node.kwargs.get("ignore_index", -100)),
-             "reduction": node.kwargs.get("reduction", "mean")}
-    if node.kwargs.get("label_smoothing", 0.0):
-        raise ex.error(node, "label_smoothing is not supported")
-    return ex.emit(node.name, "cross_entropy", [ex.value(logits, node), ex.value(labels, node)],
-                   attrs)
-
-
-def _mse_loss(ex, node):
-    return ex.emit(node.name, "mse_loss", [ex.value(node.args[0], node),
-                                           ex.value(_arg(node, 1, "target"), node)],
-                   {"reduction": node.kwargs.get("reduction", "mean")})
-
-
-def _kl_div(ex, node):
-    """kl_div(input=log q, target=p): sum of p (log p - input), as PyTorch
-    (0 where p = 0), reduced; the ube graph keeps the primitive form for the
-    distillation fusion pass to recognize."""
-    log_q, target = ex.value(node.args[0], node), ex.value(_arg(node, 1, "target"), node)
-    reduction = node.kwargs.get("reduction", "mean")
-    log_target = node.kwargs.get("log_target", False)
-    n = node.name
-    if log_target:
-        log_p, p = target, ex.emit(f"{n}_p", "exp", [target])
-        terms = ex.emit(f"{n}_terms", "mul", [p, ex.emit(f"{n}_diff", "sub", [log_p, log_q])])
-    else:
-        zero = ex.constant(0.0, "f32")
-        positive = ex.emit(f"{n}_pos", "compare", [target, zero], {"predicate": "gt"})
-        log_p = ex.emit(f"{n}_logp", "log", [target])
-        raw = ex.emit(f"{n}_raw", "mul", [target, ex.emit(f"{n}_diff", "sub", [log_p, log_q])])
-        terms = ex.emit(f"{n}_terms", "where", [positive, raw, zero])
-    shape, _ = ex.meta(node.args[0])
-    if reduction == "none":
-        return terms
-    total = ex.emit(f"{n}_sum", "reduce_sum", [terms])
-    if reduction == "sum":
-        return total
-    count = shape[0] if reduction == "batchmean" else int(np.prod(shape))
-    return ex.emit(n, "div", [total, ex.constant(float(count), "f32")])
-
-
-def _masked_fill(ex, node):
-    x, mask, value = node.args[0], node.args[1], node.args[2]
-    _, dtype = ex.meta(x)
-    return ex.emit(node.name, "where", [ex.value(mask, node), ex.value(value, node, dtype),
-                                        ex.value(x, node)])
-
-
-def _where(ex, node):
-    c, a, b = node.args
-    _, dtype = ex.meta(node)
-    return ex.emit(node.name, "where", [ex.value(c, node), ex.value(a, node, dtype),
-                                        ex.value(b, node, dtype)])
-
-
-def _cast(ex, node):
-    _, dtype = ex.meta(node)
-    x = node.args[0]
-    if ex.meta(x)[1] == dtype:
-        return ex.value(x, node)
-    return ex.emit(node.name, "cast", [ex.value(x, node)], dtype=dtype)
-
-
-def _expand(ex, node):
-    shape, _ = ex.meta(node)
-    return ex.emit(node.name, "broadcast_to", [ex.value(node.args[0], node)], shape=shape)
-
-
-def _cat(ex, node):
-    tensors = node.args[0]
-    dim = int(_arg(node, 1, "dim", 0))
-    return ex.emit(node.name, "concat", [ex.value(t, node) for t in tensors], {"axis": dim})
-
-
-def _embedding_function(ex, node):
-    return ex.emit(node.name, "gather", [ex.value(_arg(node, 1, "weight"), node),
-                                         ex.value(node.args[0], node)])
-
-
-def _pow(ex, node):
-    _, dtype = ex.meta(node)
-    return ex.emit(node.name, "pow", [ex.value(node.args[0], node, dtype),
-                                      ex.value(node.args[1], node, dtype)])
-
-
-def _getitem(ex, node):
-    base, index = node.args
-    if not ex.is_tensor(base):
-        return ex.static(base)[ex.static(index)]
-    shape, _ = ex.meta(base)
-    index = index if isinstance(index, tuple) else (index,)
-    if any(i is Ellipsis for i in index):
-        at = index.index(Ellipsis)
-        fill = len(shape) - (len(index) - 1 - sum(i is None for i in index))
-        index = index[:at] + (slice(None),) * fill + index[at + 1:]
-    start, limit, stride, d = [], [], [], 0
-    for i in index:
-        if i is None:
-            continue
-        if isinstance(i, torch.fx.Node):
-            raise ex.error(node, "tensor indexing is not supported")
-        if isinstance(i, int):
-            i = slice(i, i + 1 if i != -1 else None)
-        s, e, st = i.indices(shape[d])
-        if st <= 0:
-            raise ex.error(node, "negative steps are not supported")
-        start.append(s), limit.append(max(s, e)), stride.append(st)
-        d += 1
-    for size in shape[d:]:
-        start.append(0), limit.append(size), stride.append(1)
-    sliced = ex.emit(f"{node.name}_slice", "slice", [ex.value(base, node)],
-                     {"start": start, "limit": limit, "stride": stride})
-    out_shape, _ = ex.meta(node)
-    return ex.emit(node.name, "reshape", [sliced], shape=out_shape)
-
-
-def _size(ex, node):
-    shape, _ = ex.meta(node.args[0])
-    dim = _arg(node, 1, "dim")
-    return torch.Size(shape) if dim is None else shape[dim]
-
-
-def _getattr(ex, node):
-    """`x.shape` and `x.ndim` of a tensor: static, as size() is."""
-    obj, attr = node.args[0], node.args[1]
-    if ex.is_tensor(obj) and attr in ("shape", "ndim"):
-        shape, _ = ex.meta(obj)
-        return torch.Size(shape) if attr == "shape" else len(shape)
-    raise ex.error(node, f"attribute '{attr}' is not supported")
-
-
-def _module_linear(ex, node, m):
-    inputs = [ex.value(node.args[0], node), ex.parameter(f"{node.target}.weight", m.weight)]
-    if m.bias is not None:
-        inputs.append(ex.parameter(f"{node.target}.bias", m.bias))
-    return ex.emit(node.name, "linear", inputs)
-
-
-def _module_layer_norm(ex, node, m):
-    inputs = [ex.value(node.args[0], node)]
-    if m.elementwise_affine:
-        inputs.append(ex.parameter(f"{node.target}.weight", m.weight))
-        if m.bias is not None:
-            inputs.append(ex.parameter(f"{node.target}.bias", m.bias))
-    return ex.emit(node.name, "layer_norm", inputs,
-                   {"axis": -len(m.normalized_shape), "epsilon": float(m.eps)})
-
-
-def _module_embedding(ex, node, m):
-    if m.padding_idx is not None or m.max_norm is not None:
-        pass  # forward lookups are plain gathers either way
-    return ex.emit(node.name, "gather", [ex.parameter(f"{node.target}.weight", m.weight),
-                                         ex.value(node.args[0], node)])
-
-
-def _module_dropout(ex, node, m):
-    if m.training and m.p > 0:
-        return ex.emit(node.name, "dropout", [ex.value(node.args[0], node)], {"rate": float(m.p)})
-    return ex.value(node.args[0], node)
-
-
-def _module_simple(op, attrs=lambda m: None):
-    return lambda ex, node, m: ex.emit(node.name, op, [ex.value(node.args[0], node)], attrs(m))
-
-
-MODULES = {
-    nn.Linear: _module_linear,
-    nn.LayerNorm: _module_layer_norm,
-    nn.Embedding: _module_embedding,
-    nn.Dropout: _module_dropout,
-    nn.Identity: lambda ex, node, m: ex.value(node.args[0], node),
-    nn.ReLU: _module_simple("relu"),
-    nn.Tanh: _module_simple("tanh"),
-    nn.Sigmoid: _module_simple("sigmoid"),
-    nn.GELU: _module_simple("gelu", lambda m: {"approximate": m.approximate}
-                            if getattr(m, "approximate", "none") != "none" else None),
-    nn.Softmax: _module_simple("softmax", lambda m: {"axis": int(m.dim)}),
-    nn.LogSoftmax: _module_simple("log_softmax", lambda m: {"axis": int(m.dim)}),
-}
-
-STATIC_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.floordiv,
-                    operator.truediv, operator.getitem, operator.neg, operator.pow, math.sqrt,
-                    int, float}
-
-FUNCTIONS = {
-    getattr: _getattr,
-    operator.add: _binary("add"), torch.add: _binary("add"),
-    operator.sub: _binary("sub"), torch.sub: _binary("sub"),
-    operator.mul: _binary("mul"), torch.mul: _binary("mul"),
-    operator.truediv: _binary("div"), torch.div: _binary("div"),
-    operator.pow: _pow, torch.pow: _pow,
-    torch.maximum: _binary("maximum"), torch.minimum: _binary("minimum"),
-    operator.neg: _unary("neg"), torch.neg: _unary("neg"),
-    operator.invert: _unary("logical_not"), torch.logical_not: _unary("logical_not"),
-    operator.and_: _binary("logical_and"), torch.logical_and: _binary("logical_and"),
-    operator.or_: _binary("logical_or"), torch.logical_or: _binary("logical_or"),
-    operator.matmul: _matmul, torch.matmul: _matmul, torch.bmm: _matmul,
-    operator.getitem: _getitem,
-    operator.lt: _compare("lt"), operator.le: _compare("le"), operator.gt: _compare("gt"),
-    operator.ge: _compare("ge"), operator.eq: _compare("eq"), operator.ne: _compare("ne"),
-    torch.exp: _unary("exp"), torch.log: _unary("log"), torch.sqrt: _unary("sqrt"),
-    torch.rsqrt: _unary("rsqrt"), torch.tanh: _unary("tanh"), torch.sigmoid: _unary("sigmoid"),
-    torch.relu: _unary("relu"), torch.abs: _unary("abs"), torch.erf: _unary("erf"),
-    F.relu: _unary("relu"), F.gelu: _gelu_function, F.linear: _linear_function,
-    F.softmax: _softmax("softmax"), torch.softmax: _softmax("softmax"),
-    F.log_softmax: _softmax("log_softmax"), torch.log_softmax: _softmax("log_softmax"),
-    F.layer_norm: _layer_norm_function, F.dropout: _dropout_function,
-    F.embedding: _embedding_function,
-    F.cross_entropy: _cross_entropy, F.mse_loss: _mse_loss, F.kl_div: _kl_div,
-    F.l1_loss: _l1_loss, torch.var: _var,
-    torch.where: _where, torch.cat: _cat, torch.reshape: _reshape, torch.flatten: _reshape,
-    torch.transpose: _transpose, torch.t: _transpose, torch.permute: _permute,
-    torch.sum: _reduce("reduce_sum"), torch.mean: _reduce("reduce_mean"),
-    torch.amax: _reduce("reduce_max"), torch.unsqueeze: _reshape, torch.squeeze: _reshape,
-    replace_module_output: _replace_module_output,
-}
-
-METHODS = {
-    "view": _reshape, "reshape": _reshape, "flatten": _reshape, "unsqueeze": _reshape,
-    "squeeze": _reshape, "permute": _permute, "transpose": _transpose, "t": _transpose,
-    "contiguous": _identity, "size": _size, "matmul": _matmul,
-    "masked_fill": _masked_fill, "softmax": _softmax("softmax"),
-    "log_softmax": _softmax("log_softmax"), "add": _binary("add"), "sub": _binary("sub"),
-    "mul": _binary("mul"), "div": _binary("div"), "pow": _pow, "exp": _unary("exp"),
-    "log": _unary("log"), "sqrt": _unary("sqrt"), "rsqrt": _unary("rsqrt"),
-    "tanh": _unary("tanh"), "sigmoid": _unary("sigmoid"), "relu": _unary("relu"),
-    "abs": _unary("abs"), "neg": _unary("neg"), "sum": _reduce("reduce_sum"),
-    "mean": _reduce("reduce_mean"), "amax": _reduce("reduce_max"), "var": _var, "float": _cast,
-    "to": _cast, "type": _cast, "long": _cast, "int": _cast, "bool": _cast, "half": _cast,
-    "expand": _expand, "expand_as": _expand,
+ATEN_OPS = {
+    # elementwise
+    aten.add.Tensor: _binary("add"), aten.add.Scalar: _binary("add"),
+    aten.sub.Tensor: _binary("sub"), aten.sub.Scalar: _binary("sub"),
+    aten.rsub.Scalar: _binary("sub", reverse=True), aten.rsub.Tensor: _binary("sub", reverse=True),
+    aten.mul.Tensor: _binary("mul"), aten.mul.Scalar: _binary("mul"),
+    aten.div.Tensor: _binary("div"), aten.div.Scalar: _binary("div"),
+    aten.pow.Tensor_Scalar: _pow, aten.pow.Tensor_Tensor: _pow, aten.pow.Scalar: _pow,
+    aten.maximum.default: _binary("maximum"), aten.minimum.default: _binary("minimum"),
+    aten.neg.default: _unary("neg"), aten.exp.default: _unary("exp"),
+    aten.log.default: _unary("log"), aten.sqrt.default: _unary("sqrt"),
+    aten.rsqrt.default: _unary("rsqrt"), aten.tanh.default: _unary("tanh"),
+    aten.sigmoid.default: _unary("sigmoid"), aten.relu.default: _unary("relu"),
+    aten.abs.default: _unary("abs"), aten.erf.default: _unary("erf"),
+    aten.reciprocal.default: _reciprocal, aten.clamp.default: _clamp,
+    aten.gelu.default: _gelu,
+    aten.eq.Tensor: _compare("eq"), aten.eq.Scalar: _compare("eq"),
+    aten.ne.Tensor: _compare("ne"), aten.ne.Scalar: _compare("ne"),
+    aten.lt.Tensor: _compare("lt"), aten.lt.Scalar: _compare("lt"),
+    aten.le.Tensor: _compare("le"), aten.le.Scalar: _compare("le"),
+    aten.gt.Tensor: _compare("gt"), aten.gt.Scalar: _compare("gt"),
+    aten.ge.Tensor: _compare("ge"), aten.ge.Scalar: _compare("ge"),
+    aten.logical_not.default: _logical("logical_not"),
+    aten.bitwise_not.default: _logical("logical_not"),
+    aten.logical_and.default: _logical("logical_and"),
+    aten.bitwise_and.Tensor: _logical("logical_and"),
+    aten.logical_or.default: _logical("logical_or"),
+    aten.bitwise_or.Tensor: _logical("logical_or"),
+    aten.where.self: _where, aten.masked_fill.Scalar: _masked_fill,
+    aten.masked_fill.Tensor: _masked_fill,
+    aten._to_copy.default: _cast, aten.clone.default: _identity, aten.alias.default: _identity,
+    aten.lift_fresh_copy.default: _identity, aten.detach.default: _identity,
+    # creation
+    aten.full.default: _full, aten.scalar_tensor.default: _full, aten.zeros.default: _full,
+    aten.ones.default: _full, aten.full_like.default: _full_like,
+    aten.zeros_like.default: _full_like, aten.ones_like.default: _full_like,
+    aten.arange.default: _arange, aten.arange.start: _arange, aten.arange.start_step: _arange,
+    # data movement
+    aten.view.default: _reshape, aten._unsafe_view.default: _reshape,
+    aten.reshape.default: _reshape, aten.unsqueeze.default: _reshape,
+    aten.squeeze.dim: _reshape, aten.squeeze.dims: _reshape, aten.squeeze.default: _reshape,
+    aten.permute.default: _permute, aten.transpose.int: _transpose, aten.t.default: _transpose,
+    aten.expand.default: _expand, aten.slice.Tensor: _slice_tensor, aten.select.int: _select,
+    aten.split.Tensor: _split, aten.split_with_sizes.default: _split,
+    aten.unbind.int: _unbind, operator.getitem: _getitem, aten.cat.default: _cat,
+    aten.embedding.default: _embedding, aten.index_select.default: _index_select,
+    # contractions and normalizations
+    aten.matmul.default: _matmul, aten.mm.default: _matmul, aten.bmm.default: _matmul,
+    aten.linear.default: _linear, aten.addmm.default: _addmm,
+    aten.softmax.int: _softmax("softmax"), aten._softmax.default: _softmax("softmax"),
+    aten.log_softmax.int: _softmax("log_softmax"),
+    aten._log_softmax.default: _softmax("log_softmax"),
+    aten.layer_norm.default: _layer_norm, aten.dropout.default: _dropout,
+    # reductions
+    aten.sum.dim_IntList: _reduce("reduce_sum"), aten.sum.default: _reduce("reduce_sum"),
+    aten.mean.dim: _reduce("reduce_mean"), aten.mean.default: _reduce("reduce_mean"),
+    aten.amax.default: _reduce("reduce_max"), aten.var.correction: _var,
+    # losses
+    aten.kl_div.default: _kl_div, aten.mse_loss.default: _mse_loss,
+    aten.l1_loss.default: _l1_loss, aten.cross_entropy_loss.default: _cross_entropy,
+    # bookkeeping torch.export leaves in the graph
+    aten._assert_tensor_metadata.default: _nothing, aten._assert_scalar.default: _nothing,
+    torch._C._set_grad_enabled: _nothing,
+    torch.ops.ube.replace_module_output.default: _bernoulli_select,
 }
 
 
-def export(module, example_inputs, path, *, input_names=None, name=None):
-    """Traces `module` with torch.fx on `example_inputs` (a tuple) and writes
-    the graph file `path` and its weights (`<stem>.safetensors`). Returns the
-    graph as a dict."""
+def exported_program(module, example_inputs, kwargs=None):
+    """The module through torch.export and the core-ATen decompositions,
+    KEPT_WHOLE left whole."""
+    table = torch.export.default_decompositions()
+    for op in KEPT_WHOLE:
+        table.pop(op, None)
+    # A failing op logs its traceback from the fake-tensor layer besides raising; the
+    # error reaches the user once, as an ExportError.
+    fake_log = logging.getLogger("torch._subclasses.fake_tensor")
+    level = fake_log.level
+    fake_log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            # torch's own deprecation noise from copying its pytree specs.
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            program = torch.export.export(module, tuple(example_inputs), kwargs or {},
+                                          strict=False)
+            return program.run_decompositions(table)
+    finally:
+        fake_log.setLevel(level)
+
+
+def export(module, example_inputs, path, *, input_names=None, name=None, kwargs=None):
+    """Exports `module` with torch.export on `example_inputs` (a tuple; and
+    `kwargs`) and writes the graph file `path` and its weights
+    (`<stem>.safetensors`). Returns the graph as a dict."""
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     example_inputs = tuple(torch.as_tensor(x) for x in example_inputs)
-    exporter = _Exporter(module, example_inputs)
+    try:
+        program = exported_program(module, example_inputs, kwargs)
+    except ExportError:
+        raise
+    except Exception as e:  # torch.export's own errors, with its explanation
+        raise ExportError(f"torch.export could not trace {type(module).__name__}: "
+                          f"{type(e).__name__}: {e}") from e
+    exporter = _Exporter(program, module)
     exporter.run(input_names)
     return exporter.graph.write(path, name or type(module).__name__)

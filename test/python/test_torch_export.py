@@ -73,22 +73,52 @@ def test_distillation_losses(ube_module):
         assert rel_error(out, ref) <= TOLERANCE
 
 
-def test_unsupported_call_names_node_and_line(ube_module, tmp_path):
+def test_unsupported_op_names_op_node_and_line(ube_module, tmp_path):
     class Odd(nn.Module):
         def forward(self, x):
             return torch.cumsum(x, dim=0)  # no ube op for this yet
 
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ube_module.ExportError) as info:
         ube_module.export(Odd(), (torch.randn(3),), tmp_path / "odd.json")
     message = str(info.value)
-    assert "fx node 'cumsum'" in message
+    assert "aten.cumsum" in message and "node 'cumsum'" in message
     assert "test_torch_export.py" in message and "torch.cumsum(x, dim=0)" in message
 
 
-def test_unsupported_module(ube_module, tmp_path):
-    with pytest.raises(Exception, match="module Conv1d is not supported"):
-        ube_module.export(nn.Sequential(nn.Conv1d(2, 2, 3)), (torch.randn(1, 2, 5),),
-                          tmp_path / "conv.json")
+def test_unsupported_op_names_the_module(ube_module, tmp_path):
+    model = nn.Sequential(nn.Linear(5, 5), nn.Conv1d(2, 2, 3))
+    with pytest.raises(ube_module.ExportError,
+                       match=r"aten.convolution .* in module '1' \(Conv1d\)"):
+        ube_module.export(model, (torch.randn(1, 2, 5),), tmp_path / "conv.json")
+
+
+def test_shapes_unpacked_and_chunked(ube_module, tmp_path):
+    """What fx symbolic tracing could not take: `B, N = x.shape`, `chunk`,
+    `unbind` and control flow on shapes."""
+    class Attention(nn.Module):
+        def __init__(self, width=16, heads=2):
+            super().__init__()
+            self.heads, self.qkv, self.out = heads, nn.Linear(width, 3 * width), \
+                nn.Linear(width, width)
+
+        def forward(self, x):
+            B, N, D = x.shape
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            q, k, v = (t.view(B, N, self.heads, D // self.heads).transpose(1, 2)
+                       for t in (q, k, v))
+            if N > 1:  # control flow on a (static) shape
+                scores = (q @ k.transpose(-1, -2)) / (D // self.heads) ** 0.5
+            a = scores.softmax(-1) @ v
+            first, *_ = a.unbind(1)
+            return self.out(a.transpose(1, 2).reshape(B, N, D)) + first.sum()
+
+    torch.manual_seed(4)
+    model = Attention()
+    x = torch.randn(2, 5, 16)
+    exe = ube_module.compile(model, example_inputs=(x,))
+    with torch.no_grad():
+        ref = model.double()(x.double())
+    assert rel_error(exe(x), ref) <= TOLERANCE
 
 
 def test_torch_compile_backend(ube_module):
