@@ -1,30 +1,182 @@
-"""`torch.compile(model, backend="ube")` (PyTorch 2.0 and later).
+"""`torch.compile(model, backend="ube")`: inference and training.
 
-Dynamo hands over an fx GraphModule and example inputs; it goes through the
-same path as ube.compile(module, example_inputs): ube.export, then the
-compiler, then the runtime. Outputs come back as torch tensors. Registered
-when ube is imported and torch has torch.compile (Debian's torch 1.13 has not).
+Dynamo hands over a graph; `aot_autograd` turns it into a forward and (when
+gradients are needed) a backward graph of ATen ops, decomposed to the core
+opset (normalizations and their backward passes to statistics ube maps).
+Each graph is partitioned: the largest connected groups of nodes that
+ube.torch_export maps (`ATEN_OPS`, static shapes, ube's dtypes) become one
+compiled ube executable each; the rest runs as eager PyTorch between them,
+and one warning names those ops. So `loss.backward()` on a compiled module
+runs ube's forward and backward kernels, and a model with an op ube lacks
+still runs. Guard failures recompile as PyTorch's own backends do.
+
+`compiled_graphs()` reports, per graph handed to ube, how many ATen nodes it
+had and how many ube compiled (tests and users check what ran where).
 """
+import os
+import tempfile
+import warnings
+
 import torch
+
+_REPORTS = []  # one dict per compiled graph: kind, nodes, compiled, eager ops
+
+
+def compiled_graphs():
+    """What the backend did with each graph so far: a list of dicts with
+    `graph` ("forward"/"backward"), `nodes` (ATen ops in it), `compiled`
+    (of them, run by ube), `partitions` (ube executables) and `eager`
+    (the ops left to PyTorch)."""
+    return list(_REPORTS)
+
+
+def reset_report():
+    _REPORTS.clear()
+
+
+def _decompositions():
+    from torch._decomp import core_aten_decompositions, get_decompositions
+    aten = torch.ops.aten
+    table = dict(core_aten_decompositions())
+    # Backward and normalization ops down to what ube maps.
+    table.update(get_decompositions([
+        aten.native_layer_norm, aten.native_layer_norm_backward,
+        aten._softmax_backward_data, aten._log_softmax_backward_data, aten.gelu_backward,
+        aten.embedding_dense_backward, aten.threshold_backward, aten.silu_backward,
+        aten.sigmoid_backward, aten.tanh_backward, aten.native_dropout_backward]))
+    return table
+
+
+class _Supported(torch.fx.passes.operator_support.OperatorSupportBase):
+    """Nodes ube can run: a mapped op on tensors of ube's dtypes and static
+    shapes. `reasons` collects why the others cannot ({op: reason})."""
+
+    def __init__(self):
+        super().__init__()
+        self.reasons = {}
+
+    def is_node_supported(self, submodules, node):
+        from ube.torch_export import ATEN_OPS, TORCH_TO_UBE, _nothing
+        handler = ATEN_OPS.get(node.target)
+        if node.op != "call_function" or handler is _nothing:
+            return False
+        if handler is None:
+            self.reasons[str(node.target)] = "no ube mapping"
+            return False
+        values = [node.meta.get("val")] + [a.meta.get("val") for a in node.all_input_nodes]
+        for v in values:
+            for t in v if isinstance(v, (list, tuple)) else [v]:
+                if isinstance(t, torch.Tensor):
+                    if t.dtype not in TORCH_TO_UBE:
+                        self.reasons[str(node.target)] = f"dtype {t.dtype}"
+                        return False
+                    if not all(isinstance(d, int) for d in t.shape):
+                        self.reasons[str(node.target)] = "symbolic shapes"
+                        return False
+                elif t is not None and not isinstance(t, (int, float, bool)):
+                    self.reasons[str(node.target)] = "symbolic shapes"
+                    return False
+        return True
+
+
+class _UbeCall:
+    """A partition compiled by ube, called with torch tensors."""
+
+    def __init__(self, executable, name, single):
+        self.function = next(iter(executable.functions.values()))
+        self.executable = executable
+        self.single = single  # the partition returns one tensor, not a tuple
+        self.__name__ = name  # fx names the call after it
+
+    def __call__(self, *args):
+        outputs = self.function(*[a.detach() if isinstance(a, torch.Tensor) else a
+                                  for a in args])
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        outputs = tuple(torch.from_numpy(o) for o in outputs)
+        return outputs[0] if self.single else outputs
+
+
+def _compile_partition(submodule, example_values, name):
+    """A fused partition (an fx GraphModule of ATen ops) as a ube executable."""
+    from ube.executable import compile as ube_compile
+    from ube.torch_export import _Exporter
+    placeholders = [n for n in submodule.graph.nodes if n.op == "placeholder"]
+    for node, value in zip(placeholders, example_values):
+        node.meta["val"] = value
+    exporter = _Exporter(submodule)
+    exporter.run()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "partition.json")
+        exporter.graph.write(path, "partition")
+        output = next(n for n in submodule.graph.nodes if n.op == "output")
+        return _UbeCall(ube_compile(path), name,
+                        single=not isinstance(output.args[0], (tuple, list)))
+
+
+def _compile_graph(kind):
+    def compiler(gm, example_inputs):
+        from torch._functorch.aot_autograd import make_boxed_func
+        from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
+        ops = [n for n in gm.graph.nodes if n.op == "call_function"]
+        support = _Supported()
+        partitioner = CapabilityBasedPartitioner(gm, support,
+                                                 allows_single_node_partition=True)
+        partitions = partitioner.propose_partitions()
+        # A partition that only moves data (views, copies) is not worth a call.
+        partitions = [p for p in partitions if any(
+            not _is_data_movement(n) for n in p.nodes)]
+        compiled = sum(len(p.nodes) for p in partitions)
+        eager = sorted({str(n.target) for n in ops
+                        if not any(n in p.nodes for p in partitions)
+                        and not _is_data_movement(n)})
+        fused = partitioner.fuse_partitions(partitions)
+        for node in list(fused.graph.nodes):
+            if node.op != "call_module":
+                continue
+            submodule = getattr(fused, node.target)
+            values = [a.meta.get("val") for a in node.args]
+            call = _compile_partition(submodule, values, f"ube_{node.target}")
+            with fused.graph.inserting_before(node):
+                new = fused.graph.call_function(call, tuple(node.args))
+            new.meta = dict(node.meta)
+            node.replace_all_uses_with(new)
+            fused.graph.erase_node(node)
+            delattr(fused, node.target)
+        fused.graph.lint()
+        fused.recompile()
+        _REPORTS.append({"graph": kind, "nodes": len(ops), "compiled": compiled,
+                         "partitions": len(partitions), "eager": eager})
+        if eager:
+            by_reason = {}
+            for op in eager:
+                by_reason.setdefault(support.reasons.get(op, "no ube mapping"), []).append(op)
+            why = "; ".join(f"{reason}: {', '.join(names)}" for reason, names in by_reason.items())
+            hint = (" (ube compiles static shapes: torch.compile(..., dynamic=False) keeps them "
+                    "static)" if "symbolic shapes" in by_reason else "")
+            warnings.warn(f"ube: the {kind} graph runs {len(ops) - compiled} of its {len(ops)} "
+                          f"ATen ops in PyTorch ({why}){hint}", stacklevel=2)
+        return make_boxed_func(fused.forward)
+    return compiler
+
+
+def _is_data_movement(node):
+    aten = torch.ops.aten
+    return node.target in (aten.view.default, aten._unsafe_view.default, aten.permute.default,
+                           aten.t.default, aten.clone.default, aten.alias.default,
+                           aten.unsqueeze.default, aten.squeeze.dim, aten.expand.default,
+                           aten.slice.Tensor, aten.select.int) or node.target is __import__(
+        "operator").getitem
 
 
 def ube_backend(graph_module, example_inputs):
-    from ube.executable import compile as ube_compile
-
-    exe = ube_compile(graph_module, example_inputs=tuple(example_inputs))
-    function = next(iter(exe.functions.values()))
-
-    def run(*args):
-        outputs = function(*args)
-        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        return tuple(torch.from_numpy(o) for o in outputs)
-
-    return run
+    from torch._dynamo.backends.common import aot_autograd
+    backend = aot_autograd(fw_compiler=_compile_graph("forward"),
+                           bw_compiler=_compile_graph("backward"),
+                           decompositions=_decompositions())
+    return backend(graph_module, example_inputs)
 
 
 def register():
-    if not hasattr(torch, "compile"):
-        return False
     from torch._dynamo import register_backend
     register_backend(name="ube")(ube_backend)
     return True

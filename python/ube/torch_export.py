@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 import torch
+from torch._subclasses.fake_tensor import unset_fake_temporarily
 from torch.export.graph_signature import InputKind, OutputKind
 
 from ube.graph_builder import ExportError, GraphBuilder
@@ -137,10 +138,14 @@ class _Folded:
 
 
 class _Exporter:
-    def __init__(self, program, module):
+    """One ATen graph to a ube graph: an ExportedProgram's (parameters,
+    buffers and user inputs from its signature), or a bare GraphModule's
+    (`program` None: every placeholder an input, every output a result, as
+    torch.compile hands them over)."""
+
+    def __init__(self, gm, program=None):
         self.program = program
-        self.module = module
-        self.gm = program.graph_module
+        self.gm = gm
         self.graph = GraphBuilder()
         self.values = {}  # fx node -> ube value name, a list of them, or a static value
         self.probabilities = {}  # (slope, offset) -> transfer_probability value
@@ -175,14 +180,17 @@ class _Exporter:
         return self.graph.constant(value, dtype)
 
     def parameter(self, name, tensor):
-        tensor = tensor.detach().cpu().contiguous()
-        if tensor.dtype not in TORCH_TO_UBE:
-            raise ExportError(f"parameter '{name}' has unsupported dtype {tensor.dtype}")
-        return self.graph.add_parameter(
-            name, tensor if tensor.dtype == torch.bfloat16 else tensor.numpy())
+        with unset_fake_temporarily():  # real tensors under torch.compile's fake mode too
+            tensor = tensor.detach().cpu().contiguous()
+            if tensor.dtype not in TORCH_TO_UBE:
+                raise ExportError(f"parameter '{name}' has unsupported dtype {tensor.dtype}")
+            return self.graph.add_parameter(
+                name, tensor if tensor.dtype == torch.bfloat16 else tensor.numpy())
 
     def materialize(self, folded):
-        if folded.ube is None:
+        if folded.ube is not None:
+            return folded.ube
+        with unset_fake_temporarily():
             tensor = folded.tensor.detach().cpu().contiguous()
             if tensor.dtype not in TORCH_TO_UBE:
                 raise ExportError(f"'{folded.name}': a constant of dtype {tensor.dtype}, "
@@ -225,14 +233,16 @@ class _Exporter:
         return v.tensor if isinstance(v, _Folded) else None
 
     # -- the graph -------------------------------------------------------
-    def run(self, input_names):
-        signature = self.program.graph_signature
-        specs = {spec.arg.name: spec for spec in signature.input_specs}
+    def run(self, input_names=None):
+        signature = self.program.graph_signature if self.program else None
+        specs = {spec.arg.name: spec for spec in signature.input_specs} if signature else {}
         user = 0
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
-                self.placeholder(node, specs[node.name], input_names, user)
-                user += specs[node.name].kind == InputKind.USER_INPUT
+                spec = specs.get(node.name)
+                kind = spec.kind if spec else InputKind.USER_INPUT
+                self.placeholder(node, kind, spec.target if spec else None, input_names, user)
+                user += kind == InputKind.USER_INPUT
             elif node.op == "output":
                 self.output(node, signature)
             elif node.op == "call_function":
@@ -240,26 +250,31 @@ class _Exporter:
             elif node.op != "get_attr":
                 raise self.error(node, f"unexpected node kind {node.op}")
 
-    def placeholder(self, node, spec, input_names, index):
-        if spec.kind == InputKind.USER_INPUT:
+    def placeholder(self, node, kind, target, input_names, index):
+        if kind == InputKind.USER_INPUT:
             if not isinstance(self.val(node), torch.Tensor):
                 self.values[node] = self.val(node)  # a number, specialized by torch.export
                 return
             shape, dtype = self.meta(node)
             name = input_names[index] if input_names else node.name
             self.values[node] = self.graph.add_input(name, dtype, shape)
-        elif spec.kind == InputKind.PARAMETER:
-            self.values[node] = self.parameter(spec.target, self.program.state_dict[spec.target])
-        elif spec.kind in (InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
-            tensor = self.program.state_dict.get(spec.target)
+        elif kind == InputKind.PARAMETER:
+            self.values[node] = self.parameter(target, self.program.state_dict[target])
+        elif kind in (InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            tensor = self.program.state_dict.get(target)
             if tensor is None:  # a non-persistent buffer or a lifted constant
-                tensor = self.program.constants[spec.target]
-            self.values[node] = _Folded(tensor, spec.target)
+                tensor = self.program.constants[target]
+            self.values[node] = _Folded(tensor, target)
         else:
-            raise self.error(node, f"input of kind {spec.kind.name} is not supported")
+            raise self.error(node, f"input of kind {kind.name} is not supported")
 
     def output(self, node, signature):
-        for spec, result in zip(signature.output_specs, node.args[0]):
+        results = node.args[0] if isinstance(node.args[0], (tuple, list)) else [node.args[0]]
+        specs = signature.output_specs if signature else [None] * len(results)
+        for spec, result in zip(specs, results):
+            if spec is None:
+                self.graph.outputs.append(self.value(result, node))
+                continue
             if spec.kind in (OutputKind.BUFFER_MUTATION, OutputKind.USER_INPUT_MUTATION,
                              OutputKind.PARAMETER_MUTATION):
                 raise self.error(node, f"the module writes '{spec.target}' in forward (a "
@@ -304,7 +319,8 @@ class _Exporter:
             return v
 
         try:
-            with torch.no_grad():
+            # Real tensors, also where a tracer's fake mode is active (torch.compile).
+            with torch.no_grad(), unset_fake_temporarily():
                 result = node.target(*torch.fx.node.map_arg(node.args, real),
                                      **torch.fx.node.map_arg(node.kwargs, real))
         except Exception:  # computed at run time, or reported by its handler
@@ -885,6 +901,76 @@ def _any_all(kind):
     return handler
 
 
+def _var_mean(ex, node):
+    """var_mean: [var, mean] (the normalization decompositions' statistics)."""
+    args = _args(node)
+    x = ex.value(_first(node), node)
+    shape, _ = ex.meta(_first(node))
+    correction = 1 if args["correction"] is None else args["correction"]
+    axes = _axes(ex, node, args["dim"]) or list(range(len(shape)))
+    keep = {"keepdims": True} if args["keepdim"] else {}
+    n = node.name
+    mean = ex.emit(f"{n}_mean", "reduce_mean", [x], {"axes": axes, "keepdims": True})
+    deviation = ex.emit(f"{n}_dev", "sub", [x, mean])
+    var = ex.emit(f"{n}_var", "reduce_mean", [ex.emit(f"{n}_sq", "mul", [deviation, deviation])],
+                  {"axes": axes, **keep})
+    count = int(np.prod([shape[a] for a in axes]))
+    if correction:
+        if count <= correction:
+            raise ex.error(node, f"var over {count} elements with correction {correction}")
+        var = ex.emit(f"{n}_unbiased", "mul", [var, ex.constant(count / (count - correction),
+                                                                 "f32")])
+    if not args["keepdim"]:
+        mean = ex.emit(f"{n}_mean_out", "reshape", [mean],
+                       shape=[d for i, d in enumerate(shape) if i not in axes])
+    return [var, mean]
+
+
+def _index_put(ex, node):
+    """index_put(x, indices, values, accumulate=True): x + the values added
+    at the indexed rows (the gradient of embedding and of indexing), as one
+    ube.scatter_add over x's indexed dimensions flattened."""
+    args = _args(node)
+    x, indices, values = args["self"], list(args["indices"]), args["values"]
+    if not args["accumulate"]:
+        raise ex.error(node, "index_put without accumulate (an overwrite) is not supported")
+    if not indices or any(i is None for i in indices):
+        raise ex.error(node, "index_put needs index tensors on leading dimensions")
+    shape, dtype = ex.meta(x)
+    k = len(indices)
+    strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
+    n = node.name
+    linear = None
+    for d, i in enumerate(indices):
+        v = ex.value(i, node)
+        if ex.meta(i)[1] != "i64":
+            v = ex.emit(f"{n}_i64_{d}", "cast", [v], dtype="i64")
+        negative = ex.emit(f"{n}_neg_{d}", "compare", [v, ex.constant(0, "i64")],
+                           {"predicate": "lt"})
+        v = ex.emit(f"{n}_wrap_{d}", "where", [
+            negative, ex.emit(f"{n}_up_{d}", "add", [v, ex.constant(shape[d], "i64")]), v])
+        if strides[d] != 1:
+            v = ex.emit(f"{n}_stride_{d}", "mul", [v, ex.constant(strides[d], "i64")])
+        linear = v if linear is None else ex.emit(f"{n}_linear_{d}", "add", [linear, v])
+    index_shape = ex.meta(indices[0])[0]
+    for i in indices[1:]:
+        index_shape = list(np.broadcast_shapes(tuple(index_shape), tuple(ex.meta(i)[0])))
+    count = int(np.prod(index_shape))
+    rows = shape[k:]
+    linear = ex.emit(f"{n}_index", "broadcast_to", [linear], shape=index_shape) \
+        if ex.meta(indices[0])[0] != index_shape or len(indices) > 1 else linear
+    linear = ex.emit(f"{n}_flat_index", "reshape", [linear], shape=[count])
+    updates = ex.value(values, node, dtype)
+    if ex.meta(values)[0] != index_shape + rows:
+        updates = ex.emit(f"{n}_spread", "broadcast_to", [updates], shape=index_shape + rows)
+    updates = ex.emit(f"{n}_updates", "reshape", [updates], shape=[count] + rows)
+    volume = int(np.prod(shape[:k]))
+    added = ex.emit(f"{n}_scatter", "scatter_add", [updates, linear],
+                    shape=[volume] + rows)
+    added = ex.emit(f"{n}_added", "reshape", [added], shape=shape)
+    return ex.emit(n, "add", [ex.value(x, node), added])
+
+
 def _cumsum(ex, node):
     """cumsum along `dim` as a product with an upper-triangular matrix of ones
     (exact for integers; an O(n²) plain form until ube has a scan op)."""
@@ -1085,7 +1171,8 @@ ATEN_OPS = {
     aten.sum.dim_IntList: _reduce("reduce_sum"), aten.sum.default: _reduce("reduce_sum"),
     aten.mean.dim: _reduce("reduce_mean"), aten.mean.default: _reduce("reduce_mean"),
     aten.amax.default: _reduce("reduce_max"), aten.var.correction: _var,
-    aten.cumsum.default: _cumsum,
+    aten.cumsum.default: _cumsum, aten.var_mean.correction: _var_mean,
+    aten.index_put.default: _index_put,
     aten.any.dim: _any_all("any"), aten.any.dims: _any_all("any"),
     aten.any.default: _any_all("any"), aten.all.dim: _any_all("all"),
     aten.all.dims: _any_all("all"), aten.all.default: _any_all("all"),
@@ -1135,6 +1222,6 @@ def export(module, example_inputs, path, *, input_names=None, name=None, kwargs=
     except Exception as e:  # torch.export's own errors, with its explanation
         raise ExportError(f"torch.export could not trace {type(module).__name__}: "
                           f"{type(e).__name__}: {e}") from e
-    exporter = _Exporter(program, module)
+    exporter = _Exporter(program.graph_module, program)
     exporter.run(input_names)
     return exporter.graph.write(path, name or type(module).__name__)

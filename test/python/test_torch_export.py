@@ -1,6 +1,8 @@
 """ube.export / ube.compile on PyTorch modules, against the modules
 themselves (float64 reference; tolerance 1e-4 as for whole networks)."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -122,11 +124,100 @@ def test_shapes_unpacked_and_chunked(ube_module, tmp_path):
 
 
 def test_torch_compile_backend(ube_module):
-    if not hasattr(torch, "compile"):
-        pytest.skip(f"torch {torch.__version__} has no torch.compile")
+    from ube.torch_backend import compiled_graphs, reset_report
+    reset_report()
     torch.manual_seed(3)
     model = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 2))
     x = torch.randn(4, 8)
     compiled = torch.compile(model, backend="ube")
     with torch.no_grad():
         assert rel_error(compiled(x), model.double()(x.double())) <= TOLERANCE
+    [report] = compiled_graphs()
+    assert report["graph"] == "forward" and report["compiled"] == report["nodes"] > 0
+    assert report["partitions"] == 1 and not report["eager"]
+
+
+def test_torch_compile_trains_a_bert(ube_module):
+    """torch.compile(backend="ube") under loss.backward(): the forward and
+    the backward graph (aot_autograd) each run as one ube executable; the
+    first step's gradients match eager PyTorch's, and three AdamW steps give
+    the same losses."""
+    from ube.torch_backend import compiled_graphs, reset_report
+    reset_report()
+    torch.manual_seed(5)
+    model = Bert().eval()  # no dropout: the same function on both sides
+    eager = copy.deepcopy(model)
+    ids = torch.randint(0, 50, (2, 12))
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[1, 7:] = False
+    labels = torch.tensor([0, 2])
+    compiled = torch.compile(model, backend="ube")
+    optimizers = [torch.optim.AdamW(m.parameters(), lr=1e-3) for m in (model, eager)]
+    for step in range(3):
+        losses = []
+        for module, optimizer in zip((compiled, eager), optimizers):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(module(ids, mask), labels)
+            loss.backward()
+            losses.append(loss.item())
+            if step == 0 and module is eager:  # every gradient, as one vector
+                grads = [torch.cat([p.grad.flatten() for p in m.parameters()])
+                         for m in (model, eager)]
+                assert rel_error(*grads) <= TOLERANCE
+            optimizer.step()
+        assert abs(losses[0] - losses[1]) <= 1e-5 * abs(losses[1])
+    graphs = {r["graph"]: r for r in compiled_graphs()}
+    for kind in ("forward", "backward"):
+        assert graphs[kind]["compiled"] == graphs[kind]["nodes"] > 0, graphs[kind]
+        assert graphs[kind]["partitions"] == 1
+
+
+def test_torch_compile_partitions_around_an_unsupported_op(ube_module):
+    """An op ube lacks (flip) runs in PyTorch between two ube executables,
+    with one warning naming it."""
+    from ube.torch_backend import compiled_graphs, reset_report
+    reset_report()
+
+    class Flipped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(6, 6), nn.Linear(6, 3)
+
+        def forward(self, x):
+            return self.b(torch.flip(torch.tanh(self.a(x)), [1])).softmax(-1)
+
+    torch.manual_seed(6)
+    model = Flipped()
+    x = torch.randn(5, 6)
+    compiled = torch.compile(model, backend="ube")
+    with pytest.warns(UserWarning, match=r"ube: the forward graph runs 1 of its \d+ ATen ops "
+                                         r"in PyTorch \(no ube mapping: aten\.flip"):
+        out = compiled(x)
+    with torch.no_grad():
+        assert rel_error(out, model.double()(x.double())) <= TOLERANCE
+    [report] = compiled_graphs()
+    assert report["eager"] == ["aten.flip.default"]
+    assert report["partitions"] == 2 and report["compiled"] == report["nodes"] - 1
+
+
+def test_torch_compile_recompiles_on_new_shapes(ube_module):
+    """A new batch size fails dynamo's guards: with dynamic=False each shape
+    gets its own ube executable; by default dynamo retries with symbolic
+    shapes, which run in PyTorch (correct, with a warning saying why)."""
+    from ube.torch_backend import compiled_graphs, reset_report
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 2))
+    reference = copy.deepcopy(model).double()
+    reset_report()
+    static = torch.compile(model, backend="ube", dynamic=False)
+    for batch in (4, 6, 9):
+        x = torch.randn(batch, 8)
+        with torch.no_grad():
+            assert rel_error(static(x), reference(x.double())) <= TOLERANCE
+    assert [r["compiled"] == r["nodes"] for r in compiled_graphs()] == [True] * 3
+    torch._dynamo.reset()
+    automatic = torch.compile(model, backend="ube")
+    automatic(torch.randn(4, 8))
+    with pytest.warns(UserWarning, match="symbolic shapes"):
+        out = automatic(torch.randn(6, 8))
+    assert out.shape == (6, 2)
