@@ -544,6 +544,13 @@ LogicalResult GraphImporter::loadParameters() {
       parameterValues_.push_back(DenseElementsAttr::get(param.type, ArrayRef<bool>(values)));
       continue;
     }
+    if (param.type.getRank() == 0) {
+      // A scalar too: the memref lowering reads a rank-0 global's initial value
+      // element by element, which a resource blob does not offer.
+      parameterValues_.push_back(
+          DenseElementsAttr::getFromRawBuffer(param.type, ArrayRef<char>(bytes, entry->size)));
+      continue;
+    }
     // Copy into an aligned heap blob: safetensors offsets need not be aligned.
     AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
         ArrayRef<char>(bytes, entry->size),

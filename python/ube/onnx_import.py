@@ -29,7 +29,7 @@ class UnsupportedError(Exception):
 
 class _Importer:
     def __init__(self, model, static_inputs):
-        model = shape_inference.infer_shapes(model)
+        model = fold_constants(model)
         self.model = model
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                           13)
@@ -133,6 +133,71 @@ class _Importer:
             if value != o.name and o.name not in self.graph.used:
                 value = self.emit(o.name, "reshape", [value], shape=self.shape(o.name))
             self.graph.outputs.append(value)
+
+
+# Operators never evaluated at import time: random draws.
+NEVER_FOLD = {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike",
+              "Bernoulli", "Multinomial", "Dropout"}
+
+
+def fold_constants(model):
+    """Shape inference and constant folding to a fixed point, before import:
+    every node whose inputs are all constants (initializers, Constant nodes,
+    what was folded before), and every Shape of a statically shaped value,
+    is computed with ONNX's reference implementation and replaced by a
+    Constant node; then shapes are inferred again, which may make more
+    shapes static (a Reshape to a computed shape) and more nodes foldable.
+    This is what makes the shape arithmetic torch.onnx.export writes for
+    transformers import when the inputs' shapes are static."""
+    from onnx.reference import ReferenceEvaluator
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+    for _ in range(16):
+        model = shape_inference.infer_shapes(model, data_prop=True)
+        graph = model.graph
+        shapes = {}
+        for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+            t = vi.type.tensor_type
+            if vi.type.HasField("tensor_type") and t.HasField("shape") and all(
+                    d.HasField("dim_value") for d in t.shape.dim):
+                shapes[vi.name] = [d.dim_value for d in t.shape.dim]
+        consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        nodes, changed = [], False
+        for node in graph.node:
+            inputs = [i for i in node.input if i]
+            if node.op_type == "Constant":
+                try:
+                    consts[node.output[0]] = ReferenceEvaluator(node).run(None, {})[0]
+                except Exception:
+                    pass
+                nodes.append(node)
+                continue
+            foldable = node.domain in ("", "ai.onnx") and node.op_type not in NEVER_FOLD and (
+                (node.op_type == "Shape" and node.input[0] in shapes)
+                or (inputs and all(i in consts for i in inputs)))
+            results = None
+            if foldable:
+                feeds = {i: consts[i] for i in inputs if i in consts}
+                if node.op_type == "Shape":
+                    feeds = {node.input[0]: np.zeros(shapes[node.input[0]], np.float32)}
+                try:
+                    results = ReferenceEvaluator(node, opsets={"": opset}).run(None, feeds)
+                except Exception:  # left to the operator's mapping and its message
+                    results = None
+            if results is None or not all(isinstance(r, np.ndarray) for r in results):
+                nodes.append(node)
+                continue
+            for out, r in zip(node.output, results):
+                if out:
+                    consts[out] = np.asarray(r)
+                    nodes.append(onnx.helper.make_node(
+                        "Constant", [], [out], name=f"{node.name or out}_folded",
+                        value=numpy_helper.from_array(np.asarray(r), out)))
+            changed = True
+        if not changed:
+            return model
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return model
 
 
 # -- operators ----------------------------------------------------------------

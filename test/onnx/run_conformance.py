@@ -44,7 +44,7 @@ def run_case(ube, case, tmp):
         return "unsupported", "optional or sequence inputs"
     try:
         graph_path = pathlib.Path(tmp) / f"{case.name}.json"
-        ube.import_onnx(model, graph_path, static_inputs=dict(zip(names, inputs)))
+        ube.import_onnx(model, graph_path)
     except UnsupportedError as e:
         return "unsupported", str(e)
     try:

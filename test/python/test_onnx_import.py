@@ -72,3 +72,33 @@ def test_static_operands_must_be_constant(ube_module, tmp_path):
     g = ube_module.import_onnx(model, tmp_path / "g.json",
                                static_inputs={"shape": np.array([3, 2])})
     assert [i["name"] for i in g["inputs"]] == ["x", "shape"]
+
+
+@pytest.mark.parametrize("norm_first", [False, True], ids=["post-LN", "pre-LN"])
+def test_torch_onnx_export_of_a_transformer_encoder(ube_module, tmp_path, norm_first):
+    """PyTorch's nn.TransformerEncoder through torch.onnx.export (the dynamo
+    exporter, opset 18): its shape arithmetic (Shape, Gather, Concat,
+    Reshape to computed shapes) folds away at import; outputs against float64
+    PyTorch, 1e-4 as for every whole network."""
+    import logging
+    import warnings
+    import torch
+    import torch.nn as nn
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True,
+                                       norm_first=norm_first)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    x = torch.randn(2, 7, 32)
+    path = tmp_path / "encoder.onnx"
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (x,), str(path), dynamo=True, opset_version=18,
+                              verbose=False)
+    finally:
+        logging.disable(logging.NOTSET)
+    exe = ube_module.compile(path)
+    with torch.no_grad():
+        ref = model.double()(x.double())
+    assert rel_error(exe(x.numpy()), ref) <= 1e-4

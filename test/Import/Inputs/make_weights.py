@@ -28,6 +28,8 @@ def main():
     (out / "garbage.safetensors").write_bytes(b"\x00\x01garbage, not safetensors at all")
     keep = {"dtype": "BOOL", "shape": [2, 3], "data_offsets": [0, 6]}
     (out / "bool.safetensors").write_bytes(image({"keep": keep}, bytes([1, 0, 1, 0, 0, 1])))
+    scale = {"dtype": "I64", "shape": [], "data_offsets": [0, 8]}
+    (out / "scalar.safetensors").write_bytes(image({"scale": scale}, struct.pack("<q", 3)))
     bad_size = dict(w, data_offsets=[0, 20])
     (out / "badsize.safetensors").write_bytes(image({"w": bad_size, "b": b}, data))
 
