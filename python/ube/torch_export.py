@@ -215,6 +215,13 @@ class _Exporter:
             return self.constant(arg, dtype or "f32")
         raise self.error(node, f"argument {arg!r} is not a tensor or a number")
 
+    def value_as(self, arg, node, dtype):
+        """The ube value of an argument in `dtype` (cast when a tensor has another)."""
+        v = self.value(arg, node, dtype)
+        if self.is_tensor(arg) and self.meta(arg)[1] != dtype:
+            v = self.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
+        return v
+
     def static(self, arg):
         """A value known at export time (a list of ints, a number)."""
         if isinstance(arg, torch.fx.Node):
@@ -375,12 +382,7 @@ def _binary(op, reverse=False):
         a, b = node.args[0], node.args[1]
         alpha = node.kwargs.get("alpha", node.args[2] if len(node.args) > 2 else 1)
         _, dtype = ex.meta(node)
-        operands = []
-        for x in (a, b):
-            v = ex.value(x, node, dtype)
-            if ex.is_tensor(x) and ex.meta(x)[1] != dtype:
-                v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
-            operands.append(v)
+        operands = [ex.value_as(x, node, dtype) for x in (a, b)]
         if reverse:
             operands.reverse()
         if alpha != 1:
@@ -395,13 +397,8 @@ def _compare(predicate):
         a, b = node.args[0], node.args[1]
         vals = [ex.val(x) if isinstance(x, torch.fx.Node) else x for x in (a, b)]
         common = TORCH_TO_UBE[torch.result_type(*vals)]
-        operands = []
-        for x in (a, b):
-            v = ex.value(x, node, common)
-            if ex.is_tensor(x) and ex.meta(x)[1] != common:
-                v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=common)
-            operands.append(v)
-        return ex.emit(node.name, "compare", operands, {"predicate": predicate})
+        return ex.emit(node.name, "compare", [ex.value_as(x, node, common) for x in (a, b)],
+                       {"predicate": predicate})
     return handler
 
 
@@ -418,13 +415,8 @@ def _logical(op):
 def _where(ex, node):
     c, a, b = node.args
     _, dtype = ex.meta(node)
-    operands = []
-    for x in (a, b):
-        v = ex.value(x, node, dtype)
-        if ex.is_tensor(x) and ex.meta(x)[1] != dtype:
-            v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
-        operands.append(v)
-    return ex.emit(node.name, "where", [ex.value(c, node)] + operands)
+    return ex.emit(node.name, "where", [ex.value(c, node)] + [ex.value_as(x, node, dtype)
+                                                              for x in (a, b)])
 
 
 def _masked_fill(ex, node):
@@ -637,12 +629,7 @@ def _cat(ex, node):
     args = _args(node)
     tensors = [t for t in args["tensors"] if ex.meta(t)[0] != [0]]
     shape, dtype = ex.meta(node)
-    inputs = []
-    for t in tensors:
-        v = ex.value(t, node)
-        if ex.meta(t)[1] != dtype:
-            v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
-        inputs.append(v)
+    inputs = [ex.value_as(t, node, dtype) for t in tensors]
     if len(inputs) == 1:
         return inputs[0]
     return ex.emit(node.name, "concat", inputs, {"axis": args["dim"] % len(shape)})
@@ -660,6 +647,19 @@ def _index_select(ex, node):
     return ex.emit(node.name, "gather", [ex.value(args["self"], node),
                                          ex.value(args["index"], node)],
                    {"axis": args["dim"] % len(shape)})
+
+
+def _index_term(ex, node, index, size, stride, tag):
+    """An index tensor as i64, negative entries counted from the end of a
+    dimension of `size`, times `stride` (one term of a linear index)."""
+    v = ex.value_as(index, node, "i64")
+    negative = ex.emit(f"{node.name}_neg_{tag}", "compare", [v, ex.constant(0, "i64")],
+                       {"predicate": "lt"})
+    v = ex.emit(f"{node.name}_wrap_{tag}", "where", [
+        negative, ex.emit(f"{node.name}_up_{tag}", "add", [v, ex.constant(size, "i64")]), v])
+    if stride != 1:
+        v = ex.emit(f"{node.name}_stride_{tag}", "mul", [v, ex.constant(stride, "i64")])
+    return v
 
 
 def _index(ex, node):
@@ -687,17 +687,7 @@ def _index(ex, node):
         for d, i in enumerate(indices):
             if ex.meta(i)[1] == "i1":
                 raise ex.error(node, "boolean mask indexing is not supported")
-            v = ex.value(i, node)
-            if ex.meta(i)[1] != "i64":
-                v = ex.emit(f"{node.name}_i64_{d}", "cast", [v], dtype="i64")
-            negative = ex.emit(f"{node.name}_neg_{d}", "compare", [v, ex.constant(0, "i64")],
-                               {"predicate": "lt"})
-            v = ex.emit(f"{node.name}_wrap_{d}", "where", [
-                negative, ex.emit(f"{node.name}_up_{d}", "add", [v, ex.constant(shape[d], "i64")]),
-                v])
-            if strides[d] != 1:
-                v = ex.emit(f"{node.name}_stride_{d}", "mul", [v, ex.constant(strides[d], "i64")])
-            terms.append(v)
+            terms.append(_index_term(ex, node, i, shape[d], strides[d], d))
         flat_index = terms[0]
         for d, t in enumerate(terms[1:]):
             flat_index = ex.emit(f"{node.name}_linear_{d}", "add", [flat_index, t])
@@ -715,21 +705,14 @@ def _gather_along(ex, node):
     args = _args(node)
     x, index = args["self"], args["index"]
     shape, _ = ex.meta(x)
-    index_shape, index_dtype = ex.meta(index)
+    index_shape, _ = ex.meta(index)
     dim = args["dim"] % len(shape)
     strides = [int(np.prod(shape[d + 1:])) for d in range(len(shape))]
     coords = np.indices(index_shape, dtype=np.int64)
     base = sum(coords[d] * strides[d] for d in range(len(shape)) if d != dim)
     base = np.asarray(base, np.int64).reshape(index_shape)
     n = node.name
-    v = ex.value(index, node)
-    if index_dtype != "i64":
-        v = ex.emit(f"{n}_i64", "cast", [v], dtype="i64")
-    negative = ex.emit(f"{n}_neg", "compare", [v, ex.constant(0, "i64")], {"predicate": "lt"})
-    v = ex.emit(f"{n}_wrap", "where", [
-        negative, ex.emit(f"{n}_up", "add", [v, ex.constant(shape[dim], "i64")]), v])
-    if strides[dim] != 1:
-        v = ex.emit(f"{n}_stride", "mul", [v, ex.constant(strides[dim], "i64")])
+    v = _index_term(ex, node, index, shape[dim], strides[dim], "dim")
     offsets = ex.constant(base, "i64") if base.size <= 64 else ex.graph.add_parameter(
         ex.graph.fresh(f"{n}_base"), base)
     linear = ex.emit(f"{n}_linear", "add", [v, offsets])
@@ -942,15 +925,7 @@ def _index_put(ex, node):
     n = node.name
     linear = None
     for d, i in enumerate(indices):
-        v = ex.value(i, node)
-        if ex.meta(i)[1] != "i64":
-            v = ex.emit(f"{n}_i64_{d}", "cast", [v], dtype="i64")
-        negative = ex.emit(f"{n}_neg_{d}", "compare", [v, ex.constant(0, "i64")],
-                           {"predicate": "lt"})
-        v = ex.emit(f"{n}_wrap_{d}", "where", [
-            negative, ex.emit(f"{n}_up_{d}", "add", [v, ex.constant(shape[d], "i64")]), v])
-        if strides[d] != 1:
-            v = ex.emit(f"{n}_stride_{d}", "mul", [v, ex.constant(strides[d], "i64")])
+        v = _index_term(ex, node, i, shape[d], strides[d], d)
         linear = v if linear is None else ex.emit(f"{n}_linear_{d}", "add", [linear, v])
     index_shape = ex.meta(indices[0])[0]
     for i in indices[1:]:
