@@ -13,6 +13,7 @@ still runs. Guard failures recompile as PyTorch's own backends do.
 `compiled_graphs()` reports, per graph handed to ube, how many ATen nodes it
 had and how many ube compiled (tests and users check what ran where).
 """
+import operator
 import os
 import tempfile
 import warnings
@@ -44,6 +45,10 @@ def _decompositions():
         aten._softmax_backward_data, aten._log_softmax_backward_data, aten.gelu_backward,
         aten.embedding_dense_backward, aten.threshold_backward, aten.silu_backward,
         aten.sigmoid_backward, aten.tanh_backward, aten.native_dropout_backward]))
+    # PyTorch's decomposition of its CPU flash attention returns a logsumexp that
+    # the flash backward kernel (which has no decomposition) does not expect:
+    # gradients come out wrong. The op stays whole, and runs in PyTorch.
+    table.pop(aten._scaled_dot_product_flash_attention_for_cpu.default, None)
     return table
 
 
@@ -56,12 +61,17 @@ class _Supported(torch.fx.passes.operator_support.OperatorSupportBase):
         self.reasons = {}
 
     def is_node_supported(self, submodules, node):
-        from ube.torch_export import ATEN_OPS, TORCH_TO_UBE, _nothing
+        from ube.torch_export import ATEN_OPS, PARTIAL_RESULTS, TORCH_TO_UBE, _nothing
         handler = ATEN_OPS.get(node.target)
         if node.op != "call_function" or handler is _nothing:
             return False
         if handler is None:
             self.reasons[str(node.target)] = "no ube mapping"
+            return False
+        if node.target in PARTIAL_RESULTS and any(
+                user.target is not operator.getitem
+                or user.args[1] not in PARTIAL_RESULTS[node.target] for user in node.users):
+            self.reasons[str(node.target)] = "a result ube does not compute is used"
             return False
         values = [node.meta.get("val")] + [a.meta.get("val") for a in node.all_input_nodes]
         for v in values:
@@ -82,18 +92,41 @@ class _Supported(torch.fx.passes.operator_support.OperatorSupportBase):
 class _UbeCall:
     """A partition compiled by ube, called with torch tensors."""
 
-    def __init__(self, executable, name, single):
+    def __init__(self, executable, name, single, strides):
         self.function = next(iter(executable.functions.values()))
         self.executable = executable
         self.single = single  # the partition returns one tensor, not a tuple
+        self.strides = strides  # per output: the strides PyTorch's graph expects, or None
         self.__name__ = name  # fx names the call after it
 
     def __call__(self, *args):
         outputs = self.function(*[a.detach() if isinstance(a, torch.Tensor) else a
                                   for a in args])
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        outputs = tuple(torch.from_numpy(o) for o in outputs)
-        return outputs[0] if self.single else outputs
+        results = []
+        for array, strides in zip(outputs, self.strides):
+            tensor = torch.from_numpy(array)
+            if strides is not None and tuple(tensor.stride()) != strides:
+                # Eager ops after the partition (a saved tensor read by a native
+                # backward kernel) may rely on the layout the graph recorded.
+                laid_out = torch.empty_strided(tensor.shape, strides, dtype=tensor.dtype)
+                if _dense(tensor.shape, strides):  # a permuted layout, not an expanded view
+                    laid_out.copy_(tensor)
+                    tensor = laid_out
+            results.append(tensor)
+        return results[0] if self.single else tuple(results)
+
+
+def _dense(shape, strides):
+    """Whether strides lay the shape out densely, each element once (a
+    permutation of a contiguous layout)."""
+    expected = 1
+    for size, stride in sorted((p for p in zip(shape, strides) if p[0] != 1),
+                               key=lambda p: p[1]):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 def _compile_partition(submodule, example_values, name):
@@ -109,8 +142,13 @@ def _compile_partition(submodule, example_values, name):
         path = os.path.join(tmp, "partition.json")
         exporter.graph.write(path, "partition")
         output = next(n for n in submodule.graph.nodes if n.op == "output")
-        return _UbeCall(ube_compile(path), name,
-                        single=not isinstance(output.args[0], (tuple, list)))
+        single = not isinstance(output.args[0], (tuple, list))
+        results = [output.args[0]] if single else list(output.args[0])
+        strides = []
+        for result in results:
+            val = result.meta.get("val") if isinstance(result, torch.fx.Node) else None
+            strides.append(tuple(val.stride()) if isinstance(val, torch.Tensor) else None)
+        return _UbeCall(ube_compile(path), name, single, strides)
 
 
 def _compile_graph(kind):
@@ -164,8 +202,7 @@ def _is_data_movement(node):
     return node.target in (aten.view.default, aten._unsafe_view.default, aten.permute.default,
                            aten.t.default, aten.clone.default, aten.alias.default,
                            aten.unsqueeze.default, aten.squeeze.dim, aten.expand.default,
-                           aten.slice.Tensor, aten.select.int) or node.target is __import__(
-        "operator").getitem
+                           aten.slice.Tensor, aten.select.int) or node.target is operator.getitem
 
 
 def ube_backend(graph_module, example_inputs):

@@ -118,6 +118,10 @@ def _op_name(target):
 
 # -- the exporter --------------------------------------------------------------
 
+# Multi-result ops of which ube computes only some results (by index): a graph
+# that uses another keeps the op in PyTorch (torch.compile's partitioner).
+PARTIAL_RESULTS = {aten._scaled_dot_product_flash_attention_for_cpu.default: {0}}
+
 # Values computed at export time from buffers and constants alone are kept
 # as tensors (position ids, token-type ids, causal masks, rotary tables...);
 # one larger than this many elements is computed at run time instead.
@@ -235,9 +239,12 @@ class _Exporter:
                                                              (str, _Folded))
 
     def folded(self, arg):
-        """The tensor of an argument known at export time, or None."""
+        """The value of an argument known at export time (a numpy array), or None."""
         v = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
-        return v.tensor if isinstance(v, _Folded) else None
+        if not isinstance(v, _Folded):
+            return None
+        with unset_fake_temporarily():
+            return v.tensor.detach().cpu().numpy()
 
     # -- the graph -------------------------------------------------------
     def run(self, input_names=None):
@@ -677,8 +684,8 @@ def _index(ex, node):
     strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
     constant = [ex.folded(i) for i in indices]
     if all(c is not None for c in constant):
-        linear = sum(np.where(c.numpy() < 0, c.numpy() + shape[d], c.numpy()).astype(np.int64)
-                     * strides[d] for d, c in enumerate(constant))
+        linear = sum(np.where(c < 0, c + shape[d], c).astype(np.int64) * strides[d]
+                     for d, c in enumerate(constant))
         flat_index = ex.graph.add_parameter(ex.graph.fresh(f"{node.name}_index"),
                                             np.ascontiguousarray(linear)) \
             if linear.size > 64 else ex.constant(linear, "i64")
@@ -801,6 +808,13 @@ def _scaled_dot_product_attention(ex, node):
         has_key = ex.emit(f"{n}_has_key", "cast", [any_key], dtype="i1")
         probs = ex.emit(f"{n}_safe", "where", [has_key, probs, ex.constant(0.0, dtype)])
     return ex.emit(n, "matmul", [probs, value])
+
+
+def _flash_attention_output(ex, node):
+    """PyTorch's CPU flash attention (what scaled_dot_product_attention becomes
+    under torch.compile): its output, as scaled_dot_product_attention; its
+    logsumexp (for the flash backward kernel) is not computed (PARTIAL_RESULTS)."""
+    return [_scaled_dot_product_attention(ex, node), None]
 
 
 def _softmax(op):
@@ -1142,6 +1156,7 @@ ATEN_OPS = {
     aten._log_softmax.default: _softmax("log_softmax"),
     aten.layer_norm.default: _layer_norm, aten.dropout.default: _dropout,
     aten.scaled_dot_product_attention.default: _scaled_dot_product_attention,
+    aten._scaled_dot_product_flash_attention_for_cpu.default: _flash_attention_output,
     # reductions
     aten.sum.dim_IntList: _reduce("reduce_sum"), aten.sum.default: _reduce("reduce_sum"),
     aten.mean.dim: _reduce("reduce_mean"), aten.mean.default: _reduce("reduce_mean"),

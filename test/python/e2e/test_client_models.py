@@ -1,10 +1,12 @@
-"""Models nobody here wrote, through ube.export: Hugging Face transformers
-built from small configs, PyTorch's own nn transformer modules, and the
-pre-trained all-MiniLM-L6-v2 on real tokenized sentences. Every floating
+"""Models nobody here wrote, through ube.export and through
+torch.compile(backend="ube"): Hugging Face transformers built from small
+configs, PyTorch's own nn transformer modules, and the pre-trained
+all-MiniLM-L6-v2 on real tokenized sentences. Every floating
 parameter and buffer is re-randomized after construction (a config's init
 leaves biases at 0 and norms at 1, which hides bugs). Outputs against the
 same module run in float64: relative error <= 1e-4, as for every whole
 network (f32 accumulation over a few layers stays near 1e-6)."""
+import copy
 import os
 import warnings
 
@@ -110,20 +112,44 @@ def double(inputs):
     return [x.double() if x.is_floating_point() else x for x in inputs]
 
 
+# What torch.compile's graphs of these models hold that ube runs in PyTorch
+# (the partitioner leaves them out, with a warning): nn.TransformerEncoder's
+# inference fast path is one fused native op; ube has no sin/cos yet (Llama's
+# rotary tables, computed from a buffer that aot_autograd passes as an input).
+EAGER_UNDER_COMPILE = {
+    "nn.TransformerEncoder post-LN": ["aten._transformer_encoder_layer_fwd.default"],
+    "nn.TransformerEncoder pre-LN": ["aten._transformer_encoder_layer_fwd.default"],
+    "LlamaForCausalLM": ["aten.cos.default", "aten.sin.default"],
+}
+
+
+@pytest.mark.parametrize("path", ["export", "compile"])
 @pytest.mark.parametrize("name", list(MODELS))
-def test_client_model(ube_module, name):
+def test_client_model(ube_module, name, path):
+    from ube.torch_backend import compiled_graphs, reset_report
     build, make_inputs = MODELS[name]
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = randomized(build())
     inputs = make_inputs()
-    exe = ube_module.compile(model, example_inputs=inputs)
-    out = exe(*inputs)
+    reference = copy.deepcopy(model).double()
+    if path == "export":
+        out = ube_module.compile(model, example_inputs=inputs)(*inputs)
+        out = out[0] if isinstance(out, tuple) else out
+    else:
+        torch._dynamo.reset()
+        reset_report()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with torch.no_grad():
+                out = first_output(torch.compile(model, backend="ube", dynamic=False)(*inputs))
+        [report] = compiled_graphs()
+        assert report["eager"] == EAGER_UNDER_COMPILE.get(name, []), report
+        assert report["compiled"] > 0 or name.startswith("nn.TransformerEncoder")
     with torch.no_grad():
-        ref = first_output(model.double()(*double(inputs)))
-    out = out[0] if isinstance(out, tuple) else out
-    assert out.shape == tuple(ref.shape)
+        ref = first_output(reference(*double(inputs)))
+    assert tuple(out.shape) == tuple(ref.shape)
     assert rel_error(out, ref) <= TOLERANCE
 
 
@@ -147,3 +173,48 @@ def test_pretrained_minilm_on_sentences(ube_module):
     with torch.no_grad():
         ref = model.double()(*inputs).last_hidden_state
     assert rel_error(out, ref) <= TOLERANCE
+
+
+ENCODERS = ["nn.TransformerEncoder post-LN", "nn.TransformerEncoder pre-LN", "BertModel",
+            "DistilBertModel", "RobertaModel", "T5EncoderModel"]
+
+
+@pytest.mark.parametrize("name", ENCODERS)
+def test_client_encoder_gradients(ube_module, name):
+    """loss.backward() through torch.compile(backend="ube"): every parameter's
+    gradient of a loss on the output, against torch.autograd in float64
+    (all gradients as one vector, relative error <= 1e-4)."""
+    from ube.torch_backend import compiled_graphs, reset_report
+    build, make_inputs = MODELS[name]
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = randomized(build())
+    inputs = make_inputs()
+    reference = copy.deepcopy(model).double()
+    torch._dynamo.reset()
+    reset_report()
+    weights = torch.randn(first_output(reference(*double(inputs))).shape,
+                          generator=torch.Generator().manual_seed(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = first_output(torch.compile(model, backend="ube", dynamic=False)(*inputs))
+    (out * weights).sum().backward()
+    (first_output(reference(*double(inputs))) * weights.double()).sum().backward()
+    # Parameters the loss does not reach (a pooler) have no gradient in eager
+    # PyTorch and zeros through the compiled graph.
+    pairs = [(p, q) for p, q in zip(model.parameters(), reference.parameters())
+             if q.grad is not None]
+    got = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten().double()
+                     for p, _ in pairs])
+    want = torch.cat([q.grad.flatten() for _, q in pairs])
+    assert rel_error(got, want) <= TOLERANCE
+    # What runs in PyTorch: only its CPU flash attention (where the model calls
+    # scaled_dot_product_attention), kept whole with its own backward kernel.
+    flash = {"aten._scaled_dot_product_flash_attention_for_cpu.default",
+             "aten._scaled_dot_product_flash_attention_for_cpu_backward.default"}
+    reports = compiled_graphs()
+    assert {r["graph"] for r in reports} == {"forward", "backward"}
+    for report in reports:
+        assert set(report["eager"]) <= flash, report
+        assert report["compiled"] >= 0.9 * report["nodes"], report
