@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Encoder forward latency and memory: TinyBERT-4L-312H and BERT-base
 (12L-768H) compiled by ube for the CPU against PyTorch eager (torch.no_grad,
-same weights, same thread count), 128 tokens, batch 1 and 8; and BERT-base's
-attention block alone.
+same weights, same thread count), torch.compile (inductor, default mode; its
+compile outside the timing) and onnxruntime (the model from torch.onnx.export,
+all graph optimizations, intra-op threads = --threads), 128 tokens, batch 1
+and 8; and BERT-base's attention block alone.
 
     .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5]
                            [--models tinybert,bert-base,attention]
@@ -107,6 +109,14 @@ def child_compile(model_name, batch, workdir):
     match = re.search(r"arena (\d+) bytes .* buffers of (\d+) bytes", plan)
     for i, x in enumerate(inputs):
         np.save(workdir / f"input{i}.npy", x.numpy())
+    # The onnxruntime peer's model: torch.onnx.export (the dynamo exporter).
+    import logging
+    import warnings
+    logging.disable(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, inputs, str(workdir / "encoder.onnx"), dynamo=True,
+                          opset_version=18, verbose=False)
     double = [x.double() if x.is_floating_point() else x for x in inputs]
     with torch.no_grad():
         np.save(workdir / "reference.npy", model.double()(*double).numpy())
@@ -129,11 +139,28 @@ def child_run(model_name, batch, impl, threads, runs, workdir):
         run = lambda: exe(*inputs)  # noqa: E731
         reference = np.load(workdir / "reference.npy")
         result["error"] = float(np.abs(run() - reference).max() / np.abs(reference).max())
-    else:
+    elif impl == "onnxruntime":
+        import onnxruntime
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = onnxruntime.InferenceSession(str(workdir / "encoder.onnx"), options,
+                                               providers=["CPUExecutionProvider"])
+        feeds = {i.name: np.load(workdir / f"input{n}.npy")
+                 for n, i in enumerate(session.get_inputs())}
+        run = lambda: session.run(None, feeds)  # noqa: E731
+    else:  # eager PyTorch, or torch.compile's inductor (its compile is not timed)
         import torch
         torch.set_num_threads(threads)
         inputs = example_inputs(model_name, batch)
         model = build_model(model_name)
+        if impl == "inductor":
+            model = torch.compile(model)
+            with torch.no_grad():
+                start = time.perf_counter()
+                model(*inputs)
+                result["compile_s"] = time.perf_counter() - start
 
         def run():
             with torch.no_grad():
@@ -165,30 +192,34 @@ def main():
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads),
                OMP_NUM_THREADS=str(args.threads), UBE_NUM_THREADS=str(args.threads))
     rows, today = [], datetime.date.today()
-    print(f"{'model':22}{'batch':>6}{'ube ms':>9}{'torch ms':>10}{'speed-up':>10}"
-          f"{'ube peak':>10}{'torch peak':>11}{'ube +':>7}{'torch +':>8}"
-          f"{'arena / planned MiB':>21}{'compile s':>10}{'rel. error':>11}")
+    print(f"{'model':22}{'batch':>6}{'ube ms':>9}{'eager':>9}{'inductor':>9}{'ort':>9}"
+          f"{'x eager':>8}{'x ind.':>8}{'x ort':>8}{'ube peak':>9}{'eager peak':>11}"
+          f"{'arena/planned MiB':>19}{'compile s':>10}{'rel. error':>11}")
+    peers = ("torch", "inductor", "onnxruntime")
     for model in args.models.split(","):
         for batch in [int(b) for b in args.batches.split(",")]:
             r = {}
             with tempfile.TemporaryDirectory() as workdir:
-                for impl in ("compile", "ube", "torch"):
+                for impl in ("compile", "ube") + peers:
                     out = subprocess.run([sys.executable, __file__, "--child", model, str(batch),
                                           impl, workdir, "--threads", str(args.threads),
                                           "--runs", str(args.runs)], env=env, check=True,
                                          capture_output=True, text=True).stdout
                     r[impl] = json.loads(out.strip().splitlines()[-1])
-            c, u, t = r["compile"], r["ube"], r["torch"]
+            c, u = r["compile"], r["ube"]
+            t, i, o = (r[p]["ms"] for p in peers)
             label = MODELS[model][0]
-            print(f"{label:22}{batch:>6}{u['ms']:9.1f}{t['ms']:10.1f}{t['ms'] / u['ms']:9.2f}x"
-                  f"{u['peak_mib']:10.0f}{t['peak_mib']:11.0f}{u['extra_peak_mib']:7.1f}"
-                  f"{t['extra_peak_mib']:8.1f}{c['arena_mib']:11.1f} / {c['planned_mib']:7.1f}"
+            print(f"{label:22}{batch:>6}{u['ms']:9.1f}{t:9.1f}{i:9.1f}{o:9.1f}"
+                  f"{t / u['ms']:7.2f}x{i / u['ms']:7.2f}x{o / u['ms']:7.2f}x"
+                  f"{u['peak_mib']:9.0f}{r['torch']['peak_mib']:11.0f}"
+                  f"{c['arena_mib']:9.1f} / {c['planned_mib']:7.1f}"
                   f"{c['compile_s']:10.1f}{u['error']:11.1e}", flush=True)
             rows.append(f"| {today} | {label} | {batch} | {args.threads} | {u['ms']:.1f} | "
-                        f"{t['ms']:.1f} | {t['ms'] / u['ms']:.2f}x | {u['peak_mib']:.0f} | "
-                        f"{t['peak_mib']:.0f} | {u['extra_peak_mib']:.1f} | "
-                        f"{t['extra_peak_mib']:.1f} | {c['arena_mib']:.1f} / "
-                        f"{c['planned_mib']:.1f} | {c['compile_s']:.1f} s | {u['error']:.1e} |")
+                        f"{t:.1f} | {i:.1f} | {o:.1f} | {t / u['ms']:.2f}x | "
+                        f"{i / u['ms']:.2f}x | {o / u['ms']:.2f}x | {u['peak_mib']:.0f} | "
+                        f"{r['torch']['peak_mib']:.0f} | {r['onnxruntime']['peak_mib']:.0f} | "
+                        f"{c['arena_mib']:.1f} / {c['planned_mib']:.1f} | "
+                        f"{c['compile_s']:.1f} s | {u['error']:.1e} |")
     if args.record:
         record_rows(ROOT / "docs" / "performance.md",
                     "<!-- rows: bench/bench_encoder.py --record -->", rows)
