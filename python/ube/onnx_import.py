@@ -435,6 +435,115 @@ def _gather(im, node, attrs):
     return im.emit(_out(node), "gather", [im.value(data), idx], {"axis": axis})
 
 
+def _split(im, node, attrs):
+    """Split into static pieces: `split` (an input from opset 13, an attribute
+    before) or `num_outputs` equal parts (the last one smaller)."""
+    shape = im.shape(node.input[0])
+    axis = attrs.get("axis", 0) % len(shape)
+    if len(node.input) > 1 and node.input[1]:
+        sizes = [int(v) for v in im.static(node.input[1], "split sizes")]
+    elif "split" in attrs:
+        sizes = list(attrs["split"])
+    else:
+        parts = attrs.get("num_outputs", len(node.output))
+        step = -(-shape[axis] // parts)
+        sizes = [min(step, shape[axis] - i * step) for i in range(parts)]
+    results, at = [], 0
+    for out, size in zip(node.output, sizes):
+        start, limit = [0] * len(shape), list(shape)
+        start[axis], limit[axis] = at, at + size
+        results.append(im.emit(out, "slice", [im.value(node.input[0])],
+                               {"start": start, "limit": limit, "stride": [1] * len(shape)}))
+        at += size
+    return results
+
+
+def _cumsum(im, node, attrs):
+    """CumSum along a constant axis as a product with a triangular matrix of
+    ones (exact for integers), `exclusive` and `reverse` by its shape."""
+    shape = im.shape(node.input[0])
+    rank = len(shape)
+    axis = int(im.static(node.input[1], "axis")) % rank
+    dtype = im.dtype(node.input[0])
+    if dtype not in ("f32", "f16", "i32", "i64"):
+        raise UnsupportedError(f"CumSum of {dtype}")
+    n, out = shape[axis], _out(node)
+    ones = np.ones((n, n), UBE_TO_NUMPY[dtype])
+    # scan[i, j] = 1 where input i adds into output j.
+    scan = np.triu(ones, 1 if attrs.get("exclusive", 0) else 0)
+    if attrs.get("reverse", 0):
+        scan = scan.T.copy()
+    v = im.value(node.input[0])
+    perm = [d for d in range(rank) if d != axis] + [axis]
+    if perm != list(range(rank)):
+        v = im.emit(out + "_last", "transpose", [v], {"perm": perm})
+    v = im.emit(out + "_scan", "matmul", [v, im.constant(scan, out + "_triangle")])
+    if perm != list(range(rank)):
+        v = im.emit(out, "transpose", [v], {"perm": [perm.index(d) for d in range(rank)]})
+    return v
+
+
+def _isnan(im, node, attrs):
+    x = im.value(node.input[0])
+    return im.emit(_out(node), "compare", [x, x], {"predicate": "ne"})
+
+
+def _gather_nd(im, node, attrs):
+    """GatherND (batch_dims 0): indices [..., k] pick slices of data's first k
+    dimensions; one gather from data with those dimensions flattened, at the
+    linear index Σ i_d·stride_d (negative indices counted from the end)."""
+    if attrs.get("batch_dims", 0):
+        raise UnsupportedError("GatherND with batch_dims")
+    shape, index_shape = im.shape(node.input[0]), im.shape(node.input[1])
+    k, out = index_shape[-1], _out(node)
+    strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
+    if node.input[1] in im.consts:
+        idx = np.asarray(im.consts[node.input[1]], np.int64)
+        idx = np.where(idx < 0, idx + np.array(shape[:k]), idx)
+        linear = im.constant((idx * np.array(strides)).sum(-1), out + "_index")
+    else:
+        idx = im.value(node.input[1])
+        if im.dtype(node.input[1]) != "i64":
+            idx = im.emit(out + "_i64", "cast", [idx], dtype="i64")
+        sizes = im.constant(np.array(shape[:k], np.int64), out + "_sizes")
+        negative = im.emit(out + "_neg", "compare", [idx, im.constant(np.array(0, np.int64))],
+                           {"predicate": "lt"})
+        idx = im.emit(out + "_wrap", "where", [
+            negative, im.emit(out + "_up", "add", [idx, sizes]), idx])
+        scaled = im.emit(out + "_scaled", "mul", [
+            idx, im.constant(np.array(strides, np.int64), out + "_strides")])
+        linear = im.emit(out + "_linear", "reduce_sum", [scaled], {"axes": [-1]})
+    flat = im.emit(out + "_flat", "reshape", [im.value(node.input[0])],
+                   shape=[int(np.prod(shape[:k]))] + shape[k:])
+    gathered = im.emit(out + "_gather", "gather", [flat, linear])
+    return im.emit(out, "reshape", [gathered], shape=im.shape(out))
+
+
+def _gather_elements(im, node, attrs):
+    """GatherElements: out[..., j, ...] = data[..., indices[..., j, ...], ...]
+    along `axis`, as one gather from data flattened at base + index·stride
+    (the base, every other coordinate's offset, a constant)."""
+    shape, index_shape = im.shape(node.input[0]), im.shape(node.input[1])
+    axis, out = attrs.get("axis", 0) % len(shape), _out(node)
+    strides = [int(np.prod(shape[d + 1:])) for d in range(len(shape))]
+    coords = np.indices(index_shape, dtype=np.int64)
+    base = np.asarray(sum(coords[d] * strides[d] for d in range(len(shape)) if d != axis),
+                      np.int64).reshape(index_shape)
+    idx = im.value(node.input[1])
+    if im.dtype(node.input[1]) != "i64":
+        idx = im.emit(out + "_i64", "cast", [idx], dtype="i64")
+    negative = im.emit(out + "_neg", "compare", [idx, im.constant(np.array(0, np.int64))],
+                       {"predicate": "lt"})
+    idx = im.emit(out + "_wrap", "where", [negative, im.emit(out + "_up", "add", [
+        idx, im.constant(np.array(shape[axis], np.int64))]), idx])
+    linear = im.emit(out + "_linear", "add", [
+        im.emit(out + "_stride", "mul", [idx, im.constant(np.array(strides[axis], np.int64))]),
+        im.constant(base, out + "_base")])
+    flat = im.emit(out + "_flat", "reshape", [im.value(node.input[0])],
+                   shape=[int(np.prod(shape))])
+    return im.emit(out, "gather", [flat, linear])
+
+
 def _cast(im, node, attrs):
     dtype = ONNX_TO_UBE.get(attrs["to"])
     if dtype is None:
@@ -534,7 +643,8 @@ OPS = {
     "Gather": _gather, "Cast": _cast, "Where": _where, "Expand": _expand,
     "ReduceSum": _reduce("reduce_sum"), "ReduceMean": _reduce("reduce_mean"),
     "ReduceMax": _reduce("reduce_max"), "Identity": _identity, "Dropout": _dropout,
-    "Constant": _constant, "Shape": _shape,
+    "Constant": _constant, "Shape": _shape, "Split": _split, "CumSum": _cumsum,
+    "IsNaN": _isnan, "GatherND": _gather_nd, "GatherElements": _gather_elements,
 }
 
 
