@@ -85,10 +85,14 @@ def child_ube(steps, vocab):
             "setup_s": total - sum(result.step_seconds)}
 
 
-def child_torch(steps, vocab):
+def child_torch(steps, vocab, inductor=False):
+    """The same step in PyTorch eager, or with both models under torch.compile
+    (inductor, default mode: the first two, untimed steps compile)."""
     import torch
     import torch.nn.functional as F
     teacher, student = models(vocab)
+    if inductor:
+        teacher, student = torch.compile(teacher), torch.compile(student)
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
     data = batches(steps + 2, vocab)
     times = []
@@ -116,41 +120,46 @@ def main():
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--vocab", type=int, default=30522)
     parser.add_argument("--record", action="store_true")
-    parser.add_argument("--child", choices=["ube", "torch"])
+    parser.add_argument("--child", choices=["ube", "torch", "inductor"])
     args = parser.parse_args()
     if args.child:
         import torch
         torch.set_num_threads(args.threads)
         # The students' dropout is the identity in the exported (eval) graph;
         # PyTorch's student trains in eval mode too, so both compute the same.
-        result = (child_ube if args.child == "ube" else child_torch)(args.steps, args.vocab)
+        if args.child == "ube":
+            result = child_ube(args.steps, args.vocab)
+        else:
+            result = child_torch(args.steps, args.vocab, inductor=args.child == "inductor")
         print(json.dumps(result))
         return
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads),
                OMP_NUM_THREADS=str(args.threads), UBE_NUM_THREADS=str(args.threads))
     results = {}
-    for side in ("ube", "torch"):
+    for side in ("ube", "torch", "inductor"):
         out = subprocess.run([sys.executable, __file__, "--child", side, "--threads",
                               str(args.threads), "--steps", str(args.steps),
                               "--vocab", str(args.vocab)],
                              capture_output=True, text=True, env=env, check=True)
         results[side] = json.loads(out.stdout.strip().splitlines()[-1])
-    u, t = results["ube"], results["torch"]
+    u, t, i = results["ube"], results["torch"], results["inductor"]
     print(f"KD training step, teacher 6x384, student 2x192, batch {BATCH}, {TOKENS} tokens, "
           f"vocabulary {args.vocab}, {args.threads} threads")
-    print(f"ube:     {u['ms']:8.1f} ms/step, peak {u['peak_kib'] / 1024:7.1f} MiB "
+    print(f"ube:      {u['ms']:8.1f} ms/step, peak {u['peak_kib'] / 1024:7.1f} MiB "
           f"(export + compile {u['setup_s']:.0f} s)")
-    print(f"PyTorch: {t['ms']:8.1f} ms/step, peak {t['peak_kib'] / 1024:7.1f} MiB")
-    print(f"ube speedup {t['ms'] / u['ms']:.2f}x, memory ratio {u['peak_kib'] / t['peak_kib']:.2f}")
+    print(f"PyTorch:  {t['ms']:8.1f} ms/step, peak {t['peak_kib'] / 1024:7.1f} MiB")
+    print(f"inductor: {i['ms']:8.1f} ms/step, peak {i['peak_kib'] / 1024:7.1f} MiB")
+    print(f"ube speedup {t['ms'] / u['ms']:.2f}x over eager, {i['ms'] / u['ms']:.2f}x over "
+          f"inductor; memory ratio {u['peak_kib'] / t['peak_kib']:.2f}")
     if args.record:
         today = datetime.date.today().isoformat()
+        cell = lambda r: f"{r['ms']:.1f} ({r['peak_kib'] / 1024:.0f} MiB)"  # noqa: E731
         record_rows(ROOT / "docs" / "performance.md",
                     "<!-- rows: bench/bench_kd_train_step.py --record -->", [
                         f"| {today} | KD step 6x384 -> 2x192, b{BATCH}, {TOKENS} tokens, "
-                        f"vocab {args.vocab} | "
-                        f"{args.threads} | {u['ms']:.1f} ({u['peak_kib'] / 1024:.0f} MiB) | "
-                        f"{t['ms']:.1f} ({t['peak_kib'] / 1024:.0f} MiB) | "
-                        f"{t['ms'] / u['ms']:.2f}x | {u['setup_s']:.0f} s |"])
+                        f"vocab {args.vocab} | {args.threads} | {cell(u)} | {cell(t)} | "
+                        f"{cell(i)} | {t['ms'] / u['ms']:.2f}x | {i['ms'] / u['ms']:.2f}x | "
+                        f"{u['setup_s']:.0f} s |"])
 
 
 if __name__ == "__main__":
