@@ -18,7 +18,9 @@ Cases (each one executable returning the loss and its gradients):
               student 384 / teacher 768 wide, 30522 words; PyTorch: both heads
               (h @ W.T), then the kd_loss formulation, backward()
 ube runs with its fused kernels (where the target has them) and with
---fused-kernels=false (the generic composition).
+--fused-kernels=false (the generic composition); "inductor" is the PyTorch
+formulation under torch.compile (forward and backward compiled through
+aot_autograd on a first, untimed call; its extra peak measured after it).
 
 Extra peak memory is what one run adds to the resident set beyond its inputs
 and the gradients it returns, each measured in a fresh process (VmHWM after
@@ -183,7 +185,7 @@ class ProjectedKdCase:
 
 
 CASES = {c.name: c for c in (KdCase(), AttentionCase(), FeatureMapCase(), ProjectedKdCase())}
-IMPLS = ("torch", "ube", "ube-unfused")
+IMPLS = ("torch", "inductor", "ube", "ube-unfused")
 
 
 def runner(case, impl):
@@ -191,6 +193,10 @@ def runner(case, impl):
     inputs = case.inputs()
     if impl == "torch":
         return lambda: case.torch_step(*inputs)
+    if impl == "inductor":  # forward and backward compiled (aot_autograd), on first call
+        step = torch.compile(case.torch_step)
+        step(*inputs)
+        return lambda: step(*inputs)
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / f"{case.name}.mlir"
         path.write_text(case.source())
@@ -259,7 +265,9 @@ def main():
         cell = lambda r: f"{r['ms']:.0f} ms ({mib(r['extra'])})"  # noqa: E731
         rows.append(f"| {datetime.date.today().isoformat()} | {case.label} | {args.threads} | "
                     f"{cell(results['ube'])} | {cell(results['ube-unfused'])} | "
-                    f"{cell(results['torch'])} | {torch_ms / results['ube']['ms']:.2f}x | "
+                    f"{cell(results['torch'])} | {cell(results['inductor'])} | "
+                    f"{torch_ms / results['ube']['ms']:.2f}x | "
+                    f"{results['inductor']['ms'] / results['ube']['ms']:.2f}x | "
                     f"{results['ube']['err']:.1e} |")
     if args.record:
         record_rows(ROOT / "docs" / "performance.md",

@@ -58,8 +58,8 @@ def main():
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     rows, today = [], datetime.date.today()
-    print(f"{'case':30}{'kernels ms':>11}{'linalg ms':>10}{'torch ms':>9}{'speed-up':>9}"
-          f"{'rel. error':>11}")
+    print(f"{'case':30}{'kernels ms':>11}{'linalg ms':>10}{'torch ms':>9}{'inductor':>9}"
+          f"{'x eager':>9}{'x ind.':>8}{'rel. error':>11}")
     with tempfile.TemporaryDirectory() as tmp:
         for label, op, count, length in CASES:
             path = pathlib.Path(tmp) / f"{op}.mlir"
@@ -74,16 +74,21 @@ def main():
                 "layer_norm": lambda x, w, b: F.layer_norm(x, (length,), w, b),
             }[op]
             kernels, generic = ube.compile(path), ube.compile(path, fused_kernels=False)
+            inductor = torch.compile(reference)
+            inductor(*tensors)  # compiles (not timed)
             expected = reference(*[t.double() for t in tensors]).numpy()
             error = float(np.abs(kernels(*inputs) - expected).max() / np.abs(expected).max())
             ms = {"kernels": median_ms(lambda: kernels(*inputs), args.runs),
                   "linalg": median_ms(lambda: generic(*inputs), args.runs),
-                  "torch": median_ms(lambda: reference(*tensors), args.runs)}
+                  "torch": median_ms(lambda: reference(*tensors), args.runs),
+                  "inductor": median_ms(lambda: inductor(*tensors), args.runs)}
             speedup = ms["torch"] / ms["kernels"]
             print(f"{label:30}{ms['kernels']:11.2f}{ms['linalg']:10.2f}{ms['torch']:9.2f}"
-                  f"{speedup:8.2f}x{error:11.1e}")
+                  f"{ms['inductor']:9.2f}{speedup:8.2f}x"
+                  f"{ms['inductor'] / ms['kernels']:8.2f}x{error:11.1e}")
             rows.append(f"| {today} | {label} | {args.threads} | {ms['kernels']:.2f} | "
-                        f"{ms['linalg']:.2f} | {ms['torch']:.2f} | {speedup:.2f}x | {error:.1e} |")
+                        f"{ms['linalg']:.2f} | {ms['torch']:.2f} | {ms['inductor']:.2f} | "
+                        f"{speedup:.2f}x | {ms['inductor'] / ms['kernels']:.2f}x | {error:.1e} |")
     if args.record:
         record_rows(ROOT / "docs" / "performance.md",
                     "<!-- rows: bench/bench_row_kernels.py --record -->", rows)
