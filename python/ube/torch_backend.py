@@ -19,6 +19,7 @@ import tempfile
 import warnings
 
 import torch
+from torch.fx.passes.operator_support import OperatorSupportBase
 
 _REPORTS = []  # one dict per compiled graph: kind, nodes, compiled, eager ops
 
@@ -47,12 +48,14 @@ def _decompositions():
         aten.sigmoid_backward, aten.tanh_backward, aten.native_dropout_backward]))
     # PyTorch's decomposition of its CPU flash attention returns a logsumexp that
     # the flash backward kernel (which has no decomposition) does not expect:
-    # gradients come out wrong. The op stays whole, and runs in PyTorch.
+    # gradients come out wrong. The op stays whole: ube computes its output where
+    # the logsumexp is unused (inference); in training PyTorch runs it and its
+    # backward.
     table.pop(aten._scaled_dot_product_flash_attention_for_cpu.default, None)
     return table
 
 
-class _Supported(torch.fx.passes.operator_support.OperatorSupportBase):
+class _Supported(OperatorSupportBase):
     """Nodes ube can run: a mapped op on tensors of ube's dtypes and static
     shapes. `reasons` collects why the others cannot ({op: reason})."""
 
@@ -106,13 +109,14 @@ class _UbeCall:
         results = []
         for array, strides in zip(outputs, self.strides):
             tensor = torch.from_numpy(array)
-            if strides is not None and tuple(tensor.stride()) != strides:
-                # Eager ops after the partition (a saved tensor read by a native
-                # backward kernel) may rely on the layout the graph recorded.
+            # Eager ops after the partition (a saved tensor read by a native
+            # backward kernel) may rely on the layout the graph recorded: a
+            # permuted one is restored (an expanded view's is not a layout to copy into).
+            if strides is not None and tuple(tensor.stride()) != strides and _dense(
+                    tensor.shape, strides):
                 laid_out = torch.empty_strided(tensor.shape, strides, dtype=tensor.dtype)
-                if _dense(tensor.shape, strides):  # a permuted layout, not an expanded view
-                    laid_out.copy_(tensor)
-                    tensor = laid_out
+                laid_out.copy_(tensor)
+                tensor = laid_out
             results.append(tensor)
         return results[0] if self.single else tuple(results)
 
