@@ -63,6 +63,8 @@ class _Importer:
 
     def shape(self, name):
         dims, _ = self.types.get(name, (None, None))
+        if dims is None and name in self.consts:  # an initializer not listed as an input
+            dims = list(self.consts[name].shape)
         if dims is None or any(d is None for d in dims):
             raise UnsupportedError(f"'{name}' has no static shape")
         if 0 in dims:
@@ -194,9 +196,29 @@ def fold_constants(model):
                         value=numpy_helper.from_array(np.asarray(r), out)))
             changed = True
         if not changed:
-            return model
+            return _without_dead_nodes(model)
         del graph.node[:]
         graph.node.extend(nodes)
+    return _without_dead_nodes(model)
+
+
+def _without_dead_nodes(model):
+    """The model less the nodes no output depends on (what folding left
+    behind: shape computations whose results are now constants)."""
+    graph = model.graph
+    live = {o.name for o in graph.output}
+    kept = []
+    for node in reversed(graph.node):
+        if any(o in live for o in node.output if o):
+            kept.append(node)
+            live.update(i for i in node.input if i)
+            for attribute in node.attribute:  # names a subgraph reads from outside
+                if attribute.type == onnx.AttributeProto.GRAPH:
+                    live.update(i for n in attribute.g.node for i in n.input if i)
+    if len(kept) != len(graph.node):
+        kept.reverse()
+        del graph.node[:]
+        graph.node.extend(kept)
     return model
 
 
