@@ -44,6 +44,12 @@ def child(threads, library, runs):
     library per process: a thread pool that spins after its call (OpenBLAS's,
     PyTorch's OpenMP) would otherwise take the cores from the next library's."""
     import numpy as np
+    if library == "ube":
+        sys.path.insert(0, str(ROOT / "build" / "python"))
+        import ube
+    elif library == "torch":
+        import torch
+        torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,8 +58,6 @@ def child(threads, library, runs):
             b = rng.standard_normal((k, n)).astype(np.float32)
             row = {"label": label}
             if library == "ube":
-                sys.path.insert(0, str(ROOT / "build" / "python"))
-                import ube
                 path = pathlib.Path(tmp) / f"mm{m}x{k}x{n}.mlir"
                 path.write_text(
                     f'func.func @main(%a: tensor<{m}x{k}xf32> {{ube.name = "a"}}, '
@@ -70,8 +74,6 @@ def child(threads, library, runs):
             elif library == "numpy":
                 fn = lambda: a @ b  # noqa: E731
             else:
-                import torch
-                torch.set_num_threads(threads)
                 ta, tb = torch.from_numpy(a), torch.from_numpy(b)
                 fn = lambda: torch.mm(ta, tb)  # noqa: E731
             row["gflops"] = 2.0 * m * k * n / median_ms(fn, runs) / 1e6

@@ -10,6 +10,7 @@ from ube.safetensors import write_safetensors
 
 NUMPY_TO_UBE = {np.dtype("float32"): "f32", np.dtype("float16"): "f16",
                 np.dtype("int32"): "i32", np.dtype("int64"): "i64", np.dtype("bool"): "i1"}
+UBE_TO_NUMPY = {v: k.type for k, v in NUMPY_TO_UBE.items()}
 
 
 class ExportError(Exception):
@@ -27,6 +28,16 @@ def json_scalar(value, dtype):
             return "inf" if value > 0 else "-inf"
         return value
     return bool(value) if dtype == "i1" else int(value)
+
+
+def offsets_along(index_shape, data_shape, axis):
+    """For a gather along `axis` from data flattened (torch.gather,
+    GatherElements): each index position's offset from its other coordinates,
+    Σ_{d ≠ axis} coord_d·stride_d, as an int64 array of `index_shape`."""
+    strides = [int(np.prod(data_shape[d + 1:])) for d in range(len(data_shape))]
+    coords = np.indices(index_shape, dtype=np.int64)
+    offsets = sum(coords[d] * strides[d] for d in range(len(data_shape)) if d != axis)
+    return np.asarray(offsets, np.int64).reshape(index_shape)
 
 
 class GraphBuilder:
@@ -73,6 +84,34 @@ class GraphBuilder:
         flat = [json_scalar(v, dtype) for v in array.reshape(-1).tolist()]
         return self.emit(base, "constant", [], dtype=dtype, shape=list(array.shape),
                          value=flat if array.ndim else flat[0])
+
+    def array(self, array, base="const"):
+        """A constant tensor: an inline constant node when small (at most 64
+        elements), else a parameter in the weights file."""
+        array = np.asarray(array)
+        if array.size > 64:
+            return self.add_parameter(self.fresh(base), np.ascontiguousarray(array))
+        return self.constant(array, NUMPY_TO_UBE[array.dtype], base)
+
+    def scan(self, value, shape, axis, dtype, name, exclusive=False, reverse=False):
+        """The cumulative sum of `value` (`shape`, `dtype`) along `axis`: a
+        product with a triangular matrix of ones (exact for integers; an O(n²)
+        plain form until ube has a scan op). Returns the result's name."""
+        rank, n = len(shape), shape[axis]
+        # scan[i, j] = 1 where input i adds into output j.
+        scan = np.triu(np.ones((n, n), UBE_TO_NUMPY[dtype]), 1 if exclusive else 0)
+        if reverse:
+            scan = np.ascontiguousarray(scan.T)
+        perm = [d for d in range(rank) if d != axis] + [axis]
+        moved = perm != list(range(rank))
+        if moved:
+            value = self.emit(f"{name}_last", "transpose", [value], {"perm": perm})
+        value = self.emit(f"{name}_scan" if moved else name, "matmul",
+                          [value, self.array(scan, f"{name}_triangle")])
+        if moved:
+            value = self.emit(name, "transpose", [value],
+                              {"perm": [perm.index(d) for d in range(rank)]})
+        return value
 
     def write(self, path, name):
         """Writes `path` (JSON) and, with parameters, `<stem>.safetensors`."""

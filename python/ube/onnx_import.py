@@ -14,13 +14,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from ube.graph_builder import NUMPY_TO_UBE, GraphBuilder
+from ube.graph_builder import NUMPY_TO_UBE, UBE_TO_NUMPY, GraphBuilder, offsets_along
 
 ONNX_TO_UBE = {onnx.TensorProto.FLOAT: "f32", onnx.TensorProto.FLOAT16: "f16",
                onnx.TensorProto.INT32: "i32", onnx.TensorProto.INT64: "i64",
                onnx.TensorProto.BOOL: "i1"}
-UBE_TO_NUMPY = {"f32": np.float32, "f16": np.float16, "i32": np.int32, "i64": np.int64,
-                "i1": np.bool_}
 
 
 class UnsupportedError(Exception):
@@ -54,12 +52,11 @@ class _Importer:
         """A ube value holding `array`: a parameter (weights file) for
         initializers and large arrays, an inline constant node otherwise."""
         array = np.asarray(array)
-        dtype = NUMPY_TO_UBE.get(array.dtype)
-        if dtype is None:
+        if NUMPY_TO_UBE.get(array.dtype) is None:
             raise UnsupportedError(f"constant of dtype {array.dtype}")
-        if parameter or array.size > 64:
+        if parameter:
             return self.graph.add_parameter(self.graph.fresh(base), array)
-        return self.graph.constant(array, dtype, base)
+        return self.graph.array(array, base)
 
     def shape(self, name):
         dims, _ = self.types.get(name, (None, None))
@@ -484,25 +481,13 @@ def _cumsum(im, node, attrs):
     """CumSum along a constant axis as a product with a triangular matrix of
     ones (exact for integers), `exclusive` and `reverse` by its shape."""
     shape = im.shape(node.input[0])
-    rank = len(shape)
-    axis = int(im.static(node.input[1], "axis")) % rank
+    axis = int(im.static(node.input[1], "axis")) % len(shape)
     dtype = im.dtype(node.input[0])
     if dtype not in ("f32", "f16", "i32", "i64"):
         raise UnsupportedError(f"CumSum of {dtype}")
-    n, out = shape[axis], _out(node)
-    ones = np.ones((n, n), UBE_TO_NUMPY[dtype])
-    # scan[i, j] = 1 where input i adds into output j.
-    scan = np.triu(ones, 1 if attrs.get("exclusive", 0) else 0)
-    if attrs.get("reverse", 0):
-        scan = scan.T.copy()
-    v = im.value(node.input[0])
-    perm = [d for d in range(rank) if d != axis] + [axis]
-    if perm != list(range(rank)):
-        v = im.emit(out + "_last", "transpose", [v], {"perm": perm})
-    v = im.emit(out + "_scan", "matmul", [v, im.constant(scan, out + "_triangle")])
-    if perm != list(range(rank)):
-        v = im.emit(out, "transpose", [v], {"perm": [perm.index(d) for d in range(rank)]})
-    return v
+    return im.graph.scan(im.value(node.input[0]), shape, axis, dtype, _out(node),
+                         exclusive=bool(attrs.get("exclusive", 0)),
+                         reverse=bool(attrs.get("reverse", 0)))
 
 
 def _isnan(im, node, attrs):
@@ -547,10 +532,7 @@ def _gather_elements(im, node, attrs):
     (the base, every other coordinate's offset, a constant)."""
     shape, index_shape = im.shape(node.input[0]), im.shape(node.input[1])
     axis, out = attrs.get("axis", 0) % len(shape), _out(node)
-    strides = [int(np.prod(shape[d + 1:])) for d in range(len(shape))]
-    coords = np.indices(index_shape, dtype=np.int64)
-    base = np.asarray(sum(coords[d] * strides[d] for d in range(len(shape)) if d != axis),
-                      np.int64).reshape(index_shape)
+    stride = int(np.prod(shape[axis + 1:]))
     idx = im.value(node.input[1])
     if im.dtype(node.input[1]) != "i64":
         idx = im.emit(out + "_i64", "cast", [idx], dtype="i64")
@@ -559,8 +541,8 @@ def _gather_elements(im, node, attrs):
     idx = im.emit(out + "_wrap", "where", [negative, im.emit(out + "_up", "add", [
         idx, im.constant(np.array(shape[axis], np.int64))]), idx])
     linear = im.emit(out + "_linear", "add", [
-        im.emit(out + "_stride", "mul", [idx, im.constant(np.array(strides[axis], np.int64))]),
-        im.constant(base, out + "_base")])
+        im.emit(out + "_stride", "mul", [idx, im.constant(np.array(stride, np.int64))]),
+        im.constant(offsets_along(index_shape, shape, axis), out + "_base")])
     flat = im.emit(out + "_flat", "reshape", [im.value(node.input[0])],
                    shape=[int(np.prod(shape))])
     return im.emit(out, "gather", [flat, linear])

@@ -24,7 +24,7 @@ import torch
 from torch._subclasses.fake_tensor import unset_fake_temporarily
 from torch.export.graph_signature import InputKind, OutputKind
 
-from ube.graph_builder import ExportError, GraphBuilder
+from ube.graph_builder import ExportError, GraphBuilder, offsets_along
 
 aten = torch.ops.aten
 
@@ -433,12 +433,6 @@ def _masked_fill(ex, node):
                                         ex.value(x, node)])
 
 
-def _pow(ex, node):
-    _, dtype = ex.meta(node)
-    base, exponent = node.args[0], node.args[1]
-    return ex.emit(node.name, "pow", [ex.value(base, node, dtype), ex.value(exponent, node, dtype)])
-
-
 def _silu(ex, node):
     x = ex.value(_first(node), node)
     return ex.emit(node.name, "mul", [x, ex.emit(f"{node.name}_sigmoid", "sigmoid", [x])])
@@ -669,6 +663,18 @@ def _index_term(ex, node, index, size, stride, tag):
     return v
 
 
+def _linear_index(ex, node, indices, shape):
+    """Σ i_d·stride_d over index tensors on x's leading dimensions (negative
+    entries counted from the end), the index into x with those dimensions
+    flattened."""
+    strides = [int(np.prod(shape[d + 1:len(indices)])) for d in range(len(indices))]
+    linear = None
+    for d, i in enumerate(indices):
+        v = _index_term(ex, node, i, shape[d], strides[d], d)
+        linear = v if linear is None else ex.emit(f"{node.name}_linear_{d}", "add", [linear, v])
+    return linear
+
+
 def _index(ex, node):
     """x[i0, i1, ...] with index tensors on leading dimensions (None, a full
     slice, allowed after them): one gather from x with its indexed
@@ -681,23 +687,16 @@ def _index(ex, node):
     if not indices or any(i is None for i in indices):
         raise ex.error(node, "indexing with None before an index tensor is not supported")
     k = len(indices)
-    strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
     constant = [ex.folded(i) for i in indices]
     if all(c is not None for c in constant):
+        strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
         linear = sum(np.where(c < 0, c + shape[d], c).astype(np.int64) * strides[d]
                      for d, c in enumerate(constant))
-        flat_index = ex.graph.add_parameter(ex.graph.fresh(f"{node.name}_index"),
-                                            np.ascontiguousarray(linear)) \
-            if linear.size > 64 else ex.constant(linear, "i64")
+        flat_index = ex.graph.array(linear, f"{node.name}_index")
     else:
-        terms = []
-        for d, i in enumerate(indices):
-            if ex.meta(i)[1] == "i1":
-                raise ex.error(node, "boolean mask indexing is not supported")
-            terms.append(_index_term(ex, node, i, shape[d], strides[d], d))
-        flat_index = terms[0]
-        for d, t in enumerate(terms[1:]):
-            flat_index = ex.emit(f"{node.name}_linear_{d}", "add", [flat_index, t])
+        if any(ex.meta(i)[1] == "i1" for i in indices):
+            raise ex.error(node, "boolean mask indexing is not supported")
+        flat_index = _linear_index(ex, node, indices, shape)
     flat = ex.emit(f"{node.name}_flat", "reshape", [ex.value(x, node)],
                    shape=[int(np.prod(shape[:k]))] + shape[k:])
     out_shape, _ = ex.meta(node)
@@ -714,14 +713,9 @@ def _gather_along(ex, node):
     shape, _ = ex.meta(x)
     index_shape, _ = ex.meta(index)
     dim = args["dim"] % len(shape)
-    strides = [int(np.prod(shape[d + 1:])) for d in range(len(shape))]
-    coords = np.indices(index_shape, dtype=np.int64)
-    base = sum(coords[d] * strides[d] for d in range(len(shape)) if d != dim)
-    base = np.asarray(base, np.int64).reshape(index_shape)
     n = node.name
-    v = _index_term(ex, node, index, shape[dim], strides[dim], "dim")
-    offsets = ex.constant(base, "i64") if base.size <= 64 else ex.graph.add_parameter(
-        ex.graph.fresh(f"{n}_base"), base)
+    v = _index_term(ex, node, index, shape[dim], int(np.prod(shape[dim + 1:])), "dim")
+    offsets = ex.graph.array(offsets_along(index_shape, shape, dim), f"{n}_base")
     linear = ex.emit(f"{n}_linear", "add", [v, offsets])
     flat = ex.emit(f"{n}_flat", "reshape", [ex.value(x, node)], shape=[int(np.prod(shape))])
     return ex.emit(n, "gather", [flat, linear])
@@ -795,8 +789,7 @@ def _scaled_dot_product_attention(ex, node):
             scores = ex.emit(f"{n}_masked", "add", [scores, ex.value(mask, node)])
     if args["is_causal"]:
         rows, cols = q_shape[-2], k_shape[-2]
-        causal = ex.graph.add_parameter(ex.graph.fresh(f"{n}_causal"),
-                                        np.tril(np.ones((rows, cols), bool)))
+        causal = ex.graph.array(np.tril(np.ones((rows, cols), bool)), f"{n}_causal")
         keep = causal if keep is None else ex.emit(f"{n}_keep", "logical_and", [keep, causal])
     if keep is not None:
         scores = ex.emit(f"{n}_fill", "where", [keep, scores, ex.constant(-np.inf, dtype)])
@@ -900,25 +893,10 @@ def _any_all(kind):
 
 def _var_mean(ex, node):
     """var_mean: [var, mean] (the normalization decompositions' statistics)."""
-    args = _args(node)
-    x = ex.value(_first(node), node)
-    shape, _ = ex.meta(_first(node))
-    correction = 1 if args["correction"] is None else args["correction"]
-    axes = _axes(ex, node, args["dim"]) or list(range(len(shape)))
-    keep = {"keepdims": True} if args["keepdim"] else {}
-    n = node.name
-    mean = ex.emit(f"{n}_mean", "reduce_mean", [x], {"axes": axes, "keepdims": True})
-    deviation = ex.emit(f"{n}_dev", "sub", [x, mean])
-    var = ex.emit(f"{n}_var", "reduce_mean", [ex.emit(f"{n}_sq", "mul", [deviation, deviation])],
-                  {"axes": axes, **keep})
-    count = int(np.prod([shape[a] for a in axes]))
-    if correction:
-        if count <= correction:
-            raise ex.error(node, f"var over {count} elements with correction {correction}")
-        var = ex.emit(f"{n}_unbiased", "mul", [var, ex.constant(count / (count - correction),
-                                                                 "f32")])
-    if not args["keepdim"]:
-        mean = ex.emit(f"{n}_mean_out", "reshape", [mean],
+    var, mean, axes = _variance(ex, node, f"{node.name}_var")
+    if not _args(node)["keepdim"]:
+        shape, _ = ex.meta(_first(node))
+        mean = ex.emit(f"{node.name}_mean_out", "reshape", [mean],
                        shape=[d for i, d in enumerate(shape) if i not in axes])
     return [var, mean]
 
@@ -935,12 +913,8 @@ def _index_put(ex, node):
         raise ex.error(node, "index_put needs index tensors on leading dimensions")
     shape, dtype = ex.meta(x)
     k = len(indices)
-    strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
     n = node.name
-    linear = None
-    for d, i in enumerate(indices):
-        v = _index_term(ex, node, i, shape[d], strides[d], d)
-        linear = v if linear is None else ex.emit(f"{n}_linear_{d}", "add", [linear, v])
+    linear = _linear_index(ex, node, indices, shape)
     index_shape = ex.meta(indices[0])[0]
     for i in indices[1:]:
         index_shape = list(np.broadcast_shapes(tuple(index_shape), tuple(ex.meta(i)[0])))
@@ -961,58 +935,48 @@ def _index_put(ex, node):
 
 
 def _cumsum(ex, node):
-    """cumsum along `dim` as a product with an upper-triangular matrix of ones
-    (exact for integers; an O(n²) plain form until ube has a scan op)."""
+    """cumsum along `dim` (GraphBuilder.scan: a product with a triangular
+    matrix of ones, exact for integers)."""
     args = _args(node)
     x = _first(node)
     shape, _ = ex.meta(x)
     _, dtype = ex.meta(node)
-    rank, dim = len(shape), args["dim"] % max(len(shape), 1)
-    v = ex.value(x, node)
-    if ex.meta(x)[1] != dtype:
-        v = ex.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
-    if rank == 0:
+    v = ex.value_as(x, node, dtype)
+    if not shape:
         return v
-    perm = [d for d in range(rank) if d != dim] + [dim]
-    if perm != list(range(rank)):
-        v = ex.emit(f"{node.name}_last", "transpose", [v], {"perm": perm})
-    n = shape[dim]
-    numpy_dtype = {"f32": np.float32, "f16": np.float16, "i32": np.int32,
-                   "i64": np.int64}.get(dtype)
-    if numpy_dtype is None:
+    if dtype not in ("f32", "f16", "i32", "i64"):
         raise ex.error(node, f"cumsum of {dtype} is not supported")
-    upper = np.triu(np.ones((n, n), numpy_dtype))
-    ones = ex.constant(upper, dtype) if n * n <= 64 else ex.graph.add_parameter(
-        ex.graph.fresh(f"{node.name}_upper"), upper)
-    v = ex.emit(f"{node.name}_scan", "matmul", [v, ones])
-    if perm != list(range(rank)):
-        v = ex.emit(node.name, "transpose", [v], {"perm": [perm.index(d) for d in range(rank)]})
-    return v
+    return ex.graph.scan(v, shape, args["dim"] % len(shape), dtype, node.name)
 
 
-def _var(ex, node):
-    """var(x, dim, correction, keepdim): the mean of squared deviations from
-    the mean over `dim`, times n / (n - correction) unless the correction is 0
-    (the biased variance, as LayerNorm and MobileBERT's feature-map terms use)."""
+def _variance(ex, node, name):
+    """var / var_mean(x, dim, correction, keepdim): the mean of squared
+    deviations from the mean over `dim`, times n / (n - correction) unless the
+    correction is 0 (the biased variance, as LayerNorm and MobileBERT's
+    feature-map terms use). Returns (the variance, named `name`; the mean with
+    kept dimensions; the reduced axes)."""
     args = _args(node)
     x = ex.value(_first(node), node)
     shape, _ = ex.meta(_first(node))
-    correction = args["correction"]
-    correction = 1 if correction is None else correction
+    correction = 1 if args["correction"] is None else args["correction"]
     axes = _axes(ex, node, args["dim"]) or list(range(len(shape)))
     n = node.name
     mean = ex.emit(f"{n}_mean", "reduce_mean", [x], {"axes": axes, "keepdims": True})
     deviation = ex.emit(f"{n}_dev", "sub", [x, mean])
     attrs = {"axes": axes, **({"keepdims": True} if args["keepdim"] else {})}
     count = int(np.prod([shape[a] for a in axes]))
-    if not correction:
-        return ex.emit(n, "reduce_mean", [ex.emit(f"{n}_sq", "mul", [deviation, deviation])],
-                       attrs)
-    if count <= correction:
+    if correction and count <= correction:
         raise ex.error(node, f"var over {count} elements with correction {correction}")
-    biased = ex.emit(f"{n}_biased", "reduce_mean",
-                     [ex.emit(f"{n}_sq", "mul", [deviation, deviation])], attrs)
-    return ex.emit(n, "mul", [biased, ex.constant(count / (count - correction), "f32")])
+    squares = ex.emit(f"{n}_sq", "mul", [deviation, deviation])
+    if not correction:
+        return ex.emit(name, "reduce_mean", [squares], attrs), mean, axes
+    biased = ex.emit(f"{n}_biased", "reduce_mean", [squares], attrs)
+    return (ex.emit(name, "mul", [biased, ex.constant(count / (count - correction), "f32")]),
+            mean, axes)
+
+
+def _var(ex, node):
+    return _variance(ex, node, node.name)[0]
 
 
 # -- losses --------------------------------------------------------------------
@@ -1108,7 +1072,8 @@ ATEN_OPS = {
     aten.rsub.Scalar: _binary("sub", reverse=True), aten.rsub.Tensor: _binary("sub", reverse=True),
     aten.mul.Tensor: _binary("mul"), aten.mul.Scalar: _binary("mul"),
     aten.div.Tensor: _binary("div"), aten.div.Scalar: _binary("div"),
-    aten.pow.Tensor_Scalar: _pow, aten.pow.Tensor_Tensor: _pow, aten.pow.Scalar: _pow,
+    aten.pow.Tensor_Scalar: _binary("pow"), aten.pow.Tensor_Tensor: _binary("pow"),
+    aten.pow.Scalar: _binary("pow"),
     aten.maximum.default: _binary("maximum"), aten.minimum.default: _binary("minimum"),
     aten.neg.default: _unary("neg"), aten.exp.default: _unary("exp"),
     aten.log.default: _unary("log"), aten.sqrt.default: _unary("sqrt"),

@@ -3,9 +3,7 @@ format's "train"): the step's outputs that share a name with one of its
 inputs (parameters, optimizer state) are fed back as those inputs."""
 import numpy as np
 
-from ube.graph_builder import NUMPY_TO_UBE
-
-_UBE_TO_NUMPY = {name: dtype for dtype, name in NUMPY_TO_UBE.items()}
+from ube.graph_builder import UBE_TO_NUMPY
 
 
 class TrainingStep:
@@ -21,7 +19,7 @@ class TrainingStep:
 
     def __init__(self, function, params, state=None, first_step=1):
         self.function = function
-        inputs = {name: (_UBE_TO_NUMPY[dtype], shape) for name, dtype, shape in function.inputs}
+        inputs = {name: (UBE_TO_NUMPY[dtype], shape) for name, dtype, shape in function.inputs}
         outputs = [name for name, _, _ in function.outputs]
         self._input_names = [name for name, _, _ in function.inputs]
         self._output_names = outputs

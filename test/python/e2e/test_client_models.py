@@ -101,6 +101,16 @@ MODELS = {
 }
 
 
+def client(name):
+    """The model `name` re-randomized, its inputs, and its float64 copy."""
+    build, make_inputs = MODELS[name]
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = randomized(build())
+    return model, make_inputs(), copy.deepcopy(model).double()
+
+
 def first_output(out):
     if isinstance(out, (tuple, list)):
         return out[0]
@@ -153,13 +163,7 @@ ONNX_EXPORT_FAILS = {
 @pytest.mark.parametrize("name", list(MODELS))
 def test_client_model(ube_module, name, path, tmp_path):
     from ube.torch_backend import compiled_graphs, reset_report
-    build, make_inputs = MODELS[name]
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = randomized(build())
-    inputs = make_inputs()
-    reference = copy.deepcopy(model).double()
+    model, inputs, reference = client(name)
     if path == "export":
         out = ube_module.compile(model, example_inputs=inputs)(*inputs)
         out = out[0] if isinstance(out, tuple) else out
@@ -220,13 +224,7 @@ def test_client_encoder_gradients(ube_module, name):
     gradient of a loss on the output, against torch.autograd in float64
     (all gradients as one vector, relative error <= 1e-4)."""
     from ube.torch_backend import compiled_graphs, reset_report
-    build, make_inputs = MODELS[name]
-    torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = randomized(build())
-    inputs = make_inputs()
-    reference = copy.deepcopy(model).double()
+    model, inputs, reference = client(name)
     torch._dynamo.reset()
     reset_report()
     weights = torch.randn(first_output(reference(*double(inputs))).shape,
