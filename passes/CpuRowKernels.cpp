@@ -1,6 +1,7 @@
-//===- CpuRowKernels.cpp - softmax and layer_norm rows for CPUs -----------===//
+//===- CpuRowKernels.cpp - softmax and normalization rows for CPUs --------===//
 //
-// softmax, log_softmax and layer_norm normalize each row of the last axis.
+// softmax, log_softmax, layer_norm and rms_norm normalize each row of the
+// last axis.
 // The linalg lowering computes them as separate reductions and elementwise
 // ops; here each becomes, on tensors,
 //
@@ -9,10 +10,11 @@
 //       statistics  softmax: lane maxima, M = max; lane sums of exp(x − M),
 //                   S = sum. layer_norm: lane sums, mean; lane sums of
 //                   (x − mean)², var (the exact two-step formula, on the row
-//                   while it is in L1).
+//                   while it is in L1). rms_norm: lane sums of x².
 //       output      exp(x − M) / S (the sums pass wrote exp(x − M) into the
-//                   output row; this scales it), (x − M) − log S, or
-//                   (x − mean)·rstd·w + b, written into the task's rows.
+//                   output row; this scales it), (x − M) − log S,
+//                   (x − mean)·rstd·w + b or x·rstd·w, written into the
+//                   task's rows.
 //
 // Rows walk the last axis one vector at a time; a ragged end is one masked
 // step whose padding never reaches a statistic or the output.
@@ -40,7 +42,7 @@ using namespace ube;
 
 namespace {
 
-enum class RowOp { Softmax, LogSoftmax, LayerNorm };
+enum class RowOp { Softmax, LogSoftmax, LayerNorm, RmsNorm };
 
 /// Builds the kernel of one op on `input` viewed as [rows, length].
 class RowKernelBuilder {
@@ -58,7 +60,7 @@ public:
   }
 
   /// The normalized rows, in `input`'s shape; `weight` and `bias` (layer
-  /// norm, [length] or null) scale and shift them.
+  /// and RMS norm, [length] or null) scale and shift them.
   Value build(ArrayRef<int64_t> shape, Value weight = {}, Value bias = {}, double epsilon = 0) {
     this->weight = weight;
     this->bias = bias;
@@ -105,7 +107,19 @@ private:
     // The output pass: the value of the vector at `at`, given the row of
     // `out` written so far.
     std::function<Value(Value at, Value mask, Value out)> output;
-    if (kind == RowOp::LayerNorm) {
+    if (kind == RowOp::RmsNorm) {
+      Value squares = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
+        Value v = read(x, row, at, mask);
+        return SmallVector<Value>{math::FmaOp::create(b, v, v, acc[0]).getResult()};
+      }, 1, [&](Value x, Value y) { return add(x, y); })[0];
+      Value meanSquare = div(reduce(vector::CombiningKind::ADD, squares), scalar(double(length)));
+      Value rms = math::SqrtOp::create(b, add(meanSquare, scalar(epsilon)));
+      Value rstdVector = vector::BroadcastOp::create(b, vec, div(scalar(1.0), rms));
+      output = [&, rstdVector](Value at, Value mask, Value) {
+        Value y = mul(read(x, row, at, mask), rstdVector);
+        return weight ? mul(y, read(weight, ValueRange{at}, mask)) : y;
+      };
+    } else if (kind == RowOp::LayerNorm) {
       auto plus = [&](Value x, Value y) { return add(x, y); };
       Value sum = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
         return SmallVector<Value>{add(acc[0], read(x, row, at, mask))};
@@ -312,6 +326,21 @@ struct LayerNormRows : OpRewritePattern<LayerNormOp> {
   int64_t lanes, taskElements;
 };
 
+struct RmsNormRows : OpRewritePattern<RmsNormOp> {
+  RmsNormRows(MLIRContext *context, int64_t lanes, int64_t taskElements)
+      : OpRewritePattern(context), lanes(lanes), taskElements(taskElements) {}
+  LogicalResult matchAndRewrite(RmsNormOp op, PatternRewriter &rewriter) const override {
+    if (!supported(op.getInput(), op.getAxis()))
+      return rewriter.notifyMatchFailure(op, "not static f32 over the last axis");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    RowKernelBuilder kernel(b, RowOp::RmsNorm, op.getInput(), lanes, taskElements);
+    rewriter.replaceOp(op, kernel.build(op.getType().getShape(), op.getWeight(), {},
+                                        op.getEpsilon().convertToDouble()));
+    return success();
+  }
+  int64_t lanes, taskElements;
+};
+
 struct UbeCpuRowKernelsPass : ube::impl::UbeCpuRowKernelsBase<UbeCpuRowKernelsPass> {
   using Base::Base;
   void runOnOperation() override {
@@ -324,7 +353,7 @@ struct UbeCpuRowKernelsPass : ube::impl::UbeCpuRowKernelsBase<UbeCpuRowKernelsPa
     patterns.add<SoftmaxRows<SoftmaxOp>, SoftmaxRows<LogSoftmaxOp>>(&getContext(), vectorWidth,
                                                                      taskElements);
     if (layerNorm)
-      patterns.add<LayerNormRows>(&getContext(), vectorWidth, taskElements);
+      patterns.add<LayerNormRows, RmsNormRows>(&getContext(), vectorWidth, taskElements);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

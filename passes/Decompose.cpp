@@ -9,6 +9,7 @@
 
 #include "passes/Passes.h"
 
+#include "dialects/ube/UbeAttention.h"
 #include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
 
@@ -104,6 +105,34 @@ struct DecomposeLayerNorm : OpRewritePattern<LayerNormOp> {
     if (Value bias = op.getBias())
       y = u.add(y, bias);
     rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+struct DecomposeRmsNorm : OpRewritePattern<RmsNormOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(RmsNormOp op, PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    Value x = op.getInput();
+    int64_t rank = op.getType().getRank();
+    SmallVector<int64_t> axes(rank - positiveAxis(op.getAxis(), rank));
+    std::iota(axes.begin(), axes.end(), positiveAxis(op.getAxis(), rank));
+    Value epsilon = u.scalar(UbeBuilder::elementTypeOf(x), op.getEpsilon().convertToDouble());
+    Value y = u.mul(x, u.rsqrt(u.add(u.reduceMean(u.mul(x, x), axes, true), epsilon)));
+    if (Value weight = op.getWeight())
+      y = u.mul(y, weight);
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+/// A plain composition: matmuls and a softmax over whole score matrices.
+struct DecomposeScaledDotProductAttention : OpRewritePattern<ScaledDotProductAttentionOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ScaledDotProductAttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    UbeBuilder u(rewriter, op.getLoc());
+    rewriter.replaceOp(op, AttentionComposition(u, op).output());
     return success();
   }
 };
@@ -663,9 +692,10 @@ struct UbeDecomposePass : ube::impl::UbeDecomposeBase<UbeDecomposePass> {
 
 void ube::populateDecomposePatterns(RewritePatternSet &patterns, bool keepNormalizations) {
   if (!keepNormalizations)
-    patterns.add<DecomposeSoftmax, DecomposeLogSoftmax, DecomposeLayerNorm>(
+    patterns.add<DecomposeSoftmax, DecomposeLogSoftmax, DecomposeLayerNorm, DecomposeRmsNorm>(
         patterns.getContext());
-  patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeCrossEntropy, DecomposeMseLoss,
+  patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeScaledDotProductAttention,
+               DecomposeCrossEntropy, DecomposeMseLoss,
                DecomposeKdLoss, DecomposeKdLossGrad, DecomposeFeatureMapLoss,
                DecomposeFeatureMapLossGrad, DecomposeAttentionTransferLoss,
                DecomposeAttentionTransferLossGrad, DecomposeSgdUpdate, DecomposeAdamwUpdate>(

@@ -80,6 +80,12 @@ Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange
         Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
         return arith::DivFOp::create(b, loc, fc(1.0), arith::AddFOp::create(b, loc, fc(1.0), e));
       })
+      .Case([&](SiluOp) -> Value {
+        Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
+        return arith::DivFOp::create(b, loc, x, arith::AddFOp::create(b, loc, fc(1.0), e));
+      })
+      .Case([&](SinOp) -> Value { return math::SinOp::create(b, loc, x); })
+      .Case([&](CosOp) -> Value { return math::CosOp::create(b, loc, x); })
       .Case([&](ReluOp) -> Value {
         if (isFloat)
           return arith::MaximumFOp::create(b, loc, x, fc(0.0));
@@ -141,7 +147,8 @@ Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange
 bool isElementwise(Operation *op) {
   return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, LogicalAndOp,
              LogicalOrOp, LogicalNotOp, NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp,
-             ErfOp, SigmoidOp, ReluOp, GeluOp, CompareOp, WhereOp, CastOp, BroadcastToOp>(op);
+             ErfOp, SigmoidOp, SiluOp, SinOp, CosOp, ReluOp, GeluOp, CompareOp, WhereOp, CastOp,
+             BroadcastToOp>(op);
 }
 
 } // namespace ube

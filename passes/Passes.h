@@ -23,7 +23,8 @@ namespace ube {
 #include "passes/Passes.h.inc"
 
 /// Patterns of --ube-decompose (composite ube ops -> primitive ube ops);
-/// with `keepNormalizations`, not those of softmax, log_softmax, layer_norm.
+/// with `keepNormalizations`, not those of softmax, log_softmax, layer_norm,
+/// rms_norm.
 void populateDecomposePatterns(mlir::RewritePatternSet &patterns,
                                bool keepNormalizations = false);
 

@@ -46,7 +46,9 @@ def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
   let description = [{
     Expresses ops that have a short definition in terms of other ube ops by
     that definition: `linear`, `softmax`, `log_softmax` (max-subtracted),
-    `layer_norm`, `cross_entropy`, `mse_loss`, rank-1 `matmul`, and the
+    `layer_norm`, `rms_norm`, `scaled_dot_product_attention` (matmuls and a
+    softmax over whole score matrices, grouped-query heads by broadcasting),
+    `cross_entropy`, `mse_loss`, rank-1 `matmul`, and the
     distillation losses `kd_loss`, `feature_map_loss` and
     `attention_transfer_loss` (unfused). What remains is lowered by
     `--ube-lower-to-linalg`. Numerically stable forms throughout: softmax
@@ -55,7 +57,7 @@ def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
   }];
   let options = [
     Option<"keepNormalizations", "keep-normalizations", "bool", "false",
-           "Leave softmax, log_softmax and layer_norm whole, for a target's row "
+           "Leave softmax, log_softmax, layer_norm and rms_norm whole, for a target's row "
            "kernels (--ube-cpu-row-kernels); --ube-lower-to-linalg decomposes "
            "what they leave">
   ];
@@ -222,16 +224,17 @@ def UbeCpuFeatureMapKernels : Pass<"ube-cpu-feature-map-kernels", "::mlir::func:
 }
 
 def UbeCpuRowKernels : Pass<"ube-cpu-row-kernels", "::mlir::func::FuncOp"> {
-  let summary = "Lowers softmax, log_softmax and layer_norm over the last axis to vectorized row kernels for CPUs";
+  let summary = "Lowers softmax, log_softmax, layer_norm and rms_norm over the last axis to vectorized row kernels for CPUs";
   let description = [{
-    Replaces `ube.softmax`, `ube.log_softmax` and `ube.layer_norm` over the
-    last axis of static f32 tensors with an `scf.forall` over groups of rows
-    (tasks for the thread pool, each at least `task-elements` elements) whose
-    rows take two passes, one vector of `vector-width` lanes at a time: a
-    statistics pass (softmax: the lane maxima, then the sum of exp(x − max);
-    layer_norm: the mean, then the centered sum of squares, both exact
-    two-step formulas on the row while it is in L1) and an output pass that
-    writes the result (times the weight, plus the bias) directly. The ragged
+    Replaces `ube.softmax`, `ube.log_softmax`, `ube.layer_norm` and
+    `ube.rms_norm` over the last axis of static f32 tensors with an
+    `scf.forall` over groups of rows (tasks for the thread pool, each at
+    least `task-elements` elements) whose rows take two passes, one vector of
+    `vector-width` lanes at a time: a statistics pass (softmax: the lane
+    maxima, then the sum of exp(x − max); layer_norm: the mean, then the
+    centered sum of squares, both exact two-step formulas on the row while it
+    is in L1; rms_norm: the sum of squares) and an output pass that writes
+    the result (times the weight, plus the bias) directly. The ragged
     end of a row is one masked step. Ops it does not handle (other element
     types, other axes) are left for `--ube-lower-to-linalg`.
   }];
@@ -241,7 +244,7 @@ def UbeCpuRowKernels : Pass<"ube-cpu-row-kernels", "::mlir::func::FuncOp"> {
     Option<"taskElements", "task-elements", "int64_t", "8192",
            "Elements a parallel task covers at least (whole rows)">,
     Option<"layerNorm", "layer-norm", "bool", "true",
-           "Also take layer_norm (false: leave it to the linalg lowering)">
+           "Also take layer_norm and rms_norm (false: leave them to the linalg lowering)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",

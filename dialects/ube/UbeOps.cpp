@@ -18,6 +18,7 @@
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/SmallSet.h"
 
+#include <cmath>
 #include <cstdio>
 
 using namespace mlir;
@@ -308,6 +309,73 @@ LogicalResult LinearOp::inferTypes(MLIRContext *, Loc loc,
   return success();
 }
 
+LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
+                                                     Adaptor adaptor,
+                                                     SmallVectorImpl<Type> &types) {
+  auto query = rankedType(loc, adaptor.getQuery(), "query");
+  auto key = rankedType(loc, adaptor.getKey(), "key");
+  auto value = rankedType(loc, adaptor.getValue(), "value");
+  if (failed(query) || failed(key) || failed(value) ||
+      failed(checkSameElementType(loc, *query, *key, "query", "key")) ||
+      failed(checkSameElementType(loc, *query, *value, "query", "value")))
+    return failure();
+  int64_t rank = query->getRank();
+  if (rank < 2 || key->getRank() != rank || value->getRank() != rank)
+    return emitOptionalError(loc, "query, key and value must have the same rank, at least 2, "
+                             "got ", shapeString(query->getShape()), ", ",
+                             shapeString(key->getShape()), " and ",
+                             shapeString(value->getShape()));
+  ArrayRef<int64_t> q = query->getShape(), k = key->getShape(), v = value->getShape();
+  if (k.back() != q.back())
+    return emitOptionalError(loc, "query ", shapeString(q), " and key ", shapeString(k),
+                             " must have the same feature size (last dimension)");
+  if (k.drop_back() != v.drop_back())
+    return emitOptionalError(loc, "key ", shapeString(k), " and value ", shapeString(v),
+                             " must agree in every dimension but the last");
+  // Heads: equal, or grouped (the key's heads divide the query's).
+  if (rank >= 3) {
+    int64_t queryHeads = q[rank - 3], keyHeads = k[rank - 3];
+    if (keyHeads < 1 || queryHeads % keyHeads != 0)
+      return emitOptionalError(loc, "key heads (", keyHeads, ") must divide query heads (",
+                               queryHeads, ")");
+  }
+  SmallVector<int64_t> shape;
+  ArrayRef<int64_t> batchQ = q.drop_back(std::min<int64_t>(rank, 3)),
+                    batchK = k.drop_back(std::min<int64_t>(rank, 3));
+  if (!OpTrait::util::getBroadcastedShape(batchQ, batchK, shape))
+    return emitOptionalError(loc, "batch dimensions ", shapeString(batchQ), " and ",
+                             shapeString(batchK), " are not broadcast-compatible");
+  if (rank >= 3)
+    shape.push_back(q[rank - 3]);
+  shape.append({q[rank - 2], v.back()});
+  if (Value maskValue = adaptor.getMask()) {
+    auto mask = rankedType(loc, maskValue, "mask");
+    if (failed(mask))
+      return failure();
+    Type maskElement = mask->getElementType();
+    if (!maskElement.isInteger(1) && maskElement != query->getElementType())
+      return emitOptionalError(loc, "mask must be boolean (i1) or of the query's element type ",
+                               query->getElementType(), ", got ", maskElement);
+    SmallVector<int64_t> scores(shape), broadcast;
+    scores.back() = k[rank - 2];
+    if (!OpTrait::util::getBroadcastedShape(scores, mask->getShape(), broadcast) ||
+        ArrayRef<int64_t>(broadcast) != ArrayRef<int64_t>(scores))
+      return emitOptionalError(loc, "mask ", shapeString(mask->getShape()),
+                               " does not broadcast to the scores ", shapeString(scores));
+  }
+  if (std::optional<APFloat> scale = adaptor.getScale())
+    if (failed(checkPositive(loc, scale->convertToDouble(), "scale")))
+      return failure();
+  types.push_back(RankedTensorType::get(shape, query->getElementType()));
+  return success();
+}
+
+double ScaledDotProductAttentionOp::getScaleOrDefault() {
+  if (std::optional<APFloat> scale = getScale())
+    return scale->convertToDouble();
+  return 1.0 / std::sqrt(double(getQuery().getType().getShape().back()));
+}
+
 //===----------------------------------------------------------------------===//
 // Normalization and reductions
 //===----------------------------------------------------------------------===//
@@ -333,22 +401,20 @@ LogicalResult LogSoftmaxOp::inferTypes(MLIRContext *, Loc loc,
   return inferAlongAxis(loc, adaptor.getInput(), adaptor.getAxis(), types);
 }
 
-LogicalResult LayerNormOp::inferTypes(MLIRContext *, Loc loc,
-                                            Adaptor adaptor,
-                                            SmallVectorImpl<Type> &types) {
-  auto input = rankedType(loc, adaptor.getInput(), "input");
+/// The normalized dimensions [axis, rank) of a normalization's input; each
+/// of `affine` (named by `names`) must be shaped like them.
+static LogicalResult checkNormalization(Loc loc, Value inputValue, int64_t axisAttr,
+                                        double epsilon, ValueRange affine,
+                                        ArrayRef<StringLiteral> names,
+                                        SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, inputValue, "input");
   if (failed(input))
     return failure();
-  auto axis = normalizeAxis(loc, adaptor.getAxis(), input->getRank());
-  if (failed(axis) ||
-      failed(checkPositive(loc, adaptor.getEpsilon().convertToDouble(), "epsilon")))
+  auto axis = normalizeAxis(loc, axisAttr, input->getRank());
+  if (failed(axis) || failed(checkPositive(loc, epsilon, "epsilon")))
     return failure();
   ArrayRef<int64_t> normalized = input->getShape().drop_front(*axis);
-  if (adaptor.getAffine().size() > 2)
-    return emitOptionalError(loc, "takes at most two affine operands (weight, "
-                                  "bias), got ", adaptor.getAffine().size());
-  static constexpr StringLiteral kAffineNames[] = {"weight", "bias"};
-  for (auto [value, name] : llvm::zip(adaptor.getAffine(), kAffineNames)) {
+  for (auto [value, name] : llvm::zip(affine, names)) {
     auto type = rankedType(loc, value, name);
     if (failed(type) ||
         failed(checkSameElementType(loc, *input, *type, "input", name)))
@@ -360,6 +426,29 @@ LogicalResult LayerNormOp::inferTypes(MLIRContext *, Loc loc,
   }
   types.push_back(*input);
   return success();
+}
+
+LogicalResult LayerNormOp::inferTypes(MLIRContext *, Loc loc,
+                                            Adaptor adaptor,
+                                            SmallVectorImpl<Type> &types) {
+  if (adaptor.getAffine().size() > 2)
+    return emitOptionalError(loc, "takes at most two affine operands (weight, "
+                                  "bias), got ", adaptor.getAffine().size());
+  static constexpr StringLiteral kAffineNames[] = {"weight", "bias"};
+  return checkNormalization(loc, adaptor.getInput(), adaptor.getAxis(),
+                            adaptor.getEpsilon().convertToDouble(), adaptor.getAffine(),
+                            kAffineNames, types);
+}
+
+LogicalResult RmsNormOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                    SmallVectorImpl<Type> &types) {
+  static constexpr StringLiteral kWeightName[] = {"weight"};
+  SmallVector<Value, 1> weight;
+  if (Value w = adaptor.getWeight())
+    weight.push_back(w);
+  return checkNormalization(loc, adaptor.getInput(), adaptor.getAxis(),
+                            adaptor.getEpsilon().convertToDouble(), weight, kWeightName,
+                            types);
 }
 
 //===----------------------------------------------------------------------===//

@@ -86,6 +86,16 @@ def Ube_LogicalNotOp : Ube_UnaryOp<"logical_not", Ube_BoolTensor> {
   let summary = "Elementwise boolean negation";
 }
 
+def Ube_SiluOp : Ube_UnaryOp<"silu", Ube_FloatTensor> {
+  let summary = "Sigmoid linear unit (swish), x·sigmoid(x)";
+}
+def Ube_SinOp : Ube_UnaryOp<"sin", Ube_FloatTensor> {
+  let summary = "Elementwise sine (radians)";
+}
+def Ube_CosOp : Ube_UnaryOp<"cos", Ube_FloatTensor> {
+  let summary = "Elementwise cosine (radians)";
+}
+
 def Ube_GeluOp : Ube_UnaryOp<"gelu", Ube_FloatTensor> {
   let summary = "Gaussian error linear unit";
   let description = [{
@@ -215,6 +225,38 @@ def Ube_LinearOp : Ube_InferredOp<"linear"> {
   }];
 }
 
+def Ube_ScaledDotProductAttentionOp : Ube_InferredOp<"scaled_dot_product_attention"> {
+  let summary = "softmax(q·kᵀ·scale + mask)·v, as torch's scaled_dot_product_attention";
+  let description = [{
+    `query` is `[..., Hq, L, E]`, `key` `[..., Hk, S, E]`, `value`
+    `[..., Hk, S, Ev]`; the result is `[..., Hq, L, Ev]`. Leading batch
+    dimensions broadcast (numpy rules). When `Hk` divides `Hq` and differs
+    from it, query heads share keys and values in groups (grouped-query
+    attention, PyTorch's `enable_gqa`): query head `h` attends with key and
+    value head `h / (Hq / Hk)`.
+
+    `scale` defaults to `1/sqrt(E)`. The optional `mask` broadcasts to
+    `[..., Hq, L, S]`: a boolean mask keeps the scores where it is true, a
+    float mask (the query's element type) is added to them. `is_causal`
+    keeps query `i` to keys `j <= i` (the top-left-aligned lower triangle).
+    A query row left with no key (every score masked or -inf) gives zeros,
+    as PyTorch does, never NaN.
+  }];
+  let arguments = (ins Ube_FloatTensor:$query, Ube_FloatTensor:$key, Ube_FloatTensor:$value,
+                   Optional<Ube_Tensor>:$mask,
+                   DefaultValuedAttr<BoolAttr, "false">:$is_causal,
+                   OptionalAttr<F64Attr>:$scale);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`,` $mask^)? attr-dict `:` type($query) `,` type($key) `,`
+    type($value) (`,` type($mask)^)?
+  }];
+  let extraClassDeclaration = Ube_InferTypesDecl # [{
+    /// The scale of the scores: `scale`, or 1/sqrt(E).
+    double getScaleOrDefault();
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Normalization and reductions
 //===----------------------------------------------------------------------===//
@@ -251,6 +293,24 @@ def Ube_LayerNormOp : Ube_InferredOp<"layer_norm"> {
   let extraClassDeclaration = Ube_InferTypesDecl # [{
     ::mlir::Value getWeight() { return getAffine().empty() ? nullptr : getAffine()[0]; }
     ::mlir::Value getBias() { return getAffine().size() < 2 ? nullptr : getAffine()[1]; }
+  }];
+}
+
+def Ube_RmsNormOp : Ube_InferredOp<"rms_norm"> {
+  let summary = "Root-mean-square normalization over the trailing dimensions from `axis`";
+  let description = [{
+    `x / sqrt(mean(x²) + epsilon)` over dimensions `[axis, rank)`, times the
+    optional `weight` (shaped like the normalized dimensions), as
+    `torch.nn.functional.rms_norm`, Llama's and T5's RMSNorm and ONNX
+    `RMSNormalization`.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input,
+                   Optional<Ube_FloatTensor>:$weight,
+                   DefaultValuedAttr<Ube_I64Attr, "-1">:$axis,
+                   DefaultValuedAttr<F64Attr, "1e-6">:$epsilon);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`,` $weight^)? attr-dict `:` type($input) (`,` type($weight)^)?
   }];
 }
 

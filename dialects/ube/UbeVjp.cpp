@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "dialects/ube/UbeAttention.h"
 #include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
 
@@ -83,6 +84,23 @@ LogicalResult vjp(ReluOp op, UbeBuilder &u, Value g, Grads &grads) {
   Type type = UbeBuilder::elementTypeOf(g);
   Value zero = u.scalar(type, 0.0);
   grads[0] = u.where(u.compare("gt", op.getInput(), zero), g, zero);
+  return success();
+}
+/// y = x s with s = sigmoid(x): y' = s (1 + x (1 - s)).
+LogicalResult vjp(SiluOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  Type type = UbeBuilder::elementTypeOf(g);
+  Value s = SigmoidOp::create(u.b, x);
+  Value one = u.scalar(type, 1.0);
+  grads[0] = u.mul(g, u.mul(s, u.add(one, u.mul(x, u.sub(one, s)))));
+  return success();
+}
+LogicalResult vjp(SinOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.mul(g, CosOp::create(u.b, op.getInput()));
+  return success();
+}
+LogicalResult vjp(CosOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.neg(u.mul(g, SinOp::create(u.b, op.getInput())));
   return success();
 }
 LogicalResult vjp(GeluOp op, UbeBuilder &u, Value g, Grads &grads) {
@@ -252,6 +270,31 @@ LogicalResult vjp(LayerNormOp op, UbeBuilder &u, Value g, Grads &grads) {
   for (auto [i, parameter] : llvm::enumerate(affine))
     grads[1 + i] = u.sumToShape(i == 0 ? u.mul(g, normalized) : g,
                                 UbeBuilder::typeOf(parameter).getShape());
+  return success();
+}
+
+/// With r = 1/√(mean x² + ε), x̂ = x·r and ĝ = g·w:
+/// dx = r (ĝ - x̂ mean(ĝ x̂)), dw = Σ g x̂.
+LogicalResult vjp(RmsNormOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  int64_t rank = op.getType().getRank(), axis = positive(op.getAxis(), rank);
+  SmallVector<int64_t> axes(rank - axis);
+  std::iota(axes.begin(), axes.end(), axis);
+  Type type = UbeBuilder::elementTypeOf(x);
+  Value r = u.rsqrt(u.add(u.reduceMean(u.mul(x, x), axes, true),
+                          u.scalar(type, op.getEpsilon().convertToDouble())));
+  Value normalized = u.mul(x, r);
+  Value weight = op.getWeight();
+  Value gn = weight ? u.mul(g, weight) : g;
+  grads[0] = u.mul(r, u.sub(gn, u.mul(normalized, u.reduceMean(u.mul(gn, normalized), axes,
+                                                                   true))));
+  if (weight)
+    grads[1] = u.sumToShape(u.mul(g, normalized), UbeBuilder::typeOf(weight).getShape());
+  return success();
+}
+
+LogicalResult vjp(ScaledDotProductAttentionOp op, UbeBuilder &u, Value g, Grads &grads) {
+  AttentionComposition(u, op).gradients(g, grads);
   return success();
 }
 
@@ -525,9 +568,10 @@ void attach(MLIRContext &context) {
 } // namespace
 
 void ube::attachVjpRules(MLIRContext &context) {
-  attach<NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, ReluOp, GeluOp,
-         AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, WhereOp, CastOp, MatmulOp,
-         LinearOp, SoftmaxOp, LogSoftmaxOp, LayerNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
+  attach<NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, ReluOp, SiluOp,
+         SinOp, CosOp, GeluOp, AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, WhereOp,
+         CastOp, MatmulOp, LinearOp, ScaledDotProductAttentionOp, SoftmaxOp, LogSoftmaxOp,
+         LayerNormOp, RmsNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
          TransposeOp, ReshapeOp, BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp,
          CrossEntropyOp, MseLossOp, KdLossOp, ProjectedKdLossOp, FeatureMapLossOp,
          AttentionTransferLossOp, BernoulliSelectOp>(context);

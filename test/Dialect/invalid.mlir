@@ -210,6 +210,102 @@ func.func @layer_norm_axis(%x: tensor<2x8xf32>) {
 
 // -----
 
+func.func @rms_norm_weight(%x: tensor<2x8xf32>, %w: tensor<2x8xf32>) {
+  // expected-error@+1 {{weight [2, 8] must have the normalized shape [8]}}
+  %0 = ube.rms_norm %x, %w : tensor<2x8xf32>, tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_weight_type(%x: tensor<2x8xf32>, %w: tensor<8xf16>) {
+  // expected-error@+1 {{input and weight must have the same element type, got 'f32' and 'f16'}}
+  %0 = ube.rms_norm %x, %w : tensor<2x8xf32>, tensor<8xf16>
+  return
+}
+
+// -----
+
+func.func @rms_norm_epsilon(%x: tensor<2x8xf32>) {
+  // expected-error@+1 {{epsilon must be positive, got -1}}
+  %0 = ube.rms_norm %x {epsilon = -1.0} : tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @rms_norm_axis(%x: tensor<2x8xf32>) {
+  // expected-error@+1 {{axis -3 is out of range for a tensor of rank 2}}
+  %0 = ube.rms_norm %x {axis = -3} : tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_features(%q: tensor<2x5x8xf32>, %k: tensor<2x6x4xf32>) {
+  // expected-error@+1 {{query [2, 5, 8] and key [2, 6, 4] must have the same feature size (last dimension)}}
+  %0 = ube.scaled_dot_product_attention %q, %k, %k : tensor<2x5x8xf32>, tensor<2x6x4xf32>, tensor<2x6x4xf32>
+  return
+}
+
+// -----
+
+func.func @attention_values(%q: tensor<2x5x8xf32>, %k: tensor<2x6x8xf32>, %v: tensor<2x7x8xf32>) {
+  // expected-error@+1 {{key [2, 6, 8] and value [2, 7, 8] must agree in every dimension but the last}}
+  %0 = ube.scaled_dot_product_attention %q, %k, %v : tensor<2x5x8xf32>, tensor<2x6x8xf32>, tensor<2x7x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_heads(%q: tensor<1x3x5x8xf32>, %k: tensor<1x2x6x8xf32>) {
+  // expected-error@+1 {{key heads (2) must divide query heads (3)}}
+  %0 = ube.scaled_dot_product_attention %q, %k, %k : tensor<1x3x5x8xf32>, tensor<1x2x6x8xf32>, tensor<1x2x6x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_rank(%q: tensor<5x8xf32>, %k: tensor<1x6x8xf32>) {
+  // expected-error@+1 {{query, key and value must have the same rank, at least 2, got [5, 8], [1, 6, 8] and [1, 6, 8]}}
+  %0 = ube.scaled_dot_product_attention %q, %k, %k : tensor<5x8xf32>, tensor<1x6x8xf32>, tensor<1x6x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_batch(%q: tensor<2x1x5x8xf32>, %k: tensor<3x1x6x8xf32>) {
+  // expected-error@+1 {{batch dimensions [2] and [3] are not broadcast-compatible}}
+  %0 = ube.scaled_dot_product_attention %q, %k, %k : tensor<2x1x5x8xf32>, tensor<3x1x6x8xf32>, tensor<3x1x6x8xf32>
+  return
+}
+
+// -----
+
+func.func @attention_mask_shape(%q: tensor<2x5x8xf32>, %k: tensor<2x6x8xf32>, %m: tensor<5x5xi1>) {
+  // expected-error@+1 {{mask [5, 5] does not broadcast to the scores [2, 5, 6]}}
+  %0 = ube.scaled_dot_product_attention %q, %k, %k, %m : tensor<2x5x8xf32>, tensor<2x6x8xf32>, tensor<2x6x8xf32>, tensor<5x5xi1>
+  return
+}
+
+// -----
+
+func.func @attention_mask_type(%q: tensor<2x5x8xf32>, %k: tensor<2x6x8xf32>, %m: tensor<5x6xi64>) {
+  // expected-error@+1 {{mask must be boolean (i1) or of the query's element type 'f32', got 'i64'}}
+  %0 = ube.scaled_dot_product_attention %q, %k, %k, %m : tensor<2x5x8xf32>, tensor<2x6x8xf32>, tensor<2x6x8xf32>, tensor<5x6xi64>
+  return
+}
+
+// -----
+
+func.func @attention_scale(%q: tensor<2x5x8xf32>, %k: tensor<2x6x8xf32>) {
+  // expected-error@+1 {{scale must be positive, got 0}}
+  %0 = ube.scaled_dot_product_attention %q, %k, %k {scale = 0.0 : f64} : tensor<2x5x8xf32>, tensor<2x6x8xf32>, tensor<2x6x8xf32>
+  return
+}
+
+// -----
+
 func.func @reduce_axis(%x: tensor<2x8xf32>) {
   // expected-error@+1 {{axis 2 is out of range for a tensor of rank 2}}
   %0 = ube.reduce_sum %x {axes = array<i64: 2>} : tensor<2x8xf32>

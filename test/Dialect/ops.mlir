@@ -32,6 +32,12 @@ func.func @unary(%f: tensor<2x3xf32>, %i: tensor<4xi32>, %b: tensor<4xi1>, %h: t
   %12 = ube.gelu %f {approximate = "tanh"} : tensor<2x3xf32>
   // CHECK: ube.logical_not %{{.*}} : tensor<4xi1>
   %13 = ube.logical_not %b : tensor<4xi1>
+  // CHECK: ube.silu %{{.*}} : tensor<2x3xf32>
+  %14 = ube.silu %f : tensor<2x3xf32>
+  // CHECK: ube.sin %{{.*}} : tensor<2xbf16>
+  %15 = ube.sin %h : tensor<2xbf16>
+  // CHECK: ube.cos %{{.*}} : tensor<2x3xf32>
+  %16 = ube.cos %f : tensor<2x3xf32>
   return
 }
 
@@ -101,6 +107,10 @@ func.func @normalization(%x: tensor<2x4x8xf32>, %w: tensor<8xf32>, %w2: tensor<4
   %4 = ube.layer_norm %x, %w, %w {epsilon = 1.0e-7} : tensor<2x4x8xf32>, tensor<8xf32>, tensor<8xf32>
   // CHECK: ube.layer_norm %{{.*}}, %{{.*}} {axis = -2 : i64} : tensor<2x4x8xf32>, tensor<4x8xf32>
   %5 = ube.layer_norm %x, %w2 {axis = -2} : tensor<2x4x8xf32>, tensor<4x8xf32>
+  // CHECK: ube.rms_norm %{{.*}} : tensor<2x4x8xf32>
+  %rms0 = ube.rms_norm %x : tensor<2x4x8xf32>
+  // CHECK: ube.rms_norm %{{.*}}, %{{.*}} {axis = -2 : i64, epsilon = 9.9999999999999995E-8 : f64} : tensor<2x4x8xf32>, tensor<4x8xf32>
+  %rms1 = ube.rms_norm %x, %w2 {axis = -2, epsilon = 1.0e-7} : tensor<2x4x8xf32>, tensor<4x8xf32>
   // CHECK: ube.reduce_sum %{{.*}} : tensor<2x4x8xf32>
   %6 = ube.reduce_sum %x : tensor<2x4x8xf32>
   // CHECK: ube.reduce_mean %{{.*}} {axes = array<i64: 0, -1>, keepdims = true} : tensor<2x4x8xf32>
@@ -176,5 +186,20 @@ func.func @distillation(%s: tensor<2x8x100xf32>, %t: tensor<2x8x100xf32>, %y: te
   %p = ube.transfer_probability %step {slope = 1.0e-3, offset = 0.2}
   // CHECK: ube.bernoulli_select %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {module_id = 3 : i64, seed = 42 : i64} : tensor<2x8x64xf32>
   %6 = ube.bernoulli_select %p, %step, %ht, %ht {seed = 42, module_id = 3} : tensor<2x8x64xf32>
+  return
+}
+
+// CHECK-LABEL: func.func @attention
+func.func @attention(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %v: tensor<2x2x6x3xf32>,
+                     %keep: tensor<5x6xi1>, %bias: tensor<2x1x5x6xf32>, %q2: tensor<5x8xf32>,
+                     %k2: tensor<6x8xf32>) {
+  // CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>
+  %0 = ube.scaled_dot_product_attention %q, %k, %v : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>
+  // CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {is_causal = true, scale = 5.000000e-01 : f64} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<5x6xi1>
+  %1 = ube.scaled_dot_product_attention %q, %k, %v, %keep {is_causal = true, scale = 0.5 : f64} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<5x6xi1>
+  // CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<2x1x5x6xf32>
+  %2 = ube.scaled_dot_product_attention %q, %k, %v, %bias : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<2x1x5x6xf32>
+  // CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} : tensor<5x8xf32>, tensor<6x8xf32>, tensor<6x8xf32>
+  %3 = ube.scaled_dot_product_attention %q2, %k2, %k2 : tensor<5x8xf32>, tensor<6x8xf32>, tensor<6x8xf32>
   return
 }

@@ -52,6 +52,21 @@ func.func @layer_norm(%x: tensor<4x16xf32>, %w: tensor<16xf32>, %b: tensor<16xf3
 
 // -----
 
+// rms_norm: the sum of squares, then x · rstd · weight.
+// CHECK-LABEL: func.func @rms_norm
+// CHECK-SAME: %{{.*}}: tensor<4x20xf32>, %[[W:.*]]: tensor<20xf32>
+// CHECK: math.fma %{{.*}} : vector<8xf32>
+// CHECK: vector.reduction <add>
+// CHECK: math.sqrt
+// CHECK: vector.transfer_read %[[W]]
+// CHECK-NOT: ube.rms_norm
+func.func @rms_norm(%x: tensor<4x20xf32>, %w: tensor<20xf32>) -> tensor<4x20xf32> {
+  %0 = ube.rms_norm %x, %w : tensor<4x20xf32>, tensor<20xf32>
+  return %0 : tensor<4x20xf32>
+}
+
+// -----
+
 // Left for the linalg lowering: another axis, f16, a normalization over two
 // axes, and an empty tensor.
 // CHECK-LABEL: func.func @kept

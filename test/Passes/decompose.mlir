@@ -2,7 +2,8 @@
 // RUN: ube-opt %s --ube-decompose=keep-normalizations --split-input-file | FileCheck %s --check-prefix=KEEP
 
 // With keep-normalizations (the cpu target, whose row kernels take them),
-// softmax, log_softmax and layer_norm stay whole; linear still decomposes.
+// softmax, log_softmax, layer_norm and rms_norm stay whole; linear and
+// attention still decompose.
 // KEEP-LABEL: func.func @linear
 // KEEP: ube.matmul
 // KEEP-LABEL: func.func @softmax
@@ -11,6 +12,11 @@
 // KEEP-NEXT: ube.log_softmax
 // KEEP-LABEL: func.func @layer_norm
 // KEEP-NEXT: ube.layer_norm
+// KEEP-LABEL: func.func @rms_norm
+// KEEP-NEXT: ube.rms_norm
+// KEEP-LABEL: func.func @attention_grouped
+// KEEP-NOT: ube.scaled_dot_product_attention
+// KEEP: ube.softmax
 
 // CHECK-LABEL: func.func @linear
 // CHECK-SAME: (%[[X:.*]]: tensor<2x8xf32>, %[[W:.*]]: tensor<4x8xf32>, %[[B:.*]]: tensor<4xf32>)
@@ -79,6 +85,69 @@ func.func @layer_norm(%x: tensor<2x3x4xf32>, %w: tensor<3x4xf32>, %b: tensor<3x4
   return %0 : tensor<2x3x4xf32>
 }
 
+// -----
+
+// CHECK-LABEL: func.func @rms_norm
+// CHECK: %[[EPS:.*]] = ube.constant dense<9.99999997E-7> : tensor<f32>
+// CHECK: %[[SQ:.*]] = ube.mul %[[X:.*]], %[[X]] : tensor<2x3x4xf32>
+// CHECK: %[[MS:.*]] = ube.reduce_mean %[[SQ]] {axes = array<i64: 2>, keepdims = true}
+// CHECK: %[[R:.*]] = ube.rsqrt
+// CHECK: %[[N:.*]] = ube.mul %[[X]], %[[R]]
+// CHECK: ube.mul %[[N]], %{{.*}} : tensor<2x3x4xf32>, tensor<4xf32>
+func.func @rms_norm(%x: tensor<2x3x4xf32>, %w: tensor<4xf32>) -> tensor<2x3x4xf32> {
+  %0 = ube.rms_norm %x, %w : tensor<2x3x4xf32>, tensor<4xf32>
+  return %0 : tensor<2x3x4xf32>
+}
+
+// -----
+
+// Grouped-query attention: the scaled query viewed as [B, Hk, G, L, E], keys
+// and values as [B, Hk, 1, S, *], so the products broadcast over a group's
+// heads; the mask and the causal triangle keep scores (-inf elsewhere); a
+// row with no key left is zeroed after the softmax.
+// CHECK-LABEL: func.func @attention_grouped
+// CHECK-SAME: (%[[Q:.*]]: tensor<2x4x5x8xf32>, %[[K:.*]]: tensor<2x2x6x8xf32>, %[[V:.*]]: tensor<2x2x6x3xf32>, %[[M:.*]]: tensor<5x6xi1>)
+// CHECK-DAG: %[[ZERO:.*]] = ube.constant dense<0.000000e+00> : tensor<f32>
+// CHECK-DAG: %[[LOWEST:.*]] = ube.constant dense<-3.40282347E+38> : tensor<f32>
+// CHECK-DAG: %[[NEGINF:.*]] = ube.constant dense<0xFF800000> : tensor<f32>
+// CHECK-DAG: %[[TRIL:.*]] = ube.constant dense<{{\[\[}}true, false, false, false, false, false], [true, true, false
+// CHECK-DAG: %[[SCALE:.*]] = ube.constant dense<5.000000e-01> : tensor<f32>
+// CHECK: %[[QS:.*]] = ube.mul %[[Q]], %[[SCALE]]
+// CHECK: %[[QG:.*]] = ube.reshape %[[QS]] : tensor<2x4x5x8xf32> to tensor<2x2x2x5x8xf32>
+// CHECK: %[[KG:.*]] = ube.reshape %[[K]] : tensor<2x2x6x8xf32> to tensor<2x2x1x6x8xf32>
+// CHECK: %[[VG:.*]] = ube.reshape %[[V]] : tensor<2x2x6x3xf32> to tensor<2x2x1x6x3xf32>
+// CHECK: %[[S:.*]] = ube.matmul %[[QG]], %[[KG]] {transpose_rhs = true}
+// CHECK: %[[MG:.*]] = ube.reshape %[[M]] : tensor<5x6xi1> to tensor<1x1x1x5x6xi1>
+// CHECK: %[[ALLOWED:.*]] = ube.logical_and %[[MG]], %[[TRIL]]
+// CHECK: %[[MASKED:.*]] = ube.where %[[ALLOWED]], %[[S]], %[[NEGINF]]
+// CHECK: %[[TOP:.*]] = ube.reduce_max %[[MASKED]] {axes = array<i64: -1>, keepdims = true}
+// CHECK: %[[HAS:.*]] = ube.compare "gt", %[[TOP]], %[[NEGINF]]
+// CHECK: %[[FINITE:.*]] = ube.maximum %[[MASKED]], %[[LOWEST]]
+// CHECK: ube.reduce_max %[[FINITE]]
+// CHECK: %[[P:.*]] = ube.div
+// CHECK: %[[PZ:.*]] = ube.where %[[HAS]], %[[P]], %[[ZERO]]
+// CHECK: %[[O:.*]] = ube.matmul %[[PZ]], %[[VG]] : tensor<2x2x2x5x6xf32>, tensor<2x2x1x6x3xf32>
+// CHECK: ube.reshape %[[O]] : tensor<2x2x2x5x3xf32> to tensor<2x4x5x3xf32>
+func.func @attention_grouped(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %v: tensor<2x2x6x3xf32>, %keep: tensor<5x6xi1>) -> tensor<2x4x5x3xf32> {
+  %0 = ube.scaled_dot_product_attention %q, %k, %v, %keep {is_causal = true, scale = 0.5 : f64} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<5x6xi1>
+  return %0 : tensor<2x4x5x3xf32>
+}
+
+// -----
+
+// Without groups or masks: the default scale 1/sqrt(E), two matmuls and a
+// softmax; a float mask is added to the scores.
+// CHECK-LABEL: func.func @attention_float_mask
+// CHECK: ube.constant dense<0.353553{{[0-9]*}}> : tensor<f32>
+// CHECK: %[[S:.*]] = ube.matmul %{{.*}}, %{{.*}} {transpose_rhs = true} : tensor<3x5x8xf32>, tensor<3x7x8xf32>
+// CHECK: %[[B:.*]] = ube.add %[[S]], %{{.*}} : tensor<3x5x7xf32>, tensor<3x5x7xf32>
+// CHECK: ube.reduce_max %[[B]]
+// CHECK: ube.exp
+// CHECK-NOT: ube.reshape
+func.func @attention_float_mask(%q: tensor<3x5x8xf32>, %k: tensor<3x7x8xf32>, %m: tensor<3x5x7xf32>) -> tensor<3x5x8xf32> {
+  %0 = ube.scaled_dot_product_attention %q, %k, %k, %m : tensor<3x5x8xf32>, tensor<3x7x8xf32>, tensor<3x7x8xf32>, tensor<3x5x7xf32>
+  return %0 : tensor<3x5x8xf32>
+}
 // -----
 
 // Cross-entropy: log-softmax, a one-hot pick of the label, ignored rows

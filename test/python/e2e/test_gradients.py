@@ -79,6 +79,7 @@ UNARY = {
     "erf": (randn, torch.erf, {}), "sigmoid": (randn, torch.sigmoid, {}),
     "relu": (randn, torch.relu, {}), "gelu": (randn, F.gelu, {}),
     "gelu_tanh": (randn, lambda x: F.gelu(x, approximate="tanh"), {"approximate": "tanh"}),
+    "silu": (randn, F.silu, {}), "sin": (randn, torch.sin, {}), "cos": (randn, torch.cos, {}),
 }
 
 
@@ -175,6 +176,48 @@ def test_layer_norm(runner, affine):
 def test_layer_norm_over_two_dimensions(runner, axis):
     check(runner, {"x": randn(3, 4, 5)}, [node("layer_norm", ["x"], axis=axis)],
           lambda x: F.layer_norm(x, (4, 5), eps=1e-5))
+
+
+@pytest.mark.parametrize("weight", [False, True])
+@pytest.mark.parametrize("axis", [-1, -2])
+def test_rms_norm(runner, weight, axis):
+    inputs = {"x": randn(3, 4, 8) * 2 + 1}
+    normalized = inputs["x"].shape[axis:]
+    if weight:
+        inputs["w"] = randn(*normalized) + 1
+    check(runner, inputs, [node("rms_norm", list(inputs), axis=axis, epsilon=1e-6)],
+          lambda x, w=None: F.rms_norm(x, normalized, w, eps=1e-6))
+
+
+ATTENTION = {
+    # name: (query, key, value, mask shape, mask kind, attrs)
+    "plain": ((2, 2, 5, 8), (2, 2, 6, 8), (2, 2, 6, 4), None, None, {}),
+    "grouped": ((1, 4, 5, 8), (1, 2, 6, 8), (1, 2, 6, 8), None, None, {"scale": 0.5}),
+    "batch_broadcast": ((2, 2, 5, 8), (1, 2, 6, 8), (1, 2, 6, 8), None, None, {}),
+    "causal": ((1, 2, 6, 8), (1, 2, 6, 8), (1, 2, 6, 8), None, None, {"is_causal": True}),
+    "bool_mask": ((2, 2, 5, 8), (2, 2, 6, 8), (2, 2, 6, 8), (2, 1, 5, 6), "bool", {}),
+    "float_mask": ((1, 4, 5, 8), (1, 2, 6, 8), (1, 2, 6, 8), (4, 5, 6), "float", {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ATTENTION))
+def test_scaled_dot_product_attention(runner, case):
+    """Gradients of query, key, value and a float mask; a boolean mask
+    leaves one query row with no key (its gradients are zero)."""
+    q_shape, k_shape, v_shape, mask_shape, mask_kind, attrs = ATTENTION[case]
+    inputs = {"q": randn(*q_shape), "k": randn(*k_shape), "v": randn(*v_shape)}
+    if mask_kind == "bool":
+        keep = rng.uniform(size=mask_shape) < 0.7
+        keep[..., 0, :] = False
+        inputs["m"] = keep
+    elif mask_kind == "float":
+        inputs["m"] = randn(*mask_shape)
+    gqa = q_shape[-3] != k_shape[-3]
+
+    def reference(q, k, v, m=None):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=m, enable_gqa=gqa, **attrs)
+    check(runner, inputs, [node("scaled_dot_product_attention", list(inputs), **attrs)],
+          reference)
 
 
 REDUCTIONS = {

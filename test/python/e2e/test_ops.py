@@ -44,6 +44,9 @@ UNARY = [
     ("erf", randn, torch.erf, LOOSE),
     ("sigmoid", randn, torch.sigmoid, LOOSE),
     ("relu", randn, torch.relu, TIGHT),
+    ("silu", randn, F.silu, LOOSE),
+    ("sin", randn, torch.sin, LOOSE),
+    ("cos", randn, torch.cos, LOOSE),
 ]
 
 
@@ -201,6 +204,80 @@ def test_layer_norm(runner, affine, axis):
     ref = F.layer_norm(t64(x), normalized, t64(w) if affine else None,
                        t64(b) if affine == 2 else None, eps=1e-5)
     assert rel_error(out, ref) <= LOOSE
+
+
+def test_sin_cos_of_rotary_angles(runner):
+    """Rotary embeddings take sin and cos of position × frequency: arguments
+    in the thousands, where a float32 range reduction must stay exact."""
+    x = (np.arange(2048, dtype=np.float32)[:, None] * (10000.0 ** -np.linspace(0, 1, 8))
+         ).astype(np.float32)
+    for op, ref in (("sin", torch.sin), ("cos", torch.cos)):
+        assert np.max(np.abs(runner.op(op, {"x": x}) - ref(t64(x)).numpy())) <= 1e-6
+
+
+@pytest.mark.parametrize("weight", [False, True])
+@pytest.mark.parametrize("axis", [-1, -2])
+def test_rms_norm(runner, weight, axis):
+    x = randn(2, 4, 24) * 3 + 1
+    normalized = x.shape[axis:]
+    w = randn(*normalized)
+    inputs = {"x": x, **({"w": w} if weight else {})}
+    out = runner.op("rms_norm", inputs, {"axis": axis, "epsilon": 1e-6})
+    ref = F.rms_norm(t64(x), normalized, t64(w) if weight else None, eps=1e-6)
+    assert rel_error(out, ref) <= LOOSE
+
+
+def sdpa_reference(q, k, v, mask=None, **kwargs):
+    return F.scaled_dot_product_attention(
+        t64(q), t64(k), t64(v), attn_mask=None if mask is None else (
+            torch.from_numpy(mask) if mask.dtype == bool else t64(mask)), **kwargs)
+
+
+ATTENTION = {
+    # name: (query, key, value, mask shapes or None, mask dtype, attrs)
+    "plain": ((2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 7, 4), None, None, {}),
+    "rank2": ((5, 8), (7, 8), (7, 8), None, None, {"scale": 0.3}),
+    "grouped": ((2, 6, 5, 8), (2, 2, 7, 8), (2, 2, 7, 4), None, None, {}),
+    "multi_query": ((1, 4, 5, 8), (1, 1, 7, 8), (1, 1, 7, 8), None, None, {}),
+    "batch_broadcast": ((3, 2, 5, 8), (1, 2, 7, 8), (1, 2, 7, 8), None, None, {}),
+    "causal": ((2, 2, 6, 8), (2, 2, 6, 8), (2, 2, 6, 8), None, None, {"is_causal": True}),
+    "causal_rectangular": ((1, 2, 4, 8), (1, 2, 7, 8), (1, 2, 7, 8), None, None,
+                           {"is_causal": True}),
+    "bool_mask": ((2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 7, 8), (2, 1, 1, 7), bool, {}),
+    "float_mask": ((2, 3, 5, 8), (2, 3, 7, 8), (2, 3, 7, 8), (3, 5, 7), np.float32, {}),
+    "grouped_mask_per_head": ((1, 4, 5, 8), (1, 2, 7, 8), (1, 2, 7, 8), (1, 4, 5, 7), bool, {}),
+    "mask_and_causal": ((1, 2, 6, 8), (1, 2, 6, 8), (1, 2, 6, 8), (6, 6), bool,
+                        {"is_causal": True}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ATTENTION))
+def test_scaled_dot_product_attention(runner, case):
+    q_shape, k_shape, v_shape, mask_shape, mask_dtype, attrs = ATTENTION[case]
+    q, k, v = randn(*q_shape), randn(*k_shape), randn(*v_shape)
+    inputs = {"q": q, "k": k, "v": v}
+    mask = None
+    if mask_shape:
+        mask = (rng.uniform(size=mask_shape) < 0.7 if mask_dtype is bool
+                else randn(*mask_shape))
+        inputs["mask"] = mask
+    out = runner.op("scaled_dot_product_attention", inputs, attrs)
+    gqa = k_shape[-3:-2] != q_shape[-3:-2] if len(q_shape) >= 3 else False
+    ref = sdpa_reference(q, k, v, mask, enable_gqa=gqa, **attrs)
+    assert rel_error(out, ref) <= LOOSE
+
+
+def test_attention_row_without_keys_is_zero(runner):
+    """A query whose every key is masked (a boolean mask or -inf in a float
+    one) attends to nothing: zeros, as PyTorch, never NaN."""
+    q, k, v = randn(1, 4, 8), randn(1, 5, 8), randn(1, 5, 8)
+    keep = np.ones((4, 5), bool)
+    keep[2] = False
+    bias = np.where(keep, 0.0, -np.inf).astype(np.float32)
+    for mask in (keep, bias):
+        out = runner.op("scaled_dot_product_attention", {"q": q, "k": k, "v": v, "m": mask})
+        assert np.all(np.isfinite(out)) and np.all(out[:, 2] == 0)
+        assert rel_error(out, sdpa_reference(q, k, v, mask)) <= LOOSE
 
 
 @pytest.mark.parametrize("op,ref", [("reduce_sum", torch.sum), ("reduce_mean", torch.mean),
