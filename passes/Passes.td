@@ -367,6 +367,19 @@ def UbeDistinctResultBuffers : Pass<"ube-distinct-result-buffers", "::mlir::func
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def UbeReadOnlyArguments : Pass<"ube-read-only-arguments", "::mlir::func::FuncOp"> {
+  let summary = "Marks tensor arguments read-only for one-shot bufferization";
+  let description = [{
+    Before `one-shot-bufferize{bufferize-function-boundaries}`: every tensor
+    argument gets `bufferization.writable = false`, so an op whose
+    destination is an argument (a matmul summed into the tensor it is added
+    to) works on a copy, never on the caller's input buffer. Updates in
+    place are the caller's choice, through out-params
+    (`--ube-mark-in-place-updates`).
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
+}
+
 def UbeMarkInPlaceUpdates : Pass<"ube-mark-in-place-updates", "::mlir::func::FuncOp"> {
   let summary = "Proves which results may be written over the argument of the same name";
   let description = [{

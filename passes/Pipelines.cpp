@@ -45,7 +45,7 @@ static constexpr llvm::StringLiteral kHostCodegenPipeline =
     // Fused elementwise chains, then every sizeable op split into tasks for
     // the thread pool.
     "func.func(linalg-fuse-elementwise-ops,ube-mark-in-place-updates,ube-parallelize-linalg,"
-    "canonicalize),"
+    "canonicalize,ube-read-only-arguments),"
     "one-shot-bufferize{bufferize-function-boundaries "
     "function-boundary-type-conversion=identity-layout-map},"
     // Folds loop-carried buffers that a loop only passes through (a fused
@@ -100,7 +100,7 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
   // when it ends, and the host side must stay plain allocations and launches.
   addPipeline(pm,
               "func.func(ube-duplicate-elementwise-producers,linalg-fuse-elementwise-ops,"
-              "ube-reduction-loops-innermost),"
+              "ube-reduction-loops-innermost,ube-read-only-arguments),"
               "one-shot-bufferize{bufferize-function-boundaries "
               "function-boundary-type-conversion=identity-layout-map},"
               "func.func(ube-distinct-result-buffers),"

@@ -15,11 +15,17 @@ AttentionComposition::AttentionComposition(UbeBuilder &u, ScaledDotProductAttent
   int64_t rank = queryShape.size();
   if (rank >= 3)
     groups = queryShape[rank - 3] / keyShape[rank - 3];
-  Type type = UbeBuilder::elementTypeOf(op.getQuery());
+  // 16-bit floats are computed in f32 (products, softmax, sums), as the
+  // fused kernels of PyTorch and onnxruntime do, and rounded once at the end.
+  Type type = u.b.getF32Type();
+  auto widened = [&](Value x) {
+    return UbeBuilder::elementTypeOf(x).isF32() ? x : u.castTo(x, type);
+  };
   // The scale goes on the query ([L, E]), not on the scores ([L, S]).
-  query = grouped(u.mul(op.getQuery(), u.scalar(type, op.getScaleOrDefault())), groups);
-  key = grouped(op.getKey(), 1);
-  value = grouped(op.getValue(), 1);
+  query = grouped(u.mul(widened(op.getQuery()), u.scalar(type, op.getScaleOrDefault())),
+                  groups);
+  key = grouped(widened(op.getKey()), 1);
+  value = grouped(widened(op.getValue()), 1);
   Value scores = u.matmul(query, key, /*transposeRhs=*/true);
 
   Value keep;
@@ -42,7 +48,7 @@ AttentionComposition::AttentionComposition(UbeBuilder &u, ScaledDotProductAttent
     if (UbeBuilder::elementTypeOf(m).isInteger(1))
       keep = mask;
     else
-      scores = u.add(scores, mask);
+      scores = u.add(scores, widened(mask));
   }
   if (op.getIsCausal()) {
     // Query i sees keys j <= i.
@@ -84,11 +90,17 @@ Value AttentionComposition::grouped(Value x, int64_t groupSize) {
 
 Value AttentionComposition::ungrouped(Value grad, Value operand, Value groupedOperand) {
   Value summed = u.sumToShape(grad, UbeBuilder::typeOf(groupedOperand).getShape());
-  return u.reshape(summed, UbeBuilder::typeOf(operand).getShape());
+  return narrowed(u.reshape(summed, UbeBuilder::typeOf(operand).getShape()),
+                  UbeBuilder::elementTypeOf(operand));
+}
+
+Value AttentionComposition::narrowed(Value x, Type elementType) {
+  return UbeBuilder::elementTypeOf(x) == elementType ? x : u.castTo(x, elementType);
 }
 
 Value AttentionComposition::output() {
-  return u.reshape(u.matmul(probabilities, value), op.getType().getShape());
+  return narrowed(u.reshape(u.matmul(probabilities, value), op.getType().getShape()),
+                  op.getType().getElementType());
 }
 
 /// With P the probabilities and S the scores (of the scaled query):
@@ -96,7 +108,9 @@ Value AttentionComposition::output() {
 ///   dQ = scale·dS·K, dK = dSᵀ·(scale·Q), d(float mask) = dS;
 /// each summed over what was broadcast (batch dimensions, a group's heads).
 void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
-  Type type = UbeBuilder::elementTypeOf(g);
+  Type type = u.b.getF32Type();
+  if (!UbeBuilder::elementTypeOf(g).isF32())
+    g = u.castTo(g, type);
   g = grouped(g, groups);
   Value p = probabilities;
   Value dP = u.matmul(g, value, /*transposeRhs=*/true);

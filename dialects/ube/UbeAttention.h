@@ -34,11 +34,13 @@ private:
   /// A gradient in the grouped view of `operand`'s shape, summed over what
   /// was broadcast and reshaped to the operand's shape.
   Value ungrouped(Value grad, Value operand, Value groupedOperand);
+  /// `x` (computed in f32) in `elementType`.
+  Value narrowed(Value x, Type elementType);
 
   UbeBuilder &u;
   ScaledDotProductAttentionOp op;
   int64_t groups = 1;
-  Value query, key, value, mask; // grouped views; `query` scaled
+  Value query, key, value, mask; // grouped f32 views; `query` scaled
   Value probabilities;           // [..., Hk, G, L, S]
 };
 

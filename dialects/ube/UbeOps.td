@@ -240,7 +240,8 @@ def Ube_ScaledDotProductAttentionOp : Ube_InferredOp<"scaled_dot_product_attenti
     float mask (the query's element type) is added to them. `is_causal`
     keeps query `i` to keys `j <= i` (the top-left-aligned lower triangle).
     A query row left with no key (every score masked or -inf) gives zeros,
-    as PyTorch does, never NaN.
+    as PyTorch does, never NaN. f16 and bf16 operands are computed in f32
+    and the result rounded once.
   }];
   let arguments = (ins Ube_FloatTensor:$query, Ube_FloatTensor:$key, Ube_FloatTensor:$value,
                    Optional<Ube_Tensor>:$mask,

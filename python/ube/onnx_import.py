@@ -351,6 +351,96 @@ def _layer_norm(im, node, attrs):
                    {"axis": attrs.get("axis", -1), "epsilon": float(attrs.get("epsilon", 1e-5))})
 
 
+def _rms_norm(im, node, attrs):
+    """RMSNormalization (opset 23): a scale of the normalized shape is the
+    op's weight; one that only broadcasts to it multiplies the result."""
+    x_shape, scale_shape = im.shape(node.input[0]), im.shape(node.input[1])
+    axis = attrs.get("axis", -1)
+    axis = axis + len(x_shape) if axis < 0 else axis
+    scale = im.value(node.input[1])
+    fits = list(scale_shape) == list(x_shape[axis:])
+    y = im.emit(_out(node) if fits else _out(node) + "_rms", "rms_norm",
+                [im.value(node.input[0])] + ([scale] if fits else []),
+                {"axis": axis - len(x_shape), "epsilon": float(attrs.get("epsilon", 1e-5))})
+    return y if fits else im.emit(_out(node), "mul", [y, scale])
+
+
+def _attention(im, node, attrs):
+    """Attention (opsets 23-25) as ube.scaled_dot_product_attention: 4-D
+    [B, H, L, E] operands, or 3-D [B, L, H·E] ones with q_num_heads and
+    kv_num_heads; grouped-query heads, boolean and float masks, is_causal,
+    scale and sliding windows. The KV cache (past_key/past_value), softcap
+    and the qk_matmul output are not supported."""
+    inputs = list(node.input) + [""] * (7 - len(node.input))
+    if inputs[4] or inputs[5]:
+        raise UnsupportedError("past_key/past_value (a KV cache)")
+    if inputs[6]:
+        raise UnsupportedError("nonpad_kv_seqlen")
+    if attrs.get("softcap", 0.0):
+        raise UnsupportedError("softcap")
+    out = _out(node)
+    q_shape, k_shape, v_shape = (im.shape(n) for n in inputs[:3])
+    operands = [im.value(n) for n in inputs[:3]]
+    three_d = len(q_shape) == 3
+    if three_d:
+        q_heads, kv_heads = attrs.get("q_num_heads"), attrs.get("kv_num_heads")
+        if not q_heads or not kv_heads:
+            raise UnsupportedError("3-D inputs need q_num_heads and kv_num_heads")
+        # [B, L, H·E] -> [B, H, L, E]
+        for i, (shape, heads) in enumerate(zip((q_shape, k_shape, v_shape),
+                                               (q_heads, kv_heads, kv_heads))):
+            split = im.emit(f"{out}_split{i}", "reshape", [operands[i]],
+                            shape=[shape[0], shape[1], heads, shape[2] // heads])
+            operands[i] = im.emit(f"{out}_heads{i}", "transpose", [split],
+                                  {"perm": [0, 2, 1, 3]})
+    elif len(q_shape) != 4:
+        raise UnsupportedError(f"query of rank {len(q_shape)} (3 or 4)")
+    mask = im.value(inputs[3]) if inputs[3] else None
+    left, right = attrs.get("left_window_size", -1), attrs.get("right_window_size", -1)
+    if left >= 0 or right >= 0:
+        # Query i sees keys i - left <= j <= i + right (-1: unbounded).
+        rows, cols = q_shape[-2], k_shape[-2]
+        offset = np.arange(rows)[:, None] - np.arange(cols)[None, :]
+        allowed = np.ones((rows, cols), bool)
+        if left >= 0:
+            allowed &= offset <= left
+        if right >= 0:
+            allowed &= -offset <= right
+        window = im.graph.array(allowed, f"{out}_window")
+        if mask is None:
+            mask = window
+        elif im.dtype(inputs[3]) == "i1":
+            mask = im.emit(f"{out}_mask", "logical_and", [mask, window])
+        else:
+            mask = im.emit(f"{out}_mask", "where", [window, mask, im.constant(
+                np.array(-np.inf, UBE_TO_NUMPY[im.dtype(inputs[0])]))])
+    if mask is not None:
+        operands.append(mask)
+    op_attrs = {}
+    if attrs.get("is_causal"):
+        op_attrs["is_causal"] = True
+    if attrs.get("scale") is not None:
+        op_attrs["scale"] = float(attrs["scale"])
+    y = im.emit(out + "_4d" if three_d else out, "scaled_dot_product_attention", operands,
+                op_attrs or None)
+    if not three_d:
+        return y
+    merged = im.emit(f"{out}_merge", "transpose", [y], {"perm": [0, 2, 1, 3]})
+    return im.emit(out, "reshape", [merged], shape=[q_shape[0], q_shape[1],
+                                                     attrs["q_num_heads"] * v_shape[2]
+                                                     // attrs["kv_num_heads"]])
+
+
+def _swish(im, node, attrs):
+    alpha = float(attrs.get("alpha", 1.0))
+    x = im.value(node.input[0])
+    if alpha == 1.0:
+        return im.emit(_out(node), "silu", [x])
+    scaled = im.emit(_out(node) + "_ax", "mul", [x, _scalar(im, node, alpha)])
+    gate = im.emit(_out(node) + "_gate", "sigmoid", [scaled])
+    return im.emit(_out(node), "mul", [x, gate])
+
+
 def _gemm(im, node, attrs):
     a, b = im.value(node.input[0]), im.value(node.input[1])
     y = im.emit(_out(node) + "_ab", "matmul", [a, b],
@@ -548,13 +638,22 @@ def _gather_elements(im, node, attrs):
     return im.emit(out, "gather", [flat, linear])
 
 
-def _cast(im, node, attrs):
-    dtype = ONNX_TO_UBE.get(attrs["to"])
+def _cast(im, node, attrs, dtype=None):
+    dtype = dtype or ONNX_TO_UBE.get(attrs["to"])
     if dtype is None:
         raise UnsupportedError(f"cast to {onnx.TensorProto.DataType.Name(attrs['to'])}")
     if im.dtype(node.input[0]) is None:
         raise UnsupportedError("cast from an unsupported type")
+    if dtype == im.dtype(node.input[0]):
+        return im.value(node.input[0])
     return im.emit(_out(node), "cast", [im.value(node.input[0])], dtype=dtype)
+
+
+def _cast_like(im, node, attrs):
+    dtype = im.dtype(node.input[1])
+    if dtype is None:
+        raise UnsupportedError("cast to an unsupported type")
+    return _cast(im, node, attrs, dtype)
 
 
 def _where(im, node, attrs):
@@ -638,13 +737,15 @@ OPS = {
     "Abs": _unary("abs"), "Neg": _unary("neg"), "Exp": _unary("exp"), "Log": _unary("log"),
     "Sqrt": _unary("sqrt"), "Tanh": _unary("tanh"), "Sigmoid": _unary("sigmoid"),
     "Relu": _unary("relu"), "Erf": _unary("erf"), "Reciprocal": _reciprocal,
+    "Sin": _unary("sin"), "Cos": _unary("cos"), "Swish": _swish,
     "LeakyRelu": _leaky_relu, "Elu": _elu, "Selu": _selu, "Celu": _celu,
     "HardSigmoid": _hard_sigmoid, "Softplus": _softplus, "Clip": _clip,
     "Softmax": _softmax("softmax"), "LogSoftmax": _softmax("log_softmax"),
-    "LayerNormalization": _layer_norm, "Gemm": _gemm, "MatMul": _matmul,
+    "LayerNormalization": _layer_norm, "RMSNormalization": _rms_norm,
+    "Attention": _attention, "Gemm": _gemm, "MatMul": _matmul,
     "Transpose": _transpose, "Reshape": _reshape, "Squeeze": _squeeze_like,
     "Unsqueeze": _squeeze_like, "Flatten": _flatten, "Concat": _concat, "Slice": _slice,
-    "Gather": _gather, "Cast": _cast, "Where": _where, "Expand": _expand,
+    "Gather": _gather, "Cast": _cast, "CastLike": _cast_like, "Where": _where, "Expand": _expand,
     "ReduceSum": _reduce("reduce_sum"), "ReduceMean": _reduce("reduce_mean"),
     "ReduceMax": _reduce("reduce_max"), "Identity": _identity, "Dropout": _dropout,
     "Constant": _constant, "Shape": _shape, "Split": _split, "CumSum": _cumsum,

@@ -36,12 +36,13 @@ KEPT_WHOLE = [
     aten.linear.default,            # ube.linear: matmul kernels with a bias epilogue
     aten.matmul.default,            # ube.matmul broadcasts batches itself
     aten.layer_norm.default,        # row kernels; feature-map fusion reads it
+    aten.rms_norm.default,          # row kernels
     aten.softmax.int, aten.log_softmax.int,  # row kernels; KD/attention fusion reads them
     aten.dropout.default,           # ube.dropout: Philox masks, the same on every device
     aten.kl_div.default,            # the KD and attention-transfer fusion reads its form
     aten.mse_loss.default, aten.l1_loss.default,  # feature-map fusion
     aten.cross_entropy_loss.default,  # ube.cross_entropy: one streaming pass
-    aten.scaled_dot_product_attention.default,  # one op (a flash-style kernel to come)
+    aten.scaled_dot_product_attention.default,  # one op, grouped-query heads without copies
 ]
 
 
@@ -433,11 +434,6 @@ def _masked_fill(ex, node):
                                         ex.value(x, node)])
 
 
-def _silu(ex, node):
-    x = ex.value(_first(node), node)
-    return ex.emit(node.name, "mul", [x, ex.emit(f"{node.name}_sigmoid", "sigmoid", [x])])
-
-
 def _reciprocal(ex, node):
     _, dtype = ex.meta(node)
     return ex.emit(node.name, "div", [ex.constant(1.0, dtype), ex.value(_first(node), node)])
@@ -752,55 +748,26 @@ def _addmm(ex, node):
 
 
 def _scaled_dot_product_attention(ex, node):
-    """softmax(q·kᵀ·scale + mask)·v, PyTorch's semantics: a boolean mask
-    keeps where true, a float mask is added, `is_causal` keeps the lower
-    triangle, rows with every key masked give zeros, grouped-query heads
-    (`enable_gqa`) share keys and values by broadcasting."""
+    """ube.scaled_dot_product_attention: PyTorch's semantics (boolean masks
+    keep, float masks add, top-left causal triangle, rows without a key give
+    zeros); grouped-query heads (`enable_gqa`) are the op's own."""
     args = _args(node)
-    q, k, v = args["query"], args["key"], args["value"]
-    (q_shape, dtype), (k_shape, _), (v_shape, _) = ex.meta(q), ex.meta(k), ex.meta(v)
-    n = node.name
-    if args["dropout_p"]:
+    q, k = args["query"], args["key"]
+    (q_shape, _), (k_shape, _) = ex.meta(q), ex.meta(k)
+    if args.get("dropout_p"):
         raise ex.error(node, "attention dropout is not supported")
-    scale = args["scale"] if args["scale"] is not None else 1.0 / np.sqrt(q_shape[-1])
-    key, value = ex.value(k, node), ex.value(v, node)
-    if args.get("enable_gqa") and len(q_shape) >= 3 and k_shape[-3] != q_shape[-3]:
-        groups = q_shape[-3] // k_shape[-3]
-
-        def repeat(t, shape, name):
-            grouped = shape[:-2] + [1] + shape[-2:]
-            spread = shape[:-2] + [groups] + shape[-2:]
-            t = ex.emit(f"{n}_{name}_g", "reshape", [t], shape=grouped)
-            t = ex.emit(f"{n}_{name}_b", "broadcast_to", [t], shape=spread)
-            return ex.emit(f"{n}_{name}_r", "reshape", [t], shape=shape[:-3] + [
-                shape[-3] * groups] + shape[-2:])
-        key, value = repeat(key, k_shape, "k"), repeat(value, v_shape, "v")
-    rank = len(k_shape)
-    keys_t = ex.emit(f"{n}_kt", "transpose", [key],
-                     {"perm": list(range(rank - 2)) + [rank - 1, rank - 2]})
-    scores = ex.emit(f"{n}_scores", "matmul", [ex.value(q, node), keys_t])
-    scores = ex.emit(f"{n}_scaled", "mul", [scores, ex.constant(scale, dtype)])
-    keep = None
-    mask = args["attn_mask"]
-    if mask is not None:
-        if ex.meta(mask)[1] == "i1":
-            keep = ex.value(mask, node)
-        else:
-            scores = ex.emit(f"{n}_masked", "add", [scores, ex.value(mask, node)])
-    if args["is_causal"]:
-        rows, cols = q_shape[-2], k_shape[-2]
-        causal = ex.graph.array(np.tril(np.ones((rows, cols), bool)), f"{n}_causal")
-        keep = causal if keep is None else ex.emit(f"{n}_keep", "logical_and", [keep, causal])
-    if keep is not None:
-        scores = ex.emit(f"{n}_fill", "where", [keep, scores, ex.constant(-np.inf, dtype)])
-    probs = ex.emit(f"{n}_probs", "softmax", [scores], {"axis": -1})
-    if keep is not None:  # a row with no key left gives zeros, not NaN
-        keep_i32 = ex.emit(f"{n}_keep_i32", "cast", [keep], dtype="i32")
-        any_key = ex.emit(f"{n}_any_key", "reduce_max", [keep_i32],
-                          {"axes": [-1], "keepdims": True})
-        has_key = ex.emit(f"{n}_has_key", "cast", [any_key], dtype="i1")
-        probs = ex.emit(f"{n}_safe", "where", [has_key, probs, ex.constant(0.0, dtype)])
-    return ex.emit(n, "matmul", [probs, value])
+    if len(q_shape) >= 3 and k_shape[-3] != q_shape[-3] and not args.get("enable_gqa"):
+        raise ex.error(node, f"query heads ({q_shape[-3]}) and key heads ({k_shape[-3]}) "
+                             "differ without enable_gqa")
+    inputs = [ex.value(args[name], node) for name in ("query", "key", "value")]
+    if args.get("attn_mask") is not None:
+        inputs.append(ex.value(args["attn_mask"], node))
+    attrs = {}
+    if args.get("is_causal"):
+        attrs["is_causal"] = True
+    if args.get("scale") is not None:
+        attrs["scale"] = float(args["scale"])
+    return ex.emit(node.name, "scaled_dot_product_attention", inputs, attrs or None)
 
 
 def _flash_attention_output(ex, node):
@@ -830,6 +797,17 @@ def _layer_norm(ex, node):
         raise ex.error(node, "a LayerNorm bias without a weight is not supported")
     return ex.emit(node.name, "layer_norm", inputs,
                    {"axis": -len(args["normalized_shape"]), "epsilon": float(args["eps"])})
+
+
+def _rms_norm(ex, node):
+    args = _args(node)
+    inputs = [ex.value(args["input"], node)]
+    if args["weight"] is not None:
+        inputs.append(ex.value(args["weight"], node))
+    # eps=None is the input dtype's machine epsilon, as torch.
+    eps = args["eps"] if args["eps"] is not None else torch.finfo(ex.val(_first(node)).dtype).eps
+    return ex.emit(node.name, "rms_norm", inputs,
+                   {"axis": -len(args["normalized_shape"]), "epsilon": float(eps)})
 
 
 def _dropout(ex, node):
@@ -1081,7 +1059,8 @@ ATEN_OPS = {
     aten.sigmoid.default: _unary("sigmoid"), aten.relu.default: _unary("relu"),
     aten.abs.default: _unary("abs"), aten.erf.default: _unary("erf"),
     aten.reciprocal.default: _reciprocal, aten.clamp.default: _clamp,
-    aten.gelu.default: _gelu, aten.silu.default: _silu,
+    aten.gelu.default: _gelu, aten.silu.default: _unary("silu"),
+    aten.sin.default: _unary("sin"), aten.cos.default: _unary("cos"),
     aten.eq.Tensor: _compare("eq"), aten.eq.Scalar: _compare("eq"),
     aten.ne.Tensor: _compare("ne"), aten.ne.Scalar: _compare("ne"),
     aten.lt.Tensor: _compare("lt"), aten.lt.Scalar: _compare("lt"),
@@ -1119,7 +1098,8 @@ ATEN_OPS = {
     aten.softmax.int: _softmax("softmax"), aten._softmax.default: _softmax("softmax"),
     aten.log_softmax.int: _softmax("log_softmax"),
     aten._log_softmax.default: _softmax("log_softmax"),
-    aten.layer_norm.default: _layer_norm, aten.dropout.default: _dropout,
+    aten.layer_norm.default: _layer_norm, aten.rms_norm.default: _rms_norm,
+    aten.dropout.default: _dropout,
     aten.scaled_dot_product_attention.default: _scaled_dot_product_attention,
     aten._scaled_dot_product_flash_attention_for_cpu.default: _flash_attention_output,
     # reductions

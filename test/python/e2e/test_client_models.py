@@ -125,12 +125,10 @@ def double(inputs):
 
 # What torch.compile's graphs of these models hold that ube runs in PyTorch
 # (the partitioner leaves them out, with a warning): nn.TransformerEncoder's
-# inference fast path is one fused native op; ube has no sin/cos yet (Llama's
-# rotary tables, computed from a buffer that aot_autograd passes as an input).
+# inference fast path is one fused native op.
 EAGER_UNDER_COMPILE = {
     "nn.TransformerEncoder post-LN": ["aten._transformer_encoder_layer_fwd.default"],
     "nn.TransformerEncoder pre-LN": ["aten._transformer_encoder_layer_fwd.default"],
-    "LlamaForCausalLM": ["aten.cos.default", "aten.sin.default"],
 }
 
 

@@ -280,6 +280,22 @@ def test_attention_row_without_keys_is_zero(runner):
         assert rel_error(out, sdpa_reference(q, k, v, mask)) <= LOOSE
 
 
+def test_inputs_are_never_written(runner):
+    """A matmul summed into an input (x + a·bᵀ runs as one kernel starting
+    from x) and attention with a float mask (the scores are summed into the
+    mask) leave the caller's arrays as they were."""
+    a, b = randn(2, 3, 4, 8), randn(2, 3, 6, 8)
+    x = randn(2, 3, 4, 6)
+    before = x.copy()
+    out = runner.graph({"a": a, "b": b, "x": x}, [
+        {"name": "p", "op": "matmul", "inputs": ["a", "b"], "attrs": {"transpose_rhs": True}},
+        {"name": "y", "op": "add", "inputs": ["p", "x"]}], ["y"])["y"]
+    assert np.array_equal(x, before)
+    assert rel_error(out, t64(a) @ t64(b).transpose(-1, -2) + t64(x)) <= LOOSE
+    runner.op("scaled_dot_product_attention", {"q": a, "k": b, "v": b, "m": x})
+    assert np.array_equal(x, before)
+
+
 @pytest.mark.parametrize("op,ref", [("reduce_sum", torch.sum), ("reduce_mean", torch.mean),
                                     ("reduce_max", torch.amax)])
 @pytest.mark.parametrize("axes,keepdims", [([], False), ([1], False), ([0, 2], True),
