@@ -105,8 +105,32 @@ arith::FastMathFlagsAttr reductionFlags(MLIRContext *context) {
                                                     arith::FastMathFlags::contract);
 }
 
+/// Sums and products of 16-bit floats accumulate in f32 and round once, as
+/// PyTorch's and onnxruntime's CPU kernels do: rounding every partial sum
+/// to 11 significant bits loses several ulps over a row.
+Type accumulatorType(Type elementType) {
+  if (elementType.isF16() || elementType.isBF16())
+    return Float32Type::get(elementType.getContext());
+  return elementType;
+}
+
+/// `x`, a scalar, extended to `type` when it is narrower.
+Value widened(OpBuilder &b, Location loc, Value x, Type type) {
+  return x.getType() == type ? x : arith::ExtFOp::create(b, loc, type, x).getResult();
+}
+
+/// `x` (accumulated in f32) rounded to the element type of `type`.
+Value rounded(OpBuilder &b, Location loc, Value x, RankedTensorType type) {
+  if (tensorType(x).getElementType() == type.getElementType())
+    return x;
+  return buildElementwise(b, loc, type, x, [&](OpBuilder &nb, Location l, ValueRange args) {
+    return arith::TruncFOp::create(nb, l, type.getElementType(), args[0]).getResult();
+  });
+}
+
 /// Reduction of `input` over the dimensions flagged in `reduced`, without
-/// keepdims. `combine` merges the accumulator (second arg) with an element.
+/// keepdims, into the type of `identity`. `combine` merges the accumulator
+/// (second arg) with an element.
 Value buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<bool> reduced,
                      TypedAttr identity, ScalarBody combine) {
   MLIRContext *context = b.getContext();
@@ -122,7 +146,7 @@ Value buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<bool> red
       outExprs.push_back(getAffineDimExpr(d, context));
     }
   }
-  auto resultType = RankedTensorType::get(shape, type.getElementType());
+  auto resultType = RankedTensorType::get(shape, identity.getType());
   Value init = arith::ConstantOp::create(b, loc, identity);
   Value filled =
       linalg::FillOp::create(b, loc, init, emptyLike(b, loc, resultType)).getResult(0);
@@ -164,9 +188,10 @@ struct LowerReduction : OpConversionPattern<OpTy> {
                                elementType, APInt::getSignedMinValue(
                                                 elementType.getIntOrFloatBitWidth())));
     } else {
-      identity = isFloat ? TypedAttr(rewriter.getFloatAttr(elementType, 0.0))
+      identity = isFloat ? TypedAttr(rewriter.getFloatAttr(accumulatorType(elementType), 0.0))
                          : TypedAttr(rewriter.getIntegerAttr(elementType, 0));
     }
+    Type accumulator = identity.getType();
     Value result = buildReduction(
         rewriter, loc, adaptor.getInput(), reduced, identity,
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
@@ -175,19 +200,22 @@ struct LowerReduction : OpConversionPattern<OpTy> {
                                                        reductionFlags(b.getContext()))
                                  .getResult()
                            : arith::MaxSIOp::create(b, l, args[0], args[1]).getResult();
-          return isFloat ? arith::AddFOp::create(b, l, args[0], args[1],
-                                                 reductionFlags(b.getContext()))
+          return isFloat ? arith::AddFOp::create(b, l, widened(b, l, args[0], accumulator),
+                                                 args[1], reductionFlags(b.getContext()))
                                .getResult()
                          : arith::AddIOp::create(b, l, args[0], args[1]).getResult();
         });
     if constexpr (std::is_same_v<OpTy, ReduceMeanOp>) {
       auto reducedType = tensorType(result);
-      Value scale = floatConstant(rewriter, loc, elementType, 1.0 / double(count));
+      Value scale = floatConstant(rewriter, loc, accumulator, 1.0 / double(count));
       result = buildElementwise(rewriter, loc, reducedType, result,
                                 [&](OpBuilder &b, Location l, ValueRange args) -> Value {
                                   return arith::MulFOp::create(b, l, args[0], scale);
                                 });
     }
+    auto reducedType = tensorType(result);
+    result = rounded(rewriter, loc, result,
+                     RankedTensorType::get(reducedType.getShape(), elementType));
     // keepdims: the reduced dimensions come back as size 1. Each kept
     // dimension is grouped with the reduced ones before it; trailing reduced
     // ones join the last group (no groups at all when everything is reduced).
@@ -254,20 +282,26 @@ struct LowerMatmul : OpConversionPattern<MatmulOp> {
     iterators[kLoop] = utils::IteratorType::reduction;
     Type elementType = resultType.getElementType();
     bool isFloat = isa<FloatType>(elementType);
-    Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(elementType));
-    Value init = linalg::FillOp::create(rewriter, loc, zero, emptyLike(rewriter, loc, resultType))
-                     .getResult(0);
+    Type accumulator = accumulatorType(elementType);
+    auto accumulatorTensor = RankedTensorType::get(resultType.getShape(), accumulator);
+    Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(accumulator));
+    Value init =
+        linalg::FillOp::create(rewriter, loc, zero, emptyLike(rewriter, loc, accumulatorTensor))
+            .getResult(0);
     auto generic = linalg::GenericOp::create(
-        rewriter, loc, resultType, ValueRange{adaptor.getLhs(), adaptor.getRhs()}, init, maps,
-        iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+        rewriter, loc, accumulatorTensor, ValueRange{adaptor.getLhs(), adaptor.getRhs()}, init,
+        maps, iterators, [&](OpBuilder &b, Location l, ValueRange args) {
           auto flags = reductionFlags(b.getContext());
-          Value product = isFloat ? arith::MulFOp::create(b, l, args[0], args[1], flags).getResult()
-                                  : arith::MulIOp::create(b, l, args[0], args[1]).getResult();
+          Value product =
+              isFloat ? arith::MulFOp::create(b, l, widened(b, l, args[0], accumulator),
+                                              widened(b, l, args[1], accumulator), flags)
+                            .getResult()
+                      : arith::MulIOp::create(b, l, args[0], args[1]).getResult();
           Value sum = isFloat ? arith::AddFOp::create(b, l, args[2], product, flags).getResult()
                               : arith::AddIOp::create(b, l, args[2], product).getResult();
           linalg::YieldOp::create(b, l, sum);
         });
-    rewriter.replaceOp(op, generic.getResult(0));
+    rewriter.replaceOp(op, rounded(rewriter, loc, generic.getResult(0), resultType));
     return success();
   }
 };

@@ -67,7 +67,8 @@ def UbeLowerToLinalg : Pass<"ube-lower-to-linalg", "::mlir::func::FuncOp"> {
   let summary = "Lowers ube ops to linalg, tensor, arith and math on tensors";
   let description = [{
     Elementwise ops (with broadcasting) and matmul become `linalg.generic`,
-    reductions `linalg.generic` with reduction iterators, transposes
+    reductions `linalg.generic` with reduction iterators (f16 and bf16
+    products and sums accumulate in f32 and round once), transposes
     `linalg.transpose`, reshapes `tensor.collapse_shape`/`expand_shape`,
     slices and concatenations `tensor` slice ops, gathers a `linalg.generic`
     reading with `tensor.extract`, and the counter-based random ops

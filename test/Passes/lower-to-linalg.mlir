@@ -98,6 +98,26 @@ func.func @matmul(%a: tensor<1x2x3xf32>, %b: tensor<4x5x3xf32>) -> tensor<4x2x5x
 
 // -----
 
+// 16-bit floats accumulate in f32 and round once: products and sums.
+// CHECK-LABEL: func.func @accumulate_in_f32
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<2x4xf32>)
+// CHECK: ^bb0(%[[A:.*]]: f16, %[[B:.*]]: f16, %[[ACC:.*]]: f32):
+// CHECK: %[[AW:.*]] = arith.extf %[[A]] : f16 to f32
+// CHECK: %[[BW:.*]] = arith.extf %[[B]] : f16 to f32
+// CHECK: %[[P:.*]] = arith.mulf %[[AW]], %[[BW]]
+// CHECK: arith.addf %[[ACC]], %[[P]]
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: ^bb0(%[[X:.*]]: bf16, %[[S:.*]]: f32):
+// CHECK: arith.extf %[[X]] : bf16 to f32
+// CHECK: arith.truncf %{{.*}} : f32 to bf16
+func.func @accumulate_in_f32(%a: tensor<2x3xf16>, %b: tensor<3x4xf16>, %c: tensor<2x3xbf16>) -> (tensor<2x4xf16>, tensor<2xbf16>) {
+  %0 = ube.matmul %a, %b : tensor<2x3xf16>, tensor<3x4xf16>
+  %1 = ube.reduce_sum %c {axes = array<i64: 1>} : tensor<2x3xbf16>
+  return %0, %1 : tensor<2x4xf16>, tensor<2xbf16>
+}
+
+// -----
+
 // keepdims reductions reduce, then expand the reduced dimensions back as 1.
 // CHECK-LABEL: func.func @reduce_max_keepdims
 // CHECK: %[[NEG_INF:.*]] = arith.constant 0xFF800000 : f32
