@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Softmax, log_softmax and layer_norm rows: ube's row kernels
+"""Softmax, log_softmax, layer_norm and rms_norm rows: ube's row kernels
 (--ube-cpu-row-kernels) against ube's generic linalg lowering
 (fused_kernels=False) and PyTorch eager, same thread count, same process.
 
     .venv/bin/python bench/bench_row_kernels.py [--threads 2] [--runs 20] [--record]
 
 Shapes are BERT-base's at batch 8, 128 tokens: attention probabilities
-(8·12·128 rows of 128), layer norms (1024 rows of 768), and a 4096-wide
-log_softmax (a vocabulary-sized row). Speed-up = PyTorch / ube kernels. The
+(8·12·128 rows of 128), layer norms (1024 rows of 768), a 4096-wide
+log_softmax (a vocabulary-sized row) and Llama-style RMS norms (1024 rows
+of 2048). Speed-up = PyTorch / ube kernels. The
 error is the kernels' against float64 PyTorch (max abs error over max abs
 reference). With --record, rows are appended to docs/performance.md.
 """
@@ -28,6 +29,7 @@ CASES = [  # label, op, rows, length
     ("softmax 12288x128", "softmax", 12288, 128),
     ("log_softmax 2048x4096", "log_softmax", 2048, 4096),
     ("layer_norm 1024x768 (affine)", "layer_norm", 1024, 768),
+    ("rms_norm 1024x2048 (weight)", "rms_norm", 1024, 2048),
 ]
 
 
@@ -37,6 +39,10 @@ def mlir(op, rows, length):
         r = f"tensor<{length}xf32>"
         args = f'%x: {t} {{ube.name = "x"}}, %w: {r} {{ube.name = "w"}}, %b: {r} {{ube.name = "b"}}'
         body = f"%y = ube.layer_norm %x, %w, %b : {t}, {r}, {r}"
+    elif op == "rms_norm":
+        r = f"tensor<{length}xf32>"
+        args = f'%x: {t} {{ube.name = "x"}}, %w: {r} {{ube.name = "w"}}'
+        body = f"%y = ube.rms_norm %x, %w {{epsilon = 1.0e-6}} : {t}, {r}"
     else:
         args = f'%x: {t} {{ube.name = "x"}}'
         body = f"%y = ube.{op} %x : {t}"
@@ -65,13 +71,15 @@ def main():
             path = pathlib.Path(tmp) / f"{op}.mlir"
             path.write_text(mlir(op, count, length))
             inputs = [(rng.standard_normal((count, length)) * 3).astype(np.float32)]
-            if op == "layer_norm":
-                inputs += [rng.standard_normal(length).astype(np.float32) for _ in range(2)]
+            if op in ("layer_norm", "rms_norm"):
+                inputs += [rng.standard_normal(length).astype(np.float32)
+                           for _ in range(2 if op == "layer_norm" else 1)]
             tensors = [torch.from_numpy(a) for a in inputs]
             reference = {
                 "softmax": lambda x: torch.softmax(x, -1),
                 "log_softmax": lambda x: torch.log_softmax(x, -1),
                 "layer_norm": lambda x, w, b: F.layer_norm(x, (length,), w, b),
+                "rms_norm": lambda x, w: F.rms_norm(x, (length,), w, eps=1e-6),
             }[op]
             kernels, generic = ube.compile(path), ube.compile(path, fused_kernels=False)
             inductor = torch.compile(reference)

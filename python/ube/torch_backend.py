@@ -211,10 +211,19 @@ def _is_data_movement(node):
 
 def ube_backend(graph_module, example_inputs):
     from torch._dynamo.backends.common import aot_autograd
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     backend = aot_autograd(fw_compiler=_compile_graph("forward"),
                            bw_compiler=_compile_graph("backward"),
                            decompositions=_decompositions())
-    return backend(graph_module, example_inputs)
+    training = torch.is_grad_enabled() and any(
+        isinstance(x, torch.Tensor) and x.requires_grad for x in example_inputs)
+    if not training:
+        return backend(graph_module, example_inputs)
+    # In training, attention is traced with PyTorch's math backend (matmuls
+    # and a softmax, with their backward): the flash kernels' backward needs
+    # a logsumexp ube does not compute, and would keep both in PyTorch.
+    with sdpa_kernel([SDPBackend.MATH]):
+        return backend(graph_module, example_inputs)
 
 
 def register():

@@ -240,12 +240,10 @@ def test_client_encoder_gradients(ube_module, name):
                      for p, _ in pairs])
     want = torch.cat([q.grad.flatten() for _, q in pairs])
     assert rel_error(got, want) <= TOLERANCE
-    # What runs in PyTorch: only its CPU flash attention (where the model calls
-    # scaled_dot_product_attention), kept whole with its own backward kernel.
-    flash = {"aten._scaled_dot_product_flash_attention_for_cpu.default",
-             "aten._scaled_dot_product_flash_attention_for_cpu_backward.default"}
+    # Both graphs run whole in ube, each one executable, attention included
+    # (traced with PyTorch's math backend in training).
     reports = compiled_graphs()
     assert {r["graph"] for r in reports} == {"forward", "backward"}
     for report in reports:
-        assert set(report["eager"]) <= flash, report
-        assert report["compiled"] >= 0.9 * report["nodes"], report
+        assert report["eager"] == [], report
+        assert report["partitions"] == 1, report
