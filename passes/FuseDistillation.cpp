@@ -22,6 +22,7 @@
 
 #include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
+#include "passes/GraphMatchers.h"
 
 #include "mlir/IR/Matchers.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -39,22 +40,6 @@ using namespace mlir;
 using namespace ube;
 
 namespace {
-
-/// The operands of a binary op in both orders, for matching commutative
-/// spellings: (lhs, rhs), then (rhs, lhs).
-template <typename OpTy>
-std::array<std::pair<Value, Value>, 2> bothOrders(OpTy op) {
-  return {{{op.getLhs(), op.getRhs()}, {op.getRhs(), op.getLhs()}}};
-}
-
-/// The value of a constant with a single element (any shape), as a double.
-std::optional<double> scalarConstant(Value value) {
-  DenseElementsAttr attr;
-  if (!matchPattern(value, m_Constant(&attr)) || attr.getNumElements() != 1 ||
-      !isa<FloatType>(attr.getElementType()))
-    return std::nullopt;
-  return (*attr.getValues<APFloat>().begin()).convertToDouble();
-}
 
 /// `x` as the logits divided by a constant temperature: `z / T`, `z * (1/T)`
 /// or `z` itself (T = 1).

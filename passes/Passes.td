@@ -105,6 +105,18 @@ def UbeEmitEntryPoints : Pass<"ube-emit-entry-points", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def UbeFuseNormalizations : Pass<"ube-fuse-normalizations", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites RMS norms spelled out in primitives into ube.rms_norm";
+  let description = [{
+    Recognizes `x * rsqrt(mean(x², trailing axes, keepdims) + eps)` (the
+    square as `x·x` or `x ** 2`, eps a positive scalar constant), as Llama's
+    and T5's RMSNorm modules write it, and rewrites it to `ube.rms_norm`;
+    a following multiplication by a weight of the normalized shape becomes
+    the op's weight when the norm has no other user. Anything else is left
+    alone.
+  }];
+}
+
 def UbeFuseDistillation : Pass<"ube-fuse-distillation", "::mlir::func::FuncOp"> {
   let summary = "Rewrites distillation losses spelled out in primitives into the fused ops";
   let description = [{

@@ -16,6 +16,7 @@ namespace ube {
 void buildGraphPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  pm.addNestedPass<func::FuncOp>(createUbeFuseNormalizations());
   pm.addNestedPass<func::FuncOp>(createUbeFuseDistillation());
   pm.addPass(createUbeAutodiff());
   pm.addPass(createUbeBuildTrainStep());
