@@ -308,33 +308,23 @@ struct SoftmaxRows : OpRewritePattern<OpTy> {
   int64_t lanes, taskElements;
 };
 
-struct LayerNormRows : OpRewritePattern<LayerNormOp> {
-  LayerNormRows(MLIRContext *context, int64_t lanes, int64_t taskElements)
-      : OpRewritePattern(context), lanes(lanes), taskElements(taskElements) {}
-  LogicalResult matchAndRewrite(LayerNormOp op, PatternRewriter &rewriter) const override {
-    if (!supported(op.getInput(), op.getAxis()))
-      return rewriter.notifyMatchFailure(op, "not static f32 over the last axis");
-    for (Value affine : op.getAffine())
-      if (cast<RankedTensorType>(affine.getType()).getRank() != 1)
-        return rewriter.notifyMatchFailure(op, "weight or bias not one row");
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    RowKernelBuilder kernel(b, RowOp::LayerNorm, op.getInput(), lanes, taskElements);
-    rewriter.replaceOp(op, kernel.build(op.getType().getShape(), op.getWeight(), op.getBias(),
-                                        op.getEpsilon().convertToDouble()));
-    return success();
-  }
-  int64_t lanes, taskElements;
-};
-
-struct RmsNormRows : OpRewritePattern<RmsNormOp> {
-  RmsNormRows(MLIRContext *context, int64_t lanes, int64_t taskElements)
-      : OpRewritePattern(context), lanes(lanes), taskElements(taskElements) {}
-  LogicalResult matchAndRewrite(RmsNormOp op, PatternRewriter &rewriter) const override {
+/// layer_norm and rms_norm; their weight and bias have the normalized
+/// shape, [length] over the last axis.
+template <typename OpTy>
+struct NormalizationRows : OpRewritePattern<OpTy> {
+  NormalizationRows(MLIRContext *context, int64_t lanes, int64_t taskElements)
+      : OpRewritePattern<OpTy>(context), lanes(lanes), taskElements(taskElements) {}
+  LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
     if (!supported(op.getInput(), op.getAxis()))
       return rewriter.notifyMatchFailure(op, "not static f32 over the last axis");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    RowKernelBuilder kernel(b, RowOp::RmsNorm, op.getInput(), lanes, taskElements);
-    rewriter.replaceOp(op, kernel.build(op.getType().getShape(), op.getWeight(), {},
+    constexpr bool isLayerNorm = std::is_same_v<OpTy, LayerNormOp>;
+    RowKernelBuilder kernel(b, isLayerNorm ? RowOp::LayerNorm : RowOp::RmsNorm, op.getInput(),
+                            lanes, taskElements);
+    Value bias;
+    if constexpr (isLayerNorm)
+      bias = op.getBias();
+    rewriter.replaceOp(op, kernel.build(op.getType().getShape(), op.getWeight(), bias,
                                         op.getEpsilon().convertToDouble()));
     return success();
   }
@@ -353,7 +343,8 @@ struct UbeCpuRowKernelsPass : ube::impl::UbeCpuRowKernelsBase<UbeCpuRowKernelsPa
     patterns.add<SoftmaxRows<SoftmaxOp>, SoftmaxRows<LogSoftmaxOp>>(&getContext(), vectorWidth,
                                                                      taskElements);
     if (layerNorm)
-      patterns.add<LayerNormRows, RmsNormRows>(&getContext(), vectorWidth, taskElements);
+      patterns.add<NormalizationRows<LayerNormOp>, NormalizationRows<RmsNormOp>>(
+          &getContext(), vectorWidth, taskElements);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

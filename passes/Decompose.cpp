@@ -17,7 +17,6 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
-#include <numeric>
 
 namespace ube {
 #define GEN_PASS_DEF_UBEDECOMPOSE
@@ -28,8 +27,6 @@ using namespace mlir;
 using namespace ube;
 
 namespace {
-
-int64_t positiveAxis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
 
 struct DecomposeLinear : OpRewritePattern<LinearOp> {
   using OpRewritePattern::OpRewritePattern;
@@ -92,9 +89,7 @@ struct DecomposeLayerNorm : OpRewritePattern<LayerNormOp> {
   LogicalResult matchAndRewrite(LayerNormOp op, PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
     Value x = op.getInput();
-    int64_t rank = op.getType().getRank();
-    SmallVector<int64_t> axes(rank - positiveAxis(op.getAxis(), rank));
-    std::iota(axes.begin(), axes.end(), positiveAxis(op.getAxis(), rank));
+    SmallVector<int64_t> axes = UbeBuilder::normalizedAxes(x, op.getAxis());
     Type elementType = UbeBuilder::elementTypeOf(x);
     Value centered = u.sub(x, u.reduceMean(x, axes, true));
     Value variance = u.reduceMean(u.mul(centered, centered), axes, true);
@@ -114,9 +109,7 @@ struct DecomposeRmsNorm : OpRewritePattern<RmsNormOp> {
   LogicalResult matchAndRewrite(RmsNormOp op, PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
     Value x = op.getInput();
-    int64_t rank = op.getType().getRank();
-    SmallVector<int64_t> axes(rank - positiveAxis(op.getAxis(), rank));
-    std::iota(axes.begin(), axes.end(), positiveAxis(op.getAxis(), rank));
+    SmallVector<int64_t> axes = UbeBuilder::normalizedAxes(x, op.getAxis());
     Value epsilon = u.scalar(UbeBuilder::elementTypeOf(x), op.getEpsilon().convertToDouble());
     Value y = u.mul(x, u.rsqrt(u.add(u.reduceMean(u.mul(x, x), axes, true), epsilon)));
     if (Value weight = op.getWeight())

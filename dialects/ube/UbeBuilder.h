@@ -154,6 +154,15 @@ public:
     return compare("eq", reshape(labels, column), classIds);
   }
   static Type elementTypeOf(Value v) { return typeOf(v).getElementType(); }
+  /// The dimensions [axis, rank) a normalization over `axis` (possibly
+  /// negative) of `x` reduces.
+  static SmallVector<int64_t> normalizedAxes(Value x, int64_t axis) {
+    int64_t rank = typeOf(x).getRank();
+    SmallVector<int64_t> axes;
+    for (int64_t d = axis < 0 ? axis + rank : axis; d < rank; ++d)
+      axes.push_back(d);
+    return axes;
+  }
 
   ImplicitLocOpBuilder b;
 };

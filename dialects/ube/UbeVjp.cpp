@@ -13,7 +13,6 @@
 #include "dialects/ube/UbeOps.h"
 
 #include <cmath>
-#include <numeric>
 
 using namespace mlir;
 using namespace ube;
@@ -255,9 +254,7 @@ LogicalResult vjp(LogSoftmaxOp op, UbeBuilder &u, Value g, Grads &grads) {
 /// dx = r (ĝ - mean ĝ - x̂ mean(ĝ x̂)), dw = Σ g x̂, db = Σ g.
 LogicalResult vjp(LayerNormOp op, UbeBuilder &u, Value g, Grads &grads) {
   Value x = op.getInput();
-  int64_t rank = op.getType().getRank(), axis = positive(op.getAxis(), rank);
-  SmallVector<int64_t> axes(rank - axis);
-  std::iota(axes.begin(), axes.end(), axis);
+  SmallVector<int64_t> axes = UbeBuilder::normalizedAxes(x, op.getAxis());
   Type type = UbeBuilder::elementTypeOf(x);
   Value centered = u.sub(x, u.reduceMean(x, axes, true));
   Value variance = u.reduceMean(u.mul(centered, centered), axes, true);
@@ -277,9 +274,7 @@ LogicalResult vjp(LayerNormOp op, UbeBuilder &u, Value g, Grads &grads) {
 /// dx = r (ĝ - x̂ mean(ĝ x̂)), dw = Σ g x̂.
 LogicalResult vjp(RmsNormOp op, UbeBuilder &u, Value g, Grads &grads) {
   Value x = op.getInput();
-  int64_t rank = op.getType().getRank(), axis = positive(op.getAxis(), rank);
-  SmallVector<int64_t> axes(rank - axis);
-  std::iota(axes.begin(), axes.end(), axis);
+  SmallVector<int64_t> axes = UbeBuilder::normalizedAxes(x, op.getAxis());
   Type type = UbeBuilder::elementTypeOf(x);
   Value r = u.rsqrt(u.add(u.reduceMean(u.mul(x, x), axes, true),
                           u.scalar(type, op.getEpsilon().convertToDouble())));
