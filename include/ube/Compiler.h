@@ -61,6 +61,11 @@ struct CompileOptions {
 /// scope when the compile is not timed).
 mlir::TimingScope timePhase(const CompileOptions &options, llvm::StringRef phase);
 
+/// Checks `options.target`: a registered target, with options it accepts.
+/// Tools call it before reading any input, so a wrong --target is reported
+/// as an option error; `error` names the target and what is available.
+mlir::LogicalResult checkTarget(const CompileOptions &options, std::string &error);
+
 /// Compiles `module` in place and writes the requested stage to `out`:
 /// MLIR text for ube/linalg, LLVM IR text for llvm, assembly, an object
 /// file, or the .ube executable. Errors are reported as MLIR diagnostics at

@@ -3,11 +3,10 @@
 #include "ube/CompileFile.h"
 
 #include "ube/Compiler.h"
+#include "ube/Diagnostics.h"
 #include "ube/Graph.h"
 
-#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace ube {
@@ -23,21 +22,25 @@ CompileFileResult compileFile(const std::string &path, const std::string &target
                       << emitStageNames() << ")\n";
     return result;
   }
-  registerCompilerPasses();
-  mlir::DialectRegistry registry;
-  registerCompilerDialects(registry);
-  mlir::MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagnosticsStream);
-  mlir::OwningOpRef<mlir::ModuleOp> module = loadModule(path, &context);
-  if (!module)
-    return result;
   CompileOptions options;
   options.target = target;
   options.cpu = cpu;
   options.cudaPath = cudaPath;
   options.emit = *stage;
   options.fusedKernels = fusedKernels;
+  std::string error;
+  if (failed(checkTarget(options, error))) {
+    diagnosticsStream << "error: " << error << "\n";
+    return result;
+  }
+  registerCompilerPasses();
+  mlir::DialectRegistry registry;
+  registerCompilerDialects(registry);
+  mlir::MLIRContext context(registry);
+  DiagnosticPrinter diagnostics(&context, diagnosticsStream);
+  mlir::OwningOpRef<mlir::ModuleOp> module = loadModule(path, &context);
+  if (!module)
+    return result;
   llvm::raw_string_ostream out(result.output);
   result.ok = succeeded(compileModule(*module, options, out));
   out.flush();

@@ -90,20 +90,26 @@ TimingScope timePhase(const CompileOptions &options, llvm::StringRef phase) {
   return options.timing ? options.timing->nest(phase) : TimingScope();
 }
 
-LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
-                            llvm::raw_ostream &out) {
+LogicalResult checkTarget(const CompileOptions &options, std::string &error) {
   registerBuiltinTargets();
   auto [targetName, targetOptions] = llvm::StringRef(options.target).split(':');
   const Target *target = lookupTarget(targetName);
   if (!target) {
-    InFlightDiagnostic diag = emitError(module.getLoc())
-                              << "unknown target '" << targetName << "' (available: ";
-    llvm::interleaveComma(registeredTargetNames(), diag);
-    return diag << ")";
+    llvm::raw_string_ostream os(error);
+    os << "unknown target '" << targetName << "' (available: ";
+    llvm::interleaveComma(registeredTargetNames(), os);
+    os << ")";
+    return failure();
   }
+  return target->validateOptions(targetOptions, options, error);
+}
+
+LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
+                            llvm::raw_ostream &out) {
   std::string error;
-  if (failed(target->validateOptions(targetOptions, options, error)))
+  if (failed(checkTarget(options, error)))
     return emitError(module.getLoc()) << error;
+  const Target *target = lookupTarget(llvm::StringRef(options.target).split(':').first);
 
   auto makePassManager = [&](TimingScope &timing) -> FailureOr<std::unique_ptr<PassManager>> {
     auto pm = std::make_unique<PassManager>(module.getContext(), ModuleOp::getOperationName(),

@@ -1,13 +1,18 @@
 //===- ube-compile.cpp - compile a graph to a device executable -----------===//
 //
-//   ube-compile INPUT.{json,mlir} [--target=cpu|cuda:sm_NN] [--cpu=native]
+//   ube-compile INPUT.{json,mlir,onnx} [--target=cpu|cuda:sm_NN] [--cpu=native]
 //               [--cuda-path=/usr/local/cuda]
 //               [--emit=ube|linalg|llvm|asm|obj|exe] -o OUTPUT
+//
+// --help lists ube-compile's own options; --help-hidden adds MLIR's and
+// LLVM's (--mlir-timing, --mlir-print-ir-after-all, ...).
 //
 //===----------------------------------------------------------------------===//
 
 #include "ube/Compiler.h"
+#include "ube/Diagnostics.h"
 #include "ube/Graph.h"
+#include "ube/Version.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
@@ -15,37 +20,39 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Support/Timing.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
-#include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
 namespace cl = llvm::cl;
 
+static cl::OptionCategory ubeCategory("ube-compile options");
+
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<graph.json | module.mlir>"),
-                                      cl::Required);
+                                      cl::Required, cl::cat(ubeCategory));
 static cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
-                                       cl::value_desc("file"), cl::init("-"));
-static cl::opt<std::string> target("target", cl::desc("Target: cpu, or cuda:sm_NN"), cl::init("cpu"));
+                                       cl::value_desc("file"), cl::init("-"), cl::cat(ubeCategory));
+static cl::opt<std::string> target("target", cl::desc("Target: cpu, or cuda:sm_NN"), cl::init("cpu"), cl::cat(ubeCategory));
 static cl::opt<std::string> cpu("cpu", cl::desc("CPU model for --target=cpu ('native': this host)"),
-                                cl::init("native"));
+                                cl::init("native"), cl::cat(ubeCategory));
 static cl::opt<std::string> cudaPath("cuda-path",
                                      cl::desc("CUDA toolkit for --target=cuda (ptxas)"),
-                                     cl::init("/usr/local/cuda"));
+                                     cl::init("/usr/local/cuda"), cl::cat(ubeCategory));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("Stop at a stage: ube, linalg, llvm, asm, obj, exe"),
-                                 cl::init("exe"));
+                                 cl::init("exe"), cl::cat(ubeCategory));
 static cl::opt<bool> fusedKernels(
     "fused-kernels",
     cl::desc("Use the target's fused kernels (=false: the generic composition, to compare)"),
-    cl::init(true));
+    cl::init(true), cl::cat(ubeCategory));
 
 static cl::opt<bool> printMemoryPlan(
     "print-memory-plan",
     cl::desc("Print each entry point's memory plan (cpu): where every temporary buffer "
              "lives in the arena, and when"),
-    cl::init(false));
+    cl::init(false), cl::cat(ubeCategory));
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -54,32 +61,25 @@ int main(int argc, char **argv) {
   registerDefaultTimingManagerCLOptions();
   registerAsmPrinterCLOptions();
   ube::registerCompilerPasses();
-  cl::ParseCommandLineOptions(argc, argv, "ube compiler: graph file or MLIR -> executable\n");
+  // --help shows ube-compile's options; LLVM's and MLIR's (hundreds, from
+  // every backend) stay usable and are listed by --help-hidden.
+  for (auto &[name, option] : cl::getRegisteredOptions())
+    if (!llvm::is_contained(option->Categories, &ubeCategory) &&
+        !llvm::is_contained({"help", "help-list", "version"}, name.str()) &&
+        option->getOptionHiddenFlag() == cl::NotHidden)
+      option->setHiddenFlag(cl::Hidden);
+  cl::SetVersionPrinter([](llvm::raw_ostream &os) {
+    os << "ube-compile (ube " << ube::kVersion << ", LLVM " << LLVM_VERSION_STRING << ")\n";
+  });
+  cl::ParseCommandLineOptions(argc, argv,
+                              "ube compiler: graph file or MLIR -> executable\n\n"
+                              "  --help-hidden also lists MLIR's and LLVM's options "
+                              "(--mlir-timing, --mlir-print-ir-after-all, ...)\n");
 
   auto stage = ube::parseEmitStage(emit);
   if (!stage) {
     llvm::errs() << "ube-compile: unknown --emit=" << emit << " (expected one of "
                  << ube::emitStageNames() << ")\n";
-    return 1;
-  }
-  DialectRegistry registry;
-  ube::registerCompilerDialects(registry);
-  MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-
-  DefaultTimingManager timing;
-  applyDefaultTimingManagerCLOptions(timing);
-  TimingScope rootTiming = timing.getRootScope();
-  TimingScope loadTiming = rootTiming.nest("load");
-  OwningOpRef<ModuleOp> module = ube::loadModule(inputFile, &context);
-  if (!module)
-    return 1;
-  loadTiming.stop();
-  std::string error;
-  auto output = openOutputFile(outputFile, &error);
-  if (!output) {
-    llvm::errs() << "ube-compile: " << error << "\n";
     return 1;
   }
   ube::CompileOptions options;
@@ -90,6 +90,29 @@ int main(int argc, char **argv) {
   options.fusedKernels = fusedKernels;
   options.printMemoryPlan = printMemoryPlan;
   options.commandLinePassOptions = true;
+  std::string error;
+  if (failed(ube::checkTarget(options, error))) {
+    llvm::errs() << "ube-compile: --target=" << target << ": " << error << "\n";
+    return 1;
+  }
+  DialectRegistry registry;
+  ube::registerCompilerDialects(registry);
+  MLIRContext context(registry);
+  ube::DiagnosticPrinter diagnostics(&context);
+
+  DefaultTimingManager timing;
+  applyDefaultTimingManagerCLOptions(timing);
+  TimingScope rootTiming = timing.getRootScope();
+  TimingScope loadTiming = rootTiming.nest("load");
+  OwningOpRef<ModuleOp> module = ube::loadModule(inputFile, &context);
+  if (!module)
+    return 1;
+  loadTiming.stop();
+  auto output = openOutputFile(outputFile, &error);
+  if (!output) {
+    llvm::errs() << "ube-compile: " << error << "\n";
+    return 1;
+  }
   options.timing = &rootTiming;
   if (failed(ube::compileModule(*module, options, output->os())))
     return 1;

@@ -7,7 +7,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "ube/Compiler.h"
+#include "ube/Diagnostics.h"
 #include "ube/Graph.h"
+#include "ube/Version.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
@@ -15,7 +17,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
-#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/CommandLine.h"
 #include "llvm/Support/ToolOutputFile.h"
 
 using namespace mlir;
@@ -26,8 +28,7 @@ static LogicalResult runOnGraphFiles(StringRef input, StringRef output,
                                      DialectRegistry &registry) {
   MlirOptMainConfig config = MlirOptMainConfig::createFromCLOptions();
   MLIRContext context(registry);
-  llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  ube::DiagnosticPrinter diagnostics(&context);
   OwningOpRef<ModuleOp> module = ube::loadModule(input, &context);
   if (!module)
     return failure();
@@ -51,6 +52,8 @@ static LogicalResult runOnGraphFiles(StringRef input, StringRef output,
 }
 
 int main(int argc, char **argv) {
+  llvm::cl::AddExtraVersionPrinter(
+      [](llvm::raw_ostream &os) { os << "ube " << ube::kVersion << "\n"; });
   ube::registerCompilerPasses();
   DialectRegistry registry;
   ube::registerCompilerDialects(registry);

@@ -13,6 +13,7 @@
 #include "ube/Support/ExecutableFormat.h"
 #include "ube/Support/FileIO.h"
 #include "ube/Support/Npy.h"
+#include "ube/Version.h"
 #include "ube/runtime.h"
 
 #include <algorithm>
@@ -43,7 +44,7 @@ struct Options {
 constexpr const char *kUsage =
     "usage: ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...\n"
     "               [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=NAME]\n"
-    "               [--threads=N]\n"
+    "               [--threads=N] | --version\n"
     "\n"
     "Runs one entry point of a compiled executable (the first, unless --function\n"
     "names another) on the device it was compiled for (or --device). Inputs not\n"
@@ -68,6 +69,9 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
     };
     if (arg == "-h" || arg == "--help") {
       std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (arg == "--version") {
+      std::printf("ube-run (ube %s)\n", ube::kVersion);
       std::exit(0);
     } else if (auto v = value("--function")) {
       o.function = *v;
