@@ -86,8 +86,10 @@ def UbeApproximateMath : Pass<"ube-approximate-math"> {
   let description = [{
     `math.exp`, `log`, `tanh` and `erf` on f32 (and vectors of f32) become
     arithmetic polynomial approximations (MLIR's, accurate to a few ulp),
-    so compiled code needs no libm, vectorizes, and gives the same bits on
-    every machine. Run `math-extend-to-supported-types` first for f16/bf16.
+    which vectorize and give the same bits on every machine. `sin`, `cos`
+    and `pow` stay libm calls: rotary embeddings take sin and cos of angles
+    in the thousands, where only an exact range reduction stays accurate.
+    Run `math-extend-to-supported-types` first for f16/bf16.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::vector::VectorDialect"];
