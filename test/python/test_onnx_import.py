@@ -50,12 +50,12 @@ def test_import_writes_graph_and_weights(ube_module, tmp_path):
 
 def test_unsupported_operator(ube_module, tmp_path):
     graph = helper.make_graph(
-        [helper.make_node("Cos", ["x"], ["y"], name="the_cos")], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+        [helper.make_node("Det", ["x"], ["y"], name="the_det")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     from ube.onnx_import import UnsupportedError
-    with pytest.raises(UnsupportedError, match="operator Cos \\(node 'the_cos'\\)"):
+    with pytest.raises(UnsupportedError, match="operator Det \\(node 'the_det'\\)"):
         ube_module.import_onnx(model, tmp_path / "g.json")
 
 
