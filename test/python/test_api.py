@@ -98,6 +98,13 @@ def test_compile_errors_carry_diagnostics(ube_module, source_root, tmp_path):
         ube_module.compile(bad)
     with pytest.raises(ube_module.CompileError, match="unknown target 'tpu'"):
         ube_module.compile(source_root / "examples/mlp.json", target="tpu")
+    # A binary "graph file": the quoted line comes back escaped, not raw.
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"\x7fELF\x02\x1b[31m\xff")
+    with pytest.raises(ube_module.CompileError) as error:
+        ube_module.compile(garbage)
+    assert "\\x7fELF\\x02\\x1b[31m\\xff" in str(error.value)
+    assert "\x1b" not in str(error.value)
 
 
 def test_runtime_errors(ube_module, mlp, tmp_path):
