@@ -5,13 +5,17 @@
     probs = exe.predict(x)                     # or a torch.nn.Module (ube.export)
     exe = ube.load("model.ube")                # a compiled executable
 
+`ube.runtime` is the runtime alone (load and run, no LLVM or MLIR library
+loaded); the compiler extension loads on the first compile.
+
 Executables are callable: ``exe(*inputs)`` runs the first function,
 ``exe.NAME(*inputs)`` / ``exe["NAME"](*inputs)`` any other. Inputs are numpy
 arrays or CPU torch tensors; outputs are numpy arrays (a single array, or a
 tuple when the function has several outputs).
 """
-from ube._ube import CompileError, RuntimeError  # noqa: A004 - ube.RuntimeError by design
-from ube.executable import Executable, compile, load  # noqa: A004
+from ube.errors import CompileError, RuntimeError  # noqa: A004 - ube.RuntimeError by design
+from ube.executable import compile  # noqa: A004
+from ube.runtime import Executable, load
 from ube.graph_builder import ExportError
 from ube.training import TrainingStep
 from ube.distill import DistillConfig, TrainedModel, distill, fit

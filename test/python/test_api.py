@@ -128,3 +128,26 @@ def test_cuda_without_driver(ube_module, source_root):
         pass
     with pytest.raises(ube_module.RuntimeError, match="no CUDA driver"):
         ube_module.compile(source_root / "examples/mlp.json", target="cuda:sm_90")
+
+
+def test_runtime_alone_loads_no_compiler(ube_module, mlp, tools_dir, tmp_path):
+    """ube.runtime loads and runs an executable with no LLVM or MLIR library
+    in the process (a fresh interpreter), and gives the results the full
+    package gives."""
+    import subprocess
+    import sys
+    mlp.save(tmp_path / "mlp.ube")
+    x = np.random.default_rng(3).standard_normal((8, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys, numpy as np\n"
+        f"sys.path.insert(0, {str(tools_dir.parent / 'python')!r})\n"
+        "import ube.runtime\n"
+        f"exe = ube.runtime.load({str(tmp_path / 'mlp.ube')!r})\n"
+        f"np.save({str(tmp_path / 'y.npy')!r}, exe.predict(np.load({str(tmp_path / 'x.npy')!r})))\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print('ube._ube_compiler' in sys.modules, 'libMLIR' in maps, 'libLLVM' in maps)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False", "False"]
+    assert np.array_equal(np.load(tmp_path / "y.npy"), mlp.predict(x))

@@ -148,8 +148,8 @@ def test_exported_kl_div_becomes_kd_loss(ube_module, tmp_path, shape):
     module = KlDivLoss(2.0)
     path = tmp_path / "kd.json"
     ube_module.export(module, (torch.from_numpy(s), torch.from_numpy(t)), path)
-    from ube import _ube
-    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    from ube import _ube_compiler
+    graph_ir = _ube_compiler.compile_file(str(path), emit="ube").decode()
     assert "ube.kd_loss" in graph_ir and "ube.softmax" not in graph_ir
     exe = ube_module.compile(path)
     ref = module(torch.from_numpy(s).double(), torch.from_numpy(t).double())
@@ -183,8 +183,8 @@ def test_exported_feature_map_terms_become_one_loss(ube_module, tmp_path):
     hs, ht, other = randn(2, 5, 6), randn(2, 5, 12, scale=2) + 1, randn(7, 3)
     path = tmp_path / "fm.json"
     ube_module.export(module, tuple(map(torch.from_numpy, (hs, ht, other))), path)
-    from ube import _ube
-    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    from ube import _ube_compiler
+    graph_ir = _ube_compiler.compile_file(str(path), emit="ube").decode()
     assert graph_ir.count("ube.feature_map_loss") == 1, graph_ir
     assert "alpha = 2.000000e+00" in graph_ir and "beta = 1.000000e+00" in graph_ir
     assert "gamma = 5.000000e-01" in graph_ir
@@ -370,8 +370,8 @@ def test_exported_attention_kl_becomes_attention_transfer(ube_module, tmp_path):
     module = AttentionKl()
     path = tmp_path / "attention.json"
     ube_module.export(module, tuple(torch.from_numpy(a) for a in (qs, ks, qt, kt)), path)
-    from ube import _ube
-    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    from ube import _ube_compiler
+    graph_ir = _ube_compiler.compile_file(str(path), emit="ube").decode()
     assert "ube.attention_transfer_loss" in graph_ir and "ube.softmax" not in graph_ir
     ref = module(*(torch.from_numpy(a).double() for a in (qs, ks, qt, kt)))
     assert rel_error(ube_module.compile(path)(qs, ks, qt, kt), ref) <= TOL
@@ -416,8 +416,8 @@ def test_exported_masked_attention_kl_becomes_attention_transfer(ube_module, tmp
     path = tmp_path / "attention.json"
     args = (qs, ks, qt, kt, mask)
     ube_module.export(module, tuple(torch.from_numpy(a) for a in args), path)
-    from ube import _ube
-    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    from ube import _ube_compiler
+    graph_ir = _ube_compiler.compile_file(str(path), emit="ube").decode()
     assert "ube.attention_transfer_loss" in graph_ir and "mask %arg4" in graph_ir
     assert "ube.softmax" not in graph_ir and "ube.log_softmax" not in graph_ir
     ref = module(*(torch.from_numpy(a).double() if a.dtype != bool else torch.from_numpy(a)
@@ -441,8 +441,8 @@ def test_exported_hidden_mse_becomes_feature_map_loss(ube_module, tmp_path):
     module = HiddenMse()
     path = tmp_path / "hidden.json"
     ube_module.export(module, (torch.from_numpy(hs), torch.from_numpy(ht)), path)
-    from ube import _ube
-    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    from ube import _ube_compiler
+    graph_ir = _ube_compiler.compile_file(str(path), emit="ube").decode()
     assert "ube.feature_map_loss" in graph_ir and "ube.mse_loss" not in graph_ir
     with torch.no_grad():
         ref = module.double()(torch.from_numpy(hs).double(), torch.from_numpy(ht).double())
@@ -521,8 +521,8 @@ def test_exported_head_kd_becomes_projected_kd_loss(ube_module, tmp_path):
     hs, ht = randn(7, 6), randn(7, 10)
     path = tmp_path / "head_kd.json"
     ube_module.export(module, (torch.from_numpy(hs), torch.from_numpy(ht)), path)
-    from ube import _ube
-    graph_ir = _ube.compile_file(str(path), emit="ube").decode()
+    from ube import _ube_compiler
+    graph_ir = _ube_compiler.compile_file(str(path), emit="ube").decode()
     assert "ube.projected_kd_loss" in graph_ir and "ube.linear" not in graph_ir
     with torch.no_grad():
         ref = module.double()(torch.from_numpy(hs).double(), torch.from_numpy(ht).double())

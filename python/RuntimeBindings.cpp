@@ -1,13 +1,13 @@
-//===- bindings.cpp - the ube._ube Python extension -----------------------===//
+//===- RuntimeBindings.cpp - the ube._ube_runtime Python extension --------===//
 //
-// A thin layer over the compiler (ube/CompileFile.h) and the runtime C API.
-// numpy arrays that are C-contiguous with the right dtype go to the CPU
-// device without a copy; results come back as numpy arrays. Failures raise
-// ube.CompileError (with the compiler's diagnostics) or ube.RuntimeError.
+// A thin layer over the runtime C API, linked with the runtime alone: loading
+// and running executables from Python needs no LLVM or MLIR library (the
+// compiler is the other extension, CompilerBindings.cpp). numpy arrays that
+// are C-contiguous with the right dtype go to the CPU device without a copy;
+// results come back as numpy arrays. Failures raise ube.RuntimeError.
 //
 //===----------------------------------------------------------------------===//
 
-#include "ube/CompileFile.h"
 #include "ube/runtime.h"
 
 #include <pybind11/numpy.h>
@@ -22,7 +22,7 @@ namespace py = pybind11;
 
 namespace {
 
-py::object compileErrorType, runtimeErrorType;
+py::object runtimeErrorType;
 
 /// Raises ube.RuntimeError for a failed status.
 void check(ube_status status) {
@@ -236,34 +236,9 @@ private:
 
 } // namespace
 
-PYBIND11_MODULE(_ube, m) {
-  m.doc() = "ube compiler and runtime bindings (use the `ube` package)";
-  compileErrorType = py::reinterpret_borrow<py::object>(
-      PyErr_NewException("ube.CompileError", PyExc_RuntimeError, nullptr));
-  runtimeErrorType = py::reinterpret_borrow<py::object>(
-      PyErr_NewException("ube.RuntimeError", PyExc_RuntimeError, nullptr));
-  m.attr("CompileError") = compileErrorType;
-  m.attr("RuntimeError") = runtimeErrorType;
-
-  m.def(
-      "compile_file",
-      [](const std::string &path, const std::string &target, const std::string &cpu,
-         const std::string &cudaPath, const std::string &emit, bool fusedKernels) {
-        ube::CompileFileResult result;
-        {
-          py::gil_scoped_release release;
-          result = ube::compileFile(path, target, cpu, cudaPath, emit, fusedKernels);
-        }
-        if (!result.ok) {
-          PyErr_SetString(compileErrorType.ptr(), result.diagnostics.c_str());
-          throw py::error_already_set();
-        }
-        return py::bytes(result.output);
-      },
-      py::arg("path"), py::arg("target") = "cpu", py::arg("cpu") = "native",
-      py::arg("cuda_path") = "/usr/local/cuda", py::arg("emit") = "exe",
-      py::arg("fused_kernels") = true,
-      "Compiles a graph file or MLIR file; returns the requested stage as bytes.");
+PYBIND11_MODULE(_ube_runtime, m) {
+  m.doc() = "ube runtime bindings (use ube.runtime)";
+  runtimeErrorType = py::module_::import("ube.errors").attr("RuntimeError");
 
   py::class_<DeviceHandle, std::shared_ptr<DeviceHandle>>(m, "Device")
       .def(py::init<const std::string &>(), py::arg("name") = "cpu")
