@@ -9,6 +9,7 @@
 #define UBE_COMPILER_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/Support/Timing.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -17,7 +18,6 @@
 
 namespace mlir {
 class DialectRegistry;
-class TimingScope;
 } // namespace mlir
 
 namespace ube {
@@ -58,8 +58,11 @@ struct CompileOptions {
 };
 
 /// A timer for one phase of a compile under `options.timing` (a no-op
-/// scope when the compile is not timed).
-mlir::TimingScope timePhase(const CompileOptions &options, llvm::StringRef phase);
+/// scope when the compile is not timed). Inline: the targets time their
+/// phases too, and UbeTarget must not call into UbeCompiler, which links it.
+inline mlir::TimingScope timePhase(const CompileOptions &options, llvm::StringRef phase) {
+  return options.timing ? options.timing->nest(phase) : mlir::TimingScope();
+}
 
 /// Checks `options.target`: a registered target, with options it accepts.
 /// Tools call it before reading any input, so a wrong --target is reported

@@ -86,10 +86,6 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
   return manifest;
 }
 
-TimingScope timePhase(const CompileOptions &options, llvm::StringRef phase) {
-  return options.timing ? options.timing->nest(phase) : TimingScope();
-}
-
 LogicalResult checkTarget(const CompileOptions &options, std::string &error) {
   registerBuiltinTargets();
   auto [targetName, targetOptions] = llvm::StringRef(options.target).split(':');
