@@ -18,6 +18,7 @@
 
 namespace mlir {
 class DialectRegistry;
+class OpPassManager;
 } // namespace mlir
 
 namespace ube {
@@ -68,6 +69,18 @@ inline mlir::TimingScope timePhase(const CompileOptions &options, llvm::StringRe
 /// Tools call it before reading any input, so a wrong --target is reported
 /// as an option error; `error` names the target and what is available.
 mlir::LogicalResult checkTarget(const CompileOptions &options, std::string &error);
+
+/// The passes of a compile for `options.target` up to `options.emit` (at
+/// most Llvm: the target's lowest MLIR level; what follows is the target's
+/// serializer), on a module pass manager. The target must pass
+/// checkTarget. compileModule runs the same passes (in two pass managers,
+/// describing the entry points between the graph pipeline and the rest).
+void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options);
+
+/// Registers --ube-cpu-pipeline and --ube-cuda-pipeline (options: emit,
+/// fused-kernels, cpu, chip, cuda-path), so ube-opt reproduces any stage
+/// of ube-compile.
+void registerTargetPipelines();
 
 /// Compiles `module` in place and writes the requested stage to `out`:
 /// MLIR text for ube/linalg, LLVM IR text for llvm, assembly, an object

@@ -86,6 +86,29 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
   return manifest;
 }
 
+/// After the graph pipeline, up to `options.emit`: the expansions, the
+/// target's kernels, the linalg lowering, the target's codegen.
+static void buildLoweringPipeline(OpPassManager &pm, const Target &target,
+                                  const CompileOptions &options) {
+  if (options.emit >= EmitStage::Linalg) {
+    buildExpansionPipeline(pm);
+    if (options.fusedKernels)
+      target.buildKernelPipeline(pm, options);
+    buildFallbackExpansionPipeline(pm);
+    buildLinalgPipeline(pm);
+  }
+  if (options.emit >= EmitStage::Llvm)
+    target.buildCodegenPipeline(pm, options);
+}
+
+void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
+  registerBuiltinTargets();
+  const Target *target = lookupTarget(llvm::StringRef(options.target).split(':').first);
+  assert(target && "checkTarget first");
+  buildGraphPipeline(pm);
+  buildLoweringPipeline(pm, *target, options);
+}
+
 LogicalResult checkTarget(const CompileOptions &options, std::string &error) {
   registerBuiltinTargets();
   auto [targetName, targetOptions] = llvm::StringRef(options.target).split(':');
@@ -138,17 +161,8 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   auto rest = makePassManager(restTiming);
   if (failed(rest))
     return failure();
-  PassManager &pm = **rest;
-  if (options.emit >= EmitStage::Linalg) {
-    buildExpansionPipeline(pm);
-    if (options.fusedKernels)
-      target->buildKernelPipeline(pm, options);
-    buildFallbackExpansionPipeline(pm);
-    buildLinalgPipeline(pm);
-  }
-  if (options.emit >= EmitStage::Llvm)
-    target->buildCodegenPipeline(pm, options);
-  if (failed(pm.run(module)))
+  buildLoweringPipeline(**rest, *target, options);
+  if (failed((*rest)->run(module)))
     return failure();
   restTiming.stop();
   if (options.emit <= EmitStage::Linalg) {

@@ -29,6 +29,7 @@ void registerCompilerPasses() {
     mlir::registerAllPasses();
     registerUbePasses();
     registerUbePipelines();
+    registerTargetPipelines();
   });
 }
 
