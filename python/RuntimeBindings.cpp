@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ube/Support/DType.h"
 #include "ube/runtime.h"
 
 #include <pybind11/numpy.h>
@@ -47,9 +48,9 @@ py::dtype numpyDtype(ube_dtype dtype) {
   throw std::invalid_argument("unknown dtype " + std::to_string(int(dtype)));
 }
 
-const char *dtypeName(ube_dtype dtype) {
-  static const char *names[] = {"f32", "f16", "bf16", "i1", "i32", "i64"};
-  return names[dtype];
+/// The graph-file name ("f32", ...): the C API's dtypes are ube::DType's.
+std::string dtypeName(ube_dtype dtype) {
+  return std::string(ube::dtypeName(static_cast<ube::DType>(dtype)));
 }
 
 struct DeviceHandle {
@@ -239,6 +240,18 @@ private:
 PYBIND11_MODULE(_ube_runtime, m) {
   m.doc() = "ube runtime bindings (use ube.runtime)";
   runtimeErrorType = py::module_::import("ube.errors").attr("RuntimeError");
+
+  m.def(
+      "dtypes",
+      [] {
+        py::list out;
+        for (ube::DType dtype : ube::kAllDTypes)
+          out.append(py::make_tuple(std::string(ube::dtypeName(dtype)), ube::dtypeSize(dtype),
+                                    std::string(ube::dtypeSafetensorsName(dtype))));
+        return out;
+      },
+      "[(name, bytes, safetensors name)] of every dtype, in the C API's order "
+      "(ube.dtypes mirrors it).");
 
   py::class_<DeviceHandle, std::shared_ptr<DeviceHandle>>(m, "Device")
       .def(py::init<const std::string &>(), py::arg("name") = "cpu")

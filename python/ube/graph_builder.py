@@ -8,9 +8,7 @@ import numpy as np
 
 from ube.safetensors import write_safetensors
 
-NUMPY_TO_UBE = {np.dtype("float32"): "f32", np.dtype("float16"): "f16",
-                np.dtype("int32"): "i32", np.dtype("int64"): "i64", np.dtype("bool"): "i1"}
-UBE_TO_NUMPY = {v: k.type for k, v in NUMPY_TO_UBE.items()}
+from ube.dtypes import NUMPY_TO_UBE, UBE_TO_NUMPY  # noqa: F401 - re-exported
 
 
 class ExportError(Exception):

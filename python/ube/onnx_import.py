@@ -14,11 +14,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
+from ube.dtypes import onnx_to_ube
 from ube.graph_builder import NUMPY_TO_UBE, UBE_TO_NUMPY, GraphBuilder, offsets_along
 
-ONNX_TO_UBE = {onnx.TensorProto.FLOAT: "f32", onnx.TensorProto.FLOAT16: "f16",
-               onnx.TensorProto.INT32: "i32", onnx.TensorProto.INT64: "i64",
-               onnx.TensorProto.BOOL: "i1"}
+ONNX_TO_UBE = onnx_to_ube()
 
 
 class UnsupportedError(Exception):

@@ -5,9 +5,8 @@ import struct
 
 import numpy as np
 
-_TO_SAFETENSORS = {np.dtype("float32"): "F32", np.dtype("float16"): "F16",
-                   np.dtype("int32"): "I32", np.dtype("int64"): "I64", np.dtype("bool"): "BOOL"}
-_FROM_SAFETENSORS = {v: k for k, v in _TO_SAFETENSORS.items()}
+from ube.dtypes import NUMPY_TO_SAFETENSORS as _TO_SAFETENSORS
+from ube.dtypes import SAFETENSORS_TO_NUMPY as _FROM_SAFETENSORS
 
 
 def write_safetensors(path, tensors, metadata=None):

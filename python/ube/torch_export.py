@@ -24,12 +24,12 @@ import torch
 from torch._subclasses.fake_tensor import unset_fake_temporarily
 from torch.export.graph_signature import InputKind, OutputKind
 
+from ube.dtypes import torch_to_ube
 from ube.graph_builder import ExportError, GraphBuilder, offsets_along
 
 aten = torch.ops.aten
 
-TORCH_TO_UBE = {torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16",
-                torch.int64: "i64", torch.int32: "i32", torch.bool: "i1"}
+TORCH_TO_UBE = torch_to_ube()
 
 # Ops kept out of the core-ATen decomposition: ube has them whole.
 KEPT_WHOLE = [

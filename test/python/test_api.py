@@ -151,3 +151,11 @@ def test_runtime_alone_loads_no_compiler(ube_module, mlp, tools_dir, tmp_path):
                          check=True).stdout.split()
     assert out == ["False", "False", "False"]
     assert np.array_equal(np.load(tmp_path / "y.npy"), mlp.predict(x))
+
+
+def test_python_dtype_table_matches_the_cpp_one(ube_module):
+    """ube.dtypes (the Python table every frontend derives its maps from)
+    against include/ube/Support/DType.h, through the runtime extension."""
+    from ube import _ube_runtime, dtypes
+    assert [(name, size, st) for name, _, size, st, _, _ in dtypes.DTYPES] == \
+        [tuple(d) for d in _ube_runtime.dtypes()]
