@@ -2,6 +2,8 @@
 
 #include "passes/Passes.h"
 
+#include "ube/Support/ExecutableFormat.h"
+
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 
 namespace ube {
@@ -20,7 +22,7 @@ struct UbeEmitEntryPointsPass : ube::impl::UbeEmitEntryPointsBase<UbeEmitEntryPo
     SmallVector<LLVM::LLVMFuncOp> entries;
     for (auto fn : module.getOps<LLVM::LLVMFuncOp>())
       if (!fn.isExternal() && fn.getLinkage() == LLVM::Linkage::External &&
-          !fn.getName().starts_with("ube_entry_"))
+          !fn.getName().starts_with(ube::kEntrySymbolPrefix))
         entries.push_back(fn);
     for (LLVM::LLVMFuncOp fn : entries) {
       LLVM::LLVMFunctionType type = fn.getFunctionType();
@@ -33,7 +35,7 @@ struct UbeEmitEntryPointsPass : ube::impl::UbeEmitEntryPointsBase<UbeEmitEntryPo
       b.setInsertionPointAfter(fn);
       Location loc = fn.getLoc();
       auto wrapper = LLVM::LLVMFuncOp::create(
-          b, loc, ("ube_entry_" + fn.getName()).str(),
+          b, loc, ube::entrySymbol(fn.getName().str()),
           LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(b.getContext()), {ptrType}));
       Block *body = wrapper.addEntryBlock(b);
       b.setInsertionPointToStart(body);

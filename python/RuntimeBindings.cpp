@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ube/Support/DType.h"
+#include "ube/Support/ExecutableFormat.h"
 #include "ube/runtime.h"
 
 #include <pybind11/numpy.h>
@@ -252,6 +253,14 @@ PYBIND11_MODULE(_ube_runtime, m) {
       },
       "[(name, bytes, safetensors name)] of every dtype, in the C API's order "
       "(ube.dtypes mirrors it).");
+  m.def(
+      "executable_target",
+      [](const py::bytes &image) {
+        std::string_view bytes = image;
+        return ube::executableTarget(reinterpret_cast<const uint8_t *>(bytes.data()),
+                                     bytes.size());
+      },
+      "The target an executable image was compiled for ('' when unreadable).");
 
   py::class_<DeviceHandle, std::shared_ptr<DeviceHandle>>(m, "Device")
       .def(py::init<const std::string &>(), py::arg("name") = "cpu")

@@ -60,7 +60,7 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
       continue;
     EntryPoint entry;
     entry.name = fn.getName().str();
-    entry.symbol = ("ube_entry_" + fn.getName()).str();
+    entry.symbol = entrySymbol(fn.getName().str());
     for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
       auto name = fn.getArgAttrOfType<StringAttr>(i, "ube.name");
       entry.inputs.emplace_back();

@@ -274,6 +274,19 @@ const Section *ExecutableView::findSection(const std::string &name) const {
   return nullptr;
 }
 
+std::string executableTarget(const uint8_t *data, size_t size) {
+  if (size < kExecutableHeaderSize ||
+      std::memcmp(data, kExecutableMagic, sizeof kExecutableMagic) != 0)
+    return "";
+  uint64_t manifestSize = getU64(data + 24);
+  if (manifestSize > size - kExecutableHeaderSize)
+    return "";
+  Manifest manifest;
+  std::string error;
+  std::string text(reinterpret_cast<const char *>(data + kExecutableHeaderSize), manifestSize);
+  return manifestFromJson(text, manifest, error) ? manifest.target : "";
+}
+
 bool readExecutable(const uint8_t *data, size_t size, const std::string &name,
                     ExecutableView &view, std::string &error) {
   if (size < kExecutableHeaderSize ||

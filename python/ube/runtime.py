@@ -153,14 +153,7 @@ def load(path, device=None, *, sha256=None):
             raise ValueError(f"{os.fspath(path)}: SHA-256 is {actual}, expected {sha256}; "
                              "refusing to load it")
     if device is None:
-        import json
-        import struct
-        if data[:8] == b"UBEEXEC\0" and len(data) >= 32:
-            size = struct.unpack_from("<Q", data, 24)[0]
-            try:
-                device = json.loads(data[32:32 + size])["target"]
-            except (ValueError, KeyError):
-                device = "cpu"  # the loader reports what is wrong with the file
-        else:
-            device = "cpu"
+        # An unreadable file goes to the cpu device, whose loader reports
+        # what is wrong with it.
+        device = _ube_runtime.executable_target(data) or "cpu"
     return Executable(data, device, name=os.fspath(path), source=path)

@@ -26,7 +26,7 @@ MaybeError findHostObject(const ExecutableView &exe, const std::string &displayN
   auto bad = [&](const std::string &why) {
     return Error{UBE_INVALID_EXECUTABLE, fmt::format("{}: host code {}", displayName, why)};
   };
-  hostObject = exe.findSection("host.so");
+  hostObject = exe.findSection(section::kHostObject);
   if (!hostObject)
     return Error{UBE_INVALID_EXECUTABLE,
                  fmt::format("{}: no 'host.so' section for the cpu device", displayName)};

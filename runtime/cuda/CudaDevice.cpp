@@ -209,7 +209,7 @@ MaybeError CudaDevice::load(const ExecutableView &exe, const std::string &displa
     CUmodule handle = nullptr;
     // Prefer the cubin; it fails to load on another architecture, and the
     // driver then compiles the PTX for this GPU.
-    const Section *cubin = exe.findSection("cubin:" + module);
+    const Section *cubin = exe.findSection(section::cubin(module));
     if (!cubin || driver_.cuModuleLoadData(&handle, exe.section(*cubin)) != CUDA_SUCCESS)
       if (MaybeError e = driver_.check(driver_.cuModuleLoadData(&handle, exe.section(*ptx)),
                                        "loading PTX (cuModuleLoadData)"))
@@ -217,7 +217,7 @@ MaybeError CudaDevice::load(const ExecutableView &exe, const std::string &displa
     code->modules.push_back(handle);
     modules[module] = handle;
   }
-  if (const Section *constants = exe.findSection("constants"); constants && constants->size) {
+  if (const Section *constants = exe.findSection(section::kConstants); constants && constants->size) {
     void *ptr;
     if (MaybeError e = allocate(constants->size, &ptr))
       return e;

@@ -78,7 +78,7 @@ private:
     }
     if (kind == "constant") {
       buffer.kind = LaunchBuffer::Constant;
-      const Section *constants = exe_.findSection("constants");
+      const Section *constants = exe_.findSection(section::kConstants);
       if (!getUnsigned(b, "offset", buffer.index) || !getUnsigned(b, "bytes", buffer.bytes) ||
           !constants || !fits(buffer.index, buffer.bytes, constants->size))
         return bad("constant buffer outside the constants section");
@@ -114,7 +114,7 @@ private:
     step.kind = LaunchStep::Launch;
     step.module = s.value("module", "");
     step.kernel = s.value("kernel", "");
-    if (!exe_.findSection("ptx:" + step.module))
+    if (!exe_.findSection(section::ptx(step.module)))
       return bad("no module '" + step.module + "'");
     if (step.kernel.empty())
       return bad("launch without a kernel name");

@@ -34,6 +34,24 @@ inline constexpr char kExecutableMagic[8] = {'U', 'B', 'E', 'E', 'X', 'E', 'C', 
 inline constexpr uint32_t kExecutableFormatVersion = 1;
 inline constexpr size_t kExecutableHeaderSize = 32;
 
+/// The names the targets write and the device plugins read: one definition.
+namespace section {
+/// cpu: the host code, a shared object loaded from memory.
+inline constexpr const char *kHostObject = "host.so";
+/// cuda: the large constants, uploaded to the device once at load.
+inline constexpr const char *kConstants = "constants";
+/// cuda: a GPU module's PTX (JIT-compiled when no cubin fits the device).
+inline std::string ptx(const std::string &module) { return "ptx:" + module; }
+/// cuda: a GPU module's cubin for the compiled architecture.
+inline std::string cubin(const std::string &module) { return "cubin:" + module; }
+} // namespace section
+
+/// The host symbol of entry point `function`: void ube_entry_NAME(void **buffers).
+inline constexpr const char *kEntrySymbolPrefix = "ube_entry_";
+inline std::string entrySymbol(const std::string &function) {
+  return kEntrySymbolPrefix + function;
+}
+
 struct TensorSignature {
   std::string name;
   DType dtype = DType::F32;
@@ -104,6 +122,11 @@ struct ExecutableView {
 /// order. On failure returns false with `error` naming `displayName`.
 bool readExecutable(const uint8_t *data, size_t size, const std::string &displayName,
                     ExecutableView &view, std::string &error);
+
+/// The target a container's manifest names, read without the checksum or
+/// the sections (to pick the device before loading, which checks them all);
+/// empty when the header or the manifest cannot be read.
+std::string executableTarget(const uint8_t *data, size_t size);
 
 std::string manifestToJson(const Manifest &manifest);
 bool manifestFromJson(const std::string &text, Manifest &manifest, std::string &error);

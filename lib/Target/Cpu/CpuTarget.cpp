@@ -331,7 +331,7 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
   manifest.target = "cpu";
   manifest.targetInfo = (machine->getTargetTriple().str() + " " +
                          machine->getTargetCPU().str());
-  manifest.sections = {{"host.so", 0, 0}};
+  manifest.sections = {{section::kHostObject, 0, 0}};
   timing = timePhase(options, "write the executable");
   llvm::StringRef library = (*sharedObject)->getBuffer();
   writeExecutable(std::move(manifest),

@@ -366,19 +366,19 @@ LogicalResult CudaTarget::serialize(ModuleOp module, const CompileOptions &optio
   manifest.sections.clear();
   bool haveCubin = false;
   for (auto &[name, text] : ptx) {
-    manifest.sections.push_back({"ptx:" + name, 0, 0});
+    manifest.sections.push_back({section::ptx(name), 0, 0});
     sections.emplace_back(text.begin(), text.end());
     sections.back().push_back(0); // the driver takes NUL-terminated PTX
     auto cubin = assemble(loc, text, chip, options.cudaPath);
     if (failed(cubin))
       return failure();
     if (*cubin) {
-      manifest.sections.push_back({"cubin:" + name, 0, 0});
+      manifest.sections.push_back({section::cubin(name), 0, 0});
       sections.push_back(std::move(**cubin));
       haveCubin = true;
     }
   }
-  manifest.sections.push_back({"constants", 0, 0});
+  manifest.sections.push_back({section::kConstants, 0, 0});
   sections.push_back(std::move(constants));
   manifest.target = "cuda";
   manifest.targetInfo = chip + (haveCubin ? " (cubin + PTX)" : " (PTX)");
