@@ -119,7 +119,7 @@ def test_runtime_errors(ube_module, mlp, tmp_path):
         ube_module.load(corrupt, device="tpu")
 
 
-def test_cuda_without_driver(ube_module, source_root):
+def test_cuda_without_driver(ube_module, source_root, tmp_path):
     try:
         import ctypes
         ctypes.CDLL("libcuda.so.1")
@@ -128,6 +128,15 @@ def test_cuda_without_driver(ube_module, source_root):
         pass
     with pytest.raises(ube_module.RuntimeError, match="no CUDA driver"):
         ube_module.compile(source_root / "examples/mlp.json", target="cuda:sm_90")
+    # ube.load picks the device the file was compiled for.
+    from ube import _ube_compiler, _ube_runtime
+    image = _ube_compiler.compile_file(str(source_root / "examples/mlp.json"), "cuda:sm_90")
+    assert _ube_runtime.executable_target(image) == "cuda"
+    assert _ube_runtime.executable_target(b"not an executable") == ""
+    path = tmp_path / "mlp-cuda.ube"
+    path.write_bytes(image)
+    with pytest.raises(ube_module.RuntimeError, match="no CUDA driver"):
+        ube_module.load(path)
 
 
 def test_runtime_alone_loads_no_compiler(ube_module, mlp, tools_dir, tmp_path):
