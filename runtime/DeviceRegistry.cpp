@@ -8,20 +8,19 @@
 
 namespace ube::runtime {
 
-std::unique_ptr<Device> createCpuDevice();
-MaybeError createCudaDevice(std::unique_ptr<Device> &out);
+// The factories of the plugins this runtime was built with (UBE_DEVICES).
+#define UBE_DEVICE_PLUGIN(name, factory) MaybeError factory(std::unique_ptr<Device> &out);
+#include "DevicePlugins.inc"
+#undef UBE_DEVICE_PLUGIN
 
 namespace {
 struct Registry {
   std::mutex mutex;
   std::map<std::string, DeviceFactory> factories;
   Registry() {
-    // Built-in plugins.
-    factories["cpu"] = [](std::unique_ptr<Device> &out) -> MaybeError {
-      out = createCpuDevice();
-      return std::nullopt;
-    };
-    factories["cuda"] = createCudaDevice;
+#define UBE_DEVICE_PLUGIN(name, factory) factories[name] = factory;
+#include "DevicePlugins.inc"
+#undef UBE_DEVICE_PLUGIN
   }
 };
 Registry &registry() {

@@ -2,14 +2,18 @@
 
 #include "ube/Target/Target.h"
 
-#include "Cpu/CpuTarget.h"
-#include "Cuda/CudaTarget.h"
 
 #include "llvm/ADT/StringMap.h"
 
 #include <mutex>
 
 namespace ube {
+
+// The factories of the targets this library was built with (UBE_TARGETS).
+#define UBE_TARGET(factory) std::unique_ptr<Target> factory();
+#include "Targets.inc"
+#undef UBE_TARGET
+
 namespace {
 llvm::StringMap<std::unique_ptr<Target>> &registry() {
   static llvm::StringMap<std::unique_ptr<Target>> targets;
@@ -42,8 +46,9 @@ std::vector<llvm::StringRef> registeredTargetNames() {
 void registerBuiltinTargets() {
   static std::once_flag once;
   std::call_once(once, [] {
-    registerTarget(createCpuTarget());
-    registerTarget(createCudaTarget());
+#define UBE_TARGET(factory) registerTarget(factory());
+#include "Targets.inc"
+#undef UBE_TARGET
   });
 }
 

@@ -168,6 +168,9 @@ private:
 };
 } // namespace
 
-std::unique_ptr<Device> createCpuDevice() { return std::make_unique<CpuDevice>(); }
+MaybeError createCpuDevice(std::unique_ptr<Device> &out) {
+  out = std::make_unique<CpuDevice>();
+  return std::nullopt;
+}
 
 } // namespace ube::runtime
