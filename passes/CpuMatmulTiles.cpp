@@ -10,6 +10,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 
 using namespace mlir;
 
@@ -68,7 +69,17 @@ Value packConstantPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
         }
   auto type = RankedTensorType::get({s.stack, s.panels, s.k, panelWidth}, b.getF32Type());
   auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<float>(packedValues));
-  auto attr = DenseResourceElementsAttr::get(type, "ube.packed_rhs", std::move(blob));
+  // Named after the function and the weight, not by a module-wide counter:
+  // functions are compiled in parallel, and the printed IR must not depend
+  // on which got there first.
+  std::string key = "ube.packed_rhs";
+  if (auto fn = b.getInsertionBlock()->getParentOp()->getParentOfType<FunctionOpInterface>())
+    key += "." + fn.getName().str();
+  else if (auto fn = dyn_cast<FunctionOpInterface>(b.getInsertionBlock()->getParentOp()))
+    key += "." + fn.getName().str();
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(constant.getValue()))
+    key += "." + resource.getRawHandle().getKey().str();
+  auto attr = DenseResourceElementsAttr::get(type, key, std::move(blob));
   return ConstantOp::create(b, type, attr);
 }
 

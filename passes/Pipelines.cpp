@@ -4,6 +4,15 @@
 
 #include "passes/Passes.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/ErrorHandling.h"
@@ -39,60 +48,75 @@ void buildLinalgPipeline(OpPassManager &pm) {
   fn.addPass(createCSEPass());
 }
 
-// Upstream passes by their registered names and options: the textual form is
-// what --mlir-print-ir-after-all shows and what a reader can paste into
-// ube-opt to reproduce a step.
-static constexpr llvm::StringLiteral kHostCodegenPipeline =
-    // Fused elementwise chains, then every sizeable op split into tasks for
-    // the thread pool.
-    "func.func(linalg-fuse-elementwise-ops,ube-mark-in-place-updates,ube-parallelize-linalg,"
-    "canonicalize,ube-read-only-arguments),"
-    "one-shot-bufferize{bufferize-function-boundaries "
-    "function-boundary-type-conversion=identity-layout-map},"
-    // Folds loop-carried buffers that a loop only passes through (a fused
-    // kernel writing its result row by row), so that the result is the
-    // allocation itself and becomes the caller's buffer, not a copy.
-    "canonicalize,func.func(ube-distinct-result-buffers),"
-    "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
-    "buffer-deallocation-pipeline,"
-    "ube-plan-memory{print=%PRINT_PLAN%},"
-    // Parallel loops (the matmul kernels' tasks) become calls into the
-    // runtime's thread pool; any left run serially.
-    "ube-outline-parallel-loops,"
-    "func.func(scf-forall-to-for,ube-lower-strided-copies,convert-linalg-to-loops),"
-    // Fused kernels' vector code: transfers to loads/stores (masked at the
-    // ragged end of a row), then the rest with the arith/math lowering below.
-    "func.func(convert-vector-to-scf{full-unroll=true},lower-vector-mask),"
-    "math-extend-to-supported-types,"
-    "ube-approximate-math,"
-    "expand-strided-metadata,"
-    "lower-affine,"
-    "convert-scf-to-cf,"
-    "finalize-memref-to-llvm,"
-    "convert-vector-to-llvm,"
-    "convert-math-to-llvm,"
-    "convert-arith-to-llvm,"
-    "convert-index-to-llvm,"
-    "convert-func-to-llvm{use-bare-ptr-memref-call-conv=true},"
-    "convert-cf-to-llvm,"
-    "reconcile-unrealized-casts,"
-    "ube-emit-parallel-dispatch,"
-    "ube-emit-entry-points,"
-    "canonicalize";
+void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
+  // Fused elementwise chains, then every sizeable op split into tasks for
+  // the thread pool. Arguments are read-only: the caller's inputs.
+  {
+    OpPassManager &fn = pm.nest<func::FuncOp>();
+    fn.addPass(createLinalgElementwiseOpFusionPass());
+    fn.addPass(createUbeMarkInPlaceUpdates());
+    fn.addPass(createUbeParallelizeLinalg());
+    fn.addPass(createCanonicalizerPass());
+    fn.addPass(createUbeReadOnlyArguments());
+  }
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // Folds loop-carried buffers that a loop only passes through (a fused
+  // kernel writing its result row by row), so that the result is the
+  // allocation itself and becomes the caller's buffer, not a copy.
+  pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createUbeDistinctResultBuffers());
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  bufferization::buildBufferDeallocationPipeline(pm);
+  UbePlanMemoryOptions plan;
+  plan.print = printMemoryPlan;
+  pm.addPass(createUbePlanMemory(plan));
+  // Parallel loops (the matmul kernels' tasks) become calls into the
+  // runtime's thread pool; any left run serially.
+  pm.addPass(createUbeOutlineParallelLoops());
+  {
+    OpPassManager &fn = pm.nest<func::FuncOp>();
+    fn.addPass(createForallToForLoopPass());
+    fn.addPass(createUbeLowerStridedCopies());
+    fn.addPass(createConvertLinalgToLoopsPass());
+  }
+  // Fused kernels' vector code: transfers to loads/stores (masked at the
+  // ragged end of a row), then the rest with the arith/math lowering below.
+  {
+    OpPassManager &fn = pm.nest<func::FuncOp>();
+    fn.addPass(createConvertVectorToSCFPass(VectorTransferToSCFOptions().enableFullUnroll()));
+    fn.addPass(vector::createLowerVectorMaskPass());
+  }
+  pm.addPass(math::createMathExtendToSupportedTypes());
+  pm.addPass(createUbeApproximateMath());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  ConvertFuncToLLVMPassOptions funcToLLVM;
+  funcToLLVM.useBarePtrCallConv = true;
+  pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createUbeEmitParallelDispatch());
+  pm.addPass(createUbeEmitEntryPoints());
+  pm.addPass(createCanonicalizerPass());
+}
 
 static void addPipeline(OpPassManager &pm, llvm::StringRef pipeline) {
   std::string error;
   llvm::raw_string_ostream errorStream(error);
   if (failed(parsePassPipeline(pipeline, pm, errorStream)))
     llvm::report_fatal_error(llvm::Twine("ube: invalid pipeline: ") + error);
-}
-
-void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
-  std::string pipeline = kHostCodegenPipeline.str();
-  llvm::StringRef placeholder = "%PRINT_PLAN%";
-  pipeline.replace(pipeline.find(placeholder), placeholder.size(),
-                   printMemoryPlan ? "true" : "false");
-  addPipeline(pm, pipeline);
 }
 
 void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,

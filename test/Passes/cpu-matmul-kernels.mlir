@@ -100,11 +100,11 @@ func.func @integer(%a: tensor<4x4xi32>, %b: tensor<4x4xi32>) -> tensor<4x4xi32> 
 // layer's weight, transposed): panel 0 holds W[n][k] at [0, 0, k, n], zeros
 // past N.
 // CHECK-LABEL: func.func @constant_weights
-// CHECK: %[[PACKED:.*]] = ube.constant dense_resource<ube.packed_rhs{{.*}}> : tensor<1x1x2x16xf32>
+// CHECK: %[[PACKED:.*]] = ube.constant dense_resource<ube.packed_rhs.constant_weights> : tensor<1x1x2x16xf32>
 // CHECK-NOT: vector.create_mask
 // CHECK: vector.transfer_read %[[PACKED]]
 // The blob: k = 0 is W's column 0 (1, 3, 5, then 13 zeros), k = 1 column 1.
-// CHECK: ube.packed_rhs: "0x040000000000803F000040400000A0400000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000040000080400000C04000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+// CHECK: ube.packed_rhs.constant_weights: "0x040000000000803F000040400000A0400000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000040000080400000C04000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
 func.func @constant_weights(%x: tensor<4x2xf32>) -> tensor<4x3xf32> {
   %w = ube.constant dense<[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]> : tensor<3x2xf32>
   %r = ube.matmul %x, %w {transpose_rhs = true} : tensor<4x2xf32>, tensor<3x2xf32>
