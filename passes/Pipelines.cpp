@@ -8,6 +8,8 @@
 #include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
 #include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
 #include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
@@ -15,8 +17,6 @@
 #include "mlir/Dialect/Vector/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/Support/ErrorHandling.h"
-#include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
 
@@ -48,6 +48,25 @@ void buildLinalgPipeline(OpPassManager &pm) {
   fn.addPass(createCSEPass());
 }
 
+/// Tensors to buffers across function boundaries (identity layouts), each
+/// result a buffer of its own, results as out-parameters the caller passes.
+/// `canonicalize` (cpu) first folds loop-carried buffers that a loop only
+/// passes through (a fused kernel writing its result row by row), so that
+/// the result is the allocation itself and becomes the caller's buffer.
+static void addFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize = false) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  if (canonicalize)
+    pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createUbeDistinctResultBuffers());
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+}
+
 void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
   // Fused elementwise chains, then every sizeable op split into tasks for
   // the thread pool. Arguments are read-only: the caller's inputs.
@@ -59,19 +78,7 @@ void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
     fn.addPass(createCanonicalizerPass());
     fn.addPass(createUbeReadOnlyArguments());
   }
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  // Folds loop-carried buffers that a loop only passes through (a fused
-  // kernel writing its result row by row), so that the result is the
-  // allocation itself and becomes the caller's buffer, not a copy.
-  pm.addPass(createCanonicalizerPass());
-  pm.addNestedPass<func::FuncOp>(createUbeDistinctResultBuffers());
-  bufferization::BufferResultsToOutParamsPassOptions outParams;
-  outParams.hoistStaticAllocs = true;
-  outParams.modifyPublicFunctions = true;
-  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  addFunctionBoundaryBufferization(pm, /*canonicalize=*/true);
   bufferization::buildBufferDeallocationPipeline(pm);
   UbePlanMemoryOptions plan;
   plan.print = printMemoryPlan;
@@ -112,35 +119,53 @@ void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
   pm.addPass(createCanonicalizerPass());
 }
 
-static void addPipeline(OpPassManager &pm, llvm::StringRef pipeline) {
-  std::string error;
-  llvm::raw_string_ostream errorStream(error);
-  if (failed(parsePassPipeline(pipeline, pm, errorStream)))
-    llvm::report_fatal_error(llvm::Twine("ube: invalid pipeline: ") + error);
-}
-
 void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
                               const std::string &ptxFeatures, const std::string &libdevice) {
   // No deallocation pipeline: the runtime frees an invocation's temporaries
   // when it ends, and the host side must stay plain allocations and launches.
-  addPipeline(pm,
-              "func.func(ube-duplicate-elementwise-producers,linalg-fuse-elementwise-ops,"
-              "ube-reduction-loops-innermost,ube-read-only-arguments),"
-              "one-shot-bufferize{bufferize-function-boundaries "
-              "function-boundary-type-conversion=identity-layout-map},"
-              "func.func(ube-distinct-result-buffers),"
-              "buffer-results-to-out-params{hoist-static-allocs=true "
-              "modify-public-functions=true},"
-              "func.func(ube-gpu-matmul-kernels,ube-lower-strided-copies,convert-linalg-to-parallel-loops,"
-              "canonicalize,"
-              "ube-map-to-gpu-launches,canonicalize),"
-              "gpu-launch-sink-index-computations,gpu-kernel-outlining,canonicalize,"
-              // Remaining math (abs, floor, sqrt, pow...) becomes libdevice calls.
-              "gpu.module(ube-align-workgroup-memory,ube-lower-gpu-all-reduce,math-extend-to-supported-types,"
-              "ube-approximate-math,expand-strided-metadata,lower-affine,convert-scf-to-cf,"
-              "convert-gpu-to-nvvm,canonicalize,reconcile-unrealized-casts)");
-  addPipeline(pm, "nvvm-attach-target{chip=" + chip + " features=" + ptxFeatures +
-                      " O=3 l=" + libdevice + "},gpu-module-to-binary{format=isa}");
+  {
+    OpPassManager &fn = pm.nest<func::FuncOp>();
+    fn.addPass(createUbeDuplicateElementwiseProducers());
+    fn.addPass(createLinalgElementwiseOpFusionPass());
+    fn.addPass(createUbeReductionLoopsInnermost());
+    fn.addPass(createUbeReadOnlyArguments());
+  }
+  addFunctionBoundaryBufferization(pm);
+  {
+    OpPassManager &fn = pm.nest<func::FuncOp>();
+    fn.addPass(createUbeGpuMatmulKernels());
+    fn.addPass(createUbeLowerStridedCopies());
+    fn.addPass(createConvertLinalgToParallelLoopsPass());
+    fn.addPass(createCanonicalizerPass());
+    fn.addPass(createUbeMapToGpuLaunches());
+    fn.addPass(createCanonicalizerPass());
+  }
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createCanonicalizerPass());
+  {
+    // Remaining math (abs, floor, sqrt, pow...) becomes libdevice calls.
+    OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+    kernels.addPass(createUbeAlignWorkgroupMemory());
+    kernels.addPass(createUbeLowerGpuAllReduce());
+    kernels.addPass(math::createMathExtendToSupportedTypes());
+    kernels.addPass(createUbeApproximateMath());
+    kernels.addPass(memref::createExpandStridedMetadataPass());
+    kernels.addPass(createLowerAffinePass());
+    kernels.addPass(createSCFToControlFlowPass());
+    kernels.addPass(createConvertGpuOpsToNVVMOps());
+    kernels.addPass(createCanonicalizerPass());
+    kernels.addPass(createReconcileUnrealizedCastsPass());
+  }
+  GpuNVVMAttachTargetOptions target;
+  target.chip = chip;
+  target.features = ptxFeatures;
+  target.optLevel = 3;
+  target.linkLibs = {libdevice};
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa";
+  pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 
 void registerUbePipelines() {
