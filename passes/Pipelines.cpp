@@ -67,6 +67,17 @@ static void addFunctionBoundaryBufferization(OpPassManager &pm, bool canonicaliz
   pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
 }
 
+/// Before the conversion to LLVM (host) or NVVM (kernels), the same on both:
+/// 16-bit math widened, transcendentals approximated, strided views and
+/// affine maps expanded, structured control flow to branches.
+static void addMathAndControlFlowLowering(OpPassManager &pm) {
+  pm.addPass(math::createMathExtendToSupportedTypes());
+  pm.addPass(createUbeApproximateMath());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+}
+
 void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
   // Fused elementwise chains, then every sizeable op split into tasks for
   // the thread pool. Arguments are read-only: the caller's inputs.
@@ -99,11 +110,7 @@ void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
     fn.addPass(createConvertVectorToSCFPass(VectorTransferToSCFOptions().enableFullUnroll()));
     fn.addPass(vector::createLowerVectorMaskPass());
   }
-  pm.addPass(math::createMathExtendToSupportedTypes());
-  pm.addPass(createUbeApproximateMath());
-  pm.addPass(memref::createExpandStridedMetadataPass());
-  pm.addPass(createLowerAffinePass());
-  pm.addPass(createSCFToControlFlowPass());
+  addMathAndControlFlowLowering(pm);
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertMathToLLVMPass());
@@ -148,11 +155,7 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
     OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
     kernels.addPass(createUbeAlignWorkgroupMemory());
     kernels.addPass(createUbeLowerGpuAllReduce());
-    kernels.addPass(math::createMathExtendToSupportedTypes());
-    kernels.addPass(createUbeApproximateMath());
-    kernels.addPass(memref::createExpandStridedMetadataPass());
-    kernels.addPass(createLowerAffinePass());
-    kernels.addPass(createSCFToControlFlowPass());
+    addMathAndControlFlowLowering(kernels);
     kernels.addPass(createConvertGpuOpsToNVVMOps());
     kernels.addPass(createCanonicalizerPass());
     kernels.addPass(createReconcileUnrealizedCastsPass());

@@ -101,18 +101,22 @@ static void buildLoweringPipeline(OpPassManager &pm, const Target &target,
     target.buildCodegenPipeline(pm, options);
 }
 
-void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
+/// The target `options.target` names ("name" or "name:options"), or null.
+static const Target *targetOf(const CompileOptions &options) {
   registerBuiltinTargets();
-  const Target *target = lookupTarget(llvm::StringRef(options.target).split(':').first);
+  return lookupTarget(llvm::StringRef(options.target).split(':').first);
+}
+
+void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
+  const Target *target = targetOf(options);
   assert(target && "checkTarget first");
   buildGraphPipeline(pm);
   buildLoweringPipeline(pm, *target, options);
 }
 
 LogicalResult checkTarget(const CompileOptions &options, std::string &error) {
-  registerBuiltinTargets();
   auto [targetName, targetOptions] = llvm::StringRef(options.target).split(':');
-  const Target *target = lookupTarget(targetName);
+  const Target *target = targetOf(options);
   if (!target) {
     llvm::raw_string_ostream os(error);
     os << "unknown target '" << targetName << "' (available: ";
@@ -128,7 +132,7 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   std::string error;
   if (failed(checkTarget(options, error)))
     return emitError(module.getLoc()) << error;
-  const Target *target = lookupTarget(llvm::StringRef(options.target).split(':').first);
+  const Target *target = targetOf(options);
 
   auto makePassManager = [&](TimingScope &timing) -> FailureOr<std::unique_ptr<PassManager>> {
     auto pm = std::make_unique<PassManager>(module.getContext(), ModuleOp::getOperationName(),

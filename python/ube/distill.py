@@ -156,7 +156,7 @@ def _batches(data):
 
 
 def _tensor(name, array):
-    from ube.graph_builder import NUMPY_TO_UBE
+    from ube.dtypes import NUMPY_TO_UBE
     return {"name": name, "dtype": NUMPY_TO_UBE[np.asarray(array).dtype],
             "shape": list(np.asarray(array).shape)}
 

@@ -6,9 +6,8 @@ import pathlib
 
 import numpy as np
 
+from ube.dtypes import NUMPY_TO_UBE, UBE_TO_NUMPY
 from ube.safetensors import write_safetensors
-
-from ube.dtypes import NUMPY_TO_UBE, UBE_TO_NUMPY  # noqa: F401 - re-exported
 
 
 class ExportError(Exception):

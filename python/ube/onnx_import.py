@@ -14,8 +14,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from ube.dtypes import onnx_to_ube
-from ube.graph_builder import NUMPY_TO_UBE, UBE_TO_NUMPY, GraphBuilder, offsets_along
+from ube.dtypes import NUMPY_TO_UBE, UBE_TO_NUMPY, onnx_to_ube
+from ube.graph_builder import GraphBuilder, offsets_along
 
 ONNX_TO_UBE = onnx_to_ube()
 

@@ -3,7 +3,7 @@ format's "train"): the step's outputs that share a name with one of its
 inputs (parameters, optimizer state) are fed back as those inputs."""
 import numpy as np
 
-from ube.graph_builder import UBE_TO_NUMPY
+from ube.dtypes import UBE_TO_NUMPY
 
 
 class TrainingStep:

@@ -15,7 +15,7 @@ import numpy as np
 # The ube package of the build tree (its safetensors writer, its dtype names).
 sys.path.insert(0, str(pathlib.Path(os.environ.get(
     "UBE_BUILD_DIR", pathlib.Path(__file__).resolve().parents[2] / "build")) / "python"))
-from ube.graph_builder import NUMPY_TO_UBE as NP_TO_DTYPE  # noqa: E402
+from ube.dtypes import NUMPY_TO_UBE as NP_TO_DTYPE  # noqa: E402
 from ube.safetensors import write_safetensors  # noqa: E402,F401
 
 
