@@ -85,18 +85,18 @@ void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
     OpPassManager &fn = pm.nest<func::FuncOp>();
     fn.addPass(createLinalgElementwiseOpFusionPass());
     fn.addPass(createUbeMarkInPlaceUpdates());
-    fn.addPass(createUbeParallelizeLinalg());
+    fn.addPass(createUbeCpuParallelizeLinalg());
     fn.addPass(createCanonicalizerPass());
     fn.addPass(createUbeReadOnlyArguments());
   }
   addFunctionBoundaryBufferization(pm, /*canonicalize=*/true);
   bufferization::buildBufferDeallocationPipeline(pm);
-  UbePlanMemoryOptions plan;
+  UbeCpuPlanMemoryOptions plan;
   plan.print = printMemoryPlan;
-  pm.addPass(createUbePlanMemory(plan));
+  pm.addPass(createUbeCpuPlanMemory(plan));
   // Parallel loops (the matmul kernels' tasks) become calls into the
   // runtime's thread pool; any left run serially.
-  pm.addPass(createUbeOutlineParallelLoops());
+  pm.addPass(createUbeCpuOutlineParallelLoops());
   {
     OpPassManager &fn = pm.nest<func::FuncOp>();
     fn.addPass(createForallToForLoopPass());
@@ -121,8 +121,8 @@ void buildHostCodegenPipeline(OpPassManager &pm, bool printMemoryPlan) {
   pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
-  pm.addPass(createUbeEmitParallelDispatch());
-  pm.addPass(createUbeEmitEntryPoints());
+  pm.addPass(createUbeCpuEmitParallelDispatch());
+  pm.addPass(createUbeCpuEmitEntryPoints());
   pm.addPass(createCanonicalizerPass());
 }
 
@@ -132,19 +132,19 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
   // when it ends, and the host side must stay plain allocations and launches.
   {
     OpPassManager &fn = pm.nest<func::FuncOp>();
-    fn.addPass(createUbeDuplicateElementwiseProducers());
+    fn.addPass(createUbeCudaDuplicateElementwiseProducers());
     fn.addPass(createLinalgElementwiseOpFusionPass());
-    fn.addPass(createUbeReductionLoopsInnermost());
+    fn.addPass(createUbeCudaReductionLoopsInnermost());
     fn.addPass(createUbeReadOnlyArguments());
   }
   addFunctionBoundaryBufferization(pm);
   {
     OpPassManager &fn = pm.nest<func::FuncOp>();
-    fn.addPass(createUbeGpuMatmulKernels());
+    fn.addPass(createUbeCudaMatmulKernels());
     fn.addPass(createUbeLowerStridedCopies());
     fn.addPass(createConvertLinalgToParallelLoopsPass());
     fn.addPass(createCanonicalizerPass());
-    fn.addPass(createUbeMapToGpuLaunches());
+    fn.addPass(createUbeCudaMapToLaunches());
     fn.addPass(createCanonicalizerPass());
   }
   pm.addPass(createGpuLaunchSinkIndexComputationsPass());
@@ -153,8 +153,8 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const std::string &chip,
   {
     // Remaining math (abs, floor, sqrt, pow...) becomes libdevice calls.
     OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
-    kernels.addPass(createUbeAlignWorkgroupMemory());
-    kernels.addPass(createUbeLowerGpuAllReduce());
+    kernels.addPass(createUbeCudaAlignWorkgroupMemory());
+    kernels.addPass(createUbeCudaLowerAllReduce());
     addMathAndControlFlowLowering(kernels);
     kernels.addPass(createConvertGpuOpsToNVVMOps());
     kernels.addPass(createCanonicalizerPass());

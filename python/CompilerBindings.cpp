@@ -19,12 +19,12 @@ PYBIND11_MODULE(_ube_compiler, m) {
   static py::object compileErrorType = py::module_::import("ube.errors").attr("CompileError");
   m.def(
       "compile_file",
-      [](const std::string &path, const std::string &target, const std::string &cpu,
-         const std::string &cudaPath, const std::string &emit, bool fusedKernels) {
+      [](const std::string &path, const std::string &target, const std::string &targetOptions,
+         const std::string &emit, bool fusedKernels) {
         ube::CompileFileResult result;
         {
           py::gil_scoped_release release;
-          result = ube::compileFile(path, target, cpu, cudaPath, emit, fusedKernels);
+          result = ube::compileFile(path, target, targetOptions, emit, fusedKernels);
         }
         if (!result.ok) {
           PyErr_SetString(compileErrorType.ptr(), result.diagnostics.c_str());
@@ -32,8 +32,8 @@ PYBIND11_MODULE(_ube_compiler, m) {
         }
         return py::bytes(result.output);
       },
-      py::arg("path"), py::arg("target") = "cpu", py::arg("cpu") = "native",
-      py::arg("cuda_path") = "/usr/local/cuda", py::arg("emit") = "exe",
+      py::arg("path"), py::arg("target") = "cpu", py::arg("target_options") = "",
+      py::arg("emit") = "exe",
       py::arg("fused_kernels") = true,
       "Compiles a graph file or MLIR file; returns the requested stage as bytes.");
 }

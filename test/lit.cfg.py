@@ -37,6 +37,10 @@ llvm_config.with_environment("PATH", config.ube_tools_dir, append_path=True)
 tools = ["ube-opt", "ube-compile", "ube-run"]
 llvm_config.add_tool_substitutions(tools, [config.ube_tools_dir])
 
+# The compile targets built in (UBE_TARGETS): "REQUIRES: target-cuda".
+for target in config.ube_targets:
+    config.available_features.add("target-" + target)
+
 # The CUDA toolkit's ptxas (for cubin) and whether a CUDA driver is present.
 import ctypes
 import shutil

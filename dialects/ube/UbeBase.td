@@ -23,6 +23,27 @@ def Ube_Dialect : Dialect {
     with numpy rules; negative axes count from the end, as in numpy.
   }];
   let hasConstantMaterializer = 1;
+
+  // Attributes other dialects' ops carry for ube, declared once (each gets a
+  // UbeDialect::<Name>AttrHelper) and checked by the verifiers below.
+  let discardableAttrs = (ins
+    // An argument's or result's name in the graph (func arg/result attrs).
+    "::mlir::StringAttr":$name,
+    // An entry point's gradient spec (wrt, loss) and training step spec
+    // (optimizer, parameters), from the graph file.
+    "::mlir::DictionaryAttr":$gradient,
+    "::mlir::DictionaryAttr":$train,
+    // (output, input) index pairs an entry point may update in place
+    // (--ube-mark-in-place-updates).
+    "::mlir::DenseI64ArrayAttr":$in_place,
+    // An entry point's arena size in bytes (--ube-cpu-plan-memory).
+    "::mlir::IntegerAttr":$arena_bytes,
+    // The task a dispatch call runs (--ube-cpu-outline-parallel-loops).
+    "::mlir::StringAttr":$parallel_task
+  );
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let hasRegionResultAttrVerify = 1;
 }
 
 //===----------------------------------------------------------------------===//

@@ -3,7 +3,9 @@
 #ifndef UBE_DIALECTS_UBE_UBEDIALECT_H
 #define UBE_DIALECTS_UBE_UBEDIALECT_H
 
+#include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Dialect.h"
+#include "mlir/IR/Operation.h"
 
 #include "dialects/ube/UbeOpsDialect.h.inc"
 

@@ -18,12 +18,11 @@ struct CompileFileResult {
   std::string diagnostics; ///< "file:line:col: error: ..." as ube-compile prints them.
 };
 
-/// Compiles a graph file (.json) or MLIR file; `emit` is a stage name
-/// (ube, linalg, llvm, asm, obj, exe); `fusedKernels` as in CompileOptions.
-/// Thread-safe.
+/// Compiles a graph file (.json) or MLIR file; `target`, `targetOptions`
+/// and `fusedKernels` as in CompileOptions; `emit` is a stage name (ube,
+/// linalg, llvm, asm, obj, exe). Thread-safe.
 CompileFileResult compileFile(const std::string &path, const std::string &target = "cpu",
-                              const std::string &cpu = "native",
-                              const std::string &cudaPath = "/usr/local/cuda",
+                              const std::string &targetOptions = "",
                               const std::string &emit = "exe", bool fusedKernels = true);
 
 } // namespace ube

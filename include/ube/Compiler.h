@@ -36,19 +36,21 @@ std::optional<EmitStage> parseEmitStage(llvm::StringRef name);
 /// "ube, linalg, llvm, asm, obj, exe".
 llvm::StringRef emitStageNames();
 
+/// What a compile takes for every target. A target's own options (the CPU
+/// model, the CUDA toolkit, ...) are the target's option struct
+/// (lib/Target/<Name>/), given here as text.
 struct CompileOptions {
-  /// "cpu", or "cuda:sm_90" (a target name, then target-specific options).
+  /// "cpu", or "cuda:sm_90": a target name, then optionally the value of
+  /// the target's suffix option (cuda: chip).
   std::string target = "cpu";
-  /// CPU model for the cpu target; "native" is the host's.
-  std::string cpu = "native";
-  /// Where the CUDA toolkit is (for ptxas), for the cuda target.
-  std::string cudaPath = "/usr/local/cuda";
+  /// The target's options as "key=value" pairs separated by spaces, e.g.
+  /// "cpu=znver4 print-memory-plan=true" (cpu) or "cuda-path=/opt/cuda"
+  /// (cuda); checkTarget names an unknown key or a bad value.
+  std::string targetOptions;
   EmitStage emit = EmitStage::Exe;
   /// Use the target's fused kernels (e.g. the distillation losses on the
   /// cpu); off, every op takes the generic composition (for comparisons).
   bool fusedKernels = true;
-  /// Print each entry point's memory plan (cpu) to standard output.
-  bool printMemoryPlan = false;
   /// Apply MLIR's pass-manager command-line options (--mlir-print-ir-*,
   /// --mlir-timing, ...); only tools that registered them set this.
   bool commandLinePassOptions = false;
@@ -65,9 +67,10 @@ inline mlir::TimingScope timePhase(const CompileOptions &options, llvm::StringRe
   return options.timing ? options.timing->nest(phase) : mlir::TimingScope();
 }
 
-/// Checks `options.target`: a registered target, with options it accepts.
-/// Tools call it before reading any input, so a wrong --target is reported
-/// as an option error; `error` names the target and what is available.
+/// Checks `options.target` and `options.targetOptions`: a registered target,
+/// with options it has and values it accepts. Tools call it before reading
+/// any input, so a wrong --target is reported as an option error; `error`
+/// names the target, the option and what is available.
 mlir::LogicalResult checkTarget(const CompileOptions &options, std::string &error);
 
 /// The passes of a compile for `options.target` up to `options.emit` (at
@@ -77,9 +80,9 @@ mlir::LogicalResult checkTarget(const CompileOptions &options, std::string &erro
 /// describing the entry points between the graph pipeline and the rest).
 void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options);
 
-/// Registers --ube-cpu-pipeline and --ube-cuda-pipeline (options: emit,
-/// fused-kernels, cpu, chip, cuda-path), so ube-opt reproduces any stage
-/// of ube-compile.
+/// Registers --ube-<target>-pipeline for every target (options: emit,
+/// fused-kernels and the target's own), so ube-opt reproduces any stage of
+/// ube-compile.
 void registerTargetPipelines();
 
 /// Compiles `module` in place and writes the requested stage to `out`:

@@ -12,8 +12,8 @@
 namespace ube {
 
 CompileFileResult compileFile(const std::string &path, const std::string &target,
-                              const std::string &cpu, const std::string &cudaPath,
-                              const std::string &emit, bool fusedKernels) {
+                              const std::string &targetOptions, const std::string &emit,
+                              bool fusedKernels) {
   CompileFileResult result;
   llvm::raw_string_ostream diagnosticsStream(result.diagnostics);
   auto stage = parseEmitStage(emit);
@@ -24,8 +24,7 @@ CompileFileResult compileFile(const std::string &path, const std::string &target
   }
   CompileOptions options;
   options.target = target;
-  options.cpu = cpu;
-  options.cudaPath = cudaPath;
+  options.targetOptions = targetOptions;
   options.emit = *stage;
   options.fusedKernels = fusedKernels;
   std::string error;

@@ -9,7 +9,9 @@
 
 #include "ube/Compiler.h"
 
-#include "passes/Pipelines.h"
+#include "dialects/ube/UbeDialect.h"
+#include "passes/Graph/Pipelines.h"
+#include "passes/Linalg/Pipelines.h"
 #include "ube/DTypeConversion.h"
 #include "ube/Target/Target.h"
 #include "ube/Version.h"
@@ -41,9 +43,9 @@ std::optional<EmitStage> parseEmitStage(llvm::StringRef name) {
 
 /// The entry points of `module`: its public functions, with argument and
 /// result names from `ube.name` attributes.
-static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
-  Manifest manifest;
-  manifest.producer = std::string("ube ") + kVersion;
+static FailureOr<std::vector<EntryPoint>> describeEntryPoints(ModuleOp module) {
+  std::vector<EntryPoint> entries;
+  llvm::StringLiteral nameAttr = UbeDialect::NameAttrHelper::getNameStr();
   auto signature = [](Type type, std::string name, TensorSignature &out) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     // Zero-size tensors do not survive the bare-pointer calling convention.
@@ -60,9 +62,8 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
       continue;
     EntryPoint entry;
     entry.name = fn.getName().str();
-    entry.symbol = entrySymbol(fn.getName().str());
     for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
-      auto name = fn.getArgAttrOfType<StringAttr>(i, "ube.name");
+      auto name = fn.getArgAttrOfType<StringAttr>(i, nameAttr);
       entry.inputs.emplace_back();
       if (!signature(type, name ? name.str() : "arg" + std::to_string(i), entry.inputs.back()))
         return emitError(fn.getLoc(), "entry point '")
@@ -71,7 +72,7 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
                   "bf16, i1, i32 or i64";
     }
     for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
-      auto name = fn.getResultAttrOfType<StringAttr>(i, "ube.name");
+      auto name = fn.getResultAttrOfType<StringAttr>(i, nameAttr);
       entry.outputs.emplace_back();
       if (!signature(type, name ? name.str() : "result" + std::to_string(i),
                      entry.outputs.back()))
@@ -79,11 +80,34 @@ static FailureOr<Manifest> describeEntryPoints(ModuleOp module) {
                << fn.getName() << "': result " << i << " has type " << type
                << "; executables return statically shaped, non-empty tensors";
     }
-    manifest.entries.push_back(std::move(entry));
+    entries.push_back(std::move(entry));
   }
-  if (manifest.entries.empty())
+  if (entries.empty())
     return emitError(module.getLoc()) << "nothing to compile: the module has no public functions";
-  return manifest;
+  return entries;
+}
+
+/// Writes the executable of `target`'s binary: the manifest is assembled
+/// here, and only here, from the entry points and the target's part.
+static void writeTargetExecutable(const Target &target, std::vector<EntryPoint> entries,
+                                  TargetBinary binary, llvm::raw_ostream &out) {
+  Manifest manifest;
+  manifest.target = target.name().str();
+  manifest.targetInfo = std::move(binary.targetInfo);
+  manifest.producer = std::string("ube ") + kVersion;
+  manifest.entries = std::move(entries);
+  std::vector<SectionBytes> bytes;
+  for (const TargetBinary::OwnedSection &section : binary.sections) {
+    manifest.sections.push_back({section.name, 0, 0});
+    if (section.mapped)
+      bytes.push_back({reinterpret_cast<const uint8_t *>(section.mapped->getBufferStart()),
+                       section.mapped->getBufferSize()});
+    else
+      bytes.push_back({section.owned.data(), section.owned.size()});
+  }
+  writeExecutable(std::move(manifest), bytes, [&](const uint8_t *data, size_t size) {
+    out.write(reinterpret_cast<const char *>(data), size);
+  });
 }
 
 /// After the graph pipeline, up to `options.emit`: the expansions, the
@@ -115,16 +139,34 @@ void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
 }
 
 LogicalResult checkTarget(const CompileOptions &options, std::string &error) {
-  auto [targetName, targetOptions] = llvm::StringRef(options.target).split(':');
+  auto [targetName, suffix] = llvm::StringRef(options.target).split(':');
   const Target *target = targetOf(options);
+  llvm::raw_string_ostream os(error);
   if (!target) {
-    llvm::raw_string_ostream os(error);
     os << "unknown target '" << targetName << "' (available: ";
     llvm::interleaveComma(registeredTargetNames(), os);
     os << ")";
     return failure();
   }
-  return target->validateOptions(targetOptions, options, error);
+  if (!suffix.empty() && target->suffixOption().empty()) {
+    os << "the " << targetName << " target takes no ':' suffix (got '" << suffix
+       << "'); its options go in --target-options (ube-opt --help lists them under --ube-"
+       << targetName << "-pipeline)";
+    return failure();
+  }
+  // MLIR's option parser reports "<Pass-Options-Parser>: no such option X";
+  // a value that does not parse, llvm::cl reports on stderr itself.
+  std::string message;
+  llvm::raw_string_ostream parseErrors(message);
+  if (failed(target->createOptions()->parseFromString(targetOptionText(*target, options),
+                                                      parseErrors))) {
+    llvm::StringRef reason = llvm::StringRef(message).trim();
+    reason.consume_front("<Pass-Options-Parser>: ");
+    os << "the " << targetName << " target's options '" << targetOptionText(*target, options)
+       << "': " << (reason.empty() ? "a value does not parse (see above)" : reason);
+    return failure();
+  }
+  return target->validateOptions(options, error);
 }
 
 LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
@@ -155,8 +197,8 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   buildGraphPipeline(**graph);
   if (failed((*graph)->run(module)))
     return failure();
-  auto manifest = describeEntryPoints(module);
-  if (failed(manifest))
+  auto entries = describeEntryPoints(module);
+  if (failed(entries))
     return failure();
 
   graphTiming.stop();
@@ -174,7 +216,14 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     out << "\n";
     return success();
   }
-  return target->serialize(module, options, options.emit, std::move(*manifest), out);
+  if (options.emit < EmitStage::Exe)
+    return target->emit(module, options, options.emit, out);
+  TargetBinary binary;
+  if (failed(target->buildExecutable(module, options, *entries, binary)))
+    return failure();
+  TimingScope writeTiming = timePhase(options, "write the executable");
+  writeTargetExecutable(*target, std::move(*entries), std::move(binary), out);
+  return success();
 }
 
 } // namespace ube

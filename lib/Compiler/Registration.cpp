@@ -3,8 +3,13 @@
 #include "ube/Compiler.h"
 #include "ube/Graph.h"
 
-#include "passes/Passes.h"
-#include "passes/Pipelines.h"
+#include "ube/Target/Target.h"
+
+#include "passes/Common/Passes.h"
+#include "passes/Graph/Passes.h"
+#include "passes/Graph/Pipelines.h"
+#include "passes/Linalg/Passes.h"
+#include "passes/Linalg/Pipelines.h"
 
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -27,8 +32,15 @@ void registerCompilerPasses() {
   static std::once_flag once;
   std::call_once(once, [] {
     mlir::registerAllPasses();
-    registerUbePasses();
-    registerUbePipelines();
+    registerUbeGraphPasses();
+    registerUbeLinalgPasses();
+    registerUbeCommonPasses();
+    registerGraphPipelines();
+    registerLinalgPipelines();
+    // Each target's own passes and pipelines, from its folder.
+    registerBuiltinTargets();
+    for (llvm::StringRef name : registeredTargetNames())
+      lookupTarget(name)->registerPasses();
     registerTargetPipelines();
   });
 }

@@ -1,6 +1,6 @@
 //===- TargetPipelines.cpp - a compile's passes as registered pipelines ---===//
 //
-// --ube-cpu-pipeline and --ube-cuda-pipeline are the passes ube-compile runs
+// --ube-<target>-pipeline (cpu, cuda) is the passes ube-compile runs
 // for that target, up to a stage, so ube-opt reproduces any stage of a
 // compile (and --dump-pass-pipeline prints it as text).
 //
@@ -19,8 +19,9 @@ namespace ube {
 
 namespace {
 
-/// ube-compile's options, as pipeline options.
-struct TargetPipelineOptions : PassPipelineOptions<TargetPipelineOptions> {
+/// The options every target's pipeline takes; the rest of the text is the
+/// target's own options.
+struct CompilePipelineOptions : PassPipelineOptions<CompilePipelineOptions> {
   Option<std::string> emit{*this, "emit",
                            llvm::cl::desc("Stop after this stage: ube, linalg, or llvm (the "
                                           "target's lowest MLIR level, before translation)"),
@@ -28,30 +29,36 @@ struct TargetPipelineOptions : PassPipelineOptions<TargetPipelineOptions> {
   Option<bool> fusedKernels{*this, "fused-kernels",
                             llvm::cl::desc("Use the target's fused kernels"),
                             llvm::cl::init(true)};
-  Option<std::string> cpu{*this, "cpu",
-                          llvm::cl::desc("cpu: the CPU model ('native': this host)"),
-                          llvm::cl::init("native")};
-  Option<std::string> chip{*this, "chip", llvm::cl::desc("cuda: the architecture, sm_NN"),
-                           llvm::cl::init("sm_90")};
-  Option<std::string> cudaPath{*this, "cuda-path",
-                               llvm::cl::desc("cuda: the CUDA toolkit (libdevice)"),
-                               llvm::cl::init("/usr/local/cuda")};
 };
 
-void registerTargetPipeline(llvm::StringRef targetName, llvm::StringRef argument,
-                            llvm::StringRef description) {
-  std::string name = targetName.str();
+/// Splits "emit=llvm cpu=znver4" into the generic options' text and the
+/// target's, by key.
+std::pair<std::string, std::string> splitPipelineOptions(llvm::StringRef text) {
+  std::string generic, target;
+  llvm::SmallVector<llvm::StringRef> words;
+  text.split(words, ' ', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef word : words) {
+    llvm::StringRef key = word.split('=').first;
+    std::string &into = key == "emit" || key == "fused-kernels" ? generic : target;
+    into += (into.empty() ? "" : " ") + word.str();
+  }
+  return {generic, target};
+}
+
+void registerTargetPipeline(const Target &target) {
+  std::string name = target.name().str();
   registerPassPipeline(
-      argument, description,
+      "ube-" + name + "-pipeline",
+      "The passes of ube-compile --target=" + name + ", up to emit=STAGE",
       [name](OpPassManager &pm, llvm::StringRef text,
              function_ref<LogicalResult(const Twine &)> errorHandler) -> LogicalResult {
-        TargetPipelineOptions pipelineOptions;
-        if (failed(pipelineOptions.parseFromString(text)))
+        auto [genericText, targetText] = splitPipelineOptions(text);
+        CompilePipelineOptions pipelineOptions;
+        if (failed(pipelineOptions.parseFromString(genericText)))
           return failure();
         CompileOptions options;
-        options.target = name == "cuda" ? "cuda:" + pipelineOptions.chip.getValue() : name;
-        options.cpu = pipelineOptions.cpu;
-        options.cudaPath = pipelineOptions.cudaPath;
+        options.target = name;
+        options.targetOptions = targetText;
         options.fusedKernels = pipelineOptions.fusedKernels;
         std::optional<EmitStage> stage = parseEmitStage(pipelineOptions.emit);
         if (!stage || *stage > EmitStage::Llvm)
@@ -64,18 +71,18 @@ void registerTargetPipeline(llvm::StringRef targetName, llvm::StringRef argument
         buildCompilePipeline(pm, options);
         return success();
       },
-      [](function_ref<void(const detail::PassOptions &)> handler) {
-        handler(TargetPipelineOptions());
+      [&target](function_ref<void(const detail::PassOptions &)> handler) {
+        handler(CompilePipelineOptions());
+        handler(*target.createOptions());
       });
 }
 
 } // namespace
 
 void registerTargetPipelines() {
-  registerTargetPipeline("cpu", "ube-cpu-pipeline",
-                         "The passes of ube-compile --target=cpu, up to emit=STAGE");
-  registerTargetPipeline("cuda", "ube-cuda-pipeline",
-                         "The passes of ube-compile --target=cuda:CHIP, up to emit=STAGE");
+  registerBuiltinTargets();
+  for (llvm::StringRef name : registeredTargetNames())
+    registerTargetPipeline(*lookupTarget(name));
 }
 
 } // namespace ube

@@ -247,7 +247,7 @@ LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
   llvm::DenseMap<Value, std::string> names;
   json fnInputs = json::array();
   for (BlockArgument arg : function.getArguments()) {
-    auto nameAttr = function.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "ube.name");
+    auto nameAttr = function.getArgAttrOfType<StringAttr>(arg.getArgNumber(), ube::UbeDialect::NameAttrHelper::getNameStr());
     std::string name = nameAttr ? nameAttr.str() : "input" + std::to_string(arg.getArgNumber());
     auto type = dyn_cast<RankedTensorType>(arg.getType());
     if (!type || !toDType(type.getElementType()))
@@ -334,14 +334,14 @@ LogicalResult GraphExporter::exportTraining(func::FuncOp function, const json &i
     }
     return list;
   };
-  if (auto spec = function->getAttrOfType<DictionaryAttr>("ube.gradient")) {
+  if (auto spec = function->getAttrOfType<DictionaryAttr>(ube::UbeDialect::GradientAttrHelper::getNameStr())) {
     auto l = loss(spec);
     auto wrt = names(spec, "wrt");
     if (failed(l) || failed(wrt))
       return failure();
     fn["gradient"] = {{"loss", *l}, {"wrt", *wrt}};
   }
-  if (auto spec = function->getAttrOfType<DictionaryAttr>("ube.train")) {
+  if (auto spec = function->getAttrOfType<DictionaryAttr>(ube::UbeDialect::TrainAttrHelper::getNameStr())) {
     auto l = loss(spec);
     auto params = names(spec, "params");
     auto kind = spec.getAs<StringAttr>("optimizer");

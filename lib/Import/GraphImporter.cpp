@@ -878,7 +878,7 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
   Block *body = funcOp.addEntryBlock();
   for (auto [i, name] : llvm::enumerate(function.inputs)) {
     body->getArgument(i).setLoc(argLocs[i]);
-    funcOp.setArgAttr(i, "ube.name", builder_.getStringAttr(name));
+    funcOp.setArgAttr(i, ube::UbeDialect::NameAttrHelper::getNameStr(), builder_.getStringAttr(name));
     values[name] = body->getArgument(i);
   }
   builder_.setInsertionPointToStart(body);
@@ -911,9 +911,9 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
   func::ReturnOp::create(builder_, function.loc, results);
   funcOp.setFunctionType(builder_.getFunctionType(argTypes, ValueRange(results).getTypes()));
   for (auto [i, name] : llvm::enumerate(function.outputs))
-    funcOp.setResultAttr(i, "ube.name", builder_.getStringAttr(name));
+    funcOp.setResultAttr(i, ube::UbeDialect::NameAttrHelper::getNameStr(), builder_.getStringAttr(name));
   if (!function.gradientWrt.empty())
-    funcOp->setAttr("ube.gradient",
+    funcOp->setAttr(ube::UbeDialect::GradientAttrHelper::getNameStr(),
                     builder_.getDictionaryAttr(
                         {builder_.getNamedAttr("loss",
                                                builder_.getI64IntegerAttr(function.gradientLoss)),
@@ -927,7 +927,7 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
         builder_.getNamedAttr("nesterov", builder_.getBoolAttr(function.nesterov))};
     for (auto &[key, number] : function.optimizerSettings)
       train.push_back(builder_.getNamedAttr(key, builder_.getF64FloatAttr(number)));
-    funcOp->setAttr("ube.train", builder_.getDictionaryAttr(train));
+    funcOp->setAttr(ube::UbeDialect::TrainAttrHelper::getNameStr(), builder_.getDictionaryAttr(train));
   }
   return success();
 }

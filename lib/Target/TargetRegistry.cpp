@@ -2,7 +2,6 @@
 
 #include "ube/Target/Target.h"
 
-
 #include "llvm/ADT/StringMap.h"
 
 #include <mutex>
@@ -41,6 +40,14 @@ std::vector<llvm::StringRef> registeredTargetNames() {
     names.push_back(entry.getKey());
   llvm::sort(names);
   return names;
+}
+
+std::string targetOptionText(const Target &target, const CompileOptions &options) {
+  llvm::StringRef suffix = llvm::StringRef(options.target).split(':').second;
+  std::string text;
+  if (!suffix.empty() && !target.suffixOption().empty())
+    text = (target.suffixOption() + "=" + suffix + " ").str();
+  return text + options.targetOptions;
 }
 
 void registerBuiltinTargets() {

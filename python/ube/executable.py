@@ -16,13 +16,26 @@ def _device_of(target):
     return target.split(":")[0]
 
 
-def compile(source, target="cpu", *, cpu="native", cuda_path="/usr/local/cuda",
-            example_inputs=None, device=None, fused_kernels=True):
+def target_option_text(target_options):
+    """Keyword arguments as the target's option text: cpu="znver4",
+    print_memory_plan=True -> "cpu=znver4 print-memory-plan=true"."""
+    words = []
+    for key, value in target_options.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        words.append(f"{key.replace('_', '-')}={value}")
+    return " ".join(words)
+
+
+def compile(source, target="cpu", *, example_inputs=None, device=None, fused_kernels=True,
+            **target_options):
     """Compiles a graph file (.json), an MLIR file (.mlir), an ONNX file
     (.onnx, inputs in the ONNX graph's order) or a torch.nn.Module (exported
     with ube.export, which needs example_inputs) into an Executable loaded on
     `device` (default: the target's). `fused_kernels=False` compiles every op
-    through the generic composition instead of the target's fused kernels."""
+    through the generic composition instead of the target's fused kernels.
+    Other keyword arguments are the target's options (docs/python.md), e.g.
+    cpu="znver4" for the cpu target or cuda_path="/opt/cuda" for cuda."""
     if hasattr(source, "forward") and hasattr(source, "parameters"):
         if example_inputs is None:
             raise TypeError("compiling a torch module needs example_inputs")
@@ -30,17 +43,16 @@ def compile(source, target="cpu", *, cpu="native", cuda_path="/usr/local/cuda",
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "module.json")
             export(source, example_inputs, path)
-            return compile(path, target, cpu=cpu, cuda_path=cuda_path, device=device,
-                           fused_kernels=fused_kernels)
+            return compile(path, target, device=device, fused_kernels=fused_kernels,
+                           **target_options)
     path = os.fspath(source)
+    options = target_option_text(target_options)
     if path.endswith(".onnx"):
         from ube.onnx_import import import_onnx
         with tempfile.TemporaryDirectory() as tmp:
             graph = os.path.join(tmp, "model.json")
             import_onnx(path, graph)
-            image = _compiler().compile_file(graph, target, cpu, cuda_path, "exe", fused_kernels)
+            image = _compiler().compile_file(graph, target, options, "exe", fused_kernels)
         return Executable(image, device or _device_of(target), name=path)
-    image = _compiler().compile_file(path, target, cpu, cuda_path, "exe", fused_kernels)
+    image = _compiler().compile_file(path, target, options, "exe", fused_kernels)
     return Executable(image, device or _device_of(target), name=path)
-
-

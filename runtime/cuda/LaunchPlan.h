@@ -1,9 +1,6 @@
-//===- LaunchPlan.h - a cuda entry point's launch plan ------------*- C++ -*-===//
+//===- LaunchPlan.h - a cuda entry point's plan, checked ----------*- C++ -*-===//
 //
-// A cuda executable has no host code: each entry point carries a plan (JSON,
-// written by lib/Target/Cuda) listing its buffers (the entry's arguments,
-// temporaries, slices of the constants section) and its steps (kernel
-// launches, device-to-device copies). The plan comes from a file, so it is
+// The plan of include/ube/Support/LaunchPlan.h comes from a file, so it is
 // validated completely before anything runs: every buffer reference, every
 // copy range and every constant range must lie inside its buffer, every
 // kernel inside a module the executable carries. CUDA-free, so the fuzz
@@ -16,38 +13,13 @@
 
 #include "../Device.h"
 
+#include "ube/Support/LaunchPlan.h"
+
 namespace ube::runtime {
 
-struct LaunchBuffer {
-  enum Kind { Argument, Temporary, Constant } kind = Argument;
-  uint64_t index = 0; ///< Argument index (inputs, then outputs), or constant offset.
-  uint64_t bytes = 0;
-};
-
-struct LaunchArg {
-  enum Kind { Pointer, I32, I64, F32, F64 } kind = Pointer;
-  size_t buffer = 0; ///< For Pointer.
-  uint64_t bits = 0; ///< For scalars: the value's bit pattern.
-};
-
-struct LaunchStep {
-  enum Kind { Launch, Copy } kind = Launch;
-  // Launch.
-  std::string module, kernel;
-  unsigned grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
-  std::vector<LaunchArg> args;
-  // Copy.
-  size_t src = 0, dst = 0;
-  uint64_t srcOffset = 0, dstOffset = 0, bytes = 0;
-};
-
-struct LaunchPlan {
-  std::vector<LaunchBuffer> buffers;
-  std::vector<LaunchStep> steps;
-};
-
-/// Parses and validates `entry`'s plan against the executable it came from;
-/// errors name `displayName` and the entry.
+/// Reads `entry`'s plan and checks it against the executable it came from
+/// (argument buffers get their sizes from the entry's signature); errors
+/// name `displayName` and the entry.
 MaybeError parseLaunchPlan(const ExecutableView &executable, const EntryPoint &entry,
                            const std::string &displayName, LaunchPlan &plan);
 

@@ -107,6 +107,28 @@ def test_compile_errors_carry_diagnostics(ube_module, source_root, tmp_path):
     assert "\x1b" not in str(error.value)
 
 
+def test_target_options(ube_module, source_root, capfd):
+    """Keyword arguments of ube.compile beyond its own are the target's
+    options (lib/Target/<Name>/<Name>TargetOptions.h), checked by it."""
+    mlp = source_root / "examples/mlp.json"
+    from ube.executable import target_option_text
+    assert target_option_text({"cpu": "znver4", "print_memory_plan": True}) == \
+        "cpu=znver4 print-memory-plan=true"
+    exe = ube_module.compile(mlp, cpu="x86-64-v3", print_memory_plan=True)
+    assert exe.target_info.endswith(" x86-64-v3")
+    assert "memory plan for @predict" in capfd.readouterr().out
+    x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
+    assert np.allclose(exe.predict(x).sum(1), 1, atol=1e-6)
+    with pytest.raises(ube_module.CompileError, match="the cpu target's options 'threads=4': "
+                                                       "no such option threads"):
+        ube_module.compile(mlp, threads=4)
+    with pytest.raises(ube_module.CompileError, match="unknown CPU model 'pentium9000'"):
+        ube_module.compile(mlp, cpu="pentium9000")
+    with pytest.raises(ube_module.CompileError, match="the cuda target's options .*"
+                                                       "no such option cpu"):
+        ube_module.compile(mlp, "cuda:sm_90", cpu="znver4")
+
+
 def test_runtime_errors(ube_module, mlp, tmp_path):
     corrupt = tmp_path / "corrupt.ube"
     mlp.save(corrupt)

@@ -3,6 +3,7 @@
 // lie inside what the executable holds. CUDA-free, so this runs anywhere.
 #include "cuda/LaunchPlan.h"
 
+#include <cstring>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <iterator>
@@ -86,8 +87,11 @@ TEST_F(LaunchPlanTest, RejectsBadBuffers) {
 TEST_F(LaunchPlanTest, RejectsBadSteps) {
   expectRejected(plan(kBuffers, "3"), "step without op");
   expectRejected(plan(kBuffers, R"({"op": "jump"})"), "unknown step 'jump'");
-  expectRejected(plan(kBuffers, R"({"op": "launch", "module": "n", "kernel": "k"})"),
+  expectRejected(plan(kBuffers, R"({"op": "launch", "module": "n", "kernel": "k",
+                                    "grid": [1, 1, 1], "block": [1, 1, 1], "args": []})"),
                  "no module 'n'");
+  expectRejected(plan(kBuffers, R"({"op": "launch", "module": "m"})"),
+                 "launch without a kernel name");
   expectRejected(plan(kBuffers, launch(R"("block": [1, 1, 1], "args": [])")),
                  "'grid' must hold 3 dimensions");
   expectRejected(plan(kBuffers, launch(R"("grid": [0, 1, 1], "block": [1, 1, 1], "args": [])")),
@@ -165,3 +169,60 @@ TEST(LaunchPlan, PtxMustBeNulTerminated) {
 }
 
 } // namespace
+
+// The compiler writes plans with launchPlanToJson and the runtime reads
+// them with launchPlanFromJson: one definition, every field round-trips.
+TEST(LaunchPlan, JsonRoundTrip) {
+  LaunchPlan plan;
+  plan.buffers = {{LaunchBuffer::Argument, 1, 0},
+                  {LaunchBuffer::Temporary, 0, 4096},
+                  {LaunchBuffer::Constant, 256, 48}};
+  LaunchStep launch;
+  launch.module = "m";
+  launch.kernel = "k";
+  launch.grid[0] = 7;
+  launch.block[1] = 32;
+  int64_t minusFive = -5;
+  LaunchArg i32{LaunchArg::I32, 0, 0};
+  std::memcpy(&i32.bits, &minusFive, 8);
+  launch.args = {{LaunchArg::Pointer, 2, 0}, i32, {LaunchArg::I64, 0, 1ull << 40},
+                 {LaunchArg::F32, 0, 0xff800000u}, {LaunchArg::F64, 0, 0x7ff8000000000000ull}};
+  LaunchStep copy;
+  copy.kind = LaunchStep::Copy;
+  copy.src = 1;
+  copy.dst = 0;
+  copy.srcOffset = 64;
+  copy.dstOffset = 8;
+  copy.bytes = 16;
+  plan.steps = {launch, copy};
+
+  LaunchPlan read;
+  std::string error;
+  ASSERT_TRUE(launchPlanFromJson(launchPlanToJson(plan), read, error)) << error;
+  ASSERT_EQ(read.buffers.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(read.buffers[i].kind, plan.buffers[i].kind);
+    EXPECT_EQ(read.buffers[i].index, plan.buffers[i].index);
+  }
+  EXPECT_EQ(read.buffers[1].bytes, 4096u);
+  EXPECT_EQ(read.buffers[2].bytes, 48u);
+  ASSERT_EQ(read.steps.size(), 2u);
+  const LaunchStep &l = read.steps[0];
+  EXPECT_EQ(l.module, "m");
+  EXPECT_EQ(l.kernel, "k");
+  EXPECT_EQ(l.grid[0], 7u);
+  EXPECT_EQ(l.block[1], 32u);
+  ASSERT_EQ(l.args.size(), launch.args.size());
+  for (size_t i = 0; i < l.args.size(); ++i) {
+    EXPECT_EQ(l.args[i].kind, launch.args[i].kind) << i;
+    EXPECT_EQ(l.args[i].buffer, launch.args[i].buffer) << i;
+    EXPECT_EQ(l.args[i].bits, launch.args[i].bits) << i;
+  }
+  const LaunchStep &c = read.steps[1];
+  EXPECT_EQ(c.kind, LaunchStep::Copy);
+  EXPECT_EQ(c.src, 1u);
+  EXPECT_EQ(c.dst, 0u);
+  EXPECT_EQ(c.srcOffset, 64u);
+  EXPECT_EQ(c.dstOffset, 8u);
+  EXPECT_EQ(c.bytes, 16u);
+}

@@ -1,8 +1,12 @@
 //===- ube-compile.cpp - compile a graph to a device executable -----------===//
 //
-//   ube-compile INPUT.{json,mlir,onnx} [--target=cpu|cuda:sm_NN] [--cpu=native]
+//   ube-compile INPUT.{json,mlir,onnx} [--target=cpu|cuda:sm_NN]
+//               [--target-options="key=value ..."] [--cpu=native]
 //               [--cuda-path=/usr/local/cuda]
 //               [--emit=ube|linalg|llvm|asm|obj|exe] -o OUTPUT
+//
+// --cpu, --cuda-path and --print-memory-plan are shorthands for the target
+// options of that name (lib/Target/<Name>/<Name>TargetOptions.h).
 //
 // --help lists ube-compile's own options; --help-hidden adds MLIR's and
 // LLVM's (--mlir-timing, --mlir-print-ir-after-all, ...).
@@ -35,10 +39,16 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<graph.json | mo
 static cl::opt<std::string> outputFile("o", cl::desc("Output file ('-' for stdout)"),
                                        cl::value_desc("file"), cl::init("-"), cl::cat(ubeCategory));
 static cl::opt<std::string> target("target", cl::desc("Target: cpu, or cuda:sm_NN"), cl::init("cpu"), cl::cat(ubeCategory));
-static cl::opt<std::string> cpu("cpu", cl::desc("CPU model for --target=cpu ('native': this host)"),
+static cl::opt<std::string> targetOptions(
+    "target-options",
+    cl::desc("The target's options, \"key=value ...\" (ube-opt --help lists them under "
+             "--ube-<target>-pipeline)"),
+    cl::init(""), cl::cat(ubeCategory));
+// Shorthands for target options.
+static cl::opt<std::string> cpu("cpu", cl::desc("--target=cpu: the CPU model ('native': this host)"),
                                 cl::init("native"), cl::cat(ubeCategory));
 static cl::opt<std::string> cudaPath("cuda-path",
-                                     cl::desc("CUDA toolkit for --target=cuda (ptxas)"),
+                                     cl::desc("--target=cuda: the CUDA toolkit (libdevice, ptxas)"),
                                      cl::init("/usr/local/cuda"), cl::cat(ubeCategory));
 static cl::opt<std::string> emit("emit",
                                  cl::desc("Stop at a stage: ube, linalg, llvm, asm, obj, exe"),
@@ -50,8 +60,8 @@ static cl::opt<bool> fusedKernels(
 
 static cl::opt<bool> printMemoryPlan(
     "print-memory-plan",
-    cl::desc("Print each entry point's memory plan (cpu): where every temporary buffer "
-             "lives in the arena, and when"),
+    cl::desc("--target=cpu: print each entry point's memory plan (where every temporary "
+             "buffer lives in the arena, and when)"),
     cl::init(false), cl::cat(ubeCategory));
 
 int main(int argc, char **argv) {
@@ -84,11 +94,17 @@ int main(int argc, char **argv) {
   }
   ube::CompileOptions options;
   options.target = target;
-  options.cpu = cpu;
-  options.cudaPath = cudaPath;
+  // Shorthands first: --target-options, later in the text, wins.
+  auto addTargetOption = [&](cl::Option &flag, llvm::StringRef value) {
+    if (flag.getNumOccurrences())
+      options.targetOptions += (flag.ArgStr + "=" + value + " ").str();
+  };
+  addTargetOption(cpu, cpu);
+  addTargetOption(cudaPath, cudaPath);
+  addTargetOption(printMemoryPlan, printMemoryPlan ? "true" : "false");
+  options.targetOptions += targetOptions;
   options.emit = *stage;
   options.fusedKernels = fusedKernels;
-  options.printMemoryPlan = printMemoryPlan;
   options.commandLinePassOptions = true;
   std::string error;
   if (failed(ube::checkTarget(options, error))) {

@@ -9,10 +9,11 @@
 
 #include "CpuTarget.h"
 #include "ConstantSection.h"
+#include "CpuTargetOptions.h"
 
-#include "passes/Passes.h"
-#include "passes/Pipelines.h"
-#include "ube/Version.h"
+#include "dialects/ube/UbeDialect.h"
+#include "passes/Cpu/Passes.h"
+#include "passes/Cpu/Pipelines.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -44,24 +45,39 @@ class CpuTarget : public Target {
 public:
   llvm::StringRef name() const override { return "cpu"; }
 
-  LogicalResult validateOptions(llvm::StringRef targetOptions, const CompileOptions &,
-                                std::string &error) const override {
-    if (targetOptions.empty())
-      return success();
-    error = ("the cpu target takes no ':' options (got '" + targetOptions +
-             "'); use --cpu=NAME to choose the CPU model")
-                .str();
-    return failure();
+  std::shared_ptr<mlir::detail::PassOptions> createOptions() const override {
+    return std::make_shared<CpuTargetOptions>();
   }
+
+  LogicalResult validateOptions(const CompileOptions &options,
+                                std::string &error) const override;
 
   void buildKernelPipeline(OpPassManager &pm, const CompileOptions &options) const override;
 
   void buildCodegenPipeline(OpPassManager &pm, const CompileOptions &options) const override {
-    buildHostCodegenPipeline(pm, options.printMemoryPlan);
+    CpuCodegenPipelineOptions codegen;
+    codegen.printMemoryPlan = parseTargetOptions<CpuTargetOptions>(*this, options)->printMemoryPlan;
+    buildCpuCodegenPipeline(pm, codegen);
   }
 
-  LogicalResult serialize(ModuleOp module, const CompileOptions &options, EmitStage stage,
-                          Manifest manifest, llvm::raw_ostream &out) const override;
+  void registerPasses() const override {
+    registerUbeCpuPasses();
+    registerCpuPipelines();
+  }
+
+  LogicalResult emit(ModuleOp module, const CompileOptions &options, EmitStage stage,
+                     llvm::raw_ostream &out) const override;
+  LogicalResult buildExecutable(ModuleOp module, const CompileOptions &options,
+                                std::vector<EntryPoint> &entries,
+                                TargetBinary &binary) const override;
+
+private:
+  /// The lowered module as optimized LLVM IR for `machine`; with
+  /// `constants`, the large constants moved out of it first (into the
+  /// object's module assembly).
+  FailureOr<std::unique_ptr<llvm::Module>>
+  translate(ModuleOp module, const CompileOptions &options, llvm::TargetMachine &machine,
+            llvm::LLVMContext &context, ConstantSection *constants) const;
 };
 
 /// A TargetMachine for the host triple and `cpu` ("native": this machine's
@@ -223,95 +239,113 @@ LogicalResult emitCode(Location loc, llvm::TargetMachine &machine, llvm::Module 
   return success();
 }
 
+LogicalResult CpuTarget::validateOptions(const CompileOptions &options,
+                                         std::string &error) const {
+  return success(createTargetMachine(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu,
+                                     error) != nullptr);
+}
+
 void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &options) const {
   // f32 lanes of the widest vectors the chosen CPU has (AVX-512 or AVX2/SSE,
   // where LLVM splits 8-wide vectors in two).
   std::string error;
-  std::unique_ptr<llvm::TargetMachine> machine = createTargetMachine(options.cpu, error);
-  bool avx512 = machine && machine->getMCSubtargetInfo()->checkFeatures("+avx512f");
-  UbeCpuDistillationKernelsOptions kernels;
-  kernels.vectorWidth = avx512 ? 16 : 8;
-  // Register tiles of products: MR × NR/lanes accumulators + NR/lanes panel
-  // vectors + 1 broadcast within 16 (AVX2) or 32 (AVX-512) vector registers.
-  int64_t panelWidth = 2 * kernels.vectorWidth, tileRows = avx512 ? 12 : 6;
-  pm.addNestedPass<func::FuncOp>(createUbeCpuDistillationKernels(kernels));
-  UbeCpuFeatureMapKernelsOptions featureMaps;
-  featureMaps.vectorWidth = kernels.vectorWidth;
-  featureMaps.panelWidth = panelWidth;
-  featureMaps.tileRows = tileRows;
-  pm.addNestedPass<func::FuncOp>(createUbeCpuFeatureMapKernels(featureMaps));
-  // Matmuls of composite ops (linear, attention) are visible once those are
-  // decomposed.
-  // (Softmax and layer norms stay whole for the row kernels.)
-  UbeDecomposeOptions decompose;
-  decompose.keepNormalizations = true;
-  pm.addNestedPass<func::FuncOp>(createUbeDecompose(decompose));
-  UbeCpuRowKernelsOptions rows;
-  rows.vectorWidth = kernels.vectorWidth;
-  pm.addNestedPass<func::FuncOp>(createUbeCpuRowKernels(rows));
-  UbeCpuMatmulKernelsOptions matmuls;
-  matmuls.vectorWidth = kernels.vectorWidth;
-  matmuls.panelWidth = panelWidth;
-  matmuls.tileRows = tileRows;
-  pm.addNestedPass<func::FuncOp>(createUbeCpuMatmulKernels(matmuls));
+  std::unique_ptr<llvm::TargetMachine> machine =
+      createTargetMachine(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu, error);
+  CpuKernelPipelineOptions kernels;
+  kernels.vectorWidth =
+      machine && machine->getMCSubtargetInfo()->checkFeatures("+avx512f") ? 16 : 8;
+  buildCpuKernelPipeline(pm, kernels);
 }
 
-LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &options,
-                                   EmitStage stage, Manifest manifest,
-                                   llvm::raw_ostream &out) const {
+FailureOr<std::unique_ptr<llvm::Module>>
+CpuTarget::translate(ModuleOp module, const CompileOptions &options,
+                     llvm::TargetMachine &machine, llvm::LLVMContext &context,
+                     ConstantSection *constants) const {
   Location loc = module.getLoc();
-  std::string error;
-  auto machine = createTargetMachine(options.cpu, error);
-  if (!machine)
-    return emitError(loc) << "cannot target CPU '" << options.cpu << "': " << error;
-
-  // Arena sizes planned by --ube-plan-memory, updates in place proven by
-  // --ube-mark-in-place-updates.
-  for (EntryPoint &entry : manifest.entries)
-    if (auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(entry.name)) {
-      if (auto bytes = fn->getAttrOfType<IntegerAttr>("ube.arena_bytes"))
-        entry.arenaBytes = bytes.getInt();
-      if (auto pairs = fn->getAttrOfType<DenseI64ArrayAttr>("ube.in_place"))
-        for (int64_t k = 0; k + 1 < pairs.size(); k += 2)
-          entry.inPlace.emplace_back(uint32_t(pairs[k]), uint32_t(pairs[k + 1]));
-    }
-
-  // Objects get the large constants' bytes without LLVM IR in between; IR
-  // and assembly output keep them inline, so they stand alone.
-  ConstantSection constants;
   TimingScope timing = timePhase(options, "move constants out of the module");
-  if ((stage == EmitStage::Obj || stage == EmitStage::Exe) &&
-      failed(constants.extract(module, kLargeConstantBytes)))
+  if (constants && failed(constants->extract(module, kLargeConstantBytes)))
     return failure();
-
   timing = timePhase(options, "translate to LLVM IR");
-  llvm::LLVMContext llvmContext;
   std::unique_ptr<llvm::Module> llvmModule =
-      translateModuleToLLVMIR(module, llvmContext, module.getName().value_or("ube"));
+      translateModuleToLLVMIR(module, context, module.getName().value_or("ube"));
   if (!llvmModule)
     return emitError(loc) << "translation to LLVM IR failed";
-  llvmModule->appendModuleInlineAsm(constants.assembly());
-  llvmModule->setTargetTriple(machine->getTargetTriple());
-  llvmModule->setDataLayout(machine->createDataLayout());
+  if (constants)
+    llvmModule->appendModuleInlineAsm(constants->assembly());
+  llvmModule->setTargetTriple(machine.getTargetTriple());
+  llvmModule->setDataLayout(machine.createDataLayout());
   flattenLargeConstants(*llvmModule);
   timing = timePhase(options, "LLVM optimization");
-  if (llvm::Error err = makeOptimizingTransformer(3, 0, machine.get())(llvmModule.get()))
+  if (llvm::Error err = makeOptimizingTransformer(3, 0, &machine)(llvmModule.get()))
     return emitError(loc) << "LLVM optimization failed: " << llvm::toString(std::move(err));
+  return llvmModule;
+}
+
+/// A TargetMachine for the CPU the options name, or an error at `loc`.
+static FailureOr<std::unique_ptr<llvm::TargetMachine>>
+targetMachineFor(const std::string &cpu, Location loc) {
+  std::string error;
+  auto machine = createTargetMachine(cpu, error);
+  if (!machine)
+    return emitError(loc) << "cannot target CPU '" << cpu << "': " << error;
+  return machine;
+}
+
+LogicalResult CpuTarget::emit(ModuleOp module, const CompileOptions &options, EmitStage stage,
+                              llvm::raw_ostream &out) const {
+  Location loc = module.getLoc();
+  auto machine = targetMachineFor(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu, loc);
+  if (failed(machine))
+    return failure();
+  // Objects get the large constants' bytes without LLVM IR in between; IR
+  // and assembly keep them inline, so they stand alone.
+  ConstantSection constants;
+  llvm::LLVMContext context;
+  auto llvmModule = translate(module, options, **machine, context,
+                              stage == EmitStage::Obj ? &constants : nullptr);
+  if (failed(llvmModule))
+    return failure();
   if (stage == EmitStage::Llvm) {
-    llvmModule->print(out, nullptr);
+    (*llvmModule)->print(out, nullptr);
     return success();
+  }
+  TimingScope timing = timePhase(options, "code generation");
+  llvm::SmallVector<char, 0> code;
+  llvm::raw_svector_ostream codeStream(code);
+  if (failed(emitCode(loc, **machine, **llvmModule, stage == EmitStage::Asm, codeStream)))
+    return failure();
+  out.write(code.data(), code.size());
+  return success();
+}
+
+LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &options,
+                                         std::vector<EntryPoint> &entries,
+                                         TargetBinary &binary) const {
+  Location loc = module.getLoc();
+  auto machine = targetMachineFor(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu, loc);
+  if (failed(machine))
+    return failure();
+  // Arena sizes planned by --ube-cpu-plan-memory, updates in place proven
+  // by --ube-mark-in-place-updates.
+  for (EntryPoint &entry : entries) {
+    entry.symbol = entrySymbol(entry.name);
+    auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(entry.name);
+    if (!fn)
+      continue;
+    if (IntegerAttr bytes = UbeDialect::ArenaBytesAttrHelper(fn.getContext()).getAttr(fn))
+      entry.arenaBytes = bytes.getInt();
+    if (DenseI64ArrayAttr pairs = UbeDialect::InPlaceAttrHelper(fn.getContext()).getAttr(fn))
+      for (int64_t k = 0; k + 1 < pairs.size(); k += 2)
+        entry.inPlace.emplace_back(uint32_t(pairs[k]), uint32_t(pairs[k + 1]));
   }
 
-  timing = timePhase(options, "code generation");
-  if (stage == EmitStage::Asm || stage == EmitStage::Obj) {
-    llvm::SmallVector<char, 0> code;
-    llvm::raw_svector_ostream codeStream(code);
-    if (failed(emitCode(loc, *machine, *llvmModule, stage == EmitStage::Asm, codeStream)))
-      return failure();
-    out.write(code.data(), code.size());
-    return success();
-  }
+  ConstantSection constants;
+  llvm::LLVMContext context;
+  auto llvmModule = translate(module, options, **machine, context, &constants);
+  if (failed(llvmModule))
+    return failure();
   // Straight to the file the linker reads: the object holds the weights.
+  TimingScope timing = timePhase(options, "code generation");
   TemporaryFile object;
   if (failed(object.create(loc, "ube-host", "o")))
     return failure();
@@ -320,25 +354,16 @@ LogicalResult CpuTarget::serialize(ModuleOp module, const CompileOptions &option
     llvm::raw_fd_ostream objectStream(object.path, error);
     if (error)
       return emitError(loc) << "cannot write '" << object.path << "': " << error.message();
-    if (failed(emitCode(loc, *machine, *llvmModule, /*assembly=*/false, objectStream)))
+    if (failed(emitCode(loc, **machine, **llvmModule, /*assembly=*/false, objectStream)))
       return failure();
   }
-
   timing = timePhase(options, "link");
   auto sharedObject = linkSharedObject(loc, object.path);
   if (failed(sharedObject))
     return failure();
-  manifest.target = "cpu";
-  manifest.targetInfo = (machine->getTargetTriple().str() + " " +
-                         machine->getTargetCPU().str());
-  manifest.sections = {{section::kHostObject, 0, 0}};
-  timing = timePhase(options, "write the executable");
-  llvm::StringRef library = (*sharedObject)->getBuffer();
-  writeExecutable(std::move(manifest),
-                  {{reinterpret_cast<const uint8_t *>(library.data()), library.size()}},
-                  [&](const uint8_t *data, size_t size) {
-                    out.write(reinterpret_cast<const char *>(data), size);
-                  });
+  binary.targetInfo =
+      (*machine)->getTargetTriple().str() + " " + (*machine)->getTargetCPU().str();
+  binary.sections.push_back({section::kHostObject, std::move(*sharedObject), {}});
   return success();
 }
 

@@ -1,7 +1,7 @@
 //===- CudaTarget.cpp - the NVIDIA GPU target -----------------------------===//
 //
 // linalg -> bufferized parallel loops -> one gpu.launch per loop nest
-// (ube-map-to-gpu-launches) -> outlined kernels -> NVVM -> PTX (and cubin
+// (ube-cuda-map-to-launches) -> outlined kernels -> NVVM -> PTX (and cubin
 // through ptxas when the CUDA toolkit is found). The host side of each entry
 // point is not compiled: what is left of it (allocations, views, copies,
 // launches with constant grids) becomes a launch plan in the manifest that
@@ -11,8 +11,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "CudaTarget.h"
+#include "CudaTargetOptions.h"
 
-#include "passes/Pipelines.h"
+#include "passes/Cuda/Passes.h"
+#include "passes/Cuda/Pipelines.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -30,23 +32,18 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 
-#include <nlohmann/json.hpp>
+#include "ube/Support/LaunchPlan.h"
+
+#include <cstring>
 
 using namespace mlir;
-using json = nlohmann::ordered_json;
 
 namespace ube {
 namespace {
 
-/// "sm_90" from "cuda:sm_90"; sm_80 when none is given.
-std::string chipOf(const CompileOptions &options) {
-  auto [name, chip] = llvm::StringRef(options.target).split(':');
-  return chip.empty() ? "sm_80" : chip.str();
-}
-
 /// NVIDIA's libdevice bitcode in the CUDA toolkit.
-std::string libdevicePath(const CompileOptions &options) {
-  llvm::SmallString<128> path(options.cudaPath);
+std::string libdevicePath(const CudaTargetOptions &options) {
+  llvm::SmallString<128> path(options.cudaPath.getValue());
   llvm::sys::path::append(path, "nvvm", "libdevice", "libdevice.10.bc");
   return path.str().str();
 }
@@ -55,34 +52,52 @@ class CudaTarget : public Target {
 public:
   llvm::StringRef name() const override { return "cuda"; }
 
-  LogicalResult validateOptions(llvm::StringRef targetOptions, const CompileOptions &options,
+  std::shared_ptr<mlir::detail::PassOptions> createOptions() const override {
+    return std::make_shared<CudaTargetOptions>();
+  }
+  llvm::StringRef suffixOption() const override { return "chip"; }
+
+  LogicalResult validateOptions(const CompileOptions &compileOptions,
                                 std::string &error) const override {
+    auto options = parseTargetOptions<CudaTargetOptions>(*this, compileOptions);
+    llvm::StringRef chip = options->chip.getValue();
     unsigned version;
-    if (targetOptions.empty() ||
-        (targetOptions.starts_with("sm_") &&
-         !targetOptions.drop_front(3).getAsInteger(10, version) && version >= 50)) {
-      if (llvm::sys::fs::exists(libdevicePath(options)))
-        return success();
-      error = "the cuda target needs the CUDA toolkit's libdevice, not found at " +
-              libdevicePath(options) + "; pass --cuda-path=DIR";
+    if (!chip.starts_with("sm_") || chip.drop_front(3).getAsInteger(10, version) ||
+        version < 50) {
+      error = ("the cuda target takes an architecture sm_NN, e.g. --target=cuda:sm_90 (got '" +
+               chip + "')")
+                  .str();
       return failure();
     }
-    error = ("the cuda target takes an architecture, e.g. --target=cuda:sm_90 (got '" +
-             targetOptions + "')")
-                .str();
+    if (llvm::sys::fs::exists(libdevicePath(*options)))
+      return success();
+    error = "the cuda target needs the CUDA toolkit's libdevice, not found at " +
+            libdevicePath(*options) + "; pass --cuda-path=DIR";
     return failure();
   }
 
   void buildCodegenPipeline(OpPassManager &pm, const CompileOptions &options) const override {
+    auto target = parseTargetOptions<CudaTargetOptions>(*this, options);
+    CudaCodegenPipelineOptions codegen;
+    codegen.chip = target->chip.getValue();
     unsigned version = 80;
-    llvm::StringRef(chipOf(options)).drop_front(3).getAsInteger(10, version);
+    llvm::StringRef(codegen.chip).drop_front(3).getAsInteger(10, version);
     // PTX ISA 8.0 (CUDA 12) covers sm_50..sm_90; newer chips need newer ISA.
-    std::string features = version >= 100 ? "+ptx86" : "+ptx80";
-    buildCudaCodegenPipeline(pm, chipOf(options), features, libdevicePath(options));
+    codegen.ptxFeatures = version >= 100 ? "+ptx86" : "+ptx80";
+    codegen.libdevice = libdevicePath(*target);
+    buildCudaCodegenPipeline(pm, codegen);
   }
 
-  LogicalResult serialize(ModuleOp module, const CompileOptions &options, EmitStage stage,
-                          Manifest manifest, llvm::raw_ostream &out) const override;
+  void registerPasses() const override {
+    registerUbeCudaPasses();
+    registerCudaPipelines();
+  }
+
+  LogicalResult emit(ModuleOp module, const CompileOptions &options, EmitStage stage,
+                     llvm::raw_ostream &out) const override;
+  LogicalResult buildExecutable(ModuleOp module, const CompileOptions &options,
+                                std::vector<EntryPoint> &entries,
+                                TargetBinary &binary) const override;
 };
 
 /// A function's host side, turned into buffers and steps.
@@ -91,18 +106,18 @@ public:
   PlanBuilder(ModuleOp module, std::vector<uint8_t> &constants)
       : module_(module), constants_(constants) {}
 
-  FailureOr<json> build(func::FuncOp fn);
+  FailureOr<LaunchPlan> build(func::FuncOp fn);
 
 private:
-  FailureOr<int64_t> bufferOf(Value memref, Operation *user) {
+  FailureOr<size_t> bufferOf(Value memref, Operation *user) {
     auto it = buffers_.find(memref);
     if (it == buffers_.end())
       return user->emitOpError("uses a buffer the cuda launch plan cannot follow");
     return it->second;
   }
-  int64_t addBuffer(json description) {
-    bufferList_.push_back(std::move(description));
-    return int64_t(bufferList_.size()) - 1;
+  size_t addBuffer(LaunchBuffer buffer) {
+    plan_.buffers.push_back(buffer);
+    return plan_.buffers.size() - 1;
   }
   LogicalResult addConstant(memref::GetGlobalOp op);
   LogicalResult addLaunch(gpu::LaunchFuncOp launch);
@@ -115,9 +130,8 @@ private:
 
   ModuleOp module_;
   std::vector<uint8_t> &constants_;
-  llvm::DenseMap<Value, int64_t> buffers_;
-  json bufferList_ = json::array();
-  json steps_ = json::array();
+  llvm::DenseMap<Value, size_t> buffers_;
+  LaunchPlan plan_;
 };
 
 /// Bytes of a dense or resource-backed constant.
@@ -158,8 +172,7 @@ LogicalResult PlanBuilder::addConstant(memref::GetGlobalOp op) {
   constants_.resize((constants_.size() + 255) / 256 * 256);
   size_t offset = constants_.size();
   constants_.insert(constants_.end(), bytes->begin(), bytes->end());
-  buffers_[op.getResult()] = addBuffer(
-      {{"kind", "constant"}, {"offset", offset}, {"bytes", bytes->size()}});
+  buffers_[op.getResult()] = addBuffer({LaunchBuffer::Constant, offset, bytes->size()});
   return success();
 }
 
@@ -170,7 +183,10 @@ int64_t elementBytes(MemRefType type) {
 }
 
 LogicalResult PlanBuilder::addLaunch(gpu::LaunchFuncOp launch) {
-  json args = json::array();
+  LaunchStep step;
+  step.module = launch.getKernelModuleName().str();
+  step.kernel = launch.getKernelName().str();
+  auto scalar = [](LaunchArg::Kind kind, uint64_t bits) { return LaunchArg{kind, 0, bits}; };
   for (Value operand : launch.getKernelOperands()) {
     Type type = operand.getType();
     if (auto memref = dyn_cast<MemRefType>(type)) {
@@ -185,13 +201,13 @@ LogicalResult PlanBuilder::addLaunch(gpu::LaunchFuncOp launch) {
         return launch.emitOpError("passes a dynamically shaped buffer");
       // The memref descriptor, field by field: allocated and aligned
       // pointer, offset, sizes, strides.
-      args.push_back({{"ptr", *buffer}});
-      args.push_back({{"ptr", *buffer}});
-      args.push_back({{"i64", offset}});
+      step.args.push_back({LaunchArg::Pointer, *buffer, 0});
+      step.args.push_back({LaunchArg::Pointer, *buffer, 0});
+      step.args.push_back(scalar(LaunchArg::I64, uint64_t(offset)));
       for (int64_t size : memref.getShape())
-        args.push_back({{"i64", size}});
+        step.args.push_back(scalar(LaunchArg::I64, uint64_t(size)));
       for (int64_t stride : strides)
-        args.push_back({{"i64", stride}});
+        step.args.push_back(scalar(LaunchArg::I64, uint64_t(stride)));
       continue;
     }
     Attribute value;
@@ -199,32 +215,27 @@ LogicalResult PlanBuilder::addLaunch(gpu::LaunchFuncOp launch) {
       return launch.emitOpError("passes a kernel argument computed on the host");
     if (auto i = dyn_cast<IntegerAttr>(value)) {
       unsigned width = type.isIndex() ? 64 : type.getIntOrFloatBitWidth();
-      args.push_back({{width <= 32 ? "i32" : "i64", i.getValue().getSExtValue()}});
+      step.args.push_back(scalar(width <= 32 ? LaunchArg::I32 : LaunchArg::I64,
+                                 uint64_t(i.getValue().getSExtValue())));
     } else if (auto f = dyn_cast<FloatAttr>(value)) {
       // As bit patterns: JSON has no inf or NaN (a max-reduction starts at -inf).
       if (!f.getType().isF32() && !f.getType().isF64())
         return launch.emitOpError("passes a scalar of type ") << f.getType();
-      uint64_t bits = f.getValue().bitcastToAPInt().getZExtValue();
-      args.push_back({{f.getType().isF32() ? "f32_bits" : "f64_bits", bits}});
+      step.args.push_back(scalar(f.getType().isF32() ? LaunchArg::F32 : LaunchArg::F64,
+                                 f.getValue().bitcastToAPInt().getZExtValue()));
     } else {
       return launch.emitOpError("passes an unsupported constant");
     }
   }
-  std::array<int64_t, 6> dims;
   Value sizes[6] = {launch.getGridSizeX(),  launch.getGridSizeY(),  launch.getGridSizeZ(),
                     launch.getBlockSizeX(), launch.getBlockSizeY(), launch.getBlockSizeZ()};
   for (int i = 0; i < 6; ++i) {
     auto v = constantIndex(sizes[i], launch);
     if (failed(v))
       return failure();
-    dims[i] = *v;
+    (i < 3 ? step.grid[i] : step.block[i - 3]) = unsigned(*v);
   }
-  steps_.push_back({{"op", "launch"},
-                    {"module", launch.getKernelModuleName().str()},
-                    {"kernel", launch.getKernelName().str()},
-                    {"grid", {dims[0], dims[1], dims[2]}},
-                    {"block", {dims[3], dims[4], dims[5]}},
-                    {"args", std::move(args)}});
+  plan_.steps.push_back(std::move(step));
   return success();
 }
 
@@ -244,16 +255,22 @@ LogicalResult PlanBuilder::addCopy(memref::CopyOp copy) {
   auto s = byteRange(copy.getSource()), d = byteRange(copy.getTarget());
   if (!s || !d)
     return copy.emitOpError("copies a non-contiguous buffer on the host");
-  steps_.push_back({{"op", "copy"}, {"src", *src}, {"src_offset", s->first}, {"dst", *dst},
-                    {"dst_offset", d->first}, {"bytes", s->second}});
+  LaunchStep step;
+  step.kind = LaunchStep::Copy;
+  step.src = *src;
+  step.dst = *dst;
+  step.srcOffset = uint64_t(s->first);
+  step.dstOffset = uint64_t(d->first);
+  step.bytes = uint64_t(s->second);
+  plan_.steps.push_back(std::move(step));
   return success();
 }
 
-FailureOr<json> PlanBuilder::build(func::FuncOp fn) {
+FailureOr<LaunchPlan> PlanBuilder::build(func::FuncOp fn) {
   for (BlockArgument arg : fn.getArguments()) {
     if (!isa<MemRefType>(arg.getType()))
       return fn.emitOpError("argument ") << arg.getArgNumber() << " is not a buffer";
-    buffers_[arg] = addBuffer({{"kind", "argument"}, {"index", arg.getArgNumber()}});
+    buffers_[arg] = addBuffer({LaunchBuffer::Argument, arg.getArgNumber(), 0});
   }
   for (Operation &op : fn.getBody().front()) {
     LogicalResult result =
@@ -263,9 +280,9 @@ FailureOr<json> PlanBuilder::build(func::FuncOp fn) {
               auto type = cast<MemRefType>(alloc->getResult(0).getType());
               if (!type.hasStaticShape())
                 return LogicalResult(alloc->emitOpError("allocates a dynamic shape"));
-              buffers_[alloc->getResult(0)] =
-                  addBuffer({{"kind", "temporary"},
-                             {"bytes", type.getNumElements() * elementBytes(type)}});
+              buffers_[alloc->getResult(0)] = addBuffer(
+                  {LaunchBuffer::Temporary, 0,
+                   uint64_t(type.getNumElements() * elementBytes(type))});
               return success();
             })
             .Case<memref::CollapseShapeOp, memref::ExpandShapeOp, memref::SubViewOp,
@@ -289,7 +306,7 @@ FailureOr<json> PlanBuilder::build(func::FuncOp fn) {
     if (failed(result))
       return failure();
   }
-  return json{{"buffers", bufferList_}, {"steps", steps_}};
+  return std::move(plan_);
 }
 
 /// Runs ptxas on `ptx` for `chip`; nullopt (with a warning) when it is missing.
@@ -329,29 +346,36 @@ assemble(Location loc, llvm::StringRef ptx, const std::string &chip,
       std::vector<uint8_t>((*cubin)->getBufferStart(), (*cubin)->getBufferEnd()));
 }
 
-LogicalResult CudaTarget::serialize(ModuleOp module, const CompileOptions &options,
-                                    EmitStage stage, Manifest manifest,
-                                    llvm::raw_ostream &out) const {
-  Location loc = module.getLoc();
-  if (stage == EmitStage::Llvm || stage == EmitStage::Obj)
-    return emitError(loc) << "--emit=" << (stage == EmitStage::Llvm ? "llvm" : "obj")
-                          << " is not available for the cuda target; use --emit=asm "
-                             "(PTX) or --emit=exe";
-  std::string chip = chipOf(options);
-  // PTX of every kernel module, by module name.
+/// The PTX of every kernel module, by module name.
+std::vector<std::pair<std::string, std::string>> ptxModules(ModuleOp module) {
   std::vector<std::pair<std::string, std::string>> ptx;
   for (auto binary : module.getOps<gpu::BinaryOp>()) {
     auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
     ptx.emplace_back(binary.getName().str(), object.getObject().getValue().str());
   }
-  if (stage == EmitStage::Asm) {
-    for (auto &[name, text] : ptx)
-      out << "// module " << name << "\n" << text << "\n";
-    return success();
-  }
+  return ptx;
+}
 
+LogicalResult CudaTarget::emit(ModuleOp module, const CompileOptions &options,
+                               EmitStage stage, llvm::raw_ostream &out) const {
+  if (stage != EmitStage::Asm)
+    return emitError(module.getLoc())
+           << "--emit=" << (stage == EmitStage::Llvm ? "llvm" : "obj")
+           << " is not available for the cuda target; use --emit=asm (PTX) or --emit=exe";
+  for (auto &[name, text] : ptxModules(module))
+    out << "// module " << name << "\n" << text << "\n";
+  return success();
+}
+
+LogicalResult CudaTarget::buildExecutable(ModuleOp module, const CompileOptions &options,
+                                          std::vector<EntryPoint> &entries,
+                                          TargetBinary &binary) const {
+  Location loc = module.getLoc();
+  auto targetOptions = parseTargetOptions<CudaTargetOptions>(*this, options);
+  std::string chip = targetOptions->chip;
+  // No host code: each entry point's host side becomes its launch plan.
   std::vector<uint8_t> constants;
-  for (EntryPoint &entry : manifest.entries) {
+  for (EntryPoint &entry : entries) {
     auto fn = module.lookupSymbol<func::FuncOp>(entry.name);
     if (!fn)
       return emitError(loc) << "entry point '" << entry.name << "' disappeared";
@@ -359,31 +383,23 @@ LogicalResult CudaTarget::serialize(ModuleOp module, const CompileOptions &optio
     auto plan = builder.build(fn);
     if (failed(plan))
       return failure();
-    entry.plan = plan->dump();
-    entry.symbol.clear();
+    entry.plan = launchPlanToJson(*plan);
   }
-  std::vector<std::vector<uint8_t>> sections;
-  manifest.sections.clear();
   bool haveCubin = false;
-  for (auto &[name, text] : ptx) {
-    manifest.sections.push_back({section::ptx(name), 0, 0});
-    sections.emplace_back(text.begin(), text.end());
-    sections.back().push_back(0); // the driver takes NUL-terminated PTX
-    auto cubin = assemble(loc, text, chip, options.cudaPath);
+  for (auto &[name, text] : ptxModules(module)) {
+    std::vector<uint8_t> ptx(text.begin(), text.end());
+    ptx.push_back(0); // the driver takes NUL-terminated PTX
+    binary.sections.push_back({section::ptx(name), nullptr, std::move(ptx)});
+    auto cubin = assemble(loc, text, chip, targetOptions->cudaPath);
     if (failed(cubin))
       return failure();
     if (*cubin) {
-      manifest.sections.push_back({section::cubin(name), 0, 0});
-      sections.push_back(std::move(**cubin));
+      binary.sections.push_back({section::cubin(name), nullptr, std::move(**cubin)});
       haveCubin = true;
     }
   }
-  manifest.sections.push_back({section::kConstants, 0, 0});
-  sections.push_back(std::move(constants));
-  manifest.target = "cuda";
-  manifest.targetInfo = chip + (haveCubin ? " (cubin + PTX)" : " (PTX)");
-  std::vector<uint8_t> image = writeExecutable(std::move(manifest), sections);
-  out.write(reinterpret_cast<const char *>(image.data()), image.size());
+  binary.sections.push_back({section::kConstants, nullptr, std::move(constants)});
+  binary.targetInfo = chip + (haveCubin ? " (cubin + PTX)" : " (PTX)");
   return success();
 }
 

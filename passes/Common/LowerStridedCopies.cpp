@@ -1,0 +1,31 @@
+//===- LowerStridedCopies.cpp - memref.copy -> linalg.copy when strided ---===//
+
+#include "passes/Common/Passes.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBELOWERSTRIDEDCOPIES
+#include "passes/Common/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+
+namespace {
+struct UbeLowerStridedCopiesPass
+    : ube::impl::UbeLowerStridedCopiesBase<UbeLowerStridedCopiesPass> {
+  void runOnOperation() override {
+    auto contiguous = [](Type type) {
+      auto memref = cast<MemRefType>(type);
+      return memref.getLayout().isIdentity() || memref.areTrailingDimsContiguous(memref.getRank());
+    };
+    getOperation().walk([&](memref::CopyOp copy) {
+      if (contiguous(copy.getSource().getType()) && contiguous(copy.getTarget().getType()))
+        return;
+      OpBuilder b(copy);
+      linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(), copy.getTarget());
+      copy.erase();
+    });
+  }
+};
+} // namespace

@@ -1,0 +1,73 @@
+//===- Passes.td - target-independent codegen passes -----------*- tablegen -*-===//
+
+#ifndef UBE_PASSES_COMMON_PASSES_TD
+#define UBE_PASSES_COMMON_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def UbeMarkInPlaceUpdates : Pass<"ube-mark-in-place-updates", "::mlir::func::FuncOp"> {
+  let summary = "Proves which results may be written over the argument of the same name";
+  let description = [{
+    On linalg on tensors, after elementwise fusion. A training step returns
+    each parameter and optimizer state under its input's name (`ube.name`).
+    When the op computing such a result is an elementwise `linalg.generic`
+    of the function's body that reads the argument only at the element it
+    writes (the same indexing map), and no later op reads the argument or a
+    view of it, the caller may pass the argument's buffer as the result's:
+    every element is read before it is overwritten and never read again.
+    The proven pairs go into `ube.in_place` on the function (result index,
+    argument index, ...), which the executable's manifest carries; the
+    runtime accepts exactly these aliases.
+  }];
+}
+
+def UbeReadOnlyArguments : Pass<"ube-read-only-arguments", "::mlir::func::FuncOp"> {
+  let summary = "Marks tensor arguments read-only for one-shot bufferization";
+  let description = [{
+    Before `one-shot-bufferize{bufferize-function-boundaries}`: every tensor
+    argument gets `bufferization.writable = false`, so an op whose
+    destination is an argument (a matmul summed into the tensor it is added
+    to) works on a copy, never on the caller's input buffer. Updates in
+    place are the caller's choice, through out-params
+    (`--ube-mark-in-place-updates`).
+  }];
+  let dependentDialects = ["::mlir::bufferization::BufferizationDialect"];
+}
+
+def UbeDistinctResultBuffers : Pass<"ube-distinct-result-buffers", "::mlir::func::FuncOp"> {
+  let summary = "Copies returned buffers that are returned twice or are arguments";
+  let description = [{
+    After bufferization, before `buffer-results-to-out-params`: a buffer a
+    function returns more than once (outputs whose values folded to the same
+    one) or an argument it returns gets a fresh buffer and a copy, so every
+    result has a buffer of its own.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
+def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::FuncOp"> {
+  let summary = "Turns memref.copy between non-contiguous buffers into linalg.copy";
+  let description = [{
+    `finalize-memref-to-llvm` lowers a copy between contiguous buffers to
+    `llvm.memcpy` but a strided one to a call of `memrefCopy` from MLIR's C
+    runner library, which executables do not link. As `linalg.copy`, such a
+    copy becomes loops like any other structured op.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def UbeApproximateMath : Pass<"ube-approximate-math"> {
+  let summary = "Replaces transcendental math ops with polynomial approximations";
+  let description = [{
+    `math.exp`, `log`, `tanh` and `erf` on f32 (and vectors of f32) become
+    arithmetic polynomial approximations (MLIR's, accurate to a few ulp),
+    which vectorize and give the same bits on every machine. `sin`, `cos`
+    and `pow` stay libm calls: rotary embeddings take sin and cos of angles
+    in the thousands, where only an exact range reduction stays accurate.
+    Run `math-extend-to-supported-types` first for f16/bf16.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
+#endif // UBE_PASSES_COMMON_PASSES_TD

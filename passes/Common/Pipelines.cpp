@@ -1,0 +1,39 @@
+//===- Pipelines.cpp - steps every target's codegen pipeline takes --------===//
+
+#include "passes/Common/Pipelines.h"
+
+#include "passes/Common/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+namespace ube {
+
+void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize) {
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  if (canonicalize)
+    pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createUbeDistinctResultBuffers());
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+}
+
+void buildMathAndControlFlowLowering(OpPassManager &pm) {
+  pm.addPass(math::createMathExtendToSupportedTypes());
+  pm.addPass(createUbeApproximateMath());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+}
+
+} // namespace ube

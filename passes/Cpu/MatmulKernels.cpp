@@ -1,0 +1,609 @@
+//===- CpuMatmulKernels.cpp - packed, register-tiled f32 matmuls for CPUs -===//
+//
+// ube.matmul on f32 becomes the loop nest of Goto's algorithm (BLIS, and
+// IREE's data tiling), on tensors:
+//
+//   pack rhs     Bp[rb, p, k, 0..NR): column panel p of every rhs matrix, NR
+//                columns wide, k-major and contiguous (zero past a ragged N),
+//                whatever rhs's layout. The micro-kernel then streams one
+//                panel sequentially from L1 instead of rows 4 KiB apart that
+//                alias in the cache. One parallel task per panel; a constant
+//                rhs (weights) is packed here, at compile time. A narrow
+//                row-major rhs (at most 4 panels wide) is read in place.
+//   tasks        scf.forall over (batch, row group, column group); a row
+//                group is TPB micro-tiles of MR rows (the last one also the
+//                M % MR ragged rows). Column groups split only short, wide
+//                products (fewer than 4 row groups, 32+ panels): there a
+//                task takes every row and a range of panels. Tasks own
+//                disjoint blocks of the result, and every element is summed
+//                in the same k order whichever thread runs it, so results
+//                do not depend on the thread count.
+//   per task     for each K block of KC: for each panel: for each micro-tile:
+//                MR × NR accumulators in vector registers (MR·NR/lanes of
+//                them), over the block's k: NR/lanes panel loads, MR
+//                broadcasts of lhs, MR·NR/lanes FMAs. The first K block
+//                starts from zero, the others from the partial sums.
+//   accumulate   `x + lhs·rhs` (ube.add of a same-shaped tensor and the
+//                product, which autodiff writes when gradients meet) starts
+//                from x instead of zero: the product is summed into x's
+//                buffer, and no separate product or elementwise add exists.
+//   epilogue     elementwise ops that consume the product alone (a linear
+//                layer's bias add, then GELU, a residual add...) run on the
+//                accumulators after the last K block, before the one store:
+//                the product is never written out and read back.
+//
+// lhs is read in place (MR rows at a time, each walked sequentially), so only
+// rhs is copied: O(K·N) next to O(M·N·K) work.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Cpu/Passes.h"
+
+#include "dialects/ube/UbeOps.h"
+#include "passes/Cpu/MatmulTiles.h"
+#include "passes/Linalg/ElementwiseBody.h"
+#include "passes/Utils/KernelBuilding.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBECPUMATMULKERNELS
+#include "passes/Cpu/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+using namespace ube;
+
+namespace {
+
+struct Tiling {
+  int64_t lanes;        ///< f32 lanes per vector register.
+  int64_t tileRows;     ///< MR: rows of a micro-tile.
+  int64_t panelWidth;   ///< NR: columns of a micro-tile and a packed panel.
+  int64_t kBlock;       ///< KC: k extent of one pass over a panel.
+  int64_t tilesPerTask; ///< TPB: micro-tiles (of MR rows) per parallel task.
+};
+
+/// Builds the kernel replacing one matmul. Shapes are static: lhs
+/// [lb..., M, K] ([.., K, M] transposed), rhs [rb..., K, N] ([.., N, K]),
+/// result [ob..., M, N], lb and rb broadcasting to ob.
+class MatmulKernelBuilder {
+public:
+  /// `accumulator` (or null): a tensor of the result's type the product is
+  /// added to. `epilogue`: the ops applied to the product (epilogueChain),
+  /// whose last one's result the kernel computes.
+  MatmulKernelBuilder(ImplicitLocOpBuilder &b, MatmulOp op, const Tiling &tiling,
+                      Value accumulator = {}, ArrayRef<Operation *> epilogue = {})
+      : b(b), t(tiling), accumulator(accumulator), product(op.getResult()),
+        epilogue(epilogue), lhs(op.getLhs()), rhs(op.getRhs()),
+        transposeLhs(op.getTransposeLhs()), transposeRhs(op.getTransposeRhs()) {
+    auto lhsType = cast<RankedTensorType>(lhs.getType());
+    auto rhsType = cast<RankedTensorType>(rhs.getType());
+    resultType = cast<RankedTensorType>(op.getType());
+    m = resultType.getDimSize(resultType.getRank() - 2);
+    n = resultType.getDimSize(resultType.getRank() - 1);
+    k = lhsType.getDimSize(lhsType.getRank() - (transposeLhs ? 2 : 1));
+    batchShape = resultType.getShape().drop_back(2);
+    lhsBatch = lhsType.getShape().drop_back(2);
+    rhsBatch = rhsType.getShape().drop_back(2);
+    f32 = b.getF32Type();
+    vec = VectorType::get({t.lanes}, f32);
+    panels = llvm::divideCeil(n, t.panelWidth);
+    fullTiles = m / t.tileRows;
+    // A short, wide product (an output projection over a vocabulary: few
+    // row groups, many panels) is split along its columns instead: each
+    // task takes every row and a range of panels, so each packed panel is
+    // read from memory once, while it sits in L1 for all the rows, not
+    // once per row group.
+    bool splitColumns = llvm::divideCeil(fullTiles, t.tilesPerTask) < kMinRowGroups &&
+                        panels >= 2 * kColumnGroups;
+    tilesPerGroup = splitColumns ? std::max<int64_t>(1, fullTiles) : t.tilesPerTask;
+    groups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, tilesPerGroup));
+    panelsPerGroup = llvm::divideCeil(panels, splitColumns ? kColumnGroups : 1);
+    columnGroups = llvm::divideCeil(panels, panelsPerGroup);
+  }
+
+  Value build() {
+    // A constant rhs (weights) is packed at compile time. Otherwise a narrow
+    // row-major rhs (N ≤ 4 panels: attention's [tokens, d] keys and values)
+    // is read in place: its rows are at most 4 cache lines, so a panel's
+    // k-walk is a short constant stride, and a packed copy would only cost
+    // memory (one per matrix of a batch) and a pass over it.
+    Value stack = rhsAsStack();
+    if (transposeRhs || n > kInPlaceRhsPanels * t.panelWidth)
+      packed = buildPackedPanels(b, stack, transposeRhs, t.panelWidth);
+    else
+      packed = packConstantPanels(b, stack, transposeRhs, t.panelWidth);
+    int64_t batch = 1;
+    for (int64_t size : batchShape)
+      batch *= size;
+    // Every element is written by the first K block of its task, so the
+    // result needs no fill (or starts as the accumulator).
+    Value init =
+        accumulator ? accumulator : tensor::EmptyOp::create(b, resultType.getShape(), f32);
+    auto forall = scf::ForallOp::create(
+        b,
+        ArrayRef<OpFoldResult>{b.getIndexAttr(batch), b.getIndexAttr(groups),
+                               b.getIndexAttr(columnGroups)},
+        ValueRange{init}, std::nullopt);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    buildTask(forall.getInductionVars()[0], forall.getInductionVars()[1],
+              forall.getInductionVars()[2], forall.getRegionIterArgs()[0],
+              forall.getTerminator());
+    return forall.getResult(0);
+  }
+
+private:
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+
+  SmallVector<Value> loop(Value begin, Value end, Value step, ValueRange state,
+                          LoopBody body) {
+    return buildLoop(b, begin, end, step, state, body);
+  }
+
+  /// rhs as one stack of matrices: [RB, K, N] ([RB, N, K] transposed).
+  Value rhsAsStack() {
+    auto type = cast<RankedTensorType>(rhs.getType());
+    int64_t stack = 1;
+    for (int64_t size : rhsBatch)
+      stack *= size;
+    return reshapeTo(b, rhs,
+                     {stack, type.getDimSize(type.getRank() - 2),
+                      type.getDimSize(type.getRank() - 1)});
+  }
+
+  /// Coordinates of linear batch index `linear` in the result's batch shape.
+  SmallVector<Value> batchCoordinates(Value linear) {
+    SmallVector<Value> coords(batchShape.size());
+    for (int64_t d = batchShape.size() - 1; d >= 0; --d) {
+      Value size = index(batchShape[d]);
+      coords[d] = arith::RemUIOp::create(b, linear, size);
+      linear = arith::DivUIOp::create(b, linear, size);
+    }
+    return coords;
+  }
+
+  /// An operand's batch indices: its dimensions align with the result's
+  /// trailing batch dimensions; size-1 dimensions broadcast (index 0).
+  SmallVector<Value> operandBatch(ArrayRef<int64_t> shape, ArrayRef<Value> coords) {
+    SmallVector<Value> indices;
+    int64_t offset = batchShape.size() - shape.size();
+    for (auto [i, size] : llvm::enumerate(shape))
+      indices.push_back(size == 1 && batchShape[offset + i] != 1 ? index(0)
+                                                                 : coords[offset + i]);
+    return indices;
+  }
+
+  /// The index of rhs's matrix in the packed stack.
+  Value packedIndex(ArrayRef<Value> coords) {
+    SmallVector<Value> indices = operandBatch(rhsBatch, coords);
+    Value linear = index(0);
+    for (auto [i, size] : llvm::enumerate(rhsBatch))
+      linear = add(mul(linear, index(size)), indices[i]);
+    return linear;
+  }
+
+  /// One task: rows [g·TPB·MR, ...) and panels [c·panelsPerGroup, ...) of
+  /// batch matrix `linear`, written into `result` by `terminator`'s
+  /// parallel insert.
+  void buildTask(Value linear, Value group, Value columnGroup, Value result,
+                 scf::InParallelOp terminator) {
+    SmallVector<Value> coords = batchCoordinates(linear);
+    resultCoords = coords;
+    lhsIndices = operandBatch(lhsBatch, coords);
+    packedAt = packedIndex(coords);
+    rhsIndices = operandBatch(rhsBatch, coords);
+
+    int64_t groupRows = tilesPerGroup * t.tileRows;
+    Value isLast = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, group, index(groups - 1));
+    Value rowBegin = mul(group, index(groupRows));
+    Value rows = arith::SelectOp::create(b, isLast, arith::SubIOp::create(b, index(m), rowBegin),
+                                         index(groupRows));
+    Value tiles = arith::SelectOp::create(
+        b, isLast, index(fullTiles - (groups - 1) * tilesPerGroup), index(tilesPerGroup));
+    // The task's panels and columns; the last column group ends at N.
+    int64_t fullPanels = n / t.panelWidth;
+    Value panelBegin = mul(columnGroup, index(panelsPerGroup));
+    Value panelEnd = arith::MinUIOp::create(b, add(panelBegin, index(panelsPerGroup)),
+                                            index(panels));
+    Value isLastColumns =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, columnGroup, index(columnGroups - 1));
+    columnBegin = mul(panelBegin, index(t.panelWidth));
+    Value columns = arith::SubIOp::create(
+        b, arith::MinUIOp::create(b, mul(panelEnd, index(t.panelWidth)), index(n)), columnBegin);
+
+    // The task's rows of every batch dimension's matrix, as [rows, N].
+    int64_t rank = resultType.getRank();
+    SmallVector<OpFoldResult> offsets(coords.begin(), coords.end()), sizes(rank, b.getIndexAttr(1)),
+        strides(rank, b.getIndexAttr(1));
+    offsets.push_back(rowBegin);
+    offsets.push_back(b.getIndexAttr(0));
+    offsets.back() = columnBegin;
+    sizes[rank - 2] = rows;
+    sizes[rank - 1] = columnGroups == 1 ? OpFoldResult(b.getIndexAttr(n)) : columns;
+    auto sliceType = RankedTensorType::get(
+        {ShapedType::kDynamic, columnGroups == 1 ? n : ShapedType::kDynamic}, f32);
+    Value slice = tensor::ExtractSliceOp::create(b, sliceType, result, offsets, sizes, strides);
+
+    // One K block over panel `panel`: the full micro-tiles, then (in the
+    // last group) the ragged rows.
+    auto panelPass = [&](Value tile, Value panel, bool raggedPanel, Value kBegin, Value kEnd,
+                         Value fromZero) {
+      tile = loop(index(0), tiles, index(1), tile,
+                  [&](Value i, ValueRange args) -> SmallVector<Value> {
+                    Value row = mul(i, index(t.tileRows));
+                    return {microTile(args[0], row, add(rowBegin, row), t.tileRows, panel,
+                                      raggedPanel, kBegin, kEnd, fromZero)};
+                  })[0];
+      int64_t raggedRows = m % t.tileRows;
+      if (!raggedRows)
+        return tile;
+      auto ifOp = scf::IfOp::create(b, TypeRange{sliceType}, isLast, true, true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      Value row = mul(tiles, index(t.tileRows));
+      scf::YieldOp::create(b, microTile(tile, row, add(rowBegin, row), raggedRows, panel,
+                                        raggedPanel, kBegin, kEnd, fromZero));
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, tile);
+      return ifOp.getResult(0);
+    };
+    // Panels outermost within a K block: a panel (KC × NR) stays in L1 while
+    // every micro-tile of the task passes over it. The ragged last panel
+    // belongs to the last column group.
+    auto kBlock = [&](Value tile, Value kBegin, Value kEnd, Value fromZero) {
+      if (fullPanels > 0)
+        tile = loop(panelBegin, arith::MinUIOp::create(b, panelEnd, index(fullPanels)),
+                    index(1), tile, [&](Value panel, ValueRange args) -> SmallVector<Value> {
+                      return {panelPass(args[0], panel, false, kBegin, kEnd, fromZero)};
+                    })[0];
+      if (fullPanels == panels)
+        return tile;
+      if (columnGroups == 1)
+        return panelPass(tile, index(fullPanels), true, kBegin, kEnd, fromZero);
+      auto ifOp = scf::IfOp::create(b, TypeRange{sliceType}, isLastColumns, true, true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      scf::YieldOp::create(b, panelPass(tile, index(fullPanels), true, kBegin, kEnd, fromZero));
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, tile);
+      return ifOp.getResult(0);
+    };
+    slice = loop(index(0), index(k), index(t.kBlock), slice,
+                 [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
+                   Value kEnd = arith::MinUIOp::create(b, add(kBegin, index(t.kBlock)), index(k));
+                   Value first =
+                       accumulator
+                           ? Value(arith::ConstantOp::create(b, b.getBoolAttr(false)))
+                           : Value(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kBegin,
+                                                         index(0)));
+                   return {kBlock(args[0], kBegin, kEnd, first)};
+                 })[0];
+
+    b.setInsertionPointToStart(terminator.getBody());
+    tensor::ParallelInsertSliceOp::create(b, slice, result, offsets, sizes, strides);
+  }
+
+  /// lhs[batch, row, kk] (transposed: [batch, kk, row]).
+  Value lhsAt(Value row, Value kk) {
+    SmallVector<Value> at(lhsIndices);
+    at.push_back(transposeLhs ? kk : row);
+    at.push_back(transposeLhs ? row : kk);
+    return tensor::ExtractOp::create(b, lhs, at);
+  }
+
+  /// Adds lhs[rows] × Bp[panel][kBegin..kEnd) to the `rowCount` × NR tile at
+  /// (`row`, panel·NR) of `tile` (or writes it, in the first K block).
+  Value microTile(Value tile, Value row, Value lhsRow, int64_t rowCount, Value panel,
+                  bool raggedPanel, Value kBegin, Value kEnd, Value fromZero) {
+    int64_t vectors = t.panelWidth / t.lanes;
+    // The panel's first column in the result, and in the task's tile.
+    Value column = mul(panel, index(t.panelWidth));
+    Value tileColumn = arith::SubIOp::create(b, column, columnBegin);
+    // The lanes of each vector that lie inside the matrix: all of them but in
+    // the ragged last panel, whose vectors wholly past N are never touched.
+    SmallVector<int64_t> valid;
+    for (int64_t v = 0; v < vectors; ++v)
+      valid.push_back(raggedPanel ? std::clamp<int64_t>(n % t.panelWidth - v * t.lanes, 0,
+                                                        t.lanes)
+                                  : t.lanes);
+    auto maskFor = [&](int64_t v) -> Value {
+      if (valid[v] == t.lanes)
+        return nullptr;
+      return vector::CreateMaskOp::create(b, VectorType::get({t.lanes}, b.getI1Type()),
+                                          ValueRange{index(valid[v])});
+    };
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    Value zeros = arith::ConstantOp::create(b, DenseElementsAttr::get(vec, 0.0f));
+    SmallVector<Value> rowsAt;
+    for (int64_t i = 0; i < rowCount; ++i)
+      rowsAt.push_back(add(row, index(i)));
+
+    // The accumulators: zeros in the first K block, else the partial sums.
+    SmallVector<Type> accTypes;
+    for (int64_t i = 0; i < rowCount; ++i)
+      for (int64_t v = 0; v < vectors; ++v)
+        if (valid[v] != 0)
+          accTypes.push_back(vec);
+    auto init = scf::IfOp::create(b, accTypes, fromZero, true, true);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(init.thenBlock());
+      scf::YieldOp::create(b, SmallVector<Value>(accTypes.size(), zeros));
+      b.setInsertionPointToStart(init.elseBlock());
+      SmallVector<Value> partial;
+      for (int64_t i = 0; i < rowCount; ++i)
+        for (int64_t v = 0; v < vectors; ++v) {
+          if (valid[v] == 0)
+            continue;
+          Value at = add(tileColumn, index(v * t.lanes));
+          Value mask = maskFor(v);
+          // In bounds even when masked: the mask keeps to the matrix (and a
+          // task's tile has a dynamic width, whose bounds check would
+          // need the tile's size at run time).
+          auto read = vector::TransferReadOp::create(b, vec, tile, ValueRange{rowsAt[i], at},
+                                                     zero, ArrayRef<bool>{true});
+          if (mask)
+            read.getMaskMutable().assign(mask);
+          partial.push_back(read);
+        }
+      scf::YieldOp::create(b, partial);
+    }
+    SmallVector<Value> acc(init.getResults());
+
+    SmallVector<bool> live;
+    for (int64_t v = 0; v < vectors; ++v)
+      live.push_back(valid[v] != 0);
+    auto lhsOf = [&](int64_t i, Value kk) { return lhsAt(add(lhsRow, index(i)), kk); };
+    auto rhsOf = [&](int64_t v, Value kk) -> Value {
+      if (packed)
+        return vector::TransferReadOp::create(
+            b, vec, packed, ValueRange{packedAt, panel, kk, index(v * t.lanes)}, zero,
+            ArrayRef<bool>{true});
+      // In place: the vector at (kk, column) of rhs, masked past N.
+      SmallVector<Value> at(rhsIndices);
+      at.append({kk, add(column, index(v * t.lanes))});
+      Value mask = maskFor(v);
+      auto read = vector::TransferReadOp::create(b, vec, rhs, at, zero,
+                                                 ArrayRef<bool>{mask == nullptr});
+      if (mask)
+        read.getMaskMutable().assign(mask);
+      return read;
+    };
+    acc = buildTileProducts(b, kBegin, kEnd, acc, rowCount, live, lhsOf, rhsOf);
+
+    if (!epilogue.empty()) {
+      // The sums are final after the last K block.
+      Value final = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kEnd, index(k));
+      auto ifOp = scf::IfOp::create(b, accTypes, final, true, true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      SmallVector<Value> finished;
+      llvm::DenseMap<std::pair<Value, int64_t>, Value> rowOperands;
+      for (int64_t i = 0; i < rowCount; ++i)
+        for (int64_t v = 0; v < vectors; ++v)
+          if (valid[v] != 0)
+            finished.push_back(applyEpilogue(acc[finished.size()], add(lhsRow, index(i)),
+                                             add(column, index(v * t.lanes)), maskFor(v), v,
+                                             rowOperands));
+      scf::YieldOp::create(b, finished);
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, acc);
+      acc = ifOp.getResults();
+    }
+
+    int64_t at = 0;
+    for (int64_t i = 0; i < rowCount; ++i)
+      for (int64_t v = 0; v < vectors; ++v) {
+        if (valid[v] == 0)
+          continue;
+        Value mask = maskFor(v);
+        auto write = vector::TransferWriteOp::create(
+            b, acc[at++], tile, ValueRange{rowsAt[i], add(tileColumn, index(v * t.lanes))},
+            ArrayRef<bool>{true});
+        if (mask)
+          write.getMaskMutable().assign(mask);
+        tile = write.getResult();
+      }
+    return tile;
+  }
+
+  /// The epilogue applied to `value`, the accumulators of vector `v` of a
+  /// micro-tile row at (`row`, `column`) of the result. `rowOperands` keeps
+  /// the reads of [N] operands (biases), the same for every row of the tile.
+  Value applyEpilogue(Value value, Value row, Value column, Value mask, int64_t v,
+                      llvm::DenseMap<std::pair<Value, int64_t>, Value> &rowOperands) {
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    auto read = [&](Value tensor, ValueRange at) -> Value {
+      auto op = vector::TransferReadOp::create(b, vec, tensor, at, zero,
+                                               ArrayRef<bool>{mask == nullptr});
+      if (mask)
+        op.getMaskMutable().assign(mask);
+      return op;
+    };
+    Value consumed = product;
+    for (Operation *op : epilogue) {
+      SmallVector<Value> args;
+      for (Value operand : op->getOperands()) {
+        if (operand == consumed) {
+          args.push_back(value);
+          continue;
+        }
+        DenseElementsAttr splat;
+        if (matchPattern(operand, m_Constant(&splat)) && splat.isSplat()) {
+          args.push_back(arith::ConstantOp::create(
+              b, DenseElementsAttr::get(vec, splat.getSplatValue<Attribute>())));
+        } else if (cast<RankedTensorType>(operand.getType()).getRank() == 1) {
+          Value &cached = rowOperands[{operand, v}];
+          if (!cached)
+            cached = read(operand, {column});
+          args.push_back(cached);
+        } else {
+          SmallVector<Value> at(resultCoords);
+          at.push_back(row);
+          at.push_back(column);
+          args.push_back(read(operand, at));
+        }
+      }
+      value = buildElementwiseBody(op, b, b.getLoc(), args, f32);
+      consumed = op->getResult(0);
+    }
+    return value;
+  }
+
+  ImplicitLocOpBuilder &b;
+  const Tiling &t;
+  Value accumulator;
+  Value product;
+  ArrayRef<Operation *> epilogue;
+  SmallVector<Value> resultCoords;
+  Value lhs, rhs;
+  bool transposeLhs, transposeRhs;
+  RankedTensorType resultType;
+  ArrayRef<int64_t> batchShape, lhsBatch, rhsBatch;
+  /// Tasks split rows into `groups` of `tilesPerGroup` micro-tiles and
+  /// panels into `columnGroups` of `panelsPerGroup`.
+  int64_t m, n, k, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup, columnGroups;
+  static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16;
+  Value columnBegin;
+  Type f32;
+  VectorType vec;
+  /// The packed rhs (null: read in place) and rhs's matrix in it.
+  Value packed, packedAt;
+  SmallVector<Value> lhsIndices, rhsIndices;
+  static constexpr int64_t kInPlaceRhsPanels = 4;
+};
+
+bool isKernelMatmul(MatmulOp op) {
+  auto isStaticF32Matrix = [](Type type) {
+    auto tensor = dyn_cast<RankedTensorType>(type);
+    return tensor && tensor.hasStaticShape() && tensor.getRank() >= 2 &&
+           tensor.getElementType().isF32() && tensor.getNumElements() > 0;
+  };
+  // Empty operands are left to the generic lowering.
+  return isStaticF32Matrix(op.getLhs().getType()) && isStaticF32Matrix(op.getRhs().getType()) &&
+         isStaticF32Matrix(op.getType());
+}
+
+/// The add that `op`'s product can be summed into: its only user, an
+/// ube.add of a tensor of the product's own type (no broadcasting).
+AddOp accumulatingAdd(MatmulOp op) {
+  if (!op->hasOneUse())
+    return {};
+  auto add = dyn_cast<AddOp>(*op->user_begin());
+  if (!add || add.getType() != op.getType() || add.getLhs().getType() != add.getRhs().getType())
+    return {};
+  return add;
+}
+
+/// Whether `operand` of an epilogue op can be read for a tile of `product`:
+/// a splat constant, a row [N] broadcast over rows (a bias), or a tensor of
+/// the product's type (a residual).
+bool isEpilogueOperand(Value operand, RankedTensorType product) {
+  auto type = dyn_cast<RankedTensorType>(operand.getType());
+  if (!type || !type.getElementType().isF32())
+    return false;
+  DenseElementsAttr splat;
+  if (matchPattern(operand, m_Constant(&splat)) && splat.isSplat())
+    return true;
+  return type == product ||
+         (type.getRank() == 1 && type.getDimSize(0) == product.getShape().back());
+}
+
+/// The elementwise ops that can run on `op`'s accumulators before they are
+/// stored: a chain of float ops, each the only user of the previous value
+/// (the first: of the product), of the product's type, whose other operands
+/// are isEpilogueOperand.
+SmallVector<Operation *> epilogueChain(MatmulOp op) {
+  SmallVector<Operation *> chain;
+  Value current = op.getResult();
+  while (current.hasOneUse()) {
+    Operation *user = *current.user_begin();
+    if (!isa<AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, NegOp, AbsOp, ExpOp, LogOp,
+             SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, SiluOp, ReluOp, GeluOp>(user) ||
+        user->getResult(0).getType() != op.getType())
+      break;
+    if (!llvm::all_of(user->getOperands(), [&](Value operand) {
+          return operand == current || isEpilogueOperand(operand, op.getType());
+        }))
+      break;
+    chain.push_back(user);
+    current = user->getResult(0);
+  }
+  return chain;
+}
+
+struct TileMatmul : OpRewritePattern<MatmulOp> {
+  TileMatmul(MLIRContext *context, Tiling tiling)
+      : OpRewritePattern(context), tiling(tiling) {}
+
+  LogicalResult matchAndRewrite(MatmulOp op, PatternRewriter &rewriter) const override {
+    if (!isKernelMatmul(op))
+      return rewriter.notifyMatchFailure(op, "not a static, non-empty f32 matrix product");
+    if (accumulatingAdd(op))
+      return rewriter.notifyMatchFailure(op, "summed into its user (TileAccumulatingMatmul)");
+    SmallVector<Operation *> epilogue = epilogueChain(op);
+    // Where the epilogue's last op is, every operand it reads is defined.
+    Operation *last = epilogue.empty() ? op.getOperation() : epilogue.back();
+    rewriter.setInsertionPoint(last);
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    rewriter.replaceOp(last, MatmulKernelBuilder(b, op, tiling, {}, epilogue).build());
+    if (!epilogue.empty()) {
+      for (Operation *dead : llvm::reverse(ArrayRef(epilogue).drop_back()))
+        rewriter.eraseOp(dead);
+      rewriter.eraseOp(op);
+    }
+    return success();
+  }
+
+  Tiling tiling;
+};
+
+/// x + lhs·rhs as one kernel that starts from x. When both operands are
+/// such products, the second is summed into the first.
+struct TileAccumulatingMatmul : OpRewritePattern<AddOp> {
+  TileAccumulatingMatmul(MLIRContext *context, Tiling tiling)
+      : OpRewritePattern(context), tiling(tiling) {}
+
+  LogicalResult matchAndRewrite(AddOp add, PatternRewriter &rewriter) const override {
+    for (OpOperand &operand : llvm::reverse(add->getOpOperands())) {
+      auto product = operand.get().getDefiningOp<MatmulOp>();
+      if (!product || !isKernelMatmul(product) || accumulatingAdd(product) != add)
+        continue;
+      Value accumulator = add->getOperand(1 - operand.getOperandNumber());
+      ImplicitLocOpBuilder b(add.getLoc(), rewriter);
+      rewriter.replaceOp(add, MatmulKernelBuilder(b, product, tiling, accumulator).build());
+      rewriter.eraseOp(product);
+      return success();
+    }
+    return rewriter.notifyMatchFailure(add, "no product to sum into the other operand");
+  }
+
+  Tiling tiling;
+};
+
+struct UbeCpuMatmulKernelsPass
+    : ube::impl::UbeCpuMatmulKernelsBase<UbeCpuMatmulKernelsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    if (vectorWidth < 1 || panelWidth % vectorWidth != 0 || tileRows < 1 || kBlock < 1 ||
+        tilesPerTask < 1) {
+      getOperation().emitError("ube-cpu-matmul-kernels: panel-width must be a multiple of "
+                               "vector-width, and every size positive");
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(&getContext());
+    patterns.add<TileMatmul, TileAccumulatingMatmul>(
+        &getContext(), Tiling{vectorWidth, tileRows, panelWidth, kBlock, tilesPerTask});
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

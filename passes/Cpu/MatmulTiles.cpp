@@ -1,0 +1,176 @@
+//===- CpuMatmulTiles.cpp - packed panels and register tiles --------------===//
+
+#include "passes/Cpu/MatmulTiles.h"
+
+#include "dialects/ube/UbeOps.h"
+#include "passes/Utils/KernelBuilding.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
+
+using namespace mlir;
+
+namespace ube {
+
+namespace {
+
+/// The sizes of a stack of right-hand sides and of its panels.
+struct StackShape {
+  int64_t stack, k, n, panels;
+  StackShape(Value stackValue, bool transposed, int64_t panelWidth) {
+    auto type = cast<RankedTensorType>(stackValue.getType());
+    stack = type.getDimSize(0);
+    k = type.getDimSize(transposed ? 2 : 1);
+    n = type.getDimSize(transposed ? 1 : 2);
+    panels = llvm::divideCeil(n, panelWidth);
+  }
+};
+
+} // namespace
+
+Value packConstantPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
+                         int64_t panelWidth) {
+  // Through the reshape that made the stack of a constant.
+  Value source = stack;
+  if (auto collapse = source.getDefiningOp<tensor::CollapseShapeOp>())
+    source = collapse.getSrc();
+  else if (auto expand = source.getDefiningOp<tensor::ExpandShapeOp>())
+    source = expand.getSrc();
+  auto constant = source.getDefiningOp<ConstantOp>();
+  if (!constant)
+    return nullptr;
+  std::vector<float> values;
+  if (auto resource = dyn_cast<DenseF32ResourceElementsAttr>(constant.getValue())) {
+    std::optional<ArrayRef<float>> data = resource.tryGetAsArrayRef();
+    if (!data)
+      return nullptr;
+    values.assign(data->begin(), data->end());
+  } else if (auto dense = dyn_cast<DenseElementsAttr>(constant.getValue())) {
+    auto range = dense.tryGetValues<float>();
+    if (failed(range))
+      return nullptr;
+    values.assign(range->begin(), range->end());
+  } else {
+    return nullptr;
+  }
+  StackShape s(stack, transposed, panelWidth);
+  std::vector<float> packedValues(s.stack * s.panels * s.k * panelWidth, 0.0f);
+  for (int64_t r = 0; r < s.stack; ++r)
+    for (int64_t p = 0; p < s.panels; ++p)
+      for (int64_t kk = 0; kk < s.k; ++kk)
+        for (int64_t j = 0; j < panelWidth && p * panelWidth + j < s.n; ++j) {
+          int64_t column = p * panelWidth + j;
+          int64_t from = r * s.k * s.n + (transposed ? column * s.k + kk : kk * s.n + column);
+          packedValues[((r * s.panels + p) * s.k + kk) * panelWidth + j] = values[from];
+        }
+  auto type = RankedTensorType::get({s.stack, s.panels, s.k, panelWidth}, b.getF32Type());
+  auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<float>(packedValues));
+  // Named after the function and the weight, not by a module-wide counter:
+  // functions are compiled in parallel, and the printed IR must not depend
+  // on which got there first.
+  std::string key = "ube.packed_rhs";
+  if (auto fn = b.getInsertionBlock()->getParentOp()->getParentOfType<FunctionOpInterface>())
+    key += "." + fn.getName().str();
+  else if (auto fn = dyn_cast<FunctionOpInterface>(b.getInsertionBlock()->getParentOp()))
+    key += "." + fn.getName().str();
+  if (auto resource = dyn_cast<DenseResourceElementsAttr>(constant.getValue()))
+    key += "." + resource.getRawHandle().getKey().str();
+  auto attr = DenseResourceElementsAttr::get(type, key, std::move(blob));
+  return ConstantOp::create(b, type, attr);
+}
+
+Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
+                        int64_t panelWidth) {
+  if (Value packed = packConstantPanels(b, stack, transposed, panelWidth))
+    return packed;
+  StackShape s(stack, transposed, panelWidth);
+  Type f32 = b.getF32Type();
+  auto index = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
+  auto packedType = RankedTensorType::get({s.stack, s.panels, s.k, panelWidth}, f32);
+  auto panelType = RankedTensorType::get({s.k, panelWidth}, f32);
+  Value init = tensor::EmptyOp::create(b, packedType.getShape(), f32);
+  auto forall = scf::ForallOp::create(
+      b, ArrayRef<OpFoldResult>{b.getIndexAttr(s.stack), b.getIndexAttr(s.panels)},
+      ValueRange{init}, std::nullopt);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(forall.getBody());
+  Value r = forall.getInductionVars()[0], p = forall.getInductionVars()[1];
+  Value column = arith::MulIOp::create(b, p, index(panelWidth));
+  Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+  // Columns of this panel inside the matrix.
+  Value width = arith::MinUIOp::create(b, index(panelWidth),
+                                       arith::SubIOp::create(b, index(s.n), column));
+  // The task's panel of the packed tensor, written in place.
+  SmallVector<OpFoldResult> offsets = {r, p, b.getIndexAttr(0), b.getIndexAttr(0)};
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(s.k),
+                                     b.getIndexAttr(panelWidth)};
+  SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
+  Value panel = tensor::ExtractSliceOp::create(b, panelType, forall.getRegionIterArgs()[0],
+                                               offsets, sizes, strides);
+  if (!transposed) {
+    // A masked vector read of each row segment.
+    auto panelVector = VectorType::get({panelWidth}, f32);
+    Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
+                                              ValueRange{width});
+    panel = buildLoop(b, index(0), index(s.k), index(1), panel,
+                      [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                        auto read = vector::TransferReadOp::create(
+                            b, panelVector, stack, ValueRange{r, kk, column}, zero,
+                            ArrayRef<bool>{false});
+                        read.getMaskMutable().assign(mask);
+                        return {vector::TransferWriteOp::create(b, read, out[0],
+                                                                ValueRange{kk, index(0)},
+                                                                ArrayRef<bool>{true})
+                                    .getResult()};
+                      })[0];
+  } else {
+    // Each of the panel's rows of [n, k] copied into its column.
+    panel = buildLoop(
+        b, index(0), index(panelWidth), index(1), panel,
+        [&](Value j, ValueRange out) -> SmallVector<Value> {
+          Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, width);
+          // Rows past N read row 0 and store zeros.
+          Value row = arith::SelectOp::create(b, inside, arith::AddIOp::create(b, column, j),
+                                              index(0));
+          return buildLoop(b, index(0), index(s.k), index(1), out,
+                           [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                             Value value =
+                                 tensor::ExtractOp::create(b, stack, ValueRange{r, row, kk});
+                             value = arith::SelectOp::create(b, inside, value, zero);
+                             return {tensor::InsertOp::create(b, value, out[0],
+                                                              ValueRange{kk, j})
+                                         .getResult()};
+                           });
+        })[0];
+  }
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(b, panel, forall.getRegionIterArgs()[0], offsets, sizes,
+                                        strides);
+  return forall.getResult(0);
+}
+
+SmallVector<Value> buildTileProducts(ImplicitLocOpBuilder &b, Value kBegin, Value kEnd,
+                                     ValueRange acc, int64_t rows, ArrayRef<bool> live,
+                                     TileLhs lhs, TileRhs rhs) {
+  Value one = arith::ConstantIndexOp::create(b, 1);
+  return buildLoop(b, kBegin, kEnd, one, acc, [&](Value kk, ValueRange sums) {
+    SmallVector<Value> panelVectors;
+    for (auto [v, isLive] : llvm::enumerate(live))
+      panelVectors.push_back(isLive ? rhs(v, kk) : Value());
+    Type vectorType = (*llvm::find_if(panelVectors, [](Value v) { return bool(v); })).getType();
+    SmallVector<Value> next;
+    for (int64_t i = 0; i < rows; ++i) {
+      Value a = vector::BroadcastOp::create(b, vectorType, lhs(i, kk));
+      for (Value panelVector : panelVectors)
+        if (panelVector)
+          next.push_back(vector::FMAOp::create(b, a, panelVector, sums[next.size()]));
+    }
+    return next;
+  });
+}
+
+} // namespace ube

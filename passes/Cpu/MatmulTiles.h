@@ -1,0 +1,53 @@
+//===- CpuMatmulTiles.h - packed panels and register tiles -----*- C++ -*-===//
+//
+// The two pieces of Goto's algorithm that every CPU kernel computing a
+// product shares (--ube-cpu-matmul-kernels, and the fused feature-map loss
+// of --ube-cpu-feature-map-kernels):
+//
+//   panels       a right-hand side copied into k-major panels NR columns
+//                wide, so that a micro-tile streams one panel sequentially
+//                from L1 instead of rows a power of two apart that alias in
+//                the cache;
+//   register     MR × NR accumulators in vector registers summing rank-1
+//   tile         updates: per k, NR/lanes panel vectors, MR broadcasts of
+//                the left-hand side, MR·NR/lanes FMAs.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UBE_PASSES_CPU_MATMULTILES_H
+#define UBE_PASSES_CPU_MATMULTILES_H
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace ube {
+
+/// `stack` ([S, K, N], or [S, N, K] when `transposed`) as packed panels
+/// [S, panels, K, NR]: Bp[s, p, k, j] = B_s[k, p·NR + j], zero past N. A
+/// constant `stack` (weights) is packed at compile time; otherwise one
+/// parallel task per (matrix, panel) copies it.
+mlir::Value buildPackedPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack, bool transposed,
+                              int64_t panelWidth);
+
+/// The packed panels of a constant `stack` (as buildPackedPanels), or null
+/// when `stack` is not a constant whose values can be read.
+mlir::Value packConstantPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack,
+                               bool transposed, int64_t panelWidth);
+
+/// The scalar lhs[i, k] of row `i` of a tile, and vector `v` of the rhs's
+/// panel at `k`.
+using TileLhs = llvm::function_ref<mlir::Value(int64_t i, mlir::Value k)>;
+using TileRhs = llvm::function_ref<mlir::Value(int64_t v, mlir::Value k)>;
+
+/// Adds sum over k in [kBegin, kEnd) of lhs(i, k) · rhs(v, k) to `acc`, the
+/// accumulators of a tile of `rows` rows by the vectors of `live` (row-major,
+/// one per row and live vector; a vector wholly past the matrix's last
+/// column has none and is never read). Returns the new accumulators.
+llvm::SmallVector<mlir::Value> buildTileProducts(mlir::ImplicitLocOpBuilder &b,
+                                                 mlir::Value kBegin, mlir::Value kEnd,
+                                                 mlir::ValueRange acc, int64_t rows,
+                                                 llvm::ArrayRef<bool> live, TileLhs lhs,
+                                                 TileRhs rhs);
+
+} // namespace ube
+
+#endif // UBE_PASSES_CPU_MATMULTILES_H

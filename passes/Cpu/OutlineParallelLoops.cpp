@@ -1,0 +1,259 @@
+//===- OutlineParallelLoops.cpp - scf.forall -> task function + dispatch --===//
+//
+// Each outermost bufferized scf.forall with static bounds becomes
+//
+//   func.func private @F_taskN(%begin: index, %end: index, captures...)
+//     (internal linkage): for i in [begin, end): the body at the forall's
+//     indices delinearized from i;
+//   func.func private @F_dispatchN(%count: index, captures...)
+//     a declaration marked `ube.parallel_task = "F_taskN"`, which
+//     --ube-cpu-emit-parallel-dispatch defines once in the LLVM dialect: it hands
+//     the task and its captures to the runtime's thread pool;
+//
+// and the loop is replaced by a call of the dispatch. Captures travel as
+// bare pointers (memrefs with a static shape and the identity layout) or
+// 8-byte scalars. A strided view of static shape (a chunk or a row block of
+// a larger buffer) travels as its base buffer's pointer plus its dynamic
+// offset and strides, and is rebuilt in the task with memref.reinterpret_cast.
+// A loop capturing anything else stays a loop (--scf-forall-to-for runs it
+// serially). Constants are cloned into the task.
+// A loop whose task would be the same as an earlier one (same signature and
+// body: the same layer shape over other buffers) calls the earlier dispatch.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Cpu/Passes.h"
+
+#include "dialects/ube/UbeDialect.h"
+
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBECPUOUTLINEPARALLELLOOPS
+#include "passes/Cpu/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+
+namespace {
+
+/// Whether `value` can be passed to a task through an 8-byte slot.
+bool isPassable(Value value) {
+  Type type = value.getType();
+  if (auto memref = dyn_cast<MemRefType>(type))
+    return memref.hasStaticShape() && memref.getLayout().isIdentity();
+  if (type.isIndex())
+    return true;
+  return type.isIntOrFloat() && type.getIntOrFloatBitWidth() <= 64;
+}
+
+/// Whether `value` is a strided view of static shape, which a task rebuilds
+/// from its base buffer, offset and strides.
+bool isStridedView(Value value) {
+  auto memref = dyn_cast<MemRefType>(value.getType());
+  return memref && memref.hasStaticShape() && isa<StridedLayoutAttr>(memref.getLayout()) &&
+         memref.getRank() > 0;
+}
+
+struct UbeCpuOutlineParallelLoopsPass
+    : ube::impl::UbeCpuOutlineParallelLoopsBase<UbeCpuOutlineParallelLoopsPass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    tasksByHash_.clear();
+    SmallVector<scf::ForallOp> loops;
+    module.walk([&](scf::ForallOp loop) {
+      if (!loop->getParentOfType<scf::ForallOp>() && loop.getNumResults() == 0)
+        loops.push_back(loop);
+    });
+    llvm::DenseMap<func::FuncOp, int> counts;
+    for (scf::ForallOp loop : loops) {
+      auto parent = loop->getParentOfType<func::FuncOp>();
+      if (failed(outline(loop, parent, counts[parent])))
+        continue;
+      ++counts[parent];
+    }
+  }
+
+  /// Order-sensitive hash of a task's signature and body, up to value
+  /// identities and locations.
+  static llvm::hash_code hashTask(func::FuncOp task) {
+    llvm::hash_code hash = hash_value(task.getFunctionType());
+    task.getBody().walk([&](Operation *op) {
+      hash = llvm::hash_combine(
+          hash, OperationEquivalence::computeHash(op, OperationEquivalence::ignoreHashValue,
+                                                  OperationEquivalence::ignoreHashValue,
+                                                  OperationEquivalence::IgnoreLocations));
+    });
+    return hash;
+  }
+
+  /// The dispatch of an earlier task that does what `task` does. Layers of
+  /// the same shape give the same loops over different buffers (captures):
+  /// one task each would make LLVM optimize and compile the same code once
+  /// per layer (BERT-base: 12 times).
+  func::FuncOp dispatchOfEquivalentTask(func::FuncOp task) {
+    auto it = tasksByHash_.find(size_t(hashTask(task)));
+    if (it == tasksByHash_.end())
+      return nullptr;
+    for (auto [earlier, dispatch] : it->second)
+      if (earlier.getFunctionType() == task.getFunctionType() &&
+          OperationEquivalence::isRegionEquivalentTo(&earlier.getBody(), &task.getBody(),
+                                                     OperationEquivalence::IgnoreLocations))
+        return dispatch;
+    return nullptr;
+  }
+
+  /// Outlined tasks and their dispatches, by hashTask.
+  llvm::DenseMap<size_t, SmallVector<std::pair<func::FuncOp, func::FuncOp>>>
+      tasksByHash_;
+
+  LogicalResult outline(scf::ForallOp loop, func::FuncOp parent, int number) {
+    ArrayRef<int64_t> lbs = loop.getStaticLowerBound(), ubs = loop.getStaticUpperBound(),
+                      steps = loop.getStaticStep();
+    if (ShapedType::isDynamicShape(lbs) || ShapedType::isDynamicShape(ubs) ||
+        ShapedType::isDynamicShape(steps))
+      return failure();
+    SmallVector<int64_t> trips;
+    int64_t count = 1;
+    for (auto [lb, ub, step] : llvm::zip(lbs, ubs, steps)) {
+      trips.push_back(ub > lb ? (ub - lb + step - 1) / step : 0);
+      count *= trips.back();
+    }
+    if (count < 2)
+      return failure();
+
+    llvm::SetVector<Value> above;
+    getUsedValuesDefinedAbove(loop.getRegion(), above);
+    SmallVector<Value> captures, constants, views;
+    for (Value value : above) {
+      Operation *def = value.getDefiningOp();
+      if (def && def->hasTrait<OpTrait::ConstantLike>())
+        constants.push_back(value);
+      else if (isPassable(value))
+        captures.push_back(value);
+      else if (isStridedView(value))
+        views.push_back(value);
+      else
+        return failure();
+    }
+
+    MLIRContext *context = &getContext();
+    OpBuilder b(parent);
+    Location loc = loop.getLoc();
+    // Each view's base buffer, then its dynamic offset and strides.
+    struct ViewCapture {
+      Value view;
+      unsigned base;
+      SmallVector<unsigned> dynamic; ///< Offset (if dynamic), then strides.
+    };
+    SmallVector<ViewCapture> viewCaptures;
+    OpBuilder before(loop);
+    for (Value view : views) {
+      auto metadata = memref::ExtractStridedMetadataOp::create(before, loc, view);
+      auto layout = cast<StridedLayoutAttr>(cast<MemRefType>(view.getType()).getLayout());
+      ViewCapture capture{view, unsigned(captures.size()), {}};
+      captures.push_back(metadata.getBaseBuffer());
+      if (ShapedType::isDynamic(layout.getOffset())) {
+        capture.dynamic.push_back(captures.size());
+        captures.push_back(metadata.getOffset());
+      }
+      for (auto [d, stride] : llvm::enumerate(layout.getStrides()))
+        if (ShapedType::isDynamic(stride)) {
+          capture.dynamic.push_back(captures.size());
+          captures.push_back(metadata.getStrides()[d]);
+        }
+      viewCaptures.push_back(std::move(capture));
+    }
+    Type indexType = b.getIndexType();
+    std::string prefix = "__ube_" + parent.getName().str();
+    std::string taskName = prefix + "_task" + std::to_string(number);
+    std::string dispatchName = prefix + "_dispatch" + std::to_string(number);
+
+    SmallVector<Type> taskInputs = {indexType, indexType};
+    for (Value capture : captures)
+      taskInputs.push_back(capture.getType());
+    auto task = func::FuncOp::create(b, loc, taskName, b.getFunctionType(taskInputs, {}));
+    task.setPrivate();
+    // Read by --convert-func-to-llvm: the task is not an entry point.
+    task->setAttr("llvm.linkage",
+                  LLVM::LinkageAttr::get(context, LLVM::Linkage::Internal));
+    Block *entry = task.addEntryBlock();
+    OpBuilder body = OpBuilder::atBlockBegin(entry);
+    IRMapping mapping;
+    for (Value constant : constants)
+      mapping.map(constant, body.clone(*constant.getDefiningOp())->getResult(0));
+    for (auto [i, capture] : llvm::enumerate(captures))
+      mapping.map(capture, entry->getArgument(i + 2));
+    for (const ViewCapture &capture : viewCaptures) {
+      auto type = cast<MemRefType>(capture.view.getType());
+      auto layout = cast<StridedLayoutAttr>(type.getLayout());
+      const unsigned *dynamic = capture.dynamic.begin();
+      auto fold = [&](int64_t value) -> OpFoldResult {
+        if (!ShapedType::isDynamic(value))
+          return body.getIndexAttr(value);
+        return entry->getArgument(2 + *dynamic++);
+      };
+      OpFoldResult offset = fold(layout.getOffset());
+      SmallVector<OpFoldResult> sizes, strides;
+      for (int64_t size : type.getShape())
+        sizes.push_back(body.getIndexAttr(size));
+      for (int64_t stride : layout.getStrides())
+        strides.push_back(fold(stride));
+      mapping.map(capture.view,
+                  memref::ReinterpretCastOp::create(body, loc, type,
+                                                    entry->getArgument(2 + capture.base),
+                                                    offset, sizes, strides)
+                      .getResult());
+    }
+    Value one = arith::ConstantIndexOp::create(body, loc, 1);
+    auto serial = scf::ForOp::create(body, loc, entry->getArgument(0), entry->getArgument(1), one);
+    func::ReturnOp::create(body, loc);
+    body.setInsertionPointToStart(serial.getBody());
+    // Row-major: the last forall dimension varies fastest.
+    Value rest = serial.getInductionVar();
+    SmallVector<Value> ivs(trips.size());
+    for (int64_t d = trips.size() - 1; d >= 0; --d) {
+      Value trip = arith::ConstantIndexOp::create(body, loc, trips[d]);
+      Value position = d == 0 ? rest : arith::RemUIOp::create(body, loc, rest, trip);
+      if (d > 0)
+        rest = arith::DivUIOp::create(body, loc, rest, trip);
+      if (steps[d] != 1)
+        position = arith::MulIOp::create(
+            body, loc, position, arith::ConstantIndexOp::create(body, loc, steps[d]));
+      if (lbs[d] != 0)
+        position = arith::AddIOp::create(body, loc, position,
+                                         arith::ConstantIndexOp::create(body, loc, lbs[d]));
+      ivs[d] = position;
+    }
+    for (auto [iv, value] : llvm::zip(loop.getInductionVars(), ivs))
+      mapping.map(iv, value);
+    for (Operation &op : loop.getBody()->without_terminator())
+      body.clone(op, mapping);
+
+    func::FuncOp dispatch = dispatchOfEquivalentTask(task);
+    if (dispatch) {
+      task.erase();
+    } else {
+      SmallVector<Type> dispatchInputs = {indexType};
+      for (Value capture : captures)
+        dispatchInputs.push_back(capture.getType());
+      b.setInsertionPoint(parent);
+      dispatch =
+          func::FuncOp::create(b, loc, dispatchName, b.getFunctionType(dispatchInputs, {}));
+      dispatch.setPrivate();
+      dispatch->setAttr(ube::UbeDialect::ParallelTaskAttrHelper::getNameStr(), b.getStringAttr(taskName));
+      tasksByHash_[size_t(hashTask(task))].push_back({task, dispatch});
+    }
+
+    b.setInsertionPoint(loop);
+    SmallVector<Value> operands = {arith::ConstantIndexOp::create(b, loc, count)};
+    llvm::append_range(operands, captures);
+    func::CallOp::create(b, loc, dispatch, operands);
+    loop.erase();
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,219 @@
+//===- Passes.td - the cpu target's codegen passes -------------*- tablegen -*-===//
+
+#ifndef UBE_PASSES_CPU_PASSES_TD
+#define UBE_PASSES_CPU_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
+                                     "::mlir::func::FuncOp"> {
+  let summary = "Lowers the distillation losses to fused, vectorized row kernels for CPUs";
+  let description = [{
+    Replaces `ube.kd_loss` and `ube.kd_loss_grad` on f32 logits with loops
+    over rows whose inner loops walk the vocabulary in vectors: one streaming
+    pass per row computes the running (online) maxima and sums of exp for
+    student and teacher together (per vector lane, rescaled once per chunk of
+    the row, so the exps stay one per element and vectorize), the weighted
+    sum for the KL term and, with a hard-label term at T != 1, the statistics
+    at T = 1. The loss is then a per-row combination; the gradient a second
+    pass over the row writing `softmax(s/T) - softmax(t/T)` (and the
+    cross-entropy gradient) directly. A kd_loss and a kd_loss_grad of the
+    same operands (a training step) become one kernel sharing the statistics
+    pass. Nothing of the size of the logits is allocated:
+    `docs/distillation.md` has the math. Ops it does not handle
+    (other element types) are left for `--ube-lower-to-linalg`.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"chunkSize", "chunk-size", "int64_t", "512",
+           "Elements per chunk of a row between two rescalings (a multiple of the width)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
+def UbeCpuFeatureMapKernels : Pass<"ube-cpu-feature-map-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers feature_map_loss and its gradient to one fused kernel over blocks of tokens for CPUs";
+  let description = [{
+    Replaces `ube.feature_map_loss` and `ube.feature_map_loss_grad` on
+    static f32 operands (with or without a projection) with an `scf.forall`
+    over groups of tokens (at most `max-tasks` tasks) that walks its tokens
+    a block of R rows at a time, R·Dt at most `block-elements` (at least
+    `tile-rows` rows). Per block: the projection `P = h_s·W` into the
+    task's tile by register tiles (`tile-rows` × `panel-width`) over W's
+    packed panels; per row, the means and centered variances of P and h_t
+    and the sums of `d = LN(P) − LN(h_t)`, `d²` and `d·LN(P)` (sweeps over
+    the row while it is in L1), the row's loss terms and, with a gradient,
+    `dP` written over P; then `d h_s = dP·Wᵀ` straight into the result and
+    the task's share of `d W += h_sᵀ·dP`. The projected features of all
+    tokens never exist, only a tile's per task. A loss and its gradient of
+    the same operands (a training step) become one kernel. The tasks' loss
+    sums and shares of `d W` are added in task order, so results do not
+    depend on the thread count. Ops it does not handle (other element
+    types, dynamic shapes) are left for the chunked expansion and the
+    linalg lowering.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"tileRows", "tile-rows", "int64_t", "6", "Rows of a register tile (MR)">,
+    Option<"panelWidth", "panel-width", "int64_t", "16",
+           "Columns of a register tile and a packed panel (NR, a multiple of the width)">,
+    Option<"blockElements", "block-elements", "int64_t", "65536",
+           "Elements of a task's tile of projected features at most (R·Dt)">,
+    Option<"maxTasks", "max-tasks", "int64_t", "4",
+           "Parallel tasks at most (each holds a tile and, with a gradient, a share of d W)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
+def UbeCpuRowKernels : Pass<"ube-cpu-row-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers softmax, log_softmax, layer_norm and rms_norm over the last axis to vectorized row kernels for CPUs";
+  let description = [{
+    Replaces `ube.softmax`, `ube.log_softmax`, `ube.layer_norm` and
+    `ube.rms_norm` over the last axis of static f32 tensors with an
+    `scf.forall` over groups of rows (tasks for the thread pool, each at
+    least `task-elements` elements) whose rows take two passes, one vector of
+    `vector-width` lanes at a time: a statistics pass (softmax: the lane
+    maxima, then the sum of exp(x − max); layer_norm: the mean, then the
+    centered sum of squares, both exact two-step formulas on the row while it
+    is in L1; rms_norm: the sum of squares) and an output pass that writes
+    the result (times the weight, plus the bias) directly. The ragged
+    end of a row is one masked step. Ops it does not handle (other element
+    types, other axes) are left for `--ube-lower-to-linalg`.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"taskElements", "task-elements", "int64_t", "8192",
+           "Elements a parallel task covers at least (whole rows)">,
+    Option<"layerNorm", "layer-norm", "bool", "true",
+           "Also take layer_norm and rms_norm (false: leave them to the linalg lowering)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
+def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers f32 matmuls to packed, register-tiled, vectorized loop nests for CPUs";
+  let description = [{
+    Replaces `ube.matmul` on static f32 operands (any batch broadcasting and
+    transposes) with Goto's algorithm on tensors: the right-hand side is
+    packed into k-major panels `panel-width` columns wide (at compile time
+    when it is a constant, as weights are; else by parallel tasks), then an
+    `scf.forall` over (batch, row group) runs, per task, K blocks of
+    `k-block`, panels, and micro-tiles of `tile-rows` × `panel-width` whose
+    accumulators stay in vector registers (broadcast lhs × panel vector
+    FMAs). Tasks own disjoint rows and sum every element in the same order,
+    so results do not depend on how tasks are spread over threads. Other
+    matmuls are left for `--ube-lower-to-linalg`.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"tileRows", "tile-rows", "int64_t", "6", "Rows of a micro-tile (MR)">,
+    Option<"panelWidth", "panel-width", "int64_t", "16",
+           "Columns of a micro-tile and a packed panel (NR, a multiple of the width)">,
+    Option<"kBlock", "k-block", "int64_t", "256", "k extent of one pass over a panel (KC)">,
+    Option<"tilesPerTask", "tiles-per-task", "int64_t", "8",
+           "Micro-tiles per parallel task (rows per task = tiles × tile-rows)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
+}
+
+def UbeCpuParallelizeLinalg : Pass<"ube-cpu-parallelize-linalg", "::mlir::func::FuncOp"> {
+  let summary = "Tiles top-level linalg ops on tensors into scf.forall tasks";
+  let description = [{
+    Each linalg op at the top level of a function, on tensors, with static
+    loop ranges and at least `min-work` iterations, is tiled along its
+    leading parallel loops into an `scf.forall`: tile size 1 while the task
+    count stays within `max-tasks`, then one split of the next parallel loop,
+    until there are `min-tasks` tasks. Reduction loops are never split, so
+    results do not depend on how the tasks are spread over threads.
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", "16384",
+           "Iterations below which an op stays whole">,
+    Option<"minTasks", "min-tasks", "int64_t", "16", "Tasks to reach before stopping">,
+    Option<"maxTasks", "max-tasks", "int64_t", "256", "Most tasks of one op">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::affine::AffineDialect"];
+}
+
+def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Places a public function's temporary buffers in one arena by liveness";
+  let description = [{
+    After bufferization: each top-level `memref.alloc` of a public function
+    (static shape, identity layout) lives from its allocation to the last
+    top-level op using it or a view of it; one at the top level of a task
+    (a top-level `scf.forall` with static bounds) is a buffer of one
+    64-byte-aligned slot per iteration, live while the forall runs, each
+    iteration viewing its own slot. Buffers are placed largest first
+    at the lowest 64-byte-aligned offset clear of placed buffers that are
+    live at the same time, so buffers with disjoint lifetimes share bytes.
+    The function gains a trailing `memref<Nxi8>` argument (the arena, which
+    the runtime allocates once and reuses) and the attribute
+    `ube.arena_bytes = N`; allocations become `memref.view`s of the arena
+    and their deallocations are removed. With `print`, the plan (offset,
+    size, live range, type (`xN tasks` for per-task slots) and location of
+    every buffer; arena size against the sum of the buffers) is written to
+    standard output.
+  }];
+  let options = [
+    Option<"print", "print", "bool", "false", "Print the plan to standard output">
+  ];
+  let dependentDialects = ["::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"];
+}
+
+def UbeCpuOutlineParallelLoops : Pass<"ube-cpu-outline-parallel-loops", "::mlir::ModuleOp"> {
+  let summary = "Outlines outermost bufferized scf.forall loops into tasks for a thread pool";
+  let description = [{
+    Each outermost `scf.forall` without results and with static bounds
+    becomes a private task function `(begin, end, captures...)` running
+    iterations [begin, end) of the flattened (row-major) iteration space,
+    and a call of a dispatch function declared with
+    `ube.parallel_task = "<task>"`, which `--ube-cpu-emit-parallel-dispatch`
+    defines. Captured values must be memrefs with a static shape and the
+    identity layout, strided views of a static shape (passed as their base
+    buffer, dynamic offset and strides, and rebuilt in the task with
+    `memref.reinterpret_cast`), or scalars of at most 64 bits; constants are
+    cloned. Loops that capture anything else are left as they are.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::scf::SCFDialect",
+                           "::mlir::arith::ArithDialect", "::mlir::LLVM::LLVMDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def UbeCpuEmitParallelDispatch : Pass<"ube-cpu-emit-parallel-dispatch", "::mlir::ModuleOp"> {
+  let summary = "Defines the dispatch functions of outlined parallel loops in the LLVM dialect";
+  let description = [{
+    For each external `llvm.func` marked `ube.parallel_task = "T"`: defines
+    it to store its captures in 8-byte stack slots and call the runtime's
+    thread pool through the exported pointer `ube_host_parallel_for` as
+    `pool(T_slots, slots, count)` (or `T_slots(slots, 0, count)` when the
+    pointer is null), where `T_slots(slots, begin, end)` loads the captures
+    and calls `T(begin, end, captures...)`. Adds the pointer, null-initialized.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+def UbeCpuEmitEntryPoints : Pass<"ube-cpu-emit-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Adds `void ube_entry_NAME(void **buffers)` for each public LLVM function";
+  let description = [{
+    Runs on the LLVM dialect after the bare-pointer calling convention: each
+    public `llvm.func @NAME(ptr, ...)` (inputs, then outputs) gets a wrapper
+    `@ube_entry_NAME(ptr buffers)` that loads the i-th pointer from
+    `buffers` for the i-th argument and calls it; NAME itself becomes
+    internal. The runtime calls every entry point the same way.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
+#endif // UBE_PASSES_CPU_PASSES_TD

@@ -1,0 +1,108 @@
+//===- Pipelines.cpp - the cpu target's pipelines -------------------------===//
+
+#include "passes/Cpu/Pipelines.h"
+
+#include "passes/Common/Passes.h"
+#include "passes/Common/Pipelines.h"
+#include "passes/Cpu/Passes.h"
+#include "passes/Graph/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/VectorToSCF/VectorToSCF.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
+#include "mlir/Dialect/Vector/Transforms/Passes.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+namespace ube {
+
+void buildCpuKernelPipeline(OpPassManager &pm, const CpuKernelPipelineOptions &options) {
+  int64_t lanes = options.vectorWidth;
+  // Register tiles of products: MR × NR/lanes accumulators + NR/lanes panel
+  // vectors + 1 broadcast within 16 (AVX2) or 32 (AVX-512) vector registers.
+  int64_t panelWidth = 2 * lanes, tileRows = lanes >= 16 ? 12 : 6;
+  UbeCpuDistillationKernelsOptions kernels;
+  kernels.vectorWidth = lanes;
+  pm.addNestedPass<func::FuncOp>(createUbeCpuDistillationKernels(kernels));
+  UbeCpuFeatureMapKernelsOptions featureMaps;
+  featureMaps.vectorWidth = lanes;
+  featureMaps.panelWidth = panelWidth;
+  featureMaps.tileRows = tileRows;
+  pm.addNestedPass<func::FuncOp>(createUbeCpuFeatureMapKernels(featureMaps));
+  // Matmuls of composite ops (linear, attention) are visible once those are
+  // decomposed; softmax and the norms stay whole for the row kernels.
+  UbeDecomposeOptions decompose;
+  decompose.keepNormalizations = true;
+  pm.addNestedPass<func::FuncOp>(createUbeDecompose(decompose));
+  UbeCpuRowKernelsOptions rows;
+  rows.vectorWidth = lanes;
+  pm.addNestedPass<func::FuncOp>(createUbeCpuRowKernels(rows));
+  UbeCpuMatmulKernelsOptions matmuls;
+  matmuls.vectorWidth = lanes;
+  matmuls.panelWidth = panelWidth;
+  matmuls.tileRows = tileRows;
+  pm.addNestedPass<func::FuncOp>(createUbeCpuMatmulKernels(matmuls));
+}
+
+void buildCpuCodegenPipeline(OpPassManager &pm, const CpuCodegenPipelineOptions &options) {
+  // Fused elementwise chains, then every sizeable op split into tasks for
+  // the thread pool. Arguments are read-only: the caller's inputs.
+  {
+    OpPassManager &fn = pm.nest<func::FuncOp>();
+    fn.addPass(createLinalgElementwiseOpFusionPass());
+    fn.addPass(createUbeMarkInPlaceUpdates());
+    fn.addPass(createUbeCpuParallelizeLinalg());
+    fn.addPass(createCanonicalizerPass());
+    fn.addPass(createUbeReadOnlyArguments());
+  }
+  buildFunctionBoundaryBufferization(pm, /*canonicalize=*/true);
+  bufferization::buildBufferDeallocationPipeline(pm);
+  UbeCpuPlanMemoryOptions plan;
+  plan.print = options.printMemoryPlan;
+  pm.addPass(createUbeCpuPlanMemory(plan));
+  // Parallel loops (the matmul kernels' tasks) become calls into the
+  // runtime's thread pool; any left run serially.
+  pm.addPass(createUbeCpuOutlineParallelLoops());
+  {
+    OpPassManager &fn = pm.nest<func::FuncOp>();
+    fn.addPass(createForallToForLoopPass());
+    fn.addPass(createUbeLowerStridedCopies());
+    fn.addPass(createConvertLinalgToLoopsPass());
+  }
+  // Fused kernels' vector code: transfers to loads/stores (masked at the
+  // ragged end of a row), then the rest with the arith/math lowering below.
+  {
+    OpPassManager &fn = pm.nest<func::FuncOp>();
+    fn.addPass(createConvertVectorToSCFPass(VectorTransferToSCFOptions().enableFullUnroll()));
+    fn.addPass(vector::createLowerVectorMaskPass());
+  }
+  buildMathAndControlFlowLowering(pm);
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  ConvertFuncToLLVMPassOptions funcToLLVM;
+  funcToLLVM.useBarePtrCallConv = true;
+  pm.addPass(createConvertFuncToLLVMPass(funcToLLVM));
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createUbeCpuEmitParallelDispatch());
+  pm.addPass(createUbeCpuEmitEntryPoints());
+  pm.addPass(createCanonicalizerPass());
+}
+
+void registerCpuPipelines() {
+  PassPipelineRegistration<CpuKernelPipelineOptions>(
+      "ube-cpu-kernel-pipeline", "ube ops -> the cpu target's fused kernels",
+      buildCpuKernelPipeline);
+  PassPipelineRegistration<CpuCodegenPipelineOptions>(
+      "ube-cpu-codegen-pipeline", "linalg on tensors -> the LLVM dialect for a host CPU",
+      buildCpuCodegenPipeline);
+}
+
+} // namespace ube

@@ -1,0 +1,300 @@
+//===- PlanMemory.cpp - one arena for an entry point's temporaries --------===//
+//
+// After bufferization, each `memref.alloc` at the top level of a public
+// function (static shape, identity layout) is live from the allocation to
+// the last top-level op that uses it or a buffer that may alias it (a view,
+// a select). Buffers whose live ranges do not overlap may share bytes: they
+// are placed in one arena, largest first, each at the lowest 64-byte-aligned
+// offset that does not collide with a placed buffer live at the same time
+// (the greedy heap packing of XLA's buffer assignment and TVM's planner).
+// The function gains a trailing `memref<Nxi8>` argument, the arena, which
+// the runtime allocates once and reuses; allocations become `memref.view`s
+// of it, and their deallocations go. `ube.arena_bytes` on the function
+// records N.
+//
+// An allocation at the top level of a parallel task (an `scf.forall` at the
+// top level, static bounds) is one buffer per task: a slot for each of the
+// forall's iterations, live while the forall runs, each task's view at its
+// slot's offset. Buffers that escape through a region's results are left
+// alone, as are allocations inside loops (their count is not static).
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Cpu/Passes.h"
+
+#include "dialects/ube/UbeDialect.h"
+
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBECPUPLANMEMORY
+#include "passes/Cpu/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+
+namespace {
+
+constexpr int64_t kAlignment = 64;
+
+struct Buffer {
+  memref::AllocOp alloc;
+  /// The task whose body allocates it (null: the function's).
+  scf::ForallOp task;
+  int64_t bytes = 0;                ///< All slots.
+  int64_t slots = 1, slotBytes = 0; ///< One per task; 64-byte aligned.
+  int64_t first = 0, last = 0;      ///< Positions in the function's block.
+  int64_t offset = -1;
+  bool overlapsInTime(const Buffer &other) const {
+    return first <= other.last && other.first <= last;
+  }
+};
+
+/// Bytes of a static memref of `type` as the LLVM lowering lays it out.
+std::optional<int64_t> byteSize(MemRefType type) {
+  Type element = type.getElementType();
+  int64_t elementBytes;
+  if (element.isIndex())
+    elementBytes = 8;
+  else if (element.isIntOrFloat())
+    elementBytes = llvm::divideCeil(element.getIntOrFloatBitWidth(), 8);
+  else
+    return std::nullopt;
+  return std::max<int64_t>(1, type.getNumElements()) * elementBytes;
+}
+
+/// The last position (in `block`) of an op using `value` or a buffer that
+/// may alias it (deallocations aside); nullopt when the value escapes
+/// through a region's results.
+std::optional<int64_t> lastUse(Value value, Block &block,
+                               const llvm::DenseMap<Operation *, int64_t> &position) {
+  int64_t last = -1;
+  SmallVector<Value> worklist = {value};
+  while (!worklist.empty()) {
+    Value current = worklist.pop_back_val();
+    for (OpOperand &use : current.getUses()) {
+      Operation *user = use.getOwner();
+      if (isa<memref::DeallocOp>(user))
+        continue;
+      if (isa<RegionBranchTerminatorOpInterface>(user) || user->hasTrait<OpTrait::ReturnLike>())
+        return std::nullopt;
+      // Any buffer an op returns from this one may be this one: views, and
+      // arith.select between buffers (bernoulli_select), whose result lives
+      // past the operands' own last uses.
+      for (Value result : user->getResults())
+        if (isa<BaseMemRefType>(result.getType()))
+          worklist.push_back(result);
+      Operation *ancestor = block.findAncestorOpInBlock(*user);
+      if (!ancestor)
+        return std::nullopt;
+      last = std::max(last, position.lookup(ancestor));
+    }
+  }
+  return last;
+}
+
+/// Each op's position in `block`.
+llvm::DenseMap<Operation *, int64_t> positions(Block &block) {
+  llvm::DenseMap<Operation *, int64_t> position;
+  for (auto [i, op] : llvm::enumerate(block))
+    position[&op] = i;
+  return position;
+}
+
+/// A buffer for `alloc`, an allocation in `scope` (a static, identity
+/// memref, used and deallocated only there), live in `scope` from the
+/// allocation to its last use; or nullopt.
+std::optional<Buffer> candidate(memref::AllocOp alloc, Block &scope,
+                                const llvm::DenseMap<Operation *, int64_t> &position) {
+  MemRefType type = alloc.getType();
+  if (!type.hasStaticShape() || !type.getLayout().isIdentity() || type.getMemorySpace() ||
+      !alloc.getDynamicSizes().empty())
+    return std::nullopt;
+  std::optional<int64_t> bytes = byteSize(type);
+  std::optional<int64_t> last = lastUse(alloc.getResult(), scope, position);
+  if (!bytes || !last)
+    return std::nullopt;
+  // Deallocations in nested regions mean ownership decided at run time.
+  SmallVector<Operation *> deallocs;
+  for (Operation *user : alloc->getUsers())
+    if (isa<memref::DeallocOp>(user))
+      deallocs.push_back(user);
+  if (llvm::any_of(deallocs, [&](Operation *d) { return d->getBlock() != &scope; }))
+    return std::nullopt;
+  for (Operation *dealloc : deallocs)
+    dealloc->erase();
+  Buffer buffer;
+  buffer.alloc = alloc;
+  buffer.bytes = *bytes;
+  buffer.slotBytes = llvm::alignTo(*bytes, kAlignment);
+  buffer.first = position.lookup(alloc);
+  buffer.last = std::max(*last, buffer.first);
+  return buffer;
+}
+
+/// How many iterations `task` has, when its bounds are static.
+std::optional<int64_t> iterationCount(scf::ForallOp task) {
+  int64_t count = 1;
+  for (auto [lower, upper, step] : llvm::zip_equal(
+           task.getStaticLowerBound(), task.getStaticUpperBound(), task.getStaticStep())) {
+    if (ShapedType::isDynamic(lower) || ShapedType::isDynamic(upper) ||
+        ShapedType::isDynamic(step) || step <= 0)
+      return std::nullopt;
+    count *= std::max<int64_t>(0, llvm::divideCeil(upper - lower, step));
+  }
+  return count;
+}
+
+/// The running iteration's position among `task`'s (row-major), built at
+/// `b`'s insertion point inside the task.
+Value slotIndex(OpBuilder &b, scf::ForallOp task) {
+  Location loc = task.getLoc();
+  auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value index;
+  for (auto [iv, lower, upper, step] :
+       llvm::zip_equal(task.getInductionVars(), task.getStaticLowerBound(),
+                       task.getStaticUpperBound(), task.getStaticStep())) {
+    Value i = iv;
+    if (lower != 0)
+      i = arith::SubIOp::create(b, loc, i, constant(lower));
+    if (step != 1)
+      i = arith::DivUIOp::create(b, loc, i, constant(step));
+    int64_t count = llvm::divideCeil(upper - lower, step);
+    index = index ? arith::AddIOp::create(
+                        b, loc, arith::MulIOp::create(b, loc, index, constant(count)), i)
+                  : i;
+  }
+  return index;
+}
+
+struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    for (auto fn : getOperation().getOps<func::FuncOp>())
+      if (fn.isPublic() && !fn.isExternal())
+        plan(fn);
+  }
+
+  void plan(func::FuncOp fn) {
+    Block &block = fn.getBody().front();
+    llvm::DenseMap<Operation *, int64_t> position = positions(block);
+
+    std::vector<Buffer> buffers;
+    for (Operation &op : block) {
+      if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
+        if (std::optional<Buffer> buffer = candidate(alloc, block, position))
+          buffers.push_back(*buffer);
+        continue;
+      }
+      auto task = dyn_cast<scf::ForallOp>(op);
+      std::optional<int64_t> slots = task ? iterationCount(task) : std::nullopt;
+      if (!slots)
+        continue;
+      llvm::DenseMap<Operation *, int64_t> inTask = positions(*task.getBody());
+      for (auto alloc : task.getBody()->getOps<memref::AllocOp>())
+        if (std::optional<Buffer> buffer = candidate(alloc, *task.getBody(), inTask)) {
+          buffer->task = task;
+          buffer->slots = *slots;
+          buffer->bytes = *slots * buffer->slotBytes;
+          buffer->first = buffer->last = position.lookup(task);
+          buffers.push_back(*buffer);
+        }
+    }
+    if (buffers.empty())
+      return;
+
+    // Largest first; each at the lowest offset clear of the placed buffers
+    // live at the same time.
+    std::vector<Buffer *> order;
+    for (Buffer &buffer : buffers)
+      order.push_back(&buffer);
+    llvm::sort(order, [](Buffer *a, Buffer *b) {
+      return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
+    });
+    int64_t arenaBytes = 0;
+    std::vector<Buffer *> placed;
+    for (Buffer *buffer : order) {
+      std::vector<std::pair<int64_t, int64_t>> taken;
+      for (Buffer *other : placed)
+        if (buffer->overlapsInTime(*other))
+          taken.push_back({other->offset, other->offset + other->bytes});
+      llvm::sort(taken);
+      int64_t offset = 0;
+      for (auto [begin, end] : taken) {
+        if (offset + buffer->bytes <= begin)
+          break;
+        offset = std::max<int64_t>(offset, llvm::alignTo(end, kAlignment));
+      }
+      buffer->offset = offset;
+      arenaBytes = std::max(arenaBytes, offset + buffer->bytes);
+      placed.push_back(buffer);
+    }
+    arenaBytes = llvm::alignTo(arenaBytes, kAlignment);
+
+    MLIRContext *context = fn.getContext();
+    auto arenaType = MemRefType::get({arenaBytes}, IntegerType::get(context, 8));
+    if (failed(fn.insertArgument(fn.getNumArguments(), arenaType, {}, fn.getLoc()))) {
+      fn.emitError("cannot add the memory arena argument");
+      return signalPassFailure();
+    }
+    Value arena = fn.getArgument(fn.getNumArguments() - 1);
+    OpBuilder b(context);
+    for (Buffer &buffer : buffers) {
+      b.setInsertionPoint(buffer.alloc);
+      Value offset = arith::ConstantIndexOp::create(b, buffer.alloc.getLoc(), buffer.offset);
+      if (buffer.task)
+        offset = arith::AddIOp::create(
+            b, buffer.alloc.getLoc(), offset,
+            arith::MulIOp::create(
+                b, buffer.alloc.getLoc(), slotIndex(b, buffer.task),
+                arith::ConstantIndexOp::create(b, buffer.alloc.getLoc(), buffer.slotBytes)));
+      Value view = memref::ViewOp::create(b, buffer.alloc.getLoc(), buffer.alloc.getType(),
+                                          arena, offset, ValueRange{});
+      buffer.alloc.replaceAllUsesWith(view);
+    }
+    if (print)
+      printPlan(fn, buffers, arenaBytes);
+    for (Buffer &buffer : buffers)
+      buffer.alloc.erase();
+    fn->setAttr(ube::UbeDialect::ArenaBytesAttrHelper::getNameStr(), b.getI64IntegerAttr(arenaBytes));
+  }
+
+  void printPlan(func::FuncOp fn, std::vector<Buffer> &buffers, int64_t arenaBytes) {
+    int64_t total = 0;
+    for (const Buffer &buffer : buffers)
+      total += buffer.bytes;
+    auto mib = [](int64_t bytes) { return double(bytes) / (1 << 20); };
+    llvm::raw_ostream &os = llvm::outs();
+    os << "memory plan for @" << fn.getName() << ": arena " << arenaBytes << " bytes ("
+       << llvm::format("%.2f", mib(arenaBytes)) << " MiB) for " << buffers.size()
+       << " buffers of " << total << " bytes (" << llvm::format("%.2f", mib(total))
+       << " MiB) in all\n";
+    os << llvm::format("  %12s %12s %14s  %s\n", "offset", "bytes", "live", "buffer");
+    std::vector<Buffer *> byOffset;
+    for (Buffer &buffer : buffers)
+      byOffset.push_back(&buffer);
+    llvm::sort(byOffset, [](Buffer *a, Buffer *b) {
+      return std::tie(a->offset, a->first) < std::tie(b->offset, b->first);
+    });
+    for (Buffer *buffer : byOffset) {
+      std::string live =
+          ("[" + llvm::Twine(buffer->first) + ", " + llvm::Twine(buffer->last) + "]").str();
+      std::string type, loc;
+      llvm::raw_string_ostream(type) << buffer->alloc.getType();
+      llvm::raw_string_ostream(loc) << buffer->alloc.getLoc();
+      os << llvm::format("  %12lld %12lld %14s  ", (long long)buffer->offset,
+                         (long long)buffer->bytes, live.c_str())
+         << type << (buffer->task ? " x" + std::to_string(buffer->slots) + " tasks" : "")
+         << " " << loc << "\n";
+    }
+    // Callers in the same process (Python) read it as the compile returns.
+    os.flush();
+  }
+};
+
+} // namespace

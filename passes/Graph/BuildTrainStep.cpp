@@ -1,0 +1,158 @@
+//===- BuildTrainStep.cpp - a forward function -> one training step -------===//
+//
+// A function marked `ube.train` computes losses from its inputs; the marked
+// inputs are the trainable parameters. It becomes one training step: the
+// optimizer's state for every parameter becomes extra inputs, the gradients
+// of the loss are built in (the same reverse sweep as --ube-autodiff), and
+// the optimizer's update follows, so the step returns the function's own
+// results, then each updated parameter and state tensor under the name of
+// the input it replaces: feeding outputs back by name runs the next step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Graph/Autodiff.h"
+#include "passes/Graph/Passes.h"
+
+#include "dialects/ube/UbeBuilder.h"
+#include "dialects/ube/UbeOps.h"
+
+#include "mlir/IR/Verifier.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBEBUILDTRAINSTEP
+#include "passes/Graph/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+using namespace ube;
+
+namespace {
+
+constexpr StringLiteral kTrainAttr = UbeDialect::TrainAttrHelper::getNameStr();
+
+/// The optimizer's settings, read from the `ube.train` dictionary.
+struct OptimizerSpec {
+  std::string kind;
+  double lr;
+  DictionaryAttr attrs;
+  double get(StringRef key, double fallback) const {
+    auto value = attrs.getAs<FloatAttr>(key);
+    return value ? value.getValueAsDouble() : fallback;
+  }
+  bool flag(StringRef key) const {
+    auto value = attrs.getAs<BoolAttr>(key);
+    return value && value.getValue();
+  }
+  /// The state tensors the optimizer keeps per parameter.
+  SmallVector<StringRef> stateNames() const {
+    if (kind == "adamw")
+      return {"exp_avg", "exp_avg_sq"};
+    return {"momentum_buffer"};
+  }
+};
+
+LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
+  auto lossAttr = spec.getAs<IntegerAttr>("loss");
+  auto paramsAttr = spec.getAs<DenseI64ArrayAttr>("params");
+  auto kindAttr = spec.getAs<StringAttr>("optimizer");
+  auto lrAttr = spec.getAs<FloatAttr>("lr");
+  if (!lossAttr || !paramsAttr || !kindAttr || !lrAttr)
+    return fn.emitOpError("ube.train needs `loss` (a result index), `params` (argument "
+                          "indices), `optimizer` (\"sgd\" or \"adamw\") and `lr`");
+  OptimizerSpec optimizer{kindAttr.str(), lrAttr.getValueAsDouble(), spec};
+  if (optimizer.kind != "sgd" && optimizer.kind != "adamw")
+    return fn.emitOpError("ube.train: unknown optimizer '")
+           << optimizer.kind << "' (sgd or adamw)";
+  if (!(optimizer.lr > 0.0))
+    return fn.emitOpError("ube.train: lr must be positive");
+  SmallVector<int64_t> params(paramsAttr.asArrayRef());
+  if (llvm::SmallDenseSet<int64_t>(params.begin(), params.end()).size() != params.size())
+    return fn.emitOpError("ube.train: a parameter is listed twice");
+
+  auto grads = buildGradients(fn, lossAttr.getInt(), params);
+  if (failed(grads))
+    return failure();
+
+  // State inputs after the function's own, then the step (AdamW) unless the
+  // function already takes an i64 scalar named "step".
+  MLIRContext *context = fn.getContext();
+  Builder attrs(context);
+  auto stepType = RankedTensorType::get({}, IntegerType::get(context, 64));
+  auto addArgument = [&](Type type, const std::string &name) {
+    unsigned index = fn.getNumArguments();
+    if (failed(fn.insertArgument(index, type,
+                                 attrs.getDictionaryAttr(attrs.getNamedAttr(
+                                     UbeDialect::NameAttrHelper::getNameStr(), attrs.getStringAttr(name))),
+                                 fn.getLoc())))
+      return BlockArgument();
+    return fn.getArgument(index);
+  };
+  SmallVector<SmallVector<BlockArgument>> state;
+  SmallVector<std::string> names;
+  for (int64_t p : params) {
+    state.emplace_back();
+    for (StringRef s : optimizer.stateNames()) {
+      std::string name = argumentName(fn, p) + "." + s.str();
+      state.back().push_back(addArgument(fn.getArgument(p).getType(), name));
+      if (!state.back().back())
+        return failure();
+    }
+  }
+  Value step;
+  if (optimizer.kind == "adamw") {
+    for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+      if (argumentName(fn, i) == "step" && fn.getArgument(i).getType() == stepType)
+        step = fn.getArgument(i);
+    if (!step && !(step = addArgument(stepType, "step")))
+      return failure();
+  }
+
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  OpBuilder b(ret);
+  UbeBuilder u(b, fn.getLoc());
+  Value lr = u.scalar(b.getF32Type(), optimizer.lr);
+  SmallVector<Value> updated;
+  SmallVector<Value> newState;
+  SmallVector<std::string> stateNames;
+  for (auto [i, p] : llvm::enumerate(params)) {
+    Value param = fn.getArgument(p), grad = (*grads)[i];
+    names.push_back(argumentName(fn, p));
+    Operation *update;
+    if (optimizer.kind == "adamw")
+      update = AdamwUpdateOp::create(
+          u.b, param, grad, state[i][0], state[i][1], lr, step,
+          attrs.getF64FloatAttr(optimizer.get("beta1", 0.9)),
+          attrs.getF64FloatAttr(optimizer.get("beta2", 0.999)),
+          attrs.getF64FloatAttr(optimizer.get("epsilon", 1e-8)),
+          attrs.getF64FloatAttr(optimizer.get("weight_decay", 0.01)));
+    else
+      update = SgdUpdateOp::create(
+          u.b, param, grad, state[i][0], lr, attrs.getF64FloatAttr(optimizer.get("momentum", 0.0)),
+          attrs.getF64FloatAttr(optimizer.get("weight_decay", 0.0)),
+          attrs.getBoolAttr(optimizer.flag("nesterov")));
+    if (failed(mlir::verify(update)))
+      return failure();
+    updated.push_back(update->getResult(0));
+    for (auto [s, arg] : llvm::zip(update->getResults().drop_front(), state[i])) {
+      newState.push_back(s);
+      stateNames.push_back(argumentName(fn, arg.getArgNumber()));
+    }
+  }
+  llvm::append_range(updated, newState);
+  llvm::append_range(names, stateNames);
+  appendResults(fn, updated, names);
+  fn->removeAttr(kTrainAttr);
+  return success();
+}
+
+struct UbeBuildTrainStepPass : ube::impl::UbeBuildTrainStepBase<UbeBuildTrainStepPass> {
+  void runOnOperation() override {
+    for (auto fn : getOperation().getOps<func::FuncOp>()) {
+      auto spec = fn->getAttrOfType<DictionaryAttr>(kTrainAttr);
+      if (spec && failed(buildTrainStep(fn, spec)))
+        return signalPassFailure();
+    }
+  }
+};
+
+} // namespace

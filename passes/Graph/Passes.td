@@ -1,0 +1,131 @@
+//===- Passes.td - graph-level rewrites on the ube dialect -----*- tablegen -*-===//
+
+#ifndef UBE_PASSES_GRAPH_PASSES_TD
+#define UBE_PASSES_GRAPH_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def UbeFuseNormalizations : Pass<"ube-fuse-normalizations", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites RMS norms spelled out in primitives into ube.rms_norm";
+  let description = [{
+    Recognizes `x * rsqrt(mean(x², trailing axes, keepdims) + eps)` (the
+    square as `x·x` or `x ** 2`, eps a positive scalar constant), as Llama's
+    and T5's RMSNorm modules write it, and rewrites it to `ube.rms_norm`;
+    a following multiplication by a weight of the normalized shape becomes
+    the op's weight when the norm has no other user. Anything else is left
+    alone.
+  }];
+}
+
+def UbeFuseDistillation : Pass<"ube-fuse-distillation", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites distillation losses spelled out in primitives into the fused ops";
+  let description = [{
+    Recognizes a soft-logit KD loss as frontends produce it: KL(p_t ‖ p_s)
+    terms with `p_t = softmax(t/T)` and `log p_s = log_softmax(s/T)` over the
+    last axis (PyTorch's `kl_div` guard `where(p > 0, ...)`, a `log` or
+    `log_softmax` of the teacher, or `exp` of its `log_softmax`), reduced to a
+    scalar by sums, means and constant factors. When both sides' logits are
+    attention scores `q · kᵀ` ([batch, heads, tokens, d], each side divided by
+    a constant) it becomes `ube.attention_transfer_loss` (a divisor other than
+    √d scales the queries); otherwise, with one temperature on both sides,
+    `ube.kd_loss` (with `scale_by_temperature_squared` when the factor is T²,
+    else times the factor). Another axis, any other guard, distributions of
+    different inputs or a non-scalar result are left alone. Also
+    `mse_loss(layer_norm(h_s · W), layer_norm(h_t))` (mean; non-affine, last
+    axis, one epsilon) becomes `ube.feature_map_loss` with projection W.
+  }];
+}
+
+def UbeAutodiff : Pass<"ube-autodiff", "::mlir::ModuleOp"> {
+  let summary = "Appends reverse-mode gradients to functions marked ube.gradient";
+  let description = [{
+    A function with `ube.gradient = {loss = L, wrt = array<i64: i, ...>}`
+    gets, after its results, the gradient of its float scalar result `L`
+    with respect to each listed float argument (named `d_<argument>`). Every
+    op between the arguments and the loss must implement
+    `DifferentiableOpInterface` (all ube ops with float operands do; the
+    distillation losses treat the teacher as a constant). Forward values are
+    kept for the backward sweep; gradients of values used several times are
+    summed. The attribute is removed. Runs in the graph pipeline before
+    `--ube-decompose`, so composite ops use their own rules (a fused loss
+    gets its fused `*_grad` op).
+  }];
+  let dependentDialects = ["::ube::UbeDialect"];
+}
+
+def UbeBuildTrainStep : Pass<"ube-build-train-step", "::mlir::ModuleOp"> {
+  let summary = "Turns a function marked ube.train into one optimizer step";
+  let description = [{
+    A function with `ube.train = {loss = L, params = array<i64: ...>,
+    optimizer = "sgd" | "adamw", lr = ..., ...}` (optional: `momentum`,
+    `weight_decay`, `nesterov` for SGD; `beta1`, `beta2`, `epsilon`,
+    `weight_decay` for AdamW, PyTorch's defaults otherwise) gets the
+    optimizer state of each listed parameter as extra inputs
+    (`<param>.momentum_buffer`, or `<param>.exp_avg` and `<param>.exp_avg_sq`,
+    zeros before the first step) and, for AdamW, the step number (`step`,
+    counted from 1; an existing i64 scalar input named `step` is reused). It
+    returns its own results, then the updated parameters and state under the
+    names of the inputs they replace. Gradients come from the same reverse
+    sweep as `--ube-autodiff`; the updates are `ube.sgd_update` /
+    `ube.adamw_update`, one elementwise kernel each.
+  }];
+  let dependentDialects = ["::ube::UbeDialect"];
+}
+
+def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites composite ube ops into primitive ube ops";
+  let description = [{
+    Expresses ops that have a short definition in terms of other ube ops by
+    that definition: `linear`, `softmax`, `log_softmax` (max-subtracted),
+    `layer_norm`, `rms_norm`, `scaled_dot_product_attention` (matmuls and a
+    softmax over whole score matrices, grouped-query heads by broadcasting),
+    `cross_entropy`, `mse_loss`, rank-1 `matmul`, and the
+    distillation losses `kd_loss`, `feature_map_loss` and
+    `attention_transfer_loss` (unfused). What remains is lowered by
+    `--ube-lower-to-linalg`. Numerically stable forms throughout: softmax
+    subtracts the row maximum; masked scores use the most negative finite
+    value, never -inf, so a fully masked row gives finite numbers.
+  }];
+  let options = [
+    Option<"keepNormalizations", "keep-normalizations", "bool", "false",
+           "Leave softmax, log_softmax, layer_norm and rms_norm whole, for a target's row "
+           "kernels (--ube-cpu-row-kernels); --ube-lower-to-linalg decomposes "
+           "what they leave">
+  ];
+}
+
+def UbeExpandProjectedKd : Pass<"ube-expand-projected-kd", "::mlir::func::FuncOp"> {
+  let summary = "Takes projected_kd_loss and its gradient a chunk of rows at a time";
+  let description = [{
+    The Liger-Kernel design: `projected_kd_loss` (and `_grad`) become, per
+    chunk of rows, the two projections of the chunk (`ube.matmul`),
+    `kd_loss` / `kd_loss_grad` on them, the chunk's rows of the hidden
+    states' gradient and a sum of the weight's gradient over the chunks;
+    the chunks' losses are summed with their counted rows as weights. At
+    most 16 chunks, each with about 4M logits, so the `[rows, V]` logits
+    never exist. A loss and its gradient with the same operands (a
+    training step) are expanded together where the loss is, so each chunk's
+    logits serve both. Runs before the target's kernels, which then fuse
+    each chunk's kd_loss and gradient into one row kernel and sum the
+    weight's gradient in place.
+  }];
+}
+
+def UbeExpandFeatureMap : Pass<"ube-expand-feature-map", "::mlir::func::FuncOp"> {
+  let summary = "Takes projected feature_map_loss and its gradient a chunk of tokens at a time";
+  let description = [{
+    `feature_map_loss` with a projection (and `_grad`) whose projected
+    features `[tokens, Dt]` exceed 256K elements become, per chunk of tokens
+    (at most 16), the chunk's `feature_map_loss` / `feature_map_loss_grad`
+    (which project only the chunk's tokens), weighted by the chunk's share
+    of the tokens; the chunks' rows of the student's gradient are
+    concatenated and the projection's gradient summed. So the projected
+    features of all tokens never exist, only a chunk's. A loss and its
+    gradient with the same operands (a training step) are expanded together
+    where the loss is. The compile path runs it after the target's kernels,
+    on what they did not take (the cpu target's fused kernel,
+    `--ube-cpu-feature-map-kernels`, takes every static f32 feature map).
+  }];
+}
+
+#endif // UBE_PASSES_GRAPH_PASSES_TD

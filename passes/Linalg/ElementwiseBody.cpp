@@ -1,0 +1,154 @@
+//===- ElementwiseBody.cpp - the computation of one elementwise ube op ----===//
+
+#include "passes/Linalg/ElementwiseBody.h"
+
+#include "dialects/ube/UbeOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+using namespace mlir;
+
+namespace ube {
+
+Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange args,
+                           Type resultType) {
+  Value x = args[0];
+  Type type = x.getType();
+  bool isFloat = isa<FloatType>(getElementTypeOrSelf(type));
+  auto fc = [&](double v) -> Value {
+    Type element = getElementTypeOrSelf(type);
+    if (auto vector = dyn_cast<VectorType>(type))
+      return arith::ConstantOp::create(
+          b, loc, DenseElementsAttr::get(vector, b.getFloatAttr(element, v)));
+    return arith::ConstantOp::create(b, loc, b.getFloatAttr(element, v));
+  };
+  return TypeSwitch<Operation *, Value>(op)
+      .Case([&](AddOp) -> Value {
+        return isFloat ? arith::AddFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::AddIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](SubOp) -> Value {
+        return isFloat ? arith::SubFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::SubIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](MulOp) -> Value {
+        return isFloat ? arith::MulFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::MulIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](DivOp) -> Value {
+        return isFloat ? arith::DivFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::DivSIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](PowOp) -> Value { return math::PowFOp::create(b, loc, x, args[1]); })
+      .Case([&](MaximumOp) -> Value {
+        return isFloat ? arith::MaximumFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::MaxSIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](MinimumOp) -> Value {
+        return isFloat ? arith::MinimumFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::MinSIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](LogicalAndOp) -> Value { return arith::AndIOp::create(b, loc, x, args[1]); })
+      .Case([&](LogicalOrOp) -> Value { return arith::OrIOp::create(b, loc, x, args[1]); })
+      .Case([&](LogicalNotOp) -> Value {
+        Value one = arith::ConstantOp::create(b, loc, b.getBoolAttr(true));
+        return arith::XOrIOp::create(b, loc, x, one);
+      })
+      .Case([&](NegOp) -> Value {
+        if (isFloat)
+          return arith::NegFOp::create(b, loc, x);
+        Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, 0));
+        return arith::SubIOp::create(b, loc, zero, x);
+      })
+      .Case([&](AbsOp) -> Value {
+        return isFloat ? math::AbsFOp::create(b, loc, x).getResult()
+                       : math::AbsIOp::create(b, loc, x).getResult();
+      })
+      .Case([&](ExpOp) -> Value { return math::ExpOp::create(b, loc, x); })
+      .Case([&](LogOp) -> Value { return math::LogOp::create(b, loc, x); })
+      .Case([&](SqrtOp) -> Value { return math::SqrtOp::create(b, loc, x); })
+      .Case([&](RsqrtOp) -> Value { return math::RsqrtOp::create(b, loc, x); })
+      .Case([&](TanhOp) -> Value { return math::TanhOp::create(b, loc, x); })
+      .Case([&](ErfOp) -> Value { return math::ErfOp::create(b, loc, x); })
+      .Case([&](SigmoidOp) -> Value {
+        Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
+        return arith::DivFOp::create(b, loc, fc(1.0), arith::AddFOp::create(b, loc, fc(1.0), e));
+      })
+      .Case([&](SiluOp) -> Value {
+        Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
+        return arith::DivFOp::create(b, loc, x, arith::AddFOp::create(b, loc, fc(1.0), e));
+      })
+      .Case([&](SinOp) -> Value { return math::SinOp::create(b, loc, x); })
+      .Case([&](CosOp) -> Value { return math::CosOp::create(b, loc, x); })
+      .Case([&](ReluOp) -> Value {
+        if (isFloat)
+          return arith::MaximumFOp::create(b, loc, x, fc(0.0));
+        Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, 0));
+        return arith::MaxSIOp::create(b, loc, x, zero);
+      })
+      .Case([&](GeluOp gelu) -> Value {
+        Value half = arith::MulFOp::create(b, loc, x, fc(0.5));
+        Value inner;
+        if (gelu.getApproximate() == "tanh") {
+          // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+          Value x3 = arith::MulFOp::create(b, loc, arith::MulFOp::create(b, loc, x, x), x);
+          Value poly = arith::AddFOp::create(b, loc, x, arith::MulFOp::create(b, loc, x3, fc(0.044715)));
+          inner = math::TanhOp::create(
+              b, loc, arith::MulFOp::create(b, loc, poly, fc(std::sqrt(2.0 / M_PI))));
+        } else {
+          // 0.5 x (1 + erf(x / sqrt(2)))
+          inner = math::ErfOp::create(b, loc, arith::MulFOp::create(b, loc, x, fc(M_SQRT1_2)));
+        }
+        return arith::MulFOp::create(b, loc, half, arith::AddFOp::create(b, loc, fc(1.0), inner));
+      })
+      .Case([&](CompareOp compare) -> Value {
+        StringRef p = compare.getPredicate();
+        if (isFloat) {
+          auto predicate = llvm::StringSwitch<arith::CmpFPredicate>(p)
+                               .Case("eq", arith::CmpFPredicate::OEQ)
+                               .Case("ne", arith::CmpFPredicate::UNE)
+                               .Case("lt", arith::CmpFPredicate::OLT)
+                               .Case("le", arith::CmpFPredicate::OLE)
+                               .Case("gt", arith::CmpFPredicate::OGT)
+                               .Default(arith::CmpFPredicate::OGE);
+          return arith::CmpFOp::create(b, loc, predicate, x, args[1]);
+        }
+        auto predicate = llvm::StringSwitch<arith::CmpIPredicate>(p)
+                             .Case("eq", arith::CmpIPredicate::eq)
+                             .Case("ne", arith::CmpIPredicate::ne)
+                             .Case("lt", arith::CmpIPredicate::slt)
+                             .Case("le", arith::CmpIPredicate::sle)
+                             .Case("gt", arith::CmpIPredicate::sgt)
+                             .Default(arith::CmpIPredicate::sge);
+        return arith::CmpIOp::create(b, loc, predicate, x, args[1]);
+      })
+      .Case([&](WhereOp) -> Value { return arith::SelectOp::create(b, loc, x, args[1], args[2]); })
+      .Case([&](CastOp) -> Value {
+        // convertScalarToDtype covers float<->float, int<->int and int<->float;
+        // i1 targets are "!= 0" and i1 sources are unsigned (0 or 1).
+        if (resultType.isInteger(1) && !type.isInteger(1)) {
+          if (isFloat)
+            return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, x, fc(0.0));
+          Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, 0));
+          return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, x, zero);
+        }
+        return convertScalarToDtype(b, loc, x, resultType, /*isUnsignedCast=*/type.isInteger(1));
+      })
+      .Case([&](BroadcastToOp) -> Value { return x; })
+      .Default([&](Operation *) -> Value { return nullptr; });
+}
+
+bool isElementwise(Operation *op) {
+  return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, LogicalAndOp,
+             LogicalOrOp, LogicalNotOp, NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp,
+             ErfOp, SigmoidOp, SiluOp, SinOp, CosOp, ReluOp, GeluOp, CompareOp, WhereOp, CastOp,
+             BroadcastToOp>(op);
+}
+
+} // namespace ube

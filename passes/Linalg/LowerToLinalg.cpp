@@ -1,0 +1,607 @@
+//===- LowerToLinalg.cpp - ube -> linalg/tensor/arith/math ----------------===//
+//
+// Primitive ube ops become structured ops on tensors: elementwise ops one
+// linalg.generic each (broadcast operands read through affine maps with the
+// broadcast dimensions pinned to 0), reductions and matmul linalg.generic with
+// reduction iterators, data movement tensor/linalg ops. Composite ops are
+// decomposed first by the --ube-decompose patterns.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Linalg/Passes.h"
+#include "passes/Graph/Passes.h"
+
+#include "passes/Linalg/ElementwiseBody.h"
+#include "passes/Linalg/Philox.h"
+#include "dialects/ube/UbeOps.h"
+
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/Transforms/DialectConversion.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+
+namespace ube {
+#define GEN_PASS_DEF_UBELOWERTOLINALG
+#include "passes/Linalg/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+using namespace ube;
+
+namespace {
+
+RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type) {
+  return tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+}
+
+/// The map reading an operand of `operandShape` inside a loop nest over
+/// `resultShape` with numpy broadcasting: trailing dimensions align, and a
+/// size-1 dimension broadcast against a larger one reads index 0.
+AffineMap broadcastMap(MLIRContext *context, ArrayRef<int64_t> operandShape,
+                       ArrayRef<int64_t> resultShape) {
+  int64_t offset = resultShape.size() - operandShape.size();
+  SmallVector<AffineExpr> exprs;
+  for (auto [i, size] : llvm::enumerate(operandShape)) {
+    if (size == 1 && resultShape[offset + i] != 1)
+      exprs.push_back(getAffineConstantExpr(0, context));
+    else
+      exprs.push_back(getAffineDimExpr(offset + i, context));
+  }
+  return AffineMap::get(resultShape.size(), 0, exprs, context);
+}
+
+using ScalarBody = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+
+/// One linalg.generic computing `body` elementwise over broadcast `inputs`.
+Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
+                       ValueRange inputs, ScalarBody body) {
+  MLIRContext *context = b.getContext();
+  SmallVector<AffineMap> maps;
+  for (Value input : inputs)
+    maps.push_back(broadcastMap(context, tensorType(input).getShape(), resultType.getShape()));
+  maps.push_back(AffineMap::getMultiDimIdentityMap(resultType.getRank(), context));
+  SmallVector<utils::IteratorType> iterators(resultType.getRank(),
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, resultType, inputs, ValueRange{emptyLike(b, loc, resultType)}, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        Value result = body(nested, nestedLoc, args.drop_back());
+        linalg::YieldOp::create(nested, nestedLoc, result);
+      });
+  return generic.getResult(0);
+}
+
+Value floatConstant(OpBuilder &b, Location loc, Type type, double value) {
+  return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
+}
+
+struct LowerElementwise : ConversionPattern {
+  LowerElementwise(MLIRContext *context)
+      : ConversionPattern(MatchAnyOpTypeTag(), /*benefit=*/1, context) {}
+  LogicalResult matchAndRewrite(Operation *op, ArrayRef<Value> operands,
+                                ConversionPatternRewriter &rewriter) const override {
+    if (!isElementwise(op))
+      return failure();
+    auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+    Value result = buildElementwise(
+        rewriter, op->getLoc(), resultType, operands,
+        [&](OpBuilder &b, Location loc, ValueRange args) {
+          return buildElementwiseBody(op, b, loc, args, resultType.getElementType());
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+/// Floating-point reductions may be reassociated (and multiply-adds
+/// contracted), which lets LLVM vectorize them. The order is fixed by the
+/// compiled code, so results are deterministic run to run.
+arith::FastMathFlagsAttr reductionFlags(MLIRContext *context) {
+  return arith::FastMathFlagsAttr::get(context, arith::FastMathFlags::reassoc |
+                                                    arith::FastMathFlags::contract);
+}
+
+/// Sums and products of 16-bit floats accumulate in f32 and round once, as
+/// PyTorch's and onnxruntime's CPU kernels do: rounding every partial sum
+/// to 11 significant bits loses several ulps over a row.
+Type accumulatorType(Type elementType) {
+  if (elementType.isF16() || elementType.isBF16())
+    return Float32Type::get(elementType.getContext());
+  return elementType;
+}
+
+/// `x`, a scalar, extended to `type` when it is narrower.
+Value widened(OpBuilder &b, Location loc, Value x, Type type) {
+  return x.getType() == type ? x : arith::ExtFOp::create(b, loc, type, x).getResult();
+}
+
+/// `x` (accumulated in f32) rounded to the element type of `type`.
+Value rounded(OpBuilder &b, Location loc, Value x, RankedTensorType type) {
+  if (tensorType(x).getElementType() == type.getElementType())
+    return x;
+  return buildElementwise(b, loc, type, x, [&](OpBuilder &nb, Location l, ValueRange args) {
+    return arith::TruncFOp::create(nb, l, type.getElementType(), args[0]).getResult();
+  });
+}
+
+/// Reduction of `input` over the dimensions flagged in `reduced`, without
+/// keepdims, into the type of `identity`. `combine` merges the accumulator
+/// (second arg) with an element.
+Value buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<bool> reduced,
+                     TypedAttr identity, ScalarBody combine) {
+  MLIRContext *context = b.getContext();
+  auto type = tensorType(input);
+  SmallVector<int64_t> shape;
+  SmallVector<AffineExpr> outExprs;
+  SmallVector<utils::IteratorType> iterators;
+  for (int64_t d = 0; d < type.getRank(); ++d) {
+    iterators.push_back(reduced[d] ? utils::IteratorType::reduction
+                                   : utils::IteratorType::parallel);
+    if (!reduced[d]) {
+      shape.push_back(type.getDimSize(d));
+      outExprs.push_back(getAffineDimExpr(d, context));
+    }
+  }
+  auto resultType = RankedTensorType::get(shape, identity.getType());
+  Value init = arith::ConstantOp::create(b, loc, identity);
+  Value filled =
+      linalg::FillOp::create(b, loc, init, emptyLike(b, loc, resultType)).getResult(0);
+  SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(type.getRank(), context),
+                                 AffineMap::get(type.getRank(), 0, outExprs, context)};
+  auto generic = linalg::GenericOp::create(
+      b, loc, resultType, input, filled, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        linalg::YieldOp::create(nested, nestedLoc, combine(nested, nestedLoc, args));
+      });
+  return generic.getResult(0);
+}
+
+template <typename OpTy>
+struct LowerReduction : OpConversionPattern<OpTy> {
+  using OpConversionPattern<OpTy>::OpConversionPattern;
+  LogicalResult matchAndRewrite(OpTy op, typename OpTy::Adaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = tensorType(adaptor.getInput());
+    int64_t rank = type.getRank();
+    SmallVector<bool> reduced(rank, op.getAxes().empty());
+    int64_t count = 1;
+    for (int64_t axis : op.getAxes())
+      reduced[axis < 0 ? axis + rank : axis] = true;
+    for (int64_t d = 0; d < rank; ++d)
+      if (reduced[d])
+        count *= type.getDimSize(d);
+    Type elementType = type.getElementType();
+    bool isFloat = isa<FloatType>(elementType);
+    constexpr bool isMax = std::is_same_v<OpTy, ReduceMaxOp>;
+    TypedAttr identity;
+    if constexpr (isMax) {
+      identity = isFloat ? TypedAttr(rewriter.getFloatAttr(
+                               elementType, APFloat::getInf(cast<FloatType>(elementType)
+                                                                .getFloatSemantics(),
+                                                            /*Negative=*/true)))
+                         : TypedAttr(rewriter.getIntegerAttr(
+                               elementType, APInt::getSignedMinValue(
+                                                elementType.getIntOrFloatBitWidth())));
+    } else {
+      identity = isFloat ? TypedAttr(rewriter.getFloatAttr(accumulatorType(elementType), 0.0))
+                         : TypedAttr(rewriter.getIntegerAttr(elementType, 0));
+    }
+    Type accumulator = identity.getType();
+    Value result = buildReduction(
+        rewriter, loc, adaptor.getInput(), reduced, identity,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          if constexpr (isMax)
+            return isFloat ? arith::MaximumFOp::create(b, l, args[0], args[1],
+                                                       reductionFlags(b.getContext()))
+                                 .getResult()
+                           : arith::MaxSIOp::create(b, l, args[0], args[1]).getResult();
+          return isFloat ? arith::AddFOp::create(b, l, widened(b, l, args[0], accumulator),
+                                                 args[1], reductionFlags(b.getContext()))
+                               .getResult()
+                         : arith::AddIOp::create(b, l, args[0], args[1]).getResult();
+        });
+    if constexpr (std::is_same_v<OpTy, ReduceMeanOp>) {
+      auto reducedType = tensorType(result);
+      Value scale = floatConstant(rewriter, loc, accumulator, 1.0 / double(count));
+      result = buildElementwise(rewriter, loc, reducedType, result,
+                                [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+                                  return arith::MulFOp::create(b, l, args[0], scale);
+                                });
+    }
+    auto reducedType = tensorType(result);
+    result = rounded(rewriter, loc, result,
+                     RankedTensorType::get(reducedType.getShape(), elementType));
+    // keepdims: the reduced dimensions come back as size 1. Each kept
+    // dimension is grouped with the reduced ones before it; trailing reduced
+    // ones join the last group (no groups at all when everything is reduced).
+    if (op.getType() != result.getType()) {
+      SmallVector<ReassociationIndices> groups;
+      ReassociationIndices pending;
+      for (int64_t d = 0; d < rank; ++d) {
+        pending.push_back(d);
+        if (!reduced[d]) {
+          groups.push_back(pending);
+          pending.clear();
+        }
+      }
+      if (!pending.empty() && !groups.empty())
+        llvm::append_range(groups.back(), pending);
+      result = tensor::ExpandShapeOp::create(rewriter, loc, op.getType(), result, groups);
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerMatmul : OpConversionPattern<MatmulOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(MatmulOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    auto lhsType = tensorType(adaptor.getLhs()), rhsType = tensorType(adaptor.getRhs());
+    if (lhsType.getRank() < 2 || rhsType.getRank() < 2)
+      return rewriter.notifyMatchFailure(op, "rank-1 operands are decomposed first");
+    MLIRContext *context = rewriter.getContext();
+    Location loc = op.getLoc();
+    auto resultType = op.getType();
+    int64_t rank = resultType.getRank(); // batch dims + m, n
+    int64_t batch = rank - 2;
+    // Loop order: batch..., m, then n and k with the one that walks the rhs
+    // contiguously innermost: k for a transposed rhs ([n, k], dot products),
+    // else n ([k, n]: each step updates a contiguous output row).
+    bool kInnermost = op.getTransposeRhs();
+    int64_t nLoop = kInnermost ? batch + 1 : batch + 2, kLoop = kInnermost ? rank : batch + 1;
+    AffineExpr m = getAffineDimExpr(batch, context), n = getAffineDimExpr(nLoop, context),
+               k = getAffineDimExpr(kLoop, context);
+    auto operandMap = [&](RankedTensorType type, AffineExpr row, AffineExpr column,
+                          bool transposed) {
+      SmallVector<AffineExpr> exprs;
+      int64_t operandBatch = type.getRank() - 2;
+      for (int64_t i = 0; i < operandBatch; ++i) {
+        int64_t d = batch - operandBatch + i;
+        bool broadcast = type.getDimSize(i) == 1 && resultType.getDimSize(d) != 1;
+        exprs.push_back(broadcast ? getAffineConstantExpr(0, context)
+                                  : getAffineDimExpr(d, context));
+      }
+      exprs.push_back(transposed ? column : row);
+      exprs.push_back(transposed ? row : column);
+      return AffineMap::get(rank + 1, 0, exprs, context);
+    };
+    SmallVector<AffineExpr> outExprs;
+    for (int64_t d = 0; d <= batch; ++d)
+      outExprs.push_back(getAffineDimExpr(d, context));
+    outExprs.push_back(n);
+    SmallVector<AffineMap> maps = {operandMap(lhsType, m, k, op.getTransposeLhs()),
+                                   operandMap(rhsType, k, n, op.getTransposeRhs()),
+                                   AffineMap::get(rank + 1, 0, outExprs, context)};
+    SmallVector<utils::IteratorType> iterators(rank + 1, utils::IteratorType::parallel);
+    iterators[kLoop] = utils::IteratorType::reduction;
+    Type elementType = resultType.getElementType();
+    bool isFloat = isa<FloatType>(elementType);
+    Type accumulator = accumulatorType(elementType);
+    auto accumulatorTensor = RankedTensorType::get(resultType.getShape(), accumulator);
+    Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(accumulator));
+    Value init =
+        linalg::FillOp::create(rewriter, loc, zero, emptyLike(rewriter, loc, accumulatorTensor))
+            .getResult(0);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, accumulatorTensor, ValueRange{adaptor.getLhs(), adaptor.getRhs()}, init,
+        maps, iterators, [&](OpBuilder &b, Location l, ValueRange args) {
+          auto flags = reductionFlags(b.getContext());
+          Value product =
+              isFloat ? arith::MulFOp::create(b, l, widened(b, l, args[0], accumulator),
+                                              widened(b, l, args[1], accumulator), flags)
+                            .getResult()
+                      : arith::MulIOp::create(b, l, args[0], args[1]).getResult();
+          Value sum = isFloat ? arith::AddFOp::create(b, l, args[2], product, flags).getResult()
+                              : arith::AddIOp::create(b, l, args[2], product).getResult();
+          linalg::YieldOp::create(b, l, sum);
+        });
+    rewriter.replaceOp(op, rounded(rewriter, loc, generic.getResult(0), resultType));
+    return success();
+  }
+};
+
+struct LowerTranspose : OpConversionPattern<TransposeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(TransposeOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Value init = emptyLike(rewriter, op.getLoc(), op.getType());
+    auto transpose =
+        linalg::TransposeOp::create(rewriter, op.getLoc(), adaptor.getInput(), init, op.getPerm());
+    rewriter.replaceOp(op, transpose.getResult());
+    return success();
+  }
+};
+
+struct LowerReshape : OpConversionPattern<ReshapeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ReshapeOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    auto sourceType = tensorType(input);
+    auto targetType = op.getType();
+    auto allInOneGroup = [](int64_t rank) {
+      ReassociationIndices group;
+      for (int64_t d = 0; d < rank; ++d)
+        group.push_back(d);
+      return SmallVector<ReassociationIndices>{group};
+    };
+    // Through a rank-1 (or, for scalars, rank-0) intermediate.
+    if (sourceType.getRank() == 0) {
+      rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, targetType, input,
+                                                         SmallVector<ReassociationIndices>{});
+      return success();
+    }
+    if (targetType.getRank() == 0) {
+      rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, targetType, input,
+                                                           SmallVector<ReassociationIndices>{});
+      return success();
+    }
+    Value flat = input;
+    if (sourceType.getRank() != 1)
+      flat = tensor::CollapseShapeOp::create(rewriter, loc, input,
+                                             allInOneGroup(sourceType.getRank()));
+    Value result = flat;
+    if (targetType.getRank() != 1)
+      result = tensor::ExpandShapeOp::create(rewriter, loc, targetType, flat,
+                                             allInOneGroup(targetType.getRank()));
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerConcat : OpConversionPattern<ConcatOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ConcatOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = op.getType();
+    int64_t rank = resultType.getRank();
+    int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
+    Value result = emptyLike(rewriter, loc, resultType);
+    int64_t offset = 0;
+    for (Value input : adaptor.getInputs()) {
+      auto type = tensorType(input);
+      SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0)), sizes, strides;
+      offsets[axis] = rewriter.getIndexAttr(offset);
+      for (int64_t d = 0; d < rank; ++d) {
+        sizes.push_back(rewriter.getIndexAttr(type.getDimSize(d)));
+        strides.push_back(rewriter.getIndexAttr(1));
+      }
+      result = tensor::InsertSliceOp::create(rewriter, loc, input, result, offsets, sizes, strides);
+      offset += type.getDimSize(axis);
+    }
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerSlice : OpConversionPattern<SliceOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(SliceOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+    for (auto [start, size, stride] :
+         llvm::zip(op.getStart(), op.getType().getShape(), op.getStride())) {
+      offsets.push_back(rewriter.getIndexAttr(start));
+      sizes.push_back(rewriter.getIndexAttr(size));
+      strides.push_back(rewriter.getIndexAttr(stride));
+    }
+    rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(op, op.getType(), adaptor.getInput(),
+                                                        offsets, sizes, strides);
+    return success();
+  }
+};
+
+/// An integer id as an index clamped into [0, size): out-of-range ids read
+/// (gather) or update (scatter_add) the nearest row instead of out of bounds.
+Value clampedIndex(OpBuilder &b, Location loc, Value id, int64_t size) {
+  Value index = arith::IndexCastOp::create(b, loc, b.getIndexType(), id);
+  Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+  Value last = arith::ConstantIndexOp::create(b, loc, size - 1);
+  return arith::MinSIOp::create(b, loc, arith::MaxSIOp::create(b, loc, index, zero), last);
+}
+
+struct LowerGather : OpConversionPattern<GatherOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(GatherOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = op.getType();
+    auto inputType = tensorType(adaptor.getInput());
+    auto indicesType = tensorType(adaptor.getIndices());
+    int64_t axis = op.getAxis() < 0 ? op.getAxis() + inputType.getRank() : op.getAxis();
+    int64_t indexRank = indicesType.getRank();
+    SmallVector<utils::IteratorType> iterators(resultType.getRank(),
+                                               utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, resultType, ValueRange{}, emptyLike(rewriter, loc, resultType),
+        AffineMap::getMultiDimIdentityMap(resultType.getRank(), getContext()), iterators,
+        [&](OpBuilder &b, Location l, ValueRange) {
+          SmallVector<Value> loop;
+          for (int64_t d = 0; d < resultType.getRank(); ++d)
+            loop.push_back(linalg::IndexOp::create(b, l, d));
+          Value id = tensor::ExtractOp::create(
+              b, l, adaptor.getIndices(), ArrayRef(loop).slice(axis, indexRank));
+          Value index = clampedIndex(b, l, id, inputType.getDimSize(axis));
+          SmallVector<Value> at(ArrayRef(loop).take_front(axis));
+          at.push_back(index);
+          llvm::append_range(at, ArrayRef(loop).drop_front(axis + indexRank));
+          Value element = tensor::ExtractOp::create(b, l, adaptor.getInput(), at);
+          linalg::YieldOp::create(b, l, element);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
+/// Zeros, then one row update per index in order (scf.for over the rows;
+/// each update is a row-sized linalg.add, in place after bufferization).
+struct LowerScatterAdd : OpConversionPattern<ScatterAddOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ScatterAddOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resultType = op.getType();
+    auto updatesType = tensorType(adaptor.getUpdates());
+    int64_t rank = resultType.getRank();
+    Value zero = arith::ConstantOp::create(rewriter, loc,
+                                           rewriter.getZeroAttr(resultType.getElementType()));
+    Value init = linalg::FillOp::create(rewriter, loc, zero, emptyLike(rewriter, loc, resultType))
+                     .getResult(0);
+    auto index = [&](OpBuilder &b, int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+    SmallVector<int64_t> rowShape(updatesType.getShape());
+    rowShape[0] = 1;
+    auto rowType = RankedTensorType::get(rowShape, resultType.getElementType());
+    SmallVector<OpFoldResult> sizes, strides(rank, rewriter.getIndexAttr(1));
+    for (int64_t size : rowShape)
+      sizes.push_back(rewriter.getIndexAttr(size));
+    auto loop = scf::ForOp::create(
+        rewriter, loc, index(rewriter, 0), index(rewriter, updatesType.getDimSize(0)),
+        index(rewriter, 1), ValueRange{init},
+        [&](OpBuilder &b, Location l, Value p, ValueRange acc) {
+          Value id = tensor::ExtractOp::create(b, l, adaptor.getIndices(), ValueRange{p});
+          Value row = clampedIndex(b, l, id, resultType.getDimSize(0));
+          auto offsets = [&](Value first) {
+            SmallVector<OpFoldResult> o(rank, b.getIndexAttr(0));
+            o[0] = first;
+            return o;
+          };
+          Value update = tensor::ExtractSliceOp::create(b, l, rowType, adaptor.getUpdates(),
+                                                        offsets(p), sizes, strides);
+          Value current = tensor::ExtractSliceOp::create(b, l, rowType, acc[0], offsets(row),
+                                                         sizes, strides);
+          Value sum = linalg::AddOp::create(b, l, ValueRange{current, update},
+                                            ValueRange{current})
+                          .getResult(0);
+          Value next = tensor::InsertSliceOp::create(b, l, sum, acc[0], offsets(row), sizes,
+                                                     strides);
+          scf::YieldOp::create(b, l, next);
+        });
+    rewriter.replaceOp(op, loop.getResult(0));
+    return success();
+  }
+};
+
+struct LowerConstant : OpConversionPattern<ConstantOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ConstantOp op, OpAdaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(op, op.getType(), op.getValue());
+    return success();
+  }
+};
+
+Value extractScalar(OpBuilder &b, Location loc, Value tensor) {
+  return tensor::ExtractOp::create(b, loc, tensor, ValueRange{});
+}
+
+struct LowerDropout : OpConversionPattern<DropoutOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(DropoutOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto type = op.getType();
+    Type i64 = rewriter.getI64Type();
+    Value step = adaptor.getStep()
+                     ? extractScalar(rewriter, loc, adaptor.getStep())
+                     : arith::ConstantOp::create(rewriter, loc, rewriter.getI64IntegerAttr(0))
+                           .getResult();
+    Value seed = arith::ConstantOp::create(rewriter, loc,
+                                           rewriter.getI64IntegerAttr(op.getSeed()));
+    double rate = op.getRate().convertToDouble();
+    Value result = buildElementwise(
+        rewriter, loc, type, adaptor.getInput(),
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          // Row-major linear index of the element.
+          Value index = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(0));
+          for (int64_t d = 0; d < type.getRank(); ++d) {
+            Value size = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(type.getDimSize(d)));
+            Value at = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));
+            index = arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, index, size), at);
+          }
+          Value u = buildPhiloxUniform(b, l, index, step, seed);
+          Value keep = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, u,
+                                             floatConstant(b, l, b.getF32Type(), rate));
+          Type elementType = args[0].getType();
+          Value scaled = arith::MulFOp::create(b, l, args[0],
+                                               floatConstant(b, l, elementType, 1.0 / (1.0 - rate)));
+          return arith::SelectOp::create(b, l, keep, scaled, floatConstant(b, l, elementType, 0.0));
+        });
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct LowerTransferProbability : OpConversionPattern<TransferProbabilityOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(TransferProbabilityOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Type f64 = rewriter.getF64Type();
+    Value step = arith::SIToFPOp::create(rewriter, loc, f64,
+                                         extractScalar(rewriter, loc, adaptor.getStep()));
+    Value p = arith::AddFOp::create(
+        rewriter, loc,
+        arith::MulFOp::create(rewriter, loc, step,
+                              floatConstant(rewriter, loc, f64, op.getSlope().convertToDouble())),
+        floatConstant(rewriter, loc, f64, op.getOffset().convertToDouble()));
+    p = arith::MinimumFOp::create(rewriter, loc, p, floatConstant(rewriter, loc, f64, 1.0));
+    p = arith::TruncFOp::create(rewriter, loc, rewriter.getF32Type(), p);
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, op.getType(), p);
+    return success();
+  }
+};
+
+struct LowerBernoulliSelect : OpConversionPattern<BernoulliSelectOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(BernoulliSelectOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value moduleId = arith::ConstantOp::create(
+        rewriter, loc, rewriter.getI64IntegerAttr(op.getModuleId()));
+    Value seed = arith::ConstantOp::create(rewriter, loc,
+                                           rewriter.getI64IntegerAttr(op.getSeed()));
+    Value u = buildPhiloxUniform(rewriter, loc, moduleId,
+                                 extractScalar(rewriter, loc, adaptor.getStep()), seed);
+    Value useStudent = arith::CmpFOp::create(
+        rewriter, loc, arith::CmpFPredicate::OLT, u,
+        extractScalar(rewriter, loc, adaptor.getProbability()));
+    rewriter.replaceOpWithNewOp<arith::SelectOp>(op, useStudent, adaptor.getStudent(),
+                                                 adaptor.getTeacher());
+    return success();
+  }
+};
+
+struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPass> {
+  void runOnOperation() override {
+    MLIRContext *context = &getContext();
+    {
+      RewritePatternSet patterns(context);
+      populateDecomposePatterns(patterns);
+      if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+        return signalPassFailure();
+    }
+    ConversionTarget target(*context);
+    target.addIllegalDialect<UbeDialect>();
+    target.addLegalDialect<linalg::LinalgDialect, tensor::TensorDialect, arith::ArithDialect,
+                           math::MathDialect, func::FuncDialect, scf::SCFDialect>();
+    RewritePatternSet patterns(context);
+    patterns.add<LowerElementwise>(context);
+    patterns.add<LowerReduction<ReduceSumOp>, LowerReduction<ReduceMeanOp>,
+                 LowerReduction<ReduceMaxOp>, LowerMatmul, LowerTranspose, LowerReshape,
+                 LowerConcat, LowerSlice, LowerGather, LowerScatterAdd, LowerConstant, LowerDropout,
+                 LowerTransferProbability, LowerBernoulliSelect>(context);
+    if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,27 @@
+//===- Passes.h - ube -> linalg on tensors -----------------------*- C++ -*-===//
+
+#ifndef UBE_PASSES_LINALG_PASSES_H
+#define UBE_PASSES_LINALG_PASSES_H
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Pass/Pass.h"
+
+namespace ube {
+
+#define GEN_PASS_DECL
+#include "passes/Linalg/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Linalg/Passes.h.inc"
+
+} // namespace ube
+
+#endif // UBE_PASSES_LINALG_PASSES_H

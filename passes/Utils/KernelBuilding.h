@@ -1,0 +1,57 @@
+//===- KernelBuilding.h - helpers of the CPU kernel passes -----*- C++ -*-===//
+//
+// What the kernel generators (--ube-cpu-distillation-kernels,
+// --ube-cpu-matmul-kernels, and --ube-expand-projected-kd before them)
+// share: loops that thread tensors and vectors through iter_args, reshapes
+// that group leading dimensions, and where a loss can be built together
+// with its gradient.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef UBE_PASSES_UTILS_KERNELBUILDING_H
+#define UBE_PASSES_UTILS_KERNELBUILDING_H
+
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace ube {
+
+using LoopBody =
+    llvm::function_ref<llvm::SmallVector<mlir::Value>(mlir::Value iv, mlir::ValueRange state)>;
+
+/// An scf.for over [begin, end) by `step` threading `state`; `body` builds
+/// one iteration with `b` (positioned inside the loop) and returns the next
+/// state. Returns the final state.
+llvm::SmallVector<mlir::Value> buildLoop(mlir::ImplicitLocOpBuilder &b, mlir::Value begin,
+                                         mlir::Value end, mlir::Value step,
+                                         mlir::ValueRange state, LoopBody body);
+
+/// Reshapes tensor `value` ([d0, ..., dn]) to `shape` by collapsing or
+/// expanding with one reassociation group per result dimension, all leading
+/// dimensions in the first group: [a, b, c, v] <-> [a*b*c, v].
+mlir::Value reshapeTo(mlir::ImplicitLocOpBuilder &b, mlir::Value value,
+                      llvm::ArrayRef<int64_t> shape);
+
+/// Whether `value` is defined before `op` (an earlier op of its block or an
+/// argument of an enclosing block): a gradient's upstream value must be, for
+/// the gradient to be built where its loss is.
+bool isAvailableBefore(mlir::Value value, mlir::Operation *op);
+
+/// The loss a gradient op can be built together with: a `LossOp` among
+/// `operand`'s users, earlier in `grad`'s block, of the same operands
+/// (`sameOperands`), before which `upstream` (the gradient's upstream value)
+/// is available; or null.
+template <typename LossOp>
+LossOp findLossOfGradient(mlir::Operation *grad, mlir::Value operand, mlir::Value upstream,
+                          llvm::function_ref<bool(LossOp)> sameOperands) {
+  for (mlir::Operation *user : operand.getUsers()) {
+    auto loss = llvm::dyn_cast<LossOp>(user);
+    if (loss && loss->getBlock() == grad->getBlock() && loss->isBeforeInBlock(grad) &&
+        sameOperands(loss) && isAvailableBefore(upstream, loss))
+      return loss;
+  }
+  return nullptr;
+}
+
+} // namespace ube
+
+#endif // UBE_PASSES_UTILS_KERNELBUILDING_H

@@ -1,0 +1,53 @@
+// RUN: ube-opt %s --ube-cpu-parallelize-linalg --canonicalize | FileCheck %s
+// RUN: ube-opt %s --ube-cpu-parallelize-linalg="min-work=1 min-tasks=4 max-tasks=8" --canonicalize | FileCheck %s --check-prefix=SMALL
+
+// Elementwise 8x128x64: tile 1 along d0 (8 tasks), then d1 split into
+// 256 / 8 = 32 parts of 4: 256 tasks writing disjoint slices.
+// CHECK-LABEL: func.func @ops
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (8, 128) step (1, 4) shared_outs(%{{.*}}) -> (tensor<8x128x64xf32>)
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<1x4x64xf32>) outs(%{{.*}} : tensor<1x4x64xf32>)
+// CHECK: tensor.parallel_insert_slice
+// A row sum: the same split of the parallel loops; the reduction loop stays whole.
+// The fill (1024 iterations) is below min-work and stays whole.
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<8x128xf32>)
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (8, 128) step (1, 4) shared_outs(%{{.*}}) -> (tensor<8x128xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]{{.*}} ins(%{{.*}} : tensor<1x4x64xf32>) outs(%{{.*}} : tensor<1x4xf32>)
+// Two long rows: d0 gives 2 tasks, d1 is split in 128 parts of 128.
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (2, 16384) step (1, 128) shared_outs(%{{.*}}) -> (tensor<2x16384xf32>)
+// 16 iterations: whole.
+// CHECK: linalg.generic {{.*}} ins(%{{.*}} : tensor<4x4xf32>) outs(%{{.*}} : tensor<4x4xf32>)
+// CHECK-NOT: scf.forall
+
+// With min-tasks 4 and max-tasks 8 even the 4x4 op splits: 4 rows of 1.
+// SMALL: scf.forall (%{{.*}}) in (4) shared_outs(%{{.*}}) -> (tensor<4x4xf32>)
+#id = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+#row = affine_map<(d0, d1, d2) -> (d0, d1)>
+func.func @ops(%x: tensor<8x128x64xf32>, %s: tensor<2x16384xf32>, %small: tensor<4x4xf32>) -> (tensor<8x128x64xf32>, tensor<8x128xf32>, tensor<2x16384xf32>, tensor<4x4xf32>) {
+  %e = tensor.empty() : tensor<8x128x64xf32>
+  %exp = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x : tensor<8x128x64xf32>) outs(%e : tensor<8x128x64xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %r = math.exp %in : f32
+    linalg.yield %r : f32
+  } -> tensor<8x128x64xf32>
+  %z = arith.constant 0.0 : f32
+  %e2 = tensor.empty() : tensor<8x128xf32>
+  %init = linalg.fill ins(%z : f32) outs(%e2 : tensor<8x128xf32>) -> tensor<8x128xf32>
+  %sum = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x : tensor<8x128x64xf32>) outs(%init : tensor<8x128xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %r = arith.addf %in, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<8x128xf32>
+  %e3 = tensor.empty() : tensor<2x16384xf32>
+  %neg = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%s : tensor<2x16384xf32>) outs(%e3 : tensor<2x16384xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %r = arith.negf %in : f32
+    linalg.yield %r : f32
+  } -> tensor<2x16384xf32>
+  %e4 = tensor.empty() : tensor<4x4xf32>
+  %tiny = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%small : tensor<4x4xf32>) outs(%e4 : tensor<4x4xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %r = arith.negf %in : f32
+    linalg.yield %r : f32
+  } -> tensor<4x4xf32>
+  return %exp, %sum, %neg, %tiny : tensor<8x128x64xf32>, tensor<8x128xf32>, tensor<2x16384xf32>, tensor<4x4xf32>
+}

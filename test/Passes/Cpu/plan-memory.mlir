@@ -1,0 +1,150 @@
+// RUN: ube-opt %s --ube-cpu-plan-memory --split-input-file | FileCheck %s
+// RUN: ube-opt %s --ube-cpu-plan-memory=print=true --split-input-file | FileCheck %s --check-prefix=PLAN
+
+// Three temporaries: t0 lives over ops 0-4 (through the expand_shape view),
+// t1 over 2-8, t2 over 6-10. t0 and t2 never live together and share offset
+// 0; t1 goes after them. The arena (128 bytes, not 192) becomes a trailing
+// argument; allocations become views of it and their deallocations go.
+// PLAN: memory plan for @plan: arena 128 bytes (0.00 MiB) for 3 buffers of 192 bytes (0.00 MiB) in all
+// PLAN-NEXT: offset bytes live buffer
+// PLAN-NEXT: 0 64 [0, 4] memref<16xf32>
+// PLAN-NEXT: 0 64 [6, 10] memref<16xf32>
+// PLAN-NEXT: 64 64 [2, 8] memref<4x4xf32>
+// CHECK-LABEL: func.func @plan
+// CHECK-SAME: (%[[A:.*]]: memref<16xf32>, %[[OUT:.*]]: memref<16xf32>, %[[ARENA:.*]]: memref<128xi8>)
+// CHECK-SAME: attributes {ube.arena_bytes = 128 : i64}
+// CHECK: %[[T0:.*]] = memref.view %[[ARENA]][%c0][] : memref<128xi8> to memref<16xf32>
+// CHECK: memref.copy %[[A]], %[[T0]]
+// CHECK: %[[T1:.*]] = memref.view %[[ARENA]][%c64][] : memref<128xi8> to memref<4x4xf32>
+// CHECK: %[[T2:.*]] = memref.view %[[ARENA]][%{{.*}}][] : memref<128xi8> to memref<16xf32>
+// CHECK-NOT: memref.alloc
+// CHECK-NOT: memref.dealloc
+// CHECK: return
+func.func @plan(%a: memref<16xf32>, %out: memref<16xf32>) {
+  %t0 = memref.alloc() : memref<16xf32>
+  memref.copy %a, %t0 : memref<16xf32> to memref<16xf32>
+  %t1 = memref.alloc() : memref<4x4xf32>
+  %v = memref.expand_shape %t0 [[0, 1]] output_shape [4, 4] : memref<16xf32> into memref<4x4xf32>
+  memref.copy %v, %t1 : memref<4x4xf32> to memref<4x4xf32>
+  memref.dealloc %t0 : memref<16xf32>
+  %t2 = memref.alloc() : memref<16xf32>
+  %w = memref.collapse_shape %t1 [[0, 1]] : memref<4x4xf32> into memref<16xf32>
+  memref.copy %w, %t2 : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t1 : memref<4x4xf32>
+  memref.copy %t2, %out : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t2 : memref<16xf32>
+  return
+}
+
+// -----
+
+// A select between two buffers (bernoulli_select) may be either: both live
+// until the last use of the select (op 6), so t2, allocated after the last
+// direct uses of both, shares bytes with neither.
+// PLAN: memory plan for @select: arena 192 bytes (0.00 MiB) for 3 buffers of 192 bytes (0.00 MiB) in all
+// PLAN-NEXT: offset bytes live buffer
+// PLAN-NEXT: 0 64 [0, 6] memref<16xf32>
+// PLAN-NEXT: 64 64 [1, 6] memref<16xf32>
+// PLAN-NEXT: 128 64 [5, 7] memref<16xf32>
+// CHECK-LABEL: func.func @select
+// CHECK-SAME: ube.arena_bytes = 192
+func.func @select(%c: i1, %a: memref<16xf32>, %out: memref<16xf32>) {
+  %t0 = memref.alloc() : memref<16xf32>
+  %t1 = memref.alloc() : memref<16xf32>
+  memref.copy %a, %t0 : memref<16xf32> to memref<16xf32>
+  memref.copy %a, %t1 : memref<16xf32> to memref<16xf32>
+  %chosen = arith.select %c, %t0, %t1 : memref<16xf32>
+  %t2 = memref.alloc() : memref<16xf32>
+  memref.copy %chosen, %t2 : memref<16xf32> to memref<16xf32>
+  memref.copy %t2, %out : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t0 : memref<16xf32>
+  memref.dealloc %t1 : memref<16xf32>
+  memref.dealloc %t2 : memref<16xf32>
+  return
+}
+
+// -----
+
+// Left alone: a buffer that escapes through a region's results, one with a
+// dynamic size, one deallocated in a nested region, and private functions.
+// Nothing planned: no arena argument.
+// CHECK-LABEL: func.func @kept
+// CHECK-SAME: (%{{.*}}: i1, %{{.*}}: index, %{{.*}}: memref<4xf32>)
+// CHECK-NOT: ube.arena_bytes
+// CHECK-COUNT-3: memref.alloc
+// CHECK-LABEL: func.func private @helper
+// CHECK: memref.alloc
+func.func @kept(%c: i1, %n: index, %out: memref<4xf32>) {
+  %a = memref.alloc() : memref<4xf32>
+  %b = memref.alloc() : memref<4xf32>
+  %chosen = scf.if %c -> memref<4xf32> {
+    scf.yield %a : memref<4xf32>
+  } else {
+    scf.yield %b : memref<4xf32>
+  }
+  memref.copy %chosen, %out : memref<4xf32> to memref<4xf32>
+  %d = memref.alloc(%n) : memref<?xf32>
+  memref.dealloc %d : memref<?xf32>
+  scf.if %c {
+    memref.dealloc %a : memref<4xf32>
+  }
+  return
+}
+func.func private @helper(%out: memref<4xf32>) {
+  %t = memref.alloc() : memref<4xf32>
+  memref.copy %t, %out : memref<4xf32> to memref<4xf32>
+  memref.dealloc %t : memref<4xf32>
+  return
+}
+
+// -----
+
+// A task's scratch buffer (allocated at the top level of a forall over
+// 2x3 tasks with static bounds): one 64-byte slot per task, 6 x 40 bytes
+// rounded to 384, live while the forall runs (op 1, together with t0); each
+// task views slot i * 3 + (j - 2) / 2. A buffer allocated in a loop inside
+// the task, or one that escapes through a region's results, stays.
+// PLAN: memory plan for @task_scratch: arena 448 bytes (0.00 MiB) for 2 buffers of 448 bytes (0.00 MiB) in all
+// PLAN-NEXT: offset bytes live buffer
+// PLAN-NEXT: 0 384 [1, 1] memref<10xf32> x6 tasks
+// PLAN-NEXT: 384 64 [0, 2] memref<16xf32>
+// CHECK-LABEL: func.func @task_scratch
+// CHECK-SAME: %[[ARENA:[^:]*]]: memref<448xi8>
+// CHECK: scf.forall (%[[I:.*]], %[[J:.*]]) = (0, 2) to (2, 8) step (1, 2)
+// CHECK: %[[JJ:.*]] = arith.subi %[[J]], %c2
+// CHECK: %[[JS:.*]] = arith.divui %[[JJ]], %c2
+// CHECK: %[[ROW:.*]] = arith.muli %[[I]], %c3
+// CHECK: %[[SLOT:.*]] = arith.addi %[[ROW]], %[[JS]]
+// CHECK: %[[AT:.*]] = arith.muli %[[SLOT]], %c64
+// CHECK: %[[OFFSET:.*]] = arith.addi %c0{{.*}}, %[[AT]]
+// CHECK: memref.view %[[ARENA]][%[[OFFSET]]][] : memref<448xi8> to memref<10xf32>
+// CHECK: scf.for
+// CHECK: memref.alloc() : memref<8xf32>
+// CHECK: memref.alloc() : memref<2xf32>
+// CHECK-NOT: memref.dealloc %{{.*}} : memref<10xf32>
+func.func @task_scratch(%a: memref<16xf32>, %out: memref<16xf32>) {
+  %t0 = memref.alloc() : memref<16xf32>
+  scf.forall (%i, %j) = (0, 2) to (2, 8) step (1, 2) {
+    %s = memref.alloc() : memref<10xf32>
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %v = memref.subview %s[0] [4] [1] : memref<10xf32> to memref<4xf32, strided<[1]>>
+    %w = memref.subview %t0[0] [4] [1] : memref<16xf32> to memref<4xf32, strided<[1]>>
+    memref.copy %w, %v : memref<4xf32, strided<[1]>> to memref<4xf32, strided<[1]>>
+    scf.for %k = %c0 to %c1 step %c1 {
+      %l = memref.alloc() : memref<8xf32>
+      memref.dealloc %l : memref<8xf32>
+    }
+    %e = memref.alloc() : memref<2xf32>
+    %c = arith.cmpi eq, %i, %c0 : index
+    %r = scf.if %c -> memref<2xf32> {
+      scf.yield %e : memref<2xf32>
+    } else {
+      scf.yield %e : memref<2xf32>
+    }
+    memref.dealloc %s : memref<10xf32>
+  }
+  memref.copy %t0, %out : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t0 : memref<16xf32>
+  return
+}
