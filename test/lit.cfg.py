@@ -41,6 +41,16 @@ llvm_config.add_tool_substitutions(tools, [config.ube_tools_dir])
 for target in config.ube_targets:
     config.available_features.add("target-" + target)
 
+# Whether this host can run code for a CPU with AMX and AVX-512 FP16
+# (Sapphire Rapids and later): the refusal tests compile for one.
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = cpuinfo.read()
+except OSError:
+    flags = ""
+if "amx_tile" not in flags or "avx512_fp16" not in flags:
+    config.available_features.add("host-lacks-amx")
+
 # The CUDA toolkit's ptxas (for cubin) and whether a CUDA driver is present.
 import ctypes
 import shutil

@@ -94,6 +94,7 @@ static void writeTargetExecutable(const Target &target, std::vector<EntryPoint> 
   Manifest manifest;
   manifest.target = target.name().str();
   manifest.targetInfo = std::move(binary.targetInfo);
+  manifest.requiredFeatures = std::move(binary.requiredFeatures);
   manifest.producer = std::string("ube ") + kVersion;
   manifest.entries = std::move(entries);
   std::vector<SectionBytes> bytes;

@@ -2,6 +2,10 @@
 
 #include "ube/Support/ExecutableFormat.h"
 
+#include "ube/Version.h"
+
+#include <algorithm>
+
 #include <cstring>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -129,8 +133,11 @@ std::string manifestToJson(const Manifest &m) {
   for (const Section &s : m.sections)
     sections.push_back({{"name", s.name}, {"offset", s.offset}, {"size", s.size}});
   json j = {{"format_version", m.formatVersion}, {"target", m.target},
-            {"target_info", m.targetInfo},      {"producer", m.producer},
-            {"entries", entries},               {"sections", sections}};
+            {"target_info", m.targetInfo},      {"producer", m.producer}};
+  if (!m.requiredFeatures.empty())
+    j["required_features"] = m.requiredFeatures;
+  j["entries"] = std::move(entries);
+  j["sections"] = std::move(sections);
   return j.dump(2);
 }
 
@@ -156,6 +163,17 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
   if (!requireString("target", m.target) || !requireString("target_info", m.targetInfo) ||
       !requireString("producer", m.producer))
     return false;
+  m.requiredFeatures.clear();
+  if (j.contains("required_features")) {
+    const json &features = j["required_features"];
+    if (!features.is_array() ||
+        !std::all_of(features.begin(), features.end(), [](const json &f) { return f.is_string(); })) {
+      error = "the manifest's 'required_features' is not a list of names";
+      return false;
+    }
+    for (const json &f : features)
+      m.requiredFeatures.push_back(f.get<std::string>());
+  }
   if (!j.contains("entries") || !j["entries"].is_array() || !j.contains("sections") ||
       !j["sections"].is_array()) {
     error = "the manifest lacks 'entries' or 'sections'";
@@ -287,6 +305,29 @@ std::string executableTarget(const uint8_t *data, size_t size) {
   return manifestFromJson(text, manifest, error) ? manifest.target : "";
 }
 
+/// Why a container of format `version` does not load here: too new (named
+/// with the compiler that wrote it, read from its manifest when possible)
+/// or too old.
+static std::string formatVersionError(const uint8_t *data, size_t size, const std::string &name,
+                                      uint32_t version) {
+  std::string readable = fmt::format("this runtime (ube {}) reads format versions {} to {}",
+                                     kVersion, kOldestReadableFormatVersion,
+                                     kExecutableFormatVersion);
+  if (version < kOldestReadableFormatVersion)
+    return fmt::format("{}: executable format version {} is too old: {}; recompile it", name,
+                       version, readable);
+  std::string producer;
+  uint64_t manifestSize = getU64(data + 24);
+  if (manifestSize <= size - kExecutableHeaderSize) {
+    json j = json::parse(data + kExecutableHeaderSize, data + kExecutableHeaderSize + manifestSize,
+                         nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("producer") && j["producer"].is_string())
+      producer = fmt::format(", written by {}", j["producer"].get<std::string>());
+  }
+  return fmt::format("{}: this executable needs a newer ube runtime (format version {}{}); {}",
+                     name, version, producer, readable);
+}
+
 bool readExecutable(const uint8_t *data, size_t size, const std::string &name,
                     ExecutableView &view, std::string &error) {
   if (size < kExecutableHeaderSize ||
@@ -295,10 +336,8 @@ bool readExecutable(const uint8_t *data, size_t size, const std::string &name,
     return false;
   }
   uint32_t version = getU32(data + 8);
-  if (version != kExecutableFormatVersion) {
-    error = fmt::format("{}: executable format version {} is not supported (this runtime "
-                        "reads version {}); recompile it with a matching ube-compile",
-                        name, version, kExecutableFormatVersion);
+  if (version < kOldestReadableFormatVersion || version > kExecutableFormatVersion) {
+    error = formatVersionError(data, size, name, version);
     return false;
   }
   uint64_t checksum = getU64(data + 16), manifestSize = getU64(data + 24);
@@ -315,6 +354,11 @@ bool readExecutable(const uint8_t *data, size_t size, const std::string &name,
   std::string text(reinterpret_cast<const char *>(data + kExecutableHeaderSize), manifestSize);
   if (!manifestFromJson(text, view.manifest, error)) {
     error = fmt::format("{}: {}", name, error);
+    return false;
+  }
+  if (view.manifest.formatVersion != version) {
+    error = fmt::format("{}: the manifest says format version {}, the header {}", name,
+                        view.manifest.formatVersion, version);
     return false;
   }
   view.payload = data + kExecutableHeaderSize + manifestSize;

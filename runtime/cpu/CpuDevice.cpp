@@ -13,12 +13,15 @@
 #include "HostObject.h"
 #include "ThreadPool.h"
 
+#include "ube/Support/CpuFeatures.h"
+
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <mutex>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -87,15 +90,26 @@ public:
 
   MaybeError load(const ExecutableView &exe, const std::string &displayName,
                   std::unique_ptr<LoadedCode> &out) override {
-    const Section *host;
-    if (MaybeError e = findHostObject(exe, displayName, host))
+    // Before any code is mapped: code for a CPU with more than this one
+    // would die of SIGILL at the first such instruction.
+    static const std::vector<std::string> host = hostCpuFeatures();
+    std::vector<std::string> missing = missingCpuFeatures(exe.manifest.requiredFeatures, host);
+    if (!missing.empty())
+      return Error{UBE_INVALID_EXECUTABLE,
+                   fmt::format("{}: compiled for {}, whose instructions this host's CPU lacks "
+                               "({}); compile it for this host (ube-compile --cpu=native) or "
+                               "for a level it has (--cpu=x86-64-v3)",
+                               displayName, exe.manifest.targetInfo,
+                               fmt::join(missing, ", "))};
+    const Section *hostObject;
+    if (MaybeError e = findHostObject(exe, displayName, hostObject))
       return e;
     int fd = memfd_create("ube-host", MFD_CLOEXEC);
     if (fd < 0)
       return Error{UBE_INTERNAL, fmt::format("memfd_create: {}", std::strerror(errno))};
-    const uint8_t *data = exe.section(*host);
-    for (uint64_t written = 0; written < host->size;) {
-      ssize_t n = write(fd, data + written, host->size - written);
+    const uint8_t *data = exe.section(*hostObject);
+    for (uint64_t written = 0; written < hostObject->size;) {
+      ssize_t n = write(fd, data + written, hostObject->size - written);
       if (n <= 0) {
         close(fd);
         return Error{UBE_INTERNAL, fmt::format("writing host code: {}", std::strerror(errno))};

@@ -13,6 +13,7 @@
 #include "../CachingAllocator.h"
 #include "../Device.h"
 #include "LaunchPlan.h"
+#include "ModuleImage.h"
 
 #include <cstring>
 #include <dlfcn.h>
@@ -112,9 +113,10 @@ public:
 
 class CudaDevice : public Device {
 public:
-  CudaDevice(Driver driver, CUdevice device, CUcontext context, std::string name)
+  CudaDevice(Driver driver, CUdevice device, CUcontext context, std::string name,
+             GpuArchitecture architecture)
       : driver_(std::move(driver)), device_(device), context_(context),
-        deviceName_(std::move(name)),
+        deviceName_(std::move(name)), architecture_(architecture),
         allocator_([this](size_t bytes) -> void * {
           CUdeviceptr ptr = 0;
           return driver_.cuMemAlloc_v2(&ptr, bytes) == CUDA_SUCCESS
@@ -179,6 +181,7 @@ private:
   CUdevice device_;
   CUcontext context_;
   std::string deviceName_;
+  GpuArchitecture architecture_;
   mutable CachingAllocator allocator_;
 };
 
@@ -201,16 +204,26 @@ MaybeError CudaDevice::load(const ExecutableView &exe, const std::string &displa
     if (MaybeError e = parseLaunchPlan(exe, exe.manifest.entries[i], displayName, plans[i]))
       return e;
 
+  bool haveCubins = !ptxModules.empty();
+  for (const auto &[module, ptx] : ptxModules)
+    haveCubins = haveCubins && exe.findSection(section::cubin(module));
+  ModuleImage image;
+  if (MaybeError e = chooseModuleImage(exe.manifest.requiredFeatures, haveCubins, architecture_,
+                                       deviceName_, displayName, image))
+    return e;
+
   if (MaybeError e = makeCurrent())
     return e;
   auto code = std::make_unique<CudaCode>(*this);
   std::map<std::string, CUmodule> modules;
   for (const auto &[module, ptx] : ptxModules) {
     CUmodule handle = nullptr;
-    // Prefer the cubin; it fails to load on another architecture, and the
-    // driver then compiles the PTX for this GPU.
+    // The cubin when it fits this GPU; else the driver compiles the PTX
+    // (also when an executable from before required_features has a cubin
+    // for another GPU).
     const Section *cubin = exe.findSection(section::cubin(module));
-    if (!cubin || driver_.cuModuleLoadData(&handle, exe.section(*cubin)) != CUDA_SUCCESS)
+    if (image != ModuleImage::Cubin || !cubin ||
+        driver_.cuModuleLoadData(&handle, exe.section(*cubin)) != CUDA_SUCCESS)
       if (MaybeError e = driver_.check(driver_.cuModuleLoadData(&handle, exe.section(*ptx)),
                                        "loading PTX (cuModuleLoadData)"))
         return e;
@@ -331,7 +344,8 @@ MaybeError createCudaDevice(std::unique_ptr<Device> &out) {
                                   "cuDevicePrimaryCtxRetain"))
     return e;
   out = std::make_unique<CudaDevice>(std::move(driver), device, context,
-                                     fmt::format("{} (sm_{}{})", name, major, minor));
+                                     fmt::format("{} (sm_{}{})", name, major, minor),
+                                     GpuArchitecture{major, minor});
   return std::nullopt;
 }
 

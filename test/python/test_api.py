@@ -129,6 +129,40 @@ def test_target_options(ube_module, source_root, capfd):
         ube_module.compile(mlp, "cuda:sm_90", cpu="znver4")
 
 
+def _host_has_amx():
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = cpuinfo.read()
+    return "amx_tile" in flags and "avx512_fp16" in flags
+
+
+@pytest.mark.skipif(_host_has_amx(), reason="this host can run Granite Rapids code")
+def test_executable_for_another_cpu_is_refused(ube_module, source_root, tmp_path):
+    """The cpu device checks the manifest's required features against the
+    host before it maps any code: a clear error, not SIGILL."""
+    from ube import _ube_compiler
+    path = tmp_path / "granite.ube"
+    path.write_bytes(_ube_compiler.compile_file(str(source_root / "examples/mlp.json"), "cpu",
+                                                "cpu=graniterapids"))
+    with pytest.raises(ube_module.RuntimeError,
+                       match=r"granite.ube: compiled for x86_64-\S+ graniterapids, whose "
+                             r"instructions this host's CPU lacks \(.*amx-tile.*\)"):
+        ube_module.load(path)
+
+
+def test_format1_fixture_still_runs(ube_module, mlp, source_root):
+    """An executable of format 1 (committed, compiled for x86-64-v2 before
+    required features were recorded) loads and computes what today's
+    compiler's code does."""
+    old = ube_module.load(source_root / "test/Runtime/Inputs/mlp-format1-x86-64-v2.ube")
+    assert old.target_info.endswith(" x86-64-v2")
+    x = np.random.default_rng(1).standard_normal((8, 16)).astype(np.float32)
+    labels = np.array([3, 2, 1, 0, 3, 2, 1, 0])
+    # Different instructions (SSE4.2 against this host's), same math: f32
+    # rounding differences only.
+    assert rel_error(old.predict(x), mlp.predict(x)) < 1e-5
+    assert rel_error(old.loss(x, labels), mlp.loss(x, labels)) < 1e-5
+
+
 def test_runtime_errors(ube_module, mlp, tmp_path):
     corrupt = tmp_path / "corrupt.ube"
     mlp.save(corrupt)

@@ -88,3 +88,60 @@ TEST(Manifest, MalformedInPlaceIsRefused) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(Manifest, RequiredFeaturesRoundTrip) {
+  Manifest m = sample();
+  m.requiredFeatures = {"avx2", "avx512f", "fma"};
+  Manifest parsed;
+  std::string error;
+  ASSERT_TRUE(manifestFromJson(manifestToJson(m), parsed, error)) << error;
+  EXPECT_EQ(parsed.requiredFeatures, m.requiredFeatures);
+  std::string bad = manifestToJson(m);
+  bad.replace(bad.find("\"avx2\""), 6, "7");
+  EXPECT_FALSE(manifestFromJson(bad, parsed, error));
+  EXPECT_EQ(error, "the manifest's 'required_features' is not a list of names");
+}
+
+/// A container of `version` (header and manifest), with `producer`.
+std::vector<uint8_t> containerOfVersion(uint32_t version, const std::string &producer) {
+  Manifest m = sample();
+  m.formatVersion = version;
+  m.producer = producer;
+  std::vector<uint8_t> image = writeExecutable(m, {std::vector<uint8_t>(16, 0)});
+  image[8] = uint8_t(version); // the header's version (little endian u32)
+  // The checksum covers what follows the header, so it still holds.
+  return image;
+}
+
+// Every format from the oldest readable one to this compiler's loads; a
+// newer one is refused naming the compiler that wrote it.
+TEST(Manifest, FormatVersionWindow) {
+  ExecutableView view;
+  std::string error;
+  for (uint32_t v = kOldestReadableFormatVersion; v <= kExecutableFormatVersion; ++v) {
+    std::vector<uint8_t> image = containerOfVersion(v, "ube test");
+    EXPECT_TRUE(readExecutable(image.data(), image.size(), "old.ube", view, error)) << error;
+  }
+  std::vector<uint8_t> newer = containerOfVersion(kExecutableFormatVersion + 1, "ube 9.9.9");
+  ASSERT_FALSE(readExecutable(newer.data(), newer.size(), "new.ube", view, error));
+  EXPECT_NE(error.find("new.ube: this executable needs a newer ube runtime (format version " +
+                       std::to_string(kExecutableFormatVersion + 1) +
+                       ", written by ube 9.9.9); this runtime (ube "),
+            std::string::npos)
+      << error;
+  std::vector<uint8_t> ancient = containerOfVersion(0, "ube 0.0.1");
+  ASSERT_FALSE(readExecutable(ancient.data(), ancient.size(), "old.ube", view, error));
+  EXPECT_NE(error.find("old.ube: executable format version 0 is too old"), std::string::npos)
+      << error;
+  // Header and manifest must agree.
+  std::vector<uint8_t> mixed = containerOfVersion(kExecutableFormatVersion, "ube test");
+  mixed[8] = uint8_t(kOldestReadableFormatVersion);
+  if (kOldestReadableFormatVersion != kExecutableFormatVersion) {
+    ASSERT_FALSE(readExecutable(mixed.data(), mixed.size(), "mixed.ube", view, error));
+    EXPECT_NE(error.find("the manifest says format version"), std::string::npos) << error;
+  }
+}
+
+} // namespace

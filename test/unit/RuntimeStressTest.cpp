@@ -52,10 +52,12 @@ void expectFlat(size_t before, size_t after, const char *what) {
 #ifdef UBE_UNDER_ASAN
   (void)before, (void)after, (void)what; // LeakSanitizer checks at exit instead.
 #else
-  // Growth allowed between the warm-up and the end of a run: well below what
-  // any per-call leak (at least one buffer of the example, 128 bytes, times
-  // thousands of calls) or per-load leak (a mapped object, tens of kB) adds.
-  constexpr size_t kAllowedGrowth = 256 << 10;
+  // Growth allowed between the warm-up and the end of a run, for the heap's
+  // layout (which earlier tests in the process change): well below what any
+  // per-call leak (at least one buffer of the example, 128 bytes, times
+  // 49,000 calls: 6 MiB) or per-load leak (a mapped object, tens of kB,
+  // times 1,000) adds.
+  constexpr size_t kAllowedGrowth = 1 << 20;
   EXPECT_LE(after, before + kAllowedGrowth)
       << what << ": resident size grew from " << before << " to " << after << " bytes";
 #endif
@@ -63,11 +65,11 @@ void expectFlat(size_t before, size_t after, const char *what) {
 
 using RuntimeStressTest = MlpTest;
 
-TEST_F(RuntimeStressTest, TenThousandInvocationsKeepMemoryFlat) {
+TEST_F(RuntimeStressTest, FiftyThousandInvocationsKeepMemoryFlat) {
   auto x = input(7);
   std::vector<int64_t> labels = {0, 1, 2, 3, 3, 2, 1, 0};
   const float expected = loss(x, labels);
-  constexpr int kWarmup = 1000, kRuns = 10000;
+  constexpr int kWarmup = 1000, kRuns = 50000;
   for (int i = 0; i < kWarmup; ++i)
     loss(x, labels);
   size_t before = residentBytes(), files = openFileCount();
@@ -75,7 +77,7 @@ TEST_F(RuntimeStressTest, TenThousandInvocationsKeepMemoryFlat) {
   for (int i = kWarmup; i < kRuns; ++i)
     mismatches += loss(x, labels) != expected;
   EXPECT_EQ(mismatches, 0);
-  expectFlat(before, residentBytes(), "10,000 invocations");
+  expectFlat(before, residentBytes(), "50,000 invocations");
   EXPECT_EQ(openFileCount(), files);
 }
 

@@ -2,8 +2,11 @@
 // build time): loading, introspection, invocation, and the errors of every
 // misuse. RuntimeStressTest.cpp holds the long-running and concurrent cases.
 #include "RuntimeTestSupport.h"
+
+#include "ube/Support/CpuFeatures.h"
 #include "ube/Support/ExecutableFormat.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -208,6 +211,46 @@ TEST(Runtime, ForeignOrBrokenHostCodeIsRefused) {
   expectRefused(rebuilt([](auto &so) { so.resize(63); }), "is too short for an ELF header");
   expectRefused(rebuilt([](auto &so) { so.resize(100); }), "has its program headers outside");
   expectRefused(rebuilt([](auto &so) { so[0] = 'M'; so[1] = 'Z'; }), "is not an ELF object");
+  ube_device_release(device);
+}
+
+// The manifest's required features are checked against the host before the
+// code is mapped: code for a CPU with more than this one is refused, naming
+// what is missing.
+TEST(Runtime, CodeForAnotherCpuIsRefused) {
+  std::vector<std::string> host = ube::hostCpuFeatures();
+  std::vector<std::string> lacking;
+  for (const ube::CpuFeatureInfo &f : ube::checkedCpuFeatures())
+    if (!std::binary_search(host.begin(), host.end(), std::string(f.name)))
+      lacking.push_back(f.name);
+  if (lacking.empty())
+    GTEST_SKIP() << "this host has every checked feature";
+  ube_device *device;
+  expectOk(ube_device_open("cpu", &device));
+  std::vector<char> image = readBytes(UBE_TEST_MLP_EXECUTABLE);
+  ube::ExecutableView view;
+  std::string error;
+  ASSERT_TRUE(ube::readExecutable(reinterpret_cast<const uint8_t *>(image.data()), image.size(),
+                                  "mlp", view, error))
+      << error;
+  std::vector<std::vector<uint8_t>> sections;
+  for (const ube::Section &s : view.manifest.sections)
+    sections.emplace_back(view.section(s), view.section(s) + s.size);
+  ube::Manifest manifest = view.manifest;
+  manifest.requiredFeatures = {"sse2", lacking.front()};
+  std::vector<uint8_t> foreign = ube::writeExecutable(manifest, sections);
+  ube_executable *exe = nullptr;
+  expectError(ube_executable_load_memory(device, foreign.data(), foreign.size(), "foreign", &exe),
+              UBE_INVALID_EXECUTABLE,
+              "foreign: compiled for " + manifest.targetInfo +
+                  ", whose instructions this host's CPU lacks (" + lacking.front() + ")");
+  // What the host has is fine, and so is no list at all (format 1).
+  for (std::vector<std::string> required : {host, std::vector<std::string>{}}) {
+    manifest.requiredFeatures = required;
+    std::vector<uint8_t> native = ube::writeExecutable(manifest, sections);
+    expectOk(ube_executable_load_memory(device, native.data(), native.size(), "native", &exe));
+    ube_executable_release(exe);
+  }
   ube_device_release(device);
 }
 

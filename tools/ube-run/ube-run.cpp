@@ -2,6 +2,7 @@
 //
 //   ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...
 //           [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=cpu]
+//   ube-run --info EXE.ube
 //
 // Inputs not given are random with a fixed seed: floats uniform in [-1, 1),
 // integers in [0, 8), booleans fair coins. Outputs are printed and, with
@@ -22,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <map>
 #include <random>
 #include <string>
@@ -39,19 +41,22 @@ struct Options {
   int benchmark = 0;
   uint64_t seed = 0;
   size_t threads = 0; ///< 0: the device's default (UBE_NUM_THREADS or all).
+  bool info = false;  ///< Describe the executable instead of running it.
 };
 
 constexpr const char *kUsage =
     "usage: ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...\n"
     "               [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=NAME]\n"
-    "               [--threads=N] | --version\n"
+    "               [--threads=N] | --info EXE.ube | --version\n"
     "\n"
     "Runs one entry point of a compiled executable (the first, unless --function\n"
     "names another) on the device it was compiled for (or --device). Inputs not\n"
     "given are random with --seed (default 0).\n"
     "--benchmark=N runs it N more times and prints the median and spread.\n"
     "--threads=N runs parallel loops on N threads (cpu; default UBE_NUM_THREADS,\n"
-    "else every hardware thread); results do not depend on it.\n";
+    "else every hardware thread); results do not depend on it.\n"
+    "--info prints what the executable is (format version, producer, target,\n"
+    "required CPU features, sections, entry points) without loading its code.\n";
 
 int fail(const std::string &message) {
   std::fprintf(stderr, "ube-run: %s\n", message.c_str());
@@ -73,6 +78,8 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
     } else if (arg == "--version") {
       std::printf("ube-run (ube %s)\n", ube::kVersion);
       std::exit(0);
+    } else if (arg == "--info") {
+      o.info = true;
     } else if (auto v = value("--function")) {
       o.function = *v;
     } else if (auto v = value("--input")) {
@@ -266,11 +273,45 @@ void printTensor(const std::string &name, ube::DType dtype, const std::vector<in
               ube::shapeToString(shape).c_str(), text.c_str());
 }
 
+/// --info: the manifest, read and checked as the loader does, but no code
+/// mapped (so it works for executables this host cannot run).
+int printInfo(const std::string &path, const std::vector<uint8_t> &image) {
+  ube::ExecutableView view;
+  std::string error;
+  if (!ube::readExecutable(image.data(), image.size(), path, view, error))
+    return fail(error);
+  const ube::Manifest &m = view.manifest;
+  fmt::print("{}\n  format version: {} (this runtime reads {} to {})\n  producer: {}\n"
+             "  target: {} ({})\n",
+             path, m.formatVersion, ube::kOldestReadableFormatVersion,
+             ube::kExecutableFormatVersion, m.producer, m.target, m.targetInfo);
+  if (!m.requiredFeatures.empty())
+    fmt::print("  required features: {}\n", fmt::join(m.requiredFeatures, " "));
+  for (const ube::Section &s : m.sections)
+    fmt::print("  section {}: {} bytes\n", s.name, s.size);
+  auto signature = [](const std::vector<ube::TensorSignature> &tensors) {
+    std::vector<std::string> parts;
+    for (const ube::TensorSignature &t : tensors)
+      parts.push_back(fmt::format("{}: {}[{}]", t.name, ube::dtypeName(t.dtype),
+                                  fmt::join(t.shape, ", ")));
+    return fmt::format("{}", fmt::join(parts, ", "));
+  };
+  for (const ube::EntryPoint &e : m.entries) {
+    fmt::print("  {}({}) -> ({})", e.name, signature(e.inputs), signature(e.outputs));
+    if (e.arenaBytes)
+      fmt::print(", arena {} bytes", e.arenaBytes);
+    fmt::print("\n");
+  }
+  return 0;
+}
+
 int run(const Options &o) {
   std::string error;
   std::vector<uint8_t> image;
   if (!ube::readRegularFile(o.executable, image, error))
     return fail(error);
+  if (o.info)
+    return printInfo(o.executable, image);
   std::string deviceName = o.device;
   if (deviceName.empty()) {
     // The device the executable was compiled for; the loader reports any

@@ -31,7 +31,11 @@
 namespace ube {
 
 inline constexpr char kExecutableMagic[8] = {'U', 'B', 'E', 'E', 'X', 'E', 'C', '\0'};
-inline constexpr uint32_t kExecutableFormatVersion = 1;
+/// The format this compiler writes. Version 2 added "required_features".
+inline constexpr uint32_t kExecutableFormatVersion = 2;
+/// The oldest format this runtime still reads: every version from here to
+/// kExecutableFormatVersion loads (docs/runtime-abi.md, compatibility).
+inline constexpr uint32_t kOldestReadableFormatVersion = 1;
 inline constexpr size_t kExecutableHeaderSize = 32;
 
 /// The names the targets write and the device plugins read: one definition.
@@ -86,6 +90,9 @@ struct Manifest {
   std::string target;     ///< "cpu", "cuda".
   std::string targetInfo; ///< e.g. the CPU model or SM architecture compiled for.
   std::string producer;   ///< Compiler name and version.
+  /// What the host must have to run the code (cpu: the x86 ISA features it
+  /// was compiled with, LLVM names; CpuFeatures.h). Format 2 and later.
+  std::vector<std::string> requiredFeatures;
   std::vector<EntryPoint> entries;
   std::vector<Section> sections;
 };

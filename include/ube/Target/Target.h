@@ -28,6 +28,8 @@ namespace ube {
 struct TargetBinary {
   /// E.g. the CPU model or the SM architecture compiled for.
   std::string targetInfo;
+  /// What the host must have to run the code (Manifest::requiredFeatures).
+  std::vector<std::string> requiredFeatures;
   struct OwnedSection {
     std::string name;
     /// The bytes: `mapped` (a file mapped, not copied) or `owned`.

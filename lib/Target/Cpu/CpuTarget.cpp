@@ -1,9 +1,9 @@
 //===- CpuTarget.cpp - the x86 (host) CPU target --------------------------===//
 //
-// linalg -> LLVM dialect (passes/Pipelines.cpp) -> LLVM IR -> O3 -> object
-// for the chosen CPU -> a shared object linked by ld.lld -> the .ube
-// container with the manifest. The shared object needs only malloc/free
-// from the process that loads it.
+// linalg -> LLVM dialect (passes/Cpu/Pipelines.cpp) -> LLVM IR -> O3 -> object
+// for the chosen CPU -> a shared object linked by ld.lld: the .ube's host.so
+// section. The shared object needs only malloc/free from the process that
+// loads it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,12 +14,14 @@
 #include "dialects/ube/UbeDialect.h"
 #include "passes/Cpu/Passes.h"
 #include "passes/Cpu/Pipelines.h"
+#include "ube/Support/CpuFeatures.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Support/Timing.h"
 #include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -121,6 +123,22 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(llvm::StringRef cpu,
   return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
       triple, model, features, targetOptions, llvm::Reloc::PIC_, std::nullopt,
       llvm::CodeGenOptLevel::Aggressive));
+}
+
+/// The ISA features the runtime checks (CpuFeatures.h) that `machine`
+/// compiles for: what a host must have to run the code.
+std::vector<std::string> requiredFeatures(const llvm::TargetMachine &machine) {
+  const llvm::MCSubtargetInfo &info = *machine.getMCSubtargetInfo();
+  llvm::StringSet<> known;
+  for (const llvm::SubtargetFeatureKV &feature : info.getAllProcessorFeatures())
+    known.insert(feature.Key);
+  std::vector<std::string> features;
+  for (const CpuFeatureInfo &feature : checkedCpuFeatures())
+    if (known.contains(feature.name) &&
+        info.checkFeatures(std::string("+") + feature.name))
+      features.push_back(feature.name);
+  std::sort(features.begin(), features.end());
+  return features;
 }
 
 /// Constants from this size on are weights rather than tables the optimizer
@@ -363,6 +381,7 @@ LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &
     return failure();
   binary.targetInfo =
       (*machine)->getTargetTriple().str() + " " + (*machine)->getTargetCPU().str();
+  binary.requiredFeatures = requiredFeatures(**machine);
   binary.sections.push_back({section::kHostObject, std::move(*sharedObject), {}});
   return success();
 }

@@ -400,6 +400,8 @@ LogicalResult CudaTarget::buildExecutable(ModuleOp module, const CompileOptions 
   }
   binary.sections.push_back({section::kConstants, nullptr, std::move(constants)});
   binary.targetInfo = chip + (haveCubin ? " (cubin + PTX)" : " (PTX)");
+  // The GPU architecture the code needs (runtime/cuda/ModuleImage.h).
+  binary.requiredFeatures = {chip};
   return success();
 }
 
