@@ -230,6 +230,7 @@ public:
   }
 
   std::string targetInfo() const { return ube_executable_target_info(exe_); }
+  std::string variant() const { return ube_executable_variant(exe_); }
 
 private:
   std::shared_ptr<DeviceHandle> device_;
@@ -277,6 +278,7 @@ PYBIND11_MODULE(_ube_runtime, m) {
            py::arg("device"), py::arg("image"), py::arg("name") = "<memory>")
       .def_property_readonly("functions", &Executable::functions)
       .def_property_readonly("target_info", &Executable::targetInfo)
+      .def_property_readonly("variant", &Executable::variant)
       .def("find", &Executable::find)
       .def("signature", &Executable::signature, py::arg("function"), py::arg("inputs"))
       .def("in_place", &Executable::inPlace, py::arg("function"))

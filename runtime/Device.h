@@ -31,6 +31,9 @@ using MaybeError = std::optional<Error>;
 class LoadedCode {
 public:
   virtual ~LoadedCode() = default;
+  /// The variant of a multi-build executable that was loaded; empty for one
+  /// build.
+  std::string variant;
 };
 
 struct MemoryStats {

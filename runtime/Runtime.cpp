@@ -250,6 +250,9 @@ void ube_executable_release(ube_executable *executable) { delete executable; }
 const char *ube_executable_target_info(const ube_executable *executable) {
   return executable ? executable->manifest.targetInfo.c_str() : "";
 }
+const char *ube_executable_variant(const ube_executable *executable) {
+  return executable && executable->code ? executable->code->variant.c_str() : "";
+}
 size_t ube_executable_function_count(const ube_executable *executable) {
   return executable ? executable->manifest.entries.size() : 0;
 }

@@ -50,6 +50,8 @@ except OSError:
     flags = ""
 if "amx_tile" not in flags or "avx512_fp16" not in flags:
     config.available_features.add("host-lacks-amx")
+if " avx2" in flags and " fma" in flags:
+    config.available_features.add("host-avx2")
 
 # The CUDA toolkit's ptxas (for cubin) and whether a CUDA driver is present.
 import ctypes

@@ -93,6 +93,10 @@ ube_status ube_executable_load_memory(ube_device *device, const void *data, size
 void ube_executable_release(ube_executable *executable);
 /* The target the executable was compiled for, e.g. "x86_64-pc-linux-gnu znver3". */
 const char *ube_executable_target_info(const ube_executable *executable);
+/* The build of a multi-ISA executable the device loaded (e.g. "x86-64-v4": the
+   most capable one the host runs, or UBE_CPU_VARIANT's), or "" for an
+   executable with one build. */
+const char *ube_executable_variant(const ube_executable *executable);
 size_t ube_executable_function_count(const ube_executable *executable);
 const char *ube_executable_function_name(const ube_executable *executable, size_t function);
 ube_status ube_executable_find_function(const ube_executable *executable, const char *name,

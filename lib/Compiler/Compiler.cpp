@@ -20,6 +20,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
@@ -87,24 +88,63 @@ static FailureOr<std::vector<EntryPoint>> describeEntryPoints(ModuleOp module) {
   return entries;
 }
 
-/// Writes the executable of `target`'s binary: the manifest is assembled
-/// here, and only here, from the entry points and the target's part.
-static void writeTargetExecutable(const Target &target, std::vector<EntryPoint> entries,
-                                  TargetBinary binary, llvm::raw_ostream &out) {
+/// One build of the lowered code: what its entry points need at run time,
+/// and the target's part.
+struct Build {
+  std::vector<EntryPoint> entries;
+  TargetBinary binary;
+};
+
+/// Writes the executable of `target`'s builds: the manifest is assembled
+/// here, and only here. Several builds become variants: each keeps its
+/// sections (named "<section>:<variant>") and requirements, and the entry
+/// points get what any variant needs (the largest arena, the in-place pairs
+/// every variant proved).
+static void writeTargetExecutable(const Target &target, std::vector<Build> builds,
+                                  llvm::raw_ostream &out) {
   Manifest manifest;
   manifest.target = target.name().str();
-  manifest.targetInfo = std::move(binary.targetInfo);
-  manifest.requiredFeatures = std::move(binary.requiredFeatures);
   manifest.producer = std::string("ube ") + kVersion;
-  manifest.entries = std::move(entries);
+  manifest.entries = builds.front().entries;
   std::vector<SectionBytes> bytes;
-  for (const TargetBinary::OwnedSection &section : binary.sections) {
-    manifest.sections.push_back({section.name, 0, 0});
-    if (section.mapped)
-      bytes.push_back({reinterpret_cast<const uint8_t *>(section.mapped->getBufferStart()),
-                       section.mapped->getBufferSize()});
-    else
-      bytes.push_back({section.owned.data(), section.owned.size()});
+  auto addSections = [&](const TargetBinary &binary, const std::string &suffix) {
+    for (const TargetBinary::OwnedSection &section : binary.sections) {
+      manifest.sections.push_back({section.name + suffix, 0, 0});
+      if (section.mapped)
+        bytes.push_back({reinterpret_cast<const uint8_t *>(section.mapped->getBufferStart()),
+                         section.mapped->getBufferSize()});
+      else
+        bytes.push_back({section.owned.data(), section.owned.size()});
+    }
+  };
+  if (builds.size() == 1) {
+    manifest.targetInfo = builds.front().binary.targetInfo;
+    manifest.requiredFeatures = builds.front().binary.requiredFeatures;
+    addSections(builds.front().binary, "");
+  } else {
+    manifest.requiredFeatures = builds.front().binary.requiredFeatures;
+    std::vector<std::string> infos;
+    for (const Build &build : builds) {
+      const TargetBinary &binary = build.binary;
+      std::string suffix = ":" + binary.variantName;
+      manifest.variants.push_back({binary.variantName, binary.targetInfo,
+                                   binary.requiredFeatures,
+                                   binary.sections.front().name + suffix});
+      addSections(binary, suffix);
+      infos.push_back(binary.targetInfo);
+      llvm::erase_if(manifest.requiredFeatures, [&](const std::string &feature) {
+        return !llvm::is_contained(binary.requiredFeatures, feature);
+      });
+      for (size_t k = 0; k < manifest.entries.size(); ++k) {
+        EntryPoint &entry = manifest.entries[k];
+        const EntryPoint &variantEntry = build.entries[k];
+        entry.arenaBytes = std::max(entry.arenaBytes, variantEntry.arenaBytes);
+        llvm::erase_if(entry.inPlace, [&](const std::pair<uint32_t, uint32_t> &pair) {
+          return !llvm::is_contained(variantEntry.inPlace, pair);
+        });
+      }
+    }
+    manifest.targetInfo = llvm::join(infos, " | ");
   }
   writeExecutable(std::move(manifest), bytes, [&](const uint8_t *data, size_t size) {
     out.write(reinterpret_cast<const char *>(data), size);
@@ -204,26 +244,59 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
 
   graphTiming.stop();
 
-  TimingScope restTiming = timePhase(options, "kernel and codegen pipelines");
-  auto rest = makePassManager(restTiming);
-  if (failed(rest))
-    return failure();
-  buildLoweringPipeline(**rest, *target, options);
-  if (failed((*rest)->run(module)))
-    return failure();
-  restTiming.stop();
-  if (options.emit <= EmitStage::Linalg) {
-    module.print(out, OpPrintingFlags());
-    out << "\n";
+  std::vector<std::string> variants = target->variants(options);
+  if (variants.empty()) {
+    TimingScope restTiming = timePhase(options, "kernel and codegen pipelines");
+    auto rest = makePassManager(restTiming);
+    if (failed(rest))
+      return failure();
+    buildLoweringPipeline(**rest, *target, options);
+    if (failed((*rest)->run(module)))
+      return failure();
+    restTiming.stop();
+    if (options.emit <= EmitStage::Linalg) {
+      module.print(out, OpPrintingFlags());
+      out << "\n";
+      return success();
+    }
+    if (options.emit < EmitStage::Exe)
+      return target->emit(module, options, options.emit, out);
+    Build build{std::move(*entries), {}};
+    if (failed(target->buildExecutable(module, options, build.entries, build.binary)))
+      return failure();
+    TimingScope writeTiming = timePhase(options, "write the executable");
+    std::vector<Build> builds;
+    builds.push_back(std::move(build));
+    writeTargetExecutable(*target, std::move(builds), out);
     return success();
   }
-  if (options.emit < EmitStage::Exe)
-    return target->emit(module, options, options.emit, out);
-  TargetBinary binary;
-  if (failed(target->buildExecutable(module, options, *entries, binary)))
-    return failure();
+
+  // Several builds (a multi-ISA executable): the graph is lowered once per
+  // variant, from a copy of the graph-level module.
+  if (options.emit != EmitStage::Exe)
+    return emitError(module.getLoc())
+           << "the options select " << variants.size() << " builds ("
+           << llvm::join(variants, ", ") << "), which only an executable holds: give one "
+           << "for --emit stages before exe";
+  std::vector<Build> builds;
+  for (const std::string &selection : variants) {
+    CompileOptions variantOptions = options;
+    variantOptions.targetOptions += " " + selection;
+    OwningOpRef<ModuleOp> copy(module.clone());
+    TimingScope variantTiming = timePhase(options, "build for " + selection);
+    auto pm = makePassManager(variantTiming);
+    if (failed(pm))
+      return failure();
+    buildLoweringPipeline(**pm, *target, variantOptions);
+    if (failed((*pm)->run(*copy)))
+      return failure();
+    Build build{*entries, {}};
+    if (failed(target->buildExecutable(*copy, variantOptions, build.entries, build.binary)))
+      return failure();
+    builds.push_back(std::move(build));
+  }
   TimingScope writeTiming = timePhase(options, "write the executable");
-  writeTargetExecutable(*target, std::move(*entries), std::move(binary), out);
+  writeTargetExecutable(*target, std::move(builds), out);
   return success();
 }
 

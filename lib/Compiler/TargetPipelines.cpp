@@ -68,6 +68,9 @@ void registerTargetPipeline(const Target &target) {
         std::string error;
         if (failed(checkTarget(options, error)))
           return errorHandler(error);
+        if (!lookupTarget(name)->variants(options).empty())
+          return errorHandler("the options select several builds, which only ube-compile's "
+                              "executable holds: give the pipeline one");
         buildCompilePipeline(pm, options);
         return success();
       },

@@ -136,6 +136,15 @@ std::string manifestToJson(const Manifest &m) {
             {"target_info", m.targetInfo},      {"producer", m.producer}};
   if (!m.requiredFeatures.empty())
     j["required_features"] = m.requiredFeatures;
+  if (!m.variants.empty()) {
+    json variants = json::array();
+    for (const Variant &v : m.variants)
+      variants.push_back({{"name", v.name},
+                          {"target_info", v.targetInfo},
+                          {"required_features", v.requiredFeatures},
+                          {"section", v.section}});
+    j["variants"] = std::move(variants);
+  }
   j["entries"] = std::move(entries);
   j["sections"] = std::move(sections);
   return j.dump(2);
@@ -163,16 +172,41 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
   if (!requireString("target", m.target) || !requireString("target_info", m.targetInfo) ||
       !requireString("producer", m.producer))
     return false;
+  auto stringList = [&](const json &list, std::vector<std::string> &out) {
+    if (!list.is_array() ||
+        !std::all_of(list.begin(), list.end(), [](const json &f) { return f.is_string(); }))
+      return false;
+    out.clear();
+    for (const json &f : list)
+      out.push_back(f.get<std::string>());
+    return true;
+  };
   m.requiredFeatures.clear();
-  if (j.contains("required_features")) {
-    const json &features = j["required_features"];
-    if (!features.is_array() ||
-        !std::all_of(features.begin(), features.end(), [](const json &f) { return f.is_string(); })) {
-      error = "the manifest's 'required_features' is not a list of names";
+  if (j.contains("required_features") && !stringList(j["required_features"], m.requiredFeatures)) {
+    error = "the manifest's 'required_features' is not a list of names";
+    return false;
+  }
+  m.variants.clear();
+  if (j.contains("variants")) {
+    if (!j["variants"].is_array()) {
+      error = "the manifest's 'variants' is not a list";
       return false;
     }
-    for (const json &f : features)
-      m.requiredFeatures.push_back(f.get<std::string>());
+    for (const json &v : j["variants"]) {
+      Variant variant;
+      if (!v.is_object() || !v.contains("name") || !v["name"].is_string() ||
+          !v.contains("target_info") || !v["target_info"].is_string() ||
+          !v.contains("section") || !v["section"].is_string() ||
+          !v.contains("required_features") ||
+          !stringList(v["required_features"], variant.requiredFeatures)) {
+        error = "malformed variant in the manifest";
+        return false;
+      }
+      variant.name = v["name"].get<std::string>();
+      variant.targetInfo = v["target_info"].get<std::string>();
+      variant.section = v["section"].get<std::string>();
+      m.variants.push_back(std::move(variant));
+    }
   }
   if (!j.contains("entries") || !j["entries"].is_array() || !j.contains("sections") ||
       !j["sections"].is_array()) {
@@ -366,6 +400,12 @@ bool readExecutable(const uint8_t *data, size_t size, const std::string &name,
   for (const Section &s : view.manifest.sections)
     if (s.offset > view.payloadSize || s.size > view.payloadSize - s.offset) {
       error = fmt::format("{}: section '{}' lies outside the file", name, s.name);
+      return false;
+    }
+  for (const Variant &v : view.manifest.variants)
+    if (!view.findSection(v.section)) {
+      error = fmt::format("{}: variant '{}' names section '{}', which the file lacks", name,
+                          v.name, v.section);
       return false;
     }
   return true;

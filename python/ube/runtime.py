@@ -109,6 +109,13 @@ class Executable:
     def target_info(self):
         return self._loaded.target_info
 
+    @property
+    def variant(self):
+        """The build of a multi-ISA executable (ube.compile(..., cpu="portable"))
+        this host runs: the most capable one it has, or the one the
+        UBE_CPU_VARIANT environment variable names; "" for one build."""
+        return self._loaded.variant
+
     def __call__(self, *args, **kwargs):
         return next(iter(self.functions.values()))(*args, **kwargs)
 

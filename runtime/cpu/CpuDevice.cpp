@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "../Device.h"
+#include "CpuVariants.h"
 #include "HostObject.h"
 #include "ThreadPool.h"
 
@@ -21,7 +22,6 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <mutex>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -93,16 +93,13 @@ public:
     // Before any code is mapped: code for a CPU with more than this one
     // would die of SIGILL at the first such instruction.
     static const std::vector<std::string> host = hostCpuFeatures();
-    std::vector<std::string> missing = missingCpuFeatures(exe.manifest.requiredFeatures, host);
-    if (!missing.empty())
-      return Error{UBE_INVALID_EXECUTABLE,
-                   fmt::format("{}: compiled for {}, whose instructions this host's CPU lacks "
-                               "({}); compile it for this host (ube-compile --cpu=native) or "
-                               "for a level it has (--cpu=x86-64-v3)",
-                               displayName, exe.manifest.targetInfo,
-                               fmt::join(missing, ", "))};
+    const char *forced = std::getenv("UBE_CPU_VARIANT");
+    CpuBuild build;
+    if (MaybeError e = chooseCpuBuild(exe.manifest, host, forced ? forced : "", displayName,
+                                      build))
+      return e;
     const Section *hostObject;
-    if (MaybeError e = findHostObject(exe, displayName, hostObject))
+    if (MaybeError e = findHostObject(exe, displayName, build.section, hostObject))
       return e;
     int fd = memfd_create("ube-host", MFD_CLOEXEC);
     if (fd < 0)
@@ -118,6 +115,7 @@ public:
     }
     auto code = std::make_unique<CpuCode>();
     code->fd = fd;
+    code->variant = build.variant;
     std::string path = fmt::format("/proc/self/fd/{}", fd);
     // RTLD_NOLOAD first: an object already known under this path would be
     // returned instead of ours (it cannot be, while every loaded object keeps

@@ -22,14 +22,14 @@ constexpr const char *kHostMachineName = "aarch64";
 } // namespace
 
 MaybeError findHostObject(const ExecutableView &exe, const std::string &displayName,
-                          const Section *&hostObject) {
+                          const std::string &name, const Section *&hostObject) {
   auto bad = [&](const std::string &why) {
     return Error{UBE_INVALID_EXECUTABLE, fmt::format("{}: host code {}", displayName, why)};
   };
-  hostObject = exe.findSection(section::kHostObject);
+  hostObject = exe.findSection(name);
   if (!hostObject)
     return Error{UBE_INVALID_EXECUTABLE,
-                 fmt::format("{}: no 'host.so' section for the cpu device", displayName)};
+                 fmt::format("{}: no '{}' section for the cpu device", displayName, name)};
   Elf64_Ehdr header;
   if (hostObject->size < sizeof header)
     return bad("is too short for an ELF header");

@@ -16,9 +16,10 @@
 
 namespace ube::runtime {
 
-/// Finds and checks the host object of `executable`; errors name `displayName`.
+/// Finds and checks the host object of `executable` in section `name`
+/// (host.so, or a variant's); errors name `displayName`.
 MaybeError findHostObject(const ExecutableView &executable, const std::string &displayName,
-                          const Section *&hostObject);
+                          const std::string &name, const Section *&hostObject);
 
 } // namespace ube::runtime
 

@@ -11,7 +11,9 @@
 
 #include "FuzzCheck.h"
 #include "cpu/HostObject.h"
+#include "cpu/CpuVariants.h"
 #include "cuda/LaunchPlan.h"
+#include "ube/Support/CpuFeatures.h"
 
 #include <cstring>
 
@@ -30,9 +32,15 @@ void validate(const uint8_t *data, size_t size) {
     ube::fuzz::touch(view.section(section), section.size);
   }
   using namespace ube::runtime;
-  const ube::Section *host;
-  if (MaybeError e = findHostObject(view, "fuzz.ube", host))
+  static const std::vector<std::string> hostFeatures = ube::hostCpuFeatures();
+  CpuBuild build;
+  if (MaybeError e = chooseCpuBuild(view.manifest, hostFeatures, "", "fuzz.ube", build)) {
     UBE_FUZZ_CHECK(!e->message.empty());
+  } else {
+    const ube::Section *host;
+    if (MaybeError e = findHostObject(view, "fuzz.ube", build.section, host))
+      UBE_FUZZ_CHECK(!e->message.empty());
+  }
   std::vector<std::pair<std::string, const ube::Section *>> modules;
   if (MaybeError e = findPtxModules(view, "fuzz.ube", modules))
     UBE_FUZZ_CHECK(!e->message.empty());

@@ -149,6 +149,29 @@ def test_executable_for_another_cpu_is_refused(ube_module, source_root, tmp_path
         ube_module.load(path)
 
 
+def test_portable_executable_runs_every_variant_the_host_has(ube_module, mlp, source_root,
+                                                             tmp_path, monkeypatch):
+    """cpu="portable": one build per x86-64 level; the most capable one the
+    host runs is loaded (Executable.variant), UBE_CPU_VARIANT picks another,
+    and every variant computes the same."""
+    path = tmp_path / "portable.ube"
+    exe = ube_module.compile(source_root / "examples/mlp.json", cpu="portable")
+    exe.save(path)
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = set(cpuinfo.read().split())
+    runnable = ["x86-64-v2"] + (["x86-64-v3"] if {"avx2", "fma", "bmi2"} <= flags else []) + \
+        (["x86-64-v4"] if {"avx512f", "avx512bw", "avx512vl"} <= flags else [])
+    assert exe.variant == runnable[-1]
+    x = np.random.default_rng(2).standard_normal((8, 16)).astype(np.float32)
+    for variant in runnable:
+        monkeypatch.setenv("UBE_CPU_VARIANT", variant)
+        loaded = ube_module.load(path)
+        assert loaded.variant == variant
+        # Different instructions, same math: f32 rounding only.
+        assert rel_error(loaded.predict(x), mlp.predict(x)) < 1e-5
+    assert ube_module.load(source_root / "test/Runtime/Inputs/mlp-format1-x86-64-v2.ube").variant == ""
+
+
 def test_format1_fixture_still_runs(ube_module, mlp, source_root):
     """An executable of format 1 (committed, compiled for x86-64-v2 before
     required features were recorded) loads and computes what today's

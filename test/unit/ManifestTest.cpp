@@ -145,3 +145,32 @@ TEST(Manifest, FormatVersionWindow) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(Manifest, VariantsRoundTrip) {
+  Manifest m = sample();
+  m.variants = {{"x86-64-v3", "x86_64 x86-64-v3", {"avx2", "fma"}, "host.so:x86-64-v3"},
+                {"x86-64-v4", "x86_64 x86-64-v4", {"avx2", "avx512f"}, "host.so:x86-64-v4"}};
+  Manifest parsed;
+  std::string error;
+  ASSERT_TRUE(manifestFromJson(manifestToJson(m), parsed, error)) << error;
+  ASSERT_EQ(parsed.variants.size(), 2u);
+  EXPECT_EQ(parsed.variants[1].name, "x86-64-v4");
+  EXPECT_EQ(parsed.variants[1].targetInfo, "x86_64 x86-64-v4");
+  EXPECT_EQ(parsed.variants[1].requiredFeatures, (std::vector<std::string>{"avx2", "avx512f"}));
+  EXPECT_EQ(parsed.variants[1].section, "host.so:x86-64-v4");
+  // A variant must name a section the file has.
+  m.sections = {{"host.so:x86-64-v3", 0, 16}};
+  std::vector<uint8_t> image = writeExecutable(m, {std::vector<uint8_t>(16, 0)});
+  ExecutableView view;
+  EXPECT_FALSE(readExecutable(image.data(), image.size(), "v.ube", view, error));
+  EXPECT_EQ(error, "v.ube: variant 'x86-64-v4' names section 'host.so:x86-64-v4', which the "
+                   "file lacks");
+  std::string bad = manifestToJson(m);
+  bad.replace(bad.find("\"section\": \"host.so:x86-64-v3\""), 30, "\"section\": 3");
+  EXPECT_FALSE(manifestFromJson(bad, parsed, error));
+  EXPECT_EQ(error, "malformed variant in the manifest");
+}
+
+} // namespace

@@ -179,25 +179,35 @@ TEST(Runtime, ThreadCount) {
   ube_device_release(device);
 }
 
+/// The example executable's manifest and sections, to write edited copies.
+struct ExampleParts {
+  ExampleParts() {
+    std::vector<char> image = readBytes(UBE_TEST_MLP_EXECUTABLE);
+    ube::ExecutableView view;
+    std::string error;
+    EXPECT_TRUE(ube::readExecutable(reinterpret_cast<const uint8_t *>(image.data()),
+                                    image.size(), "mlp", view, error))
+        << error;
+    manifest = view.manifest;
+    for (const ube::Section &s : view.manifest.sections)
+      sections.emplace_back(view.section(s), view.section(s) + s.size);
+  }
+  ube::Manifest manifest;
+  std::vector<std::vector<uint8_t>> sections;
+};
+
 // The host code is checked before the dynamic loader sees it.
 TEST(Runtime, ForeignOrBrokenHostCodeIsRefused) {
   ube_device *device;
   expectOk(ube_device_open("cpu", &device));
-  std::vector<char> image = readBytes(UBE_TEST_MLP_EXECUTABLE);
-  ube::ExecutableView view;
-  std::string error;
-  ASSERT_TRUE(ube::readExecutable(reinterpret_cast<const uint8_t *>(image.data()), image.size(),
-                                  "mlp", view, error))
-      << error;
+  ExampleParts example;
   // Rebuilds the executable with its host object edited by `edit`.
   auto rebuilt = [&](const std::function<void(std::vector<uint8_t> &)> &edit) {
-    std::vector<std::vector<uint8_t>> sections;
-    for (const ube::Section &s : view.manifest.sections) {
-      sections.emplace_back(view.section(s), view.section(s) + s.size);
-      if (s.name == "host.so")
-        edit(sections.back());
-    }
-    return ube::writeExecutable(view.manifest, sections);
+    std::vector<std::vector<uint8_t>> sections = example.sections;
+    for (size_t i = 0; i < sections.size(); ++i)
+      if (example.manifest.sections[i].name == "host.so")
+        edit(sections[i]);
+    return ube::writeExecutable(example.manifest, sections);
   };
   auto expectRefused = [&](const std::vector<uint8_t> &bytes, const std::string &text) {
     ube_executable *exe = nullptr;
@@ -227,16 +237,9 @@ TEST(Runtime, CodeForAnotherCpuIsRefused) {
     GTEST_SKIP() << "this host has every checked feature";
   ube_device *device;
   expectOk(ube_device_open("cpu", &device));
-  std::vector<char> image = readBytes(UBE_TEST_MLP_EXECUTABLE);
-  ube::ExecutableView view;
-  std::string error;
-  ASSERT_TRUE(ube::readExecutable(reinterpret_cast<const uint8_t *>(image.data()), image.size(),
-                                  "mlp", view, error))
-      << error;
-  std::vector<std::vector<uint8_t>> sections;
-  for (const ube::Section &s : view.manifest.sections)
-    sections.emplace_back(view.section(s), view.section(s) + s.size);
-  ube::Manifest manifest = view.manifest;
+  ExampleParts example;
+  ube::Manifest manifest = example.manifest;
+  const std::vector<std::vector<uint8_t>> &sections = example.sections;
   manifest.requiredFeatures = {"sse2", lacking.front()};
   std::vector<uint8_t> foreign = ube::writeExecutable(manifest, sections);
   ube_executable *exe = nullptr;

@@ -42,12 +42,13 @@ struct Options {
   uint64_t seed = 0;
   size_t threads = 0; ///< 0: the device's default (UBE_NUM_THREADS or all).
   bool info = false;  ///< Describe the executable instead of running it.
+  bool verbose = false;
 };
 
 constexpr const char *kUsage =
     "usage: ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...\n"
     "               [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=NAME]\n"
-    "               [--threads=N] | --info EXE.ube | --version\n"
+    "               [--threads=N] [--verbose] | --info EXE.ube | --version\n"
     "\n"
     "Runs one entry point of a compiled executable (the first, unless --function\n"
     "names another) on the device it was compiled for (or --device). Inputs not\n"
@@ -55,6 +56,8 @@ constexpr const char *kUsage =
     "--benchmark=N runs it N more times and prints the median and spread.\n"
     "--threads=N runs parallel loops on N threads (cpu; default UBE_NUM_THREADS,\n"
     "else every hardware thread); results do not depend on it.\n"
+    "--verbose says which build of a multi-ISA executable runs (the most capable\n"
+    "the host has; UBE_CPU_VARIANT=NAME chooses another).\n"
     "--info prints what the executable is (format version, producer, target,\n"
     "required CPU features, sections, entry points) without loading its code.\n";
 
@@ -80,6 +83,8 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
       std::exit(0);
     } else if (arg == "--info") {
       o.info = true;
+    } else if (arg == "--verbose") {
+      o.verbose = true;
     } else if (auto v = value("--function")) {
       o.function = *v;
     } else if (auto v = value("--input")) {
@@ -287,6 +292,9 @@ int printInfo(const std::string &path, const std::vector<uint8_t> &image) {
              ube::kExecutableFormatVersion, m.producer, m.target, m.targetInfo);
   if (!m.requiredFeatures.empty())
     fmt::print("  required features: {}\n", fmt::join(m.requiredFeatures, " "));
+  for (const ube::Variant &v : m.variants)
+    fmt::print("  variant {} ({}): {}; features {}\n", v.name, v.targetInfo, v.section,
+               fmt::join(v.requiredFeatures, " "));
   for (const ube::Section &s : m.sections)
     fmt::print("  section {}: {} bytes\n", s.name, s.size);
   auto signature = [](const std::vector<ube::TensorSignature> &tensors) {
@@ -331,6 +339,11 @@ int run(const Options &o) {
                                         o.executable.c_str(), &exe.ptr),
              error))
     return fail(error);
+  if (o.verbose) {
+    std::string variant = ube_executable_variant(exe.ptr);
+    std::fprintf(stderr, "ube-run: loaded %s on %s%s\n", o.executable.c_str(),
+                 deviceName.c_str(), variant.empty() ? "" : (", variant " + variant).c_str());
+  }
   size_t function = 0;
   if (!o.function.empty() &&
       !check(ube_executable_find_function(exe.ptr, o.function.c_str(), &function), error))

@@ -42,6 +42,8 @@ inline constexpr size_t kExecutableHeaderSize = 32;
 namespace section {
 /// cpu: the host code, a shared object loaded from memory.
 inline constexpr const char *kHostObject = "host.so";
+/// cpu: the host code of one variant of a multi-ISA executable.
+inline std::string hostObject(const std::string &variant) { return "host.so:" + variant; }
 /// cuda: the large constants, uploaded to the device once at load.
 inline constexpr const char *kConstants = "constants";
 /// cuda: a GPU module's PTX (JIT-compiled when no cubin fits the device).
@@ -85,6 +87,15 @@ struct Section {
   uint64_t size = 0;
 };
 
+/// One of several builds of the same code for different CPUs (a multi-ISA
+/// cpu executable): the runtime runs the most capable one the host has.
+struct Variant {
+  std::string name;       ///< E.g. "x86-64-v4".
+  std::string targetInfo; ///< E.g. the CPU model compiled for.
+  std::vector<std::string> requiredFeatures;
+  std::string section;    ///< Its code: section::hostObject(name).
+};
+
 struct Manifest {
   uint32_t formatVersion = kExecutableFormatVersion;
   std::string target;     ///< "cpu", "cuda".
@@ -92,7 +103,11 @@ struct Manifest {
   std::string producer;   ///< Compiler name and version.
   /// What the host must have to run the code (cpu: the x86 ISA features it
   /// was compiled with, LLVM names; CpuFeatures.h). Format 2 and later.
+  /// With variants: what every variant needs.
   std::vector<std::string> requiredFeatures;
+  /// Several builds of the code, each with its own requirements and section
+  /// (cpu, format 2); empty for one.
+  std::vector<Variant> variants;
   std::vector<EntryPoint> entries;
   std::vector<Section> sections;
 };

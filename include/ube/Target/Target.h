@@ -30,6 +30,8 @@ struct TargetBinary {
   std::string targetInfo;
   /// What the host must have to run the code (Manifest::requiredFeatures).
   std::vector<std::string> requiredFeatures;
+  /// The variant's name, when this is one build of several (the CPU).
+  std::string variantName;
   struct OwnedSection {
     std::string name;
     /// The bytes: `mapped` (a file mapped, not copied) or `owned`.
@@ -52,6 +54,10 @@ public:
   /// The option that "name:VALUE" in --target sets (cuda: "chip"); none
   /// when empty.
   virtual llvm::StringRef suffixOption() const { return ""; }
+  /// Several builds of the code in one executable (cpu: --cpu=A,B): the
+  /// target options that select each (appended to options.targetOptions,
+  /// later values win), or none for one build.
+  virtual std::vector<std::string> variants(const CompileOptions &options) const { return {}; }
   /// Checks option values beyond their syntax (a CPU model LLVM knows, a
   /// toolkit that exists); they parse.
   virtual mlir::LogicalResult validateOptions(const CompileOptions &options,

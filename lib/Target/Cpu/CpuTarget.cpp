@@ -53,6 +53,7 @@ public:
 
   LogicalResult validateOptions(const CompileOptions &options,
                                 std::string &error) const override;
+  std::vector<std::string> variants(const CompileOptions &options) const override;
 
   void buildKernelPipeline(OpPassManager &pm, const CompileOptions &options) const override;
 
@@ -259,8 +260,29 @@ LogicalResult emitCode(Location loc, llvm::TargetMachine &machine, llvm::Module 
 
 LogicalResult CpuTarget::validateOptions(const CompileOptions &options,
                                          std::string &error) const {
-  return success(createTargetMachine(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu,
-                                     error) != nullptr);
+  std::vector<std::string> cpus =
+      cpuVariants(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu);
+  for (size_t i = 0; i < cpus.size(); ++i) {
+    if (cpus.size() > 1 && (cpus[i].empty() || cpus[i] == "native" ||
+                            llvm::is_contained(llvm::ArrayRef(cpus).take_front(i), cpus[i]))) {
+      error = "cpu=" + llvm::join(cpus, ",") +
+              ": variants are distinct CPU models or levels (not 'native', none twice)";
+      return failure();
+    }
+    if (!createTargetMachine(cpus[i], error))
+      return failure();
+  }
+  return success();
+}
+
+std::vector<std::string> CpuTarget::variants(const CompileOptions &options) const {
+  std::vector<std::string> cpus =
+      cpuVariants(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu);
+  std::vector<std::string> selections;
+  if (cpus.size() > 1)
+    for (const std::string &cpu : cpus)
+      selections.push_back("cpu=" + cpu);
+  return selections;
 }
 
 void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &options) const {
@@ -382,6 +404,7 @@ LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &
   binary.targetInfo =
       (*machine)->getTargetTriple().str() + " " + (*machine)->getTargetCPU().str();
   binary.requiredFeatures = requiredFeatures(**machine);
+  binary.variantName = (*machine)->getTargetCPU().str();
   binary.sections.push_back({section::kHostObject, std::move(*sharedObject), {}});
   return success();
 }
