@@ -31,8 +31,9 @@ void validate(const uint8_t *data, size_t size) {
                    section.size <= view.payloadSize - section.offset);
     ube::fuzz::touch(view.section(section), section.size);
   }
+  using namespace ube;
   using namespace ube::runtime;
-  static const std::vector<std::string> hostFeatures = ube::hostCpuFeatures();
+  static const std::vector<std::string> hostFeatures = hostCpuFeatures();
   CpuBuild build;
   if (MaybeError e = chooseCpuBuild(view.manifest, hostFeatures, "", "fuzz.ube", build)) {
     UBE_FUZZ_CHECK(!e->message.empty());

@@ -66,10 +66,13 @@ LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes) {
                                       << "' cannot be named in assembly";
   llvm::raw_fd_ostream file(fd, /*shouldClose=*/true);
   for (auto [global, bytes] : globals) {
+    // Laid out in the file as in the section: each at its alignment.
+    uint64_t alignment = std::max<uint64_t>(global.getAlignment().value_or(1), 64);
+    uint64_t offset = llvm::alignTo(fileBytes_, alignment);
+    file.write_zeros(offset - fileBytes_);
     file.write(bytes.data(), bytes.size());
-    moved_.push_back({global.getSymName().str(), fileBytes_, bytes.size(),
-                      std::max<uint64_t>(global.getAlignment().value_or(1), 64)});
-    fileBytes_ += bytes.size();
+    moved_.push_back({global.getSymName().str(), offset, bytes.size(), alignment});
+    fileBytes_ = offset + bytes.size();
     // A declaration: the definition is in the module assembly.
     global.removeValueAttr();
     global.removeUnnamedAddrAttr();
@@ -86,14 +89,24 @@ LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes) {
 std::string ConstantSection::assembly() const {
   std::string text;
   llvm::raw_string_ostream os(text);
-  if (!moved_.empty())
-    os << "\t.section\t.rodata.ube_constants,\"a\",@progbits\n";
+  if (moved_.empty())
+    return text;
+  // One .incbin of the whole file, each constant a symbol at its offset.
+  // The assembler reads an .incbin's whole file each time (and keeps it),
+  // so one directive per constant read the file once per weight: the
+  // compile's memory grew with weights times layers (issue #23).
+  uint64_t alignment = 1;
+  for (const Moved &m : moved_)
+    alignment = std::max(alignment, m.alignment);
+  os << "\t.section\t.rodata.ube_constants,\"a\",@progbits\n"
+     << "\t.p2align\t" << llvm::Log2_64(alignment) << "\n"
+     << ".Lube_constants:\n"
+     << "\t.incbin\t\"" << path_ << "\"\n";
   for (const Moved &m : moved_) {
     std::string symbol = "\"" + m.symbol + "\"";
-    os << "\t.p2align\t" << llvm::Log2_64(m.alignment) << "\n"
-       << "\t.globl\t" << symbol << "\n\t.hidden\t" << symbol << "\n"
+    os << "\t.globl\t" << symbol << "\n\t.hidden\t" << symbol << "\n"
        << "\t.type\t" << symbol << ",@object\n\t.size\t" << symbol << ", " << m.size << "\n"
-       << symbol << ":\n\t.incbin\t\"" << path_ << "\", " << m.offset << ", " << m.size << "\n";
+       << "\t.set\t" << symbol << ", .Lube_constants + " << m.offset << "\n";
   }
   return text;
 }
