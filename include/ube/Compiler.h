@@ -51,6 +51,10 @@ struct CompileOptions {
   /// Use the target's fused kernels (e.g. the distillation losses on the
   /// cpu); off, every op takes the generic composition (for comparisons).
   bool fusedKernels = true;
+  /// The module's constant data must outlive the compile: another build of
+  /// it follows (the variants of a multi-ISA executable share the weights).
+  /// Otherwise a target may release each constant's bytes once written.
+  bool keepConstantData = false;
   /// Apply MLIR's pass-manager command-line options (--mlir-print-ir-*,
   /// --mlir-timing, ...); only tools that registered them set this.
   bool commandLinePassOptions = false;

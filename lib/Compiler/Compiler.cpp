@@ -282,6 +282,8 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   for (const std::string &selection : variants) {
     CompileOptions variantOptions = options;
     variantOptions.targetOptions += " " + selection;
+    // The copies share the weights' blobs: only the last build may let go.
+    variantOptions.keepConstantData = options.keepConstantData || &selection != &variants.back();
     OwningOpRef<ModuleOp> copy(module.clone());
     TimingScope variantTiming = timePhase(options, "build for " + selection);
     auto pm = makePassManager(variantTiming);

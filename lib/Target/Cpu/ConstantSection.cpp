@@ -7,6 +7,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Interfaces/DataLayoutInterfaces.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -33,6 +34,23 @@ std::optional<ArrayRef<char>> rawBytes(Attribute value) {
   return dense.getRawData();
 }
 
+/// Empties the blobs of `moved` (resources whose bytes are in the file)
+/// that nothing left in `module` refers to.
+void releaseMovedBlobs(ModuleOp module, ArrayRef<DenseResourceElementsAttr> moved) {
+  llvm::DenseSet<AsmResourceBlob *> stillUsed;
+  module.walk([&](Operation *op) {
+    for (NamedAttribute attribute : op->getAttrs())
+      attribute.getValue().walk([&](DenseResourceElementsAttr resource) {
+        stillUsed.insert(resource.getRawHandle().getBlob());
+      });
+  });
+  for (DenseResourceElementsAttr resource : moved) {
+    DenseResourceElementsHandle handle = resource.getRawHandle();
+    if (AsmResourceBlob *blob = handle.getBlob(); blob && !stillUsed.contains(blob))
+      handle.getResource()->setBlob(AsmResourceBlob());
+  }
+}
+
 /// Names and paths go into assembly as quoted strings.
 bool quotable(llvm::StringRef text) { return text.find_first_of("\"\\\n") == llvm::StringRef::npos; }
 
@@ -43,7 +61,7 @@ ConstantSection::~ConstantSection() {
     llvm::sys::fs::remove(path_);
 }
 
-LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes) {
+LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes, bool releaseData) {
   DataLayout layout(module);
   SmallVector<std::pair<LLVM::GlobalOp, ArrayRef<char>>> globals;
   for (auto global : module.getOps<LLVM::GlobalOp>()) {
@@ -65,7 +83,10 @@ LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes) {
     return emitError(module.getLoc()) << "the temporary file '" << path_
                                       << "' cannot be named in assembly";
   llvm::raw_fd_ostream file(fd, /*shouldClose=*/true);
+  SmallVector<DenseResourceElementsAttr> movedResources;
   for (auto [global, bytes] : globals) {
+    if (auto resource = dyn_cast<DenseResourceElementsAttr>(global.getValueAttr()))
+      movedResources.push_back(resource);
     // Laid out in the file as in the section: each at its alignment.
     uint64_t alignment = std::max<uint64_t>(global.getAlignment().value_or(1), 64);
     uint64_t offset = llvm::alignTo(fileBytes_, alignment);
@@ -83,6 +104,8 @@ LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes) {
   if (file.has_error())
     return emitError(module.getLoc())
            << "cannot write the constants to '" << path_ << "': " << file.error().message();
+  if (releaseData)
+    releaseMovedBlobs(module, movedResources);
   return success();
 }
 

@@ -34,8 +34,11 @@ public:
   ~ConstantSection();
 
   /// Moves every constant `llvm.mlir.global` of at least `minBytes` bytes
-  /// with a dense or resource value out of `module`.
-  mlir::LogicalResult extract(mlir::ModuleOp module, uint64_t minBytes);
+  /// with a dense or resource value out of `module`. With `releaseData`,
+  /// the resource blobs only the moved globals used are emptied once their
+  /// bytes are in the file, so the weights are not held twice while the
+  /// object is written (no other module may share them).
+  mlir::LogicalResult extract(mlir::ModuleOp module, uint64_t minBytes, bool releaseData);
 
   /// The module-level assembly that defines the moved globals (empty when
   /// nothing moved). Valid while this object lives.

@@ -303,7 +303,8 @@ CpuTarget::translate(ModuleOp module, const CompileOptions &options,
                      ConstantSection *constants) const {
   Location loc = module.getLoc();
   TimingScope timing = timePhase(options, "move constants out of the module");
-  if (constants && failed(constants->extract(module, kLargeConstantBytes)))
+  if (constants &&
+      failed(constants->extract(module, kLargeConstantBytes, !options.keepConstantData)))
     return failure();
   timing = timePhase(options, "translate to LLVM IR");
   std::unique_ptr<llvm::Module> llvmModule =
