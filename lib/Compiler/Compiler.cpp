@@ -107,9 +107,10 @@ static void writeTargetExecutable(const Target &target, std::vector<Build> build
   manifest.producer = std::string("ube ") + kVersion;
   manifest.entries = builds.front().entries;
   std::vector<SectionBytes> bytes;
-  auto addSections = [&](const TargetBinary &binary, const std::string &suffix) {
+  auto addSections = [&](const TargetBinary &binary, const std::string &variant) {
     for (const TargetBinary::OwnedSection &section : binary.sections) {
-      manifest.sections.push_back({section.name + suffix, 0, 0});
+      manifest.sections.push_back(
+          {variant.empty() ? section.name : section::ofVariant(section.name, variant), 0, 0});
       if (section.mapped)
         bytes.push_back({reinterpret_cast<const uint8_t *>(section.mapped->getBufferStart()),
                          section.mapped->getBufferSize()});
@@ -120,17 +121,16 @@ static void writeTargetExecutable(const Target &target, std::vector<Build> build
   if (builds.size() == 1) {
     manifest.targetInfo = builds.front().binary.targetInfo;
     manifest.requiredFeatures = builds.front().binary.requiredFeatures;
-    addSections(builds.front().binary, "");
+    addSections(builds.front().binary, /*variant=*/"");
   } else {
     manifest.requiredFeatures = builds.front().binary.requiredFeatures;
     std::vector<std::string> infos;
     for (const Build &build : builds) {
       const TargetBinary &binary = build.binary;
-      std::string suffix = ":" + binary.variantName;
-      manifest.variants.push_back({binary.variantName, binary.targetInfo,
-                                   binary.requiredFeatures,
-                                   binary.sections.front().name + suffix});
-      addSections(binary, suffix);
+      manifest.variants.push_back(
+          {binary.variantName, binary.targetInfo, binary.requiredFeatures,
+           section::ofVariant(binary.sections.front().name, binary.variantName)});
+      addSections(binary, binary.variantName);
       infos.push_back(binary.targetInfo);
       llvm::erase_if(manifest.requiredFeatures, [&](const std::string &feature) {
         return !llvm::is_contained(binary.requiredFeatures, feature);
@@ -244,56 +244,46 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
 
   graphTiming.stop();
 
+  // One build, or several (a multi-ISA executable): then the graph is
+  // lowered once per variant, each from a copy of the graph-level module.
   std::vector<std::string> variants = target->variants(options);
-  if (variants.empty()) {
-    TimingScope restTiming = timePhase(options, "kernel and codegen pipelines");
-    auto rest = makePassManager(restTiming);
-    if (failed(rest))
-      return failure();
-    buildLoweringPipeline(**rest, *target, options);
-    if (failed((*rest)->run(module)))
-      return failure();
-    restTiming.stop();
-    if (options.emit <= EmitStage::Linalg) {
-      module.print(out, OpPrintingFlags());
-      out << "\n";
-      return success();
-    }
-    if (options.emit < EmitStage::Exe)
-      return target->emit(module, options, options.emit, out);
-    Build build{std::move(*entries), {}};
-    if (failed(target->buildExecutable(module, options, build.entries, build.binary)))
-      return failure();
-    TimingScope writeTiming = timePhase(options, "write the executable");
-    std::vector<Build> builds;
-    builds.push_back(std::move(build));
-    writeTargetExecutable(*target, std::move(builds), out);
-    return success();
-  }
-
-  // Several builds (a multi-ISA executable): the graph is lowered once per
-  // variant, from a copy of the graph-level module.
-  if (options.emit != EmitStage::Exe)
+  if (!variants.empty() && options.emit != EmitStage::Exe)
     return emitError(module.getLoc())
            << "the options select " << variants.size() << " builds ("
            << llvm::join(variants, ", ") << "), which only an executable holds: give one "
            << "for --emit stages before exe";
+  std::vector<std::string> selections = variants.empty() ? std::vector<std::string>{""}
+                                                         : variants;
   std::vector<Build> builds;
-  for (const std::string &selection : variants) {
-    CompileOptions variantOptions = options;
-    variantOptions.targetOptions += " " + selection;
-    // The copies share the weights' blobs: only the last build may let go.
-    variantOptions.keepConstantData = options.keepConstantData || &selection != &variants.back();
-    OwningOpRef<ModuleOp> copy(module.clone());
-    TimingScope variantTiming = timePhase(options, "build for " + selection);
-    auto pm = makePassManager(variantTiming);
+  for (size_t i = 0; i < selections.size(); ++i) {
+    CompileOptions buildOptions = options;
+    OwningOpRef<ModuleOp> copy;
+    ModuleOp lowered = module;
+    if (!variants.empty()) {
+      buildOptions.targetOptions += " " + selections[i];
+      // The copies share the weights' blobs: only the last build may let go.
+      buildOptions.keepConstantData |= i + 1 < selections.size();
+      copy = module.clone();
+      lowered = *copy;
+    }
+    TimingScope timing = timePhase(options, variants.empty() ? "kernel and codegen pipelines"
+                                                             : "build for " + selections[i]);
+    auto pm = makePassManager(timing);
     if (failed(pm))
       return failure();
-    buildLoweringPipeline(**pm, *target, variantOptions);
-    if (failed((*pm)->run(*copy)))
+    buildLoweringPipeline(**pm, *target, buildOptions);
+    if (failed((*pm)->run(lowered)))
       return failure();
+    timing.stop();
+    if (options.emit <= EmitStage::Linalg) {
+      lowered.print(out, OpPrintingFlags());
+      out << "\n";
+      return success();
+    }
+    if (options.emit < EmitStage::Exe)
+      return target->emit(lowered, buildOptions, options.emit, out);
     Build build{*entries, {}};
-    if (failed(target->buildExecutable(*copy, variantOptions, build.entries, build.binary)))
+    if (failed(target->buildExecutable(lowered, buildOptions, build.entries, build.binary)))
       return failure();
     builds.push_back(std::move(build));
   }

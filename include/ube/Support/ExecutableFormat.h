@@ -42,8 +42,10 @@ inline constexpr size_t kExecutableHeaderSize = 32;
 namespace section {
 /// cpu: the host code, a shared object loaded from memory.
 inline constexpr const char *kHostObject = "host.so";
-/// cpu: the host code of one variant of a multi-ISA executable.
-inline std::string hostObject(const std::string &variant) { return "host.so:" + variant; }
+/// A section of one variant of a multi-build executable ("host.so:x86-64-v4").
+inline std::string ofVariant(const std::string &section, const std::string &variant) {
+  return section + ":" + variant;
+}
 /// cuda: the large constants, uploaded to the device once at load.
 inline constexpr const char *kConstants = "constants";
 /// cuda: a GPU module's PTX (JIT-compiled when no cubin fits the device).
@@ -93,7 +95,7 @@ struct Variant {
   std::string name;       ///< E.g. "x86-64-v4".
   std::string targetInfo; ///< E.g. the CPU model compiled for.
   std::vector<std::string> requiredFeatures;
-  std::string section;    ///< Its code: section::hostObject(name).
+  std::string section;    ///< Its code: section::ofVariant("host.so", name).
 };
 
 struct Manifest {
