@@ -1,13 +1,25 @@
 #!/usr/bin/env python3
 """Compile cost against model size: `ube-compile` wall time and peak
-resident memory (the compiler and every process it starts: the linker) for
-a family of BERT-style encoders (models.Bert: 30522-word vocabulary, batch
-1 x 128 tokens, weights as constants of the executable), with the cost per
-million parameters, so the curve says whether compile cost is linear in
-the model. With --plot FILE.png, both curves against the parameter count.
+resident memory for a family of BERT-style encoders (models.Bert, 30522-word
+vocabulary) and Llama-style decoders (transformers' LlamaForCausalLM from a
+config, random weights, 32000-word vocabulary), weights compiled in as
+constants of the executable, with the cost per million parameters: constant
+columns mean cost linear in the model. With --run, each executable also
+runs, against the same model in PyTorch in float64.
 
-    .venv/bin/python bench/bench_compile_scaling.py [--models 1x256,2x512,4x768,12x768,24x1024]
-                                                    [--plot docs/compile-scaling.png] [--record]
+"Peak" is that of the whole compile: the largest of the summed resident
+memory of ube-compile and every process it starts (sampled every 10 ms) and
+each process's own high-water mark (getrusage). Each step (export, compile,
+run, reference) is a process of its own, so none holds another's memory.
+
+    .venv/bin/python bench/bench_compile_scaling.py
+        [--models bert:1x256,bert:2x512,bert:4x768,bert:12x768,bert:24x1024,
+                  llama:4x1024,llama:20x2048]
+        [--batch 1] [--run] [--plot docs/compile-scaling.png] [--record]
+
+A model is KIND:LAYERSxHIDDEN; encoders have 4 x hidden feed-forward
+units, decoders TinyLlama's proportions (2.75 x hidden, 8 query heads per
+key/value head), both 64-wide heads, 128 tokens.
 """
 import argparse
 import datetime
@@ -16,70 +28,146 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-import time
 
-from benchutil import record_rows
+from benchutil import measure_compile, record_rows
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-VOCAB, TOKENS = 30522, 128
-# The compile in a fresh parent, whose RUSAGE_CHILDREN is then that compile's.
-MEASURE = ("import json, resource, subprocess, sys, time\n"
-           "start = time.perf_counter()\n"
-           "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
-           "print(json.dumps([time.perf_counter() - start,\n"
-           "                  resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))")
+TOKENS = 128
+TOLERANCE = 1e-4  # max |ube - ref| / max |ref|: the end-to-end model tests' bound
 
 
-def export(layers, hidden, path):
+VOCAB = {"bert": 30522, "llama": 32000}
+
+
+def make_inputs(kind, batch):
+    """Token ids (and the encoders' attention mask), from their own seed."""
     import torch
-    sys.path.insert(0, str(ROOT / "test" / "python"))
-    sys.path.insert(0, str(ROOT / "build" / "python"))
-    import ube
-    from models import Bert
+    ids = torch.randint(0, VOCAB[kind], (batch, TOKENS),
+                        generator=torch.Generator().manual_seed(1))
+    return (ids, torch.ones(batch, TOKENS, dtype=torch.bool)) if kind == "bert" else (ids,)
+
+
+def build(kind, layers, hidden):
+    """The model: float32, eval, weights from seed 0."""
+    import torch
     torch.manual_seed(0)
-    model = Bert(vocab=VOCAB, tokens=TOKENS, hidden=hidden, heads=hidden // 64, layers=layers,
-                 classes=None, ffn=4 * hidden).eval()
-    ids = torch.randint(0, VOCAB, (1, TOKENS))
-    ube.export(model, (ids, torch.ones(1, TOKENS, dtype=torch.bool)), path)
-    return sum(p.numel() for p in model.parameters())
+    if kind == "bert":
+        sys.path.insert(0, str(ROOT / "test" / "python"))
+        from models import Bert
+        model = Bert(vocab=VOCAB[kind], tokens=TOKENS, hidden=hidden, heads=hidden // 64,
+                     layers=layers, classes=None, ffn=4 * hidden)
+    elif kind == "llama":
+        import transformers
+        heads = hidden // 64
+        config = transformers.LlamaConfig(
+            vocab_size=VOCAB[kind], hidden_size=hidden, intermediate_size=hidden * 11 // 4,
+            num_hidden_layers=layers, num_attention_heads=heads,
+            num_key_value_heads=max(1, heads // 8), max_position_embeddings=2048,
+            use_cache=False, tie_word_embeddings=False)
+        model = transformers.LlamaForCausalLM(config)
+    else:
+        raise SystemExit(f"unknown model kind '{kind}' (bert, llama)")
+    return model.eval()
+
+
+def first_output(out):
+    if isinstance(out, (tuple, list)):
+        return out[0]
+    return out.to_tuple()[0] if hasattr(out, "to_tuple") else out
+
+
+def step(args):
+    """One step in this process: export, run or reference (--step)."""
+    import numpy as np
+    import torch
+    sys.path.insert(0, str(ROOT / "build" / "python"))
+    work = pathlib.Path(args.work)
+    kind, shape = args.step_model.split(":")
+    layers, hidden = (int(x) for x in shape.split("x"))
+    inputs = make_inputs(kind, args.batch)
+    if args.step == "run":
+        import ube
+        out = ube.load(work / "model.ube")(*[x.numpy() for x in inputs])
+        np.save(work / "ube.npy", np.asarray(out[0] if isinstance(out, (tuple, list)) else out))
+        return
+    model = build(kind, layers, hidden)
+    if args.step == "export":
+        import ube
+        ube.export(model, inputs, work / "model.json")
+        print(json.dumps(sum(p.numel() for p in model.parameters())))
+    else:
+        with torch.no_grad():
+            ref = first_output(model.double()(*inputs)).numpy()
+        got = np.load(work / "ube.npy").astype(np.float64)
+        print(json.dumps(float(np.abs(got - ref).max() / np.abs(ref).max())))
+
+
+def run_step(args, name, model, work):
+    out = subprocess.run([sys.executable, __file__, "--step", name, "--step-model", model,
+                          "--work", str(work), "--batch", str(args.batch)],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1]) if out.strip() else None
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--models", default="1x256,2x512,4x768,12x768,24x1024")
+    parser.add_argument("--models", default="bert:1x256,bert:2x512,bert:4x768,bert:12x768,"
+                                            "bert:24x1024,llama:4x1024,llama:20x2048")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--run", action="store_true", help="run each executable against "
+                                                           "PyTorch in float64")
     parser.add_argument("--plot")
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--step", choices=["export", "run", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--step-model", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.step:
+        return step(args)
+
     rows, points = [], []
-    print(f"{'layers x hidden':>16}{'params M':>10}{'compile s':>11}{'peak GB':>9}"
-          f"{'s / M':>8}{'MB / M':>8}")
-    for spec in args.models.split(","):
-        layers, hidden = (int(x) for x in spec.split("x"))
+    print(f"{'model':>14}{'params M':>10}{'weights GB':>11}{'compile s':>10}{'peak GB':>9}"
+          f"{'s / M':>8}{'MB / M':>8}{'rel. error':>11}", flush=True)
+    for model in args.models.split(","):
+        kind, shape = model.split(":")
         with tempfile.TemporaryDirectory() as tmp:
-            graph = pathlib.Path(tmp) / "model.json"
-            params = export(layers, hidden, graph) / 1e6
-            seconds, peak_kib = json.loads(subprocess.run(
-                [sys.executable, "-c", MEASURE, str(ROOT / "build" / "bin" / "ube-compile"),
-                 str(graph), "-o", str(pathlib.Path(tmp) / "model.ube")],
-                check=True, capture_output=True, text=True).stdout)
-        peak_gb = peak_kib / 2**20
-        points.append((params, seconds, peak_gb))
-        print(f"{spec:>16}{params:10.1f}{seconds:11.1f}{peak_gb:9.2f}{seconds / params:8.3f}"
-              f"{peak_gb * 1024 / params:8.1f}", flush=True)
-        rows.append(f"| {datetime.date.today()} | {layers} x {hidden} | {params:.1f} | "
-                    f"{seconds:.1f} | {peak_gb:.2f} | {seconds / params:.3f} | "
-                    f"{peak_gb * 1024 / params:.1f} |")
+            work = pathlib.Path(tmp)
+            params = run_step(args, "export", model, work)
+            weights_gb = params * 4 / 1e9
+            seconds, peak = measure_compile(work / "model.json", work / "model.ube")
+            (work / "model.safetensors").unlink()
+            error = None
+            if args.run:
+                run_step(args, "run", model, work)
+                error = run_step(args, "reference", model, work)
+        mparams, peak_gb = params / 1e6, peak / 1e9
+        points.append((kind, mparams, seconds, peak_gb))
+        error_text = f"{error:.1e}" if error is not None else "-"
+        print(f"{model:>14}{mparams:10.1f}{weights_gb:11.2f}{seconds:10.1f}{peak_gb:9.2f}"
+              f"{seconds / mparams:8.3f}{peak_gb * 1e3 / mparams:8.1f}{error_text:>11}",
+              flush=True)
+        if error is not None and error > TOLERANCE:
+            print(f"  {model}: error {error:.2e} above {TOLERANCE}", flush=True)
+        rows.append(f"| {datetime.date.today()} | {kind} {shape}, batch {args.batch} | "
+                    f"{mparams:.1f} | {weights_gb:.2f} | {seconds:.1f} | {peak_gb:.2f} | "
+                    f"{peak_gb / weights_gb:.2f} | {seconds / mparams:.3f} | "
+                    f"{peak_gb * 1e3 / mparams:.1f} | {error_text} |")
     if args.plot:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-        params = [p for p, _, _ in points]
-        left.plot(params, [s for _, s, _ in points], "o-")
+        for kind, marker in (("bert", "o-"), ("llama", "s-")):
+            mine = [p for p in points if p[0] == kind]
+            if not mine:
+                continue
+            label = {"bert": "encoders", "llama": "Llama-style decoders"}[kind]
+            left.plot([p[1] for p in mine], [p[2] for p in mine], marker, label=label)
+            right.plot([p[1] for p in mine], [p[3] for p in mine], marker, label=label)
         left.set(xlabel="parameters (M)", ylabel="compile time (s)")
-        right.plot(params, [g for _, _, g in points], "o-")
         right.set(xlabel="parameters (M)", ylabel="peak memory (GB)")
-        fig.suptitle("ube-compile, BERT-style encoders, batch 1 x 128")
+        left.legend()
+        fig.suptitle(f"ube-compile, batch {args.batch} x {TOKENS} tokens, 2 cores")
         fig.tight_layout()
         fig.savefig(args.plot, dpi=100)
     if args.record:

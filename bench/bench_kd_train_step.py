@@ -2,11 +2,12 @@
 """One knowledge-distillation training step, compiled by ube (ube.distill)
 against the same step in PyTorch eager, same threads, same run.
 
-    .venv/bin/python bench/bench_kd_train_step.py [--threads 2] [--steps 8] [--vocab 30522] [--record]
+    .venv/bin/python bench/bench_kd_train_step.py [--threads 2] [--steps 8] [--vocab 30522]
+        [--teacher 6x384] [--student 2x192] [--batch 16] [--record]
 
-Teacher: models.Bert, 6 layers x 384 (6 heads), frozen; student: 2 layers x
-192 (3 heads); batch 16, 128 tokens, BERT's 30522-token vocabulary (the
-student's embedding gradient is a scatter-add over it), 2 classes.
+Teacher: models.Bert, 6 layers x 384 by default (64-wide heads), frozen;
+student: 2 layers x 192; batch 16, 128 tokens, BERT's 30522-token vocabulary
+(the student's embedding gradient is a scatter-add over it), 2 classes.
 A step: teacher forward, student forward and backward, kd_loss (T = 2;
 PyTorch: F.kl_div(F.log_softmax(s/T), F.softmax(t/T), "batchmean")·T²), one
 AdamW update. Each side runs in a fresh process with OPENBLAS_NUM_THREADS,
@@ -15,7 +16,9 @@ of --steps steps after two warm-up steps, and the peak resident memory while
 those steps run (the peak counter is reset after the warm-up, so ube's
 compiler and PyTorch's first-step allocations are not counted; what is
 counted includes both models' weights, optimizer state and everything a step
-needs). With --record, a row is appended to docs/performance.md.
+needs). ube's training step is compiled by ube-compile in a process of its
+own, whose time and peak memory (benchutil.measure_compile) are reported
+as "compile". With --record, a row is appended to docs/performance.md.
 """
 import argparse
 import datetime
@@ -32,27 +35,31 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "python"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "test" / "python"))
-from benchutil import record_rows, status_kib  # noqa: E402
+from benchutil import measure_compile, record_rows, status_kib  # noqa: E402
 
-BATCH, TOKENS, CLASSES, T = 16, 128, 2, 2.0
+TOKENS, CLASSES, T = 128, 2, 2.0
 
 
-def models(vocab):
-    import torch
+def bert(shape, vocab):
     from models import Bert
+    layers, hidden = (int(x) for x in shape.split("x"))
+    return Bert(vocab=vocab, tokens=TOKENS, hidden=hidden, heads=hidden // 64, layers=layers,
+                classes=CLASSES)
+
+
+def models(args):
+    import torch
     torch.manual_seed(0)
-    teacher = Bert(vocab=vocab, tokens=TOKENS, hidden=384, heads=6, layers=6, classes=CLASSES)
-    student = Bert(vocab=vocab, tokens=TOKENS, hidden=192, heads=3, layers=2, classes=CLASSES)
-    return teacher.eval(), student.eval()
+    return bert(args.teacher, args.vocab).eval(), bert(args.student, args.vocab).eval()
 
 
-def batches(count, vocab):
+def batches(count, vocab, batch):
     rng = np.random.default_rng(1)
     out = []
     for _ in range(count):
-        ids = rng.integers(0, vocab, (BATCH, TOKENS)).astype(np.int64)
-        mask = np.ones((BATCH, TOKENS), bool)
-        out.append(((ids, mask), rng.integers(0, CLASSES, BATCH).astype(np.int64)))
+        ids = rng.integers(0, vocab, (batch, TOKENS)).astype(np.int64)
+        mask = np.ones((batch, TOKENS), bool)
+        out.append(((ids, mask), rng.integers(0, CLASSES, batch).astype(np.int64)))
     return out
 
 
@@ -60,11 +67,20 @@ def reset_peak():
     pathlib.Path("/proc/self/clear_refs").write_text("5")
 
 
-def child_ube(steps, vocab):
+def child_ube(args):
     import ube
-    teacher, student = models(vocab)
-    data = batches(steps + 2, vocab)
+    import ube.distill
+    steps, vocab = args.steps, args.vocab
+    teacher, student = models(args)
+    data = batches(steps + 2, vocab, args.batch)
     marks = {}
+    compiles = []
+
+    def measured_compile(path, target):
+        exe = pathlib.Path(path).with_suffix(".ube")
+        compiles.append(measure_compile(path, exe, f"--target={target}"))
+        return ube.load(exe)
+    ube.distill._compile = measured_compile
 
     class Timed(list):
         """The batches; resets the peak counter when the first timed step
@@ -82,19 +98,21 @@ def child_ube(steps, vocab):
     total = time.perf_counter() - started
     timed = sorted(result.step_seconds[2:])
     return {"ms": timed[len(timed) // 2] * 1e3, "peak_kib": status_kib("VmHWM"),
-            "setup_s": total - sum(result.step_seconds)}
+            "setup_s": total - sum(result.step_seconds), "compile_s": compiles[0][0],
+            "compile_gb": compiles[0][1] / 1e9}
 
 
-def child_torch(steps, vocab, inductor=False):
+def child_torch(args, inductor=False):
     """The same step in PyTorch eager, or with both models under torch.compile
     (inductor, default mode: the first two, untimed steps compile)."""
     import torch
     import torch.nn.functional as F
-    teacher, student = models(vocab)
+    steps, vocab = args.steps, args.vocab
+    teacher, student = models(args)
     if inductor:
         teacher, student = torch.compile(teacher), torch.compile(student)
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
-    data = batches(steps + 2, vocab)
+    data = batches(steps + 2, vocab, args.batch)
     times = []
     for i, ((ids, mask), _) in enumerate(data):
         if i == 2:
@@ -119,6 +137,9 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--vocab", type=int, default=30522)
+    parser.add_argument("--teacher", default="6x384", help="layers x hidden")
+    parser.add_argument("--student", default="2x192", help="layers x hidden")
+    parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--child", choices=["ube", "torch", "inductor"])
     args = parser.parse_args()
@@ -128,9 +149,9 @@ def main():
         # The students' dropout is the identity in the exported (eval) graph;
         # PyTorch's student trains in eval mode too, so both compute the same.
         if args.child == "ube":
-            result = child_ube(args.steps, args.vocab)
+            result = child_ube(args)
         else:
-            result = child_torch(args.steps, args.vocab, inductor=args.child == "inductor")
+            result = child_torch(args, inductor=args.child == "inductor")
         print(json.dumps(result))
         return
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads),
@@ -139,14 +160,16 @@ def main():
     for side in ("ube", "torch", "inductor"):
         out = subprocess.run([sys.executable, __file__, "--child", side, "--threads",
                               str(args.threads), "--steps", str(args.steps),
-                              "--vocab", str(args.vocab)],
+                              "--vocab", str(args.vocab), "--teacher", args.teacher,
+                              "--student", args.student, "--batch", str(args.batch)],
                              capture_output=True, text=True, env=env, check=True)
         results[side] = json.loads(out.stdout.strip().splitlines()[-1])
     u, t, i = results["ube"], results["torch"], results["inductor"]
-    print(f"KD training step, teacher 6x384, student 2x192, batch {BATCH}, {TOKENS} tokens, "
-          f"vocabulary {args.vocab}, {args.threads} threads")
+    print(f"KD training step, teacher {args.teacher}, student {args.student}, batch "
+          f"{args.batch}, {TOKENS} tokens, vocabulary {args.vocab}, {args.threads} threads")
     print(f"ube:      {u['ms']:8.1f} ms/step, peak {u['peak_kib'] / 1024:7.1f} MiB "
-          f"(export + compile {u['setup_s']:.0f} s)")
+          f"(export + compile {u['setup_s']:.0f} s; compiling the step "
+          f"{u['compile_s']:.1f} s, peak {u['compile_gb']:.2f} GB)")
     print(f"PyTorch:  {t['ms']:8.1f} ms/step, peak {t['peak_kib'] / 1024:7.1f} MiB")
     print(f"inductor: {i['ms']:8.1f} ms/step, peak {i['peak_kib'] / 1024:7.1f} MiB")
     print(f"ube speedup {t['ms'] / u['ms']:.2f}x over eager, {i['ms'] / u['ms']:.2f}x over "
@@ -156,10 +179,11 @@ def main():
         cell = lambda r: f"{r['ms']:.1f} ({r['peak_kib'] / 1024:.0f} MiB)"  # noqa: E731
         record_rows(ROOT / "docs" / "performance.md",
                     "<!-- rows: bench/bench_kd_train_step.py --record -->", [
-                        f"| {today} | KD step 6x384 -> 2x192, b{BATCH}, {TOKENS} tokens, "
-                        f"vocab {args.vocab} | {args.threads} | {cell(u)} | {cell(t)} | "
-                        f"{cell(i)} | {t['ms'] / u['ms']:.2f}x | {i['ms'] / u['ms']:.2f}x | "
-                        f"{u['setup_s']:.0f} s |"])
+                        f"| {today} | KD step {args.teacher} -> {args.student}, b{args.batch}, "
+                        f"{TOKENS} tokens, vocab {args.vocab} | {args.threads} | {cell(u)} | "
+                        f"{cell(t)} | {cell(i)} | {t['ms'] / u['ms']:.2f}x | "
+                        f"{i['ms'] / u['ms']:.2f}x | {u['setup_s']:.0f} s (step "
+                        f"{u['compile_s']:.0f} s, {u['compile_gb']:.2f} GB) |"])
 
 
 if __name__ == "__main__":

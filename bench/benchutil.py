@@ -1,6 +1,11 @@
 """Helpers the benchmarks share: timing, resident memory, recording rows."""
+import os
 import pathlib
+import resource
+import subprocess
 import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def median_ms(fn, runs):
@@ -31,3 +36,44 @@ def record_rows(path, marker, rows):
         at += 1
     lines[at:at] = [row.rstrip("\n") for row in rows]
     pathlib.Path(path).write_text("\n".join(lines))
+
+
+def tree_rss(root):
+    """Summed resident bytes of `root` and its descendants."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = pathlib.Path(f"/proc/{entry}/stat").read_text()
+                parents.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+            except OSError:
+                pass
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        todo += parents.get(pid, [])
+        try:
+            total += int(pathlib.Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except OSError:
+            pass
+    return total * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure_compile(graph, exe, *options):
+    """Wall seconds and peak bytes of `ube-compile graph -o exe`: the largest
+    of the summed resident memory of ube-compile and every process it starts
+    (sampled every 10 ms) and each process's own high-water mark."""
+    start = time.perf_counter()
+    process = subprocess.Popen([str(ROOT / "build" / "bin" / "ube-compile"), str(graph),
+                                "-o", str(exe), *options], stdout=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, tree_rss(process.pid))
+        time.sleep(0.01)
+    seconds = time.perf_counter() - start
+    if process.returncode:
+        raise SystemExit(f"ube-compile {graph} failed ({process.returncode})")
+    # Every child process waited for so far: this compile's, and earlier
+    # ones' (the caller keeps those smaller).
+    high_water = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return seconds, max(peak, high_water)

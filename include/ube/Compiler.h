@@ -53,7 +53,8 @@ struct CompileOptions {
   bool fusedKernels = true;
   /// The module's constant data must outlive the compile: another build of
   /// it follows (the variants of a multi-ISA executable share the weights).
-  /// Otherwise a target may release each constant's bytes once written.
+  /// Otherwise the compile releases the bytes of the constants it used once
+  /// nothing needs them (replaced by packed copies, or written out).
   bool keepConstantData = false;
   /// Apply MLIR's pass-manager command-line options (--mlir-print-ir-*,
   /// --mlir-timing, ...); only tools that registered them set this.

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ube/Compiler.h"
+#include "ConstantData.h"
 
 #include "dialects/ube/UbeDialect.h"
 #include "passes/Graph/Pipelines.h"
@@ -111,11 +112,7 @@ static void writeTargetExecutable(const Target &target, std::vector<Build> build
     for (const TargetBinary::OwnedSection &section : binary.sections) {
       manifest.sections.push_back(
           {variant.empty() ? section.name : section::ofVariant(section.name, variant), 0, 0});
-      if (section.mapped)
-        bytes.push_back({reinterpret_cast<const uint8_t *>(section.mapped->getBufferStart()),
-                         section.mapped->getBufferSize()});
-      else
-        bytes.push_back({section.owned.data(), section.owned.size()});
+      bytes.push_back({section.bytes->data(), section.bytes->size(), section.bytes.get()});
     }
   };
   if (builds.size() == 1) {
@@ -216,6 +213,7 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   if (failed(checkTarget(options, error)))
     return emitError(module.getLoc()) << error;
   const Target *target = targetOf(options);
+  ConstantData constantData(module);
 
   auto makePassManager = [&](TimingScope &timing) -> FailureOr<std::unique_ptr<PassManager>> {
     auto pm = std::make_unique<PassManager>(module.getContext(), ModuleOp::getOperationName(),
@@ -274,6 +272,9 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     buildLoweringPipeline(**pm, *target, buildOptions);
     if (failed((*pm)->run(lowered)))
       return failure();
+    // The weights the kernels replaced (packed into panels) are dead.
+    if (!buildOptions.keepConstantData)
+      constantData.releaseUnreferenced(lowered);
     timing.stop();
     if (options.emit <= EmitStage::Linalg) {
       lowered.print(out, OpPrintingFlags());
@@ -285,6 +286,9 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     Build build{*entries, {}};
     if (failed(target->buildExecutable(lowered, buildOptions, build.entries, build.binary)))
       return failure();
+    // And the ones now in the executable's sections.
+    if (!buildOptions.keepConstantData)
+      constantData.releaseUnreferenced(lowered);
     builds.push_back(std::move(build));
   }
   TimingScope writeTiming = timePhase(options, "write the executable");

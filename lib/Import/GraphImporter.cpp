@@ -551,10 +551,19 @@ LogicalResult GraphImporter::loadParameters() {
           DenseElementsAttr::getFromRawBuffer(param.type, ArrayRef<char>(bytes, entry->size)));
       continue;
     }
-    // Copy into an aligned heap blob: safetensors offsets need not be aligned.
-    AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-        ArrayRef<char>(bytes, entry->size),
-        alignof(uint64_t));
+    // The file's bytes themselves when aligned (mapped: a weight is paged in
+    // once and its pages handed back when the blob goes, e.g. once packed or
+    // written out); else an aligned copy.
+    constexpr size_t kAlignment = alignof(uint64_t);
+    AsmResourceBlob blob =
+        reinterpret_cast<uintptr_t>(bytes) % kAlignment == 0
+            ? AsmResourceBlob(ArrayRef<char>(bytes, entry->size), kAlignment,
+                              [backing = file->bytes()](void *data, size_t size, size_t) {
+                                backing->release(static_cast<const uint8_t *>(data), size);
+                              },
+                              /*dataIsMutable=*/false)
+            : HeapAsmResourceBlob::allocateAndCopyWithAlign(ArrayRef<char>(bytes, entry->size),
+                                                           kAlignment);
     parameterValues_.push_back(
         DenseResourceElementsAttr::get(param.type, param.name, std::move(blob)));
   }

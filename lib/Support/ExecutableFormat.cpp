@@ -288,10 +288,26 @@ void writeExecutable(Manifest manifest, const std::vector<SectionBytes> &section
     return i == 0 ? 0 : manifest.sections[i].offset - (manifest.sections[i - 1].offset +
                                                        manifest.sections[i - 1].size);
   };
+  // Mapped sections in pieces whose pages go back once read: a model's
+  // weights pass through memory a piece at a time, twice.
+  auto inPieces = [](const SectionBytes &section, auto &&use) {
+    constexpr size_t kPiece = size_t(64) << 20;
+    for (size_t done = 0; done < section.size;) {
+      size_t n = std::min(kPiece, section.size - done);
+      use(section.data + done, n);
+      if (section.file)
+        section.file->release(section.data + done, n);
+      done += n;
+    }
+  };
   const auto *manifestBytes = reinterpret_cast<const uint8_t *>(text.data());
   uint64_t checksum = fnv1a64(manifestBytes, text.size());
-  for (size_t i = 0; i < sections.size(); ++i)
-    checksum = fnv1a64(sections[i].data, sections[i].size, fnv1a64(kZeros, padding(i), checksum));
+  for (size_t i = 0; i < sections.size(); ++i) {
+    checksum = fnv1a64(kZeros, padding(i), checksum);
+    inPieces(sections[i], [&](const uint8_t *data, size_t size) {
+      checksum = fnv1a64(data, size, checksum);
+    });
+  }
 
   std::vector<uint8_t> header(kExecutableHeaderSize, 0);
   std::memcpy(header.data(), kExecutableMagic, sizeof kExecutableMagic);
@@ -302,8 +318,7 @@ void writeExecutable(Manifest manifest, const std::vector<SectionBytes> &section
   sink(manifestBytes, text.size());
   for (size_t i = 0; i < sections.size(); ++i) {
     sink(kZeros, padding(i));
-    if (sections[i].size)
-      sink(sections[i].data, sections[i].size);
+    inPieces(sections[i], sink);
   }
 }
 

@@ -75,8 +75,8 @@ bool parseEntry(const std::string &path, const std::string &name, const json &va
 
 std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
                                                        std::string &error) {
-  std::vector<uint8_t> bytes;
-  if (!readRegularFile(path, bytes, error))
+  std::shared_ptr<const FileBytes> bytes = FileBytes::map(path, error);
+  if (!bytes)
     return nullptr;
   return fromBytes(std::move(bytes), path, error);
 }
@@ -84,10 +84,16 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path,
 std::unique_ptr<SafetensorsFile>
 SafetensorsFile::fromBytes(std::vector<uint8_t> bytes, const std::string &path,
                            std::string &error) {
+  return fromBytes(std::make_shared<const FileBytes>(std::move(bytes)), path, error);
+}
+
+std::unique_ptr<SafetensorsFile>
+SafetensorsFile::fromBytes(std::shared_ptr<const FileBytes> bytes, const std::string &path,
+                           std::string &error) {
   auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
   file->path_ = path;
   file->bytes_ = std::move(bytes);
-  const std::vector<uint8_t> &b = file->bytes_;
+  const FileBytes &b = *file->bytes_;
   if (b.size() < 8) {
     error = fmt::format("{}: not a safetensors file: {} bytes is shorter than the "
                         "8-byte header length",
@@ -96,7 +102,7 @@ SafetensorsFile::fromBytes(std::vector<uint8_t> bytes, const std::string &path,
   }
   uint64_t headerSize = 0;
   for (int i = 7; i >= 0; --i)
-    headerSize = (headerSize << 8) | b[i];
+    headerSize = (headerSize << 8) | b.data()[i];
   if (headerSize > kMaxHeaderBytes || headerSize > b.size() - 8) {
     error = fmt::format("{}: header length {} exceeds the file ({} bytes): "
                         "truncated or not a safetensors file",

@@ -2,8 +2,9 @@
 //
 // Memory is 64-byte aligned host memory. The executable's "host.so" section
 // is a shared object; it is written to an anonymous memory file and
-// dlopen'ed from there (no temporary file on disk), and each entry point's
-// `void ube_entry_NAME(void **buffers)` symbol is resolved at load time.
+// dlopen'ed from there (no temporary file on disk), its constants region is
+// filled from the "constants" section (HostConstants.h), and each entry
+// point's `void ube_entry_NAME(void **buffers)` symbol is resolved.
 // Parallel loops in the code call back into the device's thread pool through
 // the object's `ube_host_parallel_for` pointer, set at load time.
 //
@@ -11,6 +12,7 @@
 
 #include "../Device.h"
 #include "CpuVariants.h"
+#include "HostConstants.h"
 #include "HostObject.h"
 #include "ThreadPool.h"
 
@@ -129,6 +131,11 @@ public:
     if (!code->handle)
       return Error{UBE_INVALID_EXECUTABLE,
                    fmt::format("{}: cannot load the host code: {}", displayName, dlerror())};
+    std::string constants = build.variant.empty()
+                                ? section::kConstants
+                                : section::ofVariant(section::kConstants, build.variant);
+    if (MaybeError e = fillHostConstants(code->handle, exe, displayName, constants))
+      return e;
     // Objects without parallel loops have no hook.
     if (void *hook = dlsym(code->handle, "ube_host_parallel_for"))
       *static_cast<ParallelForFn *>(hook) = &parallelFor;

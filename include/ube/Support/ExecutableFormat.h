@@ -22,6 +22,7 @@
 #define UBE_SUPPORT_EXECUTABLEFORMAT_H
 
 #include "ube/Support/DType.h"
+#include "ube/Support/FileIO.h"
 
 #include <cstdint>
 #include <functional>
@@ -31,8 +32,10 @@
 namespace ube {
 
 inline constexpr char kExecutableMagic[8] = {'U', 'B', 'E', 'E', 'X', 'E', 'C', '\0'};
-/// The format this compiler writes. Version 2 added "required_features".
-inline constexpr uint32_t kExecutableFormatVersion = 2;
+/// The format this compiler writes. Version 2 added "required_features";
+/// version 3 moved the cpu host code's large constants into their own
+/// section (an older runtime would run the code on zeros).
+inline constexpr uint32_t kExecutableFormatVersion = 3;
 /// The oldest format this runtime still reads: every version from here to
 /// kExecutableFormatVersion loads (docs/runtime-abi.md, compatibility).
 inline constexpr uint32_t kOldestReadableFormatVersion = 1;
@@ -46,13 +49,22 @@ inline constexpr const char *kHostObject = "host.so";
 inline std::string ofVariant(const std::string &section, const std::string &variant) {
   return section + ":" + variant;
 }
-/// cuda: the large constants, uploaded to the device once at load.
+/// The large constants (weights, packed weight panels). cuda: uploaded to
+/// the device once at load. cpu (format 3): copied once at load into the
+/// host object's kHostConstantsSymbol region, which the code addresses.
 inline constexpr const char *kConstants = "constants";
 /// cuda: a GPU module's PTX (JIT-compiled when no cubin fits the device).
 inline std::string ptx(const std::string &module) { return "ptx:" + module; }
 /// cuda: a GPU module's cubin for the compiled architecture.
 inline std::string cubin(const std::string &module) { return "cubin:" + module; }
 } // namespace section
+
+/// cpu host objects with a constants section: the writable, page-aligned
+/// region the loader fills with it (uninitialized in the object: the bytes
+/// travel once, in the section) ...
+inline constexpr const char *kHostConstantsSymbol = "ube_constants";
+/// ... and a read-only uint64_t holding the section's size, checked first.
+inline constexpr const char *kHostConstantsSizeSymbol = "ube_constants_size";
 
 /// The host symbol of entry point `function`: void ube_entry_NAME(void **buffers).
 inline constexpr const char *kEntrySymbolPrefix = "ube_entry_";
@@ -117,10 +129,12 @@ struct Manifest {
 /// FNV-1a, 64-bit.
 uint64_t fnv1a64(const uint8_t *data, size_t size, uint64_t seed = 0xcbf29ce484222325ull);
 
-/// The bytes of one section, not owned.
+/// The bytes of one section, not owned; with `file`, mapped from it, and
+/// handed back to the system as they are written out (FileBytes::release).
 struct SectionBytes {
   const uint8_t *data = nullptr;
   size_t size = 0;
+  const FileBytes *file = nullptr;
 };
 
 /// Writes the container image of `manifest` (its section offsets are

@@ -11,6 +11,7 @@
 #define UBE_SUPPORT_FILEIO_H
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,34 @@ namespace ube {
 /// Reads all of `path` into `bytes`. On failure returns false and sets
 /// `error` to "PATH: why".
 bool readRegularFile(const std::string &path, std::vector<uint8_t> &bytes, std::string &error);
+
+/// A file's bytes, read-only: mapped from a regular file (weights of many GB
+/// are paged in as read and never copied) or held in memory.
+class FileBytes {
+public:
+  explicit FileBytes(std::vector<uint8_t> bytes);
+  ~FileBytes();
+  FileBytes(const FileBytes &) = delete;
+  FileBytes &operator=(const FileBytes &) = delete;
+
+  /// Maps `path` (what readRegularFile refuses, this refuses too). The file
+  /// must not shrink while mapped. Null on failure, with `error` set.
+  static std::shared_ptr<const FileBytes> map(const std::string &path, std::string &error);
+
+  const uint8_t *data() const { return data_; }
+  size_t size() const { return size_; }
+  /// Hands the mapped pages wholly inside [begin, begin + size) back to the
+  /// system (a weight its user is done with); touched again, they are read
+  /// from the file. Nothing for bytes held in memory.
+  void release(const uint8_t *begin, size_t size) const;
+
+private:
+  FileBytes() = default;
+  std::vector<uint8_t> owned_;
+  const uint8_t *data_ = nullptr;
+  size_t size_ = 0;
+  bool mapped_ = false;
+};
 
 } // namespace ube
 

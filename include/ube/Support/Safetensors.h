@@ -15,6 +15,7 @@
 #define UBE_SUPPORT_SAFETENSORS_H
 
 #include "ube/Support/DType.h"
+#include "ube/Support/FileIO.h"
 
 #include <cstdint>
 #include <map>
@@ -38,8 +39,12 @@ public:
   /// message that names the file.
   static std::unique_ptr<SafetensorsFile> open(const std::string &path,
                                                std::string &error);
-  /// Validates an in-memory image (copied). `displayName` names it in errors.
+  /// Validates an in-memory image. `displayName` names it in errors.
   static std::unique_ptr<SafetensorsFile> fromBytes(std::vector<uint8_t> bytes,
+                                                    const std::string &displayName,
+                                                    std::string &error);
+  /// Validates the bytes of a file (mapped or held).
+  static std::unique_ptr<SafetensorsFile> fromBytes(std::shared_ptr<const FileBytes> bytes,
                                                     const std::string &displayName,
                                                     std::string &error);
 
@@ -48,13 +53,16 @@ public:
   const std::vector<SafetensorsEntry> &entries() const { return entries_; }
   const SafetensorsEntry *find(const std::string &name) const;
   const uint8_t *data(const SafetensorsEntry &entry) const {
-    return bytes_.data() + entry.offset;
+    return bytes_->data() + entry.offset;
   }
+  /// The file's bytes (mapped when opened from a path): hold on to them to
+  /// use data() without a copy beyond this object's life.
+  const std::shared_ptr<const FileBytes> &bytes() const { return bytes_; }
   const std::map<std::string, std::string> &metadata() const { return metadata_; }
 
 private:
   std::string path_;
-  std::vector<uint8_t> bytes_;
+  std::shared_ptr<const FileBytes> bytes_;
   std::vector<SafetensorsEntry> entries_;
   std::map<std::string, std::string> metadata_;
 };

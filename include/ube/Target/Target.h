@@ -13,10 +13,10 @@
 
 #include "ube/Compiler.h"
 #include "ube/Support/ExecutableFormat.h"
+#include "ube/Support/FileIO.h"
 
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
-#include "llvm/Support/MemoryBuffer.h"
 
 #include <memory>
 #include <vector>
@@ -34,9 +34,9 @@ struct TargetBinary {
   std::string variantName;
   struct OwnedSection {
     std::string name;
-    /// The bytes: `mapped` (a file mapped, not copied) or `owned`.
-    std::unique_ptr<llvm::MemoryBuffer> mapped;
-    std::vector<uint8_t> owned;
+    /// The bytes: a file mapped (not copied; its pages handed back as they
+    /// are written out) or held.
+    std::shared_ptr<const FileBytes> bytes;
   };
   std::vector<OwnedSection> sections;
 };

@@ -2,12 +2,13 @@
 
 #include "ConstantSection.h"
 
+#include "ube/Support/ExecutableFormat.h"
+
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Interfaces/DataLayoutInterfaces.h"
-#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -34,23 +35,6 @@ std::optional<ArrayRef<char>> rawBytes(Attribute value) {
   return dense.getRawData();
 }
 
-/// Empties the blobs of `moved` (resources whose bytes are in the file)
-/// that nothing left in `module` refers to.
-void releaseMovedBlobs(ModuleOp module, ArrayRef<DenseResourceElementsAttr> moved) {
-  llvm::DenseSet<AsmResourceBlob *> stillUsed;
-  module.walk([&](Operation *op) {
-    for (NamedAttribute attribute : op->getAttrs())
-      attribute.getValue().walk([&](DenseResourceElementsAttr resource) {
-        stillUsed.insert(resource.getRawHandle().getBlob());
-      });
-  });
-  for (DenseResourceElementsAttr resource : moved) {
-    DenseResourceElementsHandle handle = resource.getRawHandle();
-    if (AsmResourceBlob *blob = handle.getBlob(); blob && !stillUsed.contains(blob))
-      handle.getResource()->setBlob(AsmResourceBlob());
-  }
-}
-
 /// Names and paths go into assembly as quoted strings.
 bool quotable(llvm::StringRef text) { return text.find_first_of("\"\\\n") == llvm::StringRef::npos; }
 
@@ -61,7 +45,7 @@ ConstantSection::~ConstantSection() {
     llvm::sys::fs::remove(path_);
 }
 
-LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes, bool releaseData) {
+LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes) {
   DataLayout layout(module);
   SmallVector<std::pair<LLVM::GlobalOp, ArrayRef<char>>> globals;
   for (auto global : module.getOps<LLVM::GlobalOp>()) {
@@ -83,10 +67,7 @@ LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes, bool 
     return emitError(module.getLoc()) << "the temporary file '" << path_
                                       << "' cannot be named in assembly";
   llvm::raw_fd_ostream file(fd, /*shouldClose=*/true);
-  SmallVector<DenseResourceElementsAttr> movedResources;
   for (auto [global, bytes] : globals) {
-    if (auto resource = dyn_cast<DenseResourceElementsAttr>(global.getValueAttr()))
-      movedResources.push_back(resource);
     // Laid out in the file as in the section: each at its alignment.
     uint64_t alignment = std::max<uint64_t>(global.getAlignment().value_or(1), 64);
     uint64_t offset = llvm::alignTo(fileBytes_, alignment);
@@ -104,27 +85,45 @@ LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes, bool 
   if (file.has_error())
     return emitError(module.getLoc())
            << "cannot write the constants to '" << path_ << "': " << file.error().message();
-  if (releaseData)
-    releaseMovedBlobs(module, movedResources);
   return success();
 }
 
-std::string ConstantSection::assembly() const {
+std::string ConstantSection::assembly(ConstantPlacement placement) const {
   std::string text;
   llvm::raw_string_ostream os(text);
   if (moved_.empty())
     return text;
-  // One .incbin of the whole file, each constant a symbol at its offset.
-  // The assembler reads an .incbin's whole file each time (and keeps it),
-  // so one directive per constant read the file once per weight: the
-  // compile's memory grew with weights times layers (issue #23).
-  uint64_t alignment = 1;
-  for (const Moved &m : moved_)
-    alignment = std::max(alignment, m.alignment);
-  os << "\t.section\t.rodata.ube_constants,\"a\",@progbits\n"
-     << "\t.p2align\t" << llvm::Log2_64(alignment) << "\n"
-     << ".Lube_constants:\n"
-     << "\t.incbin\t\"" << path_ << "\"\n";
+  // Each constant is a symbol at its offset from the start of one region:
+  // with the bytes, one .incbin of the whole file (the assembler reads an
+  // .incbin's whole file each time and keeps it, so one directive per
+  // constant read the file once per weight: memory grew with weights times
+  // layers, issue #23); without, uninitialized memory the loader fills.
+  if (placement == ConstantPlacement::Embedded) {
+    uint64_t alignment = 1;
+    for (const Moved &m : moved_)
+      alignment = std::max(alignment, m.alignment);
+    os << "\t.section\t.rodata.ube_constants,\"a\",@progbits\n"
+       << "\t.p2align\t" << llvm::Log2_64(alignment) << "\n"
+       << ".Lube_constants:\n"
+       << "\t.incbin\t\"" << path_ << "\"\n";
+  } else {
+    // Whole pages, so the loader can make them read-only once filled.
+    os << "\t.section\t.bss.ube_constants,\"aw\",@nobits\n"
+       << "\t.p2align\t12\n"
+       << "\t.globl\t" << kHostConstantsSymbol << "\n"
+       << "\t.type\t" << kHostConstantsSymbol << ",@object\n"
+       << "\t.size\t" << kHostConstantsSymbol << ", " << fileBytes_ << "\n"
+       << kHostConstantsSymbol << ":\n"
+       << ".Lube_constants:\n"
+       << "\t.zero\t" << llvm::alignTo(fileBytes_, 4096) << "\n"
+       << "\t.section\t.rodata.ube_constants_size,\"a\",@progbits\n"
+       << "\t.p2align\t3\n"
+       << "\t.globl\t" << kHostConstantsSizeSymbol << "\n"
+       << "\t.type\t" << kHostConstantsSizeSymbol << ",@object\n"
+       << "\t.size\t" << kHostConstantsSizeSymbol << ", 8\n"
+       << kHostConstantsSizeSymbol << ":\n"
+       << "\t.quad\t" << fileBytes_ << "\n";
+  }
   for (const Moved &m : moved_) {
     std::string symbol = "\"" + m.symbol + "\"";
     os << "\t.globl\t" << symbol << "\n\t.hidden\t" << symbol << "\n"
@@ -132,6 +131,15 @@ std::string ConstantSection::assembly() const {
        << "\t.set\t" << symbol << ", .Lube_constants + " << m.offset << "\n";
   }
   return text;
+}
+
+FailureOr<std::shared_ptr<const FileBytes>> ConstantSection::bytes(Location loc) const {
+  // Mapped: the mapping outlives the file's name.
+  std::string error;
+  std::shared_ptr<const FileBytes> bytes = FileBytes::map(path_.str().str(), error);
+  if (!bytes)
+    return emitError(loc) << "cannot read the constants back: " << error;
+  return bytes;
 }
 
 } // namespace ube

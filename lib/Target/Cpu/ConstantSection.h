@@ -7,15 +7,21 @@
 // a third of a BERT-base compile. ConstantSection takes the large constant
 // globals out of the LLVM dialect module before translation: their bytes
 // go to a temporary file, each global becomes a hidden external
-// declaration, and module-level assembly defines the symbols in a
-// read-only section of the object with `.incbin`, so the bytes reach the
-// object file without passing through LLVM IR. The code addresses them
-// exactly as before (PC-relative, same alignment).
+// declaration, and module-level assembly defines the symbols at their
+// offsets in one region, so the bytes never pass through LLVM IR. The code
+// addresses them exactly as before (PC-relative, same alignment). Where the
+// bytes go (ConstantPlacement): into the object (`.incbin`), for a
+// standalone object file; or, in an executable, into its own `constants`
+// section, the object reserving uninitialized pages the loader fills, so
+// neither the assembler nor the linker handles a weight (format 3,
+// docs/runtime-abi.md).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef UBE_LIB_TARGET_CPU_CONSTANTSECTION_H
 #define UBE_LIB_TARGET_CPU_CONSTANTSECTION_H
+
+#include "ube/Support/FileIO.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/SmallString.h"
@@ -24,6 +30,14 @@
 #include <vector>
 
 namespace ube {
+
+enum class ConstantPlacement {
+  /// The bytes in the object's read-only data.
+  Embedded,
+  /// The object's `ube_constants` region (ExecutableFormat.h), filled at
+  /// load from the executable's constants section (bytes()).
+  LoadedAtRunTime,
+};
 
 class ConstantSection {
 public:
@@ -34,16 +48,18 @@ public:
   ~ConstantSection();
 
   /// Moves every constant `llvm.mlir.global` of at least `minBytes` bytes
-  /// with a dense or resource value out of `module`. With `releaseData`,
-  /// the resource blobs only the moved globals used are emptied once their
-  /// bytes are in the file, so the weights are not held twice while the
-  /// object is written (no other module may share them).
-  mlir::LogicalResult extract(mlir::ModuleOp module, uint64_t minBytes, bool releaseData);
+  /// with a dense or resource value out of `module` (into a temporary file:
+  /// the blobs they leave unreferenced may go).
+  mlir::LogicalResult extract(mlir::ModuleOp module, uint64_t minBytes);
 
   /// The module-level assembly that defines the moved globals (empty when
-  /// nothing moved). Valid while this object lives.
-  std::string assembly() const;
+  /// nothing moved).
+  std::string assembly(ConstantPlacement placement) const;
 
+  bool empty() const { return moved_.empty(); }
+  /// The moved bytes, as the region lays them out: the executable's
+  /// constants section for ConstantPlacement::LoadedAtRunTime.
+  mlir::FailureOr<std::shared_ptr<const FileBytes>> bytes(mlir::Location loc) const;
 
 private:
   struct Moved {

@@ -3,7 +3,9 @@
 // linalg -> LLVM dialect (passes/Cpu/Pipelines.cpp) -> LLVM IR -> O3 -> object
 // for the chosen CPU -> a shared object linked by ld.lld: the .ube's host.so
 // section. The shared object needs only malloc/free from the process that
-// loads it.
+// loads it. The large constants skip LLVM, the assembler and the linker: the
+// .ube's constants section, copied into the object at load
+// (ConstantSection).
 //
 //===----------------------------------------------------------------------===//
 
@@ -76,11 +78,12 @@ public:
 
 private:
   /// The lowered module as optimized LLVM IR for `machine`; with
-  /// `constants`, the large constants moved out of it first (into the
-  /// object's module assembly).
+  /// `constants`, the large constants moved out of it first (defined by
+  /// the module assembly, as `placement` says).
   FailureOr<std::unique_ptr<llvm::Module>>
   translate(ModuleOp module, const CompileOptions &options, llvm::TargetMachine &machine,
-            llvm::LLVMContext &context, ConstantSection *constants) const;
+            llvm::LLVMContext &context, ConstantSection *constants,
+            ConstantPlacement placement) const;
 };
 
 /// A TargetMachine for the host triple and `cpu` ("native": this machine's
@@ -214,8 +217,8 @@ struct TemporaryFile {
 
 /// Runs ld.lld to turn the object at `objectPath` into a shared object;
 /// returns its bytes (mapped, not copied).
-FailureOr<std::unique_ptr<llvm::MemoryBuffer>> linkSharedObject(Location loc,
-                                                                llvm::StringRef objectPath) {
+FailureOr<std::shared_ptr<const FileBytes>> linkSharedObject(Location loc,
+                                                             llvm::StringRef objectPath) {
   auto lld = llvm::sys::findProgramByName("ld.lld", {"/usr/lib/llvm-22/bin"});
   if (!lld)
     lld = llvm::sys::findProgramByName("ld.lld-22");
@@ -239,11 +242,11 @@ FailureOr<std::unique_ptr<llvm::MemoryBuffer>> linkSharedObject(Location loc,
     return failure();
   }
   // The mapping outlives the file's name.
-  auto bytes = llvm::MemoryBuffer::getFile(library.path, /*IsText=*/false,
-                                           /*RequiresNullTerminator=*/false);
+  std::string error;
+  std::shared_ptr<const FileBytes> bytes = FileBytes::map(library.path.str().str(), error);
   if (!bytes)
-    return emitError(loc) << "cannot read the linked host code";
-  return std::move(*bytes);
+    return emitError(loc) << "cannot read the linked host code: " << error;
+  return bytes;
 }
 
 /// Emits `module` as an object file (assembly when `assembly`) to `out`.
@@ -300,11 +303,10 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
 FailureOr<std::unique_ptr<llvm::Module>>
 CpuTarget::translate(ModuleOp module, const CompileOptions &options,
                      llvm::TargetMachine &machine, llvm::LLVMContext &context,
-                     ConstantSection *constants) const {
+                     ConstantSection *constants, ConstantPlacement placement) const {
   Location loc = module.getLoc();
   TimingScope timing = timePhase(options, "move constants out of the module");
-  if (constants &&
-      failed(constants->extract(module, kLargeConstantBytes, !options.keepConstantData)))
+  if (constants && failed(constants->extract(module, kLargeConstantBytes)))
     return failure();
   timing = timePhase(options, "translate to LLVM IR");
   std::unique_ptr<llvm::Module> llvmModule =
@@ -312,7 +314,7 @@ CpuTarget::translate(ModuleOp module, const CompileOptions &options,
   if (!llvmModule)
     return emitError(loc) << "translation to LLVM IR failed";
   if (constants)
-    llvmModule->appendModuleInlineAsm(constants->assembly());
+    llvmModule->appendModuleInlineAsm(constants->assembly(placement));
   llvmModule->setTargetTriple(machine.getTargetTriple());
   llvmModule->setDataLayout(machine.createDataLayout());
   flattenLargeConstants(*llvmModule);
@@ -343,7 +345,8 @@ LogicalResult CpuTarget::emit(ModuleOp module, const CompileOptions &options, Em
   ConstantSection constants;
   llvm::LLVMContext context;
   auto llvmModule = translate(module, options, **machine, context,
-                              stage == EmitStage::Obj ? &constants : nullptr);
+                              stage == EmitStage::Obj ? &constants : nullptr,
+                              ConstantPlacement::Embedded);
   if (failed(llvmModule))
     return failure();
   if (stage == EmitStage::Llvm) {
@@ -382,10 +385,11 @@ LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &
 
   ConstantSection constants;
   llvm::LLVMContext context;
-  auto llvmModule = translate(module, options, **machine, context, &constants);
+  auto llvmModule = translate(module, options, **machine, context, &constants,
+                              ConstantPlacement::LoadedAtRunTime);
   if (failed(llvmModule))
     return failure();
-  // Straight to the file the linker reads: the object holds the weights.
+  // Straight to the file the linker reads.
   TimingScope timing = timePhase(options, "code generation");
   TemporaryFile object;
   if (failed(object.create(loc, "ube-host", "o")))
@@ -406,7 +410,13 @@ LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &
       (*machine)->getTargetTriple().str() + " " + (*machine)->getTargetCPU().str();
   binary.requiredFeatures = requiredFeatures(**machine);
   binary.variantName = (*machine)->getTargetCPU().str();
-  binary.sections.push_back({section::kHostObject, std::move(*sharedObject), {}});
+  binary.sections.push_back({section::kHostObject, std::move(*sharedObject)});
+  if (!constants.empty()) {
+    auto bytes = constants.bytes(loc);
+    if (failed(bytes))
+      return failure();
+    binary.sections.push_back({section::kConstants, std::move(*bytes)});
+  }
   return success();
 }
 

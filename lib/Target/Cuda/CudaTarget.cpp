@@ -389,16 +389,16 @@ LogicalResult CudaTarget::buildExecutable(ModuleOp module, const CompileOptions 
   for (auto &[name, text] : ptxModules(module)) {
     std::vector<uint8_t> ptx(text.begin(), text.end());
     ptx.push_back(0); // the driver takes NUL-terminated PTX
-    binary.sections.push_back({section::ptx(name), nullptr, std::move(ptx)});
+    binary.sections.push_back({section::ptx(name), std::make_shared<const FileBytes>(std::move(ptx))});
     auto cubin = assemble(loc, text, chip, targetOptions->cudaPath);
     if (failed(cubin))
       return failure();
     if (*cubin) {
-      binary.sections.push_back({section::cubin(name), nullptr, std::move(**cubin)});
+      binary.sections.push_back({section::cubin(name), std::make_shared<const FileBytes>(std::move(**cubin))});
       haveCubin = true;
     }
   }
-  binary.sections.push_back({section::kConstants, nullptr, std::move(constants)});
+  binary.sections.push_back({section::kConstants, std::make_shared<const FileBytes>(std::move(constants))});
   binary.targetInfo = chip + (haveCubin ? " (cubin + PTX)" : " (PTX)");
   // The GPU architecture the code needs (runtime/cuda/ModuleImage.h).
   binary.requiredFeatures = {chip};

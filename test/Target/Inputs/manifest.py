@@ -1,6 +1,7 @@
-"""Prints the header and manifest of a .ube file; with --set-target or
---set-version writes a modified copy (checksum recomputed) to -o, to make
-foreign executables for tests; with --extract writes one section to -o."""
+"""Prints the header and manifest of a .ube file; with --set-target,
+--set-version, --rename-section or --set-section-size writes a modified copy
+(checksum recomputed) to -o, to make foreign or damaged executables for
+tests; with --extract writes one section to -o."""
 import argparse
 import json
 import struct
@@ -20,6 +21,8 @@ def main():
     parser.add_argument("executable")
     parser.add_argument("--set-target")
     parser.add_argument("--set-version", type=int)
+    parser.add_argument("--rename-section", metavar="OLD=NEW")
+    parser.add_argument("--set-section-size", metavar="NAME=BYTES")
     parser.add_argument("--extract", metavar="SECTION", help="write a section's bytes to -o")
     parser.add_argument("-o", dest="output")
     args = parser.parse_args()
@@ -36,6 +39,12 @@ def main():
             manifest["target"] = args.set_target
         if args.set_version is not None:
             version = args.set_version
+        if args.rename_section:
+            old, new = args.rename_section.split("=")
+            next(s for s in manifest["sections"] if s["name"] == old)["name"] = new
+        if args.set_section_size:
+            name, size_text = args.set_section_size.split("=")
+            next(s for s in manifest["sections"] if s["name"] == name)["size"] = int(size_text)
         text = json.dumps(manifest).encode()
         data[32:32 + size] = text + b" " * (size - len(text))  # section offsets stay valid
         struct.pack_into("<I", data, 8, version)
