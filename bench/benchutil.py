@@ -1,7 +1,6 @@
 """Helpers the benchmarks share: timing, resident memory, recording rows."""
 import os
 import pathlib
-import resource
 import subprocess
 import time
 
@@ -60,20 +59,20 @@ def tree_rss(root):
 
 
 def measure_compile(graph, exe, *options):
-    """Wall seconds and peak bytes of `ube-compile graph -o exe`: the largest
+    """Wall seconds and peak bytes of `ube-compile graph -o exe`: the larger
     of the summed resident memory of ube-compile and every process it starts
-    (sampled every 10 ms) and each process's own high-water mark."""
+    (sampled every 10 ms) and the high-water mark of the largest of them."""
     start = time.perf_counter()
     process = subprocess.Popen([str(ROOT / "build" / "bin" / "ube-compile"), str(graph),
                                 "-o", str(exe), *options], stdout=subprocess.DEVNULL)
     peak = 0
-    while process.poll() is None:
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
         peak = max(peak, tree_rss(process.pid))
         time.sleep(0.01)
     seconds = time.perf_counter() - start
-    if process.returncode:
-        raise SystemExit(f"ube-compile {graph} failed ({process.returncode})")
-    # Every child process waited for so far: this compile's, and earlier
-    # ones' (the caller keeps those smaller).
-    high_water = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return seconds, max(peak, high_water)
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"ube-compile {graph} failed ({os.waitstatus_to_exitcode(status)})")
+    return seconds, max(peak, usage.ru_maxrss * 1024)

@@ -9,6 +9,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Interfaces/DataLayoutInterfaces.h"
+#include "llvm/IR/Module.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/raw_ostream.h"
@@ -102,13 +103,13 @@ std::string ConstantSection::assembly(ConstantPlacement placement) const {
     uint64_t alignment = 1;
     for (const Moved &m : moved_)
       alignment = std::max(alignment, m.alignment);
-    os << "\t.section\t.rodata.ube_constants,\"a\",@progbits\n"
+    os << "\t.section\t.lrodata.ube_constants,\"al\",@progbits\n"
        << "\t.p2align\t" << llvm::Log2_64(alignment) << "\n"
        << ".Lube_constants:\n"
        << "\t.incbin\t\"" << path_ << "\"\n";
   } else {
     // Whole pages, so the loader can make them read-only once filled.
-    os << "\t.section\t.bss.ube_constants,\"aw\",@nobits\n"
+    os << "\t.section\t.lbss.ube_constants,\"awl\",@nobits\n"
        << "\t.p2align\t12\n"
        << "\t.globl\t" << kHostConstantsSymbol << "\n"
        << "\t.type\t" << kHostConstantsSymbol << ",@object\n"
@@ -131,6 +132,12 @@ std::string ConstantSection::assembly(ConstantPlacement placement) const {
        << "\t.set\t" << symbol << ", .Lube_constants + " << m.offset << "\n";
   }
   return text;
+}
+
+void ConstantSection::addressAsLarge(llvm::Module &module) const {
+  for (const Moved &m : moved_)
+    if (llvm::GlobalVariable *global = module.getGlobalVariable(m.symbol, /*AllowInternal=*/true))
+      global->setCodeModel(llvm::CodeModel::Large);
 }
 
 FailureOr<std::shared_ptr<const FileBytes>> ConstantSection::bytes(Location loc) const {

@@ -8,8 +8,12 @@
 // globals out of the LLVM dialect module before translation: their bytes
 // go to a temporary file, each global becomes a hidden external
 // declaration, and module-level assembly defines the symbols at their
-// offsets in one region, so the bytes never pass through LLVM IR. The code
-// addresses them exactly as before (PC-relative, same alignment). Where the
+// offsets in one region, so the bytes never pass through LLVM IR. The region
+// is a large-data section (x86-64 SHF_X86_64_LARGE: .lrodata, .lbss), which
+// the linker places after all other data, and the code addresses the
+// constants with 64-bit offsets (the large code model for them alone): a
+// 1B-parameter model has more than the 2 GB that PC-relative addressing
+// reaches, and the code and small data keep their short addressing. Where the
 // bytes go (ConstantPlacement): into the object (`.incbin`), for a
 // standalone object file; or, in an executable, into its own `constants`
 // section, the object reserving uninitialized pages the loader fills, so
@@ -28,6 +32,10 @@
 
 #include <string>
 #include <vector>
+
+namespace llvm {
+class Module;
+} // namespace llvm
 
 namespace ube {
 
@@ -57,6 +65,9 @@ public:
   std::string assembly(ConstantPlacement placement) const;
 
   bool empty() const { return moved_.empty(); }
+  /// Marks the moved globals of `module` (its translation) for the large
+  /// code model: addressed from anywhere.
+  void addressAsLarge(llvm::Module &module) const;
   /// The moved bytes, as the region lays them out: the executable's
   /// constants section for ConstantPlacement::LoadedAtRunTime.
   mlir::FailureOr<std::shared_ptr<const FileBytes>> bytes(mlir::Location loc) const;

@@ -313,8 +313,10 @@ CpuTarget::translate(ModuleOp module, const CompileOptions &options,
       translateModuleToLLVMIR(module, context, module.getName().value_or("ube"));
   if (!llvmModule)
     return emitError(loc) << "translation to LLVM IR failed";
-  if (constants)
+  if (constants) {
     llvmModule->appendModuleInlineAsm(constants->assembly(placement));
+    constants->addressAsLarge(*llvmModule);
+  }
   llvmModule->setTargetTriple(machine.getTargetTriple());
   llvmModule->setDataLayout(machine.createDataLayout());
   flattenLargeConstants(*llvmModule);
