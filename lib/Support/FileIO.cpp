@@ -100,14 +100,25 @@ std::shared_ptr<const FileBytes> FileBytes::map(const std::string &path, std::st
   return file;
 }
 
-void FileBytes::release(const uint8_t *begin, size_t size) const {
-  if (!mapped_ || begin < data_ || begin + size > data_ + size_)
-    return;
+/// Applies `advice` to the pages wholly inside [begin, begin + size).
+static void adviseWholePages(const void *begin, size_t size, int advice) {
   uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
   uintptr_t first = (uintptr_t(begin) + page - 1) / page * page;
   uintptr_t last = (uintptr_t(begin) + size) / page * page;
   if (first < last)
-    madvise(reinterpret_cast<void *>(first), last - first, MADV_DONTNEED);
+    madvise(reinterpret_cast<void *>(first), last - first, advice);
+}
+
+void adviseReclaim(const void *begin, size_t size) {
+#ifdef MADV_PAGEOUT
+  adviseWholePages(begin, size, MADV_PAGEOUT); // Linux 5.4 on; a hint where unknown
+#endif
+}
+
+void FileBytes::release(const uint8_t *begin, size_t size) const {
+  if (!mapped_ || begin < data_ || begin + size > data_ + size_)
+    return;
+  adviseWholePages(begin, size, MADV_DONTNEED);
 }
 
 } // namespace ube

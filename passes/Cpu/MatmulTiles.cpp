@@ -4,6 +4,7 @@
 
 #include "dialects/ube/UbeOps.h"
 #include "passes/Utils/KernelBuilding.h"
+#include "ube/Support/FileIO.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -43,22 +44,32 @@ Value packConstantPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   auto constant = source.getDefiningOp<ConstantOp>();
   if (!constant)
     return nullptr;
-  std::vector<float> values;
-  if (auto resource = dyn_cast<DenseF32ResourceElementsAttr>(constant.getValue())) {
-    std::optional<ArrayRef<float>> data = resource.tryGetAsArrayRef();
+  // A weight's own bytes (a resource blob, often the weights file mapped),
+  // else its elements copied out of a dense attribute.
+  ArrayRef<float> values;
+  std::vector<float> copied;
+  auto resource = dyn_cast<DenseResourceElementsAttr>(constant.getValue());
+  if (auto floats = dyn_cast<DenseF32ResourceElementsAttr>(constant.getValue())) {
+    std::optional<ArrayRef<float>> data = floats.tryGetAsArrayRef();
     if (!data)
       return nullptr;
-    values.assign(data->begin(), data->end());
+    values = *data;
   } else if (auto dense = dyn_cast<DenseElementsAttr>(constant.getValue())) {
     auto range = dense.tryGetValues<float>();
     if (failed(range))
       return nullptr;
-    values.assign(range->begin(), range->end());
+    copied.assign(range->begin(), range->end());
+    values = copied;
   } else {
     return nullptr;
   }
   StackShape s(stack, transposed, panelWidth);
-  std::vector<float> packedValues(s.stack * s.panels * s.k * panelWidth, 0.0f);
+  // Straight into the blob: a vocabulary projection's panels are 250 MB.
+  AsmResourceBlob blob = HeapAsmResourceBlob::allocate(
+      s.stack * s.panels * s.k * panelWidth * sizeof(float), alignof(float));
+  MutableArrayRef<float> packedValues(reinterpret_cast<float *>(blob.getMutableData().data()),
+                                      s.stack * s.panels * s.k * panelWidth);
+  std::fill(packedValues.begin(), packedValues.end(), 0.0f);
   for (int64_t r = 0; r < s.stack; ++r)
     for (int64_t p = 0; p < s.panels; ++p)
       for (int64_t kk = 0; kk < s.k; ++kk)
@@ -67,8 +78,12 @@ Value packConstantPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
           int64_t from = r * s.k * s.n + (transposed ? column * s.k + kk : kk * s.n + column);
           packedValues[((r * s.panels + p) * s.k + kk) * panelWidth + j] = values[from];
         }
+  // The weight is usually read for the last time here (its panels replace
+  // it): let a mapped file's pages go now rather than with the compile, or
+  // a large model's compile holds its weights twice.
+  if (resource)
+    adviseReclaim(values.data(), values.size() * sizeof(float));
   auto type = RankedTensorType::get({s.stack, s.panels, s.k, panelWidth}, b.getF32Type());
-  auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(ArrayRef<float>(packedValues));
   // Named after the function and the weight, not by a module-wide counter:
   // functions are compiled in parallel, and the printed IR must not depend
   // on which got there first.
@@ -77,7 +92,7 @@ Value packConstantPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
     key += "." + fn.getName().str();
   else if (auto fn = dyn_cast<FunctionOpInterface>(b.getInsertionBlock()->getParentOp()))
     key += "." + fn.getName().str();
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(constant.getValue()))
+  if (resource)
     key += "." + resource.getRawHandle().getKey().str();
   auto attr = DenseResourceElementsAttr::get(type, key, std::move(blob));
   return ConstantOp::create(b, type, attr);

@@ -1,9 +1,13 @@
-"""Compile cost stays bounded by the weights: a regression test for the
-blow-up of issue #23 (the assembler reading the constants' file once per
-weight, in full, when its size was a multiple of the page size: a 1-layer,
-1024-wide encoder took 1.39 GB and 3 s; 0.36 GB and 2.3 s since). The
-large models are bench/ material; this is the smallest shape that showed it."""
+"""Compile cost stays bounded by the weights (issue #23). A compile holds a
+model's weights once: they are read from the mapped weights file, packed
+into panels (each weight's pages handed back once packed), written to the
+executable's constants section, and never pass through LLVM, the assembler
+or the linker. Before, a 1-layer, 1024-wide encoder took 4.1 GB (the
+assembler re-read the constants' file once per weight), then 0.53 GB; now
+about 0.33 GB, of which about 150 MB is the compiler's own libraries. The
+large models are bench/ material (bench/bench_compile_scaling.py)."""
 import json
+import re
 import subprocess
 import sys
 
@@ -12,17 +16,15 @@ import torch
 from models import Bert
 
 
-def test_one_wide_layer_compiles_within_its_weights(ube_module, tools_dir, tmp_path):
+def test_one_wide_layer_compiles_holding_its_weights_once(ube_module, tools_dir, tmp_path):
     torch.manual_seed(0)
-    # Vocabulary 1000 x 1024 floats: every weight, and so the constants'
-    # file, a whole number of 4 KiB pages.
-    model = Bert(vocab=1000, tokens=128, hidden=1024, heads=16, layers=1, classes=None,
+    model = Bert(vocab=30522, tokens=128, hidden=1024, heads=16, layers=1, classes=None,
                  ffn=4096).eval()
-    weight_bytes = 4 * sum(p.numel() for p in model.parameters())
-    ids, mask = torch.randint(0, 1000, (1, 128)), torch.ones(1, 128, dtype=torch.bool)
+    weight_bytes = 4 * sum(p.numel() for p in model.parameters())  # 176 MB
+    ids, mask = torch.randint(0, 30522, (1, 128)), torch.ones(1, 128, dtype=torch.bool)
     ube_module.export(model, (ids, mask), tmp_path / "wide.json")
-    # Peak resident memory of the compile and every process it starts (the
-    # linker), measured from a fresh parent so nothing else counts.
+    # Peak resident memory of the compile and of every process it starts
+    # (the linker), measured from a fresh parent so nothing else counts.
     measure = ("import json, resource, subprocess, sys\n"
                "subprocess.run(sys.argv[1:], check=True)\n"
                "print(json.dumps(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
@@ -31,11 +33,15 @@ def test_one_wide_layer_compiles_within_its_weights(ube_module, tools_dir, tmp_p
         [sys.executable, "-c", measure, str(tools_dir / "ube-compile"), str(tmp_path / "wide.json"),
          "-o", str(exe)], check=True, capture_output=True, text=True).stdout)
     peak = peak_kib * 1024
-    # What the libraries take (about 200 MB) plus the weights a few times
-    # (graph, packed panels, the object): 0.36 GB here, 1.39 GB before.
-    assert peak < 2 * weight_bytes + 400 * 2**20, (peak, weight_bytes)
-    # The code stays small: the executable is the weights and little else.
-    assert exe.stat().st_size < weight_bytes + 2 * 2**20, (exe.stat().st_size, weight_bytes)
+    # The libraries plus the weights once (0.33 GB); holding them twice (the
+    # originals beside their packed panels: 0.5 GB) fails.
+    assert peak < weight_bytes + 256 * 2**20, (peak, weight_bytes)
+    # The weights are in the constants section, not in the code.
+    info = subprocess.run([str(tools_dir / "ube-run"), "--info", str(exe)], check=True,
+                          capture_output=True, text=True).stdout
+    sections = {m[0]: int(m[1]) for m in re.findall(r"section (\S+): (\d+) bytes", info)}
+    assert sections["host.so"] < 2 * 2**20, sections
+    assert weight_bytes <= sections["constants"] < weight_bytes + 2 * 2**20, sections
     # And it runs, matching PyTorch.
     out = ube_module.load(exe)(ids.numpy(), mask.numpy())
     with torch.no_grad():

@@ -21,6 +21,12 @@ namespace ube {
 /// `error` to "PATH: why".
 bool readRegularFile(const std::string &path, std::vector<uint8_t> &bytes, std::string &error);
 
+/// Hints that the pages wholly inside [begin, begin + size) will not be read
+/// again soon, so the system may reclaim them: mapped file pages leave
+/// memory (and are read back from the file if touched again); anonymous
+/// memory stays without swap. Never changes the bytes.
+void adviseReclaim(const void *begin, size_t size);
+
 /// A file's bytes, read-only: mapped from a regular file (weights of many GB
 /// are paged in as read and never copied) or held in memory.
 class FileBytes {
