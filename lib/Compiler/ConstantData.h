@@ -15,7 +15,6 @@
 #define UBE_LIB_COMPILER_CONSTANTDATA_H
 
 #include "mlir/IR/BuiltinOps.h"
-#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringSet.h"
 
 namespace ube {

@@ -18,6 +18,7 @@ void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize) {
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addNestedPass<func::FuncOp>(createUbeUnshareEmptyTensors());
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   if (canonicalize)
     pm.addPass(createCanonicalizerPass());
