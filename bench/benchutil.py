@@ -1,7 +1,9 @@
 """Helpers the benchmarks share: timing, resident memory, recording rows."""
+import json
 import os
 import pathlib
 import subprocess
+import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -61,10 +63,21 @@ def tree_rss(root):
 def measure_compile(graph, exe, *options):
     """Wall seconds and peak bytes of `ube-compile graph -o exe`: the larger
     of the summed resident memory of ube-compile and every process it starts
-    (sampled every 10 ms) and the high-water mark of the largest of them."""
+    (sampled every 10 ms) and the high-water mark of the largest of them.
+    Started from a fresh, small process (this file run as a script): a
+    child's high-water mark includes the memory of the process it was forked
+    from, which a benchmark holding models would add."""
+    out = subprocess.run([sys.executable, __file__, str(ROOT / "build" / "bin" / "ube-compile"),
+                          str(graph), "-o", str(exe), *options],
+                         check=True, capture_output=True, text=True).stdout
+    seconds, peak = json.loads(out.strip().splitlines()[-1])
+    return seconds, peak
+
+
+def _measure_here(command):
+    """measure_compile's fresh process: runs `command`, prints [seconds, peak bytes]."""
     start = time.perf_counter()
-    process = subprocess.Popen([str(ROOT / "build" / "bin" / "ube-compile"), str(graph),
-                                "-o", str(exe), *options], stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     peak = 0
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -74,5 +87,9 @@ def measure_compile(graph, exe, *options):
         time.sleep(0.01)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"ube-compile {graph} failed ({os.waitstatus_to_exitcode(status)})")
-    return seconds, max(peak, usage.ru_maxrss * 1024)
+        raise SystemExit(f"{' '.join(command)} failed ({os.waitstatus_to_exitcode(status)})")
+    print(json.dumps([seconds, max(peak, usage.ru_maxrss * 1024)]))
+
+
+if __name__ == "__main__":
+    _measure_here(sys.argv[1:])
