@@ -37,9 +37,11 @@ MaybeError fillHostConstants(void *handle, const ExecutableView &exe,
   std::memcpy(region, exe.section(*constants), constants->size);
   // Read-only from now on, as constants in the object were: a stray write
   // faults rather than corrupting the weights. The object reserves whole
-  // 4 KiB pages; with larger pages, the region may share one and stays.
+  // pages of kHostConstantsPageBytes; with larger pages, the region may
+  // share one and stays writable.
   size_t page = size_t(sysconf(_SC_PAGESIZE));
-  if (page == 4096 && reinterpret_cast<uintptr_t>(region) % page == 0 && *size)
+  if (page == kHostConstantsPageBytes && reinterpret_cast<uintptr_t>(region) % page == 0 &&
+      *size)
     mprotect(region, (*size + page - 1) / page * page, PROT_READ);
   return std::nullopt;
 }

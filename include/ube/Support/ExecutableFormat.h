@@ -65,6 +65,9 @@ inline std::string cubin(const std::string &module) { return "cubin:" + module; 
 inline constexpr const char *kHostConstantsSymbol = "ube_constants";
 /// ... and a read-only uint64_t holding the section's size, checked first.
 inline constexpr const char *kHostConstantsSizeSymbol = "ube_constants_size";
+/// The region's alignment, and the unit its size is rounded up to: whole
+/// pages of their own, which the loader makes read-only once filled.
+inline constexpr uint64_t kHostConstantsPageBytes = 4096;
 
 /// The host symbol of entry point `function`: void ube_entry_NAME(void **buffers).
 inline constexpr const char *kEntrySymbolPrefix = "ube_entry_";

@@ -110,13 +110,13 @@ std::string ConstantSection::assembly(ConstantPlacement placement) const {
   } else {
     // Whole pages, so the loader can make them read-only once filled.
     os << "\t.section\t.lbss.ube_constants,\"awl\",@nobits\n"
-       << "\t.p2align\t12\n"
+       << "\t.p2align\t" << llvm::Log2_64(kHostConstantsPageBytes) << "\n"
        << "\t.globl\t" << kHostConstantsSymbol << "\n"
        << "\t.type\t" << kHostConstantsSymbol << ",@object\n"
        << "\t.size\t" << kHostConstantsSymbol << ", " << fileBytes_ << "\n"
        << kHostConstantsSymbol << ":\n"
        << ".Lube_constants:\n"
-       << "\t.zero\t" << llvm::alignTo(fileBytes_, 4096) << "\n"
+       << "\t.zero\t" << llvm::alignTo(fileBytes_, kHostConstantsPageBytes) << "\n"
        << "\t.section\t.rodata.ube_constants_size,\"a\",@progbits\n"
        << "\t.p2align\t3\n"
        << "\t.globl\t" << kHostConstantsSizeSymbol << "\n"

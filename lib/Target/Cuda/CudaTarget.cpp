@@ -385,20 +385,23 @@ LogicalResult CudaTarget::buildExecutable(ModuleOp module, const CompileOptions 
       return failure();
     entry.plan = launchPlanToJson(*plan);
   }
+  auto held = [](std::vector<uint8_t> bytes) {
+    return std::make_shared<const FileBytes>(std::move(bytes));
+  };
   bool haveCubin = false;
   for (auto &[name, text] : ptxModules(module)) {
     std::vector<uint8_t> ptx(text.begin(), text.end());
     ptx.push_back(0); // the driver takes NUL-terminated PTX
-    binary.sections.push_back({section::ptx(name), std::make_shared<const FileBytes>(std::move(ptx))});
+    binary.sections.push_back({section::ptx(name), held(std::move(ptx))});
     auto cubin = assemble(loc, text, chip, targetOptions->cudaPath);
     if (failed(cubin))
       return failure();
     if (*cubin) {
-      binary.sections.push_back({section::cubin(name), std::make_shared<const FileBytes>(std::move(**cubin))});
+      binary.sections.push_back({section::cubin(name), held(std::move(**cubin))});
       haveCubin = true;
     }
   }
-  binary.sections.push_back({section::kConstants, std::make_shared<const FileBytes>(std::move(constants))});
+  binary.sections.push_back({section::kConstants, held(std::move(constants))});
   binary.targetInfo = chip + (haveCubin ? " (cubin + PTX)" : " (PTX)");
   // The GPU architecture the code needs (runtime/cuda/ModuleImage.h).
   binary.requiredFeatures = {chip};
