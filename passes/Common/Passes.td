@@ -50,6 +50,35 @@ def UbeUnshareEmptyTensors : Pass<"ube-unshare-empty-tensors", "::mlir::func::Fu
   }];
 }
 
+def UbeOutlineKernels : Pass<"ube-outline-kernels", "::mlir::ModuleOp"> {
+  let summary = "Makes each op with regions of a public function a call of a shared kernel";
+  let description = [{
+    On linalg on tensors, before bufferization. Each op with regions at the
+    top level of a public function (a fused kernel's `scf.forall`, a loop, a
+    `linalg.generic`) becomes a call of a private function, its kernel, that
+    takes what the op reads and writes as arguments. Layers of one shape
+    give equal kernels over other weights and activations, and all their
+    calls share one function, so bufferization, the later passes and LLVM
+    handle each kernel once rather than once per layer (BERT-base: 12
+    times).
+
+    What goes into the kernel with the op: scalar and vector constants, the
+    views (`tensor.extract_slice`, `expand_shape`, `collapse_shape`, `cast`)
+    it reads through, empty tensors used only inside its regions, and, when
+    it writes into `tensor.extract_slice %t[...]` and its result is only
+    inserted back by `tensor.insert_slice ... into %t[...]` at the same
+    place, that slice and insertion: the kernel takes `%t` and returns it,
+    so writes stay in place. Weights, empty destinations (which later become
+    the caller's planned buffers) and everything else are arguments. An op
+    that writes into any other view of a larger tensor stays where it is: as
+    an argument, the view would be copied at the call.
+
+    Kernels are named `__ube_<function>_kernel<N>` after the first function
+    and op that needed them, and get internal linkage.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect"];
+}
+
 def UbeDistinctResultBuffers : Pass<"ube-distinct-result-buffers", "::mlir::func::FuncOp"> {
   let summary = "Copies returned buffers that are returned twice or are arguments";
   let description = [{

@@ -20,6 +20,9 @@ void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize) {
   bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addNestedPass<func::FuncOp>(createUbeUnshareEmptyTensors());
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  // A kernel's results are its destinations (--ube-outline-kernels): the
+  // calls' operands are the buffers.
+  pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
   if (canonicalize)
     pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createUbeDistinctResultBuffers());

@@ -25,6 +25,7 @@
 #include "passes/Cpu/Passes.h"
 
 #include "dialects/ube/UbeDialect.h"
+#include "passes/Utils/EquivalentFunctions.h"
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/IR/IRMapping.h"
@@ -61,7 +62,8 @@ struct UbeCpuOutlineParallelLoopsPass
     : ube::impl::UbeCpuOutlineParallelLoopsBase<UbeCpuOutlineParallelLoopsPass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    tasksByHash_.clear();
+    tasks_ = {};
+    dispatches_.clear();
     SmallVector<scf::ForallOp> loops;
     module.walk([&](scf::ForallOp loop) {
       if (!loop->getParentOfType<scf::ForallOp>() && loop.getNumResults() == 0)
@@ -76,38 +78,12 @@ struct UbeCpuOutlineParallelLoopsPass
     }
   }
 
-  /// Order-sensitive hash of a task's signature and body, up to value
-  /// identities and locations.
-  static llvm::hash_code hashTask(func::FuncOp task) {
-    llvm::hash_code hash = hash_value(task.getFunctionType());
-    task.getBody().walk([&](Operation *op) {
-      hash = llvm::hash_combine(
-          hash, OperationEquivalence::computeHash(op, OperationEquivalence::ignoreHashValue,
-                                                  OperationEquivalence::ignoreHashValue,
-                                                  OperationEquivalence::IgnoreLocations));
-    });
-    return hash;
-  }
-
-  /// The dispatch of an earlier task that does what `task` does. Layers of
-  /// the same shape give the same loops over different buffers (captures):
-  /// one task each would make LLVM optimize and compile the same code once
-  /// per layer (BERT-base: 12 times).
-  func::FuncOp dispatchOfEquivalentTask(func::FuncOp task) {
-    auto it = tasksByHash_.find(size_t(hashTask(task)));
-    if (it == tasksByHash_.end())
-      return nullptr;
-    for (auto [earlier, dispatch] : it->second)
-      if (earlier.getFunctionType() == task.getFunctionType() &&
-          OperationEquivalence::isRegionEquivalentTo(&earlier.getBody(), &task.getBody(),
-                                                     OperationEquivalence::IgnoreLocations))
-        return dispatch;
-    return nullptr;
-  }
-
-  /// Outlined tasks and their dispatches, by hashTask.
-  llvm::DenseMap<size_t, SmallVector<std::pair<func::FuncOp, func::FuncOp>>>
-      tasksByHash_;
+  /// Outlined tasks, to find an earlier one that does what a new one does:
+  /// layers of the same shape give the same loops over other buffers. One
+  /// task each would make LLVM compile the same code once per layer.
+  ube::EquivalentFunctions tasks_;
+  /// Each outlined task's dispatch.
+  llvm::DenseMap<func::FuncOp, func::FuncOp> dispatches_;
 
   LogicalResult outline(scf::ForallOp loop, func::FuncOp parent, int number) {
     ArrayRef<int64_t> lbs = loop.getStaticLowerBound(), ubs = loop.getStaticUpperBound(),
@@ -167,7 +143,10 @@ struct UbeCpuOutlineParallelLoopsPass
       viewCaptures.push_back(std::move(capture));
     }
     Type indexType = b.getIndexType();
-    std::string prefix = "__ube_" + parent.getName().str();
+    // Kernels (--ube-outline-kernels) are named __ube_* already.
+    std::string prefix = parent.getName().str();
+    if (!parent.getName().starts_with("__ube_"))
+      prefix = "__ube_" + prefix;
     std::string taskName = prefix + "_task" + std::to_string(number);
     std::string dispatchName = prefix + "_dispatch" + std::to_string(number);
 
@@ -232,8 +211,9 @@ struct UbeCpuOutlineParallelLoopsPass
     for (Operation &op : loop.getBody()->without_terminator())
       body.clone(op, mapping);
 
-    func::FuncOp dispatch = dispatchOfEquivalentTask(task);
-    if (dispatch) {
+    func::FuncOp dispatch;
+    if (func::FuncOp earlier = tasks_.find(task)) {
+      dispatch = dispatches_.lookup(earlier);
       task.erase();
     } else {
       SmallVector<Type> dispatchInputs = {indexType};
@@ -244,7 +224,8 @@ struct UbeCpuOutlineParallelLoopsPass
           func::FuncOp::create(b, loc, dispatchName, b.getFunctionType(dispatchInputs, {}));
       dispatch.setPrivate();
       dispatch->setAttr(ube::UbeDialect::ParallelTaskAttrHelper::getNameStr(), b.getStringAttr(taskName));
-      tasksByHash_[size_t(hashTask(task))].push_back({task, dispatch});
+      tasks_.add(task);
+      dispatches_[task] = dispatch;
     }
 
     b.setInsertionPoint(loop);

@@ -148,7 +148,7 @@ def UbeCpuParallelizeLinalg : Pass<"ube-cpu-parallelize-linalg", "::mlir::func::
 }
 
 def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
-  let summary = "Places a public function's temporary buffers in one arena by liveness";
+  let summary = "Places each function's temporary buffers in one arena by liveness";
   let description = [{
     After bufferization: each top-level `memref.alloc` of a public function
     (static shape, identity layout) lives from its allocation to the last
@@ -161,7 +161,11 @@ def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
     The function gains a trailing `memref<Nxi8>` argument (the arena, which
     the runtime allocates once and reuses) and the attribute
     `ube.arena_bytes = N`; allocations become `memref.view`s of the arena
-    and their deallocations are removed. With `print`, the plan (offset,
+    and their deallocations are removed. Private functions (kernels,
+    `--ube-outline-kernels`) are planned first, the same way; each call of
+    one then allocates its arena, live during the call, which the caller's
+    plan places among its own buffers: a kernel's scratch lives in the arena
+    of the entry point calling it. With `print`, the plan (offset,
     size, live range, type (`xN tasks` for per-task slots) and location of
     every buffer; arena size against the sum of the buffers) is written to
     standard output.

@@ -58,7 +58,10 @@ void buildCpuCodegenPipeline(OpPassManager &pm, const CpuCodegenPipelineOptions 
     fn.addPass(createUbeCpuParallelizeLinalg());
     fn.addPass(createCanonicalizerPass());
     fn.addPass(createUbeReadOnlyArguments());
+    fn.addPass(createUbeUnshareEmptyTensors());
   }
+  // Each kernel bufferized and compiled once, however many layers call it.
+  pm.addPass(createUbeOutlineKernels());
   buildFunctionBoundaryBufferization(pm, /*canonicalize=*/true);
   bufferization::buildBufferDeallocationPipeline(pm);
   UbeCpuPlanMemoryOptions plan;

@@ -18,6 +18,12 @@
 // slot's offset. Buffers that escape through a region's results are left
 // alone, as are allocations inside loops (their count is not static).
 //
+// A private function (a kernel, --ube-outline-kernels) is planned the same
+// way, first: its arena is scratch its callers provide. Each call gets an
+// allocation of that size, live during the call, which the caller's plan
+// places with its own buffers; kernels called from one entry point thus
+// share that entry point's arena.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Cpu/Passes.h"
@@ -175,12 +181,59 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
   using Base::Base;
 
   void runOnOperation() override {
-    for (auto fn : getOperation().getOps<func::FuncOp>())
-      if (fn.isPublic() && !fn.isExternal())
-        plan(fn);
+    ModuleOp module = getOperation();
+    // Callees first: a callee's arena is an allocation at its calls.
+    SmallVector<func::FuncOp> order;
+    llvm::DenseSet<Operation *> visited;
+    std::function<void(func::FuncOp)> visit = [&](func::FuncOp fn) {
+      if (!visited.insert(fn).second)
+        return;
+      fn.walk([&](func::CallOp call) {
+        if (auto callee = module.lookupSymbol<func::FuncOp>(call.getCallee()))
+          visit(callee);
+      });
+      order.push_back(fn);
+    };
+    for (auto fn : module.getOps<func::FuncOp>())
+      visit(fn);
+    for (func::FuncOp fn : order) {
+      if (fn.isExternal())
+        continue;
+      std::optional<int64_t> arenaBytes = plan(fn);
+      if (!arenaBytes)
+        continue;
+      if (failed(allocateAtCalls(fn, *arenaBytes)))
+        return signalPassFailure();
+    }
   }
 
-  void plan(func::FuncOp fn) {
+  /// Gives each call of `fn` (now taking an arena) a buffer of
+  /// `arenaBytes`, allocated before and freed after the call.
+  LogicalResult allocateAtCalls(func::FuncOp fn, int64_t arenaBytes) {
+    std::optional<SymbolTable::UseRange> uses = fn.getSymbolUses(getOperation());
+    if (!uses)
+      return fn.emitError("cannot find the calls of a function given an arena");
+    auto type = cast<MemRefType>(fn.getArgumentTypes().back());
+    for (SymbolTable::SymbolUse use : *uses) {
+      auto call = dyn_cast<func::CallOp>(use.getUser());
+      if (!call)
+        return use.getUser()->emitError("uses @")
+               << fn.getName() << ", which needs an arena of " << arenaBytes
+               << " bytes from its callers";
+      OpBuilder b(call);
+      Location loc = call.getLoc();
+      Value scratch =
+          memref::AllocOp::create(b, loc, type, b.getI64IntegerAttr(kAlignment)).getResult();
+      call->insertOperands(call->getNumOperands(), scratch);
+      b.setInsertionPointAfter(call);
+      memref::DeallocOp::create(b, loc, scratch);
+    }
+    return success();
+  }
+
+  /// Places `fn`'s buffers in an arena it gets as a trailing argument;
+  /// returns the arena's size, or nullopt when there is nothing to place.
+  std::optional<int64_t> plan(func::FuncOp fn) {
     Block &block = fn.getBody().front();
     llvm::DenseMap<Operation *, int64_t> position = positions(block);
 
@@ -206,7 +259,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
         }
     }
     if (buffers.empty())
-      return;
+      return std::nullopt;
 
     // Largest first; each at the lowest offset clear of the placed buffers
     // live at the same time.
@@ -240,7 +293,8 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     auto arenaType = MemRefType::get({arenaBytes}, IntegerType::get(context, 8));
     if (failed(fn.insertArgument(fn.getNumArguments(), arenaType, {}, fn.getLoc()))) {
       fn.emitError("cannot add the memory arena argument");
-      return signalPassFailure();
+      signalPassFailure();
+      return std::nullopt;
     }
     Value arena = fn.getArgument(fn.getNumArguments() - 1);
     OpBuilder b(context);
@@ -262,6 +316,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     for (Buffer &buffer : buffers)
       buffer.alloc.erase();
     fn->setAttr(ube::UbeDialect::ArenaBytesAttrHelper::getNameStr(), b.getI64IntegerAttr(arenaBytes));
+    return arenaBytes;
   }
 
   void printPlan(func::FuncOp fn, std::vector<Buffer> &buffers, int64_t arenaBytes) {

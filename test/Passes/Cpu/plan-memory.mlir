@@ -66,14 +66,13 @@ func.func @select(%c: i1, %a: memref<16xf32>, %out: memref<16xf32>) {
 // -----
 
 // Left alone: a buffer that escapes through a region's results, one with a
-// dynamic size, one deallocated in a nested region, and private functions.
-// Nothing planned: no arena argument.
+// dynamic size, one deallocated in a nested region. Nothing planned: no
+// arena argument.
 // CHECK-LABEL: func.func @kept
 // CHECK-SAME: (%{{.*}}: i1, %{{.*}}: index, %{{.*}}: memref<4xf32>)
 // CHECK-NOT: ube.arena_bytes
 // CHECK-COUNT-3: memref.alloc
-// CHECK-LABEL: func.func private @helper
-// CHECK: memref.alloc
+// CHECK-NOT: memref.view
 func.func @kept(%c: i1, %n: index, %out: memref<4xf32>) {
   %a = memref.alloc() : memref<4xf32>
   %b = memref.alloc() : memref<4xf32>
@@ -88,12 +87,6 @@ func.func @kept(%c: i1, %n: index, %out: memref<4xf32>) {
   scf.if %c {
     memref.dealloc %a : memref<4xf32>
   }
-  return
-}
-func.func private @helper(%out: memref<4xf32>) {
-  %t = memref.alloc() : memref<4xf32>
-  memref.copy %t, %out : memref<4xf32> to memref<4xf32>
-  memref.dealloc %t : memref<4xf32>
   return
 }
 
@@ -146,5 +139,52 @@ func.func @task_scratch(%a: memref<16xf32>, %out: memref<16xf32>) {
   }
   memref.copy %t0, %out : memref<16xf32> to memref<16xf32>
   memref.dealloc %t0 : memref<16xf32>
+  return
+}
+
+// -----
+
+// A kernel's buffers (a private function, --ube-outline-kernels) are planned
+// first, into an arena its callers give it: each call gets a buffer of that
+// size, live during the call, placed in the caller's arena with its own.
+// The first call's scratch shares bytes with t, live only after it; the
+// call in a loop keeps an allocation of its own, freed after the call.
+// PLAN: memory plan for @kernel: arena 64 bytes (0.00 MiB) for 1 buffers of 64 bytes (0.00 MiB) in all
+// PLAN: memory plan for @calls: arena 128 bytes (0.00 MiB) for 3 buffers of 192 bytes (0.00 MiB) in all
+// PLAN-NEXT: offset bytes live buffer
+// PLAN-NEXT: 0 64 [0, 1] memref<64xi8>
+// PLAN-NEXT: 0 64 [3, 11] memref<16xf32>
+// PLAN-NEXT: 64 64 [8, 9] memref<64xi8>
+// CHECK-LABEL: func.func private @kernel
+// CHECK-SAME: (%{{.*}}: memref<16xf32>, %[[SCRATCH:.*]]: memref<64xi8>)
+// CHECK-SAME: ube.arena_bytes = 64
+// CHECK: memref.view %[[SCRATCH]][%{{.*}}][] : memref<64xi8> to memref<16xf32>
+// CHECK-NOT: memref.alloc
+// CHECK-LABEL: func.func @calls
+// CHECK-SAME: %[[ARENA:[^:]*]]: memref<128xi8>
+// CHECK: %[[S0:.*]] = memref.view %[[ARENA]][%{{.*}}][] : memref<128xi8> to memref<64xi8>
+// CHECK: call @kernel(%{{.*}}, %[[S0]])
+// CHECK: scf.for
+// CHECK: %[[S1:.*]] = memref.alloc() {alignment = 64 : i64} : memref<64xi8>
+// CHECK: call @kernel(%{{.*}}, %[[S1]])
+// CHECK: memref.dealloc %[[S1]]
+func.func private @kernel(%out: memref<16xf32>) {
+  %t = memref.alloc() : memref<16xf32>
+  memref.copy %t, %out : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t : memref<16xf32>
+  return
+}
+func.func @calls(%a: memref<16xf32>, %out: memref<16xf32>) {
+  call @kernel(%a) : (memref<16xf32>) -> ()
+  %t = memref.alloc() : memref<16xf32>
+  %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %c2 step %c1 {
+    func.call @kernel(%t) : (memref<16xf32>) -> ()
+  }
+  call @kernel(%out) : (memref<16xf32>) -> ()
+  memref.copy %t, %out : memref<16xf32> to memref<16xf32>
+  memref.dealloc %t : memref<16xf32>
   return
 }
