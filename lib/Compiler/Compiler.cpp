@@ -112,7 +112,7 @@ static void writeTargetExecutable(const Target &target, std::vector<Build> build
     for (const TargetBinary::OwnedSection &section : binary.sections) {
       manifest.sections.push_back(
           {variant.empty() ? section.name : section::ofVariant(section.name, variant), 0, 0});
-      bytes.push_back({section.bytes->data(), section.bytes->size(), section.bytes.get()});
+      bytes.push_back(section.bytes);
     }
   };
   if (builds.size() == 1) {
@@ -259,8 +259,10 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     ModuleOp lowered = module;
     if (!variants.empty()) {
       buildOptions.targetOptions += " " + selections[i];
-      // The copies share the weights' blobs: only the last build may let go.
-      buildOptions.keepConstantData |= i + 1 < selections.size();
+      // The copies share the weights' blobs, and each build's constants
+      // section points into them: none may go before the executable is
+      // written.
+      buildOptions.keepConstantData = true;
       copy = module.clone();
       lowered = *copy;
     }
@@ -286,13 +288,13 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     Build build{*entries, {}};
     if (failed(target->buildExecutable(lowered, buildOptions, build.entries, build.binary)))
       return failure();
-    // And the ones now in the executable's sections.
-    if (!buildOptions.keepConstantData)
-      constantData.releaseUnreferenced(lowered);
     builds.push_back(std::move(build));
   }
   TimingScope writeTiming = timePhase(options, "write the executable");
+  // The constants sections are written from the blobs; then they can go.
   writeTargetExecutable(*target, std::move(builds), out);
+  if (!options.keepConstantData)
+    constantData.releaseUnreferenced(module);
   return success();
 }
 

@@ -288,23 +288,34 @@ void writeExecutable(Manifest manifest, const std::vector<SectionBytes> &section
     return i == 0 ? 0 : manifest.sections[i].offset - (manifest.sections[i - 1].offset +
                                                        manifest.sections[i - 1].size);
   };
-  // Mapped sections in pieces whose pages go back once read: a model's
-  // weights pass through memory a piece at a time, twice.
-  auto inPieces = [](const SectionBytes &section, auto &&use) {
-    constexpr size_t kPiece = size_t(64) << 20;
-    for (size_t done = 0; done < section.size;) {
-      size_t n = std::min(kPiece, section.size - done);
-      use(section.data + done, n);
-      if (section.file)
-        section.file->release(section.data + done, n);
-      done += n;
+  // A section's pieces and the zeros between them; mapped pieces in parts
+  // whose pages go back once read: a model's weights pass through memory a
+  // part at a time, twice.
+  auto forEachPart = [&](const SectionBytes &section, auto &&use) {
+    uint64_t at = 0;
+    auto zeros = [&](uint64_t count) {
+      for (; count > 0; count -= std::min<uint64_t>(count, sizeof kZeros))
+        use(kZeros, std::min<uint64_t>(count, sizeof kZeros));
+    };
+    for (const SectionBytes::Piece &piece : section.pieces) {
+      zeros(piece.offset - at);
+      constexpr size_t kPart = size_t(64) << 20;
+      for (size_t done = 0; done < piece.size;) {
+        size_t n = std::min(kPart, piece.size - done);
+        use(piece.data + done, n);
+        if (piece.file)
+          piece.file->release(piece.data + done, n);
+        done += n;
+      }
+      at = piece.offset + piece.size;
     }
+    zeros(section.size - at);
   };
   const auto *manifestBytes = reinterpret_cast<const uint8_t *>(text.data());
   uint64_t checksum = fnv1a64(manifestBytes, text.size());
   for (size_t i = 0; i < sections.size(); ++i) {
     checksum = fnv1a64(kZeros, padding(i), checksum);
-    inPieces(sections[i], [&](const uint8_t *data, size_t size) {
+    forEachPart(sections[i], [&](const uint8_t *data, size_t size) {
       checksum = fnv1a64(data, size, checksum);
     });
   }
@@ -318,7 +329,7 @@ void writeExecutable(Manifest manifest, const std::vector<SectionBytes> &section
   sink(manifestBytes, text.size());
   for (size_t i = 0; i < sections.size(); ++i) {
     sink(kZeros, padding(i));
-    inPieces(sections[i], sink);
+    forEachPart(sections[i], sink);
   }
 }
 

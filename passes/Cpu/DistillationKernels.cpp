@@ -462,7 +462,7 @@ struct UbeCpuDistillationKernelsPass
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseKd<KdLossOp>, FuseKd<KdLossGradOp>>(&getContext(), vectorWidth,
                                                           chunkSize);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
       signalPassFailure();
   }
 };

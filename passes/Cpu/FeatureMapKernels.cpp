@@ -598,7 +598,7 @@ struct UbeCpuFeatureMapKernelsPass
     KernelShape shape{vectorWidth, tileRows, panelWidth, blockElements, maxTasks};
     RewritePatternSet patterns(&getContext());
     patterns.add<FuseFeatureMapLoss, FuseFeatureMapLossGrad>(&getContext(), shape);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
       signalPassFailure();
   }
 };

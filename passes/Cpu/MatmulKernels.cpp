@@ -601,7 +601,7 @@ struct UbeCpuMatmulKernelsPass
     RewritePatternSet patterns(&getContext());
     patterns.add<TileMatmul, TileAccumulatingMatmul>(
         &getContext(), Tiling{vectorWidth, tileRows, panelWidth, kBlock, tilesPerTask});
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
       signalPassFailure();
   }
 };

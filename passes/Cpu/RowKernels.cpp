@@ -345,7 +345,7 @@ struct UbeCpuRowKernelsPass : ube::impl::UbeCpuRowKernelsBase<UbeCpuRowKernelsPa
     if (layerNorm)
       patterns.add<NormalizationRows<LayerNormOp>, NormalizationRows<RmsNormOp>>(
           &getContext(), vectorWidth, taskElements);
-    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
       signalPassFailure();
   }
 };

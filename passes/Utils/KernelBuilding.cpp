@@ -9,6 +9,12 @@ using namespace mlir;
 
 namespace ube {
 
+GreedyRewriteConfig kernelRewriteConfig() {
+  return GreedyRewriteConfig()
+      .setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled)
+      .enableFolding(false);
+}
+
 SmallVector<Value> buildLoop(ImplicitLocOpBuilder &b, Value begin, Value end, Value step,
                              ValueRange state, LoopBody body) {
   auto loop = scf::ForOp::create(b, begin, end, step, state,

@@ -106,3 +106,24 @@ TEST(FileBytes, MappedSectionsWriteTheSameExecutable) {
   });
   EXPECT_EQ(fromMapping, writeExecutable(manifest, {code, weights}));
 }
+
+TEST(FileBytes, SectionsFromPiecesWriteTheSameExecutable) {
+  // A constants section gathered from the weights where they are: pieces at
+  // aligned offsets, zeros between them and after the last.
+  std::vector<uint8_t> first = pattern(100), second = pattern(37);
+  std::vector<uint8_t> whole(300, 0);
+  std::copy(first.begin(), first.end(), whole.begin());
+  std::copy(second.begin(), second.end(), whole.begin() + 128);
+  SectionBytes pieces;
+  pieces.size = whole.size();
+  pieces.pieces = {{0, first.data(), first.size()}, {128, second.data(), second.size()}};
+  Manifest manifest;
+  manifest.target = "cpu";
+  manifest.sections = {{"host.so", 0, 0}, {section::kConstants, 0, 0}};
+  std::vector<uint8_t> code = pattern(300), gathered;
+  writeExecutable(manifest, {SectionBytes(code.data(), code.size()), pieces},
+                  [&](const uint8_t *data, size_t size) {
+                    gathered.insert(gathered.end(), data, data + size);
+                  });
+  EXPECT_EQ(gathered, writeExecutable(manifest, {code, whole}));
+}

@@ -132,12 +132,25 @@ struct Manifest {
 /// FNV-1a, 64-bit.
 uint64_t fnv1a64(const uint8_t *data, size_t size, uint64_t seed = 0xcbf29ce484222325ull);
 
-/// The bytes of one section, not owned; with `file`, mapped from it, and
-/// handed back to the system as they are written out (FileBytes::release).
+/// The bytes of one section, not owned: pieces at ascending offsets, zeros
+/// between them and up to `size` (a section gathered from buffers that
+/// exist already, such as the weights, is not copied into one). A piece
+/// with `file` is mapped from it, and its pages are handed back to the
+/// system as they are written out (FileBytes::release).
 struct SectionBytes {
-  const uint8_t *data = nullptr;
-  size_t size = 0;
-  const FileBytes *file = nullptr;
+  struct Piece {
+    uint64_t offset = 0;
+    const uint8_t *data = nullptr;
+    size_t size = 0;
+    const FileBytes *file = nullptr;
+  };
+  uint64_t size = 0;
+  std::vector<Piece> pieces;
+
+  SectionBytes() = default;
+  /// One piece: the whole section.
+  SectionBytes(const uint8_t *data, size_t size, const FileBytes *file = nullptr)
+      : size(size), pieces{{0, data, size, file}} {}
 };
 
 /// Writes the container image of `manifest` (its section offsets are

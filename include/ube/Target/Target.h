@@ -34,9 +34,18 @@ struct TargetBinary {
   std::string variantName;
   struct OwnedSection {
     std::string name;
-    /// The bytes: a file mapped (not copied; its pages handed back as they
-    /// are written out) or held.
-    std::shared_ptr<const FileBytes> bytes;
+    /// What holds the bytes: a file mapped (not copied; its pages handed
+    /// back as they are written out) or bytes held. Null when the bytes are
+    /// the compile's constants (the context's blobs, which the compile keeps
+    /// until the executable is written).
+    std::shared_ptr<const FileBytes> storage;
+    SectionBytes bytes;
+
+    OwnedSection(std::string name, std::shared_ptr<const FileBytes> storage)
+        : name(std::move(name)), storage(std::move(storage)),
+          bytes(this->storage->data(), this->storage->size(), this->storage.get()) {}
+    OwnedSection(std::string name, SectionBytes bytes)
+        : name(std::move(name)), bytes(std::move(bytes)) {}
   };
   std::vector<OwnedSection> sections;
 };

@@ -48,7 +48,6 @@ ConstantSection::~ConstantSection() {
 
 LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes) {
   DataLayout layout(module);
-  SmallVector<std::pair<LLVM::GlobalOp, ArrayRef<char>>> globals;
   for (auto global : module.getOps<LLVM::GlobalOp>()) {
     if (!global.getConstant() || !global.getValueAttr() || !quotable(global.getSymName()))
       continue;
@@ -56,36 +55,40 @@ LogicalResult ConstantSection::extract(ModuleOp module, uint64_t minBytes) {
     if (!bytes || bytes->size() < minBytes ||
         bytes->size() != layout.getTypeSize(global.getGlobalType()).getFixedValue())
       continue;
-    globals.emplace_back(global, *bytes);
-  }
-  if (globals.empty())
-    return success();
-
-  int fd;
-  if (llvm::sys::fs::createTemporaryFile("ube-constants", "bin", fd, path_))
-    return emitError(module.getLoc()) << "cannot create a temporary file for the constants";
-  if (!quotable(path_))
-    return emitError(module.getLoc()) << "the temporary file '" << path_
-                                      << "' cannot be named in assembly";
-  llvm::raw_fd_ostream file(fd, /*shouldClose=*/true);
-  for (auto [global, bytes] : globals) {
-    // Laid out in the file as in the section: each at its alignment.
+    // Laid out in the region each at its alignment.
     uint64_t alignment = std::max<uint64_t>(global.getAlignment().value_or(1), 64);
-    uint64_t offset = llvm::alignTo(fileBytes_, alignment);
-    file.write_zeros(offset - fileBytes_);
-    file.write(bytes.data(), bytes.size());
-    moved_.push_back({global.getSymName().str(), offset, bytes.size(), alignment});
-    fileBytes_ = offset + bytes.size();
+    uint64_t offset = llvm::alignTo(regionBytes_, alignment);
+    moved_.push_back({global.getSymName().str(), offset, bytes->size(), alignment,
+                      reinterpret_cast<const uint8_t *>(bytes->data())});
+    regionBytes_ = offset + bytes->size();
     // A declaration: the definition is in the module assembly.
     global.removeValueAttr();
     global.removeUnnamedAddrAttr();
     global.setLinkage(LLVM::Linkage::External);
     global.setVisibility_(LLVM::Visibility::Hidden);
   }
+  return success();
+}
+
+LogicalResult ConstantSection::writeFile(Location loc) {
+  if (moved_.empty() || !path_.empty())
+    return success();
+  int fd;
+  if (llvm::sys::fs::createTemporaryFile("ube-constants", "bin", fd, path_))
+    return emitError(loc) << "cannot create a temporary file for the constants";
+  if (!quotable(path_))
+    return emitError(loc) << "the temporary file '" << path_ << "' cannot be named in assembly";
+  llvm::raw_fd_ostream file(fd, /*shouldClose=*/true);
+  uint64_t written = 0;
+  for (const Moved &m : moved_) {
+    file.write_zeros(m.offset - written);
+    file.write(reinterpret_cast<const char *>(m.data), m.size);
+    written = m.offset + m.size;
+  }
   file.close();
   if (file.has_error())
-    return emitError(module.getLoc())
-           << "cannot write the constants to '" << path_ << "': " << file.error().message();
+    return emitError(loc) << "cannot write the constants to '" << path_
+                          << "': " << file.error().message();
   return success();
 }
 
@@ -100,6 +103,7 @@ std::string ConstantSection::assembly(ConstantPlacement placement) const {
   // constant read the file once per weight: memory grew with weights times
   // layers, issue #23); without, uninitialized memory the loader fills.
   if (placement == ConstantPlacement::Embedded) {
+    assert(!path_.empty() && "writeFile() first");
     uint64_t alignment = 1;
     for (const Moved &m : moved_)
       alignment = std::max(alignment, m.alignment);
@@ -113,17 +117,17 @@ std::string ConstantSection::assembly(ConstantPlacement placement) const {
        << "\t.p2align\t" << llvm::Log2_64(kHostConstantsPageBytes) << "\n"
        << "\t.globl\t" << kHostConstantsSymbol << "\n"
        << "\t.type\t" << kHostConstantsSymbol << ",@object\n"
-       << "\t.size\t" << kHostConstantsSymbol << ", " << fileBytes_ << "\n"
+       << "\t.size\t" << kHostConstantsSymbol << ", " << regionBytes_ << "\n"
        << kHostConstantsSymbol << ":\n"
        << ".Lube_constants:\n"
-       << "\t.zero\t" << llvm::alignTo(fileBytes_, kHostConstantsPageBytes) << "\n"
+       << "\t.zero\t" << llvm::alignTo(regionBytes_, kHostConstantsPageBytes) << "\n"
        << "\t.section\t.rodata.ube_constants_size,\"a\",@progbits\n"
        << "\t.p2align\t3\n"
        << "\t.globl\t" << kHostConstantsSizeSymbol << "\n"
        << "\t.type\t" << kHostConstantsSizeSymbol << ",@object\n"
        << "\t.size\t" << kHostConstantsSizeSymbol << ", 8\n"
        << kHostConstantsSizeSymbol << ":\n"
-       << "\t.quad\t" << fileBytes_ << "\n";
+       << "\t.quad\t" << regionBytes_ << "\n";
   }
   for (const Moved &m : moved_) {
     std::string symbol = "\"" + m.symbol + "\"";
@@ -140,13 +144,12 @@ void ConstantSection::addressAsLarge(llvm::Module &module) const {
       global->setCodeModel(llvm::CodeModel::Large);
 }
 
-FailureOr<std::shared_ptr<const FileBytes>> ConstantSection::bytes(Location loc) const {
-  // Mapped: the mapping outlives the file's name.
-  std::string error;
-  std::shared_ptr<const FileBytes> bytes = FileBytes::map(path_.str().str(), error);
-  if (!bytes)
-    return emitError(loc) << "cannot read the constants back: " << error;
-  return bytes;
+SectionBytes ConstantSection::bytes() const {
+  SectionBytes section;
+  section.size = regionBytes_;
+  for (const Moved &m : moved_)
+    section.pieces.push_back({m.offset, m.data, m.size});
+  return section;
 }
 
 } // namespace ube

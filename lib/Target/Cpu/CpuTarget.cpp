@@ -308,6 +308,9 @@ CpuTarget::translate(ModuleOp module, const CompileOptions &options,
   TimingScope timing = timePhase(options, "move constants out of the module");
   if (constants && failed(constants->extract(module, kLargeConstantBytes)))
     return failure();
+  if (constants && placement == ConstantPlacement::Embedded &&
+      failed(constants->writeFile(loc)))
+    return failure();
   timing = timePhase(options, "translate to LLVM IR");
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, context, module.getName().value_or("ube"));
@@ -413,12 +416,8 @@ LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &
   binary.requiredFeatures = requiredFeatures(**machine);
   binary.variantName = (*machine)->getTargetCPU().str();
   binary.sections.push_back({section::kHostObject, std::move(*sharedObject)});
-  if (!constants.empty()) {
-    auto bytes = constants.bytes(loc);
-    if (failed(bytes))
-      return failure();
-    binary.sections.push_back({section::kConstants, std::move(*bytes)});
-  }
+  if (!constants.empty())
+    binary.sections.push_back({section::kConstants, constants.bytes()});
   return success();
 }
 
