@@ -79,6 +79,19 @@ def UbeOutlineKernels : Pass<"ube-outline-kernels", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::LLVM::LLVMDialect"];
 }
 
+def UbeNumberConstantGlobals : Pass<"ube-number-constant-globals", "::mlir::ModuleOp"> {
+  let summary = "Names and orders bufferization's constant globals by their first use";
+  let description = [{
+    After one-shot bufferization. It creates a `memref.global` per distinct
+    constant tensor, named `__constant_<shape>` with a counter, in the order
+    it meets the functions, which depends on pointer order once a module has
+    several (kernels). Each private constant global is renamed
+    `__ube_constant_<N>` and moved, both in the order of its first
+    `memref.get_global` in the module, so the same input gives the same
+    executable, byte for byte.
+  }];
+}
+
 def UbeDistinctResultBuffers : Pass<"ube-distinct-result-buffers", "::mlir::func::FuncOp"> {
   let summary = "Copies returned buffers that are returned twice or are arguments";
   let description = [{

@@ -23,6 +23,7 @@ void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize) {
   // A kernel's results are its destinations (--ube-outline-kernels): the
   // calls' operands are the buffers.
   pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
+  pm.addPass(createUbeNumberConstantGlobals());
   if (canonicalize)
     pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createUbeDistinctResultBuffers());

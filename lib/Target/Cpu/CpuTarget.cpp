@@ -11,6 +11,7 @@
 
 #include "CpuTarget.h"
 #include "ConstantSection.h"
+#include "ParallelCodegen.h"
 #include "CpuTargetOptions.h"
 
 #include "dialects/ube/UbeDialect.h"
@@ -215,10 +216,10 @@ struct TemporaryFile {
   llvm::SmallString<128> path;
 };
 
-/// Runs ld.lld to turn the object at `objectPath` into a shared object;
+/// Runs ld.lld to link the objects at `objectPaths` into a shared object;
 /// returns its bytes (mapped, not copied).
-FailureOr<std::shared_ptr<const FileBytes>> linkSharedObject(Location loc,
-                                                             llvm::StringRef objectPath) {
+FailureOr<std::shared_ptr<const FileBytes>>
+linkSharedObject(Location loc, const std::vector<std::string> &objectPaths) {
   auto lld = llvm::sys::findProgramByName("ld.lld", {"/usr/lib/llvm-22/bin"});
   if (!lld)
     lld = llvm::sys::findProgramByName("ld.lld-22");
@@ -227,8 +228,9 @@ FailureOr<std::shared_ptr<const FileBytes>> linkSharedObject(Location loc,
   TemporaryFile library, log;
   if (failed(library.create(loc, "ube-host", "so")) || failed(log.create(loc, "ube-lld", "log")))
     return failure();
-  llvm::StringRef args[] = {*lld, "-shared", "--build-id=none", "-z", "noexecstack",
-                            "-O2", "-o", library.path, objectPath};
+  llvm::SmallVector<llvm::StringRef> args = {*lld, "-shared", "--build-id=none", "-z",
+                                             "noexecstack", "-O2", "-o", library.path};
+  args.append(objectPaths.begin(), objectPaths.end());
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, log.path, log.path};
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*lld, args, std::nullopt, redirects, 0, 0, &message);
@@ -323,10 +325,14 @@ CpuTarget::translate(ModuleOp module, const CompileOptions &options,
   llvmModule->setTargetTriple(machine.getTargetTriple());
   llvmModule->setDataLayout(machine.createDataLayout());
   flattenLargeConstants(*llvmModule);
-  timing = timePhase(options, "LLVM optimization");
-  if (llvm::Error err = makeOptimizingTransformer(3, 0, &machine)(llvmModule.get()))
-    return emitError(loc) << "LLVM optimization failed: " << llvm::toString(std::move(err));
   return llvmModule;
+}
+
+/// -O3 on `module`, for `machine`.
+static LogicalResult optimize(Location loc, llvm::Module &module, llvm::TargetMachine &machine) {
+  if (llvm::Error err = makeOptimizingTransformer(3, 0, &machine)(&module))
+    return emitError(loc) << "LLVM optimization failed: " << llvm::toString(std::move(err));
+  return success();
 }
 
 /// A TargetMachine for the CPU the options name, or an error at `loc`.
@@ -354,11 +360,14 @@ LogicalResult CpuTarget::emit(ModuleOp module, const CompileOptions &options, Em
                               ConstantPlacement::Embedded);
   if (failed(llvmModule))
     return failure();
+  TimingScope timing = timePhase(options, "LLVM optimization");
+  if (failed(optimize(loc, **llvmModule, **machine)))
+    return failure();
   if (stage == EmitStage::Llvm) {
     (*llvmModule)->print(out, nullptr);
     return success();
   }
-  TimingScope timing = timePhase(options, "code generation");
+  timing = timePhase(options, "code generation");
   llvm::SmallVector<char, 0> code;
   llvm::raw_svector_ostream codeStream(code);
   if (failed(emitCode(loc, **machine, **llvmModule, stage == EmitStage::Asm, codeStream)))
@@ -394,21 +403,19 @@ LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &
                               ConstantPlacement::LoadedAtRunTime);
   if (failed(llvmModule))
     return failure();
-  // Straight to the file the linker reads.
-  TimingScope timing = timePhase(options, "code generation");
-  TemporaryFile object;
-  if (failed(object.create(loc, "ube-host", "o")))
-    return failure();
-  {
-    std::error_code error;
-    llvm::raw_fd_ostream objectStream(object.path, error);
-    if (error)
-      return emitError(loc) << "cannot write '" << object.path << "': " << error.message();
-    if (failed(emitCode(loc, **machine, **llvmModule, /*assembly=*/false, objectStream)))
+  // Straight to the files the linker reads.
+  TimingScope timing = timePhase(options, "LLVM optimization and code generation");
+  std::vector<TemporaryFile> objects(kCodegenPartitions);
+  std::vector<std::string> objectPaths;
+  for (TemporaryFile &object : objects) {
+    if (failed(object.create(loc, "ube-host", "o")))
       return failure();
+    objectPaths.push_back(object.path.str().str());
   }
+  if (failed(compileInParallel(loc, **llvmModule, **machine, constants, objectPaths)))
+    return failure();
   timing = timePhase(options, "link");
-  auto sharedObject = linkSharedObject(loc, object.path);
+  auto sharedObject = linkSharedObject(loc, objectPaths);
   if (failed(sharedObject))
     return failure();
   binary.targetInfo =
