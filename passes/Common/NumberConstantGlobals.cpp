@@ -19,20 +19,28 @@ struct UbeNumberConstantGlobalsPass
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
     SmallVector<memref::GlobalOp> order;
-    llvm::SmallPtrSet<Operation *, 16> seen;
+    llvm::DenseMap<StringAttr, FlatSymbolRefAttr> renamed;
     module.walk([&](memref::GetGlobalOp use) {
       auto global = symbols.lookup<memref::GlobalOp>(use.getName());
-      if (global && global.getConstant() && global.isPrivate() && seen.insert(global).second)
-        order.push_back(global);
+      if (!global || !global.getConstant() || !global.isPrivate() ||
+          renamed.count(global.getSymNameAttr()))
+        return;
+      // Unique: bufferization's names have no such prefix.
+      renamed[global.getSymNameAttr()] = FlatSymbolRefAttr::get(
+          &getContext(), "__ube_constant_" + std::to_string(order.size()));
+      order.push_back(global);
     });
-    // First out of the way, so no new name meets an old one.
-    for (memref::GlobalOp global : order)
-      if (failed(symbols.rename(global, "__ube_numbering_" + global.getSymName().str())))
-        return signalPassFailure();
+    // One walk for every reference (SymbolTable::rename walks the module
+    // once per symbol).
+    module.walk([&](Operation *op) {
+      for (NamedAttribute attribute : op->getAttrs())
+        if (auto ref = dyn_cast<FlatSymbolRefAttr>(attribute.getValue()))
+          if (FlatSymbolRefAttr to = renamed.lookup(ref.getAttr()))
+            op->setAttr(attribute.getName(), to);
+    });
     Operation *after = nullptr;
-    for (auto [i, global] : llvm::enumerate(order)) {
-      if (failed(symbols.rename(global, "__ube_constant_" + std::to_string(i))))
-        return signalPassFailure();
+    for (memref::GlobalOp global : order) {
+      global.setSymName(renamed.lookup(global.getSymNameAttr()).getValue());
       if (after)
         global->moveAfter(after);
       else
