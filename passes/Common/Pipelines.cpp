@@ -14,11 +14,14 @@ using namespace mlir;
 
 namespace ube {
 
-void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize) {
+void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize,
+                                        bool outlineKernels) {
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion = bufferization::LayoutMapOption::IdentityLayoutMap;
   pm.addNestedPass<func::FuncOp>(createUbeUnshareEmptyTensors());
+  if (outlineKernels)
+    pm.addPass(createUbeOutlineKernels());
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   // A kernel's results are its destinations (--ube-outline-kernels): the
   // calls' operands are the buffers.

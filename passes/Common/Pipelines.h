@@ -12,7 +12,11 @@ namespace ube {
 /// With `canonicalize`, loop-carried buffers that a loop only passes through
 /// (a fused kernel writing its result row by row) are folded first, so that
 /// the result is the allocation itself and becomes the caller's buffer.
-void buildFunctionBoundaryBufferization(mlir::OpPassManager &pm, bool canonicalize = false);
+/// With `outlineKernels`, each op with regions becomes a call of a kernel
+/// function shared by equal layers first (--ube-outline-kernels), so each
+/// is bufferized and compiled once.
+void buildFunctionBoundaryBufferization(mlir::OpPassManager &pm, bool canonicalize = false,
+                                        bool outlineKernels = false);
 
 /// Before the conversion to LLVM (host) or NVVM (kernels): 16-bit math
 /// widened, transcendentals approximated, strided views and affine maps

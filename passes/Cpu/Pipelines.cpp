@@ -58,11 +58,9 @@ void buildCpuCodegenPipeline(OpPassManager &pm, const CpuCodegenPipelineOptions 
     fn.addPass(createUbeCpuParallelizeLinalg());
     fn.addPass(createCanonicalizerPass());
     fn.addPass(createUbeReadOnlyArguments());
-    fn.addPass(createUbeUnshareEmptyTensors());
   }
   // Each kernel bufferized and compiled once, however many layers call it.
-  pm.addPass(createUbeOutlineKernels());
-  buildFunctionBoundaryBufferization(pm, /*canonicalize=*/true);
+  buildFunctionBoundaryBufferization(pm, /*canonicalize=*/true, /*outlineKernels=*/true);
   bufferization::buildBufferDeallocationPipeline(pm);
   UbeCpuPlanMemoryOptions plan;
   plan.print = options.printMemoryPlan;

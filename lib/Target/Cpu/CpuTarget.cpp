@@ -251,18 +251,6 @@ linkSharedObject(Location loc, const std::vector<std::string> &objectPaths) {
   return bytes;
 }
 
-/// Emits `module` as an object file (assembly when `assembly`) to `out`.
-LogicalResult emitCode(Location loc, llvm::TargetMachine &machine, llvm::Module &module,
-                       bool assembly, llvm::raw_pwrite_stream &out) {
-  llvm::legacy::PassManager codegen;
-  auto fileType =
-      assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
-  if (machine.addPassesToEmitFile(codegen, out, nullptr, fileType))
-    return emitError(loc) << "the CPU target cannot emit this file type";
-  codegen.run(module);
-  return success();
-}
-
 LogicalResult CpuTarget::validateOptions(const CompileOptions &options,
                                          std::string &error) const {
   std::vector<std::string> cpus =
@@ -328,13 +316,6 @@ CpuTarget::translate(ModuleOp module, const CompileOptions &options,
   return llvmModule;
 }
 
-/// -O3 on `module`, for `machine`.
-static LogicalResult optimize(Location loc, llvm::Module &module, llvm::TargetMachine &machine) {
-  if (llvm::Error err = makeOptimizingTransformer(3, 0, &machine)(&module))
-    return emitError(loc) << "LLVM optimization failed: " << llvm::toString(std::move(err));
-  return success();
-}
-
 /// A TargetMachine for the CPU the options name, or an error at `loc`.
 static FailureOr<std::unique_ptr<llvm::TargetMachine>>
 targetMachineFor(const std::string &cpu, Location loc) {
@@ -361,8 +342,8 @@ LogicalResult CpuTarget::emit(ModuleOp module, const CompileOptions &options, Em
   if (failed(llvmModule))
     return failure();
   TimingScope timing = timePhase(options, "LLVM optimization");
-  if (failed(optimize(loc, **llvmModule, **machine)))
-    return failure();
+  if (llvm::Error error = optimizeHostCode(**llvmModule, **machine))
+    return emitError(loc) << llvm::toString(std::move(error));
   if (stage == EmitStage::Llvm) {
     (*llvmModule)->print(out, nullptr);
     return success();
@@ -370,8 +351,9 @@ LogicalResult CpuTarget::emit(ModuleOp module, const CompileOptions &options, Em
   timing = timePhase(options, "code generation");
   llvm::SmallVector<char, 0> code;
   llvm::raw_svector_ostream codeStream(code);
-  if (failed(emitCode(loc, **machine, **llvmModule, stage == EmitStage::Asm, codeStream)))
-    return failure();
+  if (llvm::Error error =
+          emitHostCode(**llvmModule, **machine, stage == EmitStage::Asm, codeStream))
+    return emitError(loc) << llvm::toString(std::move(error));
   out.write(code.data(), code.size());
   return success();
 }
@@ -380,7 +362,8 @@ LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &
                                          std::vector<EntryPoint> &entries,
                                          TargetBinary &binary) const {
   Location loc = module.getLoc();
-  auto machine = targetMachineFor(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu, loc);
+  std::string cpu = parseTargetOptions<CpuTargetOptions>(*this, options)->cpu;
+  auto machine = targetMachineFor(cpu, loc);
   if (failed(machine))
     return failure();
   // Arena sizes planned by --ube-cpu-plan-memory, updates in place proven
@@ -412,7 +395,11 @@ LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &
       return failure();
     objectPaths.push_back(object.path.str().str());
   }
-  if (failed(compileInParallel(loc, **llvmModule, **machine, constants, objectPaths)))
+  auto createMachine = [&cpu] {
+    std::string error;
+    return createTargetMachine(cpu, error);
+  };
+  if (failed(compileInParallel(loc, **llvmModule, createMachine, constants, objectPaths)))
     return failure();
   timing = timePhase(options, "link");
   auto sharedObject = linkSharedObject(loc, objectPaths);

@@ -11,7 +11,6 @@
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
-#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/Error.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/ThreadPool.h"
@@ -20,53 +19,61 @@
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Transforms/Utils/Cloning.h"
 
-#include <mutex>
-
 using namespace mlir;
 
 namespace ube {
 
+llvm::Error optimizeHostCode(llvm::Module &module, llvm::TargetMachine &machine) {
+  if (llvm::Error error = makeOptimizingTransformer(3, 0, &machine)(&module))
+    return llvm::createStringError("LLVM optimization failed: " +
+                                   llvm::toString(std::move(error)));
+  return llvm::Error::success();
+}
+
+llvm::Error emitHostCode(llvm::Module &module, llvm::TargetMachine &machine, bool assembly,
+                         llvm::raw_pwrite_stream &out) {
+  llvm::legacy::PassManager codegen;
+  auto fileType =
+      assembly ? llvm::CodeGenFileType::AssemblyFile : llvm::CodeGenFileType::ObjectFile;
+  if (machine.addPassesToEmitFile(codegen, out, nullptr, fileType))
+    return llvm::createStringError("the CPU target cannot emit this file type");
+  codegen.run(module);
+  return llvm::Error::success();
+}
+
 namespace {
 
-/// Optimizes and compiles one partition (bitcode) in a context of its own;
-/// returns an error message, empty on success.
-std::string compilePartition(llvm::StringRef bitcode, const llvm::TargetMachine &like,
+/// Optimizes and compiles one partition (bitcode) in a context of its own.
+llvm::Error compilePartition(llvm::StringRef bitcode, llvm::TargetMachine &machine,
                              const ConstantSection &constants, const std::string &objectPath) {
   llvm::LLVMContext context;
   llvm::Expected<std::unique_ptr<llvm::Module>> module = llvm::parseBitcodeFile(
       llvm::MemoryBufferRef(bitcode, "partition"), context);
   if (!module)
-    return "cannot read a partition back: " + llvm::toString(module.takeError());
-  // A machine per thread: they are not shared between compilations.
-  std::unique_ptr<llvm::TargetMachine> machine(like.getTarget().createTargetMachine(
-      like.getTargetTriple(), like.getTargetCPU(), like.getTargetFeatureString(), like.Options,
-      llvm::Reloc::PIC_, std::nullopt, llvm::CodeGenOptLevel::Aggressive));
-  if (!machine)
-    return "cannot create a target machine for a partition";
+    return llvm::createStringError("cannot read a partition back: " +
+                                   llvm::toString(module.takeError()));
   constants.addressAsLarge(**module);
-  if (llvm::Error error =
-          makeOptimizingTransformer(3, 0, machine.get())((*module).get()))
-    return "LLVM optimization failed: " + llvm::toString(std::move(error));
+  if (llvm::Error error = optimizeHostCode(**module, machine))
+    return error;
   std::error_code error;
   llvm::raw_fd_ostream out(objectPath, error);
   if (error)
-    return "cannot write '" + objectPath + "': " + error.message();
-  llvm::legacy::PassManager codegen;
-  if (machine->addPassesToEmitFile(codegen, out, nullptr, llvm::CodeGenFileType::ObjectFile))
-    return "the CPU target cannot emit object files";
-  codegen.run(**module);
+    return llvm::createStringError("cannot write '" + objectPath + "': " + error.message());
+  if (llvm::Error error = emitHostCode(**module, machine, /*assembly=*/false, out))
+    return error;
   out.close();
   if (out.has_error())
-    return "cannot write '" + objectPath + "': " + out.error().message();
-  return "";
+    return llvm::createStringError("cannot write '" + objectPath +
+                                   "': " + out.error().message());
+  return llvm::Error::success();
 }
 
 } // namespace
 
-LogicalResult compileInParallel(Location loc, llvm::Module &module,
-                                const llvm::TargetMachine &machine,
-                                const ConstantSection &constants,
-                                const std::vector<std::string> &objectPaths) {
+LogicalResult
+compileInParallel(Location loc, llvm::Module &module,
+                  llvm::function_ref<std::unique_ptr<llvm::TargetMachine>()> createMachine,
+                  const ConstantSection &constants, const std::vector<std::string> &objectPaths) {
   // Local symbols become hidden globals, under their own (unique) names,
   // so partitions can refer to each other's.
   for (llvm::GlobalValue &value : module.global_values())
@@ -103,8 +110,16 @@ LogicalResult compileInParallel(Location loc, llvm::Module &module,
   llvm::DefaultThreadPool pool(llvm::hardware_concurrency(bitcode.size()));
   for (size_t i = 0; i < bitcode.size(); ++i)
     pool.async([&, i] {
-      errors[i] = compilePartition(llvm::StringRef(bitcode[i].data(), bitcode[i].size()),
-                                   machine, constants, objectPaths[i]);
+      // A machine per thread: they are not shared between compilations.
+      std::unique_ptr<llvm::TargetMachine> machine = createMachine();
+      if (!machine) {
+        errors[i] = "cannot create a target machine for a partition";
+        return;
+      }
+      if (llvm::Error error =
+              compilePartition(llvm::StringRef(bitcode[i].data(), bitcode[i].size()), *machine,
+                               constants, objectPaths[i]))
+        errors[i] = llvm::toString(std::move(error));
     });
   pool.wait();
   for (const std::string &error : errors)

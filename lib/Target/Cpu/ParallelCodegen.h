@@ -17,13 +17,16 @@
 
 #include "mlir/IR/Location.h"
 #include "mlir/Support/LLVM.h"
+#include "llvm/Support/Error.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace llvm {
 class Module;
 class TargetMachine;
+class raw_pwrite_stream;
 } // namespace llvm
 
 namespace ube {
@@ -33,15 +36,22 @@ class ConstantSection;
 /// How many partitions the host code is compiled in.
 constexpr unsigned kCodegenPartitions = 4;
 
-/// Optimizes (-O3) and compiles `module` (translated, not optimized) for
-/// `machine`'s target and CPU into one object file per path of
-/// `objectPaths`, in parallel. `constants` (moved out of `module`, whose
-/// module-level assembly defines them) go into the first object only.
-/// `module` is consumed.
-mlir::LogicalResult compileInParallel(mlir::Location loc, llvm::Module &module,
-                                      const llvm::TargetMachine &machine,
-                                      const ConstantSection &constants,
-                                      const std::vector<std::string> &objectPaths);
+/// -O3 on `module`, for `machine`.
+llvm::Error optimizeHostCode(llvm::Module &module, llvm::TargetMachine &machine);
+
+/// Emits `module` as an object file (assembly when `assembly`) to `out`.
+llvm::Error emitHostCode(llvm::Module &module, llvm::TargetMachine &machine, bool assembly,
+                         llvm::raw_pwrite_stream &out);
+
+/// Optimizes and compiles `module` (translated, not optimized) into one
+/// object file per path of `objectPaths`, in parallel, each with a machine
+/// of its own from `createMachine` (it is called from several threads).
+/// `constants` (moved out of `module`, whose module-level assembly defines
+/// them) go into the first object only. `module` is consumed.
+mlir::LogicalResult
+compileInParallel(mlir::Location loc, llvm::Module &module,
+                  llvm::function_ref<std::unique_ptr<llvm::TargetMachine>()> createMachine,
+                  const ConstantSection &constants, const std::vector<std::string> &objectPaths);
 
 } // namespace ube
 
