@@ -59,6 +59,10 @@ struct CompileOptions {
   /// Apply MLIR's pass-manager command-line options (--mlir-print-ir-*,
   /// --mlir-timing, ...); only tools that registered them set this.
   bool commandLinePassOptions = false;
+  /// Verify the module after every pass (mlir-opt's --verify-each) instead
+  /// of once after each pipeline: a fifth of a large model's compile time,
+  /// for pinning an invalid module on the pass that made it.
+  bool verifyEachPass = false;
   /// When set, the pipelines and the target's phases (translation to LLVM
   /// IR, optimization, code generation, linking) are timed under this scope
   /// (ube-compile --mlir-timing).

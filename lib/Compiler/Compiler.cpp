@@ -19,6 +19,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/Timing.h"
 #include "llvm/ADT/StringExtras.h"
@@ -225,7 +226,18 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
         applyDefaultTimingPassManagerCLOptions(*pm);
     }
     pm->enableTiming(timing);
+    pm->enableVerifier(options.verifyEachPass);
     return pm;
+  };
+  // Without the verifier after each pass, a pipeline's result is verified
+  // once, so an invalid module still never reaches the next phase.
+  auto runPipeline = [&](PassManager &pm, ModuleOp op, llvm::StringRef phase) -> LogicalResult {
+    if (failed(pm.run(op)))
+      return failure();
+    if (options.verifyEachPass || succeeded(verify(op)))
+      return success();
+    return emitError(op.getLoc()) << "internal error: the module after the " << phase
+                                  << " does not verify (--verify-each names the pass)";
   };
   // The graph pipeline can change signatures (autodiff appends gradients);
   // the entry points are described from its result.
@@ -234,7 +246,7 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   if (failed(graph))
     return failure();
   buildGraphPipeline(**graph);
-  if (failed((*graph)->run(module)))
+  if (failed(runPipeline(**graph, module, "graph pipeline")))
     return failure();
   auto entries = describeEntryPoints(module);
   if (failed(entries))
@@ -272,7 +284,7 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     if (failed(pm))
       return failure();
     buildLoweringPipeline(**pm, *target, buildOptions);
-    if (failed((*pm)->run(lowered)))
+    if (failed(runPipeline(**pm, lowered, "kernel and codegen pipelines")))
       return failure();
     // The weights the kernels replaced (packed into panels) are dead.
     if (!buildOptions.keepConstantData)

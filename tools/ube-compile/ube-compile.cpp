@@ -64,6 +64,12 @@ static cl::opt<bool> printMemoryPlan(
              "buffer lives in the arena, and when)"),
     cl::init(false), cl::cat(ubeCategory));
 
+static cl::opt<bool> verifyEach(
+    "verify-each",
+    cl::desc("verify the module after every pass, not once after each pipeline (slower; "
+             "names the pass that made an invalid module)"),
+    cl::init(false), cl::cat(ubeCategory));
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerMLIRContextCLOptions();
@@ -106,6 +112,7 @@ int main(int argc, char **argv) {
   options.emit = *stage;
   options.fusedKernels = fusedKernels;
   options.commandLinePassOptions = true;
+  options.verifyEachPass = verifyEach;
   std::string error;
   if (failed(ube::checkTarget(options, error))) {
     llvm::errs() << "ube-compile: --target=" << target << ": " << error << "\n";
