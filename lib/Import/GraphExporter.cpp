@@ -349,7 +349,11 @@ LogicalResult GraphExporter::exportTraining(func::FuncOp function, const json &i
       return function.emitOpError("has a malformed training attribute ") << spec;
     json optimizer = {{"kind", kind.str()}};
     for (NamedAttribute entry : spec) {
-      if (auto number = dyn_cast<FloatAttr>(entry.getValue()))
+      if (auto input = dyn_cast<IntegerAttr>(entry.getValue()); input && entry.getName() == "lr") {
+        if (input.getInt() < 0 || input.getInt() >= int64_t(inputs.size()))
+          return function.emitOpError("has a malformed training attribute ") << spec;
+        optimizer["lr"] = inputs[input.getInt()];
+      } else if (auto number = dyn_cast<FloatAttr>(entry.getValue()))
         optimizer[entry.getName().str()] = number.getValueAsDouble();
       else if (auto flag = dyn_cast<BoolAttr>(entry.getValue()); flag && kind == "sgd")
         optimizer[entry.getName().str()] = flag.getValue();

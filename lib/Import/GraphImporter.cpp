@@ -77,6 +77,9 @@ struct FunctionDecl {
   std::vector<int64_t> trainParams;
   std::string optimizer;
   std::vector<std::pair<std::string, double>> optimizerSettings;
+  /// The input that carries the learning rate each step (a schedule run by
+  /// the caller), or -1 when `lr` is a number among the settings.
+  int64_t lrInput = -1;
   bool nesterov = false;
 };
 
@@ -303,6 +306,16 @@ LogicalResult GraphImporter::parseTrain(const json &value, const std::string &po
     if (!llvm::is_contained(known, it.key()))
       return error(at + "/" + it.key())
              << "unknown " << fn.optimizer << " setting '" << it.key() << "'";
+    if (it.key() == "lr" && it.value().is_string()) {
+      auto input = llvm::find(fn.inputs, it.value().get<std::string>());
+      if (input == fn.inputs.end())
+        return error(at + "/lr") << "function '" << fn.name << "': the learning rate '"
+                                 << it.value().get<std::string>() << "' is not one of its inputs";
+      fn.lrInput = input - fn.inputs.begin();
+      continue;
+    }
+    if (it.key() == "lr" && !it.value().is_number())
+      return error(at + "/lr") << "'lr' must be a number or the name of an f32 scalar input";
     if (!it.value().is_number())
       return error(at + "/" + it.key()) << "'" << it.key() << "' must be a number";
     fn.optimizerSettings.emplace_back(it.key(), it.value().get<double>());
@@ -936,6 +949,8 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
         builder_.getNamedAttr("nesterov", builder_.getBoolAttr(function.nesterov))};
     for (auto &[key, number] : function.optimizerSettings)
       train.push_back(builder_.getNamedAttr(key, builder_.getF64FloatAttr(number)));
+    if (function.lrInput >= 0)
+      train.push_back(builder_.getNamedAttr("lr", builder_.getI64IntegerAttr(function.lrInput)));
     funcOp->setAttr(ube::UbeDialect::TrainAttrHelper::getNameStr(), builder_.getDictionaryAttr(train));
   }
   return success();

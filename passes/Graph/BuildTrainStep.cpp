@@ -30,10 +30,13 @@ namespace {
 
 constexpr StringLiteral kTrainAttr = UbeDialect::TrainAttrHelper::getNameStr();
 
-/// The optimizer's settings, read from the `ube.train` dictionary.
+/// The optimizer's settings, read from the `ube.train` dictionary. The
+/// learning rate is a number, or the index of an f32 scalar argument that
+/// carries it each step (a schedule, without recompiling).
 struct OptimizerSpec {
   std::string kind;
-  double lr;
+  std::optional<double> lr;
+  std::optional<int64_t> lrArgument;
   DictionaryAttr attrs;
   double get(StringRef key, double fallback) const {
     auto value = attrs.getAs<FloatAttr>(key);
@@ -55,19 +58,32 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
   auto lossAttr = spec.getAs<IntegerAttr>("loss");
   auto paramsAttr = spec.getAs<DenseI64ArrayAttr>("params");
   auto kindAttr = spec.getAs<StringAttr>("optimizer");
-  auto lrAttr = spec.getAs<FloatAttr>("lr");
-  if (!lossAttr || !paramsAttr || !kindAttr || !lrAttr)
+  auto lrAttr = spec.get("lr");
+  if (!lossAttr || !paramsAttr || !kindAttr || !lrAttr ||
+      !isa<FloatAttr, IntegerAttr>(lrAttr))
     return fn.emitOpError("ube.train needs `loss` (a result index), `params` (argument "
-                          "indices), `optimizer` (\"sgd\" or \"adamw\") and `lr`");
-  OptimizerSpec optimizer{kindAttr.str(), lrAttr.getValueAsDouble(), spec};
+                          "indices), `optimizer` (\"sgd\" or \"adamw\") and `lr` (a number, "
+                          "or the argument index of the learning rate)");
+  OptimizerSpec optimizer{kindAttr.str(), std::nullopt, std::nullopt, spec};
+  if (auto number = dyn_cast<FloatAttr>(lrAttr))
+    optimizer.lr = number.getValueAsDouble();
+  else
+    optimizer.lrArgument = cast<IntegerAttr>(lrAttr).getInt();
   if (optimizer.kind != "sgd" && optimizer.kind != "adamw")
     return fn.emitOpError("ube.train: unknown optimizer '")
            << optimizer.kind << "' (sgd or adamw)";
-  if (!(optimizer.lr > 0.0))
+  if (optimizer.lr && !(*optimizer.lr > 0.0))
     return fn.emitOpError("ube.train: lr must be positive");
+  auto scalarF32 = RankedTensorType::get({}, Float32Type::get(fn.getContext()));
+  if (optimizer.lrArgument &&
+      (*optimizer.lrArgument < 0 || *optimizer.lrArgument >= fn.getNumArguments() ||
+       fn.getArgument(*optimizer.lrArgument).getType() != scalarF32))
+    return fn.emitOpError("ube.train: the learning rate must be an f32 scalar input");
   SmallVector<int64_t> params(paramsAttr.asArrayRef());
   if (llvm::SmallDenseSet<int64_t>(params.begin(), params.end()).size() != params.size())
     return fn.emitOpError("ube.train: a parameter is listed twice");
+  if (optimizer.lrArgument && llvm::is_contained(params, *optimizer.lrArgument))
+    return fn.emitOpError("ube.train: the learning rate input is not a parameter");
 
   auto grads = buildGradients(fn, lossAttr.getInt(), params);
   if (failed(grads))
@@ -110,7 +126,8 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
   OpBuilder b(ret);
   UbeBuilder u(b, fn.getLoc());
-  Value lr = u.scalar(b.getF32Type(), optimizer.lr);
+  Value lr = optimizer.lrArgument ? Value(fn.getArgument(*optimizer.lrArgument))
+                                  : u.scalar(b.getF32Type(), *optimizer.lr);
   SmallVector<Value> updated;
   SmallVector<Value> newState;
   SmallVector<std::string> stateNames;

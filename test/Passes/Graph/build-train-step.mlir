@@ -49,6 +49,36 @@ func.func @shared_step(%step: tensor<i64> {ube.name = "step"}, %w: tensor<3xf32>
 
 // -----
 
+// The learning rate as an input (a schedule the caller runs): the update
+// reads that argument.
+// CHECK-LABEL: func.func @scheduled
+// CHECK-SAME: (%[[LR:[a-z0-9]+]]: tensor<f32> {ube.name = "lr"}
+// CHECK: ube.adamw_update {{.*}}, %[[LR]], %{{[a-z0-9]+}} : tensor<3xf32>
+func.func @scheduled(%lr: tensor<f32> {ube.name = "lr"}, %w: tensor<3xf32> {ube.name = "w"}) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, params = array<i64: 1>, optimizer = "adamw", lr = 0 : i64}} {
+  %l = ube.reduce_sum %w : tensor<3xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{ube.train: the learning rate must be an f32 scalar input}}
+func.func @lr_not_scalar(%lr: tensor<2xf32>, %w: tensor<3xf32>) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, params = array<i64: 1>, optimizer = "sgd", lr = 0 : i64}} {
+  %l = ube.reduce_sum %w : tensor<3xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// expected-error @+1 {{ube.train: the learning rate input is not a parameter}}
+func.func @lr_trained(%lr: tensor<f32>) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, params = array<i64: 0>, optimizer = "sgd", lr = 0 : i64}} {
+  return %lr : tensor<f32>
+}
+
+// -----
+
 // expected-error @+1 {{ube.train: unknown optimizer 'lion' (sgd or adamw)}}
 func.func @unknown(%w: tensor<3xf32>) -> tensor<f32>
     attributes {ube.train = {loss = 0 : i64, params = array<i64: 0>, optimizer = "lion", lr = 0.5 : f64}} {
@@ -58,7 +88,7 @@ func.func @unknown(%w: tensor<3xf32>) -> tensor<f32>
 
 // -----
 
-// expected-error @+1 {{ube.train needs `loss` (a result index), `params` (argument indices), `optimizer` ("sgd" or "adamw") and `lr`}}
+// expected-error @+1 {{ube.train needs `loss` (a result index), `params` (argument indices), `optimizer` ("sgd" or "adamw") and `lr` (a number, or the argument index of the learning rate)}}
 func.func @incomplete(%w: tensor<3xf32>) -> tensor<f32>
     attributes {ube.train = {loss = 0 : i64, optimizer = "sgd", lr = 0.5 : f64}} {
   %l = ube.reduce_sum %w : tensor<3xf32>
