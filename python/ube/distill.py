@@ -39,7 +39,18 @@ class DistillConfig:
     train inside the teacher, each used with probability
     min(1, transfer_slope·step + transfer_offset), and the step also
     returns that probability. `optimizer` is the graph format's optimizer
-    object. `steps` counts optimizer steps; the data is cycled."""
+    object; with `lr_schedule="warmup_linear"` its `lr` is the peak of a
+    linear warm-up over `warmup_steps` and a linear decay to 0 at `steps`,
+    fed to the compiled step as an input each step. `steps` counts
+    optimizer steps; the data is cycled. Given validation data, the
+    student's accuracy is measured every `eval_every` steps (an entry point
+    of the same executable, on the current parameters); with `patience`,
+    training stops after that many evaluations without a better accuracy,
+    and the best parameters are kept.
+
+    For Hugging Face models (ube.hf), `layer_map` pairs hidden-state
+    indices (0: embeddings, i: layer i's output) and `attention_map` layer
+    indices, student to teacher; the attention mask is their second input."""
     steps: int = 100
     temperature: float = 2.0
     kd_weight: float = 1.0
@@ -54,6 +65,10 @@ class DistillConfig:
     transfer_offset: float = 0.3  # b
     optimizer: dict = dataclasses.field(
         default_factory=lambda: {"kind": "adamw", "lr": 1e-3, "weight_decay": 0.01})
+    lr_schedule: str = None      # "warmup_linear": see learning_rate()
+    warmup_steps: int = 0
+    eval_every: int = 0          # steps between validation accuracies (0: at the end only)
+    patience: int = None         # evaluations without a better one before stopping early
     seed: int = 0
     log_every: int = 10
     plot: str = None             # a PNG of the loss curves
@@ -86,6 +101,7 @@ class TrainedModel:
     graph: dict
     weights: dict
     step_seconds: list = dataclasses.field(default_factory=list)
+    validation: list = dataclasses.field(default_factory=list)  # [(step, accuracy)]
 
     def __call__(self, *inputs):
         """The model's first output (the logits) for `inputs`."""
@@ -114,7 +130,10 @@ class _Graph:
                 else {}
             return cls(graph, weights)
         from ube.torch_export import export
+        from ube import hf
         import torch
+        if hf.is_transformers_model(model):
+            model = hf.ModelOutputs(model)  # (input_ids, attention_mask) -> logits
         was_training = model.training
         model.eval()
         path = pathlib.Path(workdir) / f"{name}.json"
@@ -198,20 +217,71 @@ def _plot(history, path):
     plt.close(fig)
 
 
-def _run(graph, weights, init, data, config, workdir, outputs, student, trained_as):
+def learning_rate(config, step):
+    """The learning rate of optimizer step `step` (from 1): the optimizer's
+    `lr`, or under "warmup_linear" that peak reached linearly over
+    `warmup_steps` and decayed linearly to 0 at `steps` (as transformers'
+    get_linear_schedule_with_warmup)."""
+    peak = float(config.optimizer["lr"])
+    if config.lr_schedule is None:
+        return peak
+    if config.lr_schedule != "warmup_linear":
+        raise ValueError(f"unknown lr_schedule '{config.lr_schedule}' (warmup_linear)")
+    t = step - 1  # transformers counts from 0
+    if t < config.warmup_steps:
+        return peak * t / max(1, config.warmup_steps)
+    return peak * max(0.0, (config.steps - t) / max(1, config.steps - config.warmup_steps))
+
+
+def accuracy(function, batches, params=None):
+    """The accuracy of the first output's argmax against the labels, over
+    (inputs, labels) batches; `params` feeds the function's other inputs by
+    name."""
+    names = [name for name, _, _ in function.inputs]
+    right = total = 0
+    for inputs, labels in batches:
+        args = list(inputs) + [params[n] for n in names[len(inputs):]]
+        out = function(*args)
+        logits = np.asarray(out[0] if isinstance(out, tuple) else out)
+        right += int((logits.argmax(-1) == np.asarray(labels)).sum())
+        total += np.asarray(labels).size
+    if not total:
+        raise ValueError("the validation data is empty")
+    return right / total
+
+
+def _run(graph, weights, init, data, config, workdir, outputs, student, trained_as,
+         validation=None, logits=None):
     """Compiles the training graph, runs config.steps steps, builds the
     inference executable of `student` with the trained parameters
-    (`trained_as` maps the step's parameter names to the student's)."""
+    (`trained_as` maps the step's parameter names to the student's). With
+    `validation` data, the graph's output `logits` (the student's) is also
+    an entry point, `predict`, on the current parameters."""
+    graph = dict(graph)
+    train = dict(graph["functions"][0])
+    train["train"] = dict(train["train"], optimizer=dict(train["train"]["optimizer"]))
+    if config.lr_schedule is not None:
+        graph["inputs"] = graph["inputs"] + [{"name": "lr", "dtype": "f32", "shape": []}]
+        train["train"]["optimizer"]["lr"] = "lr"
+        learning_rate(config, 1)  # an unknown schedule fails before compiling
+    functions = [train]
+    data_inputs = [d["name"] for d in graph["inputs"] if d["name"].startswith("input")]
+    if validation is not None:
+        functions.append({"name": "predict", "outputs": [logits],
+                          "inputs": data_inputs + list(init)})
+    graph["functions"] = functions
     exe = _compile(_write_graph(pathlib.Path(workdir) / "train.json", graph, weights),
                    config.target)
     step = TrainingStep(exe.train_step, init)
     history = {t: [] for t in outputs}
     batches = _batches(data)
     started = time.perf_counter()
-    seconds = []
+    seconds, curve, best = [], [], None
     for i in range(1, config.steps + 1):
         inputs, labels = next(batches)
         feed = {f"input{j}": a for j, a in enumerate(inputs)}
+        if config.lr_schedule is not None:
+            feed["lr"] = np.float32(learning_rate(config, i))
         before = time.perf_counter()
         out = step(labels=labels, **feed)
         seconds.append(time.perf_counter() - before)
@@ -219,7 +289,16 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
             history[t].append(float(out[t]))
         if config.log_every and (i % config.log_every == 0 or i == config.steps):
             _progress(i, config.steps, {t: out[t] for t in outputs}, started)
-    current = step.params
+        if validation is not None and ((config.eval_every and i % config.eval_every == 0)
+                                       or i == config.steps):
+            curve.append((i, accuracy(exe.predict, validation, step._current)))
+            print(f"  step {i}: validation accuracy {curve[-1][1]:.4f}", file=sys.stderr,
+                  flush=True)
+            if best is None or curve[-1][1] > best[0]:
+                best = (curve[-1][1], {n: step._current[n].copy() for n in init}, len(curve))
+            elif config.patience is not None and len(curve) - best[2] >= config.patience:
+                break
+    current = best[1] if best is not None else step.params
     trained = {name: current[param] for param, name in trained_as.items()}
     if config.plot:
         _plot(history, config.plot)
@@ -229,7 +308,8 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     weights = {**student.weights, **trained}
     graph = {k: v for k, v in student.graph.items() if k != "weights"}
     infer = _write_graph(pathlib.Path(workdir) / "student_trained.json", graph, weights)
-    return TrainedModel(_compile(infer, config.target), trained, history, graph, weights, seconds)
+    return TrainedModel(_compile(infer, config.target), trained, history, graph, weights, seconds,
+                        curve)
 
 
 def _student_part(student, names, is_trainable=lambda name: True):
@@ -245,9 +325,11 @@ def _student_part(student, names, is_trainable=lambda name: True):
     return nodes, trainable, init, outputs, frozen, constants
 
 
-def fit(model, data, config=None):
+def fit(model, data, config=None, validation=None):
     """Trains `model` on its labels (cross-entropy on its first output) with
-    a compiled training step; returns a TrainedModel."""
+    a compiled training step; returns a TrainedModel. `validation`:
+    (inputs, labels) batches for the accuracy curve and early stopping
+    (DistillConfig.eval_every, patience)."""
     config = config or DistillConfig()
     first_inputs, first_labels = next(_batches(data))
     with tempfile.TemporaryDirectory() as workdir:
@@ -263,7 +345,7 @@ def fit(model, data, config=None):
                                 "train": {"loss": "loss", "params": [p["name"] for p in params],
                                           "optimizer": config.optimizer}}]}
         return _run(train, constants, init, data, config, workdir, ["loss"], graph,
-                    {p: p[len("student."):] for p in init})
+                    {p: p[len("student."):] for p in init}, validation, outputs[0])
 
 
 def _weighted_sum(nodes, weighted):
