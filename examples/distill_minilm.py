@@ -66,7 +66,8 @@ def encode(tokenizer, rows, shuffle_seed=None, desc=""):
         rows = list(rows)
         np.random.default_rng(shuffle_seed).shuffle(rows)
     batches = []
-    for start in tqdm(range(0, len(rows) - BATCH + 1, BATCH), desc=desc, leave=False, disable=None):
+    starts = range(0, len(rows) - BATCH + 1, BATCH)
+    for start in tqdm(starts, desc=desc, leave=False, disable=None):
         chunk = rows[start:start + BATCH]
         enc = tokenizer([r["text"] for r in chunk], padding="max_length", truncation=True,
                         max_length=TOKENS, return_tensors="np")
@@ -147,6 +148,10 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--teacher-steps", type=int, default=600)
     parser.add_argument("--student-steps", type=int, default=400)
+    parser.add_argument("--teacher", help="a fine-tuned teacher (a directory this script "
+                                          "wrote): skips step 1")
+    parser.add_argument("--kd", default="kd,hidden,attention",
+                        help="the distillation terms (kd, hidden, attention)")
     args = parser.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -176,21 +181,30 @@ def main():
             lr_schedule="warmup_linear", warmup_steps=steps // 10, eval_every=50,
             log_every=25, seed=args.seed, **extra)
 
-    print(f"\n== 1. fine-tune the teacher ({sum(p.numel() for p in teacher.parameters()) / 1e6:.1f}"
-          f" M parameters) until validation accuracy stops improving")
-    tuned = ube.fit(teacher, train, schedule(args.teacher_steps, 1e-4, patience=3),
-                    validation=validation)
-    teacher = hf.with_params(teacher, tuned.params)
-    print("teacher validation curve: " + ", ".join(f"{s}: {a:.3f}" for s, a in tuned.validation))
+    if args.teacher:
+        teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
+        print(f"\n== 1. the fine-tuned teacher from {args.teacher}")
+    else:
+        print(f"\n== 1. fine-tune the teacher "
+              f"({sum(p.numel() for p in teacher.parameters()) / 1e6:.1f} M parameters) until "
+              "validation accuracy stops improving")
+        tuned = ube.fit(teacher, train, schedule(args.teacher_steps, 1e-4, patience=3),
+                        validation=validation)
+        print("teacher validation curve: " +
+              ", ".join(f"{s}: {a:.3f}" for s, a in tuned.validation))
+        hf.save_pretrained(teacher, tuned.params, out / "teacher", tokenizer)
+        teacher = hf.with_params(teacher, tuned.params)
 
     student = student_from(teacher, STUDENT_LAYERS)
+    terms = args.kd.split(",")
     print(f"\n== 2. distill into a {len(STUDENT_LAYERS)}-layer student "
           f"({sum(p.numel() for p in student.parameters()) / 1e6:.1f} M parameters)")
     distilled = ube.distill(
         teacher, student, train,
         schedule(args.student_steps, 1e-4, kd_weight=1.0, temperature=2.0,
-                 hard_label_weight=0.5, feature_weight=1.0,
-                 layer_map={1: 2, 2: 4, 3: 6}, attention_weight=1.0,
+                 hard_label_weight=0.5, feature_weight=1.0 if "hidden" in terms else 0.0,
+                 layer_map={1: 2, 2: 4, 3: 6},
+                 attention_weight=1.0 if "attention" in terms else 0.0,
                  attention_map={2: 5}, plot=str(out / "distill-loss.png")),
         validation=validation)
     student_trained = hf.with_params(student, distilled.params)

@@ -57,6 +57,7 @@ class DistillConfig:
     hard_label_weight: float = 0.0
     feature_weight: float = 0.0
     layer_map: dict = dataclasses.field(default_factory=dict)
+    project_features: bool = True  # False: a width mismatch in layer_map is an error
     attention_weight: float = 0.0
     attention_map: dict = dataclasses.field(default_factory=dict)
     attention_mask: int = None   # index of an i1 [batch, tokens] input (true = keep)
@@ -237,7 +238,7 @@ def accuracy(function, batches, params=None):
     """The accuracy of the first output's argmax against the labels, over
     (inputs, labels) batches; `params` feeds the function's other inputs by
     name."""
-    names = [name for name, _, _ in function.inputs]
+    names = [name for name, _, _ in function.inputs] if params is not None else []
     right = total = 0
     for inputs, labels in batches:
         args = list(inputs) + [params[n] for n in names[len(inputs):]]
@@ -333,6 +334,9 @@ def fit(model, data, config=None, validation=None):
     (DistillConfig.eval_every, patience)."""
     config = config or DistillConfig()
     first_inputs, first_labels = next(_batches(data))
+    from ube import hf
+    if hf.is_transformers_model(model):
+        hf.check_token_ids(model, first_inputs, "model")
     with tempfile.TemporaryDirectory() as workdir:
         graph = _Graph.load(model, first_inputs, workdir, "model")
         names = [f"input{j}" for j in range(len(first_inputs))]
@@ -388,6 +392,11 @@ def _transformers_models(teacher, student, config, first_inputs):
     attention_map = sorted(config.attention_map.items()) if config.attention_weight else []
     s_hidden, t_hidden = (sorted({pair[k] for pair in layer_map}) for k in (0, 1))
     s_layers, t_layers = (sorted({pair[k] for pair in attention_map}) for k in (0, 1))
+    widths = [m.config.hidden_size for m in (student, teacher)]
+    if layer_map and widths[0] != widths[1] and not config.project_features:
+        raise ValueError(f"layer_map {dict(layer_map)}: the student's hidden size is {widths[0]} "
+                         f"and the teacher's {widths[1]}, and project_features is off (no "
+                         "projection between them)")
     if attention_map and np.asarray(first_inputs[1]).dtype != np.bool_:
         raise ValueError("attention transfer: the attention mask (input 1) must be bool "
                          f"(true = keep), not {np.asarray(first_inputs[1]).dtype}")
@@ -449,7 +458,8 @@ def distill(teacher, student, data, config=None, validation=None):
         inputs += s_params
         student_init = dict(s_weights)
         terms = ["kd"]
-        kd_attrs = {"temperature": float(config.temperature), "alpha": float(config.hard_label_weight)}
+        kd_attrs = {"temperature": float(config.temperature),
+                    "alpha": float(config.hard_label_weight)}
         nodes.append({"name": "kd", "op": "kd_loss", "inputs": [s_out[0], t_out[0], "labels"],
                       "attrs": kd_attrs})
         weighted = [("kd", config.kd_weight)]
@@ -461,6 +471,10 @@ def distill(teacher, student, data, config=None, validation=None):
         for i, (s_index, t_index) in enumerate(layer_map):
             operands = [_output(s_out, s_index, "layer_map"), _output(t_out, t_index, "layer_map")]
             s_shape, t_shape = s_shapes[s_index], t_shapes[t_index]
+            if s_shape[-1] != t_shape[-1] and not config.project_features:
+                raise ValueError(f"layer_map: student output {s_index} is {s_shape[-1]} wide and "
+                                 f"teacher output {t_index} {t_shape[-1]} wide, and "
+                                 "project_features is off (no projection between them)")
             if s_shape[-1] != t_shape[-1]:
                 name = f"student.projection{i}"
                 proj = (rng.standard_normal((s_shape[-1], t_shape[-1])) /

@@ -1,0 +1,167 @@
+"""ube.fit and ube.distill on Hugging Face transformers models (ube.hf),
+small ones built from configs: layer maps by hidden-state and attention
+layer, the learning-rate schedule fed to the step, validation with early
+stopping, the trained student back in transformers (and saved as a
+directory that from_pretrained loads) agreeing with ube's compiled student,
+and the errors a user meets."""
+import numpy as np
+import pytest
+import torch
+
+from ubetest import rel_error
+
+transformers = pytest.importorskip("transformers")
+
+VOCAB, TOKENS, CLASSES = 50, 8, 3
+
+
+def bert(layers, hidden, heads=4, seed=0):
+    torch.manual_seed(seed)
+    config = transformers.BertConfig(
+        vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=2 * hidden, max_position_embeddings=32,
+        num_labels=CLASSES, id2label={0: "net", 1: "games", 2: "text"},
+        label2id={"net": 0, "games": 1, "text": 2})
+    return transformers.BertForSequenceClassification(config).eval()
+
+
+def make_data(seed, batches=4, batch=8, mask_dtype=bool):
+    """Token ids with padded tails; the label is a function of the tokens."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(batches):
+        ids = rng.integers(1, VOCAB, (batch, TOKENS)).astype(np.int64)
+        lengths = rng.integers(3, TOKENS + 1, batch)
+        mask = np.arange(TOKENS)[None, :] < lengths[:, None]
+        ids[~mask] = 0
+        labels = (np.where(mask, ids, 0).sum(1) % CLASSES).astype(np.int64)
+        out.append(((ids, mask.astype(mask_dtype)), labels))
+    return out
+
+
+def config(ube_module, **kw):
+    return ube_module.DistillConfig(**{"steps": 8, "log_every": 0,
+                                      "optimizer": {"kind": "adamw", "lr": 1e-3}, **kw})
+
+
+def logits(model, inputs):
+    with torch.no_grad():
+        return model(input_ids=torch.from_numpy(inputs[0]),
+                     attention_mask=torch.from_numpy(inputs[1])).logits.numpy()
+
+
+def test_distill_hf_models_with_layer_and_attention_maps(ube_module, tmp_path):
+    """KD, hidden-state transfer through a projection (32 -> 48 wide) and
+    attention transfer of the last layers in one step; every term falls,
+    and the student in transformers, reloaded from its saved directory,
+    agrees with ube's compiled student within 1e-4."""
+    from ube import hf
+    teacher, student = bert(2, 48, seed=1), bert(1, 32, seed=2)
+    data = make_data(3)
+    trained = ube_module.distill(teacher, student, data, config(
+        ube_module, steps=12, feature_weight=1.0, layer_map={1: 2}, attention_weight=1.0,
+        attention_map={0: 1}))
+    assert set(trained.history) == {"loss", "kd", "feature0", "attention0"}
+    for term, values in trained.history.items():
+        assert values[-1] < values[0], term
+    saved = hf.save_pretrained(student, trained.params, tmp_path / "student")
+    reloaded = transformers.AutoModelForSequenceClassification.from_pretrained(saved).eval()
+    assert reloaded.config.id2label == {0: "net", 1: "games", 2: "text"}
+    inputs = data[0][0]
+    assert rel_error(trained(*inputs), logits(reloaded, inputs)) <= 1e-4
+    moved = hf.with_params(student, trained.params)
+    assert rel_error(logits(moved, inputs), logits(reloaded, inputs)) == 0
+
+
+def test_fit_with_a_schedule_trains_like_torch(ube_module):
+    """ube.fit with AdamW under the warm-up + linear-decay schedule (the
+    rate fed to the compiled step each step) against torch.optim.AdamW with
+    transformers' get_linear_schedule_with_warmup, four steps: the same
+    parameters within float32 rounding of what the steps moved them."""
+    model = bert(1, 16, seed=4)
+    data = make_data(5, batches=4)
+    lr, steps, warmup = 1e-2, 4, 2
+    trained = ube_module.fit(model, data, config(
+        ube_module, steps=steps, optimizer={"kind": "adamw", "lr": lr, "weight_decay": 0.01},
+        lr_schedule="warmup_linear", warmup_steps=warmup))
+    reference = bert(1, 16, seed=4).train()
+    for module in reference.modules():  # the compiled step runs without dropout
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    initial = {k: v.clone() for k, v in reference.named_parameters()}
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=lr, weight_decay=0.01)
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, warmup, steps)
+    for (ids, mask), labels in data:
+        out = reference(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask))
+        loss = torch.nn.functional.cross_entropy(out.logits, torch.from_numpy(labels))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    for name, value in reference.named_parameters():
+        moved = (value - initial[name]).abs().max().item()
+        # Unused rows (positions past TOKENS) do not move; the keys' bias has
+        # a gradient of 0 but for rounding (softmax ignores a shift per row).
+        if moved < 1e-6:
+            continue
+        got = trained.params["model." + name]
+        assert np.abs(got - value.detach().numpy()).max() <= 2e-3 * moved, name
+
+
+def test_learning_rate_schedule_matches_transformers(ube_module):
+    from ube.distill import learning_rate
+    steps, warmup, lr = 20, 5, 0.1
+    cfg = config(ube_module, steps=steps, warmup_steps=warmup, lr_schedule="warmup_linear",
+                 optimizer={"kind": "adamw", "lr": lr})
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = transformers.get_linear_schedule_with_warmup(optimizer, warmup, steps)
+    for step in range(1, steps + 1):
+        assert learning_rate(cfg, step) == pytest.approx(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    with pytest.raises(ValueError, match="unknown lr_schedule 'cosine'"):
+        learning_rate(config(ube_module, lr_schedule="cosine"), 1)
+
+
+def test_validation_curve_and_early_stopping(ube_module):
+    """Accuracy every 2 steps from the executable's predict entry point;
+    with patience 1 and a learning rate that wrecks the model, training
+    stops at the first evaluation that is not better, keeping the best
+    parameters (the executable returned predicts with them)."""
+    model = bert(1, 16, seed=6)
+    data, validation = make_data(7), make_data(8, batches=2)
+    trained = ube_module.fit(model, data, config(
+        ube_module, steps=40, eval_every=2, patience=1,
+        optimizer={"kind": "sgd", "lr": 50.0}), validation=validation)
+    steps = [s for s, _ in trained.validation]
+    accuracies = [a for _, a in trained.validation]
+    assert steps == list(range(2, 2 * len(steps) + 1, 2)) and steps[-1] < 40
+    assert accuracies[-1] <= max(accuracies[:-1])
+    best = max(accuracies)
+    from ube.distill import accuracy
+    assert accuracy(lambda *a: trained(*a), validation) == pytest.approx(best)
+
+
+def test_bad_input(ube_module):
+    teacher, student = bert(2, 32, seed=1), bert(1, 16, seed=2)
+    data = make_data(9)
+    with pytest.raises(ValueError, match="hidden state 3 does not exist"):
+        ube_module.distill(teacher, student, data, config(
+            ube_module, feature_weight=1.0, layer_map={1: 3}))
+    with pytest.raises(ValueError, match="attention layer 1 does not exist"):
+        ube_module.distill(teacher, student, data, config(
+            ube_module, attention_weight=1.0, attention_map={1: 1}))
+    with pytest.raises(ValueError, match="hidden size is 16 and the teacher's 32"):
+        ube_module.distill(teacher, student, data, config(
+            ube_module, feature_weight=1.0, layer_map={1: 2}, project_features=False))
+    with pytest.raises(ValueError, match="must be bool"):
+        ube_module.distill(teacher, student, make_data(9, mask_dtype=np.int64), config(
+            ube_module, attention_weight=1.0, attention_map={0: 1}))
+    # Ids from another model's tokenizer: past this vocabulary.
+    foreign = [((ids + VOCAB, mask), labels) for (ids, mask), labels in data]
+    with pytest.raises(ValueError, match="vocabulary of 50 tokens.*tokenizer"):
+        ube_module.distill(teacher, student, foreign, config(ube_module))
+    with pytest.raises(ValueError, match="both be transformers models"):
+        ube_module.distill(teacher, torch.nn.Linear(2, 2), data, config(ube_module))
+    with pytest.raises(ValueError, match="empty"):
+        ube_module.distill(teacher, student, [], config(ube_module))
