@@ -71,7 +71,10 @@ def encode(tokenizer, rows, shuffle_seed=None, desc=""):
         chunk = rows[start:start + BATCH]
         enc = tokenizer([r["text"] for r in chunk], padding="max_length", truncation=True,
                         max_length=TOKENS, return_tensors="np")
-        labels = np.array([SECTIONS.index(r["section"]) for r in chunk], dtype=np.int64)
+        # Unlabeled rows (the transfer set) get class 0: only the soft
+        # targets train on them (hard_label_weight is 0 then).
+        labels = np.array([SECTIONS.index(r["section"]) if r["section"] in SECTIONS else 0
+                           for r in chunk], dtype=np.int64)
         batches.append(((enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(bool)),
                         labels))
     if not batches:
@@ -152,6 +155,8 @@ def main():
                                           "wrote): skips step 1")
     parser.add_argument("--kd", default="kd,hidden,attention",
                         help="the distillation terms (kd, hidden, attention)")
+    parser.add_argument("--transfer", action="store_true",
+                        help="distill on the unlabeled synopses too (soft targets only)")
     args = parser.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -199,11 +204,17 @@ def main():
     terms = args.kd.split(",")
     print(f"\n== 2. distill into a {len(STUDENT_LAYERS)}-layer student "
           f"({sum(p.numel() for p in student.parameters()) / 1e6:.1f} M parameters)")
+    transfer = train
+    if args.transfer:
+        transfer = encode(tokenizer, split["train"] + [r for r in rows
+                                                        if r["split"] == "unlabeled"],
+                          args.seed, "tokenize transfer set")
     distilled = ube.distill(
-        teacher, student, train,
+        teacher, student, transfer,
         schedule(args.student_steps, 1e-4, kd_weight=1.0, temperature=2.0,
-                 hard_label_weight=0.5, feature_weight=1.0 if "hidden" in terms else 0.0,
-                 layer_map={1: 2, 2: 4, 3: 6},
+                 hard_label_weight=0.0 if args.transfer else 0.5, feature_weight=1.0 if "hidden" in terms else 0.0,
+                 layer_map={1: 2, 2: 4, 3: 6}, feature_mean_weight=1.0,
+                 feature_variance_weight=1.0,
                  attention_weight=1.0 if "attention" in terms else 0.0,
                  attention_map={2: 5}, plot=str(out / "distill-loss.png")),
         validation=validation)

@@ -58,6 +58,8 @@ class DistillConfig:
     feature_weight: float = 0.0
     layer_map: dict = dataclasses.field(default_factory=dict)
     project_features: bool = True  # False: a width mismatch in layer_map is an error
+    feature_mean_weight: float = 0.0      # β: the per-token mean term of feature_map_loss
+    feature_variance_weight: float = 0.0  # γ: its per-token variance term
     attention_weight: float = 0.0
     attention_map: dict = dataclasses.field(default_factory=dict)
     attention_mask: int = None   # index of an i1 [batch, tokens] input (true = keep)
@@ -482,7 +484,9 @@ def distill(teacher, student, data, config=None, validation=None):
                 inputs.append(_tensor(name, proj))
                 student_init[name] = proj
                 operands.append(name)
-            nodes.append({"name": f"feature{i}", "op": "feature_map_loss", "inputs": operands})
+            nodes.append({"name": f"feature{i}", "op": "feature_map_loss", "inputs": operands,
+                          "attrs": {"beta": float(config.feature_mean_weight),
+                                    "gamma": float(config.feature_variance_weight)}})
             terms.append(f"feature{i}")
             weighted.append((f"feature{i}", config.feature_weight))
         attention_map = sorted(config.attention_map.items()) if config.attention_weight else []

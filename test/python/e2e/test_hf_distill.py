@@ -165,3 +165,48 @@ def test_bad_input(ube_module):
         ube_module.distill(teacher, torch.nn.Linear(2, 2), data, config(ube_module))
     with pytest.raises(ValueError, match="empty"):
         ube_module.distill(teacher, student, [], config(ube_module))
+
+
+def test_first_step_terms_match_pytorch(ube_module):
+    """Each term of the first step (before any update) against the same
+    term written in PyTorch float64 on the transformers models: KD at T = 2
+    with hard labels, hidden-state transfer (non-affine layer norm, mean
+    and variance terms) and MiniLM's attention transfer over the valid
+    tokens. f32 against f64 through two encoders: 1e-4 relative."""
+    import torch.nn.functional as F
+    from ube import hf
+    teacher, student = bert(2, 32, seed=11), bert(1, 32, seed=12)
+    data = make_data(13)
+    trained = ube_module.distill(teacher, student, data, config(
+        ube_module, steps=1, temperature=2.0, hard_label_weight=0.5, feature_weight=1.0,
+        layer_map={1: 2}, feature_mean_weight=1.0, feature_variance_weight=1.0,
+        attention_weight=1.0, attention_map={0: 1}))
+    (ids, mask), labels = data[0]
+    t_out = hf.ModelOutputs(teacher.double(), [2], [1])(torch.from_numpy(ids),
+                                                         torch.from_numpy(mask))
+    s_out = hf.ModelOutputs(student.double(), [1], [0])(torch.from_numpy(ids),
+                                                         torch.from_numpy(mask))
+    with torch.no_grad():
+        t_logits, t_hidden, t_q, t_k = t_out
+        s_logits, s_hidden, s_q, s_k = s_out
+        kd = F.kl_div(F.log_softmax(s_logits / 2, -1), F.softmax(t_logits / 2, -1),
+                      reduction="batchmean") * 4 + \
+            0.5 * F.cross_entropy(s_logits, torch.from_numpy(labels))
+
+        def norm(h):
+            return F.layer_norm(h, h.shape[-1:], eps=1e-5)
+        feature = F.mse_loss(norm(s_hidden), norm(t_hidden)) + \
+            ((t_hidden.mean(-1) - s_hidden.mean(-1)) ** 2).mean() + \
+            (t_hidden.var(-1, unbiased=False) - s_hidden.var(-1, unbiased=False)).abs().mean()
+        keys = torch.from_numpy(mask)[:, None, None, :]
+
+        def attention(q, k):
+            scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+            return torch.log_softmax(scores.masked_fill(~keys, float("-inf")), -1)
+        log_t, log_s = attention(t_q, t_k), attention(s_q, s_k)
+        kl = (log_t.exp() * (log_t - log_s)).nan_to_num().sum(-1)  # [batch, heads, queries]
+        rows = torch.from_numpy(mask)[:, None, :].expand_as(kl)
+        attention_term = kl[rows].mean()
+    for term, expected in (("kd", kd), ("feature0", feature), ("attention0", attention_term)):
+        got = trained.history[term][0]
+        assert abs(got - expected.item()) <= 1e-4 * abs(expected.item()), term
