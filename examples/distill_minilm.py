@@ -212,7 +212,8 @@ def main():
     distilled = ube.distill(
         teacher, student, transfer,
         schedule(args.student_steps, 1e-4, kd_weight=1.0, temperature=2.0,
-                 hard_label_weight=0.0 if args.transfer else 0.5, feature_weight=1.0 if "hidden" in terms else 0.0,
+                 hard_label_weight=0.0 if args.transfer else 0.5,
+                 feature_weight=1.0 if "hidden" in terms else 0.0,
                  layer_map={1: 2, 2: 4, 3: 6}, feature_mean_weight=1.0,
                  feature_variance_weight=1.0,
                  attention_weight=1.0 if "attention" in terms else 0.0,

