@@ -4,6 +4,8 @@ layer, the learning-rate schedule fed to the step, validation with early
 stopping, the trained student back in transformers (and saved as a
 directory that from_pretrained loads) agreeing with ube's compiled student,
 and the errors a user meets."""
+import pathlib
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from ubetest import rel_error
 transformers = pytest.importorskip("transformers")
 
 VOCAB, TOKENS, CLASSES = 50, 8, 3
+HERE = pathlib.Path(__file__).resolve().parent
 
 
 def bert(layers, hidden, heads=4, seed=0):
@@ -210,3 +213,29 @@ def test_first_step_terms_match_pytorch(ube_module):
     for term, expected in (("kd", kd), ("feature0", feature), ("attention0", attention_term)):
         got = trained.history[term][0]
         assert abs(got - expected.item()) <= 1e-4 * abs(expected.item()), term
+
+
+def test_same_loss_bits_on_one_and_two_threads(ube_module, tools_dir, tmp_path):
+    """The same seed gives the same losses, bit for bit, whatever the thread
+    count (UBE_NUM_THREADS): tasks never split a reduction."""
+    import json
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import json, sys\n"
+        f"sys.path[:0] = [{str(tools_dir.parent / 'python')!r}, {str(HERE)!r}, "
+        f"{str(HERE.parent)!r}]\n"
+        "import ube\n"
+        "from test_hf_distill import bert, make_data\n"
+        "trained = ube.distill(bert(2, 32, seed=1), bert(1, 16, seed=2), make_data(3),\n"
+        "    ube.DistillConfig(steps=6, log_every=0, feature_weight=1.0, layer_map={1: 2},\n"
+        "                      attention_weight=1.0, attention_map={0: 1}))\n"
+        "print(json.dumps(trained.history))\n")
+    runs = []
+    for threads in ("1", "2"):
+        out = subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
+                             text=True, env=dict(os.environ, UBE_NUM_THREADS=threads)).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    assert runs[0] == runs[1]
