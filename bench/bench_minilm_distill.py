@@ -58,7 +58,7 @@ def setup(batches):
     torch.manual_seed(0)
     teacher = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=len(demo.SECTIONS)).eval()
-    student = demo.student_from(teacher, demo.STUDENT_LAYERS)
+    student = demo.student_from(teacher, [int(i) for i in demo.STUDENT_LAYERS.split(",")])
     rows = [r for r in demo.load_rows() if r["split"] == "train"]
     data = demo.encode(AutoTokenizer.from_pretrained(path), rows[:batches * BATCH], 0)
     return teacher, student, data

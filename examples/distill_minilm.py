@@ -49,7 +49,7 @@ DATA = ROOT / "examples" / "debian" / "packages.jsonl.gz"
 SECTIONS = ["net", "science", "admin", "games", "x11", "text", "sound", "graphics"]
 TOKENS = 24   # 99% of the synopses fit; longer ones are truncated
 BATCH = 32
-STUDENT_LAYERS = [1, 3, 5]  # the teacher layers the 3-layer student starts from
+STUDENT_LAYERS = "1,3,5"  # the teacher layers the student starts from (--student-layers)
 
 
 def load_rows(path=DATA):
@@ -155,6 +155,9 @@ def main():
                                           "wrote): skips step 1")
     parser.add_argument("--kd", default="kd,hidden,attention",
                         help="the distillation terms (kd, hidden, attention)")
+    parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--student-layers", default=STUDENT_LAYERS,
+                        help="the teacher layers the student starts from")
     parser.add_argument("--transfer", action="store_true",
                         help="distill on the unlabeled synopses too (soft targets only)")
     args = parser.parse_args()
@@ -200,9 +203,10 @@ def main():
         hf.save_pretrained(teacher, tuned.params, out / "teacher", tokenizer)
         teacher = hf.with_params(teacher, tuned.params)
 
-    student = student_from(teacher, STUDENT_LAYERS)
+    layers = [int(i) for i in args.student_layers.split(",")]
+    student = student_from(teacher, layers)
     terms = args.kd.split(",")
-    print(f"\n== 2. distill into a {len(STUDENT_LAYERS)}-layer student "
+    print(f"\n== 2. distill into a {len(layers)}-layer student "
           f"({sum(p.numel() for p in student.parameters()) / 1e6:.1f} M parameters)")
     transfer = train
     if args.transfer:
@@ -211,13 +215,15 @@ def main():
                           args.seed, "tokenize transfer set")
     distilled = ube.distill(
         teacher, student, transfer,
-        schedule(args.student_steps, 1e-4, kd_weight=1.0, temperature=2.0,
+        schedule(args.student_steps, 1e-4, kd_weight=1.0, temperature=args.temperature,
                  hard_label_weight=0.0 if args.transfer else 0.5,
                  feature_weight=1.0 if "hidden" in terms else 0.0,
-                 layer_map={1: 2, 2: 4, 3: 6}, feature_mean_weight=1.0,
+                 layer_map={i + 1: layer + 1 for i, layer in enumerate(layers)},
+                 feature_mean_weight=1.0,
                  feature_variance_weight=1.0,
                  attention_weight=1.0 if "attention" in terms else 0.0,
-                 attention_map={2: 5}, plot=str(out / "distill-loss.png")),
+                 attention_map={len(layers) - 1: layers[-1]},
+                 plot=str(out / "distill-loss.png")),
         validation=validation)
     student_trained = hf.with_params(student, distilled.params)
 

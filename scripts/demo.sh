@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the main job: a tour of the
 # compiler on the embedded MLP graph (examples/mlp.json: import into the ube
-# dialect, compile for this CPU, run), then knowledge distillation
-# (examples/distill_demo.py): a BERT-style teacher trained with ube on an
-# embedded synthetic sequence-classification task, distilled into a smaller
-# student, against the same student trained from scratch. The last lines are
+# dialect, compile for this CPU, run), then the compression of a pre-trained
+# language model on real text (examples/distill_minilm.py): all-MiniLM-L6-v2
+# fine-tuned with ube's compiled steps to classify Debian package synopses
+# by section, distilled into a 3-layer student, against the same student
+# trained on the labels alone. The last lines are `student saved to: DIR`,
 # `teacher accuracy: X`, `student accuracy: Y` and `scratch accuracy: Z`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,5 +31,5 @@ echo "== 3. run: predict (random input x, seed 0) and loss (x and labels):"
 echo "outputs written as .npy to the output directory, e.g. probs.npy"
 
 echo
-echo "== 4. knowledge distillation (examples/distill_demo.py; plots in ${DEMO_OUT:-demo-out}/):"
-.venv/bin/python examples/distill_demo.py --out "${DEMO_OUT:-demo-out}"
+echo "== 4. compress a pre-trained language model (examples/distill_minilm.py; outputs in ${DEMO_OUT:-demo-out}/):"
+.venv/bin/python examples/distill_minilm.py --out "${DEMO_OUT:-demo-out}"

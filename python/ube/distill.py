@@ -38,7 +38,10 @@ class DistillConfig:
     replacement (ube.theseus; torch modules only): the student's modules
     train inside the teacher, each used with probability
     min(1, transfer_slope·step + transfer_offset), and the step also
-    returns that probability. `optimizer` is the graph format's optimizer
+    returns that probability. With `replace_weight`, the hybrid is a term
+    of its own instead (its KD against the teacher, weighted) beside the
+    student's own terms, the student's modules shared between the two.
+    `optimizer` is the graph format's optimizer
     object; with `lr_schedule="warmup_linear"` its `lr` is the peak of a
     linear warm-up over `warmup_steps` and a linear decay to 0 at `steps`,
     fed to the compiled step as an input each step. `steps` counts
@@ -66,6 +69,7 @@ class DistillConfig:
     replace: list = dataclasses.field(default_factory=list)
     transfer_slope: float = 0.0  # k in p = min(1, k·step + b)
     transfer_offset: float = 0.3  # b
+    replace_weight: float = None  # None: the hybrid is the student part; else a term beside it
     optimizer: dict = dataclasses.field(
         default_factory=lambda: {"kind": "adamw", "lr": 1e-3, "weight_decay": 0.01})
     lr_schedule: str = None      # "warmup_linear": see learning_rate()
@@ -384,7 +388,7 @@ def _transformers_models(teacher, student, config, first_inputs):
     from ube import hf
     kinds = [hf.is_transformers_model(m) for m in (teacher, student)]
     if not any(kinds):
-        return teacher, student, config
+        return teacher, student, config, None
     if not all(kinds):
         raise ValueError("teacher and student must both be transformers models, or neither "
                          "(the layer maps of transformers models name layers)")
@@ -412,8 +416,13 @@ def _transformers_models(teacher, student, config, first_inputs):
         attention_map={qk(s_layers, s_hidden, s): qk(t_layers, t_hidden, t)
                        for s, t in attention_map},
         attention_mask=1 if attention_map else config.attention_mask)
+    if config.replace:  # the hybrid of the logits-only models: paths under ModelOutputs
+        config = dataclasses.replace(config, replace=[
+            ([f"model.{p}" for p in ([paths] if isinstance(paths, str) else paths)],
+             f"model.{path}") for paths, path in config.replace])
+    hybrid_models = (hf.ModelOutputs(teacher), hf.ModelOutputs(student))
     return (hf.ModelOutputs(teacher, t_hidden, t_layers),
-            hf.ModelOutputs(student, s_hidden, s_layers), config)
+            hf.ModelOutputs(student, s_hidden, s_layers), config, hybrid_models)
 
 
 def distill(teacher, student, data, config=None, validation=None):
@@ -422,7 +431,8 @@ def distill(teacher, student, data, config=None, validation=None):
     batches for the student's accuracy curve and early stopping."""
     config = config or DistillConfig()
     first_inputs, first_labels = next(_batches(data))
-    teacher, student, config = _transformers_models(teacher, student, config, first_inputs)
+    teacher, student, config, hybrid_models = _transformers_models(teacher, student, config,
+                                                                   first_inputs)
     with tempfile.TemporaryDirectory() as workdir:
         t = _Graph.load(teacher, first_inputs, workdir, "teacher")
         s = _Graph.load(student, first_inputs, workdir, "student")
@@ -430,32 +440,40 @@ def distill(teacher, student, data, config=None, validation=None):
         inputs = [_tensor(n, a) for n, a in zip(names, first_inputs)]
         inputs.append(_tensor("labels", first_labels))
         t_nodes, t_params, t_weights, t_out = t.prefixed("teacher.", names)
+        hybrid = None
         if config.replace:
             # The student's modules train inside the teacher (BERT-of-Theseus).
-            from ube import theseus
-            model, prefixes = theseus.hybrid(teacher, student, config.replace,
-                                             config.transfer_slope, config.transfer_offset,
-                                             config.seed)
-            try:
-                forward = _Graph.load(model, first_inputs, workdir, "hybrid")
-            except Exception as e:  # shape propagation wraps the first failure
-                cause = e
-                while cause.__cause__ or cause.__context__:
-                    cause = cause.__cause__ or cause.__context__
-                cause = str(cause).splitlines()[0]
-                raise ValueError("module replacement: the teacher with the student's modules "
-                                 f"in place fails on the first batch: {cause}") from e
-            s_nodes, s_params, s_weights, s_out, s_frozen, s_constants = _student_part(
-                forward, names + ["step"], lambda n: n.startswith(tuple(prefixes)))
+            hybrid, prefixes = _hybrid(hybrid_models or (teacher, student), config, first_inputs,
+                                       workdir)
             inputs.append(_tensor("step", np.int64(1)))
+        if config.replace and config.replace_weight is None:
+            s_nodes, s_params, s_weights, s_out, s_frozen, s_constants = _student_part(
+                hybrid, names + ["step"], lambda n: n.startswith(tuple(prefixes)))
             trained_as = {}
             for p in s_weights:
                 for prefix, renamed in prefixes.items():
                     if p.startswith("student." + prefix):
                         trained_as[p] = renamed + p[len("student." + prefix):]
+            hybrid = None
         else:
             s_nodes, s_params, s_weights, s_out, s_frozen, s_constants = _student_part(s, names)
             trained_as = {p: p[len("student."):] for p in s_weights}
+        if hybrid is not None:
+            # The hybrid beside the student: its copies of the student's
+            # modules are the student's own parameters.
+            h_nodes, h_params, h_weights, h_out = hybrid.prefixed("hybrid.", names + ["step"])
+            shared = {}
+            for p in h_params:
+                for prefix, renamed in prefixes.items():
+                    if p["name"].startswith("hybrid." + prefix):
+                        shared[p["name"]] = "student." + renamed + \
+                            p["name"][len("hybrid." + prefix):]
+            for node in h_nodes:
+                node["inputs"] = [shared.get(i, i) for i in node["inputs"]]
+            s_nodes = s_nodes + h_nodes
+            s_frozen = s_frozen + [p for p in h_params if p["name"] not in shared]
+            s_constants = {**s_constants,
+                           **{k: v for k, v in h_weights.items() if k not in shared}}
         nodes = t_nodes + s_nodes
         inputs += s_params
         student_init = dict(s_weights)
@@ -501,6 +519,11 @@ def distill(teacher, student, data, config=None, validation=None):
                           "inputs": operands})
             terms.append(f"attention{i}")
             weighted.append((f"attention{i}", config.attention_weight))
+        if hybrid is not None:
+            nodes.append({"name": "replace", "op": "kd_loss",
+                          "inputs": [h_out[0], t_out[0], "labels"], "attrs": kd_attrs})
+            terms.append("replace")
+            weighted.append(("replace", config.replace_weight))
         _weighted_sum(nodes, weighted)
         outputs = ["loss", *terms]
         if config.replace:
@@ -515,6 +538,23 @@ def distill(teacher, student, data, config=None, validation=None):
                                           "optimizer": config.optimizer}}]}
         return _run(graph, {**t_weights, **s_constants}, student_init, data, config, workdir,
                     outputs, s, trained_as, validation, s_out[0])
+
+
+def _hybrid(models, config, first_inputs, workdir):
+    """The teacher with the student's modules in place (ube.theseus) as a
+    graph, and {hybrid parameter prefix: student parameter prefix}."""
+    from ube import theseus
+    model, prefixes = theseus.hybrid(*models, config.replace, config.transfer_slope,
+                                     config.transfer_offset, config.seed)
+    try:
+        return _Graph.load(model, first_inputs, workdir, "hybrid"), prefixes
+    except Exception as e:  # shape propagation wraps the first failure
+        cause = e
+        while cause.__cause__ or cause.__context__:
+            cause = cause.__cause__ or cause.__context__
+        cause = str(cause).splitlines()[0]
+        raise ValueError("module replacement: the teacher with the student's modules "
+                         f"in place fails on the first batch: {cause}") from e
 
 
 def _output_shapes(model, inputs, workdir, name):

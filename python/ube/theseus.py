@@ -11,9 +11,10 @@ reaches 1 the hybrid is the student's modules inside the teacher's
 embeddings and classifier, which is why the student's other parts usually
 start as copies of the teacher's.
 
-A module in a group is called as `module(x, *rest)` and must map the hidden
-state `x` to the next one (residual connections inside, as in BERT's
-layers); the other arguments (a mask, ...) pass through.
+A module in a group is called as `module(x, *rest, **kwargs)` and must map
+the hidden state `x` to the next one (residual connections inside, as in
+BERT's layers, transformers' BertLayer among them); the other arguments (a
+mask, ...) pass through.
 """
 import copy
 
@@ -31,20 +32,21 @@ class _Replaceable(nn.Module):
         self.teacher = nn.ModuleList(teacher)
         self.module_id, self.slope, self.offset, self.seed = module_id, slope, offset, seed
 
-    def forward(self, x, *rest):
+    def forward(self, x, *rest, **kwargs):
         t = x
         for module in self.teacher:
-            t = module(t, *rest)
+            t = module(t, *rest, **kwargs)
         # A custom op that torch.export keeps whole: ube.bernoulli_select.
-        return torch_export.replace_module_output(self.student(x, *rest), t, self.module_id,
-                                                  self.slope, self.offset, self.seed)
+        return torch_export.replace_module_output(self.student(x, *rest, **kwargs), t,
+                                                  self.module_id, self.slope, self.offset,
+                                                  self.seed)
 
 
 class _Skip(nn.Module):
     """Where the second and later modules of a group were: the group's
     output passes through."""
 
-    def forward(self, x, *rest):
+    def forward(self, x, *rest, **kwargs):
         return x
 
 

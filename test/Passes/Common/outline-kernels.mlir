@@ -109,6 +109,22 @@ func.func @inline(%x: tensor<2x8xf32>, %t: tensor<4x8xf32>) -> (tensor<4x8xf32>,
   return %back, %copy : tensor<4x8xf32>, tensor<2x8xf32>
 }
 
+// A dynamically shaped operand (here a loop's, cast from a static tensor)
+// would reach the kernel as a bare pointer without its size: the op stays.
+// CHECK-LABEL: func.func @dynamic
+// CHECK-NOT: call
+// CHECK: scf.for
+func.func @dynamic(%x: tensor<6x4xf32>) -> tensor<?x4xf32> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %cast = tensor.cast %x : tensor<6x4xf32> to tensor<?x4xf32>
+  %r = scf.for %i = %c0 to %c2 step %c1 iter_args(%acc = %cast) -> (tensor<?x4xf32>) {
+    scf.yield %acc : tensor<?x4xf32>
+  }
+  return %r : tensor<?x4xf32>
+}
+
 // An empty tensor used only inside the loop (a task's tile) is the
 // kernel's own; the loop's destination stays an argument, allocated by the
 // caller.

@@ -28,6 +28,16 @@ def bert(layers, hidden, heads=4, seed=0):
     return transformers.BertForSequenceClassification(config).eval()
 
 
+def randomized(model, seed):
+    """Every float parameter redrawn at a larger scale than BERT's
+    initialization (0.02), so the layers change the logits."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for tensor in model.parameters():
+            tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2)
+    return model
+
+
 def make_data(seed, batches=4, batch=8, mask_dtype=bool):
     """Token ids with padded tails; the label is a function of the tokens."""
     rng = np.random.default_rng(seed)
@@ -239,3 +249,35 @@ def test_same_loss_bits_on_one_and_two_threads(ube_module, tools_dir, tmp_path):
                              text=True, env=dict(os.environ, UBE_NUM_THREADS=threads)).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
     assert runs[0] == runs[1]
+
+
+def test_module_replacement_beside_the_student(ube_module):
+    """Student (a)'s step: the student's own terms and BERT-of-Theseus in one
+    step. Each student layer replaces two teacher layers in the hybrid
+    with probability min(1, k·step + b); the hybrid's KD is one more term
+    (replace_weight), and the modules it trains are the student's own
+    parameters, so the returned student has them."""
+    from ube import hf
+    teacher, student = randomized(bert(2, 32), 21), randomized(bert(1, 32), 22)
+    student.load_state_dict({k: v for k, v in teacher.state_dict().items()
+                             if ".layer." not in k}, strict=False)
+    data = make_data(23)
+    slope, offset = 0.1, 0.3
+    trained = ube_module.distill(teacher, student, data, config(
+        ube_module, steps=10, feature_weight=1.0, layer_map={1: 2},
+        replace=[(["bert.encoder.layer.0", "bert.encoder.layer.1"], "bert.encoder.layer.0")],
+        replace_weight=1.0, transfer_slope=slope, transfer_offset=offset))
+    assert set(trained.history) == {"loss", "kd", "feature0", "replace",
+                                    "replace_probability"}
+    np.testing.assert_allclose(trained.history["replace_probability"],
+                               [min(1.0, slope * t + offset) for t in range(1, 11)], rtol=1e-6)
+    np.testing.assert_allclose(
+        trained.history["loss"], np.float32(trained.history["kd"]) +
+        np.float32(trained.history["feature0"]) + np.float32(trained.history["replace"]),
+        rtol=1e-5)
+    assert trained.history["kd"][-1] < trained.history["kd"][0]
+    moved = hf.with_params(student, trained.params)
+    layer = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(moved.state_dict()[layer], student.state_dict()[layer])
+    inputs = data[0][0]
+    assert rel_error(trained(*inputs), logits(moved, inputs)) <= 1e-4
