@@ -82,6 +82,21 @@ def encode(tokenizer, rows, shuffle_seed=None, desc=""):
     return batches
 
 
+def masked(batches, tokenizer, fraction, seed):
+    """Copies of the batches with `fraction` of each row's word pieces
+    (not [CLS], [SEP] or padding) replaced by [MASK]: inputs the teacher
+    has not been trained on, whose soft targets say more than the labels."""
+    rng = np.random.default_rng(seed + 1)
+    special = np.array(sorted(set(tokenizer.all_special_ids)))
+    out = []
+    for (ids, mask), labels in batches:
+        ids = ids.copy()
+        hit = mask & ~np.isin(ids, special) & (rng.random(ids.shape) < fraction)
+        ids[hit] = tokenizer.mask_token_id
+        out.append(((ids, mask), labels))
+    return out
+
+
 def student_from(teacher, layers):
     """A student with the teacher's embeddings, pooler and head and the
     teacher's `layers` (DistilBERT's initialization)."""
@@ -158,6 +173,9 @@ def main():
     parser.add_argument("--temperature", type=float, default=2.0)
     parser.add_argument("--student-layers", default=STUDENT_LAYERS,
                         help="the teacher layers the student starts from")
+    parser.add_argument("--augment", type=float, default=0.0,
+                        help="distill on a second copy of the training set with this "
+                             "fraction of its words masked (TinyBERT-style augmentation)")
     parser.add_argument("--transfer", action="store_true",
                         help="distill on the unlabeled synopses too (soft targets only)")
     args = parser.parse_args()
@@ -213,6 +231,10 @@ def main():
         transfer = encode(tokenizer, split["train"] + [r for r in rows
                                                         if r["split"] == "unlabeled"],
                           args.seed, "tokenize transfer set")
+    if args.augment:
+        transfer = transfer + masked(train, tokenizer, args.augment, args.seed)
+        order = np.random.default_rng(args.seed).permutation(len(transfer))
+        transfer = [transfer[i] for i in order]
     distilled = ube.distill(
         teacher, student, transfer,
         schedule(args.student_steps, 1e-4, kd_weight=1.0, temperature=args.temperature,
