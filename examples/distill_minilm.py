@@ -22,6 +22,12 @@ as a Hugging Face directory and as a .ube executable, and inference latency
 is compared with PyTorch eager and onnxruntime.
 
     .venv/bin/python examples/distill_minilm.py [--out DIR] [--seed N]
+        [--teacher DIR] [--student-layers 1,3,5] [--student-width 192]
+        [--kd kd,hidden,attention] [--temperature 2] [--augment 0.15] [--transfer]
+
+--teacher reuses a fine-tuned teacher (the `teacher` directory a run
+writes); the other options choose the student and the distillation recipe
+(the defaults are the demo's).
 """
 import argparse
 import copy
@@ -97,6 +103,16 @@ def masked(batches, tokenizer, fraction, seed):
     return out
 
 
+def teacher_name(name, layers):
+    """The teacher's parameter a student parameter starts from: student
+    layer i is teacher layer layers[i]."""
+    if ".encoder.layer." not in name:
+        return name
+    head, rest = name.split(".encoder.layer.")
+    index, tail = rest.split(".", 1)
+    return f"{head}.encoder.layer.{layers[int(index)]}.{tail}"
+
+
 def student_from(teacher, layers):
     """A student with the teacher's embeddings, pooler and head and the
     teacher's `layers` (DistilBERT's initialization)."""
@@ -105,14 +121,39 @@ def student_from(teacher, layers):
     from transformers import AutoModelForSequenceClassification
     student = AutoModelForSequenceClassification.from_config(config)
     state = teacher.state_dict()
+    student.load_state_dict({name: state[teacher_name(name, layers)]
+                             for name in student.state_dict()})
+    return student.eval()
+
+
+def narrow_student_from(teacher, layers, hidden):
+    """A student `hidden` wide with the teacher's head count (smaller
+    heads, so attention maps still compare head by head) and feed-forward
+    ratio, started from the teacher's `layers` cut to width: the first
+    `hidden` features of the residual stream, the first dimensions of
+    each head and the first feed-forward units."""
+    config = copy.deepcopy(teacher.config)
+    ratio = config.intermediate_size // config.hidden_size
+    config.num_hidden_layers, config.hidden_size = len(layers), hidden
+    config.intermediate_size = ratio * hidden
+    from transformers import AutoModelForSequenceClassification
+    student = AutoModelForSequenceClassification.from_config(config)
+    heads, wide = config.num_attention_heads, teacher.config.hidden_size
+    head_dims = np.concatenate([h * (wide // heads) + np.arange(hidden // heads)
+                                for h in range(heads)])
+    state = teacher.state_dict()
     mine = {}
-    for name in student.state_dict():
-        source = name
-        if ".encoder.layer." in name:
-            head, rest = name.split(".encoder.layer.")
-            index, tail = rest.split(".", 1)
-            source = f"{head}.encoder.layer.{layers[int(index)]}.{tail}"
-        mine[name] = state[source]
+    for name, value in student.state_dict().items():
+        weight = state[teacher_name(name, layers)]
+        for axis, size in enumerate(value.shape):
+            if weight.shape[axis] == size:
+                continue
+            # Heads' outputs (query, key, value) and the projection that reads them.
+            by_head = (axis == 0 and any(k in name for k in (".query.", ".key.", ".value."))) \
+                or (axis == 1 and "attention.output.dense" in name)
+            keep = head_dims if by_head else np.arange(size)
+            weight = weight.index_select(axis, torch.from_numpy(keep))
+        mine[name] = weight
     student.load_state_dict(mine)
     return student.eval()
 
@@ -171,6 +212,10 @@ def main():
     parser.add_argument("--kd", default="kd,hidden,attention",
                         help="the distillation terms (kd, hidden, attention)")
     parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--student-width", type=int, default=None,
+                        help="a narrower student (e.g. 192: 12 heads of 16), started from "
+                             "the teacher cut to width; hidden states are compared "
+                             "through trainable projections")
     parser.add_argument("--student-layers", default=STUDENT_LAYERS,
                         help="the teacher layers the student starts from")
     parser.add_argument("--augment", type=float, default=0.0,
@@ -222,9 +267,10 @@ def main():
         teacher = hf.with_params(teacher, tuned.params)
 
     layers = [int(i) for i in args.student_layers.split(",")]
-    student = student_from(teacher, layers)
+    student = (narrow_student_from(teacher, layers, args.student_width) if args.student_width
+               else student_from(teacher, layers))
     terms = args.kd.split(",")
-    print(f"\n== 2. distill into a {len(layers)}-layer student "
+    print(f"\n== 2. distill into a {len(layers)} x {student.config.hidden_size} student "
           f"({sum(p.numel() for p in student.parameters()) / 1e6:.1f} M parameters)")
     transfer = train
     if args.transfer:
