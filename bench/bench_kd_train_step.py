@@ -35,7 +35,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "python"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "test" / "python"))
-from benchutil import measure_compile, record_rows, status_kib  # noqa: E402
+from benchutil import measure_compile, record_rows, reset_peak, status_kib  # noqa: E402
 
 TOKENS, CLASSES, T = 128, 2, 2.0
 
@@ -61,10 +61,6 @@ def batches(count, vocab, batch):
         mask = np.ones((batch, TOKENS), bool)
         out.append(((ids, mask), rng.integers(0, CLASSES, batch).astype(np.int64)))
     return out
-
-
-def reset_peak():
-    pathlib.Path("/proc/self/clear_refs").write_text("5")
 
 
 def child_ube(args):

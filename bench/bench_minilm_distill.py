@@ -26,7 +26,6 @@ batch, median of 20): ube (compiled), PyTorch eager and onnxruntime
 """
 import argparse
 import datetime
-import gzip
 import json
 import os
 import pathlib
@@ -42,7 +41,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "python"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "examples"))
-from benchutil import record_rows, status_kib  # noqa: E402
+from benchutil import record_rows, reset_peak, status_kib  # noqa: E402
 
 BATCH, T, LAYER_MAP, ATTENTION = 32, 2.0, {1: 2, 2: 4, 3: 6}, {2: 5}
 
@@ -62,10 +61,6 @@ def setup(batches):
     rows = [r for r in demo.load_rows() if r["split"] == "train"]
     data = demo.encode(AutoTokenizer.from_pretrained(path), rows[:batches * BATCH], 0)
     return teacher, student, data
-
-
-def reset_peak():
-    pathlib.Path("/proc/self/clear_refs").write_text("5")
 
 
 def child_ube(args):

@@ -60,6 +60,11 @@ def tree_rss(root):
     return total * os.sysconf("SC_PAGE_SIZE")
 
 
+def reset_peak():
+    """Resets this process's peak resident memory (VmHWM) to its current size."""
+    pathlib.Path("/proc/self/clear_refs").write_text("5")
+
+
 def measure_compile(graph, exe, *options):
     """Wall seconds and peak bytes of `ube-compile graph -o exe`: the larger
     of the summed resident memory of ube-compile and every process it starts

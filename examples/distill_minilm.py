@@ -50,6 +50,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "python"))
 import ube  # noqa: E402
 from ube import hf  # noqa: E402
+from ube.distill import accuracy  # noqa: E402
 
 DATA = ROOT / "examples" / "debian" / "packages.jsonl.gz"
 SECTIONS = ["net", "science", "admin", "games", "x11", "text", "sound", "graphics"]
@@ -161,13 +162,7 @@ def narrow_student_from(teacher, layers, hidden):
 def test_accuracy(model, batches, desc):
     """Accuracy of the model compiled by ube (logits only)."""
     exe = ube.compile(model, example_inputs=tuple(torch.from_numpy(a) for a in batches[0][0]))
-    right = total = 0
-    for inputs, labels in tqdm(batches, desc=desc, leave=False, disable=None):
-        out = exe(*inputs)
-        logits = np.asarray(out[0] if isinstance(out, tuple) else out)
-        right += int((logits.argmax(-1) == labels).sum())
-        total += labels.size
-    return right / total, exe
+    return accuracy(exe, tqdm(batches, desc=desc, leave=False, disable=None)), exe
 
 
 def latency(fn, inputs, repeat):
