@@ -33,7 +33,11 @@ class DistillConfig:
     models' outputs, 0 being the logits) for feature-map losses; a width
     mismatch gets a trainable projection. `attention_map` pairs (query,
     key) outputs of the student, each [batch, heads, tokens, d], with the
-    teacher's for attention-transfer losses. `replace` lists (teacher module
+    teacher's for attention-transfer losses. `embedding_weight` weighs the
+    cosine distance (1 - cosine, mean over the batch) between the first
+    outputs, for models whose first output is an embedding (a base
+    transformers model's sentence embedding: general, task-agnostic
+    distillation, usually with kd_weight 0). `replace` lists (teacher module
     paths, student module path) pairs for BERT-of-Theseus module
     replacement (ube.theseus; torch modules only): the student's modules
     train inside the teacher, each used with probability
@@ -57,6 +61,7 @@ class DistillConfig:
     steps: int = 100
     temperature: float = 2.0
     kd_weight: float = 1.0
+    embedding_weight: float = 0.0  # 1 - cosine of the first outputs (sentence embeddings)
     hard_label_weight: float = 0.0
     feature_weight: float = 0.0
     layer_map: dict = dataclasses.field(default_factory=dict)
@@ -374,6 +379,28 @@ def _weighted_sum(nodes, weighted):
     nodes.append({"name": "loss", "op": "reshape", "inputs": [total], "shape": []})
 
 
+def _cosine_distance(nodes, name, student, teacher):
+    """Appends nodes computing `name` = 1 - mean over rows of the cosine
+    similarity of `student` and `teacher` [batch, width] (the teacher a
+    constant to the gradient, as in the other terms)."""
+    def node(suffix, op, *operands, **attrs):
+        nodes.append({"name": f"{name}_{suffix}", "op": op, "inputs": list(operands),
+                      **({"attrs": attrs} if attrs else {})})
+        return f"{name}_{suffix}"
+    rows = {"axes": [1]}
+    dot = node("dot", "reduce_sum", node("st", "mul", student, teacher), **rows)
+    ss = node("ss", "reduce_sum", node("s2", "mul", student, student), **rows)
+    tt = node("tt", "reduce_sum", node("t2", "mul", teacher, teacher), **rows)
+    nodes.append({"name": f"{name}_eps", "op": "constant", "inputs": [], "value": 1e-12,
+                  "dtype": "f32", "shape": []})
+    norms = node("norms", "rsqrt", node("nn", "add", node("stt", "mul", ss, tt), f"{name}_eps"))
+    cosine = node("mean", "reduce_mean", node("cos", "mul", dot, norms))
+    nodes.append({"name": f"{name}_one", "op": "constant", "inputs": [], "value": 1.0,
+                  "dtype": "f32", "shape": []})
+    node("distance", "sub", f"{name}_one", cosine)
+    nodes.append({"name": name, "op": "reshape", "inputs": [f"{name}_distance"], "shape": []})
+
+
 def _output(outputs, index, what):
     if not -len(outputs) <= index < len(outputs):
         raise ValueError(f"{what}: output {index} does not exist (the model has "
@@ -477,31 +504,47 @@ def distill(teacher, student, data, config=None, validation=None):
         nodes = t_nodes + s_nodes
         inputs += s_params
         student_init = dict(s_weights)
-        terms = ["kd"]
+        terms, weighted = [], []
         kd_attrs = {"temperature": float(config.temperature),
                     "alpha": float(config.hard_label_weight)}
-        nodes.append({"name": "kd", "op": "kd_loss", "inputs": [s_out[0], t_out[0], "labels"],
-                      "attrs": kd_attrs})
-        weighted = [("kd", config.kd_weight)]
+        if config.kd_weight:
+            nodes.append({"name": "kd", "op": "kd_loss",
+                          "inputs": [s_out[0], t_out[0], "labels"], "attrs": kd_attrs})
+            terms.append("kd")
+            weighted.append(("kd", config.kd_weight))
         rng = np.random.default_rng(config.seed)
         layer_map = sorted(config.layer_map.items()) if config.feature_weight else []
-        if layer_map:
+        if layer_map or config.embedding_weight:
             s_shapes = _output_shapes(s, first_inputs, workdir, "student")
             t_shapes = _output_shapes(t, first_inputs, workdir, "teacher")
-        for i, (s_index, t_index) in enumerate(layer_map):
-            operands = [_output(s_out, s_index, "layer_map"), _output(t_out, t_index, "layer_map")]
-            s_shape, t_shape = s_shapes[s_index], t_shapes[t_index]
-            if s_shape[-1] != t_shape[-1] and not config.project_features:
-                raise ValueError(f"layer_map: student output {s_index} is {s_shape[-1]} wide and "
-                                 f"teacher output {t_index} {t_shape[-1]} wide, and "
+
+        def projected(s_index, t_index, what, name):
+            """Student output s_index, through a trainable projection
+            `name` when it is narrower or wider than teacher output t_index."""
+            s_width, t_width = s_shapes[s_index][-1], t_shapes[t_index][-1]
+            if s_width == t_width:
+                return [s_out[s_index]]
+            if not config.project_features:
+                raise ValueError(f"{what}: student output {s_index} is {s_width} wide and "
+                                 f"teacher output {t_index} {t_width} wide, and "
                                  "project_features is off (no projection between them)")
-            if s_shape[-1] != t_shape[-1]:
-                name = f"student.projection{i}"
-                proj = (rng.standard_normal((s_shape[-1], t_shape[-1])) /
-                        np.sqrt(s_shape[-1])).astype(np.float32)
-                inputs.append(_tensor(name, proj))
-                student_init[name] = proj
-                operands.append(name)
+            proj = (rng.standard_normal((s_width, t_width)) / np.sqrt(s_width)).astype(np.float32)
+            inputs.append(_tensor(name, proj))
+            student_init[name] = proj
+            return [s_out[s_index], name]
+        if config.embedding_weight:
+            embedding = projected(0, 0, "embedding", "student.projection_embedding")
+            if len(embedding) == 2:
+                nodes.append({"name": "student_embedding", "op": "matmul", "inputs": embedding})
+            _cosine_distance(nodes, "embedding", embedding[0] if len(embedding) == 1
+                             else "student_embedding", t_out[0])
+            terms.append("embedding")
+            weighted.append(("embedding", config.embedding_weight))
+        for i, (s_index, t_index) in enumerate(layer_map):
+            _output(s_out, s_index, "layer_map")
+            teacher_state = _output(t_out, t_index, "layer_map")
+            operands = projected(s_index, t_index, "layer_map", f"student.projection{i}")
+            operands.insert(1, teacher_state)
             nodes.append({"name": f"feature{i}", "op": "feature_map_loss", "inputs": operands,
                           "attrs": {"beta": float(config.feature_mean_weight),
                                     "gamma": float(config.feature_variance_weight)}})
@@ -524,6 +567,9 @@ def distill(teacher, student, data, config=None, validation=None):
                           "inputs": [h_out[0], t_out[0], "labels"], "attrs": kd_attrs})
             terms.append("replace")
             weighted.append(("replace", config.replace_weight))
+        if not weighted:
+            raise ValueError("nothing to distill: kd_weight, embedding_weight, feature_weight, "
+                             "attention_weight and replace_weight are all 0")
         _weighted_sum(nodes, weighted)
         outputs = ["loss", *terms]
         if config.replace:

@@ -10,7 +10,10 @@ states and the attention queries and keys the distillation losses name:
 
 Hidden state 0 is the embeddings' output and i the output of layer i (as
 `output_hidden_states` counts them); queries and keys are [batch, heads,
-tokens, head size]. `save_pretrained` writes a trained student back as a
+tokens, head size]. A base model without a task head (BertModel, as
+`AutoModel` loads all-MiniLM-L6-v2) gives its sentence embedding first
+instead of logits: the mean of the last hidden states over the attention
+mask, as sentence-transformers pools it (general distillation). `save_pretrained` writes a trained student back as a
 directory that `AutoModelForSequenceClassification.from_pretrained` loads.
 """
 import copy
@@ -80,13 +83,22 @@ class ModelOutputs(nn.Module):
         finally:
             for hook in hooks:
                 hook.remove()
-        results = [out.logits] + [out.hidden_states[i] for i in self.hidden_states]
+        first = out.logits if "logits" in out else \
+            sentence_embedding(out.last_hidden_state, attention_mask)
+        results = [first] + [out.hidden_states[i] for i in self.hidden_states]
         heads = self.model.config.num_attention_heads
         for i in self.attention_layers:
             for kind in ("query", "key"):
                 x = captured[(i, kind)]
                 results.append(x.view(x.shape[0], x.shape[1], heads, -1).transpose(1, 2))
         return tuple(results)
+
+
+def sentence_embedding(hidden, attention_mask):
+    """The mean of `hidden` [batch, tokens, width] over the tokens the
+    mask keeps (sentence-transformers' mean pooling)."""
+    keep = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * keep).sum(1) / keep.sum(1).clamp(min=1e-9)
 
 
 def check_token_ids(model, inputs, what):

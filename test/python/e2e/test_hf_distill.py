@@ -281,3 +281,70 @@ def test_module_replacement_beside_the_student(ube_module):
     assert not torch.equal(moved.state_dict()[layer], student.state_dict()[layer])
     inputs = data[0][0]
     assert rel_error(trained(*inputs), logits(moved, inputs)) <= 1e-4
+
+
+def base_bert(layers, hidden, heads=4, seed=0):
+    """A transformers BertModel (no task head): its first output in ube.hf
+    is the sentence embedding."""
+    torch.manual_seed(seed)
+    return randomized(transformers.BertModel(transformers.BertConfig(
+        vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers,
+        num_attention_heads=heads, intermediate_size=2 * hidden,
+        max_position_embeddings=32), add_pooling_layer=False), seed).eval()
+
+
+def embeddings(model, data):
+    """Mean-pooled sentence embeddings (sentence-transformers' pooling), in
+    PyTorch float64."""
+    from ube import hf
+    model = hf.ModelOutputs(model).double()
+    with torch.no_grad():
+        return torch.cat([model(torch.from_numpy(ids), torch.from_numpy(mask))[0]
+                          for (ids, mask), _ in data])
+
+
+def test_general_distillation_of_sentence_embeddings(ube_module):
+    """Task-agnostic distillation of base models: the cosine distance of
+    the sentence embeddings with attention transfer, no logits and no
+    labels. The first step's embedding term matches 1 - cosine in PyTorch
+    float64 (1e-5: f32 through two encoders), and training raises the
+    teacher-student cosine on held-out sentences."""
+    import torch.nn.functional as F
+    from ube import hf
+    teacher, student = base_bert(2, 32, seed=21), base_bert(1, 32, seed=22)
+    data, heldout = make_data(23, batches=6), make_data(24)
+    trained = ube_module.distill(teacher, student, data, config(
+        ube_module, steps=60, kd_weight=0.0, embedding_weight=1.0, attention_weight=1.0,
+        attention_map={0: 1}))
+    assert set(trained.history) == {"loss", "embedding", "attention0"}
+    (ids, mask), _ = data[0]
+    first = 1 - F.cosine_similarity(embeddings(student, data[:1]),
+                                    embeddings(teacher, data[:1])).mean()
+    assert abs(trained.history["embedding"][0] - first.item()) <= 1e-5 * first.item()
+
+    def cosine(model):
+        return F.cosine_similarity(embeddings(model, heldout),
+                                   embeddings(teacher, heldout)).mean().item()
+    before, after = cosine(student), cosine(hf.with_params(student, trained.params))
+    assert after > before + 0.1, (before, after)
+    # The compiled student is the same sentence encoder.
+    out = trained.executable(ids, mask)
+    expected = embeddings(hf.with_params(student, trained.params), data[:1]).numpy()
+    assert rel_error(out[0] if isinstance(out, tuple) else out, expected) < 1e-5
+
+
+def test_general_distillation_into_a_narrower_student(ube_module):
+    """A narrower student's embedding reaches the teacher's through a
+    trainable projection; without one (project_features=False) the width
+    mismatch is an error naming both widths; with every weight 0 there is
+    nothing to distill."""
+    teacher, student = base_bert(2, 48, seed=31), base_bert(1, 32, seed=32)
+    data = make_data(33)
+    trained = ube_module.distill(teacher, student, data, config(
+        ube_module, steps=20, kd_weight=0.0, embedding_weight=1.0))
+    assert trained.history["embedding"][-1] < trained.history["embedding"][0]
+    with pytest.raises(ValueError, match="32 wide and teacher output 0 48 wide"):
+        ube_module.distill(teacher, student, data, config(
+            ube_module, kd_weight=0.0, embedding_weight=1.0, project_features=False))
+    with pytest.raises(ValueError, match="nothing to distill"):
+        ube_module.distill(teacher, student, data, config(ube_module, kd_weight=0.0))
