@@ -31,6 +31,7 @@ writes); the other options choose the student and the distillation recipe
 """
 import argparse
 import copy
+import dataclasses
 import gzip
 import json
 import os
@@ -119,8 +120,7 @@ def student_from(teacher, layers):
     teacher's `layers` (DistilBERT's initialization)."""
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(layers)
-    from transformers import AutoModelForSequenceClassification
-    student = AutoModelForSequenceClassification.from_config(config)
+    student = type(teacher)(config)
     state = teacher.state_dict()
     student.load_state_dict({name: state[teacher_name(name, layers)]
                              for name in student.state_dict()})
@@ -137,8 +137,7 @@ def narrow_student_from(teacher, layers, hidden):
     ratio = config.intermediate_size // config.hidden_size
     config.num_hidden_layers, config.hidden_size = len(layers), hidden
     config.intermediate_size = ratio * hidden
-    from transformers import AutoModelForSequenceClassification
-    student = AutoModelForSequenceClassification.from_config(config)
+    student = type(teacher)(config)
     heads, wide = config.num_attention_heads, teacher.config.hidden_size
     head_dims = np.concatenate([h * (wide // heads) + np.arange(hidden // heads)
                                 for h in range(heads)])
@@ -157,6 +156,55 @@ def narrow_student_from(teacher, layers, hidden):
         mine[name] = weight
     student.load_state_dict(mine)
     return student.eval()
+
+
+def embedding_cosine(teacher, student, batches):
+    """The mean cosine of teacher and student sentence embeddings (base
+    models, compiled by ube) over the batches' rows."""
+    inputs = tuple(torch.from_numpy(a) for a in batches[0][0])
+    t_exe, s_exe = (ube.compile(hf.ModelOutputs(m), example_inputs=inputs)
+                    for m in (teacher, student))
+    cosines = []
+    for (ids, mask), _ in tqdm(batches, desc="held-out cosine", leave=False, disable=None):
+        t, s = t_exe(ids, mask), s_exe(ids, mask)
+        cosines.append((t * s).sum(-1) / np.linalg.norm(t, axis=-1) / np.linalg.norm(s, axis=-1))
+    return float(np.concatenate(cosines).mean())
+
+
+def general_distillation(path, tokenizer, rows, layers, width, steps, config):
+    """Task-agnostic distillation of the student's encoder from the
+    pre-trained (not fine-tuned) teacher on unlabeled synopses: sentence
+    embeddings (cosine), hidden states and the last layer's attention.
+    Returns the trained encoder's parameters and the teacher-student
+    cosine on held-out synopses before and after."""
+    from transformers import AutoModel
+    teacher = AutoModel.from_pretrained(path).eval()
+    student = (narrow_student_from(teacher, layers, width) if width
+               else student_from(teacher, layers))
+    corpus = encode(tokenizer, [r for r in rows if r["split"] in ("unlabeled", "train")],
+                    config.seed, "tokenize unlabeled synopses")
+    heldout = encode(tokenizer, [r for r in rows if r["split"] == "unlabeled-heldout"], None,
+                     "tokenize held-out synopses")
+    before = embedding_cosine(teacher, student, heldout)
+    trained = ube.distill(teacher, student, corpus, dataclasses.replace(
+        config, steps=steps, warmup_steps=steps // 10, kd_weight=0.0, hard_label_weight=0.0,
+        embedding_weight=1.0, eval_every=0, patience=None, plot=None))
+    after = embedding_cosine(teacher, hf.with_params(student, trained.params), heldout)
+    return trained.params, before, after
+
+
+def with_encoder(student, params):
+    """The classification student with the encoder trained by
+    general_distillation (its embeddings and layers; the head stays)."""
+    state = student.state_dict()
+    base = student.base_model_prefix
+    encoder = {f"{base}.{name[len('model.'):]}": torch.from_numpy(np.array(value))
+               for name, value in params.items() if f"{base}.{name[len('model.'):]}" in state}
+    missing = [n for n in state if n.startswith(f"{base}.encoder.") and n not in encoder]
+    if missing:
+        raise SystemExit(f"the general-distilled encoder lacks {missing[:2]}")
+    student.load_state_dict(encoder, strict=False)
+    return student
 
 
 def test_accuracy(model, batches, desc):
@@ -216,6 +264,10 @@ def main():
     parser.add_argument("--augment", type=float, default=0.0,
                         help="distill on a second copy of the training set with this "
                              "fraction of its words masked (TinyBERT-style augmentation)")
+    parser.add_argument("--general-steps", type=int, default=0,
+                        help="first distill the student's encoder from the pre-trained "
+                             "teacher on the unlabeled synopses for this many steps "
+                             "(general distillation, as TinyBERT)")
     parser.add_argument("--transfer", action="store_true",
                         help="distill on the unlabeled synopses too (soft targets only)")
     args = parser.parse_args()
@@ -265,6 +317,23 @@ def main():
     student = (narrow_student_from(teacher, layers, args.student_width) if args.student_width
                else student_from(teacher, layers))
     terms = args.kd.split(",")
+    recipe = schedule(args.student_steps, 1e-4, kd_weight=1.0, temperature=args.temperature,
+                      hard_label_weight=0.0 if args.transfer else 0.5,
+                      feature_weight=1.0 if "hidden" in terms else 0.0,
+                      layer_map={i + 1: layer + 1 for i, layer in enumerate(layers)},
+                      feature_mean_weight=1.0,
+                      feature_variance_weight=1.0,
+                      attention_weight=1.0 if "attention" in terms else 0.0,
+                      attention_map={len(layers) - 1: layers[-1]},
+                      plot=str(out / "distill-loss.png"))
+    if args.general_steps:
+        print(f"\n== 2a. general distillation of the student's encoder from the pre-trained "
+              f"teacher on unlabeled synopses ({args.general_steps} steps)")
+        encoder, before, after = general_distillation(
+            path, tokenizer, rows, layers, args.student_width, args.general_steps, recipe)
+        print(f"teacher-student cosine of sentence embeddings on held-out synopses: "
+              f"{before:.4f} before, {after:.4f} after")
+        student = with_encoder(student, encoder)
     print(f"\n== 2. distill into a {len(layers)} x {student.config.hidden_size} student "
           f"({sum(p.numel() for p in student.parameters()) / 1e6:.1f} M parameters)")
     transfer = train
@@ -276,18 +345,7 @@ def main():
         transfer = transfer + masked(train, tokenizer, args.augment, args.seed)
         order = np.random.default_rng(args.seed).permutation(len(transfer))
         transfer = [transfer[i] for i in order]
-    distilled = ube.distill(
-        teacher, student, transfer,
-        schedule(args.student_steps, 1e-4, kd_weight=1.0, temperature=args.temperature,
-                 hard_label_weight=0.0 if args.transfer else 0.5,
-                 feature_weight=1.0 if "hidden" in terms else 0.0,
-                 layer_map={i + 1: layer + 1 for i, layer in enumerate(layers)},
-                 feature_mean_weight=1.0,
-                 feature_variance_weight=1.0,
-                 attention_weight=1.0 if "attention" in terms else 0.0,
-                 attention_map={len(layers) - 1: layers[-1]},
-                 plot=str(out / "distill-loss.png")),
-        validation=validation)
+    distilled = ube.distill(teacher, student, transfer, recipe, validation=validation)
     student_trained = hf.with_params(student, distilled.params)
 
     print("\n== 3. the same student on the labels alone")
