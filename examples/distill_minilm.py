@@ -127,6 +127,16 @@ def student_from(teacher, layers):
     return student.eval()
 
 
+def replaced_groups(layers, count, prefix="bert.encoder.layer"):
+    """Module replacement's groups: student layer i stands for teacher
+    layers layers[i] up to the next one's start (the first group from
+    teacher layer 0, the last to the teacher's last), so at p = 1 the
+    hybrid is the student's layers alone."""
+    bounds = [0] + layers[1:] + [count]
+    return [([f"{prefix}.{t}" for t in range(bounds[i], bounds[i + 1])], f"{prefix}.{i}")
+            for i in range(len(layers))]
+
+
 def narrow_student_from(teacher, layers, hidden):
     """A student `hidden` wide with the teacher's head count (smaller
     heads, so attention maps still compare head by head) and feed-forward
@@ -158,15 +168,17 @@ def narrow_student_from(teacher, layers, hidden):
     return student.eval()
 
 
-def embedding_cosine(teacher, student, batches):
+def embedding_cosine(teacher, student, batches, projection=None):
     """The mean cosine of teacher and student sentence embeddings (base
-    models, compiled by ube) over the batches' rows."""
+    models, compiled by ube) over the batches' rows; a narrower student's
+    through its trained projection."""
     inputs = tuple(torch.from_numpy(a) for a in batches[0][0])
     t_exe, s_exe = (ube.compile(hf.ModelOutputs(m), example_inputs=inputs)
                     for m in (teacher, student))
     cosines = []
     for (ids, mask), _ in tqdm(batches, desc="held-out cosine", leave=False, disable=None):
         t, s = t_exe(ids, mask), s_exe(ids, mask)
+        s = s @ projection if projection is not None else s
         cosines.append((t * s).sum(-1) / np.linalg.norm(t, axis=-1) / np.linalg.norm(s, axis=-1))
     return float(np.concatenate(cosines).mean())
 
@@ -185,11 +197,16 @@ def general_distillation(path, tokenizer, rows, layers, width, steps, config):
                     config.seed, "tokenize unlabeled synopses")
     heldout = encode(tokenizer, [r for r in rows if r["split"] == "unlabeled-heldout"], None,
                      "tokenize held-out synopses")
-    before = embedding_cosine(teacher, student, heldout)
     trained = ube.distill(teacher, student, corpus, dataclasses.replace(
         config, steps=steps, warmup_steps=steps // 10, kd_weight=0.0, hard_label_weight=0.0,
-        embedding_weight=1.0, eval_every=0, patience=None, plot=None))
-    after = embedding_cosine(teacher, hf.with_params(student, trained.params), heldout)
+        embedding_weight=1.0, replace=[], replace_weight=None, eval_every=0, patience=None,
+        plot=None))
+    projection = trained.projections.get("projection_embedding")
+    # Before: the student as initialized (through the projection's initial
+    # value would be meaningless for a narrower one: it is random).
+    before = embedding_cosine(teacher, student, heldout) if projection is None else None
+    after = embedding_cosine(teacher, hf.with_params(student, trained.params), heldout,
+                             projection)
     return trained.params, before, after
 
 
@@ -268,6 +285,11 @@ def main():
                         help="first distill the student's encoder from the pre-trained "
                              "teacher on the unlabeled synopses for this many steps "
                              "(general distillation, as TinyBERT)")
+    parser.add_argument("--theseus", type=float, default=0.0,
+                        help="weight of module replacement beside the student's own "
+                             "terms: the student's layers inside the teacher (Bernoulli "
+                             "transfer, p = min(1, k t + b)); the student keeps the "
+                             "teacher's width")
     parser.add_argument("--transfer", action="store_true",
                         help="distill on the unlabeled synopses too (soft targets only)")
     args = parser.parse_args()
@@ -326,13 +348,20 @@ def main():
                       attention_weight=1.0 if "attention" in terms else 0.0,
                       attention_map={len(layers) - 1: layers[-1]},
                       plot=str(out / "distill-loss.png"))
+    if args.theseus:
+        # p rises from 0.5 to 1 at half the steps (the paper's linear curriculum).
+        recipe = dataclasses.replace(
+            recipe, replace=replaced_groups(layers, hf.layer_count(teacher)),
+            replace_weight=args.theseus, transfer_offset=0.5,
+            transfer_slope=1.0 / args.student_steps)
     if args.general_steps:
         print(f"\n== 2a. general distillation of the student's encoder from the pre-trained "
               f"teacher on unlabeled synopses ({args.general_steps} steps)")
         encoder, before, after = general_distillation(
             path, tokenizer, rows, layers, args.student_width, args.general_steps, recipe)
-        print(f"teacher-student cosine of sentence embeddings on held-out synopses: "
-              f"{before:.4f} before, {after:.4f} after")
+        print("teacher-student cosine of sentence embeddings on held-out synopses: " +
+              (f"{before:.4f} before, " if before is not None else "") + f"{after:.4f} after" +
+              (" (through the trained projection)" if before is None else ""))
         student = with_encoder(student, encoder)
     print(f"\n== 2. distill into a {len(layers)} x {student.config.hidden_size} student "
           f"({sum(p.numel() for p in student.parameters()) / 1e6:.1f} M parameters)")

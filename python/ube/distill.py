@@ -114,6 +114,9 @@ class TrainedModel:
     weights: dict
     step_seconds: list = dataclasses.field(default_factory=list)
     validation: list = dataclasses.field(default_factory=list)  # [(step, accuracy)]
+    # The trained projections of width-mismatched terms: projection_embedding
+    # (embedding_weight) and projection<i> (the i-th layer_map pair).
+    projections: dict = dataclasses.field(default_factory=dict)
 
     def __call__(self, *inputs):
         """The model's first output (the logits) for `inputs`."""
@@ -321,8 +324,10 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     weights = {**student.weights, **trained}
     graph = {k: v for k, v in student.graph.items() if k != "weights"}
     infer = _write_graph(pathlib.Path(workdir) / "student_trained.json", graph, weights)
+    projections = {p[len("student."):]: current[p] for p in init
+                   if p.startswith("student.projection")}
     return TrainedModel(_compile(infer, config.target), trained, history, graph, weights, seconds,
-                        curve)
+                        curve, projections)
 
 
 def _student_part(student, names, is_trainable=lambda name: True):

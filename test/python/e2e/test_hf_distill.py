@@ -343,6 +343,7 @@ def test_general_distillation_into_a_narrower_student(ube_module):
     trained = ube_module.distill(teacher, student, data, config(
         ube_module, steps=20, kd_weight=0.0, embedding_weight=1.0))
     assert trained.history["embedding"][-1] < trained.history["embedding"][0]
+    assert trained.projections["projection_embedding"].shape == (32, 48)
     with pytest.raises(ValueError, match="32 wide and teacher output 0 48 wide"):
         ube_module.distill(teacher, student, data, config(
             ube_module, kd_weight=0.0, embedding_weight=1.0, project_features=False))
