@@ -53,7 +53,7 @@ class DistillConfig:
     student's accuracy is measured every `eval_every` steps (an entry point
     of the same executable, on the current parameters); with `patience`,
     training stops after that many evaluations without a better accuracy,
-    and the best parameters are kept.
+    and the best parameters are kept (without, the last ones).
 
     For Hugging Face models (ube.hf), `layer_map` pairs hidden-state
     indices (0: embeddings, i: layer i's output) and `attention_map` layer
@@ -314,7 +314,9 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
                 best = (curve[-1][1], {n: step._current[n].copy() for n in init}, len(curve))
             elif config.patience is not None and len(curve) - best[2] >= config.patience:
                 break
-    current = best[1] if best is not None else step.params
+    # Early stopping keeps the best parameters; a fixed schedule ends with
+    # its last (picking among noisy validation scores would add variance).
+    current = best[1] if best is not None and config.patience is not None else step.params
     trained = {name: current[param] for param, name in trained_as.items()}
     if config.plot:
         _plot(history, config.plot)

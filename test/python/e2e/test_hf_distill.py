@@ -153,6 +153,12 @@ def test_validation_curve_and_early_stopping(ube_module):
     best = max(accuracies)
     from ube.distill import accuracy
     assert accuracy(lambda *a: trained(*a), validation) == pytest.approx(best)
+    # Without patience the schedule runs out and the last parameters stay.
+    last = ube_module.fit(model, data, config(
+        ube_module, steps=6, eval_every=2, optimizer={"kind": "sgd", "lr": 50.0}),
+        validation=validation)
+    assert [s for s, _ in last.validation] == [2, 4, 6]
+    assert accuracy(lambda *a: last(*a), validation) == pytest.approx(last.validation[-1][1])
 
 
 def test_bad_input(ube_module):
