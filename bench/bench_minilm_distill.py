@@ -5,11 +5,11 @@ against what a user would run instead, same threads, same run.
     .venv/bin/python bench/bench_minilm_distill.py [--threads 2] [--steps 8] [--record]
 
 Teacher: the pre-trained all-MiniLM-L6-v2 with a classification head (6 x
-384, 8 classes); student: 3 layers x 384 started from teacher layers 1, 3,
+384, 8 classes); student: 3 layers x 384 started from teacher layers 0, 2,
 5 (examples/distill_minilm.py); batches of 32 synopses of
 examples/debian/packages.jsonl.gz, 24 tokens. A step: the frozen teacher's
 forward, the student's forward and backward, KD (T = 2, hard labels at 0.5),
-hidden-state transfer of student layers 1-3 to teacher layers 2, 4, 6
+hidden-state transfer of student layers 1-3 to teacher layers 1, 3, 6
 (non-affine layer norm, mean and variance terms) and the last layer's
 attention transfer (KL of the attention distributions over valid tokens),
 one AdamW step. PyTorch writes it as a user would: transformers modules
@@ -43,7 +43,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "examples"))
 from benchutil import record_rows, reset_peak, status_kib  # noqa: E402
 
-BATCH, T, LAYER_MAP, ATTENTION = 32, 2.0, {1: 2, 2: 4, 3: 6}, {2: 5}
+# The example's student (STUDENT_LAYERS 0, 2, 5): hidden states and the
+# last layer's attention, student -> teacher.
+BATCH, T, LAYER_MAP, ATTENTION = 32, 2.0, {1: 1, 2: 3, 3: 6}, {2: 5}
 
 
 def setup(batches):
@@ -57,7 +59,9 @@ def setup(batches):
     torch.manual_seed(0)
     teacher = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=len(demo.SECTIONS)).eval()
-    student = demo.student_from(teacher, [int(i) for i in demo.STUDENT_LAYERS.split(",")])
+    layers = [int(i) for i in demo.STUDENT_LAYERS.split(",")]
+    assert LAYER_MAP == {i + 1: t + 1 for i, t in enumerate(layers)}, demo.STUDENT_LAYERS
+    student = demo.student_from(teacher, layers)
     rows = [r for r in demo.load_rows() if r["split"] == "train"]
     data = demo.encode(AutoTokenizer.from_pretrained(path), rows[:batches * BATCH], 0)
     return teacher, student, data

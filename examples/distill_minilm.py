@@ -9,11 +9,12 @@ split by source package. Every model trains with ube's compiled steps
 (AdamW, warm-up + linear decay fed to the step as an input):
 
 1. the teacher is fine-tuned until its validation accuracy stops improving;
-2. a 3-layer student, initialized from teacher layers 1, 3 and 5 (as
-   DistilBERT does), is distilled: soft-logit KD, hidden-state transfer
-   (non-affine layer norm with mean/variance terms) of its layers to the
-   teacher's 2, 4 and 6, and MiniLM's self-attention transfer of the last
-   layer, in one compiled step with the frozen teacher's forward;
+2. a 3-layer student, initialized from teacher layers 0, 2 and 5 (as
+   DistilBERT does; the first reads the embeddings, the last feeds the
+   head), is distilled: soft-logit KD, hidden-state transfer (non-affine
+   layer norm with mean/variance terms) of its layers to the outputs of
+   the teacher's, and MiniLM's self-attention transfer of the last layer,
+   in one compiled step with the frozen teacher's forward;
 3. the same student (same initialization, same steps) trains on the labels
    alone.
 
@@ -22,7 +23,7 @@ as a Hugging Face directory and as a .ube executable, and inference latency
 is compared with PyTorch eager and onnxruntime.
 
     .venv/bin/python examples/distill_minilm.py [--out DIR] [--seed N]
-        [--teacher DIR] [--student-layers 1,3,5] [--student-width 192]
+        [--teacher DIR] [--student-layers 0,2,5] [--student-width 192]
         [--kd kd,hidden,attention] [--temperature 2] [--augment 0.15] [--transfer]
 
 --teacher reuses a fine-tuned teacher (the `teacher` directory a run
@@ -57,7 +58,7 @@ DATA = ROOT / "examples" / "debian" / "packages.jsonl.gz"
 SECTIONS = ["net", "science", "admin", "games", "x11", "text", "sound", "graphics"]
 TOKENS = 24   # 99% of the synopses fit; longer ones are truncated
 BATCH = 32
-STUDENT_LAYERS = "1,3,5"  # the teacher layers the student starts from (--student-layers)
+STUDENT_LAYERS = "0,2,5"  # the teacher layers the student starts from (--student-layers)
 
 
 def load_rows(path=DATA):
