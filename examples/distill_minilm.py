@@ -13,8 +13,10 @@ split by source package. Every model trains with ube's compiled steps
    DistilBERT does; the first reads the embeddings, the last feeds the
    head), is distilled: soft-logit KD, hidden-state transfer (non-affine
    layer norm with mean/variance terms) of its layers to the outputs of
-   the teacher's, and MiniLM's self-attention transfer of the last layer,
-   in one compiled step with the frozen teacher's forward;
+   the teacher's, MiniLM's self-attention transfer of the last layer and
+   BERT-of-Theseus module replacement (the student's layers inside the
+   teacher, each drawn with p = min(1, k t + b)), in one compiled step with
+   the frozen teacher's forward;
 3. the same student (same initialization, same steps) trains on the labels
    alone.
 
@@ -24,11 +26,15 @@ is compared with PyTorch eager and onnxruntime.
 
     .venv/bin/python examples/distill_minilm.py [--out DIR] [--seed N]
         [--teacher DIR] [--student-layers 0,2,5] [--student-width 192]
-        [--kd kd,hidden,attention] [--temperature 2] [--augment 0.15] [--transfer]
+        [--kd kd,hidden,attention] [--temperature 2] [--theseus 1] [--augment 0.15]
+        [--transfer] [--general-steps 800]
 
 --teacher reuses a fine-tuned teacher (the `teacher` directory a run
 writes); the other options choose the student and the distillation recipe
-(the defaults are the demo's).
+(the defaults are the demo's). --general-steps first distills the
+student's encoder from the pre-trained teacher on the unlabeled synopses
+(general distillation: sentence-embedding cosine, hidden states,
+attention), and prints the held-out teacher-student cosine.
 """
 import argparse
 import copy
@@ -267,7 +273,7 @@ def main():
     parser.add_argument("--out", default="demo-out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--teacher-steps", type=int, default=600)
-    parser.add_argument("--student-steps", type=int, default=800)
+    parser.add_argument("--student-steps", type=int, default=700)
     parser.add_argument("--teacher", help="a fine-tuned teacher (a directory this script "
                                           "wrote): skips step 1")
     parser.add_argument("--kd", default="kd,hidden,attention",
@@ -286,11 +292,11 @@ def main():
                         help="first distill the student's encoder from the pre-trained "
                              "teacher on the unlabeled synopses for this many steps "
                              "(general distillation, as TinyBERT)")
-    parser.add_argument("--theseus", type=float, default=0.0,
+    parser.add_argument("--theseus", type=float, default=1.0,
                         help="weight of module replacement beside the student's own "
                              "terms: the student's layers inside the teacher (Bernoulli "
-                             "transfer, p = min(1, k t + b)); the student keeps the "
-                             "teacher's width")
+                             "transfer, p = min(1, k t + b)); 0 leaves it out, as a "
+                             "narrower student must")
     parser.add_argument("--transfer", action="store_true",
                         help="distill on the unlabeled synopses too (soft targets only)")
     args = parser.parse_args()
@@ -349,7 +355,7 @@ def main():
                       attention_weight=1.0 if "attention" in terms else 0.0,
                       attention_map={len(layers) - 1: layers[-1]},
                       plot=str(out / "distill-loss.png"))
-    if args.theseus:
+    if args.theseus and not args.student_width:
         # p rises from 0.5 to 1 at half the steps (the paper's linear curriculum).
         recipe = dataclasses.replace(
             recipe, replace=replaced_groups(layers, hf.layer_count(teacher)),
