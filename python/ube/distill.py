@@ -525,12 +525,12 @@ def distill(teacher, student, data, config=None, validation=None):
             s_shapes = _output_shapes(s, first_inputs, workdir, "student")
             t_shapes = _output_shapes(t, first_inputs, workdir, "teacher")
 
-        def projected(s_index, t_index, what, name):
-            """Student output s_index, through a trainable projection
-            `name` when it is narrower or wider than teacher output t_index."""
+        def projection(s_index, t_index, what, name):
+            """A trainable projection `name` from student output s_index to
+            teacher output t_index's width, or None when they match."""
             s_width, t_width = s_shapes[s_index][-1], t_shapes[t_index][-1]
             if s_width == t_width:
-                return [s_out[s_index]]
+                return None
             if not config.project_features:
                 raise ValueError(f"{what}: student output {s_index} is {s_width} wide and "
                                  f"teacher output {t_index} {t_width} wide, and "
@@ -538,20 +538,21 @@ def distill(teacher, student, data, config=None, validation=None):
             proj = (rng.standard_normal((s_width, t_width)) / np.sqrt(s_width)).astype(np.float32)
             inputs.append(_tensor(name, proj))
             student_init[name] = proj
-            return [s_out[s_index], name]
+            return name
         if config.embedding_weight:
-            embedding = projected(0, 0, "embedding", "student.projection_embedding")
-            if len(embedding) == 2:
-                nodes.append({"name": "student_embedding", "op": "matmul", "inputs": embedding})
-            _cosine_distance(nodes, "embedding", embedding[0] if len(embedding) == 1
-                             else "student_embedding", t_out[0])
+            embedding = s_out[0]
+            proj = projection(0, 0, "embedding", "student.projection_embedding")
+            if proj:
+                nodes.append({"name": "student_embedding", "op": "matmul",
+                              "inputs": [embedding, proj]})
+                embedding = "student_embedding"
+            _cosine_distance(nodes, "embedding", embedding, t_out[0])
             terms.append("embedding")
             weighted.append(("embedding", config.embedding_weight))
         for i, (s_index, t_index) in enumerate(layer_map):
-            _output(s_out, s_index, "layer_map")
-            teacher_state = _output(t_out, t_index, "layer_map")
-            operands = projected(s_index, t_index, "layer_map", f"student.projection{i}")
-            operands.insert(1, teacher_state)
+            operands = [_output(s_out, s_index, "layer_map"), _output(t_out, t_index, "layer_map")]
+            proj = projection(s_index, t_index, "layer_map", f"student.projection{i}")
+            operands += [proj] if proj else []
             nodes.append({"name": f"feature{i}", "op": "feature_map_loss", "inputs": operands,
                           "attrs": {"beta": float(config.feature_mean_weight),
                                     "gamma": float(config.feature_variance_weight)}})
