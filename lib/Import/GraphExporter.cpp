@@ -342,7 +342,9 @@ LogicalResult GraphExporter::exportTraining(func::FuncOp function, const json &i
     fn["gradient"] = {{"loss", *l}, {"wrt", *wrt}};
   }
   if (auto spec = function->getAttrOfType<DictionaryAttr>(ube::UbeDialect::TrainAttrHelper::getNameStr())) {
-    auto l = loss(spec);
+    // The loss, or the gradients given as inputs (an update step).
+    bool given = spec.contains("gradients");
+    auto l = given ? names(spec, "gradients") : loss(spec);
     auto params = names(spec, "params");
     auto kind = spec.getAs<StringAttr>("optimizer");
     if (failed(l) || failed(params) || !kind)
@@ -358,7 +360,9 @@ LogicalResult GraphExporter::exportTraining(func::FuncOp function, const json &i
       else if (auto flag = dyn_cast<BoolAttr>(entry.getValue()); flag && kind == "sgd")
         optimizer[entry.getName().str()] = flag.getValue();
     }
-    fn["train"] = {{"loss", *l}, {"params", *params}, {"optimizer", std::move(optimizer)}};
+    fn["train"] = {{given ? "gradients" : "loss", *l},
+                   {"params", *params},
+                   {"optimizer", std::move(optimizer)}};
   }
   return success();
 }

@@ -71,9 +71,12 @@ struct FunctionDecl {
   /// with respect to, as indices (empty `wrt`: no gradient).
   int64_t gradientLoss = -1;
   std::vector<int64_t> gradientWrt;
-  /// "train": the loss, the parameters (input indices) and the optimizer's
-  /// settings (`optimizer` is the kind; empty: not a training step).
+  /// "train": the loss, or the inputs that carry the gradients (an update
+  /// step of gradients computed elsewhere), the parameters (input indices)
+  /// and the optimizer's settings (`optimizer` is the kind; empty: not a
+  /// training step).
   int64_t trainLoss = -1;
+  std::vector<int64_t> trainGradients;
   std::vector<int64_t> trainParams;
   std::string optimizer;
   std::vector<std::pair<std::string, double>> optimizerSettings;
@@ -267,18 +270,34 @@ LogicalResult GraphImporter::parseGradient(const json &value, const std::string 
 
 LogicalResult GraphImporter::parseTrain(const json &value, const std::string &pointer,
                                        FunctionDecl &fn) const {
-  if (!value.is_object() || !value.contains("loss") || !value.contains("params") ||
-      !value.contains("optimizer") || !value["optimizer"].is_object())
-    return error(pointer) << "'train' must be {\"loss\": OUTPUT, \"params\": [INPUT, ...], "
-                             "\"optimizer\": {\"kind\": \"sgd\" | \"adamw\", \"lr\": ...}}";
+  if (!value.is_object() || value.contains("loss") == value.contains("gradients") ||
+      !value.contains("params") || !value.contains("optimizer") ||
+      !value["optimizer"].is_object())
+    return error(pointer) << "'train' must be {\"loss\": OUTPUT (or \"gradients\": [INPUT, "
+                             "...]), \"params\": [INPUT, ...], \"optimizer\": {\"kind\": "
+                             "\"sgd\" | \"adamw\", \"lr\": ...}}";
   for (auto it = value.begin(); it != value.end(); ++it)
-    if (it.key() != "loss" && it.key() != "params" && it.key() != "optimizer")
+    if (it.key() != "loss" && it.key() != "gradients" && it.key() != "params" &&
+        it.key() != "optimizer")
       return error(pointer + "/" + it.key()) << "unknown key '" << it.key() << "' in 'train'";
-  auto loss = outputIndex(fn, value["loss"], pointer + "/loss", "training loss");
   auto params = inputIndices(fn, value["params"], pointer + "/params", "params");
-  if (failed(loss) || failed(params))
+  if (failed(params))
     return failure();
-  fn.trainLoss = *loss;
+  if (value.contains("loss")) {
+    auto loss = outputIndex(fn, value["loss"], pointer + "/loss", "training loss");
+    if (failed(loss))
+      return failure();
+    fn.trainLoss = *loss;
+  } else {
+    auto gradients = inputIndices(fn, value["gradients"], pointer + "/gradients", "gradients");
+    if (failed(gradients))
+      return failure();
+    if (gradients->size() != params->size())
+      return error(pointer + "/gradients")
+             << "function '" << fn.name << "': " << gradients->size() << " gradients for "
+             << params->size() << " params (one each, in the same order)";
+    fn.trainGradients = std::move(*gradients);
+  }
   fn.trainParams = std::move(*params);
   const json &optimizer = value["optimizer"];
   std::string at = pointer + "/optimizer";
@@ -508,8 +527,9 @@ LogicalResult GraphImporter::parseTopLevel() {
       return failure();
     functions_.push_back(std::move(fn));
   }
+  // An update step (gradients given) returns only what the optimizer adds.
   for (const FunctionDecl &fn : functions_)
-    if (fn.outputs.empty())
+    if (fn.outputs.empty() && fn.trainGradients.empty())
       return emitError(fn.loc) << "function '" << fn.name << "' has no outputs";
 
   if (root_.contains("weights")) {
@@ -943,7 +963,10 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
                                                           function.gradientWrt))}));
   if (!function.optimizer.empty()) {
     SmallVector<NamedAttribute> train = {
-        builder_.getNamedAttr("loss", builder_.getI64IntegerAttr(function.trainLoss)),
+        function.trainGradients.empty()
+            ? builder_.getNamedAttr("loss", builder_.getI64IntegerAttr(function.trainLoss))
+            : builder_.getNamedAttr("gradients",
+                                    builder_.getDenseI64ArrayAttr(function.trainGradients)),
         builder_.getNamedAttr("params", builder_.getDenseI64ArrayAttr(function.trainParams)),
         builder_.getNamedAttr("optimizer", builder_.getStringAttr(function.optimizer)),
         builder_.getNamedAttr("nesterov", builder_.getBoolAttr(function.nesterov))};

@@ -56,14 +56,16 @@ struct OptimizerSpec {
 
 LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
   auto lossAttr = spec.getAs<IntegerAttr>("loss");
+  auto gradientsAttr = spec.getAs<DenseI64ArrayAttr>("gradients");
   auto paramsAttr = spec.getAs<DenseI64ArrayAttr>("params");
   auto kindAttr = spec.getAs<StringAttr>("optimizer");
   auto lrAttr = spec.get("lr");
-  if (!lossAttr || !paramsAttr || !kindAttr || !lrAttr ||
+  if (!lossAttr == !gradientsAttr || !paramsAttr || !kindAttr || !lrAttr ||
       !isa<FloatAttr, IntegerAttr>(lrAttr))
-    return fn.emitOpError("ube.train needs `loss` (a result index), `params` (argument "
-                          "indices), `optimizer` (\"sgd\" or \"adamw\") and `lr` (a number, "
-                          "or the argument index of the learning rate)");
+    return fn.emitOpError("ube.train needs `loss` (a result index) or `gradients` (argument "
+                          "indices), `params` (argument indices), `optimizer` (\"sgd\" or "
+                          "\"adamw\") and `lr` (a number, or the argument index of the "
+                          "learning rate)");
   OptimizerSpec optimizer{kindAttr.str(), std::nullopt, std::nullopt, spec};
   if (auto number = dyn_cast<FloatAttr>(lrAttr))
     optimizer.lr = number.getValueAsDouble();
@@ -80,12 +82,34 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
        fn.getArgument(*optimizer.lrArgument).getType() != scalarF32))
     return fn.emitOpError("ube.train: the learning rate must be an f32 scalar input");
   SmallVector<int64_t> params(paramsAttr.asArrayRef());
+  if (llvm::any_of(params, [&](int64_t p) { return p < 0 || p >= fn.getNumArguments(); }))
+    return fn.emitOpError("ube.train: a parameter index is out of range");
   if (llvm::SmallDenseSet<int64_t>(params.begin(), params.end()).size() != params.size())
     return fn.emitOpError("ube.train: a parameter is listed twice");
   if (optimizer.lrArgument && llvm::is_contained(params, *optimizer.lrArgument))
     return fn.emitOpError("ube.train: the learning rate input is not a parameter");
 
-  auto grads = buildGradients(fn, lossAttr.getInt(), params);
+  FailureOr<SmallVector<Value>> grads = SmallVector<Value>();
+  if (lossAttr) {
+    grads = buildGradients(fn, lossAttr.getInt(), params);
+  } else {
+    // An update step of gradients computed elsewhere (e.g. all-reduced
+    // across data-parallel workers): each arrives as an input.
+    auto given = gradientsAttr.asArrayRef();
+    if (given.size() != params.size())
+      return fn.emitOpError("ube.train: ") << given.size() << " gradients for " << params.size()
+                                           << " params";
+    for (auto [g, p] : llvm::zip(given, params)) {
+      if (g < 0 || g >= int64_t(fn.getNumArguments()) || llvm::is_contained(params, g))
+        return fn.emitOpError("ube.train: gradient argument ") << g
+               << " is not an input apart from the params";
+      if (fn.getArgument(g).getType() != fn.getArgument(p).getType())
+        return fn.emitOpError("ube.train: the gradient of '")
+               << argumentName(fn, p) << "' is " << fn.getArgument(g).getType()
+               << ", the parameter " << fn.getArgument(p).getType();
+      grads->push_back(fn.getArgument(g));
+    }
+  }
   if (failed(grads))
     return failure();
 

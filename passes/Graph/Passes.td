@@ -66,7 +66,10 @@ def UbeBuildTrainStep : Pass<"ube-build-train-step", "::mlir::ModuleOp"> {
     counted from 1; an existing i64 scalar input named `step` is reused). It
     returns its own results, then the updated parameters and state under the
     names of the inputs they replace. Gradients come from the same reverse
-    sweep as `--ube-autodiff`; the updates are `ube.sgd_update` /
+    sweep as `--ube-autodiff`, or, with `gradients = array<i64: ...>` in
+    place of `loss`, from those inputs (one per parameter, its type): an
+    update step of gradients computed elsewhere, e.g. all-reduced across
+    data-parallel workers. The updates are `ube.sgd_update` /
     `ube.adamw_update`, one elementwise kernel each.
   }];
   let dependentDialects = ["::ube::UbeDialect"];

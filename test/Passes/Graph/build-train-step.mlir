@@ -88,7 +88,7 @@ func.func @unknown(%w: tensor<3xf32>) -> tensor<f32>
 
 // -----
 
-// expected-error @+1 {{ube.train needs `loss` (a result index), `params` (argument indices), `optimizer` ("sgd" or "adamw") and `lr` (a number, or the argument index of the learning rate)}}
+// expected-error @+1 {{ube.train needs `loss` (a result index) or `gradients` (argument indices), `params` (argument indices), `optimizer` ("sgd" or "adamw") and `lr` (a number, or the argument index of the learning rate)}}
 func.func @incomplete(%w: tensor<3xf32>) -> tensor<f32>
     attributes {ube.train = {loss = 0 : i64, optimizer = "sgd", lr = 0.5 : f64}} {
   %l = ube.reduce_sum %w : tensor<3xf32>
@@ -100,6 +100,45 @@ func.func @incomplete(%w: tensor<3xf32>) -> tensor<f32>
 // expected-error @+1 {{ube.train: a parameter is listed twice}}
 func.func @twice(%w: tensor<3xf32>) -> tensor<f32>
     attributes {ube.train = {loss = 0 : i64, params = array<i64: 0, 0>, optimizer = "sgd", lr = 0.5 : f64}} {
+  %l = ube.reduce_sum %w : tensor<3xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// Gradients given as inputs (an update step of gradients computed
+// elsewhere): no reverse sweep; the update reads the gradient argument.
+// CHECK-LABEL: func.func @given_gradients
+// CHECK-SAME: (%[[W:[a-z0-9]+]]: tensor<3xf32> {ube.name = "w"}, %[[G:[a-z0-9]+]]: tensor<3xf32> {ube.name = "g"}
+// CHECK-SAME: -> (tensor<3xf32> {ube.name = "w"}, tensor<3xf32> {ube.name = "w.momentum_buffer"})
+// CHECK-NEXT: %[[LR:.*]] = ube.constant
+// CHECK-NEXT: ube.sgd_update %[[W]], %[[G]], %{{.*}}, %[[LR]]
+func.func @given_gradients(%w: tensor<3xf32> {ube.name = "w"}, %g: tensor<3xf32> {ube.name = "g"})
+    attributes {ube.train = {gradients = array<i64: 1>, params = array<i64: 0>, optimizer = "sgd", lr = 0.5 : f64}} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{ube.train: the gradient of 'w' is 'tensor<2xf32>', the parameter 'tensor<3xf32>'}}
+func.func @gradient_type(%w: tensor<3xf32> {ube.name = "w"}, %g: tensor<2xf32>)
+    attributes {ube.train = {gradients = array<i64: 1>, params = array<i64: 0>, optimizer = "sgd", lr = 0.5 : f64}} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{ube.train: gradient argument 0 is not an input apart from the params}}
+func.func @gradient_is_param(%w: tensor<3xf32> {ube.name = "w"})
+    attributes {ube.train = {gradients = array<i64: 0>, params = array<i64: 0>, optimizer = "sgd", lr = 0.5 : f64}} {
+  return
+}
+
+// -----
+
+// expected-error @+1 {{ube.train needs `loss` (a result index) or `gradients`}}
+func.func @loss_and_gradients(%w: tensor<3xf32>, %g: tensor<3xf32>) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, gradients = array<i64: 1>, params = array<i64: 0>, optimizer = "sgd", lr = 0.5 : f64}} {
   %l = ube.reduce_sum %w : tensor<3xf32>
   return %l : tensor<f32>
 }
