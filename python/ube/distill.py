@@ -11,6 +11,7 @@ executable entry point (the graph format's "train"), run step after step by
 ube.TrainingStep. `ube.fit` trains one model on its labels the same way.
 """
 import dataclasses
+import hashlib
 import json
 import os
 import pathlib
@@ -20,6 +21,7 @@ import time
 
 import numpy as np
 
+from ube import checkpoint, data_parallel
 from ube.executable import compile as _compile
 from ube.safetensors import read_safetensors, write_safetensors
 from ube.training import TrainingStep
@@ -55,6 +57,14 @@ class DistillConfig:
     training stops after that many evaluations without a better accuracy,
     and the best parameters are kept (without, the last ones).
 
+    With `checkpoint_dir` and `checkpoint_every`, the parameters, optimizer
+    state, step, data position and loss history are saved every that many
+    steps (ube.checkpoint); a run started with a checkpoint already in
+    `checkpoint_dir` (a restarted worker) continues from it, bit-identically
+    to an uninterrupted run. Under torch.distributed with several ranks the
+    step is data-parallel (ube.data_parallel). `on_step(step, terms)` is
+    called after each step and its checkpoint.
+
     For Hugging Face models (ube.hf), `layer_map` pairs hidden-state
     indices (0: embeddings, i: layer i's output) and `attention_map` layer
     indices, student to teacher; the attention mask is their second input."""
@@ -85,6 +95,9 @@ class DistillConfig:
     log_every: int = 10
     plot: str = None             # a PNG of the loss curves
     save: str = None             # the trained student (.safetensors)
+    checkpoint_dir: str = None   # where checkpoints go; one there already is resumed
+    checkpoint_every: int = 0    # steps between checkpoints (the last step too)
+    on_step: object = None       # called after each step as on_step(step, {term: value})
     target: str = "cpu"
 
 
@@ -178,13 +191,16 @@ class _Graph:
         return nodes, params, weights, [rename[o] for o in self.outputs]
 
 
-def _batches(data):
-    """Cycles through data: an iterable of (inputs tuple, labels)."""
+def _batches(data, world=None):
+    """Cycles through data: an iterable of (inputs tuple, labels); with a
+    data-parallel world (rank, size), this rank's rows of each batch."""
+    def part(a):
+        return data_parallel.shard(a, *world) if world else np.asarray(a)
     while True:
         empty = True
         for inputs, labels in data:
             empty = False
-            yield tuple(np.asarray(a) for a in inputs), np.asarray(labels)
+            yield tuple(part(a) for a in inputs), part(labels)
         if empty:
             raise ValueError("the training data is empty")
 
@@ -266,12 +282,16 @@ def accuracy(function, batches, params=None):
 
 
 def _run(graph, weights, init, data, config, workdir, outputs, student, trained_as,
-         validation=None, logits=None):
+         validation=None, logits=None, resume=None):
     """Compiles the training graph, runs config.steps steps, builds the
     inference executable of `student` with the trained parameters
     (`trained_as` maps the step's parameter names to the student's). With
     `validation` data, the graph's output `logits` (the student's) is also
-    an entry point, `predict`, on the current parameters."""
+    an entry point, `predict`, on the current parameters. Under a
+    torch.distributed world of several ranks the step is data-parallel
+    (ube.data_parallel). Checkpoints go to config.checkpoint_dir; `resume`
+    (or a checkpoint already in checkpoint_dir) continues from the newest."""
+    world = data_parallel.world()
     graph = dict(graph)
     train = dict(graph["functions"][0])
     train["train"] = dict(train["train"], optimizer=dict(train["train"]["optimizer"]))
@@ -280,47 +300,67 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
         train["train"]["optimizer"]["lr"] = "lr"
         learning_rate(config, 1)  # an unknown schedule fails before compiling
     functions = [train]
+    if world is not None:
+        graph, functions = data_parallel.split_step(graph, train, list(init))
     if validation is not None:
         functions.append({"name": "predict", "outputs": [logits],
                           "inputs": [d["name"] for d in graph["inputs"]
-                                     if d["name"] not in ("labels", "lr")]})
+                                     if d["name"] not in ("labels", "lr")
+                                     and not d["name"].startswith("grad.")]})
     graph["functions"] = functions
+    fingerprint = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()
+    run = _Progress.start(config, resume, fingerprint, world, outputs)
     exe = _compile(_write_graph(pathlib.Path(workdir) / "train.json", graph, weights),
                    config.target)
-    step = TrainingStep(exe.train_step, init)
-    history = {t: [] for t in outputs}
-    batches = _batches(data)
+    params = init if run.state is None else {k: run.state[k] for k in init}
+    if world is None:
+        step = TrainingStep(exe.train_step, params, run.state, run.step + 1)
+    else:
+        step = data_parallel.DataParallelStep(exe, params, run.state, run.step + 1)
+    batches = _batches(data, world)
+    for _ in range(run.step):  # the data position: one batch per step
+        next(batches)
     started = time.perf_counter()
-    seconds, curve, best = [], [], None
-    for i in range(1, config.steps + 1):
+    for i in range(run.step + 1, config.steps + 1):
         inputs, labels = next(batches)
         feed = {f"input{j}": a for j, a in enumerate(inputs)}
         if config.lr_schedule is not None:
             feed["lr"] = np.float32(learning_rate(config, i))
         before = time.perf_counter()
         out = step(labels=labels, **feed)
-        seconds.append(time.perf_counter() - before)
+        run.seconds.append(time.perf_counter() - before)
         for t in outputs:
-            history[t].append(float(out[t]))
-        if config.log_every and (i % config.log_every == 0 or i == config.steps):
+            run.history[t].append(float(out[t]))
+        if config.log_every and (i % config.log_every == 0 or i == config.steps) and run.leader:
             _progress(i, config.steps, {t: out[t] for t in outputs}, started)
+        stop = False
         if validation is not None and ((config.eval_every and i % config.eval_every == 0)
                                        or i == config.steps):
-            current = {**step._current, "step": np.array(i, dtype=np.int64)}
-            curve.append((i, accuracy(exe.predict, validation, current)))
-            print(f"  step {i}: validation accuracy {curve[-1][1]:.4f}", file=sys.stderr,
-                  flush=True)
-            if best is None or curve[-1][1] > best[0]:
-                best = (curve[-1][1], {n: step._current[n].copy() for n in init}, len(curve))
-            elif config.patience is not None and len(curve) - best[2] >= config.patience:
-                break
+            current = {**step.current, "step": np.array(i, dtype=np.int64)}
+            run.curve.append((i, accuracy(exe.predict, validation, current)))
+            if run.leader:
+                print(f"  step {i}: validation accuracy {run.curve[-1][1]:.4f}",
+                      file=sys.stderr, flush=True)
+            if run.best is None or run.curve[-1][1] > run.best[0]:
+                run.best = (run.curve[-1][1], {n: step.current[n].copy() for n in init},
+                            len(run.curve))
+            elif config.patience is not None and len(run.curve) - run.best[2] >= config.patience:
+                stop = True
+        if config.checkpoint_dir and config.checkpoint_every and (
+                i % config.checkpoint_every == 0 or i == config.steps or stop):
+            run.save(config.checkpoint_dir, i, step.current)
+        if config.on_step is not None:
+            config.on_step(i, {t: float(out[t]) for t in outputs})
+        if stop:
+            break
     # Early stopping keeps the best parameters; a fixed schedule ends with
     # its last (picking among noisy validation scores would add variance).
-    current = best[1] if best is not None and config.patience is not None else step.params
+    current = run.best[1] if run.best is not None and config.patience is not None \
+        else step.params
     trained = {name: current[param] for param, name in trained_as.items()}
-    if config.plot:
-        _plot(history, config.plot)
-    if config.save:
+    if config.plot and run.leader:
+        _plot(run.history, config.plot)
+    if config.save and run.leader:
         write_safetensors(config.save, trained)
     # Inference: the student's own graph with the trained weights.
     weights = {**student.weights, **trained}
@@ -328,8 +368,70 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     infer = _write_graph(pathlib.Path(workdir) / "student_trained.json", graph, weights)
     projections = {p[len("student."):]: current[p] for p in init
                    if p.startswith("student.projection")}
-    return TrainedModel(_compile(infer, config.target), trained, history, graph, weights, seconds,
-                        curve, projections)
+    return TrainedModel(_compile(infer, config.target), trained, run.history, graph, weights,
+                        run.seconds, run.curve, projections)
+
+
+@dataclasses.dataclass
+class _Progress:
+    """A run's state beside its parameters: the step reached, the loss
+    history, the validation curve and the best evaluation; what a
+    checkpoint holds (ube.checkpoint) and resuming restores."""
+    fingerprint: str
+    world_size: int
+    seed: int
+    leader: bool
+    step: int = 0
+    state: dict = None
+    history: dict = None
+    seconds: list = dataclasses.field(default_factory=list)
+    curve: list = dataclasses.field(default_factory=list)
+    best: tuple = None  # (accuracy, parameters, evaluation number)
+
+    @classmethod
+    def start(cls, config, resume, fingerprint, world, outputs):
+        run = cls(fingerprint, world[1] if world else 1, config.seed,
+                  world is None or world[0] == 0,
+                  history={t: [] for t in outputs})
+        source = resume or config.checkpoint_dir
+        found = checkpoint.latest(source) if source else None
+        if found is None:
+            if resume:
+                raise ValueError(f"resume: {resume} holds no checkpoint")
+            return run
+        arrays, saved = found
+        where = f"checkpoint {pathlib.Path(source) / 'latest'}"
+        if saved.get("world_size") != run.world_size or saved.get("seed") != config.seed:
+            raise ValueError(f"{where}: written with world size {saved.get('world_size')} and "
+                             f"seed {saved.get('seed')}, this run has {run.world_size} and "
+                             f"{config.seed}")
+        if saved.get("fingerprint") != fingerprint:
+            raise ValueError(f"{where}: written by another training run (a different model, "
+                             "data shape, loss or optimizer); pass another checkpoint_dir")
+        run.step, run.history, run.seconds = saved["step"], saved["history"], saved["seconds"]
+        run.curve = [tuple(c) for c in saved["validation"]]
+        run.state = {k: v for k, v in arrays.items() if not k.startswith("best/")}
+        if saved.get("best"):
+            accuracy, evaluation = saved["best"]
+            run.best = (accuracy, {k[len("best/"):]: v for k, v in arrays.items()
+                                   if k.startswith("best/")}, evaluation)
+        if run.leader:
+            print(f"resuming at step {run.step + 1} from {where}", file=sys.stderr, flush=True)
+        return run
+
+    def save(self, directory, step, current):
+        """Checkpoint `step` (rank 0 writes; every rank waits for it)."""
+        if self.leader:
+            arrays = dict(current)
+            if self.best is not None:
+                arrays.update({f"best/{k}": v for k, v in self.best[1].items()})
+            checkpoint.save(directory, step, arrays, {
+                "fingerprint": self.fingerprint, "world_size": self.world_size,
+                "seed": self.seed, "history": self.history, "seconds": self.seconds,
+                "validation": self.curve,
+                "best": [self.best[0], self.best[2]] if self.best is not None else None})
+        if self.world_size > 1:
+            data_parallel.barrier()
 
 
 def _student_part(student, names, is_trainable=lambda name: True):
@@ -345,13 +447,14 @@ def _student_part(student, names, is_trainable=lambda name: True):
     return nodes, trainable, init, outputs, frozen, constants
 
 
-def fit(model, data, config=None, validation=None):
+def fit(model, data, config=None, validation=None, resume=None):
     """Trains `model` on its labels (cross-entropy on its first output) with
     a compiled training step; returns a TrainedModel. `validation`:
     (inputs, labels) batches for the accuracy curve and early stopping
-    (DistillConfig.eval_every, patience)."""
+    (DistillConfig.eval_every, patience). `resume`: a checkpoint directory
+    to continue from (DistillConfig.checkpoint_dir)."""
     config = config or DistillConfig()
-    first_inputs, first_labels = next(_batches(data))
+    first_inputs, first_labels = next(_batches(data, data_parallel.world()))
     from ube import hf
     if hf.is_transformers_model(model):
         hf.check_token_ids(model, first_inputs, "model")
@@ -368,7 +471,7 @@ def fit(model, data, config=None, validation=None):
                                 "train": {"loss": "loss", "params": [p["name"] for p in params],
                                           "optimizer": config.optimizer}}]}
         return _run(train, constants, init, data, config, workdir, ["loss"], graph,
-                    {p: p[len("student."):] for p in init}, validation, outputs[0])
+                    {p: p[len("student."):] for p in init}, validation, outputs[0], resume)
 
 
 def _weighted_sum(nodes, weighted):
@@ -459,12 +562,13 @@ def _transformers_models(teacher, student, config, first_inputs):
             hf.ModelOutputs(student, s_hidden, s_layers), config, hybrid_models)
 
 
-def distill(teacher, student, data, config=None, validation=None):
+def distill(teacher, student, data, config=None, validation=None, resume=None):
     """Distills `teacher` into `student` (see the module docstring); returns
     the trained student as a TrainedModel. `validation`: (inputs, labels)
-    batches for the student's accuracy curve and early stopping."""
+    batches for the student's accuracy curve and early stopping. `resume`:
+    a checkpoint directory to continue from (DistillConfig.checkpoint_dir)."""
     config = config or DistillConfig()
-    first_inputs, first_labels = next(_batches(data))
+    first_inputs, first_labels = next(_batches(data, data_parallel.world()))
     teacher, student, config, hybrid_models = _transformers_models(teacher, student, config,
                                                                    first_inputs)
     with tempfile.TemporaryDirectory() as workdir:
@@ -591,7 +695,7 @@ def distill(teacher, student, data, config=None, validation=None):
                                 "train": {"loss": "loss", "params": list(student_init),
                                           "optimizer": config.optimizer}}]}
         return _run(graph, {**t_weights, **s_constants}, student_init, data, config, workdir,
-                    outputs, s, trained_as, validation, s_out[0])
+                    outputs, s, trained_as, validation, s_out[0], resume)
 
 
 def _hybrid(models, config, first_inputs, workdir):

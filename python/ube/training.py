@@ -50,6 +50,12 @@ class TrainingStep:
         self.step_number = first_step
 
     @property
+    def current(self):
+        """The live parameters and state (not copies: the next step changes
+        them)."""
+        return self._current
+
+    @property
     def params(self):
         """The current parameters and state (copies)."""
         return {name: value.copy() for name, value in self._current.items()}

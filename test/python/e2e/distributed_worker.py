@@ -1,0 +1,56 @@
+"""A data-parallel distillation run for test_data_parallel.py, launched by
+torchrun (or run alone: one process). Module replacement between a 2-layer
+teacher and a 1-layer student, with attention transfer, AdamW under a
+warm-up schedule; global batches of --batch rows. Rank 0 writes the trained
+parameters and loss history to --out. --fail-after-step N: rank 1 dies
+after step N on its first attempt (a deterministic fault: torchrun restarts
+the workers and they resume from the last checkpoint)."""
+import argparse
+import json
+import os
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # ubetest
+sys.path.insert(0, os.environ["UBE_PYTHON_DIR"])
+
+import ube  # noqa: E402
+from ube.safetensors import write_safetensors  # noqa: E402
+from test_distill_api import make_data, theseus_pair  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--checkpoint-dir")
+    parser.add_argument("--checkpoint-every", type=int, default=0)
+    parser.add_argument("--fail-after-step", type=int, default=0)
+    args = parser.parse_args()
+    rank = int(os.environ.get("RANK", 0))
+    attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+
+    def on_step(step, terms):
+        if step == args.fail_after_step and rank == 1 and attempt == 0:
+            os._exit(3)  # a crash: no cleanup, no exception handling
+
+    teacher, student = theseus_pair(6)
+    config = ube.DistillConfig(
+        steps=args.steps, log_every=0, seed=9, lr_schedule="warmup_linear", warmup_steps=2,
+        optimizer={"kind": "adamw", "lr": 0.03}, attention_weight=0.5,
+        attention_map={(1, 2): (1, 2)}, replace=[(["layers.0", "layers.1"], "layers.0")],
+        replace_weight=1.0, transfer_slope=0.1, transfer_offset=0.3,
+        checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+        on_step=on_step)
+    trained = ube.distill(teacher, student, make_data(7, batches=3, batch=args.batch), config)
+    if rank == 0:
+        out = pathlib.Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_safetensors(out / "params.safetensors", trained.params)
+        (out / "history.json").write_text(json.dumps({**trained.history, "attempt": attempt}))
+
+
+if __name__ == "__main__":
+    main()
