@@ -65,3 +65,31 @@ def test_valid_minimal_graph_imports(validator, tools_dir, tmp_path):
     result = subprocess.run([tools_dir / "ube-opt", path], capture_output=True, text=True,
                             check=True)
     assert "func.func @main" in result.stdout
+
+
+UPDATE = {"format": "ube.graph", "version": 1,
+          "inputs": [{"name": "w", "dtype": "f32", "shape": [2]},
+                     {"name": "g", "dtype": "f32", "shape": [2]},
+                     {"name": "lr", "dtype": "f32", "shape": []}],
+          "functions": [{"name": "update", "outputs": [],
+                         "train": {"gradients": ["g"], "params": ["w"],
+                                   "optimizer": {"kind": "adamw", "lr": "lr"}}}]}
+
+
+def test_update_steps_validate_and_need_loss_or_gradients(validator, tools_dir, tmp_path):
+    """An update step (gradients given, the learning rate an input) is valid
+    to both; a step with both a loss and gradients to neither."""
+    validator.validate(UPDATE)
+    subprocess.run([tools_dir / "ube-opt", write(tmp_path / "ok.json", UPDATE)], check=True,
+                   capture_output=True)
+    both = json.loads(json.dumps(UPDATE))
+    both["functions"][0]["train"]["loss"] = "w"
+    assert not validator.is_valid(both)
+    result = subprocess.run([tools_dir / "ube-opt", write(tmp_path / "both.json", both)],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "'train' must be" in result.stderr
+
+
+def write(path, graph):
+    path.write_text(json.dumps(graph))
+    return path
