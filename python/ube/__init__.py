@@ -18,10 +18,12 @@ from ube.executable import compile  # noqa: A004
 from ube.runtime import Executable, load
 from ube.graph_builder import ExportError
 from ube.training import TrainingStep
-from ube.distill import DistillConfig, TrainedModel, distill, fit
+from ube.distill import DistillConfig, TrainedModel, distill, fit, save_teacher_outputs
+from ube.teacher_outputs import TeacherOutputs
 
 __all__ = ["CompileError", "ExportError", "RuntimeError", "Executable", "TrainingStep", "DistillConfig",
-           "TrainedModel", "compile", "distill", "fit", "load", "export", "import_onnx"]
+           "TrainedModel", "TeacherOutputs", "compile", "distill", "fit", "load", "export",
+           "import_onnx", "save_teacher_outputs"]
 
 
 def export(module, example_inputs, path, **kwargs):

@@ -176,3 +176,11 @@ class DataParallelStep:
         self.update(**feed)
         terms = average([results[i] for i in range(len(self._terms))], self.size)
         return {name: np.float32(v) for name, v in zip(self._terms, terms)}
+
+
+def gather(parts):
+    """{key: value} dicts of every rank merged (all_gather_object)."""
+    import torch.distributed as dist
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, parts)
+    return {k: v for part in gathered for k, v in part.items()}

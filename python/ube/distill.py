@@ -24,6 +24,7 @@ import numpy as np
 from ube import checkpoint, data_parallel
 from ube.executable import compile as _compile
 from ube.safetensors import read_safetensors, write_safetensors
+from ube.teacher_outputs import TeacherOutputs
 from ube.training import TrainingStep
 
 
@@ -281,8 +282,16 @@ def accuracy(function, batches, params=None):
     return right / total
 
 
+def _input_name(j, teacher_outputs_from):
+    """The step's name for input j of a batch: the model's inputs, then
+    (from index `teacher_outputs_from`) offline teacher outputs."""
+    if teacher_outputs_from is None or j < teacher_outputs_from:
+        return f"input{j}"
+    return f"teacher.out{j - teacher_outputs_from}"
+
+
 def _run(graph, weights, init, data, config, workdir, outputs, student, trained_as,
-         validation=None, logits=None, resume=None):
+         validation=None, logits=None, resume=None, first=None):
     """Compiles the training graph, runs config.steps steps, builds the
     inference executable of `student` with the trained parameters
     (`trained_as` maps the step's parameter names to the student's). With
@@ -290,7 +299,9 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     an entry point, `predict`, on the current parameters. Under a
     torch.distributed world of several ranks the step is data-parallel
     (ube.data_parallel). Checkpoints go to config.checkpoint_dir; `resume`
-    (or a checkpoint already in checkpoint_dir) continues from the newest."""
+    (or a checkpoint already in checkpoint_dir) continues from the newest.
+    `first`: the index of the first offline teacher output among a batch's
+    inputs (ube.teacher_outputs), if any."""
     world = data_parallel.world()
     graph = dict(graph)
     train = dict(graph["functions"][0])
@@ -306,7 +317,7 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
         functions.append({"name": "predict", "outputs": [logits],
                           "inputs": [d["name"] for d in graph["inputs"]
                                      if d["name"] not in ("labels", "lr")
-                                     and not d["name"].startswith("grad.")]})
+                                     and not d["name"].startswith(("grad.", "teacher."))]})
     graph["functions"] = functions
     fingerprint = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()
     run = _Progress.start(config, resume, fingerprint, world, outputs)
@@ -323,7 +334,7 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     started = time.perf_counter()
     for i in range(run.step + 1, config.steps + 1):
         inputs, labels = next(batches)
-        feed = {f"input{j}": a for j, a in enumerate(inputs)}
+        feed = {_input_name(j, first): a for j, a in enumerate(inputs)}
         if config.lr_schedule is not None:
             feed["lr"] = np.float32(learning_rate(config, i))
         before = time.perf_counter()
@@ -518,24 +529,45 @@ def _output(outputs, index, what):
     return outputs[index]
 
 
+def _map_indices(config):
+    """The hidden-state and attention-layer indices of transformers models
+    the maps name: (student hidden, teacher hidden, student layers, teacher
+    layers), each sorted."""
+    layer_map = sorted(config.layer_map.items()) if config.feature_weight else []
+    attention_map = sorted(config.attention_map.items()) if config.attention_weight else []
+    s_hidden, t_hidden = (sorted({pair[k] for pair in layer_map}) for k in (0, 1))
+    s_layers, t_layers = (sorted({pair[k] for pair in attention_map}) for k in (0, 1))
+    return s_hidden, t_hidden, s_layers, t_layers
+
+
 def _transformers_models(teacher, student, config, first_inputs):
     """Hugging Face teacher and student as ube.hf.ModelOutputs with the
     hidden states and attention layers the maps name; the maps (layer
-    indices) become output indices."""
+    indices) become output indices. An offline teacher (TeacherOutputs)
+    stays as it is, its stored outputs checked against the maps."""
     from ube import hf
-    kinds = [hf.is_transformers_model(m) for m in (teacher, student)]
+    offline = isinstance(teacher, TeacherOutputs)
+    kinds = [teacher.manifest.get("transformers", False) if offline
+             else hf.is_transformers_model(teacher), hf.is_transformers_model(student)]
     if not any(kinds):
         return teacher, student, config, None
     if not all(kinds):
         raise ValueError("teacher and student must both be transformers models, or neither "
                          "(the layer maps of transformers models name layers)")
-    hf.check_token_ids(teacher, first_inputs, "teacher")
+    if not offline:
+        hf.check_token_ids(teacher, first_inputs, "teacher")
     hf.check_token_ids(student, first_inputs, "student")
     layer_map = sorted(config.layer_map.items()) if config.feature_weight else []
     attention_map = sorted(config.attention_map.items()) if config.attention_weight else []
-    s_hidden, t_hidden = (sorted({pair[k] for pair in layer_map}) for k in (0, 1))
-    s_layers, t_layers = (sorted({pair[k] for pair in attention_map}) for k in (0, 1))
-    widths = [m.config.hidden_size for m in (student, teacher)]
+    s_hidden, t_hidden, s_layers, t_layers = _map_indices(config)
+    if offline and (teacher.manifest["hidden_states"] != t_hidden or
+                    teacher.manifest["attention_layers"] != t_layers):
+        raise ValueError(f"teacher outputs {teacher.directory}: stored for the teacher's hidden "
+                         f"states {teacher.manifest['hidden_states']} and attention layers "
+                         f"{teacher.manifest['attention_layers']}; the maps need {t_hidden} and "
+                         f"{t_layers} (save them with this config)")
+    widths = [student.config.hidden_size,
+              teacher.manifest["hidden_size"] if offline else teacher.config.hidden_size]
     if layer_map and widths[0] != widths[1] and not config.project_features:
         raise ValueError(f"layer_map {dict(layer_map)}: the student's hidden size is {widths[0]} "
                          f"and the teacher's {widths[1]}, and project_features is off (no "
@@ -553,6 +585,8 @@ def _transformers_models(teacher, student, config, first_inputs):
         attention_map={qk(s_layers, s_hidden, s): qk(t_layers, t_hidden, t)
                        for s, t in attention_map},
         attention_mask=1 if attention_map else config.attention_mask)
+    if offline:
+        return teacher, hf.ModelOutputs(student, s_hidden, s_layers), config, None
     if config.replace:  # the hybrid of the logits-only models: paths under ModelOutputs
         config = dataclasses.replace(config, replace=[
             ([f"model.{p}" for p in ([paths] if isinstance(paths, str) else paths)],
@@ -562,22 +596,77 @@ def _transformers_models(teacher, student, config, first_inputs):
             hf.ModelOutputs(student, s_hidden, s_layers), config, hybrid_models)
 
 
+def save_teacher_outputs(teacher, data, directory, config=None, top_k=None, dtype="f32"):
+    """Runs `teacher` (compiled by ube) once over each batch of `data` and
+    stores the outputs `config`'s terms read (for transformers models: the
+    logits, the hidden states of layer_map and the queries and keys of
+    attention_map), for ube.distill(TeacherOutputs(directory), ...). Under
+    torch.distributed the ranks share the batches and rank 0 writes.
+    `top_k` keeps the k largest logits; `dtype` "f16" halves the storage.
+    Returns the TeacherOutputs."""
+    from ube import hf, teacher_outputs
+    config = config or DistillConfig()
+    batches = [tuple(np.asarray(a) for a in inputs) for inputs, _ in data]
+    if not batches:
+        raise ValueError("the training data is empty")
+    extra = {"transformers": False}
+    if hf.is_transformers_model(teacher):
+        hf.check_token_ids(teacher, batches[0], "teacher")
+        _, t_hidden, _, t_layers = _map_indices(config)
+        extra = {"transformers": True, "hidden_size": teacher.config.hidden_size,
+                 "hidden_states": t_hidden, "attention_layers": t_layers}
+        teacher = hf.ModelOutputs(teacher, t_hidden, t_layers)
+    world = data_parallel.world()
+    rank, size = world or (0, 1)
+    with tempfile.TemporaryDirectory() as workdir:
+        t = _Graph.load(teacher, batches[0], workdir, "teacher")
+        exe = _compile(_write_graph(pathlib.Path(workdir) / "teacher_run.json", t.graph,
+                                    t.weights), config.target)
+        mine = {}
+        for k in range(rank, len(batches), size):
+            out = exe(*batches[k])
+            mine[k] = [np.array(o) for o in (out if isinstance(out, tuple) else (out,))]
+    if world:
+        mine = data_parallel.gather(mine)
+    if rank == 0:
+        teacher_outputs.write(directory, [mine[k] for k in range(len(batches))],
+                              [teacher_outputs.batch_digest(b) for b in batches], top_k, dtype,
+                              extra)
+    if world:
+        data_parallel.barrier()
+    return TeacherOutputs(directory)
+
+
 def distill(teacher, student, data, config=None, validation=None, resume=None):
     """Distills `teacher` into `student` (see the module docstring); returns
     the trained student as a TrainedModel. `validation`: (inputs, labels)
     batches for the student's accuracy curve and early stopping. `resume`:
     a checkpoint directory to continue from (DistillConfig.checkpoint_dir)."""
     config = config or DistillConfig()
+    offline = isinstance(teacher, TeacherOutputs)
+    if offline:
+        if config.replace:
+            raise ValueError("module replacement runs the teacher's modules inside the step: "
+                             "it needs the teacher itself, not its stored outputs")
+        from ube.teacher_outputs import paired
+        data = paired(data, teacher)
     first_inputs, first_labels = next(_batches(data, data_parallel.world()))
+    count = len(first_inputs) - (len(teacher.shapes) if offline else 0)
+    stored, first_inputs = first_inputs[count:], first_inputs[:count]
     teacher, student, config, hybrid_models = _transformers_models(teacher, student, config,
                                                                    first_inputs)
     with tempfile.TemporaryDirectory() as workdir:
-        t = _Graph.load(teacher, first_inputs, workdir, "teacher")
         s = _Graph.load(student, first_inputs, workdir, "student")
         names = [f"input{j}" for j in range(len(first_inputs))]
         inputs = [_tensor(n, a) for n, a in zip(names, first_inputs)]
         inputs.append(_tensor("labels", first_labels))
-        t_nodes, t_params, t_weights, t_out = t.prefixed("teacher.", names)
+        if offline:  # the teacher's outputs are inputs of the step
+            t_nodes, t_params, t_weights = [], [], {}
+            t_out = [_input_name(count + i, count) for i in range(len(stored))]
+            inputs += [_tensor(n, a) for n, a in zip(t_out, stored)]
+        else:
+            t = _Graph.load(teacher, first_inputs, workdir, "teacher")
+            t_nodes, t_params, t_weights, t_out = t.prefixed("teacher.", names)
         hybrid = None
         if config.replace:
             # The student's modules train inside the teacher (BERT-of-Theseus).
@@ -627,7 +716,8 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
         layer_map = sorted(config.layer_map.items()) if config.feature_weight else []
         if layer_map or config.embedding_weight:
             s_shapes = _output_shapes(s, first_inputs, workdir, "student")
-            t_shapes = _output_shapes(t, first_inputs, workdir, "teacher")
+            t_shapes = [a.shape for a in stored] if offline else \
+                _output_shapes(t, first_inputs, workdir, "teacher")
 
         def projection(s_index, t_index, what, name):
             """A trainable projection `name` from student output s_index to
@@ -695,7 +785,8 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
                                 "train": {"loss": "loss", "params": list(student_init),
                                           "optimizer": config.optimizer}}]}
         return _run(graph, {**t_weights, **s_constants}, student_init, data, config, workdir,
-                    outputs, s, trained_as, validation, s_out[0], resume)
+                    outputs, s, trained_as, validation, s_out[0], resume,
+                    count if offline else None)
 
 
 def _hybrid(models, config, first_inputs, workdir):

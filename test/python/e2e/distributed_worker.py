@@ -6,6 +6,7 @@ parameters and loss history to --out. --fail-after-step N: rank 1 dies
 after step N on its first attempt (a deterministic fault: torchrun restarts
 the workers and they resume from the last checkpoint)."""
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -28,6 +29,9 @@ def main():
     parser.add_argument("--checkpoint-dir")
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--fail-after-step", type=int, default=0)
+    parser.add_argument("--teacher-outputs",
+                        help="store the teacher's outputs here first (the ranks share the "
+                             "batches) and distill from them, without module replacement")
     args = parser.parse_args()
     rank = int(os.environ.get("RANK", 0))
     attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
@@ -44,7 +48,11 @@ def main():
         replace_weight=1.0, transfer_slope=0.1, transfer_offset=0.3,
         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         on_step=on_step)
-    trained = ube.distill(teacher, student, make_data(7, batches=3, batch=args.batch), config)
+    data = make_data(7, batches=3, batch=args.batch)
+    if args.teacher_outputs:
+        config = dataclasses.replace(config, replace=[], replace_weight=None)
+        teacher = ube.save_teacher_outputs(teacher, data, args.teacher_outputs, config)
+    trained = ube.distill(teacher, student, data, config)
     if rank == 0:
         out = pathlib.Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

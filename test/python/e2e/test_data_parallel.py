@@ -174,3 +174,27 @@ def test_a_rank_that_dies_is_restarted_and_resumes(tools_dir, tmp_path, two_rank
     for name, value in expected_params.items():
         assert np.array_equal(params[name], value), name
     assert history == {k: v for k, v in expected_history.items() if k != "attempt"}
+
+
+def test_teacher_outputs_stored_by_two_ranks(ube_module, tools_dir, tmp_path):
+    """The ranks share the teacher's batches (rank 0 writes all of them);
+    distilling from the stored outputs on two ranks matches one process
+    distilling from them with the doubled batch."""
+    params, _ = torchrun(tools_dir, tmp_path / "out", "--batch", 16, "--steps", 6,
+                         "--teacher-outputs", tmp_path / "teacher")
+    stored = ube_module.TeacherOutputs(tmp_path / "teacher")
+    assert stored.batches == 3 and stored.shapes[0] == (16, 3)
+    teacher, student = theseus_pair(6)
+    data = make_data(7, batches=3, batch=16)
+    direct = [np.asarray(o) for o in ube_module.compile(
+        teacher, example_inputs=(torch.from_numpy(data[2][0][0]),))(*data[2][0])]
+    for got, expected in zip(stored.batch(2), direct):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    single = ube_module.distill(stored, student, data, ube_module.DistillConfig(
+        steps=6, log_every=0, seed=9, lr_schedule="warmup_linear", warmup_steps=2,
+        optimizer={"kind": "adamw", "lr": 0.03}, attention_weight=0.5,
+        attention_map={(1, 2): (1, 2)}))
+    for name, value in single.params.items():
+        if name != "key.bias":  # rounding noise scaled up by AdamW (above)
+            err = np.abs(params[name] - value).max() / np.abs(value).max()
+            assert err <= 1e-5, (name, err)
