@@ -19,6 +19,7 @@ the same (a masked attention-transfer term divides by the shard's own count
 of tokens)."""
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -138,6 +139,7 @@ class DataParallelStep:
             raise ValueError("data parallelism needs f32 parameters, not "
                              f"{sorted(str(d) for d in dtypes)}")
         self.buckets = GradientBuckets(shapes)
+        self.communication_seconds = []  # the all-reduce of each step
 
     def _grads(self):
         return [n for n, _, _ in self.update.function.inputs if n.startswith("grad.")]
@@ -169,7 +171,9 @@ class DataParallelStep:
         outputs = [None] * len(self._terms) + self.buckets.views
         invoke = self.gradients._executable._loaded.invoke
         results = invoke(self.gradients._index, args, outputs)
+        before = time.perf_counter()
         self.buckets.all_reduce(self.size)
+        self.communication_seconds.append(time.perf_counter() - before)
         feed = dict(zip(self._grads(), self.buckets.views))
         if "lr" in batch:
             feed["lr"] = batch["lr"]

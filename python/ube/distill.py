@@ -131,6 +131,8 @@ class TrainedModel:
     # The trained projections of width-mismatched terms: projection_embedding
     # (embedding_weight) and projection<i> (the i-th layer_map pair).
     projections: dict = dataclasses.field(default_factory=dict)
+    # Data-parallel runs: the gradient all-reduce of each step, in seconds.
+    communication_seconds: list = dataclasses.field(default_factory=list)
 
     def __call__(self, *inputs):
         """The model's first output (the logits) for `inputs`."""
@@ -380,7 +382,8 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     projections = {p[len("student."):]: current[p] for p in init
                    if p.startswith("student.projection")}
     return TrainedModel(_compile(infer, config.target), trained, run.history, graph, weights,
-                        run.seconds, run.curve, projections)
+                        run.seconds, run.curve, projections,
+                        getattr(step, "communication_seconds", []))
 
 
 @dataclasses.dataclass
