@@ -198,3 +198,18 @@ def test_teacher_outputs_stored_by_two_ranks(ube_module, tools_dir, tmp_path):
         if name != "key.bias":  # rounding noise scaled up by AdamW (above)
             err = np.abs(params[name] - value).max() / np.abs(value).max()
             assert err <= 1e-5, (name, err)
+
+
+def test_gradient_buckets_cut_on_gradient_boundaries(ube_module):
+    from ube.data_parallel import GradientBuckets, shard
+    buckets = GradientBuckets([(3, 5), (7,), (40,), (2, 2)], bucket_bytes=100)
+    # Each gradient starts on a 64-byte boundary; a bucket closes once it
+    # holds 100 bytes or more, at the end of a gradient.
+    assert [v.ctypes.data - buckets.flat.ctypes.data for v in buckets.views] == [0, 64, 128, 320]
+    assert [b.size for b in buckets.buckets] == [32, 48, 16]
+    for i, view in enumerate(buckets.views):
+        view[...] = i + 1
+    assert sorted(set(buckets.flat.tolist())) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert shard(np.arange(8), 1, 2).tolist() == [4, 5, 6, 7]
+    with pytest.raises(ValueError, match="a batch of 7 rows does not split evenly over 2 ranks"):
+        shard(np.arange(7), 0, 2)
