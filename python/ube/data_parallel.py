@@ -40,7 +40,12 @@ def world():
     if not dist.is_initialized():
         if int(os.environ.get("WORLD_SIZE", "1")) < 2:
             return None
-        dist.init_process_group("gloo")
+        # torchrun's store outlives a restart: keys of the attempt before
+        # (the dead workers' addresses) would be read as this one's.
+        store, rank, size = next(dist.rendezvous("env://"))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group("gloo", store=dist.PrefixStore(f"ube/attempt{attempt}", store),
+                                rank=rank, world_size=size)
     if dist.get_world_size() < 2:
         return None
     return dist.get_rank(), dist.get_world_size()
