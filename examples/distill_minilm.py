@@ -273,7 +273,7 @@ def main():
     parser.add_argument("--out", default="demo-out")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--teacher-steps", type=int, default=600)
-    parser.add_argument("--student-steps", type=int, default=700)
+    parser.add_argument("--student-steps", type=int, default=500)
     parser.add_argument("--teacher", help="a fine-tuned teacher (a directory this script "
                                           "wrote): skips step 1")
     parser.add_argument("--kd", default="kd,hidden,attention",
