@@ -99,12 +99,20 @@ class GradientBuckets:
                 start = o
 
     def all_reduce(self, size):
-        """Averages the buffer over the ranks (every bucket in flight at once)."""
+        """Averages the buffer over the ranks (every bucket in flight at once).
+        NCCL reduces device tensors: the buckets go to this rank's GPU and
+        back (the executable's outputs arrive on the host)."""
         import torch
         import torch.distributed as dist
-        works = [dist.all_reduce(torch.from_numpy(b), async_op=True) for b in self.buckets]
+        tensors = [torch.from_numpy(b) for b in self.buckets]
+        if dist.get_backend() == "nccl":
+            tensors = [t.cuda(non_blocking=True) for t in tensors]
+        works = [dist.all_reduce(t, async_op=True) for t in tensors]
         for work in works:
             work.wait()
+        for bucket, t in zip(self.buckets, tensors):
+            if t.device.type != "cpu":
+                bucket[...] = t.cpu().numpy()
         self.flat *= np.float32(1.0 / size)
 
 
