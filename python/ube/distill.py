@@ -267,18 +267,25 @@ def learning_rate(config, step):
     return peak * max(0.0, (config.steps - t) / max(1, config.steps - config.warmup_steps))
 
 
-def accuracy(function, batches, params=None):
+def accuracy(function, batches, params=None, world=None):
     """The accuracy of the first output's argmax against the labels, over
     (inputs, labels) batches; `params` feeds the function's other inputs by
-    name."""
+    name. With a data-parallel world (rank, size), each rank scores its rows
+    of every batch and the counts are summed over the ranks."""
     names = [name for name, _, _ in function.inputs] if params is not None else []
     right = total = 0
     for inputs, labels in batches:
+        if world:
+            inputs = [data_parallel.shard(a, *world) for a in inputs]
+            labels = data_parallel.shard(labels, *world)
         args = list(inputs) + [params[n] for n in names[len(inputs):]]
         out = function(*args)
         logits = np.asarray(out[0] if isinstance(out, tuple) else out)
         right += int((logits.argmax(-1) == np.asarray(labels)).sum())
         total += np.asarray(labels).size
+    if world:
+        right, total = (round(v * world[1]) for v in data_parallel.average([right, total],
+                                                                           world[1]))
     if not total:
         raise ValueError("the validation data is empty")
     return right / total
@@ -350,7 +357,7 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
         if validation is not None and ((config.eval_every and i % config.eval_every == 0)
                                        or i == config.steps):
             current = {**step.current, "step": np.array(i, dtype=np.int64)}
-            run.curve.append((i, accuracy(exe.predict, validation, current)))
+            run.curve.append((i, accuracy(exe.predict, validation, current, world)))
             if run.leader:
                 print(f"  step {i}: validation accuracy {run.curve[-1][1]:.4f}",
                       file=sys.stderr, flush=True)

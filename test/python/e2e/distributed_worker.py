@@ -45,19 +45,21 @@ def main():
         steps=args.steps, log_every=0, seed=9, lr_schedule="warmup_linear", warmup_steps=2,
         optimizer={"kind": "adamw", "lr": 0.03}, attention_weight=0.5,
         attention_map={(1, 2): (1, 2)}, replace=[(["layers.0", "layers.1"], "layers.0")],
-        replace_weight=1.0, transfer_slope=0.1, transfer_offset=0.3,
+        replace_weight=1.0, transfer_slope=0.1, transfer_offset=0.3, eval_every=3,
         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         on_step=on_step)
     data = make_data(7, batches=3, batch=args.batch)
     if args.teacher_outputs:
         config = dataclasses.replace(config, replace=[], replace_weight=None)
         teacher = ube.save_teacher_outputs(teacher, data, args.teacher_outputs, config)
-    trained = ube.distill(teacher, student, data, config)
+    trained = ube.distill(teacher, student, data, config,
+                          validation=make_data(8, batches=2, batch=args.batch))
     if rank == 0:
         out = pathlib.Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         write_safetensors(out / "params.safetensors", trained.params)
-        (out / "history.json").write_text(json.dumps({**trained.history, "attempt": attempt}))
+        (out / "history.json").write_text(json.dumps({**trained.history, "attempt": attempt,
+                                                     "validation": trained.validation}))
 
 
 if __name__ == "__main__":

@@ -130,7 +130,8 @@ def one_process(ube_module, batch, steps):
         steps=steps, log_every=0, seed=9, lr_schedule="warmup_linear", warmup_steps=2,
         optimizer={"kind": "adamw", "lr": 0.03}, attention_weight=0.5,
         attention_map={(1, 2): (1, 2)}, replace=[(["layers.0", "layers.1"], "layers.0")],
-        replace_weight=1.0, transfer_slope=0.1, transfer_offset=0.3))
+        replace_weight=1.0, transfer_slope=0.1, transfer_offset=0.3, eval_every=3),
+        validation=make_data(8, batches=2, batch=batch))
     return trained
 
 
@@ -160,6 +161,9 @@ def test_two_ranks_match_one_process_with_the_doubled_batch(ube_module, two_rank
                               theseus_pair(6)[1].state_dict()["layers.0.linear.weight"].numpy())
     np.testing.assert_allclose(history["loss"], single.history["loss"], rtol=1e-5)
     assert history["replace_probability"] == single.history["replace_probability"]
+    # Validation: each rank scores its rows, the counts summed over ranks.
+    assert [tuple(v) for v in history["validation"]] == single.validation
+    assert [step for step, _ in single.validation] == [3, 6]
 
 
 def test_a_rank_that_dies_is_restarted_and_resumes(tools_dir, tmp_path, two_ranks):
