@@ -116,13 +116,18 @@ class GradientBuckets:
         self.flat *= np.float32(1.0 / size)
 
 
-def average(values, size):
-    """The mean over ranks of a few scalars (the logged loss terms)."""
+def total(values):
+    """The sums over ranks of a few scalars (in float64)."""
     import torch
     import torch.distributed as dist
     t = torch.tensor([float(v) for v in values], dtype=torch.float64)
     dist.all_reduce(t)
-    return (t / size).tolist()
+    return t.tolist()
+
+
+def average(values, size):
+    """The means over ranks of a few scalars (the logged loss terms)."""
+    return [v / size for v in total(values)]
 
 
 def barrier():
@@ -144,8 +149,9 @@ class DataParallelStep:
         self.update = TrainingStep(executable.update, params, state, first_step)
         self.gradients = executable.gradients
         self._inputs = [name for name, _, _ in self.gradients.inputs]
+        self._grads = [n for n, _, _ in self.update.function.inputs if n.startswith("grad.")]
         outputs = self.gradients.outputs
-        self._terms = [name for name, _, _ in outputs[:len(outputs) - len(self._grads())]]
+        self._terms = [name for name, _, _ in outputs[:len(outputs) - len(self._grads)]]
         shapes = [shape for _, _, shape in outputs[len(self._terms):]]
         dtypes = {np.dtype(UBE_TO_NUMPY[dtype]) for _, dtype, _ in outputs[len(self._terms):]}
         if dtypes != {np.dtype(np.float32)}:
@@ -153,9 +159,6 @@ class DataParallelStep:
                              f"{sorted(str(d) for d in dtypes)}")
         self.buckets = GradientBuckets(shapes)
         self.communication_seconds = []  # the all-reduce of each step
-
-    def _grads(self):
-        return [n for n, _, _ in self.update.function.inputs if n.startswith("grad.")]
 
     @property
     def step_number(self):
@@ -187,11 +190,11 @@ class DataParallelStep:
         before = time.perf_counter()
         self.buckets.all_reduce(self.size)
         self.communication_seconds.append(time.perf_counter() - before)
-        feed = dict(zip(self._grads(), self.buckets.views))
+        feed = dict(zip(self._grads, self.buckets.views))
         if "lr" in batch:
             feed["lr"] = batch["lr"]
         self.update(**feed)
-        terms = average([results[i] for i in range(len(self._terms))], self.size)
+        terms = average(results[:len(self._terms)], self.size)
         return {name: np.float32(v) for name, v in zip(self._terms, terms)}
 
 

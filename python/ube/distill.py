@@ -284,8 +284,7 @@ def accuracy(function, batches, params=None, world=None):
         right += int((logits.argmax(-1) == np.asarray(labels)).sum())
         total += np.asarray(labels).size
     if world:
-        right, total = (round(v * world[1]) for v in data_parallel.average([right, total],
-                                                                           world[1]))
+        right, total = (round(v) for v in data_parallel.total([right, total]))
     if not total:
         raise ValueError("the validation data is empty")
     return right / total
@@ -658,8 +657,7 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
         if config.replace:
             raise ValueError("module replacement runs the teacher's modules inside the step: "
                              "it needs the teacher itself, not its stored outputs")
-        from ube.teacher_outputs import paired
-        data = paired(data, teacher)
+        data = teacher.alongside(data)
     first_inputs, first_labels = next(_batches(data, data_parallel.world()))
     count = len(first_inputs) - (len(teacher.shapes) if offline else 0)
     stored, first_inputs = first_inputs[count:], first_inputs[:count]

@@ -2,7 +2,7 @@
 its outputs stored, so distillation reads them instead of recomputing the
 teacher's forward every step.
 
-    ube.save_teacher_outputs(teacher, data, config, "teacher-out")
+    ube.save_teacher_outputs(teacher, data, "teacher-out", config)
     student = ube.distill(ube.TeacherOutputs("teacher-out"), student, data, config)
 
 The directory holds `manifest.json` and one `out<i>.npy` per teacher output
@@ -75,6 +75,11 @@ class TeacherOutputs:
         """The shape of each output for one batch."""
         return [tuple(s) for s in self.manifest["shapes"]]
 
+    def alongside(self, data):
+        """`data` (re-iterable) with each batch's stored outputs appended to
+        its inputs."""
+        return _Alongside(self, data)
+
     def batch(self, k, inputs=None):
         """The outputs of batch k; with `inputs`, checked to be that batch."""
         if inputs is not None and batch_digest(inputs) != self.digests[k]:
@@ -118,14 +123,11 @@ def write(directory, outputs, digests, top_k, dtype, extra):
                 "shapes": [list(a.shape) for a in outputs[0]], "files": files,
                 "digests": digests, **extra}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    return TeacherOutputs(directory)
 
 
-class _Paired:
-    """`data` with each batch's teacher outputs appended to its inputs."""
-
-    def __init__(self, data, outputs):
-        self.data, self.outputs = data, outputs
+class _Alongside:
+    def __init__(self, outputs, data):
+        self.outputs, self.data = outputs, data
 
     def __iter__(self):
         for k, (inputs, labels) in enumerate(self.data):
@@ -134,7 +136,3 @@ class _Paired:
                                  f"{self.outputs.batches} batches, the data has more")
             inputs = tuple(np.asarray(a) for a in inputs)
             yield inputs + tuple(self.outputs.batch(k, inputs)), labels
-
-
-def paired(data, outputs):
-    return _Paired(data, outputs)
