@@ -18,7 +18,8 @@
 //                disjoint blocks of the result, and every element is summed
 //                in the same k order whichever thread runs it, so results
 //                do not depend on the thread count.
-//   per task     for each K block of KC: for each panel: for each micro-tile:
+//   per task     for each K block of KC (sized to the target's L2 by the
+//                cpu pipeline): for each panel: for each micro-tile:
 //                MR × NR accumulators in vector registers (MR·NR/lanes of
 //                them), over the block's k: NR/lanes panel loads, MR
 //                broadcasts of lhs, MR·NR/lanes FMAs. The first K block
@@ -32,8 +33,13 @@
 //                accumulators after the last K block, before the one store:
 //                the product is never written out and read back.
 //
-// lhs is read in place (MR rows at a time, each walked sequentially), so only
-// rhs is copied: O(K·N) next to O(M·N·K) work.
+//   pack lhs     per task and K block, when the MR rows read in place would
+//                alias in L1 (a row stride of a multiple of 4 KiB): its
+//                rows' K block copied into [tile, k, 0..MR), so a
+//                micro-tile's MR broadcasts per k come from one contiguous
+//                run. The buffer is the task's own (an arena slot per task,
+//                --ube-cpu-plan-memory) and stays in L2 while the task's
+//                panels pass over it. Otherwise lhs is read in place.
 //
 //===----------------------------------------------------------------------===//
 
@@ -104,6 +110,26 @@ public:
     groups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, tilesPerGroup));
     panelsPerGroup = llvm::divideCeil(panels, splitColumns ? kColumnGroups : 1);
     columnGroups = llvm::divideCeil(panels, panelsPerGroup);
+    packLhs = shouldPackLhs();
+  }
+
+  /// Whether tasks pack their lhs rows: when the MR rows a micro-tile reads
+  /// in place fall into one L1 set (a row stride of a multiple of 4 KiB:
+  /// K = 1024, 2048, 3072) and outnumber its ways, they evict each other
+  /// before each line's 16 floats are used (1024³ at 67–95 GFLOP/s against
+  /// 102–105 packed, on znver4). Otherwise the copy costs more than it
+  /// saves (512³: 112 → 102 packed), since lhs rows read in place stream
+  /// well, and products with few columns per task reuse a packed row little.
+  bool shouldPackLhs() const {
+    int64_t columns = std::min(panelsPerGroup, panels) * t.panelWidth;
+    if (transposeLhs || columns < kPackLhsMinColumns)
+      return false;
+    constexpr int64_t kLine = 64, kSetSpan = 4096, kWays = 8;
+    llvm::SmallDenseMap<int64_t, int64_t> rowsPerSet;
+    for (int64_t i = 0; i < t.tileRows; ++i)
+      if (++rowsPerSet[i * k * int64_t(sizeof(float)) % kSetSpan / kLine] > kWays)
+        return true;
+    return false;
   }
 
   Value build() {
@@ -275,15 +301,27 @@ private:
       scf::YieldOp::create(b, tile);
       return ifOp.getResult(0);
     };
-    slice = loop(index(0), index(k), index(t.kBlock), slice,
+    // K blocks of at most KC, as equal as possible (K = 1200, KC = 1024:
+    // two of 600, not 1024 and 176).
+    int64_t blockK = llvm::divideCeil(k, llvm::divideCeil(k, t.kBlock));
+    SmallVector<Value> state{slice};
+    if (packLhs) // The group's tiles, and the ragged rows' tile.
+      state.push_back(tensor::EmptyOp::create(
+          b, ArrayRef<int64_t>{tilesPerGroup + (m % t.tileRows ? 1 : 0), blockK, t.tileRows},
+          f32));
+    slice = loop(index(0), index(k), index(blockK), state,
                  [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
-                   Value kEnd = arith::MinUIOp::create(b, add(kBegin, index(t.kBlock)), index(k));
+                   Value kEnd = arith::MinUIOp::create(b, add(kBegin, index(blockK)), index(k));
                    Value first =
                        accumulator
                            ? Value(arith::ConstantOp::create(b, b.getBoolAttr(false)))
                            : Value(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kBegin,
                                                          index(0)));
-                   return {kBlock(args[0], kBegin, kEnd, first)};
+                   if (!packLhs)
+                     return {kBlock(args[0], kBegin, kEnd, first)};
+                   lhsPack = packLhsBlock(args[1], rowBegin, tiles, isLast, kBegin, kEnd);
+                   lhsPackBegin = kBegin;
+                   return {kBlock(args[0], kBegin, kEnd, first), lhsPack};
                  })[0];
 
     b.setInsertionPointToStart(terminator.getBody());
@@ -296,6 +334,39 @@ private:
     at.push_back(transposeLhs ? kk : row);
     at.push_back(transposeLhs ? row : kk);
     return tensor::ExtractOp::create(b, lhs, at);
+  }
+
+  /// `pack` [tile, k - kBegin, i] = lhs[rowBegin + tile·MR + i, k] for the
+  /// group's `tiles` full micro-tiles and, in the last group, the ragged
+  /// rows' tile after them.
+  Value packLhsBlock(Value pack, Value rowBegin, Value tiles, Value isLast, Value kBegin,
+                     Value kEnd) {
+    auto packTile = [&](Value pack, Value tile, int64_t rowCount) {
+      Value firstRow = add(rowBegin, mul(tile, index(t.tileRows)));
+      return loop(kBegin, kEnd, index(1), pack,
+                  [&](Value kk, ValueRange args) -> SmallVector<Value> {
+                    Value at = arith::SubIOp::create(b, kk, kBegin);
+                    Value packed = args[0];
+                    for (int64_t i = 0; i < rowCount; ++i)
+                      packed = tensor::InsertOp::create(b, lhsAt(add(firstRow, index(i)), kk),
+                                                        packed, ValueRange{tile, at, index(i)});
+                    return {packed};
+                  })[0];
+    };
+    pack = loop(index(0), tiles, index(1), pack,
+                [&](Value tile, ValueRange args) -> SmallVector<Value> {
+                  return {packTile(args[0], tile, t.tileRows)};
+                })[0];
+    int64_t raggedRows = m % t.tileRows;
+    if (!raggedRows)
+      return pack;
+    auto ifOp = scf::IfOp::create(b, TypeRange{pack.getType()}, isLast, true, true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, packTile(pack, tiles, raggedRows));
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, pack);
+    return ifOp.getResult(0);
   }
 
   /// Adds lhs[rows] × Bp[panel][kBegin..kEnd) to the `rowCount` × NR tile at
@@ -360,7 +431,14 @@ private:
     SmallVector<bool> live;
     for (int64_t v = 0; v < vectors; ++v)
       live.push_back(valid[v] != 0);
-    auto lhsOf = [&](int64_t i, Value kk) { return lhsAt(add(lhsRow, index(i)), kk); };
+    Value packedTile = lhsPack ? arith::DivUIOp::create(b, row, index(t.tileRows)) : nullptr;
+    auto lhsOf = [&](int64_t i, Value kk) -> Value {
+      if (!lhsPack)
+        return lhsAt(add(lhsRow, index(i)), kk);
+      return tensor::ExtractOp::create(
+          b, lhsPack,
+          ValueRange{packedTile, arith::SubIOp::create(b, kk, lhsPackBegin), index(i)});
+    };
     auto rhsOf = [&](int64_t v, Value kk) -> Value {
       if (packed)
         return vector::TransferReadOp::create(
@@ -478,6 +556,11 @@ private:
   Value packed, packedAt;
   SmallVector<Value> lhsIndices, rhsIndices;
   static constexpr int64_t kInPlaceRhsPanels = 4;
+  /// Whether tasks pack their lhs rows; the current K block's pack and its
+  /// first k.
+  bool packLhs = false;
+  Value lhsPack, lhsPackBegin;
+  static constexpr int64_t kPackLhsMinColumns = 256;
 };
 
 bool isKernelMatmul(MatmulOp op) {

@@ -13,6 +13,10 @@ struct CpuKernelPipelineOptions : mlir::PassPipelineOptions<CpuKernelPipelineOpt
                               llvm::cl::desc("f32 lanes of the CPU's widest vectors: 8 (AVX2) "
                                              "or 16 (AVX-512)"),
                               llvm::cl::init(8)};
+  Option<int64_t> l2CacheBytes{*this, "l2-cache-bytes",
+                               llvm::cl::desc("Per-core L2 of the target CPU: the matmul "
+                                              "kernels' K blocks are sized to it"),
+                               llvm::cl::init(256 * 1024)};
 };
 
 /// ube ops -> the cpu target's fused kernels (distillation losses, feature

@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CpuTarget.h"
+#include "CpuCacheSizes.h"
 #include "ConstantSection.h"
 #include "ParallelCodegen.h"
 #include "CpuTargetOptions.h"
@@ -287,6 +288,8 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
   CpuKernelPipelineOptions kernels;
   kernels.vectorWidth =
       machine && machine->getMCSubtargetInfo()->checkFeatures("+avx512f") ? 16 : 8;
+  kernels.l2CacheBytes =
+      cpuL2CacheBytes(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu);
   buildCpuKernelPipeline(pm, kernels);
 }
 

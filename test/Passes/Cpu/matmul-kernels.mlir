@@ -4,7 +4,8 @@
 // BAD-WIDTH: panel-width must be a multiple of vector-width
 
 // A batch of 2 (rhs broadcast), M = 13 = 2 tiles of 6 + 1 ragged row,
-// N = 21 = one full panel + 5 columns, K = 20 = blocks of 8, 8 and 4.
+// N = 21 = one full panel + 5 columns, K = 20 = blocks of 7, 7 and 6 (at
+// most k-block = 8, as equal as possible).
 // rhs is narrow (at most 4 panels): it is read in place, not packed.
 // CHECK-LABEL: func.func @batched
 // CHECK-NOT: tensor.expand_shape
@@ -13,8 +14,8 @@
 // CHECK: %[[LAST:.*]] = arith.cmpi eq, %[[G]], %c1
 // CHECK: %[[ROWS:.*]] = arith.select %[[LAST]], %{{.*}}, %c6 : index
 // CHECK: %[[SLICE:.*]] = tensor.extract_slice %[[OUT]][%{{.*}}, %{{.*}}, 0] [1, %[[ROWS]], 21] [1, 1, 1] : tensor<2x13x21xf32> to tensor<?x21xf32>
-// K blocks of 8; the first starts from zero, the others from the partial sums.
-// CHECK: scf.for %[[KB:.*]] = %c0 to %c20 step %c8 iter_args(%[[TILE:.*]] = %[[SLICE]])
+// K blocks of 7; the first starts from zero, the others from the partial sums.
+// CHECK: scf.for %[[KB:.*]] = %c0 to %c20 step %c7 iter_args(%[[TILE:.*]] = %[[SLICE]])
 // CHECK: %[[KEND:.*]] = arith.minui %{{.*}}, %c20
 // CHECK: %[[FIRST:.*]] = arith.cmpi eq, %[[KB]], %c0
 // CHECK: %[[ACC:.*]]:12 = scf.if %[[FIRST]]

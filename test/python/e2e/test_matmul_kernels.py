@@ -29,6 +29,9 @@ CASES = [
     ((40, 64), (64, 1000), False, False),
     ((64, 40), (64, 1000), True, False),
     ((2, 13, 70), (2, 777, 70), False, True),
+    # Rows 4 KiB apart (K = 1024): with AVX-512's 12-row tiles the tasks
+    # pack their lhs rows; ragged rows and panel, batch broadcast.
+    ((2, 54, 1024), (1024, 300), False, False),
 ]
 
 
@@ -53,6 +56,18 @@ def test_matches_numpy(runner, lhs, rhs, ta, tb):
     out = runner.mlir(body, {"a": a, "b": b}, outputs)["r"]
     assert out.shape == ref.shape
     assert rel_error(out, ref) < 2e-6
+
+
+def test_packed_lhs_over_several_k_blocks(runner):
+    """K = 3072 (rows 12 KiB apart: packed with AVX-512 tiles) runs as several
+    K blocks, each packing the task's rows again. Tolerance 5e-6: f32
+    rounding of 3072-term sums."""
+    rng = np.random.default_rng(13)
+    a = rng.standard_normal((30, 3072)).astype(np.float32)
+    b = rng.standard_normal((3072, 260)).astype(np.float32)
+    body, outputs, ref = matmul_mlir(a, b, False, False)
+    out = runner.mlir(body, {"a": a, "b": b}, outputs)["r"]
+    assert rel_error(out, ref) < 5e-6
 
 
 def test_unfused_path_agrees(runner):
@@ -90,6 +105,7 @@ def test_identical_for_any_thread_count(ube_module, tmp_path):
 
 
 @pytest.mark.parametrize("lhs,rhs,ta,tb", [((13, 300), (300, 37), False, False),
+                                           ((54, 1024), (1024, 300), False, False),
                                            ((3, 130, 64), (3, 130, 64), False, True),
                                            ((9, 20), (9, 17), True, False)])
 def test_sums_into_an_addend(runner, lhs, rhs, ta, tb):
@@ -124,7 +140,8 @@ def test_sums_into_an_addend(runner, lhs, rhs, ta, tb):
 
 
 @pytest.mark.parametrize("lhs,rhs", [((13, 300), (300, 37)), ((2, 13, 20), (20, 21)),
-                                     ((97, 600), (600, 48)), ((20, 64), (64, 1000))])
+                                     ((97, 600), (600, 48)), ((20, 64), (64, 1000)),
+                                     ((54, 1024), (1024, 300))])
 def test_epilogue_runs_on_the_accumulators(runner, lhs, rhs):
     """Elementwise ops consuming a product (bias add, GELU both ways, a
     scale, a residual on either side, tanh) are applied in the kernel after
