@@ -2,6 +2,7 @@
 
 #include "ThreadPool.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -10,17 +11,24 @@ namespace {
 /// Set on pool workers and on a caller while its loop runs: a parallel loop
 /// inside a task runs serially instead of waiting for the busy pool.
 thread_local bool insideTask = false;
+
+inline void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
 } // namespace
 
 ThreadPool::ThreadPool(size_t threads) {
   for (size_t i = 1; i < threads; ++i)
-    workers_.emplace_back([this, i] { workerLoop(i); });
+    workers_.emplace_back([this] { workerLoop(); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   for (std::thread &worker : workers_)
@@ -38,12 +46,15 @@ size_t ThreadPool::defaultThreads() {
   return hardware ? hardware : 1;
 }
 
-void ThreadPool::runChunk(size_t chunk) {
-  // Contiguous, as equal as integers allow.
-  int64_t begin = int64_t(chunk) * count_ / int64_t(chunks_);
-  int64_t end = int64_t(chunk + 1) * count_ / int64_t(chunks_);
-  if (begin < end)
-    task_(ctx_, begin, end);
+void ThreadPool::runShares() {
+  // Dynamic: each thread takes the next `grain_` iterations until none are
+  // left, so a thread that started late or got cheap iterations takes more.
+  for (;;) {
+    int64_t begin = next_.fetch_add(grain_, std::memory_order_relaxed);
+    if (begin >= count_)
+      return;
+    task_(ctx_, begin, std::min(begin + grain_, count_));
+  }
 }
 
 void ThreadPool::parallelFor(Task task, void *ctx, int64_t count) {
@@ -54,39 +65,63 @@ void ThreadPool::parallelFor(Task task, void *ctx, int64_t count) {
     task(ctx, 0, count);
     return;
   }
+  task_ = task;
+  ctx_ = ctx;
+  count_ = count;
+  grain_ = std::max<int64_t>(1, count / int64_t(threads() * kSharesPerThread));
+  next_.store(0, std::memory_order_relaxed);
+  pending_.store(workers_.size(), std::memory_order_relaxed);
   {
+    // Under the mutex, so a worker about to sleep sees the new generation.
     std::lock_guard<std::mutex> lock(mutex_);
-    task_ = task;
-    ctx_ = ctx;
-    count_ = count;
-    chunks_ = std::min<size_t>(threads(), size_t(count));
-    pending_ = chunks_ - 1;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
+    if (sleeping_)
+      wake_.notify_all();
   }
-  wake_.notify_all();
   insideTask = true;
-  runChunk(0);
+  runShares();
   insideTask = false;
-  std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [&] { return pending_ == 0; });
+  // The workers finish within microseconds of the caller unless the loop is
+  // uneven: spin briefly before sleeping.
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    if (spin < kSpinIterations) {
+      pause();
+      continue;
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    break;
+  }
 }
 
-void ThreadPool::workerLoop(size_t index) {
+void ThreadPool::workerLoop() {
   insideTask = true;
   uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-    if (stopping_)
+    // Spin a while for the next loop (a model's layers come in quick
+    // succession), then sleep.
+    uint64_t current = generation_.load(std::memory_order_acquire);
+    for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
+      pause();
+      current = generation_.load(std::memory_order_acquire);
+    }
+    if (current == seen) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      ++sleeping_;
+      wake_.wait(lock, [&] {
+        return generation_.load(std::memory_order_acquire) != seen;
+      });
+      --sleeping_;
+      current = generation_.load(std::memory_order_acquire);
+    }
+    if (stopping_.load(std::memory_order_acquire))
       return;
-    seen = generation_;
-    if (index >= chunks_)
-      continue;
-    lock.unlock();
-    runChunk(index);
-    lock.lock();
-    if (--pending_ == 0)
+    seen = current;
+    runShares();
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mutex_);
       done_.notify_one();
+    }
   }
 }
 

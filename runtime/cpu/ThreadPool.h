@@ -2,17 +2,20 @@
 //
 // Generated host code hands each parallel loop to the runtime as
 // task(ctx, begin, end) over [0, count) (ube_host_parallel_for,
-// docs/runtime-abi.md). The pool splits [0, count) into one contiguous chunk
-// per thread, runs chunk 0 on the calling thread and the others on its
-// workers, and returns when all are done. Which thread runs an iteration
-// never changes what the iteration computes, so results are identical for
-// any thread count.
+// docs/runtime-abi.md). The calling thread and the workers take shares of
+// [0, count) from an atomic counter until none are left, and the call
+// returns when all are done. Which thread runs an iteration never changes
+// what the iteration computes, so results are identical for any thread
+// count. Waiting threads spin briefly before they sleep: a model runs
+// hundreds of loops per invocation, and a futex wake-up per loop cost
+// MiniLM at batch 1 a third of its time (24 → 15.5 ms per 128 tokens).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef UBE_RUNTIME_CPU_THREADPOOL_H
 #define UBE_RUNTIME_CPU_THREADPOOL_H
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -44,21 +47,30 @@ public:
   static size_t defaultThreads();
 
 private:
-  void workerLoop(size_t index);
-  void runChunk(size_t chunk);
+  void workerLoop();
+  void runShares();
+
+  /// Iterations a thread takes at a time: about 1/kSharesPerThread of its
+  /// even share, so uneven iterations still end together.
+  static constexpr int64_t kSharesPerThread = 4;
+  /// Pause instructions a waiting thread spins for before it sleeps (about
+  /// 50 µs: longer than a futex wake-up, shorter than anything a user would
+  /// notice on an idle pool).
+  static constexpr int kSpinIterations = 2000;
 
   std::vector<std::thread> workers_;
   std::mutex busy_; ///< Held by the thread whose loop runs on the pool.
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  uint64_t generation_ = 0;
-  size_t pending_ = 0;
-  bool stopping_ = false;
-  // The loop being run.
+  std::atomic<uint64_t> generation_{0}; ///< Bumped for each loop.
+  std::atomic<size_t> pending_{0};      ///< Workers not done with the loop.
+  size_t sleeping_ = 0;                 ///< Workers waiting on wake_.
+  std::atomic<bool> stopping_{false};   ///< Set (with a new generation) to end.
+  // The loop being run: set before generation_ is bumped.
   Task task_ = nullptr;
   void *ctx_ = nullptr;
-  int64_t count_ = 0;
-  size_t chunks_ = 0;
+  int64_t count_ = 0, grain_ = 1;
+  std::atomic<int64_t> next_{0}; ///< The first iteration nobody has taken.
 };
 
 } // namespace ube::runtime

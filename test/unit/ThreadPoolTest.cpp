@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -27,30 +29,61 @@ struct Record {
   }
 };
 
-TEST(ThreadPool, EveryIterationRunsOnceInContiguousChunks) {
+TEST(ThreadPool, EveryIterationRunsOnce) {
   for (size_t threads : {1, 2, 3, 8})
     for (int64_t count : {1, 2, 5, 7, 64, 1001}) {
       ThreadPool pool(threads);
       Record record(count);
       pool.parallelFor(&Record::task, &record, count);
-      std::set<std::thread::id> owners;
-      for (int64_t i = 0; i < count; ++i) {
+      for (int64_t i = 0; i < count; ++i)
         EXPECT_EQ(record.visits[i].load(), 1) << threads << " threads, " << count;
-        // Chunks are contiguous: an owner never reappears after another.
-        if (i > 0 && record.owner[i] != record.owner[i - 1])
-          EXPECT_TRUE(owners.insert(record.owner[i - 1]).second);
-      }
-      EXPECT_LE(owners.size() + 1, std::min<size_t>(threads, count));
     }
 }
 
+/// Each iteration waits (up to 10 s) until `expected` distinct threads have
+/// run one: passes only if that many run the loop at the same time.
+struct Rendezvous {
+  explicit Rendezvous(size_t expected) : expected(expected) {}
+  size_t expected;
+  std::mutex mutex;
+  std::set<std::thread::id> arrived;
+  static void task(void *ctx, int64_t begin, int64_t end) {
+    auto *self = static_cast<Rendezvous *>(ctx);
+    {
+      std::lock_guard<std::mutex> lock(self->mutex);
+      self->arrived.insert(std::this_thread::get_id());
+    }
+    for (int wait = 0; wait < 10000; ++wait) {
+      {
+        std::lock_guard<std::mutex> lock(self->mutex);
+        if (self->arrived.size() >= self->expected)
+          return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+};
+
 TEST(ThreadPool, UsesItsWorkers) {
   ThreadPool pool(4);
-  Record record(4000);
-  pool.parallelFor(&Record::task, &record, 4000);
-  std::set<std::thread::id> owners(record.owner.begin(), record.owner.end());
-  EXPECT_EQ(owners.size(), 4u);
-  EXPECT_EQ(record.owner.front(), std::this_thread::get_id()); // chunk 0: the caller
+  Rendezvous rendezvous(4);
+  pool.parallelFor(&Rendezvous::task, &rendezvous, 64);
+  EXPECT_EQ(rendezvous.arrived.size(), 4u);
+  EXPECT_TRUE(rendezvous.arrived.count(std::this_thread::get_id())); // the caller too
+}
+
+TEST(ThreadPool, LoopsInQuickSuccession) {
+  // Workers spinning between loops and sleeping after: every loop complete,
+  // whatever state they were in when it began.
+  ThreadPool pool(3);
+  for (int repeat = 0; repeat < 2000; ++repeat) {
+    Record record(37);
+    pool.parallelFor(&Record::task, &record, 37);
+    for (auto &visits : record.visits)
+      ASSERT_EQ(visits.load(), 1) << "loop " << repeat;
+    if (repeat % 500 == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5)); // let them sleep
+  }
 }
 
 struct Nested {
