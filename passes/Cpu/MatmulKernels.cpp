@@ -71,6 +71,7 @@ struct Tiling {
   int64_t panelWidth;   ///< NR: columns of a micro-tile and a packed panel.
   int64_t kBlock;       ///< KC: k extent of one pass over a panel.
   int64_t tilesPerTask; ///< TPB: micro-tiles (of MR rows) per parallel task.
+  int64_t minTasks;     ///< Fewer (batch × row groups) split the columns too.
 };
 
 /// Builds the kernel replacing one matmul. Shapes are static: lhs
@@ -99,16 +100,30 @@ public:
     vec = VectorType::get({t.lanes}, f32);
     panels = llvm::divideCeil(n, t.panelWidth);
     fullTiles = m / t.tileRows;
-    // A short, wide product (an output projection over a vocabulary: few
-    // row groups, many panels) is split along its columns instead: each
-    // task takes every row and a range of panels, so each packed panel is
-    // read from memory once, while it sits in L1 for all the rows, not
-    // once per row group.
-    bool splitColumns = llvm::divideCeil(fullTiles, t.tilesPerTask) < kMinRowGroups &&
-                        panels >= 2 * kColumnGroups;
-    tilesPerGroup = splitColumns ? std::max<int64_t>(1, fullTiles) : t.tilesPerTask;
+    batch = 1;
+    for (int64_t size : batchShape)
+      batch *= size;
+    // Row groups of about TPB micro-tiles, as equal as possible (128 rows:
+    // 5 + 5 tiles, not 8 + 2).
+    int64_t rowGroups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, t.tilesPerTask));
+    tilesPerGroup = std::max<int64_t>(1, llvm::divideCeil(fullTiles, rowGroups));
     groups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, tilesPerGroup));
-    panelsPerGroup = llvm::divideCeil(panels, splitColumns ? kColumnGroups : 1);
+    panelsPerGroup = panels;
+    if (groups < kMinRowGroups && panels >= 2 * kColumnGroups) {
+      // A short, wide product (an output projection over a vocabulary: few
+      // row groups, many panels) is split along its columns instead: each
+      // task takes every row and a range of panels, so each packed panel is
+      // read from memory once, while it sits in L1 for all the rows, not
+      // once per row group.
+      tilesPerGroup = std::max<int64_t>(1, fullTiles);
+      groups = 1;
+      panelsPerGroup = llvm::divideCeil(panels, kColumnGroups);
+    } else if (batch * groups < t.minTasks) {
+      // Too few tasks to keep every thread busy (a batch-1 layer's 128
+      // rows are 2 row groups): split the columns too.
+      int64_t split = std::min<int64_t>(panels, llvm::divideCeil(t.minTasks, batch * groups));
+      panelsPerGroup = llvm::divideCeil(panels, split);
+    }
     columnGroups = llvm::divideCeil(panels, panelsPerGroup);
     packLhs = shouldPackLhs();
   }
@@ -143,9 +158,6 @@ public:
       packed = buildPackedPanels(b, stack, transposeRhs, t.panelWidth);
     else
       packed = packConstantPanels(b, stack, transposeRhs, t.panelWidth);
-    int64_t batch = 1;
-    for (int64_t size : batchShape)
-      batch *= size;
     // Every element is written by the first K block of its task, so the
     // result needs no fill (or starts as the accumulator).
     Value init =
@@ -547,7 +559,8 @@ private:
   ArrayRef<int64_t> batchShape, lhsBatch, rhsBatch;
   /// Tasks split rows into `groups` of `tilesPerGroup` micro-tiles and
   /// panels into `columnGroups` of `panelsPerGroup`.
-  int64_t m, n, k, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup, columnGroups;
+  int64_t m, n, k, batch, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup,
+      columnGroups;
   static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16;
   Value columnBegin;
   Type f32;
@@ -676,14 +689,14 @@ struct UbeCpuMatmulKernelsPass
   using Base::Base;
   void runOnOperation() override {
     if (vectorWidth < 1 || panelWidth % vectorWidth != 0 || tileRows < 1 || kBlock < 1 ||
-        tilesPerTask < 1) {
+        tilesPerTask < 1 || minTasks < 1) {
       getOperation().emitError("ube-cpu-matmul-kernels: panel-width must be a multiple of "
                                "vector-width, and every size positive");
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
     patterns.add<TileMatmul, TileAccumulatingMatmul>(
-        &getContext(), Tiling{vectorWidth, tileRows, panelWidth, kBlock, tilesPerTask});
+        &getContext(), Tiling{vectorWidth, tileRows, panelWidth, kBlock, tilesPerTask, minTasks});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
       signalPassFailure();
   }

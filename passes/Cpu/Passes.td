@@ -106,12 +106,17 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     transposes) with Goto's algorithm on tensors: the right-hand side is
     packed into k-major panels `panel-width` columns wide (at compile time
     when it is a constant, as weights are; else by parallel tasks), then an
-    `scf.forall` over (batch, row group) runs, per task, K blocks of
-    `k-block`, panels, and micro-tiles of `tile-rows` × `panel-width` whose
-    accumulators stay in vector registers (broadcast lhs × panel vector
-    FMAs). Tasks own disjoint rows and sum every element in the same order,
-    so results do not depend on how tasks are spread over threads. Other
-    matmuls are left for `--ube-lower-to-linalg`.
+    `scf.forall` over (batch, row group, column group) runs, per task, K
+    blocks of at most `k-block` (split evenly), panels, and micro-tiles of
+    `tile-rows` × `panel-width` whose accumulators stay in vector registers
+    (broadcast lhs × panel vector FMAs). Row groups are about
+    `tiles-per-task` micro-tiles; columns are split when a product has fewer
+    than `min-tasks` (batch × row groups), or few row groups and many panels.
+    When a micro-tile's rows would alias in one L1 set (a row stride of a
+    multiple of 4 KiB), each task packs its rows' K block first. Tasks own
+    disjoint blocks and sum every element in the same order, so results do
+    not depend on how tasks are spread over threads. Other matmuls are left
+    for `--ube-lower-to-linalg`.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "8",
@@ -121,7 +126,10 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
            "Columns of a micro-tile and a packed panel (NR, a multiple of the width)">,
     Option<"kBlock", "k-block", "int64_t", "256", "k extent of one pass over a panel (KC)">,
     Option<"tilesPerTask", "tiles-per-task", "int64_t", "8",
-           "Micro-tiles per parallel task (rows per task = tiles × tile-rows)">
+           "Micro-tiles per parallel task (rows per task = tiles × tile-rows)">,
+    Option<"minTasks", "min-tasks", "int64_t", "16",
+           "Tasks a product is split into at least where its columns allow (fewer "
+           "batch × row groups split the columns too)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];

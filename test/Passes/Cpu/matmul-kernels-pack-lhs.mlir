@@ -1,4 +1,4 @@
-// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2" --canonicalize --cse --split-input-file | FileCheck %s
+// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1" --canonicalize --cse --split-input-file | FileCheck %s
 
 // K = 1024: lhs rows 4 KiB apart, so a micro-tile's 12 rows read in place
 // would fall into one L1 set. Each task packs its rows' K block (two blocks

@@ -1,4 +1,4 @@
-// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=8 panel-width=16 tile-rows=6 k-block=8 tiles-per-task=1" --canonicalize --cse --split-input-file | FileCheck %s
+// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=8 panel-width=16 tile-rows=6 k-block=8 tiles-per-task=1 min-tasks=1" --canonicalize --cse --split-input-file | FileCheck %s
 // RUN: not ube-opt %s --ube-cpu-matmul-kernels="vector-width=8 panel-width=12" 2>&1 | FileCheck %s --check-prefix=BAD-WIDTH
 
 // BAD-WIDTH: panel-width must be a multiple of vector-width
