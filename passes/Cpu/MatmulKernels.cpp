@@ -10,20 +10,29 @@
 //                alias in the cache. One parallel task per panel; a constant
 //                rhs (weights) is packed here, at compile time. A narrow
 //                row-major rhs (at most 4 panels wide) is read in place.
+//   pack lhs     when the MR rows a micro-tile reads in place would alias
+//                in L1 (a row stride of a multiple of 4 KiB), lhs too:
+//                panels of MR rows, k-major, Ap[lb, tile, k, 0..MR), so a
+//                micro-tile's MR broadcasts per k come from one contiguous
+//                run. Otherwise lhs is read in place.
 //   tasks        scf.forall over (batch, row group, column group); a row
-//                group is TPB micro-tiles of MR rows (the last one also the
-//                M % MR ragged rows). Column groups split only short, wide
-//                products (fewer than 4 row groups, 32+ panels): there a
-//                task takes every row and a range of panels. Tasks own
+//                group is about TPB micro-tiles of MR rows, as equal as
+//                possible (the last one also the M % MR ragged rows).
+//                Columns are split when there are too few tasks for the
+//                threads (batch × row groups < min-tasks: a batch-1 layer)
+//                and for short, wide products (fewer than 4 row groups, 32+
+//                panels), where a task takes every row and a range of
+//                panels, so each packed panel is read once. Tasks own
 //                disjoint blocks of the result, and every element is summed
 //                in the same k order whichever thread runs it, so results
 //                do not depend on the thread count.
-//   per task     for each K block of KC (sized to the target's L2 by the
-//                cpu pipeline): for each panel: for each micro-tile:
-//                MR × NR accumulators in vector registers (MR·NR/lanes of
-//                them), over the block's k: NR/lanes panel loads, MR
-//                broadcasts of lhs, MR·NR/lanes FMAs. The first K block
-//                starts from zero, the others from the partial sums.
+//   per task     for each K block of at most KC (sized to the target's L2
+//                by the cpu pipeline; blocks split K evenly): for each
+//                panel: for each micro-tile: MR × NR accumulators in vector
+//                registers (MR·NR/lanes of them), over the block's k:
+//                NR/lanes panel loads, MR broadcasts of lhs, MR·NR/lanes
+//                FMAs. The first K block starts from zero, the others from
+//                the partial sums.
 //   accumulate   `x + lhs·rhs` (ube.add of a same-shaped tensor and the
 //                product, which autodiff writes when gradients meet) starts
 //                from x instead of zero: the product is summed into x's
@@ -32,14 +41,6 @@
 //                layer's bias add, then GELU, a residual add...) run on the
 //                accumulators after the last K block, before the one store:
 //                the product is never written out and read back.
-//
-//   pack lhs     per task and K block, when the MR rows read in place would
-//                alias in L1 (a row stride of a multiple of 4 KiB): its
-//                rows' K block copied into [tile, k, 0..MR), so a
-//                micro-tile's MR broadcasts per k come from one contiguous
-//                run. The buffer is the task's own (an arena slot per task,
-//                --ube-cpu-plan-memory) and stays in L2 while the task's
-//                panels pass over it. Otherwise lhs is read in place.
 //
 //===----------------------------------------------------------------------===//
 
@@ -158,6 +159,10 @@ public:
       packed = buildPackedPanels(b, stack, transposeRhs, t.panelWidth);
     else
       packed = packConstantPanels(b, stack, transposeRhs, t.panelWidth);
+    // lhs [LB, M, K] is the [N, K] layout of lhsᵀ: its panels MR wide are
+    // lhs's micro-tiles' rows, k-major.
+    if (packLhs)
+      packedLhs = buildPackedPanels(b, stackOf(lhs, lhsBatch), /*transposed=*/true, t.tileRows);
     // Every element is written by the first K block of its task, so the
     // result needs no fill (or starts as the accumulator).
     Value init =
@@ -186,12 +191,15 @@ private:
   }
 
   /// rhs as one stack of matrices: [RB, K, N] ([RB, N, K] transposed).
-  Value rhsAsStack() {
-    auto type = cast<RankedTensorType>(rhs.getType());
+  Value rhsAsStack() { return stackOf(rhs, rhsBatch); }
+
+  /// `operand` (batch dimensions `batchDims`) as one stack of matrices.
+  Value stackOf(Value operand, ArrayRef<int64_t> batchDims) {
+    auto type = cast<RankedTensorType>(operand.getType());
     int64_t stack = 1;
-    for (int64_t size : rhsBatch)
+    for (int64_t size : batchDims)
       stack *= size;
-    return reshapeTo(b, rhs,
+    return reshapeTo(b, operand,
                      {stack, type.getDimSize(type.getRank() - 2),
                       type.getDimSize(type.getRank() - 1)});
   }
@@ -218,11 +226,12 @@ private:
     return indices;
   }
 
-  /// The index of rhs's matrix in the packed stack.
-  Value packedIndex(ArrayRef<Value> coords) {
-    SmallVector<Value> indices = operandBatch(rhsBatch, coords);
+  /// The index of an operand's matrix (batch dimensions `batchDims`) in its
+  /// packed stack.
+  Value packedIndex(ArrayRef<int64_t> batchDims, ArrayRef<Value> coords) {
+    SmallVector<Value> indices = operandBatch(batchDims, coords);
     Value linear = index(0);
-    for (auto [i, size] : llvm::enumerate(rhsBatch))
+    for (auto [i, size] : llvm::enumerate(batchDims))
       linear = add(mul(linear, index(size)), indices[i]);
     return linear;
   }
@@ -235,7 +244,9 @@ private:
     SmallVector<Value> coords = batchCoordinates(linear);
     resultCoords = coords;
     lhsIndices = operandBatch(lhsBatch, coords);
-    packedAt = packedIndex(coords);
+    packedAt = packedIndex(rhsBatch, coords);
+    if (packedLhs)
+      packedLhsAt = packedIndex(lhsBatch, coords);
     rhsIndices = operandBatch(rhsBatch, coords);
 
     int64_t groupRows = tilesPerGroup * t.tileRows;
@@ -316,12 +327,7 @@ private:
     // K blocks of at most KC, as equal as possible (K = 1200, KC = 1024:
     // two of 600, not 1024 and 176).
     int64_t blockK = llvm::divideCeil(k, llvm::divideCeil(k, t.kBlock));
-    SmallVector<Value> state{slice};
-    if (packLhs) // The group's tiles, and the ragged rows' tile.
-      state.push_back(tensor::EmptyOp::create(
-          b, ArrayRef<int64_t>{tilesPerGroup + (m % t.tileRows ? 1 : 0), blockK, t.tileRows},
-          f32));
-    slice = loop(index(0), index(k), index(blockK), state,
+    slice = loop(index(0), index(k), index(blockK), slice,
                  [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
                    Value kEnd = arith::MinUIOp::create(b, add(kBegin, index(blockK)), index(k));
                    Value first =
@@ -329,11 +335,7 @@ private:
                            ? Value(arith::ConstantOp::create(b, b.getBoolAttr(false)))
                            : Value(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kBegin,
                                                          index(0)));
-                   if (!packLhs)
-                     return {kBlock(args[0], kBegin, kEnd, first)};
-                   lhsPack = packLhsBlock(args[1], rowBegin, tiles, isLast, kBegin, kEnd);
-                   lhsPackBegin = kBegin;
-                   return {kBlock(args[0], kBegin, kEnd, first), lhsPack};
+                   return {kBlock(args[0], kBegin, kEnd, first)};
                  })[0];
 
     b.setInsertionPointToStart(terminator.getBody());
@@ -346,39 +348,6 @@ private:
     at.push_back(transposeLhs ? kk : row);
     at.push_back(transposeLhs ? row : kk);
     return tensor::ExtractOp::create(b, lhs, at);
-  }
-
-  /// `pack` [tile, k - kBegin, i] = lhs[rowBegin + tile·MR + i, k] for the
-  /// group's `tiles` full micro-tiles and, in the last group, the ragged
-  /// rows' tile after them.
-  Value packLhsBlock(Value pack, Value rowBegin, Value tiles, Value isLast, Value kBegin,
-                     Value kEnd) {
-    auto packTile = [&](Value pack, Value tile, int64_t rowCount) {
-      Value firstRow = add(rowBegin, mul(tile, index(t.tileRows)));
-      return loop(kBegin, kEnd, index(1), pack,
-                  [&](Value kk, ValueRange args) -> SmallVector<Value> {
-                    Value at = arith::SubIOp::create(b, kk, kBegin);
-                    Value packed = args[0];
-                    for (int64_t i = 0; i < rowCount; ++i)
-                      packed = tensor::InsertOp::create(b, lhsAt(add(firstRow, index(i)), kk),
-                                                        packed, ValueRange{tile, at, index(i)});
-                    return {packed};
-                  })[0];
-    };
-    pack = loop(index(0), tiles, index(1), pack,
-                [&](Value tile, ValueRange args) -> SmallVector<Value> {
-                  return {packTile(args[0], tile, t.tileRows)};
-                })[0];
-    int64_t raggedRows = m % t.tileRows;
-    if (!raggedRows)
-      return pack;
-    auto ifOp = scf::IfOp::create(b, TypeRange{pack.getType()}, isLast, true, true);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(ifOp.thenBlock());
-    scf::YieldOp::create(b, packTile(pack, tiles, raggedRows));
-    b.setInsertionPointToStart(ifOp.elseBlock());
-    scf::YieldOp::create(b, pack);
-    return ifOp.getResult(0);
   }
 
   /// Adds lhs[rows] × Bp[panel][kBegin..kEnd) to the `rowCount` × NR tile at
@@ -443,13 +412,13 @@ private:
     SmallVector<bool> live;
     for (int64_t v = 0; v < vectors; ++v)
       live.push_back(valid[v] != 0);
-    Value packedTile = lhsPack ? arith::DivUIOp::create(b, row, index(t.tileRows)) : nullptr;
+    Value packedTile =
+        packedLhs ? arith::DivUIOp::create(b, lhsRow, index(t.tileRows)) : nullptr;
     auto lhsOf = [&](int64_t i, Value kk) -> Value {
-      if (!lhsPack)
+      if (!packedLhs)
         return lhsAt(add(lhsRow, index(i)), kk);
-      return tensor::ExtractOp::create(
-          b, lhsPack,
-          ValueRange{packedTile, arith::SubIOp::create(b, kk, lhsPackBegin), index(i)});
+      return tensor::ExtractOp::create(b, packedLhs,
+                                       ValueRange{packedLhsAt, packedTile, kk, index(i)});
     };
     auto rhsOf = [&](int64_t v, Value kk) -> Value {
       if (packed)
@@ -569,10 +538,9 @@ private:
   Value packed, packedAt;
   SmallVector<Value> lhsIndices, rhsIndices;
   static constexpr int64_t kInPlaceRhsPanels = 4;
-  /// Whether tasks pack their lhs rows; the current K block's pack and its
-  /// first k.
+  /// Whether lhs is packed; the packed lhs and lhs's matrix in it.
   bool packLhs = false;
-  Value lhsPack, lhsPackBegin;
+  Value packedLhs, packedLhsAt;
   static constexpr int64_t kPackLhsMinColumns = 256;
 };
 

@@ -143,23 +143,33 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
                                     .getResult()};
                       })[0];
   } else {
-    // Each of the panel's rows of [n, k] copied into its column.
+    // Each of the panel's rows of [n, k] copied into its column, a cache
+    // line of k at a time: the rows' lines (often 4 KiB apart, aliasing in
+    // L1) are each read whole at once, and the panel lines they fill stay in
+    // L1 until every row has written them.
+    constexpr int64_t kLineFloats = 16;
     panel = buildLoop(
-        b, index(0), index(panelWidth), index(1), panel,
-        [&](Value j, ValueRange out) -> SmallVector<Value> {
-          Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, width);
-          // Rows past N read row 0 and store zeros.
-          Value row = arith::SelectOp::create(b, inside, arith::AddIOp::create(b, column, j),
-                                              index(0));
-          return buildLoop(b, index(0), index(s.k), index(1), out,
-                           [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                             Value value =
-                                 tensor::ExtractOp::create(b, stack, ValueRange{r, row, kk});
-                             value = arith::SelectOp::create(b, inside, value, zero);
-                             return {tensor::InsertOp::create(b, value, out[0],
-                                                              ValueRange{kk, j})
-                                         .getResult()};
-                           });
+        b, index(0), index(s.k), index(kLineFloats), panel,
+        [&](Value chunk, ValueRange out) -> SmallVector<Value> {
+          Value chunkEnd = arith::MinUIOp::create(
+              b, arith::AddIOp::create(b, chunk, index(kLineFloats)), index(s.k));
+          return buildLoop(
+              b, index(0), index(panelWidth), index(1), out,
+              [&](Value j, ValueRange out) -> SmallVector<Value> {
+                Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, width);
+                // Rows past N read row 0 and store zeros.
+                Value row = arith::SelectOp::create(
+                    b, inside, arith::AddIOp::create(b, column, j), index(0));
+                return buildLoop(b, chunk, chunkEnd, index(1), out,
+                                 [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                                   Value value = tensor::ExtractOp::create(
+                                       b, stack, ValueRange{r, row, kk});
+                                   value = arith::SelectOp::create(b, inside, value, zero);
+                                   return {tensor::InsertOp::create(b, value, out[0],
+                                                                    ValueRange{kk, j})
+                                               .getResult()};
+                                 });
+              });
         })[0];
   }
   b.setInsertionPointToStart(forall.getTerminator().getBody());

@@ -127,7 +127,7 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     Option<"kBlock", "k-block", "int64_t", "256", "k extent of one pass over a panel (KC)">,
     Option<"tilesPerTask", "tiles-per-task", "int64_t", "8",
            "Micro-tiles per parallel task (rows per task = tiles × tile-rows)">,
-    Option<"minTasks", "min-tasks", "int64_t", "16",
+    Option<"minTasks", "min-tasks", "int64_t", "32",
            "Tasks a product is split into at least where its columns allow (fewer "
            "batch × row groups split the columns too)">
   ];
@@ -148,7 +148,7 @@ def UbeCpuParallelizeLinalg : Pass<"ube-cpu-parallelize-linalg", "::mlir::func::
   let options = [
     Option<"minWork", "min-work", "int64_t", "16384",
            "Iterations below which an op stays whole">,
-    Option<"minTasks", "min-tasks", "int64_t", "16", "Tasks to reach before stopping">,
+    Option<"minTasks", "min-tasks", "int64_t", "32", "Tasks to reach before stopping">,
     Option<"maxTasks", "max-tasks", "int64_t", "256", "Most tasks of one op">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",

@@ -29,8 +29,8 @@ CASES = [
     ((40, 64), (64, 1000), False, False),
     ((64, 40), (64, 1000), True, False),
     ((2, 13, 70), (2, 777, 70), False, True),
-    # Rows 4 KiB apart (K = 1024): with AVX-512's 12-row tiles the tasks
-    # pack their lhs rows; ragged rows and panel, batch broadcast.
+    # Rows 4 KiB apart (K = 1024): with AVX-512's 12-row tiles lhs is
+    # packed too; ragged rows and panel, a batch of lhs matrices.
     ((2, 54, 1024), (1024, 300), False, False),
 ]
 
@@ -59,9 +59,9 @@ def test_matches_numpy(runner, lhs, rhs, ta, tb):
 
 
 def test_packed_lhs_over_several_k_blocks(runner):
-    """K = 3072 (rows 12 KiB apart: packed with AVX-512 tiles) runs as several
-    K blocks, each packing the task's rows again. Tolerance 5e-6: f32
-    rounding of 3072-term sums."""
+    """K = 3072 (rows 12 KiB apart: lhs packed with AVX-512 tiles) runs as
+    several K blocks over the packed panels. Tolerance 5e-6: f32 rounding of
+    3072-term sums."""
     rng = np.random.default_rng(13)
     a = rng.standard_normal((30, 3072)).astype(np.float32)
     b = rng.standard_normal((3072, 260)).astype(np.float32)
