@@ -11,8 +11,9 @@ OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and UBE_NUM_THREADS set to it, and
 torch.set_num_threads (one library per process, so no library's idle,
 spinning thread pool takes cores from another's).
 Times are medians of --runs calls on inputs already in memory; ube's include
-packing the right-hand side on every call. With --record, rows are appended
-to docs/performance.md.
+packing the right-hand side on every call. "Peak" is the machine's measured
+f32 FMA throughput at that thread count (bench_roofline.py), measured in the
+same run. With --record, rows are appended to docs/performance.md.
 """
 import argparse
 import datetime
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchutil import median_ms, record_rows
+from benchutil import median_ms, record_rows, roofline
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -95,8 +96,9 @@ def main():
     if args.child:
         return child(int(args.child[0]), args.child[1], args.runs)
 
-    by_threads = {}
+    by_threads, peaks = {}, {}
     for threads in [int(t) for t in args.threads.split(",")]:
+        peaks[threads] = roofline(threads)["fma_gflops"]
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                    UBE_NUM_THREADS=str(threads))
         per_library = {}
@@ -111,25 +113,28 @@ def main():
             for u, n, t in zip(per_library["ube"], per_library["numpy"], per_library["torch"])]
 
     header = (f"{'shape':34}{'threads':>8}{'ube':>9}{'numpy':>9}{'torch':>9}"
-              f"{'ube/numpy':>11}{'ube/torch':>11}{'rel. error':>12}")
+              f"{'ube/numpy':>11}{'ube/torch':>11}{'ube/peak':>10}{'rel. error':>12}")
     print("GFLOP/s (higher is better)")
     print(header)
     rows = []
     today = datetime.date.today()
     for threads, results in by_threads.items():
+        peak = peaks[threads]
+        print(f"measured peak, {threads} thread(s): {peak:.1f} GFLOP/s")
         for r in results:
             print(f"{r['label']:34}{threads:>8}{r['ube']:9.1f}{r['numpy']:9.1f}{r['torch']:9.1f}"
                   f"{r['ube'] / r['numpy']:11.2f}{r['ube'] / r['torch']:11.2f}"
-                  f"{r['error']:12.1e}")
+                  f"{r['ube'] / peak:10.0%}{r['error']:12.1e}")
             rows.append(f"| {today} | {r['label']} | {threads} | {r['ube']:.1f} | "
-                        f"{r['numpy']:.1f} | {r['torch']:.1f} | {r['ube'] / r['numpy']:.2f} | "
-                        f"{r['ube'] / r['torch']:.2f} | {r['error']:.1e} |")
+                        f"{r['numpy']:.1f} | {r['torch']:.1f} | {peak:.1f} | "
+                        f"{r['ube'] / r['numpy']:.2f} | {r['ube'] / r['torch']:.2f} | "
+                        f"{r['ube'] / peak:.0%} | {r['error']:.1e} |")
     if 1 in by_threads and 2 in by_threads:
         for one, two in zip(by_threads[1], by_threads[2]):
             print(f"{one['label']}: ube 2 threads / 1 thread = {two['ube'] / one['ube']:.2f}x")
     if args.record:
         record_rows(ROOT / "docs" / "performance.md",
-                    "<!-- rows: bench/bench_matmul.py --record -->", rows)
+                    "<!-- rows: bench/bench_matmul.py --record (with peak) -->", rows)
 
 
 if __name__ == "__main__":

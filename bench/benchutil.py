@@ -98,3 +98,59 @@ def _measure_here(command):
 
 if __name__ == "__main__":
     _measure_here(sys.argv[1:])
+
+
+def cpu_description():
+    """This CPU's name and its f32 FMA FLOPs per cycle per core, from
+    /proc/cpuinfo: FMA pipes × their width × 2, by microarchitecture."""
+    info = {}
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        info.setdefault(key.strip(), value.strip())
+    flags = set(info.get("flags", "").split())
+    vendor, family = info.get("vendor_id", ""), int(info.get("cpu family", "0"))
+    model = int(info.get("model", "0"))
+    if vendor == "AuthenticAMD" and family == 0x1A:
+        pipes, flops = "2 FMA pipes x 512 bits (Zen 5)", 64
+    elif vendor == "AuthenticAMD" and family == 0x19:
+        # Zen 3 and Zen 4 alike: AVX-512 runs on the two 256-bit pipes.
+        pipes, flops = "2 FMA pipes x 256 bits (Zen 3/4)", 32
+    elif vendor == "AuthenticAMD" and family == 0x17:
+        zen2 = model >= 0x30
+        pipes, flops = (("2 FMA pipes x 256 bits (Zen 2)", 32) if zen2
+                        else ("2 FMA pipes x 128 bits (Zen 1)", 16))
+    elif "avx512f" in flags:
+        pipes, flops = "2 FMA units x 512 bits (Xeon; parts with one unit: half)", 64
+    elif "fma" in flags:
+        pipes, flops = "2 FMA units x 256 bits", 32
+    else:
+        pipes, flops = "no FMA: 1 multiply + 1 add x 128 bits", 8
+    return {"name": info.get("model name", "unknown CPU"), "pipes": pipes,
+            "flops_per_cycle": flops, "nominal_ghz": float(info.get("cpu MHz", "0")) / 1e3}
+
+
+_ROOFLINE_BINARY = None
+
+
+def roofline(threads):
+    """Measured peak f32 FMA GFLOP/s, clock (GHz) and copy GB/s at
+    `threads` (bench/roofline.c, built with clang -O2 -march=native)."""
+    global _ROOFLINE_BINARY
+    import shutil
+    import tempfile
+    if _ROOFLINE_BINARY is None:
+        clang = shutil.which("clang-22") or shutil.which("clang")
+        if not clang:
+            raise RuntimeError("bench/roofline.c needs clang (scripts/setup.sh installs clang-22)")
+        out = pathlib.Path(tempfile.mkdtemp(prefix="ube-roofline-")) / "roofline"
+        subprocess.run([clang, "-O2", "-march=native", "-pthread",
+                        str(ROOT / "bench" / "roofline.c"), "-o", str(out)], check=True)
+        _ROOFLINE_BINARY = str(out)
+
+    def measure(*args):
+        return float(subprocess.run([_ROOFLINE_BINARY, *map(str, args)], check=True,
+                                    capture_output=True, text=True).stdout)
+    # Best of three: the peak is what the machine can do, not its noise.
+    return {"fma_gflops": max(measure("fma", threads, 1.0) for _ in range(3)),
+            "clock_ghz": measure("clock", threads, 0.5),
+            "copy_gbs": max(measure("copy", threads, 512) for _ in range(2))}
