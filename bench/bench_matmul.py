@@ -10,7 +10,8 @@ Each thread count and library runs in a fresh process with
 OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and UBE_NUM_THREADS set to it, and
 torch.set_num_threads (one library per process, so no library's idle,
 spinning thread pool takes cores from another's).
-Times are medians of --runs calls on inputs already in memory; ube's include
+Times are medians of --runs calls (more for short calls: at least a second
+of them) on inputs already in memory; ube's include
 packing the right-hand side on every call. "Peak" is the machine's measured
 f32 FMA throughput at that thread count (bench_roofline.py), measured in the
 same run. With --record, rows are appended to docs/performance.md.
@@ -74,7 +75,7 @@ def child(threads, library, runs):
             else:
                 ta, tb = torch.from_numpy(a), torch.from_numpy(b)
                 fn = lambda: torch.mm(ta, tb)  # noqa: E731
-            row["gflops"] = 2.0 * m * k * n / median_ms(fn, runs) / 1e6
+            row["gflops"] = 2.0 * m * k * n / median_ms(fn, runs, min_seconds=1.0) / 1e6
             if library == "ube":
                 # After the timing: numpy's float64 product runs on OpenBLAS
                 # threads that spin for a while after it returns, and took

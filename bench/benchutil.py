@@ -9,9 +9,15 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def median_ms(fn, runs):
-    """Median wall time of `runs` calls of `fn` (after one warm-up call), ms."""
+def median_ms(fn, runs, min_seconds=0.0):
+    """Median wall time of `runs` calls of `fn` (after one warm-up call), ms;
+    more calls when `runs` would take less than `min_seconds` (short calls
+    on a shared machine need many samples for a stable median)."""
+    start = time.perf_counter()
     fn()
+    first = time.perf_counter() - start
+    if first > 0:
+        runs = max(runs, min(10000, int(min_seconds / first)))
     times = []
     for _ in range(runs):
         start = time.perf_counter()

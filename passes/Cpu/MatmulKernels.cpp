@@ -135,10 +135,10 @@ public:
   /// before each line's 16 floats are used (1024³ at 67–95 GFLOP/s against
   /// 102–105 packed, on znver4). Otherwise the copy costs more than it
   /// saves (512³: 112 → 102 packed), since lhs rows read in place stream
-  /// well, and products with few columns per task reuse a packed row little.
+  /// well, and products with few columns reuse a packed row little.
   bool shouldPackLhs() const {
-    int64_t columns = std::min(panelsPerGroup, panels) * t.panelWidth;
-    if (transposeLhs || columns < kPackLhsMinColumns)
+    // The copy is made once, for every column group.
+    if (transposeLhs || n < kPackLhsMinColumns)
       return false;
     constexpr int64_t kLine = 64, kSetSpan = 4096, kWays = 8;
     llvm::SmallDenseMap<int64_t, int64_t> rowsPerSet;

@@ -44,7 +44,7 @@ func.func @spread_rows(%a: tensor<54x1000xf32>, %b: tensor<1000x256xf32>) -> ten
 
 // -----
 
-// A narrow product (N = 64: 2 panels per task) reuses a packed row too
+// A narrow product (N = 64: 2 panels) reuses a packed row too
 // little to repay the copy, aliasing or not.
 // CHECK-LABEL: func.func @narrow
 // CHECK-NOT: x12xf32>
