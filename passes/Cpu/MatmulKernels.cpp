@@ -129,13 +129,14 @@ public:
     packLhs = shouldPackLhs();
   }
 
-  /// Whether tasks pack their lhs rows: when the MR rows a micro-tile reads
-  /// in place fall into one L1 set (a row stride of a multiple of 4 KiB:
-  /// K = 1024, 2048, 3072) and outnumber its ways, they evict each other
-  /// before each line's 16 floats are used (1024³ at 67–95 GFLOP/s against
-  /// 102–105 packed, on znver4). Otherwise the copy costs more than it
-  /// saves (512³: 112 → 102 packed), since lhs rows read in place stream
-  /// well, and products with few columns reuse a packed row little.
+  /// Whether lhs is packed (once, before the tasks): when the MR rows a
+  /// micro-tile reads in place fall into one L1 set (a row stride of a
+  /// multiple of 4 KiB: K = 1024, 2048, 3072) and outnumber its ways, they
+  /// evict each other before each line's 16 floats are used (1024³ at 67–95
+  /// GFLOP/s against 102–105 packed, on znver4). Otherwise the copy costs
+  /// more than it saves (512³: 112 → 102 packed), since lhs rows read in
+  /// place stream well, and products with few columns reuse a packed row
+  /// little.
   bool shouldPackLhs() const {
     // The copy is made once, for every column group.
     if (transposeLhs || n < kPackLhsMinColumns)
