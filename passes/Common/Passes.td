@@ -5,6 +5,21 @@
 
 include "mlir/Pass/PassBase.td"
 
+def UbeFuseReturnedProducers : Pass<"ube-fuse-returned-producers", "::mlir::func::FuncOp"> {
+  let summary = "Fuses elementwise producers whose other uses are the function's results";
+  let description = [{
+    After `linalg-fuse-elementwise-ops`, which fuses a producer into its
+    consumer only when the consumer is its one use: a producer whose other
+    uses are the function's `return` (an optimizer step's new moments,
+    returned and read again by the parameter's update) is fused too, the
+    fused op yielding its values for the return. Each is then computed in
+    the same pass over memory as its consumer, not written out and read
+    back (AdamW over a 30522 × 384 embedding: three passes become one).
+    Nothing is computed twice.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def UbeMarkInPlaceUpdates : Pass<"ube-mark-in-place-updates", "::mlir::func::FuncOp"> {
   let summary = "Proves which results may be written over the argument of the same name";
   let description = [{

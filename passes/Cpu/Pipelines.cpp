@@ -61,6 +61,7 @@ void buildCpuCodegenPipeline(OpPassManager &pm, const CpuCodegenPipelineOptions 
   {
     OpPassManager &fn = pm.nest<func::FuncOp>();
     fn.addPass(createLinalgElementwiseOpFusionPass());
+    fn.addPass(createUbeFuseReturnedProducers());
     fn.addPass(createUbeMarkInPlaceUpdates());
     fn.addPass(createUbeCpuParallelizeLinalg());
     fn.addPass(createCanonicalizerPass());
