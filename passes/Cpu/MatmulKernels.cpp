@@ -413,8 +413,9 @@ private:
     SmallVector<bool> live;
     for (int64_t v = 0; v < vectors; ++v)
       live.push_back(valid[v] != 0);
-    Value packedTile =
-        packedLhs ? arith::DivUIOp::create(b, lhsRow, index(t.tileRows)) : nullptr;
+    Value packedTile;
+    if (packedLhs)
+      packedTile = arith::DivUIOp::create(b, lhsRow, index(t.tileRows));
     auto lhsOf = [&](int64_t i, Value kk) -> Value {
       if (!packedLhs)
         return lhsAt(add(lhsRow, index(i)), kk);
