@@ -23,8 +23,8 @@ using namespace mlir;
 
 namespace {
 
-/// Whether every use of the value `fused` carries, but the one being
-/// fused, is the function's return.
+/// Whether every use of `fused`'s value other than `fused` itself is the
+/// function's return.
 bool otherUsesAreReturns(OpOperand &fused) {
   return llvm::all_of(fused.get().getUses(), [&](OpOperand &use) {
     return &use == &fused || isa<func::ReturnOp>(use.getOwner());

@@ -126,7 +126,6 @@ public:
       panelsPerGroup = llvm::divideCeil(panels, split);
     }
     columnGroups = llvm::divideCeil(panels, panelsPerGroup);
-    packLhs = shouldPackLhs();
   }
 
   /// Whether lhs is packed (once, before the tasks): when the MR rows a
@@ -162,7 +161,7 @@ public:
       packed = packConstantPanels(b, stack, transposeRhs, t.panelWidth);
     // lhs [LB, M, K] is the [N, K] layout of lhsᵀ: its panels MR wide are
     // lhs's micro-tiles' rows, k-major.
-    if (packLhs)
+    if (shouldPackLhs())
       packedLhs = buildPackedPanels(b, stackOf(lhs, lhsBatch), /*transposed=*/true, t.tileRows);
     // Every element is written by the first K block of its task, so the
     // result needs no fill (or starts as the accumulator).
@@ -540,8 +539,7 @@ private:
   Value packed, packedAt;
   SmallVector<Value> lhsIndices, rhsIndices;
   static constexpr int64_t kInPlaceRhsPanels = 4;
-  /// Whether lhs is packed; the packed lhs and lhs's matrix in it.
-  bool packLhs = false;
+  /// The packed lhs (null: read in place) and lhs's matrix in it.
   Value packedLhs, packedLhsAt;
   static constexpr int64_t kPackLhsMinColumns = 256;
 };

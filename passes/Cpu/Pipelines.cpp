@@ -45,8 +45,8 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuKernelPipelineOptions &o
   matmuls.vectorWidth = lanes;
   matmuls.panelWidth = panelWidth;
   matmuls.tileRows = tileRows;
-  // K blocks as long as L2 allows: a task's packed lhs rows ((TPB + 1) × MR
-  // per k, the ragged tile included) and the panel passing over them (NR per
+  // K blocks as long as L2 allows: a task's lhs rows ((TPB + 1) × MR per
+  // k, the ragged tile included) and the panel passing over them (NR per
   // k) in 3/4 of it. Longer blocks mean fewer passes that reload and store
   // the accumulators (1024³ on znver4: KC 256 → 1024, 95 → 105 GFLOP/s).
   int64_t bytesPerK =
