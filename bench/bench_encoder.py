@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Encoder forward latency and memory: TinyBERT-4L-312H, BERT-base
 (12L-768H) and the pre-trained MiniLM-L6 compiled by ube for the CPU against
-PyTorch eager (torch.no_grad, same weights, same thread count), torch.compile (inductor, default mode; its
-compile outside the timing) and onnxruntime (the model from torch.onnx.export,
-all graph optimizations, intra-op threads = --threads), 128 tokens, batch 1
-and 8; and BERT-base's attention block alone.
+PyTorch eager (torch.no_grad, same weights, same thread count),
+torch.compile (inductor, default mode; its compile outside the timing) and
+onnxruntime (the model from torch.onnx.export, all graph optimizations,
+intra-op threads = --threads), 128 tokens, batch 1 and 8; and BERT-base's
+attention block alone.
 
     .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5]
                            [--models tinybert,bert-base,attention,minilm]
