@@ -1,7 +1,7 @@
 //===- UbeBase.td - ube dialect definition and constraints -*- tablegen -*-===//
 //
 // The `ube` dialect: the unified backend IR that framework graphs are imported
-// into. Value semantics on ranked, statically shaped tensors.
+// into. Value semantics on ranked tensors.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,8 +18,9 @@ def Ube_Dialect : Dialect {
   let description = [{
     The `ube` dialect is the one IR that every framework frontend (graph
     files, PyTorch, ONNX) is imported into and every target lowers from. Ops
-    have value semantics on ranked, statically shaped tensors of `f32`, `f16`,
-    `bf16`, `i1`, `i32` and `i64`. Elementwise ops broadcast their operands
+    have value semantics on ranked tensors of `f32`, `f16`, `bf16`, `i1`,
+    `i32` and `i64`, statically shaped or with symbolic (`?`) dimensions
+    that the entry function names (`ube.symbols`, `ube.dims`). Elementwise ops broadcast their operands
     with numpy rules; negative axes count from the end, as in numpy.
   }];
   let hasConstantMaterializer = 1;
@@ -39,8 +40,14 @@ def Ube_Dialect : Dialect {
     // An entry point's arena size in bytes (--ube-cpu-plan-memory).
     "::mlir::IntegerAttr":$arena_bytes,
     // The task a dispatch call runs (--ube-cpu-outline-parallel-loops).
-    "::mlir::StringAttr":$parallel_task
+    "::mlir::StringAttr":$parallel_task,
+    // An entry point's symbolic dimensions (func attr): #ube.dim attributes.
+    "::mlir::ArrayAttr":$symbols,
+    // The symbols naming an argument's or result's dynamic dimensions, in
+    // order (func arg/result attrs).
+    "::mlir::ArrayAttr":$dims
   );
+  let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;
   let hasRegionResultAttrVerify = 1;
@@ -83,6 +90,29 @@ def Ube_I64Attr : TypedSignlessIntegerAttrBase<I64, "int64_t",
 }
 
 def Ube_ReductionAttr : Ube_StrEnumAttr<["mean", "sum", "none"]>;
+
+//===----------------------------------------------------------------------===//
+// Attributes
+//===----------------------------------------------------------------------===//
+
+def Ube_DimSymbolAttr : AttrDef<Ube_Dialect, "DimSymbol"> {
+  let mnemonic = "dim";
+  let summary = "a symbolic dimension of an entry point, with its bounds";
+  let description = [{
+    A named size that the shapes of an entry point's arguments and results
+    share (`batch`, `seq`): every dimension named by the same symbol has the
+    same size at run time, between `min` and `max` (0: no upper bound) and a
+    multiple of `multiple_of`. Example: `#ube.dim<"seq", min = 1, max = 512>`.
+  }];
+  let parameters = (ins
+    StringRefParameter<"the symbol's name">:$name,
+    DefaultValuedParameter<"int64_t", "1", "the smallest size">:$min,
+    DefaultValuedParameter<"int64_t", "0", "the largest size; 0: unbounded">:$max,
+    DefaultValuedParameter<"int64_t", "1", "sizes are multiples of this">:$multiple_of
+  );
+  let assemblyFormat = "`<` $name (`,` struct($min, $max, $multiple_of)^)? `>`";
+  let genVerifyDecl = 1;
+}
 
 //===----------------------------------------------------------------------===//
 // Base op classes

@@ -3,18 +3,43 @@
 #include "dialects/ube/UbeDialect.h"
 #include "dialects/ube/UbeOps.h"
 
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "llvm/ADT/StringSet.h"
+
 using namespace mlir;
 using namespace ube;
 
 #include "dialects/ube/UbeOpsDialect.cpp.inc"
 #include "dialects/ube/UbeInterfaces.cpp.inc"
 
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#define GET_ATTRDEF_CLASSES
+#include "dialects/ube/UbeAttrs.cpp.inc"
+
 void UbeDialect::initialize() {
   addOperations<
 #define GET_OP_LIST
 #include "dialects/ube/UbeOps.cpp.inc"
       >();
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "dialects/ube/UbeAttrs.cpp.inc"
+      >();
   attachVjpRules(*getContext());
+}
+
+LogicalResult DimSymbolAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                    StringRef name, int64_t min, int64_t max,
+                                    int64_t multipleOf) {
+  if (name.empty())
+    return emitError() << "a symbolic dimension needs a name";
+  if (min < 0 || max < 0 || multipleOf < 1 || (max && max < min))
+    return emitError() << "symbol '" << name << "': bounds must satisfy 0 <= min <= max "
+                       << "(max 0: none) and multiple_of >= 1, got min " << min << ", max "
+                       << max << ", multiple_of " << multipleOf;
+  return success();
 }
 
 Operation *UbeDialect::materializeConstant(OpBuilder &builder, Attribute value,
@@ -50,31 +75,74 @@ LogicalResult UbeDialect::verifyOperationAttribute(Operation *op, NamedAttribute
   }
   if (name == ParallelTaskAttrHelper::getNameStr())
     return expect(isa<StringAttr>(value), "a string (the task's function)");
-  if (name == NameAttrHelper::getNameStr())
+  if (name == SymbolsAttrHelper::getNameStr()) {
+    auto symbols = dyn_cast<ArrayAttr>(value);
+    if (!symbols || !llvm::all_of(symbols, llvm::IsaPred<DimSymbolAttr>))
+      return expect(false, "an array of #ube.dim symbols");
+    llvm::StringSet<> seen;
+    for (auto symbol : symbols.getAsRange<DimSymbolAttr>())
+      if (!seen.insert(symbol.getName()).second)
+        return op->emitOpError() << "declares symbol '" << symbol.getName() << "' twice";
+    return success();
+  }
+  if (name == NameAttrHelper::getNameStr() || name == DimsAttrHelper::getNameStr())
     return op->emitOpError() << "attribute '" << name
-                             << "' names function arguments and results, not operations";
+                             << "' describes function arguments and results, not operations";
   return op->emitOpError() << "has an unknown ube attribute '" << name << "'";
 }
 
-/// `ube.name` is the one ube attribute of arguments and results.
+/// Arguments and results carry `ube.name` and, with dynamic dimensions,
+/// `ube.dims`: one symbol of the function's `ube.symbols` per `?`.
 static LogicalResult verifyValueAttribute(Operation *op, StringRef what, unsigned index,
-                                          NamedAttribute attribute) {
+                                          Type type, NamedAttribute attribute) {
   StringRef name = attribute.getName().getValue();
-  if (name != UbeDialect::NameAttrHelper::getNameStr())
+  if (name == UbeDialect::NameAttrHelper::getNameStr()) {
+    if (!isa<StringAttr>(attribute.getValue()))
+      return op->emitOpError() << what << " " << index << ": '" << name
+                               << "' must be a string";
+    return success();
+  }
+  if (name != UbeDialect::DimsAttrHelper::getNameStr())
     return op->emitOpError() << what << " " << index << " has an unknown ube attribute '"
                              << name << "'";
-  if (!isa<StringAttr>(attribute.getValue()))
-    return op->emitOpError() << what << " " << index << ": '" << name << "' must be a string";
+  auto dims = dyn_cast<ArrayAttr>(attribute.getValue());
+  if (!dims || !llvm::all_of(dims, llvm::IsaPred<StringAttr>))
+    return op->emitOpError() << what << " " << index << ": '" << name
+                             << "' must be an array of symbol names";
+  // Once lowered to pointers the type no longer shows the dimensions.
+  auto shaped = dyn_cast<ShapedType>(type);
+  if (shaped && shaped.hasRank() &&
+      static_cast<size_t>(shaped.getNumDynamicDims()) != dims.size())
+    return op->emitOpError() << what << " " << index << ": '" << name << "' names "
+                             << dims.size() << " dimensions but its type " << type << " has "
+                             << shaped.getNumDynamicDims() << " dynamic ones";
+  auto symbols = op->getAttrOfType<ArrayAttr>(UbeDialect::SymbolsAttrHelper::getNameStr());
+  for (auto dim : dims.getAsRange<StringAttr>())
+    if (!symbols || llvm::none_of(symbols.getAsRange<DimSymbolAttr>(),
+                                  [&](DimSymbolAttr s) { return s.getName() == dim; }))
+      return op->emitOpError() << what << " " << index << ": symbol '" << dim.getValue()
+                               << "' is not among the function's 'ube.symbols'";
   return success();
+}
+
+/// The type of a function-like op's argument or result, if it has one.
+static Type valueType(Operation *op, unsigned index, bool result) {
+  auto fn = dyn_cast<FunctionOpInterface>(op);
+  if (!fn)
+    return {};
+  ArrayRef<Type> types = result ? fn.getResultTypes() : fn.getArgumentTypes();
+  return index < types.size() ? types[index] : Type();
 }
 
 LogicalResult UbeDialect::verifyRegionArgAttribute(Operation *op, unsigned, unsigned argIndex,
                                                    NamedAttribute attribute) {
-  return verifyValueAttribute(op, "argument", argIndex, attribute);
+  return verifyValueAttribute(op, "argument", argIndex, valueType(op, argIndex, false),
+                              attribute);
 }
 
 LogicalResult UbeDialect::verifyRegionResultAttribute(Operation *op, unsigned,
                                                       unsigned resultIndex,
                                                       NamedAttribute attribute) {
-  return verifyValueAttribute(op, "result", resultIndex, attribute);
+  return verifyValueAttribute(op, "result", resultIndex, valueType(op, resultIndex, true),
+                              attribute);
 }

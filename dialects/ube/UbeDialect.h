@@ -9,4 +9,7 @@
 
 #include "dialects/ube/UbeOpsDialect.h.inc"
 
+#define GET_ATTRDEF_CLASSES
+#include "dialects/ube/UbeAttrs.h.inc"
+
 #endif // UBE_DIALECTS_UBE_UBEDIALECT_H

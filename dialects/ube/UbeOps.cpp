@@ -34,8 +34,20 @@ using Loc = std::optional<Location>;
 std::string shapeString(ArrayRef<int64_t> shape) {
   std::string s = "[";
   llvm::interleave(
-      shape, [&](int64_t d) { s += std::to_string(d); }, [&] { s += ", "; });
+      shape, [&](int64_t d) { s += ShapedType::isDynamic(d) ? "?" : std::to_string(d); },
+      [&] { s += ", "; });
   return s + "]";
+}
+
+/// Sizes that may agree: equal, or one of them dynamic. A dynamic size is
+/// not known here; the graph importer checks the symbols behind them by
+/// building the graph again with sizes for the symbols.
+bool sameSize(int64_t a, int64_t b) {
+  return a == b || ShapedType::isDynamic(a) || ShapedType::isDynamic(b);
+}
+bool sameSizes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+  return a.size() == b.size() &&
+         llvm::all_of(llvm::zip(a, b), [](auto p) { return sameSize(std::get<0>(p), std::get<1>(p)); });
 }
 
 /// A double as a person writes it: 0.5, 1e-05, -1.
@@ -78,7 +90,7 @@ LogicalResult checkSameElementType(Loc loc, RankedTensorType a,
 
 LogicalResult checkSameShape(Loc loc, RankedTensorType a, RankedTensorType b,
                              StringRef aName, StringRef bName) {
-  if (a.getShape() == b.getShape())
+  if (sameSizes(a.getShape(), b.getShape()))
     return success();
   return emitOptionalError(loc, aName, " and ", bName,
                            " must have the same shape, got ",
@@ -261,7 +273,7 @@ LogicalResult MatmulOp::inferTypes(MLIRContext *, Loc loc,
   if (adaptor.getTransposeRhs())
     std::swap(b[b.size() - 1], b[b.size() - 2]);
   int64_t m = a[a.size() - 2], k = a.back(), k2 = b[b.size() - 2], n = b.back();
-  if (k != k2)
+  if (!sameSize(k, k2))
     return emitOptionalError(loc, "contraction dimensions differ: lhs ",
                              shapeString(lhs->getShape()), " has ", k,
                              ", rhs ", shapeString(rhs->getShape()), " has ", k2);
@@ -291,7 +303,7 @@ LogicalResult LinearOp::inferTypes(MLIRContext *, Loc loc,
                              shapeString(input->getShape()), " and ",
                              shapeString(weight->getShape()));
   int64_t in = input->getShape().back(), out = weight->getDimSize(0);
-  if (weight->getDimSize(1) != in)
+  if (!sameSize(weight->getDimSize(1), in))
     return emitOptionalError(loc, "weight ", shapeString(weight->getShape()),
                              " does not match input features ", in);
   if (Value biasValue = adaptor.getBias()) {
@@ -299,7 +311,7 @@ LogicalResult LinearOp::inferTypes(MLIRContext *, Loc loc,
     if (failed(bias) ||
         failed(checkSameElementType(loc, *input, *bias, "input", "bias")))
       return failure();
-    if (bias->getShape() != ArrayRef<int64_t>{out})
+    if (!sameSizes(bias->getShape(), ArrayRef<int64_t>{out}))
       return emitOptionalError(loc, "bias ", shapeString(bias->getShape()),
                                " must have shape [", out, "]");
   }
@@ -326,16 +338,17 @@ LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
                              shapeString(key->getShape()), " and ",
                              shapeString(value->getShape()));
   ArrayRef<int64_t> q = query->getShape(), k = key->getShape(), v = value->getShape();
-  if (k.back() != q.back())
+  if (!sameSize(k.back(), q.back()))
     return emitOptionalError(loc, "query ", shapeString(q), " and key ", shapeString(k),
                              " must have the same feature size (last dimension)");
-  if (k.drop_back() != v.drop_back())
+  if (!sameSizes(k.drop_back(), v.drop_back()))
     return emitOptionalError(loc, "key ", shapeString(k), " and value ", shapeString(v),
                              " must agree in every dimension but the last");
   // Heads: equal, or grouped (the key's heads divide the query's).
   if (rank >= 3) {
     int64_t queryHeads = q[rank - 3], keyHeads = k[rank - 3];
-    if (keyHeads < 1 || queryHeads % keyHeads != 0)
+    if (!ShapedType::isDynamic(queryHeads) && !ShapedType::isDynamic(keyHeads) &&
+        (keyHeads < 1 || queryHeads % keyHeads != 0))
       return emitOptionalError(loc, "key heads (", keyHeads, ") must divide query heads (",
                                queryHeads, ")");
   }
@@ -359,7 +372,7 @@ LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
     SmallVector<int64_t> scores(shape), broadcast;
     scores.back() = k[rank - 2];
     if (!OpTrait::util::getBroadcastedShape(scores, mask->getShape(), broadcast) ||
-        ArrayRef<int64_t>(broadcast) != ArrayRef<int64_t>(scores))
+        !sameSizes(broadcast, scores))
       return emitOptionalError(loc, "mask ", shapeString(mask->getShape()),
                                " does not broadcast to the scores ", shapeString(scores));
   }
@@ -419,7 +432,7 @@ static LogicalResult checkNormalization(Loc loc, Value inputValue, int64_t axisA
     if (failed(type) ||
         failed(checkSameElementType(loc, *input, *type, "input", name)))
       return failure();
-    if (type->getShape() != normalized)
+    if (!sameSizes(type->getShape(), normalized))
       return emitOptionalError(loc, name, " ", shapeString(type->getShape()),
                                " must have the normalized shape ",
                                shapeString(normalized));
@@ -491,7 +504,9 @@ LogicalResult ReshapeOp::verify() {
   if (in.getElementType() != out.getElementType())
     return emitOpError("cannot change the element type from ")
            << in.getElementType() << " to " << out.getElementType();
-  if (in.getNumElements() != out.getNumElements())
+  // Sizes with symbols are checked by the importer's builds with sizes.
+  if (in.hasStaticShape() && out.hasStaticShape() &&
+      in.getNumElements() != out.getNumElements())
     return emitOpError("cannot reshape ") << shapeString(in.getShape()) << " ("
            << in.getNumElements() << " elements) to " << shapeString(out.getShape())
            << " (" << out.getNumElements() << " elements)";
@@ -553,12 +568,15 @@ LogicalResult ConcatOp::inferTypes(MLIRContext *, Loc loc,
       return failure();
     bool compatible = type->getRank() == first->getRank();
     for (int64_t d = 0; compatible && d < first->getRank(); ++d)
-      compatible = d == *axis || type->getDimSize(d) == shape[d];
+      compatible = d == *axis || sameSize(type->getDimSize(d), shape[d]);
     if (!compatible)
       return emitOptionalError(loc, name, " ", shapeString(type->getShape()),
                                " does not match ", shapeString(first->getShape()),
                                " outside axis ", *axis);
-    shape[*axis] += type->getDimSize(*axis);
+    shape[*axis] = ShapedType::isDynamic(shape[*axis]) ||
+                           ShapedType::isDynamic(type->getDimSize(*axis))
+                       ? ShapedType::kDynamic
+                       : shape[*axis] + type->getDimSize(*axis);
   }
   types.push_back(RankedTensorType::get(shape, first->getElementType()));
   return success();
@@ -587,6 +605,9 @@ LogicalResult SliceOp::inferTypes(MLIRContext *, Loc loc,
   SmallVector<int64_t> shape;
   for (int64_t d = 0; d < rank; ++d) {
     int64_t size = input->getDimSize(d);
+    if (ShapedType::isDynamic(size))
+      return emitOptionalError(loc, "dimension ", d,
+                               " is symbolic: slicing it is not supported yet");
     if (start[d] < 0 || start[d] > limit[d] || limit[d] > size)
       return emitOptionalError(loc, "dimension ", d, ": need 0 <= start (",
                                start[d], ") <= limit (", limit[d], ") <= size (",
@@ -659,7 +680,7 @@ static LogicalResult checkLabels(Loc loc, RankedTensorType logits, Value labelsV
       labels->getElementType().getIntOrFloatBitWidth() < 32)
     return emitOptionalError(loc, "labels must be i32 or i64, got ",
                              labels->getElementType());
-  if (logits.getRank() < 1 || labels->getShape() != logits.getShape().drop_back())
+  if (logits.getRank() < 1 || !sameSizes(labels->getShape(), logits.getShape().drop_back()))
     return emitOptionalError(loc, "labels ", shapeString(labels->getShape()),
                              " must have the shape of the logits without the "
                              "class axis, ",
@@ -780,7 +801,7 @@ checkProjectedKdOperands(Loc loc, Adaptor adaptor) {
   auto logitsOf = [&](RankedTensorType hidden, RankedTensorType weight,
                       StringRef side) -> FailureOr<RankedTensorType> {
     if (hidden.getRank() < 1 || weight.getRank() != 2 ||
-        weight.getDimSize(1) != hidden.getShape().back())
+        !sameSize(weight.getDimSize(1), hidden.getShape().back()))
       return emitOptionalError(loc, side, " weight ", shapeString(weight.getShape()),
                                " must be [vocabulary, ", hidden.getShape().back(),
                                "] for hidden states ", shapeString(hidden.getShape()));
@@ -830,7 +851,7 @@ checkFeatureMapOperands(Loc loc, Value studentValue, Value teacherValue, Value p
       failed(checkPositive(loc, epsilon, "epsilon")))
     return failure();
   if (student->getRank() < 1 || teacher->getRank() != student->getRank() ||
-      student->getShape().drop_back() != teacher->getShape().drop_back())
+      !sameSizes(student->getShape().drop_back(), teacher->getShape().drop_back()))
     return emitOptionalError(loc, "student ", shapeString(student->getShape()),
                              " and teacher ", shapeString(teacher->getShape()),
                              " must agree on every axis but the hidden (last) one");
@@ -842,11 +863,11 @@ checkFeatureMapOperands(Loc loc, Value studentValue, Value teacherValue, Value p
         failed(checkSameElementType(loc, *student, *projection, "student",
                                     "projection")))
       return failure();
-    if (projection->getShape() != ArrayRef<int64_t>{ds, dt})
+    if (!sameSizes(projection->getShape(), ArrayRef<int64_t>{ds, dt}))
       return emitOptionalError(loc, "projection ", shapeString(projection->getShape()),
                                " must be [", ds, ", ", dt, "] (student width × teacher width)");
     projectionType = *projection;
-  } else if (ds != dt) {
+  } else if (!sameSize(ds, dt)) {
     return emitOptionalError(loc, "student width ", ds, " differs from teacher width ",
                              dt, "; a projection operand is needed");
   }
@@ -901,12 +922,12 @@ checkAttentionOperands(Loc loc, Value studentQuery, Value studentKey, Value teac
   }
   for (int side = 0; side < 2; ++side) {
     RankedTensorType q = t[2 * side], k = t[2 * side + 1];
-    if (q.getShape() != k.getShape())
+    if (!sameSizes(q.getShape(), k.getShape()))
       return emitOptionalError(loc, side ? "teacher" : "student", " query ",
                                shapeString(q.getShape()), " and key ",
                                shapeString(k.getShape()), " must have the same shape");
   }
-  if (t[0].getShape().take_front(3) != t[2].getShape().take_front(3))
+  if (!sameSizes(t[0].getShape().take_front(3), t[2].getShape().take_front(3)))
     return emitOptionalError(loc, "student ", shapeString(t[0].getShape()),
                              " and teacher ", shapeString(t[2].getShape()),
                              " must agree on batch, heads and tokens");
@@ -915,7 +936,7 @@ checkAttentionOperands(Loc loc, Value studentQuery, Value studentKey, Value teac
     if (failed(mask))
       return failure();
     SmallVector<int64_t> expected{t[0].getDimSize(0), t[0].getDimSize(2)};
-    if (mask->getShape() != ArrayRef<int64_t>(expected))
+    if (!sameSizes(mask->getShape(), expected))
       return emitOptionalError(loc, "mask ", shapeString(mask->getShape()),
                                " must be [batch, tokens] = ", shapeString(expected));
   }
@@ -993,11 +1014,11 @@ LogicalResult ScatterAddOp::verify() {
   auto result = cast<RankedTensorType>(getType());
   if (indices.getRank() != 1)
     return emitOpError("indices must be a vector, got ") << indices;
-  if (updates.getRank() < 1 || updates.getDimSize(0) != indices.getDimSize(0))
+  if (updates.getRank() < 1 || !sameSize(updates.getDimSize(0), indices.getDimSize(0)))
     return emitOpError("updates must have one row per index, got ") << updates << " and "
                                                                        << indices;
   if (result.getRank() != updates.getRank() ||
-      result.getShape().drop_front() != updates.getShape().drop_front() ||
+      !sameSizes(result.getShape().drop_front(), updates.getShape().drop_front()) ||
       result.getElementType() != updates.getElementType())
     return emitOpError("result ") << result << " must be the updates' rows " << updates
                                   << " stacked along a first dimension";

@@ -25,8 +25,11 @@ class MLIRContext;
 
 namespace ube {
 
-/// The graph-file format version this build reads and writes.
-constexpr int kGraphFormatVersion = 1;
+/// The newest graph-file format version this build reads and writes, and the
+/// oldest it still reads. Version 2 added symbolic dimensions; a graph
+/// without them is written as version 1, which older builds read.
+constexpr int kGraphFormatVersion = 2;
+constexpr int kOldestGraphFormatVersion = 1;
 
 /// Imports the graph file at `path`. Problems are reported as MLIR
 /// diagnostics located in the file (line, column and node); returns null then.

@@ -68,6 +68,10 @@ static FailureOr<std::vector<EntryPoint>> describeEntryPoints(ModuleOp module) {
     for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
       auto name = fn.getArgAttrOfType<StringAttr>(i, nameAttr);
       entry.inputs.emplace_back();
+      if (auto tensor = dyn_cast<RankedTensorType>(type); tensor && !tensor.hasStaticShape())
+        return emitError(fn.getLoc(), "entry point '")
+               << fn.getName() << "': argument " << i << " has symbolic dimensions ("
+               << type << "); executables of this build take static shapes";
       if (!signature(type, name ? name.str() : "arg" + std::to_string(i), entry.inputs.back()))
         return emitError(fn.getLoc(), "entry point '")
                << fn.getName() << "': argument " << i << " has type " << type

@@ -45,7 +45,19 @@ std::string nodeNameOf(Location loc) {
   return "";
 }
 
-json shapeJson(RankedTensorType type) { return json(type.getShape().vec()); }
+/// A shape as the file writes it: sizes, and for each dynamic one the next
+/// of `symbols` (an argument's `ube.dims`).
+json shapeJson(RankedTensorType type, ArrayAttr symbols = {}) {
+  json shape = json::array();
+  size_t next = 0;
+  for (int64_t size : type.getShape()) {
+    if (ShapedType::isDynamic(size))
+      shape.push_back(cast<StringAttr>(symbols[next++]).str());
+    else
+      shape.push_back(size);
+  }
+  return shape;
+}
 
 json floatJson(const APFloat &value) {
   double d = value.convertToDouble();
@@ -143,6 +155,7 @@ private:
   ModuleOp module_;
   std::string jsonPath_;
   json inputs_ = json::array();
+  json symbols_ = json::object(); ///< The functions' `ube.symbols`, as `dims`.
   json parameters_ = json::array();
   json nodes_ = json::array();
   json functions_ = json::array();
@@ -236,7 +249,9 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
       node["attrs"] = std::move(attrJson);
   }
   node["dtype"] = dtypeName(*dtype);
-  node["shape"] = shapeJson(type);
+  // A symbolic result's shape is the op's to infer; the file need not say it.
+  if (type.hasStaticShape())
+    node["shape"] = shapeJson(type);
   return node;
 }
 
@@ -244,6 +259,23 @@ LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
   if (function.isExternal() || !function.getBody().hasOneBlock())
     return function.emitOpError("cannot be exported: graph files hold "
                                 "single-block function bodies");
+  if (auto symbols = function->getAttrOfType<ArrayAttr>(
+          ube::UbeDialect::SymbolsAttrHelper::getNameStr())) {
+    for (auto symbol : symbols.getAsRange<ube::DimSymbolAttr>()) {
+      json bounds = json::object();
+      if (symbol.getMin() != 1)
+        bounds["min"] = symbol.getMin();
+      if (symbol.getMax())
+        bounds["max"] = symbol.getMax();
+      if (symbol.getMultipleOf() != 1)
+        bounds["multiple_of"] = symbol.getMultipleOf();
+      std::string key = symbol.getName().str();
+      if (symbols_.contains(key) && symbols_[key] != bounds)
+        return function.emitOpError("symbol '")
+               << key << "' has other bounds here than in another function";
+      symbols_[key] = std::move(bounds);
+    }
+  }
   llvm::DenseMap<Value, std::string> names;
   json fnInputs = json::array();
   for (BlockArgument arg : function.getArguments()) {
@@ -253,12 +285,18 @@ LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
     if (!type || !toDType(type.getElementType()))
       return function.emitOpError("argument ") << name << " has type " << arg.getType()
                                                << ", which graph files cannot hold";
+    auto dims = function.getArgAttrOfType<ArrayAttr>(
+        arg.getArgNumber(), ube::UbeDialect::DimsAttrHelper::getNameStr());
+    if (!type.hasStaticShape() &&
+        (!dims || dims.size() != static_cast<size_t>(type.getNumDynamicDims())))
+      return function.emitOpError("argument ")
+             << name << " has dynamic dimensions that no 'ube.dims' symbols name";
     auto [it, inserted] = inputTypes_.try_emplace(name, type);
     if (inserted) {
       usedNames_.insert(name);
       inputs_.push_back({{"name", name},
                          {"dtype", dtypeName(*toDType(type.getElementType()))},
-                         {"shape", shapeJson(type)}});
+                         {"shape", shapeJson(type, dims)}});
     } else if (it->second != type) {
       return function.emitOpError("input '")
              << name << "' has type " << type << " here but " << it->second
@@ -375,7 +413,10 @@ LogicalResult GraphExporter::run() {
     if (failed(exportFunction(function)))
       return failure();
   }
-  json graph = {{"format", "ube.graph"}, {"version", kGraphFormatVersion}};
+  // Version 1 holds every graph without symbols, and older builds read it.
+  json graph = {{"format", "ube.graph"}, {"version", symbols_.empty() ? 1 : kGraphFormatVersion}};
+  if (!symbols_.empty())
+    graph["dims"] = symbols_;
   if (std::optional<StringRef> name = module_.getSymName())
     graph["name"] = name->str();
   SmallString<256> weightsPath(jsonPath_);

@@ -27,6 +27,8 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include "llvm/ADT/StringExtras.h"
+
 #include <nlohmann/json.hpp>
 #include <queue>
 
@@ -42,9 +44,17 @@ struct ValueDef {
   size_t index; ///< Into the inputs, parameters or nodes array.
 };
 
+/// A shape as written: sizes, with ShapedType::kDynamic where a symbol
+/// (`"batch"`) names the size.
+struct ShapeDecl {
+  SmallVector<int64_t> sizes;
+  SmallVector<std::string> symbols; ///< One per dynamic size, in order.
+};
+
 struct TensorDecl {
   std::string name;
-  RankedTensorType type;
+  RankedTensorType type; ///< Symbolic sizes are `?`.
+  SmallVector<std::string> symbols;
   Location loc;
 };
 
@@ -55,10 +65,16 @@ struct NodeDecl {
   const json *attrs = nullptr;
   const json *value = nullptr; ///< `constant` only.
   std::optional<Type> dtype;
-  std::optional<SmallVector<int64_t>> shape;
+  std::optional<ShapeDecl> shape;
   Location loc;
   std::string pointer; ///< JSON pointer of the node, for sub-locations.
 };
+
+/// Sizes given to the symbols: none (the symbolic build: `?`), or a probe
+/// assignment of distinct large primes, with which the graph is built a
+/// second and third time to check that the symbols agree wherever sizes
+/// meet and to tell which symbol each result dimension is.
+using SymbolSizes = llvm::StringMap<int64_t>;
 
 struct FunctionDecl {
   FunctionDecl(std::string name, std::vector<std::string> outputs, Location loc)
@@ -104,7 +120,10 @@ private:
   // Parsing the JSON into declarations.
   LogicalResult parseTopLevel();
   FailureOr<Type> parseDType(const json &value, StringRef pointer) const;
-  FailureOr<SmallVector<int64_t>> parseShape(const json &value, StringRef pointer) const;
+  FailureOr<ShapeDecl> parseShape(const json &value, StringRef pointer) const;
+  LogicalResult parseSymbols();
+  /// `shape` with each symbol's size from `sizes`, or `?` without them.
+  SmallVector<int64_t> sizesOf(const ShapeDecl &shape, const SymbolSizes *sizes) const;
   FailureOr<TensorDecl> parseTensorDecl(const json &value, StringRef pointer) const;
   LogicalResult parseGradient(const json &value, const std::string &pointer,
                               FunctionDecl &fn) const;
@@ -123,8 +142,11 @@ private:
 
   // Building IR.
   LogicalResult buildFunction(const FunctionDecl &function);
+  FailureOr<func::FuncOp> buildBody(const FunctionDecl &function, const SymbolSizes *sizes);
+  LogicalResult nameResultSymbols(const FunctionDecl &function, func::FuncOp funcOp);
   FailureOr<std::vector<size_t>> scheduleNodes(const FunctionDecl &function);
-  FailureOr<Value> buildNode(const NodeDecl &node, ArrayRef<Value> operands);
+  FailureOr<Value> buildNode(const NodeDecl &node, ArrayRef<Value> operands,
+                             const SymbolSizes *sizes);
   FailureOr<NamedAttrList> convertAttributes(const NodeDecl &node,
                                              RegisteredOperationName opName);
   FailureOr<Value> buildConstant(const NodeDecl &node);
@@ -136,6 +158,9 @@ private:
   json root_;
   std::unique_ptr<JsonLocator> locator_;
 
+  int64_t version_ = kGraphFormatVersion;
+  /// The graph's symbols in order of declaration (`dims`, then first use).
+  SmallVector<DimSymbolAttr> symbols_;
   std::vector<TensorDecl> inputs_;
   std::vector<TensorDecl> parameters_;
   std::vector<NodeDecl> nodes_;
@@ -147,10 +172,9 @@ private:
   OwningOpRef<ModuleOp> module_;
 };
 
-constexpr const char *kTopLevelKeys[] = {"format",     "version", "name",
-                                         "weights",    "inputs",  "parameters",
-                                         "nodes",      "outputs", "functions",
-                                         "gradient",   "train",   "metadata"};
+constexpr const char *kTopLevelKeys[] = {
+    "format", "version",   "name",      "weights",  "dims",  "inputs",  "parameters",
+    "nodes",  "outputs",   "functions", "gradient", "train", "metadata"};
 constexpr const char *kNodeKeys[] = {"name",  "op",    "inputs", "attrs",
                                      "dtype", "shape", "value"};
 
@@ -179,18 +203,87 @@ FailureOr<Type> GraphImporter::parseDType(const json &value, StringRef pointer) 
   return toElementType(*dtype, context_);
 }
 
-FailureOr<SmallVector<int64_t>> GraphImporter::parseShape(const json &value,
-                                                          StringRef pointer) const {
+FailureOr<ShapeDecl> GraphImporter::parseShape(const json &value, StringRef pointer) const {
+  const char *expected = version_ >= 2
+                             ? "shape must be an array of non-negative integers and "
+                               "symbol names"
+                             : "shape must be an array of non-negative integers";
   if (!value.is_array())
-    return error(pointer) << "shape must be an array of non-negative integers";
-  SmallVector<int64_t> shape;
-  for (const json &dim : value) {
+    return error(pointer) << expected;
+  ShapeDecl shape;
+  for (auto [i, dim] : llvm::enumerate(value)) {
+    if (dim.is_string()) {
+      std::string symbol = dim.get<std::string>();
+      if (version_ < 2)
+        return error((pointer + "/" + Twine(i)).str())
+               << "symbolic dimension '" << symbol << "' needs graph format version 2";
+      if (!llvm::any_of(symbols_, [&](DimSymbolAttr s) { return s.getName() == symbol; }))
+        return error((pointer + "/" + Twine(i)).str())
+               << "unknown symbol '" << symbol << "' (declare it in 'dims')";
+      shape.sizes.push_back(ShapedType::kDynamic);
+      shape.symbols.push_back(std::move(symbol));
+      continue;
+    }
     if (!dim.is_number_unsigned() || dim.get<uint64_t>() > (1ull << 40))
-      return error(pointer) << "shape must be an array of non-negative integers "
-                               "(dynamic dimensions are not supported in v1)";
-    shape.push_back(dim.get<int64_t>());
+      return error(pointer) << expected;
+    shape.sizes.push_back(dim.get<int64_t>());
   }
   return shape;
+}
+
+SmallVector<int64_t> GraphImporter::sizesOf(const ShapeDecl &shape,
+                                            const SymbolSizes *sizes) const {
+  SmallVector<int64_t> result(shape.sizes);
+  if (!sizes)
+    return result;
+  auto symbol = shape.symbols.begin();
+  for (int64_t &size : result)
+    if (ShapedType::isDynamic(size))
+      size = sizes->lookup(*symbol++);
+  return result;
+}
+
+LogicalResult GraphImporter::parseSymbols() {
+  if (!root_.contains("dims"))
+    return success();
+  if (version_ < 2)
+    return error("/dims") << "'dims' needs graph format version 2";
+  const json &dims = root_["dims"];
+  if (!dims.is_object())
+    return error("/dims") << "'dims' must map symbol names to their bounds "
+                             "{\"min\", \"max\", \"multiple_of\"}";
+  for (auto it = dims.begin(); it != dims.end(); ++it) {
+    std::string pointer = "/dims/" + it.key();
+    if (it.key().empty() || !llvm::all_of(it.key(), [](char c) {
+          return llvm::isAlnum(c) || c == '_';
+        }) || llvm::isDigit(it.key()[0]))
+      return error(pointer) << "symbol name '" << it.key()
+                            << "' must be an identifier (letters, digits, '_')";
+    if (!it.value().is_object())
+      return error(pointer) << "symbol '" << it.key()
+                            << "' needs an object {\"min\", \"max\", \"multiple_of\"}";
+    int64_t bounds[3] = {1, 0, 1};
+    const char *keys[3] = {"min", "max", "multiple_of"};
+    for (auto field = it.value().begin(); field != it.value().end(); ++field) {
+      auto key = llvm::find(keys, field.key());
+      if (key == std::end(keys))
+        return error(pointer + "/" + field.key())
+               << "symbol '" << it.key() << "': unknown field '" << field.key()
+               << "' (expected min, max, multiple_of)";
+      if (!field.value().is_number_unsigned() || field.value().get<uint64_t>() > (1ull << 40))
+        return error(pointer + "/" + field.key())
+               << "symbol '" << it.key() << "': '" << field.key()
+               << "' must be a non-negative integer";
+      bounds[key - std::begin(keys)] = field.value().get<int64_t>();
+    }
+    auto symbol = DimSymbolAttr::getChecked(
+        [&] { return error(pointer); }, context_, StringRef(it.key()), bounds[0], bounds[1],
+        bounds[2]);
+    if (!symbol)
+      return failure();
+    symbols_.push_back(symbol);
+  }
+  return success();
 }
 
 FailureOr<TensorDecl> GraphImporter::parseTensorDecl(const json &value,
@@ -214,7 +307,8 @@ FailureOr<TensorDecl> GraphImporter::parseTensorDecl(const json &value,
   if (failed(shape))
     return failure();
   Location loc = NameLoc::get(StringAttr::get(context_, name), locAt(pointer));
-  return TensorDecl{name, RankedTensorType::get(*shape, *dtype), loc};
+  return TensorDecl{name, RankedTensorType::get(shape->sizes, *dtype),
+                    std::move(shape->symbols), loc};
 }
 
 FailureOr<int64_t> GraphImporter::outputIndex(const FunctionDecl &fn, const json &value,
@@ -428,11 +522,13 @@ LogicalResult GraphImporter::parseTopLevel() {
            << "not a ube graph file: \"format\" must be \"ube.graph\"";
   if (!root_.contains("version") || !root_["version"].is_number_integer())
     return error("") << "missing integer field 'version'";
-  if (root_["version"].get<int64_t>() != kGraphFormatVersion)
-    return error("/version") << "unsupported graph format version "
-                             << root_["version"].get<int64_t>()
-                             << " (this build reads version " << kGraphFormatVersion
-                             << ")";
+  version_ = root_["version"].get<int64_t>();
+  if (version_ < kOldestGraphFormatVersion || version_ > kGraphFormatVersion)
+    return error("/version") << "unsupported graph format version " << version_
+                             << " (this build reads versions " << kOldestGraphFormatVersion
+                             << " to " << kGraphFormatVersion << ")";
+  if (failed(parseSymbols()))
+    return failure();
 
   for (const char *key : {"inputs", "parameters", "nodes"}) {
     if (root_.contains(key) && !root_[key].is_array())
@@ -456,6 +552,9 @@ LogicalResult GraphImporter::parseTopLevel() {
           failed(declareName(decl->name, {ValueDef::Parameter, parameters_.size()},
                              pointer)))
         return failure();
+      if (!decl->symbols.empty())
+        return error(pointer + "/shape") << "parameter '" << decl->name
+                                         << "' has a symbolic shape: weights have fixed sizes";
       parameters_.push_back(std::move(*decl));
     }
   }
@@ -779,7 +878,10 @@ FailureOr<Value> GraphImporter::buildConstant(const NodeDecl &node) {
   if (!node.value || !node.dtype || !node.shape)
     return emitError(node.loc) << "node '" << node.name
                                << "': a constant needs 'value', 'dtype' and 'shape'";
-  auto type = RankedTensorType::get(*node.shape, *node.dtype);
+  if (!node.shape->symbols.empty())
+    return emitError(nodeLoc(node, "/shape"))
+           << "node '" << node.name << "': a constant's shape cannot be symbolic";
+  auto type = RankedTensorType::get(node.shape->sizes, *node.dtype);
   Location valueLoc = nodeLoc(node, "/value");
   auto bad = [&]() {
     InFlightDiagnostic diag = emitError(valueLoc);
@@ -827,7 +929,8 @@ static unsigned minOperands(RegisteredOperationName name) {
   return minOperandsImpl(name, std::index_sequence<1, 2, 3, 4, 5, 6, 7, 8>());
 }
 
-FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> operands) {
+FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> operands,
+                                          const SymbolSizes *sizes) {
   if (node.op == "constant")
     return buildConstant(node);
   std::string fullName = "ube." + node.op;
@@ -870,10 +973,12 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
                                  << "' has " << types.size()
                                  << " results; graph files v1 hold single-result ops";
     auto inferredType = cast<RankedTensorType>(types.front());
+    SmallVector<int64_t> shape =
+        node.shape ? sizesOf(*node.shape, sizes) : SmallVector<int64_t>();
     if ((node.dtype && *node.dtype != inferredType.getElementType()) ||
-        (node.shape && ArrayRef<int64_t>(*node.shape) != inferredType.getShape())) {
+        (node.shape && ArrayRef<int64_t>(shape) != inferredType.getShape())) {
       RankedTensorType declared = RankedTensorType::get(
-          node.shape ? ArrayRef<int64_t>(*node.shape) : inferredType.getShape(),
+          node.shape ? ArrayRef<int64_t>(shape) : inferredType.getShape(),
           node.dtype ? *node.dtype : inferredType.getElementType());
       return emitError(node.loc) << "node '" << node.name << "' declares "
                                  << declared << " but op '" << node.op
@@ -886,8 +991,12 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     if ((!node.dtype || !node.shape) && !first)
       return emitError(node.loc) << "node '" << node.name << "': op '" << node.op
                                  << "' needs the node's 'dtype' and 'shape'";
+    if (node.shape && !node.shape->symbols.empty())
+      return emitError(nodeLoc(node, "/shape"))
+             << "node '" << node.name << "': op '" << node.op
+             << "' to a symbolic shape is not supported yet";
     types.push_back(RankedTensorType::get(
-        node.shape ? ArrayRef<int64_t>(*node.shape) : first.getShape(),
+        node.shape ? ArrayRef<int64_t>(node.shape->sizes) : first.getShape(),
         node.dtype ? *node.dtype : first.getElementType()));
   }
 
@@ -901,7 +1010,8 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
   return op->getResult(0);
 }
 
-LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
+FailureOr<func::FuncOp> GraphImporter::buildBody(const FunctionDecl &function,
+                                                 const SymbolSizes *sizes) {
   auto order = scheduleNodes(function);
   if (failed(order))
     return failure();
@@ -911,7 +1021,9 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
   llvm::StringMap<Value> values;
   for (const std::string &name : function.inputs) {
     const TensorDecl &decl = inputs_[names_.find(name)->second.index];
-    argTypes.push_back(decl.type);
+    argTypes.push_back(decl.type.clone(sizesOf({SmallVector<int64_t>(decl.type.getShape()),
+                                                 decl.symbols},
+                                                sizes)));
     argLocs.push_back(decl.loc);
   }
   builder_.setInsertionPointToEnd(module_->getBody());
@@ -942,7 +1054,7 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
     SmallVector<Value> operands;
     for (const std::string &input : node.inputs)
       operands.push_back(lookup(input));
-    auto result = buildNode(node, operands);
+    auto result = buildNode(node, operands, sizes);
     if (failed(result))
       return failure();
     values[node.name] = *result;
@@ -954,8 +1066,138 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
   funcOp.setFunctionType(builder_.getFunctionType(argTypes, ValueRange(results).getTypes()));
   for (auto [i, name] : llvm::enumerate(function.outputs))
     funcOp.setResultAttr(i, ube::UbeDialect::NameAttrHelper::getNameStr(), builder_.getStringAttr(name));
+  return funcOp;
+}
+
+/// The first `count` primes from `from` up: sizes no graph constant is
+/// likely to equal, and whose products stay far from overflowing int64.
+static SmallVector<int64_t> primesFrom(int64_t from, size_t count) {
+  SmallVector<int64_t> primes;
+  for (int64_t n = from; primes.size() < count; ++n) {
+    bool prime = n > 1;
+    for (int64_t d = 2; prime && d * d <= n; ++d)
+      prime = n % d != 0;
+    if (prime)
+      primes.push_back(n);
+  }
+  return primes;
+}
+
+/// `text` with every whole number that is a probe size replaced by its symbol.
+static std::string withSymbolNames(StringRef text, const SymbolSizes &sizes) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    if (!llvm::isDigit(text[i]) || (i > 0 && (llvm::isAlnum(text[i - 1]) || text[i - 1] == '_'))) {
+      out += text[i++];
+      continue;
+    }
+    size_t end = i;
+    while (end < text.size() && llvm::isDigit(text[end]))
+      ++end;
+    StringRef number = text.slice(i, end);
+    auto symbol = llvm::find_if(sizes, [&](const auto &entry) {
+      return std::to_string(entry.getValue()) == number;
+    });
+    out += symbol == sizes.end() ? number.str() : symbol->getKey().str();
+    i = end;
+  }
+  return out;
+}
+
+LogicalResult GraphImporter::nameResultSymbols(const FunctionDecl &function,
+                                               func::FuncOp funcOp) {
+  // The symbols this function's inputs use, in declaration order.
+  llvm::StringSet<> used;
+  for (auto [i, name] : llvm::enumerate(function.inputs)) {
+    const TensorDecl &decl = inputs_[names_.find(name)->second.index];
+    if (decl.symbols.empty())
+      continue;
+    SmallVector<Attribute> dims;
+    for (const std::string &symbol : decl.symbols) {
+      used.insert(symbol);
+      dims.push_back(builder_.getStringAttr(symbol));
+    }
+    funcOp.setArgAttr(i, ube::UbeDialect::DimsAttrHelper::getNameStr(),
+                      builder_.getArrayAttr(dims));
+  }
+  if (used.empty())
+    return success();
+  SmallVector<Attribute> symbols;
+  for (DimSymbolAttr symbol : symbols_)
+    if (used.contains(symbol.getName()))
+      symbols.push_back(symbol);
+  funcOp->setAttr(ube::UbeDialect::SymbolsAttrHelper::getNameStr(),
+                  builder_.getArrayAttr(symbols));
+
+  // Build the function again with each symbol a distinct prime, twice: where
+  // two symbols meet (added, multiplied, contracted) the sizes then differ
+  // and the op reports it, and a result dimension that equals a symbol's
+  // size in both builds is that symbol.
+  SmallVector<Type> probed[2];
+  SmallVector<int64_t> primes[2] = {primesFrom(10007, symbols.size()),
+                                    primesFrom(20011, symbols.size())};
+  for (int probe = 0; probe < 2; ++probe) {
+    SymbolSizes sizes;
+    for (auto [symbol, prime] : llvm::zip(symbols, primes[probe]))
+      sizes[cast<DimSymbolAttr>(symbol).getName()] = prime;
+    OwningOpRef<ModuleOp> scratch = ModuleOp::create(funcOp.getLoc());
+    std::swap(module_, scratch);
+    std::optional<Diagnostic> first;
+    FailureOr<func::FuncOp> built = failure();
+    {
+      ScopedDiagnosticHandler capture(context_, [&](Diagnostic &diag) {
+        if (!first && diag.getSeverity() == DiagnosticSeverity::Error)
+          first.emplace(std::move(diag));
+        return success();
+      });
+      built = buildBody(function, &sizes);
+    }
+    if (succeeded(built))
+      probed[probe] = llvm::to_vector((*built).getResultTypes());
+    std::swap(module_, scratch);
+    builder_.setInsertionPointToEnd(funcOp->getBlock());
+    if (failed(built)) {
+      Location loc = first ? first->getLocation() : funcOp.getLoc();
+      return emitError(loc) << withSymbolNames(first ? first->str() : "", sizes)
+                            << " (sizes named by different symbols may differ at run time: "
+                               "name them by one symbol where they must agree)";
+    }
+  }
+  for (auto [i, type] : llvm::enumerate(funcOp.getResultTypes())) {
+    auto shaped = cast<RankedTensorType>(type);
+    if (shaped.hasStaticShape())
+      continue;
+    SmallVector<Attribute> dims;
+    for (auto [d, size] : llvm::enumerate(shaped.getShape())) {
+      if (!ShapedType::isDynamic(size))
+        continue;
+      int64_t a = cast<RankedTensorType>(probed[0][i]).getDimSize(d);
+      int64_t b = cast<RankedTensorType>(probed[1][i]).getDimSize(d);
+      size_t k = 0;
+      while (k < symbols.size() && (primes[0][k] != a || primes[1][k] != b))
+        ++k;
+      if (k == symbols.size())
+        return emitError(funcOp.getLoc())
+               << "function '" << function.name << "': dimension " << d << " of output '"
+               << function.outputs[i] << "' is not one of the symbols (it is "
+               << a << " and " << b << " for two assignments of them); such outputs are "
+               << "not supported yet";
+      dims.push_back(builder_.getStringAttr(cast<DimSymbolAttr>(symbols[k]).getName()));
+    }
+    funcOp.setResultAttr(i, ube::UbeDialect::DimsAttrHelper::getNameStr(),
+                         builder_.getArrayAttr(dims));
+  }
+  return success();
+}
+
+LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
+  auto funcOp = buildBody(function, nullptr);
+  if (failed(funcOp))
+    return failure();
+  if (failed(nameResultSymbols(function, *funcOp)))
+    return failure();
   if (!function.gradientWrt.empty())
-    funcOp->setAttr(ube::UbeDialect::GradientAttrHelper::getNameStr(),
+    (*funcOp)->setAttr(ube::UbeDialect::GradientAttrHelper::getNameStr(),
                     builder_.getDictionaryAttr(
                         {builder_.getNamedAttr("loss",
                                                builder_.getI64IntegerAttr(function.gradientLoss)),
@@ -974,7 +1216,8 @@ LogicalResult GraphImporter::buildFunction(const FunctionDecl &function) {
       train.push_back(builder_.getNamedAttr(key, builder_.getF64FloatAttr(number)));
     if (function.lrInput >= 0)
       train.push_back(builder_.getNamedAttr("lr", builder_.getI64IntegerAttr(function.lrInput)));
-    funcOp->setAttr(ube::UbeDialect::TrainAttrHelper::getNameStr(), builder_.getDictionaryAttr(train));
+    (*funcOp)->setAttr(ube::UbeDialect::TrainAttrHelper::getNameStr(),
+                       builder_.getDictionaryAttr(train));
   }
   return success();
 }

@@ -38,7 +38,10 @@ BASE = {"format": "ube.graph", "version": 1, "outputs": ["x"],
 
 
 @pytest.mark.parametrize("change", [
-    {"version": 2},
+    {"version": 3},
+    {"dims": {"batch": {}}},  # symbols need version 2
+    {"version": 2, "dims": {"batch": {"maximum": 8}}},
+    {"version": 2, "dims": {"2batch": {}}},
     {"format": "onnx"},
     {"inputs": [{"name": "x", "dtype": "f64", "shape": [2]}]},
     {"inputs": [{"name": "x", "dtype": "f32", "shape": [-1]}]},
@@ -93,3 +96,19 @@ def test_update_steps_validate_and_need_loss_or_gradients(validator, tools_dir, 
 def write(path, graph):
     path.write_text(json.dumps(graph))
     return path
+
+
+def test_symbolic_graph_validates_and_round_trips(validator, tools_dir, tmp_path):
+    graph = {"format": "ube.graph", "version": 2,
+             "dims": {"batch": {"max": 64}, "seq": {"multiple_of": 8}},
+             "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", "seq", 4]}],
+             "nodes": [{"name": "y", "op": "softmax", "inputs": ["x"]}],
+             "outputs": ["y"]}
+    validator.validate(graph)
+    path, out = tmp_path / "dynamic.json", tmp_path / "exported.json"
+    path.write_text(json.dumps(graph))
+    subprocess.run([tools_dir / "ube-opt", path, "-o", out], check=True)
+    exported = json.loads(out.read_text())
+    validator.validate(exported)
+    assert exported["dims"] == graph["dims"]
+    assert exported["inputs"] == graph["inputs"]
