@@ -20,8 +20,9 @@ def Ube_Dialect : Dialect {
     files, PyTorch, ONNX) is imported into and every target lowers from. Ops
     have value semantics on ranked tensors of `f32`, `f16`, `bf16`, `i1`,
     `i32` and `i64`, statically shaped or with symbolic (`?`) dimensions
-    that the entry function names (`ube.symbols`, `ube.dims`). Elementwise ops broadcast their operands
-    with numpy rules; negative axes count from the end, as in numpy.
+    that the entry function names (`ube.symbols`, `ube.dims`). Elementwise
+    ops broadcast their operands with numpy rules; negative axes count from
+    the end, as in numpy.
   }];
   let hasConstantMaterializer = 1;
 

@@ -39,6 +39,12 @@ FailureOr<SmallVector<Value>> ube::buildGradients(func::FuncOp fn, int64_t lossI
                                                   ArrayRef<int64_t> wrtIndices) {
   if (!fn.getBody().hasOneBlock())
     return fn.emitOpError("autodiff needs a single-block function");
+  // Gradient rules size their results from static shapes (a mean's count,
+  // a broadcast back to the input): symbolic ones are refused, not guessed.
+  for (Type type : fn.getArgumentTypes())
+    if (auto tensor = dyn_cast<RankedTensorType>(type); tensor && !tensor.hasStaticShape())
+      return fn.emitOpError("gradients of functions with symbolic dimensions (")
+             << type << ") are not supported yet";
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
   if (lossIndex < 0 || lossIndex >= int64_t(ret.getNumOperands()))
     return fn.emitOpError("gradient: loss ") << lossIndex << " is not a result";

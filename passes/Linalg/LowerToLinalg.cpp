@@ -16,6 +16,8 @@
 #include "dialects/ube/UbeOps.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -35,8 +37,52 @@ namespace {
 
 RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
 
-Value emptyLike(OpBuilder &b, Location loc, RankedTensorType type) {
-  return tensor::EmptyOp::create(b, loc, type.getShape(), type.getElementType());
+/// The size of each dimension of `type`, for a dynamic one `sizeOf(d)`.
+using SizeOf = function_ref<OpFoldResult(int64_t dim)>;
+
+/// A tensor.empty of `type`; its dynamic sizes come from `sizeOf`.
+Value emptyTensor(OpBuilder &b, Location loc, RankedTensorType type, SizeOf sizeOf) {
+  SmallVector<OpFoldResult> sizes;
+  for (auto [d, size] : llvm::enumerate(type.getShape()))
+    sizes.push_back(ShapedType::isDynamic(size) ? sizeOf(d) : b.getIndexAttr(size));
+  return tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
+}
+
+/// The size of `value`'s dimension `dim`: a constant, or tensor.dim.
+OpFoldResult dimOf(OpBuilder &b, Location loc, Value value, int64_t dim) {
+  return tensor::getMixedSize(b, loc, value, dim);
+}
+
+/// The size of `value`'s dimension `dim` as an index Value.
+Value dimValue(OpBuilder &b, Location loc, Value value, int64_t dim) {
+  return getValueOrCreateConstantIndexOp(b, loc, dimOf(b, loc, value, dim));
+}
+
+/// The source of each dynamic dimension of the broadcast result `type` of
+/// `inputs`: the first input whose aligned dimension is dynamic (the graph
+/// importer has checked that such dimensions agree). Fails when none is.
+FailureOr<SmallVector<OpFoldResult>> broadcastSizes(OpBuilder &b, Location loc,
+                                                    RankedTensorType type, ValueRange inputs) {
+  SmallVector<OpFoldResult> sizes;
+  for (auto [d, size] : llvm::enumerate(type.getShape())) {
+    if (!ShapedType::isDynamic(size)) {
+      sizes.push_back(b.getIndexAttr(size));
+      continue;
+    }
+    OpFoldResult source;
+    for (Value input : inputs) {
+      auto inputType = cast<RankedTensorType>(input.getType());
+      int64_t i = d - (type.getRank() - inputType.getRank());
+      if (i >= 0 && inputType.isDynamicDim(i)) {
+        source = dimOf(b, loc, input, i);
+        break;
+      }
+    }
+    if (!source)
+      return failure();
+    sizes.push_back(source);
+  }
+  return sizes;
 }
 
 /// The map reading an operand of `operandShape` inside a loop nest over
@@ -57,9 +103,11 @@ AffineMap broadcastMap(MLIRContext *context, ArrayRef<int64_t> operandShape,
 
 using ScalarBody = function_ref<Value(OpBuilder &, Location, ValueRange)>;
 
-/// One linalg.generic computing `body` elementwise over broadcast `inputs`.
+/// One linalg.generic computing `body` elementwise over broadcast `inputs`
+/// into a result of `sizes` (the result's, when not given).
 Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
-                       ValueRange inputs, ScalarBody body) {
+                       ValueRange inputs, ScalarBody body,
+                       std::optional<ArrayRef<OpFoldResult>> sizes = std::nullopt) {
   MLIRContext *context = b.getContext();
   SmallVector<AffineMap> maps;
   for (Value input : inputs)
@@ -67,8 +115,14 @@ Value buildElementwise(OpBuilder &b, Location loc, RankedTensorType resultType,
   maps.push_back(AffineMap::getMultiDimIdentityMap(resultType.getRank(), context));
   SmallVector<utils::IteratorType> iterators(resultType.getRank(),
                                              utils::IteratorType::parallel);
+  SmallVector<OpFoldResult> resultSizes;
+  if (sizes)
+    resultSizes.assign(sizes->begin(), sizes->end());
+  else
+    resultSizes = *broadcastSizes(b, loc, resultType, inputs);
+  Value init = tensor::EmptyOp::create(b, loc, resultSizes, resultType.getElementType());
   auto generic = linalg::GenericOp::create(
-      b, loc, resultType, inputs, ValueRange{emptyLike(b, loc, resultType)}, maps, iterators,
+      b, loc, resultType, inputs, ValueRange{init}, maps, iterators,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
         Value result = body(nested, nestedLoc, args.drop_back());
         linalg::YieldOp::create(nested, nestedLoc, result);
@@ -88,11 +142,16 @@ struct LowerElementwise : ConversionPattern {
     if (!isElementwise(op))
       return failure();
     auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+    auto sizes = broadcastSizes(rewriter, op->getLoc(), resultType, operands);
+    if (failed(sizes))
+      return op->emitOpError("has a symbolic result size that no operand gives: ")
+             << resultType << " from " << ValueRange(operands).getTypes();
     Value result = buildElementwise(
         rewriter, op->getLoc(), resultType, operands,
         [&](OpBuilder &b, Location loc, ValueRange args) {
           return buildElementwiseBody(op, b, loc, args, resultType.getElementType());
-        });
+        },
+        *sizes);
     rewriter.replaceOp(op, result);
     return success();
   }
@@ -149,8 +208,14 @@ Value buildReduction(OpBuilder &b, Location loc, Value input, ArrayRef<bool> red
   }
   auto resultType = RankedTensorType::get(shape, identity.getType());
   Value init = arith::ConstantOp::create(b, loc, identity);
-  Value filled =
-      linalg::FillOp::create(b, loc, init, emptyLike(b, loc, resultType)).getResult(0);
+  Value empty = emptyTensor(b, loc, resultType, [&](int64_t d) {
+    int64_t kept = -1;
+    for (int64_t i = 0; i < type.getRank(); ++i)
+      if (!reduced[i] && ++kept == d)
+        return dimOf(b, loc, input, i);
+    llvm_unreachable("result dimension out of range");
+  });
+  Value filled = linalg::FillOp::create(b, loc, init, empty).getResult(0);
   SmallVector<AffineMap> maps = {AffineMap::getMultiDimIdentityMap(type.getRank(), context),
                                  AffineMap::get(type.getRank(), 0, outExprs, context)};
   auto generic = linalg::GenericOp::create(
@@ -170,12 +235,8 @@ struct LowerReduction : OpConversionPattern<OpTy> {
     auto type = tensorType(adaptor.getInput());
     int64_t rank = type.getRank();
     SmallVector<bool> reduced(rank, op.getAxes().empty());
-    int64_t count = 1;
     for (int64_t axis : op.getAxes())
       reduced[axis < 0 ? axis + rank : axis] = true;
-    for (int64_t d = 0; d < rank; ++d)
-      if (reduced[d])
-        count *= type.getDimSize(d);
     Type elementType = type.getElementType();
     bool isFloat = isa<FloatType>(elementType);
     constexpr bool isMax = std::is_same_v<OpTy, ReduceMaxOp>;
@@ -208,7 +269,27 @@ struct LowerReduction : OpConversionPattern<OpTy> {
         });
     if constexpr (std::is_same_v<OpTy, ReduceMeanOp>) {
       auto reducedType = tensorType(result);
+      // 1 / the number of elements reduced, a constant unless some are dynamic.
+      int64_t count = 1;
+      Value dynamicCount;
+      for (int64_t d = 0; d < rank; ++d) {
+        if (!reduced[d])
+          continue;
+        if (!type.isDynamicDim(d)) {
+          count *= type.getDimSize(d);
+          continue;
+        }
+        Value size = dimValue(rewriter, loc, adaptor.getInput(), d);
+        dynamicCount = dynamicCount ? arith::MulIOp::create(rewriter, loc, dynamicCount, size)
+                                    : size;
+      }
       Value scale = floatConstant(rewriter, loc, accumulator, 1.0 / double(count));
+      if (dynamicCount) {
+        Value asFloat = arith::UIToFPOp::create(
+            rewriter, loc, accumulator,
+            arith::IndexCastUIOp::create(rewriter, loc, rewriter.getI64Type(), dynamicCount));
+        scale = arith::DivFOp::create(rewriter, loc, scale, asFloat);
+      }
       result = buildElementwise(rewriter, loc, reducedType, result,
                                 [&](OpBuilder &b, Location l, ValueRange args) -> Value {
                                   return arith::MulFOp::create(b, l, args[0], scale);
@@ -286,9 +367,21 @@ struct LowerMatmul : OpConversionPattern<MatmulOp> {
     Type accumulator = accumulatorType(elementType);
     auto accumulatorTensor = RankedTensorType::get(resultType.getShape(), accumulator);
     Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(accumulator));
-    Value init =
-        linalg::FillOp::create(rewriter, loc, zero, emptyLike(rewriter, loc, accumulatorTensor))
-            .getResult(0);
+    // Batch dimensions from whichever operand has them, m from lhs, n from rhs.
+    Value empty = emptyTensor(rewriter, loc, accumulatorTensor, [&](int64_t d) -> OpFoldResult {
+      auto fromOperand = [&](Value operand, int64_t dim) { return dimOf(rewriter, loc, operand, dim); };
+      if (d == batch)
+        return fromOperand(adaptor.getLhs(), lhsType.getRank() - (op.getTransposeLhs() ? 1 : 2));
+      if (d == batch + 1)
+        return fromOperand(adaptor.getRhs(), rhsType.getRank() - (op.getTransposeRhs() ? 2 : 1));
+      for (auto [operand, type] : {std::pair{adaptor.getLhs(), lhsType}, {adaptor.getRhs(), rhsType}}) {
+        int64_t i = d - (batch - (type.getRank() - 2));
+        if (i >= 0 && type.isDynamicDim(i))
+          return fromOperand(operand, i);
+      }
+      llvm_unreachable("a dynamic batch dimension comes from a dynamic operand dimension");
+    });
+    Value init = linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
     auto generic = linalg::GenericOp::create(
         rewriter, loc, accumulatorTensor, ValueRange{adaptor.getLhs(), adaptor.getRhs()}, init,
         maps, iterators, [&](OpBuilder &b, Location l, ValueRange args) {
@@ -311,7 +404,9 @@ struct LowerTranspose : OpConversionPattern<TransposeOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(TransposeOp op, OpAdaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
-    Value init = emptyLike(rewriter, op.getLoc(), op.getType());
+    Value init = emptyTensor(rewriter, op.getLoc(), op.getType(), [&](int64_t d) {
+      return dimOf(rewriter, op.getLoc(), adaptor.getInput(), op.getPerm()[d]);
+    });
     auto transpose =
         linalg::TransposeOp::create(rewriter, op.getLoc(), adaptor.getInput(), init, op.getPerm());
     rewriter.replaceOp(op, transpose.getResult());
@@ -333,6 +428,22 @@ struct LowerReshape : OpConversionPattern<ReshapeOp> {
         group.push_back(d);
       return SmallVector<ReassociationIndices>{group};
     };
+    // With symbolic sizes, one collapse or one expansion when the reshape is
+    // one (its groups then have at most one dynamic size each).
+    if (!sourceType.hasStaticShape() || !targetType.hasStaticShape()) {
+      bool collapse = targetType.getRank() < sourceType.getRank();
+      std::optional<SmallVector<ReassociationIndices>> groups =
+          collapse ? getReassociationIndicesForReshape(sourceType, targetType)
+                   : getReassociationIndicesForReshape(targetType, sourceType);
+      if (!groups)
+        return rewriter.notifyMatchFailure(op, "a reshape between symbolic shapes that is "
+                                               "not one collapse or one expansion");
+      if (collapse)
+        rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, targetType, input, *groups);
+      else
+        rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, targetType, input, *groups);
+      return success();
+    }
     // Through a rank-1 (or, for scalars, rank-0) intermediate.
     if (sourceType.getRank() == 0) {
       rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, targetType, input,
@@ -365,18 +476,31 @@ struct LowerConcat : OpConversionPattern<ConcatOp> {
     auto resultType = op.getType();
     int64_t rank = resultType.getRank();
     int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
-    Value result = emptyLike(rewriter, loc, resultType);
-    int64_t offset = 0;
-    for (Value input : adaptor.getInputs()) {
-      auto type = tensorType(input);
+    ValueRange inputs = adaptor.getInputs();
+    // Outside the axis every input has the result's sizes; along it, theirs add up.
+    Value result = emptyTensor(rewriter, loc, resultType, [&](int64_t d) -> OpFoldResult {
+      if (d != axis)
+        return dimOf(rewriter, loc, inputs.front(), d);
+      Value total = dimValue(rewriter, loc, inputs.front(), d);
+      for (Value input : inputs.drop_front())
+        total = arith::AddIOp::create(rewriter, loc, total, dimValue(rewriter, loc, input, d));
+      return total;
+    });
+    OpFoldResult offset = rewriter.getIndexAttr(0);
+    for (Value input : inputs) {
       SmallVector<OpFoldResult> offsets(rank, rewriter.getIndexAttr(0)), sizes, strides;
-      offsets[axis] = rewriter.getIndexAttr(offset);
+      offsets[axis] = offset;
       for (int64_t d = 0; d < rank; ++d) {
-        sizes.push_back(rewriter.getIndexAttr(type.getDimSize(d)));
+        sizes.push_back(dimOf(rewriter, loc, input, d));
         strides.push_back(rewriter.getIndexAttr(1));
       }
       result = tensor::InsertSliceOp::create(rewriter, loc, input, result, offsets, sizes, strides);
-      offset += type.getDimSize(axis);
+      std::optional<int64_t> before = getConstantIntValue(offset);
+      std::optional<int64_t> size = getConstantIntValue(sizes[axis]);
+      offset = before && size ? OpFoldResult(rewriter.getIndexAttr(*before + *size))
+                              : OpFoldResult(arith::AddIOp::create(
+                                    rewriter, loc, getValueOrCreateConstantIndexOp(rewriter, loc, offset),
+                                    getValueOrCreateConstantIndexOp(rewriter, loc, sizes[axis])));
     }
     rewriter.replaceOp(op, result);
     return success();
@@ -402,10 +526,11 @@ struct LowerSlice : OpConversionPattern<SliceOp> {
 
 /// An integer id as an index clamped into [0, size): out-of-range ids read
 /// (gather) or update (scatter_add) the nearest row instead of out of bounds.
-Value clampedIndex(OpBuilder &b, Location loc, Value id, int64_t size) {
+Value clampedIndex(OpBuilder &b, Location loc, Value id, Value size) {
   Value index = arith::IndexCastOp::create(b, loc, b.getIndexType(), id);
   Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-  Value last = arith::ConstantIndexOp::create(b, loc, size - 1);
+  Value one = arith::ConstantIndexOp::create(b, loc, 1);
+  Value last = arith::SubIOp::create(b, loc, size, one);
   return arith::MinSIOp::create(b, loc, arith::MaxSIOp::create(b, loc, index, zero), last);
 }
 
@@ -421,8 +546,17 @@ struct LowerGather : OpConversionPattern<GatherOp> {
     int64_t indexRank = indicesType.getRank();
     SmallVector<utils::IteratorType> iterators(resultType.getRank(),
                                                utils::IteratorType::parallel);
+    // Result: the input's dimensions before the axis, the indices', the input's after.
+    Value empty = emptyTensor(rewriter, loc, resultType, [&](int64_t d) {
+      if (d < axis)
+        return dimOf(rewriter, loc, adaptor.getInput(), d);
+      if (d < axis + indexRank)
+        return dimOf(rewriter, loc, adaptor.getIndices(), d - axis);
+      return dimOf(rewriter, loc, adaptor.getInput(), d - indexRank + 1);
+    });
+    Value rows = dimValue(rewriter, loc, adaptor.getInput(), axis);
     auto generic = linalg::GenericOp::create(
-        rewriter, loc, resultType, ValueRange{}, emptyLike(rewriter, loc, resultType),
+        rewriter, loc, resultType, ValueRange{}, empty,
         AffineMap::getMultiDimIdentityMap(resultType.getRank(), getContext()), iterators,
         [&](OpBuilder &b, Location l, ValueRange) {
           SmallVector<Value> loop;
@@ -430,7 +564,7 @@ struct LowerGather : OpConversionPattern<GatherOp> {
             loop.push_back(linalg::IndexOp::create(b, l, d));
           Value id = tensor::ExtractOp::create(
               b, l, adaptor.getIndices(), ArrayRef(loop).slice(axis, indexRank));
-          Value index = clampedIndex(b, l, id, inputType.getDimSize(axis));
+          Value index = clampedIndex(b, l, id, rows);
           SmallVector<Value> at(ArrayRef(loop).take_front(axis));
           at.push_back(index);
           llvm::append_range(at, ArrayRef(loop).drop_front(axis + indexRank));
@@ -452,23 +586,28 @@ struct LowerScatterAdd : OpConversionPattern<ScatterAddOp> {
     auto resultType = op.getType();
     auto updatesType = tensorType(adaptor.getUpdates());
     int64_t rank = resultType.getRank();
+    if (resultType.isDynamicDim(0))
+      return rewriter.notifyMatchFailure(op, "the table's row count must be static");
+    Value updates = adaptor.getUpdates();
     Value zero = arith::ConstantOp::create(rewriter, loc,
                                            rewriter.getZeroAttr(resultType.getElementType()));
-    Value init = linalg::FillOp::create(rewriter, loc, zero, emptyLike(rewriter, loc, resultType))
-                     .getResult(0);
+    Value empty = emptyTensor(rewriter, loc, resultType,
+                              [&](int64_t d) { return dimOf(rewriter, loc, updates, d); });
+    Value init = linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
     auto index = [&](OpBuilder &b, int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
     SmallVector<int64_t> rowShape(updatesType.getShape());
     rowShape[0] = 1;
     auto rowType = RankedTensorType::get(rowShape, resultType.getElementType());
     SmallVector<OpFoldResult> sizes, strides(rank, rewriter.getIndexAttr(1));
-    for (int64_t size : rowShape)
-      sizes.push_back(rewriter.getIndexAttr(size));
+    for (int64_t d = 0; d < rank; ++d)
+      sizes.push_back(d == 0 ? rewriter.getIndexAttr(1) : dimOf(rewriter, loc, updates, d));
+    Value tableRows = index(rewriter, resultType.getDimSize(0));
     auto loop = scf::ForOp::create(
-        rewriter, loc, index(rewriter, 0), index(rewriter, updatesType.getDimSize(0)),
+        rewriter, loc, index(rewriter, 0), dimValue(rewriter, loc, updates, 0),
         index(rewriter, 1), ValueRange{init},
         [&](OpBuilder &b, Location l, Value p, ValueRange acc) {
           Value id = tensor::ExtractOp::create(b, l, adaptor.getIndices(), ValueRange{p});
-          Value row = clampedIndex(b, l, id, resultType.getDimSize(0));
+          Value row = clampedIndex(b, l, id, tableRows);
           auto offsets = [&](Value first) {
             SmallVector<OpFoldResult> o(rank, b.getIndexAttr(0));
             o[0] = first;
@@ -517,15 +656,18 @@ struct LowerDropout : OpConversionPattern<DropoutOp> {
     Value seed = arith::ConstantOp::create(rewriter, loc,
                                            rewriter.getI64IntegerAttr(op.getSeed()));
     double rate = op.getRate().convertToDouble();
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      sizes.push_back(arith::IndexCastOp::create(rewriter, loc, i64,
+                                                 dimValue(rewriter, loc, adaptor.getInput(), d)));
     Value result = buildElementwise(
         rewriter, loc, type, adaptor.getInput(),
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           // Row-major linear index of the element.
           Value index = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(0));
           for (int64_t d = 0; d < type.getRank(); ++d) {
-            Value size = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(type.getDimSize(d)));
             Value at = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));
-            index = arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, index, size), at);
+            index = arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, index, sizes[d]), at);
           }
           Value u = buildPhiloxUniform(b, l, index, step, seed);
           Value keep = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGE, u,
@@ -583,6 +725,26 @@ struct LowerBernoulliSelect : OpConversionPattern<BernoulliSelectOp> {
 struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPass> {
   void runOnOperation() override {
     MLIRContext *context = &getContext();
+    // The distillation losses, attention and the optimizer updates decompose
+    // and lower on static shapes only: refuse symbolic ones by name.
+    WalkResult unsupported = getOperation()->walk([&](Operation *op) {
+      if (!isa<ScaledDotProductAttentionOp, MseLossOp, KdLossOp, KdLossGradOp,
+               ProjectedKdLossOp, ProjectedKdLossGradOp, FeatureMapLossOp,
+               FeatureMapLossGradOp, AttentionTransferLossOp, AttentionTransferLossGradOp,
+               SgdUpdateOp, AdamwUpdateOp, SliceOp>(op))
+        return WalkResult::advance();
+      auto symbolic = [](Type t) {
+        auto tensor = dyn_cast<RankedTensorType>(t);
+        return tensor && !tensor.hasStaticShape();
+      };
+      if (llvm::none_of(op->getOperandTypes(), symbolic) &&
+          llvm::none_of(op->getResultTypes(), symbolic))
+        return WalkResult::advance();
+      op->emitOpError("on symbolic dimensions is not supported yet");
+      return WalkResult::interrupt();
+    });
+    if (unsupported.wasInterrupted())
+      return signalPassFailure();
     {
       RewritePatternSet patterns(context);
       populateDecomposePatterns(patterns);

@@ -16,6 +16,14 @@ def UbeLowerToLinalg : Pass<"ube-lower-to-linalg", "::mlir::func::FuncOp"> {
     reading with `tensor.extract`, and the counter-based random ops
     (`dropout`, `bernoulli_select`) Philox-4x32-10 in `arith`. Composite ops
     are decomposed first (`--ube-decompose` patterns run here too).
+
+    Symbolic (`?`) dimensions: each `tensor.empty` takes a dynamic size
+    from `tensor.dim` of the operand that has it (a broadcast's from the
+    operand whose aligned dimension is dynamic, a concatenation's from the
+    sum along the axis); a mean divides by the reduced sizes at run time; a
+    reshape between symbolic shapes must be one collapse or one expansion.
+    The distillation losses, attention, MSE, slices and the optimizer
+    updates are refused on symbolic dimensions, naming the op.
   }];
   let dependentDialects = [
     "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",

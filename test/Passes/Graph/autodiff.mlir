@@ -92,3 +92,13 @@ func.func @no_rule(%s: tensor<2x5xf32>, %t: tensor<2x5xf32>, %g: tensor<f32>) ->
   %l = ube.reduce_sum %d : tensor<2x5xf32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// Symbolic dimensions: refused, since gradient rules size from static shapes.
+// expected-error @+1 {{gradients of functions with symbolic dimensions ('tensor<?x4xf32>') are not supported yet}}
+func.func @symbolic(%x: tensor<?x4xf32>) -> tensor<f32>
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
+  %s = ube.reduce_sum %x : tensor<?x4xf32>
+  return %s : tensor<f32>
+}

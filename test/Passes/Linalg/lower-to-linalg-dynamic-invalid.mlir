@@ -1,0 +1,18 @@
+// RUN: ube-opt %s --ube-lower-to-linalg --split-input-file -verify-diagnostics
+// What does not lower on symbolic dimensions yet says so, naming the op.
+
+func.func @kd(%s: tensor<?x8xf32>, %t: tensor<?x8xf32>) -> tensor<f32> {
+  // expected-error @+1 {{'ube.kd_loss' op on symbolic dimensions is not supported yet}}
+  %0 = ube.kd_loss %s, %t : tensor<?x8xf32>, tensor<?x8xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// A broadcast to a symbolic size it has no operand for (a gradient's).
+func.func @broadcast(%x: tensor<?x1x8xf32>) -> tensor<?x?x8xf32> {
+  // expected-error @+2 {{'ube.broadcast_to' op has a symbolic result size that no operand gives: 'tensor<?x?x8xf32>' from 'tensor<?x1x8xf32>'}}
+  // expected-error @+1 {{failed to legalize operation 'ube.broadcast_to'}}
+  %0 = ube.broadcast_to %x : tensor<?x1x8xf32> to tensor<?x?x8xf32>
+  return %0 : tensor<?x?x8xf32>
+}
