@@ -2,7 +2,8 @@
 """Encoder forward latency and memory: TinyBERT-4L-312H, BERT-base
 (12L-768H) and the pre-trained MiniLM-L6 compiled by ube for the CPU against
 PyTorch eager (torch.no_grad, same weights, same thread count),
-torch.compile (inductor, default mode; its compile outside the timing) and
+torch.compile (inductor, default mode, and with --max-autotune also
+mode="max-autotune"; compiles outside the timing) and
 onnxruntime (the model from torch.onnx.export, all graph optimizations,
 intra-op threads = --threads), 128 tokens, batch 1 and 8; and BERT-base's
 attention block alone.
@@ -177,8 +178,8 @@ def child_run(model_name, batch, impl, threads, runs, workdir):
         torch.set_num_threads(threads)
         inputs = example_inputs(model_name, batch)
         model = build_model(model_name)
-        if impl == "inductor":
-            model = torch.compile(model)
+        if impl in ("inductor", "autotune"):
+            model = torch.compile(model, mode="max-autotune" if impl == "autotune" else None)
             with torch.no_grad():
                 start = time.perf_counter()
                 model(*inputs)
@@ -203,6 +204,9 @@ def main():
     parser.add_argument("--models", default="tinybert,bert-base,attention,minilm")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--max-autotune", action="store_true",
+                        help="also time torch.compile(mode='max-autotune') (its compile "
+                             "takes minutes) and print it after each row")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -222,7 +226,8 @@ def main():
         for batch in [int(b) for b in args.batches.split(",")]:
             r = {}
             with tempfile.TemporaryDirectory() as workdir:
-                for impl in ("compile", "ube") + peers:
+                extra = ("autotune",) if args.max_autotune else ()
+                for impl in ("compile", "ube") + peers + extra:
                     out = subprocess.run([sys.executable, __file__, "--child", model, str(batch),
                                           impl, workdir, "--threads", str(args.threads),
                                           "--runs", str(args.runs)], env=env, check=True,
@@ -236,6 +241,10 @@ def main():
                   f"{u['peak_mib']:9.0f}{r['torch']['peak_mib']:11.0f}"
                   f"{c['arena_mib']:9.1f} / {c['planned_mib']:7.1f}"
                   f"{c['compile_s']:10.1f}{u['error']:11.1e}", flush=True)
+            if args.max_autotune:
+                a = r["autotune"]
+                print(f"{'':28}max-autotune {a['ms']:.1f} ms, x max-autotune "
+                      f"{a['ms'] / u['ms']:.2f}x (its compile {a['compile_s']:.0f} s)", flush=True)
             rows.append(f"| {today} | {label} | {batch} | {args.threads} | {u['ms']:.1f} | "
                         f"{t:.1f} | {i:.1f} | {o:.1f} | {t / u['ms']:.2f}x | "
                         f"{i / u['ms']:.2f}x | {o / u['ms']:.2f}x | {u['peak_mib']:.0f} | "

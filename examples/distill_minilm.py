@@ -8,7 +8,9 @@ examples/debian/packages.jsonl.gz: the one-line synopsis of a Debian package
 split by source package. Every model trains with ube's compiled steps
 (AdamW, warm-up + linear decay fed to the step as an input):
 
-1. the teacher is fine-tuned until its validation accuracy stops improving;
+1. the teacher is fine-tuned over a warm-up + linear-decay schedule, to
+   where its validation accuracy stops improving (early stopping on a
+   noisy 827-row validation set stopped it too soon: 0.811 against 0.823);
 2. a 3-layer student, initialized from teacher layers 0, 2 and 5 (as
    DistilBERT does; the first reads the embeddings, the last feeds the
    head), is distilled: soft-logit KD, hidden-state transfer (non-affine
@@ -274,7 +276,11 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--teacher-steps", type=int, default=600)
     parser.add_argument("--student-steps", type=int, default=500)
-    parser.add_argument("--teacher-patience", type=int, default=3)
+    parser.add_argument("--teacher-patience", type=int, default=0,
+                        help="stop the teacher's fine-tuning after this many evaluations "
+                             "without a better validation accuracy; 0 (the default) runs "
+                             "the whole warm-up + linear-decay schedule, whose last steps "
+                             "are where validation accuracy stops improving")
     parser.add_argument("--teacher", help="a fine-tuned teacher (a directory this script "
                                           "wrote): skips step 1")
     parser.add_argument("--kd", default="kd,hidden,attention",
@@ -298,9 +304,6 @@ def main():
                              "terms: the student's layers inside the teacher (Bernoulli "
                              "transfer, p = min(1, k t + b)); 0 leaves it out, as a "
                              "narrower student must")
-    parser.add_argument("--augment-text", default=None,
-                        help="a JSON list of unlabeled in-domain rows to distill on, labelled "
-                             "by the teacher")
     parser.add_argument("--transfer", action="store_true",
                         help="distill on the unlabeled synopses too (soft targets only)")
     args = parser.parse_args()
@@ -336,10 +339,14 @@ def main():
         teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher).eval()
         print(f"\n== 1. the fine-tuned teacher from {args.teacher}")
     else:
+        until = (f"until validation accuracy stops improving (patience "
+                 f"{args.teacher_patience})" if args.teacher_patience else
+                 f"over {args.teacher_steps} steps of warm-up + linear decay")
         print(f"\n== 1. fine-tune the teacher "
-              f"({sum(p.numel() for p in teacher.parameters()) / 1e6:.1f} M parameters) until "
-              "validation accuracy stops improving")
-        tuned = ube.fit(teacher, train, schedule(args.teacher_steps, 1e-4, patience=args.teacher_patience or None),
+              f"({sum(p.numel() for p in teacher.parameters()) / 1e6:.1f} M parameters) {until}")
+        tuned = ube.fit(teacher, train,
+                        schedule(args.teacher_steps, 1e-4,
+                                 patience=args.teacher_patience or None),
                         validation=validation)
         print("teacher validation curve: " +
               ", ".join(f"{s}: {a:.3f}" for s, a in tuned.validation))
@@ -381,17 +388,6 @@ def main():
         transfer = encode(tokenizer, split["train"] + [r for r in rows
                                                         if r["split"] == "unlabeled"],
                           args.seed, "tokenize transfer set")
-    if args.augment_text:
-        extra = json.load(open(args.augment_text))
-        extra_batches = encode(tokenizer, extra, args.seed, "tokenize augmentation")
-        t_exe = ube.compile(teacher, example_inputs=tuple(torch.from_numpy(a)
-                                                          for a in train[0][0]))
-        extra_batches = [(x, np.argmax(np.asarray((lambda o: o[0] if isinstance(o, tuple) else o)(t_exe(*x))), -1).astype(np.int64))
-                         for x, _ in tqdm(extra_batches, desc="teacher labels", leave=False)]
-        mixed = []
-        for i in range(max(len(train), len(extra_batches))):
-            mixed += [train[i % len(train)], extra_batches[i % len(extra_batches)]]
-        transfer = mixed
     if args.augment:
         transfer = transfer + masked(train, tokenizer, args.augment, args.seed)
         order = np.random.default_rng(args.seed).permutation(len(transfer))
@@ -399,10 +395,6 @@ def main():
     distilled = ube.distill(teacher, student, transfer, recipe, validation=validation)
     student_trained = hf.with_params(student, distilled.params)
 
-    if os.environ.get("EXP"):
-        acc, _ = test_accuracy(student_trained, test, "student")
-        print(f"EXP student accuracy: {acc:.4f}")
-        return
     print("\n== 3. the same student on the labels alone")
     scratch = ube.fit(student, train, schedule(args.student_steps, 1e-4), validation=validation)
     scratch_trained = hf.with_params(student, scratch.params)
