@@ -140,6 +140,7 @@ public:
                            std::to_string(arrays.size()));
     bool host = ube_device_name(device_->ptr) == std::string("cpu");
     std::vector<BufferHandle> in(numInputs), out(numOutputs);
+    std::vector<std::vector<int64_t>> inShapes;
     std::vector<py::array> keep, results;
     for (size_t i = 0; i < numInputs; ++i) {
       ube_tensor_info info;
@@ -148,24 +149,33 @@ public:
       // place (np.require keeps 0-d arrays 0-d, unlike ascontiguousarray).
       py::array a = numpy.attr("require")(arrays[i], numpyDtype(info.dtype), "C");
       std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
-      if (shape != std::vector<int64_t>(info.shape, info.shape + info.rank)) {
+      // -1: a symbolic size, any the inputs agree on (ube_invoke checks them).
+      bool fits = shape.size() == info.rank;
+      for (size_t d = 0; fits && d < info.rank; ++d)
+        fits = info.shape[d] == -1 || info.shape[d] == shape[d];
+      if (!fits) {
         std::string expected, got;
         for (size_t d = 0; d < info.rank; ++d)
-          expected += (d ? ", " : "") + std::to_string(info.shape[d]);
+          expected += (d ? ", " : "") +
+                      (info.shape[d] == -1 ? std::string("?") : std::to_string(info.shape[d]));
         for (size_t d = 0; d < shape.size(); ++d)
           got += (d ? ", " : "") + std::to_string(shape[d]);
         throw py::value_error("input '" + std::string(info.name) + "' expects shape [" +
                               expected + "], got [" + got + "]");
       }
       if (host) {
-        check(ube_buffer_wrap(device_->ptr, info.dtype, info.rank, info.shape,
+        check(ube_buffer_wrap(device_->ptr, info.dtype, info.rank, shape.data(),
                               const_cast<void *>(a.data()), a.nbytes(), &in[i].ptr));
       } else {
-        check(ube_buffer_allocate(device_->ptr, info.dtype, info.rank, info.shape, &in[i].ptr));
+        check(ube_buffer_allocate(device_->ptr, info.dtype, info.rank, shape.data(), &in[i].ptr));
         check(ube_buffer_copy_from_host(in[i].ptr, a.data(), a.nbytes()));
       }
       keep.push_back(a);
+      inShapes.push_back(std::move(shape));
     }
+    std::vector<const int64_t *> inShapePtrs;
+    for (const std::vector<int64_t> &shape : inShapes)
+      inShapePtrs.push_back(shape.data());
     if (outputs && outputs->size() != numOutputs)
       throw py::type_error("function '" + std::string(ube_executable_function_name(exe_, fn)) +
                            "' has " + std::to_string(numOutputs) + " outputs, got " +
@@ -173,7 +183,12 @@ public:
     for (size_t i = 0; i < numOutputs; ++i) {
       ube_tensor_info info;
       check(ube_function_output(exe_, fn, i, &info));
-      std::vector<py::ssize_t> shape(info.shape, info.shape + info.rank);
+      // Symbolic sizes are those the inputs give.
+      std::vector<int64_t> sizes(info.shape, info.shape + info.rank);
+      if (std::count(sizes.begin(), sizes.end(), -1))
+        check(ube_function_output_shape(exe_, fn, inShapePtrs.data(), numInputs, i,
+                                        sizes.data()));
+      std::vector<py::ssize_t> shape(sizes.begin(), sizes.end());
       py::array result;
       if (outputs && !(*outputs)[i].is_none()) {
         result = (*outputs)[i].cast<py::array>();
@@ -202,10 +217,10 @@ public:
         result = py::array(numpyDtype(info.dtype), shape);
       }
       if (host)
-        check(ube_buffer_wrap(device_->ptr, info.dtype, info.rank, info.shape,
+        check(ube_buffer_wrap(device_->ptr, info.dtype, info.rank, sizes.data(),
                               result.mutable_data(), result.nbytes(), &out[i].ptr));
       else
-        check(ube_buffer_allocate(device_->ptr, info.dtype, info.rank, info.shape,
+        check(ube_buffer_allocate(device_->ptr, info.dtype, info.rank, sizes.data(),
                                   &out[i].ptr));
       results.push_back(result);
     }

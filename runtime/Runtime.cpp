@@ -302,6 +302,42 @@ ptrdiff_t ube_function_output_in_place_of(const ube_executable *executable, size
   return -1;
 }
 
+ube_status ube_function_output_shape(const ube_executable *executable, size_t function,
+                                     const int64_t *const *input_shapes, size_t num_inputs,
+                                     size_t index, int64_t *shape) {
+  return guarded([&]() -> ube_status {
+    if (!executable || (num_inputs && !input_shapes))
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_function_output_shape: null argument");
+    if (function >= executable->manifest.entries.size())
+      return makeStatus(UBE_INVALID_ARGUMENT, fmt::format("no function #{}", function));
+    const EntryPoint &entry = executable->manifest.entries[function];
+    if (!shape && index < entry.outputs.size() && !entry.outputs[index].shape.empty())
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_function_output_shape: null shape");
+    if (index >= entry.outputs.size() || num_inputs != entry.inputs.size())
+      return makeStatus(UBE_INVALID_ARGUMENT,
+                        fmt::format("function '{}' takes {} inputs and has {} outputs; got {} "
+                                    "inputs and output #{}",
+                                    entry.name, entry.inputs.size(), entry.outputs.size(),
+                                    num_inputs, index));
+    std::vector<std::vector<int64_t>> shapes;
+    for (size_t i = 0; i < num_inputs; ++i) {
+      if (!input_shapes[i] && !entry.inputs[i].shape.empty())
+        return makeStatus(UBE_INVALID_ARGUMENT,
+                          fmt::format("function '{}': the shape of input '{}' is null",
+                                      entry.name, entry.inputs[i].name));
+      size_t rank = entry.inputs[i].shape.size();
+      shapes.emplace_back(input_shapes[i], input_shapes[i] + rank);
+    }
+    std::vector<int64_t> sizes;
+    std::string error;
+    if (!bindSymbols(entry, shapes, sizes, error))
+      return makeStatus(UBE_INVALID_ARGUMENT, error);
+    std::vector<int64_t> out = resolvedShape(entry, entry.outputs[index], sizes);
+    std::copy(out.begin(), out.end(), shape);
+    return nullptr;
+  });
+}
+
 static ube_status tensorInfo(const ube_executable *executable, size_t function, size_t index,
                              ube_tensor_info *out, bool input) {
   if (!executable || !out)
@@ -452,12 +488,35 @@ ube_status ube_invoke(ube_executable *executable, size_t function, ube_buffer *c
                                     function, executable->manifest.entries.size()));
     const EntryPoint &entry = executable->manifest.entries[function];
     std::vector<void *> pointers;
-    auto bind = [&](ube_buffer *const *buffers, size_t count,
-                    const std::vector<TensorSignature> &sigs, const char *kind) -> ube_status {
-      if (count != sigs.size() || (count && !buffers))
+    auto count = [&](size_t given, const std::vector<TensorSignature> &sigs, bool present,
+                     const char *kind) -> ube_status {
+      if (given != sigs.size() || (given && !present))
         return makeStatus(UBE_INVALID_ARGUMENT,
                           fmt::format("function '{}' takes {} {}s, got {}", entry.name,
-                                      sigs.size(), kind, count));
+                                      sigs.size(), kind, given));
+      return nullptr;
+    };
+    if (ube_status s = count(numInputs, entry.inputs, inputs, "input"))
+      return s;
+    if (ube_status s = count(numOutputs, entry.outputs, outputs, "output"))
+      return s;
+    // Symbolic sizes: bound from the inputs' shapes, which they must agree on.
+    std::vector<int64_t> symbolSizes;
+    if (!entry.symbols.empty()) {
+      std::vector<std::vector<int64_t>> shapes;
+      for (size_t i = 0; i < numInputs; ++i) {
+        if (!inputs[i])
+          return makeStatus(UBE_INVALID_ARGUMENT,
+                            fmt::format("function '{}': input {} ('{}') is null", entry.name, i,
+                                        entry.inputs[i].name));
+        shapes.push_back(inputs[i]->shape);
+      }
+      std::string error;
+      if (!bindSymbols(entry, shapes, symbolSizes, error))
+        return makeStatus(UBE_INVALID_ARGUMENT, error);
+    }
+    auto bind = [&](ube_buffer *const *buffers, size_t count,
+                    const std::vector<TensorSignature> &sigs, const char *kind) -> ube_status {
       for (size_t i = 0; i < count; ++i) {
         const ube_buffer *b = buffers[i];
         const TensorSignature &sig = sigs[i];
@@ -469,10 +528,14 @@ ube_status ube_invoke(ube_executable *executable, size_t function, ube_buffer *c
           return makeStatus(UBE_INVALID_ARGUMENT,
                             fmt::format("function '{}': {} '{}' lives on another device",
                                         entry.name, kind, sig.name));
-        if (b->dtype != sig.dtype || b->shape != sig.shape)
+        std::vector<int64_t> shape =
+            sig.symbolic() ? resolvedShape(entry, sig, symbolSizes) : sig.shape;
+        if (b->dtype != sig.dtype || b->shape != shape)
           return makeStatus(UBE_INVALID_ARGUMENT,
-                            fmt::format("function '{}': {} '{}' expects {}, got {}", entry.name,
-                                        kind, sig.name, describe(sig.dtype, sig.shape),
+                            fmt::format("function '{}': {} '{}' expects {}{}, got {}", entry.name,
+                                        kind, sig.name, describe(sig.dtype, shape),
+                                        sig.symbolic() ? " here, " + signatureShapeString(sig)
+                                                       : std::string(),
                                         describe(b->dtype, b->shape)));
         pointers.push_back(b->data);
       }
@@ -491,6 +554,9 @@ ube_status ube_invoke(ube_executable *executable, size_t function, ube_buffer *c
         return toStatus(err);
       pointers.push_back(scratch);
     }
+    // The symbols' sizes follow, for code whose shapes name them.
+    if (!entry.symbols.empty())
+      pointers.push_back(symbolSizes.data());
     if (MaybeError err = executable->device->launch(*executable->code, function, pointers.data()))
       return toStatus(err);
     return toStatus(executable->device->synchronize());

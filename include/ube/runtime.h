@@ -57,7 +57,9 @@ typedef enum ube_dtype {
 } ube_dtype;
 
 /* Describes one argument or result of an entry point. Pointers stay valid
- * while the executable is loaded. */
+ * while the executable is loaded. A size of -1 is symbolic: the entry point
+ * takes any size there that its inputs agree on (ube_function_output_shape
+ * gives an output's sizes for given inputs). */
 typedef struct ube_tensor_info {
   const char *name;
   ube_dtype dtype;
@@ -112,6 +114,14 @@ ube_status ube_function_output(const ube_executable *executable, size_t function
  * every element of the input is read before it is overwritten), or -1. */
 ptrdiff_t ube_function_output_in_place_of(const ube_executable *executable, size_t function,
                                           size_t index);
+/* The shape of output `index` when the inputs have `input_shapes` (one
+ * array per input, of its rank): symbolic sizes are those the inputs give.
+ * Fails, naming the inputs and the symbol, when they disagree, fall outside
+ * a symbol's bounds or do not match a static size. `shape` receives the
+ * output's rank of sizes. */
+ube_status ube_function_output_shape(const ube_executable *executable, size_t function,
+                                     const int64_t *const *input_shapes, size_t num_inputs,
+                                     size_t index, int64_t *shape);
 
 /*--- buffers --------------------------------------------------------------*/
 size_t ube_dtype_size(ube_dtype dtype);
@@ -135,7 +145,8 @@ ube_status ube_buffer_copy_to_host(const ube_buffer *buffer, void *data, size_t 
 
 /*--- invocation -----------------------------------------------------------*/
 /* Runs `function` with `inputs` and writes `outputs` (preallocated, with the
- * declared dtypes and shapes); returns when the results are ready. An output
+ * declared dtypes and shapes, whose symbolic sizes are those the inputs
+ * give); returns when the results are ready. An output
  * buffer may share memory with an input only where
  * ube_function_output_in_place_of names that input, and then must be the
  * same memory exactly; the input then holds the output afterwards. */

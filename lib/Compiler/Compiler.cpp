@@ -45,19 +45,28 @@ std::optional<EmitStage> parseEmitStage(llvm::StringRef name) {
 }
 
 /// The entry points of `module`: its public functions, with argument and
-/// result names from `ube.name` attributes.
+/// result names from `ube.name` attributes, and their symbolic dimensions
+/// (`ube.symbols`, and `ube.dims` per argument and result).
 static FailureOr<std::vector<EntryPoint>> describeEntryPoints(ModuleOp module) {
   std::vector<EntryPoint> entries;
   llvm::StringLiteral nameAttr = UbeDialect::NameAttrHelper::getNameStr();
-  auto signature = [](Type type, std::string name, TensorSignature &out) {
+  llvm::StringLiteral dimsAttr = UbeDialect::DimsAttrHelper::getNameStr();
+  auto signature = [](Type type, std::string name, ArrayAttr dims, TensorSignature &out) {
     auto tensor = dyn_cast<RankedTensorType>(type);
     // Zero-size tensors do not survive the bare-pointer calling convention.
-    if (!tensor || !tensor.hasStaticShape() || tensor.getNumElements() == 0)
+    if (!tensor || llvm::is_contained(tensor.getShape(), 0))
       return false;
     std::optional<DType> dtype = toDType(tensor.getElementType());
-    if (!dtype)
+    if (!dtype || (!tensor.hasStaticShape() &&
+                   (!dims || dims.size() != size_t(tensor.getNumDynamicDims()))))
       return false;
-    out = {std::move(name), *dtype, tensor.getShape().vec()};
+    out = {std::move(name), *dtype, tensor.getShape().vec(), {}};
+    for (int64_t &size : out.shape)
+      if (ShapedType::isDynamic(size))
+        size = kSymbolicDim;
+    if (dims)
+      for (auto dim : dims.getAsRange<StringAttr>())
+        out.dims.push_back(dim.str());
     return true;
   };
   for (auto fn : module.getOps<func::FuncOp>()) {
@@ -65,27 +74,28 @@ static FailureOr<std::vector<EntryPoint>> describeEntryPoints(ModuleOp module) {
       continue;
     EntryPoint entry;
     entry.name = fn.getName().str();
+    if (auto symbols = fn->getAttrOfType<ArrayAttr>(UbeDialect::SymbolsAttrHelper::getNameStr()))
+      for (auto symbol : symbols.getAsRange<DimSymbolAttr>())
+        entry.symbols.push_back({symbol.getName().str(), symbol.getMin(), symbol.getMax(),
+                                 symbol.getMultipleOf()});
     for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
       auto name = fn.getArgAttrOfType<StringAttr>(i, nameAttr);
       entry.inputs.emplace_back();
-      if (auto tensor = dyn_cast<RankedTensorType>(type); tensor && !tensor.hasStaticShape())
-        return emitError(fn.getLoc(), "entry point '")
-               << fn.getName() << "': argument " << i << " has symbolic dimensions ("
-               << type << "); executables of this build take static shapes";
-      if (!signature(type, name ? name.str() : "arg" + std::to_string(i), entry.inputs.back()))
+      if (!signature(type, name ? name.str() : "arg" + std::to_string(i),
+                     fn.getArgAttrOfType<ArrayAttr>(i, dimsAttr), entry.inputs.back()))
         return emitError(fn.getLoc(), "entry point '")
                << fn.getName() << "': argument " << i << " has type " << type
-               << "; executables take statically shaped, non-empty tensors of f32, f16, "
-                  "bf16, i1, i32 or i64";
+               << "; executables take non-empty tensors of f32, f16, bf16, i1, i32 or i64 "
+                  "(a `?` size named by a symbol)";
     }
     for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
       auto name = fn.getResultAttrOfType<StringAttr>(i, nameAttr);
       entry.outputs.emplace_back();
       if (!signature(type, name ? name.str() : "result" + std::to_string(i),
-                     entry.outputs.back()))
+                     fn.getResultAttrOfType<ArrayAttr>(i, dimsAttr), entry.outputs.back()))
         return emitError(fn.getLoc(), "entry point '")
                << fn.getName() << "': result " << i << " has type " << type
-               << "; executables return statically shaped, non-empty tensors";
+               << "; executables return non-empty tensors (a `?` size named by a symbol)";
     }
     entries.push_back(std::move(entry));
   }
@@ -112,6 +122,8 @@ static void writeTargetExecutable(const Target &target, std::vector<Build> build
   manifest.target = target.name().str();
   manifest.producer = std::string("ube ") + kVersion;
   manifest.entries = builds.front().entries;
+  // The oldest format that holds it, so older runtimes load what they can run.
+  manifest.formatVersion = formatVersionOf(manifest);
   std::vector<SectionBytes> bytes;
   auto addSections = [&](const TargetBinary &binary, const std::string &variant) {
     for (const TargetBinary::OwnedSection &section : binary.sections) {
@@ -255,6 +267,12 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
   auto entries = describeEntryPoints(module);
   if (failed(entries))
     return failure();
+  for (const EntryPoint &entry : *entries)
+    if (!entry.symbols.empty() && !target->supportsSymbolicDims())
+      return emitError(module.getLoc())
+             << "entry point '" << entry.name << "' has symbolic dimensions ("
+             << entry.symbols.front().name << "), which the " << target->name()
+             << " target does not compile yet";
 
   graphTiming.stop();
 

@@ -37,8 +37,13 @@ uint64_t getU64(const uint8_t *p) {
   return v;
 }
 
+/// A shape in the manifest: sizes, and symbol names where symbols give them.
 json signatureJson(const TensorSignature &t) {
-  return {{"name", t.name}, {"dtype", dtypeName(t.dtype)}, {"shape", t.shape}};
+  json shape = json::array();
+  size_t next = 0;
+  for (int64_t size : t.shape)
+    shape.push_back(size == kSymbolicDim ? json(t.dims[next++]) : json(size));
+  return {{"name", t.name}, {"dtype", dtypeName(t.dtype)}, {"shape", shape}};
 }
 
 bool parseSignature(const json &j, TensorSignature &t, std::string &error) {
@@ -56,14 +61,20 @@ bool parseSignature(const json &j, TensorSignature &t, std::string &error) {
   }
   t.dtype = *dtype;
   t.shape.clear();
+  t.dims.clear();
   for (const json &d : j["shape"]) {
+    if (d.is_string() && !d.get<std::string>().empty()) {
+      t.shape.push_back(kSymbolicDim);
+      t.dims.push_back(d.get<std::string>());
+      continue;
+    }
     if (!d.is_number_integer() || d.get<int64_t>() < 0) {
       error = fmt::format("tensor '{}' has a malformed shape", t.name);
       return false;
     }
     t.shape.push_back(d.get<int64_t>());
   }
-  if (!numBytes(t.shape, t.dtype)) {
+  if (!t.symbolic() && !numBytes(t.shape, t.dtype)) {
     error = fmt::format("tensor '{}' is too large", t.name);
     return false;
   }
@@ -89,7 +100,7 @@ static bool parseInPlace(const json &pairs, EntryPoint &entry, std::string &erro
     if (output >= entry.outputs.size() || input >= entry.inputs.size())
       return malformed("index out of range");
     const TensorSignature &o = entry.outputs[output], &i = entry.inputs[input];
-    if (o.dtype != i.dtype || o.shape != i.shape)
+    if (o.dtype != i.dtype || o.shape != i.shape || o.dims != i.dims)
       return malformed(fmt::format("'{}' and '{}' differ in type", o.name, i.name));
     if (outputUsed[output] || inputUsed[input])
       return malformed("an index appears twice");
@@ -97,6 +108,128 @@ static bool parseInPlace(const json &pairs, EntryPoint &entry, std::string &erro
     entry.inPlace.emplace_back(uint32_t(output), uint32_t(input));
   }
   return true;
+}
+
+/// An entry's "symbols": [{"name", "min", "max", "multiple_of"}, ...].
+static bool parseSymbols(const json &list, EntryPoint &entry, std::string &error) {
+  constexpr int64_t kLimit = int64_t(1) << 40;
+  auto bound = [&](const json &s, const char *key, int64_t low) {
+    return s.contains(key) && s[key].is_number_integer() && s[key].get<int64_t>() >= low &&
+           s[key].get<int64_t>() <= kLimit;
+  };
+  if (!list.is_array()) {
+    error = fmt::format("entry point '{}': malformed symbols", entry.name);
+    return false;
+  }
+  for (const json &s : list) {
+    if (!s.is_object() || !s.contains("name") || !s["name"].is_string() ||
+        s["name"].get<std::string>().empty() || !bound(s, "min", 0) || !bound(s, "max", 0) ||
+        !bound(s, "multiple_of", 1) ||
+        (s["max"].get<int64_t>() && s["max"].get<int64_t>() < s["min"].get<int64_t>())) {
+      error = fmt::format("entry point '{}': malformed symbol", entry.name);
+      return false;
+    }
+    entry.symbols.push_back({s["name"].get<std::string>(), s["min"].get<int64_t>(),
+                             s["max"].get<int64_t>(), s["multiple_of"].get<int64_t>()});
+  }
+  return true;
+}
+
+uint32_t formatVersionOf(const Manifest &manifest) {
+  for (const EntryPoint &e : manifest.entries)
+    if (!e.symbols.empty())
+      return 4;
+  return 3;
+}
+
+std::string signatureShapeString(const TensorSignature &t) {
+  std::string out = "[";
+  size_t next = 0;
+  for (size_t d = 0; d < t.shape.size(); ++d)
+    out += (d ? ", " : "") +
+           (t.shape[d] == kSymbolicDim ? t.dims[next++] : std::to_string(t.shape[d]));
+  return out + "]";
+}
+
+bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>> &inputShapes,
+                 std::vector<int64_t> &sizes, std::string &error) {
+  sizes.assign(entry.symbols.size(), -1);
+  std::vector<const TensorSignature *> boundBy(entry.symbols.size());
+  for (size_t i = 0; i < entry.inputs.size() && i < inputShapes.size(); ++i) {
+    const TensorSignature &sig = entry.inputs[i];
+    const std::vector<int64_t> &shape = inputShapes[i];
+    auto describeGot = [&] {
+      std::string got = "[";
+      for (size_t d = 0; d < shape.size(); ++d)
+        got += (d ? ", " : "") + std::to_string(shape[d]);
+      return got + "]";
+    };
+    if (shape.size() != sig.shape.size()) {
+      error = fmt::format("function '{}': input '{}' expects {}, got {}", entry.name, sig.name,
+                          signatureShapeString(sig), describeGot());
+      return false;
+    }
+    size_t next = 0;
+    for (size_t d = 0; d < shape.size(); ++d) {
+      if (sig.shape[d] != kSymbolicDim) {
+        if (shape[d] != sig.shape[d]) {
+          error = fmt::format("function '{}': input '{}' expects {}, got {}", entry.name,
+                              sig.name, signatureShapeString(sig), describeGot());
+          return false;
+        }
+        continue;
+      }
+      const std::string &name = sig.dims[next++];
+      size_t k = 0;
+      while (k < entry.symbols.size() && entry.symbols[k].name != name)
+        ++k;
+      if (k == entry.symbols.size()) {
+        error = fmt::format("function '{}': symbol '{}' is not declared", entry.name, name);
+        return false;
+      }
+      if (boundBy[k] && sizes[k] != shape[d]) {
+        error = fmt::format("function '{}': inputs '{}' and '{}' must agree on {}, got {} and {}",
+                            entry.name, boundBy[k]->name, sig.name, name, sizes[k], shape[d]);
+        return false;
+      }
+      const DimSymbol &symbol = entry.symbols[k];
+      if (shape[d] < symbol.min || (symbol.max && shape[d] > symbol.max) ||
+          shape[d] % symbol.multipleOf != 0) {
+        error = fmt::format("function '{}': input '{}' has {} = {}, outside its bounds ({} to {}"
+                            "{})",
+                            entry.name, sig.name, name, shape[d], symbol.min,
+                            symbol.max ? std::to_string(symbol.max) : "any",
+                            symbol.multipleOf > 1
+                                ? fmt::format(", a multiple of {}", symbol.multipleOf)
+                                : "");
+        return false;
+      }
+      sizes[k] = shape[d];
+      boundBy[k] = &sig;
+    }
+  }
+  for (size_t k = 0; k < sizes.size(); ++k)
+    if (sizes[k] < 0) {
+      error = fmt::format("function '{}': no input gives the size of symbol '{}'", entry.name,
+                          entry.symbols[k].name);
+      return false;
+    }
+  return true;
+}
+
+std::vector<int64_t> resolvedShape(const EntryPoint &entry, const TensorSignature &signature,
+                                   const std::vector<int64_t> &sizes) {
+  std::vector<int64_t> shape(signature.shape);
+  size_t next = 0;
+  for (int64_t &size : shape) {
+    if (size != kSymbolicDim)
+      continue;
+    const std::string &name = signature.dims[next++];
+    for (size_t k = 0; k < entry.symbols.size(); ++k)
+      if (entry.symbols[k].name == name)
+        size = sizes[k];
+  }
+  return shape;
 }
 
 uint64_t fnv1a64(const uint8_t *data, size_t size, uint64_t hash) {
@@ -126,6 +259,13 @@ std::string manifestToJson(const Manifest &m) {
       for (auto [output, input] : e.inPlace)
         pairs.push_back({output, input});
       entry["in_place"] = std::move(pairs);
+    }
+    if (!e.symbols.empty()) {
+      json symbols = json::array();
+      for (const DimSymbol &d : e.symbols)
+        symbols.push_back({{"name", d.name}, {"min", d.min}, {"max", d.max},
+                           {"multiple_of", d.multipleOf}});
+      entry["symbols"] = std::move(symbols);
     }
     entries.push_back(std::move(entry));
   }
@@ -253,6 +393,18 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
     }
     if (e.contains("in_place") && !parseInPlace(e["in_place"], entry, error))
       return false;
+    if (e.contains("symbols") && !parseSymbols(e["symbols"], entry, error))
+      return false;
+    for (const auto *list : {&entry.inputs, &entry.outputs})
+      for (const TensorSignature &t : *list)
+        for (const std::string &dim : t.dims)
+          if (std::none_of(entry.symbols.begin(), entry.symbols.end(),
+                           [&](const DimSymbol &d) { return d.name == dim; })) {
+            error = fmt::format("entry point '{}': '{}' names symbol '{}', which it does "
+                                "not declare",
+                                entry.name, t.name, dim);
+            return false;
+          }
     m.entries.push_back(std::move(entry));
   }
   m.sections.clear();
@@ -322,7 +474,7 @@ void writeExecutable(Manifest manifest, const std::vector<SectionBytes> &section
 
   std::vector<uint8_t> header(kExecutableHeaderSize, 0);
   std::memcpy(header.data(), kExecutableMagic, sizeof kExecutableMagic);
-  putU32(header, 8, kExecutableFormatVersion);
+  putU32(header, 8, manifest.formatVersion);
   putU64(header, 16, checksum);
   putU64(header, 24, text.size());
   sink(header.data(), header.size());

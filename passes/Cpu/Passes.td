@@ -217,6 +217,21 @@ def UbeCpuEmitParallelDispatch : Pass<"ube-cpu-emit-parallel-dispatch", "::mlir:
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def UbeCpuSymbolicEntryPoints : Pass<"ube-cpu-symbolic-entry-points", "::mlir::ModuleOp"> {
+  let summary = "Entry points with symbolic dimensions take bare buffers and the symbols' sizes";
+  let description = [{
+    Runs on memrefs, before the bare-pointer calling convention, which
+    needs static shapes. Each public function with `ube.symbols` takes each
+    buffer of a symbolic shape as a rank-0 `memref<T>` (a bare pointer) and
+    gains a last argument `memref<Kxi64>`: the sizes of its K symbols, in
+    the order of `ube.symbols`. The body views each buffer with
+    `memref.reinterpret_cast` as its dense row-major shape, its `?` sizes
+    those of the symbols its `ube.dims` names. The runtime binds the
+    symbols from the inputs' shapes, checks them, and passes their sizes.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect"];
+}
+
 def UbeCpuEmitEntryPoints : Pass<"ube-cpu-emit-entry-points", "::mlir::ModuleOp"> {
   let summary = "Adds `void ube_entry_NAME(void **buffers)` for each public LLVM function";
   let description = [{

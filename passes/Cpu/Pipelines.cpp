@@ -73,6 +73,8 @@ void buildCpuCodegenPipeline(OpPassManager &pm, const CpuCodegenPipelineOptions 
   UbeCpuPlanMemoryOptions plan;
   plan.print = options.printMemoryPlan;
   pm.addPass(createUbeCpuPlanMemory(plan));
+  // Buffers of symbolic shapes as bare pointers, viewed with the symbols' sizes.
+  pm.addPass(createUbeCpuSymbolicEntryPoints());
   // Parallel loops (the matmul kernels' tasks) become calls into the
   // runtime's thread pool; any left run serially.
   pm.addPass(createUbeCpuOutlineParallelLoops());

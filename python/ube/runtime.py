@@ -37,7 +37,8 @@ class Function:
 
     @property
     def inputs(self):
-        """[(name, dtype, shape)] of the inputs."""
+        """[(name, dtype, shape)] of the inputs; -1 in a shape is a symbolic
+        size (any the inputs agree on, within the symbol's bounds)."""
         return self._executable._loaded.signature(self._index, True)
 
     @property

@@ -36,6 +36,7 @@ struct Options {
   std::string executable;
   std::string function;
   std::map<std::string, std::string> inputs; // name -> .npy path
+  std::map<std::string, int64_t> dims;       // symbol -> size, for random inputs
   std::string outputDir;
   std::string device; ///< Empty: the executable's target.
   int benchmark = 0;
@@ -47,12 +48,15 @@ struct Options {
 
 constexpr const char *kUsage =
     "usage: ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...\n"
-    "               [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=NAME]\n"
+    "               [--dims=SYMBOL=N,...] [--output-dir=DIR] [--benchmark=N] [--seed=S]\n"
+    "               [--device=NAME]\n"
     "               [--threads=N] [--verbose] | --info EXE.ube | --version\n"
     "\n"
     "Runs one entry point of a compiled executable (the first, unless --function\n"
     "names another) on the device it was compiled for (or --device). Inputs not\n"
-    "given are random with --seed (default 0).\n"
+    "given are random with --seed (default 0); --dims gives the sizes of the\n"
+    "symbols a random input's shape names (an executable compiled from a graph\n"
+    "with symbolic dimensions runs at any size within their bounds).\n"
     "--benchmark=N runs it N more times and prints the median and spread.\n"
     "--threads=N runs parallel loops on N threads (cpu; default UBE_NUM_THREADS,\n"
     "else every hardware thread); results do not depend on it.\n"
@@ -94,6 +98,21 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
         return false;
       }
       o.inputs[v->substr(0, eq)] = v->substr(eq + 1);
+    } else if (auto v = value("--dims")) {
+      std::string list = *v;
+      for (size_t at = 0; at <= list.size();) {
+        size_t comma = std::min(list.find(',', at), list.size());
+        std::string item = list.substr(at, comma - at);
+        size_t eq = item.find('=');
+        char *end = nullptr;
+        long long n = eq == std::string::npos ? 0 : std::strtoll(item.c_str() + eq + 1, &end, 10);
+        if (eq == std::string::npos || eq == 0 || !end || *end || n < 0) {
+          error = "--dims takes SYMBOL=N[,SYMBOL=N...], got '" + *v + "'";
+          return false;
+        }
+        o.dims[item.substr(0, eq)] = n;
+        at = comma + 1;
+      }
     } else if (auto v = value("--output-dir")) {
       o.outputDir = *v;
     } else if (auto v = value("--device")) {
@@ -300,8 +319,8 @@ int printInfo(const std::string &path, const std::vector<uint8_t> &image) {
   auto signature = [](const std::vector<ube::TensorSignature> &tensors) {
     std::vector<std::string> parts;
     for (const ube::TensorSignature &t : tensors)
-      parts.push_back(fmt::format("{}: {}[{}]", t.name, ube::dtypeName(t.dtype),
-                                  fmt::join(t.shape, ", ")));
+      parts.push_back(fmt::format("{}: {}{}", t.name, ube::dtypeName(t.dtype),
+                                  ube::signatureShapeString(t)));
     return fmt::format("{}", fmt::join(parts, ", "));
   };
   for (const ube::EntryPoint &e : m.entries) {
@@ -309,6 +328,10 @@ int printInfo(const std::string &path, const std::vector<uint8_t> &image) {
     if (e.arenaBytes)
       fmt::print(", arena {} bytes", e.arenaBytes);
     fmt::print("\n");
+    for (const ube::DimSymbol &d : e.symbols)
+      fmt::print("    symbol {}: {} to {}{}\n", d.name, d.min,
+                 d.max ? std::to_string(d.max) : "any",
+                 d.multipleOf > 1 ? fmt::format(", a multiple of {}", d.multipleOf) : "");
   }
   return 0;
 }
@@ -352,35 +375,63 @@ int run(const Options &o) {
   if (!fnName)
     return fail(o.executable + ": the executable has no functions");
 
+  // The entry's signatures as the manifest writes them (which symbol a
+  // symbolic size is), read again: the runtime has checked the file.
+  ube::ExecutableView view;
+  ube::readExecutable(image.data(), image.size(), o.executable, view, error);
+  const ube::EntryPoint &entry = view.manifest.entries.at(function);
   size_t numInputs = ube_function_input_count(exe.ptr, function);
   size_t numOutputs = ube_function_output_count(exe.ptr, function);
   std::vector<BufferHandle> inputs(numInputs), outputs(numOutputs);
   std::vector<std::vector<uint8_t>> inputData(numInputs);
   std::map<std::string, std::string> unused = o.inputs;
   std::mt19937_64 rng(o.seed);
+  std::vector<std::vector<int64_t>> inputShapes;
   for (size_t i = 0; i < numInputs; ++i) {
     ube_tensor_info info;
     check(ube_function_input(exe.ptr, function, i, &info), error);
     auto dtype = static_cast<ube::DType>(info.dtype);
+    const ube::TensorSignature &sig = entry.inputs.at(i);
     std::vector<int64_t> shape(info.shape, info.shape + info.rank);
-    size_t bytes = size_t(*ube::numElements(shape)) * ube::dtypeSize(dtype);
     auto given = o.inputs.find(info.name);
     if (given != o.inputs.end()) {
       unused.erase(info.name);
       ube::NpyArray array;
       if (!ube::readNpy(given->second, array, error))
         return fail(error);
-      if (array.dtype != dtype || array.shape != shape)
+      // Symbolic sizes are the file's; ube_invoke checks that they agree.
+      bool fits = array.dtype == dtype && array.shape.size() == shape.size();
+      for (size_t d = 0; fits && d < shape.size(); ++d)
+        fits = shape[d] == ube::kSymbolicDim || shape[d] == array.shape[d];
+      if (!fits)
         return fail(fmt::format("{}: input '{}' of '{}' expects {} {}, the file holds {} {}",
                                 given->second, info.name, fnName, ube::dtypeName(dtype),
-                                ube::shapeToString(shape), ube::dtypeName(array.dtype),
+                                ube::signatureShapeString(sig), ube::dtypeName(array.dtype),
                                 ube::shapeToString(array.shape)));
+      shape = array.shape;
       inputData[i] = std::move(array.data);
     } else {
-      inputData[i].resize(bytes);
+      size_t next = 0;
+      for (int64_t &size : shape) {
+        if (size != ube::kSymbolicDim)
+          continue;
+        auto known = o.dims.find(sig.dims[next++]);
+        if (known == o.dims.end())
+          return fail(fmt::format("function '{}': input '{}' has symbolic dimensions: give it "
+                                  "(--input) or the sizes (--dims={}=N)",
+                                  fnName, info.name, sig.dims[next - 1]));
+        size = known->second;
+      }
+      auto count = ube::numElements(shape);
+      if (!count)
+        return fail(fmt::format("input '{}': {} is too large", info.name,
+                                ube::shapeToString(shape)));
+      inputData[i].resize(size_t(*count) * ube::dtypeSize(dtype));
       randomFill(inputData[i], dtype, rng);
     }
-    if (!check(ube_buffer_allocate(device.ptr, info.dtype, info.rank, info.shape,
+    size_t bytes = inputData[i].size();
+    inputShapes.push_back(shape);
+    if (!check(ube_buffer_allocate(device.ptr, info.dtype, info.rank, shape.data(),
                                    &inputs[i].ptr),
                error) ||
         !check(ube_buffer_copy_from_host(inputs[i].ptr, inputData[i].data(), bytes), error))
@@ -396,10 +447,19 @@ int run(const Options &o) {
     return fail(fmt::format("function '{}' has no input '{}' (its inputs: {})", fnName,
                             unused.begin()->first, names));
   }
+  std::vector<const int64_t *> shapePointers;
+  for (const std::vector<int64_t> &shape : inputShapes)
+    shapePointers.push_back(shape.data());
   for (size_t i = 0; i < numOutputs; ++i) {
     ube_tensor_info info;
     ube_function_output(exe.ptr, function, i, &info);
-    if (!check(ube_buffer_allocate(device.ptr, info.dtype, info.rank, info.shape,
+    // Symbolic sizes from the inputs' (an error names what disagrees).
+    std::vector<int64_t> shape(info.shape, info.shape + info.rank);
+    bool symbolic = std::count(shape.begin(), shape.end(), ube::kSymbolicDim) > 0;
+    if ((symbolic && !check(ube_function_output_shape(exe.ptr, function, shapePointers.data(),
+                                                      numInputs, i, shape.data()),
+                            error)) ||
+        !check(ube_buffer_allocate(device.ptr, info.dtype, info.rank, shape.data(),
                                    &outputs[i].ptr),
                error))
       return fail(error);
@@ -427,7 +487,8 @@ int run(const Options &o) {
     ube_tensor_info info;
     ube_function_output(exe.ptr, function, i, &info);
     auto dtype = static_cast<ube::DType>(info.dtype);
-    std::vector<int64_t> shape(info.shape, info.shape + info.rank);
+    const int64_t *dims = ube_buffer_shape(outputs[i].ptr);
+    std::vector<int64_t> shape(dims, dims + info.rank);
     std::vector<uint8_t> host(ube_buffer_size_bytes(outputs[i].ptr));
     if (!check(ube_buffer_copy_to_host(outputs[i].ptr, host.data(), host.size()), error))
       return fail(error);

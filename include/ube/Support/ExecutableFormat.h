@@ -32,10 +32,12 @@
 namespace ube {
 
 inline constexpr char kExecutableMagic[8] = {'U', 'B', 'E', 'E', 'X', 'E', 'C', '\0'};
-/// The format this compiler writes. Version 2 added "required_features";
-/// version 3 moved the cpu host code's large constants into their own
-/// section (an older runtime would run the code on zeros).
-inline constexpr uint32_t kExecutableFormatVersion = 3;
+/// The newest format this compiler writes. Version 2 added
+/// "required_features"; version 3 moved the cpu host code's large constants
+/// into their own section (an older runtime would run the code on zeros);
+/// version 4 added symbolic dimensions. An executable is written in the
+/// oldest version that holds it (formatVersionOf).
+inline constexpr uint32_t kExecutableFormatVersion = 4;
 /// The oldest format this runtime still reads: every version from here to
 /// kExecutableFormatVersion loads (docs/runtime-abi.md, compatibility).
 inline constexpr uint32_t kOldestReadableFormatVersion = 1;
@@ -75,10 +77,25 @@ inline std::string entrySymbol(const std::string &function) {
   return kEntrySymbolPrefix + function;
 }
 
+/// A size in a TensorSignature's shape that a symbol names (format 4).
+inline constexpr int64_t kSymbolicDim = -1;
+
+/// A symbolic dimension of an entry point: a size every dimension naming it
+/// shares at run time, within its bounds.
+struct DimSymbol {
+  std::string name;
+  int64_t min = 1;
+  int64_t max = 0; ///< 0: no upper bound.
+  int64_t multipleOf = 1;
+};
+
 struct TensorSignature {
   std::string name;
   DType dtype = DType::F32;
+  /// Sizes; kSymbolicDim where `dims` names the symbol (in order).
   std::vector<int64_t> shape;
+  std::vector<std::string> dims = {};
+  bool symbolic() const { return !dims.empty(); }
 };
 
 struct EntryPoint {
@@ -96,7 +113,25 @@ struct EntryPoint {
   /// input's buffer (an update in place, proven by the compiler); the caller
   /// may pass one buffer for both.
   std::vector<std::pair<uint32_t, uint32_t>> inPlace;
+  /// The symbols its shapes name (format 4). The host code then takes one
+  /// more buffer after the arena: the symbols' sizes, int64 in this order.
+  std::vector<DimSymbol> symbols = {};
 };
+
+/// Each symbol's size, in `entry.symbols` order, from the shapes of the
+/// inputs given: every dimension naming a symbol must agree, fall within
+/// its bounds, and every static size must match. `inputShapes` has one
+/// shape per input, of its signature's rank. On failure `error` names the
+/// function, the inputs and the symbol.
+bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>> &inputShapes,
+                 std::vector<int64_t> &sizes, std::string &error);
+
+/// `signature`'s shape with each symbol's size from `sizes` (bindSymbols).
+std::vector<int64_t> resolvedShape(const EntryPoint &entry, const TensorSignature &signature,
+                                   const std::vector<int64_t> &sizes);
+
+/// A shape as people read it: [batch, 16].
+std::string signatureShapeString(const TensorSignature &signature);
 
 struct Section {
   std::string name;
@@ -112,6 +147,11 @@ struct Variant {
   std::vector<std::string> requiredFeatures;
   std::string section;    ///< Its code: section::ofVariant("host.so", name).
 };
+
+struct Manifest;
+/// The oldest format that holds `manifest`: 4 with symbolic dimensions, else
+/// 3. The compiler writes that; writeExecutable writes manifest.formatVersion.
+uint32_t formatVersionOf(const Manifest &manifest);
 
 struct Manifest {
   uint32_t formatVersion = kExecutableFormatVersion;

@@ -67,6 +67,9 @@ public:
   /// target options that select each (appended to options.targetOptions,
   /// later values win), or none for one build.
   virtual std::vector<std::string> variants(const CompileOptions &options) const { return {}; }
+  /// Whether entry points may have symbolic dimensions (sizes named by
+  /// `ube.symbols`, bound by the runtime at each call).
+  virtual bool supportsSymbolicDims() const { return false; }
   /// Checks option values beyond their syntax (a CPU model LLVM knows, a
   /// toolkit that exists); they parse.
   virtual mlir::LogicalResult validateOptions(const CompileOptions &options,

@@ -50,6 +50,7 @@ namespace {
 class CpuTarget : public Target {
 public:
   llvm::StringRef name() const override { return "cpu"; }
+  bool supportsSymbolicDims() const override { return true; }
 
   std::shared_ptr<mlir::detail::PassOptions> createOptions() const override {
     return std::make_shared<CpuTargetOptions>();

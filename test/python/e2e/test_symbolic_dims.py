@@ -1,0 +1,166 @@
+"""Symbolic dimensions end to end: one executable of a graph whose inputs
+name their sizes by symbols (graph format v2) runs at any conforming batch
+and sequence length, against float64 references (numpy, PyTorch), and
+refuses shapes outside the symbols' bounds or that disagree, with errors
+naming the inputs and the symbol. Tolerance: f32 against float64, relative
+to the output's largest magnitude, 2e-6 (the static executables' bound)."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from ubetest import rel_error
+
+MLP = {"format": "ube.graph", "version": 2,
+       "dims": {"batch": {"min": 1, "max": 64}},
+       "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", 16]},
+                  {"name": "y", "dtype": "f32", "shape": ["batch", 16]},
+                  {"name": "w", "dtype": "f32", "shape": [16, 4]}],
+       "nodes": [{"name": "s", "op": "add", "inputs": ["x", "y"]},
+                 {"name": "h", "op": "matmul", "inputs": ["s", "w"]},
+                 {"name": "p", "op": "softmax", "inputs": ["h"], "attrs": {"axis": -1}},
+                 {"name": "m", "op": "reduce_mean", "inputs": ["h"], "attrs": {"axes": [1]}}],
+       "outputs": ["p", "m"]}
+
+# An encoder layer's shape behaviour on ids [batch, seq]: embedding rows,
+# layer norm, token-by-token scores softmaxed over the symbolic length,
+# a linear layer with GELU, a mean over the tokens and a cross-entropy.
+ENCODER = {"format": "ube.graph", "version": 2,
+           "dims": {"batch": {"max": 32}, "seq": {"max": 512}},
+           "inputs": [{"name": "ids", "dtype": "i64", "shape": ["batch", "seq"]},
+                      {"name": "labels", "dtype": "i64", "shape": ["batch"]},
+                      {"name": "emb", "dtype": "f32", "shape": [100, 16]},
+                      {"name": "w", "dtype": "f32", "shape": [8, 16]},
+                      {"name": "b", "dtype": "f32", "shape": [8]},
+                      {"name": "g", "dtype": "f32", "shape": [16]},
+                      {"name": "beta", "dtype": "f32", "shape": [16]}],
+           "nodes": [
+               {"name": "x", "op": "gather", "inputs": ["emb", "ids"], "attrs": {"axis": 0}},
+               {"name": "n", "op": "layer_norm", "inputs": ["x", "g", "beta"]},
+               {"name": "t", "op": "transpose", "inputs": ["n"], "attrs": {"perm": [0, 2, 1]}},
+               {"name": "a", "op": "matmul", "inputs": ["n", "t"]},
+               {"name": "s", "op": "softmax", "inputs": ["a"]},
+               {"name": "c", "op": "matmul", "inputs": ["s", "n"]},
+               {"name": "h", "op": "linear", "inputs": ["c", "w", "b"]},
+               {"name": "ge", "op": "gelu", "inputs": ["h"]},
+               {"name": "pooled", "op": "reduce_mean", "inputs": ["ge"], "attrs": {"axes": [1]}},
+               {"name": "loss", "op": "cross_entropy", "inputs": ["pooled", "labels"]}],
+           "outputs": ["ge", "pooled", "loss"]}
+
+
+def compiled(ube_module, tmp_path, graph, name):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(graph))
+    return ube_module.compile(path), path
+
+
+def mlp_reference(x, y, w):
+    h = (x.astype(np.float64) + y) @ w
+    p = np.exp(h - h.max(-1, keepdims=True))
+    return p / p.sum(-1, keepdims=True), h.mean(-1)
+
+
+def test_mlp_any_batch(ube_module, tmp_path):
+    exe, _ = compiled(ube_module, tmp_path, MLP, "mlp")
+    assert [shape for _, _, shape in exe.main.inputs] == [[-1, 16], [-1, 16], [16, 4]]
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((16, 4)).astype(np.float32)
+    batches = [1, 3, 8, 32, 64] + list(rng.integers(1, 65, 20))
+    for batch in batches:
+        x, y = (rng.standard_normal((batch, 16)).astype(np.float32) for _ in range(2))
+        p, m = exe(x, y, w)
+        ref_p, ref_m = mlp_reference(x, y, w)
+        assert p.shape == (batch, 4) and m.shape == (batch,)
+        assert rel_error(p, ref_p) < 2e-6 and rel_error(m, ref_m) < 2e-6, batch
+
+
+def encoder_reference(ids, labels, emb, w, b, g, beta):
+    t = lambda a: torch.from_numpy(a).double()  # noqa: E731
+    x = torch.nn.functional.layer_norm(t(emb)[torch.from_numpy(ids)], (16,), t(g), t(beta))
+    c = (x @ x.transpose(1, 2)).softmax(-1) @ x
+    ge = torch.nn.functional.gelu(c @ t(w).T + t(b))
+    pooled = ge.mean(1)
+    loss = torch.nn.functional.cross_entropy(pooled, torch.from_numpy(labels))
+    return ge.numpy(), pooled.numpy(), loss.numpy()
+
+
+def test_encoder_any_batch_and_length(ube_module, tmp_path):
+    exe, _ = compiled(ube_module, tmp_path, ENCODER, "encoder")
+    rng = np.random.default_rng(1)
+    weights = [rng.standard_normal(s).astype(np.float32) * 0.5
+               for s in [(100, 16), (8, 16), (8,), (16,), (16,)]]
+    shapes = [(1, 7), (3, 64), (8, 128), (2, 300), (32, 1)]
+    shapes += [(int(rng.integers(1, 33)), int(rng.integers(1, 200))) for _ in range(20)]
+    for batch, seq in shapes:
+        ids = rng.integers(0, 100, (batch, seq))
+        labels = rng.integers(0, 8, batch)
+        outputs = exe(ids, labels, *weights)
+        for out, ref in zip(outputs, encoder_reference(ids, labels, *weights)):
+            assert out.shape == ref.shape
+            assert rel_error(out, ref) < 2e-6, (batch, seq)
+
+
+@pytest.mark.parametrize("shapes, message", [
+    (((65, 16), (65, 16)), "function 'main': input 'x' has batch = 65, outside its bounds "
+                           "(1 to 64)"),
+    (((3, 16), (4, 16)), "function 'main': inputs 'x' and 'y' must agree on batch, got 3 and 4"),
+])
+def test_mlp_refuses_bad_shapes(ube_module, tmp_path, shapes, message):
+    exe, _ = compiled(ube_module, tmp_path, MLP, "mlp")
+    w = np.zeros((16, 4), np.float32)
+    with pytest.raises(ube_module.RuntimeError, match=message.replace("(", r"\(")
+                       .replace(")", r"\)")):
+        exe(np.zeros(shapes[0], np.float32), np.zeros(shapes[1], np.float32), w)
+
+
+def test_mlp_refuses_static_and_rank_mismatch(ube_module, tmp_path):
+    exe, _ = compiled(ube_module, tmp_path, MLP, "mlp")
+    w = np.zeros((16, 4), np.float32)
+    for bad in [(3, 8), (3, 16, 1)]:
+        with pytest.raises(ValueError, match=r"input 'x' expects shape \[\?, 16\]"):
+            exe(np.zeros(bad, np.float32), np.zeros(bad, np.float32), w)
+
+
+def test_ube_run(tools_dir, tmp_path):
+    path = tmp_path / "mlp.json"
+    path.write_text(json.dumps(MLP))
+    exe = tmp_path / "mlp.ube"
+    subprocess.run([tools_dir / "ube-compile", path, "-o", exe], check=True)
+    info = subprocess.run([tools_dir / "ube-run", "--info", exe], check=True,
+                          capture_output=True, text=True).stdout
+    assert "format version: 4" in info
+    assert "main(x: f32[batch, 16], y: f32[batch, 16], w: f32[16, 4]) -> " \
+           "(p: f32[batch, 4], m: f32[batch])" in info
+    assert "symbol batch: 1 to 64" in info
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in [(5, 16), (5, 16), (16, 4)]]
+    for name, array in zip("xyw", arrays):
+        np.save(tmp_path / f"{name}.npy", array)
+    out = tmp_path / "out"
+    subprocess.run([tools_dir / "ube-run", exe, *(f"--input={n}={tmp_path / n}.npy" for n in "xyw"),
+                    f"--output-dir={out}"], check=True, capture_output=True)
+    ref_p, _ = mlp_reference(*arrays)
+    assert rel_error(np.load(out / "p.npy"), ref_p) < 2e-6
+    # Random inputs need the symbols' sizes.
+    bad = subprocess.run([tools_dir / "ube-run", exe], capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert "input 'x' has symbolic dimensions: give it (--input) or the sizes " \
+           "(--dims=batch=N)" in bad.stderr
+    ok = subprocess.run([tools_dir / "ube-run", exe, "--dims=batch=7"], capture_output=True,
+                        text=True)
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run([tools_dir / "ube-run", exe, "--dims=batch=70"], capture_output=True,
+                         text=True)
+    assert bad.returncode != 0 and "batch = 70, outside its bounds (1 to 64)" in bad.stderr
+
+
+def test_cuda_target_refuses(tools_dir, tmp_path):
+    path = tmp_path / "mlp.json"
+    path.write_text(json.dumps(MLP))
+    result = subprocess.run([tools_dir / "ube-compile", path, "--target=cuda", "-o",
+                             tmp_path / "mlp.ube"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "entry point 'main' has symbolic dimensions (batch), which the cuda target does " \
+           "not compile yet" in result.stderr
