@@ -25,6 +25,9 @@ std::string checkAgainst(const ExecutableView &exe, const EntryPoint &entry, Lau
       const TensorSignature &t = buffer.index < entry.inputs.size()
                                      ? entry.inputs[buffer.index]
                                      : entry.outputs[buffer.index - entry.inputs.size()];
+      if (t.symbolic())
+        return fmt::format("'{}' has symbolic dimensions, which cuda launch plans do not take",
+                           t.name);
       buffer.bytes = uint64_t(*numBytes(t.shape, t.dtype));
     } else if (buffer.kind == LaunchBuffer::Constant &&
                (!constants || !fits(buffer.index, buffer.bytes, constants->size))) {

@@ -46,6 +46,30 @@ void validate(const uint8_t *data, size_t size) {
   if (MaybeError e = findPtxModules(view, "fuzz.ube", modules))
     UBE_FUZZ_CHECK(!e->message.empty());
   for (const ube::EntryPoint &entry : view.manifest.entries) {
+    // Symbolic signatures: bound at each symbol's smallest size, every
+    // resolved shape is the signature's rank and has no symbolic size left.
+    if (!entry.symbols.empty()) {
+      std::vector<std::vector<int64_t>> shapes;
+      for (const TensorSignature &input : entry.inputs) {
+        std::vector<int64_t> sizes(entry.symbols.size());
+        for (size_t k = 0; k < sizes.size(); ++k)
+          sizes[k] = entry.symbols[k].min;
+        shapes.push_back(resolvedShape(entry, input, sizes));
+      }
+      std::vector<int64_t> sizes;
+      std::string bindError;
+      if (bindSymbols(entry, shapes, sizes, bindError)) {
+        UBE_FUZZ_CHECK(sizes.size() == entry.symbols.size());
+        for (const TensorSignature &output : entry.outputs) {
+          std::vector<int64_t> shape = resolvedShape(entry, output, sizes);
+          UBE_FUZZ_CHECK(shape.size() == output.shape.size());
+          for (int64_t size : shape)
+            UBE_FUZZ_CHECK(size >= 0);
+        }
+      } else {
+        UBE_FUZZ_CHECK(!bindError.empty());
+      }
+    }
     LaunchPlan plan;
     if (MaybeError e = parseLaunchPlan(view, entry, "fuzz.ube", plan)) {
       UBE_FUZZ_CHECK(!e->message.empty());

@@ -30,6 +30,13 @@ NPY_ARRAYS = {
     "f32-fortran": np.asfortranarray(np.ones((2, 2), dtype=np.float32)),
 }
 
+# Symbolic dimensions: the executable's manifest names symbols (format 4).
+SYMBOLIC_GRAPH = {
+    "format": "ube.graph", "version": 2, "dims": {"batch": {"max": 8}, "seq": {"multiple_of": 2}},
+    "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", "seq", 4]}],
+    "nodes": [{"name": "y", "op": "softmax", "inputs": ["x"]}],
+    "outputs": ["y"]}
+
 DISTILL_GRAPH = {
     "format": "ube.graph", "version": 1, "name": "distill",
     "inputs": [{"name": "s", "dtype": "f32", "shape": [2, 8]},
@@ -110,11 +117,15 @@ def main():
         shutil.copy(ROOT / "test/unit/softmax.json", graphs / "softmax.json")
         shutil.copy(ROOT / "test/Target/Inputs/cuda-ops.json", graphs / "cuda-ops.json")
         (graphs / "distill.json").write_text(json.dumps(DISTILL_GRAPH, indent=1))
+        (graphs / "symbolic.json").write_text(json.dumps(SYMBOLIC_GRAPH, indent=1))
 
         compile_tool = build / "bin/ube-compile"
         exes = corpus / "fuzz-executable"
         subprocess.run([compile_tool, ROOT / "test/unit/softmax.json", "-o",
                         exes / "softmax-cpu.ube"], check=True)
+        symbolic = tmp / "symbolic.json"
+        symbolic.write_text(json.dumps(SYMBOLIC_GRAPH))
+        subprocess.run([compile_tool, symbolic, "-o", exes / "symbolic-cpu.ube"], check=True)
         subprocess.run([compile_tool, ROOT / "test/unit/softmax.json", "--target=cuda:sm_90",
                         "-o", tmp / "softmax-cuda.ube"], check=True)
         (exes / "softmax-cuda.ube").write_bytes(

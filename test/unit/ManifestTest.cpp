@@ -174,3 +174,75 @@ TEST(Manifest, VariantsRoundTrip) {
 }
 
 } // namespace
+
+namespace {
+
+/// An entry with symbols: x f32 [batch, seq, 4], mask i1 [batch, seq] ->
+/// y f32 [batch, 4]; batch 1 to 8, seq a multiple of 2.
+Manifest withSymbols() {
+  Manifest m = sample();
+  EntryPoint &e = m.entries[0];
+  e.symbols = {{"batch", 1, 8, 1}, {"seq", 2, 0, 2}};
+  e.inputs = {{"x", DType::F32, {kSymbolicDim, kSymbolicDim, 4}, {"batch", "seq"}},
+              {"mask", DType::I1, {kSymbolicDim, kSymbolicDim}, {"batch", "seq"}}};
+  e.outputs = {{"y", DType::F32, {kSymbolicDim, 4}, {"batch"}}};
+  return m;
+}
+
+} // namespace
+
+TEST(Manifest, SymbolsRoundTrip) {
+  Manifest m = withSymbols();
+  EXPECT_EQ(formatVersionOf(m), 4u);
+  EXPECT_EQ(formatVersionOf(sample()), 3u);
+  std::string json = manifestToJson(m);
+  nlohmann::json tree = nlohmann::json::parse(json);
+  EXPECT_EQ(tree["entries"][0]["inputs"][0]["shape"], nlohmann::json::parse(R"(["batch","seq",4])"));
+  Manifest parsed;
+  std::string error;
+  ASSERT_TRUE(manifestFromJson(json, parsed, error)) << error;
+  const EntryPoint &e = parsed.entries.at(0);
+  ASSERT_EQ(e.symbols.size(), 2u);
+  EXPECT_EQ(e.symbols[1].name, "seq");
+  EXPECT_EQ(e.symbols[1].multipleOf, 2);
+  EXPECT_EQ(e.inputs[0].shape, (std::vector<int64_t>{kSymbolicDim, kSymbolicDim, 4}));
+  EXPECT_EQ(e.inputs[0].dims, (std::vector<std::string>{"batch", "seq"}));
+  EXPECT_EQ(signatureShapeString(e.outputs[0]), "[batch, 4]");
+
+  // A shape naming a symbol the entry does not declare is refused.
+  nlohmann::json bad = tree;
+  bad["entries"][0]["outputs"][0]["shape"][0] = "width";
+  EXPECT_FALSE(manifestFromJson(bad.dump(), parsed, error));
+  EXPECT_EQ(error, "entry point 'main': 'y' names symbol 'width', which it does not declare");
+  bad = tree;
+  bad["entries"][0]["symbols"][0]["max"] = -8;
+  EXPECT_FALSE(manifestFromJson(bad.dump(), parsed, error));
+  EXPECT_EQ(error, "entry point 'main': malformed symbol");
+}
+
+TEST(Manifest, BindSymbols) {
+  Manifest m = withSymbols();
+  const EntryPoint &e = m.entries[0];
+  std::vector<int64_t> sizes;
+  std::string error;
+  ASSERT_TRUE(bindSymbols(e, {{3, 6, 4}, {3, 6}}, sizes, error)) << error;
+  EXPECT_EQ(sizes, (std::vector<int64_t>{3, 6}));
+  EXPECT_EQ(resolvedShape(e, e.outputs[0], sizes), (std::vector<int64_t>{3, 4}));
+
+  struct Case {
+    std::vector<std::vector<int64_t>> shapes;
+    const char *error;
+  } cases[] = {
+      {{{3, 6, 4}, {3, 8}}, "function 'main': inputs 'x' and 'mask' must agree on seq, got 6 and 8"},
+      {{{9, 6, 4}, {9, 6}}, "function 'main': input 'x' has batch = 9, outside its bounds (1 to 8)"},
+      {{{3, 5, 4}, {3, 5}},
+       "function 'main': input 'x' has seq = 5, outside its bounds (2 to any, a multiple of 2)"},
+      {{{3, 6, 5}, {3, 6}}, "function 'main': input 'x' expects [batch, seq, 4], got [3, 6, 5]"},
+      {{{3, 6}, {3, 6}}, "function 'main': input 'x' expects [batch, seq, 4], got [3, 6]"},
+      {{{0, 6, 4}, {0, 6}}, "function 'main': input 'x' has batch = 0, outside its bounds (1 to 8)"},
+  };
+  for (const Case &c : cases) {
+    EXPECT_FALSE(bindSymbols(e, c.shapes, sizes, error));
+    EXPECT_EQ(error, c.error);
+  }
+}
