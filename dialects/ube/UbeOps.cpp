@@ -47,7 +47,8 @@ bool sameSize(int64_t a, int64_t b) {
 }
 bool sameSizes(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
   return a.size() == b.size() &&
-         llvm::all_of(llvm::zip(a, b), [](auto p) { return sameSize(std::get<0>(p), std::get<1>(p)); });
+         llvm::all_of(llvm::zip(a, b),
+                      [](auto p) { return sameSize(std::get<0>(p), std::get<1>(p)); });
 }
 
 /// A double as a person writes it: 0.5, 1e-05, -1.

@@ -84,10 +84,14 @@ LogicalResult bindSymbols(func::FuncOp fn, ArrayAttr symbols) {
     for (int64_t d = type.getRank() - 2; d >= 0; --d) {
       std::optional<int64_t> inner = getConstantIntValue(strides[d + 1]);
       std::optional<int64_t> size = getConstantIntValue(sizes[d + 1]);
-      strides[d] = inner && size ? OpFoldResult(b.getIndexAttr(*inner * *size))
-                                 : OpFoldResult(arith::MulIOp::create(
-                                       b, loc, getValueOrCreateConstantIndexOp(b, loc, strides[d + 1]),
-                                       getValueOrCreateConstantIndexOp(b, loc, sizes[d + 1])));
+      if (inner && size) {
+        strides[d] = b.getIndexAttr(*inner * *size);
+        continue;
+      }
+      strides[d] = arith::MulIOp::create(b, loc,
+                                         getValueOrCreateConstantIndexOp(b, loc, strides[d + 1]),
+                                         getValueOrCreateConstantIndexOp(b, loc, sizes[d + 1]))
+                       .getResult();
     }
     auto bare = MemRefType::get({}, type.getElementType());
     Value pointer = entry.insertArgument(i, bare, arg.getLoc());

@@ -369,12 +369,15 @@ struct LowerMatmul : OpConversionPattern<MatmulOp> {
     Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(accumulator));
     // Batch dimensions from whichever operand has them, m from lhs, n from rhs.
     Value empty = emptyTensor(rewriter, loc, accumulatorTensor, [&](int64_t d) -> OpFoldResult {
-      auto fromOperand = [&](Value operand, int64_t dim) { return dimOf(rewriter, loc, operand, dim); };
+      auto fromOperand = [&](Value operand, int64_t dim) {
+        return dimOf(rewriter, loc, operand, dim);
+      };
       if (d == batch)
         return fromOperand(adaptor.getLhs(), lhsType.getRank() - (op.getTransposeLhs() ? 1 : 2));
       if (d == batch + 1)
         return fromOperand(adaptor.getRhs(), rhsType.getRank() - (op.getTransposeRhs() ? 2 : 1));
-      for (auto [operand, type] : {std::pair{adaptor.getLhs(), lhsType}, {adaptor.getRhs(), rhsType}}) {
+      for (auto [operand, type] :
+           {std::pair{adaptor.getLhs(), lhsType}, {adaptor.getRhs(), rhsType}}) {
         int64_t i = d - (batch - (type.getRank() - 2));
         if (i >= 0 && type.isDynamicDim(i))
           return fromOperand(operand, i);
@@ -497,10 +500,14 @@ struct LowerConcat : OpConversionPattern<ConcatOp> {
       result = tensor::InsertSliceOp::create(rewriter, loc, input, result, offsets, sizes, strides);
       std::optional<int64_t> before = getConstantIntValue(offset);
       std::optional<int64_t> size = getConstantIntValue(sizes[axis]);
-      offset = before && size ? OpFoldResult(rewriter.getIndexAttr(*before + *size))
-                              : OpFoldResult(arith::AddIOp::create(
-                                    rewriter, loc, getValueOrCreateConstantIndexOp(rewriter, loc, offset),
-                                    getValueOrCreateConstantIndexOp(rewriter, loc, sizes[axis])));
+      if (before && size) {
+        offset = rewriter.getIndexAttr(*before + *size);
+        continue;
+      }
+      offset = arith::AddIOp::create(rewriter, loc,
+                                     getValueOrCreateConstantIndexOp(rewriter, loc, offset),
+                                     getValueOrCreateConstantIndexOp(rewriter, loc, sizes[axis]))
+                   .getResult();
     }
     rewriter.replaceOp(op, result);
     return success();

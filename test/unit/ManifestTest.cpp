@@ -197,7 +197,8 @@ TEST(Manifest, SymbolsRoundTrip) {
   EXPECT_EQ(formatVersionOf(sample()), 3u);
   std::string json = manifestToJson(m);
   nlohmann::json tree = nlohmann::json::parse(json);
-  EXPECT_EQ(tree["entries"][0]["inputs"][0]["shape"], nlohmann::json::parse(R"(["batch","seq",4])"));
+  EXPECT_EQ(tree["entries"][0]["inputs"][0]["shape"],
+            nlohmann::json::parse(R"(["batch","seq",4])"));
   Manifest parsed;
   std::string error;
   ASSERT_TRUE(manifestFromJson(json, parsed, error)) << error;
@@ -233,13 +234,16 @@ TEST(Manifest, BindSymbols) {
     std::vector<std::vector<int64_t>> shapes;
     const char *error;
   } cases[] = {
-      {{{3, 6, 4}, {3, 8}}, "function 'main': inputs 'x' and 'mask' must agree on seq, got 6 and 8"},
-      {{{9, 6, 4}, {9, 6}}, "function 'main': input 'x' has batch = 9, outside its bounds (1 to 8)"},
+      {{{3, 6, 4}, {3, 8}},
+       "function 'main': inputs 'x' and 'mask' must agree on seq, got 6 and 8"},
+      {{{9, 6, 4}, {9, 6}},
+       "function 'main': input 'x' has batch = 9, outside its bounds (1 to 8)"},
       {{{3, 5, 4}, {3, 5}},
        "function 'main': input 'x' has seq = 5, outside its bounds (2 to any, a multiple of 2)"},
       {{{3, 6, 5}, {3, 6}}, "function 'main': input 'x' expects [batch, seq, 4], got [3, 6, 5]"},
       {{{3, 6}, {3, 6}}, "function 'main': input 'x' expects [batch, seq, 4], got [3, 6]"},
-      {{{0, 6, 4}, {0, 6}}, "function 'main': input 'x' has batch = 0, outside its bounds (1 to 8)"},
+      {{{0, 6, 4}, {0, 6}},
+       "function 'main': input 'x' has batch = 0, outside its bounds (1 to 8)"},
   };
   for (const Case &c : cases) {
     EXPECT_FALSE(bindSymbols(e, c.shapes, sizes, error));
