@@ -24,6 +24,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "python"))
 sys.path.insert(0, str(ROOT / "test" / "python" / "e2e"))
+sys.path.insert(0, str(ROOT / "test" / "python"))
 from benchutil import median_ms  # noqa: E402
 
 
