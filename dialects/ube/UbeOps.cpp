@@ -511,16 +511,23 @@ LogicalResult ReshapeOp::verify() {
     return emitOpError("cannot reshape ") << shapeString(in.getShape()) << " ("
            << in.getNumElements() << " elements) to " << shapeString(out.getShape())
            << " (" << out.getNumElements() << " elements)";
+  if (!getSizes().empty() && getSizes().size() != size_t(out.getNumDynamicDims()))
+    return emitOpError("has ") << getSizes().size() << " sizes for the "
+                               << out.getNumDynamicDims() << " symbolic sizes of "
+                               << shapeString(out.getShape());
   return success();
 }
 
 OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
   if (getInput().getType() == getType())
     return getInput();
-  if (auto dense = dyn_cast_if_present<DenseElementsAttr>(adaptor.getInput()))
+  if (auto dense = dyn_cast_if_present<DenseElementsAttr>(adaptor.getInput());
+      dense && getType().hasStaticShape())
     return dense.reshape(getType());
-  // reshape(reshape(x)) is one reshape of x.
-  if (auto inner = getInput().getDefiningOp<ReshapeOp>()) {
+  // reshape(reshape(x)) is one reshape of x, unless the outer one's symbolic
+  // sizes follow from the inner one's shape.
+  auto inner = getInput().getDefiningOp<ReshapeOp>();
+  if (inner && (getType().hasStaticShape() || !getSizes().empty())) {
     getInputMutable().assign(inner.getInput());
     return getResult();
   }

@@ -361,11 +361,25 @@ def Ube_ReshapeOp : Ube_Op<"reshape", [Pure]> {
   let summary = "Reinterprets the elements, in row-major order, with a new shape";
   let description = [{
     The result shape is the result type; in graph files it is the node's
-    `shape`. The element count is unchanged.
+    `shape`. The element count is unchanged. A symbolic (`?`) result size
+    is the matching one of `sizes` (one index per `?`, in order; in graph
+    files a symbol in the node's `shape`), or, without `sizes`, follows
+    from the input's when the reshape is one collapse or one expansion of
+    dimensions (`[?, 16, 4]` to `[?, 64]`).
+
+    ```mlir
+    %0 = ube.reshape %x [%batch, %seq] : tensor<?x384xf32> to tensor<?x?x12x32xf32>
+    ```
   }];
-  let arguments = (ins Ube_Tensor:$input);
+  let arguments = (ins Ube_Tensor:$input, Variadic<Index>:$sizes);
   let results = (outs Ube_Tensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let assemblyFormat =
+      "$input (` ` `[` $sizes^ `]`)? attr-dict `:` type($input) `to` type($result)";
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$type, "::mlir::Value":$input), [{
+      build($_builder, $_state, type, input, ::mlir::ValueRange{});
+    }]>
+  ];
   let hasVerifier = 1;
   let hasFolder = 1;
 }

@@ -10,6 +10,9 @@
 #include "ube/Graph.h"
 
 #include "ube/DTypeConversion.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "dialects/ube/UbeOps.h"
 #include "ube/Support/Safetensors.h"
 
@@ -230,7 +233,8 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
   } else {
     json inputs = json::array();
     for (Value operand : op->getOperands())
-      inputs.push_back(names.lookup(operand));
+      if (!operand.getType().isIndex()) // a reshape's symbolic sizes go in its shape
+        inputs.push_back(names.lookup(operand));
     node["inputs"] = std::move(inputs);
     // Inherent attributes that differ from their defaults.
     auto attrs = dyn_cast_if_present<DictionaryAttr>(op->getPropertiesAsAttribute());
@@ -249,9 +253,21 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
       node["attrs"] = std::move(attrJson);
   }
   node["dtype"] = dtypeName(*dtype);
-  // A symbolic result's shape is the op's to infer; the file need not say it.
-  if (type.hasStaticShape())
+  // A symbolic result's shape is the op's to infer; the file need not say it,
+  // except a reshape's, whose symbolic sizes are the symbols it names.
+  auto reshape = dyn_cast<ube::ReshapeOp>(op);
+  if (type.hasStaticShape()) {
     node["shape"] = shapeJson(type);
+  } else if (reshape && !reshape.getSizes().empty()) {
+    SmallVector<Attribute> symbols;
+    for (Value size : reshape.getSizes()) {
+      std::string symbol = names.lookup(size);
+      if (symbol.empty())
+        return op->emitOpError("cannot be exported: a symbolic size that is not an input's");
+      symbols.push_back(StringAttr::get(op->getContext(), symbol));
+    }
+    node["shape"] = shapeJson(type, ArrayAttr::get(op->getContext(), symbols));
+  }
   return node;
 }
 
@@ -320,6 +336,24 @@ LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
         names[constant.getResult()] = *name;
         continue;
       }
+    }
+    // The dimension indices of the tensor.dim ops below.
+    if (isa<arith::ConstantIndexOp>(op))
+      continue;
+    // A symbol's size, read from the input dimension it names (for a
+    // reshape to symbolic sizes): the file writes the symbol's name.
+    if (auto dim = dyn_cast<tensor::DimOp>(op)) {
+      auto arg = dyn_cast<BlockArgument>(dim.getSource());
+      std::optional<int64_t> index = dim.getConstantIndex();
+      auto dims = arg ? function.getArgAttrOfType<ArrayAttr>(
+                            arg.getArgNumber(), ube::UbeDialect::DimsAttrHelper::getNameStr())
+                      : ArrayAttr();
+      auto type = arg ? dyn_cast<RankedTensorType>(arg.getType()) : RankedTensorType();
+      if (!dims || !index || !type || !type.isDynamicDim(*index))
+        return op.emitOpError("cannot be exported: only the symbolic sizes of inputs are");
+      names[dim.getResult()] =
+          cast<StringAttr>(dims[type.getDynamicDimIndex(*index)]).str();
+      continue;
     }
     if (!isa<ube::UbeDialect>(op.getDialect()))
       return op.emitOpError("cannot be exported: graph files hold ube ops only");

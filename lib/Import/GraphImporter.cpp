@@ -27,6 +27,7 @@
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/StringExtras.h"
 
 #include <nlohmann/json.hpp>
@@ -161,6 +162,8 @@ private:
   int64_t version_ = kGraphFormatVersion;
   /// The graph's symbols in order of declaration (`dims`, then first use).
   SmallVector<DimSymbolAttr> symbols_;
+  /// The function being built: each symbol's first input dimension.
+  llvm::StringMap<std::pair<Value, int64_t>> symbolSources_;
   std::vector<TensorDecl> inputs_;
   std::vector<TensorDecl> parameters_;
   std::vector<NodeDecl> nodes_;
@@ -991,17 +994,33 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     if ((!node.dtype || !node.shape) && !first)
       return emitError(node.loc) << "node '" << node.name << "': op '" << node.op
                                  << "' needs the node's 'dtype' and 'shape'";
-    if (node.shape && !node.shape->symbols.empty())
+    if (node.shape && !node.shape->symbols.empty() && node.op != "reshape")
       return emitError(nodeLoc(node, "/shape"))
              << "node '" << node.name << "': op '" << node.op
              << "' to a symbolic shape is not supported yet";
-    types.push_back(RankedTensorType::get(
-        node.shape ? ArrayRef<int64_t>(node.shape->sizes) : first.getShape(),
-        node.dtype ? *node.dtype : first.getElementType()));
+    SmallVector<int64_t> shape(first ? first.getShape() : ArrayRef<int64_t>());
+    if (node.shape)
+      shape = sizesOf(*node.shape, sizes);
+    types.push_back(RankedTensorType::get(shape, node.dtype ? *node.dtype : first.getElementType()));
   }
+
+  // A reshape to sizes named by symbols takes their values: the sizes of
+  // the inputs' dimensions that name them.
+  SmallVector<Value> symbolSizes;
+  if (node.op == "reshape" && node.shape && !sizes)
+    for (const std::string &symbol : node.shape->symbols) {
+      auto source = symbolSources_.find(symbol);
+      if (source == symbolSources_.end())
+        return emitError(nodeLoc(node, "/shape"))
+               << "node '" << node.name << "': symbol '" << symbol
+               << "' is not the size of an input of this function";
+      symbolSizes.push_back(tensor::DimOp::create(builder_, node.loc, source->second.first,
+                                                  source->second.second));
+    }
 
   OperationState state(node.loc, *opName);
   state.addOperands(operands);
+  state.addOperands(symbolSizes);
   state.addTypes(types);
   state.addAttributes(*attrs);
   Operation *op = builder_.create(state);
@@ -1036,6 +1055,15 @@ FailureOr<func::FuncOp> GraphImporter::buildBody(const FunctionDecl &function,
     values[name] = body->getArgument(i);
   }
   builder_.setInsertionPointToStart(body);
+  // Where each symbol's size can be read: its first input dimension.
+  symbolSources_.clear();
+  for (auto [i, name] : llvm::enumerate(function.inputs)) {
+    const TensorDecl &decl = inputs_[names_.find(name)->second.index];
+    auto symbol = decl.symbols.begin();
+    for (auto [d, size] : llvm::enumerate(decl.type.getShape()))
+      if (ShapedType::isDynamic(size))
+        symbolSources_.try_emplace(*symbol++, body->getArgument(i), int64_t(d));
+  }
 
   // Parameters are materialized once per function, where first needed.
   auto lookup = [&](const std::string &name) -> Value {
@@ -1273,7 +1301,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
 } // namespace
 
 OwningOpRef<ModuleOp> importGraph(StringRef json, StringRef path, MLIRContext *context) {
-  context->loadDialect<ube::UbeDialect, func::FuncDialect>();
+  context->loadDialect<ube::UbeDialect, func::FuncDialect, tensor::TensorDialect>();
   return GraphImporter(json, path, context).run();
 }
 

@@ -431,8 +431,62 @@ struct LowerReshape : OpConversionPattern<ReshapeOp> {
         group.push_back(d);
       return SmallVector<ReassociationIndices>{group};
     };
-    // With symbolic sizes, one collapse or one expansion when the reshape is
-    // one (its groups then have at most one dynamic size each).
+    // Symbolic result sizes given: one collapse, or one expansion to them,
+    // where the shapes line up group by group ([b, s, 8] to [b, s, 2, 4]);
+    // else all of the input in one row, expanded to them, when at most one
+    // of them is symbolic (linalg's strided-metadata expansion of a group
+    // takes at most one dynamic size).
+    if (!adaptor.getSizes().empty()) {
+      SmallVector<OpFoldResult> sizes;
+      auto given = adaptor.getSizes().begin();
+      for (int64_t size : targetType.getShape())
+        sizes.push_back(ShapedType::isDynamic(size) ? OpFoldResult(*given++)
+                                                    : OpFoldResult(rewriter.getIndexAttr(size)));
+      bool collapse = targetType.getRank() < sourceType.getRank();
+      std::optional<SmallVector<ReassociationIndices>> groups =
+          collapse ? getReassociationIndicesForReshape(sourceType, targetType)
+                   : getReassociationIndicesForReshape(targetType, sourceType);
+      if (groups && collapse) {
+        rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, targetType, input, *groups);
+        return success();
+      }
+      auto atMostOneSymbolic = [&](ArrayRef<ReassociationIndices> expansion) {
+        return llvm::all_of(expansion, [&](const ReassociationIndices &group) {
+          return llvm::count_if(group, [&](int64_t d) { return targetType.isDynamicDim(d); }) <=
+                 1;
+        });
+      };
+      if (groups && targetType.getRank() > sourceType.getRank() && atMostOneSymbolic(*groups)) {
+        rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, targetType, input, *groups,
+                                                           sizes);
+        return success();
+      }
+      if (targetType.getNumDynamicDims() > 1)
+        return op.emitOpError("reshapes ")
+               << sourceType << " to " << targetType
+               << ", which is neither one collapse nor one expansion of dimensions, into "
+                  "more than one symbolic size: not supported yet";
+      Value flat = input;
+      if (sourceType.getRank() == 0)
+        flat = tensor::ExpandShapeOp::create(
+            rewriter, loc, RankedTensorType::get({1}, sourceType.getElementType()), input,
+            SmallVector<ReassociationIndices>{});
+      else if (sourceType.getRank() > 1)
+        flat = tensor::CollapseShapeOp::create(rewriter, loc, input,
+                                               allInOneGroup(sourceType.getRank()));
+      auto row = RankedTensorType::get({ShapedType::kDynamic}, sourceType.getElementType());
+      if (tensorType(flat) != row)
+        flat = tensor::CastOp::create(rewriter, loc, row, flat);
+      if (targetType.getRank() == 1) {
+        rewriter.replaceOpWithNewOp<tensor::CastOp>(op, targetType, flat);
+        return success();
+      }
+      rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(
+          op, targetType, flat, allInOneGroup(targetType.getRank()), sizes);
+      return success();
+    }
+    // Otherwise symbolic sizes follow from the input's: one collapse or one
+    // expansion (its groups then have at most one dynamic size each).
     if (!sourceType.hasStaticShape() || !targetType.hasStaticShape()) {
       bool collapse = targetType.getRank() < sourceType.getRank();
       std::optional<SmallVector<ReassociationIndices>> groups =

@@ -99,6 +99,29 @@ func.func @reshape(%x: tensor<?x?x16xf32>) -> tensor<?x16xf32> {
 
 // -----
 
+// Symbolic sizes given: an expansion group by group, to them.
+// CHECK-LABEL: func.func @reshape_sizes
+// CHECK-SAME: (%[[X:.*]]: tensor<?x?x8xf32>, %[[B:.*]]: index, %[[S:.*]]: index)
+// CHECK: tensor.expand_shape %[[X]] {{\[}}[0], [1], [2, 3]] output_shape [%[[B]], %[[S]], 2, 4] : tensor<?x?x8xf32> into tensor<?x?x2x4xf32>
+func.func @reshape_sizes(%x: tensor<?x?x8xf32>, %b: index, %s: index) -> tensor<?x?x2x4xf32> {
+  %0 = ube.reshape %x [%b, %s] : tensor<?x?x8xf32> to tensor<?x?x2x4xf32>
+  return %0 : tensor<?x?x2x4xf32>
+}
+
+// -----
+
+// Otherwise all of the input in one row, expanded to the one symbolic size.
+// CHECK-LABEL: func.func @reshape_flat
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %{{.*}} {{\[}}[0, 1]] : tensor<4x6xf32> into tensor<24xf32>
+// CHECK: %[[ROW:.*]] = tensor.cast %[[FLAT]] : tensor<24xf32> to tensor<?xf32>
+// CHECK: tensor.expand_shape %[[ROW]] {{\[}}[0, 1]] output_shape [%{{.*}}, 3] : tensor<?xf32> into tensor<?x3xf32>
+func.func @reshape_flat(%x: tensor<4x6xf32>, %n: index) -> tensor<?x3xf32> {
+  %0 = ube.reshape %x [%n] : tensor<4x6xf32> to tensor<?x3xf32>
+  return %0 : tensor<?x3xf32>
+}
+
+// -----
+
 // A small encoder on [batch, seq] ids: every op lowers.
 func.func @encoder(%ids: tensor<?x?xi64>, %labels: tensor<?xi64>, %emb: tensor<100x16xf32>,
                    %w: tensor<8x16xf32>, %b: tensor<8xf32>, %g: tensor<16xf32>,

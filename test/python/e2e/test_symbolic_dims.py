@@ -164,3 +164,44 @@ def test_cuda_target_refuses(tools_dir, tmp_path):
     assert result.returncode != 0
     assert "entry point 'main' has symbolic dimensions (batch), which the cuda target does " \
            "not compile yet" in result.stderr
+
+
+# Multi-head attention's reshapes: [batch, seq, 8] split into 2 heads of 4
+# and merged back, with sizes named by the symbols.
+HEADS = {"format": "ube.graph", "version": 2,
+         "dims": {"batch": {"max": 16}, "seq": {"max": 256}},
+         "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", "seq", 8]},
+                    {"name": "mask", "dtype": "f32", "shape": ["batch", 1, 1, "seq"]}],
+         "nodes": [
+             {"name": "h", "op": "reshape", "inputs": ["x"], "shape": ["batch", "seq", 2, 4]},
+             {"name": "q", "op": "transpose", "inputs": ["h"], "attrs": {"perm": [0, 2, 1, 3]}},
+             {"name": "k", "op": "transpose", "inputs": ["h"], "attrs": {"perm": [0, 2, 3, 1]}},
+             {"name": "scores", "op": "matmul", "inputs": ["q", "k"]},
+             {"name": "masked", "op": "add", "inputs": ["scores", "mask"]},
+             {"name": "p", "op": "softmax", "inputs": ["masked"]},
+             {"name": "c", "op": "matmul", "inputs": ["p", "q"]},
+             {"name": "t", "op": "transpose", "inputs": ["c"], "attrs": {"perm": [0, 2, 1, 3]}},
+             {"name": "y", "op": "reshape", "inputs": ["t"], "shape": ["batch", "seq", 8]}],
+         "outputs": ["y"]}
+
+
+def heads_reference(x, mask):
+    b, s, _ = x.shape
+    q = x.astype(np.float64).reshape(b, s, 2, 4).transpose(0, 2, 1, 3)
+    scores = q @ q.transpose(0, 1, 3, 2) + mask
+    p = np.exp(scores - scores.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    return (p @ q).transpose(0, 2, 1, 3).reshape(b, s, 8)
+
+
+def test_heads_split_and_merged(ube_module, tmp_path):
+    exe, _ = compiled(ube_module, tmp_path, HEADS, "heads")
+    rng = np.random.default_rng(3)
+    shapes = [(1, 7), (3, 64), (8, 128), (2, 200)]
+    shapes += [(int(rng.integers(1, 17)), int(rng.integers(1, 257))) for _ in range(20)]
+    for batch, seq in shapes:
+        x = rng.standard_normal((batch, seq, 8)).astype(np.float32)
+        mask = np.where(rng.random((batch, 1, 1, seq)) < 0.2, -1e4, 0).astype(np.float32)
+        y = exe(x, mask)
+        assert y.shape == (batch, seq, 8)
+        assert rel_error(y, heads_reference(x, mask)) < 2e-6, (batch, seq)
