@@ -545,13 +545,18 @@ LogicalResult BroadcastToOp::verify() {
       ArrayRef<int64_t>(shape) != out.getShape())
     return emitOpError("cannot broadcast ") << shapeString(in.getShape())
            << " to " << shapeString(out.getShape());
+  if (!getSizes().empty() && getSizes().size() != size_t(out.getNumDynamicDims()))
+    return emitOpError("has ") << getSizes().size() << " sizes for the "
+                               << out.getNumDynamicDims() << " symbolic sizes of "
+                               << shapeString(out.getShape());
   return success();
 }
 
 OpFoldResult BroadcastToOp::fold(FoldAdaptor adaptor) {
   if (getInput().getType() == getType())
     return getInput();
-  if (auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getInput()))
+  if (auto splat = dyn_cast_if_present<SplatElementsAttr>(adaptor.getInput());
+      splat && getType().hasStaticShape())
     return SplatElementsAttr::get(getType(), splat.getSplatValue<Attribute>());
   return {};
 }

@@ -389,11 +389,19 @@ def Ube_BroadcastToOp : Ube_Op<"broadcast_to", [Pure]> {
   let description = [{
     The target shape is the result type; in graph files it is the node's
     `shape`. The input's dimensions align with the trailing result dimensions
-    and are either equal to them or 1.
+    and are either equal to them or 1. A symbolic (`?`) result size is the
+    matching one of `sizes` (one index per `?`, in order; in graph files a
+    symbol in the node's `shape`), or, without `sizes`, the input's.
   }];
-  let arguments = (ins Ube_Tensor:$input);
+  let arguments = (ins Ube_Tensor:$input, Variadic<Index>:$sizes);
   let results = (outs Ube_Tensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input) `to` type($result)";
+  let assemblyFormat =
+      "$input (` ` `[` $sizes^ `]`)? attr-dict `:` type($input) `to` type($result)";
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$type, "::mlir::Value":$input), [{
+      build($_builder, $_state, type, input, ::mlir::ValueRange{});
+    }]>
+  ];
   let hasVerifier = 1;
   let hasFolder = 1;
 }

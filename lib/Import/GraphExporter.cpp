@@ -233,7 +233,7 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
   } else {
     json inputs = json::array();
     for (Value operand : op->getOperands())
-      if (!operand.getType().isIndex()) // a reshape's symbolic sizes go in its shape
+      if (!operand.getType().isIndex()) // symbolic sizes go in the node's shape
         inputs.push_back(names.lookup(operand));
     node["inputs"] = std::move(inputs);
     // Inherent attributes that differ from their defaults.
@@ -254,13 +254,18 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
   }
   node["dtype"] = dtypeName(*dtype);
   // A symbolic result's shape is the op's to infer; the file need not say it,
-  // except a reshape's, whose symbolic sizes are the symbols it names.
-  auto reshape = dyn_cast<ube::ReshapeOp>(op);
+  // except a reshape's or broadcast's, whose symbolic sizes are the symbols
+  // it names.
+  ValueRange givenSizes;
+  if (auto reshape = dyn_cast<ube::ReshapeOp>(op))
+    givenSizes = reshape.getSizes();
+  else if (auto broadcast = dyn_cast<ube::BroadcastToOp>(op))
+    givenSizes = broadcast.getSizes();
   if (type.hasStaticShape()) {
     node["shape"] = shapeJson(type);
-  } else if (reshape && !reshape.getSizes().empty()) {
+  } else if (!givenSizes.empty()) {
     SmallVector<Attribute> symbols;
-    for (Value size : reshape.getSizes()) {
+    for (Value size : givenSizes) {
       std::string symbol = names.lookup(size);
       if (symbol.empty())
         return op->emitOpError("cannot be exported: a symbolic size that is not an input's");

@@ -994,7 +994,8 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     if ((!node.dtype || !node.shape) && !first)
       return emitError(node.loc) << "node '" << node.name << "': op '" << node.op
                                  << "' needs the node's 'dtype' and 'shape'";
-    if (node.shape && !node.shape->symbols.empty() && node.op != "reshape")
+    bool takesSizes = node.op == "reshape" || node.op == "broadcast_to";
+    if (node.shape && !node.shape->symbols.empty() && !takesSizes)
       return emitError(nodeLoc(node, "/shape"))
              << "node '" << node.name << "': op '" << node.op
              << "' to a symbolic shape is not supported yet";
@@ -1004,10 +1005,10 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     types.push_back(RankedTensorType::get(shape, node.dtype ? *node.dtype : first.getElementType()));
   }
 
-  // A reshape to sizes named by symbols takes their values: the sizes of
-  // the inputs' dimensions that name them.
+  // A reshape or broadcast to sizes named by symbols takes their values:
+  // the sizes of the inputs' dimensions that name them.
   SmallVector<Value> symbolSizes;
-  if (node.op == "reshape" && node.shape && !sizes)
+  if ((node.op == "reshape" || node.op == "broadcast_to") && node.shape && !sizes)
     for (const std::string &symbol : node.shape->symbols) {
       auto source = symbolSources_.find(symbol);
       if (source == symbolSources_.end())

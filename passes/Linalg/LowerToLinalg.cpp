@@ -142,6 +142,20 @@ struct LowerElementwise : ConversionPattern {
     if (!isElementwise(op))
       return failure();
     auto resultType = cast<RankedTensorType>(op->getResult(0).getType());
+    // A broadcast to symbolic sizes given as operands reads just its input.
+    auto broadcast = dyn_cast<BroadcastToOp>(op);
+    if (broadcast && !broadcast.getSizes().empty()) {
+      SmallVector<OpFoldResult> sizes;
+      const Value *given = operands.begin() + 1;
+      for (int64_t size : resultType.getShape())
+        sizes.push_back(ShapedType::isDynamic(size) ? OpFoldResult(*given++)
+                                                    : OpFoldResult(rewriter.getIndexAttr(size)));
+      Value result = buildElementwise(
+          rewriter, op->getLoc(), resultType, operands.front(),
+          [&](OpBuilder &, Location, ValueRange args) { return args[0]; }, sizes);
+      rewriter.replaceOp(op, result);
+      return success();
+    }
     auto sizes = broadcastSizes(rewriter, op->getLoc(), resultType, operands);
     if (failed(sizes))
       return op->emitOpError("has a symbolic result size that no operand gives: ")

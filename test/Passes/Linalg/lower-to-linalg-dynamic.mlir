@@ -122,6 +122,18 @@ func.func @reshape_flat(%x: tensor<4x6xf32>, %n: index) -> tensor<?x3xf32> {
 
 // -----
 
+// A broadcast to a symbolic size given as an operand.
+// CHECK-LABEL: func.func @broadcast_sizes
+// CHECK-SAME: (%[[X:.*]]: tensor<1x16xf32>, %[[B:.*]]: index)
+// CHECK: %[[E:.*]] = tensor.empty(%[[B]]) : tensor<?x16xf32>
+// CHECK: linalg.generic {{.*}} ins(%[[X]] : tensor<1x16xf32>) outs(%[[E]] : tensor<?x16xf32>)
+func.func @broadcast_sizes(%x: tensor<1x16xf32>, %b: index) -> tensor<?x16xf32> {
+  %0 = ube.broadcast_to %x [%b] : tensor<1x16xf32> to tensor<?x16xf32>
+  return %0 : tensor<?x16xf32>
+}
+
+// -----
+
 // A small encoder on [batch, seq] ids: every op lowers.
 func.func @encoder(%ids: tensor<?x?xi64>, %labels: tensor<?xi64>, %emb: tensor<100x16xf32>,
                    %w: tensor<8x16xf32>, %b: tensor<8xf32>, %g: tensor<16xf32>,

@@ -205,3 +205,21 @@ def test_heads_split_and_merged(ube_module, tmp_path):
         y = exe(x, mask)
         assert y.shape == (batch, seq, 8)
         assert rel_error(y, heads_reference(x, mask)) < 2e-6, (batch, seq)
+
+
+def test_broadcast_to_symbolic_size(ube_module, tmp_path):
+    graph = {"format": "ube.graph", "version": 2, "dims": {"batch": {}},
+             "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", 16]},
+                        {"name": "b", "dtype": "f32", "shape": [1, 16]}],
+             "nodes": [{"name": "r", "op": "broadcast_to", "inputs": ["b"],
+                        "shape": ["batch", 16]},
+                       {"name": "y", "op": "mul", "inputs": ["x", "r"]}],
+             "outputs": ["r", "y"]}
+    exe, _ = compiled(ube_module, tmp_path, graph, "broadcast")
+    rng = np.random.default_rng(4)
+    b = rng.standard_normal((1, 16)).astype(np.float32)
+    for batch in (1, 5, 33):
+        x = rng.standard_normal((batch, 16)).astype(np.float32)
+        r, y = exe(x, b)
+        assert r.shape == (batch, 16) and np.array_equal(r, np.broadcast_to(b, (batch, 16)))
+        assert np.array_equal(y, x * b)
