@@ -1002,7 +1002,8 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     SmallVector<int64_t> shape(first ? first.getShape() : ArrayRef<int64_t>());
     if (node.shape)
       shape = sizesOf(*node.shape, sizes);
-    types.push_back(RankedTensorType::get(shape, node.dtype ? *node.dtype : first.getElementType()));
+    types.push_back(
+        RankedTensorType::get(shape, node.dtype ? *node.dtype : first.getElementType()));
   }
 
   // A reshape or broadcast to sizes named by symbols takes their values:
