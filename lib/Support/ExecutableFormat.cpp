@@ -158,15 +158,9 @@ bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>
   for (size_t i = 0; i < entry.inputs.size() && i < inputShapes.size(); ++i) {
     const TensorSignature &sig = entry.inputs[i];
     const std::vector<int64_t> &shape = inputShapes[i];
-    auto describeGot = [&] {
-      std::string got = "[";
-      for (size_t d = 0; d < shape.size(); ++d)
-        got += (d ? ", " : "") + std::to_string(shape[d]);
-      return got + "]";
-    };
     if (shape.size() != sig.shape.size()) {
       error = fmt::format("function '{}': input '{}' expects {}, got {}", entry.name, sig.name,
-                          signatureShapeString(sig), describeGot());
+                          signatureShapeString(sig), shapeToString(shape));
       return false;
     }
     size_t next = 0;
@@ -174,7 +168,7 @@ bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>
       if (sig.shape[d] != kSymbolicDim) {
         if (shape[d] != sig.shape[d]) {
           error = fmt::format("function '{}': input '{}' expects {}, got {}", entry.name,
-                              sig.name, signatureShapeString(sig), describeGot());
+                              sig.name, signatureShapeString(sig), shapeToString(shape));
           return false;
         }
         continue;

@@ -343,15 +343,14 @@ int run(const Options &o) {
     return fail(error);
   if (o.info)
     return printInfo(o.executable, image);
+  // The manifest, read once: the device the executable was compiled for and
+  // which symbol each symbolic size is. The loader reports any problem with
+  // the file itself.
+  ube::ExecutableView view;
+  bool readable = ube::readExecutable(image.data(), image.size(), o.executable, view, error);
   std::string deviceName = o.device;
-  if (deviceName.empty()) {
-    // The device the executable was compiled for; the loader reports any
-    // problem with the file itself.
-    ube::ExecutableView view;
-    deviceName = ube::readExecutable(image.data(), image.size(), o.executable, view, error)
-                     ? view.manifest.target
-                     : "cpu";
-  }
+  if (deviceName.empty())
+    deviceName = readable ? view.manifest.target : "cpu";
   DeviceHandle device;
   if (!check(ube_device_open(deviceName.c_str(), &device.ptr), error))
     return fail(error);
@@ -375,10 +374,7 @@ int run(const Options &o) {
   if (!fnName)
     return fail(o.executable + ": the executable has no functions");
 
-  // The entry's signatures as the manifest writes them (which symbol a
-  // symbolic size is), read again: the runtime has checked the file.
-  ube::ExecutableView view;
-  ube::readExecutable(image.data(), image.size(), o.executable, view, error);
+  // The loader accepted the file, so the manifest read above is its own.
   const ube::EntryPoint &entry = view.manifest.entries.at(function);
   size_t numInputs = ube_function_input_count(exe.ptr, function);
   size_t numOutputs = ube_function_output_count(exe.ptr, function);
