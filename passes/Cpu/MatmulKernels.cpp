@@ -75,9 +75,16 @@ struct Tiling {
   int64_t minTasks;     ///< Fewer (batch × row groups) split the columns too.
 };
 
-/// Builds the kernel replacing one matmul. Shapes are static: lhs
-/// [lb..., M, K] ([.., K, M] transposed), rhs [rb..., K, N] ([.., N, K]),
-/// result [ob..., M, N], lb and rb broadcasting to ob.
+/// Builds the kernel replacing one matmul: lhs [lb..., M, K] ([.., K, M]
+/// transposed), rhs [rb..., K, N] ([.., N, K]), result [ob..., M, N], lb and
+/// rb broadcasting to ob. Any size may be symbolic: sizes are index values
+/// (IndexMath), constants when static, so the same code computes a static
+/// product's task split at compile time and a symbolic one's at run time.
+/// What a static size decides at compile time (whether a ragged panel or
+/// ragged rows exist, how many rows they have) is decided at run time for
+/// a symbolic one: its ragged panel masks each vector by the columns left,
+/// and its ragged rows are micro-tiles of 8, 4, 2 and 1 rows as the count
+/// left has those bits.
 class MatmulKernelBuilder {
 public:
   /// `accumulator` (or null): a tensor of the result's type the product is
@@ -85,47 +92,65 @@ public:
   /// whose last one's result the kernel computes.
   MatmulKernelBuilder(ImplicitLocOpBuilder &b, MatmulOp op, const Tiling &tiling,
                       Value accumulator = {}, ArrayRef<Operation *> epilogue = {})
-      : b(b), t(tiling), accumulator(accumulator), product(op.getResult()),
+      : b(b), x(b), t(tiling), accumulator(accumulator), product(op.getResult()),
         epilogue(epilogue), lhs(op.getLhs()), rhs(op.getRhs()),
         transposeLhs(op.getTransposeLhs()), transposeRhs(op.getTransposeRhs()) {
     auto lhsType = cast<RankedTensorType>(lhs.getType());
     auto rhsType = cast<RankedTensorType>(rhs.getType());
     resultType = cast<RankedTensorType>(op.getType());
-    m = resultType.getDimSize(resultType.getRank() - 2);
-    n = resultType.getDimSize(resultType.getRank() - 1);
-    k = lhsType.getDimSize(lhsType.getRank() - (transposeLhs ? 2 : 1));
-    batchShape = resultType.getShape().drop_back(2);
+    int64_t lhsRank = lhsType.getRank(), rhsRank = rhsType.getRank();
+    m = x.dim(lhs, lhsRank - (transposeLhs ? 1 : 2));
+    k = x.dim(lhs, lhsRank - (transposeLhs ? 2 : 1));
+    n = x.dim(rhs, rhsRank - (transposeRhs ? 2 : 1));
     lhsBatch = lhsType.getShape().drop_back(2);
     rhsBatch = rhsType.getShape().drop_back(2);
+    int64_t batchRank = resultType.getRank() - 2;
+    // A symbolic batch size comes from an operand with that dimension (not
+    // broadcast: its size there is not 1).
+    auto batchSize = [&](Value operand, ArrayRef<int64_t> shape, int64_t d) -> Value {
+      int64_t at = d - (batchRank - int64_t(shape.size()));
+      if (at < 0 || !ShapedType::isDynamic(shape[at]))
+        return {};
+      return x.dim(operand, at);
+    };
+    batch = x.c(1);
+    for (int64_t d = 0; d < batchRank; ++d) {
+      Value size = x.c(resultType.getDimSize(d));
+      if (resultType.isDynamicDim(d)) {
+        size = batchSize(lhs, lhsBatch, d);
+        if (!size)
+          size = batchSize(rhs, rhsBatch, d);
+      }
+      batchSizes.push_back(size);
+      batch = x.mul(batch, size);
+    }
     f32 = b.getF32Type();
     vec = VectorType::get({t.lanes}, f32);
-    panels = llvm::divideCeil(n, t.panelWidth);
-    fullTiles = m / t.tileRows;
-    batch = 1;
-    for (int64_t size : batchShape)
-      batch *= size;
+    panels = x.ceilDiv(n, x.c(t.panelWidth));
+    fullTiles = x.div(m, x.c(t.tileRows));
     // Row groups of about TPB micro-tiles, as equal as possible (128 rows:
     // 5 + 5 tiles, not 8 + 2).
-    int64_t rowGroups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, t.tilesPerTask));
-    tilesPerGroup = std::max<int64_t>(1, llvm::divideCeil(fullTiles, rowGroups));
-    groups = std::max<int64_t>(1, llvm::divideCeil(fullTiles, tilesPerGroup));
-    panelsPerGroup = panels;
-    if (groups < kMinRowGroups && panels >= 2 * kColumnGroups) {
-      // A short, wide product (an output projection over a vocabulary: few
-      // row groups, many panels) is split along its columns instead: each
-      // task takes every row and a range of panels, so each packed panel is
-      // read from memory once, while it sits in L1 for all the rows, not
-      // once per row group.
-      tilesPerGroup = std::max<int64_t>(1, fullTiles);
-      groups = 1;
-      panelsPerGroup = llvm::divideCeil(panels, kColumnGroups);
-    } else if (batch * groups < t.minTasks) {
-      // Too few tasks to keep every thread busy (a batch-1 layer's 128
-      // rows are 2 row groups): split the columns too.
-      int64_t split = std::min<int64_t>(panels, llvm::divideCeil(t.minTasks, batch * groups));
-      panelsPerGroup = llvm::divideCeil(panels, split);
-    }
-    columnGroups = llvm::divideCeil(panels, panelsPerGroup);
+    Value one = x.c(1);
+    Value rowGroups = x.max(one, x.ceilDiv(fullTiles, x.c(t.tilesPerTask)));
+    tilesPerGroup = x.max(one, x.ceilDiv(fullTiles, rowGroups));
+    groups = x.max(one, x.ceilDiv(fullTiles, tilesPerGroup));
+    // A short, wide product (an output projection over a vocabulary: few
+    // row groups, many panels) is split along its columns instead: each
+    // task takes every row and a range of panels, so each packed panel is
+    // read from memory once, while it sits in L1 for all the rows, not once
+    // per row group.
+    Value shortWide = b.createOrFold<arith::AndIOp>(
+        x.lt(groups, x.c(kMinRowGroups)), x.lt(x.c(2 * kColumnGroups - 1), panels));
+    // Too few tasks to keep every thread busy (a batch-1 layer's 128 rows
+    // are 2 row groups): split the columns too.
+    Value tasks = x.mul(batch, groups);
+    Value split = x.max(one, x.min(panels, x.ceilDiv(x.c(t.minTasks), x.max(one, tasks))));
+    panelsPerGroup = x.select(
+        shortWide, x.ceilDiv(panels, x.c(kColumnGroups)),
+        x.select(x.lt(tasks, x.c(t.minTasks)), x.ceilDiv(panels, split), panels));
+    tilesPerGroup = x.select(shortWide, x.max(one, fullTiles), tilesPerGroup);
+    groups = x.select(shortWide, one, groups);
+    columnGroups = x.max(one, x.ceilDiv(panels, x.max(one, panelsPerGroup)));
   }
 
   /// Whether lhs is packed (once, before the tasks): when the MR rows a
@@ -135,15 +160,16 @@ public:
   /// GFLOP/s against 102–105 packed, on znver4). Otherwise the copy costs
   /// more than it saves (512³: 112 → 102 packed), since lhs rows read in
   /// place stream well, and products with few columns reuse a packed row
-  /// little.
+  /// little. A symbolic K's stride is unknown: read in place.
   bool shouldPackLhs() const {
+    std::optional<int64_t> columns = x.constant(n), depth = x.constant(k);
     // The copy is made once, for every column group.
-    if (transposeLhs || n < kPackLhsMinColumns)
+    if (transposeLhs || !depth || (columns && *columns < kPackLhsMinColumns))
       return false;
     constexpr int64_t kLine = 64, kSetSpan = 4096, kWays = 8;
     llvm::SmallDenseMap<int64_t, int64_t> rowsPerSet;
     for (int64_t i = 0; i < t.tileRows; ++i)
-      if (++rowsPerSet[i * k * int64_t(sizeof(float)) % kSetSpan / kLine] > kWays)
+      if (++rowsPerSet[i * *depth * int64_t(sizeof(float)) % kSetSpan / kLine] > kWays)
         return true;
     return false;
   }
@@ -155,7 +181,8 @@ public:
     // k-walk is a short constant stride, and a packed copy would only cost
     // memory (one per matrix of a batch) and a pass over it.
     Value stack = rhsAsStack();
-    if (transposeRhs || n > kInPlaceRhsPanels * t.panelWidth)
+    std::optional<int64_t> columns = x.constant(n);
+    if (transposeRhs || !columns || *columns > kInPlaceRhsPanels * t.panelWidth)
       packed = buildPackedPanels(b, stack, transposeRhs, t.panelWidth);
     else
       packed = packConstantPanels(b, stack, transposeRhs, t.panelWidth);
@@ -165,12 +192,20 @@ public:
       packedLhs = buildPackedPanels(b, stackOf(lhs, lhsBatch), /*transposed=*/true, t.tileRows);
     // Every element is written by the first K block of its task, so the
     // result needs no fill (or starts as the accumulator).
-    Value init =
-        accumulator ? accumulator : tensor::EmptyOp::create(b, resultType.getShape(), f32);
+    Value init = accumulator;
+    if (!init) {
+      SmallVector<Value> dynamicSizes;
+      SmallVector<Value> sizes(batchSizes);
+      sizes.append({m, n});
+      for (auto [d, size] : llvm::enumerate(sizes))
+        if (resultType.isDynamicDim(d))
+          dynamicSizes.push_back(size);
+      init = tensor::EmptyOp::create(b, resultType.getShape(), f32, dynamicSizes);
+    }
     auto forall = scf::ForallOp::create(
         b,
-        ArrayRef<OpFoldResult>{b.getIndexAttr(batch), b.getIndexAttr(groups),
-                               b.getIndexAttr(columnGroups)},
+        ArrayRef<OpFoldResult>{getAsOpFoldResult(batch), getAsOpFoldResult(groups),
+                               getAsOpFoldResult(columnGroups)},
         ValueRange{init}, std::nullopt);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
@@ -181,9 +216,9 @@ public:
   }
 
 private:
-  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
+  Value index(int64_t v) { return x.c(v); }
+  Value add(Value a, Value c) { return x.add(a, c); }
+  Value mul(Value a, Value c) { return x.mul(a, c); }
 
   SmallVector<Value> loop(Value begin, Value end, Value step, ValueRange state,
                           LoopBody body) {
@@ -196,21 +231,22 @@ private:
   /// `operand` (batch dimensions `batchDims`) as one stack of matrices.
   Value stackOf(Value operand, ArrayRef<int64_t> batchDims) {
     auto type = cast<RankedTensorType>(operand.getType());
-    int64_t stack = 1;
-    for (int64_t size : batchDims)
-      stack *= size;
+    int64_t rank = type.getRank();
+    Value stack = x.c(1);
+    for (int64_t d = 0; d < int64_t(batchDims.size()); ++d)
+      stack = x.mul(stack, x.dim(operand, d));
     return reshapeTo(b, operand,
-                     {stack, type.getDimSize(type.getRank() - 2),
-                      type.getDimSize(type.getRank() - 1)});
+                     ArrayRef<OpFoldResult>{getAsOpFoldResult(stack),
+                                            getAsOpFoldResult(x.dim(operand, rank - 2)),
+                                            getAsOpFoldResult(x.dim(operand, rank - 1))});
   }
 
   /// Coordinates of linear batch index `linear` in the result's batch shape.
   SmallVector<Value> batchCoordinates(Value linear) {
-    SmallVector<Value> coords(batchShape.size());
-    for (int64_t d = batchShape.size() - 1; d >= 0; --d) {
-      Value size = index(batchShape[d]);
-      coords[d] = arith::RemUIOp::create(b, linear, size);
-      linear = arith::DivUIOp::create(b, linear, size);
+    SmallVector<Value> coords(batchSizes.size());
+    for (int64_t d = batchSizes.size() - 1; d >= 0; --d) {
+      coords[d] = x.rem(linear, batchSizes[d]);
+      linear = x.div(linear, batchSizes[d]);
     }
     return coords;
   }
@@ -219,20 +255,20 @@ private:
   /// trailing batch dimensions; size-1 dimensions broadcast (index 0).
   SmallVector<Value> operandBatch(ArrayRef<int64_t> shape, ArrayRef<Value> coords) {
     SmallVector<Value> indices;
-    int64_t offset = batchShape.size() - shape.size();
+    int64_t offset = coords.size() - shape.size();
     for (auto [i, size] : llvm::enumerate(shape))
-      indices.push_back(size == 1 && batchShape[offset + i] != 1 ? index(0)
-                                                                 : coords[offset + i]);
+      indices.push_back(size == 1 && resultType.getDimSize(offset + i) != 1 ? index(0)
+                                                                             : coords[offset + i]);
     return indices;
   }
 
   /// The index of an operand's matrix (batch dimensions `batchDims`) in its
   /// packed stack.
-  Value packedIndex(ArrayRef<int64_t> batchDims, ArrayRef<Value> coords) {
+  Value packedIndex(Value operand, ArrayRef<int64_t> batchDims, ArrayRef<Value> coords) {
     SmallVector<Value> indices = operandBatch(batchDims, coords);
     Value linear = index(0);
     for (auto [i, size] : llvm::enumerate(batchDims))
-      linear = add(mul(linear, index(size)), indices[i]);
+      linear = add(mul(linear, x.dim(operand, i)), indices[i]);
     return linear;
   }
 
@@ -244,42 +280,58 @@ private:
     SmallVector<Value> coords = batchCoordinates(linear);
     resultCoords = coords;
     lhsIndices = operandBatch(lhsBatch, coords);
-    packedAt = packedIndex(rhsBatch, coords);
+    packedAt = packedIndex(rhs, rhsBatch, coords);
     if (packedLhs)
-      packedLhsAt = packedIndex(lhsBatch, coords);
+      packedLhsAt = packedIndex(lhs, lhsBatch, coords);
     rhsIndices = operandBatch(rhsBatch, coords);
 
-    int64_t groupRows = tilesPerGroup * t.tileRows;
-    Value isLast = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, group, index(groups - 1));
-    Value rowBegin = mul(group, index(groupRows));
-    Value rows = arith::SelectOp::create(b, isLast, arith::SubIOp::create(b, index(m), rowBegin),
-                                         index(groupRows));
-    Value tiles = arith::SelectOp::create(
-        b, isLast, index(fullTiles - (groups - 1) * tilesPerGroup), index(tilesPerGroup));
+    Value groupRows = mul(tilesPerGroup, index(t.tileRows));
+    Value isLast = x.eq(group, x.sub(groups, index(1)));
+    Value rowBegin = mul(group, groupRows);
+    Value rows = x.select(isLast, x.sub(m, rowBegin), groupRows);
+    Value tiles = x.select(isLast, x.sub(fullTiles, mul(x.sub(groups, index(1)), tilesPerGroup)),
+                           tilesPerGroup);
     // The task's panels and columns; the last column group ends at N.
-    int64_t fullPanels = n / t.panelWidth;
-    Value panelBegin = mul(columnGroup, index(panelsPerGroup));
-    Value panelEnd = arith::MinUIOp::create(b, add(panelBegin, index(panelsPerGroup)),
-                                            index(panels));
-    Value isLastColumns =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, columnGroup, index(columnGroups - 1));
+    Value fullPanels = x.div(n, index(t.panelWidth));
+    Value panelBegin = mul(columnGroup, panelsPerGroup);
+    Value panelEnd = x.min(add(panelBegin, panelsPerGroup), panels);
+    // (Every task's, when one column group has them all.)
+    Value isLastColumns = x.constant(columnGroups) == 1
+                              ? Value(arith::ConstantOp::create(b, b.getBoolAttr(true)))
+                              : x.eq(columnGroup, x.sub(columnGroups, index(1)));
     columnBegin = mul(panelBegin, index(t.panelWidth));
-    Value columns = arith::SubIOp::create(
-        b, arith::MinUIOp::create(b, mul(panelEnd, index(t.panelWidth)), index(n)), columnBegin);
+    Value columns = x.sub(x.min(mul(panelEnd, index(t.panelWidth)), n), columnBegin);
+    // Columns past N in the ragged panel (0 when N is a multiple of NR).
+    columnsLeft = x.rem(n, index(t.panelWidth));
 
     // The task's rows of every batch dimension's matrix, as [rows, N].
     int64_t rank = resultType.getRank();
+    bool allColumns = x.constant(columnGroups) == 1;
     SmallVector<OpFoldResult> offsets(coords.begin(), coords.end()), sizes(rank, b.getIndexAttr(1)),
         strides(rank, b.getIndexAttr(1));
     offsets.push_back(rowBegin);
-    offsets.push_back(b.getIndexAttr(0));
-    offsets.back() = columnBegin;
+    offsets.push_back(columnBegin);
     sizes[rank - 2] = rows;
-    sizes[rank - 1] = columnGroups == 1 ? OpFoldResult(b.getIndexAttr(n)) : columns;
+    sizes[rank - 1] = allColumns ? getAsOpFoldResult(n) : OpFoldResult(columns);
     auto sliceType = RankedTensorType::get(
-        {ShapedType::kDynamic, columnGroups == 1 ? n : ShapedType::kDynamic}, f32);
+        {ShapedType::kDynamic,
+         allColumns ? x.constant(n).value_or(ShapedType::kDynamic) : ShapedType::kDynamic},
+        f32);
     Value slice = tensor::ExtractSliceOp::create(b, sliceType, result, offsets, sizes, strides);
 
+    // `body` on `tile` where `condition` holds (a constant condition
+    // decides at compile time), else `tile` unchanged.
+    auto when = [&](Value condition, Value tile, function_ref<Value(Value)> body) -> Value {
+      if (std::optional<int64_t> known = x.constant(condition))
+        return *known ? body(tile) : tile;
+      auto ifOp = scf::IfOp::create(b, TypeRange{sliceType}, condition, true, true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifOp.thenBlock());
+      scf::YieldOp::create(b, body(tile));
+      b.setInsertionPointToStart(ifOp.elseBlock());
+      scf::YieldOp::create(b, tile);
+      return ifOp.getResult(0);
+    };
     // One K block over panel `panel`: the full micro-tiles, then (in the
     // last group) the ragged rows.
     auto panelPass = [&](Value tile, Value panel, bool raggedPanel, Value kBegin, Value kEnd,
@@ -290,46 +342,51 @@ private:
                     return {microTile(args[0], row, add(rowBegin, row), t.tileRows, panel,
                                       raggedPanel, kBegin, kEnd, fromZero)};
                   })[0];
-      int64_t raggedRows = m % t.tileRows;
-      if (!raggedRows)
-        return tile;
-      auto ifOp = scf::IfOp::create(b, TypeRange{sliceType}, isLast, true, true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      Value row = mul(tiles, index(t.tileRows));
-      scf::YieldOp::create(b, microTile(tile, row, add(rowBegin, row), raggedRows, panel,
-                                        raggedPanel, kBegin, kEnd, fromZero));
-      b.setInsertionPointToStart(ifOp.elseBlock());
-      scf::YieldOp::create(b, tile);
-      return ifOp.getResult(0);
+      Value first = mul(tiles, index(t.tileRows));
+      if (std::optional<int64_t> rowCount = x.constant(m)) {
+        int64_t raggedRows = *rowCount % t.tileRows;
+        if (!raggedRows)
+          return tile;
+        return when(isLast, tile, [&](Value tile) {
+          return microTile(tile, first, add(rowBegin, first), raggedRows, panel, raggedPanel,
+                           kBegin, kEnd, fromZero);
+        });
+      }
+      // Symbolic M: the rows left (none but in the last group) by tiles of
+      // each power of two below MR that their count has.
+      Value left = x.sub(rows, first);
+      int64_t bits = llvm::PowerOf2Ceil(t.tileRows);
+      for (int64_t h = bits / 2; h >= 1; h /= 2) {
+        if (h >= t.tileRows)
+          continue;
+        Value row = add(first, x.andI(left, index(~(2 * h - 1) & (bits - 1))));
+        tile = when(x.eq(x.andI(left, index(h)), index(h)), tile, [&](Value tile) {
+          return microTile(tile, row, add(rowBegin, row), h, panel, raggedPanel, kBegin, kEnd,
+                           fromZero);
+        });
+      }
+      return tile;
     };
     // Panels outermost within a K block: a panel (KC × NR) stays in L1 while
     // every micro-tile of the task passes over it. The ragged last panel
     // belongs to the last column group.
     auto kBlock = [&](Value tile, Value kBegin, Value kEnd, Value fromZero) {
-      if (fullPanels > 0)
-        tile = loop(panelBegin, arith::MinUIOp::create(b, panelEnd, index(fullPanels)),
-                    index(1), tile, [&](Value panel, ValueRange args) -> SmallVector<Value> {
+      if (x.constant(fullPanels) != 0)
+        tile = loop(panelBegin, x.min(panelEnd, fullPanels), index(1), tile,
+                    [&](Value panel, ValueRange args) -> SmallVector<Value> {
                       return {panelPass(args[0], panel, false, kBegin, kEnd, fromZero)};
                     })[0];
-      if (fullPanels == panels)
-        return tile;
-      if (columnGroups == 1)
-        return panelPass(tile, index(fullPanels), true, kBegin, kEnd, fromZero);
-      auto ifOp = scf::IfOp::create(b, TypeRange{sliceType}, isLastColumns, true, true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ifOp.thenBlock());
-      scf::YieldOp::create(b, panelPass(tile, index(fullPanels), true, kBegin, kEnd, fromZero));
-      b.setInsertionPointToStart(ifOp.elseBlock());
-      scf::YieldOp::create(b, tile);
-      return ifOp.getResult(0);
+      Value ragged = b.createOrFold<arith::AndIOp>(x.lt(fullPanels, panels), isLastColumns);
+      return when(ragged, tile, [&](Value tile) {
+        return panelPass(tile, fullPanels, true, kBegin, kEnd, fromZero);
+      });
     };
     // K blocks of at most KC, as equal as possible (K = 1200, KC = 1024:
     // two of 600, not 1024 and 176).
-    int64_t blockK = llvm::divideCeil(k, llvm::divideCeil(k, t.kBlock));
-    slice = loop(index(0), index(k), index(blockK), slice,
+    Value blockK = x.ceilDiv(k, x.max(index(1), x.ceilDiv(k, index(t.kBlock))));
+    slice = loop(index(0), k, blockK, slice,
                  [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
-                   Value kEnd = arith::MinUIOp::create(b, add(kBegin, index(blockK)), index(k));
+                   Value kEnd = x.min(add(kBegin, blockK), k);
                    Value first =
                        accumulator
                            ? Value(arith::ConstantOp::create(b, b.getBoolAttr(false)))
@@ -357,19 +414,29 @@ private:
     int64_t vectors = t.panelWidth / t.lanes;
     // The panel's first column in the result, and in the task's tile.
     Value column = mul(panel, index(t.panelWidth));
-    Value tileColumn = arith::SubIOp::create(b, column, columnBegin);
+    Value tileColumn = x.sub(column, columnBegin);
     // The lanes of each vector that lie inside the matrix: all of them but in
-    // the ragged last panel, whose vectors wholly past N are never touched.
+    // the ragged last panel, whose vectors wholly past a static N are never
+    // touched; past a symbolic N they are computed, masked.
     SmallVector<int64_t> valid;
-    for (int64_t v = 0; v < vectors; ++v)
-      valid.push_back(raggedPanel ? std::clamp<int64_t>(n % t.panelWidth - v * t.lanes, 0,
-                                                        t.lanes)
-                                  : t.lanes);
+    std::optional<int64_t> staticLeft = x.constant(columnsLeft);
+    for (int64_t v = 0; v < vectors; ++v) {
+      if (!raggedPanel)
+        valid.push_back(t.lanes);
+      else if (staticLeft)
+        valid.push_back(std::clamp<int64_t>(*staticLeft - v * t.lanes, 0, t.lanes));
+      else
+        valid.push_back(ShapedType::kDynamic);
+    }
     auto maskFor = [&](int64_t v) -> Value {
       if (valid[v] == t.lanes)
         return nullptr;
+      // create_mask clamps its size to [0, lanes].
+      Value size = ShapedType::isDynamic(valid[v])
+                       ? arith::SubIOp::create(b, columnsLeft, index(v * t.lanes)).getResult()
+                       : index(valid[v]);
       return vector::CreateMaskOp::create(b, VectorType::get({t.lanes}, b.getI1Type()),
-                                          ValueRange{index(valid[v])});
+                                          ValueRange{size});
     };
     Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
     Value zeros = arith::ConstantOp::create(b, DenseElementsAttr::get(vec, 0.0f));
@@ -431,7 +498,7 @@ private:
       at.append({kk, add(column, index(v * t.lanes))});
       Value mask = maskFor(v);
       auto read = vector::TransferReadOp::create(b, vec, rhs, at, zero,
-                                                 ArrayRef<bool>{mask == nullptr});
+                                                 ArrayRef<bool>{true});
       if (mask)
         read.getMaskMutable().assign(mask);
       return read;
@@ -440,7 +507,7 @@ private:
 
     if (!epilogue.empty()) {
       // The sums are final after the last K block.
-      Value final = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kEnd, index(k));
+      Value final = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kEnd, k);
       auto ifOp = scf::IfOp::create(b, accTypes, final, true, true);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
@@ -482,7 +549,7 @@ private:
     Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
     auto read = [&](Value tensor, ValueRange at) -> Value {
       auto op = vector::TransferReadOp::create(b, vec, tensor, at, zero,
-                                               ArrayRef<bool>{mask == nullptr});
+                                               ArrayRef<bool>{true});
       if (mask)
         op.getMaskMutable().assign(mask);
       return op;
@@ -518,6 +585,7 @@ private:
   }
 
   ImplicitLocOpBuilder &b;
+  IndexMath x;
   const Tiling &t;
   Value accumulator;
   Value product;
@@ -526,13 +594,16 @@ private:
   Value lhs, rhs;
   bool transposeLhs, transposeRhs;
   RankedTensorType resultType;
-  ArrayRef<int64_t> batchShape, lhsBatch, rhsBatch;
+  ArrayRef<int64_t> lhsBatch, rhsBatch;
+  /// The result's batch sizes, and their product.
+  SmallVector<Value> batchSizes;
+  Value batch;
   /// Tasks split rows into `groups` of `tilesPerGroup` micro-tiles and
   /// panels into `columnGroups` of `panelsPerGroup`.
-  int64_t m, n, k, batch, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup,
-      columnGroups;
+  Value m, n, k, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup, columnGroups;
   static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16;
-  Value columnBegin;
+  /// The task's first column, and N's columns in the ragged panel.
+  Value columnBegin, columnsLeft;
   Type f32;
   VectorType vec;
   /// The packed rhs (null: read in place) and rhs's matrix in it.
@@ -545,14 +616,15 @@ private:
 };
 
 bool isKernelMatmul(MatmulOp op) {
-  auto isStaticF32Matrix = [](Type type) {
+  // Symbolic sizes are at least 1 (their bounds' least minimum); operands
+  // with a static size 0 are left to the generic lowering.
+  auto isF32Matrix = [](Type type) {
     auto tensor = dyn_cast<RankedTensorType>(type);
-    return tensor && tensor.hasStaticShape() && tensor.getRank() >= 2 &&
-           tensor.getElementType().isF32() && tensor.getNumElements() > 0;
+    return tensor && tensor.getRank() >= 2 && tensor.getElementType().isF32() &&
+           !llvm::is_contained(tensor.getShape(), 0);
   };
-  // Empty operands are left to the generic lowering.
-  return isStaticF32Matrix(op.getLhs().getType()) && isStaticF32Matrix(op.getRhs().getType()) &&
-         isStaticF32Matrix(op.getType());
+  return isF32Matrix(op.getLhs().getType()) && isF32Matrix(op.getRhs().getType()) &&
+         isF32Matrix(op.getType());
 }
 
 /// The add that `op`'s product can be summed into: its only user, an
@@ -609,7 +681,7 @@ struct TileMatmul : OpRewritePattern<MatmulOp> {
 
   LogicalResult matchAndRewrite(MatmulOp op, PatternRewriter &rewriter) const override {
     if (!isKernelMatmul(op))
-      return rewriter.notifyMatchFailure(op, "not a static, non-empty f32 matrix product");
+      return rewriter.notifyMatchFailure(op, "not a non-empty f32 matrix product");
     if (accumulatingAdd(op))
       return rewriter.notifyMatchFailure(op, "summed into its user (TileAccumulatingMatmul)");
     SmallVector<Operation *> epilogue = epilogueChain(op);

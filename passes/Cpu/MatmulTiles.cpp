@@ -42,7 +42,7 @@ Value packConstantPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   else if (auto expand = source.getDefiningOp<tensor::ExpandShapeOp>())
     source = expand.getSrc();
   auto constant = source.getDefiningOp<ConstantOp>();
-  if (!constant)
+  if (!constant || !cast<RankedTensorType>(stack.getType()).hasStaticShape())
     return nullptr;
   // A weight's own bytes (a resource blob, often the weights file mapped),
   // else its elements copied out of a dense attribute.
@@ -102,14 +102,26 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
                         int64_t panelWidth) {
   if (Value packed = packConstantPanels(b, stack, transposed, panelWidth))
     return packed;
-  StackShape s(stack, transposed, panelWidth);
+  // Sizes may be symbolic: they fold to constants when static.
+  IndexMath x(b);
+  Value count = x.dim(stack, 0), k = x.dim(stack, transposed ? 2 : 1),
+        n = x.dim(stack, transposed ? 1 : 2);
+  Value panels = x.ceilDiv(n, x.c(panelWidth));
   Type f32 = b.getF32Type();
-  auto index = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
-  auto packedType = RankedTensorType::get({s.stack, s.panels, s.k, panelWidth}, f32);
-  auto panelType = RankedTensorType::get({s.k, panelWidth}, f32);
-  Value init = tensor::EmptyOp::create(b, packedType.getShape(), f32);
+  auto index = [&](int64_t v) -> Value { return x.c(v); };
+  auto staticOf = [&](Value size) {
+    return x.constant(size).value_or(ShapedType::kDynamic);
+  };
+  auto packedType = RankedTensorType::get(
+      {staticOf(count), staticOf(panels), staticOf(k), panelWidth}, f32);
+  auto panelType = RankedTensorType::get({staticOf(k), panelWidth}, f32);
+  SmallVector<Value> dynamicSizes;
+  for (Value size : {count, panels, k})
+    if (!x.constant(size))
+      dynamicSizes.push_back(size);
+  Value init = tensor::EmptyOp::create(b, packedType.getShape(), f32, dynamicSizes);
   auto forall = scf::ForallOp::create(
-      b, ArrayRef<OpFoldResult>{b.getIndexAttr(s.stack), b.getIndexAttr(s.panels)},
+      b, ArrayRef<OpFoldResult>{getAsOpFoldResult(count), getAsOpFoldResult(panels)},
       ValueRange{init}, std::nullopt);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(forall.getBody());
@@ -117,11 +129,10 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   Value column = arith::MulIOp::create(b, p, index(panelWidth));
   Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
   // Columns of this panel inside the matrix.
-  Value width = arith::MinUIOp::create(b, index(panelWidth),
-                                       arith::SubIOp::create(b, index(s.n), column));
+  Value width = arith::MinUIOp::create(b, index(panelWidth), arith::SubIOp::create(b, n, column));
   // The task's panel of the packed tensor, written in place.
   SmallVector<OpFoldResult> offsets = {r, p, b.getIndexAttr(0), b.getIndexAttr(0)};
-  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1), b.getIndexAttr(s.k),
+  SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1), getAsOpFoldResult(k),
                                      b.getIndexAttr(panelWidth)};
   SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
   Value panel = tensor::ExtractSliceOp::create(b, panelType, forall.getRegionIterArgs()[0],
@@ -131,11 +142,11 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
     auto panelVector = VectorType::get({panelWidth}, f32);
     Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
                                               ValueRange{width});
-    panel = buildLoop(b, index(0), index(s.k), index(1), panel,
+    panel = buildLoop(b, index(0), k, index(1), panel,
                       [&](Value kk, ValueRange out) -> SmallVector<Value> {
                         auto read = vector::TransferReadOp::create(
                             b, panelVector, stack, ValueRange{r, kk, column}, zero,
-                            ArrayRef<bool>{false});
+                            ArrayRef<bool>{true});
                         read.getMaskMutable().assign(mask);
                         return {vector::TransferWriteOp::create(b, read, out[0],
                                                                 ValueRange{kk, index(0)},
@@ -149,10 +160,10 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
     // L1 until every row has written them.
     constexpr int64_t kLineFloats = 16;
     panel = buildLoop(
-        b, index(0), index(s.k), index(kLineFloats), panel,
+        b, index(0), k, index(kLineFloats), panel,
         [&](Value chunk, ValueRange out) -> SmallVector<Value> {
           Value chunkEnd = arith::MinUIOp::create(
-              b, arith::AddIOp::create(b, chunk, index(kLineFloats)), index(s.k));
+              b, arith::AddIOp::create(b, chunk, index(kLineFloats)), k);
           return buildLoop(
               b, index(0), index(panelWidth), index(1), out,
               [&](Value j, ValueRange out) -> SmallVector<Value> {

@@ -1,6 +1,6 @@
 //===- OutlineParallelLoops.cpp - scf.forall -> task function + dispatch --===//
 //
-// Each outermost bufferized scf.forall with static bounds becomes
+// Each outermost bufferized scf.forall becomes
 //
 //   func.func private @F_taskN(%begin: index, %end: index, captures...)
 //     (internal linkage): for i in [begin, end): the body at the forall's
@@ -12,11 +12,13 @@
 //
 // and the loop is replaced by a call of the dispatch. Captures travel as
 // bare pointers (memrefs with a static shape and the identity layout) or
-// 8-byte scalars. A strided view of static shape (a chunk or a row block of
-// a larger buffer) travels as its base buffer's pointer plus its dynamic
-// offset and strides, and is rebuilt in the task with memref.reinterpret_cast.
-// A loop capturing anything else stays a loop (--scf-forall-to-for runs it
-// serially). Constants are cloned into the task.
+// 8-byte scalars. Any other memref (a strided view: a chunk or a row block
+// of a larger buffer; a buffer of symbolic shape) travels as its base
+// buffer's pointer plus its dynamic offset, sizes and strides, and is
+// rebuilt in the task with memref.reinterpret_cast. Dynamic bounds travel
+// as scalars too; the call computes the iteration count. A loop capturing
+// anything else stays a loop (--scf-forall-to-for runs it serially).
+// Constants are cloned into the task.
 // A loop whose task would be the same as an earlier one (same signature and
 // body: the same layer shape over other buffers) calls the earlier dispatch.
 //
@@ -50,12 +52,28 @@ bool isPassable(Value value) {
   return type.isIntOrFloat() && type.getIntOrFloatBitWidth() <= 64;
 }
 
-/// Whether `value` is a strided view of static shape, which a task rebuilds
-/// from its base buffer, offset and strides.
-bool isStridedView(Value value) {
+/// Whether `value` is a memref that a task rebuilds from its base buffer,
+/// offset, sizes and strides: a strided view, or a buffer of dynamic shape.
+bool isRebuiltView(Value value) {
   auto memref = dyn_cast<MemRefType>(value.getType());
-  return memref && memref.hasStaticShape() && isa<StridedLayoutAttr>(memref.getLayout()) &&
-         memref.getRank() > 0;
+  if (!memref || memref.getRank() == 0 || isPassable(value))
+    return false;
+  return memref.getLayout().isIdentity() || isa<StridedLayoutAttr>(memref.getLayout());
+}
+
+/// The iterations of [lb, ub) by `step` (0 when ub <= lb): a constant when
+/// all three are, else computed at `b`'s insertion point from `value`s.
+OpFoldResult tripCount(OpBuilder &b, Location loc, OpFoldResult lb, OpFoldResult ub,
+                       OpFoldResult step, function_ref<Value(OpFoldResult)> value) {
+  std::optional<int64_t> l = getConstantIntValue(lb), u = getConstantIntValue(ub),
+                         s = getConstantIntValue(step);
+  if (l && u && s)
+    return b.getIndexAttr(*u > *l ? (*u - *l + *s - 1) / *s : 0);
+  Value span = arith::SubIOp::create(b, loc, value(ub), value(lb));
+  Value rounded = arith::AddIOp::create(
+      b, loc, span, arith::SubIOp::create(b, loc, value(step), value(b.getIndexAttr(1))));
+  Value trips = arith::DivSIOp::create(b, loc, rounded, value(step));
+  return arith::MaxSIOp::create(b, loc, trips, value(b.getIndexAttr(0))).getResult();
 }
 
 struct UbeCpuOutlineParallelLoopsPass
@@ -86,18 +104,21 @@ struct UbeCpuOutlineParallelLoopsPass
   llvm::DenseMap<func::FuncOp, func::FuncOp> dispatches_;
 
   LogicalResult outline(scf::ForallOp loop, func::FuncOp parent, int number) {
-    ArrayRef<int64_t> lbs = loop.getStaticLowerBound(), ubs = loop.getStaticUpperBound(),
-                      steps = loop.getStaticStep();
-    if (ShapedType::isDynamicShape(lbs) || ShapedType::isDynamicShape(ubs) ||
-        ShapedType::isDynamicShape(steps))
-      return failure();
-    SmallVector<int64_t> trips;
-    int64_t count = 1;
+    // Bounds and steps, each a constant or a value of the parent.
+    SmallVector<OpFoldResult> lbs = loop.getMixedLowerBound(), ubs = loop.getMixedUpperBound(),
+                              steps = loop.getMixedStep();
+    int64_t staticCount = 1;
+    bool isStatic = true;
     for (auto [lb, ub, step] : llvm::zip(lbs, ubs, steps)) {
-      trips.push_back(ub > lb ? (ub - lb + step - 1) / step : 0);
-      count *= trips.back();
+      std::optional<int64_t> l = getConstantIntValue(lb), u = getConstantIntValue(ub),
+                             s = getConstantIntValue(step);
+      if (!l || !u || !s) {
+        isStatic = false;
+        continue;
+      }
+      staticCount *= *u > *l ? (*u - *l + *s - 1) / *s : 0;
     }
-    if (count < 2)
+    if (isStatic && staticCount < 2)
       return failure();
 
     llvm::SetVector<Value> above;
@@ -109,7 +130,7 @@ struct UbeCpuOutlineParallelLoopsPass
         constants.push_back(value);
       else if (isPassable(value))
         captures.push_back(value);
-      else if (isStridedView(value))
+      else if (isRebuiltView(value))
         views.push_back(value);
       else
         return failure();
@@ -118,28 +139,38 @@ struct UbeCpuOutlineParallelLoopsPass
     MLIRContext *context = &getContext();
     OpBuilder b(parent);
     Location loc = loop.getLoc();
-    // Each view's base buffer, then its dynamic offset and strides.
+    // Dynamic bounds and steps are captured like any scalar.
+    for (OpFoldResult bound : llvm::concat<OpFoldResult>(lbs, ubs, steps))
+      if (auto value = dyn_cast<Value>(bound); value && !above.contains(value)) {
+        above.insert(value);
+        captures.push_back(value);
+      }
+    // Each view's base buffer, then its dynamic offset, sizes and strides.
     struct ViewCapture {
       Value view;
       unsigned base;
-      SmallVector<unsigned> dynamic; ///< Offset (if dynamic), then strides.
+      /// Offset (if dynamic), then sizes, then strides.
+      SmallVector<unsigned> dynamic;
     };
     SmallVector<ViewCapture> viewCaptures;
     OpBuilder before(loop);
     for (Value view : views) {
       auto metadata = memref::ExtractStridedMetadataOp::create(before, loc, view);
-      auto layout = cast<StridedLayoutAttr>(cast<MemRefType>(view.getType()).getLayout());
+      auto type = cast<MemRefType>(view.getType());
+      auto [strides, offset] = type.getStridesAndOffset();
       ViewCapture capture{view, unsigned(captures.size()), {}};
       captures.push_back(metadata.getBaseBuffer());
-      if (ShapedType::isDynamic(layout.getOffset())) {
+      auto captureIfDynamic = [&](int64_t value, Value runtime) {
+        if (!ShapedType::isDynamic(value))
+          return;
         capture.dynamic.push_back(captures.size());
-        captures.push_back(metadata.getOffset());
-      }
-      for (auto [d, stride] : llvm::enumerate(layout.getStrides()))
-        if (ShapedType::isDynamic(stride)) {
-          capture.dynamic.push_back(captures.size());
-          captures.push_back(metadata.getStrides()[d]);
-        }
+        captures.push_back(runtime);
+      };
+      captureIfDynamic(offset, metadata.getOffset());
+      for (auto [d, size] : llvm::enumerate(type.getShape()))
+        captureIfDynamic(size, metadata.getSizes()[d]);
+      for (auto [d, stride] : llvm::enumerate(strides))
+        captureIfDynamic(stride, metadata.getStrides()[d]);
       viewCaptures.push_back(std::move(capture));
     }
     Type indexType = b.getIndexType();
@@ -167,18 +198,18 @@ struct UbeCpuOutlineParallelLoopsPass
       mapping.map(capture, entry->getArgument(i + 2));
     for (const ViewCapture &capture : viewCaptures) {
       auto type = cast<MemRefType>(capture.view.getType());
-      auto layout = cast<StridedLayoutAttr>(type.getLayout());
+      auto [staticStrides, staticOffset] = type.getStridesAndOffset();
       const unsigned *dynamic = capture.dynamic.begin();
       auto fold = [&](int64_t value) -> OpFoldResult {
         if (!ShapedType::isDynamic(value))
           return body.getIndexAttr(value);
         return entry->getArgument(2 + *dynamic++);
       };
-      OpFoldResult offset = fold(layout.getOffset());
+      OpFoldResult offset = fold(staticOffset);
       SmallVector<OpFoldResult> sizes, strides;
       for (int64_t size : type.getShape())
-        sizes.push_back(body.getIndexAttr(size));
-      for (int64_t stride : layout.getStrides())
+        sizes.push_back(fold(size));
+      for (int64_t stride : staticStrides)
         strides.push_back(fold(stride));
       mapping.map(capture.view,
                   memref::ReinterpretCastOp::create(body, loc, type,
@@ -191,19 +222,25 @@ struct UbeCpuOutlineParallelLoopsPass
     func::ReturnOp::create(body, loc);
     body.setInsertionPointToStart(serial.getBody());
     // Row-major: the last forall dimension varies fastest.
+    auto inTask = [&](OpFoldResult value) -> Value {
+      if (auto runtime = dyn_cast<Value>(value))
+        return mapping.lookup(runtime);
+      return arith::ConstantIndexOp::create(body, loc, *getConstantIntValue(value));
+    };
     Value rest = serial.getInductionVar();
-    SmallVector<Value> ivs(trips.size());
-    for (int64_t d = trips.size() - 1; d >= 0; --d) {
-      Value trip = arith::ConstantIndexOp::create(body, loc, trips[d]);
-      Value position = d == 0 ? rest : arith::RemUIOp::create(body, loc, rest, trip);
-      if (d > 0)
+    SmallVector<Value> ivs(lbs.size());
+    for (int64_t d = lbs.size() - 1; d >= 0; --d) {
+      Value position = rest;
+      if (d > 0) {
+        Value trip = getValueOrCreateConstantIndexOp(
+            body, loc, tripCount(body, loc, lbs[d], ubs[d], steps[d], inTask));
+        position = arith::RemUIOp::create(body, loc, rest, trip);
         rest = arith::DivUIOp::create(body, loc, rest, trip);
-      if (steps[d] != 1)
-        position = arith::MulIOp::create(
-            body, loc, position, arith::ConstantIndexOp::create(body, loc, steps[d]));
-      if (lbs[d] != 0)
-        position = arith::AddIOp::create(body, loc, position,
-                                         arith::ConstantIndexOp::create(body, loc, lbs[d]));
+      }
+      if (!isConstantIntValue(steps[d], 1))
+        position = arith::MulIOp::create(body, loc, position, inTask(steps[d]));
+      if (!isConstantIntValue(lbs[d], 0))
+        position = arith::AddIOp::create(body, loc, position, inTask(lbs[d]));
       ivs[d] = position;
     }
     for (auto [iv, value] : llvm::zip(loop.getInductionVars(), ivs))
@@ -229,7 +266,16 @@ struct UbeCpuOutlineParallelLoopsPass
     }
 
     b.setInsertionPoint(loop);
-    SmallVector<Value> operands = {arith::ConstantIndexOp::create(b, loc, count)};
+    auto value = [&](OpFoldResult v) { return getValueOrCreateConstantIndexOp(b, loc, v); };
+    OpFoldResult count = b.getIndexAttr(1);
+    for (auto [lb, ub, step] : llvm::zip(lbs, ubs, steps)) {
+      OpFoldResult trips = tripCount(b, loc, lb, ub, step, value);
+      std::optional<int64_t> a = getConstantIntValue(count), c = getConstantIntValue(trips);
+      count = a && c ? OpFoldResult(b.getIndexAttr(*a * *c))
+                     : OpFoldResult(arith::MulIOp::create(b, loc, value(count), value(trips))
+                                        .getResult());
+    }
+    SmallVector<Value> operands = {value(count)};
     llvm::append_range(operands, captures);
     func::CallOp::create(b, loc, dispatch, operands);
     loop.erase();

@@ -187,7 +187,7 @@ private:
   /// `value` written at [row, at] of `tensor` (masked at the ragged end).
   Value write(Value value, Value tensor, Value row, Value at, Value mask) {
     auto op = vector::TransferWriteOp::create(b, value, tensor, ValueRange{row, at},
-                                              ArrayRef<bool>{mask == nullptr});
+                                              ArrayRef<bool>{true});
     if (mask)
       op.getMaskMutable().assign(mask);
     return op.getResult();
@@ -249,7 +249,7 @@ private:
   /// output, [at] of a weight or bias); masked reads pad with 0.
   Value read(Value tensor, ValueRange indices, Value mask) {
     auto op = vector::TransferReadOp::create(b, vec, tensor, indices, scalar(0.0),
-                                             ArrayRef<bool>{mask == nullptr});
+                                             ArrayRef<bool>{true});
     if (mask)
       op.getMaskMutable().assign(mask);
     return op;

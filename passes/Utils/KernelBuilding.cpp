@@ -2,6 +2,7 @@
 
 #include "passes/Utils/KernelBuilding.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -52,5 +53,48 @@ Value reshapeTo(ImplicitLocOpBuilder &b, Value value, ArrayRef<int64_t> shape) {
   return tensor::ExpandShapeOp::create(b, target, value,
                                        grouping(target.getRank(), type.getRank()));
 }
+
+Value reshapeTo(ImplicitLocOpBuilder &b, Value value, ArrayRef<OpFoldResult> shape) {
+  auto type = cast<RankedTensorType>(value.getType());
+  SmallVector<int64_t> staticShape;
+  for (OpFoldResult size : shape)
+    staticShape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
+  if (type.getRank() >= static_cast<int64_t>(shape.size()) ||
+      llvm::count(staticShape, ShapedType::kDynamic) == 0)
+    return reshapeTo(b, value, staticShape);
+  auto target = RankedTensorType::get(staticShape, type.getElementType());
+  SmallVector<ReassociationIndices> groups(type.getRank());
+  int64_t extra = target.getRank() - type.getRank();
+  for (int64_t i = 0; i < target.getRank(); ++i)
+    groups[std::max<int64_t>(0, i - extra)].push_back(i);
+  return tensor::ExpandShapeOp::create(b, target, value, groups, shape);
+}
+
+Value IndexMath::c(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
+Value IndexMath::add(Value x, Value y) { return b.createOrFold<arith::AddIOp>(x, y); }
+Value IndexMath::sub(Value x, Value y) { return b.createOrFold<arith::SubIOp>(x, y); }
+Value IndexMath::mul(Value x, Value y) { return b.createOrFold<arith::MulIOp>(x, y); }
+Value IndexMath::div(Value x, Value y) { return b.createOrFold<arith::DivUIOp>(x, y); }
+Value IndexMath::rem(Value x, Value y) { return b.createOrFold<arith::RemUIOp>(x, y); }
+Value IndexMath::ceilDiv(Value x, Value y) { return b.createOrFold<arith::CeilDivUIOp>(x, y); }
+Value IndexMath::min(Value x, Value y) { return b.createOrFold<arith::MinUIOp>(x, y); }
+Value IndexMath::max(Value x, Value y) { return b.createOrFold<arith::MaxUIOp>(x, y); }
+Value IndexMath::eq(Value x, Value y) {
+  return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::eq, x, y);
+}
+Value IndexMath::lt(Value x, Value y) {
+  return b.createOrFold<arith::CmpIOp>(arith::CmpIPredicate::ult, x, y);
+}
+Value IndexMath::select(Value condition, Value x, Value y) {
+  return b.createOrFold<arith::SelectOp>(condition, x, y);
+}
+Value IndexMath::andI(Value x, Value y) { return b.createOrFold<arith::AndIOp>(x, y); }
+Value IndexMath::dim(Value value, int64_t d) {
+  auto type = cast<ShapedType>(value.getType());
+  if (!type.isDynamicDim(d))
+    return c(type.getDimSize(d));
+  return tensor::DimOp::create(b, value, d);
+}
+std::optional<int64_t> IndexMath::constant(Value value) { return getConstantIntValue(value); }
 
 } // namespace ube

@@ -38,6 +38,41 @@ llvm::SmallVector<mlir::Value> buildLoop(mlir::ImplicitLocOpBuilder &b, mlir::Va
 mlir::Value reshapeTo(mlir::ImplicitLocOpBuilder &b, mlir::Value value,
                       llvm::ArrayRef<int64_t> shape);
 
+/// `reshapeTo` for shapes that may be dynamic: `shape` holds each result
+/// dimension's size (a constant, or a value available at `b`'s insertion
+/// point), which an expansion of dynamic sizes needs.
+mlir::Value reshapeTo(mlir::ImplicitLocOpBuilder &b, mlir::Value value,
+                      llvm::ArrayRef<mlir::OpFoldResult> shape);
+
+/// Index arithmetic for kernels whose sizes may be symbolic: each op folds
+/// when its operands are constants, so one builder makes the same constants
+/// for static shapes that it computes at run time for symbolic ones.
+class IndexMath {
+public:
+  explicit IndexMath(mlir::ImplicitLocOpBuilder &b) : b(b) {}
+  mlir::Value c(int64_t value);
+  mlir::Value add(mlir::Value x, mlir::Value y);
+  mlir::Value sub(mlir::Value x, mlir::Value y);
+  mlir::Value mul(mlir::Value x, mlir::Value y);
+  /// x / y and x % y of non-negative x, positive y.
+  mlir::Value div(mlir::Value x, mlir::Value y);
+  mlir::Value rem(mlir::Value x, mlir::Value y);
+  mlir::Value ceilDiv(mlir::Value x, mlir::Value y);
+  mlir::Value min(mlir::Value x, mlir::Value y);
+  mlir::Value max(mlir::Value x, mlir::Value y);
+  mlir::Value eq(mlir::Value x, mlir::Value y);
+  mlir::Value lt(mlir::Value x, mlir::Value y);
+  mlir::Value select(mlir::Value condition, mlir::Value x, mlir::Value y);
+  mlir::Value andI(mlir::Value x, mlir::Value y);
+  /// The size of dimension `d` of tensor `value`: a constant when static.
+  mlir::Value dim(mlir::Value value, int64_t d);
+  /// `value`'s constant, if it folded to one.
+  static std::optional<int64_t> constant(mlir::Value value);
+
+private:
+  mlir::ImplicitLocOpBuilder &b;
+};
+
 /// Whether `value` is defined before `op` (an earlier op of its block or an
 /// argument of an enclosing block): a gradient's upstream value must be, for
 /// the gradient to be built where its loss is.

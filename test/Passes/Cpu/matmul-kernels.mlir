@@ -37,7 +37,7 @@
 // lanes past it never exist.
 // CHECK: scf.for {{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK: %[[MASK:.*]] = vector.constant_mask [5] : vector<8xi1>
-// CHECK: vector.transfer_read %arg1[%{{.*}}, %c16], %{{.*}}, %[[MASK]] : tensor<20x21xf32>
+// CHECK: vector.transfer_read %arg1[%{{.*}}, %c16], %{{.*}}, %[[MASK]] {in_bounds = [true]} : tensor<20x21xf32>
 // CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%c0, %c16], %{{.*}} {in_bounds = [true]}
 // CHECK: scf.forall.in_parallel
 // CHECK: tensor.parallel_insert_slice %{{.*}} into %[[OUT]][%{{.*}}, %{{.*}}, 0] [1, %[[ROWS]], 21] [1, 1, 1]
@@ -57,7 +57,7 @@ func.func @batched(%a: tensor<2x13x20xf32>, %b: tensor<20x21xf32>) -> tensor<2x1
 // CHECK: %[[PANEL:.*]] = tensor.extract_slice %[[PACK_OUT]][0, %[[P]], 0, 0] [1, 1, 20, 16] [1, 1, 1, 1]
 // CHECK: %[[WIDTH_MASK:.*]] = vector.create_mask %{{.*}} : vector<16xi1>
 // CHECK: scf.for %[[PK:.*]] = %c0 to %c20 step %c1 iter_args(%{{.*}} = %[[PANEL]])
-// CHECK: vector.transfer_read %[[RHS]][%c0, %[[PK]], %{{.*}}], %{{.*}}, %[[WIDTH_MASK]] : tensor<1x20x70xf32>, vector<16xf32>
+// CHECK: vector.transfer_read %[[RHS]][%c0, %[[PK]], %{{.*}}], %{{.*}}, %[[WIDTH_MASK]] {in_bounds = [true]} : tensor<1x20x70xf32>, vector<16xf32>
 // CHECK: tensor.parallel_insert_slice %{{.*}} into %[[PACK_OUT]][0, %[[P]], 0, 0] [1, 1, 20, 16]
 // CHECK: scf.forall
 // CHECK: vector.transfer_read %[[PACKED]][%c0, %{{.*}}, %{{.*}}, %c0], %{{.*}} {in_bounds = [true]}

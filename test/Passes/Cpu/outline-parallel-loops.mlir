@@ -58,21 +58,38 @@ func.func @views(%all: memref<64x16xf32>, %row: index, %b: memref<4xf32>,
 
 // -----
 
-// Left alone: a capture of dynamic shape (no static view to rebuild), a
-// single iteration, and a loop with dynamic bounds.
+// Symbolic shapes: a buffer of dynamic shape travels as its base pointer,
+// sizes and strides; a dynamic bound as a scalar, from which the task
+// delinearizes and the call computes the count (3 × n).
+// CHECK-LABEL: func.func private @__ube_dynamic_task0(
+// CHECK-SAME: %[[BEGIN:.*]]: index, %[[END:.*]]: index, %[[N:.*]]: index, %[[BASE:.*]]: memref<f32>, %[[SIZE:.*]]: index, %[[STRIDE:.*]]: index)
+// CHECK: %[[A:.*]] = memref.reinterpret_cast %[[BASE]] to offset: [0], sizes: [3, %[[SIZE]]], strides: [%[[STRIDE]], 1] : memref<f32> to memref<3x?xf32>
+// CHECK: scf.for %[[I:.*]] = %[[BEGIN]] to %[[END]]
+// CHECK: %[[SPAN:.*]] = arith.subi %[[N]], %c0
+// CHECK: %[[TRIP:.*]] = arith.maxsi
+// CHECK: %[[J:.*]] = arith.remui %[[I]], %[[TRIP]]
+// CHECK: %[[ROW:.*]] = arith.divui %[[I]], %[[TRIP]]
+// CHECK: memref.load %[[A]][%[[ROW]], %[[J]]] : memref<3x?xf32>
+// CHECK-LABEL: func.func @dynamic(
+// CHECK: %[[BASE0:.*]], %{{.*}}, %[[SIZES:.*]]:2, %[[STRIDES:.*]]:2 = memref.extract_strided_metadata %arg0
+// CHECK: %[[COUNT:.*]] = arith.muli %c3, %{{.*}}
+// CHECK: call @__ube_dynamic_dispatch0(%[[COUNT]], %arg1, %[[BASE0]], %[[SIZES]]#1, %[[STRIDES]]#0)
+func.func @dynamic(%a: memref<3x?xf32>, %n: index) {
+  scf.forall (%i, %j) in (3, %n) {
+    %x = memref.load %a[%i, %j] : memref<3x?xf32>
+    memref.store %x, %a[%i, %j] : memref<3x?xf32>
+  }
+  return
+}
+
+// -----
+
+// Left alone: a single iteration.
 // CHECK-LABEL: func.func @kept
 // CHECK-NOT: call
-// CHECK-COUNT-3: scf.forall
-func.func @kept(%a: memref<?xf32>, %b: memref<4xf32>, %n: index) {
-  scf.forall (%i) in (4) {
-    %x = memref.load %a[%i] : memref<?xf32>
-    memref.store %x, %b[%i] : memref<4xf32>
-  }
+// CHECK: scf.forall
+func.func @kept(%b: memref<4xf32>) {
   scf.forall (%i) in (1) {
-    %x = memref.load %b[%i] : memref<4xf32>
-    memref.store %x, %b[%i] : memref<4xf32>
-  }
-  scf.forall (%i) in (%n) {
     %x = memref.load %b[%i] : memref<4xf32>
     memref.store %x, %b[%i] : memref<4xf32>
   }
