@@ -15,9 +15,13 @@ namespace {
 struct UbeLowerStridedCopiesPass
     : ube::impl::UbeLowerStridedCopiesBase<UbeLowerStridedCopiesPass> {
   void runOnOperation() override {
+    // What finalize-memref-to-llvm copies with memcpy: the identity layout,
+    // or a static shape whose strides are row-major (a dynamic one's are
+    // not known to be).
     auto contiguous = [](Type type) {
       auto memref = cast<MemRefType>(type);
-      return memref.getLayout().isIdentity() || memref.areTrailingDimsContiguous(memref.getRank());
+      return memref.getLayout().isIdentity() ||
+             (memref.hasStaticShape() && memref.areTrailingDimsContiguous(memref.getRank()));
     };
     getOperation().walk([&](memref::CopyOp copy) {
       if (contiguous(copy.getSource().getType()) && contiguous(copy.getTarget().getType()))

@@ -121,12 +121,27 @@ def UbeDistinctResultBuffers : Pass<"ube-distinct-result-buffers", "::mlir::func
 def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::FuncOp"> {
   let summary = "Turns memref.copy between non-contiguous buffers into linalg.copy";
   let description = [{
-    `finalize-memref-to-llvm` lowers a copy between contiguous buffers to
-    `llvm.memcpy` but a strided one to a call of `memrefCopy` from MLIR's C
-    runner library, which executables do not link. As `linalg.copy`, such a
+    `finalize-memref-to-llvm` lowers a copy between contiguous buffers (the
+    identity layout, or row-major strides of a static shape) to
+    `llvm.memcpy` but any other (strided, or a view of symbolic shape) to a
+    call of `memrefCopy` from MLIR's C runner library, which executables do
+    not link. As `linalg.copy`, such a
     copy becomes loops like any other structured op.
   }];
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
+def UbeFlattenDynamicExpandShapes : Pass<"ube-flatten-dynamic-expand-shapes"> {
+  let summary = "Turns memref.expand_shape into groups of several symbolic sizes into reinterpret_casts";
+  let description = [{
+    An expansion of a contiguous buffer into a reassociation group of more
+    than one dynamic size (`[batch·seq, 8]` to `[batch, seq, 8]`, as
+    symbolic shapes make) becomes a `memref.reinterpret_cast` of the buffer
+    at the expanded sizes and their row-major strides, which upstream
+    `expand-strided-metadata` cannot derive. Other expansions are left to
+    it. A non-contiguous source is an error.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect"];
 }
 
 def UbeApproximateMath : Pass<"ube-approximate-math"> {

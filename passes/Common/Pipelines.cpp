@@ -39,6 +39,7 @@ void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize,
 void buildMathAndControlFlowLowering(OpPassManager &pm) {
   pm.addPass(math::createMathExtendToSupportedTypes());
   pm.addPass(createUbeApproximateMath());
+  pm.addPass(createUbeFlattenDynamicExpandShapes());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());

@@ -49,38 +49,47 @@ class RowKernelBuilder {
 public:
   RowKernelBuilder(ImplicitLocOpBuilder &b, RowOp kind, Value input, int64_t lanes,
                    int64_t taskElements)
-      : b(b), kind(kind), lanes(lanes) {
+      : b(b), ix(b), kind(kind), lanes(lanes), input(input) {
+    // Sizes may be symbolic: they fold to constants when static.
     auto type = cast<RankedTensorType>(input.getType());
-    length = type.getShape().back();
-    rows = type.getNumElements() / length;
-    rowsPerTask = std::min(rows, std::max<int64_t>(1, llvm::divideCeil(taskElements, length)));
+    length = ix.dim(input, type.getRank() - 1);
+    rows = ix.c(1);
+    for (int64_t d = 0; d + 1 < type.getRank(); ++d)
+      rows = ix.mul(rows, ix.dim(input, d));
+    rowsPerTask =
+        ix.min(rows, ix.max(ix.c(1), ix.ceilDiv(ix.c(taskElements), length)));
     f32 = b.getF32Type();
     vec = VectorType::get({lanes}, f32);
-    x = reshapeTo(b, input, {rows, length});
+    x = reshapeTo(b, input,
+                  ArrayRef<OpFoldResult>{getAsOpFoldResult(rows), getAsOpFoldResult(length)});
   }
 
   /// The normalized rows, in `input`'s shape; `weight` and `bias` (layer
   /// and RMS norm, [length] or null) scale and shift them.
-  Value build(ArrayRef<int64_t> shape, Value weight = {}, Value bias = {}, double epsilon = 0) {
+  Value build(Value weight = {}, Value bias = {}, double epsilon = 0) {
     this->weight = weight;
     this->bias = bias;
     this->epsilon = epsilon;
-    int64_t groups = llvm::divideCeil(rows, rowsPerTask);
-    Value init = tensor::EmptyOp::create(b, ArrayRef<int64_t>{rows, length}, f32);
-    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{b.getIndexAttr(groups)},
+    Value groups = ix.ceilDiv(rows, rowsPerTask);
+    auto rowsType = cast<RankedTensorType>(x.getType());
+    SmallVector<Value> dynamicSizes;
+    for (Value size : {rows, length})
+      if (!ix.constant(size))
+        dynamicSizes.push_back(size);
+    Value init = tensor::EmptyOp::create(b, rowsType.getShape(), f32, dynamicSizes);
+    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(groups)},
                                         ValueRange{init}, std::nullopt);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(forall.getBody());
       Value group = forall.getInductionVars()[0];
-      Value begin = arith::MulIOp::create(b, group, index(rowsPerTask));
+      Value begin = arith::MulIOp::create(b, group, rowsPerTask);
       // The last group takes the rows left.
-      Value count = arith::MinSIOp::create(b, index(rowsPerTask),
-                                           arith::SubIOp::create(b, index(rows), begin));
+      Value count = arith::MinSIOp::create(b, rowsPerTask, arith::SubIOp::create(b, rows, begin));
       SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
-      SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(length)};
+      SmallVector<OpFoldResult> sizes = {count, getAsOpFoldResult(length)};
       SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
-      auto sliceType = RankedTensorType::get({ShapedType::kDynamic, length}, f32);
+      auto sliceType = RankedTensorType::get({ShapedType::kDynamic, rowsType.getDimSize(1)}, f32);
       Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
                                                    offsets, sizes, strides);
       slice = buildLoop(b, index(0), count, index(1), ValueRange{slice},
@@ -91,6 +100,10 @@ public:
       tensor::ParallelInsertSliceOp::create(b, slice, forall.getRegionIterArgs()[0], offsets,
                                             sizes, strides);
     }
+    auto type = cast<RankedTensorType>(input.getType());
+    SmallVector<OpFoldResult> shape;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      shape.push_back(getAsOpFoldResult(ix.dim(input, d)));
     return reshapeTo(b, forall.getResult(0), shape);
   }
 
@@ -112,7 +125,7 @@ private:
         Value v = read(x, row, at, mask);
         return SmallVector<Value>{math::FmaOp::create(b, v, v, acc[0]).getResult()};
       }, 1, [&](Value x, Value y) { return add(x, y); })[0];
-      Value meanSquare = div(reduce(vector::CombiningKind::ADD, squares), scalar(double(length)));
+      Value meanSquare = div(reduce(vector::CombiningKind::ADD, squares), lengthAsFloat());
       Value rms = math::SqrtOp::create(b, add(meanSquare, scalar(epsilon)));
       Value rstdVector = vector::BroadcastOp::create(b, vec, div(scalar(1.0), rms));
       output = [&, rstdVector](Value at, Value mask, Value) {
@@ -124,13 +137,13 @@ private:
       Value sum = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
         return SmallVector<Value>{add(acc[0], read(x, row, at, mask))};
       }, 1, plus)[0];
-      Value mean = div(reduce(vector::CombiningKind::ADD, sum), scalar(double(length)));
+      Value mean = div(reduce(vector::CombiningKind::ADD, sum), lengthAsFloat());
       Value meanVector = vector::BroadcastOp::create(b, vec, mean);
       Value squares = forEachVector(ValueRange{zero}, [&](Value at, Value mask, ValueRange acc) {
         Value d = masked(mask, sub(read(x, row, at, mask), meanVector), zero);
         return SmallVector<Value>{math::FmaOp::create(b, d, d, acc[0]).getResult()};
       }, 1, plus)[0];
-      Value variance = div(reduce(vector::CombiningKind::ADD, squares), scalar(double(length)));
+      Value variance = div(reduce(vector::CombiningKind::ADD, squares), lengthAsFloat());
       Value rstd = div(scalar(1.0), math::SqrtOp::create(b, add(variance, scalar(epsilon))));
       Value rstdVector = vector::BroadcastOp::create(b, vec, rstd);
       output = [&, meanVector, rstdVector](Value at, Value mask, Value) {
@@ -151,8 +164,12 @@ private:
       Value top = reduce(vector::CombiningKind::MAXIMUMF, maxima);
       Value topVector = vector::BroadcastOp::create(b, vec, top);
       // softmax keeps exp(x − M) in the output row (in L1) for the output
-      // pass to scale, instead of computing it twice.
-      bool keep = kind == RowOp::Softmax;
+      // pass to scale, instead of computing it twice; a row of one vector
+      // recomputes it instead (storing it would be overwritten at once,
+      // which the canonicalizer folds into a write past the read of it,
+      // and bufferization then copies the row).
+      bool single = ix.constant(length).value_or(lanes + 1) <= lanes;
+      bool keep = kind == RowOp::Softmax && !single;
       SmallVector<Value> state = {zero};
       if (keep)
         state.push_back(out);
@@ -169,6 +186,11 @@ private:
         Value inverse = vector::BroadcastOp::create(b, vec, div(scalar(1.0), total));
         output = [&, inverse](Value at, Value mask, Value current) {
           return mul(read(current, outRow, at, mask), inverse);
+        };
+      } else if (kind == RowOp::Softmax) {
+        Value inverse = vector::BroadcastOp::create(b, vec, div(scalar(1.0), total));
+        output = [&, topVector, inverse](Value at, Value mask, Value) {
+          return mul(math::ExpOp::create(b, sub(read(x, row, at, mask), topVector)), inverse);
         };
       } else {
         // (x − M) − log S: x − M is exact, where M + log S would round at
@@ -203,16 +225,16 @@ private:
   SmallVector<Value> forEachVector(ValueRange state, VectorBody body, int64_t reductions = 0,
                                    function_ref<Value(Value, Value)> combine = nullptr) {
     SmallVector<Value> values(state);
-    int64_t full = length / lanes * lanes;
+    Value full = ix.mul(ix.div(length, ix.c(lanes)), ix.c(lanes));
     int64_t step = lanes * kUnroll;
-    int64_t unrolled = reductions ? full / step * step : 0;
-    if (unrolled > 0) {
+    Value unrolled = reductions ? ix.mul(ix.div(full, ix.c(step)), ix.c(step)) : ix.c(0);
+    if (ix.constant(unrolled) != 0) {
       SmallVector<Value> copies;
       for (int64_t u = 0; u < kUnroll; ++u)
         copies.append(values.begin(), values.begin() + reductions);
       copies.append(values.begin() + reductions, values.end());
       copies = buildLoop(
-          b, index(0), index(unrolled), index(step), copies,
+          b, index(0), unrolled, index(step), copies,
           [&](Value at, ValueRange args) -> SmallVector<Value> {
             SmallVector<Value> sums, rest(args.drop_front(kUnroll * reductions));
             for (int64_t u = 0; u < kUnroll; ++u) {
@@ -234,15 +256,27 @@ private:
       std::copy(copies.begin() + kUnroll * reductions, copies.end(),
                 values.begin() + reductions);
     }
-    if (unrolled < full)
-      values = buildLoop(b, index(unrolled), index(full), index(lanes), values,
+    if (ix.constant(ix.lt(unrolled, full)) != 0)
+      values = buildLoop(b, unrolled, full, index(lanes), values,
                          [&](Value at, ValueRange args) { return body(at, nullptr, args); });
-    if (full < length) {
+    Value ragged = ix.lt(full, length);
+    if (ix.constant(ragged) == 0)
+      return values;
+    auto maskedStep = [&]() {
       Value mask = vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
-                                                ValueRange{index(length % lanes)});
-      values = body(index(full), mask, values);
-    }
-    return values;
+                                                ValueRange{ix.sub(length, full)});
+      return body(full, mask, values);
+    };
+    if (ix.constant(ragged))
+      return maskedStep();
+    // A symbolic length: the masked step where the row has a ragged end.
+    auto ifOp = scf::IfOp::create(b, ValueRange(values).getTypes(), ragged, true, true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(b, maskedStep());
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, values);
+    return ifOp.getResults();
   }
 
   /// One vector of `tensor` at `indices` ([row, at] of the input or the
@@ -259,6 +293,13 @@ private:
   }
 
   Value index(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  /// The row length as f32 (a mean's divisor).
+  Value lengthAsFloat() {
+    if (std::optional<int64_t> known = ix.constant(length))
+      return scalar(double(*known));
+    Value count = arith::IndexCastUIOp::create(b, b.getI64Type(), length);
+    return arith::UIToFPOp::create(b, f32, count);
+  }
   Value scalar(double v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v))); }
   Value splat(double v) {
     return arith::ConstantOp::create(b, DenseElementsAttr::get(vec, b.getF32FloatAttr(float(v))));
@@ -274,20 +315,22 @@ private:
   static constexpr int64_t kUnroll = 4;
 
   ImplicitLocOpBuilder &b;
+  IndexMath ix;
   RowOp kind;
-  int64_t lanes, rows = 0, length = 0, rowsPerTask = 1;
+  int64_t lanes;
+  Value input, rows, length, rowsPerTask;
   Type f32;
   VectorType vec;
   Value x, weight, bias;
   double epsilon = 0;
 };
 
-/// Whether the kernels handle normalizing `input` over axis `axis`: static
-/// f32, non-empty, the last axis.
+/// Whether the kernels handle normalizing `input` over axis `axis`: f32,
+/// non-empty (symbolic sizes are at least 1), the last axis.
 bool supported(Value input, int64_t axis) {
   auto type = dyn_cast<RankedTensorType>(input.getType());
-  if (!type || !type.hasStaticShape() || !type.getElementType().isF32() || type.getRank() < 1 ||
-      type.getNumElements() == 0)
+  if (!type || !type.getElementType().isF32() || type.getRank() < 1 ||
+      llvm::is_contained(type.getShape(), 0))
     return false;
   return axis == -1 || axis == type.getRank() - 1;
 }
@@ -298,11 +341,11 @@ struct SoftmaxRows : OpRewritePattern<OpTy> {
       : OpRewritePattern<OpTy>(context), lanes(lanes), taskElements(taskElements) {}
   LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
     if (!supported(op.getInput(), op.getAxis()))
-      return rewriter.notifyMatchFailure(op, "not static f32 over the last axis");
+      return rewriter.notifyMatchFailure(op, "not f32 over the last axis");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     RowOp kind = std::is_same_v<OpTy, SoftmaxOp> ? RowOp::Softmax : RowOp::LogSoftmax;
     RowKernelBuilder kernel(b, kind, op.getInput(), lanes, taskElements);
-    rewriter.replaceOp(op, kernel.build(op.getType().getShape()));
+    rewriter.replaceOp(op, kernel.build());
     return success();
   }
   int64_t lanes, taskElements;
@@ -316,7 +359,7 @@ struct NormalizationRows : OpRewritePattern<OpTy> {
       : OpRewritePattern<OpTy>(context), lanes(lanes), taskElements(taskElements) {}
   LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
     if (!supported(op.getInput(), op.getAxis()))
-      return rewriter.notifyMatchFailure(op, "not static f32 over the last axis");
+      return rewriter.notifyMatchFailure(op, "not f32 over the last axis");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     constexpr bool isLayerNorm = std::is_same_v<OpTy, LayerNormOp>;
     RowKernelBuilder kernel(b, isLayerNorm ? RowOp::LayerNorm : RowOp::RmsNorm, op.getInput(),
@@ -324,8 +367,7 @@ struct NormalizationRows : OpRewritePattern<OpTy> {
     Value bias;
     if constexpr (isLayerNorm)
       bias = op.getBias();
-    rewriter.replaceOp(op, kernel.build(op.getType().getShape(), op.getWeight(), bias,
-                                        op.getEpsilon().convertToDouble()));
+    rewriter.replaceOp(op, kernel.build(op.getWeight(), bias, op.getEpsilon().convertToDouble()));
     return success();
   }
   int64_t lanes, taskElements;
