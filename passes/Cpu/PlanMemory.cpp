@@ -18,6 +18,14 @@
 // slot's offset. Buffers that escape through a region's results are left
 // alone, as are allocations inside loops (their count is not static).
 //
+// A function with symbolic dimensions whose symbols all have a maximum also
+// places its buffers of symbolic shape: after the static ones, each at the
+// end of the highest placed symbolic buffer live at the same time. Their
+// sizes and offsets are computed once, at the function's start, from the
+// symbols' sizes (each size's computation is moved there); the arena is
+// the plan's size at the symbols' maxima (offsets and sizes only grow with
+// the symbols), of which an invocation touches what its shapes need.
+//
 // A private function (a kernel, --ube-outline-kernels) is planned the same
 // way, first: its arena is scratch its callers provide. Each call gets an
 // allocation of that size, live during the call, which the caller's plan
@@ -30,7 +38,11 @@
 
 #include "dialects/ube/UbeDialect.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "llvm/Support/Format.h"
@@ -49,6 +61,10 @@ constexpr int64_t kAlignment = 64;
 
 struct Buffer {
   memref::AllocOp alloc;
+  /// A symbolic buffer's size and offset in bytes, computed at the
+  /// function's start (null: static, `bytes` and `offset`, which then hold
+  /// the symbolic buffer's at the symbols' maxima).
+  Value runtimeBytes, runtimeOffset;
   /// The task whose body allocates it (null: the function's).
   scf::ForallOp task;
   int64_t bytes = 0;                ///< All slots.
@@ -177,6 +193,167 @@ Value slotIndex(OpBuilder &b, scf::ForallOp task) {
   return index;
 }
 
+/// Sizes of symbolic buffers: each dynamic size of an allocation moved to
+/// the function's start, with its value at the symbols' maxima.
+class SymbolicSizes {
+public:
+  SymbolicSizes(func::FuncOp fn, ArrayAttr symbols) : fn(fn) {
+    for (auto symbol : symbols.getAsRange<ube::DimSymbolAttr>())
+      maxima[symbol.getName()] = symbol.getMax();
+  }
+
+  /// The size's largest value over conforming shapes, or nullopt when it
+  /// is not computed from the symbols by ops that only grow with them.
+  std::optional<int64_t> maximum(Value size) {
+    if (auto it = known.find(size); it != known.end())
+      return it->second;
+    std::optional<int64_t> result = evaluate(size);
+    known[size] = result;
+    return result;
+  }
+
+  /// `size` at the function's start (the ops computing it cloned there,
+  /// before `at`); call only when `maximum(size)` has a value.
+  Value atStart(Value size, OpBuilder &b) {
+    if (Value moved = mapping.lookupOrNull(size))
+      return moved;
+    auto arg = dyn_cast<BlockArgument>(size);
+    if (arg)
+      return arg;
+    Operation *op = size.getDefiningOp();
+    for (Value operand : op->getOperands())
+      atStart(operand, b);
+    Operation *clone = b.clone(*op, mapping);
+    return clone->getResult(cast<OpResult>(size).getResultNumber());
+  }
+
+private:
+  std::optional<int64_t> evaluate(Value size) {
+    Operation *op = size.getDefiningOp();
+    if (!op || op->getBlock() != &fn.getBody().front())
+      return std::nullopt;
+    if (auto constant = getConstantIntValue(size))
+      return *constant;
+    if (auto dim = dyn_cast<memref::DimOp>(op)) {
+      // A symbolic dimension of an argument: its symbol's maximum.
+      auto arg = dyn_cast<BlockArgument>(dim.getSource());
+      std::optional<int64_t> index = dim.getConstantIndex();
+      auto type = dyn_cast<MemRefType>(dim.getSource().getType());
+      if (!arg || arg.getOwner() != &fn.getBody().front() || !index || !type)
+        return std::nullopt;
+      if (!type.isDynamicDim(*index))
+        return type.getDimSize(*index);
+      auto dims = fn.getArgAttrOfType<ArrayAttr>(
+          arg.getArgNumber(), ube::UbeDialect::DimsAttrHelper::getNameStr());
+      if (!dims)
+        return std::nullopt;
+      auto name = cast<StringAttr>(dims[type.getDynamicDimIndex(*index)]).getValue();
+      int64_t max = maxima.lookup(name);
+      return max > 0 ? std::optional<int64_t>(max) : std::nullopt;
+    }
+    if (!isa<arith::AddIOp, arith::MulIOp, arith::MaxUIOp, arith::MinUIOp, arith::IndexCastOp,
+             arith::IndexCastUIOp, arith::CeilDivUIOp, arith::DivUIOp>(op))
+      return std::nullopt;
+    SmallVector<int64_t> values;
+    for (Value operand : op->getOperands()) {
+      std::optional<int64_t> value = maximum(operand);
+      if (!value || *value < 0)
+        return std::nullopt;
+      values.push_back(*value);
+    }
+    // Divisions grow with their dividend only: the divisor must be fixed.
+    if (isa<arith::CeilDivUIOp, arith::DivUIOp>(op) && !getConstantIntValue(op->getOperand(1)))
+      return std::nullopt;
+    return llvm::TypeSwitch<Operation *, int64_t>(op)
+        .Case([&](arith::AddIOp) { return values[0] + values[1]; })
+        .Case([&](arith::MulIOp) { return values[0] * values[1]; })
+        .Case([&](arith::MaxUIOp) { return std::max(values[0], values[1]); })
+        .Case([&](arith::MinUIOp) { return std::min(values[0], values[1]); })
+        .Case([&](arith::CeilDivUIOp) { return llvm::divideCeil(values[0], values[1]); })
+        .Case([&](arith::DivUIOp) { return values[0] / values[1]; })
+        .Default([&](Operation *) { return values[0]; });
+  }
+
+  func::FuncOp fn;
+  llvm::StringMap<int64_t> maxima;
+  llvm::DenseMap<Value, std::optional<int64_t>> known;
+  IRMapping mapping;
+};
+
+/// Rewrites each `memref.dim` in `block` of an allocation or a reshape of
+/// one as the size it reads (an allocation's operand, an expansion's output
+/// size, the product of a collapsed group's sizes), so that symbolic sizes
+/// are computed from the arguments' dimensions alone.
+void resolveDims(Block &block) {
+  SmallVector<memref::DimOp> dims;
+  block.walk([&](memref::DimOp dim) { dims.push_back(dim); });
+  for (memref::DimOp dim : dims) {
+    std::optional<int64_t> index = dim.getConstantIndex();
+    if (!index)
+      continue;
+    OpBuilder b(dim);
+    Location loc = dim.getLoc();
+    Value source = dim.getSource(), resolved;
+    if (auto alloc = source.getDefiningOp<memref::AllocOp>()) {
+      if (alloc.getType().isDynamicDim(*index))
+        resolved = alloc.getDynamicSizes()[alloc.getType().getDynamicDimIndex(*index)];
+    } else if (auto expand = source.getDefiningOp<memref::ExpandShapeOp>()) {
+      resolved = getValueOrCreateConstantIndexOp(b, loc, expand.getMixedOutputShape()[*index]);
+    } else if (auto collapse = source.getDefiningOp<memref::CollapseShapeOp>()) {
+      for (int64_t d : collapse.getReassociationIndices()[*index]) {
+        Value size = memref::DimOp::create(b, loc, collapse.getSrc(), d);
+        resolved = resolved ? arith::MulIOp::create(b, loc, resolved, size).getResult() : size;
+        dims.push_back(size.getDefiningOp<memref::DimOp>());
+      }
+    }
+    if (!resolved)
+      continue;
+    dim.replaceAllUsesWith(resolved);
+    dim.erase();
+  }
+}
+
+/// A buffer for `alloc`, a top-level allocation of symbolic shape in `fn`
+/// (identity layout, deallocated at the top level), whose sizes `sizes` can
+/// bound; or nullopt.
+std::optional<Buffer> symbolicCandidate(memref::AllocOp alloc, Block &block,
+                                        const llvm::DenseMap<Operation *, int64_t> &position,
+                                        SymbolicSizes &sizes) {
+  MemRefType type = alloc.getType();
+  if (type.hasStaticShape() || !type.getLayout().isIdentity() || type.getMemorySpace())
+    return std::nullopt;
+  std::optional<int64_t> elementBytes =
+      byteSize(MemRefType::get({}, type.getElementType()));
+  std::optional<int64_t> last = lastUse(alloc.getResult(), block, position);
+  if (!elementBytes || !last)
+    return std::nullopt;
+  int64_t maxBytes = *elementBytes;
+  for (int64_t size : type.getShape())
+    if (!ShapedType::isDynamic(size))
+      maxBytes *= size;
+  for (Value size : alloc.getDynamicSizes()) {
+    std::optional<int64_t> max = sizes.maximum(size);
+    if (!max)
+      return std::nullopt;
+    maxBytes *= *max;
+  }
+  SmallVector<Operation *> deallocs;
+  for (Operation *user : alloc->getUsers())
+    if (isa<memref::DeallocOp>(user))
+      deallocs.push_back(user);
+  if (llvm::any_of(deallocs, [&](Operation *d) { return d->getBlock() != &block; }))
+    return std::nullopt;
+  for (Operation *dealloc : deallocs)
+    dealloc->erase();
+  Buffer buffer;
+  buffer.alloc = alloc;
+  buffer.bytes = maxBytes;
+  buffer.slotBytes = llvm::alignTo(maxBytes, kAlignment);
+  buffer.first = position.lookup(alloc);
+  buffer.last = std::max(*last, buffer.first);
+  return buffer;
+}
+
 struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPass> {
   using Base::Base;
 
@@ -237,11 +414,24 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     Block &block = fn.getBody().front();
     llvm::DenseMap<Operation *, int64_t> position = positions(block);
 
-    std::vector<Buffer> buffers;
+    // Symbolic buffers, when every symbol is bounded.
+    auto symbols = fn->getAttrOfType<ArrayAttr>(ube::UbeDialect::SymbolsAttrHelper::getNameStr());
+    std::optional<SymbolicSizes> sizes;
+    if (fn.isPublic() && symbols && !symbols.empty() &&
+        llvm::all_of(symbols.getAsRange<ube::DimSymbolAttr>(),
+                     [](ube::DimSymbolAttr s) { return s.getMax() > 0; }))
+      sizes.emplace(fn, symbols);
+    if (sizes)
+      resolveDims(block);
+
+    std::vector<Buffer> buffers, symbolic;
     for (Operation &op : block) {
       if (auto alloc = dyn_cast<memref::AllocOp>(op)) {
         if (std::optional<Buffer> buffer = candidate(alloc, block, position))
           buffers.push_back(*buffer);
+        else if (sizes)
+          if (std::optional<Buffer> buffer = symbolicCandidate(alloc, block, position, *sizes))
+            symbolic.push_back(*buffer);
         continue;
       }
       auto task = dyn_cast<scf::ForallOp>(op);
@@ -258,7 +448,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
           buffers.push_back(*buffer);
         }
     }
-    if (buffers.empty())
+    if (buffers.empty() && symbolic.empty())
       return std::nullopt;
 
     // Largest first; each at the lowest offset clear of the placed buffers
@@ -288,6 +478,8 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       placed.push_back(buffer);
     }
     arenaBytes = llvm::alignTo(arenaBytes, kAlignment);
+    if (!symbolic.empty())
+      arenaBytes = placeSymbolic(fn, symbolic, *sizes, arenaBytes);
 
     MLIRContext *context = fn.getContext();
     auto arenaType = MemRefType::get({arenaBytes}, IntegerType::get(context, 8));
@@ -298,6 +490,13 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     }
     Value arena = fn.getArgument(fn.getNumArguments() - 1);
     OpBuilder b(context);
+    for (Buffer &buffer : symbolic) {
+      b.setInsertionPoint(buffer.alloc);
+      Value view = memref::ViewOp::create(b, buffer.alloc.getLoc(), buffer.alloc.getType(),
+                                          arena, buffer.runtimeOffset,
+                                          buffer.alloc.getDynamicSizes());
+      buffer.alloc.replaceAllUsesWith(view);
+    }
     for (Buffer &buffer : buffers) {
       b.setInsertionPoint(buffer.alloc);
       Value offset = arith::ConstantIndexOp::create(b, buffer.alloc.getLoc(), buffer.offset);
@@ -311,12 +510,64 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
                                           arena, offset, ValueRange{});
       buffer.alloc.replaceAllUsesWith(view);
     }
+    llvm::append_range(buffers, symbolic);
     if (print)
       printPlan(fn, buffers, arenaBytes);
     for (Buffer &buffer : buffers)
       buffer.alloc.erase();
     fn->setAttr(ube::UbeDialect::ArenaBytesAttrHelper::getNameStr(), b.getI64IntegerAttr(arenaBytes));
     return arenaBytes;
+  }
+
+  /// Places `symbolic` above the static buffers' `staticBytes`: largest
+  /// (at the maxima) first, each at the aligned end of the highest placed
+  /// one live at the same time, in code at the function's start and at the
+  /// maxima. Returns the arena's size at the maxima.
+  int64_t placeSymbolic(func::FuncOp fn, std::vector<Buffer> &symbolic, SymbolicSizes &sizes,
+                        int64_t staticBytes) {
+    Block &block = fn.getBody().front();
+    Location loc = fn.getLoc();
+    OpBuilder b = OpBuilder::atBlockBegin(&block);
+    auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+    auto alignUp = [&](Value bytes) -> Value {
+      return arith::AndIOp::create(
+          b, loc, arith::AddIOp::create(b, loc, bytes, constant(kAlignment - 1)),
+          constant(~(kAlignment - 1)));
+    };
+    std::vector<Buffer *> order;
+    for (Buffer &buffer : symbolic)
+      order.push_back(&buffer);
+    llvm::sort(order, [](Buffer *a, Buffer *b) {
+      return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
+    });
+    int64_t arenaBytes = staticBytes;
+    std::vector<Buffer *> placed;
+    for (Buffer *buffer : order) {
+      MemRefType type = buffer->alloc.getType();
+      std::optional<int64_t> elementBytes =
+          byteSize(MemRefType::get({}, type.getElementType()));
+      int64_t staticElements = 1;
+      for (int64_t size : type.getShape())
+        if (!ShapedType::isDynamic(size))
+          staticElements *= size;
+      Value bytes = constant(staticElements * *elementBytes);
+      for (Value size : buffer->alloc.getDynamicSizes())
+        bytes = arith::MulIOp::create(b, loc, bytes, sizes.atStart(size, b));
+      buffer->runtimeBytes = alignUp(bytes);
+      Value offset = constant(staticBytes);
+      buffer->offset = staticBytes;
+      for (Buffer *other : placed)
+        if (buffer->overlapsInTime(*other)) {
+          offset = arith::MaxUIOp::create(
+              b, loc, offset,
+              arith::AddIOp::create(b, loc, other->runtimeOffset, other->runtimeBytes));
+          buffer->offset = std::max(buffer->offset, other->offset + other->slotBytes);
+        }
+      buffer->runtimeOffset = offset;
+      arenaBytes = std::max(arenaBytes, buffer->offset + buffer->slotBytes);
+      placed.push_back(buffer);
+    }
+    return llvm::alignTo(arenaBytes, kAlignment);
   }
 
   void printPlan(func::FuncOp fn, std::vector<Buffer> &buffers, int64_t arenaBytes) {
