@@ -51,3 +51,32 @@ func.func @ops(%x: tensor<8x128x64xf32>, %s: tensor<2x16384xf32>, %small: tensor
   } -> tensor<4x4xf32>
   return %exp, %sum, %neg, %tiny : tensor<8x128x64xf32>, tensor<8x128xf32>, tensor<2x16384xf32>, tensor<4x4xf32>
 }
+
+// -----
+
+// A symbolic loop range: the same split computed at run time. With n rows
+// of 64: rows take one task each while n ≤ max-tasks (256), else 256 parts;
+// the columns are split only while fewer than min-tasks (32) tasks, and
+// nothing is split below min-work (16384) iterations.
+// CHECK-LABEL: func.func @symbolic
+// CHECK: tensor.empty
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[WORK:.*]] = arith.muli %[[N]], %c64
+// CHECK: %[[ENOUGH:.*]] = arith.cmpi uge, %[[WORK]], %c16384
+// CHECK: %[[WHOLE:.*]] = arith.cmpi ult, %[[N]], %c257
+// CHECK: %[[ROW_STEP:.*]] = arith.ceildivui %[[N]], %{{.*}}
+// CHECK: %[[COLUMN_STEP:.*]] = arith.ceildivui %c64, %{{.*}}
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (%{{.*}}, 64) step (%[[ROW_STEP]], %[[COLUMN_STEP]])
+// CHECK: math.exp
+#id2 = affine_map<(d0, d1) -> (d0, d1)>
+func.func @symbolic(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x64xf32>
+  %e = tensor.empty(%n) : tensor<?x64xf32>
+  %y = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<?x64xf32>) outs(%e : tensor<?x64xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %r = math.exp %in : f32
+    linalg.yield %r : f32
+  } -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}

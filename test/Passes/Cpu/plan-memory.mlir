@@ -188,3 +188,45 @@ func.func @calls(%a: memref<16xf32>, %out: memref<16xf32>) {
   memref.dealloc %t : memref<16xf32>
   return
 }
+
+// -----
+
+// Symbolic buffers of a function whose symbols are all bounded: sizes and
+// offsets computed at the start from the arguments' sizes (a dimension of
+// an allocation or a reshape read as the size it is), each symbolic buffer
+// above the static ones, at the end of the one live with it; the arena is
+// the plan at the maxima: 64 static + 8·16·4 for %t0, then %t1 (8·4·4)
+// above it: 704; %t2 (live after both) back at 64.
+// CHECK-LABEL: func.func @symbolic
+// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<704xi8>) attributes {ube.arena_bytes = 704 : i64
+// CHECK-DAG: %[[N:.*]] = memref.dim %arg0, %c0 : memref<?x16xf32>
+// CHECK: %[[BYTES0:.*]] = arith.muli %c64{{.*}}, %[[N]]
+// CHECK: %[[ALIGNED0:.*]] = arith.andi
+// CHECK: %[[END0:.*]] = arith.addi %c64{{.*}}, %[[ALIGNED0]]
+// CHECK: %[[AT1:.*]] = arith.maxui %c64{{.*}}, %[[END0]]
+// CHECK: memref.view %[[ARENA]][%c0{{.*}}][] : memref<704xi8> to memref<4xf32>
+// CHECK: memref.view %[[ARENA]][%c64{{.*}}][%[[N2:.*]]] : memref<704xi8> to memref<?x16xf32>
+// CHECK: memref.view %[[ARENA]][%[[AT1]]][%[[N2]]] : memref<704xi8> to memref<?x4xf32>
+// CHECK: memref.view %[[ARENA]][%c64{{.*}}][%[[N2]]] : memref<704xi8> to memref<?xf32>
+// CHECK-NOT: memref.alloc
+// PLAN-LABEL: memory plan for @symbolic: arena 704 bytes
+func.func @symbolic(%x: memref<?x16xf32> {ube.dims = ["n"]}, %out: memref<?xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %one = arith.constant 1.0 : f32
+  %s = memref.alloc() : memref<4xf32>
+  memref.store %one, %s[%c0] : memref<4xf32>
+  %t0 = memref.alloc(%n) : memref<?x16xf32>
+  %m = memref.dim %t0, %c0 : memref<?x16xf32>
+  %t1 = memref.alloc(%m) : memref<?x4xf32>
+  memref.store %one, %t0[%c0, %c0] : memref<?x16xf32>
+  memref.store %one, %t1[%c0, %c0] : memref<?x4xf32>
+  %t2 = memref.alloc(%n) : memref<?xf32>
+  memref.copy %t2, %out : memref<?xf32> to memref<?xf32>
+  memref.dealloc %s : memref<4xf32>
+  memref.dealloc %t0 : memref<?x16xf32>
+  memref.dealloc %t1 : memref<?x4xf32>
+  memref.dealloc %t2 : memref<?xf32>
+  return
+}

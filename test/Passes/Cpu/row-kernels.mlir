@@ -83,3 +83,24 @@ func.func @kept(%x: tensor<4x16xf32>, %y: tensor<4x16xf16>, %z: tensor<0x16xf32>
 }
 
 // BAD: ube-cpu-row-kernels: vector-width and task-elements must be positive
+
+// -----
+
+// Symbolic rows and length: the task split (rows per task: 40 elements'
+// worth, at least one row) and the row walk are computed at run time; the
+// ragged end is the masked step where the length leaves one.
+// CHECK-LABEL: func.func @symbolic
+// CHECK-DAG: %[[LENGTH:.*]] = tensor.dim %arg0, %c1 : tensor<?x?xf32>
+// CHECK-DAG: %[[ROWS:.*]] = tensor.dim %arg0, %c0 : tensor<?x?xf32>
+// CHECK: %[[PER_ROW:.*]] = arith.ceildivui %c40, %[[LENGTH]]
+// CHECK: %[[INIT:.*]] = tensor.empty(%[[ROWS]], %[[LENGTH]]) : tensor<?x?xf32>
+// CHECK: scf.forall (%{{.*}}) in (%{{.*}}) shared_outs(%{{.*}} = %[[INIT]]) -> (tensor<?x?xf32>)
+// CHECK: %[[FULL:.*]] = arith.muli %{{.*}}, %c8 : index
+// CHECK: %[[RAGGED:.*]] = arith.cmpi ult, %[[FULL]], %[[LENGTH]] : index
+// CHECK: scf.if %[[RAGGED]] -> (vector<8xf32>)
+// CHECK: %[[LEFT:.*]] = arith.subi %[[LENGTH]], %[[FULL]] : index
+// CHECK: vector.create_mask %[[LEFT]] : vector<8xi1>
+func.func @symbolic(%x: tensor<?x?xf32>) -> tensor<?x?xf32> {
+  %y = ube.softmax %x {axis = -1 : i64} : tensor<?x?xf32>
+  return %y : tensor<?x?xf32>
+}

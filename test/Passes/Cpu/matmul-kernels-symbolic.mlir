@@ -1,0 +1,33 @@
+// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=8 panel-width=16 tile-rows=6 k-block=8 tiles-per-task=1 min-tasks=1" --canonicalize --cse | FileCheck %s
+
+// Symbolic M and N: the same kernel with its sizes computed at run time.
+// rhs's panels are packed (their count is N / 16 rounded up, at run time);
+// the tasks' grid, the full panels and micro-tiles run to runtime bounds;
+// the rows left past the full micro-tiles (M % 6 < 6) take tiles of 4, 2
+// and 1 rows as their count has those bits; the ragged panel's vectors are
+// masked by the columns left, at run time.
+// CHECK-LABEL: func.func @symbolic
+// CHECK-DAG: %[[M:.*]] = tensor.dim %arg0, %c0 : tensor<?x20xf32>
+// CHECK-DAG: %[[N:.*]] = tensor.dim %arg1, %c1 : tensor<20x?xf32>
+// CHECK: %[[PACK_INIT:.*]] = tensor.empty(%[[PANELS:.*]]) : tensor<1x?x20x16xf32>
+// CHECK: %[[PACKED:.*]] = scf.forall (%{{.*}}) in (%[[PANELS]]) shared_outs(%{{.*}} = %[[PACK_INIT]]) -> (tensor<1x?x20x16xf32>)
+// CHECK: %[[INIT:.*]] = tensor.empty(%[[M]], %[[N]]) : tensor<?x?xf32>
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}) shared_outs(%{{.*}} = %[[INIT]]) -> (tensor<?x?xf32>)
+// CHECK: %[[LEFT_COLUMNS:.*]] = arith.remui %[[N]], %c16
+// CHECK: tensor.extract_slice {{.*}} : tensor<?x?xf32> to tensor<?x?xf32>
+// CHECK: scf.for %{{.*}} = %c0 to %c20 step %c7
+// CHECK: vector.transfer_read %[[PACKED]]
+// CHECK: %[[LEFT4:.*]] = arith.andi %[[LEFT:.*]], %c4 : index
+// CHECK: scf.if %{{.*}} -> (tensor<?x?xf32>)
+// CHECK-COUNT-8: vector.fma
+// CHECK: arith.andi %[[LEFT]], %c2 : index
+// CHECK: scf.if %{{.*}} -> (tensor<?x?xf32>)
+// CHECK: arith.andi %[[LEFT]], %c1 : index
+// CHECK: scf.if %{{.*}} -> (tensor<?x?xf32>)
+// The ragged panel, where N % 16 != 0 (in the last column group).
+// CHECK: vector.create_mask %[[LEFT_COLUMNS]] : vector<8xi1>
+// CHECK: tensor.parallel_insert_slice
+func.func @symbolic(%a: tensor<?x20xf32>, %b: tensor<20x?xf32>) -> tensor<?x?xf32> {
+  %r = ube.matmul %a, %b : tensor<?x20xf32>, tensor<20x?xf32>
+  return %r : tensor<?x?xf32>
+}
