@@ -615,12 +615,23 @@ LogicalResult SliceOp::inferTypes(MLIRContext *, Loc loc,
       static_cast<int64_t>(stride.size()) != rank)
     return emitOptionalError(loc, "start, limit and stride need ", rank,
                              " entries each, one per dimension");
+  int64_t runtimeLimits = llvm::count(limit, -1);
+  if (runtimeLimits != static_cast<int64_t>(adaptor.getLimits().size()))
+    return emitOptionalError(loc, "limit has ", runtimeLimits, " entries of -1 but ",
+                             adaptor.getLimits().size(), " runtime limits are given");
   SmallVector<int64_t> shape;
   for (int64_t d = 0; d < rank; ++d) {
     int64_t size = input->getDimSize(d);
     if (ShapedType::isDynamic(size))
       return emitOptionalError(loc, "dimension ", d,
                                " is symbolic: slicing it is not supported yet");
+    if (limit[d] == -1) {
+      if (start[d] < 0 || start[d] > size || stride[d] < 1)
+        return emitOptionalError(loc, "dimension ", d, ": need 0 <= start (", start[d],
+                                 ") <= size (", size, ") and a stride of at least 1");
+      shape.push_back(ShapedType::kDynamic);
+      continue;
+    }
     if (start[d] < 0 || start[d] > limit[d] || limit[d] > size)
       return emitOptionalError(loc, "dimension ", d, ": need 0 <= start (",
                                start[d], ") <= limit (", limit[d], ") <= size (",

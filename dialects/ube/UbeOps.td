@@ -419,12 +419,27 @@ def Ube_SliceOp : Ube_InferredOp<"slice"> {
   let description = [{
     For each dimension d, takes indices `start[d], start[d] + stride[d], …`
     below `limit[d]`, with `0 ≤ start ≤ limit ≤ size` and `stride ≥ 1`
-    (frontends normalize negative and clamped indices).
+    (frontends normalize negative and clamped indices). A limit of -1 is
+    the next of `limits`, known at run time (a symbolic size: the first
+    `seq` rows of a position table), and the result's size there is `?`;
+    a runtime limit past the dimension's size takes the whole dimension.
+
+    ```mlir
+    %0 = ube.slice %table [%seq] {start = array<i64: 0, 0>, limit = array<i64: 1, -1>,
+                                  stride = array<i64: 1, 1>} : tensor<1x512xi64>
+    ```
   }];
   let arguments = (ins Ube_Tensor:$input, DenseI64ArrayAttr:$start,
-                   DenseI64ArrayAttr:$limit, DenseI64ArrayAttr:$stride);
+                   DenseI64ArrayAttr:$limit, DenseI64ArrayAttr:$stride,
+                   Variadic<Index>:$limits);
   let results = (outs Ube_Tensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let assemblyFormat = "$input (` ` `[` $limits^ `]`)? attr-dict `:` type($input)";
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "::llvm::ArrayRef<int64_t>":$start,
+                   "::llvm::ArrayRef<int64_t>":$limit, "::llvm::ArrayRef<int64_t>":$stride), [{
+      build($_builder, $_state, input, start, limit, stride, ::mlir::ValueRange{});
+    }]>
+  ];
   let hasFolder = 1;
 }
 

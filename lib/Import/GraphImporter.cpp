@@ -148,8 +148,12 @@ private:
   FailureOr<std::vector<size_t>> scheduleNodes(const FunctionDecl &function);
   FailureOr<Value> buildNode(const NodeDecl &node, ArrayRef<Value> operands,
                              const SymbolSizes *sizes);
+  /// `runtimeLimits` receives the symbols a slice's `limit` names (-1 in
+  /// the attribute; with `sizes`, the symbols' sizes instead).
   FailureOr<NamedAttrList> convertAttributes(const NodeDecl &node,
-                                             RegisteredOperationName opName);
+                                             RegisteredOperationName opName,
+                                             const SymbolSizes *sizes,
+                                             SmallVectorImpl<std::string> &runtimeLimits);
   FailureOr<Value> buildConstant(const NodeDecl &node);
 
   StringRef text_;
@@ -793,8 +797,10 @@ FailureOr<std::vector<size_t>> GraphImporter::scheduleNodes(const FunctionDecl &
   return order;
 }
 
-FailureOr<NamedAttrList> GraphImporter::convertAttributes(const NodeDecl &node,
-                                                          RegisteredOperationName opName) {
+FailureOr<NamedAttrList>
+GraphImporter::convertAttributes(const NodeDecl &node, RegisteredOperationName opName,
+                                 const SymbolSizes *sizes,
+                                 SmallVectorImpl<std::string> &runtimeLimits) {
   NamedAttrList attrs;
   if (!node.attrs)
     return attrs;
@@ -831,6 +837,32 @@ FailureOr<NamedAttrList> GraphImporter::convertAttributes(const NodeDecl &node,
       SmallVector<int64_t> values;
       for (const json &e : v)
         values.push_back(e.get<int64_t>());
+      attr = builder_.getDenseI64ArrayAttr(values);
+    } else if (node.op == "slice" && key == "limit" && v.is_array() &&
+               llvm::all_of(v, [](const json &e) {
+                 return e.is_number_integer() || e.is_string();
+               })) {
+      // A slice up to a symbol's size: -1, and the symbol's size at run time.
+      SmallVector<int64_t> values;
+      for (const json &e : v) {
+        if (e.is_number_integer()) {
+          values.push_back(e.get<int64_t>());
+          continue;
+        }
+        std::string symbol = e.get<std::string>();
+        auto declared = llvm::find_if(
+            symbols_, [&](DimSymbolAttr s) { return s.getName() == symbol; });
+        if (declared == symbols_.end())
+          return emitError(loc) << "node '" << node.name << "': '" << symbol
+                                << "' is not a symbol declared in 'dims'";
+        if (declared->getMax() == 0)
+          return emitError(loc) << "node '" << node.name << "': a slice up to '" << symbol
+                                << "' needs the symbol's 'max' (at most the sliced size)";
+        // (In the builds with the symbols at distinct primes too: the slice
+        // is then cast to the prime's size.)
+        values.push_back(-1);
+        runtimeLimits.push_back(symbol);
+      }
       attr = builder_.getDenseI64ArrayAttr(values);
     } else {
       return emitError(loc) << "node '" << node.name << "': attribute '" << key
@@ -951,11 +983,29 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     return emitError(node.loc) << "node '" << node.name << "': op '" << node.op
                                << "' needs at least " << required << " inputs, got "
                                << operands.size();
-  auto attrs = convertAttributes(node, *opName);
+  SmallVector<std::string> runtimeLimits;
+  auto attrs = convertAttributes(node, *opName, sizes, runtimeLimits);
   if (failed(attrs) || failed(opName->verifyInherentAttrs(*attrs, [&] {
         return emitError(node.loc) << "'" << fullName << "' op ";
       })))
     return failure();
+
+  // A reshape or broadcast to sizes named by symbols takes their values:
+  // the sizes of the inputs' dimensions that name them; so does a slice up
+  // to a symbol's size.
+  SmallVector<Value> symbolSizes;
+  SmallVector<std::string> named(runtimeLimits);
+  if ((node.op == "reshape" || node.op == "broadcast_to") && node.shape && !sizes)
+    named.append(node.shape->symbols.begin(), node.shape->symbols.end());
+  for (const std::string &symbol : named) {
+    auto source = symbolSources_.find(symbol);
+    if (source == symbolSources_.end())
+      return emitError(nodeLoc(node, runtimeLimits.empty() ? "/shape" : "/attrs/limit"))
+             << "node '" << node.name << "': symbol '" << symbol
+             << "' is not the size of an input of this function";
+    symbolSizes.push_back(tensor::DimOp::create(builder_, node.loc, source->second.first,
+                                                source->second.second));
+  }
 
   // Infer result types on a result-less draft of the op, whose attributes are
   // already converted to properties, then create the real op.
@@ -963,6 +1013,7 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
   if (opName->hasInterface<InferTypeOpInterface>()) {
     OperationState draftState(node.loc, *opName);
     draftState.addOperands(operands);
+    draftState.addOperands(symbolSizes);
     draftState.addAttributes(*attrs);
     Operation *draft = Operation::create(draftState);
     LogicalResult inferred = cast<InferTypeOpInterface>(draft).inferReturnTypes(
@@ -1006,20 +1057,6 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
         RankedTensorType::get(shape, node.dtype ? *node.dtype : first.getElementType()));
   }
 
-  // A reshape or broadcast to sizes named by symbols takes their values:
-  // the sizes of the inputs' dimensions that name them.
-  SmallVector<Value> symbolSizes;
-  if ((node.op == "reshape" || node.op == "broadcast_to") && node.shape && !sizes)
-    for (const std::string &symbol : node.shape->symbols) {
-      auto source = symbolSources_.find(symbol);
-      if (source == symbolSources_.end())
-        return emitError(nodeLoc(node, "/shape"))
-               << "node '" << node.name << "': symbol '" << symbol
-               << "' is not the size of an input of this function";
-      symbolSizes.push_back(tensor::DimOp::create(builder_, node.loc, source->second.first,
-                                                  source->second.second));
-    }
-
   OperationState state(node.loc, *opName);
   state.addOperands(operands);
   state.addOperands(symbolSizes);
@@ -1028,7 +1065,35 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
   Operation *op = builder_.create(state);
   if (failed(verify(op, /*verifyRecursively=*/false)))
     return failure();
-  return op->getResult(0);
+  Value result = op->getResult(0);
+  if (node.op == "slice" && !runtimeLimits.empty()) {
+    // Limits past the sliced size would take all of it: the bound must not.
+    auto input = cast<RankedTensorType>(operands[0].getType());
+    auto limits = op->getAttrOfType<DenseI64ArrayAttr>("limit").asArrayRef();
+    const std::string *symbol = runtimeLimits.begin();
+    SmallVector<int64_t> shape(cast<RankedTensorType>(result.getType()).getShape());
+    for (auto [d, limit] : llvm::enumerate(limits)) {
+      if (limit != -1)
+        continue;
+      int64_t max = llvm::find_if(symbols_, [&](DimSymbolAttr s) {
+                      return s.getName() == *symbol;
+                    })->getMax();
+      if (max > input.getDimSize(d))
+        return emitError(nodeLoc(node, "/attrs/limit"))
+               << "node '" << node.name << "': '" << *symbol << "' may be up to " << max
+               << ", past the size " << input.getDimSize(d) << " of dimension " << d
+               << " it slices (lower the symbol's 'max')";
+      if (sizes)
+        shape[d] = sizes->lookup(*symbol);
+      ++symbol;
+    }
+    if (sizes)
+      result = tensor::CastOp::create(
+          builder_, node.loc,
+          RankedTensorType::get(shape, cast<RankedTensorType>(result.getType()).getElementType()),
+          result);
+  }
+  return result;
 }
 
 FailureOr<func::FuncOp> GraphImporter::buildBody(const FunctionDecl &function,

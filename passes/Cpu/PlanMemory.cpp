@@ -287,7 +287,9 @@ private:
 void resolveDims(Block &block) {
   SmallVector<memref::DimOp> dims;
   block.walk([&](memref::DimOp dim) { dims.push_back(dim); });
-  for (memref::DimOp dim : dims) {
+  // (Dims of a collapse's source join the list as they are made.)
+  for (size_t i = 0; i < dims.size(); ++i) {
+    memref::DimOp dim = dims[i];
     std::optional<int64_t> index = dim.getConstantIndex();
     if (!index)
       continue;

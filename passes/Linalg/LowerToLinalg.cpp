@@ -587,11 +587,25 @@ struct LowerSlice : OpConversionPattern<SliceOp> {
   LogicalResult matchAndRewrite(SliceOp op, OpAdaptor adaptor,
                                 ConversionPatternRewriter &rewriter) const override {
     SmallVector<OpFoldResult> offsets, sizes, strides;
-    for (auto [start, size, stride] :
-         llvm::zip(op.getStart(), op.getType().getShape(), op.getStride())) {
+    auto runtimeLimit = adaptor.getLimits().begin();
+    Location loc = op.getLoc();
+    auto inputType = cast<RankedTensorType>(op.getInput().getType());
+    for (auto [d, start, size, stride] :
+         llvm::enumerate(op.getStart(), op.getType().getShape(), op.getStride())) {
       offsets.push_back(rewriter.getIndexAttr(start));
-      sizes.push_back(rewriter.getIndexAttr(size));
       strides.push_back(rewriter.getIndexAttr(stride));
+      if (!ShapedType::isDynamic(size)) {
+        sizes.push_back(rewriter.getIndexAttr(size));
+        continue;
+      }
+      // A runtime limit, clamped to the dimension: ceil((limit - start) / stride).
+      auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(rewriter, loc, v); };
+      Value limit = arith::MinSIOp::create(rewriter, loc, *runtimeLimit++,
+                                           constant(inputType.getDimSize(d)));
+      limit = arith::MaxSIOp::create(rewriter, loc, limit, constant(start));
+      Value span = arith::SubIOp::create(rewriter, loc, limit, constant(start));
+      sizes.push_back(
+          arith::CeilDivSIOp::create(rewriter, loc, span, constant(stride)).getResult());
     }
     rewriter.replaceOpWithNewOp<tensor::ExtractSliceOp>(op, op.getType(), adaptor.getInput(),
                                                         offsets, sizes, strides);
@@ -806,7 +820,7 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
       if (!isa<ScaledDotProductAttentionOp, MseLossOp, KdLossOp, KdLossGradOp,
                ProjectedKdLossOp, ProjectedKdLossGradOp, FeatureMapLossOp,
                FeatureMapLossGradOp, AttentionTransferLossOp, AttentionTransferLossGradOp,
-               SgdUpdateOp, AdamwUpdateOp, SliceOp>(op))
+               SgdUpdateOp, AdamwUpdateOp>(op))
         return WalkResult::advance();
       auto symbolic = [](Type t) {
         auto tensor = dyn_cast<RankedTensorType>(t);
