@@ -249,6 +249,23 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
                << attr.getName().getValue() << "' cannot be written to a graph file";
       attrJson[attr.getName().str()] = *value;
     }
+    // A slice's runtime limits: the symbols they are the sizes of.
+    if (auto slice = dyn_cast<ube::SliceOp>(op); slice && !slice.getLimits().empty()) {
+      json limits = json::array();
+      auto runtime = slice.getLimits().begin();
+      for (int64_t limit : slice.getLimit()) {
+        if (limit != -1) {
+          limits.push_back(limit);
+          continue;
+        }
+        std::string symbol = names.lookup(*runtime++);
+        if (symbol.empty())
+          return op->emitOpError("cannot be exported: a runtime limit that is not an input's "
+                                 "symbolic size");
+        limits.push_back(symbol);
+      }
+      attrJson["limit"] = std::move(limits);
+    }
     if (!attrJson.empty())
       node["attrs"] = std::move(attrJson);
   }
