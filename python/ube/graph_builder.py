@@ -43,6 +43,7 @@ class GraphBuilder:
     def __init__(self):
         self.inputs, self.nodes, self.outputs = [], [], []
         self.parameters = {}  # name -> array (numpy, or torch for bfloat16)
+        self.dims = {}  # symbol -> bounds ({"min", "max"}), for symbolic shapes
         self.used = set()
 
     def fresh(self, base):
@@ -113,7 +114,10 @@ class GraphBuilder:
     def write(self, path, name):
         """Writes `path` (JSON) and, with parameters, `<stem>.safetensors`."""
         path = pathlib.Path(path)
-        graph = {"format": "ube.graph", "version": 1, "name": name}
+        # Version 2 holds symbolic shapes; version 1 every other graph.
+        graph = {"format": "ube.graph", "version": 2 if self.dims else 1, "name": name}
+        if self.dims:
+            graph["dims"] = self.dims
         if self.parameters:
             weights = path.with_suffix(".safetensors")
             write_safetensors(weights, self.parameters)

@@ -9,11 +9,15 @@ ExportedProgram, which is decomposed to the ATen core opset except for the
 ops in KEPT_WHOLE: those ube has whole, with fused kernels or better forms
 than their decompositions (linear, layer_norm, softmax, the losses, ...).
 Every ATen op of the result maps to ube ops (ATEN_OPS); shapes are static,
-taken from the example inputs. Parameters and buffers keep their state-dict
+taken from the example inputs, except the dimensions `dynamic_shapes` makes
+symbolic (torch.export's `Dim`s): the graph file names them by the Dims'
+names, with their bounds (graph format version 2), and one compiled
+executable then runs at any sizes within them. Parameters and buffers keep their state-dict
 names. An op without a mapping is an ExportError naming the op, the module it
 came from (`nn_module_stack`) and the line of the user's source. Modules
 export in their current mode: in eval mode dropout is the identity.
 """
+import inspect
 import logging
 import operator
 import os
@@ -142,15 +146,22 @@ class _Folded:
         self.tensor, self.name, self.ube = tensor, name, None
 
 
+class SymbolicSize(str):
+    """A size known only at run time (a `sym_size` of a dynamic dimension):
+    the name of its symbol, distinct from the names of ube values."""
+
+
 class _Exporter:
     """One ATen graph to a ube graph: an ExportedProgram's (parameters,
     buffers and user inputs from its signature), or a bare GraphModule's
     (`program` None: every placeholder an input, every output a result, as
-    torch.compile hands them over)."""
+    torch.compile hands them over). `symbols` maps torch's symbols of
+    dynamic dimensions (`str(sympy expression)`) to the graph's names."""
 
-    def __init__(self, gm, program=None):
+    def __init__(self, gm, program=None, symbols=None):
         self.program = program
         self.gm = gm
+        self.symbols = symbols or {}
         self.graph = GraphBuilder()
         self.values = {}  # fx node -> ube value name, a list of them, or a static value
         self.probabilities = {}  # (slope, offset) -> transfer_probability value
@@ -166,13 +177,24 @@ class _Exporter:
             raise self.error(node, "has no single tensor result")
         if v.dtype not in TORCH_TO_UBE:
             raise self.error(node, f"produces {v.dtype}, which ube does not support")
-        shape = []
-        for d in v.shape:
-            if not isinstance(d, int):
-                raise self.error(node, f"has a symbolic dimension ({d}); ube.export needs "
-                                       "static shapes")
-            shape.append(d)
-        return shape, TORCH_TO_UBE[v.dtype]
+        return [self.size(d, node) for d in v.shape], TORCH_TO_UBE[v.dtype]
+
+    def size(self, d, node):
+        """A dimension's size: an int, or the SymbolicSize of a dynamic one."""
+        if isinstance(d, int):
+            return d
+        expr = d.node.expr
+        if expr.is_number:
+            return int(expr)
+        name = self.symbols.get(str(expr))
+        if name is not None:
+            return SymbolicSize(name)
+        if not self.symbols:
+            raise self.error(node, f"has a symbolic dimension ({d}); export with "
+                                   "dynamic_shapes (torch.export Dims) or static shapes")
+        raise self.error(node, f"has a dimension of size {expr}, which is not one of the "
+                               f"inputs' symbols ({', '.join(sorted(set(self.symbols.values())))}); "
+                               "sizes derived from symbols are not supported yet")
 
     def error(self, node, what):
         return ExportError(f"cannot export {_op_name(node.target)} (node '{node.name}'): "
@@ -211,6 +233,9 @@ class _Exporter:
         """The ube value of an argument; Python scalars become constants."""
         if isinstance(arg, torch.fx.Node):
             v = self.values[arg]
+            if isinstance(v, SymbolicSize):
+                raise self.error(node, f"uses the symbolic size '{v}' as a tensor, which is "
+                                       "not supported yet")
             if isinstance(v, str):
                 return v
             if isinstance(v, _Folded):
@@ -236,8 +261,8 @@ class _Exporter:
         return arg
 
     def is_tensor(self, arg):
-        return isinstance(arg, torch.fx.Node) and isinstance(self.values.get(arg),
-                                                             (str, _Folded))
+        v = self.values.get(arg) if isinstance(arg, torch.fx.Node) else None
+        return isinstance(v, (str, _Folded)) and not isinstance(v, SymbolicSize)
 
     def folded(self, arg):
         """The value of an argument known at export time (a numpy array), or None."""
@@ -472,6 +497,12 @@ def _nothing(ex, node):
     return None
 
 
+def _sym_size(ex, node):
+    """x.shape[d]: an int, or the symbol of a dynamic dimension, which the
+    shape arguments of views, expansions and slices then name."""
+    return ex.size(ex.val(node), node)
+
+
 # -- creation ------------------------------------------------------------------
 
 def _full(ex, node):
@@ -493,12 +524,25 @@ def _full_like(ex, node):
 
 
 def _arange(ex, node):
-    """arange with static bounds: the values, computed here."""
+    """arange with static bounds: the values, computed here. arange(n) of a
+    symbolic n: the first n of 0, 1, ... up to the symbol's maximum (a slice
+    of that table up to the symbol's size)."""
     shape, dtype = ex.meta(node)
     v = ex.val(node)
     args = _args(node)
-    start = args.get("start", 0) or 0
-    step = args.get("step", 1) or 1
+    start = ex.static(args.get("start", 0)) or 0
+    step = ex.static(args.get("step", 1)) or 1
+    if isinstance(shape[0], SymbolicSize):
+        bound = ex.graph.dims.get(shape[0], {}).get("max", 0)
+        if start != 0 or step != 1 or not bound:
+            raise ex.error(node, f"arange of symbolic length '{shape[0]}' needs start 0, step "
+                                 "1 and the symbol's maximum (Dim(..., max=N))")
+        table = ex.graph.array(np.arange(bound).astype(
+            np.float32 if v.dtype.is_floating_point else np.int64), f"{node.name}_table")
+        if dtype not in ("f32", "i64"):
+            table = ex.emit(f"{node.name}_cast", "cast", [table], dtype=dtype)
+        return ex.emit(node.name, "slice", [table],
+                       {"start": [0], "limit": [shape[0]], "stride": [1]})
     values = start + step * np.arange(shape[0])
     return ex.constant(values.astype(np.float64 if v.dtype.is_floating_point else np.int64),
                        dtype)
@@ -551,6 +595,13 @@ def _slice(ex, node, dim, start, end, step):
     x = _first(node)
     shape, _ = ex.meta(x)
     dim %= len(shape)
+    if isinstance(end, SymbolicSize) or isinstance(start, SymbolicSize):
+        return _slice_to_symbol(ex, node, x, shape, dim, start, end, step)
+    if isinstance(shape[dim], SymbolicSize):
+        if (start or 0) == 0 and step == 1 and (end is None or end >= 2**62):
+            return ex.value(x, node)
+        raise ex.error(node, f"slices dimension {dim} of symbolic size '{shape[dim]}', "
+                             "which is not supported yet")
     begin, stop, step = slice(start, end, step).indices(shape[dim])
     if step <= 0:
         raise ex.error(node, "negative steps are not supported")
@@ -564,9 +615,27 @@ def _slice(ex, node, dim, start, end, step):
                    {"start": starts, "limit": limits, "stride": strides})
 
 
+def _slice_to_symbol(ex, node, x, shape, dim, start, end, step):
+    """x[..., start:symbol:step, ...] of a static dimension (the first `seq`
+    rows of a position table): a slice whose limit is the symbol's size."""
+    if isinstance(shape[dim], SymbolicSize):
+        if start in (0, None) and end == shape[dim] and step == 1:
+            return ex.value(x, node)
+        raise ex.error(node, f"slices dimension {dim} of symbolic size '{shape[dim]}', "
+                             "which is not supported yet")
+    if isinstance(start, SymbolicSize) or (start or 0) < 0 or step < 1:
+        raise ex.error(node, "a slice up to a symbolic size takes a constant, non-negative "
+                             "start and a positive step")
+    starts, limits, strides = [0] * len(shape), list(shape), [1] * len(shape)
+    starts[dim], limits[dim], strides[dim] = start or 0, end, step
+    return ex.emit(node.name, "slice", [ex.value(x, node)],
+                   {"start": starts, "limit": limits, "stride": strides})
+
+
 def _slice_tensor(ex, node):
     args = _args(node)
-    return _slice(ex, node, args["dim"], args["start"], args["end"], args["step"])
+    return _slice(ex, node, args["dim"], ex.static(args["start"]), ex.static(args["end"]),
+                  ex.static(args["step"]))
 
 
 def _select(ex, node):
@@ -671,6 +740,42 @@ def _linear_index(ex, node, indices, shape):
     return linear
 
 
+def _arange_extent(node):
+    """The n of arange(n) (start 0, step 1), through unsqueezes and + 0, as the
+    fx argument it was given; else None."""
+    while isinstance(node, torch.fx.Node):
+        if node.target == aten.unsqueeze.default:
+            node = node.args[0]
+        elif node.target == aten.add.Tensor and node.args[1] == 0:
+            node = node.args[0]
+        elif node.target in (aten.arange.default, aten.arange.start, aten.arange.start_step):
+            args = _args(node)
+            if (args.get("start", 0) or 0) != 0 or (args.get("step", 1) or 1) != 1:
+                return None
+            return args["end"]
+        else:
+            return None
+    return None
+
+
+def _is_outer_arange_index(ex, indices, shape):
+    """Whether index tensor d is arange(shape[d]) laid along one axis of the
+    broadcast index shape, those axes increasing with d and every other axis
+    of size 1: x[indices] is then x's elements in order."""
+    axes = []
+    for d, index in enumerate(indices):
+        extent = _arange_extent(index)
+        if extent is None or ex.static(extent) != shape[d]:
+            return False
+        index_shape, _ = ex.meta(index)
+        along = [a for a, size in enumerate(index_shape) if size != 1]
+        if len(along) > 1 or len(index_shape) != len(ex.meta(indices[0])[0]):
+            return False
+        axes.append(along[0] if along else None)
+    placed = [a for a in axes if a is not None]
+    return placed == sorted(set(placed))
+
+
 def _index(ex, node):
     """x[i0, i1, ...] with index tensors on leading dimensions (None, a full
     slice, allowed after them): one gather from x with its indexed
@@ -683,6 +788,12 @@ def _index(ex, node):
     if not indices or any(i is None for i in indices):
         raise ex.error(node, "indexing with None before an index tensor is not supported")
     k = len(indices)
+    if _is_outer_arange_index(ex, indices, shape):
+        # x[arange(n0)[:, None, ...], arange(n1)[None, :, ...]]: every element
+        # in order, with size-1 dimensions between (the masks transformers
+        # builds with vmap); a reshape, whatever the sizes.
+        out_shape, _ = ex.meta(node)
+        return ex.emit(node.name, "reshape", [ex.value(x, node)], shape=out_shape)
     constant = [ex.folded(i) for i in indices]
     if all(c is not None for c in constant):
         strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
@@ -710,6 +821,16 @@ def _gather_along(ex, node):
     index_shape, _ = ex.meta(index)
     dim = args["dim"] % len(shape)
     n = node.name
+    if all(size == 1 for d, size in enumerate(shape) if d != dim):
+        # Every other dimension of x has one entry (a [1, 512] table of
+        # token types): x's row, at the indices; no offsets, and the index
+        # may have symbolic sizes.
+        v = _index_term(ex, node, index, shape[dim], 1, "dim")
+        flat = ex.emit(f"{n}_flat", "reshape", [ex.value(x, node)], shape=[shape[dim]])
+        return ex.emit(n, "gather", [flat, v])
+    if any(isinstance(size, SymbolicSize) for size in list(shape) + list(index_shape)):
+        raise ex.error(node, "gathers along a dimension of tensors with symbolic sizes, "
+                             "which is not supported yet")
     v = _index_term(ex, node, index, shape[dim], int(np.prod(shape[dim + 1:])), "dim")
     offsets = ex.graph.array(offsets_along(index_shape, shape, dim), f"{n}_base")
     linear = ex.emit(f"{n}_linear", "add", [v, offsets])
@@ -1116,12 +1237,13 @@ ATEN_OPS = {
     aten.l1_loss.default: _l1_loss, aten.cross_entropy_loss.default: _cross_entropy,
     # bookkeeping torch.export leaves in the graph
     aten._assert_tensor_metadata.default: _nothing, aten._assert_scalar.default: _nothing,
+    aten.sym_size.int: _sym_size, aten.sym_constrain_range_for_size.default: _nothing,
     torch._C._set_grad_enabled: _nothing,
     torch.ops.ube.replace_module_output.default: _bernoulli_select,
 }
 
 
-def exported_program(module, example_inputs, kwargs=None):
+def exported_program(module, example_inputs, kwargs=None, dynamic_shapes=None):
     """The module through torch.export and the core-ATen decompositions,
     KEPT_WHOLE left whole."""
     table = torch.export.default_decompositions()
@@ -1137,26 +1259,76 @@ def exported_program(module, example_inputs, kwargs=None):
             # torch's own deprecation noise from copying its pytree specs.
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             program = torch.export.export(module, tuple(example_inputs), kwargs or {},
-                                          strict=False)
+                                          dynamic_shapes=dynamic_shapes, strict=False)
             return program.run_decompositions(table)
     finally:
         fake_log.setLevel(level)
 
 
-def export(module, example_inputs, path, *, input_names=None, name=None, kwargs=None):
+def _symbols(program, module, dynamic_shapes):
+    """torch's symbols of the dynamic dimensions (`str(expr)`) -> the names of
+    the Dims that made them, and the graph's `dims` (each symbol's bounds)."""
+    specs = dynamic_shapes
+    if isinstance(specs, dict):  # by the forward's argument names
+        order = list(inspect.signature(module.forward).parameters)
+        specs = [specs.get(name) for name in order]
+    placeholders = [node for node in program.graph.nodes if node.op == "placeholder"]
+    user = [spec.arg.name for spec in program.graph_signature.input_specs
+            if spec.kind == InputKind.USER_INPUT]
+    by_name = {node.name: node for node in placeholders}
+    symbols, dims = {}, {}
+    for i, spec in enumerate(specs or []):
+        if spec is None or i >= len(user):
+            continue
+        items = spec.items() if isinstance(spec, dict) else enumerate(spec)
+        shape = by_name[user[i]].meta["val"].shape
+        for d, dim in items:
+            if dim is None or isinstance(dim, int) or not hasattr(dim, "__name__"):
+                continue
+            size = shape[d]
+            if isinstance(size, int):
+                raise ExportError(f"input {i}: dimension {d} ('{dim.__name__}') was "
+                                  f"specialized to {size} by torch.export (an example of "
+                                  "size 0 or 1, or code that fixes it)")
+            expr = size.node.expr
+            if not expr.is_symbol:
+                raise ExportError(f"input {i}: dimension {d} is {expr}, derived from another "
+                                  "Dim; ube names symbols, not expressions of them")
+            symbols.setdefault(str(expr), dim.__name__)
+            name = symbols[str(expr)]
+            bounds = program.range_constraints.get(expr)
+            entry = {"min": 1, "max": 0}
+            if bounds is not None:
+                entry["min"] = max(1, int(bounds.lower))
+                try:
+                    entry["max"] = int(bounds.upper) if bounds.upper.is_finite else 0
+                except (TypeError, AttributeError, OverflowError):
+                    entry["max"] = 0
+            dims[name] = {k: v for k, v in entry.items() if (k, v) not in (("min", 1),
+                                                                           ("max", 0))}
+    return symbols, dims
+
+
+def export(module, example_inputs, path, *, input_names=None, name=None, kwargs=None,
+           dynamic_shapes=None):
     """Exports `module` with torch.export on `example_inputs` (a tuple; and
     `kwargs`) and writes the graph file `path` and its weights
-    (`<stem>.safetensors`). Returns the graph as a dict."""
+    (`<stem>.safetensors`). `dynamic_shapes` (torch.export's: per input, a
+    dict or list of `torch.export.Dim`s by dimension) makes those dimensions
+    symbols of the graph, named as the Dims are. Returns the graph as a
+    dict."""
     if isinstance(example_inputs, torch.Tensor):
         example_inputs = (example_inputs,)
     example_inputs = tuple(torch.as_tensor(x) for x in example_inputs)
     try:
-        program = exported_program(module, example_inputs, kwargs)
+        program = exported_program(module, example_inputs, kwargs, dynamic_shapes)
     except ExportError:
         raise
     except Exception as e:  # torch.export's own errors, with its explanation
         raise ExportError(f"torch.export could not trace {type(module).__name__}: "
                           f"{type(e).__name__}: {e}") from e
-    exporter = _Exporter(program.graph_module, program)
+    symbols, dims = _symbols(program, module, dynamic_shapes)
+    exporter = _Exporter(program.graph_module, program, symbols)
+    exporter.graph.dims = dims
     exporter.run(input_names)
     return exporter.graph.write(path, name or type(module).__name__)
