@@ -447,9 +447,9 @@ struct LowerReshape : OpConversionPattern<ReshapeOp> {
     };
     // Symbolic result sizes given: one collapse, or one expansion to them,
     // where the shapes line up group by group ([b, s, 8] to [b, s, 2, 4]);
-    // else all of the input in one row, expanded to them, when at most one
-    // of them is symbolic (linalg's strided-metadata expansion of a group
-    // takes at most one dynamic size).
+    // else all of the input in one row, expanded to them ([b·s, 8] to
+    // [b, s, 8]: a group of several symbolic sizes, whose memref form
+    // --ube-flatten-dynamic-expand-shapes views directly).
     if (!adaptor.getSizes().empty()) {
       SmallVector<OpFoldResult> sizes;
       auto given = adaptor.getSizes().begin();
@@ -464,22 +464,11 @@ struct LowerReshape : OpConversionPattern<ReshapeOp> {
         rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(op, targetType, input, *groups);
         return success();
       }
-      auto atMostOneSymbolic = [&](ArrayRef<ReassociationIndices> expansion) {
-        return llvm::all_of(expansion, [&](const ReassociationIndices &group) {
-          return llvm::count_if(group, [&](int64_t d) { return targetType.isDynamicDim(d); }) <=
-                 1;
-        });
-      };
-      if (groups && targetType.getRank() > sourceType.getRank() && atMostOneSymbolic(*groups)) {
+      if (groups && targetType.getRank() > sourceType.getRank()) {
         rewriter.replaceOpWithNewOp<tensor::ExpandShapeOp>(op, targetType, input, *groups,
                                                            sizes);
         return success();
       }
-      if (targetType.getNumDynamicDims() > 1)
-        return op.emitOpError("reshapes ")
-               << sourceType << " to " << targetType
-               << ", which is neither one collapse nor one expansion of dimensions, into "
-                  "more than one symbolic size: not supported yet";
       Value flat = input;
       if (sourceType.getRank() == 0)
         flat = tensor::ExpandShapeOp::create(

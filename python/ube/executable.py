@@ -27,12 +27,13 @@ def target_option_text(target_options):
     return " ".join(words)
 
 
-def compile(source, target="cpu", *, example_inputs=None, device=None, fused_kernels=True,
-            **target_options):
+def compile(source, target="cpu", *, example_inputs=None, dynamic_shapes=None, device=None,
+            fused_kernels=True, **target_options):
     """Compiles a graph file (.json), an MLIR file (.mlir), an ONNX file
     (.onnx, inputs in the ONNX graph's order) or a torch.nn.Module (exported
-    with ube.export, which needs example_inputs) into an Executable loaded on
-    `device` (default: the target's). `fused_kernels=False` compiles every op
+    with ube.export, which needs example_inputs; `dynamic_shapes`, torch.export
+    Dims, make dimensions symbolic: one executable for any sizes within them)
+    into an Executable loaded on `device` (default: the target's). `fused_kernels=False` compiles every op
     through the generic composition instead of the target's fused kernels.
     Other keyword arguments are the target's options (docs/python.md), e.g.
     cpu="znver4" for the cpu target or cuda_path="/opt/cuda" for cuda."""
@@ -42,9 +43,12 @@ def compile(source, target="cpu", *, example_inputs=None, device=None, fused_ker
         from ube.torch_export import export
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "module.json")
-            export(source, example_inputs, path)
+            export(source, example_inputs, path, dynamic_shapes=dynamic_shapes)
             return compile(path, target, device=device, fused_kernels=fused_kernels,
                            **target_options)
+    if dynamic_shapes is not None:
+        raise TypeError("dynamic_shapes applies to compiling a torch module; a graph file "
+                        "names its symbols itself")
     path = os.fspath(source)
     options = target_option_text(target_options)
     if path.endswith(".onnx"):

@@ -17,11 +17,3 @@ func.func @broadcast(%x: tensor<?x1x8xf32>) -> tensor<?x?x8xf32> {
   return %0 : tensor<?x?x8xf32>
 }
 
-// -----
-
-func.func @reshape(%x: tensor<?x8xf32>, %b: index, %s: index) -> tensor<?x?x2x4xf32> {
-  // expected-error @+2 {{'ube.reshape' op reshapes 'tensor<?x8xf32>' to 'tensor<?x?x2x4xf32>', which is neither one collapse nor one expansion of dimensions, into more than one symbolic size: not supported yet}}
-  // expected-error @+1 {{failed to legalize operation 'ube.reshape'}}
-  %0 = ube.reshape %x [%b, %s] : tensor<?x8xf32> to tensor<?x?x2x4xf32>
-  return %0 : tensor<?x?x2x4xf32>
-}

@@ -151,3 +151,14 @@ func.func @encoder(%ids: tensor<?x?xi64>, %labels: tensor<?xi64>, %emb: tensor<1
   %l = ube.cross_entropy %p, %labels : tensor<?x8xf32>, tensor<?xi64>
   return %p, %l : tensor<?x8xf32>, tensor<f32>
 }
+
+// -----
+
+// [b·s, 8] to [b, s, 2, 4]: one expansion, whose first group holds two
+// symbolic sizes (bufferized, --ube-flatten-dynamic-expand-shapes views it).
+// CHECK-LABEL: func.func @reshape_merged
+// CHECK: tensor.expand_shape %arg0 {{\[\[}}0, 1], [2, 3]] output_shape [%arg1, %arg2, 2, 4] : tensor<?x8xf32> into tensor<?x?x2x4xf32>
+func.func @reshape_merged(%x: tensor<?x8xf32>, %b: index, %s: index) -> tensor<?x?x2x4xf32> {
+  %0 = ube.reshape %x [%b, %s] : tensor<?x8xf32> to tensor<?x?x2x4xf32>
+  return %0 : tensor<?x?x2x4xf32>
+}

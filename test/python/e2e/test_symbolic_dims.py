@@ -292,3 +292,21 @@ def test_transformers_bert_refuses_bad_shapes(ube_module, bert_any_shape):
         exe(ids, np.ones_like(ids))
     with pytest.raises(ube_module.RuntimeError, match="must agree on seq, got 7 and 8"):
         exe(np.zeros((2, 7), np.int64), np.ones((2, 8), np.int64))
+
+
+def test_compile_module_with_dynamic_shapes(ube_module):
+    """ube.compile of a torch module with Dims: one executable, any batch."""
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(),
+                                torch.nn.Linear(32, 4)).eval()
+    batch = torch.export.Dim("batch", max=64)
+    exe = ube_module.compile(model, example_inputs=(torch.randn(3, 16),),
+                             dynamic_shapes=({0: batch},))
+    for rows in (1, 5, 64):
+        x = torch.randn(rows, 16)
+        with torch.no_grad():
+            ref = model.double()(x.double()).numpy()
+        model.float()
+        assert rel_error(exe(x.numpy()), ref) < 2e-6
+    with pytest.raises(TypeError, match="dynamic_shapes applies to compiling a torch module"):
+        ube_module.compile("graph.json", dynamic_shapes=({0: batch},))
