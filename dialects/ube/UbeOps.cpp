@@ -534,6 +534,24 @@ OpFoldResult ReshapeOp::fold(FoldAdaptor adaptor) {
   return {};
 }
 
+LogicalResult ArangeOp::verify() {
+  RankedTensorType type = getType();
+  if (type.getRank() != 1)
+    return emitOpError("result must have rank 1, got ") << shapeString(type.getShape());
+  Type element = type.getElementType();
+  if (element.isInteger(1))
+    return emitOpError("result must be of integers or floats, got i1");
+  double start = getStart().convertToDouble(), step = getStep().convertToDouble();
+  if (isa<IntegerType>(element) && (start != std::floor(start) || step != std::floor(step)))
+    return emitOpError("an integer arange needs an integral start and step, got ")
+           << start << " and " << step;
+  if (getSizes().size() != size_t(type.getNumDynamicDims()))
+    return emitOpError("has ") << getSizes().size() << " sizes for the "
+                               << type.getNumDynamicDims() << " symbolic sizes of "
+                               << shapeString(type.getShape());
+  return success();
+}
+
 LogicalResult BroadcastToOp::verify() {
   auto in = getInput().getType(), out = getType();
   if (in.getElementType() != out.getElementType())

@@ -406,6 +406,26 @@ def Ube_BroadcastToOp : Ube_Op<"broadcast_to", [Pure]> {
   let hasFolder = 1;
 }
 
+def Ube_ArangeOp : Ube_Op<"arange", [Pure]> {
+  let summary = "`start + step·i` for i = 0, 1, … along a rank-1 result";
+  let description = [{
+    The result's length is its type's; in graph files the node's `shape`
+    (and `dtype`). A symbolic (`?`) length is `sizes` (one index; in graph
+    files a symbol in the node's `shape`): the positions of a batch or a
+    sequence of any length. Integer results take integral `start` and
+    `step`.
+
+    ```mlir
+    %0 = ube.arange [%seq] : tensor<?xi64>
+    ```
+  }];
+  let arguments = (ins DefaultValuedAttr<F64Attr, "0.0">:$start,
+                   DefaultValuedAttr<F64Attr, "1.0">:$step, Variadic<Index>:$sizes);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = "(`[` $sizes^ `]`)? attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
 def Ube_ConcatOp : Ube_InferredOp<"concat"> {
   let summary = "Joins tensors along `axis`";
   let arguments = (ins Variadic<Ube_Tensor>:$inputs, DefaultValuedAttr<Ube_I64Attr, "0">:$axis);

@@ -278,6 +278,8 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
     givenSizes = reshape.getSizes();
   else if (auto broadcast = dyn_cast<ube::BroadcastToOp>(op))
     givenSizes = broadcast.getSizes();
+  else if (auto arange = dyn_cast<ube::ArangeOp>(op))
+    givenSizes = arange.getSizes();
   if (type.hasStaticShape()) {
     node["shape"] = shapeJson(type);
   } else if (!givenSizes.empty()) {
@@ -362,6 +364,14 @@ LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
     // The dimension indices of the tensor.dim ops below.
     if (isa<arith::ConstantIndexOp>(op))
       continue;
+    // A product of symbols' sizes (a reshape merging them): "batch*seq".
+    if (auto mul = dyn_cast<arith::MulIOp>(op)) {
+      std::string lhs = names.lookup(mul.getLhs()), rhs = names.lookup(mul.getRhs());
+      if (lhs.empty() || rhs.empty())
+        return op.emitOpError("cannot be exported: only products of inputs' symbolic sizes are");
+      names[mul.getResult()] = lhs + "*" + rhs;
+      continue;
+    }
     // A symbol's size, read from the input dimension it names (for a
     // reshape to symbolic sizes): the file writes the symbol's name.
     if (auto dim = dyn_cast<tensor::DimOp>(op)) {

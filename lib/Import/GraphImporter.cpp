@@ -224,9 +224,13 @@ FailureOr<ShapeDecl> GraphImporter::parseShape(const json &value, StringRef poin
       if (version_ < 2)
         return error((pointer + "/" + Twine(i)).str())
                << "symbolic dimension '" << symbol << "' needs graph format version 2";
-      if (!llvm::any_of(symbols_, [&](DimSymbolAttr s) { return s.getName() == symbol; }))
-        return error((pointer + "/" + Twine(i)).str())
-               << "unknown symbol '" << symbol << "' (declare it in 'dims')";
+      // A product of symbols ("batch*seq") names their sizes' product.
+      SmallVector<StringRef> factors;
+      StringRef(symbol).split(factors, '*');
+      for (StringRef factor : factors)
+        if (!llvm::any_of(symbols_, [&](DimSymbolAttr s) { return s.getName() == factor; }))
+          return error((pointer + "/" + Twine(i)).str())
+                 << "unknown symbol '" << factor << "' (declare it in 'dims')";
       shape.sizes.push_back(ShapedType::kDynamic);
       shape.symbols.push_back(std::move(symbol));
       continue;
@@ -245,8 +249,13 @@ SmallVector<int64_t> GraphImporter::sizesOf(const ShapeDecl &shape,
     return result;
   auto symbol = shape.symbols.begin();
   for (int64_t &size : result)
-    if (ShapedType::isDynamic(size))
-      size = sizes->lookup(*symbol++);
+    if (ShapedType::isDynamic(size)) {
+      SmallVector<StringRef> factors;
+      StringRef(*symbol++).split(factors, '*');
+      size = 1;
+      for (StringRef factor : factors)
+        size *= sizes->lookup(factor);
+    }
   return result;
 }
 
@@ -313,6 +322,11 @@ FailureOr<TensorDecl> GraphImporter::parseTensorDecl(const json &value,
   auto shape = parseShape(value["shape"], (pointer + "/shape").str());
   if (failed(shape))
     return failure();
+  for (auto [i, symbol] : llvm::enumerate(shape->symbols))
+    if (StringRef(symbol).contains('*'))
+      return error((pointer + "/shape").str())
+             << "'" << name << "': a size of an input or parameter is one symbol, not a "
+             << "product ('" << symbol << "')";
   Location loc = NameLoc::get(StringAttr::get(context_, name), locAt(pointer));
   return TensorDecl{name, RankedTensorType::get(shape->sizes, *dtype),
                     std::move(shape->symbols), loc};
@@ -855,9 +869,6 @@ GraphImporter::convertAttributes(const NodeDecl &node, RegisteredOperationName o
         if (declared == symbols_.end())
           return emitError(loc) << "node '" << node.name << "': '" << symbol
                                 << "' is not a symbol declared in 'dims'";
-        if (declared->getMax() == 0)
-          return emitError(loc) << "node '" << node.name << "': a slice up to '" << symbol
-                                << "' needs the symbol's 'max' (at most the sliced size)";
         // (In the builds with the symbols at distinct primes too: the slice
         // is then cast to the prime's size.)
         values.push_back(-1);
@@ -995,16 +1006,24 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
   // to a symbol's size.
   SmallVector<Value> symbolSizes;
   SmallVector<std::string> named(runtimeLimits);
-  if ((node.op == "reshape" || node.op == "broadcast_to") && node.shape && !sizes)
+  if ((node.op == "reshape" || node.op == "broadcast_to" || node.op == "arange") &&
+      node.shape && !sizes)
     named.append(node.shape->symbols.begin(), node.shape->symbols.end());
   for (const std::string &symbol : named) {
-    auto source = symbolSources_.find(symbol);
-    if (source == symbolSources_.end())
-      return emitError(nodeLoc(node, runtimeLimits.empty() ? "/shape" : "/attrs/limit"))
-             << "node '" << node.name << "': symbol '" << symbol
-             << "' is not the size of an input of this function";
-    symbolSizes.push_back(tensor::DimOp::create(builder_, node.loc, source->second.first,
-                                                source->second.second));
+    SmallVector<StringRef> factors;
+    StringRef(symbol).split(factors, '*');
+    Value size;
+    for (StringRef factor : factors) {
+      auto source = symbolSources_.find(factor);
+      if (source == symbolSources_.end())
+        return emitError(nodeLoc(node, runtimeLimits.empty() ? "/shape" : "/attrs/limit"))
+               << "node '" << node.name << "': symbol '" << factor
+               << "' is not the size of an input of this function";
+      Value dim = tensor::DimOp::create(builder_, node.loc, source->second.first,
+                                        source->second.second);
+      size = size ? arith::MulIOp::create(builder_, node.loc, size, dim).getResult() : dim;
+    }
+    symbolSizes.push_back(size);
   }
 
   // Infer result types on a result-less draft of the op, whose attributes are
@@ -1045,7 +1064,7 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     if ((!node.dtype || !node.shape) && !first)
       return emitError(node.loc) << "node '" << node.name << "': op '" << node.op
                                  << "' needs the node's 'dtype' and 'shape'";
-    bool takesSizes = node.op == "reshape" || node.op == "broadcast_to";
+    bool takesSizes = node.op == "reshape" || node.op == "broadcast_to" || node.op == "arange";
     if (node.shape && !node.shape->symbols.empty() && !takesSizes)
       return emitError(nodeLoc(node, "/shape"))
              << "node '" << node.name << "': op '" << node.op
@@ -1067,7 +1086,9 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     return failure();
   Value result = op->getResult(0);
   if (node.op == "slice" && !runtimeLimits.empty()) {
-    // Limits past the sliced size would take all of it: the bound must not.
+    // Limits past the sliced size would take all of it: the bound must not
+    // pass it, and an unbounded symbol is bounded by it (sizes past it
+    // are refused at run time, naming the bound).
     auto input = cast<RankedTensorType>(operands[0].getType());
     auto limits = op->getAttrOfType<DenseI64ArrayAttr>("limit").asArrayRef();
     const std::string *symbol = runtimeLimits.begin();
@@ -1075,9 +1096,12 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     for (auto [d, limit] : llvm::enumerate(limits)) {
       if (limit != -1)
         continue;
-      int64_t max = llvm::find_if(symbols_, [&](DimSymbolAttr s) {
-                      return s.getName() == *symbol;
-                    })->getMax();
+      DimSymbolAttr *declared =
+          llvm::find_if(symbols_, [&](DimSymbolAttr s) { return s.getName() == *symbol; });
+      if (declared->getMax() == 0)
+        *declared = DimSymbolAttr::get(context_, declared->getName(), declared->getMin(),
+                                       input.getDimSize(d), declared->getMultipleOf());
+      int64_t max = declared->getMax();
       if (max > input.getDimSize(d))
         return emitError(nodeLoc(node, "/attrs/limit"))
                << "node '" << node.name << "': '" << *symbol << "' may be up to " << max

@@ -75,7 +75,7 @@ def UbeCpuRowKernels : Pass<"ube-cpu-row-kernels", "::mlir::func::FuncOp"> {
   let summary = "Lowers softmax, log_softmax, layer_norm and rms_norm over the last axis to vectorized row kernels for CPUs";
   let description = [{
     Replaces `ube.softmax`, `ube.log_softmax`, `ube.layer_norm` and
-    `ube.rms_norm` over the last axis of static f32 tensors with an
+    `ube.rms_norm` over the last axis of f32 tensors with an
     `scf.forall` over groups of rows (tasks for the thread pool, each at
     least `task-elements` elements) whose rows take two passes, one vector of
     `vector-width` lanes at a time: a statistics pass (softmax: the lane
@@ -83,8 +83,11 @@ def UbeCpuRowKernels : Pass<"ube-cpu-row-kernels", "::mlir::func::FuncOp"> {
     centered sum of squares, both exact two-step formulas on the row while it
     is in L1; rms_norm: the sum of squares) and an output pass that writes
     the result (times the weight, plus the bias) directly. The ragged
-    end of a row is one masked step. Ops it does not handle (other element
-    types, other axes) are left for `--ube-lower-to-linalg`.
+    end of a row is one masked step. Symbolic row counts and lengths take
+    the same code, with the task split and the row walk computed at run
+    time (the masked step where the length leaves one). Ops it does not
+    handle (other element types, other axes) are left for
+    `--ube-lower-to-linalg`.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "8",
@@ -102,7 +105,7 @@ def UbeCpuRowKernels : Pass<"ube-cpu-row-kernels", "::mlir::func::FuncOp"> {
 def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp"> {
   let summary = "Lowers f32 matmuls to packed, register-tiled, vectorized loop nests for CPUs";
   let description = [{
-    Replaces `ube.matmul` on static f32 operands (any batch broadcasting and
+    Replaces `ube.matmul` on f32 operands (any batch broadcasting and
     transposes) with Goto's algorithm on tensors: the right-hand side is
     packed into k-major panels `panel-width` columns wide (at compile time
     when it is a constant, as weights are; else by parallel tasks), then an
@@ -116,8 +119,13 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     multiple of 4 KiB), lhs is first packed too, into k-major panels of
     `tile-rows` rows. Tasks own
     disjoint blocks and sum every element in the same order, so results do
-    not depend on how tasks are spread over threads. Other matmuls are left
-    for `--ube-lower-to-linalg`.
+    not depend on how tasks are spread over threads. Symbolic sizes take
+    the same code with the sizes as index values: the task split is
+    computed at run time, the ragged last panel masks its vectors by the
+    columns left, and the rows left past the full micro-tiles are one
+    micro-tile of exactly their count, chosen at run time
+    (`scf.index_switch`). Other matmuls (other element types, a static
+    size 0) are left for `--ube-lower-to-linalg`.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "8",
@@ -139,12 +147,14 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
 def UbeCpuParallelizeLinalg : Pass<"ube-cpu-parallelize-linalg", "::mlir::func::FuncOp"> {
   let summary = "Tiles top-level linalg ops on tensors into scf.forall tasks";
   let description = [{
-    Each linalg op at the top level of a function, on tensors, with static
-    loop ranges and at least `min-work` iterations, is tiled along its
-    leading parallel loops into an `scf.forall`: tile size 1 while the task
-    count stays within `max-tasks`, then one split of the next parallel loop,
-    until there are `min-tasks` tasks. Reduction loops are never split, so
-    results do not depend on how the tasks are spread over threads.
+    Each linalg op at the top level of a function, on tensors, with at
+    least `min-work` iterations, is tiled along its leading parallel loops
+    into an `scf.forall`: tile size 1 while the task count stays within
+    `max-tasks`, then one split of the next parallel loop, until there are
+    `min-tasks` tasks. Reduction loops are never split, so results do not
+    depend on how the tasks are spread over threads. With symbolic loop
+    ranges the same decisions are made at run time: the tile sizes are
+    index values computed before the op.
   }];
   let options = [
     Option<"minWork", "min-work", "int64_t", "16384",
@@ -174,7 +184,13 @@ def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
     `--ube-outline-kernels`) are planned first, the same way; each call of
     one then allocates its arena, live during the call, which the caller's
     plan places among its own buffers: a kernel's scratch lives in the arena
-    of the entry point calling it. With `print`, the plan (offset,
+    of the entry point calling it. A public function with `ube.symbols`, all
+    with a `max`, also places its top-level allocations of symbolic shape
+    whose sizes grow with the symbols: above the static buffers, each at the
+    end of the highest placed one live at the same time, with the sizes and
+    offsets computed at the function's start from the symbols' sizes (a
+    `memref.dim` of an allocation or a reshape of one is read as the size it
+    is); the arena's size is the plan at the maxima. With `print`, the plan (offset,
     size, live range, type (`xN tasks` for per-task slots) and location of
     every buffer; arena size against the sum of the buffers) is written to
     standard output.
@@ -188,14 +204,16 @@ def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
 def UbeCpuOutlineParallelLoops : Pass<"ube-cpu-outline-parallel-loops", "::mlir::ModuleOp"> {
   let summary = "Outlines outermost bufferized scf.forall loops into tasks for a thread pool";
   let description = [{
-    Each outermost `scf.forall` without results and with static bounds
-    becomes a private task function `(begin, end, captures...)` running
+    Each outermost `scf.forall` without results (of two or more iterations
+    when its bounds are static) becomes a private task function `(begin, end, captures...)` running
     iterations [begin, end) of the flattened (row-major) iteration space,
     and a call of a dispatch function declared with
     `ube.parallel_task = "<task>"`, which `--ube-cpu-emit-parallel-dispatch`
-    defines. Captured values must be memrefs with a static shape and the
-    identity layout, strided views of a static shape (passed as their base
-    buffer, dynamic offset and strides, and rebuilt in the task with
+    defines; dynamic bounds are captured, and the call computes the
+    iteration count. Captured values must be memrefs with a static shape and
+    the identity layout, other strided or identity memrefs (strided views,
+    buffers of symbolic shape: passed as their base buffer and dynamic
+    offset, sizes and strides, and rebuilt in the task with
     `memref.reinterpret_cast`), or scalars of at most 64 bits; constants are
     cloned. Loops that capture anything else are left as they are.
   }];

@@ -571,6 +571,50 @@ struct LowerConcat : OpConversionPattern<ConcatOp> {
   }
 };
 
+/// start + step·i, computed per element from its index.
+struct LowerArange : OpConversionPattern<ArangeOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ArangeOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    RankedTensorType type = op.getType();
+    Type element = type.getElementType();
+    Value empty = tensor::EmptyOp::create(rewriter, loc, type.getShape(), element,
+                                          adaptor.getSizes());
+    auto map = rewriter.getMultiDimIdentityMap(1);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, type, ValueRange{}, ValueRange{empty}, ArrayRef<AffineMap>{map},
+        ArrayRef<utils::IteratorType>{utils::IteratorType::parallel},
+        [&](OpBuilder &b, Location loc, ValueRange) {
+          Value i = linalg::IndexOp::create(b, loc, 0);
+          double start = op.getStart().convertToDouble(), step = op.getStep().convertToDouble();
+          Value value;
+          if (auto integer = dyn_cast<IntegerType>(element)) {
+            Value wide = arith::IndexCastOp::create(b, loc, b.getI64Type(), i);
+            auto constant = [&](double v) {
+              return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(int64_t(v)));
+            };
+            value = arith::AddIOp::create(
+                b, loc, constant(start), arith::MulIOp::create(b, loc, wide, constant(step)));
+            if (integer.getWidth() != 64)
+              value = arith::TruncIOp::create(b, loc, element, value);
+          } else {
+            Value wide = arith::UIToFPOp::create(
+                b, loc, b.getF64Type(), arith::IndexCastUIOp::create(b, loc, b.getI64Type(), i));
+            auto constant = [&](double v) {
+              return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v));
+            };
+            value = arith::AddFOp::create(
+                b, loc, constant(start), arith::MulFOp::create(b, loc, wide, constant(step)));
+            value = arith::TruncFOp::create(b, loc, element, value);
+          }
+          linalg::YieldOp::create(b, loc, value);
+        });
+    rewriter.replaceOp(op, generic.getResult(0));
+    return success();
+  }
+};
+
 struct LowerSlice : OpConversionPattern<SliceOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(SliceOp op, OpAdaptor adaptor,
@@ -837,7 +881,7 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
     patterns.add<LowerElementwise>(context);
     patterns.add<LowerReduction<ReduceSumOp>, LowerReduction<ReduceMeanOp>,
                  LowerReduction<ReduceMaxOp>, LowerMatmul, LowerTranspose, LowerReshape,
-                 LowerConcat, LowerSlice, LowerGather, LowerScatterAdd, LowerConstant, LowerDropout,
+                 LowerConcat, LowerArange, LowerSlice, LowerGather, LowerScatterAdd, LowerConstant, LowerDropout,
                  LowerTransferProbability, LowerBernoulliSelect>(context);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
       signalPassFailure();

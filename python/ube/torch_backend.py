@@ -4,8 +4,10 @@ Dynamo hands over a graph; `aot_autograd` turns it into a forward and (when
 gradients are needed) a backward graph of ATen ops, decomposed to the core
 opset (normalizations and their backward passes to statistics ube maps).
 Each graph is partitioned: the largest connected groups of nodes that
-ube.torch_export maps (`ATEN_OPS`, static shapes, ube's dtypes) become one
-compiled ube executable each; the rest runs as eager PyTorch between them,
+ube.torch_export maps (`ATEN_OPS`, ube's dtypes; static shapes, or dynamo's
+symbolic sizes under `dynamic=True`, each a symbol of the partition's graph
+file, so one executable serves every size) become one compiled ube
+executable each; the rest runs as eager PyTorch between them,
 and one warning names those ops. So `loss.backward()` on a compiled module
 runs ube's forward and backward kernels, and a model with an op ube lacks
 still runs. Guard failures recompile as PyTorch's own backends do.
@@ -20,6 +22,9 @@ import warnings
 
 import torch
 from torch.fx.passes.operator_support import OperatorSupportBase
+
+from ube.errors import CompileError
+from ube.graph_builder import ExportError
 
 _REPORTS = []  # one dict per compiled graph: kind, nodes, compiled, eager ops
 
@@ -55,9 +60,34 @@ def _decompositions():
     return table
 
 
+def _plain_size(size):
+    """Whether a size is an int, one of dynamo's symbols (s0) or a product of
+    them (s0*s1), as a graph file names them; not another expression."""
+    if isinstance(size, int):
+        return True
+    if isinstance(size, torch.SymInt):
+        expr = size.node.expr
+        return bool(expr.is_symbol or expr.is_number or (
+            expr.is_Mul and all(f.is_symbol for f in expr.args)))
+    return False
+
+
+def _partition_symbols(values):
+    """Dynamo's symbols among a partition's example inputs: {str(expr): name},
+    each named after itself (s0), and the graph's `dims` (no bounds)."""
+    symbols = {}
+    for value in values:
+        sizes = value.shape if isinstance(value, torch.Tensor) else [value]
+        for size in sizes:
+            if isinstance(size, torch.SymInt) and size.node.expr.is_symbol:
+                symbols[str(size.node.expr)] = str(size.node.expr)
+    return symbols, {name: {} for name in symbols.values()}
+
+
 class _Supported(OperatorSupportBase):
-    """Nodes ube can run: a mapped op on tensors of ube's dtypes and static
-    shapes. `reasons` collects why the others cannot ({op: reason})."""
+    """Nodes ube can run: a mapped op on tensors of ube's dtypes whose sizes
+    are ints or dynamo's symbols. `reasons` collects why the others cannot
+    ({op: reason})."""
 
     def __init__(self):
         super().__init__()
@@ -83,11 +113,15 @@ class _Supported(OperatorSupportBase):
                     if t.dtype not in TORCH_TO_UBE:
                         self.reasons[str(node.target)] = f"dtype {t.dtype}"
                         return False
-                    if not all(isinstance(d, int) for d in t.shape):
-                        self.reasons[str(node.target)] = "symbolic shapes"
+                    if not all(_plain_size(d) for d in t.shape):
+                        self.reasons[str(node.target)] = "sizes derived from symbols"
+                        return False
+                elif isinstance(t, torch.SymInt):
+                    if not _plain_size(t):
+                        self.reasons[str(node.target)] = "sizes derived from symbols"
                         return False
                 elif t is not None and not isinstance(t, (int, float, bool)):
-                    self.reasons[str(node.target)] = "symbolic shapes"
+                    self.reasons[str(node.target)] = "symbolic values"
                     return False
         return True
 
@@ -103,8 +137,9 @@ class _UbeCall:
         self.__name__ = name  # fx names the call after it
 
     def __call__(self, *args):
-        outputs = self.function(*[a.detach() if isinstance(a, torch.Tensor) else a
-                                  for a in args])
+        # Numbers (dynamo's sizes of symbolic dimensions) are not inputs of the
+        # executable: it binds its symbols from the tensors' shapes.
+        outputs = self.function(*[a.detach() for a in args if isinstance(a, torch.Tensor)])
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         results = []
         for array, strides in zip(outputs, self.strides):
@@ -140,7 +175,9 @@ def _compile_partition(submodule, example_values, name):
     placeholders = [n for n in submodule.graph.nodes if n.op == "placeholder"]
     for node, value in zip(placeholders, example_values):
         node.meta["val"] = value
-    exporter = _Exporter(submodule)
+    symbols, dims = _partition_symbols(example_values)
+    exporter = _Exporter(submodule, symbols=symbols)
+    exporter.graph.dims = dims
     exporter.run()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "partition.json")
@@ -151,7 +188,10 @@ def _compile_partition(submodule, example_values, name):
         strides = []
         for result in results:
             val = result.meta.get("val") if isinstance(result, torch.fx.Node) else None
-            strides.append(tuple(val.stride()) if isinstance(val, torch.Tensor) else None)
+            stride = tuple(val.stride()) if isinstance(val, torch.Tensor) else None
+            # (A symbolic layout is left as the executable writes it.)
+            strides.append(stride if stride and all(isinstance(s, int) for s in stride)
+                           else None)
         return _UbeCall(ube_compile(path), name, single, strides)
 
 
@@ -159,7 +199,8 @@ def _compile_graph(kind):
     def compiler(gm, example_inputs):
         from torch._functorch.aot_autograd import make_boxed_func
         from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
-        ops = [n for n in gm.graph.nodes if n.op == "call_function"]
+        ops = [n for n in gm.graph.nodes if n.op == "call_function"
+               and not _is_size_arithmetic(n)]
         support = _Supported()
         partitioner = CapabilityBasedPartitioner(gm, support,
                                                  allows_single_node_partition=True)
@@ -177,7 +218,15 @@ def _compile_graph(kind):
                 continue
             submodule = getattr(fused, node.target)
             values = [a.meta.get("val") for a in node.args]
-            call = _compile_partition(submodule, values, f"ube_{node.target}")
+            try:
+                call = _compile_partition(submodule, values, f"ube_{node.target}")
+            except (ExportError, CompileError) as error:
+                # (A symbol no input of the partition has, say.) PyTorch runs it.
+                nodes = sum(n.op == "call_function" for n in submodule.graph.nodes)
+                compiled -= nodes
+                eager.append(f"{nodes} ops of {node.target}")
+                support.reasons[eager[-1]] = f"not compiled: {error}"
+                continue
             with fused.graph.inserting_before(node):
                 new = fused.graph.call_function(call, tuple(node.args))
             new.meta = dict(node.meta)
@@ -193,12 +242,19 @@ def _compile_graph(kind):
             for op in eager:
                 by_reason.setdefault(support.reasons.get(op, "no ube mapping"), []).append(op)
             why = "; ".join(f"{reason}: {', '.join(names)}" for reason, names in by_reason.items())
-            hint = (" (ube compiles static shapes: torch.compile(..., dynamic=False) keeps them "
-                    "static)" if "symbolic shapes" in by_reason else "")
+            hint = (" (torch.compile(..., dynamic=False) keeps shapes static)"
+                    if "sizes derived from symbols" in by_reason else "")
             warnings.warn(f"ube: the {kind} graph runs {len(ops) - compiled} of its {len(ops)} "
                           f"ATen ops in PyTorch ({why}){hint}", stacklevel=2)
         return make_boxed_func(fused.forward)
     return compiler
+
+
+def _is_size_arithmetic(node):
+    """Python arithmetic on dynamo's sizes (s0 * s1 for a view): it runs
+    where it is, and is no op for ube to compile."""
+    return node.target in (operator.mul, operator.add, operator.sub, operator.floordiv) and \
+        isinstance(node.meta.get("val"), torch.SymInt)
 
 
 def _is_data_movement(node):

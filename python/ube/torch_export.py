@@ -189,12 +189,16 @@ class _Exporter:
         name = self.symbols.get(str(expr))
         if name is not None:
             return SymbolicSize(name)
+        if expr.is_Mul and all(str(f) in self.symbols for f in expr.args):
+            # A product of symbols (a view merging batch and length).
+            return SymbolicSize("*".join(self.symbols[str(f)] for f in expr.args))
         if not self.symbols:
             raise self.error(node, f"has a symbolic dimension ({d}); export with "
                                    "dynamic_shapes (torch.export Dims) or static shapes")
         raise self.error(node, f"has a dimension of size {expr}, which is not one of the "
                                f"inputs' symbols ({', '.join(sorted(set(self.symbols.values())))}); "
-                               "sizes derived from symbols are not supported yet")
+                               "sizes derived from symbols other than products are not "
+                               "supported yet")
 
     def error(self, node, what):
         return ExportError(f"cannot export {_op_name(node.target)} (node '{node.name}'): "
@@ -292,6 +296,10 @@ class _Exporter:
 
     def placeholder(self, node, kind, target, input_names, index):
         if kind == InputKind.USER_INPUT:
+            if isinstance(self.val(node), torch.SymInt):
+                # A symbol's size (dynamo passes them as inputs): named, not an input.
+                self.values[node] = self.size(self.val(node), node)
+                return
             if not isinstance(self.val(node), torch.Tensor):
                 self.values[node] = self.val(node)  # a number, specialized by torch.export
                 return
@@ -334,7 +342,18 @@ class _Exporter:
             return folded
         if handler is None:
             raise self.error(node, "no ube mapping for this operator")
-        return handler(self, node)
+        try:
+            return handler(self, node)
+        except ExportError:
+            raise
+        except (TypeError, ValueError) as error:
+            # A handler's arithmetic on a symbolic size (a str) it does not take.
+            if any(isinstance(d, SymbolicSize) for n in [node, *node.all_input_nodes]
+                   if isinstance(n.meta.get("val"), torch.Tensor)
+                   for d in self.meta(n)[0]):
+                raise self.error(node, "is not supported on symbolic sizes yet "
+                                       f"({type(error).__name__}: {error})") from error
+            raise
 
     def fold(self, node):
         """The node's result computed now, when every input is known at
@@ -524,25 +543,19 @@ def _full_like(ex, node):
 
 
 def _arange(ex, node):
-    """arange with static bounds: the values, computed here. arange(n) of a
-    symbolic n: the first n of 0, 1, ... up to the symbol's maximum (a slice
-    of that table up to the symbol's size)."""
+    """arange with static bounds: the values, computed here; of a symbolic
+    length (the positions of a batch or a sequence): a ube.arange of it."""
     shape, dtype = ex.meta(node)
     v = ex.val(node)
     args = _args(node)
     start = ex.static(args.get("start", 0)) or 0
     step = ex.static(args.get("step", 1)) or 1
     if isinstance(shape[0], SymbolicSize):
-        bound = ex.graph.dims.get(shape[0], {}).get("max", 0)
-        if start != 0 or step != 1 or not bound:
-            raise ex.error(node, f"arange of symbolic length '{shape[0]}' needs start 0, step "
-                                 "1 and the symbol's maximum (Dim(..., max=N))")
-        table = ex.graph.array(np.arange(bound).astype(
-            np.float32 if v.dtype.is_floating_point else np.int64), f"{node.name}_table")
-        if dtype not in ("f32", "i64"):
-            table = ex.emit(f"{node.name}_cast", "cast", [table], dtype=dtype)
-        return ex.emit(node.name, "slice", [table],
-                       {"start": [0], "limit": [shape[0]], "stride": [1]})
+        if not all(isinstance(a, (int, float)) for a in (start, step)):
+            raise ex.error(node, f"arange of symbolic length '{shape[0]}' needs a constant "
+                                 "start and step")
+        return ex.emit(node.name, "arange", [], {"start": float(start), "step": float(step)},
+                       dtype=dtype, shape=shape)
     values = start + step * np.arange(shape[0])
     return ex.constant(values.astype(np.float64 if v.dtype.is_floating_point else np.int64),
                        dtype)
@@ -641,6 +654,17 @@ def _slice_tensor(ex, node):
 def _select(ex, node):
     args = _args(node)
     shape, _ = ex.meta(_first(node))
+    dim = args["dim"] % len(shape)
+    if isinstance(shape[dim], SymbolicSize):
+        # x.select(d, i) of a symbolic dimension (BERT's pooler: the first
+        # token) is a gather of the one index, which drops the dimension.
+        index = ex.static(args["index"])
+        if not isinstance(index, int) or index < 0:
+            raise ex.error(node, f"selects index {index} of dimension {dim}, of symbolic size "
+                                 f"'{shape[dim]}': only constant, non-negative indices are "
+                                 "supported there")
+        return ex.emit(node.name, "gather", [ex.value(_first(node), node),
+                                             ex.constant(index, "i64")], {"axis": dim})
     index = args["index"] % shape[args["dim"] % len(shape)]
     sliced = _slice(ex, node, args["dim"], index, index + 1, 1)
     out_shape, _ = ex.meta(node)
@@ -740,6 +764,13 @@ def _linear_index(ex, node, indices, shape):
     return linear
 
 
+def _is_whole_slice(args):
+    """Whether slice arguments take all of a dimension (x[0:], x[:])."""
+    end = args.get("end")
+    return (args.get("start") or 0) == 0 and (args.get("step") or 1) == 1 and (
+        end is None or (isinstance(end, int) and end >= 2**62))
+
+
 def _arange_extent(node):
     """The n of arange(n) (start 0, step 1), through unsqueezes and + 0, as the
     fx argument it was given; else None."""
@@ -747,6 +778,8 @@ def _arange_extent(node):
         if node.target == aten.unsqueeze.default:
             node = node.args[0]
         elif node.target == aten.add.Tensor and node.args[1] == 0:
+            node = node.args[0]
+        elif node.target == aten.slice.Tensor and _is_whole_slice(_args(node)):
             node = node.args[0]
         elif node.target in (aten.arange.default, aten.arange.start, aten.arange.start_step):
             args = _args(node)

@@ -203,7 +203,9 @@ def test_torch_compile_partitions_around_an_unsupported_op(ube_module):
 def test_torch_compile_recompiles_on_new_shapes(ube_module):
     """A new batch size fails dynamo's guards: with dynamic=False each shape
     gets its own ube executable; by default dynamo retries with symbolic
-    shapes, which run in PyTorch (correct, with a warning saying why)."""
+    shapes, which ube compiles once (the batch a symbol of the graph) and
+    runs at every later batch without recompiling."""
+    import warnings
     from ube.torch_backend import compiled_graphs, reset_report
     torch.manual_seed(7)
     model = nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 2))
@@ -216,8 +218,43 @@ def test_torch_compile_recompiles_on_new_shapes(ube_module):
             assert rel_error(static(x), reference(x.double())) <= TOLERANCE
     assert [r["compiled"] == r["nodes"] for r in compiled_graphs()] == [True] * 3
     torch._dynamo.reset()
+    reset_report()
     automatic = torch.compile(model, backend="ube")
     automatic(torch.randn(4, 8))
-    with pytest.warns(UserWarning, match="symbolic shapes"):
-        out = automatic(torch.randn(6, 8))
-    assert out.shape == (6, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left to PyTorch
+        for batch in (6, 9, 33):
+            x = torch.randn(batch, 8)
+            with torch.no_grad():
+                out = automatic(x)
+                assert out.shape == (batch, 2)
+                assert rel_error(out, reference(x.double())) <= TOLERANCE
+    # The first call's static graph, then one symbolic graph for the rest.
+    reports = compiled_graphs()
+    assert len(reports) == 2 and all(r["compiled"] == r["nodes"] for r in reports)
+
+
+def test_torch_compile_dynamic_transformers_bert(ube_module):
+    """torch.compile(dynamic=True) of a transformers BertModel: one set of ube
+    executables serves every (batch, length), against PyTorch in float64."""
+    transformers = pytest.importorskip("transformers")
+    from ube.torch_backend import compiled_graphs, reset_report
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=64)
+    model = transformers.BertModel(config).eval()
+    reference = copy.deepcopy(model).double()
+    torch._dynamo.reset()
+    reset_report()
+    compiled = torch.compile(model, backend="ube", dynamic=True)
+    for batch, length in [(2, 7), (3, 19), (5, 64)]:
+        ids = torch.randint(0, 100, (batch, length))
+        mask = torch.ones_like(ids)
+        mask[0, length // 2:] = 0
+        with torch.no_grad():
+            out = compiled(input_ids=ids, attention_mask=mask).last_hidden_state
+            ref = reference(input_ids=ids, attention_mask=mask).last_hidden_state
+        kept = mask.bool()
+        assert (out.double() - ref)[kept].abs().max() / ref.abs().max() < 1e-5
+    reports = compiled_graphs()
+    assert len(reports) == 1 and reports[0]["compiled"] == reports[0]["nodes"]
