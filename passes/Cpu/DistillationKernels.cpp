@@ -57,15 +57,22 @@ public:
   RowKernelBuilder(ImplicitLocOpBuilder &b, Value student, Value teacher, Value labels,
                    const KdParams &params, int64_t lanes, int64_t chunk)
       : b(b), params(params), lanes(lanes), chunk(chunk) {
+    // The row count may be symbolic (a batch of any length): an index value,
+    // a constant when static.
     auto type = cast<RankedTensorType>(student.getType());
     vocab = type.getShape().back();
-    rows = type.getNumElements() / vocab;
+    IndexMath x(b);
+    rowCount = x.c(1);
+    for (int64_t d = 0; d + 1 < type.getRank(); ++d)
+      rowCount = x.mul(rowCount, x.dim(student, d));
+    rows = x.constant(rowCount).value_or(ShapedType::kDynamic);
     f32 = b.getF32Type();
     vec = VectorType::get({lanes}, f32);
-    this->student = reshapeTo(b, student, {rows, vocab});
-    this->teacher = reshapeTo(b, teacher, {rows, vocab});
+    OpFoldResult rowSize = getAsOpFoldResult(rowCount);
+    this->student = reshapeTo(b, student, ArrayRef<OpFoldResult>{rowSize, b.getIndexAttr(vocab)});
+    this->teacher = reshapeTo(b, teacher, ArrayRef<OpFoldResult>{rowSize, b.getIndexAttr(vocab)});
     if (labels)
-      this->labels = reshapeTo(b, labels, {rows});
+      this->labels = reshapeTo(b, labels, ArrayRef<OpFoldResult>{rowSize});
     needPlainStats = params.alpha != 0.0 && params.temperature != 1.0;
     inverseT = scalar(1.0 / params.temperature);
   }
@@ -73,7 +80,7 @@ public:
   /// The scalar loss, as a rank-0 tensor.
   Value buildLoss() {
     SmallVector<Value> totals =
-        loop(index(0), index(rows), index(1), lossSumsInit(),
+        loop(index(0), rowCount, index(1), lossSumsInit(),
              [&](Value row, ValueRange sums) { return addRowLoss(row, rowStats(row), sums); });
     return finishLoss(totals);
   }
@@ -82,8 +89,8 @@ public:
   /// [rows, vocab].
   Value buildGradient(Value grad) {
     Value perRow = gradientPerRow(grad);
-    Value init = tensor::EmptyOp::create(b, ArrayRef<int64_t>{rows, vocab}, f32);
-    SmallVector<Value> result = loop(index(0), index(rows), index(1), ValueRange{init},
+    Value init = emptyRows();
+    SmallVector<Value> result = loop(index(0), rowCount, index(1), ValueRange{init},
                                      [&](Value row, ValueRange out) -> SmallVector<Value> {
                                        return {writeRowGradient(row, rowStats(row), perRow,
                                                                 out[0])};
@@ -96,9 +103,9 @@ public:
   std::pair<Value, Value> buildLossAndGradient(Value grad) {
     Value perRow = gradientPerRow(grad);
     SmallVector<Value> state = lossSumsInit();
-    state.push_back(tensor::EmptyOp::create(b, ArrayRef<int64_t>{rows, vocab}, f32));
+    state.push_back(emptyRows());
     SmallVector<Value> result =
-        loop(index(0), index(rows), index(1), state, [&](Value row, ValueRange args) {
+        loop(index(0), rowCount, index(1), state, [&](Value row, ValueRange args) {
           RowStats stats = rowStats(row);
           SmallVector<Value> next = addRowLoss(row, stats, args.drop_back());
           next.push_back(writeRowGradient(row, stats, perRow, args.back()));
@@ -107,7 +114,24 @@ public:
     return {finishLoss(ArrayRef<Value>(result).drop_back()), result.back()};
   }
 
+  /// `rows` ([rows, vocab], the kernel's gradient) in the logits' shape.
+  Value inShapeOf(Value rows, Value logits) {
+    IndexMath x(b);
+    SmallVector<OpFoldResult> shape;
+    for (int64_t d = 0; d < cast<RankedTensorType>(logits.getType()).getRank(); ++d)
+      shape.push_back(getAsOpFoldResult(x.dim(logits, d)));
+    return reshapeTo(b, rows, shape);
+  }
+
 private:
+  /// An uninitialized [rows, vocab] tensor.
+  Value emptyRows() {
+    SmallVector<Value> dynamic;
+    if (ShapedType::isDynamic(rows))
+      dynamic.push_back(rowCount);
+    return tensor::EmptyOp::create(b, ArrayRef<int64_t>{rows, vocab}, f32, dynamic);
+  }
+
   struct RowStats {
     Value lseStudent, lseTeacher; ///< log-sum-exp of s/T and t/T.
     Value weightedCross;          ///< sum softmax(t/T) (t - s)/T.
@@ -161,10 +185,11 @@ private:
   /// grad / N, with N the counted rows (at least 1).
   Value gradientPerRow(Value grad) {
     Value upstream = tensor::ExtractOp::create(b, grad, ValueRange{});
-    Value count = scalar(double(rows));
+    Value count = arith::UIToFPOp::create(
+        b, f32, arith::IndexCastUIOp::create(b, b.getI64Type(), rowCount));
     if (labels) {
       SmallVector<Value> counted =
-          loop(index(0), index(rows), index(1), ValueRange{scalar(0.0)},
+          loop(index(0), rowCount, index(1), ValueRange{scalar(0.0)},
                [&](Value row, ValueRange sum) -> SmallVector<Value> {
                  Value one =
                      arith::SelectOp::create(b, rowCounted(row), scalar(1.0), scalar(0.0));
@@ -377,17 +402,20 @@ private:
   ImplicitLocOpBuilder &b;
   KdParams params;
   int64_t lanes, chunk, rows = 0, vocab = 0;
+  /// The row count as an index value (rows: its constant, or dynamic).
+  Value rowCount;
   Type f32;
   VectorType vec;
   Value student, teacher, labels, inverseT;
   bool needPlainStats = false;
 };
 
-/// Whether the fused kernels handle `logits`: static f32 with a vocabulary.
+/// Whether the fused kernels handle `logits`: f32 with a static vocabulary
+/// (the rows may be symbolic, and are at least 1 then).
 bool supported(Value logits) {
   auto type = dyn_cast<RankedTensorType>(logits.getType());
-  return type && type.hasStaticShape() && type.getElementType().isF32() &&
-         type.getRank() >= 1 && type.getShape().back() > 0 && type.getNumElements() > 0;
+  return type && type.getElementType().isF32() && type.getRank() >= 1 &&
+         !type.isDynamicDim(type.getRank() - 1) && !llvm::is_contained(type.getShape(), 0);
 }
 
 template <typename OpTy>
@@ -403,7 +431,7 @@ struct FuseKd : OpRewritePattern<OpTy> {
       : OpRewritePattern<OpTy>(context), lanes(lanes), chunk(chunk) {}
   LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
     if (!supported(op.getStudentLogits()))
-      return rewriter.notifyMatchFailure(op, "not static f32 logits");
+      return rewriter.notifyMatchFailure(op, "not f32 logits with a static vocabulary");
     if constexpr (std::is_same_v<OpTy, KdLossOp>) {
       for (Operation *user : op.getStudentLogits().getUsers())
         if (auto grad = dyn_cast<KdLossGradOp>(user); grad && partnerLoss(grad) == op)
@@ -417,7 +445,7 @@ struct FuseKd : OpRewritePattern<OpTy> {
         RowKernelBuilder kernel(b, op.getStudentLogits(), op.getTeacherLogits(),
                                 op.getLabels(), paramsOf(op), lanes, chunk);
         auto [value, gradient] = kernel.buildLossAndGradient(op.getGrad());
-        rewriter.replaceOp(op, reshapeTo(b, gradient, op.getType().getShape()));
+        rewriter.replaceOp(op, kernel.inShapeOf(gradient, op.getStudentLogits()));
         rewriter.replaceOp(loss, value);
         return success();
       }
@@ -426,8 +454,8 @@ struct FuseKd : OpRewritePattern<OpTy> {
     RowKernelBuilder kernel(b, op.getStudentLogits(), op.getTeacherLogits(), op.getLabels(),
                             paramsOf(op), lanes, chunk);
     if constexpr (std::is_same_v<OpTy, KdLossGradOp>)
-      rewriter.replaceOp(op, reshapeTo(b, kernel.buildGradient(op.getGrad()),
-                                       op.getType().getShape()));
+      rewriter.replaceOp(op, kernel.inShapeOf(kernel.buildGradient(op.getGrad()),
+                                              op.getStudentLogits()));
     else
       rewriter.replaceOp(op, kernel.buildLoss());
     return success();

@@ -20,8 +20,10 @@ def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
     cross-entropy gradient) directly. A kd_loss and a kd_loss_grad of the
     same operands (a training step) become one kernel sharing the statistics
     pass. Nothing of the size of the logits is allocated:
-    `docs/distillation.md` has the math. Ops it does not handle
-    (other element types) are left for `--ube-lower-to-linalg`.
+    `docs/distillation.md` has the math. The row count may be symbolic (the
+    tokens of a batch of any length; the vocabulary static): the row loop
+    then runs to it at run time. Ops it does not handle (other element
+    types, a symbolic vocabulary) are left for `--ube-lower-to-linalg`.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "8",

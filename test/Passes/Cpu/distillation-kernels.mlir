@@ -116,3 +116,18 @@ func.func @kd_loss_one_row(%s: tensor<10xf32>, %t: tensor<10xf32>, %y: tensor<i6
   %0 = ube.kd_loss %s, %t labels %y {alpha = 0.5} : tensor<10xf32>, tensor<10xf32>, tensor<i64>
   return %0 : tensor<f32>
 }
+
+// -----
+
+// Symbolic rows (a batch of any length; the vocabulary static): the same
+// kernel, its row loop to the runtime count batch·seq.
+// CHECK-LABEL: func.func @symbolic
+// CHECK-DAG: %[[B:.*]] = tensor.dim %arg0, %c0{{.*}} : tensor<?x?x40xf32>
+// CHECK-DAG: %[[S:.*]] = tensor.dim %arg0, %c1{{.*}} : tensor<?x?x40xf32>
+// CHECK: %[[ROWS:.*]] = arith.muli
+// CHECK: tensor.collapse_shape %arg0 {{\[\[}}0, 1], [2]] : tensor<?x?x40xf32> into tensor<?x40xf32>
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %[[ROWS]]
+func.func @symbolic(%s: tensor<?x?x40xf32>, %t: tensor<?x?x40xf32>) -> tensor<f32> {
+  %l = ube.kd_loss %s, %t {temperature = 2.0 : f64} : tensor<?x?x40xf32>, tensor<?x?x40xf32>
+  return %l : tensor<f32>
+}

@@ -310,3 +310,40 @@ def test_compile_module_with_dynamic_shapes(ube_module):
         assert rel_error(exe(x.numpy()), ref) < 2e-6
     with pytest.raises(TypeError, match="dynamic_shapes applies to compiling a torch module"):
         ube_module.compile("graph.json", dynamic_shapes=({0: batch},))
+
+
+# The distillation loss over every token of a batch of any length: the
+# fused KD kernel on a symbolic row count (batch·seq rows of a vocabulary).
+KD = {"format": "ube.graph", "version": 2,
+      "dims": {"batch": {"max": 16}, "seq": {"max": 128}},
+      "inputs": [{"name": "student", "dtype": "f32", "shape": ["batch", "seq", 50]},
+                 {"name": "teacher", "dtype": "f32", "shape": ["batch", "seq", 50]},
+                 {"name": "labels", "dtype": "i64", "shape": ["batch", "seq"]}],
+      "nodes": [{"name": "loss", "op": "kd_loss", "inputs": ["student", "teacher", "labels"],
+                 "attrs": {"temperature": 2.0, "alpha": 0.5, "ignore_index": -100}}],
+      "outputs": ["loss"]}
+
+
+def test_kd_loss_any_batch_and_length(ube_module, tmp_path):
+    """Hinton's loss (KL at T = 2 scaled by T², plus 0.5·cross-entropy, rows
+    labelled -100 left out) against PyTorch in float64 at each shape."""
+    exe, _ = compiled(ube_module, tmp_path, KD, "kd")
+    rng = np.random.default_rng(5)
+    F = torch.nn.functional
+    for batch, seq in [(1, 7), (3, 64), (16, 128), (5, 1)] + [
+            (int(rng.integers(1, 17)), int(rng.integers(1, 129))) for _ in range(10)]:
+        s = rng.standard_normal((batch, seq, 50)).astype(np.float32) * 3
+        t = rng.standard_normal((batch, seq, 50)).astype(np.float32) * 3
+        labels = rng.integers(0, 50, (batch, seq))
+        labels[rng.random((batch, seq)) < 0.2] = -100
+        loss = exe(s, t, labels)
+        st, tt = torch.from_numpy(s).double().reshape(-1, 50), torch.from_numpy(t).double()
+        tt = tt.reshape(-1, 50)
+        keep = torch.from_numpy(labels.reshape(-1) != -100)
+        if not keep.any():
+            continue
+        kl = F.kl_div(F.log_softmax(st[keep] / 2, -1), F.log_softmax(tt[keep] / 2, -1),
+                      reduction="batchmean", log_target=True) * 4
+        ce = F.cross_entropy(st[keep], torch.from_numpy(labels.reshape(-1))[keep])
+        ref = (kl + 0.5 * ce).item()
+        assert abs(float(loss) - ref) / abs(ref) < 1e-5, (batch, seq)
