@@ -300,3 +300,73 @@ TEST(Runtime, DifferentExecutablesDoNotAlias) {
   ube_device_release(device);
 }
 } // namespace
+
+/// An executable with symbolic batch (at most 4) and length (at most 64):
+/// y = softmax(x + bias) over [batch, seq, 8], bias [seq, 1].
+TEST(Runtime, SymbolicShapesThroughTheCApi) {
+  ube_device *device = nullptr;
+  ube_executable *exe = nullptr;
+  expectOk(ube_device_open("cpu", &device));
+  expectOk(ube_executable_load_file(device, UBE_TEST_SYMBOLIC_EXECUTABLE, &exe));
+  ube_tensor_info x;
+  expectOk(ube_function_input(exe, 0, 0, &x));
+  ASSERT_EQ(x.rank, 3u);
+  EXPECT_EQ(x.shape[0], -1);
+  EXPECT_EQ(x.shape[1], -1);
+  EXPECT_EQ(x.shape[2], 8);
+
+  // Outputs' shapes for given inputs, and what is wrong with bad ones.
+  auto outputShape = [&](std::vector<int64_t> xShape, std::vector<int64_t> biasShape,
+                         std::vector<int64_t> &y) {
+    const int64_t *shapes[] = {xShape.data(), biasShape.data()};
+    y.assign(3, 0);
+    return ube_function_output_shape(exe, 0, shapes, 2, 0, y.data());
+  };
+  std::vector<int64_t> y;
+  expectOk(outputShape({3, 5, 8}, {5, 1}, y));
+  EXPECT_EQ(y, (std::vector<int64_t>{3, 5, 8}));
+  expectError(outputShape({5, 5, 8}, {5, 1}, y), UBE_INVALID_ARGUMENT,
+              "input 'x' has batch = 5, outside its bounds (1 to 4)");
+  expectError(outputShape({3, 5, 8}, {6, 1}, y), UBE_INVALID_ARGUMENT,
+              "inputs 'x' and 'bias' must agree on seq, got 5 and 6");
+  expectError(outputShape({3, 5, 9}, {5, 1}, y), UBE_INVALID_ARGUMENT, "input 'x'");
+
+  // Two shapes through one executable, against a float64 reference.
+  for (auto [batch, seq] : {std::pair<int64_t, int64_t>{1, 7}, {4, 64}}) {
+    std::mt19937 rng(unsigned(batch * 100 + seq));
+    std::uniform_real_distribution<float> dist(-3, 3);
+    std::vector<float> xs(batch * seq * 8), bias(seq), out(xs.size());
+    for (float &v : xs)
+      v = dist(rng);
+    for (float &v : bias)
+      v = dist(rng);
+    int64_t xShape[] = {batch, seq, 8}, bShape[] = {seq, 1};
+    ube_buffer *in[2], *result;
+    expectOk(ube_buffer_wrap(device, UBE_F32, 3, xShape, xs.data(), xs.size() * 4, &in[0]));
+    expectOk(ube_buffer_wrap(device, UBE_F32, 2, bShape, bias.data(), bias.size() * 4, &in[1]));
+    expectOk(ube_buffer_wrap(device, UBE_F32, 3, xShape, out.data(), out.size() * 4, &result));
+    expectOk(ube_invoke(exe, 0, in, 2, &result, 1));
+    for (int64_t row = 0; row < batch * seq; ++row) {
+      double top = -1e300, sum = 0;
+      for (int64_t j = 0; j < 8; ++j)
+        top = std::max(top, double(xs[row * 8 + j]) + bias[row % seq]);
+      for (int64_t j = 0; j < 8; ++j)
+        sum += std::exp(double(xs[row * 8 + j]) + bias[row % seq] - top);
+      for (int64_t j = 0; j < 8; ++j)
+        EXPECT_NEAR(out[row * 8 + j],
+                    std::exp(double(xs[row * 8 + j]) + bias[row % seq] - top) / sum, 2e-6);
+    }
+    // An output buffer of another length is refused, naming the shape expected.
+    int64_t wrong[] = {batch, seq + 1, 8};
+    std::vector<float> other(batch * (seq + 1) * 8);
+    ube_buffer *bad;
+    expectOk(ube_buffer_wrap(device, UBE_F32, 3, wrong, other.data(), other.size() * 4, &bad));
+    expectError(ube_invoke(exe, 0, in, 2, &bad, 1), UBE_INVALID_ARGUMENT,
+                "output 'y' expects f32");
+    ube_buffer_release(bad);
+    for (ube_buffer *b : {in[0], in[1], result})
+      ube_buffer_release(b);
+  }
+  ube_executable_release(exe);
+  ube_device_release(device);
+}
