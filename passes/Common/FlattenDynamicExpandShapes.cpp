@@ -10,8 +10,8 @@
 
 #include "passes/Common/Passes.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "passes/Utils/RowMajorStrides.h"
+
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 
 namespace ube {
@@ -49,19 +49,7 @@ struct UbeFlattenDynamicExpandShapesPass
       OpBuilder b(expand);
       Location loc = expand.getLoc();
       SmallVector<OpFoldResult> sizes = expand.getMixedOutputShape();
-      SmallVector<OpFoldResult> strides(sizes.size(), b.getIndexAttr(1));
-      for (int64_t d = int64_t(sizes.size()) - 2; d >= 0; --d) {
-        std::optional<int64_t> inner = getConstantIntValue(strides[d + 1]),
-                               size = getConstantIntValue(sizes[d + 1]);
-        if (inner && size) {
-          strides[d] = b.getIndexAttr(*inner * *size);
-          continue;
-        }
-        strides[d] = arith::MulIOp::create(b, loc,
-                                           getValueOrCreateConstantIndexOp(b, loc, strides[d + 1]),
-                                           getValueOrCreateConstantIndexOp(b, loc, sizes[d + 1]))
-                         .getResult();
-      }
+      SmallVector<OpFoldResult> strides = ube::rowMajorStrides(b, loc, sizes);
       Value view = memref::ReinterpretCastOp::create(b, loc, result, expand.getSrc(),
                                                      b.getIndexAttr(0), sizes, strides);
       expand.replaceAllUsesWith(view);

@@ -127,6 +127,29 @@ llvm::DenseMap<Operation *, int64_t> positions(Block &block) {
   return position;
 }
 
+/// The buffer of `alloc` (of `bytes`, live in `scope` from the allocation to
+/// `last`), its deallocations removed; nullopt when one is in a nested
+/// region (ownership decided at run time).
+std::optional<Buffer> placedBuffer(memref::AllocOp alloc, Block &scope,
+                                   const llvm::DenseMap<Operation *, int64_t> &position,
+                                   int64_t bytes, int64_t last) {
+  SmallVector<Operation *> deallocs;
+  for (Operation *user : alloc->getUsers())
+    if (isa<memref::DeallocOp>(user))
+      deallocs.push_back(user);
+  if (llvm::any_of(deallocs, [&](Operation *d) { return d->getBlock() != &scope; }))
+    return std::nullopt;
+  for (Operation *dealloc : deallocs)
+    dealloc->erase();
+  Buffer buffer;
+  buffer.alloc = alloc;
+  buffer.bytes = bytes;
+  buffer.slotBytes = llvm::alignTo(bytes, kAlignment);
+  buffer.first = position.lookup(alloc);
+  buffer.last = std::max(last, buffer.first);
+  return buffer;
+}
+
 /// A buffer for `alloc`, an allocation in `scope` (a static, identity
 /// memref, used and deallocated only there), live in `scope` from the
 /// allocation to its last use; or nullopt.
@@ -140,22 +163,7 @@ std::optional<Buffer> candidate(memref::AllocOp alloc, Block &scope,
   std::optional<int64_t> last = lastUse(alloc.getResult(), scope, position);
   if (!bytes || !last)
     return std::nullopt;
-  // Deallocations in nested regions mean ownership decided at run time.
-  SmallVector<Operation *> deallocs;
-  for (Operation *user : alloc->getUsers())
-    if (isa<memref::DeallocOp>(user))
-      deallocs.push_back(user);
-  if (llvm::any_of(deallocs, [&](Operation *d) { return d->getBlock() != &scope; }))
-    return std::nullopt;
-  for (Operation *dealloc : deallocs)
-    dealloc->erase();
-  Buffer buffer;
-  buffer.alloc = alloc;
-  buffer.bytes = *bytes;
-  buffer.slotBytes = llvm::alignTo(*bytes, kAlignment);
-  buffer.first = position.lookup(alloc);
-  buffer.last = std::max(*last, buffer.first);
-  return buffer;
+  return placedBuffer(alloc, scope, position, *bytes, *last);
 }
 
 /// How many iterations `task` has, when its bounds are static.
@@ -339,21 +347,7 @@ std::optional<Buffer> symbolicCandidate(memref::AllocOp alloc, Block &block,
       return std::nullopt;
     maxBytes *= *max;
   }
-  SmallVector<Operation *> deallocs;
-  for (Operation *user : alloc->getUsers())
-    if (isa<memref::DeallocOp>(user))
-      deallocs.push_back(user);
-  if (llvm::any_of(deallocs, [&](Operation *d) { return d->getBlock() != &block; }))
-    return std::nullopt;
-  for (Operation *dealloc : deallocs)
-    dealloc->erase();
-  Buffer buffer;
-  buffer.alloc = alloc;
-  buffer.bytes = maxBytes;
-  buffer.slotBytes = llvm::alignTo(maxBytes, kAlignment);
-  buffer.first = position.lookup(alloc);
-  buffer.last = std::max(*last, buffer.first);
-  return buffer;
+  return placedBuffer(alloc, block, position, maxBytes, *last);
 }
 
 struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPass> {

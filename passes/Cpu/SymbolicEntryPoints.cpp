@@ -11,6 +11,7 @@
 #include "passes/Cpu/Passes.h"
 
 #include "dialects/ube/UbeDialect.h"
+#include "passes/Utils/RowMajorStrides.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 
@@ -80,19 +81,7 @@ LogicalResult bindSymbols(func::FuncOp fn, ArrayAttr symbols) {
       }
       sizes.push_back(sizeOf.lookup(cast<StringAttr>(dims[next++]).getValue()));
     }
-    SmallVector<OpFoldResult> strides(type.getRank(), b.getIndexAttr(1));
-    for (int64_t d = type.getRank() - 2; d >= 0; --d) {
-      std::optional<int64_t> inner = getConstantIntValue(strides[d + 1]);
-      std::optional<int64_t> size = getConstantIntValue(sizes[d + 1]);
-      if (inner && size) {
-        strides[d] = b.getIndexAttr(*inner * *size);
-        continue;
-      }
-      strides[d] = arith::MulIOp::create(b, loc,
-                                         getValueOrCreateConstantIndexOp(b, loc, strides[d + 1]),
-                                         getValueOrCreateConstantIndexOp(b, loc, sizes[d + 1]))
-                       .getResult();
-    }
+    SmallVector<OpFoldResult> strides = ube::rowMajorStrides(b, loc, sizes);
     auto bare = MemRefType::get({}, type.getElementType());
     Value pointer = entry.insertArgument(i, bare, arg.getLoc());
     Value view = memref::ReinterpretCastOp::create(b, loc, type, pointer, b.getIndexAttr(0),
