@@ -89,9 +89,8 @@ Value AttentionComposition::grouped(Value x, int64_t groupSize) {
 }
 
 Value AttentionComposition::ungrouped(Value grad, Value operand, Value groupedOperand) {
-  Value summed = u.sumToShape(grad, UbeBuilder::typeOf(groupedOperand).getShape());
-  return narrowed(u.reshape(summed, UbeBuilder::typeOf(operand).getShape()),
-                  UbeBuilder::elementTypeOf(operand));
+  Value summed = u.sumToShapeOf(grad, groupedOperand);
+  return narrowed(u.reshapeLike(summed, operand), UbeBuilder::elementTypeOf(operand));
 }
 
 Value AttentionComposition::narrowed(Value x, Type elementType) {

@@ -9,6 +9,8 @@
 #define UBE_DIALECTS_UBE_UBEBUILDER_H
 
 #include "dialects/ube/UbeOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -124,6 +126,60 @@ public:
   Value broadcastTo(Value x, ArrayRef<int64_t> shape) {
     auto type = RankedTensorType::get(shape, typeOf(x).getElementType());
     return type == x.getType() ? x : BroadcastToOp::create(b, type, x).getResult();
+  }
+
+  // Shapes that may be symbolic: taken from a tensor `like` of that shape,
+  // its symbolic sizes read with tensor.dim.
+
+  /// The sizes of `like`'s symbolic (`?`) dimensions, in order.
+  llvm::SmallVector<Value> symbolicSizes(Value like) {
+    llvm::SmallVector<Value> sizes;
+    for (auto [d, size] : llvm::enumerate(typeOf(like).getShape()))
+      if (mlir::ShapedType::isDynamic(size))
+        sizes.push_back(mlir::tensor::DimOp::create(b, like, int64_t(d)));
+    return sizes;
+  }
+  /// `x` reshaped to `like`'s shape (the same sizes where their types agree).
+  Value reshapeLike(Value x, Value like) {
+    auto type = RankedTensorType::get(typeOf(like).getShape(), typeOf(x).getElementType());
+    if (type == x.getType())
+      return x;
+    return ReshapeOp::create(b, type, x, symbolicSizes(like)).getResult();
+  }
+  /// `x` broadcast to `like`'s shape.
+  Value broadcastLike(Value x, Value like) {
+    auto type = RankedTensorType::get(typeOf(like).getShape(), typeOf(x).getElementType());
+    if (type == x.getType())
+      return x;
+    return BroadcastToOp::create(b, type, x, symbolicSizes(like)).getResult();
+  }
+  /// sumToShape to `like`'s shape.
+  Value sumToShapeOf(Value x, Value like) {
+    auto xShape = typeOf(x).getShape(), shape = typeOf(like).getShape();
+    if (typeOf(like).hasStaticShape())
+      return sumToShape(x, shape);
+    int64_t lead = int64_t(xShape.size()) - int64_t(shape.size());
+    SmallVector<int64_t> axes;
+    for (int64_t d = 0; d < int64_t(xShape.size()); ++d)
+      if (d < lead || (shape[d - lead] == 1 && xShape[d] != 1))
+        axes.push_back(d);
+    return reshapeLike(axes.empty() ? x : reduceSum(x, axes, /*keepdims=*/true), like);
+  }
+  /// The number of elements of `x` along `axes`, in `x`'s element type,
+  /// broadcastable against `x`: a scalar when the sizes are static, else
+  /// counted at run time into `x`'s rank with the counted axes kept as 1.
+  Value countAlong(Value x, ArrayRef<int64_t> axes) {
+    auto type = typeOf(x);
+    Type element = type.getElementType();
+    int64_t count = 1;
+    bool symbolic = false;
+    for (int64_t d : axes) {
+      symbolic |= type.isDynamicDim(d);
+      count *= type.isDynamicDim(d) ? 1 : type.getDimSize(d);
+    }
+    if (!symbolic)
+      return scalar(element, double(count));
+    return reduceSum(broadcastLike(scalar(element, 1.0), x), axes, /*keepdims=*/true);
   }
   /// Sums `x` (broadcast from a value of shape `shape` with numpy rules)
   /// back to `shape`: the gradient of a broadcast.

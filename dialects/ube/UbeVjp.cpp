@@ -31,7 +31,7 @@ int64_t positive(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : a
 /// Sets the gradient of a float operand, summed back to its shape.
 void setGrad(UbeBuilder &u, Grads &grads, unsigned index, Value operand, Value grad) {
   if (isFloatTensor(operand))
-    grads[index] = u.sumToShape(grad, UbeBuilder::typeOf(operand).getShape());
+    grads[index] = u.sumToShapeOf(grad, operand);
 }
 
 // Elementwise ops: g times the local derivative. `y` is the op's result.
@@ -218,9 +218,9 @@ LogicalResult vjp(MatmulOp op, UbeBuilder &u, Value g, Grads &grads) {
   Value db = tr ? u.matmul(g, a, /*transposeRhs=*/tl, /*transposeLhs=*/true)
                 : u.matmul(a, g, /*transposeRhs=*/false, /*transposeLhs=*/!tl);
   if (isFloatTensor(op.getLhs()))
-    grads[0] = u.reshape(u.sumToShape(da, UbeBuilder::typeOf(a).getShape()), aShape);
+    grads[0] = u.reshapeLike(u.sumToShapeOf(da, a), op.getLhs());
   if (isFloatTensor(op.getRhs()))
-    grads[1] = u.reshape(u.sumToShape(db, UbeBuilder::typeOf(b).getShape()), bShape);
+    grads[1] = u.reshapeLike(u.sumToShapeOf(db, b), op.getRhs());
   return success();
 }
 
@@ -229,11 +229,14 @@ LogicalResult vjp(LinearOp op, UbeBuilder &u, Value g, Grads &grads) {
   Value x = op.getInput(), w = op.getWeight();
   auto wShape = UbeBuilder::typeOf(w).getShape();
   grads[0] = u.matmul(g, w);
-  int64_t rows = UbeBuilder::typeOf(x).getNumElements() / wShape[1];
+  // Every row of x at once: a collapse, whatever the sizes (symbolic: `?`).
+  auto xType = UbeBuilder::typeOf(x);
+  int64_t rows = xType.hasStaticShape() ? xType.getNumElements() / wShape[1]
+                                        : ShapedType::kDynamic;
   grads[1] = u.matmul(u.reshape(g, {rows, wShape[0]}), u.reshape(x, {rows, wShape[1]}),
                       /*transposeRhs=*/false, /*transposeLhs=*/true);
   if (Value bias = op.getBias())
-    grads[2] = u.sumToShape(g, UbeBuilder::typeOf(bias).getShape());
+    grads[2] = u.sumToShapeOf(g, bias);
   return success();
 }
 
@@ -265,8 +268,7 @@ LogicalResult vjp(LayerNormOp op, UbeBuilder &u, Value g, Grads &grads) {
   grads[0] = u.mul(r, u.sub(u.sub(gn, u.reduceMean(gn, axes, true)),
                             u.mul(normalized, u.reduceMean(u.mul(gn, normalized), axes, true))));
   for (auto [i, parameter] : llvm::enumerate(affine))
-    grads[1 + i] = u.sumToShape(i == 0 ? u.mul(g, normalized) : g,
-                                UbeBuilder::typeOf(parameter).getShape());
+    grads[1 + i] = u.sumToShapeOf(i == 0 ? u.mul(g, normalized) : g, parameter);
   return success();
 }
 
@@ -284,7 +286,7 @@ LogicalResult vjp(RmsNormOp op, UbeBuilder &u, Value g, Grads &grads) {
   grads[0] = u.mul(r, u.sub(gn, u.mul(normalized, u.reduceMean(u.mul(gn, normalized), axes,
                                                                    true))));
   if (weight)
-    grads[1] = u.sumToShape(u.mul(g, normalized), UbeBuilder::typeOf(weight).getShape());
+    grads[1] = u.sumToShapeOf(u.mul(g, normalized), weight);
   return success();
 }
 
@@ -313,7 +315,8 @@ Value spread(Op op, UbeBuilder &u, Value g) {
   SmallVector<int64_t> kept(shape);
   for (int64_t d : reducedAxes(op.getAxes(), shape.size()))
     kept[d] = 1;
-  return u.broadcastTo(u.reshape(g, kept), shape);
+  // (An expansion by 1s: its symbolic sizes follow from g's.)
+  return u.broadcastLike(u.reshape(g, kept), op.getInput());
 }
 
 LogicalResult vjp(ReduceSumOp op, UbeBuilder &u, Value g, Grads &grads) {
@@ -322,10 +325,8 @@ LogicalResult vjp(ReduceSumOp op, UbeBuilder &u, Value g, Grads &grads) {
 }
 LogicalResult vjp(ReduceMeanOp op, UbeBuilder &u, Value g, Grads &grads) {
   auto type = UbeBuilder::typeOf(op.getInput());
-  int64_t count = 1;
-  for (int64_t d : reducedAxes(op.getAxes(), type.getRank()))
-    count *= type.getDimSize(d);
-  grads[0] = u.div(spread(op, u, g), u.scalar(type.getElementType(), double(count)));
+  Value count = u.countAlong(op.getInput(), reducedAxes(op.getAxes(), type.getRank()));
+  grads[0] = u.div(spread(op, u, g), count);
   return success();
 }
 /// The gradient is shared equally by the maxima of each reduced group (as
@@ -335,7 +336,7 @@ LogicalResult vjp(ReduceMaxOp op, UbeBuilder &u, Value g, Grads &grads) {
   auto type = UbeBuilder::typeOf(x);
   SmallVector<int64_t> axes = reducedAxes(op.getAxes(), type.getRank());
   Value isMax = u.castTo(u.compare("eq", x, spread(op, u, op.getResult())), type.getElementType());
-  Value count = u.broadcastTo(u.reduceSum(isMax, axes, true), type.getShape());
+  Value count = u.broadcastLike(u.reduceSum(isMax, axes, true), x);
   grads[0] = u.div(u.mul(spread(op, u, g), isMax), count);
   return success();
 }
@@ -348,15 +349,17 @@ LogicalResult vjp(TransposeOp op, UbeBuilder &u, Value g, Grads &grads) {
   return success();
 }
 LogicalResult vjp(ReshapeOp op, UbeBuilder &u, Value g, Grads &grads) {
-  grads[0] = u.reshape(g, UbeBuilder::typeOf(op.getInput()).getShape());
+  grads[0] = u.reshapeLike(g, op.getInput());
   return success();
 }
 LogicalResult vjp(BroadcastToOp op, UbeBuilder &u, Value g, Grads &grads) {
-  grads[0] = u.sumToShape(g, UbeBuilder::typeOf(op.getInput()).getShape());
+  grads[0] = u.sumToShapeOf(g, op.getInput());
   return success();
 }
 LogicalResult vjp(ConcatOp op, UbeBuilder &u, Value g, Grads &grads) {
   auto shape = UbeBuilder::typeOf(g).getShape();
+  if (!UbeBuilder::typeOf(g).hasStaticShape())
+    return op.emitOpError("gradient of a concat of symbolic shape is not supported yet");
   int64_t axis = positive(op.getAxis(), shape.size()), offset = 0;
   for (auto [i, input] : llvm::enumerate(op.getInputs())) {
     int64_t size = UbeBuilder::typeOf(input).getDimSize(axis);
@@ -375,6 +378,8 @@ LogicalResult vjp(ConcatOp op, UbeBuilder &u, Value g, Grads &grads) {
 /// then s - 1 zeros) before the zeros before and after are added.
 LogicalResult vjp(SliceOp op, UbeBuilder &u, Value g, Grads &grads) {
   auto inputShape = UbeBuilder::typeOf(op.getInput()).getShape();
+  if (!UbeBuilder::typeOf(g).hasStaticShape())
+    return op.emitOpError("gradient of a slice to a symbolic size is not supported yet");
   Type type = UbeBuilder::elementTypeOf(g);
   auto zeros = [&](ArrayRef<int64_t> shape) {
     return u.broadcastTo(u.scalar(type, 0.0), shape);
@@ -426,7 +431,10 @@ LogicalResult vjp(GatherOp op, UbeBuilder &u, Value g, Grads &grads) {
   auto tableShape = UbeBuilder::typeOf(table).getShape();
   int64_t rank = tableShape.size(), axis = positive(op.getAxis(), rank);
   int64_t idsRank = UbeBuilder::typeOf(ids).getRank();
-  int64_t positions = UbeBuilder::typeOf(ids).getNumElements();
+  // (The ids' count: symbolic for a batch of any length.)
+  int64_t positions = UbeBuilder::typeOf(ids).hasStaticShape()
+                          ? UbeBuilder::typeOf(ids).getNumElements()
+                          : ShapedType::kDynamic;
   // g: [before..., ids..., after...] -> [ids..., before..., after...] -> [P, rest...].
   SmallVector<int64_t> perm;
   for (int64_t i = 0; i < idsRank; ++i)
@@ -483,11 +491,15 @@ LogicalResult vjp(CrossEntropyOp op, UbeBuilder &u, Value g, Grads &grads) {
 }
 LogicalResult vjp(MseLossOp op, UbeBuilder &u, Value g, Grads &grads) {
   auto type = UbeBuilder::typeOf(op.getInput());
-  double scale = op.getReduction() == "mean" ? 2.0 / std::max<int64_t>(1, type.getNumElements())
-                                             : 2.0;
-  Value d = u.mul(u.mul(u.sub(op.getInput(), op.getTarget()),
-                        u.scalar(type.getElementType(), scale)),
-                  g);
+  Value scale = u.scalar(type.getElementType(), 2.0);
+  if (op.getReduction() == "mean") {
+    SmallVector<int64_t> all;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      all.push_back(d);
+    scale = u.div(scale, u.maximum(u.countAlong(op.getInput(), all),
+                                   u.scalar(type.getElementType(), 1.0)));
+  }
+  Value d = u.mul(u.mul(u.sub(op.getInput(), op.getTarget()), scale), g);
   setGrad(u, grads, 0, op.getInput(), d);
   setGrad(u, grads, 1, op.getTarget(), u.neg(d));
   return success();
@@ -530,8 +542,7 @@ LogicalResult vjp(AttentionTransferLossOp op, UbeBuilder &u, Value g, Grads &gra
 LogicalResult vjp(BernoulliSelectOp op, UbeBuilder &u, Value g, Grads &grads) {
   if (!isFloatTensor(op.getStudent()))
     return success();
-  Value zeros = u.broadcastTo(u.scalar(UbeBuilder::elementTypeOf(g), 0.0),
-                              UbeBuilder::typeOf(g).getShape());
+  Value zeros = u.broadcastLike(u.scalar(UbeBuilder::elementTypeOf(g), 0.0), g);
   auto select = [&](Value student, Value teacher) {
     return BernoulliSelectOp::create(u.b, op.getProbability(), op.getStep(), student, teacher,
                                      op.getSeedAttr(), op.getModuleIdAttr())

@@ -39,12 +39,6 @@ FailureOr<SmallVector<Value>> ube::buildGradients(func::FuncOp fn, int64_t lossI
                                                   ArrayRef<int64_t> wrtIndices) {
   if (!fn.getBody().hasOneBlock())
     return fn.emitOpError("autodiff needs a single-block function");
-  // Gradient rules size their results from static shapes (a mean's count,
-  // a broadcast back to the input): symbolic ones are refused, not guessed.
-  for (Type type : fn.getArgumentTypes())
-    if (auto tensor = dyn_cast<RankedTensorType>(type); tensor && !tensor.hasStaticShape())
-      return fn.emitOpError("gradients of functions with symbolic dimensions (")
-             << type << ") are not supported yet";
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
   if (lossIndex < 0 || lossIndex >= int64_t(ret.getNumOperands()))
     return fn.emitOpError("gradient: loss ") << lossIndex << " is not a result";
@@ -110,8 +104,7 @@ FailureOr<SmallVector<Value>> ube::buildGradients(func::FuncOp fn, int64_t lossI
   for (BlockArgument arg : wrt) {
     Value g = grads.lookup(arg);
     if (!g)
-      g = u.broadcastTo(u.scalar(UbeBuilder::elementTypeOf(arg), 0.0),
-                        UbeBuilder::typeOf(arg).getShape());
+      g = u.broadcastLike(u.scalar(UbeBuilder::elementTypeOf(arg), 0.0), arg);
     result.push_back(g);
   }
   return result;
@@ -152,7 +145,13 @@ LogicalResult differentiate(func::FuncOp fn, DictionaryAttr spec) {
   SmallVector<std::string> names;
   for (int64_t i : wrtAttr.asArrayRef())
     names.push_back("d_" + argumentName(fn, i));
+  unsigned first = fn.getNumResults();
   appendResults(fn, *grads, names);
+  // A gradient has its input's shape: the same symbols name its sizes.
+  StringRef dimsName = UbeDialect::DimsAttrHelper::getNameStr();
+  for (auto [k, i] : llvm::enumerate(wrtAttr.asArrayRef()))
+    if (auto dims = fn.getArgAttrOfType<ArrayAttr>(i, dimsName))
+      fn.setResultAttr(first + k, dimsName, dims);
   fn->removeAttr(kGradientAttr);
   return success();
 }

@@ -50,7 +50,7 @@ def UbeAutodiff : Pass<"ube-autodiff", "::mlir::ModuleOp"> {
     `--ube-decompose`, so composite ops use their own rules (a fused loss
     gets its fused `*_grad` op).
   }];
-  let dependentDialects = ["::ube::UbeDialect"];
+  let dependentDialects = ["::ube::UbeDialect", "::mlir::tensor::TensorDialect"];
 }
 
 def UbeBuildTrainStep : Pass<"ube-build-train-step", "::mlir::ModuleOp"> {
@@ -72,7 +72,7 @@ def UbeBuildTrainStep : Pass<"ube-build-train-step", "::mlir::ModuleOp"> {
     data-parallel workers. The updates are `ube.sgd_update` /
     `ube.adamw_update`, one elementwise kernel each.
   }];
-  let dependentDialects = ["::ube::UbeDialect"];
+  let dependentDialects = ["::ube::UbeDialect", "::mlir::tensor::TensorDialect"];
 }
 
 def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {

@@ -95,10 +95,30 @@ func.func @no_rule(%s: tensor<2x5xf32>, %t: tensor<2x5xf32>, %g: tensor<f32>) ->
 
 // -----
 
-// Symbolic dimensions: refused, since gradient rules size from static shapes.
-// expected-error @+1 {{gradients of functions with symbolic dimensions ('tensor<?x4xf32>') are not supported yet}}
-func.func @symbolic(%x: tensor<?x4xf32>) -> tensor<f32>
+// Symbolic dimensions: broadcasts back to the input take its sizes
+// (tensor.dim), a mean's count is counted at run time, and the gradient
+// names the input's symbols.
+// CHECK-LABEL: func.func @symbolic
+// CHECK-SAME: -> (tensor<f32>, tensor<?x4xf32> {ube.dims = ["n"], ube.name = "d_arg0"})
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[ONES:.*]] = ube.broadcast_to %{{.*}} [%[[N]]] : tensor<f32> to tensor<?x4xf32>
+// CHECK: %[[COUNT:.*]] = ube.reduce_sum %[[ONES]] {axes = array<i64: 0, 1>, keepdims = true}
+// CHECK: %[[SPREAD:.*]] = ube.broadcast_to %{{.*}} [%{{.*}}] : tensor<1x1xf32> to tensor<?x4xf32>
+// CHECK: ube.div %[[SPREAD]], %[[COUNT]]
+func.func @symbolic(%x: tensor<?x4xf32> {ube.dims = ["n"]}) -> tensor<f32>
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>},
+                ube.symbols = [#ube.dim<"n", max = 8>]} {
+  %s = ube.reduce_mean %x : tensor<?x4xf32>
+  return %s : tensor<f32>
+}
+
+// -----
+
+// A concat of symbolic shape has no gradient rule yet.
+func.func @symbolic_concat(%x: tensor<?x4xf32>) -> tensor<f32>
     attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
-  %s = ube.reduce_sum %x : tensor<?x4xf32>
+  // expected-error @+1 {{'ube.concat' op gradient of a concat of symbolic shape is not supported yet}}
+  %c = ube.concat %x, %x {axis = 1 : i64} : tensor<?x4xf32>, tensor<?x4xf32>
+  %s = ube.reduce_sum %c : tensor<?x8xf32>
   return %s : tensor<f32>
 }
