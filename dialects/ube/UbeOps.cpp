@@ -1064,7 +1064,9 @@ LogicalResult ScatterAddOp::verify() {
       result.getElementType() != updates.getElementType())
     return emitOpError("result ") << result << " must be the updates' rows " << updates
                                   << " stacked along a first dimension";
-  if (result.getDimSize(0) < 1)
+  if (result.isDynamicDim(0) != bool(getRows()))
+    return emitOpError("takes `rows` exactly when its row count is symbolic, got ") << result;
+  if (!result.isDynamicDim(0) && result.getDimSize(0) < 1)
     return emitOpError("result needs at least one row");
   return success();
 }

@@ -483,13 +483,22 @@ def Ube_ScatterAddOp : Ube_Op<"scatter_add", [Pure]> {
     `[V, d1, ...]`: zeros, then `result[indices[p]] += updates[p]` for each
     p in order (rows with the same index add up). Indices are clamped into
     `[0, V)`, as `gather` reads them. One pass over `updates`, where a
-    one-hot product would cost P·V per element of a row.
+    one-hot product would cost P·V per element of a row. A symbolic V (the
+    gradient of a gather along a dimension of a batch of any length) is
+    `rows`.
   }];
-  let arguments = (ins Ube_FloatTensor:$updates, Ube_IndexTensor:$indices);
+  let arguments = (ins Ube_FloatTensor:$updates, Ube_IndexTensor:$indices,
+                   Optional<Index>:$rows);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = [{
-    $updates `,` $indices attr-dict `:` type($updates) `,` type($indices) `to` type($result)
+    $updates `,` $indices (`rows` $rows^)? attr-dict `:` type($updates) `,` type($indices)
+    `to` type($result)
   }];
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$type, "::mlir::Value":$updates, "::mlir::Value":$indices), [{
+      build($_builder, $_state, type, updates, indices, ::mlir::Value());
+    }]>
+  ];
   let hasVerifier = 1;
 }
 

@@ -451,7 +451,12 @@ LogicalResult vjp(GatherOp op, UbeBuilder &u, Value g, Grads &grads) {
     }
   Value updates = u.reshape(u.transpose(g, perm), rows);
   auto movedType = RankedTensorType::get(moved, UbeBuilder::elementTypeOf(g));
-  Value summed = ScatterAddOp::create(u.b, movedType, updates, u.reshape(ids, {positions}));
+  // A symbolic table size (gathering along a batch's tokens) is the table's.
+  Value tableRows;
+  if (ShapedType::isDynamic(tableShape[axis]))
+    tableRows = tensor::DimOp::create(u.b, table, axis);
+  Value summed =
+      ScatterAddOp::create(u.b, movedType, updates, u.reshape(ids, {positions}), tableRows);
   // [V, before..., after...] -> the table's layout.
   SmallVector<int64_t> back;
   for (int64_t i = 0; i < rank; ++i)

@@ -708,13 +708,13 @@ struct LowerScatterAdd : OpConversionPattern<ScatterAddOp> {
     auto resultType = op.getType();
     auto updatesType = tensorType(adaptor.getUpdates());
     int64_t rank = resultType.getRank();
-    if (resultType.isDynamicDim(0))
-      return rewriter.notifyMatchFailure(op, "the table's row count must be static");
     Value updates = adaptor.getUpdates();
     Value zero = arith::ConstantOp::create(rewriter, loc,
                                            rewriter.getZeroAttr(resultType.getElementType()));
-    Value empty = emptyTensor(rewriter, loc, resultType,
-                              [&](int64_t d) { return dimOf(rewriter, loc, updates, d); });
+    // The table's row count: static, or `rows`; the rest is updates' rows'.
+    Value empty = emptyTensor(rewriter, loc, resultType, [&](int64_t d) -> OpFoldResult {
+      return d == 0 ? OpFoldResult(adaptor.getRows()) : dimOf(rewriter, loc, updates, d);
+    });
     Value init = linalg::FillOp::create(rewriter, loc, zero, empty).getResult(0);
     auto index = [&](OpBuilder &b, int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
     SmallVector<int64_t> rowShape(updatesType.getShape());
@@ -723,7 +723,8 @@ struct LowerScatterAdd : OpConversionPattern<ScatterAddOp> {
     SmallVector<OpFoldResult> sizes, strides(rank, rewriter.getIndexAttr(1));
     for (int64_t d = 0; d < rank; ++d)
       sizes.push_back(d == 0 ? rewriter.getIndexAttr(1) : dimOf(rewriter, loc, updates, d));
-    Value tableRows = index(rewriter, resultType.getDimSize(0));
+    Value tableRows = resultType.isDynamicDim(0) ? adaptor.getRows()
+                                                 : index(rewriter, resultType.getDimSize(0));
     auto loop = scf::ForOp::create(
         rewriter, loc, index(rewriter, 0), dimValue(rewriter, loc, updates, 0),
         index(rewriter, 1), ValueRange{init},

@@ -98,6 +98,10 @@ class DistillConfig:
     save: str = None             # the trained student (.safetensors)
     checkpoint_dir: str = None   # where checkpoints go; one there already is resumed
     checkpoint_every: int = 0    # steps between checkpoints (the last step too)
+    # Batches of any size and length: the step is compiled once with
+    # symbolic batch and sequence sizes (at most the first batch's), and
+    # each batch is cut to its longest row (by the attention mask, input 1).
+    variable_length: bool = False
     on_step: object = None       # called after each step as on_step(step, {term: value})
     target: str = "cpu"
 
@@ -127,6 +131,7 @@ class TrainedModel:
     graph: dict
     weights: dict
     step_seconds: list = dataclasses.field(default_factory=list)
+    step_tokens: list = dataclasses.field(default_factory=list)  # batch × length of each step
     validation: list = dataclasses.field(default_factory=list)  # [(step, accuracy)]
     # The trained projections of width-mismatched terms: projection_embedding
     # (embedding_weight) and projection<i> (the i-th layer_map pair).
@@ -151,15 +156,18 @@ class _Graph:
         self.graph, self.weights = graph, weights
 
     @classmethod
-    def load(cls, model, example_inputs, workdir, name):
+    def load(cls, model, example_inputs, workdir, name, dynamic_shapes=None):
+        """`dynamic_shapes` (torch.export's) exports a torch module with
+        symbolic sizes; a graph given as a file or TrainedModel must have
+        them already."""
         if isinstance(model, TrainedModel):
-            return cls(model.graph, model.weights)
+            return cls._checked(cls(model.graph, model.weights), dynamic_shapes, name)
         if isinstance(model, (str, os.PathLike)):
             path = pathlib.Path(model)
             graph = json.loads(path.read_text())
             weights = read_safetensors(path.parent / graph["weights"]) if "weights" in graph \
                 else {}
-            return cls(graph, weights)
+            return cls._checked(cls(graph, weights), dynamic_shapes, name)
         from ube.torch_export import export
         from ube import hf
         import torch
@@ -169,9 +177,17 @@ class _Graph:
         model.eval()
         path = pathlib.Path(workdir) / f"{name}.json"
         with torch.no_grad():
-            export(model, tuple(torch.from_numpy(np.asarray(a)) for a in example_inputs), path)
+            export(model, tuple(torch.from_numpy(np.asarray(a)) for a in example_inputs), path,
+                   dynamic_shapes=dynamic_shapes)
         model.train(was_training)
-        return cls.load(path, None, workdir, name)
+        return cls.load(path, None, workdir, name, dynamic_shapes)
+
+    @staticmethod
+    def _checked(graph, dynamic_shapes, name):
+        if dynamic_shapes is not None and "dims" not in graph.graph:
+            raise ValueError(f"variable_length: the {name}'s graph has static shapes; give "
+                             "the torch module, which is exported with symbolic sizes")
+        return graph
 
     @property
     def outputs(self):
@@ -208,10 +224,41 @@ def _batches(data, world=None):
             raise ValueError("the training data is empty")
 
 
-def _tensor(name, array):
+def _tensor(name, array, symbols=()):
+    """An input declaration of `array`'s dtype and shape, its leading
+    dimensions named by `symbols` (batch, then sequence) when given."""
     from ube.dtypes import NUMPY_TO_UBE
-    return {"name": name, "dtype": NUMPY_TO_UBE[np.asarray(array).dtype],
-            "shape": list(np.asarray(array).shape)}
+    shape = list(np.asarray(array).shape)
+    for d, symbol in enumerate(symbols[:len(shape)]):
+        shape[d] = symbol
+    return {"name": name, "dtype": NUMPY_TO_UBE[np.asarray(array).dtype], "shape": shape}
+
+
+_SYMBOLS = ("batch", "seq")
+
+
+def _variable_length_shapes(config, first_inputs):
+    """torch.export dynamic_shapes for the models' inputs under
+    variable_length (batch and sequence symbolic, at most the first
+    batch's), or None."""
+    if not config.variable_length:
+        return None
+    import torch
+    if any(np.asarray(a).ndim < 2 for a in first_inputs):
+        raise ValueError("variable_length: every model input must be [batch, sequence, ...]")
+    batch, length = np.asarray(first_inputs[0]).shape[:2]
+    dims = (torch.export.Dim("batch", max=max(2, int(batch))),
+            torch.export.Dim("seq", max=max(2, int(length))))
+    return tuple({0: dims[0], 1: dims[1]} for _ in first_inputs)
+
+
+def _cut_to_longest(inputs, labels, mask_index=1):
+    """A batch's inputs cut to its longest row: the last column any row of
+    the attention mask (input `mask_index`) keeps."""
+    mask = np.asarray(inputs[mask_index])
+    kept = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(0)) if mask.ndim >= 2 else []
+    length = int(kept[-1]) + 1 if len(kept) else 1
+    return tuple(np.ascontiguousarray(np.asarray(a)[:, :length]) for a in inputs), labels
 
 
 def _progress(step, steps, terms, started):
@@ -340,8 +387,12 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     for _ in range(run.step):  # the data position: one batch per step
         next(batches)
     started = time.perf_counter()
+    tokens = []
     for i in range(run.step + 1, config.steps + 1):
         inputs, labels = next(batches)
+        if config.variable_length:
+            inputs, labels = _cut_to_longest(inputs, labels)
+        tokens.append(int(np.prod(np.asarray(inputs[0]).shape[:2])))
         feed = {_input_name(j, first): a for j, a in enumerate(inputs)}
         if config.lr_schedule is not None:
             feed["lr"] = np.float32(learning_rate(config, i))
@@ -356,7 +407,9 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
         if validation is not None and ((config.eval_every and i % config.eval_every == 0)
                                        or i == config.steps):
             current = {**step.current, "step": np.array(i, dtype=np.int64)}
-            run.curve.append((i, accuracy(exe.predict, validation, current, world)))
+            scored = validation if not config.variable_length else \
+                [_cut_to_longest(*batch) for batch in validation]
+            run.curve.append((i, accuracy(exe.predict, scored, current, world)))
             if run.leader:
                 print(f"  step {i}: validation accuracy {run.curve[-1][1]:.4f}",
                       file=sys.stderr, flush=True)
@@ -388,7 +441,7 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     projections = {p[len("student."):]: current[p] for p in init
                    if p.startswith("student.projection")}
     return TrainedModel(_compile(infer, config.target), trained, run.history, graph, weights,
-                        run.seconds, run.curve, projections,
+                        run.seconds, tokens, run.curve, projections,
                         getattr(step, "communication_seconds", []))
 
 
@@ -663,17 +716,29 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
     stored, first_inputs = first_inputs[count:], first_inputs[:count]
     teacher, student, config, hybrid_models = _transformers_models(teacher, student, config,
                                                                    first_inputs)
+    dynamic = _variable_length_shapes(config, first_inputs)
+    if dynamic is not None:
+        unsupported = [what for what, used in [
+            ("stored teacher outputs", offline), ("module replacement", config.replace),
+            ("embedding_weight", config.embedding_weight), ("feature_weight",
+                                                           config.feature_weight),
+            ("attention_weight", config.attention_weight),
+            ("data parallelism", data_parallel.world() is not None)] if used]
+        if unsupported:
+            raise ValueError("variable_length supports the logits' KD and hard labels for "
+                             f"now, not {', '.join(unsupported)}")
+    symbols = _SYMBOLS if dynamic is not None else ()
     with tempfile.TemporaryDirectory() as workdir:
-        s = _Graph.load(student, first_inputs, workdir, "student")
+        s = _Graph.load(student, first_inputs, workdir, "student", dynamic)
         names = [f"input{j}" for j in range(len(first_inputs))]
-        inputs = [_tensor(n, a) for n, a in zip(names, first_inputs)]
-        inputs.append(_tensor("labels", first_labels))
+        inputs = [_tensor(n, a, symbols) for n, a in zip(names, first_inputs)]
+        inputs.append(_tensor("labels", first_labels, symbols[:1]))
         if offline:  # the teacher's outputs are inputs of the step
             t_nodes, t_params, t_weights = [], [], {}
             t_out = [_input_name(count + i, count) for i in range(len(stored))]
             inputs += [_tensor(n, a) for n, a in zip(t_out, stored)]
         else:
-            t = _Graph.load(teacher, first_inputs, workdir, "teacher")
+            t = _Graph.load(teacher, first_inputs, workdir, "teacher", dynamic)
             t_nodes, t_params, t_weights, t_out = t.prefixed("teacher.", names)
         hybrid = None
         if config.replace:
@@ -789,6 +854,7 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
             outputs.append("replace_probability")
         graph = {"format": "ube.graph", "version": 1, "inputs": inputs,
                  "parameters": t_params + s_frozen, "nodes": nodes,
+                 **({"version": 2, "dims": s.graph["dims"]} if dynamic is not None else {}),
                  "functions": [{"name": "train_step", "outputs": outputs,
                                 "train": {"loss": "loss", "params": list(student_init),
                                           "optimizer": config.optimizer}}]}
