@@ -132,7 +132,7 @@ def UbeLowerStridedCopies : Pass<"ube-lower-strided-copies", "::mlir::func::Func
 }
 
 def UbeFlattenDynamicExpandShapes : Pass<"ube-flatten-dynamic-expand-shapes"> {
-  let summary = "Turns memref.expand_shape into groups of several symbolic sizes into reinterpret_casts";
+  let summary = "Turns expand_shapes into groups of several symbolic sizes into reinterpret_casts";
   let description = [{
     An expansion of a contiguous buffer into a reassociation group of more
     than one dynamic size (`[batch·seq, 8]` to `[batch, seq, 8]`, as

@@ -882,7 +882,8 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
     patterns.add<LowerElementwise>(context);
     patterns.add<LowerReduction<ReduceSumOp>, LowerReduction<ReduceMeanOp>,
                  LowerReduction<ReduceMaxOp>, LowerMatmul, LowerTranspose, LowerReshape,
-                 LowerConcat, LowerArange, LowerSlice, LowerGather, LowerScatterAdd, LowerConstant, LowerDropout,
+                 LowerConcat, LowerArange, LowerSlice, LowerGather, LowerScatterAdd, LowerConstant,
+                 LowerDropout,
                  LowerTransferProbability, LowerBernoulliSelect>(context);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
       signalPassFailure();

@@ -33,8 +33,9 @@ def compile(source, target="cpu", *, example_inputs=None, dynamic_shapes=None, d
     (.onnx, inputs in the ONNX graph's order) or a torch.nn.Module (exported
     with ube.export, which needs example_inputs; `dynamic_shapes`, torch.export
     Dims, make dimensions symbolic: one executable for any sizes within them)
-    into an Executable loaded on `device` (default: the target's). `fused_kernels=False` compiles every op
-    through the generic composition instead of the target's fused kernels.
+    into an Executable loaded on `device` (default: the target's).
+    `fused_kernels=False` compiles every op through the generic composition
+    instead of the target's fused kernels.
     Other keyword arguments are the target's options (docs/python.md), e.g.
     cpu="znver4" for the cpu target or cuda_path="/opt/cuda" for cuda."""
     if hasattr(source, "forward") and hasattr(source, "parameters"):

@@ -12,8 +12,8 @@ Every ATen op of the result maps to ube ops (ATEN_OPS); shapes are static,
 taken from the example inputs, except the dimensions `dynamic_shapes` makes
 symbolic (torch.export's `Dim`s): the graph file names them by the Dims'
 names, with their bounds (graph format version 2), and one compiled
-executable then runs at any sizes within them. Parameters and buffers keep their state-dict
-names. An op without a mapping is an ExportError naming the op, the module it
+executable then runs at any sizes within them. Parameters and buffers keep
+their state-dict names. An op without a mapping is an ExportError naming the op, the module it
 came from (`nn_module_stack`) and the line of the user's source. Modules
 export in their current mode: in eval mode dropout is the identity.
 """
@@ -195,10 +195,10 @@ class _Exporter:
         if not self.symbols:
             raise self.error(node, f"has a symbolic dimension ({d}); export with "
                                    "dynamic_shapes (torch.export Dims) or static shapes")
+        names = ", ".join(sorted(set(self.symbols.values())))
         raise self.error(node, f"has a dimension of size {expr}, which is not one of the "
-                               f"inputs' symbols ({', '.join(sorted(set(self.symbols.values())))}); "
-                               "sizes derived from symbols other than products are not "
-                               "supported yet")
+                               f"inputs' symbols ({names}); sizes derived from symbols "
+                               "other than products are not supported yet")
 
     def error(self, node, what):
         return ExportError(f"cannot export {_op_name(node.target)} (node '{node.name}'): "
