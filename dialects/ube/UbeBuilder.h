@@ -155,15 +155,20 @@ public:
   }
   /// sumToShape to `like`'s shape.
   Value sumToShapeOf(Value x, Value like) {
-    auto xShape = typeOf(x).getShape(), shape = typeOf(like).getShape();
     if (typeOf(like).hasStaticShape())
-      return sumToShape(x, shape);
+      return sumToShape(x, typeOf(like).getShape());
+    return reshapeLike(sumBroadcastAxes(x, typeOf(like).getShape()), like);
+  }
+  /// `x` summed (keepdims) over the axes along which a value of `shape`
+  /// was broadcast to it: its extra leading ones, and 1s it was stretched.
+  Value sumBroadcastAxes(Value x, ArrayRef<int64_t> shape) {
+    auto xShape = typeOf(x).getShape();
     int64_t lead = int64_t(xShape.size()) - int64_t(shape.size());
     SmallVector<int64_t> axes;
     for (int64_t d = 0; d < int64_t(xShape.size()); ++d)
       if (d < lead || (shape[d - lead] == 1 && xShape[d] != 1))
         axes.push_back(d);
-    return reshapeLike(axes.empty() ? x : reduceSum(x, axes, /*keepdims=*/true), like);
+    return axes.empty() ? x : reduceSum(x, axes, /*keepdims=*/true);
   }
   /// The number of elements of `x` along `axes`, in `x`'s element type,
   /// broadcastable against `x`: a scalar when the sizes are static, else
@@ -184,16 +189,9 @@ public:
   /// Sums `x` (broadcast from a value of shape `shape` with numpy rules)
   /// back to `shape`: the gradient of a broadcast.
   Value sumToShape(Value x, ArrayRef<int64_t> shape) {
-    auto xShape = typeOf(x).getShape();
-    if (xShape == shape)
+    if (typeOf(x).getShape() == shape)
       return x;
-    int64_t lead = int64_t(xShape.size()) - int64_t(shape.size());
-    SmallVector<int64_t> axes;
-    for (int64_t d = 0; d < int64_t(xShape.size()); ++d)
-      if (d < lead || (shape[d - lead] == 1 && xShape[d] != 1))
-        axes.push_back(d);
-    Value summed = axes.empty() ? x : reduceSum(x, axes, /*keepdims=*/true);
-    return reshape(summed, shape);
+    return reshape(sumBroadcastAxes(x, shape), shape);
   }
   /// `labels` [...] one-hot over `classes` ([..., classes], i1), by comparing
   /// each label with 0..classes-1 (a label out of range matches none).

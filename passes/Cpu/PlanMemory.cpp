@@ -220,8 +220,8 @@ public:
     return result;
   }
 
-  /// `size` at the function's start (the ops computing it cloned there,
-  /// before `at`); call only when `maximum(size)` has a value.
+  /// `size` at the function's start: the ops computing it cloned at `b`'s
+  /// insertion point (once); call only when `maximum(size)` has a value.
   Value atStart(Value size, OpBuilder &b) {
     if (Value moved = mapping.lookupOrNull(size))
       return moved;

@@ -608,13 +608,15 @@ def _slice(ex, node, dim, start, end, step):
     x = _first(node)
     shape, _ = ex.meta(x)
     dim %= len(shape)
-    if isinstance(end, SymbolicSize) or isinstance(start, SymbolicSize):
-        return _slice_to_symbol(ex, node, x, shape, dim, start, end, step)
     if isinstance(shape[dim], SymbolicSize):
-        if (start or 0) == 0 and step == 1 and (end is None or end >= 2**62):
+        # All of it (x[:], or x[:seq] of a seq-sized dimension) is x itself.
+        if _is_whole_slice({"start": start, "end": end, "step": step}) or (
+                (start or 0) == 0 and end == shape[dim] and step == 1):
             return ex.value(x, node)
         raise ex.error(node, f"slices dimension {dim} of symbolic size '{shape[dim]}', "
                              "which is not supported yet")
+    if isinstance(end, SymbolicSize) or isinstance(start, SymbolicSize):
+        return _slice_to_symbol(ex, node, x, shape, dim, start, end, step)
     begin, stop, step = slice(start, end, step).indices(shape[dim])
     if step <= 0:
         raise ex.error(node, "negative steps are not supported")
@@ -631,11 +633,6 @@ def _slice(ex, node, dim, start, end, step):
 def _slice_to_symbol(ex, node, x, shape, dim, start, end, step):
     """x[..., start:symbol:step, ...] of a static dimension (the first `seq`
     rows of a position table): a slice whose limit is the symbol's size."""
-    if isinstance(shape[dim], SymbolicSize):
-        if start in (0, None) and end == shape[dim] and step == 1:
-            return ex.value(x, node)
-        raise ex.error(node, f"slices dimension {dim} of symbolic size '{shape[dim]}', "
-                             "which is not supported yet")
     if isinstance(start, SymbolicSize) or (start or 0) < 0 or step < 1:
         raise ex.error(node, "a slice up to a symbolic size takes a constant, non-negative "
                              "start and a positive step")

@@ -38,13 +38,14 @@ def randomized(model, seed):
     return model
 
 
-def make_data(seed, batches=4, batch=8, mask_dtype=bool):
-    """Token ids with padded tails; the label is a function of the tokens."""
+def make_data(seed, batches=4, batch=8, mask_dtype=bool, shortest=3, longest=TOKENS):
+    """Token ids padded to TOKENS, rows of `shortest` to `longest` tokens;
+    the label is a function of the tokens."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(batches):
         ids = rng.integers(1, VOCAB, (batch, TOKENS)).astype(np.int64)
-        lengths = rng.integers(3, TOKENS + 1, batch)
+        lengths = rng.integers(shortest, longest + 1, batch)
         mask = np.arange(TOKENS)[None, :] < lengths[:, None]
         ids[~mask] = 0
         labels = (np.where(mask, ids, 0).sum(1) % CLASSES).astype(np.int64)
@@ -357,20 +358,6 @@ def test_general_distillation_into_a_narrower_student(ube_module):
         ube_module.distill(teacher, student, data, config(ube_module, kd_weight=0.0))
 
 
-def short_rows(seed, batches, batch, longest):
-    """Batches padded to TOKENS whose rows are at most `longest` tokens."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(batches):
-        ids = rng.integers(1, VOCAB, (batch, TOKENS)).astype(np.int64)
-        lengths = rng.integers(2, longest + 1, batch)
-        mask = np.arange(TOKENS)[None, :] < lengths[:, None]
-        ids[~mask] = 0
-        labels = (np.where(mask, ids, 0).sum(1) % CLASSES).astype(np.int64)
-        out.append(((ids, mask), labels))
-    return out
-
-
 def test_distill_variable_length_matches_padded(ube_module):
     """variable_length: one step compiled with symbolic batch and length,
     each batch cut to its longest row. The attention mask makes the padded
@@ -378,7 +365,7 @@ def test_distill_variable_length_matches_padded(ube_module):
     losses (2e-5 relative) and trained students, on fewer tokens per step;
     a batch of another size runs too, and so does the trained student."""
     teacher = randomized(bert(2, 32, seed=1), 5)
-    data = short_rows(4, batches=4, batch=8, longest=5)
+    data = make_data(4, batches=4, batch=8, shortest=2, longest=5)
     runs = {}
     for variable in (False, True):
         runs[variable] = ube_module.distill(teacher, bert(1, 16, seed=2), data, config(
@@ -391,7 +378,7 @@ def test_distill_variable_length_matches_padded(ube_module):
     assert padded.step_tokens == [8 * TOKENS] * 8
     assert all(tokens <= 8 * 5 for tokens in cut.step_tokens)
     # Any batch size up to the first batch's, and the student on any shape.
-    odd = short_rows(6, batches=2, batch=3, longest=7) + data[:1]
+    odd = make_data(6, batches=2, batch=3, shortest=2, longest=7) + data[:1]
     trained = ube_module.distill(teacher, bert(1, 16, seed=2), data[:1] + odd, config(
         ube_module, steps=3, variable_length=True))
     assert np.isfinite(trained.history["loss"]).all()

@@ -76,14 +76,18 @@ def test_mlp_any_batch(ube_module, tmp_path):
         assert rel_error(p, ref_p) < 2e-6 and rel_error(m, ref_m) < 2e-6, batch
 
 
-def encoder_reference(ids, labels, emb, w, b, g, beta):
-    t = lambda a: torch.from_numpy(a).double()  # noqa: E731
-    x = torch.nn.functional.layer_norm(t(emb)[torch.from_numpy(ids)], (16,), t(g), t(beta))
+def encoder_torch(ids, labels, emb, w, b, g, beta):
+    """ENCODER in PyTorch on the weights as tensors: (ge, pooled, loss)."""
+    x = torch.nn.functional.layer_norm(emb[torch.from_numpy(ids)], (16,), g, beta)
     c = (x @ x.transpose(1, 2)).softmax(-1) @ x
-    ge = torch.nn.functional.gelu(c @ t(w).T + t(b))
+    ge = torch.nn.functional.gelu(c @ w.T + b)
     pooled = ge.mean(1)
-    loss = torch.nn.functional.cross_entropy(pooled, torch.from_numpy(labels))
-    return ge.numpy(), pooled.numpy(), loss.numpy()
+    return ge, pooled, torch.nn.functional.cross_entropy(pooled, torch.from_numpy(labels))
+
+
+def encoder_reference(ids, labels, *weights):
+    return tuple(v.numpy() for v in encoder_torch(
+        ids, labels, *(torch.from_numpy(a).double() for a in weights)))
 
 
 def test_encoder_any_batch_and_length(ube_module, tmp_path):
@@ -366,12 +370,7 @@ def test_encoder_gradients_any_batch_and_length(ube_module, tmp_path):
         labels = rng.integers(0, 8, batch)
         outputs = exe(ids, labels, *weights)
         params = [torch.from_numpy(w).double().requires_grad_() for w in weights]
-        emb, w, b, g, beta = params
-        x = torch.nn.functional.layer_norm(emb[torch.from_numpy(ids)], (16,), g, beta)
-        c = (x @ x.transpose(1, 2)).softmax(-1) @ x
-        pooled = torch.nn.functional.gelu(c @ w.T + b).mean(1)
-        loss = torch.nn.functional.cross_entropy(pooled, torch.from_numpy(labels))
-        loss.backward()
+        encoder_torch(ids, labels, *params)[2].backward()
         for name, out, param in zip(["emb", "w", "b", "g", "beta"], outputs[3:], params):
             ref = param.grad.numpy()
             assert out.shape == ref.shape
@@ -398,11 +397,7 @@ def test_encoder_training_on_variable_lengths(ube_module, tmp_path):
         ids = rng.integers(0, 100, (batch, seq))
         labels = rng.integers(0, 8, batch)
         loss = step(ids=ids, labels=labels)["loss"]
-        emb, w, b, g, beta = params
-        x = torch.nn.functional.layer_norm(emb[torch.from_numpy(ids)], (16,), g, beta)
-        c = (x @ x.transpose(1, 2)).softmax(-1) @ x
-        pooled = torch.nn.functional.gelu(c @ w.T + b).mean(1)
-        ref = torch.nn.functional.cross_entropy(pooled, torch.from_numpy(labels))
+        ref = encoder_torch(ids, labels, *params)[2]
         optimizer.zero_grad()
         ref.backward()
         optimizer.step()
