@@ -83,7 +83,9 @@ public:
     unsigned version = 80;
     llvm::StringRef(codegen.chip).drop_front(3).getAsInteger(10, version);
     // PTX ISA 8.0 (CUDA 12) covers sm_50..sm_90; newer chips need newer ISA.
-    codegen.ptxFeatures = version >= 100 ? "+ptx86" : "+ptx80";
+    // sm_90 takes 8.1 (CUDA 12.1): its kernels may have 32 KB of parameters,
+    // which fused kernels that capture many memref descriptors need.
+    codegen.ptxFeatures = version >= 100 ? "+ptx86" : version >= 90 ? "+ptx81" : "+ptx80";
     codegen.libdevice = libdevicePath(*target);
     buildCudaCodegenPipeline(pm, codegen);
   }
