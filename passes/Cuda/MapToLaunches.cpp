@@ -33,10 +33,12 @@ bool staysOnHost(Operation *op) {
          op->hasTrait<OpTrait::ConstantLike>();
 }
 
-/// Whether a value defined outside a kernel can be recomputed inside it: a
-/// scalar from pure ops or loads, not a buffer.
+/// Whether a value defined outside a kernel can be recomputed inside it:
+/// scalars from pure ops (some, like arith.mului_extended in the random
+/// draws, have two) or loads, not buffers.
 bool recomputable(Operation *def) {
-  if (!def || def->getNumResults() != 1 || isa<MemRefType>(def->getResult(0).getType()))
+  if (!def || def->getNumResults() == 0 ||
+      llvm::any_of(def->getResultTypes(), [](Type t) { return isa<MemRefType>(t); }))
     return false;
   return isa<memref::LoadOp>(def) || isMemoryEffectFree(def);
 }
@@ -243,7 +245,156 @@ struct UbeCudaMapToLaunchesPass
     return success();
   }
 
+  /// A serial loop around one parallel loop whose iterations write disjoint
+  /// elements whatever the serial iteration (scatter_add: for each row i,
+  /// row ids[i] of a table += row i of a gradient, the parallel loop over
+  /// the row's columns). Besides the parallel loop, the serial body only
+  /// reads and computes (views, loads, pure ops) and may copy a view onto an
+  /// identical view (a no-op bufferization leaves).
+  bool isSerialOverParallel(scf::ForOp loop) {
+    if (loop.getNumResults() != 0 || !getConstantIntValue(loop.getLowerBound()) ||
+        !getConstantIntValue(loop.getUpperBound()) || !getConstantIntValue(loop.getStep()))
+      return false;
+    scf::ParallelOp inner;
+    for (Operation &op : loop.getBody()->without_terminator()) {
+      if (auto par = dyn_cast<scf::ParallelOp>(op)) {
+        if (inner || par.getNumReductions() != 0)
+          return false;
+        inner = par;
+      } else if (!isa<memref::SubViewOp, memref::LoadOp>(op) && !isSelfCopy(&op) &&
+                 !(isMemoryEffectFree(&op) && op.getNumRegions() == 0)) {
+        return false;
+      }
+    }
+    if (!inner)
+      return false;
+    for (Value v : llvm::concat<Value>(inner.getLowerBound(), inner.getUpperBound(),
+                                       inner.getStep()))
+      if (!getConstantIntValue(v))
+        return false;
+    // Every buffer the parallel loop writes is accessed, there, only at the
+    // parallel loop's own indices along whole dimensions of the buffer, so
+    // two parallel iterations never touch one element.
+    SmallVector<Operation *> accesses;
+    llvm::DenseSet<Value> written;
+    for (Operation &op : inner.getBody()->without_terminator()) {
+      if (op.getNumRegions() != 0)
+        return false;
+      if (auto store = dyn_cast<memref::StoreOp>(op))
+        written.insert(rootBuffer(store.getMemRef()));
+      else if (!isa<memref::LoadOp>(op) && !isMemoryEffectFree(&op))
+        return false;
+      if (isa<memref::LoadOp, memref::StoreOp>(op))
+        accesses.push_back(&op);
+    }
+    for (Operation *access : accesses) {
+      Value memref = isa<memref::LoadOp>(access) ? cast<memref::LoadOp>(access).getMemRef()
+                                                 : cast<memref::StoreOp>(access).getMemRef();
+      auto indices = isa<memref::LoadOp>(access) ? cast<memref::LoadOp>(access).getIndices()
+                                                 : cast<memref::StoreOp>(access).getIndices();
+      if (written.contains(rootBuffer(memref)) && !indexedByIvs(memref, indices, inner))
+        return false;
+    }
+    return true;
+  }
+
+  /// The buffer under a chain of views.
+  static Value rootBuffer(Value v) {
+    while (auto view = v.getDefiningOp<ViewLikeOpInterface>())
+      v = view.getViewSource();
+    return v;
+  }
+
+  /// Whether `indices` into `memref` (the buffer itself, or a view of
+  /// unit strides taking whole dimensions of it where the parallel loop
+  /// indexes) use each of `loop`'s induction variables as one dimension's
+  /// index and nothing else varies with them.
+  static bool indexedByIvs(Value memref, ValueRange indices, scf::ParallelOp loop) {
+    auto subview = memref.getDefiningOp<memref::SubViewOp>();
+    if (!subview && memref.getDefiningOp<ViewLikeOpInterface>())
+      return false;
+    for (Value iv : loop.getInductionVars()) {
+      auto at = llvm::find(indices, iv);
+      if (at == indices.end() || llvm::count(indices, iv) != 1)
+        return false;
+      int64_t d = at - indices.begin();
+      if (subview) {
+        auto sourceType = cast<MemRefType>(subview.getSource().getType());
+        if (subview.getSourceType().getRank() != subview.getType().getRank() ||
+            subview.getStaticOffsets()[d] != 0 || subview.getStaticStrides()[d] != 1 ||
+            subview.getStaticSizes()[d] != sourceType.getDimSize(d))
+          return false;
+      }
+    }
+    for (Value index : indices)
+      if (!llvm::is_contained(loop.getInductionVars(), index) &&
+          loop->isAncestor(index.getParentBlock()->getParentOp()))
+        return false;
+    return true;
+  }
+
+  /// A copy of a view onto a view of the same buffer, offsets, sizes and
+  /// strides: nothing moves.
+  static bool isSelfCopy(Operation *op) {
+    auto copy = dyn_cast<memref::CopyOp>(op);
+    if (!copy)
+      return false;
+    if (copy.getSource() == copy.getTarget())
+      return true;
+    auto from = copy.getSource().getDefiningOp<memref::SubViewOp>();
+    auto to = copy.getTarget().getDefiningOp<memref::SubViewOp>();
+    return from && to && from.getSource() == to.getSource() &&
+           from.getOffsets() == to.getOffsets() && from.getSizes() == to.getSizes() &&
+           from.getStrides() == to.getStrides() &&
+           from.getStaticOffsets() == to.getStaticOffsets() &&
+           from.getStaticSizes() == to.getStaticSizes() &&
+           from.getStaticStrides() == to.getStaticStrides();
+  }
+
+  /// One thread per iteration of the inner parallel loop, each running the
+  /// serial loop in its order: the serial kernel's results, bit for bit,
+  /// without atomics.
+  LogicalResult wrapSerialOverParallel(scf::ForOp loop) {
+    auto inner = *loop.getBody()->getOps<scf::ParallelOp>().begin();
+    SmallVector<int64_t> lower, step, trips;
+    int64_t total = 1;
+    for (auto [lb, ub, st] :
+         llvm::zip(inner.getLowerBound(), inner.getUpperBound(), inner.getStep())) {
+      int64_t l = *getConstantIntValue(lb), u = *getConstantIntValue(ub),
+              s = *getConstantIntValue(st);
+      lower.push_back(l);
+      step.push_back(s);
+      trips.push_back(std::max<int64_t>(0, (u - l + s - 1) / s));
+      total *= trips.back();
+    }
+    OpBuilder b(loop);
+    Location loc = loop.getLoc();
+    if (total > 0 &&
+        failed(buildLaunch(b, loc, total, [&](OpBuilder &threads, Value id) {
+          IRMapping mapping;
+          mapDelinearized(threads, loc, inner, id, lower, step, trips, mapping);
+          auto serial = scf::ForOp::create(threads, loc, loop.getLowerBound(),
+                                           loop.getUpperBound(), loop.getStep());
+          mapping.map(loop.getInductionVar(), serial.getInductionVar());
+          OpBuilder body = OpBuilder::atBlockBegin(serial.getBody());
+          for (Operation &op : loop.getBody()->without_terminator()) {
+            if (&op == inner.getOperation()) {
+              for (Operation &nested : inner.getBody()->without_terminator())
+                body.clone(nested, mapping);
+            } else if (!isSelfCopy(&op)) {
+              body.clone(op, mapping);
+            }
+          }
+        })))
+      return failure();
+    loop.erase();
+    return success();
+  }
+
   LogicalResult wrapSerial(Operation *op) {
+    // A kernel returns nothing: what the host reads must come through memory.
+    if (!op->use_empty())
+      return op->emitOpError("computes values the host reads: it cannot move into a kernel");
     OpBuilder b(op);
     if (failed(buildLaunch(b, op->getLoc(), 1, [&](OpBuilder &inner, Value) {
           inner.clone(*op);
@@ -260,20 +411,58 @@ struct UbeCudaMapToLaunchesPass
       changed = false;
       llvm::SetVector<Value> above;
       getUsedValuesDefinedAbove(launch.getBody(), above);
+      llvm::SmallPtrSet<Operation *, 8> sunk;
       for (Value v : above) {
         Operation *def = v.getDefiningOp();
-        if (!recomputable(def) || isa<arith::ConstantOp>(def))
+        if (!recomputable(def) || isa<arith::ConstantOp>(def) || !sunk.insert(def).second)
           continue;
         OpBuilder b = OpBuilder::atBlockBegin(&launch.getBody().front());
         Operation *copy = b.clone(*def);
-        replaceAllUsesInRegionWith(v, copy->getResult(0), launch.getBody());
+        for (auto [from, to] : llvm::zip(def->getResults(), copy->getResults()))
+          replaceAllUsesInRegionWith(from, to, launch.getBody());
         changed = true;
       }
     }
   }
 
+  /// A choice between two buffers on a condition computed from device data
+  /// (module replacement's Bernoulli draw) cannot be made on the host: it
+  /// becomes a copy of the chosen buffer's elements, a parallel loop that
+  /// maps to a kernel like any other.
+  LogicalResult materializeBufferSelect(arith::SelectOp select) {
+    auto type = cast<MemRefType>(select.getType());
+    if (!type.hasStaticShape() || !type.getLayout().isIdentity())
+      return select.emitOpError("chooses between buffers of dynamic shape or strided layout, "
+                                "which the cuda target cannot copy yet");
+    OpBuilder b(select);
+    Location loc = select.getLoc();
+    Value copy = memref::AllocOp::create(b, loc, type);
+    SmallVector<Value> lower(type.getRank(), index(b, loc, 0)),
+        steps(type.getRank(), index(b, loc, 1)), upper;
+    for (int64_t size : type.getShape())
+      upper.push_back(index(b, loc, size));
+    scf::ParallelOp::create(b, loc, lower, upper, steps,
+                            [&](OpBuilder &inner, Location at, ValueRange ivs) {
+                              Value chosen = arith::SelectOp::create(
+                                  inner, at, select.getCondition(), select.getTrueValue(),
+                                  select.getFalseValue());
+                              Value element = memref::LoadOp::create(inner, at, chosen, ivs);
+                              memref::StoreOp::create(inner, at, element, copy, ivs);
+                            });
+    select.replaceAllUsesWith(copy);
+    select.erase();
+    return success();
+  }
+
   void runOnOperation() override {
     func::FuncOp fn = getOperation();
+    SmallVector<arith::SelectOp> bufferSelects;
+    for (auto select : fn.getBody().front().getOps<arith::SelectOp>())
+      if (isa<MemRefType>(select.getType()))
+        bufferSelects.push_back(select);
+    for (arith::SelectOp select : bufferSelects)
+      if (failed(materializeBufferSelect(select)))
+        return signalPassFailure();
     SmallVector<Operation *> topLevel;
     for (Operation &op : fn.getBody().front())
       topLevel.push_back(&op);
@@ -281,6 +470,8 @@ struct UbeCudaMapToLaunchesPass
       LogicalResult result = success();
       if (auto loop = dyn_cast<scf::ParallelOp>(op))
         result = wrapParallel(loop);
+      else if (auto serial = dyn_cast<scf::ForOp>(op); serial && isSerialOverParallel(serial))
+        result = wrapSerialOverParallel(serial);
       else if (!isa<gpu::LaunchOp>(op) && !staysOnHost(op) && !recomputable(op))
         result = wrapSerial(op);
       if (failed(result))

@@ -36,6 +36,22 @@ def UbeCudaReductionLoopsInnermost : Pass<"ube-cuda-reduction-loops-innermost",
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def UbeCudaCollapseContractionDims : Pass<"ube-cuda-collapse-contraction-dims",
+                                          "::mlir::func::FuncOp"> {
+  let summary = "Folds adjacent loops of a contraction into one, so it has one k loop";
+  let description = [{
+    On tensors, after `ube-cuda-reduction-loops-innermost`: in a
+    `linalg.generic` with two inputs and a reduction loop, each run of
+    adjacent loops of one iterator type that every indexing map keeps
+    together (the dimensions appear consecutively, in order, or not at all)
+    becomes one loop, the operands collapsed and the result expanded back
+    (views once bufferized). A projection over heads x head size or a weight
+    gradient summed over batch x tokens then has one k loop, which
+    `ube-cuda-matmul-kernels` takes.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect"];
+}
+
 def UbeCudaMatmulKernels : Pass<"ube-cuda-matmul-kernels", "::mlir::func::FuncOp"> {
   let summary = "Lowers bufferized f32 contractions to shared-memory tiled GPU kernels";
   let description = [{

@@ -24,6 +24,7 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const CudaCodegenPipelineOption
     fn.addPass(createUbeCudaDuplicateElementwiseProducers());
     fn.addPass(createLinalgElementwiseOpFusionPass());
     fn.addPass(createUbeCudaReductionLoopsInnermost());
+    fn.addPass(createUbeCudaCollapseContractionDims());
     fn.addPass(createUbeReadOnlyArguments());
   }
   buildFunctionBoundaryBufferization(pm);

@@ -6,7 +6,9 @@
 // code: each entry point carries a launch plan (buffers and steps, see
 // lib/Target/Cuda) that launch() executes. Kernels load from cubin when it
 // matches the GPU, else from PTX (JIT). Weights are uploaded once per load.
-// Device memory goes through a caching allocator.
+// Device memory goes through a caching allocator. With UBE_CUDA_PROFILE=1 set,
+// each kernel is timed with events and an executable prints, when released,
+// its kernels by total time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -15,6 +17,9 @@
 #include "LaunchPlan.h"
 #include "ModuleImage.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <fmt/format.h>
@@ -32,6 +37,7 @@ using CUcontext = struct CUctx_st *;
 using CUmodule = struct CUmod_st *;
 using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
+using CUevent = struct CUevent_st *;
 constexpr CUresult CUDA_SUCCESS = 0;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
@@ -60,6 +66,11 @@ struct Driver {
   X(cuLaunchKernel, CUresult(CUfunction, unsigned, unsigned, unsigned,      \
                                  unsigned, unsigned, unsigned, unsigned,        \
                                  CUstream, void **, void **))                   \
+  X(cuEventCreate, CUresult(CUevent *, unsigned))                           \
+  X(cuEventRecord, CUresult(CUevent, CUstream))                             \
+  X(cuEventSynchronize, CUresult(CUevent))                                  \
+  X(cuEventElapsedTime, CUresult(float *, CUevent, CUevent))                \
+  X(cuEventDestroy_v2, CUresult(CUevent))                                   \
   X(cuGetErrorString, CUresult(CUresult, const char **))
 #define UBE_DECLARE(name, type) std::add_pointer_t<type> name = nullptr;
   UBE_CUDA_FUNCTIONS(UBE_DECLARE)
@@ -101,14 +112,49 @@ struct ResolvedPlan {
 
 class CudaDevice;
 
+/// UBE_CUDA_PROFILE=1: time per kernel (module), summed over invocations.
+struct KernelProfile {
+  struct Entry {
+    double ms = 0;
+    size_t launches = 0;
+    unsigned grid = 0, block = 0;
+  };
+  std::map<std::string, Entry> kernels;
+  size_t invocations = 0;
+
+  static bool enabled() {
+    const char *v = std::getenv("UBE_CUDA_PROFILE");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }
+  void print(const std::string &name) const {
+    std::vector<std::pair<std::string, Entry>> sorted(kernels.begin(), kernels.end());
+    std::sort(sorted.begin(), sorted.end(),
+              [](const auto &a, const auto &b) { return a.second.ms > b.second.ms; });
+    double total = 0;
+    for (const auto &[kernel, entry] : sorted)
+      total += entry.ms;
+    std::fprintf(stderr, "ube cuda profile: %s: %zu invocations, %.3f ms of kernels each\n",
+                 name.c_str(), invocations, invocations ? total / double(invocations) : 0.0);
+    std::fprintf(stderr, "%10s %6s %8s %10s %6s  %s\n", "ms/call", "share", "launches",
+                 "grid", "block", "kernel");
+    for (const auto &[kernel, entry] : sorted)
+      std::fprintf(stderr, "%10.4f %5.1f%% %8zu %10u %6u  %s\n",
+                   entry.ms / double(std::max<size_t>(invocations, 1)),
+                   total > 0 ? 100 * entry.ms / total : 0.0, entry.launches, entry.grid,
+                   entry.block, kernel.c_str());
+  }
+};
+
 class CudaCode : public LoadedCode {
 public:
   explicit CudaCode(CudaDevice &device) : device(device) {}
   ~CudaCode() override;
   CudaDevice &device;
+  std::string name;
   std::vector<CUmodule> modules;
   CUdeviceptr constants = 0;
   std::vector<ResolvedPlan> plans;
+  std::unique_ptr<KernelProfile> profile; ///< Null unless UBE_CUDA_PROFILE is set.
 };
 
 class CudaDevice : public Device {
@@ -186,6 +232,8 @@ private:
 };
 
 CudaCode::~CudaCode() {
+  if (profile)
+    profile->print(name);
   device.makeCurrent();
   for (CUmodule m : modules)
     device.driver_.cuModuleUnload(m);
@@ -215,6 +263,9 @@ MaybeError CudaDevice::load(const ExecutableView &exe, const std::string &displa
   if (MaybeError e = makeCurrent())
     return e;
   auto code = std::make_unique<CudaCode>(*this);
+  code->name = displayName;
+  if (KernelProfile::enabled())
+    code->profile = std::make_unique<KernelProfile>();
   std::map<std::string, CUmodule> modules;
   for (const auto &[module, ptx] : ptxModules) {
     CUmodule handle = nullptr;
@@ -286,6 +337,15 @@ MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) 
   }
   std::vector<uint64_t> slots;
   std::vector<void *> params;
+  KernelProfile *profile = code.profile.get();
+  std::vector<CUevent> events;
+  if (profile) {
+    ++profile->invocations;
+    events.resize(plan.steps.size() + 1);
+    for (CUevent &event : events)
+      driver_.cuEventCreate(&event, 0);
+    driver_.cuEventRecord(events[0], nullptr);
+  }
   for (size_t s = 0; s < plan.steps.size(); ++s) {
     const LaunchStep &step = plan.steps[s];
     MaybeError error;
@@ -308,10 +368,29 @@ MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) 
                                                     step.bytes),
                             "cuMemcpyDtoD");
     }
+    if (profile)
+      driver_.cuEventRecord(events[s + 1], nullptr);
     if (error) {
       release();
       return error;
     }
+  }
+  if (profile) {
+    driver_.cuEventSynchronize(events.back());
+    for (size_t s = 0; s < plan.steps.size(); ++s) {
+      const LaunchStep &step = plan.steps[s];
+      float ms = 0;
+      driver_.cuEventElapsedTime(&ms, events[s], events[s + 1]);
+      auto &entry = profile->kernels[step.kind == LaunchStep::Launch ? step.module : "(copy)"];
+      entry.ms += ms;
+      ++entry.launches;
+      if (step.kind == LaunchStep::Launch) {
+        entry.grid = step.grid[0] * step.grid[1] * step.grid[2];
+        entry.block = step.block[0] * step.block[1] * step.block[2];
+      }
+    }
+    for (CUevent event : events)
+      driver_.cuEventDestroy_v2(event);
   }
   // Temporaries go back to the cache only once the kernels using them ran.
   MaybeError synced = synchronize();

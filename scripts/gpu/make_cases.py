@@ -4,13 +4,18 @@
 For each correctness case: the graph compiled for cuda:ARCH, its inputs and
 the CPU executable's outputs as the reference. For each benchmark: the graph
 compiled for cuda:ARCH and a description check.py rebuilds the PyTorch peer
-from. Everything lands in OUT (a few MB)."""
+from. For each training case: ube.distill's step on transformers models
+with every weight an input (check.py draws them there: nothing large
+travels), compiled for cuda:ARCH, and the CPU executable's losses over its
+steps. Everything lands in OUT (a few MB)."""
 import argparse
 import json
+import os
 import pathlib
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import torch
@@ -19,6 +24,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "test" / "python"))
 from models import EncoderLayer, encoder_layer_graph  # noqa: E402
 from ubetest import tensor_decl, write_safetensors  # noqa: E402
+sys.path.insert(0, str(ROOT / "build" / "python"))
+from ube.safetensors import read_safetensors  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import check  # noqa: E402 - the synthetic inputs, shared with the GPU half
 
 rng = np.random.default_rng(2024)
 
@@ -143,6 +152,107 @@ BENCHMARKS = {
 }
 
 
+def bert_config(layers, hidden, heads, vocab, classes, intermediate):
+    return dict(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+                num_attention_heads=heads, intermediate_size=intermediate,
+                max_position_embeddings=512, num_labels=classes)
+
+
+def training_cases():
+    """(name, teacher config, student config, DistillConfig fields, batch,
+    tokens, peer): the tiny case has every term of ube.distill's step
+    (module replacement's Bernoulli draws too); the MiniLM case is the
+    real-model step of bench/bench_minilm_distill.py (all-MiniLM-L6-v2's
+    shapes, 8 classes, batches of 32 x 24 tokens), timed against PyTorch."""
+    tiny = bert_config(2, 32, 4, 50, 3, 64)
+    yield "distill_tiny", tiny, dict(tiny, num_hidden_layers=1), dict(
+        hard_label_weight=0.5, feature_weight=1.0, layer_map={1: 2}, feature_mean_weight=1.0,
+        feature_variance_weight=1.0, attention_weight=1.0, attention_map={0: 1},
+        replace=[(["bert.encoder.layer.0", "bert.encoder.layer.1"], "bert.encoder.layer.0")],
+        replace_weight=1.0, transfer_offset=0.5, transfer_slope=0.05), 8, 8, False
+    minilm = bert_config(6, 384, 12, 30522, 8, 1536)
+    yield "distill_minilm", minilm, dict(minilm, num_hidden_layers=3), dict(
+        hard_label_weight=0.5, feature_weight=1.0, layer_map={1: 1, 2: 3, 3: 6},
+        feature_mean_weight=1.0, feature_variance_weight=1.0, attention_weight=1.0,
+        attention_map={2: 5}), 32, 24, True
+
+
+def distill_step_graph(teacher, student, config, batch, tokens):
+    """ube.distill's training-step graph (compiling stopped before it
+    starts), every float parameter moved to the inputs; (graph, the other
+    weights)."""
+    import torch
+    import transformers
+    import ube
+    distill = sys.modules["ube.distill"]
+
+    class Captured(Exception):
+        pass
+    graph, weights = {}, {}
+    compile_ = distill._compile
+
+    def capture(path, target="cpu", **kw):
+        path = pathlib.Path(path)
+        if path.name != "train.json":
+            return compile_(path, target, **kw)
+        graph.update(json.loads(path.read_text()))
+        if "weights" in graph:
+            weights.update(read_safetensors(path.parent / graph["weights"]))
+        raise Captured
+    models = []
+    for fields in (teacher, student):
+        torch.manual_seed(0)
+        models.append(transformers.BertForSequenceClassification(
+            transformers.BertConfig(**fields)).eval())
+    ids = np.ones((batch, tokens), np.int64)
+    data = [((ids, np.ones((batch, tokens), bool)), np.zeros(batch, np.int64))]
+    distill._compile = capture
+    try:
+        ube.distill(*models, data, ube.DistillConfig(
+            steps=1, log_every=0, optimizer={"kind": "adamw", "lr": 1e-4},
+            lr_schedule="warmup_linear", **config))
+    except Captured:
+        pass
+    finally:
+        distill._compile = compile_
+    parameters = graph.pop("parameters", [])
+    graph["inputs"] += [d for d in parameters if d["dtype"] == "f32"]
+    kept = [d for d in parameters if d["dtype"] != "f32"]
+    if kept:
+        graph["parameters"] = kept
+    return graph, {d["name"]: weights[d["name"]] for d in kept}
+
+
+def write_training_case(case, name, teacher, student, config, batch, tokens, peer, compile_,
+                        arch, steps=20):
+    case.mkdir(parents=True, exist_ok=True)
+    graph, weights = distill_step_graph(teacher, student, config, batch, tokens)
+    if weights:
+        write_safetensors(case / "graph.safetensors", weights)
+        graph["weights"] = "graph.safetensors"
+    (case / "graph.json").write_text(json.dumps(graph))
+    compile_(case / "graph.json", "cpu", case / "cpu.ube")
+    from ube.runtime import load
+    inputs = load(case / "cpu.ube").train_step.inputs
+    spec = {"steps": steps, "seed": 0, "ids": "input0", "mask": "input1", "first_id": 1,
+            "vocab": teacher["vocab_size"], "classes": teacher["num_labels"], "lr": 1e-4,
+            "min_tokens": max(2, tokens // 3), "inputs": [list(i) for i in inputs]}
+    if peer:
+        spec["peer"] = {"teacher_config": teacher, "student_config": student, "lr": 1e-4,
+                        "temperature": 2.0, **{k: config[k] for k in (
+                            "hard_label_weight", "layer_map", "attention_map")}}
+    (case / "spec.json").write_text(json.dumps(spec))
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = check.write_synthetic_inputs(case, pathlib.Path(tmp))
+        losses, _ = check.train(case / "cpu.ube", paths, steps)
+    (case / "reference_losses.json").write_text(json.dumps(losses))
+    print(f"{name}: cpu losses at step 1 {losses[1]}, at step {steps} {losses[steps]}")
+    compile_(case / "graph.json", f"cuda:{arch}", case / "model.ube")
+    for f in ("cpu.ube", "graph.json", "graph.safetensors"):
+        (case / f).unlink(missing_ok=True)
+
+
+
 def run(args):
     subprocess.run(args, check=True)
 
@@ -183,6 +293,10 @@ def main():
              "nodes": nodes, "outputs": ["out"]}
         (bench / "graph.json").write_text(json.dumps(g))
         compile_(bench / "graph.json", f"cuda:{args.arch}", bench / "model.ube")
+    check.UBE_RUN = tools / "ube-run"
+    for name, teacher, student, config, batch, tokens, peer in training_cases():
+        write_training_case(out / "training" / name, name, teacher, student, config, batch,
+                            tokens, peer, compile_, args.arch)
     shutil.copy(tools / "ube-run", out / "ube-run")
     shutil.copy(pathlib.Path(__file__).parent / "check.py", out / "check.py")
 

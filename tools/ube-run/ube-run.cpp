@@ -1,7 +1,7 @@
 //===- ube-run.cpp - run a compiled executable ----------------------------===//
 //
 //   ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...
-//           [--output-dir=DIR] [--benchmark=N] [--seed=S] [--device=cpu]
+//           [--output-dir=DIR] [--steps=N] [--benchmark=N] [--seed=S] [--device=cpu]
 //   ube-run --info EXE.ube
 //
 // Inputs not given are random with a fixed seed: floats uniform in [-1, 1),
@@ -24,7 +24,9 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <sys/stat.h>
@@ -40,6 +42,7 @@ struct Options {
   std::string outputDir;
   std::string device; ///< Empty: the executable's target.
   int benchmark = 0;
+  int steps = 0; ///< >0: a training step run this many times, its updates carried.
   uint64_t seed = 0;
   size_t threads = 0; ///< 0: the device's default (UBE_NUM_THREADS or all).
   bool info = false;  ///< Describe the executable instead of running it.
@@ -48,8 +51,8 @@ struct Options {
 
 constexpr const char *kUsage =
     "usage: ube-run EXE.ube [--function=NAME] [--input=NAME=FILE.npy]...\n"
-    "               [--dims=SYMBOL=N,...] [--output-dir=DIR] [--benchmark=N] [--seed=S]\n"
-    "               [--device=NAME]\n"
+    "               [--dims=SYMBOL=N,...] [--output-dir=DIR] [--steps=N] [--benchmark=N]\n"
+    "               [--seed=S] [--device=NAME]\n"
     "               [--threads=N] [--verbose] | --info EXE.ube | --version\n"
     "\n"
     "Runs one entry point of a compiled executable (the first, unless --function\n"
@@ -57,7 +60,12 @@ constexpr const char *kUsage =
     "given are random with --seed (default 0); --dims gives the sizes of the\n"
     "symbols a random input's shape names (an executable compiled from a graph\n"
     "with symbolic dimensions runs at any size within their bounds).\n"
-    "--benchmark=N runs it N more times and prints the median and spread.\n"
+    "--steps=N runs a training step N times on the same batch: each output named\n"
+    "like an input (a parameter or optimizer state) is that input of the next\n"
+    "step, an i64 scalar input named 'step' counts from its value (else 1), and\n"
+    "each step's scalar outputs (the losses) are printed.\n"
+    "--benchmark=N runs it N more times (steps, with --steps) and prints the\n"
+    "median and spread.\n"
     "--threads=N runs parallel loops on N threads (cpu; default UBE_NUM_THREADS,\n"
     "else every hardware thread); results do not depend on it.\n"
     "--verbose says which build of a multi-ISA executable runs (the most capable\n"
@@ -125,6 +133,14 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
         return false;
       }
       o.benchmark = int(n);
+    } else if (auto v = value("--steps")) {
+      char *end;
+      long n = std::strtol(v->c_str(), &end, 10);
+      if (v->empty() || *end || n < 1 || n > 1000000) {
+        error = "--steps takes a step count from 1 to 1000000";
+        return false;
+      }
+      o.steps = int(n);
     } else if (auto v = value("--threads")) {
       char *end;
       long n = std::strtol(v->c_str(), &end, 10);
@@ -336,6 +352,121 @@ int printInfo(const std::string &path, const std::vector<uint8_t> &image) {
   return 0;
 }
 
+/// --steps: a training step run again and again on the same batch. Each
+/// output named like an input (a parameter or optimizer state) carries over:
+/// written into that input's buffer where the executable updates it in
+/// place, else the two buffers trade places before the next step. The i64
+/// scalar input `step` (the optimizer's step counter, as ube.TrainingStep
+/// feeds it) counts.
+class TrainingLoop {
+public:
+  static constexpr const char *kCounter = "step";
+
+  static std::optional<TrainingLoop> plan(ube_executable *exe, size_t function,
+                                          std::vector<ube_buffer *> &in,
+                                          std::vector<ube_buffer *> &out, int64_t firstStep,
+                                          std::string &error) {
+    TrainingLoop loop(exe, function, in, out, firstStep);
+    std::map<std::string, size_t> inputs;
+    for (size_t j = 0; j < in.size(); ++j) {
+      ube_tensor_info info;
+      ube_function_input(exe, function, j, &info);
+      inputs[info.name] = j;
+      if (info.name == std::string_view(kCounter) && info.rank == 0 &&
+          static_cast<ube::DType>(info.dtype) == ube::DType::I64)
+        loop.counter_ = ptrdiff_t(j);
+    }
+    for (size_t i = 0; i < out.size(); ++i) {
+      ube_tensor_info info;
+      ube_function_output(exe, function, i, &info);
+      auto input = inputs.find(info.name);
+      if (input == inputs.end()) {
+        if (info.rank == 0)
+          loop.losses_.push_back(i);
+        continue;
+      }
+      size_t j = input->second;
+      if (ube_buffer_dtype(in[j]) != ube_buffer_dtype(out[i]) ||
+          ube_buffer_size_bytes(in[j]) != ube_buffer_size_bytes(out[i])) {
+        error = fmt::format("--steps: output '{}' differs from the input of its name in dtype "
+                            "or size, so it cannot carry over", info.name);
+        return std::nullopt;
+      }
+      if (ube_function_output_in_place_of(exe, function, i) == ptrdiff_t(j))
+        out[i] = in[j];
+      else
+        loop.traded_.emplace_back(j, i);
+      if (ptrdiff_t(j) == loop.counter_)
+        loop.counter_ = -1; // the step carries its own counter
+      loop.carriedNames_.emplace_back(j, info.name);
+    }
+    if (loop.carriedNames_.empty()) {
+      error = fmt::format("--steps: '{}' is not a training step (no output is named like an "
+                          "input)",
+                          ube_executable_function_name(exe, function));
+      return std::nullopt;
+    }
+    return loop;
+  }
+
+  /// The carried inputs named PARAM.STATE after another carried input PARAM.
+  std::vector<size_t> optimizerState() const {
+    std::map<std::string, size_t> carried;
+    for (auto [j, name] : carriedNames_)
+      carried[name] = j;
+    std::vector<size_t> state;
+    for (auto [j, name] : carriedNames_) {
+      size_t dot = name.rfind('.');
+      if (dot != std::string::npos && carried.count(name.substr(0, dot)))
+        state.push_back(j);
+    }
+    return state;
+  }
+
+  /// Runs the next step through `invoke`.
+  bool step(const std::function<bool()> &invoke, std::string &error) {
+    if (number_ > first_)
+      for (auto [j, i] : traded_)
+        std::swap((*in_)[j], (*out_)[i]);
+    if (counter_ >= 0 &&
+        !check(ube_buffer_copy_from_host((*in_)[counter_], &number_, sizeof(number_)), error))
+      return false;
+    ++number_;
+    return invoke();
+  }
+
+  /// "step N: loss 1.25 kd 0.5": the last step's scalar outputs.
+  void printLosses() const {
+    std::string line = fmt::format("step {}:", number_ - 1);
+    for (size_t i : losses_) {
+      ube_tensor_info info;
+      ube_function_output(exe_, function_, i, &info);
+      std::vector<uint8_t> host(ube_buffer_size_bytes((*out_)[i]));
+      std::string error;
+      if (!check(ube_buffer_copy_to_host((*out_)[i], host.data(), host.size()), error))
+        continue;
+      line += fmt::format(" {} {:.9g}", info.name,
+                          elementAt(host.data(), static_cast<ube::DType>(info.dtype), 0));
+    }
+    std::printf("%s\n", line.c_str());
+  }
+
+private:
+  TrainingLoop(ube_executable *exe, size_t function, std::vector<ube_buffer *> &in,
+               std::vector<ube_buffer *> &out, int64_t firstStep)
+      : exe_(exe), function_(function), in_(&in), out_(&out), first_(firstStep),
+        number_(firstStep) {}
+
+  ube_executable *exe_;
+  size_t function_;
+  std::vector<ube_buffer *> *in_, *out_;
+  std::vector<std::pair<size_t, size_t>> traded_; ///< (input, output) trading places
+  std::vector<size_t> losses_;                    ///< scalar outputs not carried
+  std::vector<std::pair<size_t, std::string>> carriedNames_; ///< (input, name)
+  ptrdiff_t counter_ = -1;
+  int64_t first_, number_;
+};
+
 int run(const Options &o) {
   std::string error;
   std::vector<uint8_t> image;
@@ -383,6 +514,7 @@ int run(const Options &o) {
   std::map<std::string, std::string> unused = o.inputs;
   std::mt19937_64 rng(o.seed);
   std::vector<std::vector<int64_t>> inputShapes;
+  int64_t firstStep = 1; // --steps: the step counter's start
   for (size_t i = 0; i < numInputs; ++i) {
     ube_tensor_info info;
     check(ube_function_input(exe.ptr, function, i, &info), error);
@@ -406,6 +538,9 @@ int run(const Options &o) {
                                 ube::shapeToString(array.shape)));
       shape = array.shape;
       inputData[i] = std::move(array.data);
+      if (info.name == std::string_view(TrainingLoop::kCounter) && dtype == ube::DType::I64 &&
+          inputData[i].size() == sizeof(int64_t))
+        std::memcpy(&firstStep, inputData[i].data(), sizeof(int64_t));
     } else {
       size_t next = 0;
       for (int64_t &size : shape) {
@@ -469,8 +604,30 @@ int run(const Options &o) {
     return check(ube_invoke(exe.ptr, function, in.data(), in.size(), out.data(), out.size()),
                  error);
   };
-  if (!invoke())
-    return fail(error);
+  std::optional<TrainingLoop> loop;
+  if (o.steps > 0) {
+    loop = TrainingLoop::plan(exe.ptr, function, in, out, firstStep, error);
+    if (!loop)
+      return fail(error);
+    // Optimizer state not given starts at zeros, as PyTorch's optimizers do.
+    for (size_t j : loop->optimizerState()) {
+      ube_tensor_info info;
+      ube_function_input(exe.ptr, function, j, &info);
+      if (o.inputs.count(info.name))
+        continue;
+      std::vector<uint8_t> zeros(inputData[j].size());
+      if (!check(ube_buffer_copy_from_host(in[j], zeros.data(), zeros.size()), error))
+        return fail(error);
+    }
+  }
+  // One invocation, or with --steps one training step.
+  std::function<bool()> next = [&] { return loop ? loop->step(invoke, error) : invoke(); };
+  for (int s = 0; s < std::max(o.steps, 1); ++s) {
+    if (!next())
+      return fail(error);
+    if (loop)
+      loop->printLosses();
+  }
 
   if (!o.outputDir.empty()) {
     // mkdir -p: every missing parent too.
@@ -483,10 +640,10 @@ int run(const Options &o) {
     ube_tensor_info info;
     ube_function_output(exe.ptr, function, i, &info);
     auto dtype = static_cast<ube::DType>(info.dtype);
-    const int64_t *dims = ube_buffer_shape(outputs[i].ptr);
+    const int64_t *dims = ube_buffer_shape(out[i]);
     std::vector<int64_t> shape(dims, dims + info.rank);
-    std::vector<uint8_t> host(ube_buffer_size_bytes(outputs[i].ptr));
-    if (!check(ube_buffer_copy_to_host(outputs[i].ptr, host.data(), host.size()), error))
+    std::vector<uint8_t> host(ube_buffer_size_bytes(out[i]));
+    if (!check(ube_buffer_copy_to_host(out[i], host.data(), host.size()), error))
       return fail(error);
     printTensor(info.name, dtype, shape, host.data());
     if (!o.outputDir.empty() &&
@@ -498,7 +655,7 @@ int run(const Options &o) {
     std::vector<double> ms;
     for (int r = 0; r < o.benchmark; ++r) {
       auto start = std::chrono::steady_clock::now();
-      if (!invoke())
+      if (!next())
         return fail(error);
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
                                                              start)

@@ -1,4 +1,4 @@
-// RUN: ube-opt %s --ube-cuda-map-to-launches --split-input-file | FileCheck %s
+// RUN: ube-opt %s --ube-cuda-map-to-launches --split-input-file --verify-diagnostics | FileCheck %s
 
 // One thread per iteration of a parallel loop, 256 per block, guarded when
 // the iteration count is not a multiple of the block.
@@ -97,6 +97,120 @@ func.func @serial_and_scalars(%x: memref<4xf32>, %scale: memref<f32>) {
     %v = memref.load %x[%k] : memref<4xf32>
     %m = arith.mulf %v, %s : f32
     memref.store %m, %x[%k] : memref<4xf32>
+  }
+  return
+}
+
+// -----
+
+// A choice between buffers on a condition read from device memory (module
+// replacement's draw): a kernel copies the chosen buffer's elements, and the
+// condition's scalar computation (a two-result multiplication too) moves in.
+// CHECK-LABEL: func.func @buffer_select
+// CHECK: %[[COPY:.*]] = memref.alloc() : memref<4x8xf32>
+// CHECK: gpu.launch
+// CHECK: memref.load %{{.*}}[] : memref<i32>
+// CHECK: arith.mului_extended
+// CHECK: %[[CHOSEN:.*]] = arith.select %{{.*}}, %{{.*}}, %{{.*}} : memref<4x8xf32>
+// CHECK: memref.load %[[CHOSEN]]
+// CHECK: memref.store %{{.*}}, %[[COPY]]
+// CHECK-NOT: arith.select
+// CHECK: return %[[COPY]]
+func.func @buffer_select(%step: memref<i32>, %a: memref<4x8xf32>, %b: memref<4x8xf32>)
+    -> memref<4x8xf32> {
+  %k = arith.constant 2654435769 : i32
+  %s = memref.load %step[] : memref<i32>
+  %lo, %hi = arith.mului_extended %s, %k : i32
+  %zero = arith.constant 0 : i32
+  %take = arith.cmpi slt, %hi, %zero : i32
+  %r = arith.select %take, %a, %b : memref<4x8xf32>
+  return %r : memref<4x8xf32>
+}
+
+// -----
+
+// A kernel returns nothing: a value the host reads cannot be computed in one.
+func.func @host_reads_kernel_value(%x: memref<4xf32>) -> index {
+  %c0 = arith.constant 0 : index
+  %c4 = arith.constant 4 : index
+  %c1 = arith.constant 1 : index
+  // expected-error @below {{computes values the host reads: it cannot move into a kernel}}
+  %r = scf.for %i = %c0 to %c4 step %c1 iter_args(%acc = %c0) -> (index) {
+    %f = arith.index_cast %i : index to i32
+    %g = arith.sitofp %f : i32 to f32
+    memref.store %g, %x[%i] : memref<4xf32>
+    %n = arith.addi %acc, %c1 : index
+    scf.yield %n : index
+  }
+  return %r : index
+}
+
+// -----
+
+// scatter_add's loop (for each row i: row ids[i] of the table += row i): one
+// thread per column, each adding the rows in order; the self-copy goes.
+// CHECK-LABEL: func.func @scatter_rows
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}}, {{.*}}) threads({{.*}}) in (%{{.*}} = %c32{{(_[0-9]+)?}},
+// CHECK: scf.for %[[I:.*]] = %{{.*}} to %{{.*}} step
+// CHECK: memref.load %{{.*}}[%[[I]]] : memref<64xi64>
+// CHECK: memref.subview
+// CHECK: arith.addf
+// CHECK: memref.store
+// CHECK-NOT: memref.copy
+// CHECK: gpu.terminator
+func.func @scatter_rows(%ids: memref<64xi64>, %rows: memref<64x32xf32>, %table: memref<50x32xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c32 = arith.constant 32 : index
+  %c49 = arith.constant 49 : index
+  %c64 = arith.constant 64 : index
+  scf.for %i = %c0 to %c64 step %c1 {
+    %id = memref.load %ids[%i] : memref<64xi64>
+    %r = arith.index_cast %id : i64 to index
+    %lo = arith.maxsi %r, %c0 : index
+    %row = arith.minsi %lo, %c49 : index
+    %src = memref.subview %rows[%i, 0] [1, 32] [1, 1]
+        : memref<64x32xf32> to memref<1x32xf32, strided<[32, 1], offset: ?>>
+    %dst = memref.subview %table[%row, 0] [1, 32] [1, 1]
+        : memref<50x32xf32> to memref<1x32xf32, strided<[32, 1], offset: ?>>
+    scf.parallel (%j) = (%c0) to (%c32) step (%c1) {
+      %a = memref.load %dst[%c0, %j] : memref<1x32xf32, strided<[32, 1], offset: ?>>
+      %b = memref.load %src[%c0, %j] : memref<1x32xf32, strided<[32, 1], offset: ?>>
+      %s = arith.addf %a, %b : f32
+      memref.store %s, %dst[%c0, %j] : memref<1x32xf32, strided<[32, 1], offset: ?>>
+      scf.reduce
+    }
+    %again = memref.subview %table[%row, 0] [1, 32] [1, 1]
+        : memref<50x32xf32> to memref<1x32xf32, strided<[32, 1], offset: ?>>
+    memref.copy %dst, %again : memref<1x32xf32, strided<[32, 1], offset: ?>>
+        to memref<1x32xf32, strided<[32, 1], offset: ?>>
+  }
+  return
+}
+
+// -----
+
+// Parallel iterations that may write one element (a column shifted by the
+// serial index): the serial loop stays one thread.
+// CHECK-LABEL: func.func @overlapping_writes
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}}, {{.*}}) threads({{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}},
+// CHECK: scf.for
+// CHECK: scf.parallel
+func.func @overlapping_writes(%table: memref<8x40xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %c32 = arith.constant 32 : index
+  %f = arith.constant 1.0 : f32
+  scf.for %i = %c0 to %c8 step %c1 {
+    %dst = memref.subview %table[0, %i] [8, 32] [1, 1]
+        : memref<8x40xf32> to memref<8x32xf32, strided<[40, 1], offset: ?>>
+    scf.parallel (%j) = (%c0) to (%c32) step (%c1) {
+      %a = memref.load %dst[%c0, %j] : memref<8x32xf32, strided<[40, 1], offset: ?>>
+      %s = arith.addf %a, %f : f32
+      memref.store %s, %dst[%c0, %j] : memref<8x32xf32, strided<[40, 1], offset: ?>>
+      scf.reduce
+    }
   }
   return
 }
