@@ -31,6 +31,10 @@ SmallVector<ReassociationIndices> collapsibleRuns(linalg::LinalgOp op) {
   if (!generic || generic.getNumReductionLoops() == 0 || generic.getNumDpsInputs() != 2)
     return {};
   SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+  // (Constant indices, as in a broadcast along a size-1 dimension, make
+  // collapsed operands of the wrong rank upstream.)
+  if (!llvm::all_of(maps, [](AffineMap m) { return m.isProjectedPermutation(); }))
+    return {};
   auto iterators = generic.getIteratorTypesArray();
   SmallVector<ReassociationIndices> runs;
   ReassociationIndices run;

@@ -105,28 +105,48 @@ struct UbeCudaMapToLaunchesPass
     return success();
   }
 
-  /// A row reduction: a parallel loop whose body is one sequential loop that
-  /// loads an accumulator, combines it (addf / maximumf) with a value
-  /// computed from the iteration and stores it back to the same place.
-  struct RowReduction {
-    scf::ForOp inner;
+  /// A reduction: a nest of sequential loops (each body the next loop) whose
+  /// innermost body loads an accumulator, combines it (addf / maximumf) with
+  /// a value computed from the iteration and stores it back to the same
+  /// place, which no loop of the nest indexes.
+  struct Reduction {
+    SmallVector<scf::ForOp> nest; ///< Outermost first.
     memref::LoadOp accumulator;
     Operation *combine;
     memref::StoreOp store;
     Value element; ///< The value combined into the accumulator.
+
+    /// The iterations of the whole nest.
+    int64_t length() const {
+      int64_t n = 1;
+      for (scf::ForOp l : nest) {
+        int64_t lb = *getConstantIntValue(l.getLowerBound()),
+                ub = *getConstantIntValue(l.getUpperBound()),
+                st = *getConstantIntValue(l.getStep());
+        n *= std::max<int64_t>(0, (ub - lb + st - 1) / st);
+      }
+      return n;
+    }
   };
 
-  std::optional<RowReduction> matchRowReduction(scf::ParallelOp loop) {
-    Block *body = loop.getBody();
-    if (!llvm::hasSingleElement(body->without_terminator()))
-      return std::nullopt;
-    auto inner = dyn_cast<scf::ForOp>(body->front());
-    if (!inner || inner.getNumRegionIterArgs() != 0 ||
-        !getConstantIntValue(inner.getLowerBound()) ||
-        !getConstantIntValue(inner.getUpperBound()) || !getConstantIntValue(inner.getStep()))
-      return std::nullopt;
+  static std::optional<Reduction> matchReduction(scf::ForOp outer) {
+    SmallVector<scf::ForOp> nest{outer};
+    while (true) {
+      scf::ForOp l = nest.back();
+      if (l.getNumRegionIterArgs() != 0 || !getConstantIntValue(l.getLowerBound()) ||
+          !getConstantIntValue(l.getUpperBound()) || !getConstantIntValue(l.getStep()) ||
+          *getConstantIntValue(l.getStep()) <= 0)
+        return std::nullopt;
+      Block *body = l.getBody();
+      auto next = llvm::hasSingleElement(body->without_terminator())
+                      ? dyn_cast<scf::ForOp>(body->front())
+                      : scf::ForOp();
+      if (!next)
+        break;
+      nest.push_back(next);
+    }
     memref::StoreOp store;
-    for (Operation &op : inner.getBody()->without_terminator()) {
+    for (Operation &op : nest.back().getBody()->without_terminator()) {
       if (auto s = dyn_cast<memref::StoreOp>(op)) {
         if (store)
           return std::nullopt; // one accumulator only
@@ -140,46 +160,71 @@ struct UbeCudaMapToLaunchesPass
     Operation *combine = store.getValueToStore().getDefiningOp();
     if (!combine || !isa<arith::AddFOp, arith::MaximumFOp>(combine))
       return std::nullopt;
+    auto inNest = [&](Value v) {
+      return llvm::any_of(nest, [&](scf::ForOp l) { return v == l.getInductionVar(); });
+    };
     for (int side = 0; side < 2; ++side) {
       auto load = combine->getOperand(side).getDefiningOp<memref::LoadOp>();
       if (load && load.getMemRef() == store.getMemRef() &&
           load.getIndices() == store.getIndices() && load->hasOneUse() &&
-          llvm::none_of(store.getIndices(),
-                        [&](Value v) { return v == inner.getInductionVar(); }))
-        return RowReduction{inner, load, combine, store, combine->getOperand(1 - side)};
+          llvm::none_of(store.getIndices(), inNest))
+        return Reduction{nest, load, combine, store, combine->getOperand(1 - side)};
     }
     return std::nullopt;
   }
 
-  /// One block per row: threads stride over the reduced dimension (coalesced
-  /// reads), combine privately, then across the block with gpu.all_reduce;
-  /// thread 0 updates the accumulator.
-  LogicalResult wrapRowReduction(scf::ParallelOp loop, RowReduction r,
-                                 ArrayRef<int64_t> lower, ArrayRef<int64_t> step,
-                                 ArrayRef<int64_t> trips, int64_t rows) {
-    OpBuilder b(loop);
-    Location loc = loop.getLoc();
+  /// A row reduction: a parallel loop whose body is one reduction nest.
+  std::optional<Reduction> matchRowReduction(scf::ParallelOp loop) {
+    Block *body = loop.getBody();
+    if (!llvm::hasSingleElement(body->without_terminator()))
+      return std::nullopt;
+    auto inner = dyn_cast<scf::ForOp>(body->front());
+    return inner ? matchReduction(inner) : std::nullopt;
+  }
+
+  /// One block per row (of `rows`, or one block for a reduction to a single
+  /// accumulator): threads stride over the reduced iterations, innermost
+  /// loop fastest (coalesced reads), combine privately, then across the
+  /// block with gpu.all_reduce; thread 0 updates the accumulator. The order
+  /// of the combination is fixed, so results do not vary from run to run.
+  LogicalResult wrapReduction(Operation *replaced, Reduction r, scf::ParallelOp rows,
+                              ArrayRef<int64_t> lower, ArrayRef<int64_t> step,
+                              ArrayRef<int64_t> trips, int64_t rowCount) {
+    OpBuilder b(replaced);
+    Location loc = replaced->getLoc();
     int64_t block = blockSize;
-    auto [launch, inner] = createLaunch(b, loc, rows, block);
+    auto [launch, inner] = createLaunch(b, loc, rowCount, block);
     IRMapping mapping;
-    mapDelinearized(inner, loc, loop, launch.getBlockIds().x, lower, step, trips, mapping);
+    if (rows)
+      mapDelinearized(inner, loc, rows, launch.getBlockIds().x, lower, step, trips, mapping);
     auto type = cast<FloatType>(r.element.getType());
     bool isMax = isa<arith::MaximumFOp>(r.combine);
     Value identity = arith::ConstantOp::create(
         inner, loc, inner.getFloatAttr(type, isMax ? -INFINITY : 0.0));
-    int64_t lb = *getConstantIntValue(r.inner.getLowerBound());
-    int64_t ub = *getConstantIntValue(r.inner.getUpperBound());
-    int64_t st = *getConstantIntValue(r.inner.getStep());
-    Value start = arith::AddIOp::create(
-        inner, loc, index(inner, loc, lb),
-        arith::MulIOp::create(inner, loc, launch.getThreadIds().x, index(inner, loc, st)));
-    auto strided = scf::ForOp::create(inner, loc, start, index(inner, loc, ub),
-                                      index(inner, loc, st * block), ValueRange{identity});
+    auto strided = scf::ForOp::create(inner, loc, launch.getThreadIds().x,
+                                      index(inner, loc, r.length()), index(inner, loc, block),
+                                      ValueRange{identity});
     {
       OpBuilder body = OpBuilder::atBlockBegin(strided.getBody());
       IRMapping perElement = mapping;
-      perElement.map(r.inner.getInductionVar(), strided.getInductionVar());
-      for (Operation &op : r.inner.getBody()->without_terminator())
+      // The flat iteration split over the nest's trip counts.
+      Value rest = strided.getInductionVar();
+      for (scf::ForOp l : llvm::reverse(r.nest)) {
+        int64_t lb = *getConstantIntValue(l.getLowerBound()),
+                ub = *getConstantIntValue(l.getUpperBound()),
+                st = *getConstantIntValue(l.getStep());
+        Value trip = index(body, loc, std::max<int64_t>(1, (ub - lb + st - 1) / st));
+        Value digit = l == r.nest.front()
+                          ? rest
+                          : arith::RemUIOp::create(body, loc, rest, trip).getResult();
+        if (l != r.nest.front())
+          rest = arith::DivUIOp::create(body, loc, rest, trip);
+        Value iv = arith::AddIOp::create(
+            body, loc, arith::MulIOp::create(body, loc, digit, index(body, loc, st)),
+            index(body, loc, lb));
+        perElement.map(l.getInductionVar(), iv);
+      }
+      for (Operation &op : r.nest.back().getBody()->without_terminator())
         if (&op != r.accumulator && &op != r.combine && &op != r.store)
           body.clone(op, perElement);
       Value element = perElement.lookupOrDefault(r.element);
@@ -203,7 +248,7 @@ struct UbeCudaMapToLaunchesPass
       Operation *store = then.clone(*r.store, mapping);
       store->setOperand(0, combined->getResult(0));
     }
-    loop.erase();
+    replaced->erase();
     return success();
   }
 
@@ -225,12 +270,9 @@ struct UbeCudaMapToLaunchesPass
       total *= t;
     // Long rows and not too many of them: a block per row beats a thread per
     // row (coalesced reads, the whole GPU busy).
-    if (auto reduction = matchRowReduction(loop)) {
-      int64_t length = *getConstantIntValue(reduction->inner.getUpperBound()) -
-                       *getConstantIntValue(reduction->inner.getLowerBound());
-      if (length >= blockSize && total > 0 && total <= (int64_t(1) << 20))
-        return wrapRowReduction(loop, *reduction, lower, step, trips, total);
-    }
+    if (auto reduction = matchRowReduction(loop))
+      if (reduction->length() >= blockSize && total > 0 && total <= (int64_t(1) << 20))
+        return wrapReduction(loop, *reduction, loop, lower, step, trips, total);
     OpBuilder b(loop);
     Location loc = loop.getLoc();
     if (total > 0 &&
@@ -472,6 +514,8 @@ struct UbeCudaMapToLaunchesPass
         result = wrapParallel(loop);
       else if (auto serial = dyn_cast<scf::ForOp>(op); serial && isSerialOverParallel(serial))
         result = wrapSerialOverParallel(serial);
+      else if (auto reduction = serial ? matchReduction(serial) : std::nullopt)
+        result = wrapReduction(serial, *reduction, {}, {}, {}, {}, 1);
       else if (!isa<gpu::LaunchOp>(op) && !staysOnHost(op) && !recomputable(op))
         result = wrapSerial(op);
       if (failed(result))

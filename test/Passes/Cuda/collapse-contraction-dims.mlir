@@ -80,3 +80,24 @@ func.func @not_contiguous(%x: tensor<4x5x6xf32>, %y: tensor<3x6x5xf32>, %init: t
   } -> tensor<4x3xf32>
   return %e : tensor<4x3xf32>
 }
+
+// -----
+
+// An operand indexed by a constant (a size-1 dimension) is left alone.
+// CHECK-LABEL: func.func @constant_index
+// CHECK-NOT: tensor.collapse_shape
+#x3 = affine_map<(i, j, k, l) -> (i, j, k, l)>
+#c3 = affine_map<(i, j, k, l) -> (i, j, 0)>
+#o3 = affine_map<(i, j, k, l) -> (i, j)>
+func.func @constant_index(%x: tensor<32x8x4x4xf32>, %y: tensor<32x8x1xf32>,
+                          %init: tensor<32x8xf32>) -> tensor<32x8xf32> {
+  %r = linalg.generic {indexing_maps = [#x3, #c3, #o3],
+      iterator_types = ["parallel", "parallel", "reduction", "reduction"]}
+      ins(%x, %y : tensor<32x8x4x4xf32>, tensor<32x8x1xf32>) outs(%init : tensor<32x8xf32>) {
+  ^bb0(%p: f32, %q: f32, %acc: f32):
+    %m = arith.mulf %p, %q : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<32x8xf32>
+  return %r : tensor<32x8xf32>
+}

@@ -214,3 +214,37 @@ func.func @overlapping_writes(%table: memref<8x40xf32>) {
   }
   return
 }
+
+// -----
+
+// A loop nest summing into one scalar: one block whose threads stride over
+// the flattened iterations (innermost fastest), gpu.all_reduce, and thread
+// 0 adds the total.
+// CHECK-LABEL: func.func @sum_to_scalar
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}}, {{.*}}) threads({{.*}}) in (%{{.*}} = %c256{{(_[0-9]+)?}},
+// CHECK: %[[PARTIAL:.*]] = scf.for %{{.*}} = %{{.*}} to %c3072{{(_[0-9]+)?}} step %c256{{(_[0-9]+)?}} iter_args(%[[P:.*]] = %{{.*}}) -> (f32)
+// CHECK: arith.remui %{{.*}}, %c512
+// CHECK: arith.divui %{{.*}}, %c512
+// CHECK: memref.load %{{.*}} : memref<6x512xf32>
+// CHECK: arith.addf %[[P]]
+// CHECK: gpu.all_reduce add %[[PARTIAL]] uniform
+// CHECK: scf.if
+// CHECK: memref.load %{{.*}}[] : memref<f32>
+// CHECK-NOT: scf.for
+// CHECK: gpu.terminator
+func.func @sum_to_scalar(%x: memref<6x512xf32>, %out: memref<f32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c6 = arith.constant 6 : index
+  %c512 = arith.constant 512 : index
+  scf.for %i = %c0 to %c6 step %c1 {
+    scf.for %j = %c0 to %c512 step %c1 {
+      %v = memref.load %x[%i, %j] : memref<6x512xf32>
+      %e = math.exp %v : f32
+      %acc = memref.load %out[] : memref<f32>
+      %s = arith.addf %acc, %e : f32
+      memref.store %s, %out[] : memref<f32>
+    }
+  }
+  return
+}
