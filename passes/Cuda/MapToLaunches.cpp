@@ -252,6 +252,120 @@ struct UbeCudaMapToLaunchesPass
     return success();
   }
 
+  /// The sum or maximum a loop carries: its one float iteration argument,
+  /// combined (addf / maximumf) with a value of the iteration each step.
+  static Operation *carriedCombine(scf::ForOp loop) {
+    if (loop.getNumRegionIterArgs() != 1 || !isa<FloatType>(loop.getResult(0).getType()))
+      return nullptr;
+    Operation *combine = loop.getBody()->getTerminator()->getOperand(0).getDefiningOp();
+    if (!combine || !isa<arith::AddFOp, arith::MaximumFOp>(combine) ||
+        combine->getBlock() != loop.getBody() || !combine->hasOneUse())
+      return nullptr;
+    Value acc = loop.getRegionIterArgs()[0];
+    if (combine->getOperand(0) != acc && combine->getOperand(1) != acc)
+      return nullptr;
+    return acc.hasOneUse() ? combine : nullptr;
+  }
+
+  /// A row program (ube-cuda-row-kernels): a parallel loop over rows whose
+  /// body is scalar computations and loops over the row, each either
+  /// carrying one sum or maximum (a statistic) or writing outputs.
+  bool isRowProgram(scf::ParallelOp loop) {
+    if (loop.getNumReductions() != 0)
+      return false;
+    bool statistic = false;
+    for (Operation &op : loop.getBody()->without_terminator()) {
+      if (auto inner = dyn_cast<scf::ForOp>(op)) {
+        if (!getConstantIntValue(inner.getLowerBound()) ||
+            !getConstantIntValue(inner.getUpperBound()) || !getConstantIntValue(inner.getStep()))
+          return false;
+        bool stores = false;
+        for (Operation &nested : inner.getBody()->without_terminator()) {
+          if (nested.getNumRegions() != 0)
+            return false;
+          stores |= isa<memref::StoreOp>(nested);
+          if (!isa<memref::LoadOp, memref::StoreOp>(nested) && !isMemoryEffectFree(&nested))
+            return false;
+        }
+        if (inner.getNumRegionIterArgs() == 0 ? !stores : stores || !carriedCombine(inner))
+          return false;
+        statistic |= inner.getNumRegionIterArgs() == 1;
+      } else if (!isa<memref::SubViewOp, memref::LoadOp>(op) && !isSelfCopy(&op) &&
+                 !(isMemoryEffectFree(&op) && op.getNumRegions() == 0)) {
+        return false;
+      }
+    }
+    return statistic;
+  }
+
+  /// One block per row; each loop over the row strided over the block's
+  /// threads. A statistic is each thread's partial sum or maximum combined
+  /// across the block (gpu.all_reduce, which every thread receives); a
+  /// barrier follows each loop that writes, for a later one that may read.
+  LogicalResult wrapRowProgram(scf::ParallelOp loop, ArrayRef<int64_t> lower,
+                               ArrayRef<int64_t> step, ArrayRef<int64_t> trips, int64_t rows) {
+    int64_t longest = 1;
+    for (auto inner : loop.getBody()->getOps<scf::ForOp>())
+      longest = std::max(longest, *getConstantIntValue(inner.getUpperBound()) -
+                                      *getConstantIntValue(inner.getLowerBound()));
+    // Short rows (attention over a few tokens) take fewer threads.
+    int64_t block = std::min<int64_t>(blockSize, (longest + 31) / 32 * 32);
+    OpBuilder b(loop);
+    Location loc = loop.getLoc();
+    auto [launch, inner] = createLaunch(b, loc, rows, block);
+    IRMapping mapping;
+    mapDelinearized(inner, loc, loop, launch.getBlockIds().x, lower, step, trips, mapping);
+    Value thread = launch.getThreadIds().x;
+    for (Operation &op : loop.getBody()->without_terminator()) {
+      auto serial = dyn_cast<scf::ForOp>(op);
+      if (!serial) {
+        if (!isSelfCopy(&op))
+          inner.clone(op, mapping);
+        continue;
+      }
+      int64_t lb = *getConstantIntValue(serial.getLowerBound());
+      int64_t ub = *getConstantIntValue(serial.getUpperBound());
+      int64_t st = *getConstantIntValue(serial.getStep());
+      Value start = arith::AddIOp::create(
+          inner, loc, index(inner, loc, lb),
+          arith::MulIOp::create(inner, loc, thread, index(inner, loc, st)));
+      Operation *combine = carriedCombine(serial);
+      bool isMax = combine && isa<arith::MaximumFOp>(combine);
+      SmallVector<Value> init;
+      if (combine)
+        init.push_back(arith::ConstantOp::create(
+            inner, loc,
+            inner.getFloatAttr(serial.getResult(0).getType(), isMax ? -INFINITY : 0.0)));
+      auto strided = scf::ForOp::create(inner, loc, start, index(inner, loc, ub),
+                                        index(inner, loc, st * block), init);
+      OpBuilder body = OpBuilder::atBlockBegin(strided.getBody());
+      IRMapping perElement = mapping;
+      perElement.map(serial.getInductionVar(), strided.getInductionVar());
+      for (Operation &nested : serial.getBody()->without_terminator())
+        if (&nested != combine)
+          body.clone(nested, perElement);
+      if (!combine) {
+        gpu::BarrierOp::create(inner, loc);
+        continue;
+      }
+      Value acc = serial.getRegionIterArgs()[0];
+      Value element = combine->getOperand(combine->getOperand(0) == acc ? 1 : 0);
+      Operation *partial = body.clone(*combine);
+      partial->setOperands({strided.getRegionIterArgs()[0], perElement.lookupOrDefault(element)});
+      scf::YieldOp::create(body, loc, partial->getResult(0));
+      auto kind = isMax ? gpu::AllReduceOperation::MAXIMUMF : gpu::AllReduceOperation::ADD;
+      Value total = gpu::AllReduceOp::create(
+          inner, loc, strided.getResult(0),
+          gpu::AllReduceOperationAttr::get(inner.getContext(), kind), inner.getUnitAttr());
+      // The loop's initial value joins the combination.
+      Operation *withInit = inner.clone(*combine);
+      withInit->setOperands({mapping.lookupOrDefault(serial.getInitArgs()[0]), total});
+      mapping.map(serial.getResult(0), withInit->getResult(0));
+    }
+    loop.erase();
+    return success();
+  }
+
   LogicalResult wrapParallel(scf::ParallelOp loop) {
     if (loop.getNumReductions() != 0)
       return loop.emitOpError("with reductions cannot be mapped to threads yet");
@@ -270,6 +384,8 @@ struct UbeCudaMapToLaunchesPass
       total *= t;
     // Long rows and not too many of them: a block per row beats a thread per
     // row (coalesced reads, the whole GPU busy).
+    if (isRowProgram(loop) && total > 0 && total <= INT32_MAX)
+      return wrapRowProgram(loop, lower, step, trips, total);
     if (auto reduction = matchRowReduction(loop))
       if (reduction->length() >= blockSize && total > 0 && total <= (int64_t(1) << 20))
         return wrapReduction(loop, *reduction, loop, lower, step, trips, total);

@@ -52,6 +52,25 @@ def UbeCudaCollapseContractionDims : Pass<"ube-cuda-collapse-contraction-dims",
   let dependentDialects = ["::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect"];
 }
 
+def UbeCudaRowKernels : Pass<"ube-cuda-row-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers softmax, log_softmax, layer_norm and rms_norm over the last axis to one-pass row programs for GPUs";
+  let description = [{
+    Replaces `ube.softmax`, `ube.log_softmax`, `ube.layer_norm` and
+    `ube.rms_norm` over the last axis of static f32 tensors with an
+    `scf.forall` over rows whose body is a short program of scalar loops
+    over the row: the statistics (maximum and sum of exp(x − max); mean and
+    centered sum of squares; sum of squares), each a loop carrying one sum
+    or maximum, then a loop writing the outputs (times the weight, plus the
+    bias). `--ube-cuda-map-to-launches` runs such a row as one block: each
+    loop strided over the threads, each statistic combined across the block,
+    so the row is read from memory once rather than by three kernels. Ops
+    it does not handle (other element types, other axes, symbolic shapes)
+    are left for `--ube-lower-to-linalg`.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
+                           "::mlir::math::MathDialect", "::mlir::arith::ArithDialect"];
+}
+
 def UbeCudaMatmulKernels : Pass<"ube-cuda-matmul-kernels", "::mlir::func::FuncOp"> {
   let summary = "Lowers bufferized f32 contractions to shared-memory tiled GPU kernels";
   let description = [{

@@ -5,16 +5,26 @@
 #include "passes/Common/Passes.h"
 #include "passes/Common/Pipelines.h"
 #include "passes/Cuda/Passes.h"
+#include "passes/Graph/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
 using namespace mlir;
 
 namespace ube {
+
+void buildCudaKernelPipeline(OpPassManager &pm) {
+  // Composite ops (attention) expose their softmax; the norms stay whole.
+  UbeDecomposeOptions decompose;
+  decompose.keepNormalizations = true;
+  pm.addNestedPass<func::FuncOp>(createUbeDecompose(decompose));
+  pm.addNestedPass<func::FuncOp>(createUbeCudaRowKernels());
+}
 
 void buildCudaCodegenPipeline(OpPassManager &pm, const CudaCodegenPipelineOptions &options) {
   // No deallocation pipeline: the runtime frees an invocation's temporaries
@@ -33,6 +43,7 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const CudaCodegenPipelineOption
     fn.addPass(createUbeCudaMatmulKernels());
     fn.addPass(createUbeLowerStridedCopies());
     fn.addPass(createConvertLinalgToParallelLoopsPass());
+    fn.addPass(createForallToParallelLoopPass());
     fn.addPass(createCanonicalizerPass());
     fn.addPass(createUbeCudaMapToLaunches());
     fn.addPass(createCanonicalizerPass());

@@ -23,6 +23,10 @@ struct CudaCodegenPipelineOptions : mlir::PassPipelineOptions<CudaCodegenPipelin
 /// only.
 void buildCudaCodegenPipeline(mlir::OpPassManager &pm, const CudaCodegenPipelineOptions &options);
 
+/// The cuda target's kernels on ube ops, before the linalg lowering:
+/// softmax and the norms as one-pass row programs.
+void buildCudaKernelPipeline(mlir::OpPassManager &pm);
+
 /// Registers --ube-cuda-codegen-pipeline.
 void registerCudaPipelines();
 

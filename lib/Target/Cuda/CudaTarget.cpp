@@ -90,6 +90,10 @@ public:
     buildCudaCodegenPipeline(pm, codegen);
   }
 
+  void buildKernelPipeline(OpPassManager &pm, const CompileOptions &) const override {
+    buildCudaKernelPipeline(pm);
+  }
+
   void registerPasses() const override {
     registerUbeCudaPasses();
     registerCudaPipelines();

@@ -248,3 +248,62 @@ func.func @sum_to_scalar(%x: memref<6x512xf32>, %out: memref<f32>) {
   }
   return
 }
+
+// -----
+
+// A row program (ube-cuda-row-kernels' softmax): one block per row, 64
+// threads for rows of 40; each statistic a strided partial combined with
+// gpu.all_reduce, the output loop strided and followed by a barrier; the
+// self-copy goes.
+// CHECK-LABEL: func.func @row_program
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c4{{(_[0-9]+)?}}, {{.*}}) threads({{.*}}) in (%{{.*}} = %c64{{(_[0-9]+)?}},
+// CHECK: %[[PM:.*]] = scf.for %{{.*}} = %{{.*}} to %c40{{(_[0-9]+)?}} step %c64{{(_[0-9]+)?}} iter_args
+// CHECK: arith.maximumf
+// CHECK: %[[M:.*]] = gpu.all_reduce maximumf %[[PM]] uniform
+// CHECK: %[[PS:.*]] = scf.for
+// CHECK: math.exp
+// CHECK: %[[S:.*]] = gpu.all_reduce add %[[PS]] uniform
+// CHECK: scf.for
+// CHECK: memref.store
+// CHECK: gpu.barrier
+// CHECK-NOT: memref.copy
+// CHECK: gpu.terminator
+func.func @row_program(%x: memref<4x40xf32>, %out: memref<4x40xf32>) {
+  %one = arith.constant 1.0 : f32
+  %zero = arith.constant 0.0 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c40 = arith.constant 40 : index
+  scf.parallel (%r) = (%c0) to (%c4) step (%c1) {
+    %row = memref.subview %out[%r, 0] [1, 40] [1, 1]
+        : memref<4x40xf32> to memref<1x40xf32, strided<[40, 1], offset: ?>>
+    %m = scf.for %j = %c0 to %c40 step %c1 iter_args(%a = %ninf) -> (f32) {
+      %v = memref.load %x[%r, %j] : memref<4x40xf32>
+      %n = arith.maximumf %a, %v : f32
+      scf.yield %n : f32
+    }
+    %s = scf.for %j = %c0 to %c40 step %c1 iter_args(%a = %zero) -> (f32) {
+      %v = memref.load %x[%r, %j] : memref<4x40xf32>
+      %d = arith.subf %v, %m : f32
+      %e = math.exp %d : f32
+      %n = arith.addf %a, %e : f32
+      scf.yield %n : f32
+    }
+    %inv = arith.divf %one, %s : f32
+    scf.for %j = %c0 to %c40 step %c1 {
+      %v = memref.load %x[%r, %j] : memref<4x40xf32>
+      %d = arith.subf %v, %m : f32
+      %e = math.exp %d : f32
+      %y = arith.mulf %e, %inv : f32
+      memref.store %y, %row[%c0, %j] : memref<1x40xf32, strided<[40, 1], offset: ?>>
+    }
+    %again = memref.subview %out[%r, 0] [1, 40] [1, 1]
+        : memref<4x40xf32> to memref<1x40xf32, strided<[40, 1], offset: ?>>
+    memref.copy %row, %again : memref<1x40xf32, strided<[40, 1], offset: ?>>
+        to memref<1x40xf32, strided<[40, 1], offset: ?>>
+    scf.reduce
+  }
+  return
+}
