@@ -61,6 +61,10 @@ static bool updateInPlace(func::FuncOp fn, unsigned argIndex, unsigned resultInd
     return false;
   for (Value view : viewsOf(fn.getArgument(argIndex))) {
     for (OpOperand &use : view.getUses()) {
+      // A scalar read (tensor.extract) may be repeated later: the cuda
+      // target recomputes scalars inside the kernels that use them.
+      if (isa<tensor::ExtractOp>(use.getOwner()))
+        return false;
       Operation *op = body.findAncestorOpInBlock(*use.getOwner());
       if (op == update.getOperation()) {
         // The update itself reads the argument only at the element it writes.

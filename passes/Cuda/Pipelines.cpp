@@ -35,6 +35,8 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const CudaCodegenPipelineOption
     fn.addPass(createLinalgElementwiseOpFusionPass());
     fn.addPass(createUbeCudaReductionLoopsInnermost());
     fn.addPass(createUbeCudaCollapseContractionDims());
+    // Parameters and optimizer state updated in their own buffers.
+    fn.addPass(createUbeMarkInPlaceUpdates());
     fn.addPass(createUbeReadOnlyArguments());
   }
   buildFunctionBoundaryBufferization(pm);

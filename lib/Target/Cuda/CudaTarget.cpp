@@ -13,6 +13,7 @@
 #include "CudaTarget.h"
 #include "CudaTargetOptions.h"
 
+#include "dialects/ube/UbeDialect.h"
 #include "passes/Cuda/Passes.h"
 #include "passes/Cuda/Pipelines.h"
 
@@ -390,6 +391,10 @@ LogicalResult CudaTarget::buildExecutable(ModuleOp module, const CompileOptions 
     if (failed(plan))
       return failure();
     entry.plan = launchPlanToJson(*plan);
+    // Updates in place proven by --ube-mark-in-place-updates.
+    if (DenseI64ArrayAttr pairs = UbeDialect::InPlaceAttrHelper(fn.getContext()).getAttr(fn))
+      for (int64_t k = 0; k + 1 < pairs.size(); k += 2)
+        entry.inPlace.emplace_back(uint32_t(pairs[k]), uint32_t(pairs[k + 1]));
   }
   auto held = [](std::vector<uint8_t> bytes) {
     return std::make_shared<const FileBytes>(std::move(bytes));

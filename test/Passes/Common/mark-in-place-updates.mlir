@@ -2,6 +2,7 @@
 
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #t = affine_map<(d0, d1) -> (d1, d0)>
+#id1 = affine_map<(d0) -> (d0)>
 
 // An SGD-style update: `w` is read at the element written, the gradient's
 // buffer (a shared tensor.empty) is not the update's any more, and `m` is
@@ -120,4 +121,22 @@ func.func @matmul(%w: tensor<2x2xf32> {ube.name = "w"}, %x: tensor<2x2xf32> {ube
   %z = linalg.fill ins(%zero : f32) outs(%e : tensor<2x2xf32>) -> tensor<2x2xf32>
   %new = linalg.matmul ins(%w, %x : tensor<2x2xf32>, tensor<2x2xf32>) outs(%z : tensor<2x2xf32>) -> tensor<2x2xf32>
   return %new : tensor<2x2xf32>
+}
+
+// A scalar read of the argument (tensor.extract) keeps it out of place: the
+// cuda target recomputes such reads inside the kernels that use them, which
+// may run after the update.
+// CHECK-LABEL: func.func @scalar_read
+// CHECK-NOT: ube.in_place
+func.func @scalar_read(%w: tensor<4xf32> {ube.name = "w"}) -> (tensor<4xf32> {ube.name = "w"}, f32) {
+  %c0 = arith.constant 0 : index
+  %first = tensor.extract %w[%c0] : tensor<4xf32>
+  %e = tensor.empty() : tensor<4xf32>
+  %new = linalg.generic {indexing_maps = [#id1, #id1], iterator_types = ["parallel"]}
+      ins(%w : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.mulf %a, %a : f32
+    linalg.yield %s : f32
+  } -> tensor<4xf32>
+  return %new, %first : tensor<4xf32>, f32
 }
