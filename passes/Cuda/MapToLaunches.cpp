@@ -47,6 +47,28 @@ struct UbeCudaMapToLaunchesPass
     : ube::impl::UbeCudaMapToLaunchesBase<UbeCudaMapToLaunchesPass> {
   using Base::Base;
 
+  /// A parallel loop's constant bounds: each dimension's start, step and
+  /// trip count, and the iterations in all.
+  struct IterationSpace {
+    SmallVector<int64_t> lower, step, trips;
+    int64_t total = 1;
+  };
+
+  static std::optional<IterationSpace> staticSpace(scf::ParallelOp loop) {
+    IterationSpace space;
+    for (auto [lb, ub, st] :
+         llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+      auto l = getConstantIntValue(lb), u = getConstantIntValue(ub), s = getConstantIntValue(st);
+      if (!l || !u || !s || *s <= 0)
+        return std::nullopt;
+      space.lower.push_back(*l);
+      space.step.push_back(*s);
+      space.trips.push_back(std::max<int64_t>(0, (*u - *l + *s - 1) / *s));
+      space.total *= space.trips.back();
+    }
+    return space;
+  }
+
   Value index(OpBuilder &b, Location loc, int64_t v) {
     return arith::ConstantIndexOp::create(b, loc, v);
   }
@@ -369,32 +391,23 @@ struct UbeCudaMapToLaunchesPass
   LogicalResult wrapParallel(scf::ParallelOp loop) {
     if (loop.getNumReductions() != 0)
       return loop.emitOpError("with reductions cannot be mapped to threads yet");
-    SmallVector<int64_t> lower, upper, step, trips;
-    for (auto [lb, ub, st] : llvm::zip(loop.getLowerBound(), loop.getUpperBound(),
-                                       loop.getStep())) {
-      auto l = getConstantIntValue(lb), u = getConstantIntValue(ub), s = getConstantIntValue(st);
-      if (!l || !u || !s || *s <= 0)
-        return loop.emitOpError("needs static bounds to map to GPU threads");
-      lower.push_back(*l);
-      step.push_back(*s);
-      trips.push_back(std::max<int64_t>(0, (*u - *l + *s - 1) / *s));
-    }
-    int64_t total = 1;
-    for (int64_t t : trips)
-      total *= t;
+    std::optional<IterationSpace> space = staticSpace(loop);
+    if (!space)
+      return loop.emitOpError("needs static bounds to map to GPU threads");
+    const IterationSpace &it = *space;
     // Long rows and not too many of them: a block per row beats a thread per
     // row (coalesced reads, the whole GPU busy).
-    if (isRowProgram(loop) && total > 0 && total <= INT32_MAX)
-      return wrapRowProgram(loop, lower, step, trips, total);
+    if (isRowProgram(loop) && it.total > 0 && it.total <= INT32_MAX)
+      return wrapRowProgram(loop, it.lower, it.step, it.trips, it.total);
     if (auto reduction = matchRowReduction(loop))
-      if (reduction->length() >= blockSize && total > 0 && total <= (int64_t(1) << 20))
-        return wrapReduction(loop, *reduction, loop, lower, step, trips, total);
+      if (reduction->length() >= blockSize && it.total > 0 && it.total <= (int64_t(1) << 20))
+        return wrapReduction(loop, *reduction, loop, it.lower, it.step, it.trips, it.total);
     OpBuilder b(loop);
     Location loc = loop.getLoc();
-    if (total > 0 &&
-        failed(buildLaunch(b, loc, total, [&](OpBuilder &inner, Value id) {
+    if (it.total > 0 &&
+        failed(buildLaunch(b, loc, it.total, [&](OpBuilder &inner, Value id) {
           IRMapping mapping;
-          mapDelinearized(inner, loc, loop, id, lower, step, trips, mapping);
+          mapDelinearized(inner, loc, loop, id, it.lower, it.step, it.trips, mapping);
           for (Operation &op : loop.getBody()->without_terminator())
             inner.clone(op, mapping);
         })))
@@ -424,12 +437,8 @@ struct UbeCudaMapToLaunchesPass
         return false;
       }
     }
-    if (!inner)
+    if (!inner || !staticSpace(inner))
       return false;
-    for (Value v : llvm::concat<Value>(inner.getLowerBound(), inner.getUpperBound(),
-                                       inner.getStep()))
-      if (!getConstantIntValue(v))
-        return false;
     // Every buffer the parallel loop writes is accessed, there, only at the
     // parallel loop's own indices along whole dimensions of the buffer, so
     // two parallel iterations never touch one element.
@@ -514,23 +523,13 @@ struct UbeCudaMapToLaunchesPass
   /// without atomics.
   LogicalResult wrapSerialOverParallel(scf::ForOp loop) {
     auto inner = *loop.getBody()->getOps<scf::ParallelOp>().begin();
-    SmallVector<int64_t> lower, step, trips;
-    int64_t total = 1;
-    for (auto [lb, ub, st] :
-         llvm::zip(inner.getLowerBound(), inner.getUpperBound(), inner.getStep())) {
-      int64_t l = *getConstantIntValue(lb), u = *getConstantIntValue(ub),
-              s = *getConstantIntValue(st);
-      lower.push_back(l);
-      step.push_back(s);
-      trips.push_back(std::max<int64_t>(0, (u - l + s - 1) / s));
-      total *= trips.back();
-    }
+    IterationSpace it = *staticSpace(inner);
     OpBuilder b(loop);
     Location loc = loop.getLoc();
-    if (total > 0 &&
-        failed(buildLaunch(b, loc, total, [&](OpBuilder &threads, Value id) {
+    if (it.total > 0 &&
+        failed(buildLaunch(b, loc, it.total, [&](OpBuilder &threads, Value id) {
           IRMapping mapping;
-          mapDelinearized(threads, loc, inner, id, lower, step, trips, mapping);
+          mapDelinearized(threads, loc, inner, id, it.lower, it.step, it.trips, mapping);
           auto serial = scf::ForOp::create(threads, loc, loop.getLowerBound(),
                                            loop.getUpperBound(), loop.getStep());
           mapping.map(loop.getInductionVar(), serial.getInductionVar());

@@ -73,23 +73,30 @@ def write_synthetic_inputs(case, folder):
     return paths
 
 
-def train(model, inputs, steps, benchmark=0):
-    """ube-run --steps: ({step: {term: value}}, median ms of a step or None)."""
-    args = [str(UBE_RUN), str(model), f"--steps={steps}"]
+def run_ube(model, inputs, *flags, benchmark=0):
+    """ube-run on `model` with `inputs` ({name: .npy path}): (its output,
+    the median ms of --benchmark runs or None)."""
+    args = [str(UBE_RUN), str(model), *flags]
     args += [f"--input={name}={path}" for name, path in inputs.items()]
     if benchmark:
         args.append(f"--benchmark={benchmark}")
     result = subprocess.run(args, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(result.stderr.strip())
+    match = re.search(r"median ([0-9.]+) ms", result.stdout)
+    return result.stdout, float(match.group(1)) if match else None
+
+
+def train(model, inputs, steps, benchmark=0):
+    """ube-run --steps: ({step: {term: value}}, median ms of a step or None)."""
+    stdout, ms = run_ube(model, inputs, f"--steps={steps}", benchmark=benchmark)
     losses = {}
-    for line in result.stdout.splitlines():
+    for line in stdout.splitlines():
         if line.startswith("step "):
             number, terms = line[5:].split(":", 1)
             words = terms.split()
             losses[int(number)] = {k: float(v) for k, v in zip(words[::2], words[1::2])}
-    match = re.search(r"median ([0-9.]+) ms", result.stdout)
-    return losses, float(match.group(1)) if match else None
+    return losses, ms
 
 
 def rel_error(out, ref):
@@ -100,15 +107,7 @@ def rel_error(out, ref):
 
 
 def ube_run(model, inputs, out_dir, benchmark=0):
-    args = [str(UBE_RUN), str(model), f"--output-dir={out_dir}"]
-    args += [f"--input={name}={path}" for name, path in inputs.items()]
-    if benchmark:
-        args.append(f"--benchmark={benchmark}")
-    result = subprocess.run(args, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(result.stderr.strip())
-    match = re.search(r"median ([0-9.]+) ms", result.stdout)
-    return float(match.group(1)) if match else None
+    return run_ube(model, inputs, f"--output-dir={out_dir}", benchmark=benchmark)[1]
 
 
 def check_cases(rows):
