@@ -48,7 +48,8 @@ static llvm::SetVector<Value> viewsOf(Value value) {
 /// Whether result `resultIndex` of `fn` may be written into the buffer of
 /// argument `argIndex`; if so, the update gets an initial value of its own
 /// (see below).
-static bool updateInPlace(func::FuncOp fn, unsigned argIndex, unsigned resultIndex) {
+static bool updateInPlace(func::FuncOp fn, unsigned argIndex, unsigned resultIndex,
+                          bool scalarReads) {
   Block &body = fn.front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   auto result = dyn_cast<OpResult>(ret.getOperand(resultIndex));
@@ -61,9 +62,9 @@ static bool updateInPlace(func::FuncOp fn, unsigned argIndex, unsigned resultInd
     return false;
   for (Value view : viewsOf(fn.getArgument(argIndex))) {
     for (OpOperand &use : view.getUses()) {
-      // A scalar read (tensor.extract) may be repeated later: the cuda
-      // target recomputes scalars inside the kernels that use them.
-      if (isa<tensor::ExtractOp>(use.getOwner()))
+      // A scalar read (tensor.extract) may be repeated later where a target
+      // recomputes scalars inside the kernels that use them (cuda).
+      if (!scalarReads && isa<tensor::ExtractOp>(use.getOwner()))
         return false;
       Operation *op = body.findAncestorOpInBlock(*use.getOwner());
       if (op == update.getOperation()) {
@@ -91,6 +92,7 @@ static bool updateInPlace(func::FuncOp fn, unsigned argIndex, unsigned resultInd
 
 struct UbeMarkInPlaceUpdatesPass
     : ube::impl::UbeMarkInPlaceUpdatesBase<UbeMarkInPlaceUpdatesPass> {
+  using Base::Base;
   void runOnOperation() override {
     func::FuncOp fn = getOperation();
     if (fn.isExternal() || !fn.getBody().hasOneBlock())
@@ -106,7 +108,7 @@ struct UbeMarkInPlaceUpdatesPass
       if (it == arguments.end() ||
           fn.getArgument(it->second).getType() != fn.getResultTypes()[j])
         continue;
-      if (updateInPlace(fn, it->second, j))
+      if (updateInPlace(fn, it->second, j, scalarReads))
         pairs.append({int64_t(j), int64_t(it->second)});
     }
     if (!pairs.empty())

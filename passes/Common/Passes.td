@@ -32,8 +32,15 @@ def UbeMarkInPlaceUpdates : Pass<"ube-mark-in-place-updates", "::mlir::func::Fun
     every element is read before it is overwritten and never read again.
     The proven pairs go into `ube.in_place` on the function (result index,
     argument index, ...), which the executable's manifest carries; the
-    runtime accepts exactly these aliases.
+    runtime accepts exactly these aliases. With `scalar-reads=false`, an
+    argument also read by `tensor.extract` stays out of place: the cuda
+    target recomputes such scalar reads inside the kernels that use them,
+    which may run after the update.
   }];
+  let options = [
+    Option<"scalarReads", "scalar-reads", "bool", "true",
+           "Update in place arguments that tensor.extract reads too (before the update)">
+  ];
 }
 
 def UbeReadOnlyArguments : Pass<"ube-read-only-arguments", "::mlir::func::FuncOp"> {

@@ -9,6 +9,7 @@
 #include "passes/Cuda/Passes.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Transforms/RegionUtils.h"
@@ -320,6 +321,9 @@ struct UbeCudaMapToLaunchesPass
     return statistic;
   }
 
+  /// Row loop iterations a thread unrolls in a row program.
+  static constexpr uint64_t kRowUnroll = 4;
+
   /// One block per row; each loop over the row strided over the block's
   /// threads. A statistic is each thread's partial sum or maximum combined
   /// across the block (gpu.all_reduce, which every thread receives); a
@@ -338,6 +342,7 @@ struct UbeCudaMapToLaunchesPass
     IRMapping mapping;
     mapDelinearized(inner, loc, loop, launch.getBlockIds().x, lower, step, trips, mapping);
     Value thread = launch.getThreadIds().x;
+    SmallVector<scf::ForOp> rowLoops;
     for (Operation &op : loop.getBody()->without_terminator()) {
       auto serial = dyn_cast<scf::ForOp>(op);
       if (!serial) {
@@ -366,6 +371,7 @@ struct UbeCudaMapToLaunchesPass
       for (Operation &nested : serial.getBody()->without_terminator())
         if (&nested != combine)
           body.clone(nested, perElement);
+      rowLoops.push_back(strided);
       if (!combine) {
         gpu::BarrierOp::create(inner, loc);
         continue;
@@ -384,6 +390,10 @@ struct UbeCudaMapToLaunchesPass
       withInit->setOperands({mapping.lookupOrDefault(serial.getInitArgs()[0]), total});
       mapping.map(serial.getResult(0), withInit->getResult(0));
     }
+    // Several loads in flight per thread; a sum's order is unchanged (the
+    // remainder loop continues the unrolled loop's chain).
+    for (scf::ForOp strided : rowLoops)
+      (void)loopUnrollByFactor(strided, kRowUnroll);
     loop.erase();
     return success();
   }

@@ -35,8 +35,11 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const CudaCodegenPipelineOption
     fn.addPass(createLinalgElementwiseOpFusionPass());
     fn.addPass(createUbeCudaReductionLoopsInnermost());
     fn.addPass(createUbeCudaCollapseContractionDims());
-    // Parameters and optimizer state updated in their own buffers.
-    fn.addPass(createUbeMarkInPlaceUpdates());
+    // Parameters and optimizer state updated in their own buffers; scalar
+    // reads are recomputed in kernels, so they keep an argument in place.
+    UbeMarkInPlaceUpdatesOptions inPlace;
+    inPlace.scalarReads = false;
+    fn.addPass(createUbeMarkInPlaceUpdates(inPlace));
     fn.addPass(createUbeReadOnlyArguments());
   }
   buildFunctionBoundaryBufferization(pm);

@@ -1,4 +1,5 @@
 // RUN: ube-opt %s --pass-pipeline='builtin.module(func.func(ube-mark-in-place-updates))' | FileCheck %s
+// RUN: ube-opt %s --pass-pipeline='builtin.module(func.func(ube-mark-in-place-updates{scalar-reads=false}))' | FileCheck %s --check-prefix=NO-SCALAR
 
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #t = affine_map<(d0, d1) -> (d1, d0)>
@@ -123,11 +124,14 @@ func.func @matmul(%w: tensor<2x2xf32> {ube.name = "w"}, %x: tensor<2x2xf32> {ube
   return %new : tensor<2x2xf32>
 }
 
-// A scalar read of the argument (tensor.extract) keeps it out of place: the
-// cuda target recomputes such reads inside the kernels that use them, which
-// may run after the update.
+// A scalar read of the argument (tensor.extract) before the update: in place
+// by default, out of place with scalar-reads=false (the cuda target
+// recomputes such reads inside the kernels that use them, which may run
+// after the update).
 // CHECK-LABEL: func.func @scalar_read
-// CHECK-NOT: ube.in_place
+// CHECK-SAME: ube.in_place = array<i64: 0, 0>
+// NO-SCALAR-LABEL: func.func @scalar_read
+// NO-SCALAR-NOT: ube.in_place
 func.func @scalar_read(%w: tensor<4xf32> {ube.name = "w"}) -> (tensor<4xf32> {ube.name = "w"}, f32) {
   %c0 = arith.constant 0 : index
   %first = tensor.extract %w[%c0] : tensor<4xf32>

@@ -252,16 +252,18 @@ func.func @sum_to_scalar(%x: memref<6x512xf32>, %out: memref<f32>) {
 // -----
 
 // A row program (ube-cuda-row-kernels' softmax): one block per row, 64
-// threads for rows of 40; each statistic a strided partial combined with
-// gpu.all_reduce, the output loop strided and followed by a barrier; the
-// self-copy goes.
+// threads for rows of 40; each statistic a strided partial (unrolled by 4,
+// then the remainder continuing its chain) combined with gpu.all_reduce,
+// the output loop strided and followed by a barrier; the self-copy goes.
 // CHECK-LABEL: func.func @row_program
 // CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c4{{(_[0-9]+)?}}, {{.*}}) threads({{.*}}) in (%{{.*}} = %c64{{(_[0-9]+)?}},
-// CHECK: %[[PM:.*]] = scf.for %{{.*}} = %{{.*}} to %c40{{(_[0-9]+)?}} step %c64{{(_[0-9]+)?}} iter_args
-// CHECK: arith.maximumf
+// CHECK: %[[UM:.*]] = scf.for {{.*}} iter_args
+// CHECK-COUNT-4: arith.maximumf
+// CHECK: %[[PM:.*]] = scf.for %{{.*}} = %{{.*}} to %c40{{(_[0-9]+)?}} step %c64{{(_[0-9]+)?}} iter_args(%{{.*}} = %[[UM]])
 // CHECK: %[[M:.*]] = gpu.all_reduce maximumf %[[PM]] uniform
-// CHECK: %[[PS:.*]] = scf.for
+// CHECK: scf.for
 // CHECK: math.exp
+// CHECK: %[[PS:.*]] = scf.for
 // CHECK: %[[S:.*]] = gpu.all_reduce add %[[PS]] uniform
 // CHECK: scf.for
 // CHECK: memref.store
