@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # GPU check, first half (here, no GPU needed): builds the runtime and ube-run,
-# compiles the end-to-end cases and the benchmarks for cuda:ARCH, writes
-# inputs and CPU reference outputs, all into one folder (default gpu-check/,
-# ignored by git) that scripts/gpu-check.sh runs on a GPU machine.
+# compiles the end-to-end cases, the benchmarks and the training cases
+# (ube.distill's step, weights drawn there) for cuda:ARCH, writes inputs and
+# CPU reference outputs (the training cases' losses over 20 steps), all into
+# one folder (default gpu-check/, ignored by git, about 45 MB) that
+# scripts/gpu-check.sh runs on a GPU machine (PyTorch and transformers there
+# for the peers).
 #   scripts/gpu-prepare.sh [OUT_DIR] [sm_90]
 set -euo pipefail
 cd "$(dirname "$0")/.."
