@@ -1,6 +1,7 @@
 """ube-run --steps=N against N single invocations of the same step, each
 fed the previous one's parameters and optimizer state by hand (state at
 zeros first): the same losses and final parameters, bit for bit."""
+import os
 import pathlib
 import re
 import subprocess
@@ -22,7 +23,13 @@ def run(arrays, out, *flags):
     for name, array in arrays.items():
         np.save(out / f"in.{name}.npy", array)
         args.append(f"--input={name}={out / f'in.{name}.npy'}")
-    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    # ube-run carries its own sanitizer runtime in sanitizer builds: not the
+    # one preloaded into this interpreter (%python there).
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    result = subprocess.run(args, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        sys.exit(f"ube-run failed: {result.stderr}")
+    return result.stdout
 
 
 given = {k: v for k, v in inputs.items() if k != "w.momentum_buffer"}
