@@ -79,6 +79,9 @@ void buildCudaCodegenPipeline(OpPassManager &pm, const CudaCodegenPipelineOption
 }
 
 void registerCudaPipelines() {
+  PassPipelineRegistration<>("ube-cuda-kernel-pipeline",
+                             "ube ops -> the cuda target's row programs",
+                             buildCudaKernelPipeline);
   PassPipelineRegistration<CudaCodegenPipelineOptions>(
       "ube-cuda-codegen-pipeline", "linalg on tensors -> GPU kernels in PTX and their host side",
       buildCudaCodegenPipeline);

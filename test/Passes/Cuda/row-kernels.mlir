@@ -1,4 +1,10 @@
 // RUN: ube-opt %s --ube-cuda-row-kernels --split-input-file | FileCheck %s
+// The target's kernel pipeline (decomposition keeping the norms, then these):
+// RUN: ube-opt %s --ube-cuda-kernel-pipeline --split-input-file | FileCheck %s --check-prefix=PIPELINE
+// PIPELINE-LABEL: func.func @softmax
+// PIPELINE: scf.forall
+// PIPELINE-LABEL: func.func @layer_norm
+// PIPELINE: scf.forall
 
 // softmax over the last axis: one scf.forall over the 8 x 4 rows; per row a
 // maximum, a sum of exp(x - max) and a loop writing exp(x - max) / sum.
