@@ -472,6 +472,11 @@ struct UbeCudaMapToLaunchesPass
       if (written.contains(rootBuffer(memref)) && !indexedByIvs(memref, indices, inner))
         return false;
     }
+    // Every thread runs the serial body's own reads: none may read what
+    // another thread writes.
+    for (auto load : loop.getBody()->getOps<memref::LoadOp>())
+      if (written.contains(rootBuffer(load.getMemRef())))
+        return false;
     return true;
   }
 

@@ -309,3 +309,34 @@ func.func @row_program(%x: memref<4x40xf32>, %out: memref<4x40xf32>) {
   }
   return
 }
+
+// -----
+
+// The serial body reads an element of the buffer the parallel loop writes:
+// threads would race on it, so the loop stays one thread.
+// CHECK-LABEL: func.func @serial_read_of_written
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}}, {{.*}}) threads({{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}},
+// CHECK: scf.for
+// CHECK: scf.parallel
+func.func @serial_read_of_written(%ids: memref<8xi64>, %table: memref<4x32xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %c8 = arith.constant 8 : index
+  %c32 = arith.constant 32 : index
+  scf.for %i = %c0 to %c8 step %c1 {
+    %id = memref.load %ids[%i] : memref<8xi64>
+    %r = arith.index_cast %id : i64 to index
+    %row = arith.minsi %r, %c3 : index
+    %first = memref.load %table[%row, %c0] : memref<4x32xf32>
+    %dst = memref.subview %table[%row, 0] [1, 32] [1, 1]
+        : memref<4x32xf32> to memref<1x32xf32, strided<[32, 1], offset: ?>>
+    scf.parallel (%j) = (%c0) to (%c32) step (%c1) {
+      %a = memref.load %dst[%c0, %j] : memref<1x32xf32, strided<[32, 1], offset: ?>>
+      %s = arith.addf %a, %first : f32
+      memref.store %s, %dst[%c0, %j] : memref<1x32xf32, strided<[32, 1], offset: ?>>
+      scf.reduce
+    }
+  }
+  return
+}
