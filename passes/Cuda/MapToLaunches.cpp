@@ -44,31 +44,31 @@ bool recomputable(Operation *def) {
   return isa<memref::LoadOp>(def) || isMemoryEffectFree(def);
 }
 
+/// A parallel loop's constant bounds: each dimension's start, step and
+/// trip count, and the iterations in all.
+struct IterationSpace {
+  SmallVector<int64_t> lower, step, trips;
+  int64_t total = 1;
+};
+
+std::optional<IterationSpace> staticSpace(scf::ParallelOp loop) {
+  IterationSpace space;
+  for (auto [lb, ub, st] :
+       llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
+    auto l = getConstantIntValue(lb), u = getConstantIntValue(ub), s = getConstantIntValue(st);
+    if (!l || !u || !s || *s <= 0)
+      return std::nullopt;
+    space.lower.push_back(*l);
+    space.step.push_back(*s);
+    space.trips.push_back(std::max<int64_t>(0, (*u - *l + *s - 1) / *s));
+    space.total *= space.trips.back();
+  }
+  return space;
+}
+
 struct UbeCudaMapToLaunchesPass
     : ube::impl::UbeCudaMapToLaunchesBase<UbeCudaMapToLaunchesPass> {
   using Base::Base;
-
-  /// A parallel loop's constant bounds: each dimension's start, step and
-  /// trip count, and the iterations in all.
-  struct IterationSpace {
-    SmallVector<int64_t> lower, step, trips;
-    int64_t total = 1;
-  };
-
-  static std::optional<IterationSpace> staticSpace(scf::ParallelOp loop) {
-    IterationSpace space;
-    for (auto [lb, ub, st] :
-         llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
-      auto l = getConstantIntValue(lb), u = getConstantIntValue(ub), s = getConstantIntValue(st);
-      if (!l || !u || !s || *s <= 0)
-        return std::nullopt;
-      space.lower.push_back(*l);
-      space.step.push_back(*s);
-      space.trips.push_back(std::max<int64_t>(0, (*u - *l + *s - 1) / *s));
-      space.total *= space.trips.back();
-    }
-    return space;
-  }
 
   Value index(OpBuilder &b, Location loc, int64_t v) {
     return arith::ConstantIndexOp::create(b, loc, v);
@@ -77,17 +77,16 @@ struct UbeCudaMapToLaunchesPass
   /// Maps the loop's induction variables to the linear `id` split over the
   /// trip counts, innermost dimension fastest.
   void mapDelinearized(OpBuilder &b, Location loc, scf::ParallelOp loop, Value id,
-                       ArrayRef<int64_t> lower, ArrayRef<int64_t> step,
-                       ArrayRef<int64_t> trips, IRMapping &mapping) {
+                       const IterationSpace &space, IRMapping &mapping) {
     Value rest = id;
-    for (int64_t d = int64_t(trips.size()) - 1; d >= 0; --d) {
-      Value trip = index(b, loc, trips[d]);
+    for (int64_t d = int64_t(space.trips.size()) - 1; d >= 0; --d) {
+      Value trip = index(b, loc, space.trips[d]);
       Value iv = d == 0 ? rest : arith::RemUIOp::create(b, loc, rest, trip).getResult();
       if (d > 0)
         rest = arith::DivUIOp::create(b, loc, rest, trip);
       iv = arith::AddIOp::create(b, loc,
-                                 arith::MulIOp::create(b, loc, iv, index(b, loc, step[d])),
-                                 index(b, loc, lower[d]));
+                                 arith::MulIOp::create(b, loc, iv, index(b, loc, space.step[d])),
+                                 index(b, loc, space.lower[d]));
       mapping.map(loop.getInductionVars()[d], iv);
     }
   }
@@ -205,21 +204,20 @@ struct UbeCudaMapToLaunchesPass
     return inner ? matchReduction(inner) : std::nullopt;
   }
 
-  /// One block per row (of `rows`, or one block for a reduction to a single
-  /// accumulator): threads stride over the reduced iterations, innermost
+  /// One block per row (of `rows` over `space`, or one block for a reduction
+  /// to a single accumulator): threads stride over the reduced iterations, innermost
   /// loop fastest (coalesced reads), combine privately, then across the
   /// block with gpu.all_reduce; thread 0 updates the accumulator. The order
   /// of the combination is fixed, so results do not vary from run to run.
-  LogicalResult wrapReduction(Operation *replaced, Reduction r, scf::ParallelOp rows,
-                              ArrayRef<int64_t> lower, ArrayRef<int64_t> step,
-                              ArrayRef<int64_t> trips, int64_t rowCount) {
+  LogicalResult wrapReduction(Operation *replaced, Reduction r, scf::ParallelOp rows = {},
+                              const IterationSpace &space = {}) {
     OpBuilder b(replaced);
     Location loc = replaced->getLoc();
     int64_t block = blockSize;
-    auto [launch, inner] = createLaunch(b, loc, rowCount, block);
+    auto [launch, inner] = createLaunch(b, loc, space.total, block);
     IRMapping mapping;
     if (rows)
-      mapDelinearized(inner, loc, rows, launch.getBlockIds().x, lower, step, trips, mapping);
+      mapDelinearized(inner, loc, rows, launch.getBlockIds().x, space, mapping);
     auto type = cast<FloatType>(r.element.getType());
     bool isMax = isa<arith::MaximumFOp>(r.combine);
     Value identity = arith::ConstantOp::create(
@@ -328,8 +326,7 @@ struct UbeCudaMapToLaunchesPass
   /// threads. A statistic is each thread's partial sum or maximum combined
   /// across the block (gpu.all_reduce, which every thread receives); a
   /// barrier follows each loop that writes, for a later one that may read.
-  LogicalResult wrapRowProgram(scf::ParallelOp loop, ArrayRef<int64_t> lower,
-                               ArrayRef<int64_t> step, ArrayRef<int64_t> trips, int64_t rows) {
+  LogicalResult wrapRowProgram(scf::ParallelOp loop, const IterationSpace &space) {
     int64_t longest = 1;
     for (auto inner : loop.getBody()->getOps<scf::ForOp>())
       longest = std::max(longest, *getConstantIntValue(inner.getUpperBound()) -
@@ -338,9 +335,9 @@ struct UbeCudaMapToLaunchesPass
     int64_t block = std::min<int64_t>(blockSize, (longest + 31) / 32 * 32);
     OpBuilder b(loop);
     Location loc = loop.getLoc();
-    auto [launch, inner] = createLaunch(b, loc, rows, block);
+    auto [launch, inner] = createLaunch(b, loc, space.total, block);
     IRMapping mapping;
-    mapDelinearized(inner, loc, loop, launch.getBlockIds().x, lower, step, trips, mapping);
+    mapDelinearized(inner, loc, loop, launch.getBlockIds().x, space, mapping);
     Value thread = launch.getThreadIds().x;
     SmallVector<scf::ForOp> rowLoops;
     for (Operation &op : loop.getBody()->without_terminator()) {
@@ -408,16 +405,16 @@ struct UbeCudaMapToLaunchesPass
     // Long rows and not too many of them: a block per row beats a thread per
     // row (coalesced reads, the whole GPU busy).
     if (isRowProgram(loop) && it.total > 0 && it.total <= INT32_MAX)
-      return wrapRowProgram(loop, it.lower, it.step, it.trips, it.total);
+      return wrapRowProgram(loop, it);
     if (auto reduction = matchRowReduction(loop))
       if (reduction->length() >= blockSize && it.total > 0 && it.total <= (int64_t(1) << 20))
-        return wrapReduction(loop, *reduction, loop, it.lower, it.step, it.trips, it.total);
+        return wrapReduction(loop, *reduction, loop, it);
     OpBuilder b(loop);
     Location loc = loop.getLoc();
     if (it.total > 0 &&
         failed(buildLaunch(b, loc, it.total, [&](OpBuilder &inner, Value id) {
           IRMapping mapping;
-          mapDelinearized(inner, loc, loop, id, it.lower, it.step, it.trips, mapping);
+          mapDelinearized(inner, loc, loop, id, it, mapping);
           for (Operation &op : loop.getBody()->without_terminator())
             inner.clone(op, mapping);
         })))
@@ -544,7 +541,7 @@ struct UbeCudaMapToLaunchesPass
     if (it.total > 0 &&
         failed(buildLaunch(b, loc, it.total, [&](OpBuilder &threads, Value id) {
           IRMapping mapping;
-          mapDelinearized(threads, loc, inner, id, it.lower, it.step, it.trips, mapping);
+          mapDelinearized(threads, loc, inner, id, it, mapping);
           auto serial = scf::ForOp::create(threads, loc, loop.getLowerBound(),
                                            loop.getUpperBound(), loop.getStep());
           mapping.map(loop.getInductionVar(), serial.getInductionVar());
@@ -645,7 +642,7 @@ struct UbeCudaMapToLaunchesPass
       else if (auto serial = dyn_cast<scf::ForOp>(op); serial && isSerialOverParallel(serial))
         result = wrapSerialOverParallel(serial);
       else if (auto reduction = serial ? matchReduction(serial) : std::nullopt)
-        result = wrapReduction(serial, *reduction, {}, {}, {}, {}, 1);
+        result = wrapReduction(serial, *reduction);
       else if (!isa<gpu::LaunchOp>(op) && !staysOnHost(op) && !recomputable(op))
         result = wrapSerial(op);
       if (failed(result))

@@ -78,6 +78,15 @@ int fail(const std::string &message) {
   return 1;
 }
 
+/// `text` as a count from 1 to `max`, or nullopt.
+std::optional<long> count(const std::string &text, long max) {
+  char *end;
+  long n = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end || n < 1 || n > max)
+    return std::nullopt;
+  return n;
+}
+
 bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -126,29 +135,26 @@ bool parseArgs(int argc, char **argv, Options &o, std::string &error) {
     } else if (auto v = value("--device")) {
       o.device = *v;
     } else if (auto v = value("--benchmark")) {
-      char *end;
-      long n = std::strtol(v->c_str(), &end, 10);
-      if (*end || n < 1 || n > 1000000) {
+      auto n = count(*v, 1000000);
+      if (!n) {
         error = "--benchmark takes a run count from 1 to 1000000";
         return false;
       }
-      o.benchmark = int(n);
+      o.benchmark = int(*n);
     } else if (auto v = value("--steps")) {
-      char *end;
-      long n = std::strtol(v->c_str(), &end, 10);
-      if (v->empty() || *end || n < 1 || n > 1000000) {
+      auto n = count(*v, 1000000);
+      if (!n) {
         error = "--steps takes a step count from 1 to 1000000";
         return false;
       }
-      o.steps = int(n);
+      o.steps = int(*n);
     } else if (auto v = value("--threads")) {
-      char *end;
-      long n = std::strtol(v->c_str(), &end, 10);
-      if (v->empty() || *end || n < 1 || n > 4096) {
+      auto n = count(*v, 4096);
+      if (!n) {
         error = "--threads takes a thread count from 1 to 4096";
         return false;
       }
-      o.threads = size_t(n);
+      o.threads = size_t(*n);
     } else if (auto v = value("--seed")) {
       char *end;
       o.seed = std::strtoull(v->c_str(), &end, 10);
