@@ -139,6 +139,49 @@ public:
         sizes.push_back(mlir::tensor::DimOp::create(b, like, int64_t(d)));
     return sizes;
   }
+  /// The size of dimension `d` of `x` as an index (a constant when static).
+  Value dimSize(Value x, int64_t d) {
+    if (!typeOf(x).isDynamicDim(d))
+      return mlir::arith::ConstantIndexOp::create(b, typeOf(x).getDimSize(d));
+    return mlir::tensor::DimOp::create(b, x, d);
+  }
+  /// `x` reshaped to `shape`, whose symbolic (`?`) sizes are `sizes`, in order.
+  Value reshape(Value x, ArrayRef<int64_t> shape, mlir::ValueRange sizes) {
+    auto type = RankedTensorType::get(shape, typeOf(x).getElementType());
+    return type == x.getType() ? x : ReshapeOp::create(b, type, x, sizes).getResult();
+  }
+  /// `x` [..., d] as rows [n, d], n the product of its leading sizes.
+  Value rows(Value x) {
+    auto type = typeOf(x);
+    if (type.hasStaticShape())
+      return reshape(x, {type.getNumElements() / std::max<int64_t>(type.getShape().back(), 1),
+                         type.getShape().back()});
+    Value count = dimSize(x, 0);
+    for (int64_t d = 1; d + 1 < type.getRank(); ++d)
+      count = mlir::arith::MulIOp::create(b, count, dimSize(x, d));
+    return reshape(x, {mlir::ShapedType::kDynamic, type.getShape().back()}, count);
+  }
+  /// The number of elements of `x` along `dims`, as a rank-0 tensor of
+  /// `x`'s element type: a constant when those sizes are static, else
+  /// counted at run time.
+  Value countOf(Value x, ArrayRef<int64_t> dims) {
+    auto type = typeOf(x);
+    SmallVector<int64_t> shape;
+    SmallVector<Value> sizes;
+    int64_t count = 1;
+    for (int64_t d : dims) {
+      shape.push_back(type.getDimSize(d));
+      if (type.isDynamicDim(d))
+        sizes.push_back(mlir::tensor::DimOp::create(b, x, d));
+      else
+        count *= type.getDimSize(d);
+    }
+    if (sizes.empty())
+      return scalar(type.getElementType(), double(count));
+    auto onesType = RankedTensorType::get(shape, type.getElementType());
+    Value ones = BroadcastToOp::create(b, onesType, scalar(type.getElementType(), 1.0), sizes);
+    return reduceSum(ones);
+  }
   /// `x` reshaped to `like`'s shape (the same sizes where their types agree).
   Value reshapeLike(Value x, Value like) {
     auto type = RankedTensorType::get(typeOf(like).getShape(), typeOf(x).getElementType());

@@ -227,26 +227,34 @@ struct DecomposeMseLoss : OpRewritePattern<MseLossOp> {
   }
 };
 
-/// kd_loss's logits as [rows, vocab].
+/// kd_loss's logits as [rows, vocab] (rows may be symbolic).
 struct KdRows {
   Value student, teacher;
-  int64_t rows, vocab;
+  int64_t vocab;
   Type floatType;
+
+  /// `x` (one value per row) as [rows, trailing...].
+  Value perRow(UbeBuilder &u, Value x, ArrayRef<int64_t> trailing = {}) const {
+    SmallVector<int64_t> shape = {UbeBuilder::typeOf(student).getDimSize(0)};
+    llvm::append_range(shape, trailing);
+    SmallVector<Value> sizes;
+    if (ShapedType::isDynamic(shape[0]))
+      sizes.push_back(u.dimSize(student, 0));
+    return u.reshape(x, shape, sizes);
+  }
 };
 KdRows kdRows(UbeBuilder &u, Value studentLogits, Value teacherLogits) {
   auto type = UbeBuilder::typeOf(studentLogits);
-  int64_t vocab = type.getShape().back();
-  int64_t rows = type.getNumElements() / std::max<int64_t>(vocab, 1);
-  return {u.reshape(studentLogits, {rows, vocab}), u.reshape(teacherLogits, {rows, vocab}), rows,
-          vocab, type.getElementType()};
+  return {u.rows(studentLogits), u.rows(teacherLogits), type.getShape().back(),
+          type.getElementType()};
 }
 
 struct DecomposeKdLoss : OpRewritePattern<KdLossOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(KdLossOp op, PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    auto [student, teacher, rows, vocab, floatType] =
-        kdRows(u, op.getStudentLogits(), op.getTeacherLogits());
+    KdRows kd = kdRows(u, op.getStudentLogits(), op.getTeacherLogits());
+    auto [student, teacher, vocab, floatType] = kd;
     double temperature = op.getTemperature().convertToDouble();
     Value scaledStudent = student, scaledTeacher = teacher;
     if (temperature != 1.0) {
@@ -265,11 +273,11 @@ struct DecomposeKdLoss : OpRewritePattern<KdLossOp> {
     Value sumS = u.reduceSum(u.exp(u.sub(scaledStudent, maxS)), {-1});
     Value sumT = u.reduceSum(expT, {-1});
     Value weighted = u.reduceSum(u.mul(expT, u.sub(scaledTeacher, scaledStudent)), {-1});
-    Value lseS = u.add(u.reshape(maxS, {rows}), u.log(sumS));
-    Value lseT = u.add(u.reshape(maxT, {rows}), u.log(sumT));
+    Value lseS = u.add(kd.perRow(u, maxS), u.log(sumS));
+    Value lseT = u.add(kd.perRow(u, maxT), u.log(sumT));
     Value kl = u.add(u.sub(u.div(weighted, sumT), lseT), lseS);
     Value loss;
-    Value labels = op.getLabels() ? u.reshape(op.getLabels(), {rows}) : Value();
+    Value labels = op.getLabels() ? kd.perRow(u, op.getLabels()) : Value();
     int64_t ignoreIndex = op.getIgnoreIndex();
     if (labels) {
       Value valid = u.compare("ne", labels,
@@ -295,15 +303,14 @@ struct DecomposeKdLossGrad : OpRewritePattern<KdLossGradOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(KdLossGradOp op, PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    auto [student, teacher, rows, vocab, floatType] =
-        kdRows(u, op.getStudentLogits(), op.getTeacherLogits());
-    auto type = UbeBuilder::typeOf(op.getStudentLogits());
+    KdRows kd = kdRows(u, op.getStudentLogits(), op.getTeacherLogits());
+    auto [student, teacher, vocab, floatType] = kd;
     double temperature = op.getTemperature().convertToDouble();
     Value inverse = u.scalar(floatType, 1.0 / temperature);
     Value diff = u.sub(u.softmax(u.mul(student, inverse), -1),
                        u.softmax(u.mul(teacher, inverse), -1));
     // Per-row weights: grad / N on counted rows, 0 on ignored ones.
-    Value labels = op.getLabels() ? u.reshape(op.getLabels(), {rows}) : Value();
+    Value labels = op.getLabels() ? kd.perRow(u, op.getLabels()) : Value();
     Value counted = u.scalar(floatType, 1.0);
     if (labels)
       counted = u.castTo(u.compare("ne", labels,
@@ -311,10 +318,10 @@ struct DecomposeKdLossGrad : OpRewritePattern<KdLossGradOp> {
                                             double(op.getIgnoreIndex()))),
                          floatType);
     Value count = labels ? u.maximum(u.reduceSum(counted), u.scalar(floatType, 1.0))
-                         : u.scalar(floatType, double(rows));
-    Value perRow = u.reshape(u.mul(u.div(op.getGrad(), count),
-                                   labels ? counted : u.scalar(floatType, 1.0)),
-                             labels ? SmallVector<int64_t>{rows, 1} : SmallVector<int64_t>{});
+                         : u.countOf(student, {0});
+    Value perRow = u.div(op.getGrad(), count);
+    if (labels)
+      perRow = kd.perRow(u, u.mul(perRow, counted), {1});
     double klScale = (op.getScaleByTemperatureSquared() ? temperature * temperature : 1.0) /
                      temperature;
     Value result = u.mul(diff, u.mul(perRow, u.scalar(floatType, klScale)));
@@ -324,7 +331,7 @@ struct DecomposeKdLossGrad : OpRewritePattern<KdLossGradOp> {
       Value ce = u.sub(u.softmax(student, -1), target);
       result = u.add(result, u.mul(ce, u.mul(perRow, u.scalar(floatType, alpha))));
     }
-    rewriter.replaceOp(op, u.reshape(result, type.getShape()));
+    rewriter.replaceOp(op, u.reshapeLike(result, op.getStudentLogits()));
     return success();
   }
 };
@@ -390,48 +397,48 @@ struct DecomposeFeatureMapLossGrad : OpRewritePattern<FeatureMapLossGradOp> {
     Value h = projection ? u.matmul(op.getStudent(), projection) : op.getStudent();
     auto type = UbeBuilder::typeOf(h);
     Type floatType = type.getElementType();
+    int64_t rank = type.getRank();
     double width = double(type.getShape().back());
-    double elements = double(type.getNumElements()), tokens = elements / width;
+    // The token count may be symbolic (a batch of any length).
+    Value tokens = u.countOf(h, llvm::to_vector(llvm::seq<int64_t>(0, rank - 1)));
     Value epsilon = u.scalar(floatType, op.getEpsilon().convertToDouble());
     FeatureStats s = featureStats(u, h, epsilon),
                  t = featureStats(u, op.getTeacher(), epsilon);
     Value grad = op.getGrad();
-    auto times = [&](double c, Value x) { return u.mul(u.mul(x, grad), u.scalar(floatType, c)); };
+    // c / tokens · grad · x.
+    auto times = [&](double c, Value x) {
+      return u.mul(u.mul(x, u.div(grad, tokens)), u.scalar(floatType, c));
+    };
     Value dh;
     auto addTerm = [&](Value term) { dh = dh ? u.add(dh, term) : term; };
     if (double alpha = op.getAlpha().convertToDouble(); alpha != 0.0) {
       // d MSE / d LN(h), then LayerNorm's backward:
       // dh = r (dy - mean(dy) - y mean(dy y)).
-      Value dy = times(2.0 * alpha / elements, u.sub(s.normalized, t.normalized));
+      Value dy = times(2.0 * alpha / width, u.sub(s.normalized, t.normalized));
       Value meanDy = u.reduceMean(dy, {-1}, true);
       Value meanDyY = u.reduceMean(u.mul(dy, s.normalized), {-1}, true);
       addTerm(u.mul(s.inverseStd, u.sub(u.sub(dy, meanDy), u.mul(s.normalized, meanDyY))));
     }
     if (double beta = op.getBeta().convertToDouble(); beta != 0.0) {
       // d/dμ_h of β·mean((μ_t − μ_h)²), spread evenly over the token's features.
-      Value dMean = times(-2.0 * beta / tokens, u.sub(t.mean, s.mean));
-      addTerm(BroadcastToOp::create(u.b, type, u.mul(dMean, u.scalar(floatType, 1.0 / width))));
+      Value dMean = times(-2.0 * beta, u.sub(t.mean, s.mean));
+      addTerm(u.broadcastLike(u.mul(dMean, u.scalar(floatType, 1.0 / width)), h));
     }
     if (double gamma = op.getGamma().convertToDouble(); gamma != 0.0) {
       // d/dσ²_h of γ·mean(|σ²_t − σ²_h|), and dσ²/dh = 2 (h − μ) / D.
-      Value dVariance = times(-gamma / tokens, u.sign(u.sub(t.variance, s.variance)));
+      Value dVariance = times(-gamma, u.sign(u.sub(t.variance, s.variance)));
       addTerm(u.mul(u.mul(dVariance, s.centered), u.scalar(floatType, 2.0 / width)));
     }
     if (!dh) // every weight 0
-      dh = ConstantOp::create(u.b, type, DenseElementsAttr::get(type, u.b.getFloatAttr(floatType, 0.0)));
+      dh = u.broadcastLike(u.scalar(floatType, 0.0), h);
     if (!projection) {
       rewriter.replaceOp(op, dh);
       return success();
     }
     // h = h_s · W: d h_s = dh · Wᵀ, d W = h_sᵀ · dh over all tokens.
-    auto studentType = UbeBuilder::typeOf(op.getStudent());
-    int64_t studentWidth = studentType.getShape().back();
-    int64_t rows = int64_t(tokens);
     Value dStudent = u.matmul(dh, projection, /*transposeRhs=*/true);
-    Value dProjection =
-        u.matmul(u.reshape(op.getStudent(), {rows, studentWidth}),
-                 u.reshape(dh, {rows, int64_t(width)}), /*transposeRhs=*/false,
-                 /*transposeLhs=*/true);
+    Value dProjection = u.matmul(u.rows(op.getStudent()), u.rows(dh), /*transposeRhs=*/false,
+                                 /*transposeLhs=*/true);
     rewriter.replaceOp(op, {dStudent, dProjection});
     return success();
   }
@@ -443,16 +450,49 @@ struct DecomposeFeatureMapLossGrad : OpRewritePattern<FeatureMapLossGradOp> {
 // no [tokens × tokens] map exists in the forward or the backward. The
 // blocks are unrolled (static slices for the matmul kernels), at most
 // kMaxBlocks of them. The 1/√d scale is applied to the scores in the
-// elementwise code, so no scaled copy of q or k is made.
+// elementwise code, so no scaled copy of q or k is made. A symbolic token
+// count is one block of all tokens: its scores are [tokens × tokens].
 constexpr int64_t kMinBlock = 32, kMaxBlocks = 16;
 
-/// [begin, end) of each block of `tokens` tokens.
+/// [begin, end) of each block of `tokens` tokens; [0, ?) when symbolic.
 SmallVector<std::pair<int64_t, int64_t>> tokenBlocks(int64_t tokens) {
+  if (ShapedType::isDynamic(tokens))
+    return {{0, tokens}};
   int64_t size = std::max(kMinBlock, int64_t(llvm::divideCeil(tokens, kMaxBlocks)));
   SmallVector<std::pair<int64_t, int64_t>> blocks;
   for (int64_t begin = 0; begin < tokens; begin += size)
     blocks.push_back({begin, std::min(tokens, begin + size)});
   return blocks;
+}
+
+/// Elements [begin, end) of `x` along `axis`; `x` itself when that is all
+/// of them (the one block of a symbolic token count).
+Value sliceBlock(UbeBuilder &u, Value x, int64_t axis, int64_t begin, int64_t end) {
+  if (begin == 0 && end == UbeBuilder::typeOf(x).getDimSize(axis))
+    return x;
+  return u.slice(x, axis, begin, end);
+}
+
+/// The symbolic sizes of `shape`, each read from dimension `from[d]` of `x`.
+SmallVector<Value> sizesFrom(UbeBuilder &u, Value x, ArrayRef<int64_t> shape,
+                             ArrayRef<int64_t> from) {
+  SmallVector<Value> sizes;
+  for (auto [size, d] : llvm::zip_equal(shape, from))
+    if (ShapedType::isDynamic(size))
+      sizes.push_back(u.dimSize(x, d));
+  return sizes;
+}
+
+/// Reshapes attention values: `x` to a shape whose dimensions are those of
+/// the queries [batch, heads, tokens, d] named by `from` (-1: a 1).
+Value reshapeFromQuery(UbeBuilder &u, Value x, Value query, ArrayRef<int64_t> from) {
+  auto queryShape = UbeBuilder::typeOf(query).getShape();
+  SmallVector<int64_t> shape, dims;
+  for (int64_t d : from) {
+    shape.push_back(d < 0 ? 1 : queryShape[d]);
+    dims.push_back(std::max<int64_t>(d, 0));
+  }
+  return u.reshape(x, shape, sizesFrom(u, query, shape, dims));
 }
 
 /// One side of an attention loss: its queries and keys, 1/√d, and the key
@@ -465,25 +505,23 @@ struct AttentionSide {
   /// at the lowest float (after scaling: the same on both sides) so the
   /// softmax gives them nothing.
   Value keyBlock(UbeBuilder &u, int64_t begin, int64_t end) const {
-    Value scores = u.matmul(query, u.slice(key, 2, begin, end), /*transposeRhs=*/true);
-    return scaledAndMasked(u, scores, keyMask ? u.slice(keyMask, 3, begin, end) : Value());
+    Value scores = u.matmul(query, sliceBlock(u, key, 2, begin, end), /*transposeRhs=*/true);
+    return scaledAndMasked(u, scores, keyMask ? sliceBlock(u, keyMask, 3, begin, end) : Value());
   }
   /// The transposed scaled scores [batch, heads, keys, queries] of all keys
   /// against queries [begin, end).
   Value transposedQueryBlock(UbeBuilder &u, int64_t begin, int64_t end) const {
-    Value scores = u.matmul(key, u.slice(query, 2, begin, end), /*transposeRhs=*/true);
-    Value rows;
-    if (keyMask)
-      rows = u.reshape(keyMask, {UbeBuilder::typeOf(keyMask).getDimSize(0), 1,
-                                 UbeBuilder::typeOf(key).getDimSize(2), 1});
+    Value scores = u.matmul(key, sliceBlock(u, query, 2, begin, end), /*transposeRhs=*/true);
+    Value rows = keyMask ? reshapeFromQuery(u, keyMask, key, {0, -1, 2, -1}) : Value();
     return scaledAndMasked(u, scores, rows);
   }
   /// keyBlock() again, multiplied with the block of keys transposed first:
   /// CSE cannot merge it with keyBlock()'s product, which would keep every
   /// block of the forward alive until the backward.
   Value recomputedKeyBlock(UbeBuilder &u, int64_t begin, int64_t end) const {
-    Value scores = u.matmul(query, u.transpose(u.slice(key, 2, begin, end), {0, 1, 3, 2}));
-    return scaledAndMasked(u, scores, keyMask ? u.slice(keyMask, 3, begin, end) : Value());
+    Value scores =
+        u.matmul(query, u.transpose(sliceBlock(u, key, 2, begin, end), {0, 1, 3, 2}));
+    return scaledAndMasked(u, scores, keyMask ? sliceBlock(u, keyMask, 3, begin, end) : Value());
   }
   Value scaledAndMasked(UbeBuilder &u, Value scores, Value mask) const {
     Type floatType = UbeBuilder::elementTypeOf(scores);
@@ -522,8 +560,7 @@ double attentionScale(Value query) {
 /// The mask [batch, tokens] as a key mask for the scores [batch, 1, 1, tokens];
 /// null without a mask.
 Value attentionKeyMask(UbeBuilder &u, Value query, Value mask) {
-  auto type = UbeBuilder::typeOf(query);
-  return mask ? u.reshape(mask, {type.getDimSize(0), 1, 1, type.getDimSize(2)}) : Value();
+  return mask ? reshapeFromQuery(u, mask, query, {0, -1, -1, 2}) : Value();
 }
 
 /// The query mask as floats [batch, 1, tokens] (null without a mask) and the
@@ -534,11 +571,10 @@ struct CountedRows {
 CountedRows attentionCountedRows(UbeBuilder &u, Value query, Value mask) {
   auto type = UbeBuilder::typeOf(query);
   Type floatType = type.getElementType();
-  int64_t batch = type.getDimSize(0), heads = type.getDimSize(1), tokens = type.getDimSize(2);
   if (!mask)
-    return {Value(), u.scalar(floatType, double(batch * heads * tokens))};
-  Value queryMask = u.castTo(u.reshape(mask, {batch, 1, tokens}), floatType);
-  Value rows = u.mul(u.reduceSum(queryMask), u.scalar(floatType, double(heads)));
+    return {Value(), u.countOf(query, {0, 1, 2})};
+  Value queryMask = u.castTo(reshapeFromQuery(u, mask, query, {0, -1, 2}), floatType);
+  Value rows = u.mul(u.reduceSum(queryMask), u.countOf(query, {1}));
   return {queryMask, u.maximum(rows, u.scalar(floatType, 1.0))};
 }
 
@@ -578,7 +614,6 @@ struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp
   LogicalResult matchAndRewrite(AttentionTransferLossOp op,
                                 PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    auto type = UbeBuilder::typeOf(op.getStudentQuery());
     auto [studentSide, teacherSide] = attentionSides(u, op);
     // KL(A_t ‖ A_s) per row = Σ_j A_t (t_j − s_j) − lse_t + lse_s, with
     // Σ_j A_t (t_j − s_j) = weighted / Σ_j exp(t_j − max_t), rescaled like
@@ -593,7 +628,7 @@ struct DecomposeAttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp
     // for a row without valid keys) while the KL is small.
     Value kl = u.add(u.sub(u.div(weighted, teacher.sum), u.sub(teacher.max, student.max)),
                      u.sub(u.log(student.sum), u.log(teacher.sum)));
-    kl = u.reshape(kl, type.getShape().drop_back());
+    kl = reshapeFromQuery(u, kl, op.getStudentQuery(), {0, 1, 2});
     CountedRows rows = attentionCountedRows(u, op.getStudentQuery(), op.getMask());
     // Padded queries leave the mean: weight each [b, h, n] row by mask[b, n].
     Value loss = rows.queryMask ? u.div(u.reduceSum(u.mul(kl, rows.queryMask)), rows.count)
@@ -616,9 +651,9 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
   LogicalResult matchAndRewrite(AttentionTransferLossGradOp op,
                                 PatternRewriter &rewriter) const override {
     UbeBuilder u(rewriter, op.getLoc());
-    Type floatType = UbeBuilder::elementTypeOf(op.getStudentQuery());
-    auto type = UbeBuilder::typeOf(op.getStudentQuery());
-    int64_t batch = type.getDimSize(0), tokens = type.getDimSize(2);
+    Value query = op.getStudentQuery();
+    Type floatType = UbeBuilder::elementTypeOf(query);
+    int64_t tokens = UbeBuilder::typeOf(query).getDimSize(2);
     auto sides = attentionSides(u, op);
     const AttentionSide &studentSide = sides.first, &teacherSide = sides.second;
     auto [student, teacher] =
@@ -630,7 +665,7 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
     Value weight = u.mul(u.div(op.getGrad(), rows.count),
                          u.scalar(floatType, studentSide.scale));
     if (rows.queryMask)
-      weight = u.mul(u.reshape(rows.queryMask, {batch, 1, tokens, 1}), weight);
+      weight = u.mul(reshapeFromQuery(u, rows.queryMask, query, {0, -1, 2, -1}), weight);
     auto gradScores = [&](Value s, Value t, Value sLse, Value tLse, Value w) {
       Value diff = u.sub(u.exp(u.sub(s, sLse)), u.exp(u.sub(t, tLse)));
       return u.mul(diff, w);
@@ -639,7 +674,10 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
     // [b, h|1, n, 1] become [b, h|1, 1, n].
     auto columns = [&](Value perRow) {
       auto shape = UbeBuilder::typeOf(perRow).getShape();
-      return shape.empty() ? perRow : u.reshape(perRow, {shape[0], shape[1], 1, shape[2]});
+      if (shape.empty())
+        return perRow;
+      SmallVector<int64_t> transposed = {shape[0], shape[1], 1, shape[2]};
+      return u.reshape(perRow, transposed, sizesFrom(u, perRow, transposed, {0, 1, 2, 2}));
     };
     Value studentLseColumns = columns(studentLse), teacherLseColumns = columns(teacherLse);
     Value weightColumns = columns(weight);
@@ -649,8 +687,9 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
       int64_t begin = block.first, end = block.second;
       // Gᵀ for queries [begin, end): [b, h, keys, block].
       auto sliceColumns = [&](Value perColumn) {
-        return UbeBuilder::typeOf(perColumn).getRank() == 0 ? perColumn
-                                                           : u.slice(perColumn, 3, begin, end);
+        return UbeBuilder::typeOf(perColumn).getRank() == 0
+                   ? perColumn
+                   : sliceBlock(u, perColumn, 3, begin, end);
       };
       Value g = gradScores(studentSide.transposedQueryBlock(u, begin, end),
                            teacherSide.transposedQueryBlock(u, begin, end),

@@ -34,9 +34,12 @@ namespace {
 constexpr int64_t kMaxChunks = 16, kChunkElements = int64_t(1) << 18;
 
 /// The number of chunks `fm`'s tokens are taken in: 1 (no expansion) when
-/// there is no projection or the projected features are small.
+/// there is no projection, the projected features are small or the token
+/// count is symbolic.
 int64_t chunkCount(const FeatureMapOperands &fm, int64_t &tokens) {
   auto type = UbeBuilder::typeOf(fm.student);
+  if (!type.hasStaticShape())
+    return 1;
   tokens = type.getNumElements() / std::max<int64_t>(1, type.getShape().back());
   if (!fm.projection || type.getNumElements() == 0 ||
       UbeBuilder::typeOf(fm.teacher).getNumElements() == 0)

@@ -60,23 +60,33 @@ Expansion expand(UbeBuilder &u, const ProjectedKd &kd, bool wantLoss, Value grad
   auto hiddenType = UbeBuilder::typeOf(kd.studentHidden);
   Type floatType = hiddenType.getElementType();
   int64_t vocab = UbeBuilder::typeOf(kd.studentWeight).getDimSize(0);
-  int64_t rows = 1;
-  for (int64_t size : hiddenType.getShape().drop_back())
-    rows *= size;
-  auto flat = [&](Value hidden) {
-    return u.reshape(hidden, {rows, UbeBuilder::typeOf(hidden).getShape().back()});
+  Value studentRows = u.rows(kd.studentHidden), teacherRows = u.rows(kd.teacherHidden);
+  // A symbolic row count is one chunk of all rows.
+  int64_t rows = UbeBuilder::typeOf(studentRows).getDimSize(0);
+  Value labels;
+  if (kd.labels)
+    labels = u.reshape(kd.labels, {rows},
+                       ShapedType::isDynamic(rows) ? ValueRange{u.dimSize(studentRows, 0)}
+                                                   : ValueRange{});
+  SmallVector<std::pair<int64_t, int64_t>> chunks = {{0, rows}};
+  if (!ShapedType::isDynamic(rows)) {
+    int64_t count = std::clamp<int64_t>(llvm::divideCeil(rows * vocab, kChunkLogits), 1,
+                                        std::min(kMaxChunks, rows));
+    int64_t chunkRows = llvm::divideCeil(rows, count);
+    chunks.clear();
+    for (int64_t begin = 0; begin < rows; begin += chunkRows)
+      chunks.push_back({begin, std::min(rows, begin + chunkRows)});
+  }
+  auto slice = [&](Value x, int64_t begin, int64_t end) {
+    return begin == 0 && end == rows ? x : u.slice(x, 0, begin, end);
   };
-  Value studentRows = flat(kd.studentHidden), teacherRows = flat(kd.teacherHidden);
-  Value labels = kd.labels ? u.reshape(kd.labels, {rows}) : Value();
-  int64_t chunks = std::clamp<int64_t>(llvm::divideCeil(rows * vocab, kChunkLogits), 1,
-                                       std::min(kMaxChunks, rows));
-  int64_t chunkRows = llvm::divideCeil(rows, chunks);
 
   // The counted rows of a chunk (at least 1: a chunk without any has loss
   // and gradient 0, which any weight keeps 0).
   auto counted = [&](Value chunkLabels, int64_t size) -> Value {
     if (!chunkLabels)
-      return u.scalar(floatType, double(size));
+      return ShapedType::isDynamic(size) ? u.countOf(studentRows, {0})
+                                         : u.scalar(floatType, double(size));
     Value ignore = u.scalar(UbeBuilder::elementTypeOf(chunkLabels), kd.ignoreIndex.getInt());
     Value count = u.reduceSum(u.castTo(u.compare("ne", chunkLabels, ignore), floatType));
     return u.maximum(count, u.scalar(floatType, 1.0));
@@ -84,14 +94,13 @@ Expansion expand(UbeBuilder &u, const ProjectedKd &kd, bool wantLoss, Value grad
   Value total = counted(labels, rows);
   Value lossSum, dWeight;
   SmallVector<Value> dHidden;
-  for (int64_t begin = 0; begin < rows; begin += chunkRows) {
-    int64_t end = std::min(rows, begin + chunkRows);
-    Value student = u.slice(studentRows, 0, begin, end);
+  for (auto [begin, end] : chunks) {
+    Value student = slice(studentRows, begin, end);
     Value studentLogits = u.matmul(student, kd.studentWeight, /*transposeRhs=*/true);
     Value teacherLogits =
-        u.matmul(u.slice(teacherRows, 0, begin, end), kd.teacherWeight, /*transposeRhs=*/true);
-    Value chunkLabels = labels ? u.slice(labels, 0, begin, end) : Value();
-    Value count = counted(chunkLabels, end - begin);
+        u.matmul(slice(teacherRows, begin, end), kd.teacherWeight, /*transposeRhs=*/true);
+    Value chunkLabels = labels ? slice(labels, begin, end) : Value();
+    Value count = counted(chunkLabels, ShapedType::isDynamic(rows) ? rows : end - begin);
     if (wantLoss) {
       Value loss = KdLossOp::create(u.b, studentLogits, teacherLogits, chunkLabels,
                                     kd.temperature, kd.scaleByTemperatureSquared, kd.alpha,
@@ -114,7 +123,7 @@ Expansion expand(UbeBuilder &u, const ProjectedKd &kd, bool wantLoss, Value grad
   if (wantLoss)
     result.loss = u.div(lossSum, total);
   if (grad) {
-    result.dHidden = u.reshape(u.concat(dHidden, 0), hiddenType.getShape());
+    result.dHidden = u.reshapeLike(u.concat(dHidden, 0), kd.studentHidden);
     result.dWeight = dWeight;
   }
   return result;
@@ -137,7 +146,7 @@ struct UbeExpandProjectedKdPass
       if (!isa<ProjectedKdLossOp, ProjectedKdLossGradOp>(op))
         return WalkResult::advance();
       for (Value operand : op->getOperands().take_front(4))
-        if (UbeBuilder::typeOf(operand).getNumElements() == 0) {
+        if (llvm::is_contained(UbeBuilder::typeOf(operand).getShape(), 0)) {
           op->emitOpError("cannot take an empty tensor in chunks of rows");
           return WalkResult::interrupt();
         }

@@ -163,6 +163,9 @@ std::optional<KdMatch> matchKd(Value root) {
       continue;
     }
     if (auto mean = v.getDefiningOp<ReduceMeanOp>()) {
+      // A mean over symbolic sizes divides by a count known at run time only.
+      if (!cast<RankedTensorType>(mean.getInput().getType()).hasStaticShape())
+        return std::nullopt;
       factor *= double(cast<RankedTensorType>(mean.getType()).getNumElements()) /
                 double(cast<RankedTensorType>(mean.getInput().getType()).getNumElements());
       reduced = true, v = mean.getInput();
@@ -224,7 +227,8 @@ Value buildAttentionTransfer(PatternRewriter &rewriter, Location loc, const KdMa
     return nullptr;
   auto queryType = cast<RankedTensorType>(student->first.getType());
   auto teacherType = cast<RankedTensorType>(teacher->first.getType());
-  if (queryType.getShape().take_front(3) != teacherType.getShape().take_front(3) ||
+  if (!queryType.hasStaticShape() ||
+      queryType.getShape().take_front(3) != teacherType.getShape().take_front(3) ||
       queryType.getElementType() != teacherType.getElementType())
     return nullptr;
   // The op scales each side's scores by 1/√d; another divisor T is the same
@@ -248,6 +252,8 @@ Value buildKdLoss(PatternRewriter &rewriter, Location loc, const KdMatch &match)
   if (std::abs(match.kl.studentTemperature - t) > 1e-9 * t)
     return nullptr;
   auto logits = cast<RankedTensorType>(match.kl.studentLogits.getType());
+  if (!logits.hasStaticShape())
+    return nullptr;
   double rows = double(logits.getNumElements() / std::max<int64_t>(1, logits.getShape().back()));
   // factor · Σ_rows KL_r = (factor · R) · mean_rows KL_r.
   double scale = match.factor * rows;
@@ -434,7 +440,9 @@ struct FuseMaskedAttentionKl : OpRewritePattern<DivOp> {
       auto teacherType = cast<RankedTensorType>(teacherQk->first.getType());
       auto maskType = cast<RankedTensorType>(mask.getType());
       // Rows [B, H, N] over the mask's batch and tokens.
-      if (queryType.getShape().take_front(3) != teacherType.getShape().take_front(3) ||
+      if (!queryType.hasStaticShape() || !maskType.hasStaticShape() ||
+          !cast<RankedTensorType>(count.getInput().getType()).hasStaticShape() ||
+          queryType.getShape().take_front(3) != teacherType.getShape().take_front(3) ||
           queryType.getElementType() != teacherType.getElementType() ||
           queryType.getDimSize(0) != maskType.getDimSize(0) ||
           queryType.getDimSize(2) != maskType.getDimSize(1) ||

@@ -87,8 +87,11 @@ def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
     `attention_transfer_loss` (unfused). What remains is lowered by
     `--ube-lower-to-linalg`. Numerically stable forms throughout: softmax
     subtracts the row maximum; masked scores use the most negative finite
-    value, never -inf, so a fully masked row gives finite numbers.
+    value, never -inf, so a fully masked row gives finite numbers. On
+    symbolic (`?`) sizes, counts are taken at run time and the attention
+    losses take all tokens as one block.
   }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];
   let options = [
     Option<"keepNormalizations", "keep-normalizations", "bool", "false",
            "Leave softmax, log_softmax, layer_norm and rms_norm whole, for a target's row "
@@ -110,8 +113,9 @@ def UbeExpandProjectedKd : Pass<"ube-expand-projected-kd", "::mlir::func::FuncOp
     training step) are expanded together where the loss is, so each chunk's
     logits serve both. Runs before the target's kernels, which then fuse
     each chunk's kd_loss and gradient into one row kernel and sum the
-    weight's gradient in place.
+    weight's gradient in place. A symbolic row count is one chunk.
   }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];
 }
 
 def UbeExpandFeatureMap : Pass<"ube-expand-feature-map", "::mlir::func::FuncOp"> {

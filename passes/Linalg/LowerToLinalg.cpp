@@ -848,12 +848,11 @@ struct LowerBernoulliSelect : OpConversionPattern<BernoulliSelectOp> {
 struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPass> {
   void runOnOperation() override {
     MLIRContext *context = &getContext();
-    // The distillation losses, attention and the optimizer updates decompose
-    // and lower on static shapes only: refuse symbolic ones by name.
+    // Attention and the optimizer updates decompose and lower on static
+    // shapes only (projected_kd_loss is expanded before): refuse symbolic
+    // ones by name.
     WalkResult unsupported = getOperation()->walk([&](Operation *op) {
-      if (!isa<ScaledDotProductAttentionOp, MseLossOp, KdLossOp, KdLossGradOp,
-               ProjectedKdLossOp, ProjectedKdLossGradOp, FeatureMapLossOp,
-               FeatureMapLossGradOp, AttentionTransferLossOp, AttentionTransferLossGradOp,
+      if (!isa<ScaledDotProductAttentionOp, ProjectedKdLossOp, ProjectedKdLossGradOp,
                SgdUpdateOp, AdamwUpdateOp>(op))
         return WalkResult::advance();
       auto symbolic = [](Type t) {

@@ -81,7 +81,9 @@ class DistillConfig:
     feature_variance_weight: float = 0.0  # γ: its per-token variance term
     attention_weight: float = 0.0
     attention_map: dict = dataclasses.field(default_factory=dict)
-    attention_mask: int = None   # index of an i1 [batch, tokens] input (true = keep)
+    # index of an i1 [batch, tokens] input (true = keep): attention and
+    # feature terms count only the tokens it keeps (transformers models: input 1)
+    attention_mask: int = None
     replace: list = dataclasses.field(default_factory=list)
     transfer_slope: float = 0.0  # k in p = min(1, k·step + b)
     transfer_offset: float = 0.3  # b
@@ -584,6 +586,35 @@ def _cosine_distance(nodes, name, student, teacher):
     nodes.append({"name": name, "op": "reshape", "inputs": [f"{name}_distance"], "shape": []})
 
 
+def _kept_tokens(nodes, mask, shape):
+    """Appends nodes for the feature terms' token mask `mask` (true or
+    nonzero = a token, else padding): the names of the mask as [..., 1]
+    booleans and of the fraction of tokens kept (at least 1e-12). Padded
+    positions zeroed on both sides add nothing to feature_map_loss's sums,
+    so its mean over all tokens divided by that fraction is the mean over
+    the kept ones, whatever the padding."""
+    nodes += [
+        {"name": "feature_mask_f32", "op": "cast", "inputs": [mask], "dtype": "f32"},
+        {"name": "feature_mask_rows", "op": "reshape", "inputs": ["feature_mask_f32"],
+         "shape": list(shape) + [1]},
+        {"name": "feature_zero", "op": "constant", "inputs": [], "value": 0.0, "dtype": "f32",
+         "shape": []},
+        {"name": "feature_keep", "op": "compare", "inputs": ["feature_mask_rows", "feature_zero"],
+         "attrs": {"predicate": "ne"}},
+        {"name": "feature_kept_mean", "op": "reduce_mean", "inputs": ["feature_mask_f32"]},
+        {"name": "feature_tiny", "op": "constant", "inputs": [], "value": 1e-12, "dtype": "f32",
+         "shape": []},
+        {"name": "feature_kept", "op": "maximum", "inputs": ["feature_kept_mean",
+                                                            "feature_tiny"]}]
+    return "feature_keep", "feature_kept"
+
+
+def _masked(nodes, name, hidden, keep):
+    """Appends `name` = `hidden` with its padded tokens (not `keep`) zeroed."""
+    nodes.append({"name": name, "op": "where", "inputs": [keep, hidden, "feature_zero"]})
+    return name
+
+
 def _output(outputs, index, what):
     if not -len(outputs) <= index < len(outputs):
         raise ValueError(f"{what}: output {index} does not exist (the model has "
@@ -646,7 +677,7 @@ def _transformers_models(teacher, student, config, first_inputs):
         layer_map={1 + s_hidden.index(s): 1 + t_hidden.index(t) for s, t in layer_map},
         attention_map={qk(s_layers, s_hidden, s): qk(t_layers, t_hidden, t)
                        for s, t in attention_map},
-        attention_mask=1 if attention_map else config.attention_mask)
+        attention_mask=1 if attention_map or layer_map else config.attention_mask)
     if offline:
         return teacher, hf.ModelOutputs(student, s_hidden, s_layers), config, None
     if config.replace:  # the hybrid of the logits-only models: paths under ModelOutputs
@@ -720,13 +751,9 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
     if dynamic is not None:
         unsupported = [what for what, used in [
             ("stored teacher outputs", offline), ("module replacement", config.replace),
-            ("embedding_weight", config.embedding_weight), ("feature_weight",
-                                                           config.feature_weight),
-            ("attention_weight", config.attention_weight),
             ("data parallelism", data_parallel.world() is not None)] if used]
         if unsupported:
-            raise ValueError("variable_length supports the logits' KD and hard labels for "
-                             f"now, not {', '.join(unsupported)}")
+            raise ValueError(f"variable_length does not support {', '.join(unsupported)} yet")
     symbols = _SYMBOLS if dynamic is not None else ()
     with tempfile.TemporaryDirectory() as workdir:
         s = _Graph.load(student, first_inputs, workdir, "student", dynamic)
@@ -816,13 +843,24 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
             _cosine_distance(nodes, "embedding", embedding, t_out[0])
             terms.append("embedding")
             weighted.append(("embedding", config.embedding_weight))
+        kept = None
+        if layer_map and config.attention_mask is not None:
+            mask = names[config.attention_mask]
+            kept = _kept_tokens(nodes, mask, inputs[config.attention_mask]["shape"])
         for i, (s_index, t_index) in enumerate(layer_map):
             operands = [_output(s_out, s_index, "layer_map"), _output(t_out, t_index, "layer_map")]
+            if kept:
+                operands = [_masked(nodes, f"feature{i}_{side}", h, kept[0])
+                            for side, h in zip(("student", "teacher"), operands)]
             proj = projection(s_index, t_index, "layer_map", f"student.projection{i}")
             operands += [proj] if proj else []
-            nodes.append({"name": f"feature{i}", "op": "feature_map_loss", "inputs": operands,
+            nodes.append({"name": f"feature{i}" + ("_all" if kept else ""),
+                          "op": "feature_map_loss", "inputs": operands,
                           "attrs": {"beta": float(config.feature_mean_weight),
                                     "gamma": float(config.feature_variance_weight)}})
+            if kept:  # the mean over all tokens, as one over the kept ones
+                nodes.append({"name": f"feature{i}", "op": "div",
+                              "inputs": [f"feature{i}_all", kept[1]]})
             terms.append(f"feature{i}")
             weighted.append((f"feature{i}", config.feature_weight))
         attention_map = sorted(config.attention_map.items()) if config.attention_weight else []

@@ -155,6 +155,31 @@ def feature_map_reference(hs, ht, w, alpha, beta, gamma, eps=1e-5):
             wv.grad.numpy() if wv is not None else None)
 
 
+def attention_transfer_reference(qs, ks, qt, kt, mask=None):
+    """attention_transfer_loss in float64 and its gradients for qs and ks,
+    by torch.autograd: KL(A_t || A_s) per query row, averaged over the rows
+    `mask` [batch, tokens] keeps (its false keys get no attention)."""
+    import torch
+    import torch.nn.functional as F
+    qsv, ksv = (torch.from_numpy(a).double().requires_grad_() for a in (qs, ks))
+
+    def log_attention(q, k):
+        scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+        if mask is not None:
+            scores = scores.masked_fill(~torch.from_numpy(mask)[:, None, None, :], -1e300)
+        return F.log_softmax(scores, -1)
+    ls = log_attention(qsv, ksv)
+    lt = log_attention(torch.from_numpy(qt).double(), torch.from_numpy(kt).double())
+    kl = torch.nan_to_num(lt.exp() * (lt - ls)).sum(-1)
+    if mask is not None:
+        valid = torch.from_numpy(mask)[:, None, :].double().expand_as(kl)
+        loss = (kl * valid).sum() / valid.sum().clamp(min=1)
+    else:
+        loss = kl.mean()
+    loss.backward()
+    return loss.item(), qsv.grad.numpy(), ksv.grad.numpy()
+
+
 # Philox-4x32-10, as include/ube/Support/Philox.h.
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 MASK = 0xFFFFFFFF

@@ -351,3 +351,59 @@ func.func @adamw(%p: tensor<4xf32>, %g: tensor<4xf32>, %m: tensor<4xf32>, %v: te
   %0:3 = ube.adamw_update %p, %g, %m, %v, %lr, %step : tensor<4xf32>
   return %0#0, %0#1, %0#2 : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>
 }
+
+// -----
+
+// On symbolic sizes: the attention loss takes all keys as one block (no
+// slices) and reshapes its rows with sizes read from the queries.
+// CHECK-LABEL: func.func @attention_symbolic
+// CHECK-NOT: ube.slice
+// CHECK: %[[B:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c2
+// CHECK: %[[KL:.*]] = ube.reshape %{{.*}} [%[[B]], %[[N]]] : tensor<?x3x?x1xf32> to tensor<?x3x?xf32>
+// CHECK: ube.reduce_mean %[[KL]]
+func.func @attention_symbolic(%qs: tensor<?x3x?x16xf32>, %ks: tensor<?x3x?x16xf32>, %qt: tensor<?x3x?x8xf32>, %kt: tensor<?x3x?x8xf32>) -> tensor<f32> {
+  %0 = ube.attention_transfer_loss %qs, %ks, %qt, %kt : tensor<?x3x?x16xf32>, tensor<?x3x?x16xf32>, tensor<?x3x?x8xf32>, tensor<?x3x?x8xf32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// The masked gradient on symbolic sizes: one block each way, no concat.
+// CHECK-LABEL: func.func @attention_grad_symbolic
+// CHECK-NOT: ube.slice
+// CHECK-NOT: ube.concat
+// CHECK: return
+func.func @attention_grad_symbolic(%qs: tensor<?x3x?x16xf32>, %ks: tensor<?x3x?x16xf32>, %qt: tensor<?x3x?x8xf32>, %kt: tensor<?x3x?x8xf32>, %g: tensor<f32>, %m: tensor<?x?xi1>) -> (tensor<?x3x?x16xf32>, tensor<?x3x?x16xf32>) {
+  %0:2 = ube.attention_transfer_loss_grad %qs, %ks, %qt, %kt, %g mask %m : tensor<?x3x?x16xf32>, tensor<?x3x?x16xf32>, tensor<?x3x?x8xf32>, tensor<?x3x?x8xf32>, tensor<f32>, tensor<?x?xi1>
+  return %0#0, %0#1 : tensor<?x3x?x16xf32>, tensor<?x3x?x16xf32>
+}
+
+// -----
+
+// feature_map_loss_grad on a symbolic token count: the count is summed at
+// run time from ones of the tokens' shape; d W over the rows collapsed
+// with their product of sizes.
+// CHECK-LABEL: func.func @feature_map_grad_symbolic
+// CHECK: %[[ONES:.*]] = ube.broadcast_to %{{.*}} [%{{.*}}, %{{.*}}] : tensor<f32> to tensor<?x?xf32>
+// CHECK: %[[TOKENS:.*]] = ube.reduce_sum %[[ONES]] : tensor<?x?xf32>
+// CHECK: ube.div %arg2, %[[TOKENS]]
+// CHECK: %[[ROWS:.*]] = arith.muli
+// CHECK: ube.reshape %arg0 [%[[ROWS]]] : tensor<?x?x6xf32> to tensor<?x6xf32>
+// CHECK: ube.matmul {{.*}}transpose_lhs = true
+func.func @feature_map_grad_symbolic(%hs: tensor<?x?x6xf32>, %ht: tensor<?x?x12xf32>, %g: tensor<f32>, %w: tensor<6x12xf32>) -> (tensor<?x?x6xf32>, tensor<6x12xf32>) {
+  %0:2 = ube.feature_map_loss_grad %hs, %ht, %g projection %w {beta = 0.5, gamma = 0.25} : tensor<?x?x6xf32>, tensor<?x?x12xf32>, tensor<f32>, tensor<6x12xf32>
+  return %0#0, %0#1 : tensor<?x?x6xf32>, tensor<6x12xf32>
+}
+
+// -----
+
+// kd_loss_grad on symbolic rows: the per-row weights reshaped with the
+// row count read from the logits.
+// CHECK-LABEL: func.func @kd_grad_symbolic
+// CHECK: %[[R:.*]] = tensor.dim %arg0, %c0
+// CHECK: ube.reshape %{{.*}} [%[[R]]] : tensor<?xf32> to tensor<?x1xf32>
+func.func @kd_grad_symbolic(%s: tensor<?x10xf32>, %t: tensor<?x10xf32>, %l: tensor<?xi64>, %g: tensor<f32>) -> tensor<?x10xf32> {
+  %0 = ube.kd_loss_grad %s, %t, %g labels %l {alpha = 0.5} : tensor<?x10xf32>, tensor<?x10xf32>, tensor<f32>, tensor<?xi64>
+  return %0 : tensor<?x10xf32>
+}

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ubetest import feature_map_reference, rel_error
+from ubetest import attention_transfer_reference, feature_map_reference, rel_error
 
 TOL = 2e-5
 rng = np.random.default_rng(4321)
@@ -256,24 +256,8 @@ def test_feature_map_in_chunks_of_tokens(runner, with_loss):
 
 
 def attention_torch(qs, ks, qt, kt, mask=None):
-    """attention_transfer_loss in float64 and its gradients for qs and ks."""
-    qsv, ksv = (torch.from_numpy(a).double().requires_grad_() for a in (qs, ks))
-
-    def log_attention(q, k):
-        scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
-        if mask is not None:
-            scores = scores.masked_fill(~torch.from_numpy(mask)[:, None, None, :], -1e300)
-        return F.log_softmax(scores, -1)
-    ls = log_attention(qsv, ksv)
-    lt = log_attention(torch.from_numpy(qt).double(), torch.from_numpy(kt).double())
-    kl = (lt.exp() * (lt - ls)).sum(-1)
-    if mask is not None:
-        valid = torch.from_numpy(mask)[:, None, :].double().expand_as(kl)
-        loss = (kl * valid).sum() / valid.sum().clamp(min=1)
-    else:
-        loss = kl.mean()
-    loss.backward()
-    return qsv.grad.numpy(), ksv.grad.numpy()
+    """attention_transfer_loss's gradients for qs and ks in float64."""
+    return attention_transfer_reference(qs, ks, qt, kt, mask)[1:]
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -303,20 +287,8 @@ def test_attention_transfer_gradient(runner, masked):
 
 
 def attention_loss_torch(qs, ks, qt, kt, mask=None):
-    """attention_transfer_loss in float64 (no gradients)."""
-    qs, ks, qt, kt = (torch.from_numpy(a).double() for a in (qs, ks, qt, kt))
-
-    def log_attention(q, k):
-        scores = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
-        if mask is not None:
-            scores = scores.masked_fill(~torch.from_numpy(mask)[:, None, None, :], -1e300)
-        return F.log_softmax(scores, -1)
-    ls, lt = log_attention(qs, ks), log_attention(qt, kt)
-    kl = torch.nan_to_num(lt.exp() * (lt - ls)).sum(-1)
-    if mask is None:
-        return kl.mean().item()
-    valid = torch.from_numpy(mask)[:, None, :].double().expand_as(kl)
-    return ((kl * valid).sum() / valid.sum().clamp(min=1)).item()
+    """attention_transfer_loss in float64."""
+    return attention_transfer_reference(qs, ks, qt, kt, mask)[0]
 
 
 @pytest.mark.parametrize("masked", [False, True])

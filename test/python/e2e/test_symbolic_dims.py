@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ubetest import rel_error
+from ubetest import attention_transfer_reference, feature_map_reference, rel_error
 
 MLP = {"format": "ube.graph", "version": 2,
        "dims": {"batch": {"min": 1, "max": 64}},
@@ -351,6 +351,93 @@ def test_kd_loss_any_batch_and_length(ube_module, tmp_path):
         ce = F.cross_entropy(st[keep], torch.from_numpy(labels.reshape(-1))[keep])
         ref = (kl + 0.5 * ce).item()
         assert abs(float(loss) - ref) / abs(ref) < 1e-5, (batch, seq)
+
+
+# The hidden-state and attention terms of a distillation step over a batch
+# of any length, with their gradients: the composition of the ops on
+# symbolic sizes (counts taken at run time, all keys as one block).
+TERMS = {"format": "ube.graph", "version": 2,
+         "dims": {"batch": {"max": 8}, "seq": {"max": 64}},
+         "inputs": [{"name": "hs", "dtype": "f32", "shape": ["batch", "seq", 6]},
+                    {"name": "ht", "dtype": "f32", "shape": ["batch", "seq", 12]},
+                    {"name": "w", "dtype": "f32", "shape": [6, 12]},
+                    {"name": "qs", "dtype": "f32", "shape": ["batch", 2, "seq", 8]},
+                    {"name": "ks", "dtype": "f32", "shape": ["batch", 2, "seq", 8]},
+                    {"name": "qt", "dtype": "f32", "shape": ["batch", 2, "seq", 4]},
+                    {"name": "kt", "dtype": "f32", "shape": ["batch", 2, "seq", 4]},
+                    {"name": "mask", "dtype": "i1", "shape": ["batch", "seq"]},
+                    {"name": "ph", "dtype": "f32", "shape": ["batch", "seq", 8]},
+                    {"name": "pw", "dtype": "f32", "shape": [30, 8]},
+                    {"name": "th", "dtype": "f32", "shape": ["batch", "seq", 8]},
+                    {"name": "tw", "dtype": "f32", "shape": [30, 8]},
+                    {"name": "labels", "dtype": "i64", "shape": ["batch", "seq"]}],
+         "nodes": [{"name": "feature", "op": "feature_map_loss", "inputs": ["hs", "ht", "w"],
+                    "attrs": {"beta": 0.5, "gamma": 0.25}},
+                   {"name": "attention", "op": "attention_transfer_loss",
+                    "inputs": ["qs", "ks", "qt", "kt", "mask"]},
+                   {"name": "kd", "op": "projected_kd_loss",
+                    "inputs": ["ph", "pw", "th", "tw", "labels"],
+                    "attrs": {"temperature": 2.0, "alpha": 0.5}},
+                   {"name": "fa", "op": "add", "inputs": ["feature", "attention"]},
+                   {"name": "loss", "op": "add", "inputs": ["fa", "kd"]}],
+         "outputs": ["loss", "feature", "attention", "kd"],
+         "gradient": {"loss": "loss", "wrt": ["hs", "w", "qs", "ks", "ph", "pw"]}}
+
+
+def projected_kd_reference(ph, pw, th, tw, labels):
+    """projected_kd_loss at T = 2 with half the cross-entropy, over the rows
+    not labelled -100, and its gradients for ph and pw, in float64."""
+    F = torch.nn.functional
+    phv, pwv = (torch.from_numpy(a).double().requires_grad_() for a in (ph, pw))
+    s = (phv @ pwv.T).reshape(-1, pw.shape[0])
+    t = (torch.from_numpy(th).double() @ torch.from_numpy(tw).double().T).reshape(s.shape)
+    keep = torch.from_numpy(labels.reshape(-1) != -100)
+    kl = F.kl_div(F.log_softmax(s[keep] / 2, -1), F.log_softmax(t[keep] / 2, -1),
+                  reduction="batchmean", log_target=True) * 4
+    loss = kl + 0.5 * F.cross_entropy(s[keep], torch.from_numpy(labels.reshape(-1))[keep])
+    loss.backward()
+    return loss.item(), phv.grad.numpy(), pwv.grad.numpy()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_distillation_terms_any_batch_and_length(ube_module, tmp_path, fused):
+    """feature_map_loss (projection, mean and variance terms), masked
+    attention_transfer_loss and projected_kd_loss with labels, and their
+    gradients, by one executable at
+    shapes of any batch and length (rows without any kept token among
+    them), against torch.autograd in float64; with the target's fused
+    kernels and without. Tolerance 2e-5 relative to the largest value: f32
+    sums over up to 8·64 tokens."""
+    path = tmp_path / "terms.json"
+    path.write_text(json.dumps(TERMS))
+    exe = ube_module.compile(path, fused_kernels=fused)
+    rng = np.random.default_rng(7)
+    w = rng.standard_normal((6, 12)).astype(np.float32) * 0.5
+    pw, tw = (rng.standard_normal((30, 8)).astype(np.float32) for _ in "st")
+    for batch, seq in [(1, 7), (3, 40), (8, 64), (2, 1)] + [
+            (int(rng.integers(1, 9)), int(rng.integers(1, 65))) for _ in range(4)]:
+        hs, ht = (rng.standard_normal((batch, seq, d)).astype(np.float32) for d in (6, 12))
+        qs, ks = (rng.standard_normal((batch, 2, seq, 8)).astype(np.float32) for _ in "qk")
+        qt, kt = (rng.standard_normal((batch, 2, seq, 4)).astype(np.float32) * 1.5
+                  for _ in "qk")
+        mask = np.arange(seq)[None, :] < rng.integers(1, seq + 1, batch)[:, None]
+        if batch > 1:
+            mask[-1] = False  # a row with no token: it adds nothing
+        ph, th = (rng.standard_normal((batch, seq, 8)).astype(np.float32) for _ in "st")
+        labels = rng.integers(0, 30, (batch, seq))
+        labels[0, 0] = -100
+        _, feature, attention, kd, d_hs, d_w, d_qs, d_ks, d_ph, d_pw = exe(
+            hs, ht, w, qs, ks, qt, kt, mask, ph, pw, th, tw, labels)
+        ref_f, ref_hs, ref_w = feature_map_reference(hs, ht, w, 1.0, 0.5, 0.25)
+        ref_a, ref_qs, ref_ks = attention_transfer_reference(qs, ks, qt, kt, mask)
+        ref_kd, ref_ph, ref_pw = projected_kd_reference(ph, pw, th, tw, labels) \
+            if (labels != -100).any() else (0.0, np.zeros_like(ph), np.zeros_like(pw))
+        for name, out, ref in [("feature", feature, ref_f), ("attention", attention, ref_a),
+                               ("kd", kd, ref_kd), ("d_hs", d_hs, ref_hs), ("d_w", d_w, ref_w),
+                               ("d_qs", d_qs, ref_qs), ("d_ks", d_ks, ref_ks),
+                               ("d_ph", d_ph, ref_ph), ("d_pw", d_pw, ref_pw)]:
+            assert np.shape(out) == np.shape(ref), (name, batch, seq)
+            assert rel_error(out, ref) < 2e-5, (name, batch, seq)
 
 
 def test_encoder_gradients_any_batch_and_length(ube_module, tmp_path):
