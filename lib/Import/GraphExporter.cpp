@@ -364,11 +364,18 @@ LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
     // The dimension indices of the tensor.dim ops below.
     if (isa<arith::ConstantIndexOp>(op))
       continue;
-    // A product of symbols' sizes (a reshape merging them): "batch*seq".
+    // A product of symbols' sizes (a reshape merging them), and of integers:
+    // "batch*seq", "4*batch".
     if (auto mul = dyn_cast<arith::MulIOp>(op)) {
-      std::string lhs = names.lookup(mul.getLhs()), rhs = names.lookup(mul.getRhs());
+      auto factor = [&](Value v) {
+        if (auto c = v.getDefiningOp<arith::ConstantIndexOp>(); c && c.value() > 0)
+          return std::to_string(c.value());
+        return names.lookup(v);
+      };
+      std::string lhs = factor(mul.getLhs()), rhs = factor(mul.getRhs());
       if (lhs.empty() || rhs.empty())
-        return op.emitOpError("cannot be exported: only products of inputs' symbolic sizes are");
+        return op.emitOpError("cannot be exported: only products of inputs' symbolic sizes "
+                              "and integers are");
       names[mul.getResult()] = lhs + "*" + rhs;
       continue;
     }

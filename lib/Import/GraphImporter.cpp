@@ -52,6 +52,14 @@ struct ShapeDecl {
   SmallVector<std::string> symbols; ///< One per dynamic size, in order.
 };
 
+/// The value of a factor of a symbolic size that is a positive integer
+/// (the 4 of "4*batch"); 0 for a symbol.
+int64_t constantFactor(StringRef factor) {
+  uint64_t value;
+  return !factor.getAsInteger(10, value) && value > 0 && value < (1ull << 40) ? int64_t(value)
+                                                                              : 0;
+}
+
 struct TensorDecl {
   std::string name;
   RankedTensorType type; ///< Symbolic sizes are `?`.
@@ -224,11 +232,16 @@ FailureOr<ShapeDecl> GraphImporter::parseShape(const json &value, StringRef poin
       if (version_ < 2)
         return error((pointer + "/" + Twine(i)).str())
                << "symbolic dimension '" << symbol << "' needs graph format version 2";
-      // A product of symbols ("batch*seq") names their sizes' product.
+      // A product of symbols ("batch*seq") names their sizes' product; a
+      // factor may be a positive integer ("4*batch": the rows of heads).
       SmallVector<StringRef> factors;
       StringRef(symbol).split(factors, '*');
+      if (llvm::all_of(factors, constantFactor))
+        return error((pointer + "/" + Twine(i)).str())
+               << "symbolic dimension '" << symbol << "' names no symbol";
       for (StringRef factor : factors)
-        if (!llvm::any_of(symbols_, [&](DimSymbolAttr s) { return s.getName() == factor; }))
+        if (constantFactor(factor) == 0 &&
+            !llvm::any_of(symbols_, [&](DimSymbolAttr s) { return s.getName() == factor; }))
           return error((pointer + "/" + Twine(i)).str())
                  << "unknown symbol '" << factor << "' (declare it in 'dims')";
       shape.sizes.push_back(ShapedType::kDynamic);
@@ -254,7 +267,7 @@ SmallVector<int64_t> GraphImporter::sizesOf(const ShapeDecl &shape,
       StringRef(*symbol++).split(factors, '*');
       size = 1;
       for (StringRef factor : factors)
-        size *= sizes->lookup(factor);
+        size *= constantFactor(factor) ? constantFactor(factor) : sizes->lookup(factor);
     }
   return result;
 }
@@ -1014,6 +1027,11 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     StringRef(symbol).split(factors, '*');
     Value size;
     for (StringRef factor : factors) {
+      if (int64_t constant = constantFactor(factor)) {
+        Value c = arith::ConstantIndexOp::create(builder_, node.loc, constant);
+        size = size ? arith::MulIOp::create(builder_, node.loc, size, c).getResult() : c;
+        continue;
+      }
       auto source = symbolSources_.find(factor);
       if (source == symbolSources_.end())
         return emitError(nodeLoc(node, runtimeLimits.empty() ? "/shape" : "/attrs/limit"))

@@ -9,7 +9,17 @@ function `main`, in the ONNX order. Operands ube needs at compile time
 or Constant nodes; `static_inputs` ({name: array}) supplies the values of
 graph inputs used that way (they stay inputs of the executable). An operator
 without a mapping raises UnsupportedError naming it and the node.
+
+Inputs' `dim_param`s become symbols of the graph (format version 2, bounds
+from `dims`): one executable for any sizes. Shape computations on them
+(Shape, Gather, Slice, Concat, Squeeze, Unsqueeze, Mul, Div) are evaluated
+here on symbolic sizes ("batch", "batch*seq", "4*batch"), and what they
+feed (Reshape, Expand, Slice ends, Range limits, ConstantOfShape) takes
+sizes of symbols.
 """
+import functools
+import re
+
 import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
@@ -24,23 +34,118 @@ class UnsupportedError(Exception):
     """The model uses something ube cannot express (yet)."""
 
 
+# -- symbolic sizes -----------------------------------------------------------
+# A size is an int, or a string as the graph format writes a product of
+# symbols and a positive integer: "batch", "batch*seq", "4*batch".
+
+def _monomial(size):
+    """(integer factor, sorted symbols) of a size."""
+    if not isinstance(size, str):
+        return int(size), ()
+    factor, symbols = 1, []
+    for part in size.split("*"):
+        if part.isdigit():
+            factor *= int(part)
+        else:
+            symbols.append(part)
+    return factor, tuple(sorted(symbols))
+
+
+def _size(factor, symbols):
+    if not symbols or factor == 0:
+        return factor
+    return "*".join(([str(factor)] if factor != 1 else []) + list(symbols))
+
+
+def size_mul(a, b):
+    (fa, sa), (fb, sb) = _monomial(a), _monomial(b)
+    return _size(fa * fb, tuple(sorted(sa + sb)))
+
+
+def size_div(a, b):
+    """a / b when it is a size (exact), else None."""
+    (fa, sa), (fb, sb) = _monomial(a), _monomial(b)
+    rest = list(sa)
+    for symbol in sb:
+        if symbol not in rest:
+            return None
+        rest.remove(symbol)
+    if fb == 0 or fa % fb:
+        return None
+    return _size(fa // fb, tuple(rest))
+
+
+def size_prod(sizes):
+    return functools.reduce(size_mul, sizes, 1)
+
+
+def _broadcast(a, b):
+    """The numpy broadcast of two shapes of sizes, or None."""
+    out = []
+    for i in range(1, max(len(a), len(b)) + 1):
+        x = a[-i] if i <= len(a) else 1
+        y = b[-i] if i <= len(b) else 1
+        if x == 1 or x == y:
+            out.append(y)
+        elif y == 1:
+            out.append(x)
+        else:
+            return None
+    return out[::-1]
+
+
+class SymbolicSizes:
+    """The value of a shape computation on symbolic sizes: an object array
+    of sizes (ints and strings)."""
+
+    def __init__(self, array):
+        self.array = np.asarray(array, dtype=object)
+
+
+def _sizes_value(array):
+    """An int64 array when every size is static, else SymbolicSizes."""
+    array = np.asarray(array, dtype=object)
+    if all(not isinstance(v, str) for v in array.flat):
+        return np.asarray(array.astype(np.int64))
+    return SymbolicSizes(array)
+
+
 class _Importer:
-    def __init__(self, model, static_inputs):
+    def __init__(self, model, static_inputs, dims=None):
         model = fold_constants(model)
         self.model = model
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                           13)
         self.static_inputs = static_inputs or {}
+        self.consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        # The inputs' dim_params are the graph's symbols; other dims shape
+        # inference could not size (its "unk__N") are unknown (None).
+        self.symbols = {}
+        for vi in model.graph.input:
+            if vi.name not in self.consts and vi.type.HasField("tensor_type"):
+                for d in vi.type.tensor_type.shape.dim:
+                    if d.HasField("dim_param"):
+                        self.symbols[d.dim_param] = _symbol_name(d.dim_param)
+        bounds = dict(dims or {})
+        unknown = set(bounds) - set(self.symbols.values())
+        if unknown:
+            raise ValueError(f"dims: {sorted(unknown)} are not symbols of the model's inputs "
+                             f"(its symbols: {sorted(self.symbols.values())})")
         self.types = {}
         for vi in list(model.graph.input) + list(model.graph.value_info) + list(
                 model.graph.output):
             t = vi.type.tensor_type
             if vi.type.HasField("tensor_type") and t.HasField("shape"):
-                dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
-                self.types[vi.name] = (dims, t.elem_type)
-        self.consts = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+                dims_ = [d.dim_value if d.HasField("dim_value") else
+                         self.symbols.get(d.dim_param) for d in t.shape.dim]
+                self.types[vi.name] = (dims_, t.elem_type)
+        self.sizes = {}  # ONNX value name -> SymbolicSizes (shape computations)
+        self.iotas = {}  # value name -> the axis its elements count along
+        self.grids = {}  # value name -> the axes its index components count along
         self.initializers = set(self.consts)
         self.graph = GraphBuilder()
+        self.graph.dims = {symbol: dict(bounds.get(symbol, {}))
+                           for symbol in dict.fromkeys(self.symbols.values())}
         self.names = {}  # ONNX value name -> ube value name
 
     # -- helpers ---------------------------------------------------------
@@ -58,14 +163,31 @@ class _Importer:
         return self.graph.array(array, base)
 
     def shape(self, name):
+        """Its sizes: ints, and symbolic sizes (strings)."""
         dims, _ = self.types.get(name, (None, None))
         if dims is None and name in self.consts:  # an initializer not listed as an input
             dims = list(self.consts[name].shape)
         if dims is None or any(d is None for d in dims):
-            raise UnsupportedError(f"'{name}' has no static shape")
+            raise UnsupportedError(f"'{name}' has no known shape")
         if 0 in dims:
             raise UnsupportedError(f"'{name}' has zero elements (zero-size tensors)")
         return dims
+
+    def static_shape(self, name, what):
+        dims = self.shape(name)
+        if any(isinstance(d, str) for d in dims):
+            raise UnsupportedError(f"{what} of symbolic shape {dims}")
+        return dims
+
+    def set_shape(self, name, dims):
+        """Records a shape computed here (where ONNX's inference had none)."""
+        self.types[name] = (list(dims), self.types.get(name, (None, None))[1])
+
+    def sizes_operand(self, name, what):
+        """The sizes a shape operand holds: a constant or a shape computation."""
+        if name in self.sizes:
+            return list(self.sizes[name].array.reshape(-1))
+        return [int(v) for v in np.asarray(self.static(name, what)).reshape(-1)]
 
     def dtype(self, name):
         if name in self.consts:
@@ -77,6 +199,9 @@ class _Importer:
         """The ube value of an ONNX value name (constants materialized)."""
         if name in self.names:
             return self.names[name]
+        if name in self.sizes:
+            raise UnsupportedError(f"'{name}' holds the sizes {list(self.sizes[name].array.flat)}"
+                                   " as a tensor (only shape operands may)")
         if name in self.consts:
             self.names[name] = self.constant(self.consts[name], name,
                                              parameter=name in self.initializers)
@@ -100,6 +225,9 @@ class _Importer:
             dtype = self.dtype(vi.name)
             if dtype is None:
                 raise UnsupportedError(f"input '{vi.name}' has an unsupported element type")
+            if any(d is None for d in self.types.get(vi.name, ([None], None))[0]):
+                raise UnsupportedError(f"input '{vi.name}' has a dimension of unknown size "
+                                       "(neither a number nor a dim_param)")
             self.names[vi.name] = self.graph.add_input(vi.name, dtype, self.shape(vi.name))
             for node in graph.node:  # zero-size values anywhere are out of reach
                 for out in node.output:
@@ -111,7 +239,14 @@ class _Importer:
                 raise UnsupportedError(f"operator {node.op_type} (node '{node.name}')")
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             try:
-                results = handler(self, node, attrs)
+                if node.op_type in SIZE_OPS and (node.input[0] in self.sizes or (
+                        node.op_type in ("Concat", "Mul", "Div") and
+                        any(i in self.sizes for i in node.input))):
+                    results = _evaluate_sizes(self, node, attrs)
+                else:
+                    results = handler(self, node, attrs)
+                    _track_indices(self, node, attrs)
+                    _infer_unknown_shape(self, node, attrs)
             except UnsupportedError as e:
                 raise UnsupportedError(f"{node.op_type} (node '{node.name}'): {e}") from None
             results = results if isinstance(results, (list, tuple)) else [results]
@@ -119,6 +254,8 @@ class _Importer:
                 if out and value is not None:
                     if isinstance(value, np.ndarray):
                         self.consts[out] = value
+                    elif isinstance(value, SymbolicSizes):
+                        self.sizes[out] = value
                     else:
                         self.names[out] = value
             for out in node.output[len(results):]:
@@ -216,6 +353,121 @@ def _without_dead_nodes(model):
         del graph.node[:]
         graph.node.extend(kept)
     return model
+
+
+def _symbol_name(dim_param):
+    """A dim_param as a graph-format symbol (an identifier)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", dim_param)
+    return name if re.match(r"[A-Za-z_]", name) else "_" + name
+
+
+# -- shape computations on symbolic sizes ---------------------------------------
+
+SIZE_OPS = {"Squeeze", "Unsqueeze", "Concat", "Gather", "Slice", "Cast", "Identity", "Mul",
+            "Div", "Reshape"}
+
+
+def _axes(im, node, attrs, index):
+    if "axes" in attrs:
+        return list(attrs["axes"])
+    if len(node.input) > index and node.input[index]:
+        return [int(a) for a in im.static(node.input[index], "axes")]
+    return None
+
+
+def _evaluate_sizes(im, node, attrs):
+    """A shape computation with symbolic sizes among its operands, evaluated
+    here: its value as SymbolicSizes (or constants, when they all are)."""
+    def operand(name):
+        if name in im.sizes:
+            return im.sizes[name].array
+        return np.asarray(im.static(name, f"operand '{name}' of a shape computation"),
+                          dtype=object)
+    x = operand(node.input[0])
+    op = node.op_type
+    if op in ("Cast", "Identity"):
+        return _sizes_value(x)
+    if op == "Squeeze":
+        axes = _axes(im, node, attrs, 1)
+        return _sizes_value(np.squeeze(x, tuple(axes)) if axes else np.squeeze(x))
+    if op == "Unsqueeze":
+        axes = _axes(im, node, attrs, 1)
+        rank = x.ndim + len(axes)
+        return _sizes_value(np.expand_dims(x, tuple(a % rank for a in axes)))
+    if op == "Concat":
+        return _sizes_value(np.concatenate([np.atleast_1d(operand(i)) for i in node.input],
+                                           attrs.get("axis", 0)))
+    if op == "Gather":
+        indices = np.asarray(im.static(node.input[1], "the indices of a shape"), np.int64)
+        return _sizes_value(np.take(x, indices, attrs.get("axis", 0)))
+    if op == "Reshape":
+        target = [int(v) for v in im.static(node.input[1], "the target shape")]
+        return _sizes_value(x.reshape(target))
+    if op == "Slice":
+        starts, ends = (np.asarray(im.static(node.input[i], "slice bounds"), np.int64)
+                        for i in (1, 2))
+        axes = im.static(node.input[3], "axes") if len(node.input) > 3 and node.input[3] \
+            else range(len(starts))
+        steps = im.static(node.input[4], "steps") if len(node.input) > 4 and node.input[4] \
+            else [1] * len(starts)
+        index = [slice(None)] * x.ndim
+        for start, end, axis, step in zip(starts, ends, axes, steps):
+            index[int(axis)] = slice(int(start), int(min(end, 2 ** 62)), int(step))
+        return _sizes_value(x[tuple(index)])
+    # Mul, Div
+    y = operand(node.input[1])
+    fn = np.frompyfunc(size_mul if op == "Mul" else size_div, 2, 1)
+    result = fn(x, y)
+    if any(v is None for v in np.asarray(result).flat):
+        raise UnsupportedError(f"{list(x.flat)} / {list(y.flat)} is not a product of sizes")
+    return _sizes_value(result)
+
+
+def _track_indices(im, node, attrs):
+    """Follows integer tensors that count along one axis (Range, unsqueezed
+    and expanded) and their concatenation into index grids, so a GatherND
+    over such a grid (transformers' mask indexing) becomes a reshape."""
+    op, out = node.op_type, node.output[0] if node.output else None
+    if op == "Range" and all(
+            i in im.consts and float(im.consts[i]) == v
+            for i, v in zip((node.input[0], node.input[2]), (0, 1))):
+        im.iotas[out] = 0
+    elif op in ("Unsqueeze", "Expand", "Cast") and node.input[0] in im.iotas:
+        axis = im.iotas[node.input[0]]
+        rank_in = len(im.shape(node.input[0]))
+        if op == "Unsqueeze":
+            axes = sorted(a % (rank_in + len(_axes(im, node, attrs, 1)))
+                          for a in _axes(im, node, attrs, 1))
+            for a in axes:
+                axis += a <= axis
+        elif op == "Expand":
+            axis += len(im.shape(out)) - rank_in
+        im.iotas[out] = axis
+    elif op == "Concat" and node.input and all(i in im.iotas for i in node.input):
+        rank = len(im.shape(out))
+        if attrs.get("axis", 0) % rank == rank - 1 and all(
+                im.shape(i)[-1] == 1 and im.iotas[i] < rank - 1 for i in node.input):
+            im.grids[out] = [im.iotas[i] for i in node.input]
+
+
+def _infer_unknown_shape(im, node, attrs):
+    """Sizes ONNX's inference left unknown (a dim it named unk__N) that
+    follow from the operands' shapes computed here."""
+    out = node.output[0] if node.output else None
+    dims = im.types.get(out, (None, None))[0]
+    if not out or (dims is not None and all(d is not None for d in dims)):
+        return
+    try:
+        shapes = [im.shape(i) for i in node.input if i]
+    except UnsupportedError:
+        return
+    if node.op_type == "Transpose":
+        perm = attrs.get("perm", list(range(len(shapes[0])))[::-1])
+        im.set_shape(out, [shapes[0][p] for p in perm])
+    elif node.op_type in ELEMENTWISE:
+        shape = functools.reduce(lambda a, b: a and _broadcast(a, b), shapes)
+        if shape:
+            im.set_shape(out, shape)
 
 
 # -- operators ----------------------------------------------------------------
@@ -334,7 +586,7 @@ def _softmax(op):
         # Before opset 13: over the input coerced to 2-D at `axis`.
         axis = attrs.get("axis", 1)
         axis = axis + rank if axis < 0 else axis
-        shape = im.shape(node.input[0])
+        shape = im.static_shape(node.input[0], "Softmax before opset 13")
         flat = im.emit(_out(node) + "_2d", "reshape", [x],
                        shape=[int(np.prod(shape[:axis])), int(np.prod(shape[axis:]))])
         y = im.emit(_out(node) + "_sm", op, [flat], {"axis": -1})
@@ -483,19 +735,39 @@ def _transpose(im, node, attrs):
     return im.emit(_out(node), "transpose", [im.value(node.input[0])], {"perm": perm})
 
 
-def _reshape_to_output(im, node, attrs):
-    return im.emit(_out(node), "reshape", [im.value(node.input[0])], shape=im.shape(_out(node)))
+def _reshape_to(im, node, shape):
+    im.set_shape(_out(node), shape)
+    return im.emit(_out(node), "reshape", [im.value(node.input[0])], shape=list(shape))
 
 
 def _reshape(im, node, attrs):
-    im.static(node.input[1], "the target shape")  # the inferred output shape is used
-    return _reshape_to_output(im, node, attrs)
+    """Reshape to a constant or computed shape: 0 copies the input's size
+    (unless allowzero), -1 is what the element count leaves."""
+    target = im.sizes_operand(node.input[1], "the target shape")
+    shape = im.shape(node.input[0])
+    out = [shape[i] if d == 0 and not attrs.get("allowzero", 0) else d
+           for i, d in enumerate(target)]
+    if -1 in out:
+        rest = size_div(size_prod(shape), size_prod(d for d in out if d != -1))
+        if rest is None:
+            raise UnsupportedError(f"the size -1 of {target} for {shape} is not a product of "
+                                   "sizes")
+        out[out.index(-1)] = rest
+    return _reshape_to(im, node, out)
 
 
 def _squeeze_like(im, node, attrs):
-    if im.opset >= 13 and len(node.input) > 1 and node.input[1]:
-        im.static(node.input[1], "axes")
-    return _reshape_to_output(im, node, attrs)
+    shape = im.shape(node.input[0])
+    axes = _axes(im, node, attrs, 1)
+    if node.op_type == "Unsqueeze":
+        out = list(shape)
+        for a in sorted(a % (len(shape) + len(axes)) for a in axes):
+            out.insert(a, 1)
+    else:
+        axes = [a % len(shape) for a in axes] if axes else \
+            [d for d, size in enumerate(shape) if size == 1]
+        out = [size for d, size in enumerate(shape) if d not in axes]
+    return _reshape_to(im, node, out)
 
 
 def _concat(im, node, attrs):
@@ -511,7 +783,7 @@ def _slice(im, node, attrs):
         axes, steps = attrs.get("axes", list(range(len(starts)))), [1] * len(starts)
     else:
         starts = im.static(node.input[1], "starts").tolist()
-        ends = im.static(node.input[2], "ends").tolist()
+        ends = im.sizes_operand(node.input[2], "ends")
         axes = im.static(node.input[3], "axes").tolist() if len(node.input) > 3 and \
             node.input[3] else list(range(len(starts)))
         steps = im.static(node.input[4], "steps").tolist() if len(node.input) > 4 and \
@@ -521,8 +793,19 @@ def _slice(im, node, attrs):
         a = a + rank if a < 0 else a
         if st <= 0:
             raise UnsupportedError("negative slice steps")
+        if isinstance(shape[a], str):  # all of a symbolic dimension, or unsupported
+            if s == 0 and st == 1 and (e == shape[a] or (isinstance(e, int) and e >= 2 ** 31)):
+                continue
+            raise UnsupportedError(f"slicing dimension {a} of symbolic size '{shape[a]}'")
+        if isinstance(e, str):  # up to a symbol's size (the first `seq` positions)
+            if s < 0:
+                raise UnsupportedError("a slice up to a symbolic size from a negative start")
+            start[a], limit[a], stride[a] = int(s), e, int(st)
+            continue
         s, e, _ = slice(int(s), int(min(e, 2 ** 62)), int(st)).indices(shape[a])
         start[a], limit[a], stride[a] = s, max(s, e), int(st)
+    if start == [0] * rank and limit == list(shape) and stride == [1] * rank:
+        return im.value(node.input[0])
     return im.emit(_out(node), "slice", [im.value(node.input[0])],
                    {"start": start, "limit": limit, "stride": stride})
 
@@ -532,6 +815,12 @@ def _gather(im, node, attrs):
     axis = attrs.get("axis", 0)
     shape = im.shape(data)
     size = shape[axis + len(shape) if axis < 0 else axis]
+    if indices in im.consts and (np.asarray(im.consts[indices]) >= 0).all():
+        return im.emit(_out(node), "gather", [im.value(data), im.value(indices)],
+                       {"axis": axis})
+    if isinstance(size, str):
+        raise UnsupportedError(f"indices that may be negative into a dimension of symbolic "
+                               f"size '{size}'")
     idx = im.value(indices)
     # ONNX counts negative indices from the end; ube.gather clamps.
     dtype = im.dtype(indices)
@@ -546,7 +835,7 @@ def _gather(im, node, attrs):
 def _split(im, node, attrs):
     """Split into static pieces: `split` (an input from opset 13, an attribute
     before) or `num_outputs` equal parts (the last one smaller)."""
-    shape = im.shape(node.input[0])
+    shape = im.static_shape(node.input[0], "Split")
     axis = attrs.get("axis", 0) % len(shape)
     if len(node.input) > 1 and node.input[1]:
         sizes = [int(v) for v in im.static(node.input[1], "split sizes")]
@@ -569,7 +858,7 @@ def _split(im, node, attrs):
 def _cumsum(im, node, attrs):
     """CumSum along a constant axis as a product with a triangular matrix of
     ones (exact for integers), `exclusive` and `reverse` by its shape."""
-    shape = im.shape(node.input[0])
+    shape = im.static_shape(node.input[0], "CumSum")
     axis = int(im.static(node.input[1], "axis")) % len(shape)
     dtype = im.dtype(node.input[0])
     if dtype not in ("f32", "f16", "i32", "i64"):
@@ -592,6 +881,21 @@ def _gather_nd(im, node, attrs):
         raise UnsupportedError("GatherND with batch_dims")
     shape, index_shape = im.shape(node.input[0]), im.shape(node.input[1])
     k, out = index_shape[-1], _out(node)
+    grid = im.grids.get(node.input[1])
+    if grid is not None and grid == sorted(set(grid)) and all(
+            index_shape[axis] == shape[c] for c, axis in enumerate(grid)):
+        # Component c counts along grid axis grid[c], over data's dimension
+        # c: out[p] = data[p[grid[0]], p[grid[1]], ...], data's dimensions
+        # laid along those axes and broadcast over the others.
+        laid = [1] * (len(index_shape) - 1) + list(shape[k:])
+        for c, axis in enumerate(grid):
+            laid[axis] = shape[c]
+        view = im.emit(out + "_laid", "reshape", [im.value(node.input[0])], shape=laid)
+        result = index_shape[:-1] + list(shape[k:])
+        im.set_shape(out, result)
+        return view if laid == result else im.emit(out, "broadcast_to", [view], shape=result)
+    shape = im.static_shape(node.input[0], "GatherND's data")
+    index_shape = im.static_shape(node.input[1], "GatherND's indices")
     strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
     if node.input[1] in im.consts:
         idx = np.asarray(im.consts[node.input[1]], np.int64)
@@ -621,6 +925,16 @@ def _gather_elements(im, node, attrs):
     (the base, every other coordinate's offset, a constant)."""
     shape, index_shape = im.shape(node.input[0]), im.shape(node.input[1])
     axis, out = attrs.get("axis", 0) % len(shape), _out(node)
+    if any(isinstance(d, str) for d in shape + index_shape):
+        # Symbolic: only along the one dimension of both that is not 1 (a
+        # position table's row), where it is a gather.
+        if any(d != 1 for i, d in enumerate(shape) if i != axis) or any(
+                d != 1 for i, d in enumerate(index_shape) if i != axis):
+            raise UnsupportedError(f"GatherElements of symbolic shapes {shape} and "
+                                   f"{index_shape} beyond one dimension")
+        flat = im.emit(out + "_flat", "reshape", [im.value(node.input[0])],
+                       shape=[shape[axis]])
+        return im.emit(out, "gather", [flat, im.value(node.input[1])])
     stride = int(np.prod(shape[axis + 1:]))
     idx = im.value(node.input[1])
     if im.dtype(node.input[1]) != "i64":
@@ -660,13 +974,43 @@ def _where(im, node, attrs):
 
 
 def _expand(im, node, attrs):
-    im.static(node.input[1], "the target shape")
-    return im.emit(_out(node), "broadcast_to", [im.value(node.input[0])],
-                   shape=im.shape(_out(node)))
+    target = im.sizes_operand(node.input[1], "the target shape")
+    shape = _broadcast(im.shape(node.input[0]), target)
+    if shape is None:
+        raise UnsupportedError(f"{im.shape(node.input[0])} does not broadcast to {target}")
+    im.set_shape(_out(node), shape)
+    if shape == im.shape(node.input[0]):
+        return im.value(node.input[0])
+    return im.emit(_out(node), "broadcast_to", [im.value(node.input[0])], shape=shape)
 
 
 def _flatten(im, node, attrs):
-    return _reshape_to_output(im, node, attrs)
+    shape = im.shape(node.input[0])
+    axis = attrs.get("axis", 1)
+    axis = axis + len(shape) if axis < 0 else axis
+    return _reshape_to(im, node, [size_prod(shape[:axis]), size_prod(shape[axis:])])
+
+
+def _range(im, node, attrs):
+    """Range(0, n, 1) of a symbolic n: a ube.arange of that length (static
+    ranges were folded before)."""
+    start, limit, delta = node.input
+    dtype = im.dtype(start)
+    n = im.sizes_operand(limit, "the limit")[0]
+    if [float(im.static(start, "the start")), float(im.static(delta, "the step"))] != [0, 1]:
+        raise UnsupportedError("a range of symbolic length that does not start at 0 by 1")
+    im.set_shape(_out(node), [n])
+    return im.emit(_out(node), "arange", [], {"start": 0.0, "step": 1.0}, dtype=dtype,
+                   shape=[n])
+
+
+def _constant_of_shape(im, node, attrs):
+    shape = im.sizes_operand(node.input[0], "the shape")
+    value = numpy_helper.to_array(attrs["value"]).reshape(()) if "value" in attrs else \
+        np.float32(0)
+    im.set_shape(_out(node), shape)
+    scalar = im.constant(np.asarray(value))
+    return im.emit(_out(node), "broadcast_to", [scalar], shape=shape)
 
 
 def _reduce(op):
@@ -712,9 +1056,8 @@ def _constant(im, node, attrs):
 
 
 def _shape(im, node, attrs):
-    shape = np.array(im.shape(node.input[0]), np.int64)
     start, end = attrs.get("start", 0), attrs.get("end", None)
-    return shape[start:end]
+    return _sizes_value(np.array(im.shape(node.input[0]), dtype=object)[start:end])
 
 
 def _not(im, node, attrs):
@@ -748,15 +1091,27 @@ OPS = {
     "ReduceSum": _reduce("reduce_sum"), "ReduceMean": _reduce("reduce_mean"),
     "ReduceMax": _reduce("reduce_max"), "Identity": _identity, "Dropout": _dropout,
     "Constant": _constant, "Shape": _shape, "Split": _split, "CumSum": _cumsum,
+    "Range": _range, "ConstantOfShape": _constant_of_shape,
     "IsNaN": _isnan, "GatherND": _gather_nd, "GatherElements": _gather_elements,
 }
 
 
-def import_onnx(model, path, *, static_inputs=None):
+def import_onnx(model, path, *, static_inputs=None, dims=None):
     """Writes the ONNX `model` (a ModelProto or a path) as the graph file
-    `path` (and `<stem>.safetensors` for initializers). Returns the graph."""
+    `path` (and `<stem>.safetensors` for initializers). Returns the graph.
+    `dims` bounds the symbols of the inputs' dim_params ({"batch": {"max":
+    32}}; without, a symbol is unbounded)."""
     if not isinstance(model, onnx.ModelProto):
         model = onnx.load(str(model))
-    importer = _Importer(model, static_inputs)
+    importer = _Importer(model, static_inputs, dims)
     importer.run()
     return importer.graph.write(path, model.graph.name or "onnx")
+
+# Operators whose result has the broadcast shape of their operands.
+ELEMENTWISE = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "And", "Or", "Xor", "Not",
+    "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Abs", "Neg", "Exp", "Log",
+    "Sqrt", "Tanh", "Sigmoid", "Relu", "Erf", "Reciprocal", "Sin", "Cos", "Swish", "LeakyRelu",
+    "Elu", "Selu", "Celu", "HardSigmoid", "Softplus", "Clip", "Softmax", "LogSoftmax", "Where",
+    "Cast", "IsNaN", "Identity", "LayerNormalization",
+}

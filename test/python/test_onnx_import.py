@@ -102,3 +102,80 @@ def test_torch_onnx_export_of_a_transformer_encoder(ube_module, tmp_path, norm_f
     with torch.no_grad():
         ref = model.double()(x.double())
     assert rel_error(exe(x.numpy()), ref) <= 1e-4
+
+
+def quiet_onnx_export(model, args, path, **kw):
+    """torch.onnx.export with the dynamo exporter, its progress lines off."""
+    import logging
+    import warnings
+    import torch
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, args, str(path), dynamo=True, opset_version=18,
+                              verbose=False, **kw)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def test_dim_params_become_symbols(ube_module, tmp_path):
+    """transformers' BertModel exported with torch.export Dims: the ONNX
+    inputs' dim_params become graph symbols (bounded by `dims`), the shape
+    arithmetic on them (Shape, Gather, Concat, Reshape with -1 to
+    4·batch rows, Expand, Range, the position table sliced to seq, the
+    mask indexed by GatherND over arange grids) is evaluated on symbolic
+    sizes, and one executable runs at any batch and length, padded at
+    random, against onnxruntime on the same file (f32 both: 1e-5 relative)."""
+    import onnxruntime
+    import torch
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=64,
+                                     max_position_embeddings=64)
+    model = transformers.BertModel(config).eval()
+    ids, mask = torch.randint(0, 100, (2, 7)), torch.ones(2, 7, dtype=torch.int64)
+    batch, seq = torch.export.Dim("batch", max=16), torch.export.Dim("seq", max=64)
+    path = tmp_path / "bert.onnx"
+    quiet_onnx_export(model, (ids, mask), path, dynamic_shapes=({0: batch, 1: seq},) * 2,
+                      input_names=["input_ids", "attention_mask"])
+    graph = ube_module.import_onnx(path, tmp_path / "bert.json",
+                                   dims={"batch": {"max": 16}, "seq": {"max": 64}})
+    assert graph["dims"] == {"batch": {"max": 16}, "seq": {"max": 64}}
+    assert [i["shape"] for i in graph["inputs"]] == [["batch", "seq"]] * 2
+    exe = ube_module.compile(tmp_path / "bert.json")
+    session = onnxruntime.InferenceSession(str(path))
+    rng = np.random.default_rng(1)
+    for b, s in [(1, 1), (1, 7), (3, 19), (16, 64)] + [
+            (int(rng.integers(1, 17)), int(rng.integers(1, 65))) for _ in range(4)]:
+        ids = rng.integers(0, 100, (b, s))
+        mask = (np.arange(s)[None, :] < rng.integers(1, s + 1, b)[:, None]).astype(np.int64)
+        refs = session.run(None, {"input_ids": ids, "attention_mask": mask})
+        for out, ref in zip(exe(ids, mask), refs):
+            assert out.shape == ref.shape
+            assert rel_error(out, ref) <= 1e-5, (b, s)
+    with pytest.raises(ValueError, match=r"dims: \['tokens'\] are not symbols"):
+        ube_module.import_onnx(path, tmp_path / "x.json", dims={"tokens": {"max": 8}})
+
+
+def test_dim_params_in_a_hand_written_model(ube_module, tmp_path):
+    """A model written with onnx.helper: a dim_param that is not an
+    identifier is renamed; Flatten and Reshape(0, -1) on symbolic sizes;
+    compiled straight from the .onnx file (unbounded symbols)."""
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["x"], ["flat"], axis=1),
+         helper.make_node("Reshape", ["flat", "shape"], ["back"]),
+         helper.make_node("Relu", ["back"], ["y"])],
+        "flatten",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch size", 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch size", 2, 6])],
+        initializer=[numpy_helper.from_array(np.array([0, 2, -1], np.int64), "shape")])
+    path = tmp_path / "flatten.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    written = ube_module.import_onnx(path, tmp_path / "flatten.json")
+    assert written["inputs"][0]["shape"] == ["batch_size", 3, 4]
+    exe = ube_module.compile(path)
+    for b in (1, 5):
+        x = np.random.default_rng(b).standard_normal((b, 3, 4)).astype(np.float32)
+        np.testing.assert_array_equal(exe(x), np.maximum(x.reshape(b, 2, 6), 0))
