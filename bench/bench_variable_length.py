@@ -4,7 +4,9 @@ padded to the bound: the Debian package synopses of examples/debian
 (examples/distill_minilm.py's data), tokenized for all-MiniLM-L6-v2 and
 padded to 128 tokens. The teacher is MiniLM-L6 with an 8-way classification
 head, the student its layers 0, 2 and 5 (DistilBERT's initialization); KD at
-T = 2 plus half the hard-label loss, AdamW. The same batches (rows sorted by
+T = 2 plus half the hard-label loss, AdamW; with `--terms all`, also the
+demo's hidden-state transfer (layers 1, 2, 3 to 1, 3, 6, mean and variance
+terms, over the tokens the mask keeps) and last-layer attention transfer. The same batches (rows sorted by
 length within windows of 8 batches, so each batch holds rows of similar
 length) train both runs: `ube.distill(variable_length=True)` cuts each to its
 longest row; the other compiles the step for [32, 128] and feeds them whole.
@@ -14,6 +16,7 @@ losses of the two runs (the same steps: the attention mask makes padding
 inert, so they agree to rounding).
 
     .venv/bin/python bench/bench_variable_length.py [--steps 40] [--threads 2]
+                                                    [--terms kd|all]
 """
 import argparse
 import gzip
@@ -57,6 +60,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--terms", choices=["kd", "all"], default="kd")
     args = parser.parse_args()
     os.environ["UBE_NUM_THREADS"] = str(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -77,12 +81,15 @@ def main():
     print(f"{len(data)} batches of {BATCH} synopses, padded to {TOKENS}: real tokens per "
           f"batch {np.mean(real):.0f} on average ({np.mean(real) / (BATCH * TOKENS):.1%} "
           "of the padded positions)")
+    terms = {} if args.terms == "kd" else dict(
+        feature_weight=1.0, layer_map={1: 1, 2: 3, 3: 6}, feature_mean_weight=1.0,
+        feature_variance_weight=1.0, attention_weight=1.0, attention_map={2: 5})
     runs = {}
     for variable in (False, True):
         config = ube.DistillConfig(
             steps=len(data), temperature=2.0, hard_label_weight=0.5, log_every=0,
             optimizer={"kind": "adamw", "lr": 1e-4, "weight_decay": 0.01},
-            variable_length=variable)
+            variable_length=variable, **terms)
         start = time.perf_counter()
         run = ube.distill(teacher, student_from(teacher, [0, 2, 5]), data, config)
         total = time.perf_counter() - start

@@ -8,6 +8,18 @@ using namespace mlir;
 
 namespace ube {
 
+std::string AttentionComposition::unsupported(ScaledDotProductAttentionOp op) {
+  auto query = UbeBuilder::typeOf(op.getQuery()), key = UbeBuilder::typeOf(op.getKey());
+  int64_t rank = query.getRank();
+  if (op.getIsCausal() &&
+      (query.isDynamicDim(rank - 2) || key.isDynamicDim(rank - 2)))
+    return "is_causal on a symbolic length";
+  if (rank >= 3 && (query.isDynamicDim(rank - 3) || key.isDynamicDim(rank - 3)) &&
+      query.getDimSize(rank - 3) != key.getDimSize(rank - 3))
+    return "a symbolic number of heads";
+  return "";
+}
+
 AttentionComposition::AttentionComposition(UbeBuilder &u, ScaledDotProductAttentionOp op)
     : u(u), op(op) {
   auto queryShape = UbeBuilder::typeOf(op.getQuery()).getShape();

@@ -11,6 +11,8 @@
 
 #include "dialects/ube/UbeBuilder.h"
 
+#include <string>
+
 namespace ube {
 
 /// The attention of one op. Grouped-query heads are handled by viewing the
@@ -20,6 +22,11 @@ namespace ube {
 class AttentionComposition {
 public:
   AttentionComposition(UbeBuilder &u, ScaledDotProductAttentionOp op);
+
+  /// What of `op` the composition cannot take on its symbolic sizes (a
+  /// causal mask of a symbolic length, a symbolic number of heads); empty
+  /// when it can.
+  static std::string unsupported(ScaledDotProductAttentionOp op);
 
   /// The op's result: the probabilities times the values.
   Value output();

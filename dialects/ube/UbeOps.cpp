@@ -640,11 +640,11 @@ LogicalResult SliceOp::inferTypes(MLIRContext *, Loc loc,
   SmallVector<int64_t> shape;
   for (int64_t d = 0; d < rank; ++d) {
     int64_t size = input->getDimSize(d);
-    if (ShapedType::isDynamic(size))
+    if (ShapedType::isDynamic(size) && limit[d] != -1)
       return emitOptionalError(loc, "dimension ", d,
-                               " is symbolic: slicing it is not supported yet");
+                               " is symbolic: a slice of it ends at a runtime limit (-1)");
     if (limit[d] == -1) {
-      if (start[d] < 0 || start[d] > size || stride[d] < 1)
+      if (start[d] < 0 || (!ShapedType::isDynamic(size) && start[d] > size) || stride[d] < 1)
         return emitOptionalError(loc, "dimension ", d, ": need 0 <= start (", start[d],
                                  ") <= size (", size, ") and a stride of at least 1");
       shape.push_back(ShapedType::kDynamic);

@@ -442,7 +442,8 @@ def Ube_SliceOp : Ube_InferredOp<"slice"> {
     (frontends normalize negative and clamped indices). A limit of -1 is
     the next of `limits`, known at run time (a symbolic size: the first
     `seq` rows of a position table), and the result's size there is `?`;
-    a runtime limit past the dimension's size takes the whole dimension.
+    a runtime limit past the dimension's size takes the whole dimension. A
+    symbolic (`?`) dimension is sliced with a runtime limit only.
 
     ```mlir
     %0 = ube.slice %table [%seq] {start = array<i64: 0, 0>, limit = array<i64: 1, -1>,

@@ -291,6 +291,8 @@ LogicalResult vjp(RmsNormOp op, UbeBuilder &u, Value g, Grads &grads) {
 }
 
 LogicalResult vjp(ScaledDotProductAttentionOp op, UbeBuilder &u, Value g, Grads &grads) {
+  if (std::string why = AttentionComposition::unsupported(op); !why.empty())
+    return op.emitOpError("gradient on symbolic dimensions: ") << why << " is not supported yet";
   AttentionComposition(u, op).gradients(g, grads);
   return success();
 }
@@ -356,66 +358,98 @@ LogicalResult vjp(BroadcastToOp op, UbeBuilder &u, Value g, Grads &grads) {
   grads[0] = u.sumToShapeOf(g, op.getInput());
   return success();
 }
+/// The slice [start, limit) of `g` along `axis` and all of it along the
+/// other dimensions (read at run time where symbolic); a symbolic `limit`
+/// is the end of `g`'s dimension.
+static Value sliceAlong(UbeBuilder &u, Value g, int64_t axis, int64_t start, int64_t limit) {
+  auto type = UbeBuilder::typeOf(g);
+  int64_t rank = type.getRank();
+  SmallVector<int64_t> begin(rank, 0), end(type.getShape()), stride(rank, 1);
+  begin[axis] = start;
+  end[axis] = limit;
+  SmallVector<Value> limits;
+  for (int64_t d = 0; d < rank; ++d)
+    if (ShapedType::isDynamic(end[d])) {
+      end[d] = -1;
+      limits.push_back(u.dimSize(g, d));
+    }
+  return SliceOp::create(u.b, g, begin, end, stride, limits);
+}
+/// Each operand's part of the gradient, sliced along the axis. On symbolic
+/// sizes the other dimensions are taken whole; along the axis only the last
+/// operand may be symbolic (the others' slices must start at known offsets).
 LogicalResult vjp(ConcatOp op, UbeBuilder &u, Value g, Grads &grads) {
-  auto shape = UbeBuilder::typeOf(g).getShape();
-  if (!UbeBuilder::typeOf(g).hasStaticShape())
-    return op.emitOpError("gradient of a concat of symbolic shape is not supported yet");
-  int64_t axis = positive(op.getAxis(), shape.size()), offset = 0;
+  int64_t rank = UbeBuilder::typeOf(g).getRank();
+  int64_t axis = positive(op.getAxis(), rank), offset = 0;
   for (auto [i, input] : llvm::enumerate(op.getInputs())) {
     int64_t size = UbeBuilder::typeOf(input).getDimSize(axis);
-    if (isFloatTensor(input)) {
-      SmallVector<int64_t> start(shape.size(), 0), limit(shape), stride(shape.size(), 1);
-      start[axis] = offset;
-      limit[axis] = offset + size;
-      grads[i] = SliceOp::create(u.b, g, start, limit, stride);
-    }
-    offset += size;
+    bool last = i + 1 == op.getInputs().size();
+    if (ShapedType::isDynamic(size) && !last)
+      return op.emitOpError("gradient of a concat along a symbolic size of an operand "
+                            "before the last is not supported yet");
+    if (isFloatTensor(input))
+      grads[i] = sliceAlong(u, g, axis, offset,
+                            ShapedType::isDynamic(size) ? ShapedType::kDynamic : offset + size);
+    if (!last)
+      offset += size;
   }
   return success();
 }
 /// The sliced elements' gradients put back in place, zeros elsewhere; per
 /// dimension, a stride s spreads each element over s slots (the element
-/// then s - 1 zeros) before the zeros before and after are added.
+/// then s - 1 zeros) before the zeros before and after are added. A
+/// symbolic dimension must be taken whole (its gradient needs no zeros).
 LogicalResult vjp(SliceOp op, UbeBuilder &u, Value g, Grads &grads) {
   auto inputShape = UbeBuilder::typeOf(op.getInput()).getShape();
-  if (!UbeBuilder::typeOf(g).hasStaticShape())
-    return op.emitOpError("gradient of a slice to a symbolic size is not supported yet");
   Type type = UbeBuilder::elementTypeOf(g);
-  auto zeros = [&](ArrayRef<int64_t> shape) {
-    return u.broadcastTo(u.scalar(type, 0.0), shape);
+  // Zeros of `g`'s shape but `size` along `axis` (static), other symbolic
+  // sizes read from `g`.
+  auto zeros = [&](Value like, int64_t axis, int64_t size) {
+    SmallVector<int64_t> shape(UbeBuilder::typeOf(like).getShape());
+    shape[axis] = size;
+    SmallVector<Value> sizes;
+    for (auto [d, extent] : llvm::enumerate(shape))
+      if (ShapedType::isDynamic(extent))
+        sizes.push_back(u.dimSize(like, d));
+    auto zerosType = RankedTensorType::get(shape, type);
+    return BroadcastToOp::create(u.b, zerosType, u.scalar(type, 0.0), sizes).getResult();
   };
   for (int64_t d = 0; d < int64_t(inputShape.size()); ++d) {
     int64_t start = op.getStart()[d], stride = op.getStride()[d];
     SmallVector<int64_t> shape(UbeBuilder::typeOf(g).getShape());
     int64_t count = shape[d];
+    if (ShapedType::isDynamic(count) || ShapedType::isDynamic(inputShape[d])) {
+      if (ShapedType::isDynamic(count) && ShapedType::isDynamic(inputShape[d]) &&
+          start == 0 && stride == 1)
+        continue; // taken whole
+      return op.emitOpError("gradient of a slice to a symbolic size is not supported yet");
+    }
     if (stride > 1 && count > 0) {
       SmallVector<int64_t> split(shape);
       split[d] = count;
       split.insert(split.begin() + d + 1, 1);
-      SmallVector<int64_t> gap(split);
-      gap[d + 1] = stride - 1;
-      Value spaced = ConcatOp::create(u.b, ValueRange{u.reshape(g, split), zeros(gap)}, d + 1);
+      SmallVector<Value> sizes;
+      for (auto [e, extent] : llvm::enumerate(split))
+        if (ShapedType::isDynamic(extent))
+          sizes.push_back(u.dimSize(g, e < size_t(d + 1) ? e : e - 1));
+      Value column = u.reshape(g, split, sizes);
+      Value spaced = ConcatOp::create(u.b, ValueRange{column, zeros(column, d + 1, stride - 1)},
+                                      d + 1);
       shape[d] = count * stride;
-      g = u.reshape(spaced, shape);
+      SmallVector<Value> spacedSizes;
+      for (auto [e, extent] : llvm::enumerate(shape))
+        if (ShapedType::isDynamic(extent))
+          spacedSizes.push_back(u.dimSize(g, e));
+      g = u.reshape(spaced, shape, spacedSizes);
       // Keep what lies inside the input: at most size - start elements.
-      int64_t keep = std::min(count * stride, inputShape[d] - start);
-      SmallVector<int64_t> begin(shape.size(), 0), end(shape), step(shape.size(), 1);
-      end[d] = keep;
-      g = SliceOp::create(u.b, g, begin, end, step);
-      shape[d] = keep;
+      g = sliceAlong(u, g, d, 0, std::min(count * stride, inputShape[d] - start));
     }
     SmallVector<Value> pieces;
-    if (start > 0) {
-      SmallVector<int64_t> before(shape);
-      before[d] = start;
-      pieces.push_back(zeros(before));
-    }
+    if (start > 0)
+      pieces.push_back(zeros(g, d, start));
     pieces.push_back(g);
-    if (int64_t after = inputShape[d] - start - shape[d]; after > 0) {
-      SmallVector<int64_t> rest(shape);
-      rest[d] = after;
-      pieces.push_back(zeros(rest));
-    }
+    if (int64_t after = inputShape[d] - start - UbeBuilder::typeOf(g).getDimSize(d); after > 0)
+      pieces.push_back(zeros(g, d, after));
     if (pieces.size() > 1)
       g = ConcatOp::create(u.b, pieces, d);
   }

@@ -1116,11 +1116,16 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
         continue;
       DimSymbolAttr *declared =
           llvm::find_if(symbols_, [&](DimSymbolAttr s) { return s.getName() == *symbol; });
-      if (declared->getMax() == 0)
+      if (input.isDynamicDim(d)) { // a symbolic dimension: clamped at run time
+        ++symbol;
+        continue;
+      }
+      // (The builds on trial sizes leave the declared bounds alone.)
+      if (declared->getMax() == 0 && !sizes)
         *declared = DimSymbolAttr::get(context_, declared->getName(), declared->getMin(),
                                        input.getDimSize(d), declared->getMultipleOf());
       int64_t max = declared->getMax();
-      if (max > input.getDimSize(d))
+      if (!sizes && max > input.getDimSize(d))
         return emitError(nodeLoc(node, "/attrs/limit"))
                << "node '" << node.name << "': '" << *symbol << "' may be up to " << max
                << ", past the size " << input.getDimSize(d) << " of dimension " << d

@@ -124,6 +124,8 @@ struct DecomposeScaledDotProductAttention : OpRewritePattern<ScaledDotProductAtt
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ScaledDotProductAttentionOp op,
                                 PatternRewriter &rewriter) const override {
+    if (std::string why = AttentionComposition::unsupported(op); !why.empty())
+      return rewriter.notifyMatchFailure(op, why);
     UbeBuilder u(rewriter, op.getLoc());
     rewriter.replaceOp(op, AttentionComposition(u, op).output());
     return success();

@@ -13,6 +13,7 @@
 
 #include "passes/Linalg/ElementwiseBody.h"
 #include "passes/Linalg/Philox.h"
+#include "dialects/ube/UbeAttention.h"
 #include "dialects/ube/UbeOps.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
@@ -633,8 +634,10 @@ struct LowerSlice : OpConversionPattern<SliceOp> {
       }
       // A runtime limit, clamped to the dimension: ceil((limit - start) / stride).
       auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(rewriter, loc, v); };
-      Value limit = arith::MinSIOp::create(rewriter, loc, *runtimeLimit++,
-                                           constant(inputType.getDimSize(d)));
+      Value extent = inputType.isDynamicDim(d)
+                         ? tensor::DimOp::create(rewriter, loc, adaptor.getInput(), d).getResult()
+                         : constant(inputType.getDimSize(d)).getResult();
+      Value limit = arith::MinSIOp::create(rewriter, loc, *runtimeLimit++, extent);
       limit = arith::MaxSIOp::create(rewriter, loc, limit, constant(start));
       Value span = arith::SubIOp::create(rewriter, loc, limit, constant(start));
       sizes.push_back(
@@ -848,12 +851,18 @@ struct LowerBernoulliSelect : OpConversionPattern<BernoulliSelectOp> {
 struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPass> {
   void runOnOperation() override {
     MLIRContext *context = &getContext();
-    // Attention and the optimizer updates decompose and lower on static
-    // shapes only (projected_kd_loss is expanded before): refuse symbolic
-    // ones by name.
+    // The optimizer updates decompose and lower on static shapes only
+    // (projected_kd_loss is expanded before), attention without a causal
+    // mask or grouped heads on symbolic sizes: refuse the others by name.
     WalkResult unsupported = getOperation()->walk([&](Operation *op) {
-      if (!isa<ScaledDotProductAttentionOp, ProjectedKdLossOp, ProjectedKdLossGradOp,
-               SgdUpdateOp, AdamwUpdateOp>(op))
+      if (auto attention = dyn_cast<ScaledDotProductAttentionOp>(op)) {
+        std::string why = AttentionComposition::unsupported(attention);
+        if (why.empty())
+          return WalkResult::advance();
+        op->emitOpError("on symbolic dimensions: ") << why << " is not supported yet";
+        return WalkResult::interrupt();
+      }
+      if (!isa<ProjectedKdLossOp, ProjectedKdLossGradOp, SgdUpdateOp, AdamwUpdateOp>(op))
         return WalkResult::advance();
       auto symbolic = [](Type t) {
         auto tensor = dyn_cast<RankedTensorType>(t);

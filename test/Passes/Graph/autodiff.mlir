@@ -114,11 +114,47 @@ func.func @symbolic(%x: tensor<?x4xf32> {ube.dims = ["n"]}) -> tensor<f32>
 
 // -----
 
-// A concat of symbolic shape has no gradient rule yet.
-func.func @symbolic_concat(%x: tensor<?x4xf32>) -> tensor<f32>
-    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
-  // expected-error @+1 {{'ube.concat' op gradient of a concat of symbolic shape is not supported yet}}
+// A concat of symbolic shape along a static axis: each operand's part of
+// the gradient is a slice along the axis, the symbolic rows taken whole
+// (a runtime limit of their size).
+// CHECK-LABEL: func.func @symbolic_concat
+// CHECK: %[[FIRST:.*]] = ube.slice %{{.*}} [%{{.*}}] {limit = array<i64: -1, 4>, start = array<i64: 0, 0>, stride = array<i64: 1, 1>} : tensor<?x8xf32>
+// CHECK: %[[SECOND:.*]] = ube.slice %{{.*}} [%{{.*}}] {limit = array<i64: -1, 8>, start = array<i64: 0, 4>, stride = array<i64: 1, 1>} : tensor<?x8xf32>
+// CHECK: ube.add %[[FIRST]], %[[SECOND]]
+func.func @symbolic_concat(%x: tensor<?x4xf32> {ube.dims = ["n"]}) -> tensor<f32>
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>},
+                ube.symbols = [#ube.dim<"n", max = 8>]} {
   %c = ube.concat %x, %x {axis = 1 : i64} : tensor<?x4xf32>, tensor<?x4xf32>
   %s = ube.reduce_sum %c : tensor<?x8xf32>
+  return %s : tensor<f32>
+}
+
+// -----
+
+// Along a symbolic axis only the last operand may be symbolic: the slices
+// of the others would start at sizes known at run time.
+func.func @symbolic_concat_axis(%x: tensor<?x4xf32>) -> tensor<f32>
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
+  // expected-error @+1 {{'ube.concat' op gradient of a concat along a symbolic size of an operand before the last is not supported yet}}
+  %c = ube.concat %x, %x {axis = 0 : i64} : tensor<?x4xf32>, tensor<?x4xf32>
+  %s = ube.reduce_sum %c : tensor<?x4xf32>
+  return %s : tensor<f32>
+}
+
+// -----
+
+// The gradient of a slice of the static axis of a symbolic tensor (one part
+// of fused projections): zeros of the symbolic rows before and after it.
+// CHECK-LABEL: func.func @symbolic_slice
+// CHECK: %[[BEFORE:.*]] = ube.broadcast_to %{{.*}} [%{{.*}}] : tensor<f32> to tensor<?x2xf32>
+// CHECK: %[[AFTER:.*]] = ube.broadcast_to %{{.*}} [%{{.*}}] : tensor<f32> to tensor<?x3xf32>
+// CHECK: ube.concat %[[BEFORE]], %{{.*}}, %[[AFTER]] {axis = 1 : i64} : tensor<?x2xf32>, tensor<?x3xf32>, tensor<?x3xf32>
+func.func @symbolic_slice(%x: tensor<?x8xf32> {ube.dims = ["n"]}) -> tensor<f32>
+    attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>},
+                ube.symbols = [#ube.dim<"n", max = 8>]} {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x8xf32>
+  %p = ube.slice %x [%n] {start = array<i64: 0, 2>, limit = array<i64: -1, 5>, stride = array<i64: 1, 1>} : tensor<?x8xf32>
+  %s = ube.reduce_sum %p : tensor<?x3xf32>
   return %s : tensor<f32>
 }
