@@ -25,6 +25,12 @@
 // d h_s. The tasks' loss sums and shares of d W are added in task order
 // after the loop, so results do not depend on the thread count.
 //
+// The token count may be symbolic (a batch of any length): the task split,
+// the full blocks and the ragged last block (its rows in register tiles,
+// the rows past the last full tile one tile of exactly their count chosen
+// at run time) are computed from it; static counts fold to the same
+// constants as before.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Cpu/Passes.h"
@@ -66,7 +72,7 @@ class FeatureMapKernelBuilder {
 public:
   FeatureMapKernelBuilder(ImplicitLocOpBuilder &b, const FeatureMapOperands &fm,
                           const KernelShape &k)
-      : b(b), fm(fm), k(k), alpha(fm.alpha.getValueAsDouble()),
+      : b(b), x(b), fm(fm), k(k), alpha(fm.alpha.getValueAsDouble()),
         beta(fm.beta.getValueAsDouble()), gamma(fm.gamma.getValueAsDouble()),
         epsilon(fm.epsilon.getValueAsDouble()) {
     f32 = b.getF32Type();
@@ -75,21 +81,28 @@ public:
     auto studentType = cast<RankedTensorType>(fm.student.getType());
     ds = studentType.getShape().back();
     dt = cast<RankedTensorType>(fm.teacher.getType()).getShape().back();
-    tokens = studentType.getNumElements() / ds;
-    blockRows = std::min(tokens, std::max<int64_t>(k.tileRows, k.blockElements / dt /
-                                                                   k.tileRows * k.tileRows));
-    int64_t blocks = llvm::divideCeil(tokens, blockRows);
-    blocksPerTask = llvm::divideCeil(blocks, std::min(blocks, k.maxTasks));
-    tasks = llvm::divideCeil(blocks, blocksPerTask);
+    // The tokens, and the task split over blocks of them.
+    tokens = x.c(1);
+    for (int64_t d = 0; d + 1 < studentType.getRank(); ++d)
+      tokens = x.mul(tokens, x.dim(fm.student, d));
+    blockRows = std::max<int64_t>(k.tileRows, k.blockElements / dt / k.tileRows * k.tileRows);
+    if (std::optional<int64_t> count = IndexMath::constant(tokens))
+      blockRows = std::min(*count, blockRows);
+    Value blocks = x.ceilDiv(tokens, index(blockRows));
+    blocksPerTask = x.ceilDiv(blocks, x.max(x.min(blocks, index(k.maxTasks)), index(1)));
+    tasks = x.ceilDiv(blocks, blocksPerTask);
   }
 
   Results build(bool wantLoss, Value grad) {
-    studentRows = reshapeTo(b, fm.student, {tokens, ds});
-    teacherRows = reshapeTo(b, fm.teacher, {tokens, dt});
+    OpFoldResult tokenCount = getAsOpFoldResult(tokens);
+    studentRows = reshapeTo(b, fm.student, {tokenCount, b.getIndexAttr(ds)});
+    teacherRows = reshapeTo(b, fm.teacher, {tokenCount, b.getIndexAttr(dt)});
     // Every term of dP is scaled by g / (N·Dt).
     if (grad)
-      perElement = arith::DivFOp::create(b, tensor::ExtractOp::create(b, grad, ValueRange{}),
-                                         scalar(double(tokens) * double(dt)));
+      perElement = arith::DivFOp::create(
+          b, tensor::ExtractOp::create(b, grad, ValueRange{}),
+          IndexMath::constant(tokens) ? scalar(double(*IndexMath::constant(tokens)) * double(dt))
+                                      : mulf(tokensAs(f32), scalar(double(dt))));
     bool projected = bool(fm.projection);
     if (projected) {
       Value stack = reshapeTo(b, fm.projection, {1, ds, dt});
@@ -101,19 +114,21 @@ public:
     // The forall's shared outputs: d h_s; the tasks' tiles, shares of d W
     // and loss sums.
     SmallVector<Value> outs;
-    auto addOut = [&](ArrayRef<int64_t> shape, Type type, int &slot) {
+    OpFoldResult taskCount = getAsOpFoldResult(tasks);
+    auto addOut = [&](ArrayRef<OpFoldResult> shape, Type type, int &slot) {
       slot = outs.size();
       outs.push_back(tensor::EmptyOp::create(b, shape, type));
     };
+    auto size = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
     if (grad)
-      addOut({tokens, ds}, f32, dStudentSlot);
+      addOut({tokenCount, size(ds)}, f32, dStudentSlot);
     if (projected)
-      addOut({tasks, blockRows, dt}, f32, tileSlot);
+      addOut({taskCount, size(blockRows), size(dt)}, f32, tileSlot);
     if (projected && grad)
-      addOut({tasks, ds, dt}, f32, shareSlot);
+      addOut({taskCount, size(ds), size(dt)}, f32, shareSlot);
     if (wantLoss)
-      addOut({tasks}, f64, sumSlot);
-    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{b.getIndexAttr(tasks)}, outs,
+      addOut({taskCount}, f64, sumSlot);
+    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{taskCount}, outs,
                                         std::nullopt);
     {
       OpBuilder::InsertionGuard guard(b);
@@ -124,24 +139,39 @@ public:
 
     Results results;
     UbeBuilder u(b, b.getLoc());
+    std::optional<int64_t> staticTasks = IndexMath::constant(tasks);
     if (wantLoss) {
       Value sums = forall.getResult(sumSlot);
       Value total = tensor::ExtractOp::create(b, sums, ValueRange{index(0)});
-      for (int64_t t = 1; t < tasks; ++t)
-        total = arith::AddFOp::create(
-            b, total, tensor::ExtractOp::create(b, sums, ValueRange{index(t)}));
-      Value mean = arith::DivFOp::create(
-          b, total, arith::ConstantOp::create(b, b.getF64FloatAttr(double(tokens))));
+      if (staticTasks) {
+        for (int64_t t = 1; t < *staticTasks; ++t)
+          total = arith::AddFOp::create(
+              b, total, tensor::ExtractOp::create(b, sums, ValueRange{index(t)}));
+      } else {
+        total = buildLoop(b, index(1), tasks, index(1), total,
+                          [&](Value t, ValueRange sum) -> SmallVector<Value> {
+                            return {arith::AddFOp::create(
+                                b, sum[0], tensor::ExtractOp::create(b, sums, ValueRange{t}))};
+                          })[0];
+      }
+      Value mean = arith::DivFOp::create(b, total, tokensAs(f64));
       results.loss = tensor::FromElementsOp::create(b, RankedTensorType::get({}, f32),
                                                     ValueRange{arith::TruncFOp::create(b, f32, mean)});
     }
-    if (grad)
-      results.dStudent = reshapeTo(b, forall.getResult(dStudentSlot),
-                                   cast<RankedTensorType>(fm.student.getType()).getShape());
+    if (grad) {
+      SmallVector<OpFoldResult> studentShape;
+      for (int64_t d = 0; d < cast<RankedTensorType>(fm.student.getType()).getRank(); ++d)
+        studentShape.push_back(getAsOpFoldResult(x.dim(fm.student, d)));
+      results.dStudent = reshapeTo(b, forall.getResult(dStudentSlot), studentShape);
+    }
     if (projected && grad) {
-      // The tasks' shares in task order (one elementwise sum once lowered).
+      // The tasks' shares in task order (one elementwise sum once lowered;
+      // a sum over the tasks' axis, in order, for a task count known at
+      // run time).
       Value shares = forall.getResult(shareSlot);
-      for (int64_t t = 0; t < tasks; ++t) {
+      if (!staticTasks)
+        results.dProjection = u.reduceSum(shares, {0});
+      for (int64_t t = 0; staticTasks && t < *staticTasks; ++t) {
         Value share = u.reshape(u.slice(shares, 0, t, t + 1), {ds, dt});
         results.dProjection = results.dProjection ? u.add(results.dProjection, share) : share;
       }
@@ -152,10 +182,10 @@ public:
 private:
   /// One task: blocks [task·B, ...) of the tokens.
   void buildTask(Value task, ValueRange outs, scf::InParallelOp terminator) {
-    int64_t taskRows = blocksPerTask * blockRows;
-    Value firstBlock = mul(task, index(blocksPerTask));
-    rowBegin = mul(task, index(taskRows));
-    Value rows = arith::MinSIOp::create(b, index(taskRows), sub(index(tokens), rowBegin));
+    Value taskRows = x.mul(blocksPerTask, index(blockRows));
+    Value firstBlock = x.mul(task, blocksPerTask);
+    rowBegin = x.mul(task, taskRows);
+    Value rows = x.min(taskRows, x.sub(tokens, rowBegin));
 
     // The task's part of each shared output, and how it goes back.
     SmallVector<Value> state(outs.size());
@@ -191,19 +221,22 @@ private:
     }
 
     // The full blocks, then the ragged last one (in the last task).
-    int64_t fullBlocks = tokens / blockRows;
-    Value fullEnd = arith::MinSIOp::create(b, add(firstBlock, index(blocksPerTask)),
-                                           index(fullBlocks));
+    Value fullBlocks = x.div(tokens, index(blockRows));
+    Value fullEnd = x.min(x.add(firstBlock, blocksPerTask), fullBlocks);
     state = buildLoop(b, firstBlock, fullEnd, index(1), state,
                       [&](Value block, ValueRange args) {
-                        return buildBlock(block, blockRows, firstBlock, args);
+                        return buildBlock(block, index(blockRows), firstBlock, args);
                       });
-    if (int64_t ragged = tokens % blockRows) {
-      Value isLast = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, task, index(tasks - 1));
+    Value ragged = x.rem(tokens, index(blockRows));
+    if (IndexMath::constant(ragged) != 0) {
+      Value isLast = x.eq(task, x.sub(tasks, index(1)));
+      if (!IndexMath::constant(ragged))
+        isLast = x.andI(isLast, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, ragged,
+                                                      index(0)));
       auto ifOp = scf::IfOp::create(b, ValueRange(state).getTypes(), isLast, true, true);
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifOp.thenBlock());
-      scf::YieldOp::create(b, buildBlock(index(fullBlocks), ragged, firstBlock, state));
+      scf::YieldOp::create(b, buildBlock(fullBlocks, ragged, firstBlock, state));
       b.setInsertionPointToStart(ifOp.elseBlock());
       scf::YieldOp::create(b, state);
       state = ifOp.getResults();
@@ -219,7 +252,7 @@ private:
 
   /// Block `block` (`rows` rows from token block·R) of a task whose first
   /// block is `firstBlock`; `state` as the task's.
-  SmallVector<Value> buildBlock(Value block, int64_t rows, Value firstBlock, ValueRange state) {
+  SmallVector<Value> buildBlock(Value block, Value rows, Value firstBlock, ValueRange state) {
     SmallVector<Value> next(state);
     Value blockBegin = mul(block, index(blockRows));
     // The block's first row in the task's rows of d h_s.
@@ -239,7 +272,7 @@ private:
       rowState.push_back(next[dStudentSlot]);
     if (sumSlot >= 0)
       rowState.push_back(next[sumSlot]);
-    rowState = buildLoop(b, index(0), index(rows), index(1), rowState,
+    rowState = buildLoop(b, index(0), rows, index(1), rowState,
                          [&](Value r, ValueRange args) {
                            return buildRow(add(blockBegin, r), r, add(localBegin, r), args);
                          });
@@ -262,7 +295,7 @@ private:
     // starts it from zero.
     Value accumulate = arith::CmpIOp::create(b, arith::CmpIPredicate::ne, block, firstBlock);
     next[shareSlot] = tiledProduct(
-        next[shareSlot], index(0), ds, dt, index(rows), accumulate,
+        next[shareSlot], index(0), index(ds), dt, rows, accumulate,
         [&](Value row, Value kk) { return extract(studentRows, add(blockBegin, kk), row); },
         [&](Value panel, int64_t v, Value kk, Value mask) {
           return read(dP, {kk, add(mul(panel, index(k.panelWidth)), index(v * k.lanes))}, mask,
@@ -278,7 +311,7 @@ private:
   /// at row `destRow` of `dest` (added to what is there where `accumulate`
   /// holds; null: never): panels outermost, so that a panel stays in L1
   /// while every register tile of the rows passes over it.
-  Value tiledProduct(Value dest, Value destRow, int64_t rows, int64_t n, Value kEnd,
+  Value tiledProduct(Value dest, Value destRow, Value rows, int64_t n, Value kEnd,
                      Value accumulate, const ProductLhs &lhs, const ProductRhs &rhs) {
     int64_t vectors = k.panelWidth / k.lanes;
     auto panelPass = [&](Value d, Value panel, int64_t width) {
@@ -325,15 +358,31 @@ private:
               d = write(acc[next++], d, at(i, v), masks[v], /*inBounds=*/true);
         return d;
       };
-      int64_t fullTiles = rows / k.tileRows;
-      if (fullTiles > 0)
-        d = buildLoop(b, index(0), index(fullTiles), index(1), d,
+      Value fullTiles = x.div(rows, index(k.tileRows));
+      if (IndexMath::constant(fullTiles) != 0)
+        d = buildLoop(b, index(0), fullTiles, index(1), d,
                       [&](Value tile, ValueRange args) -> SmallVector<Value> {
                         return {registerTile(args[0], mul(tile, index(k.tileRows)), k.tileRows)};
                       })[0];
-      if (int64_t ragged = rows % k.tileRows)
-        d = registerTile(d, index(fullTiles * k.tileRows), ragged);
-      return d;
+      Value raggedRows = x.rem(rows, index(k.tileRows));
+      Value raggedBegin = x.mul(fullTiles, index(k.tileRows));
+      if (std::optional<int64_t> ragged = IndexMath::constant(raggedRows))
+        return *ragged ? registerTile(d, raggedBegin, *ragged) : d;
+      // Rows known at run time: the rows past the full tiles as one tile of
+      // exactly their count.
+      SmallVector<int64_t> counts;
+      for (int64_t r = 1; r < k.tileRows; ++r)
+        counts.push_back(r);
+      auto rowSwitch = scf::IndexSwitchOp::create(b, TypeRange{d.getType()}, raggedRows, counts,
+                                                  counts.size());
+      OpBuilder::InsertionGuard guard(b);
+      for (auto [r, region] : llvm::zip(counts, rowSwitch.getCaseRegions())) {
+        b.setInsertionPointToStart(&region.emplaceBlock());
+        scf::YieldOp::create(b, registerTile(d, raggedBegin, r));
+      }
+      b.setInsertionPointToStart(&rowSwitch.getDefaultRegion().emplaceBlock());
+      scf::YieldOp::create(b, d);
+      return rowSwitch.getResult(0);
     };
     int64_t fullPanels = n / k.panelWidth;
     if (fullPanels > 0)
@@ -503,7 +552,14 @@ private:
                                         ValueRange{index(valid)});
   }
 
-  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value index(int64_t v) { return x.c(v); }
+  /// The token count as a float of `type`.
+  Value tokensAs(Type type) {
+    if (std::optional<int64_t> count = IndexMath::constant(tokens))
+      return arith::ConstantOp::create(b, b.getFloatAttr(type, double(*count)));
+    Value i64 = arith::IndexCastOp::create(b, b.getI64Type(), tokens);
+    return arith::SIToFPOp::create(b, type, i64);
+  }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
   Value sub(Value x, Value y) { return arith::SubIOp::create(b, x, y); }
   Value mul(Value x, Value y) { return arith::MulIOp::create(b, x, y); }
@@ -519,12 +575,14 @@ private:
   Value reduce(Value v) { return vector::ReductionOp::create(b, vector::CombiningKind::ADD, v); }
 
   ImplicitLocOpBuilder &b;
+  IndexMath x;
   FeatureMapOperands fm;
   KernelShape k;
   double alpha, beta, gamma, epsilon;
   Type f32, f64;
   VectorType vec;
-  int64_t ds = 0, dt = 0, tokens = 0, blockRows = 0, blocksPerTask = 0, tasks = 0;
+  int64_t ds = 0, dt = 0, blockRows = 0;
+  Value tokens, blocksPerTask, tasks; // index values: constants when static
   Value studentRows, teacherRows, perElement, packedW, packedWt;
   /// The shared outputs' positions (-1: absent).
   int dStudentSlot = -1, tileSlot = -1, shareSlot = -1, sumSlot = -1;
@@ -532,15 +590,18 @@ private:
   Value rowBegin;
 };
 
-/// Whether the kernel handles `fm`: static, non-empty f32 features (and
-/// projection).
+/// Whether the kernel handles `fm`: non-empty f32 features (and
+/// projection), symbolic in their token dimensions only.
 bool supported(const FeatureMapOperands &fm) {
-  auto ok = [](Value v) {
+  auto ok = [](Value v, bool tokensMayBeSymbolic) {
     auto type = dyn_cast_or_null<RankedTensorType>(v ? v.getType() : Type());
-    return type && type.hasStaticShape() && type.getElementType().isF32() &&
-           type.getRank() >= 1 && type.getNumElements() > 0;
+    if (!type || !type.getElementType().isF32() || type.getRank() < 1 ||
+        llvm::is_contained(type.getShape(), 0) || type.isDynamicDim(type.getRank() - 1))
+      return false;
+    return tokensMayBeSymbolic || type.hasStaticShape();
   };
-  return ok(fm.student) && ok(fm.teacher) && (!fm.projection || ok(fm.projection));
+  return ok(fm.student, true) && ok(fm.teacher, true) &&
+         (!fm.projection || ok(fm.projection, false));
 }
 
 struct FuseFeatureMapLoss : OpRewritePattern<FeatureMapLossOp> {
@@ -549,7 +610,7 @@ struct FuseFeatureMapLoss : OpRewritePattern<FeatureMapLossOp> {
   LogicalResult matchAndRewrite(FeatureMapLossOp op, PatternRewriter &rewriter) const override {
     FeatureMapOperands fm = FeatureMapOperands::of(op);
     if (!supported(fm))
-      return rewriter.notifyMatchFailure(op, "not static, non-empty f32 operands");
+      return rewriter.notifyMatchFailure(op, "not non-empty f32 operands of static widths");
     for (Operation *user : op.getStudent().getUsers())
       if (auto grad = dyn_cast<FeatureMapLossGradOp>(user); grad && featureMapLossOf(grad) == op)
         return rewriter.notifyMatchFailure(op, "built together with its gradient");
@@ -567,7 +628,7 @@ struct FuseFeatureMapLossGrad : OpRewritePattern<FeatureMapLossGradOp> {
                                 PatternRewriter &rewriter) const override {
     FeatureMapOperands fm = FeatureMapOperands::of(op);
     if (!supported(fm))
-      return rewriter.notifyMatchFailure(op, "not static, non-empty f32 operands");
+      return rewriter.notifyMatchFailure(op, "not non-empty f32 operands of static widths");
     // With its loss (a training step): one kernel where the loss is.
     FeatureMapLossOp loss = featureMapLossOf(op);
     if (loss)

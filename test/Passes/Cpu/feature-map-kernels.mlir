@@ -77,13 +77,41 @@ func.func @projected_loss(%hs: tensor<8x5xf32>, %ht: tensor<8x16xf32>, %w: tenso
 
 // -----
 
-// Left alone: dynamic shapes and f16 features (the expansion and the
-// generic lowering take them).
+// Left alone: a symbolic width and f16 features (the generic lowering
+// takes them).
 // CHECK-LABEL: func.func @unsupported
 // CHECK: ube.feature_map_loss %arg0
 // CHECK: ube.feature_map_loss %arg2
-func.func @unsupported(%a: tensor<?x8xf32>, %b: tensor<?x8xf32>, %c: tensor<4x8xf16>, %d: tensor<4x8xf16>) -> (tensor<f32>, tensor<f16>) {
-  %0 = ube.feature_map_loss %a, %b {alpha = 1.0} : tensor<?x8xf32>, tensor<?x8xf32>
+func.func @unsupported(%a: tensor<4x?xf32>, %b: tensor<4x?xf32>, %c: tensor<4x8xf16>, %d: tensor<4x8xf16>) -> (tensor<f32>, tensor<f16>) {
+  %0 = ube.feature_map_loss %a, %b {alpha = 1.0} : tensor<4x?xf32>, tensor<4x?xf32>
   %1 = ube.feature_map_loss %c, %d {alpha = 1.0} : tensor<4x8xf16>, tensor<4x8xf16>
   return %0, %1 : tensor<f32>, tensor<f16>
+}
+
+// -----
+
+// A symbolic token count (a batch of any length): the task split from it
+// at run time (a forall over a computed count, per-task tiles and shares of
+// that count), the rows past the full register tiles of the ragged block
+// as one tile of exactly their count (1 on this tile of 2 rows), the
+// tasks' loss sums and shares of d W added in task order.
+// CHECK-LABEL: func.func @symbolic_tokens
+// CHECK: %[[N:.*]] = arith.muli
+// CHECK: arith.ceildivui
+// CHECK: arith.ceildivui
+// CHECK: %[[TASKS:.*]] = arith.ceildivui %{{.*}}, %{{.*}} : index
+// CHECK: tensor.collapse_shape %arg0 {{\[}}[0, 1], [2]] : tensor<?x?x5xf32> into tensor<?x5xf32>
+// CHECK: tensor.empty(%[[N]]) : tensor<?x5xf32>
+// CHECK: tensor.empty(%[[TASKS]]) : tensor<?x4x16xf32>
+// CHECK: scf.forall (%{{.*}}) in (%[[TASKS]])
+// CHECK: scf.index_switch
+// CHECK: case 1 {
+// CHECK-NOT: case 2 {
+// CHECK: scf.for
+// CHECK: ube.reduce_sum %{{.*}} {axes = array<i64: 0>} : tensor<?x5x16xf32>
+// CHECK-NOT: ube.feature_map_loss
+func.func @symbolic_tokens(%hs: tensor<?x?x5xf32>, %ht: tensor<?x?x16xf32>, %g: tensor<f32>, %w: tensor<5x16xf32>) -> (tensor<f32>, tensor<?x?x5xf32>, tensor<5x16xf32>) {
+  %l = ube.feature_map_loss %hs, %ht projection %w {alpha = 1.0, beta = 1.0, gamma = 1.0} : tensor<?x?x5xf32>, tensor<?x?x16xf32>, tensor<5x16xf32>
+  %d:2 = ube.feature_map_loss_grad %hs, %ht, %g projection %w {alpha = 1.0, beta = 1.0, gamma = 1.0} : tensor<?x?x5xf32>, tensor<?x?x16xf32>, tensor<f32>, tensor<5x16xf32>
+  return %l, %d#0, %d#1 : tensor<f32>, tensor<?x?x5xf32>, tensor<5x16xf32>
 }

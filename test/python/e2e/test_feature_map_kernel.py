@@ -144,3 +144,32 @@ def test_projected_features_never_exist(tools_dir, tmp_path):
     assert re.search(r"memref<\d+x768xf32> x4 tasks", plan), plan
     # The tasks' tiles are the kernel's scratch, inside the entry point's arena.
     assert int(re.search(r"plan for @main: arena (\d+) bytes", plan).group(1)) < 8 << 20, plan
+
+
+@pytest.mark.parametrize("widths", [(40, 520), (37, 203), (6, 12)],
+                         ids=lambda w: "x".join(map(str, w)))
+def test_symbolic_token_count(ube_module, tmp_path, widths):
+    """One executable for any number of tokens (graph format v2, a symbol
+    `n`): the task split, the full blocks and the ragged last block (the
+    rows past its full register tiles one tile of their count, chosen at
+    run time) from the count at each call; the loss and both gradients
+    against the reference at counts of one block, several blocks per task
+    and several tasks."""
+    import json
+    ds, dt = widths
+    graph = {"format": "ube.graph", "version": 2, "dims": {"n": {"max": 1024}},
+             "inputs": [{"name": "hs", "dtype": "f32", "shape": ["n", ds]},
+                        {"name": "ht", "dtype": "f32", "shape": ["n", dt]},
+                        {"name": "w", "dtype": "f32", "shape": [ds, dt]}],
+             "nodes": [{"name": "loss", "op": "feature_map_loss", "inputs": ["hs", "ht", "w"],
+                        "attrs": {"alpha": 1.0, "beta": 0.5, "gamma": 0.25}}],
+             "outputs": ["loss"], "gradient": {"loss": "loss", "wrt": ["hs", "w"]}}
+    path = tmp_path / "features.json"
+    path.write_text(json.dumps(graph))
+    exe = ube_module.compile(path)
+    for tokens in (1, 10, 117, 517, 999):
+        hs, ht, w = make_inputs(tokens, tokens, ds, dt, True)
+        loss, dhs, dw = exe(hs, ht, w)
+        ref_loss, ref_dhs, ref_dw = feature_map_reference(hs, ht, w, 1.0, 0.5, 0.25)
+        for name, out, ref in [("loss", loss, ref_loss), ("dhs", dhs, ref_dhs), ("dw", dw, ref_dw)]:
+            assert rel_error(out, ref) <= TOL, (name, tokens)
