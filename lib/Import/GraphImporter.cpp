@@ -53,10 +53,11 @@ struct ShapeDecl {
 };
 
 /// The value of a factor of a symbolic size that is a positive integer
-/// (the 4 of "4*batch"); 0 for a symbol.
+/// below 2^20 (the 4 of "4*batch"); 0 for anything else. (Small, so the
+/// builds on trial sizes multiply it with primes without overflowing.)
 int64_t constantFactor(StringRef factor) {
   uint64_t value;
-  return !factor.getAsInteger(10, value) && value > 0 && value < (1ull << 40) ? int64_t(value)
+  return !factor.getAsInteger(10, value) && value > 0 && value < (1ull << 20) ? int64_t(value)
                                                                               : 0;
 }
 
@@ -239,6 +240,13 @@ FailureOr<ShapeDecl> GraphImporter::parseShape(const json &value, StringRef poin
       if (llvm::all_of(factors, constantFactor))
         return error((pointer + "/" + Twine(i)).str())
                << "symbolic dimension '" << symbol << "' names no symbol";
+      if (llvm::count_if(factors, constantFactor) > 1 ||
+          llvm::any_of(factors, [](StringRef f) {
+            return !f.empty() && llvm::isDigit(f.front()) && !constantFactor(f);
+          }))
+        return error((pointer + "/" + Twine(i)).str())
+               << "symbolic dimension '" << symbol
+               << "': a product has at most one integer factor, from 1 to 2^20 - 1";
       for (StringRef factor : factors)
         if (constantFactor(factor) == 0 &&
             !llvm::any_of(symbols_, [&](DimSymbolAttr s) { return s.getName() == factor; }))

@@ -589,7 +589,8 @@ def _cosine_distance(nodes, name, student, teacher):
 def _kept_tokens(nodes, mask, shape):
     """Appends nodes for the feature terms' token mask `mask` (true or
     nonzero = a token, else padding): the names of the mask as [..., 1]
-    booleans and of the fraction of tokens kept (at least 1e-12). Padded
+    booleans, of the fraction of tokens kept (at least 1e-12) and of a
+    zero. Padded
     positions zeroed on both sides add nothing to feature_map_loss's sums,
     so its mean over all tokens divided by that fraction is the mean over
     the kept ones, whatever the padding."""
@@ -606,12 +607,14 @@ def _kept_tokens(nodes, mask, shape):
          "shape": []},
         {"name": "feature_kept", "op": "maximum", "inputs": ["feature_kept_mean",
                                                             "feature_tiny"]}]
-    return "feature_keep", "feature_kept"
+    return "feature_keep", "feature_kept", "feature_zero"
 
 
-def _masked(nodes, name, hidden, keep):
-    """Appends `name` = `hidden` with its padded tokens (not `keep`) zeroed."""
-    nodes.append({"name": name, "op": "where", "inputs": [keep, hidden, "feature_zero"]})
+def _masked(nodes, name, hidden, kept):
+    """Appends `name` = `hidden` with the padded tokens of `kept`
+    (_kept_tokens) zeroed."""
+    keep, _, zero = kept
+    nodes.append({"name": name, "op": "where", "inputs": [keep, hidden, zero]})
     return name
 
 
@@ -850,7 +853,7 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
         for i, (s_index, t_index) in enumerate(layer_map):
             operands = [_output(s_out, s_index, "layer_map"), _output(t_out, t_index, "layer_map")]
             if kept:
-                operands = [_masked(nodes, f"feature{i}_{side}", h, kept[0])
+                operands = [_masked(nodes, f"feature{i}_{side}", h, kept)
                             for side, h in zip(("student", "teacher"), operands)]
             proj = projection(s_index, t_index, "layer_map", f"student.projection{i}")
             operands += [proj] if proj else []
