@@ -37,6 +37,15 @@ SYMBOLIC_GRAPH = {
     "nodes": [{"name": "y", "op": "softmax", "inputs": ["x"]}],
     "outputs": ["y"]}
 
+# Products of symbols and an integer in reshapes ("4*batch*seq").
+PRODUCTS_GRAPH = {
+    "format": "ube.graph", "version": 2, "dims": {"batch": {"max": 8}, "seq": {}},
+    "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", "seq", 4]}],
+    "nodes": [{"name": "rows", "op": "reshape", "inputs": ["x"], "shape": ["4*batch*seq"]},
+              {"name": "s", "op": "softmax", "inputs": ["rows"]},
+              {"name": "y", "op": "reshape", "inputs": ["s"], "shape": ["batch", "seq", 4]}],
+    "outputs": ["y"]}
+
 DISTILL_GRAPH = {
     "format": "ube.graph", "version": 1, "name": "distill",
     "inputs": [{"name": "s", "dtype": "f32", "shape": [2, 8]},
@@ -118,6 +127,7 @@ def main():
         shutil.copy(ROOT / "test/Target/Inputs/cuda-ops.json", graphs / "cuda-ops.json")
         (graphs / "distill.json").write_text(json.dumps(DISTILL_GRAPH, indent=1))
         (graphs / "symbolic.json").write_text(json.dumps(SYMBOLIC_GRAPH, indent=1))
+        (graphs / "products.json").write_text(json.dumps(PRODUCTS_GRAPH, indent=1))
 
         compile_tool = build / "bin/ube-compile"
         exes = corpus / "fuzz-executable"
