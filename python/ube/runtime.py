@@ -25,7 +25,12 @@ def _to_numpy(value):
     if isinstance(value, np.ndarray):
         return value
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
-        return value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        if str(value.dtype) == "torch.bfloat16":
+            # numpy has no bfloat16: bf16 travels as the uint16 of its bits.
+            import torch
+            return value.contiguous().view(torch.int16).numpy().view(np.uint16)
+        return value.numpy()
     return np.asarray(value)
 
 

@@ -247,3 +247,19 @@ def test_python_dtype_table_matches_the_cpp_one(ube_module):
     from ube import _ube_runtime, dtypes
     assert [(name, size, st) for name, _, size, st, _, _ in dtypes.DTYPES] == \
         [tuple(d) for d in _ube_runtime.dtypes()]
+
+
+def test_bfloat16_tensors(ube_module, tmp_path):
+    """A bf16 input takes a torch.bfloat16 tensor (or a uint16 array of its
+    bits: numpy has no bfloat16); a bf16 output comes back as those bits."""
+    import json
+    graph = {"format": "ube.graph", "version": 1,
+             "inputs": [{"name": "x", "dtype": "bf16", "shape": [4]}],
+             "nodes": [{"name": "y", "op": "mul", "inputs": ["x", "x"]}], "outputs": ["y"]}
+    (tmp_path / "square.json").write_text(json.dumps(graph))
+    exe = ube_module.compile(tmp_path / "square.json")
+    x = torch.tensor([1.5, 2.0, -3.0, 0.25], dtype=torch.bfloat16)
+    for given in (x, x.view(torch.int16).numpy().view(np.uint16)):
+        y = exe(given)
+        assert y.dtype == np.uint16
+        assert torch.equal(torch.from_numpy(y.view(np.int16)).view(torch.bfloat16), x * x)
