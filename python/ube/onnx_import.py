@@ -137,7 +137,7 @@ class _Importer:
             t = vi.type.tensor_type
             if vi.type.HasField("tensor_type") and t.HasField("shape"):
                 dims_ = [d.dim_value if d.HasField("dim_value") else
-                         self.symbols.get(d.dim_param) for d in t.shape.dim]
+                         self._param_size(d.dim_param) for d in t.shape.dim]
                 self.types[vi.name] = (dims_, t.elem_type)
         self.sizes = {}  # ONNX value name -> SymbolicSizes (shape computations)
         self.iotas = {}  # value name -> the axis its elements count along
@@ -161,6 +161,15 @@ class _Importer:
         if parameter:
             return self.graph.add_parameter(self.graph.fresh(base), array)
         return self.graph.array(array, base)
+
+    def _param_size(self, dim_param):
+        """A dim_param as a size: an input's symbol, or a product of them and
+        integers as exporters write it ("batch*seq", "4*batch"); None for
+        anything else (a sum, or shape inference's unk__N)."""
+        factors = [f.strip() for f in dim_param.split("*")] if dim_param else []
+        if not factors or not all(f.isdigit() or f in self.symbols for f in factors):
+            return None
+        return size_prod(int(f) if f.isdigit() else self.symbols[f] for f in factors)
 
     def shape(self, name):
         """Its sizes: ints, and symbolic sizes (strings)."""
@@ -682,6 +691,14 @@ def _attention(im, node, attrs):
                                                      // attrs["kv_num_heads"]])
 
 
+def _gelu(im, node, attrs):
+    approximate = attrs.get("approximate", b"none")
+    approximate = approximate.decode() if isinstance(approximate, bytes) else approximate
+    if approximate not in ("none", "tanh"):
+        raise UnsupportedError(f"approximate='{approximate}'")
+    return im.emit(_out(node), "gelu", [im.value(node.input[0])], {"approximate": approximate})
+
+
 def _swish(im, node, attrs):
     alpha = float(attrs.get("alpha", 1.0))
     x = im.value(node.input[0])
@@ -1078,7 +1095,7 @@ OPS = {
     "Greater": _compare("gt"), "GreaterOrEqual": _compare("ge"),
     "Abs": _unary("abs"), "Neg": _unary("neg"), "Exp": _unary("exp"), "Log": _unary("log"),
     "Sqrt": _unary("sqrt"), "Tanh": _unary("tanh"), "Sigmoid": _unary("sigmoid"),
-    "Relu": _unary("relu"), "Erf": _unary("erf"), "Reciprocal": _reciprocal,
+    "Relu": _unary("relu"), "Erf": _unary("erf"), "Gelu": _gelu, "Reciprocal": _reciprocal,
     "Sin": _unary("sin"), "Cos": _unary("cos"), "Swish": _swish,
     "LeakyRelu": _leaky_relu, "Elu": _elu, "Selu": _selu, "Celu": _celu,
     "HardSigmoid": _hard_sigmoid, "Softplus": _softplus, "Clip": _clip,
@@ -1111,7 +1128,7 @@ def import_onnx(model, path, *, static_inputs=None, dims=None):
 ELEMENTWISE = {
     "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "And", "Or", "Xor", "Not",
     "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Abs", "Neg", "Exp", "Log",
-    "Sqrt", "Tanh", "Sigmoid", "Relu", "Erf", "Reciprocal", "Sin", "Cos", "Swish", "LeakyRelu",
+    "Sqrt", "Tanh", "Sigmoid", "Relu", "Erf", "Gelu", "Reciprocal", "Sin", "Cos", "Swish", "LeakyRelu",
     "Elu", "Selu", "Celu", "HardSigmoid", "Softplus", "Clip", "Softmax", "LogSoftmax", "Where",
     "Cast", "IsNaN", "Identity", "LayerNormalization",
 }
