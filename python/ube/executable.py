@@ -27,10 +27,11 @@ def target_option_text(target_options):
     return " ".join(words)
 
 
-def compile(source, target="cpu", *, example_inputs=None, dynamic_shapes=None, device=None,
-            fused_kernels=True, **target_options):
+def compile(source, target="cpu", *, example_inputs=None, dynamic_shapes=None, dims=None,
+            device=None, fused_kernels=True, **target_options):
     """Compiles a graph file (.json), an MLIR file (.mlir), an ONNX file
-    (.onnx, inputs in the ONNX graph's order) or a torch.nn.Module (exported
+    (.onnx, inputs in the ONNX graph's order; `dims` bounds the symbols of
+    its inputs' dim_params, {"batch": {"max": 32}}) or a torch.nn.Module (exported
     with ube.export, which needs example_inputs; `dynamic_shapes`, torch.export
     Dims, make dimensions symbolic: one executable for any sizes within them)
     into an Executable loaded on `device` (default: the target's).
@@ -52,11 +53,14 @@ def compile(source, target="cpu", *, example_inputs=None, dynamic_shapes=None, d
                         "names its symbols itself")
     path = os.fspath(source)
     options = target_option_text(target_options)
+    if dims is not None and not path.endswith(".onnx"):
+        raise TypeError("dims bounds the symbols of an ONNX file's dim_params; a graph file "
+                        "declares its own")
     if path.endswith(".onnx"):
         from ube.onnx_import import import_onnx
         with tempfile.TemporaryDirectory() as tmp:
             graph = os.path.join(tmp, "model.json")
-            import_onnx(path, graph)
+            import_onnx(path, graph, dims=dims)
             image = _compiler().compile_file(graph, target, options, "exe", fused_kernels)
         return Executable(image, device or _device_of(target), name=path)
     image = _compiler().compile_file(path, target, options, "exe", fused_kernels)

@@ -203,12 +203,18 @@ def test_dim_params_of_pytorch_modules(ube_module, tmp_path):
         torch.onnx.export(mlp, (torch.randn(4, 8),), str(tmp_path / "mlp.onnx"), dynamo=False,
                           input_names=["x"], dynamic_axes={"x": {0: "rows"}})
     rng = np.random.default_rng(2)
-    for name, shapes in [("encoder", [(1, 1, 32), (3, 17, 32), (16, 64, 32)]),
-                         ("mlp", [(1, 8), (9, 8)])]:
+    for name, shapes, dims in [("encoder", [(1, 1, 32), (3, 17, 32), (16, 64, 32)],
+                                {"batch": {"max": 16}, "seq": {"max": 64}}),
+                               ("mlp", [(1, 8), (9, 8)], None)]:
         path = tmp_path / f"{name}.onnx"
-        exe = ube_module.compile(path)
+        exe = ube_module.compile(path, dims=dims)
         session = onnxruntime.InferenceSession(str(path))
         for shape in shapes:
             x = rng.standard_normal(shape).astype(np.float32)
             ref = session.run(None, {session.get_inputs()[0].name: x})[0]
             assert rel_error(exe(x), ref) <= 1e-5, (name, shape)
+    with pytest.raises(ube_module.RuntimeError, match="outside its bounds"):
+        ube_module.compile(tmp_path / "encoder.onnx", dims={"batch": {"max": 2}})(
+            np.zeros((3, 5, 32), np.float32))
+    with pytest.raises(TypeError, match="dims bounds the symbols of an ONNX file"):
+        ube_module.compile(tmp_path / "x.json", dims={"batch": {"max": 2}})
