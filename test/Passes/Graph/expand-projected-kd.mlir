@@ -39,3 +39,19 @@ func.func @one_chunk(%hs: tensor<2x3x4xf32>, %ws: tensor<10x4xf32>, %ht: tensor<
   return %l : tensor<f32>
 }
 
+
+// -----
+
+// A symbolic row count is one chunk of all rows: no slices, the labels'
+// rows read from the hidden states', the counted rows summed at run time.
+// CHECK-LABEL: func.func @symbolic_rows
+// CHECK-NOT: ube.slice
+// CHECK: %[[ROWS:.*]] = ube.reshape %arg0 [%{{.*}}] : tensor<?x?x8xf32> to tensor<?x8xf32>
+// CHECK: %[[R:.*]] = tensor.dim %[[ROWS]], %{{.*}} : tensor<?x8xf32>
+// CHECK: ube.reshape %arg4 [%[[R]]] : tensor<?x?xi64> to tensor<?xi64>
+// CHECK: ube.kd_loss_grad
+// CHECK-NOT: ube.projected_kd_loss
+func.func @symbolic_rows(%hs: tensor<?x?x8xf32>, %ws: tensor<30x8xf32>, %ht: tensor<?x?x8xf32>, %wt: tensor<30x8xf32>, %labels: tensor<?x?xi64>, %g: tensor<f32>) -> (tensor<?x?x8xf32>, tensor<30x8xf32>) {
+  %d:2 = ube.projected_kd_loss_grad %hs, %ws, %ht, %wt, %g labels %labels {temperature = 2.0, alpha = 0.5} : tensor<?x?x8xf32>, tensor<30x8xf32>, tensor<?x?x8xf32>, tensor<30x8xf32>, tensor<f32>, tensor<?x?xi64>
+  return %d#0, %d#1 : tensor<?x?x8xf32>, tensor<30x8xf32>
+}

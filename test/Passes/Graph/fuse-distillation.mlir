@@ -49,6 +49,24 @@ func.func @log_target_mean_of_row_sums(%s: tensor<2x3x10xf32>, %t: tensor<2x3x10
 
 // -----
 
+// The same over symbolic rows stays as written: its mean divides by a count
+// known at run time, which the fused op's scale cannot hold.
+// CHECK-LABEL: func.func @mean_of_symbolic_rows
+// CHECK-NOT: ube.kd_loss
+// CHECK: ube.reduce_mean
+func.func @mean_of_symbolic_rows(%s: tensor<?x10xf32>, %t: tensor<?x10xf32>) -> tensor<f32> {
+  %ls = ube.log_softmax %s {axis = -1} : tensor<?x10xf32>
+  %lt = ube.log_softmax %t {axis = -1} : tensor<?x10xf32>
+  %pt = ube.exp %lt : tensor<?x10xf32>
+  %d = ube.sub %lt, %ls : tensor<?x10xf32>, tensor<?x10xf32>
+  %terms = ube.mul %d, %pt : tensor<?x10xf32>, tensor<?x10xf32>
+  %rows = ube.reduce_sum %terms {axes = array<i64: -1>} : tensor<?x10xf32>
+  %loss = ube.reduce_mean %rows : tensor<?xf32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
 // batchmean over 3-D logits divides by the batch (2), not the rows (6): the
 // mean over rows times 3, and T = 1 (no scaling of the logits).
 // CHECK-LABEL: func.func @batchmean_of_sequences
