@@ -108,9 +108,12 @@ public:
     Value count = maximum(reduceSum(validFloat), scalar(elementTypeOf(perRow), 1.0));
     return div(reduceSum(mul(perRow, validFloat)), count);
   }
-  /// Elements [begin, end) of `x` along `axis`.
+  /// Elements [begin, end) of `x` along `axis`; `x` itself when that is
+  /// all of them (`end` may then be the dimension's symbolic size).
   Value slice(Value x, int64_t axis, int64_t begin, int64_t end) {
     ArrayRef<int64_t> shape = typeOf(x).getShape();
+    if (begin == 0 && end == shape[axis])
+      return x;
     SmallVector<int64_t> start(shape.size(), 0), limit(shape), stride(shape.size(), 1);
     start[axis] = begin;
     limit[axis] = end;
@@ -131,13 +134,19 @@ public:
   // Shapes that may be symbolic: taken from a tensor `like` of that shape,
   // its symbolic sizes read with tensor.dim.
 
+  /// The sizes of `shape`'s symbolic (`?`) dimensions, in order, each read
+  /// from dimension `from[d]` of `x` (dimension d without `from`).
+  llvm::SmallVector<Value> sizesFrom(Value x, ArrayRef<int64_t> shape,
+                                     ArrayRef<int64_t> from = {}) {
+    llvm::SmallVector<Value> sizes;
+    for (auto [d, size] : llvm::enumerate(shape))
+      if (mlir::ShapedType::isDynamic(size))
+        sizes.push_back(mlir::tensor::DimOp::create(b, x, from.empty() ? int64_t(d) : from[d]));
+    return sizes;
+  }
   /// The sizes of `like`'s symbolic (`?`) dimensions, in order.
   llvm::SmallVector<Value> symbolicSizes(Value like) {
-    llvm::SmallVector<Value> sizes;
-    for (auto [d, size] : llvm::enumerate(typeOf(like).getShape()))
-      if (mlir::ShapedType::isDynamic(size))
-        sizes.push_back(mlir::tensor::DimOp::create(b, like, int64_t(d)));
-    return sizes;
+    return sizesFrom(like, typeOf(like).getShape());
   }
   /// The size of dimension `d` of `x` as an index (a constant when static).
   Value dimSize(Value x, int64_t d) {

@@ -407,12 +407,9 @@ LogicalResult vjp(SliceOp op, UbeBuilder &u, Value g, Grads &grads) {
   auto zeros = [&](Value like, int64_t axis, int64_t size) {
     SmallVector<int64_t> shape(UbeBuilder::typeOf(like).getShape());
     shape[axis] = size;
-    SmallVector<Value> sizes;
-    for (auto [d, extent] : llvm::enumerate(shape))
-      if (ShapedType::isDynamic(extent))
-        sizes.push_back(u.dimSize(like, d));
     auto zerosType = RankedTensorType::get(shape, type);
-    return BroadcastToOp::create(u.b, zerosType, u.scalar(type, 0.0), sizes).getResult();
+    return BroadcastToOp::create(u.b, zerosType, u.scalar(type, 0.0), u.sizesFrom(like, shape))
+        .getResult();
   };
   for (int64_t d = 0; d < int64_t(inputShape.size()); ++d) {
     int64_t start = op.getStart()[d], stride = op.getStride()[d];
@@ -428,19 +425,15 @@ LogicalResult vjp(SliceOp op, UbeBuilder &u, Value g, Grads &grads) {
       SmallVector<int64_t> split(shape);
       split[d] = count;
       split.insert(split.begin() + d + 1, 1);
-      SmallVector<Value> sizes;
-      for (auto [e, extent] : llvm::enumerate(split))
-        if (ShapedType::isDynamic(extent))
-          sizes.push_back(u.dimSize(g, e < size_t(d + 1) ? e : e - 1));
-      Value column = u.reshape(g, split, sizes);
+      // Past the inserted 1, split's dimension e is g's e - 1.
+      SmallVector<int64_t> from(split.size());
+      for (int64_t e = 0; e < int64_t(split.size()); ++e)
+        from[e] = e <= d ? e : e - 1;
+      Value column = u.reshape(g, split, u.sizesFrom(g, split, from));
       Value spaced = ConcatOp::create(u.b, ValueRange{column, zeros(column, d + 1, stride - 1)},
                                       d + 1);
       shape[d] = count * stride;
-      SmallVector<Value> spacedSizes;
-      for (auto [e, extent] : llvm::enumerate(shape))
-        if (ShapedType::isDynamic(extent))
-          spacedSizes.push_back(u.dimSize(g, e));
-      g = u.reshape(spaced, shape, spacedSizes);
+      g = u.reshape(spaced, shape, u.sizesFrom(g, shape));
       // Keep what lies inside the input: at most size - start elements.
       g = sliceAlong(u, g, d, 0, std::min(count * stride, inputShape[d] - start));
     }

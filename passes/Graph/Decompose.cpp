@@ -239,10 +239,7 @@ struct KdRows {
   Value perRow(UbeBuilder &u, Value x, ArrayRef<int64_t> trailing = {}) const {
     SmallVector<int64_t> shape = {UbeBuilder::typeOf(student).getDimSize(0)};
     llvm::append_range(shape, trailing);
-    SmallVector<Value> sizes;
-    if (ShapedType::isDynamic(shape[0]))
-      sizes.push_back(u.dimSize(student, 0));
-    return u.reshape(x, shape, sizes);
+    return u.reshape(x, shape, u.sizesFrom(student, shape));
   }
 };
 KdRows kdRows(UbeBuilder &u, Value studentLogits, Value teacherLogits) {
@@ -467,24 +464,6 @@ SmallVector<std::pair<int64_t, int64_t>> tokenBlocks(int64_t tokens) {
   return blocks;
 }
 
-/// Elements [begin, end) of `x` along `axis`; `x` itself when that is all
-/// of them (the one block of a symbolic token count).
-Value sliceBlock(UbeBuilder &u, Value x, int64_t axis, int64_t begin, int64_t end) {
-  if (begin == 0 && end == UbeBuilder::typeOf(x).getDimSize(axis))
-    return x;
-  return u.slice(x, axis, begin, end);
-}
-
-/// The symbolic sizes of `shape`, each read from dimension `from[d]` of `x`.
-SmallVector<Value> sizesFrom(UbeBuilder &u, Value x, ArrayRef<int64_t> shape,
-                             ArrayRef<int64_t> from) {
-  SmallVector<Value> sizes;
-  for (auto [size, d] : llvm::zip_equal(shape, from))
-    if (ShapedType::isDynamic(size))
-      sizes.push_back(u.dimSize(x, d));
-  return sizes;
-}
-
 /// Reshapes attention values: `x` to a shape whose dimensions are those of
 /// the queries [batch, heads, tokens, d] named by `from` (-1: a 1).
 Value reshapeFromQuery(UbeBuilder &u, Value x, Value query, ArrayRef<int64_t> from) {
@@ -494,7 +473,7 @@ Value reshapeFromQuery(UbeBuilder &u, Value x, Value query, ArrayRef<int64_t> fr
     shape.push_back(d < 0 ? 1 : queryShape[d]);
     dims.push_back(std::max<int64_t>(d, 0));
   }
-  return u.reshape(x, shape, sizesFrom(u, query, shape, dims));
+  return u.reshape(x, shape, u.sizesFrom(query, shape, dims));
 }
 
 /// One side of an attention loss: its queries and keys, 1/√d, and the key
@@ -507,13 +486,13 @@ struct AttentionSide {
   /// at the lowest float (after scaling: the same on both sides) so the
   /// softmax gives them nothing.
   Value keyBlock(UbeBuilder &u, int64_t begin, int64_t end) const {
-    Value scores = u.matmul(query, sliceBlock(u, key, 2, begin, end), /*transposeRhs=*/true);
-    return scaledAndMasked(u, scores, keyMask ? sliceBlock(u, keyMask, 3, begin, end) : Value());
+    Value scores = u.matmul(query, u.slice(key, 2, begin, end), /*transposeRhs=*/true);
+    return scaledAndMasked(u, scores, keyMask ? u.slice(keyMask, 3, begin, end) : Value());
   }
   /// The transposed scaled scores [batch, heads, keys, queries] of all keys
   /// against queries [begin, end).
   Value transposedQueryBlock(UbeBuilder &u, int64_t begin, int64_t end) const {
-    Value scores = u.matmul(key, sliceBlock(u, query, 2, begin, end), /*transposeRhs=*/true);
+    Value scores = u.matmul(key, u.slice(query, 2, begin, end), /*transposeRhs=*/true);
     Value rows = keyMask ? reshapeFromQuery(u, keyMask, key, {0, -1, 2, -1}) : Value();
     return scaledAndMasked(u, scores, rows);
   }
@@ -522,8 +501,8 @@ struct AttentionSide {
   /// block of the forward alive until the backward.
   Value recomputedKeyBlock(UbeBuilder &u, int64_t begin, int64_t end) const {
     Value scores =
-        u.matmul(query, u.transpose(sliceBlock(u, key, 2, begin, end), {0, 1, 3, 2}));
-    return scaledAndMasked(u, scores, keyMask ? sliceBlock(u, keyMask, 3, begin, end) : Value());
+        u.matmul(query, u.transpose(u.slice(key, 2, begin, end), {0, 1, 3, 2}));
+    return scaledAndMasked(u, scores, keyMask ? u.slice(keyMask, 3, begin, end) : Value());
   }
   Value scaledAndMasked(UbeBuilder &u, Value scores, Value mask) const {
     Type floatType = UbeBuilder::elementTypeOf(scores);
@@ -679,7 +658,7 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
       if (shape.empty())
         return perRow;
       SmallVector<int64_t> transposed = {shape[0], shape[1], 1, shape[2]};
-      return u.reshape(perRow, transposed, sizesFrom(u, perRow, transposed, {0, 1, 2, 2}));
+      return u.reshape(perRow, transposed, u.sizesFrom(perRow, transposed, {0, 1, 2, 2}));
     };
     Value studentLseColumns = columns(studentLse), teacherLseColumns = columns(teacherLse);
     Value weightColumns = columns(weight);
@@ -691,7 +670,7 @@ struct DecomposeAttentionTransferLossGrad : OpRewritePattern<AttentionTransferLo
       auto sliceColumns = [&](Value perColumn) {
         return UbeBuilder::typeOf(perColumn).getRank() == 0
                    ? perColumn
-                   : sliceBlock(u, perColumn, 3, begin, end);
+                   : u.slice(perColumn, 3, begin, end);
       };
       Value g = gradScores(studentSide.transposedQueryBlock(u, begin, end),
                            teacherSide.transposedQueryBlock(u, begin, end),

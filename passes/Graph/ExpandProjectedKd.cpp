@@ -63,11 +63,8 @@ Expansion expand(UbeBuilder &u, const ProjectedKd &kd, bool wantLoss, Value grad
   Value studentRows = u.rows(kd.studentHidden), teacherRows = u.rows(kd.teacherHidden);
   // A symbolic row count is one chunk of all rows.
   int64_t rows = UbeBuilder::typeOf(studentRows).getDimSize(0);
-  Value labels;
-  if (kd.labels)
-    labels = u.reshape(kd.labels, {rows},
-                       ShapedType::isDynamic(rows) ? ValueRange{u.dimSize(studentRows, 0)}
-                                                   : ValueRange{});
+  Value labels =
+      kd.labels ? u.reshape(kd.labels, {rows}, u.sizesFrom(studentRows, {rows})) : Value();
   SmallVector<std::pair<int64_t, int64_t>> chunks = {{0, rows}};
   if (!ShapedType::isDynamic(rows)) {
     int64_t count = std::clamp<int64_t>(llvm::divideCeil(rows * vocab, kChunkLogits), 1,
@@ -77,9 +74,6 @@ Expansion expand(UbeBuilder &u, const ProjectedKd &kd, bool wantLoss, Value grad
     for (int64_t begin = 0; begin < rows; begin += chunkRows)
       chunks.push_back({begin, std::min(rows, begin + chunkRows)});
   }
-  auto slice = [&](Value x, int64_t begin, int64_t end) {
-    return begin == 0 && end == rows ? x : u.slice(x, 0, begin, end);
-  };
 
   // The counted rows of a chunk (at least 1: a chunk without any has loss
   // and gradient 0, which any weight keeps 0).
@@ -95,11 +89,11 @@ Expansion expand(UbeBuilder &u, const ProjectedKd &kd, bool wantLoss, Value grad
   Value lossSum, dWeight;
   SmallVector<Value> dHidden;
   for (auto [begin, end] : chunks) {
-    Value student = slice(studentRows, begin, end);
+    Value student = u.slice(studentRows, 0, begin, end);
     Value studentLogits = u.matmul(student, kd.studentWeight, /*transposeRhs=*/true);
     Value teacherLogits =
-        u.matmul(slice(teacherRows, begin, end), kd.teacherWeight, /*transposeRhs=*/true);
-    Value chunkLabels = labels ? slice(labels, begin, end) : Value();
+        u.matmul(u.slice(teacherRows, 0, begin, end), kd.teacherWeight, /*transposeRhs=*/true);
+    Value chunkLabels = labels ? u.slice(labels, 0, begin, end) : Value();
     Value count = counted(chunkLabels, ShapedType::isDynamic(rows) ? rows : end - begin);
     if (wantLoss) {
       Value loss = KdLossOp::create(u.b, studentLogits, teacherLogits, chunkLabels,

@@ -445,9 +445,8 @@ def _track_indices(im, node, attrs):
         axis = im.iotas[node.input[0]]
         rank_in = len(im.shape(node.input[0]))
         if op == "Unsqueeze":
-            axes = sorted(a % (rank_in + len(_axes(im, node, attrs, 1)))
-                          for a in _axes(im, node, attrs, 1))
-            for a in axes:
+            inserted = _axes(im, node, attrs, 1)
+            for a in sorted(a % (rank_in + len(inserted)) for a in inserted):
                 axis += a <= axis
         elif op == "Expand":
             axis += len(im.shape(out)) - rank_in
