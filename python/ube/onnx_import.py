@@ -967,6 +967,65 @@ def _gather_elements(im, node, attrs):
     return im.emit(out, "gather", [flat, linear])
 
 
+def _class_loss(im, node, attrs, log_prob, out):
+    """NegativeLogLikelihoodLoss of `log_prob` [N, C, d...] (classes on axis
+    1) at `node`'s target [N, d...], with its optional class weights and
+    ignore_index: -log_prob[t]·w[t] per element, then reduced ("mean"
+    divides by the sum of the weights taken, as ONNX does)."""
+    shape = im.shape(node.input[0])
+    rank = len(shape)
+    dtype = im.dtype(node.input[0])
+    if dtype is None or dtype not in UBE_TO_NUMPY or not dtype.startswith(("f", "bf")):
+        raise UnsupportedError(f"a loss over {dtype}")
+    np_dtype = UBE_TO_NUMPY[dtype]
+    zero = im.constant(np.array(0, np_dtype))
+    classes_last = log_prob if rank == 2 else im.emit(
+        out + "_classes_last", "transpose", [log_prob],
+        {"perm": [0] + list(range(2, rank)) + [1]})
+    target = im.value(node.input[1])
+    target_dtype = im.dtype(node.input[1])
+    classes = im.emit(out + "_classes", "arange", [], {"start": 0.0, "step": 1.0},
+                      dtype=target_dtype, shape=[shape[1]])
+    column = im.emit(out + "_target_col", "reshape", [target],
+                     shape=list(im.shape(node.input[1])) + [1])
+    picks = im.emit(out + "_onehot", "compare", [column, classes], {"predicate": "eq"})
+    if "ignore_index" in attrs:
+        kept = im.emit(out + "_kept", "compare", [
+            column, im.constant(np.array(attrs["ignore_index"], UBE_TO_NUMPY[target_dtype]))],
+            {"predicate": "ne"})
+        picks = im.emit(out + "_picks", "logical_and", [picks, kept])
+    weight = None
+    if len(node.input) > 2 and node.input[2]:
+        weight = im.value(node.input[2])
+        classes_last = im.emit(out + "_weighted", "mul", [classes_last, weight])
+    loss = im.emit(out + "_loss", "neg", [im.emit(out + "_picked", "reduce_sum", [
+        im.emit(out + "_masked", "where", [picks, classes_last, zero])], {"axes": [-1]})])
+    reduction = attrs.get("reduction", b"mean")
+    reduction = reduction.decode() if isinstance(reduction, bytes) else reduction
+    if reduction == "none":
+        return im.emit(out, "reshape", [loss], shape=list(im.shape(node.input[1])))
+    total = im.emit(out + "_sum" if reduction == "mean" else out, "reduce_sum", [loss])
+    if reduction == "sum":
+        return total
+    one = im.constant(np.array(1, np_dtype))
+    taken = im.emit(out + "_taken", "reduce_sum", [im.emit(out + "_taken_w", "where", [
+        picks, weight if weight is not None else one, zero])])
+    return im.emit(out, "div", [total, taken])
+
+
+def _nll_loss(im, node, attrs):
+    return _class_loss(im, node, attrs, im.value(node.input[0]), _out(node))
+
+
+def _softmax_cross_entropy(im, node, attrs):
+    """SoftmaxCrossEntropyLoss: log_softmax over the classes (axis 1), then
+    the NLL loss; the optional second output is the log-probabilities."""
+    log_prob = im.emit(node.output[1] if len(node.output) > 1 and node.output[1]
+                       else _out(node) + "_log_prob",
+                       "log_softmax", [im.value(node.input[0])], {"axis": 1})
+    return [_class_loss(im, node, attrs, log_prob, _out(node)), log_prob]
+
+
 def _cast(im, node, attrs, dtype=None):
     dtype = dtype or ONNX_TO_UBE.get(attrs["to"])
     if dtype is None:
@@ -1108,6 +1167,7 @@ OPS = {
     "ReduceMax": _reduce("reduce_max"), "Identity": _identity, "Dropout": _dropout,
     "Constant": _constant, "Shape": _shape, "Split": _split, "CumSum": _cumsum,
     "Range": _range, "ConstantOfShape": _constant_of_shape,
+    "NegativeLogLikelihoodLoss": _nll_loss, "SoftmaxCrossEntropyLoss": _softmax_cross_entropy,
     "IsNaN": _isnan, "GatherND": _gather_nd, "GatherElements": _gather_elements,
 }
 

@@ -47,12 +47,24 @@ def close(out, ref, rtol, atol):
     return bool(np.all((diff <= ulps) | (np.isnan(out) & np.isnan(ref))))
 
 
+def plain(value):
+    """A test's tensor as numpy: the generators give some as TensorProtos
+    and some as numpy scalars. Sequences and optionals stay as they are."""
+    from onnx import TensorProto, numpy_helper
+    if isinstance(value, TensorProto):
+        return numpy_helper.to_array(value)
+    if isinstance(value, np.generic):
+        return np.asarray(value)
+    return value
+
+
 def run_case(ube, case, tmp):
     from ube.onnx_import import UnsupportedError
     model = case.model
     inputs, outputs = case.data_sets[0]
-    if not all(isinstance(a, np.ndarray) for a in list(inputs) + list(outputs)):
-        return "unsupported", "test data that is not plain tensors"
+    inputs, outputs = [plain(a) for a in inputs], [plain(a) for a in outputs]
+    if not all(isinstance(a, np.ndarray) for a in inputs + outputs):
+        return "unsupported", "test data that is not plain tensors (sequences, optionals)"
     names = [i.name for i in model.graph.input
              if i.name not in {t.name for t in model.graph.initializer}]
     if len(names) != len(inputs):
