@@ -44,6 +44,9 @@ py::dtype numpyDtype(ube_dtype dtype) {
   case UBE_I1: return py::dtype("bool");
   case UBE_I32: return py::dtype("int32");
   case UBE_I64: return py::dtype("int64");
+  case UBE_F64: return py::dtype("float64");
+  case UBE_I8: return py::dtype("int8");
+  case UBE_I16: return py::dtype("int16");
   case UBE_DTYPE_MAX_ENUM: break; // never returned by the runtime
   }
   throw std::invalid_argument("unknown dtype " + std::to_string(int(dtype)));

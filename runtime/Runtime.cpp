@@ -120,7 +120,7 @@ template <typename F> ube_status guarded(F &&body) {
 
 ube_dtype toC(DType d) { return static_cast<ube_dtype>(d); }
 std::optional<DType> fromC(ube_dtype d) {
-  if (static_cast<unsigned>(d) > static_cast<unsigned>(UBE_I64))
+  if (static_cast<unsigned>(d) >= std::size(kAllDTypes))
     return std::nullopt;
   return static_cast<DType>(d);
 }

@@ -18,8 +18,8 @@ def Ube_Dialect : Dialect {
   let description = [{
     The `ube` dialect is the one IR that every framework frontend (graph
     files, PyTorch, ONNX) is imported into and every target lowers from. Ops
-    have value semantics on ranked tensors of `f32`, `f16`, `bf16`, `i1`,
-    `i32` and `i64`, statically shaped or with symbolic (`?`) dimensions
+    have value semantics on ranked tensors of `f32`, `f64`, `f16`, `bf16`,
+    `i1`, `i8`, `i16`, `i32` and `i64`, statically shaped or with symbolic (`?`) dimensions
     that the entry function names (`ube.symbols`, `ube.dims`). Elementwise
     ops broadcast their operands with numpy rules; negative axes count from
     the end, as in numpy.
@@ -58,13 +58,13 @@ def Ube_Dialect : Dialect {
 // Type constraints
 //===----------------------------------------------------------------------===//
 
-def Ube_FloatElement : AnyTypeOf<[F32, F16, BF16]>;
-def Ube_Tensor : RankedTensorOf<[F32, F16, BF16, I1, I32, I64]>;
-def Ube_FloatTensor : RankedTensorOf<[F32, F16, BF16]>;
-def Ube_NumericTensor : RankedTensorOf<[F32, F16, BF16, I32, I64]>;
+def Ube_FloatElement : AnyTypeOf<[F32, F64, F16, BF16]>;
+def Ube_Tensor : RankedTensorOf<[F32, F64, F16, BF16, I1, I8, I16, I32, I64]>;
+def Ube_FloatTensor : RankedTensorOf<[F32, F64, F16, BF16]>;
+def Ube_NumericTensor : RankedTensorOf<[F32, F64, F16, BF16, I8, I16, I32, I64]>;
 def Ube_IndexTensor : RankedTensorOf<[I32, I64]>;
 def Ube_BoolTensor : RankedTensorOf<[I1]>;
-def Ube_FloatScalar : 0DTensorOf<[F32, F16, BF16]>;
+def Ube_FloatScalar : 0DTensorOf<[F32, F64, F16, BF16]>;
 def Ube_F32Scalar : 0DTensorOf<[F32]>,
     BuildableType<"::mlir::RankedTensorType::get({}, $_builder.getF32Type())">;
 // Training-step counters are i64 scalars.

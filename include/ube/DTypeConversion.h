@@ -19,6 +19,9 @@ inline mlir::Type toElementType(DType dtype, mlir::MLIRContext *context) {
   case DType::I1: return mlir::IntegerType::get(context, 1);
   case DType::I32: return mlir::IntegerType::get(context, 32);
   case DType::I64: return mlir::IntegerType::get(context, 64);
+  case DType::F64: return mlir::Float64Type::get(context);
+  case DType::I8: return mlir::IntegerType::get(context, 8);
+  case DType::I16: return mlir::IntegerType::get(context, 16);
   }
   return {};
 }

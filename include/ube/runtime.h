@@ -50,6 +50,9 @@ typedef enum ube_dtype {
   UBE_I1 = 3, /* one byte per element, 0 or 1 */
   UBE_I32 = 4,
   UBE_I64 = 5,
+  UBE_F64 = 6,
+  UBE_I8 = 7,
+  UBE_I16 = 8,
   /* Not a dtype: makes every int value a valid ube_dtype in C++ too, so that
    * the runtime can reject a wrong one instead of the caller's compiler
    * assuming it cannot happen. */

@@ -85,8 +85,8 @@ static FailureOr<std::vector<EntryPoint>> describeEntryPoints(ModuleOp module) {
                      fn.getArgAttrOfType<ArrayAttr>(i, dimsAttr), entry.inputs.back()))
         return emitError(fn.getLoc(), "entry point '")
                << fn.getName() << "': argument " << i << " has type " << type
-               << "; executables take non-empty tensors of f32, f16, bf16, i1, i32 or i64 "
-                  "(a `?` size named by a symbol)";
+               << "; executables take non-empty tensors of " << dtypeNameList()
+               << " (a `?` size named by a symbol)";
     }
     for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
       auto name = fn.getResultAttrOfType<StringAttr>(i, nameAttr);

@@ -12,6 +12,9 @@ size_t dtypeSize(DType dtype) {
   case DType::I1: return 1;
   case DType::I32: return 4;
   case DType::I64: return 8;
+  case DType::F64: return 8;
+  case DType::I8: return 1;
+  case DType::I16: return 2;
   }
   return 0;
 }
@@ -24,6 +27,9 @@ std::string_view dtypeName(DType dtype) {
   case DType::I1: return "i1";
   case DType::I32: return "i32";
   case DType::I64: return "i64";
+  case DType::F64: return "f64";
+  case DType::I8: return "i8";
+  case DType::I16: return "i16";
   }
   return "?";
 }
@@ -36,6 +42,9 @@ std::string_view dtypeSafetensorsName(DType dtype) {
   case DType::I1: return "BOOL";
   case DType::I32: return "I32";
   case DType::I64: return "I64";
+  case DType::F64: return "F64";
+  case DType::I8: return "I8";
+  case DType::I16: return "I16";
   }
   return "?";
 }
@@ -62,6 +71,11 @@ std::string dtypeNameList() {
     s += dtypeName(d);
   }
   return s;
+}
+
+bool isIntegerDType(DType dtype) {
+  return dtype == DType::I1 || dtype == DType::I8 || dtype == DType::I16 || dtype == DType::I32 ||
+         dtype == DType::I64;
 }
 
 std::optional<int64_t> numElements(const std::vector<int64_t> &shape) {

@@ -20,6 +20,9 @@ const char *descrOf(DType dtype) {
   case DType::I32: return "<i4";
   case DType::I64: return "<i8";
   case DType::I1: return "|b1";
+  case DType::F64: return "<f8";
+  case DType::I8: return "|i1";
+  case DType::I16: return "<i2";
   case DType::BF16: return nullptr;
   }
   return nullptr;
@@ -82,8 +85,8 @@ bool parseNpy(const uint8_t *bytes, size_t size, const std::string &name, NpyArr
       known = true;
     }
   if (!known)
-    return fail(fmt::format("unsupported dtype '{}' (ube reads float32, float16, int32, "
-                            "int64 and bool arrays)",
+    return fail(fmt::format("unsupported dtype '{}' (ube reads float32, float64, float16, int8, "
+                            "int16, int32, int64 and bool arrays)",
                             descr));
 
   at = valueStart(header, "fortran_order");

@@ -39,10 +39,12 @@ bool parseEntry(const std::string &path, const std::string &name, const json &va
     return fail("'data_offsets' must be two non-negative integers");
   std::string dtypeName = dtypeIt->get<std::string>();
   auto dtype = parseSafetensorsDType(dtypeName);
-  if (!dtype)
-    return fail(fmt::format("unsupported dtype '{}' (ube reads F32, F16, BF16, "
-                            "BOOL, I32, I64)",
-                            dtypeName));
+  if (!dtype) {
+    std::string known;
+    for (DType d : kAllDTypes)
+      known += (known.empty() ? "" : ", ") + std::string(dtypeSafetensorsName(d));
+    return fail(fmt::format("unsupported dtype '{}' (ube reads {})", dtypeName, known));
+  }
   entry.name = name;
   entry.dtype = *dtype;
   entry.shape.clear();

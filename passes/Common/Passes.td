@@ -151,6 +151,18 @@ def UbeFlattenDynamicExpandShapes : Pass<"ube-flatten-dynamic-expand-shapes"> {
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect"];
 }
 
+def UbeMathToLibm : Pass<"ube-math-to-libm", "::mlir::ModuleOp"> {
+  let summary = "Calls libm for the math ops that LLVM has no intrinsic for";
+  let description = [{
+    `math.erf` and `math.erfc` left after `--ube-approximate-math` (f64:
+    the approximations are f32's) become calls to libm's `erf`/`erfc`,
+    declared in the module; vectors are unrolled into scalar calls. Every
+    other math op keeps its LLVM intrinsic.
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::vector::VectorDialect"];
+}
+
 def UbeApproximateMath : Pass<"ube-approximate-math"> {
   let summary = "Replaces transcendental math ops with polynomial approximations";
   let description = [{

@@ -92,6 +92,7 @@ void buildCpuCodegenPipeline(OpPassManager &pm, const CpuCodegenPipelineOptions 
     fn.addPass(vector::createLowerVectorMaskPass());
   }
   buildMathAndControlFlowLowering(pm);
+  pm.addPass(createUbeMathToLibm());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createConvertMathToLLVMPass());

@@ -16,6 +16,45 @@ using namespace mlir;
 
 namespace ube {
 
+namespace {
+
+/// f64 -> f32 rounded to odd: toward zero, with the last bit set when the
+/// value was inexact. Rounding that to a type of at most 22 significand bits
+/// (f16, bf16) gives the correctly rounded narrowing of the f64, which two
+/// round-to-nearest steps do not always; it also avoids the compiler-rt
+/// routines (__truncdfhf2) that a direct f64 -> f16 truncation calls.
+Value truncToOddF32(OpBuilder &b, Location loc, Value x) {
+  Type f32 = b.getF32Type(), i32 = b.getI32Type();
+  auto like = [&](Type element) -> Type {
+    if (auto vector = dyn_cast<VectorType>(x.getType()))
+      return vector.clone(element);
+    return element;
+  };
+  auto i32c = [&](int64_t v) -> Value {
+    Type type = like(i32);
+    if (auto vector = dyn_cast<VectorType>(type))
+      return arith::ConstantOp::create(b, loc,
+                                       DenseElementsAttr::get(vector, b.getI32IntegerAttr(v)));
+    return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v));
+  };
+  Value nearest = arith::TruncFOp::create(b, loc, like(f32), x);
+  Value back = arith::ExtFOp::create(b, loc, x.getType(), nearest);
+  // Ordered comparisons: NaN stays as it is.
+  Value inexact = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::ONE, back, x);
+  Value away = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                     math::AbsFOp::create(b, loc, back),
+                                     math::AbsFOp::create(b, loc, x));
+  Value bits = arith::BitcastOp::create(b, loc, like(i32), nearest);
+  // One step toward zero is one less in sign-magnitude.
+  Value towardZero = arith::SelectOp::create(
+      b, loc, away, arith::SubIOp::create(b, loc, bits, i32c(1)), bits);
+  Value odd = arith::OrIOp::create(b, loc, towardZero, i32c(1));
+  return arith::BitcastOp::create(b, loc, like(f32),
+                                  arith::SelectOp::create(b, loc, inexact, odd, bits));
+}
+
+} // namespace
+
 Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange args,
                            Type resultType) {
   Value x = args[0];
@@ -138,6 +177,9 @@ Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange
           Value zero = arith::ConstantOp::create(b, loc, b.getIntegerAttr(type, 0));
           return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, x, zero);
         }
+        Type source = getElementTypeOrSelf(type);
+        if (source.isF64() && isa<FloatType>(resultType) && resultType.getIntOrFloatBitWidth() < 32)
+          x = truncToOddF32(b, loc, x);
         return convertScalarToDtype(b, loc, x, resultType, /*isUnsignedCast=*/type.isInteger(1));
       })
       .Case([&](BroadcastToOp) -> Value { return x; })

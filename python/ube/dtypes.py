@@ -13,9 +13,13 @@ DTYPES = [
     ("i1", "bool", 1, "BOOL", "BOOL", "bool"),
     ("i32", "int32", 4, "I32", "INT32", "int32"),
     ("i64", "int64", 8, "I64", "INT64", "int64"),
+    ("f64", "float64", 8, "F64", "DOUBLE", "float64"),
+    ("i8", "int8", 1, "I8", "INT8", "int8"),
+    ("i16", "int16", 2, "I16", "INT16", "int16"),
 ]
 
 NAMES = [d[0] for d in DTYPES]
+FLOATS = ("f32", "f64", "f16", "bf16")
 # numpy <-> ube for the types numpy has (bf16 travels as raw uint16 bits).
 NUMPY_TO_UBE = {np.dtype(numpy): name for name, numpy, *_ in DTYPES if numpy}
 UBE_TO_NUMPY = {name: np.dtype(numpy).type for name, numpy, *_ in DTYPES if numpy}

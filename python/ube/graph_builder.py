@@ -6,7 +6,7 @@ import pathlib
 
 import numpy as np
 
-from ube.dtypes import NUMPY_TO_UBE, UBE_TO_NUMPY
+from ube.dtypes import FLOATS, NUMPY_TO_UBE, UBE_TO_NUMPY
 from ube.safetensors import write_safetensors
 
 
@@ -17,7 +17,7 @@ class ExportError(Exception):
 
 def json_scalar(value, dtype):
     """A constant element as the graph format writes it."""
-    if dtype in ("f32", "f16", "bf16"):
+    if dtype in FLOATS:
         value = float(value)
         if math.isnan(value):
             return "nan"

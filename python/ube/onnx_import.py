@@ -730,7 +730,7 @@ def _pow(im, node, attrs):
     2**24)."""
     base, exponent = im.value(node.input[0]), im.value(node.input[1])
     base_type, exp_type = im.dtype(node.input[0]), im.dtype(node.input[1])
-    compute = base_type if base_type in ("f32", "f16") else "f32"
+    compute = base_type if base_type in ("f32", "f64", "f16") else "f32"
     if base_type != compute:
         base = im.emit(_out(node) + "_base", "cast", [base], dtype=compute)
     if exp_type != compute:
@@ -877,7 +877,7 @@ def _cumsum(im, node, attrs):
     shape = im.static_shape(node.input[0], "CumSum")
     axis = int(im.static(node.input[1], "axis")) % len(shape)
     dtype = im.dtype(node.input[0])
-    if dtype not in ("f32", "f16", "i32", "i64"):
+    if dtype not in ("f32", "f64", "f16", "i32", "i64"):
         raise UnsupportedError(f"CumSum of {dtype}")
     return im.graph.scan(im.value(node.input[0]), shape, axis, dtype, _out(node),
                          exclusive=bool(attrs.get("exclusive", 0)),

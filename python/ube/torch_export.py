@@ -1073,7 +1073,7 @@ def _cumsum(ex, node):
     v = ex.value_as(x, node, dtype)
     if not shape:
         return v
-    if dtype not in ("f32", "f16", "i32", "i64"):
+    if dtype not in ("f32", "f64", "f16", "i32", "i64"):
         raise ex.error(node, f"cumsum of {dtype} is not supported")
     return ex.graph.scan(v, shape, args["dim"] % len(shape), dtype, node.name)
 

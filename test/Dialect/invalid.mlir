@@ -18,7 +18,7 @@ func.func @binary_broadcast(%a: tensor<2x3xf32>, %b: tensor<4xf32>) {
 // -----
 
 func.func @binary_operand_type(%a: tensor<4xi1>) {
-  // expected-error@+1 {{operand #0 must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type or 32-bit signless integer or 64-bit signless integer values}}
+  // expected-error@+1 {{operand #0 must be ranked tensor of 32-bit float or 64-bit float or 16-bit float or bfloat16 type or 8-bit signless integer or 16-bit signless integer or 32-bit signless integer or 64-bit signless integer values}}
   %0 = "ube.add"(%a, %a) : (tensor<4xi1>, tensor<4xi1>) -> tensor<4xi1>
   return
 }
@@ -35,7 +35,7 @@ func.func @generic_wrong_result(%a: tensor<4xf32>) {
 // -----
 
 func.func @float_only(%a: tensor<4xi32>) {
-  // expected-error@+1 {{must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
+  // expected-error@+1 {{must be ranked tensor of 32-bit float or 64-bit float or 16-bit float or bfloat16 type values}}
   %0 = "ube.exp"(%a) : (tensor<4xi32>) -> tensor<4xi32>
   return
 }
@@ -323,7 +323,7 @@ func.func @reduce_twice(%x: tensor<2x8xf32>) {
 // -----
 
 func.func @reduce_mean_int(%x: tensor<2x8xi32>) {
-  // expected-error@+1 {{must be ranked tensor of 32-bit float or 16-bit float or bfloat16 type values}}
+  // expected-error@+1 {{must be ranked tensor of 32-bit float or 64-bit float or 16-bit float or bfloat16 type values}}
   %0 = "ube.reduce_mean"(%x) : (tensor<2x8xi32>) -> tensor<i32>
   return
 }

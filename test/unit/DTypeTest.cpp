@@ -9,9 +9,11 @@ TEST(DType, NamesRoundTrip) {
     EXPECT_EQ(parseDType(dtypeName(d)), d);
     EXPECT_EQ(parseSafetensorsDType(dtypeSafetensorsName(d)), d);
   }
-  EXPECT_FALSE(parseDType("f64"));
-  EXPECT_FALSE(parseSafetensorsDType("F64"));
-  EXPECT_EQ(dtypeNameList(), "f32, f16, bf16, i1, i32, i64");
+  EXPECT_FALSE(parseDType("u8"));
+  EXPECT_FALSE(parseSafetensorsDType("U8"));
+  EXPECT_EQ(dtypeNameList(), "f32, f16, bf16, i1, i32, i64, f64, i8, i16");
+  EXPECT_TRUE(isIntegerDType(DType::I8));
+  EXPECT_FALSE(isIntegerDType(DType::F64));
 }
 
 TEST(DType, Sizes) {
@@ -19,6 +21,9 @@ TEST(DType, Sizes) {
   EXPECT_EQ(dtypeSize(DType::BF16), 2u);
   EXPECT_EQ(dtypeSize(DType::I1), 1u);
   EXPECT_EQ(dtypeSize(DType::I64), 8u);
+  EXPECT_EQ(dtypeSize(DType::F64), 8u);
+  EXPECT_EQ(dtypeSize(DType::I8), 1u);
+  EXPECT_EQ(dtypeSize(DType::I16), 2u);
 }
 
 TEST(DType, NumElements) {

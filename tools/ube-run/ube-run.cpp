@@ -253,6 +253,17 @@ double elementAt(const uint8_t *data, ube::DType dtype, size_t i) {
     std::memcpy(&v, data + 8 * i, 8);
     return double(v);
   }
+  case ube::DType::F64: {
+    double v;
+    std::memcpy(&v, data + 8 * i, 8);
+    return v;
+  }
+  case ube::DType::I8: return int8_t(data[i]);
+  case ube::DType::I16: {
+    int16_t v;
+    std::memcpy(&v, data + 2 * i, 2);
+    return v;
+  }
   }
   return 0;
 }
@@ -297,6 +308,17 @@ void randomFill(std::vector<uint8_t> &bytes, ube::DType dtype, std::mt19937_64 &
       std::memcpy(&bytes[8 * i], &v, 8);
       break;
     }
+    case ube::DType::F64: {
+      double v = uniform(rng);
+      std::memcpy(&bytes[8 * i], &v, 8);
+      break;
+    }
+    case ube::DType::I8: bytes[i] = uint8_t(rng() % 8); break;
+    case ube::DType::I16: {
+      int16_t v = int16_t(rng() % 8);
+      std::memcpy(&bytes[2 * i], &v, 2);
+      break;
+    }
     }
   }
 }
@@ -308,10 +330,8 @@ void printTensor(const std::string &name, ube::DType dtype, const std::vector<in
   constexpr size_t kShown = 16;
   for (size_t i = 0; i < n && i < kShown; ++i) {
     double v = elementAt(data, dtype, i);
-    text += (i ? " " : "") + (dtype == ube::DType::I1 || dtype == ube::DType::I32 ||
-                                      dtype == ube::DType::I64
-                                  ? fmt::format("{}", int64_t(v))
-                                  : fmt::format("{:.6g}", v));
+    text += (i ? " " : "") + (ube::isIntegerDType(dtype) ? fmt::format("{}", int64_t(v))
+                                                         : fmt::format("{:.6g}", v));
   }
   if (n > kShown)
     text += fmt::format(" ... ({} values)", n);
