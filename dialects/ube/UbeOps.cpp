@@ -322,6 +322,137 @@ LogicalResult LinearOp::inferTypes(MLIRContext *, Loc loc,
   return success();
 }
 
+//===----------------------------------------------------------------------===//
+// Convolution and pooling
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// `[N, C, *S]` with 1 to 3 spatial dimensions.
+FailureOr<RankedTensorType> channelsFirst(Loc loc, Value value, StringRef what) {
+  auto type = rankedType(loc, value, what);
+  if (failed(type))
+    return failure();
+  if (type->getRank() < 3 || type->getRank() > 5)
+    return emitOptionalError(loc, what, " must be [N, C, spatial...] with 1 to 3 spatial "
+                             "dimensions, got ", shapeString(type->getShape()));
+  return type;
+}
+
+/// [N, C', out...] for `window` over `input`'s spatial dimensions.
+RankedTensorType windowedType(RankedTensorType input, int64_t channels, const Window &window) {
+  SmallVector<int64_t> shape = {input.getDimSize(0), channels};
+  for (int64_t d = 0; d < window.rank(); ++d)
+    shape.push_back(window.outputSize(d, input.getDimSize(d + 2)));
+  return RankedTensorType::get(shape, input.getElementType());
+}
+
+FailureOr<Window> convWindow(Loc loc, RankedTensorType input, RankedTensorType weight,
+                             std::optional<ArrayRef<int64_t>> stride,
+                             std::optional<ArrayRef<int64_t>> padding,
+                             std::optional<ArrayRef<int64_t>> dilation) {
+  ArrayRef<int64_t> kernel = weight.getShape().drop_front(2);
+  if (llvm::any_of(kernel, ShapedType::isDynamic))
+    return emitOptionalError(loc, "weight ", shapeString(weight.getShape()),
+                             " must have a static kernel size");
+  return Window::get(loc, input.getShape().drop_front(2), kernel, stride, padding, dilation);
+}
+
+} // namespace
+
+LogicalResult ConvOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                 SmallVectorImpl<Type> &types) {
+  auto input = channelsFirst(loc, adaptor.getInput(), "input");
+  auto weight = rankedType(loc, adaptor.getWeight(), "weight");
+  if (failed(input) || failed(weight) ||
+      failed(checkSameElementType(loc, *input, *weight, "input", "weight")))
+    return failure();
+  if (weight->getRank() != input->getRank())
+    return emitOptionalError(loc, "weight ", shapeString(weight->getShape()),
+                             " must be [O, C / groups, kernel...] of the input's rank ",
+                             input->getRank());
+  int64_t groups = adaptor.getGroups();
+  int64_t channels = input->getDimSize(1), out = weight->getDimSize(0);
+  if (groups < 1)
+    return emitOptionalError(loc, "groups must be at least 1, got ", groups);
+  if (ShapedType::isDynamic(channels) || ShapedType::isDynamic(out))
+    return emitOptionalError(loc, "channel counts must be static, got input ",
+                             shapeString(input->getShape()), " and weight ",
+                             shapeString(weight->getShape()));
+  if (channels % groups || out % groups)
+    return emitOptionalError(loc, groups, " groups do not divide ", channels,
+                             " input channels and ", out, " output channels");
+  if (!sameSize(weight->getDimSize(1), channels / groups))
+    return emitOptionalError(loc, "weight ", shapeString(weight->getShape()), " must have ",
+                             channels / groups, " input channels per group (", channels,
+                             " channels in ", groups, " groups)");
+  if (Value biasValue = adaptor.getBias()) {
+    auto bias = rankedType(loc, biasValue, "bias");
+    if (failed(bias) || failed(checkSameElementType(loc, *input, *bias, "input", "bias")))
+      return failure();
+    if (!sameSizes(bias->getShape(), ArrayRef<int64_t>{out}))
+      return emitOptionalError(loc, "bias ", shapeString(bias->getShape()),
+                               " must have shape [", out, "]");
+  }
+  auto window = convWindow(loc, *input, *weight, adaptor.getStride(), adaptor.getPadding(),
+                           adaptor.getDilation());
+  if (failed(window))
+    return failure();
+  types.push_back(windowedType(*input, out, *window));
+  return success();
+}
+
+Window ConvOp::window() {
+  return *convWindow(std::nullopt, getInput().getType(), getWeight().getType(), getStride(),
+                     getPadding(), getDilation());
+}
+
+namespace {
+template <typename Adaptor>
+LogicalResult inferPool(Loc loc, Adaptor adaptor, std::optional<ArrayRef<int64_t>> dilation,
+                        SmallVectorImpl<Type> &types) {
+  auto input = channelsFirst(loc, adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  if (int64_t(adaptor.getKernel().size()) != input->getRank() - 2)
+    return emitOptionalError(loc, "kernel has ", adaptor.getKernel().size(),
+                             " sizes for an input with ", input->getRank() - 2,
+                             " spatial dimensions");
+  auto window = Window::get(loc, input->getShape().drop_front(2), adaptor.getKernel(),
+                            adaptor.getStride(), adaptor.getPadding(), dilation,
+                            adaptor.getCeilMode());
+  if (failed(window))
+    return failure();
+  for (int64_t d = 0; d < window->rank(); ++d)
+    if (window->padBegin[d] > window->kernel[d] / 2 || window->padEnd[d] > window->kernel[d] / 2)
+      return emitOptionalError(loc, "padding must be at most half the kernel (as PyTorch "
+                               "requires), got ", window->padBegin[d], " and ", window->padEnd[d],
+                               " for a kernel of ", window->kernel[d]);
+  types.push_back(windowedType(*input, input->getDimSize(1), *window));
+  return success();
+}
+} // namespace
+
+LogicalResult MaxPoolOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                    SmallVectorImpl<Type> &types) {
+  return inferPool(loc, adaptor, adaptor.getDilation(), types);
+}
+
+Window MaxPoolOp::window() {
+  return *Window::get(std::nullopt, getInput().getType().getShape().drop_front(2), getKernel(),
+                      getStride(), getPadding(), getDilation(), getCeilMode());
+}
+
+LogicalResult AvgPoolOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                    SmallVectorImpl<Type> &types) {
+  return inferPool(loc, adaptor, std::nullopt, types);
+}
+
+Window AvgPoolOp::window() {
+  return *Window::get(std::nullopt, getInput().getType().getShape().drop_front(2), getKernel(),
+                      getStride(), getPadding(), std::nullopt, getCeilMode());
+}
+
 LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
                                                      Adaptor adaptor,
                                                      SmallVectorImpl<Type> &types) {

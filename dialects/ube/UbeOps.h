@@ -4,6 +4,7 @@
 #define UBE_DIALECTS_UBE_UBEOPS_H
 
 #include "dialects/ube/UbeDialect.h"
+#include "dialects/ube/UbeWindow.h"
 #include "mlir/Bytecode/BytecodeOpInterface.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/OpDefinition.h"

@@ -225,6 +225,86 @@ def Ube_LinearOp : Ube_InferredOp<"linear"> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Convolution and pooling
+//===----------------------------------------------------------------------===//
+
+defvar Ube_WindowDecl = [{
+  /// The op's window: kernel, stride, padding and dilation per spatial
+  /// dimension (dialects/ube/UbeWindow.h).
+  ::ube::Window window();
+}];
+
+def Ube_ConvOp : Ube_InferredOp<"conv"> {
+  let summary = "Convolution over 1 to 3 spatial dimensions, channels first";
+  let description = [{
+    The cross-correlation of torch's `conv1d`/`conv2d`/`conv3d` and ONNX's
+    `Conv`: `input` is `[N, C, *S]`, `weight` `[O, C / groups, *K]`, the
+    optional `bias` `[O]`; the result is `[N, O, *out]`, with
+    `out = ⌊(S + begin + end − dilation·(K − 1) − 1) / stride⌋ + 1`.
+    `padding` is `[begin..., end...]` (zeros; asymmetric allowed), `stride`
+    and `dilation` one value per spatial dimension (1 when absent).
+    `groups` divides `C` and `O`: output channel `o` sees input channels
+    of its group only (`groups = C`: depthwise). Spatial sizes are static;
+    `N` may be symbolic.
+
+    ```mlir
+    %y = ube.conv %x, %w, %b {stride = array<i64: 2, 2>,
+                              padding = array<i64: 3, 3, 3, 3>}
+        : tensor<8x3x224x224xf32>, tensor<64x3x7x7xf32>, tensor<64xf32>
+    ```
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, Ube_FloatTensor:$weight,
+                   Optional<Ube_FloatTensor>:$bias,
+                   OptionalAttr<DenseI64ArrayAttr>:$stride,
+                   OptionalAttr<DenseI64ArrayAttr>:$padding,
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                   DefaultValuedAttr<Ube_I64Attr, "1">:$groups);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
+  }];
+  let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
+}
+
+class Ube_PoolOp<string mnemonic> : Ube_InferredOp<mnemonic> {
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
+}
+
+def Ube_MaxPoolOp : Ube_PoolOp<"max_pool"> {
+  let summary = "Maximum over sliding windows, 1 to 3 spatial dimensions";
+  let description = [{
+    `input` is `[N, C, *S]`; each output element is the maximum of a
+    `kernel` window (strided, dilated) of its channel. Padding
+    (`[begin..., end...]`) never wins: it is −∞. `ceil_mode` adds a last,
+    partial window where one starts inside the input or its leading
+    padding, as PyTorch and ONNX do. Spatial sizes are static.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                   OptionalAttr<DenseI64ArrayAttr>:$stride,
+                   OptionalAttr<DenseI64ArrayAttr>:$padding,
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+}
+
+def Ube_AvgPoolOp : Ube_PoolOp<"avg_pool"> {
+  let summary = "Mean over sliding windows, 1 to 3 spatial dimensions";
+  let description = [{
+    `input` is `[N, C, *S]`; each output element is the mean of a `kernel`
+    window of its channel. With `count_include_pad`, the divisor counts the
+    zero padding inside the window (not the part of a ceil-mode window past
+    the padding); without it, only input elements. `stride`, `padding` and
+    `ceil_mode` as in `ube.max_pool`. Spatial sizes are static.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                   OptionalAttr<DenseI64ArrayAttr>:$stride,
+                   OptionalAttr<DenseI64ArrayAttr>:$padding,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
+                   DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
+}
+
 def Ube_ScaledDotProductAttentionOp : Ube_InferredOp<"scaled_dot_product_attention"> {
   let summary = "softmax(q·kᵀ·scale + mask)·v, as torch's scaled_dot_product_attention";
   let description = [{

@@ -11,7 +11,9 @@
 #include "passes/Linalg/Passes.h"
 #include "passes/Graph/Passes.h"
 
+#include "passes/Linalg/Accumulation.h"
 #include "passes/Linalg/ElementwiseBody.h"
+#include "passes/Linalg/WindowLowering.h"
 #include "passes/Linalg/Philox.h"
 #include "dialects/ube/UbeAttention.h"
 #include "dialects/ube/UbeOps.h"
@@ -171,23 +173,6 @@ struct LowerElementwise : ConversionPattern {
     return success();
   }
 };
-
-/// Floating-point reductions may be reassociated (and multiply-adds
-/// contracted), which lets LLVM vectorize them. The order is fixed by the
-/// compiled code, so results are deterministic run to run.
-arith::FastMathFlagsAttr reductionFlags(MLIRContext *context) {
-  return arith::FastMathFlagsAttr::get(context, arith::FastMathFlags::reassoc |
-                                                    arith::FastMathFlags::contract);
-}
-
-/// Sums and products of 16-bit floats accumulate in f32 and round once, as
-/// PyTorch's and onnxruntime's CPU kernels do: rounding every partial sum
-/// to 11 significant bits loses several ulps over a row.
-Type accumulatorType(Type elementType) {
-  if (elementType.isF16() || elementType.isBF16())
-    return Float32Type::get(elementType.getContext());
-  return elementType;
-}
 
 /// `x`, a scalar, extended to `type` when it is narrower.
 Value widened(OpBuilder &b, Location loc, Value x, Type type) {
@@ -893,6 +878,7 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
                  LowerConcat, LowerArange, LowerSlice, LowerGather, LowerScatterAdd, LowerConstant,
                  LowerDropout,
                  LowerTransferProbability, LowerBernoulliSelect>(context);
+    populateWindowLoweringPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
       signalPassFailure();
   }

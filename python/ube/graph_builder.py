@@ -91,6 +91,125 @@ class GraphBuilder:
             return self.add_parameter(self.fresh(base), np.ascontiguousarray(array))
         return self.constant(array, NUMPY_TO_UBE[array.dtype], base)
 
+    def pad(self, x, shape, dtype, pads, mode, value, name):
+        """`x` padded per dimension by (before, after) pairs of `pads`
+        (negative: cropped). "constant" concatenates blocks of `value`;
+        "reflect", "edge" (replicate) and "wrap" (circular) gather along the
+        dimension at indices computed here. Returns (value, new shape)."""
+        shape = list(shape)
+        for axis, (before, after) in enumerate(pads):
+            if not before and not after:
+                continue
+            if isinstance(shape[axis], str):
+                raise ExportError(f"padding a symbolic dimension ('{shape[axis]}')")
+            if before < 0 or after < 0:  # crop first
+                start, limit = [0] * len(shape), list(shape)
+                start[axis], limit[axis] = max(-before, 0), shape[axis] - max(-after, 0)
+                x = self.emit(f"{name}_crop{axis}", "slice", [x], {
+                    "start": start, "limit": limit, "stride": [1] * len(shape)})
+                shape[axis] = limit[axis] - start[axis]
+                before, after = max(before, 0), max(after, 0)
+            size = shape[axis]
+            if mode == "constant":
+                parts = []
+                for count, where in ((before, "before"), (after, "after")):
+                    block = list(shape)
+                    block[axis] = count
+                    parts.append(self.emit(f"{name}_{where}{axis}", "broadcast_to",
+                                           [self.constant(value, dtype)], shape=block)
+                                 if count else None)
+                x = self.emit(f"{name}_pad{axis}", "concat",
+                              [p for p in (parts[0], x, parts[1]) if p], {"axis": axis})
+            else:
+                positions = np.arange(-before, size + after)
+                if mode == "reflect":
+                    if before >= size or after >= size:
+                        raise ExportError(f"reflect padding of {before}, {after} over a "
+                                          f"dimension of {size}")
+                    period = 2 * (size - 1) if size > 1 else 1
+                    positions = np.abs(positions) % period
+                    index = np.where(positions >= size, period - positions, positions)
+                elif mode == "edge":
+                    index = np.clip(positions, 0, size - 1)
+                elif mode == "wrap":
+                    index = positions % size
+                else:
+                    raise ExportError(f"pad mode '{mode}'")
+                x = self.emit(f"{name}_pad{axis}", "gather",
+                              [x, self.array(index.astype(np.int64), f"{name}_index{axis}")],
+                              {"axis": axis})
+            shape[axis] = size + before + after
+        return x, shape
+
+    def tile(self, x, shape, repeats, name):
+        """`x` repeated `repeats` times along each dimension (torch's repeat,
+        ONNX's Tile; extra leading repeats add dimensions): a broadcast over
+        interleaved unit dimensions, then merged."""
+        shape = [1] * (len(repeats) - len(shape)) + list(shape)
+        spread, broadcast, merged = [], [], []
+        for size, r in zip(shape, repeats):
+            spread += [1, size]
+            broadcast += [r, size]
+            merged.append(size * r if not isinstance(size, str) or r == 1 else None)
+        if None in merged:
+            raise ExportError(f"repeating a symbolic dimension: {shape} by {repeats}")
+        x = self.emit(f"{name}_spread", "reshape", [x], shape=spread)
+        x = self.emit(f"{name}_broadcast", "broadcast_to", [x], shape=broadcast)
+        return self.emit(name, "reshape", [x], shape=merged)
+
+    # -- normalizations over channels-first tensors [N, C, *S] ----------------
+    def per_channel(self, value, shape, name):
+        """A [C] vector viewed as [C, 1, ...] against an [N, C, *S] tensor."""
+        return self.emit(name, "reshape", [value], shape=[shape[1]] + [1] * (len(shape) - 2)) \
+            if len(shape) > 2 else value
+
+    def normalized(self, x, axes, eps, dtype, name):
+        """(x − mean)/√(var + eps) over `axes` (biased variance), with the
+        mean and variance (kept dimensions)."""
+        mean = self.emit(f"{name}_mean", "reduce_mean", [x], {"axes": axes, "keepdims": True})
+        deviation = self.emit(f"{name}_dev", "sub", [x, mean])
+        var = self.emit(f"{name}_var", "reduce_mean",
+                        [self.emit(f"{name}_sq", "mul", [deviation, deviation])],
+                        {"axes": axes, "keepdims": True})
+        scale = self.emit(f"{name}_rstd", "rsqrt",
+                          [self.emit(f"{name}_var_eps", "add", [var, self.constant(eps, dtype)])])
+        return self.emit(f"{name}_norm", "mul", [deviation, scale]), mean, var
+
+    def affine(self, x, weight, bias, shape, name):
+        """x·weight + bias with per-channel vectors (either may be None)."""
+        if weight is not None:
+            x = self.emit(f"{name}_scaled", "mul", [x, self.per_channel(weight, shape,
+                                                                        f"{name}_w")])
+        if bias is not None:
+            x = self.emit(f"{name}_shifted", "add", [x, self.per_channel(bias, shape,
+                                                                         f"{name}_b")])
+        return x
+
+    def batch_norm_inference(self, x, shape, mean, var, weight, bias, eps, dtype, name):
+        """Batch normalization with running statistics: x·s + (b − mean·s)
+        with s = weight/√(var + eps), per channel."""
+        scale = self.emit(f"{name}_rstd", "rsqrt",
+                          [self.emit(f"{name}_var_eps", "add", [var, self.constant(eps, dtype)])])
+        if weight is not None:
+            scale = self.emit(f"{name}_scale", "mul", [scale, weight])
+        shift = self.emit(f"{name}_shift0", "neg", [self.emit(f"{name}_ms", "mul",
+                                                              [mean, scale])])
+        if bias is not None:
+            shift = self.emit(f"{name}_shift", "add", [shift, bias])
+        scaled = self.emit(f"{name}_x_scaled", "mul", [x, self.per_channel(scale, shape,
+                                                                           f"{name}_s")])
+        return self.emit(name, "add", [scaled, self.per_channel(shift, shape, f"{name}_t")])
+
+    def group_norm(self, x, shape, groups, weight, bias, eps, dtype, name):
+        """GroupNorm over [N, C, *S]: statistics per (sample, group of C/G
+        channels), then the per-channel affine."""
+        per_group = int(np.prod(shape[1:])) // groups
+        grouped = self.emit(f"{name}_groups", "reshape", [x],
+                            shape=[shape[0], groups, per_group])
+        normed, _, _ = self.normalized(grouped, [2], eps, dtype, name)
+        back = self.emit(f"{name}_back", "reshape", [normed], shape=list(shape))
+        return self.affine(back, weight, bias, shape, name)
+
     def scan(self, value, shape, axis, dtype, name, exclusive=False, reverse=False):
         """The cumulative sum of `value` (`shape`, `dtype`) along `axis`: a
         product with a triangular matrix of ones (exact for integers; an O(n²)

@@ -47,6 +47,7 @@ KEPT_WHOLE = [
     aten.mse_loss.default, aten.l1_loss.default,  # feature-map fusion
     aten.cross_entropy_loss.default,  # ube.cross_entropy: one streaming pass
     aten.scaled_dot_product_attention.default,  # one op, grouped-query heads without copies
+    aten.pad.default,               # reflect/replicate/circular as one gather per dimension
 ]
 
 
@@ -928,6 +929,163 @@ def _flash_attention_output(ex, node):
     return [_scaled_dot_product_attention(ex, node), None]
 
 
+# -- convolution, pooling, normalization over channels ------------------------
+
+def _window_list(value, rank):
+    """An ATen window argument (an int or a list; [] for a default) as one
+    value per spatial dimension, or None when absent."""
+    if value is None or value == []:
+        return None
+    value = list(value) if isinstance(value, (list, tuple)) else [value]
+    return value * rank if len(value) == 1 else value
+
+
+PAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
+             "circular": "wrap"}
+
+
+def _pad(ex, node):
+    """pad / constant_pad_nd(x, pad, [mode,] value): pad lists (before,
+    after) pairs from the last dimension backwards."""
+    args = _args(node)
+    shape, dtype = ex.meta(args["self"])
+    pad = list(args["pad"])
+    mode = args.get("mode") or "constant"
+    if mode not in PAD_MODES:
+        raise ex.error(node, f"pad mode '{mode}' is not supported")
+    pairs = [(0, 0)] * len(shape)
+    for i in range(len(pad) // 2):
+        pairs[len(shape) - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    try:
+        value, _ = ex.graph.pad(ex.value(args["self"], node), shape, dtype, pairs,
+                                PAD_MODES[mode], args["value"] or 0, node.name)
+    except ExportError as e:
+        raise ex.error(node, str(e)) from None
+    return value
+
+
+def _repeat(ex, node):
+    args = _args(node)
+    shape, _ = ex.meta(args["self"])
+    try:
+        return ex.graph.tile(ex.value(args["self"], node), shape, list(args["repeats"]),
+                             node.name)
+    except ExportError as e:
+        raise ex.error(node, str(e)) from None
+
+
+def _convolution(ex, node):
+    args = _args(node)
+    shape, _ = ex.meta(args["input"])
+    rank = len(shape) - 2
+    if args["transposed"]:
+        raise ex.error(node, "transposed convolution is not supported yet")
+    inputs = [ex.value(args["input"], node), ex.value(args["weight"], node)]
+    if args["bias"] is not None:
+        inputs.append(ex.value(args["bias"], node))
+    padding = _window_list(args["padding"], rank) or [0] * rank
+    attrs = {"stride": _window_list(args["stride"], rank), "padding": padding + padding,
+             "dilation": _window_list(args["dilation"], rank), "groups": args["groups"]}
+    return ex.emit(node.name, "conv", inputs, {k: v for k, v in attrs.items() if v})
+
+
+def _max_pool(ex, node):
+    """max_pool*_with_indices: the values (the indices are not computed)."""
+    args = _args(node)
+    shape, _ = ex.meta(args["self"])
+    rank = len(shape) - 2
+    kernel = _window_list(args["kernel_size"], rank)
+    padding = _window_list(args["padding"], rank) or [0] * rank
+    attrs = {"kernel": kernel, "stride": _window_list(args["stride"], rank) or kernel,
+             "padding": padding + padding, "dilation": _window_list(args["dilation"], rank),
+             "ceil_mode": bool(args["ceil_mode"])}
+    return [ex.emit(node.name, "max_pool", [ex.value(args["self"], node)],
+                    {k: v for k, v in attrs.items() if v}), None]
+
+
+def _avg_pool(ex, node):
+    args = _args(node)
+    shape, _ = ex.meta(args["self"])
+    rank = len(shape) - 2
+    if args.get("divisor_override") is not None:
+        raise ex.error(node, "avg_pool with divisor_override is not supported")
+    kernel = _window_list(args["kernel_size"], rank)
+    padding = _window_list(args["padding"], rank) or [0] * rank
+    attrs = {"kernel": kernel, "stride": _window_list(args["stride"], rank) or kernel,
+             "padding": padding + padding, "ceil_mode": bool(args["ceil_mode"]),
+             "count_include_pad": bool(args["count_include_pad"])}
+    return ex.emit(node.name, "avg_pool", [ex.value(args["self"], node)],
+                   {k: v for k, v in attrs.items() if v})
+
+
+def _adaptive_avg_pool(ex, node):
+    """adaptive_avg_pool to sizes that divide the input's: an avg_pool whose
+    kernel and stride are the ratio (the windows PyTorch takes then)."""
+    args = _args(node)
+    shape, _ = ex.meta(_first(node))
+    out = _window_list(args["output_size"], len(shape) - 2)
+    spatial = shape[2:]
+    if any(isinstance(s, str) or s % o for s, o in zip(spatial, out)):
+        raise ex.error(node, f"adaptive_avg_pool from {spatial} to {out}: only output sizes "
+                             "that divide the input's are supported")
+    kernel = [s // o for s, o in zip(spatial, out)]
+    return ex.emit(node.name, "avg_pool", [ex.value(_first(node), node)],
+                   {"kernel": kernel, "stride": kernel})
+
+
+def _batch_norm_no_training(ex, node):
+    """_native_batch_norm_legit_no_training: [out, None, None] (the saved
+    statistics are training's)."""
+    args = _args(node)
+    shape, dtype = ex.meta(args["input"])
+    opt = lambda a: ex.value(args[a], node) if args[a] is not None else None  # noqa: E731
+    out = ex.graph.batch_norm_inference(
+        ex.value(args["input"], node), shape, ex.value(args["running_mean"], node),
+        ex.value(args["running_var"], node), opt("weight"), opt("bias"), float(args["eps"]),
+        dtype, node.name)
+    return [out, None, None]
+
+
+def _batch_norm_batch_stats(ex, node):
+    """Batch normalization on the batch's statistics (training mode, and
+    instance norm's no_stats form): [out, mean, rstd, new running mean, new
+    running var] (the running statistics when the op has them: momentum·
+    batch + (1 − momentum)·running, the variance unbiased)."""
+    args = _args(node)
+    shape, dtype = ex.meta(args["input"])
+    axes = [0] + list(range(2, len(shape)))
+    n = node.name
+    x = ex.value(args["input"], node)
+    normed, mean, var = ex.graph.normalized(x, axes, float(args["eps"]), dtype, n)
+    opt = lambda a: ex.value(args[a], node) if args.get(a) is not None else None  # noqa: E731
+    out = ex.graph.affine(normed, opt("weight"), opt("bias"), shape, n)
+    channels = [shape[1]]
+    mean_c = ex.emit(f"{n}_mean_c", "reshape", [mean], shape=channels)
+    var_c = ex.emit(f"{n}_var_c", "reshape", [var], shape=channels)
+    results = [out, mean_c, None]
+    if args.get("running_mean") is not None:
+        count = int(np.prod([shape[a] for a in axes]))
+        m = float(args["momentum"])
+        unbiased = ex.emit(f"{n}_var_unbiased", "mul",
+                           [var_c, ex.constant(count / max(count - 1, 1), dtype)])
+        for stat, batch in (("running_mean", mean_c), ("running_var", unbiased)):
+            kept = ex.emit(f"{n}_{stat}_kept", "mul", [ex.value(args[stat], node),
+                                                        ex.constant(1 - m, dtype)])
+            results.append(ex.emit(f"{n}_{stat}_new", "add", [kept, ex.emit(
+                f"{n}_{stat}_batch", "mul", [batch, ex.constant(m, dtype)])]))
+    return results
+
+
+def _group_norm(ex, node):
+    """native_group_norm: [out, None, None]."""
+    args = _args(node)
+    shape, dtype = ex.meta(args["input"])
+    opt = lambda a: ex.value(args[a], node) if args[a] is not None else None  # noqa: E731
+    return [ex.graph.group_norm(ex.value(args["input"], node), shape, args["group"],
+                                opt("weight"), opt("bias"), float(args["eps"]), dtype,
+                                node.name), None, None]
+
+
 def _softmax(op):
     def handler(ex, node):
         x = _first(node)
@@ -1250,6 +1408,20 @@ ATEN_OPS = {
     aten.log_softmax.int: _softmax("log_softmax"),
     aten._log_softmax.default: _softmax("log_softmax"),
     aten.layer_norm.default: _layer_norm, aten.rms_norm.default: _rms_norm,
+    aten.convolution.default: _convolution,
+    aten.constant_pad_nd.default: _pad, aten.pad.default: _pad, aten.repeat.default: _repeat,
+    aten.max_pool1d_with_indices.default: _max_pool,
+    aten.max_pool2d_with_indices.default: _max_pool,
+    aten.max_pool3d_with_indices.default: _max_pool,
+    aten.avg_pool1d.default: _avg_pool, aten.avg_pool2d.default: _avg_pool,
+    aten.avg_pool3d.default: _avg_pool,
+    aten._adaptive_avg_pool2d.default: _adaptive_avg_pool,
+    aten._adaptive_avg_pool3d.default: _adaptive_avg_pool,
+    aten.adaptive_avg_pool1d.default: _adaptive_avg_pool,
+    aten._native_batch_norm_legit_no_training.default: _batch_norm_no_training,
+    aten._native_batch_norm_legit.no_stats: _batch_norm_batch_stats,
+    aten._native_batch_norm_legit_functional.default: _batch_norm_batch_stats,
+    aten.native_group_norm.default: _group_norm,
     aten.dropout.default: _dropout,
     aten.scaled_dot_product_attention.default: _scaled_dot_product_attention,
     aten._scaled_dot_product_flash_attention_for_cpu.default: _flash_attention_output,

@@ -1,0 +1,71 @@
+//===- UbeWindow.cpp - the sliding window of convolutions and pooling -----===//
+
+#include "dialects/ube/UbeWindow.h"
+
+#include "mlir/IR/BuiltinTypeInterfaces.h"
+#include "mlir/IR/Diagnostics.h"
+
+using namespace mlir;
+
+namespace ube {
+
+FailureOr<Window> Window::get(std::optional<Location> loc, ArrayRef<int64_t> inputSpatial,
+                              ArrayRef<int64_t> kernel, std::optional<ArrayRef<int64_t>> stride,
+                              std::optional<ArrayRef<int64_t>> padding,
+                              std::optional<ArrayRef<int64_t>> dilation, bool ceilMode) {
+  size_t rank = kernel.size();
+  Window w;
+  w.ceilMode = ceilMode;
+  w.kernel.assign(kernel.begin(), kernel.end());
+  auto read = [&](std::optional<ArrayRef<int64_t>> values, size_t count, int64_t fallback,
+                  int64_t minimum, StringRef name,
+                  SmallVector<int64_t> &out) -> LogicalResult {
+    if (!values) {
+      out.assign(count, fallback);
+      return success();
+    }
+    if (values->size() != count)
+      return emitOptionalError(loc, name, " has ", values->size(), " values, expected ", count,
+                               " (", rank, " spatial dimensions)");
+    for (int64_t v : *values)
+      if (v < minimum)
+        return emitOptionalError(loc, name, " values must be at least ", minimum, ", got ", v);
+    out.assign(values->begin(), values->end());
+    return success();
+  };
+  SmallVector<int64_t> pads;
+  if (failed(read(ArrayRef<int64_t>(kernel), rank, 1, 1, "kernel", w.kernel)) ||
+      failed(read(stride, rank, 1, 1, "stride", w.stride)) ||
+      failed(read(dilation, rank, 1, 1, "dilation", w.dilation)) ||
+      failed(read(padding, 2 * rank, 0, 0, "padding", pads)))
+    return failure();
+  w.padBegin.assign(pads.begin(), pads.begin() + rank);
+  w.padEnd.assign(pads.begin() + rank, pads.end());
+  for (size_t d = 0; d < rank; ++d) {
+    int64_t size = inputSpatial[d];
+    if (ShapedType::isDynamic(size))
+      return emitOptionalError(loc, "spatial dimension ", d,
+                               " is symbolic; convolutions and pooling take static spatial sizes");
+    if (size + w.padBegin[d] + w.padEnd[d] < w.span(d))
+      return emitOptionalError(loc, "the window (", w.span(d), " wide with dilation) is larger than "
+                               "spatial dimension ", d, " of size ", size, " padded by ",
+                               w.padBegin[d], " and ", w.padEnd[d]);
+  }
+  return w;
+}
+
+int64_t Window::outputSize(int64_t d, int64_t size) const {
+  int64_t room = size + padBegin[d] + padEnd[d] - span(d);
+  int64_t out = (ceilMode ? (room + stride[d] - 1) / stride[d] : room / stride[d]) + 1;
+  // A ceil-mode window that would start in the trailing padding is dropped.
+  if (ceilMode && (out - 1) * stride[d] >= size + padBegin[d])
+    --out;
+  return out;
+}
+
+int64_t Window::overhang(int64_t d, int64_t size) const {
+  int64_t reach = (outputSize(d, size) - 1) * stride[d] + span(d);
+  return std::max<int64_t>(0, reach - (size + padBegin[d] + padEnd[d]));
+}
+
+} // namespace ube

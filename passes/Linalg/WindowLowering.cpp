@@ -1,0 +1,320 @@
+//===- WindowLowering.cpp - ube.conv and pooling to linalg ----------------===//
+//
+// Each op is one linalg.generic over the output positions and the window,
+// reading the input padded once (tensor.pad) at (position·stride +
+// offset·dilation). Groups are views: the input's channels and the weight's
+// output channels are split into [groups, per group].
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Linalg/WindowLowering.h"
+
+#include "passes/Linalg/Accumulation.h"
+#include "dialects/ube/UbeOps.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <limits>
+
+using namespace mlir;
+
+namespace ube {
+namespace {
+
+RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
+
+SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value v) {
+  return tensor::getMixedSizes(b, loc, v);
+}
+
+/// `x` [N, C, *S] padded by `window` (and its ceil-mode overhang) with `pad`.
+Value padded(OpBuilder &b, Location loc, Value x, const Window &window, Value pad) {
+  auto type = tensorType(x);
+  SmallVector<OpFoldResult> low(2, b.getIndexAttr(0)), high(2, b.getIndexAttr(0));
+  SmallVector<int64_t> shape(type.getShape());
+  bool any = false;
+  for (int64_t d = 0; d < window.rank(); ++d) {
+    int64_t size = type.getDimSize(d + 2);
+    int64_t end = window.padEnd[d] + window.overhang(d, size);
+    low.push_back(b.getIndexAttr(window.padBegin[d]));
+    high.push_back(b.getIndexAttr(end));
+    shape[d + 2] = size + window.padBegin[d] + end;
+    any |= window.padBegin[d] || end;
+  }
+  if (!any)
+    return x;
+  return tensor::PadOp::create(b, loc, RankedTensorType::get(shape, type.getElementType()), x,
+                               low, high, pad);
+}
+
+/// The map reading the padded input at dims (leading..., position·stride +
+/// offset·dilation) of a loop nest whose positions start at `positions` and
+/// window offsets at `offsets`.
+AffineMap windowReadMap(MLIRContext *context, unsigned loops, ArrayRef<unsigned> leading,
+                        unsigned positions, unsigned offsets, const Window &window) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned d : leading)
+    exprs.push_back(getAffineDimExpr(d, context));
+  for (int64_t d = 0; d < window.rank(); ++d)
+    exprs.push_back(getAffineDimExpr(positions + d, context) * window.stride[d] +
+                    getAffineDimExpr(offsets + d, context) * window.dilation[d]);
+  return AffineMap::get(loops, 0, exprs, context);
+}
+
+AffineMap dimsMap(MLIRContext *context, unsigned loops, ArrayRef<unsigned> dims) {
+  SmallVector<AffineExpr> exprs;
+  for (unsigned d : dims)
+    exprs.push_back(getAffineDimExpr(d, context));
+  return AffineMap::get(loops, 0, exprs, context);
+}
+
+SmallVector<unsigned> range(unsigned begin, unsigned count) {
+  SmallVector<unsigned> r;
+  for (unsigned i = 0; i < count; ++i)
+    r.push_back(begin + i);
+  return r;
+}
+
+Value extendTo(OpBuilder &b, Location loc, Value x, Type type) {
+  return x.getType() == type ? x : arith::ExtFOp::create(b, loc, type, x).getResult();
+}
+
+/// `x`, a tensor of the accumulator type, as `type` (rounded once).
+Value roundedTo(OpBuilder &b, Location loc, Value x, RankedTensorType type) {
+  auto xType = tensorType(x);
+  if (xType.getElementType() == type.getElementType())
+    return x;
+  int64_t rank = xType.getRank();
+  MLIRContext *context = b.getContext();
+  Value init = tensor::EmptyOp::create(b, loc, sizesOf(b, loc, x), type.getElementType());
+  auto identity = AffineMap::getMultiDimIdentityMap(rank, context);
+  return linalg::GenericOp::create(
+             b, loc, type, x, init, ArrayRef<AffineMap>{identity, identity},
+             SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               linalg::YieldOp::create(
+                   nb, l, arith::TruncFOp::create(nb, l, type.getElementType(), args[0])
+                              .getResult());
+             })
+      .getResult(0);
+}
+
+struct LowerConv : OpConversionPattern<ConvOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(ConvOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *context = rewriter.getContext();
+    Window window = op.window();
+    unsigned r = window.rank();
+    auto resultType = op.getType();
+    Type element = resultType.getElementType(), acc = accumulatorType(element);
+    int64_t groups = op.getGroups();
+    auto weightType = tensorType(adaptor.getWeight());
+    int64_t outChannels = weightType.getDimSize(0), perGroupIn = weightType.getDimSize(1);
+    int64_t perGroupOut = outChannels / groups;
+
+    Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(element));
+    Value x = padded(rewriter, loc, adaptor.getInput(), window, zero);
+    // [N, C, *S] -> [N, G, C/G, *S] and [O, C/G, *K] -> [G, O/G, C/G, *K].
+    auto xType = tensorType(x);
+    SmallVector<int64_t> xShape = {xType.getDimSize(0), groups, perGroupIn};
+    llvm::append_range(xShape, xType.getShape().drop_front(2));
+    SmallVector<ReassociationIndices> xGroups = {{0}, {1, 2}};
+    for (unsigned d = 0; d < r; ++d)
+      xGroups.push_back({int64_t(3 + d)});
+    x = tensor::ExpandShapeOp::create(rewriter, loc,
+                                      RankedTensorType::get(xShape, xType.getElementType()), x,
+                                      xGroups);
+    SmallVector<int64_t> wShape = {groups, perGroupOut, perGroupIn};
+    llvm::append_range(wShape, weightType.getShape().drop_front(2));
+    SmallVector<ReassociationIndices> wGroups = {{0, 1}, {2}};
+    for (unsigned d = 0; d < r; ++d)
+      wGroups.push_back({int64_t(3 + d)});
+    Value w = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get(wShape, element), adaptor.getWeight(), wGroups);
+
+    // The result [N, G, O/G, *out] in the accumulator type, starting from
+    // the bias (or zero).
+    SmallVector<int64_t> outShape = {resultType.getDimSize(0), groups, perGroupOut};
+    llvm::append_range(outShape, resultType.getShape().drop_front(2));
+    auto accType = RankedTensorType::get(outShape, acc);
+    SmallVector<OpFoldResult> outSizes = {tensor::getMixedSize(rewriter, loc, x, 0)};
+    for (int64_t size : ArrayRef<int64_t>(outShape).drop_front())
+      outSizes.push_back(rewriter.getIndexAttr(size));
+    Value init = tensor::EmptyOp::create(rewriter, loc, outSizes, acc);
+    unsigned outRank = outShape.size();
+    SmallVector<utils::IteratorType> parallel(outRank, utils::IteratorType::parallel);
+    if (Value bias = adaptor.getBias()) {
+      bias = tensor::ExpandShapeOp::create(
+          rewriter, loc, RankedTensorType::get({groups, perGroupOut}, element), bias,
+          SmallVector<ReassociationIndices>{{0, 1}});
+      init = linalg::GenericOp::create(
+                 rewriter, loc, accType, bias, init,
+                 ArrayRef<AffineMap>{dimsMap(context, outRank, {1, 2}),
+                                     AffineMap::getMultiDimIdentityMap(outRank, context)},
+                 parallel,
+                 [&](OpBuilder &b, Location l, ValueRange args) {
+                   linalg::YieldOp::create(b, l, extendTo(b, l, args[0], acc));
+                 })
+                 .getResult(0);
+    } else {
+      Value accZero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(acc));
+      init = linalg::FillOp::create(rewriter, loc, accZero, init).getResult(0);
+    }
+
+    // Loops: n, g, o, positions (r), c, offsets (r).
+    unsigned loops = 4 + 2 * r, positions = 3, channel = 3 + r, offsets = 4 + r;
+    SmallVector<unsigned> wDims = {1, 2, channel};
+    llvm::append_range(wDims, range(offsets, r));
+    SmallVector<unsigned> outDims = {0, 1, 2};
+    llvm::append_range(outDims, range(positions, r));
+    SmallVector<AffineMap> maps = {
+        windowReadMap(context, loops, {0, 1, channel}, positions, offsets, window),
+        dimsMap(context, loops, wDims), dimsMap(context, loops, outDims)};
+    SmallVector<utils::IteratorType> iterators(loops, utils::IteratorType::parallel);
+    for (unsigned d = channel; d < loops; ++d)
+      iterators[d] = utils::IteratorType::reduction;
+    auto flags = reductionFlags(context);
+    Value sum = linalg::GenericOp::create(
+                    rewriter, loc, accType, ValueRange{x, w}, init, maps, iterators,
+                    [&](OpBuilder &b, Location l, ValueRange args) {
+                      Value product = arith::MulFOp::create(b, l, extendTo(b, l, args[0], acc),
+                                                            extendTo(b, l, args[1], acc), flags);
+                      linalg::YieldOp::create(
+                          b, l, arith::AddFOp::create(b, l, args[2], product, flags).getResult());
+                    })
+                    .getResult(0);
+    SmallVector<ReassociationIndices> merge = {{0}, {1, 2}};
+    for (unsigned d = 0; d < r; ++d)
+      merge.push_back({int64_t(3 + d)});
+    Value merged = tensor::CollapseShapeOp::create(rewriter, loc, sum, merge);
+    rewriter.replaceOp(op, roundedTo(rewriter, loc, merged, resultType));
+    return success();
+  }
+};
+
+/// One generic over [N, C, *out] × window, combining into `init`; `window`
+/// shapes the offset loops through an unread tensor of the kernel's size.
+Value windowReduce(OpBuilder &b, Location loc, Value x, const Window &window, Value init,
+                   function_ref<Value(OpBuilder &, Location, Value, Value)> combine) {
+  MLIRContext *context = b.getContext();
+  unsigned r = window.rank(), loops = 2 + 2 * r, positions = 2, offsets = 2 + r;
+  Value kernel = tensor::EmptyOp::create(b, loc, window.kernel, b.getI8Type());
+  SmallVector<unsigned> outDims = {0, 1};
+  llvm::append_range(outDims, range(positions, r));
+  SmallVector<AffineMap> maps = {
+      windowReadMap(context, loops, {0, 1}, positions, offsets, window),
+      dimsMap(context, loops, range(offsets, r)), dimsMap(context, loops, outDims)};
+  SmallVector<utils::IteratorType> iterators(loops, utils::IteratorType::parallel);
+  for (unsigned d = offsets; d < loops; ++d)
+    iterators[d] = utils::IteratorType::reduction;
+  return linalg::GenericOp::create(b, loc, init.getType(), ValueRange{x, kernel}, init, maps,
+                                   iterators,
+                                   [&](OpBuilder &nb, Location l, ValueRange args) {
+                                     linalg::YieldOp::create(nb, l,
+                                                             combine(nb, l, args[0], args[2]));
+                                   })
+      .getResult(0);
+}
+
+Value filledLike(OpBuilder &b, Location loc, RankedTensorType type, Value x, Value value) {
+  SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, loc, x, 0),
+                                     tensor::getMixedSize(b, loc, x, 1)};
+  for (int64_t size : type.getShape().drop_front(2))
+    sizes.push_back(b.getIndexAttr(size));
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
+  return linalg::FillOp::create(b, loc, value, empty).getResult(0);
+}
+
+struct LowerMaxPool : OpConversionPattern<MaxPoolOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(MaxPoolOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Window window = op.window();
+    auto type = op.getType();
+    auto element = cast<FloatType>(type.getElementType());
+    Value lowest = arith::ConstantOp::create(
+        rewriter, loc, rewriter.getFloatAttr(element, -std::numeric_limits<double>::infinity()));
+    Value x = padded(rewriter, loc, adaptor.getInput(), window, lowest);
+    Value init = filledLike(rewriter, loc, type, adaptor.getInput(), lowest);
+    rewriter.replaceOp(op, windowReduce(rewriter, loc, x, window, init,
+                                        [](OpBuilder &b, Location l, Value v, Value a) -> Value {
+                                          return arith::MaximumFOp::create(b, l, a, v);
+                                        }));
+    return success();
+  }
+};
+
+struct LowerAvgPool : OpConversionPattern<AvgPoolOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(AvgPoolOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *context = rewriter.getContext();
+    Window window = op.window();
+    auto type = op.getType();
+    Type element = type.getElementType(), acc = accumulatorType(element);
+    auto accType = RankedTensorType::get(type.getShape(), acc);
+    Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(element));
+    Value accZero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(acc));
+    Value x = padded(rewriter, loc, adaptor.getInput(), window, zero);
+    Value init = filledLike(rewriter, loc, accType, adaptor.getInput(), accZero);
+    auto flags = reductionFlags(context);
+    Value sum = windowReduce(rewriter, loc, x, window, init,
+                             [&](OpBuilder &b, Location l, Value v, Value a) -> Value {
+                               return arith::AddFOp::create(b, l, a, extendTo(b, l, v, acc),
+                                                            flags);
+                             });
+    // The divisor of each output position, a constant [*out]: per spatial
+    // dimension the window's extent inside the padded (or the plain) input.
+    ArrayRef<int64_t> in = tensorType(adaptor.getInput()).getShape().drop_front(2);
+    ArrayRef<int64_t> out = type.getShape().drop_front(2);
+    SmallVector<double> divisors = {1.0};
+    for (int64_t d = 0; d < window.rank(); ++d) {
+      SmallVector<double> next;
+      for (double prefix : divisors)
+        for (int64_t i = 0; i < out[d]; ++i) {
+          int64_t start = i * window.stride[d] - window.padBegin[d];
+          int64_t end = std::min(start + window.kernel[d], in[d] + window.padEnd[d]);
+          int64_t count = op.getCountIncludePad()
+                              ? end - start
+                              : std::min(end, in[d]) - std::max<int64_t>(start, 0);
+          next.push_back(prefix * double(count));
+        }
+      divisors = std::move(next);
+    }
+    auto divisorType = RankedTensorType::get(out, acc);
+    SmallVector<Attribute> values;
+    for (double v : divisors)
+      values.push_back(rewriter.getFloatAttr(acc, v));
+    Value divisor = arith::ConstantOp::create(rewriter, loc,
+                                              DenseElementsAttr::get(divisorType, values));
+    int64_t rank = type.getRank();
+    Value mean = linalg::GenericOp::create(
+                     rewriter, loc, accType, ValueRange{sum, divisor}, init,
+                     ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, context),
+                                         dimsMap(context, rank, range(2, rank - 2)),
+                                         AffineMap::getMultiDimIdentityMap(rank, context)},
+                     SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
+                     [&](OpBuilder &b, Location l, ValueRange args) {
+                       linalg::YieldOp::create(
+                           b, l, arith::DivFOp::create(b, l, args[0], args[1]).getResult());
+                     })
+                     .getResult(0);
+    rewriter.replaceOp(op, roundedTo(rewriter, loc, mean, type));
+    return success();
+  }
+};
+
+} // namespace
+
+void populateWindowLoweringPatterns(RewritePatternSet &patterns) {
+  patterns.add<LowerConv, LowerMaxPool, LowerAvgPool>(patterns.getContext());
+}
+
+} // namespace ube
