@@ -409,8 +409,7 @@ Window ConvOp::window() {
 
 namespace {
 template <typename Adaptor>
-LogicalResult inferPool(Loc loc, Adaptor adaptor, std::optional<ArrayRef<int64_t>> dilation,
-                        SmallVectorImpl<Type> &types) {
+LogicalResult inferPool(Loc loc, Adaptor adaptor, SmallVectorImpl<Type> &types) {
   auto input = channelsFirst(loc, adaptor.getInput(), "input");
   if (failed(input))
     return failure();
@@ -419,15 +418,10 @@ LogicalResult inferPool(Loc loc, Adaptor adaptor, std::optional<ArrayRef<int64_t
                              " sizes for an input with ", input->getRank() - 2,
                              " spatial dimensions");
   auto window = Window::get(loc, input->getShape().drop_front(2), adaptor.getKernel(),
-                            adaptor.getStride(), adaptor.getPadding(), dilation,
+                            adaptor.getStride(), adaptor.getPadding(), adaptor.getDilation(),
                             adaptor.getCeilMode());
   if (failed(window))
     return failure();
-  for (int64_t d = 0; d < window->rank(); ++d)
-    if (window->padBegin[d] > window->kernel[d] / 2 || window->padEnd[d] > window->kernel[d] / 2)
-      return emitOptionalError(loc, "padding must be at most half the kernel (as PyTorch "
-                               "requires), got ", window->padBegin[d], " and ", window->padEnd[d],
-                               " for a kernel of ", window->kernel[d]);
   types.push_back(windowedType(*input, input->getDimSize(1), *window));
   return success();
 }
@@ -435,7 +429,7 @@ LogicalResult inferPool(Loc loc, Adaptor adaptor, std::optional<ArrayRef<int64_t
 
 LogicalResult MaxPoolOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
                                     SmallVectorImpl<Type> &types) {
-  return inferPool(loc, adaptor, adaptor.getDilation(), types);
+  return inferPool(loc, adaptor, types);
 }
 
 Window MaxPoolOp::window() {
@@ -445,12 +439,12 @@ Window MaxPoolOp::window() {
 
 LogicalResult AvgPoolOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
                                     SmallVectorImpl<Type> &types) {
-  return inferPool(loc, adaptor, std::nullopt, types);
+  return inferPool(loc, adaptor, types);
 }
 
 Window AvgPoolOp::window() {
   return *Window::get(std::nullopt, getInput().getType().getShape().drop_front(2), getKernel(),
-                      getStride(), getPadding(), std::nullopt, getCeilMode());
+                      getStride(), getPadding(), getDilation(), getCeilMode());
 }
 
 LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,

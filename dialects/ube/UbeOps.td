@@ -294,13 +294,15 @@ def Ube_AvgPoolOp : Ube_PoolOp<"avg_pool"> {
   let description = [{
     `input` is `[N, C, *S]`; each output element is the mean of a `kernel`
     window of its channel. With `count_include_pad`, the divisor counts the
-    zero padding inside the window (not the part of a ceil-mode window past
-    the padding); without it, only input elements. `stride`, `padding` and
+    window's taps on the zero padding too (not those of a ceil-mode window
+    past the padding); without it, only taps on input elements (a window
+    wholly in the padding gives NaN). `stride`, `padding`, `dilation` and
     `ceil_mode` as in `ube.max_pool`. Spatial sizes are static.
   }];
   let arguments = (ins Ube_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
                    OptionalAttr<DenseI64ArrayAttr>:$stride,
                    OptionalAttr<DenseI64ArrayAttr>:$padding,
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation,
                    DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
                    DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
 }

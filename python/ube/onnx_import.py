@@ -1026,6 +1026,119 @@ def _softmax_cross_entropy(im, node, attrs):
     return [_class_loss(im, node, attrs, log_prob, _out(node)), log_prob]
 
 
+def _onnx_window(im, node, attrs, shape, kernel):
+    """ONNX window attributes as ube's: strides, dilations, and pads
+    ([begin..., end...]) from `pads` or `auto_pad` (SAME_UPPER puts the odd
+    padding at the end, SAME_LOWER at the beginning)."""
+    rank = len(shape) - 2
+    strides = list(attrs.get("strides", [1] * rank))
+    dilations = list(attrs.get("dilations", [1] * rank))
+    pads = list(attrs.get("pads", [0] * (2 * rank)))
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        pads = [0] * (2 * rank)
+        for d in range(rank):
+            size = shape[d + 2]
+            if isinstance(size, str):
+                raise UnsupportedError(f"auto_pad over a symbolic size '{size}'")
+            out = -(-size // strides[d])
+            total = max((out - 1) * strides[d] + dilations[d] * (kernel[d] - 1) + 1 - size, 0)
+            small, large = total // 2, total - total // 2
+            pads[d], pads[d + rank] = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
+    elif auto_pad == "VALID":
+        pads = [0] * (2 * rank)
+    return {"stride": strides, "padding": pads, "dilation": dilations}
+
+
+def _conv(im, node, attrs):
+    shape = im.shape(node.input[0])
+    kernel = im.static_shape(node.input[1], "Conv's weight")[2:]
+    inputs = [im.value(i) for i in node.input if i]
+    window = _onnx_window(im, node, attrs, shape, kernel)
+    return im.emit(_out(node), "conv", inputs, {**window, "groups": attrs.get("group", 1)})
+
+
+def _pool(op):
+    def handler(im, node, attrs):
+        shape = im.shape(node.input[0])
+        kernel = list(attrs["kernel_shape"])
+        window = _onnx_window(im, node, attrs, shape, kernel)
+        result = {"kernel": kernel, "stride": window["stride"], "padding": window["padding"],
+                  "ceil_mode": bool(attrs.get("ceil_mode", 0))}
+        result["dilation"] = window["dilation"]
+        if op == "max_pool":
+            if len(node.output) > 1 and node.output[1]:
+                raise UnsupportedError("MaxPool's Indices output")
+        else:
+            result["count_include_pad"] = bool(attrs.get("count_include_pad", 0))
+        return im.emit(_out(node), op, [im.value(node.input[0])], result)
+    return handler
+
+
+def _global_pool(op):
+    def handler(im, node, attrs):
+        rank = len(im.shape(node.input[0]))
+        return im.emit(_out(node), op, [im.value(node.input[0])],
+                       {"axes": list(range(2, rank)), "keepdims": True})
+    return handler
+
+
+def _batch_norm(im, node, attrs):
+    if attrs.get("training_mode", 0):
+        raise UnsupportedError("training_mode")
+    shape, dtype = im.shape(node.input[0]), im.dtype(node.input[0])
+    x, scale, bias, mean, var = [im.value(i) for i in node.input[:5]]
+    return im.graph.batch_norm_inference(x, shape, mean, var, scale, bias,
+                                         float(attrs.get("epsilon", 1e-5)), dtype, _out(node))
+
+
+def _instance_norm(im, node, attrs):
+    shape, dtype = im.shape(node.input[0]), im.dtype(node.input[0])
+    name = _out(node)
+    normed, _, _ = im.graph.normalized(im.value(node.input[0]), list(range(2, len(shape))),
+                                       float(attrs.get("epsilon", 1e-5)), dtype, name)
+    return im.graph.affine(normed, im.value(node.input[1]), im.value(node.input[2]), shape,
+                           name)
+
+
+def _group_norm(im, node, attrs):
+    """GroupNormalization (opset 21: per-channel scale and bias)."""
+    if im.opset < 21:
+        raise UnsupportedError("GroupNormalization before opset 21 (per-group scale)")
+    shape, dtype = im.shape(node.input[0]), im.dtype(node.input[0])
+    return im.graph.group_norm(im.value(node.input[0]), shape, attrs["num_groups"],
+                               im.value(node.input[1]), im.value(node.input[2]),
+                               float(attrs.get("epsilon", 1e-5)), dtype, _out(node))
+
+
+def _pad(im, node, attrs):
+    shape, dtype = im.shape(node.input[0]), im.dtype(node.input[0])
+    mode = attrs.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if im.opset < 11:
+        pads, value = list(attrs["pads"]), attrs.get("value", 0.0)
+        axes = list(range(len(shape)))
+    else:
+        pads = [int(v) for v in im.static(node.input[1], "pads")]
+        value = im.static(node.input[2], "the constant value").item() \
+            if len(node.input) > 2 and node.input[2] else 0
+        axes = [int(a) % len(shape) for a in im.static(node.input[3], "axes")] \
+            if len(node.input) > 3 and node.input[3] else list(range(len(shape)))
+    pairs = [(0, 0)] * len(shape)
+    for i, axis in enumerate(axes):
+        pairs[axis] = (pads[i], pads[i + len(axes)])
+    value, out_shape = im.graph.pad(im.value(node.input[0]), shape, dtype, pairs, mode, value,
+                                    _out(node))
+    im.set_shape(_out(node), out_shape)
+    return value
+
+
+def _tile(im, node, attrs):
+    repeats = [int(v) for v in im.static(node.input[1], "repeats")]
+    return im.graph.tile(im.value(node.input[0]), im.shape(node.input[0]), repeats, _out(node))
+
+
 def _cast(im, node, attrs, dtype=None):
     dtype = dtype or ONNX_TO_UBE.get(attrs["to"])
     if dtype is None:
@@ -1168,6 +1281,10 @@ OPS = {
     "Constant": _constant, "Shape": _shape, "Split": _split, "CumSum": _cumsum,
     "Range": _range, "ConstantOfShape": _constant_of_shape,
     "NegativeLogLikelihoodLoss": _nll_loss, "SoftmaxCrossEntropyLoss": _softmax_cross_entropy,
+    "Conv": _conv, "MaxPool": _pool("max_pool"), "AveragePool": _pool("avg_pool"),
+    "GlobalAveragePool": _global_pool("reduce_mean"), "GlobalMaxPool": _global_pool("reduce_max"),
+    "BatchNormalization": _batch_norm, "InstanceNormalization": _instance_norm,
+    "GroupNormalization": _group_norm, "Pad": _pad, "Tile": _tile,
     "IsNaN": _isnan, "GatherND": _gather_nd, "GatherElements": _gather_elements,
 }
 
