@@ -11,6 +11,7 @@
 #include "dialects/ube/UbeAttention.h"
 #include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
+#include "dialects/ube/UbeWindowGrad.h"
 
 #include <cmath>
 
@@ -585,6 +586,16 @@ LogicalResult vjp(BernoulliSelectOp op, UbeBuilder &u, Value g, Grads &grads) {
   return success();
 }
 
+LogicalResult vjp(ConvOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return convGradients(op, u, g, grads);
+}
+LogicalResult vjp(AvgPoolOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return avgPoolGradient(op, u, g, grads);
+}
+LogicalResult vjp(MaxPoolOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return maxPoolGradient(op, u, g, grads);
+}
+
 /// The interface for one op type: the rule above for its (single) result.
 template <typename Op>
 struct VjpModel : DifferentiableOpInterface::ExternalModel<VjpModel<Op>, Op> {
@@ -612,5 +623,5 @@ void ube::attachVjpRules(MLIRContext &context) {
          LayerNormOp, RmsNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
          TransposeOp, ReshapeOp, BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp,
          CrossEntropyOp, MseLossOp, KdLossOp, ProjectedKdLossOp, FeatureMapLossOp,
-         AttentionTransferLossOp, BernoulliSelectOp>(context);
+         AttentionTransferLossOp, BernoulliSelectOp, ConvOp, AvgPoolOp, MaxPoolOp>(context);
 }

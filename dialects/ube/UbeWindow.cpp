@@ -68,4 +68,24 @@ int64_t Window::overhang(int64_t d, int64_t size) const {
   return std::max<int64_t>(0, reach - (size + padBegin[d] + padEnd[d]));
 }
 
+SmallVector<double> Window::tapCounts(ArrayRef<int64_t> sizes, bool includePad) const {
+  SmallVector<double> counts = {1.0};
+  for (int64_t d = 0; d < rank(); ++d) {
+    int64_t low = includePad ? -padBegin[d] : 0;
+    int64_t high = includePad ? sizes[d] + padEnd[d] : sizes[d];
+    SmallVector<double> next;
+    for (double prefix : counts)
+      for (int64_t i = 0, n = outputSize(d, sizes[d]); i < n; ++i) {
+        int64_t count = 0;
+        for (int64_t k = 0; k < kernel[d]; ++k) {
+          int64_t at = i * stride[d] - padBegin[d] + k * dilation[d];
+          count += at >= low && at < high;
+        }
+        next.push_back(prefix * double(count));
+      }
+    counts = std::move(next);
+  }
+  return counts;
+}
+
 } // namespace ube

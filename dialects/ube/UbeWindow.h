@@ -41,6 +41,10 @@ struct Window {
   int64_t outputSize(int64_t d, int64_t size) const;
   /// Padding past the end the last window reads beyond `padEnd` (ceil mode).
   int64_t overhang(int64_t d, int64_t size) const;
+  /// For each output position (row-major over the spatial dimensions of an
+  /// input of `sizes`), the number of the window's taps on the input, or
+  /// with `includePad` on the input and its padding: avg_pool's divisors.
+  llvm::SmallVector<double> tapCounts(llvm::ArrayRef<int64_t> sizes, bool includePad) const;
 };
 
 } // namespace ube

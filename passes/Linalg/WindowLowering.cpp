@@ -270,28 +270,10 @@ struct LowerAvgPool : OpConversionPattern<AvgPoolOp> {
                                return arith::AddFOp::create(b, l, a, extendTo(b, l, v, acc),
                                                             flags);
                              });
-    // The divisor of each output position, a constant [*out]: per spatial
-    // dimension the number of the window's taps inside the padded (or the
-    // plain) input.
+    // The divisor of each output position, a constant [*out].
     ArrayRef<int64_t> in = tensorType(adaptor.getInput()).getShape().drop_front(2);
     ArrayRef<int64_t> out = type.getShape().drop_front(2);
-    SmallVector<double> divisors = {1.0};
-    for (int64_t d = 0; d < window.rank(); ++d) {
-      SmallVector<double> next;
-      for (double prefix : divisors)
-        for (int64_t i = 0; i < out[d]; ++i) {
-          int64_t start = i * window.stride[d] - window.padBegin[d];
-          int64_t low = op.getCountIncludePad() ? -window.padBegin[d] : 0;
-          int64_t high = op.getCountIncludePad() ? in[d] + window.padEnd[d] : in[d];
-          int64_t count = 0;
-          for (int64_t k = 0; k < window.kernel[d]; ++k) {
-            int64_t at = start + k * window.dilation[d];
-            count += at >= low && at < high;
-          }
-          next.push_back(prefix * double(count));
-        }
-      divisors = std::move(next);
-    }
+    SmallVector<double> divisors = window.tapCounts(in, op.getCountIncludePad());
     auto divisorType = RankedTensorType::get(out, acc);
     SmallVector<Attribute> values;
     for (double v : divisors)

@@ -348,6 +348,66 @@ def test_bernoulli_select_routes_the_gradient(runner, probability, chosen):
           lambda p, step, s, t: s if chosen == "s" else t, wrt=["s", "t"])
 
 
+# (input shape, weight shape, attrs, torch function of (x, w, b))
+CONVOLUTIONS = {
+    "2d_stride_pad": ((2, 3, 9, 8), (4, 3, 3, 3), {"stride": [2, 2], "padding": [1, 1, 1, 1]},
+                      lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)),
+    "2d_asymmetric": ((1, 2, 7, 7), (3, 2, 2, 3), {"padding": [0, 1, 1, 2]},
+                      lambda x, w, b: F.conv2d(F.pad(x, (1, 2, 0, 1)), w, b)),
+    "2d_groups_dilation": ((2, 4, 10, 9), (6, 2, 3, 2),
+                           {"groups": 2, "dilation": [2, 1], "stride": [1, 3]},
+                           lambda x, w, b: F.conv2d(x, w, b, groups=2, dilation=(2, 1),
+                                                    stride=(1, 3))),
+    "depthwise": ((2, 5, 8, 8), (5, 1, 3, 3), {"groups": 5, "padding": [1, 1, 1, 1]},
+                  lambda x, w, b: F.conv2d(x, w, b, groups=5, padding=1)),
+    "1d_stride_skips_end": ((3, 2, 12), (4, 2, 4), {"stride": [3]},
+                            lambda x, w, b: F.conv1d(x, w, b, stride=3)),
+    "3d": ((1, 2, 4, 5, 5), (2, 2, 2, 2, 3), {"stride": [1, 2, 1], "padding": [1, 0, 1, 1, 0, 1]},
+           lambda x, w, b: F.conv3d(x, w, b, stride=(1, 2, 1), padding=(1, 0, 1))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONVOLUTIONS))
+def test_conv(runner, case):
+    x_shape, w_shape, attrs, fn = CONVOLUTIONS[case]
+    inputs = {"x": randn(*x_shape), "w": randn(*w_shape), "b": randn(w_shape[0])}
+    check(runner, inputs, [node("conv", ["x", "w", "b"], **attrs)], fn)
+
+
+POOLS = {
+    "max_2d": ("max_pool", (2, 3, 9, 9), {"kernel": [3, 3], "stride": [2, 2],
+                                          "padding": [1, 1, 1, 1]},
+               lambda x: F.max_pool2d(x, 3, 2, 1)),
+    "max_overlap_ceil_dilation": ("max_pool", (1, 2, 11, 10),
+                                  {"kernel": [3, 2], "stride": [2, 1], "dilation": [1, 2],
+                                   "ceil_mode": True},
+                                  lambda x: F.max_pool2d(x, (3, 2), (2, 1), dilation=(1, 2),
+                                                         ceil_mode=True)),
+    "max_1d": ("max_pool", (2, 3, 10), {"kernel": [2], "stride": [2]},
+               lambda x: F.max_pool1d(x, 2)),
+    "avg_2d_pad": ("avg_pool", (2, 3, 9, 9), {"kernel": [3, 3], "stride": [2, 2],
+                                              "padding": [1, 1, 1, 1], "count_include_pad": True},
+                   lambda x: F.avg_pool2d(x, 3, 2, 1)),
+    "avg_ceil_exclude_pad": ("avg_pool", (1, 2, 10, 10),
+                             {"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1, 1, 1],
+                              "ceil_mode": True},
+                             lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True,
+                                                    count_include_pad=False)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(POOLS))
+def test_pool(runner, case):
+    op, shape, attrs, fn = POOLS[case]
+    check(runner, {"x": randn(*shape)}, [node(op, ["x"], **attrs)], fn)
+
+
+def test_max_pool_ties_go_to_the_first_maximum(runner):
+    x = np.repeat(randn(1, 2, 3, 1), 4, axis=3)  # rows of equal values: every window ties
+    check(runner, {"x": x}, [node("max_pool", ["x"], kernel=[2, 2], stride=[1, 1])],
+          lambda x: F.max_pool2d(x, 2, 1))
+
+
 def test_encoder_layer_gradients(runner):
     """A whole BERT-style layer: attention, residuals, layer norms, GELU FFN,
     then a classifier and a cross-entropy: gradients of every weight."""

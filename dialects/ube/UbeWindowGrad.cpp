@@ -1,0 +1,249 @@
+//===- UbeWindowGrad.cpp - gradients of convolution and pooling -----------===//
+
+#include "dialects/ube/UbeWindowGrad.h"
+
+#include "dialects/ube/UbeOps.h"
+
+using namespace mlir;
+
+namespace ube {
+namespace {
+
+using Shape = SmallVector<int64_t>;
+
+Shape shapeOf(Value v) { return Shape(UbeBuilder::typeOf(v).getShape()); }
+
+LogicalResult requireStatic(Operation *op) {
+  for (Type type : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
+    if (!cast<RankedTensorType>(type).hasStaticShape())
+      return op->emitOpError("gradient on symbolic shapes is not supported yet");
+  return success();
+}
+
+/// A block of `value` of `shape`.
+Value filled(UbeBuilder &u, Type element, double value, ArrayRef<int64_t> shape) {
+  return u.broadcastTo(u.scalar(element, value), shape);
+}
+
+/// `x` with `before` and `after` elements of `value` around it along `axis`
+/// (negative counts crop).
+Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t after,
+              double value = 0.0) {
+  Shape shape = shapeOf(x);
+  if (before < 0 || after < 0) {
+    x = u.slice(x, axis, std::max<int64_t>(-before, 0),
+                shape[axis] - std::max<int64_t>(-after, 0));
+    return padAxis(u, x, axis, std::max<int64_t>(before, 0), std::max<int64_t>(after, 0),
+                   value);
+  }
+  Type element = UbeBuilder::elementTypeOf(x);
+  auto block = [&](int64_t count) {
+    Shape blockShape = shape;
+    blockShape[axis] = count;
+    return filled(u, element, value, blockShape);
+  };
+  SmallVector<Value> parts;
+  if (before)
+    parts.push_back(block(before));
+  parts.push_back(x);
+  if (after)
+    parts.push_back(block(after));
+  return parts.size() == 1 ? x : u.concat(parts, axis);
+}
+
+/// `x` spread along `axis` by `stride`: stride − 1 zeros after each element
+/// but the last ([.., S, ..] -> [.., (S − 1)·stride + 1, ..]).
+Value dilate(UbeBuilder &u, Value x, int64_t axis, int64_t stride) {
+  if (stride == 1)
+    return x;
+  Shape shape = shapeOf(x), column = shape;
+  column.insert(column.begin() + axis + 1, 1);
+  Value c = u.reshape(x, column);
+  SmallVector<Value> parts = {c};
+  Shape zeros = column;
+  zeros[axis + 1] = stride - 1;
+  parts.push_back(filled(u, UbeBuilder::elementTypeOf(x), 0.0, zeros));
+  Shape flat = shape;
+  flat[axis] *= stride;
+  return u.slice(u.reshape(u.concat(parts, axis + 1), flat), axis, 0,
+                 (shape[axis] - 1) * stride + 1);
+}
+
+/// `x` reversed along `axis`.
+Value flip(UbeBuilder &u, Value x, int64_t axis) {
+  int64_t size = shapeOf(x)[axis];
+  if (size == 1)
+    return x;
+  SmallVector<APInt> order;
+  for (int64_t i = size - 1; i >= 0; --i)
+    order.push_back(APInt(64, i));
+  auto type = RankedTensorType::get({size}, u.b.getI64Type());
+  Value indices = ConstantOp::create(u.b, type, DenseElementsAttr::get(type, order));
+  return GatherOp::create(u.b, x, indices, u.b.getI64IntegerAttr(axis));
+}
+
+/// The gradient of a convolution's input [N, C, *S] from `g` [N, O, *Y]
+/// and its weight [O, C/G, *K]: `g` spread by the stride, convolved with
+/// the flipped weight with input and output channels exchanged per group,
+/// over the whole padded input, then cropped to the input.
+Value inputGradient(UbeBuilder &u, Value g, Value weight, const Window &window, int64_t groups,
+                    ArrayRef<int64_t> inputShape) {
+  int64_t r = window.rank();
+  Shape w = shapeOf(weight);
+  int64_t out = w[0], perGroupIn = w[1], perGroupOut = out / groups;
+  Shape grouped = {groups, perGroupOut, perGroupIn};
+  Shape exchanged = {groups * perGroupIn, perGroupOut};
+  Shape perm = {0, 2, 1};
+  for (int64_t d = 0; d < r; ++d) {
+    grouped.push_back(w[2 + d]);
+    exchanged.push_back(w[2 + d]);
+    perm.push_back(3 + d);
+  }
+  Value kernel = u.reshape(u.transpose(u.reshape(weight, grouped), perm), exchanged);
+  Shape padding(2 * r);
+  for (int64_t d = 0; d < r; ++d) {
+    kernel = flip(u, kernel, 2 + d);
+    g = dilate(u, g, 2 + d, window.stride[d]);
+    int64_t padded = inputShape[2 + d] + window.padBegin[d] + window.padEnd[d];
+    int64_t covered = shapeOf(g)[2 + d] + window.span(d) - 1;
+    padding[d] = window.span(d) - 1;
+    padding[r + d] = window.span(d) - 1 + padded - covered;
+  }
+  Value full = ConvOp::create(u.b, g, kernel, Value(), DenseI64ArrayAttr(),
+                              u.b.getDenseI64ArrayAttr(padding),
+                              u.b.getDenseI64ArrayAttr(window.dilation), groups);
+  for (int64_t d = 0; d < r; ++d)
+    full = u.slice(full, 2 + d, window.padBegin[d], window.padBegin[d] + inputShape[2 + d]);
+  return full;
+}
+
+/// The gradient of a convolution's weight: with the input's channels as the
+/// batch and its batch as the channels (per group), `g` is the kernel, the
+/// dilation the stride and the stride the dilation.
+Value weightGradient(UbeBuilder &u, Value x, Value g, const Window &window, int64_t groups,
+                     ArrayRef<int64_t> weightShape) {
+  int64_t r = window.rank();
+  Shape xs = shapeOf(x), gs = shapeOf(g);
+  int64_t n = xs[0], perGroupIn = xs[1] / groups, out = gs[1], perGroupOut = out / groups;
+  Shape xGrouped = {n, groups, perGroupIn}, xSwapped = {perGroupIn, groups * n};
+  Shape gGrouped = {n, groups, perGroupOut}, gSwapped = {out, n};
+  Shape xPerm = {2, 1, 0}, gPerm = {1, 2, 0}, back = {1, 0};
+  for (int64_t d = 0; d < r; ++d) {
+    xGrouped.push_back(xs[2 + d]);
+    xSwapped.push_back(xs[2 + d]);
+    gGrouped.push_back(gs[2 + d]);
+    gSwapped.push_back(gs[2 + d]);
+    xPerm.push_back(3 + d);
+    gPerm.push_back(3 + d);
+    back.push_back(2 + d);
+  }
+  Value input = u.reshape(u.transpose(u.reshape(x, xGrouped), xPerm), xSwapped);
+  Value kernel = u.reshape(u.transpose(u.reshape(g, gGrouped), gPerm), gSwapped);
+  Shape padding = window.padBegin;
+  llvm::append_range(padding, window.padEnd);
+  Value full = ConvOp::create(u.b, input, kernel, Value(),
+                              u.b.getDenseI64ArrayAttr(window.dilation),
+                              u.b.getDenseI64ArrayAttr(padding),
+                              u.b.getDenseI64ArrayAttr(window.stride), groups);
+  // Positions past the kernel (a stride that skips the input's end) are
+  // not weights.
+  for (int64_t d = 0; d < r; ++d)
+    full = u.slice(full, 2 + d, 0, weightShape[2 + d]);
+  return u.transpose(full, back);
+}
+
+} // namespace
+
+LogicalResult convGradients(ConvOp op, UbeBuilder &u, Value g, SmallVectorImpl<Value> &grads) {
+  if (failed(requireStatic(op)))
+    return failure();
+  Window window = op.window();
+  int64_t groups = op.getGroups();
+  grads[0] = inputGradient(u, g, op.getWeight(), window, groups, shapeOf(op.getInput()));
+  grads[1] = weightGradient(u, op.getInput(), g, window, groups, shapeOf(op.getWeight()));
+  if (op.getBias()) {
+    Shape axes = {0};
+    for (int64_t d = 0; d < window.rank(); ++d)
+      axes.push_back(2 + d);
+    grads[2] = u.reduceSum(g, axes);
+  }
+  return success();
+}
+
+LogicalResult avgPoolGradient(AvgPoolOp op, UbeBuilder &u, Value g,
+                              SmallVectorImpl<Value> &grads) {
+  if (failed(requireStatic(op)))
+    return failure();
+  Window window = op.window();
+  Shape input = shapeOf(op.getInput()), out = shapeOf(g);
+  Type element = UbeBuilder::elementTypeOf(g);
+  // g / divisor, then the input gradient of a depthwise convolution with a
+  // kernel of ones.
+  Shape spatial(out.begin() + 2, out.end());
+  auto divisorType = RankedTensorType::get(spatial, element);
+  SmallVector<Attribute> divisors;
+  for (double v : window.tapCounts(ArrayRef<int64_t>(input).drop_front(2),
+                                   op.getCountIncludePad()))
+    divisors.push_back(u.b.getFloatAttr(element, v));
+  Value divisor = ConstantOp::create(u.b, divisorType,
+                                     DenseElementsAttr::get(divisorType, divisors));
+  Shape ones = {input[1], 1};
+  llvm::append_range(ones, window.kernel);
+  grads[0] = inputGradient(u, u.div(g, divisor), filled(u, element, 1.0, ones), window,
+                           input[1], input);
+  return success();
+}
+
+LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, Value g,
+                              SmallVectorImpl<Value> &grads) {
+  if (failed(requireStatic(op)))
+    return failure();
+  Window window = op.window();
+  int64_t r = window.rank();
+  Shape input = shapeOf(op.getInput()), out = shapeOf(g);
+  Type element = UbeBuilder::elementTypeOf(g);
+  double lowest = -std::numeric_limits<double>::infinity();
+  Value x = op.getInput();
+  for (int64_t d = 0; d < r; ++d)
+    x = padAxis(u, x, 2 + d, window.padBegin[d],
+                window.padEnd[d] + window.overhang(d, input[2 + d]), lowest);
+  Shape padded = shapeOf(x);
+  Value y = op.getResult(), zero = u.scalar(element, 0.0);
+  Value taken, sum;
+  // Each tap of the window in row-major order: the elements it reads from
+  // every window at once (a strided slice), where it is the window's
+  // first maximum, and its gradient placed back at those elements.
+  Shape offset(r, 0);
+  while (true) {
+    Shape start(2, 0), limit = {input[0], input[1]}, stride = {1, 1};
+    for (int64_t d = 0; d < r; ++d) {
+      start.push_back(offset[d] * window.dilation[d]);
+      limit.push_back(start.back() + (out[2 + d] - 1) * window.stride[d] + 1);
+      stride.push_back(window.stride[d]);
+    }
+    Value tap = SliceOp::create(u.b, x, u.b.getDenseI64ArrayAttr(start),
+                                u.b.getDenseI64ArrayAttr(limit), u.b.getDenseI64ArrayAttr(stride));
+    Value hit = u.compare("eq", tap, y);
+    if (taken)
+      hit = LogicalAndOp::create(u.b, hit, LogicalNotOp::create(u.b, taken));
+    taken = taken ? Value(LogicalOrOp::create(u.b, taken, hit)) : hit;
+    Value placed = u.where(hit, g, zero);
+    for (int64_t d = 0; d < r; ++d) {
+      placed = dilate(u, placed, 2 + d, window.stride[d]);
+      placed = padAxis(u, placed, 2 + d, start[2 + d],
+                       padded[2 + d] - start[2 + d] - shapeOf(placed)[2 + d]);
+    }
+    sum = sum ? u.add(sum, placed) : placed;
+    int64_t d = r - 1;
+    while (d >= 0 && ++offset[d] == window.kernel[d])
+      offset[d--] = 0;
+    if (d < 0)
+      break;
+  }
+  for (int64_t d = 0; d < r; ++d)
+    sum = u.slice(sum, 2 + d, window.padBegin[d], window.padBegin[d] + input[2 + d]);
+  grads[0] = sum;
+  return success();
+}
+
+} // namespace ube
