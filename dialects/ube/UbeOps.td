@@ -107,6 +107,47 @@ def Ube_GeluOp : Ube_UnaryOp<"gelu", Ube_FloatTensor> {
                    DefaultValuedStrAttr<Ube_StrEnumAttr<["none", "tanh"]>, "none">:$approximate);
 }
 
+// Activations with parameters (convolutional networks' and ONNX's).
+def Ube_LeakyReluOp : Ube_UnaryOp<"leaky_relu", Ube_FloatTensor> {
+  let summary = "x for x ≥ 0, alpha·x below";
+  let arguments = (ins Ube_FloatTensor:$input, DefaultValuedAttr<F64Attr, "0.01">:$alpha);
+}
+def Ube_EluOp : Ube_UnaryOp<"elu", Ube_FloatTensor> {
+  let summary = "Exponential linear unit: scale·x for x > 0, scale·alpha·(e^(x·input_scale) − 1) below";
+  let description = [{
+    PyTorch's `elu` (alpha, scale, input_scale); SELU is `scale = 1.0507…,
+    alpha = 1.6733…`, CELU `input_scale = 1/alpha`.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, DefaultValuedAttr<F64Attr, "1.0">:$alpha,
+                   DefaultValuedAttr<F64Attr, "1.0">:$scale,
+                   DefaultValuedAttr<F64Attr, "1.0">:$input_scale);
+}
+def Ube_SoftplusOp : Ube_UnaryOp<"softplus", Ube_FloatTensor> {
+  let summary = "log(1 + e^(beta·x))/beta, x itself where beta·x > threshold";
+  let arguments = (ins Ube_FloatTensor:$input, DefaultValuedAttr<F64Attr, "1.0">:$beta,
+                   DefaultValuedAttr<F64Attr, "20.0">:$threshold);
+}
+def Ube_MishOp : Ube_UnaryOp<"mish", Ube_FloatTensor> {
+  let summary = "x·tanh(softplus(x))";
+}
+def Ube_HardSigmoidOp : Ube_UnaryOp<"hard_sigmoid", Ube_FloatTensor> {
+  let summary = "max(0, min(1, alpha·x + beta)); PyTorch's hardsigmoid is alpha = 1/6";
+  let arguments = (ins Ube_FloatTensor:$input,
+                   DefaultValuedAttr<F64Attr, "0.16666666666666666">:$alpha,
+                   DefaultValuedAttr<F64Attr, "0.5">:$beta);
+}
+def Ube_HardSwishOp : Ube_UnaryOp<"hard_swish", Ube_FloatTensor> {
+  let summary = "x·max(0, min(1, x/6 + 1/2)), as MobileNetV3's";
+}
+def Ube_ClampOp : Ube_UnaryOp<"clamp", Ube_NumericTensor> {
+  let summary = "Elementwise min(max(x, min), max); either bound may be absent (relu6: 0, 6)";
+  let description = [{
+    NaN stays NaN. On integers the bounds are truncated to integers.
+  }];
+  let arguments = (ins Ube_NumericTensor:$input, OptionalAttr<F64Attr>:$min,
+                   OptionalAttr<F64Attr>:$max);
+}
+
 class Ube_BinaryOp<string mnemonic, Type operandType, list<Trait> traits = []>
     : Ube_InferredOp<mnemonic, traits, [{
     ::llvm::LogicalResult $cppClass::inferTypes(::mlir::MLIRContext *,

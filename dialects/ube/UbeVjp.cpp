@@ -95,6 +95,76 @@ LogicalResult vjp(SiluOp op, UbeBuilder &u, Value g, Grads &grads) {
   grads[0] = u.mul(g, u.mul(s, u.add(one, u.mul(x, u.sub(one, s)))));
   return success();
 }
+LogicalResult vjp(LeakyReluOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Type type = UbeBuilder::elementTypeOf(g);
+  Value negative = u.compare("lt", op.getInput(), u.scalar(type, 0.0));
+  grads[0] = u.where(negative, u.mul(g, u.scalar(type, op.getAlpha().convertToDouble())), g);
+  return success();
+}
+/// y' = scale for x > 0, scale·alpha·input_scale·e^(x·input_scale) below.
+LogicalResult vjp(EluOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  Type type = UbeBuilder::elementTypeOf(g);
+  auto c = [&](double v) { return u.scalar(type, v); };
+  double alpha = op.getAlpha().convertToDouble(), scale = op.getScale().convertToDouble();
+  double inputScale = op.getInputScale().convertToDouble();
+  Value below = u.mul(c(scale * alpha * inputScale), u.exp(u.mul(x, c(inputScale))));
+  grads[0] = u.mul(g, u.where(u.compare("gt", x, c(0.0)), c(scale), below));
+  return success();
+}
+/// y' = sigmoid(beta·x), 1 past the threshold.
+LogicalResult vjp(SoftplusOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Type type = UbeBuilder::elementTypeOf(g);
+  Value scaled = u.mul(op.getInput(), u.scalar(type, op.getBeta().convertToDouble()));
+  Value linear = u.compare("gt", scaled, u.scalar(type, op.getThreshold().convertToDouble()));
+  grads[0] = u.where(linear, g, u.mul(g, SigmoidOp::create(u.b, scaled)));
+  return success();
+}
+/// y = x·t with t = tanh(softplus(x)): y' = t + x·(1 − t²)·sigmoid(x).
+LogicalResult vjp(MishOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  Type type = UbeBuilder::elementTypeOf(g);
+  Value t = TanhOp::create(u.b, SoftplusOp::create(u.b, x));
+  Value one = u.scalar(type, 1.0);
+  grads[0] = u.mul(g, u.add(t, u.mul(u.mul(x, u.sub(one, u.mul(t, t))),
+                                     SigmoidOp::create(u.b, x))));
+  return success();
+}
+/// alpha where 0 < alpha·x + beta < 1, else 0.
+LogicalResult vjp(HardSigmoidOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Type type = UbeBuilder::elementTypeOf(g);
+  double alpha = op.getAlpha().convertToDouble();
+  Value z = u.add(u.mul(op.getInput(), u.scalar(type, alpha)),
+                  u.scalar(type, op.getBeta().convertToDouble()));
+  Value inside = LogicalAndOp::create(u.b, u.compare("gt", z, u.scalar(type, 0.0)),
+                                      u.compare("lt", z, u.scalar(type, 1.0)));
+  grads[0] = u.where(inside, u.mul(g, u.scalar(type, alpha)), u.scalar(type, 0.0));
+  return success();
+}
+/// 0 below −3, x/3 + 1/2 up to 3, 1 above (PyTorch's hardswish_backward).
+LogicalResult vjp(HardSwishOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  Type type = UbeBuilder::elementTypeOf(g);
+  auto c = [&](double v) { return u.scalar(type, v); };
+  Value slope = u.where(u.compare("le", x, c(3.0)), u.add(u.mul(x, c(1.0 / 3.0)), c(0.5)), c(1.0));
+  grads[0] = u.mul(g, u.where(u.compare("lt", x, c(-3.0)), c(0.0), slope));
+  return success();
+}
+/// g where min ≤ x ≤ max, as PyTorch's clamp_backward.
+LogicalResult vjp(ClampOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  if (!isFloatTensor(x))
+    return success();
+  Type type = UbeBuilder::elementTypeOf(g);
+  Value zero = u.scalar(type, 0.0);
+  Value result = g;
+  if (auto low = op.getMin())
+    result = u.where(u.compare("ge", x, u.scalar(type, low->convertToDouble())), result, zero);
+  if (auto high = op.getMax())
+    result = u.where(u.compare("le", x, u.scalar(type, high->convertToDouble())), result, zero);
+  grads[0] = result;
+  return success();
+}
 LogicalResult vjp(SinOp op, UbeBuilder &u, Value g, Grads &grads) {
   grads[0] = u.mul(g, CosOp::create(u.b, op.getInput()));
   return success();
@@ -623,5 +693,6 @@ void ube::attachVjpRules(MLIRContext &context) {
          LayerNormOp, RmsNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
          TransposeOp, ReshapeOp, BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp,
          CrossEntropyOp, MseLossOp, KdLossOp, ProjectedKdLossOp, FeatureMapLossOp,
-         AttentionTransferLossOp, BernoulliSelectOp, ConvOp, AvgPoolOp, MaxPoolOp>(context);
+         AttentionTransferLossOp, BernoulliSelectOp, ConvOp, AvgPoolOp, MaxPoolOp, LeakyReluOp,
+         EluOp, SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp, ClampOp>(context);
 }

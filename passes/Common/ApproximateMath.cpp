@@ -18,8 +18,8 @@ namespace {
 struct UbeApproximateMathPass : ube::impl::UbeApproximateMathBase<UbeApproximateMathPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    static constexpr StringLiteral kApproximated[] = {"math.exp", "math.log", "math.tanh",
-                                                     "math.erf"};
+    static constexpr StringLiteral kApproximated[] = {"math.exp", "math.log", "math.log1p",
+                                                     "math.tanh", "math.erf"};
     auto chosen = [](StringRef name) { return llvm::is_contained(kApproximated, name); };
     populateMathF32ExpansionPatterns(patterns, chosen);
     populateMathPolynomialApproximationPatterns(patterns, chosen);

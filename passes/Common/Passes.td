@@ -166,7 +166,7 @@ def UbeMathToLibm : Pass<"ube-math-to-libm", "::mlir::ModuleOp"> {
 def UbeApproximateMath : Pass<"ube-approximate-math"> {
   let summary = "Replaces transcendental math ops with polynomial approximations";
   let description = [{
-    `math.exp`, `log`, `tanh` and `erf` on f32 (and vectors of f32) become
+    `math.exp`, `log`, `log1p`, `tanh` and `erf` on f32 (and vectors of f32) become
     arithmetic polynomial approximations (MLIR's, accurate to a few ulp),
     which vectorize and give the same bits on every machine. `sin`, `cos`
     and `pow` stay libm calls: rotary embeddings take sin and cos of angles

@@ -671,7 +671,8 @@ SmallVector<Operation *> epilogueChain(MatmulOp op) {
   while (current.hasOneUse()) {
     Operation *user = *current.user_begin();
     if (!isa<AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, NegOp, AbsOp, ExpOp, LogOp,
-             SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, SiluOp, ReluOp, GeluOp>(user) ||
+             SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, SiluOp, ReluOp, GeluOp, LeakyReluOp,
+             EluOp, SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp, ClampOp>(user) ||
         user->getResult(0).getType() != op.getType())
       break;
     if (!llvm::all_of(user->getOperands(), [&](Value operand) {

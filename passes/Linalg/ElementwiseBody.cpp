@@ -53,6 +53,26 @@ Value truncToOddF32(OpBuilder &b, Location loc, Value x) {
                                   arith::SelectOp::create(b, loc, inexact, odd, bits));
 }
 
+/// log(1 + e^(beta·x))/beta, or x where beta·x > threshold (PyTorch's
+/// softplus: past the threshold the two agree to rounding, and e^(beta·x)
+/// would overflow).
+Value softplus(OpBuilder &b, Location loc, Value x, double beta, double threshold,
+               function_ref<Value(double)> fc) {
+  Value scaled = beta == 1.0 ? x : arith::MulFOp::create(b, loc, x, fc(beta)).getResult();
+  Value soft = math::Log1pOp::create(b, loc, math::ExpOp::create(b, loc, scaled));
+  if (beta != 1.0)
+    soft = arith::DivFOp::create(b, loc, soft, fc(beta));
+  Value linear = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, scaled, fc(threshold));
+  return arith::SelectOp::create(b, loc, linear, x, soft);
+}
+
+Value hardSigmoid(OpBuilder &b, Location loc, Value x, double alpha, double beta,
+                  function_ref<Value(double)> fc) {
+  Value y = arith::AddFOp::create(b, loc, arith::MulFOp::create(b, loc, x, fc(alpha)), fc(beta));
+  return arith::MinimumFOp::create(b, loc, arith::MaximumFOp::create(b, loc, y, fc(0.0)),
+                                   fc(1.0));
+}
+
 } // namespace
 
 Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange args,
@@ -123,6 +143,67 @@ Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange
         Value e = math::ExpOp::create(b, loc, arith::NegFOp::create(b, loc, x));
         return arith::DivFOp::create(b, loc, x, arith::AddFOp::create(b, loc, fc(1.0), e));
       })
+      .Case([&](LeakyReluOp op) -> Value {
+        Value negative = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x, fc(0.0));
+        return arith::SelectOp::create(
+            b, loc, negative,
+            arith::MulFOp::create(b, loc, x, fc(op.getAlpha().convertToDouble())), x);
+      })
+      .Case([&](EluOp op) -> Value {
+        double alpha = op.getAlpha().convertToDouble(), scale = op.getScale().convertToDouble();
+        Value e = math::ExpOp::create(
+            b, loc, arith::MulFOp::create(b, loc, x, fc(op.getInputScale().convertToDouble())));
+        Value below = arith::MulFOp::create(b, loc, arith::SubFOp::create(b, loc, e, fc(1.0)),
+                                            fc(alpha));
+        Value positive = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, fc(0.0));
+        Value y = arith::SelectOp::create(b, loc, positive, x, below);
+        return scale == 1.0 ? y : arith::MulFOp::create(b, loc, y, fc(scale)).getResult();
+      })
+      .Case([&](SoftplusOp op) -> Value {
+        return softplus(b, loc, x, op.getBeta().convertToDouble(),
+                        op.getThreshold().convertToDouble(), fc);
+      })
+      .Case([&](MishOp) -> Value {
+        return arith::MulFOp::create(
+            b, loc, x, math::TanhOp::create(b, loc, softplus(b, loc, x, 1.0, 20.0, fc)));
+      })
+      .Case([&](HardSigmoidOp op) -> Value {
+        return hardSigmoid(b, loc, x, op.getAlpha().convertToDouble(),
+                           op.getBeta().convertToDouble(), fc);
+      })
+      .Case([&](HardSwishOp) -> Value {
+        return arith::MulFOp::create(b, loc, x, hardSigmoid(b, loc, x, 1.0 / 6.0, 0.5, fc));
+      })
+      .Case([&](ClampOp op) -> Value {
+        Value y = x;
+        Type element = getElementTypeOrSelf(type);
+        auto bound = [&](double v) -> Value {
+          if (isFloat)
+            return fc(v);
+          Attribute attr = b.getIntegerAttr(element, int64_t(v));
+          if (auto vector = dyn_cast<VectorType>(type))
+            return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vector, attr));
+          return arith::ConstantOp::create(b, loc, cast<TypedAttr>(attr));
+        };
+        // maxnumf/minnumf would turn NaN into the bound; compare and select keeps it.
+        if (auto low = op.getMin()) {
+          Value lo = bound(low->convertToDouble());
+          Value below = isFloat ? arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, y, lo)
+                                      .getResult()
+                                : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, y, lo)
+                                      .getResult();
+          y = arith::SelectOp::create(b, loc, below, lo, y);
+        }
+        if (auto high = op.getMax()) {
+          Value hi = bound(high->convertToDouble());
+          Value above = isFloat ? arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, y, hi)
+                                      .getResult()
+                                : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, y, hi)
+                                      .getResult();
+          y = arith::SelectOp::create(b, loc, above, hi, y);
+        }
+        return y;
+      })
       .Case([&](SinOp) -> Value { return math::SinOp::create(b, loc, x); })
       .Case([&](CosOp) -> Value { return math::CosOp::create(b, loc, x); })
       .Case([&](ReluOp) -> Value {
@@ -190,7 +271,8 @@ bool isElementwise(Operation *op) {
   return isa<AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, LogicalAndOp,
              LogicalOrOp, LogicalNotOp, NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp,
              ErfOp, SigmoidOp, SiluOp, SinOp, CosOp, ReluOp, GeluOp, CompareOp, WhereOp, CastOp,
-             BroadcastToOp>(op);
+             BroadcastToOp, LeakyReluOp, EluOp, SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp,
+             ClampOp>(op);
 }
 
 } // namespace ube

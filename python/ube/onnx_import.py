@@ -522,62 +522,36 @@ def _reciprocal(im, node, attrs):
     return im.emit(_out(node), "div", [_scalar(im, node, 1.0), im.value(node.input[0])])
 
 
-def _leaky_relu(im, node, attrs):
-    x = im.value(node.input[0])
-    negative = im.emit(_out(node) + "_neg", "compare", [x, _scalar(im, node, 0.0)],
-                       {"predicate": "lt"})
-    scaled = im.emit(_out(node) + "_scaled", "mul", [x, _scalar(im, node, attrs.get("alpha", 0.01))])
-    return im.emit(_out(node), "where", [negative, scaled, x])
-
-
-def _elu(im, node, attrs, alpha=None, gamma=1.0, celu=False):
-    alpha = attrs.get("alpha", 1.0) if alpha is None else alpha
-    x = im.value(node.input[0])
-    arg = im.emit(_out(node) + "_arg", "div", [x, _scalar(im, node, alpha)]) if celu else x
-    expm1 = im.emit(_out(node) + "_expm1", "sub",
-                    [im.emit(_out(node) + "_exp", "exp", [arg]), _scalar(im, node, 1.0)])
-    negative = im.emit(_out(node) + "_neg_part", "mul", [expm1, _scalar(im, node, alpha)])
-    below = im.emit(_out(node) + "_lt", "compare", [x, _scalar(im, node, 0.0)],
-                    {"predicate": "lt"})
-    result = im.emit(_out(node) + "_elu", "where", [below, negative, x])
-    if gamma != 1.0:
-        result = im.emit(_out(node), "mul", [result, _scalar(im, node, gamma)])
-    return result
-
-
-def _selu(im, node, attrs):
-    return _elu(im, node, attrs, attrs.get("alpha", 1.67326319217681884765625),
-                attrs.get("gamma", 1.05070102214813232421875))
+def _activation(op, **defaults):
+    """An activation whose ONNX attributes map to ube's ({ube: (ONNX name,
+    default)})."""
+    def handler(im, node, attrs):
+        values = {k: float(attrs.get(name, default)) for k, (name, default) in defaults.items()}
+        return im.emit(_out(node), op, [im.value(node.input[0])], values or None)
+    return handler
 
 
 def _celu(im, node, attrs):
-    return _elu(im, node, attrs, celu=True)
-
-
-def _hard_sigmoid(im, node, attrs):
-    x = im.value(node.input[0])
-    y = im.emit(_out(node) + "_lin", "add", [
-        im.emit(_out(node) + "_ax", "mul", [x, _scalar(im, node, attrs.get("alpha", 0.2))]),
-        _scalar(im, node, attrs.get("beta", 0.5))])
-    y = im.emit(_out(node) + "_lo", "maximum", [y, _scalar(im, node, 0.0)])
-    return im.emit(_out(node), "minimum", [y, _scalar(im, node, 1.0)])
-
-
-def _softplus(im, node, attrs):
-    x = im.value(node.input[0])
-    return im.emit(_out(node), "log", [im.emit(_out(node) + "_1pexp", "add", [
-        im.emit(_out(node) + "_exp", "exp", [x]), _scalar(im, node, 1.0)])])
+    alpha = float(attrs.get("alpha", 1.0))
+    return im.emit(_out(node), "elu", [im.value(node.input[0])],
+                   {"alpha": alpha, "input_scale": 1.0 / alpha})
 
 
 def _clip(im, node, attrs):
+    """ube.clamp with constant bounds; maximum/minimum with runtime ones."""
     x = im.value(node.input[0])
     if im.opset < 11:
-        lo, hi = attrs.get("min"), attrs.get("max")
-        lo = _scalar(im, node, lo) if lo is not None else None
-        hi = _scalar(im, node, hi) if hi is not None else None
+        bounds = {k: attrs[k] for k in ("min", "max") if k in attrs}
     else:
-        lo = im.value(node.input[1]) if len(node.input) > 1 and node.input[1] else None
-        hi = im.value(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        names = dict(zip(("min", "max"), list(node.input[1:]) + ["", ""]))
+        if all(not n or n in im.consts for n in names.values()):
+            bounds = {k: im.consts[n].item() for k, n in names.items() if n}
+        else:
+            bounds = None
+    if bounds is not None:
+        return im.emit(_out(node), "clamp", [x], {k: float(v) for k, v in bounds.items()} or None)
+    lo = im.value(node.input[1]) if len(node.input) > 1 and node.input[1] else None
+    hi = im.value(node.input[2]) if len(node.input) > 2 and node.input[2] else None
     if lo is not None:
         x = im.emit(_out(node) + "_lo", "maximum", [x, lo])
     if hi is not None:
@@ -1268,8 +1242,14 @@ OPS = {
     "Sqrt": _unary("sqrt"), "Tanh": _unary("tanh"), "Sigmoid": _unary("sigmoid"),
     "Relu": _unary("relu"), "Erf": _unary("erf"), "Gelu": _gelu, "Reciprocal": _reciprocal,
     "Sin": _unary("sin"), "Cos": _unary("cos"), "Swish": _swish,
-    "LeakyRelu": _leaky_relu, "Elu": _elu, "Selu": _selu, "Celu": _celu,
-    "HardSigmoid": _hard_sigmoid, "Softplus": _softplus, "Clip": _clip,
+    "LeakyRelu": _activation("leaky_relu", alpha=("alpha", 0.01)),
+    "Elu": _activation("elu", alpha=("alpha", 1.0)),
+    "Selu": _activation("elu", alpha=("alpha", 1.67326319217681884765625),
+                        scale=("gamma", 1.05070102214813232421875)),
+    "Celu": _celu, "HardSigmoid": _activation("hard_sigmoid", alpha=("alpha", 0.2),
+                                              beta=("beta", 0.5)),
+    "HardSwish": _activation("hard_swish"), "Mish": _activation("mish"),
+    "Softplus": _activation("softplus"), "Clip": _clip,
     "Softmax": _softmax("softmax"), "LogSoftmax": _softmax("log_softmax"),
     "LayerNormalization": _layer_norm, "RMSNormalization": _rms_norm,
     "Attention": _attention, "Gemm": _gemm, "MatMul": _matmul,
@@ -1305,6 +1285,7 @@ ELEMENTWISE = {
     "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "And", "Or", "Xor", "Not",
     "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Abs", "Neg", "Exp", "Log",
     "Sqrt", "Tanh", "Sigmoid", "Relu", "Erf", "Gelu", "Reciprocal", "Sin", "Cos", "Swish", "LeakyRelu",
-    "Elu", "Selu", "Celu", "HardSigmoid", "Softplus", "Clip", "Softmax", "LogSoftmax", "Where",
+    "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Mish", "Softplus", "Clip", "Softmax",
+    "LogSoftmax", "Where",
     "Cast", "IsNaN", "Identity", "LayerNormalization",
 }

@@ -48,6 +48,8 @@ KEPT_WHOLE = [
     aten.cross_entropy_loss.default,  # ube.cross_entropy: one streaming pass
     aten.scaled_dot_product_attention.default,  # one op, grouped-query heads without copies
     aten.pad.default,               # reflect/replicate/circular as one gather per dimension
+    aten.hardswish.default, aten.hardsigmoid.default, aten.mish.default,  # ube ops
+    aten.softplus.default, aten.elu.default, aten.leaky_relu.default, aten.hardtanh.default,
 ]
 
 
@@ -485,14 +487,56 @@ def _reciprocal(ex, node):
 
 
 def _clamp(ex, node):
+    """clamp / hardtanh with number bounds: ube.clamp; tensor bounds:
+    maximum and minimum."""
     args = _args(node)
     _, dtype = ex.meta(node)
     x = ex.value(args["self"], node)
-    if args.get("min") is not None:
-        x = ex.emit(f"{node.name}_min", "maximum", [x, ex.value(args["min"], node, dtype)])
-    if args.get("max") is not None:
-        x = ex.emit(f"{node.name}_max", "minimum", [x, ex.value(args["max"], node, dtype)])
+    low = args.get("min", args.get("min_val"))
+    high = args.get("max", args.get("max_val"))
+    if all(b is None or isinstance(b, (int, float)) for b in (low, high)):
+        bounds = {k: float(v) for k, v in (("min", low), ("max", high)) if v is not None}
+        return ex.emit(node.name, "clamp", [x], bounds or None)
+    if low is not None:
+        x = ex.emit(f"{node.name}_min", "maximum", [x, ex.value(low, node, dtype)])
+    if high is not None:
+        x = ex.emit(f"{node.name}_max", "minimum", [x, ex.value(high, node, dtype)])
     return x
+
+
+def _activation(op, **fields):
+    """An activation with number parameters: {ube attr: ATen argument}."""
+    def handler(ex, node):
+        args = _args(node)
+        attrs = {k: float(args[a]) for k, a in fields.items()}
+        return ex.emit(node.name, op, [ex.value(_first(node), node)], attrs or None)
+    return handler
+
+
+def _vector_norm(ex, node):
+    """linalg_vector_norm(x, ord, dim, keepdim): (Σ|x|^ord)^(1/ord); ord 2
+    as √Σx², ∞ as max|x|."""
+    args = _args(node)
+    x = ex.value(args["self"], node)
+    _, dtype = ex.meta(node)
+    attrs = {}
+    axes = _axes(ex, node, args.get("dim"))
+    if axes is not None:
+        attrs["axes"] = axes
+    if args.get("keepdim"):
+        attrs["keepdims"] = True
+    n, order = node.name, float(args["ord"])
+    if order == float("inf"):
+        return ex.emit(n, "reduce_max", [ex.emit(f"{n}_abs", "abs", [x])], attrs or None)
+    if order == 2:
+        squares = ex.emit(f"{n}_sq", "mul", [x, x])
+        return ex.emit(n, "sqrt", [ex.emit(f"{n}_sum", "reduce_sum", [squares], attrs or None)])
+    if order <= 0:
+        raise ex.error(node, f"vector norm of order {order} is not supported")
+    powered = ex.emit(f"{n}_pow", "pow", [ex.emit(f"{n}_abs", "abs", [x]),
+                                          ex.constant(order, dtype)])
+    return ex.emit(n, "pow", [ex.emit(f"{n}_sum", "reduce_sum", [powered], attrs or None),
+                              ex.constant(1.0 / order, dtype)])
 
 
 def _gelu(ex, node):
@@ -1368,6 +1412,13 @@ ATEN_OPS = {
     aten.sigmoid.default: _unary("sigmoid"), aten.relu.default: _unary("relu"),
     aten.abs.default: _unary("abs"), aten.erf.default: _unary("erf"),
     aten.reciprocal.default: _reciprocal, aten.clamp.default: _clamp,
+    aten.hardtanh.default: _clamp, aten.linalg_vector_norm.default: _vector_norm,
+    aten.leaky_relu.default: _activation("leaky_relu", alpha="negative_slope"),
+    aten.elu.default: _activation("elu", alpha="alpha", scale="scale",
+                                  input_scale="input_scale"),
+    aten.softplus.default: _activation("softplus", beta="beta", threshold="threshold"),
+    aten.mish.default: _activation("mish"), aten.hardswish.default: _activation("hard_swish"),
+    aten.hardsigmoid.default: _activation("hard_sigmoid"),
     aten.gelu.default: _gelu, aten.silu.default: _unary("silu"),
     aten.sin.default: _unary("sin"), aten.cos.default: _unary("cos"),
     aten.eq.Tensor: _compare("eq"), aten.eq.Scalar: _compare("eq"),

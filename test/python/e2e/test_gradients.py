@@ -90,6 +90,28 @@ def test_unary(runner, name):
     check(runner, {"x": make(3, 7)}, [node(op, ["x"], **attrs)], lambda x: fn(x))
 
 
+# Activations with parameters: (ube op, attrs, torch function).
+ACTIVATIONS = {
+    "leaky_relu": ("leaky_relu", {"alpha": 0.2}, lambda x: F.leaky_relu(x, 0.2)),
+    "elu": ("elu", {"alpha": 0.7}, lambda x: F.elu(x, 0.7)),
+    "selu": ("elu", {"alpha": 1.6732632423543772, "scale": 1.0507009873554805}, F.selu),
+    "celu": ("elu", {"alpha": 2.0, "input_scale": 0.5}, lambda x: F.celu(x, 2.0)),
+    "softplus": ("softplus", {"beta": 2.0, "threshold": 3.0},
+                 lambda x: F.softplus(x, beta=2.0, threshold=3.0)),
+    "mish": ("mish", {}, F.mish), "hard_swish": ("hard_swish", {}, F.hardswish),
+    "hard_sigmoid": ("hard_sigmoid", {}, F.hardsigmoid),
+    "relu6": ("clamp", {"min": 0.0, "max": 6.0}, F.relu6),
+    "clamp_min": ("clamp", {"min": -0.5}, lambda x: torch.clamp(x, min=-0.5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation(runner, name):
+    op, attrs, fn = ACTIVATIONS[name]
+    x = randn(4, 9, scale=4.0)  # past hard_swish's ±3 and relu6's 6
+    check(runner, {"x": x}, [node(op, ["x"], **attrs)], lambda x: fn(x))
+
+
 BINARY = {
     "add": (torch.add, randn, randn), "sub": (torch.sub, randn, randn),
     "mul": (torch.mul, randn, randn), "div": (torch.div, randn, positive),
