@@ -432,6 +432,19 @@ LogicalResult MaxPoolOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
   return inferPool(loc, adaptor, types);
 }
 
+LogicalResult MaxPoolIndicesOp::inferTypes(MLIRContext *context, Loc loc, Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  if (failed(inferPool(loc, adaptor, types)))
+    return failure();
+  types.back() = cast<RankedTensorType>(types.back()).clone(IntegerType::get(context, 64));
+  return success();
+}
+
+Window MaxPoolIndicesOp::window() {
+  return *Window::get(std::nullopt, getInput().getType().getShape().drop_front(2), getKernel(),
+                      getStride(), getPadding(), getDilation(), getCeilMode());
+}
+
 Window MaxPoolOp::window() {
   return *Window::get(std::nullopt, getInput().getType().getShape().drop_front(2), getKernel(),
                       getStride(), getPadding(), getDilation(), getCeilMode());
@@ -443,6 +456,142 @@ LogicalResult AvgPoolOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
 }
 
 Window AvgPoolOp::window() {
+  return *Window::get(std::nullopt, getInput().getType().getShape().drop_front(2), getKernel(),
+                      getStride(), getPadding(), getDilation(), getCeilMode());
+}
+
+namespace {
+/// Checks that `grad` has the shape of the window op's result `expected`.
+LogicalResult checkGradShape(Loc loc, RankedTensorType grad, RankedTensorType expected) {
+  if (sameSizes(grad.getShape(), expected.getShape()))
+    return success();
+  return emitOptionalError(loc, "grad ", shapeString(grad.getShape()),
+                           " does not have the shape of the op's result ",
+                           shapeString(expected.getShape()));
+}
+
+/// [N, C, *spatial] of `like`'s batch and `channels`.
+RankedTensorType withSpatial(RankedTensorType like, int64_t channels,
+                             ArrayRef<int64_t> spatial) {
+  SmallVector<int64_t> shape = {like.getDimSize(0), channels};
+  llvm::append_range(shape, spatial);
+  return RankedTensorType::get(shape, like.getElementType());
+}
+} // namespace
+
+LogicalResult ConvInputGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                          SmallVectorImpl<Type> &types) {
+  auto grad = channelsFirst(loc, adaptor.getGrad(), "grad");
+  auto weight = rankedType(loc, adaptor.getWeight(), "weight");
+  if (failed(grad) || failed(weight) ||
+      failed(checkSameElementType(loc, *grad, *weight, "grad", "weight")))
+    return failure();
+  ArrayRef<int64_t> spatial = adaptor.getInputSpatial();
+  if (int64_t(spatial.size()) != grad->getRank() - 2 || weight->getRank() != grad->getRank())
+    return emitOptionalError(loc, "input_spatial ", shapeString(spatial), " and weight ",
+                             shapeString(weight->getShape()), " must match grad ",
+                             shapeString(grad->getShape()), "'s spatial rank");
+  int64_t groups = adaptor.getGroups();
+  if (groups < 1 || ShapedType::isDynamic(weight->getDimSize(1)))
+    return emitOptionalError(loc, "groups must be at least 1 and the weight's channels static");
+  auto input = withSpatial(*grad, weight->getDimSize(1) * groups, spatial);
+  auto window = convWindow(loc, input, *weight, adaptor.getStride(), adaptor.getPadding(),
+                           adaptor.getDilation());
+  if (failed(window) ||
+      failed(checkGradShape(loc, *grad, windowedType(input, weight->getDimSize(0), *window))))
+    return failure();
+  types.push_back(input);
+  return success();
+}
+
+Window ConvInputGradOp::window() {
+  auto grad = getGrad().getType();
+  auto input = withSpatial(grad, 1, getInputSpatial());
+  return *convWindow(std::nullopt, input, getWeight().getType(), getStride(), getPadding(),
+                     getDilation());
+}
+
+LogicalResult ConvWeightGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                           SmallVectorImpl<Type> &types) {
+  auto input = channelsFirst(loc, adaptor.getInput(), "input");
+  auto grad = channelsFirst(loc, adaptor.getGrad(), "grad");
+  if (failed(input) || failed(grad) ||
+      failed(checkSameElementType(loc, *input, *grad, "input", "grad")))
+    return failure();
+  ArrayRef<int64_t> kernel = adaptor.getKernel();
+  int64_t groups = adaptor.getGroups();
+  int64_t channels = input->getDimSize(1), out = grad->getDimSize(1);
+  if (int64_t(kernel.size()) != input->getRank() - 2 || grad->getRank() != input->getRank())
+    return emitOptionalError(loc, "kernel ", shapeString(kernel), " and grad ",
+                             shapeString(grad->getShape()), " must match the input's rank ",
+                             input->getRank());
+  if (groups < 1 || ShapedType::isDynamic(channels) || ShapedType::isDynamic(out) ||
+      channels % groups || out % groups)
+    return emitOptionalError(loc, groups, " groups do not divide ", channels,
+                             " input channels and ", out, " output channels");
+  SmallVector<int64_t> weightShape = {out, channels / groups};
+  llvm::append_range(weightShape, kernel);
+  auto weight = RankedTensorType::get(weightShape, input->getElementType());
+  auto window = convWindow(loc, *input, weight, adaptor.getStride(), adaptor.getPadding(),
+                           adaptor.getDilation());
+  if (failed(window) || failed(checkGradShape(loc, *grad, windowedType(*input, out, *window))))
+    return failure();
+  types.push_back(weight);
+  return success();
+}
+
+Window ConvWeightGradOp::window() {
+  return *Window::get(std::nullopt, getInput().getType().getShape().drop_front(2), getKernel(),
+                      getStride(), getPadding(), getDilation());
+}
+
+LogicalResult AvgPoolGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  auto grad = channelsFirst(loc, adaptor.getGrad(), "grad");
+  if (failed(grad))
+    return failure();
+  ArrayRef<int64_t> spatial = adaptor.getInputSpatial();
+  if (int64_t(spatial.size()) != grad->getRank() - 2 ||
+      int64_t(adaptor.getKernel().size()) != grad->getRank() - 2)
+    return emitOptionalError(loc, "input_spatial and kernel must have one size per spatial "
+                             "dimension of grad ", shapeString(grad->getShape()));
+  auto window = Window::get(loc, spatial, adaptor.getKernel(), adaptor.getStride(),
+                            adaptor.getPadding(), adaptor.getDilation(), adaptor.getCeilMode());
+  auto input = withSpatial(*grad, grad->getDimSize(1), spatial);
+  if (failed(window) ||
+      failed(checkGradShape(loc, *grad, windowedType(input, grad->getDimSize(1), *window))))
+    return failure();
+  types.push_back(input);
+  return success();
+}
+
+Window AvgPoolGradOp::window() {
+  return *Window::get(std::nullopt, getInputSpatial(), getKernel(), getStride(), getPadding(),
+                      getDilation(), getCeilMode());
+}
+
+LogicalResult MaxPoolGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                        SmallVectorImpl<Type> &types) {
+  auto input = channelsFirst(loc, adaptor.getInput(), "input");
+  auto grad = rankedType(loc, adaptor.getGrad(), "grad");
+  if (failed(input) || failed(grad) ||
+      failed(checkSameElementType(loc, *input, *grad, "input", "grad")))
+    return failure();
+  if (int64_t(adaptor.getKernel().size()) != input->getRank() - 2)
+    return emitOptionalError(loc, "kernel has ", adaptor.getKernel().size(),
+                             " sizes for an input with ", input->getRank() - 2,
+                             " spatial dimensions");
+  auto window = Window::get(loc, input->getShape().drop_front(2), adaptor.getKernel(),
+                            adaptor.getStride(), adaptor.getPadding(), adaptor.getDilation(),
+                            adaptor.getCeilMode());
+  if (failed(window) ||
+      failed(checkGradShape(loc, *grad, windowedType(*input, input->getDimSize(1), *window))))
+    return failure();
+  types.push_back(*input);
+  return success();
+}
+
+Window MaxPoolGradOp::window() {
   return *Window::get(std::nullopt, getInput().getType().getShape().drop_front(2), getKernel(),
                       getStride(), getPadding(), getDilation(), getCeilMode());
 }

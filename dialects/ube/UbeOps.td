@@ -348,6 +348,101 @@ def Ube_AvgPoolOp : Ube_PoolOp<"avg_pool"> {
                    DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
 }
 
+// Gradients of the window ops, as autodiff writes them and as PyTorch's
+// backward graphs hold them (convolution_backward, *_pool*_backward);
+// --ube-decompose expands them into ube.conv and data movement.
+
+def Ube_ConvInputGradOp : Ube_InferredOp<"conv_input_grad"> {
+  let summary = "Gradient of ube.conv's input";
+  let description = [{
+    `grad` is the gradient of a `ube.conv` result `[N, O, *out]`, `weight`
+    its weight `[O, C / groups, *K]`; the result is the gradient of its
+    input `[N, C, *input_spatial]`. The window attributes are the
+    convolution's.
+  }];
+  let arguments = (ins Ube_FloatTensor:$grad, Ube_FloatTensor:$weight,
+                   DenseI64ArrayAttr:$input_spatial,
+                   OptionalAttr<DenseI64ArrayAttr>:$stride,
+                   OptionalAttr<DenseI64ArrayAttr>:$padding,
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                   DefaultValuedAttr<Ube_I64Attr, "1">:$groups);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$grad `,` $weight attr-dict `:` type($grad) `,` type($weight)";
+  let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
+}
+
+def Ube_ConvWeightGradOp : Ube_InferredOp<"conv_weight_grad"> {
+  let summary = "Gradient of ube.conv's weight";
+  let description = [{
+    `input` is a `ube.conv` input `[N, C, *S]`, `grad` the gradient of its
+    result `[N, O, *out]`; the result is the gradient of its weight
+    `[O, C / groups, *kernel]`.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, Ube_FloatTensor:$grad,
+                   DenseI64ArrayAttr:$kernel,
+                   OptionalAttr<DenseI64ArrayAttr>:$stride,
+                   OptionalAttr<DenseI64ArrayAttr>:$padding,
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                   DefaultValuedAttr<Ube_I64Attr, "1">:$groups);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` type($input) `,` type($grad)";
+  let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
+}
+
+def Ube_AvgPoolGradOp : Ube_InferredOp<"avg_pool_grad"> {
+  let summary = "Gradient of ube.avg_pool's input";
+  let description = [{
+    `grad` is the gradient of a `ube.avg_pool` result `[N, C, *out]`; the
+    result is the gradient of its input `[N, C, *input_spatial]`. The other
+    attributes are the pooling's.
+  }];
+  let arguments = (ins Ube_FloatTensor:$grad, DenseI64ArrayAttr:$input_spatial,
+                   DenseI64ArrayAttr:$kernel,
+                   OptionalAttr<DenseI64ArrayAttr>:$stride,
+                   OptionalAttr<DenseI64ArrayAttr>:$padding,
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
+                   DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` type($grad)";
+  let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
+}
+
+def Ube_MaxPoolGradOp : Ube_InferredOp<"max_pool_grad"> {
+  let summary = "Gradient of ube.max_pool's input";
+  let description = [{
+    `input` is a `ube.max_pool` input `[N, C, *S]`, `grad` the gradient of
+    its result; each window's gradient goes to the window's first maximum
+    (row-major), as PyTorch's does. The attributes are the pooling's.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, Ube_FloatTensor:$grad,
+                   DenseI64ArrayAttr:$kernel,
+                   OptionalAttr<DenseI64ArrayAttr>:$stride,
+                   OptionalAttr<DenseI64ArrayAttr>:$padding,
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` type($input) `,` type($grad)";
+  let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
+}
+
+def Ube_MaxPoolIndicesOp : Ube_InferredOp<"max_pool_indices"> {
+  let summary = "Where ube.max_pool's maxima are, as PyTorch's max_pool indices";
+  let description = [{
+    For each output element of the `ube.max_pool` with the same attributes,
+    the flat index of its window's first maximum within the channel's
+    (unpadded) spatial plane: `h·W + w` in 2-D. i64, the pooling's shape.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                   OptionalAttr<DenseI64ArrayAttr>:$stride,
+                   OptionalAttr<DenseI64ArrayAttr>:$padding,
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                   DefaultValuedAttr<BoolAttr, "false">:$ceil_mode);
+  let results = (outs RankedTensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
+}
+
 def Ube_ScaledDotProductAttentionOp : Ube_InferredOp<"scaled_dot_product_attention"> {
   let summary = "softmax(q·kᵀ·scale + mask)·v, as torch's scaled_dot_product_attention";
   let description = [{

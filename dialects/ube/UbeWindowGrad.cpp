@@ -86,8 +86,10 @@ Value flip(UbeBuilder &u, Value x, int64_t axis) {
 /// and its weight [O, C/G, *K]: `g` spread by the stride, convolved with
 /// the flipped weight with input and output channels exchanged per group,
 /// over the whole padded input, then cropped to the input.
-Value inputGradient(UbeBuilder &u, Value g, Value weight, const Window &window, int64_t groups,
-                    ArrayRef<int64_t> inputShape) {
+} // namespace
+
+Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &window,
+                        int64_t groups, ArrayRef<int64_t> inputShape) {
   int64_t r = window.rank();
   Shape w = shapeOf(weight);
   int64_t out = w[0], perGroupIn = w[1], perGroupOut = out / groups;
@@ -120,8 +122,8 @@ Value inputGradient(UbeBuilder &u, Value g, Value weight, const Window &window, 
 /// The gradient of a convolution's weight: with the input's channels as the
 /// batch and its batch as the channels (per group), `g` is the kernel, the
 /// dilation the stride and the stride the dilation.
-Value weightGradient(UbeBuilder &u, Value x, Value g, const Window &window, int64_t groups,
-                     ArrayRef<int64_t> weightShape) {
+Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
+                         int64_t groups, ArrayRef<int64_t> weightShape) {
   int64_t r = window.rank();
   Shape xs = shapeOf(x), gs = shapeOf(g);
   int64_t n = xs[0], perGroupIn = xs[1] / groups, out = gs[1], perGroupOut = out / groups;
@@ -152,15 +154,20 @@ Value weightGradient(UbeBuilder &u, Value x, Value g, const Window &window, int6
   return u.transpose(full, back);
 }
 
-} // namespace
-
 LogicalResult convGradients(ConvOp op, UbeBuilder &u, Value g, SmallVectorImpl<Value> &grads) {
   if (failed(requireStatic(op)))
     return failure();
   Window window = op.window();
-  int64_t groups = op.getGroups();
-  grads[0] = inputGradient(u, g, op.getWeight(), window, groups, shapeOf(op.getInput()));
-  grads[1] = weightGradient(u, op.getInput(), g, window, groups, shapeOf(op.getWeight()));
+  auto spatial = [&](Value v) { return UbeBuilder::typeOf(v).getShape().drop_front(2); };
+  auto stride = op.getStrideAttr(), padding = op.getPaddingAttr(),
+       dilation = op.getDilationAttr();
+  auto groups = op.getGroupsAttr();
+  grads[0] = ConvInputGradOp::create(u.b, g, op.getWeight(),
+                                     u.b.getDenseI64ArrayAttr(spatial(op.getInput())), stride,
+                                     padding, dilation, groups);
+  grads[1] = ConvWeightGradOp::create(u.b, op.getInput(), g,
+                                      u.b.getDenseI64ArrayAttr(spatial(op.getWeight())), stride,
+                                      padding, dilation, groups);
   if (op.getBias()) {
     Shape axes = {0};
     for (int64_t d = 0; d < window.rank(); ++d)
@@ -174,48 +181,61 @@ LogicalResult avgPoolGradient(AvgPoolOp op, UbeBuilder &u, Value g,
                               SmallVectorImpl<Value> &grads) {
   if (failed(requireStatic(op)))
     return failure();
-  Window window = op.window();
-  Shape input = shapeOf(op.getInput()), out = shapeOf(g);
+  grads[0] = AvgPoolGradOp::create(
+      u.b, g, u.b.getDenseI64ArrayAttr(ArrayRef<int64_t>(shapeOf(op.getInput())).drop_front(2)),
+      op.getKernelAttr(),
+      op.getStrideAttr(), op.getPaddingAttr(), op.getDilationAttr(), op.getCeilModeAttr(),
+      op.getCountIncludePadAttr());
+  return success();
+}
+
+Value avgPoolInputGradient(UbeBuilder &u, Value g, const Window &window, bool countIncludePad,
+                           ArrayRef<int64_t> inputShape) {
+  Shape out = shapeOf(g);
   Type element = UbeBuilder::elementTypeOf(g);
   // g / divisor, then the input gradient of a depthwise convolution with a
   // kernel of ones.
   Shape spatial(out.begin() + 2, out.end());
   auto divisorType = RankedTensorType::get(spatial, element);
   SmallVector<Attribute> divisors;
-  for (double v : window.tapCounts(ArrayRef<int64_t>(input).drop_front(2),
-                                   op.getCountIncludePad()))
+  for (double v : window.tapCounts(inputShape.drop_front(2), countIncludePad))
     divisors.push_back(u.b.getFloatAttr(element, v));
   Value divisor = ConstantOp::create(u.b, divisorType,
                                      DenseElementsAttr::get(divisorType, divisors));
-  Shape ones = {input[1], 1};
+  Shape ones = {inputShape[1], 1};
   llvm::append_range(ones, window.kernel);
-  grads[0] = inputGradient(u, u.div(g, divisor), filled(u, element, 1.0, ones), window,
-                           input[1], input);
-  return success();
+  return convInputGradient(u, u.div(g, divisor), filled(u, element, 1.0, ones), window,
+                           inputShape[1], inputShape);
 }
 
 LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, Value g,
                               SmallVectorImpl<Value> &grads) {
   if (failed(requireStatic(op)))
     return failure();
-  Window window = op.window();
+  grads[0] = MaxPoolGradOp::create(u.b, op.getInput(), g, op.getKernelAttr(), op.getStrideAttr(),
+                                   op.getPaddingAttr(), op.getDilationAttr(),
+                                   op.getCeilModeAttr());
+  return success();
+}
+
+namespace {
+/// Calls `visit(hit, start)` for each tap of the window in row-major order
+/// with `hit` [N, C, *out], where that tap is its window's first maximum
+/// `y`, and `start` the tap's first element in the padded input.
+void forEachFirstMaximum(UbeBuilder &u, Value input, Value y, const Window &window,
+                         function_ref<void(Value hit, ArrayRef<int64_t> start)> visit) {
   int64_t r = window.rank();
-  Shape input = shapeOf(op.getInput()), out = shapeOf(g);
-  Type element = UbeBuilder::elementTypeOf(g);
+  Shape in = shapeOf(input), out = shapeOf(y);
   double lowest = -std::numeric_limits<double>::infinity();
-  Value x = op.getInput();
+  Value x = input;
   for (int64_t d = 0; d < r; ++d)
     x = padAxis(u, x, 2 + d, window.padBegin[d],
-                window.padEnd[d] + window.overhang(d, input[2 + d]), lowest);
-  Shape padded = shapeOf(x);
-  Value y = op.getResult(), zero = u.scalar(element, 0.0);
-  Value taken, sum;
-  // Each tap of the window in row-major order: the elements it reads from
-  // every window at once (a strided slice), where it is the window's
-  // first maximum, and its gradient placed back at those elements.
+                window.padEnd[d] + window.overhang(d, in[2 + d]), lowest);
+  // The elements a tap reads from every window at once: a strided slice.
+  Value taken;
   Shape offset(r, 0);
   while (true) {
-    Shape start(2, 0), limit = {input[0], input[1]}, stride = {1, 1};
+    Shape start(2, 0), limit = {in[0], in[1]}, stride = {1, 1};
     for (int64_t d = 0; d < r; ++d) {
       start.push_back(offset[d] * window.dilation[d]);
       limit.push_back(start.back() + (out[2 + d] - 1) * window.stride[d] + 1);
@@ -227,6 +247,26 @@ LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, Value g,
     if (taken)
       hit = LogicalAndOp::create(u.b, hit, LogicalNotOp::create(u.b, taken));
     taken = taken ? Value(LogicalOrOp::create(u.b, taken, hit)) : hit;
+    visit(hit, start);
+    int64_t d = r - 1;
+    while (d >= 0 && ++offset[d] == window.kernel[d])
+      offset[d--] = 0;
+    if (d < 0)
+      break;
+  }
+}
+} // namespace
+
+Value maxPoolInputGradient(UbeBuilder &u, Value input, Value y, Value g, const Window &window) {
+  int64_t r = window.rank();
+  Shape in = shapeOf(input);
+  Shape padded = in;
+  for (int64_t d = 0; d < r; ++d)
+    padded[2 + d] += window.padBegin[d] + window.padEnd[d] + window.overhang(d, in[2 + d]);
+  Value zero = u.scalar(UbeBuilder::elementTypeOf(g), 0.0);
+  Value sum;
+  forEachFirstMaximum(u, input, y, window, [&](Value hit, ArrayRef<int64_t> start) {
+    // The tap's gradient placed back at the elements it read.
     Value placed = u.where(hit, g, zero);
     for (int64_t d = 0; d < r; ++d) {
       placed = dilate(u, placed, 2 + d, window.stride[d]);
@@ -234,16 +274,37 @@ LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, Value g,
                        padded[2 + d] - start[2 + d] - shapeOf(placed)[2 + d]);
     }
     sum = sum ? u.add(sum, placed) : placed;
-    int64_t d = r - 1;
-    while (d >= 0 && ++offset[d] == window.kernel[d])
-      offset[d--] = 0;
-    if (d < 0)
-      break;
-  }
+  });
   for (int64_t d = 0; d < r; ++d)
-    sum = u.slice(sum, 2 + d, window.padBegin[d], window.padBegin[d] + input[2 + d]);
-  grads[0] = sum;
-  return success();
+    sum = u.slice(sum, 2 + d, window.padBegin[d], window.padBegin[d] + in[2 + d]);
+  return sum;
+}
+
+Value maxPoolIndices(UbeBuilder &u, Value input, Value y, const Window &window) {
+  int64_t r = window.rank();
+  Shape in = shapeOf(input), out = shapeOf(y);
+  Shape spatial(out.begin() + 2, out.end());
+  auto indexType = RankedTensorType::get(spatial, u.b.getI64Type());
+  Value zero = u.scalar(u.b.getI64Type(), 0.0), sum;
+  forEachFirstMaximum(u, input, y, window, [&](Value hit, ArrayRef<int64_t> start) {
+    // The flat index, in the unpadded input plane, of this tap's element
+    // of every window.
+    SmallVector<APInt> flat;
+    Shape position(r, 0);
+    for (int64_t n = indexType.getNumElements(); n > 0; --n) {
+      int64_t index = 0;
+      for (int64_t d = 0; d < r; ++d)
+        index = index * in[2 + d] + position[d] * window.stride[d] + start[2 + d] -
+                window.padBegin[d];
+      flat.push_back(APInt(64, index, /*isSigned=*/true));
+      for (int64_t d = r - 1; d >= 0 && ++position[d] == spatial[d]; --d)
+        position[d] = 0;
+    }
+    Value index = ConstantOp::create(u.b, indexType, DenseElementsAttr::get(indexType, flat));
+    Value picked = u.where(hit, index, zero);
+    sum = sum ? u.add(sum, picked) : picked;
+  });
+  return sum;
 }
 
 } // namespace ube

@@ -15,15 +15,35 @@
 
 namespace ube {
 
-/// The gradients of `op`'s input, weight and bias given `g` (null when an
-/// operand has none). Fails, naming the op, on symbolic shapes.
+/// The reverse-mode rules: the gradients of `op`'s operands given `g`, as
+/// ube.conv_input_grad, conv_weight_grad, avg_pool_grad and max_pool_grad
+/// (a bias: summed). Fail, naming the op, on symbolic shapes.
 mlir::LogicalResult convGradients(ConvOp op, UbeBuilder &u, mlir::Value g,
                                   mlir::SmallVectorImpl<mlir::Value> &grads);
 mlir::LogicalResult avgPoolGradient(AvgPoolOp op, UbeBuilder &u, mlir::Value g,
                                     mlir::SmallVectorImpl<mlir::Value> &grads);
-/// Each window's gradient goes to its first maximum, as PyTorch's does.
 mlir::LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, mlir::Value g,
                                     mlir::SmallVectorImpl<mlir::Value> &grads);
+
+/// The expansions of those gradient ops (--ube-decompose), static shapes.
+/// A convolution's input gradient [N, C, *S] from `g` [N, O, *Y] and the
+/// weight [O, C/G, *K].
+mlir::Value convInputGradient(UbeBuilder &u, mlir::Value g, mlir::Value weight,
+                              const Window &window, int64_t groups,
+                              llvm::ArrayRef<int64_t> inputShape);
+/// A convolution's weight gradient of `weightShape` from its input `x` and `g`.
+mlir::Value convWeightGradient(UbeBuilder &u, mlir::Value x, mlir::Value g,
+                               const Window &window, int64_t groups,
+                               llvm::ArrayRef<int64_t> weightShape);
+mlir::Value avgPoolInputGradient(UbeBuilder &u, mlir::Value g, const Window &window,
+                                 bool countIncludePad, llvm::ArrayRef<int64_t> inputShape);
+/// Each window's gradient goes to its first maximum `y` (the pooling's
+/// result), as PyTorch's does.
+mlir::Value maxPoolInputGradient(UbeBuilder &u, mlir::Value x, mlir::Value y, mlir::Value g,
+                                 const Window &window);
+/// The flat index (within each channel's unpadded spatial plane, as
+/// PyTorch's max_pool indices) of each window's first maximum `y`.
+mlir::Value maxPoolIndices(UbeBuilder &u, mlir::Value x, mlir::Value y, const Window &window);
 
 } // namespace ube
 

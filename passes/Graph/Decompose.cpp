@@ -12,6 +12,7 @@
 #include "dialects/ube/UbeAttention.h"
 #include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
+#include "dialects/ube/UbeWindowGrad.h"
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -161,6 +162,44 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
       result = u.maskedMean(nll, valid);
     rewriter.replaceOp(op, result);
     return success();
+  }
+};
+
+/// The gradients of the window ops (dialects/ube/UbeWindowGrad.h), on static
+/// shapes: `expand` builds the replacement.
+template <typename OpTy>
+struct DecomposeWindowGrad : OpRewritePattern<OpTy> {
+  using OpRewritePattern<OpTy>::OpRewritePattern;
+  LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
+    for (Type type : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
+      if (!cast<RankedTensorType>(type).hasStaticShape())
+        return rewriter.notifyMatchFailure(op, "symbolic shapes");
+    UbeBuilder u(rewriter, op.getLoc());
+    rewriter.replaceOp(op, expand(op, u));
+    return success();
+  }
+  static ArrayRef<int64_t> shape(Value v) { return UbeBuilder::typeOf(v).getShape(); }
+  static Value expand(ConvInputGradOp op, UbeBuilder &u) {
+    return convInputGradient(u, op.getGrad(), op.getWeight(), op.window(), op.getGroups(),
+                             shape(op.getResult()));
+  }
+  static Value expand(ConvWeightGradOp op, UbeBuilder &u) {
+    return convWeightGradient(u, op.getInput(), op.getGrad(), op.window(), op.getGroups(),
+                              shape(op.getResult()));
+  }
+  static Value expand(AvgPoolGradOp op, UbeBuilder &u) {
+    return avgPoolInputGradient(u, op.getGrad(), op.window(), op.getCountIncludePad(),
+                                shape(op.getResult()));
+  }
+  static Value expand(MaxPoolIndicesOp op, UbeBuilder &u) {
+    Value y = MaxPoolOp::create(u.b, op.getInput(), op.getKernelAttr(), op.getStrideAttr(),
+                                op.getPaddingAttr(), op.getDilationAttr(), op.getCeilModeAttr());
+    return maxPoolIndices(u, op.getInput(), y, op.window());
+  }
+  static Value expand(MaxPoolGradOp op, UbeBuilder &u) {
+    Value y = MaxPoolOp::create(u.b, op.getInput(), op.getKernelAttr(), op.getStrideAttr(),
+                                op.getPaddingAttr(), op.getDilationAttr(), op.getCeilModeAttr());
+    return maxPoolInputGradient(u, op.getInput(), y, op.getGrad(), op.window());
   }
 };
 
@@ -711,6 +750,9 @@ void ube::populateDecomposePatterns(RewritePatternSet &patterns, bool keepNormal
                DecomposeCrossEntropy, DecomposeMseLoss,
                DecomposeKdLoss, DecomposeKdLossGrad, DecomposeFeatureMapLoss,
                DecomposeFeatureMapLossGrad, DecomposeAttentionTransferLoss,
-               DecomposeAttentionTransferLossGrad, DecomposeSgdUpdate, DecomposeAdamwUpdate>(
+               DecomposeAttentionTransferLossGrad, DecomposeSgdUpdate, DecomposeAdamwUpdate,
+               DecomposeWindowGrad<ConvInputGradOp>, DecomposeWindowGrad<ConvWeightGradOp>,
+               DecomposeWindowGrad<AvgPoolGradOp>, DecomposeWindowGrad<MaxPoolGradOp>,
+               DecomposeWindowGrad<MaxPoolIndicesOp>>(
       patterns.getContext());
 }

@@ -165,7 +165,7 @@ class GraphBuilder:
 
     def normalized(self, x, axes, eps, dtype, name):
         """(x − mean)/√(var + eps) over `axes` (biased variance), with the
-        mean and variance (kept dimensions)."""
+        mean, the variance and 1/√(var + eps) (kept dimensions)."""
         mean = self.emit(f"{name}_mean", "reduce_mean", [x], {"axes": axes, "keepdims": True})
         deviation = self.emit(f"{name}_dev", "sub", [x, mean])
         var = self.emit(f"{name}_var", "reduce_mean",
@@ -173,7 +173,7 @@ class GraphBuilder:
                         {"axes": axes, "keepdims": True})
         scale = self.emit(f"{name}_rstd", "rsqrt",
                           [self.emit(f"{name}_var_eps", "add", [var, self.constant(eps, dtype)])])
-        return self.emit(f"{name}_norm", "mul", [deviation, scale]), mean, var
+        return self.emit(f"{name}_norm", "mul", [deviation, scale]), mean, var, scale
 
     def affine(self, x, weight, bias, shape, name):
         """x·weight + bias with per-channel vectors (either may be None)."""
@@ -202,13 +202,16 @@ class GraphBuilder:
 
     def group_norm(self, x, shape, groups, weight, bias, eps, dtype, name):
         """GroupNorm over [N, C, *S]: statistics per (sample, group of C/G
-        channels), then the per-channel affine."""
+        channels), then the per-channel affine. Returns (the result, the
+        mean and 1/√(var + eps) as [N, groups])."""
         per_group = int(np.prod(shape[1:])) // groups
         grouped = self.emit(f"{name}_groups", "reshape", [x],
                             shape=[shape[0], groups, per_group])
-        normed, _, _ = self.normalized(grouped, [2], eps, dtype, name)
+        normed, mean, _, rstd = self.normalized(grouped, [2], eps, dtype, name)
         back = self.emit(f"{name}_back", "reshape", [normed], shape=list(shape))
-        return self.affine(back, weight, bias, shape, name)
+        stats = [self.emit(f"{name}_{what}", "reshape", [v], shape=[shape[0], groups])
+                 for what, v in (("mean_ng", mean), ("rstd_ng", rstd))]
+        return (self.affine(back, weight, bias, shape, name), *stats)
 
     def scan(self, value, shape, axis, dtype, name, exclusive=False, reverse=False):
         """The cumulative sum of `value` (`shape`, `dtype`) along `axis`: a

@@ -1070,8 +1070,8 @@ def _batch_norm(im, node, attrs):
 def _instance_norm(im, node, attrs):
     shape, dtype = im.shape(node.input[0]), im.dtype(node.input[0])
     name = _out(node)
-    normed, _, _ = im.graph.normalized(im.value(node.input[0]), list(range(2, len(shape))),
-                                       float(attrs.get("epsilon", 1e-5)), dtype, name)
+    normed, *_ = im.graph.normalized(im.value(node.input[0]), list(range(2, len(shape))),
+                                     float(attrs.get("epsilon", 1e-5)), dtype, name)
     return im.graph.affine(normed, im.value(node.input[1]), im.value(node.input[2]), shape,
                            name)
 
@@ -1083,7 +1083,7 @@ def _group_norm(im, node, attrs):
     shape, dtype = im.shape(node.input[0]), im.dtype(node.input[0])
     return im.graph.group_norm(im.value(node.input[0]), shape, attrs["num_groups"],
                                im.value(node.input[1]), im.value(node.input[2]),
-                               float(attrs.get("epsilon", 1e-5)), dtype, _out(node))
+                               float(attrs.get("epsilon", 1e-5)), dtype, _out(node))[0]
 
 
 def _pad(im, node, attrs):

@@ -57,6 +57,10 @@ def _decompositions():
     # the logsumexp is unused (inference); in training PyTorch runs it and its
     # backward.
     table.pop(aten._scaled_dot_product_flash_attention_for_cpu.default, None)
+    # Pooling gradients have ube ops (recomputing the maxima: the indices of
+    # the forward pass are not read).
+    table.pop(aten.max_pool2d_with_indices_backward.default, None)
+    table.pop(aten.max_pool3d_with_indices_backward.default, None)
     return table
 
 

@@ -1033,33 +1033,126 @@ def _convolution(ex, node):
     return ex.emit(node.name, "conv", inputs, {k: v for k, v in attrs.items() if v})
 
 
-def _max_pool(ex, node):
-    """max_pool*_with_indices: the values (the indices are not computed)."""
+def _convolution_backward(ex, node):
+    """convolution_backward: [grad_input, grad_weight, grad_bias] as
+    output_mask asks (torch.compile's backward graphs)."""
     args = _args(node)
-    shape, _ = ex.meta(args["self"])
+    shape, _ = ex.meta(args["input"])
+    weight_shape, _ = ex.meta(args["weight"])
     rank = len(shape) - 2
+    if args["transposed"]:
+        raise ex.error(node, "transposed convolution is not supported yet")
+    padding = _window_list(args["padding"], rank) or [0] * rank
+    attrs = {"stride": _window_list(args["stride"], rank), "padding": padding + padding,
+             "dilation": _window_list(args["dilation"], rank), "groups": args["groups"]}
+    attrs = {k: v for k, v in attrs.items() if v}
+    g = ex.value(args["grad_output"], node)
+    want_input, want_weight, want_bias = args["output_mask"]
+    n = node.name
+    return [
+        ex.emit(f"{n}_input", "conv_input_grad", [g, ex.value(args["weight"], node)],
+                {**attrs, "input_spatial": shape[2:]}) if want_input else None,
+        ex.emit(f"{n}_weight", "conv_weight_grad", [ex.value(args["input"], node), g],
+                {**attrs, "kernel": weight_shape[2:]}) if want_weight else None,
+        ex.emit(f"{n}_bias", "reduce_sum", [g], {"axes": [0] + list(range(2, rank + 2))})
+        if want_bias else None]
+
+
+def _pool_attrs(args, rank, op):
     kernel = _window_list(args["kernel_size"], rank)
     padding = _window_list(args["padding"], rank) or [0] * rank
     attrs = {"kernel": kernel, "stride": _window_list(args["stride"], rank) or kernel,
-             "padding": padding + padding, "dilation": _window_list(args["dilation"], rank),
-             "ceil_mode": bool(args["ceil_mode"])}
-    return [ex.emit(node.name, "max_pool", [ex.value(args["self"], node)],
-                    {k: v for k, v in attrs.items() if v}), None]
+             "padding": padding + padding, "ceil_mode": bool(args["ceil_mode"])}
+    if op == "max":
+        attrs["dilation"] = _window_list(args["dilation"], rank)
+    else:
+        attrs["count_include_pad"] = bool(args["count_include_pad"])
+    return {k: v for k, v in attrs.items() if v}
+
+
+def _weight_norm_backward(ex, node):
+    """_weight_norm_interface_backward for w = g·v/‖v‖ (norms over every
+    dimension but `dim`, kept): [d_v, d_g] with d_g = Σ(d_w·v)/‖v‖ and
+    d_v = (g/‖v‖)·(d_w − v·d_g/‖v‖)."""
+    args = _args(node)
+    shape, _ = ex.meta(args["saved_v"])
+    dim = args["dim"] % len(shape)
+    n = node.name
+    gw, v = ex.value(args["grad_w"], node), ex.value(args["saved_v"], node)
+    g, norms = ex.value(args["saved_g"], node), ex.value(args["saved_norms"], node)
+    axes = [d for d in range(len(shape)) if d != dim]
+    dot = ex.emit(f"{n}_dot", "reduce_sum", [ex.emit(f"{n}_wv", "mul", [gw, v])],
+                  {"axes": axes, "keepdims": True})
+    d_g = ex.emit(f"{n}_g", "div", [dot, norms])
+    inner = ex.emit(f"{n}_inner", "sub", [gw, ex.emit(f"{n}_vdg", "mul", [
+        v, ex.emit(f"{n}_dg_norm", "div", [d_g, norms])])])
+    d_v = ex.emit(f"{n}_v", "mul", [ex.emit(f"{n}_scale", "div", [g, norms]), inner])
+    return [d_v, d_g]
+
+
+def _slice_scatter(ex, node):
+    """slice_scatter with step 1: the input with `src` in place of its slice
+    (a concatenation of the parts around it)."""
+    args = _args(node)
+    shape, _ = ex.meta(args["self"])
+    dim = args["dim"] % len(shape)
+    size = shape[dim]
+    if isinstance(size, str) or (args["step"] or 1) != 1:
+        raise ex.error(node, "slice_scatter with a step or over a symbolic dimension")
+    start = min(max((args["start"] or 0) + (size if (args["start"] or 0) < 0 else 0), 0), size)
+    end = size if args["end"] is None else args["end"]
+    end = min(max(end + (size if end < 0 else 0), start), size)
+    x = ex.value(args["self"], node)
+    parts = []
+    for begin, stop in ((0, start), (end, size)):
+        if stop > begin:
+            s, limit = [0] * len(shape), list(shape)
+            s[dim], limit[dim] = begin, stop
+            parts.append(ex.emit(f"{node.name}_part", "slice", [x], {
+                "start": s, "limit": limit, "stride": [1] * len(shape)}))
+        else:
+            parts.append(None)
+    pieces = [p for p in (parts[0], ex.value(args["src"], node), parts[1]) if p]
+    return pieces[0] if len(pieces) == 1 else ex.emit(node.name, "concat", pieces, {"axis": dim})
+
+
+def _max_pool_backward(ex, node):
+    """max_pool*_with_indices_backward: recomputed from the input (the
+    indices are not read)."""
+    args = _args(node)
+    shape, _ = ex.meta(args["self"])
+    return ex.emit(node.name, "max_pool_grad", [ex.value(args["self"], node),
+                                                ex.value(args["grad_output"], node)],
+                   _pool_attrs(args, len(shape) - 2, "max"))
+
+
+def _avg_pool_backward(ex, node):
+    args = _args(node)
+    shape, _ = ex.meta(args["self"])
+    if args.get("divisor_override") is not None:
+        raise ex.error(node, "avg_pool with divisor_override is not supported")
+    return ex.emit(node.name, "avg_pool_grad", [ex.value(args["grad_output"], node)],
+                   {**_pool_attrs(args, len(shape) - 2, "avg"), "input_spatial": shape[2:]})
+
+
+def _max_pool(ex, node):
+    """max_pool*_with_indices: [values, indices] (the indices computed only
+    where the graph uses them)."""
+    args = _args(node)
+    shape, _ = ex.meta(args["self"])
+    attrs = _pool_attrs(args, len(shape) - 2, "max")
+    x = ex.value(args["self"], node)
+    return [ex.emit(node.name, "max_pool", [x], attrs),
+            ex.emit(f"{node.name}_indices", "max_pool_indices", [x], attrs)]
 
 
 def _avg_pool(ex, node):
     args = _args(node)
     shape, _ = ex.meta(args["self"])
-    rank = len(shape) - 2
     if args.get("divisor_override") is not None:
         raise ex.error(node, "avg_pool with divisor_override is not supported")
-    kernel = _window_list(args["kernel_size"], rank)
-    padding = _window_list(args["padding"], rank) or [0] * rank
-    attrs = {"kernel": kernel, "stride": _window_list(args["stride"], rank) or kernel,
-             "padding": padding + padding, "ceil_mode": bool(args["ceil_mode"]),
-             "count_include_pad": bool(args["count_include_pad"])}
     return ex.emit(node.name, "avg_pool", [ex.value(args["self"], node)],
-                   {k: v for k, v in attrs.items() if v})
+                   _pool_attrs(args, len(shape) - 2, "avg"))
 
 
 def _adaptive_avg_pool(ex, node):
@@ -1100,13 +1193,13 @@ def _batch_norm_batch_stats(ex, node):
     axes = [0] + list(range(2, len(shape)))
     n = node.name
     x = ex.value(args["input"], node)
-    normed, mean, var = ex.graph.normalized(x, axes, float(args["eps"]), dtype, n)
+    normed, mean, var, rstd = ex.graph.normalized(x, axes, float(args["eps"]), dtype, n)
     opt = lambda a: ex.value(args[a], node) if args.get(a) is not None else None  # noqa: E731
     out = ex.graph.affine(normed, opt("weight"), opt("bias"), shape, n)
     channels = [shape[1]]
     mean_c = ex.emit(f"{n}_mean_c", "reshape", [mean], shape=channels)
     var_c = ex.emit(f"{n}_var_c", "reshape", [var], shape=channels)
-    results = [out, mean_c, None]
+    results = [out, mean_c, ex.emit(f"{n}_rstd_c", "reshape", [rstd], shape=channels)]
     if args.get("running_mean") is not None:
         count = int(np.prod([shape[a] for a in axes]))
         m = float(args["momentum"])
@@ -1121,13 +1214,13 @@ def _batch_norm_batch_stats(ex, node):
 
 
 def _group_norm(ex, node):
-    """native_group_norm: [out, None, None]."""
+    """native_group_norm: [out, mean, rstd] (statistics [N, groups])."""
     args = _args(node)
     shape, dtype = ex.meta(args["input"])
     opt = lambda a: ex.value(args[a], node) if args[a] is not None else None  # noqa: E731
-    return [ex.graph.group_norm(ex.value(args["input"], node), shape, args["group"],
-                                opt("weight"), opt("bias"), float(args["eps"]), dtype,
-                                node.name), None, None]
+    return list(ex.graph.group_norm(ex.value(args["input"], node), shape, args["group"],
+                                    opt("weight"), opt("bias"), float(args["eps"]), dtype,
+                                    node.name))
 
 
 def _softmax(op):
@@ -1460,6 +1553,13 @@ ATEN_OPS = {
     aten._log_softmax.default: _softmax("log_softmax"),
     aten.layer_norm.default: _layer_norm, aten.rms_norm.default: _rms_norm,
     aten.convolution.default: _convolution,
+    aten.convolution_backward.default: _convolution_backward,
+    aten._weight_norm_interface_backward.default: _weight_norm_backward,
+    aten.slice_scatter.default: _slice_scatter,
+    aten.max_pool2d_with_indices_backward.default: _max_pool_backward,
+    aten.max_pool3d_with_indices_backward.default: _max_pool_backward,
+    aten.avg_pool2d_backward.default: _avg_pool_backward,
+    aten.avg_pool3d_backward.default: _avg_pool_backward,
     aten.constant_pad_nd.default: _pad, aten.pad.default: _pad, aten.repeat.default: _repeat,
     aten.max_pool1d_with_indices.default: _max_pool,
     aten.max_pool2d_with_indices.default: _max_pool,

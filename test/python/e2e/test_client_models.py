@@ -22,10 +22,14 @@ B, N, D = 2, 7, 32
 
 
 def randomized(model, seed=0):
+    """Every floating parameter and buffer drawn again; batch norms' running
+    variances from [0.5, 1.5) (a variance is positive)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for tensor in list(model.parameters()) + list(model.buffers()):
-            if tensor.is_floating_point():
+        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            elif tensor.is_floating_point():
                 tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.2)
     return model.eval()
 
@@ -58,13 +62,26 @@ def _hf(name, **config):
                "roberta": ("RobertaConfig", "RobertaModel"),
                "gpt2": ("GPT2Config", "GPT2LMHeadModel"),
                "llama": ("LlamaConfig", "LlamaForCausalLM"),
-               "t5": ("T5Config", "T5EncoderModel")}
+               "t5": ("T5Config", "T5EncoderModel"),
+               "resnet": ("ResNetConfig", "ResNetModel"),
+               "convnext": ("ConvNextConfig", "ConvNextModel"),
+               "mobilenet_v2": ("MobileNetV2Config", "MobileNetV2Model"),
+               "vit": ("ViTConfig", "ViTModel"),
+               "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model")}
     config_class, model_class = classes[name]
     return getattr(transformers, model_class)(getattr(transformers, config_class)(**config))
 
 
 def _x():
     return (torch.randn(B, N, D, generator=torch.Generator().manual_seed(2)),)
+
+
+def _images(size=32):
+    return (torch.randn(B, 3, size, size, generator=torch.Generator().manual_seed(2)),)
+
+
+def _audio():
+    return (torch.randn(B, 800, generator=torch.Generator().manual_seed(2)),)
 
 
 # name -> (module builder, inputs builder)
@@ -98,6 +115,24 @@ MODELS = {
                          lambda: token_inputs(False)),
     "T5EncoderModel": (lambda: _hf("t5", vocab_size=100, d_model=D, d_kv=8, d_ff=64,
                                    num_layers=2, num_heads=4), token_inputs),
+    # Convolutional networks: bottleneck blocks with batch norm and max
+    # pooling; depthwise 7x7 convolutions with channels-last layer norm;
+    # inverted residuals with depthwise convolutions and ReLU6; a patch
+    # embedding; a 1-D convolutional feature extractor with group norm and a
+    # grouped positional convolution under weight norm.
+    "ResNetModel": (lambda: _hf("resnet", embedding_size=16, hidden_sizes=[16, 24, 32, 48],
+                                depths=[1, 1, 1, 1], layer_type="bottleneck"), _images),
+    "ConvNextModel": (lambda: _hf("convnext", hidden_sizes=[16, 24, 32, 48],
+                                  depths=[1, 1, 1, 1]), _images),
+    "MobileNetV2Model": (lambda: _hf("mobilenet_v2", depth_multiplier=0.25, image_size=32),
+                         _images),
+    "ViTModel": (lambda: _hf("vit", hidden_size=D, num_hidden_layers=2, num_attention_heads=4,
+                             intermediate_size=64, image_size=32, patch_size=8), _images),
+    "Wav2Vec2Model": (lambda: _hf("wav2vec2", hidden_size=D, num_hidden_layers=2,
+                                  num_attention_heads=4, intermediate_size=64,
+                                  conv_dim=(16, 16, 16), conv_stride=(5, 2, 2),
+                                  conv_kernel=(10, 3, 3), num_conv_pos_embeddings=16,
+                                  num_conv_pos_embedding_groups=4), _audio),
 }
 
 
@@ -212,12 +247,13 @@ def test_pretrained_minilm_on_sentences(ube_module):
     assert rel_error(out, ref) <= TOLERANCE
 
 
-ENCODERS = ["nn.TransformerEncoder post-LN", "nn.TransformerEncoder pre-LN", "BertModel",
-            "DistilBertModel", "RobertaModel", "T5EncoderModel"]
+TRAINED = ["nn.TransformerEncoder post-LN", "nn.TransformerEncoder pre-LN", "BertModel",
+           "DistilBertModel", "RobertaModel", "T5EncoderModel", "ResNetModel",
+           "MobileNetV2Model", "Wav2Vec2Model"]
 
 
-@pytest.mark.parametrize("name", ENCODERS)
-def test_client_encoder_gradients(ube_module, name):
+@pytest.mark.parametrize("name", TRAINED)
+def test_client_model_gradients(ube_module, name):
     """loss.backward() through torch.compile(backend="ube"): every parameter's
     gradient of a loss on the output, against torch.autograd in float64
     (all gradients as one vector, relative error <= 1e-4)."""
