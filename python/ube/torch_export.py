@@ -50,6 +50,7 @@ KEPT_WHOLE = [
     aten.pad.default,               # reflect/replicate/circular as one gather per dimension
     aten.hardswish.default, aten.hardsigmoid.default, aten.mish.default,  # ube ops
     aten.softplus.default, aten.elu.default, aten.leaky_relu.default, aten.hardtanh.default,
+    aten.celu.default,
 ]
 
 
@@ -511,6 +512,12 @@ def _activation(op, **fields):
         attrs = {k: float(args[a]) for k, a in fields.items()}
         return ex.emit(node.name, op, [ex.value(_first(node), node)], attrs or None)
     return handler
+
+
+def _celu(ex, node):
+    alpha = float(_args(node)["alpha"])
+    return ex.emit(node.name, "elu", [ex.value(_first(node), node)],
+                   {"alpha": alpha, "input_scale": 1.0 / alpha})
 
 
 def _vector_norm(ex, node):
@@ -1511,6 +1518,7 @@ ATEN_OPS = {
                                   input_scale="input_scale"),
     aten.softplus.default: _activation("softplus", beta="beta", threshold="threshold"),
     aten.mish.default: _activation("mish"), aten.hardswish.default: _activation("hard_swish"),
+    aten.celu.default: _celu,
     aten.hardsigmoid.default: _activation("hard_sigmoid"),
     aten.gelu.default: _gelu, aten.silu.default: _unary("silu"),
     aten.sin.default: _unary("sin"), aten.cos.default: _unary("cos"),

@@ -720,3 +720,69 @@ func.func @scatter_add_result(%u: tensor<5x4xf32>, %i: tensor<5xi64>) {
   %0 = ube.scatter_add %u, %i : tensor<5x4xf32>, tensor<5xi64> to tensor<3x2xf32>
   return
 }
+
+// -----
+
+func.func @conv_groups(%x: tensor<1x6x8x8xf32>, %w: tensor<4x3x3x3xf32>) {
+  // expected-error@+1 {{4 groups do not divide 6 input channels and 4 output channels}}
+  %0 = ube.conv %x, %w {groups = 4 : i64} : tensor<1x6x8x8xf32>, tensor<4x3x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_channels(%x: tensor<1x6x8x8xf32>, %w: tensor<4x2x3x3xf32>) {
+  // expected-error@+1 {{weight [4, 2, 3, 3] must have 6 input channels per group (6 channels in 1 groups)}}
+  %0 = ube.conv %x, %w : tensor<1x6x8x8xf32>, tensor<4x2x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_window_too_large(%x: tensor<1x1x4x4xf32>, %w: tensor<1x1x3x3xf32>) {
+  // expected-error@+1 {{the window (5 wide with dilation) is larger than spatial dimension 0 of size 4 padded by 0 and 0}}
+  %0 = ube.conv %x, %w {dilation = array<i64: 2, 1>} : tensor<1x1x4x4xf32>, tensor<1x1x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_padding_count(%x: tensor<1x1x4x4xf32>, %w: tensor<1x1x3x3xf32>) {
+  // expected-error@+1 {{padding has 2 values, expected 4 (2 spatial dimensions)}}
+  %0 = ube.conv %x, %w {padding = array<i64: 1, 1>} : tensor<1x1x4x4xf32>, tensor<1x1x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @conv_symbolic_spatial(%x: tensor<1x1x?xf32>, %w: tensor<1x1x3xf32>) {
+  // expected-error@+1 {{spatial dimension 0 is symbolic; convolutions and pooling take static spatial sizes}}
+  %0 = ube.conv %x, %w : tensor<1x1x?xf32>, tensor<1x1x3xf32>
+  return
+}
+
+// -----
+
+func.func @pool_rank(%x: tensor<2x3xf32>) {
+  // expected-error@+1 {{input must be [N, C, spatial...] with 1 to 3 spatial dimensions, got [2, 3]}}
+  %0 = ube.max_pool %x {kernel = array<i64: 2>} : tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @pool_stride(%x: tensor<1x1x8x8xf32>) {
+  // expected-error@+1 {{stride values must be at least 1, got 0}}
+  %0 = ube.avg_pool %x {kernel = array<i64: 2, 2>, stride = array<i64: 0, 1>} : tensor<1x1x8x8xf32>
+  return
+}
+
+// -----
+
+func.func @conv_grad_shape(%g: tensor<2x8x4x4xf32>, %w: tensor<8x3x3x3xf32>) {
+  // expected-error@+1 {{grad [2, 8, 4, 4] does not have the shape of the op's result [2, 8, 5, 5]}}
+  %0 = ube.conv_input_grad %g, %w {input_spatial = array<i64: 9, 9>, stride = array<i64: 2, 2>,
+                                   padding = array<i64: 1, 1, 1, 1>}
+      : tensor<2x8x4x4xf32>, tensor<8x3x3x3xf32>
+  return
+}

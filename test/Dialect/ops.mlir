@@ -203,3 +203,63 @@ func.func @attention(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %v: tenso
   %3 = ube.scaled_dot_product_attention %q2, %k2, %k2 : tensor<5x8xf32>, tensor<6x8xf32>, tensor<6x8xf32>
   return
 }
+
+// CHECK-LABEL: func.func @activations
+func.func @activations(%x: tensor<2x3xf32>, %d: tensor<4xf64>, %i: tensor<4xi8>) {
+  // CHECK: ube.leaky_relu %{{.*}} {alpha = 2.000000e-01 : f64} : tensor<2x3xf32>
+  %0 = ube.leaky_relu %x {alpha = 0.2 : f64} : tensor<2x3xf32>
+  // CHECK: ube.elu %{{.*}} {alpha = 1.500000e+00 : f64, input_scale = 5.000000e-01 : f64}
+  %1 = ube.elu %x {alpha = 1.5 : f64, input_scale = 0.5 : f64} : tensor<2x3xf32>
+  // CHECK: ube.softplus %{{.*}} : tensor<4xf64>
+  %2 = ube.softplus %d : tensor<4xf64>
+  // CHECK: ube.mish
+  %3 = ube.mish %x : tensor<2x3xf32>
+  // CHECK: ube.hard_sigmoid
+  %4 = ube.hard_sigmoid %x : tensor<2x3xf32>
+  // CHECK: ube.hard_swish
+  %5 = ube.hard_swish %x : tensor<2x3xf32>
+  // CHECK: ube.clamp %{{.*}} {max = 6.000000e+00 : f64, min = 0.000000e+00 : f64} : tensor<2x3xf32>
+  %6 = ube.clamp %x {min = 0.0 : f64, max = 6.0 : f64} : tensor<2x3xf32>
+  // CHECK: ube.clamp %{{.*}} {min = -3.000000e+00 : f64} : tensor<4xi8>
+  %7 = ube.clamp %i {min = -3.0 : f64} : tensor<4xi8>
+  return
+}
+
+// CHECK-LABEL: func.func @windows
+func.func @windows(%x: tensor<2x3x9x9xf32>, %w: tensor<8x3x3x3xf32>, %b: tensor<8xf32>,
+                   %n: tensor<?x4x10xf32>, %dw: tensor<4x1x3xf32>, %g: tensor<2x8x5x5xf32>,
+                   %gp: tensor<2x3x5x5xf32>) {
+  // CHECK: ube.conv %{{.*}}, %{{.*}}, %{{.*}} {padding = array<i64: 1, 1, 1, 1>, stride = array<i64: 2, 2>} : tensor<2x3x9x9xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>
+  %0 = ube.conv %x, %w, %b {stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}
+      : tensor<2x3x9x9xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>
+  // A depthwise 1-D convolution over a symbolic batch.
+  // CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 2>, groups = 4 : i64} : tensor<?x4x10xf32>, tensor<4x1x3xf32>
+  %1 = ube.conv %n, %dw {groups = 4 : i64, dilation = array<i64: 2>}
+      : tensor<?x4x10xf32>, tensor<4x1x3xf32>
+  // CHECK: ube.max_pool %{{.*}} {ceil_mode = true, kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>} : tensor<2x3x9x9xf32>
+  %2 = ube.max_pool %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, ceil_mode = true}
+      : tensor<2x3x9x9xf32>
+  // CHECK: ube.avg_pool %{{.*}} {count_include_pad = true, kernel = array<i64: 2, 2>, padding = array<i64: 1, 0, 1, 0>}
+  %3 = ube.avg_pool %x {kernel = array<i64: 2, 2>, padding = array<i64: 1, 0, 1, 0>,
+                        count_include_pad = true} : tensor<2x3x9x9xf32>
+  // CHECK: ube.max_pool_indices
+  %4 = ube.max_pool_indices %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>}
+      : tensor<2x3x9x9xf32>
+  // CHECK: ube.conv_input_grad %{{.*}}, %{{.*}} {input_spatial = array<i64: 9, 9>, padding = array<i64: 1, 1, 1, 1>, stride = array<i64: 2, 2>} : tensor<2x8x5x5xf32>, tensor<8x3x3x3xf32>
+  %5 = ube.conv_input_grad %g, %w {input_spatial = array<i64: 9, 9>,
+                                   stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}
+      : tensor<2x8x5x5xf32>, tensor<8x3x3x3xf32>
+  // CHECK: ube.conv_weight_grad
+  %6 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>,
+                                    padding = array<i64: 1, 1, 1, 1>}
+      : tensor<2x3x9x9xf32>, tensor<2x8x5x5xf32>
+  // CHECK: ube.avg_pool_grad
+  %7 = ube.avg_pool_grad %gp {input_spatial = array<i64: 9, 9>, kernel = array<i64: 3, 3>,
+                              stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}
+      : tensor<2x3x5x5xf32>
+  // CHECK: ube.max_pool_grad
+  %8 = ube.max_pool_grad %x, %gp {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>,
+                                  padding = array<i64: 1, 1, 1, 1>}
+      : tensor<2x3x9x9xf32>, tensor<2x3x5x5xf32>
+  return
+}

@@ -158,3 +158,30 @@ func.func @symbolic_slice(%x: tensor<?x8xf32> {ube.dims = ["n"]}) -> tensor<f32>
   %s = ube.reduce_sum %p : tensor<?x3xf32>
   return %s : tensor<f32>
 }
+
+// -----
+
+// A convolution's gradients are its gradient ops, with its window; the
+// bias's is the output gradient summed over batch and positions.
+// CHECK-LABEL: func.func @conv
+// CHECK: ube.conv_input_grad %{{.*}}, %arg1 {input_spatial = array<i64: 6, 6>, stride = array<i64: 2, 2>}
+// CHECK: ube.conv_weight_grad %arg0, %{{.*}} {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>}
+// CHECK: ube.reduce_sum %{{.*}} {axes = array<i64: 0, 2, 3>}
+func.func @conv(%x: tensor<1x2x6x6xf32>, %w: tensor<3x2x2x2xf32>, %b: tensor<3xf32>)
+    -> tensor<f32> attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0, 1, 2>}} {
+  %y = ube.conv %x, %w, %b {stride = array<i64: 2, 2>}
+      : tensor<1x2x6x6xf32>, tensor<3x2x2x2xf32>, tensor<3xf32>
+  %l = ube.reduce_sum %y : tensor<1x3x3x3xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// Gradients of symbolic-shape convolutions are not supported yet: named.
+func.func @symbolic_conv(%x: tensor<?x2x6xf32>, %w: tensor<3x2x2xf32>)
+    -> tensor<f32> attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
+  // expected-error@+1 {{'ube.conv' op gradient on symbolic shapes is not supported yet}}
+  %y = ube.conv %x, %w : tensor<?x2x6xf32>, tensor<3x2x2xf32>
+  %l = ube.reduce_sum %y : tensor<?x3x5xf32>
+  return %l : tensor<f32>
+}

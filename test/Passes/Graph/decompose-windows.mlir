@@ -1,0 +1,65 @@
+// RUN: ube-opt %s --ube-decompose --split-input-file | FileCheck %s
+
+// A convolution's input gradient: the output gradient spread by the stride
+// (zeros interleaved: reshape, concat, reshape, slice), convolved with the
+// flipped weight (a gather of reversed indices) over the padded input, then
+// cropped by the padding.
+// CHECK-LABEL: func.func @conv_input_grad
+// CHECK: ube.transpose
+// CHECK: ube.gather
+// CHECK: ube.concat
+// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 1, 1>, padding = array<i64: 2, 2, 2, 2>} : tensor<2x8x9x9xf32>, tensor<3x8x3x3xf32>
+// CHECK: ube.slice %{{.*}} {limit = array<i64: 2, 3, 10, 11>, start = array<i64: 0, 0, 1, 0>
+// CHECK: ube.slice %{{.*}} {limit = array<i64: 2, 3, 9, 10>, start = array<i64: 0, 0, 0, 1>
+// CHECK-NOT: ube.conv_input_grad
+func.func @conv_input_grad(%g: tensor<2x8x5x5xf32>, %w: tensor<8x3x3x3xf32>)
+    -> tensor<2x3x9x9xf32> {
+  %0 = ube.conv_input_grad %g, %w {input_spatial = array<i64: 9, 9>,
+                                   stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}
+      : tensor<2x8x5x5xf32>, tensor<8x3x3x3xf32>
+  return %0 : tensor<2x3x9x9xf32>
+}
+
+// -----
+
+// The weight gradient: the input's channels as the batch, the output
+// gradient as the kernel, stride and dilation exchanged.
+// CHECK-LABEL: func.func @conv_weight_grad
+// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, stride = array<i64: 1, 1>} : tensor<3x2x9x9xf32>, tensor<8x2x5x5xf32>
+// CHECK: ube.transpose
+func.func @conv_weight_grad(%x: tensor<2x3x9x9xf32>, %g: tensor<2x8x5x5xf32>)
+    -> tensor<8x3x3x3xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>,
+                                    padding = array<i64: 1, 1, 1, 1>}
+      : tensor<2x3x9x9xf32>, tensor<2x8x5x5xf32>
+  return %0 : tensor<8x3x3x3xf32>
+}
+
+// -----
+
+// Max pooling's gradient and indices: the pooling recomputed, each of the
+// two taps compared with the maxima (the second only where the first did
+// not match).
+// CHECK-LABEL: func.func @max_pool_grad
+// CHECK: %[[Y:.*]] = ube.max_pool
+// CHECK: %[[FIRST:.*]] = ube.compare "eq", %{{.*}}, %[[Y]]
+// CHECK: %[[SECOND:.*]] = ube.compare "eq", %{{.*}}, %[[Y]]
+// CHECK: %[[NOT:.*]] = ube.logical_not %[[FIRST]]
+// CHECK: ube.logical_and %[[SECOND]], %[[NOT]]
+// CHECK: ube.add
+// The indices of the taps' elements in the input: 0, 2 and 1, 3.
+// CHECK-LABEL: func.func @max_pool_indices
+// CHECK-DAG: %[[ODD:.*]] = ube.constant dense<[1, 3]> : tensor<2xi64>
+// CHECK-DAG: %[[EVEN:.*]] = ube.constant dense<[0, 2]> : tensor<2xi64>
+// CHECK: ube.where %{{.*}}, %[[EVEN]]
+// CHECK: ube.where %{{.*}}, %[[ODD]]
+func.func @max_pool_grad(%x: tensor<1x1x4xf32>, %g: tensor<1x1x2xf32>) -> tensor<1x1x4xf32> {
+  %0 = ube.max_pool_grad %x, %g {kernel = array<i64: 2>, stride = array<i64: 2>}
+      : tensor<1x1x4xf32>, tensor<1x1x2xf32>
+  return %0 : tensor<1x1x4xf32>
+}
+func.func @max_pool_indices(%x: tensor<1x1x4xf32>) -> tensor<1x1x2xi64> {
+  %0 = ube.max_pool_indices %x {kernel = array<i64: 2>, stride = array<i64: 2>}
+      : tensor<1x1x4xf32>
+  return %0 : tensor<1x1x2xi64>
+}

@@ -1,0 +1,71 @@
+// RUN: ube-opt %s --ube-lower-to-linalg --split-input-file | FileCheck %s
+
+// A grouped, strided, padded convolution over a symbolic batch: the input
+// padded once, groups as views, one generic reading (position·stride +
+// offset), accumulating onto the bias.
+// CHECK-DAG: #[[READ:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d0, d1, d5, d3 * 2 + d6, d4 * 2 + d7)>
+// CHECK-DAG: #[[WEIGHT:.*]] = affine_map<(d0, d1, d2, d3, d4, d5, d6, d7) -> (d1, d2, d5, d6, d7)>
+// CHECK-LABEL: func.func @conv
+// CHECK: %[[PAD:.*]] = tensor.pad %{{.*}} low[0, 0, 1, 1] high[0, 0, 1, 1]
+// CHECK: tensor.expand_shape %[[PAD]] {{\[}}[0], [1, 2], [3], [4]] {{.*}} into tensor<?x2x2x11x11xf32>
+// CHECK: tensor.expand_shape %{{.*}} {{\[}}[0, 1], [2], [3], [4]] {{.*}} into tensor<2x3x2x3x3xf32>
+// CHECK: linalg.generic {indexing_maps = [#[[READ]], #[[WEIGHT]], {{.*}}], iterator_types = ["parallel", "parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]}
+// CHECK: arith.mulf
+// CHECK: arith.addf
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2], [3], [4]] : tensor<?x2x3x5x5xf32> into tensor<?x6x5x5xf32>
+func.func @conv(%x: tensor<?x4x9x9xf32>, %w: tensor<6x2x3x3xf32>, %b: tensor<6xf32>)
+    -> tensor<?x6x5x5xf32> {
+  %0 = ube.conv %x, %w, %b {stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>,
+                            groups = 2 : i64}
+      : tensor<?x4x9x9xf32>, tensor<6x2x3x3xf32>, tensor<6xf32>
+  return %0 : tensor<?x6x5x5xf32>
+}
+
+// -----
+
+// Average pooling in f16: summed in f32, divided by each window's count of
+// input elements (padding excluded: 2, 3, 2), rounded once.
+// CHECK-LABEL: func.func @avg_pool
+// CHECK: tensor.pad %{{.*}} low[0, 0, 1] high[0, 0, 1]
+// CHECK: linalg.generic
+// CHECK: arith.extf
+// CHECK: arith.constant dense<[2.000000e+00, 3.000000e+00, 2.000000e+00]> : tensor<3xf32>
+// CHECK: arith.divf
+// CHECK: arith.truncf
+func.func @avg_pool(%x: tensor<1x2x5xf16>) -> tensor<1x2x3xf16> {
+  %0 = ube.avg_pool %x {kernel = array<i64: 3>, stride = array<i64: 2>,
+                        padding = array<i64: 1, 1>} : tensor<1x2x5xf16>
+  return %0 : tensor<1x2x3xf16>
+}
+
+// -----
+
+// Max pooling in ceil mode: the last window reads one element past the
+// input, padded with -inf.
+// CHECK-LABEL: func.func @max_pool
+// CHECK: %[[LOWEST:.*]] = arith.constant 0xFF800000 : f32
+// CHECK: tensor.pad %{{.*}} low[0, 0, 0] high[0, 0, 1]
+// CHECK: tensor.yield %[[LOWEST]]
+// CHECK: linalg.generic
+// CHECK: arith.maximumf
+func.func @max_pool(%x: tensor<1x2x5xf32>) -> tensor<1x2x3xf32> {
+  %0 = ube.max_pool %x {kernel = array<i64: 2>, stride = array<i64: 2>, ceil_mode = true}
+      : tensor<1x2x5xf32>
+  return %0 : tensor<1x2x3xf32>
+}
+
+// -----
+
+// The activations are elementwise generics.
+// CHECK-LABEL: func.func @activations
+// CHECK: linalg.generic
+// CHECK: math.log1p
+// CHECK: math.tanh
+// CHECK: linalg.generic
+// CHECK: arith.cmpf olt
+// CHECK: arith.select
+func.func @activations(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>) {
+  %0 = ube.mish %x : tensor<8xf32>
+  %1 = ube.clamp %x {min = 0.0 : f64, max = 6.0 : f64} : tensor<8xf32>
+  return %0, %1 : tensor<8xf32>, tensor<8xf32>
+}

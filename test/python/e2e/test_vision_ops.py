@@ -1,0 +1,111 @@
+"""Convolutions, pooling, normalizations over channels, padding and the
+activations of convolutional networks: PyTorch's own nn modules through
+ube.export, against the same module in float64, and the errors for what
+ube does not take.
+
+Tolerance: relative error (rel_error) <= 1e-5: float32 accumulation over at
+most a few hundred products per output."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ubetest import rel_error
+
+TOL = 1e-5
+
+
+class Functional(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+# name -> (module, input shape)
+MODULES = {
+    "conv2d_stride_pad": (lambda: nn.Conv2d(3, 8, 3, stride=2, padding=1), (2, 3, 17, 15)),
+    "conv2d_groups_dilation": (lambda: nn.Conv2d(4, 8, 3, padding=2, dilation=2, groups=2),
+                               (2, 4, 9, 9)),
+    "conv2d_depthwise": (lambda: nn.Conv2d(6, 6, 5, padding=2, groups=6, bias=False),
+                         (1, 6, 8, 8)),
+    "conv2d_1x1": (lambda: nn.Conv2d(16, 8, 1), (2, 16, 7, 7)),
+    "conv1d_same_even_kernel": (lambda: nn.Conv1d(5, 7, 4, padding="same"), (3, 5, 20)),
+    "conv3d": (lambda: nn.Conv3d(2, 3, (2, 3, 3), stride=(1, 2, 1)), (2, 2, 5, 7, 6)),
+    "max_pool2d": (lambda: nn.MaxPool2d(3, 2, 1), (2, 3, 11, 11)),
+    "max_pool2d_ceil": (lambda: nn.MaxPool2d(3, 2, ceil_mode=True), (2, 3, 10, 10)),
+    "max_pool1d_dilation": (lambda: nn.MaxPool1d(3, 2, 1, dilation=2), (2, 3, 17)),
+    "max_pool3d": (lambda: nn.MaxPool3d(2), (1, 2, 4, 6, 6)),
+    "avg_pool2d": (lambda: nn.AvgPool2d(3, 2, 1), (2, 3, 11, 11)),
+    "avg_pool2d_ceil_exclude_pad": (
+        lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False), (2, 3, 10, 10)),
+    "avg_pool2d_ceil_include_pad": (
+        lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=True), (2, 3, 10, 10)),
+    "avg_pool1d": (lambda: nn.AvgPool1d(4, 3), (2, 3, 14)),
+    "adaptive_avg_pool2d": (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 8, 9)),
+    "global_avg_pool": (lambda: nn.AdaptiveAvgPool2d(1), (2, 3, 7, 7)),
+    "batch_norm_eval": (lambda: nn.BatchNorm2d(3), (2, 3, 5, 5)),
+    "group_norm": (lambda: nn.GroupNorm(2, 6), (2, 6, 5, 4)),
+    "instance_norm": (lambda: nn.InstanceNorm1d(3, affine=True), (2, 3, 9)),
+    "pad_constant": (lambda: Functional(lambda x: F.pad(x, (1, 2, 0, 3), value=0.5)),
+                     (2, 3, 4, 5)),
+    "pad_reflect": (lambda: Functional(lambda x: F.pad(x, (2, 1, 3, 0), mode="reflect")),
+                    (2, 3, 4, 5)),
+    "pad_replicate": (lambda: Functional(lambda x: F.pad(x, (2, 1, 3, 0), mode="replicate")),
+                      (2, 3, 4, 5)),
+    "pad_circular": (lambda: Functional(lambda x: F.pad(x, (2, 1, 3, 0), mode="circular")),
+                     (2, 3, 4, 5)),
+    "pad_negative_crops": (lambda: Functional(lambda x: F.pad(x, (-1, 2))), (2, 3, 4, 5)),
+    "repeat": (lambda: Functional(lambda x: x.repeat(2, 1, 3, 1)), (3, 4, 5)),
+    "relu6": (nn.ReLU6, (3, 40)), "hardswish": (nn.Hardswish, (3, 40)),
+    "hardsigmoid": (nn.Hardsigmoid, (3, 40)), "mish": (nn.Mish, (3, 40)),
+    "softplus": (lambda: nn.Softplus(beta=2.0, threshold=5.0), (3, 40)),
+    "leaky_relu": (lambda: nn.LeakyReLU(0.1), (3, 40)), "elu": (lambda: nn.ELU(0.5), (3, 40)),
+    "selu": (nn.SELU, (3, 40)), "celu": (lambda: nn.CELU(1.5), (3, 40)),
+    "hardtanh": (lambda: nn.Hardtanh(-0.5, 2.0), (3, 40)),
+}
+
+
+def randomized(module):
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
+            elif tensor.is_floating_point():
+                tensor.copy_(torch.randn(tensor.shape, generator=generator))
+    return module.eval()
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_module(ube_module, name):
+    build, shape = MODULES[name]
+    module = randomized(build())
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1)) * 4  # past ±3, 6
+    out = ube_module.compile(module, example_inputs=(x,))(x)
+    with torch.no_grad():
+        ref = module.double()(x.double())
+    assert tuple(out.shape) == tuple(ref.shape)
+    assert rel_error(out, ref) <= TOL
+
+
+def test_max_pool_indices_match_pytorch(ube_module):
+    """max_pool's indices (what MaxUnpool and PyTorch's backward read): the
+    flat position of each window's first maximum in its channel's plane."""
+    x = torch.randn(2, 3, 9, 8, generator=torch.Generator().manual_seed(2))
+    x[0, 0, :3, :3] = 1.0  # a window of ties: the first one wins
+    module = Functional(lambda x: F.max_pool2d(x, 3, 2, 1, return_indices=True))
+    values, indices = ube_module.compile(module, example_inputs=(x,))(x)
+    ref_values, ref_indices = module(x)
+    assert (values == ref_values.numpy()).all()
+    assert (indices == ref_indices.numpy()).all()
+
+
+def test_unsupported_forms_are_named(ube_module):
+    x = torch.randn(1, 2, 7, 7)
+    with pytest.raises(Exception, match="transposed convolution is not supported"):
+        ube_module.compile(nn.ConvTranspose2d(2, 2, 3), example_inputs=(x,))
+    with pytest.raises(Exception, match="only output sizes that divide"):
+        ube_module.compile(nn.AdaptiveAvgPool2d(3), example_inputs=(torch.randn(1, 2, 8, 8),))
