@@ -25,32 +25,6 @@ Value filled(UbeBuilder &u, Type element, double value, ArrayRef<int64_t> shape)
   return u.broadcastTo(u.scalar(element, value), shape);
 }
 
-/// `x` with `before` and `after` elements of `value` around it along `axis`
-/// (negative counts crop).
-Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t after,
-              double value = 0.0) {
-  Shape shape = shapeOf(x);
-  if (before < 0 || after < 0) {
-    x = u.slice(x, axis, std::max<int64_t>(-before, 0),
-                shape[axis] - std::max<int64_t>(-after, 0));
-    return padAxis(u, x, axis, std::max<int64_t>(before, 0), std::max<int64_t>(after, 0),
-                   value);
-  }
-  Type element = UbeBuilder::elementTypeOf(x);
-  auto block = [&](int64_t count) {
-    Shape blockShape = shape;
-    blockShape[axis] = count;
-    return filled(u, element, value, blockShape);
-  };
-  SmallVector<Value> parts;
-  if (before)
-    parts.push_back(block(before));
-  parts.push_back(x);
-  if (after)
-    parts.push_back(block(after));
-  return parts.size() == 1 ? x : u.concat(parts, axis);
-}
-
 /// `x` spread along `axis` by `stride`: stride − 1 zeros after each element
 /// but the last ([.., S, ..] -> [.., (S − 1)·stride + 1, ..]).
 Value dilate(UbeBuilder &u, Value x, int64_t axis, int64_t stride) {
@@ -87,6 +61,30 @@ Value flip(UbeBuilder &u, Value x, int64_t axis) {
 /// the flipped weight with input and output channels exchanged per group,
 /// over the whole padded input, then cropped to the input.
 } // namespace
+
+Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t after,
+              double value) {
+  Shape shape = shapeOf(x);
+  if (before < 0 || after < 0) {
+    x = u.slice(x, axis, std::max<int64_t>(-before, 0),
+                shape[axis] - std::max<int64_t>(-after, 0));
+    return padAxis(u, x, axis, std::max<int64_t>(before, 0), std::max<int64_t>(after, 0),
+                   value);
+  }
+  Type element = UbeBuilder::elementTypeOf(x);
+  auto block = [&](int64_t count) {
+    Shape blockShape = shape;
+    blockShape[axis] = count;
+    return filled(u, element, value, blockShape);
+  };
+  SmallVector<Value> parts;
+  if (before)
+    parts.push_back(block(before));
+  parts.push_back(x);
+  if (after)
+    parts.push_back(block(after));
+  return parts.size() == 1 ? x : u.concat(parts, axis);
+}
 
 Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &window,
                         int64_t groups, ArrayRef<int64_t> inputShape) {

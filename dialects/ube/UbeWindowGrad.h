@@ -25,6 +25,11 @@ mlir::LogicalResult avgPoolGradient(AvgPoolOp op, UbeBuilder &u, mlir::Value g,
 mlir::LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, mlir::Value g,
                                     mlir::SmallVectorImpl<mlir::Value> &grads);
 
+/// `x` with `before` and `after` elements of `value` around it along `axis`
+/// (negative counts crop): explicit padding in ube ops.
+mlir::Value padAxis(UbeBuilder &u, mlir::Value x, int64_t axis, int64_t before, int64_t after,
+                    double value = 0.0);
+
 /// The expansions of those gradient ops (--ube-decompose), static shapes.
 /// A convolution's input gradient [N, C, *S] from `g` [N, O, *Y] and the
 /// weight [O, C/G, *K].

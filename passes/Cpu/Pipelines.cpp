@@ -38,6 +38,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuKernelPipelineOptions &o
   UbeDecomposeOptions decompose;
   decompose.keepNormalizations = true;
   pm.addNestedPass<func::FuncOp>(createUbeDecompose(decompose));
+  pm.addNestedPass<func::FuncOp>(createUbeConvolutionsAsMatmuls());
   UbeCpuRowKernelsOptions rows;
   rows.vectorWidth = lanes;
   pm.addNestedPass<func::FuncOp>(createUbeCpuRowKernels(rows));

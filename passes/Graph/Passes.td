@@ -100,6 +100,20 @@ def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
   ];
 }
 
+def UbeConvolutionsAsMatmuls : Pass<"ube-convolutions-as-matmuls", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites convolutions into patch gathering and a matmul (im2col)";
+  let description = [{
+    A `ube.conv` over static shapes becomes a `ube.matmul` of its weight
+    viewed as `[groups, O / groups, C / groups · K]` with the input's
+    patches `[N, groups, C / groups · K, positions]` — each of the K window
+    taps a strided `ube.slice` of the (zero-padded) input, concatenated —
+    then the bias added: the target's matmul kernels then do the
+    arithmetic. A 1×1 convolution with stride 1 and no padding needs no
+    patches: the input is the matmul's operand as it is. Convolutions on
+    symbolic sizes stay for the generic lowering.
+  }];
+}
+
 def UbeExpandProjectedKd : Pass<"ube-expand-projected-kd", "::mlir::func::FuncOp"> {
   let summary = "Takes projected_kd_loss and its gradient a chunk of rows at a time";
   let description = [{

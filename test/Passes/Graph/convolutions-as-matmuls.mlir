@@ -1,0 +1,48 @@
+// RUN: ube-opt %s --ube-convolutions-as-matmuls --split-input-file | FileCheck %s
+
+// A grouped, strided, padded 3x3 convolution: the input padded with zero
+// blocks, nine strided slices (one per tap) as the patches
+// [N, G, C/G · 9, positions], the weight viewed as [G, O/G, C/G · 9], one
+// matmul, the bias added per channel.
+// CHECK-LABEL: func.func @conv
+// CHECK: ube.concat %{{.*}}, %arg0, %{{.*}} {axis = 2 : i64}
+// CHECK: ube.slice %{{.*}} {limit = array<i64: 2, 4, 5, 5>, start = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1, 2, 2>}
+// CHECK-COUNT-8: ube.slice
+// CHECK: %[[TAPS:.*]] = ube.concat {{.*}} {axis = 3 : i64}
+// CHECK: %[[PATCHES:.*]] = ube.reshape %[[TAPS]] : tensor<2x2x2x9x9xf32> to tensor<2x2x18x9xf32>
+// CHECK: %[[W:.*]] = ube.reshape %arg1 : tensor<6x2x3x3xf32> to tensor<2x3x18xf32>
+// CHECK: %[[P:.*]] = ube.matmul %[[W]], %[[PATCHES]] : tensor<2x3x18xf32>, tensor<2x2x18x9xf32>
+// CHECK: ube.reshape %[[P]] : tensor<2x2x3x9xf32> to tensor<2x6x3x3xf32>
+// CHECK: ube.reshape %arg2 : tensor<6xf32> to tensor<6x1x1xf32>
+// CHECK: ube.add
+// CHECK-NOT: ube.conv
+func.func @conv(%x: tensor<2x4x6x6xf32>, %w: tensor<6x2x3x3xf32>, %b: tensor<6xf32>)
+    -> tensor<2x6x3x3xf32> {
+  %0 = ube.conv %x, %w, %b {stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>,
+                            groups = 2 : i64}
+      : tensor<2x4x6x6xf32>, tensor<6x2x3x3xf32>, tensor<6xf32>
+  return %0 : tensor<2x6x3x3xf32>
+}
+
+// -----
+
+// A pointwise convolution is a matmul of the input as it is.
+// CHECK-LABEL: func.func @pointwise
+// CHECK-NOT: ube.slice
+// CHECK: %[[X:.*]] = ube.reshape %arg0 : tensor<2x8x5x5xf32> to tensor<2x8x25xf32>
+// CHECK: %[[W:.*]] = ube.reshape %arg1 : tensor<4x8x1x1xf32> to tensor<4x8xf32>
+// CHECK: ube.matmul %[[W]], %[[X]] : tensor<4x8xf32>, tensor<2x8x25xf32>
+func.func @pointwise(%x: tensor<2x8x5x5xf32>, %w: tensor<4x8x1x1xf32>) -> tensor<2x4x5x5xf32> {
+  %0 = ube.conv %x, %w : tensor<2x8x5x5xf32>, tensor<4x8x1x1xf32>
+  return %0 : tensor<2x4x5x5xf32>
+}
+
+// -----
+
+// Symbolic sizes stay for the generic lowering.
+// CHECK-LABEL: func.func @symbolic
+// CHECK: ube.conv
+func.func @symbolic(%x: tensor<?x8x5xf32>, %w: tensor<4x8x1xf32>) -> tensor<?x4x5xf32> {
+  %0 = ube.conv %x, %w : tensor<?x8x5xf32>, tensor<4x8x1xf32>
+  return %0 : tensor<?x4x5xf32>
+}
