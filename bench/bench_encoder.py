@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Encoder forward latency and memory: TinyBERT-4L-312H, BERT-base
-(12L-768H) and the pre-trained MiniLM-L6 compiled by ube for the CPU against
+"""Inference latency and memory: the encoders TinyBERT-4L-312H, BERT-base
+(12L-768H) and the pre-trained MiniLM-L6, and ResNet-50, compiled by ube for
+the CPU against
 PyTorch eager (torch.no_grad, same weights, same thread count),
 torch.compile (inductor, default mode, and with --max-autotune also
 mode="max-autotune"; compiles outside the timing) and
 onnxruntime (the model from torch.onnx.export, all graph optimizations,
-intra-op threads = --threads), 128 tokens, batch 1 and 8; and BERT-base's
-attention block alone.
+intra-op threads = --threads), 128 tokens, batch 1 and 8; BERT-base's
+attention block alone; ResNet-50 (transformers' ResNetModel, its default
+config, random weights and batch-norm statistics) on 224 x 224 images.
 
     .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5]
-                           [--models tinybert,bert-base,attention,minilm]
+                           [--models tinybert,bert-base,attention,minilm,resnet50]
                            [--batches 1,8] [--record]
 
 MiniLM-L6 is all-MiniLM-L6-v2 loaded by transformers from its pip package
@@ -48,6 +50,7 @@ MODELS = {  # layers (0: the attention block alone), hidden, heads, ffn
     "bert-base": ("BERT-base 12L-768H", 12, 768, 12, 3072),
     "attention": ("BERT-base attention block", 0, 768, 12, 0),
     "minilm": ("MiniLM-L6 (pre-trained, transformers)", 6, 384, 12, 1536),
+    "resnet50": ("ResNet-50 (transformers, 224x224)", 0, 0, 0, 0),
 }
 VOCAB, TOKENS = 30522, 128
 
@@ -77,6 +80,25 @@ def build_model(model_name):
                 return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
 
         return LastHiddenState().eval()
+    if model_name == "resnet50":
+        from transformers import ResNetConfig, ResNetModel
+
+        class Features(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.resnet = ResNetModel(ResNetConfig())
+                generator = torch.Generator().manual_seed(0)
+                with torch.no_grad():  # batch norms with statistics of their own
+                    for name, buffer in self.resnet.named_buffers():
+                        if name.endswith("running_mean"):
+                            buffer.copy_(torch.randn(buffer.shape, generator=generator) * 0.1)
+                        elif name.endswith("running_var"):
+                            buffer.copy_(torch.rand(buffer.shape, generator=generator) + 0.5)
+
+            def forward(self, images):
+                return self.resnet(images).last_hidden_state
+
+        return Features().eval()
     if layers:
         return Bert(vocab=VOCAB, tokens=TOKENS, hidden=hidden, heads=heads, layers=layers,
                     classes=None, ffn=ffn).eval()
@@ -106,6 +128,8 @@ def example_inputs(model_name, batch):
     generator = torch.Generator().manual_seed(1)
     mask = torch.ones(batch, TOKENS, dtype=torch.bool)
     mask[:, TOKENS * 3 // 4:] = False
+    if model_name == "resnet50":
+        return (torch.randn(batch, 3, 224, 224, generator=generator),)
     if MODELS[model_name][1] == 0:
         hidden = MODELS[model_name][2]
         return torch.randn(batch, TOKENS, hidden, generator=generator), mask
@@ -158,7 +182,7 @@ def child_run(model_name, batch, impl, threads, runs, workdir):
         import ube
         exe = ube.load(workdir / "encoder.ube")
         assert exe.threads == threads
-        inputs = [np.load(workdir / f"input{i}.npy") for i in range(2)]
+        inputs = [np.load(path) for path in sorted(workdir.glob("input*.npy"))]
         run = lambda: exe(*inputs)  # noqa: E731
         reference = np.load(workdir / "reference.npy")
         result["error"] = float(np.abs(run() - reference).max() / np.abs(reference).max())

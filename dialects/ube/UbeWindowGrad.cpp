@@ -120,36 +120,59 @@ Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &wind
 /// The gradient of a convolution's weight: with the input's channels as the
 /// batch and its batch as the channels (per group), `g` is the kernel, the
 /// dilation the stride and the stride the dilation.
+Value convPatches(UbeBuilder &u, Value x, const Window &window, ArrayRef<int64_t> outSpatial,
+                  int64_t groups) {
+  int64_t r = window.rank();
+  Shape in = shapeOf(x);
+  int64_t n = in[0], channels = in[1], positions = 1;
+  for (int64_t size : outSpatial)
+    positions *= size;
+  for (int64_t d = 0; d < r; ++d)
+    x = padAxis(u, x, 2 + d, window.padBegin[d], window.padEnd[d]);
+  Shape padded = shapeOf(x);
+  // Tap t is the strided slice of the padded input at its offset.
+  SmallVector<Value> taps;
+  Shape offset(r, 0), tapShape = {n, groups, channels / groups, 1, positions};
+  while (true) {
+    Shape start = {0, 0}, limit = {n, channels}, stride = {1, 1};
+    for (int64_t d = 0; d < r; ++d) {
+      start.push_back(offset[d] * window.dilation[d]);
+      limit.push_back(start.back() + (outSpatial[d] - 1) * window.stride[d] + 1);
+      stride.push_back(window.stride[d]);
+    }
+    Value tap = x;
+    if (limit != padded || llvm::any_of(start, [](int64_t v) { return v != 0; }) ||
+        llvm::any_of(stride, [](int64_t v) { return v != 1; }))
+      tap = SliceOp::create(u.b, x, u.b.getDenseI64ArrayAttr(start),
+                            u.b.getDenseI64ArrayAttr(limit), u.b.getDenseI64ArrayAttr(stride));
+    taps.push_back(u.reshape(tap, tapShape));
+    int64_t d = r - 1;
+    while (d >= 0 && ++offset[d] == window.kernel[d])
+      offset[d--] = 0;
+    if (d < 0)
+      break;
+  }
+  return taps.size() == 1 ? taps[0] : u.concat(taps, 3);
+}
+
 Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
                          int64_t groups, ArrayRef<int64_t> weightShape) {
-  int64_t r = window.rank();
-  Shape xs = shapeOf(x), gs = shapeOf(g);
-  int64_t n = xs[0], perGroupIn = xs[1] / groups, out = gs[1], perGroupOut = out / groups;
-  Shape xGrouped = {n, groups, perGroupIn}, xSwapped = {perGroupIn, groups * n};
-  Shape gGrouped = {n, groups, perGroupOut}, gSwapped = {out, n};
-  Shape xPerm = {2, 1, 0}, gPerm = {1, 2, 0}, back = {1, 0};
-  for (int64_t d = 0; d < r; ++d) {
-    xGrouped.push_back(xs[2 + d]);
-    xSwapped.push_back(xs[2 + d]);
-    gGrouped.push_back(gs[2 + d]);
-    gSwapped.push_back(gs[2 + d]);
-    xPerm.push_back(3 + d);
-    gPerm.push_back(3 + d);
-    back.push_back(2 + d);
+  // dW[g, o, c, t] = Σ_{n, p} G[n, g, o, p] · patches[n, g, c, t, p]: one
+  // matmul per group over (n, p), with the taps the weight's own.
+  Shape gs = shapeOf(g);
+  int64_t n = gs[0], out = gs[1], perGroupOut = out / groups, perGroupIn = weightShape[1];
+  int64_t positions = 1, taps = 1;
+  for (int64_t d = 0; d < window.rank(); ++d) {
+    positions *= gs[2 + d];
+    taps *= window.kernel[d];
   }
-  Value input = u.reshape(u.transpose(u.reshape(x, xGrouped), xPerm), xSwapped);
-  Value kernel = u.reshape(u.transpose(u.reshape(g, gGrouped), gPerm), gSwapped);
-  Shape padding = window.padBegin;
-  llvm::append_range(padding, window.padEnd);
-  Value full = ConvOp::create(u.b, input, kernel, Value(),
-                              u.b.getDenseI64ArrayAttr(window.dilation),
-                              u.b.getDenseI64ArrayAttr(padding),
-                              u.b.getDenseI64ArrayAttr(window.stride), groups);
-  // Positions past the kernel (a stride that skips the input's end) are
-  // not weights.
-  for (int64_t d = 0; d < r; ++d)
-    full = u.slice(full, 2 + d, 0, weightShape[2 + d]);
-  return u.transpose(full, back);
+  Value patches = convPatches(u, x, window, ArrayRef<int64_t>(gs).drop_front(2), groups);
+  patches = u.reshape(u.transpose(patches, {1, 0, 4, 2, 3}),
+                      {groups, n * positions, perGroupIn * taps});
+  Value grad = u.reshape(u.transpose(u.reshape(g, {n, groups, perGroupOut, positions}),
+                                     {1, 2, 0, 3}),
+                         {groups, perGroupOut, n * positions});
+  return u.reshape(u.matmul(grad, patches), weightShape);
 }
 
 LogicalResult convGradients(ConvOp op, UbeBuilder &u, Value g, SmallVectorImpl<Value> &grads) {

@@ -30,6 +30,12 @@ mlir::LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, mlir::Value g,
 mlir::Value padAxis(UbeBuilder &u, mlir::Value x, int64_t axis, int64_t before, int64_t after,
                     double value = 0.0);
 
+/// A convolution's input patches [N, groups, C / groups, taps, positions]:
+/// each window tap (row-major) a strided slice of the zero-padded input, at
+/// every output position (`outSpatial`). im2col in ube ops.
+mlir::Value convPatches(UbeBuilder &u, mlir::Value x, const Window &window,
+                        llvm::ArrayRef<int64_t> outSpatial, int64_t groups);
+
 /// The expansions of those gradient ops (--ube-decompose), static shapes.
 /// A convolution's input gradient [N, C, *S] from `g` [N, O, *Y] and the
 /// weight [O, C/G, *K].

@@ -26,6 +26,8 @@ using namespace ube;
 
 namespace {
 
+constexpr int64_t kMaxTaps = 256;
+
 struct ConvAsMatmul : OpRewritePattern<ConvOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ConvOp op, PatternRewriter &rewriter) const override {
@@ -43,33 +45,15 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
       positions *= out[2 + d];
       taps *= window.kernel[d];
     }
-    // Patches [N, G, C/G, taps, positions]: tap t is the strided slice of
-    // the padded input at that offset.
-    Value x = op.getInput();
-    for (int64_t d = 0; d < r; ++d)
-      x = padAxis(u, x, 2 + d, window.padBegin[d], window.padEnd[d]);
-    SmallVector<Value> tapValues;
-    SmallVector<int64_t> offset(r, 0);
-    SmallVector<int64_t> tapShape = {n, groups, perGroupIn, 1, positions};
-    for (int64_t t = 0; t < taps; ++t) {
-      SmallVector<int64_t> start = {0, 0}, limit = {n, channels}, stride = {1, 1};
-      for (int64_t d = 0; d < r; ++d) {
-        start.push_back(offset[d] * window.dilation[d]);
-        limit.push_back(start.back() + (out[2 + d] - 1) * window.stride[d] + 1);
-        stride.push_back(window.stride[d]);
-      }
-      Value tap = x;
-      if (start != SmallVector<int64_t>(UbeBuilder::typeOf(x).getShape().size(), 0) ||
-          ArrayRef<int64_t>(limit) != UbeBuilder::typeOf(x).getShape() ||
-          llvm::any_of(stride, [](int64_t s) { return s != 1; }))
-        tap = SliceOp::create(u.b, x, u.b.getDenseI64ArrayAttr(start),
-                              u.b.getDenseI64ArrayAttr(limit), u.b.getDenseI64ArrayAttr(stride));
-      tapValues.push_back(u.reshape(tap, tapShape));
-      for (int64_t d = r - 1; d >= 0 && ++offset[d] == window.kernel[d]; --d)
-        offset[d] = 0;
-    }
+    // Every tap is a copy of the input: past this many the loop nest is the
+    // better trade (a long 1-D kernel). So it is for one output channel per
+    // group (depthwise): a matmul of one row does no better than the loop.
+    if (taps > kMaxTaps)
+      return rewriter.notifyMatchFailure(op, "too many taps");
+    if (perGroupOut == 1)
+      return rewriter.notifyMatchFailure(op, "one output channel per group");
     int64_t depth = perGroupIn * taps;
-    Value patches = u.reshape(tapValues.size() == 1 ? tapValues[0] : u.concat(tapValues, 3),
+    Value patches = u.reshape(convPatches(u, op.getInput(), window, out.drop_front(2), groups),
                               groups == 1 ? SmallVector<int64_t>{n, depth, positions}
                                           : SmallVector<int64_t>{n, groups, depth, positions});
     // The weight [O, C/G, *K] as [G, O/G, C/G · K]: its rows read (c, tap)

@@ -110,7 +110,9 @@ def UbeConvolutionsAsMatmuls : Pass<"ube-convolutions-as-matmuls", "::mlir::func
     then the bias added: the target's matmul kernels then do the
     arithmetic. A 1×1 convolution with stride 1 and no padding needs no
     patches: the input is the matmul's operand as it is. Convolutions on
-    symbolic sizes stay for the generic lowering.
+    symbolic sizes, those of more than 256 taps (each a copy of the input)
+    and those with one output channel per group (depthwise: a one-row
+    matmul) stay for the generic lowering.
   }];
 }
 

@@ -46,3 +46,15 @@ func.func @symbolic(%x: tensor<?x8x5xf32>, %w: tensor<4x8x1xf32>) -> tensor<?x4x
   %0 = ube.conv %x, %w : tensor<?x8x5xf32>, tensor<4x8x1xf32>
   return %0 : tensor<?x4x5xf32>
 }
+
+// -----
+
+// Depthwise convolutions stay whole: a one-row matmul per channel gains
+// nothing over the loop nest.
+// CHECK-LABEL: func.func @depthwise
+// CHECK: ube.conv
+// CHECK-NOT: ube.matmul
+func.func @depthwise(%x: tensor<1x8x5x5xf32>, %w: tensor<8x1x3x3xf32>) -> tensor<1x8x3x3xf32> {
+  %0 = ube.conv %x, %w {groups = 8 : i64} : tensor<1x8x5x5xf32>, tensor<8x1x3x3xf32>
+  return %0 : tensor<1x8x3x3xf32>
+}

@@ -22,11 +22,18 @@ func.func @conv_input_grad(%g: tensor<2x8x5x5xf32>, %w: tensor<8x3x3x3xf32>)
 
 // -----
 
-// The weight gradient: the input's channels as the batch, the output
-// gradient as the kernel, stride and dilation exchanged.
+// The weight gradient: the input's patches at the weight's nine taps
+// [groups, N · positions, C/G · taps] and the output gradient
+// [groups, O/G, N · positions] in one matmul per group.
 // CHECK-LABEL: func.func @conv_weight_grad
-// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, stride = array<i64: 1, 1>} : tensor<3x2x9x9xf32>, tensor<8x2x5x5xf32>
-// CHECK: ube.transpose
+// CHECK-COUNT-9: ube.slice %{{.*}} stride = array<i64: 1, 1, 2, 2>
+// CHECK: %[[TAPS:.*]] = ube.concat
+// CHECK: %[[T:.*]] = ube.transpose %[[TAPS]], [1, 0, 4, 2, 3] : tensor<2x1x3x9x25xf32>
+// CHECK: %[[PATCHES:.*]] = ube.reshape %[[T]] : tensor<1x2x25x3x9xf32> to tensor<1x50x27xf32>
+// CHECK: %[[G:.*]] = ube.reshape %{{.*}} : tensor<1x8x2x25xf32> to tensor<1x8x50xf32>
+// CHECK: %[[W:.*]] = ube.matmul %[[G]], %[[PATCHES]]
+// CHECK: ube.reshape %[[W]] : tensor<1x8x27xf32> to tensor<8x3x3x3xf32>
+// CHECK-NOT: ube.conv
 func.func @conv_weight_grad(%x: tensor<2x3x9x9xf32>, %g: tensor<2x8x5x5xf32>)
     -> tensor<8x3x3x3xf32> {
   %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>,
