@@ -151,7 +151,7 @@ def child_compile(model_name, batch, workdir):
                            workdir / "encoder.ube", "--print-memory-plan"],
                           check=True, capture_output=True, text=True).stdout
     compile_s = time.perf_counter() - start
-    match = re.search(r"arena (\d+) bytes .* buffers of (\d+) bytes", plan)
+    match = re.search(r"memory plan for @main: arena (\d+) bytes .* buffers of (\d+) bytes", plan)
     for i, x in enumerate(inputs):
         np.save(workdir / f"input{i}.npy", x.numpy())
     # The onnxruntime peer's model: torch.onnx.export (the dynamo exporter).

@@ -175,33 +175,31 @@ Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange
         return arith::MulFOp::create(b, loc, x, hardSigmoid(b, loc, x, 1.0 / 6.0, 0.5, fc));
       })
       .Case([&](ClampOp op) -> Value {
-        Value y = x;
         Type element = getElementTypeOrSelf(type);
-        auto bound = [&](double v) -> Value {
-          if (isFloat)
-            return fc(v);
-          Attribute attr = b.getIntegerAttr(element, int64_t(v));
-          if (auto vector = dyn_cast<VectorType>(type))
-            return arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vector, attr));
-          return arith::ConstantOp::create(b, loc, cast<TypedAttr>(attr));
+        // Compare and select: maxnumf/minnumf would turn NaN into the bound.
+        auto clampTo = [&](Value y, double v, arith::CmpFPredicate fp,
+                           arith::CmpIPredicate ip) -> Value {
+          Value bound;
+          if (isFloat) {
+            bound = fc(v);
+          } else {
+            Attribute attr = b.getIntegerAttr(element, int64_t(v));
+            bound = isa<VectorType>(type)
+                        ? arith::ConstantOp::create(
+                              b, loc, DenseElementsAttr::get(cast<ShapedType>(type), attr))
+                        : arith::ConstantOp::create(b, loc, cast<TypedAttr>(attr));
+          }
+          Value past = isFloat ? arith::CmpFOp::create(b, loc, fp, y, bound).getResult()
+                               : arith::CmpIOp::create(b, loc, ip, y, bound).getResult();
+          return arith::SelectOp::create(b, loc, past, bound, y);
         };
-        // maxnumf/minnumf would turn NaN into the bound; compare and select keeps it.
-        if (auto low = op.getMin()) {
-          Value lo = bound(low->convertToDouble());
-          Value below = isFloat ? arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, y, lo)
-                                      .getResult()
-                                : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, y, lo)
-                                      .getResult();
-          y = arith::SelectOp::create(b, loc, below, lo, y);
-        }
-        if (auto high = op.getMax()) {
-          Value hi = bound(high->convertToDouble());
-          Value above = isFloat ? arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, y, hi)
-                                      .getResult()
-                                : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, y, hi)
-                                      .getResult();
-          y = arith::SelectOp::create(b, loc, above, hi, y);
-        }
+        Value y = x;
+        if (auto low = op.getMin())
+          y = clampTo(y, low->convertToDouble(), arith::CmpFPredicate::OLT,
+                      arith::CmpIPredicate::slt);
+        if (auto high = op.getMax())
+          y = clampTo(y, high->convertToDouble(), arith::CmpFPredicate::OGT,
+                      arith::CmpIPredicate::sgt);
         return y;
       })
       .Case([&](SinOp) -> Value { return math::SinOp::create(b, loc, x); })

@@ -526,23 +526,18 @@ def _vector_norm(ex, node):
     args = _args(node)
     x = ex.value(args["self"], node)
     _, dtype = ex.meta(node)
-    attrs = {}
-    axes = _axes(ex, node, args.get("dim"))
-    if axes is not None:
-        attrs["axes"] = axes
-    if args.get("keepdim"):
-        attrs["keepdims"] = True
+    attrs = _reduction_attrs(ex, node, args)
     n, order = node.name, float(args["ord"])
     if order == float("inf"):
-        return ex.emit(n, "reduce_max", [ex.emit(f"{n}_abs", "abs", [x])], attrs or None)
+        return ex.emit(n, "reduce_max", [ex.emit(f"{n}_abs", "abs", [x])], attrs)
     if order == 2:
         squares = ex.emit(f"{n}_sq", "mul", [x, x])
-        return ex.emit(n, "sqrt", [ex.emit(f"{n}_sum", "reduce_sum", [squares], attrs or None)])
+        return ex.emit(n, "sqrt", [ex.emit(f"{n}_sum", "reduce_sum", [squares], attrs)])
     if order <= 0:
         raise ex.error(node, f"vector norm of order {order} is not supported")
     powered = ex.emit(f"{n}_pow", "pow", [ex.emit(f"{n}_abs", "abs", [x]),
                                           ex.constant(order, dtype)])
-    return ex.emit(n, "pow", [ex.emit(f"{n}_sum", "reduce_sum", [powered], attrs or None),
+    return ex.emit(n, "pow", [ex.emit(f"{n}_sum", "reduce_sum", [powered], attrs),
                               ex.constant(1.0 / order, dtype)])
 
 
@@ -1281,6 +1276,18 @@ def _axes(ex, node, dims):
     return [int(d) % max(len(shape), 1) for d in dims]
 
 
+def _reduction_attrs(ex, node, args):
+    """A reduction's ube attributes from ATen's `dim` and `keepdim` (None
+    when both are defaults)."""
+    attrs = {}
+    axes = _axes(ex, node, args.get("dim"))
+    if axes is not None:
+        attrs["axes"] = axes
+    if args.get("keepdim"):
+        attrs["keepdims"] = True
+    return attrs or None
+
+
 def _reduce(op):
     def handler(ex, node):
         args = _args(node)
@@ -1288,13 +1295,8 @@ def _reduce(op):
         _, dtype = ex.meta(node)
         if ex.meta(_first(node))[1] != dtype:  # sum of bools or of ints widened
             x = ex.emit(f"{node.name}_cast", "cast", [x], dtype=dtype)
-        attrs = {}
-        axes = _axes(ex, node, args.get("dim"))
-        if axes is not None:
-            attrs["axes"] = axes
-        if args.get("keepdim"):
-            attrs["keepdims"] = True
-        return ex.emit(node.name, op, [x], attrs or None)
+        attrs = _reduction_attrs(ex, node, args)
+        return ex.emit(node.name, op, [x], attrs)
     return handler
 
 
@@ -1308,14 +1310,9 @@ def _any_all(kind):
                         [x, ex.value(0, node, ex.meta(_first(node))[1])], {"predicate": "ne"})
         if kind == "all":
             x = ex.emit(f"{node.name}_not", "logical_not", [x])
-        attrs = {}
-        axes = _axes(ex, node, args.get("dim"))
-        if axes is not None:
-            attrs["axes"] = axes
-        if args.get("keepdim"):
-            attrs["keepdims"] = True
+        attrs = _reduction_attrs(ex, node, args)
         wide = ex.emit(f"{node.name}_i32", "cast", [x], dtype="i32")
-        reduced = ex.emit(f"{node.name}_max", "reduce_max", [wide], attrs or None)
+        reduced = ex.emit(f"{node.name}_max", "reduce_max", [wide], attrs)
         result = ex.emit(f"{node.name}_any" if kind == "all" else node.name, "cast", [reduced],
                          dtype="i1")
         return ex.emit(node.name, "logical_not", [result]) if kind == "all" else result

@@ -126,6 +126,19 @@ def correctness_cases():
     g["train"] = {"loss": "loss", "params": list(params),
                   "optimizer": {"kind": "adamw", "lr": 0.01}}
     yield "train_step", g, {**inputs, **state, "step": np.array(3, np.int64)}
+    # Convolutional networks' ops: a grouped, strided, padded convolution,
+    # pooling in both ceil modes, batch-norm-like affine, the activations.
+    x, w, b = randn(2, 4, 15, 13), randn(6, 2, 3, 3), randn(6)
+    yield "windows", graph({"x": x, "w": w, "b": b}, [
+        node("c", "conv", ["x", "w", "b"],
+             attrs={"stride": [2, 1], "padding": [1, 0, 1, 2], "groups": 2}),
+        node("r6", "clamp", ["c"], attrs={"min": 0.0, "max": 6.0}),
+        node("mp", "max_pool", ["r6"], attrs={"kernel": [3, 3], "stride": [2, 2],
+                                              "ceil_mode": True}),
+        node("ap", "avg_pool", ["x"], attrs={"kernel": [3, 3], "stride": [2, 2],
+                                             "padding": [1, 1, 1, 1]}),
+        node("hs", "hard_swish", ["ap"]), node("mi", "mish", ["c"])],
+        ["mp", "hs", "mi"]), {"x": x, "w": w, "b": b}
     x = randn(37, 29)
     yield "dropout", graph({"x": x}, [
         node("out", "dropout", ["x"], attrs={"rate": 0.25, "seed": 5})], ["out"]), {"x": x}

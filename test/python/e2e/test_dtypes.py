@@ -90,13 +90,15 @@ def test_small_integers(runner, dtype):
                "attrs": {"predicate": "lt"}},
               {"name": "neg", "op": "neg", "inputs": ["a"]},
               {"name": "sum", "op": "reduce_sum", "inputs": ["a"], "attrs": {"axes": [1]}},
-              {"name": "f", "op": "cast", "inputs": ["a"], "dtype": "f32"}]
+              {"name": "f", "op": "cast", "inputs": ["a"], "dtype": "f32"},
+              {"name": "cl", "op": "clamp", "inputs": ["a"], "attrs": {"min": -20.0, "max": 7.0}}]
     out = runner.graph({"a": a, "b": b}, nodes,
-                       ["add", "sub", "mul", "div", "max", "lt", "neg", "sum", "f"])
+                       ["add", "sub", "mul", "div", "max", "lt", "neg", "sum", "f", "cl"])
     with np.errstate(over="ignore"):
         expected = {"add": a + b, "sub": a - b, "mul": a * b,
                     "div": (np.trunc(a.astype(np.float64) / b)).astype(dtype),
                     "max": np.maximum(a, b), "lt": a < b, "neg": -a,
-                    "sum": a.sum(1, dtype=dtype), "f": a.astype(np.float32)}
+                    "sum": a.sum(1, dtype=dtype), "f": a.astype(np.float32),
+                    "cl": np.clip(a, -20, 7).astype(dtype)}
     for name, ref in expected.items():
         assert out[name].dtype == ref.dtype and np.array_equal(out[name], ref), name
