@@ -4,6 +4,7 @@
 #define UBE_PASSES_LINALG_ACCUMULATION_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/BuiltinTypes.h"
 
 namespace ube {
 
@@ -23,6 +24,14 @@ inline mlir::Type accumulatorType(mlir::Type elementType) {
     return mlir::Float32Type::get(elementType.getContext());
   return elementType;
 }
+
+/// `x`, a scalar, extended to `type` when it is narrower.
+mlir::Value widened(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x, mlir::Type type);
+
+/// `x`, a tensor accumulated in f32, rounded once to the element type of
+/// `type` (itself when it has that type already).
+mlir::Value rounded(mlir::OpBuilder &b, mlir::Location loc, mlir::Value x,
+                    mlir::RankedTensorType type);
 
 } // namespace ube
 

@@ -174,20 +174,6 @@ struct LowerElementwise : ConversionPattern {
   }
 };
 
-/// `x`, a scalar, extended to `type` when it is narrower.
-Value widened(OpBuilder &b, Location loc, Value x, Type type) {
-  return x.getType() == type ? x : arith::ExtFOp::create(b, loc, type, x).getResult();
-}
-
-/// `x` (accumulated in f32) rounded to the element type of `type`.
-Value rounded(OpBuilder &b, Location loc, Value x, RankedTensorType type) {
-  if (tensorType(x).getElementType() == type.getElementType())
-    return x;
-  return buildElementwise(b, loc, type, x, [&](OpBuilder &nb, Location l, ValueRange args) {
-    return arith::TruncFOp::create(nb, l, type.getElementType(), args[0]).getResult();
-  });
-}
-
 /// Reduction of `input` over the dimensions flagged in `reduced`, without
 /// keepdims, into the type of `identity`. `combine` merges the accumulator
 /// (second arg) with an element.

@@ -26,9 +26,6 @@ namespace {
 
 RankedTensorType tensorType(Value v) { return cast<RankedTensorType>(v.getType()); }
 
-SmallVector<OpFoldResult> sizesOf(OpBuilder &b, Location loc, Value v) {
-  return tensor::getMixedSizes(b, loc, v);
-}
 
 /// `x` [N, C, *S] padded by `window` (and its ceil-mode overhang) with `pad`.
 Value padded(OpBuilder &b, Location loc, Value x, const Window &window, Value pad) {
@@ -76,30 +73,6 @@ SmallVector<unsigned> range(unsigned begin, unsigned count) {
   for (unsigned i = 0; i < count; ++i)
     r.push_back(begin + i);
   return r;
-}
-
-Value extendTo(OpBuilder &b, Location loc, Value x, Type type) {
-  return x.getType() == type ? x : arith::ExtFOp::create(b, loc, type, x).getResult();
-}
-
-/// `x`, a tensor of the accumulator type, as `type` (rounded once).
-Value roundedTo(OpBuilder &b, Location loc, Value x, RankedTensorType type) {
-  auto xType = tensorType(x);
-  if (xType.getElementType() == type.getElementType())
-    return x;
-  int64_t rank = xType.getRank();
-  MLIRContext *context = b.getContext();
-  Value init = tensor::EmptyOp::create(b, loc, sizesOf(b, loc, x), type.getElementType());
-  auto identity = AffineMap::getMultiDimIdentityMap(rank, context);
-  return linalg::GenericOp::create(
-             b, loc, type, x, init, ArrayRef<AffineMap>{identity, identity},
-             SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
-             [&](OpBuilder &nb, Location l, ValueRange args) {
-               linalg::YieldOp::create(
-                   nb, l, arith::TruncFOp::create(nb, l, type.getElementType(), args[0])
-                              .getResult());
-             })
-      .getResult(0);
 }
 
 struct LowerConv : OpConversionPattern<ConvOp> {
@@ -158,7 +131,7 @@ struct LowerConv : OpConversionPattern<ConvOp> {
                                      AffineMap::getMultiDimIdentityMap(outRank, context)},
                  parallel,
                  [&](OpBuilder &b, Location l, ValueRange args) {
-                   linalg::YieldOp::create(b, l, extendTo(b, l, args[0], acc));
+                   linalg::YieldOp::create(b, l, widened(b, l, args[0], acc));
                  })
                  .getResult(0);
     } else {
@@ -182,8 +155,8 @@ struct LowerConv : OpConversionPattern<ConvOp> {
     Value sum = linalg::GenericOp::create(
                     rewriter, loc, accType, ValueRange{x, w}, init, maps, iterators,
                     [&](OpBuilder &b, Location l, ValueRange args) {
-                      Value product = arith::MulFOp::create(b, l, extendTo(b, l, args[0], acc),
-                                                            extendTo(b, l, args[1], acc), flags);
+                      Value product = arith::MulFOp::create(b, l, widened(b, l, args[0], acc),
+                                                            widened(b, l, args[1], acc), flags);
                       linalg::YieldOp::create(
                           b, l, arith::AddFOp::create(b, l, args[2], product, flags).getResult());
                     })
@@ -192,7 +165,7 @@ struct LowerConv : OpConversionPattern<ConvOp> {
     for (unsigned d = 0; d < r; ++d)
       merge.push_back({int64_t(3 + d)});
     Value merged = tensor::CollapseShapeOp::create(rewriter, loc, sum, merge);
-    rewriter.replaceOp(op, roundedTo(rewriter, loc, merged, resultType));
+    rewriter.replaceOp(op, rounded(rewriter, loc, merged, resultType));
     return success();
   }
 };
@@ -267,7 +240,7 @@ struct LowerAvgPool : OpConversionPattern<AvgPoolOp> {
     auto flags = reductionFlags(context);
     Value sum = windowReduce(rewriter, loc, x, window, init,
                              [&](OpBuilder &b, Location l, Value v, Value a) -> Value {
-                               return arith::AddFOp::create(b, l, a, extendTo(b, l, v, acc),
+                               return arith::AddFOp::create(b, l, a, widened(b, l, v, acc),
                                                             flags);
                              });
     // The divisor of each output position, a constant [*out].
@@ -292,7 +265,7 @@ struct LowerAvgPool : OpConversionPattern<AvgPoolOp> {
                            b, l, arith::DivFOp::create(b, l, args[0], args[1]).getResult());
                      })
                      .getResult(0);
-    rewriter.replaceOp(op, roundedTo(rewriter, loc, mean, type));
+    rewriter.replaceOp(op, rounded(rewriter, loc, mean, type));
     return success();
   }
 };

@@ -1020,19 +1020,25 @@ def _repeat(ex, node):
         raise ex.error(node, str(e)) from None
 
 
-def _convolution(ex, node):
-    args = _args(node)
-    shape, _ = ex.meta(args["input"])
-    rank = len(shape) - 2
+def _conv_attrs(ex, node, args, rank):
+    """ube.conv's window attributes from ATen's convolution arguments
+    (symmetric padding; transposed convolutions refused)."""
     if args["transposed"]:
         raise ex.error(node, "transposed convolution is not supported yet")
-    inputs = [ex.value(args["input"], node), ex.value(args["weight"], node)]
-    if args["bias"] is not None:
-        inputs.append(ex.value(args["bias"], node))
     padding = _window_list(args["padding"], rank) or [0] * rank
     attrs = {"stride": _window_list(args["stride"], rank), "padding": padding + padding,
              "dilation": _window_list(args["dilation"], rank), "groups": args["groups"]}
-    return ex.emit(node.name, "conv", inputs, {k: v for k, v in attrs.items() if v})
+    return {k: v for k, v in attrs.items() if v}
+
+
+def _convolution(ex, node):
+    args = _args(node)
+    shape, _ = ex.meta(args["input"])
+    attrs = _conv_attrs(ex, node, args, len(shape) - 2)
+    inputs = [ex.value(args["input"], node), ex.value(args["weight"], node)]
+    if args["bias"] is not None:
+        inputs.append(ex.value(args["bias"], node))
+    return ex.emit(node.name, "conv", inputs, attrs)
 
 
 def _convolution_backward(ex, node):
@@ -1042,12 +1048,7 @@ def _convolution_backward(ex, node):
     shape, _ = ex.meta(args["input"])
     weight_shape, _ = ex.meta(args["weight"])
     rank = len(shape) - 2
-    if args["transposed"]:
-        raise ex.error(node, "transposed convolution is not supported yet")
-    padding = _window_list(args["padding"], rank) or [0] * rank
-    attrs = {"stride": _window_list(args["stride"], rank), "padding": padding + padding,
-             "dilation": _window_list(args["dilation"], rank), "groups": args["groups"]}
-    attrs = {k: v for k, v in attrs.items() if v}
+    attrs = _conv_attrs(ex, node, args, rank)
     g = ex.value(args["grad_output"], node)
     want_input, want_weight, want_bias = args["output_mask"]
     n = node.name
@@ -1060,7 +1061,11 @@ def _convolution_backward(ex, node):
         if want_bias else None]
 
 
-def _pool_attrs(args, rank, op):
+def _pool_attrs(ex, node, args, rank, op):
+    """ube.max_pool's ("max") or avg_pool's ("avg") attributes from ATen's
+    pooling arguments (a stride of [] is the kernel)."""
+    if op == "avg" and args.get("divisor_override") is not None:
+        raise ex.error(node, "avg_pool with divisor_override is not supported")
     kernel = _window_list(args["kernel_size"], rank)
     padding = _window_list(args["padding"], rank) or [0] * rank
     attrs = {"kernel": kernel, "stride": _window_list(args["stride"], rank) or kernel,
@@ -1125,16 +1130,15 @@ def _max_pool_backward(ex, node):
     shape, _ = ex.meta(args["self"])
     return ex.emit(node.name, "max_pool_grad", [ex.value(args["self"], node),
                                                 ex.value(args["grad_output"], node)],
-                   _pool_attrs(args, len(shape) - 2, "max"))
+                   _pool_attrs(ex, node, args, len(shape) - 2, "max"))
 
 
 def _avg_pool_backward(ex, node):
     args = _args(node)
     shape, _ = ex.meta(args["self"])
-    if args.get("divisor_override") is not None:
-        raise ex.error(node, "avg_pool with divisor_override is not supported")
+    attrs = _pool_attrs(ex, node, args, len(shape) - 2, "avg")
     return ex.emit(node.name, "avg_pool_grad", [ex.value(args["grad_output"], node)],
-                   {**_pool_attrs(args, len(shape) - 2, "avg"), "input_spatial": shape[2:]})
+                   {**attrs, "input_spatial": shape[2:]})
 
 
 def _max_pool(ex, node):
@@ -1142,7 +1146,7 @@ def _max_pool(ex, node):
     where the graph uses them)."""
     args = _args(node)
     shape, _ = ex.meta(args["self"])
-    attrs = _pool_attrs(args, len(shape) - 2, "max")
+    attrs = _pool_attrs(ex, node, args, len(shape) - 2, "max")
     x = ex.value(args["self"], node)
     return [ex.emit(node.name, "max_pool", [x], attrs),
             ex.emit(f"{node.name}_indices", "max_pool_indices", [x], attrs)]
@@ -1151,10 +1155,8 @@ def _max_pool(ex, node):
 def _avg_pool(ex, node):
     args = _args(node)
     shape, _ = ex.meta(args["self"])
-    if args.get("divisor_override") is not None:
-        raise ex.error(node, "avg_pool with divisor_override is not supported")
     return ex.emit(node.name, "avg_pool", [ex.value(args["self"], node)],
-                   _pool_attrs(args, len(shape) - 2, "avg"))
+                   _pool_attrs(ex, node, args, len(shape) - 2, "avg"))
 
 
 def _adaptive_avg_pool(ex, node):
