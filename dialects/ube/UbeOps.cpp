@@ -160,6 +160,25 @@ LogicalResult inferReductionResult(Loc loc, Value input, ArrayRef<int64_t> axes,
   return success();
 }
 
+/// argmax/argmin: the input's shape without `axis` (size 1 with
+/// `keepdims`), of i64 positions.
+LogicalResult inferArgReductionResult(Loc loc, Value input, int64_t axis, bool keepdims,
+                                      SmallVectorImpl<Type> &types) {
+  auto type = rankedType(loc, input, "input");
+  if (failed(type))
+    return failure();
+  auto normalized = normalizeAxis(loc, axis, type->getRank());
+  if (failed(normalized))
+    return failure();
+  SmallVector<int64_t> shape(type->getShape());
+  if (keepdims)
+    shape[*normalized] = 1;
+  else
+    shape.erase(shape.begin() + *normalized);
+  types.push_back(RankedTensorType::get(shape, IntegerType::get(type->getContext(), 64)));
+  return success();
+}
+
 /// The reduced result of a loss with `reduction` over per-element values
 /// shaped `shape`.
 void pushReduced(StringRef reduction, ArrayRef<int64_t> shape, Type elementType,

@@ -96,6 +96,23 @@ def Ube_CosOp : Ube_UnaryOp<"cos", Ube_FloatTensor> {
   let summary = "Elementwise cosine (radians)";
 }
 
+// Rounding: their gradient is zero wherever it exists.
+def Ube_FloorOp : Ube_UnaryOp<"floor", Ube_FloatTensor> {
+  let summary = "Elementwise largest integer not above x";
+}
+def Ube_CeilOp : Ube_UnaryOp<"ceil", Ube_FloatTensor> {
+  let summary = "Elementwise smallest integer not below x";
+}
+def Ube_RoundOp : Ube_UnaryOp<"round", Ube_FloatTensor> {
+  let summary = "Elementwise nearest integer, halves to even (as torch.round and ONNX Round)";
+}
+def Ube_TruncOp : Ube_UnaryOp<"trunc", Ube_FloatTensor> {
+  let summary = "Elementwise integer part (rounds toward zero)";
+}
+def Ube_SignOp : Ube_UnaryOp<"sign", Ube_NumericTensor> {
+  let summary = "Elementwise -1, 0 or 1 by the sign of x (NaN stays NaN)";
+}
+
 def Ube_GeluOp : Ube_UnaryOp<"gelu", Ube_FloatTensor> {
   let summary = "Gaussian error linear unit";
   let description = [{
@@ -186,6 +203,9 @@ def Ube_MaximumOp : Ube_BinaryOp<"maximum", Ube_NumericTensor, [Commutative]> {
 }
 def Ube_MinimumOp : Ube_BinaryOp<"minimum", Ube_NumericTensor, [Commutative]> {
   let summary = "Elementwise minimum (NaN-propagating)";
+}
+def Ube_FmodOp : Ube_BinaryOp<"fmod", Ube_NumericTensor> {
+  let summary = "Elementwise remainder of division truncated toward zero (sign of lhs), as C's fmod";
 }
 def Ube_LogicalAndOp : Ube_BinaryOp<"logical_and", Ube_BoolTensor, [Commutative]> {
   let summary = "Elementwise boolean and";
@@ -561,6 +581,59 @@ def Ube_ReduceMeanOp : Ube_ReduceOp<"reduce_mean", Ube_FloatTensor> {
 }
 def Ube_ReduceMaxOp : Ube_ReduceOp<"reduce_max", Ube_NumericTensor> {
   let summary = "Maximum over axes";
+}
+def Ube_ReduceMinOp : Ube_ReduceOp<"reduce_min", Ube_NumericTensor> {
+  let summary = "Minimum over axes";
+}
+
+class Ube_ArgReduceOp<string mnemonic> : Ube_InferredOp<mnemonic, [], [{
+    ::llvm::LogicalResult $cppClass::inferTypes(::mlir::MLIRContext *context,
+        std::optional<::mlir::Location> loc, Adaptor adaptor,
+        ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferArgReductionResult(loc, adaptor.getInput(), adaptor.getAxis(),
+                                     adaptor.getKeepdims(), types);
+    }
+  }]> {
+  let description = [{
+    The i64 position along `axis` of each lane's extreme element: the first
+    one, or the last with `select_last_index`. NaN counts as the extreme (as
+    PyTorch's). With `keepdims` the axis stays with size 1.
+  }];
+  let arguments = (ins Ube_NumericTensor:$input, Ube_I64Attr:$axis,
+                   DefaultValuedAttr<BoolAttr, "false">:$keepdims,
+                   DefaultValuedAttr<BoolAttr, "false">:$select_last_index);
+  let results = (outs RankedTensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+def Ube_ArgmaxOp : Ube_ArgReduceOp<"argmax"> {
+  let summary = "Index of the maximum along an axis";
+}
+def Ube_ArgminOp : Ube_ArgReduceOp<"argmin"> {
+  let summary = "Index of the minimum along an axis";
+}
+
+def Ube_CumsumOp : Ube_InferredOp<"cumsum", [], [{
+    ::llvm::LogicalResult $cppClass::inferTypes(::mlir::MLIRContext *,
+        std::optional<::mlir::Location> loc, Adaptor adaptor,
+        ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      auto type = rankedType(loc, adaptor.getInput(), "input");
+      if (failed(type) || failed(normalizeAxis(loc, adaptor.getAxis(), type->getRank())))
+        return ::mlir::failure();
+      types.push_back(*type);
+      return ::mlir::success();
+    }
+  }]> {
+  let summary = "Running sum along an axis";
+  let description = [{
+    `result[..., i, ...]` is the sum of `input[..., j, ...]` over j ≤ i; with
+    `exclusive` over j < i; with `reverse` over j ≥ i (j > i). Floats
+    accumulate in f32 at least (f64 in f64), as the reductions do.
+  }];
+  let arguments = (ins Ube_NumericTensor:$input, Ube_I64Attr:$axis,
+                   DefaultValuedAttr<BoolAttr, "false">:$exclusive,
+                   DefaultValuedAttr<BoolAttr, "false">:$reverse);
+  let results = (outs Ube_NumericTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
 }
 
 //===----------------------------------------------------------------------===//

@@ -247,6 +247,34 @@ LogicalResult vjp(MaximumOp op, UbeBuilder &u, Value g, Grads &grads) {
 LogicalResult vjp(MinimumOp op, UbeBuilder &u, Value g, Grads &grads) {
   return vjpMinMax(op, u, g, grads, "lt");
 }
+/// Rounding and sign: piecewise constant, a zero gradient.
+template <typename Op>
+LogicalResult vjpPiecewiseConstant(Op op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.broadcastLike(u.scalar(UbeBuilder::elementTypeOf(g), 0.0), op.getInput());
+  return success();
+}
+LogicalResult vjp(FloorOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return vjpPiecewiseConstant(op, u, g, grads);
+}
+LogicalResult vjp(CeilOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return vjpPiecewiseConstant(op, u, g, grads);
+}
+LogicalResult vjp(RoundOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return vjpPiecewiseConstant(op, u, g, grads);
+}
+LogicalResult vjp(TruncOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return vjpPiecewiseConstant(op, u, g, grads);
+}
+LogicalResult vjp(SignOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return vjpPiecewiseConstant(op, u, g, grads);
+}
+/// fmod(a, b) = a − trunc(a/b)·b: da = g, db = −g·trunc(a/b) (as torch.fmod).
+LogicalResult vjp(FmodOp op, UbeBuilder &u, Value g, Grads &grads) {
+  setGrad(u, grads, 0, op.getLhs(), g);
+  Value quotient = TruncOp::create(u.b, u.div(op.getLhs(), op.getRhs()));
+  setGrad(u, grads, 1, op.getRhs(), u.neg(u.mul(g, quotient)));
+  return success();
+}
 LogicalResult vjp(WhereOp op, UbeBuilder &u, Value g, Grads &grads) {
   Value zero = u.scalar(UbeBuilder::elementTypeOf(g), 0.0);
   setGrad(u, grads, 1, op.getLhs(), u.where(op.getCondition(), g, zero));
@@ -402,15 +430,29 @@ LogicalResult vjp(ReduceMeanOp op, UbeBuilder &u, Value g, Grads &grads) {
   grads[0] = u.div(spread(op, u, g), count);
   return success();
 }
-/// The gradient is shared equally by the maxima of each reduced group (as
-/// torch.amax).
-LogicalResult vjp(ReduceMaxOp op, UbeBuilder &u, Value g, Grads &grads) {
+/// The gradient is shared equally by the maxima (minima) of each reduced
+/// group (as torch.amax and torch.amin).
+template <typename Op>
+LogicalResult vjpReduceExtreme(Op op, UbeBuilder &u, Value g, Grads &grads) {
   Value x = op.getInput();
   auto type = UbeBuilder::typeOf(x);
   SmallVector<int64_t> axes = reducedAxes(op.getAxes(), type.getRank());
-  Value isMax = u.castTo(u.compare("eq", x, spread(op, u, op.getResult())), type.getElementType());
-  Value count = u.broadcastLike(u.reduceSum(isMax, axes, true), x);
-  grads[0] = u.div(u.mul(spread(op, u, g), isMax), count);
+  Value isExtreme =
+      u.castTo(u.compare("eq", x, spread(op, u, op.getResult())), type.getElementType());
+  Value count = u.broadcastLike(u.reduceSum(isExtreme, axes, true), x);
+  grads[0] = u.div(u.mul(spread(op, u, g), isExtreme), count);
+  return success();
+}
+LogicalResult vjp(ReduceMaxOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return vjpReduceExtreme(op, u, g, grads);
+}
+LogicalResult vjp(ReduceMinOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return vjpReduceExtreme(op, u, g, grads);
+}
+/// The gradient of a running sum is the running sum of g the other way.
+LogicalResult vjp(CumsumOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = CumsumOp::create(u.b, g, op.getAxisAttr(), op.getExclusiveAttr(),
+                              u.b.getBoolAttr(!op.getReverse()));
   return success();
 }
 LogicalResult vjp(TransposeOp op, UbeBuilder &u, Value g, Grads &grads) {
@@ -691,6 +733,7 @@ void ube::attachVjpRules(MLIRContext &context) {
          SinOp, CosOp, GeluOp, AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, WhereOp,
          CastOp, MatmulOp, LinearOp, ScaledDotProductAttentionOp, SoftmaxOp, LogSoftmaxOp,
          LayerNormOp, RmsNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
+         ReduceMinOp, CumsumOp, FloorOp, CeilOp, RoundOp, TruncOp, SignOp, FmodOp,
          TransposeOp, ReshapeOp, BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp,
          CrossEntropyOp, MseLossOp, KdLossOp, ProjectedKdLossOp, FeatureMapLossOp,
          AttentionTransferLossOp, BernoulliSelectOp, ConvOp, AvgPoolOp, MaxPoolOp, LeakyReluOp,

@@ -105,6 +105,33 @@ Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange
                        : arith::DivSIOp::create(b, loc, x, args[1]).getResult();
       })
       .Case([&](PowOp) -> Value { return math::PowFOp::create(b, loc, x, args[1]); })
+      .Case([&](FmodOp) -> Value {
+        return isFloat ? arith::RemFOp::create(b, loc, x, args[1]).getResult()
+                       : arith::RemSIOp::create(b, loc, x, args[1]).getResult();
+      })
+      .Case([&](FloorOp) -> Value { return math::FloorOp::create(b, loc, x); })
+      .Case([&](CeilOp) -> Value { return math::CeilOp::create(b, loc, x); })
+      .Case([&](RoundOp) -> Value { return math::RoundEvenOp::create(b, loc, x); })
+      .Case([&](TruncOp) -> Value { return math::TruncOp::create(b, loc, x); })
+      .Case([&](SignOp) -> Value {
+        if (isFloat) { // copysign(1, x) where x ≠ 0; 0 and NaN stay as they are
+          Value unit = math::CopySignOp::create(b, loc, fc(1.0), x);
+          Value keep = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UEQ, x, fc(0.0));
+          return arith::SelectOp::create(b, loc, keep, x, unit);
+        }
+        auto ic = [&](int64_t v) -> Value {
+          Type element = getElementTypeOrSelf(type);
+          if (auto vector = dyn_cast<VectorType>(type))
+            return arith::ConstantOp::create(
+                b, loc, DenseElementsAttr::get(vector, b.getIntegerAttr(element, v)));
+          return arith::ConstantOp::create(b, loc, b.getIntegerAttr(element, v));
+        };
+        Value positive = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, x, ic(0));
+        Value negative = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x, ic(0));
+        return arith::SubIOp::create(b, loc, arith::ExtUIOp::create(b, loc, type, positive),
+                                     arith::ExtUIOp::create(b, loc, type, negative));
+      })
+
       .Case([&](MaximumOp) -> Value {
         return isFloat ? arith::MaximumFOp::create(b, loc, x, args[1]).getResult()
                        : arith::MaxSIOp::create(b, loc, x, args[1]).getResult();
@@ -270,7 +297,7 @@ bool isElementwise(Operation *op) {
              LogicalOrOp, LogicalNotOp, NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp,
              ErfOp, SigmoidOp, SiluOp, SinOp, CosOp, ReluOp, GeluOp, CompareOp, WhereOp, CastOp,
              BroadcastToOp, LeakyReluOp, EluOp, SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp,
-             ClampOp>(op);
+             ClampOp, FloorOp, CeilOp, RoundOp, TruncOp, SignOp, FmodOp>(op);
 }
 
 } // namespace ube

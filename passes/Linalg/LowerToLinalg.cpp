@@ -13,6 +13,7 @@
 
 #include "passes/Linalg/Accumulation.h"
 #include "passes/Linalg/ElementwiseBody.h"
+#include "passes/Linalg/AxisLowering.h"
 #include "passes/Linalg/WindowLowering.h"
 #include "passes/Linalg/Philox.h"
 #include "dialects/ube/UbeAttention.h"
@@ -226,15 +227,17 @@ struct LowerReduction : OpConversionPattern<OpTy> {
     Type elementType = type.getElementType();
     bool isFloat = isa<FloatType>(elementType);
     constexpr bool isMax = std::is_same_v<OpTy, ReduceMaxOp>;
+    constexpr bool isMin = std::is_same_v<OpTy, ReduceMinOp>;
     TypedAttr identity;
-    if constexpr (isMax) {
+    if constexpr (isMax || isMin) {
+      unsigned width = elementType.getIntOrFloatBitWidth();
       identity = isFloat ? TypedAttr(rewriter.getFloatAttr(
                                elementType, APFloat::getInf(cast<FloatType>(elementType)
                                                                 .getFloatSemantics(),
-                                                            /*Negative=*/true)))
+                                                            /*Negative=*/isMax)))
                          : TypedAttr(rewriter.getIntegerAttr(
-                               elementType, APInt::getSignedMinValue(
-                                                elementType.getIntOrFloatBitWidth())));
+                               elementType, isMax ? APInt::getSignedMinValue(width)
+                                                  : APInt::getSignedMaxValue(width)));
     } else {
       identity = isFloat ? TypedAttr(rewriter.getFloatAttr(accumulatorType(elementType), 0.0))
                          : TypedAttr(rewriter.getIntegerAttr(elementType, 0));
@@ -248,6 +251,11 @@ struct LowerReduction : OpConversionPattern<OpTy> {
                                                        reductionFlags(b.getContext()))
                                  .getResult()
                            : arith::MaxSIOp::create(b, l, args[0], args[1]).getResult();
+          if constexpr (isMin)
+            return isFloat ? arith::MinimumFOp::create(b, l, args[0], args[1],
+                                                       reductionFlags(b.getContext()))
+                                 .getResult()
+                           : arith::MinSIOp::create(b, l, args[0], args[1]).getResult();
           return isFloat ? arith::AddFOp::create(b, l, widened(b, l, args[0], accumulator),
                                                  args[1], reductionFlags(b.getContext()))
                                .getResult()
@@ -860,11 +868,12 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
     RewritePatternSet patterns(context);
     patterns.add<LowerElementwise>(context);
     patterns.add<LowerReduction<ReduceSumOp>, LowerReduction<ReduceMeanOp>,
-                 LowerReduction<ReduceMaxOp>, LowerMatmul, LowerTranspose, LowerReshape,
+                 LowerReduction<ReduceMaxOp>, LowerReduction<ReduceMinOp>, LowerMatmul, LowerTranspose, LowerReshape,
                  LowerConcat, LowerArange, LowerSlice, LowerGather, LowerScatterAdd, LowerConstant,
                  LowerDropout,
                  LowerTransferProbability, LowerBernoulliSelect>(context);
     populateWindowLoweringPatterns(patterns);
+    populateAxisLoweringPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))
       signalPassFailure();
   }

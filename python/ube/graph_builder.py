@@ -213,25 +213,19 @@ class GraphBuilder:
                  for what, v in (("mean_ng", mean), ("rstd_ng", rstd))]
         return (self.affine(back, weight, bias, shape, name), *stats)
 
-    def scan(self, value, shape, axis, dtype, name, exclusive=False, reverse=False):
-        """The cumulative sum of `value` (`shape`, `dtype`) along `axis`: a
-        product with a triangular matrix of ones (exact for integers; an O(n²)
-        plain form until ube has a scan op). Returns the result's name."""
-        rank, n = len(shape), shape[axis]
-        # scan[i, j] = 1 where input i adds into output j.
-        scan = np.triu(np.ones((n, n), UBE_TO_NUMPY[dtype]), 1 if exclusive else 0)
-        if reverse:
-            scan = np.ascontiguousarray(scan.T)
-        perm = [d for d in range(rank) if d != axis] + [axis]
-        moved = perm != list(range(rank))
-        if moved:
-            value = self.emit(f"{name}_last", "transpose", [value], {"perm": perm})
-        value = self.emit(f"{name}_scan" if moved else name, "matmul",
-                          [value, self.array(scan, f"{name}_triangle")])
-        if moved:
-            value = self.emit(name, "transpose", [value],
-                              {"perm": [perm.index(d) for d in range(rank)]})
-        return value
+    def floor_mod(self, a, b, dtype, name):
+        """The remainder of a / b with the divisor's sign (Python's %,
+        torch.remainder, ONNX Mod): fmod's, moved by b where it is nonzero
+        and its sign differs from b's."""
+        r = self.emit(f"{name}_fmod", "fmod", [a, b])
+        zero = self.constant(0, dtype)
+        nonzero = self.emit(f"{name}_nonzero", "compare", [r, zero], {"predicate": "ne"})
+        differ = self.emit(f"{name}_differ", "compare", [
+            self.emit(f"{name}_rneg", "compare", [r, zero], {"predicate": "lt"}),
+            self.emit(f"{name}_bneg", "compare", [b, zero], {"predicate": "lt"})],
+            {"predicate": "ne"})
+        fix = self.emit(f"{name}_fix", "logical_and", [nonzero, differ])
+        return self.emit(name, "where", [fix, self.emit(f"{name}_moved", "add", [r, b]), r])
 
     def write(self, path, name):
         """Writes `path` (JSON) and, with parameters, `<stem>.safetensors`."""

@@ -577,11 +577,26 @@ def _softmax(op):
 
 
 def _layer_norm(im, node, attrs):
+    """ube.layer_norm; the Mean and InvStdDev outputs, when used, computed
+    beside it in the stash type (f32 unless the input is f64)."""
     inputs = [im.value(node.input[0]), im.value(node.input[1])]
     if len(node.input) > 2 and node.input[2]:
         inputs.append(im.value(node.input[2]))
-    return im.emit(_out(node), "layer_norm", inputs,
-                   {"axis": attrs.get("axis", -1), "epsilon": float(attrs.get("epsilon", 1e-5))})
+    axis, eps = attrs.get("axis", -1), float(attrs.get("epsilon", 1e-5))
+    y = im.emit(_out(node), "layer_norm", inputs, {"axis": axis, "epsilon": eps})
+    if not any(node.output[1:]):
+        return y
+    rank = len(im.shape(node.input[0]))
+    axis = axis % rank
+    dtype = im.dtype(node.input[0])
+    stash = {1: "f32", 11: "f64"}.get(attrs.get("stash_type", 1))
+    if stash is None:
+        raise UnsupportedError(f"stash_type {attrs['stash_type']}")
+    x = inputs[0] if dtype == stash else im.emit(f"{_out(node)}_stash", "cast", [inputs[0]],
+                                                 dtype=stash)
+    _, mean, _, rstd = im.graph.normalized(x, list(range(axis, rank)), eps, stash,
+                                           f"{_out(node)}_stats")
+    return [y, mean, rstd]
 
 
 def _rms_norm(im, node, attrs):
@@ -846,16 +861,14 @@ def _split(im, node, attrs):
 
 
 def _cumsum(im, node, attrs):
-    """CumSum along a constant axis as a product with a triangular matrix of
-    ones (exact for integers), `exclusive` and `reverse` by its shape."""
-    shape = im.static_shape(node.input[0], "CumSum")
-    axis = int(im.static(node.input[1], "axis")) % len(shape)
-    dtype = im.dtype(node.input[0])
-    if dtype not in ("f32", "f64", "f16", "i32", "i64"):
-        raise UnsupportedError(f"CumSum of {dtype}")
-    return im.graph.scan(im.value(node.input[0]), shape, axis, dtype, _out(node),
-                         exclusive=bool(attrs.get("exclusive", 0)),
-                         reverse=bool(attrs.get("reverse", 0)))
+    """CumSum along a constant axis (ube.cumsum)."""
+    rank = len(im.shape(node.input[0]))
+    axis = int(im.static(node.input[1], "axis")) % rank
+    if im.dtype(node.input[0]) == "i1":
+        raise UnsupportedError("CumSum of booleans")
+    return im.emit(_out(node), "cumsum", [im.value(node.input[0])], {
+        "axis": axis, "exclusive": bool(attrs.get("exclusive", 0)),
+        "reverse": bool(attrs.get("reverse", 0))})
 
 
 def _isnan(im, node, attrs):
@@ -1000,6 +1013,129 @@ def _softmax_cross_entropy(im, node, attrs):
     return [_class_loss(im, node, attrs, log_prob, _out(node)), log_prob]
 
 
+def _arg_reduce(op):
+    def handler(im, node, attrs):
+        return im.emit(_out(node), op, [im.value(node.input[0])], {
+            "axis": int(attrs.get("axis", 0)), "keepdims": bool(attrs.get("keepdims", 1)),
+            "select_last_index": bool(attrs.get("select_last_index", 0))})
+    return handler
+
+
+def _hardmax(im, node, attrs):
+    """1 at the first maximum along `axis`, 0 elsewhere (opset 13: one axis)."""
+    if im.opset < 13:
+        raise UnsupportedError("Hardmax before opset 13 (over the input coerced to 2-D)")
+    shape = im.static_shape(node.input[0], "Hardmax")
+    axis = attrs.get("axis", -1) % len(shape)
+    out = _out(node)
+    index = im.emit(f"{out}_index", "argmax", [im.value(node.input[0])],
+                    {"axis": axis, "keepdims": True})
+    along = [1] * len(shape)
+    along[axis] = shape[axis]
+    positions = im.constant(np.arange(shape[axis], dtype=np.int64).reshape(along))
+    hit = im.emit(f"{out}_hit", "compare", [positions, index], {"predicate": "eq"})
+    return im.emit(out, "cast", [hit], dtype=im.dtype(node.input[0]))
+
+
+def _trilu(im, node, attrs):
+    """Trilu: x where the diagonal offset j − i is ≥ k (upper) or ≤ k
+    (lower), else 0; k may be a runtime input."""
+    shape = im.static_shape(node.input[0], "Trilu")
+    rows, cols = shape[-2:]
+    out = _out(node)
+    offsets = im.constant(np.arange(cols)[None, :] - np.arange(rows)[:, None])
+    if len(node.input) > 1 and node.input[1]:
+        k = im.value(node.input[1])
+    else:
+        k = im.constant(np.array(0, np.int64))
+    upper = bool(attrs.get("upper", 1))
+    keep = im.emit(f"{out}_keep", "compare", [offsets, k], {"predicate": "ge" if upper else "le"})
+    zero = im.constant(np.zeros((), UBE_TO_NUMPY[im.dtype(node.input[0])]))
+    return im.emit(out, "where", [keep, im.value(node.input[0]), zero])
+
+
+def _mod(im, node, attrs):
+    """Mod: C's fmod with `fmod` = 1, else the remainder with the divisor's
+    sign (integers only, as ONNX allows)."""
+    a, b = im.value(node.input[0]), im.value(node.input[1])
+    if attrs.get("fmod", 0):
+        return im.emit(_out(node), "fmod", [a, b])
+    return im.graph.floor_mod(a, b, im.dtype(node.input[0]), _out(node))
+
+
+def _lp_normalization(im, node, attrs):
+    p = attrs.get("p", 2)
+    if p not in (1, 2):
+        raise UnsupportedError(f"p = {p}")
+    x, out = im.value(node.input[0]), _out(node)
+    axis = {"axes": [attrs.get("axis", -1)], "keepdims": True}
+    if p == 1:
+        norm = im.emit(f"{out}_norm", "reduce_sum", [im.emit(f"{out}_abs", "abs", [x])], axis)
+    else:
+        norm = im.emit(f"{out}_norm", "sqrt", [im.emit(
+            f"{out}_sumsq", "reduce_sum", [im.emit(f"{out}_sq", "mul", [x, x])], axis)])
+    zero = im.constant(np.zeros((), UBE_TO_NUMPY[im.dtype(node.input[0])]))
+    empty = im.emit(f"{out}_zero_norm", "compare", [norm, zero], {"predicate": "eq"})
+    return im.emit(out, "where", [empty, zero, im.emit(f"{out}_scaled", "div", [x, norm])])
+
+
+def _space_to_depth(im, node, attrs):
+    n, c, h, w = im.static_shape(node.input[0], "SpaceToDepth")
+    b, out = attrs["blocksize"], _out(node)
+    mode = attrs.get("mode", b"DCR")
+    crd = (mode.decode() if isinstance(mode, bytes) else mode) == "CRD"
+    x = im.emit(f"{out}_blocks", "reshape", [im.value(node.input[0])],
+                shape=[n, c, h // b, b, w // b, b])
+    x = im.emit(f"{out}_moved", "transpose", [x],
+                {"perm": [0, 1, 3, 5, 2, 4] if crd else [0, 3, 5, 1, 2, 4]})
+    return im.emit(out, "reshape", [x], shape=[n, c * b * b, h // b, w // b])
+
+
+def _depth_to_space(im, node, attrs):
+    n, c, h, w = im.static_shape(node.input[0], "DepthToSpace")
+    b, out = attrs["blocksize"], _out(node)
+    mode = attrs.get("mode", b"DCR")
+    if (mode.decode() if isinstance(mode, bytes) else mode) == "CRD":
+        split, perm = [n, c // (b * b), b, b, h, w], [0, 1, 4, 2, 5, 3]
+    else:
+        split, perm = [n, b, b, c // (b * b), h, w], [0, 3, 4, 1, 5, 2]
+    x = im.emit(f"{out}_blocks", "reshape", [im.value(node.input[0])], shape=split)
+    x = im.emit(f"{out}_moved", "transpose", [x], {"perm": perm})
+    return im.emit(out, "reshape", [x], shape=[n, c // (b * b), h * b, w * b])
+
+
+def _eye_like(im, node, attrs):
+    rows, cols = im.static_shape(node.input[0], "EyeLike")
+    elem = attrs.get("dtype")
+    dtype = ONNX_TO_UBE.get(elem) if elem is not None else im.dtype(node.input[0])
+    if dtype is None:
+        raise UnsupportedError(f"EyeLike to element type {elem}")
+    return np.eye(rows, cols, attrs.get("k", 0), dtype=UBE_TO_NUMPY[dtype])
+
+
+def _prelu(im, node, attrs):
+    x, slope, out = im.value(node.input[0]), im.value(node.input[1]), _out(node)
+    zero = im.constant(np.zeros((), UBE_TO_NUMPY[im.dtype(node.input[0])]))
+    negative = im.emit(f"{out}_negative", "compare", [x, zero], {"predicate": "lt"})
+    return im.emit(out, "where", [negative, im.emit(f"{out}_scaled", "mul", [x, slope]), x])
+
+
+def _isinf(im, node, attrs):
+    x, out = im.value(node.input[0]), _out(node)
+    dtype = UBE_TO_NUMPY[im.dtype(node.input[0])]
+    tests = []
+    if attrs.get("detect_positive", 1):
+        tests.append(im.emit(f"{out}_pos", "compare", [x, im.constant(np.array(np.inf, dtype))],
+                             {"predicate": "eq"}))
+    if attrs.get("detect_negative", 1):
+        tests.append(im.emit(f"{out}_neg", "compare", [x, im.constant(np.array(-np.inf, dtype))],
+                             {"predicate": "eq"}))
+    if not tests:
+        return im.emit(out, "broadcast_to", [im.constant(np.array(False))],
+                       shape=im.shape(node.input[0]))
+    return tests[0] if len(tests) == 1 else im.emit(out, "logical_or", tests)
+
+
 def _onnx_window(im, node, attrs, shape, kernel):
     """ONNX window attributes as ube's: strides, dilations, and pads
     ([begin..., end...]) from `pads` or `auto_pad` (SAME_UPPER puts the odd
@@ -1031,6 +1167,47 @@ def _conv(im, node, attrs):
     inputs = [im.value(i) for i in node.input if i]
     window = _onnx_window(im, node, attrs, shape, kernel)
     return im.emit(_out(node), "conv", inputs, {**window, "groups": attrs.get("group", 1)})
+
+
+def _conv_transpose(im, node, attrs):
+    """ConvTranspose as the input gradient of the convolution it transposes
+    (weight [C_in, C_out / group, *K]); output_shape and auto_pad fix the
+    padding as ONNX specifies."""
+    shape = im.static_shape(node.input[0], "ConvTranspose")
+    kernel = im.static_shape(node.input[1], "ConvTranspose's weight")[2:]
+    rank = len(shape) - 2
+    strides = list(attrs.get("strides", [1] * rank))
+    dilations = list(attrs.get("dilations", [1] * rank))
+    extra = list(attrs.get("output_padding", [0] * rank))
+    pads = list(attrs.get("pads", [0] * (2 * rank)))
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    full = [strides[d] * (shape[d + 2] - 1) + extra[d] + dilations[d] * (kernel[d] - 1) + 1
+            for d in range(rank)]
+    wanted = list(attrs.get("output_shape", []))[-rank:]
+    if not wanted and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        wanted = [shape[d + 2] * strides[d] for d in range(rank)]
+    if wanted:
+        for d in range(rank):
+            total = full[d] - wanted[d]
+            small, large = total // 2, total - total // 2
+            pads[d], pads[d + rank] = (small, large) if auto_pad == "SAME_UPPER" else (large,
+                                                                                      small)
+    spatial = [full[d] - pads[d] - pads[d + rank] for d in range(rank)]
+    if any(p < 0 for p in pads) or any(e >= s for e, s in zip(extra, strides)):
+        raise UnsupportedError(f"pads {pads} with output_padding {extra} and strides {strides}")
+    out = _out(node)
+    groups = attrs.get("group", 1)
+    y = im.emit(out if len(node.input) < 3 or not node.input[2] else f"{out}_unbiased",
+                "conv_input_grad", [im.value(node.input[0]), im.value(node.input[1])],
+                {"input_spatial": spatial, "stride": strides, "padding": pads,
+                 "dilation": dilations, "groups": groups})
+    if len(node.input) < 3 or not node.input[2]:
+        return y
+    channels = im.static_shape(node.input[1], "ConvTranspose's weight")[1] * groups
+    bias = im.emit(f"{out}_bias", "reshape", [im.value(node.input[2])],
+                   shape=[channels] + [1] * rank)
+    return im.emit(out, "add", [y, bias])
 
 
 def _pool(op):
@@ -1201,10 +1378,16 @@ def _identity(im, node, attrs):
 
 
 def _dropout(im, node, attrs):
+    """Inference-mode Dropout: the input, and a mask of all true."""
     if len(node.input) > 2 and node.input[2]:
         if bool(im.static(node.input[2], "training_mode")):
             raise UnsupportedError("training-mode dropout")
-    return im.value(node.input[0])
+    x = im.value(node.input[0])
+    if len(node.output) < 2 or not node.output[1]:
+        return x
+    mask = im.emit(f"{node.output[1]}", "broadcast_to", [im.constant(np.array(True))],
+                   shape=im.shape(node.input[0]))
+    return [x, mask]
 
 
 def _constant(im, node, attrs):
@@ -1266,6 +1449,12 @@ OPS = {
     "BatchNormalization": _batch_norm, "InstanceNormalization": _instance_norm,
     "GroupNormalization": _group_norm, "Pad": _pad, "Tile": _tile,
     "IsNaN": _isnan, "GatherND": _gather_nd, "GatherElements": _gather_elements,
+    "ArgMax": _arg_reduce("argmax"), "ArgMin": _arg_reduce("argmin"), "Hardmax": _hardmax,
+    "ReduceMin": _reduce("reduce_min"), "Trilu": _trilu, "Mod": _mod,
+    "Floor": _unary("floor"), "Ceil": _unary("ceil"), "Round": _unary("round"),
+    "Sign": _unary("sign"), "LpNormalization": _lp_normalization,
+    "SpaceToDepth": _space_to_depth, "DepthToSpace": _depth_to_space, "EyeLike": _eye_like,
+    "PRelu": _prelu, "IsInf": _isinf, "ConvTranspose": _conv_transpose,
 }
 
 
@@ -1287,5 +1476,6 @@ ELEMENTWISE = {
     "Sqrt", "Tanh", "Sigmoid", "Relu", "Erf", "Gelu", "Reciprocal", "Sin", "Cos", "Swish", "LeakyRelu",
     "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Mish", "Softplus", "Clip", "Softmax",
     "LogSoftmax", "Where",
-    "Cast", "IsNaN", "Identity", "LayerNormalization",
+    "Cast", "IsNaN", "Identity", "LayerNormalization", "Mod", "Floor", "Ceil", "Round", "Sign",
+    "PRelu", "IsInf", "Trilu",
 }
