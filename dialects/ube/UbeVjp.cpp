@@ -701,6 +701,9 @@ LogicalResult vjp(BernoulliSelectOp op, UbeBuilder &u, Value g, Grads &grads) {
 LogicalResult vjp(ConvOp op, UbeBuilder &u, Value g, Grads &grads) {
   return convGradients(op, u, g, grads);
 }
+LogicalResult vjp(ConvInputGradOp op, UbeBuilder &u, Value g, Grads &grads) {
+  return convInputGradGradients(op, u, g, grads);
+}
 LogicalResult vjp(AvgPoolOp op, UbeBuilder &u, Value g, Grads &grads) {
   return avgPoolGradient(op, u, g, grads);
 }
@@ -732,10 +735,10 @@ void ube::attachVjpRules(MLIRContext &context) {
   attach<NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, ReluOp, SiluOp,
          SinOp, CosOp, GeluOp, AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, WhereOp,
          CastOp, MatmulOp, LinearOp, ScaledDotProductAttentionOp, SoftmaxOp, LogSoftmaxOp,
-         LayerNormOp, RmsNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp,
-         ReduceMinOp, CumsumOp, FloorOp, CeilOp, RoundOp, TruncOp, SignOp, FmodOp,
-         TransposeOp, ReshapeOp, BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp,
-         CrossEntropyOp, MseLossOp, KdLossOp, ProjectedKdLossOp, FeatureMapLossOp,
-         AttentionTransferLossOp, BernoulliSelectOp, ConvOp, AvgPoolOp, MaxPoolOp, LeakyReluOp,
-         EluOp, SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp, ClampOp>(context);
+         LayerNormOp, RmsNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, CumsumOp,
+         FloorOp, CeilOp, RoundOp, TruncOp, SignOp, FmodOp, TransposeOp, ReshapeOp,
+         BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp, CrossEntropyOp, MseLossOp,
+         KdLossOp, ProjectedKdLossOp, FeatureMapLossOp, AttentionTransferLossOp,
+         BernoulliSelectOp, ConvOp, ConvInputGradOp, AvgPoolOp, MaxPoolOp, LeakyReluOp, EluOp,
+         SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp, ClampOp>(context);
 }

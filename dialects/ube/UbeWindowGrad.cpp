@@ -198,6 +198,19 @@ LogicalResult convGradients(ConvOp op, UbeBuilder &u, Value g, SmallVectorImpl<V
   return success();
 }
 
+LogicalResult convInputGradGradients(ConvInputGradOp op, UbeBuilder &u, Value g,
+                                     SmallVectorImpl<Value> &grads) {
+  if (failed(requireStatic(op)))
+    return failure();
+  grads[0] = ConvOp::create(u.b, g, op.getWeight(), Value(), op.getStrideAttr(),
+                            op.getPaddingAttr(), op.getDilationAttr(), op.getGroupsAttr());
+  auto kernel = UbeBuilder::typeOf(op.getWeight()).getShape().drop_front(2);
+  grads[1] = ConvWeightGradOp::create(u.b, g, op.getGrad(), u.b.getDenseI64ArrayAttr(kernel),
+                                      op.getStrideAttr(), op.getPaddingAttr(),
+                                      op.getDilationAttr(), op.getGroupsAttr());
+  return success();
+}
+
 LogicalResult avgPoolGradient(AvgPoolOp op, UbeBuilder &u, Value g,
                               SmallVectorImpl<Value> &grads) {
   if (failed(requireStatic(op)))

@@ -20,6 +20,11 @@ namespace ube {
 /// (a bias: summed). Fail, naming the op, on symbolic shapes.
 mlir::LogicalResult convGradients(ConvOp op, UbeBuilder &u, mlir::Value g,
                                   mlir::SmallVectorImpl<mlir::Value> &grads);
+/// The gradients of conv_input_grad (what a transposed convolution is): of
+/// its `grad` operand the forward convolution of `g`, of its weight the
+/// weight gradient with the roles of input and output exchanged.
+mlir::LogicalResult convInputGradGradients(ConvInputGradOp op, UbeBuilder &u, mlir::Value g,
+                                           llvm::SmallVectorImpl<mlir::Value> &grads);
 mlir::LogicalResult avgPoolGradient(AvgPoolOp op, UbeBuilder &u, mlir::Value g,
                                     mlir::SmallVectorImpl<mlir::Value> &grads);
 mlir::LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, mlir::Value g,

@@ -157,6 +157,48 @@ class GraphBuilder:
         x = self.emit(f"{name}_broadcast", "broadcast_to", [x], shape=broadcast)
         return self.emit(name, "reshape", [x], shape=merged)
 
+    def flip(self, x, shape, axes, name):
+        """`x` reversed along each of `axes` (a gather per axis)."""
+        for axis in axes:
+            if isinstance(shape[axis], str):
+                raise ExportError(f"flipping a symbolic dimension ('{shape[axis]}')")
+            x = self.emit(f"{name}_flip{axis}" if axis != axes[-1] else name, "gather",
+                          [x, self.array(np.arange(shape[axis] - 1, -1, -1, dtype=np.int64),
+                                         f"{name}_reversed{axis}")], {"axis": axis})
+        return x
+
+    def resample(self, x, shape, dtype, axis, sources, linear, name):
+        """`x` resampled along `axis` at `sources`, one source coordinate per
+        output position (computed by the frontend by its own conventions):
+        the element at each (nearest: `sources` are indices), or the two
+        neighbours weighted by distance (linear: coordinates clamped to the
+        axis). Gathers of constant indices, so the gradient is a scatter-add."""
+        size = shape[axis]
+        if isinstance(size, str):
+            raise ExportError(f"resizing a symbolic dimension ('{size}')")
+        sources = np.asarray(sources, np.float64)
+        if not linear:
+            index = np.clip(sources, 0, size - 1).astype(np.int64)
+            return self.emit(name, "gather", [x, self.array(index, f"{name}_index")],
+                             {"axis": axis})
+        sources = np.clip(sources, 0, size - 1)
+        low = np.floor(sources).astype(np.int64)
+        high = np.minimum(low + 1, size - 1)
+        frac = sources - low
+        along = [1] * len(shape)
+        along[axis] = len(sources)
+        weight = UBE_TO_NUMPY[dtype]
+        y0 = self.emit(f"{name}_low", "gather", [x, self.array(low, f"{name}_low_index")],
+                       {"axis": axis})
+        if not frac.any():
+            return y0
+        y1 = self.emit(f"{name}_high", "gather", [x, self.array(high, f"{name}_high_index")],
+                       {"axis": axis})
+        w0 = self.array((1 - frac).astype(weight).reshape(along), f"{name}_w0")
+        w1 = self.array(frac.astype(weight).reshape(along), f"{name}_w1")
+        return self.emit(name, "add", [self.emit(f"{name}_a", "mul", [y0, w0]),
+                                       self.emit(f"{name}_b", "mul", [y1, w1])])
+
     # -- normalizations over channels-first tensors [N, C, *S] ----------------
     def per_channel(self, value, shape, name):
         """A [C] vector viewed as [C, 1, ...] against an [N, C, *S] tensor."""

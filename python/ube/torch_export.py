@@ -28,7 +28,7 @@ import torch
 from torch._subclasses.fake_tensor import unset_fake_temporarily
 from torch.export.graph_signature import InputKind, OutputKind
 
-from ube.dtypes import torch_to_ube
+from ube.dtypes import FLOATS, torch_to_ube
 from ube.graph_builder import ExportError, GraphBuilder, offsets_along
 
 aten = torch.ops.aten
@@ -36,6 +36,17 @@ aten = torch.ops.aten
 TORCH_TO_UBE = torch_to_ube()
 
 # Ops kept out of the core-ATen decomposition: ube has them whole.
+# Resizes (both overloads): {ATen op: mode}. torch.export keeps them whole;
+# AOT autograd (torch.compile) decomposes them into index and index_put.
+RESIZES = {}
+for _name, _mode in [("upsample_nearest1d", "nearest"), ("upsample_nearest2d", "nearest"),
+                     ("upsample_nearest3d", "nearest"),
+                     ("_upsample_nearest_exact1d", "nearest-exact"),
+                     ("_upsample_nearest_exact2d", "nearest-exact"),
+                     ("upsample_linear1d", "linear"), ("upsample_bilinear2d", "linear"),
+                     ("upsample_trilinear3d", "linear")]:
+    RESIZES[getattr(aten, _name).default] = RESIZES[getattr(aten, _name).vec] = _mode
+
 KEPT_WHOLE = [
     aten.linear.default,            # ube.linear: matmul kernels with a bias epilogue
     aten.matmul.default,            # ube.matmul broadcasts batches itself
@@ -51,6 +62,7 @@ KEPT_WHOLE = [
     aten.hardswish.default, aten.hardsigmoid.default, aten.mish.default,  # ube ops
     aten.softplus.default, aten.elu.default, aten.leaky_relu.default, aten.hardtanh.default,
     aten.celu.default,
+    *RESIZES,  # per-axis gathers of constant indices (not index tensors)
 ]
 
 
@@ -445,6 +457,74 @@ def _binary(op, reverse=False):
             operands[1] = ex.emit(f"{node.name}_alpha", "mul",
                                   [operands[1], ex.constant(alpha, dtype)])
         return ex.emit(node.name, op, operands)
+    return handler
+
+
+def _rounding(op):
+    """floor/ceil/round/trunc: integers are whole already."""
+    def handler(ex, node):
+        x = ex.value(_first(node), node)
+        return x if ex.meta(node)[1] not in FLOATS else ex.emit(node.name, op, [x])
+    return handler
+
+
+def _remainder(ex, node):
+    """torch.remainder: the divisor's sign (floor_mod)."""
+    _, dtype = ex.meta(node)
+    a, b = (ex.value_as(v, node, dtype) for v in node.args[:2])
+    return ex.graph.floor_mod(a, b, dtype, node.name)
+
+
+def _flip(ex, node):
+    args = _args(node)
+    shape, _ = ex.meta(args["self"])
+    try:
+        return ex.graph.flip(ex.value(args["self"], node), shape,
+                             [d % len(shape) for d in args["dims"]], node.name)
+    except ExportError as e:
+        raise ex.error(node, str(e)) from None
+
+
+def _resize_sources(mode, size, out, scale, align):
+    """PyTorch's source coordinates of `out` positions resized from `size`
+    (area_pixel_compute_source_index), and whether they interpolate."""
+    dst = np.arange(out, dtype=np.float64)
+    if mode == "nearest":
+        return np.floor(dst * scale), False
+    if mode == "nearest-exact":
+        return np.floor((dst + 0.5) * scale), False
+    if align:
+        return dst * ((size - 1) / (out - 1) if out > 1 else 0.0), True
+    return np.maximum((dst + 0.5) * scale - 0.5, 0.0), True
+
+
+def _upsample(mode):
+    """upsample_nearest*d / upsample_(bi|tri)linear*d: per resized spatial
+    axis, GraphBuilder.resample at PyTorch's source coordinates."""
+    def handler(ex, node):
+        args = _args(node)
+        source = args.get("input", args.get("self"))
+        x = ex.value(source, node)
+        shape, dtype = ex.meta(source)
+        out_shape, _ = ex.meta(node)
+        rank = len(shape) - 2
+        # The scale factors given (the .vec overloads' list, the others' one per axis).
+        scales = args.get("scale_factors") or [
+            args.get(k) for k in (["scales"] if rank == 1 else
+                                  ["scales_d", "scales_h", "scales_w"][3 - rank:])]
+        align = bool(args.get("align_corners"))
+        axes = [d for d in range(2, len(shape))
+                if shape[d] != out_shape[d] or scales[d - 2] not in (None, 1)]
+        for i, d in enumerate(axes):
+            size, out = shape[d], out_shape[d]
+            if isinstance(size, SymbolicSize) or isinstance(out, SymbolicSize):
+                raise ex.error(node, "resizing a symbolic dimension is not supported")
+            scale = 1.0 / scales[d - 2] if scales[d - 2] else size / out
+            sources, linear = _resize_sources(mode, size, out, scale, align)
+            name = node.name if i == len(axes) - 1 else f"{node.name}_axis{d}"
+            x = ex.graph.resample(x, shape, dtype, d, sources, linear, name)
+            shape = shape[:d] + [out] + shape[d + 1:]
+        return x
     return handler
 
 
@@ -853,24 +933,44 @@ def _is_outer_arange_index(ex, indices, shape):
     return placed == sorted(set(placed))
 
 
-def _index(ex, node):
-    """x[i0, i1, ...] with index tensors on leading dimensions (None, a full
-    slice, allowed after them): one gather from x with its indexed
-    dimensions flattened, at the linear index Σ i_d·stride_d (the index
-    tensors broadcast together; negative indices count from the end)."""
-    x, indices = node.args[0], list(node.args[1])
-    shape, _ = ex.meta(x)
+def _leading_slices(ex, node, indices):
+    """The count p of full slices (None) before the index tensors, which must
+    then be adjacent: x[:, :, i, j]. (Returns p and the index tensors.)"""
+    indices = list(indices)
     while indices and indices[-1] is None:
         indices.pop()
-    if not indices or any(i is None for i in indices):
-        raise ex.error(node, "indexing with None before an index tensor is not supported")
+    p = 0
+    while p < len(indices) and indices[p] is None:
+        p += 1
+    if not indices[p:] or any(i is None for i in indices[p:]):
+        raise ex.error(node, "index tensors separated by full slices are not supported")
+    return p, indices[p:]
+
+
+def _moved_first(p, k, rank):
+    """The permutation bringing dims [p, p + k) to the front."""
+    return list(range(p, p + k)) + list(range(p)) + list(range(p + k, rank))
+
+
+def _index(ex, node):
+    """x[..., i0, i1, ...] with adjacent index tensors after full slices: one
+    gather from x with its indexed dimensions flattened (and moved first),
+    at the linear index Σ i_d·stride_d (the index tensors broadcast
+    together; negative indices count from the end)."""
+    x, (p, indices) = node.args[0], _leading_slices(ex, node, node.args[1])
+    shape, _ = ex.meta(x)
+    out_shape, _ = ex.meta(node)
     k = len(indices)
-    if _is_outer_arange_index(ex, indices, shape):
+    if not p and _is_outer_arange_index(ex, indices, shape):
         # x[arange(n0)[:, None, ...], arange(n1)[None, :, ...]]: every element
         # in order, with size-1 dimensions between (the masks transformers
         # builds with vmap); a reshape, whatever the sizes.
-        out_shape, _ = ex.meta(node)
         return ex.emit(node.name, "reshape", [ex.value(x, node)], shape=out_shape)
+    value = ex.value(x, node)
+    if p:
+        perm = _moved_first(p, k, len(shape))
+        value = ex.emit(f"{node.name}_moved", "transpose", [value], {"perm": perm})
+        shape = [shape[d] for d in perm]
     constant = [ex.folded(i) for i in indices]
     if all(c is not None for c in constant):
         strides = [int(np.prod(shape[d + 1:k])) for d in range(k)]
@@ -881,11 +981,17 @@ def _index(ex, node):
         if any(ex.meta(i)[1] == "i1" for i in indices):
             raise ex.error(node, "boolean mask indexing is not supported")
         flat_index = _linear_index(ex, node, indices, shape)
-    flat = ex.emit(f"{node.name}_flat", "reshape", [ex.value(x, node)],
+    flat = ex.emit(f"{node.name}_flat", "reshape", [value],
                    shape=[int(np.prod(shape[:k]))] + shape[k:])
-    out_shape, _ = ex.meta(node)
     gathered = ex.emit(f"{node.name}_gather", "gather", [flat, flat_index])
-    return ex.emit(node.name, "reshape", [gathered], shape=out_shape)
+    if not p:
+        return ex.emit(node.name, "reshape", [gathered], shape=out_shape)
+    # [*index, *leading, *rest] back to [*leading, *index, *rest].
+    b = len(out_shape) - len(shape) + k
+    moved = out_shape[p:p + b] + out_shape[:p] + out_shape[p + b:]
+    gathered = ex.emit(f"{node.name}_shaped", "reshape", [gathered], shape=moved)
+    return ex.emit(node.name, "transpose", [gathered], {
+        "perm": list(range(b, b + p)) + list(range(b)) + list(range(b + p, len(out_shape)))})
 
 
 def _gather_along(ex, node):
@@ -1022,9 +1128,7 @@ def _repeat(ex, node):
 
 def _conv_attrs(ex, node, args, rank):
     """ube.conv's window attributes from ATen's convolution arguments
-    (symmetric padding; transposed convolutions refused)."""
-    if args["transposed"]:
-        raise ex.error(node, "transposed convolution is not supported yet")
+    (symmetric padding)."""
     padding = _window_list(args["padding"], rank) or [0] * rank
     attrs = {"stride": _window_list(args["stride"], rank), "padding": padding + padding,
              "dilation": _window_list(args["dilation"], rank), "groups": args["groups"]}
@@ -1032,13 +1136,25 @@ def _conv_attrs(ex, node, args, rank):
 
 
 def _convolution(ex, node):
+    """A convolution; a transposed one as the input gradient of the
+    convolution it transposes (output_padding is in the result's shape)."""
     args = _args(node)
     shape, _ = ex.meta(args["input"])
-    attrs = _conv_attrs(ex, node, args, len(shape) - 2)
+    rank = len(shape) - 2
+    attrs = _conv_attrs(ex, node, args, rank)
     inputs = [ex.value(args["input"], node), ex.value(args["weight"], node)]
-    if args["bias"] is not None:
-        inputs.append(ex.value(args["bias"], node))
-    return ex.emit(node.name, "conv", inputs, attrs)
+    if not args["transposed"]:
+        if args["bias"] is not None:
+            inputs.append(ex.value(args["bias"], node))
+        return ex.emit(node.name, "conv", inputs, attrs)
+    out_shape, _ = ex.meta(node)
+    n = node.name if args["bias"] is None else f"{node.name}_unbiased"
+    y = ex.emit(n, "conv_input_grad", inputs, {**attrs, "input_spatial": out_shape[2:]})
+    if args["bias"] is None:
+        return y
+    bias = ex.emit(f"{node.name}_bias", "reshape", [ex.value(args["bias"], node)],
+                   shape=[out_shape[1]] + [1] * rank)
+    return ex.emit(node.name, "add", [y, bias])
 
 
 def _convolution_backward(ex, node):
@@ -1052,6 +1168,14 @@ def _convolution_backward(ex, node):
     g = ex.value(args["grad_output"], node)
     want_input, want_weight, want_bias = args["output_mask"]
     n = node.name
+    if args["transposed"]:  # the forward op was conv_input_grad(input, weight)
+        return [
+            ex.emit(f"{n}_input", "conv", [g, ex.value(args["weight"], node)], attrs)
+            if want_input else None,
+            ex.emit(f"{n}_weight", "conv_weight_grad", [g, ex.value(args["input"], node)],
+                    {**attrs, "kernel": weight_shape[2:]}) if want_weight else None,
+            ex.emit(f"{n}_bias", "reduce_sum", [g], {"axes": [0] + list(range(2, rank + 2))})
+            if want_bias else None]
     return [
         ex.emit(f"{n}_input", "conv_input_grad", [g, ex.value(args["weight"], node)],
                 {**attrs, "input_spatial": shape[2:]}) if want_input else None,
@@ -1302,6 +1426,35 @@ def _reduce(op):
     return handler
 
 
+def _arg_reduce(op):
+    """argmax/argmin over `dim`, or over the flattened tensor without one."""
+    def handler(ex, node):
+        args = _args(node)
+        x = ex.value(args["self"], node)
+        shape, _ = ex.meta(args["self"])
+        out_shape, _ = ex.meta(node)
+        if args["dim"] is None:
+            x = ex.emit(f"{node.name}_flat", "reshape", [x], shape=[-1] if not shape else
+                        [int(np.prod(shape))])
+            flat = ex.emit(f"{node.name}_flat_index", op, [x], {"axis": 0})
+            return ex.emit(node.name, "reshape", [flat], shape=out_shape)
+        return ex.emit(node.name, op, [x], {"axis": args["dim"] % max(len(shape), 1),
+                                           "keepdims": bool(args["keepdim"])})
+    return handler
+
+
+def _extreme_along(reduce_op, arg_op):
+    """max.dim / min.dim: [values, indices]."""
+    def handler(ex, node):
+        args = _args(node)
+        x = ex.value(args["self"], node)
+        shape, _ = ex.meta(args["self"])
+        axis, keep = args["dim"] % max(len(shape), 1), bool(args["keepdim"])
+        return [ex.emit(node.name, reduce_op, [x], {"axes": [axis], "keepdims": keep}),
+                ex.emit(f"{node.name}_indices", arg_op, [x], {"axis": axis, "keepdims": keep})]
+    return handler
+
+
 def _any_all(kind):
     """any(x, dim) = max over dim of x as integers (and `all`, through not any(not x))."""
     def handler(ex, node):
@@ -1333,34 +1486,40 @@ def _var_mean(ex, node):
 
 def _index_put(ex, node):
     """index_put(x, indices, values, accumulate=True): x + the values added
-    at the indexed rows (the gradient of embedding and of indexing), as one
-    ube.scatter_add over x's indexed dimensions flattened."""
+    at the indexed positions (the gradient of embedding, of indexing and of
+    resizes), as one ube.scatter_add over x's indexed dimensions flattened
+    (moved first when full slices come before them)."""
     args = _args(node)
-    x, indices, values = args["self"], list(args["indices"]), args["values"]
+    x, values = args["self"], args["values"]
     if not args["accumulate"]:
         raise ex.error(node, "index_put without accumulate (an overwrite) is not supported")
-    if not indices or any(i is None for i in indices):
-        raise ex.error(node, "index_put needs index tensors on leading dimensions")
+    p, indices = _leading_slices(ex, node, args["indices"])
     shape, dtype = ex.meta(x)
-    k = len(indices)
-    n = node.name
-    linear = _linear_index(ex, node, indices, shape)
+    k, n = len(indices), node.name
     index_shape = ex.meta(indices[0])[0]
     for i in indices[1:]:
         index_shape = list(np.broadcast_shapes(tuple(index_shape), tuple(ex.meta(i)[0])))
-    count = int(np.prod(index_shape))
-    rows = shape[k:]
-    linear = ex.emit(f"{n}_index", "broadcast_to", [linear], shape=index_shape) \
-        if ex.meta(indices[0])[0] != index_shape or len(indices) > 1 else linear
-    linear = ex.emit(f"{n}_flat_index", "reshape", [linear], shape=[count])
     updates = ex.value(values, node, dtype)
-    if ex.meta(values)[0] != index_shape + rows:
-        updates = ex.emit(f"{n}_spread", "broadcast_to", [updates], shape=index_shape + rows)
+    full = shape[:p] + index_shape + shape[p + k:]  # the shape of x[..., indices, ...]
+    if ex.meta(values)[0] != full:
+        updates = ex.emit(f"{n}_spread", "broadcast_to", [updates], shape=full)
+    perm = _moved_first(p, k, len(shape))
+    if p:
+        updates = ex.emit(f"{n}_values_moved", "transpose", [updates],
+                          {"perm": _moved_first(p, len(index_shape), len(full))})
+    moved = [shape[d] for d in perm]
+    count, rows = int(np.prod(index_shape)), moved[k:]
+    linear = _linear_index(ex, node, indices, moved)
+    if ex.meta(indices[0])[0] != index_shape or len(indices) > 1:
+        linear = ex.emit(f"{n}_index", "broadcast_to", [linear], shape=index_shape)
+    linear = ex.emit(f"{n}_flat_index", "reshape", [linear], shape=[count])
     updates = ex.emit(f"{n}_updates", "reshape", [updates], shape=[count] + rows)
-    volume = int(np.prod(shape[:k]))
     added = ex.emit(f"{n}_scatter", "scatter_add", [updates, linear],
-                    shape=[volume] + rows)
-    added = ex.emit(f"{n}_added", "reshape", [added], shape=shape)
+                    shape=[int(np.prod(moved[:k]))] + rows)
+    added = ex.emit(f"{n}_added", "reshape", [added], shape=moved)
+    if p:
+        added = ex.emit(f"{n}_added_back", "transpose", [added],
+                        {"perm": [perm.index(d) for d in range(len(shape))]})
     return ex.emit(n, "add", [ex.value(x, node), added])
 
 
@@ -1518,6 +1677,11 @@ ATEN_OPS = {
     aten.hardsigmoid.default: _activation("hard_sigmoid"),
     aten.gelu.default: _gelu, aten.silu.default: _unary("silu"),
     aten.sin.default: _unary("sin"), aten.cos.default: _unary("cos"),
+    aten.floor.default: _rounding("floor"), aten.ceil.default: _rounding("ceil"),
+    aten.round.default: _rounding("round"), aten.trunc.default: _rounding("trunc"),
+    aten.sign.default: _unary("sign"), aten.fmod.Tensor: _binary("fmod"),
+    aten.fmod.Scalar: _binary("fmod"), aten.remainder.Tensor: _remainder,
+    aten.remainder.Scalar: _remainder,
     aten.eq.Tensor: _compare("eq"), aten.eq.Scalar: _compare("eq"),
     aten.ne.Tensor: _compare("ne"), aten.ne.Scalar: _compare("ne"),
     aten.lt.Tensor: _compare("lt"), aten.lt.Scalar: _compare("lt"),
@@ -1564,6 +1728,8 @@ ATEN_OPS = {
     aten.max_pool3d_with_indices_backward.default: _max_pool_backward,
     aten.avg_pool2d_backward.default: _avg_pool_backward,
     aten.avg_pool3d_backward.default: _avg_pool_backward,
+    aten.flip.default: _flip,
+    **{op: _upsample(mode) for op, mode in RESIZES.items()},
     aten.constant_pad_nd.default: _pad, aten.pad.default: _pad, aten.repeat.default: _repeat,
     aten.max_pool1d_with_indices.default: _max_pool,
     aten.max_pool2d_with_indices.default: _max_pool,
@@ -1584,6 +1750,11 @@ ATEN_OPS = {
     aten.sum.dim_IntList: _reduce("reduce_sum"), aten.sum.default: _reduce("reduce_sum"),
     aten.mean.dim: _reduce("reduce_mean"), aten.mean.default: _reduce("reduce_mean"),
     aten.amax.default: _reduce("reduce_max"), aten.var.correction: _var,
+    aten.amin.default: _reduce("reduce_min"),
+    aten.max.default: _reduce("reduce_max"), aten.min.default: _reduce("reduce_min"),
+    aten.max.dim: _extreme_along("reduce_max", "argmax"),
+    aten.min.dim: _extreme_along("reduce_min", "argmin"),
+    aten.argmax.default: _arg_reduce("argmax"), aten.argmin.default: _arg_reduce("argmin"),
     aten.cumsum.default: _cumsum, aten.var_mean.correction: _var_mean,
     aten.index_put.default: _index_put,
     aten.any.dim: _any_all("any"), aten.any.dims: _any_all("any"),
@@ -1594,6 +1765,7 @@ ATEN_OPS = {
     aten.l1_loss.default: _l1_loss, aten.cross_entropy_loss.default: _cross_entropy,
     # bookkeeping torch.export leaves in the graph
     aten._assert_tensor_metadata.default: _nothing, aten._assert_scalar.default: _nothing,
+    aten._assert_async.msg: _nothing,
     aten.sym_size.int: _sym_size, aten.sym_constrain_range_for_size.default: _nothing,
     torch._C._set_grad_enabled: _nothing,
     torch.ops.ube.replace_module_output.default: _bernoulli_select,

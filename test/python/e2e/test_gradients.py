@@ -246,6 +246,7 @@ REDUCTIONS = {
     "reduce_sum": lambda x, axes, keep: x.sum(axes, keepdim=keep) if axes else x.sum(),
     "reduce_mean": lambda x, axes, keep: x.mean(axes, keepdim=keep) if axes else x.mean(),
     "reduce_max": lambda x, axes, keep: x.amax(axes, keepdim=keep) if axes else x.amax(),
+    "reduce_min": lambda x, axes, keep: x.amin(axes, keepdim=keep) if axes else x.amin(),
 }
 
 
@@ -422,6 +423,38 @@ POOLS = {
 def test_pool(runner, case):
     op, shape, attrs, fn = POOLS[case]
     check(runner, {"x": randn(*shape)}, [node(op, ["x"], **attrs)], fn)
+
+
+def test_transposed_convolution(runner):
+    """conv_input_grad as an op of its own (a transposed convolution): the
+    gradients of both its operands."""
+    attrs = {"input_spatial": [10, 7], "stride": [2, 2], "padding": [1, 1, 1, 1],
+             "dilation": [1, 2], "groups": 2}
+    check(runner, {"x": randn(2, 4, 5, 4), "w": randn(4, 3, 3, 2)},
+          [node("conv_input_grad", ["x", "w"], **attrs)],
+          lambda x, w: F.conv_transpose2d(x, w, stride=2, padding=1, output_padding=(1, 0),
+                                          groups=2, dilation=(1, 2)))
+
+
+@pytest.mark.parametrize("exclusive", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cumsum(runner, exclusive, reverse):
+    def reference(x):
+        y = x.flip(1) if reverse else x
+        y = y.cumsum(1) - (y if exclusive else 0)
+        return y.flip(1) if reverse else y
+    check(runner, {"x": randn(3, 7, 2)},
+          [node("cumsum", ["x"], axis=1, exclusive=exclusive, reverse=reverse)], reference)
+
+
+def test_fmod(runner):
+    check(runner, {"a": randn(4, 5, scale=3.0), "b": positive(5)}, [node("fmod", ["a", "b"])],
+          lambda a, b: torch.fmod(a, b))
+
+
+@pytest.mark.parametrize("op", ["floor", "ceil", "round", "trunc", "sign"])
+def test_rounding_has_a_zero_gradient(runner, op):
+    check(runner, {"x": randn(3, 5, scale=3.0)}, [node(op, ["x"])], getattr(torch, op))
 
 
 def test_max_pool_ties_go_to_the_first_maximum(runner):
