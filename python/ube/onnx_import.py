@@ -1210,6 +1210,80 @@ def _conv_transpose(im, node, attrs):
     return im.emit(out, "add", [y, bias])
 
 
+def _text(value, default):
+    value = value if value is not None else default
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _resize_sources(attrs, size, out, scale):
+    """ONNX Resize's source coordinate of each of `out` positions along an
+    axis of `size` (coordinate_transformation_mode), rounded to an index for
+    mode "nearest" (nearest_mode); whether they interpolate."""
+    x = np.arange(out, dtype=np.float64)
+    length = size * scale  # the resized length before rounding (ONNX's length_resized)
+    mode = _text(attrs.get("coordinate_transformation_mode"), "half_pixel")
+    if mode == "half_pixel":
+        src = (x + 0.5) / scale - 0.5
+    elif mode == "pytorch_half_pixel":
+        src = (x + 0.5) / scale - 0.5 if length > 1 else np.zeros(out)
+    elif mode == "align_corners":
+        src = x * ((size - 1) / (length - 1) if length > 1 else 0.0)
+    elif mode == "asymmetric":
+        src = x / scale
+    elif mode == "half_pixel_symmetric":
+        adjustment = out / (scale * size)
+        src = size / 2 * (1 - adjustment) + (x + 0.5) / scale - 0.5
+    else:
+        raise UnsupportedError(f"coordinate_transformation_mode '{mode}'")
+    if _text(attrs.get("mode"), "nearest") == "linear":
+        return src, True
+    rounding = _text(attrs.get("nearest_mode"), "round_prefer_floor")
+    rounded = {"round_prefer_floor": lambda v: np.ceil(v - 0.5),
+               "round_prefer_ceil": lambda v: np.floor(v + 0.5),
+               "floor": np.floor, "ceil": np.ceil}.get(rounding)
+    if rounded is None:
+        raise UnsupportedError(f"nearest_mode '{rounding}'")
+    return rounded(src), False
+
+
+def _resize(im, node, attrs):
+    """Resize (nearest and linear; constant scales or sizes) as per-axis
+    GraphBuilder.resample."""
+    mode = _text(attrs.get("mode"), "nearest")
+    if mode not in ("nearest", "linear"):
+        raise UnsupportedError(f"mode '{mode}'")
+    if attrs.get("antialias", 0):
+        raise UnsupportedError("antialias")
+    if _text(attrs.get("keep_aspect_ratio_policy"), "stretch") != "stretch":
+        raise UnsupportedError("keep_aspect_ratio_policy other than stretch")
+    shape = im.static_shape(node.input[0], "Resize")
+    if im.opset < 11:  # Resize(X, scales)
+        names = {"scales": node.input[1]}
+    else:
+        names = dict(zip(("roi", "scales", "sizes"), list(node.input[1:]) + ["", "", ""]))
+    axes = [a % len(shape) for a in attrs.get("axes", range(len(shape)))]
+    scales, sizes = [1.0] * len(shape), list(shape)
+    if names.get("sizes"):
+        for a, v in zip(axes, im.static(names["sizes"], "sizes").tolist()):
+            sizes[a], scales[a] = int(v), int(v) / shape[a]
+    elif names.get("scales"):
+        for a, v in zip(axes, im.static(names["scales"], "scales").tolist()):
+            scales[a], sizes[a] = float(v), int(np.floor(shape[a] * float(v)))
+    else:
+        raise UnsupportedError("neither scales nor sizes")
+    dtype, out = im.dtype(node.input[0]), _out(node)
+    x, resized = im.value(node.input[0]), [d for d in range(len(shape)) if sizes[d] != shape[d]
+                                           or scales[d] != 1]
+    current = list(shape)
+    for i, d in enumerate(resized):
+        sources, linear = _resize_sources(attrs, shape[d], sizes[d], scales[d])
+        x = im.graph.resample(x, current, dtype, d, sources, linear,
+                              out if i == len(resized) - 1 else f"{out}_axis{d}")
+        current[d] = sizes[d]
+    im.set_shape(out, sizes)
+    return x
+
+
 def _pool(op):
     def handler(im, node, attrs):
         shape = im.shape(node.input[0])
@@ -1454,7 +1528,8 @@ OPS = {
     "Floor": _unary("floor"), "Ceil": _unary("ceil"), "Round": _unary("round"),
     "Sign": _unary("sign"), "LpNormalization": _lp_normalization,
     "SpaceToDepth": _space_to_depth, "DepthToSpace": _depth_to_space, "EyeLike": _eye_like,
-    "PRelu": _prelu, "IsInf": _isinf, "ConvTranspose": _conv_transpose,
+    "PRelu": _prelu, "IsInf": _isinf, "ConvTranspose": _conv_transpose, "Resize": _resize,
+    "Upsample": _resize,
 }
 
 

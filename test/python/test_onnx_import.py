@@ -1,4 +1,8 @@
 """ube.import_onnx and ube.compile on .onnx files."""
+import functools
+import pathlib
+import sys
+
 import numpy as np
 import onnx
 import pytest
@@ -218,3 +222,72 @@ def test_dim_params_of_pytorch_modules(ube_module, tmp_path):
             np.zeros((3, 5, 32), np.float32))
     with pytest.raises(TypeError, match="dims bounds the symbols of an ONNX file"):
         ube_module.compile(tmp_path / "x.json", dims={"batch": {"max": 2}})
+
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "onnx"))
+
+
+@functools.lru_cache(maxsize=1)
+def resize_cases():
+    from run_conformance import collect_cases
+    return {c.name: c for c in collect_cases()
+            if c.name.startswith(("test_resize", "test_upsample"))}
+
+
+RESIZE_CASES = [
+    "test_resize_downsample_scales_linear", "test_resize_downsample_scales_linear_align_corners",
+    "test_resize_downsample_scales_linear_half_pixel_symmetric",
+    "test_resize_downsample_scales_nearest",
+    "test_resize_downsample_sizes_linear_pytorch_half_pixel",
+    "test_resize_downsample_sizes_nearest", "test_resize_upsample_scales_linear",
+    "test_resize_upsample_scales_linear_align_corners",
+    "test_resize_upsample_scales_linear_half_pixel_symmetric",
+    "test_resize_upsample_scales_nearest", "test_resize_upsample_scales_nearest_axes_3_2",
+    "test_resize_upsample_sizes_nearest", "test_resize_upsample_sizes_nearest_axes_2_3",
+    "test_resize_upsample_sizes_nearest_ceil_half_pixel",
+    "test_resize_upsample_sizes_nearest_floor_align_corners",
+    "test_resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric", "test_upsample_nearest",
+]
+
+
+@pytest.mark.parametrize("name", RESIZE_CASES)
+def test_resize_with_constant_scales(ube_module, tmp_path, name):
+    """ONNX's own Resize/Upsample node tests with their scales or sizes given
+    as constants (static_inputs; the conformance run gives them at run time,
+    which would make the output's shape depend on input values): every
+    coordinate mode and nearest rounding, against ONNX's expected outputs."""
+    from run_conformance import plain
+    case = resize_cases()[name]
+    inputs, outputs = ([plain(a) for a in data] for data in case.data_sets[0])
+    names = [i.name for i in case.model.graph.input]
+    ube_module.import_onnx(case.model, tmp_path / "g.json",
+                           static_inputs=dict(zip(names[1:], inputs[1:])))
+    out = ube_module.compile(tmp_path / "g.json")(*inputs)
+    np.testing.assert_allclose(out, outputs[0], rtol=1e-5, atol=1e-6)
+
+
+def test_torch_onnx_export_of_interpolations(ube_module, tmp_path):
+    """F.interpolate (nearest, bilinear both ways of align_corners) and a
+    transposed convolution through torch.onnx.export: Resize with constant
+    scales, ConvTranspose; against float64 PyTorch."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = nn.ConvTranspose2d(3, 4, 3, stride=2, padding=1, output_padding=1)
+
+        def forward(self, x):
+            y = F.interpolate(self.up(x), size=(9, 13), mode="bilinear")
+            y = F.interpolate(y, scale_factor=2, mode="nearest")
+            return F.interpolate(y, size=(5, 6), mode="bilinear", align_corners=True)
+
+    torch.manual_seed(0)
+    model, x = Head().eval(), torch.randn(2, 3, 4, 5)
+    path = tmp_path / "head.onnx"
+    quiet_onnx_export(model, (x,), path)
+    with torch.no_grad():
+        ref = model.double()(x.double())
+    assert rel_error(ube_module.compile(path)(x.numpy()), ref) <= 1e-5
