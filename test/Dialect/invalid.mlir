@@ -786,3 +786,43 @@ func.func @conv_grad_shape(%g: tensor<2x8x4x4xf32>, %w: tensor<8x3x3x3xf32>) {
       : tensor<2x8x4x4xf32>, tensor<8x3x3x3xf32>
   return
 }
+
+// -----
+
+func.func @argmax_axis(%x: tensor<3x5xf32>) {
+  // expected-error@+1 {{axis 2 is out of range for a tensor of rank 2}}
+  %0 = ube.argmax %x {axis = 2} : tensor<3x5xf32>
+  return
+}
+
+// -----
+
+func.func @argmax_result(%x: tensor<3x5xf32>) {
+  // expected-error@+1 {{result #0 must be ranked tensor of 64-bit signless integer values}}
+  %0 = "ube.argmax"(%x) <{axis = 1 : i64}> : (tensor<3x5xf32>) -> tensor<3xi32>
+  return
+}
+
+// -----
+
+func.func @cumsum_axis(%x: tensor<3x5xf32>) {
+  // expected-error@+1 {{axis -3 is out of range for a tensor of rank 2}}
+  %0 = ube.cumsum %x {axis = -3} : tensor<3x5xf32>
+  return
+}
+
+// -----
+
+func.func @cumsum_bool(%x: tensor<3x5xi1>) {
+  // expected-error@+1 {{operand #0 must be ranked tensor of}}
+  %0 = ube.cumsum %x {axis = 0} : tensor<3x5xi1>
+  return
+}
+
+// -----
+
+func.func @floor_int(%x: tensor<3xi32>) {
+  // expected-error@+1 {{operand #0 must be ranked tensor of 32-bit float or 64-bit float or 16-bit float or bfloat16 type values}}
+  %0 = ube.floor %x : tensor<3xi32>
+  return
+}

@@ -263,3 +263,28 @@ func.func @windows(%x: tensor<2x3x9x9xf32>, %w: tensor<8x3x3x3xf32>, %b: tensor<
       : tensor<2x3x9x9xf32>, tensor<2x3x5x5xf32>
   return
 }
+
+// CHECK-LABEL: func.func @axis_ops
+func.func @axis_ops(%x: tensor<3x5xf32>, %i: tensor<3x5xi32>) {
+  // CHECK: ube.argmax %{{.*}} {axis = 1 : i64} : tensor<3x5xf32>
+  %0 = ube.argmax %x {axis = 1} : tensor<3x5xf32>
+  // CHECK: ube.argmin %{{.*}} {axis = 0 : i64, keepdims = true, select_last_index = true}
+  %1 = ube.argmin %i {axis = 0, keepdims = true, select_last_index = true} : tensor<3x5xi32>
+  // CHECK: ube.cumsum %{{.*}} {axis = -1 : i64, exclusive = true, reverse = true}
+  %2 = ube.cumsum %x {axis = -1, exclusive = true, reverse = true} : tensor<3x5xf32>
+  // CHECK: ube.reduce_min %{{.*}} {axes = array<i64: 0>} : tensor<3x5xi32>
+  %3 = ube.reduce_min %i {axes = array<i64: 0>} : tensor<3x5xi32>
+  // CHECK: ube.floor
+  %4 = ube.floor %x : tensor<3x5xf32>
+  // CHECK: ube.ceil
+  %5 = ube.ceil %x : tensor<3x5xf32>
+  // CHECK: ube.round
+  %6 = ube.round %x : tensor<3x5xf32>
+  // CHECK: ube.trunc
+  %7 = ube.trunc %x : tensor<3x5xf32>
+  // CHECK: ube.sign %{{.*}} : tensor<3x5xi32>
+  %8 = ube.sign %i : tensor<3x5xi32>
+  // CHECK: ube.fmod %{{.*}}, %{{.*}} : tensor<3x5xi32>, tensor<3x5xi32>
+  %9 = ube.fmod %i, %i : tensor<3x5xi32>, tensor<3x5xi32>
+  return
+}
