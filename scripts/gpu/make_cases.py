@@ -139,6 +139,15 @@ def correctness_cases():
                                              "padding": [1, 1, 1, 1]}),
         node("hs", "hard_swish", ["ap"]), node("mi", "mish", ["c"])],
         ["mp", "hs", "mi"]), {"x": x, "w": w, "b": b}
+    # Positions along an axis and rounding: argmax, cumsum, reduce_min, fmod.
+    x = randn(6, 37) * 3
+    yield "axis", graph({"x": x}, [
+        node("am", "argmax", ["x"], attrs={"axis": 1}),
+        node("cs", "cumsum", ["x"], attrs={"axis": 1, "reverse": True}),
+        node("mn", "reduce_min", ["x"], attrs={"axes": [0]}),
+        node("rd", "round", ["x"]), node("ex", "exp", ["x"]),
+        node("fm", "fmod", ["rd", "ex"])],
+        ["am", "cs", "mn", "fm"]), {"x": x}
     x = randn(37, 29)
     yield "dropout", graph({"x": x}, [
         node("out", "dropout", ["x"], attrs={"rate": 0.25, "seed": 5})], ["out"]), {"x": x}
