@@ -178,8 +178,6 @@ class _Importer:
             dims = list(self.consts[name].shape)
         if dims is None or any(d is None for d in dims):
             raise UnsupportedError(f"'{name}' has no known shape")
-        if 0 in dims:
-            raise UnsupportedError(f"'{name}' has zero elements (zero-size tensors)")
         return dims
 
     def static_shape(self, name, what):
@@ -238,10 +236,12 @@ class _Importer:
                 raise UnsupportedError(f"input '{vi.name}' has a dimension of unknown size "
                                        "(neither a number nor a dim_param)")
             self.names[vi.name] = self.graph.add_input(vi.name, dtype, self.shape(vi.name))
-            for node in graph.node:  # zero-size values anywhere are out of reach
-                for out in node.output:
-                    if out in self.types and 0 in (self.types[out][0] or []):
-                        raise UnsupportedError(f"'{out}' has zero elements (zero-size tensors)")
+        # Zero-size values inside the graph are ordinary tensors; an executable's
+        # arguments and results are not (the bare-pointer calling convention).
+        for vi in list(graph.input) + list(graph.output):
+            if vi.name not in self.consts and 0 in (self.types.get(vi.name, ([], None))[0] or []):
+                raise UnsupportedError(f"'{vi.name}' has zero elements (an executable's inputs "
+                                       "and outputs are non-empty)")
         for node in graph.node:
             handler = OPS.get(node.op_type)
             if handler is None or node.domain not in ("", "ai.onnx"):
