@@ -249,7 +249,8 @@ def test_pretrained_minilm_on_sentences(ube_module):
 
 TRAINED = ["nn.TransformerEncoder post-LN", "nn.TransformerEncoder pre-LN", "BertModel",
            "DistilBertModel", "RobertaModel", "T5EncoderModel", "ResNetModel",
-           "MobileNetV2Model", "Wav2Vec2Model"]
+           "MobileNetV2Model", "Wav2Vec2Model", "LlamaForCausalLM", "GPT2LMHeadModel", "ViTModel",
+           "ConvNextModel"]
 
 
 @pytest.mark.parametrize("name", TRAINED)
