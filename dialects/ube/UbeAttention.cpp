@@ -27,6 +27,8 @@ AttentionComposition::AttentionComposition(UbeBuilder &u, ScaledDotProductAttent
   int64_t rank = queryShape.size();
   if (rank >= 3)
     groups = queryShape[rank - 3] / keyShape[rank - 3];
+  queries = queryShape[rank - 2];
+  keys = keyShape[rank - 2];
   // 16-bit floats are computed in f32 (products, softmax, sums), as the
   // fused kernels of PyTorch and onnxruntime do, and rounded once at the end.
   Type type = u.b.getF32Type();
@@ -38,9 +40,6 @@ AttentionComposition::AttentionComposition(UbeBuilder &u, ScaledDotProductAttent
                   groups);
   key = grouped(widened(op.getKey()), 1);
   value = grouped(widened(op.getValue()), 1);
-  Value scores = u.matmul(query, key, /*transposeRhs=*/true);
-
-  Value keep;
   if (Value m = op.getMask()) {
     // Left-padded to the scores' rank, then the grouped view of its heads
     // (a mask broadcast over the heads stays broadcast over both parts).
@@ -57,36 +56,110 @@ AttentionComposition::AttentionComposition(UbeBuilder &u, ScaledDotProductAttent
       }
       mask = u.reshape(mask, padded);
     }
-    if (UbeBuilder::elementTypeOf(m).isInteger(1))
-      keep = mask;
-    else
-      scores = u.add(scores, widened(mask));
+    boolMask = UbeBuilder::elementTypeOf(m).isInteger(1);
+    // A boolean mask becomes a bias of 0 or the lowest float, added once
+    // per score (a dropped score then is the lowest float: finite).
+    mask = boolMask ? u.where(mask, u.scalar(type, 0.0), u.lowest(type)) : widened(mask);
   }
-  if (op.getIsCausal()) {
-    // Query i sees keys j <= i.
-    int64_t rows = queryShape[rank - 2], cols = keyShape[rank - 2];
-    SmallVector<bool> lower(rows * cols);
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j)
-        lower[i * cols + j] = j <= i;
-    auto causalType = RankedTensorType::get({rows, cols}, u.b.getI1Type());
-    Value causal = ConstantOp::create(u.b, causalType, DenseElementsAttr::get(causalType, lower));
-    keep = keep ? LogicalAndOp::create(u.b, keep, causal).getResult() : causal;
+}
+
+bool AttentionComposition::blocked() const {
+  return !ShapedType::isDynamic(keys) && !ShapedType::isDynamic(queries) && keys > kFlashKeys;
+}
+
+SmallVector<AttentionComposition::Block> AttentionComposition::blocks(int64_t size) {
+  if (ShapedType::isDynamic(size))
+    return {{0, size}};
+  int64_t block = std::max(kMinBlock, int64_t(llvm::divideCeil(size, kMaxBlocks)));
+  SmallVector<Block> result;
+  for (int64_t begin = 0; begin < size; begin += block)
+    result.push_back({begin, std::min(size, begin + block)});
+  return result;
+}
+
+SmallVector<AttentionComposition::Block> AttentionComposition::visibleKeys(Block rows) {
+  SmallVector<Block> result;
+  for (Block cols : blocks(keys))
+    if (!op.getIsCausal() || cols.first <= rows.second - 1) // query i sees keys j <= i
+      result.push_back(cols);
+  return result;
+}
+
+Value AttentionComposition::rowsOf(Value x, Block rows) {
+  int64_t axis = UbeBuilder::typeOf(x).getRank() - 2;
+  if (UbeBuilder::typeOf(x).getDimSize(axis) == 1)
+    return x; // broadcast over the rows
+  return u.slice(x, axis, rows.first, rows.second);
+}
+
+Value AttentionComposition::maskBlock(Block rows, Block cols) {
+  auto shape = UbeBuilder::typeOf(mask).getShape();
+  Value block = rowsOf(mask, rows);
+  return shape.back() == 1 ? block : u.slice(block, shape.size() - 1, cols.first, cols.second);
+}
+
+Value AttentionComposition::scores(Block rows, Block cols, bool recomputed) {
+  int64_t keyAxis = UbeBuilder::typeOf(key).getRank() - 2;
+  Value keyBlock = u.slice(key, keyAxis, cols.first, cols.second);
+  Value queryBlock = rowsOf(query, rows);
+  Value scores;
+  if (recomputed) {
+    SmallVector<int64_t> perm;
+    for (int64_t d = 0; d < keyAxis; ++d)
+      perm.push_back(d);
+    perm.append({keyAxis + 1, keyAxis});
+    scores = u.matmul(queryBlock, u.transpose(keyBlock, perm));
+  } else {
+    scores = u.matmul(queryBlock, keyBlock, /*transposeRhs=*/true);
   }
-  double infinity = std::numeric_limits<double>::infinity();
-  if (keep)
-    scores = u.where(keep, scores, u.scalar(type, -infinity));
-  Value hasKey;
-  if (op.getMask() || op.getIsCausal()) {
-    // A row whose every score is -inf attends to nothing: zeros, as PyTorch
-    // gives. Clamping to the lowest finite value keeps the softmax finite.
-    hasKey = u.compare("gt", u.reduceMax(scores, {-1}, /*keepdims=*/true),
-                       u.scalar(type, -infinity));
+  Type type = u.b.getF32Type();
+  if (mask)
+    scores = u.add(scores, maskBlock(rows, cols));
+  if (op.getIsCausal() && cols.second - 1 > rows.first) { // not wholly visible
+    // Query i sees keys j <= i: a bias of 0 or the lowest float.
+    int64_t height = rows.second - rows.first, width = cols.second - cols.first;
+    float lowest = std::numeric_limits<float>::lowest();
+    SmallVector<float> bias(height * width);
+    for (int64_t i = 0; i < height; ++i)
+      for (int64_t j = 0; j < width; ++j)
+        bias[i * width + j] = cols.first + j <= rows.first + i ? 0.0f : lowest;
+    auto biasType = RankedTensorType::get({height, width}, type);
+    scores = u.add(scores, ConstantOp::create(u.b, biasType,
+                                              DenseElementsAttr::get(biasType,
+                                                                     ArrayRef<float>(bias))));
+  }
+  // Scores stay at least the lowest float: a float mask's -inf, or two
+  // biases added, would make a row without keys NaN.
+  if ((mask && !boolMask) || (mask && op.getIsCausal()))
     scores = u.maximum(scores, u.lowest(type));
+  return scores;
+}
+
+Value AttentionComposition::zeroedWithoutKeys(Value x, Value max) {
+  if (!op.getMask()) // a causal mask leaves every row its first key
+    return x;
+  Type type = u.b.getF32Type();
+  return u.where(u.compare("gt", max, u.lowest(type)), x, u.scalar(type, 0.0));
+}
+
+AttentionComposition::Statistics AttentionComposition::statistics(Block rows) {
+  Statistics st;
+  int64_t keyAxis = UbeBuilder::typeOf(value).getRank() - 2;
+  for (Block cols : visibleKeys(rows)) {
+    Value s = scores(rows, cols);
+    Value blockMax = u.reduceMax(s, {-1}, /*keepdims=*/true);
+    Value max = st.max ? u.maximum(st.max, blockMax) : blockMax;
+    Value exps = u.exp(u.sub(s, max));
+    Value blockSum = u.reduceSum(exps, {-1}, /*keepdims=*/true);
+    Value blockOutput = u.matmul(exps, u.slice(value, keyAxis, cols.first, cols.second));
+    if (st.max) { // what was summed before, rescaled to the new maximum
+      Value rescale = u.exp(u.sub(st.max, max));
+      blockSum = u.add(u.mul(st.sum, rescale), blockSum);
+      blockOutput = u.add(u.mul(st.output, rescale), blockOutput);
+    }
+    st = {max, blockSum, blockOutput};
   }
-  probabilities = u.softmax(scores, -1);
-  if (hasKey)
-    probabilities = u.where(hasKey, probabilities, u.scalar(type, 0.0));
+  return st;
 }
 
 Value AttentionComposition::grouped(Value x, int64_t groupSize) {
@@ -110,30 +183,121 @@ Value AttentionComposition::narrowed(Value x, Type elementType) {
 }
 
 Value AttentionComposition::output() {
-  return narrowed(u.reshape(u.matmul(probabilities, value), op.getType().getShape()),
-                  op.getType().getElementType());
+  Value result;
+  Block all{0, keys};
+  if (blocked()) {
+    SmallVector<Value> parts;
+    for (Block rows : blocks(queries)) {
+      Statistics st = statistics(rows);
+      parts.push_back(zeroedWithoutKeys(u.div(st.output, st.sum), st.max));
+    }
+    result = u.concat(parts, UbeBuilder::typeOf(query).getRank() - 2);
+  } else {
+    Value s = scores({0, queries}, all);
+    Value probabilities =
+        zeroedWithoutKeys(u.softmax(s, -1), u.reduceMax(s, {-1}, /*keepdims=*/true));
+    result = u.matmul(probabilities, value);
+  }
+  return narrowed(u.reshape(result, op.getType().getShape()), op.getType().getElementType());
 }
 
 /// With P the probabilities and S the scores (of the scaled query):
 ///   dV = Pᵀ·g, dP = g·Vᵀ, dS = P ⊙ (dP − rowsum(dP ⊙ P)),
 ///   dQ = scale·dS·K, dK = dSᵀ·(scale·Q), d(float mask) = dS;
 /// each summed over what was broadcast (batch dimensions, a group's heads).
+/// Flash-style, rowsum(dP ⊙ P) is rowsum(g ⊙ O) and each block's P is
+/// recomputed as exp(S − log-sum-exp) from the forward's statistics.
 void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
   Type type = u.b.getF32Type();
   if (!UbeBuilder::elementTypeOf(g).isF32())
     g = u.castTo(g, type);
   g = grouped(g, groups);
-  Value p = probabilities;
-  Value dP = u.matmul(g, value, /*transposeRhs=*/true);
-  Value dS = u.mul(p, u.sub(dP, u.reduceSum(u.mul(dP, p), {-1}, /*keepdims=*/true)));
-  Value dQuery = u.mul(u.matmul(dS, key), u.scalar(type, op.getScaleOrDefault()));
-  grads[0] = ungrouped(dQuery, op.getQuery(), query);
-  grads[1] = ungrouped(u.matmul(dS, query, /*transposeRhs=*/false, /*transposeLhs=*/true),
-                       op.getKey(), key);
-  grads[2] = ungrouped(u.matmul(p, g, /*transposeRhs=*/false, /*transposeLhs=*/true),
-                       op.getValue(), value);
-  if (Value m = op.getMask(); m && !UbeBuilder::elementTypeOf(m).isInteger(1))
-    grads[3] = ungrouped(dS, m, mask);
+  Value scale = u.scalar(type, op.getScaleOrDefault());
+  Value floatMask = mask && !boolMask ? op.getMask() : Value();
+  if (!blocked()) {
+    Value s = scores({0, queries}, {0, keys});
+    Value p = zeroedWithoutKeys(u.softmax(s, -1), u.reduceMax(s, {-1}, /*keepdims=*/true));
+    Value dP = u.matmul(g, value, /*transposeRhs=*/true);
+    Value dS = u.mul(p, u.sub(dP, u.reduceSum(u.mul(dP, p), {-1}, /*keepdims=*/true)));
+    grads[0] = ungrouped(u.mul(u.matmul(dS, key), scale), op.getQuery(), query);
+    grads[1] = ungrouped(u.matmul(dS, query, /*transposeRhs=*/false, /*transposeLhs=*/true),
+                         op.getKey(), key);
+    grads[2] = ungrouped(u.matmul(p, g, /*transposeRhs=*/false, /*transposeLhs=*/true),
+                         op.getValue(), value);
+    if (floatMask)
+      grads[3] = ungrouped(dS, floatMask, mask);
+    return;
+  }
+  int64_t axis = UbeBuilder::typeOf(key).getRank() - 2; // rows of q, k, v, g
+  SmallVector<Block> keyBlocks = blocks(keys);
+  auto accumulate = [&](Value &sum, Value x) { sum = sum ? u.add(sum, x) : x; };
+  // Per key block, and per query block x key block for the float mask.
+  SmallVector<Value> dKeys(keyBlocks.size()), dValues(keyBlocks.size());
+  SmallVector<Value> dQueries;
+  SmallVector<SmallVector<Value>> dMasks;
+  for (Block rows : blocks(queries)) {
+    Statistics st = statistics(rows);
+    Value output = zeroedWithoutKeys(u.div(st.output, st.sum), st.max);
+    Value logSumExp = u.add(st.max, u.log(st.sum));
+    Value gRows = rowsOf(g, rows), queryRows = rowsOf(query, rows);
+    Value rowDot = u.reduceSum(u.mul(gRows, output), {-1}, /*keepdims=*/true);
+    Value dQuery;
+    dMasks.emplace_back(keyBlocks.size());
+    for (auto [index, cols] : llvm::enumerate(keyBlocks)) {
+      if (op.getIsCausal() && cols.first > rows.second - 1)
+        continue; // hidden: no gradient from these rows
+      Value p = zeroedWithoutKeys(
+          u.exp(u.sub(scores(rows, cols, /*recomputed=*/true), logSumExp)), st.max);
+      accumulate(dValues[index], u.matmul(p, gRows, /*transposeRhs=*/false,
+                                          /*transposeLhs=*/true));
+      Value dP = u.matmul(gRows, u.slice(value, axis, cols.first, cols.second),
+                          /*transposeRhs=*/true);
+      Value dS = u.mul(p, u.sub(dP, rowDot));
+      accumulate(dQuery, u.matmul(dS, u.slice(key, axis, cols.first, cols.second)));
+      accumulate(dKeys[index], u.matmul(dS, queryRows, /*transposeRhs=*/false,
+                                        /*transposeLhs=*/true));
+      if (floatMask)
+        dMasks.back()[index] = u.sumToShapeOf(dS, maskBlock(rows, cols));
+    }
+    dQueries.push_back(dQuery);
+  }
+  // Key blocks no query sees (causal, more keys than queries) get zeros.
+  auto filled = [&](Value grad, Value like) {
+    return grad ? grad : u.broadcastLike(u.scalar(type, 0.0), like);
+  };
+  for (auto [index, cols] : llvm::enumerate(keyBlocks)) {
+    dKeys[index] = filled(dKeys[index], u.slice(key, axis, cols.first, cols.second));
+    dValues[index] = filled(dValues[index], u.slice(value, axis, cols.first, cols.second));
+  }
+  grads[0] = ungrouped(u.mul(u.concat(dQueries, axis), scale), op.getQuery(), query);
+  grads[1] = ungrouped(u.concat(dKeys, axis), op.getKey(), key);
+  grads[2] = ungrouped(u.concat(dValues, axis), op.getValue(), value);
+  if (!floatMask)
+    return;
+  // The float mask's gradient: its blocks joined where it has the rows or
+  // keys, summed where it broadcasts over them.
+  auto shape = UbeBuilder::typeOf(mask).getShape();
+  bool perRow = shape[axis] != 1, perKey = shape.back() != 1;
+  SmallVector<Value> rowParts;
+  for (auto [i, rows] : llvm::enumerate(blocks(queries))) {
+    SmallVector<Value> parts;
+    Value summed;
+    for (auto [j, cols] : llvm::enumerate(keyBlocks)) {
+      Value part = filled(dMasks[i][j], maskBlock(rows, cols));
+      if (perKey)
+        parts.push_back(part);
+      else
+        accumulate(summed, part);
+    }
+    rowParts.push_back(perKey ? u.concat(parts, axis + 1) : summed);
+  }
+  Value dMask = rowParts.front();
+  if (perRow)
+    dMask = u.concat(rowParts, axis);
+  else
+    for (Value part : ArrayRef<Value>(rowParts).drop_front())
+      dMask = u.add(dMask, part);
+  grads[3] = ungrouped(dMask, floatMask, mask);
 }
 
 } // namespace ube

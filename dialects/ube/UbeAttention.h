@@ -19,6 +19,14 @@ namespace ube {
 /// query as [..., Hk, G, L, E] and the key and value as [..., Hk, 1, S, *]:
 /// the products broadcast over the G query heads of a group, so keys and
 /// values are never copied. Without groups the views are the operands.
+///
+/// Past kFlashKeys keys (static sizes), flash-style: queries and keys in
+/// blocks, the forward keeping per query row the running maximum, the sum
+/// of exponentials and the unnormalized output, rescaled as each key block
+/// arrives; the backward recomputing each block's probabilities from the
+/// row's log-sum-exp. No [L, S] tensor exists, only [query block, key
+/// block] ones, and a causal mask skips the blocks above the diagonal. Up
+/// to kFlashKeys keys the scores are one matrix and one softmax.
 class AttentionComposition {
 public:
   AttentionComposition(UbeBuilder &u, ScaledDotProductAttentionOp op);
@@ -34,7 +42,40 @@ public:
   /// boolean mask) given `g`, the gradient of the result.
   void gradients(Value g, mlir::SmallVectorImpl<Value> &grads);
 
+  static constexpr int64_t kFlashKeys = 256, kMinBlock = 128, kMaxBlocks = 8;
+
 private:
+  /// [begin, end) of a block of query rows or of keys.
+  using Block = std::pair<int64_t, int64_t>;
+  /// Whether the keys are walked in blocks (flash-style).
+  bool blocked() const;
+  /// Blocks of `size` (kMinBlock, larger so there are at most kMaxBlocks);
+  /// one block of all when symbolic.
+  static SmallVector<Block> blocks(int64_t size);
+  /// The key blocks query block `rows` sees (a causal mask hides the
+  /// ones wholly after its last row).
+  SmallVector<Block> visibleKeys(Block rows);
+  /// The scores of query rows `rows` against keys `cols`: scaled, masked
+  /// (-inf where a boolean or causal mask drops a key), clamped to the
+  /// lowest finite float where there is a mask, so a row without keys
+  /// stays finite. `recomputed` builds the product differently (keys
+  /// transposed first) so that CSE does not keep the forward's blocks
+  /// alive until the backward.
+  Value scores(Block rows, Block cols, bool recomputed = false);
+  /// The float mask's part for `rows` x `cols` (what broadcasts stays).
+  Value maskBlock(Block rows, Block cols);
+  /// The flash forward's statistics of query block `rows`: running max
+  /// and sum of exponentials, and the unnormalized output, all f32.
+  struct Statistics {
+    Value max, sum, output;
+  };
+  Statistics statistics(Block rows);
+  /// Rows that attend to no key (every score masked) get zeros, as in
+  /// PyTorch: where `max` says so under a mask, else `x` unchanged.
+  Value zeroedWithoutKeys(Value x, Value max);
+  /// The rows of `x` (a grouped [..., L, *] view) in `rows`.
+  Value rowsOf(Value x, Block rows);
+
   /// `x` (shaped like an operand whose heads sit at dimension rank-3) in
   /// the grouped view: heads split into [heads / groupSize, groupSize].
   Value grouped(Value x, int64_t groupSize);
@@ -48,7 +89,8 @@ private:
   ScaledDotProductAttentionOp op;
   int64_t groups = 1;
   Value query, key, value, mask; // grouped f32 views; `query` scaled
-  Value probabilities;           // [..., Hk, G, L, S]
+  bool boolMask = false;         // `mask` is a boolean keep-mask (not added)
+  int64_t queries = 0, keys = 0; // L and S
 };
 
 } // namespace ube

@@ -219,6 +219,16 @@ ATTENTION = {
     "causal": ((1, 2, 6, 8), (1, 2, 6, 8), (1, 2, 6, 8), None, None, {"is_causal": True}),
     "bool_mask": ((2, 2, 5, 8), (2, 2, 6, 8), (2, 2, 6, 8), (2, 1, 5, 6), "bool", {}),
     "float_mask": ((1, 4, 5, 8), (1, 2, 6, 8), (1, 2, 6, 8), (4, 5, 6), "float", {}),
+    # Past 256 keys: flash-style key blocks (128 and a ragged 44).
+    "flash_plain": ((1, 2, 7, 8), (1, 2, 300, 8), (1, 2, 300, 4), None, None, {}),
+    "flash_causal": ((1, 2, 300, 8), (1, 2, 300, 8), (1, 2, 300, 8), None, None,
+                     {"is_causal": True}),
+    "flash_bool_mask_grouped": ((2, 4, 9, 8), (2, 2, 300, 8), (2, 2, 300, 8), (2, 1, 1, 300),
+                                "bool", {}),
+    "flash_float_mask": ((1, 2, 5, 8), (1, 2, 260, 8), (1, 2, 260, 8), (2, 5, 260), "float",
+                         {"scale": 0.3}),
+    "flash_float_mask_per_key": ((1, 2, 5, 8), (1, 2, 260, 8), (1, 2, 260, 8), (260,),
+                                 "float", {}),
 }
 
 
@@ -230,7 +240,7 @@ def test_scaled_dot_product_attention(runner, case):
     inputs = {"q": randn(*q_shape), "k": randn(*k_shape), "v": randn(*v_shape)}
     if mask_kind == "bool":
         keep = rng.uniform(size=mask_shape) < 0.7
-        keep[..., 0, :] = False
+        keep[0, ..., 0, :] = False
         inputs["m"] = keep
     elif mask_kind == "float":
         inputs["m"] = randn(*mask_shape)

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""scaled_dot_product_attention forward + backward on the CPU: ube's
+compiled gradient graph against PyTorch 2 eager (its fused CPU attention
+and autograd) and torch.compile (inductor), same threads, same run.
+
+    .venv/bin/python bench/bench_attention.py [--batch 8] [--heads 12] [--tokens 512]
+                                              [--dim 64] [--threads 2] [--runs 5] [--record]
+
+Two cases: causal, and a boolean key-padding mask (each sequence padded
+from a random length). Each engine computes loss = Σ sdpa(q, k, v) ⊙ r and
+the gradients of q, k and v. Time: the median of --runs calls after a
+warm-up. Extra memory: for PyTorch the peak resident memory during those
+calls minus the resident memory before them (the inputs already there), in
+the same process; for ube the arena its memory plan allocates once and
+keeps (`ube-compile --print-memory-plan`), which holds every intermediate.
+"""
+import argparse
+import datetime
+import json
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from benchutil import median_ms, record_rows, reset_peak, status_kib  # noqa: E402
+
+MARKER = "<!-- bench_attention rows -->"
+
+
+def graph(shape, masked, causal):
+    decl = [{"name": n, "dtype": "f32", "shape": list(shape)} for n in ("q", "k", "v", "r")]
+    inputs = ["q", "k", "v"]
+    if masked:
+        decl.append({"name": "mask", "dtype": "i1", "shape": [shape[0], 1, 1, shape[2]]})
+        inputs.append("mask")
+    attrs = {"is_causal": True} if causal else {}
+    return {"format": "ube.graph", "version": 1, "inputs": decl,
+            "nodes": [{"name": "y", "op": "scaled_dot_product_attention", "inputs": inputs,
+                       **({"attrs": attrs} if attrs else {})},
+                      {"name": "yr", "op": "mul", "inputs": ["y", "r"]},
+                      {"name": "loss", "op": "reduce_sum", "inputs": ["yr"]}],
+            "outputs": ["loss"], "gradient": {"loss": "loss", "wrt": ["q", "k", "v"]}}
+
+
+def measure(fn, runs):
+    """(median ms, extra peak MiB) of fn() after a warm-up."""
+    fn()
+    before = status_kib("VmRSS")
+    reset_peak()
+    ms = median_ms(fn, runs)
+    return ms, (status_kib("VmHWM") - before) / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--heads", type=int, default=12)
+    parser.add_argument("--tokens", type=int, default=512)
+    parser.add_argument("--dim", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--build", default=str(ROOT / "build"))
+    parser.add_argument("--record", action="store_true", help="append to docs/performance.md")
+    args = parser.parse_args()
+    sys.path.insert(0, str(pathlib.Path(args.build) / "python"))
+    import ube
+
+    torch.set_num_threads(args.threads)
+    shape = (args.batch, args.heads, args.tokens, args.dim)
+    rng = np.random.default_rng(0)
+    q, k, v, r = (rng.standard_normal(shape).astype(np.float32) for _ in range(4))
+    lengths = rng.integers(args.tokens // 4, args.tokens + 1, args.batch)
+    mask = np.arange(args.tokens)[None, :] < lengths[:, None]
+    mask = mask[:, None, None, :]
+    rows = []
+    for case, masked, causal in [("causal", False, True), ("padded", True, False)]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = pathlib.Path(tmp) / "attention.json"
+            path.write_text(json.dumps(graph(shape, masked, causal)))
+            plan = subprocess.run(
+                [pathlib.Path(args.build) / "bin" / "ube-compile", path, "-o",
+                 path.with_suffix(".ube"), "--print-memory-plan"],
+                check=True, capture_output=True, text=True).stdout
+            arena_mib = int(re.search(r"arena (\d+) bytes", plan).group(1)) / 2**20
+            exe = ube.load(path.with_suffix(".ube"))
+        exe.threads = args.threads
+        feeds = [q, k, v, r] + ([mask] if masked else [])
+        out = exe(*feeds)
+
+        tq, tk, tv = (torch.from_numpy(a).requires_grad_() for a in (q, k, v))
+        tr, tm = torch.from_numpy(r), torch.from_numpy(mask) if masked else None
+
+        def eager(fn=F.scaled_dot_product_attention):
+            for t in (tq, tk, tv):
+                t.grad = None
+            loss = (fn(tq, tk, tv, attn_mask=tm, is_causal=causal) * tr).sum()
+            loss.backward()
+            return loss
+
+        loss = eager()
+        grads = [t.grad.numpy() for t in (tq, tk, tv)]
+        error = max(float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+                    for a, b in zip(out[1:], grads))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compiled = torch.compile(F.scaled_dot_product_attention)
+            eager(compiled)
+        ube_ms, _ = measure(lambda: exe(*feeds), args.runs)
+        ube_mib = arena_mib
+        eager_ms, eager_mib = measure(eager, args.runs)
+        inductor_ms, inductor_mib = measure(lambda: eager(compiled), args.runs)
+        print(f"{case}: ube {ube_ms:.1f} ms (+{ube_mib:.0f} MiB), eager {eager_ms:.1f} ms "
+              f"(+{eager_mib:.0f} MiB), inductor {inductor_ms:.1f} ms (+{inductor_mib:.0f} MiB); "
+              f"ube/eager time {eager_ms / ube_ms:.2f}x; gradient error {error:.1e}; "
+              f"loss {float(out[0]):.4f} vs {loss.item():.4f}")
+        rows.append(f"| {datetime.date.today()} | {case} | {args.batch}×{args.heads}×"
+                    f"{args.tokens}×{args.dim} | {args.threads} | {ube_ms:.1f} ({ube_mib:.0f}) | "
+                    f"{eager_ms:.1f} ({eager_mib:.0f}) | {inductor_ms:.1f} ({inductor_mib:.0f}) | "
+                    f"{eager_ms / ube_ms:.2f}× | {inductor_ms / ube_ms:.2f}× |")
+    if args.record:
+        record_rows(ROOT / "docs" / "performance.md", MARKER, rows)
+
+
+if __name__ == "__main__":
+    main()
