@@ -184,23 +184,15 @@ std::optional<KdMatch> matchKd(Value root) {
 }
 
 /// `scores` as attention scores `q · kᵀ` of [batch, heads, tokens, d]
-/// queries and keys (the transpose as the matmul's attribute or a transpose
-/// op swapping the last two axes).
+/// queries and keys.
 std::optional<std::pair<Value, Value>> matchAttentionScores(Value scores) {
-  auto matmul = scores.getDefiningOp<MatmulOp>();
-  if (!matmul || matmul.getTransposeLhs())
+  auto product = matchQueryKeyProduct(scores);
+  if (!product)
     return std::nullopt;
-  Value query = matmul.getLhs(), key = matmul.getRhs();
-  if (!matmul.getTransposeRhs()) {
-    auto transpose = key.getDefiningOp<TransposeOp>();
-    if (!transpose || transpose.getPerm() != ArrayRef<int64_t>{0, 1, 3, 2})
-      return std::nullopt;
-    key = transpose.getInput();
-  }
-  auto queryType = cast<RankedTensorType>(query.getType());
-  if (queryType.getRank() != 4 || key.getType() != queryType)
+  auto queryType = cast<RankedTensorType>(product->first.getType());
+  if (queryType.getRank() != 4 || product->second.getType() != queryType)
     return std::nullopt;
-  return std::make_pair(query, key);
+  return product;
 }
 
 Value scalarLike(PatternRewriter &rewriter, Location loc, Value like, double value) {

@@ -34,6 +34,11 @@ inline std::optional<double> scalarConstant(mlir::Value value) {
   return (*attr.getValues<llvm::APFloat>().begin()).convertToDouble();
 }
 
+/// `scores` as `q · kᵀ`: a matmul whose right-hand side is transposed by its
+/// attribute or by a transpose op swapping the last two axes. Returns
+/// (q, k), k untransposed.
+std::optional<std::pair<mlir::Value, mlir::Value>> matchQueryKeyProduct(mlir::Value scores);
+
 } // namespace ube
 
 #endif // UBE_PASSES_GRAPH_GRAPHMATCHERS_H

@@ -36,6 +36,20 @@ def UbeFuseDistillation : Pass<"ube-fuse-distillation", "::mlir::func::FuncOp"> 
   }];
 }
 
+def UbeFuseAttention : Pass<"ube-fuse-attention", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites attention spelled out in primitives into ube.scaled_dot_product_attention";
+  let description = [{
+    Recognizes `softmax(q · kᵀ · c + mask, -1) · v` (the transpose as the
+    matmul's attribute or a transpose of the last two axes; `· c` or `/ c`
+    with c a scalar constant, or neither; the float mask optional), as
+    models written before `scaled_dot_product_attention` spell it, and
+    rewrites it to `ube.scaled_dot_product_attention` with `scale = c`. The
+    softmax must be over the last axis and used only by the product with
+    v, and each step before it used only by the next: probabilities that
+    something else reads (dropout, a distillation loss) stay as they are.
+  }];
+}
+
 def UbeAutodiff : Pass<"ube-autodiff", "::mlir::ModuleOp"> {
   let summary = "Appends reverse-mode gradients to functions marked ube.gradient";
   let description = [{

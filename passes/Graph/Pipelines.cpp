@@ -16,6 +16,7 @@ void buildGraphPipeline(OpPassManager &pm) {
   pm.addPass(createCSEPass());
   pm.addNestedPass<func::FuncOp>(createUbeFuseNormalizations());
   pm.addNestedPass<func::FuncOp>(createUbeFuseDistillation());
+  pm.addNestedPass<func::FuncOp>(createUbeFuseAttention());
   pm.addPass(createUbeAutodiff());
   pm.addPass(createUbeBuildTrainStep());
   pm.addPass(createCanonicalizerPass());

@@ -103,28 +103,28 @@ func.func @rms_norm(%x: tensor<2x3x4xf32>, %w: tensor<4xf32>) -> tensor<2x3x4xf3
 
 // Grouped-query attention: the scaled query viewed as [B, Hk, G, L, E], keys
 // and values as [B, Hk, 1, S, *], so the products broadcast over a group's
-// heads; the mask and the causal triangle keep scores (-inf elsewhere); a
-// row with no key left is zeroed after the softmax.
+// heads; the mask and the causal triangle become biases (0, or the lowest
+// float where a key is dropped) added to the scores, kept finite; a row
+// with no key left is zeroed after the softmax.
 // CHECK-LABEL: func.func @attention_grouped
 // CHECK-SAME: (%[[Q:.*]]: tensor<2x4x5x8xf32>, %[[K:.*]]: tensor<2x2x6x8xf32>, %[[V:.*]]: tensor<2x2x6x3xf32>, %[[M:.*]]: tensor<5x6xi1>)
 // CHECK-DAG: %[[ZERO:.*]] = ube.constant dense<0.000000e+00> : tensor<f32>
 // CHECK-DAG: %[[LOWEST:.*]] = ube.constant dense<-3.40282347E+38> : tensor<f32>
-// CHECK-DAG: %[[NEGINF:.*]] = ube.constant dense<0xFF800000> : tensor<f32>
-// CHECK-DAG: %[[TRIL:.*]] = ube.constant dense<{{\[\[}}true, false, false, false, false, false], [true, true, false
+// CHECK-DAG: %[[TRIL:.*]] = ube.constant dense<{{\[\[}}0.000000e+00, -3.40282347E+38, {{.*}}], [0.000000e+00, 0.000000e+00, -3.40282347E+38
 // CHECK-DAG: %[[SCALE:.*]] = ube.constant dense<5.000000e-01> : tensor<f32>
 // CHECK: %[[QS:.*]] = ube.mul %[[Q]], %[[SCALE]]
 // CHECK: %[[QG:.*]] = ube.reshape %[[QS]] : tensor<2x4x5x8xf32> to tensor<2x2x2x5x8xf32>
 // CHECK: %[[KG:.*]] = ube.reshape %[[K]] : tensor<2x2x6x8xf32> to tensor<2x2x1x6x8xf32>
 // CHECK: %[[VG:.*]] = ube.reshape %[[V]] : tensor<2x2x6x3xf32> to tensor<2x2x1x6x3xf32>
-// CHECK: %[[S:.*]] = ube.matmul %[[QG]], %[[KG]] {transpose_rhs = true}
 // CHECK: %[[MG:.*]] = ube.reshape %[[M]] : tensor<5x6xi1> to tensor<1x1x1x5x6xi1>
-// CHECK: %[[ALLOWED:.*]] = ube.logical_and %[[MG]], %[[TRIL]]
-// CHECK: %[[MASKED:.*]] = ube.where %[[ALLOWED]], %[[S]], %[[NEGINF]]
-// CHECK: %[[TOP:.*]] = ube.reduce_max %[[MASKED]] {axes = array<i64: -1>, keepdims = true}
-// CHECK: %[[HAS:.*]] = ube.compare "gt", %[[TOP]], %[[NEGINF]]
-// CHECK: %[[FINITE:.*]] = ube.maximum %[[MASKED]], %[[LOWEST]]
-// CHECK: ube.reduce_max %[[FINITE]]
+// CHECK: %[[BIAS:.*]] = ube.where %[[MG]], %[[ZERO]], %[[LOWEST]]
+// CHECK: %[[S:.*]] = ube.matmul %[[QG]], %[[KG]] {transpose_rhs = true}
+// CHECK: %[[MASKED:.*]] = ube.add %[[S]], %[[BIAS]]
+// CHECK: %[[CAUSAL:.*]] = ube.add %[[MASKED]], %[[TRIL]]
+// CHECK: %[[FINITE:.*]] = ube.maximum %[[CAUSAL]], %[[LOWEST]]
 // CHECK: %[[P:.*]] = ube.div
+// CHECK: %[[TOP:.*]] = ube.reduce_max %[[FINITE]] {axes = array<i64: -1>, keepdims = true}
+// CHECK: %[[HAS:.*]] = ube.compare "gt", %[[TOP]], %[[LOWEST]]
 // CHECK: %[[PZ:.*]] = ube.where %[[HAS]], %[[P]], %[[ZERO]]
 // CHECK: %[[O:.*]] = ube.matmul %[[PZ]], %[[VG]] : tensor<2x2x2x5x6xf32>, tensor<2x2x1x6x3xf32>
 // CHECK: ube.reshape %[[O]] : tensor<2x2x2x5x3xf32> to tensor<2x4x5x3xf32>
@@ -141,7 +141,8 @@ func.func @attention_grouped(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %
 // CHECK: ube.constant dense<0.353553{{[0-9]*}}> : tensor<f32>
 // CHECK: %[[S:.*]] = ube.matmul %{{.*}}, %{{.*}} {transpose_rhs = true} : tensor<3x5x8xf32>, tensor<3x7x8xf32>
 // CHECK: %[[B:.*]] = ube.add %[[S]], %{{.*}} : tensor<3x5x7xf32>, tensor<3x5x7xf32>
-// CHECK: ube.reduce_max %[[B]]
+// CHECK: %[[F:.*]] = ube.maximum %[[B]]
+// CHECK: ube.reduce_max %[[F]]
 // CHECK: ube.exp
 // CHECK-NOT: ube.reshape
 func.func @attention_float_mask(%q: tensor<3x5x8xf32>, %k: tensor<3x7x8xf32>, %m: tensor<3x5x7xf32>) -> tensor<3x5x8xf32> {
@@ -406,4 +407,19 @@ func.func @feature_map_grad_symbolic(%hs: tensor<?x?x6xf32>, %ht: tensor<?x?x12x
 func.func @kd_grad_symbolic(%s: tensor<?x10xf32>, %t: tensor<?x10xf32>, %l: tensor<?xi64>, %g: tensor<f32>) -> tensor<?x10xf32> {
   %0 = ube.kd_loss_grad %s, %t, %g labels %l {alpha = 0.5} : tensor<?x10xf32>, tensor<?x10xf32>, tensor<f32>, tensor<?xi64>
   return %0 : tensor<?x10xf32>
+}
+
+// -----
+
+// Past 256 keys, flash-style: query and key blocks of 128 (and a ragged 44),
+// running max, sum and output per query block, no [300 x 300] scores; with
+// is_causal the blocks above the diagonal are skipped (6 of 9 computed).
+// CHECK-LABEL: func.func @attention_flash_causal
+// CHECK-NOT: 300x300
+// CHECK-COUNT-6: ube.matmul {{.*}} {transpose_rhs = true} : tensor<1x2x{{128|44}}x8xf32>, tensor<1x2x{{128|44}}x8xf32>
+// CHECK-NOT: transpose_rhs
+// CHECK: ube.concat {{.*}} {axis = 2 : i64} : tensor<1x2x128x8xf32>, tensor<1x2x128x8xf32>, tensor<1x2x44x8xf32>
+func.func @attention_flash_causal(%q: tensor<1x2x300x8xf32>, %k: tensor<1x2x300x8xf32>, %v: tensor<1x2x300x8xf32>) -> tensor<1x2x300x8xf32> {
+  %0 = ube.scaled_dot_product_attention %q, %k, %v {is_causal = true} : tensor<1x2x300x8xf32>, tensor<1x2x300x8xf32>, tensor<1x2x300x8xf32>
+  return %0 : tensor<1x2x300x8xf32>
 }
