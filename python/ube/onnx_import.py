@@ -112,7 +112,7 @@ def _sizes_value(array):
 
 class _Importer:
     def __init__(self, model, static_inputs, dims=None):
-        model = fold_constants(model)
+        model = fold_batch_norms(fold_constants(model))
         self.model = model
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                           13)
@@ -342,6 +342,59 @@ def fold_constants(model):
         del graph.node[:]
         graph.node.extend(nodes)
     return _without_dead_nodes(model)
+
+
+def fold_batch_norms(model):
+    """Each inference BatchNormalization that alone reads a Conv's output,
+    with every parameter of both an initializer or a Constant, folded into
+    the Conv's weight and bias (w·s, (b − mean)·s + β with s = γ/√(var +
+    ε)), as onnxruntime's graph optimizations do. Returns the model."""
+    graph = model.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and any(a.name == "value" for a in node.attribute):
+            consts[node.output[0]] = numpy_helper.to_array(
+                next(a.t for a in node.attribute if a.name == "value"))
+    readers = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+    removed = set()
+    for conv in graph.node:
+        if conv.op_type != "Conv" or conv.output[0] in outputs:
+            continue
+        users = readers.get(conv.output[0], [])
+        norm = users[0] if len(users) == 1 else None
+        if norm is None or norm.op_type != "BatchNormalization" or norm.input[0] != conv.output[0]:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in norm.attribute}
+        if attrs.get("training_mode", 0) or any(o for o in norm.output[1:]):
+            continue
+        names = list(conv.input) + [""] * (3 - len(conv.input))
+        if not all(n in consts for n in [names[1], *norm.input[1:5]]) or (
+                names[2] and names[2] not in consts):
+            continue
+        weight = consts[names[1]]
+        scale, beta, mean, var = (consts[n].astype(np.float64) for n in norm.input[1:5])
+        factor = scale / np.sqrt(var + float(attrs.get("epsilon", 1e-5)))
+        bias = consts[names[2]].astype(np.float64) if names[2] else np.zeros_like(factor)
+        folded_weight = (weight.astype(np.float64)
+                         * factor.reshape([-1] + [1] * (weight.ndim - 1))).astype(weight.dtype)
+        folded_bias = ((bias - mean) * factor + beta).astype(weight.dtype)
+        base = conv.name or conv.output[0]
+        new_names = [f"{base}_bn_folded_weight", f"{base}_bn_folded_bias"]
+        graph.initializer.extend([numpy_helper.from_array(folded_weight, new_names[0]),
+                                  numpy_helper.from_array(folded_bias, new_names[1])])
+        del conv.input[:]
+        conv.input.extend([names[0], *new_names])
+        conv.output[0] = norm.output[0]
+        removed.add(id(norm))
+    if removed:
+        kept = [n for n in graph.node if id(n) not in removed]
+        del graph.node[:]
+        graph.node.extend(kept)
+    return model
 
 
 def _without_dead_nodes(model):

@@ -181,6 +181,8 @@ class _Exporter:
         self.graph = GraphBuilder()
         self.values = {}  # fx node -> ube value name, a list of them, or a static value
         self.probabilities = {}  # (slope, offset) -> transfer_probability value
+        self.weights = {}  # parameter placeholder -> (its name, its tensor)
+        self.folded_norms = set()  # batch norms folded into the convolution before them
 
     # -- helpers ---------------------------------------------------------
     def val(self, node):
@@ -324,6 +326,7 @@ class _Exporter:
             self.values[node] = self.graph.add_input(name, dtype, shape)
         elif kind == InputKind.PARAMETER:
             self.values[node] = self.parameter(target, self.program.state_dict[target])
+            self.weights[node] = (self.values[node], self.program.state_dict[target])
         elif kind in (InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
             tensor = self.program.state_dict.get(target)
             if tensor is None:  # a non-persistent buffer or a lifted constant
@@ -1135,15 +1138,65 @@ def _conv_attrs(ex, node, args, rank):
     return {k: v for k, v in attrs.items() if v}
 
 
+def _folded_batch_norm(ex, node, args):
+    """[weight, bias] of the convolution `node` with the inference batch norm
+    that alone reads it folded in (w·s, (b − mean)·s + β with s = γ/√(var +
+    ε)), when every tensor involved is known now; None otherwise. The
+    unfolded weights leave the weights file when nothing else reads them."""
+    users = list(node.users)
+    if len(users) != 1 or users[0].target != aten._native_batch_norm_legit_no_training.default:
+        return None
+    norm = _args(users[0])
+    if norm["input"] is not node:
+        return None
+    known = {}
+    for owner, key in [(args, "weight"), (args, "bias"), (norm, "weight"), (norm, "bias"),
+                       (norm, "running_mean"), (norm, "running_var")]:
+        arg = owner[key]
+        if arg is None:
+            known[owner is norm, key] = None
+        elif arg in ex.weights:
+            known[owner is norm, key] = ex.weights[arg][1].detach().double()
+        elif ex.folded(arg) is not None:
+            known[owner is norm, key] = torch.from_numpy(ex.folded(arg)).double()
+        else:
+            return None
+    if known[False, "weight"] is None or known[True, "running_mean"] is None or \
+            known[True, "running_var"] is None:
+        return None
+    weight = known[False, "weight"]
+    scale = torch.rsqrt(known[True, "running_var"] + float(norm["eps"]))
+    if known[True, "weight"] is not None:
+        scale = scale * known[True, "weight"]
+    bias = known[False, "bias"] if known[False, "bias"] is not None else torch.zeros_like(scale)
+    bias = (bias - known[True, "running_mean"]) * scale
+    if known[True, "bias"] is not None:
+        bias = bias + known[True, "bias"]
+    weight = weight * scale.reshape([-1] + [1] * (weight.dim() - 1))
+    dtype = ex.weights[args["weight"]][1].dtype
+    for owner, key in [(args, "weight"), (args, "bias"), (norm, "weight"), (norm, "bias")]:
+        arg = owner[key]
+        if arg in ex.weights and len(arg.users) == 1:
+            ex.graph.parameters.pop(ex.weights[arg][0], None)
+    ex.folded_norms.add(users[0])
+    return [ex.parameter(ex.graph.fresh(f"{node.name}_folded_weight"), weight.to(dtype)),
+            ex.parameter(ex.graph.fresh(f"{node.name}_folded_bias"), bias.to(dtype))]
+
+
 def _convolution(ex, node):
-    """A convolution; a transposed one as the input gradient of the
-    convolution it transposes (output_padding is in the result's shape)."""
+    """A convolution (with the inference batch norm after it folded in, when
+    its statistics are known); a transposed one as the input gradient of
+    the convolution it transposes (output_padding is in the result's
+    shape)."""
     args = _args(node)
     shape, _ = ex.meta(args["input"])
     rank = len(shape) - 2
     attrs = _conv_attrs(ex, node, args, rank)
     inputs = [ex.value(args["input"], node), ex.value(args["weight"], node)]
     if not args["transposed"]:
+        folded = _folded_batch_norm(ex, node, args)
+        if folded:
+            return ex.emit(node.name, "conv", [inputs[0], *folded], attrs)
         if args["bias"] is not None:
             inputs.append(ex.value(args["bias"], node))
         return ex.emit(node.name, "conv", inputs, attrs)
@@ -1302,6 +1355,8 @@ def _batch_norm_no_training(ex, node):
     """_native_batch_norm_legit_no_training: [out, None, None] (the saved
     statistics are training's)."""
     args = _args(node)
+    if node in ex.folded_norms:  # into the convolution before it
+        return [ex.values[args["input"]], None, None]
     shape, dtype = ex.meta(args["input"])
     opt = lambda a: ex.value(args[a], node) if args[a] is not None else None  # noqa: E731
     out = ex.graph.batch_norm_inference(

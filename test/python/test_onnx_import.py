@@ -291,3 +291,28 @@ def test_torch_onnx_export_of_interpolations(ube_module, tmp_path):
     with torch.no_grad():
         ref = model.double()(x.double())
     assert rel_error(ube_module.compile(path)(x.numpy()), ref) <= 1e-5
+
+
+def test_batch_norm_folds_into_the_conv(ube_module, tmp_path):
+    """Conv → BatchNormalization (inference, initializers) → Relu imports
+    as one conv with folded weights; against onnxruntime."""
+    import onnxruntime
+    rng = np.random.default_rng(3)
+    w, b = rng.standard_normal((6, 3, 3, 3)).astype(np.float32), rng.standard_normal(6)
+    stats = [rng.standard_normal(6), rng.standard_normal(6), rng.standard_normal(6),
+             rng.uniform(0.5, 1.5, 6)]
+    inits = [numpy_helper.from_array(a.astype(np.float32), n) for a, n in zip(
+        [w, b, *stats], ["w", "b", "gamma", "beta", "mean", "var"])]
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+         helper.make_node("BatchNormalization", ["c", "gamma", "beta", "mean", "var"], ["n"],
+                          epsilon=1e-3),
+         helper.make_node("Relu", ["n"], ["y"])],
+        "conv_bn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6, 8, 8])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    imported = ube_module.import_onnx(model, tmp_path / "g.json")
+    assert [n["op"] for n in imported["nodes"]] == ["conv", "relu"]
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    ref = onnxruntime.InferenceSession(model.SerializeToString()).run(None, {"x": x})[0]
+    assert rel_error(ube_module.compile(tmp_path / "g.json")(x), ref) <= 1e-5

@@ -113,3 +113,39 @@ def test_unsupported_forms_are_named(ube_module):
         ube_module.compile(Functional(lambda x: x.sort(-1)), example_inputs=(x,))
     with pytest.raises(Exception, match="only output sizes that divide"):
         ube_module.compile(nn.AdaptiveAvgPool2d(3), example_inputs=(torch.randn(1, 2, 8, 8),))
+
+
+def test_batch_norm_folds_into_the_convolution(ube_module, tmp_path):
+    """An inference BatchNorm right after a convolution becomes part of the
+    convolution's weight and bias at export (the statistics are known):
+    no per-channel arithmetic left, the unfolded weights out of the weights
+    file, the result as PyTorch's in float64. A BatchNorm after something
+    else, or reading a convolution that another op also reads, stays."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 4, 1, bias=False), nn.BatchNorm2d(4))
+    model = randomized(model)
+    x = torch.randn(2, 3, 9, 9, generator=torch.Generator().manual_seed(8))
+    graph = ube_module.export(model, (x,), tmp_path / "net.json")
+    ops = [n["op"] for n in graph["nodes"]]
+    assert ops.count("conv") == 2 and "rsqrt" not in ops and "mul" not in ops, ops
+    assert len(graph["parameters"]) == 4  # two folded weights, two folded biases
+    out = ube_module.compile(tmp_path / "net.json")(x)
+    with torch.no_grad():
+        ref = model.double()(x.double())
+    assert rel_error(out, ref) <= TOL
+
+    class Shared(nn.Module):  # the convolution's output read twice: not folded
+        def __init__(self):
+            super().__init__()
+            self.conv, self.norm = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return self.norm(y) + y
+
+    shared = randomized(Shared())
+    graph = ube_module.export(shared, (x,), tmp_path / "shared.json")
+    assert "rsqrt" in [n["op"] for n in graph["nodes"]]
+    with torch.no_grad():
+        ref = shared.double()(x.double())
+    assert rel_error(ube_module.compile(tmp_path / "shared.json")(x), ref) <= TOL
