@@ -179,6 +179,26 @@ LogicalResult inferArgReductionResult(Loc loc, Value input, int64_t axis, bool k
   return success();
 }
 
+/// topk: i64 positions, the input's shape with `k` along `axis` (0 < k <=
+/// its size).
+LogicalResult inferTopkResult(Loc loc, Value input, int64_t k, int64_t axis,
+                               SmallVectorImpl<Type> &types) {
+  auto type = rankedType(loc, input, "input");
+  if (failed(type))
+    return failure();
+  auto normalized = normalizeAxis(loc, axis, type->getRank());
+  if (failed(normalized))
+    return failure();
+  int64_t size = type->getDimSize(*normalized);
+  if (k < 1 || (!ShapedType::isDynamic(size) && k > size))
+    return emitOptionalError(loc, "k = ", k, " must be in [1, ", size, "], the size of axis ",
+                             axis);
+  SmallVector<int64_t> shape(type->getShape());
+  shape[*normalized] = k;
+  types.push_back(RankedTensorType::get(shape, IntegerType::get(type->getContext(), 64)));
+  return success();
+}
+
 /// The reduced result of a loss with `reduction` over per-element values
 /// shaped `shape`.
 void pushReduced(StringRef reduction, ArrayRef<int64_t> shape, Type elementType,

@@ -612,6 +612,31 @@ def Ube_ArgminOp : Ube_ArgReduceOp<"argmin"> {
   let summary = "Index of the minimum along an axis";
 }
 
+def Ube_TopkOp : Ube_InferredOp<"topk", [], [{
+    ::llvm::LogicalResult $cppClass::inferTypes(::mlir::MLIRContext *context,
+        std::optional<::mlir::Location> loc, Adaptor adaptor,
+        ::llvm::SmallVectorImpl<::mlir::Type> &types) {
+      return inferTopkResult(loc, adaptor.getInput(), adaptor.getK(), adaptor.getAxis(), types);
+    }
+  }]> {
+  let summary = "Positions of the k largest (or smallest) elements along an axis, in order";
+  let description = [{
+    The i64 positions, along `axis`, of the k largest elements of each lane
+    (the smallest with `largest = false`), the most extreme first; the
+    values are the input gathered at them (the frontends take them so).
+    Equal elements keep their order (the lower position first), and NaN
+    counts as larger than every number, as in PyTorch. With k the axis's
+    size this is a stable argsort. Each lane's order comes from comparing
+    every pair of its elements: n² compares for an axis of n, on every
+    target.
+  }];
+  let arguments = (ins Ube_NumericTensor:$input, Ube_I64Attr:$k,
+                   DefaultValuedAttr<Ube_I64Attr, "-1">:$axis,
+                   DefaultValuedAttr<BoolAttr, "true">:$largest);
+  let results = (outs RankedTensorOf<[I64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+}
+
 def Ube_CumsumOp : Ube_InferredOp<"cumsum", [], [{
     ::llvm::LogicalResult $cppClass::inferTypes(::mlir::MLIRContext *,
         std::optional<::mlir::Location> loc, Adaptor adaptor,

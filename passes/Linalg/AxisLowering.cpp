@@ -1,11 +1,13 @@
-//===- AxisLowering.cpp - argmax/argmin and cumsum to linalg --------------===//
+//===- AxisLowering.cpp - argmax/argmin, cumsum and topk to linalg --------===//
 //
 // Ops that read positions along one axis. argmax/argmin are one
 // linalg.generic reducing over the axis into two results, the extreme value
 // and its position (linalg.index). cumsum is a reduction over a second loop
 // on the axis that adds the elements on the chosen side of each position:
 // n² additions for an axis of n, no buffer beyond the result, and the same
-// code on every target.
+// code on every target. topk is two such reductions: each element's rank
+// in the order (how many elements come before it), then for each of the k
+// output positions the position of the element of that rank.
 //
 //===----------------------------------------------------------------------===//
 
@@ -193,11 +195,111 @@ struct LowerCumsum : OpConversionPattern<CumsumOp> {
   }
 };
 
+/// An empty tensor shaped like `source` but `size` along `axis`.
+Value emptyAlong(OpBuilder &b, Location loc, Value source, int64_t axis, int64_t size,
+                 Type elementType) {
+  auto type = tensorType(source);
+  SmallVector<int64_t> shape(type.getShape());
+  shape[axis] = size;
+  SmallVector<Value> dynamic;
+  for (int64_t d = 0; d < type.getRank(); ++d)
+    if (d != axis && type.isDynamicDim(d))
+      dynamic.push_back(tensor::DimOp::create(b, loc, source, d));
+  return tensor::EmptyOp::create(b, loc, shape, elementType, dynamic);
+}
+
+struct LowerTopk : OpConversionPattern<TopkOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(TopkOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *context = rewriter.getContext();
+    Value input = adaptor.getInput();
+    auto type = tensorType(input);
+    int64_t rank = type.getRank();
+    int64_t axis = op.getAxis() < 0 ? op.getAxis() + rank : op.getAxis();
+    bool isFloat = isa<FloatType>(type.getElementType()), largest = op.getLargest();
+    Type i64 = rewriter.getI64Type();
+
+    // Loops (the lane's dims, j), j a reduction: x_i at the identity, x_j
+    // with the axis read at j.
+    SmallVector<AffineExpr> at, atJ;
+    for (int64_t d = 0; d < rank; ++d) {
+      at.push_back(getAffineDimExpr(d, context));
+      atJ.push_back(getAffineDimExpr(d == axis ? rank : d, context));
+    }
+    AffineMap identity = AffineMap::get(rank + 1, 0, at, context);
+    AffineMap alongJ = AffineMap::get(rank + 1, 0, atJ, context);
+    SmallVector<utils::IteratorType> iterators(rank, utils::IteratorType::parallel);
+    iterators.push_back(utils::IteratorType::reduction);
+
+    // rank[i] = #{j : x_j before x_i}: more extreme, or equal at a lower
+    // position (NaN the largest; NaNs equal to each other).
+    Value zero = filled(rewriter, loc, emptyAlong(rewriter, loc, input, axis,
+                                                  type.getDimSize(axis), i64),
+                        rewriter.getI64IntegerAttr(0));
+    auto ranks = linalg::GenericOp::create(
+        rewriter, loc, zero.getType(), ValueRange{input, input}, zero,
+        ArrayRef<AffineMap>{identity, alongJ, identity}, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value xi = args[0], xj = args[1];
+          Value beats, ties;
+          if (isFloat) {
+            using P = arith::CmpFPredicate;
+            Value nanI = arith::CmpFOp::create(b, l, P::UNO, xi, xi);
+            Value nanJ = arith::CmpFOp::create(b, l, P::UNO, xj, xj);
+            beats = arith::CmpFOp::create(b, l, largest ? P::OGT : P::OLT, xj, xi);
+            Value nanBeats = largest
+                                 ? arith::AndIOp::create(b, l, nanJ,
+                                                         arith::CmpFOp::create(b, l, P::ORD, xi,
+                                                                               xi))
+                                 : arith::AndIOp::create(b, l, nanI,
+                                                         arith::CmpFOp::create(b, l, P::ORD, xj,
+                                                                               xj));
+            beats = arith::OrIOp::create(b, l, beats, nanBeats);
+            ties = arith::OrIOp::create(b, l, arith::CmpFOp::create(b, l, P::OEQ, xj, xi),
+                                        arith::AndIOp::create(b, l, nanI, nanJ));
+          } else {
+            using P = arith::CmpIPredicate;
+            beats = arith::CmpIOp::create(b, l, largest ? P::sgt : P::slt, xj, xi);
+            ties = arith::CmpIOp::create(b, l, P::eq, xj, xi);
+          }
+          Value earlier = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult,
+                                                linalg::IndexOp::create(b, l, rank),
+                                                linalg::IndexOp::create(b, l, axis));
+          Value before =
+              arith::OrIOp::create(b, l, beats, arith::AndIOp::create(b, l, ties, earlier));
+          linalg::YieldOp::create(
+              b, l, ValueRange{arith::AddIOp::create(
+                        b, l, args[2], arith::ExtUIOp::create(b, l, b.getI64Type(), before))});
+        });
+
+    // result[r] = the i whose rank is r: loops (the output's dims, i), i a
+    // reduction.
+    Value indices = filled(rewriter, loc, emptyAlong(rewriter, loc, input, axis, op.getK(), i64),
+                           rewriter.getI64IntegerAttr(0));
+    auto picked = linalg::GenericOp::create(
+        rewriter, loc, indices.getType(), ranks.getResult(0), indices,
+        ArrayRef<AffineMap>{alongJ, identity}, iterators,
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value r = arith::IndexCastOp::create(b, l, b.getI64Type(),
+                                               linalg::IndexOp::create(b, l, axis));
+          Value i = arith::IndexCastOp::create(b, l, b.getI64Type(),
+                                               linalg::IndexOp::create(b, l, rank));
+          Value hit = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, args[0], r);
+          linalg::YieldOp::create(b, l, ValueRange{arith::SelectOp::create(b, l, hit, i,
+                                                                           args[1])});
+        });
+    rewriter.replaceOp(op, picked.getResults());
+    return success();
+  }
+};
+
 } // namespace
 
 void populateAxisLoweringPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerArgReduction<ArgmaxOp>, LowerArgReduction<ArgminOp>, LowerCumsum>(
-      patterns.getContext());
+  patterns.add<LowerArgReduction<ArgmaxOp>, LowerArgReduction<ArgminOp>, LowerCumsum,
+               LowerTopk>(patterns.getContext());
 }
 
 } // namespace ube

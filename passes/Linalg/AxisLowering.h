@@ -1,4 +1,4 @@
-//===- AxisLowering.h - argmax/argmin and cumsum to linalg ------*- C++ -*-===//
+//===- AxisLowering.h - argmax/argmin, cumsum, topk to linalg --*- C++ -*-===//
 
 #ifndef UBE_PASSES_LINALG_AXISLOWERING_H
 #define UBE_PASSES_LINALG_AXISLOWERING_H
@@ -7,7 +7,7 @@
 
 namespace ube {
 
-/// Conversion patterns lowering ube.argmax, ube.argmin and ube.cumsum to
+/// Conversion patterns lowering ube.argmax, ube.argmin, ube.cumsum and ube.topk to
 /// linalg.generic (--ube-lower-to-linalg).
 void populateAxisLoweringPatterns(mlir::RewritePatternSet &patterns);
 

@@ -33,7 +33,8 @@ def offsets_along(index_shape, data_shape, axis):
     Σ_{d ≠ axis} coord_d·stride_d, as an int64 array of `index_shape`."""
     strides = [int(np.prod(data_shape[d + 1:])) for d in range(len(data_shape))]
     coords = np.indices(index_shape, dtype=np.int64)
-    offsets = sum(coords[d] * strides[d] for d in range(len(data_shape)) if d != axis)
+    offsets = sum((coords[d] * strides[d] for d in range(len(data_shape)) if d != axis),
+                  np.zeros(index_shape, np.int64))
     return np.asarray(offsets, np.int64).reshape(index_shape)
 
 
@@ -156,6 +157,19 @@ class GraphBuilder:
         x = self.emit(f"{name}_spread", "reshape", [x], shape=spread)
         x = self.emit(f"{name}_broadcast", "broadcast_to", [x], shape=broadcast)
         return self.emit(name, "reshape", [x], shape=merged)
+
+    def take_along(self, x, shape, index, index_shape, axis, name):
+        """x[..., index[..., j, ...], ...] along `axis` (numpy's
+        take_along_axis; static shapes, indices in range): one gather from x
+        flattened at index·stride + each position's offset from its other
+        coordinates (a constant)."""
+        stride = int(np.prod(shape[axis + 1:]))
+        if stride != 1:
+            index = self.emit(f"{name}_scaled", "mul", [index, self.constant(stride, "i64")])
+        linear = self.emit(f"{name}_linear", "add", [
+            index, self.array(offsets_along(index_shape, shape, axis), f"{name}_base")])
+        flat = self.emit(f"{name}_flat", "reshape", [x], shape=[int(np.prod(shape))])
+        return self.emit(name, "gather", [flat, linear])
 
     def flip(self, x, shape, axes, name):
         """`x` reversed along each of `axes` (a gather per axis)."""

@@ -1074,6 +1074,18 @@ def _arg_reduce(op):
     return handler
 
 
+def _topk(im, node, attrs):
+    """TopK with a constant K: [values, indices] (sorted either way)."""
+    shape = im.static_shape(node.input[0], "TopK")
+    k = int(np.asarray(im.static(node.input[1], "K")).reshape(-1)[0])
+    axis = attrs.get("axis", -1) % len(shape)
+    x = im.value(node.input[0])
+    indices = im.emit(node.output[1] or f"{_out(node)}_indices", "topk", [x], {
+        "k": k, "axis": axis, "largest": bool(attrs.get("largest", 1))})
+    out_shape = shape[:axis] + [k] + shape[axis + 1:]
+    return [im.graph.take_along(x, shape, indices, out_shape, axis, _out(node)), indices]
+
+
 def _hardmax(im, node, attrs):
     """1 at the first maximum along `axis`, 0 elsewhere (opset 13: one axis)."""
     if im.opset < 13:
@@ -1577,6 +1589,7 @@ OPS = {
     "GroupNormalization": _group_norm, "Pad": _pad, "Tile": _tile,
     "IsNaN": _isnan, "GatherND": _gather_nd, "GatherElements": _gather_elements,
     "ArgMax": _arg_reduce("argmax"), "ArgMin": _arg_reduce("argmin"), "Hardmax": _hardmax,
+    "TopK": _topk,
     "ReduceMin": _reduce("reduce_min"), "Trilu": _trilu, "Mod": _mod,
     "Floor": _unary("floor"), "Ceil": _unary("ceil"), "Round": _unary("round"),
     "Sign": _unary("sign"), "LpNormalization": _lp_normalization,

@@ -1510,6 +1510,29 @@ def _extreme_along(reduce_op, arg_op):
     return handler
 
 
+def _topk(ex, node):
+    """topk / sort: [values, indices], ube.topk's positions and the input
+    taken along the axis at them (sort: k the whole axis, descending the
+    largest first; stable either way)."""
+    args = _args(node)
+    x = args["self"]
+    shape, _ = ex.meta(x)
+    if not shape:
+        raise ex.error(node, "of a scalar")
+    if any(isinstance(d, SymbolicSize) for d in shape):
+        raise ex.error(node, "on symbolic sizes is not supported yet")
+    axis = args["dim"] % len(shape)
+    if node.target in (aten.topk.default,):
+        k, largest = int(args["k"]), bool(args["largest"])
+    else:
+        k, largest = shape[axis], bool(args["descending"])
+    value = ex.value(x, node)
+    indices = ex.emit(f"{node.name}_indices", "topk", [value],
+                      {"k": k, "axis": axis, "largest": largest})
+    out_shape = shape[:axis] + [k] + shape[axis + 1:]
+    return [ex.graph.take_along(value, shape, indices, out_shape, axis, node.name), indices]
+
+
 def _any_all(kind):
     """any(x, dim) = max over dim of x as integers (and `all`, through not any(not x))."""
     def handler(ex, node):
@@ -1810,6 +1833,7 @@ ATEN_OPS = {
     aten.max.dim: _extreme_along("reduce_max", "argmax"),
     aten.min.dim: _extreme_along("reduce_min", "argmin"),
     aten.argmax.default: _arg_reduce("argmax"), aten.argmin.default: _arg_reduce("argmin"),
+    aten.topk.default: _topk, aten.sort.default: _topk, aten.sort.stable: _topk,
     aten.cumsum.default: _cumsum, aten.var_mean.correction: _var_mean,
     aten.index_put.default: _index_put,
     aten.any.dim: _any_all("any"), aten.any.dims: _any_all("any"),

@@ -826,3 +826,11 @@ func.func @floor_int(%x: tensor<3xi32>) {
   %0 = ube.floor %x : tensor<3xi32>
   return
 }
+
+// -----
+
+func.func @topk_k(%x: tensor<3x5xf32>) {
+  // expected-error@+1 {{k = 6 must be in [1, 5], the size of axis -1}}
+  %0 = ube.topk %x {k = 6} : tensor<3x5xf32>
+  return
+}

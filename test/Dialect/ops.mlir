@@ -288,3 +288,10 @@ func.func @axis_ops(%x: tensor<3x5xf32>, %i: tensor<3x5xi32>) {
   %9 = ube.fmod %i, %i : tensor<3x5xi32>, tensor<3x5xi32>
   return
 }
+
+// CHECK-LABEL: func.func @topk
+func.func @topk(%x: tensor<3x5xf32>) -> tensor<3x2xi64> {
+  // CHECK: ube.topk %{{.*}} {axis = 1 : i64, k = 2 : i64, largest = false} : tensor<3x5xf32>
+  %0 = ube.topk %x {k = 2, axis = 1, largest = false} : tensor<3x5xf32>
+  return %0 : tensor<3x2xi64>
+}

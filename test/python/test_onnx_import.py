@@ -228,13 +228,14 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "onnx"))
 
 
 @functools.lru_cache(maxsize=1)
-def resize_cases():
+def node_cases():
+    """ONNX's own node test cases whose shape operands are inputs."""
     from run_conformance import collect_cases
     return {c.name: c for c in collect_cases()
-            if c.name.startswith(("test_resize", "test_upsample"))}
+            if c.name.startswith(("test_resize", "test_upsample", "test_top_k"))}
 
 
-RESIZE_CASES = [
+SHAPE_OPERAND_CASES = [
     "test_resize_downsample_scales_linear", "test_resize_downsample_scales_linear_align_corners",
     "test_resize_downsample_scales_linear_half_pixel_symmetric",
     "test_resize_downsample_scales_nearest",
@@ -247,23 +248,27 @@ RESIZE_CASES = [
     "test_resize_upsample_sizes_nearest_ceil_half_pixel",
     "test_resize_upsample_sizes_nearest_floor_align_corners",
     "test_resize_upsample_sizes_nearest_round_prefer_ceil_asymmetric", "test_upsample_nearest",
+    "test_top_k", "test_top_k_negative_axis", "test_top_k_same_values",
+    "test_top_k_same_values_2d", "test_top_k_same_values_largest", "test_top_k_smallest",
 ]
 
 
-@pytest.mark.parametrize("name", RESIZE_CASES)
-def test_resize_with_constant_scales(ube_module, tmp_path, name):
-    """ONNX's own Resize/Upsample node tests with their scales or sizes given
-    as constants (static_inputs; the conformance run gives them at run time,
-    which would make the output's shape depend on input values): every
-    coordinate mode and nearest rounding, against ONNX's expected outputs."""
+@pytest.mark.parametrize("name", SHAPE_OPERAND_CASES)
+def test_shape_operands_given_as_constants(ube_module, tmp_path, name):
+    """ONNX's own Resize/Upsample and TopK node tests with their scales,
+    sizes or K given as constants (static_inputs; the conformance run gives
+    them at run time, which would make the output's shape depend on input
+    values): every coordinate mode and nearest rounding, ties and both
+    orders of TopK, against ONNX's expected outputs."""
     from run_conformance import plain
-    case = resize_cases()[name]
+    case = node_cases()[name]
     inputs, outputs = ([plain(a) for a in data] for data in case.data_sets[0])
     names = [i.name for i in case.model.graph.input]
     ube_module.import_onnx(case.model, tmp_path / "g.json",
                            static_inputs=dict(zip(names[1:], inputs[1:])))
     out = ube_module.compile(tmp_path / "g.json")(*inputs)
-    np.testing.assert_allclose(out, outputs[0], rtol=1e-5, atol=1e-6)
+    for got, want in zip(out if isinstance(out, tuple) else [out], outputs):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_torch_onnx_export_of_interpolations(ube_module, tmp_path):

@@ -75,3 +75,22 @@ func.func @rounding(%x: tensor<4xf32>, %i: tensor<4xi32>)
   return %0, %1, %2, %3, %4, %5, %6, %7 : tensor<4xf32>, tensor<4xf32>, tensor<4xf32>,
       tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xi32>, tensor<i32>
 }
+
+// -----
+
+// topk: each element's rank (j before i: more extreme, or equal and
+// earlier), then for each of the k outputs the position of that rank.
+// CHECK-DAG: #[[I:.*]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-DAG: #[[J:.*]] = affine_map<(d0, d1, d2) -> (d0, d2)>
+// CHECK-LABEL: func.func @topk
+// CHECK: %[[RANKS:.*]] = linalg.generic {indexing_maps = [#[[I]], #[[J]], #[[I]]], iterator_types = ["parallel", "parallel", "reduction"]}
+// CHECK: arith.cmpf ogt
+// CHECK: arith.cmpi ult
+// CHECK: arith.extui
+// CHECK: tensor.empty() : tensor<4x3xi64>
+// CHECK: linalg.generic {indexing_maps = [#[[J]], #[[I]]], iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[RANKS]]
+// CHECK: arith.select
+func.func @topk(%x: tensor<4x9xf32>) -> tensor<4x3xi64> {
+  %0 = ube.topk %x {k = 3} : tensor<4x9xf32>
+  return %0 : tensor<4x3xi64>
+}

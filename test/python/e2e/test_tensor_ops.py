@@ -1,5 +1,5 @@
 """Indexing, ordering, rounding and resampling ops of the ATen core set
-(argmax/argmin, max/min along a dim, cumsum, flip, roll, tril/triu,
+(argmax/argmin, max/min along a dim, topk, sort, cumsum, flip, roll, tril/triu,
 one_hot, floor/ceil/round/trunc/sign, fmod/remainder, interpolate) through
 ube.export, against PyTorch in float64.
 
@@ -34,6 +34,11 @@ CASES = {
     "min_dim_keepdim": lambda x: x.min(0, keepdim=True),
     "max_all": lambda x: x.max(),
     "amin": lambda x: x.amin((1, 3)),
+    "topk": lambda x: x.topk(3, dim=1),
+    "topk_smallest_last_axis": lambda x: x.topk(2, largest=False),
+    "sort": lambda x: x.sort(2),
+    "sort_descending": lambda x: x.sort(-1, descending=True),
+    "argsort": lambda x: x.argsort(0),
     "cumsum": lambda x: x.cumsum(2),
     "cumsum_of_bools": lambda x: (x > 0).cumsum(-1),
     "flip": lambda x: x.flip(1, 3),
@@ -81,6 +86,20 @@ def test_op(ube_module, name):
             assert rel_error(o, r) <= TOL
         else:
             assert (np.asarray(o) == r.numpy()).all()
+
+
+def test_topk_orders_ties_and_nan_as_pytorch(ube_module):
+    """NaN is larger than every number; in a stable sort equal values keep
+    their order (topk's order of ties is PyTorch's own choice, so only its
+    values, and that its positions hold them, are compared)."""
+    x = torch.tensor([[1.0, 3.0, 3.0, float("nan"), -2.0, 3.0],
+                      [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]])
+    module = Functional(lambda x: (x.sort(stable=True, dim=-1), x.topk(4)))
+    out = ube_module.compile(module, example_inputs=(x,))(x)  # the outputs flattened
+    (ref_values, ref_order), (ref_top, ref_top_index) = module(x)
+    for got, want in zip(out, [ref_values, ref_order, ref_top]):
+        np.testing.assert_array_equal(got, want.numpy())
+    np.testing.assert_array_equal(np.take_along_axis(x.numpy(), out[3], -1), ref_top.numpy())
 
 
 def test_argmax_takes_nan_as_the_maximum(ube_module):
