@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""A convolutional network's training step on the CPU: forward, loss and
+backward of transformers' ResNet-18 layout (`ResNetForImageClassification`,
+basic blocks, batch norm in training mode) through torch.compile with
+ube's backend, against PyTorch 2 eager and inductor on the same weights
+and inputs, same threads, same run.
+
+    .venv/bin/python bench/bench_conv_train_step.py [--batch 8] [--size 112]
+                                                    [--threads 2] [--runs 5] [--record]
+
+Each engine runs loss.backward() on a fresh copy of the same model (the
+optimizer step, the same for all, is left out). Time: the median of --runs
+steps after two warm-up steps (compilation included in neither). Peak: the
+rise of the process's peak resident memory during the timed steps. The
+gradients of the first step are compared with eager's (relative error of
+all gradients as one vector). onnxruntime has no training in the pinned
+environment (onnxruntime-training is not installed), so no column.
+"""
+import argparse
+import copy
+import datetime
+import pathlib
+import sys
+import warnings
+
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from benchutil import median_ms, record_rows, reset_peak, status_kib  # noqa: E402
+
+MARKER = "<!-- bench_conv_train_step rows -->"
+
+
+def resnet18(classes):
+    from transformers import ResNetConfig, ResNetForImageClassification
+    config = ResNetConfig(embedding_size=64, hidden_sizes=[64, 128, 256, 512],
+                          depths=[2, 2, 2, 2], layer_type="basic", num_labels=classes)
+    return ResNetForImageClassification(config).train()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--build", default=str(ROOT / "build"))
+    parser.add_argument("--record", action="store_true", help="append to docs/performance.md")
+    args = parser.parse_args()
+    sys.path.insert(0, str(pathlib.Path(args.build) / "python"))
+    import ube.torch_backend  # noqa: F401 - registers backend="ube"
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    base = resnet18(10)
+    images = torch.randn(args.batch, 3, args.size, args.size)
+    labels = torch.randint(0, 10, (args.batch,))
+
+    def stepper(model):
+        def step():
+            model.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(images).logits, labels)
+            loss.backward()
+            return loss
+        return step
+
+    results, grads = {}, {}
+    for engine in ["eager", "inductor", "ube"]:
+        model = copy.deepcopy(base)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run = model if engine == "eager" else torch.compile(
+                model, backend="inductor" if engine == "inductor" else "ube", dynamic=False)
+            step = stepper(run)
+            step()
+            grads[engine] = torch.cat([p.grad.flatten() for p in model.parameters()])
+            step()
+            before = status_kib("VmRSS")
+            reset_peak()
+            ms = median_ms(step, args.runs)
+            results[engine] = (ms, (status_kib("VmHWM") - before) / 1024)
+    error = {e: float((grads[e] - grads["eager"]).norm() / grads["eager"].norm())
+             for e in ("inductor", "ube")}
+    ube_ms, ube_mib = results["ube"]
+    print(f"ResNet-18 training step, batch {args.batch} x {args.size}², {args.threads} threads")
+    for engine, (ms, mib) in results.items():
+        print(f"  {engine:9s} {ms:8.1f} ms  peak +{mib:6.0f} MiB")
+    print(f"  ube: {results['eager'][0] / ube_ms:.2f}x eager, "
+          f"{results['inductor'][0] / ube_ms:.2f}x inductor; gradient error vs eager "
+          f"{error['ube']:.1e} (inductor {error['inductor']:.1e})")
+    if args.record:
+        row = (f"| {datetime.date.today()} | ResNet-18 | {args.batch}×3×{args.size}² | "
+               f"{args.threads} | {ube_ms:.1f} ({ube_mib:.0f}) | "
+               f"{results['eager'][0]:.1f} ({results['eager'][1]:.0f}) | "
+               f"{results['inductor'][0]:.1f} ({results['inductor'][1]:.0f}) | "
+               f"{results['eager'][0] / ube_ms:.2f}× | {results['inductor'][0] / ube_ms:.2f}× | "
+               f"{error['ube']:.1e} |")
+        record_rows(ROOT / "docs" / "performance.md", MARKER, [row])
+
+
+if __name__ == "__main__":
+    main()
