@@ -96,6 +96,42 @@ def Ube_CosOp : Ube_UnaryOp<"cos", Ube_FloatTensor> {
   let summary = "Elementwise cosine (radians)";
 }
 
+// Transcendental functions without an LLVM intrinsic: polynomial code or
+// libm calls on the cpu target, libdevice on cuda.
+def Ube_Log1pOp : Ube_UnaryOp<"log1p", Ube_FloatTensor> {
+  let summary = "Elementwise log(1 + x), accurate near 0";
+}
+def Ube_Expm1Op : Ube_UnaryOp<"expm1", Ube_FloatTensor> {
+  let summary = "Elementwise exp(x) − 1, accurate near 0";
+}
+def Ube_TanOp : Ube_UnaryOp<"tan", Ube_FloatTensor> {
+  let summary = "Elementwise tangent (radians)";
+}
+def Ube_AtanOp : Ube_UnaryOp<"atan", Ube_FloatTensor> {
+  let summary = "Elementwise arctangent";
+}
+def Ube_AsinOp : Ube_UnaryOp<"asin", Ube_FloatTensor> {
+  let summary = "Elementwise arcsine";
+}
+def Ube_AcosOp : Ube_UnaryOp<"acos", Ube_FloatTensor> {
+  let summary = "Elementwise arccosine";
+}
+def Ube_SinhOp : Ube_UnaryOp<"sinh", Ube_FloatTensor> {
+  let summary = "Elementwise hyperbolic sine";
+}
+def Ube_CoshOp : Ube_UnaryOp<"cosh", Ube_FloatTensor> {
+  let summary = "Elementwise hyperbolic cosine";
+}
+def Ube_AsinhOp : Ube_UnaryOp<"asinh", Ube_FloatTensor> {
+  let summary = "Elementwise inverse hyperbolic sine";
+}
+def Ube_AcoshOp : Ube_UnaryOp<"acosh", Ube_FloatTensor> {
+  let summary = "Elementwise inverse hyperbolic cosine";
+}
+def Ube_AtanhOp : Ube_UnaryOp<"atanh", Ube_FloatTensor> {
+  let summary = "Elementwise inverse hyperbolic tangent";
+}
+
 // Rounding: their gradient is zero wherever it exists.
 def Ube_FloorOp : Ube_UnaryOp<"floor", Ube_FloatTensor> {
   let summary = "Elementwise largest integer not above x";
@@ -203,6 +239,9 @@ def Ube_MaximumOp : Ube_BinaryOp<"maximum", Ube_NumericTensor, [Commutative]> {
 }
 def Ube_MinimumOp : Ube_BinaryOp<"minimum", Ube_NumericTensor, [Commutative]> {
   let summary = "Elementwise minimum (NaN-propagating)";
+}
+def Ube_Atan2Op : Ube_BinaryOp<"atan2", Ube_FloatTensor> {
+  let summary = "Elementwise angle of the point (rhs, lhs): atan(lhs / rhs) in the right quadrant";
 }
 def Ube_FmodOp : Ube_BinaryOp<"fmod", Ube_NumericTensor> {
   let summary = "Elementwise remainder of division truncated toward zero (sign of lhs), as C's fmod";

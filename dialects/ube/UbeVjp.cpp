@@ -247,6 +247,69 @@ LogicalResult vjp(MaximumOp op, UbeBuilder &u, Value g, Grads &grads) {
 LogicalResult vjp(MinimumOp op, UbeBuilder &u, Value g, Grads &grads) {
   return vjpMinMax(op, u, g, grads, "lt");
 }
+// The transcendental functions: g times the derivative in ube ops.
+Value one(UbeBuilder &u, Value like) { return u.scalar(UbeBuilder::elementTypeOf(like), 1.0); }
+Value sqrtOf(UbeBuilder &u, Value x) { return SqrtOp::create(u.b, x); }
+LogicalResult vjp(Log1pOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.div(g, u.add(op.getInput(), one(u, g)));
+  return success();
+}
+LogicalResult vjp(Expm1Op op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.mul(g, u.add(op.getResult(), one(u, g)));
+  return success();
+}
+LogicalResult vjp(TanOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value y = op.getResult();
+  grads[0] = u.mul(g, u.add(one(u, g), u.mul(y, y)));
+  return success();
+}
+LogicalResult vjp(AtanOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  grads[0] = u.div(g, u.add(one(u, g), u.mul(x, x)));
+  return success();
+}
+LogicalResult vjp(AsinOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  grads[0] = u.div(g, sqrtOf(u, u.sub(one(u, g), u.mul(x, x))));
+  return success();
+}
+LogicalResult vjp(AcosOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  grads[0] = u.neg(u.div(g, sqrtOf(u, u.sub(one(u, g), u.mul(x, x)))));
+  return success();
+}
+LogicalResult vjp(SinhOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.mul(g, CoshOp::create(u.b, op.getInput()));
+  return success();
+}
+LogicalResult vjp(CoshOp op, UbeBuilder &u, Value g, Grads &grads) {
+  grads[0] = u.mul(g, SinhOp::create(u.b, op.getInput()));
+  return success();
+}
+LogicalResult vjp(AsinhOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  grads[0] = u.div(g, sqrtOf(u, u.add(u.mul(x, x), one(u, g))));
+  return success();
+}
+LogicalResult vjp(AcoshOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  grads[0] = u.div(g, sqrtOf(u, u.sub(u.mul(x, x), one(u, g))));
+  return success();
+}
+LogicalResult vjp(AtanhOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value x = op.getInput();
+  grads[0] = u.div(g, u.sub(one(u, g), u.mul(x, x)));
+  return success();
+}
+/// atan2(a, b): da = g·b/(a² + b²), db = −g·a/(a² + b²).
+LogicalResult vjp(Atan2Op op, UbeBuilder &u, Value g, Grads &grads) {
+  Value a = op.getLhs(), b = op.getRhs();
+  Value scale = u.div(g, u.add(u.mul(a, a), u.mul(b, b)));
+  setGrad(u, grads, 0, a, u.mul(scale, b));
+  setGrad(u, grads, 1, b, u.neg(u.mul(scale, a)));
+  return success();
+}
+
 /// Rounding and sign: piecewise constant, a zero gradient.
 template <typename Op>
 LogicalResult vjpPiecewiseConstant(Op op, UbeBuilder &u, Value g, Grads &grads) {
@@ -736,7 +799,8 @@ void ube::attachVjpRules(MLIRContext &context) {
          SinOp, CosOp, GeluOp, AddOp, SubOp, MulOp, DivOp, PowOp, MaximumOp, MinimumOp, WhereOp,
          CastOp, MatmulOp, LinearOp, ScaledDotProductAttentionOp, SoftmaxOp, LogSoftmaxOp,
          LayerNormOp, RmsNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, CumsumOp,
-         FloorOp, CeilOp, RoundOp, TruncOp, SignOp, FmodOp, TransposeOp, ReshapeOp,
+         FloorOp, CeilOp, RoundOp, TruncOp, SignOp, FmodOp, Log1pOp, Expm1Op, TanOp, AtanOp,
+         AsinOp, AcosOp, SinhOp, CoshOp, AsinhOp, AcoshOp, AtanhOp, Atan2Op, TransposeOp, ReshapeOp,
          BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp, CrossEntropyOp, MseLossOp,
          KdLossOp, ProjectedKdLossOp, FeatureMapLossOp, AttentionTransferLossOp,
          BernoulliSelectOp, ConvOp, ConvInputGradOp, AvgPoolOp, MaxPoolOp, LeakyReluOp, EluOp,

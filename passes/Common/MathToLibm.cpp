@@ -21,7 +21,9 @@ struct UbeMathToLibmPass : ube::impl::UbeMathToLibmBase<UbeMathToLibmPass> {
     // intrinsics (sqrt, floor, fma are instructions, not calls).
     ConversionTarget target(getContext());
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
-    target.addIllegalOp<math::ErfOp, math::ErfcOp>();
+    target.addIllegalOp<math::ErfOp, math::ErfcOp, math::TanOp, math::AtanOp, math::Atan2Op,
+                        math::AsinOp, math::AcosOp, math::SinhOp, math::CoshOp, math::AsinhOp,
+                        math::AcoshOp, math::AtanhOp, math::ExpM1Op, math::Log1pOp>();
     RewritePatternSet patterns(&getContext());
     populateMathToLibmConversionPatterns(patterns);
     if (failed(applyPartialConversion(getOperation(), target, std::move(patterns))))

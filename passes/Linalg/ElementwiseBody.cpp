@@ -109,6 +109,18 @@ Value buildElementwiseBody(Operation *op, OpBuilder &b, Location loc, ValueRange
         return isFloat ? arith::RemFOp::create(b, loc, x, args[1]).getResult()
                        : arith::RemSIOp::create(b, loc, x, args[1]).getResult();
       })
+      .Case([&](Log1pOp) -> Value { return math::Log1pOp::create(b, loc, x); })
+      .Case([&](Expm1Op) -> Value { return math::ExpM1Op::create(b, loc, x); })
+      .Case([&](TanOp) -> Value { return math::TanOp::create(b, loc, x); })
+      .Case([&](AtanOp) -> Value { return math::AtanOp::create(b, loc, x); })
+      .Case([&](AsinOp) -> Value { return math::AsinOp::create(b, loc, x); })
+      .Case([&](AcosOp) -> Value { return math::AcosOp::create(b, loc, x); })
+      .Case([&](SinhOp) -> Value { return math::SinhOp::create(b, loc, x); })
+      .Case([&](CoshOp) -> Value { return math::CoshOp::create(b, loc, x); })
+      .Case([&](AsinhOp) -> Value { return math::AsinhOp::create(b, loc, x); })
+      .Case([&](AcoshOp) -> Value { return math::AcoshOp::create(b, loc, x); })
+      .Case([&](AtanhOp) -> Value { return math::AtanhOp::create(b, loc, x); })
+      .Case([&](Atan2Op) -> Value { return math::Atan2Op::create(b, loc, x, args[1]); })
       .Case([&](FloorOp) -> Value { return math::FloorOp::create(b, loc, x); })
       .Case([&](CeilOp) -> Value { return math::CeilOp::create(b, loc, x); })
       .Case([&](RoundOp) -> Value { return math::RoundEvenOp::create(b, loc, x); })
@@ -297,7 +309,8 @@ bool isElementwise(Operation *op) {
              LogicalOrOp, LogicalNotOp, NegOp, AbsOp, ExpOp, LogOp, SqrtOp, RsqrtOp, TanhOp,
              ErfOp, SigmoidOp, SiluOp, SinOp, CosOp, ReluOp, GeluOp, CompareOp, WhereOp, CastOp,
              BroadcastToOp, LeakyReluOp, EluOp, SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp,
-             ClampOp, FloorOp, CeilOp, RoundOp, TruncOp, SignOp, FmodOp>(op);
+             ClampOp, FloorOp, CeilOp, RoundOp, TruncOp, SignOp, FmodOp, Log1pOp, Expm1Op, TanOp,
+             AtanOp, AsinOp, AcosOp, SinhOp, CoshOp, AsinhOp, AcoshOp, AtanhOp, Atan2Op>(op);
 }
 
 } // namespace ube

@@ -1066,6 +1066,34 @@ def _softmax_cross_entropy(im, node, attrs):
     return [_class_loss(im, node, attrs, log_prob, _out(node)), log_prob]
 
 
+def _softsign(im, node, attrs):
+    x, out = im.value(node.input[0]), _out(node)
+    one = _scalar(im, node, 1.0)
+    return im.emit(out, "div", [x, im.emit(f"{out}_den", "add", [
+        one, im.emit(f"{out}_abs", "abs", [x])])])
+
+
+def _thresholded_relu(im, node, attrs):
+    x, out = im.value(node.input[0]), _out(node)
+    above = im.emit(f"{out}_above", "compare", [x, _scalar(im, node, attrs.get("alpha", 1.0))],
+                    {"predicate": "gt"})
+    return im.emit(out, "where", [above, x, _scalar(im, node, 0.0)])
+
+
+def _shrink(im, node, attrs):
+    """x + bias below −lambd, x − bias above lambd, 0 between."""
+    x, out = im.value(node.input[0]), _out(node)
+    lambd, bias = float(attrs.get("lambd", 0.5)), float(attrs.get("bias", 0.0))
+    below = im.emit(f"{out}_below", "compare", [x, _scalar(im, node, -lambd)],
+                    {"predicate": "lt"})
+    above = im.emit(f"{out}_above", "compare", [x, _scalar(im, node, lambd)],
+                    {"predicate": "gt"})
+    shifted_up = im.emit(f"{out}_up", "add", [x, _scalar(im, node, bias)])
+    shifted_down = im.emit(f"{out}_down", "sub", [x, _scalar(im, node, bias)])
+    middle = im.emit(f"{out}_mid", "where", [above, shifted_down, _scalar(im, node, 0.0)])
+    return im.emit(out, "where", [below, shifted_up, middle])
+
+
 def _arg_reduce(op):
     def handler(im, node, attrs):
         return im.emit(_out(node), op, [im.value(node.input[0])], {
@@ -1591,6 +1619,9 @@ OPS = {
     "ArgMax": _arg_reduce("argmax"), "ArgMin": _arg_reduce("argmin"), "Hardmax": _hardmax,
     "TopK": _topk,
     "ReduceMin": _reduce("reduce_min"), "Trilu": _trilu, "Mod": _mod,
+    **{name: _unary(name.lower()) for name in ("Tan", "Atan", "Asin", "Acos", "Sinh", "Cosh",
+                                                "Asinh", "Acosh", "Atanh")},
+    "Softsign": _softsign, "ThresholdedRelu": _thresholded_relu, "Shrink": _shrink,
     "Floor": _unary("floor"), "Ceil": _unary("ceil"), "Round": _unary("round"),
     "Sign": _unary("sign"), "LpNormalization": _lp_normalization,
     "SpaceToDepth": _space_to_depth, "DepthToSpace": _depth_to_space, "EyeLike": _eye_like,
@@ -1618,5 +1649,6 @@ ELEMENTWISE = {
     "Elu", "Selu", "Celu", "HardSigmoid", "HardSwish", "Mish", "Softplus", "Clip", "Softmax",
     "LogSoftmax", "Where",
     "Cast", "IsNaN", "Identity", "LayerNormalization", "Mod", "Floor", "Ceil", "Round", "Sign",
-    "PRelu", "IsInf", "Trilu",
+    "PRelu", "IsInf", "Trilu", "Tan", "Atan", "Asin", "Acos", "Sinh", "Cosh", "Asinh", "Acosh",
+    "Atanh", "Softsign", "ThresholdedRelu", "Shrink",
 }

@@ -18,6 +18,7 @@ came from (`nn_module_stack`) and the line of the user's source. Modules
 export in their current mode: in eval mode dropout is the identity.
 """
 import inspect
+import math
 import logging
 import operator
 import os
@@ -461,6 +462,45 @@ def _binary(op, reverse=False):
                                   [operands[1], ex.constant(alpha, dtype)])
         return ex.emit(node.name, op, operands)
     return handler
+
+
+def _scaled_unary(op, factor, before=False):
+    """op(x)·factor, or op(x·factor) with `before` (log2, exp2)."""
+    def handler(ex, node):
+        _, dtype = ex.meta(node)
+        x = ex.value(_first(node), node)
+        c = ex.constant(factor, dtype)
+        if before:
+            return ex.emit(node.name, op, [ex.emit(f"{node.name}_scaled", "mul", [x, c])])
+        return ex.emit(node.name, "mul", [ex.emit(f"{node.name}_{op}", op, [x]), c])
+    return handler
+
+
+def _isnan(ex, node):
+    x = ex.value(_first(node), node)
+    return ex.emit(node.name, "compare", [x, x], {"predicate": "ne"})
+
+
+def _isinf(ex, node):
+    x = ex.value(_first(node), node)
+    _, dtype = ex.meta(_first(node))
+    if dtype not in FLOATS:
+        return ex.emit(node.name, "compare", [x, x], {"predicate": "ne"})  # never
+    return ex.emit(node.name, "compare", [ex.emit(f"{node.name}_abs", "abs", [x]),
+                                          ex.constant(float("inf"), dtype)], {"predicate": "eq"})
+
+
+def _clamp_tensor(ex, node):
+    """clamp with tensor bounds: maximum, then minimum (either may be None)."""
+    args = _args(node)
+    _, dtype = ex.meta(node)
+    x = ex.value_as(args["self"], node, dtype)
+    if args.get("min") is not None:
+        x = ex.emit(f"{node.name}_lo" if args.get("max") is not None else node.name, "maximum",
+                    [x, ex.value_as(args["min"], node, dtype)])
+    if args.get("max") is not None:
+        x = ex.emit(node.name, "minimum", [x, ex.value_as(args["max"], node, dtype)])
+    return x
 
 
 def _rounding(op):
@@ -1755,6 +1795,13 @@ ATEN_OPS = {
     aten.hardsigmoid.default: _activation("hard_sigmoid"),
     aten.gelu.default: _gelu, aten.silu.default: _unary("silu"),
     aten.sin.default: _unary("sin"), aten.cos.default: _unary("cos"),
+    **{getattr(aten, name).default: _unary(name)
+       for name in ("log1p", "expm1", "tan", "atan", "asin", "acos", "sinh", "cosh", "asinh",
+                    "acosh", "atanh")},
+    aten.atan2.default: _binary("atan2"), aten.log2.default: _scaled_unary("log", 1 / math.log(2)),
+    aten.exp2.default: _scaled_unary("exp", math.log(2), before=True),
+    aten.isnan.default: _isnan, aten.isinf.default: _isinf,
+    aten.clamp.Tensor: _clamp_tensor,
     aten.floor.default: _rounding("floor"), aten.ceil.default: _rounding("ceil"),
     aten.round.default: _rounding("round"), aten.trunc.default: _rounding("trunc"),
     aten.sign.default: _unary("sign"), aten.fmod.Tensor: _binary("fmod"),

@@ -295,3 +295,12 @@ func.func @topk(%x: tensor<3x5xf32>) -> tensor<3x2xi64> {
   %0 = ube.topk %x {k = 2, axis = 1, largest = false} : tensor<3x5xf32>
   return %0 : tensor<3x2xi64>
 }
+
+// CHECK-LABEL: func.func @transcendental
+func.func @transcendental(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  // CHECK: ube.atanh %{{.*}} : tensor<4xf32>
+  %0 = ube.atanh %x : tensor<4xf32>
+  // CHECK: ube.atan2 %{{.*}}, %{{.*}} : tensor<4xf32>, tensor<4xf32>
+  %1 = ube.atan2 %0, %x : tensor<4xf32>, tensor<4xf32>
+  return %0, %1 : tensor<4xf32>, tensor<4xf32>
+}

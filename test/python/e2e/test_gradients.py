@@ -27,6 +27,11 @@ def positive(*shape):
     return (rng.uniform(0.5, 2.0, shape)).astype(np.float32)
 
 
+def unit(*shape):
+    """Inside (-0.9, 0.9): the domain of asin, acos, atanh, away from tan's poles."""
+    return (rng.uniform(-0.9, 0.9, shape)).astype(np.float32)
+
+
 def grad_graph(inputs, nodes, out, wrt):
     """A graph whose scalar `loss` is sum(out * r) (r random), or `out`
     itself when it is a scalar, with the gradient for `wrt`."""
@@ -80,6 +85,12 @@ UNARY = {
     "relu": (randn, torch.relu, {}), "gelu": (randn, F.gelu, {}),
     "gelu_tanh": (randn, lambda x: F.gelu(x, approximate="tanh"), {"approximate": "tanh"}),
     "silu": (randn, F.silu, {}), "sin": (randn, torch.sin, {}), "cos": (randn, torch.cos, {}),
+    "log1p": (positive, torch.log1p, {}), "expm1": (randn, torch.expm1, {}),
+    "tan": (unit, torch.tan, {}), "atan": (randn, torch.atan, {}),
+    "asin": (unit, torch.asin, {}), "acos": (unit, torch.acos, {}),
+    "sinh": (randn, torch.sinh, {}), "cosh": (randn, torch.cosh, {}),
+    "asinh": (randn, torch.asinh, {}), "acosh": (lambda *s: positive(*s) + 1.0, torch.acosh, {}),
+    "atanh": (unit, torch.atanh, {}),
 }
 
 
@@ -116,7 +127,7 @@ BINARY = {
     "add": (torch.add, randn, randn), "sub": (torch.sub, randn, randn),
     "mul": (torch.mul, randn, randn), "div": (torch.div, randn, positive),
     "pow": (torch.pow, positive, randn), "maximum": (torch.maximum, randn, randn),
-    "minimum": (torch.minimum, randn, randn),
+    "minimum": (torch.minimum, randn, randn), "atan2": (torch.atan2, randn, randn),
 }
 
 
