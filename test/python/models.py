@@ -10,6 +10,17 @@ import torch.nn.functional as F
 from ubetest import tensor_decl
 
 
+class Functional(nn.Module):
+    """A module computing `fn(x)`: PyTorch functions under test as modules."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
 class EncoderLayer(nn.Module):
     """A BERT-style layer: embeddings + LayerNorm, multi-head self-attention
     with a padding mask, residual + LayerNorm, GELU feed-forward, residual +

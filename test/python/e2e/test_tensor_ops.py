@@ -12,18 +12,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from models import Functional
 from ubetest import rel_error
 
 TOL = 1e-5
-
-
-class Functional(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 CASES = {
