@@ -4,6 +4,8 @@
 
 #include "dialects/ube/UbeOps.h"
 
+#include <numeric>
+
 using namespace mlir;
 
 namespace ube {
@@ -86,6 +88,115 @@ Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t afte
   return parts.size() == 1 ? x : u.concat(parts, axis);
 }
 
+/// The input gradient of a strided convolution as stride-1 convolutions,
+/// one per phase: input positions p = q·s + φ (padded coordinates) receive
+/// g[o] through the taps k with k·dilation ≡ φ (mod s), at o = q − m_k with
+/// m_k = (k·dilation − φ)/s. Per phase that is a correlation of g with those
+/// taps (evenly spaced: a dilated sub-kernel, flipped); the phases are then
+/// interleaved and the padding cropped. No zeros are multiplied, unlike
+/// convolving g spread to the input's grid.
+static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Window &window,
+                                 int64_t groups, ArrayRef<int64_t> inputShape) {
+  int64_t r = window.rank();
+  Shape gShape = shapeOf(g), kShape = shapeOf(kernel);
+  int64_t n = gShape[0], channels = kShape[0];
+  // Per dimension: Q positions per phase, and per phase the taps
+  // (first, step, count) and the correlation's offsets.
+  struct Phase {
+    int64_t first = 0, count = 0, step = 1, dilation = 1, lastOffset = 0, firstOffset = 0;
+  };
+  Shape positions(r);
+  SmallVector<SmallVector<Phase>> phases(r);
+  for (int64_t d = 0; d < r; ++d) {
+    int64_t s = window.stride[d], dil = window.dilation[d], size = kShape[2 + d];
+    int64_t padded = inputShape[2 + d] + window.padBegin[d] + window.padEnd[d];
+    positions[d] = llvm::divideCeil(padded, s);
+    int64_t common = std::gcd(dil, s);
+    for (int64_t phase = 0; phase < s; ++phase) {
+      Phase ph;
+      ph.step = s / common;
+      ph.dilation = dil / common;
+      ph.first = -1;
+      for (int64_t k = 0; k < size && ph.first < 0; ++k)
+        if ((k * dil - phase) % s == 0 && k * dil >= phase)
+          ph.first = k;
+      if (ph.first >= 0) {
+        ph.count = (size - 1 - ph.first) / ph.step + 1;
+        ph.firstOffset = (ph.first * dil - phase) / s;
+        ph.lastOffset = ph.firstOffset + (ph.count - 1) * ph.dilation;
+      }
+      phases[d].push_back(ph);
+    }
+  }
+  Shape phaseShape = {n, channels};
+  phaseShape.append(positions.begin(), positions.end());
+  // Each combination of phases, in row-major order of (φ_0, ..., φ_{r-1}).
+  SmallVector<Value> results;
+  Shape phase(r, 0);
+  while (true) {
+    bool empty = false;
+    Value sub = kernel;
+    Shape padding(2 * r), dilation(r);
+    Shape cropEnd(r);
+    for (int64_t d = 0; d < r; ++d) {
+      const Phase &ph = phases[d][phase[d]];
+      if (!ph.count) {
+        empty = true;
+        break;
+      }
+      Shape start(2 + r, 0), limit(shapeOf(sub)), stride(2 + r, 1);
+      start[2 + d] = ph.first;
+      limit[2 + d] = ph.first + (ph.count - 1) * ph.step + 1;
+      stride[2 + d] = ph.step;
+      sub = SliceOp::create(u.b, sub, u.b.getDenseI64ArrayAttr(start),
+                            u.b.getDenseI64ArrayAttr(limit), u.b.getDenseI64ArrayAttr(stride));
+      sub = flip(u, sub, 2 + d);
+      dilation[d] = ph.dilation;
+      padding[d] = ph.lastOffset;
+      // Q outputs: the far padding, cropped afterwards when negative.
+      int64_t high = positions[d] - gShape[2 + d] - ph.firstOffset;
+      padding[r + d] = std::max<int64_t>(high, 0);
+      cropEnd[d] = positions[d];
+    }
+    if (empty) {
+      results.push_back(filled(u, UbeBuilder::elementTypeOf(g), 0.0, phaseShape));
+    } else {
+      Value y = ConvOp::create(u.b, g, sub, Value(), DenseI64ArrayAttr(),
+                               u.b.getDenseI64ArrayAttr(padding),
+                               u.b.getDenseI64ArrayAttr(dilation), groups);
+      for (int64_t d = 0; d < r; ++d)
+        y = u.slice(y, 2 + d, 0, cropEnd[d]);
+      results.push_back(y);
+    }
+    int64_t d = r - 1;
+    while (d >= 0 && ++phase[d] == window.stride[d])
+      phase[d--] = 0;
+    if (d < 0)
+      break;
+  }
+  // Interleave: [N, C, Q_0, s_0, ..., Q_{r-1}, s_{r-1}] from the phases, the
+  // innermost dimension's phases first.
+  Shape unit = {n, channels};
+  for (int64_t d = 0; d < r; ++d)
+    unit.append({positions[d], 1});
+  for (Value &v : results)
+    v = u.reshape(v, unit);
+  for (int64_t d = r - 1; d >= 0; --d) {
+    int64_t s = window.stride[d];
+    SmallVector<Value> joined;
+    for (size_t i = 0; i < results.size(); i += s)
+      joined.push_back(u.concat(ArrayRef<Value>(results).slice(i, s), 3 + 2 * d));
+    results = joined;
+  }
+  Shape merged = {n, channels};
+  for (int64_t d = 0; d < r; ++d)
+    merged.push_back(positions[d] * window.stride[d]);
+  Value full = u.reshape(results.front(), merged);
+  for (int64_t d = 0; d < r; ++d)
+    full = u.slice(full, 2 + d, window.padBegin[d], window.padBegin[d] + inputShape[2 + d]);
+  return full;
+}
+
 Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &window,
                         int64_t groups, ArrayRef<int64_t> inputShape) {
   int64_t r = window.rank();
@@ -100,6 +211,8 @@ Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &wind
     perm.push_back(3 + d);
   }
   Value kernel = u.reshape(u.transpose(u.reshape(weight, grouped), perm), exchanged);
+  if (llvm::any_of(window.stride, [](int64_t s) { return s > 1; }))
+    return phasedInputGradient(u, g, kernel, window, groups, inputShape);
   Shape padding(2 * r);
   for (int64_t d = 0; d < r; ++d) {
     kernel = flip(u, kernel, 2 + d);

@@ -1,15 +1,20 @@
 // RUN: ube-opt %s --ube-decompose --split-input-file | FileCheck %s
 
-// A convolution's input gradient: the output gradient spread by the stride
-// (zeros interleaved: reshape, concat, reshape, slice), convolved with the
-// flipped weight (a gather of reversed indices) over the padded input, then
-// cropped by the padding.
+// A strided convolution's input gradient: one stride-1 convolution of the
+// output gradient per phase (2 x 2 phases), each with the flipped taps
+// that reach that phase (2 x 2, 2 x 1, 1 x 2, 1 x 1 of the 3 x 3 weight,
+// channels exchanged), interleaved (reshape, concat, reshape) and cropped
+// by the padding: no zeros multiplied.
 // CHECK-LABEL: func.func @conv_input_grad
 // CHECK: ube.transpose
-// CHECK: ube.gather
-// CHECK: ube.concat
-// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 1, 1>, padding = array<i64: 2, 2, 2, 2>} : tensor<2x8x9x9xf32>, tensor<3x8x3x3xf32>
-// CHECK: ube.slice %{{.*}} {limit = array<i64: 2, 3, 10, 11>, start = array<i64: 0, 0, 1, 0>
+// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 1, 1>, padding = array<i64: 1, 1, 1, 1>} : tensor<2x8x5x5xf32>, tensor<3x8x2x2xf32>
+// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 1, 1>, padding = array<i64: 1, 0, 1, 1>} : tensor<2x8x5x5xf32>, tensor<3x8x2x1xf32>
+// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 1, 1>, padding = array<i64: 0, 1, 1, 1>} : tensor<2x8x5x5xf32>, tensor<3x8x1x2xf32>
+// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 1, 1>, padding = array<i64: 0, 0, 1, 1>} : tensor<2x8x5x5xf32>, tensor<3x8x1x1xf32>
+// CHECK: ube.concat {{.*}} {axis = 5 : i64}
+// CHECK: ube.concat {{.*}} {axis = 3 : i64}
+// CHECK: ube.reshape %{{.*}} : tensor<2x3x6x2x6x2xf32> to tensor<2x3x12x12xf32>
+// CHECK: ube.slice %{{.*}} {limit = array<i64: 2, 3, 10, 12>, start = array<i64: 0, 0, 1, 0>
 // CHECK: ube.slice %{{.*}} {limit = array<i64: 2, 3, 9, 10>, start = array<i64: 0, 0, 0, 1>
 // CHECK-NOT: ube.conv_input_grad
 func.func @conv_input_grad(%g: tensor<2x8x5x5xf32>, %w: tensor<8x3x3x3xf32>)
