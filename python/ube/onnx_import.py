@@ -1394,6 +1394,22 @@ def _pool(op):
     return handler
 
 
+def _lp_pool(im, node, attrs):
+    """LpPool: (Σ over each window of |x|^p)^(1/p), the window sums as a
+    depthwise convolution with a kernel of ones."""
+    if attrs.get("ceil_mode", 0):
+        raise UnsupportedError("ceil_mode")
+    shape = im.static_shape(node.input[0], "LpPool")
+    kernel = list(attrs["kernel_shape"])
+    window = _onnx_window(im, node, attrs, shape, kernel)
+    p, out, dtype = float(attrs.get("p", 2)), _out(node), UBE_TO_NUMPY[im.dtype(node.input[0])]
+    x = im.emit(f"{out}_abs", "abs", [im.value(node.input[0])])
+    powered = im.emit(f"{out}_pow", "pow", [x, im.constant(np.array(p, dtype))])
+    ones = im.constant(np.ones([shape[1], 1] + kernel, dtype))
+    sums = im.emit(f"{out}_sums", "conv", [powered, ones], {**window, "groups": shape[1]})
+    return im.emit(out, "pow", [sums, im.constant(np.array(1.0 / p, dtype))])
+
+
 def _global_pool(op):
     def handler(im, node, attrs):
         rank = len(im.shape(node.input[0]))
@@ -1626,6 +1642,7 @@ OPS = {
     "Sign": _unary("sign"), "LpNormalization": _lp_normalization,
     "SpaceToDepth": _space_to_depth, "DepthToSpace": _depth_to_space, "EyeLike": _eye_like,
     "PRelu": _prelu, "IsInf": _isinf, "ConvTranspose": _conv_transpose, "Resize": _resize,
+    "LpPool": _lp_pool,
     "Upsample": _resize,
 }
 
