@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchutil import median_ms, record_rows, reset_peak, status_kib  # noqa: E402
+from benchutil import median_ms_and_peak_rise, record_rows  # noqa: E402
 
 MARKER = "<!-- bench_attention rows -->"
 
@@ -48,15 +48,6 @@ def graph(shape, masked, causal):
                       {"name": "yr", "op": "mul", "inputs": ["y", "r"]},
                       {"name": "loss", "op": "reduce_sum", "inputs": ["yr"]}],
             "outputs": ["loss"], "gradient": {"loss": "loss", "wrt": ["q", "k", "v"]}}
-
-
-def measure(fn, runs):
-    """(median ms, extra peak MiB) of fn() after a warm-up."""
-    fn()
-    before = status_kib("VmRSS")
-    reset_peak()
-    ms = median_ms(fn, runs)
-    return ms, (status_kib("VmHWM") - before) / 1024
 
 
 def main():
@@ -113,10 +104,10 @@ def main():
             warnings.simplefilter("ignore")
             compiled = torch.compile(F.scaled_dot_product_attention)
             eager(compiled)
-        ube_ms, _ = measure(lambda: exe(*feeds), args.runs)
+        ube_ms, _ = median_ms_and_peak_rise(lambda: exe(*feeds), args.runs)
         ube_mib = arena_mib
-        eager_ms, eager_mib = measure(eager, args.runs)
-        inductor_ms, inductor_mib = measure(lambda: eager(compiled), args.runs)
+        eager_ms, eager_mib = median_ms_and_peak_rise(eager, args.runs)
+        inductor_ms, inductor_mib = median_ms_and_peak_rise(lambda: eager(compiled), args.runs)
         print(f"{case}: ube {ube_ms:.1f} ms (+{ube_mib:.0f} MiB), eager {eager_ms:.1f} ms "
               f"(+{eager_mib:.0f} MiB), inductor {inductor_ms:.1f} ms (+{inductor_mib:.0f} MiB); "
               f"ube/eager time {eager_ms / ube_ms:.2f}x; gradient error {error:.1e}; "

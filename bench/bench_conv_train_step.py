@@ -27,7 +27,7 @@ import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchutil import median_ms, record_rows, reset_peak, status_kib  # noqa: E402
+from benchutil import median_ms_and_peak_rise, record_rows  # noqa: E402
 
 MARKER = "<!-- bench_conv_train_step rows -->"
 
@@ -75,11 +75,7 @@ def main():
             step = stepper(run)
             step()
             grads[engine] = torch.cat([p.grad.flatten() for p in model.parameters()])
-            step()
-            before = status_kib("VmRSS")
-            reset_peak()
-            ms = median_ms(step, args.runs)
-            results[engine] = (ms, (status_kib("VmHWM") - before) / 1024)
+            results[engine] = median_ms_and_peak_rise(step, args.runs)
     error = {e: float((grads[e] - grads["eager"]).norm() / grads["eager"].norm())
              for e in ("inductor", "ube")}
     ube_ms, ube_mib = results["ube"]

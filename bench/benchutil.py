@@ -45,6 +45,16 @@ def record_rows(path, marker, rows):
     pathlib.Path(path).write_text("\n".join(lines))
 
 
+def median_ms_and_peak_rise(fn, runs):
+    """(median ms of `runs` calls of fn, after one warm-up call; the rise of
+    this process's peak resident memory during them, MiB)."""
+    fn()
+    before = status_kib("VmRSS")
+    reset_peak()
+    ms = median_ms(fn, runs)
+    return ms, (status_kib("VmHWM") - before) / 1024
+
+
 def tree_rss(root):
     """Summed resident bytes of `root` and its descendants."""
     parents = {}

@@ -1197,8 +1197,8 @@ def _folded_batch_norm(ex, node, args):
             known[owner is norm, key] = None
         elif arg in ex.weights:
             known[owner is norm, key] = ex.weights[arg][1].detach().double()
-        elif ex.folded(arg) is not None:
-            known[owner is norm, key] = torch.from_numpy(ex.folded(arg)).double()
+        elif (value := ex.folded(arg)) is not None:
+            known[owner is norm, key] = torch.from_numpy(value).double()
         else:
             return None
     if known[False, "weight"] is None or known[True, "running_mean"] is None or \
