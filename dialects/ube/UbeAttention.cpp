@@ -135,6 +135,25 @@ Value AttentionComposition::scores(Block rows, Block cols, bool recomputed) {
   return scores;
 }
 
+Value AttentionComposition::dropped(Value p, std::optional<std::pair<Block, Block>> block) {
+  double rate = op.getDropoutP().convertToDouble();
+  if (rate == 0.0)
+    return p;
+  DenseI64ArrayAttr counterShape, counterOffset;
+  if (block) {
+    // The block's place in the whole: batch dimensions whole (symbolic ones
+    // are the block's own size), then rows and keys.
+    SmallVector<int64_t> shape(UbeBuilder::typeOf(p).getShape()), offset(shape.size(), 0);
+    int64_t rank = shape.size();
+    shape[rank - 2] = queries, shape[rank - 1] = keys;
+    offset[rank - 2] = block->first.first, offset[rank - 1] = block->second.first;
+    counterShape = u.b.getDenseI64ArrayAttr(shape);
+    counterOffset = u.b.getDenseI64ArrayAttr(offset);
+  }
+  return DropoutOp::create(u.b, p, op.getStep(), op.getDropoutPAttr(), op.getSeedAttr(),
+                           counterShape, counterOffset);
+}
+
 Value AttentionComposition::zeroedWithoutKeys(Value x, Value max) {
   if (!op.getMask()) // a causal mask leaves every row its first key
     return x;
@@ -151,7 +170,8 @@ AttentionComposition::Statistics AttentionComposition::statistics(Block rows) {
     Value max = st.max ? u.maximum(st.max, blockMax) : blockMax;
     Value exps = u.exp(u.sub(s, max));
     Value blockSum = u.reduceSum(exps, {-1}, /*keepdims=*/true);
-    Value blockOutput = u.matmul(exps, u.slice(value, keyAxis, cols.first, cols.second));
+    Value blockOutput = u.matmul(dropped(exps, {{rows, cols}}),
+                                 u.slice(value, keyAxis, cols.first, cols.second));
     if (st.max) { // what was summed before, rescaled to the new maximum
       Value rescale = u.exp(u.sub(st.max, max));
       blockSum = u.add(u.mul(st.sum, rescale), blockSum);
@@ -196,7 +216,7 @@ Value AttentionComposition::output() {
     Value s = scores({0, queries}, all);
     Value probabilities =
         zeroedWithoutKeys(u.softmax(s, -1), u.reduceMax(s, {-1}, /*keepdims=*/true));
-    result = u.matmul(probabilities, value);
+    result = u.matmul(dropped(probabilities), value);
   }
   return narrowed(u.reshape(result, op.getType().getShape()), op.getType().getElementType());
 }
@@ -206,7 +226,9 @@ Value AttentionComposition::output() {
 ///   dQ = scale·dS·K, dK = dSᵀ·(scale·Q), d(float mask) = dS;
 /// each summed over what was broadcast (batch dimensions, a group's heads).
 /// Flash-style, rowsum(dP ⊙ P) is rowsum(g ⊙ O) and each block's P is
-/// recomputed as exp(S − log-sum-exp) from the forward's statistics.
+/// recomputed as exp(S − log-sum-exp) from the forward's statistics. With
+/// dropout Z (the mask over 1 − p), O = (P ⊙ Z)·V: dV = (P ⊙ Z)ᵀ·g and
+/// dP = (g·Vᵀ) ⊙ Z, and rowsum(dP ⊙ P) is still rowsum(g ⊙ O).
 void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
   Type type = u.b.getF32Type();
   if (!UbeBuilder::elementTypeOf(g).isF32())
@@ -217,12 +239,13 @@ void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
   if (!blocked()) {
     Value s = scores({0, queries}, {0, keys});
     Value p = zeroedWithoutKeys(u.softmax(s, -1), u.reduceMax(s, {-1}, /*keepdims=*/true));
-    Value dP = u.matmul(g, value, /*transposeRhs=*/true);
+    Value dP = dropped(u.matmul(g, value, /*transposeRhs=*/true));
     Value dS = u.mul(p, u.sub(dP, u.reduceSum(u.mul(dP, p), {-1}, /*keepdims=*/true)));
     grads[0] = ungrouped(u.mul(u.matmul(dS, key), scale), op.getQuery(), query);
     grads[1] = ungrouped(u.matmul(dS, query, /*transposeRhs=*/false, /*transposeLhs=*/true),
                          op.getKey(), key);
-    grads[2] = ungrouped(u.matmul(p, g, /*transposeRhs=*/false, /*transposeLhs=*/true),
+    grads[2] = ungrouped(u.matmul(dropped(p), g, /*transposeRhs=*/false,
+                                  /*transposeLhs=*/true),
                          op.getValue(), value);
     if (floatMask)
       grads[3] = ungrouped(dS, floatMask, mask);
@@ -248,10 +271,11 @@ void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
         continue; // hidden: no gradient from these rows
       Value p = zeroedWithoutKeys(
           u.exp(u.sub(scores(rows, cols, /*recomputed=*/true), logSumExp)), st.max);
-      accumulate(dValues[index], u.matmul(p, gRows, /*transposeRhs=*/false,
-                                          /*transposeLhs=*/true));
-      Value dP = u.matmul(gRows, u.slice(value, axis, cols.first, cols.second),
-                          /*transposeRhs=*/true);
+      accumulate(dValues[index], u.matmul(dropped(p, {{rows, cols}}), gRows,
+                                          /*transposeRhs=*/false, /*transposeLhs=*/true));
+      Value dP = dropped(u.matmul(gRows, u.slice(value, axis, cols.first, cols.second),
+                                  /*transposeRhs=*/true),
+                         {{rows, cols}});
       Value dS = u.mul(p, u.sub(dP, rowDot));
       accumulate(dQuery, u.matmul(dS, u.slice(key, axis, cols.first, cols.second)));
       accumulate(dKeys[index], u.matmul(dS, queryRows, /*transposeRhs=*/false,

@@ -62,6 +62,10 @@ private:
   /// transposed first) so that CSE does not keep the forward's blocks
   /// alive until the backward.
   Value scores(Block rows, Block cols, bool recomputed = false);
+  /// `p`, the probabilities of `rows` x `cols` or (without blocks) all of
+  /// them, through the op's dropout: each element keyed by its index in the
+  /// whole [..., L, S]. `p` itself when there is no dropout.
+  Value dropped(Value p, std::optional<std::pair<Block, Block>> block = std::nullopt);
   /// The float mask's part for `rows` x `cols` (what broadcasts stays).
   Value maskBlock(Block rows, Block cols);
   /// The flash forward's statistics of query block `rows`: running max

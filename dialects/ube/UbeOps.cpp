@@ -226,7 +226,9 @@ typename OpTy::Properties resolveProperties(MLIRContext *context,
   if (properties)
     resolved = *properties.as<Properties *>();
   if constexpr (!std::is_same_v<Properties, EmptyProperties>) {
-    if (!properties && attributes)
+    // The parser may have started the properties (operand segments) and
+    // left the rest in the dictionary.
+    if (attributes)
       for (NamedAttribute attr : attributes)
         OpTy::setInherentAttr(resolved, attr.getName().getValue(), attr.getValue());
     OperationName(OpTy::getOperationName(), context)
@@ -693,6 +695,9 @@ LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
   if (std::optional<APFloat> scale = adaptor.getScale())
     if (failed(checkPositive(loc, scale->convertToDouble(), "scale")))
       return failure();
+  double dropout = adaptor.getDropoutP().convertToDouble();
+  if (!(dropout >= 0.0 && dropout < 1.0))
+    return emitOptionalError(loc, "dropout_p must be in [0, 1), got ", number(dropout));
   types.push_back(RankedTensorType::get(shape, query->getElementType()));
   return success();
 }
@@ -1012,6 +1017,24 @@ LogicalResult DropoutOp::inferTypes(MLIRContext *, Loc loc,
   double rate = adaptor.getRate().convertToDouble();
   if (!(rate >= 0.0 && rate < 1.0))
     return emitOptionalError(loc, "rate must be in [0, 1), got ", number(rate));
+  auto counterShape = adaptor.getCounterShape(), counterOffset = adaptor.getCounterOffset();
+  if (!counterShape != !counterOffset)
+    return emitOptionalError(loc, "counter_shape and counter_offset go together");
+  if (counterShape) {
+    ArrayRef<int64_t> shape = input->getShape();
+    if (int64_t(counterShape->size()) != input->getRank() ||
+        int64_t(counterOffset->size()) != input->getRank())
+      return emitOptionalError(loc, "counter_shape and counter_offset need one entry per "
+                               "dimension of the input ", shapeString(shape));
+    for (int64_t d = 0; d < input->getRank(); ++d)
+      if (ShapedType::isDynamic((*counterShape)[d])
+              ? (*counterOffset)[d] != 0
+              : (*counterOffset)[d] < 0 || ShapedType::isDynamic(shape[d]) ||
+                    (*counterOffset)[d] + shape[d] > (*counterShape)[d])
+        return emitOptionalError(loc, "the input ", shapeString(shape), " at ",
+                                 shapeString(*counterOffset), " is not a block of ",
+                                 shapeString(*counterShape));
+  }
   types.push_back(*input);
   return success();
 }

@@ -502,7 +502,8 @@ def Ube_MaxPoolIndicesOp : Ube_InferredOp<"max_pool_indices"> {
   let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
 }
 
-def Ube_ScaledDotProductAttentionOp : Ube_InferredOp<"scaled_dot_product_attention"> {
+def Ube_ScaledDotProductAttentionOp : Ube_InferredOp<"scaled_dot_product_attention",
+    [AttrSizedOperandSegments]> {
   let summary = "softmax(q·kᵀ·scale + mask)·v, as torch's scaled_dot_product_attention";
   let description = [{
     `query` is `[..., Hq, L, E]`, `key` `[..., Hk, S, E]`, `value`
@@ -519,15 +520,22 @@ def Ube_ScaledDotProductAttentionOp : Ube_InferredOp<"scaled_dot_product_attenti
     A query row left with no key (every score masked or -inf) gives zeros,
     as PyTorch does, never NaN. f16 and bf16 operands are computed in f32
     and the result rounded once.
+
+    `dropout_p > 0` drops attention probabilities as `ube.dropout` of the
+    `[..., Hq, L, S]` probabilities would (the same `seed`, `step` and
+    element indices), before they weight the values: the normalizing sums
+    count every key. A training step gives `step` to an op without one.
   }];
   let arguments = (ins Ube_FloatTensor:$query, Ube_FloatTensor:$key, Ube_FloatTensor:$value,
-                   Optional<Ube_Tensor>:$mask,
+                   Optional<Ube_Tensor>:$mask, Optional<Ube_StepScalar>:$step,
                    DefaultValuedAttr<BoolAttr, "false">:$is_causal,
-                   OptionalAttr<F64Attr>:$scale);
+                   OptionalAttr<F64Attr>:$scale,
+                   DefaultValuedAttr<F64Attr, "0.0">:$dropout_p,
+                   DefaultValuedAttr<Ube_I64Attr, "0">:$seed);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`,` $mask^)? attr-dict `:` type($query) `,` type($key) `,`
-    type($value) (`,` type($mask)^)?
+    $query `,` $key `,` $value (`,` $mask^)? (`step` $step^)? attr-dict `:` type($query) `,`
+    type($key) `,` type($value) (`,` type($mask)^)?
   }];
   let extraClassDeclaration = Ube_InferTypesDecl # [{
     /// The scale of the scores: `scale`, or 1/sqrt(E).
@@ -877,10 +885,19 @@ def Ube_DropoutOp : Ube_InferredOp<"dropout"> {
     Zeroes each element with probability `rate` and scales the rest by
     `1/(1-rate)`. The keep mask is a pure function of (`seed`, `step`, element
     index) through Philox-4x32, so it is reproducible and target-independent.
-    Without `step` the step is 0. `rate = 0` is the identity.
+    Without `step` the step is 0 (a training step gives its own step to the
+    dropouts that have none). `rate = 0` is the identity.
+
+    The element index is the row-major index in the input, or, with
+    `counter_shape` and `counter_offset`, in a tensor of `counter_shape`
+    of which the input is the block at `counter_offset`: a block of a
+    larger tensor gets that tensor's mask (flash attention's blocks). A
+    symbolic size in `counter_shape` is the input's own (offset 0).
   }];
   let arguments = (ins Ube_FloatTensor:$input, Optional<Ube_StepScalar>:$step,
-                   F64Attr:$rate, DefaultValuedAttr<Ube_I64Attr, "0">:$seed);
+                   F64Attr:$rate, DefaultValuedAttr<Ube_I64Attr, "0">:$seed,
+                   OptionalAttr<DenseI64ArrayAttr>:$counter_shape,
+                   OptionalAttr<DenseI64ArrayAttr>:$counter_offset);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$input (`step` $step^)? attr-dict `:` type($input)";
   let hasFolder = 1;

@@ -669,7 +669,8 @@ LogicalResult vjp(GatherOp op, UbeBuilder &u, Value g, Grads &grads) {
 }
 /// The same mask (same seed, step and element index) applied to g.
 LogicalResult vjp(DropoutOp op, UbeBuilder &u, Value g, Grads &grads) {
-  grads[0] = DropoutOp::create(u.b, g, op.getStep(), op.getRateAttr(), op.getSeedAttr());
+  grads[0] = DropoutOp::create(u.b, g, op.getStep(), op.getRateAttr(), op.getSeedAttr(),
+                               op.getCounterShapeAttr(), op.getCounterOffsetAttr());
   return success();
 }
 

@@ -1021,6 +1021,23 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
         return emitError(node.loc) << "'" << fullName << "' op ";
       })))
     return failure();
+  if (opName->hasTrait<OpTrait::AttrSizedOperandSegments>()) {
+    // Optional operands in ODS order: the inputs fill the first ones.
+    OperationState probe(node.loc, *opName);
+    Operation *empty = Operation::create(probe);
+    auto groups = dyn_cast_or_null<DenseI32ArrayAttr>(
+        empty->getInherentAttr(OpTrait::AttrSizedOperandSegments<void>::getOperandSegmentSizeAttr())
+            .value_or(Attribute()));
+    empty->destroy();
+    if (!groups || operands.size() > size_t(groups.size()))
+      return emitError(node.loc) << "node '" << node.name << "': op '" << node.op
+                                 << "' takes at most " << (groups ? groups.size() : 0)
+                                 << " inputs, got " << operands.size();
+    SmallVector<int32_t> segments(groups.size(), 0);
+    std::fill_n(segments.begin(), operands.size(), 1);
+    attrs->set(OpTrait::AttrSizedOperandSegments<void>::getOperandSegmentSizeAttr(),
+               DenseI32ArrayAttr::get(context_, segments));
+  }
 
   // A reshape or broadcast to sizes named by symbols takes their values:
   // the sizes of the inputs' dimensions that name them; so does a slice up

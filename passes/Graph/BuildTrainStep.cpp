@@ -138,14 +138,26 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
         return failure();
     }
   }
+  // Dropouts (forward and backward alike) without a step of their own draw
+  // the step's masks: a new mask every step.
+  SmallVector<MutableOperandRange> stepless;
+  fn.walk([&](Operation *op) {
+    if (auto dropout = dyn_cast<DropoutOp>(op); dropout && !dropout.getStep())
+      stepless.push_back(dropout.getStepMutable());
+    if (auto attention = dyn_cast<ScaledDotProductAttentionOp>(op);
+        attention && !attention.getStep() && !attention.getDropoutP().isZero())
+      stepless.push_back(attention.getStepMutable());
+  });
   Value step;
-  if (optimizer.kind == "adamw") {
+  if (optimizer.kind == "adamw" || !stepless.empty()) {
     for (unsigned i = 0; i < fn.getNumArguments(); ++i)
       if (argumentName(fn, i) == "step" && fn.getArgument(i).getType() == stepType)
         step = fn.getArgument(i);
     if (!step && !(step = addArgument(stepType, "step")))
       return failure();
   }
+  for (MutableOperandRange &operand : stepless)
+    operand.assign(step);
 
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
   OpBuilder b(ret);

@@ -11,8 +11,9 @@
 // What must hold: the softmax over the last axis, used only by the product
 // with v, and each step between q · kᵀ and it used only by the next; c a
 // scalar constant; the mask a float tensor that broadcasts to the scores.
-// Anything else (dropout on the probabilities, the probabilities read by a
-// distillation loss) is left alone.
+// A dropout of the probabilities (training) becomes the op's dropout_p.
+// Anything else (the probabilities read by a distillation loss) is left
+// alone.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,7 +39,13 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
   LogicalResult matchAndRewrite(MatmulOp op, PatternRewriter &rewriter) const override {
     if (op.getTransposeLhs() || op.getTransposeRhs())
       return failure();
-    auto softmax = op.getLhs().getDefiningOp<SoftmaxOp>();
+    Value probabilities = op.getLhs();
+    auto dropout = probabilities.getDefiningOp<DropoutOp>();
+    if (dropout && (!dropout->hasOneUse() || dropout.getCounterShape()))
+      return failure();
+    if (dropout)
+      probabilities = dropout.getInput();
+    auto softmax = probabilities.getDefiningOp<SoftmaxOp>();
     if (!softmax || !softmax->hasOneUse())
       return failure();
     auto type = cast<RankedTensorType>(softmax.getType());
@@ -82,7 +89,9 @@ struct FuseAttention : OpRewritePattern<MatmulOp> {
     }
     auto fused = ScaledDotProductAttentionOp::create(
         rewriter, op.getLoc(), op.getType(), query, key, value, mask,
-        rewriter.getBoolAttr(false), rewriter.getF64FloatAttr(scale));
+        dropout ? dropout.getStep() : Value(), rewriter.getBoolAttr(false),
+        rewriter.getF64FloatAttr(scale), rewriter.getF64FloatAttr(dropout ? dropout.getRate().convertToDouble() : 0.0),
+        rewriter.getI64IntegerAttr(dropout ? dropout.getSeed() : 0));
     rewriter.replaceOp(op, fused.getResult());
     return success();
   }

@@ -46,7 +46,9 @@ def UbeFuseAttention : Pass<"ube-fuse-attention", "::mlir::func::FuncOp"> {
     rewrites it to `ube.scaled_dot_product_attention` with `scale = c`. The
     softmax must be over the last axis and used only by the product with
     v, and each step before it used only by the next: probabilities that
-    something else reads (dropout, a distillation loss) stay as they are.
+    something else reads (a distillation loss) stay as they are. A
+    `ube.dropout` between the softmax and the product (training) becomes
+    the op's `dropout_p`, with the dropout's seed and step: the same masks.
   }];
 }
 

@@ -761,17 +761,30 @@ struct LowerDropout : OpConversionPattern<DropoutOp> {
     Value seed = arith::ConstantOp::create(rewriter, loc,
                                            rewriter.getI64IntegerAttr(op.getSeed()));
     double rate = op.getRate().convertToDouble();
+    // The counter space: the input's own shape, or the larger tensor of
+    // which it is a block.
+    std::optional<ArrayRef<int64_t>> counterShape = op.getCounterShape();
+    std::optional<ArrayRef<int64_t>> counterOffset = op.getCounterOffset();
+    auto i64Constant = [&](OpBuilder &b, Location l, int64_t v) -> Value {
+      return arith::ConstantOp::create(b, l, b.getI64IntegerAttr(v));
+    };
     SmallVector<Value> sizes;
     for (int64_t d = 0; d < type.getRank(); ++d)
-      sizes.push_back(arith::IndexCastOp::create(rewriter, loc, i64,
-                                                 dimValue(rewriter, loc, adaptor.getInput(), d)));
+      sizes.push_back(counterShape && !ShapedType::isDynamic((*counterShape)[d])
+                          ? i64Constant(rewriter, loc, (*counterShape)[d])
+                                   : arith::IndexCastOp::create(
+                                         rewriter, loc, i64,
+                                         dimValue(rewriter, loc, adaptor.getInput(), d))
+                                         .getResult());
     Value result = buildElementwise(
         rewriter, loc, type, adaptor.getInput(),
         [&](OpBuilder &b, Location l, ValueRange args) -> Value {
           // Row-major linear index of the element.
-          Value index = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(0));
+          Value index = i64Constant(b, l, 0);
           for (int64_t d = 0; d < type.getRank(); ++d) {
             Value at = arith::IndexCastOp::create(b, l, i64, linalg::IndexOp::create(b, l, d));
+            if (counterOffset && (*counterOffset)[d] != 0)
+              at = arith::AddIOp::create(b, l, at, i64Constant(b, l, (*counterOffset)[d]));
             index = arith::AddIOp::create(b, l, arith::MulIOp::create(b, l, index, sizes[d]), at);
           }
           Value u = buildPhiloxUniform(b, l, index, step, seed);

@@ -88,6 +88,20 @@ def _partition_symbols(values):
     return symbols, {name: {} for name in symbols.values()}
 
 
+def _dropout_p(node):
+    """The attention dropout of an SDPA node (keyword or positional)."""
+    from ube.torch_export import _args
+    return bool(_args(node).get("dropout_p"))
+
+
+_RANDOM_OPS = {  # target -> whether a node of it draws random masks
+    torch.ops.aten.dropout.default: lambda node: True,
+    torch.ops.aten.native_dropout.default: lambda node: True,
+    torch.ops.aten.scaled_dot_product_attention.default: _dropout_p,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default: _dropout_p,
+}
+
+
 class _Supported(OperatorSupportBase):
     """Nodes ube can run: a mapped op on tensors of ube's dtypes whose sizes
     are ints or dynamo's symbols. `reasons` collects why the others cannot
@@ -109,6 +123,11 @@ class _Supported(OperatorSupportBase):
                 user.target is not operator.getitem
                 or user.args[1] not in PARTIAL_RESULTS[node.target] for user in node.users):
             self.reasons[str(node.target)] = "a result ube does not compute is used"
+            return False
+        if node.target in _RANDOM_OPS and _RANDOM_OPS[node.target](node):
+            # Each call of a compiled graph would draw the same masks (no step
+            # counter here): PyTorch's generator runs it instead.
+            self.reasons[str(node.target)] = "random masks (dropout) drawn per call"
             return False
         values = [node.meta.get("val")] + [a.meta.get("val") for a in node.all_input_nodes]
         for v in values:

@@ -142,7 +142,8 @@ def _op_name(target):
 
 # Multi-result ops of which ube computes only some results (by index): a graph
 # that uses another keeps the op in PyTorch (torch.compile's partitioner).
-PARTIAL_RESULTS = {aten._scaled_dot_product_flash_attention_for_cpu.default: {0}}
+PARTIAL_RESULTS = {aten._scaled_dot_product_flash_attention_for_cpu.default: {0},
+                   aten.native_dropout.default: {0}}
 
 # Values computed at export time from buffers and constants alone are kept
 # as tensors (position ids, token-type ids, causal masks, rotary tables...);
@@ -184,6 +185,7 @@ class _Exporter:
         self.probabilities = {}  # (slope, offset) -> transfer_probability value
         self.weights = {}  # parameter placeholder -> (its name, its tensor)
         self.folded_norms = set()  # batch norms folded into the convolution before them
+        self.random_ops = 0  # dropouts so far: each draws its own masks (seed)
 
     # -- helpers ---------------------------------------------------------
     def val(self, node):
@@ -228,6 +230,12 @@ class _Exporter:
 
     def constant(self, value, dtype):
         return self.graph.constant(value, dtype)
+
+    def next_seed(self):
+        """A seed for the next random op: dropouts of equal shapes in two
+        layers must not share their masks."""
+        self.random_ops += 1
+        return self.random_ops
 
     def parameter(self, name, tensor):
         with unset_fake_temporarily():  # real tensors under torch.compile's fake mode too
@@ -1101,8 +1109,6 @@ def _scaled_dot_product_attention(ex, node):
     args = _args(node)
     q, k = args["query"], args["key"]
     (q_shape, _), (k_shape, _) = ex.meta(q), ex.meta(k)
-    if args.get("dropout_p"):
-        raise ex.error(node, "attention dropout is not supported")
     if len(q_shape) >= 3 and k_shape[-3] != q_shape[-3] and not args.get("enable_gqa"):
         raise ex.error(node, f"query heads ({q_shape[-3]}) and key heads ({k_shape[-3]}) "
                              "differ without enable_gqa")
@@ -1114,6 +1120,8 @@ def _scaled_dot_product_attention(ex, node):
         attrs["is_causal"] = True
     if args.get("scale") is not None:
         attrs["scale"] = float(args["scale"])
+    if args.get("dropout_p"):  # in training: ube's masks (Philox), not PyTorch's
+        attrs.update(dropout_p=float(args["dropout_p"]), seed=ex.next_seed())
     return ex.emit(node.name, "scaled_dot_product_attention", inputs, attrs or None)
 
 
@@ -1481,10 +1489,16 @@ def _rms_norm(ex, node):
 
 def _dropout(ex, node):
     args = _args(node)
-    if args["train"] and args["p"] > 0:
+    if args["train"] is not False and args["p"] > 0:
         return ex.emit(node.name, "dropout", [ex.value(args["input"], node)],
-                       {"rate": float(args["p"])})
+                       {"rate": float(args["p"]), "seed": ex.next_seed()})
     return ex.value(args["input"], node)
+
+
+def _native_dropout(ex, node):
+    """What training-mode torch.export records for nn.Dropout: the output (the
+    keep-mask result is not computed: PARTIAL_RESULTS)."""
+    return [_dropout(ex, node), None]
 
 
 # -- reductions ----------------------------------------------------------------
@@ -1869,6 +1883,7 @@ ATEN_OPS = {
     aten._native_batch_norm_legit_functional.default: _batch_norm_batch_stats,
     aten.native_group_norm.default: _group_norm,
     aten.dropout.default: _dropout,
+    aten.native_dropout.default: _native_dropout,
     aten.scaled_dot_product_attention.default: _scaled_dot_product_attention,
     aten._scaled_dot_product_flash_attention_for_cpu.default: _flash_attention_output,
     # reductions

@@ -475,6 +475,30 @@ func.func @dropout_rate(%x: tensor<4xf32>) {
 
 // -----
 
+func.func @dropout_counter_block(%x: tensor<4x3xf32>) {
+  // expected-error@+1 {{the input [4, 3] at [1, 0] is not a block of [4, 8]}}
+  %0 = ube.dropout %x {rate = 0.5 : f64, counter_shape = array<i64: 4, 8>, counter_offset = array<i64: 1, 0>} : tensor<4x3xf32>
+  return
+}
+
+// -----
+
+func.func @dropout_counter_pair(%x: tensor<4xf32>) {
+  // expected-error@+1 {{counter_shape and counter_offset go together}}
+  %0 = ube.dropout %x {rate = 0.5 : f64, counter_shape = array<i64: 8>} : tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @attention_dropout(%q: tensor<2x5x8xf32>) {
+  // expected-error@+1 {{dropout_p must be in [0, 1), got 1}}
+  %0 = ube.scaled_dot_product_attention %q, %q, %q {dropout_p = 1.0 : f64} : tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>
+  return
+}
+
+// -----
+
 func.func @cross_entropy_labels(%l: tensor<4x10xf32>, %y: tensor<5xi64>) {
   // expected-error@+1 {{labels [5] must have the shape of the logits without the class axis, [4]}}
   %0 = ube.cross_entropy %l, %y : tensor<4x10xf32>, tensor<5xi64>

@@ -192,7 +192,7 @@ func.func @distillation(%s: tensor<2x8x100xf32>, %t: tensor<2x8x100xf32>, %y: te
 // CHECK-LABEL: func.func @attention
 func.func @attention(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %v: tensor<2x2x6x3xf32>,
                      %keep: tensor<5x6xi1>, %bias: tensor<2x1x5x6xf32>, %q2: tensor<5x8xf32>,
-                     %k2: tensor<6x8xf32>) {
+                     %k2: tensor<6x8xf32>, %step: tensor<i64>, %q3: tensor<5x6xf32>) {
   // CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>
   %0 = ube.scaled_dot_product_attention %q, %k, %v : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>
   // CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {is_causal = true, scale = 5.000000e-01 : f64} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<5x6xi1>
@@ -201,6 +201,12 @@ func.func @attention(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %v: tenso
   %2 = ube.scaled_dot_product_attention %q, %k, %v, %bias : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<2x1x5x6xf32>
   // CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} : tensor<5x8xf32>, tensor<6x8xf32>, tensor<6x8xf32>
   %3 = ube.scaled_dot_product_attention %q2, %k2, %k2 : tensor<5x8xf32>, tensor<6x8xf32>, tensor<6x8xf32>
+  // CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} step %{{.*}} {dropout_p = 1.000000e-01 : f64, seed = 3 : i64} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<5x6xi1>
+  %4 = ube.scaled_dot_product_attention %q, %k, %v, %keep step %step {dropout_p = 0.1 : f64, seed = 3} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<5x6xi1>
+  // CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} step %{{.*}} {dropout_p = 2.000000e-01 : f64} : tensor<5x8xf32>, tensor<6x8xf32>, tensor<6x8xf32>
+  %5 = ube.scaled_dot_product_attention %q2, %k2, %k2 step %step {dropout_p = 0.2 : f64} : tensor<5x8xf32>, tensor<6x8xf32>, tensor<6x8xf32>
+  // CHECK: ube.dropout %{{.*}} {counter_offset = array<i64: 0, 2>, counter_shape = array<i64: 5, 8>, rate = 1.000000e-01 : f64} : tensor<5x6xf32>
+  %6 = ube.dropout %q3 {rate = 0.1 : f64, counter_shape = array<i64: 5, 8>, counter_offset = array<i64: 0, 2>} : tensor<5x6xf32>
   return
 }
 

@@ -206,6 +206,25 @@ def test_torch_compile_partitions_around_an_unsupported_op(ube_module):
     assert report["partitions"] == 2 and report["compiled"] == report["nodes"] - 1
 
 
+def test_torch_compile_leaves_dropout_to_pytorch(ube_module):
+    """A compiled graph has no step counter: its dropout masks (attention's
+    included) are drawn by PyTorch, new on every call, the rest by ube."""
+    from ube.torch_backend import compiled_graphs, reset_report
+    reset_report()
+
+    class Attention(nn.Module):
+        def forward(self, q, k, v):
+            return F.scaled_dot_product_attention(q.sin(), k, v, dropout_p=0.5) * 2
+
+    q = torch.randn(1, 2, 5, 8)
+    compiled = torch.compile(Attention(), backend="ube")
+    with pytest.warns(UserWarning, match=r"random masks \(dropout\) drawn per call"):
+        first, second = compiled(q, q, q), compiled(q, q, q)
+    assert (first - second).abs().max() > 0.1
+    [report] = compiled_graphs()
+    assert report["eager"] == ["aten.native_dropout.default"] and report["compiled"] > 0
+
+
 def test_torch_compile_recompiles_on_new_shapes(ube_module):
     """A new batch size fails dynamo's guards: with dynamic=False each shape
     gets its own ube executable; by default dynamo retries with symbolic

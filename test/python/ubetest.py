@@ -194,3 +194,20 @@ def philox_uniform(index, step, seed):
         p0, p1 = M0 * c[0], M1 * c[2]
         c = [(p1 >> 32) ^ c[1] ^ k[0], p1 & MASK, (p0 >> 32) ^ c[3] ^ k[1], p0 & MASK]
     return np.float32(c[0] >> 8) * np.float32(1.0 / 16777216.0)
+
+
+def philox_uniforms(shape, step, seed):
+    """philox_uniform of every row-major index of `shape`, vectorized."""
+    index = np.arange(int(np.prod(shape)), dtype=np.uint64)
+    mask = np.uint64(MASK)
+    c = [index & mask, index >> np.uint64(32) & mask,
+         np.full_like(index, step & MASK), np.full_like(index, step >> 32 & MASK)]
+    k = [seed & MASK, seed >> 32 & MASK]
+    for r in range(10):
+        if r:
+            k = [(k[0] + W0) & MASK, (k[1] + W1) & MASK]
+        p0, p1 = np.uint64(M0) * c[0], np.uint64(M1) * c[2]
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ np.uint64(k[0]), p1 & mask,
+             (p0 >> np.uint64(32)) ^ c[3] ^ np.uint64(k[1]), p0 & mask]
+    uniform = (c[0] >> np.uint64(8)).astype(np.float32) * np.float32(1.0 / 16777216.0)
+    return uniform.reshape(shape)

@@ -142,3 +142,22 @@ func.func @loss_and_gradients(%w: tensor<3xf32>, %g: tensor<3xf32>) -> tensor<f3
   %l = ube.reduce_sum %w : tensor<3xf32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// Dropouts without a step, forward and backward, and attention dropout take
+// the step (added after the state, as AdamW's): new masks every step.
+// CHECK-LABEL: func.func @dropout_step
+// CHECK-SAME: %[[STEP:[a-z0-9]+]]: tensor<i64> {ube.name = "step"})
+// CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} step %[[STEP]] {dropout_p = 1.000000e-01 : f64, seed = 2 : i64}
+// CHECK: ube.dropout %{{.*}} step %[[STEP]] {rate = 2.000000e-01 : f64, seed = 1 : i64}
+// CHECK: ube.dropout %{{.*}} step %[[STEP]] {rate = 2.000000e-01 : f64, seed = 1 : i64}
+// CHECK: ube.sgd_update
+func.func @dropout_step(%q: tensor<2x3x4xf32> {ube.name = "q"}) -> tensor<f32>
+    attributes {ube.train = {loss = 0 : i64, params = array<i64: 0>, optimizer = "sgd", lr = 0.5 : f64}} {
+  %a = ube.scaled_dot_product_attention %q, %q, %q {dropout_p = 0.1 : f64, seed = 2 : i64}
+      : tensor<2x3x4xf32>, tensor<2x3x4xf32>, tensor<2x3x4xf32>
+  %d = ube.dropout %a {rate = 0.2 : f64, seed = 1 : i64} : tensor<2x3x4xf32>
+  %l = ube.reduce_sum %d : tensor<2x3x4xf32>
+  return %l : tensor<f32>
+}

@@ -65,3 +65,19 @@ func.func @not_attention(%q: tensor<3x5x8xf32>, %k: tensor<3x5x8xf32>, %v: tenso
   %o2 = ube.matmul %p2, %v : tensor<3x5x5xf32>, tensor<3x5x8xf32>
   return %o, %o2 : tensor<3x5x8xf32>, tensor<3x5x8xf32>
 }
+
+// -----
+
+// Dropout of the probabilities (training): the op's dropout, same seed and step.
+// CHECK-LABEL: func.func @dropout
+// CHECK-SAME: %[[STEP:[a-z0-9]+]]: tensor<i64>)
+// CHECK-NEXT: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} step %[[STEP]] {dropout_p = 1.000000e-01 : f64, scale = 1.000000e+00 : f64, seed = 7 : i64}
+// CHECK-NEXT: return
+func.func @dropout(%q: tensor<3x5x8xf32>, %k: tensor<3x7x8xf32>, %v: tensor<3x7x8xf32>,
+                   %step: tensor<i64>) -> tensor<3x5x8xf32> {
+  %s = ube.matmul %q, %k {transpose_rhs = true} : tensor<3x5x8xf32>, tensor<3x7x8xf32>
+  %p = ube.softmax %s {axis = -1} : tensor<3x5x7xf32>
+  %d = ube.dropout %p step %step {rate = 0.1 : f64, seed = 7 : i64} : tensor<3x5x7xf32>
+  %o = ube.matmul %d, %v : tensor<3x5x7xf32>, tensor<3x7x8xf32>
+  return %o : tensor<3x5x8xf32>
+}

@@ -193,6 +193,24 @@ func.func @dropout(%x: tensor<4x8xf32>, %step: tensor<i64>) -> tensor<4x8xf32> {
 
 // -----
 
+// A block of a larger tensor's mask: the index counts in the counter shape
+// (rows of 16) from the block's offset.
+// CHECK-LABEL: func.func @dropout_block
+// CHECK: %[[C16:.*]] = arith.constant 16 : i64
+// CHECK: linalg.generic
+// CHECK: linalg.index 1
+// CHECK-NEXT: %[[J:.*]] = arith.index_cast %{{.*}} : index to i64
+// CHECK-NEXT: %[[C5:.*]] = arith.constant 5 : i64
+// CHECK-NEXT: %[[AT:.*]] = arith.addi %[[J]], %[[C5]] : i64
+// CHECK: %[[ROW:.*]] = arith.muli %{{.*}}, %[[C16]] : i64
+// CHECK: arith.addi %[[ROW]], %[[AT]] : i64
+func.func @dropout_block(%x: tensor<4x8xf32>) -> tensor<4x8xf32> {
+  %0 = ube.dropout %x {rate = 0.25 : f64, counter_shape = array<i64: 4, 16>, counter_offset = array<i64: 0, 5>} : tensor<4x8xf32>
+  return %0 : tensor<4x8xf32>
+}
+
+// -----
+
 // CHECK-LABEL: func.func @transfer
 // CHECK: arith.sitofp %{{.*}} : i64 to f64
 // CHECK: arith.minimumf

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ubetest import rel_error, tensor_decl
+from ubetest import philox_uniforms, rel_error, tensor_decl
 
 TOL = 1e-4
 rng = np.random.default_rng(77)
@@ -261,6 +261,48 @@ def test_scaled_dot_product_attention(runner, case):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=m, enable_gqa=gqa, **attrs)
     check(runner, inputs, [node("scaled_dot_product_attention", list(inputs), **attrs)],
           reference)
+
+
+ATTENTION_DROPOUT = {
+    # name: (query, key, value, boolean mask shape, attrs); S > 256 is flash-style.
+    "plain": ((2, 2, 5, 8), (2, 2, 6, 8), (2, 2, 6, 4), None, {}),
+    "grouped_bool_mask": ((1, 4, 5, 8), (1, 2, 6, 8), (1, 2, 6, 8), (1, 1, 5, 6), {}),
+    "flash_causal": ((1, 2, 300, 8), (1, 2, 300, 8), (1, 2, 300, 8), None,
+                     {"is_causal": True}),
+    "flash_grouped_bool_mask": ((2, 4, 9, 8), (2, 2, 300, 8), (2, 2, 300, 8), (2, 1, 1, 300),
+                                {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ATTENTION_DROPOUT))
+def test_scaled_dot_product_attention_dropout(runner, case):
+    """Attention dropout: the probabilities [B, H, L, S] times ube.dropout's
+    Philox keep-mask of (seed, step, index) over 1 - p, in blocks as whole."""
+    q_shape, k_shape, v_shape, mask_shape, attrs = ATTENTION_DROPOUT[case]
+    rate, seed, step = 0.3, 11, 0  # no step operand: step 0 (a train step gives its own)
+    inputs = {"q": randn(*q_shape), "k": randn(*k_shape), "v": randn(*v_shape)}
+    if mask_shape:
+        keep = rng.uniform(size=mask_shape) < 0.7
+        keep[..., 0] = True  # every row keeps a key
+        inputs["m"] = keep
+    groups = q_shape[-3] // k_shape[-3]
+    scores_shape = (*np.broadcast_shapes(q_shape[:-2], k_shape[:-3] + (q_shape[-3],)),
+                    q_shape[-2], k_shape[-2])
+    kept = torch.from_numpy(philox_uniforms(scores_shape, step, seed) >= rate)
+
+    def reference(q, k, v, m=None):
+        k, v = k.repeat_interleave(groups, -3), v.repeat_interleave(groups, -3)
+        scores = q @ k.transpose(-1, -2) / np.sqrt(q.shape[-1])
+        if m is not None:
+            scores = scores.masked_fill(~m, -np.inf)
+        if attrs.get("is_causal"):
+            causal = torch.ones(scores.shape[-2:], dtype=torch.bool).tril()
+            scores = scores.masked_fill(~causal, -np.inf)
+        p = torch.softmax(scores, -1)
+        return (p * kept / (1 - rate)) @ v
+    operands = ["q", "k", "v"] + (["m"] if mask_shape else [])
+    check(runner, inputs, [node("scaled_dot_product_attention", operands,
+                                dropout_p=rate, seed=seed, **attrs)], reference)
 
 
 REDUCTIONS = {

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ubetest import rel_error, tensor_decl
+from ubetest import philox_uniforms, rel_error, tensor_decl
 
 TOL = 2e-4
 STEPS = 6
@@ -115,6 +115,43 @@ def test_step_signature_and_state(ube_module, tmp_path):
         assert inputs == ["x", "y", *shapes, *expected_state] + (
             ["step"] if optimizer["kind"] == "adamw" else [])
         assert outputs == ["loss", *shapes, *expected_state]
+
+
+@pytest.mark.parametrize("keys", [6, 300])  # 300: flash-style key blocks
+def test_dropout_masks_follow_the_step(ube_module, tmp_path, keys):
+    """A training step gives its `step` to the dropouts without one (attention
+    dropout included, forward and backward): step n draws Philox masks of
+    (seed, n), as ube.dropout of the probabilities would."""
+    rate, seed, lr = 0.25, 3, 0.1
+    q, k, v = (rng.standard_normal(s).astype(np.float32)
+               for s in [(1, 2, 5, 8), (1, 2, keys, 8), (1, 2, keys, 4)])
+    r = rng.standard_normal((1, 2, 5, 4)).astype(np.float32)
+    inputs = {"q": q, "k": k, "v": v, "r": r}
+    graph = {"format": "ube.graph", "version": 1,
+             "inputs": [tensor_decl(n, a) for n, a in inputs.items()],
+             "nodes": [{"name": "y", "op": "scaled_dot_product_attention",
+                        "inputs": ["q", "k", "v"], "attrs": {"dropout_p": rate, "seed": seed}},
+                       {"name": "yr", "op": "mul", "inputs": ["y", "r"]},
+                       {"name": "loss", "op": "reduce_sum", "inputs": ["yr"]}],
+             "functions": [{"name": "train_step", "outputs": ["loss"],
+                            "train": {"loss": "loss", "params": ["q"],
+                                      "optimizer": {"kind": "sgd", "lr": lr}}}]}
+    path = tmp_path / "attention.json"
+    path.write_text(json.dumps(graph))
+    fn = ube_module.compile(path).train_step
+    assert [n for n, _, _ in fn.inputs] == ["q", "k", "v", "r", "q.momentum_buffer", "step"]
+    step = ube_module.TrainingStep(fn, {"q": q})
+    for n in (1, 2):
+        query = torch.from_numpy(step.params["q"]).double().requires_grad_()
+        kept = torch.from_numpy(philox_uniforms((1, 2, 5, keys), n, seed) >= rate)
+        p = torch.softmax(query @ torch.from_numpy(k).double().transpose(-1, -2) / np.sqrt(8), -1)
+        loss = ((p * kept / (1 - rate)) @ torch.from_numpy(v).double()
+                * torch.from_numpy(r).double()).sum()
+        loss.backward()
+        out = step(k=k, v=v, r=r)
+        assert rel_error(out["loss"], loss.item()) <= TOL
+        expected = (query - lr * query.grad).detach().numpy()
+        assert rel_error(step.params["q"], expected) <= TOL
 
 
 def test_training_step_errors(ube_module, tmp_path):
