@@ -47,6 +47,10 @@ py::dtype numpyDtype(ube_dtype dtype) {
   case UBE_F64: return py::dtype("float64");
   case UBE_I8: return py::dtype("int8");
   case UBE_I16: return py::dtype("int16");
+  case UBE_U8: return py::dtype("uint8");
+  case UBE_U16: return py::dtype("uint16");
+  case UBE_U32: return py::dtype("uint32");
+  case UBE_U64: return py::dtype("uint64");
   case UBE_DTYPE_MAX_ENUM: break; // never returned by the runtime
   }
   throw std::invalid_argument("unknown dtype " + std::to_string(int(dtype)));

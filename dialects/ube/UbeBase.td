@@ -59,9 +59,13 @@ def Ube_Dialect : Dialect {
 //===----------------------------------------------------------------------===//
 
 def Ube_FloatElement : AnyTypeOf<[F32, F64, F16, BF16]>;
-def Ube_Tensor : RankedTensorOf<[F32, F64, F16, BF16, I1, I8, I16, I32, I64]>;
+// Unsigned integers are ui8 ... ui64 (--ube-lower-unsigned makes them
+// signless before lowering).
+def Ube_Tensor : RankedTensorOf<[F32, F64, F16, BF16, I1, I8, I16, I32, I64,
+                                 UI8, UI16, UI32, UI64]>;
 def Ube_FloatTensor : RankedTensorOf<[F32, F64, F16, BF16]>;
-def Ube_NumericTensor : RankedTensorOf<[F32, F64, F16, BF16, I8, I16, I32, I64]>;
+def Ube_NumericTensor : RankedTensorOf<[F32, F64, F16, BF16, I8, I16, I32, I64,
+                                        UI8, UI16, UI32, UI64]>;
 def Ube_IndexTensor : RankedTensorOf<[I32, I64]>;
 def Ube_BoolTensor : RankedTensorOf<[I1]>;
 def Ube_FloatScalar : 0DTensorOf<[F32, F64, F16, BF16]>;

@@ -22,6 +22,10 @@ inline mlir::Type toElementType(DType dtype, mlir::MLIRContext *context) {
   case DType::F64: return mlir::Float64Type::get(context);
   case DType::I8: return mlir::IntegerType::get(context, 8);
   case DType::I16: return mlir::IntegerType::get(context, 16);
+  case DType::U8: return mlir::IntegerType::get(context, 8, mlir::IntegerType::Unsigned);
+  case DType::U16: return mlir::IntegerType::get(context, 16, mlir::IntegerType::Unsigned);
+  case DType::U32: return mlir::IntegerType::get(context, 32, mlir::IntegerType::Unsigned);
+  case DType::U64: return mlir::IntegerType::get(context, 64, mlir::IntegerType::Unsigned);
   }
   return {};
 }

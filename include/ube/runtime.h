@@ -53,6 +53,10 @@ typedef enum ube_dtype {
   UBE_F64 = 6,
   UBE_I8 = 7,
   UBE_I16 = 8,
+  UBE_U8 = 9,
+  UBE_U16 = 10,
+  UBE_U32 = 11,
+  UBE_U64 = 12,
   /* Not a dtype: makes every int value a valid ube_dtype in C++ too, so that
    * the runtime can reject a wrong one instead of the caller's compiler
    * assuming it cannot happen. */

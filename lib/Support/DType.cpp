@@ -15,6 +15,10 @@ size_t dtypeSize(DType dtype) {
   case DType::F64: return 8;
   case DType::I8: return 1;
   case DType::I16: return 2;
+  case DType::U8: return 1;
+  case DType::U16: return 2;
+  case DType::U32: return 4;
+  case DType::U64: return 8;
   }
   return 0;
 }
@@ -30,6 +34,10 @@ std::string_view dtypeName(DType dtype) {
   case DType::F64: return "f64";
   case DType::I8: return "i8";
   case DType::I16: return "i16";
+  case DType::U8: return "u8";
+  case DType::U16: return "u16";
+  case DType::U32: return "u32";
+  case DType::U64: return "u64";
   }
   return "?";
 }
@@ -45,6 +53,10 @@ std::string_view dtypeSafetensorsName(DType dtype) {
   case DType::F64: return "F64";
   case DType::I8: return "I8";
   case DType::I16: return "I16";
+  case DType::U8: return "U8";
+  case DType::U16: return "U16";
+  case DType::U32: return "U32";
+  case DType::U64: return "U64";
   }
   return "?";
 }
@@ -75,7 +87,11 @@ std::string dtypeNameList() {
 
 bool isIntegerDType(DType dtype) {
   return dtype == DType::I1 || dtype == DType::I8 || dtype == DType::I16 || dtype == DType::I32 ||
-         dtype == DType::I64;
+         dtype == DType::I64 || isUnsignedDType(dtype);
+}
+
+bool isUnsignedDType(DType dtype) {
+  return dtype == DType::U8 || dtype == DType::U16 || dtype == DType::U32 || dtype == DType::U64;
 }
 
 std::optional<int64_t> numElements(const std::vector<int64_t> &shape) {

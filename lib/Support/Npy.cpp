@@ -23,6 +23,10 @@ const char *descrOf(DType dtype) {
   case DType::F64: return "<f8";
   case DType::I8: return "|i1";
   case DType::I16: return "<i2";
+  case DType::U8: return "|u1";
+  case DType::U16: return "<u2";
+  case DType::U32: return "<u4";
+  case DType::U64: return "<u8";
   case DType::BF16: return nullptr;
   }
   return nullptr;
@@ -85,8 +89,8 @@ bool parseNpy(const uint8_t *bytes, size_t size, const std::string &name, NpyArr
       known = true;
     }
   if (!known)
-    return fail(fmt::format("unsupported dtype '{}' (ube reads float32, float64, float16, int8, "
-                            "int16, int32, int64 and bool arrays)",
+    return fail(fmt::format("unsupported dtype '{}' (ube reads float32, float64, float16, "
+                            "int8-64, uint8-64 and bool arrays)",
                             descr));
 
   at = valueStart(header, "fortran_order");

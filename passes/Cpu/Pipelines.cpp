@@ -25,6 +25,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuKernelPipelineOptions &o
   // Register tiles of products: MR × NR/lanes accumulators + NR/lanes panel
   // vectors + 1 broadcast within 16 (AVX2) or 32 (AVX-512) vector registers.
   int64_t panelWidth = 2 * lanes, tileRows = lanes >= 16 ? 12 : 6;
+  pm.addNestedPass<func::FuncOp>(createUbeLowerUnsigned());
   UbeCpuDistillationKernelsOptions kernels;
   kernels.vectorWidth = lanes;
   pm.addNestedPass<func::FuncOp>(createUbeCpuDistillationKernels(kernels));

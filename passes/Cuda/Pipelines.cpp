@@ -19,6 +19,7 @@ using namespace mlir;
 namespace ube {
 
 void buildCudaKernelPipeline(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createUbeLowerUnsigned());
   // Composite ops (attention) expose their softmax; the norms stay whole.
   UbeDecomposeOptions decompose;
   decompose.keepNormalizations = true;

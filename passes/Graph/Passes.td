@@ -116,6 +116,27 @@ def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
   ];
 }
 
+def UbeLowerUnsigned : Pass<"ube-lower-unsigned", "::mlir::func::FuncOp"> {
+  let summary = "Rewrites ops on unsigned integers (u8 ... u64) into ops on signless ones";
+  let description = [{
+    Every unsigned value becomes the signless integer of its width with the
+    same bits, and what reads it keeps its unsigned meaning: ops whose bits do
+    not depend on the sign (`add`, `sub`, `mul`, `neg`, sums, products,
+    `matmul`, data movement, `where`, equality) change type only; order
+    (`compare`, `maximum`, `minimum`, `reduce_max`, `reduce_min`, `argmax`,
+    `argmin`, `topk`) is the signed op on values whose top bit is flipped,
+    flipped back where a value comes out; `div`, `fmod` and `clamp` run on
+    the values zero-extended to twice the width (u64 division is long
+    division by halves in signed 64-bit ops; u64 `clamp` is refused); `cast`
+    zero-extends (u64 to float through f64); `abs` and `relu` are the
+    identity, `sign` is `x != 0`. Any other op on unsigned values is an
+    error naming it. The function's signature becomes signless too; the
+    compiler has described the entry points (u8 ... in the manifest) before
+    this pass runs.
+  }];
+  let dependentDialects = ["::ube::UbeDialect"];
+}
+
 def UbeConvolutionsAsMatmuls : Pass<"ube-convolutions-as-matmuls", "::mlir::func::FuncOp"> {
   let summary = "Rewrites convolutions into patch gathering and a matmul (im2col)";
   let description = [{

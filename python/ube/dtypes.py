@@ -16,6 +16,10 @@ DTYPES = [
     ("f64", "float64", 8, "F64", "DOUBLE", "float64"),
     ("i8", "int8", 1, "I8", "INT8", "int8"),
     ("i16", "int16", 2, "I16", "INT16", "int16"),
+    ("u8", "uint8", 1, "U8", "UINT8", "uint8"),
+    ("u16", "uint16", 2, "U16", "UINT16", "uint16"),
+    ("u32", "uint32", 4, "U32", "UINT32", "uint32"),
+    ("u64", "uint64", 8, "U64", "UINT64", "uint64"),
 ]
 
 NAMES = [d[0] for d in DTYPES]

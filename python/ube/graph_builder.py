@@ -283,6 +283,25 @@ class GraphBuilder:
         fix = self.emit(f"{name}_fix", "logical_and", [nonzero, differ])
         return self.emit(name, "where", [fix, self.emit(f"{name}_moved", "add", [r, b]), r])
 
+    def floor_div(self, a, b, dtype, name):
+        """a / b rounded toward -inf (Python's //, torch's rounding_mode
+        "floor"): floor of the quotient for floats; for integers the
+        truncated quotient, one less where the remainder is nonzero and its
+        sign differs from b's."""
+        if dtype in FLOATS:
+            return self.emit(name, "floor", [self.emit(f"{name}_q", "div", [a, b])])
+        q = self.emit(f"{name}_trunc", "div", [a, b])
+        r = self.emit(f"{name}_fmod", "fmod", [a, b])
+        zero = self.constant(0, dtype)
+        nonzero = self.emit(f"{name}_nonzero", "compare", [r, zero], {"predicate": "ne"})
+        differ = self.emit(f"{name}_differ", "compare", [
+            self.emit(f"{name}_rneg", "compare", [r, zero], {"predicate": "lt"}),
+            self.emit(f"{name}_bneg", "compare", [b, zero], {"predicate": "lt"})],
+            {"predicate": "ne"})
+        fix = self.emit(f"{name}_fix", "logical_and", [nonzero, differ])
+        return self.emit(name, "where", [fix, self.emit(f"{name}_less", "sub", [
+            q, self.constant(1, dtype)]), q])
+
     def write(self, path, name):
         """Writes `path` (JSON) and, with parameters, `<stem>.safetensors`."""
         path = pathlib.Path(path)

@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
 
-from ube.dtypes import NUMPY_TO_UBE, UBE_TO_NUMPY, onnx_to_ube
+from ube.dtypes import FLOATS, NUMPY_TO_UBE, UBE_TO_NUMPY, onnx_to_ube
 from ube.graph_builder import GraphBuilder, offsets_along
 
 ONNX_TO_UBE = onnx_to_ube()
@@ -1390,6 +1390,15 @@ def _pool(op):
                 raise UnsupportedError("MaxPool's Indices output")
         else:
             result["count_include_pad"] = bool(attrs.get("count_include_pad", 0))
+        dtype = im.dtype(node.input[0])
+        if op == "max_pool" and dtype not in FLOATS:
+            # Integer MaxPool (opset 12): the window maximum of exact floats
+            # (8 and 16-bit integers are exact in f32).
+            if dtype not in ("i8", "u8", "i16", "u16"):
+                raise UnsupportedError(f"MaxPool on {dtype}")
+            x = im.emit(_out(node) + "_f32", "cast", [im.value(node.input[0])], dtype="f32")
+            pooled = im.emit(_out(node) + "_pooled", op, [x], result)
+            return im.emit(_out(node), "cast", [pooled], dtype=dtype)
         return im.emit(_out(node), op, [im.value(node.input[0])], result)
     return handler
 

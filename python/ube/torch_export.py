@@ -526,6 +526,19 @@ def _remainder(ex, node):
     return ex.graph.floor_mod(a, b, dtype, node.name)
 
 
+def _div_mode(ex, node):
+    """torch.div with rounding_mode: "trunc" toward zero, "floor" toward
+    -inf (//), None the true quotient."""
+    _, dtype = ex.meta(node)
+    a, b = (ex.value_as(v, node, dtype) for v in node.args[:2])
+    mode = _args(node).get("rounding_mode")
+    if mode == "floor":
+        return ex.graph.floor_div(a, b, dtype, node.name)
+    if mode == "trunc" and dtype in FLOATS:
+        return ex.emit(node.name, "trunc", [ex.emit(f"{node.name}_q", "div", [a, b])])
+    return ex.emit(node.name, "div", [a, b])  # integers divide truncating
+
+
 def _flip(ex, node):
     args = _args(node)
     shape, _ = ex.meta(args["self"])
@@ -1790,6 +1803,7 @@ ATEN_OPS = {
     aten.rsub.Scalar: _binary("sub", reverse=True), aten.rsub.Tensor: _binary("sub", reverse=True),
     aten.mul.Tensor: _binary("mul"), aten.mul.Scalar: _binary("mul"),
     aten.div.Tensor: _binary("div"), aten.div.Scalar: _binary("div"),
+    aten.div.Tensor_mode: _div_mode, aten.div.Scalar_mode: _div_mode,
     aten.pow.Tensor_Scalar: _binary("pow"), aten.pow.Tensor_Tensor: _binary("pow"),
     aten.pow.Scalar: _binary("pow"),
     aten.maximum.default: _binary("maximum"), aten.minimum.default: _binary("minimum"),

@@ -43,7 +43,7 @@ BASE = {"format": "ube.graph", "version": 1, "outputs": ["x"],
     {"version": 2, "dims": {"batch": {"maximum": 8}}},
     {"version": 2, "dims": {"2batch": {}}},
     {"format": "onnx"},
-    {"inputs": [{"name": "x", "dtype": "u8", "shape": [2]}]},
+    {"inputs": [{"name": "x", "dtype": "u4", "shape": [2]}]},
     {"inputs": [{"name": "x", "dtype": "f32", "shape": [-1]}]},
     {"nodez": []},
     {"functions": [{"name": "f", "outputs": ["x"]}]},  # both outputs and functions

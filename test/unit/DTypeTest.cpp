@@ -9,10 +9,12 @@ TEST(DType, NamesRoundTrip) {
     EXPECT_EQ(parseDType(dtypeName(d)), d);
     EXPECT_EQ(parseSafetensorsDType(dtypeSafetensorsName(d)), d);
   }
-  EXPECT_FALSE(parseDType("u8"));
-  EXPECT_FALSE(parseSafetensorsDType("U8"));
-  EXPECT_EQ(dtypeNameList(), "f32, f16, bf16, i1, i32, i64, f64, i8, i16");
+  EXPECT_FALSE(parseDType("u4"));
+  EXPECT_FALSE(parseSafetensorsDType("F8_E4M3"));
+  EXPECT_EQ(dtypeNameList(), "f32, f16, bf16, i1, i32, i64, f64, i8, i16, u8, u16, u32, u64");
   EXPECT_TRUE(isIntegerDType(DType::I8));
+  EXPECT_TRUE(isIntegerDType(DType::U64) && isUnsignedDType(DType::U8));
+  EXPECT_FALSE(isUnsignedDType(DType::I8));
   EXPECT_FALSE(isIntegerDType(DType::F64));
 }
 

@@ -264,6 +264,22 @@ double elementAt(const uint8_t *data, ube::DType dtype, size_t i) {
     std::memcpy(&v, data + 2 * i, 2);
     return v;
   }
+  case ube::DType::U8: return data[i];
+  case ube::DType::U16: {
+    uint16_t v;
+    std::memcpy(&v, data + 2 * i, 2);
+    return v;
+  }
+  case ube::DType::U32: {
+    uint32_t v;
+    std::memcpy(&v, data + 4 * i, 4);
+    return v;
+  }
+  case ube::DType::U64: {
+    uint64_t v;
+    std::memcpy(&v, data + 8 * i, 8);
+    return double(v);
+  }
   }
   return 0;
 }
@@ -313,10 +329,22 @@ void randomFill(std::vector<uint8_t> &bytes, ube::DType dtype, std::mt19937_64 &
       std::memcpy(&bytes[8 * i], &v, 8);
       break;
     }
-    case ube::DType::I8: bytes[i] = uint8_t(rng() % 8); break;
-    case ube::DType::I16: {
-      int16_t v = int16_t(rng() % 8);
+    case ube::DType::I8:
+    case ube::DType::U8: bytes[i] = uint8_t(rng() % 8); break;
+    case ube::DType::I16:
+    case ube::DType::U16: {
+      uint16_t v = uint16_t(rng() % 8);
       std::memcpy(&bytes[2 * i], &v, 2);
+      break;
+    }
+    case ube::DType::U32: {
+      uint32_t v = uint32_t(rng() % 8);
+      std::memcpy(&bytes[4 * i], &v, 4);
+      break;
+    }
+    case ube::DType::U64: {
+      uint64_t v = rng() % 8;
+      std::memcpy(&bytes[8 * i], &v, 8);
       break;
     }
     }

@@ -10,7 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ube.dtypes import NUMPY_TO_UBE, UBE_TO_NUMPY as NP_TYPES
 from ubetest import rel_error
+
+NP_NAMES = {np.dtype(t).type: name for t, name in NUMPY_TO_UBE.items()}
 
 F64_TOL = 1e-13
 rng = np.random.default_rng(64)
@@ -102,3 +105,59 @@ def test_small_integers(runner, dtype):
                     "cl": np.clip(a, -20, 7).astype(dtype)}
     for name, ref in expected.items():
         assert out[name].dtype == ref.dtype and np.array_equal(out[name], ref), name
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.uint32, np.uint64])
+def test_unsigned_integers(runner, dtype):
+    """u8 ... u64 over their whole range (top bit set included): wrapping
+    arithmetic, unsigned order, division and remainder (u64 with no wider
+    type), casts from and to floats and other widths, exactly as numpy."""
+    info = np.iinfo(dtype)
+    a = rng.integers(0, info.max, (4, 6), dtype=dtype, endpoint=True)
+    b = rng.integers(1, info.max, (6,), dtype=dtype, endpoint=True)
+    b[:2] = [1, 3]  # small divisors as well as huge ones
+    a[0, :3] = [0, info.max, info.max // 2 + 1]
+    wide = {np.uint8: "u16", np.uint16: "u32", np.uint32: "u64", np.uint64: "u8"}[dtype]
+    ops = [("add", "add"), ("sub", "sub"), ("mul", "mul"), ("div", "div"),
+           ("rem", "fmod"), ("max", "maximum"), ("min", "minimum")]
+    nodes = [{"name": n, "op": op, "inputs": ["a", "b"]} for n, op in ops]
+    nodes += [{"name": p, "op": "compare", "inputs": ["a", "b"], "attrs": {"predicate": p}}
+              for p in ("lt", "ge", "eq")]
+    nodes += [{"name": "rmax", "op": "reduce_max", "inputs": ["a"], "attrs": {"axes": [1]}},
+              {"name": "rmin", "op": "reduce_min", "inputs": ["a"], "attrs": {"axes": [0]}},
+              {"name": "sum", "op": "reduce_sum", "inputs": ["a"], "attrs": {"axes": [1]}},
+              {"name": "arg", "op": "argmax", "inputs": ["a"], "attrs": {"axis": 1}},
+              {"name": "f64", "op": "cast", "inputs": ["a"], "dtype": "f64"},
+              {"name": "i64", "op": "cast", "inputs": ["a"], "dtype": "i64"},
+              {"name": "wide", "op": "cast", "inputs": ["a"], "dtype": wide},
+              {"name": "back", "op": "cast", "inputs": ["f64"], "dtype": NP_NAMES[dtype]},
+              {"name": "sign", "op": "sign", "inputs": ["a"]}]
+    names = [n["name"] for n in nodes]
+    out = runner.graph({"a": a, "b": b}, nodes, names)
+    with np.errstate(over="ignore"):
+        expected = {"add": a + b, "sub": a - b, "mul": a * b, "div": a // b, "rem": a % b,
+                    "max": np.maximum(a, b), "min": np.minimum(a, b),
+                    "lt": a < b, "ge": a >= b, "eq": a == b,
+                    "rmax": a.max(1), "rmin": a.min(0), "sum": a.sum(1, dtype=dtype),
+                    "arg": a.argmax(1), "f64": a.astype(np.float64), "i64": a.astype(np.int64),
+                    "wide": a.astype(np.dtype(NP_TYPES[wide])),
+                    "back": a.astype(np.float64).astype(dtype) if dtype != np.uint64 else None,
+                    "sign": (a != 0).astype(dtype)}
+    for name, ref in expected.items():
+        if ref is None:  # u64 -> f64 -> u64 rounds: the same float (2^64 is out of range)
+            fits = a.astype(np.float64) < 2.0 ** 64
+            assert np.array_equal(out[name][fits].astype(np.float64),
+                                  a[fits].astype(np.float64)), name
+            continue
+        assert out[name].dtype == ref.dtype and np.array_equal(out[name], ref), name
+
+
+def test_unsigned_errors(runner):
+    """An op with no unsigned form names itself."""
+    x = np.arange(6, dtype=np.uint8)
+    with pytest.raises(RuntimeError, match="'ube.exp' op operand #0 must be ranked tensor of "
+                                           ".*float.* but got 'tensor<6xui8>'"):
+        runner.op("exp", {"x": x})
+    with pytest.raises(RuntimeError, match="'ube.clamp' op on u64 is not supported; cast to "
+                                           "i64 or f64 first"):
+        runner.op("clamp", {"x": x.astype(np.uint64)}, {"min": 1.0})

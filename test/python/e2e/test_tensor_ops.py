@@ -52,6 +52,10 @@ CASES = {
     "fmod": lambda x: torch.fmod(x, x.flip(0) + 0.5),
     "remainder": lambda x: torch.remainder(x, -0.7),
     "remainder_int": lambda x: torch.remainder((x * 4).long(), 3),
+    "floor_divide": lambda x: torch.div(x, x.flip(0) + 0.5, rounding_mode="floor"),
+    "floor_divide_int": lambda x: (x * 4).long() // (x.flip(0) * 3).long().clamp(1) * -1,
+    "trunc_divide": lambda x: torch.div(x * 3, 0.7, rounding_mode="trunc"),
+    "uint8_pixels": lambda x: (x * 60 + 128).clamp(0, 255).to(torch.uint8).amax(0) // 3,
     "nearest_up": lambda x: F.interpolate(x, scale_factor=2),
     "nearest_down": lambda x: F.interpolate(x, size=(3, 4)),
     "bilinear": lambda x: F.interpolate(x, size=(7, 11), mode="bilinear"),
@@ -153,3 +157,28 @@ def test_decoder_gradients_through_torch_compile(ube_module):
     assert {r["graph"] for r in reports} == {"forward", "backward"}
     for report in reports:
         assert report["eager"] == [] and report["partitions"] == 1, report
+
+
+def test_uint8_images_through_both_frontends(ube_module):
+    """uint8 inputs (an image as a camera or decoder hands it over) through
+    ube.export and torch.compile: scaled to floats, compared and divided as
+    unsigned (values past 127 included), outputs as PyTorch's."""
+    from ube.torch_backend import compiled_graphs, reset_report
+
+    class Preprocess(nn.Module):
+        def forward(self, image, floor):
+            x = image.float() / 255.0
+            return x.mean((-1, -2)), torch.maximum(image, floor), image // 3, image.amax(-1)
+
+    generator = torch.Generator().manual_seed(8)
+    image = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8, generator=generator)
+    floor = torch.full((8,), 200, dtype=torch.uint8)
+    reference = Preprocess()(image, floor)
+    reset_report()
+    for out in (ube_module.compile(Preprocess(), example_inputs=(image, floor))(image, floor),
+                torch.compile(Preprocess(), backend="ube")(image, floor)):
+        assert rel_error(out[0], reference[0].double()) <= TOL
+        for o, r in zip(out[1:], reference[1:]):
+            assert np.asarray(o).dtype == np.uint8 and (np.asarray(o) == r.numpy()).all()
+    [report] = compiled_graphs()
+    assert report["compiled"] == report["nodes"]
