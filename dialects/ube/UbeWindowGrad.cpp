@@ -233,19 +233,17 @@ Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &wind
 /// The gradient of a convolution's weight: with the input's channels as the
 /// batch and its batch as the channels (per group), `g` is the kernel, the
 /// dilation the stride and the stride the dilation.
-Value convPatches(UbeBuilder &u, Value x, const Window &window, ArrayRef<int64_t> outSpatial,
-                  int64_t groups) {
+SmallVector<Value> convTaps(UbeBuilder &u, Value x, const Window &window,
+                            ArrayRef<int64_t> outSpatial) {
   int64_t r = window.rank();
   Shape in = shapeOf(x);
-  int64_t n = in[0], channels = in[1], positions = 1;
-  for (int64_t size : outSpatial)
-    positions *= size;
+  int64_t n = in[0], channels = in[1];
   for (int64_t d = 0; d < r; ++d)
     x = padAxis(u, x, 2 + d, window.padBegin[d], window.padEnd[d]);
   Shape padded = shapeOf(x);
   // Tap t is the strided slice of the padded input at its offset.
   SmallVector<Value> taps;
-  Shape offset(r, 0), tapShape = {n, groups, channels / groups, 1, positions};
+  Shape offset(r, 0);
   while (true) {
     Shape start = {0, 0}, limit = {n, channels}, stride = {1, 1};
     for (int64_t d = 0; d < r; ++d) {
@@ -258,13 +256,24 @@ Value convPatches(UbeBuilder &u, Value x, const Window &window, ArrayRef<int64_t
         llvm::any_of(stride, [](int64_t v) { return v != 1; }))
       tap = SliceOp::create(u.b, x, u.b.getDenseI64ArrayAttr(start),
                             u.b.getDenseI64ArrayAttr(limit), u.b.getDenseI64ArrayAttr(stride));
-    taps.push_back(u.reshape(tap, tapShape));
+    taps.push_back(tap);
     int64_t d = r - 1;
     while (d >= 0 && ++offset[d] == window.kernel[d])
       offset[d--] = 0;
     if (d < 0)
-      break;
+      return taps;
   }
+}
+
+Value convPatches(UbeBuilder &u, Value x, const Window &window, ArrayRef<int64_t> outSpatial,
+                  int64_t groups) {
+  Shape in = shapeOf(x);
+  int64_t n = in[0], channels = in[1], positions = 1;
+  for (int64_t size : outSpatial)
+    positions *= size;
+  Shape tapShape = {n, groups, channels / groups, 1, positions};
+  SmallVector<Value> taps = llvm::map_to_vector(
+      convTaps(u, x, window, outSpatial), [&](Value tap) { return u.reshape(tap, tapShape); });
   return taps.size() == 1 ? taps[0] : u.concat(taps, 3);
 }
 

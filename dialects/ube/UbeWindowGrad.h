@@ -35,6 +35,12 @@ mlir::LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, mlir::Value g,
 mlir::Value padAxis(UbeBuilder &u, mlir::Value x, int64_t axis, int64_t before, int64_t after,
                     double value = 0.0);
 
+/// A convolution's window taps (row-major), each [N, C, *outSpatial]: the
+/// strided slice of the zero-padded input that the tap meets at every
+/// output position.
+llvm::SmallVector<mlir::Value> convTaps(UbeBuilder &u, mlir::Value x, const Window &window,
+                                        llvm::ArrayRef<int64_t> outSpatial);
+
 /// A convolution's input patches [N, groups, C / groups, taps, positions]:
 /// each window tap (row-major) a strided slice of the zero-padded input, at
 /// every output position (`outSpatial`). im2col in ube ops.

@@ -39,6 +39,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuKernelPipelineOptions &o
   UbeDecomposeOptions decompose;
   decompose.keepNormalizations = true;
   pm.addNestedPass<func::FuncOp>(createUbeDecompose(decompose));
+  pm.addNestedPass<func::FuncOp>(createUbeDepthwiseConvolutionsAsTaps());
   pm.addNestedPass<func::FuncOp>(createUbeConvolutionsAsMatmuls());
   UbeCpuRowKernelsOptions rows;
   rows.vectorWidth = lanes;

@@ -137,6 +137,20 @@ def UbeLowerUnsigned : Pass<"ube-lower-unsigned", "::mlir::func::FuncOp"> {
   let dependentDialects = ["::ube::UbeDialect"];
 }
 
+def UbeDepthwiseConvolutionsAsTaps : Pass<"ube-depthwise-convolutions-as-taps",
+                                           "::mlir::func::FuncOp"> {
+  let summary = "Rewrites depthwise convolutions into a sum over their window taps";
+  let description = [{
+    A `ube.conv` over static shapes with one input and one output channel
+    per group (depthwise) and at most 64 taps becomes
+    `Σ_t slice_t(padded input) · weight[:, t]` (each weight column viewed as
+    `[C, 1, ...]`), plus the bias: elementwise ops that fuse into one loop
+    over the output, vectorized along its last axis, each tap a strided
+    view of the padded input.
+  }];
+  let dependentDialects = ["::ube::UbeDialect"];
+}
+
 def UbeConvolutionsAsMatmuls : Pass<"ube-convolutions-as-matmuls", "::mlir::func::FuncOp"> {
   let summary = "Rewrites convolutions into patch gathering and a matmul (im2col)";
   let description = [{
