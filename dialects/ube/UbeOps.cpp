@@ -401,6 +401,41 @@ FailureOr<Window> convWindow(Loc loc, RankedTensorType input, RankedTensorType w
 
 } // namespace
 
+LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                   SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  ArrayRef<int64_t> shape = input->getShape(), kernel = adaptor.getKernel();
+  if (shape.size() != 4 || ShapedType::isDynamic(shape[1]) || ShapedType::isDynamic(shape[2]) ||
+      ShapedType::isDynamic(shape[3]))
+    return emitOptionalError(loc, "input must be [B, C, H, W] with static C, H and W, got ",
+                             shapeString(shape));
+  SmallVector<int64_t> dilation(2, 1);
+  if (auto given = adaptor.getDilation())
+    dilation.assign(given->begin(), given->end());
+  if (kernel.size() != 2 || dilation.size() != 2 ||
+      llvm::any_of(kernel, [](int64_t k) { return k < 1; }) ||
+      llvm::any_of(dilation, [](int64_t d) { return d < 1; }))
+    return emitOptionalError(loc, "kernel and dilation need two positive sizes");
+  int64_t length = adaptor.getLength();
+  int64_t last = (kernel[0] - 1) * dilation[0] * shape[3] + (kernel[1] - 1) * dilation[1];
+  if (length < 1 || length + last > shape[2] * shape[3])
+    return emitOptionalError(loc, "length ", length, " plus the last tap's offset ", last,
+                             " passes the plane of ", shape[2] * shape[3], " elements");
+  types.push_back(RankedTensorType::get({shape[0], shape[1] * kernel[0] * kernel[1], length},
+                                        input->getElementType()));
+  return success();
+}
+
+int64_t Im2colOp::tapOffset(int64_t t) {
+  ArrayRef<int64_t> kernel = getKernel();
+  int64_t width = getInput().getType().getDimSize(3);
+  auto dilation = getDilation();
+  int64_t dh = dilation ? (*dilation)[0] : 1, dw = dilation ? (*dilation)[1] : 1;
+  return t / kernel[1] * dh * width + t % kernel[1] * dw;
+}
+
 LogicalResult ConvOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
                                  SmallVectorImpl<Type> &types) {
   auto input = channelsFirst(loc, adaptor.getInput(), "input");

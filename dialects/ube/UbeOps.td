@@ -367,6 +367,34 @@ def Ube_ConvOp : Ube_InferredOp<"conv"> {
   let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
 }
 
+def Ube_Im2colOp : Ube_InferredOp<"im2col"> {
+  let summary = "The taps of a stride-1 window over each channel's flattened plane";
+  let description = [{
+    `input` is `[B, C, H, W]` (already padded); the result is
+    `[B, C · KH · KW, length]` with
+
+        result[b, c · KH · KW + kh · KW + kw, j]
+          = input[b, c] flattened to H · W, at j + kh · dh · W + kw · dw
+
+    for the `kernel` `[KH, KW]` and `dilation` `[dh, dw]`. Position
+    `j = oh · W + ow` is output row `oh` and column `ow` of a stride-1
+    convolution computed over the plane's whole width: the columns past
+    the window's last fit are wrapped-around values the convolution crops.
+    So every row of the result is one contiguous run of the input, which
+    the cpu matmul kernels pack into their panels straight from the input
+    (implicit im2col) rather than from a materialized patch matrix.
+    `length` plus the last tap's offset must not pass `H · W`.
+  }];
+  let arguments = (ins Ube_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation, Ube_I64Attr:$length);
+  let results = (outs Ube_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let extraClassDeclaration = Ube_InferTypesDecl # [{
+    /// The flat offset of tap `t` (row-major over the kernel).
+    int64_t tapOffset(int64_t t);
+  }];
+}
+
 class Ube_PoolOp<string mnemonic> : Ube_InferredOp<mnemonic> {
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";

@@ -180,12 +180,13 @@ public:
     // is read in place: its rows are at most 4 cache lines, so a panel's
     // k-walk is a short constant stride, and a packed copy would only cost
     // memory (one per matrix of a batch) and a pass over it.
-    Value stack = rhsAsStack();
     std::optional<int64_t> columns = x.constant(n);
-    if (transposeRhs || !columns || *columns > kInPlaceRhsPanels * t.panelWidth)
-      packed = buildPackedPanels(b, stack, transposeRhs, t.panelWidth);
+    if (Im2colOp im2col = rhsIm2col())
+      packed = buildIm2colPanels(b, im2col, t.panelWidth);
+    else if (transposeRhs || !columns || *columns > kInPlaceRhsPanels * t.panelWidth)
+      packed = buildPackedPanels(b, rhsAsStack(), transposeRhs, t.panelWidth);
     else
-      packed = packConstantPanels(b, stack, transposeRhs, t.panelWidth);
+      packed = packConstantPanels(b, rhsAsStack(), transposeRhs, t.panelWidth);
     // lhs [LB, M, K] is the [N, K] layout of lhsᵀ: its panels MR wide are
     // lhs's micro-tiles' rows, k-major.
     if (shouldPackLhs())
@@ -227,6 +228,29 @@ private:
 
   /// rhs as one stack of matrices: [RB, K, N] ([RB, N, K] transposed).
   Value rhsAsStack() { return stackOf(rhs, rhsBatch); }
+
+  /// The ube.im2col whose result rhs is as a stack (through reshapes that
+  /// only split its batch): its panels are packed from its input.
+  Im2colOp rhsIm2col() {
+    if (transposeRhs)
+      return {};
+    Value source = rhs;
+    while (auto reshape = source.getDefiningOp<ReshapeOp>())
+      source = reshape.getInput();
+    auto im2col = source.getDefiningOp<Im2colOp>();
+    if (!im2col)
+      return {};
+    auto rhsType = cast<RankedTensorType>(rhs.getType());
+    ArrayRef<int64_t> shape = im2col.getType().getShape();
+    int64_t stack = 1;
+    for (int64_t size : rhsBatch)
+      stack = ShapedType::isDynamic(size) || ShapedType::isDynamic(stack) ? ShapedType::kDynamic
+                                                                          : stack * size;
+    bool sameMatrices = rhsType.getShape().take_back(2) == shape.drop_front() &&
+                        (stack == shape[0] || (ShapedType::isDynamic(stack) &&
+                                               rhsBatch.size() == 1));
+    return sameMatrices ? im2col : Im2colOp();
+  }
 
   /// `operand` (batch dimensions `batchDims`) as one stack of matrices.
   Value stackOf(Value operand, ArrayRef<int64_t> batchDims) {

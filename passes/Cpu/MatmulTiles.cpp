@@ -98,17 +98,17 @@ Value packConstantPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   return ConstantOp::create(b, type, attr);
 }
 
-Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
-                        int64_t panelWidth) {
-  if (Value packed = packConstantPanels(b, stack, transposed, panelWidth))
-    return packed;
+/// Packed panels [count, panels, k, NR] of a [count, k, n] product operand
+/// by one parallel task per (matrix, panel): `fill(r, column, width, panel)`
+/// returns the panel [k, NR] of matrix r from `column`, its first `width`
+/// columns inside the matrix.
+using PanelFill = llvm::function_ref<Value(Value r, Value column, Value width, Value panel)>;
+static Value buildPanelTasks(ImplicitLocOpBuilder &b, Value count, Value k, Value n,
+                             int64_t panelWidth, PanelFill fill) {
   // Sizes may be symbolic: they fold to constants when static.
   IndexMath x(b);
-  Value count = x.dim(stack, 0), k = x.dim(stack, transposed ? 2 : 1),
-        n = x.dim(stack, transposed ? 1 : 2);
   Value panels = x.ceilDiv(n, x.c(panelWidth));
   Type f32 = b.getF32Type();
-  auto index = [&](int64_t v) -> Value { return x.c(v); };
   auto staticOf = [&](Value size) {
     return x.constant(size).value_or(ShapedType::kDynamic);
   };
@@ -126,10 +126,9 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(forall.getBody());
   Value r = forall.getInductionVars()[0], p = forall.getInductionVars()[1];
-  Value column = arith::MulIOp::create(b, p, index(panelWidth));
-  Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+  Value column = arith::MulIOp::create(b, p, x.c(panelWidth));
   // Columns of this panel inside the matrix.
-  Value width = arith::MinUIOp::create(b, index(panelWidth), arith::SubIOp::create(b, n, column));
+  Value width = arith::MinUIOp::create(b, x.c(panelWidth), arith::SubIOp::create(b, n, column));
   // The task's panel of the packed tensor, written in place.
   SmallVector<OpFoldResult> offsets = {r, p, b.getIndexAttr(0), b.getIndexAttr(0)};
   SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(1), getAsOpFoldResult(k),
@@ -137,29 +136,57 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   SmallVector<OpFoldResult> strides(4, b.getIndexAttr(1));
   Value panel = tensor::ExtractSliceOp::create(b, panelType, forall.getRegionIterArgs()[0],
                                                offsets, sizes, strides);
-  if (!transposed) {
-    // A masked vector read of each row segment.
-    auto panelVector = VectorType::get({panelWidth}, f32);
-    Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
-                                              ValueRange{width});
-    panel = buildLoop(b, index(0), k, index(1), panel,
-                      [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                        auto read = vector::TransferReadOp::create(
-                            b, panelVector, stack, ValueRange{r, kk, column}, zero,
-                            ArrayRef<bool>{true});
-                        read.getMaskMutable().assign(mask);
-                        return {vector::TransferWriteOp::create(b, read, out[0],
-                                                                ValueRange{kk, index(0)},
-                                                                ArrayRef<bool>{true})
-                                    .getResult()};
-                      })[0];
-  } else {
+  panel = fill(r, column, width, panel);
+  b.setInsertionPointToStart(forall.getTerminator().getBody());
+  tensor::ParallelInsertSliceOp::create(b, panel, forall.getRegionIterArgs()[0], offsets, sizes,
+                                        strides);
+  return forall.getResult(0);
+}
+
+/// The panel's rows k in [0, k) as masked vector reads of `width` floats
+/// at `source[rowIndices(kk)]` (the last index the row's first column).
+static Value fillPanelRows(ImplicitLocOpBuilder &b, Value source, Value k, Value width,
+                           Value panel, int64_t panelWidth,
+                           llvm::function_ref<SmallVector<Value>(Value kk)> rowIndices) {
+  Type f32 = b.getF32Type();
+  Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+  Value first = arith::ConstantIndexOp::create(b, 0), one = arith::ConstantIndexOp::create(b, 1);
+  auto panelVector = VectorType::get({panelWidth}, f32);
+  Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
+                                            ValueRange{width});
+  return buildLoop(b, first, k, one, panel,
+                   [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                     auto read = vector::TransferReadOp::create(
+                         b, panelVector, source, rowIndices(kk), zero, ArrayRef<bool>{true});
+                     read.getMaskMutable().assign(mask);
+                     return {vector::TransferWriteOp::create(b, read, out[0],
+                                                             ValueRange{kk, first},
+                                                             ArrayRef<bool>{true})
+                                 .getResult()};
+                   })[0];
+}
+
+Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
+                        int64_t panelWidth) {
+  if (Value packed = packConstantPanels(b, stack, transposed, panelWidth))
+    return packed;
+  IndexMath x(b);
+  Value count = x.dim(stack, 0), k = x.dim(stack, transposed ? 2 : 1),
+        n = x.dim(stack, transposed ? 1 : 2);
+  auto index = [&](int64_t v) -> Value { return x.c(v); };
+  return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
+                                                         Value panel) -> Value {
+    if (!transposed)
+      return fillPanelRows(b, stack, k, width, panel, panelWidth, [&](Value kk) {
+        return SmallVector<Value>{r, kk, column};
+      });
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
     // Each of the panel's rows of [n, k] copied into its column, a cache
     // line of k at a time: the rows' lines (often 4 KiB apart, aliasing in
     // L1) are each read whole at once, and the panel lines they fill stay in
     // L1 until every row has written them.
     constexpr int64_t kLineFloats = 16;
-    panel = buildLoop(
+    return buildLoop(
         b, index(0), k, index(kLineFloats), panel,
         [&](Value chunk, ValueRange out) -> SmallVector<Value> {
           Value chunkEnd = arith::MinUIOp::create(
@@ -182,11 +209,35 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
                                  });
               });
         })[0];
-  }
-  b.setInsertionPointToStart(forall.getTerminator().getBody());
-  tensor::ParallelInsertSliceOp::create(b, panel, forall.getRegionIterArgs()[0], offsets, sizes,
-                                        strides);
-  return forall.getResult(0);
+  });
+}
+
+Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelWidth) {
+  IndexMath x(b);
+  auto type = cast<RankedTensorType>(im2col.getType());
+  ArrayRef<int64_t> kernel = im2col.getKernel();
+  int64_t taps = kernel[0] * kernel[1];
+  Value input = im2col.getInput();
+  Value flat = tensor::CollapseShapeOp::create(
+      b, input, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  Value count = x.dim(input, 0), k = x.c(type.getDimSize(1)), n = x.c(type.getDimSize(2));
+  // Tap offsets in the flattened plane, a table the rows index.
+  SmallVector<int64_t> offsets;
+  for (int64_t t = 0; t < taps; ++t)
+    offsets.push_back(im2col.tapOffset(t));
+  auto tableType = RankedTensorType::get({taps}, b.getIndexType());
+  Value table = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(tableType, llvm::map_to_vector(offsets, [&](int64_t v) {
+                                  return Attribute(b.getIndexAttr(v));
+                                })));
+  return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
+                                                         Value panel) -> Value {
+    return fillPanelRows(b, flat, k, width, panel, panelWidth, [&](Value kk) {
+      Value channel = x.div(kk, x.c(taps));
+      Value offset = tensor::ExtractOp::create(b, table, ValueRange{x.rem(kk, x.c(taps))});
+      return SmallVector<Value>{r, channel, x.add(offset, column)};
+    });
+  });
 }
 
 SmallVector<Value> buildTileProducts(ImplicitLocOpBuilder &b, Value kBegin, Value kEnd,

@@ -21,11 +21,20 @@
 
 namespace ube {
 
+class Im2colOp;
+
 /// `stack` ([S, K, N], or [S, N, K] when `transposed`) as packed panels
 /// [S, panels, K, NR]: Bp[s, p, k, j] = B_s[k, p·NR + j], zero past N. A
 /// constant `stack` (weights) is packed at compile time; otherwise one
 /// parallel task per (matrix, panel) copies it.
 mlir::Value buildPackedPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack, bool transposed,
+                              int64_t panelWidth);
+
+/// The packed panels of `im2col`'s result [B, C·T, length] (as
+/// buildPackedPanels) read straight from its input: row c·T + t of a panel
+/// is the contiguous run of channel c's flattened plane at tap t's offset
+/// plus the panel's first column. The patches are never materialized.
+mlir::Value buildIm2colPanels(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col,
                               int64_t panelWidth);
 
 /// The packed panels of a constant `stack` (as buildPackedPanels), or null

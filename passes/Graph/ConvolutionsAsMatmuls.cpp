@@ -1,9 +1,13 @@
 //===- ConvolutionsAsMatmuls.cpp - ube.conv as patches times weights ------===//
 //
 // im2col in ube ops: the window's taps gathered into a patch matrix, one
-// matmul with the weight. The patches cost K copies of the input; the
-// product then runs on the matmul kernels (packed panels, register tiles,
-// parallel tasks) instead of a scalar loop nest per output.
+// matmul with the weight; the product then runs on the matmul kernels
+// (packed panels, register tiles, parallel tasks) instead of a scalar loop
+// nest per output. A 2-D stride-1 convolution's patches are a ube.im2col
+// over the padded plane's whole width, which the cpu matmul kernels pack
+// straight from the input (no patch matrix; the wrapped-around columns are
+// cropped from the product). Other convolutions gather their patches as
+// K strided slices (K copies of the input).
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,6 +57,10 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     if (perGroupOut == 1)
       return rewriter.notifyMatchFailure(op, "one output channel per group");
     int64_t depth = perGroupIn * taps;
+    if (r == 2 && taps > 1 && llvm::all_of(window.stride, [](int64_t s) { return s == 1; })) {
+      rewriter.replaceOp(op, implicitPatchesProduct(u, op, window));
+      return success();
+    }
     Value patches = u.reshape(convPatches(u, op.getInput(), window, out.drop_front(2), groups),
                               groups == 1 ? SmallVector<int64_t>{n, depth, positions}
                                           : SmallVector<int64_t>{n, groups, depth, positions});
@@ -70,6 +78,39 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     }
     rewriter.replaceOp(op, result);
     return success();
+  }
+
+  /// The product over the padded plane's full width Wp: ube.im2col of the
+  /// padded input (plus the rows its last taps run into) times the weight,
+  /// [N, O, OH, Wp], cropped to [N, O, OH, OW].
+  static Value implicitPatchesProduct(UbeBuilder &u, ConvOp op, const Window &window) {
+    ArrayRef<int64_t> in = op.getInput().getType().getShape();
+    ArrayRef<int64_t> out = op.getType().getShape();
+    int64_t n = in[0], channels = in[1], outChannels = out[1], groups = op.getGroups();
+    int64_t width = in[3] + window.padBegin[1] + window.padEnd[1];
+    int64_t height = in[2] + window.padBegin[0] + window.padEnd[0];
+    int64_t overrun = (window.kernel[1] - 1) * window.dilation[1];
+    int64_t extraRows = llvm::divideCeil(overrun, width);
+    Value x = padAxis(u, op.getInput(), 2, window.padBegin[0], window.padEnd[0] + extraRows);
+    x = padAxis(u, x, 3, window.padBegin[1], window.padEnd[1]);
+    int64_t rows = height - (window.kernel[0] - 1) * window.dilation[0];
+    if (groups > 1)
+      x = u.reshape(x, {n * groups, channels / groups, height + extraRows, width});
+    Value patches = Im2colOp::create(u.b, x, u.b.getDenseI64ArrayAttr(window.kernel),
+                                     u.b.getDenseI64ArrayAttr(window.dilation),
+                                     u.b.getI64IntegerAttr(rows * width));
+    int64_t depth = channels / groups * window.kernel[0] * window.kernel[1];
+    if (groups > 1)
+      patches = u.reshape(patches, {n, groups, depth, rows * width});
+    Value weight = u.reshape(op.getWeight(),
+                             groups == 1 ? SmallVector<int64_t>{outChannels, depth}
+                                         : SmallVector<int64_t>{groups, outChannels / groups,
+                                                                depth});
+    Value product = u.reshape(u.matmul(weight, patches), {n, outChannels, rows, width});
+    Value result = u.slice(product, 3, 0, out[3]);
+    if (Value bias = op.getBias())
+      result = u.add(result, u.reshape(bias, {outChannels, 1, 1}));
+    return result;
   }
 };
 

@@ -270,10 +270,51 @@ struct LowerAvgPool : OpConversionPattern<AvgPoolOp> {
   }
 };
 
+/// A copy: result [B, C, KH, KW, length] reads the plane flattened to
+/// [B, C, H·W] at j + kh·dh·W + kw·dw (affine), then viewed as
+/// [B, C·KH·KW, length]. Targets without the cpu matmul kernels' implicit
+/// packing materialize the patches this way.
+struct LowerIm2col : OpConversionPattern<Im2colOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(Im2colOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto inputType = tensorType(adaptor.getInput());
+    ArrayRef<int64_t> in = inputType.getShape(), kernel = op.getKernel();
+    int64_t width = in[3], length = op.getLength();
+    int64_t dh = op.getDilation() ? (*op.getDilation())[0] : 1;
+    int64_t dw = op.getDilation() ? (*op.getDilation())[1] : 1;
+    Type element = inputType.getElementType();
+    Value flat = tensor::CollapseShapeOp::create(
+        rewriter, loc, adaptor.getInput(), SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+    MLIRContext *context = rewriter.getContext();
+    auto d = [&](unsigned i) { return getAffineDimExpr(i, context); };
+    AffineMap read = AffineMap::get(5, 0, {d(0), d(1), d(4) + d(2) * (dh * width) + d(3) * dw},
+                                    context);
+    SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(rewriter, loc, flat, 0),
+                                       rewriter.getIndexAttr(in[1]),
+                                       rewriter.getIndexAttr(kernel[0]),
+                                       rewriter.getIndexAttr(kernel[1]),
+                                       rewriter.getIndexAttr(length)};
+    Value init = tensor::EmptyOp::create(rewriter, loc, sizes, element);
+    Value taps = linalg::GenericOp::create(
+                     rewriter, loc, init.getType(), ValueRange{flat}, ValueRange{init},
+                     ArrayRef<AffineMap>{read, AffineMap::getMultiDimIdentityMap(5, context)},
+                     SmallVector<utils::IteratorType>(5, utils::IteratorType::parallel),
+                     [](OpBuilder &b, Location l, ValueRange args) {
+                       linalg::YieldOp::create(b, l, args[0]);
+                     })
+                     .getResult(0);
+    rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
+        op, op.getType(), taps, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4}});
+    return success();
+  }
+};
+
 } // namespace
 
 void populateWindowLoweringPatterns(RewritePatternSet &patterns) {
-  patterns.add<LowerConv, LowerMaxPool, LowerAvgPool>(patterns.getContext());
+  patterns.add<LowerConv, LowerMaxPool, LowerAvgPool, LowerIm2col>(patterns.getContext());
 }
 
 } // namespace ube

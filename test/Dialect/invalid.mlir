@@ -483,6 +483,14 @@ func.func @dropout_counter_block(%x: tensor<4x3xf32>) {
 
 // -----
 
+func.func @im2col_length(%x: tensor<1x2x6x5xf32>) {
+  // expected-error@+1 {{length 20 plus the last tap's offset 12 passes the plane of 30 elements}}
+  %0 = ube.im2col %x {kernel = array<i64: 3, 3>, length = 20 : i64} : tensor<1x2x6x5xf32>
+  return
+}
+
+// -----
+
 func.func @dropout_counter_pair(%x: tensor<4xf32>) {
   // expected-error@+1 {{counter_shape and counter_offset go together}}
   %0 = ube.dropout %x {rate = 0.5 : f64, counter_shape = array<i64: 8>} : tensor<4xf32>

@@ -195,3 +195,23 @@ func.func @short_wide(%a: tensor<6x8xf32>, %b: tensor<8x600xf32>) -> tensor<6x60
   %r = ube.matmul %a, %b : tensor<6x8xf32>, tensor<8x600xf32>
   return %r : tensor<6x600xf32>
 }
+
+// -----
+
+// Implicit im2col: the panels of an im2col's patches are read straight from
+// its input flattened per channel (row c·9 + t at tap t's offset in the
+// table); no patch matrix is built.
+// CHECK-LABEL: func.func @implicit_patches
+// CHECK-NOT: ube.im2col
+// CHECK-DAG: %[[TABLE:.*]] = arith.constant dense<[0, 1, 2, 5, 6, 7, 10, 11, 12]> : tensor<9xindex>
+// CHECK-DAG: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0], [1], [2, 3]] : tensor<2x2x6x5xf32> into tensor<2x2x30xf32>
+// CHECK: scf.forall
+// CHECK: %[[C:.*]] = arith.divui %{{.*}}, %c9 : index
+// CHECK: %[[T:.*]] = arith.remui %{{.*}}, %c9 : index
+// CHECK: %[[OFF:.*]] = tensor.extract %[[TABLE]][%[[T]]]
+// CHECK: vector.transfer_read %[[FLAT]][%{{.*}}, %[[C]], %[[OFF]]]
+func.func @implicit_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x6x5xf32>) -> tensor<2x4x15xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>, length = 15 : i64} : tensor<2x2x6x5xf32>
+  %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<2x18x15xf32>
+  return %y : tensor<2x4x15xf32>
+}

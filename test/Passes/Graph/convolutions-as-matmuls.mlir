@@ -58,3 +58,21 @@ func.func @depthwise(%x: tensor<1x8x5x5xf32>, %w: tensor<8x1x3x3xf32>) -> tensor
   %0 = ube.conv %x, %w {groups = 8 : i64} : tensor<1x8x5x5xf32>, tensor<8x1x3x3xf32>
   return %0 : tensor<1x8x3x3xf32>
 }
+
+// -----
+
+// A 2-D stride-1 convolution: the padded input (plus one row its last taps
+// run into), its ube.im2col over the full padded width 7, the weight
+// [O, C·9] times it, the wrapped-around columns cropped.
+// CHECK-LABEL: func.func @stride_one
+// CHECK: %[[P:.*]] = ube.im2col %{{.*}} {dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, length = 35 : i64} : tensor<2x4x8x7xf32>
+// CHECK: %[[W:.*]] = ube.reshape %arg1 : tensor<6x4x3x3xf32> to tensor<6x36xf32>
+// CHECK: %[[Y:.*]] = ube.matmul %[[W]], %[[P]] : tensor<6x36xf32>, tensor<2x36x35xf32>
+// CHECK: %[[R:.*]] = ube.reshape %[[Y]] : tensor<2x6x35xf32> to tensor<2x6x5x7xf32>
+// CHECK: ube.slice %[[R]] {limit = array<i64: 2, 6, 5, 5>, start = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1, 1, 1>}
+// CHECK-NOT: ube.conv
+func.func @stride_one(%x: tensor<2x4x5x5xf32>, %w: tensor<6x4x3x3xf32>) -> tensor<2x6x5x5xf32> {
+  %0 = ube.conv %x, %w {padding = array<i64: 1, 1, 1, 1>}
+      : tensor<2x4x5x5xf32>, tensor<6x4x3x3xf32>
+  return %0 : tensor<2x6x5x5xf32>
+}

@@ -23,6 +23,21 @@ func.func @conv(%x: tensor<?x4x9x9xf32>, %w: tensor<6x2x3x3xf32>, %b: tensor<6xf
 
 // -----
 
+// im2col: a copy reading each channel's flattened plane at j + kh·dh·W +
+// kw·dw (W = 5), viewed as [B, C·KH·KW, length].
+// CHECK-DAG: #[[TAPS:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4 + d2 * 10 + d3)>
+// CHECK-LABEL: func.func @im2col
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{\[}}[0], [1], [2, 3]] : tensor<2x3x6x5xf32> into tensor<2x3x30xf32>
+// CHECK: %[[T:.*]] = linalg.generic {indexing_maps = [#[[TAPS]], #{{.*}}], {{.*}} ins(%[[FLAT]] : tensor<2x3x30xf32>) outs(%{{.*}} : tensor<2x3x2x2x9xf32>)
+// CHECK: tensor.collapse_shape %[[T]] {{\[}}[0], [1, 2, 3], [4]] : tensor<2x3x2x2x9xf32> into tensor<2x12x9xf32>
+func.func @im2col(%x: tensor<2x3x6x5xf32>) -> tensor<2x12x9xf32> {
+  %0 = ube.im2col %x {kernel = array<i64: 2, 2>, dilation = array<i64: 2, 1>, length = 9}
+      : tensor<2x3x6x5xf32>
+  return %0 : tensor<2x12x9xf32>
+}
+
+// -----
+
 // Average pooling in f16: summed in f32, divided by each window's count of
 // input elements (padding excluded: 2, 3, 2), rounded once.
 // CHECK-LABEL: func.func @avg_pool
