@@ -160,7 +160,12 @@ def UbeConvolutionsAsMatmuls : Pass<"ube-convolutions-as-matmuls", "::mlir::func
     taps a strided `ube.slice` of the (zero-padded) input, concatenated —
     then the bias added: the target's matmul kernels then do the
     arithmetic. A 1×1 convolution with stride 1 and no padding needs no
-    patches: the input is the matmul's operand as it is. Convolutions on
+    patches: the input is the matmul's operand as it is. Other 2-D
+    stride-1 convolutions take their patches as one `ube.im2col` of the
+    padded input (plus the rows the last taps run into) over its full
+    width, the product `[N, O, OH, Wp]` cropped to `OW` columns: the cpu
+    matmul kernels pack its panels straight from the input (implicit
+    im2col), so no patch matrix is written. Convolutions on
     symbolic sizes, those of more than 256 taps (each a copy of the input)
     and those with one output channel per group (depthwise: a one-row
     matmul) stay for the generic lowering.
