@@ -274,33 +274,30 @@ class GraphBuilder:
         torch.remainder, ONNX Mod): fmod's, moved by b where it is nonzero
         and its sign differs from b's."""
         r = self.emit(f"{name}_fmod", "fmod", [a, b])
-        zero = self.constant(0, dtype)
-        nonzero = self.emit(f"{name}_nonzero", "compare", [r, zero], {"predicate": "ne"})
-        differ = self.emit(f"{name}_differ", "compare", [
-            self.emit(f"{name}_rneg", "compare", [r, zero], {"predicate": "lt"}),
-            self.emit(f"{name}_bneg", "compare", [b, zero], {"predicate": "lt"})],
-            {"predicate": "ne"})
-        fix = self.emit(f"{name}_fix", "logical_and", [nonzero, differ])
+        fix = self._floor_differs(r, b, dtype, name)
         return self.emit(name, "where", [fix, self.emit(f"{name}_moved", "add", [r, b]), r])
 
     def floor_div(self, a, b, dtype, name):
         """a / b rounded toward -inf (Python's //, torch's rounding_mode
         "floor"): floor of the quotient for floats; for integers the
-        truncated quotient, one less where the remainder is nonzero and its
-        sign differs from b's."""
+        truncated quotient, one less where flooring differs from truncating."""
         if dtype in FLOATS:
             return self.emit(name, "floor", [self.emit(f"{name}_q", "div", [a, b])])
         q = self.emit(f"{name}_trunc", "div", [a, b])
-        r = self.emit(f"{name}_fmod", "fmod", [a, b])
+        fix = self._floor_differs(self.emit(f"{name}_fmod", "fmod", [a, b]), b, dtype, name)
+        return self.emit(name, "where", [fix, self.emit(f"{name}_less", "sub", [
+            q, self.constant(1, dtype)]), q])
+
+    def _floor_differs(self, r, b, dtype, name):
+        """Where truncating and flooring a / b differ: fmod's remainder `r`
+        is nonzero and its sign is not b's."""
         zero = self.constant(0, dtype)
         nonzero = self.emit(f"{name}_nonzero", "compare", [r, zero], {"predicate": "ne"})
         differ = self.emit(f"{name}_differ", "compare", [
             self.emit(f"{name}_rneg", "compare", [r, zero], {"predicate": "lt"}),
             self.emit(f"{name}_bneg", "compare", [b, zero], {"predicate": "lt"})],
             {"predicate": "ne"})
-        fix = self.emit(f"{name}_fix", "logical_and", [nonzero, differ])
-        return self.emit(name, "where", [fix, self.emit(f"{name}_less", "sub", [
-            q, self.constant(1, dtype)]), q])
+        return self.emit(f"{name}_fix", "logical_and", [nonzero, differ])
 
     def write(self, path, name):
         """Writes `path` (JSON) and, with parameters, `<stem>.safetensors`."""

@@ -224,13 +224,17 @@ float halfToFloat(uint16_t h) {
   return f;
 }
 
+/// Element `i` of an array of T, as a double.
+template <typename T>
+double loadAs(const uint8_t *data, size_t i) {
+  T v;
+  std::memcpy(&v, data + sizeof(T) * i, sizeof(T));
+  return double(v);
+}
+
 double elementAt(const uint8_t *data, ube::DType dtype, size_t i) {
   switch (dtype) {
-  case ube::DType::F32: {
-    float f;
-    std::memcpy(&f, data + 4 * i, 4);
-    return f;
-  }
+  case ube::DType::F32: return loadAs<float>(data, i);
   case ube::DType::F16: {
     uint16_t h;
     std::memcpy(&h, data + 2 * i, 2);
@@ -243,43 +247,15 @@ double elementAt(const uint8_t *data, ube::DType dtype, size_t i) {
     return f;
   }
   case ube::DType::I1: return data[i] != 0;
-  case ube::DType::I32: {
-    int32_t v;
-    std::memcpy(&v, data + 4 * i, 4);
-    return v;
-  }
-  case ube::DType::I64: {
-    int64_t v;
-    std::memcpy(&v, data + 8 * i, 8);
-    return double(v);
-  }
-  case ube::DType::F64: {
-    double v;
-    std::memcpy(&v, data + 8 * i, 8);
-    return v;
-  }
-  case ube::DType::I8: return int8_t(data[i]);
-  case ube::DType::I16: {
-    int16_t v;
-    std::memcpy(&v, data + 2 * i, 2);
-    return v;
-  }
-  case ube::DType::U8: return data[i];
-  case ube::DType::U16: {
-    uint16_t v;
-    std::memcpy(&v, data + 2 * i, 2);
-    return v;
-  }
-  case ube::DType::U32: {
-    uint32_t v;
-    std::memcpy(&v, data + 4 * i, 4);
-    return v;
-  }
-  case ube::DType::U64: {
-    uint64_t v;
-    std::memcpy(&v, data + 8 * i, 8);
-    return double(v);
-  }
+  case ube::DType::I32: return loadAs<int32_t>(data, i);
+  case ube::DType::I64: return loadAs<int64_t>(data, i);
+  case ube::DType::F64: return loadAs<double>(data, i);
+  case ube::DType::I8: return loadAs<int8_t>(data, i);
+  case ube::DType::I16: return loadAs<int16_t>(data, i);
+  case ube::DType::U8: return loadAs<uint8_t>(data, i);
+  case ube::DType::U16: return loadAs<uint16_t>(data, i);
+  case ube::DType::U32: return loadAs<uint32_t>(data, i);
+  case ube::DType::U64: return loadAs<uint64_t>(data, i);
   }
   return 0;
 }
@@ -358,7 +334,8 @@ void printTensor(const std::string &name, ube::DType dtype, const std::vector<in
   constexpr size_t kShown = 16;
   for (size_t i = 0; i < n && i < kShown; ++i) {
     double v = elementAt(data, dtype, i);
-    text += (i ? " " : "") + (ube::isIntegerDType(dtype) ? fmt::format("{}", int64_t(v))
+    text += (i ? " " : "") + (ube::isUnsignedDType(dtype)  ? fmt::format("{}", uint64_t(v))
+                              : ube::isIntegerDType(dtype) ? fmt::format("{}", int64_t(v))
                                                          : fmt::format("{:.6g}", v));
   }
   if (n > kShown)
