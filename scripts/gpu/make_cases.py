@@ -148,6 +148,17 @@ def correctness_cases():
         node("rd", "round", ["x"]), node("ex", "exp", ["x"]),
         node("fm", "fmod", ["rd", "ex"])],
         ["am", "cs", "mn", "fm"]), {"x": x}
+    # Unsigned bytes past 127: unsigned division, maximum and conversion.
+    a = rng.integers(0, 256, (5, 33)).astype(np.uint8)
+    b = rng.integers(1, 256, (5, 33)).astype(np.uint8)
+    yield "unsigned", graph({"a": a, "b": b}, [
+        node("q", "div", ["a", "b"]), node("mx", "maximum", ["a", "b"]),
+        node("f", "cast", ["a"], dtype="f32")], ["q", "mx", "f"]), {"a": a, "b": b}
+    # Attention dropout past 256 keys (flash blocks keyed as the whole).
+    q, k = randn(1, 2, 9, 16), randn(1, 2, 300, 16)
+    yield "attention_dropout", graph({"q": q, "k": k}, [
+        node("o", "scaled_dot_product_attention", ["q", "k", "k"],
+             attrs={"dropout_p": 0.2, "seed": 4})], ["o"]), {"q": q, "k": k}
     x = randn(37, 29)
     yield "dropout", graph({"x": x}, [
         node("out", "dropout", ["x"], attrs={"rate": 0.25, "seed": 5})], ["out"]), {"x": x}
