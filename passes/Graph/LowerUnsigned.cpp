@@ -24,6 +24,7 @@
 #include "dialects/ube/UbeOps.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 
 namespace ube {
 #define GEN_PASS_DEF_UBELOWERUNSIGNED
@@ -162,11 +163,14 @@ FailureOr<SmallVector<Value>> rewrite(Operation *op, llvm::function_ref<bool(Val
     return SmallVector<Value>(op->getResults());
   }
   if (auto constant = dyn_cast<ConstantOp>(op)) {
-    auto dense = dyn_cast<DenseElementsAttr>(constant.getValue());
-    if (!dense)
-      return op->emitOpError("an unsigned constant must be dense<...>");
+    // The same bits: a literal bit-cast, a weights blob viewed as signless.
     auto type = cast<RankedTensorType>(signless(constant.getType()));
-    return one(ConstantOp::create(b, op->getLoc(), type, dense.bitcast(type.getElementType())));
+    if (auto dense = dyn_cast<DenseElementsAttr>(constant.getValue()))
+      return one(ConstantOp::create(b, op->getLoc(), type, dense.bitcast(type.getElementType())));
+    if (auto resource = dyn_cast<DenseResourceElementsAttr>(constant.getValue()))
+      return one(ConstantOp::create(b, op->getLoc(), type,
+                                    DenseResourceElementsAttr::get(type, resource.getRawHandle())));
+    return op->emitOpError("an unsigned constant must be dense or a weights blob");
   }
   if (isa<AbsOp, ReluOp>(op))
     return one(op->getOperand(0));

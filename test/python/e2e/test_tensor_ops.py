@@ -182,3 +182,24 @@ def test_uint8_images_through_both_frontends(ube_module):
             assert np.asarray(o).dtype == np.uint8 and (np.asarray(o) == r.numpy()).all()
     [report] = compiled_graphs()
     assert report["compiled"] == report["nodes"]
+
+
+def test_uint8_weights(ube_module):
+    """A uint8 buffer large enough to travel in the weights file (safetensors
+    U8) keeps its bits: unsigned order against it, its float values summed."""
+
+    class Table(nn.Module):
+        def __init__(self):
+            super().__init__()
+            table = torch.arange(256, dtype=torch.int64).flip(0).to(torch.uint8)
+            self.register_buffer("table", table.reshape(16, 16).repeat(5, 1))
+
+        def forward(self, x):
+            return torch.maximum(x, self.table), (x.float() + self.table.float()).sum(0)
+
+    x = torch.randint(0, 256, (80, 16), dtype=torch.uint8,
+                      generator=torch.Generator().manual_seed(9))
+    out = ube_module.compile(Table(), example_inputs=(x,))(x)
+    reference = Table()(x)
+    assert (np.asarray(out[0]) == reference[0].numpy()).all()
+    assert (np.asarray(out[1]) == reference[1].numpy()).all()
