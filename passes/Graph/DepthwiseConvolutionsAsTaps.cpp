@@ -48,20 +48,25 @@ struct DepthwiseConvAsTaps : OpRewritePattern<ConvOp> {
       return rewriter.notifyMatchFailure(op, "too many taps");
     UbeBuilder u(rewriter, op.getLoc());
     int64_t r = window.rank();
+    // 16-bit floats are summed in f32, as the generic lowering does, and
+    // rounded once.
+    Type element = resultType.getElementType();
+    Type sumType = element.getIntOrFloatBitWidth() < 32 ? rewriter.getF32Type() : element;
+    auto widened = [&](Value v) { return element == sumType ? v : u.castTo(v, sumType); };
     // The weight [C, 1, *K] as [C, K]; tap t's column as [C, 1, ...].
-    Value weight = u.reshape(op.getWeight(), {channels, taps});
+    Value weight = u.reshape(widened(op.getWeight()), {channels, taps});
     SmallVector<int64_t> column = {channels};
     column.append(r, 1);
     Value sum;
-    for (auto [t, tap] : llvm::enumerate(
-             convTaps(u, op.getInput(), window, resultType.getShape().drop_front(2)))) {
+    for (auto [t, tap] : llvm::enumerate(convTaps(u, widened(op.getInput()), window,
+                                                  resultType.getShape().drop_front(2)))) {
       Value w = u.reshape(u.slice(weight, 1, t, t + 1), column);
       Value product = u.mul(tap, w);
       sum = sum ? u.add(sum, product) : product;
     }
     if (Value bias = op.getBias())
-      sum = u.add(sum, u.reshape(bias, column));
-    rewriter.replaceOp(op, sum);
+      sum = u.add(sum, u.reshape(widened(bias), column));
+    rewriter.replaceOp(op, element == sumType ? sum : u.castTo(sum, element));
     return success();
   }
 };

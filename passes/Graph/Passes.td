@@ -146,7 +146,8 @@ def UbeDepthwiseConvolutionsAsTaps : Pass<"ube-depthwise-convolutions-as-taps",
     `Σ_t slice_t(padded input) · weight[:, t]` (each weight column viewed as
     `[C, 1, ...]`), plus the bias: elementwise ops that fuse into one loop
     over the output, vectorized along its last axis, each tap a strided
-    view of the padded input.
+    view of the padded input. f16 and bf16 are summed in f32 and rounded
+    once.
   }];
   let dependentDialects = ["::ube::UbeDialect"];
 }

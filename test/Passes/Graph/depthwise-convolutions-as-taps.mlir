@@ -31,3 +31,17 @@ func.func @multiplier(%x: tensor<1x4x6x6xf32>, %w: tensor<8x1x3x3xf32>) -> tenso
   %0 = ube.conv %x, %w {groups = 4 : i64} : tensor<1x4x6x6xf32>, tensor<8x1x3x3xf32>
   return %0 : tensor<1x8x4x4xf32>
 }
+
+// -----
+
+// f16: the taps summed in f32, rounded once.
+// CHECK-LABEL: func.func @half
+// CHECK: ube.cast %arg1 : tensor<3x1x2xf16> to tensor<3x1x2xf32>
+// CHECK: ube.cast %arg0 : tensor<1x3x8xf16> to tensor<1x3x8xf32>
+// CHECK: ube.mul {{.*}} : tensor<1x3x7xf32>, tensor<3x1xf32>
+// CHECK: ube.add {{.*}} : tensor<1x3x7xf32>, tensor<1x3x7xf32>
+// CHECK: ube.cast %{{.*}} : tensor<1x3x7xf32> to tensor<1x3x7xf16>
+func.func @half(%x: tensor<1x3x8xf16>, %w: tensor<3x1x2xf16>) -> tensor<1x3x7xf16> {
+  %0 = ube.conv %x, %w {groups = 3 : i64} : tensor<1x3x8xf16>, tensor<3x1x2xf16>
+  return %0 : tensor<1x3x7xf16>
+}
