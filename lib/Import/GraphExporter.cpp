@@ -240,9 +240,20 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
     auto attrs = dyn_cast_if_present<DictionaryAttr>(op->getPropertiesAsAttribute());
     DictionaryAttr defaults = defaultAttributes(op->getName());
     json attrJson = json::object();
+    StringRef segmentsName = OpTrait::AttrSizedOperandSegments<void>::getOperandSegmentSizeAttr();
     for (NamedAttribute attr : attrs ? attrs.getValue() : ArrayRef<NamedAttribute>{}) {
       if (defaults && defaults.get(attr.getName()) == attr.getValue())
         continue;
+      if (attr.getName() == segmentsName) {
+        // Graph files fill optional operands in order: a present one after
+        // an absent one has no spelling.
+        ArrayRef<int32_t> segments = cast<DenseI32ArrayAttr>(attr.getValue()).asArrayRef();
+        if (llvm::is_contained(
+                segments.drop_front(llvm::find(segments, 0) - segments.begin()), 1))
+          return op->emitOpError("cannot be exported: an optional operand follows an absent "
+                                 "one, and graph files fill optional operands in order");
+        continue;
+      }
       auto value = attributeJson(attr.getValue());
       if (failed(value))
         return op->emitOpError("attribute '")
