@@ -55,7 +55,7 @@ class UnsignedRewriter {
 public:
   UnsignedRewriter(OpBuilder &b, Operation *op) : b(b), u(b, op->getLoc()) {}
 
-  /// A rank-0 constant of `value`'s signless integer type holding `bits`.
+  /// A rank-0 constant of `elementType` holding `bits`.
   Value constant(Type elementType, const APInt &bits) {
     auto type = RankedTensorType::get({}, elementType);
     return ConstantOp::create(u.b, type, DenseElementsAttr::get(type, bits));
