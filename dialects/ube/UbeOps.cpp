@@ -428,11 +428,16 @@ LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
   return success();
 }
 
+std::array<int64_t, 2> Im2colOp::dilations() {
+  if (auto dilation = getDilation())
+    return {(*dilation)[0], (*dilation)[1]};
+  return {1, 1};
+}
+
 int64_t Im2colOp::tapOffset(int64_t t) {
   ArrayRef<int64_t> kernel = getKernel();
   int64_t width = getInput().getType().getDimSize(3);
-  auto dilation = getDilation();
-  int64_t dh = dilation ? (*dilation)[0] : 1, dw = dilation ? (*dilation)[1] : 1;
+  auto [dh, dw] = dilations();
   return t / kernel[1] * dh * width + t % kernel[1] * dw;
 }
 

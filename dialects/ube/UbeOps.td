@@ -390,6 +390,8 @@ def Ube_Im2colOp : Ube_InferredOp<"im2col"> {
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let extraClassDeclaration = Ube_InferTypesDecl # [{
+    /// [dh, dw]: `dilation`, or 1 where absent.
+    std::array<int64_t, 2> dilations();
     /// The flat offset of tap `t` (row-major over the kernel).
     int64_t tapOffset(int64_t t);
   }];

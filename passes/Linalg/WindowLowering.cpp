@@ -282,8 +282,7 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
     auto inputType = tensorType(adaptor.getInput());
     ArrayRef<int64_t> in = inputType.getShape(), kernel = op.getKernel();
     int64_t width = in[3], length = op.getLength();
-    int64_t dh = op.getDilation() ? (*op.getDilation())[0] : 1;
-    int64_t dw = op.getDilation() ? (*op.getDilation())[1] : 1;
+    auto [dh, dw] = op.dilations();
     Type element = inputType.getElementType();
     Value flat = tensor::CollapseShapeOp::create(
         rewriter, loc, adaptor.getInput(), SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
