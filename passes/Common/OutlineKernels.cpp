@@ -102,8 +102,7 @@ struct Kernel {
 };
 
 /// The kernel of `op`, or nullopt when it must stay inline (it writes into
-/// a view other than a slice it is inserted back into, or a buffer it takes
-/// or returns has a dynamic shape).
+/// a view other than a slice it is inserted back into).
 std::optional<Kernel> gather(Operation *op) {
   Block *block = op->getBlock();
   Kernel kernel{op, {op}, {}, {}, {}};
@@ -166,15 +165,6 @@ std::optional<Kernel> gather(Operation *op) {
     }
     kernel.arguments.insert(value);
   }
-  // A kernel's buffers travel as bare pointers (--convert-func-to-llvm's
-  // bare-pointer convention), which carry no sizes: a dynamically shaped
-  // operand or result keeps the op inline.
-  auto dynamic = [](Value value) {
-    auto shaped = dyn_cast<ShapedType>(value.getType());
-    return shaped && !shaped.hasStaticShape();
-  };
-  if (llvm::any_of(kernel.arguments, dynamic) || llvm::any_of(kernel.results, dynamic))
-    return std::nullopt;
   llvm::sort(kernel.ops, [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
   return kernel;
 }

@@ -95,6 +95,12 @@ def UbeOutlineKernels : Pass<"ube-outline-kernels", "::mlir::ModuleOp"> {
     that writes into any other view of a larger tensor stays where it is: as
     an argument, the view would be copied at the call.
 
+    Buffers of symbolic shape are arguments too, and the sizes the op
+    reads (loop bounds, task counts) are `index` arguments, so the layers of
+    a model compiled for any batch and length share their kernels as well.
+    (The cpu target passes such buffers as pointers followed by their sizes:
+    `--ube-cpu-symbolic-entry-points`.)
+
     Kernels are named `__ube_<function>_kernel<N>` after the first function
     and op that needed them, and get internal linkage.
   }];

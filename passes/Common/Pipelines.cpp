@@ -23,12 +23,13 @@ void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize,
   if (outlineKernels)
     pm.addPass(createUbeOutlineKernels());
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  pm.addPass(createUbeNumberConstantGlobals());
+  // Loops that yield the buffer they were given fold to it first.
+  if (canonicalize)
+    pm.addPass(createCanonicalizerPass());
   // A kernel's results are its destinations (--ube-outline-kernels): the
   // calls' operands are the buffers.
   pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
-  pm.addPass(createUbeNumberConstantGlobals());
-  if (canonicalize)
-    pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createUbeDistinctResultBuffers());
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;

@@ -238,7 +238,7 @@ def UbeCpuEmitParallelDispatch : Pass<"ube-cpu-emit-parallel-dispatch", "::mlir:
 }
 
 def UbeCpuSymbolicEntryPoints : Pass<"ube-cpu-symbolic-entry-points", "::mlir::ModuleOp"> {
-  let summary = "Entry points with symbolic dimensions take bare buffers and the symbols' sizes";
+  let summary = "Entry points and kernels with symbolic dimensions take bare buffers and sizes";
   let description = [{
     Runs on memrefs, before the bare-pointer calling convention, which
     needs static shapes. Each public function with `ube.symbols` takes each
@@ -248,6 +248,13 @@ def UbeCpuSymbolicEntryPoints : Pass<"ube-cpu-symbolic-entry-points", "::mlir::M
     `memref.reinterpret_cast` as its dense row-major shape, its `?` sizes
     those of the symbols its `ube.dims` names. The runtime binds the
     symbols from the inputs' shapes, checks them, and passes their sizes.
+
+    Each private function (a kernel of `--ube-outline-kernels`) takes each
+    dense buffer of a symbolic shape as a rank-0 `memref<T>` followed by its
+    `?` sizes as `index` arguments, and views it the same way; its calls
+    pass the buffer's base (`memref.extract_strided_metadata`: a dense
+    buffer starts at offset 0) and sizes. A kernel that returns such a
+    buffer, or takes one with another layout, is an error.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect"];
 }

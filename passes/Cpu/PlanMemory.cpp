@@ -42,6 +42,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/BitVector.h"
 #include "llvm/ADT/TypeSwitch.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
@@ -538,6 +539,12 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     });
     int64_t arenaBytes = staticBytes;
     std::vector<Buffer *> placed;
+    // below[i]: the placed buffers that end at or under placed[i]'s offset
+    // (those its offset is the maximum over, and theirs). A buffer above
+    // another one that overlaps the new buffer drops out of its maximum:
+    // without that, a function's start held O(n²) maxima, which LLVM's
+    // instruction scheduler takes minutes over.
+    std::vector<llvm::BitVector> below;
     for (Buffer *buffer : order) {
       MemRefType type = buffer->alloc.getType();
       std::optional<int64_t> elementBytes =
@@ -550,18 +557,29 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       for (Value size : buffer->alloc.getDynamicSizes())
         bytes = arith::MulIOp::create(b, loc, bytes, sizes.atStart(size, b));
       buffer->runtimeBytes = alignUp(bytes);
-      Value offset = constant(staticBytes);
       buffer->offset = staticBytes;
-      for (Buffer *other : placed)
+      llvm::BitVector overlapping(order.size()), dominated(order.size());
+      for (auto [i, other] : llvm::enumerate(placed))
         if (buffer->overlapsInTime(*other)) {
-          offset = arith::MaxUIOp::create(
-              b, loc, offset,
-              arith::AddIOp::create(b, loc, other->runtimeOffset, other->runtimeBytes));
+          overlapping.set(i);
+          dominated |= below[i];
           buffer->offset = std::max(buffer->offset, other->offset + other->slotBytes);
         }
-      buffer->runtimeOffset = offset;
+      Value offset;
+      llvm::BitVector under = dominated;
+      for (unsigned i : overlapping.set_bits()) {
+        under.set(i);
+        if (dominated.test(i))
+          continue;
+        Value end = arith::AddIOp::create(b, loc, placed[i]->runtimeOffset,
+                                          placed[i]->runtimeBytes);
+        offset = offset ? arith::MaxUIOp::create(b, loc, offset, end).getResult() : end;
+      }
+      // Every placed buffer starts at staticBytes or above.
+      buffer->runtimeOffset = offset ? offset : constant(staticBytes);
       arenaBytes = std::max(arenaBytes, buffer->offset + buffer->slotBytes);
       placed.push_back(buffer);
+      below.push_back(std::move(under));
     }
     return llvm::alignTo(arenaBytes, kAlignment);
   }

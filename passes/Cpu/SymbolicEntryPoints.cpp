@@ -5,6 +5,8 @@
 // statically shaped memrefs. An entry point with symbolic dimensions takes
 // such buffers as rank-0 memrefs instead, and the symbols' sizes as one more
 // buffer of i64; its body views each buffer at its dense row-major shape.
+// A kernel (--ube-outline-kernels) takes each such buffer as a rank-0 memref
+// followed by its `?` sizes as index arguments; its calls pass them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -99,11 +101,103 @@ LogicalResult bindSymbols(func::FuncOp fn, ArrayAttr symbols) {
   return success();
 }
 
+/// Rewrites kernel `fn`'s dense buffers of dynamic shape as bare pointers
+/// followed by their dynamic sizes, and its `calls` to pass them.
+LogicalResult bareKernelArguments(func::FuncOp fn, ArrayRef<func::CallOp> calls) {
+  MLIRContext *context = fn.getContext();
+  Block &entry = fn.getBody().front();
+  auto isSymbolic = [](Type type) {
+    auto memref = dyn_cast<MemRefType>(type);
+    return memref && !memref.hasStaticShape();
+  };
+  for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes()))
+    if (isSymbolic(type) && !cast<MemRefType>(type).getLayout().isIdentity())
+      return fn.emitOpError("argument ") << i << " of type " << type
+                                         << " is not a dense buffer of symbolic shape";
+  if (llvm::any_of(fn.getResultTypes(), isSymbolic))
+    return fn.emitOpError("a kernel returns a buffer of symbolic shape");
+
+  // The body: each buffer viewed from its pointer and sizes.
+  SmallVector<Type> argTypes;
+  SmallVector<DictionaryAttr> oldAttrs, argAttrs;
+  fn.getAllArgAttrs(oldAttrs);
+  OpBuilder b = OpBuilder::atBlockBegin(&entry);
+  Location loc = fn.getLoc();
+  unsigned count = entry.getNumArguments();
+  for (unsigned old = 0, i = 0; old < count; ++old) {
+    BlockArgument arg = entry.getArgument(i);
+    auto type = dyn_cast<MemRefType>(arg.getType());
+    argTypes.push_back(arg.getType());
+    argAttrs.push_back(oldAttrs[old]);
+    if (!type || type.hasStaticShape()) {
+      ++i;
+      continue;
+    }
+    argTypes.back() = MemRefType::get({}, type.getElementType());
+    Value pointer = entry.insertArgument(i, argTypes.back(), arg.getLoc());
+    SmallVector<OpFoldResult> sizes;
+    unsigned next = i + 1;
+    for (int64_t size : type.getShape()) {
+      if (!ShapedType::isDynamic(size)) {
+        sizes.push_back(b.getIndexAttr(size));
+        continue;
+      }
+      sizes.push_back(entry.insertArgument(next++, b.getIndexType(), arg.getLoc()));
+      argTypes.push_back(b.getIndexType());
+      argAttrs.push_back(DictionaryAttr::get(context));
+    }
+    SmallVector<OpFoldResult> strides = ube::rowMajorStrides(b, loc, sizes);
+    Value view = memref::ReinterpretCastOp::create(b, loc, type, pointer, b.getIndexAttr(0),
+                                                   sizes, strides);
+    arg.replaceAllUsesWith(view);
+    entry.eraseArgument(next);
+    i = next;
+  }
+  fn.setFunctionType(FunctionType::get(context, argTypes, fn.getResultTypes()));
+  fn.setAllArgAttrs(argAttrs);
+
+  // The calls: each such operand's base buffer (a dense buffer starts at
+  // offset 0) and sizes.
+  for (func::CallOp call : calls) {
+    OpBuilder before(call);
+    SmallVector<Value> operands;
+    for (Value operand : call.getOperands()) {
+      auto type = dyn_cast<MemRefType>(operand.getType());
+      if (!type || type.hasStaticShape()) {
+        operands.push_back(operand);
+        continue;
+      }
+      auto metadata = memref::ExtractStridedMetadataOp::create(before, call.getLoc(), operand);
+      operands.push_back(metadata.getBaseBuffer());
+      for (auto [d, size] : llvm::enumerate(type.getShape()))
+        if (ShapedType::isDynamic(size))
+          operands.push_back(metadata.getSizes()[d]);
+    }
+    call->setOperands(operands);
+  }
+  return success();
+}
+
 struct UbeCpuSymbolicEntryPointsPass
     : ube::impl::UbeCpuSymbolicEntryPointsBase<UbeCpuSymbolicEntryPointsPass> {
   void runOnOperation() override {
+    ModuleOp module = getOperation();
+    llvm::DenseMap<StringAttr, SmallVector<func::CallOp>> callsOf;
+    module.walk([&](func::CallOp call) {
+      callsOf[call.getCalleeAttr().getAttr()].push_back(call);
+    });
+    for (auto fn : module.getOps<func::FuncOp>()) {
+      if (!fn.isPrivate() || fn.isExternal() ||
+          llvm::all_of(fn.getArgumentTypes(), [](Type type) {
+            auto memref = dyn_cast<MemRefType>(type);
+            return !memref || memref.hasStaticShape();
+          }))
+        continue;
+      if (failed(bareKernelArguments(fn, callsOf.lookup(fn.getSymNameAttr()))))
+        return signalPassFailure();
+    }
     StringRef symbolsName = ube::UbeDialect::SymbolsAttrHelper::getNameStr();
-    for (auto fn : getOperation().getOps<func::FuncOp>()) {
+    for (auto fn : module.getOps<func::FuncOp>()) {
       auto symbols = fn->getAttrOfType<ArrayAttr>(symbolsName);
       if (!fn.isPublic() || fn.isExternal() || !symbols || symbols.empty())
         continue;

@@ -20,6 +20,10 @@ SmallVector<OpFoldResult> rowMajorStrides(OpBuilder &b, Location loc,
       strides[d] = b.getIndexAttr(*inner * *size);
       continue;
     }
+    if (inner == 1) {
+      strides[d] = sizes[d + 1];
+      continue;
+    }
     strides[d] = arith::MulIOp::create(b, loc,
                                        getValueOrCreateConstantIndexOp(b, loc, strides[d + 1]),
                                        getValueOrCreateConstantIndexOp(b, loc, sizes[d + 1]))

@@ -109,19 +109,27 @@ func.func @inline(%x: tensor<2x8xf32>, %t: tensor<4x8xf32>) -> (tensor<4x8xf32>,
   return %back, %copy : tensor<4x8xf32>, tensor<2x8xf32>
 }
 
-// A dynamically shaped operand (here a loop's, cast from a static tensor)
-// would reach the kernel as a bare pointer without its size: the op stays.
+// Symbolic sizes: buffers of dynamic shape are arguments like any other
+// (--ube-cpu-symbolic-entry-points passes them as pointers and sizes), and
+// the empty destination's size stays with the caller.
+// CHECK-LABEL: func.func private @__ube_dynamic_kernel0
+// CHECK-SAME: (%{{.*}}: tensor<?x4xf32>, %{{.*}}: tensor<?x4xf32>) -> tensor<?x4xf32>
+// CHECK: linalg.generic
 // CHECK-LABEL: func.func @dynamic
-// CHECK-NOT: call
-// CHECK: scf.for
-func.func @dynamic(%x: tensor<6x4xf32>) -> tensor<?x4xf32> {
+// CHECK: %[[N:.*]] = tensor.dim %arg0
+// CHECK: %[[E:.*]] = tensor.empty(%[[N]])
+// CHECK: call @__ube_dynamic_kernel0(%[[E]], %arg0)
+func.func @dynamic(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
   %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %c2 = arith.constant 2 : index
-  %cast = tensor.cast %x : tensor<6x4xf32> to tensor<?x4xf32>
-  %r = scf.for %i = %c0 to %c2 step %c1 iter_args(%acc = %cast) -> (tensor<?x4xf32>) {
-    scf.yield %acc : tensor<?x4xf32>
-  }
+  %n = tensor.dim %x, %c0 : tensor<?x4xf32>
+  %e = tensor.empty(%n) : tensor<?x4xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(i, j) -> (i, j)>, affine_map<(i, j) -> (i, j)>],
+                       iterator_types = ["parallel", "parallel"]}
+      ins(%x : tensor<?x4xf32>) outs(%e : tensor<?x4xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %s = arith.addf %a, %a : f32
+    linalg.yield %s : f32
+  } -> tensor<?x4xf32>
   return %r : tensor<?x4xf32>
 }
 

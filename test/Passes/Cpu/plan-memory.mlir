@@ -203,10 +203,10 @@ func.func @calls(%a: memref<16xf32>, %out: memref<16xf32>) {
 // CHECK: %[[BYTES0:.*]] = arith.muli %c64{{.*}}, %[[N]]
 // CHECK: %[[ALIGNED0:.*]] = arith.andi
 // CHECK: %[[END0:.*]] = arith.addi %c64{{.*}}, %[[ALIGNED0]]
-// CHECK: %[[AT1:.*]] = arith.maxui %c64{{.*}}, %[[END0]]
+// CHECK-NOT: arith.maxui
 // CHECK: memref.view %[[ARENA]][%c0{{.*}}][] : memref<704xi8> to memref<4xf32>
 // CHECK: memref.view %[[ARENA]][%c64{{.*}}][%[[N2:.*]]] : memref<704xi8> to memref<?x16xf32>
-// CHECK: memref.view %[[ARENA]][%[[AT1]]][%[[N2]]] : memref<704xi8> to memref<?x4xf32>
+// CHECK: memref.view %[[ARENA]][%[[END0]]][%[[N2]]] : memref<704xi8> to memref<?x4xf32>
 // CHECK: memref.view %[[ARENA]][%c64{{.*}}][%[[N2]]] : memref<704xi8> to memref<?xf32>
 // CHECK-NOT: memref.alloc
 // PLAN-LABEL: memory plan for @symbolic: arena 704 bytes
@@ -228,5 +228,42 @@ func.func @symbolic(%x: memref<?x16xf32> {ube.dims = ["n"]}, %out: memref<?xf32>
   memref.dealloc %t0 : memref<?x16xf32>
   memref.dealloc %t1 : memref<?x4xf32>
   memref.dealloc %t2 : memref<?xf32>
+  return
+}
+
+// -----
+
+// A symbolic buffer's offset is the maximum of the ends of the buffers
+// live with it, less those it already lies above: %t2 (live with %t0 and
+// %t1, which share bytes) at max(end0, end1); %t3 (live with %t1 and %t2)
+// at end2 alone, since %t2 lies above %t1. At the maxima: %t0 [0, 512),
+// %t1 [0, 256), %t2 [512, 640), %t3 [640, 704).
+// CHECK-LABEL: func.func @symbolic_stacked
+// CHECK-SAME: memref<704xi8>
+// CHECK: %[[AT2:.*]] = arith.maxui
+// CHECK-NOT: arith.maxui
+// CHECK: %[[END2:.*]] = arith.addi %[[AT2]],
+// CHECK-NOT: arith.maxui
+// CHECK: memref.view %{{.*}}[%[[AT2]]]{{.*}} to memref<?x4xf32>
+// CHECK: memref.view %{{.*}}[%[[END2]]]{{.*}} to memref<?x2xf32>
+// PLAN-LABEL: memory plan for @symbolic_stacked: arena 704 bytes
+func.func @symbolic_stacked(%x: memref<?x16xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %one = arith.constant 1.0 : f32
+  %t0 = memref.alloc(%n) : memref<?x16xf32>
+  %t2 = memref.alloc(%n) : memref<?x4xf32>
+  memref.store %one, %t0[%c0, %c0] : memref<?x16xf32>
+  memref.store %one, %t2[%c0, %c0] : memref<?x4xf32>
+  %t1 = memref.alloc(%n) : memref<?x8xf32>
+  %t3 = memref.alloc(%n) : memref<?x2xf32>
+  memref.store %one, %t1[%c0, %c0] : memref<?x8xf32>
+  memref.store %one, %t3[%c0, %c0] : memref<?x2xf32>
+  memref.store %one, %t2[%c0, %c0] : memref<?x4xf32>
+  memref.dealloc %t0 : memref<?x16xf32>
+  memref.dealloc %t1 : memref<?x8xf32>
+  memref.dealloc %t2 : memref<?x4xf32>
+  memref.dealloc %t3 : memref<?x2xf32>
   return
 }
