@@ -7,9 +7,10 @@ threads, same run, same weights and input.
                                                 [--runs 7] [--record]
 
 Each layer is a `torch.nn.Conv2d` compiled by `ube.compile` (which path
-ube takes is in the first column: implicit im2col for 2-D stride-1
-convolutions, patches for strided ones, the input as it is for 1×1, a sum
-of taps for depthwise). Time: the median of --runs calls after a warm-up
+ube takes is in the second column: implicit im2col for 2-D stride-1
+convolutions, strided im2col (panels gathered from the input) for strided
+ones since 2026-12-05, the input as it is for 1×1, a sum of taps for
+depthwise). Time: the median of --runs calls after a warm-up
 call (inductor's compilation not timed). Error: max |ube − eager| over
 max |eager|.
 """
@@ -36,9 +37,9 @@ LAYERS = [
                                                        kernel_size=3, padding=1), 56),
     ("ResNet 3×3 256→256, 14²", "implicit im2col", dict(in_channels=256, out_channels=256,
                                                          kernel_size=3, padding=1), 14),
-    ("ResNet 3×3/2 128→128, 56²", "patches", dict(in_channels=128, out_channels=128,
+    ("ResNet 3×3/2 128→128, 56²", "strided im2col", dict(in_channels=128, out_channels=128,
                                                    kernel_size=3, stride=2, padding=1), 56),
-    ("ResNet stem 7×7/2 3→64, 224²", "patches", dict(in_channels=3, out_channels=64,
+    ("ResNet stem 7×7/2 3→64, 224²", "strided im2col", dict(in_channels=3, out_channels=64,
                                                       kernel_size=7, stride=2, padding=3), 224),
     ("MobileNetV2 dw 3×3 144, 56²", "taps", dict(in_channels=144, out_channels=144,
                                                   kernel_size=3, padding=1, groups=144), 56),

@@ -411,18 +411,32 @@ LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
       ShapedType::isDynamic(shape[3]))
     return emitOptionalError(loc, "input must be [B, C, H, W] with static C, H and W, got ",
                              shapeString(shape));
-  SmallVector<int64_t> dilation(2, 1);
+  SmallVector<int64_t> dilation(2, 1), stride(2, 1);
   if (auto given = adaptor.getDilation())
     dilation.assign(given->begin(), given->end());
-  if (kernel.size() != 2 || dilation.size() != 2 ||
-      llvm::any_of(kernel, [](int64_t k) { return k < 1; }) ||
-      llvm::any_of(dilation, [](int64_t d) { return d < 1; }))
-    return emitOptionalError(loc, "kernel and dilation need two positive sizes");
+  if (auto given = adaptor.getStride())
+    stride.assign(given->begin(), given->end());
+  auto positive = [](ArrayRef<int64_t> sizes) {
+    return sizes.size() == 2 && llvm::all_of(sizes, [](int64_t v) { return v >= 1; });
+  };
+  if (!positive(kernel) || !positive(dilation) || !positive(stride))
+    return emitOptionalError(loc, "kernel, dilation and stride need two positive sizes");
+  int64_t width = shape[3], columns = adaptor.getColumns().value_or(width);
   int64_t length = adaptor.getLength();
-  int64_t last = (kernel[0] - 1) * dilation[0] * shape[3] + (kernel[1] - 1) * dilation[1];
-  if (length < 1 || length + last > shape[2] * shape[3])
-    return emitOptionalError(loc, "length ", length, " plus the last tap's offset ", last,
-                             " passes the plane of ", shape[2] * shape[3], " elements");
+  if (columns < 1 || length < 1)
+    return emitOptionalError(loc, "columns and length must be positive");
+  // The farthest position read: the last position's, or the end of the row
+  // before it (a wider column).
+  auto offsetOf = [&](int64_t j) {
+    return stride[0] * (j / columns) * width + stride[1] * (j % columns);
+  };
+  int64_t farthest = offsetOf(length - 1);
+  if (length - 1 >= columns)
+    farthest = std::max(farthest, offsetOf((length - 1) / columns * columns - 1));
+  int64_t last = (kernel[0] - 1) * dilation[0] * width + (kernel[1] - 1) * dilation[1];
+  if (farthest + last >= shape[2] * width)
+    return emitOptionalError(loc, "length ", length, " reads up to element ", farthest + last,
+                             " of the plane of ", shape[2] * width, " elements");
   types.push_back(RankedTensorType::get({shape[0], shape[1] * kernel[0] * kernel[1], length},
                                         input->getElementType()));
   return success();
@@ -432,6 +446,21 @@ std::array<int64_t, 2> Im2colOp::dilations() {
   if (auto dilation = getDilation())
     return {(*dilation)[0], (*dilation)[1]};
   return {1, 1};
+}
+
+std::array<int64_t, 2> Im2colOp::strides() {
+  if (auto stride = getStride())
+    return {(*stride)[0], (*stride)[1]};
+  return {1, 1};
+}
+
+int64_t Im2colOp::rowLength() {
+  return getColumns().value_or(getInput().getType().getDimSize(3));
+}
+
+bool Im2colOp::isContiguous() {
+  return strides() == std::array<int64_t, 2>{1, 1} &&
+         rowLength() == getInput().getType().getDimSize(3);
 }
 
 int64_t Im2colOp::tapOffset(int64_t t) {

@@ -368,30 +368,44 @@ def Ube_ConvOp : Ube_InferredOp<"conv"> {
 }
 
 def Ube_Im2colOp : Ube_InferredOp<"im2col"> {
-  let summary = "The taps of a stride-1 window over each channel's flattened plane";
+  let summary = "The taps of a window over each channel's flattened plane";
   let description = [{
     `input` is `[B, C, H, W]` (already padded); the result is
     `[B, C · KH · KW, length]` with
 
         result[b, c · KH · KW + kh · KW + kw, j]
-          = input[b, c] flattened to H · W, at j + kh · dh · W + kw · dw
+          = input[b, c] flattened to H · W, at
+            sh · (j / Q) · W + sw · (j mod Q) + kh · dh · W + kw · dw
 
-    for the `kernel` `[KH, KW]` and `dilation` `[dh, dw]`. Position
-    `j = oh · W + ow` is output row `oh` and column `ow` of a stride-1
-    convolution computed over the plane's whole width: the columns past
-    the window's last fit are wrapped-around values the convolution crops.
-    So every row of the result is one contiguous run of the input, which
-    the cpu matmul kernels pack into their panels straight from the input
-    (implicit im2col) rather than from a materialized patch matrix.
-    `length` plus the last tap's offset must not pass `H · W`.
+    for the `kernel` `[KH, KW]`, `dilation` `[dh, dw]` and `stride`
+    `[sh, sw]` (default 1), and `Q` output positions per row (`columns`,
+    default `W`). Position `j` is output row `j / Q` and column `j mod Q`.
+
+    With stride 1 and the default `columns`, `j = oh · W + ow` covers the
+    plane's whole width (the columns past the window's last fit are
+    wrapped-around values the convolution crops), and every row of the
+    result is one contiguous run of the input, `j + offset`: the cpu matmul
+    kernels pack their panels straight from the input (implicit im2col)
+    rather than from a materialized patch matrix. A strided window takes
+    `columns` = the output width, and its panels gather their columns.
+    Every position read must lie in the plane.
   }];
   let arguments = (ins Ube_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
-                   OptionalAttr<DenseI64ArrayAttr>:$dilation, Ube_I64Attr:$length);
+                   OptionalAttr<DenseI64ArrayAttr>:$dilation,
+                   OptionalAttr<DenseI64ArrayAttr>:$stride,
+                   OptionalAttr<Ube_I64Attr>:$columns, Ube_I64Attr:$length);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let extraClassDeclaration = Ube_InferTypesDecl # [{
     /// [dh, dw]: `dilation`, or 1 where absent.
     std::array<int64_t, 2> dilations();
+    /// [sh, sw]: `stride`, or 1 where absent.
+    std::array<int64_t, 2> strides();
+    /// Output positions per row: `columns`, or the plane's width.
+    int64_t rowLength();
+    /// Whether every row of the result is a contiguous run of the plane
+    /// (stride 1, positions over the whole width).
+    bool isContiguous();
     /// The flat offset of tap `t` (row-major over the kernel).
     int64_t tapOffset(int64_t t);
   }];

@@ -230,13 +230,58 @@ Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelW
       b, DenseElementsAttr::get(tableType, llvm::map_to_vector(offsets, [&](int64_t v) {
                                   return Attribute(b.getIndexAttr(v));
                                 })));
+  if (im2col.isContiguous())
+    return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
+                                                           Value panel) -> Value {
+      return fillPanelRows(b, flat, k, width, panel, panelWidth, [&](Value kk) {
+        Value channel = x.div(kk, x.c(taps));
+        Value offset = tensor::ExtractOp::create(b, table, ValueRange{x.rem(kk, x.c(taps))});
+        return SmallVector<Value>{r, channel, x.add(offset, column)};
+      });
+    });
+  // Strided: each panel column's position in the plane, computed once per
+  // panel, plus the row's tap offset, gathered (32-bit indices: one AVX-512
+  // gather per 16 floats).
+  std::array<int64_t, 2> stride = im2col.strides();
+  int64_t columns = im2col.rowLength(), planeWidth = im2col.getInput().getType().getDimSize(3);
+  Type i32 = b.getI32Type(), f32 = b.getF32Type();
+  auto indexLanes = VectorType::get({panelWidth}, b.getIndexType());
+  auto i32Lanes = VectorType::get({panelWidth}, i32);
+  auto splat = [&](int64_t v) {
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(indexLanes, b.getIndexAttr(v)));
+  };
   return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
                                                          Value panel) -> Value {
-    return fillPanelRows(b, flat, k, width, panel, panelWidth, [&](Value kk) {
-      Value channel = x.div(kk, x.c(taps));
-      Value offset = tensor::ExtractOp::create(b, table, ValueRange{x.rem(kk, x.c(taps))});
-      return SmallVector<Value>{r, channel, x.add(offset, column)};
-    });
+    Value positions = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes),
+                                            vector::BroadcastOp::create(b, indexLanes, column));
+    Value rows = arith::DivUIOp::create(b, positions, splat(columns));
+    Value cols = arith::RemUIOp::create(b, positions, splat(columns));
+    Value base = arith::AddIOp::create(b, arith::MulIOp::create(b, rows, splat(stride[0] * planeWidth)),
+                                       arith::MulIOp::create(b, cols, splat(stride[1])));
+    base = arith::IndexCastOp::create(b, i32Lanes, base);
+    Value mask = vector::CreateMaskOp::create(
+        b, VectorType::get({panelWidth}, b.getI1Type()), ValueRange{width});
+    auto panelVector = VectorType::get({panelWidth}, f32);
+    Value zeros = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(panelVector, b.getF32FloatAttr(0.0f)));
+    Value first = x.c(0);
+    return buildLoop(b, first, k, x.c(1), panel,
+                     [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                       Value channel = x.div(kk, x.c(taps));
+                       Value offset = tensor::ExtractOp::create(
+                           b, table, ValueRange{x.rem(kk, x.c(taps))});
+                       Value indices = arith::AddIOp::create(
+                           b, base,
+                           vector::BroadcastOp::create(
+                               b, i32Lanes, arith::IndexCastOp::create(b, i32, offset)));
+                       Value gathered = vector::GatherOp::create(
+                           b, panelVector, flat, ValueRange{r, channel, first}, indices, mask,
+                           zeros, IntegerAttr());
+                       return {vector::TransferWriteOp::create(b, gathered, out[0],
+                                                               ValueRange{kk, first},
+                                                               ArrayRef<bool>{true})
+                                   .getResult()};
+                     })[0];
   });
 }
 

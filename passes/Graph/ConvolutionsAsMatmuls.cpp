@@ -3,11 +3,12 @@
 // im2col in ube ops: the window's taps gathered into a patch matrix, one
 // matmul with the weight; the product then runs on the matmul kernels
 // (packed panels, register tiles, parallel tasks) instead of a scalar loop
-// nest per output. A 2-D stride-1 convolution's patches are a ube.im2col
-// over the padded plane's whole width, which the cpu matmul kernels pack
-// straight from the input (no patch matrix; the wrapped-around columns are
-// cropped from the product). Other convolutions gather their patches as
-// K strided slices (K copies of the input).
+// nest per output. A 2-D convolution's patches are a ube.im2col, which
+// the cpu matmul kernels pack straight from the input (no patch matrix):
+// at stride 1 over the padded plane's whole width (contiguous runs; the
+// wrapped-around columns are cropped from the product), strided over the
+// output's positions (gathered). Other convolutions (1-D, 3-D) gather their
+// patches as K strided slices (K copies of the input).
 //
 //===----------------------------------------------------------------------===//
 
@@ -57,7 +58,8 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     if (perGroupOut == 1)
       return rewriter.notifyMatchFailure(op, "one output channel per group");
     int64_t depth = perGroupIn * taps;
-    if (r == 2 && taps > 1 && llvm::all_of(window.stride, [](int64_t s) { return s == 1; })) {
+    bool strided = llvm::any_of(window.stride, [](int64_t s) { return s > 1; });
+    if (r == 2 && (taps > 1 || strided)) {
       rewriter.replaceOp(op, implicitPatchesProduct(u, op, window));
       return success();
     }
@@ -80,34 +82,41 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     return success();
   }
 
-  /// The product over the padded plane's full width Wp: ube.im2col of the
-  /// padded input (plus the rows its last taps run into) times the weight,
-  /// [N, O, OH, Wp], cropped to [N, O, OH, OW].
+  /// ube.im2col of the padded input times the weight. Stride 1: over the
+  /// padded plane's full width Wp (plus the rows its last taps run into),
+  /// [N, O, OH, Wp] cropped to [N, O, OH, OW]. Strided: over the output's
+  /// OH · OW positions, which the panels gather.
   static Value implicitPatchesProduct(UbeBuilder &u, ConvOp op, const Window &window) {
     ArrayRef<int64_t> in = op.getInput().getType().getShape();
     ArrayRef<int64_t> out = op.getType().getShape();
     int64_t n = in[0], channels = in[1], outChannels = out[1], groups = op.getGroups();
+    bool strided = llvm::any_of(window.stride, [](int64_t s) { return s > 1; });
     int64_t width = in[3] + window.padBegin[1] + window.padEnd[1];
     int64_t height = in[2] + window.padBegin[0] + window.padEnd[0];
-    int64_t overrun = (window.kernel[1] - 1) * window.dilation[1];
+    int64_t overrun = strided ? 0 : (window.kernel[1] - 1) * window.dilation[1];
     int64_t extraRows = llvm::divideCeil(overrun, width);
     Value x = padAxis(u, op.getInput(), 2, window.padBegin[0], window.padEnd[0] + extraRows);
     x = padAxis(u, x, 3, window.padBegin[1], window.padEnd[1]);
-    int64_t rows = height - (window.kernel[0] - 1) * window.dilation[0];
+    int64_t rows = strided ? out[2] : height - (window.kernel[0] - 1) * window.dilation[0];
+    int64_t columns = strided ? out[3] : width;
     if (groups > 1)
       x = u.reshape(x, {n * groups, channels / groups, height + extraRows, width});
-    Value patches = Im2colOp::create(u.b, x, u.b.getDenseI64ArrayAttr(window.kernel),
-                                     u.b.getDenseI64ArrayAttr(window.dilation),
-                                     u.b.getI64IntegerAttr(rows * width));
+    Builder &b = u.b;
+    Value patches = Im2colOp::create(
+        u.b, x, b.getDenseI64ArrayAttr(window.kernel), b.getDenseI64ArrayAttr(window.dilation),
+        strided ? b.getDenseI64ArrayAttr(window.stride) : DenseI64ArrayAttr(),
+        strided ? b.getI64IntegerAttr(columns) : IntegerAttr(),
+        b.getI64IntegerAttr(rows * columns));
     int64_t depth = channels / groups * window.kernel[0] * window.kernel[1];
     if (groups > 1)
-      patches = u.reshape(patches, {n, groups, depth, rows * width});
+      patches = u.reshape(patches, {n, groups, depth, rows * columns});
     Value weight = u.reshape(op.getWeight(),
                              groups == 1 ? SmallVector<int64_t>{outChannels, depth}
                                          : SmallVector<int64_t>{groups, outChannels / groups,
                                                                 depth});
-    Value product = u.reshape(u.matmul(weight, patches), {n, outChannels, rows, width});
-    Value result = u.slice(product, 3, 0, out[3]);
+    Value result = u.reshape(u.matmul(weight, patches), {n, outChannels, rows, columns});
+    if (!strided)
+      result = u.slice(result, 3, 0, out[3]);
     if (Value bias = op.getBias())
       result = u.add(result, u.reshape(bias, {outChannels, 1, 1}));
     return result;

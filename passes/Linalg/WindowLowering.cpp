@@ -271,9 +271,10 @@ struct LowerAvgPool : OpConversionPattern<AvgPoolOp> {
 };
 
 /// A copy: result [B, C, KH, KW, length] reads the plane flattened to
-/// [B, C, H·W] at j + kh·dh·W + kw·dw (affine), then viewed as
-/// [B, C·KH·KW, length]. Targets without the cpu matmul kernels' implicit
-/// packing materialize the patches this way.
+/// [B, C, H·W] at sh·W·(j / Q) + sw·(j mod Q) + kh·dh·W + kw·dw (affine;
+/// j + kh·dh·W + kw·dw when contiguous), then viewed as [B, C·KH·KW,
+/// length]. Targets without the cpu matmul kernels' implicit packing
+/// materialize the patches this way.
 struct LowerIm2col : OpConversionPattern<Im2colOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(Im2colOp op, OpAdaptor adaptor,
@@ -288,8 +289,13 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
         rewriter, loc, adaptor.getInput(), SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
     MLIRContext *context = rewriter.getContext();
     auto d = [&](unsigned i) { return getAffineDimExpr(i, context); };
-    AffineMap read = AffineMap::get(5, 0, {d(0), d(1), d(4) + d(2) * (dh * width) + d(3) * dw},
-                                    context);
+    auto [sh, sw] = op.strides();
+    int64_t columns = op.rowLength();
+    AffineExpr position = op.isContiguous() ? d(4)
+                                            : d(4).floorDiv(columns) * (sh * width) +
+                                                  (d(4) % columns) * sw;
+    AffineMap read = AffineMap::get(
+        5, 0, {d(0), d(1), position + d(2) * (dh * width) + d(3) * dw}, context);
     SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(rewriter, loc, flat, 0),
                                        rewriter.getIndexAttr(in[1]),
                                        rewriter.getIndexAttr(kernel[0]),

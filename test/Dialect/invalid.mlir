@@ -484,8 +484,28 @@ func.func @dropout_counter_block(%x: tensor<4x3xf32>) {
 // -----
 
 func.func @im2col_length(%x: tensor<1x2x6x5xf32>) {
-  // expected-error@+1 {{length 20 plus the last tap's offset 12 passes the plane of 30 elements}}
+  // expected-error@+1 {{length 20 reads up to element 31 of the plane of 30 elements}}
   %0 = ube.im2col %x {kernel = array<i64: 3, 3>, length = 20 : i64} : tensor<1x2x6x5xf32>
+  return
+}
+
+// -----
+
+// Strided: position 8 is output row 2 of rows of 4, at 2·2·5, and the last
+// tap 2·5 + 2 further.
+func.func @im2col_strided_length(%x: tensor<1x2x6x5xf32>) {
+  // expected-error@+1 {{length 9 reads up to element 32 of the plane of 30 elements}}
+  %0 = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, columns = 4 : i64,
+                      length = 9 : i64} : tensor<1x2x6x5xf32>
+  return
+}
+
+// -----
+
+func.func @im2col_stride(%x: tensor<1x2x6x5xf32>) {
+  // expected-error@+1 {{kernel, dilation and stride need two positive sizes}}
+  %0 = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 0, 1>, length = 4 : i64}
+      : tensor<1x2x6x5xf32>
   return
 }
 

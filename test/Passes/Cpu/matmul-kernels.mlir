@@ -215,3 +215,27 @@ func.func @implicit_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x6x5xf32>) -> te
   %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<2x18x15xf32>
   return %y : tensor<2x4x15xf32>
 }
+
+// -----
+
+// Strided implicit im2col: each panel's columns j are output positions
+// (rows of 2, stride 2 over a plane 5 wide: 10·(j / 2) + 2·(j mod 2)),
+// computed once per panel (16 wide here) as 32-bit lanes; each row gathers
+// them at its tap's offset.
+// CHECK-LABEL: func.func @implicit_strided_patches
+// CHECK-NOT: ube.im2col
+// CHECK: scf.forall
+// CHECK: %[[STEP:.*]] = vector.step : vector<16xindex>
+// CHECK: arith.divui %{{.*}}, %{{.*}} : vector<16xindex>
+// CHECK: arith.remui %{{.*}}, %{{.*}} : vector<16xindex>
+// CHECK: %[[BASE:.*]] = arith.index_cast %{{.*}} : vector<16xindex> to vector<16xi32>
+// CHECK: scf.for
+// CHECK: %[[IDX:.*]] = arith.addi %[[BASE]], %{{.*}} : vector<16xi32>
+// CHECK: vector.gather %{{.*}}[%{{.*}}, %{{.*}}, %c0] [%[[IDX]]], %{{.*}}, %{{.*}} : tensor<2x2x30xf32>, vector<16xi32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
+func.func @implicit_strided_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x6x5xf32>)
+    -> tensor<2x4x4xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, columns = 2,
+                      length = 4 : i64} : tensor<2x2x6x5xf32>
+  %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<2x18x4xf32>
+  return %y : tensor<2x4x4xf32>
+}

@@ -1,27 +1,43 @@
 // RUN: ube-opt %s --ube-convolutions-as-matmuls --split-input-file | FileCheck %s
 
 // A grouped, strided, padded 3x3 convolution: the input padded with zero
-// blocks, nine strided slices (one per tap) as the patches
-// [N, G, C/G · 9, positions], the weight viewed as [G, O/G, C/G · 9], one
-// matmul, the bias added per channel.
+// blocks, one ube.im2col over the output's 3 × 3 positions (rows of 3,
+// stride 2) per image and group, the weight viewed as [G, O/G, C/G · 9],
+// one matmul, the bias added per channel.
 // CHECK-LABEL: func.func @conv
 // CHECK: ube.concat %{{.*}}, %arg0, %{{.*}} {axis = 2 : i64}
-// CHECK: ube.slice %{{.*}} {limit = array<i64: 2, 4, 5, 5>, start = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1, 2, 2>}
-// CHECK-COUNT-8: ube.slice
-// CHECK: %[[TAPS:.*]] = ube.concat {{.*}} {axis = 3 : i64}
-// CHECK: %[[PATCHES:.*]] = ube.reshape %[[TAPS]] : tensor<2x2x2x9x9xf32> to tensor<2x2x18x9xf32>
+// CHECK: %[[X:.*]] = ube.reshape %{{.*}} : tensor<2x4x8x8xf32> to tensor<4x2x8x8xf32>
+// CHECK: %[[I:.*]] = ube.im2col %[[X]] {columns = 3 : i64, dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, length = 9 : i64, stride = array<i64: 2, 2>} : tensor<4x2x8x8xf32>
+// CHECK: %[[PATCHES:.*]] = ube.reshape %[[I]] : tensor<4x18x9xf32> to tensor<2x2x18x9xf32>
 // CHECK: %[[W:.*]] = ube.reshape %arg1 : tensor<6x2x3x3xf32> to tensor<2x3x18xf32>
 // CHECK: %[[P:.*]] = ube.matmul %[[W]], %[[PATCHES]] : tensor<2x3x18xf32>, tensor<2x2x18x9xf32>
 // CHECK: ube.reshape %[[P]] : tensor<2x2x3x9xf32> to tensor<2x6x3x3xf32>
 // CHECK: ube.reshape %arg2 : tensor<6xf32> to tensor<6x1x1xf32>
 // CHECK: ube.add
 // CHECK-NOT: ube.conv
+// CHECK-NOT: ube.slice
 func.func @conv(%x: tensor<2x4x6x6xf32>, %w: tensor<6x2x3x3xf32>, %b: tensor<6xf32>)
     -> tensor<2x6x3x3xf32> {
   %0 = ube.conv %x, %w, %b {stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>,
                             groups = 2 : i64}
       : tensor<2x4x6x6xf32>, tensor<6x2x3x3xf32>, tensor<6xf32>
   return %0 : tensor<2x6x3x3xf32>
+}
+
+// -----
+
+// A 1-D strided convolution gathers its patches as strided slices, one per
+// tap, [N, C · 3, positions], times the weight [O, C · 3].
+// CHECK-LABEL: func.func @conv1d
+// CHECK: ube.slice %arg0 {limit = array<i64: 2, 4, 5>, start = array<i64: 0, 0, 0>, stride = array<i64: 1, 1, 2>}
+// CHECK-COUNT-2: ube.slice
+// CHECK: %[[TAPS:.*]] = ube.concat {{.*}} {axis = 3 : i64}
+// CHECK: %[[PATCHES:.*]] = ube.reshape %[[TAPS]] : tensor<2x1x4x3x3xf32> to tensor<2x12x3xf32>
+// CHECK: %[[W:.*]] = ube.reshape %arg1 : tensor<6x4x3xf32> to tensor<6x12xf32>
+// CHECK: ube.matmul %[[W]], %[[PATCHES]] : tensor<6x12xf32>, tensor<2x12x3xf32>
+func.func @conv1d(%x: tensor<2x4x7xf32>, %w: tensor<6x4x3xf32>) -> tensor<2x6x3xf32> {
+  %0 = ube.conv %x, %w {stride = array<i64: 2>} : tensor<2x4x7xf32>, tensor<6x4x3xf32>
+  return %0 : tensor<2x6x3xf32>
 }
 
 // -----

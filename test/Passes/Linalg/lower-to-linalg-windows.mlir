@@ -38,6 +38,19 @@ func.func @im2col(%x: tensor<2x3x6x5xf32>) -> tensor<2x12x9xf32> {
 
 // -----
 
+// Strided im2col: position j is output row j / 2, column j mod 2 (rows of
+// 2), read at 2·5·(j / 2) + 2·(j mod 2) plus the tap's offset.
+// CHECK-DAG: #[[TAPS:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, (d4 floordiv 2) * 10 + (d4 mod 2) * 2 + d2 * 5 + d3)>
+// CHECK-LABEL: func.func @im2col_strided
+// CHECK: linalg.generic {indexing_maps = [#[[TAPS]], #{{.*}}], {{.*}} outs(%{{.*}} : tensor<2x3x2x2x4xf32>)
+func.func @im2col_strided(%x: tensor<2x3x6x5xf32>) -> tensor<2x12x4xf32> {
+  %0 = ube.im2col %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, columns = 2,
+                      length = 4} : tensor<2x3x6x5xf32>
+  return %0 : tensor<2x12x4xf32>
+}
+
+// -----
+
 // Average pooling in f16: summed in f32, divided by each window's count of
 // input elements (padding excluded: 2, 3, 2), rounded once.
 // CHECK-LABEL: func.func @avg_pool

@@ -24,6 +24,17 @@ MODULES = {
     "conv2d_depthwise": (lambda: nn.Conv2d(6, 6, 5, padding=2, groups=6, bias=False),
                          (1, 6, 8, 8)),
     "conv2d_1x1": (lambda: nn.Conv2d(16, 8, 1), (2, 16, 7, 7)),
+    # Strided 2-D convolutions gather their patches' panels (implicit
+    # im2col): several panels of 32 positions and a ragged one, stride and
+    # dilation differing by axis, groups, and a strided pointwise one.
+    "conv2d_stem_7x7_stride2": (lambda: nn.Conv2d(3, 16, 7, stride=2, padding=3),
+                                (2, 3, 30, 26)),
+    "conv2d_stride_2_3_dilation": (
+        lambda: nn.Conv2d(4, 6, (3, 2), stride=(2, 3), padding=(1, 2), dilation=(2, 1)),
+        (2, 4, 13, 17)),
+    "conv2d_groups_stride2": (lambda: nn.Conv2d(8, 12, 3, stride=2, padding=1, groups=4),
+                              (2, 8, 11, 11)),
+    "conv2d_1x1_stride2": (lambda: nn.Conv2d(16, 8, 1, stride=2), (2, 16, 9, 9)),
     "conv1d_same_even_kernel": (lambda: nn.Conv1d(5, 7, 4, padding="same"), (3, 5, 20)),
     "conv3d": (lambda: nn.Conv3d(2, 3, (2, 3, 3), stride=(1, 2, 1)), (2, 2, 5, 7, 6)),
     "max_pool2d": (lambda: nn.MaxPool2d(3, 2, 1), (2, 3, 11, 11)),
