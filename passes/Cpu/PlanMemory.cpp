@@ -38,6 +38,7 @@
 
 #include "dialects/ube/UbeDialect.h"
 
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -260,8 +261,12 @@ private:
       int64_t max = maxima.lookup(name);
       return max > 0 ? std::optional<int64_t>(max) : std::nullopt;
     }
-    if (!isa<arith::AddIOp, arith::MulIOp, arith::MaxUIOp, arith::MinUIOp, arith::IndexCastOp,
-             arith::IndexCastUIOp, arith::CeilDivUIOp, arith::DivUIOp>(op))
+    if (auto apply = dyn_cast<affine::AffineApplyOp>(op))
+      return evaluate(apply);
+    // (Sizes are never negative: signed and unsigned bounds agree.)
+    if (!isa<arith::AddIOp, arith::MulIOp, arith::MaxUIOp, arith::MinUIOp, arith::MaxSIOp,
+             arith::MinSIOp, arith::IndexCastOp, arith::IndexCastUIOp, arith::CeilDivUIOp,
+             arith::DivUIOp>(op))
       return std::nullopt;
     SmallVector<int64_t> values;
     for (Value operand : op->getOperands()) {
@@ -276,11 +281,54 @@ private:
     return llvm::TypeSwitch<Operation *, int64_t>(op)
         .Case([&](arith::AddIOp) { return values[0] + values[1]; })
         .Case([&](arith::MulIOp) { return values[0] * values[1]; })
-        .Case([&](arith::MaxUIOp) { return std::max(values[0], values[1]); })
-        .Case([&](arith::MinUIOp) { return std::min(values[0], values[1]); })
+        .Case<arith::MaxUIOp, arith::MaxSIOp>(
+            [&](Operation *) { return std::max(values[0], values[1]); })
+        .Case<arith::MinUIOp, arith::MinSIOp>(
+            [&](Operation *) { return std::min(values[0], values[1]); })
         .Case([&](arith::CeilDivUIOp) { return llvm::divideCeil(values[0], values[1]); })
         .Case([&](arith::DivUIOp) { return values[0] / values[1]; })
         .Default([&](Operation *) { return values[0]; });
+  }
+
+  /// An affine size (the shapes' reified sizes, `s0 * 12`) at its operands'
+  /// maxima, when it only grows with them.
+  std::optional<int64_t> evaluate(affine::AffineApplyOp apply) {
+    AffineMap map = apply.getAffineMap();
+    if (map.getNumResults() != 1 || !growsWithOperands(map.getResult(0)))
+      return std::nullopt;
+    SmallVector<Attribute> operands;
+    for (Value operand : apply.getMapOperands()) {
+      std::optional<int64_t> value = maximum(operand);
+      if (!value || *value < 0)
+        return std::nullopt;
+      operands.push_back(IntegerAttr::get(IndexType::get(apply.getContext()), *value));
+    }
+    SmallVector<Attribute> results;
+    if (failed(map.constantFold(operands, results)))
+      return std::nullopt;
+    return cast<IntegerAttr>(results[0]).getInt();
+  }
+
+  /// Sums and products of dimensions, symbols and constants ≥ 0, divided by
+  /// positive constants (no `mod`, no subtraction).
+  static bool growsWithOperands(AffineExpr expr) {
+    if (auto constant = dyn_cast<AffineConstantExpr>(expr))
+      return constant.getValue() >= 0;
+    if (isa<AffineDimExpr, AffineSymbolExpr>(expr))
+      return true;
+    auto binary = cast<AffineBinaryOpExpr>(expr);
+    switch (expr.getKind()) {
+    case AffineExprKind::Add:
+    case AffineExprKind::Mul:
+      return growsWithOperands(binary.getLHS()) && growsWithOperands(binary.getRHS());
+    case AffineExprKind::FloorDiv:
+    case AffineExprKind::CeilDiv: {
+      auto divisor = dyn_cast<AffineConstantExpr>(binary.getRHS());
+      return divisor && divisor.getValue() > 0 && growsWithOperands(binary.getLHS());
+    }
+    default:
+      return false;
+    }
   }
 
   func::FuncOp fn;

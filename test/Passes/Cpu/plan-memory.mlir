@@ -267,3 +267,31 @@ func.func @symbolic_stacked(%x: memref<?x16xf32> {ube.dims = ["n"]})
   memref.dealloc %t3 : memref<?x2xf32>
   return
 }
+
+// -----
+
+// Sizes as affine maps of the symbols are planned when they only grow with
+// them (8 · 12 floats at the maximum: 384 bytes); a `mod` is not, and its
+// buffer stays an allocation.
+// CHECK-LABEL: func.func @symbolic_affine
+// CHECK-SAME: memref<384xi8>
+// CHECK: affine.apply
+// CHECK: memref.view {{.*}} : memref<384xi8> to memref<?xf32>
+// CHECK: memref.alloc(%{{.*}}) : memref<?xi32>
+// PLAN-LABEL: memory plan for @symbolic_affine: arena 384 bytes
+func.func @symbolic_affine(%x: memref<?x16xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %one = arith.constant 1.0 : f32
+  %zero = arith.constant 0 : i32
+  %m = affine.apply affine_map<()[s0] -> (s0 * 12)>()[%n]
+  %r = affine.apply affine_map<()[s0] -> (s0 mod 4 + 1)>()[%n]
+  %t = memref.alloc(%m) : memref<?xf32>
+  %u = memref.alloc(%r) : memref<?xi32>
+  memref.store %one, %t[%c0] : memref<?xf32>
+  memref.store %zero, %u[%c0] : memref<?xi32>
+  memref.dealloc %t : memref<?xf32>
+  memref.dealloc %u : memref<?xi32>
+  return
+}
