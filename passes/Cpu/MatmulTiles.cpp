@@ -256,8 +256,9 @@ Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelW
                                             vector::BroadcastOp::create(b, indexLanes, column));
     Value rows = arith::DivUIOp::create(b, positions, splat(columns));
     Value cols = arith::RemUIOp::create(b, positions, splat(columns));
-    Value base = arith::AddIOp::create(b, arith::MulIOp::create(b, rows, splat(stride[0] * planeWidth)),
-                                       arith::MulIOp::create(b, cols, splat(stride[1])));
+    Value base =
+        arith::AddIOp::create(b, arith::MulIOp::create(b, rows, splat(stride[0] * planeWidth)),
+                              arith::MulIOp::create(b, cols, splat(stride[1])));
     base = arith::IndexCastOp::create(b, i32Lanes, base);
     Value mask = vector::CreateMaskOp::create(
         b, VectorType::get({panelWidth}, b.getI1Type()), ValueRange{width});

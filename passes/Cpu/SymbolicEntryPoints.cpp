@@ -101,20 +101,22 @@ LogicalResult bindSymbols(func::FuncOp fn, ArrayAttr symbols) {
   return success();
 }
 
+/// Whether `type` is a buffer of symbolic shape.
+bool isSymbolicBuffer(Type type) {
+  auto memref = dyn_cast<MemRefType>(type);
+  return memref && !memref.hasStaticShape();
+}
+
 /// Rewrites kernel `fn`'s dense buffers of dynamic shape as bare pointers
 /// followed by their dynamic sizes, and its `calls` to pass them.
 LogicalResult bareKernelArguments(func::FuncOp fn, ArrayRef<func::CallOp> calls) {
   MLIRContext *context = fn.getContext();
   Block &entry = fn.getBody().front();
-  auto isSymbolic = [](Type type) {
-    auto memref = dyn_cast<MemRefType>(type);
-    return memref && !memref.hasStaticShape();
-  };
   for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes()))
-    if (isSymbolic(type) && !cast<MemRefType>(type).getLayout().isIdentity())
+    if (isSymbolicBuffer(type) && !cast<MemRefType>(type).getLayout().isIdentity())
       return fn.emitOpError("argument ") << i << " of type " << type
                                          << " is not a dense buffer of symbolic shape";
-  if (llvm::any_of(fn.getResultTypes(), isSymbolic))
+  if (llvm::any_of(fn.getResultTypes(), isSymbolicBuffer))
     return fn.emitOpError("a kernel returns a buffer of symbolic shape");
 
   // The body: each buffer viewed from its pointer and sizes.
@@ -126,13 +128,13 @@ LogicalResult bareKernelArguments(func::FuncOp fn, ArrayRef<func::CallOp> calls)
   unsigned count = entry.getNumArguments();
   for (unsigned old = 0, i = 0; old < count; ++old) {
     BlockArgument arg = entry.getArgument(i);
-    auto type = dyn_cast<MemRefType>(arg.getType());
     argTypes.push_back(arg.getType());
     argAttrs.push_back(oldAttrs[old]);
-    if (!type || type.hasStaticShape()) {
+    if (!isSymbolicBuffer(arg.getType())) {
       ++i;
       continue;
     }
+    auto type = cast<MemRefType>(arg.getType());
     argTypes.back() = MemRefType::get({}, type.getElementType());
     Value pointer = entry.insertArgument(i, argTypes.back(), arg.getLoc());
     SmallVector<OpFoldResult> sizes;
@@ -162,11 +164,11 @@ LogicalResult bareKernelArguments(func::FuncOp fn, ArrayRef<func::CallOp> calls)
     OpBuilder before(call);
     SmallVector<Value> operands;
     for (Value operand : call.getOperands()) {
-      auto type = dyn_cast<MemRefType>(operand.getType());
-      if (!type || type.hasStaticShape()) {
+      if (!isSymbolicBuffer(operand.getType())) {
         operands.push_back(operand);
         continue;
       }
+      auto type = cast<MemRefType>(operand.getType());
       auto metadata = memref::ExtractStridedMetadataOp::create(before, call.getLoc(), operand);
       operands.push_back(metadata.getBaseBuffer());
       for (auto [d, size] : llvm::enumerate(type.getShape()))
@@ -188,10 +190,7 @@ struct UbeCpuSymbolicEntryPointsPass
     });
     for (auto fn : module.getOps<func::FuncOp>()) {
       if (!fn.isPrivate() || fn.isExternal() ||
-          llvm::all_of(fn.getArgumentTypes(), [](Type type) {
-            auto memref = dyn_cast<MemRefType>(type);
-            return !memref || memref.hasStaticShape();
-          }))
+          llvm::none_of(fn.getArgumentTypes(), isSymbolicBuffer))
         continue;
       if (failed(bareKernelArguments(fn, callsOf.lookup(fn.getSymNameAttr()))))
         return signalPassFailure();
