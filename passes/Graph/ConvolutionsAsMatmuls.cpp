@@ -7,8 +7,9 @@
 // the cpu matmul kernels pack straight from the input (no patch matrix):
 // at stride 1 over the padded plane's whole width (contiguous runs; the
 // wrapped-around columns are cropped from the product), strided over the
-// output's positions (gathered). Other convolutions (1-D, 3-D) gather their
-// patches as K strided slices (K copies of the input).
+// output's positions (gathered). A 1-D convolution is one as a plane of
+// height 1. 3-D convolutions gather their patches as K strided slices (K
+// copies of the input).
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,7 +61,27 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     int64_t depth = perGroupIn * taps;
     bool strided = llvm::any_of(window.stride, [](int64_t s) { return s > 1; });
     if (r == 2 && (taps > 1 || strided)) {
-      rewriter.replaceOp(op, implicitPatchesProduct(u, op, window));
+      rewriter.replaceOp(op, implicitPatchesProduct(u, op.getInput(), op.getWeight(),
+                                                    op.getBias(), groups, window, out));
+      return success();
+    }
+    if (r == 1 && (taps > 1 || strided)) {
+      // A plane of height 1: [N, C, L] as [N, C, 1, L], the window [1, K].
+      Window plane = window;
+      for (SmallVector<int64_t> *ones : {&plane.kernel, &plane.stride, &plane.dilation})
+        ones->insert(ones->begin(), 1);
+      for (SmallVector<int64_t> *zeros : {&plane.padBegin, &plane.padEnd})
+        zeros->insert(zeros->begin(), 0);
+      auto withHeight = [&](Value v) {
+        SmallVector<int64_t> shape(UbeBuilder::typeOf(v).getShape());
+        shape.insert(shape.begin() + 2, 1);
+        return u.reshape(v, shape);
+      };
+      SmallVector<int64_t> planeOut = {out[0], out[1], 1, out[2]};
+      Value result = implicitPatchesProduct(u, withHeight(op.getInput()),
+                                            withHeight(op.getWeight()), op.getBias(), groups,
+                                            plane, planeOut);
+      rewriter.replaceOp(op, u.reshape(result, out));
       return success();
     }
     Value patches = u.reshape(convPatches(u, op.getInput(), window, out.drop_front(2), groups),
@@ -86,16 +107,17 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
   /// padded plane's full width Wp (plus the rows its last taps run into),
   /// [N, O, OH, Wp] cropped to [N, O, OH, OW]. Strided: over the output's
   /// OH · OW positions, which the panels gather.
-  static Value implicitPatchesProduct(UbeBuilder &u, ConvOp op, const Window &window) {
-    ArrayRef<int64_t> in = op.getInput().getType().getShape();
-    ArrayRef<int64_t> out = op.getType().getShape();
-    int64_t n = in[0], channels = in[1], outChannels = out[1], groups = op.getGroups();
+  static Value implicitPatchesProduct(UbeBuilder &u, Value input, Value weightIn, Value bias,
+                                      int64_t groups, const Window &window,
+                                      ArrayRef<int64_t> out) {
+    ArrayRef<int64_t> in = UbeBuilder::typeOf(input).getShape();
+    int64_t n = in[0], channels = in[1], outChannels = out[1];
     bool strided = llvm::any_of(window.stride, [](int64_t s) { return s > 1; });
     int64_t width = in[3] + window.padBegin[1] + window.padEnd[1];
     int64_t height = in[2] + window.padBegin[0] + window.padEnd[0];
     int64_t overrun = strided ? 0 : (window.kernel[1] - 1) * window.dilation[1];
     int64_t extraRows = llvm::divideCeil(overrun, width);
-    Value x = padAxis(u, op.getInput(), 2, window.padBegin[0], window.padEnd[0] + extraRows);
+    Value x = padAxis(u, input, 2, window.padBegin[0], window.padEnd[0] + extraRows);
     x = padAxis(u, x, 3, window.padBegin[1], window.padEnd[1]);
     int64_t rows = strided ? out[2] : height - (window.kernel[0] - 1) * window.dilation[0];
     int64_t columns = strided ? out[3] : width;
@@ -110,14 +132,14 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     int64_t depth = channels / groups * window.kernel[0] * window.kernel[1];
     if (groups > 1)
       patches = u.reshape(patches, {n, groups, depth, rows * columns});
-    Value weight = u.reshape(op.getWeight(),
+    Value weight = u.reshape(weightIn,
                              groups == 1 ? SmallVector<int64_t>{outChannels, depth}
                                          : SmallVector<int64_t>{groups, outChannels / groups,
                                                                 depth});
     Value result = u.reshape(u.matmul(weight, patches), {n, outChannels, rows, columns});
     if (!strided)
       result = u.slice(result, 3, 0, out[3]);
-    if (Value bias = op.getBias())
+    if (bias)
       result = u.add(result, u.reshape(bias, {outChannels, 1, 1}));
     return result;
   }

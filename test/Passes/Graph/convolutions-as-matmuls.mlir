@@ -26,18 +26,31 @@ func.func @conv(%x: tensor<2x4x6x6xf32>, %w: tensor<6x2x3x3xf32>, %b: tensor<6xf
 
 // -----
 
-// A 1-D strided convolution gathers its patches as strided slices, one per
-// tap, [N, C · 3, positions], times the weight [O, C · 3].
+// A 1-D convolution is a 2-D one over a plane of height 1: its
+// ube.im2col takes the window [1, 3] with stride [1, 2] over the 3 output
+// positions, times the weight [O, C · 3].
 // CHECK-LABEL: func.func @conv1d
-// CHECK: ube.slice %arg0 {limit = array<i64: 2, 4, 5>, start = array<i64: 0, 0, 0>, stride = array<i64: 1, 1, 2>}
-// CHECK-COUNT-2: ube.slice
-// CHECK: %[[TAPS:.*]] = ube.concat {{.*}} {axis = 3 : i64}
-// CHECK: %[[PATCHES:.*]] = ube.reshape %[[TAPS]] : tensor<2x1x4x3x3xf32> to tensor<2x12x3xf32>
+// CHECK: %[[X:.*]] = ube.reshape %arg0 : tensor<2x4x7xf32> to tensor<2x4x1x7xf32>
+// CHECK: %[[I:.*]] = ube.im2col %[[X]] {columns = 3 : i64, dilation = array<i64: 1, 1>, kernel = array<i64: 1, 3>, length = 3 : i64, stride = array<i64: 1, 2>} : tensor<2x4x1x7xf32>
 // CHECK: %[[W:.*]] = ube.reshape %arg1 : tensor<6x4x3xf32> to tensor<6x12xf32>
-// CHECK: ube.matmul %[[W]], %[[PATCHES]] : tensor<6x12xf32>, tensor<2x12x3xf32>
+// CHECK: ube.matmul %[[W]], %[[I]] : tensor<6x12xf32>, tensor<2x12x3xf32>
+// CHECK-NOT: ube.slice
 func.func @conv1d(%x: tensor<2x4x7xf32>, %w: tensor<6x4x3xf32>) -> tensor<2x6x3xf32> {
   %0 = ube.conv %x, %w {stride = array<i64: 2>} : tensor<2x4x7xf32>, tensor<6x4x3xf32>
   return %0 : tensor<2x6x3xf32>
+}
+
+// -----
+
+// A 3-D convolution gathers its patches as strided slices, one per tap.
+// CHECK-LABEL: func.func @conv3d
+// CHECK-COUNT-8: ube.slice
+// CHECK: ube.concat
+// CHECK: ube.matmul
+func.func @conv3d(%x: tensor<1x2x4x4x4xf32>, %w: tensor<3x2x2x2x2xf32>) -> tensor<1x3x2x2x2xf32> {
+  %0 = ube.conv %x, %w {stride = array<i64: 2, 2, 2>}
+      : tensor<1x2x4x4x4xf32>, tensor<3x2x2x2x2xf32>
+  return %0 : tensor<1x3x2x2x2xf32>
 }
 
 // -----

@@ -36,6 +36,14 @@ MODULES = {
                               (2, 8, 11, 11)),
     "conv2d_1x1_stride2": (lambda: nn.Conv2d(16, 8, 1, stride=2), (2, 16, 9, 9)),
     "conv1d_same_even_kernel": (lambda: nn.Conv1d(5, 7, 4, padding="same"), (3, 5, 20)),
+    # 1-D convolutions as planes of height 1 (implicit im2col): strided and
+    # dilated, Wav2Vec2's first feature layer, grouped.
+    "conv1d_stride_dilation": (lambda: nn.Conv1d(5, 7, 5, stride=3, padding=2, dilation=2),
+                               (3, 5, 40)),
+    "conv1d_wav2vec2_first": (lambda: nn.Conv1d(1, 16, 10, stride=5, bias=False),
+                              (2, 1, 400)),
+    "conv1d_groups_stride2": (lambda: nn.Conv1d(8, 12, 3, stride=2, padding=1, groups=4),
+                              (2, 8, 33)),
     "conv3d": (lambda: nn.Conv3d(2, 3, (2, 3, 3), stride=(1, 2, 1)), (2, 2, 5, 7, 6)),
     "max_pool2d": (lambda: nn.MaxPool2d(3, 2, 1), (2, 3, 11, 11)),
     "max_pool2d_ceil": (lambda: nn.MaxPool2d(3, 2, ceil_mode=True), (2, 3, 10, 10)),
