@@ -614,9 +614,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
           buffer->offset = std::max(buffer->offset, other->offset + other->slotBytes);
         }
       Value offset;
-      llvm::BitVector under = dominated;
       for (unsigned i : overlapping.set_bits()) {
-        under.set(i);
         if (dominated.test(i))
           continue;
         Value end = arith::AddIOp::create(b, loc, placed[i]->runtimeOffset,
@@ -627,7 +625,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       buffer->runtimeOffset = offset ? offset : constant(staticBytes);
       arenaBytes = std::max(arenaBytes, buffer->offset + buffer->slotBytes);
       placed.push_back(buffer);
-      below.push_back(std::move(under));
+      below.push_back(dominated |= overlapping);
     }
     return llvm::alignTo(arenaBytes, kAlignment);
   }

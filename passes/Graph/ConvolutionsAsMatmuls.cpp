@@ -123,9 +123,9 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     int64_t columns = strided ? out[3] : width;
     if (groups > 1)
       x = u.reshape(x, {n * groups, channels / groups, height + extraRows, width});
-    Builder &b = u.b;
+    ImplicitLocOpBuilder &b = u.b;
     Value patches = Im2colOp::create(
-        u.b, x, b.getDenseI64ArrayAttr(window.kernel), b.getDenseI64ArrayAttr(window.dilation),
+        b, x, b.getDenseI64ArrayAttr(window.kernel), b.getDenseI64ArrayAttr(window.dilation),
         strided ? b.getDenseI64ArrayAttr(window.stride) : DenseI64ArrayAttr(),
         strided ? b.getI64IntegerAttr(columns) : IntegerAttr(),
         b.getI64IntegerAttr(rows * columns));
