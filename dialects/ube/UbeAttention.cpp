@@ -161,6 +161,16 @@ Value AttentionComposition::zeroedWithoutKeys(Value x, Value max) {
   return u.where(u.compare("gt", max, u.lowest(type)), x, u.scalar(type, 0.0));
 }
 
+Value AttentionComposition::zeroedWithoutKeys(Value x, function_ref<Value()> scores) {
+  if (!op.getMask())
+    return x;
+  // Without a causal mask the mask alone says which rows keep a key: its
+  // largest bias per row is a reduction over [L or 1, S], not over the
+  // scores.
+  Value max = op.getIsCausal() ? scores() : mask;
+  return zeroedWithoutKeys(x, u.reduceMax(max, {-1}, /*keepdims=*/true));
+}
+
 AttentionComposition::Statistics AttentionComposition::statistics(Block rows) {
   Statistics st;
   int64_t keyAxis = UbeBuilder::typeOf(value).getRank() - 2;
@@ -214,9 +224,10 @@ Value AttentionComposition::output() {
     result = u.concat(parts, UbeBuilder::typeOf(query).getRank() - 2);
   } else {
     Value s = scores({0, queries}, all);
-    Value probabilities =
-        zeroedWithoutKeys(u.softmax(s, -1), u.reduceMax(s, {-1}, /*keepdims=*/true));
-    result = u.matmul(dropped(probabilities), value);
+    // A row without keys is zeroed in the output ([L, E]), not in the
+    // probabilities ([L, S]).
+    result = zeroedWithoutKeys(u.matmul(dropped(u.softmax(s, -1)), value),
+                               [&] { return s; });
   }
   return narrowed(u.reshape(result, op.getType().getShape()), op.getType().getElementType());
 }
@@ -236,9 +247,13 @@ void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
   g = grouped(g, groups);
   Value scale = u.scalar(type, op.getScaleOrDefault());
   Value floatMask = mask && !boolMask ? op.getMask() : Value();
+  // The rows without keys have zeros as outputs: their gradients are zero,
+  // as if their probabilities were. Zeroing g's rows ([L, E]) makes dV,
+  // dP and so dS zero there, without zeroing the probabilities ([L, S]).
   if (!blocked()) {
     Value s = scores({0, queries}, {0, keys});
-    Value p = zeroedWithoutKeys(u.softmax(s, -1), u.reduceMax(s, {-1}, /*keepdims=*/true));
+    Value p = u.softmax(s, -1);
+    g = zeroedWithoutKeys(g, [&] { return s; });
     Value dP = dropped(u.matmul(g, value, /*transposeRhs=*/true));
     Value dS = u.mul(p, u.sub(dP, u.reduceSum(u.mul(dP, p), {-1}, /*keepdims=*/true)));
     grads[0] = ungrouped(u.mul(u.matmul(dS, key), scale), op.getQuery(), query);
@@ -262,15 +277,15 @@ void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
     Statistics st = statistics(rows);
     Value output = zeroedWithoutKeys(u.div(st.output, st.sum), st.max);
     Value logSumExp = u.add(st.max, u.log(st.sum));
-    Value gRows = rowsOf(g, rows), queryRows = rowsOf(query, rows);
+    Value gRows = zeroedWithoutKeys(rowsOf(g, rows), st.max);
+    Value queryRows = rowsOf(query, rows);
     Value rowDot = u.reduceSum(u.mul(gRows, output), {-1}, /*keepdims=*/true);
     Value dQuery;
     dMasks.emplace_back(keyBlocks.size());
     for (auto [index, cols] : llvm::enumerate(keyBlocks)) {
       if (op.getIsCausal() && cols.first > rows.second - 1)
         continue; // hidden: no gradient from these rows
-      Value p = zeroedWithoutKeys(
-          u.exp(u.sub(scores(rows, cols, /*recomputed=*/true), logSumExp)), st.max);
+      Value p = u.exp(u.sub(scores(rows, cols, /*recomputed=*/true), logSumExp));
       accumulate(dValues[index], u.matmul(dropped(p, {{rows, cols}}), gRows,
                                           /*transposeRhs=*/false, /*transposeLhs=*/true));
       Value dP = dropped(u.matmul(gRows, u.slice(value, axis, cols.first, cols.second),

@@ -75,8 +75,12 @@ private:
   };
   Statistics statistics(Block rows);
   /// Rows that attend to no key (every score masked) get zeros, as in
-  /// PyTorch: where `max` says so under a mask, else `x` unchanged.
+  /// PyTorch: where `max` (each row's largest score) says so under a mask,
+  /// else `x` unchanged.
   Value zeroedWithoutKeys(Value x, Value max);
+  /// The same for rows of all queries, from the mask alone unless a causal
+  /// mask hides keys too (then from `scores()`, all of them).
+  Value zeroedWithoutKeys(Value x, mlir::function_ref<Value()> scores);
   /// The rows of `x` (a grouped [..., L, *] view) in `rows`.
   Value rowsOf(Value x, Block rows);
 

@@ -576,40 +576,61 @@ private:
 
   /// The epilogue applied to `value`, the accumulators of vector `v` of a
   /// micro-tile row at (`row`, `column`) of the result. `rowOperands` keeps
-  /// the reads of [N] operands (biases), the same for every row of the tile.
+  /// the reads of operands without a row dimension (a bias [N], a mask
+  /// [B, 1, 1, N] broadcast over the rows), the same for every row of the
+  /// tile.
   Value applyEpilogue(Value value, Value row, Value column, Value mask, int64_t v,
                       llvm::DenseMap<std::pair<Value, int64_t>, Value> &rowOperands) {
     Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-    auto read = [&](Value tensor, ValueRange at) -> Value {
-      auto op = vector::TransferReadOp::create(b, vec, tensor, at, zero,
-                                               ArrayRef<bool>{true});
-      if (mask)
-        op.getMaskMutable().assign(mask);
-      return op;
+    int64_t resultRank = resultType.getRank();
+    // The operand's vector for this accumulator: numpy broadcasting, a
+    // size-1 dimension against a larger one read at index 0.
+    auto read = [&](Value tensor) -> Value {
+      auto type = cast<RankedTensorType>(tensor.getType());
+      int64_t offset = resultRank - type.getRank();
+      SmallVector<Value> at;
+      bool perRow = false, perColumn = false;
+      for (auto [i, size] : llvm::enumerate(type.getShape())) {
+        int64_t d = offset + i;
+        if (size == 1 && resultType.getDimSize(d) != 1) {
+          at.push_back(index(0));
+          continue;
+        }
+        perRow |= d == resultRank - 2;
+        perColumn |= d == resultRank - 1;
+        at.push_back(d == resultRank - 1   ? column
+                     : d == resultRank - 2 ? row
+                                           : resultCoords[d]);
+      }
+      Value *cached = perRow ? nullptr : &rowOperands[{tensor, v}];
+      if (cached && *cached)
+        return *cached;
+      Value result;
+      if (perColumn) {
+        auto op = vector::TransferReadOp::create(b, vec, tensor, at, zero,
+                                                 ArrayRef<bool>{true});
+        if (mask)
+          op.getMaskMutable().assign(mask);
+        result = op;
+      } else { // one value for the whole vector
+        result = vector::BroadcastOp::create(b, vec, tensor::ExtractOp::create(b, tensor, at));
+      }
+      if (cached)
+        *cached = result;
+      return result;
     };
     Value consumed = product;
     for (Operation *op : epilogue) {
       SmallVector<Value> args;
       for (Value operand : op->getOperands()) {
-        if (operand == consumed) {
-          args.push_back(value);
-          continue;
-        }
         DenseElementsAttr splat;
-        if (matchPattern(operand, m_Constant(&splat)) && splat.isSplat()) {
+        if (operand == consumed)
+          args.push_back(value);
+        else if (matchPattern(operand, m_Constant(&splat)) && splat.isSplat())
           args.push_back(arith::ConstantOp::create(
               b, DenseElementsAttr::get(vec, splat.getSplatValue<Attribute>())));
-        } else if (cast<RankedTensorType>(operand.getType()).getRank() == 1) {
-          Value &cached = rowOperands[{operand, v}];
-          if (!cached)
-            cached = read(operand, {column});
-          args.push_back(cached);
-        } else {
-          SmallVector<Value> at(resultCoords);
-          at.push_back(row);
-          at.push_back(column);
-          args.push_back(read(operand, at));
-        }
+        else
+          args.push_back(read(operand));
       }
       value = buildElementwiseBody(op, b, b.getLoc(), args, f32);
       consumed = op->getResult(0);
@@ -672,17 +693,22 @@ AddOp accumulatingAdd(MatmulOp op) {
 }
 
 /// Whether `operand` of an epilogue op can be read for a tile of `product`:
-/// a splat constant, a row [N] broadcast over rows (a bias), or a tensor of
-/// the product's type (a residual).
+/// a splat constant, or an f32 tensor that broadcasts to the product (a
+/// bias [N], a residual of the product's shape, an attention mask
+/// [B, 1, 1, N]): each dimension 1 or the product's own (symbolic ones
+/// symbolic in both).
 bool isEpilogueOperand(Value operand, RankedTensorType product) {
   auto type = dyn_cast<RankedTensorType>(operand.getType());
-  if (!type || !type.getElementType().isF32())
+  if (!type || !type.getElementType().isF32() || type.getRank() > product.getRank())
     return false;
   DenseElementsAttr splat;
   if (matchPattern(operand, m_Constant(&splat)) && splat.isSplat())
     return true;
-  return type == product ||
-         (type.getRank() == 1 && type.getDimSize(0) == product.getShape().back());
+  int64_t offset = product.getRank() - type.getRank();
+  return llvm::all_of(llvm::enumerate(type.getShape()), [&](auto dim) {
+    auto [i, size] = dim;
+    return size == 1 || size == product.getDimSize(offset + i);
+  });
 }
 
 /// The elementwise ops that can run on `op`'s accumulators before they are

@@ -155,25 +155,48 @@ func.func @epilogue(%a: tensor<12x20xf32>, %b: tensor<20x21xf32>, %bias: tensor<
 
 // -----
 
-// Near misses: a product with a second use, a bias that is not one row
-// ([1, N] broadcasting is left to the linalg lowering), an op the epilogue
-// does not run (a comparison) stay outside the kernel.
+// Near misses: a product with a second use, an operand whose symbolic
+// size might broadcast against the product's static one, an op the
+// epilogue does not run (a comparison) stay outside the kernel.
 // CHECK-LABEL: func.func @no_epilogue
 // CHECK: %[[P:.*]] = scf.forall
 // CHECK: ube.gelu %[[P]]
 // CHECK: %[[Q:.*]] = scf.forall
-// CHECK: ube.add %[[Q]], %{{.*}} : tensor<12x16xf32>, tensor<1x16xf32>
+// CHECK: ube.add %[[Q]], %{{.*}} : tensor<12x16xf32>, tensor<?x16xf32>
 // CHECK: %[[R:.*]] = scf.forall
 // CHECK: ube.compare "gt", %[[R]]
-func.func @no_epilogue(%a: tensor<12x8xf32>, %a2: tensor<12x8xf32>, %a3: tensor<12x8xf32>, %b: tensor<8x16xf32>, %row: tensor<1x16xf32>) -> (tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xi1>) {
+func.func @no_epilogue(%a: tensor<12x8xf32>, %a2: tensor<12x8xf32>, %a3: tensor<12x8xf32>, %b: tensor<8x16xf32>, %row: tensor<?x16xf32>) -> (tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xi1>) {
   %p = ube.matmul %a, %b : tensor<12x8xf32>, tensor<8x16xf32>
   %g = ube.gelu %p : tensor<12x16xf32>
   %q = ube.matmul %a2, %b : tensor<12x8xf32>, tensor<8x16xf32>
-  %s = ube.add %q, %row : tensor<12x16xf32>, tensor<1x16xf32>
+  %s = ube.add %q, %row : tensor<12x16xf32>, tensor<?x16xf32>
   %r = ube.matmul %a3, %b : tensor<12x8xf32>, tensor<8x16xf32>
   %zero = ube.constant dense<0.0> : tensor<f32>
   %c = ube.compare "gt", %r, %zero : tensor<12x16xf32>, tensor<f32>
   return %p, %g, %s, %c : tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xf32>, tensor<12x16xi1>
+}
+
+// -----
+
+// Operands broadcast to the product: an attention mask [B, 1, 1, N] over
+// the heads and rows (read once per micro-tile, at batch b, row 0), and a
+// scale per row [M, 1] (one value broadcast to the whole vector).
+// CHECK-LABEL: func.func @broadcast_epilogue
+// CHECK-SAME: %[[MASK:[^:]*]]: tensor<2x1x1x16xf32>, %[[SCALE:[^:]*]]: tensor<6x1xf32>
+// CHECK-NOT: ube.
+// CHECK: vector.transfer_read %[[MASK]][%[[B:.*]], %c0, %c0, %c0]
+// CHECK: tensor.extract %[[SCALE]][%c0, %c0]
+// CHECK: vector.broadcast
+// CHECK: vector.transfer_read %[[MASK]][%[[B]], %c0, %c0, %c8]
+// CHECK: tensor.extract %[[SCALE]][%c1, %c0]
+// CHECK-NOT: vector.transfer_read %[[MASK]]
+// CHECK-NOT: ube.
+// CHECK: return
+func.func @broadcast_epilogue(%q: tensor<2x3x6x4xf32>, %k: tensor<2x3x4x16xf32>, %mask: tensor<2x1x1x16xf32>, %scale: tensor<6x1xf32>) -> tensor<2x3x6x16xf32> {
+  %s = ube.matmul %q, %k : tensor<2x3x6x4xf32>, tensor<2x3x4x16xf32>
+  %m = ube.add %s, %mask : tensor<2x3x6x16xf32>, tensor<2x1x1x16xf32>
+  %r = ube.mul %m, %scale : tensor<2x3x6x16xf32>, tensor<6x1xf32>
+  return %r : tensor<2x3x6x16xf32>
 }
 
 // -----

@@ -105,7 +105,8 @@ func.func @rms_norm(%x: tensor<2x3x4xf32>, %w: tensor<4xf32>) -> tensor<2x3x4xf3
 // and values as [B, Hk, 1, S, *], so the products broadcast over a group's
 // heads; the mask and the causal triangle become biases (0, or the lowest
 // float where a key is dropped) added to the scores, kept finite; a row
-// with no key left is zeroed after the softmax.
+// with no key left (under a causal mask: its largest score the lowest
+// float) is zeroed in the output.
 // CHECK-LABEL: func.func @attention_grouped
 // CHECK-SAME: (%[[Q:.*]]: tensor<2x4x5x8xf32>, %[[K:.*]]: tensor<2x2x6x8xf32>, %[[V:.*]]: tensor<2x2x6x3xf32>, %[[M:.*]]: tensor<5x6xi1>)
 // CHECK-DAG: %[[ZERO:.*]] = ube.constant dense<0.000000e+00> : tensor<f32>
@@ -123,11 +124,11 @@ func.func @rms_norm(%x: tensor<2x3x4xf32>, %w: tensor<4xf32>) -> tensor<2x3x4xf3
 // CHECK: %[[CAUSAL:.*]] = ube.add %[[MASKED]], %[[TRIL]]
 // CHECK: %[[FINITE:.*]] = ube.maximum %[[CAUSAL]], %[[LOWEST]]
 // CHECK: %[[P:.*]] = ube.div
+// CHECK: %[[O:.*]] = ube.matmul %[[P]], %[[VG]] : tensor<2x2x2x5x6xf32>, tensor<2x2x1x6x3xf32>
 // CHECK: %[[TOP:.*]] = ube.reduce_max %[[FINITE]] {axes = array<i64: -1>, keepdims = true}
 // CHECK: %[[HAS:.*]] = ube.compare "gt", %[[TOP]], %[[LOWEST]]
-// CHECK: %[[PZ:.*]] = ube.where %[[HAS]], %[[P]], %[[ZERO]]
-// CHECK: %[[O:.*]] = ube.matmul %[[PZ]], %[[VG]] : tensor<2x2x2x5x6xf32>, tensor<2x2x1x6x3xf32>
-// CHECK: ube.reshape %[[O]] : tensor<2x2x2x5x3xf32> to tensor<2x4x5x3xf32>
+// CHECK: %[[OZ:.*]] = ube.where %[[HAS]], %[[O]], %[[ZERO]]
+// CHECK: ube.reshape %[[OZ]] : tensor<2x2x2x5x3xf32> to tensor<2x4x5x3xf32>
 func.func @attention_grouped(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %v: tensor<2x2x6x3xf32>, %keep: tensor<5x6xi1>) -> tensor<2x4x5x3xf32> {
   %0 = ube.scaled_dot_product_attention %q, %k, %v, %keep {is_causal = true, scale = 0.5 : f64} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<5x6xi1>
   return %0 : tensor<2x4x5x3xf32>
@@ -135,15 +136,21 @@ func.func @attention_grouped(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %
 
 // -----
 
-// Without groups or masks: the default scale 1/sqrt(E), two matmuls and a
-// softmax; a float mask is added to the scores.
+// Without groups: the default scale 1/sqrt(E), two matmuls and a softmax;
+// a float mask is added to the scores. Without a causal mask, the rows
+// without keys are those whose mask is the lowest float or -inf throughout.
 // CHECK-LABEL: func.func @attention_float_mask
+// CHECK-SAME: %[[M:[^:]*]]: tensor<3x5x7xf32>
 // CHECK: ube.constant dense<0.353553{{[0-9]*}}> : tensor<f32>
 // CHECK: %[[S:.*]] = ube.matmul %{{.*}}, %{{.*}} {transpose_rhs = true} : tensor<3x5x8xf32>, tensor<3x7x8xf32>
-// CHECK: %[[B:.*]] = ube.add %[[S]], %{{.*}} : tensor<3x5x7xf32>, tensor<3x5x7xf32>
+// CHECK: %[[B:.*]] = ube.add %[[S]], %[[M]] : tensor<3x5x7xf32>, tensor<3x5x7xf32>
 // CHECK: %[[F:.*]] = ube.maximum %[[B]]
 // CHECK: ube.reduce_max %[[F]]
 // CHECK: ube.exp
+// CHECK: %[[O:.*]] = ube.matmul
+// CHECK: %[[TOP:.*]] = ube.reduce_max %[[M]]
+// CHECK: %[[HAS:.*]] = ube.compare "gt", %[[TOP]]
+// CHECK: ube.where %[[HAS]], %[[O]]
 // CHECK-NOT: ube.reshape
 func.func @attention_float_mask(%q: tensor<3x5x8xf32>, %k: tensor<3x7x8xf32>, %m: tensor<3x5x7xf32>) -> tensor<3x5x8xf32> {
   %0 = ube.scaled_dot_product_attention %q, %k, %k, %m : tensor<3x5x8xf32>, tensor<3x7x8xf32>, tensor<3x7x8xf32>, tensor<3x5x7xf32>
