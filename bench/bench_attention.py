@@ -4,11 +4,14 @@ compiled gradient graph against PyTorch 2 eager (its fused CPU attention
 and autograd) and torch.compile (inductor), same threads, same run.
 
     .venv/bin/python bench/bench_attention.py [--batch 8] [--heads 12] [--tokens 512]
-                                              [--dim 64] [--threads 2] [--runs 5] [--record]
+                                              [--dim 64] [--threads 2] [--runs 5] [--forward]
+                                              [--record]
 
 Two cases: causal, and a boolean key-padding mask (each sequence padded
 from a random length). Each engine computes loss = Σ sdpa(q, k, v) ⊙ r and
-the gradients of q, k and v. Time: the median of --runs calls after a
+the gradients of q, k and v; with --forward, sdpa(q, k, v) alone (ube's
+flash kernel `--ube-cpu-attention-kernels` against PyTorch's fused CPU
+attention under no_grad, error against float64). Time: the median of --runs calls after a
 warm-up. Extra memory: for PyTorch the peak resident memory during those
 calls minus the resident memory before them (the inputs already there), in
 the same process; for ube the arena its memory plan allocates once and
@@ -35,19 +38,53 @@ from benchutil import median_ms_and_peak_rise, record_rows  # noqa: E402
 MARKER = "<!-- bench_attention rows -->"
 
 
-def graph(shape, masked, causal):
+def graph(shape, masked, causal, forward):
     decl = [{"name": n, "dtype": "f32", "shape": list(shape)} for n in ("q", "k", "v", "r")]
     inputs = ["q", "k", "v"]
     if masked:
         decl.append({"name": "mask", "dtype": "i1", "shape": [shape[0], 1, 1, shape[2]]})
         inputs.append("mask")
     attrs = {"is_causal": True} if causal else {}
+    if forward:
+        return {"format": "ube.graph", "version": 1, "inputs": decl[:3] + decl[4:],
+                "nodes": [{"name": "y", "op": "scaled_dot_product_attention", "inputs": inputs,
+                           **({"attrs": attrs} if attrs else {})}],
+                "outputs": ["y"]}
     return {"format": "ube.graph", "version": 1, "inputs": decl,
             "nodes": [{"name": "y", "op": "scaled_dot_product_attention", "inputs": inputs,
                        **({"attrs": attrs} if attrs else {})},
                       {"name": "yr", "op": "mul", "inputs": ["y", "r"]},
                       {"name": "loss", "op": "reduce_sum", "inputs": ["yr"]}],
             "outputs": ["loss"], "gradient": {"loss": "loss", "wrt": ["q", "k", "v"]}}
+
+
+def forward_row(args, exe, case, causal, arena_mib, feeds):
+    """The forward alone: ube against eager and inductor under no_grad."""
+    tensors = [torch.from_numpy(a) for a in feeds]
+    mask = tensors[3] if len(tensors) > 3 else None
+
+    def eager(fn=F.scaled_dot_product_attention):
+        with torch.no_grad():
+            return fn(*tensors[:3], attn_mask=mask, is_causal=causal)
+
+    out = exe(*feeds)
+    reference = F.scaled_dot_product_attention(
+        *(t.double() for t in tensors[:3]), attn_mask=mask, is_causal=causal).numpy()
+    error = float(np.abs(out - reference).max() / np.abs(reference).max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = torch.compile(F.scaled_dot_product_attention)
+        eager(compiled)
+    ube_ms, _ = median_ms_and_peak_rise(lambda: exe(*feeds), args.runs)
+    eager_ms, eager_mib = median_ms_and_peak_rise(eager, args.runs)
+    inductor_ms, inductor_mib = median_ms_and_peak_rise(lambda: eager(compiled), args.runs)
+    print(f"{case}, forward: ube {ube_ms:.2f} ms (+{arena_mib:.0f} MiB), eager {eager_ms:.2f} ms"
+          f" (+{eager_mib:.0f} MiB), inductor {inductor_ms:.2f} ms (+{inductor_mib:.0f} MiB); "
+          f"ube/eager time {eager_ms / ube_ms:.2f}x; error vs float64 {error:.1e}")
+    return (f"| {datetime.date.today()} | {case}, forward | {args.batch}×{args.heads}×"
+            f"{args.tokens}×{args.dim} | {args.threads} | {ube_ms:.1f} ({arena_mib:.0f}) | "
+            f"{eager_ms:.1f} ({eager_mib:.0f}) | {inductor_ms:.1f} ({inductor_mib:.0f}) | "
+            f"{eager_ms / ube_ms:.2f}× | {inductor_ms / ube_ms:.2f}× |")
 
 
 def main():
@@ -58,6 +95,8 @@ def main():
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--forward", action="store_true",
+                        help="inference: the forward alone, no gradients")
     parser.add_argument("--build", default=str(ROOT / "build"))
     parser.add_argument("--record", action="store_true", help="append to docs/performance.md")
     args = parser.parse_args()
@@ -75,7 +114,7 @@ def main():
     for case, masked, causal in [("causal", False, True), ("padded", True, False)]:
         with tempfile.TemporaryDirectory() as tmp:
             path = pathlib.Path(tmp) / "attention.json"
-            path.write_text(json.dumps(graph(shape, masked, causal)))
+            path.write_text(json.dumps(graph(shape, masked, causal, args.forward)))
             plan = subprocess.run(
                 [pathlib.Path(args.build) / "bin" / "ube-compile", path, "-o",
                  path.with_suffix(".ube"), "--print-memory-plan"],
@@ -83,6 +122,10 @@ def main():
             arena_mib = int(re.search(r"arena (\d+) bytes", plan).group(1)) / 2**20
             exe = ube.load(path.with_suffix(".ube"))
         exe.threads = args.threads
+        if args.forward:
+            rows.append(forward_row(args, exe, case, causal, arena_mib,
+                                    [q, k, v] + ([mask] if masked else [])))
+            continue
         feeds = [q, k, v, r] + ([mask] if masked else [])
         out = exe(*feeds)
 

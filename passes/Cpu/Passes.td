@@ -5,6 +5,39 @@
 
 include "mlir/Pass/PassBase.td"
 
+def UbeCpuAttentionKernels : Pass<"ube-cpu-attention-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers scaled_dot_product_attention to a flash-style kernel for CPUs";
+  let description = [{
+    Replaces `ube.scaled_dot_product_attention` on f32 operands without
+    dropout with an `scf.forall` over (batch matrix, group of query rows)
+    whose task walks its rows `tile-rows` at a time and, per tile, the keys
+    `key-block` at a time (a runtime count: any number of queries and keys,
+    symbolic ones included; under `is_causal` only up to the tile's last
+    row): the block's scores in vector registers (E broadcast-FMAs per
+    vector, from the matrix's keys transposed once per task), the mask's
+    bias added, then the running maximum, the lane-wise sums of
+    exponentials and the output rows rescaled and accumulated as
+    `p·V`. No tensor of scores exists. Rows with no key (every score masked)
+    give zeros, as in the decomposition. Grouped heads, batch broadcasting
+    of keys and values, boolean and float masks that broadcast dimension by
+    dimension are taken; other ops (dropout, 16-bit floats, symbolic head
+    sizes) are left to `--ube-decompose`. Tasks write disjoint rows and sum
+    in one order, so results do not depend on the thread count.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"tileRows", "tile-rows", "int64_t", "4", "Query rows of a tile (R)">,
+    Option<"keyBlock", "key-block", "int64_t", "16",
+           "Keys of a block (C, a multiple of the width)">,
+    Option<"minTasks", "min-tasks", "int64_t", "16",
+           "Tasks to reach by splitting a matrix's rows when there are fewer matrices">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect"];
+}
+
 def UbeCpuDistillationKernels : Pass<"ube-cpu-distillation-kernels",
                                      "::mlir::func::FuncOp"> {
   let summary = "Lowers the distillation losses to fused, vectorized row kernels for CPUs";

@@ -1,0 +1,65 @@
+// RUN: ube-opt %s --ube-cpu-attention-kernels="vector-width=8 key-block=16 tile-rows=2" --canonicalize --cse --split-input-file | FileCheck %s
+// RUN: not ube-opt %s --ube-cpu-attention-kernels="vector-width=8 key-block=12" 2>&1 | FileCheck %s --check-prefix=BAD-BLOCK
+
+// BAD-BLOCK: key-block a multiple of the width
+
+// A boolean key-padding mask becomes a bias (0, or the lowest float) read
+// once per tile; the 18 tasks are (batch, head, group of rows); each keeps
+// the matrix's keys transposed in panels of a block ([S / C rounded up, E,
+// C]) and a tile's probabilities ([R, C]). 20 keys: one block of 16, then one vector
+// of 8 with its padding masked. No tensor of scores exists.
+// CHECK-LABEL: func.func @masked
+// CHECK-SAME: %[[Q:[^:]*]]: tensor<2x3x5x8xf32>, %[[K:[^:]*]]: tensor<2x3x20x8xf32>, %[[V:[^:]*]]: tensor<2x3x20x8xf32>, %[[M:[^:]*]]: tensor<2x1x1x20xi1>
+// CHECK: %[[BIAS:.*]] = ube.where %[[M]]
+// CHECK: scf.forall (%{{.*}}) in (18)
+// CHECK: tensor.empty() : tensor<2x8x16xf32>
+// CHECK: tensor.extract %[[K]]
+// CHECK: tensor.empty() : tensor<2x16xf32>
+// CHECK: vector.transfer_read %[[BIAS]][%{{.*}}, %c0, %c0, %c0]
+// CHECK: vector.reduction <maximumf>
+// CHECK: math.exp
+// CHECK: %[[TAIL:.*]] = vector.constant_mask [4] : vector<8xi1>
+// CHECK: vector.transfer_read %[[BIAS]][%{{.*}}, %c0, %c0, %c16], %{{.*}}, %[[TAIL]]
+// CHECK: vector.reduction <add>
+// CHECK: arith.cmpf ogt
+// CHECK: scf.forall.in_parallel
+// CHECK-NOT: tensor<2x3x5x20xf32>
+// CHECK-NOT: ube.scaled_dot_product_attention
+func.func @masked(%q: tensor<2x3x5x8xf32>, %k: tensor<2x3x20x8xf32>, %v: tensor<2x3x20x8xf32>, %m: tensor<2x1x1x20xi1>) -> tensor<2x3x5x8xf32> {
+  %0 = ube.scaled_dot_product_attention %q, %k, %v, %m : tensor<2x3x5x8xf32>, tensor<2x3x20x8xf32>, tensor<2x3x20x8xf32>, tensor<2x1x1x20xi1>
+  return %0 : tensor<2x3x5x8xf32>
+}
+
+// -----
+
+// Symbolic batch and lengths: the task count and the key loops run to the
+// sizes at run time (full blocks of 16 keys to S rounded down, then
+// vectors of 8). Grouped heads: key and value head = query head / 2.
+// is_causal: a tile sees keys up to its last row, each row a mask of the
+// keys j <= i. Ev = 12: the values' second vector has 4 lanes.
+// CHECK-LABEL: func.func @symbolic_causal_grouped
+// CHECK: %[[S:.*]] = tensor.dim %arg1, %c2
+// CHECK: scf.forall (%{{.*}}) in (%{{.*}})
+// CHECK: arith.divui %{{.*}}, %c2
+// CHECK: %[[END:.*]] = arith.minui %[[S]], %{{.*}}
+// CHECK: %[[FULL:.*]] = arith.muli %{{.*}}, %c16
+// CHECK: scf.for %{{.*}} = %c0 to %[[FULL]] step %c16
+// CHECK: vector.create_mask
+// CHECK: vector.constant_mask [4] : vector<8xi1>
+// CHECK: scf.for %{{.*}} = %[[FULL]] to %[[END]] step %c8
+func.func @symbolic_causal_grouped(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x?x12xf32>) -> tensor<?x4x?x12xf32> {
+  %0 = ube.scaled_dot_product_attention %q, %k, %v {is_causal = true, scale = 0.5 : f64} : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x12xf32>
+  return %0 : tensor<?x4x?x12xf32>
+}
+
+// -----
+
+// Left to the decomposition: dropout, 16-bit floats, a symbolic head size.
+// CHECK-LABEL: func.func @not_taken
+// CHECK-COUNT-3: ube.scaled_dot_product_attention
+func.func @not_taken(%q: tensor<2x5x8xf32>, %k: tensor<2x7x8xf32>, %h: tensor<2x5x8xf16>, %hk: tensor<2x7x8xf16>, %d: tensor<2x5x?xf32>, %dk: tensor<2x7x?xf32>) -> (tensor<2x5x8xf32>, tensor<2x5x8xf16>, tensor<2x5x?xf32>) {
+  %0 = ube.scaled_dot_product_attention %q, %k, %k {dropout_p = 0.1 : f64} : tensor<2x5x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>
+  %1 = ube.scaled_dot_product_attention %h, %hk, %hk : tensor<2x5x8xf16>, tensor<2x7x8xf16>, tensor<2x7x8xf16>
+  %2 = ube.scaled_dot_product_attention %d, %dk, %dk : tensor<2x5x?xf32>, tensor<2x7x?xf32>, tensor<2x7x?xf32>
+  return %0, %1, %2 : tensor<2x5x8xf32>, tensor<2x5x8xf16>, tensor<2x5x?xf32>
+}
