@@ -46,7 +46,11 @@ def Ube_Dialect : Dialect {
     "::mlir::ArrayAttr":$symbols,
     // The symbols naming an argument's or result's dynamic dimensions, in
     // order (func arg/result attrs).
-    "::mlir::ArrayAttr":$dims
+    "::mlir::ArrayAttr":$dims,
+    // On an op whose gradient rule recomputes its forward from the same
+    // operands in the same function (attention): CSE shares the two, so a
+    // kernel that computed the forward apart would do that work twice.
+    "::mlir::UnitAttr":$recomputed_by_gradient
   );
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;

@@ -456,6 +456,9 @@ LogicalResult vjp(ScaledDotProductAttentionOp op, UbeBuilder &u, Value g, Grads 
   if (std::string why = AttentionComposition::unsupported(op); !why.empty())
     return op.emitOpError("gradient on symbolic dimensions: ") << why << " is not supported yet";
   AttentionComposition(u, op).gradients(g, grads);
+  // The gradient recomputes the forward's scores and statistics; the
+  // forward's own composition is then shared with it by CSE.
+  op->setAttr(UbeDialect::RecomputedByGradientAttrHelper::getNameStr(), u.b.getUnitAttr());
   return success();
 }
 

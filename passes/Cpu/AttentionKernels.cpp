@@ -69,6 +69,8 @@ bool broadcastsTo(RankedTensorType operand, ArrayRef<int64_t> shape) {
 std::string unsupported(ScaledDotProductAttentionOp op) {
   if (!op.getDropoutP().isZero())
     return "dropout";
+  if (op->hasAttr(UbeDialect::RecomputedByGradientAttrHelper::getNameStr()))
+    return "its gradient recomputes it (the composition shares that work)";
   auto q = tensorType(op.getQuery()), k = tensorType(op.getKey()),
        v = tensorType(op.getValue()), result = op.getType();
   for (RankedTensorType t : {q, k, v, result})

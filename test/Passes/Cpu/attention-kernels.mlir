@@ -54,12 +54,14 @@ func.func @symbolic_causal_grouped(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf
 
 // -----
 
-// Left to the decomposition: dropout, 16-bit floats, a symbolic head size.
+// Left to the decomposition: dropout, 16-bit floats, a symbolic head size,
+// and an op whose gradient recomputes it (the composition shares it).
 // CHECK-LABEL: func.func @not_taken
-// CHECK-COUNT-3: ube.scaled_dot_product_attention
-func.func @not_taken(%q: tensor<2x5x8xf32>, %k: tensor<2x7x8xf32>, %h: tensor<2x5x8xf16>, %hk: tensor<2x7x8xf16>, %d: tensor<2x5x?xf32>, %dk: tensor<2x7x?xf32>) -> (tensor<2x5x8xf32>, tensor<2x5x8xf16>, tensor<2x5x?xf32>) {
+// CHECK-COUNT-4: ube.scaled_dot_product_attention
+func.func @not_taken(%q: tensor<2x5x8xf32>, %k: tensor<2x7x8xf32>, %h: tensor<2x5x8xf16>, %hk: tensor<2x7x8xf16>, %d: tensor<2x5x?xf32>, %dk: tensor<2x7x?xf32>) -> (tensor<2x5x8xf32>, tensor<2x5x8xf16>, tensor<2x5x?xf32>, tensor<2x5x8xf32>) {
   %0 = ube.scaled_dot_product_attention %q, %k, %k {dropout_p = 0.1 : f64} : tensor<2x5x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>
   %1 = ube.scaled_dot_product_attention %h, %hk, %hk : tensor<2x5x8xf16>, tensor<2x7x8xf16>, tensor<2x7x8xf16>
   %2 = ube.scaled_dot_product_attention %d, %dk, %dk : tensor<2x5x?xf32>, tensor<2x7x?xf32>, tensor<2x7x?xf32>
-  return %0, %1, %2 : tensor<2x5x8xf32>, tensor<2x5x8xf16>, tensor<2x5x?xf32>
+  %3 = ube.scaled_dot_product_attention %q, %k, %k {ube.recomputed_by_gradient} : tensor<2x5x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>
+  return %0, %1, %2, %3 : tensor<2x5x8xf32>, tensor<2x5x8xf16>, tensor<2x5x?xf32>, tensor<2x5x8xf32>
 }

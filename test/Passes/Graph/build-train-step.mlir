@@ -146,10 +146,12 @@ func.func @loss_and_gradients(%w: tensor<3xf32>, %g: tensor<3xf32>) -> tensor<f3
 // -----
 
 // Dropouts without a step, forward and backward, and attention dropout take
-// the step (added after the state, as AdamW's): new masks every step.
+// the step (added after the state, as AdamW's): new masks every step. The
+// attention's gradient recomputes its forward (ube.recomputed_by_gradient:
+// kernels leave it to the composition, which CSE shares).
 // CHECK-LABEL: func.func @dropout_step
 // CHECK-SAME: %[[STEP:[a-z0-9]+]]: tensor<i64> {ube.name = "step"})
-// CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} step %[[STEP]] {dropout_p = 1.000000e-01 : f64, seed = 2 : i64}
+// CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} step %[[STEP]] {dropout_p = 1.000000e-01 : f64, seed = 2 : i64, ube.recomputed_by_gradient}
 // CHECK: ube.dropout %{{.*}} step %[[STEP]] {rate = 2.000000e-01 : f64, seed = 1 : i64}
 // CHECK: ube.dropout %{{.*}} step %[[STEP]] {rate = 2.000000e-01 : f64, seed = 1 : i64}
 // CHECK: ube.sgd_update
