@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from ube import checkpoint, data_parallel
-from ube.executable import compile as _compile
+from ube.executable import compile as _compile, compile_isolated, release_freed_memory
 from ube.safetensors import read_safetensors, write_safetensors
 from ube.teacher_outputs import TeacherOutputs
 from ube.training import TrainingStep
@@ -153,10 +153,22 @@ class TrainedModel:
 
 
 class _Graph:
-    """A model as a graph file's content plus its weights."""
+    """A model as a graph file's content plus its weights (read again from
+    the graph's file `path`, if it has one, after release_weights())."""
 
-    def __init__(self, graph, weights):
-        self.graph, self.weights = graph, weights
+    def __init__(self, graph, weights, path=None):
+        self.graph, self._weights, self.path = graph, weights, path
+
+    @property
+    def weights(self):
+        if self._weights is None:
+            self._weights = read_safetensors(self.path.parent / self.graph["weights"])
+        return self._weights
+
+    def release_weights(self):
+        """Lets go of the weights where the graph's file can give them again."""
+        if self.path is not None and "weights" in self.graph:
+            self._weights = None
 
     @classmethod
     def load(cls, model, example_inputs, workdir, name, dynamic_shapes=None):
@@ -170,7 +182,7 @@ class _Graph:
             graph = json.loads(path.read_text())
             weights = read_safetensors(path.parent / graph["weights"]) if "weights" in graph \
                 else {}
-            return cls._checked(cls(graph, weights), dynamic_shapes, name)
+            return cls._checked(cls(graph, weights, path), dynamic_shapes, name)
         from ube.torch_export import export
         from ube import hf
         import torch
@@ -350,7 +362,10 @@ def _input_name(j, teacher_outputs_from):
 
 def _run(graph, weights, init, data, config, workdir, outputs, student, trained_as,
          validation=None, logits=None, resume=None, first=None):
-    """Compiles the training graph, runs config.steps steps, builds the
+    """Compiles the training graph (its constants `weights` and initial
+    parameters `init`: both dicts are emptied once the step holds its own
+    copies, so that a run keeps one copy of each array), runs config.steps
+    steps, builds the
     inference executable of `student` with the trained parameters
     (`trained_as` maps the step's parameter names to the student's). With
     `validation` data, the graph's output `logits` (the student's) is also
@@ -379,17 +394,26 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     graph["functions"] = functions
     fingerprint = hashlib.sha256(json.dumps(graph, sort_keys=True).encode()).hexdigest()
     run = _Progress.start(config, resume, fingerprint, world, outputs)
-    exe = _compile(_write_graph(pathlib.Path(workdir) / "train.json", graph, weights),
-                   config.target)
-    # torch.export leaves its graphs in reference cycles (MiniLM's teacher
-    # and student: 175 MB) that the step loop, allocating little, would
-    # keep until the end of training.
-    gc.collect()
+    # Compiled in a child process and loaded from its file: neither the
+    # compiler nor the image (the teacher's weights among its constants)
+    # stays in this process for the run.
+    exe = compile_isolated(_write_graph(pathlib.Path(workdir) / "train.json", graph, weights),
+                           pathlib.Path(workdir) / "train.ube", config.target)
     params = init if run.state is None else {k: run.state[k] for k in init}
     if world is None:
         step = TrainingStep(exe.train_step, params, run.state, run.step + 1)
     else:
         step = data_parallel.DataParallelStep(exe, params, run.state, run.step + 1)
+    init_names = list(init)
+    weights.clear()
+    init.clear()
+    del params
+    # torch.export leaves its graphs in reference cycles (MiniLM's teacher
+    # and student: 175 MB) that the step loop, allocating little, would
+    # keep until the end of training; freed, they go back to the system
+    # with the arrays let go above.
+    gc.collect()
+    release_freed_memory()
     batches = _batches(data, world)
     for _ in range(run.step):  # the data position: one batch per step
         next(batches)
@@ -421,7 +445,7 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
                 print(f"  step {i}: validation accuracy {run.curve[-1][1]:.4f}",
                       file=sys.stderr, flush=True)
             if run.best is None or run.curve[-1][1] > run.best[0]:
-                run.best = (run.curve[-1][1], {n: step.current[n].copy() for n in init},
+                run.best = (run.curve[-1][1], {n: step.current[n].copy() for n in init_names},
                             len(run.curve))
             elif config.patience is not None and len(run.curve) - run.best[2] >= config.patience:
                 stop = True
@@ -445,7 +469,7 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     weights = {**student.weights, **trained}
     graph = {k: v for k, v in student.graph.items() if k != "weights"}
     infer = _write_graph(pathlib.Path(workdir) / "student_trained.json", graph, weights)
-    projections = {p[len("student."):]: current[p] for p in init
+    projections = {p[len("student."):]: current[p] for p in init_names
                    if p.startswith("student.projection")}
     return TrainedModel(_compile(infer, config.target), trained, run.history, graph, weights,
                         run.seconds, tokens, run.curve, projections,
@@ -550,8 +574,10 @@ def fit(model, data, config=None, validation=None, resume=None):
                  "functions": [{"name": "train_step", "outputs": ["loss"],
                                 "train": {"loss": "loss", "params": [p["name"] for p in params],
                                           "optimizer": config.optimizer}}]}
+        trained_as = {p: p[len("student."):] for p in init}
+        graph.release_weights()  # the run holds `init` and `constants` alone
         return _run(train, constants, init, data, config, workdir, ["loss"], graph,
-                    {p: p[len("student."):] for p in init}, validation, outputs[0], resume)
+                    trained_as, validation, outputs[0], resume)
 
 
 def _weighted_sum(nodes, weighted):
@@ -904,9 +930,16 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
                  "functions": [{"name": "train_step", "outputs": outputs,
                                 "train": {"loss": "loss", "params": list(student_init),
                                           "optimizer": config.optimizer}}]}
-        return _run(graph, {**t_weights, **s_constants}, student_init, data, config, workdir,
-                    outputs, s, trained_as, validation, s_out[0], resume,
-                    count if offline else None)
+        # The step's constants and parameters: what else holds them here
+        # lets go, so that the run keeps one copy of each array (the graphs
+        # read their weights again from their files when asked).
+        weights = {**t_weights, **s_constants}
+        del t_weights, s_constants, s_weights
+        s.release_weights()
+        if not offline:
+            t.release_weights()
+        return _run(graph, weights, student_init, data, config, workdir, outputs, s,
+                    trained_as, validation, s_out[0], resume, count if offline else None)
 
 
 def _hybrid(models, config, first_inputs, workdir):
@@ -927,7 +960,8 @@ def _hybrid(models, config, first_inputs, workdir):
 
 
 def _output_shapes(model, inputs, workdir, name):
-    """The shapes of a model's outputs, by running its graph once."""
+    """The shapes of a model's outputs, by running its graph once (compiled
+    in a child process, as the step is)."""
     path = _write_graph(pathlib.Path(workdir) / f"{name}_shapes.json", model.graph, model.weights)
-    out = _compile(path)(*inputs)
+    out = compile_isolated(path, path.with_suffix(".ube"))(*inputs)
     return [np.asarray(o).shape for o in (out if isinstance(out, tuple) else (out,))]

@@ -107,6 +107,35 @@ def test_compile_errors_carry_diagnostics(ube_module, source_root, tmp_path):
     assert "\x1b" not in str(error.value)
 
 
+def test_compile_to_a_file_keeps_no_image(ube_module, source_root, mlp, tmp_path):
+    """compile(output=...) writes the executable and loads it from there:
+    the same results, save() copies the file."""
+    exe = ube_module.compile(source_root / "examples/mlp.json", output=tmp_path / "mlp.ube")
+    assert exe._image is None
+    x = np.random.default_rng(4).standard_normal((8, 16)).astype(np.float32)
+    assert np.array_equal(exe.predict(x), mlp.predict(x))
+    exe.save(tmp_path / "copy.ube")
+    assert (tmp_path / "copy.ube").read_bytes() == (tmp_path / "mlp.ube").read_bytes()
+
+
+def test_compile_isolated(ube_module, source_root, mlp, tmp_path):
+    """The compiler in a child process (what ube.distill runs): the same
+    executable, and the compiler's diagnostics as a CompileError."""
+    from ube.executable import compile_isolated
+    exe = compile_isolated(source_root / "examples/mlp.json", tmp_path / "mlp.ube")
+    x = np.random.default_rng(5).standard_normal((8, 16)).astype(np.float32)
+    assert np.array_equal(exe.predict(x), mlp.predict(x))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "ube.graph", "version": 1,\n'
+                   ' "inputs": [{"name": "x", "dtype": "f32", "shape": [2]}],\n'
+                   ' "nodes": [{"name": "y", "op": "frobnicate", "inputs": ["x"]}],\n'
+                   ' "outputs": ["y"]}')
+    with pytest.raises(ube_module.CompileError, match=r"bad.json:3:32: error: node 'y': "
+                                                       r"unknown op 'frobnicate'"):
+        compile_isolated(bad, tmp_path / "bad.ube")
+    assert not (tmp_path / "bad.ube").exists()
+
+
 def test_target_options(ube_module, source_root, capfd):
     """Keyword arguments of ube.compile beyond its own are the target's
     options (lib/Target/<Name>/<Name>TargetOptions.h), checked by it."""
