@@ -159,7 +159,7 @@ public:
     b.setInsertionPointToStart(forall.getBody());
     Value task = forall.getInductionVars()[0];
     Value matrix = ix.div(task, groups);
-    coords = batchCoordinates(matrix);
+    coords = ix.delinearize(matrix, batchSizes);
     keyCoords = operandCoordinates(k);
     valueCoords = operandCoordinates(v);
     Value rowBegin = ix.mul(ix.mul(ix.rem(task, groups), tilesPerGroup), ix.c(tileRows));
@@ -184,7 +184,8 @@ public:
     slice = buildLoop(b, ix.c(0), rowCount, ix.c(tileRows), ValueRange{slice, scratch},
                       [&](Value local, ValueRange out) -> SmallVector<Value> {
                         Value p = out[1];
-                        Value rows = tile(ix.add(rowBegin, local), local, queries, keysT, out[0], p);
+                        Value first = ix.add(rowBegin, local);
+                        Value rows = tile(first, local, queries, keysT, out[0], p);
                         return {rows, p};
                       })[0];
     b.setInsertionPointToStart(forall.getTerminator().getBody());
@@ -193,16 +194,6 @@ public:
   }
 
 private:
-  /// Coordinates of linear batch index `linear` in the query's batch shape.
-  SmallVector<Value> batchCoordinates(Value linear) {
-    SmallVector<Value> result(batchSizes.size());
-    for (int64_t d = batchSizes.size() - 1; d >= 0; --d) {
-      result[d] = ix.rem(linear, batchSizes[d]);
-      linear = ix.div(linear, batchSizes[d]);
-    }
-    return result;
-  }
-
   /// The batch indices of key or value `operand` at the query's `coords`:
   /// 0 where it broadcasts, the query head over the group size for grouped
   /// heads.
@@ -248,7 +239,7 @@ private:
   }
 
   /// The mask's vector for row `row`, key vector `c` of the block at
-  /// `block`, `valid` the lanes before the last key; null without a mask.
+  /// `block`; `valid`: the lanes before the last key (null: all of them).
   Value maskVector(Value row, Value block, int64_t c, Value valid) {
     auto type = tensorType(mask);
     SmallVector<int64_t> scores(tensorType(q).getShape().drop_back());
@@ -287,10 +278,9 @@ private:
   /// `queries`), written at row `local` of `out`, the task's rows;
   /// `scratch` ([R, C]) holds a block's probabilities, updated.
   Value tile(Value first, Value local, Value queries, Value keysT, Value out, Value &scratch) {
-    int64_t rowsOfTile = tileRows;
     Value lastRow = ix.sub(queries, ix.c(1));
     SmallVector<Value> rows, readRows;
-    for (int64_t r = 0; r < rowsOfTile; ++r) {
+    for (int64_t r = 0; r < tileRows; ++r) {
       rows.push_back(ix.add(first, ix.c(r)));
       readRows.push_back(ix.min(rows.back(), lastRow)); // a ragged tile repeats its last row
     }
@@ -300,7 +290,7 @@ private:
       end = ix.min(keys, ix.add(readRows.back(), ix.c(1)));
     double negInf = -std::numeric_limits<double>::infinity();
     SmallVector<Value> state;
-    for (int64_t r = 0; r < rowsOfTile; ++r) {
+    for (int64_t r = 0; r < tileRows; ++r) {
       for (int64_t w = 0; w < valueVectors; ++w)
         state.push_back(splat(0.0)); // O
       state.push_back(splat(negInf)); // m
@@ -324,7 +314,7 @@ private:
                         });
     scratch = state.back();
     // The output rows of the tile that exist.
-    for (int64_t r = 0; r < rowsOfTile; ++r) {
+    for (int64_t r = 0; r < tileRows; ++r) {
       Value total = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
                                                 state[r * perRow + valueVectors + 1]);
       Value inverse = vector::BroadcastOp::create(b, vec, arith::DivFOp::create(b, scalar(1.0),

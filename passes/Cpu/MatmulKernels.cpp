@@ -265,16 +265,6 @@ private:
                                             getAsOpFoldResult(x.dim(operand, rank - 1))});
   }
 
-  /// Coordinates of linear batch index `linear` in the result's batch shape.
-  SmallVector<Value> batchCoordinates(Value linear) {
-    SmallVector<Value> coords(batchSizes.size());
-    for (int64_t d = batchSizes.size() - 1; d >= 0; --d) {
-      coords[d] = x.rem(linear, batchSizes[d]);
-      linear = x.div(linear, batchSizes[d]);
-    }
-    return coords;
-  }
-
   /// An operand's batch indices: its dimensions align with the result's
   /// trailing batch dimensions; size-1 dimensions broadcast (index 0).
   SmallVector<Value> operandBatch(ArrayRef<int64_t> shape, ArrayRef<Value> coords) {
@@ -301,7 +291,7 @@ private:
   /// parallel insert.
   void buildTask(Value linear, Value group, Value columnGroup, Value result,
                  scf::InParallelOp terminator) {
-    SmallVector<Value> coords = batchCoordinates(linear);
+    SmallVector<Value> coords = x.delinearize(linear, batchSizes);
     resultCoords = coords;
     lhsIndices = operandBatch(lhsBatch, coords);
     packedAt = packedIndex(rhs, rhsBatch, coords);

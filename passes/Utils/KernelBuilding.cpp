@@ -96,5 +96,13 @@ Value IndexMath::dim(Value value, int64_t d) {
   return tensor::DimOp::create(b, value, d);
 }
 std::optional<int64_t> IndexMath::constant(Value value) { return getConstantIntValue(value); }
+SmallVector<Value> IndexMath::delinearize(Value linear, ValueRange sizes) {
+  SmallVector<Value> coords(sizes.size());
+  for (int64_t d = sizes.size() - 1; d >= 0; --d) {
+    coords[d] = rem(linear, sizes[d]);
+    linear = div(linear, sizes[d]);
+  }
+  return coords;
+}
 
 } // namespace ube

@@ -66,6 +66,9 @@ public:
   mlir::Value andI(mlir::Value x, mlir::Value y);
   /// The size of dimension `d` of tensor `value`: a constant when static.
   mlir::Value dim(mlir::Value value, int64_t d);
+  /// The coordinates of row-major linear index `linear` in a shape of
+  /// `sizes`.
+  llvm::SmallVector<mlir::Value> delinearize(mlir::Value linear, mlir::ValueRange sizes);
   /// `value`'s constant, if it folded to one.
   static std::optional<int64_t> constant(mlir::Value value);
 

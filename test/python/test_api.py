@@ -87,15 +87,21 @@ def test_load_pinned_by_sha256(ube_module, mlp, tmp_path):
         ube_module.load(path, sha256="00ff")
 
 
+def write_unknown_op_graph(path):
+    """A graph file whose node 'y' (line 3, column 32) has an unknown op."""
+    path.write_text('{"format": "ube.graph", "version": 1,\n'
+                    ' "inputs": [{"name": "x", "dtype": "f32", "shape": [2]}],\n'
+                    ' "nodes": [{"name": "y", "op": "frobnicate", "inputs": ["x"]}],\n'
+                    ' "outputs": ["y"]}')
+    return path
+
+
+UNKNOWN_OP = r"bad.json:3:32: error: node 'y': unknown op 'frobnicate'"
+
+
 def test_compile_errors_carry_diagnostics(ube_module, source_root, tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"format": "ube.graph", "version": 1,\n'
-                   ' "inputs": [{"name": "x", "dtype": "f32", "shape": [2]}],\n'
-                   ' "nodes": [{"name": "y", "op": "frobnicate", "inputs": ["x"]}],\n'
-                   ' "outputs": ["y"]}')
-    with pytest.raises(ube_module.CompileError, match=r"bad.json:3:32: error: node 'y': "
-                                                       r"unknown op 'frobnicate'"):
-        ube_module.compile(bad)
+    with pytest.raises(ube_module.CompileError, match=UNKNOWN_OP):
+        ube_module.compile(write_unknown_op_graph(tmp_path / "bad.json"))
     with pytest.raises(ube_module.CompileError, match="unknown target 'tpu'"):
         ube_module.compile(source_root / "examples/mlp.json", target="tpu")
     # A binary "graph file": the quoted line comes back escaped, not raw.
@@ -125,14 +131,8 @@ def test_compile_isolated(ube_module, source_root, mlp, tmp_path):
     exe = compile_isolated(source_root / "examples/mlp.json", tmp_path / "mlp.ube")
     x = np.random.default_rng(5).standard_normal((8, 16)).astype(np.float32)
     assert np.array_equal(exe.predict(x), mlp.predict(x))
-    bad = tmp_path / "bad.json"
-    bad.write_text('{"format": "ube.graph", "version": 1,\n'
-                   ' "inputs": [{"name": "x", "dtype": "f32", "shape": [2]}],\n'
-                   ' "nodes": [{"name": "y", "op": "frobnicate", "inputs": ["x"]}],\n'
-                   ' "outputs": ["y"]}')
-    with pytest.raises(ube_module.CompileError, match=r"bad.json:3:32: error: node 'y': "
-                                                       r"unknown op 'frobnicate'"):
-        compile_isolated(bad, tmp_path / "bad.ube")
+    with pytest.raises(ube_module.CompileError, match=UNKNOWN_OP):
+        compile_isolated(write_unknown_op_graph(tmp_path / "bad.json"), tmp_path / "bad.ube")
     assert not (tmp_path / "bad.ube").exists()
 
 
