@@ -248,6 +248,15 @@ ATTENTION = {
     "grouped_mask_per_head": ((1, 4, 5, 8), (1, 2, 7, 8), (1, 2, 7, 8), (1, 4, 5, 7), bool, {}),
     "mask_and_causal": ((1, 2, 6, 8), (1, 2, 6, 8), (1, 2, 6, 8), (6, 6), bool,
                         {"is_causal": True}),
+    # Past a block of the cpu kernel's keys (64 on AVX-512, 32 on AVX2): full
+    # blocks, then the keys left; a causal tile stopping at its last row; a
+    # float mask per row with grouped heads and a ragged values row.
+    "long_causal": ((1, 2, 150, 8), (1, 2, 150, 8), (1, 2, 150, 8), None, None,
+                    {"is_causal": True}),
+    "long_float_mask_grouped": ((1, 4, 70, 16), (1, 2, 130, 16), (1, 2, 130, 20), (4, 70, 130),
+                                np.float32, {}),
+    "long_bool_mask_rows": ((2, 2, 33, 8), (2, 2, 200, 8), (2, 2, 200, 8), (2, 1, 33, 200), bool,
+                            {"is_causal": True}),
 }
 
 
@@ -267,11 +276,12 @@ def test_scaled_dot_product_attention(runner, case):
     assert rel_error(out, ref) <= LOOSE
 
 
-def test_attention_row_without_keys_is_zero(runner):
+@pytest.mark.parametrize("keys", [5, 100])
+def test_attention_row_without_keys_is_zero(runner, keys):
     """A query whose every key is masked (a boolean mask or -inf in a float
     one) attends to nothing: zeros, as PyTorch, never NaN."""
-    q, k, v = randn(1, 4, 8), randn(1, 5, 8), randn(1, 5, 8)
-    keep = np.ones((4, 5), bool)
+    q, k, v = randn(1, 4, 8), randn(1, keys, 8), randn(1, keys, 8)
+    keep = np.ones((4, keys), bool)
     keep[2] = False
     bias = np.where(keep, 0.0, -np.inf).astype(np.float32)
     for mask in (keep, bias):
