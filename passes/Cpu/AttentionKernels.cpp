@@ -123,6 +123,11 @@ public:
         keyVectors(shape.keyBlock / shape.lanes), minTasks(shape.minTasks) {
     q = op.getQuery(), k = op.getKey(), v = op.getValue();
     n = tensorType(q).getRank();
+    // Fewer known query rows than a tile (one row: a decoding step) make a
+    // smaller tile rather than repeat the last row.
+    int64_t queries = tensorType(q).getDimSize(n - 2);
+    if (!ShapedType::isDynamic(queries))
+      tileRows = std::min(tileRows, queries);
     headSize = tensorType(q).getDimSize(n - 1);
     valueSize = tensorType(v).getDimSize(n - 1);
     valueVectors = llvm::divideCeil(valueSize, lanes);

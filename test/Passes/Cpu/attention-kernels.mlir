@@ -65,3 +65,15 @@ func.func @not_taken(%q: tensor<2x5x8xf32>, %k: tensor<2x7x8xf32>, %h: tensor<2x
   %3 = ube.scaled_dot_product_attention %q, %k, %k {ube.recomputed_by_gradient} : tensor<2x5x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>
   return %0, %1, %2, %3 : tensor<2x5x8xf32>, tensor<2x5x8xf16>, tensor<2x5x?xf32>, tensor<2x5x8xf32>
 }
+
+// -----
+
+// One known query row (a decoding step): tiles of one row, not two with
+// the last repeated.
+// CHECK-LABEL: func.func @one_row
+// CHECK: tensor.empty() : tensor<1x16xf32>
+// CHECK-NOT: ube.scaled_dot_product_attention
+func.func @one_row(%q: tensor<3x1x8xf32>, %k: tensor<3x40x8xf32>) -> tensor<3x1x8xf32> {
+  %0 = ube.scaled_dot_product_attention %q, %k, %k : tensor<3x1x8xf32>, tensor<3x40x8xf32>, tensor<3x40x8xf32>
+  return %0 : tensor<3x1x8xf32>
+}
