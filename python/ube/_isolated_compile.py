@@ -1,8 +1,8 @@
 """The compiler in a process of its own (ube.executable.compile_isolated):
 
-    python _isolated_compile.py GRAPH TARGET OPTIONS FUSED OUTPUT
+    python _isolated_compile.py GRAPH TARGET OUTPUT
 
-writes the executable compiled from graph file GRAPH to OUTPUT. Run as a
+writes the executable compiled from graph file GRAPH for TARGET to OUTPUT. Run as a
 script, it loads the compiler extension without the ube package (whose
 import brings torch): only this folder's errors module comes with it. Exit
 status 3, the diagnostics on stderr: the compiler rejected the input.
@@ -18,9 +18,9 @@ def main(argv):
     sys.modules["ube"] = package
     from ube import _ube_compiler
     from ube.errors import CompileError
-    graph, target, options, fused, output = argv
+    graph, target, output = argv
     try:
-        image = _ube_compiler.compile_file(graph, target, options, "exe", fused == "1")
+        image = _ube_compiler.compile_file(graph, target, "", "exe", True)
     except CompileError as error:
         sys.stderr.write(str(error))
         return 3

@@ -97,11 +97,10 @@ def compile_isolated(path, output, target="cpu"):
     this process, which a training run keeps for its whole length. The
     child starts without torch (ube/_isolated_compile.py): about 0.1 s."""
     script = pathlib.Path(__file__).with_name("_isolated_compile.py")
-    result = subprocess.run([sys.executable, os.fspath(script), os.fspath(path), target, "", "1",
+    result = subprocess.run([sys.executable, os.fspath(script), os.fspath(path), target,
                              os.fspath(output)], capture_output=True, text=True)
     if result.returncode != 0:
         raise CompileError(result.stderr.strip() or
                            f"{os.fspath(path)}: the compiler's process exited with status "
                            f"{result.returncode}")
-    return Executable(pathlib.Path(output).read_bytes(), _device_of(target),
-                      name=os.fspath(output), source=output)
+    return load(output, _device_of(target))
