@@ -8,10 +8,20 @@ using namespace mlir;
 
 namespace ube {
 
-std::string AttentionComposition::unsupported(ScaledDotProductAttentionOp op) {
-  auto query = UbeBuilder::typeOf(op.getQuery()), key = UbeBuilder::typeOf(op.getKey());
+AttentionOperands::AttentionOperands(ScaledDotProductAttentionOp op)
+    : query(op.getQuery()), key(op.getKey()), value(op.getValue()), mask(op.getMask()),
+      step(op.getStep()), isCausal(op.getIsCausal()), scale(op.getScaleOrDefault()),
+      dropoutP(op.getDropoutPAttr()), seed(op.getSeedAttr()), resultType(op.getType()) {}
+
+AttentionOperands::AttentionOperands(ScaledDotProductAttentionGradOp op)
+    : query(op.getQuery()), key(op.getKey()), value(op.getValue()), mask(op.getMask()),
+      isCausal(op.getIsCausal()), scale(op.getScaleOrDefault()),
+      resultType(op.getOutput().getType()) {}
+
+std::string AttentionComposition::unsupported(const AttentionOperands &att) {
+  auto query = UbeBuilder::typeOf(att.query), key = UbeBuilder::typeOf(att.key);
   int64_t rank = query.getRank();
-  if (op.getIsCausal() &&
+  if (att.isCausal &&
       (query.isDynamicDim(rank - 2) || key.isDynamicDim(rank - 2)))
     return "is_causal on a symbolic length";
   if (rank >= 3 && (query.isDynamicDim(rank - 3) || key.isDynamicDim(rank - 3)) &&
@@ -20,10 +30,10 @@ std::string AttentionComposition::unsupported(ScaledDotProductAttentionOp op) {
   return "";
 }
 
-AttentionComposition::AttentionComposition(UbeBuilder &u, ScaledDotProductAttentionOp op)
-    : u(u), op(op) {
-  auto queryShape = UbeBuilder::typeOf(op.getQuery()).getShape();
-  auto keyShape = UbeBuilder::typeOf(op.getKey()).getShape();
+AttentionComposition::AttentionComposition(UbeBuilder &u, const AttentionOperands &att)
+    : u(u), att(att) {
+  auto queryShape = UbeBuilder::typeOf(att.query).getShape();
+  auto keyShape = UbeBuilder::typeOf(att.key).getShape();
   int64_t rank = queryShape.size();
   if (rank >= 3)
     groups = queryShape[rank - 3] / keyShape[rank - 3];
@@ -36,11 +46,11 @@ AttentionComposition::AttentionComposition(UbeBuilder &u, ScaledDotProductAttent
     return UbeBuilder::elementTypeOf(x).isF32() ? x : u.castTo(x, type);
   };
   // The scale goes on the query ([L, E]), not on the scores ([L, S]).
-  query = grouped(u.mul(widened(op.getQuery()), u.scalar(type, op.getScaleOrDefault())),
+  query = grouped(u.mul(widened(att.query), u.scalar(type, att.scale)),
                   groups);
-  key = grouped(widened(op.getKey()), 1);
-  value = grouped(widened(op.getValue()), 1);
-  if (Value m = op.getMask()) {
+  key = grouped(widened(att.key), 1);
+  value = grouped(widened(att.value), 1);
+  if (Value m = att.mask) {
     // Left-padded to the scores' rank, then the grouped view of its heads
     // (a mask broadcast over the heads stays broadcast over both parts).
     auto maskShape = UbeBuilder::typeOf(m).getShape();
@@ -80,7 +90,7 @@ SmallVector<AttentionComposition::Block> AttentionComposition::blocks(int64_t si
 SmallVector<AttentionComposition::Block> AttentionComposition::visibleKeys(Block rows) {
   SmallVector<Block> result;
   for (Block cols : blocks(keys))
-    if (!op.getIsCausal() || cols.first <= rows.second - 1) // query i sees keys j <= i
+    if (!att.isCausal || cols.first <= rows.second - 1) // query i sees keys j <= i
       result.push_back(cols);
   return result;
 }
@@ -115,7 +125,7 @@ Value AttentionComposition::scores(Block rows, Block cols, bool recomputed) {
   Type type = u.b.getF32Type();
   if (mask)
     scores = u.add(scores, maskBlock(rows, cols));
-  if (op.getIsCausal() && cols.second - 1 > rows.first) { // not wholly visible
+  if (att.isCausal && cols.second - 1 > rows.first) { // not wholly visible
     // Query i sees keys j <= i: a bias of 0 or the lowest float.
     int64_t height = rows.second - rows.first, width = cols.second - cols.first;
     float lowest = std::numeric_limits<float>::lowest();
@@ -130,13 +140,13 @@ Value AttentionComposition::scores(Block rows, Block cols, bool recomputed) {
   }
   // Scores stay at least the lowest float: a float mask's -inf, or two
   // biases added, would make a row without keys NaN.
-  if ((mask && !boolMask) || (mask && op.getIsCausal()))
+  if ((mask && !boolMask) || (mask && att.isCausal))
     scores = u.maximum(scores, u.lowest(type));
   return scores;
 }
 
 Value AttentionComposition::dropped(Value p, std::optional<std::pair<Block, Block>> block) {
-  double rate = op.getDropoutP().convertToDouble();
+  double rate = att.dropoutRate();
   if (rate == 0.0)
     return p;
   DenseI64ArrayAttr counterShape, counterOffset;
@@ -150,24 +160,24 @@ Value AttentionComposition::dropped(Value p, std::optional<std::pair<Block, Bloc
     counterShape = u.b.getDenseI64ArrayAttr(shape);
     counterOffset = u.b.getDenseI64ArrayAttr(offset);
   }
-  return DropoutOp::create(u.b, p, op.getStep(), op.getDropoutPAttr(), op.getSeedAttr(),
+  return DropoutOp::create(u.b, p, att.step, att.dropoutP, att.seed,
                            counterShape, counterOffset);
 }
 
 Value AttentionComposition::zeroedWithoutKeys(Value x, Value max) {
-  if (!op.getMask()) // a causal mask leaves every row its first key
+  if (!att.mask) // a causal mask leaves every row its first key
     return x;
   Type type = u.b.getF32Type();
   return u.where(u.compare("gt", max, u.lowest(type)), x, u.scalar(type, 0.0));
 }
 
 Value AttentionComposition::zeroedWithoutKeys(Value x, function_ref<Value()> scores) {
-  if (!op.getMask())
+  if (!att.mask)
     return x;
   // Without a causal mask the mask alone says which rows keep a key: its
   // largest bias per row is a reduction over [L or 1, S], not over the
   // scores.
-  Value max = op.getIsCausal() ? scores() : mask;
+  Value max = att.isCausal ? scores() : mask;
   return zeroedWithoutKeys(x, u.reduceMax(max, {-1}, /*keepdims=*/true));
 }
 
@@ -229,7 +239,8 @@ Value AttentionComposition::output() {
     result = zeroedWithoutKeys(u.matmul(dropped(u.softmax(s, -1)), value),
                                [&] { return s; });
   }
-  return narrowed(u.reshape(result, op.getType().getShape()), op.getType().getElementType());
+  return narrowed(u.reshape(result, att.resultType.getShape()),
+                  att.resultType.getElementType());
 }
 
 /// With P the probabilities and S the scores (of the scaled query):
@@ -245,8 +256,8 @@ void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
   if (!UbeBuilder::elementTypeOf(g).isF32())
     g = u.castTo(g, type);
   g = grouped(g, groups);
-  Value scale = u.scalar(type, op.getScaleOrDefault());
-  Value floatMask = mask && !boolMask ? op.getMask() : Value();
+  Value scale = u.scalar(type, att.scale);
+  Value floatMask = mask && !boolMask ? att.mask : Value();
   // The rows without keys have zeros as outputs: their gradients are zero,
   // as if their probabilities were. Zeroing g's rows ([L, E]) makes dV,
   // dP and so dS zero there, without zeroing the probabilities ([L, S]).
@@ -256,12 +267,12 @@ void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
     g = zeroedWithoutKeys(g, [&] { return s; });
     Value dP = dropped(u.matmul(g, value, /*transposeRhs=*/true));
     Value dS = u.mul(p, u.sub(dP, u.reduceSum(u.mul(dP, p), {-1}, /*keepdims=*/true)));
-    grads[0] = ungrouped(u.mul(u.matmul(dS, key), scale), op.getQuery(), query);
+    grads[0] = ungrouped(u.mul(u.matmul(dS, key), scale), att.query, query);
     grads[1] = ungrouped(u.matmul(dS, query, /*transposeRhs=*/false, /*transposeLhs=*/true),
-                         op.getKey(), key);
+                         att.key, key);
     grads[2] = ungrouped(u.matmul(dropped(p), g, /*transposeRhs=*/false,
                                   /*transposeLhs=*/true),
-                         op.getValue(), value);
+                         att.value, value);
     if (floatMask)
       grads[3] = ungrouped(dS, floatMask, mask);
     return;
@@ -283,7 +294,7 @@ void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
     Value dQuery;
     dMasks.emplace_back(keyBlocks.size());
     for (auto [index, cols] : llvm::enumerate(keyBlocks)) {
-      if (op.getIsCausal() && cols.first > rows.second - 1)
+      if (att.isCausal && cols.first > rows.second - 1)
         continue; // hidden: no gradient from these rows
       Value p = u.exp(u.sub(scores(rows, cols, /*recomputed=*/true), logSumExp));
       accumulate(dValues[index], u.matmul(dropped(p, {{rows, cols}}), gRows,
@@ -308,9 +319,9 @@ void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
     dKeys[index] = filled(dKeys[index], u.slice(key, axis, cols.first, cols.second));
     dValues[index] = filled(dValues[index], u.slice(value, axis, cols.first, cols.second));
   }
-  grads[0] = ungrouped(u.mul(u.concat(dQueries, axis), scale), op.getQuery(), query);
-  grads[1] = ungrouped(u.concat(dKeys, axis), op.getKey(), key);
-  grads[2] = ungrouped(u.concat(dValues, axis), op.getValue(), value);
+  grads[0] = ungrouped(u.mul(u.concat(dQueries, axis), scale), att.query, query);
+  grads[1] = ungrouped(u.concat(dKeys, axis), att.key, key);
+  grads[2] = ungrouped(u.concat(dValues, axis), att.value, value);
   if (!floatMask)
     return;
   // The float mask's gradient: its blocks joined where it has the rows or

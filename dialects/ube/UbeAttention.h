@@ -15,6 +15,21 @@
 
 namespace ube {
 
+/// The operands and attributes of attention, from the forward op or from
+/// its gradient (which has no dropout).
+struct AttentionOperands {
+  AttentionOperands(ScaledDotProductAttentionOp op);
+  AttentionOperands(ScaledDotProductAttentionGradOp op);
+  double dropoutRate() const { return dropoutP ? dropoutP.getValueAsDouble() : 0.0; }
+
+  Value query, key, value, mask, step; // mask, step: null when absent
+  bool isCausal = false;
+  double scale = 1.0;
+  mlir::FloatAttr dropoutP; // null: no dropout
+  mlir::IntegerAttr seed;
+  mlir::RankedTensorType resultType;
+};
+
 /// The attention of one op. Grouped-query heads are handled by viewing the
 /// query as [..., Hk, G, L, E] and the key and value as [..., Hk, 1, S, *]:
 /// the products broadcast over the G query heads of a group, so keys and
@@ -29,17 +44,18 @@ namespace ube {
 /// to kFlashKeys keys the scores are one matrix and one softmax.
 class AttentionComposition {
 public:
-  AttentionComposition(UbeBuilder &u, ScaledDotProductAttentionOp op);
+  AttentionComposition(UbeBuilder &u, const AttentionOperands &att);
 
   /// What of `op` the composition cannot take on its symbolic sizes (a
   /// causal mask of a symbolic length, a symbolic number of heads); empty
   /// when it can.
-  static std::string unsupported(ScaledDotProductAttentionOp op);
+  static std::string unsupported(const AttentionOperands &att);
 
   /// The op's result: the probabilities times the values.
   Value output();
   /// The gradients of query, key, value and a float mask (null for a
-  /// boolean mask) given `g`, the gradient of the result.
+  /// boolean mask) given `g`, the gradient of the result. Each is built
+  /// only where it is used: the others are dead ops.
   void gradients(Value g, mlir::SmallVectorImpl<Value> &grads);
 
   static constexpr int64_t kFlashKeys = 256, kMinBlock = 128, kMaxBlocks = 8;
@@ -94,7 +110,7 @@ private:
   Value narrowed(Value x, Type elementType);
 
   UbeBuilder &u;
-  ScaledDotProductAttentionOp op;
+  AttentionOperands att;
   int64_t groups = 1;
   Value query, key, value, mask; // grouped f32 views; `query` scaled
   bool boolMask = false;         // `mask` is a boolean keep-mask (not added)

@@ -706,12 +706,15 @@ Window MaxPoolGradOp::window() {
                       getStride(), getPadding(), getDilation(), getCeilMode());
 }
 
-LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
-                                                     Adaptor adaptor,
-                                                     SmallVectorImpl<Type> &types) {
-  auto query = rankedType(loc, adaptor.getQuery(), "query");
-  auto key = rankedType(loc, adaptor.getKey(), "key");
-  auto value = rankedType(loc, adaptor.getValue(), "value");
+/// The result type of attention over `queryValue`, `keyValue`, `valueValue`
+/// and `maskValue` (null when none), checked as the forward and its
+/// gradient share them.
+static FailureOr<RankedTensorType> inferAttention(Loc loc, Value queryValue, Value keyValue,
+                                                 Value valueValue, Value maskValue,
+                                                 std::optional<APFloat> scale) {
+  auto query = rankedType(loc, queryValue, "query");
+  auto key = rankedType(loc, keyValue, "key");
+  auto value = rankedType(loc, valueValue, "value");
   if (failed(query) || failed(key) || failed(value) ||
       failed(checkSameElementType(loc, *query, *key, "query", "key")) ||
       failed(checkSameElementType(loc, *query, *value, "query", "value")))
@@ -746,7 +749,7 @@ LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
   if (rank >= 3)
     shape.push_back(q[rank - 3]);
   shape.append({q[rank - 2], v.back()});
-  if (Value maskValue = adaptor.getMask()) {
+  if (maskValue) {
     auto mask = rankedType(loc, maskValue, "mask");
     if (failed(mask))
       return failure();
@@ -761,20 +764,58 @@ LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
       return emitOptionalError(loc, "mask ", shapeString(mask->getShape()),
                                " does not broadcast to the scores ", shapeString(scores));
   }
-  if (std::optional<APFloat> scale = adaptor.getScale())
-    if (failed(checkPositive(loc, scale->convertToDouble(), "scale")))
-      return failure();
+  if (scale && failed(checkPositive(loc, scale->convertToDouble(), "scale")))
+    return failure();
+  return RankedTensorType::get(shape, query->getElementType());
+}
+
+/// `scale`, or 1/sqrt(E) of `query`.
+static double attentionScale(std::optional<APFloat> scale, Value query) {
+  if (scale)
+    return scale->convertToDouble();
+  return 1.0 / std::sqrt(double(cast<RankedTensorType>(query.getType()).getShape().back()));
+}
+
+LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
+                                                     Adaptor adaptor,
+                                                     SmallVectorImpl<Type> &types) {
+  auto result = inferAttention(loc, adaptor.getQuery(), adaptor.getKey(), adaptor.getValue(),
+                               adaptor.getMask(), adaptor.getScale());
+  if (failed(result))
+    return failure();
   double dropout = adaptor.getDropoutP().convertToDouble();
   if (!(dropout >= 0.0 && dropout < 1.0))
     return emitOptionalError(loc, "dropout_p must be in [0, 1), got ", number(dropout));
-  types.push_back(RankedTensorType::get(shape, query->getElementType()));
+  types.push_back(*result);
   return success();
 }
 
 double ScaledDotProductAttentionOp::getScaleOrDefault() {
-  if (std::optional<APFloat> scale = getScale())
-    return scale->convertToDouble();
-  return 1.0 / std::sqrt(double(getQuery().getType().getShape().back()));
+  return attentionScale(getScale(), getQuery());
+}
+
+LogicalResult ScaledDotProductAttentionGradOp::inferTypes(MLIRContext *, Loc loc,
+                                                         Adaptor adaptor,
+                                                         SmallVectorImpl<Type> &types) {
+  auto result = inferAttention(loc, adaptor.getQuery(), adaptor.getKey(), adaptor.getValue(),
+                               adaptor.getMask(), adaptor.getScale());
+  if (failed(result))
+    return failure();
+  for (auto [value, what] : {std::pair{adaptor.getOutput(), "output"},
+                             std::pair{adaptor.getGrad(), "grad"}}) {
+    auto type = cast<RankedTensorType>(value.getType());
+    if (type.getElementType() != result->getElementType() ||
+        !sameSizes(type.getShape(), result->getShape()))
+      return emitOptionalError(loc, what, " ", type, " must be the attention's result ",
+                               *result);
+  }
+  types.append({adaptor.getQuery().getType(), adaptor.getKey().getType(),
+                adaptor.getValue().getType()});
+  return success();
+}
+
+double ScaledDotProductAttentionGradOp::getScaleOrDefault() {
+  return attentionScale(getScale(), getQuery());
 }
 
 //===----------------------------------------------------------------------===//

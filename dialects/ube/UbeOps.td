@@ -587,6 +587,37 @@ def Ube_ScaledDotProductAttentionOp : Ube_InferredOp<"scaled_dot_product_attenti
   }];
 }
 
+def Ube_ScaledDotProductAttentionGradOp
+    : Ube_InferredOp<"scaled_dot_product_attention_grad", [AllTypesMatch<["output", "grad"]>]> {
+  let summary = "Gradient of `scaled_dot_product_attention` (without dropout) for q, k and v";
+  let description = [{
+    The vector-Jacobian product of `ube.scaled_dot_product_attention` with
+    the same `query`, `key`, `value`, `mask`, `is_causal` and `scale` and no
+    dropout, for `grad`, the gradient of its result `output` (which the
+    forward computed; its rows give `rowsum(grad ⊙ output)`). With `P` the
+    probabilities and `S` the scaled scores: `d_value = Pᵀ·grad`,
+    `dS = P ⊙ (grad·vᵀ − rowsum(grad ⊙ output))`, `d_query = scale·dS·k`,
+    `d_key = scale·dSᵀ·q`, each summed over what was broadcast (batch
+    dimensions, the query heads of a key head). Rows without keys have
+    zero gradients. A float mask's gradient (`dS`) is not a result: the
+    gradient rule computes it apart when the mask needs one.
+  }];
+  let arguments = (ins Ube_FloatTensor:$query, Ube_FloatTensor:$key, Ube_FloatTensor:$value,
+                   Optional<Ube_Tensor>:$mask, Ube_FloatTensor:$output, Ube_FloatTensor:$grad,
+                   DefaultValuedAttr<BoolAttr, "false">:$is_causal,
+                   OptionalAttr<F64Attr>:$scale);
+  let results = (outs Ube_FloatTensor:$d_query, Ube_FloatTensor:$d_key,
+                 Ube_FloatTensor:$d_value);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`mask` $mask^)? `output` $output `grad` $grad attr-dict `:`
+    type($query) `,` type($key) `,` type($value) `,` type($output) (`,` type($mask)^)?
+  }];
+  let extraClassDeclaration = Ube_InferTypesDecl # [{
+    /// The scale of the scores: `scale`, or 1/sqrt(E).
+    double getScaleOrDefault();
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Normalization and reductions
 //===----------------------------------------------------------------------===//

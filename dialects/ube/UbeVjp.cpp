@@ -452,7 +452,30 @@ LogicalResult vjp(RmsNormOp op, UbeBuilder &u, Value g, Grads &grads) {
   return success();
 }
 
+/// Without dropout, one op that a target may run as a kernel (the forward's
+/// statistics recomputed, no [L, S] tensor); a float mask's gradient, when
+/// the mask needs one, from the composition. With dropout, the
+/// composition.
 LogicalResult vjp(ScaledDotProductAttentionOp op, UbeBuilder &u, Value g, Grads &grads) {
+  Value mask = op.getMask();
+  bool floatMask = mask && !UbeBuilder::elementTypeOf(mask).isInteger(1);
+  if (op.getDropoutP().isZero()) {
+    auto grad = ScaledDotProductAttentionGradOp::create(
+        u.b, op.getQuery(), op.getKey(), op.getValue(), mask, op.getResult(), g,
+        op.getIsCausalAttr(), op.getScaleAttr());
+    grads[0] = grad.getDQuery();
+    grads[1] = grad.getDKey();
+    grads[2] = grad.getDValue();
+    if (floatMask) {
+      if (std::string why = AttentionComposition::unsupported(op); !why.empty())
+        return op.emitOpError("gradient of a float mask on symbolic dimensions: ")
+               << why << " is not supported yet";
+      SmallVector<Value> composed(4);
+      AttentionComposition(u, op).gradients(g, composed);
+      grads[3] = composed[3];
+    }
+    return success();
+  }
   if (std::string why = AttentionComposition::unsupported(op); !why.empty())
     return op.emitOpError("gradient on symbolic dimensions: ") << why << " is not supported yet";
   AttentionComposition(u, op).gradients(g, grads);

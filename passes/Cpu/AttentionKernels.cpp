@@ -25,6 +25,7 @@
 
 #include "passes/Cpu/Passes.h"
 
+#include "dialects/ube/UbeAttention.h"
 #include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
 #include "passes/Utils/KernelBuilding.h"
@@ -65,15 +66,10 @@ bool broadcastsTo(RankedTensorType operand, ArrayRef<int64_t> shape) {
   return true;
 }
 
-/// Why the kernel does not take `op`; empty when it does.
-std::string unsupported(ScaledDotProductAttentionOp op) {
-  if (!op.getDropoutP().isZero())
-    return "dropout";
-  if (op->hasAttr(UbeDialect::RecomputedByGradientAttrHelper::getNameStr()))
-    return "its gradient recomputes it (the composition shares that work)";
-  auto q = tensorType(op.getQuery()), k = tensorType(op.getKey()),
-       v = tensorType(op.getValue()), result = op.getType();
-  for (RankedTensorType t : {q, k, v, result})
+/// Why the kernels do not take attention over `att`; empty when they do.
+std::string unsupported(const AttentionOperands &att) {
+  auto q = tensorType(att.query), k = tensorType(att.key), v = tensorType(att.value);
+  for (RankedTensorType t : {q, k, v, att.resultType})
     if (!t.getElementType().isF32() || llvm::is_contained(t.getShape(), 0))
       return "not non-empty f32";
   int64_t n = q.getRank();
@@ -86,7 +82,7 @@ std::string unsupported(ScaledDotProductAttentionOp op) {
     return "keys and values of different lengths";
   SmallVector<int64_t> expected(q.getShape());
   expected.back() = ev;
-  if (result.getShape() != ArrayRef<int64_t>(expected))
+  if (att.resultType.getShape() != ArrayRef<int64_t>(expected))
     return "a result broadcast beyond the query";
   // Keys and values: each batch dimension the query's, 1, or (heads) a
   // divisor of the query's heads.
@@ -98,7 +94,7 @@ std::string unsupported(ScaledDotProductAttentionOp op) {
       if (size != 1 && size != queries && !grouped)
         return "key or value batch dimensions that do not broadcast to the query's";
     }
-  if (Value mask = op.getMask()) {
+  if (Value mask = att.mask) {
     auto m = tensorType(mask);
     if (!m.getElementType().isF32() && !m.getElementType().isInteger(1))
       return "a mask neither f32 nor i1";
@@ -110,18 +106,27 @@ std::string unsupported(ScaledDotProductAttentionOp op) {
   return "";
 }
 
+std::string unsupported(ScaledDotProductAttentionOp op) {
+  if (!op.getDropoutP().isZero())
+    return "dropout";
+  if (op->hasAttr(UbeDialect::RecomputedByGradientAttrHelper::getNameStr()))
+    return "its gradient recomputes it (the composition shares that work)";
+  return unsupported(AttentionOperands(op));
+}
+
 struct KernelShape {
   int64_t lanes, tileRows, keyBlock, minTasks;
 };
 
-/// Builds the kernel of one op.
-class AttentionKernelBuilder {
-public:
-  AttentionKernelBuilder(ImplicitLocOpBuilder &b, ScaledDotProductAttentionOp op, Value mask,
-                         const KernelShape &shape)
-      : b(b), ix(b), op(op), mask(mask), lanes(shape.lanes), tileRows(shape.tileRows),
+/// What the forward and backward kernels share: the operands' views, keys
+/// (or values) transposed into panels, and a tile's masked scores.
+class AttentionKernelBase {
+protected:
+  AttentionKernelBase(ImplicitLocOpBuilder &b, const AttentionOperands &att, Value mask,
+                      const KernelShape &shape)
+      : b(b), ix(b), att(att), mask(mask), lanes(shape.lanes), tileRows(shape.tileRows),
         keyVectors(shape.keyBlock / shape.lanes), minTasks(shape.minTasks) {
-    q = op.getQuery(), k = op.getKey(), v = op.getValue();
+    q = att.query, k = att.key, v = att.value;
     n = tensorType(q).getRank();
     // Fewer known query rows than a tile (one row: a decoding step) make a
     // smaller tile rather than repeat the last row.
@@ -134,71 +139,23 @@ public:
     f32 = b.getF32Type();
     vec = VectorType::get({lanes}, f32);
     maskVec = VectorType::get({lanes}, b.getI1Type());
-  }
-
-  Value build() {
-    Value queries = ix.dim(q, n - 2);
+    queries_ = ix.dim(q, n - 2);
     keys = ix.dim(k, n - 2);
-    Value matrices = ix.c(1);
+    matrices = ix.c(1);
     for (int64_t d = 0; d + 2 < n; ++d) {
       batchSizes.push_back(ix.dim(q, d));
       matrices = ix.mul(matrices, batchSizes.back());
     }
-    // Enough tasks for the threads: a matrix's tiles split into groups
-    // when there are fewer than minTasks matrices.
-    Value tiles = ix.ceilDiv(queries, ix.c(tileRows));
-    Value groups = ix.max(ix.c(1), ix.min(tiles, ix.ceilDiv(ix.c(minTasks), matrices)));
-    Value tilesPerGroup = ix.ceilDiv(tiles, groups);
-    groups = ix.ceilDiv(tiles, tilesPerGroup);
+  }
 
-    RankedTensorType resultType = op.getType();
-    SmallVector<Value> dynamicSizes;
-    for (int64_t d = 0; d < n; ++d)
-      if (resultType.isDynamicDim(d))
-        dynamicSizes.push_back(ix.dim(q, d));
-    Value init = tensor::EmptyOp::create(b, resultType.getShape(), f32, dynamicSizes);
-    Value tasks = ix.mul(matrices, groups);
-    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(tasks)},
-                                        ValueRange{init}, std::nullopt);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(forall.getBody());
-    Value task = forall.getInductionVars()[0];
-    Value matrix = ix.div(task, groups);
+  /// Sets the coordinates of query matrix `matrix` and of its keys and
+  /// values.
+  void setMatrix(Value matrix) {
     coords = ix.delinearize(matrix, batchSizes);
     keyCoords = operandCoordinates(k);
     valueCoords = operandCoordinates(v);
-    Value rowBegin = ix.mul(ix.mul(ix.rem(task, groups), tilesPerGroup), ix.c(tileRows));
-    Value rowCount = ix.min(ix.mul(tilesPerGroup, ix.c(tileRows)), ix.sub(queries, rowBegin));
-    Value keysT = transposedKeys();
-    // The probabilities of a tile's block, which p·V broadcasts from memory
-    // (an extract of a register's lane costs three shuffles).
-    Value scratch = tensor::EmptyOp::create(
-        b, RankedTensorType::get({tileRows, keyVectors * lanes}, f32), ValueRange{});
-
-    SmallVector<OpFoldResult> offsets, sizes, strides(n, b.getIndexAttr(1));
-    for (Value c : coords) {
-      offsets.push_back(c);
-      sizes.push_back(b.getIndexAttr(1));
-    }
-    offsets.append({rowBegin, b.getIndexAttr(0)});
-    sizes.append({rowCount, b.getIndexAttr(valueSize)});
-    auto sliceType = RankedTensorType::get({ShapedType::kDynamic, valueSize}, f32);
-    Value shared = forall.getRegionIterArgs()[0];
-    Value slice =
-        tensor::ExtractSliceOp::create(b, sliceType, shared, offsets, sizes, strides);
-    slice = buildLoop(b, ix.c(0), rowCount, ix.c(tileRows), ValueRange{slice, scratch},
-                      [&](Value local, ValueRange out) -> SmallVector<Value> {
-                        Value p = out[1];
-                        Value first = ix.add(rowBegin, local);
-                        Value rows = tile(first, local, queries, keysT, out[0], p);
-                        return {rows, p};
-                      })[0];
-    b.setInsertionPointToStart(forall.getTerminator().getBody());
-    tensor::ParallelInsertSliceOp::create(b, slice, shared, offsets, sizes, strides);
-    return forall.getResult(0);
   }
 
-private:
   /// The batch indices of key or value `operand` at the query's `coords`:
   /// 0 where it broadcasts, the query head over the group size for grouped
   /// heads.
@@ -218,27 +175,29 @@ private:
     return result;
   }
 
-  /// The matrix's keys transposed in panels of C keys, [S / C rounded up,
-  /// E, C]: key j is column j % C of panel j / C, so a block's E rows are
-  /// contiguous (rows of one [E, S] matrix, S·4 bytes apart, would fall in
-  /// the same L1 sets). The padding after the last key is never
-  /// initialized: its scores are replaced by -inf.
-  Value transposedKeys() {
-    int64_t width = keyVectors * lanes;
-    auto type = RankedTensorType::get({ShapedType::kDynamic, headSize, width}, f32);
-    Value keysT = tensor::EmptyOp::create(b, type, ValueRange{ix.ceilDiv(keys, ix.c(width))});
-    return buildLoop(b, ix.c(0), keys, ix.c(1), ValueRange{keysT},
+  /// The matrix of `operand` (keys or values, `width` features) at
+  /// `at` transposed in panels of C keys, [S / C rounded up, width, C]: key
+  /// j is column j % C of panel j / C, so a block's rows are contiguous
+  /// (rows of one [width, S] matrix, S·4 bytes apart, would fall in the same
+  /// L1 sets). The padding after the last key is never initialized: its
+  /// scores are replaced by -inf.
+  Value panels(Value operand, ArrayRef<Value> at, int64_t width) {
+    int64_t block = keyVectors * lanes;
+    auto type = RankedTensorType::get({ShapedType::kDynamic, width, block}, f32);
+    Value result = tensor::EmptyOp::create(b, type, ValueRange{ix.ceilDiv(keys, ix.c(block))});
+    SmallVector<Value> index(at);
+    index.append({Value(), Value()});
+    return buildLoop(b, ix.c(0), keys, ix.c(1), ValueRange{result},
                      [&](Value j, ValueRange state) -> SmallVector<Value> {
-                       SmallVector<Value> at(keyCoords);
-                       at.append({j, Value()});
-                       return buildLoop(b, ix.c(0), ix.c(headSize), ix.c(1), state,
+                       index[n - 2] = j;
+                       return buildLoop(b, ix.c(0), ix.c(width), ix.c(1), state,
                                         [&](Value e, ValueRange inner) -> SmallVector<Value> {
-                                          at.back() = e;
-                                          Value x = tensor::ExtractOp::create(b, k, at);
+                                          index[n - 1] = e;
+                                          Value x = tensor::ExtractOp::create(b, operand, index);
                                           return {tensor::InsertOp::create(
                                               b, x, inner[0],
-                                              ValueRange{ix.div(j, ix.c(width)), e,
-                                                         ix.rem(j, ix.c(width))})};
+                                              ValueRange{ix.div(j, ix.c(block)), e,
+                                                         ix.rem(j, ix.c(block))})};
                                         });
                      })[0];
   }
@@ -279,20 +238,320 @@ private:
     return i >= 0 && !broadcasts(type, i, tensorType(q).getShape());
   }
 
-  /// One tile: query rows [first, first + R) of the matrix (those before
-  /// `queries`), written at row `local` of `out`, the task's rows;
-  /// `scratch` ([R, C]) holds a block's probabilities, updated.
-  Value tile(Value first, Value local, Value queries, Value keysT, Value out, Value &scratch) {
-    Value lastRow = ix.sub(queries, ix.c(1));
+  /// The lanes of key vector `c` of `block` before the last key, per key
+  /// vector of a `ragged` block (null for the others).
+  SmallVector<Value> validKeys(int64_t vectors, bool ragged, Value block) {
+    SmallVector<Value> valid(vectors);
+    if (ragged)
+      for (int64_t c = 0; c < vectors; ++c)
+        valid[c] = vector::CreateMaskOp::create(
+            b, maskVec, ValueRange{ix.sub(keys, ix.add(block, ix.c(c * lanes)))});
+    return valid;
+  }
+
+  /// The scaled scores of the tile's rows (`readRows`) against `vectors` key
+  /// vectors at `block` (R × vectors vectors): the mask's bias added and
+  /// clamped at the lowest float, keys after the row (causal) the lowest
+  /// float, keys past the last one (lanes not `valid`) -inf.
+  SmallVector<Value> maskedScores(int64_t vectors, ArrayRef<Value> valid, Value block,
+                                  ArrayRef<Value> readRows, Value keysT) {
+    Value lowest = splat(-std::numeric_limits<float>::max());
+    Value negInf = splat(-std::numeric_limits<double>::infinity());
+    SmallVector<Value> scores =
+        blockProducts(q, coords, headSize, vectors, readRows, block, keysT);
+    Value scale = splat(att.scale);
+    SmallVector<Value> biases(vectors); // a mask without rows: one per tile
+    for (auto [r, row] : llvm::enumerate(readRows))
+      for (int64_t c = 0; c < vectors; ++c) {
+        Value &x = scores[r * vectors + c];
+        x = arith::MulFOp::create(b, x, scale);
+        if (mask) {
+          Value bias = biases[c];
+          if (!bias)
+            bias = maskVector(row, block, c, valid[c]);
+          if (!maskPerRow())
+            biases[c] = bias;
+          x = arith::MaximumFOp::create(b, arith::AddFOp::create(b, x, bias), lowest);
+        }
+        if (att.isCausal) {
+          // Key j is visible to row i when j <= i.
+          Value seen = vector::CreateMaskOp::create(
+              b, maskVec,
+              ValueRange{ix.sub(ix.add(row, ix.c(1)), ix.add(block, ix.c(c * lanes)))});
+          x = arith::SelectOp::create(b, seen, x, lowest);
+        }
+        if (valid[c])
+          x = arith::SelectOp::create(b, valid[c], x, negInf);
+      }
+    return scores;
+  }
+
+  /// The products of rows `readRows` of `operand`'s matrix at `at` ([L,
+  /// depth]) with `vectors` key vectors of `panelsT` ([.., depth, C]) at
+  /// `block`: R × vectors vectors, `depth` broadcast-FMAs each.
+  SmallVector<Value> blockProducts(Value operand, ArrayRef<Value> at, int64_t depth,
+                                   int64_t vectors, ArrayRef<Value> readRows, Value block,
+                                   Value panelsT) {
+    SmallVector<Value> zeros(readRows.size() * vectors, splat(0.0));
+    Value width = ix.c(keyVectors * lanes);
+    Value panel = ix.div(block, width), column = ix.rem(block, width);
+    return buildLoop(
+        b, ix.c(0), ix.c(depth), ix.c(1), zeros,
+        [&](Value e, ValueRange acc) -> SmallVector<Value> {
+          SmallVector<Value> columns, next;
+          for (int64_t c = 0; c < vectors; ++c)
+            columns.push_back(vector::TransferReadOp::create(
+                b, vec, panelsT, ValueRange{panel, e, ix.add(column, ix.c(c * lanes))},
+                scalar(0.0), ArrayRef<bool>{true}));
+          for (auto [r, row] : llvm::enumerate(readRows)) {
+            SmallVector<Value> index(at);
+            index.append({row, e});
+            Value x =
+                vector::BroadcastOp::create(b, vec, tensor::ExtractOp::create(b, operand, index));
+            for (int64_t c = 0; c < vectors; ++c)
+              next.push_back(math::FmaOp::create(b, x, columns[c], acc[r * vectors + c]));
+          }
+          return next;
+        });
+  }
+
+  /// Vector `w` of row `row` of `operand`'s matrix at `at`, `size` features
+  /// (lanes past them 0).
+  Value readRow(Value operand, ArrayRef<Value> at, Value row, int64_t w, int64_t size) {
+    SmallVector<Value> index(at);
+    index.append({row, ix.c(w * lanes)});
+    Value lanesOfRow = rowMask(w, size);
+    auto read = vector::TransferReadOp::create(b, vec, operand, index, scalar(0.0),
+                                               ArrayRef<bool>{true});
+    if (lanesOfRow)
+      read.getMaskMutable().assign(lanesOfRow);
+    return read;
+  }
+
+  /// Writes `x` as vector `w` of row `row` of `dest` ([.., size]).
+  Value writeRow(Value x, Value dest, Value row, int64_t w, int64_t size) {
+    Value lanesOfRow = rowMask(w, size);
+    auto write = vector::TransferWriteOp::create(b, x, dest, ValueRange{row, ix.c(w * lanes)},
+                                                 ArrayRef<bool>{true});
+    if (lanesOfRow)
+      write.getMaskMutable().assign(lanesOfRow);
+    return write.getResult();
+  }
+
+  /// The lanes of vector `w` of a row of `size` features within it; null
+  /// when all are.
+  Value rowMask(int64_t w, int64_t size) {
+    int64_t left = size - w * lanes;
+    if (left >= lanes)
+      return {};
+    return vector::ConstantMaskOp::create(b, maskVec, ArrayRef<int64_t>{left});
+  }
+
+  /// Rows [first, first + R) of a tile, and the rows it reads: a ragged
+  /// tile repeats the matrix's last row.
+  std::pair<SmallVector<Value>, SmallVector<Value>> tileRowsAt(Value first) {
+    Value lastRow = ix.sub(queries_, ix.c(1));
     SmallVector<Value> rows, readRows;
     for (int64_t r = 0; r < tileRows; ++r) {
       rows.push_back(ix.add(first, ix.c(r)));
-      readRows.push_back(ix.min(rows.back(), lastRow)); // a ragged tile repeats its last row
+      readRows.push_back(ix.min(rows.back(), lastRow));
     }
-    // Under is_causal the tile's rows see keys up to its last row.
-    Value end = keys;
-    if (op.getIsCausal())
-      end = ix.min(keys, ix.add(readRows.back(), ix.c(1)));
+    return {rows, readRows};
+  }
+
+  /// The end of the keys a tile whose last read row is `lastRow` sees:
+  /// under is_causal, up to that row.
+  Value keyEnd(Value lastRow) {
+    return att.isCausal ? ix.min(keys, ix.add(lastRow, ix.c(1))) : keys;
+  }
+
+  /// Runs `step` over keys [0, end): blocks of C keys, then the keys left
+  /// one vector at a time, so a short or ragged row computes at most a
+  /// vector of padding.
+  SmallVector<Value> overKeys(Value end, ValueRange state,
+                              function_ref<SmallVector<Value>(int64_t vectors, bool ragged,
+                                                              Value block, ValueRange state)>
+                                  step) {
+    Value blockKeys = ix.c(keyVectors * lanes);
+    Value fullEnd = ix.mul(ix.div(end, blockKeys), blockKeys);
+    SmallVector<Value> result =
+        buildLoop(b, ix.c(0), fullEnd, blockKeys, state, [&](Value block, ValueRange acc) {
+          return step(keyVectors, /*ragged=*/false, block, acc);
+        });
+    if (ix.constant(ix.lt(fullEnd, end)) != 0 && keyVectors > 1)
+      result = buildLoop(b, fullEnd, end, ix.c(lanes), result, [&](Value block, ValueRange acc) {
+        return step(1, /*ragged=*/true, block, acc);
+      });
+    return result;
+  }
+
+  /// Per row of a tile, the new running maximum and sum of exponentials
+  /// (lane-wise) from the old ones and the row's `vectors` scores in `s`;
+  /// appends exp(s − the new maximum) to `probabilities`. Returns α, the
+  /// old terms' rescaling.
+  Value onlineSoftmax(ArrayRef<Value> s, Value &m, Value &l,
+                      SmallVectorImpl<Value> &probabilities) {
+    Value top;
+    for (Value x : s)
+      top = top ? arith::MaximumFOp::create(b, top, x).getResult() : x;
+    Value blockMax = vector::BroadcastOp::create(
+        b, vec, vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, top));
+    Value mNew = arith::MaximumFOp::create(b, m, blockMax);
+    Value alpha = math::ExpOp::create(b, arith::SubFOp::create(b, m, mNew));
+    Value sum;
+    for (Value x : s) {
+      Value p = math::ExpOp::create(b, arith::SubFOp::create(b, x, mNew));
+      probabilities.push_back(p);
+      sum = sum ? arith::AddFOp::create(b, sum, p).getResult() : p;
+    }
+    m = mNew;
+    l = math::FmaOp::create(b, l, alpha, sum);
+    return alpha;
+  }
+
+  /// A row's log-sum-exp from its running maximum `m` and lane-wise sums
+  /// `l`: +inf for a row without keys, whose probabilities are then 0.
+  Value logSumExpOf(Value m, Value l) {
+    Value total = vector::ReductionOp::create(b, vector::CombiningKind::ADD, l);
+    Value x = arith::AddFOp::create(b, vector::ExtractOp::create(b, m, 0),
+                                    math::LogOp::create(b, total));
+    if (Value keyed = hasKeys(m))
+      x = arith::SelectOp::create(b, vector::ExtractOp::create(b, keyed, 0), x,
+                                  scalar(std::numeric_limits<double>::infinity()));
+    return x;
+  }
+
+  /// Whether a row whose running maximum is `m` has a key: with a mask, its
+  /// largest score above the lowest float (a mask that drops every key
+  /// leaves the lowest float).
+  Value hasKeys(Value m) {
+    if (!mask)
+      return {};
+    return arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, m,
+                                 splat(-std::numeric_limits<float>::max()));
+  }
+
+  /// The matrix's slice ([1, ..., rows, size] → [rows, size]) of an
+  /// operand-shaped tensor: offsets, sizes, strides.
+  struct SliceSpec {
+    SmallVector<OpFoldResult> offsets, sizes, strides;
+  };
+  SliceSpec matrixSlice(Value rowBegin, Value rowCount, int64_t size) {
+    SliceSpec spec;
+    spec.strides.assign(n, b.getIndexAttr(1));
+    for (Value c : coords) {
+      spec.offsets.push_back(c);
+      spec.sizes.push_back(b.getIndexAttr(1));
+    }
+    spec.offsets.append({rowBegin, b.getIndexAttr(0)});
+    spec.sizes.append({rowCount, b.getIndexAttr(size)});
+    return spec;
+  }
+
+  Value scalar(double x) { return arith::ConstantOp::create(b, b.getF32FloatAttr(float(x))); }
+  Value splat(double x) {
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(vec, b.getF32FloatAttr(float(x))));
+  }
+
+  ImplicitLocOpBuilder &b;
+  IndexMath ix;
+  AttentionOperands att;
+  Value q, k, v, mask; // mask: an f32 bias, or null
+  int64_t n, headSize, valueSize, valueVectors;
+  int64_t lanes, tileRows, keyVectors, minTasks;
+  Type f32;
+  VectorType vec, maskVec;
+  SmallVector<Value> batchSizes, coords, keyCoords, valueCoords;
+  Value queries_, keys, matrices;
+};
+
+/// The forward kernel of one op.
+class AttentionKernelBuilder : AttentionKernelBase {
+public:
+  AttentionKernelBuilder(ImplicitLocOpBuilder &b, ScaledDotProductAttentionOp op, Value mask,
+                         const KernelShape &shape)
+      : AttentionKernelBase(b, AttentionOperands(op), mask, shape) {}
+
+  /// The result and, `withLogSumExp`, each row's log-sum-exp ([..., L]:
+  /// what the backward kernel would otherwise recompute).
+  SmallVector<Value> build(bool withLogSumExp) {
+    // Enough tasks for the threads: a matrix's tiles split into groups
+    // when there are fewer than minTasks matrices.
+    Value tiles = ix.ceilDiv(queries_, ix.c(tileRows));
+    Value groups = ix.max(ix.c(1), ix.min(tiles, ix.ceilDiv(ix.c(minTasks), matrices)));
+    Value tilesPerGroup = ix.ceilDiv(tiles, groups);
+    groups = ix.ceilDiv(tiles, tilesPerGroup);
+
+    RankedTensorType resultType = att.resultType;
+    SmallVector<Value> inits{
+        tensor::EmptyOp::create(b, resultType.getShape(), f32, dynamicSizes(q))};
+    if (withLogSumExp) {
+      SmallVector<Value> sizes = dynamicSizes(q);
+      if (resultType.isDynamicDim(n - 1))
+        sizes.pop_back();
+      inits.push_back(tensor::EmptyOp::create(b, resultType.getShape().drop_back(), f32, sizes));
+    }
+    Value tasks = ix.mul(matrices, groups);
+    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(tasks)},
+                                        inits, std::nullopt);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    Value task = forall.getInductionVars()[0];
+    setMatrix(ix.div(task, groups));
+    Value rowBegin = ix.mul(ix.mul(ix.rem(task, groups), tilesPerGroup), ix.c(tileRows));
+    Value rowCount = ix.min(ix.mul(tilesPerGroup, ix.c(tileRows)), ix.sub(queries_, rowBegin));
+    Value keysT = panels(k, keyCoords, headSize);
+    // The probabilities of a tile's block, which p·V broadcasts from memory
+    // (an extract of a register's lane costs three shuffles).
+    Value scratch = tensor::EmptyOp::create(
+        b, RankedTensorType::get({tileRows, keyVectors * lanes}, f32), ValueRange{});
+
+    SliceSpec at = matrixSlice(rowBegin, rowCount, valueSize);
+    auto sliceType = RankedTensorType::get({ShapedType::kDynamic, valueSize}, f32);
+    Value shared = forall.getRegionIterArgs()[0];
+    Value slice = tensor::ExtractSliceOp::create(b, sliceType, shared, at.offsets, at.sizes,
+                                                 at.strides);
+    SmallVector<Value> state{slice, scratch};
+    // The log-sum-exp's slice: the same rows.
+    SliceSpec rowsAt = at;
+    for (auto *list : {&rowsAt.offsets, &rowsAt.sizes, &rowsAt.strides})
+      list->pop_back();
+    if (withLogSumExp)
+      state.push_back(tensor::ExtractSliceOp::create(
+          b, RankedTensorType::get({ShapedType::kDynamic}, f32), forall.getRegionIterArgs()[1],
+          rowsAt.offsets, rowsAt.sizes, rowsAt.strides));
+    state = buildLoop(b, ix.c(0), rowCount, ix.c(tileRows), state,
+                      [&](Value local, ValueRange out) -> SmallVector<Value> {
+                        SmallVector<Value> next(out);
+                        Value *lse = withLogSumExp ? &next[2] : nullptr;
+                        next[0] = tile(ix.add(rowBegin, local), local, keysT, out[0], next[1],
+                                       lse);
+                        return next;
+                      });
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    tensor::ParallelInsertSliceOp::create(b, state[0], shared, at.offsets, at.sizes, at.strides);
+    if (withLogSumExp)
+      tensor::ParallelInsertSliceOp::create(b, state[2], forall.getRegionIterArgs()[1],
+                                            rowsAt.offsets, rowsAt.sizes, rowsAt.strides);
+    return forall.getResults();
+  }
+
+private:
+  SmallVector<Value> dynamicSizes(Value like) {
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < n; ++d)
+      if (tensorType(like).isDynamicDim(d))
+        sizes.push_back(ix.dim(like, d));
+    return sizes;
+  }
+
+  /// One tile: query rows [first, first + R) of the matrix (those before
+  /// the last), written at row `local` of `out`, the task's rows;
+  /// `scratch` ([R, C]) holds a block's probabilities, updated; `lse`, when
+  /// not null, the task's rows' log-sum-exps, updated.
+  Value tile(Value first, Value local, Value keysT, Value out, Value &scratch, Value *lse) {
+    SmallVector<Value> rows, readRows;
+    std::tie(rows, readRows) = tileRowsAt(first);
     double negInf = -std::numeric_limits<double>::infinity();
     SmallVector<Value> state;
     for (int64_t r = 0; r < tileRows; ++r) {
@@ -303,20 +562,10 @@ private:
     }
     int64_t perRow = valueVectors + 2;
     state.push_back(scratch);
-    // Blocks of C keys, then the keys left one vector at a time, so a short
-    // or ragged row computes at most a vector of padding.
-    Value blockKeys = ix.c(keyVectors * lanes);
-    Value fullEnd = ix.mul(ix.div(end, blockKeys), blockKeys);
-    state = buildLoop(b, ix.c(0), fullEnd, blockKeys, state,
-                      [&](Value block, ValueRange acc) {
-                        return blockStep(keyVectors, /*ragged=*/false, block, acc, readRows,
-                                         keysT);
-                      });
-    if (ix.constant(ix.lt(fullEnd, end)) != 0 && keyVectors > 1)
-      state = buildLoop(b, fullEnd, end, ix.c(lanes), state,
-                        [&](Value block, ValueRange acc) {
-                          return blockStep(1, /*ragged=*/true, block, acc, readRows, keysT);
-                        });
+    state = overKeys(keyEnd(readRows.back()), state,
+                     [&](int64_t vectors, bool ragged, Value block, ValueRange acc) {
+                       return blockStep(vectors, ragged, block, acc, readRows, keysT);
+                     });
     scratch = state.back();
     // The output rows of the tile that exist.
     for (int64_t r = 0; r < tileRows; ++r) {
@@ -324,13 +573,9 @@ private:
                                                 state[r * perRow + valueVectors + 1]);
       Value inverse = vector::BroadcastOp::create(b, vec, arith::DivFOp::create(b, scalar(1.0),
                                                                                 total));
-      Value keyed;
-      if (mask)
-        keyed = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT,
-                                      state[r * perRow + valueVectors],
-                                      splat(-std::numeric_limits<float>::max()));
-      Value exists = ix.lt(rows[r], queries);
-      auto ifOp = scf::IfOp::create(b, TypeRange{out.getType()}, exists, true, true);
+      Value m = state[r * perRow + valueVectors], keyed = hasKeys(m);
+      auto ifOp = scf::IfOp::create(b, TypeRange{out.getType()}, ix.lt(rows[r], queries_),
+                                    true, true);
       {
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToStart(ifOp.thenBlock());
@@ -339,19 +584,20 @@ private:
           Value o = arith::MulFOp::create(b, state[r * perRow + w], inverse);
           if (keyed)
             o = arith::SelectOp::create(b, keyed, o, splat(0.0));
-          Value lanesOfRow = valueMask(w);
-          auto write = vector::TransferWriteOp::create(
-              b, o, written, ValueRange{ix.add(local, ix.c(r)), ix.c(w * lanes)},
-              ArrayRef<bool>{true});
-          if (lanesOfRow)
-            write.getMaskMutable().assign(lanesOfRow);
-          written = write.getResult();
+          written = writeRow(o, written, ix.add(local, ix.c(r)), w, valueSize);
         }
         scf::YieldOp::create(b, written);
         b.setInsertionPointToStart(ifOp.elseBlock());
         scf::YieldOp::create(b, out);
       }
       out = ifOp.getResult(0);
+      // A row past the last repeats the last, which is the task's last:
+      // writing its log-sum-exp there writes the same value (without a
+      // branch, whose tensors bufferization could not prove in place).
+      if (lse)
+        *lse = tensor::InsertOp::create(
+            b, logSumExpOf(m, state[r * perRow + valueVectors + 1]), *lse,
+            ix.min(ix.add(local, ix.c(r)), ix.sub(ix.dim(*lse, 0), ix.c(1))));
     }
     return out;
   }
@@ -362,67 +608,21 @@ private:
   SmallVector<Value> blockStep(int64_t vectors, bool ragged, Value block, ValueRange acc,
                                ArrayRef<Value> readRows, Value keysT) {
     int64_t rowsOfTile = readRows.size(), perRow = valueVectors + 2;
-    Value lowest = splat(-std::numeric_limits<float>::max());
-    Value negInf = splat(-std::numeric_limits<double>::infinity());
-    SmallVector<Value> scores = blockScores(vectors, readRows, block, keysT);
-    // The lanes before the last key (all of them unless ragged).
-    SmallVector<Value> valid(vectors);
-    if (ragged)
-      for (int64_t c = 0; c < vectors; ++c)
-        valid[c] = vector::CreateMaskOp::create(
-            b, maskVec, ValueRange{ix.sub(keys, ix.add(block, ix.c(c * lanes)))});
-    Value scale = splat(op.getScaleOrDefault());
-    SmallVector<Value> biases(vectors); // a mask without rows: one per tile
+    SmallVector<Value> scores =
+        maskedScores(vectors, validKeys(vectors, ragged, block), block, readRows, keysT);
     SmallVector<Value> next, probabilities;
     for (int64_t r = 0; r < rowsOfTile; ++r) {
-      SmallVector<Value> s;
-      Value top;
-      for (int64_t c = 0; c < vectors; ++c) {
-        Value x = arith::MulFOp::create(b, scores[r * vectors + c], scale);
-        if (mask) {
-          Value bias = biases[c];
-          if (!bias)
-            bias = maskVector(readRows[r], block, c, valid[c]);
-          if (!maskPerRow())
-            biases[c] = bias;
-          x = arith::MaximumFOp::create(b, arith::AddFOp::create(b, x, bias), lowest);
-        }
-        if (op.getIsCausal()) {
-          // Key j is visible to row i when j <= i.
-          Value seen = vector::CreateMaskOp::create(
-              b, maskVec,
-              ValueRange{ix.sub(ix.add(readRows[r], ix.c(1)), ix.add(block, ix.c(c * lanes)))});
-          x = arith::SelectOp::create(b, seen, x, lowest);
-        }
-        if (valid[c])
-          x = arith::SelectOp::create(b, valid[c], x, negInf);
-        s.push_back(x);
-        top = top ? arith::MaximumFOp::create(b, top, x).getResult() : x;
-      }
-      Value mOld = acc[r * perRow + valueVectors];
-      Value lOld = acc[r * perRow + valueVectors + 1];
-      Value blockMax = vector::BroadcastOp::create(
-          b, vec, vector::ReductionOp::create(b, vector::CombiningKind::MAXIMUMF, top));
-      Value mNew = arith::MaximumFOp::create(b, mOld, blockMax);
-      Value alpha = math::ExpOp::create(b, arith::SubFOp::create(b, mOld, mNew));
-      Value sum;
-      for (Value x : s) {
-        Value p = math::ExpOp::create(b, arith::SubFOp::create(b, x, mNew));
-        probabilities.push_back(p);
-        sum = sum ? arith::AddFOp::create(b, sum, p).getResult() : p;
-      }
+      Value m = acc[r * perRow + valueVectors], l = acc[r * perRow + valueVectors + 1];
+      Value alpha = onlineSoftmax(ArrayRef<Value>(scores).slice(r * vectors, vectors), m, l,
+                                  probabilities);
       for (int64_t w = 0; w < valueVectors; ++w)
         next.push_back(arith::MulFOp::create(b, acc[r * perRow + w], alpha));
-      next.push_back(mNew);
-      next.push_back(math::FmaOp::create(b, lOld, alpha, sum));
+      next.append({m, l});
     }
     Value probs = acc.back();
     for (int64_t r = 0; r < rowsOfTile; ++r)
       for (int64_t c = 0; c < vectors; ++c)
-        probs = vector::TransferWriteOp::create(b, probabilities[r * vectors + c], probs,
-                                                ValueRange{ix.c(r), ix.c(c * lanes)},
-                                                ArrayRef<bool>{true})
-                    .getResult();
+        probs = writeRow(probabilities[r * vectors + c], probs, ix.c(r), c, vectors * lanes);
     // O += p·V, one key at a time: its values row read once for the tile.
     Value lastKey = ix.sub(keys, ix.c(1));
     for (int64_t j = 0; j < vectors * lanes; ++j) {
@@ -432,7 +632,7 @@ private:
         key = ix.min(key, lastKey);
       SmallVector<Value> values;
       for (int64_t w = 0; w < valueVectors; ++w)
-        values.push_back(readValue(key, w));
+        values.push_back(readRow(v, valueCoords, key, w, valueSize));
       for (int64_t r = 0; r < rowsOfTile; ++r) {
         Value p = vector::BroadcastOp::create(
             b, vec, tensor::ExtractOp::create(b, probs, ValueRange{ix.c(r), ix.c(j)}));
@@ -445,70 +645,329 @@ private:
     next.push_back(probs);
     return next;
   }
-
-  /// The scores of the tile's rows (`readRows`) against `vectors` key
-  /// vectors at `block`: R × vectors vectors, unscaled.
-  SmallVector<Value> blockScores(int64_t vectors, ArrayRef<Value> readRows, Value block,
-                                 Value keysT) {
-    SmallVector<Value> zeros(readRows.size() * vectors, splat(0.0));
-    Value width = ix.c(keyVectors * lanes);
-    Value panel = ix.div(block, width), column = ix.rem(block, width);
-    return buildLoop(
-        b, ix.c(0), ix.c(headSize), ix.c(1), zeros,
-        [&](Value e, ValueRange acc) -> SmallVector<Value> {
-          SmallVector<Value> columns, next;
-          for (int64_t c = 0; c < vectors; ++c)
-            columns.push_back(vector::TransferReadOp::create(
-                b, vec, keysT, ValueRange{panel, e, ix.add(column, ix.c(c * lanes))},
-                scalar(0.0), ArrayRef<bool>{true}));
-          for (auto [r, row] : llvm::enumerate(readRows)) {
-            SmallVector<Value> at(coords);
-            at.append({row, e});
-            Value x = vector::BroadcastOp::create(b, vec, tensor::ExtractOp::create(b, q, at));
-            for (int64_t c = 0; c < vectors; ++c)
-              next.push_back(math::FmaOp::create(b, x, columns[c], acc[r * vectors + c]));
-          }
-          return next;
-        });
-  }
-
-  /// Vector `w` of the values row of key `key`.
-  Value readValue(Value key, int64_t w) {
-    SmallVector<Value> at(valueCoords);
-    at.append({key, ix.c(w * lanes)});
-    Value lanesOfRow = valueMask(w);
-    auto read = vector::TransferReadOp::create(b, vec, v, at, scalar(0.0),
-                                               ArrayRef<bool>{true});
-    if (lanesOfRow)
-      read.getMaskMutable().assign(lanesOfRow);
-    return read;
-  }
-
-  /// The lanes of vector `w` of a values row within Ev; null when all are.
-  Value valueMask(int64_t w) {
-    int64_t left = valueSize - w * lanes;
-    if (left >= lanes)
-      return {};
-    return vector::ConstantMaskOp::create(b, maskVec, ArrayRef<int64_t>{left});
-  }
-
-  Value scalar(double x) { return arith::ConstantOp::create(b, b.getF32FloatAttr(float(x))); }
-  Value splat(double x) {
-    return arith::ConstantOp::create(b, DenseElementsAttr::get(vec, b.getF32FloatAttr(float(x))));
-  }
-
-  ImplicitLocOpBuilder &b;
-  IndexMath ix;
-  ScaledDotProductAttentionOp op;
-  Value q, k, v, mask; // mask: an f32 bias, or null
-  int64_t n, headSize, valueSize, valueVectors;
-  int64_t lanes, tileRows, keyVectors, minTasks;
-  Type f32;
-  VectorType vec, maskVec;
-  SmallVector<Value> batchSizes, coords, keyCoords, valueCoords;
-  Value keys;
 };
 
+/// The backward kernel of one gradient op, FlashAttention-2's order: one
+/// task per query matrix, which first recomputes each row's log-sum-exp
+/// (the forward's statistics) and rowsum(g ⊙ O), then walks the keys a
+/// block at a time and, per block, the query rows a tile at a time:
+///   P  = exp(S − lse)        the tile's probabilities, recomputed
+///   dP = g·Vᵀ                from the values transposed into panels
+///   dS = scale·P ⊙ (dP − rowsum(g ⊙ O))
+///   dV_block += Pᵀ·g, dK_block += dSᵀ·Q  (the block's rows, in scratch)
+///   dQ_tile  += dS·K                      (registers, then the task's rows)
+/// No [L, S] tensor exists. dK and dV come out per query matrix; grouped
+/// or broadcast keys and values are summed to their shapes after it.
+class AttentionGradKernelBuilder : AttentionKernelBase {
+public:
+  /// `forwardLse`: the forward kernel's log-sum-exps ([..., L]), or null
+  /// to recompute them.
+  AttentionGradKernelBuilder(ImplicitLocOpBuilder &b, ScaledDotProductAttentionGradOp op,
+                             Value mask, const KernelShape &shape, Value forwardLse)
+      : AttentionKernelBase(b, AttentionOperands(op), mask, shape), output(op.getOutput()),
+        grad(op.getGrad()), forwardLse(forwardLse) {}
+
+  /// d_query, and d_key and d_value per query matrix.
+  SmallVector<Value> build() {
+    ArrayRef<int64_t> queryShape = tensorType(q).getShape();
+    SmallVector<Value> batchDynamic;
+    for (int64_t d = 0; d + 2 < n; ++d)
+      if (ShapedType::isDynamic(queryShape[d]))
+        batchDynamic.push_back(batchSizes[d]);
+    auto perMatrix = [&](int64_t rows, Value rowCount, int64_t width) {
+      SmallVector<int64_t> shape(queryShape.drop_back(2));
+      shape.append({rows, width});
+      SmallVector<Value> sizes(batchDynamic);
+      if (ShapedType::isDynamic(rows))
+        sizes.push_back(rowCount);
+      return tensor::EmptyOp::create(b, shape, f32, sizes).getResult();
+    };
+    int64_t keyRows = tensorType(k).getDimSize(n - 2);
+    SmallVector<Value> inits{perMatrix(queryShape[n - 2], queries_, headSize),
+                             perMatrix(keyRows, keys, headSize),
+                             perMatrix(keyRows, keys, valueSize)};
+    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(matrices)},
+                                        inits, std::nullopt);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    setMatrix(forall.getInductionVars()[0]);
+    Value keysT = panels(k, keyCoords, headSize);
+    valuesT = panels(v, valueCoords, valueSize);
+    statistics(keysT);
+
+    SmallVector<SliceSpec> at{matrixSlice(ix.c(0), queries_, headSize),
+                              matrixSlice(ix.c(0), keys, headSize),
+                              matrixSlice(ix.c(0), keys, valueSize)};
+    SmallVector<Value> state;
+    for (auto [i, shared] : llvm::enumerate(forall.getRegionIterArgs())) {
+      int64_t width = i == 2 ? valueSize : headSize;
+      auto type = RankedTensorType::get({ShapedType::kDynamic, width}, f32);
+      state.push_back(tensor::ExtractSliceOp::create(b, type, shared, at[i].offsets,
+                                                     at[i].sizes, at[i].strides));
+    }
+    // dQ accumulates over the key blocks in rows padded to whole tiles, so
+    // that a tile writes all its rows.
+    Value padded = ix.mul(ix.ceilDiv(queries_, ix.c(tileRows)), ix.c(tileRows));
+    Value dQ = tensor::EmptyOp::create(
+        b, RankedTensorType::get({ShapedType::kDynamic, headSize}, f32), ValueRange{padded});
+    state.push_back(zeroRows(dQ, ix.c(0), padded, headSize));
+    int64_t blockKeys = keyVectors * lanes;
+    for (auto [rows, width] : {std::pair{tileRows, blockKeys}, {tileRows, blockKeys},
+                               {blockKeys, headSize}, {blockKeys, valueSize}})
+      state.push_back(tensor::EmptyOp::create(b, RankedTensorType::get({rows, width}, f32),
+                                              ValueRange{}));
+    state = overKeys(keys, state, [&](int64_t vectors, bool ragged, Value block,
+                                      ValueRange acc) {
+      return blockGradients(vectors, ragged, block, acc, keysT);
+    });
+    state[0] = copyRows(state[3], state[0], queries_, headSize);
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    for (auto [i, shared] : llvm::enumerate(forall.getRegionIterArgs()))
+      tensor::ParallelInsertSliceOp::create(b, state[i], shared, at[i].offsets, at[i].sizes,
+                                            at[i].strides);
+    return forall.getResults();
+  }
+
+private:
+  /// Per row of the matrix (padded to whole tiles): its log-sum-exp (the
+  /// forward's, or recomputed), +inf for a row without keys or past the
+  /// last (so that its P is 0), and rowsum(g ⊙ O).
+  void statistics(Value keysT) {
+    Value padded = ix.mul(ix.ceilDiv(queries_, ix.c(tileRows)), ix.c(tileRows));
+    auto type = RankedTensorType::get({ShapedType::kDynamic}, f32);
+    Value init[2] = {tensor::EmptyOp::create(b, type, ValueRange{padded}),
+                     tensor::EmptyOp::create(b, type, ValueRange{padded})};
+    double inf = std::numeric_limits<double>::infinity();
+    SmallVector<Value> result = buildLoop(
+        b, ix.c(0), queries_, ix.c(tileRows), init,
+        [&](Value first, ValueRange out) -> SmallVector<Value> {
+          SmallVector<Value> rows, readRows;
+          std::tie(rows, readRows) = tileRowsAt(first);
+          SmallVector<Value> state;
+          for (int64_t r = 0; r < tileRows && !forwardLse; ++r)
+            state.append({splat(-inf), splat(0.0)}); // m, l
+          if (!forwardLse)
+            state = overKeys(keyEnd(readRows.back()), state,
+                           [&](int64_t vectors, bool ragged, Value block, ValueRange acc) {
+                             SmallVector<Value> s = maskedScores(
+                                 vectors, validKeys(vectors, ragged, block), block, readRows,
+                                 keysT);
+                             SmallVector<Value> next, unused;
+                             for (int64_t r = 0; r < tileRows; ++r) {
+                               Value m = acc[2 * r], l = acc[2 * r + 1];
+                               onlineSoftmax(ArrayRef<Value>(s).slice(r * vectors, vectors), m,
+                                             l, unused);
+                               next.append({m, l});
+                             }
+                             return next;
+                           });
+          Value lse = out[0], dots = out[1];
+          for (int64_t r = 0; r < tileRows; ++r) {
+            Value x;
+            if (forwardLse) {
+              SmallVector<Value> at(coords);
+              at.push_back(readRows[r]);
+              x = tensor::ExtractOp::create(b, forwardLse, at);
+            } else {
+              x = logSumExpOf(state[2 * r], state[2 * r + 1]);
+            }
+            x = arith::SelectOp::create(b, ix.lt(rows[r], queries_), x, scalar(inf));
+            lse = tensor::InsertOp::create(b, x, lse, ValueRange{rows[r]});
+            Value dot = splat(0.0);
+            for (int64_t w = 0; w < valueVectors; ++w)
+              dot = math::FmaOp::create(b, readRow(grad, coords, readRows[r], w, valueSize),
+                                        readRow(output, coords, readRows[r], w, valueSize),
+                                        dot);
+            dots = tensor::InsertOp::create(
+                b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot), dots,
+                ValueRange{rows[r]});
+          }
+          return {lse, dots};
+        });
+    logSumExp = result[0];
+    rowDots = result[1];
+  }
+
+  /// `x` ([rows, width]) with rows [begin, end) zero.
+  Value zeroRows(Value x, Value begin, Value end, int64_t width) {
+    return buildLoop(b, begin, end, ix.c(1), ValueRange{x},
+                     [&](Value row, ValueRange acc) -> SmallVector<Value> {
+                       Value y = acc[0];
+                       for (int64_t w = 0; w < int64_t(llvm::divideCeil(width, lanes)); ++w)
+                         y = writeRow(splat(0.0), y, row, w, width);
+                       return {y};
+                     })[0];
+  }
+
+  /// Rows [0, count) of `from` into `to` (both [.., width]); `at`: the
+  /// first row of `to`.
+  Value copyRows(Value from, Value to, Value count, int64_t width, Value at = {}) {
+    return buildLoop(b, ix.c(0), count, ix.c(1), ValueRange{to},
+                     [&](Value row, ValueRange acc) -> SmallVector<Value> {
+                       Value y = acc[0], dest = at ? ix.add(at, row) : row;
+                       for (int64_t w = 0; w < int64_t(llvm::divideCeil(width, lanes)); ++w)
+                         y = writeRow(readRow(from, {}, row, w, width), y, dest, w, width);
+                       return {y};
+                     })[0];
+  }
+
+  /// One block of `vectors` key vectors at `block` against every query row
+  /// that sees it; `acc`: the matrix's dQ (unused here), dK and dV, then the
+  /// padded dQ, the scratch of P and dS ([R, C]) and of the block's dK and
+  /// dV rows ([C, E], [C, Ev]).
+  SmallVector<Value> blockGradients(int64_t vectors, bool ragged, Value block, ValueRange acc,
+                                    Value keysT) {
+    SmallVector<Value> valid = validKeys(vectors, ragged, block);
+    int64_t width = vectors * lanes;
+    Value blockK = zeroRows(acc[6], ix.c(0), ix.c(width), headSize);
+    Value blockV = zeroRows(acc[7], ix.c(0), ix.c(width), valueSize);
+    // Under is_causal the rows before the block's first key do not see it.
+    Value firstTile = att.isCausal ? ix.mul(ix.div(block, ix.c(tileRows)), ix.c(tileRows))
+                                   : ix.c(0);
+    SmallVector<Value> state =
+        buildLoop(b, firstTile, queries_, ix.c(tileRows),
+                  ValueRange{acc[3], acc[4], acc[5], blockK, blockV},
+                  [&](Value first, ValueRange tileState) {
+                    return tileGradients(vectors, valid, block, first, tileState, keysT);
+                  });
+    // The block's rows that are keys, into the matrix's dK and dV.
+    Value rows = ix.min(ix.c(width), ix.sub(keys, block));
+    Value dK = copyRows(state[3], acc[1], rows, headSize, block);
+    Value dV = copyRows(state[4], acc[2], rows, valueSize, block);
+    return {acc[0], dK, dV, state[0], state[1], state[2], state[3], state[4]};
+  }
+
+  /// Query rows [first, first + R) against the block: `acc` is the padded
+  /// dQ, the P and dS scratch, and the block's dK and dV rows, updated.
+  SmallVector<Value> tileGradients(int64_t vectors, ArrayRef<Value> valid, Value block,
+                                   Value first, ValueRange acc, Value keysT) {
+    SmallVector<Value> rows, readRows;
+    std::tie(rows, readRows) = tileRowsAt(first);
+    Value dQ = acc[0], pScratch = acc[1], dsScratch = acc[2], blockK = acc[3], blockV = acc[4];
+    SmallVector<Value> s = maskedScores(vectors, valid, block, readRows, keysT);
+    SmallVector<Value> dP =
+        blockProducts(grad, coords, valueSize, vectors, readRows, block, valuesT);
+    Value scale = splat(att.scale);
+    for (int64_t r = 0; r < tileRows; ++r) {
+      Value lse = vector::BroadcastOp::create(
+          b, vec, tensor::ExtractOp::create(b, logSumExp, ValueRange{rows[r]}));
+      Value dot = vector::BroadcastOp::create(
+          b, vec, tensor::ExtractOp::create(b, rowDots, ValueRange{rows[r]}));
+      for (int64_t c = 0; c < vectors; ++c) {
+        Value p = math::ExpOp::create(b, arith::SubFOp::create(b, s[r * vectors + c], lse));
+        Value dS = arith::MulFOp::create(
+            b, arith::MulFOp::create(b, p, arith::SubFOp::create(b, dP[r * vectors + c], dot)),
+            scale);
+        if (valid[c]) // the values' panel past the last key is not initialized
+          dS = arith::SelectOp::create(b, valid[c], dS, splat(0.0));
+        pScratch = writeRow(p, pScratch, ix.c(r), c, vectors * lanes);
+        dsScratch = writeRow(dS, dsScratch, ix.c(r), c, vectors * lanes);
+      }
+    }
+    auto broadcastAt = [&](Value scratch, int64_t r, int64_t j) -> Value {
+      return vector::BroadcastOp::create(
+          b, vec, tensor::ExtractOp::create(b, scratch, ValueRange{ix.c(r), ix.c(j)}));
+    };
+    int64_t keyVectorsOfRow = llvm::divideCeil(headSize, lanes);
+    // dV rows += Pᵀ·g, with the tile's g rows in registers.
+    SmallVector<Value> gRows;
+    for (Value row : readRows)
+      for (int64_t w = 0; w < valueVectors; ++w)
+        gRows.push_back(readRow(grad, coords, row, w, valueSize));
+    for (int64_t j = 0; j < vectors * lanes; ++j)
+      for (int64_t w = 0; w < valueVectors; ++w) {
+        Value sum = readRow(blockV, {}, ix.c(j), w, valueSize);
+        for (int64_t r = 0; r < tileRows; ++r)
+          sum = math::FmaOp::create(b, broadcastAt(pScratch, r, j), gRows[r * valueVectors + w],
+                                    sum);
+        blockV = writeRow(sum, blockV, ix.c(j), w, valueSize);
+      }
+    // dK rows += dSᵀ·Q, with the tile's query rows in registers.
+    SmallVector<Value> qRows;
+    for (Value row : readRows)
+      for (int64_t w = 0; w < keyVectorsOfRow; ++w)
+        qRows.push_back(readRow(q, coords, row, w, headSize));
+    for (int64_t j = 0; j < vectors * lanes; ++j)
+      for (int64_t w = 0; w < keyVectorsOfRow; ++w) {
+        Value sum = readRow(blockK, {}, ix.c(j), w, headSize);
+        for (int64_t r = 0; r < tileRows; ++r)
+          sum = math::FmaOp::create(b, broadcastAt(dsScratch, r, j),
+                                    qRows[r * keyVectorsOfRow + w], sum);
+        blockK = writeRow(sum, blockK, ix.c(j), w, headSize);
+      }
+    // The tile's dQ += dS·K, its rows in registers, one key at a time.
+    SmallVector<Value> dQRows;
+    for (Value row : rows)
+      for (int64_t w = 0; w < keyVectorsOfRow; ++w)
+        dQRows.push_back(readRow(dQ, {}, row, w, headSize));
+    Value lastKey = ix.sub(keys, ix.c(1));
+    for (int64_t j = 0; j < vectors * lanes; ++j) {
+      Value key = ix.min(ix.add(block, ix.c(j)), lastKey); // dS = 0 past the last key
+      for (int64_t w = 0; w < keyVectorsOfRow; ++w) {
+        Value keyRow = readRow(k, keyCoords, key, w, headSize);
+        for (int64_t r = 0; r < tileRows; ++r) {
+          Value &dq = dQRows[r * keyVectorsOfRow + w];
+          dq = math::FmaOp::create(b, broadcastAt(dsScratch, r, j), keyRow, dq);
+        }
+      }
+    }
+    for (int64_t r = 0; r < tileRows; ++r)
+      for (int64_t w = 0; w < keyVectorsOfRow; ++w)
+        dQ = writeRow(dQRows[r * keyVectorsOfRow + w], dQ, rows[r], w, headSize);
+    return {dQ, pScratch, dsScratch, blockK, blockV};
+  }
+
+  Value output, grad, forwardLse;
+  Value valuesT, logSumExp, rowDots;
+};
+
+/// A boolean keep-mask as a bias (0 or the lowest float); a float mask, or
+/// null, unchanged.
+Value maskBias(PatternRewriter &rewriter, Location loc, Value mask) {
+  if (!mask || tensorType(mask).getElementType().isF32())
+    return mask;
+  UbeBuilder u(rewriter, loc);
+  Type f32 = rewriter.getF32Type();
+  return u.where(mask, u.scalar(f32, 0.0), u.lowest(f32));
+}
+
+/// `grad` ([query batch..., S, *], one per query matrix) summed to the shape
+/// of `operand` (a key or value whose heads are grouped or whose batch
+/// dimensions broadcast).
+Value summedTo(UbeBuilder &u, Value grad, Value operand) {
+  auto gradShape = tensorType(grad).getShape(), shape = tensorType(operand).getShape();
+  int64_t n = shape.size();
+  if (n >= 3 && gradShape[n - 3] != shape[n - 3] && shape[n - 3] != 1) { // grouped heads
+    SmallVector<int64_t> view(gradShape);
+    view[n - 3] = shape[n - 3];
+    view.insert(view.begin() + (n - 2), gradShape[n - 3] / shape[n - 3]);
+    grad = u.reduceSum(u.reshape(grad, view), {n - 2}, /*keepdims=*/false);
+  }
+  return u.sumToShapeOf(grad, operand);
+}
+
+/// Whether `grad` differentiates `forward`: the same operands and
+/// attributes, and `forward`'s result as the output.
+bool differentiates(ScaledDotProductAttentionGradOp grad, ScaledDotProductAttentionOp forward) {
+  return grad.getOutput() == forward.getResult() && grad.getQuery() == forward.getQuery() &&
+         grad.getKey() == forward.getKey() && grad.getValue() == forward.getValue() &&
+         grad.getMask() == forward.getMask() && grad.getIsCausal() == forward.getIsCausal() &&
+         grad.getScaleOrDefault() == forward.getScaleOrDefault();
+}
+
+/// Replaces `op` with the backward kernel (`forwardLse`: the forward's
+/// log-sum-exps, or null) and the sums of dK and dV to their operands.
+void replaceGradient(PatternRewriter &rewriter, ScaledDotProductAttentionGradOp op, Value mask,
+                     const KernelShape &shape, Value forwardLse) {
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  SmallVector<Value> grads = AttentionGradKernelBuilder(b, op, mask, shape, forwardLse).build();
+  UbeBuilder u(rewriter, op.getLoc());
+  rewriter.replaceOp(op, {grads[0], summedTo(u, grads[1], op.getKey()),
+                          summedTo(u, grads[2], op.getValue())});
+}
+
+/// The forward kernel; with the gradient ops of the same attention, it
+/// keeps each row's log-sum-exp for their kernels.
 struct FlashAttention : OpRewritePattern<ScaledDotProductAttentionOp> {
   FlashAttention(MLIRContext *context, KernelShape shape)
       : OpRewritePattern(context), shape(shape) {}
@@ -518,15 +977,42 @@ struct FlashAttention : OpRewritePattern<ScaledDotProductAttentionOp> {
     std::string why = unsupported(op);
     if (!why.empty())
       return rewriter.notifyMatchFailure(op, why);
+    SmallVector<ScaledDotProductAttentionGradOp> gradients;
+    for (Operation *user : op->getUsers())
+      if (auto grad = dyn_cast<ScaledDotProductAttentionGradOp>(user);
+          grad && differentiates(grad, op) && !llvm::is_contained(gradients, grad))
+        gradients.push_back(grad);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    Value mask = op.getMask();
-    if (mask && !tensorType(mask).getElementType().isF32()) {
-      // A boolean keep-mask as a bias: 0 or the lowest float.
-      UbeBuilder u(rewriter, op.getLoc());
-      Type f32 = rewriter.getF32Type();
-      mask = u.where(mask, u.scalar(f32, 0.0), u.lowest(f32));
+    Value mask = maskBias(rewriter, op.getLoc(), op.getMask());
+    SmallVector<Value> results =
+        AttentionKernelBuilder(b, op, mask, shape).build(!gradients.empty());
+    rewriter.replaceAllUsesWith(op.getResult(), results[0]);
+    for (ScaledDotProductAttentionGradOp grad : gradients) {
+      rewriter.setInsertionPoint(grad);
+      replaceGradient(rewriter, grad, mask, shape, results[1]);
     }
-    rewriter.replaceOp(op, AttentionKernelBuilder(b, op, mask, shape).build());
+    rewriter.eraseOp(op);
+    return success();
+  }
+
+  KernelShape shape;
+};
+
+/// The backward kernel of a gradient op whose forward is not a kernel's:
+/// the log-sum-exps recomputed.
+struct FlashAttentionGrad : OpRewritePattern<ScaledDotProductAttentionGradOp> {
+  FlashAttentionGrad(MLIRContext *context, KernelShape shape)
+      : OpRewritePattern(context), shape(shape) {}
+
+  LogicalResult matchAndRewrite(ScaledDotProductAttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    std::string why = unsupported(AttentionOperands(op));
+    if (!why.empty())
+      return rewriter.notifyMatchFailure(op, why);
+    if (auto forward = op.getOutput().getDefiningOp<ScaledDotProductAttentionOp>();
+        forward && differentiates(op, forward) && unsupported(forward).empty())
+      return rewriter.notifyMatchFailure(op, "taken with its forward");
+    replaceGradient(rewriter, op, maskBias(rewriter, op.getLoc(), op.getMask()), shape, {});
     return success();
   }
 
@@ -545,8 +1031,8 @@ struct UbeCpuAttentionKernelsPass
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    patterns.add<FlashAttention>(&getContext(),
-                                 KernelShape{vectorWidth, tileRows, keyBlock, minTasks});
+    patterns.add<FlashAttention, FlashAttentionGrad>(
+        &getContext(), KernelShape{vectorWidth, tileRows, keyBlock, minTasks});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
       signalPassFailure();
   }

@@ -133,6 +133,23 @@ struct DecomposeScaledDotProductAttention : OpRewritePattern<ScaledDotProductAtt
   }
 };
 
+/// The composition's gradients: blocked past kFlashKeys static keys, else
+/// whole score matrices.
+struct DecomposeScaledDotProductAttentionGrad
+    : OpRewritePattern<ScaledDotProductAttentionGradOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ScaledDotProductAttentionGradOp op,
+                                PatternRewriter &rewriter) const override {
+    if (std::string why = AttentionComposition::unsupported(op); !why.empty())
+      return rewriter.notifyMatchFailure(op, why);
+    UbeBuilder u(rewriter, op.getLoc());
+    SmallVector<Value> grads(4);
+    AttentionComposition(u, op).gradients(op.getGrad(), grads);
+    rewriter.replaceOp(op, ArrayRef<Value>(grads).take_front(3));
+    return success();
+  }
+};
+
 /// Per-row negative log-likelihood of `labels` under `logits` ([..., C] and
 /// [...]), 0 where the label is `ignoreIndex`, and the 0/1 validity mask.
 std::pair<Value, Value> nllPerRow(UbeBuilder &u, Value logits, Value labels,
@@ -747,6 +764,7 @@ void ube::populateDecomposePatterns(RewritePatternSet &patterns, bool keepNormal
     patterns.add<DecomposeSoftmax, DecomposeLogSoftmax, DecomposeLayerNorm, DecomposeRmsNorm>(
         patterns.getContext());
   patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeScaledDotProductAttention,
+               DecomposeScaledDotProductAttentionGrad,
                DecomposeCrossEntropy, DecomposeMseLoss,
                DecomposeKdLoss, DecomposeKdLossGrad, DecomposeFeatureMapLoss,
                DecomposeFeatureMapLossGrad, DecomposeAttentionTransferLoss,

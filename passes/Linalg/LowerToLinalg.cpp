@@ -847,8 +847,13 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
     // (projected_kd_loss is expanded before), attention without a causal
     // mask or grouped heads on symbolic sizes: refuse the others by name.
     WalkResult unsupported = getOperation()->walk([&](Operation *op) {
-      if (auto attention = dyn_cast<ScaledDotProductAttentionOp>(op)) {
-        std::string why = AttentionComposition::unsupported(attention);
+      std::optional<AttentionOperands> attention;
+      if (auto forward = dyn_cast<ScaledDotProductAttentionOp>(op))
+        attention.emplace(forward);
+      else if (auto gradient = dyn_cast<ScaledDotProductAttentionGradOp>(op))
+        attention.emplace(gradient);
+      if (attention) {
+        std::string why = AttentionComposition::unsupported(*attention);
         if (why.empty())
           return WalkResult::advance();
         op->emitOpError("on symbolic dimensions: ") << why << " is not supported yet";

@@ -207,6 +207,8 @@ func.func @attention(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %v: tenso
   %5 = ube.scaled_dot_product_attention %q2, %k2, %k2 step %step {dropout_p = 0.2 : f64} : tensor<5x8xf32>, tensor<6x8xf32>, tensor<6x8xf32>
   // CHECK: ube.dropout %{{.*}} {counter_offset = array<i64: 0, 2>, counter_shape = array<i64: 5, 8>, rate = 1.000000e-01 : f64} : tensor<5x6xf32>
   %6 = ube.dropout %q3 {rate = 0.1 : f64, counter_shape = array<i64: 5, 8>, counter_offset = array<i64: 0, 2>} : tensor<5x6xf32>
+  // CHECK: ube.scaled_dot_product_attention_grad %{{.*}}, %{{.*}}, %{{.*}} mask %{{.*}} output %{{.*}} grad %{{.*}} {is_causal = true} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<2x4x5x3xf32>, tensor<5x6xi1>
+  %7:3 = ube.scaled_dot_product_attention_grad %q, %k, %v mask %keep output %1 grad %1 {is_causal = true} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<2x4x5x3xf32>, tensor<5x6xi1>
   return
 }
 

@@ -77,3 +77,78 @@ func.func @one_row(%q: tensor<3x1x8xf32>, %k: tensor<3x40x8xf32>) -> tensor<3x1x
   %0 = ube.scaled_dot_product_attention %q, %k, %k : tensor<3x1x8xf32>, tensor<3x40x8xf32>, tensor<3x40x8xf32>
   return %0 : tensor<3x1x8xf32>
 }
+
+// -----
+
+// The gradient: one task per query matrix. Each transposes the keys and
+// the values into panels, recomputes every row's log-sum-exp (and
+// rowsum(g ⊙ O)), then walks the key blocks (full blocks of 16, then
+// vectors of 8) and, per block, the query tiles from the first that sees
+// it (is_causal); dQ accumulates in rows padded to whole tiles, each
+// block's dK and dV rows in scratch. dK and dV come out per query head
+// and are summed over each group of 2.
+// CHECK-LABEL: func.func @grad_symbolic_causal_grouped
+// CHECK: %[[L:.*]] = tensor.dim %arg0, %c2
+// CHECK: %[[S:.*]] = tensor.dim %arg1, %c2
+// CHECK: scf.forall (%{{.*}}) in (%{{.*}}) shared_outs({{.*}}) -> (tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>, tensor<?x4x?x12xf32>)
+// CHECK: tensor.empty(%{{.*}}) : tensor<?x8x16xf32>
+// CHECK: tensor.empty(%{{.*}}) : tensor<?x12x16xf32>
+// CHECK: scf.for %{{.*}} = %c0 to %[[L]] step %c2
+// CHECK: math.log
+// CHECK: tensor.empty() : tensor<2x16xf32>
+// CHECK: tensor.empty() : tensor<16x8xf32>
+// CHECK: tensor.empty() : tensor<16x12xf32>
+// CHECK: %[[FULL:.*]] = arith.muli %{{.*}}, %c16
+// CHECK: scf.for %[[BLOCK:.*]] = %c0 to %[[FULL]] step %c16
+// CHECK: %[[FIRST:.*]] = arith.muli %{{.*}}, %c2
+// CHECK: scf.for %{{.*}} = %[[FIRST]] to %[[L]] step %c2
+// CHECK: math.exp
+// CHECK: scf.for %{{.*}} = %[[FULL]] to %[[S]] step %c8
+// CHECK: tensor.parallel_insert_slice
+// CHECK: tensor.parallel_insert_slice
+// CHECK: tensor.parallel_insert_slice
+// CHECK: ube.reshape %{{.*}} : tensor<?x4x?x8xf32> to tensor<?x2x2x?x8xf32>
+// CHECK: ube.reduce_sum %{{.*}} {axes = array<i64: 2>}
+// CHECK: ube.reshape %{{.*}} : tensor<?x4x?x12xf32> to tensor<?x2x2x?x12xf32>
+// CHECK-NOT: ube.scaled_dot_product_attention_grad
+func.func @grad_symbolic_causal_grouped(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf32>, %v: tensor<?x2x?x12xf32>, %o: tensor<?x4x?x12xf32>) -> (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x12xf32>) {
+  %0:3 = ube.scaled_dot_product_attention_grad %q, %k, %v output %o grad %o {is_causal = true, scale = 0.5 : f64} : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x12xf32>, tensor<?x4x?x12xf32>
+  return %0#0, %0#1, %0#2 : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x12xf32>
+}
+
+// -----
+
+// A boolean mask becomes a bias, read per tile; the lanes of the last key
+// vector past S (20 keys: a block of 16, then 4 of a vector of 8) get
+// dS = 0. Keys broadcast over the batch: dK and dV summed over it.
+// CHECK-LABEL: func.func @grad_masked_broadcast
+// CHECK: ube.where
+// CHECK: scf.forall (%{{.*}}) in (6)
+// CHECK: vector.constant_mask [4] : vector<8xi1>
+// CHECK: scf.forall.in_parallel
+// CHECK: ube.reduce_sum %{{.*}} {axes = array<i64: 0>, keepdims = true} : tensor<2x3x20x8xf32>
+// CHECK-NOT: ube.scaled_dot_product_attention_grad
+func.func @grad_masked_broadcast(%q: tensor<2x3x5x8xf32>, %k: tensor<1x3x20x8xf32>, %o: tensor<2x3x5x8xf32>, %m: tensor<2x1x1x20xi1>) -> (tensor<2x3x5x8xf32>, tensor<1x3x20x8xf32>) {
+  %0:3 = ube.scaled_dot_product_attention_grad %q, %k, %k mask %m output %o grad %o : tensor<2x3x5x8xf32>, tensor<1x3x20x8xf32>, tensor<1x3x20x8xf32>, tensor<2x3x5x8xf32>, tensor<2x1x1x20xi1>
+  return %0#0, %0#1 : tensor<2x3x5x8xf32>, tensor<1x3x20x8xf32>
+}
+
+// -----
+
+// A forward and its gradient: the forward kernel also writes each row's
+// log-sum-exp ([B, H, L]), which the backward reads instead of walking the
+// keys once more (one math.log, the forward's).
+// CHECK-LABEL: func.func @forward_and_grad
+// CHECK: %[[FWD:.*]]:2 = scf.forall (%{{.*}}) in (18) shared_outs({{.*}}) -> (tensor<2x3x5x8xf32>, tensor<2x3x5xf32>)
+// CHECK: math.log
+// CHECK: tensor.parallel_insert_slice %{{.*}} into %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] [1, 1, %{{.*}}] [1, 1, 1] : tensor<?xf32> into tensor<2x3x5xf32>
+// CHECK: scf.forall (%{{.*}}) in (6)
+// CHECK-NOT: math.log
+// CHECK: tensor.extract %[[FWD]]#1
+// CHECK-NOT: math.log
+// CHECK: return %[[FWD]]#0
+func.func @forward_and_grad(%q: tensor<2x3x5x8xf32>, %k: tensor<2x3x20x8xf32>, %g: tensor<2x3x5x8xf32>) -> (tensor<2x3x5x8xf32>, tensor<2x3x5x8xf32>, tensor<2x3x20x8xf32>) {
+  %o = ube.scaled_dot_product_attention %q, %k, %k : tensor<2x3x5x8xf32>, tensor<2x3x20x8xf32>, tensor<2x3x20x8xf32>
+  %d:3 = ube.scaled_dot_product_attention_grad %q, %k, %k output %o grad %g : tensor<2x3x5x8xf32>, tensor<2x3x20x8xf32>, tensor<2x3x20x8xf32>, tensor<2x3x5x8xf32>
+  return %o, %d#0, %d#1 : tensor<2x3x5x8xf32>, tensor<2x3x5x8xf32>, tensor<2x3x20x8xf32>
+}

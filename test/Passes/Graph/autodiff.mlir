@@ -185,3 +185,53 @@ func.func @symbolic_conv(%x: tensor<?x2x6xf32>, %w: tensor<3x2x2xf32>)
   %l = ube.reduce_sum %y : tensor<?x3x5xf32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// Attention without dropout: one gradient op for q, k and v (a target may
+// run it as a kernel), on a symbolic causal length too.
+// CHECK-LABEL: func.func @attention_causal
+// CHECK: %[[O:.*]] = ube.scaled_dot_product_attention %arg0, %arg1, %arg2, %arg3 {is_causal = true}
+// CHECK: ube.scaled_dot_product_attention_grad %arg0, %arg1, %arg2 mask %arg3 output %[[O]] grad %{{.*}} {is_causal = true}
+// CHECK-NOT: ube.matmul
+// CHECK: return
+func.func @attention_causal(%q: tensor<?x2x?x8xf32>, %k: tensor<?x2x?x8xf32>,
+                            %v: tensor<?x2x?x8xf32>, %m: tensor<?x1x1x?xi1>)
+    -> tensor<f32> attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0, 1, 2>}} {
+  %o = ube.scaled_dot_product_attention %q, %k, %v, %m {is_causal = true}
+      : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x1x1x?xi1>
+  %l = ube.reduce_sum %o : tensor<?x2x?x8xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// A float mask's gradient comes from the composition (matmuls and a
+// softmax), beside the gradient op; the forward is not marked as
+// recomputed, so a target's forward kernel still takes it.
+// CHECK-LABEL: func.func @attention_float_mask
+// CHECK: %[[O:.*]] = ube.scaled_dot_product_attention %arg0, %arg1, %arg2, %arg3 :
+// CHECK: ube.scaled_dot_product_attention_grad %arg0, %arg1, %arg2 mask %arg3 output %[[O]]
+// CHECK: ube.softmax
+// CHECK: return
+func.func @attention_float_mask(%q: tensor<1x2x5x8xf32>, %k: tensor<1x2x6x8xf32>,
+                                %v: tensor<1x2x6x8xf32>, %m: tensor<2x1x6xf32>)
+    -> tensor<f32> attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0, 3>}} {
+  %o = ube.scaled_dot_product_attention %q, %k, %v, %m
+      : tensor<1x2x5x8xf32>, tensor<1x2x6x8xf32>, tensor<1x2x6x8xf32>, tensor<2x1x6xf32>
+  %l = ube.reduce_sum %o : tensor<1x2x5x8xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// Symbolic causal attention with a float mask: its gradient is refused by
+// name (the composition needs a static length under is_causal).
+func.func @attention_float_mask_symbolic_causal(%q: tensor<?x2x?x8xf32>, %m: tensor<2x1x1xf32>)
+    -> tensor<f32> attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
+  // expected-error@+1 {{gradient of a float mask on symbolic dimensions: is_causal on a symbolic length is not supported yet}}
+  %o = ube.scaled_dot_product_attention %q, %q, %q, %m {is_causal = true}
+      : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<2x1x1xf32>
+  %l = ube.reduce_sum %o : tensor<?x2x?x8xf32>
+  return %l : tensor<f32>
+}

@@ -430,3 +430,22 @@ func.func @attention_flash_causal(%q: tensor<1x2x300x8xf32>, %k: tensor<1x2x300x
   %0 = ube.scaled_dot_product_attention %q, %k, %v {is_causal = true} : tensor<1x2x300x8xf32>, tensor<1x2x300x8xf32>, tensor<1x2x300x8xf32>
   return %0 : tensor<1x2x300x8xf32>
 }
+
+// -----
+
+// The gradient op as the composition's gradients: the scores and
+// probabilities recomputed as one matrix (64 keys),
+// dS = P ⊙ (dP − rowsum(dP ⊙ P)), then dQ, dK and dV as products.
+// CHECK-LABEL: func.func @attention_grad
+// CHECK: ube.matmul %{{.*}}, %arg1 {transpose_rhs = true} : tensor<2x5x8xf32>, tensor<2x64x8xf32>
+// CHECK: %[[P:.*]] = ube.div
+// CHECK: %[[DP:.*]] = ube.matmul %arg2, %arg1 {transpose_rhs = true}
+// CHECK: %[[DS:.*]] = ube.mul %[[P]], %{{.*}} : tensor<2x5x64xf32>, tensor<2x5x64xf32>
+// CHECK: ube.matmul %[[DS]], %arg1 : tensor<2x5x64xf32>, tensor<2x64x8xf32>
+// CHECK: ube.matmul %[[DS]], %{{.*}} {transpose_lhs = true}
+// CHECK: ube.matmul %[[P]], %arg2 {transpose_lhs = true}
+// CHECK-NOT: ube.scaled_dot_product_attention_grad
+func.func @attention_grad(%q: tensor<2x5x8xf32>, %k: tensor<2x64x8xf32>, %o: tensor<2x5x8xf32>) -> (tensor<2x5x8xf32>, tensor<2x64x8xf32>, tensor<2x64x8xf32>) {
+  %0:3 = ube.scaled_dot_product_attention_grad %q, %k, %k output %o grad %o : tensor<2x5x8xf32>, tensor<2x64x8xf32>, tensor<2x64x8xf32>, tensor<2x5x8xf32>
+  return %0#0, %0#1, %0#2 : tensor<2x5x8xf32>, tensor<2x64x8xf32>, tensor<2x64x8xf32>
+}

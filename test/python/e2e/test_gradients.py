@@ -240,6 +240,17 @@ ATTENTION = {
                          {"scale": 0.3}),
     "flash_float_mask_per_key": ((1, 2, 5, 8), (1, 2, 260, 8), (1, 2, 260, 8), (260,),
                                  "float", {}),
+    # The cpu target's backward kernel: sizes that are not whole vectors,
+    # tiles or key blocks; keys after the last query under is_causal (no
+    # gradient reaches them); keys and values broadcast over the batch.
+    "kernel_ragged_bool_mask": ((2, 3, 13, 20), (2, 3, 150, 20), (2, 3, 150, 12),
+                                (2, 1, 13, 150), "bool", {}),
+    "kernel_causal_grouped_broadcast": ((2, 4, 70, 16), (1, 2, 70, 16), (1, 2, 70, 24), None,
+                                        None, {"is_causal": True}),
+    "kernel_causal_more_keys": ((1, 2, 20, 8), (1, 2, 90, 8), (1, 2, 90, 8), None, None,
+                                {"is_causal": True, "scale": 0.2}),
+    "kernel_float_mask_grouped": ((1, 4, 33, 8), (1, 2, 100, 8), (1, 2, 100, 8), (4, 33, 100),
+                                  "float", {}),
 }
 
 
