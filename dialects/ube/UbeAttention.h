@@ -1,8 +1,10 @@
 //===- UbeAttention.h - attention in primitive ube ops ----------*- C++ -*-===//
 //
 // ube.scaled_dot_product_attention spelled in primitive ube ops: what its
-// decomposition (passes/Decompose.cpp) computes and what its gradient rule
-// (UbeVjp.cpp) recomputes, so the two cannot drift apart.
+// decomposition (passes/Decompose.cpp) computes and what its gradient
+// (ube.scaled_dot_product_attention_grad's decomposition, or the gradient
+// rule itself with dropout, UbeVjp.cpp) recomputes, so the two cannot
+// drift apart.
 //
 //===----------------------------------------------------------------------===//
 

@@ -48,8 +48,9 @@ def Ube_Dialect : Dialect {
     // order (func arg/result attrs).
     "::mlir::ArrayAttr":$dims,
     // On an op whose gradient rule recomputes its forward from the same
-    // operands in the same function (attention): CSE shares the two, so a
-    // kernel that computed the forward apart would do that work twice.
+    // operands in the same function (attention with dropout): CSE shares
+    // the two, so a kernel that computed the forward apart would do that
+    // work twice.
     "::mlir::UnitAttr":$recomputed_by_gradient
   );
   let useDefaultAttributePrinterParser = 1;

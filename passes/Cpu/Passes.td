@@ -6,7 +6,7 @@
 include "mlir/Pass/PassBase.td"
 
 def UbeCpuAttentionKernels : Pass<"ube-cpu-attention-kernels", "::mlir::func::FuncOp"> {
-  let summary = "Lowers scaled_dot_product_attention to a flash-style kernel for CPUs";
+  let summary = "Flash-style CPU kernels for scaled_dot_product_attention and its gradient";
   let description = [{
     Replaces `ube.scaled_dot_product_attention` on f32 operands without
     dropout with an `scf.forall` over (batch matrix, group of query rows)
@@ -23,6 +23,18 @@ def UbeCpuAttentionKernels : Pass<"ube-cpu-attention-kernels", "::mlir::func::Fu
     dimension are taken; other ops (dropout, 16-bit floats, symbolic head
     sizes) are left to `--ube-decompose`. Tasks write disjoint rows and sum
     in one order, so results do not depend on the thread count.
+
+    `ube.scaled_dot_product_attention_grad` on the same operands becomes
+    the backward kernel (FlashAttention-2's order): one task per query
+    matrix, which transposes the keys and the values into panels, takes
+    each row's log-sum-exp (from the forward kernel, which then writes them
+    beside its output, or recomputed) and rowsum(g ⊙ O), then walks the
+    keys a block at a time and, per block, the query rows a tile at a time
+    from the first that sees it: P recomputed, dP = g·Vᵀ and dS in vector
+    registers, the block's dK and dV rows accumulated in scratch and the
+    tile's dQ rows in registers. No tensor of scores exists. dK and dV are
+    computed per query matrix and summed over grouped or broadcast heads
+    and batch dimensions after it.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "8",
