@@ -33,6 +33,7 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <array>
 #include <limits>
 
 namespace ube {
@@ -121,7 +122,7 @@ struct KernelShape {
 /// What the forward and backward kernels share: the operands' views, keys
 /// (or values) transposed into panels, and a tile's masked scores.
 class AttentionKernelBase {
-protected:
+public:
   AttentionKernelBase(ImplicitLocOpBuilder &b, const AttentionOperands &att, Value mask,
                       const KernelShape &shape)
       : b(b), ix(b), att(att), mask(mask), lanes(shape.lanes), tileRows(shape.tileRows),
@@ -658,6 +659,11 @@ private:
 ///   dQ_tile  += dS·K                      (registers, then the task's rows)
 /// No [L, S] tensor exists. dK and dV come out per query matrix; grouped
 /// or broadcast keys and values are summed to their shapes after it.
+///
+/// With a `teacher` (attention_transfer_loss_grad: this side is the
+/// student's), dS = w_row · (P − P_teacher), the teacher's probabilities
+/// recomputed from its own scores and log-sum-exps, and there are no
+/// values: the results are dQ and dK.
 class AttentionGradKernelBuilder : AttentionKernelBase {
 public:
   /// `forwardLse`: the forward kernel's log-sum-exps ([..., L]), or null
@@ -667,7 +673,16 @@ public:
       : AttentionKernelBase(b, AttentionOperands(op), mask, shape), output(op.getOutput()),
         grad(op.getGrad()), forwardLse(forwardLse) {}
 
-  /// d_query, and d_key and d_value per query matrix.
+  /// The student's side of attention_transfer_loss_grad: `rowWeight` (an
+  /// f32 scalar tensor) times `queryMask` ([B, L] i1, or null) weighs each
+  /// query row.
+  AttentionGradKernelBuilder(ImplicitLocOpBuilder &b, const AttentionOperands &student,
+                             Value mask, const KernelShape &shape, AttentionKernelBase &teacher,
+                             Value rowWeight, Value queryMask)
+      : AttentionKernelBase(b, student, mask, shape), teacher(&teacher), rowWeight(rowWeight),
+        queryMask(queryMask) {}
+
+  /// d_query, and d_key (and d_value) per query matrix.
   SmallVector<Value> build() {
     ArrayRef<int64_t> queryShape = tensorType(q).getShape();
     SmallVector<Value> batchDynamic;
@@ -684,85 +699,143 @@ public:
     };
     int64_t keyRows = tensorType(k).getDimSize(n - 2);
     SmallVector<Value> inits{perMatrix(queryShape[n - 2], queries_, headSize),
-                             perMatrix(keyRows, keys, headSize),
-                             perMatrix(keyRows, keys, valueSize)};
+                             perMatrix(keyRows, keys, headSize)};
+    if (!teacher)
+      inits.push_back(perMatrix(keyRows, keys, valueSize));
     auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(matrices)},
                                         inits, std::nullopt);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
     setMatrix(forall.getInductionVars()[0]);
     Value keysT = panels(k, keyCoords, headSize);
-    valuesT = panels(v, valueCoords, valueSize);
+    if (teacher) {
+      teacher->setMatrix(forall.getInductionVars()[0]);
+      teacherKeysT = teacher->panels(teacher->k, teacher->keyCoords, teacher->headSize);
+    } else {
+      valuesT = panels(v, valueCoords, valueSize);
+    }
     statistics(keysT);
 
     SmallVector<SliceSpec> at{matrixSlice(ix.c(0), queries_, headSize),
                               matrixSlice(ix.c(0), keys, headSize),
                               matrixSlice(ix.c(0), keys, valueSize)};
-    SmallVector<Value> state;
+    State state;
+    SmallVector<Value> slices;
     for (auto [i, shared] : llvm::enumerate(forall.getRegionIterArgs())) {
       int64_t width = i == 2 ? valueSize : headSize;
       auto type = RankedTensorType::get({ShapedType::kDynamic, width}, f32);
-      state.push_back(tensor::ExtractSliceOp::create(b, type, shared, at[i].offsets,
-                                                     at[i].sizes, at[i].strides));
+      slices.push_back(tensor::ExtractSliceOp::create(b, type, shared, at[i].offsets,
+                                                      at[i].sizes, at[i].strides));
     }
+    state.dQ = slices[0], state.dK = slices[1];
+    if (!teacher)
+      state.dV = slices[2];
     // dQ accumulates over the key blocks in rows padded to whole tiles, so
     // that a tile writes all its rows.
     Value padded = ix.mul(ix.ceilDiv(queries_, ix.c(tileRows)), ix.c(tileRows));
     Value dQ = tensor::EmptyOp::create(
         b, RankedTensorType::get({ShapedType::kDynamic, headSize}, f32), ValueRange{padded});
-    state.push_back(zeroRows(dQ, ix.c(0), padded, headSize));
+    state.paddedDQ = zeroRows(dQ, ix.c(0), padded, headSize);
     int64_t blockKeys = keyVectors * lanes;
-    for (auto [rows, width] : {std::pair{tileRows, blockKeys}, {tileRows, blockKeys},
-                               {blockKeys, headSize}, {blockKeys, valueSize}})
-      state.push_back(tensor::EmptyOp::create(b, RankedTensorType::get({rows, width}, f32),
-                                              ValueRange{}));
-    state = overKeys(keys, state, [&](int64_t vectors, bool ragged, Value block,
-                                      ValueRange acc) {
-      return blockGradients(vectors, ragged, block, acc, keysT);
-    });
-    state[0] = copyRows(state[3], state[0], queries_, headSize);
+    auto scratch = [&](int64_t rows, int64_t width) {
+      return tensor::EmptyOp::create(b, RankedTensorType::get({rows, width}, f32), ValueRange{})
+          .getResult();
+    };
+    state.dS = scratch(tileRows, blockKeys);
+    state.blockK = scratch(blockKeys, headSize);
+    if (!teacher) {
+      state.p = scratch(tileRows, blockKeys);
+      state.blockV = scratch(blockKeys, valueSize);
+    }
+    state = state.with(overKeys(keys, state.pack(), [&](int64_t vectors, bool ragged,
+                                                        Value block, ValueRange acc) {
+      return blockGradients(vectors, ragged, block, state.with(acc), keysT).pack();
+    }));
+    state.dQ = copyRows(state.paddedDQ, state.dQ, queries_, headSize);
     b.setInsertionPointToStart(forall.getTerminator().getBody());
     for (auto [i, shared] : llvm::enumerate(forall.getRegionIterArgs()))
-      tensor::ParallelInsertSliceOp::create(b, state[i], shared, at[i].offsets, at[i].sizes,
-                                            at[i].strides);
+      tensor::ParallelInsertSliceOp::create(b, i == 0 ? state.dQ : i == 1 ? state.dK : state.dV,
+                                            shared, at[i].offsets, at[i].sizes, at[i].strides);
     return forall.getResults();
   }
 
 private:
+  /// What the key and tile loops carry: the matrix's dQ, dK, dV, the
+  /// padded dQ, the scratch of P and dS ([R, C]) and of the block's dK and
+  /// dV rows ([C, E], [C, Ev]). Without values (a teacher), no dV, P or
+  /// block's dV.
+  struct State {
+    Value dQ, dK, dV, paddedDQ, p, dS, blockK, blockV;
+
+    std::array<Value *, 8> fields() {
+      return {&dQ, &dK, &dV, &paddedDQ, &p, &dS, &blockK, &blockV};
+    }
+    /// The fields that are set, in order.
+    SmallVector<Value> pack() const {
+      SmallVector<Value> values;
+      State copy = *this;
+      for (Value *field : copy.fields())
+        if (*field)
+          values.push_back(*field);
+      return values;
+    }
+    /// This state with the fields that are set taken from `values`.
+    State with(ValueRange values) const {
+      State result = *this;
+      auto it = values.begin();
+      for (Value *field : result.fields())
+        if (*field)
+          *field = *it++;
+      return result;
+    }
+  };
+
   /// Per row of the matrix (padded to whole tiles): its log-sum-exp (the
   /// forward's, or recomputed), +inf for a row without keys or past the
-  /// last (so that its P is 0), and rowsum(g ⊙ O).
+  /// last (so that its P is 0); and rowsum(g ⊙ O), or with a teacher the
+  /// teacher's log-sum-exp.
   void statistics(Value keysT) {
     Value padded = ix.mul(ix.ceilDiv(queries_, ix.c(tileRows)), ix.c(tileRows));
     auto type = RankedTensorType::get({ShapedType::kDynamic}, f32);
     Value init[2] = {tensor::EmptyOp::create(b, type, ValueRange{padded}),
                      tensor::EmptyOp::create(b, type, ValueRange{padded})};
     double inf = std::numeric_limits<double>::infinity();
+    // Per row the running maximum and sums of this side (unless the
+    // forward's are given) and of the teacher's.
+    int64_t sides = (forwardLse ? 0 : 1) + (teacher ? 1 : 0);
     SmallVector<Value> result = buildLoop(
         b, ix.c(0), queries_, ix.c(tileRows), init,
         [&](Value first, ValueRange out) -> SmallVector<Value> {
           SmallVector<Value> rows, readRows;
           std::tie(rows, readRows) = tileRowsAt(first);
           SmallVector<Value> state;
-          for (int64_t r = 0; r < tileRows && !forwardLse; ++r)
+          for (int64_t i = 0; i < tileRows * sides; ++i)
             state.append({splat(-inf), splat(0.0)}); // m, l
-          if (!forwardLse)
-            state = overKeys(keyEnd(readRows.back()), state,
-                           [&](int64_t vectors, bool ragged, Value block, ValueRange acc) {
-                             SmallVector<Value> s = maskedScores(
-                                 vectors, validKeys(vectors, ragged, block), block, readRows,
-                                 keysT);
-                             SmallVector<Value> next, unused;
-                             for (int64_t r = 0; r < tileRows; ++r) {
-                               Value m = acc[2 * r], l = acc[2 * r + 1];
-                               onlineSoftmax(ArrayRef<Value>(s).slice(r * vectors, vectors), m,
-                                             l, unused);
-                               next.append({m, l});
-                             }
-                             return next;
-                           });
-          Value lse = out[0], dots = out[1];
+          if (sides)
+            state = overKeys(
+                keyEnd(readRows.back()), state,
+                [&](int64_t vectors, bool ragged, Value block, ValueRange acc) {
+                  SmallVector<Value> valid = validKeys(vectors, ragged, block);
+                  SmallVector<SmallVector<Value>> scores;
+                  if (!forwardLse)
+                    scores.push_back(maskedScores(vectors, valid, block, readRows, keysT));
+                  if (teacher)
+                    scores.push_back(
+                        teacher->maskedScores(vectors, valid, block, readRows, teacherKeysT));
+                  SmallVector<Value> next, unused;
+                  for (auto [side, s] : llvm::enumerate(scores))
+                    for (int64_t r = 0; r < tileRows; ++r) {
+                      int64_t i = 2 * (side * tileRows + r);
+                      Value m = acc[i], l = acc[i + 1];
+                      onlineSoftmax(ArrayRef<Value>(s).slice(r * vectors, vectors), m, l,
+                                    unused);
+                      next.append({m, l});
+                    }
+                  return next;
+                });
+          Value lse = out[0], second = out[1];
           for (int64_t r = 0; r < tileRows; ++r) {
+            Value exists = ix.lt(rows[r], queries_);
             Value x;
             if (forwardLse) {
               SmallVector<Value> at(coords);
@@ -771,21 +844,27 @@ private:
             } else {
               x = logSumExpOf(state[2 * r], state[2 * r + 1]);
             }
-            x = arith::SelectOp::create(b, ix.lt(rows[r], queries_), x, scalar(inf));
+            x = arith::SelectOp::create(b, exists, x, scalar(inf));
             lse = tensor::InsertOp::create(b, x, lse, ValueRange{rows[r]});
-            Value dot = splat(0.0);
-            for (int64_t w = 0; w < valueVectors; ++w)
-              dot = math::FmaOp::create(b, readRow(grad, coords, readRows[r], w, valueSize),
-                                        readRow(output, coords, readRows[r], w, valueSize),
-                                        dot);
-            dots = tensor::InsertOp::create(
-                b, vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot), dots,
-                ValueRange{rows[r]});
+            Value y;
+            if (teacher) {
+              int64_t i = 2 * ((sides - 1) * tileRows + r);
+              y = arith::SelectOp::create(b, exists, logSumExpOf(state[i], state[i + 1]),
+                                          scalar(inf));
+            } else {
+              Value dot = splat(0.0);
+              for (int64_t w = 0; w < valueVectors; ++w)
+                dot = math::FmaOp::create(b, readRow(grad, coords, readRows[r], w, valueSize),
+                                          readRow(output, coords, readRows[r], w, valueSize),
+                                          dot);
+              y = vector::ReductionOp::create(b, vector::CombiningKind::ADD, dot);
+            }
+            second = tensor::InsertOp::create(b, y, second, ValueRange{rows[r]});
           }
-          return {lse, dots};
+          return {lse, second};
         });
     logSumExp = result[0];
-    rowDots = result[1];
+    (teacher ? teacherLogSumExp : rowDots) = result[1];
   }
 
   /// `x` ([rows, width]) with rows [begin, end) zero.
@@ -812,56 +891,80 @@ private:
   }
 
   /// One block of `vectors` key vectors at `block` against every query row
-  /// that sees it; `acc`: the matrix's dQ (unused here), dK and dV, then the
-  /// padded dQ, the scratch of P and dS ([R, C]) and of the block's dK and
-  /// dV rows ([C, E], [C, Ev]).
-  SmallVector<Value> blockGradients(int64_t vectors, bool ragged, Value block, ValueRange acc,
-                                    Value keysT) {
+  /// that sees it.
+  State blockGradients(int64_t vectors, bool ragged, Value block, State acc, Value keysT) {
     SmallVector<Value> valid = validKeys(vectors, ragged, block);
     int64_t width = vectors * lanes;
-    Value blockK = zeroRows(acc[6], ix.c(0), ix.c(width), headSize);
-    Value blockV = zeroRows(acc[7], ix.c(0), ix.c(width), valueSize);
+    acc.blockK = zeroRows(acc.blockK, ix.c(0), ix.c(width), headSize);
+    if (acc.blockV)
+      acc.blockV = zeroRows(acc.blockV, ix.c(0), ix.c(width), valueSize);
     // Under is_causal the rows before the block's first key do not see it.
     Value firstTile = att.isCausal ? ix.mul(ix.div(block, ix.c(tileRows)), ix.c(tileRows))
                                    : ix.c(0);
-    SmallVector<Value> state =
-        buildLoop(b, firstTile, queries_, ix.c(tileRows),
-                  ValueRange{acc[3], acc[4], acc[5], blockK, blockV},
-                  [&](Value first, ValueRange tileState) {
-                    return tileGradients(vectors, valid, block, first, tileState, keysT);
-                  });
+    // The tile loop carries what its tiles update: not the matrix's dQ, dK
+    // and dV.
+    State tileState = acc;
+    tileState.dQ = tileState.dK = tileState.dV = Value();
+    State tiles = tileState.with(buildLoop(b, firstTile, queries_, ix.c(tileRows),
+                                           tileState.pack(),
+                                           [&](Value first, ValueRange state) {
+                                             return tileGradients(vectors, valid, block, first,
+                                                                  tileState.with(state), keysT)
+                                                 .pack();
+                                           }));
     // The block's rows that are keys, into the matrix's dK and dV.
     Value rows = ix.min(ix.c(width), ix.sub(keys, block));
-    Value dK = copyRows(state[3], acc[1], rows, headSize, block);
-    Value dV = copyRows(state[4], acc[2], rows, valueSize, block);
-    return {acc[0], dK, dV, state[0], state[1], state[2], state[3], state[4]};
+    tiles.dQ = acc.dQ;
+    tiles.dK = copyRows(tiles.blockK, acc.dK, rows, headSize, block);
+    if (acc.dV)
+      tiles.dV = copyRows(tiles.blockV, acc.dV, rows, valueSize, block);
+    return tiles;
   }
 
-  /// Query rows [first, first + R) against the block: `acc` is the padded
-  /// dQ, the P and dS scratch, and the block's dK and dV rows, updated.
-  SmallVector<Value> tileGradients(int64_t vectors, ArrayRef<Value> valid, Value block,
-                                   Value first, ValueRange acc, Value keysT) {
+  /// Query rows [first, first + R) against the block: the padded dQ, the
+  /// scratch and the block's rows of `acc` updated.
+  State tileGradients(int64_t vectors, ArrayRef<Value> valid, Value block, Value first,
+                      State acc, Value keysT) {
     SmallVector<Value> rows, readRows;
     std::tie(rows, readRows) = tileRowsAt(first);
-    Value dQ = acc[0], pScratch = acc[1], dsScratch = acc[2], blockK = acc[3], blockV = acc[4];
     SmallVector<Value> s = maskedScores(vectors, valid, block, readRows, keysT);
-    SmallVector<Value> dP =
-        blockProducts(grad, coords, valueSize, vectors, readRows, block, valuesT);
+    // What dS is made of besides P: the teacher's scores, or dP = g·Vᵀ.
+    SmallVector<Value> other =
+        teacher ? teacher->maskedScores(vectors, valid, block, readRows, teacherKeysT)
+                : blockProducts(grad, coords, valueSize, vectors, readRows, block, valuesT);
     Value scale = splat(att.scale);
+    auto perRow = [&](Value rowValues, Value row) -> Value {
+      return vector::BroadcastOp::create(
+          b, vec, tensor::ExtractOp::create(b, rowValues, ValueRange{row}));
+    };
     for (int64_t r = 0; r < tileRows; ++r) {
-      Value lse = vector::BroadcastOp::create(
-          b, vec, tensor::ExtractOp::create(b, logSumExp, ValueRange{rows[r]}));
-      Value dot = vector::BroadcastOp::create(
-          b, vec, tensor::ExtractOp::create(b, rowDots, ValueRange{rows[r]}));
+      Value lse = perRow(logSumExp, rows[r]);
+      Value weight, teacherLse, dot;
+      if (teacher) {
+        teacherLse = perRow(teacherLogSumExp, rows[r]);
+        weight = tensor::ExtractOp::create(b, rowWeight, ValueRange{});
+        if (queryMask)
+          weight = arith::SelectOp::create(
+              b, tensor::ExtractOp::create(b, queryMask, ValueRange{coords[0], readRows[r]}),
+              weight, scalar(0.0));
+        weight = vector::BroadcastOp::create(b, vec, weight);
+      } else {
+        dot = perRow(rowDots, rows[r]);
+      }
       for (int64_t c = 0; c < vectors; ++c) {
         Value p = math::ExpOp::create(b, arith::SubFOp::create(b, s[r * vectors + c], lse));
-        Value dS = arith::MulFOp::create(
-            b, arith::MulFOp::create(b, p, arith::SubFOp::create(b, dP[r * vectors + c], dot)),
-            scale);
-        if (valid[c]) // the values' panel past the last key is not initialized
+        Value x = other[r * vectors + c], dS;
+        if (teacher) {
+          Value pt = math::ExpOp::create(b, arith::SubFOp::create(b, x, teacherLse));
+          dS = arith::MulFOp::create(b, arith::SubFOp::create(b, p, pt), weight);
+        } else {
+          dS = arith::MulFOp::create(
+              b, arith::MulFOp::create(b, p, arith::SubFOp::create(b, x, dot)), scale);
+          acc.p = writeRow(p, acc.p, ix.c(r), c, vectors * lanes);
+        }
+        if (valid[c]) // the panels past the last key are not initialized
           dS = arith::SelectOp::create(b, valid[c], dS, splat(0.0));
-        pScratch = writeRow(p, pScratch, ix.c(r), c, vectors * lanes);
-        dsScratch = writeRow(dS, dsScratch, ix.c(r), c, vectors * lanes);
+        acc.dS = writeRow(dS, acc.dS, ix.c(r), c, vectors * lanes);
       }
     }
     auto broadcastAt = [&](Value scratch, int64_t r, int64_t j) -> Value {
@@ -870,18 +973,20 @@ private:
     };
     int64_t keyVectorsOfRow = llvm::divideCeil(headSize, lanes);
     // dV rows += Pᵀ·g, with the tile's g rows in registers.
-    SmallVector<Value> gRows;
-    for (Value row : readRows)
-      for (int64_t w = 0; w < valueVectors; ++w)
-        gRows.push_back(readRow(grad, coords, row, w, valueSize));
-    for (int64_t j = 0; j < vectors * lanes; ++j)
-      for (int64_t w = 0; w < valueVectors; ++w) {
-        Value sum = readRow(blockV, {}, ix.c(j), w, valueSize);
-        for (int64_t r = 0; r < tileRows; ++r)
-          sum = math::FmaOp::create(b, broadcastAt(pScratch, r, j), gRows[r * valueVectors + w],
-                                    sum);
-        blockV = writeRow(sum, blockV, ix.c(j), w, valueSize);
-      }
+    if (!teacher) {
+      SmallVector<Value> gRows;
+      for (Value row : readRows)
+        for (int64_t w = 0; w < valueVectors; ++w)
+          gRows.push_back(readRow(grad, coords, row, w, valueSize));
+      for (int64_t j = 0; j < vectors * lanes; ++j)
+        for (int64_t w = 0; w < valueVectors; ++w) {
+          Value sum = readRow(acc.blockV, {}, ix.c(j), w, valueSize);
+          for (int64_t r = 0; r < tileRows; ++r)
+            sum = math::FmaOp::create(b, broadcastAt(acc.p, r, j),
+                                      gRows[r * valueVectors + w], sum);
+          acc.blockV = writeRow(sum, acc.blockV, ix.c(j), w, valueSize);
+        }
+    }
     // dK rows += dSᵀ·Q, with the tile's query rows in registers.
     SmallVector<Value> qRows;
     for (Value row : readRows)
@@ -889,17 +994,17 @@ private:
         qRows.push_back(readRow(q, coords, row, w, headSize));
     for (int64_t j = 0; j < vectors * lanes; ++j)
       for (int64_t w = 0; w < keyVectorsOfRow; ++w) {
-        Value sum = readRow(blockK, {}, ix.c(j), w, headSize);
+        Value sum = readRow(acc.blockK, {}, ix.c(j), w, headSize);
         for (int64_t r = 0; r < tileRows; ++r)
-          sum = math::FmaOp::create(b, broadcastAt(dsScratch, r, j),
+          sum = math::FmaOp::create(b, broadcastAt(acc.dS, r, j),
                                     qRows[r * keyVectorsOfRow + w], sum);
-        blockK = writeRow(sum, blockK, ix.c(j), w, headSize);
+        acc.blockK = writeRow(sum, acc.blockK, ix.c(j), w, headSize);
       }
     // The tile's dQ += dS·K, its rows in registers, one key at a time.
     SmallVector<Value> dQRows;
     for (Value row : rows)
       for (int64_t w = 0; w < keyVectorsOfRow; ++w)
-        dQRows.push_back(readRow(dQ, {}, row, w, headSize));
+        dQRows.push_back(readRow(acc.paddedDQ, {}, row, w, headSize));
     Value lastKey = ix.sub(keys, ix.c(1));
     for (int64_t j = 0; j < vectors * lanes; ++j) {
       Value key = ix.min(ix.add(block, ix.c(j)), lastKey); // dS = 0 past the last key
@@ -907,17 +1012,20 @@ private:
         Value keyRow = readRow(k, keyCoords, key, w, headSize);
         for (int64_t r = 0; r < tileRows; ++r) {
           Value &dq = dQRows[r * keyVectorsOfRow + w];
-          dq = math::FmaOp::create(b, broadcastAt(dsScratch, r, j), keyRow, dq);
+          dq = math::FmaOp::create(b, broadcastAt(acc.dS, r, j), keyRow, dq);
         }
       }
     }
     for (int64_t r = 0; r < tileRows; ++r)
       for (int64_t w = 0; w < keyVectorsOfRow; ++w)
-        dQ = writeRow(dQRows[r * keyVectorsOfRow + w], dQ, rows[r], w, headSize);
-    return {dQ, pScratch, dsScratch, blockK, blockV};
+        acc.paddedDQ =
+            writeRow(dQRows[r * keyVectorsOfRow + w], acc.paddedDQ, rows[r], w, headSize);
+    return acc;
   }
 
-  Value output, grad, forwardLse;
+  Value output, grad, forwardLse;                 // attention's gradient
+  AttentionKernelBase *teacher = nullptr;         // attention transfer's
+  Value rowWeight, queryMask, teacherKeysT, teacherLogSumExp;
   Value valuesT, logSumExp, rowDots;
 };
 
