@@ -18,6 +18,15 @@ AttentionOperands::AttentionOperands(ScaledDotProductAttentionGradOp op)
       isCausal(op.getIsCausal()), scale(op.getScaleOrDefault()),
       resultType(op.getOutput().getType()) {}
 
+AttentionOperands::AttentionOperands(Value query, Value key, Value value, Value mask,
+                                     double scale)
+    : query(query), key(key), value(value), mask(mask), scale(scale) {
+  auto queryType = UbeBuilder::typeOf(query);
+  SmallVector<int64_t> shape(queryType.getShape());
+  shape.back() = UbeBuilder::typeOf(value).getShape().back();
+  resultType = RankedTensorType::get(shape, queryType.getElementType());
+}
+
 std::string AttentionComposition::unsupported(const AttentionOperands &att) {
   auto query = UbeBuilder::typeOf(att.query), key = UbeBuilder::typeOf(att.key);
   int64_t rank = query.getRank();

@@ -22,6 +22,9 @@ namespace ube {
 struct AttentionOperands {
   AttentionOperands(ScaledDotProductAttentionOp op);
   AttentionOperands(ScaledDotProductAttentionGradOp op);
+  /// Attention without a causal mask or dropout (one side of an attention
+  /// loss); the result [..., L, Ev] has the query's element type.
+  AttentionOperands(Value query, Value key, Value value, Value mask, double scale);
   double dropoutRate() const { return dropoutP ? dropoutP.getValueAsDouble() : 0.0; }
 
   Value query, key, value, mask, step; // mask, step: null when absent

@@ -1029,6 +1029,109 @@ private:
   Value valuesT, logSumExp, rowDots;
 };
 
+/// attention_transfer_loss per (batch, head): the sum over its query rows,
+/// each weighted by the query mask, of KL(A_teacher ‖ A_student), walking
+/// the keys a block at a time per tile of rows with both sides' running
+/// maxima and sums and the teacher-weighted Σ exp(t − max_t)·(t − s),
+/// rescaled as the teacher's maximum grows (the decomposition's formula).
+class AttentionTransferKernelBuilder : AttentionKernelBase {
+public:
+  AttentionTransferKernelBuilder(ImplicitLocOpBuilder &b, const AttentionOperands &student,
+                                 Value mask, const KernelShape &shape,
+                                 AttentionKernelBase &teacher, Value queryMask)
+      : AttentionKernelBase(b, student, mask, shape), teacher(teacher), queryMask(queryMask) {}
+
+  /// The weighted sums of KL per (batch, head), [B·H].
+  Value build() {
+    std::optional<int64_t> count = ix.constant(matrices);
+    auto type = RankedTensorType::get({count.value_or(ShapedType::kDynamic)}, f32);
+    SmallVector<Value> sizes;
+    if (!count)
+      sizes.push_back(matrices);
+    Value init = tensor::EmptyOp::create(b, type, sizes);
+    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(matrices)},
+                                        ValueRange{init}, std::nullopt);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    Value task = forall.getInductionVars()[0];
+    setMatrix(task);
+    teacher.setMatrix(task);
+    Value keysT = panels(k, keyCoords, headSize);
+    Value teacherKeysT = teacher.panels(teacher.k, teacher.keyCoords, teacher.headSize);
+    double inf = std::numeric_limits<double>::infinity();
+    Value total = buildLoop(
+        b, ix.c(0), queries_, ix.c(tileRows), ValueRange{scalar(0.0)},
+        [&](Value first, ValueRange sum) -> SmallVector<Value> {
+          SmallVector<Value> rows, readRows;
+          std::tie(rows, readRows) = tileRowsAt(first);
+          SmallVector<Value> state; // per row: m_s, l_s, m_t, l_t, the weighted sum
+          for (int64_t r = 0; r < tileRows; ++r)
+            state.append({splat(-inf), splat(0.0), splat(-inf), splat(0.0), splat(0.0)});
+          state = overKeys(keys, state, [&](int64_t vectors, bool ragged, Value block,
+                                            ValueRange acc) -> SmallVector<Value> {
+            SmallVector<Value> valid = validKeys(vectors, ragged, block);
+            SmallVector<Value> s = maskedScores(vectors, valid, block, readRows, keysT);
+            SmallVector<Value> t =
+                teacher.maskedScores(vectors, valid, block, readRows, teacherKeysT);
+            SmallVector<Value> next;
+            for (int64_t r = 0; r < tileRows; ++r) {
+              auto rowOf = [&](ArrayRef<Value> x) { return x.slice(r * vectors, vectors); };
+              Value ms = acc[5 * r], ls = acc[5 * r + 1], mt = acc[5 * r + 2],
+                    lt = acc[5 * r + 3];
+              SmallVector<Value> unused, teacherExps;
+              onlineSoftmax(rowOf(s), ms, ls, unused);
+              Value alpha = onlineSoftmax(rowOf(t), mt, lt, teacherExps);
+              Value weighted = arith::MulFOp::create(b, acc[5 * r + 4], alpha);
+              for (int64_t c = 0; c < vectors; ++c) {
+                // A masked key is the lowest float on both sides (0); a
+                // key past the last, -inf on both, would be NaN.
+                Value diff = arith::SubFOp::create(b, t[r * vectors + c], s[r * vectors + c]);
+                if (valid[c])
+                  diff = arith::SelectOp::create(b, valid[c], diff, splat(0.0));
+                weighted = math::FmaOp::create(b, teacherExps[c], diff, weighted);
+              }
+              next.append({ms, ls, mt, lt, weighted});
+            }
+            return next;
+          });
+          Value result = sum[0];
+          for (int64_t r = 0; r < tileRows; ++r) {
+            auto total = [&](Value x) {
+              return vector::ReductionOp::create(b, vector::CombiningKind::ADD, x).getResult();
+            };
+            auto first = [&](Value x) { return vector::ExtractOp::create(b, x, 0).getResult(); };
+            Value ls = total(state[5 * r + 1]), lt = total(state[5 * r + 3]);
+            // Differences of maxima first: both may be large (or the lowest
+            // float for a row without valid keys) while the KL is small.
+            Value kl = arith::SubFOp::create(
+                b, arith::DivFOp::create(b, total(state[5 * r + 4]), lt),
+                arith::SubFOp::create(b, first(state[5 * r + 2]), first(state[5 * r])));
+            kl = arith::AddFOp::create(
+                b, kl, arith::SubFOp::create(b, math::LogOp::create(b, ls),
+                                             math::LogOp::create(b, lt)));
+            Value counted = ix.lt(rows[r], queries_);
+            if (queryMask)
+              counted = arith::AndIOp::create(
+                  b, counted,
+                  tensor::ExtractOp::create(b, queryMask, ValueRange{coords[0], readRows[r]}));
+            result = arith::AddFOp::create(
+                b, result, arith::SelectOp::create(b, counted, kl, scalar(0.0)));
+          }
+          return {result};
+        })[0];
+    Value one = tensor::FromElementsOp::create(b, RankedTensorType::get({1}, f32), total);
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    tensor::ParallelInsertSliceOp::create(
+        b, one, forall.getRegionIterArgs()[0], ArrayRef<OpFoldResult>{task},
+        ArrayRef<OpFoldResult>{b.getIndexAttr(1)}, ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+    return forall.getResult(0);
+  }
+
+private:
+  AttentionKernelBase &teacher;
+  Value queryMask;
+};
+
 /// A boolean keep-mask as a bias (0 or the lowest float); a float mask, or
 /// null, unchanged.
 Value maskBias(PatternRewriter &rewriter, Location loc, Value mask) {
@@ -1127,6 +1230,106 @@ struct FlashAttentionGrad : OpRewritePattern<ScaledDotProductAttentionGradOp> {
   KernelShape shape;
 };
 
+/// The two sides of an attention_transfer_loss(_grad) op as attention
+/// operands, the key mask [B, N] as a bias [B, 1, 1, N]; and the number of
+/// query rows its mean counts (at least 1).
+struct TransferSides {
+  std::optional<AttentionOperands> student, teacher;
+  Value bias, count;
+};
+template <typename Op>
+TransferSides transferSides(PatternRewriter &rewriter, Op op) {
+  TransferSides sides;
+  UbeBuilder u(rewriter, op.getLoc());
+  Value query = op.getStudentQuery();
+  Type f32 = rewriter.getF32Type();
+  if (Value mask = op.getMask()) {
+    auto shape = tensorType(mask).getShape();
+    SmallVector<Value> sizes;
+    for (int64_t d = 0; d < 2; ++d)
+      if (ShapedType::isDynamic(shape[d]))
+        sizes.push_back(u.dimSize(mask, d));
+    Value keys = u.reshape(mask, {shape[0], 1, 1, shape[1]}, sizes);
+    sides.bias = u.where(keys, u.scalar(f32, 0.0), u.lowest(f32));
+    Value rows = u.mul(u.reduceSum(u.castTo(mask, f32)), u.countOf(query, {1}));
+    sides.count = u.maximum(rows, u.scalar(f32, 1.0));
+  } else {
+    sides.count = u.countOf(query, {0, 1, 2});
+  }
+  auto scaleOf = [](Value q) {
+    return 1.0 / std::sqrt(double(tensorType(q).getShape().back()));
+  };
+  sides.student.emplace(query, op.getStudentKey(), op.getStudentKey(), sides.bias,
+                        scaleOf(query));
+  sides.teacher.emplace(op.getTeacherQuery(), op.getTeacherKey(), op.getTeacherKey(),
+                        sides.bias, scaleOf(op.getTeacherQuery()));
+  return sides;
+}
+
+/// Why the kernels do not take an attention_transfer_loss(_grad) op; empty
+/// when they do.
+template <typename Op>
+std::string unsupportedTransfer(Op op) {
+  for (Value x : {op.getStudentQuery(), op.getTeacherQuery()}) {
+    auto type = tensorType(x);
+    if (!type.getElementType().isF32() || llvm::is_contained(type.getShape(), 0))
+      return "not non-empty f32";
+    if (type.isDynamicDim(3))
+      return "a symbolic head size";
+  }
+  return "";
+}
+
+/// attention_transfer_loss: the kernel's per-(batch, head) sums, summed in
+/// order and divided by the counted rows.
+struct AttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp> {
+  AttentionTransferLoss(MLIRContext *context, KernelShape shape)
+      : OpRewritePattern(context), shape(shape) {}
+
+  LogicalResult matchAndRewrite(AttentionTransferLossOp op,
+                                PatternRewriter &rewriter) const override {
+    if (std::string why = unsupportedTransfer(op); !why.empty())
+      return rewriter.notifyMatchFailure(op, why);
+    TransferSides sides = transferSides(rewriter, op);
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    AttentionKernelBase teacher(b, *sides.teacher, sides.bias, shape);
+    Value sums = AttentionTransferKernelBuilder(b, *sides.student, sides.bias, shape, teacher,
+                                                op.getMask())
+                     .build();
+    UbeBuilder u(rewriter, op.getLoc());
+    rewriter.replaceOp(op, u.div(u.reduceSum(sums), sides.count));
+    return success();
+  }
+
+  KernelShape shape;
+};
+
+/// attention_transfer_loss_grad: the backward kernel with the teacher's
+/// side, each query row weighted by grad / the counted rows · 1/√d.
+struct AttentionTransferLossGrad : OpRewritePattern<AttentionTransferLossGradOp> {
+  AttentionTransferLossGrad(MLIRContext *context, KernelShape shape)
+      : OpRewritePattern(context), shape(shape) {}
+
+  LogicalResult matchAndRewrite(AttentionTransferLossGradOp op,
+                                PatternRewriter &rewriter) const override {
+    if (std::string why = unsupportedTransfer(op); !why.empty())
+      return rewriter.notifyMatchFailure(op, why);
+    TransferSides sides = transferSides(rewriter, op);
+    UbeBuilder u(rewriter, op.getLoc());
+    Value weight = u.mul(u.div(op.getGrad(), sides.count),
+                         u.scalar(rewriter.getF32Type(), sides.student->scale));
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    AttentionKernelBase teacher(b, *sides.teacher, sides.bias, shape);
+    SmallVector<Value> grads = AttentionGradKernelBuilder(b, *sides.student, sides.bias, shape,
+                                                          teacher, weight, op.getMask())
+                                   .build();
+    rewriter.replaceOp(op, grads);
+    return success();
+  }
+
+  KernelShape shape;
+};
+
 struct UbeCpuAttentionKernelsPass
     : ube::impl::UbeCpuAttentionKernelsBase<UbeCpuAttentionKernelsPass> {
   using Base::Base;
@@ -1139,7 +1342,8 @@ struct UbeCpuAttentionKernelsPass
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
-    patterns.add<FlashAttention, FlashAttentionGrad>(
+    patterns.add<FlashAttention, FlashAttentionGrad, AttentionTransferLoss,
+                 AttentionTransferLossGrad>(
         &getContext(), KernelShape{vectorWidth, tileRows, keyBlock, minTasks});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
       signalPassFailure();

@@ -152,3 +152,35 @@ func.func @forward_and_grad(%q: tensor<2x3x5x8xf32>, %k: tensor<2x3x20x8xf32>, %
   %d:3 = ube.scaled_dot_product_attention_grad %q, %k, %k output %o grad %g : tensor<2x3x5x8xf32>, tensor<2x3x20x8xf32>, tensor<2x3x20x8xf32>, tensor<2x3x5x8xf32>
   return %o, %d#0, %d#1 : tensor<2x3x5x8xf32>, tensor<2x3x5x8xf32>, tensor<2x3x20x8xf32>
 }
+
+// -----
+
+// attention_transfer_loss and its gradient on symbolic sizes: the key mask
+// [B, N] becomes a bias [B, 1, 1, N]; per (batch, head) the loss kernel
+// transposes both sides' keys (head sizes 16 and 8) and sums its rows' KL
+// (the mask weighing the query rows); the sums are added in order and
+// divided by the counted rows (heads × the mask's sum, at least 1). The
+// gradient is the backward kernel with the teacher's side: dQ and dK, no
+// values, each row weighted by grad / rows · 1/√16.
+// CHECK-LABEL: func.func @transfer
+// CHECK-DAG: %[[QUARTER:.*]] = ube.constant dense<2.500000e-01> : tensor<f32>
+// CHECK: %[[KEYS:.*]] = ube.reshape %arg4 [%{{.*}}, %{{.*}}] : tensor<?x?xi1> to tensor<?x1x1x?xi1>
+// CHECK: ube.where %[[KEYS]]
+// CHECK: %[[ROWS:.*]] = ube.maximum
+// CHECK: %[[SUMS:.*]] = scf.forall (%{{.*}}) in (%{{.*}}) shared_outs(%{{.*}}) -> (tensor<?xf32>)
+// CHECK: tensor.empty(%{{.*}}) : tensor<?x16x16xf32>
+// CHECK: tensor.empty(%{{.*}}) : tensor<?x8x16xf32>
+// CHECK: tensor.parallel_insert_slice
+// CHECK: %[[TOTAL:.*]] = ube.reduce_sum %[[SUMS]] : tensor<?xf32>
+// CHECK: %[[LOSS:.*]] = ube.div %[[TOTAL]], %[[ROWS]]
+// CHECK: %[[W:.*]] = ube.div %arg5, %[[ROWS]]
+// CHECK: ube.mul %[[W]], %[[QUARTER]]
+// CHECK: %[[GRADS:.*]]:2 = scf.forall (%{{.*}}) in (%{{.*}}) shared_outs({{.*}}) -> (tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
+// CHECK: tensor.empty(%{{.*}}) : tensor<?x16x16xf32>
+// CHECK: tensor.empty(%{{.*}}) : tensor<?x8x16xf32>
+// CHECK: return %[[LOSS]], %[[GRADS]]#0, %[[GRADS]]#1
+func.func @transfer(%qs: tensor<?x2x?x16xf32>, %ks: tensor<?x2x?x16xf32>, %qt: tensor<?x2x?x8xf32>, %kt: tensor<?x2x?x8xf32>, %m: tensor<?x?xi1>, %g: tensor<f32>) -> (tensor<f32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
+  %l = ube.attention_transfer_loss %qs, %ks, %qt, %kt mask %m : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x?xi1>
+  %d:2 = ube.attention_transfer_loss_grad %qs, %ks, %qt, %kt, %g mask %m : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<f32>, tensor<?x?xi1>
+  return %l, %d#0, %d#1 : tensor<f32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>
+}

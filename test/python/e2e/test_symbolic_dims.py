@@ -440,6 +440,40 @@ def test_distillation_terms_any_batch_and_length(ube_module, tmp_path, fused):
             assert rel_error(out, ref) < 2e-5, (name, batch, seq)
 
 
+TRANSFER = {"format": "ube.graph", "version": 2,
+            "dims": {"batch": {"max": 4}, "seq": {"max": 300}},
+            "inputs": [{"name": n, "dtype": "f32", "shape": ["batch", 2, "seq", d]}
+                       for n, d in [("qs", 16), ("ks", 16), ("qt", 8), ("kt", 8)]] + [
+                {"name": "mask", "dtype": "i1", "shape": ["batch", "seq"]}],
+            "nodes": [{"name": "loss", "op": "attention_transfer_loss",
+                       "inputs": ["qs", "ks", "qt", "kt", "mask"]}],
+            "outputs": ["loss"],
+            "gradient": {"loss": "loss", "wrt": ["qs", "ks"]}}
+
+
+def test_attention_transfer_past_a_key_block_any_length(ube_module, tmp_path):
+    """attention_transfer_loss and its gradient on symbolic batch and length
+    up to 300 tokens (key blocks and query tiles to the length at run time,
+    no [tokens × tokens] map), a padded key mask and a sequence without
+    tokens, against float64 (2e-5 relative: sums over up to 300 keys)."""
+    path = tmp_path / "transfer.json"
+    path.write_text(json.dumps(TRANSFER))
+    exe = ube_module.compile(path)
+    rng = np.random.default_rng(21)
+    for batch, seq in [(1, 300), (2, 129), (3, 65), (2, 1)]:
+        qs, ks = (rng.standard_normal((batch, 2, seq, 16)).astype(np.float32) * 2
+                  for _ in "qk")
+        qt, kt = (rng.standard_normal((batch, 2, seq, 8)).astype(np.float32) for _ in "qk")
+        mask = np.arange(seq)[None, :] < rng.integers(1, seq + 1, batch)[:, None]
+        if batch == 3:
+            mask[1] = False
+        loss, d_qs, d_ks = exe(qs, ks, qt, kt, mask)
+        ref, ref_qs, ref_ks = attention_transfer_reference(qs, ks, qt, kt, mask)
+        assert rel_error(loss, ref) < 2e-5, (batch, seq)
+        assert rel_error(d_qs, ref_qs) < 2e-5, (batch, seq)
+        assert rel_error(d_ks, ref_ks) < 2e-5, (batch, seq)
+
+
 # Slices of the features (one of them strided) concatenated: the gradients
 # of slice and concat over symbolic batch and length.
 PARTS = {"format": "ube.graph", "version": 2,
