@@ -676,11 +676,15 @@ public:
   /// The student's side of attention_transfer_loss_grad: `rowWeight` (an
   /// f32 scalar tensor) times `queryMask` ([B, L] i1, or null) weighs each
   /// query row.
+  /// `lses`: the loss kernel's log-sum-exps of both sides, or none.
   AttentionGradKernelBuilder(ImplicitLocOpBuilder &b, const AttentionOperands &student,
                              Value mask, const KernelShape &shape, AttentionKernelBase &teacher,
-                             Value rowWeight, Value queryMask)
+                             Value rowWeight, Value queryMask, ArrayRef<Value> lses)
       : AttentionKernelBase(b, student, mask, shape), teacher(&teacher), rowWeight(rowWeight),
-        queryMask(queryMask) {}
+        queryMask(queryMask) {
+    if (!lses.empty())
+      forwardLse = lses[0], forwardTeacherLse = lses[1];
+  }
 
   /// d_query, and d_key (and d_value) per query matrix.
   SmallVector<Value> build() {
@@ -802,7 +806,7 @@ private:
     double inf = std::numeric_limits<double>::infinity();
     // Per row the running maximum and sums of this side (unless the
     // forward's are given) and of the teacher's.
-    int64_t sides = (forwardLse ? 0 : 1) + (teacher ? 1 : 0);
+    int64_t sides = forwardLse ? 0 : teacher ? 2 : 1;
     SmallVector<Value> result = buildLoop(
         b, ix.c(0), queries_, ix.c(tileRows), init,
         [&](Value first, ValueRange out) -> SmallVector<Value> {
@@ -817,8 +821,7 @@ private:
                 [&](int64_t vectors, bool ragged, Value block, ValueRange acc) {
                   SmallVector<Value> valid = validKeys(vectors, ragged, block);
                   SmallVector<SmallVector<Value>> scores;
-                  if (!forwardLse)
-                    scores.push_back(maskedScores(vectors, valid, block, readRows, keysT));
+                  scores.push_back(maskedScores(vectors, valid, block, readRows, keysT));
                   if (teacher)
                     scores.push_back(
                         teacher->maskedScores(vectors, valid, block, readRows, teacherKeysT));
@@ -836,21 +839,19 @@ private:
           Value lse = out[0], second = out[1];
           for (int64_t r = 0; r < tileRows; ++r) {
             Value exists = ix.lt(rows[r], queries_);
-            Value x;
-            if (forwardLse) {
+            // Side 0 (this) or 1 (the teacher): given, or from the key loop.
+            auto rowLse = [&](Value given, int64_t side) -> Value {
               SmallVector<Value> at(coords);
               at.push_back(readRows[r]);
-              x = tensor::ExtractOp::create(b, forwardLse, at);
-            } else {
-              x = logSumExpOf(state[2 * r], state[2 * r + 1]);
-            }
-            x = arith::SelectOp::create(b, exists, x, scalar(inf));
-            lse = tensor::InsertOp::create(b, x, lse, ValueRange{rows[r]});
+              int64_t i = 2 * (side * tileRows + r);
+              Value x = given ? tensor::ExtractOp::create(b, given, at).getResult()
+                              : logSumExpOf(state[i], state[i + 1]);
+              return arith::SelectOp::create(b, exists, x, scalar(inf));
+            };
+            lse = tensor::InsertOp::create(b, rowLse(forwardLse, 0), lse, ValueRange{rows[r]});
             Value y;
             if (teacher) {
-              int64_t i = 2 * ((sides - 1) * tileRows + r);
-              y = arith::SelectOp::create(b, exists, logSumExpOf(state[i], state[i + 1]),
-                                          scalar(inf));
+              y = rowLse(forwardTeacherLse, 1);
             } else {
               Value dot = splat(0.0);
               for (int64_t w = 0; w < valueVectors; ++w)
@@ -1025,7 +1026,7 @@ private:
 
   Value output, grad, forwardLse;                 // attention's gradient
   AttentionKernelBase *teacher = nullptr;         // attention transfer's
-  Value rowWeight, queryMask, teacherKeysT, teacherLogSumExp;
+  Value rowWeight, queryMask, forwardTeacherLse, teacherKeysT, teacherLogSumExp;
   Value valuesT, logSumExp, rowDots;
 };
 
@@ -1041,16 +1042,26 @@ public:
                                  AttentionKernelBase &teacher, Value queryMask)
       : AttentionKernelBase(b, student, mask, shape), teacher(teacher), queryMask(queryMask) {}
 
-  /// The weighted sums of KL per (batch, head), [B·H].
-  Value build() {
+  /// The weighted sums of KL per (batch, head), [B·H]; and
+  /// `withLogSumExps`, the student's and the teacher's log-sum-exp per row
+  /// ([B, H, N] each: what the gradient's kernel would otherwise recompute).
+  SmallVector<Value> build(bool withLogSumExps) {
     std::optional<int64_t> count = ix.constant(matrices);
     auto type = RankedTensorType::get({count.value_or(ShapedType::kDynamic)}, f32);
     SmallVector<Value> sizes;
     if (!count)
       sizes.push_back(matrices);
-    Value init = tensor::EmptyOp::create(b, type, sizes);
+    SmallVector<Value> inits{tensor::EmptyOp::create(b, type, sizes)};
+    auto rowsType = tensorType(q).clone(tensorType(q).getShape().drop_back(), f32);
+    SmallVector<Value> rowSizes;
+    for (int64_t d = 0; d + 1 < n; ++d)
+      if (rowsType.isDynamicDim(d))
+        rowSizes.push_back(ix.dim(q, d));
+    if (withLogSumExps)
+      for (int side = 0; side < 2; ++side)
+        inits.push_back(tensor::EmptyOp::create(b, rowsType, rowSizes));
     auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(matrices)},
-                                        ValueRange{init}, std::nullopt);
+                                        inits, std::nullopt);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(forall.getBody());
     Value task = forall.getInductionVars()[0];
@@ -1059,8 +1070,17 @@ public:
     Value keysT = panels(k, keyCoords, headSize);
     Value teacherKeysT = teacher.panels(teacher.k, teacher.keyCoords, teacher.headSize);
     double inf = std::numeric_limits<double>::infinity();
-    Value total = buildLoop(
-        b, ix.c(0), queries_, ix.c(tileRows), ValueRange{scalar(0.0)},
+    // The matrix's rows of the log-sum-exps.
+    SliceSpec rowsAt = matrixSlice(ix.c(0), queries_, 1);
+    for (auto *list : {&rowsAt.offsets, &rowsAt.sizes, &rowsAt.strides})
+      list->pop_back();
+    SmallVector<Value> loopState{scalar(0.0)};
+    for (Value shared : forall.getRegionIterArgs().drop_front())
+      loopState.push_back(tensor::ExtractSliceOp::create(
+          b, RankedTensorType::get({ShapedType::kDynamic}, f32), shared, rowsAt.offsets,
+          rowsAt.sizes, rowsAt.strides));
+    SmallVector<Value> results = buildLoop(
+        b, ix.c(0), queries_, ix.c(tileRows), loopState,
         [&](Value first, ValueRange sum) -> SmallVector<Value> {
           SmallVector<Value> rows, readRows;
           std::tie(rows, readRows) = tileRowsAt(first);
@@ -1094,8 +1114,16 @@ public:
             }
             return next;
           });
-          Value result = sum[0];
+          SmallVector<Value> result(sum);
           for (int64_t r = 0; r < tileRows; ++r) {
+            if (withLogSumExps) {
+              // A row past the last repeats the last: the same values.
+              Value at = ix.min(rows[r], ix.sub(queries_, ix.c(1)));
+              result[1] = tensor::InsertOp::create(
+                  b, logSumExpOf(state[5 * r], state[5 * r + 1]), result[1], at);
+              result[2] = tensor::InsertOp::create(
+                  b, logSumExpOf(state[5 * r + 2], state[5 * r + 3]), result[2], at);
+            }
             auto total = [&](Value x) {
               return vector::ReductionOp::create(b, vector::CombiningKind::ADD, x).getResult();
             };
@@ -1114,17 +1142,21 @@ public:
               counted = arith::AndIOp::create(
                   b, counted,
                   tensor::ExtractOp::create(b, queryMask, ValueRange{coords[0], readRows[r]}));
-            result = arith::AddFOp::create(
-                b, result, arith::SelectOp::create(b, counted, kl, scalar(0.0)));
+            result[0] = arith::AddFOp::create(
+                b, result[0], arith::SelectOp::create(b, counted, kl, scalar(0.0)));
           }
-          return {result};
-        })[0];
-    Value one = tensor::FromElementsOp::create(b, RankedTensorType::get({1}, f32), total);
+          return result;
+        });
+    Value one = tensor::FromElementsOp::create(b, RankedTensorType::get({1}, f32), results[0]);
     b.setInsertionPointToStart(forall.getTerminator().getBody());
     tensor::ParallelInsertSliceOp::create(
         b, one, forall.getRegionIterArgs()[0], ArrayRef<OpFoldResult>{task},
         ArrayRef<OpFoldResult>{b.getIndexAttr(1)}, ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
-    return forall.getResult(0);
+    for (auto [shared, rows] : llvm::zip(forall.getRegionIterArgs().drop_front(),
+                                         ArrayRef<Value>(results).drop_front()))
+      tensor::ParallelInsertSliceOp::create(b, rows, shared, rowsAt.offsets, rowsAt.sizes,
+                                            rowsAt.strides);
+    return forall.getResults();
   }
 
 private:
@@ -1280,8 +1312,35 @@ std::string unsupportedTransfer(Op op) {
   return "";
 }
 
+/// Whether `grad` differentiates `loss`: the same operands, after it in its
+/// block.
+bool differentiates(AttentionTransferLossGradOp grad, AttentionTransferLossOp loss) {
+  return grad.getStudentQuery() == loss.getStudentQuery() &&
+         grad.getStudentKey() == loss.getStudentKey() &&
+         grad.getTeacherQuery() == loss.getTeacherQuery() &&
+         grad.getTeacherKey() == loss.getTeacherKey() && grad.getMask() == loss.getMask() &&
+         grad->getBlock() == loss->getBlock() && loss->isBeforeInBlock(grad);
+}
+
+/// Replaces `op` with the backward kernel with the teacher's side, each
+/// query row weighted by grad / the counted rows · 1/√d; `lses`: the loss
+/// kernel's log-sum-exps, or none.
+void replaceTransferGradient(PatternRewriter &rewriter, AttentionTransferLossGradOp op,
+                             const TransferSides &sides, const KernelShape &shape,
+                             ArrayRef<Value> lses) {
+  UbeBuilder u(rewriter, op.getLoc());
+  Value weight = u.mul(u.div(op.getGrad(), sides.count),
+                       u.scalar(rewriter.getF32Type(), sides.student->scale));
+  ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+  AttentionKernelBase teacher(b, *sides.teacher, sides.bias, shape);
+  rewriter.replaceOp(op, AttentionGradKernelBuilder(b, *sides.student, sides.bias, shape,
+                                                    teacher, weight, op.getMask(), lses)
+                             .build());
+}
+
 /// attention_transfer_loss: the kernel's per-(batch, head) sums, summed in
-/// order and divided by the counted rows.
+/// order and divided by the counted rows; with its gradient ops, the
+/// kernel keeps the log-sum-exps for theirs.
 struct AttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp> {
   AttentionTransferLoss(MLIRContext *context, KernelShape shape)
       : OpRewritePattern(context), shape(shape) {}
@@ -1290,22 +1349,32 @@ struct AttentionTransferLoss : OpRewritePattern<AttentionTransferLossOp> {
                                 PatternRewriter &rewriter) const override {
     if (std::string why = unsupportedTransfer(op); !why.empty())
       return rewriter.notifyMatchFailure(op, why);
+    SmallVector<AttentionTransferLossGradOp> gradients;
+    for (Operation *user : op.getStudentQuery().getUsers())
+      if (auto grad = dyn_cast<AttentionTransferLossGradOp>(user);
+          grad && differentiates(grad, op) && !llvm::is_contained(gradients, grad))
+        gradients.push_back(grad);
     TransferSides sides = transferSides(rewriter, op);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     AttentionKernelBase teacher(b, *sides.teacher, sides.bias, shape);
-    Value sums = AttentionTransferKernelBuilder(b, *sides.student, sides.bias, shape, teacher,
-                                                op.getMask())
-                     .build();
+    SmallVector<Value> results = AttentionTransferKernelBuilder(b, *sides.student, sides.bias,
+                                                                shape, teacher, op.getMask())
+                                     .build(!gradients.empty());
     UbeBuilder u(rewriter, op.getLoc());
-    rewriter.replaceOp(op, u.div(u.reduceSum(sums), sides.count));
+    rewriter.replaceOp(op, u.div(u.reduceSum(results[0]), sides.count));
+    for (AttentionTransferLossGradOp grad : gradients) {
+      rewriter.setInsertionPoint(grad);
+      replaceTransferGradient(rewriter, grad, sides, shape,
+                              ArrayRef<Value>(results).drop_front());
+    }
     return success();
   }
 
   KernelShape shape;
 };
 
-/// attention_transfer_loss_grad: the backward kernel with the teacher's
-/// side, each query row weighted by grad / the counted rows · 1/√d.
+/// attention_transfer_loss_grad without its loss in the function: the
+/// log-sum-exps recomputed.
 struct AttentionTransferLossGrad : OpRewritePattern<AttentionTransferLossGradOp> {
   AttentionTransferLossGrad(MLIRContext *context, KernelShape shape)
       : OpRewritePattern(context), shape(shape) {}
@@ -1314,16 +1383,10 @@ struct AttentionTransferLossGrad : OpRewritePattern<AttentionTransferLossGradOp>
                                 PatternRewriter &rewriter) const override {
     if (std::string why = unsupportedTransfer(op); !why.empty())
       return rewriter.notifyMatchFailure(op, why);
-    TransferSides sides = transferSides(rewriter, op);
-    UbeBuilder u(rewriter, op.getLoc());
-    Value weight = u.mul(u.div(op.getGrad(), sides.count),
-                         u.scalar(rewriter.getF32Type(), sides.student->scale));
-    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    AttentionKernelBase teacher(b, *sides.teacher, sides.bias, shape);
-    SmallVector<Value> grads = AttentionGradKernelBuilder(b, *sides.student, sides.bias, shape,
-                                                          teacher, weight, op.getMask())
-                                   .build();
-    rewriter.replaceOp(op, grads);
+    for (Operation *user : op.getStudentQuery().getUsers())
+      if (auto loss = dyn_cast<AttentionTransferLossOp>(user); loss && differentiates(op, loss))
+        return rewriter.notifyMatchFailure(op, "taken with its loss");
+    replaceTransferGradient(rewriter, op, transferSides(rewriter, op), shape, {});
     return success();
   }
 

@@ -157,27 +157,33 @@ func.func @forward_and_grad(%q: tensor<2x3x5x8xf32>, %k: tensor<2x3x20x8xf32>, %
 
 // attention_transfer_loss and its gradient on symbolic sizes: the key mask
 // [B, N] becomes a bias [B, 1, 1, N]; per (batch, head) the loss kernel
-// transposes both sides' keys (head sizes 16 and 8) and sums its rows' KL
-// (the mask weighing the query rows); the sums are added in order and
-// divided by the counted rows (heads × the mask's sum, at least 1). The
-// gradient is the backward kernel with the teacher's side: dQ and dK, no
-// values, each row weighted by grad / rows · 1/√16.
+// transposes both sides' keys (head sizes 16 and 8), sums its rows' KL (the
+// mask weighing the query rows) and, for the gradient, writes both sides'
+// log-sum-exps per row; the sums are added in order and divided by the
+// counted rows (heads × the mask's sum, at least 1). The gradient is the
+// backward kernel with the teacher's side and those log-sum-exps (no
+// logarithm of its own): dQ and dK, no values, each row weighted by
+// grad / rows · 1/√16.
 // CHECK-LABEL: func.func @transfer
 // CHECK-DAG: %[[QUARTER:.*]] = ube.constant dense<2.500000e-01> : tensor<f32>
 // CHECK: %[[KEYS:.*]] = ube.reshape %arg4 [%{{.*}}, %{{.*}}] : tensor<?x?xi1> to tensor<?x1x1x?xi1>
 // CHECK: ube.where %[[KEYS]]
 // CHECK: %[[ROWS:.*]] = ube.maximum
-// CHECK: %[[SUMS:.*]] = scf.forall (%{{.*}}) in (%{{.*}}) shared_outs(%{{.*}}) -> (tensor<?xf32>)
+// CHECK: %[[LOSSK:.*]]:3 = scf.forall (%{{.*}}) in (%{{.*}}) shared_outs({{.*}}) -> (tensor<?xf32>, tensor<?x2x?xf32>, tensor<?x2x?xf32>)
 // CHECK: tensor.empty(%{{.*}}) : tensor<?x16x16xf32>
 // CHECK: tensor.empty(%{{.*}}) : tensor<?x8x16xf32>
 // CHECK: tensor.parallel_insert_slice
-// CHECK: %[[TOTAL:.*]] = ube.reduce_sum %[[SUMS]] : tensor<?xf32>
+// CHECK: %[[TOTAL:.*]] = ube.reduce_sum %[[LOSSK]]#0 : tensor<?xf32>
 // CHECK: %[[LOSS:.*]] = ube.div %[[TOTAL]], %[[ROWS]]
 // CHECK: %[[W:.*]] = ube.div %arg5, %[[ROWS]]
 // CHECK: ube.mul %[[W]], %[[QUARTER]]
 // CHECK: %[[GRADS:.*]]:2 = scf.forall (%{{.*}}) in (%{{.*}}) shared_outs({{.*}}) -> (tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>)
 // CHECK: tensor.empty(%{{.*}}) : tensor<?x16x16xf32>
 // CHECK: tensor.empty(%{{.*}}) : tensor<?x8x16xf32>
+// CHECK-NOT: math.log
+// CHECK: tensor.extract %[[LOSSK]]#1
+// CHECK: tensor.extract %[[LOSSK]]#2
+// CHECK-NOT: math.log
 // CHECK: return %[[LOSS]], %[[GRADS]]#0, %[[GRADS]]#1
 func.func @transfer(%qs: tensor<?x2x?x16xf32>, %ks: tensor<?x2x?x16xf32>, %qt: tensor<?x2x?x8xf32>, %kt: tensor<?x2x?x8xf32>, %m: tensor<?x?xi1>, %g: tensor<f32>) -> (tensor<f32>, tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>) {
   %l = ube.attention_transfer_loss %qs, %ks, %qt, %kt mask %m : tensor<?x2x?x16xf32>, tensor<?x2x?x16xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x?xi1>
