@@ -35,6 +35,14 @@ def UbeCpuAttentionKernels : Pass<"ube-cpu-attention-kernels", "::mlir::func::Fu
     tile's dQ rows in registers. No tensor of scores exists. dK and dV are
     computed per query matrix and summed over grouped or broadcast heads
     and batch dimensions after it.
+
+    `ube.attention_transfer_loss` becomes a kernel of one task per (batch,
+    head) that walks both sides' scores in the same tiles and blocks and
+    sums its rows' KL(teacher ‖ student); the sums are added in order. Its
+    gradient is the backward kernel with the teacher's probabilities in
+    place of the values (dS = w·(P_student − P_teacher)); with the loss in
+    the same function, the loss kernel writes both sides' log-sum-exps for
+    it.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "8",
