@@ -1,4 +1,4 @@
-//===- AttentionKernels.cpp - flash attention for CPUs --------------------===//
+//===- AttentionKernels.cpp - flash attention kernels for CPUs ------------===//
 //
 // ube.scaled_dot_product_attention as one kernel that never holds a matrix
 // of scores, for any (symbolic) number of queries and keys:
@@ -20,6 +20,13 @@
 // which is what the decomposition (dialects/ube/UbeAttention.cpp) computes,
 // in a different order of sums. Dropout, 16-bit floats and operands that do
 // not fit the views below are left to it.
+//
+// The same tiles and blocks (AttentionKernelBase) make three more kernels:
+// ube.scaled_dot_product_attention_grad (FlashAttention-2's backward, from
+// the forward kernel's log-sum-exps when both are in the function), and
+// ube.attention_transfer_loss with its gradient (two sides' scores per
+// block; the gradient is the backward kernel with the teacher's
+// probabilities in place of the values).
 //
 //===----------------------------------------------------------------------===//
 
@@ -922,6 +929,32 @@ private:
     return tiles;
   }
 
+  /// `blockRows` ([C, width]) + scratchᵀ·X: row j gains Σ_r scratch[r, j]·
+  /// X[r], X the tile's rows (`readRows`) of `operand`'s matrix, held in
+  /// registers; `keysOfBlock` rows.
+  Value addProducts(Value blockRows, Value scratch, Value operand, ArrayRef<Value> readRows,
+                    int64_t width, int64_t keysOfBlock) {
+    int64_t vectorsOfRow = llvm::divideCeil(width, lanes);
+    SmallVector<Value> x;
+    for (Value row : readRows)
+      for (int64_t w = 0; w < vectorsOfRow; ++w)
+        x.push_back(readRow(operand, coords, row, w, width));
+    for (int64_t j = 0; j < keysOfBlock; ++j)
+      for (int64_t w = 0; w < vectorsOfRow; ++w) {
+        Value sum = readRow(blockRows, {}, ix.c(j), w, width);
+        for (int64_t r = 0; r < tileRows; ++r)
+          sum = math::FmaOp::create(b, broadcastAt(scratch, r, j), x[r * vectorsOfRow + w], sum);
+        blockRows = writeRow(sum, blockRows, ix.c(j), w, width);
+      }
+    return blockRows;
+  }
+
+  /// Element (r, j) of `scratch` in every lane.
+  Value broadcastAt(Value scratch, int64_t r, int64_t j) {
+    return vector::BroadcastOp::create(
+        b, vec, tensor::ExtractOp::create(b, scratch, ValueRange{ix.c(r), ix.c(j)}));
+  }
+
   /// Query rows [first, first + R) against the block: the padded dQ, the
   /// scratch and the block's rows of `acc` updated.
   State tileGradients(int64_t vectors, ArrayRef<Value> valid, Value block, Value first,
@@ -968,39 +1001,11 @@ private:
         acc.dS = writeRow(dS, acc.dS, ix.c(r), c, vectors * lanes);
       }
     }
-    auto broadcastAt = [&](Value scratch, int64_t r, int64_t j) -> Value {
-      return vector::BroadcastOp::create(
-          b, vec, tensor::ExtractOp::create(b, scratch, ValueRange{ix.c(r), ix.c(j)}));
-    };
     int64_t keyVectorsOfRow = llvm::divideCeil(headSize, lanes);
-    // dV rows += Pᵀ·g, with the tile's g rows in registers.
-    if (!teacher) {
-      SmallVector<Value> gRows;
-      for (Value row : readRows)
-        for (int64_t w = 0; w < valueVectors; ++w)
-          gRows.push_back(readRow(grad, coords, row, w, valueSize));
-      for (int64_t j = 0; j < vectors * lanes; ++j)
-        for (int64_t w = 0; w < valueVectors; ++w) {
-          Value sum = readRow(acc.blockV, {}, ix.c(j), w, valueSize);
-          for (int64_t r = 0; r < tileRows; ++r)
-            sum = math::FmaOp::create(b, broadcastAt(acc.p, r, j),
-                                      gRows[r * valueVectors + w], sum);
-          acc.blockV = writeRow(sum, acc.blockV, ix.c(j), w, valueSize);
-        }
-    }
-    // dK rows += dSᵀ·Q, with the tile's query rows in registers.
-    SmallVector<Value> qRows;
-    for (Value row : readRows)
-      for (int64_t w = 0; w < keyVectorsOfRow; ++w)
-        qRows.push_back(readRow(q, coords, row, w, headSize));
-    for (int64_t j = 0; j < vectors * lanes; ++j)
-      for (int64_t w = 0; w < keyVectorsOfRow; ++w) {
-        Value sum = readRow(acc.blockK, {}, ix.c(j), w, headSize);
-        for (int64_t r = 0; r < tileRows; ++r)
-          sum = math::FmaOp::create(b, broadcastAt(acc.dS, r, j),
-                                    qRows[r * keyVectorsOfRow + w], sum);
-        acc.blockK = writeRow(sum, acc.blockK, ix.c(j), w, headSize);
-      }
+    // dV rows += Pᵀ·g and dK rows += dSᵀ·Q.
+    if (!teacher)
+      acc.blockV = addProducts(acc.blockV, acc.p, grad, readRows, valueSize, vectors * lanes);
+    acc.blockK = addProducts(acc.blockK, acc.dS, q, readRows, headSize, vectors * lanes);
     // The tile's dQ += dS·K, its rows in registers, one key at a time.
     SmallVector<Value> dQRows;
     for (Value row : rows)
