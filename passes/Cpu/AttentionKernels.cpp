@@ -632,24 +632,35 @@ private:
       for (int64_t c = 0; c < vectors; ++c)
         probs = writeRow(probabilities[r * vectors + c], probs, ix.c(r), c, vectors * lanes);
     // O += p·V, one key at a time: its values row read once for the tile.
+    // (A loop, not unrolled: see addProducts.)
     Value lastKey = ix.sub(keys, ix.c(1));
-    for (int64_t j = 0; j < vectors * lanes; ++j) {
-      // Keys past the last one have p = 0; they read the last one's row.
-      Value key = ix.add(block, ix.c(j));
-      if (ragged)
-        key = ix.min(key, lastKey);
-      SmallVector<Value> values;
+    SmallVector<Value> outputs;
+    for (int64_t r = 0; r < rowsOfTile; ++r)
       for (int64_t w = 0; w < valueVectors; ++w)
-        values.push_back(readRow(v, valueCoords, key, w, valueSize));
-      for (int64_t r = 0; r < rowsOfTile; ++r) {
-        Value p = vector::BroadcastOp::create(
-            b, vec, tensor::ExtractOp::create(b, probs, ValueRange{ix.c(r), ix.c(j)}));
-        for (int64_t w = 0; w < valueVectors; ++w) {
-          Value &o = next[r * perRow + w];
-          o = math::FmaOp::create(b, p, values[w], o);
-        }
-      }
-    }
+        outputs.push_back(next[r * perRow + w]);
+    outputs = buildLoop(
+        b, ix.c(0), ix.c(vectors * lanes), ix.c(1), outputs,
+        [&](Value j, ValueRange sums) -> SmallVector<Value> {
+          SmallVector<Value> o(sums);
+          // Keys past the last one have p = 0; they read the last one's row.
+          Value key = ix.add(block, j);
+          if (ragged)
+            key = ix.min(key, lastKey);
+          SmallVector<Value> values;
+          for (int64_t w = 0; w < valueVectors; ++w)
+            values.push_back(readRow(v, valueCoords, key, w, valueSize));
+          for (int64_t r = 0; r < rowsOfTile; ++r) {
+            Value p = vector::BroadcastOp::create(
+                b, vec, tensor::ExtractOp::create(b, probs, ValueRange{ix.c(r), j}));
+            for (int64_t w = 0; w < valueVectors; ++w)
+              o[r * valueVectors + w] = math::FmaOp::create(b, p, values[w],
+                                                            o[r * valueVectors + w]);
+          }
+          return o;
+        });
+    for (int64_t r = 0; r < rowsOfTile; ++r)
+      for (int64_t w = 0; w < valueVectors; ++w)
+        next[r * perRow + w] = outputs[r * valueVectors + w];
     next.push_back(probs);
     return next;
   }
@@ -939,20 +950,27 @@ private:
     for (Value row : readRows)
       for (int64_t w = 0; w < vectorsOfRow; ++w)
         x.push_back(readRow(operand, coords, row, w, width));
-    for (int64_t j = 0; j < keysOfBlock; ++j)
-      for (int64_t w = 0; w < vectorsOfRow; ++w) {
-        Value sum = readRow(blockRows, {}, ix.c(j), w, width);
-        for (int64_t r = 0; r < tileRows; ++r)
-          sum = math::FmaOp::create(b, broadcastAt(scratch, r, j), x[r * vectorsOfRow + w], sum);
-        blockRows = writeRow(sum, blockRows, ix.c(j), w, width);
-      }
-    return blockRows;
+    // A loop over the keys, not unrolled: unrolled, the three loops of a
+    // tile made basic blocks of thousands of instructions, which took LLVM
+    // minutes to compile.
+    return buildLoop(b, ix.c(0), ix.c(keysOfBlock), ix.c(1), ValueRange{blockRows},
+                     [&](Value j, ValueRange acc) -> SmallVector<Value> {
+                       Value out = acc[0];
+                       for (int64_t w = 0; w < vectorsOfRow; ++w) {
+                         Value sum = readRow(out, {}, j, w, width);
+                         for (int64_t r = 0; r < tileRows; ++r)
+                           sum = math::FmaOp::create(b, broadcastAt(scratch, r, j),
+                                                     x[r * vectorsOfRow + w], sum);
+                         out = writeRow(sum, out, j, w, width);
+                       }
+                       return {out};
+                     })[0];
   }
 
   /// Element (r, j) of `scratch` in every lane.
-  Value broadcastAt(Value scratch, int64_t r, int64_t j) {
+  Value broadcastAt(Value scratch, int64_t r, Value j) {
     return vector::BroadcastOp::create(
-        b, vec, tensor::ExtractOp::create(b, scratch, ValueRange{ix.c(r), ix.c(j)}));
+        b, vec, tensor::ExtractOp::create(b, scratch, ValueRange{ix.c(r), j}));
   }
 
   /// Query rows [first, first + R) against the block: the padded dQ, the
@@ -1012,16 +1030,20 @@ private:
       for (int64_t w = 0; w < keyVectorsOfRow; ++w)
         dQRows.push_back(readRow(acc.paddedDQ, {}, row, w, headSize));
     Value lastKey = ix.sub(keys, ix.c(1));
-    for (int64_t j = 0; j < vectors * lanes; ++j) {
-      Value key = ix.min(ix.add(block, ix.c(j)), lastKey); // dS = 0 past the last key
-      for (int64_t w = 0; w < keyVectorsOfRow; ++w) {
-        Value keyRow = readRow(k, keyCoords, key, w, headSize);
-        for (int64_t r = 0; r < tileRows; ++r) {
-          Value &dq = dQRows[r * keyVectorsOfRow + w];
-          dq = math::FmaOp::create(b, broadcastAt(acc.dS, r, j), keyRow, dq);
-        }
-      }
-    }
+    dQRows = buildLoop(
+        b, ix.c(0), ix.c(vectors * lanes), ix.c(1), dQRows,
+        [&](Value j, ValueRange sums) -> SmallVector<Value> {
+          SmallVector<Value> next(sums);
+          Value key = ix.min(ix.add(block, j), lastKey); // dS = 0 past the last key
+          for (int64_t w = 0; w < keyVectorsOfRow; ++w) {
+            Value keyRow = readRow(k, keyCoords, key, w, headSize);
+            for (int64_t r = 0; r < tileRows; ++r) {
+              Value &dq = next[r * keyVectorsOfRow + w];
+              dq = math::FmaOp::create(b, broadcastAt(acc.dS, r, j), keyRow, dq);
+            }
+          }
+          return next;
+        });
     for (int64_t r = 0; r < tileRows; ++r)
       for (int64_t w = 0; w < keyVectorsOfRow; ++w)
         acc.paddedDQ =
