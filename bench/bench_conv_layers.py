@@ -10,7 +10,8 @@ Each layer is a `torch.nn.Conv2d` or `Conv1d` compiled by `ube.compile`
 (which path ube takes is in the second column: implicit im2col for 2-D
 stride-1 convolutions, strided im2col (panels gathered from the input) for
 strided ones since 2026-12-05, 1-D im2col (a plane of height 1, since
-2026-12-05), the input as it is for 1×1, a sum of taps for depthwise).
+2026-12-05), the input as it is for 1×1, the depthwise plane kernel
+(since 2026-12-05; a sum of taps before)).
 Time: the median of --runs calls after a warm-up call (inductor's
 compilation not timed). Error: max |ube − eager| over max |eager|.
 """
@@ -41,12 +42,12 @@ LAYERS = [
      dict(in_channels=128, out_channels=128, kernel_size=3, stride=2, padding=1), (56, 56)),
     ("ResNet stem 7×7/2 3→64, 224²", "strided im2col",
      dict(in_channels=3, out_channels=64, kernel_size=7, stride=2, padding=3), (224, 224)),
-    ("MobileNetV2 dw 3×3 144, 56²", "taps",
+    ("MobileNetV2 dw 3×3 144, 56²", "depthwise kernel",
      dict(in_channels=144, out_channels=144, kernel_size=3, padding=1, groups=144), (56, 56)),
-    ("MobileNetV2 dw 3×3/2 144, 56²", "taps",
+    ("MobileNetV2 dw 3×3/2 144, 56²", "depthwise kernel",
      dict(in_channels=144, out_channels=144, kernel_size=3, stride=2, padding=1, groups=144),
      (56, 56)),
-    ("ConvNeXt dw 7×7 96, 56²", "taps",
+    ("ConvNeXt dw 7×7 96, 56²", "depthwise kernel",
      dict(in_channels=96, out_channels=96, kernel_size=7, padding=3, groups=96), (56, 56)),
     ("Wav2Vec2 conv 1→512 k10/5, 16000", "1-D im2col",
      dict(in_channels=1, out_channels=512, kernel_size=10, stride=5), (16000,)),

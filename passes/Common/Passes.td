@@ -120,6 +120,23 @@ def UbeNumberConstantGlobals : Pass<"ube-number-constant-globals", "::mlir::Modu
   }];
 }
 
+def UbeAllocateReturnedReshapes
+    : Pass<"ube-allocate-returned-reshapes", "::mlir::func::FuncOp"> {
+  let summary = "Allocates buffers in the shape the function returns them in";
+  let description = [{
+    After bufferization, before `buffer-results-to-out-params`: a returned
+    `memref.expand_shape` or `memref.collapse_shape` of a static
+    `memref.alloc` (a kernel's [rows, length] output returned as
+    [batch, tokens, length]) would be copied into the caller's output
+    buffer. The allocation is made in the returned shape instead, its users
+    reading and writing the inverse reshape of it, so that the returned
+    value is the allocation itself and becomes the output buffer: the
+    output is written once. Allocations returned directly or reshaped for
+    two results are left alone.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def UbeDistinctResultBuffers : Pass<"ube-distinct-result-buffers", "::mlir::func::FuncOp"> {
   let summary = "Copies returned buffers that are returned twice or are arguments";
   let description = [{

@@ -30,6 +30,7 @@ void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize,
   // A kernel's results are its destinations (--ube-outline-kernels): the
   // calls' operands are the buffers.
   pm.addPass(bufferization::createDropEquivalentBufferResultsPass());
+  pm.addNestedPass<func::FuncOp>(createUbeAllocateReturnedReshapes());
   pm.addNestedPass<func::FuncOp>(createUbeDistinctResultBuffers());
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;

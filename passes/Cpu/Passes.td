@@ -126,6 +126,36 @@ def UbeCpuFeatureMapKernels : Pass<"ube-cpu-feature-map-kernels", "::mlir::func:
                            "::mlir::math::MathDialect"];
 }
 
+def UbeCpuDepthwiseKernels : Pass<"ube-cpu-depthwise-kernels", "::mlir::func::FuncOp"> {
+  let summary = "Lowers depthwise convolutions to vectorized plane kernels for CPUs";
+  let description = [{
+    Replaces `ube.conv` of f32 with one input and one output channel per
+    group (1-D or 2-D, any kernel, padding and dilation, strides up to 4)
+    with an `scf.forall` over groups of planes, one plane per (batch,
+    channel), each task at least `task-elements` output elements. A task
+    zero-fills a padded plane once and copies each input plane into its
+    interior, one vector at a time, so that every tap reads it from L1
+    without a bounds check. The output is computed in tiles of rows ×
+    vectors of `vector-width` lanes held in registers: for each kernel row
+    and column, the tap's weight broadcast times the lanes each output
+    vector reads (at stride s, s · lanes consecutive columns of which a
+    shuffle keeps every s-th), plus the bias. A row's last vector ends at
+    the row's end, overlapping the one before it, and a tile's rows past
+    the plane's repeat its last, so only rows narrower than a vector are
+    masked. The batch may be symbolic. Other convolutions, and other
+    element types, are left to the later passes.
+  }];
+  let options = [
+    Option<"vectorWidth", "vector-width", "int64_t", "8",
+           "f32 lanes per vector (8: AVX2, 16: AVX-512)">,
+    Option<"taskElements", "task-elements", "int64_t", "8192",
+           "Output elements a parallel task covers at least (whole planes)">
+  ];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect", "::mlir::linalg::LinalgDialect"];
+}
+
 def UbeCpuRowKernels : Pass<"ube-cpu-row-kernels", "::mlir::func::FuncOp"> {
   let summary = "Lowers softmax, log_softmax, layer_norm and rms_norm over the last axis to vectorized row kernels for CPUs";
   let description = [{

@@ -50,6 +50,10 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuKernelPipelineOptions &o
   UbeDecomposeOptions decompose;
   decompose.keepNormalizations = true;
   pm.addNestedPass<func::FuncOp>(createUbeDecompose(decompose));
+  UbeCpuDepthwiseKernelsOptions depthwise;
+  depthwise.vectorWidth = lanes;
+  pm.addNestedPass<func::FuncOp>(createUbeCpuDepthwiseKernels(depthwise));
+  // What the kernels leave (16-bit floats): sums of shifted views.
   pm.addNestedPass<func::FuncOp>(createUbeDepthwiseConvolutionsAsTaps());
   pm.addNestedPass<func::FuncOp>(createUbeConvolutionsAsMatmuls());
   UbeCpuRowKernelsOptions rows;

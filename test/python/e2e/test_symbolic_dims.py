@@ -316,6 +316,26 @@ def test_compile_module_with_dynamic_shapes(ube_module):
         ube_module.compile("graph.json", dynamic_shapes=({0: batch},))
 
 
+def test_depthwise_convolution_any_batch(ube_module):
+    """MobileNetV2's inverted residual (1×1 expansion, depthwise 3×3 at
+    stride 2, 1×1 projection) with a symbolic batch: the depthwise plane
+    kernel's task split computed at run time."""
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(4, 12, 1), torch.nn.ReLU6(),
+        torch.nn.Conv2d(12, 12, 3, stride=2, padding=1, groups=12), torch.nn.ReLU6(),
+        torch.nn.Conv2d(12, 6, 1)).eval()
+    batch = torch.export.Dim("batch", max=32)
+    exe = ube_module.compile(model, example_inputs=(torch.randn(2, 4, 19, 35),),
+                             dynamic_shapes=({0: batch},))
+    for n in (1, 3, 17):
+        x = torch.randn(n, 4, 19, 35)
+        with torch.no_grad():
+            ref = model.double()(x.double()).numpy()
+        model.float()
+        assert rel_error(exe(x.numpy()), ref) < 2e-6
+
+
 # The distillation loss over every token of a batch of any length: the
 # fused KD kernel on a symbolic row count (batch·seq rows of a vocabulary).
 KD = {"format": "ube.graph", "version": 2,

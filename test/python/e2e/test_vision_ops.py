@@ -24,6 +24,23 @@ MODULES = {
     "conv2d_depthwise": (lambda: nn.Conv2d(6, 6, 5, padding=2, groups=6, bias=False),
                          (1, 6, 8, 8)),
     "conv2d_1x1": (lambda: nn.Conv2d(16, 8, 1), (2, 16, 7, 7)),
+    # Depthwise convolutions (the cpu target's plane kernels): rows of two
+    # vectors and a ragged one (the last vector overlapping), tiles of rows
+    # past the plane's end, strides 2 and 3 (lanes gathered by a shuffle),
+    # dilation, a 7×7 kernel, padding differing by axis, a 1-D one, and a
+    # stride past what a shuffle gathers (left to the sum of taps).
+    "conv2d_depthwise_3x3_s2": (lambda: nn.Conv2d(5, 5, 3, stride=2, padding=1, groups=5),
+                                (2, 5, 13, 43)),
+    "conv2d_depthwise_3x3_rows": (lambda: nn.Conv2d(3, 3, 3, padding=(0, 1), groups=3),
+                                  (2, 3, 11, 37)),
+    "conv2d_depthwise_7x7_dilated": (
+        lambda: nn.Conv2d(4, 4, 7, padding=(5, 3), dilation=(2, 1), groups=4), (1, 4, 17, 50)),
+    "conv2d_depthwise_stride3": (
+        lambda: nn.Conv2d(2, 2, (2, 5), stride=(1, 3), padding=(1, 2), groups=2), (3, 2, 6, 61)),
+    "conv2d_depthwise_stride5": (lambda: nn.Conv2d(3, 3, 5, stride=5, groups=3),
+                                 (1, 3, 20, 45)),
+    "conv1d_depthwise_stride2": (lambda: nn.Conv1d(6, 6, 4, stride=2, padding=3, dilation=2,
+                                                   groups=6, bias=False), (2, 6, 70)),
     # Strided 2-D convolutions gather their patches' panels (implicit
     # im2col): several panels of 32 positions and a ragged one, stride and
     # dilation differing by axis, groups, and a strided pointwise one.

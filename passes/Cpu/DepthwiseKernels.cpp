@@ -1,0 +1,338 @@
+//===- DepthwiseKernels.cpp - depthwise convolutions for CPUs -------------===//
+//
+// A depthwise convolution (one input and one output channel per group:
+// MobileNet's and ConvNeXt's blocks) is K products per output with its own
+// channel's weights: no matmul to speak of. The sum of shifted views that
+// --ube-depthwise-convolutions-as-taps builds reads one view per tap from
+// memory and strided lanes when the stride is not 1. Here each becomes, on
+// tensors,
+//
+//   scf.forall over groups of planes (n, c) (tasks for the thread pool)
+//     the task's padded plane: zeros once; each plane's rows copied in,
+//     so that it is read from L1 and no tap needs a bounds check
+//     for each tile of R output rows × G vectors of a row:
+//       for each kernel row: for each kernel column: the tap's weight,
+//         broadcast, times each vector's input lanes (stride s: s · lanes
+//         consecutive, every s-th kept by a shuffle), accumulated
+//       the tile written
+//
+// A row's last vector ends at the row's end, overlapping the one before it
+// (same values written twice) rather than a masked ragged end; a tile's
+// rows or vectors past the plane's are its last ones again. Only a row
+// shorter than a vector is masked.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Cpu/Passes.h"
+
+#include "dialects/ube/UbeOps.h"
+#include "passes/Utils/KernelBuilding.h"
+
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace ube {
+#define GEN_PASS_DEF_UBECPUDEPTHWISEKERNELS
+#include "passes/Cpu/Passes.h.inc"
+} // namespace ube
+
+using namespace mlir;
+using namespace ube;
+
+namespace {
+
+/// Accumulators a tile keeps in registers: enough independent FMA chains to
+/// hide their latency, few enough to leave registers for the loads.
+int64_t tileAccumulators(int64_t lanes) { return lanes >= 16 ? 8 : 4; }
+
+/// The sizes of a depthwise convolution as a plane per (n, c): a 1-D one
+/// is a plane of one row.
+struct DepthwiseGeometry {
+  int64_t channels, height, width, outHeight, outWidth;
+  int64_t kernelHeight = 1, kernelWidth, strideH = 1, strideW, dilationH = 1, dilationW;
+  int64_t padTop = 0, padLeft, paddedHeight, paddedWidth;
+  /// The tile: `tileRows` output rows × `tileVectors` vectors of each.
+  int64_t tileRows, tileVectors, rowTiles, vectorGroups;
+
+  DepthwiseGeometry(ConvOp op, int64_t lanes) {
+    auto in = op.getInput().getType().getShape(), out = op.getType().getShape();
+    Window w = op.window();
+    bool flat = w.rank() == 1;
+    channels = in[1];
+    height = flat ? 1 : in[2];
+    width = in.back();
+    outHeight = flat ? 1 : out[2];
+    outWidth = out.back();
+    int64_t last = w.rank() - 1;
+    if (!flat) {
+      kernelHeight = w.kernel[0];
+      strideH = w.stride[0];
+      dilationH = w.dilation[0];
+      padTop = w.padBegin[0];
+    }
+    kernelWidth = w.kernel[last];
+    strideW = w.stride[last];
+    dilationW = w.dilation[last];
+    padLeft = w.padBegin[last];
+    paddedHeight = height + padTop + (flat ? 0 : w.padEnd[0]);
+    // Every vector reads strideW · lanes columns from its first: a vector
+    // that starts at the row's last lanes reads that far past them.
+    paddedWidth = std::max(width + padLeft + w.padEnd[last],
+                           std::max(outWidth, lanes) * strideW + (kernelWidth - 1) * dilationW);
+    int64_t vectors = llvm::divideCeil(outWidth, lanes);
+    vectorGroups = llvm::divideCeil(vectors, tileAccumulators(lanes) / 2);
+    tileVectors = llvm::divideCeil(vectors, vectorGroups);
+    tileRows = std::min(outHeight, std::max<int64_t>(1, tileAccumulators(lanes) / tileVectors));
+    rowTiles = llvm::divideCeil(outHeight, tileRows);
+  }
+};
+
+class DepthwiseKernelBuilder {
+public:
+  DepthwiseKernelBuilder(ImplicitLocOpBuilder &b, ConvOp op, int64_t lanes, int64_t taskElements)
+      : b(b), ix(b), op(op), g(op, lanes), lanes(lanes), taskElements(taskElements) {
+    f32 = b.getF32Type();
+    vec = VectorType::get({lanes}, f32);
+  }
+
+  Value build() {
+    // Planes as rows: [N, C, *S] -> [N · C, prod(S)] (a 1-D one is a plane
+    // of one row).
+    Value input = op.getInput();
+    int64_t rank = op.getType().getRank();
+    SmallVector<ReassociationIndices> planeGroups = {{0, 1}, {}};
+    for (int64_t d = 2; d < rank; ++d)
+      planeGroups[1].push_back(d);
+    x = tensor::CollapseShapeOp::create(b, input, planeGroups);
+    Value planes = ix.mul(ix.dim(input, 0), ix.c(g.channels));
+    // The weight [C, 1, *K] as [C, taps].
+    SmallVector<ReassociationIndices> tapGroups = {{0, 1}, {}};
+    for (int64_t d = 2; d < rank; ++d)
+      tapGroups[1].push_back(d);
+    weights = tensor::CollapseShapeOp::create(b, op.getWeight(), tapGroups);
+    int64_t outPlane = g.outHeight * g.outWidth;
+    Value planesPerTask =
+        ix.min(planes, ix.c(std::max<int64_t>(1, taskElements / outPlane)));
+    Value tasks = ix.ceilDiv(planes, planesPerTask);
+    SmallVector<Value> dynamicPlanes;
+    if (!ix.constant(planes))
+      dynamicPlanes.push_back(planes);
+    Value init = tensor::EmptyOp::create(
+        b, {ix.constant(planes).value_or(ShapedType::kDynamic), outPlane}, f32, dynamicPlanes);
+    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(tasks)},
+                                        ValueRange{init}, std::nullopt);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forall.getBody());
+      Value begin = ix.mul(forall.getInductionVars()[0], planesPerTask);
+      Value count = ix.min(planesPerTask, ix.sub(planes, begin));
+      SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(outPlane)};
+      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+      auto sliceType = RankedTensorType::get({ShapedType::kDynamic, outPlane}, f32);
+      Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
+                                                   offsets, sizes, strides);
+      Value padded = tensor::EmptyOp::create(b, {g.paddedHeight, g.paddedWidth}, f32);
+      padded = linalg::FillOp::create(b, ValueRange{scalar(0.0)}, ValueRange{padded})
+                   .getResult(0);
+      slice = buildLoop(b, ix.c(0), count, ix.c(1), ValueRange{padded, slice},
+                        [&](Value p, ValueRange state) -> SmallVector<Value> {
+                          Value plane = ix.add(begin, p);
+                          Value filled = copyPlane(plane, state[0]);
+                          return {filled, convolvePlane(plane, p, filled, state[1])};
+                        })[1];
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      tensor::ParallelInsertSliceOp::create(b, slice, forall.getRegionIterArgs()[0], offsets,
+                                            sizes, strides);
+    }
+    SmallVector<OpFoldResult> shape = {getAsOpFoldResult(ix.dim(input, 0)),
+                                       b.getIndexAttr(g.channels)};
+    for (int64_t d : op.getType().getShape().drop_front(2))
+      shape.push_back(b.getIndexAttr(d));
+    return tensor::ExpandShapeOp::create(b, op.getType(), forall.getResult(0), planeGroups,
+                                         shape);
+  }
+
+private:
+  /// Input plane `plane` copied into the interior of `padded`, row by row,
+  /// one vector at a time (the ragged end masked); the border stays zero.
+  Value copyPlane(Value plane, Value padded) {
+    int64_t full = g.width / lanes, ragged = g.width % lanes;
+    return buildLoop(b, ix.c(0), ix.c(g.height), ix.c(1), ValueRange{padded},
+                     [&](Value y, ValueRange state) -> SmallVector<Value> {
+                       Value row = ix.add(y, ix.c(g.padTop));
+                       auto copy = [&](Value at, Value out, Value mask) {
+                         auto read = vector::TransferReadOp::create(
+                             b, vec, x, ValueRange{plane, ix.add(ix.mul(y, ix.c(g.width)), at)}, scalar(0.0),
+                             ArrayRef<bool>{true});
+                         auto write = vector::TransferWriteOp::create(
+                             b, read, out, ValueRange{row, ix.add(at, ix.c(g.padLeft))},
+                             ArrayRef<bool>{true});
+                         if (mask) {
+                           read.getMaskMutable().assign(mask);
+                           write.getMaskMutable().assign(mask);
+                         }
+                         return write.getResult();
+                       };
+                       Value out = state[0];
+                       if (full > 0)
+                         out = buildLoop(b, ix.c(0), ix.c(full * lanes), ix.c(lanes),
+                                         ValueRange{out},
+                                         [&](Value at, ValueRange s) -> SmallVector<Value> {
+                                           return {copy(at, s[0], nullptr)};
+                                         })[0];
+                       if (ragged > 0)
+                         out = copy(ix.c(full * lanes), out, mask(ragged));
+                       return {out};
+                     })[0];
+  }
+
+  /// Output plane `plane` (row `p` of the task's `out`) from `padded`.
+  Value convolvePlane(Value plane, Value p, Value padded, Value out) {
+    Value channel = ix.rem(plane, ix.c(g.channels));
+    Value init = op.getBias()
+                     ? Value(vector::BroadcastOp::create(
+                           b, vec, tensor::ExtractOp::create(b, op.getBias(), channel)))
+                     : splat(0.0);
+    return buildLoop(
+        b, ix.c(0), ix.c(g.rowTiles * g.vectorGroups), ix.c(1), ValueRange{out},
+        [&](Value tile, ValueRange state) -> SmallVector<Value> {
+          Value rowTile = ix.div(tile, ix.c(g.vectorGroups));
+          Value group = ix.rem(tile, ix.c(g.vectorGroups));
+          // Rows and vectors past the plane's are its last ones again.
+          SmallVector<Value> rows, columns;
+          for (int64_t r = 0; r < g.tileRows; ++r)
+            rows.push_back(ix.min(ix.add(ix.mul(rowTile, ix.c(g.tileRows)), ix.c(r)),
+                                  ix.c(g.outHeight - 1)));
+          for (int64_t v = 0; v < g.tileVectors; ++v)
+            columns.push_back(
+                ix.min(ix.mul(ix.add(ix.mul(group, ix.c(g.tileVectors)), ix.c(v)), ix.c(lanes)),
+                       ix.c(std::max<int64_t>(0, g.outWidth - lanes))));
+          SmallVector<Value> acc(g.tileRows * g.tileVectors, init);
+          acc = buildLoop(b, ix.c(0), ix.c(g.kernelHeight), ix.c(1), acc,
+                          [&](Value kh, ValueRange sums) -> SmallVector<Value> {
+                            return accumulateKernelRow(channel, kh, padded, rows, columns, sums);
+                          });
+          Value result = state[0];
+          Value narrow = g.outWidth < lanes ? mask(g.outWidth) : Value();
+          for (int64_t r = 0; r < g.tileRows; ++r)
+            for (int64_t v = 0; v < g.tileVectors; ++v) {
+              auto write = vector::TransferWriteOp::create(
+                  b, acc[r * g.tileVectors + v], result,
+                  ValueRange{p, ix.add(ix.mul(rows[r], ix.c(g.outWidth)), columns[v])},
+                  ArrayRef<bool>{true});
+              if (narrow)
+                write.getMaskMutable().assign(narrow);
+              result = write.getResult();
+            }
+          return {result};
+        })[0];
+  }
+
+  /// The tile's sums plus kernel row `kh`'s taps.
+  SmallVector<Value> accumulateKernelRow(Value channel, Value kh, Value padded,
+                                         ArrayRef<Value> rows, ArrayRef<Value> columns,
+                                         ValueRange sums) {
+    SmallVector<Value> acc(sums);
+    SmallVector<Value> inRows;
+    for (Value row : rows)
+      inRows.push_back(
+          ix.add(ix.mul(row, ix.c(g.strideH)), ix.mul(kh, ix.c(g.dilationH))));
+    for (int64_t kw = 0; kw < g.kernelWidth; ++kw) {
+      Value tap = ix.add(ix.mul(kh, ix.c(g.kernelWidth)), ix.c(kw));
+      Value weight = vector::BroadcastOp::create(
+          b, vec, tensor::ExtractOp::create(b, weights, ValueRange{channel, tap}));
+      for (auto [r, inRow] : llvm::enumerate(inRows))
+        for (auto [v, column] : llvm::enumerate(columns)) {
+          Value at = ix.add(ix.mul(column, ix.c(g.strideW)), ix.c(kw * g.dilationW));
+          Value &sum = acc[r * g.tileVectors + v];
+          sum = math::FmaOp::create(b, readLanes(padded, inRow, at), weight, sum);
+        }
+    }
+    return acc;
+  }
+
+  /// The input lanes of one output vector: `lanes` columns of `padded` from
+  /// `at`, `g.strideW` apart.
+  Value readLanes(Value padded, Value row, Value at) {
+    int64_t s = g.strideW;
+    auto wide = VectorType::get({s * lanes}, f32);
+    Value read = vector::TransferReadOp::create(b, wide, padded, ValueRange{row, at},
+                                                scalar(0.0), ArrayRef<bool>{true});
+    if (s == 1)
+      return read;
+    SmallVector<int64_t> every;
+    for (int64_t l = 0; l < lanes; ++l)
+      every.push_back(l * s);
+    return vector::ShuffleOp::create(b, read, read, every);
+  }
+
+  Value mask(int64_t length) {
+    return vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
+                                        ValueRange{ix.c(length)});
+  }
+  Value scalar(double v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v))); }
+  Value splat(double v) {
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(vec, b.getF32FloatAttr(float(v))));
+  }
+
+  ImplicitLocOpBuilder &b;
+  IndexMath ix;
+  ConvOp op;
+  DepthwiseGeometry g;
+  int64_t lanes, taskElements;
+  Type f32;
+  VectorType vec;
+  Value x, weights;
+};
+
+/// The widest stride a vector's lanes are gathered at by one shuffle.
+constexpr int64_t kMaxStride = 4;
+
+struct DepthwiseConvKernel : OpRewritePattern<ConvOp> {
+  DepthwiseConvKernel(MLIRContext *context, int64_t lanes, int64_t taskElements)
+      : OpRewritePattern(context), lanes(lanes), taskElements(taskElements) {}
+
+  LogicalResult matchAndRewrite(ConvOp op, PatternRewriter &rewriter) const override {
+    auto inputType = op.getInput().getType();
+    auto resultType = op.getType();
+    if (!inputType.getElementType().isF32())
+      return rewriter.notifyMatchFailure(op, "not f32");
+    if (inputType.getRank() != 3 && inputType.getRank() != 4)
+      return rewriter.notifyMatchFailure(op, "not 1-D or 2-D");
+    // Channels and spatial sizes are static (the op's verifier); the batch
+    // may be symbolic (then at least 1).
+    if (llvm::is_contained(inputType.getShape().drop_front(), ShapedType::kDynamic) ||
+        llvm::is_contained(inputType.getShape(), 0) ||
+        llvm::is_contained(resultType.getShape(), 0))
+      return rewriter.notifyMatchFailure(op, "symbolic or empty planes");
+    int64_t channels = inputType.getDimSize(1);
+    if (op.getGroups() != channels || resultType.getDimSize(1) != channels)
+      return rewriter.notifyMatchFailure(op, "not one input and output channel per group");
+    if (op.window().stride.back() > kMaxStride)
+      return rewriter.notifyMatchFailure(op, "stride wider than a shuffle gathers");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    DepthwiseKernelBuilder kernel(b, op, lanes, taskElements);
+    rewriter.replaceOp(op, kernel.build());
+    return success();
+  }
+  int64_t lanes, taskElements;
+};
+
+struct UbeCpuDepthwiseKernelsPass
+    : ube::impl::UbeCpuDepthwiseKernelsBase<UbeCpuDepthwiseKernelsPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    if (vectorWidth < 1 || taskElements < 1) {
+      getOperation().emitError("ube-cpu-depthwise-kernels: vector-width and task-elements "
+                               "must be positive");
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(&getContext());
+    patterns.add<DepthwiseConvKernel>(&getContext(), vectorWidth, taskElements);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
+      signalPassFailure();
+  }
+};
+
+} // namespace

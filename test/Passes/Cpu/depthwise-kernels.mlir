@@ -1,0 +1,64 @@
+// RUN: ube-opt %s --ube-cpu-depthwise-kernels="vector-width=16 task-elements=1000" --canonicalize --cse --split-input-file | FileCheck %s
+// RUN: not ube-opt %s --ube-cpu-depthwise-kernels="vector-width=0" 2>&1 | FileCheck %s --check-prefix=BAD
+// BAD: ube-cpu-depthwise-kernels: vector-width and task-elements must be positive
+
+// MobileNet's 3×3 at stride 2 over planes of 28 × 40 (output 14 × 20), padded
+// at the top and left only: 1000 / 280 = 3 planes per task, 16 planes in 6
+// tasks. The padded plane, 29 rows × 42 (the last vector's taps read 32
+// columns from column 2 · 4 + 2), is zeroed once per task and each plane's
+// rows copied in (two full vectors and a masked ragged end of 8). Tiles of
+// 4 rows × 2 vectors (the second from column 4, overlapping the first);
+// each tap reads 32 consecutive columns and a shuffle keeps the even ones.
+// CHECK-LABEL: func.func @stride2
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2, 3]] : tensor<2x8x28x40xf32> into tensor<16x1120xf32>
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2, 3]] : tensor<8x1x3x3xf32> into tensor<8x9xf32>
+// CHECK: scf.forall (%{{.*}}) in (6) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<16x280xf32>)
+// CHECK: tensor.empty() : tensor<29x42xf32>
+// CHECK: linalg.fill
+// CHECK: vector.constant_mask [8] : vector<16xi1>
+// CHECK: vector.transfer_read %{{.*}} : tensor<16x1120xf32>, vector<16xf32>
+// CHECK: vector.transfer_write %{{.*}} : vector<16xf32>, tensor<29x42xf32>
+// CHECK: tensor.extract %{{.*}} : tensor<8xf32>
+// CHECK: vector.transfer_read %{{.*}} : tensor<29x42xf32>, vector<32xf32>
+// CHECK: vector.shuffle %{{.*}} [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]
+// CHECK: math.fma
+// CHECK: vector.transfer_write %{{.*}} : vector<16xf32>, tensor<?x280xf32>
+// CHECK: tensor.parallel_insert_slice
+// CHECK: tensor.expand_shape %{{.*}} {{\[}}[0, 1], [2, 3]] output_shape [2, 8, 14, 20]
+// CHECK-NOT: ube.conv
+func.func @stride2(%x: tensor<2x8x28x40xf32>, %w: tensor<8x1x3x3xf32>, %b: tensor<8xf32>) -> tensor<2x8x14x20xf32> {
+  %0 = ube.conv %x, %w, %b {groups = 8 : i64, stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 0, 0>}
+      : tensor<2x8x28x40xf32>, tensor<8x1x3x3xf32>, tensor<8xf32>
+  return %0 : tensor<2x8x14x20xf32>
+}
+
+// -----
+
+// A symbolic batch: the plane count and the task split at run time. A row
+// narrower than a vector (5 outputs) is written masked.
+// CHECK-LABEL: func.func @symbolic_batch
+// CHECK: tensor.dim %{{.*}}, %c0 : tensor<?x4x5x5xf32>
+// CHECK: scf.forall (%{{.*}}) in (%{{.*}}) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<?x25xf32>)
+// CHECK: vector.constant_mask [5] : vector<16xi1>
+// CHECK: vector.transfer_write %{{.*}}, %{{.*}} : vector<16xf32>, tensor<?x25xf32>
+// CHECK-NOT: ube.conv
+func.func @symbolic_batch(%x: tensor<?x4x5x5xf32>, %w: tensor<4x1x3x3xf32>) -> tensor<?x4x5x5xf32> {
+  %0 = ube.conv %x, %w {groups = 4 : i64, padding = array<i64: 1, 1, 1, 1>}
+      : tensor<?x4x5x5xf32>, tensor<4x1x3x3xf32>
+  return %0 : tensor<?x4x5x5xf32>
+}
+
+// -----
+
+// Left alone: channels per group (a grouped convolution), f16, and a stride
+// wider than a shuffle gathers.
+// CHECK-LABEL: func.func @left_alone
+// CHECK-COUNT-3: ube.conv
+func.func @left_alone(%x: tensor<1x4x9x9xf32>, %w: tensor<4x2x3x3xf32>, %h: tensor<1x4x9x9xf16>,
+                      %wh: tensor<4x1x3x3xf16>, %wd: tensor<4x1x3x3xf32>)
+    -> (tensor<1x4x7x7xf32>, tensor<1x4x7x7xf16>, tensor<1x4x2x2xf32>) {
+  %0 = ube.conv %x, %w {groups = 2 : i64} : tensor<1x4x9x9xf32>, tensor<4x2x3x3xf32>
+  %1 = ube.conv %h, %wh {groups = 4 : i64} : tensor<1x4x9x9xf16>, tensor<4x1x3x3xf16>
+  %2 = ube.conv %x, %wd {groups = 4 : i64, stride = array<i64: 5, 5>} : tensor<1x4x9x9xf32>, tensor<4x1x3x3xf32>
+  return %0, %1, %2 : tensor<1x4x7x7xf32>, tensor<1x4x7x7xf16>, tensor<1x4x2x2xf32>
+}
