@@ -1,17 +1,16 @@
 #!/usr/bin/env python3
 """Inference latency and memory: the encoders TinyBERT-4L-312H, BERT-base
-(12L-768H) and the pre-trained MiniLM-L6, and ResNet-50, compiled by ube for
-the CPU against
+(12L-768H) and the pre-trained MiniLM-L6, and ResNet-50 and MobileNetV2,
+compiled by ube for the CPU against
 PyTorch eager (torch.no_grad, same weights, same thread count),
 torch.compile (inductor, default mode, and with --max-autotune also
 mode="max-autotune"; compiles outside the timing) and
 onnxruntime (the model from torch.onnx.export, all graph optimizations,
 intra-op threads = --threads), 128 tokens, batch 1 and 8; BERT-base's
-attention block alone; ResNet-50 (transformers' ResNetModel, its default
-config, random weights and batch-norm statistics) on 224 x 224 images.
+attention block alone; the vision models on 224 x 224 images.
 
     .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5]
-                           [--models tinybert,bert-base,attention,minilm,resnet50]
+                           [--models tinybert,bert-base,attention,minilm,resnet50,mobilenetv2]
                            [--batches 1,8] [--record]
 
 MiniLM-L6 is all-MiniLM-L6-v2 loaded by transformers from its pip package
@@ -19,7 +18,9 @@ MiniLM-L6 is all-MiniLM-L6-v2 loaded by transformers from its pip package
 models.Bert (classes=None: every token's hidden state) with
 BERT's 30522-entry vocabulary; "attention" is one BERT-base attention block
 (Q/K/V projections, masked scores, softmax, context, output projection,
-residual + LayerNorm) on hidden states. Each is exported with ube.export and
+residual + LayerNorm) on hidden states. ResNet-50 and MobileNetV2 are
+transformers' ResNetModel and MobileNetV2Model (default configs, random
+weights and batch-norm statistics; the last hidden state). Each is exported with ube.export and
 compiled with
 `ube-compile --print-memory-plan` (timed: the compile time column) in one
 process; then ube (ube.load of the executable, nothing of PyTorch's model)
@@ -51,7 +52,10 @@ MODELS = {  # layers (0: the attention block alone), hidden, heads, ffn
     "attention": ("BERT-base attention block", 0, 768, 12, 0),
     "minilm": ("MiniLM-L6 (pre-trained, transformers)", 6, 384, 12, 1536),
     "resnet50": ("ResNet-50 (transformers, 224x224)", 0, 0, 0, 0),
+    "mobilenetv2": ("MobileNetV2 (transformers, 224x224)", 0, 0, 0, 0),
 }
+VISION = {"resnet50": ("ResNetConfig", "ResNetModel"),
+          "mobilenetv2": ("MobileNetV2Config", "MobileNetV2Model")}
 VOCAB, TOKENS = 30522, 128
 
 
@@ -80,23 +84,24 @@ def build_model(model_name):
                 return self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
 
         return LastHiddenState().eval()
-    if model_name == "resnet50":
-        from transformers import ResNetConfig, ResNetModel
+    if model_name in VISION:
+        import transformers
+        config, model = (getattr(transformers, name) for name in VISION[model_name])
 
         class Features(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.resnet = ResNetModel(ResNetConfig())
+                self.net = model(config())
                 generator = torch.Generator().manual_seed(0)
                 with torch.no_grad():  # batch norms with statistics of their own
-                    for name, buffer in self.resnet.named_buffers():
+                    for name, buffer in self.net.named_buffers():
                         if name.endswith("running_mean"):
                             buffer.copy_(torch.randn(buffer.shape, generator=generator) * 0.1)
                         elif name.endswith("running_var"):
                             buffer.copy_(torch.rand(buffer.shape, generator=generator) + 0.5)
 
             def forward(self, images):
-                return self.resnet(images).last_hidden_state
+                return self.net(images).last_hidden_state
 
         return Features().eval()
     if layers:
@@ -128,7 +133,7 @@ def example_inputs(model_name, batch):
     generator = torch.Generator().manual_seed(1)
     mask = torch.ones(batch, TOKENS, dtype=torch.bool)
     mask[:, TOKENS * 3 // 4:] = False
-    if model_name == "resnet50":
+    if model_name in VISION:
         return (torch.randn(batch, 3, 224, 224, generator=generator),)
     if MODELS[model_name][1] == 0:
         hidden = MODELS[model_name][2]

@@ -13,6 +13,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/STLExtras.h"
@@ -515,6 +516,64 @@ LogicalResult ConvOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
 Window ConvOp::window() {
   return *convWindow(std::nullopt, getInput().getType(), getWeight().getType(), getStride(),
                      getPadding(), getDilation());
+}
+
+namespace {
+/// Whether `value` is a constant +0 broadcast (or not) to its shape.
+bool isPositiveZeros(Value value) {
+  if (auto broadcast = value.getDefiningOp<BroadcastToOp>())
+    value = broadcast.getInput();
+  SplatElementsAttr splat;
+  if (!matchPattern(value, m_Constant(&splat)))
+    return false;
+  if (auto f = dyn_cast<FloatAttr>(splat.getSplatValue<Attribute>()))
+    return f.getValue().isPosZero();
+  return false;
+}
+
+/// conv(concat(zeros, x, zeros) along a spatial axis) is conv(x) with that
+/// much more padding: what an explicit zero pad before a convolution
+/// becomes (MobileNetV2's TensorFlow-style "same" padding in transformers,
+/// ONNX's Pad before Conv). The padded copy of the input is never made.
+struct FoldZeroPaddingIntoConv : OpRewritePattern<ConvOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ConvOp op, PatternRewriter &rewriter) const override {
+    auto concat = op.getInput().getDefiningOp<ConcatOp>();
+    if (!concat)
+      return failure();
+    auto type = cast<RankedTensorType>(concat.getType());
+    int64_t rank = type.getRank(), axis = concat.getAxis();
+    if (axis < 0)
+      axis += rank;
+    OperandRange parts = concat.getInputs();
+    auto isZeros = [](Value v) { return isPositiveZeros(v); };
+    if (axis < 2 || parts.size() < 2 || parts.size() > 3 || !llvm::any_of(parts, isZeros))
+      return failure();
+    bool leading = isZeros(parts.front()), trailing = isZeros(parts.back());
+    // One input between the zero blocks.
+    if (int64_t(parts.size()) != 1 + leading + trailing)
+      return failure();
+    Value x = parts[leading ? 1 : 0];
+    auto extent = [&](Value v) { return cast<RankedTensorType>(v.getType()).getDimSize(axis); };
+    if (ShapedType::isDynamic(extent(x)))
+      return failure();
+    Window window = op.window();
+    int64_t spatial = rank - 2, d = axis - 2;
+    SmallVector<int64_t> padding(window.padBegin);
+    padding.append(window.padEnd);
+    padding[d] += leading ? extent(parts.front()) : 0;
+    padding[spatial + d] += trailing ? extent(parts.back()) : 0;
+    rewriter.replaceOpWithNewOp<ConvOp>(op, op.getType(), x, op.getWeight(), op.getBias(),
+                                        op.getStrideAttr(),
+                                        rewriter.getDenseI64ArrayAttr(padding),
+                                        op.getDilationAttr(), op.getGroupsAttr());
+    return success();
+  }
+};
+} // namespace
+
+void ConvOp::getCanonicalizationPatterns(RewritePatternSet &patterns, MLIRContext *context) {
+  patterns.add<FoldZeroPaddingIntoConv>(context);
 }
 
 namespace {

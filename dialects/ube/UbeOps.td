@@ -346,7 +346,9 @@ def Ube_ConvOp : Ube_InferredOp<"conv"> {
     and `dilation` one value per spatial dimension (1 when absent).
     `groups` divides `C` and `O`: output channel `o` sees input channels
     of its group only (`groups = C`: depthwise). Spatial sizes are static;
-    `N` may be symbolic.
+    `N` may be symbolic. Canonicalization folds an input padded with +0
+    blocks along spatial axes (`concat` of `broadcast_to` zeros: an
+    explicit zero pad) into `padding`.
 
     ```mlir
     %y = ube.conv %x, %w, %b {stride = array<i64: 2, 2>,
@@ -365,6 +367,7 @@ def Ube_ConvOp : Ube_InferredOp<"conv"> {
     $input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
   }];
   let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
+  let hasCanonicalizer = 1;
 }
 
 def Ube_Im2colOp : Ube_InferredOp<"im2col"> {

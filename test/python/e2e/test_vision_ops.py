@@ -39,6 +39,13 @@ MODULES = {
         lambda: nn.Conv2d(2, 2, (2, 5), stride=(1, 3), padding=(1, 2), groups=2), (3, 2, 6, 61)),
     "conv2d_depthwise_stride5": (lambda: nn.Conv2d(3, 3, 5, stride=5, groups=3),
                                  (1, 3, 20, 45)),
+    # A zero pad before a convolution folds into its padding (asymmetric
+    # here, as TensorFlow's "same" padding in transformers' MobileNetV2).
+    "zero_pad_conv2d": (lambda: nn.Sequential(nn.ZeroPad2d((2, 1, 0, 1)),
+                                              nn.Conv2d(3, 5, 3, padding=1)), (2, 3, 9, 11)),
+    "zero_pad_depthwise_s2": (lambda: nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)),
+                                                    nn.Conv2d(4, 4, 3, stride=2, groups=4)),
+                              (2, 4, 20, 36)),
     "conv1d_depthwise_stride2": (lambda: nn.Conv1d(6, 6, 4, stride=2, padding=3, dilation=2,
                                                    groups=6, bias=False), (2, 6, 70)),
     # Strided 2-D convolutions gather their patches' panels (implicit
