@@ -89,11 +89,14 @@ class MatmulKernelBuilder {
 public:
   /// `accumulator` (or null): a tensor of the result's type the product is
   /// added to. `epilogue`: the ops applied to the product (epilogueChain),
-  /// whose last one's result the kernel computes.
+  /// whose last one's result the kernel computes (in the product's shape).
+  /// `collapsed`: for the operands of epilogue ops after a reshape in it,
+  /// the same values in the product's shape.
   MatmulKernelBuilder(ImplicitLocOpBuilder &b, MatmulOp op, const Tiling &tiling,
-                      Value accumulator = {}, ArrayRef<Operation *> epilogue = {})
+                      Value accumulator = {}, ArrayRef<Operation *> epilogue = {},
+                      llvm::DenseMap<Value, Value> collapsed = llvm::DenseMap<Value, Value>())
       : b(b), x(b), t(tiling), accumulator(accumulator), product(op.getResult()),
-        epilogue(epilogue), lhs(op.getLhs()), rhs(op.getRhs()),
+        epilogue(epilogue), collapsed(std::move(collapsed)), lhs(op.getLhs()), rhs(op.getRhs()),
         transposeLhs(op.getTransposeLhs()), transposeRhs(op.getTransposeRhs()) {
     auto lhsType = cast<RankedTensorType>(lhs.getType());
     auto rhsType = cast<RankedTensorType>(rhs.getType());
@@ -611,6 +614,10 @@ private:
     };
     Value consumed = product;
     for (Operation *op : epilogue) {
+      if (isa<ReshapeOp>(op)) {
+        consumed = op->getResult(0);
+        continue;
+      }
       SmallVector<Value> args;
       for (Value operand : op->getOperands()) {
         DenseElementsAttr splat;
@@ -620,7 +627,7 @@ private:
           args.push_back(arith::ConstantOp::create(
               b, DenseElementsAttr::get(vec, splat.getSplatValue<Attribute>())));
         else
-          args.push_back(read(operand));
+          args.push_back(read(collapsed.lookup(operand) ? collapsed.lookup(operand) : operand));
       }
       value = buildElementwiseBody(op, b, b.getLoc(), args, f32);
       consumed = op->getResult(0);
@@ -634,6 +641,7 @@ private:
   Value accumulator;
   Value product;
   ArrayRef<Operation *> epilogue;
+  llvm::DenseMap<Value, Value> collapsed;
   SmallVector<Value> resultCoords;
   Value lhs, rhs;
   bool transposeLhs, transposeRhs;
@@ -686,14 +694,19 @@ AddOp accumulatingAdd(MatmulOp op) {
 /// a splat constant, or an f32 tensor that broadcasts to the product (a
 /// bias [N], a residual of the product's shape, an attention mask
 /// [B, 1, 1, N]): each dimension 1 or the product's own (symbolic ones
-/// symbolic in both).
-bool isEpilogueOperand(Value operand, RankedTensorType product) {
+/// symbolic in both). `shape`: the operand's, read through a reshape.
+bool isEpilogueOperand(Value operand, RankedTensorType product,
+                       std::optional<ArrayRef<int64_t>> shape = std::nullopt) {
   auto type = dyn_cast<RankedTensorType>(operand.getType());
-  if (!type || !type.getElementType().isF32() || type.getRank() > product.getRank())
+  if (!type || !type.getElementType().isF32())
     return false;
   DenseElementsAttr splat;
   if (matchPattern(operand, m_Constant(&splat)) && splat.isSplat())
     return true;
+  if (shape)
+    type = RankedTensorType::get(*shape, type.getElementType());
+  if (type.getRank() > product.getRank())
+    return false;
   int64_t offset = product.getRank() - type.getRank();
   return llvm::all_of(llvm::enumerate(type.getShape()), [&](auto dim) {
     auto [i, size] = dim;
@@ -701,27 +714,85 @@ bool isEpilogueOperand(Value operand, RankedTensorType product) {
   });
 }
 
+/// The shape `operand` of an op after `reshape` in an epilogue has in the
+/// product's shape, when there is one: `reshape` splits the product's last
+/// dimension (a convolution's positions into rows and columns), and the
+/// operand is 1 or the reshape's own size along all of the split
+/// dimensions (a bias [C, 1, 1], a residual [N, C, H, W]).
+std::optional<SmallVector<int64_t>> collapsedShape(Value operand, ReshapeOp reshape) {
+  auto type = cast<RankedTensorType>(operand.getType());
+  auto productType = cast<RankedTensorType>(reshape.getInput().getType());
+  auto reshaped = cast<RankedTensorType>(reshape.getType());
+  int64_t split = reshaped.getRank() - productType.getRank() + 1;
+  int64_t offset = reshaped.getRank() - type.getRank();
+  ArrayRef<int64_t> shape = type.getShape();
+  int64_t firstSplit = std::max<int64_t>(0, type.getRank() - split);
+  ArrayRef<int64_t> tail = shape.drop_front(firstSplit);
+  SmallVector<int64_t> result(shape.take_front(firstSplit));
+  if (llvm::all_of(tail, [](int64_t size) { return size == 1; }))
+    result.push_back(1);
+  else if (int64_t(tail.size()) == split &&
+           tail == reshaped.getShape().drop_front(offset + firstSplit))
+    result.push_back(productType.getShape().back());
+  else
+    return std::nullopt;
+  return result;
+}
+
+/// Whether `reshape` (of `product`) only splits its last dimension into
+/// static sizes.
+bool splitsLastDimension(ReshapeOp reshape, RankedTensorType product) {
+  auto reshaped = cast<RankedTensorType>(reshape.getType());
+  int64_t rank = product.getRank();
+  return reshaped.getRank() > rank && !product.isDynamicDim(rank - 1) &&
+         reshaped.getShape().take_front(rank - 1) == product.getShape().drop_back() &&
+         llvm::none_of(reshaped.getShape().drop_front(rank - 1), ShapedType::isDynamic) &&
+         llvm::product_of(reshaped.getShape().drop_front(rank - 1)) ==
+             product.getDimSize(rank - 1);
+}
+
 /// The elementwise ops that can run on `op`'s accumulators before they are
 /// stored: a chain of float ops, each the only user of the previous value
 /// (the first: of the product), of the product's type, whose other operands
-/// are isEpilogueOperand.
+/// are isEpilogueOperand. Once in the chain, a reshape that splits the
+/// product's last dimension (a 1×1 convolution's [N, C, H·W] product as
+/// [N, C, H, W]) may come: the ops after it are of its type, their other
+/// operands read in the product's shape (collapsedShape).
 SmallVector<Operation *> epilogueChain(MatmulOp op) {
   SmallVector<Operation *> chain;
+  auto productType = cast<RankedTensorType>(op.getType());
+  ReshapeOp reshape;
   Value current = op.getResult();
   while (current.hasOneUse()) {
     Operation *user = *current.user_begin();
+    if (auto next = dyn_cast<ReshapeOp>(user)) {
+      if (reshape || !splitsLastDimension(next, productType) || !next->hasOneUse())
+        break;
+      reshape = next;
+      chain.push_back(user);
+      current = next.getResult();
+      continue;
+    }
     if (!isa<AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, NegOp, AbsOp, ExpOp, LogOp,
              SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, SiluOp, ReluOp, GeluOp, LeakyReluOp,
              EluOp, SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp, ClampOp>(user) ||
-        user->getResult(0).getType() != op.getType())
+        user->getResult(0).getType() != current.getType())
       break;
     if (!llvm::all_of(user->getOperands(), [&](Value operand) {
-          return operand == current || isEpilogueOperand(operand, op.getType());
+          if (operand == current)
+            return true;
+          if (!reshape)
+            return isEpilogueOperand(operand, productType);
+          std::optional<SmallVector<int64_t>> shape = collapsedShape(operand, reshape);
+          return shape && isEpilogueOperand(operand, productType, ArrayRef<int64_t>(*shape));
         }))
       break;
     chain.push_back(user);
     current = user->getResult(0);
   }
+  // A reshape with nothing after it is the kernel's user, not its epilogue.
+  while (!chain.empty() && isa<ReshapeOp>(chain.back()))
+    chain.pop_back();
   return chain;
 }
 
@@ -739,7 +810,24 @@ struct TileMatmul : OpRewritePattern<MatmulOp> {
     Operation *last = epilogue.empty() ? op.getOperation() : epilogue.back();
     rewriter.setInsertionPoint(last);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    rewriter.replaceOp(last, MatmulKernelBuilder(b, op, tiling, {}, epilogue).build());
+    // The operands of the ops after a reshape, in the product's shape.
+    llvm::DenseMap<Value, Value> collapsed;
+    auto reshape = llvm::find_if(epilogue, [](Operation *e) { return isa<ReshapeOp>(e); });
+    if (reshape != epilogue.end())
+      for (Operation *e : ArrayRef(epilogue).drop_front(reshape - epilogue.begin() + 1))
+        for (Value operand : e->getOperands()) {
+          std::optional<SmallVector<int64_t>> shape =
+              collapsedShape(operand, cast<ReshapeOp>(*reshape));
+          if (shape && !collapsed.count(operand))
+            collapsed[operand] = ReshapeOp::create(
+                b, RankedTensorType::get(*shape, cast<ShapedType>(operand.getType())
+                                                     .getElementType()),
+                operand);
+        }
+    Value result = MatmulKernelBuilder(b, op, tiling, {}, epilogue, collapsed).build();
+    if (result.getType() != last->getResult(0).getType())
+      result = ReshapeOp::create(b, last->getResult(0).getType(), result);
+    rewriter.replaceOp(last, result);
     if (!epilogue.empty()) {
       for (Operation *dead : llvm::reverse(ArrayRef(epilogue).drop_back()))
         rewriter.eraseOp(dead);

@@ -201,6 +201,44 @@ func.func @broadcast_epilogue(%q: tensor<2x3x6x4xf32>, %k: tensor<2x3x4x16xf32>,
 
 // -----
 
+// Through a reshape: a 1×1 convolution's product [N, C, H·W] reshaped to
+// [N, C, H, W] before its bias [C, 1, 1], ReLU6 and a residual
+// [N, C, H, W]. The operands are read as [C, 1] and [N, C, H·W], the
+// epilogue runs on the accumulators, and the kernel's result is reshaped.
+// A reshape that does not only split the last dimension ends the chain.
+// CHECK-LABEL: func.func @reshaped_epilogue
+// CHECK-SAME: %[[BIAS:[^:]*]]: tensor<4x1x1xf32>, %[[RES:[^:]*]]: tensor<2x4x3x5xf32>
+// CHECK-DAG: %[[BIAS2:.*]] = ube.reshape %[[BIAS]] : tensor<4x1x1xf32> to tensor<4x1xf32>
+// CHECK-DAG: %[[RES2:.*]] = ube.reshape %[[RES]] : tensor<2x4x3x5xf32> to tensor<2x4x15xf32>
+// CHECK: %[[OUT:.*]] = scf.forall
+// CHECK: tensor.extract %[[BIAS2]]
+// CHECK: arith.select
+// CHECK: vector.transfer_read %[[RES2]]
+// CHECK: %[[Y:.*]] = ube.reshape %[[OUT]] : tensor<2x4x15xf32> to tensor<2x4x3x5xf32>
+// CHECK-NOT: ube.add
+// CHECK: return %[[Y]]
+func.func @reshaped_epilogue(%w: tensor<4x6xf32>, %x: tensor<2x6x15xf32>, %bias: tensor<4x1x1xf32>, %res: tensor<2x4x3x5xf32>) -> tensor<2x4x3x5xf32> {
+  %p = ube.matmul %w, %x : tensor<4x6xf32>, tensor<2x6x15xf32>
+  %r = ube.reshape %p : tensor<2x4x15xf32> to tensor<2x4x3x5xf32>
+  %b = ube.add %r, %bias : tensor<2x4x3x5xf32>, tensor<4x1x1xf32>
+  %c = ube.clamp %b {min = 0.0 : f64, max = 6.0 : f64} : tensor<2x4x3x5xf32>
+  %y = ube.add %c, %res : tensor<2x4x3x5xf32>, tensor<2x4x3x5xf32>
+  return %y : tensor<2x4x3x5xf32>
+}
+
+// CHECK-LABEL: func.func @reshape_ends_epilogue
+// CHECK: %[[P:.*]] = scf.forall
+// CHECK: %[[R:.*]] = ube.reshape %[[P]] : tensor<2x4x15xf32> to tensor<8x15xf32>
+// CHECK: ube.add %[[R]]
+func.func @reshape_ends_epilogue(%w: tensor<4x6xf32>, %x: tensor<2x6x15xf32>, %bias: tensor<15xf32>) -> tensor<8x15xf32> {
+  %p = ube.matmul %w, %x : tensor<4x6xf32>, tensor<2x6x15xf32>
+  %r = ube.reshape %p : tensor<2x4x15xf32> to tensor<8x15xf32>
+  %b = ube.add %r, %bias : tensor<8x15xf32>, tensor<15xf32>
+  return %b : tensor<8x15xf32>
+}
+
+// -----
+
 // A short, wide product (one row group, 38 panels: an output projection
 // over a vocabulary) is split along its columns: 13 tasks of 3 panels, each
 // over every row, so each packed panel is read once; the ragged last panel
