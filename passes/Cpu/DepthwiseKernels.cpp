@@ -26,6 +26,7 @@
 #include "passes/Cpu/Passes.h"
 
 #include "dialects/ube/UbeOps.h"
+#include "passes/Linalg/ElementwiseBody.h"
 #include "passes/Utils/KernelBuilding.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -89,8 +90,12 @@ struct DepthwiseGeometry {
 
 class DepthwiseKernelBuilder {
 public:
-  DepthwiseKernelBuilder(ImplicitLocOpBuilder &b, ConvOp op, int64_t lanes, int64_t taskElements)
-      : b(b), ix(b), op(op), g(op, lanes), lanes(lanes), taskElements(taskElements) {
+  /// `epilogue`: elementwise ops applied to the convolution's result
+  /// (depthwiseEpilogue), whose last one's result the kernel computes.
+  DepthwiseKernelBuilder(ImplicitLocOpBuilder &b, ConvOp op, int64_t lanes, int64_t taskElements,
+                         ArrayRef<Operation *> epilogue)
+      : b(b), ix(b), op(op), g(op, lanes), lanes(lanes), taskElements(taskElements),
+        epilogue(epilogue) {
     f32 = b.getF32Type();
     vec = VectorType::get({lanes}, f32);
   }
@@ -213,6 +218,8 @@ private:
                           [&](Value kh, ValueRange sums) -> SmallVector<Value> {
                             return accumulateKernelRow(channel, kh, padded, rows, columns, sums);
                           });
+          for (Value &sum : acc)
+            sum = applyEpilogue(sum);
           Value result = state[0];
           Value narrow = g.outWidth < lanes ? mask(g.outWidth) : Value();
           for (int64_t r = 0; r < g.tileRows; ++r)
@@ -252,6 +259,26 @@ private:
     return acc;
   }
 
+  /// The epilogue's ops applied to a vector of outputs: their other
+  /// operands are splat constants.
+  Value applyEpilogue(Value value) {
+    Value consumed = op.getResult();
+    for (Operation *e : epilogue) {
+      SmallVector<Value> args;
+      for (Value operand : e->getOperands()) {
+        DenseElementsAttr splat;
+        if (operand == consumed)
+          args.push_back(value);
+        else if (matchPattern(operand, m_Constant(&splat)))
+          args.push_back(arith::ConstantOp::create(
+              b, DenseElementsAttr::get(vec, splat.getSplatValue<Attribute>())));
+      }
+      value = buildElementwiseBody(e, b, b.getLoc(), args, f32);
+      consumed = e->getResult(0);
+    }
+    return value;
+  }
+
   /// The input lanes of one output vector: `lanes` columns of `padded` from
   /// `at`, `g.strideW` apart.
   Value readLanes(Value padded, Value row, Value at) {
@@ -281,10 +308,35 @@ private:
   ConvOp op;
   DepthwiseGeometry g;
   int64_t lanes, taskElements;
+  ArrayRef<Operation *> epilogue;
   Type f32;
   VectorType vec;
   Value x, weights;
 };
+
+/// The elementwise ops that can run on the convolution's outputs in
+/// registers: a chain of float ops, each the only user of the previous
+/// value (the first: of the convolution), of its type, whose other operands
+/// are splat constants (MobileNet's ReLU6 after each depthwise layer).
+SmallVector<Operation *> depthwiseEpilogue(ConvOp op) {
+  SmallVector<Operation *> chain;
+  Value current = op.getResult();
+  while (current.hasOneUse()) {
+    Operation *user = *current.user_begin();
+    if (!isFloatEpilogueOp(user) || user->getResult(0).getType() != current.getType())
+      break;
+    if (!llvm::all_of(user->getOperands(), [&](Value operand) {
+          DenseElementsAttr splat;
+          return operand == current ||
+                 (matchPattern(operand, m_Constant(&splat)) && splat.isSplat() &&
+                  splat.getElementType().isF32());
+        }))
+      break;
+    chain.push_back(user);
+    current = user->getResult(0);
+  }
+  return chain;
+}
 
 /// The widest stride a vector's lanes are gathered at by one shuffle.
 constexpr int64_t kMaxStride = 4;
@@ -311,9 +363,18 @@ struct DepthwiseConvKernel : OpRewritePattern<ConvOp> {
       return rewriter.notifyMatchFailure(op, "not one input and output channel per group");
     if (op.window().stride.back() > kMaxStride)
       return rewriter.notifyMatchFailure(op, "stride wider than a shuffle gathers");
+    SmallVector<Operation *> epilogue = depthwiseEpilogue(op);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
-    DepthwiseKernelBuilder kernel(b, op, lanes, taskElements);
-    rewriter.replaceOp(op, kernel.build());
+    DepthwiseKernelBuilder kernel(b, op, lanes, taskElements, epilogue);
+    Value result = kernel.build();
+    if (epilogue.empty()) {
+      rewriter.replaceOp(op, result);
+      return success();
+    }
+    rewriter.replaceOp(epilogue.back(), result);
+    for (Operation *dead : llvm::reverse(ArrayRef(epilogue).drop_back()))
+      rewriter.eraseOp(dead);
+    rewriter.eraseOp(op);
     return success();
   }
   int64_t lanes, taskElements;

@@ -773,10 +773,7 @@ SmallVector<Operation *> epilogueChain(MatmulOp op) {
       current = next.getResult();
       continue;
     }
-    if (!isa<AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, NegOp, AbsOp, ExpOp, LogOp,
-             SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, SiluOp, ReluOp, GeluOp, LeakyReluOp,
-             EluOp, SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp, ClampOp>(user) ||
-        user->getResult(0).getType() != current.getType())
+    if (!isFloatEpilogueOp(user) || user->getResult(0).getType() != current.getType())
       break;
     if (!llvm::all_of(user->getOperands(), [&](Value operand) {
           if (operand == current)

@@ -142,8 +142,10 @@ def UbeCpuDepthwiseKernels : Pass<"ube-cpu-depthwise-kernels", "::mlir::func::Fu
     shuffle keeps every s-th), plus the bias. A row's last vector ends at
     the row's end, overlapping the one before it, and a tile's rows past
     the plane's repeat its last, so only rows narrower than a vector are
-    masked. The batch may be symbolic. Other convolutions, and other
-    element types, are left to the later passes.
+    masked. A chain of float ops after the convolution whose other operands
+    are splat constants (MobileNet's ReLU6) runs on the output vectors
+    before they are stored. The batch may be symbolic. Other convolutions,
+    and other element types, are left to the later passes.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "8",
@@ -209,8 +211,14 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     computed at run time, the ragged last panel masks its vectors by the
     columns left, and the rows left past the full micro-tiles are one
     micro-tile of exactly their count, chosen at run time
-    (`scf.index_switch`). Other matmuls (other element types, a static
-    size 0) are left for `--ube-lower-to-linalg`.
+    (`scf.index_switch`). A chain of elementwise float ops that alone
+    consume the product (a bias, an activation, a residual: operands that
+    broadcast to it) runs on the accumulators after the last K block, also
+    past a reshape that splits the product's last dimension (a 1×1
+    convolution's [N, C, H·W] as [N, C, H, W]), its operands then read in
+    the product's shape; a product added to a tensor of its type starts
+    from it. Other matmuls (other element types, a static size 0) are left
+    for `--ube-lower-to-linalg`.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "8",

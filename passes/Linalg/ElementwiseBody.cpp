@@ -313,4 +313,10 @@ bool isElementwise(Operation *op) {
              AtanOp, AsinOp, AcosOp, SinhOp, CoshOp, AsinhOp, AcoshOp, AtanhOp, Atan2Op>(op);
 }
 
+bool isFloatEpilogueOp(Operation *op) {
+  return isa<AddOp, SubOp, MulOp, DivOp, MaximumOp, MinimumOp, NegOp, AbsOp, ExpOp, LogOp,
+             SqrtOp, RsqrtOp, TanhOp, ErfOp, SigmoidOp, SiluOp, ReluOp, GeluOp, LeakyReluOp,
+             EluOp, SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp, ClampOp>(op);
+}
+
 } // namespace ube

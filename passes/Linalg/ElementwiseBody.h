@@ -17,6 +17,11 @@ namespace ube {
 /// Whether `op` is an elementwise ube op (one result; operands broadcast).
 bool isElementwise(mlir::Operation *op);
 
+/// Whether `op` is one of the float ops a kernel applies to its results in
+/// registers before storing them (arithmetic and activations: a matmul's or
+/// a convolution's epilogue).
+bool isFloatEpilogueOp(mlir::Operation *op);
+
 /// `op` applied to `args` (its operands' values: scalars, or vectors of
 /// them; floats, integers or i1 as the op takes); `resultType` is the
 /// result's element type.

@@ -62,3 +62,33 @@ func.func @left_alone(%x: tensor<1x4x9x9xf32>, %w: tensor<4x2x3x3xf32>, %h: tens
   %2 = ube.conv %x, %wd {groups = 4 : i64, stride = array<i64: 5, 5>} : tensor<1x4x9x9xf32>, tensor<4x1x3x3xf32>
   return %0, %1, %2 : tensor<1x4x7x7xf32>, tensor<1x4x7x7xf16>, tensor<1x4x2x2xf32>
 }
+
+// -----
+
+// An epilogue: ReLU6 (a clamp) and a scale by a splat constant run on the
+// output vectors before they are stored; nothing of them is left outside.
+// A second use of the convolution's result ends the chain.
+// CHECK-LABEL: func.func @epilogue
+// CHECK: scf.forall
+// CHECK: math.fma
+// CHECK: arith.select
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : vector<16xf32>
+// CHECK: vector.transfer_write
+// CHECK-NOT: ube.
+// CHECK: return
+func.func @epilogue(%x: tensor<1x4x9x40xf32>, %w: tensor<4x1x3x3xf32>) -> tensor<1x4x7x38xf32> {
+  %0 = ube.conv %x, %w {groups = 4 : i64} : tensor<1x4x9x40xf32>, tensor<4x1x3x3xf32>
+  %1 = ube.clamp %0 {min = 0.0 : f64, max = 6.0 : f64} : tensor<1x4x7x38xf32>
+  %half = ube.constant dense<0.5> : tensor<f32>
+  %2 = ube.mul %1, %half : tensor<1x4x7x38xf32>, tensor<f32>
+  return %2 : tensor<1x4x7x38xf32>
+}
+
+// CHECK-LABEL: func.func @shared_result
+// CHECK: %[[Y:.*]] = tensor.expand_shape
+// CHECK: ube.relu %[[Y]]
+func.func @shared_result(%x: tensor<1x4x9x40xf32>, %w: tensor<4x1x3x3xf32>) -> (tensor<1x4x7x38xf32>, tensor<1x4x7x38xf32>) {
+  %0 = ube.conv %x, %w {groups = 4 : i64} : tensor<1x4x9x40xf32>, tensor<4x1x3x3xf32>
+  %1 = ube.relu %0 : tensor<1x4x7x38xf32>
+  return %0, %1 : tensor<1x4x7x38xf32>, tensor<1x4x7x38xf32>
+}

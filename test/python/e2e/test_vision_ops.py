@@ -46,6 +46,9 @@ MODULES = {
     "zero_pad_depthwise_s2": (lambda: nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)),
                                                     nn.Conv2d(4, 4, 3, stride=2, groups=4)),
                               (2, 4, 20, 36)),
+    # Activations on the depthwise kernel's outputs in registers.
+    "depthwise_relu6_hardswish": (lambda: nn.Sequential(
+        nn.Conv2d(6, 6, 3, padding=1, groups=6), nn.ReLU6(), nn.Hardswish()), (2, 6, 12, 20)),
     "conv1d_depthwise_stride2": (lambda: nn.Conv1d(6, 6, 4, stride=2, padding=3, dilation=2,
                                                    groups=6, bias=False), (2, 6, 70)),
     # Strided 2-D convolutions gather their patches' panels (implicit
