@@ -534,7 +534,17 @@ struct LowerConcat : OpConversionPattern<ConcatOp> {
         sizes.push_back(dimOf(rewriter, loc, input, d));
         strides.push_back(rewriter.getIndexAttr(1));
       }
-      result = tensor::InsertSliceOp::create(rewriter, loc, input, result, offsets, sizes, strides);
+      // A computed input is copied into its slot of the result by a
+      // linalg.copy, which the parallelization tiles into tasks (a padded
+      // copy of a convolution's input was one serial copy per padded
+      // axis). Constants are copied from their globals as they are.
+      Value placed = input;
+      if (!matchPattern(input, m_Constant())) {
+        Value slot =
+            tensor::ExtractSliceOp::create(rewriter, loc, result, offsets, sizes, strides);
+        placed = linalg::CopyOp::create(rewriter, loc, input, slot).getResult(0);
+      }
+      result = tensor::InsertSliceOp::create(rewriter, loc, placed, result, offsets, sizes, strides);
       std::optional<int64_t> before = getConstantIntValue(offset);
       std::optional<int64_t> size = getConstantIntValue(sizes[axis]);
       if (before && size) {

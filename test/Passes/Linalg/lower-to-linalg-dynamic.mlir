@@ -74,14 +74,20 @@ func.func @gather(%t: tensor<100x16xf32>, %ids: tensor<?x?xi64>) -> tensor<?x?x1
 // -----
 
 // Along the axis the sizes add up; the second input goes at the first's size.
+// Each input is copied into its slot by a linalg.copy (which the cpu
+// target's parallelization splits into tasks).
 // CHECK-LABEL: func.func @concat
 // CHECK-SAME: (%[[A:.*]]: tensor<?x4xf32>, %[[B:.*]]: tensor<?x4xf32>)
 // CHECK: %[[DA:.*]] = tensor.dim %[[A]], %c0
 // CHECK: %[[DB:.*]] = tensor.dim %[[B]], %c0
 // CHECK: %[[SUM:.*]] = arith.addi %[[DA]], %[[DB]]
 // CHECK: %[[E:.*]] = tensor.empty(%[[SUM]]) : tensor<?x4xf32>
-// CHECK: %[[FIRST:.*]] = tensor.insert_slice %[[A]] into %[[E]][0, 0] [%{{.*}}, 4] [1, 1]
-// CHECK: tensor.insert_slice %[[B]] into %[[FIRST]][%{{.*}}, 0] [%{{.*}}, 4] [1, 1]
+// CHECK: %[[SLOT_A:.*]] = tensor.extract_slice %[[E]][0, 0] [%{{.*}}, 4] [1, 1]
+// CHECK: %[[COPY_A:.*]] = linalg.copy ins(%[[A]] : tensor<?x4xf32>) outs(%[[SLOT_A]] : tensor<?x4xf32>)
+// CHECK: %[[FIRST:.*]] = tensor.insert_slice %[[COPY_A]] into %[[E]][0, 0] [%{{.*}}, 4] [1, 1]
+// CHECK: %[[SLOT_B:.*]] = tensor.extract_slice %[[FIRST]][%{{.*}}, 0] [%{{.*}}, 4] [1, 1]
+// CHECK: %[[COPY_B:.*]] = linalg.copy ins(%[[B]] : tensor<?x4xf32>) outs(%[[SLOT_B]] : tensor<?x4xf32>)
+// CHECK: tensor.insert_slice %[[COPY_B]] into %[[FIRST]][%{{.*}}, 0] [%{{.*}}, 4] [1, 1]
 func.func @concat(%a: tensor<?x4xf32>, %b: tensor<?x4xf32>) -> tensor<?x4xf32> {
   %0 = ube.concat %a, %b {axis = 0 : i64} : tensor<?x4xf32>, tensor<?x4xf32>
   return %0 : tensor<?x4xf32>
