@@ -145,8 +145,10 @@ static Value buildPanelTasks(ImplicitLocOpBuilder &b, Value count, Value k, Valu
 
 /// The panel's rows k in [0, k) as masked vector reads of `width` floats
 /// at `source[rowIndices(kk)]` (the last index the row's first column).
-static Value fillPanelRows(ImplicitLocOpBuilder &b, Value source, Value k, Value width,
-                           Value panel, int64_t panelWidth,
+/// Rows [kBegin, kEnd) of a panel (`rowIndices(kk)`: where row kk starts
+/// in `source`) written at rows [0, kEnd − kBegin) of `panel`.
+static Value fillPanelRows(ImplicitLocOpBuilder &b, Value source, Value kBegin, Value kEnd,
+                           Value width, Value panel, int64_t panelWidth,
                            llvm::function_ref<SmallVector<Value>(Value kk)> rowIndices) {
   Type f32 = b.getF32Type();
   Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
@@ -154,16 +156,23 @@ static Value fillPanelRows(ImplicitLocOpBuilder &b, Value source, Value k, Value
   auto panelVector = VectorType::get({panelWidth}, f32);
   Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
                                             ValueRange{width});
-  return buildLoop(b, first, k, one, panel,
+  return buildLoop(b, kBegin, kEnd, one, panel,
                    [&](Value kk, ValueRange out) -> SmallVector<Value> {
                      auto read = vector::TransferReadOp::create(
                          b, panelVector, source, rowIndices(kk), zero, ArrayRef<bool>{true});
                      read.getMaskMutable().assign(mask);
+                     Value row = b.createOrFold<arith::SubIOp>(kk, kBegin);
                      return {vector::TransferWriteOp::create(b, read, out[0],
-                                                             ValueRange{kk, first},
+                                                             ValueRange{row, first},
                                                              ArrayRef<bool>{true})
                                  .getResult()};
                    })[0];
+}
+static Value fillPanelRows(ImplicitLocOpBuilder &b, Value source, Value k, Value width,
+                           Value panel, int64_t panelWidth,
+                           llvm::function_ref<SmallVector<Value>(Value kk)> rowIndices) {
+  return fillPanelRows(b, source, arith::ConstantIndexOp::create(b, 0), k, width, panel,
+                       panelWidth, rowIndices);
 }
 
 Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
@@ -212,32 +221,45 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   });
 }
 
+Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col) {
+  ArrayRef<int64_t> kernel = im2col.getKernel();
+  taps = kernel[0] * kernel[1];
+  flat = tensor::CollapseShapeOp::create(b, im2col.getInput(),
+                                         SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  SmallVector<Attribute> offsets;
+  for (int64_t t = 0; t < taps; ++t)
+    offsets.push_back(b.getIndexAttr(im2col.tapOffset(t)));
+  table = arith::ConstantOp::create(
+      b, DenseElementsAttr::get(RankedTensorType::get({taps}, b.getIndexType()), offsets));
+}
+
+SmallVector<Value> Im2colPanelRows::rowStart(ImplicitLocOpBuilder &b, Value r, Value column,
+                                             Value kk) const {
+  IndexMath x(b);
+  Value channel = x.div(kk, x.c(taps));
+  Value offset = tensor::ExtractOp::create(b, table, ValueRange{x.rem(kk, x.c(taps))});
+  return {r, channel, x.add(offset, column)};
+}
+
+Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
+                            Value kBegin, Value kEnd, Value panel, int64_t panelWidth) const {
+  return fillPanelRows(b, flat, kBegin, kEnd, width, panel, panelWidth,
+                       [&](Value kk) { return rowStart(b, r, column, kk); });
+}
+
 Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelWidth) {
   IndexMath x(b);
   auto type = cast<RankedTensorType>(im2col.getType());
-  ArrayRef<int64_t> kernel = im2col.getKernel();
-  int64_t taps = kernel[0] * kernel[1];
+  Im2colPanelRows source(b, im2col);
+  int64_t taps = source.taps;
+  Value flat = source.flat, table = source.table;
   Value input = im2col.getInput();
-  Value flat = tensor::CollapseShapeOp::create(
-      b, input, SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
   Value count = x.dim(input, 0), k = x.c(type.getDimSize(1)), n = x.c(type.getDimSize(2));
-  // Tap offsets in the flattened plane, a table the rows index.
-  SmallVector<int64_t> offsets;
-  for (int64_t t = 0; t < taps; ++t)
-    offsets.push_back(im2col.tapOffset(t));
-  auto tableType = RankedTensorType::get({taps}, b.getIndexType());
-  Value table = arith::ConstantOp::create(
-      b, DenseElementsAttr::get(tableType, llvm::map_to_vector(offsets, [&](int64_t v) {
-                                  return Attribute(b.getIndexAttr(v));
-                                })));
   if (im2col.isContiguous())
     return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
                                                            Value panel) -> Value {
-      return fillPanelRows(b, flat, k, width, panel, panelWidth, [&](Value kk) {
-        Value channel = x.div(kk, x.c(taps));
-        Value offset = tensor::ExtractOp::create(b, table, ValueRange{x.rem(kk, x.c(taps))});
-        return SmallVector<Value>{r, channel, x.add(offset, column)};
-      });
+      return fillPanelRows(b, flat, k, width, panel, panelWidth,
+                           [&](Value kk) { return source.rowStart(b, r, column, kk); });
     });
   // Strided: each panel column's position in the plane, computed once per
   // panel, plus the row's tap offset, gathered (32-bit indices: one AVX-512

@@ -37,6 +37,26 @@ mlir::Value buildPackedPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack, 
 mlir::Value buildIm2colPanels(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col,
                               int64_t panelWidth);
 
+/// The rows of a contiguous (stride-1) `im2col`'s panels, read from its
+/// input: the per-task form of buildIm2colPanels, for a kernel that packs
+/// each panel where it uses it.
+class Im2colPanelRows {
+public:
+  Im2colPanelRows(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col);
+  /// Fills `panel` ([≥ kEnd − kBegin, NR]) with rows [kBegin, kEnd) of
+  /// panel `column` / NR of matrix `r` (`width` columns inside the matrix,
+  /// zeros past them). Returns the filled panel.
+  mlir::Value fill(mlir::ImplicitLocOpBuilder &b, mlir::Value r, mlir::Value column,
+                   mlir::Value width, mlir::Value kBegin, mlir::Value kEnd, mlir::Value panel,
+                   int64_t panelWidth) const;
+  /// Where row kk of matrix r's panel from `column` starts in `flat`.
+  llvm::SmallVector<mlir::Value> rowStart(mlir::ImplicitLocOpBuilder &b, mlir::Value r,
+                                          mlir::Value column, mlir::Value kk) const;
+
+  int64_t taps;
+  /// The input as [B, C, H·W], and each tap's offset in the plane.
+  mlir::Value flat, table;
+};
 /// The packed panels of a constant `stack` (as buildPackedPanels), or null
 /// when `stack` is not a constant whose values can be read.
 mlir::Value packConstantPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack,

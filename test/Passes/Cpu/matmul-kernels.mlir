@@ -261,20 +261,41 @@ func.func @short_wide(%a: tensor<6x8xf32>, %b: tensor<8x600xf32>) -> tensor<6x60
 
 // Implicit im2col: the panels of an im2col's patches are read straight from
 // its input flattened per channel (row c·9 + t at tap t's offset in the
-// table); no patch matrix is built.
+// table); no patch matrix is built. With one row group (4 rows), each task
+// packs its panel's K block (6 of 18 rows: k-block 8) into a scratch panel
+// it passes along its loops, and the micro-tiles read that.
 // CHECK-LABEL: func.func @implicit_patches
 // CHECK-NOT: ube.im2col
 // CHECK-DAG: %[[TABLE:.*]] = arith.constant dense<[0, 1, 2, 5, 6, 7, 10, 11, 12]> : tensor<9xindex>
 // CHECK-DAG: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0], [1], [2, 3]] : tensor<2x2x6x5xf32> into tensor<2x2x30xf32>
 // CHECK: scf.forall
-// CHECK: %[[C:.*]] = arith.divui %{{.*}}, %c9 : index
-// CHECK: %[[T:.*]] = arith.remui %{{.*}}, %c9 : index
+// CHECK: %[[SCRATCH:.*]] = tensor.empty() : tensor<6x16xf32>
+// CHECK: scf.for %[[K0:.*]] = %c0 to %c18 step %c6 iter_args(%{{.*}} = %{{.*}}, %[[PANEL:.*]] = %[[SCRATCH]])
+// CHECK: scf.for %[[KK:.*]] = %[[K0]] to %{{.*}} step %c1 iter_args(%{{.*}} = %[[PANEL]])
+// CHECK: %[[C:.*]] = arith.divui %[[KK]], %c9 : index
+// CHECK: %[[T:.*]] = arith.remui %[[KK]], %c9 : index
 // CHECK: %[[OFF:.*]] = tensor.extract %[[TABLE]][%[[T]]]
 // CHECK: vector.transfer_read %[[FLAT]][%{{.*}}, %[[C]], %[[OFF]]]
+// CHECK: %[[ROW:.*]] = arith.subi %[[KK]], %[[K0]]
+// CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%[[ROW]], %c0] {in_bounds = [true]} : vector<16xf32>, tensor<6x16xf32>
+// CHECK: vector.transfer_read %{{.*}}[%{{.*}}, %c0], %{{.*}} {in_bounds = [true]} : tensor<6x16xf32>, vector<8xf32>
 func.func @implicit_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x6x5xf32>) -> tensor<2x4x15xf32> {
   %p = ube.im2col %x {kernel = array<i64: 3, 3>, length = 15 : i64} : tensor<2x2x6x5xf32>
   %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<2x18x15xf32>
   return %y : tensor<2x4x15xf32>
+}
+
+// With several row groups (40 rows: 6 groups of one micro-tile, the last
+// with the ragged rows) the panels
+// are packed once, by tasks of their own, before the product.
+// CHECK-LABEL: func.func @implicit_patches_packed_first
+// CHECK: %[[PACKED:.*]] = scf.forall (%{{.*}}) in (2) shared_outs(%{{.*}}) -> (tensor<2x1x18x16xf32>)
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (2, 6)
+// CHECK: vector.transfer_read %[[PACKED]]
+func.func @implicit_patches_packed_first(%w: tensor<40x18xf32>, %x: tensor<2x2x6x5xf32>) -> tensor<2x40x15xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>, length = 15 : i64} : tensor<2x2x6x5xf32>
+  %y = ube.matmul %w, %p : tensor<40x18xf32>, tensor<2x18x15xf32>
+  return %y : tensor<2x40x15xf32>
 }
 
 // -----
