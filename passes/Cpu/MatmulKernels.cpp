@@ -191,7 +191,8 @@ public:
       // convolution's are K = 9·C rows deep, 60 MB for 64 channels at 56²
       // × 8 images; that layer 13.7 → 10.6 ms, 128 channels at 28² 10.0 →
       // 9.4; with 3 or 5 groups, 256 at 14² and 512 at 7², packing once
-      // was 2-3% faster).
+      // was 2-3% faster). Not when strided: gathering each panel per task
+      // made the 3×3/2 layer of 128 channels at 56² 15.1 → 17.2 ms.
       std::optional<int64_t> rowGroups = x.constant(groups);
       if (im2col.isContiguous() && rowGroups && *rowGroups <= kTaskPackedMaxGroups &&
           x.constant(blockDepth()).has_value())

@@ -221,7 +221,9 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   });
 }
 
-Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col) {
+Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
+    : contiguous(im2col.isContiguous()), stride(im2col.strides()),
+      rowLength(im2col.rowLength()), planeWidth(im2col.getInput().getType().getDimSize(3)) {
   ArrayRef<int64_t> kernel = im2col.getKernel();
   taps = kernel[0] * kernel[1];
   flat = tensor::CollapseShapeOp::create(b, im2col.getInput(),
@@ -233,78 +235,68 @@ Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col) {
       b, DenseElementsAttr::get(RankedTensorType::get({taps}, b.getIndexType()), offsets));
 }
 
-SmallVector<Value> Im2colPanelRows::rowStart(ImplicitLocOpBuilder &b, Value r, Value column,
-                                             Value kk) const {
-  IndexMath x(b);
-  Value channel = x.div(kk, x.c(taps));
-  Value offset = tensor::ExtractOp::create(b, table, ValueRange{x.rem(kk, x.c(taps))});
-  return {r, channel, x.add(offset, column)};
-}
-
 Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
                             Value kBegin, Value kEnd, Value panel, int64_t panelWidth) const {
-  return fillPanelRows(b, flat, kBegin, kEnd, width, panel, panelWidth,
-                       [&](Value kk) { return rowStart(b, r, column, kk); });
-}
-
-Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelWidth) {
   IndexMath x(b);
-  auto type = cast<RankedTensorType>(im2col.getType());
-  Im2colPanelRows source(b, im2col);
-  int64_t taps = source.taps;
-  Value flat = source.flat, table = source.table;
-  Value input = im2col.getInput();
-  Value count = x.dim(input, 0), k = x.c(type.getDimSize(1)), n = x.c(type.getDimSize(2));
-  if (im2col.isContiguous())
-    return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
-                                                           Value panel) -> Value {
-      return fillPanelRows(b, flat, k, width, panel, panelWidth,
-                           [&](Value kk) { return source.rowStart(b, r, column, kk); });
+  // Row kk: channel kk / T at tap kk mod T's offset in the plane.
+  auto channelAndOffset = [&](Value kk) -> std::pair<Value, Value> {
+    return {x.div(kk, x.c(taps)),
+            tensor::ExtractOp::create(b, table, ValueRange{x.rem(kk, x.c(taps))})};
+  };
+  if (contiguous)
+    return fillPanelRows(b, flat, kBegin, kEnd, width, panel, panelWidth, [&](Value kk) {
+      auto [channel, offset] = channelAndOffset(kk);
+      return SmallVector<Value>{r, channel, x.add(offset, column)};
     });
   // Strided: each panel column's position in the plane, computed once per
   // panel, plus the row's tap offset, gathered (32-bit indices: one AVX-512
   // gather per 16 floats).
-  std::array<int64_t, 2> stride = im2col.strides();
-  int64_t columns = im2col.rowLength(), planeWidth = im2col.getInput().getType().getDimSize(3);
   Type i32 = b.getI32Type(), f32 = b.getF32Type();
   auto indexLanes = VectorType::get({panelWidth}, b.getIndexType());
   auto i32Lanes = VectorType::get({panelWidth}, i32);
   auto splat = [&](int64_t v) {
     return arith::ConstantOp::create(b, DenseElementsAttr::get(indexLanes, b.getIndexAttr(v)));
   };
+  Value positions = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes),
+                                          vector::BroadcastOp::create(b, indexLanes, column));
+  Value rows = arith::DivUIOp::create(b, positions, splat(rowLength));
+  Value cols = arith::RemUIOp::create(b, positions, splat(rowLength));
+  Value base =
+      arith::AddIOp::create(b, arith::MulIOp::create(b, rows, splat(stride[0] * planeWidth)),
+                            arith::MulIOp::create(b, cols, splat(stride[1])));
+  base = arith::IndexCastOp::create(b, i32Lanes, base);
+  Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
+                                            ValueRange{width});
+  auto panelVector = VectorType::get({panelWidth}, f32);
+  Value zeros =
+      arith::ConstantOp::create(b, DenseElementsAttr::get(panelVector, b.getF32FloatAttr(0.0f)));
+  Value first = x.c(0);
+  return buildLoop(b, kBegin, kEnd, x.c(1), panel,
+                   [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                     auto [channel, offset] = channelAndOffset(kk);
+                     Value indices = arith::AddIOp::create(
+                         b, base,
+                         vector::BroadcastOp::create(
+                             b, i32Lanes, arith::IndexCastOp::create(b, i32, offset)));
+                     Value gathered = vector::GatherOp::create(
+                         b, panelVector, flat, ValueRange{r, channel, first}, indices, mask,
+                         zeros, IntegerAttr());
+                     return {vector::TransferWriteOp::create(b, gathered, out[0],
+                                                             ValueRange{x.sub(kk, kBegin), first},
+                                                             ArrayRef<bool>{true})
+                                 .getResult()};
+                   })[0];
+}
+
+Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelWidth) {
+  IndexMath x(b);
+  auto type = cast<RankedTensorType>(im2col.getType());
+  Im2colPanelRows rows(b, im2col);
+  Value count = x.dim(im2col.getInput(), 0), k = x.c(type.getDimSize(1)),
+        n = x.c(type.getDimSize(2));
   return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
                                                          Value panel) -> Value {
-    Value positions = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes),
-                                            vector::BroadcastOp::create(b, indexLanes, column));
-    Value rows = arith::DivUIOp::create(b, positions, splat(columns));
-    Value cols = arith::RemUIOp::create(b, positions, splat(columns));
-    Value base =
-        arith::AddIOp::create(b, arith::MulIOp::create(b, rows, splat(stride[0] * planeWidth)),
-                              arith::MulIOp::create(b, cols, splat(stride[1])));
-    base = arith::IndexCastOp::create(b, i32Lanes, base);
-    Value mask = vector::CreateMaskOp::create(
-        b, VectorType::get({panelWidth}, b.getI1Type()), ValueRange{width});
-    auto panelVector = VectorType::get({panelWidth}, f32);
-    Value zeros = arith::ConstantOp::create(
-        b, DenseElementsAttr::get(panelVector, b.getF32FloatAttr(0.0f)));
-    Value first = x.c(0);
-    return buildLoop(b, first, k, x.c(1), panel,
-                     [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                       Value channel = x.div(kk, x.c(taps));
-                       Value offset = tensor::ExtractOp::create(
-                           b, table, ValueRange{x.rem(kk, x.c(taps))});
-                       Value indices = arith::AddIOp::create(
-                           b, base,
-                           vector::BroadcastOp::create(
-                               b, i32Lanes, arith::IndexCastOp::create(b, i32, offset)));
-                       Value gathered = vector::GatherOp::create(
-                           b, panelVector, flat, ValueRange{r, channel, first}, indices, mask,
-                           zeros, IntegerAttr());
-                       return {vector::TransferWriteOp::create(b, gathered, out[0],
-                                                               ValueRange{kk, first},
-                                                               ArrayRef<bool>{true})
-                                   .getResult()};
-                     })[0];
+    return rows.fill(b, r, column, width, x.c(0), k, panel, panelWidth);
   });
 }
 

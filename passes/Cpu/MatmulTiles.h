@@ -19,6 +19,8 @@
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <array>
+
 namespace ube {
 
 class Im2colOp;
@@ -37,9 +39,9 @@ mlir::Value buildPackedPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack, 
 mlir::Value buildIm2colPanels(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col,
                               int64_t panelWidth);
 
-/// The rows of a contiguous (stride-1) `im2col`'s panels, read from its
-/// input: the per-task form of buildIm2colPanels, for a kernel that packs
-/// each panel where it uses it.
+/// The rows of an `im2col`'s panels, read from its input (contiguous runs
+/// at stride 1, gathered columns when strided): what buildIm2colPanels
+/// packs, and what a kernel that packs each panel where it uses it reads.
 class Im2colPanelRows {
 public:
   Im2colPanelRows(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col);
@@ -49,11 +51,11 @@ public:
   mlir::Value fill(mlir::ImplicitLocOpBuilder &b, mlir::Value r, mlir::Value column,
                    mlir::Value width, mlir::Value kBegin, mlir::Value kEnd, mlir::Value panel,
                    int64_t panelWidth) const;
-  /// Where row kk of matrix r's panel from `column` starts in `flat`.
-  llvm::SmallVector<mlir::Value> rowStart(mlir::ImplicitLocOpBuilder &b, mlir::Value r,
-                                          mlir::Value column, mlir::Value kk) const;
 
-  int64_t taps;
+private:
+  bool contiguous;
+  std::array<int64_t, 2> stride;
+  int64_t rowLength, planeWidth, taps;
   /// The input as [B, C, H·W], and each tap's offset in the plane.
   mlir::Value flat, table;
 };

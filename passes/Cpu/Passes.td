@@ -196,8 +196,9 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     transposes) with Goto's algorithm on tensors: the right-hand side is
     packed into k-major panels `panel-width` columns wide (at compile time
     when it is a constant, as weights are; else by parallel tasks; an
-    `ube.im2col`'s straight from its input, and at stride 1 with at most two
-    row groups by each task into an L1 scratch panel as it uses it), then an
+    `ube.im2col`'s straight from its input, and at stride 1 with at most
+    two row groups by each task into an L1 scratch panel as it uses it),
+    then an
     `scf.forall` over (batch, row group, column group) runs, per task, K
     blocks of at most `k-block` (split evenly), panels, and micro-tiles of
     `tile-rows` × `panel-width` whose accumulators stay in vector registers
