@@ -42,6 +42,10 @@ using namespace ube;
 
 namespace {
 
+/// The most memory the tasks' padded planes take together (the arena holds
+/// one per task): large planes make fewer, larger tasks.
+constexpr int64_t kMaxScratchBytes = 32 << 20;
+
 /// Accumulators a tile keeps in registers: enough independent FMA chains to
 /// hide their latency, few enough to leave registers for the loads.
 int64_t tileAccumulators(int64_t lanes) { return lanes >= 16 ? 8 : 4; }
@@ -116,8 +120,13 @@ public:
       tapGroups[1].push_back(d);
     weights = tensor::CollapseShapeOp::create(b, op.getWeight(), tapGroups);
     int64_t outPlane = g.outHeight * g.outWidth;
+    // Each task has a padded plane of its own (one arena slot per task):
+    // together at most kMaxScratchBytes.
+    int64_t scratchTasks = std::max<int64_t>(
+        1, kMaxScratchBytes / (g.paddedHeight * g.paddedWidth * int64_t(sizeof(float))));
     Value planesPerTask =
-        ix.min(planes, ix.c(std::max<int64_t>(1, taskElements / outPlane)));
+        ix.min(planes, ix.max(ix.c(std::max<int64_t>(1, taskElements / outPlane)),
+                              ix.ceilDiv(planes, ix.c(scratchTasks))));
     Value tasks = ix.ceilDiv(planes, planesPerTask);
     SmallVector<Value> dynamicPlanes;
     if (!ix.constant(planes))

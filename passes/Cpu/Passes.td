@@ -132,7 +132,9 @@ def UbeCpuDepthwiseKernels : Pass<"ube-cpu-depthwise-kernels", "::mlir::func::Fu
     Replaces `ube.conv` of f32 with one input and one output channel per
     group (1-D or 2-D, any kernel, padding and dilation, strides up to 4)
     with an `scf.forall` over groups of planes, one plane per (batch,
-    channel), each task at least `task-elements` output elements. A task
+    channel), each task at least `task-elements` output elements (and
+    fewer, larger tasks for large planes: the tasks' padded planes take at
+    most 32 MiB together). A task
     zero-fills a padded plane once and copies each input plane into its
     interior, one vector at a time, so that every tap reads it from L1
     without a bounds check. The output is computed in tiles of rows ×

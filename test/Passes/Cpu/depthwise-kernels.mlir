@@ -92,3 +92,17 @@ func.func @shared_result(%x: tensor<1x4x9x40xf32>, %w: tensor<4x1x3x3xf32>) -> (
   %1 = ube.relu %0 : tensor<1x4x7x38xf32>
   return %0, %1 : tensor<1x4x7x38xf32>, tensor<1x4x7x38xf32>
 }
+
+// -----
+
+// Large planes: each task's padded plane (1402 × 1402 floats, 7.5 MiB) is an
+// arena slot of its own, so the 8 planes go in 4 tasks of 2, keeping the
+// scratch within 32 MiB, not 8 tasks of 1.
+// CHECK-LABEL: func.func @large_planes
+// CHECK: scf.forall (%{{.*}}) in (4)
+// CHECK: tensor.empty() : tensor<1402x1402xf32>
+func.func @large_planes(%x: tensor<1x8x1400x1400xf32>, %w: tensor<8x1x3x3xf32>) -> tensor<1x8x1400x1400xf32> {
+  %0 = ube.conv %x, %w {groups = 8 : i64, padding = array<i64: 1, 1, 1, 1>}
+      : tensor<1x8x1400x1400xf32>, tensor<8x1x3x3xf32>
+  return %0 : tensor<1x8x1400x1400xf32>
+}
