@@ -1,16 +1,15 @@
 #!/usr/bin/env python3
 """Inference latency and memory: the encoders TinyBERT-4L-312H, BERT-base
-(12L-768H) and the pre-trained MiniLM-L6, and ResNet-50 and MobileNetV2,
-compiled by ube for the CPU against
-PyTorch eager (torch.no_grad, same weights, same thread count),
-torch.compile (inductor, default mode, and with --max-autotune also
-mode="max-autotune"; compiles outside the timing) and
-onnxruntime (the model from torch.onnx.export, all graph optimizations,
+(12L-768H) and the pre-trained MiniLM-L6, and ResNet-50, MobileNetV2 and
+ConvNeXt-T, compiled by ube for the CPU against PyTorch eager
+(torch.no_grad, same weights, same thread count), torch.compile (inductor,
+default mode, and with --max-autotune also mode="max-autotune"; compiles
+outside the timing) and onnxruntime (the model from torch.onnx.export, all graph optimizations,
 intra-op threads = --threads), 128 tokens, batch 1 and 8; BERT-base's
 attention block alone; the vision models on 224 x 224 images.
 
     .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5]
-                           [--models tinybert,bert-base,attention,minilm,resnet50,mobilenetv2]
+                           [--models tinybert,bert-base,attention,minilm,resnet50,mobilenetv2,convnext]
                            [--batches 1,8] [--record]
 
 MiniLM-L6 is all-MiniLM-L6-v2 loaded by transformers from its pip package
@@ -18,9 +17,10 @@ MiniLM-L6 is all-MiniLM-L6-v2 loaded by transformers from its pip package
 models.Bert (classes=None: every token's hidden state) with
 BERT's 30522-entry vocabulary; "attention" is one BERT-base attention block
 (Q/K/V projections, masked scores, softmax, context, output projection,
-residual + LayerNorm) on hidden states. ResNet-50 and MobileNetV2 are
-transformers' ResNetModel and MobileNetV2Model (default configs, random
-weights and batch-norm statistics; the last hidden state). Each is exported with ube.export and
+residual + LayerNorm) on hidden states. ResNet-50, MobileNetV2 and
+ConvNeXt-T are transformers' ResNetModel, MobileNetV2Model and
+ConvNextModel (default configs, random weights and batch-norm statistics;
+the last hidden state). Each is exported with ube.export and
 compiled with
 `ube-compile --print-memory-plan` (timed: the compile time column) in one
 process; then ube (ube.load of the executable, nothing of PyTorch's model)
@@ -53,9 +53,11 @@ MODELS = {  # layers (0: the attention block alone), hidden, heads, ffn
     "minilm": ("MiniLM-L6 (pre-trained, transformers)", 6, 384, 12, 1536),
     "resnet50": ("ResNet-50 (transformers, 224x224)", 0, 0, 0, 0),
     "mobilenetv2": ("MobileNetV2 (transformers, 224x224)", 0, 0, 0, 0),
+    "convnext": ("ConvNeXt-T (transformers, 224x224)", 0, 0, 0, 0),
 }
 VISION = {"resnet50": ("ResNetConfig", "ResNetModel"),
-          "mobilenetv2": ("MobileNetV2Config", "MobileNetV2Model")}
+          "mobilenetv2": ("MobileNetV2Config", "MobileNetV2Model"),
+          "convnext": ("ConvNextConfig", "ConvNextModel")}
 VOCAB, TOKENS = 30522, 128
 
 
