@@ -9,7 +9,8 @@ intra-op threads = --threads), 128 tokens, batch 1 and 8; BERT-base's
 attention block alone; the vision models on 224 x 224 images.
 
     .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5]
-                           [--models tinybert,bert-base,attention,minilm,resnet50,mobilenetv2,convnext]
+                           [--models tinybert,bert-base,attention,minilm,resnet50,
+                                     mobilenetv2,convnext]
                            [--batches 1,8] [--record]
 
 MiniLM-L6 is all-MiniLM-L6-v2 loaded by transformers from its pip package

@@ -176,8 +176,9 @@ private:
                      [&](Value y, ValueRange state) -> SmallVector<Value> {
                        Value row = ix.add(y, ix.c(g.padTop));
                        auto copy = [&](Value at, Value out, Value mask) {
+                         Value from = ix.add(ix.mul(y, ix.c(g.width)), at);
                          auto read = vector::TransferReadOp::create(
-                             b, vec, x, ValueRange{plane, ix.add(ix.mul(y, ix.c(g.width)), at)}, scalar(0.0),
+                             b, vec, x, ValueRange{plane, from}, scalar(0.0),
                              ArrayRef<bool>{true});
                          auto write = vector::TransferWriteOp::create(
                              b, read, out, ValueRange{row, ix.add(at, ix.c(g.padLeft))},

@@ -544,7 +544,8 @@ struct LowerConcat : OpConversionPattern<ConcatOp> {
             tensor::ExtractSliceOp::create(rewriter, loc, result, offsets, sizes, strides);
         placed = linalg::CopyOp::create(rewriter, loc, input, slot).getResult(0);
       }
-      result = tensor::InsertSliceOp::create(rewriter, loc, placed, result, offsets, sizes, strides);
+      result =
+          tensor::InsertSliceOp::create(rewriter, loc, placed, result, offsets, sizes, strides);
       std::optional<int64_t> before = getConstantIntValue(offset);
       std::optional<int64_t> size = getConstantIntValue(sizes[axis]);
       if (before && size) {
