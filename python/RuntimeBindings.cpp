@@ -210,14 +210,14 @@ public:
                                 "' must be C-contiguous and writeable");
         ptrdiff_t updated = host ? ube_function_output_in_place_of(exe_, fn, i) : -1;
         for (size_t k = 0; k < keep.size(); ++k)
-          if (numpy.attr("may_share_memory")(result, keep[k]).cast<bool>() &&
+          if (overlap(result, keep[k]) &&
               !(ptrdiff_t(k) == updated && result.data() == keep[k].data()))
             throw py::value_error("output array for '" + name +
                                   "' shares memory with an input; the code reads inputs "
                                   "while it writes outputs (only an output updated in place "
                                   "may be its input's array)");
         for (const py::array &other : results)
-          if (numpy.attr("may_share_memory")(result, other).cast<bool>())
+          if (overlap(result, other))
             throw py::value_error("output array for '" + name +
                                   "' shares memory with another output");
       } else {
@@ -252,6 +252,17 @@ public:
   }
 
   std::string targetInfo() const { return ube_executable_target_info(exe_); }
+
+  /// Whether two C-contiguous arrays' bytes overlap: what
+  /// numpy.may_share_memory says of them, exactly, without a call into
+  /// Python per pair (a training step checks each of ~170 outputs against
+  /// every input and output: 47,000 calls, 30 ms of a 260 ms MiniLM step).
+  static bool overlap(const py::array &a, const py::array &b) {
+    auto begin = [](const py::array &x) { return static_cast<const char *>(x.data()); };
+    if (a.nbytes() == 0 || b.nbytes() == 0)
+      return false;
+    return begin(a) < begin(b) + b.nbytes() && begin(b) < begin(a) + a.nbytes();
+  }
   std::string variant() const { return ube_executable_variant(exe_); }
 
 private:

@@ -210,5 +210,18 @@ def test_output_arrays_are_checked(ube_module, tmp_path):
     assert in_place[1] is args[2] and np.array_equal(args[2], results[1])
     with pytest.raises(ValueError, match="shares memory with an input"):
         loaded.invoke(fn._index, args, [None] * 5 + [args[2]] + [None] * 3)
+    # Overlap, not only the same array: an output that is part of an input's
+    # buffer, and two outputs in one buffer; arrays side by side are fine.
+    buffer = np.zeros(12, np.float32)
+    shifted = [None, buffer[4:10].reshape(3, 2)] + [None] * 7
+    inputs = args[:2] + [buffer[:6].reshape(3, 2)] + args[3:]
+    with pytest.raises(ValueError, match="shares memory with an input"):
+        loaded.invoke(fn._index, inputs, shifted)
+    both = np.empty(12, np.float32)
+    with pytest.raises(ValueError, match="shares memory with another output"):
+        loaded.invoke(fn._index, args, [None, both[:6].reshape(3, 2), None,
+                                        both[5:11].reshape(2, 3)] + [None] * 5)
+    beside = [None, both[:6].reshape(3, 2), None, both[6:].reshape(2, 3)] + [None] * 5
+    assert loaded.invoke(fn._index, args, beside)[3] is beside[3]
     with pytest.raises(ValueError, match="must be float32 with the output's shape"):
         loaded.invoke(fn._index, args, [None, np.empty((2, 3), np.float32)] + [None] * 7)
