@@ -546,10 +546,10 @@ struct FoldZeroPaddingIntoConv : OpRewritePattern<ConvOp> {
     if (axis < 0)
       axis += rank;
     OperandRange parts = concat.getInputs();
-    auto isZeros = [](Value v) { return isPositiveZeros(v); };
-    if (axis < 2 || parts.size() < 2 || parts.size() > 3 || !llvm::any_of(parts, isZeros))
+    if (axis < 2 || parts.size() < 2 || parts.size() > 3 ||
+        !llvm::any_of(parts, isPositiveZeros))
       return failure();
-    bool leading = isZeros(parts.front()), trailing = isZeros(parts.back());
+    bool leading = isPositiveZeros(parts.front()), trailing = isPositiveZeros(parts.back());
     // One input between the zero blocks.
     if (int64_t(parts.size()) != 1 + leading + trailing)
       return failure();

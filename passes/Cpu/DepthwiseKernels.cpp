@@ -114,11 +114,8 @@ public:
       planeGroups[1].push_back(d);
     x = tensor::CollapseShapeOp::create(b, input, planeGroups);
     Value planes = ix.mul(ix.dim(input, 0), ix.c(g.channels));
-    // The weight [C, 1, *K] as [C, taps].
-    SmallVector<ReassociationIndices> tapGroups = {{0, 1}, {}};
-    for (int64_t d = 2; d < rank; ++d)
-      tapGroups[1].push_back(d);
-    weights = tensor::CollapseShapeOp::create(b, op.getWeight(), tapGroups);
+    // The weight [C, 1, *K] as [C, taps]: the same grouping.
+    weights = tensor::CollapseShapeOp::create(b, op.getWeight(), planeGroups);
     int64_t outPlane = g.outHeight * g.outWidth;
     // Each task has a padded plane of its own (one arena slot per task):
     // together at most kMaxScratchBytes.

@@ -672,8 +672,10 @@ private:
         else if (matchPattern(operand, m_Constant(&splat)) && splat.isSplat())
           args.push_back(arith::ConstantOp::create(
               b, DenseElementsAttr::get(vec, splat.getSplatValue<Attribute>())));
+        else if (Value inProductShape = collapsed.lookup(operand))
+          args.push_back(read(inProductShape));
         else
-          args.push_back(read(collapsed.lookup(operand) ? collapsed.lookup(operand) : operand));
+          args.push_back(read(operand));
       }
       value = buildElementwiseBody(op, b, b.getLoc(), args, f32);
       consumed = op->getResult(0);
@@ -860,11 +862,18 @@ struct TileMatmul : OpRewritePattern<MatmulOp> {
     rewriter.setInsertionPoint(last);
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     // The operands of the ops after a reshape, in the product's shape.
+    // (Not the chain's own values, which go with it, nor splat constants,
+    // which the epilogue splats.)
     llvm::DenseMap<Value, Value> collapsed;
     auto reshape = llvm::find_if(epilogue, [](Operation *e) { return isa<ReshapeOp>(e); });
     if (reshape != epilogue.end())
       for (Operation *e : ArrayRef(epilogue).drop_front(reshape - epilogue.begin() + 1))
         for (Value operand : e->getOperands()) {
+          Operation *def = operand.getDefiningOp();
+          DenseElementsAttr splat;
+          if (def && (def == op || llvm::is_contained(epilogue, def) ||
+                      (matchPattern(operand, m_Constant(&splat)) && splat.isSplat())))
+            continue;
           std::optional<SmallVector<int64_t>> shape =
               collapsedShape(operand, cast<ReshapeOp>(*reshape));
           if (shape && !collapsed.count(operand))
