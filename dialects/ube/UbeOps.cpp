@@ -438,8 +438,16 @@ LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
   if (farthest + last >= shape[2] * width)
     return emitOptionalError(loc, "length ", length, " reads up to element ", farthest + last,
                              " of the plane of ", shape[2] * width, " elements");
-  types.push_back(RankedTensorType::get({shape[0], shape[1] * kernel[0] * kernel[1], length},
-                                        input->getElementType()));
+  int64_t depth = shape[1] * kernel[0] * kernel[1];
+  if (adaptor.getBatchColumns()) {
+    if (ShapedType::isDynamic(shape[0]))
+      return emitOptionalError(loc, "batch_columns needs a static batch, got ",
+                               shapeString(shape));
+    types.push_back(RankedTensorType::get({1, depth, shape[0] * length},
+                                          input->getElementType()));
+    return success();
+  }
+  types.push_back(RankedTensorType::get({shape[0], depth, length}, input->getElementType()));
   return success();
 }
 
@@ -460,8 +468,12 @@ int64_t Im2colOp::rowLength() {
 }
 
 bool Im2colOp::isContiguous() {
-  return strides() == std::array<int64_t, 2>{1, 1} &&
+  return !getBatchColumns() && strides() == std::array<int64_t, 2>{1, 1} &&
          rowLength() == getInput().getType().getDimSize(3);
+}
+
+int64_t Im2colOp::imagesPerMatrix() {
+  return getBatchColumns() ? getInput().getType().getDimSize(0) : 1;
 }
 
 int64_t Im2colOp::tapOffset(int64_t t) {

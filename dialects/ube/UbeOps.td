@@ -392,11 +392,19 @@ def Ube_Im2colOp : Ube_InferredOp<"im2col"> {
     rather than from a materialized patch matrix. A strided window takes
     `columns` = the output width, and its panels gather their columns.
     Every position read must lie in the plane.
+
+    With `batch_columns` (static `B`), the images' positions lie side by
+    side instead: the result is `[1, C · KH · KW, B · length]`, column
+    `b · length + j` being image `b`'s position `j`. A small plane's
+    positions fill only part of a panel; the batch's together fill them
+    (a 4 × 4 output is 16 columns of a 32-wide panel, 8 images are 4
+    panels). Its panels gather their columns.
   }];
   let arguments = (ins Ube_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
                    OptionalAttr<DenseI64ArrayAttr>:$dilation,
                    OptionalAttr<DenseI64ArrayAttr>:$stride,
-                   OptionalAttr<Ube_I64Attr>:$columns, Ube_I64Attr:$length);
+                   OptionalAttr<Ube_I64Attr>:$columns, Ube_I64Attr:$length,
+                   UnitAttr:$batch_columns);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
   let extraClassDeclaration = Ube_InferTypesDecl # [{
@@ -407,8 +415,11 @@ def Ube_Im2colOp : Ube_InferredOp<"im2col"> {
     /// Output positions per row: `columns`, or the plane's width.
     int64_t rowLength();
     /// Whether every row of the result is a contiguous run of the plane
-    /// (stride 1, positions over the whole width).
+    /// (stride 1, positions over the whole width, one image per matrix).
     bool isContiguous();
+    /// The images whose positions share one matrix's columns: the batch
+    /// with `batch_columns`, otherwise 1.
+    int64_t imagesPerMatrix();
     /// The flat offset of tap `t` (row-major over the kernel).
     int64_t tapOffset(int64_t t);
   }];

@@ -58,10 +58,6 @@ Value flip(UbeBuilder &u, Value x, int64_t axis) {
   return GatherOp::create(u.b, x, indices, u.b.getI64IntegerAttr(axis));
 }
 
-/// The gradient of a convolution's input [N, C, *S] from `g` [N, O, *Y]
-/// and its weight [O, C/G, *K]: `g` spread by the stride, convolved with
-/// the flipped weight with input and output channels exchanged per group,
-/// over the whole padded input, then cropped to the input.
 } // namespace
 
 Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t after,
@@ -197,6 +193,9 @@ static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Win
   return full;
 }
 
+/// The gradient of a convolution's input [N, C, *S] from `g` [N, O, *Y]
+/// and its weight [O, C/G, *K]: `g` convolved with the flipped weight with
+/// input and output channels exchanged per group (strided: per phase).
 Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &window,
                         int64_t groups, ArrayRef<int64_t> inputShape) {
   int64_t r = window.rank();
@@ -213,20 +212,32 @@ Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &wind
   Value kernel = u.reshape(u.transpose(u.reshape(weight, grouped), perm), exchanged);
   if (llvm::any_of(window.stride, [](int64_t s) { return s > 1; }))
     return phasedInputGradient(u, g, kernel, window, groups, inputShape);
+  // The correlation over the input's own positions: g padded by span − 1
+  // less the forward padding (the padded positions' gradients, which the
+  // input does not have, are never computed). Where the forward padding
+  // exceeds span − 1 that is negative: then over the whole padded input,
+  // cropped.
   Shape padding(2 * r);
+  bool direct = true;
   for (int64_t d = 0; d < r; ++d) {
     kernel = flip(u, kernel, 2 + d);
-    g = dilate(u, g, 2 + d, window.stride[d]);
     int64_t padded = inputShape[2 + d] + window.padBegin[d] + window.padEnd[d];
     int64_t covered = shapeOf(g)[2 + d] + window.span(d) - 1;
-    padding[d] = window.span(d) - 1;
-    padding[r + d] = window.span(d) - 1 + padded - covered;
+    padding[d] = window.span(d) - 1 - window.padBegin[d];
+    padding[r + d] = window.span(d) - 1 + padded - covered - window.padEnd[d];
+    direct = direct && padding[d] >= 0 && padding[r + d] >= 0;
   }
+  if (!direct)
+    for (int64_t d = 0; d < r; ++d) {
+      padding[d] += window.padBegin[d];
+      padding[r + d] += window.padEnd[d];
+    }
   Value full = ConvOp::create(u.b, g, kernel, Value(), DenseI64ArrayAttr(),
                               u.b.getDenseI64ArrayAttr(padding),
                               u.b.getDenseI64ArrayAttr(window.dilation), groups);
-  for (int64_t d = 0; d < r; ++d)
-    full = u.slice(full, 2 + d, window.padBegin[d], window.padBegin[d] + inputShape[2 + d]);
+  if (!direct)
+    for (int64_t d = 0; d < r; ++d)
+      full = u.slice(full, 2 + d, window.padBegin[d], window.padBegin[d] + inputShape[2 + d]);
   return full;
 }
 
@@ -287,6 +298,21 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
   for (int64_t d = 0; d < window.rank(); ++d) {
     positions *= gs[2 + d];
     taps *= window.kernel[d];
+  }
+  if (window.rank() == 2 && groups == 1) {
+    // The patches as a ube.im2col of the padded input with every image's
+    // positions side by side, [1, C·T, N·P], read transposed by the
+    // product: the cpu matmul kernels gather its panels straight from the
+    // input (no patch matrix, no transpose of it).
+    Value padded = padAxis(u, padAxis(u, x, 2, window.padBegin[0], window.padEnd[0]), 3,
+                           window.padBegin[1], window.padEnd[1]);
+    ImplicitLocOpBuilder &b = u.b;
+    Value patches = Im2colOp::create(
+        b, padded, b.getDenseI64ArrayAttr(window.kernel),
+        b.getDenseI64ArrayAttr(window.dilation), b.getDenseI64ArrayAttr(window.stride),
+        b.getI64IntegerAttr(gs[3]), b.getI64IntegerAttr(positions), b.getUnitAttr());
+    Value grad = u.reshape(u.transpose(g, {1, 0, 2, 3}), {1, out, n * positions});
+    return u.reshape(u.matmul(grad, patches, /*transposeRhs=*/true), weightShape);
   }
   Value patches = convPatches(u, x, window, ArrayRef<int64_t>(gs).drop_front(2), groups);
   patches = u.reshape(u.transpose(patches, {1, 0, 4, 2, 3}),

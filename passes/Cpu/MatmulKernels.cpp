@@ -194,11 +194,11 @@ public:
       // was 2-3% faster). Not when strided: gathering each panel per task
       // made the 3×3/2 layer of 128 channels at 56² 15.1 → 17.2 ms.
       std::optional<int64_t> rowGroups = x.constant(groups);
-      if (im2col.isContiguous() && rowGroups && *rowGroups <= kTaskPackedMaxGroups &&
-          x.constant(blockDepth()).has_value())
+      if (!transposeRhs && im2col.isContiguous() && rowGroups &&
+          *rowGroups <= kTaskPackedMaxGroups && x.constant(blockDepth()).has_value())
         taskRows.emplace(b, im2col);
       else
-        packed = buildIm2colPanels(b, im2col, t.panelWidth);
+        packed = buildIm2colPanels(b, im2col, t.panelWidth, transposeRhs);
     } else if (transposeRhs || !columns || *columns > kInPlaceRhsPanels * t.panelWidth)
       packed = buildPackedPanels(b, rhsAsStack(), transposeRhs, t.panelWidth);
     else
@@ -252,13 +252,17 @@ private:
   /// The ube.im2col whose result rhs is as a stack (through reshapes that
   /// only split its batch): its panels are packed from its input.
   Im2colOp rhsIm2col() {
-    if (transposeRhs)
-      return {};
     Value source = rhs;
     while (auto reshape = source.getDefiningOp<ReshapeOp>())
       source = reshape.getInput();
     auto im2col = source.getDefiningOp<Im2colOp>();
+    // The gathers' 32-bit indices span one plane, or the whole input when
+    // the images share the columns or the panels are read transposed.
     if (!im2col)
+      return {};
+    RankedTensorType inputType = im2col.getInput().getType();
+    if ((im2col.imagesPerMatrix() > 1 || transposeRhs) &&
+        (!inputType.hasStaticShape() || inputType.getNumElements() > INT32_MAX))
       return {};
     auto rhsType = cast<RankedTensorType>(rhs.getType());
     ArrayRef<int64_t> shape = im2col.getType().getShape();

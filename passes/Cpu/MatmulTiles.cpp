@@ -223,11 +223,17 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
 
 Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
     : contiguous(im2col.isContiguous()), stride(im2col.strides()),
-      rowLength(im2col.rowLength()), planeWidth(im2col.getInput().getType().getDimSize(3)) {
-  ArrayRef<int64_t> kernel = im2col.getKernel();
+      rowLength(im2col.rowLength()), planeWidth(im2col.getInput().getType().getDimSize(3)),
+      images(im2col.imagesPerMatrix()), imageLength(im2col.getLength()) {
+  ArrayRef<int64_t> kernel = im2col.getKernel(),
+                    in = im2col.getInput().getType().getShape();
   taps = kernel[0] * kernel[1];
-  flat = tensor::CollapseShapeOp::create(b, im2col.getInput(),
-                                         SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  planeSize = in[2] * in[3];
+  imageSize = in[1] * planeSize;
+  flat = tensor::CollapseShapeOp::create(
+      b, im2col.getInput(),
+      images > 1 ? SmallVector<ReassociationIndices>{{0, 1, 2, 3}}
+                 : SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
   SmallVector<Attribute> offsets;
   for (int64_t t = 0; t < taps; ++t)
     offsets.push_back(b.getIndexAttr(im2col.tapOffset(t)));
@@ -259,11 +265,21 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
   };
   Value positions = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes),
                                           vector::BroadcastOp::create(b, indexLanes, column));
+  // With the batch's images side by side, column j is image j / length's
+  // position j mod length, its plane imageSize elements after the last's.
+  Value imageBase;
+  if (images > 1) {
+    imageBase = arith::MulIOp::create(
+        b, arith::DivUIOp::create(b, positions, splat(imageLength)), splat(imageSize));
+    positions = arith::RemUIOp::create(b, positions, splat(imageLength));
+  }
   Value rows = arith::DivUIOp::create(b, positions, splat(rowLength));
   Value cols = arith::RemUIOp::create(b, positions, splat(rowLength));
   Value base =
       arith::AddIOp::create(b, arith::MulIOp::create(b, rows, splat(stride[0] * planeWidth)),
                             arith::MulIOp::create(b, cols, splat(stride[1])));
+  if (imageBase)
+    base = arith::AddIOp::create(b, base, imageBase);
   base = arith::IndexCastOp::create(b, i32Lanes, base);
   Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
                                             ValueRange{width});
@@ -274,13 +290,19 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
   return buildLoop(b, kBegin, kEnd, x.c(1), panel,
                    [&](Value kk, ValueRange out) -> SmallVector<Value> {
                      auto [channel, offset] = channelAndOffset(kk);
+                     // One flat vector of every image: the channel's plane
+                     // is part of the row's offset.
+                     SmallVector<Value> origin = {r, channel, first};
+                     if (images > 1) {
+                       offset = x.add(offset, x.mul(channel, x.c(planeSize)));
+                       origin = {first};
+                     }
                      Value indices = arith::AddIOp::create(
                          b, base,
                          vector::BroadcastOp::create(
                              b, i32Lanes, arith::IndexCastOp::create(b, i32, offset)));
                      Value gathered = vector::GatherOp::create(
-                         b, panelVector, flat, ValueRange{r, channel, first}, indices, mask,
-                         zeros, IntegerAttr());
+                         b, panelVector, flat, origin, indices, mask, zeros, IntegerAttr());
                      return {vector::TransferWriteOp::create(b, gathered, out[0],
                                                              ValueRange{x.sub(kk, kBegin), first},
                                                              ArrayRef<bool>{true})
@@ -288,12 +310,83 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
                    })[0];
 }
 
-Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelWidth) {
+/// Panel `column` / NR of matrix `r` of an im2col's result read transposed
+/// (its [C·T, L] as the [N, K] layout of a product's rhs [K = L, N = C·T],
+/// as a convolution's weight gradient reads its patches): lane j is patch
+/// row column + j, channel c and tap t at c·H·W + t's offset, computed once
+/// per panel; panel row kk is position kk, whose offset each row adds
+/// before gathering the lanes from `flat`, the input as one vector.
+static Value fillTransposedIm2colPanel(ImplicitLocOpBuilder &b, Im2colOp im2col, Value flat,
+                                       Value r, Value column, Value width, Value panel,
+                                       int64_t panelWidth) {
+  IndexMath x(b);
+  ArrayRef<int64_t> in = im2col.getInput().getType().getShape(), kernel = im2col.getKernel();
+  int64_t plane = in[2] * in[3], image = in[1] * plane, taps = kernel[0] * kernel[1];
+  int64_t length = im2col.getLength(), images = im2col.imagesPerMatrix();
+  int64_t columns = im2col.rowLength();
+  std::array<int64_t, 2> stride = im2col.strides(), dilation = im2col.dilations();
+  Type i32 = b.getI32Type();
+  auto indexLanes = VectorType::get({panelWidth}, b.getIndexType());
+  auto i32Lanes = VectorType::get({panelWidth}, i32);
+  auto panelVector = VectorType::get({panelWidth}, b.getF32Type());
+  auto splat = [&](int64_t v) {
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(indexLanes, b.getIndexAttr(v)));
+  };
+  auto mul = [&](Value v, int64_t c) { return arith::MulIOp::create(b, v, splat(c)); };
+  Value rows = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes),
+                                     vector::BroadcastOp::create(b, indexLanes, column));
+  Value channel = arith::DivUIOp::create(b, rows, splat(taps));
+  Value tap = arith::RemUIOp::create(b, rows, splat(taps));
+  Value lanes = arith::AddIOp::create(
+      b, mul(channel, plane),
+      arith::AddIOp::create(
+          b, mul(arith::DivUIOp::create(b, tap, splat(kernel[1])), dilation[0] * in[3]),
+          mul(arith::RemUIOp::create(b, tap, splat(kernel[1])), dilation[1])));
+  lanes = arith::IndexCastOp::create(b, i32Lanes, lanes);
+  Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
+                                            ValueRange{width});
+  Value zeros =
+      arith::ConstantOp::create(b, DenseElementsAttr::get(panelVector, b.getF32FloatAttr(0.0f)));
+  Value first = x.c(0);
+  return buildLoop(
+      b, first, x.c(images * length), x.c(1), panel,
+      [&](Value kk, ValueRange out) -> SmallVector<Value> {
+        // Position j of image kk / length (the matrix's own with one image).
+        Value j = x.rem(kk, x.c(length));
+        Value position = im2col.isContiguous()
+                             ? j
+                             : x.add(x.mul(x.div(j, x.c(columns)), x.c(stride[0] * in[3])),
+                                     x.mul(x.rem(j, x.c(columns)), x.c(stride[1])));
+        Value offset = x.add(
+            x.mul(x.add(x.mul(r, x.c(images)), x.div(kk, x.c(length))), x.c(image)), position);
+        Value indices = arith::AddIOp::create(
+            b, lanes,
+            vector::BroadcastOp::create(b, i32Lanes, arith::IndexCastOp::create(b, i32, offset)));
+        Value gathered = vector::GatherOp::create(b, panelVector, flat, ValueRange{first},
+                                                  indices, mask, zeros, IntegerAttr());
+        return {vector::TransferWriteOp::create(b, gathered, out[0], ValueRange{kk, first},
+                                                ArrayRef<bool>{true})
+                    .getResult()};
+      })[0];
+}
+
+Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelWidth,
+                        bool transposed) {
   IndexMath x(b);
   auto type = cast<RankedTensorType>(im2col.getType());
+  Value count = im2col.imagesPerMatrix() > 1 ? x.c(1) : x.dim(im2col.getInput(), 0),
+        k = x.c(type.getDimSize(transposed ? 2 : 1)),
+        n = x.c(type.getDimSize(transposed ? 1 : 2));
+  if (transposed) {
+    Value flat = tensor::CollapseShapeOp::create(
+        b, im2col.getInput(), SmallVector<ReassociationIndices>{{0, 1, 2, 3}});
+    return buildPanelTasks(b, count, k, n, panelWidth,
+                           [&](Value r, Value column, Value width, Value panel) -> Value {
+                             return fillTransposedIm2colPanel(b, im2col, flat, r, column, width,
+                                                              panel, panelWidth);
+                           });
+  }
   Im2colPanelRows rows(b, im2col);
-  Value count = x.dim(im2col.getInput(), 0), k = x.c(type.getDimSize(1)),
-        n = x.c(type.getDimSize(2));
   return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
                                                          Value panel) -> Value {
     return rows.fill(b, r, column, width, x.c(0), k, panel, panelWidth);

@@ -36,11 +36,14 @@ mlir::Value buildPackedPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack, 
 /// buildPackedPanels) read straight from its input: row c·T + t of a panel
 /// is the contiguous run of channel c's flattened plane at tap t's offset
 /// plus the panel's first column. The patches are never materialized.
+/// `transposed`: the panels of the result read as [N, K] (a weight
+/// gradient's patches), each row one position's patch values, gathered.
 mlir::Value buildIm2colPanels(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col,
-                              int64_t panelWidth);
+                              int64_t panelWidth, bool transposed = false);
 
 /// The rows of an `im2col`'s panels, read from its input (contiguous runs
-/// at stride 1, gathered columns when strided): what buildIm2colPanels
+/// at stride 1, gathered columns when strided or when the batch's images
+/// share the columns): what buildIm2colPanels
 /// packs, and what a kernel that packs each panel where it uses it reads.
 class Im2colPanelRows {
 public:
@@ -56,7 +59,11 @@ private:
   bool contiguous;
   std::array<int64_t, 2> stride;
   int64_t rowLength, planeWidth, taps;
-  /// The input as [B, C, H·W], and each tap's offset in the plane.
+  /// With batch_columns: each image's positions (the op's length), its
+  /// elements (C·H·W) and a plane's (H·W); images is 1 otherwise.
+  int64_t images, imageLength, imageSize, planeSize;
+  /// The input as [B, C, H·W] (as [B·C·H·W] with batch_columns), and each
+  /// tap's offset in the plane.
   mlir::Value flat, table;
 };
 /// The packed panels of a constant `stack` (as buildPackedPanels), or null

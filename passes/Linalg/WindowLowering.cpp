@@ -273,7 +273,7 @@ struct LowerAvgPool : OpConversionPattern<AvgPoolOp> {
 /// A copy: result [B, C, KH, KW, length] reads the plane flattened to
 /// [B, C, H·W] at sh·W·(j / Q) + sw·(j mod Q) + kh·dh·W + kw·dw (affine;
 /// j + kh·dh·W + kw·dw when contiguous), then viewed as [B, C·KH·KW,
-/// length]. Targets without the cpu matmul kernels' implicit packing
+/// length] ([1, C, KH, KW, B·length] with batch_columns). Targets without the cpu matmul kernels' implicit packing
 /// materialize the patches this way.
 struct LowerIm2col : OpConversionPattern<Im2colOp> {
   using OpConversionPattern::OpConversionPattern;
@@ -291,16 +291,19 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
     auto d = [&](unsigned i) { return getAffineDimExpr(i, context); };
     auto [sh, sw] = op.strides();
     int64_t columns = op.rowLength();
-    AffineExpr position = op.isContiguous() ? d(4)
-                                            : d(4).floorDiv(columns) * (sh * width) +
-                                                  (d(4) % columns) * sw;
+    // With batch_columns, column d4 is image d4 / length's position d4 mod
+    // length.
+    int64_t images = op.imagesPerMatrix();
+    AffineExpr j = images > 1 ? d(4) % length : d(4);
+    AffineExpr image = images > 1 ? d(4).floorDiv(length) : d(0);
+    AffineExpr position =
+        op.isContiguous() ? j : j.floorDiv(columns) * (sh * width) + (j % columns) * sw;
     AffineMap read = AffineMap::get(
-        5, 0, {d(0), d(1), position + d(2) * (dh * width) + d(3) * dw}, context);
-    SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(rewriter, loc, flat, 0),
-                                       rewriter.getIndexAttr(in[1]),
-                                       rewriter.getIndexAttr(kernel[0]),
-                                       rewriter.getIndexAttr(kernel[1]),
-                                       rewriter.getIndexAttr(length)};
+        5, 0, {image, d(1), position + d(2) * (dh * width) + d(3) * dw}, context);
+    SmallVector<OpFoldResult> sizes = {
+        images > 1 ? rewriter.getIndexAttr(1) : tensor::getMixedSize(rewriter, loc, flat, 0),
+        rewriter.getIndexAttr(in[1]), rewriter.getIndexAttr(kernel[0]),
+        rewriter.getIndexAttr(kernel[1]), rewriter.getIndexAttr(images * length)};
     Value init = tensor::EmptyOp::create(rewriter, loc, sizes, element);
     Value taps = linalg::GenericOp::create(
                      rewriter, loc, init.getType(), ValueRange{flat}, ValueRange{init},

@@ -510,6 +510,15 @@ func.func @im2col_strided_length(%x: tensor<1x2x6x5xf32>) {
 
 // -----
 
+func.func @im2col_batch_columns(%x: tensor<?x2x6x5xf32>) {
+  // expected-error@+1 {{batch_columns needs a static batch, got [?, 2, 6, 5]}}
+  %0 = ube.im2col %x {kernel = array<i64: 3, 3>, length = 4 : i64, batch_columns}
+      : tensor<?x2x6x5xf32>
+  return
+}
+
+// -----
+
 func.func @im2col_stride(%x: tensor<1x2x6x5xf32>) {
   // expected-error@+1 {{kernel, dilation and stride need two positive sizes}}
   %0 = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 0, 1>, length = 4 : i64}

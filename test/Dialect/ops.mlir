@@ -250,6 +250,9 @@ func.func @windows(%x: tensor<2x3x9x9xf32>, %w: tensor<8x3x3x3xf32>, %b: tensor<
   // CHECK: ube.im2col %{{.*}} {columns = 4 : i64, kernel = array<i64: 3, 3>, length = 16 : i64, stride = array<i64: 2, 2>} : tensor<2x3x9x9xf32>{{$}}
   %strided = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, columns = 4,
                             length = 16} : tensor<2x3x9x9xf32>
+  // CHECK: ube.im2col %{{.*}} {batch_columns, columns = 4 : i64, kernel = array<i64: 3, 3>, length = 16 : i64, stride = array<i64: 2, 2>} : tensor<2x3x9x9xf32>{{$}}
+  %side_by_side = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>,
+                                 columns = 4, length = 16, batch_columns} : tensor<2x3x9x9xf32>
   // CHECK: ube.max_pool %{{.*}} {ceil_mode = true, kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>} : tensor<2x3x9x9xf32>
   %2 = ube.max_pool %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, ceil_mode = true}
       : tensor<2x3x9x9xf32>

@@ -321,3 +321,54 @@ func.func @implicit_strided_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x6x5xf32
   %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<2x18x4xf32>
   return %y : tensor<2x4x4xf32>
 }
+
+// -----
+
+// The batch's images side by side (batch_columns): one matrix of 3 · 4
+// columns; column j is image j / 4's position j mod 4, its plane 2·30
+// elements after the last's, gathered from the input flattened whole with
+// the channel's plane (30) in the row's offset.
+// CHECK-LABEL: func.func @implicit_batch_columns
+// CHECK-NOT: ube.im2col
+// CHECK-DAG: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2, 3]] : tensor<3x2x6x5xf32> into tensor<180xf32>
+// CHECK: vector.step : vector<16xindex>
+// CHECK: %[[IMAGE:.*]] = arith.divui %{{.*}}, %[[FOUR:.*]] : vector<16xindex>
+// CHECK: arith.muli %[[IMAGE]], %{{.*}} : vector<16xindex>
+// CHECK: arith.remui %{{.*}}, %[[FOUR]] : vector<16xindex>
+// CHECK: scf.for
+// CHECK: arith.muli %{{.*}}, %c30 : index
+// CHECK: vector.gather %[[FLAT]][%c0] [%{{.*}}], %{{.*}}, %{{.*}} : tensor<180xf32>, vector<16xi32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
+func.func @implicit_batch_columns(%w: tensor<4x18xf32>, %x: tensor<3x2x6x5xf32>)
+    -> tensor<1x4x12xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, columns = 2,
+                      length = 4 : i64, batch_columns} : tensor<3x2x6x5xf32>
+  %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<1x18x12xf32>
+  return %y : tensor<1x4x12xf32>
+}
+
+// -----
+
+// An im2col read transposed (a weight gradient's patches, [N = C·9, K =
+// positions]): lane j of a panel is patch row column + j, channel j / 9 at
+// 30 · (j / 9) plus tap j mod 9's offset (row (t / 3) · 5, column t mod 3),
+// computed once per panel; each panel row k adds position k's offset (image
+// k / 4 at 60 · (k / 4), then 10 · row + 2 · column) and gathers the lanes.
+// CHECK-LABEL: func.func @implicit_patches_transposed
+// CHECK-NOT: ube.im2col
+// CHECK-DAG: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2, 3]] : tensor<3x2x6x5xf32> into tensor<180xf32>
+// CHECK: scf.forall (%{{.*}}) in (2)
+// CHECK: vector.step : vector<16xindex>
+// CHECK: arith.divui %{{.*}}, %{{.*}} : vector<16xindex>
+// CHECK: arith.remui %{{.*}}, %{{.*}} : vector<16xindex>
+// CHECK: %[[LANES:.*]] = arith.index_cast %{{.*}} : vector<16xindex> to vector<16xi32>
+// CHECK: scf.for %[[K:.*]] = %c0 to %c12 step %c1
+// CHECK: %[[IDX:.*]] = arith.addi %[[LANES]], %{{.*}} : vector<16xi32>
+// CHECK: vector.gather %[[FLAT]][%c0] [%[[IDX]]], %{{.*}}, %{{.*}} : tensor<180xf32>, vector<16xi32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
+// CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%[[K]], %c0] {in_bounds = [true]} : vector<16xf32>, tensor<12x16xf32>
+func.func @implicit_patches_transposed(%g: tensor<1x4x12xf32>, %x: tensor<3x2x6x5xf32>)
+    -> tensor<1x4x18xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, columns = 2,
+                      length = 4 : i64, batch_columns} : tensor<3x2x6x5xf32>
+  %y = ube.matmul %g, %p {transpose_rhs = true} : tensor<1x4x12xf32>, tensor<1x18x12xf32>
+  return %y : tensor<1x4x18xf32>
+}

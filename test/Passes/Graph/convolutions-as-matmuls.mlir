@@ -30,14 +30,14 @@ func.func @conv(%x: tensor<2x4x6x6xf32>, %w: tensor<6x2x3x3xf32>, %b: tensor<6xf
 // ube.im2col takes the window [1, 3] with stride [1, 2] over the 3 output
 // positions, times the weight [O, C · 3].
 // CHECK-LABEL: func.func @conv1d
-// CHECK: %[[X:.*]] = ube.reshape %arg0 : tensor<2x4x7xf32> to tensor<2x4x1x7xf32>
-// CHECK: %[[I:.*]] = ube.im2col %[[X]] {columns = 3 : i64, dilation = array<i64: 1, 1>, kernel = array<i64: 1, 3>, length = 3 : i64, stride = array<i64: 1, 2>} : tensor<2x4x1x7xf32>
+// CHECK: %[[X:.*]] = ube.reshape %arg0 : tensor<1x4x7xf32> to tensor<1x4x1x7xf32>
+// CHECK: %[[I:.*]] = ube.im2col %[[X]] {columns = 3 : i64, dilation = array<i64: 1, 1>, kernel = array<i64: 1, 3>, length = 3 : i64, stride = array<i64: 1, 2>} : tensor<1x4x1x7xf32>
 // CHECK: %[[W:.*]] = ube.reshape %arg1 : tensor<6x4x3xf32> to tensor<6x12xf32>
-// CHECK: ube.matmul %[[W]], %[[I]] : tensor<6x12xf32>, tensor<2x12x3xf32>
+// CHECK: ube.matmul %[[W]], %[[I]] : tensor<6x12xf32>, tensor<1x12x3xf32>
 // CHECK-NOT: ube.slice
-func.func @conv1d(%x: tensor<2x4x7xf32>, %w: tensor<6x4x3xf32>) -> tensor<2x6x3xf32> {
-  %0 = ube.conv %x, %w {stride = array<i64: 2>} : tensor<2x4x7xf32>, tensor<6x4x3xf32>
-  return %0 : tensor<2x6x3xf32>
+func.func @conv1d(%x: tensor<1x4x7xf32>, %w: tensor<6x4x3xf32>) -> tensor<1x6x3xf32> {
+  %0 = ube.conv %x, %w {stride = array<i64: 2>} : tensor<1x4x7xf32>, tensor<6x4x3xf32>
+  return %0 : tensor<1x6x3xf32>
 }
 
 // -----
@@ -94,14 +94,45 @@ func.func @depthwise(%x: tensor<1x8x5x5xf32>, %w: tensor<8x1x3x3xf32>) -> tensor
 // run into), its ube.im2col over the full padded width 7, the weight
 // [O, C·9] times it, the wrapped-around columns cropped.
 // CHECK-LABEL: func.func @stride_one
-// CHECK: %[[P:.*]] = ube.im2col %{{.*}} {dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, length = 35 : i64} : tensor<2x4x8x7xf32>
+// CHECK: %[[P:.*]] = ube.im2col %{{.*}} {dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, length = 35 : i64} : tensor<1x4x8x7xf32>
 // CHECK: %[[W:.*]] = ube.reshape %arg1 : tensor<6x4x3x3xf32> to tensor<6x36xf32>
-// CHECK: %[[Y:.*]] = ube.matmul %[[W]], %[[P]] : tensor<6x36xf32>, tensor<2x36x35xf32>
-// CHECK: %[[R:.*]] = ube.reshape %[[Y]] : tensor<2x6x35xf32> to tensor<2x6x5x7xf32>
-// CHECK: ube.slice %[[R]] {limit = array<i64: 2, 6, 5, 5>, start = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1, 1, 1>}
+// CHECK: %[[Y:.*]] = ube.matmul %[[W]], %[[P]] : tensor<6x36xf32>, tensor<1x36x35xf32>
+// CHECK: %[[R:.*]] = ube.reshape %[[Y]] : tensor<1x6x35xf32> to tensor<1x6x5x7xf32>
+// CHECK: ube.slice %[[R]] {limit = array<i64: 1, 6, 5, 5>, start = array<i64: 0, 0, 0, 0>, stride = array<i64: 1, 1, 1, 1>}
 // CHECK-NOT: ube.conv
-func.func @stride_one(%x: tensor<2x4x5x5xf32>, %w: tensor<6x4x3x3xf32>) -> tensor<2x6x5x5xf32> {
+func.func @stride_one(%x: tensor<1x4x5x5xf32>, %w: tensor<6x4x3x3xf32>) -> tensor<1x6x5x5xf32> {
   %0 = ube.conv %x, %w {padding = array<i64: 1, 1, 1, 1>}
-      : tensor<2x4x5x5xf32>, tensor<6x4x3x3xf32>
-  return %0 : tensor<2x6x5x5xf32>
+      : tensor<1x4x5x5xf32>, tensor<6x4x3x3xf32>
+  return %0 : tensor<1x6x5x5xf32>
+}
+
+// -----
+
+// Small planes: 3 images of 4 × 4 outputs would each fill 24 columns of
+// a panel (4 rows of the padded width 6); side by side (batch_columns)
+// they are one matrix of 48 columns over the output's positions, the
+// product [O, 3 · 16] viewed as [O, 3, 4, 4] and transposed to the batch
+// first.
+// CHECK-LABEL: func.func @small_planes
+// CHECK: %[[P:.*]] = ube.im2col %{{.*}} {batch_columns, columns = 4 : i64, dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, length = 16 : i64, stride = array<i64: 1, 1>} : tensor<3x4x6x6xf32>
+// CHECK: %[[Y:.*]] = ube.matmul %{{.*}}, %[[P]] : tensor<6x36xf32>, tensor<1x36x48xf32>
+// CHECK: %[[R:.*]] = ube.reshape %[[Y]] : tensor<1x6x48xf32> to tensor<6x3x4x4xf32>
+// CHECK: ube.transpose %[[R]], [1, 0, 2, 3] : tensor<6x3x4x4xf32>
+// CHECK-NOT: ube.slice
+func.func @small_planes(%x: tensor<3x4x4x4xf32>, %w: tensor<6x4x3x3xf32>) -> tensor<3x6x4x4xf32> {
+  %0 = ube.conv %x, %w {padding = array<i64: 1, 1, 1, 1>}
+      : tensor<3x4x4x4xf32>, tensor<6x4x3x3xf32>
+  return %0 : tensor<3x6x4x4xf32>
+}
+
+// -----
+
+// Grouped convolutions keep one matrix per image and group.
+// CHECK-LABEL: func.func @small_planes_grouped
+// CHECK: ube.im2col %{{.*}} {dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, length = 24 : i64} : tensor<6x2x7x6xf32>
+func.func @small_planes_grouped(%x: tensor<3x4x4x4xf32>, %w: tensor<6x2x3x3xf32>)
+    -> tensor<3x6x4x4xf32> {
+  %0 = ube.conv %x, %w {padding = array<i64: 1, 1, 1, 1>, groups = 2 : i64}
+      : tensor<3x4x4x4xf32>, tensor<6x2x3x3xf32>
+  return %0 : tensor<3x6x4x4xf32>
 }

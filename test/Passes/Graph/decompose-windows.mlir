@@ -27,16 +27,48 @@ func.func @conv_input_grad(%g: tensor<2x8x5x5xf32>, %w: tensor<8x3x3x3xf32>)
 
 // -----
 
-// The weight gradient: the input's patches at the weight's nine taps
-// [groups, N · positions, C/G · taps] and the output gradient
-// [groups, O/G, N · positions] in one matmul per group.
+// At stride 1, the correlation over the input's own positions: the output
+// gradient padded by span - 1 less the forward padding (3 - 1 - 1 on the
+// left and top, 3 - 1 - 0 on the right and bottom), nothing cropped.
+// CHECK-LABEL: func.func @conv_input_grad_stride_one
+// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 1, 1>, padding = array<i64: 1, 1, 2, 2>} : tensor<2x8x5x5xf32>, tensor<3x8x3x3xf32>
+// CHECK-NOT: ube.slice
+func.func @conv_input_grad_stride_one(%g: tensor<2x8x5x5xf32>, %w: tensor<8x3x3x3xf32>)
+    -> tensor<2x3x6x6xf32> {
+  %0 = ube.conv_input_grad %g, %w {input_spatial = array<i64: 6, 6>,
+                                   padding = array<i64: 1, 1, 0, 0>}
+      : tensor<2x8x5x5xf32>, tensor<8x3x3x3xf32>
+  return %0 : tensor<2x3x6x6xf32>
+}
+
+// -----
+
+// Forward padding past span - 1 (a 1 x 1 kernel padded by 1): over the
+// whole padded input, cropped to the input.
+// CHECK-LABEL: func.func @conv_input_grad_padding_past_span
+// CHECK: ube.conv %{{.*}}, %{{.*}} {dilation = array<i64: 1, 1>, padding = array<i64: 0, 0, 0, 0>} : tensor<1x4x6x6xf32>, tensor<2x4x1x1xf32>
+// CHECK: ube.slice %{{.*}} {limit = array<i64: 1, 2, 5, 6>, start = array<i64: 0, 0, 1, 0>
+// CHECK: ube.slice %{{.*}} {limit = array<i64: 1, 2, 4, 5>, start = array<i64: 0, 0, 0, 1>
+func.func @conv_input_grad_padding_past_span(%g: tensor<1x4x6x6xf32>, %w: tensor<4x2x1x1xf32>)
+    -> tensor<1x2x4x4xf32> {
+  %0 = ube.conv_input_grad %g, %w {input_spatial = array<i64: 4, 4>,
+                                   padding = array<i64: 1, 1, 1, 1>}
+      : tensor<1x4x6x6xf32>, tensor<4x2x1x1xf32>
+  return %0 : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// The weight gradient of a 2-D convolution: the padded input's patches as
+// a ube.im2col with every image's positions side by side [1, C · taps,
+// N · positions], and the output gradient [1, O, N · positions], in one
+// matmul reading the patches transposed.
 // CHECK-LABEL: func.func @conv_weight_grad
-// CHECK-COUNT-9: ube.slice %{{.*}} stride = array<i64: 1, 1, 2, 2>
-// CHECK: %[[TAPS:.*]] = ube.concat
-// CHECK: %[[T:.*]] = ube.transpose %[[TAPS]], [1, 0, 4, 2, 3] : tensor<2x1x3x9x25xf32>
-// CHECK: %[[PATCHES:.*]] = ube.reshape %[[T]] : tensor<1x2x25x3x9xf32> to tensor<1x50x27xf32>
-// CHECK: %[[G:.*]] = ube.reshape %{{.*}} : tensor<1x8x2x25xf32> to tensor<1x8x50xf32>
-// CHECK: %[[W:.*]] = ube.matmul %[[G]], %[[PATCHES]]
+// CHECK: %[[X:.*]] = ube.concat %{{.*}} {axis = 3 : i64} : tensor<2x3x11x1xf32>, tensor<2x3x11x9xf32>, tensor<2x3x11x1xf32>
+// CHECK: %[[P:.*]] = ube.im2col %[[X]] {batch_columns, columns = 5 : i64, dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, length = 25 : i64, stride = array<i64: 2, 2>} : tensor<2x3x11x11xf32>
+// CHECK: %[[T:.*]] = ube.transpose %arg1, [1, 0, 2, 3] : tensor<2x8x5x5xf32>
+// CHECK: %[[G:.*]] = ube.reshape %[[T]] : tensor<8x2x5x5xf32> to tensor<1x8x50xf32>
+// CHECK: %[[W:.*]] = ube.matmul %[[G]], %[[P]] {transpose_rhs = true} : tensor<1x8x50xf32>, tensor<1x27x50xf32>
 // CHECK: ube.reshape %[[W]] : tensor<1x8x27xf32> to tensor<8x3x3x3xf32>
 // CHECK-NOT: ube.conv
 func.func @conv_weight_grad(%x: tensor<2x3x9x9xf32>, %g: tensor<2x8x5x5xf32>)
@@ -45,6 +77,27 @@ func.func @conv_weight_grad(%x: tensor<2x3x9x9xf32>, %g: tensor<2x8x5x5xf32>)
                                     padding = array<i64: 1, 1, 1, 1>}
       : tensor<2x3x9x9xf32>, tensor<2x8x5x5xf32>
   return %0 : tensor<8x3x3x3xf32>
+}
+
+// -----
+
+// Grouped (and 1-D, 3-D) weight gradients gather the patches as strided
+// slices, one per tap: [groups, N · positions, C/G · taps] against the
+// output gradient [groups, O/G, N · positions], one matmul per group.
+// CHECK-LABEL: func.func @conv_weight_grad_grouped
+// CHECK-COUNT-9: ube.slice %{{.*}} stride = array<i64: 1, 1, 2, 2>
+// CHECK: %[[TAPS:.*]] = ube.concat
+// CHECK: %[[T:.*]] = ube.transpose %[[TAPS]], [1, 0, 4, 2, 3] : tensor<2x2x2x9x25xf32>
+// CHECK: %[[PATCHES:.*]] = ube.reshape %[[T]] : tensor<2x2x25x2x9xf32> to tensor<2x50x18xf32>
+// CHECK: %[[G:.*]] = ube.reshape %{{.*}} : tensor<2x4x2x25xf32> to tensor<2x4x50xf32>
+// CHECK: %[[W:.*]] = ube.matmul %[[G]], %[[PATCHES]]
+// CHECK: ube.reshape %[[W]] : tensor<2x4x18xf32> to tensor<8x2x3x3xf32>
+func.func @conv_weight_grad_grouped(%x: tensor<2x4x9x9xf32>, %g: tensor<2x8x5x5xf32>)
+    -> tensor<8x2x3x3xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>,
+                                    padding = array<i64: 1, 1, 1, 1>, groups = 2 : i64}
+      : tensor<2x4x9x9xf32>, tensor<2x8x5x5xf32>
+  return %0 : tensor<8x2x3x3xf32>
 }
 
 // -----

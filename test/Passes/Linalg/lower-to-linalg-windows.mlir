@@ -51,6 +51,19 @@ func.func @im2col_strided(%x: tensor<2x3x6x5xf32>) -> tensor<2x12x4xf32> {
 
 // -----
 
+// batch_columns: column d4 is image d4 floordiv 4's position d4 mod 4.
+// CHECK-DAG: #[[TAPS:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d4 floordiv 4, d1, ((d4 mod 4) floordiv 2) * 10 + (d4 mod 2) * 2 + d2 * 5 + d3)>
+// CHECK-LABEL: func.func @im2col_batch_columns
+// CHECK: linalg.generic {indexing_maps = [#[[TAPS]], #{{.*}}], {{.*}} outs(%{{.*}} : tensor<1x3x2x2x8xf32>)
+// CHECK: tensor.collapse_shape %{{.*}} : tensor<1x3x2x2x8xf32> into tensor<1x12x8xf32>
+func.func @im2col_batch_columns(%x: tensor<2x3x6x5xf32>) -> tensor<1x12x8xf32> {
+  %0 = ube.im2col %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 2>, columns = 2,
+                      length = 4, batch_columns} : tensor<2x3x6x5xf32>
+  return %0 : tensor<1x12x8xf32>
+}
+
+// -----
+
 // Average pooling in f16: summed in f32, divided by each window's count of
 // input elements (padding excluded: 2, 3, 2), rounded once.
 // CHECK-LABEL: func.func @avg_pool

@@ -455,6 +455,16 @@ CONVOLUTIONS = {
                            {"groups": 2, "dilation": [2, 1], "stride": [1, 3]},
                            lambda x, w, b: F.conv2d(x, w, b, groups=2, dilation=(2, 1),
                                                     stride=(1, 3))),
+    # Small planes: the batch's positions share the matmul's columns, and
+    # the input gradient is computed on the input's positions only
+    # (forward padding up to span - 1); past that, over the padded input.
+    "2d_small_planes": ((6, 8, 4, 4), (10, 8, 3, 3), {"padding": [1, 1, 1, 1]},
+                        lambda x, w, b: F.conv2d(x, w, b, padding=1)),
+    "2d_small_planes_stride2": ((5, 3, 7, 7), (4, 3, 3, 3),
+                                {"stride": [2, 2], "padding": [1, 1, 1, 1]},
+                                lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1)),
+    "2d_padding_past_span": ((2, 3, 5, 6), (4, 3, 1, 2), {"padding": [1, 0, 2, 1]},
+                             lambda x, w, b: F.conv2d(F.pad(x, (0, 1, 1, 2)), w, b)),
     "depthwise": ((2, 5, 8, 8), (5, 1, 3, 3), {"groups": 5, "padding": [1, 1, 1, 1]},
                   lambda x, w, b: F.conv2d(x, w, b, groups=5, padding=1)),
     "1d_stride_skips_end": ((3, 2, 12), (4, 2, 4), {"stride": [3]},

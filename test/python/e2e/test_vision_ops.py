@@ -62,6 +62,10 @@ MODULES = {
     "conv2d_groups_stride2": (lambda: nn.Conv2d(8, 12, 3, stride=2, padding=1, groups=4),
                               (2, 8, 11, 11)),
     "conv2d_1x1_stride2": (lambda: nn.Conv2d(16, 8, 1, stride=2), (2, 16, 9, 9)),
+    # Small planes: the batch's positions side by side in one matrix.
+    "conv2d_small_planes": (lambda: nn.Conv2d(16, 24, 3, padding=1), (8, 16, 4, 4)),
+    "conv2d_small_planes_stride2": (lambda: nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                                    (6, 8, 7, 7)),
     "conv1d_same_even_kernel": (lambda: nn.Conv1d(5, 7, 4, padding="same"), (3, 5, 20)),
     # 1-D convolutions as planes of height 1 (implicit im2col): strided and
     # dilated, Wav2Vec2's first feature layer, grouped.
