@@ -45,17 +45,22 @@ Value dilate(UbeBuilder &u, Value x, int64_t axis, int64_t stride) {
                  (shape[axis] - 1) * stride + 1);
 }
 
-/// `x` reversed along `axis`.
-Value flip(UbeBuilder &u, Value x, int64_t axis) {
-  int64_t size = shapeOf(x)[axis];
-  if (size == 1)
-    return x;
+/// A kernel [A, B, *K] reversed along every spatial axis: one gather over
+/// its taps flattened (reversing the flat order reverses each axis).
+Value flipTaps(UbeBuilder &u, Value kernel) {
+  Shape shape = shapeOf(kernel);
+  int64_t taps = 1;
+  for (int64_t size : ArrayRef<int64_t>(shape).drop_front(2))
+    taps *= size;
+  if (taps == 1)
+    return kernel;
   SmallVector<APInt> order;
-  for (int64_t i = size - 1; i >= 0; --i)
+  for (int64_t i = taps - 1; i >= 0; --i)
     order.push_back(APInt(64, i));
-  auto type = RankedTensorType::get({size}, u.b.getI64Type());
+  auto type = RankedTensorType::get({taps}, u.b.getI64Type());
   Value indices = ConstantOp::create(u.b, type, DenseElementsAttr::get(type, order));
-  return GatherOp::create(u.b, x, indices, u.b.getI64IntegerAttr(axis));
+  Value flat = u.reshape(kernel, {shape[0], shape[1], taps});
+  return u.reshape(GatherOp::create(u.b, flat, indices, u.b.getI64IntegerAttr(2)), shape);
 }
 
 } // namespace
@@ -146,7 +151,6 @@ static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Win
       stride[2 + d] = ph.step;
       sub = SliceOp::create(u.b, sub, u.b.getDenseI64ArrayAttr(start),
                             u.b.getDenseI64ArrayAttr(limit), u.b.getDenseI64ArrayAttr(stride));
-      sub = flip(u, sub, 2 + d);
       dilation[d] = ph.dilation;
       padding[d] = ph.lastOffset;
       // Q outputs: the far padding, cropped afterwards when negative.
@@ -157,6 +161,7 @@ static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Win
     if (empty) {
       results.push_back(filled(u, UbeBuilder::elementTypeOf(g), 0.0, phaseShape));
     } else {
+      sub = flipTaps(u, sub);
       Value y = ConvOp::create(u.b, g, sub, Value(), DenseI64ArrayAttr(),
                                u.b.getDenseI64ArrayAttr(padding),
                                u.b.getDenseI64ArrayAttr(dilation), groups);
@@ -201,15 +206,16 @@ Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &wind
   int64_t r = window.rank();
   Shape w = shapeOf(weight);
   int64_t out = w[0], perGroupIn = w[1], perGroupOut = out / groups;
-  Shape grouped = {groups, perGroupOut, perGroupIn};
+  // The taps flattened: the exchange copies runs of KH·KW floats.
+  int64_t taps = 1;
   Shape exchanged = {groups * perGroupIn, perGroupOut};
-  Shape perm = {0, 2, 1};
   for (int64_t d = 0; d < r; ++d) {
-    grouped.push_back(w[2 + d]);
+    taps *= w[2 + d];
     exchanged.push_back(w[2 + d]);
-    perm.push_back(3 + d);
   }
-  Value kernel = u.reshape(u.transpose(u.reshape(weight, grouped), perm), exchanged);
+  Value kernel = u.reshape(
+      u.transpose(u.reshape(weight, {groups, perGroupOut, perGroupIn, taps}), {0, 2, 1, 3}),
+      exchanged);
   if (llvm::any_of(window.stride, [](int64_t s) { return s > 1; }))
     return phasedInputGradient(u, g, kernel, window, groups, inputShape);
   // The correlation over the input's own positions: g padded by span − 1
@@ -219,8 +225,8 @@ Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &wind
   // cropped.
   Shape padding(2 * r);
   bool direct = true;
+  kernel = flipTaps(u, kernel);
   for (int64_t d = 0; d < r; ++d) {
-    kernel = flip(u, kernel, 2 + d);
     int64_t padded = inputShape[2 + d] + window.padBegin[d] + window.padEnd[d];
     int64_t covered = shapeOf(g)[2 + d] + window.span(d) - 1;
     padding[d] = window.span(d) - 1 - window.padBegin[d];
