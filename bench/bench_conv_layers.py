@@ -9,7 +9,8 @@ threads, same run, same weights and input.
 Each layer is a `torch.nn.Conv2d` or `Conv1d` compiled by `ube.compile`
 (which path ube takes is in the second column: implicit im2col for 2-D
 stride-1 convolutions, strided im2col (panels gathered from the input) for
-strided ones since 2026-12-05, 1-D im2col (a plane of height 1, since
+strided ones since 2026-12-05, the batch's positions side by side in one
+matrix for small planes (since 2026-12-05 evening), 1-D im2col (a plane of height 1, since
 2026-12-05), the input as it is for 1×1, the depthwise plane kernel
 (since 2026-12-05; a sum of taps before)).
 Time: the median of --runs calls after a warm-up call (inductor's
@@ -38,6 +39,8 @@ LAYERS = [
      dict(in_channels=64, out_channels=64, kernel_size=3, padding=1), (56, 56)),
     ("ResNet 3×3 256→256, 14²", "implicit im2col",
      dict(in_channels=256, out_channels=256, kernel_size=3, padding=1), (14, 14)),
+    ("ResNet 3×3 512→512, 4² (112² images)", "batch side by side",
+     dict(in_channels=512, out_channels=512, kernel_size=3, padding=1), (4, 4)),
     ("ResNet 3×3/2 128→128, 56²", "strided im2col",
      dict(in_channels=128, out_channels=128, kernel_size=3, stride=2, padding=1), (56, 56)),
     ("ResNet stem 7×7/2 3→64, 224²", "strided im2col",

@@ -100,7 +100,15 @@ def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
     softmax over whole score matrices, grouped-query heads by broadcasting),
     `cross_entropy`, `mse_loss`, rank-1 `matmul`, and the
     distillation losses `kd_loss`, `feature_map_loss` and
-    `attention_transfer_loss` (unfused). What remains is lowered by
+    `attention_transfer_loss` (unfused), and on static shapes the gradients
+    of the window ops: `conv_input_grad` as stride-1 convolutions of the
+    output gradient with the flipped, channel-exchanged weight (over the
+    input's own positions; strided, one per phase, interleaved),
+    `conv_weight_grad` as one matmul of the output gradient with the
+    input's patches (2-D ungrouped: a `ube.im2col` with the batch's
+    positions side by side, read transposed, which the cpu matmul kernels
+    gather straight from the input; otherwise strided slices per tap), and
+    the pooling gradients. What remains is lowered by
     `--ube-lower-to-linalg`. Numerically stable forms throughout: softmax
     subtracts the row maximum; masked scores use the most negative finite
     value, never -inf, so a fully masked row gives finite numbers. On
@@ -157,19 +165,24 @@ def UbeConvolutionsAsMatmuls : Pass<"ube-convolutions-as-matmuls", "::mlir::func
   let description = [{
     A `ube.conv` over static shapes becomes a `ube.matmul` of its weight
     viewed as `[groups, O / groups, C / groups · K]` with the input's
-    patches `[N, groups, C / groups · K, positions]` — each of the K window
-    taps a strided `ube.slice` of the (zero-padded) input, concatenated —
-    then the bias added: the target's matmul kernels then do the
+    patches, then the bias added: the target's matmul kernels then do the
     arithmetic. A 1×1 convolution with stride 1 and no padding needs no
-    patches: the input is the matmul's operand as it is. Other 2-D
-    stride-1 convolutions take their patches as one `ube.im2col` of the
-    padded input (plus the rows the last taps run into) over its full
-    width, the product `[N, O, OH, Wp]` cropped to `OW` columns: the cpu
-    matmul kernels pack its panels straight from the input (implicit
-    im2col), so no patch matrix is written. Convolutions on
-    symbolic sizes, those of more than 256 taps (each a copy of the input)
-    and those with one output channel per group (depthwise: a one-row
-    matmul) stay for the generic lowering.
+    patches: the input is the matmul's operand as it is. 2-D convolutions
+    (and 1-D ones, as planes of height 1) take their patches as one
+    `ube.im2col` of the padded input, which the cpu matmul kernels pack
+    straight from the input (implicit im2col; no patch matrix is written):
+    at stride 1 over the padded plane's full width (plus the rows the last
+    taps run into), the product `[N, O, OH, Wp]` cropped to `OW` columns;
+    strided, over the output's positions, the panels gathering their
+    columns. Small planes (where one image's positions would leave a fifth
+    or more of the 32-column panels empty, as a 4 × 4 output does) put the
+    batch's positions side by side in one matrix (`batch_columns`), the
+    product `[O, N · OH · OW]` transposed to `[N, O, OH, OW]`. 3-D
+    convolutions gather their patches as K strided `ube.slice`s of the
+    zero-padded input, concatenated. Convolutions on symbolic sizes, those
+    of more than 256 taps (each a copy of the input) and those with one
+    output channel per group (depthwise: a one-row matmul) stay for the
+    generic lowering.
   }];
 }
 
