@@ -40,7 +40,7 @@ def grad_graph(inputs, nodes, out, wrt):
             "nodes": nodes, "outputs": ["loss"], "gradient": {"loss": "loss", "wrt": wrt}}
 
 
-def check(runner, inputs, nodes, torch_fn, wrt=None, out="y", scalar=False):
+def check(runner, inputs, nodes, torch_fn, wrt=None, out="y", scalar=False, extra_args=()):
     """Compiles the op graph with its gradient and compares the loss and the
     gradients with torch_fn(**float64 tensors) through autograd."""
     inputs = dict(inputs)
@@ -61,7 +61,7 @@ def check(runner, inputs, nodes, torch_fn, wrt=None, out="y", scalar=False):
     inputs["r"] = r
     loss = (value * torch.from_numpy(r).double()).sum()
     loss.backward()
-    exe = runner.compile(grad_graph(inputs, nodes, out, wrt))
+    exe = runner.compile(grad_graph(inputs, nodes, out, wrt), extra_args=extra_args)
     results = runner.run(exe, inputs)
     assert rel_error(results["loss"], loss.detach().numpy()) <= TOL
     for n in wrt:
@@ -479,6 +479,17 @@ def test_conv(runner, case):
     x_shape, w_shape, attrs, fn = CONVOLUTIONS[case]
     inputs = {"x": randn(*x_shape), "w": randn(*w_shape), "b": randn(w_shape[0])}
     check(runner, inputs, [node("conv", ["x", "w", "b"], **attrs)], fn)
+
+
+@pytest.mark.parametrize("case", ["2d_small_planes", "2d_stride_pad"])
+def test_conv_generic_lowering(runner, case):
+    """The same through the generic lowering (--fused-kernels=false: the
+    patches of ube.im2col materialized, the matmul a linalg contraction),
+    as targets without the cpu matmul kernels run them."""
+    x_shape, w_shape, attrs, fn = CONVOLUTIONS[case]
+    inputs = {"x": randn(*x_shape), "w": randn(*w_shape), "b": randn(w_shape[0])}
+    check(runner, inputs, [node("conv", ["x", "w", "b"], **attrs)], fn,
+          extra_args=["--fused-kernels=false"])
 
 
 POOLS = {
