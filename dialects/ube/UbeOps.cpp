@@ -726,6 +726,11 @@ Window ConvWeightGradOp::window() {
                       getStride(), getPadding(), getDilation());
 }
 
+bool ConvWeightGradOp::isDepthwise() {
+  int64_t channels = getInput().getType().getDimSize(1);
+  return getGroups() == channels && getGrad().getType().getDimSize(1) == channels;
+}
+
 LogicalResult AvgPoolGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
                                         SmallVectorImpl<Type> &types) {
   auto grad = channelsFirst(loc, adaptor.getGrad(), "grad");

@@ -503,7 +503,11 @@ def Ube_ConvWeightGradOp : Ube_InferredOp<"conv_weight_grad"> {
                    DefaultValuedAttr<Ube_I64Attr, "1">:$groups);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$input `,` $grad attr-dict `:` type($input) `,` type($grad)";
-  let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
+  let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl) # [{
+    /// Whether the convolution is depthwise: one input and one output
+    /// channel per group.
+    bool isDepthwise();
+  }];
 }
 
 def Ube_AvgPoolGradOp : Ube_InferredOp<"avg_pool_grad"> {

@@ -21,6 +21,10 @@
 // rows or vectors past the plane's are its last ones again. Only a row
 // shorter than a vector is masked.
 //
+// The weight gradient of such a convolution (DepthwiseWeightGradBuilder)
+// reads the same padded planes: per tap, the sum over every position of
+// the output gradient times the tap's input lanes.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Cpu/Passes.h"
@@ -59,9 +63,12 @@ struct DepthwiseGeometry {
   /// The tile: `tileRows` output rows × `tileVectors` vectors of each.
   int64_t tileRows, tileVectors, rowTiles, vectorGroups;
 
-  DepthwiseGeometry(ConvOp op, int64_t lanes) {
-    auto in = op.getInput().getType().getShape(), out = op.getType().getShape();
-    Window w = op.window();
+  /// `in` the convolution's input [N, C, *S], `out` its result (or the
+  /// result's gradient) [N, C, *out]. `maskedEnds`: a row's last vector
+  /// starts at a whole number of vectors (masked past the row), not at
+  /// the row's last lanes.
+  DepthwiseGeometry(ArrayRef<int64_t> in, ArrayRef<int64_t> out, const Window &w, int64_t lanes,
+                    bool maskedEnds) {
     bool flat = w.rank() == 1;
     channels = in[1];
     height = flat ? 1 : in[2];
@@ -80,11 +87,12 @@ struct DepthwiseGeometry {
     dilationW = w.dilation[last];
     padLeft = w.padBegin[last];
     paddedHeight = height + padTop + (flat ? 0 : w.padEnd[0]);
-    // Every vector reads strideW · lanes columns from its first: a vector
-    // that starts at the row's last lanes reads that far past them.
-    paddedWidth = std::max(width + padLeft + w.padEnd[last],
-                           std::max(outWidth, lanes) * strideW + (kernelWidth - 1) * dilationW);
+    // Every vector reads strideW · lanes columns from its first: a row's
+    // last vector reads that far past its start.
     int64_t vectors = llvm::divideCeil(outWidth, lanes);
+    int64_t lastStart = maskedEnds ? (vectors - 1) * lanes : std::max<int64_t>(0, outWidth - lanes);
+    paddedWidth = std::max(width + padLeft + w.padEnd[last],
+                           (lastStart + lanes) * strideW + (kernelWidth - 1) * dilationW);
     vectorGroups = llvm::divideCeil(vectors, tileAccumulators(lanes) / 2);
     tileVectors = llvm::divideCeil(vectors, vectorGroups);
     tileRows = std::min(outHeight, std::max<int64_t>(1, tileAccumulators(lanes) / tileVectors));
@@ -92,79 +100,38 @@ struct DepthwiseGeometry {
   }
 };
 
-class DepthwiseKernelBuilder {
-public:
-  /// `epilogue`: elementwise ops applied to the convolution's result
-  /// (depthwiseEpilogue), whose last one's result the kernel computes.
-  DepthwiseKernelBuilder(ImplicitLocOpBuilder &b, ConvOp op, int64_t lanes, int64_t taskElements,
-                         ArrayRef<Operation *> epilogue)
-      : b(b), ix(b), op(op), g(op, lanes), lanes(lanes), taskElements(taskElements),
-        epilogue(epilogue) {
-    f32 = b.getF32Type();
-    vec = VectorType::get({lanes}, f32);
-  }
-
-  Value build() {
+/// What the depthwise kernels share: the planes of the input as rows
+/// (`x`: [N · C, prod(S)]), each copied into a task's padded plane, and the
+/// lanes one output vector reads there.
+class DepthwisePlanes {
+protected:
+  DepthwisePlanes(ImplicitLocOpBuilder &b, Value input, ArrayRef<int64_t> out,
+                  const Window &window, int64_t lanes, bool maskedEnds)
+      : b(b), ix(b),
+        g(cast<RankedTensorType>(input.getType()).getShape(), out, window, lanes, maskedEnds),
+        lanes(lanes), f32(b.getF32Type()), vec(VectorType::get({lanes}, f32)) {
     // Planes as rows: [N, C, *S] -> [N · C, prod(S)] (a 1-D one is a plane
     // of one row).
-    Value input = op.getInput();
-    int64_t rank = op.getType().getRank();
-    SmallVector<ReassociationIndices> planeGroups = {{0, 1}, {}};
+    int64_t rank = out.size();
+    planeGroups = {{0, 1}, {}};
     for (int64_t d = 2; d < rank; ++d)
       planeGroups[1].push_back(d);
     x = tensor::CollapseShapeOp::create(b, input, planeGroups);
-    Value planes = ix.mul(ix.dim(input, 0), ix.c(g.channels));
-    // The weight [C, 1, *K] as [C, taps]: the same grouping.
-    weights = tensor::CollapseShapeOp::create(b, op.getWeight(), planeGroups);
-    int64_t outPlane = g.outHeight * g.outWidth;
-    // Each task has a padded plane of its own (one arena slot per task):
-    // together at most kMaxScratchBytes.
-    int64_t scratchTasks = std::max<int64_t>(
-        1, kMaxScratchBytes / (g.paddedHeight * g.paddedWidth * int64_t(sizeof(float))));
-    Value planesPerTask =
-        ix.min(planes, ix.max(ix.c(std::max<int64_t>(1, taskElements / outPlane)),
-                              ix.ceilDiv(planes, ix.c(scratchTasks))));
-    Value tasks = ix.ceilDiv(planes, planesPerTask);
-    SmallVector<Value> dynamicPlanes;
-    if (!ix.constant(planes))
-      dynamicPlanes.push_back(planes);
-    Value init = tensor::EmptyOp::create(
-        b, {ix.constant(planes).value_or(ShapedType::kDynamic), outPlane}, f32, dynamicPlanes);
-    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(tasks)},
-                                        ValueRange{init}, std::nullopt);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(forall.getBody());
-      Value begin = ix.mul(forall.getInductionVars()[0], planesPerTask);
-      Value count = ix.min(planesPerTask, ix.sub(planes, begin));
-      SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
-      SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(outPlane)};
-      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
-      auto sliceType = RankedTensorType::get({ShapedType::kDynamic, outPlane}, f32);
-      Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
-                                                   offsets, sizes, strides);
-      Value padded = tensor::EmptyOp::create(b, {g.paddedHeight, g.paddedWidth}, f32);
-      padded = linalg::FillOp::create(b, ValueRange{scalar(0.0)}, ValueRange{padded})
-                   .getResult(0);
-      slice = buildLoop(b, ix.c(0), count, ix.c(1), ValueRange{padded, slice},
-                        [&](Value p, ValueRange state) -> SmallVector<Value> {
-                          Value plane = ix.add(begin, p);
-                          Value filled = copyPlane(plane, state[0]);
-                          return {filled, convolvePlane(plane, p, filled, state[1])};
-                        })[1];
-      b.setInsertionPointToStart(forall.getTerminator().getBody());
-      tensor::ParallelInsertSliceOp::create(b, slice, forall.getRegionIterArgs()[0], offsets,
-                                            sizes, strides);
-    }
-    SmallVector<OpFoldResult> shape = {getAsOpFoldResult(ix.dim(input, 0)),
-                                       b.getIndexAttr(g.channels)};
-    for (int64_t d : op.getType().getShape().drop_front(2))
-      shape.push_back(b.getIndexAttr(d));
-    return tensor::ExpandShapeOp::create(b, op.getType(), forall.getResult(0), planeGroups,
-                                         shape);
   }
 
-private:
+  /// How many tasks may each hold a padded plane: together at most
+  /// kMaxScratchBytes.
+  int64_t scratchTasks() const {
+    return std::max<int64_t>(
+        1, kMaxScratchBytes / (g.paddedHeight * g.paddedWidth * int64_t(sizeof(float))));
+  }
+
+  /// A zero-filled padded plane.
+  Value zeroPlane() {
+    Value padded = tensor::EmptyOp::create(b, {g.paddedHeight, g.paddedWidth}, f32);
+    return linalg::FillOp::create(b, ValueRange{scalar(0.0)}, ValueRange{padded}).getResult(0);
+  }
+
   /// Input plane `plane` copied into the interior of `padded`, row by row,
   /// one vector at a time (the ragged end masked); the border stays zero.
   Value copyPlane(Value plane, Value padded) {
@@ -199,6 +166,99 @@ private:
                      })[0];
   }
 
+  /// The input lanes of one output vector: `lanes` columns of `padded` from
+  /// `at`, `g.strideW` apart.
+  Value readLanes(Value padded, Value row, Value at) {
+    int64_t s = g.strideW;
+    auto wide = VectorType::get({s * lanes}, f32);
+    Value read = vector::TransferReadOp::create(b, wide, padded, ValueRange{row, at},
+                                                scalar(0.0), ArrayRef<bool>{true});
+    if (s == 1)
+      return read;
+    SmallVector<int64_t> every;
+    for (int64_t l = 0; l < lanes; ++l)
+      every.push_back(l * s);
+    return vector::ShuffleOp::create(b, read, read, every);
+  }
+
+  Value mask(int64_t length) {
+    return vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
+                                        ValueRange{ix.c(length)});
+  }
+  Value scalar(double v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v))); }
+  Value splat(double v) {
+    return arith::ConstantOp::create(b, DenseElementsAttr::get(vec, b.getF32FloatAttr(float(v))));
+  }
+
+  ImplicitLocOpBuilder &b;
+  IndexMath ix;
+  DepthwiseGeometry g;
+  int64_t lanes;
+  Type f32;
+  VectorType vec;
+  SmallVector<ReassociationIndices> planeGroups;
+  Value x;
+};
+
+class DepthwiseKernelBuilder : DepthwisePlanes {
+public:
+  /// `epilogue`: elementwise ops applied to the convolution's result
+  /// (depthwiseEpilogue), whose last one's result the kernel computes.
+  DepthwiseKernelBuilder(ImplicitLocOpBuilder &b, ConvOp op, int64_t lanes, int64_t taskElements,
+                         ArrayRef<Operation *> epilogue)
+      : DepthwisePlanes(b, op.getInput(), op.getType().getShape(), op.window(), lanes,
+                        /*maskedEnds=*/false),
+        op(op),
+        taskElements(taskElements), epilogue(epilogue) {}
+
+  Value build() {
+    Value input = op.getInput();
+    Value planes = ix.mul(ix.dim(input, 0), ix.c(g.channels));
+    // The weight [C, 1, *K] as [C, taps]: the same grouping.
+    weights = tensor::CollapseShapeOp::create(b, op.getWeight(), planeGroups);
+    int64_t outPlane = g.outHeight * g.outWidth;
+    // Each task has a padded plane of its own (one arena slot per task).
+    Value planesPerTask =
+        ix.min(planes, ix.max(ix.c(std::max<int64_t>(1, taskElements / outPlane)),
+                              ix.ceilDiv(planes, ix.c(scratchTasks()))));
+    Value tasks = ix.ceilDiv(planes, planesPerTask);
+    SmallVector<Value> dynamicPlanes;
+    if (!ix.constant(planes))
+      dynamicPlanes.push_back(planes);
+    Value init = tensor::EmptyOp::create(
+        b, {ix.constant(planes).value_or(ShapedType::kDynamic), outPlane}, f32, dynamicPlanes);
+    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(tasks)},
+                                        ValueRange{init}, std::nullopt);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forall.getBody());
+      Value begin = ix.mul(forall.getInductionVars()[0], planesPerTask);
+      Value count = ix.min(planesPerTask, ix.sub(planes, begin));
+      SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(outPlane)};
+      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+      auto sliceType = RankedTensorType::get({ShapedType::kDynamic, outPlane}, f32);
+      Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
+                                                   offsets, sizes, strides);
+      slice = buildLoop(b, ix.c(0), count, ix.c(1), ValueRange{zeroPlane(), slice},
+                        [&](Value p, ValueRange state) -> SmallVector<Value> {
+                          Value plane = ix.add(begin, p);
+                          Value filled = copyPlane(plane, state[0]);
+                          return {filled, convolvePlane(plane, p, filled, state[1])};
+                        })[1];
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      tensor::ParallelInsertSliceOp::create(b, slice, forall.getRegionIterArgs()[0], offsets,
+                                            sizes, strides);
+    }
+    SmallVector<OpFoldResult> shape = {getAsOpFoldResult(ix.dim(input, 0)),
+                                       b.getIndexAttr(g.channels)};
+    for (int64_t d : op.getType().getShape().drop_front(2))
+      shape.push_back(b.getIndexAttr(d));
+    return tensor::ExpandShapeOp::create(b, op.getType(), forall.getResult(0), planeGroups,
+                                         shape);
+  }
+
+private:
   /// Output plane `plane` (row `p` of the task's `out`) from `padded`.
   Value convolvePlane(Value plane, Value p, Value padded, Value out) {
     Value channel = ix.rem(plane, ix.c(g.channels));
@@ -286,39 +346,154 @@ private:
     return value;
   }
 
-  /// The input lanes of one output vector: `lanes` columns of `padded` from
-  /// `at`, `g.strideW` apart.
-  Value readLanes(Value padded, Value row, Value at) {
-    int64_t s = g.strideW;
-    auto wide = VectorType::get({s * lanes}, f32);
-    Value read = vector::TransferReadOp::create(b, wide, padded, ValueRange{row, at},
-                                                scalar(0.0), ArrayRef<bool>{true});
-    if (s == 1)
-      return read;
-    SmallVector<int64_t> every;
-    for (int64_t l = 0; l < lanes; ++l)
-      every.push_back(l * s);
-    return vector::ShuffleOp::create(b, read, read, every);
-  }
-
-  Value mask(int64_t length) {
-    return vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
-                                        ValueRange{ix.c(length)});
-  }
-  Value scalar(double v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v))); }
-  Value splat(double v) {
-    return arith::ConstantOp::create(b, DenseElementsAttr::get(vec, b.getF32FloatAttr(float(v))));
-  }
-
-  ImplicitLocOpBuilder &b;
-  IndexMath ix;
   ConvOp op;
-  DepthwiseGeometry g;
-  int64_t lanes, taskElements;
+  int64_t taskElements;
   ArrayRef<Operation *> epilogue;
-  Type f32;
-  VectorType vec;
-  Value x, weights;
+  Value weights;
+};
+
+/// Tap accumulators the weight gradient keeps in registers at once.
+constexpr int64_t kMaxTapAccumulators = 16;
+
+/// The weight gradient of a depthwise convolution, dW[c, t] = Σ_{n, p}
+/// g[n, c, p] · x[n, c, p · s + offset(t)]. One task per group of
+/// channels; per channel and image, the input plane copied into the task's
+/// padded plane, then for each vector of g's row each tap's input lanes
+/// times it, accumulated in one vector per tap (a row's ragged end masked
+/// in g, so nothing counts twice), the lanes summed at the end. Taps go a
+/// group of kernel rows at a time (at most kMaxTapAccumulators in
+/// registers); between groups and images the sums wait in a [taps, lanes]
+/// tensor. Each channel's order of summation is fixed: the same bits on
+/// any thread count.
+class DepthwiseWeightGradBuilder : DepthwisePlanes {
+public:
+  DepthwiseWeightGradBuilder(ImplicitLocOpBuilder &b, ConvWeightGradOp op, int64_t lanes)
+      : DepthwisePlanes(b, op.getInput(), op.getGrad().getType().getShape(), op.window(),
+                        lanes, /*maskedEnds=*/true),
+        op(op), taps(g.kernelHeight * g.kernelWidth) {}
+
+  Value build() {
+    grad = tensor::CollapseShapeOp::create(b, op.getGrad(), planeGroups);
+    Value images = ix.dim(op.getInput(), 0);
+    int64_t tasks = std::min(g.channels, scratchTasks());
+    int64_t perTask = llvm::divideCeil(g.channels, tasks);
+    tasks = llvm::divideCeil(g.channels, perTask);
+    Value init = tensor::EmptyOp::create(b, {g.channels, taps}, f32);
+    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{b.getIndexAttr(tasks)},
+                                        ValueRange{init}, std::nullopt);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forall.getBody());
+      Value begin = ix.mul(forall.getInductionVars()[0], ix.c(perTask));
+      Value count = ix.min(ix.c(perTask), ix.sub(ix.c(g.channels), begin));
+      SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
+      SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(taps)};
+      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+      auto sliceType = RankedTensorType::get({ShapedType::kDynamic, taps}, f32);
+      Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
+                                                   offsets, sizes, strides);
+      Value zeroSums = tensor::EmptyOp::create(b, {taps, lanes}, f32);
+      zeroSums =
+          linalg::FillOp::create(b, ValueRange{scalar(0.0)}, ValueRange{zeroSums}).getResult(0);
+      slice = buildLoop(
+          b, ix.c(0), count, ix.c(1), ValueRange{zeroPlane(), slice},
+          [&](Value c, ValueRange state) -> SmallVector<Value> {
+            Value channel = ix.add(begin, c);
+            SmallVector<Value> planeAndSums = buildLoop(
+                b, ix.c(0), images, ix.c(1), ValueRange{state[0], zeroSums},
+                [&](Value n, ValueRange s) -> SmallVector<Value> {
+                  Value plane = ix.add(ix.mul(n, ix.c(g.channels)), channel);
+                  Value padded = copyPlane(plane, s[0]);
+                  return {padded, accumulatePlane(plane, padded, s[1])};
+                });
+            Value out = state[1];
+            for (int64_t t = 0; t < taps; ++t) {
+              Value sum = vector::TransferReadOp::create(
+                  b, vec, planeAndSums[1], ValueRange{ix.c(t), ix.c(0)}, scalar(0.0),
+                  ArrayRef<bool>{true});
+              Value total = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum);
+              out = tensor::InsertOp::create(b, total, out, ValueRange{c, ix.c(t)});
+            }
+            return {planeAndSums[0], out};
+          })[1];
+      b.setInsertionPointToStart(forall.getTerminator().getBody());
+      tensor::ParallelInsertSliceOp::create(b, slice, forall.getRegionIterArgs()[0], offsets,
+                                            sizes, strides);
+    }
+    // [C, taps] as the weight [C, 1, *K].
+    auto weightType = cast<RankedTensorType>(op.getType());
+    SmallVector<ReassociationIndices> weightGroups = {{0}, {}};
+    for (int64_t d = 1; d < weightType.getRank(); ++d)
+      weightGroups[1].push_back(d);
+    return tensor::ExpandShapeOp::create(b, weightType, forall.getResult(0), weightGroups);
+  }
+
+private:
+  /// `sums` plus plane `plane`'s products (g's plane `plane`, the input's
+  /// copied into `padded`).
+  Value accumulatePlane(Value plane, Value padded, Value sums) {
+    int64_t rowsPerGroup =
+        std::max<int64_t>(1, std::min(g.kernelHeight, kMaxTapAccumulators / g.kernelWidth));
+    for (int64_t kh0 = 0; kh0 < g.kernelHeight; kh0 += rowsPerGroup) {
+      int64_t kh1 = std::min(g.kernelHeight, kh0 + rowsPerGroup);
+      int64_t first = kh0 * g.kernelWidth, count = (kh1 - kh0) * g.kernelWidth;
+      SmallVector<Value> acc;
+      for (int64_t t = first; t < first + count; ++t)
+        acc.push_back(vector::TransferReadOp::create(b, vec, sums, ValueRange{ix.c(t), ix.c(0)},
+                                                     scalar(0.0), ArrayRef<bool>{true}));
+      int64_t full = g.outWidth / lanes, ragged = g.outWidth % lanes;
+      acc = buildLoop(
+          b, ix.c(0), ix.c(g.outHeight), ix.c(1), acc,
+          [&](Value oh, ValueRange sumsIn) -> SmallVector<Value> {
+            SmallVector<Value> rowAcc(sumsIn);
+            if (full > 0)
+              rowAcc = buildLoop(b, ix.c(0), ix.c(full), ix.c(1), rowAcc,
+                                 [&](Value v, ValueRange inner) -> SmallVector<Value> {
+                                   return accumulateVector(plane, padded, oh,
+                                                           ix.mul(v, ix.c(lanes)), Value(),
+                                                           kh0, kh1, inner);
+                                 });
+            if (ragged > 0)
+              rowAcc = accumulateVector(plane, padded, oh, ix.c(full * lanes), mask(ragged),
+                                        kh0, kh1, rowAcc);
+            return rowAcc;
+          });
+      for (auto [i, sum] : llvm::enumerate(acc))
+        sums = vector::TransferWriteOp::create(b, sum, sums,
+                                               ValueRange{ix.c(first + int64_t(i)), ix.c(0)},
+                                               ArrayRef<bool>{true})
+                   .getResult();
+    }
+    return sums;
+  }
+
+  /// The accumulators of kernel rows [kh0, kh1) plus the products of the
+  /// output-gradient vector at row `oh`, column `column` (masked lanes
+  /// past the row read as zeros) with each tap's input lanes.
+  SmallVector<Value> accumulateVector(Value plane, Value padded, Value oh, Value column,
+                                      Value lanesMask, int64_t kh0, int64_t kh1,
+                                      ValueRange sums) {
+    auto read = vector::TransferReadOp::create(
+        b, vec, grad, ValueRange{plane, ix.add(ix.mul(oh, ix.c(g.outWidth)), column)},
+        scalar(0.0), ArrayRef<bool>{true});
+    if (lanesMask)
+      read.getMaskMutable().assign(lanesMask);
+    Value gradient = read;
+    SmallVector<Value> acc(sums);
+    int64_t i = 0;
+    for (int64_t kh = kh0; kh < kh1; ++kh) {
+      Value row = ix.add(ix.mul(oh, ix.c(g.strideH)), ix.c(kh * g.dilationH));
+      for (int64_t kw = 0; kw < g.kernelWidth; ++kw, ++i) {
+        Value at = ix.add(ix.mul(column, ix.c(g.strideW)), ix.c(kw * g.dilationW));
+        acc[i] = math::FmaOp::create(b, readLanes(padded, row, at), gradient, acc[i]);
+      }
+    }
+    return acc;
+  }
+
+  ConvWeightGradOp op;
+  int64_t taps;
+  Value grad;
 };
 
 /// The elementwise ops that can run on the convolution's outputs in
@@ -387,6 +562,30 @@ struct DepthwiseConvKernel : OpRewritePattern<ConvOp> {
   int64_t lanes, taskElements;
 };
 
+struct DepthwiseWeightGradKernel : OpRewritePattern<ConvWeightGradOp> {
+  DepthwiseWeightGradKernel(MLIRContext *context, int64_t lanes)
+      : OpRewritePattern(context), lanes(lanes) {}
+
+  LogicalResult matchAndRewrite(ConvWeightGradOp op, PatternRewriter &rewriter) const override {
+    auto inputType = op.getInput().getType();
+    auto gradType = op.getGrad().getType();
+    if (!inputType.getElementType().isF32() || !op.isDepthwise())
+      return rewriter.notifyMatchFailure(op, "not an f32 depthwise convolution's");
+    if (inputType.getRank() != 3 && inputType.getRank() != 4)
+      return rewriter.notifyMatchFailure(op, "not 1-D or 2-D");
+    if (llvm::is_contained(inputType.getShape().drop_front(), ShapedType::kDynamic) ||
+        llvm::is_contained(gradType.getShape().drop_front(), ShapedType::kDynamic) ||
+        llvm::is_contained(inputType.getShape(), 0) || llvm::is_contained(gradType.getShape(), 0))
+      return rewriter.notifyMatchFailure(op, "symbolic or empty planes");
+    if (op.window().stride.back() > kMaxStride)
+      return rewriter.notifyMatchFailure(op, "stride wider than a shuffle gathers");
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    rewriter.replaceOp(op, DepthwiseWeightGradBuilder(b, op, lanes).build());
+    return success();
+  }
+  int64_t lanes;
+};
+
 struct UbeCpuDepthwiseKernelsPass
     : ube::impl::UbeCpuDepthwiseKernelsBase<UbeCpuDepthwiseKernelsPass> {
   using Base::Base;
@@ -398,6 +597,7 @@ struct UbeCpuDepthwiseKernelsPass
     }
     RewritePatternSet patterns(&getContext());
     patterns.add<DepthwiseConvKernel>(&getContext(), vectorWidth, taskElements);
+    patterns.add<DepthwiseWeightGradKernel>(&getContext(), vectorWidth);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
       signalPassFailure();
   }

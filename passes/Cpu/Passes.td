@@ -146,8 +146,17 @@ def UbeCpuDepthwiseKernels : Pass<"ube-cpu-depthwise-kernels", "::mlir::func::Fu
     the plane's repeat its last, so only rows narrower than a vector are
     masked. A chain of float ops after the convolution whose other operands
     are splat constants (MobileNet's ReLU6) runs on the output vectors
-    before they are stored. The batch may be symbolic. Other convolutions,
-    and other element types, are left to the later passes.
+    before they are stored. The batch may be symbolic.
+
+    Also replaces the `ube.conv_weight_grad` of such convolutions (which
+    `--ube-decompose=keep-depthwise-weight-grads` leaves): one task per
+    group of channels; per channel and image the input plane in the task's
+    padded plane, each output-gradient vector times every tap's input
+    lanes accumulated in one vector per tap (a group of kernel rows at a
+    time, at most 16 accumulators; a row's ragged end masked), the lanes
+    summed at the end: dW[c, tap] without patches or per-channel matmuls.
+    Other convolutions, and other element types, are left to the later
+    passes.
   }];
   let options = [
     Option<"vectorWidth", "vector-width", "int64_t", "8",

@@ -49,6 +49,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuKernelPipelineOptions &o
   // decomposed; softmax and the norms stay whole for the row kernels.
   UbeDecomposeOptions decompose;
   decompose.keepNormalizations = true;
+  decompose.keepDepthwiseWeightGrads = true;
   pm.addNestedPass<func::FuncOp>(createUbeDecompose(decompose));
   UbeCpuDepthwiseKernelsOptions depthwise;
   depthwise.vectorWidth = lanes;

@@ -186,11 +186,15 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
 /// shapes: `expand` builds the replacement.
 template <typename OpTy>
 struct DecomposeWindowGrad : OpRewritePattern<OpTy> {
-  using OpRewritePattern<OpTy>::OpRewritePattern;
+  DecomposeWindowGrad(MLIRContext *context, bool keepDepthwise = false)
+      : OpRewritePattern<OpTy>(context), keepDepthwise(keepDepthwise) {}
   LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
     for (Type type : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
       if (!cast<RankedTensorType>(type).hasStaticShape())
         return rewriter.notifyMatchFailure(op, "symbolic shapes");
+    if constexpr (std::is_same_v<OpTy, ConvWeightGradOp>)
+      if (keepDepthwise && op.isDepthwise())
+        return rewriter.notifyMatchFailure(op, "depthwise: left for the target's kernel");
     UbeBuilder u(rewriter, op.getLoc());
     rewriter.replaceOp(op, expand(op, u));
     return success();
@@ -218,6 +222,7 @@ struct DecomposeWindowGrad : OpRewritePattern<OpTy> {
                                 op.getPaddingAttr(), op.getDilationAttr(), op.getCeilModeAttr());
     return maxPoolInputGradient(u, op.getInput(), y, op.getGrad(), op.window());
   }
+  bool keepDepthwise;
 };
 
 /// torch.optim.SGD's update (see the op's description).
@@ -751,7 +756,7 @@ struct UbeDecomposePass : ube::impl::UbeDecomposeBase<UbeDecomposePass> {
   using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    populateDecomposePatterns(patterns, keepNormalizations);
+    populateDecomposePatterns(patterns, keepNormalizations, keepDepthwiseWeightGrads);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
@@ -759,18 +764,20 @@ struct UbeDecomposePass : ube::impl::UbeDecomposeBase<UbeDecomposePass> {
 
 } // namespace
 
-void ube::populateDecomposePatterns(RewritePatternSet &patterns, bool keepNormalizations) {
+void ube::populateDecomposePatterns(RewritePatternSet &patterns, bool keepNormalizations,
+                                    bool keepDepthwiseWeightGrads) {
   if (!keepNormalizations)
     patterns.add<DecomposeSoftmax, DecomposeLogSoftmax, DecomposeLayerNorm, DecomposeRmsNorm>(
         patterns.getContext());
+  patterns.add<DecomposeWindowGrad<ConvWeightGradOp>>(patterns.getContext(),
+                                                       keepDepthwiseWeightGrads);
   patterns.add<DecomposeLinear, DecomposeVectorMatmul, DecomposeScaledDotProductAttention,
                DecomposeScaledDotProductAttentionGrad,
                DecomposeCrossEntropy, DecomposeMseLoss,
                DecomposeKdLoss, DecomposeKdLossGrad, DecomposeFeatureMapLoss,
                DecomposeFeatureMapLossGrad, DecomposeAttentionTransferLoss,
                DecomposeAttentionTransferLossGrad, DecomposeSgdUpdate, DecomposeAdamwUpdate,
-               DecomposeWindowGrad<ConvInputGradOp>, DecomposeWindowGrad<ConvWeightGradOp>,
-               DecomposeWindowGrad<AvgPoolGradOp>, DecomposeWindowGrad<MaxPoolGradOp>,
-               DecomposeWindowGrad<MaxPoolIndicesOp>>(
+               DecomposeWindowGrad<ConvInputGradOp>, DecomposeWindowGrad<AvgPoolGradOp>,
+               DecomposeWindowGrad<MaxPoolGradOp>, DecomposeWindowGrad<MaxPoolIndicesOp>>(
       patterns.getContext());
 }

@@ -21,9 +21,11 @@ namespace ube {
 
 /// Patterns of --ube-decompose (composite ube ops -> primitive ube ops);
 /// with `keepNormalizations`, not those of softmax, log_softmax, layer_norm,
-/// rms_norm.
+/// rms_norm; with `keepDepthwiseWeightGrads`, not depthwise convolutions'
+/// conv_weight_grad.
 void populateDecomposePatterns(mlir::RewritePatternSet &patterns,
-                               bool keepNormalizations = false);
+                               bool keepNormalizations = false,
+                               bool keepDepthwiseWeightGrads = false);
 
 #define GEN_PASS_REGISTRATION
 #include "passes/Graph/Passes.h.inc"

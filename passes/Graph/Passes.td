@@ -120,7 +120,11 @@ def UbeDecompose : Pass<"ube-decompose", "::mlir::func::FuncOp"> {
     Option<"keepNormalizations", "keep-normalizations", "bool", "false",
            "Leave softmax, log_softmax, layer_norm and rms_norm whole, for a target's row "
            "kernels (--ube-cpu-row-kernels); --ube-lower-to-linalg decomposes "
-           "what they leave">
+           "what they leave">,
+    Option<"keepDepthwiseWeightGrads", "keep-depthwise-weight-grads", "bool", "false",
+           "Leave conv_weight_grad of depthwise convolutions (one input and one output "
+           "channel per group) whole, for a target's kernels "
+           "(--ube-cpu-depthwise-kernels); --ube-lower-to-linalg decomposes what they leave">
   ];
 }
 

@@ -106,3 +106,48 @@ func.func @large_planes(%x: tensor<1x8x1400x1400xf32>, %w: tensor<8x1x3x3xf32>) 
       : tensor<1x8x1400x1400xf32>, tensor<8x1x3x3xf32>
   return %0 : tensor<1x8x1400x1400xf32>
 }
+
+// -----
+
+// A depthwise convolution's weight gradient: one task per channel (3); per
+// image (2) the input plane copied into the task's padded plane (9 + 6
+// rows; 3 vectors of 16 read from column 32 + 6 at most: 54 columns),
+// then the 49 taps' accumulators in groups of two kernel rows (14 vectors
+// in registers), carried over the output's 9 rows, two whole vectors and
+// a ragged one of 8 lanes (masked in the output gradient); the 49 sums
+// reduced across lanes into [3, 49], viewed as the weight.
+// CHECK-LABEL: func.func @weight_grad
+// CHECK-DAG: %[[X:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1], [2, 3]] : tensor<2x3x9x40xf32> into tensor<6x360xf32>
+// CHECK-DAG: %[[G:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1], [2, 3]] : tensor<2x3x9x40xf32> into tensor<6x360xf32>
+// CHECK: scf.forall (%{{.*}}) in (3) shared_outs(%{{.*}}) -> (tensor<3x49xf32>)
+// CHECK: linalg.fill {{.*}} -> tensor<49x16xf32>
+// CHECK: linalg.fill {{.*}} -> tensor<15x54xf32>
+// CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1
+// CHECK: vector.transfer_read %[[X]]
+// CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: vector.transfer_read %[[G]]
+// CHECK: math.fma
+// CHECK: %[[RAGGED:.*]] = vector.constant_mask [8] : vector<16xi1>
+// CHECK: vector.transfer_read %[[G]][%{{.*}}, %{{.*}}], %{{.*}}, %[[RAGGED]]
+// CHECK-COUNT-49: vector.reduction <add>
+// CHECK: tensor.expand_shape %{{.*}} {{\[\[}}0], [1, 2, 3]] output_shape [3, 1, 7, 7] : tensor<3x49xf32> into tensor<3x1x7x7xf32>
+func.func @weight_grad(%x: tensor<2x3x9x40xf32>, %g: tensor<2x3x9x40xf32>) -> tensor<3x1x7x7xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 7, 7>, padding = array<i64: 3, 3, 3, 3>,
+                                    groups = 3 : i64}
+      : tensor<2x3x9x40xf32>, tensor<2x3x9x40xf32>
+  return %0 : tensor<3x1x7x7xf32>
+}
+
+// -----
+
+// Grouped convolutions with more than one channel per group keep their
+// weight gradient for the decomposition.
+// CHECK-LABEL: func.func @grouped_weight_grad
+// CHECK: ube.conv_weight_grad
+func.func @grouped_weight_grad(%x: tensor<2x4x8x8xf32>, %g: tensor<2x2x8x8xf32>)
+    -> tensor<2x2x3x3xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1, 1, 1>,
+                                    groups = 2 : i64}
+      : tensor<2x4x8x8xf32>, tensor<2x2x8x8xf32>
+  return %0 : tensor<2x2x3x3xf32>
+}

@@ -1,4 +1,5 @@
 // RUN: ube-opt %s --ube-decompose --split-input-file | FileCheck %s
+// RUN: ube-opt %s --ube-decompose=keep-depthwise-weight-grads --split-input-file | FileCheck %s --check-prefix=KEEP
 
 // A strided convolution's input gradient: one stride-1 convolution of the
 // output gradient per phase (2 x 2 phases), each with the flipped taps
@@ -127,4 +128,30 @@ func.func @max_pool_indices(%x: tensor<1x1x4xf32>) -> tensor<1x1x2xi64> {
   %0 = ube.max_pool_indices %x {kernel = array<i64: 2>, stride = array<i64: 2>}
       : tensor<1x1x4xf32>
   return %0 : tensor<1x1x2xi64>
+}
+
+// -----
+
+// keep-depthwise-weight-grads leaves a depthwise convolution's weight
+// gradient whole (for --ube-cpu-depthwise-kernels), not a grouped one's.
+// KEEP-LABEL: func.func @depthwise_weight_grad
+// KEEP: ube.conv_weight_grad
+// KEEP-LABEL: func.func @grouped_weight_grad
+// KEEP-NOT: ube.conv_weight_grad
+// KEEP: ube.matmul
+// CHECK-LABEL: func.func @depthwise_weight_grad
+// CHECK-NOT: ube.conv_weight_grad
+func.func @depthwise_weight_grad(%x: tensor<2x4x8x8xf32>, %g: tensor<2x4x8x8xf32>)
+    -> tensor<4x1x3x3xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1, 1, 1>,
+                                    groups = 4 : i64}
+      : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
+  return %0 : tensor<4x1x3x3xf32>
+}
+func.func @grouped_weight_grad(%x: tensor<2x4x8x8xf32>, %g: tensor<2x2x8x8xf32>)
+    -> tensor<2x2x3x3xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1, 1, 1>,
+                                    groups = 2 : i64}
+      : tensor<2x4x8x8xf32>, tensor<2x2x8x8xf32>
+  return %0 : tensor<2x2x3x3xf32>
 }

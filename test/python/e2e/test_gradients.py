@@ -467,6 +467,18 @@ CONVOLUTIONS = {
                              lambda x, w, b: F.conv2d(F.pad(x, (0, 1, 1, 2)), w, b)),
     "depthwise": ((2, 5, 8, 8), (5, 1, 3, 3), {"groups": 5, "padding": [1, 1, 1, 1]},
                   lambda x, w, b: F.conv2d(x, w, b, groups=5, padding=1)),
+    # Depthwise weight gradients (the cpu target's kernel): strided and
+    # dilated, 49 taps in groups of kernel rows over a row of two vectors
+    # and a ragged end, 1-D.
+    "depthwise_stride2_dilation": ((3, 4, 13, 21), (4, 1, 3, 3),
+                                   {"groups": 4, "stride": [2, 2], "padding": [2, 1, 2, 1],
+                                    "dilation": [2, 1]},
+                                   lambda x, w, b: F.conv2d(x, w, b, groups=4, stride=2,
+                                                            padding=(2, 1), dilation=(2, 1))),
+    "depthwise_7x7": ((2, 3, 9, 40), (3, 1, 7, 7), {"groups": 3, "padding": [3, 3, 3, 3]},
+                      lambda x, w, b: F.conv2d(x, w, b, groups=3, padding=3)),
+    "depthwise_1d": ((2, 6, 37), (6, 1, 5), {"groups": 6, "padding": [2, 2]},
+                     lambda x, w, b: F.conv1d(x, w, b, groups=6, padding=2)),
     "1d_stride_skips_end": ((3, 2, 12), (4, 2, 4), {"stride": [3]},
                             lambda x, w, b: F.conv1d(x, w, b, stride=3)),
     "3d": ((1, 2, 4, 5, 5), (2, 2, 2, 2, 3), {"stride": [1, 2, 1], "padding": [1, 0, 1, 1, 0, 1]},
