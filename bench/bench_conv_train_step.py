@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """A convolutional network's training step on the CPU: forward, loss and
 backward of transformers' ResNet-18 layout (`ResNetForImageClassification`,
-basic blocks, batch norm in training mode) through torch.compile with
+basic blocks, batch norm in training mode; or, with --model mobilenetv2,
+`MobileNetV2ForImageClassification`: depthwise convolutions, ReLU6) through torch.compile with
 ube's backend, against PyTorch 2 eager and inductor on the same weights
 and inputs, same threads, same run.
 
-    .venv/bin/python bench/bench_conv_train_step.py [--batch 8] [--size 112]
+    .venv/bin/python bench/bench_conv_train_step.py [--model resnet18] [--batch 8] [--size 112]
                                                     [--threads 2] [--runs 5] [--record]
 
 Each engine runs loss.backward() on a fresh copy of the same model (the
@@ -39,8 +40,20 @@ def resnet18(classes):
     return ResNetForImageClassification(config).train()
 
 
+def mobilenetv2(classes):
+    from transformers import MobileNetV2Config, MobileNetV2ForImageClassification
+    # No classifier dropout: the engines draw different masks, and the
+    # gradients would not compare.
+    config = MobileNetV2Config(num_labels=classes, classifier_dropout_prob=0.0)
+    return MobileNetV2ForImageClassification(config).train()
+
+
+MODELS = {"resnet18": ("ResNet-18", resnet18), "mobilenetv2": ("MobileNetV2", mobilenetv2)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(MODELS), default="resnet18")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--threads", type=int, default=2)
@@ -53,7 +66,8 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    base = resnet18(10)
+    title, build = MODELS[args.model]
+    base = build(10)
     images = torch.randn(args.batch, 3, args.size, args.size)
     labels = torch.randint(0, 10, (args.batch,))
 
@@ -79,14 +93,14 @@ def main():
     error = {e: float((grads[e] - grads["eager"]).norm() / grads["eager"].norm())
              for e in ("inductor", "ube")}
     ube_ms, ube_mib = results["ube"]
-    print(f"ResNet-18 training step, batch {args.batch} x {args.size}², {args.threads} threads")
+    print(f"{title} training step, batch {args.batch} x {args.size}², {args.threads} threads")
     for engine, (ms, mib) in results.items():
         print(f"  {engine:9s} {ms:8.1f} ms  peak +{mib:6.0f} MiB")
     print(f"  ube: {results['eager'][0] / ube_ms:.2f}x eager, "
           f"{results['inductor'][0] / ube_ms:.2f}x inductor; gradient error vs eager "
           f"{error['ube']:.1e} (inductor {error['inductor']:.1e})")
     if args.record:
-        row = (f"| {datetime.date.today()} | ResNet-18 | {args.batch}×3×{args.size}² | "
+        row = (f"| {datetime.date.today()} | {title} | {args.batch}×3×{args.size}² | "
                f"{args.threads} | {ube_ms:.1f} ({ube_mib:.0f}) | "
                f"{results['eager'][0]:.1f} ({results['eager'][1]:.0f}) | "
                f"{results['inductor'][0]:.1f} ({results['inductor'][1]:.0f}) | "
