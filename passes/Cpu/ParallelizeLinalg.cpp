@@ -1,11 +1,13 @@
 //===- ParallelizeLinalg.cpp - linalg ops as parallel tasks ---------------===//
 //
 // Each top-level linalg op on tensors with enough work is tiled along its
-// leading parallel loops into an scf.forall (upstream tileUsingSCF): tile
-// size 1 while the task count stays at most `max-tasks`, then one split of
-// the next parallel loop up to it, stopping once there are `min-tasks`.
-// Reduction loops are never split, so every output element is computed the
-// same way whichever thread runs its task. An op with symbolic loop ranges
+// parallel loops, outermost first, into an scf.forall (upstream
+// tileUsingSCF): tile size 1 while the task count stays at most
+// `max-tasks`, then one split of the next parallel loop up to it, stopping
+// once there are `min-tasks`. Reduction loops are never split (a parallel
+// loop inside one is tiled past it: batch norm's per-channel sums over
+// [N, C, H, W] are tasks of channels), so every output element is computed
+// the same way whichever thread runs its task. An op with symbolic loop ranges
 // gets the same split computed at run time from its ranges: tile sizes are
 // index values before the op. --ube-cpu-outline-parallel-loops then
 // hands the foralls to the runtime's thread pool; being separate functions,
@@ -49,9 +51,7 @@ struct UbeCpuParallelizeLinalgPass
     SmallVector<int64_t> sizes(ranges.size(), 0);
     int64_t tasks = 1;
     for (size_t d = 0; d < ranges.size() && tasks < minTasks; ++d) {
-      if (iterators[d] != utils::IteratorType::parallel)
-        break;
-      if (ranges[d] <= 1)
+      if (iterators[d] != utils::IteratorType::parallel || ranges[d] <= 1)
         continue;
       if (tasks * ranges[d] <= maxTasks) {
         sizes[d] = 1;
@@ -90,8 +90,10 @@ struct UbeCpuParallelizeLinalgPass
     SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
     bool split = false;
     for (auto [d, range] : llvm::enumerate(ranges)) {
-      if (iterators[d] != utils::IteratorType::parallel)
-        break;
+      if (iterators[d] != utils::IteratorType::parallel) {
+        sizes.push_back(b.getIndexAttr(0));
+        continue;
+      }
       active = x.andI(active, x.lt(tasks, x.c(minTasks)));
       Value whole = x.lt(x.mul(tasks, range), x.c(maxTasks + 1));
       Value parts = x.select(whole, range, x.max(x.c(2), x.div(x.c(maxTasks), tasks)));

@@ -255,11 +255,13 @@ def UbeCpuParallelizeLinalg : Pass<"ube-cpu-parallelize-linalg", "::mlir::func::
   let summary = "Tiles top-level linalg ops on tensors into scf.forall tasks";
   let description = [{
     Each linalg op at the top level of a function, on tensors, with at
-    least `min-work` iterations, is tiled along its leading parallel loops
-    into an `scf.forall`: tile size 1 while the task count stays within
-    `max-tasks`, then one split of the next parallel loop, until there are
-    `min-tasks` tasks. Reduction loops are never split, so results do not
-    depend on how the tasks are spread over threads. With symbolic loop
+    least `min-work` iterations, is tiled along its parallel loops,
+    outermost first, into an `scf.forall`: tile size 1 while the task count
+    stays within `max-tasks`, then one split of the next parallel loop,
+    until there are `min-tasks` tasks. Reduction loops are never split (a
+    parallel loop inside one is tiled past it: per-channel sums over
+    `[N, C, H, W]` become tasks of channels), so results do not depend on
+    how the tasks are spread over threads. With symbolic loop
     ranges the same decisions are made at run time: the tile sizes are
     index values computed before the op.
   }];

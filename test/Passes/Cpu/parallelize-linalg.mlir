@@ -80,3 +80,38 @@ func.func @symbolic(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
   } -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }
+
+// -----
+
+// Batch norm's per-channel sums over [N, C, H, W]: the batch is a reduction
+// loop outside the channels'. The channels are tiled past it (32 tasks of
+// one channel), each task summing its channel over every image whole.
+// CHECK-LABEL: func.func @channel_sums
+// CHECK: scf.forall (%{{.*}}) in (32) shared_outs(%{{.*}}) -> (tensor<32xf32>)
+// CHECK: linalg.generic {{.*}} iterator_types = ["reduction", "parallel", "reduction", "reduction"]{{.*}} ins(%{{.*}} : tensor<8x1x28x28xf32>) outs(%{{.*}} : tensor<1xf32>)
+#nchw = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#channel = affine_map<(d0, d1, d2, d3) -> (d1)>
+func.func @channel_sums(%x: tensor<8x32x28x28xf32>, %init: tensor<32xf32>) -> tensor<32xf32> {
+  %sum = linalg.generic {indexing_maps = [#nchw, #channel], iterator_types = ["reduction", "parallel", "reduction", "reduction"]} ins(%x : tensor<8x32x28x28xf32>) outs(%init : tensor<32xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %r = arith.addf %in, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<32xf32>
+  return %sum : tensor<32xf32>
+}
+
+// -----
+
+// The same with a symbolic batch: the channels' split computed at run
+// time, the reduction loops' tile size 0 (whole).
+// CHECK-LABEL: func.func @symbolic_channel_sums
+// CHECK: scf.forall (%{{.*}}) = (0) to (32) step (%{{.*}})
+// CHECK: iterator_types = ["reduction", "parallel", "reduction", "reduction"]
+func.func @symbolic_channel_sums(%x: tensor<?x32x28x28xf32>, %init: tensor<32xf32>) -> tensor<32xf32> {
+  %sum = linalg.generic {indexing_maps = [#nchw, #channel], iterator_types = ["reduction", "parallel", "reduction", "reduction"]} ins(%x : tensor<?x32x28x28xf32>) outs(%init : tensor<32xf32>) {
+  ^bb0(%in: f32, %acc: f32):
+    %r = arith.addf %in, %acc : f32
+    linalg.yield %r : f32
+  } -> tensor<32xf32>
+  return %sum : tensor<32xf32>
+}
