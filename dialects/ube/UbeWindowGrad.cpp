@@ -27,24 +27,6 @@ Value filled(UbeBuilder &u, Type element, double value, ArrayRef<int64_t> shape)
   return u.broadcastTo(u.scalar(element, value), shape);
 }
 
-/// `x` spread along `axis` by `stride`: stride − 1 zeros after each element
-/// but the last ([.., S, ..] -> [.., (S − 1)·stride + 1, ..]).
-Value dilate(UbeBuilder &u, Value x, int64_t axis, int64_t stride) {
-  if (stride == 1)
-    return x;
-  Shape shape = shapeOf(x), column = shape;
-  column.insert(column.begin() + axis + 1, 1);
-  Value c = u.reshape(x, column);
-  SmallVector<Value> parts = {c};
-  Shape zeros = column;
-  zeros[axis + 1] = stride - 1;
-  parts.push_back(filled(u, UbeBuilder::elementTypeOf(x), 0.0, zeros));
-  Shape flat = shape;
-  flat[axis] *= stride;
-  return u.slice(u.reshape(u.concat(parts, axis + 1), flat), axis, 0,
-                 (shape[axis] - 1) * stride + 1);
-}
-
 /// A kernel [A, B, *K] reversed along every spatial axis: one gather over
 /// its taps flattened (reversing the flat order reverses each axis).
 Value flipTaps(UbeBuilder &u, Value kernel) {
@@ -87,6 +69,35 @@ Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t afte
   if (after)
     parts.push_back(block(after));
   return parts.size() == 1 ? x : u.concat(parts, axis);
+}
+
+/// The gradient of the input [N, C, *S] from one [N, C, *Q] per phase of
+/// the padded input (positions q · s + φ, `phases` row-major over (φ_0,
+/// ..., φ_{r-1})): interleaved as [N, C, Q_0, s_0, ..., Q_{r-1}, s_{r-1}],
+/// the innermost dimension's phases first, then cropped by the padding.
+static Value interleavePhases(UbeBuilder &u, SmallVector<Value> phases,
+                              ArrayRef<int64_t> positions, const Window &window,
+                              ArrayRef<int64_t> inputShape) {
+  int64_t r = window.rank();
+  Shape unit = {inputShape[0], inputShape[1]};
+  for (int64_t d = 0; d < r; ++d)
+    unit.append({positions[d], 1});
+  for (Value &v : phases)
+    v = u.reshape(v, unit);
+  for (int64_t d = r - 1; d >= 0; --d) {
+    int64_t s = window.stride[d];
+    SmallVector<Value> joined;
+    for (size_t i = 0; i < phases.size(); i += s)
+      joined.push_back(u.concat(ArrayRef<Value>(phases).slice(i, s), 3 + 2 * d));
+    phases = joined;
+  }
+  Shape merged = {inputShape[0], inputShape[1]};
+  for (int64_t d = 0; d < r; ++d)
+    merged.push_back(positions[d] * window.stride[d]);
+  Value full = u.reshape(phases.front(), merged);
+  for (int64_t d = 0; d < r; ++d)
+    full = u.slice(full, 2 + d, window.padBegin[d], window.padBegin[d] + inputShape[2 + d]);
+  return full;
 }
 
 /// The input gradient of a strided convolution as stride-1 convolutions,
@@ -175,27 +186,7 @@ static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Win
     if (d < 0)
       break;
   }
-  // Interleave: [N, C, Q_0, s_0, ..., Q_{r-1}, s_{r-1}] from the phases, the
-  // innermost dimension's phases first.
-  Shape unit = {n, channels};
-  for (int64_t d = 0; d < r; ++d)
-    unit.append({positions[d], 1});
-  for (Value &v : results)
-    v = u.reshape(v, unit);
-  for (int64_t d = r - 1; d >= 0; --d) {
-    int64_t s = window.stride[d];
-    SmallVector<Value> joined;
-    for (size_t i = 0; i < results.size(); i += s)
-      joined.push_back(u.concat(ArrayRef<Value>(results).slice(i, s), 3 + 2 * d));
-    results = joined;
-  }
-  Shape merged = {n, channels};
-  for (int64_t d = 0; d < r; ++d)
-    merged.push_back(positions[d] * window.stride[d]);
-  Value full = u.reshape(results.front(), merged);
-  for (int64_t d = 0; d < r; ++d)
-    full = u.slice(full, 2 + d, window.padBegin[d], window.padBegin[d] + inputShape[2 + d]);
-  return full;
+  return interleavePhases(u, results, positions, window, inputShape);
 }
 
 /// The gradient of a convolution's input [N, C, *S] from `g` [N, O, *Y]
@@ -446,26 +437,39 @@ void forEachFirstMaximum(UbeBuilder &u, Value input, Value y, const Window &wind
 } // namespace
 
 Value maxPoolInputGradient(UbeBuilder &u, Value input, Value y, Value g, const Window &window) {
+  // Per phase of the padded input (positions q · s + φ): the taps that land
+  // on it, each its windows' gradient where it held the maximum, shifted on
+  // the phase's grid of Q positions and summed; then the phases
+  // interleaved. Nothing is spread with zeros to the full grid per tap.
   int64_t r = window.rank();
-  Shape in = shapeOf(input);
-  Shape padded = in;
-  for (int64_t d = 0; d < r; ++d)
-    padded[2 + d] += window.padBegin[d] + window.padEnd[d] + window.overhang(d, in[2 + d]);
-  Value zero = u.scalar(UbeBuilder::elementTypeOf(g), 0.0);
-  Value sum;
+  Shape in = shapeOf(input), out = shapeOf(y);
+  Shape positions(r);
+  int64_t phaseCount = 1;
+  for (int64_t d = 0; d < r; ++d) {
+    int64_t padded =
+        in[2 + d] + window.padBegin[d] + window.padEnd[d] + window.overhang(d, in[2 + d]);
+    positions[d] = llvm::divideCeil(padded, window.stride[d]);
+    phaseCount *= window.stride[d];
+  }
+  Type element = UbeBuilder::elementTypeOf(g);
+  Value zero = u.scalar(element, 0.0);
+  SmallVector<Value> phases(phaseCount);
   forEachFirstMaximum(u, input, y, window, [&](Value hit, ArrayRef<int64_t> start) {
-    // The tap's gradient placed back at the elements it read.
     Value placed = u.where(hit, g, zero);
+    int64_t phase = 0;
     for (int64_t d = 0; d < r; ++d) {
-      placed = dilate(u, placed, 2 + d, window.stride[d]);
-      placed = padAxis(u, placed, 2 + d, start[2 + d],
-                       padded[2 + d] - start[2 + d] - shapeOf(placed)[2 + d]);
+      int64_t s = window.stride[d], first = start[2 + d] / s;
+      phase = phase * s + start[2 + d] % s;
+      placed = padAxis(u, placed, 2 + d, first, positions[d] - first - out[2 + d]);
     }
-    sum = sum ? u.add(sum, placed) : placed;
+    phases[phase] = phases[phase] ? u.add(phases[phase], placed) : placed;
   });
-  for (int64_t d = 0; d < r; ++d)
-    sum = u.slice(sum, 2 + d, window.padBegin[d], window.padBegin[d] + in[2 + d]);
-  return sum;
+  Shape phaseShape = {in[0], in[1]};
+  phaseShape.append(positions.begin(), positions.end());
+  for (Value &phase : phases)
+    if (!phase)
+      phase = filled(u, element, 0.0, phaseShape);
+  return interleavePhases(u, phases, positions, window, in);
 }
 
 Value maxPoolIndices(UbeBuilder &u, Value input, Value y, const Window &window) {

@@ -126,6 +126,36 @@ protected:
         1, kMaxScratchBytes / (g.paddedHeight * g.paddedWidth * int64_t(sizeof(float))));
   }
 
+  /// [rows, columns] computed by tasks of `perTask` rows (an scf.forall):
+  /// `body(begin, count, slice)` returns rows [begin, begin + count)
+  /// computed into `slice` ([count, columns]).
+  Value buildRowTasks(Value rows, Value perTask, int64_t columns,
+                      function_ref<Value(Value begin, Value count, Value slice)> body) {
+    SmallVector<Value> dynamicRows;
+    if (!ix.constant(rows))
+      dynamicRows.push_back(rows);
+    Value init = tensor::EmptyOp::create(
+        b, {ix.constant(rows).value_or(ShapedType::kDynamic), columns}, f32, dynamicRows);
+    auto forall = scf::ForallOp::create(
+        b, ArrayRef<OpFoldResult>{getAsOpFoldResult(ix.ceilDiv(rows, perTask))},
+        ValueRange{init}, std::nullopt);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(forall.getBody());
+    Value begin = ix.mul(forall.getInductionVars()[0], perTask);
+    Value count = ix.min(perTask, ix.sub(rows, begin));
+    SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(columns)};
+    SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+    auto sliceType = RankedTensorType::get({ShapedType::kDynamic, columns}, f32);
+    Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
+                                                 offsets, sizes, strides);
+    slice = body(begin, count, slice);
+    b.setInsertionPointToStart(forall.getTerminator().getBody());
+    tensor::ParallelInsertSliceOp::create(b, slice, forall.getRegionIterArgs()[0], offsets,
+                                          sizes, strides);
+    return forall.getResult(0);
+  }
+
   /// A zero-filled padded plane.
   Value zeroPlane() {
     Value padded = tensor::EmptyOp::create(b, {g.paddedHeight, g.paddedWidth}, f32);
@@ -221,41 +251,20 @@ public:
     Value planesPerTask =
         ix.min(planes, ix.max(ix.c(std::max<int64_t>(1, taskElements / outPlane)),
                               ix.ceilDiv(planes, ix.c(scratchTasks()))));
-    Value tasks = ix.ceilDiv(planes, planesPerTask);
-    SmallVector<Value> dynamicPlanes;
-    if (!ix.constant(planes))
-      dynamicPlanes.push_back(planes);
-    Value init = tensor::EmptyOp::create(
-        b, {ix.constant(planes).value_or(ShapedType::kDynamic), outPlane}, f32, dynamicPlanes);
-    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{getAsOpFoldResult(tasks)},
-                                        ValueRange{init}, std::nullopt);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(forall.getBody());
-      Value begin = ix.mul(forall.getInductionVars()[0], planesPerTask);
-      Value count = ix.min(planesPerTask, ix.sub(planes, begin));
-      SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
-      SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(outPlane)};
-      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
-      auto sliceType = RankedTensorType::get({ShapedType::kDynamic, outPlane}, f32);
-      Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
-                                                   offsets, sizes, strides);
-      slice = buildLoop(b, ix.c(0), count, ix.c(1), ValueRange{zeroPlane(), slice},
-                        [&](Value p, ValueRange state) -> SmallVector<Value> {
-                          Value plane = ix.add(begin, p);
-                          Value filled = copyPlane(plane, state[0]);
-                          return {filled, convolvePlane(plane, p, filled, state[1])};
-                        })[1];
-      b.setInsertionPointToStart(forall.getTerminator().getBody());
-      tensor::ParallelInsertSliceOp::create(b, slice, forall.getRegionIterArgs()[0], offsets,
-                                            sizes, strides);
-    }
+    Value result = buildRowTasks(
+        planes, planesPerTask, outPlane, [&](Value begin, Value count, Value slice) {
+          return buildLoop(b, ix.c(0), count, ix.c(1), ValueRange{zeroPlane(), slice},
+                           [&](Value p, ValueRange state) -> SmallVector<Value> {
+                             Value plane = ix.add(begin, p);
+                             Value filled = copyPlane(plane, state[0]);
+                             return {filled, convolvePlane(plane, p, filled, state[1])};
+                           })[1];
+        });
     SmallVector<OpFoldResult> shape = {getAsOpFoldResult(ix.dim(input, 0)),
                                        b.getIndexAttr(g.channels)};
     for (int64_t d : op.getType().getShape().drop_front(2))
       shape.push_back(b.getIndexAttr(d));
-    return tensor::ExpandShapeOp::create(b, op.getType(), forall.getResult(0), planeGroups,
-                                         shape);
+    return tensor::ExpandShapeOp::create(b, op.getType(), result, planeGroups, shape);
   }
 
 private:
@@ -375,57 +384,41 @@ public:
   Value build() {
     grad = tensor::CollapseShapeOp::create(b, op.getGrad(), planeGroups);
     Value images = ix.dim(op.getInput(), 0);
-    int64_t tasks = std::min(g.channels, scratchTasks());
-    int64_t perTask = llvm::divideCeil(g.channels, tasks);
-    tasks = llvm::divideCeil(g.channels, perTask);
-    Value init = tensor::EmptyOp::create(b, {g.channels, taps}, f32);
-    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{b.getIndexAttr(tasks)},
-                                        ValueRange{init}, std::nullopt);
-    {
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(forall.getBody());
-      Value begin = ix.mul(forall.getInductionVars()[0], ix.c(perTask));
-      Value count = ix.min(ix.c(perTask), ix.sub(ix.c(g.channels), begin));
-      SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
-      SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(taps)};
-      SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
-      auto sliceType = RankedTensorType::get({ShapedType::kDynamic, taps}, f32);
-      Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
-                                                   offsets, sizes, strides);
-      Value zeroSums = tensor::EmptyOp::create(b, {taps, lanes}, f32);
-      zeroSums =
-          linalg::FillOp::create(b, ValueRange{scalar(0.0)}, ValueRange{zeroSums}).getResult(0);
-      slice = buildLoop(
-          b, ix.c(0), count, ix.c(1), ValueRange{zeroPlane(), slice},
-          [&](Value c, ValueRange state) -> SmallVector<Value> {
-            Value channel = ix.add(begin, c);
-            SmallVector<Value> planeAndSums = buildLoop(
-                b, ix.c(0), images, ix.c(1), ValueRange{state[0], zeroSums},
-                [&](Value n, ValueRange s) -> SmallVector<Value> {
-                  Value plane = ix.add(ix.mul(n, ix.c(g.channels)), channel);
-                  Value padded = copyPlane(plane, s[0]);
-                  return {padded, accumulatePlane(plane, padded, s[1])};
-                });
-            Value out = state[1];
-            for (int64_t t = 0; t < taps; ++t) {
-              Value sum = vector::TransferReadOp::create(
-                  b, vec, planeAndSums[1], ValueRange{ix.c(t), ix.c(0)}, scalar(0.0),
-                  ArrayRef<bool>{true});
-              Value total = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum);
-              out = tensor::InsertOp::create(b, total, out, ValueRange{c, ix.c(t)});
-            }
-            return {planeAndSums[0], out};
-          })[1];
-      b.setInsertionPointToStart(forall.getTerminator().getBody());
-      tensor::ParallelInsertSliceOp::create(b, slice, forall.getRegionIterArgs()[0], offsets,
-                                            sizes, strides);
-    }
+    int64_t perTask = llvm::divideCeil(g.channels, std::min(g.channels, scratchTasks()));
+    Value result = buildRowTasks(
+        ix.c(g.channels), ix.c(perTask), taps, [&](Value begin, Value count, Value slice) {
+          // The task's own accumulators between groups of taps and images.
+          Value zeroSums = tensor::EmptyOp::create(b, {taps, lanes}, f32);
+          zeroSums = linalg::FillOp::create(b, ValueRange{scalar(0.0)}, ValueRange{zeroSums})
+                         .getResult(0);
+          return buildLoop(
+              b, ix.c(0), count, ix.c(1), ValueRange{zeroPlane(), slice},
+              [&](Value c, ValueRange state) -> SmallVector<Value> {
+                Value channel = ix.add(begin, c);
+                SmallVector<Value> planeAndSums = buildLoop(
+                    b, ix.c(0), images, ix.c(1), ValueRange{state[0], zeroSums},
+                    [&](Value n, ValueRange s) -> SmallVector<Value> {
+                      Value plane = ix.add(ix.mul(n, ix.c(g.channels)), channel);
+                      Value padded = copyPlane(plane, s[0]);
+                      return {padded, accumulatePlane(plane, padded, s[1])};
+                    });
+                Value out = state[1];
+                for (int64_t t = 0; t < taps; ++t) {
+                  Value sum = vector::TransferReadOp::create(
+                      b, vec, planeAndSums[1], ValueRange{ix.c(t), ix.c(0)}, scalar(0.0),
+                      ArrayRef<bool>{true});
+                  Value total = vector::ReductionOp::create(b, vector::CombiningKind::ADD, sum);
+                  out = tensor::InsertOp::create(b, total, out, ValueRange{c, ix.c(t)});
+                }
+                return {planeAndSums[0], out};
+              })[1];
+        });
     // [C, taps] as the weight [C, 1, *K].
     auto weightType = cast<RankedTensorType>(op.getType());
     SmallVector<ReassociationIndices> weightGroups = {{0}, {}};
     for (int64_t d = 1; d < weightType.getRank(); ++d)
       weightGroups[1].push_back(d);
-    return tensor::ExpandShapeOp::create(b, weightType, forall.getResult(0), weightGroups);
+    return tensor::ExpandShapeOp::create(b, weightType, result, weightGroups);
   }
 
 private:

@@ -105,14 +105,21 @@ func.func @conv_weight_grad_grouped(%x: tensor<2x4x9x9xf32>, %g: tensor<2x8x5x5x
 
 // Max pooling's gradient and indices: the pooling recomputed, each of the
 // two taps compared with the maxima (the second only where the first did
-// not match).
+// not match). In the gradient each tap lands on a phase of its own (even
+// and odd input positions): the two are interleaved, never spread with
+// zeros to the input's grid.
 // CHECK-LABEL: func.func @max_pool_grad
 // CHECK: %[[Y:.*]] = ube.max_pool
 // CHECK: %[[FIRST:.*]] = ube.compare "eq", %{{.*}}, %[[Y]]
+// CHECK: %[[EVEN:.*]] = ube.where %[[FIRST]], %arg1
 // CHECK: %[[SECOND:.*]] = ube.compare "eq", %{{.*}}, %[[Y]]
 // CHECK: %[[NOT:.*]] = ube.logical_not %[[FIRST]]
-// CHECK: ube.logical_and %[[SECOND]], %[[NOT]]
-// CHECK: ube.add
+// CHECK: %[[HIT:.*]] = ube.logical_and %[[SECOND]], %[[NOT]]
+// CHECK: %[[ODD:.*]] = ube.where %[[HIT]], %arg1
+// CHECK: %[[E:.*]] = ube.reshape %[[EVEN]] : tensor<1x1x2xf32> to tensor<1x1x2x1xf32>
+// CHECK: %[[O:.*]] = ube.reshape %[[ODD]] : tensor<1x1x2xf32> to tensor<1x1x2x1xf32>
+// CHECK: %[[J:.*]] = ube.concat %[[E]], %[[O]] {axis = 3 : i64}
+// CHECK: ube.reshape %[[J]] : tensor<1x1x2x2xf32> to tensor<1x1x4xf32>
 // The indices of the taps' elements in the input: 0, 2 and 1, 3.
 // CHECK-LABEL: func.func @max_pool_indices
 // CHECK-DAG: %[[ODD:.*]] = ube.constant dense<[1, 3]> : tensor<2xi64>
