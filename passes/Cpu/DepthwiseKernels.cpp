@@ -461,8 +461,10 @@ private:
   }
 
   /// The accumulators of kernel rows [kh0, kh1) plus the products of the
-  /// output-gradient vector at row `oh`, column `column` (masked lanes
-  /// past the row read as zeros) with each tap's input lanes.
+  /// output-gradient vector at row `oh`, column `column` with each tap's
+  /// input lanes. Past a ragged row's end (`lanesMask`) both are zeros: the
+  /// input lanes there may be columns no output reads, which must not
+  /// count even when they are infinite.
   SmallVector<Value> accumulateVector(Value plane, Value padded, Value oh, Value column,
                                       Value lanesMask, int64_t kh0, int64_t kh1,
                                       ValueRange sums) {
@@ -478,7 +480,10 @@ private:
       Value row = ix.add(ix.mul(oh, ix.c(g.strideH)), ix.c(kh * g.dilationH));
       for (int64_t kw = 0; kw < g.kernelWidth; ++kw, ++i) {
         Value at = ix.add(ix.mul(column, ix.c(g.strideW)), ix.c(kw * g.dilationW));
-        acc[i] = math::FmaOp::create(b, readLanes(padded, row, at), gradient, acc[i]);
+        Value input = readLanes(padded, row, at);
+        if (lanesMask)
+          input = arith::SelectOp::create(b, lanesMask, input, splat(0.0));
+        acc[i] = math::FmaOp::create(b, input, gradient, acc[i]);
       }
     }
     return acc;

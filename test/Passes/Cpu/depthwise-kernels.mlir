@@ -114,7 +114,8 @@ func.func @large_planes(%x: tensor<1x8x1400x1400xf32>, %w: tensor<8x1x3x3xf32>) 
 // rows; 3 vectors of 16 read from column 32 + 6 at most: 54 columns),
 // then the 49 taps' accumulators in groups of two kernel rows (14 vectors
 // in registers), carried over the output's 9 rows, two whole vectors and
-// a ragged one of 8 lanes (masked in the output gradient); the 49 sums
+// a ragged one of 8 lanes (masked in the output gradient, and the input
+// lanes past it zeroed: columns no output reads); the 49 sums
 // reduced across lanes into [3, 49], viewed as the weight.
 // CHECK-LABEL: func.func @weight_grad
 // CHECK-DAG: %[[X:.*]] = tensor.collapse_shape %arg0 {{\[\[}}0, 1], [2, 3]] : tensor<2x3x9x40xf32> into tensor<6x360xf32>
@@ -129,6 +130,7 @@ func.func @large_planes(%x: tensor<1x8x1400x1400xf32>, %w: tensor<8x1x3x3xf32>) 
 // CHECK: math.fma
 // CHECK: %[[RAGGED:.*]] = vector.constant_mask [8] : vector<16xi1>
 // CHECK: vector.transfer_read %[[G]][%{{.*}}, %{{.*}}], %{{.*}}, %[[RAGGED]]
+// CHECK: arith.select %[[RAGGED]]
 // CHECK-COUNT-49: vector.reduction <add>
 // CHECK: tensor.expand_shape %{{.*}} {{\[\[}}0], [1, 2, 3]] output_shape [3, 1, 7, 7] : tensor<3x49xf32> into tensor<3x1x7x7xf32>
 func.func @weight_grad(%x: tensor<2x3x9x40xf32>, %g: tensor<2x3x9x40xf32>) -> tensor<3x1x7x7xf32> {

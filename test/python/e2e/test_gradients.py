@@ -493,6 +493,26 @@ def test_conv(runner, case):
     check(runner, inputs, [node("conv", ["x", "w", "b"], **attrs)], fn)
 
 
+def test_depthwise_weight_grad_skips_unread_columns(runner):
+    """A stride-2 depthwise convolution never reads the input's last column
+    (12 wide, 3 taps, 5 outputs): an infinity there must not reach the
+    weight's gradient, though the kernel's ragged last vector runs past it."""
+    x = randn(2, 3, 5, 12)
+    x[:, :, :, 11] = np.inf
+    w, g = randn(3, 1, 3, 3), randn(2, 3, 2, 5)
+    graph = {"format": "ube.graph", "version": 1,
+             "inputs": [tensor_decl("x", x), tensor_decl("g", g)],
+             "nodes": [{"name": "dw", "op": "conv_weight_grad", "inputs": ["x", "g"],
+                        "attrs": {"kernel": [3, 3], "stride": [2, 2], "groups": 3}}],
+             "outputs": ["dw"]}
+    result = runner.run(runner.compile(graph), {"x": x, "g": g})["dw"]
+    xt = torch.from_numpy(x[:, :, :, :11]).double()
+    wt = torch.from_numpy(w).double().requires_grad_()
+    F.conv2d(xt, wt, stride=2, groups=3).backward(torch.from_numpy(g).double())
+    assert np.isfinite(result).all()
+    assert rel_error(result, wt.grad.numpy()) <= TOL
+
+
 @pytest.mark.parametrize("case", ["2d_small_planes", "2d_stride_pad"])
 def test_conv_generic_lowering(runner, case):
     """The same through the generic lowering (--fused-kernels=false: the
