@@ -256,10 +256,10 @@ private:
     while (auto reshape = source.getDefiningOp<ReshapeOp>())
       source = reshape.getInput();
     auto im2col = source.getDefiningOp<Im2colOp>();
-    // The gathers' 32-bit indices span one plane, or the whole input when
-    // the images share the columns or the panels are read transposed.
     if (!im2col)
       return {};
+    // The gathers' 32-bit indices span one plane, or the whole input when
+    // the images share the columns or the panels are read transposed.
     RankedTensorType inputType = im2col.getInput().getType();
     if ((im2col.imagesPerMatrix() > 1 || transposeRhs) &&
         (!inputType.hasStaticShape() || inputType.getNumElements() > INT32_MAX))

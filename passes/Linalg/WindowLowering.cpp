@@ -273,8 +273,8 @@ struct LowerAvgPool : OpConversionPattern<AvgPoolOp> {
 /// A copy: result [B, C, KH, KW, length] reads the plane flattened to
 /// [B, C, H·W] at sh·W·(j / Q) + sw·(j mod Q) + kh·dh·W + kw·dw (affine;
 /// j + kh·dh·W + kw·dw when contiguous), then viewed as [B, C·KH·KW,
-/// length] ([1, C, KH, KW, B·length] with batch_columns). Targets without the cpu matmul kernels' implicit packing
-/// materialize the patches this way.
+/// length] ([1, C, KH, KW, B·length] with batch_columns). Targets without
+/// the cpu matmul kernels' implicit packing materialize the patches this way.
 struct LowerIm2col : OpConversionPattern<Im2colOp> {
   using OpConversionPattern::OpConversionPattern;
   LogicalResult matchAndRewrite(Im2colOp op, OpAdaptor adaptor,

@@ -515,9 +515,10 @@ def test_depthwise_weight_grad_skips_unread_columns(runner):
 
 @pytest.mark.parametrize("case", ["2d_small_planes", "2d_stride_pad"])
 def test_conv_generic_lowering(runner, case):
-    """The same through the generic lowering (--fused-kernels=false: the
-    patches of ube.im2col materialized, the matmul a linalg contraction),
-    as targets without the cpu matmul kernels run them."""
+    """The same through the generic lowering (--fused-kernels=false), as
+    targets without the cpu matmul kernels run them: the convolutions a
+    linalg loop nest, the weight gradient's ube.im2col (the batch side by
+    side) materialized and read transposed by a linalg contraction."""
     x_shape, w_shape, attrs, fn = CONVOLUTIONS[case]
     inputs = {"x": randn(*x_shape), "w": randn(*w_shape), "b": randn(w_shape[0])}
     check(runner, inputs, [node("conv", ["x", "w", "b"], **attrs)], fn,
