@@ -15,7 +15,8 @@ AttentionOperands::AttentionOperands(ScaledDotProductAttentionOp op)
 
 AttentionOperands::AttentionOperands(ScaledDotProductAttentionGradOp op)
     : query(op.getQuery()), key(op.getKey()), value(op.getValue()), mask(op.getMask()),
-      isCausal(op.getIsCausal()), scale(op.getScaleOrDefault()),
+      step(op.getStep()), isCausal(op.getIsCausal()), scale(op.getScaleOrDefault()),
+      dropoutP(op.getDropoutPAttr()), seed(op.getSeedAttr()),
       resultType(op.getOutput().getType()) {}
 
 AttentionOperands::AttentionOperands(Value query, Value key, Value value, Value mask,

@@ -2,9 +2,8 @@
 //
 // ube.scaled_dot_product_attention spelled in primitive ube ops: what its
 // decomposition (passes/Decompose.cpp) computes and what its gradient
-// (ube.scaled_dot_product_attention_grad's decomposition, or the gradient
-// rule itself with dropout, UbeVjp.cpp) recomputes, so the two cannot
-// drift apart.
+// (ube.scaled_dot_product_attention_grad's decomposition) recomputes, so
+// the two cannot drift apart.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,7 +17,7 @@
 namespace ube {
 
 /// The operands and attributes of attention, from the forward op or from
-/// its gradient (which has no dropout).
+/// its gradient.
 struct AttentionOperands {
   AttentionOperands(ScaledDotProductAttentionOp op);
   AttentionOperands(ScaledDotProductAttentionGradOp op);

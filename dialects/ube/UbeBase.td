@@ -46,12 +46,7 @@ def Ube_Dialect : Dialect {
     "::mlir::ArrayAttr":$symbols,
     // The symbols naming an argument's or result's dynamic dimensions, in
     // order (func arg/result attrs).
-    "::mlir::ArrayAttr":$dims,
-    // On an op whose gradient rule recomputes its forward from the same
-    // operands in the same function (attention with dropout): CSE shares
-    // the two, so a kernel that computed the forward apart would do that
-    // work twice.
-    "::mlir::UnitAttr":$recomputed_by_gradient
+    "::mlir::ArrayAttr":$dims
   );
   let useDefaultAttributePrinterParser = 1;
   let hasOperationAttrVerify = 1;

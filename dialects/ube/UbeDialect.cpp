@@ -75,8 +75,6 @@ LogicalResult UbeDialect::verifyOperationAttribute(Operation *op, NamedAttribute
   }
   if (name == ParallelTaskAttrHelper::getNameStr())
     return expect(isa<StringAttr>(value), "a string (the task's function)");
-  if (name == RecomputedByGradientAttrHelper::getNameStr())
-    return expect(isa<UnitAttr>(value), "a unit attribute");
   if (name == SymbolsAttrHelper::getNameStr()) {
     auto symbols = dyn_cast<ArrayAttr>(value);
     if (!symbols || !llvm::all_of(symbols, llvm::IsaPred<DimSymbolAttr>))

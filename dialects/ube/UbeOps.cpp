@@ -845,6 +845,14 @@ static FailureOr<RankedTensorType> inferAttention(Loc loc, Value queryValue, Val
   return RankedTensorType::get(shape, query->getElementType());
 }
 
+/// Attention's `dropout_p` in [0, 1).
+static LogicalResult checkDropoutRate(Loc loc, const APFloat &rate) {
+  double dropout = rate.convertToDouble();
+  if (!(dropout >= 0.0 && dropout < 1.0))
+    return emitOptionalError(loc, "dropout_p must be in [0, 1), got ", number(dropout));
+  return success();
+}
+
 /// `scale`, or 1/sqrt(E) of `query`.
 static double attentionScale(std::optional<APFloat> scale, Value query) {
   if (scale)
@@ -857,11 +865,8 @@ LogicalResult ScaledDotProductAttentionOp::inferTypes(MLIRContext *, Loc loc,
                                                      SmallVectorImpl<Type> &types) {
   auto result = inferAttention(loc, adaptor.getQuery(), adaptor.getKey(), adaptor.getValue(),
                                adaptor.getMask(), adaptor.getScale());
-  if (failed(result))
+  if (failed(result) || failed(checkDropoutRate(loc, adaptor.getDropoutP())))
     return failure();
-  double dropout = adaptor.getDropoutP().convertToDouble();
-  if (!(dropout >= 0.0 && dropout < 1.0))
-    return emitOptionalError(loc, "dropout_p must be in [0, 1), got ", number(dropout));
   types.push_back(*result);
   return success();
 }
@@ -875,7 +880,7 @@ LogicalResult ScaledDotProductAttentionGradOp::inferTypes(MLIRContext *, Loc loc
                                                          SmallVectorImpl<Type> &types) {
   auto result = inferAttention(loc, adaptor.getQuery(), adaptor.getKey(), adaptor.getValue(),
                                adaptor.getMask(), adaptor.getScale());
-  if (failed(result))
+  if (failed(result) || failed(checkDropoutRate(loc, adaptor.getDropoutP())))
     return failure();
   for (auto [value, what] : {std::pair{adaptor.getOutput(), "output"},
                              std::pair{adaptor.getGrad(), "grad"}}) {

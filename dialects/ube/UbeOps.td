@@ -606,15 +606,18 @@ def Ube_ScaledDotProductAttentionOp : Ube_InferredOp<"scaled_dot_product_attenti
 }
 
 def Ube_ScaledDotProductAttentionGradOp
-    : Ube_InferredOp<"scaled_dot_product_attention_grad", [AllTypesMatch<["output", "grad"]>]> {
-  let summary = "Gradient of `scaled_dot_product_attention` (without dropout) for q, k and v";
+    : Ube_InferredOp<"scaled_dot_product_attention_grad",
+                     [AllTypesMatch<["output", "grad"]>, AttrSizedOperandSegments]> {
+  let summary = "Gradient of `scaled_dot_product_attention` for q, k and v";
   let description = [{
     The vector-Jacobian product of `ube.scaled_dot_product_attention` with
-    the same `query`, `key`, `value`, `mask`, `is_causal` and `scale` and no
-    dropout, for `grad`, the gradient of its result `output` (which the
-    forward computed; its rows give `rowsum(grad ⊙ output)`). With `P` the
-    probabilities and `S` the scaled scores: `d_value = Pᵀ·grad`,
-    `dS = P ⊙ (grad·vᵀ − rowsum(grad ⊙ output))`, `d_query = scale·dS·k`,
+    the same `query`, `key`, `value`, `mask`, `step`, `is_causal`, `scale`,
+    `dropout_p` and `seed`, for `grad`, the gradient of its result `output`
+    (which the forward computed; its rows give `rowsum(grad ⊙ output)`).
+    With `P` the probabilities, `Z` the dropout's mask over `1 - dropout_p`
+    (all ones without dropout) and `S` the scaled scores:
+    `d_value = (P ⊙ Z)ᵀ·grad`,
+    `dS = P ⊙ (Z ⊙ grad·vᵀ − rowsum(grad ⊙ output))`, `d_query = scale·dS·k`,
     `d_key = scale·dSᵀ·q`, each summed over what was broadcast (batch
     dimensions, the query heads of a key head). Rows without keys have
     zero gradients. A float mask's gradient (`dS`) is not a result: the
@@ -622,13 +625,17 @@ def Ube_ScaledDotProductAttentionGradOp
   }];
   let arguments = (ins Ube_FloatTensor:$query, Ube_FloatTensor:$key, Ube_FloatTensor:$value,
                    Optional<Ube_Tensor>:$mask, Ube_FloatTensor:$output, Ube_FloatTensor:$grad,
+                   Optional<Ube_StepScalar>:$step,
                    DefaultValuedAttr<BoolAttr, "false">:$is_causal,
-                   OptionalAttr<F64Attr>:$scale);
+                   OptionalAttr<F64Attr>:$scale,
+                   DefaultValuedAttr<F64Attr, "0.0">:$dropout_p,
+                   DefaultValuedAttr<Ube_I64Attr, "0">:$seed);
   let results = (outs Ube_FloatTensor:$d_query, Ube_FloatTensor:$d_key,
                  Ube_FloatTensor:$d_value);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`mask` $mask^)? `output` $output `grad` $grad attr-dict `:`
-    type($query) `,` type($key) `,` type($value) `,` type($output) (`,` type($mask)^)?
+    $query `,` $key `,` $value (`mask` $mask^)? `output` $output `grad` $grad
+    (`step` $step^)? attr-dict `:` type($query) `,` type($key) `,` type($value) `,`
+    type($output) (`,` type($mask)^)?
   }];
   let extraClassDeclaration = Ube_InferTypesDecl # [{
     /// The scale of the scores: `scale`, or 1/sqrt(E).

@@ -452,36 +452,25 @@ LogicalResult vjp(RmsNormOp op, UbeBuilder &u, Value g, Grads &grads) {
   return success();
 }
 
-/// Without dropout, one op that a target may run as a kernel (the forward's
-/// statistics recomputed, no [L, S] tensor); a float mask's gradient, when
-/// the mask needs one, from the composition. With dropout, the
-/// composition.
+/// One op that a target may run as a kernel (the forward's statistics and
+/// dropout mask recomputed, no [L, S] tensor); a float mask's gradient,
+/// when the mask needs one, from the composition.
 LogicalResult vjp(ScaledDotProductAttentionOp op, UbeBuilder &u, Value g, Grads &grads) {
   Value mask = op.getMask();
-  bool floatMask = mask && !UbeBuilder::elementTypeOf(mask).isInteger(1);
-  if (op.getDropoutP().isZero()) {
-    auto grad = ScaledDotProductAttentionGradOp::create(
-        u.b, op.getQuery(), op.getKey(), op.getValue(), mask, op.getResult(), g,
-        op.getIsCausalAttr(), op.getScaleAttr());
-    grads[0] = grad.getDQuery();
-    grads[1] = grad.getDKey();
-    grads[2] = grad.getDValue();
-    if (floatMask) {
-      if (std::string why = AttentionComposition::unsupported(op); !why.empty())
-        return op.emitOpError("gradient of a float mask on symbolic dimensions: ")
-               << why << " is not supported yet";
-      SmallVector<Value> composed(4);
-      AttentionComposition(u, op).gradients(g, composed);
-      grads[3] = composed[3];
-    }
-    return success();
+  auto grad = ScaledDotProductAttentionGradOp::create(
+      u.b, op.getQuery(), op.getKey(), op.getValue(), mask, op.getResult(), g, op.getStep(),
+      op.getIsCausalAttr(), op.getScaleAttr(), op.getDropoutPAttr(), op.getSeedAttr());
+  grads[0] = grad.getDQuery();
+  grads[1] = grad.getDKey();
+  grads[2] = grad.getDValue();
+  if (mask && !UbeBuilder::elementTypeOf(mask).isInteger(1)) {
+    if (std::string why = AttentionComposition::unsupported(op); !why.empty())
+      return op.emitOpError("gradient of a float mask on symbolic dimensions: ")
+             << why << " is not supported yet";
+    SmallVector<Value> composed(4);
+    AttentionComposition(u, op).gradients(g, composed);
+    grads[3] = composed[3];
   }
-  if (std::string why = AttentionComposition::unsupported(op); !why.empty())
-    return op.emitOpError("gradient on symbolic dimensions: ") << why << " is not supported yet";
-  AttentionComposition(u, op).gradients(g, grads);
-  // The gradient recomputes the forward's scores and statistics; the
-  // forward's own composition is then shared with it by CSE.
-  op->setAttr(UbeDialect::RecomputedByGradientAttrHelper::getNameStr(), u.b.getUnitAttr());
   return success();
 }
 

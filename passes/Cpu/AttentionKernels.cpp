@@ -14,12 +14,14 @@
 //                  S -inf (the padding of the last block)
 //         online   per row: m' = max(m, the block's max), α = exp(m − m'),
 //                  p = exp(s − m'), l = α·l + p (lane-wise), O = α·O + p·V
+//                  (under dropout O = α·O + (p ⊙ z)·V, z drawn per element
+//                  as ube.dropout would from its index in [..., L, S])
 //       output     O / Σ l; under a mask, zeros for a row whose largest
 //                  score is the lowest float (every key masked)
 //
 // which is what the decomposition (dialects/ube/UbeAttention.cpp) computes,
-// in a different order of sums. Dropout, 16-bit floats and operands that do
-// not fit the views below are left to it.
+// in a different order of sums. 16-bit floats and operands that do not fit
+// the views below are left to it.
 //
 // The same tiles and blocks (AttentionKernelBase) make three more kernels:
 // ube.scaled_dot_product_attention_grad (FlashAttention-2's backward, from
@@ -35,6 +37,7 @@
 #include "dialects/ube/UbeAttention.h"
 #include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
+#include "passes/Linalg/Philox.h"
 #include "passes/Utils/KernelBuilding.h"
 
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -42,6 +45,7 @@
 
 #include <array>
 #include <limits>
+#include <numeric>
 
 namespace ube {
 #define GEN_PASS_DEF_UBECPUATTENTIONKERNELS
@@ -114,14 +118,6 @@ std::string unsupported(const AttentionOperands &att) {
   return "";
 }
 
-std::string unsupported(ScaledDotProductAttentionOp op) {
-  if (!op.getDropoutP().isZero())
-    return "dropout";
-  if (op->hasAttr(UbeDialect::RecomputedByGradientAttrHelper::getNameStr()))
-    return "its gradient recomputes it (the composition shares that work)";
-  return unsupported(AttentionOperands(op));
-}
-
 struct KernelShape {
   int64_t lanes, tileRows, keyBlock, minTasks;
 };
@@ -154,11 +150,18 @@ public:
       batchSizes.push_back(ix.dim(q, d));
       matrices = ix.mul(matrices, batchSizes.back());
     }
+    if (att.dropoutRate() > 0.0) {
+      Type i64 = b.getI64Type();
+      step = att.step ? tensor::ExtractOp::create(b, att.step, ValueRange{}).getResult()
+                      : arith::ConstantOp::create(b, b.getI64IntegerAttr(0)).getResult();
+      seed = arith::ConstantOp::create(b, IntegerAttr::get(i64, att.seed.getInt()));
+    }
   }
 
   /// Sets the coordinates of query matrix `matrix` and of its keys and
   /// values.
   void setMatrix(Value matrix) {
+    this->matrix = matrix;
     coords = ix.delinearize(matrix, batchSizes);
     keyCoords = operandCoordinates(k);
     valueCoords = operandCoordinates(v);
@@ -244,6 +247,29 @@ public:
     auto type = tensorType(mask);
     int64_t i = type.getRank() - 2;
     return i >= 0 && !broadcasts(type, i, tensorType(q).getShape());
+  }
+
+  /// The dropout's factors for row `row` and key vector `c` of the block at
+  /// `block`: 1 / (1 - p) where ube.dropout of the [..., L, S]
+  /// probabilities keeps an element (Philox of its row-major index), 0
+  /// where it drops it. Null without dropout.
+  Value keepScale(Value row, Value block, int64_t c) {
+    double rate = att.dropoutRate();
+    if (rate == 0.0)
+      return {};
+    Type i64 = b.getI64Type();
+    auto indices = VectorType::get({lanes}, i64);
+    Value first = ix.add(ix.mul(ix.add(ix.mul(matrix, queries_), row), keys),
+                         ix.add(block, ix.c(c * lanes)));
+    first = arith::IndexCastOp::create(b, i64, first);
+    SmallVector<int64_t> offsets(lanes);
+    std::iota(offsets.begin(), offsets.end(), 0);
+    Value index = arith::AddIOp::create(
+        b, vector::BroadcastOp::create(b, indices, first),
+        arith::ConstantOp::create(b, DenseElementsAttr::get(indices, ArrayRef(offsets))));
+    Value u = buildPhiloxUniform(b, b.getLoc(), index, step, seed);
+    Value kept = arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, u, splat(rate));
+    return arith::SelectOp::create(b, kept, splat(1.0 / (1.0 - rate)), splat(0.0));
   }
 
   /// The lanes of key vector `c` of `block` before the last key, per key
@@ -470,7 +496,8 @@ public:
   Type f32;
   VectorType vec, maskVec;
   SmallVector<Value> batchSizes, coords, keyCoords, valueCoords;
-  Value queries_, keys, matrices;
+  Value queries_, keys, matrices, matrix;
+  Value step, seed; // i64 scalars of the dropout's draws; null without dropout
 };
 
 /// The forward kernel of one op.
@@ -623,6 +650,12 @@ private:
       Value m = acc[r * perRow + valueVectors], l = acc[r * perRow + valueVectors + 1];
       Value alpha = onlineSoftmax(ArrayRef<Value>(scores).slice(r * vectors, vectors), m, l,
                                   probabilities);
+      // Dropout weighs the values, not the sums that normalize.
+      for (int64_t c = 0; c < vectors; ++c)
+        if (Value z = keepScale(readRows[r], block, c)) {
+          Value &p = probabilities[r * vectors + c];
+          p = arith::MulFOp::create(b, p, z);
+        }
       for (int64_t w = 0; w < valueVectors; ++w)
         next.push_back(arith::MulFOp::create(b, acc[r * perRow + w], alpha));
       next.append({m, l});
@@ -1010,9 +1043,15 @@ private:
           Value pt = math::ExpOp::create(b, arith::SubFOp::create(b, x, teacherLse));
           dS = arith::MulFOp::create(b, arith::SubFOp::create(b, p, pt), weight);
         } else {
+          // Under dropout, dP = Z ⊙ g·Vᵀ and dV's weights are P ⊙ Z.
+          if (Value z = keepScale(readRows[r], block, c)) {
+            x = arith::MulFOp::create(b, x, z);
+            acc.p = writeRow(arith::MulFOp::create(b, p, z), acc.p, ix.c(r), c, vectors * lanes);
+          } else {
+            acc.p = writeRow(p, acc.p, ix.c(r), c, vectors * lanes);
+          }
           dS = arith::MulFOp::create(
               b, arith::MulFOp::create(b, p, arith::SubFOp::create(b, x, dot)), scale);
-          acc.p = writeRow(p, acc.p, ix.c(r), c, vectors * lanes);
         }
         if (valid[c]) // the panels past the last key are not initialized
           dS = arith::SelectOp::create(b, valid[c], dS, splat(0.0));
@@ -1222,7 +1261,9 @@ bool differentiates(ScaledDotProductAttentionGradOp grad, ScaledDotProductAttent
   return grad.getOutput() == forward.getResult() && grad.getQuery() == forward.getQuery() &&
          grad.getKey() == forward.getKey() && grad.getValue() == forward.getValue() &&
          grad.getMask() == forward.getMask() && grad.getIsCausal() == forward.getIsCausal() &&
-         grad.getScaleOrDefault() == forward.getScaleOrDefault();
+         grad.getScaleOrDefault() == forward.getScaleOrDefault() &&
+         grad.getStep() == forward.getStep() && grad.getDropoutP() == forward.getDropoutP() &&
+         grad.getSeed() == forward.getSeed();
 }
 
 /// Replaces `op` with the backward kernel (`forwardLse`: the forward's
@@ -1244,7 +1285,7 @@ struct FlashAttention : OpRewritePattern<ScaledDotProductAttentionOp> {
 
   LogicalResult matchAndRewrite(ScaledDotProductAttentionOp op,
                                 PatternRewriter &rewriter) const override {
-    std::string why = unsupported(op);
+    std::string why = unsupported(AttentionOperands(op));
     if (!why.empty())
       return rewriter.notifyMatchFailure(op, why);
     SmallVector<ScaledDotProductAttentionGradOp> gradients;
@@ -1280,7 +1321,8 @@ struct FlashAttentionGrad : OpRewritePattern<ScaledDotProductAttentionGradOp> {
     if (!why.empty())
       return rewriter.notifyMatchFailure(op, why);
     if (auto forward = op.getOutput().getDefiningOp<ScaledDotProductAttentionOp>();
-        forward && differentiates(op, forward) && unsupported(forward).empty())
+        forward && differentiates(op, forward) &&
+        unsupported(AttentionOperands(forward)).empty())
       return rewriter.notifyMatchFailure(op, "taken with its forward");
     replaceGradient(rewriter, op, maskBias(rewriter, op.getLoc(), op.getMask()), shape, {});
     return success();

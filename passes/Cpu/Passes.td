@@ -20,8 +20,11 @@ def UbeCpuAttentionKernels : Pass<"ube-cpu-attention-kernels", "::mlir::func::Fu
     `p·V`. No tensor of scores exists. Rows with no key (every score masked)
     give zeros, as in the decomposition. Grouped heads, batch broadcasting
     of keys and values, boolean and float masks that broadcast dimension by
-    dimension are taken; other ops (dropout, 16-bit floats, symbolic head
-    sizes) are left to `--ube-decompose`. Tasks write disjoint rows and sum
+    dimension are taken; other ops (16-bit floats, symbolic head sizes)
+    are left to `--ube-decompose`. Dropout draws each probability's keep
+    factor in the kernel, Philox of its index in `[..., L, S]` as
+    `ube.dropout` would, a vector at a time: it weighs the values, not the
+    normalizing sums. Tasks write disjoint rows and sum
     in one order, so results do not depend on the thread count.
 
     `ube.scaled_dot_product_attention_grad` on the same operands becomes
@@ -30,8 +33,8 @@ def UbeCpuAttentionKernels : Pass<"ube-cpu-attention-kernels", "::mlir::func::Fu
     each row's log-sum-exp (from the forward kernel, which then writes them
     beside its output, or recomputed) and rowsum(g ⊙ O), then walks the
     keys a block at a time and, per block, the query rows a tile at a time
-    from the first that sees it: P recomputed, dP = g·Vᵀ and dS in vector
-    registers, the block's dK and dV rows accumulated in scratch and the
+    from the first that sees it: P (and the dropout's factors Z)
+    recomputed, dP = Z ⊙ g·Vᵀ and dS in vector registers, the block's dK and dV rows accumulated in scratch and the
     tile's dQ rows in registers. No tensor of scores exists. dK and dV are
     computed per query matrix and summed over grouped or broadcast heads
     and batch dimensions after it.

@@ -147,6 +147,9 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
     if (auto attention = dyn_cast<ScaledDotProductAttentionOp>(op);
         attention && !attention.getStep() && !attention.getDropoutP().isZero())
       stepless.push_back(attention.getStepMutable());
+    if (auto gradient = dyn_cast<ScaledDotProductAttentionGradOp>(op);
+        gradient && !gradient.getStep() && !gradient.getDropoutP().isZero())
+      stepless.push_back(gradient.getStepMutable());
   });
   Value step;
   if (optimizer.kind == "adamw" || !stepless.empty()) {

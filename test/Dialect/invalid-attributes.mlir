@@ -103,11 +103,3 @@ func.func @symbols_kind() attributes {ube.symbols = ["batch"]} {
 func.func @bounds() attributes {ube.symbols = [#ube.dim<"n", min = 8, max = 4>]} {
   return
 }
-
-// -----
-
-func.func @recomputed_kind(%q: tensor<2x5x8xf32>) -> tensor<2x5x8xf32> {
-  // expected-error @+1 {{attribute 'ube.recomputed_by_gradient' must be a unit attribute}}
-  %0 = ube.scaled_dot_product_attention %q, %q, %q {ube.recomputed_by_gradient = 1 : i64} : tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>
-  return %0 : tensor<2x5x8xf32>
-}

@@ -274,6 +274,14 @@ func.func @attention_grad_output(%q: tensor<2x5x8xf32>, %k: tensor<2x6x8xf32>, %
 
 // -----
 
+func.func @attention_grad_dropout(%q: tensor<2x5x8xf32>, %o: tensor<2x5x8xf32>) {
+  // expected-error@+1 {{dropout_p must be in [0, 1), got -0.5}}
+  %0:3 = ube.scaled_dot_product_attention_grad %q, %q, %q output %o grad %o {dropout_p = -0.5 : f64} : tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>, tensor<2x5x8xf32>
+  return
+}
+
+// -----
+
 func.func @attention_rank(%q: tensor<5x8xf32>, %k: tensor<1x6x8xf32>) {
   // expected-error@+1 {{query, key and value must have the same rank, at least 2, got [5, 8], [1, 6, 8] and [1, 6, 8]}}
   %0 = ube.scaled_dot_product_attention %q, %k, %k : tensor<5x8xf32>, tensor<1x6x8xf32>, tensor<1x6x8xf32>

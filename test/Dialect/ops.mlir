@@ -209,6 +209,8 @@ func.func @attention(%q: tensor<2x4x5x8xf32>, %k: tensor<2x2x6x8xf32>, %v: tenso
   %6 = ube.dropout %q3 {rate = 0.1 : f64, counter_shape = array<i64: 5, 8>, counter_offset = array<i64: 0, 2>} : tensor<5x6xf32>
   // CHECK: ube.scaled_dot_product_attention_grad %{{.*}}, %{{.*}}, %{{.*}} mask %{{.*}} output %{{.*}} grad %{{.*}} {is_causal = true} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<2x4x5x3xf32>, tensor<5x6xi1>
   %7:3 = ube.scaled_dot_product_attention_grad %q, %k, %v mask %keep output %1 grad %1 {is_causal = true} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<2x4x5x3xf32>, tensor<5x6xi1>
+  // CHECK: ube.scaled_dot_product_attention_grad %{{.*}}, %{{.*}}, %{{.*}} mask %{{.*}} output %{{.*}} grad %{{.*}} step %{{.*}} {dropout_p = 1.000000e-01 : f64, seed = 3 : i64} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<2x4x5x3xf32>, tensor<5x6xi1>
+  %8:3 = ube.scaled_dot_product_attention_grad %q, %k, %v mask %keep output %4 grad %4 step %step {dropout_p = 0.1 : f64, seed = 3} : tensor<2x4x5x8xf32>, tensor<2x2x6x8xf32>, tensor<2x2x6x3xf32>, tensor<2x4x5x3xf32>, tensor<5x6xi1>
   return
 }
 

@@ -54,16 +54,64 @@ func.func @symbolic_causal_grouped(%q: tensor<?x4x?x8xf32>, %k: tensor<?x2x?x8xf
 
 // -----
 
-// Left to the decomposition: dropout, 16-bit floats, a symbolic head size,
-// and an op whose gradient recomputes it (the composition shares it).
+// Left to the decomposition: 16-bit floats and a symbolic head size.
 // CHECK-LABEL: func.func @not_taken
-// CHECK-COUNT-4: ube.scaled_dot_product_attention
-func.func @not_taken(%q: tensor<2x5x8xf32>, %k: tensor<2x7x8xf32>, %h: tensor<2x5x8xf16>, %hk: tensor<2x7x8xf16>, %d: tensor<2x5x?xf32>, %dk: tensor<2x7x?xf32>) -> (tensor<2x5x8xf32>, tensor<2x5x8xf16>, tensor<2x5x?xf32>, tensor<2x5x8xf32>) {
-  %0 = ube.scaled_dot_product_attention %q, %k, %k {dropout_p = 0.1 : f64} : tensor<2x5x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>
+// CHECK-COUNT-2: ube.scaled_dot_product_attention
+func.func @not_taken(%h: tensor<2x5x8xf16>, %hk: tensor<2x7x8xf16>, %d: tensor<2x5x?xf32>, %dk: tensor<2x7x?xf32>) -> (tensor<2x5x8xf16>, tensor<2x5x?xf32>) {
   %1 = ube.scaled_dot_product_attention %h, %hk, %hk : tensor<2x5x8xf16>, tensor<2x7x8xf16>, tensor<2x7x8xf16>
   %2 = ube.scaled_dot_product_attention %d, %dk, %dk : tensor<2x5x?xf32>, tensor<2x7x?xf32>, tensor<2x7x?xf32>
-  %3 = ube.scaled_dot_product_attention %q, %k, %k {ube.recomputed_by_gradient} : tensor<2x5x8xf32>, tensor<2x7x8xf32>, tensor<2x7x8xf32>
-  return %0, %1, %2, %3 : tensor<2x5x8xf32>, tensor<2x5x8xf16>, tensor<2x5x?xf32>, tensor<2x5x8xf32>
+  return %1, %2 : tensor<2x5x8xf16>, tensor<2x5x?xf32>
+}
+
+// -----
+
+// Dropout in the kernel: per key vector of a tile's row, the Philox draws
+// of the probabilities' indices ((matrix·L + row)·S + key + lane) with the
+// step and seed (each 32-bit word in a 64-bit lane), kept (× 1/(1 - 0.25)) where the draw is at least 0.25,
+// and only then multiplied into p·V: the sums that normalize count every
+// key.
+// CHECK-LABEL: func.func @dropout
+// CHECK-DAG: %[[KEEP:.*]] = arith.constant dense<1.33333337> : vector<8xf32>
+// CHECK-DAG: %[[RATE:.*]] = arith.constant dense<2.500000e-01> : vector<8xf32>
+// CHECK-DAG: %[[LANES:.*]] = arith.constant dense<[0, 1, 2, 3, 4, 5, 6, 7]> : vector<8xi64>
+// CHECK: %[[STEP:.*]] = tensor.extract %arg2[] : tensor<i64>
+// CHECK: scf.forall
+// CHECK: math.exp
+// CHECK: %[[AT:.*]] = arith.index_cast %{{.*}} : index to i64
+// CHECK: %[[FIRST:.*]] = vector.broadcast %[[AT]] : i64 to vector<8xi64>
+// CHECK: arith.addi %[[FIRST]], %[[LANES]] : vector<8xi64>
+// CHECK: vector.broadcast %[[STEP]] : i64 to vector<8xi64>
+// CHECK-COUNT-2: arith.muli %{{.*}} : vector<8xi64>
+// CHECK: arith.trunci %{{.*}} : vector<8xi64> to vector<8xi32>
+// CHECK: arith.uitofp %{{.*}} : vector<8xi32> to vector<8xf32>
+// CHECK: %[[KEPT:.*]] = arith.cmpf oge, %{{.*}}, %[[RATE]] : vector<8xf32>
+// CHECK: %[[Z:.*]] = arith.select %[[KEPT]], %[[KEEP]], %{{.*}} : vector<8xi1>, vector<8xf32>
+// CHECK: arith.mulf %{{.*}}, %[[Z]] : vector<8xf32>
+// CHECK-NOT: ube.scaled_dot_product_attention
+// CHECK-NOT: ube.dropout
+func.func @dropout(%q: tensor<2x5x8xf32>, %k: tensor<2x20x8xf32>, %s: tensor<i64>) -> tensor<2x5x8xf32> {
+  %0 = ube.scaled_dot_product_attention %q, %k, %k step %s {dropout_p = 0.25 : f64, seed = 7 : i64} : tensor<2x5x8xf32>, tensor<2x20x8xf32>, tensor<2x20x8xf32>
+  return %0 : tensor<2x5x8xf32>
+}
+
+// -----
+
+// The gradient under dropout draws the same factors Z: dP = Z ⊙ g·Vᵀ, and
+// dV's weights P ⊙ Z. Without a step, the draws take step 0 (folded with
+// the seed into the rounds' constants).
+// CHECK-LABEL: func.func @grad_dropout
+// CHECK-DAG: %[[KEEP:.*]] = arith.constant dense<1.11111116> : vector<8xf32>
+// CHECK: scf.forall
+// CHECK: arith.muli %{{.*}} : vector<8xi64>
+// CHECK: %[[Z:.*]] = arith.select %{{.*}}, %[[KEEP]], %{{.*}} : vector<8xi1>, vector<8xf32>
+// CHECK: %[[DP:.*]] = arith.mulf %{{.*}}, %[[Z]] : vector<8xf32>
+// CHECK: %[[PZ:.*]] = arith.mulf %{{.*}}, %[[Z]] : vector<8xf32>
+// CHECK: vector.transfer_write %[[PZ]]
+// CHECK: arith.subf %[[DP]], %{{.*}} : vector<8xf32>
+// CHECK-NOT: ube.scaled_dot_product_attention_grad
+func.func @grad_dropout(%q: tensor<2x5x8xf32>, %k: tensor<2x20x8xf32>, %o: tensor<2x5x8xf32>) -> (tensor<2x5x8xf32>, tensor<2x20x8xf32>, tensor<2x20x8xf32>) {
+  %0:3 = ube.scaled_dot_product_attention_grad %q, %k, %k output %o grad %o {dropout_p = 0.1 : f64, seed = 3 : i64} : tensor<2x5x8xf32>, tensor<2x20x8xf32>, tensor<2x20x8xf32>, tensor<2x5x8xf32>
+  return %0#0, %0#1, %0#2 : tensor<2x5x8xf32>, tensor<2x20x8xf32>, tensor<2x20x8xf32>
 }
 
 // -----

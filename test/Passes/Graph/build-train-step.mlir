@@ -145,15 +145,15 @@ func.func @loss_and_gradients(%w: tensor<3xf32>, %g: tensor<3xf32>) -> tensor<f3
 
 // -----
 
-// Dropouts without a step, forward and backward, and attention dropout take
-// the step (added after the state, as AdamW's): new masks every step. The
-// attention's gradient recomputes its forward (ube.recomputed_by_gradient:
-// kernels leave it to the composition, which CSE shares).
+// Dropouts without a step, forward and backward, and attention dropout
+// with its gradient take the step (added after the state, as AdamW's): new
+// masks every step, the gradient's the forward's.
 // CHECK-LABEL: func.func @dropout_step
 // CHECK-SAME: %[[STEP:[a-z0-9]+]]: tensor<i64> {ube.name = "step"})
-// CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} step %[[STEP]] {dropout_p = 1.000000e-01 : f64, seed = 2 : i64, ube.recomputed_by_gradient}
+// CHECK: ube.scaled_dot_product_attention %{{.*}}, %{{.*}}, %{{.*}} step %[[STEP]] {dropout_p = 1.000000e-01 : f64, seed = 2 : i64}
 // CHECK: ube.dropout %{{.*}} step %[[STEP]] {rate = 2.000000e-01 : f64, seed = 1 : i64}
 // CHECK: ube.dropout %{{.*}} step %[[STEP]] {rate = 2.000000e-01 : f64, seed = 1 : i64}
+// CHECK: ube.scaled_dot_product_attention_grad {{.*}} step %[[STEP]] {dropout_p = 1.000000e-01 : f64, seed = 2 : i64}
 // CHECK: ube.sgd_update
 func.func @dropout_step(%q: tensor<2x3x4xf32> {ube.name = "q"}) -> tensor<f32>
     attributes {ube.train = {loss = 0 : i64, params = array<i64: 0>, optimizer = "sgd", lr = 0.5 : f64}} {

@@ -449,3 +449,20 @@ func.func @attention_grad(%q: tensor<2x5x8xf32>, %k: tensor<2x64x8xf32>, %o: ten
   %0:3 = ube.scaled_dot_product_attention_grad %q, %k, %k output %o grad %o : tensor<2x5x8xf32>, tensor<2x64x8xf32>, tensor<2x64x8xf32>, tensor<2x5x8xf32>
   return %0#0, %0#1, %0#2 : tensor<2x5x8xf32>, tensor<2x64x8xf32>, tensor<2x64x8xf32>
 }
+
+// -----
+
+// Under dropout the gradient draws the forward's mask again (the same seed
+// and step): dP = Z ⊙ g·Vᵀ, and dV from P ⊙ Z.
+// CHECK-LABEL: func.func @attention_grad_dropout
+// CHECK: %[[P:.*]] = ube.div
+// CHECK: %[[GV:.*]] = ube.matmul %arg2, %arg1 {transpose_rhs = true}
+// CHECK: %[[DP:.*]] = ube.dropout %[[GV]] step %arg3 {rate = 2.000000e-01 : f64, seed = 5 : i64}
+// CHECK: ube.mul %[[DP]], %[[P]]
+// CHECK: %[[PZ:.*]] = ube.dropout %[[P]] step %arg3 {rate = 2.000000e-01 : f64, seed = 5 : i64}
+// CHECK: ube.matmul %[[PZ]], %arg2 {transpose_lhs = true}
+// CHECK-NOT: ube.scaled_dot_product_attention_grad
+func.func @attention_grad_dropout(%q: tensor<2x5x8xf32>, %k: tensor<2x64x8xf32>, %o: tensor<2x5x8xf32>, %s: tensor<i64>) -> (tensor<2x5x8xf32>, tensor<2x64x8xf32>, tensor<2x64x8xf32>) {
+  %0:3 = ube.scaled_dot_product_attention_grad %q, %k, %k output %o grad %o step %s {dropout_p = 0.2 : f64, seed = 5 : i64} : tensor<2x5x8xf32>, tensor<2x64x8xf32>, tensor<2x64x8xf32>, tensor<2x5x8xf32>
+  return %0#0, %0#1, %0#2 : tensor<2x5x8xf32>, tensor<2x64x8xf32>, tensor<2x64x8xf32>
+}

@@ -275,45 +275,68 @@ def test_scaled_dot_product_attention(runner, case):
 
 
 ATTENTION_DROPOUT = {
-    # name: (query, key, value, boolean mask shape, attrs); S > 256 is flash-style.
+    # name: (query, key, value, mask (dtype, shape) or None, attrs); S > 256 is
+    # flash-style in the composition. The cpu kernels take every case: tiles
+    # of rows with a ragged last one (L = 5, 9, 13), key blocks with a ragged
+    # last vector (S = 37, 300), a float bias per row, keys broadcast over
+    # the batch.
     "plain": ((2, 2, 5, 8), (2, 2, 6, 8), (2, 2, 6, 4), None, {}),
-    "grouped_bool_mask": ((1, 4, 5, 8), (1, 2, 6, 8), (1, 2, 6, 8), (1, 1, 5, 6), {}),
+    "grouped_bool_mask": ((1, 4, 5, 8), (1, 2, 6, 8), (1, 2, 6, 8), ("bool", (1, 1, 5, 6)), {}),
     "flash_causal": ((1, 2, 300, 8), (1, 2, 300, 8), (1, 2, 300, 8), None,
                      {"is_causal": True}),
-    "flash_grouped_bool_mask": ((2, 4, 9, 8), (2, 2, 300, 8), (2, 2, 300, 8), (2, 1, 1, 300),
-                                {}),
+    "flash_grouped_bool_mask": ((2, 4, 9, 8), (2, 2, 300, 8), (2, 2, 300, 8),
+                                ("bool", (2, 1, 1, 300)), {}),
+    "float_mask_broadcast_keys": ((2, 3, 13, 16), (1, 3, 37, 16), (1, 3, 37, 8),
+                                  ("float", (2, 1, 13, 37)), {"scale": 0.3}),
+    "causal_ragged": ((1, 2, 37, 8), (1, 2, 37, 8), (1, 2, 37, 20), None, {"is_causal": True}),
+    # A step and a seed past 32 bits: the draws' high words (a step input
+    # follows the mask, graph files filling optional operands in order).
+    "high_words": ((2, 2, 7, 8), (2, 2, 21, 8), (2, 2, 21, 8), ("bool", (2, 1, 1, 21)),
+                   {"step": 2**33 + 5, "seed": 2**40 + 3}),
 }
 
 
+@pytest.mark.parametrize("path", ["kernels", "composed"])
 @pytest.mark.parametrize("case", sorted(ATTENTION_DROPOUT))
-def test_scaled_dot_product_attention_dropout(runner, case):
+def test_scaled_dot_product_attention_dropout(runner, case, path):
     """Attention dropout: the probabilities [B, H, L, S] times ube.dropout's
-    Philox keep-mask of (seed, step, index) over 1 - p, in blocks as whole."""
-    q_shape, k_shape, v_shape, mask_shape, attrs = ATTENTION_DROPOUT[case]
-    rate, seed, step = 0.3, 11, 0  # no step operand: step 0 (a train step gives its own)
+    Philox keep-mask of (seed, step, index) over 1 - p, in blocks as whole;
+    the same masks drawn in the cpu kernels (forward and backward) as in the
+    composition (--fused-kernels=false)."""
+    q_shape, k_shape, v_shape, mask, attrs = ATTENTION_DROPOUT[case]
+    attrs = dict(attrs)
+    # Without a step operand, step 0 (a train step gives its own).
+    rate, seed, step = 0.3, attrs.pop("seed", 11), attrs.pop("step", None)
     inputs = {"q": randn(*q_shape), "k": randn(*k_shape), "v": randn(*v_shape)}
-    if mask_shape:
-        keep = rng.uniform(size=mask_shape) < 0.7
+    if mask and mask[0] == "bool":
+        keep = rng.uniform(size=mask[1]) < 0.7
         keep[..., 0] = True  # every row keeps a key
         inputs["m"] = keep
+    elif mask:
+        inputs["m"] = randn(*mask[1])
     groups = q_shape[-3] // k_shape[-3]
     scores_shape = (*np.broadcast_shapes(q_shape[:-2], k_shape[:-3] + (q_shape[-3],)),
                     q_shape[-2], k_shape[-2])
-    kept = torch.from_numpy(philox_uniforms(scores_shape, step, seed) >= rate)
+    kept = torch.from_numpy(philox_uniforms(scores_shape, step or 0, seed) >= rate)
+    if step is not None:
+        inputs["step"] = np.array(step, np.int64)
 
-    def reference(q, k, v, m=None):
+    def reference(q, k, v, m=None, step=None):
         k, v = k.repeat_interleave(groups, -3), v.repeat_interleave(groups, -3)
-        scores = q @ k.transpose(-1, -2) / np.sqrt(q.shape[-1])
-        if m is not None:
+        scores = q @ k.transpose(-1, -2) * attrs.get("scale", 1 / np.sqrt(q.shape[-1]))
+        if m is not None and m.dtype == torch.bool:
             scores = scores.masked_fill(~m, -np.inf)
+        elif m is not None:
+            scores = scores + m
         if attrs.get("is_causal"):
             causal = torch.ones(scores.shape[-2:], dtype=torch.bool).tril()
             scores = scores.masked_fill(~causal, -np.inf)
         p = torch.softmax(scores, -1)
         return (p * kept / (1 - rate)) @ v
-    operands = ["q", "k", "v"] + (["m"] if mask_shape else [])
+    operands = ["q", "k", "v"] + (["m"] if mask else []) + (["step"] if step is not None else [])
     check(runner, inputs, [node("scaled_dot_product_attention", operands,
-                                dropout_p=rate, seed=seed, **attrs)], reference)
+                                dropout_p=rate, seed=seed, **attrs)], reference,
+          extra_args=["--fused-kernels=false"] if path == "composed" else [])
 
 
 REDUCTIONS = {
