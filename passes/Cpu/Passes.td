@@ -313,6 +313,27 @@ def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"];
 }
 
+def UbeCpuSpecializeInPlaceKernels
+    : Pass<"ube-cpu-specialize-in-place-kernels", "::mlir::ModuleOp"> {
+  let summary = "Kernels of updates in place read and write one argument when the caller "
+                "passes one buffer";
+  let description = [{
+    After `--ube-cpu-plan-memory`: in a public function with
+    `ube.in_place` pairs (`--ube-mark-in-place-updates`), a call that passes
+    both the output buffer of a pair and its input (the arguments named
+    alike, the output after the input) becomes `scf.if` on whether the two
+    are the same buffer (their aligned pointers equal): then a copy of the
+    callee, `<callee>_in_place`, in which the input's argument is dropped
+    and read from the output's; else the call as it was. One copy is made
+    per callee and set of merged arguments. Why: with two pointer
+    arguments that may overlap, LLVM's loop vectorizer checks at run time
+    that they do not and runs the scalar loop when they are the same, as an
+    update in place's are.
+  }];
+  let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::arith::ArithDialect"];
+}
+
 def UbeCpuOutlineParallelLoops : Pass<"ube-cpu-outline-parallel-loops", "::mlir::ModuleOp"> {
   let summary = "Outlines outermost bufferized scf.forall loops into tasks for a thread pool";
   let description = [{

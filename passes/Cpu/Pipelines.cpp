@@ -97,6 +97,7 @@ void buildCpuCodegenPipeline(OpPassManager &pm, const CpuCodegenPipelineOptions 
   UbeCpuPlanMemoryOptions plan;
   plan.print = options.printMemoryPlan;
   pm.addPass(createUbeCpuPlanMemory(plan));
+  pm.addPass(createUbeCpuSpecializeInPlaceKernels());
   // Buffers of symbolic shapes as bare pointers, viewed with the symbols' sizes.
   pm.addPass(createUbeCpuSymbolicEntryPoints());
   // Parallel loops (the matmul kernels' tasks) become calls into the
