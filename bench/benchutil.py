@@ -9,10 +9,19 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+# Seconds to wait before timing an engine: the thread pools of the engine
+# timed before it keep spinning for a while after their last task (OpenMP's
+# wait policy, onnxruntime's spinning), sharing the cores with the next one
+# (the 1.4 ms MiniLM student measured 1.7 ms right after PyTorch's calls).
+SETTLE_SECONDS = 0.5
+
+
 def median_ms(fn, runs, min_seconds=0.0):
-    """Median wall time of `runs` calls of `fn` (after one warm-up call), ms;
-    more calls when `runs` would take less than `min_seconds` (short calls
-    on a shared machine need many samples for a stable median)."""
+    """Median wall time of `runs` calls of `fn` (after a pause, SETTLE_SECONDS,
+    and one warm-up call), ms; more calls when `runs` would take less than
+    `min_seconds` (short calls on a shared machine need many samples for a
+    stable median)."""
+    time.sleep(SETTLE_SECONDS)
     start = time.perf_counter()
     fn()
     first = time.perf_counter() - start

@@ -240,6 +240,9 @@ def test_accuracy(model, batches, desc):
 
 
 def latency(fn, inputs, repeat):
+    # A pause first: the engine timed before keeps its threads spinning for
+    # a while after its last call (OpenMP, onnxruntime), taking the cores.
+    time.sleep(0.5)
     fn(*inputs)
     times = []
     for _ in range(repeat):
