@@ -151,10 +151,9 @@ public:
       matrices = ix.mul(matrices, batchSizes.back());
     }
     if (att.dropoutRate() > 0.0) {
-      Type i64 = b.getI64Type();
       step = att.step ? tensor::ExtractOp::create(b, att.step, ValueRange{}).getResult()
                       : arith::ConstantOp::create(b, b.getI64IntegerAttr(0)).getResult();
-      seed = arith::ConstantOp::create(b, IntegerAttr::get(i64, att.seed.getInt()));
+      seed = arith::ConstantOp::create(b, b.getI64IntegerAttr(att.seed.getInt()));
     }
   }
 
@@ -1044,12 +1043,12 @@ private:
           dS = arith::MulFOp::create(b, arith::SubFOp::create(b, p, pt), weight);
         } else {
           // Under dropout, dP = Z ⊙ g·Vᵀ and dV's weights are P ⊙ Z.
-          if (Value z = keepScale(readRows[r], block, c)) {
+          Value z = keepScale(readRows[r], block, c), weights = p;
+          if (z) {
             x = arith::MulFOp::create(b, x, z);
-            acc.p = writeRow(arith::MulFOp::create(b, p, z), acc.p, ix.c(r), c, vectors * lanes);
-          } else {
-            acc.p = writeRow(p, acc.p, ix.c(r), c, vectors * lanes);
+            weights = arith::MulFOp::create(b, p, z);
           }
+          acc.p = writeRow(weights, acc.p, ix.c(r), c, vectors * lanes);
           dS = arith::MulFOp::create(
               b, arith::MulFOp::create(b, p, arith::SubFOp::create(b, x, dot)), scale);
         }

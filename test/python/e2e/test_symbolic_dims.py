@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from ubetest import attention_transfer_reference, feature_map_reference, rel_error
+from ubetest import (attention_transfer_reference, feature_map_reference, philox_uniforms,
+                     rel_error)
 
 MLP = {"format": "ube.graph", "version": 2,
        "dims": {"batch": {"min": 1, "max": 64}},
@@ -610,6 +611,38 @@ def test_causal_attention_gradients_any_batch_and_length(ube_module, tmp_path):
             assert rel_error(out, want.numpy()) < 1e-5, (name, batch, seq)
     with pytest.raises(ube_module.CompileError, match="is_causal on a symbolic length"):
         ube_module.compile(path, fused_kernels=False)
+
+
+def test_causal_attention_dropout_gradients_any_batch_and_length(ube_module, tmp_path):
+    """Attention dropout (0.2, seed 5, step 0) on the same symbolic causal
+    graph: the kernels draw each probability's keep factor from its index
+    in the [batch, 4, seq, seq] probabilities at the shape given, forward
+    and backward, as ube.dropout's Philox masks (ubetest.philox_uniforms)
+    in a float64 reference (1e-5 relative)."""
+    rate, seed = 0.2, 5
+    graph = json.loads(json.dumps(CAUSAL_ATTENTION))
+    graph["nodes"][0]["attrs"].update(dropout_p=rate, seed=seed)
+    path = tmp_path / "causal_dropout.json"
+    path.write_text(json.dumps(graph))
+    exe = ube_module.compile(path)
+    rng = np.random.default_rng(13)
+    for batch, seq in [(1, 1), (3, 7), (2, 65), (1, 300)]:
+        q = rng.standard_normal((batch, 4, seq, 16)).astype(np.float32)
+        k = rng.standard_normal((batch, 2, seq, 16)).astype(np.float32)
+        v = rng.standard_normal((batch, 2, seq, 8)).astype(np.float32)
+        r = rng.standard_normal((batch, 4, seq, 8)).astype(np.float32)
+        loss, d_q, d_k, d_v = exe(q, k, v, r)
+        qv, kv, vv = (torch.from_numpy(a).double().requires_grad_() for a in (q, k, v))
+        scores = qv @ kv.repeat_interleave(2, 1).transpose(-1, -2) / 4.0
+        causal = torch.ones(seq, seq, dtype=torch.bool).tril()
+        p = torch.softmax(scores.masked_fill(~causal, -np.inf), -1)
+        kept = torch.from_numpy(philox_uniforms((batch, 4, seq, seq), 0, seed) >= rate)
+        out = (p * kept / (1 - rate)) @ vv.repeat_interleave(2, 1)
+        ref = (out * torch.from_numpy(r).double()).sum()
+        ref.backward()
+        assert rel_error(loss, ref.item()) < 1e-5, (batch, seq)
+        for name, got, want in [("q", d_q, qv.grad), ("k", d_k, kv.grad), ("v", d_v, vv.grad)]:
+            assert rel_error(got, want.numpy()) < 1e-5, (name, batch, seq)
 
 
 def test_encoder_gradients_any_batch_and_length(ube_module, tmp_path):
