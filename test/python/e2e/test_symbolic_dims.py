@@ -586,16 +586,12 @@ CAUSAL_ATTENTION = {"format": "ube.graph", "version": 2,
                     "gradient": {"loss": "loss", "wrt": ["q", "k", "v"]}}
 
 
-def test_causal_attention_gradients_any_batch_and_length(ube_module, tmp_path):
-    """is_causal with grouped heads on symbolic batch and length, forward
-    and backward in the cpu target's flash kernels (no [L, S] block),
-    against PyTorch in float64 (1e-5 relative: sums over up to 300 keys).
-    Without the kernels the composition refuses it by name."""
-    path = tmp_path / "causal.json"
-    path.write_text(json.dumps(CAUSAL_ATTENTION))
-    exe = ube_module.compile(path)
-    rng = np.random.default_rng(12)
-    F = torch.nn.functional
+def check_causal_gradients(exe, seed, attention):
+    """Runs `exe` (CAUSAL_ATTENTION's graph or a variant) at lengths from 1
+    to 300 against `attention(q, k, v)` on float64 tensors through autograd:
+    the loss and the gradients within 1e-5 relative (sums over up to 300
+    keys)."""
+    rng = np.random.default_rng(seed)
     for batch, seq in [(1, 1), (3, 7), (2, 65), (1, 300)]:
         q = rng.standard_normal((batch, 4, seq, 16)).astype(np.float32)
         k = rng.standard_normal((batch, 2, seq, 16)).astype(np.float32)
@@ -603,12 +599,24 @@ def test_causal_attention_gradients_any_batch_and_length(ube_module, tmp_path):
         r = rng.standard_normal((batch, 4, seq, 8)).astype(np.float32)
         loss, d_q, d_k, d_v = exe(q, k, v, r)
         qv, kv, vv = (torch.from_numpy(a).double().requires_grad_() for a in (q, k, v))
-        ref = (F.scaled_dot_product_attention(qv, kv, vv, is_causal=True, enable_gqa=True)
-               * torch.from_numpy(r).double()).sum()
+        ref = (attention(qv, kv, vv) * torch.from_numpy(r).double()).sum()
         ref.backward()
         assert rel_error(loss, ref.item()) < 1e-5, (batch, seq)
         for name, out, want in [("q", d_q, qv.grad), ("k", d_k, kv.grad), ("v", d_v, vv.grad)]:
             assert rel_error(out, want.numpy()) < 1e-5, (name, batch, seq)
+
+
+def test_causal_attention_gradients_any_batch_and_length(ube_module, tmp_path):
+    """is_causal with grouped heads on symbolic batch and length, forward
+    and backward in the cpu target's flash kernels (no [L, S] block),
+    against PyTorch in float64. Without the kernels the composition refuses
+    it by name."""
+    path = tmp_path / "causal.json"
+    path.write_text(json.dumps(CAUSAL_ATTENTION))
+    check_causal_gradients(
+        ube_module.compile(path), 12,
+        lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, is_causal=True, enable_gqa=True))
     with pytest.raises(ube_module.CompileError, match="is_causal on a symbolic length"):
         ube_module.compile(path, fused_kernels=False)
 
@@ -618,31 +626,22 @@ def test_causal_attention_dropout_gradients_any_batch_and_length(ube_module, tmp
     graph: the kernels draw each probability's keep factor from its index
     in the [batch, 4, seq, seq] probabilities at the shape given, forward
     and backward, as ube.dropout's Philox masks (ubetest.philox_uniforms)
-    in a float64 reference (1e-5 relative)."""
+    do in the float64 reference."""
     rate, seed = 0.2, 5
     graph = json.loads(json.dumps(CAUSAL_ATTENTION))
     graph["nodes"][0]["attrs"].update(dropout_p=rate, seed=seed)
     path = tmp_path / "causal_dropout.json"
     path.write_text(json.dumps(graph))
-    exe = ube_module.compile(path)
-    rng = np.random.default_rng(13)
-    for batch, seq in [(1, 1), (3, 7), (2, 65), (1, 300)]:
-        q = rng.standard_normal((batch, 4, seq, 16)).astype(np.float32)
-        k = rng.standard_normal((batch, 2, seq, 16)).astype(np.float32)
-        v = rng.standard_normal((batch, 2, seq, 8)).astype(np.float32)
-        r = rng.standard_normal((batch, 4, seq, 8)).astype(np.float32)
-        loss, d_q, d_k, d_v = exe(q, k, v, r)
-        qv, kv, vv = (torch.from_numpy(a).double().requires_grad_() for a in (q, k, v))
-        scores = qv @ kv.repeat_interleave(2, 1).transpose(-1, -2) / 4.0
+
+    def attention(q, k, v):
+        batch, heads, seq, width = q.shape
+        k, v = k.repeat_interleave(2, 1), v.repeat_interleave(2, 1)
         causal = torch.ones(seq, seq, dtype=torch.bool).tril()
-        p = torch.softmax(scores.masked_fill(~causal, -np.inf), -1)
-        kept = torch.from_numpy(philox_uniforms((batch, 4, seq, seq), 0, seed) >= rate)
-        out = (p * kept / (1 - rate)) @ vv.repeat_interleave(2, 1)
-        ref = (out * torch.from_numpy(r).double()).sum()
-        ref.backward()
-        assert rel_error(loss, ref.item()) < 1e-5, (batch, seq)
-        for name, got, want in [("q", d_q, qv.grad), ("k", d_k, kv.grad), ("v", d_v, vv.grad)]:
-            assert rel_error(got, want.numpy()) < 1e-5, (name, batch, seq)
+        p = torch.softmax((q @ k.transpose(-1, -2) / np.sqrt(width)).masked_fill(~causal, -np.inf),
+                          -1)
+        kept = torch.from_numpy(philox_uniforms((batch, heads, seq, seq), 0, seed) >= rate)
+        return (p * kept / (1 - rate)) @ v
+    check_causal_gradients(ube_module.compile(path), 13, attention)
 
 
 def test_encoder_gradients_any_batch_and_length(ube_module, tmp_path):
