@@ -24,8 +24,8 @@ def UbeCpuAttentionKernels : Pass<"ube-cpu-attention-kernels", "::mlir::func::Fu
     are left to `--ube-decompose`. Dropout draws each probability's keep
     factor in the kernel, Philox of its index in `[..., L, S]` as
     `ube.dropout` would, a vector at a time: it weighs the values, not the
-    normalizing sums. Tasks write disjoint rows and sum
-    in one order, so results do not depend on the thread count.
+    normalizing sums. Tasks write disjoint rows and sum in one order, so
+    results do not depend on the thread count.
 
     `ube.scaled_dot_product_attention_grad` on the same operands becomes
     the backward kernel (FlashAttention-2's order): one task per query
@@ -34,8 +34,9 @@ def UbeCpuAttentionKernels : Pass<"ube-cpu-attention-kernels", "::mlir::func::Fu
     beside its output, or recomputed) and rowsum(g ⊙ O), then walks the
     keys a block at a time and, per block, the query rows a tile at a time
     from the first that sees it: P (and the dropout's factors Z)
-    recomputed, dP = Z ⊙ g·Vᵀ and dS in vector registers, the block's dK and dV rows accumulated in scratch and the
-    tile's dQ rows in registers. No tensor of scores exists. dK and dV are
+    recomputed, dP = Z ⊙ g·Vᵀ and dS in vector registers, the block's dK
+    and dV rows accumulated in scratch and the tile's dQ rows in
+    registers. No tensor of scores exists. dK and dV are
     computed per query matrix and summed over grouped or broadcast heads
     and batch dimensions after it.
 
