@@ -54,7 +54,7 @@ SmallVector<std::pair<unsigned, unsigned>> inPlaceArguments(func::FuncOp fn) {
 
 /// `callee` with each operand `merged[k].second` read from operand
 /// `merged[k].first` instead (and dropped), inserted after it; made once per
-/// callee and merge.
+/// callee and merge. Null when the arguments cannot be dropped.
 func::FuncOp specialized(func::FuncOp callee, ArrayRef<std::pair<unsigned, unsigned>> merged,
                          llvm::StringMap<func::FuncOp> &made, SymbolTable &symbols) {
   std::string key = callee.getSymName().str();
@@ -73,7 +73,10 @@ func::FuncOp specialized(func::FuncOp callee, ArrayRef<std::pair<unsigned, unsig
     clone.getArgument(from).replaceAllUsesWith(clone.getArgument(into));
     dropped.set(from);
   }
-  (void)clone.eraseArguments(dropped);
+  if (failed(clone.eraseArguments(dropped))) {
+    clone.erase();
+    clone = nullptr;
+  }
   return clone;
 }
 
@@ -111,6 +114,8 @@ struct UbeCpuSpecializeInPlaceKernelsPass
         if (merged.empty())
           continue;
         func::FuncOp clone = specialized(callee, merged, made, symbols);
+        if (!clone)
+          continue;
         OpBuilder b(call);
         Location loc = call.getLoc();
         Value same;
