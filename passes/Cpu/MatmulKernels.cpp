@@ -31,8 +31,9 @@
 //                panel: for each micro-tile: MR × NR accumulators in vector
 //                registers (MR·NR/lanes of them), over the block's k:
 //                NR/lanes panel loads, MR broadcasts of lhs, MR·NR/lanes
-//                FMAs. The first K block starts from zero, the others from
-//                the partial sums.
+//                FMAs, and a prefetch of the panel's row 3 KiB ahead. The
+//                first K block starts from zero, the others from the
+//                partial sums.
 //   accumulate   `x + lhs·rhs` (ube.add of a same-shaped tensor and the
 //                product, which autodiff writes when gradients meet) starts
 //                from x instead of zero: the product is summed into x's
@@ -51,6 +52,8 @@
 #include "passes/Linalg/ElementwiseBody.h"
 #include "passes/Utils/KernelBuilding.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
@@ -477,6 +480,32 @@ private:
     return tensor::ExtractOp::create(b, lhs, at);
   }
 
+  /// Prefetches the cache line of vector `v` of the packed panel's row a
+  /// fixed distance past `kk` (clamped to K's last row). A micro-tile walks
+  /// its panel at NR floats per k, faster than the hardware prefetchers of
+  /// Intel cores bring it from L2: on Emerald Rapids, 2048³ spent 40% of
+  /// its time waiting on the panel loads (1 thread 83 → 100 GFLOP/s with
+  /// the prefetches, 2 threads 155 → 204; distances of 16 to 48 rows
+  /// measured alike).
+  void prefetchPanelRow(Value panel, Value kk, int64_t v) {
+    if (v * t.lanes * int64_t(sizeof(float)) % kCacheLineBytes != 0)
+      return;
+    if (!packedBuffer) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointAfterValue(packed);
+      auto type = cast<RankedTensorType>(packed.getType());
+      packedBuffer = bufferization::ToBufferOp::create(
+          b, MemRefType::get(type.getShape(), type.getElementType()), packed,
+          /*readOnly=*/true);
+      lastRow = x.sub(k, index(1));
+    }
+    int64_t distance = std::max<int64_t>(1, kPrefetchBytes / (t.panelWidth * sizeof(float)));
+    Value ahead = x.min(add(kk, index(distance)), lastRow);
+    memref::PrefetchOp::create(b, packedBuffer,
+                               ValueRange{packedAt, panel, ahead, index(v * t.lanes)},
+                               /*isWrite=*/false, /*localityHint=*/3, /*isDataCache=*/true);
+  }
+
   /// Adds lhs[rows] × Bp[panel][kBegin..kEnd) to the `rowCount` × NR tile at
   /// (`row`, panel·NR) of `tile` (or writes it, in the first K block).
   Value microTile(Value tile, Value row, Value lhsRow, int64_t rowCount, Value panel,
@@ -565,10 +594,12 @@ private:
         return vector::TransferReadOp::create(
             b, vec, taskPanel, ValueRange{x.sub(kk, taskPanelK), index(v * t.lanes)}, zero,
             ArrayRef<bool>{true});
-      if (packed)
+      if (packed) {
+        prefetchPanelRow(panel, kk, v);
         return vector::TransferReadOp::create(
             b, vec, packed, ValueRange{packedAt, panel, kk, index(v * t.lanes)}, zero,
             ArrayRef<bool>{true});
+      }
       // In place: the vector at (kk, column) of rhs, masked past N.
       SmallVector<Value> at(rhsIndices);
       at.append({kk, add(column, index(v * t.lanes))});
@@ -713,6 +744,9 @@ private:
   /// The packed rhs (null: read in place, or packed by each task) and
   /// rhs's matrix in it.
   Value packed, packedAt;
+  /// The packed rhs as a buffer, for prefetching its rows, and K - 1.
+  Value packedBuffer, lastRow;
+  static constexpr int64_t kCacheLineBytes = 64, kPrefetchBytes = 3072;
   /// An im2col's rows, which each task packs panel by panel (taskPanel:
   /// the current one, from row taskPanelK).
   std::optional<Im2colPanelRows> taskRows;

@@ -217,7 +217,9 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     `scf.forall` over (batch, row group, column group) runs, per task, K
     blocks of at most `k-block` (split evenly), panels, and micro-tiles of
     `tile-rows` × `panel-width` whose accumulators stay in vector registers
-    (broadcast lhs × panel vector FMAs). Row groups are about
+    (broadcast lhs × panel vector FMAs; each k prefetches a packed panel's
+    row about 3 KiB ahead, which the hardware prefetchers of Intel cores
+    bring too late). Row groups are about
     `tiles-per-task` micro-tiles; columns are split when a product has fewer
     than `min-tasks` (batch × row groups), or few row groups and many panels.
     When a micro-tile's rows would alias in one L1 set (a row stride of a
@@ -252,7 +254,9 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
            "batch × row groups split the columns too)">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
-                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect"];
+                           "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::bufferization::BufferizationDialect"];
 }
 
 def UbeCpuParallelizeLinalg : Pass<"ube-cpu-parallelize-linalg", "::mlir::func::FuncOp"> {

@@ -59,8 +59,18 @@ func.func @batched(%a: tensor<2x13x20xf32>, %b: tensor<20x21xf32>) -> tensor<2x1
 // CHECK: scf.for %[[PK:.*]] = %c0 to %c20 step %c1 iter_args(%{{.*}} = %[[PANEL]])
 // CHECK: vector.transfer_read %[[RHS]][%c0, %[[PK]], %{{.*}}], %{{.*}}, %[[WIDTH_MASK]] {in_bounds = [true]} : tensor<1x20x70xf32>, vector<16xf32>
 // CHECK: tensor.parallel_insert_slice %{{.*}} into %[[PACK_OUT]][0, %[[P]], 0, 0] [1, 1, 20, 16]
+// The panels as a buffer, whose rows the micro-tiles prefetch.
+// CHECK: %[[BUFFER:.*]] = bufferization.to_buffer %[[PACKED]] read_only
 // CHECK: scf.forall
-// CHECK: vector.transfer_read %[[PACKED]][%c0, %{{.*}}, %{{.*}}, %c0], %{{.*}} {in_bounds = [true]}
+// Per k, one prefetch per cache line of the panel's row (16 floats: one
+// line) 3 KiB ahead: 48 rows, clamped to K's last row.
+// CHECK: scf.for %[[K:[^ ]*]] = {{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
+// CHECK: %[[AHEAD:.*]] = arith.addi %[[K]], %c48
+// CHECK: %[[ROW:.*]] = arith.minui %[[AHEAD]], %c19
+// CHECK: memref.prefetch %[[BUFFER]][%c0, %{{.*}}, %[[ROW]], %c0], read, locality<3>, data
+// CHECK-NOT: memref.prefetch
+// CHECK: vector.transfer_read %[[PACKED]][%c0, %{{.*}}, %[[K]], %c0], %{{.*}} {in_bounds = [true]}
+// CHECK: vector.transfer_read %[[PACKED]][%c0, %{{.*}}, %[[K]], %c8], %{{.*}} {in_bounds = [true]}
 func.func @packed(%a: tensor<13x20xf32>, %b: tensor<20x70xf32>) -> tensor<13x70xf32> {
   %r = ube.matmul %a, %b : tensor<13x20xf32>, tensor<20x70xf32>
   return %r : tensor<13x70xf32>
