@@ -183,41 +183,45 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   Value count = x.dim(stack, 0), k = x.dim(stack, transposed ? 2 : 1),
         n = x.dim(stack, transposed ? 1 : 2);
   auto index = [&](int64_t v) -> Value { return x.c(v); };
+  // Read transposed, each matrix [n, k] as one row [n·k] for the gathers.
+  Value flat;
+  if (transposed)
+    flat = tensor::CollapseShapeOp::create(b, stack,
+                                           SmallVector<ReassociationIndices>{{0}, {1, 2}});
   return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
                                                          Value panel) -> Value {
     if (!transposed)
       return fillPanelRows(b, stack, k, width, panel, panelWidth, [&](Value kk) {
         return SmallVector<Value>{r, kk, column};
       });
-    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-    // Each of the panel's rows of [n, k] copied into its column, a cache
-    // line of k at a time: the rows' lines (often 4 KiB apart, aliasing in
-    // L1) are each read whole at once, and the panel lines they fill stay in
-    // L1 until every row has written them.
-    constexpr int64_t kLineFloats = 16;
-    return buildLoop(
-        b, index(0), k, index(kLineFloats), panel,
-        [&](Value chunk, ValueRange out) -> SmallVector<Value> {
-          Value chunkEnd = arith::MinUIOp::create(
-              b, arith::AddIOp::create(b, chunk, index(kLineFloats)), k);
-          return buildLoop(
-              b, index(0), index(panelWidth), index(1), out,
-              [&](Value j, ValueRange out) -> SmallVector<Value> {
-                Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, width);
-                // Rows past N read row 0 and store zeros.
-                Value row = arith::SelectOp::create(
-                    b, inside, arith::AddIOp::create(b, column, j), index(0));
-                return buildLoop(b, chunk, chunkEnd, index(1), out,
-                                 [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                                   Value value = tensor::ExtractOp::create(
-                                       b, stack, ValueRange{r, row, kk});
-                                   value = arith::SelectOp::create(b, inside, value, zero);
-                                   return {tensor::InsertOp::create(b, value, out[0],
-                                                                    ValueRange{kk, j})
-                                               .getResult()};
-                                 });
-              });
-        })[0];
+    // Panel row kk is column kk of the panel's rows of [n, k]: one gather
+    // of a lane per row (32-bit offsets j·k from the row of column, lanes
+    // past n masked to zeros). The rows' lines (often 4 KiB apart, aliasing
+    // in L1) serve 16 consecutive gathers. Scalar copies a line of k at a
+    // time took 5.5% of 1024³ and 7.5% of 1024×3072×768 at 2 threads on
+    // Emerald Rapids (lhs, 12 lanes) and every step of a training step's
+    // weights read transposed.
+    Type i32 = b.getI32Type(), f32 = b.getF32Type();
+    auto lanes = VectorType::get({panelWidth}, f32);
+    auto indices = VectorType::get({panelWidth}, b.getIndexType());
+    Value rowOffsets = arith::IndexCastOp::create(
+        b, VectorType::get({panelWidth}, i32),
+        arith::MulIOp::create(b, vector::StepOp::create(b, indices),
+                              vector::BroadcastOp::create(b, indices, k)));
+    Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
+                                              ValueRange{width});
+    Value zeros = arith::ConstantOp::create(b, DenseElementsAttr::get(lanes, 0.0f));
+    Value first = x.mul(column, k);
+    return buildLoop(b, index(0), k, index(1), panel,
+                     [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                       Value gathered = vector::GatherOp::create(
+                           b, lanes, flat, ValueRange{r, x.add(first, kk)}, rowOffsets, mask,
+                           zeros, IntegerAttr());
+                       return {vector::TransferWriteOp::create(b, gathered, out[0],
+                                                               ValueRange{kk, index(0)},
+                                                               ArrayRef<bool>{true})
+                                   .getResult()};
+                     })[0];
   });
 }
 

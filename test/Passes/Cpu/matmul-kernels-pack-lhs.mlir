@@ -3,16 +3,25 @@
 // K = 1024: lhs rows 4 KiB apart, so a micro-tile's 12 rows read in place
 // would fall into one L1 set. lhs is packed first into panels of 12 rows,
 // k-major (54 rows: 5 panels, the last one 6 rows and zeros), one parallel
-// task per panel copying a cache line (16 k) of each row at a time; the
-// micro-tiles broadcast from the pack.
+// task per panel gathering each k's 12 lanes, one per row (offsets j·K,
+// lanes past row 54 masked to zeros); the micro-tiles broadcast from the
+// pack.
 // CHECK-LABEL: func.func @aliasing_rows
 // CHECK: %[[LHS:.*]] = tensor.expand_shape %arg0 {{\[\[}}0, 1], [2]] output_shape [1, 54, 1024]
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %[[LHS]] {{\[\[}}0], [1, 2]] : tensor<1x54x1024xf32> into tensor<1x55296xf32>
 // CHECK: %[[PACKED:.*]] = scf.forall (%[[P:.*]]) in (5) shared_outs(%{{.*}}) -> (tensor<1x5x1024x12xf32>)
-// CHECK: scf.for %[[CHUNK:.*]] = %c0 to %c1024 step %c16
-// CHECK: scf.for %[[J:.*]] = %c0 to %c12 step %c1
-// CHECK: scf.for %[[K:.*]] = %[[CHUNK]] to %{{.*}} step %c1
-// CHECK: tensor.extract %[[LHS]][%c0, %{{.*}}, %[[K]]] : tensor<1x54x1024xf32>
-// CHECK: tensor.insert %{{.*}} into %{{.*}}[%[[K]], %[[J]]] : tensor<1024x12xf32>
+// CHECK: %[[FIRST_ROW:.*]] = arith.muli %[[P]], %c12 : index
+// CHECK: %[[LEFT:.*]] = arith.subi %c54, %[[FIRST_ROW]] : index
+// CHECK: %[[WIDTH:.*]] = arith.minui %[[LEFT]], %c12 : index
+// CHECK: %[[STEP:.*]] = vector.step : vector<12xindex>
+// CHECK: %[[OFFSETS:.*]] = arith.muli %[[STEP]], %{{.*}} : vector<12xindex>
+// CHECK: %[[OFFSETS32:.*]] = arith.index_cast %[[OFFSETS]] : vector<12xindex> to vector<12xi32>
+// CHECK: %[[MASK:.*]] = vector.create_mask %[[WIDTH]] : vector<12xi1>
+// CHECK: %[[ORIGIN:.*]] = arith.muli %[[P]], %c12288 : index
+// CHECK: scf.for %[[K:.*]] = %c0 to %c1024 step %c1
+// CHECK: %[[AT:.*]] = arith.addi %[[ORIGIN]], %[[K]] : index
+// CHECK: %[[LANES:.*]] = vector.gather %[[FLAT]][%c0, %[[AT]]] [%[[OFFSETS32]]], %[[MASK]], %{{.*}} : tensor<1x55296xf32>
+// CHECK: vector.transfer_write %[[LANES]], %{{.*}}[%[[K]], %c0] {in_bounds = [true]} : vector<12xf32>, tensor<1024x12xf32>
 // Two row groups; K blocks of 512; each micro-tile's 12 broadcasts per k
 // from its panel of the pack.
 // CHECK: scf.forall (%{{.*}}) in (2)

@@ -78,14 +78,14 @@ func.func @packed(%a: tensor<13x20xf32>, %b: tensor<20x70xf32>) -> tensor<13x70x
 
 // -----
 
-// Transposed operands: lhs [K, M] is read down its columns, each row of rhs
-// [N, K] is copied into a column of its panel.
+// Transposed operands: lhs [K, M] is read down its columns; row k of rhs
+// [N, K]'s panel is column k of its rows, gathered (offsets j·K).
 // CHECK-LABEL: func.func @transposed
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %{{.*}} {{\[\[}}0], [1, 2]] : tensor<1x16x4xf32> into tensor<1x64xf32>
 // (Single tasks: canonicalization folds one-iteration foralls away.)
-// CHECK: scf.for %[[J:.*]] = %c0 to %c16 step %c1
 // CHECK: scf.for %[[PK:.*]] = %c0 to %c4 step %c1
-// CHECK: %[[V:.*]] = tensor.extract %{{.*}}[%c0, %{{.*}}, %[[PK]]] : tensor<1x16x4xf32>
-// CHECK: tensor.insert %{{.*}} into %{{.*}}[%[[PK]], %[[J]]] : tensor<4x16xf32>
+// CHECK: %[[V:.*]] = vector.gather %[[FLAT]][%c0, %[[PK]]] [%{{.*}}], %{{.*}}, %{{.*}} : tensor<1x64xf32>, vector<16xi32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
+// CHECK: vector.transfer_write %[[V]], %{{.*}}[%[[PK]], %c0] {in_bounds = [true]} : vector<16xf32>, tensor<4x16xf32>
 // CHECK: scf.for %[[K:.*]] = %c0 to %c4 step %c1
 // CHECK: tensor.extract %arg0[%[[K]], %c0] : tensor<4x6xf32>
 // CHECK: tensor.extract %arg0[%[[K]], %c1] : tensor<4x6xf32>
