@@ -223,7 +223,8 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     `tiles-per-task` micro-tiles; columns are split when a product has fewer
     than `min-tasks` (batch × row groups), or few row groups and many panels.
     When a micro-tile's rows would alias in one L1 set (a row stride of a
-    multiple of 4 KiB), lhs is first packed too, into k-major panels of
+    multiple of 4 KiB) or lhs is transposed, and the product has at least
+    256 columns, lhs is first packed too, into k-major panels of
     `tile-rows` rows. Tasks own
     disjoint blocks and sum every element in the same order, so results do
     not depend on how tasks are spread over threads. Symbolic sizes take

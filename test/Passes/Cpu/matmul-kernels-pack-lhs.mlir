@@ -62,3 +62,23 @@ func.func @narrow(%a: tensor<54x1024xf32>, %b: tensor<1024x64xf32>) -> tensor<54
   %r = ube.matmul %a, %b : tensor<54x1024xf32>, tensor<1024x64xf32>
   return %r : tensor<54x64xf32>
 }
+
+// -----
+
+// A transposed lhs ([K, M]: each k's 12 values a line M floats past the
+// last) is packed whenever the product has 256+ columns, whatever its
+// stride: one contiguous (masked) read of 12 floats per k into the panel.
+// CHECK-LABEL: func.func @transposed_lhs
+// CHECK: %[[LHS:.*]] = tensor.expand_shape %arg0 {{\[\[}}0, 1], [2]] output_shape [1, 300, 30]
+// CHECK: %[[PACKED:.*]] = scf.forall (%[[P:.*]]) in (3) shared_outs(%{{.*}}) -> (tensor<1x3x300x12xf32>)
+// CHECK: %[[MASK:.*]] = vector.create_mask %{{.*}} : vector<12xi1>
+// CHECK: scf.for %[[K:.*]] = %c0 to %c300 step %c1
+// CHECK: vector.transfer_read %[[LHS]][%c0, %[[K]], %{{.*}}], %{{.*}}, %[[MASK]] {in_bounds = [true]} : tensor<1x300x30xf32>, vector<12xf32>
+// (One row group: the product's forall folds away.)
+// CHECK: tensor.extract %[[PACKED]][%c0, %{{.*}}, %{{.*}}, %c0] : tensor<1x3x300x12xf32>
+// CHECK-NOT: tensor.extract %arg0
+// CHECK: return
+func.func @transposed_lhs(%a: tensor<300x30xf32>, %b: tensor<300x256xf32>) -> tensor<30x256xf32> {
+  %r = ube.matmul %a, %b {transpose_lhs = true} : tensor<300x30xf32>, tensor<300x256xf32>
+  return %r : tensor<30x256xf32>
+}
