@@ -2,7 +2,8 @@
 """The real-model distillation step and the student's inference, ube
 against what a user would run instead, same threads, same run.
 
-    .venv/bin/python bench/bench_minilm_distill.py [--threads 2] [--steps 20] [--record]
+    .venv/bin/python bench/bench_minilm_distill.py [--threads 2] [--steps 20] [--rounds 3]
+                                                   [--record]
 
 Teacher: the pre-trained all-MiniLM-L6-v2 with a classification head (6 x
 384, 8 classes); student: 3 layers x 384 started from teacher layers 0, 2,
@@ -18,11 +19,12 @@ hooks), F.kl_div, F.layer_norm; eager, and under torch.compile (inductor,
 default mode). Each side runs in a fresh process with its thread count set
 to --threads: the median of --steps timed steps after two warm-up steps
 (which compile, for inductor), and the peak resident memory over the timed
-steps (the counter is reset after the warm-up).
+steps (the counter is reset after the warm-up). The sides take --rounds
+turns; each keeps its fastest median and its highest peak.
 
 Inference: the trained-student architecture at batch 1 and 32 (ms per
-batch, median of 20): ube (compiled), PyTorch eager and onnxruntime
-(torch.onnx.export), the teacher too.
+batch, median of 20, the fastest of the rounds): ube (compiled), PyTorch
+eager and onnxruntime (torch.onnx.export), the teacher too.
 """
 import argparse
 import datetime
@@ -175,6 +177,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="turns each side takes; the fastest is kept")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--child", choices=["ube", "eager", "inductor", "inference"],
                         help=argparse.SUPPRESS)
@@ -186,7 +190,20 @@ def main():
                   "inductor": lambda a: child_torch(a, inductor=True)}[args.child](args)
         print(json.dumps(result))
         return
-    steps = {kind: run_child(args, kind) for kind in ("ube", "eager", "inductor")}
+    # The sides take turns over the rounds and each keeps its fastest (and
+    # its highest peak): on a shared machine whose speed swings by a third
+    # over minutes, one pass per side compared one's slow spell with
+    # another's fast one (eager 331–410 ms, ube 269–345 in three runs).
+    steps, latencies = {}, {}
+    for _ in range(args.rounds):
+        for kind in ("ube", "eager", "inductor"):
+            r = run_child(args, kind)
+            kept = steps.setdefault(kind, r)
+            kept["ms"] = min(kept["ms"], r["ms"])
+            kept["peak_kib"] = max(kept["peak_kib"], r["peak_kib"])
+        for name, times in run_child(args, "inference").items():
+            kept = latencies.setdefault(name, times)
+            latencies[name] = [min(a, b) for a, b in zip(kept, times)]
     print(f"distillation step, batch {BATCH} x 24, {args.threads} threads "
           "(ms per step, peak MB):")
     for kind, r in steps.items():
@@ -195,7 +212,6 @@ def main():
     print(f"  ube vs eager {eager['ms'] / mine['ms']:.2f}x, vs inductor "
           f"{inductor['ms'] / mine['ms']:.2f}x; peak ube / eager "
           f"{mine['peak_kib'] / eager['peak_kib']:.2f}")
-    latencies = run_child(args, "inference")
     print("inference (ms per batch; ube / PyTorch eager / onnxruntime):")
     for name, (u, e, o) in latencies.items():
         print(f"  {name:>11}: {u:8.2f} / {e:8.2f} / {o:8.2f}   eager/ube {e / u:.2f}x, "
