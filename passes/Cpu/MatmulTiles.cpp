@@ -195,17 +195,21 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
         return SmallVector<Value>{r, kk, column};
       });
     // Panel row kk is column kk of the panel's rows of [n, k]: one gather
-    // of a lane per row (32-bit offsets j·k from the row of column, lanes
-    // past n masked to zeros). The rows' lines (often 4 KiB apart, aliasing
-    // in L1) serve 16 consecutive gathers. Scalar copies a line of k at a
-    // time took 5.5% of 1024³ and 7.5% of 1024×3072×768 at 2 threads on
-    // Emerald Rapids (lhs, 12 lanes) and every step of a training step's
-    // weights read transposed.
-    Type i32 = b.getI32Type(), f32 = b.getF32Type();
+    // of a lane per row (offsets j·k from the row of column, lanes past n
+    // masked to zeros). The rows' lines (often 4 KiB apart, aliasing in L1)
+    // serve 16 consecutive gathers. Copying scalars a line of k at a time
+    // took 5.5% of 1024³ and 7.5% of 1024×3072×768 at 2 threads on Emerald
+    // Rapids (lhs, 12 lanes), and a training step copied its weights, read
+    // transposed, that way on every step. Offsets are 32-bit (one AVX-512
+    // gather per 16 lanes) where the last row's fits.
+    std::optional<int64_t> depth = x.constant(k);
+    bool narrow = depth && (panelWidth - 1) * *depth <= INT32_MAX;
+    Type offsetType = narrow ? Type(b.getI32Type()) : Type(b.getI64Type());
+    Type f32 = b.getF32Type();
     auto lanes = VectorType::get({panelWidth}, f32);
     auto indices = VectorType::get({panelWidth}, b.getIndexType());
     Value rowOffsets = arith::IndexCastOp::create(
-        b, VectorType::get({panelWidth}, i32),
+        b, VectorType::get({panelWidth}, offsetType),
         arith::MulIOp::create(b, vector::StepOp::create(b, indices),
                               vector::BroadcastOp::create(b, indices, k)));
     Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
