@@ -2,7 +2,10 @@
 
 #include "ube/Support/LaunchPlan.h"
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 namespace ube {
@@ -10,12 +13,32 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+/// The expression operations by their names in JSON (the arith ops').
+constexpr std::pair<PlanExpr::Op, const char *> kExprNames[] = {
+    {PlanExpr::Constant, "const"},   {PlanExpr::Symbol, "symbol"},
+    {PlanExpr::AddI, "addi"},        {PlanExpr::SubI, "subi"},
+    {PlanExpr::MulI, "muli"},        {PlanExpr::DivSI, "divsi"},
+    {PlanExpr::DivUI, "divui"},      {PlanExpr::FloorDivSI, "floordivsi"},
+    {PlanExpr::CeilDivSI, "ceildivsi"}, {PlanExpr::CeilDivUI, "ceildivui"},
+    {PlanExpr::RemSI, "remsi"},      {PlanExpr::RemUI, "remui"},
+    {PlanExpr::MaxSI, "maxsi"},      {PlanExpr::MinSI, "minsi"},
+    {PlanExpr::MaxUI, "maxui"},      {PlanExpr::MinUI, "minui"},
+};
+
 bool getUnsigned(const json &object, const char *key, uint64_t &out) {
   auto it = object.find(key);
   if (it == object.end() || !it->is_number_unsigned())
     return false;
   out = it->get<uint64_t>();
   return true;
+}
+
+/// A field given by an expression: {"expr": N}.
+json exprField(ExprRef ref) { return {{"expr", ref}}; }
+
+/// A field's JSON: its value, or the expression that gives it.
+json field(uint64_t value, ExprRef ref) {
+  return ref == kStatic ? json(value) : exprField(ref);
 }
 
 class PlanReader {
@@ -29,6 +52,16 @@ public:
     auto buffers = j.find("buffers"), steps = j.find("steps");
     if (buffers == j.end() || steps == j.end() || !buffers->is_array() || !steps->is_array())
       return bad("missing buffers or steps");
+    if (auto exprs = j.find("exprs"); exprs != j.end()) {
+      if (!exprs->is_array())
+        return bad("'exprs' is not a list");
+      for (const json &e : *exprs) {
+        plan.exprs.emplace_back();
+        if (!readExpr(e, plan.exprs.size() - 1, plan.exprs.back()))
+          return false;
+      }
+    }
+    exprCount_ = plan.exprs.size();
     for (const json &b : *buffers) {
       plan.buffers.emplace_back();
       if (!readBuffer(b, plan.buffers.back()))
@@ -48,6 +81,46 @@ private:
     return false;
   }
 
+  /// ["op", operands...]: a constant or symbol takes a number, the others
+  /// two earlier nodes.
+  bool readExpr(const json &e, size_t index, PlanExpr &expr) {
+    if (!e.is_array() || e.empty() || !e[0].is_string())
+      return bad("bad expression " + std::to_string(index));
+    const std::string &name = e[0].get_ref<const std::string &>();
+    auto known = std::find_if(std::begin(kExprNames), std::end(kExprNames),
+                              [&](const auto &n) { return name == n.second; });
+    if (known == std::end(kExprNames))
+      return bad("unknown expression '" + name + "'");
+    expr.op = known->first;
+    if (expr.op == PlanExpr::Constant || expr.op == PlanExpr::Symbol) {
+      if (e.size() != 2 || !e[1].is_number_integer() ||
+          (expr.op == PlanExpr::Symbol && !e[1].is_number_unsigned()))
+        return bad("bad expression " + std::to_string(index));
+      expr.value = e[1].get<int64_t>();
+      return true;
+    }
+    for (size_t k : {1, 2})
+      if (e.size() != 3 || !e[k].is_number_unsigned() || e[k].get<uint64_t>() >= index)
+        return bad("expression " + std::to_string(index) + " reads no earlier expression");
+    expr.lhs = e[1].get<uint32_t>();
+    expr.rhs = e[2].get<uint32_t>();
+    return true;
+  }
+
+  /// A field that may be an expression: a number, or {"expr": N}.
+  bool sized(const json &v, uint64_t &value, ExprRef &ref) {
+    if (v.is_number_unsigned()) {
+      value = v.get<uint64_t>();
+      return true;
+    }
+    if (v.is_object() && v.size() == 1 && v.contains("expr") && v["expr"].is_number_unsigned() &&
+        v["expr"].get<uint64_t>() < exprCount_) {
+      ref = v["expr"].get<ExprRef>();
+      return true;
+    }
+    return false;
+  }
+
   bool readBuffer(const json &b, LaunchBuffer &buffer) {
     if (!b.is_object() || !b.contains("kind") || !b["kind"].is_string())
       return bad("buffer without kind");
@@ -58,7 +131,8 @@ private:
     }
     if (kind == "temporary") {
       buffer.kind = LaunchBuffer::Temporary;
-      return getUnsigned(b, "bytes", buffer.bytes) || bad("temporary buffer without a size");
+      return (b.contains("bytes") && sized(b["bytes"], buffer.bytes, buffer.bytesExpr)) ||
+             bad("temporary buffer without a size");
     }
     if (kind == "constant") {
       buffer.kind = LaunchBuffer::Constant;
@@ -75,16 +149,23 @@ private:
     return true;
   }
 
-  bool readDims(const json &s, const char *key, unsigned (&dims)[3]) {
+  /// Three launch dimensions; `refs` (the grid's) may name expressions.
+  bool readDims(const json &s, const char *key, unsigned (&dims)[3], ExprRef *refs) {
     auto it = s.find(key);
     if (it == s.end() || !it->is_array() || it->size() != 3)
       return bad(std::string("'") + key + "' must hold 3 dimensions");
     for (int d = 0; d < 3; ++d) {
       const json &v = (*it)[d];
-      if (!v.is_number_unsigned() || v.get<uint64_t>() == 0 ||
-          v.get<uint64_t>() > 0x7fffffffu)
+      uint64_t value = 0;
+      ExprRef ref = kStatic;
+      bool read = refs ? sized(v, value, ref) : v.is_number_unsigned();
+      if (read && !refs)
+        value = v.get<uint64_t>();
+      if (!read || (ref == kStatic && (value == 0 || value > 0x7fffffffu)))
         return bad(std::string("bad '") + key + "' dimension");
-      dims[d] = v.get<unsigned>();
+      dims[d] = unsigned(value);
+      if (refs)
+        refs[d] = ref;
     }
     return true;
   }
@@ -98,7 +179,8 @@ private:
       return bad("launch without a kernel name");
     step.module = *module;
     step.kernel = *kernel;
-    if (!readDims(s, "grid", step.grid) || !readDims(s, "block", step.block))
+    if (!readDims(s, "grid", step.grid, step.gridExpr) ||
+        !readDims(s, "block", step.block, nullptr))
       return false;
     if (uint64_t(step.block[0]) * step.block[1] * step.block[2] > 1024)
       return bad("more than 1024 threads per block");
@@ -114,10 +196,13 @@ private:
       if (key == "ptr") {
         if (!bufferRef(value, buffers, arg.buffer))
           return false;
-      } else if ((key == "i64" || key == "i32") && value.is_number_integer()) {
+      } else if ((key == "i64" || key == "i32") &&
+                 (value.is_number_integer() || sized(value, arg.bits, arg.expr))) {
         arg.kind = key == "i64" ? LaunchArg::I64 : LaunchArg::I32;
-        int64_t v = value.get<int64_t>();
-        std::memcpy(&arg.bits, &v, 8);
+        if (arg.expr == kStatic) {
+          int64_t v = value.get<int64_t>();
+          std::memcpy(&arg.bits, &v, 8);
+        }
       } else if ((key == "f32_bits" || key == "f64_bits") && value.is_number_unsigned()) {
         // A float's bit pattern (JSON has no inf or NaN); the kernel reads
         // the low 4 bytes for f32.
@@ -136,11 +221,12 @@ private:
     if (!bufferRef(s.value("src", json()), buffers, step.src) ||
         !bufferRef(s.value("dst", json()), buffers, step.dst))
       return false;
-    auto optional = [&](const char *key, uint64_t &out) {
-      return !s.contains(key) || getUnsigned(s, key, out);
+    auto optional = [&](const char *key, uint64_t &out, ExprRef &ref) {
+      return !s.contains(key) || sized(s[key], out, ref);
     };
-    if (!optional("src_offset", step.srcOffset) || !optional("dst_offset", step.dstOffset) ||
-        !getUnsigned(s, "bytes", step.bytes))
+    if (!optional("src_offset", step.srcOffset, step.srcOffsetExpr) ||
+        !optional("dst_offset", step.dstOffset, step.dstOffsetExpr) || !s.contains("bytes") ||
+        !sized(s["bytes"], step.bytes, step.bytesExpr))
       return bad("bad copy range");
     return true;
   }
@@ -157,6 +243,7 @@ private:
   }
 
   std::string &error_;
+  size_t exprCount_ = 0;
 };
 
 json bufferToJson(const LaunchBuffer &buffer) {
@@ -164,7 +251,7 @@ json bufferToJson(const LaunchBuffer &buffer) {
   case LaunchBuffer::Argument:
     return {{"kind", "argument"}, {"index", buffer.index}};
   case LaunchBuffer::Temporary:
-    return {{"kind", "temporary"}, {"bytes", buffer.bytes}};
+    return {{"kind", "temporary"}, {"bytes", field(buffer.bytes, buffer.bytesExpr)}};
   case LaunchBuffer::Constant:
     break;
   }
@@ -178,9 +265,9 @@ json argToJson(const LaunchArg &arg) {
   case LaunchArg::Pointer:
     return {{"ptr", arg.buffer}};
   case LaunchArg::I32:
-    return {{"i32", value}};
+    return {{"i32", arg.expr == kStatic ? json(value) : exprField(arg.expr)}};
   case LaunchArg::I64:
-    return {{"i64", value}};
+    return {{"i64", arg.expr == kStatic ? json(value) : exprField(arg.expr)}};
   case LaunchArg::F32:
     return {{"f32_bits", arg.bits}};
   case LaunchArg::F64:
@@ -189,18 +276,33 @@ json argToJson(const LaunchArg &arg) {
   return {{"f64_bits", arg.bits}};
 }
 
+json exprToJson(const PlanExpr &expr) {
+  const char *name = "";
+  for (auto [op, n] : kExprNames)
+    if (op == expr.op)
+      name = n;
+  if (expr.op == PlanExpr::Constant || expr.op == PlanExpr::Symbol)
+    return json::array({name, expr.value});
+  return json::array({name, expr.lhs, expr.rhs});
+}
+
 json stepToJson(const LaunchStep &step) {
   if (step.kind == LaunchStep::Copy)
-    return {{"op", "copy"},           {"src", step.src},
-            {"src_offset", step.srcOffset}, {"dst", step.dst},
-            {"dst_offset", step.dstOffset}, {"bytes", step.bytes}};
+    return {{"op", "copy"},
+            {"src", step.src},
+            {"src_offset", field(step.srcOffset, step.srcOffsetExpr)},
+            {"dst", step.dst},
+            {"dst_offset", field(step.dstOffset, step.dstOffsetExpr)},
+            {"bytes", field(step.bytes, step.bytesExpr)}};
   json args = json::array();
   for (const LaunchArg &arg : step.args)
     args.push_back(argToJson(arg));
   return {{"op", "launch"},
           {"module", step.module},
           {"kernel", step.kernel},
-          {"grid", {step.grid[0], step.grid[1], step.grid[2]}},
+          {"grid",
+           {field(step.grid[0], step.gridExpr[0]), field(step.grid[1], step.gridExpr[1]),
+            field(step.grid[2], step.gridExpr[2])}},
           {"block", {step.block[0], step.block[1], step.block[2]}},
           {"args", std::move(args)}};
 }
@@ -213,12 +315,119 @@ std::string launchPlanToJson(const LaunchPlan &plan) {
     buffers.push_back(bufferToJson(buffer));
   for (const LaunchStep &step : plan.steps)
     steps.push_back(stepToJson(step));
-  return json{{"buffers", std::move(buffers)}, {"steps", std::move(steps)}}.dump();
+  json out{{"buffers", std::move(buffers)}, {"steps", std::move(steps)}};
+  if (plan.symbolic()) {
+    json exprs = json::array();
+    for (const PlanExpr &expr : plan.exprs)
+      exprs.push_back(exprToJson(expr));
+    out["exprs"] = std::move(exprs);
+  }
+  return out.dump();
 }
 
 bool launchPlanFromJson(const std::string &text, LaunchPlan &plan, std::string &error) {
   plan = {};
   return PlanReader(error).read(text, plan);
+}
+
+std::optional<int64_t> evaluatePlanOp(PlanExpr::Op op, int64_t a, int64_t b) {
+  uint64_t ua = uint64_t(a), ub = uint64_t(b);
+  int64_t out = 0;
+  switch (op) {
+  case PlanExpr::Constant:
+  case PlanExpr::Symbol:
+    return std::nullopt; // leaves, not operations
+  case PlanExpr::AddI:
+    return __builtin_add_overflow(a, b, &out) ? std::nullopt : std::optional(out);
+  case PlanExpr::SubI:
+    return __builtin_sub_overflow(a, b, &out) ? std::nullopt : std::optional(out);
+  case PlanExpr::MulI:
+    return __builtin_mul_overflow(a, b, &out) ? std::nullopt : std::optional(out);
+  case PlanExpr::MaxSI:
+    return std::max(a, b);
+  case PlanExpr::MinSI:
+    return std::min(a, b);
+  case PlanExpr::MaxUI:
+    return int64_t(std::max(ua, ub));
+  case PlanExpr::MinUI:
+    return int64_t(std::min(ua, ub));
+  case PlanExpr::DivUI:
+    return b ? std::optional(int64_t(ua / ub)) : std::nullopt;
+  case PlanExpr::RemUI:
+    return b ? std::optional(int64_t(ua % ub)) : std::nullopt;
+  case PlanExpr::CeilDivUI:
+    return b ? std::optional(int64_t(ua / ub + (ua % ub != 0))) : std::nullopt;
+  default:
+    break;
+  }
+  // Signed divisions: by zero, or INT64_MIN by -1, have no value.
+  if (b == 0 || (a == INT64_MIN && b == -1))
+    return std::nullopt;
+  int64_t q = a / b, r = a % b;
+  switch (op) {
+  case PlanExpr::DivSI:
+    return q;
+  case PlanExpr::RemSI:
+    return r;
+  case PlanExpr::FloorDivSI:
+    return q - (r != 0 && (r < 0) != (b < 0));
+  default: // CeilDivSI
+    return q + (r != 0 && (r < 0) == (b < 0));
+  }
+}
+
+bool resolveLaunchPlan(LaunchPlan &plan, const std::vector<int64_t> &symbols,
+                       std::string &error) {
+  std::vector<int64_t> values(plan.exprs.size());
+  for (size_t i = 0; i < plan.exprs.size(); ++i) {
+    const PlanExpr &e = plan.exprs[i];
+    if (e.op == PlanExpr::Constant) {
+      values[i] = e.value;
+    } else if (e.op == PlanExpr::Symbol) {
+      if (e.value < 0 || size_t(e.value) >= symbols.size()) {
+        error = "expression " + std::to_string(i) + " names symbol " +
+                std::to_string(e.value) + " of " + std::to_string(symbols.size());
+        return false;
+      }
+      values[i] = symbols[size_t(e.value)];
+    } else if (std::optional<int64_t> v = evaluatePlanOp(e.op, values[e.lhs], values[e.rhs])) {
+      values[i] = *v;
+    } else {
+      error = "overflow or division by zero in expression " + std::to_string(i);
+      return false;
+    }
+  }
+  // Sizes and offsets are never negative; grid dimensions fit 31 bits.
+  auto size = [&](ExprRef ref, uint64_t &field, const char *what, uint64_t limit = INT64_MAX) {
+    if (ref == kStatic)
+      return true;
+    if (values[size_t(ref)] < 0 || uint64_t(values[size_t(ref)]) > limit) {
+      error = std::string(what) + " of " + std::to_string(values[size_t(ref)]) +
+              " (expression " + std::to_string(ref) + ")";
+      return false;
+    }
+    field = uint64_t(values[size_t(ref)]);
+    return true;
+  };
+  for (LaunchBuffer &buffer : plan.buffers)
+    if (!size(buffer.bytesExpr, buffer.bytes, "a temporary buffer"))
+      return false;
+  for (LaunchStep &step : plan.steps) {
+    for (int d = 0; d < 3; ++d) {
+      uint64_t grid = step.grid[d];
+      if (!size(step.gridExpr[d], grid, "a grid dimension", 0x7fffffffu))
+        return false;
+      step.grid[d] = unsigned(grid);
+    }
+    for (LaunchArg &arg : step.args)
+      if (arg.expr != kStatic)
+        arg.bits = uint64_t(values[size_t(arg.expr)]);
+    if (!size(step.srcOffsetExpr, step.srcOffset, "a copy offset") ||
+        !size(step.dstOffsetExpr, step.dstOffset, "a copy offset") ||
+        !size(step.bytesExpr, step.bytes, "a copy size"))
+      return false;
+  }
+  return true;
 }
 
 } // namespace ube

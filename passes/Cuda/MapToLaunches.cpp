@@ -3,6 +3,8 @@
 // The simplest complete mapping: one GPU thread per parallel iteration. It is
 // correct for every op the linalg lowering produces. Launches already there
 // (the tiled contractions of ube-cuda-matmul-kernels) are left as they are.
+// Loop bounds may be symbolic sizes: grids are then computed on the host
+// (the launch plan's expressions) and every thread checks its range.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,26 +46,76 @@ bool recomputable(Operation *def) {
   return isa<memref::LoadOp>(def) || isMemoryEffectFree(def);
 }
 
-/// A parallel loop's constant bounds: each dimension's start, step and
-/// trip count, and the iterations in all.
+/// Whether a loop's start and step are constants (a positive step): its
+/// end may be a size known only at run time.
+bool mappableBounds(ValueRange lower, ValueRange steps) {
+  return llvm::all_of(lower, [](Value v) { return getConstantIntValue(v).has_value(); }) &&
+         llvm::all_of(steps, [](Value v) {
+           auto s = getConstantIntValue(v);
+           return s && *s > 0;
+         });
+}
+
+/// The trip count of a loop of constant start and step, folded when its end
+/// is a constant, else computed where `b` is (an end below the start runs
+/// no iteration).
+OpFoldResult tripCount(OpBuilder &b, Location loc, int64_t lower, Value upper, int64_t step) {
+  if (auto u = getConstantIntValue(upper))
+    return b.getIndexAttr(std::max<int64_t>(0, (*u - lower + step - 1) / step));
+  Value trip = upper;
+  if (lower != 0) {
+    trip = arith::SubIOp::create(b, loc, trip, arith::ConstantIndexOp::create(b, loc, lower));
+    trip = arith::MaxSIOp::create(b, loc, trip, arith::ConstantIndexOp::create(b, loc, 0));
+  }
+  if (step != 1)
+    trip = arith::CeilDivUIOp::create(b, loc, trip, arith::ConstantIndexOp::create(b, loc, step));
+  return trip;
+}
+
+/// `a * b`, folded when both are constants.
+OpFoldResult multiply(OpBuilder &b, Location loc, OpFoldResult x, OpFoldResult y) {
+  auto cx = getConstantIntValue(x), cy = getConstantIntValue(y);
+  if (cx && cy)
+    return b.getIndexAttr(*cx * *cy);
+  if (cx == 1)
+    return y;
+  if (cy == 1)
+    return x;
+  return arith::MulIOp::create(b, loc, getValueOrCreateConstantIndexOp(b, loc, x),
+                               getValueOrCreateConstantIndexOp(b, loc, y))
+      .getResult();
+}
+
+/// A parallel loop's bounds: each dimension's start, step and trip count,
+/// and the iterations in all. Trip counts of symbolic sizes are host values.
 struct IterationSpace {
-  SmallVector<int64_t> lower, step, trips;
-  int64_t total = 1;
+  SmallVector<int64_t> lower, step;
+  SmallVector<OpFoldResult> trips;
+  OpFoldResult total;
+  /// The iteration count when it is a constant.
+  std::optional<int64_t> staticTotal() const { return getConstantIntValue(total); }
 };
 
-std::optional<IterationSpace> staticSpace(scf::ParallelOp loop) {
+/// `loop`'s iteration space (mappableBounds holds), computing trip counts of
+/// symbolic sizes on the host before `before` (the loop, or the op that
+/// holds it).
+IterationSpace iterationSpace(scf::ParallelOp loop, Operation *before) {
+  OpBuilder b(before);
+  Location loc = loop.getLoc();
   IterationSpace space;
+  space.total = b.getIndexAttr(1);
   for (auto [lb, ub, st] :
        llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
-    auto l = getConstantIntValue(lb), u = getConstantIntValue(ub), s = getConstantIntValue(st);
-    if (!l || !u || !s || *s <= 0)
-      return std::nullopt;
-    space.lower.push_back(*l);
-    space.step.push_back(*s);
-    space.trips.push_back(std::max<int64_t>(0, (*u - *l + *s - 1) / *s));
-    space.total *= space.trips.back();
+    space.lower.push_back(*getConstantIntValue(lb));
+    space.step.push_back(*getConstantIntValue(st));
+    space.trips.push_back(tripCount(b, loc, space.lower.back(), ub, space.step.back()));
+    space.total = multiply(b, loc, space.total, space.trips.back());
   }
   return space;
+}
+
+bool mappableBounds(scf::ParallelOp loop) {
+  return mappableBounds(loop.getLowerBound(), loop.getStep());
 }
 
 struct UbeCudaMapToLaunchesPass
@@ -80,7 +132,7 @@ struct UbeCudaMapToLaunchesPass
                        const IterationSpace &space, IRMapping &mapping) {
     Value rest = id;
     for (int64_t d = int64_t(space.trips.size()) - 1; d >= 0; --d) {
-      Value trip = index(b, loc, space.trips[d]);
+      Value trip = getValueOrCreateConstantIndexOp(b, loc, space.trips[d]);
       Value iv = d == 0 ? rest : arith::RemUIOp::create(b, loc, rest, trip).getResult();
       if (d > 0)
         rest = arith::DivUIOp::create(b, loc, rest, trip);
@@ -93,11 +145,12 @@ struct UbeCudaMapToLaunchesPass
 
   /// A one-dimensional launch of grid x block threads and a builder at the
   /// start of its (terminated) body.
-  std::pair<gpu::LaunchOp, OpBuilder> createLaunch(OpBuilder &b, Location loc, int64_t grid,
+  std::pair<gpu::LaunchOp, OpBuilder> createLaunch(OpBuilder &b, Location loc, OpFoldResult grid,
                                                    int64_t block) {
     Value one = index(b, loc, 1);
-    auto launch = gpu::LaunchOp::create(b, loc, index(b, loc, grid), one, one,
-                                        index(b, loc, block), one, one);
+    auto launch =
+        gpu::LaunchOp::create(b, loc, getValueOrCreateConstantIndexOp(b, loc, grid), one, one,
+                              index(b, loc, block), one, one);
     OpBuilder inner = OpBuilder::atBlockBegin(&launch.getBody().front());
     gpu::TerminatorOp::create(inner, loc);
     inner.setInsertionPointToStart(&launch.getBody().front());
@@ -106,20 +159,29 @@ struct UbeCudaMapToLaunchesPass
 
   /// A launch of `threads` threads in blocks of blockSize; `body` fills it
   /// with the thread's linear id (already guarded against overrun).
-  LogicalResult buildLaunch(OpBuilder &b, Location loc, int64_t threads,
+  LogicalResult buildLaunch(OpBuilder &b, Location loc, OpFoldResult threads,
                             function_ref<void(OpBuilder &, Value)> body) {
-    int64_t block = std::min<int64_t>(blockSize, std::max<int64_t>(threads, 1));
-    int64_t grid = (threads + block - 1) / block;
-    if (grid > INT32_MAX)
-      return emitError(loc) << "loop nest of " << threads << " iterations is too large";
+    std::optional<int64_t> count = getConstantIntValue(threads);
+    int64_t block = count ? std::min<int64_t>(blockSize, std::max<int64_t>(*count, 1))
+                          : int64_t(blockSize);
+    OpFoldResult grid;
+    if (count) {
+      if ((*count + block - 1) / block > INT32_MAX)
+        return emitError(loc) << "loop nest of " << *count << " iterations is too large";
+      grid = b.getIndexAttr((*count + block - 1) / block);
+    } else {
+      grid = arith::CeilDivUIOp::create(b, loc, cast<Value>(threads), index(b, loc, block))
+                 .getResult();
+    }
     auto [launch, inner] = createLaunch(b, loc, grid, block);
     Value id = arith::AddIOp::create(
         inner, loc,
         arith::MulIOp::create(inner, loc, launch.getBlockIds().x, index(inner, loc, block)),
         launch.getThreadIds().x);
-    if (grid * block != threads) {
-      Value inRange = arith::CmpIOp::create(inner, loc, arith::CmpIPredicate::ult, id,
-                                            index(inner, loc, threads));
+    if (!count || *getConstantIntValue(grid) * block != *count) {
+      Value inRange = arith::CmpIOp::create(
+          inner, loc, arith::CmpIPredicate::ult, id,
+          getValueOrCreateConstantIndexOp(inner, loc, threads));
       auto guard = scf::IfOp::create(inner, loc, inRange, /*withElseRegion=*/false);
       inner.setInsertionPointToStart(&guard.getThenRegion().front());
     }
@@ -138,14 +200,24 @@ struct UbeCudaMapToLaunchesPass
     memref::StoreOp store;
     Value element; ///< The value combined into the accumulator.
 
-    /// The iterations of the whole nest.
-    int64_t length() const {
+    /// Each loop's trip count, computed where `b` is unless a constant.
+    SmallVector<OpFoldResult> trips(OpBuilder &b, Location loc) const {
+      SmallVector<OpFoldResult> trips;
+      for (scf::ForOp l : nest)
+        trips.push_back(tripCount(b, loc, *getConstantIntValue(l.getLowerBound()),
+                                  l.getUpperBound(), *getConstantIntValue(l.getStep())));
+      return trips;
+    }
+    /// The iterations of the whole nest when they are a constant.
+    std::optional<int64_t> staticLength() const {
       int64_t n = 1;
       for (scf::ForOp l : nest) {
+        auto ub = getConstantIntValue(l.getUpperBound());
+        if (!ub)
+          return std::nullopt;
         int64_t lb = *getConstantIntValue(l.getLowerBound()),
-                ub = *getConstantIntValue(l.getUpperBound()),
                 st = *getConstantIntValue(l.getStep());
-        n *= std::max<int64_t>(0, (ub - lb + st - 1) / st);
+        n *= std::max<int64_t>(0, (*ub - lb + st - 1) / st);
       }
       return n;
     }
@@ -155,9 +227,10 @@ struct UbeCudaMapToLaunchesPass
     SmallVector<scf::ForOp> nest{outer};
     while (true) {
       scf::ForOp l = nest.back();
-      if (l.getNumRegionIterArgs() != 0 || !getConstantIntValue(l.getLowerBound()) ||
-          !getConstantIntValue(l.getUpperBound()) || !getConstantIntValue(l.getStep()) ||
-          *getConstantIntValue(l.getStep()) <= 0)
+      if (l.getNumRegionIterArgs() != 0 ||
+          !mappableBounds(l.getLowerBound(), l.getStep()) ||
+          (nest.size() > 1 && !l.getUpperBound().getParentRegion()->isProperAncestor(
+                                  &outer.getRegion())))
         return std::nullopt;
       Block *body = l.getBody();
       auto next = llvm::hasSingleElement(body->without_terminator())
@@ -214,7 +287,11 @@ struct UbeCudaMapToLaunchesPass
     OpBuilder b(replaced);
     Location loc = replaced->getLoc();
     int64_t block = blockSize;
-    auto [launch, inner] = createLaunch(b, loc, space.total, block);
+    SmallVector<OpFoldResult> trips = r.trips(b, loc);
+    OpFoldResult length = b.getIndexAttr(1);
+    for (OpFoldResult trip : trips)
+      length = multiply(b, loc, length, trip);
+    auto [launch, inner] = createLaunch(b, loc, rows ? space.total : b.getIndexAttr(1), block);
     IRMapping mapping;
     if (rows)
       mapDelinearized(inner, loc, rows, launch.getBlockIds().x, space, mapping);
@@ -223,18 +300,20 @@ struct UbeCudaMapToLaunchesPass
     Value identity = arith::ConstantOp::create(
         inner, loc, inner.getFloatAttr(type, isMax ? -INFINITY : 0.0));
     auto strided = scf::ForOp::create(inner, loc, launch.getThreadIds().x,
-                                      index(inner, loc, r.length()), index(inner, loc, block),
-                                      ValueRange{identity});
+                                      getValueOrCreateConstantIndexOp(inner, loc, length),
+                                      index(inner, loc, block), ValueRange{identity});
     {
       OpBuilder body = OpBuilder::atBlockBegin(strided.getBody());
       IRMapping perElement = mapping;
       // The flat iteration split over the nest's trip counts.
       Value rest = strided.getInductionVar();
-      for (scf::ForOp l : llvm::reverse(r.nest)) {
+      for (auto [l, tripCount] : llvm::reverse(llvm::zip(r.nest, trips))) {
         int64_t lb = *getConstantIntValue(l.getLowerBound()),
-                ub = *getConstantIntValue(l.getUpperBound()),
                 st = *getConstantIntValue(l.getStep());
-        Value trip = index(body, loc, std::max<int64_t>(1, (ub - lb + st - 1) / st));
+        // A loop of no iterations leaves none to split: any divisor will do.
+        std::optional<int64_t> known = getConstantIntValue(tripCount);
+        Value trip = known ? index(body, loc, std::max<int64_t>(1, *known))
+                           : cast<Value>(tripCount);
         Value digit = l == r.nest.front()
                           ? rest
                           : arith::RemUIOp::create(body, loc, rest, trip).getResult();
@@ -297,8 +376,7 @@ struct UbeCudaMapToLaunchesPass
     bool statistic = false;
     for (Operation &op : loop.getBody()->without_terminator()) {
       if (auto inner = dyn_cast<scf::ForOp>(op)) {
-        if (!getConstantIntValue(inner.getLowerBound()) ||
-            !getConstantIntValue(inner.getUpperBound()) || !getConstantIntValue(inner.getStep()))
+        if (!mappableBounds(inner.getLowerBound(), inner.getStep()))
           return false;
         bool stores = false;
         for (Operation &nested : inner.getBody()->without_terminator()) {
@@ -327,11 +405,14 @@ struct UbeCudaMapToLaunchesPass
   /// across the block (gpu.all_reduce, which every thread receives); a
   /// barrier follows each loop that writes, for a later one that may read.
   LogicalResult wrapRowProgram(scf::ParallelOp loop, const IterationSpace &space) {
+    // Short rows (attention over a few tokens) take fewer threads; rows of
+    // symbolic length, a whole block.
     int64_t longest = 1;
-    for (auto inner : loop.getBody()->getOps<scf::ForOp>())
-      longest = std::max(longest, *getConstantIntValue(inner.getUpperBound()) -
-                                      *getConstantIntValue(inner.getLowerBound()));
-    // Short rows (attention over a few tokens) take fewer threads.
+    for (auto inner : loop.getBody()->getOps<scf::ForOp>()) {
+      auto ub = getConstantIntValue(inner.getUpperBound());
+      longest = std::max(longest, ub ? *ub - *getConstantIntValue(inner.getLowerBound())
+                                     : int64_t(blockSize));
+    }
     int64_t block = std::min<int64_t>(blockSize, (longest + 31) / 32 * 32);
     OpBuilder b(loop);
     Location loc = loop.getLoc();
@@ -348,7 +429,9 @@ struct UbeCudaMapToLaunchesPass
         continue;
       }
       int64_t lb = *getConstantIntValue(serial.getLowerBound());
-      int64_t ub = *getConstantIntValue(serial.getUpperBound());
+      auto staticEnd = getConstantIntValue(serial.getUpperBound());
+      Value ub = staticEnd ? index(inner, loc, *staticEnd)
+                           : mapping.lookupOrDefault(serial.getUpperBound());
       int64_t st = *getConstantIntValue(serial.getStep());
       Value start = arith::AddIOp::create(
           inner, loc, index(inner, loc, lb),
@@ -360,8 +443,8 @@ struct UbeCudaMapToLaunchesPass
         init.push_back(arith::ConstantOp::create(
             inner, loc,
             inner.getFloatAttr(serial.getResult(0).getType(), isMax ? -INFINITY : 0.0)));
-      auto strided = scf::ForOp::create(inner, loc, start, index(inner, loc, ub),
-                                        index(inner, loc, st * block), init);
+      auto strided =
+          scf::ForOp::create(inner, loc, start, ub, index(inner, loc, st * block), init);
       OpBuilder body = OpBuilder::atBlockBegin(strided.getBody());
       IRMapping perElement = mapping;
       perElement.map(serial.getInductionVar(), strided.getInductionVar());
@@ -398,20 +481,25 @@ struct UbeCudaMapToLaunchesPass
   LogicalResult wrapParallel(scf::ParallelOp loop) {
     if (loop.getNumReductions() != 0)
       return loop.emitOpError("with reductions cannot be mapped to threads yet");
-    std::optional<IterationSpace> space = staticSpace(loop);
-    if (!space)
-      return loop.emitOpError("needs static bounds to map to GPU threads");
-    const IterationSpace &it = *space;
+    if (!mappableBounds(loop))
+      return loop.emitOpError("needs constant starts and steps to map to GPU threads");
+    IterationSpace it = iterationSpace(loop, loop);
+    // A symbolic count is at least 1 (symbols' lower bounds), and its grid is
+    // checked against the driver's limit when the plan is evaluated.
+    std::optional<int64_t> total = it.staticTotal();
     // Long rows and not too many of them: a block per row beats a thread per
     // row (coalesced reads, the whole GPU busy).
-    if (isRowProgram(loop) && it.total > 0 && it.total <= INT32_MAX)
+    if (isRowProgram(loop) && (!total || (*total > 0 && *total <= INT32_MAX)))
       return wrapRowProgram(loop, it);
-    if (auto reduction = matchRowReduction(loop))
-      if (reduction->length() >= blockSize && it.total > 0 && it.total <= (int64_t(1) << 20))
+    if (auto reduction = matchRowReduction(loop)) {
+      std::optional<int64_t> length = reduction->staticLength();
+      if ((!length || *length >= blockSize) &&
+          (!total || (*total > 0 && *total <= (int64_t(1) << 20))))
         return wrapReduction(loop, *reduction, loop, it);
+    }
     OpBuilder b(loop);
     Location loc = loop.getLoc();
-    if (it.total > 0 &&
+    if (total != 0 &&
         failed(buildLaunch(b, loc, it.total, [&](OpBuilder &inner, Value id) {
           IRMapping mapping;
           mapDelinearized(inner, loc, loop, id, it, mapping);
@@ -430,8 +518,7 @@ struct UbeCudaMapToLaunchesPass
   /// reads and computes (views, loads, pure ops) and may copy a view onto an
   /// identical view (a no-op bufferization leaves).
   bool isSerialOverParallel(scf::ForOp loop) {
-    if (loop.getNumResults() != 0 || !getConstantIntValue(loop.getLowerBound()) ||
-        !getConstantIntValue(loop.getUpperBound()) || !getConstantIntValue(loop.getStep()))
+    if (loop.getNumResults() != 0)
       return false;
     scf::ParallelOp inner;
     for (Operation &op : loop.getBody()->without_terminator()) {
@@ -444,7 +531,11 @@ struct UbeCudaMapToLaunchesPass
         return false;
       }
     }
-    if (!inner || !staticSpace(inner))
+    // The parallel loop's sizes must not vary with the serial iteration.
+    if (!inner || !mappableBounds(inner) ||
+        llvm::any_of(inner.getUpperBound(), [&](Value v) {
+          return loop->isAncestor(v.getParentBlock()->getParentOp());
+        }))
       return false;
     // Every buffer the parallel loop writes is accessed, there, only at the
     // parallel loop's own indices along whole dimensions of the buffer, so
@@ -535,10 +626,10 @@ struct UbeCudaMapToLaunchesPass
   /// without atomics.
   LogicalResult wrapSerialOverParallel(scf::ForOp loop) {
     auto inner = *loop.getBody()->getOps<scf::ParallelOp>().begin();
-    IterationSpace it = *staticSpace(inner);
+    IterationSpace it = iterationSpace(inner, loop);
     OpBuilder b(loop);
     Location loc = loop.getLoc();
-    if (it.total > 0 &&
+    if (it.staticTotal() != 0 &&
         failed(buildLaunch(b, loc, it.total, [&](OpBuilder &threads, Value id) {
           IRMapping mapping;
           mapDelinearized(threads, loc, inner, id, it, mapping);
@@ -565,7 +656,7 @@ struct UbeCudaMapToLaunchesPass
     if (!op->use_empty())
       return op->emitOpError("computes values the host reads: it cannot move into a kernel");
     OpBuilder b(op);
-    if (failed(buildLaunch(b, op->getLoc(), 1, [&](OpBuilder &inner, Value) {
+    if (failed(buildLaunch(b, op->getLoc(), b.getIndexAttr(1), [&](OpBuilder &inner, Value) {
           inner.clone(*op);
         })))
       return failure();

@@ -108,6 +108,7 @@ struct Driver {
 struct ResolvedPlan {
   LaunchPlan plan;
   std::vector<CUfunction> functions; ///< Per step; null for copies.
+  EntryPoint entry;                  ///< Its signature, for symbolic sizes.
 };
 
 class CudaDevice;
@@ -289,8 +290,8 @@ MaybeError CudaDevice::load(const ExecutableView &exe, const std::string &displa
     if (MaybeError e = copyToDevice(ptr, exe.section(*constants), constants->size))
       return e;
   }
-  for (LaunchPlan &plan : plans) {
-    ResolvedPlan resolved{std::move(plan), {}};
+  for (size_t i = 0; i < plans.size(); ++i) {
+    ResolvedPlan resolved{std::move(plans[i]), {}, exe.manifest.entries[i]};
     for (const LaunchStep &step : resolved.plan.steps) {
       CUfunction function = nullptr;
       if (step.kind == LaunchStep::Launch)
@@ -309,8 +310,20 @@ MaybeError CudaDevice::load(const ExecutableView &exe, const std::string &displa
 
 MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) {
   auto &code = static_cast<CudaCode &>(loaded);
-  const LaunchPlan &plan = code.plans.at(entry).plan;
-  const std::vector<CUfunction> &functions = code.plans.at(entry).functions;
+  const ResolvedPlan &resolved = code.plans.at(entry);
+  const std::vector<CUfunction> &functions = resolved.functions;
+  // A plan with expressions is evaluated at this call's symbol sizes, which
+  // follow the arguments (and the arena, which cuda entries do not take).
+  LaunchPlan instance;
+  if (resolved.plan.symbolic()) {
+    const EntryPoint &e = resolved.entry;
+    size_t at = e.inputs.size() + e.outputs.size() + (e.arenaBytes ? 1 : 0);
+    const auto *sizes = static_cast<const int64_t *>(buffers[at]);
+    std::vector<int64_t> symbols(sizes, sizes + e.symbols.size());
+    if (MaybeError error = instantiateLaunchPlan(resolved.plan, e, symbols, code.name, instance))
+      return error;
+  }
+  const LaunchPlan &plan = resolved.plan.symbolic() ? instance : resolved.plan;
   if (MaybeError e = makeCurrent())
     return e;
   std::vector<CUdeviceptr> pointers(plan.buffers.size());
@@ -349,7 +362,11 @@ MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) 
   for (size_t s = 0; s < plan.steps.size(); ++s) {
     const LaunchStep &step = plan.steps[s];
     MaybeError error;
-    if (step.kind == LaunchStep::Launch) {
+    bool empty = step.kind == LaunchStep::Launch &&
+                 (step.grid[0] == 0 || step.grid[1] == 0 || step.grid[2] == 0);
+    if (empty || (step.kind == LaunchStep::Copy && step.bytes == 0)) {
+      // Nothing to run at these sizes.
+    } else if (step.kind == LaunchStep::Launch) {
       slots.resize(step.args.size());
       params.resize(step.args.size());
       for (size_t a = 0; a < step.args.size(); ++a) {

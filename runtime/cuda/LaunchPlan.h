@@ -19,9 +19,19 @@ namespace ube::runtime {
 
 /// Reads `entry`'s plan and checks it against the executable it came from
 /// (argument buffers get their sizes from the entry's signature); errors
-/// name `displayName` and the entry.
+/// name `displayName` and the entry. What depends on symbolic sizes (the
+/// expressions' values, copies touching such buffers) is checked by
+/// instantiateLaunchPlan.
 MaybeError parseLaunchPlan(const ExecutableView &executable, const EntryPoint &entry,
                            const std::string &displayName, LaunchPlan &plan);
+
+/// `plan` (parsed for `entry`, which has symbols) at one invocation's
+/// symbol sizes (bound and checked by the runtime): its expressions
+/// evaluated into its fields, its symbolic argument buffers sized, and its
+/// copies checked against them.
+MaybeError instantiateLaunchPlan(const LaunchPlan &plan, const EntryPoint &entry,
+                                 const std::vector<int64_t> &symbols,
+                                 const std::string &displayName, LaunchPlan &out);
 
 /// The sections that hold the PTX of each module, keyed by module name
 /// ("ptx:NAME"); fails on PTX that is not NUL-terminated.

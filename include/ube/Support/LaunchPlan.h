@@ -6,6 +6,9 @@
 // launches, device-to-device copies). lib/Target/Cuda builds it and writes it
 // with launchPlanToJson; the runtime's cuda plugin reads it back with
 // launchPlanFromJson and then checks it against the executable it came from.
+// An entry point with symbolic dimensions has a plan whose sizes (grids,
+// temporaries, copy ranges, scalar arguments) may be expressions of the
+// symbols, evaluated once per invocation by resolveLaunchPlan.
 // LLVM-free: the runtime links this.
 //
 //===----------------------------------------------------------------------===//
@@ -14,10 +17,30 @@
 #define UBE_SUPPORT_LAUNCHPLAN_H
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace ube {
+
+/// A size computed at invocation from the entry point's symbols: a node of
+/// the plan's expression list, whose operands are earlier nodes. Integer
+/// operations are the arith dialect's on i64 (signed unless named `U`);
+/// evaluation fails on overflow and division by zero.
+struct PlanExpr {
+  enum Op {
+    Constant, ///< `value`
+    Symbol,   ///< the size of the entry's symbol number `value`
+    AddI, SubI, MulI, DivSI, DivUI, FloorDivSI, CeilDivSI, CeilDivUI, RemSI, RemUI,
+    MaxSI, MinSI, MaxUI, MinUI,
+  } op = Constant;
+  int64_t value = 0;
+  uint32_t lhs = 0, rhs = 0; ///< Binary operations: operand nodes.
+};
+
+/// A field of the plan that an expression may give (-1: the field is static).
+using ExprRef = int32_t;
+inline constexpr ExprRef kStatic = -1;
 
 struct LaunchBuffer {
   enum Kind { Argument, Temporary, Constant } kind = Argument;
@@ -27,28 +50,36 @@ struct LaunchBuffer {
   /// Temporary and Constant: the size. Argument: filled in by the runtime
   /// from the entry point's signature (not written).
   uint64_t bytes = 0;
+  ExprRef bytesExpr = kStatic; ///< Temporary: a size computed per invocation.
 };
 
 struct LaunchArg {
   enum Kind { Pointer, I32, I64, F32, F64 } kind = Pointer;
   size_t buffer = 0; ///< Pointer: the buffer's index in the plan.
   uint64_t bits = 0; ///< Scalars: the value's bit pattern (integers sign-extended).
+  ExprRef expr = kStatic; ///< I32, I64: a value computed per invocation.
 };
 
 struct LaunchStep {
   enum Kind { Launch, Copy } kind = Launch;
   // Launch: a kernel of a GPU module.
   std::string module, kernel;
+  /// A grid computed per invocation may have a 0 dimension: nothing to run.
   unsigned grid[3] = {1, 1, 1}, block[3] = {1, 1, 1};
+  ExprRef gridExpr[3] = {kStatic, kStatic, kStatic};
   std::vector<LaunchArg> args;
   // Copy: bytes from one buffer to another, device to device.
   size_t src = 0, dst = 0;
   uint64_t srcOffset = 0, dstOffset = 0, bytes = 0;
+  ExprRef srcOffsetExpr = kStatic, dstOffsetExpr = kStatic, bytesExpr = kStatic;
 };
 
 struct LaunchPlan {
   std::vector<LaunchBuffer> buffers;
   std::vector<LaunchStep> steps;
+  /// Expressions of the symbols that the fields above refer to.
+  std::vector<PlanExpr> exprs;
+  bool symbolic() const { return !exprs.empty(); }
 };
 
 /// The plan as JSON, the form the manifest carries.
@@ -59,6 +90,18 @@ std::string launchPlanToJson(const LaunchPlan &plan);
 /// needs the executable (argument sizes, sections, ranges inside buffers)
 /// is the reader's to check. False with `error` saying what is wrong.
 bool launchPlanFromJson(const std::string &text, LaunchPlan &plan, std::string &error);
+
+/// `a op b` for the binary operations (what the compiler folds and the
+/// runtime evaluates alike); nullopt on overflow or division by zero.
+std::optional<int64_t> evaluatePlanOp(PlanExpr::Op op, int64_t a, int64_t b);
+
+/// Evaluates `plan`'s expressions with the symbols' sizes (in the entry
+/// point's `symbols` order) and writes each into the fields that refer to
+/// it; the fields then hold this invocation's plan. False with `error` on
+/// a symbol out of range, an overflow, a division by zero, or a value out
+/// of its field's range (a negative size, a grid dimension past 2^31 - 1).
+bool resolveLaunchPlan(LaunchPlan &plan, const std::vector<int64_t> &symbols,
+                       std::string &error);
 
 } // namespace ube
 

@@ -4,38 +4,29 @@
 // (ube-cuda-map-to-launches) -> outlined kernels -> NVVM -> PTX (and cubin
 // through ptxas when the CUDA toolkit is found). The host side of each entry
 // point is not compiled: what is left of it (allocations, views, copies,
-// launches with constant grids) becomes a launch plan in the manifest that
-// the runtime's cuda plugin executes through the driver API. Weights become
-// one "constants" section uploaded once at load.
+// launches, and the sizes of symbolic dimensions) becomes a launch plan in
+// the manifest (LaunchPlanBuilder.h) that the runtime's cuda plugin executes
+// through the driver API. Weights become one "constants" section uploaded
+// once at load.
 //
 //===----------------------------------------------------------------------===//
 
 #include "CudaTarget.h"
 #include "CudaTargetOptions.h"
+#include "LaunchPlanBuilder.h"
 
 #include "dialects/ube/UbeDialect.h"
 #include "passes/Cuda/Passes.h"
 #include "passes/Cuda/Pipelines.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/BuiltinAttributes.h"
-#include "mlir/IR/Matchers.h"
 #include "mlir/IR/Diagnostics.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
-#include "mlir/IR/SymbolTable.h"
-#include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
-
-#include "ube/Support/LaunchPlan.h"
-
-#include <cstring>
 
 using namespace mlir;
 
@@ -52,6 +43,7 @@ std::string libdevicePath(const CudaTargetOptions &options) {
 class CudaTarget : public Target {
 public:
   llvm::StringRef name() const override { return "cuda"; }
+  bool supportsSymbolicDims() const override { return true; }
 
   std::shared_ptr<mlir::detail::PassOptions> createOptions() const override {
     return std::make_shared<CudaTargetOptions>();
@@ -106,215 +98,6 @@ public:
                                 std::vector<EntryPoint> &entries,
                                 TargetBinary &binary) const override;
 };
-
-/// A function's host side, turned into buffers and steps.
-class PlanBuilder {
-public:
-  PlanBuilder(ModuleOp module, std::vector<uint8_t> &constants)
-      : module_(module), constants_(constants) {}
-
-  FailureOr<LaunchPlan> build(func::FuncOp fn);
-
-private:
-  FailureOr<size_t> bufferOf(Value memref, Operation *user) {
-    auto it = buffers_.find(memref);
-    if (it == buffers_.end())
-      return user->emitOpError("uses a buffer the cuda launch plan cannot follow");
-    return it->second;
-  }
-  size_t addBuffer(LaunchBuffer buffer) {
-    plan_.buffers.push_back(buffer);
-    return plan_.buffers.size() - 1;
-  }
-  LogicalResult addConstant(memref::GetGlobalOp op);
-  LogicalResult addLaunch(gpu::LaunchFuncOp launch);
-  LogicalResult addCopy(memref::CopyOp copy);
-  FailureOr<int64_t> constantIndex(Value v, Operation *user) {
-    if (auto c = getConstantIntValue(v))
-      return *c;
-    return user->emitOpError("needs a constant launch size for the cuda target");
-  }
-
-  ModuleOp module_;
-  std::vector<uint8_t> &constants_;
-  llvm::DenseMap<Value, size_t> buffers_;
-  LaunchPlan plan_;
-};
-
-/// Bytes of a dense or resource-backed constant.
-FailureOr<std::vector<uint8_t>> constantBytes(Attribute value, Location loc) {
-  if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
-    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
-    if (!blob)
-      return emitError(loc) << "constant '" << resource.getRawHandle().getKey()
-                            << "' has no data";
-    ArrayRef<char> data = blob->getData();
-    return std::vector<uint8_t>(data.begin(), data.end());
-  }
-  auto dense = dyn_cast<DenseElementsAttr>(value);
-  if (!dense)
-    return emitError(loc) << "unsupported constant kind for the cuda target";
-  auto type = cast<ShapedType>(dense.getType());
-  unsigned width = type.getElementTypeBitWidth();
-  size_t elementBytes = width == 1 ? 1 : width / 8;
-  std::vector<uint8_t> bytes(type.getNumElements() * elementBytes);
-  for (int64_t i = 0; i < type.getNumElements(); ++i) {
-    APInt bits = isa<FloatType>(type.getElementType())
-                     ? dense.getValues<APFloat>()[i].bitcastToAPInt()
-                     : dense.getValues<APInt>()[i];
-    uint64_t raw = bits.getZExtValue();
-    for (size_t b = 0; b < elementBytes; ++b)
-      bytes[i * elementBytes + b] = uint8_t(raw >> (8 * b));
-  }
-  return bytes;
-}
-
-LogicalResult PlanBuilder::addConstant(memref::GetGlobalOp op) {
-  auto global = SymbolTable::lookupNearestSymbolFrom<memref::GlobalOp>(op, op.getNameAttr());
-  if (!global || !global.getInitialValue())
-    return op.emitOpError("refers to a global without a value");
-  auto bytes = constantBytes(*global.getInitialValue(), op.getLoc());
-  if (failed(bytes))
-    return failure();
-  constants_.resize((constants_.size() + 255) / 256 * 256);
-  size_t offset = constants_.size();
-  constants_.insert(constants_.end(), bytes->begin(), bytes->end());
-  buffers_[op.getResult()] = addBuffer({LaunchBuffer::Constant, offset, bytes->size()});
-  return success();
-}
-
-/// The element size in bytes of a memref (i1 is a byte).
-int64_t elementBytes(MemRefType type) {
-  unsigned width = type.getElementTypeBitWidth();
-  return width == 1 ? 1 : width / 8;
-}
-
-LogicalResult PlanBuilder::addLaunch(gpu::LaunchFuncOp launch) {
-  LaunchStep step;
-  step.module = launch.getKernelModuleName().str();
-  step.kernel = launch.getKernelName().str();
-  auto scalar = [](LaunchArg::Kind kind, uint64_t bits) { return LaunchArg{kind, 0, bits}; };
-  for (Value operand : launch.getKernelOperands()) {
-    Type type = operand.getType();
-    if (auto memref = dyn_cast<MemRefType>(type)) {
-      auto buffer = bufferOf(operand, launch);
-      if (failed(buffer))
-        return failure();
-      SmallVector<int64_t> strides;
-      int64_t offset;
-      if (failed(memref.getStridesAndOffset(strides, offset)) ||
-          ShapedType::isDynamic(offset) || llvm::any_of(strides, ShapedType::isDynamic) ||
-          !memref.hasStaticShape())
-        return launch.emitOpError("passes a dynamically shaped buffer");
-      // The memref descriptor, field by field: allocated and aligned
-      // pointer, offset, sizes, strides.
-      step.args.push_back({LaunchArg::Pointer, *buffer, 0});
-      step.args.push_back({LaunchArg::Pointer, *buffer, 0});
-      step.args.push_back(scalar(LaunchArg::I64, uint64_t(offset)));
-      for (int64_t size : memref.getShape())
-        step.args.push_back(scalar(LaunchArg::I64, uint64_t(size)));
-      for (int64_t stride : strides)
-        step.args.push_back(scalar(LaunchArg::I64, uint64_t(stride)));
-      continue;
-    }
-    Attribute value;
-    if (!matchPattern(operand, m_Constant(&value)))
-      return launch.emitOpError("passes a kernel argument computed on the host");
-    if (auto i = dyn_cast<IntegerAttr>(value)) {
-      unsigned width = type.isIndex() ? 64 : type.getIntOrFloatBitWidth();
-      step.args.push_back(scalar(width <= 32 ? LaunchArg::I32 : LaunchArg::I64,
-                                 uint64_t(i.getValue().getSExtValue())));
-    } else if (auto f = dyn_cast<FloatAttr>(value)) {
-      // As bit patterns: JSON has no inf or NaN (a max-reduction starts at -inf).
-      if (!f.getType().isF32() && !f.getType().isF64())
-        return launch.emitOpError("passes a scalar of type ") << f.getType();
-      step.args.push_back(scalar(f.getType().isF32() ? LaunchArg::F32 : LaunchArg::F64,
-                                 f.getValue().bitcastToAPInt().getZExtValue()));
-    } else {
-      return launch.emitOpError("passes an unsupported constant");
-    }
-  }
-  Value sizes[6] = {launch.getGridSizeX(),  launch.getGridSizeY(),  launch.getGridSizeZ(),
-                    launch.getBlockSizeX(), launch.getBlockSizeY(), launch.getBlockSizeZ()};
-  for (int i = 0; i < 6; ++i) {
-    auto v = constantIndex(sizes[i], launch);
-    if (failed(v))
-      return failure();
-    (i < 3 ? step.grid[i] : step.block[i - 3]) = unsigned(*v);
-  }
-  plan_.steps.push_back(std::move(step));
-  return success();
-}
-
-LogicalResult PlanBuilder::addCopy(memref::CopyOp copy) {
-  auto src = bufferOf(copy.getSource(), copy), dst = bufferOf(copy.getTarget(), copy);
-  if (failed(src) || failed(dst))
-    return failure();
-  auto byteRange = [&](Value v) -> std::optional<std::pair<int64_t, int64_t>> {
-    auto type = cast<MemRefType>(v.getType());
-    SmallVector<int64_t> strides;
-    int64_t offset;
-    if (failed(type.getStridesAndOffset(strides, offset)) || ShapedType::isDynamic(offset) ||
-        !type.hasStaticShape() || !type.areTrailingDimsContiguous(type.getRank()))
-      return std::nullopt;
-    return std::pair{offset * elementBytes(type), type.getNumElements() * elementBytes(type)};
-  };
-  auto s = byteRange(copy.getSource()), d = byteRange(copy.getTarget());
-  if (!s || !d)
-    return copy.emitOpError("copies a non-contiguous buffer on the host");
-  LaunchStep step;
-  step.kind = LaunchStep::Copy;
-  step.src = *src;
-  step.dst = *dst;
-  step.srcOffset = uint64_t(s->first);
-  step.dstOffset = uint64_t(d->first);
-  step.bytes = uint64_t(s->second);
-  plan_.steps.push_back(std::move(step));
-  return success();
-}
-
-FailureOr<LaunchPlan> PlanBuilder::build(func::FuncOp fn) {
-  for (BlockArgument arg : fn.getArguments()) {
-    if (!isa<MemRefType>(arg.getType()))
-      return fn.emitOpError("argument ") << arg.getArgNumber() << " is not a buffer";
-    buffers_[arg] = addBuffer({LaunchBuffer::Argument, arg.getArgNumber(), 0});
-  }
-  for (Operation &op : fn.getBody().front()) {
-    LogicalResult result =
-        llvm::TypeSwitch<Operation *, LogicalResult>(&op)
-            .Case([&](memref::GetGlobalOp g) { return addConstant(g); })
-            .Case<memref::AllocOp, memref::AllocaOp>([&](Operation *alloc) {
-              auto type = cast<MemRefType>(alloc->getResult(0).getType());
-              if (!type.hasStaticShape())
-                return LogicalResult(alloc->emitOpError("allocates a dynamic shape"));
-              buffers_[alloc->getResult(0)] = addBuffer(
-                  {LaunchBuffer::Temporary, 0,
-                   uint64_t(type.getNumElements() * elementBytes(type))});
-              return success();
-            })
-            .Case<memref::CollapseShapeOp, memref::ExpandShapeOp, memref::SubViewOp,
-                  memref::ReinterpretCastOp, memref::CastOp>([&](Operation *view) {
-              // A view reads its source's buffer; its layout travels in its type.
-              auto root = bufferOf(view->getOperand(0), view);
-              if (failed(root))
-                return LogicalResult(failure());
-              buffers_[view->getResult(0)] = *root;
-              return success();
-            })
-            .Case([&](gpu::LaunchFuncOp launch) { return addLaunch(launch); })
-            .Case([&](memref::CopyOp copy) { return addCopy(copy); })
-            .Case<memref::DeallocOp, func::ReturnOp>([](Operation *) { return success(); })
-            .Default([&](Operation *other) -> LogicalResult {
-              if (other->hasTrait<OpTrait::ConstantLike>())
-                return success();
-              return other->emitOpError("is not supported on the host side of the cuda "
-                                        "target yet");
-            });
-    if (failed(result))
-      return failure();
-  }
-  return std::move(plan_);
-}
 
 /// Runs ptxas on `ptx` for `chip`; nullopt (with a warning) when it is missing.
 FailureOr<std::optional<std::vector<uint8_t>>>
@@ -386,8 +169,7 @@ LogicalResult CudaTarget::buildExecutable(ModuleOp module, const CompileOptions 
     auto fn = module.lookupSymbol<func::FuncOp>(entry.name);
     if (!fn)
       return emitError(loc) << "entry point '" << entry.name << "' disappeared";
-    PlanBuilder builder(module, constants);
-    auto plan = builder.build(fn);
+    auto plan = buildLaunchPlan(fn, constants);
     if (failed(plan))
       return failure();
     entry.plan = launchPlanToJson(*plan);
