@@ -119,12 +119,13 @@ TEST_F(LaunchPlanTest, RejectsBadSteps) {
                  "bad copy range");
 }
 
-// Every plan the compiler writes passes the runtime's validation.
+// Every plan the compiler writes passes the runtime's validation; those of
+// symbolic entries, at their symbols' smallest, largest and a middle size.
 TEST(LaunchPlan, CompilerOutputIsValid) {
   std::string paths = UBE_TEST_CUDA_EXECUTABLES; // ','-separated
   if (paths.empty())
     GTEST_SKIP() << "no CUDA toolkit (libdevice) to compile cuda executables";
-  size_t launches = 0, constants = 0;
+  size_t launches = 0, constants = 0, symbolic = 0;
   for (size_t begin = 0; begin < paths.size();) {
     size_t end = std::min(paths.find(',', begin), paths.size());
     std::string path = paths.substr(begin, end - begin);
@@ -145,10 +146,27 @@ TEST(LaunchPlan, CompilerOutputIsValid) {
         launches += step.kind == LaunchStep::Launch;
       for (const LaunchBuffer &buffer : plan.buffers)
         constants += buffer.kind == LaunchBuffer::Constant;
+      if (entry.symbols.empty())
+        continue;
+      ++symbolic;
+      for (int at : {0, 1, 2}) {
+        std::vector<int64_t> sizes;
+        for (const DimSymbol &s : entry.symbols) {
+          int64_t max = s.max ? s.max : 1000;
+          sizes.push_back(at == 0 ? s.min : at == 1 ? max : (s.min + max) / 2);
+        }
+        LaunchPlan instance;
+        MaybeError e = instantiateLaunchPlan(plan, entry, sizes, path, instance);
+        ASSERT_FALSE(e) << e->message;
+        for (const LaunchStep &step : instance.steps)
+          if (step.kind == LaunchStep::Launch)
+            EXPECT_GT(step.grid[0], 0u) << entry.name << " " << step.module;
+      }
     }
   }
   EXPECT_GT(launches, 5u);
   EXPECT_GT(constants, 0u);
+  EXPECT_GT(symbolic, 0u);
 }
 
 TEST(LaunchPlan, PtxMustBeNulTerminated) {
@@ -226,3 +244,144 @@ TEST(LaunchPlan, JsonRoundTrip) {
   EXPECT_EQ(c.dstOffset, 8u);
   EXPECT_EQ(c.bytes, 16u);
 }
+
+// Plans of entries with symbolic dimensions: sizes as expressions of the
+// symbols, evaluated per invocation.
+namespace {
+
+/// seq * 4 bytes (expression 3), ceil(seq / 256) blocks (expression 4).
+constexpr const char *kSymbolicExprs =
+    R"("exprs": [["symbol", 0], ["const", 4], ["const", 256], ["muli", 0, 1],
+                 ["ceildivui", 0, 2]])";
+
+TEST(LaunchPlanExprs, EvaluateLikeArith) {
+  using E = PlanExpr;
+  EXPECT_EQ(evaluatePlanOp(E::FloorDivSI, -7, 2), -4);
+  EXPECT_EQ(evaluatePlanOp(E::CeilDivSI, -7, 2), -3);
+  EXPECT_EQ(evaluatePlanOp(E::CeilDivSI, 7, 2), 4);
+  EXPECT_EQ(evaluatePlanOp(E::DivSI, -7, 2), -3);
+  EXPECT_EQ(evaluatePlanOp(E::RemSI, -7, 2), -1);
+  EXPECT_EQ(evaluatePlanOp(E::CeilDivUI, 257, 256), 2);
+  EXPECT_EQ(evaluatePlanOp(E::DivUI, -1, 2), INT64_MAX);
+  EXPECT_EQ(evaluatePlanOp(E::MaxUI, -1, 2), -1);
+  EXPECT_EQ(evaluatePlanOp(E::MinSI, -1, 2), -1);
+  EXPECT_EQ(evaluatePlanOp(E::DivSI, 1, 0), std::nullopt);
+  EXPECT_EQ(evaluatePlanOp(E::RemUI, 1, 0), std::nullopt);
+  EXPECT_EQ(evaluatePlanOp(E::DivSI, INT64_MIN, -1), std::nullopt);
+  EXPECT_EQ(evaluatePlanOp(E::MulI, INT64_MAX, 2), std::nullopt);
+  EXPECT_EQ(evaluatePlanOp(E::AddI, INT64_MAX, 1), std::nullopt);
+}
+
+TEST(LaunchPlanExprs, JsonRoundTripAndResolve) {
+  std::string text = std::string(R"({"buffers": [{"kind": "temporary", "bytes": {"expr": 3}}],
+      "steps": [{"op": "launch", "module": "m", "kernel": "k", "grid": [{"expr": 4}, 1, 1],
+                 "block": [256, 1, 1], "args": [{"ptr": 0}, {"i64": {"expr": 0}}, {"i32": 7}]},
+                {"op": "copy", "src": 0, "dst": 0, "src_offset": 0,
+                 "dst_offset": {"expr": 1}, "bytes": {"expr": 1}}], )") +
+                     kSymbolicExprs + "}";
+  LaunchPlan plan;
+  std::string error;
+  ASSERT_TRUE(launchPlanFromJson(text, plan, error)) << error;
+  ASSERT_EQ(plan.exprs.size(), 5u);
+  EXPECT_TRUE(plan.symbolic());
+  LaunchPlan again;
+  ASSERT_TRUE(launchPlanFromJson(launchPlanToJson(plan), again, error)) << error;
+  EXPECT_EQ(launchPlanToJson(again), launchPlanToJson(plan));
+
+  // seq = 300: 1200 bytes, 2 blocks, the argument 300.
+  ASSERT_TRUE(resolveLaunchPlan(again, {300}, error)) << error;
+  EXPECT_EQ(again.buffers[0].bytes, 1200u);
+  EXPECT_EQ(again.steps[0].grid[0], 2u);
+  EXPECT_EQ(again.steps[0].args[1].bits, 300u);
+  EXPECT_EQ(again.steps[0].args[2].bits, 7u);
+  EXPECT_EQ(again.steps[1].bytes, 4u);
+  EXPECT_EQ(again.steps[1].dstOffset, 4u);
+
+  // A size that goes negative or a grid past 2^31 - 1 is refused.
+  LaunchPlan bad = plan;
+  EXPECT_FALSE(resolveLaunchPlan(bad, {-5}, error));
+  EXPECT_EQ(error, "a temporary buffer of -20 (expression 3)");
+  bad = plan;
+  EXPECT_FALSE(resolveLaunchPlan(bad, {int64_t(1) << 40}, error));
+  EXPECT_EQ(error, "a grid dimension of 4294967296 (expression 4)");
+  bad = plan;
+  EXPECT_FALSE(resolveLaunchPlan(bad, {int64_t(1) << 62}, error));
+  EXPECT_EQ(error, "overflow or division by zero in expression 3");
+  bad = plan;
+  EXPECT_FALSE(resolveLaunchPlan(bad, {}, error));
+  EXPECT_EQ(error, "expression 0 names symbol 0 of 0");
+}
+
+TEST(LaunchPlanExprs, RejectsMalformedExpressions) {
+  auto rejected = [](const std::string &exprs, const std::string &message) {
+    LaunchPlan plan;
+    std::string error;
+    EXPECT_FALSE(launchPlanFromJson(R"({"buffers": [], "steps": [], "exprs": )" + exprs + "}",
+                                    plan, error))
+        << exprs;
+    EXPECT_EQ(error, message) << exprs;
+  };
+  rejected("{}", "'exprs' is not a list");
+  rejected(R"([["pow", 0, 0]])", "unknown expression 'pow'");
+  rejected(R"([["symbol", -1]])", "bad expression 0");
+  rejected(R"([["const", 1], ["addi", 0, 1]])", "expression 1 reads no earlier expression");
+  rejected(R"([["const", 1], ["addi", 0]])", "expression 1 reads no earlier expression");
+  rejected(R"([7])", "bad expression 0");
+  // A field naming an expression that is not there.
+  LaunchPlan plan;
+  std::string error;
+  EXPECT_FALSE(launchPlanFromJson(
+      R"({"buffers": [{"kind": "temporary", "bytes": {"expr": 2}}], "steps": [],
+          "exprs": [["const", 1]]})",
+      plan, error));
+  EXPECT_EQ(error, "temporary buffer without a size");
+}
+
+// The runtime's side: what depends on the symbols is checked per
+// invocation, against the arguments' sizes at that call.
+TEST(LaunchPlanExprs, InstantiatedPerInvocation) {
+  ExecutableView view;
+  view.manifest.target = "cuda";
+  view.manifest.sections = {{"ptx:m", 0, 16}};
+  EntryPoint entry;
+  entry.name = "main";
+  entry.symbols = {{"seq", 1, 0, 1}};
+  entry.inputs = {{"x", DType::F32, {kSymbolicDim}, {"seq"}}};
+  entry.outputs = {{"y", DType::F32, {kSymbolicDim}, {"seq"}}};
+  // Copies x (seq * 4 bytes) into y, launches ceil(seq / 256) blocks, an
+  // empty copy at y's end, and x into a 16-byte temporary (seq <= 4 fits).
+  entry.plan = std::string(R"({"buffers": [{"kind": "argument", "index": 0},
+      {"kind": "argument", "index": 1}, {"kind": "temporary", "bytes": 16}],
+      "steps": [{"op": "copy", "src": 0, "dst": 1, "bytes": {"expr": 3}},
+                {"op": "launch", "module": "m", "kernel": "k", "grid": [{"expr": 4}, 1, 1],
+                 "block": [256, 1, 1], "args": [{"ptr": 1}, {"i64": {"expr": 0}}]},
+                {"op": "copy", "src": 2, "dst": 1, "dst_offset": {"expr": 3}, "bytes": 0},
+                {"op": "copy", "src": 0, "dst": 2, "bytes": {"expr": 3}}], )") +
+               kSymbolicExprs + "}";
+  LaunchPlan plan;
+  MaybeError error = parseLaunchPlan(view, entry, "t.ube", plan);
+  ASSERT_FALSE(error) << error->message;
+  LaunchPlan at;
+  error = instantiateLaunchPlan(plan, entry, {4}, "t.ube", at);
+  ASSERT_FALSE(error) << error->message;
+  EXPECT_EQ(at.buffers[0].bytes, 16u);
+  EXPECT_EQ(at.buffers[1].bytes, 16u);
+  EXPECT_EQ(at.steps[0].bytes, 16u);
+  EXPECT_EQ(at.steps[1].grid[0], 1u);
+  EXPECT_EQ(at.steps[1].args[1].bits, 4u);
+  // At seq = 5 the last copy (20 bytes) overruns the 16-byte temporary.
+  error = instantiateLaunchPlan(plan, entry, {5}, "t.ube", at);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->message,
+            "t.ube (main): the launch plan fails at these sizes: copy outside its buffers");
+  EXPECT_EQ(error->code, UBE_INVALID_EXECUTABLE);
+
+  // Parsing checks what it can: symbols the entry has.
+  entry.symbols.clear();
+  error = parseLaunchPlan(view, entry, "t.ube", plan);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->message,
+            "t.ube (main): malformed launch plan: an expression names symbol 0 (the entry has 0)");
+}
+
+} // namespace

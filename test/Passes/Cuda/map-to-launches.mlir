@@ -340,3 +340,110 @@ func.func @serial_read_of_written(%ids: memref<8xi64>, %table: memref<4x32xf32>)
   }
   return
 }
+
+// -----
+
+// A symbolic iteration count: the grid is computed on the host from it
+// (the launch plan's expression), 256 threads per block, every thread
+// checks its id against the count.
+// CHECK-LABEL: func.func @symbolic_elementwise
+// CHECK-SAME: (%[[X:.*]]: memref<?x30xf32>)
+// CHECK: %[[ROWS:.*]] = memref.dim %[[X]]
+// CHECK: %[[TOTAL:.*]] = arith.muli %[[ROWS]], %c30 : index
+// CHECK: %[[GRID:.*]] = arith.ceildivui %[[TOTAL]], %c256 : index
+// CHECK: gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[GRID]], %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c256
+// CHECK: %[[ROWS_IN:.*]] = memref.dim %[[X]]
+// CHECK: %[[TOTAL_IN:.*]] = arith.muli %[[ROWS_IN]]
+// CHECK: %[[ID:.*]] = arith.addi
+// CHECK: %[[IN:.*]] = arith.cmpi ult, %[[ID]], %[[TOTAL_IN]]
+// CHECK: scf.if %[[IN]]
+// CHECK: arith.remui %[[ID]]
+// CHECK: memref.store
+// CHECK-NOT: scf.parallel
+func.func @symbolic_elementwise(%x: memref<?x30xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c30 = arith.constant 30 : index
+  %cst = arith.constant 1.0 : f32
+  %n = memref.dim %x, %c0 : memref<?x30xf32>
+  scf.parallel (%i, %j) = (%c0, %c0) to (%n, %c30) step (%c1, %c1) {
+    memref.store %cst, %x[%i, %j] : memref<?x30xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Rows of symbolic length (softmax over a symbolic sequence): still one
+// block per row, all 256 threads, each loop over the row strided from the
+// thread's id to the row's runtime length (unrolled by 4, the remainder
+// loop to the length).
+// CHECK-LABEL: func.func @symbolic_row_program
+// CHECK-SAME: (%[[X:.*]]: memref<8x?xf32>)
+// CHECK: gpu.launch
+// CHECK-SAME: threads(%[[TX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %c256
+// CHECK: %[[LEN:.*]] = memref.dim %[[X]]
+// CHECK: arith.subi %[[LEN]]
+// CHECK: scf.for {{.*}} iter_args
+// CHECK: gpu.all_reduce max
+func.func @symbolic_row_program(%x: memref<8x?xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %ninf = arith.constant 0xFF800000 : f32
+  %n = memref.dim %x, %c1 : memref<8x?xf32>
+  scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+    %m = scf.for %k = %c0 to %n step %c1 iter_args(%acc = %ninf) -> (f32) {
+      %v = memref.load %x[%i, %k] : memref<8x?xf32>
+      %mx = arith.maximumf %acc, %v : f32
+      scf.yield %mx : f32
+    }
+    scf.for %k = %c0 to %n step %c1 {
+      %v = memref.load %x[%i, %k] : memref<8x?xf32>
+      %d = arith.subf %v, %m : f32
+      memref.store %d, %x[%i, %k] : memref<8x?xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// A reduction over a symbolic length into one accumulator: one block whose
+// threads stride to the runtime length.
+// CHECK-LABEL: func.func @symbolic_total
+// CHECK-SAME: (%[[X:.*]]: memref<?xf32>, %{{.*}}: memref<f32>)
+// CHECK: gpu.launch
+// CHECK: %[[LEN:.*]] = memref.dim %[[X]]
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[LEN]] step %c256
+// CHECK: gpu.all_reduce add
+func.func @symbolic_total(%x: memref<?xf32>, %out: memref<f32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  scf.for %k = %c0 to %n step %c1 {
+    %v = memref.load %x[%k] : memref<?xf32>
+    %acc = memref.load %out[] : memref<f32>
+    %s = arith.addf %acc, %v : f32
+    memref.store %s, %out[] : memref<f32>
+  }
+  return
+}
+
+// -----
+
+// A parallel loop must start at a constant with a constant step.
+func.func @symbolic_start(%x: memref<?xf32>, %start: index) {
+  %c1 = arith.constant 1 : index
+  %c0 = arith.constant 0 : index
+  %cst = arith.constant 1.0 : f32
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  // expected-error @below {{needs constant starts and steps to map to GPU threads}}
+  scf.parallel (%i) = (%start) to (%n) step (%c1) {
+    memref.store %cst, %x[%i] : memref<?xf32>
+    scf.reduce
+  }
+  return
+}

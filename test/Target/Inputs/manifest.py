@@ -1,7 +1,8 @@
 """Prints the header and manifest of a .ube file; with --set-target,
 --set-version, --rename-section or --set-section-size writes a modified copy
 (checksum recomputed) to -o, to make foreign or damaged executables for
-tests; with --extract writes one section to -o."""
+tests; with --extract writes one section to -o; with --plan ENTRY prints a
+cuda entry point's launch plan (its steps without their arguments)."""
 import argparse
 import json
 import struct
@@ -24,11 +25,21 @@ def main():
     parser.add_argument("--rename-section", metavar="OLD=NEW")
     parser.add_argument("--set-section-size", metavar="NAME=BYTES")
     parser.add_argument("--extract", metavar="SECTION", help="write a section's bytes to -o")
+    parser.add_argument("--plan", metavar="ENTRY", help="print a cuda entry's launch plan")
     parser.add_argument("-o", dest="output")
     args = parser.parse_args()
     data = bytearray(open(args.executable, "rb").read())
     magic, version, _, checksum, size = struct.unpack_from("<8sIIQQ", data, 0)
     manifest = json.loads(data[32:32 + size])
+    if args.plan:
+        entry = next(e for e in manifest["entries"] if e["name"] == args.plan)
+        plan = entry["plan"] if isinstance(entry["plan"], dict) else json.loads(entry["plan"])
+        print("exprs", json.dumps(plan.get("exprs", [])))
+        for buffer in plan["buffers"]:
+            print("buffer", json.dumps(buffer))
+        for step in plan["steps"]:
+            print(step["op"], json.dumps({k: v for k, v in step.items() if k != "args"}))
+        return
     if args.extract:
         section = next(s for s in manifest["sections"] if s["name"] == args.extract)
         begin = 32 + size + section["offset"]
