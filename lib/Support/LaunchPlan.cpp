@@ -414,8 +414,9 @@ bool resolveLaunchPlan(LaunchPlan &plan, const std::vector<int64_t> &symbols,
       return false;
   for (LaunchStep &step : plan.steps) {
     for (int d = 0; d < 3; ++d) {
+      // CUDA's limits: 2^31 - 1 blocks along x, 65535 along y and z.
       uint64_t grid = step.grid[d];
-      if (!size(step.gridExpr[d], grid, "a grid dimension", 0x7fffffffu))
+      if (!size(step.gridExpr[d], grid, "a grid dimension", d == 0 ? 0x7fffffffu : 65535u))
         return false;
       step.grid[d] = unsigned(grid);
     }

@@ -10,8 +10,10 @@
 // loads), then every thread does 64 fused multiply-adds per k. Two buffers
 // per side: the next slice is read into registers while the current one is
 // multiplied, then written to the other buffer, one barrier per slice.
-// Ragged edges load zeros and skip their stores. The one-thread-per-output
-// mapping of ube-cuda-map-to-launches leaves these launches alone.
+// Ragged edges load zeros and skip their stores. Loop sizes may be symbolic:
+// the grid is then computed on the host, and every edge is treated as
+// ragged. The one-thread-per-output mapping of ube-cuda-map-to-launches
+// leaves these launches alone.
 //
 //===----------------------------------------------------------------------===//
 
@@ -88,7 +90,7 @@ std::optional<Contraction> matchContraction(linalg::GenericOp op) {
     return std::nullopt;
   for (OpOperand &operand : op->getOpOperands()) {
     auto type = dyn_cast<MemRefType>(operand.get().getType());
-    if (!type || !type.hasStaticShape() || !type.getElementType().isF32())
+    if (!type || !type.getElementType().isF32())
       return std::nullopt;
   }
   if (op.getNumReductionLoops() != 1)
@@ -190,6 +192,20 @@ std::optional<Contraction> matchContraction(linalg::GenericOp op) {
   return c;
 }
 
+/// The size of `op`'s loop `d` where `b` is: a constant, or the size of an
+/// operand's dimension that the loop indexes directly.
+OpFoldResult loopSize(OpBuilder &b, Location loc, linalg::GenericOp op, unsigned d) {
+  int64_t known = op.getStaticLoopRanges()[d];
+  if (!ShapedType::isDynamic(known))
+    return b.getIndexAttr(known);
+  for (OpOperand &operand : op->getOpOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    if (auto at = map.getResultPosition(getAffineDimExpr(d, op.getContext())))
+      return memref::DimOp::create(b, loc, operand.get(), int64_t(*at)).getResult();
+  }
+  llvm_unreachable("every loop of a contraction indexes an operand");
+}
+
 struct UbeCudaMatmulKernelsPass : ube::impl::UbeCudaMatmulKernelsBase<UbeCudaMatmulKernelsPass> {
   using Base::Base;
 
@@ -217,11 +233,14 @@ public:
     tid_ = launch.getThreadIds().x;
     blockRow_ = launch.getBlockIds().y;
     blockCol_ = launch.getBlockIds().x;
+    for (unsigned d = 0; d < ranges_.size(); ++d)
+      sizes_.push_back(getValueOrCreateConstantIndexOp(b, b.getLoc(),
+                                                       loopSize(b, b.getLoc(), c.op, d)));
     // Batch indices from blockIdx.z, last batch dimension fastest.
     Value rest = launch.getBlockIds().z;
     for (unsigned d : llvm::reverse(c.batch)) {
-      loopValues_[d] = arith::RemUIOp::create(b, rest, index(ranges_[d]));
-      rest = arith::DivUIOp::create(b, rest, index(ranges_[d]));
+      loopValues_[d] = arith::RemUIOp::create(b, rest, sizes_[d]);
+      rest = arith::DivUIOp::create(b, rest, sizes_[d]);
     }
     // Scalar inputs are read once; each side's prologue is the body's ops
     // its factor is computed by, in body order.
@@ -268,7 +287,12 @@ private:
   }
 
   Value inBounds(Value v, unsigned loop) {
-    return arith::CmpIOp::create(b_, arith::CmpIPredicate::ult, v, index(ranges_[loop]));
+    return arith::CmpIOp::create(b_, arith::CmpIPredicate::ult, v, sizes_[loop]);
+  }
+  /// Whether loop `loop` may end inside a block of `multiple` (a symbolic
+  /// size may).
+  bool ragged(unsigned loop, int64_t multiple) const {
+    return ShapedType::isDynamic(ranges_[loop]) || ranges_[loop] % multiple != 0;
   }
 
   /// Where thread `tid` puts the elements it stages of an operand: one
@@ -284,7 +308,8 @@ private:
   Contraction &c_;
   ImplicitLocOpBuilder &b_;
   int64_t tile_, threads_;
-  SmallVector<int64_t> ranges_;
+  SmallVector<int64_t> ranges_; ///< Static loop sizes (kDynamic where symbolic).
+  SmallVector<Value> sizes_;    ///< Loop sizes in the kernel.
   SmallVector<AffineMap> maps_;
   Value shared_[2];
   Value tid_, blockRow_, blockCol_;
@@ -319,7 +344,7 @@ KernelBuilder::Staging KernelBuilder::staging(int side) {
 SmallVector<Value> KernelBuilder::loadSlice(int side, const Staging &at, Value kBase) {
   unsigned row = side == 0 ? c_.m : c_.n;
   Value rowBase = mul(side == 0 ? blockRow_ : blockCol_, tile_);
-  bool rowRagged = ranges_[row] % tile_ != 0, kRagged = ranges_[c_.k] % kDepth != 0;
+  bool rowRagged = ragged(row, tile_), kRagged = ragged(c_.k, kDepth);
   Block *body = c_.op.getBody();
   Value zero = arith::ConstantOp::create(b_, b_.getF32FloatAttr(0.0f));
   SmallVector<Value> values;
@@ -330,7 +355,7 @@ SmallVector<Value> KernelBuilder::loadSlice(int side, const Staging &at, Value k
     auto clampCheck = [&](Value &v, unsigned loop) {
       Value ok = inBounds(v, loop);
       valid = valid ? arith::AndIOp::create(b_, valid, ok).getResult() : ok;
-      v = arith::MinUIOp::create(b_, v, index(ranges_[loop] - 1));
+      v = arith::MinUIOp::create(b_, v, arith::SubIOp::create(b_, sizes_[loop], index(1)));
     };
     if (rowRagged)
       clampCheck(rowIndex, row);
@@ -375,8 +400,11 @@ void KernelBuilder::build() {
   Value threadRow = mul(arith::DivUIOp::create(b_, tid_, index(perRow)), kMicro);
   Value threadCol = mul(arith::RemUIOp::create(b_, tid_, index(perRow)), kMicro);
   Staging at[2] = {staging(0), staging(1)};
-  int64_t depth = ranges_[c_.k];
-  int64_t lastBase = (depth - 1) / kDepth * kDepth;
+  // The last slice's start, (K - 1) rounded down to a multiple of kDepth.
+  Value depth = sizes_[c_.k];
+  Value lastBase = mul(arith::DivUIOp::create(b_, arith::SubIOp::create(b_, depth, index(1)),
+                                              index(kDepth)),
+                       kDepth);
   auto loadBoth = [&](Value kBase) {
     return std::make_pair(loadSlice(0, at[0], kBase), loadSlice(1, at[1], kBase));
   };
@@ -390,13 +418,13 @@ void KernelBuilder::build() {
   Value zero = arith::ConstantOp::create(b_, b_.getF32FloatAttr(0.0f));
   SmallVector<Value> init(kMicro * kMicro, zero);
   init.push_back(index(0)); // the buffer holding the current slice
-  auto loop = scf::ForOp::create(b_, index(0), index(depth), index(kDepth), init);
+  auto loop = scf::ForOp::create(b_, index(0), depth, index(kDepth), init);
   {
     OpBuilder::InsertionGuard guard(b_);
     b_.setInsertionPointToStart(loop.getBody());
     Value stage = loop.getRegionIterArgs().back();
     // The last step reloads its own slice into the idle buffer: no branch.
-    Value next = arith::MinUIOp::create(b_, add(loop.getInductionVar(), kDepth), index(lastBase));
+    Value next = arith::MinUIOp::create(b_, add(loop.getInductionVar(), kDepth), lastBase);
     auto slices = loadBoth(next);
     SmallVector<Value> acc(loop.getRegionIterArgs().drop_back());
     for (int64_t kk = 0; kk < kDepth; ++kk) {
@@ -420,7 +448,7 @@ void KernelBuilder::build() {
     scf::YieldOp::create(b_, acc);
   }
   // out[row, col] += the micro-tile, skipping what lies past the edges.
-  bool ragged = ranges_[c_.m] % tile_ != 0 || ranges_[c_.n] % tile_ != 0;
+  bool edges = ragged(c_.m, tile_) || ragged(c_.n, tile_);
   Value output = c_.op.getDpsInits()[0];
   Value rowBase = add(mul(blockRow_, tile_), threadRow);
   Value colBase = add(mul(blockCol_, tile_), threadCol);
@@ -428,7 +456,7 @@ void KernelBuilder::build() {
     for (int64_t j = 0; j < kMicro; ++j) {
       OpBuilder::InsertionGuard guard(b_);
       Value row = add(rowBase, i), col = add(colBase, j);
-      if (ragged) {
+      if (edges) {
         Value ok = arith::AndIOp::create(b_, inBounds(row, c_.m), inBounds(col, c_.n));
         auto inside = scf::IfOp::create(b_, ok, /*withElseRegion=*/false);
         b_.setInsertionPointToStart(&inside.getThenRegion().front());
@@ -442,28 +470,49 @@ void KernelBuilder::build() {
 
 LogicalResult UbeCudaMatmulKernelsPass::lower(Contraction &c) {
   SmallVector<int64_t> ranges = c.op.getStaticLoopRanges();
+  bool symbolic = llvm::any_of(ranges, ShapedType::isDynamic);
   int64_t batch = 1;
   for (unsigned d : c.batch)
-    batch *= ranges[d];
+    batch = ShapedType::isDynamic(ranges[d]) ? batch : batch * ranges[d];
   int64_t rows = ranges[c.m], cols = ranges[c.n];
   auto blocks = [&](int64_t tile) {
     return ((rows + tile - 1) / tile) * ((cols + tile - 1) / tile) * batch;
   };
-  // Large tiles when they still fill the GPU, else small ones.
-  int64_t tile = blocks(largeTile) >= minLargeTileBlocks ? largeTile : smallTile;
+  // Large tiles when they still fill the GPU, else small ones (and for
+  // symbolic sizes, which serve small batches as well as large).
+  int64_t tile =
+      !symbolic && blocks(largeTile) >= minLargeTileBlocks ? largeTile : smallTile;
   if (tile % (kMicro * kVector) != 0 || tile <= 0)
     return c.op.emitOpError("ube-cuda-matmul-kernels: tile sizes must be multiples of 32");
   if (batch == 0 || rows == 0 || cols == 0)
     return success(); // nothing to compute; the generic path handles it
-  if (batch > 65535 || (rows + tile - 1) / tile > 65535)
+  // Grid y and z take at most 65535 blocks; a symbolic grid is checked
+  // against that when the launch plan is evaluated.
+  if (batch > 65535 || (!ShapedType::isDynamic(rows) && (rows + tile - 1) / tile > 65535))
     return success();
   ImplicitLocOpBuilder b(c.op.getLoc(), c.op);
   auto space = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
   auto sharedType = MemRefType::get({2, kDepth, tile + kPad}, b.getF32Type(),
                                     MemRefLayoutAttrInterface(), space);
   auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(b, v).getResult(); };
+  // Blocks along a loop of the grid: ceil(size / tile), on the host.
+  auto tiles = [&](unsigned d) -> Value {
+    OpFoldResult size = loopSize(b, b.getLoc(), c.op, d);
+    if (auto known = getConstantIntValue(size))
+      return constant((*known + tile - 1) / tile);
+    return arith::CeilDivUIOp::create(b, cast<Value>(size), constant(tile));
+  };
+  // Batch blocks: the static batch sizes' product times the symbolic ones.
+  Value batches = constant(batch);
+  for (unsigned d : c.batch) {
+    if (!ShapedType::isDynamic(ranges[d]))
+      continue;
+    Value size = cast<Value>(loopSize(b, b.getLoc(), c.op, d));
+    batches = getConstantIntValue(batches) == 1 ? size
+                                                : arith::MulIOp::create(b, batches, size).getResult();
+  }
   int64_t threads = (tile / kMicro) * (tile / kMicro);
-  auto launch = gpu::LaunchOp::create(b, constant((cols + tile - 1) / tile), constant((rows + tile - 1) / tile), constant(batch),
+  auto launch = gpu::LaunchOp::create(b, tiles(c.n), tiles(c.m), batches,
       constant(threads), constant(1), constant(1), /*dynamicSharedMemorySize=*/Value(),
       /*asyncTokenType=*/Type(), /*asyncDependencies=*/ValueRange(),
       TypeRange{sharedType, sharedType});

@@ -15,7 +15,7 @@
 // which ube-cuda-map-to-launches runs as one block per row: each loop
 // strided over the block's threads, each sum or maximum combined across the
 // block (gpu.all_reduce), so the row is read from memory once and the later
-// passes find it in cache.
+// passes find it in cache. Rows and their length may be symbolic sizes.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,6 +24,7 @@
 #include "dialects/ube/UbeOps.h"
 #include "passes/Utils/KernelBuilding.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -46,26 +47,36 @@ public:
   RowProgram(ImplicitLocOpBuilder &b, RowOp kind, Value input, Value weight, Value bias,
              double epsilon)
       : b(b), kind(kind), weight(weight), bias(bias), epsilon(epsilon) {
-    auto type = cast<RankedTensorType>(input.getType());
-    length = type.getShape().back();
-    rows = type.getNumElements() / length;
-    x = reshapeTo(b, input, ArrayRef<int64_t>{rows, length});
+    shape = tensor::getMixedSizes(b, b.getLoc(), input);
+    length = shape.back();
+    rows = b.getIndexAttr(1);
+    for (OpFoldResult size : ArrayRef(shape).drop_back()) {
+      auto r = getConstantIntValue(rows), s = getConstantIntValue(size);
+      rows = r == 1 ? size
+             : r && s ? OpFoldResult(b.getIndexAttr(*r * *s))
+                    : OpFoldResult(arith::MulIOp::create(
+                                       b, getValueOrCreateConstantIndexOp(b, b.getLoc(), rows),
+                                       getValueOrCreateConstantIndexOp(b, b.getLoc(), size))
+                                       .getResult());
+    }
+    x = reshapeTo(b, input, ArrayRef<OpFoldResult>{rows, length});
   }
 
-  /// The normalized rows, in `shape`.
-  Value build(ArrayRef<int64_t> shape) {
-    auto rowsType = RankedTensorType::get({rows, length}, b.getF32Type());
-    Value init = tensor::EmptyOp::create(b, rowsType.getShape(), b.getF32Type());
-    auto forall = scf::ForallOp::create(b, ArrayRef<OpFoldResult>{b.getIndexAttr(rows)},
-                                        ValueRange{init}, std::nullopt);
+  /// The normalized rows, in the input's shape.
+  Value build() {
+    Value init = tensor::EmptyOp::create(b, ArrayRef<OpFoldResult>{rows, length},
+                                         b.getF32Type());
+    auto forall =
+        scf::ForallOp::create(b, ArrayRef<OpFoldResult>{rows}, ValueRange{init}, std::nullopt);
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(forall.getBody());
       Value row = forall.getInductionVars()[0];
       SmallVector<OpFoldResult> offsets = {row, b.getIndexAttr(0)};
-      SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), b.getIndexAttr(length)};
+      SmallVector<OpFoldResult> sizes = {b.getIndexAttr(1), length};
       SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
-      auto sliceType = RankedTensorType::get({1, length}, b.getF32Type());
+      auto sliceType = RankedTensorType::get(
+          {1, getConstantIntValue(length).value_or(ShapedType::kDynamic)}, b.getF32Type());
       Value out = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
                                                  offsets, sizes, strides);
       out = writeRow(row, out);
@@ -79,12 +90,12 @@ public:
 private:
   Value c(double v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v))); }
   Value index(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value end() { return getValueOrCreateConstantIndexOp(b, b.getLoc(), length); }
   Value element(Value row, Value at) { return tensor::ExtractOp::create(b, x, {row, at}); }
 
   /// A sum (or maximum) over the row of `f(x_j)`.
   Value reduce(Value row, bool maximum, function_ref<Value(Value)> f) {
-    return buildLoop(b, index(0), index(length), index(1),
-                     ValueRange{c(maximum ? -INFINITY : 0.0)},
+    return buildLoop(b, index(0), end(), index(1), ValueRange{c(maximum ? -INFINITY : 0.0)},
                      [&](Value at, ValueRange acc) -> SmallVector<Value> {
                        Value v = f(element(row, at));
                        if (maximum)
@@ -95,7 +106,11 @@ private:
 
   /// The row's statistics, then its outputs written into `out` ([1, n]).
   Value writeRow(Value row, Value out) {
-    Value n = c(double(length));
+    std::optional<int64_t> known = getConstantIntValue(length);
+    Value n = known ? c(double(*known))
+                    : arith::SIToFPOp::create(
+                          b, b.getF32Type(),
+                          arith::IndexCastOp::create(b, b.getI64Type(), end()));
     Value shift, scale;
     switch (kind) {
     case RowOp::Softmax:
@@ -125,7 +140,7 @@ private:
       break;
     }
     }
-    return buildLoop(b, index(0), index(length), index(1), ValueRange{out},
+    return buildLoop(b, index(0), end(), index(1), ValueRange{out},
                      [&](Value at, ValueRange state) -> SmallVector<Value> {
                        Value v = element(row, at), y;
                        switch (kind) {
@@ -156,15 +171,16 @@ private:
   RowOp kind;
   Value weight, bias, x;
   double epsilon;
-  int64_t rows = 0, length = 0;
+  SmallVector<OpFoldResult> shape; ///< The input's, which the output keeps.
+  OpFoldResult rows, length;
 };
 
-/// Static f32 tensors, normalized over their last axis, rows of at least
-/// one element (the cuda target compiles static shapes only).
+/// f32 tensors, normalized over their last axis, rows of at least one
+/// element (symbolic sizes are at least 1).
 bool supported(Value input, int64_t axis) {
   auto type = dyn_cast<RankedTensorType>(input.getType());
   if (!type || !type.getElementType().isF32() || type.getRank() < 1 ||
-      !type.hasStaticShape() || type.getNumElements() == 0)
+      llvm::is_contained(type.getShape(), 0))
     return false;
   return axis == -1 || axis == type.getRank() - 1;
 }
@@ -183,7 +199,7 @@ struct RowsOf : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
   LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
     if (!supported(op.getInput(), op.getAxis()))
-      return rewriter.notifyMatchFailure(op, "not static f32 over the last axis");
+      return rewriter.notifyMatchFailure(op, "not f32 over the last axis");
     auto type = cast<RankedTensorType>(op.getInput().getType());
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
     RowOp kind;
@@ -204,7 +220,7 @@ struct RowsOf : OpRewritePattern<OpTy> {
         return rewriter.notifyMatchFailure(op, "weight or bias not of the row's shape");
     }
     RowProgram program(b, kind, op.getInput(), weight, bias, epsilon);
-    rewriter.replaceOp(op, program.build(type.getShape()));
+    rewriter.replaceOp(op, program.build());
     return success();
   }
 };

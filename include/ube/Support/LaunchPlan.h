@@ -99,7 +99,8 @@ std::optional<int64_t> evaluatePlanOp(PlanExpr::Op op, int64_t a, int64_t b);
 /// point's `symbols` order) and writes each into the fields that refer to
 /// it; the fields then hold this invocation's plan. False with `error` on
 /// a symbol out of range, an overflow, a division by zero, or a value out
-/// of its field's range (a negative size, a grid dimension past 2^31 - 1).
+/// of its field's range (a negative size, a grid dimension past CUDA's
+/// limits: 2^31 - 1 blocks along x, 65535 along y and z).
 bool resolveLaunchPlan(LaunchPlan &plan, const std::vector<int64_t> &symbols,
                        std::string &error);
 

@@ -156,3 +156,38 @@ func.func @near_misses(%a: memref<8x8xf32>, %b: memref<8x8xf32>, %c: memref<8x8x
   }
   return
 }
+
+// -----
+
+// Symbolic sizes (a batch of b, m = seq rows, n = seq columns, k = 32, as
+// q·kᵀ over a symbolic sequence): small tiles; the grid is ceil(n / 64) x
+// ceil(m / 64) x b, computed on the host from the operands' sizes; in the
+// kernel every edge is guarded against the sizes read from the descriptors.
+// CHECK-LABEL: func.func @symbolic
+// CHECK-SAME: (%[[A:.*]]: memref<?x?x32xf32>, %[[B:.*]]: memref<?x32x?xf32>, %[[C:.*]]: memref<?x?x?xf32>)
+// CHECK-DAG: %[[N:.*]] = memref.dim %[[B]], %c2
+// CHECK-DAG: %[[X:.*]] = arith.ceildivui %[[N]], %c64
+// CHECK-DAG: %[[M:.*]] = memref.dim %[[A]], %c1
+// CHECK-DAG: %[[Y:.*]] = arith.ceildivui %[[M]], %c64
+// CHECK-DAG: %[[Z:.*]] = memref.dim %[[A]], %c0
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[X]], {{.*}} = %[[Y]], {{.*}} = %[[Z]]) threads({{.*}}) in ({{.*}} = %c64
+// CHECK: memref.dim %[[A]]
+// CHECK: arith.cmpi ult
+// CHECK: arith.select
+// CHECK: scf.for
+// CHECK-COUNT-64: math.fma
+// CHECK: scf.if
+// CHECK-NOT: linalg.generic
+func.func @symbolic(%a: memref<?x?x32xf32>, %b: memref<?x32x?xf32>, %c: memref<?x?x?xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(b, m, n, k) -> (b, m, k)>,
+                                   affine_map<(b, m, n, k) -> (b, k, n)>,
+                                   affine_map<(b, m, n, k) -> (b, m, n)>],
+                  iterator_types = ["parallel", "parallel", "parallel", "reduction"]}
+      ins(%a, %b : memref<?x?x32xf32>, memref<?x32x?xf32>) outs(%c : memref<?x?x?xf32>) {
+  ^bb0(%x: f32, %y: f32, %acc: f32):
+    %p = arith.mulf %x, %y : f32
+    %s = arith.addf %acc, %p : f32
+    linalg.yield %s : f32
+  }
+  return
+}

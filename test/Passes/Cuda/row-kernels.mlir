@@ -53,13 +53,36 @@ func.func @layer_norm(%x: tensor<16x64xf32>, %w: tensor<64xf32>, %b: tensor<64xf
 
 // -----
 
-// Another axis, or symbolic sizes, stay for the linalg lowering.
+// Another axis stays for the linalg lowering.
 // CHECK-LABEL: func.func @left_alone
 // CHECK: ube.softmax %{{.*}} {axis = 0 : i64}
-// CHECK: ube.log_softmax
-func.func @left_alone(%x: tensor<8x100xf32>, %d: tensor<?x100xf32>)
-    -> (tensor<8x100xf32>, tensor<?x100xf32>) {
+func.func @left_alone(%x: tensor<8x100xf32>) -> tensor<8x100xf32> {
   %y = ube.softmax %x {axis = 0} : tensor<8x100xf32>
-  %z = ube.log_softmax %d : tensor<?x100xf32>
-  return %y, %z : tensor<8x100xf32>, tensor<?x100xf32>
+  return %y : tensor<8x100xf32>
+}
+
+// -----
+
+// Symbolic sizes: rows counted at run time (batch x seq), and a row of
+// symbolic length (softmax over seq) runs to its size; layer_norm's mean
+// divides by the length converted at run time.
+// CHECK-LABEL: func.func @symbolic
+// CHECK-SAME: (%[[X:.*]]: tensor<?x?x100xf32>, %[[S:.*]]: tensor<4x?xf32>)
+// CHECK-DAG: %[[B:.*]] = tensor.dim %[[X]], %c0
+// CHECK-DAG: %[[T:.*]] = tensor.dim %[[X]], %c1
+// CHECK: %[[ROWS:.*]] = arith.muli %[[B]], %[[T]] : index
+// CHECK: tensor.collapse_shape %[[X]] {{\[}}[0, 1], [2]] : tensor<?x?x100xf32> into tensor<?x100xf32>
+// CHECK: scf.forall (%{{.*}}) in (%[[ROWS]])
+// CHECK: tensor.expand_shape %{{.*}} {{\[}}[0, 1], [2]] output_shape [%[[B]], %[[T]], 100]
+// CHECK: %[[LEN:.*]] = tensor.dim %[[S]], %c1
+// CHECK: scf.forall (%{{.*}}) in (4)
+// CHECK: %[[N:.*]] = arith.index_cast %[[LEN]] : index to i64
+// CHECK: arith.sitofp %[[N]] : i64 to f32
+// CHECK: scf.for %{{.*}} = %c0 to %[[LEN]]
+// CHECK-NOT: ube.layer_norm
+func.func @symbolic(%x: tensor<?x?x100xf32>, %s: tensor<4x?xf32>)
+    -> (tensor<?x?x100xf32>, tensor<4x?xf32>) {
+  %y = ube.log_softmax %x : tensor<?x?x100xf32>
+  %z = ube.layer_norm %s : tensor<4x?xf32>
+  return %y, %z : tensor<?x?x100xf32>, tensor<4x?xf32>
 }
