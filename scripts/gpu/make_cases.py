@@ -2,7 +2,8 @@
 """Builds the GPU check folder (run by scripts/gpu-prepare.sh, here).
 
 For each correctness case: the graph compiled for cuda:ARCH, its inputs and
-the CPU executable's outputs as the reference. For each benchmark: the graph
+the CPU executable's outputs as the reference (for a graph with symbolic
+dimensions, a set of both per shape it runs at, under runs/). For each benchmark: the graph
 compiled for cuda:ARCH and a description check.py rebuilds the PyTorch peer
 from. For each training case: ube.distill's step on transformers models
 with every weight an input (check.py draws them there: nothing large
@@ -169,6 +170,17 @@ def correctness_cases():
     m = np.ones((2, 16), dtype=bool)
     m[1, 9:] = False
     yield "encoder_layer", (g, weights), {"ids": ids, "mask": m}
+    # One executable with symbolic batch and seq (gather, layer_norm and
+    # softmax rows, tiled matmuls, a mean over seq), run at several shapes.
+    g = json.loads((ROOT / "test" / "Target" / "Inputs" / "cuda-symbolic.json").read_text())
+    weights = {"table": randn(50, 32), "g": 1 + 0.1 * randn(32), "b": 0.1 * randn(32),
+               "w": 0.2 * randn(32, 32), "bias": 0.1 * randn(32)}
+    runs = []
+    for batch, seq in [(1, 1), (1, 7), (3, 64), (8, 128), (5, 33)]:
+        mask = np.where(rng.random((batch, 1, seq)) < 0.2, -1e4, 0).astype(np.float32)
+        ids = rng.integers(0, 50, (batch, seq)).astype(np.int64)
+        runs.append((f"b{batch}_s{seq}", {"ids": ids, "mask": mask, **weights}))
+    yield "symbolic_encoder", g, runs
 
 
 BENCHMARKS = {
@@ -239,7 +251,11 @@ def distill_step_graph(teacher, student, config, batch, tokens):
             transformers.BertConfig(**fields)).eval())
     ids = np.ones((batch, tokens), np.int64)
     data = [((ids, np.ones((batch, tokens), bool)), np.zeros(batch, np.int64))]
+    # The step is compiled in a child process (compile_isolated); other
+    # executables in this one.
+    isolated = distill.compile_isolated
     distill._compile = capture
+    distill.compile_isolated = lambda path, output, target="cpu": capture(path, target)
     try:
         ube.distill(*models, data, ube.DistillConfig(
             steps=1, log_every=0, optimizer={"kind": "adamw", "lr": 1e-4},
@@ -248,6 +264,7 @@ def distill_step_graph(teacher, student, config, batch, tokens):
         pass
     finally:
         distill._compile = compile_
+        distill.compile_isolated = isolated
     parameters = graph.pop("parameters", [])
     graph["inputs"] += [d for d in parameters if d["dtype"] == "f32"]
     kept = [d for d in parameters if d["dtype"] != "f32"]
@@ -302,7 +319,7 @@ def main():
                                              "-o", dst])
     for name, g, inputs in correctness_cases():
         case = out / "cases" / name
-        (case / "inputs").mkdir(parents=True, exist_ok=True)
+        case.mkdir(parents=True, exist_ok=True)
         if isinstance(g, tuple):
             g, weights = g
             write_safetensors(case / "graph.safetensors", weights)
@@ -310,11 +327,17 @@ def main():
         (case / "graph.json").write_text(json.dumps(g))
         compile_(case / "graph.json", f"cuda:{args.arch}", case / "model.ube")
         compile_(case / "graph.json", "cpu", case / "cpu.ube")
-        flags = []
-        for n, a in inputs.items():
-            np.save(case / "inputs" / f"{n}.npy", np.array(a, order="C"))
-            flags.append(f"--input={n}=" + str(case / "inputs" / f"{n}.npy"))
-        run([tools / "ube-run", case / "cpu.ube", f"--output-dir={case / 'reference'}", *flags])
+        # One set of inputs, or (label, inputs) per run at its own shapes.
+        runs = [(case, inputs)] if isinstance(inputs, dict) else [
+            (case / "runs" / label, run_inputs) for label, run_inputs in inputs]
+        for folder, run_inputs in runs:
+            (folder / "inputs").mkdir(parents=True, exist_ok=True)
+            flags = []
+            for n, a in run_inputs.items():
+                np.save(folder / "inputs" / f"{n}.npy", np.array(a, order="C"))
+                flags.append(f"--input={n}=" + str(folder / "inputs" / f"{n}.npy"))
+            run([tools / "ube-run", case / "cpu.ube", f"--output-dir={folder / 'reference'}",
+                 *flags])
         (case / "cpu.ube").unlink()
         for f in ["graph.json", "graph.safetensors"]:
             (case / f).unlink(missing_ok=True)

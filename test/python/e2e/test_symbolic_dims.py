@@ -5,6 +5,7 @@ refuses shapes outside the symbols' bounds or that disagree, with errors
 naming the inputs and the symbol. Tolerance: f32 against float64, relative
 to the output's largest magnitude, 2e-6 (the static executables' bound)."""
 import json
+import pathlib
 import subprocess
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from ubetest import (attention_transfer_reference, feature_map_reference, philox_uniforms,
-                     rel_error)
+                     read_manifest, rel_error)
 
 MLP = {"format": "ube.graph", "version": 2,
        "dims": {"batch": {"min": 1, "max": 64}},
@@ -161,14 +162,6 @@ def test_ube_run(tools_dir, tmp_path):
     assert bad.returncode != 0 and "batch = 70, outside its bounds (1 to 64)" in bad.stderr
 
 
-def test_cuda_target_refuses(tools_dir, tmp_path):
-    path = tmp_path / "mlp.json"
-    path.write_text(json.dumps(MLP))
-    result = subprocess.run([tools_dir / "ube-compile", path, "--target=cuda", "-o",
-                             tmp_path / "mlp.ube"], capture_output=True, text=True)
-    assert result.returncode != 0
-    assert "entry point 'main' has symbolic dimensions (batch), which the cuda target does " \
-           "not compile yet" in result.stderr
 
 
 # Multi-head attention's reshapes: [batch, seq, 8] split into 2 heads of 4
@@ -277,7 +270,7 @@ def bert_any_shape(ube_module, tmp_path_factory):
     path = tmp_path_factory.mktemp("bert") / "bert.json"
     graph = ube_module.export(model, (ids, torch.ones_like(ids)), path,
                               dynamic_shapes=({0: batch, 1: seq}, {0: batch, 1: seq}))
-    return model, graph, ube_module.compile(path)
+    return model, graph, ube_module.compile(path), path
 
 
 def test_transformers_bert_any_batch_and_length(bert_any_shape):
@@ -286,7 +279,7 @@ def test_transformers_bert_any_batch_and_length(bert_any_shape):
     keeps (padded tokens' states are not used). Tolerance 1e-5 relative to
     the largest magnitude: f32 through two layers' norms and sums of at most
     64 products (measured 1e-7 to 3e-7)."""
-    model, graph, exe = bert_any_shape
+    model, graph, exe, _ = bert_any_shape
     assert graph["version"] == 2 and graph["dims"] == {"batch": {"max": 32},
                                                        "seq": {"max": 512}}
     assert [i["shape"] for i in graph["inputs"]] == [["batch", "seq"], ["batch", "seq"]]
@@ -308,8 +301,52 @@ def test_transformers_bert_any_batch_and_length(bert_any_shape):
     model.float()
 
 
+def cuda_plan_fields(plan):
+    """Every {"expr": N} a launch plan holds, and the symbols its expressions
+    name."""
+    refs, symbols = [], set()
+
+    def walk(value):
+        if isinstance(value, dict):
+            if set(value) == {"expr"}:
+                refs.append(value["expr"])
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+    walk({k: v for k, v in plan.items() if k != "exprs"})
+    symbols = {e[1] for e in plan["exprs"] if e[0] == "symbol"}
+    return refs, symbols
+
+
+@pytest.mark.skipif(not pathlib.Path("/usr/local/cuda/nvvm/libdevice/libdevice.10.bc").exists(),
+                    reason="no CUDA toolkit (libdevice) to compile for cuda")
+def test_cuda_target_compiles_symbolic_dims(tools_dir, tmp_path, bert_any_shape):
+    """The MLP and the transformers BERT, with symbolic batch and length,
+    compile for cuda: the manifest keeps the symbols and each plan sizes its
+    grids, temporaries and copies by expressions of them (which the runtime
+    evaluates per call: test/unit/LaunchPlanTest.cpp; numerics on a GPU:
+    scripts/gpu-check.sh)."""
+    mlp = tmp_path / "mlp.json"
+    mlp.write_text(json.dumps(MLP))
+    for name, path, symbols in (("mlp", mlp, ["batch"]),
+                                ("bert", bert_any_shape[3], ["batch", "seq"])):
+        out = tmp_path / f"{name}.ube"
+        result = subprocess.run([tools_dir / "ube-compile", path, "--target=cuda:sm_90", "-o",
+                                 out], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        entry = read_manifest(out)["entries"][0]
+        assert [s["name"] for s in entry["symbols"]] == symbols
+        plan = entry["plan"] if isinstance(entry["plan"], dict) else json.loads(entry["plan"])
+        refs, named = cuda_plan_fields(plan)
+        assert refs and all(0 <= r < len(plan["exprs"]) for r in refs)
+        assert named == set(range(len(symbols)))
+        assert any(isinstance(s["grid"][0], dict) for s in plan["steps"] if s["op"] == "launch")
+
+
 def test_transformers_bert_refuses_bad_shapes(ube_module, bert_any_shape):
-    _, _, exe = bert_any_shape
+    _, _, exe, _ = bert_any_shape
     ids = np.zeros((2, 600), np.int64)
     with pytest.raises(ube_module.RuntimeError, match=r"has seq = 600, outside its bounds "
                                                       r"\(1 to 512\)"):
