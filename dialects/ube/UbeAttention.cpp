@@ -31,9 +31,6 @@ AttentionOperands::AttentionOperands(Value query, Value key, Value value, Value 
 std::string AttentionComposition::unsupported(const AttentionOperands &att) {
   auto query = UbeBuilder::typeOf(att.query), key = UbeBuilder::typeOf(att.key);
   int64_t rank = query.getRank();
-  if (att.isCausal &&
-      (query.isDynamicDim(rank - 2) || key.isDynamicDim(rank - 2)))
-    return "is_causal on a symbolic length";
   if (rank >= 3 && (query.isDynamicDim(rank - 3) || key.isDynamicDim(rank - 3)) &&
       query.getDimSize(rank - 3) != key.getDimSize(rank - 3))
     return "a symbolic number of heads";
@@ -100,7 +97,7 @@ SmallVector<AttentionComposition::Block> AttentionComposition::blocks(int64_t si
 SmallVector<AttentionComposition::Block> AttentionComposition::visibleKeys(Block rows) {
   SmallVector<Block> result;
   for (Block cols : blocks(keys))
-    if (!att.isCausal || cols.first <= rows.second - 1) // query i sees keys j <= i
+    if (!hidden(rows, cols))
       result.push_back(cols);
   return result;
 }
@@ -116,6 +113,49 @@ Value AttentionComposition::maskBlock(Block rows, Block cols) {
   auto shape = UbeBuilder::typeOf(mask).getShape();
   Value block = rowsOf(mask, rows);
   return shape.back() == 1 ? block : u.slice(block, shape.size() - 1, cols.first, cols.second);
+}
+
+bool AttentionComposition::hidden(Block rows, Block cols) const {
+  // Query i sees keys j <= i.
+  return att.isCausal && !ShapedType::isDynamic(rows.second) && cols.first > rows.second - 1;
+}
+
+bool AttentionComposition::visible(Block rows, Block cols) const {
+  return !att.isCausal || (!ShapedType::isDynamic(cols.second) && cols.second - 1 <= rows.first);
+}
+
+Value AttentionComposition::causalBias(Block rows, Block cols) {
+  Type type = u.b.getF32Type();
+  float lowest = std::numeric_limits<float>::lowest();
+  if (!ShapedType::isDynamic(rows.second) && !ShapedType::isDynamic(cols.second)) {
+    int64_t height = rows.second - rows.first, width = cols.second - cols.first;
+    SmallVector<float> bias(height * width);
+    for (int64_t i = 0; i < height; ++i)
+      for (int64_t j = 0; j < width; ++j)
+        bias[i * width + j] = cols.first + j <= rows.first + i ? 0.0f : lowest;
+    auto biasType = RankedTensorType::get({height, width}, type);
+    return ConstantOp::create(u.b, biasType,
+                              DenseElementsAttr::get(biasType, ArrayRef<float>(bias)));
+  }
+  // Positions as floats (exact to 2^24): a block of symbolic size is the
+  // whole of its dimension, whose size the query or key gives.
+  auto positions = [&](Block block, Value of) {
+    int64_t axis = UbeBuilder::typeOf(of).getRank() - 2;
+    bool symbolic = ShapedType::isDynamic(block.second);
+    int64_t extent = symbolic ? ShapedType::kDynamic : block.second - block.first;
+    SmallVector<Value> sizes;
+    if (symbolic)
+      sizes.push_back(u.dimSize(of, axis));
+    Value at = ArangeOp::create(u.b, RankedTensorType::get({extent}, type),
+                                u.b.getF64FloatAttr(double(block.first)),
+                                u.b.getF64FloatAttr(1.0), sizes);
+    return std::make_pair(at, sizes);
+  };
+  auto [i, height] = positions(rows, query);
+  auto [j, width] = positions(cols, key);
+  int64_t h = UbeBuilder::typeOf(i).getDimSize(0);
+  Value column = u.reshape(i, {h, 1}, height);
+  return u.where(u.compare("le", j, column), u.scalar(type, 0.0), u.scalar(type, lowest));
 }
 
 Value AttentionComposition::scores(Block rows, Block cols, bool recomputed) {
@@ -135,19 +175,8 @@ Value AttentionComposition::scores(Block rows, Block cols, bool recomputed) {
   Type type = u.b.getF32Type();
   if (mask)
     scores = u.add(scores, maskBlock(rows, cols));
-  if (att.isCausal && cols.second - 1 > rows.first) { // not wholly visible
-    // Query i sees keys j <= i: a bias of 0 or the lowest float.
-    int64_t height = rows.second - rows.first, width = cols.second - cols.first;
-    float lowest = std::numeric_limits<float>::lowest();
-    SmallVector<float> bias(height * width);
-    for (int64_t i = 0; i < height; ++i)
-      for (int64_t j = 0; j < width; ++j)
-        bias[i * width + j] = cols.first + j <= rows.first + i ? 0.0f : lowest;
-    auto biasType = RankedTensorType::get({height, width}, type);
-    scores = u.add(scores, ConstantOp::create(u.b, biasType,
-                                              DenseElementsAttr::get(biasType,
-                                                                     ArrayRef<float>(bias))));
-  }
+  if (!visible(rows, cols))
+    scores = u.add(scores, causalBias(rows, cols));
   // Scores stay at least the lowest float: a float mask's -inf, or two
   // biases added, would make a row without keys NaN.
   if ((mask && !boolMask) || (mask && att.isCausal))
@@ -304,8 +333,8 @@ void AttentionComposition::gradients(Value g, SmallVectorImpl<Value> &grads) {
     Value dQuery;
     dMasks.emplace_back(keyBlocks.size());
     for (auto [index, cols] : llvm::enumerate(keyBlocks)) {
-      if (att.isCausal && cols.first > rows.second - 1)
-        continue; // hidden: no gradient from these rows
+      if (hidden(rows, cols))
+        continue; // no gradient from these rows
       Value p = u.exp(u.sub(scores(rows, cols, /*recomputed=*/true), logSumExp));
       accumulate(dValues[index], u.matmul(dropped(p, {{rows, cols}}), gRows,
                                           /*transposeRhs=*/false, /*transposeLhs=*/true));

@@ -88,6 +88,15 @@ private:
   Value dropped(Value p, std::optional<std::pair<Block, Block>> block = std::nullopt);
   /// The float mask's part for `rows` x `cols` (what broadcasts stays).
   Value maskBlock(Block rows, Block cols);
+  /// Under a causal mask: whether no query of `rows` sees a key of `cols`,
+  /// and whether every query sees every key (neither is known of a block
+  /// that ends at a symbolic size, which is then biased element by element).
+  bool hidden(Block rows, Block cols) const;
+  bool visible(Block rows, Block cols) const;
+  /// The causal bias of `rows` x `cols`: 0 where query i sees key j (j <= i),
+  /// else the lowest float. A constant, or computed from the positions at
+  /// run time where a block ends at a symbolic size.
+  Value causalBias(Block rows, Block cols);
   /// The flash forward's statistics of query block `rows`: running max
   /// and sum of exponentials, and the unnormalized output, all f32.
   struct Statistics {

@@ -225,13 +225,32 @@ func.func @attention_float_mask(%q: tensor<1x2x5x8xf32>, %k: tensor<1x2x6x8xf32>
 
 // -----
 
-// Symbolic causal attention with a float mask: its gradient is refused by
-// name (the composition needs a static length under is_causal).
+// Symbolic causal attention with a float mask: the mask's gradient comes
+// from the composition, its causal bias built from positions at run time
+// (ube.arange to the symbolic length, compared row against column).
+// CHECK-LABEL: func.func @attention_float_mask_symbolic_causal
+// CHECK: ube.scaled_dot_product_attention_grad
+// CHECK: ube.arange[%{{.*}}] : tensor<?xf32>
+// CHECK: ube.compare
+// CHECK: ube.where
 func.func @attention_float_mask_symbolic_causal(%q: tensor<?x2x?x8xf32>, %m: tensor<2x1x1xf32>)
-    -> tensor<f32> attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0>}} {
-  // expected-error@+1 {{gradient of a float mask on symbolic dimensions: is_causal on a symbolic length is not supported yet}}
+    -> tensor<f32> attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0, 1>}} {
   %o = ube.scaled_dot_product_attention %q, %q, %q, %m {is_causal = true}
       : tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<2x1x1xf32>
   %l = ube.reduce_sum %o : tensor<?x2x?x8xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
+// Keys shared by a symbolic number of query heads: a float mask's gradient
+// is refused by name (the composition needs the group size).
+func.func @attention_float_mask_symbolic_heads(%q: tensor<2x?x5x8xf32>, %k: tensor<2x1x5x8xf32>,
+                                               %m: tensor<5x5xf32>)
+    -> tensor<f32> attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 2>}} {
+  // expected-error@+1 {{gradient of a float mask on symbolic dimensions: a symbolic number of heads is not supported yet}}
+  %o = ube.scaled_dot_product_attention %q, %k, %k, %m
+      : tensor<2x?x5x8xf32>, tensor<2x1x5x8xf32>, tensor<2x1x5x8xf32>, tensor<5x5xf32>
+  %l = ube.reduce_sum %o : tensor<2x?x5x8xf32>
   return %l : tensor<f32>
 }

@@ -1,10 +1,12 @@
 // RUN: ube-opt %s --ube-lower-to-linalg --split-input-file -verify-diagnostics
 // What does not lower on symbolic dimensions yet says so, naming the op.
 
-func.func @attention(%q: tensor<2x?x8xf32>, %k: tensor<2x?x8xf32>, %v: tensor<2x?x8xf32>) -> tensor<2x?x8xf32> {
-  // expected-error @+1 {{'ube.scaled_dot_product_attention' op on symbolic dimensions: is_causal on a symbolic length is not supported yet}}
-  %0 = ube.scaled_dot_product_attention %q, %k, %v {is_causal = true} : tensor<2x?x8xf32>, tensor<2x?x8xf32>, tensor<2x?x8xf32>
-  return %0 : tensor<2x?x8xf32>
+// Keys shared by a symbolic number of query heads (grouped heads need the
+// group size at compile time).
+func.func @attention(%q: tensor<2x?x5x8xf32>, %k: tensor<2x1x5x8xf32>, %v: tensor<2x1x5x8xf32>) -> tensor<2x?x5x8xf32> {
+  // expected-error @+1 {{'ube.scaled_dot_product_attention' op on symbolic dimensions: a symbolic number of heads is not supported yet}}
+  %0 = ube.scaled_dot_product_attention %q, %k, %v : tensor<2x?x5x8xf32>, tensor<2x1x5x8xf32>, tensor<2x1x5x8xf32>
+  return %0 : tensor<2x?x5x8xf32>
 }
 
 // -----

@@ -665,16 +665,47 @@ def check_causal_gradients(exe, seed, attention):
 def test_causal_attention_gradients_any_batch_and_length(ube_module, tmp_path):
     """is_causal with grouped heads on symbolic batch and length, forward
     and backward in the cpu target's flash kernels (no [L, S] block),
-    against PyTorch in float64. Without the kernels the composition refuses
-    it by name."""
+    against PyTorch in float64; and through the composition (the cuda
+    target's path: the causal bias built from positions at run time)."""
     path = tmp_path / "causal.json"
     path.write_text(json.dumps(CAUSAL_ATTENTION))
-    check_causal_gradients(
-        ube_module.compile(path), 12,
-        lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(
-            q, k, v, is_causal=True, enable_gqa=True))
-    with pytest.raises(ube_module.CompileError, match="is_causal on a symbolic length"):
-        ube_module.compile(path, fused_kernels=False)
+    attention = lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(  # noqa: E731
+        q, k, v, is_causal=True, enable_gqa=True)
+    check_causal_gradients(ube_module.compile(path), 12, attention)
+    check_causal_gradients(ube_module.compile(path, fused_kernels=False), 13, attention)
+
+
+def test_causal_attention_float_mask_gradient_any_batch_and_length(ube_module, tmp_path):
+    """A float mask ([batch, 1, 1, seq], a padding bias) under is_causal on
+    a symbolic length, its gradient too (the composition's), against the
+    scores written out in PyTorch float64 (PyTorch's attention takes no
+    mask with is_causal)."""
+    graph = json.loads(json.dumps(CAUSAL_ATTENTION))
+    graph["inputs"].append({"name": "m", "dtype": "f32", "shape": ["batch", 1, 1, "seq"]})
+    graph["nodes"][0]["inputs"].append("m")
+    graph["gradient"]["wrt"].append("m")
+    path = tmp_path / "causal_mask.json"
+    path.write_text(json.dumps(graph))
+    exe = ube_module.compile(path)
+    rng = np.random.default_rng(14)
+    for batch, seq in [(1, 1), (3, 7), (2, 40)]:
+        q = rng.standard_normal((batch, 4, seq, 16)).astype(np.float32)
+        k = rng.standard_normal((batch, 2, seq, 16)).astype(np.float32)
+        v = rng.standard_normal((batch, 2, seq, 8)).astype(np.float32)
+        r = rng.standard_normal((batch, 4, seq, 8)).astype(np.float32)
+        m = rng.standard_normal((batch, 1, 1, seq)).astype(np.float32)
+        outs = exe(q, k, v, r, m)
+        ts = [torch.from_numpy(a).double().requires_grad_() for a in (q, k, v, m)]
+        tq, tk, tv, tm = ts
+        kk, vv = tk.repeat_interleave(2, 1), tv.repeat_interleave(2, 1)
+        causal = torch.ones(seq, seq, dtype=torch.bool).tril()
+        scores = (tq @ kk.transpose(-1, -2)) / 4 + tm
+        scores = scores.masked_fill(~causal, float("-inf"))
+        ref = ((scores.softmax(-1) @ vv) * torch.from_numpy(r).double()).sum()
+        ref.backward()
+        assert rel_error(outs[0], ref.item()) < 1e-5, (batch, seq)
+        for name, out, t in zip("qkvm", outs[1:], ts):
+            assert rel_error(out, t.grad.numpy()) < 1e-5, (name, batch, seq)
 
 
 def test_causal_attention_dropout_gradients_any_batch_and_length(ube_module, tmp_path):
