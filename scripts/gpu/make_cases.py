@@ -206,15 +206,23 @@ def bert_config(layers, hidden, heads, vocab, classes, intermediate):
 def training_cases():
     """(name, teacher config, student config, DistillConfig fields, batch,
     tokens, peer): the tiny case has every term of ube.distill's step
-    (module replacement's Bernoulli draws too); the MiniLM case is the
-    real-model step of bench/bench_minilm_distill.py (all-MiniLM-L6-v2's
-    shapes, 8 classes, batches of 32 x 24 tokens), timed against PyTorch."""
+    (module replacement's Bernoulli draws too), and its variable-length
+    variant (without module replacement, which variable_length does not
+    take) symbolic batch and length, run below their bounds; the MiniLM
+    case is the real-model step of bench/bench_minilm_distill.py
+    (all-MiniLM-L6-v2's shapes, 8 classes, batches of 32 x 24 tokens),
+    timed against PyTorch."""
     tiny = bert_config(2, 32, 4, 50, 3, 64)
-    yield "distill_tiny", tiny, dict(tiny, num_hidden_layers=1), dict(
+    terms = dict(
         hard_label_weight=0.5, feature_weight=1.0, layer_map={1: 2}, feature_mean_weight=1.0,
         feature_variance_weight=1.0, attention_weight=1.0, attention_map={0: 1},
         replace=[(["bert.encoder.layer.0", "bert.encoder.layer.1"], "bert.encoder.layer.0")],
-        replace_weight=1.0, transfer_offset=0.5, transfer_slope=0.05), 8, 8, False
+        replace_weight=1.0, transfer_offset=0.5, transfer_slope=0.05)
+    yield "distill_tiny", tiny, dict(tiny, num_hidden_layers=1), terms, 8, 8, False
+    variable = {k: v for k, v in terms.items() if k not in (
+        "replace", "replace_weight", "transfer_offset", "transfer_slope")}
+    yield "distill_tiny_symbolic", tiny, dict(tiny, num_hidden_layers=1), dict(
+        variable, variable_length=True), 8, 12, False
     minilm = bert_config(6, 384, 12, 30522, 8, 1536)
     yield "distill_minilm", minilm, dict(minilm, num_hidden_layers=3), dict(
         hard_label_weight=0.5, feature_weight=1.0, layer_map={1: 1, 2: 3, 3: 6},
@@ -284,6 +292,12 @@ def write_training_case(case, name, teacher, student, config, batch, tokens, pee
     compile_(case / "graph.json", "cpu", case / "cpu.ube")
     from ube.runtime import load
     inputs = load(case / "cpu.ube").train_step.inputs
+    # A step of symbolic batch and length runs below its bounds (each at
+    # its maximum less 3): its inputs' shapes with those sizes.
+    run_sizes = {name: max(1, bound["max"] - 3) for name, bound in graph.get("dims", {}).items()}
+    declared = {d["name"]: d["shape"] for d in graph["inputs"]}
+    inputs = [(n, t, [run_sizes[d] if isinstance(d, str) else d for d in declared[n]]
+               if n in declared else shape) for n, t, shape in inputs]
     spec = {"steps": steps, "seed": 0, "ids": "input0", "mask": "input1", "first_id": 1,
             "vocab": teacher["vocab_size"], "classes": teacher["num_labels"], "lr": 1e-4,
             "min_tokens": max(2, tokens // 3), "inputs": [list(i) for i in inputs]}
