@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Cuda/Passes.h"
+#include "passes/Utils/KernelBuilding.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/Utils/Utils.h"
@@ -72,20 +73,6 @@ OpFoldResult tripCount(OpBuilder &b, Location loc, int64_t lower, Value upper, i
   return trip;
 }
 
-/// `a * b`, folded when both are constants.
-OpFoldResult multiply(OpBuilder &b, Location loc, OpFoldResult x, OpFoldResult y) {
-  auto cx = getConstantIntValue(x), cy = getConstantIntValue(y);
-  if (cx && cy)
-    return b.getIndexAttr(*cx * *cy);
-  if (cx == 1)
-    return y;
-  if (cy == 1)
-    return x;
-  return arith::MulIOp::create(b, loc, getValueOrCreateConstantIndexOp(b, loc, x),
-                               getValueOrCreateConstantIndexOp(b, loc, y))
-      .getResult();
-}
-
 /// A parallel loop's bounds: each dimension's start, step and trip count,
 /// and the iterations in all. Trip counts of symbolic sizes are host values.
 struct IterationSpace {
@@ -109,7 +96,7 @@ IterationSpace iterationSpace(scf::ParallelOp loop, Operation *before) {
     space.lower.push_back(*getConstantIntValue(lb));
     space.step.push_back(*getConstantIntValue(st));
     space.trips.push_back(tripCount(b, loc, space.lower.back(), ub, space.step.back()));
-    space.total = multiply(b, loc, space.total, space.trips.back());
+    space.total = ube::mulSizes(b, loc, space.total, space.trips.back());
   }
   return space;
 }
@@ -290,7 +277,7 @@ struct UbeCudaMapToLaunchesPass
     SmallVector<OpFoldResult> trips = r.trips(b, loc);
     OpFoldResult length = b.getIndexAttr(1);
     for (OpFoldResult trip : trips)
-      length = multiply(b, loc, length, trip);
+      length = ube::mulSizes(b, loc, length, trip);
     auto [launch, inner] = createLaunch(b, loc, rows ? space.total : b.getIndexAttr(1), block);
     IRMapping mapping;
     if (rows)

@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Cuda/Passes.h"
+#include "passes/Utils/KernelBuilding.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -502,17 +503,13 @@ LogicalResult UbeCudaMatmulKernelsPass::lower(Contraction &c) {
       return constant((*known + tile - 1) / tile);
     return arith::CeilDivUIOp::create(b, cast<Value>(size), constant(tile));
   };
-  // Batch blocks: the static batch sizes' product times the symbolic ones.
-  Value batches = constant(batch);
-  for (unsigned d : c.batch) {
-    if (!ShapedType::isDynamic(ranges[d]))
-      continue;
-    Value size = cast<Value>(loopSize(b, b.getLoc(), c.op, d));
-    batches = getConstantIntValue(batches) == 1 ? size
-                                                : arith::MulIOp::create(b, batches, size).getResult();
-  }
+  // Batch blocks: the product of the batch loops' sizes.
+  OpFoldResult batches = b.getIndexAttr(1);
+  for (unsigned d : c.batch)
+    batches = ube::mulSizes(b, b.getLoc(), batches, loopSize(b, b.getLoc(), c.op, d));
   int64_t threads = (tile / kMicro) * (tile / kMicro);
-  auto launch = gpu::LaunchOp::create(b, tiles(c.n), tiles(c.m), batches,
+  auto launch = gpu::LaunchOp::create(b, tiles(c.n), tiles(c.m),
+      getValueOrCreateConstantIndexOp(b, b.getLoc(), batches),
       constant(threads), constant(1), constant(1), /*dynamicSharedMemorySize=*/Value(),
       /*asyncTokenType=*/Type(), /*asyncDependencies=*/ValueRange(),
       TypeRange{sharedType, sharedType});

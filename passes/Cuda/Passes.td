@@ -56,15 +56,16 @@ def UbeCudaRowKernels : Pass<"ube-cuda-row-kernels", "::mlir::func::FuncOp"> {
   let summary = "Lowers softmax, log_softmax, layer_norm and rms_norm over the last axis to one-pass row programs for GPUs";
   let description = [{
     Replaces `ube.softmax`, `ube.log_softmax`, `ube.layer_norm` and
-    `ube.rms_norm` over the last axis of static f32 tensors with an
+    `ube.rms_norm` over the last axis of f32 tensors with an
     `scf.forall` over rows whose body is a short program of scalar loops
     over the row: the statistics (maximum and sum of exp(x − max); mean and
     centered sum of squares; sum of squares), each a loop carrying one sum
     or maximum, then a loop writing the outputs (times the weight, plus the
     bias). `--ube-cuda-map-to-launches` runs such a row as one block: each
     loop strided over the threads, each statistic combined across the block,
-    so the row is read from memory once rather than by three kernels. Ops
-    it does not handle (other element types, other axes, symbolic shapes)
+    so the row is read from memory once rather than by three kernels. The
+    number of rows and their length may be symbolic sizes (read with
+    `tensor.dim`). Ops it does not handle (other element types, other axes)
     are left for `--ube-lower-to-linalg`.
   }];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::tensor::TensorDialect",
@@ -85,6 +86,9 @@ def UbeCudaMatmulKernels : Pass<"ube-cuda-matmul-kernels", "::mlir::func::FuncOp
     `f` and `g` applied as the slices are staged, `gpu.barrier` around each
     slice. Edges read zeros and skip their stores. The large tile is used
     when it still gives `min-large-tile-blocks` blocks, else the small one.
+    Loop sizes may be symbolic: the grid is then computed on the host from
+    the operands' sizes, the small tile is used, and every edge is guarded
+    against the sizes the kernel reads from its operands.
   }];
   let options = [
     Option<"largeTile", "large-tile", "int64_t", "128",
@@ -112,6 +116,11 @@ def UbeCudaMapToLaunches : Pass<"ube-cuda-map-to-launches", "::mlir::func::FuncO
     row: threads stride over the row and combine with `gpu.all_reduce`. Scalar values the
     kernels use (loads and arithmetic on them) are recomputed inside, so the
     host side is left with allocations, views, copies and launches only.
+    Loop ends may be symbolic sizes (starts and steps must be constants):
+    trip counts and grids are then computed on the host (`memref.dim` and
+    index arithmetic, which the launch plan turns into expressions of the
+    symbols), blocks are `block-size` threads, every thread checks its id
+    against the count, and rows of symbolic length run to it.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", "256", "Threads per block">

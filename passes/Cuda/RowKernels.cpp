@@ -50,15 +50,8 @@ public:
     shape = tensor::getMixedSizes(b, b.getLoc(), input);
     length = shape.back();
     rows = b.getIndexAttr(1);
-    for (OpFoldResult size : ArrayRef(shape).drop_back()) {
-      auto r = getConstantIntValue(rows), s = getConstantIntValue(size);
-      rows = r == 1 ? size
-             : r && s ? OpFoldResult(b.getIndexAttr(*r * *s))
-                    : OpFoldResult(arith::MulIOp::create(
-                                       b, getValueOrCreateConstantIndexOp(b, b.getLoc(), rows),
-                                       getValueOrCreateConstantIndexOp(b, b.getLoc(), size))
-                                       .getResult());
-    }
+    for (OpFoldResult size : ArrayRef(shape).drop_back())
+      rows = mulSizes(b, b.getLoc(), rows, size);
     x = reshapeTo(b, input, ArrayRef<OpFoldResult>{rows, length});
   }
 

@@ -70,6 +70,19 @@ Value reshapeTo(ImplicitLocOpBuilder &b, Value value, ArrayRef<OpFoldResult> sha
   return tensor::ExpandShapeOp::create(b, target, value, groups, shape);
 }
 
+OpFoldResult mulSizes(OpBuilder &b, Location loc, OpFoldResult x, OpFoldResult y) {
+  auto cx = getConstantIntValue(x), cy = getConstantIntValue(y);
+  if (cx && cy)
+    return b.getIndexAttr(*cx * *cy);
+  if (cx == 1)
+    return y;
+  if (cy == 1)
+    return x;
+  return arith::MulIOp::create(b, loc, getValueOrCreateConstantIndexOp(b, loc, x),
+                               getValueOrCreateConstantIndexOp(b, loc, y))
+      .getResult();
+}
+
 Value IndexMath::c(int64_t value) { return arith::ConstantIndexOp::create(b, value); }
 Value IndexMath::add(Value x, Value y) { return b.createOrFold<arith::AddIOp>(x, y); }
 Value IndexMath::sub(Value x, Value y) { return b.createOrFold<arith::SubIOp>(x, y); }

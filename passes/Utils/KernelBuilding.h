@@ -44,6 +44,11 @@ mlir::Value reshapeTo(mlir::ImplicitLocOpBuilder &b, mlir::Value value,
 mlir::Value reshapeTo(mlir::ImplicitLocOpBuilder &b, mlir::Value value,
                       llvm::ArrayRef<mlir::OpFoldResult> shape);
 
+/// `x * y` of two index sizes: an attribute when both are constants, the
+/// other operand when one is 1, else an arith.muli where `b` is.
+mlir::OpFoldResult mulSizes(mlir::OpBuilder &b, mlir::Location loc, mlir::OpFoldResult x,
+                            mlir::OpFoldResult y);
+
 /// Index arithmetic for kernels whose sizes may be symbolic: each op folds
 /// when its operands are constants, so one builder makes the same constants
 /// for static shapes that it computes at run time for symbolic ones.

@@ -317,9 +317,12 @@ MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) 
   LaunchPlan instance;
   if (resolved.plan.symbolic()) {
     const EntryPoint &e = resolved.entry;
-    size_t at = e.inputs.size() + e.outputs.size() + (e.arenaBytes ? 1 : 0);
-    const auto *sizes = static_cast<const int64_t *>(buffers[at]);
-    std::vector<int64_t> symbols(sizes, sizes + e.symbols.size());
+    std::vector<int64_t> symbols;
+    if (!e.symbols.empty()) {
+      size_t at = e.inputs.size() + e.outputs.size() + (e.arenaBytes ? 1 : 0);
+      const auto *sizes = static_cast<const int64_t *>(buffers[at]);
+      symbols.assign(sizes, sizes + e.symbols.size());
+    }
     if (MaybeError error = instantiateLaunchPlan(resolved.plan, e, symbols, code.name, instance))
       return error;
   }

@@ -48,6 +48,8 @@ void validate(const uint8_t *data, size_t size) {
   for (const ube::EntryPoint &entry : view.manifest.entries) {
     // Symbolic signatures: bound at each symbol's smallest size, every
     // resolved shape is the signature's rank and has no symbolic size left.
+    std::vector<int64_t> sizes;
+    bool bound = entry.symbols.empty();
     if (!entry.symbols.empty()) {
       std::vector<std::vector<int64_t>> shapes;
       for (const TensorSignature &input : entry.inputs) {
@@ -56,9 +58,9 @@ void validate(const uint8_t *data, size_t size) {
           sizes[k] = entry.symbols[k].min;
         shapes.push_back(resolvedShape(entry, input, sizes));
       }
-      std::vector<int64_t> sizes;
       std::string bindError;
-      if (bindSymbols(entry, shapes, sizes, bindError)) {
+      bound = bindSymbols(entry, shapes, sizes, bindError);
+      if (bound) {
         UBE_FUZZ_CHECK(sizes.size() == entry.symbols.size());
         for (const TensorSignature &output : entry.outputs) {
           std::vector<int64_t> shape = resolvedShape(entry, output, sizes);
@@ -70,10 +72,20 @@ void validate(const uint8_t *data, size_t size) {
         UBE_FUZZ_CHECK(!bindError.empty());
       }
     }
-    LaunchPlan plan;
-    if (MaybeError e = parseLaunchPlan(view, entry, "fuzz.ube", plan)) {
+    LaunchPlan parsed;
+    if (MaybeError e = parseLaunchPlan(view, entry, "fuzz.ube", parsed)) {
       UBE_FUZZ_CHECK(!e->message.empty());
       continue;
+    }
+    // What depends on the symbols is checked per call: at the sizes bound.
+    LaunchPlan plan = parsed;
+    if (parsed.symbolic() || !entry.symbols.empty()) {
+      if (!bound)
+        continue;
+      if (MaybeError e = instantiateLaunchPlan(parsed, entry, sizes, "fuzz.ube", plan)) {
+        UBE_FUZZ_CHECK(!e->message.empty());
+        continue;
+      }
     }
     for (const LaunchStep &step : plan.steps) {
       if (step.kind == LaunchStep::Copy) {

@@ -140,6 +140,11 @@ def main():
                         "-o", tmp / "softmax-cuda.ube"], check=True)
         (exes / "softmax-cuda.ube").write_bytes(
             without_sections((tmp / "softmax-cuda.ube").read_bytes(), "cubin:"))
+        # A launch plan whose sizes are expressions of the symbols.
+        subprocess.run([compile_tool, symbolic, "--target=cuda:sm_90",
+                        "-o", tmp / "symbolic-cuda.ube"], check=True)
+        (exes / "symbolic-cuda.ube").write_bytes(
+            without_sections((tmp / "symbolic-cuda.ube").read_bytes(), "cubin:"))
 
 
 if __name__ == "__main__":
