@@ -312,10 +312,13 @@ MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) 
   auto &code = static_cast<CudaCode &>(loaded);
   const ResolvedPlan &resolved = code.plans.at(entry);
   const std::vector<CUfunction> &functions = resolved.functions;
-  // A plan with expressions is evaluated at this call's symbol sizes, which
-  // follow the arguments (and the arena, which cuda entries do not take).
+  // A plan with expressions, or of an entry with symbols (its copies of
+  // symbolic buffers are checked at each call), is evaluated at this call's
+  // symbol sizes, which follow the arguments (and the arena, which cuda
+  // entries do not take).
+  bool perCall = resolved.plan.symbolic() || !resolved.entry.symbols.empty();
   LaunchPlan instance;
-  if (resolved.plan.symbolic()) {
+  if (perCall) {
     const EntryPoint &e = resolved.entry;
     std::vector<int64_t> symbols;
     if (!e.symbols.empty()) {
@@ -326,7 +329,7 @@ MaybeError CudaDevice::launch(LoadedCode &loaded, size_t entry, void **buffers) 
     if (MaybeError error = instantiateLaunchPlan(resolved.plan, e, symbols, code.name, instance))
       return error;
   }
-  const LaunchPlan &plan = resolved.plan.symbolic() ? instance : resolved.plan;
+  const LaunchPlan &plan = perCall ? instance : resolved.plan;
   if (MaybeError e = makeCurrent())
     return e;
   std::vector<CUdeviceptr> pointers(plan.buffers.size());

@@ -25,10 +25,10 @@ namespace ube::runtime {
 MaybeError parseLaunchPlan(const ExecutableView &executable, const EntryPoint &entry,
                            const std::string &displayName, LaunchPlan &plan);
 
-/// `plan` (parsed for `entry`, which has symbols) at one invocation's
-/// symbol sizes (bound and checked by the runtime): its expressions
-/// evaluated into its fields, its symbolic argument buffers sized, and its
-/// copies checked against them.
+/// `plan` (parsed for `entry`: one with symbols, or a plan with
+/// expressions) at one invocation's symbol sizes (bound and checked by the
+/// runtime): its expressions evaluated into its fields, its symbolic
+/// argument buffers sized, and its copies checked against them.
 MaybeError instantiateLaunchPlan(const LaunchPlan &plan, const EntryPoint &entry,
                                  const std::vector<int64_t> &symbols,
                                  const std::string &displayName, LaunchPlan &out);

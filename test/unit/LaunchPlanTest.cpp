@@ -376,7 +376,19 @@ TEST(LaunchPlanExprs, InstantiatedPerInvocation) {
             "t.ube (main): the launch plan fails at these sizes: copy outside its buffers");
   EXPECT_EQ(error->code, UBE_INVALID_EXECUTABLE);
 
+  // A plan without expressions still has its copies of symbolic buffers
+  // checked per call: 32 bytes of x fit at seq = 8, not at seq = 4.
+  LaunchPlan plain;
+  entry.plan = R"({"buffers": [{"kind": "argument", "index": 0},
+      {"kind": "temporary", "bytes": 64}],
+      "steps": [{"op": "copy", "src": 0, "dst": 1, "bytes": 32}]})";
+  error = parseLaunchPlan(view, entry, "t.ube", plain);
+  ASSERT_FALSE(error) << error->message;
+  EXPECT_FALSE(instantiateLaunchPlan(plain, entry, {8}, "t.ube", at));
+  EXPECT_TRUE(instantiateLaunchPlan(plain, entry, {4}, "t.ube", at));
+
   // Parsing checks what it can: symbols the entry has.
+  entry.plan = std::string(R"({"buffers": [], "steps": [], )") + kSymbolicExprs + "}";
   entry.symbols.clear();
   error = parseLaunchPlan(view, entry, "t.ube", plan);
   ASSERT_TRUE(error);
