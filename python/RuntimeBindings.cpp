@@ -132,6 +132,16 @@ public:
     return out;
   }
 
+  /// The bytes of scratch memory a call with inputs of `shapes` takes.
+  uint64_t arenaBytes(size_t fn, const std::vector<std::vector<int64_t>> &shapes) const {
+    std::vector<const int64_t *> pointers;
+    for (const std::vector<int64_t> &shape : shapes)
+      pointers.push_back(shape.data());
+    uint64_t bytes = 0;
+    check(ube_function_arena_bytes(exe_, fn, pointers.data(), pointers.size(), &bytes));
+    return bytes;
+  }
+
   /// `outputs`: optional arrays (None entries allowed) the results are
   /// written into instead of new ones; each must have the declared dtype and
   /// shape, be C-contiguous and writeable, and share no memory with an input
@@ -315,6 +325,7 @@ PYBIND11_MODULE(_ube_runtime, m) {
       .def("find", &Executable::find)
       .def("signature", &Executable::signature, py::arg("function"), py::arg("inputs"))
       .def("in_place", &Executable::inPlace, py::arg("function"))
+      .def("arena_bytes", &Executable::arenaBytes, py::arg("function"), py::arg("shapes"))
       .def("invoke", &Executable::invoke, py::arg("function"), py::arg("inputs"),
            py::arg("outputs") = py::none());
 }

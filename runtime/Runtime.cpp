@@ -32,17 +32,22 @@ struct ube_executable_s {
   std::unique_ptr<LoadedCode> code;
   /// Per entry, per argument: the shape arrays ube_tensor_info points at.
   std::vector<std::vector<ube_tensor_info>> inputInfo, outputInfo;
-  /// Per entry: scratch arenas (manifest arena_bytes) no invocation is using.
-  /// An invocation takes one (allocating only when none is free) and puts it
-  /// back, so the steady state allocates nothing and concurrent invocations
-  /// each have their own.
+  /// Per entry: scratch arenas no invocation is using, with their sizes.
+  /// An invocation takes one (allocating only when none is free, and
+  /// growing it when its shapes need more than it has) and puts it back,
+  /// so the steady state allocates nothing and concurrent invocations each
+  /// have their own.
+  struct Arena {
+    void *data;
+    uint64_t bytes;
+  };
   std::mutex arenaMutex;
-  std::vector<std::vector<void *>> freeArenas;
+  std::vector<std::vector<Arena>> freeArenas;
 
   ~ube_executable_s() {
-    for (size_t entry = 0; entry < freeArenas.size(); ++entry)
-      for (void *arena : freeArenas[entry])
-        device->deallocate(arena, manifest.entries[entry].arenaBytes);
+    for (const auto &arenas : freeArenas)
+      for (const Arena &arena : arenas)
+        device->deallocate(arena.data, arena.bytes);
   }
 };
 
@@ -53,12 +58,13 @@ public:
   ArenaLease(ube_executable *executable, size_t function)
       : executable_(executable), function_(function) {}
   ~ArenaLease() {
-    if (!arena_)
+    if (!arena_.data)
       return;
     std::lock_guard<std::mutex> lock(executable_->arenaMutex);
     executable_->freeArenas[function_].push_back(arena_);
   }
-  MaybeError acquire(void *&out) {
+  /// An arena of at least `bytes`: a free one, reallocated when smaller.
+  MaybeError acquire(uint64_t bytes, void *&out) {
     {
       std::lock_guard<std::mutex> lock(executable_->arenaMutex);
       auto &free = executable_->freeArenas[function_];
@@ -67,18 +73,23 @@ public:
         free.pop_back();
       }
     }
-    if (!arena_)
-      if (MaybeError error = executable_->device->allocate(
-              executable_->manifest.entries[function_].arenaBytes, &arena_))
+    if (arena_.data && arena_.bytes < bytes) {
+      executable_->device->deallocate(arena_.data, arena_.bytes);
+      arena_ = {};
+    }
+    if (!arena_.data) {
+      if (MaybeError error = executable_->device->allocate(bytes, &arena_.data))
         return error;
-    out = arena_;
+      arena_.bytes = bytes;
+    }
+    out = arena_.data;
     return std::nullopt;
   }
 
 private:
   ube_executable *executable_;
   size_t function_;
-  void *arena_ = nullptr;
+  ube_executable_s::Arena arena_ = {nullptr, 0};
 };
 } // namespace
 
@@ -302,38 +313,71 @@ ptrdiff_t ube_function_output_in_place_of(const ube_executable *executable, size
   return -1;
 }
 
+namespace {
+/// The symbols' sizes of `executable`'s `function` when its inputs have
+/// `input_shapes` (`api` names the caller in errors about null arguments).
+ube_status symbolSizesOf(const ube_executable *executable, size_t function,
+                         const int64_t *const *input_shapes, size_t num_inputs, const char *api,
+                         std::vector<int64_t> &sizes) {
+  if (!executable || (num_inputs && !input_shapes))
+    return makeStatus(UBE_INVALID_ARGUMENT, fmt::format("{}: null argument", api));
+  if (function >= executable->manifest.entries.size())
+    return makeStatus(UBE_INVALID_ARGUMENT, fmt::format("no function #{}", function));
+  const EntryPoint &entry = executable->manifest.entries[function];
+  if (num_inputs != entry.inputs.size())
+    return makeStatus(UBE_INVALID_ARGUMENT,
+                      fmt::format("function '{}' takes {} inputs, got {}", entry.name,
+                                  entry.inputs.size(), num_inputs));
+  std::vector<std::vector<int64_t>> shapes;
+  for (size_t i = 0; i < num_inputs; ++i) {
+    if (!input_shapes[i] && !entry.inputs[i].shape.empty())
+      return makeStatus(UBE_INVALID_ARGUMENT,
+                        fmt::format("function '{}': the shape of input '{}' is null", entry.name,
+                                    entry.inputs[i].name));
+    size_t rank = entry.inputs[i].shape.size();
+    shapes.emplace_back(input_shapes[i], input_shapes[i] + rank);
+  }
+  std::string error;
+  if (!bindSymbols(entry, shapes, sizes, error))
+    return makeStatus(UBE_INVALID_ARGUMENT, error);
+  return nullptr;
+}
+} // namespace
+
 ube_status ube_function_output_shape(const ube_executable *executable, size_t function,
                                      const int64_t *const *input_shapes, size_t num_inputs,
                                      size_t index, int64_t *shape) {
   return guarded([&]() -> ube_status {
-    if (!executable || (num_inputs && !input_shapes))
-      return makeStatus(UBE_INVALID_ARGUMENT, "ube_function_output_shape: null argument");
-    if (function >= executable->manifest.entries.size())
-      return makeStatus(UBE_INVALID_ARGUMENT, fmt::format("no function #{}", function));
-    const EntryPoint &entry = executable->manifest.entries[function];
-    if (!shape && index < entry.outputs.size() && !entry.outputs[index].shape.empty())
-      return makeStatus(UBE_INVALID_ARGUMENT, "ube_function_output_shape: null shape");
-    if (index >= entry.outputs.size() || num_inputs != entry.inputs.size())
-      return makeStatus(UBE_INVALID_ARGUMENT,
-                        fmt::format("function '{}' takes {} inputs and has {} outputs; got {} "
-                                    "inputs and output #{}",
-                                    entry.name, entry.inputs.size(), entry.outputs.size(),
-                                    num_inputs, index));
-    std::vector<std::vector<int64_t>> shapes;
-    for (size_t i = 0; i < num_inputs; ++i) {
-      if (!input_shapes[i] && !entry.inputs[i].shape.empty())
-        return makeStatus(UBE_INVALID_ARGUMENT,
-                          fmt::format("function '{}': the shape of input '{}' is null",
-                                      entry.name, entry.inputs[i].name));
-      size_t rank = entry.inputs[i].shape.size();
-      shapes.emplace_back(input_shapes[i], input_shapes[i] + rank);
-    }
     std::vector<int64_t> sizes;
-    std::string error;
-    if (!bindSymbols(entry, shapes, sizes, error))
-      return makeStatus(UBE_INVALID_ARGUMENT, error);
+    if (ube_status s = symbolSizesOf(executable, function, input_shapes, num_inputs,
+                                     "ube_function_output_shape", sizes))
+      return s;
+    const EntryPoint &entry = executable->manifest.entries[function];
+    if (index >= entry.outputs.size())
+      return makeStatus(UBE_INVALID_ARGUMENT,
+                        fmt::format("function '{}' has {} outputs; got output #{}", entry.name,
+                                    entry.outputs.size(), index));
+    if (!shape && !entry.outputs[index].shape.empty())
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_function_output_shape: null shape");
     std::vector<int64_t> out = resolvedShape(entry, entry.outputs[index], sizes);
     std::copy(out.begin(), out.end(), shape);
+    return nullptr;
+  });
+}
+
+ube_status ube_function_arena_bytes(const ube_executable *executable, size_t function,
+                                    const int64_t *const *input_shapes, size_t num_inputs,
+                                    uint64_t *bytes) {
+  return guarded([&]() -> ube_status {
+    std::vector<int64_t> sizes;
+    if (ube_status s = symbolSizesOf(executable, function, input_shapes, num_inputs,
+                                     "ube_function_arena_bytes", sizes))
+      return s;
+    if (!bytes)
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_function_arena_bytes: null argument");
+    std::string error;
+    if (!arenaBytesAt(executable->manifest.entries[function], sizes, *bytes, error))
+      return makeStatus(UBE_INVALID_ARGUMENT, executable->displayName + ": " + error);
     return nullptr;
   });
 }
@@ -548,9 +592,14 @@ ube_status ube_invoke(ube_executable *executable, size_t function, ube_buffer *c
     if (ube_status s = checkOverlaps(entry, inputs, outputs))
       return s;
     ArenaLease arena(executable, function);
-    if (entry.arenaBytes) {
+    if (entry.arenaBytes || !entry.arenaExprs.empty()) {
+      uint64_t bytes;
+      std::string error;
+      if (!arenaBytesAt(entry, symbolSizes, bytes, error))
+        return makeStatus(UBE_INVALID_ARGUMENT, executable->displayName + ": " + error);
       void *scratch;
-      if (MaybeError err = arena.acquire(scratch))
+      // (A size of 0 still gets a distinct, valid pointer.)
+      if (MaybeError err = arena.acquire(std::max<uint64_t>(bytes, 1), scratch))
         return toStatus(err);
       pointers.push_back(scratch);
     }

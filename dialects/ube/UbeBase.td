@@ -40,6 +40,10 @@ def Ube_Dialect : Dialect {
     "::mlir::DenseI64ArrayAttr":$in_place,
     // An entry point's arena size in bytes (--ube-cpu-plan-memory).
     "::mlir::IntegerAttr":$arena_bytes,
+    // An entry point's arena size at a call, when its symbols give it: the
+    // last node of an expression list over them, [["symbol", 0], ...]
+    // (--ube-cpu-plan-memory).
+    "::mlir::ArrayAttr":$arena_exprs,
     // The task a dispatch call runs (--ube-cpu-outline-parallel-loops).
     "::mlir::StringAttr":$parallel_task,
     // An entry point's symbolic dimensions (func attr): #ube.dim attributes.

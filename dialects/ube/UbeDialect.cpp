@@ -73,6 +73,11 @@ LogicalResult UbeDialect::verifyOperationAttribute(Operation *op, NamedAttribute
     auto bytes = dyn_cast<IntegerAttr>(value);
     return expect(bytes && !bytes.getValue().isNegative(), "a non-negative integer");
   }
+  if (name == ArenaExprsAttrHelper::getNameStr()) {
+    auto exprs = dyn_cast<ArrayAttr>(value);
+    return expect(exprs && !exprs.empty() && succeeded(sizeExprsFromAttr(exprs)),
+                  "a list of expression nodes ([\"symbol\", 0], [\"muli\", 0, 1], ...)");
+  }
   if (name == ParallelTaskAttrHelper::getNameStr())
     return expect(isa<StringAttr>(value), "a string (the task's function)");
   if (name == SymbolsAttrHelper::getNameStr()) {
@@ -146,3 +151,59 @@ LogicalResult UbeDialect::verifyRegionResultAttribute(Operation *op, unsigned,
   return verifyValueAttribute(op, "result", resultIndex, valueType(op, resultIndex, true),
                               attribute);
 }
+
+namespace ube {
+
+ArrayAttr sizeExprsToAttr(MLIRContext *context, ArrayRef<PlanExpr> exprs) {
+  mlir::Builder b(context);
+  SmallVector<Attribute> nodes;
+  for (const PlanExpr &e : exprs) {
+    SmallVector<Attribute> node{b.getStringAttr(planExprName(e.op))};
+    if (e.op == PlanExpr::Constant || e.op == PlanExpr::Symbol) {
+      node.push_back(b.getI64IntegerAttr(e.value));
+    } else {
+      node.push_back(b.getI64IntegerAttr(e.lhs));
+      node.push_back(b.getI64IntegerAttr(e.rhs));
+    }
+    nodes.push_back(b.getArrayAttr(node));
+  }
+  return b.getArrayAttr(nodes);
+}
+
+FailureOr<std::vector<PlanExpr>> sizeExprsFromAttr(ArrayAttr attr) {
+  std::vector<PlanExpr> exprs;
+  for (Attribute a : attr) {
+    auto node = dyn_cast<ArrayAttr>(a);
+    if (!node || node.empty() || node.size() > 3)
+      return failure();
+    auto name = dyn_cast<StringAttr>(node[0]);
+    std::optional<PlanExpr::Op> op = name ? planExprOp(name.getValue().str()) : std::nullopt;
+    if (!op)
+      return failure();
+    SmallVector<int64_t> operands;
+    for (Attribute operand : node.getValue().drop_front()) {
+      auto integer = dyn_cast<IntegerAttr>(operand);
+      if (!integer)
+        return failure();
+      operands.push_back(integer.getInt());
+    }
+    PlanExpr expr;
+    expr.op = *op;
+    bool leaf = *op == PlanExpr::Constant || *op == PlanExpr::Symbol;
+    if (operands.size() != (leaf ? 1u : 2u))
+      return failure();
+    if (leaf) {
+      expr.value = operands[0];
+    } else {
+      for (int64_t operand : operands)
+        if (operand < 0 || operand >= int64_t(exprs.size()))
+          return failure();
+      expr.lhs = uint32_t(operands[0]);
+      expr.rhs = uint32_t(operands[1]);
+    }
+    exprs.push_back(expr);
+  }
+  return exprs;
+}
+
+} // namespace ube

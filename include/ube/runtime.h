@@ -129,6 +129,13 @@ ptrdiff_t ube_function_output_in_place_of(const ube_executable *executable, size
 ube_status ube_function_output_shape(const ube_executable *executable, size_t function,
                                      const int64_t *const *input_shapes, size_t num_inputs,
                                      size_t index, int64_t *shape);
+/* The bytes of scratch memory a call with inputs of `input_shapes` takes
+ * (the runtime's arena; 0: none). An entry point with symbolic dimensions
+ * may need more at larger sizes: each invocation's arena grows to what its
+ * shapes need and is then reused. Fails as ube_function_output_shape does. */
+ube_status ube_function_arena_bytes(const ube_executable *executable, size_t function,
+                                    const int64_t *const *input_shapes, size_t num_inputs,
+                                    uint64_t *bytes);
 
 /*--- buffers --------------------------------------------------------------*/
 size_t ube_dtype_size(ube_dtype dtype);

@@ -111,6 +111,29 @@ struct Build {
   TargetBinary binary;
 };
 
+/// Makes `entry`'s arena what either build's entry point needs: the larger
+/// at every call.
+static void mergeArena(EntryPoint &entry, const EntryPoint &other) {
+  if (entry.arenaExprs.empty() && other.arenaExprs.empty()) {
+    entry.arenaBytes = std::max(entry.arenaBytes, other.arenaBytes);
+    return;
+  }
+  // A size without expressions is a constant one; one with and no bytes,
+  // unbounded.
+  auto exprs = [](const EntryPoint &e) {
+    return e.arenaExprs.empty()
+               ? std::vector<PlanExpr>{{PlanExpr::Constant, int64_t(e.arenaBytes)}}
+               : e.arenaExprs;
+  };
+  bool unbounded = (!entry.arenaExprs.empty() && !entry.arenaBytes) ||
+                   (!other.arenaExprs.empty() && !other.arenaBytes);
+  std::vector<PlanExpr> merged = exprs(entry);
+  uint32_t lhs = uint32_t(merged.size() - 1), rhs = appendPlanExprs(merged, exprs(other));
+  merged.push_back({PlanExpr::MaxUI, 0, lhs, rhs});
+  entry.arenaExprs = std::move(merged);
+  entry.arenaBytes = unbounded ? 0 : std::max(entry.arenaBytes, other.arenaBytes);
+}
+
 /// Writes the executable of `target`'s builds: the manifest is assembled
 /// here, and only here. Several builds become variants: each keeps its
 /// sections (named "<section>:<variant>") and requirements, and the entry
@@ -122,8 +145,6 @@ static void writeTargetExecutable(const Target &target, std::vector<Build> build
   manifest.target = target.name().str();
   manifest.producer = std::string("ube ") + kVersion;
   manifest.entries = builds.front().entries;
-  // The oldest format that holds it, so older runtimes load what they can run.
-  manifest.formatVersion = formatVersionOf(manifest);
   std::vector<SectionBytes> bytes;
   auto addSections = [&](const TargetBinary &binary, const std::string &variant) {
     for (const TargetBinary::OwnedSection &section : binary.sections) {
@@ -152,7 +173,7 @@ static void writeTargetExecutable(const Target &target, std::vector<Build> build
       for (size_t k = 0; k < manifest.entries.size(); ++k) {
         EntryPoint &entry = manifest.entries[k];
         const EntryPoint &variantEntry = build.entries[k];
-        entry.arenaBytes = std::max(entry.arenaBytes, variantEntry.arenaBytes);
+        mergeArena(entry, variantEntry);
         llvm::erase_if(entry.inPlace, [&](const std::pair<uint32_t, uint32_t> &pair) {
           return !llvm::is_contained(variantEntry.inPlace, pair);
         });
@@ -160,6 +181,8 @@ static void writeTargetExecutable(const Target &target, std::vector<Build> build
     }
     manifest.targetInfo = llvm::join(infos, " | ");
   }
+  // The oldest format that holds it, so older runtimes load what they can run.
+  manifest.formatVersion = formatVersionOf(manifest);
   writeExecutable(std::move(manifest), bytes, [&](const uint8_t *data, size_t size) {
     out.write(reinterpret_cast<const char *>(data), size);
   });

@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "PlanExprJson.h"
+
 namespace ube {
 namespace {
 using json = nlohmann::ordered_json;
@@ -136,10 +138,40 @@ static bool parseSymbols(const json &list, EntryPoint &entry, std::string &error
 }
 
 uint32_t formatVersionOf(const Manifest &manifest) {
-  for (const EntryPoint &e : manifest.entries)
+  uint32_t version = 3;
+  for (const EntryPoint &e : manifest.entries) {
+    if (!e.arenaExprs.empty())
+      return 5;
     if (!e.symbols.empty())
-      return 4;
-  return 3;
+      version = 4;
+  }
+  return version;
+}
+
+bool arenaBytesAt(const EntryPoint &entry, const std::vector<int64_t> &symbolSizes,
+                  uint64_t &bytes, std::string &error) {
+  bytes = entry.arenaBytes;
+  if (entry.arenaExprs.empty())
+    return true;
+  std::vector<int64_t> values;
+  std::string why;
+  if (!evaluatePlanExprs(entry.arenaExprs, symbolSizes, values, why)) {
+    error = fmt::format("function '{}': its arena's size fails at these sizes: {}", entry.name,
+                        why);
+    return false;
+  }
+  // A bounded entry point's arena never passes its size at the maxima.
+  int64_t need = values.back();
+  if (need < 0 || uint64_t(need) > kMaxArenaBytes ||
+      (entry.arenaBytes && uint64_t(need) > entry.arenaBytes)) {
+    error = fmt::format("function '{}': its arena's size at these sizes, {} bytes, is out of "
+                        "range{}",
+                        entry.name, need,
+                        entry.arenaBytes ? fmt::format(" (at most {})", entry.arenaBytes) : "");
+    return false;
+  }
+  bytes = uint64_t(need);
+  return true;
 }
 
 std::string signatureShapeString(const TensorSignature &t) {
@@ -248,6 +280,8 @@ std::string manifestToJson(const Manifest &m) {
       entry["plan"] = json::parse(e.plan);
     if (e.arenaBytes)
       entry["arena_bytes"] = e.arenaBytes;
+    if (!e.arenaExprs.empty())
+      entry["arena_exprs"] = planExprsToJson(e.arenaExprs);
     if (!e.inPlace.empty()) {
       json pairs = json::array();
       for (auto [output, input] : e.inPlace)
@@ -376,10 +410,8 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
       entry.plan = e["plan"].dump();
     }
     if (e.contains("arena_bytes")) {
-      // Far beyond any real plan, so a corrupt size fails here, not in malloc.
-      constexpr uint64_t kMaxArena = uint64_t(1) << 40;
       if (!e["arena_bytes"].is_number_unsigned() ||
-          e["arena_bytes"].get<uint64_t>() > kMaxArena) {
+          e["arena_bytes"].get<uint64_t>() > kMaxArenaBytes) {
         error = fmt::format("entry point '{}': malformed arena_bytes", entry.name);
         return false;
       }
@@ -389,6 +421,16 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
       return false;
     if (e.contains("symbols") && !parseSymbols(e["symbols"], entry, error))
       return false;
+    if (e.contains("arena_exprs")) {
+      std::string why;
+      if (entry.symbols.empty() ||
+          !planExprsFromJson(e["arena_exprs"], entry.symbols.size(), entry.arenaExprs, why) ||
+          entry.arenaExprs.empty()) {
+        error = fmt::format("entry point '{}': malformed arena_exprs{}", entry.name,
+                            why.empty() ? "" : ": " + why);
+        return false;
+      }
+    }
     for (const auto *list : {&entry.inputs, &entry.outputs})
       for (const TensorSignature &t : *list)
         for (const std::string &dim : t.dims)

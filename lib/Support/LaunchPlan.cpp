@@ -2,6 +2,8 @@
 
 #include "ube/Support/LaunchPlan.h"
 
+#include "PlanExprJson.h"
+
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -12,18 +14,6 @@ namespace ube {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-/// The expression operations by their names in JSON (the arith ops').
-constexpr std::pair<PlanExpr::Op, const char *> kExprNames[] = {
-    {PlanExpr::Constant, "const"},   {PlanExpr::Symbol, "symbol"},
-    {PlanExpr::AddI, "addi"},        {PlanExpr::SubI, "subi"},
-    {PlanExpr::MulI, "muli"},        {PlanExpr::DivSI, "divsi"},
-    {PlanExpr::DivUI, "divui"},      {PlanExpr::FloorDivSI, "floordivsi"},
-    {PlanExpr::CeilDivSI, "ceildivsi"}, {PlanExpr::CeilDivUI, "ceildivui"},
-    {PlanExpr::RemSI, "remsi"},      {PlanExpr::RemUI, "remui"},
-    {PlanExpr::MaxSI, "maxsi"},      {PlanExpr::MinSI, "minsi"},
-    {PlanExpr::MaxUI, "maxui"},      {PlanExpr::MinUI, "minui"},
-};
 
 bool getUnsigned(const json &object, const char *key, uint64_t &out) {
   auto it = object.find(key);
@@ -55,11 +45,9 @@ public:
     if (auto exprs = j.find("exprs"); exprs != j.end()) {
       if (!exprs->is_array())
         return bad("'exprs' is not a list");
-      for (const json &e : *exprs) {
-        plan.exprs.emplace_back();
-        if (!readExpr(e, plan.exprs.size() - 1, plan.exprs.back()))
-          return false;
-      }
+      // Symbol indices are the runtime's to check against the entry point.
+      if (!planExprsFromJson(*exprs, SIZE_MAX, plan.exprs, error_))
+        return false;
     }
     exprCount_ = plan.exprs.size();
     for (const json &b : *buffers) {
@@ -79,32 +67,6 @@ private:
   bool bad(const std::string &why) {
     error_ = why;
     return false;
-  }
-
-  /// ["op", operands...]: a constant or symbol takes a number, the others
-  /// two earlier nodes.
-  bool readExpr(const json &e, size_t index, PlanExpr &expr) {
-    if (!e.is_array() || e.empty() || !e[0].is_string())
-      return bad("bad expression " + std::to_string(index));
-    const std::string &name = e[0].get_ref<const std::string &>();
-    auto known = std::find_if(std::begin(kExprNames), std::end(kExprNames),
-                              [&](const auto &n) { return name == n.second; });
-    if (known == std::end(kExprNames))
-      return bad("unknown expression '" + name + "'");
-    expr.op = known->first;
-    if (expr.op == PlanExpr::Constant || expr.op == PlanExpr::Symbol) {
-      if (e.size() != 2 || !e[1].is_number_integer() ||
-          (expr.op == PlanExpr::Symbol && !e[1].is_number_unsigned()))
-        return bad("bad expression " + std::to_string(index));
-      expr.value = e[1].get<int64_t>();
-      return true;
-    }
-    for (size_t k : {1, 2})
-      if (e.size() != 3 || !e[k].is_number_unsigned() || e[k].get<uint64_t>() >= index)
-        return bad("expression " + std::to_string(index) + " reads no earlier expression");
-    expr.lhs = e[1].get<uint32_t>();
-    expr.rhs = e[2].get<uint32_t>();
-    return true;
   }
 
   /// A field that may be an expression: a number, or {"expr": N}.
@@ -276,16 +238,6 @@ json argToJson(const LaunchArg &arg) {
   return {{"f64_bits", arg.bits}};
 }
 
-json exprToJson(const PlanExpr &expr) {
-  const char *name = "";
-  for (auto [op, n] : kExprNames)
-    if (op == expr.op)
-      name = n;
-  if (expr.op == PlanExpr::Constant || expr.op == PlanExpr::Symbol)
-    return json::array({name, expr.value});
-  return json::array({name, expr.lhs, expr.rhs});
-}
-
 json stepToJson(const LaunchStep &step) {
   if (step.kind == LaunchStep::Copy)
     return {{"op", "copy"},
@@ -317,10 +269,7 @@ std::string launchPlanToJson(const LaunchPlan &plan) {
     steps.push_back(stepToJson(step));
   json out{{"buffers", std::move(buffers)}, {"steps", std::move(steps)}};
   if (plan.symbolic()) {
-    json exprs = json::array();
-    for (const PlanExpr &expr : plan.exprs)
-      exprs.push_back(exprToJson(expr));
-    out["exprs"] = std::move(exprs);
+    out["exprs"] = planExprsToJson(plan.exprs);
   }
   return out.dump();
 }
@@ -330,73 +279,11 @@ bool launchPlanFromJson(const std::string &text, LaunchPlan &plan, std::string &
   return PlanReader(error).read(text, plan);
 }
 
-std::optional<int64_t> evaluatePlanOp(PlanExpr::Op op, int64_t a, int64_t b) {
-  uint64_t ua = uint64_t(a), ub = uint64_t(b);
-  int64_t out = 0;
-  switch (op) {
-  case PlanExpr::Constant:
-  case PlanExpr::Symbol:
-    return std::nullopt; // leaves, not operations
-  case PlanExpr::AddI:
-    return __builtin_add_overflow(a, b, &out) ? std::nullopt : std::optional(out);
-  case PlanExpr::SubI:
-    return __builtin_sub_overflow(a, b, &out) ? std::nullopt : std::optional(out);
-  case PlanExpr::MulI:
-    return __builtin_mul_overflow(a, b, &out) ? std::nullopt : std::optional(out);
-  case PlanExpr::MaxSI:
-    return std::max(a, b);
-  case PlanExpr::MinSI:
-    return std::min(a, b);
-  case PlanExpr::MaxUI:
-    return int64_t(std::max(ua, ub));
-  case PlanExpr::MinUI:
-    return int64_t(std::min(ua, ub));
-  case PlanExpr::DivUI:
-    return b ? std::optional(int64_t(ua / ub)) : std::nullopt;
-  case PlanExpr::RemUI:
-    return b ? std::optional(int64_t(ua % ub)) : std::nullopt;
-  case PlanExpr::CeilDivUI:
-    return b ? std::optional(int64_t(ua / ub + (ua % ub != 0))) : std::nullopt;
-  default:
-    break;
-  }
-  // Signed divisions: by zero, or INT64_MIN by -1, have no value.
-  if (b == 0 || (a == INT64_MIN && b == -1))
-    return std::nullopt;
-  int64_t q = a / b, r = a % b;
-  switch (op) {
-  case PlanExpr::DivSI:
-    return q;
-  case PlanExpr::RemSI:
-    return r;
-  case PlanExpr::FloorDivSI:
-    return q - (r != 0 && (r < 0) != (b < 0));
-  default: // CeilDivSI
-    return q + (r != 0 && (r < 0) == (b < 0));
-  }
-}
-
 bool resolveLaunchPlan(LaunchPlan &plan, const std::vector<int64_t> &symbols,
                        std::string &error) {
-  std::vector<int64_t> values(plan.exprs.size());
-  for (size_t i = 0; i < plan.exprs.size(); ++i) {
-    const PlanExpr &e = plan.exprs[i];
-    if (e.op == PlanExpr::Constant) {
-      values[i] = e.value;
-    } else if (e.op == PlanExpr::Symbol) {
-      if (e.value < 0 || size_t(e.value) >= symbols.size()) {
-        error = "expression " + std::to_string(i) + " names symbol " +
-                std::to_string(e.value) + " of " + std::to_string(symbols.size());
-        return false;
-      }
-      values[i] = symbols[size_t(e.value)];
-    } else if (std::optional<int64_t> v = evaluatePlanOp(e.op, values[e.lhs], values[e.rhs])) {
-      values[i] = *v;
-    } else {
-      error = "overflow or division by zero in expression " + std::to_string(i);
-      return false;
-    }
-  }
+  std::vector<int64_t> values;
+  if (!evaluatePlanExprs(plan.exprs, symbols, values, error))
+    return false;
   // Sizes and offsets are never negative; grid dimensions fit 31 bits.
   auto size = [&](ExprRef ref, uint64_t &field, const char *what, uint64_t limit = INT64_MAX) {
     if (ref == kStatic)

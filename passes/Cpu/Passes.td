@@ -302,13 +302,18 @@ def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
     `--ube-outline-kernels`) are planned first, the same way; each call of
     one then allocates its arena, live during the call, which the caller's
     plan places among its own buffers: a kernel's scratch lives in the arena
-    of the entry point calling it. A public function with `ube.symbols`, all
-    with a `max`, also places its top-level allocations of symbolic shape
-    whose sizes grow with the symbols: above the static buffers, each at the
-    end of the highest placed one live at the same time, with the sizes and
-    offsets computed at the function's start from the symbols' sizes (a
-    `memref.dim` of an allocation or a reshape of one is read as the size it
-    is); the arena's size is the plan at the maxima. With `print`, the plan (offset,
+    of the entry point calling it. A public function with `ube.symbols` also
+    places its top-level allocations of symbolic shape whose sizes grow with
+    the symbols: above the static buffers (largest at the maxima first; a
+    symbol without a `max` counts as 512 for that order), each at the end of
+    the highest placed one live at the same time, with the sizes and offsets
+    computed at the function's start from the symbols' sizes (a `memref.dim`
+    of an allocation or a reshape of one is read as the size it is). Its
+    arena then comes as a rank-0 `memref<i8>` (a pointer), viewed at the
+    size computed there; `ube.arena_exprs` gives that size as expressions of
+    the symbols (the manifest's `arena_exprs`, which the runtime evaluates
+    at each call), and `ube.arena_bytes`, only when every symbol has a
+    `max`, the plan's size at the maxima. With `print`, the plan (offset,
     size, live range, type (`xN tasks` for per-task slots) and location of
     every buffer; arena size against the sum of the buffers) is written to
     standard output.

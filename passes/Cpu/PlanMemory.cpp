@@ -18,13 +18,17 @@
 // slot's offset. Buffers that escape through a region's results are left
 // alone, as are allocations inside loops (their count is not static).
 //
-// A function with symbolic dimensions whose symbols all have a maximum also
-// places its buffers of symbolic shape: after the static ones, each at the
-// end of the highest placed symbolic buffer live at the same time. Their
-// sizes and offsets are computed once, at the function's start, from the
-// symbols' sizes (each size's computation is moved there); the arena is
-// the plan's size at the symbols' maxima (offsets and sizes only grow with
-// the symbols), of which an invocation touches what its shapes need.
+// An entry point with symbolic dimensions also places its buffers of
+// symbolic shape: after the static ones, each at the end of the highest
+// placed symbolic buffer live at the same time. Their sizes and offsets are
+// computed once, at the function's start, from the symbols' sizes (each
+// size's computation is moved there), and so is the arena's size. The arena
+// then comes as a pointer alone, viewed at that size; `ube.arena_exprs`
+// records the size as expressions of the symbols, which the runtime
+// evaluates at each call to give the call an arena that large (growing the
+// one it reuses when a larger shape arrives). When every symbol has a
+// maximum, `ube.arena_bytes` is the plan's size at the maxima (offsets and
+// sizes only grow with the symbols): what no call exceeds.
 //
 // A private function (a kernel, --ube-outline-kernels) is planned the same
 // way, first: its arena is scratch its callers provide. Each call gets an
@@ -37,6 +41,7 @@
 #include "passes/Cpu/Passes.h"
 
 #include "dialects/ube/UbeDialect.h"
+#include "passes/Utils/SizeExprs.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -204,13 +209,22 @@ Value slotIndex(OpBuilder &b, scf::ForallOp task) {
 }
 
 /// Sizes of symbolic buffers: each dynamic size of an allocation moved to
-/// the function's start, with its value at the symbols' maxima.
+/// the function's start, with its value at the symbols' maxima. A symbol
+/// without one counts as kUnboundedEstimate there, which then only orders
+/// the placement.
 class SymbolicSizes {
 public:
+  static constexpr int64_t kUnboundedEstimate = 512;
+
   SymbolicSizes(func::FuncOp fn, ArrayAttr symbols) : fn(fn) {
-    for (auto symbol : symbols.getAsRange<ube::DimSymbolAttr>())
-      maxima[symbol.getName()] = symbol.getMax();
+    for (auto symbol : symbols.getAsRange<ube::DimSymbolAttr>()) {
+      maxima[symbol.getName()] = symbol.getMax() > 0 ? symbol.getMax() : kUnboundedEstimate;
+      bounded = bounded && symbol.getMax() > 0;
+    }
   }
+
+  /// Whether every symbol has a maximum.
+  bool isBounded() const { return bounded; }
 
   /// The size's largest value over conforming shapes, or nullopt when it
   /// is not computed from the symbols by ops that only grow with them.
@@ -333,6 +347,7 @@ private:
 
   func::FuncOp fn;
   llvm::StringMap<int64_t> maxima;
+  bool bounded = true;
   llvm::DenseMap<Value, std::optional<int64_t>> known;
   IRMapping mapping;
 };
@@ -399,6 +414,32 @@ std::optional<Buffer> symbolicCandidate(memref::AllocOp alloc, Block &block,
   return placedBuffer(alloc, block, position, maxBytes, *last);
 }
 
+/// The size a `memref.dim` of one of `fn`'s arguments reads: static, or
+/// the symbol `ube.dims` names for it.
+struct ArgumentDim {
+  bool isSymbol;
+  int64_t value; ///< The size, or the symbol's index in `ube.symbols`.
+};
+FailureOr<ArgumentDim> argumentDim(func::FuncOp fn, memref::DimOp dim) {
+  auto arg = dyn_cast<BlockArgument>(dim.getSource());
+  std::optional<int64_t> index = dim.getConstantIndex();
+  auto type = dyn_cast<MemRefType>(dim.getSource().getType());
+  if (!arg || arg.getOwner() != &fn.getBody().front() || !index || !type)
+    return dim.emitOpError("reads a size the memory plan cannot follow");
+  if (!type.isDynamicDim(*index))
+    return ArgumentDim{false, type.getDimSize(*index)};
+  auto dims = fn.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(),
+                                             ube::UbeDialect::DimsAttrHelper::getNameStr());
+  auto symbols = fn->getAttrOfType<ArrayAttr>(ube::UbeDialect::SymbolsAttrHelper::getNameStr());
+  if (dims && symbols) {
+    StringAttr name = cast<StringAttr>(dims[type.getDynamicDimIndex(*index)]);
+    for (auto [k, symbol] : llvm::enumerate(symbols.getAsRange<ube::DimSymbolAttr>()))
+      if (symbol.getName() == name.getValue())
+        return ArgumentDim{true, int64_t(k)};
+  }
+  return dim.emitOpError("reads a size no symbol of 'ube.symbols' names");
+}
+
 struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPass> {
   using Base::Base;
 
@@ -438,6 +479,9 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     auto type = cast<MemRefType>(fn.getArgumentTypes().back());
     for (SymbolTable::SymbolUse use : *uses) {
       auto call = dyn_cast<func::CallOp>(use.getUser());
+      if (call && fn->hasAttr(ube::UbeDialect::ArenaExprsAttrHelper::getNameStr()))
+        return call.emitError("calls @")
+               << fn.getName() << ", whose arena is sized at run time from its symbols";
       if (!call)
         return use.getUser()->emitError("uses @")
                << fn.getName() << ", which needs an arena of " << arenaBytes
@@ -459,12 +503,10 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     Block &block = fn.getBody().front();
     llvm::DenseMap<Operation *, int64_t> position = positions(block);
 
-    // Symbolic buffers, when every symbol is bounded.
+    // Symbolic buffers, in an entry point's arena.
     auto symbols = fn->getAttrOfType<ArrayAttr>(ube::UbeDialect::SymbolsAttrHelper::getNameStr());
     std::optional<SymbolicSizes> sizes;
-    if (fn.isPublic() && symbols && !symbols.empty() &&
-        llvm::all_of(symbols.getAsRange<ube::DimSymbolAttr>(),
-                     [](ube::DimSymbolAttr s) { return s.getMax() > 0; }))
+    if (fn.isPublic() && symbols && !symbols.empty())
       sizes.emplace(fn, symbols);
     if (sizes)
       resolveDims(block);
@@ -523,17 +565,24 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       placed.push_back(buffer);
     }
     arenaBytes = llvm::alignTo(arenaBytes, kAlignment);
-    if (!symbolic.empty())
-      arenaBytes = placeSymbolic(fn, symbolic, *sizes, arenaBytes);
 
+    // An arena sized at run time comes as a pointer alone (a rank-0 memref).
     MLIRContext *context = fn.getContext();
-    auto arenaType = MemRefType::get({arenaBytes}, IntegerType::get(context, 8));
+    Type i8 = IntegerType::get(context, 8);
+    auto arenaType = symbolic.empty() ? MemRefType::get({arenaBytes}, i8) : MemRefType::get({}, i8);
     if (failed(fn.insertArgument(fn.getNumArguments(), arenaType, {}, fn.getLoc()))) {
       fn.emitError("cannot add the memory arena argument");
       signalPassFailure();
       return std::nullopt;
     }
     Value arena = fn.getArgument(fn.getNumArguments() - 1);
+    if (!symbolic.empty()) {
+      arena = placeSymbolic(fn, symbolic, *sizes, arenaBytes, arena);
+      if (!arena) {
+        signalPassFailure();
+        return std::nullopt;
+      }
+    }
     OpBuilder b(context);
     for (Buffer &buffer : symbolic) {
       b.setInsertionPoint(buffer.alloc);
@@ -560,24 +609,30 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       printPlan(fn, buffers, arenaBytes);
     for (Buffer &buffer : buffers)
       buffer.alloc.erase();
-    fn->setAttr(ube::UbeDialect::ArenaBytesAttrHelper::getNameStr(), b.getI64IntegerAttr(arenaBytes));
+    // (An arena sized at run time has no bound without the symbols' maxima.)
+    if (symbolic.empty() || sizes->isBounded())
+      fn->setAttr(ube::UbeDialect::ArenaBytesAttrHelper::getNameStr(),
+                  b.getI64IntegerAttr(arenaBytes));
     return arenaBytes;
   }
 
   /// Places `symbolic` above the static buffers' `staticBytes`: largest
   /// (at the maxima) first, each at the aligned end of the highest placed
   /// one live at the same time, in code at the function's start and at the
-  /// maxima. Returns the arena's size at the maxima.
-  int64_t placeSymbolic(func::FuncOp fn, std::vector<Buffer> &symbolic, SymbolicSizes &sizes,
-                        int64_t staticBytes) {
+  /// maxima. Sets `staticBytes` to the arena's size at the maxima and
+  /// `ube.arena_exprs` to its size at a call; returns `pointer` (the arena
+  /// argument) viewed at that size, or null after a diagnostic.
+  Value placeSymbolic(func::FuncOp fn, std::vector<Buffer> &symbolic, SymbolicSizes &sizes,
+                      int64_t &staticBytes, Value pointer) {
     Block &block = fn.getBody().front();
     Location loc = fn.getLoc();
     OpBuilder b = OpBuilder::atBlockBegin(&block);
     auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+    // (Ops the runtime's expressions have: no bit masks.)
     auto alignUp = [&](Value bytes) -> Value {
-      return arith::AndIOp::create(
-          b, loc, arith::AddIOp::create(b, loc, bytes, constant(kAlignment - 1)),
-          constant(~(kAlignment - 1)));
+      return arith::MulIOp::create(
+          b, loc, arith::CeilDivUIOp::create(b, loc, bytes, constant(kAlignment)),
+          constant(kAlignment));
     };
     std::vector<Buffer *> order;
     for (Buffer &buffer : symbolic)
@@ -627,7 +682,45 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       placed.push_back(buffer);
       below.push_back(dominated |= overlapping);
     }
-    return llvm::alignTo(arenaBytes, kAlignment);
+    // The arena's size at a call: the highest end among the buffers no
+    // other one sits on, or the static buffers' end.
+    llvm::BitVector under(order.size());
+    for (const llvm::BitVector &set : below)
+      under |= set;
+    Value total = staticBytes ? constant(staticBytes).getResult() : Value();
+    for (auto [i, buffer] : llvm::enumerate(placed)) {
+      if (under.test(i))
+        continue;
+      Value end = arith::AddIOp::create(b, loc, buffer->runtimeOffset, buffer->runtimeBytes);
+      total = total ? arith::MaxUIOp::create(b, loc, total, end).getResult() : end;
+    }
+    staticBytes = llvm::alignTo(arenaBytes, kAlignment);
+    MemRefType type = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+    Value arena = memref::ReinterpretCastOp::create(b, loc, type, pointer, b.getIndexAttr(0),
+                                                    ArrayRef<OpFoldResult>{total},
+                                                    ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+
+    // The same size as expressions of the symbols, for the runtime.
+    ube::SizeExprBuilder exprs(
+        "the memory plan", [&](memref::DimOp dim) -> FailureOr<ube::SizeExpr> {
+          FailureOr<ArgumentDim> size = argumentDim(fn, dim);
+          if (failed(size))
+            return failure();
+          return size->isSymbol ? exprs.symbol(unsigned(size->value))
+                                : ube::SizeExpr{size->value};
+        });
+    FailureOr<ube::SizeExpr> size = exprs.valueOf(total, fn);
+    if (failed(size))
+      return Value();
+    std::vector<ube::PlanExpr> list = exprs.takeExprs();
+    // The size is the list's last node.
+    if (size->isConstant())
+      list.push_back({ube::PlanExpr::Constant, size->constant});
+    else if (size_t(size->expr) + 1 != list.size())
+      list.push_back({ube::PlanExpr::MaxUI, 0, uint32_t(size->expr), uint32_t(size->expr)});
+    fn->setAttr(ube::UbeDialect::ArenaExprsAttrHelper::getNameStr(),
+                ube::sizeExprsToAttr(fn.getContext(), list));
+    return arena;
   }
 
   void printPlan(func::FuncOp fn, std::vector<Buffer> &buffers, int64_t arenaBytes) {
@@ -639,7 +732,12 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     os << "memory plan for @" << fn.getName() << ": arena " << arenaBytes << " bytes ("
        << llvm::format("%.2f", mib(arenaBytes)) << " MiB) for " << buffers.size()
        << " buffers of " << total << " bytes (" << llvm::format("%.2f", mib(total))
-       << " MiB) in all\n";
+       << " MiB) in all"
+       << (fn->hasAttr(ube::UbeDialect::ArenaExprsAttrHelper::getNameStr())
+               ? "; sized at each call from the symbols (shown at their maxima, 512 "
+                 "without one)"
+               : "")
+       << "\n";
     os << llvm::format("  %12s %12s %14s  %s\n", "offset", "bytes", "live", "buffer");
     std::vector<Buffer *> byOffset;
     for (Buffer &buffer : buffers)

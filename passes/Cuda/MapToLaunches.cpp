@@ -638,6 +638,43 @@ struct UbeCudaMapToLaunchesPass
     return success();
   }
 
+  /// A serial loop whose results later ops read: a row program whose one
+  /// row the canonicalizer unwrapped (a softmax of one row). It and the ops
+  /// up to the last that reads what they compute go back into a loop of one
+  /// iteration, which maps to one block like any row; `consumed` gets them.
+  /// Fails when something on the way cannot run in a kernel.
+  LogicalResult wrapOneRow(scf::ForOp op, llvm::DenseSet<Operation *> &consumed) {
+    Block &block = *op->getBlock();
+    SmallVector<Operation *> range{op};
+    llvm::SmallPtrSet<Operation *, 16> inRange{op};
+    auto readOutside = [&] {
+      for (Operation *member : range)
+        for (Operation *user : member->getUsers())
+          if (!inRange.contains(block.findAncestorOpInBlock(*user)))
+            return true;
+      return false;
+    };
+    for (Operation *next = op->getNextNode(); readOutside(); next = next->getNextNode()) {
+      if (!next || next->hasTrait<OpTrait::IsTerminator>() || staysOnHost(next) ||
+          isa<gpu::LaunchOp>(next))
+        return op->emitOpError("computes values the host reads: it cannot move into a kernel");
+      range.push_back(next);
+      inRange.insert(next);
+    }
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    auto row = scf::ParallelOp::create(b, loc, ValueRange{index(b, loc, 0)},
+                                       ValueRange{index(b, loc, 1)},
+                                       ValueRange{index(b, loc, 1)});
+    for (Operation *member : range) {
+      member->moveBefore(row.getBody()->getTerminator());
+      consumed.insert(member);
+    }
+    if (!isRowProgram(row))
+      return op->emitOpError("computes values the host reads: it cannot move into a kernel");
+    return wrapParallel(row);
+  }
+
   LogicalResult wrapSerial(Operation *op) {
     // A kernel returns nothing: what the host reads must come through memory.
     if (!op->use_empty())
@@ -713,9 +750,15 @@ struct UbeCudaMapToLaunchesPass
     SmallVector<Operation *> topLevel;
     for (Operation &op : fn.getBody().front())
       topLevel.push_back(&op);
+    llvm::DenseSet<Operation *> consumed; // moved into a kernel with an earlier op
     for (Operation *op : topLevel) {
+      if (consumed.contains(op))
+        continue;
       LogicalResult result = success();
-      if (auto loop = dyn_cast<scf::ParallelOp>(op))
+      auto oneRow = dyn_cast<scf::ForOp>(op);
+      if (oneRow && !oneRow->use_empty())
+        result = wrapOneRow(oneRow, consumed);
+      else if (auto loop = dyn_cast<scf::ParallelOp>(op))
         result = wrapParallel(loop);
       else if (auto serial = dyn_cast<scf::ForOp>(op); serial && isSerialOverParallel(serial))
         result = wrapSerialOverParallel(serial);

@@ -72,6 +72,16 @@ void validate(const uint8_t *data, size_t size) {
         UBE_FUZZ_CHECK(!bindError.empty());
       }
     }
+    // The arena a call at those sizes takes: evaluated or refused, never
+    // past the largest a manifest may ask for.
+    if (bound) {
+      uint64_t arenaBytes = 0;
+      std::string arenaError;
+      if (arenaBytesAt(entry, sizes, arenaBytes, arenaError))
+        UBE_FUZZ_CHECK(arenaBytes <= kMaxArenaBytes);
+      else
+        UBE_FUZZ_CHECK(!arenaError.empty());
+    }
     LaunchPlan parsed;
     if (MaybeError e = parseLaunchPlan(view, entry, "fuzz.ube", parsed)) {
       UBE_FUZZ_CHECK(!e->message.empty());

@@ -98,9 +98,12 @@ def without_sections(image, prefix):
 def main():
     build = pathlib.Path(sys.argv[1]).resolve()
     corpus = HERE / "corpus"
+    # Inputs that once crashed a target (regression-*) stay; the rest is remade.
     for target in ("fuzz-npy", "fuzz-safetensors", "fuzz-executable", "fuzz-graph-import"):
-        shutil.rmtree(corpus / target, ignore_errors=True)
-        (corpus / target).mkdir(parents=True)
+        (corpus / target).mkdir(parents=True, exist_ok=True)
+        for seed in (corpus / target).iterdir():
+            if not seed.name.startswith("regression-"):
+                seed.unlink()
 
     for name, array in NPY_ARRAYS.items():
         np.save(corpus / "fuzz-npy" / f"{name}.npy", array)
@@ -136,6 +139,9 @@ def main():
         symbolic = tmp / "symbolic.json"
         symbolic.write_text(json.dumps(SYMBOLIC_GRAPH))
         subprocess.run([compile_tool, symbolic, "-o", exes / "symbolic-cpu.ube"], check=True)
+        # An arena sized at each call: expressions of an unbounded symbol (format 5).
+        subprocess.run([compile_tool, ROOT / "test/unit/symbolic-unbounded.json", "-o",
+                        exes / "arena-cpu.ube"], check=True)
         subprocess.run([compile_tool, ROOT / "test/unit/softmax.json", "--target=cuda:sm_90",
                         "-o", tmp / "softmax-cuda.ube"], check=True)
         (exes / "softmax-cuda.ube").write_bytes(

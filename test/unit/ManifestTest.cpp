@@ -221,6 +221,55 @@ TEST(Manifest, SymbolsRoundTrip) {
   EXPECT_EQ(error, "entry point 'main': malformed symbol");
 }
 
+/// The arena of a call: 64 + batch × seq × 16 bytes, as expressions.
+TEST(Manifest, ArenaExprsRoundTripAndEvaluate) {
+  Manifest m = withSymbols();
+  EntryPoint &e = m.entries[0];
+  e.arenaBytes = 0; // seq has no maximum
+  e.arenaExprs = {{PlanExpr::Symbol, 0},    {PlanExpr::Symbol, 1},
+                  {PlanExpr::MulI, 0, 0, 1}, {PlanExpr::Constant, 16},
+                  {PlanExpr::MulI, 0, 2, 3}, {PlanExpr::Constant, 64},
+                  {PlanExpr::AddI, 0, 4, 5}};
+  EXPECT_EQ(formatVersionOf(m), 5u);
+  std::string json = manifestToJson(m);
+  nlohmann::json tree = nlohmann::json::parse(json);
+  EXPECT_EQ(tree["entries"][0]["arena_exprs"][2], nlohmann::json::parse(R"(["muli", 0, 1])"));
+  Manifest parsed;
+  std::string error;
+  ASSERT_TRUE(manifestFromJson(json, parsed, error)) << error;
+  uint64_t bytes = 0;
+  ASSERT_TRUE(arenaBytesAt(parsed.entries.at(0), {3, 10}, bytes, error)) << error;
+  EXPECT_EQ(bytes, 64u + 3 * 10 * 16);
+  // Past the largest arena a manifest may ask for, and past int64.
+  EXPECT_FALSE(arenaBytesAt(parsed.entries[0], {int64_t(1) << 20, int64_t(1) << 20}, bytes,
+                            error));
+  EXPECT_EQ(error, "function 'main': its arena's size at these sizes, 17592186044480 bytes, "
+                   "is out of range");
+  EXPECT_FALSE(arenaBytesAt(parsed.entries[0], {int64_t(1) << 40, int64_t(1) << 40}, bytes,
+                            error));
+  EXPECT_EQ(error, "function 'main': its arena's size fails at these sizes: overflow or "
+                   "division by zero in expression 2");
+  // A bound is checked: a bounded entry never needs more than its maxima.
+  parsed.entries[0].arenaBytes = 256;
+  EXPECT_FALSE(arenaBytesAt(parsed.entries[0], {3, 10}, bytes, error));
+  EXPECT_EQ(error, "function 'main': its arena's size at these sizes, 544 bytes, is out of "
+                   "range (at most 256)");
+
+  // Malformed lists are refused as the manifest is read.
+  for (const char *bad : {R"([])", R"([["symbol", 2]])", R"([["symbol", -1]])",
+                          R"([["const", 1], ["addi", 0, 1]])", R"([["pow", 0, 0]])",
+                          R"({"expr": 0})", R"([["const"]])"}) {
+    nlohmann::json broken = tree;
+    broken["entries"][0]["arena_exprs"] = nlohmann::json::parse(bad);
+    EXPECT_FALSE(manifestFromJson(broken.dump(), parsed, error)) << bad;
+    EXPECT_EQ(error.rfind("entry point 'main': malformed arena_exprs", 0), 0u) << error;
+  }
+  // And without symbols to be expressions of.
+  nlohmann::json noSymbols = nlohmann::json::parse(manifestToJson(sample()));
+  noSymbols["entries"][0]["arena_exprs"] = nlohmann::json::parse(R"([["const", 64]])");
+  EXPECT_FALSE(manifestFromJson(noSymbols.dump(), parsed, error));
+}
+
 TEST(Manifest, BindSymbols) {
   Manifest m = withSymbols();
   const EntryPoint &e = m.entries[0];

@@ -372,7 +372,10 @@ int printInfo(const std::string &path, const std::vector<uint8_t> &image) {
   };
   for (const ube::EntryPoint &e : m.entries) {
     fmt::print("  {}({}) -> ({})", e.name, signature(e.inputs), signature(e.outputs));
-    if (e.arenaBytes)
+    if (!e.arenaExprs.empty())
+      fmt::print(", arena sized at each call from its symbols{}",
+                 e.arenaBytes ? fmt::format(" (at most {} bytes)", e.arenaBytes) : "");
+    else if (e.arenaBytes)
       fmt::print(", arena {} bytes", e.arenaBytes);
     fmt::print("\n");
     for (const ube::DimSymbol &d : e.symbols)

@@ -23,6 +23,7 @@
 
 #include "ube/Support/DType.h"
 #include "ube/Support/FileIO.h"
+#include "ube/Support/PlanExpr.h"
 
 #include <cstdint>
 #include <functional>
@@ -35,9 +36,10 @@ inline constexpr char kExecutableMagic[8] = {'U', 'B', 'E', 'E', 'X', 'E', 'C', 
 /// The newest format this compiler writes. Version 2 added
 /// "required_features"; version 3 moved the cpu host code's large constants
 /// into their own section (an older runtime would run the code on zeros);
-/// version 4 added symbolic dimensions. An executable is written in the
-/// oldest version that holds it (formatVersionOf).
-inline constexpr uint32_t kExecutableFormatVersion = 4;
+/// version 4 added symbolic dimensions; version 5 arenas sized at each call
+/// (an older runtime would pass none, or one too small). An executable is
+/// written in the oldest version that holds it (formatVersionOf).
+inline constexpr uint32_t kExecutableFormatVersion = 5;
 /// The oldest format this runtime still reads: every version from here to
 /// kExecutableFormatVersion loads (docs/runtime-abi.md, compatibility).
 inline constexpr uint32_t kOldestReadableFormatVersion = 1;
@@ -108,7 +110,13 @@ struct EntryPoint {
   std::string plan;
   /// Bytes of scratch memory (64-byte aligned) the entry point takes after
   /// its outputs: the arena its temporaries are planned into. 0: none.
+  /// With `arenaExprs`: the most any conforming call needs (0 when a
+  /// symbol is unbounded).
   uint64_t arenaBytes = 0;
+  /// An entry point with symbols whose temporaries' sizes depend on them:
+  /// the arena's size at a call, the value of the last node evaluated at
+  /// the call's symbol sizes (the host code then takes an arena always).
+  std::vector<PlanExpr> arenaExprs = {};
   /// (output, input) index pairs: the output may be written into the
   /// input's buffer (an update in place, proven by the compiler); the caller
   /// may pass one buffer for both.
@@ -133,6 +141,16 @@ std::vector<int64_t> resolvedShape(const EntryPoint &entry, const TensorSignatur
 /// A shape as people read it: [batch, 16].
 std::string signatureShapeString(const TensorSignature &signature);
 
+/// Far beyond any real plan, so a corrupt size fails as it is read, not in
+/// malloc.
+inline constexpr uint64_t kMaxArenaBytes = uint64_t(1) << 40;
+
+/// The bytes of arena `entry` needs at a call with these symbol sizes (its
+/// `arenaBytes` unless `arenaExprs` gives them). False with `error` naming
+/// the function when the expressions fail or give a size out of range.
+bool arenaBytesAt(const EntryPoint &entry, const std::vector<int64_t> &symbolSizes,
+                  uint64_t &bytes, std::string &error);
+
 struct Section {
   std::string name;
   uint64_t offset = 0; ///< Relative to the end of the manifest.
@@ -149,8 +167,8 @@ struct Variant {
 };
 
 struct Manifest;
-/// The oldest format that holds `manifest`: 4 with symbolic dimensions, else
-/// 3. The compiler writes that; writeExecutable writes manifest.formatVersion.
+/// The oldest format that holds `manifest`: 5 with an arena sized at each
+/// call, 4 with symbolic dimensions, else 3. The compiler writes that; writeExecutable writes manifest.formatVersion.
 uint32_t formatVersionOf(const Manifest &manifest);
 
 struct Manifest {

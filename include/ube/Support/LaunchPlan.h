@@ -16,31 +16,13 @@
 #ifndef UBE_SUPPORT_LAUNCHPLAN_H
 #define UBE_SUPPORT_LAUNCHPLAN_H
 
+#include "ube/Support/PlanExpr.h"
+
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
 namespace ube {
-
-/// A size computed at invocation from the entry point's symbols: a node of
-/// the plan's expression list, whose operands are earlier nodes. Integer
-/// operations are the arith dialect's on i64 (signed unless named `U`);
-/// evaluation fails on overflow and division by zero.
-struct PlanExpr {
-  enum Op {
-    Constant, ///< `value`
-    Symbol,   ///< the size of the entry's symbol number `value`
-    AddI, SubI, MulI, DivSI, DivUI, FloorDivSI, CeilDivSI, CeilDivUI, RemSI, RemUI,
-    MaxSI, MinSI, MaxUI, MinUI,
-  } op = Constant;
-  int64_t value = 0;
-  uint32_t lhs = 0, rhs = 0; ///< Binary operations: operand nodes.
-};
-
-/// A field of the plan that an expression may give (-1: the field is static).
-using ExprRef = int32_t;
-inline constexpr ExprRef kStatic = -1;
 
 struct LaunchBuffer {
   enum Kind { Argument, Temporary, Constant } kind = Argument;
@@ -90,10 +72,6 @@ std::string launchPlanToJson(const LaunchPlan &plan);
 /// needs the executable (argument sizes, sections, ranges inside buffers)
 /// is the reader's to check. False with `error` saying what is wrong.
 bool launchPlanFromJson(const std::string &text, LaunchPlan &plan, std::string &error);
-
-/// `a op b` for the binary operations (what the compiler folds and the
-/// runtime evaluates alike); nullopt on overflow or division by zero.
-std::optional<int64_t> evaluatePlanOp(PlanExpr::Op op, int64_t a, int64_t b);
 
 /// Evaluates `plan`'s expressions with the symbols' sizes (in the entry
 /// point's `symbols` order) and writes each into the fields that refer to

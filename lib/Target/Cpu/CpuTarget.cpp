@@ -379,6 +379,12 @@ LogicalResult CpuTarget::buildExecutable(ModuleOp module, const CompileOptions &
       continue;
     if (IntegerAttr bytes = UbeDialect::ArenaBytesAttrHelper(fn.getContext()).getAttr(fn))
       entry.arenaBytes = bytes.getInt();
+    if (ArrayAttr exprs = UbeDialect::ArenaExprsAttrHelper(fn.getContext()).getAttr(fn)) {
+      FailureOr<std::vector<PlanExpr>> list = sizeExprsFromAttr(exprs);
+      if (failed(list))
+        return fn.emitOpError("has malformed 'ube.arena_exprs'");
+      entry.arenaExprs = std::move(*list);
+    }
     if (DenseI64ArrayAttr pairs = UbeDialect::InPlaceAttrHelper(fn.getContext()).getAttr(fn))
       for (int64_t k = 0; k + 1 < pairs.size(); k += 2)
         entry.inPlace.emplace_back(uint32_t(pairs[k]), uint32_t(pairs[k + 1]));

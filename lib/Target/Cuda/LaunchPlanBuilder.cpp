@@ -2,6 +2,8 @@
 
 #include "LaunchPlanBuilder.h"
 
+#include "passes/Utils/SizeExprs.h"
+
 #include "dialects/ube/UbeDialect.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
@@ -24,13 +26,7 @@ using namespace mlir;
 namespace ube {
 namespace {
 
-/// A host integer: a constant, or the value of one of the plan's
-/// expressions (computed from the symbols at each invocation).
-struct Size {
-  int64_t constant = 0;
-  ExprRef expr = kStatic;
-  bool isConstant() const { return expr == kStatic; }
-};
+using Size = SizeExpr;
 
 /// What a memref descriptor holds besides its pointers.
 struct Layout {
@@ -82,17 +78,6 @@ public:
 
 private:
   // Sizes.
-  Size node(const PlanExpr &expr);
-  FailureOr<Size> apply(PlanExpr::Op op, Size a, Size b, Operation *at);
-  FailureOr<Size> product(ArrayRef<Size> sizes, Operation *at);
-  FailureOr<Size> valueOf(Value v, Operation *user);
-  FailureOr<Size> valueOf(OpFoldResult v, Operation *user) {
-    if (auto c = getConstantIntValue(v))
-      return Size{*c};
-    return valueOf(cast<Value>(v), user);
-  }
-  FailureOr<Size> affineValue(AffineExpr e, ValueRange operands, unsigned dims,
-                              Operation *user);
   FailureOr<SmallVector<Size>> rowMajorStrides(ArrayRef<Size> sizes, Operation *at);
 
   // Buffers.
@@ -122,154 +107,25 @@ private:
   LaunchPlan plan_;
   llvm::DenseMap<Value, size_t> buffers_;
   llvm::DenseMap<Value, Layout> layouts_;
-  llvm::DenseMap<Value, Size> values_;
-  std::map<std::tuple<int, int64_t, uint32_t, uint32_t>, ExprRef> nodes_;
+  SizeExprBuilder sizes_{"the cuda launch plan", [this](memref::DimOp dim) -> FailureOr<Size> {
+                           auto index = dim.getConstantIndex();
+                           auto layout = layouts_.find(dim.getSource());
+                           if (!index || layout == layouts_.end())
+                             return dim.emitOpError(
+                                 "reads a size the cuda launch plan cannot follow");
+                           return layout->second.sizes[*index];
+                         }};
 };
-
-Size PlanBuilder::node(const PlanExpr &expr) {
-  auto key = std::make_tuple(int(expr.op), expr.value, expr.lhs, expr.rhs);
-  auto [it, inserted] = nodes_.try_emplace(key, ExprRef(plan_.exprs.size()));
-  if (inserted)
-    plan_.exprs.push_back(expr);
-  return Size{0, it->second};
-}
-
-FailureOr<Size> PlanBuilder::apply(PlanExpr::Op op, Size a, Size b, Operation *at) {
-  if (a.isConstant() && b.isConstant()) {
-    if (std::optional<int64_t> v = evaluatePlanOp(op, a.constant, b.constant))
-      return Size{*v};
-    return at->emitOpError("computes a size that overflows or divides by zero");
-  }
-  // The identities that keep plans short.
-  auto is = [](Size s, int64_t v) { return s.isConstant() && s.constant == v; };
-  if ((op == PlanExpr::AddI && is(a, 0)) || (op == PlanExpr::MulI && is(a, 1)))
-    return b;
-  if (((op == PlanExpr::AddI || op == PlanExpr::SubI) && is(b, 0)) ||
-      ((op == PlanExpr::MulI || op == PlanExpr::DivSI || op == PlanExpr::DivUI ||
-        op == PlanExpr::FloorDivSI || op == PlanExpr::CeilDivSI || op == PlanExpr::CeilDivUI) &&
-       is(b, 1)))
-    return a;
-  auto operand = [&](Size s) {
-    return uint32_t(s.isConstant() ? node({PlanExpr::Constant, s.constant}).expr : s.expr);
-  };
-  uint32_t lhs = operand(a), rhs = operand(b);
-  // Commutative operations in one operand order, so equal sizes share a node.
-  bool commutative = op == PlanExpr::AddI || op == PlanExpr::MulI || op == PlanExpr::MaxSI ||
-                     op == PlanExpr::MinSI || op == PlanExpr::MaxUI || op == PlanExpr::MinUI;
-  if (commutative && rhs < lhs)
-    std::swap(lhs, rhs);
-  return node({op, 0, lhs, rhs});
-}
-
-FailureOr<Size> PlanBuilder::product(ArrayRef<Size> sizes, Operation *at) {
-  Size total{1};
-  for (Size s : sizes) {
-    auto next = apply(PlanExpr::MulI, total, s, at);
-    if (failed(next))
-      return failure();
-    total = *next;
-  }
-  return total;
-}
 
 FailureOr<SmallVector<Size>> PlanBuilder::rowMajorStrides(ArrayRef<Size> sizes, Operation *at) {
   SmallVector<Size> strides(sizes.size(), Size{1});
   for (int64_t d = int64_t(sizes.size()) - 2; d >= 0; --d) {
-    auto s = apply(PlanExpr::MulI, strides[d + 1], sizes[d + 1], at);
+    auto s = sizes_.apply(PlanExpr::MulI, strides[d + 1], sizes[d + 1], at);
     if (failed(s))
       return failure();
     strides[d] = *s;
   }
   return strides;
-}
-
-FailureOr<Size> PlanBuilder::affineValue(AffineExpr e, ValueRange operands, unsigned dims,
-                                         Operation *user) {
-  if (auto c = dyn_cast<AffineConstantExpr>(e))
-    return Size{c.getValue()};
-  if (auto d = dyn_cast<AffineDimExpr>(e))
-    return valueOf(operands[d.getPosition()], user);
-  if (auto s = dyn_cast<AffineSymbolExpr>(e))
-    return valueOf(operands[dims + s.getPosition()], user);
-  auto binary = cast<AffineBinaryOpExpr>(e);
-  auto a = affineValue(binary.getLHS(), operands, dims, user);
-  auto b = affineValue(binary.getRHS(), operands, dims, user);
-  if (failed(a) || failed(b))
-    return failure();
-  switch (binary.getKind()) {
-  case AffineExprKind::Add:
-    return apply(PlanExpr::AddI, *a, *b, user);
-  case AffineExprKind::Mul:
-    return apply(PlanExpr::MulI, *a, *b, user);
-  case AffineExprKind::FloorDiv:
-    return apply(PlanExpr::FloorDivSI, *a, *b, user);
-  case AffineExprKind::CeilDiv:
-    return apply(PlanExpr::CeilDivSI, *a, *b, user);
-  default: { // Mod: a - floordiv(a, b) * b, never negative for b > 0.
-    auto q = apply(PlanExpr::FloorDivSI, *a, *b, user);
-    if (failed(q))
-      return failure();
-    auto qb = apply(PlanExpr::MulI, *q, *b, user);
-    if (failed(qb))
-      return failure();
-    return apply(PlanExpr::SubI, *a, *qb, user);
-  }
-  }
-}
-
-FailureOr<Size> PlanBuilder::valueOf(Value v, Operation *user) {
-  if (auto c = getConstantIntValue(v))
-    return Size{*c};
-  if (auto it = values_.find(v); it != values_.end())
-    return it->second;
-  Operation *def = v.getDefiningOp();
-  auto binary = [&](PlanExpr::Op op) -> FailureOr<Size> {
-    auto a = valueOf(def->getOperand(0), def), b = valueOf(def->getOperand(1), def);
-    if (failed(a) || failed(b))
-      return failure();
-    return apply(op, *a, *b, def);
-  };
-  FailureOr<Size> result =
-      llvm::TypeSwitch<Operation *, FailureOr<Size>>(def)
-          .Case([&](memref::DimOp dim) -> FailureOr<Size> {
-            auto index = dim.getConstantIndex();
-            auto layout = layouts_.find(dim.getSource());
-            if (!index || layout == layouts_.end())
-              return dim.emitOpError("reads a size the cuda launch plan cannot follow");
-            return layout->second.sizes[*index];
-          })
-          .Case([&](affine::AffineApplyOp op) {
-            return affineValue(op.getAffineMap().getResult(0), op.getMapOperands(),
-                               op.getAffineMap().getNumDims(), op);
-          })
-          // Sizes fit any integer type they are cast to.
-          .Case<arith::IndexCastOp, arith::IndexCastUIOp>(
-              [&](Operation *cast) { return valueOf(cast->getOperand(0), cast); })
-          .Case([&](arith::AddIOp) { return binary(PlanExpr::AddI); })
-          .Case([&](arith::SubIOp) { return binary(PlanExpr::SubI); })
-          .Case([&](arith::MulIOp) { return binary(PlanExpr::MulI); })
-          .Case([&](arith::DivSIOp) { return binary(PlanExpr::DivSI); })
-          .Case([&](arith::DivUIOp) { return binary(PlanExpr::DivUI); })
-          .Case([&](arith::FloorDivSIOp) { return binary(PlanExpr::FloorDivSI); })
-          .Case([&](arith::CeilDivSIOp) { return binary(PlanExpr::CeilDivSI); })
-          .Case([&](arith::CeilDivUIOp) { return binary(PlanExpr::CeilDivUI); })
-          .Case([&](arith::RemSIOp) { return binary(PlanExpr::RemSI); })
-          .Case([&](arith::RemUIOp) { return binary(PlanExpr::RemUI); })
-          .Case([&](arith::MaxSIOp) { return binary(PlanExpr::MaxSI); })
-          .Case([&](arith::MinSIOp) { return binary(PlanExpr::MinSI); })
-          .Case([&](arith::MaxUIOp) { return binary(PlanExpr::MaxUI); })
-          .Case([&](arith::MinUIOp) { return binary(PlanExpr::MinUI); })
-          .Default([&](Operation *) -> FailureOr<Size> {
-            InFlightDiagnostic diag =
-                user->emitOpError("takes a value computed on the host, which the cuda launch "
-                                  "plan cannot follow");
-            if (def)
-              diag.attachNote(def->getLoc()) << "computed by " << def->getName();
-            return diag;
-          });
-  if (succeeded(result))
-    values_[v] = *result;
-  return result;
 }
 
 LogicalResult PlanBuilder::addArgument(BlockArgument arg) {
@@ -297,7 +153,7 @@ LogicalResult PlanBuilder::addArgument(BlockArgument arg) {
       return fn_.emitOpError("argument ")
              << arg.getArgNumber() << " has a size that no symbol of 'ube.symbols' names";
     ++next;
-    layout.sizes.push_back(node({PlanExpr::Symbol, int64_t(*symbol)}));
+    layout.sizes.push_back(sizes_.symbol(*symbol));
   }
   if (!type.getLayout().isIdentity())
     return fn_.emitOpError("argument ") << arg.getArgNumber() << " is not a dense buffer";
@@ -335,17 +191,17 @@ LogicalResult PlanBuilder::addAlloc(Operation *alloc) {
                                 : cast<memref::AllocaOp>(alloc).getDynamicSizes();
   unsigned next = 0;
   for (int64_t size : type.getShape()) {
-    FailureOr<Size> s = ShapedType::isDynamic(size) ? valueOf(dynamicSizes[next++], alloc)
+    FailureOr<Size> s = ShapedType::isDynamic(size) ? sizes_.valueOf(dynamicSizes[next++], alloc)
                                                     : FailureOr<Size>(Size{size});
     if (failed(s))
       return failure();
     layout.sizes.push_back(*s);
   }
   auto strides = rowMajorStrides(layout.sizes, alloc);
-  auto elements = product(layout.sizes, alloc);
+  auto elements = sizes_.product(layout.sizes, alloc);
   if (failed(strides) || failed(elements))
     return failure();
-  auto bytes = apply(PlanExpr::MulI, *elements, Size{elementBytes(type)}, alloc);
+  auto bytes = sizes_.apply(PlanExpr::MulI, *elements, Size{elementBytes(type)}, alloc);
   if (failed(bytes))
     return failure();
   layout.strides = std::move(*strides);
@@ -382,7 +238,7 @@ FailureOr<Layout> PlanBuilder::viewLayout(Operation *view, const Layout &source)
   auto values = [&](ArrayRef<OpFoldResult> list) -> FailureOr<SmallVector<Size>> {
     SmallVector<Size> out;
     for (OpFoldResult v : list) {
-      auto s = valueOf(v, view);
+      auto s = sizes_.valueOf(v, view);
       if (failed(s))
         return failure();
       out.push_back(*s);
@@ -393,7 +249,7 @@ FailureOr<Layout> PlanBuilder::viewLayout(Operation *view, const Layout &source)
   if (isa<memref::CastOp>(view))
     return source;
   if (auto cast = dyn_cast<memref::ReinterpretCastOp>(view)) {
-    auto offset = valueOf(cast.getMixedOffsets()[0], view);
+    auto offset = sizes_.valueOf(cast.getMixedOffsets()[0], view);
     auto sizes = values(cast.getMixedSizes()), strides = values(cast.getMixedStrides());
     if (failed(offset) || failed(sizes) || failed(strides))
       return fail();
@@ -407,11 +263,11 @@ FailureOr<Layout> PlanBuilder::viewLayout(Operation *view, const Layout &source)
     llvm::SmallBitVector dropped = subview.getDroppedDims();
     layout.offset = source.offset;
     for (size_t d = 0; d < offsets->size(); ++d) {
-      auto moved = apply(PlanExpr::MulI, (*offsets)[d], source.strides[d], view);
+      auto moved = sizes_.apply(PlanExpr::MulI, (*offsets)[d], source.strides[d], view);
       if (failed(moved))
         return fail();
-      auto offset = apply(PlanExpr::AddI, layout.offset, *moved, view);
-      auto stride = apply(PlanExpr::MulI, source.strides[d], (*steps)[d], view);
+      auto offset = sizes_.apply(PlanExpr::AddI, layout.offset, *moved, view);
+      auto stride = sizes_.apply(PlanExpr::MulI, source.strides[d], (*steps)[d], view);
       if (failed(offset) || failed(stride))
         return fail();
       layout.offset = *offset;
@@ -429,7 +285,7 @@ FailureOr<Layout> PlanBuilder::viewLayout(Operation *view, const Layout &source)
       SmallVector<Size> sizes;
       for (int64_t d : group)
         sizes.push_back(source.sizes[d]);
-      auto size = product(sizes, view);
+      auto size = sizes_.product(sizes, view);
       if (failed(size))
         return fail();
       layout.sizes.push_back(*size);
@@ -450,7 +306,7 @@ FailureOr<Layout> PlanBuilder::viewLayout(Operation *view, const Layout &source)
       layout.strides[j] = stride;
       if (j == group.front())
         break;
-      auto next = apply(PlanExpr::MulI, stride, (*sizes)[j], view);
+      auto next = sizes_.apply(PlanExpr::MulI, stride, (*sizes)[j], view);
       if (failed(next))
         return fail();
       stride = *next;
@@ -501,7 +357,7 @@ LogicalResult PlanBuilder::addLaunch(gpu::LaunchFuncOp launch) {
       continue;
     }
     if (type.isIndex() || isa<IntegerType>(type)) {
-      auto value = valueOf(operand, launch);
+      auto value = sizes_.valueOf(operand, launch);
       if (failed(value))
         return failure();
       unsigned width = type.isIndex() ? 64 : type.getIntOrFloatBitWidth();
@@ -520,7 +376,7 @@ LogicalResult PlanBuilder::addLaunch(gpu::LaunchFuncOp launch) {
   Value grid[3] = {launch.getGridSizeX(), launch.getGridSizeY(), launch.getGridSizeZ()};
   Value block[3] = {launch.getBlockSizeX(), launch.getBlockSizeY(), launch.getBlockSizeZ()};
   for (int d = 0; d < 3; ++d) {
-    auto size = valueOf(grid[d], launch);
+    auto size = sizes_.valueOf(grid[d], launch);
     if (failed(size))
       return failure();
     step.grid[d] = unsigned(size->constant);
@@ -550,11 +406,11 @@ LogicalResult PlanBuilder::addCopy(memref::CopyOp copy) {
   if (!dense(copy.getSource()) || !dense(copy.getTarget()))
     return copy.emitOpError("copies a non-contiguous buffer on the host");
   auto bytes = [&](Value v, Size elements) {
-    return apply(PlanExpr::MulI, elements, Size{elementBytes(cast<MemRefType>(v.getType()))},
+    return sizes_.apply(PlanExpr::MulI, elements, Size{elementBytes(cast<MemRefType>(v.getType()))},
                  copy);
   };
   const Layout &from = layouts_.at(copy.getSource()), &to = layouts_.at(copy.getTarget());
-  auto elements = product(from.sizes, copy);
+  auto elements = sizes_.product(from.sizes, copy);
   if (failed(elements))
     return failure();
   auto size = bytes(copy.getSource(), *elements);
@@ -601,6 +457,7 @@ FailureOr<LaunchPlan> PlanBuilder::build() {
     if (failed(result))
       return failure();
   }
+  plan_.exprs = sizes_.takeExprs();
   return std::move(plan_);
 }
 

@@ -194,22 +194,32 @@ func.func @calls(%a: memref<16xf32>, %out: memref<16xf32>) {
 // Symbolic buffers of a function whose symbols are all bounded: sizes and
 // offsets computed at the start from the arguments' sizes (a dimension of
 // an allocation or a reshape read as the size it is), each symbolic buffer
-// above the static ones, at the end of the one live with it; the arena is
-// the plan at the maxima: 64 static + 8·16·4 for %t0, then %t1 (8·4·4)
-// above it: 704; %t2 (live after both) back at 64.
+// above the static ones, at the end of the one live with it. The arena
+// comes as a pointer, viewed at its size computed there (the highest end of
+// a buffer no other sits on), which `ube.arena_exprs` gives as expressions
+// of n: max(64, 64 + 64n + 16n, 64 + 4n). `ube.arena_bytes` is the plan at
+// the maxima: 64 static + 8·16·4 for %t0, then %t1 (8·4·4) above it: 704;
+// %t2 (live after both) back at 64.
 // CHECK-LABEL: func.func @symbolic
-// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<704xi8>) attributes {ube.arena_bytes = 704 : i64
+// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_bytes = 704 : i64
+// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["ceildivui", 2, 1], ["muli", 1, 3], ["addi", 1, 4], ["const", 16], ["muli", 0, 6], ["ceildivui", 7, 1], ["muli", 1, 8], ["addi", 5, 9], ["maxui", 1, 10], ["const", 4], ["muli", 0, 12], ["ceildivui", 13, 1], ["muli", 1, 14], ["addi", 1, 15], ["maxui", 11, 16]]
 // CHECK-DAG: %[[N:.*]] = memref.dim %arg0, %c0 : memref<?x16xf32>
 // CHECK: %[[BYTES0:.*]] = arith.muli %c64{{.*}}, %[[N]]
-// CHECK: %[[ALIGNED0:.*]] = arith.andi
+// CHECK: %[[BLOCKS0:.*]] = arith.ceildivui %[[BYTES0]]
+// CHECK: %[[ALIGNED0:.*]] = arith.muli %[[BLOCKS0]]
 // CHECK: %[[END0:.*]] = arith.addi %c64{{.*}}, %[[ALIGNED0]]
 // CHECK-NOT: arith.maxui
-// CHECK: memref.view %[[ARENA]][%c0{{.*}}][] : memref<704xi8> to memref<4xf32>
-// CHECK: memref.view %[[ARENA]][%c64{{.*}}][%[[N2:.*]]] : memref<704xi8> to memref<?x16xf32>
-// CHECK: memref.view %[[ARENA]][%[[END0]]][%[[N2]]] : memref<704xi8> to memref<?x4xf32>
-// CHECK: memref.view %[[ARENA]][%c64{{.*}}][%[[N2]]] : memref<704xi8> to memref<?xf32>
+// CHECK: %[[END1:.*]] = arith.addi %[[END0]],
+// CHECK: arith.maxui %c64{{.*}}, %[[END1]]
+// CHECK: %[[TOTAL:.*]] = arith.maxui
+// CHECK: %[[VIEWED:.*]] = memref.reinterpret_cast %[[ARENA]] to offset: [0], sizes: [%[[TOTAL]]], strides: [1] : memref<i8> to memref<?xi8>
+// CHECK: memref.view %[[VIEWED]][%c0{{.*}}][] : memref<?xi8> to memref<4xf32>
+// CHECK: memref.view %[[VIEWED]][%c64{{.*}}][%[[N2:.*]]] : memref<?xi8> to memref<?x16xf32>
+// CHECK: memref.view %[[VIEWED]][%[[END0]]][%[[N2]]] : memref<?xi8> to memref<?x4xf32>
+// CHECK: memref.view %[[VIEWED]][%c64{{.*}}][%[[N2]]] : memref<?xi8> to memref<?xf32>
 // CHECK-NOT: memref.alloc
 // PLAN-LABEL: memory plan for @symbolic: arena 704 bytes
+// PLAN-SAME: sized at each call from the symbols (shown at their maxima, 512 without one)
 func.func @symbolic(%x: memref<?x16xf32> {ube.dims = ["n"]}, %out: memref<?xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
   %c0 = arith.constant 0 : index
@@ -239,7 +249,7 @@ func.func @symbolic(%x: memref<?x16xf32> {ube.dims = ["n"]}, %out: memref<?xf32>
 // at end2 alone, since %t2 lies above %t1. At the maxima: %t0 [0, 512),
 // %t1 [0, 256), %t2 [512, 640), %t3 [640, 704).
 // CHECK-LABEL: func.func @symbolic_stacked
-// CHECK-SAME: memref<704xi8>
+// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 704 : i64
 // CHECK: %[[AT2:.*]] = arith.maxui
 // CHECK-NOT: arith.maxui
 // CHECK: %[[END2:.*]] = arith.addi %[[AT2]],
@@ -274,9 +284,9 @@ func.func @symbolic_stacked(%x: memref<?x16xf32> {ube.dims = ["n"]})
 // them (8 · 12 floats at the maximum: 384 bytes); a `mod` is not, and its
 // buffer stays an allocation.
 // CHECK-LABEL: func.func @symbolic_affine
-// CHECK-SAME: memref<384xi8>
+// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 384 : i64
 // CHECK: affine.apply
-// CHECK: memref.view {{.*}} : memref<384xi8> to memref<?xf32>
+// CHECK: memref.view {{.*}} : memref<?xi8> to memref<?xf32>
 // CHECK: memref.alloc(%{{.*}}) : memref<?xi32>
 // PLAN-LABEL: memory plan for @symbolic_affine: arena 384 bytes
 func.func @symbolic_affine(%x: memref<?x16xf32> {ube.dims = ["n"]})
@@ -293,5 +303,29 @@ func.func @symbolic_affine(%x: memref<?x16xf32> {ube.dims = ["n"]})
   memref.store %zero, %u[%c0] : memref<?xi32>
   memref.dealloc %t : memref<?xf32>
   memref.dealloc %u : memref<?xi32>
+  return
+}
+
+// -----
+
+// A symbol without a maximum: the same plan (placed as if n were 512, which
+// only orders the buffers), the arena sized at each call with no bound:
+// `ube.arena_exprs` alone, 64n bytes.
+// CHECK-LABEL: func.func @symbolic_unbounded
+// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["ceildivui", 2, 1], ["muli", 1, 3]], ube.symbols
+// CHECK-NOT: ube.arena_bytes
+// CHECK: %[[VIEWED:.*]] = memref.reinterpret_cast %[[ARENA]]
+// CHECK: memref.view %[[VIEWED]][%c0{{.*}}][%{{.*}}] : memref<?xi8> to memref<?x16xf32>
+// CHECK-NOT: memref.alloc
+// PLAN-LABEL: memory plan for @symbolic_unbounded: arena 32768 bytes
+// PLAN-SAME: sized at each call from the symbols
+func.func @symbolic_unbounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n">]} {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %one = arith.constant 1.0 : f32
+  %t = memref.alloc(%n) : memref<?x16xf32>
+  memref.store %one, %t[%c0, %c0] : memref<?x16xf32>
+  memref.dealloc %t : memref<?x16xf32>
   return
 }

@@ -312,6 +312,67 @@ func.func @row_program(%x: memref<4x40xf32>, %out: memref<4x40xf32>) {
 
 // -----
 
+// A row program of one row, which the canonicalizer unwrapped: its loops
+// and the ops reading their results go back into one block, mapped like
+// any row (strided loops, gpu.all_reduce); a kernel returns nothing, so
+// the host must not be left reading a statistic.
+// CHECK-LABEL: func.func @one_row
+// CHECK: gpu.launch blocks({{.*}}) in (%{{.*}} = %c1{{(_[0-9]+)?}}, {{.*}}) threads({{.*}}) in (%{{.*}} = %c64{{(_[0-9]+)?}},
+// CHECK: gpu.all_reduce maximumf
+// CHECK: gpu.all_reduce add
+// CHECK: memref.store
+// CHECK: gpu.terminator
+// CHECK-NOT: scf.for
+// CHECK: return
+func.func @one_row(%x: memref<1x40xf32>, %out: memref<1x40xf32>) {
+  %one = arith.constant 1.0 : f32
+  %zero = arith.constant 0.0 : f32
+  %ninf = arith.constant 0xFF800000 : f32
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c40 = arith.constant 40 : index
+  %m = scf.for %j = %c0 to %c40 step %c1 iter_args(%a = %ninf) -> (f32) {
+    %v = memref.load %x[%c0, %j] : memref<1x40xf32>
+    %n = arith.maximumf %a, %v : f32
+    scf.yield %n : f32
+  }
+  %s = scf.for %j = %c0 to %c40 step %c1 iter_args(%a = %zero) -> (f32) {
+    %v = memref.load %x[%c0, %j] : memref<1x40xf32>
+    %d = arith.subf %v, %m : f32
+    %e = math.exp %d : f32
+    %n = arith.addf %a, %e : f32
+    scf.yield %n : f32
+  }
+  %inv = arith.divf %one, %s : f32
+  scf.for %j = %c0 to %c40 step %c1 {
+    %v = memref.load %x[%c0, %j] : memref<1x40xf32>
+    %d = arith.subf %v, %m : f32
+    %e = math.exp %d : f32
+    %y = arith.mulf %e, %inv : f32
+    memref.store %y, %out[%c0, %j] : memref<1x40xf32>
+  }
+  return
+}
+
+// -----
+
+// A statistic the host itself reads (here, returned) cannot move into a kernel.
+func.func @host_reads(%x: memref<40xf32>) -> f32 {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c40 = arith.constant 40 : index
+  // expected-error @below {{computes values the host reads: it cannot move into a kernel}}
+  %s = scf.for %j = %c0 to %c40 step %c1 iter_args(%a = %zero) -> (f32) {
+    %v = memref.load %x[%j] : memref<40xf32>
+    %n = arith.addf %a, %v : f32
+    scf.yield %n : f32
+  }
+  return %s : f32
+}
+
+// -----
+
 // The serial body reads an element of the buffer the parallel loop writes:
 // threads would race on it, so the loop stays one thread.
 // CHECK-LABEL: func.func @serial_read_of_written

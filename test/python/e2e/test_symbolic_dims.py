@@ -108,6 +108,45 @@ def test_encoder_any_batch_and_length(ube_module, tmp_path):
             assert rel_error(out, ref) < 2e-6, (batch, seq)
 
 
+def test_arena_grows_with_the_shapes(ube_module, tmp_path):
+    """ENCODER with batch and length unbounded: its temporaries are planned
+    into an arena whose size the manifest gives as expressions of the
+    symbols (format 5), evaluated at each call; one executable runs shapes
+    that grow and shrink, against PyTorch in float64. With bounds, a call
+    takes what its shapes need, not the plan at the maxima."""
+    unbounded = dict(ENCODER, dims={"batch": {}, "seq": {}})
+    exe, _ = compiled(ube_module, tmp_path, unbounded, "unbounded")
+    exe.save(tmp_path / "unbounded.ube")
+    manifest = read_manifest(tmp_path / "unbounded.ube")
+    entry = manifest["entries"][0]
+    assert manifest["format_version"] == 5
+    assert "arena_bytes" not in entry and entry["arena_exprs"][-1][0] in ("maxui", "addi")
+    rng = np.random.default_rng(11)
+    weights = [rng.standard_normal(s).astype(np.float32) * 0.5
+               for s in [(100, 16), (8, 16), (8,), (16,), (16,)]]
+    weight_shapes = [w.shape for w in weights]
+    sizes = []
+    for batch, seq in [(2, 5), (4, 300), (1, 3), (40, 700), (8, 64)]:
+        ids = rng.integers(0, 100, (batch, seq))
+        labels = rng.integers(0, 8, batch)
+        sizes.append(exe.main.arena_bytes((batch, seq), (batch,), *weight_shapes))
+        outputs = exe(ids, labels, *weights)
+        for out, ref in zip(outputs, encoder_reference(ids, labels, *weights)):
+            assert out.shape == ref.shape
+            # (4e-6: sums of up to 700 products, past the 300 of the 2e-6 above.)
+            assert rel_error(out, ref) < 4e-6, (batch, seq)
+    # The normalized embeddings, [batch, seq, 16] floats, are among the temporaries.
+    assert sizes[3] >= 40 * 700 * 16 * 4 and sizes[2] < sizes[0] < sizes[1] < sizes[3]
+    with pytest.raises(ube_module.RuntimeError, match="'ids' and 'labels' must agree on batch"):
+        exe.main.arena_bytes((2, 5), (3,), *weight_shapes)
+
+    bounded, _ = compiled(ube_module, tmp_path, ENCODER, "bounded")
+    bounded.save(tmp_path / "bounded.ube")
+    at_maxima = read_manifest(tmp_path / "bounded.ube")["entries"][0]["arena_bytes"]
+    assert bounded.main.arena_bytes((2, 5), (2,), *weight_shapes) < at_maxima / 100
+    assert bounded.main.arena_bytes((32, 512), (32,), *weight_shapes) <= at_maxima
+
+
 @pytest.mark.parametrize("shapes, message", [
     (((65, 16), (65, 16)), "function 'main': input 'x' has batch = 65, outside its bounds "
                            "(1 to 64)"),
@@ -136,7 +175,9 @@ def test_ube_run(tools_dir, tmp_path):
     subprocess.run([tools_dir / "ube-compile", path, "-o", exe], check=True)
     info = subprocess.run([tools_dir / "ube-run", "--info", exe], check=True,
                           capture_output=True, text=True).stdout
-    assert "format version: 4" in info
+    # Its temporaries' sizes depend on batch: an arena sized at each call.
+    assert "format version: 5" in info
+    assert "arena sized at each call from its symbols (at most " in info
     assert "main(x: f32[batch, 16], y: f32[batch, 16], w: f32[16, 4]) -> " \
            "(p: f32[batch, 4], m: f32[batch])" in info
     assert "symbol batch: 1 to 64" in info

@@ -1,0 +1,181 @@
+//===- PlanExpr.cpp - sizes computed from an entry point's symbols ---------===//
+
+#include "PlanExprJson.h"
+
+#include <algorithm>
+#include <climits>
+#include <iterator>
+
+namespace ube {
+namespace {
+
+/// The operations by their names in JSON (the arith ops').
+constexpr std::pair<PlanExpr::Op, const char *> kExprNames[] = {
+    {PlanExpr::Constant, "const"},   {PlanExpr::Symbol, "symbol"},
+    {PlanExpr::AddI, "addi"},        {PlanExpr::SubI, "subi"},
+    {PlanExpr::MulI, "muli"},        {PlanExpr::DivSI, "divsi"},
+    {PlanExpr::DivUI, "divui"},      {PlanExpr::FloorDivSI, "floordivsi"},
+    {PlanExpr::CeilDivSI, "ceildivsi"}, {PlanExpr::CeilDivUI, "ceildivui"},
+    {PlanExpr::RemSI, "remsi"},      {PlanExpr::RemUI, "remui"},
+    {PlanExpr::MaxSI, "maxsi"},      {PlanExpr::MinSI, "minsi"},
+    {PlanExpr::MaxUI, "maxui"},      {PlanExpr::MinUI, "minui"},
+};
+
+bool isLeaf(PlanExpr::Op op) { return op == PlanExpr::Constant || op == PlanExpr::Symbol; }
+
+} // namespace
+
+const char *planExprName(PlanExpr::Op op) {
+  for (auto [known, name] : kExprNames)
+    if (known == op)
+      return name;
+  return "?";
+}
+
+std::optional<PlanExpr::Op> planExprOp(std::string_view name) {
+  for (auto [op, known] : kExprNames)
+    if (name == known)
+      return op;
+  return std::nullopt;
+}
+
+std::optional<int64_t> evaluatePlanOp(PlanExpr::Op op, int64_t a, int64_t b) {
+  uint64_t ua = uint64_t(a), ub = uint64_t(b);
+  int64_t out = 0;
+  switch (op) {
+  case PlanExpr::Constant:
+  case PlanExpr::Symbol:
+    return std::nullopt; // leaves, not operations
+  case PlanExpr::AddI:
+    return __builtin_add_overflow(a, b, &out) ? std::nullopt : std::optional(out);
+  case PlanExpr::SubI:
+    return __builtin_sub_overflow(a, b, &out) ? std::nullopt : std::optional(out);
+  case PlanExpr::MulI:
+    return __builtin_mul_overflow(a, b, &out) ? std::nullopt : std::optional(out);
+  case PlanExpr::MaxSI:
+    return std::max(a, b);
+  case PlanExpr::MinSI:
+    return std::min(a, b);
+  case PlanExpr::MaxUI:
+    return int64_t(std::max(ua, ub));
+  case PlanExpr::MinUI:
+    return int64_t(std::min(ua, ub));
+  case PlanExpr::DivUI:
+    return b ? std::optional(int64_t(ua / ub)) : std::nullopt;
+  case PlanExpr::RemUI:
+    return b ? std::optional(int64_t(ua % ub)) : std::nullopt;
+  case PlanExpr::CeilDivUI:
+    return b ? std::optional(int64_t(ua / ub + (ua % ub != 0))) : std::nullopt;
+  default:
+    break;
+  }
+  // Signed divisions: by zero, or INT64_MIN by -1, have no value.
+  if (b == 0 || (a == INT64_MIN && b == -1))
+    return std::nullopt;
+  int64_t q = a / b, r = a % b;
+  switch (op) {
+  case PlanExpr::DivSI:
+    return q;
+  case PlanExpr::RemSI:
+    return r;
+  case PlanExpr::FloorDivSI:
+    return q - (r != 0 && (r < 0) != (b < 0));
+  default: // CeilDivSI
+    return q + (r != 0 && (r < 0) == (b < 0));
+  }
+}
+
+bool evaluatePlanExprs(const std::vector<PlanExpr> &exprs, const std::vector<int64_t> &symbols,
+                       std::vector<int64_t> &values, std::string &error) {
+  values.assign(exprs.size(), 0);
+  for (size_t i = 0; i < exprs.size(); ++i) {
+    const PlanExpr &e = exprs[i];
+    if (e.op == PlanExpr::Constant) {
+      values[i] = e.value;
+    } else if (e.op == PlanExpr::Symbol) {
+      if (e.value < 0 || size_t(e.value) >= symbols.size()) {
+        error = "expression " + std::to_string(i) + " names symbol " +
+                std::to_string(e.value) + " of " + std::to_string(symbols.size());
+        return false;
+      }
+      values[i] = symbols[size_t(e.value)];
+    } else if (e.lhs >= i || e.rhs >= i) {
+      error = "expression " + std::to_string(i) + " reads no earlier expression";
+      return false;
+    } else if (std::optional<int64_t> v = evaluatePlanOp(e.op, values[e.lhs], values[e.rhs])) {
+      values[i] = *v;
+    } else {
+      error = "overflow or division by zero in expression " + std::to_string(i);
+      return false;
+    }
+  }
+  return true;
+}
+
+uint32_t appendPlanExprs(std::vector<PlanExpr> &exprs, const std::vector<PlanExpr> &other) {
+  uint32_t base = uint32_t(exprs.size());
+  for (PlanExpr e : other) {
+    if (!isLeaf(e.op)) {
+      e.lhs += base;
+      e.rhs += base;
+    }
+    exprs.push_back(e);
+  }
+  return uint32_t(exprs.size()) - 1;
+}
+
+nlohmann::ordered_json planExprsToJson(const std::vector<PlanExpr> &exprs) {
+  auto list = nlohmann::ordered_json::array();
+  for (const PlanExpr &e : exprs) {
+    if (isLeaf(e.op))
+      list.push_back({planExprName(e.op), e.value});
+    else
+      list.push_back({planExprName(e.op), e.lhs, e.rhs});
+  }
+  return list;
+}
+
+bool planExprsFromJson(const nlohmann::ordered_json &list, size_t symbolCount,
+                       std::vector<PlanExpr> &exprs, std::string &error) {
+  if (!list.is_array()) {
+    error = "expressions that are not a list";
+    return false;
+  }
+  exprs.clear();
+  for (const auto &e : list) {
+    std::string index = std::to_string(exprs.size());
+    if (!e.is_array() || e.empty() || !e[0].is_string()) {
+      error = "bad expression " + index;
+      return false;
+    }
+    std::optional<PlanExpr::Op> op = planExprOp(e[0].get_ref<const std::string &>());
+    if (!op) {
+      error = "unknown expression '" + e[0].get<std::string>() + "'";
+      return false;
+    }
+    PlanExpr expr;
+    expr.op = *op;
+    if (isLeaf(*op)) {
+      // A constant takes any integer, a symbol the index of one.
+      if (e.size() != 2 || !e[1].is_number_integer() ||
+          (*op == PlanExpr::Symbol &&
+           (!e[1].is_number_unsigned() || e[1].get<uint64_t>() >= symbolCount))) {
+        error = "bad expression " + index;
+        return false;
+      }
+      expr.value = e[1].get<int64_t>();
+    } else {
+      for (size_t k : {1, 2})
+        if (e.size() != 3 || !e[k].is_number_unsigned() || e[k].get<uint64_t>() >= exprs.size()) {
+          error = "expression " + index + " reads no earlier expression";
+          return false;
+        }
+      expr.lhs = e[1].get<uint32_t>();
+      expr.rhs = e[2].get<uint32_t>();
+    }
+    exprs.push_back(expr);
+  }
+  return true;
+}
+
+} // namespace ube

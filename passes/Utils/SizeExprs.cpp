@@ -1,0 +1,151 @@
+//===- SizeExprs.cpp - host index arithmetic as expressions of symbols -----===//
+
+#include "passes/Utils/SizeExprs.h"
+
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+
+namespace ube {
+
+SizeExpr SizeExprBuilder::node(const PlanExpr &expr) {
+  auto key = std::make_tuple(int(expr.op), expr.value, expr.lhs, expr.rhs);
+  auto [it, inserted] = nodes_.try_emplace(key, ExprRef(exprs_.size()));
+  if (inserted)
+    exprs_.push_back(expr);
+  return SizeExpr{0, it->second};
+}
+
+FailureOr<SizeExpr> SizeExprBuilder::apply(PlanExpr::Op op, SizeExpr a, SizeExpr b,
+                                           Operation *at) {
+  if (a.isConstant() && b.isConstant()) {
+    if (std::optional<int64_t> v = evaluatePlanOp(op, a.constant, b.constant))
+      return SizeExpr{*v};
+    return at->emitOpError("computes a size that overflows or divides by zero");
+  }
+  // The identities that keep lists short.
+  auto is = [](SizeExpr s, int64_t v) { return s.isConstant() && s.constant == v; };
+  if (((op == PlanExpr::AddI || op == PlanExpr::MaxUI) && is(a, 0)) ||
+      (op == PlanExpr::MulI && is(a, 1)))
+    return b;
+  if (((op == PlanExpr::AddI || op == PlanExpr::SubI || op == PlanExpr::MaxUI) && is(b, 0)) ||
+      ((op == PlanExpr::MulI || op == PlanExpr::DivSI || op == PlanExpr::DivUI ||
+        op == PlanExpr::FloorDivSI || op == PlanExpr::CeilDivSI || op == PlanExpr::CeilDivUI) &&
+       is(b, 1)))
+    return a;
+  auto operand = [&](SizeExpr s) {
+    return uint32_t(s.isConstant() ? node({PlanExpr::Constant, s.constant}).expr : s.expr);
+  };
+  uint32_t lhs = operand(a), rhs = operand(b);
+  // Commutative operations in one operand order, so equal sizes share a node.
+  bool commutative = op == PlanExpr::AddI || op == PlanExpr::MulI || op == PlanExpr::MaxSI ||
+                     op == PlanExpr::MinSI || op == PlanExpr::MaxUI || op == PlanExpr::MinUI;
+  if (commutative && rhs < lhs)
+    std::swap(lhs, rhs);
+  return node({op, 0, lhs, rhs});
+}
+
+FailureOr<SizeExpr> SizeExprBuilder::product(ArrayRef<SizeExpr> sizes, Operation *at) {
+  SizeExpr total{1};
+  for (SizeExpr s : sizes) {
+    auto next = apply(PlanExpr::MulI, total, s, at);
+    if (failed(next))
+      return failure();
+    total = *next;
+  }
+  return total;
+}
+
+FailureOr<SizeExpr> SizeExprBuilder::affineValue(AffineExpr e, ValueRange operands,
+                                                 unsigned dims, Operation *user) {
+  if (auto c = dyn_cast<AffineConstantExpr>(e))
+    return SizeExpr{c.getValue()};
+  if (auto d = dyn_cast<AffineDimExpr>(e))
+    return valueOf(operands[d.getPosition()], user);
+  if (auto s = dyn_cast<AffineSymbolExpr>(e))
+    return valueOf(operands[dims + s.getPosition()], user);
+  auto binary = cast<AffineBinaryOpExpr>(e);
+  auto a = affineValue(binary.getLHS(), operands, dims, user);
+  auto b = affineValue(binary.getRHS(), operands, dims, user);
+  if (failed(a) || failed(b))
+    return failure();
+  switch (binary.getKind()) {
+  case AffineExprKind::Add:
+    return apply(PlanExpr::AddI, *a, *b, user);
+  case AffineExprKind::Mul:
+    return apply(PlanExpr::MulI, *a, *b, user);
+  case AffineExprKind::FloorDiv:
+    return apply(PlanExpr::FloorDivSI, *a, *b, user);
+  case AffineExprKind::CeilDiv:
+    return apply(PlanExpr::CeilDivSI, *a, *b, user);
+  default: { // Mod: a - floordiv(a, b) * b, never negative for b > 0.
+    auto q = apply(PlanExpr::FloorDivSI, *a, *b, user);
+    if (failed(q))
+      return failure();
+    auto qb = apply(PlanExpr::MulI, *q, *b, user);
+    if (failed(qb))
+      return failure();
+    return apply(PlanExpr::SubI, *a, *qb, user);
+  }
+  }
+}
+
+FailureOr<SizeExpr> SizeExprBuilder::valueOf(OpFoldResult v, Operation *user) {
+  if (auto c = getConstantIntValue(v))
+    return SizeExpr{*c};
+  return valueOf(cast<Value>(v), user);
+}
+
+FailureOr<SizeExpr> SizeExprBuilder::valueOf(Value v, Operation *user) {
+  if (auto c = getConstantIntValue(v))
+    return SizeExpr{*c};
+  if (auto it = values_.find(v); it != values_.end())
+    return it->second;
+  Operation *def = v.getDefiningOp();
+  auto binary = [&](PlanExpr::Op op) -> FailureOr<SizeExpr> {
+    auto a = valueOf(def->getOperand(0), def), b = valueOf(def->getOperand(1), def);
+    if (failed(a) || failed(b))
+      return failure();
+    return apply(op, *a, *b, def);
+  };
+  FailureOr<SizeExpr> result =
+      llvm::TypeSwitch<Operation *, FailureOr<SizeExpr>>(def)
+          .Case([&](memref::DimOp dim) { return dimOf_(dim); })
+          .Case([&](affine::AffineApplyOp op) {
+            return affineValue(op.getAffineMap().getResult(0), op.getMapOperands(),
+                               op.getAffineMap().getNumDims(), op);
+          })
+          // Sizes fit any integer type they are cast to.
+          .Case<arith::IndexCastOp, arith::IndexCastUIOp>(
+              [&](Operation *cast) { return valueOf(cast->getOperand(0), cast); })
+          .Case([&](arith::AddIOp) { return binary(PlanExpr::AddI); })
+          .Case([&](arith::SubIOp) { return binary(PlanExpr::SubI); })
+          .Case([&](arith::MulIOp) { return binary(PlanExpr::MulI); })
+          .Case([&](arith::DivSIOp) { return binary(PlanExpr::DivSI); })
+          .Case([&](arith::DivUIOp) { return binary(PlanExpr::DivUI); })
+          .Case([&](arith::FloorDivSIOp) { return binary(PlanExpr::FloorDivSI); })
+          .Case([&](arith::CeilDivSIOp) { return binary(PlanExpr::CeilDivSI); })
+          .Case([&](arith::CeilDivUIOp) { return binary(PlanExpr::CeilDivUI); })
+          .Case([&](arith::RemSIOp) { return binary(PlanExpr::RemSI); })
+          .Case([&](arith::RemUIOp) { return binary(PlanExpr::RemUI); })
+          .Case([&](arith::MaxSIOp) { return binary(PlanExpr::MaxSI); })
+          .Case([&](arith::MinSIOp) { return binary(PlanExpr::MinSI); })
+          .Case([&](arith::MaxUIOp) { return binary(PlanExpr::MaxUI); })
+          .Case([&](arith::MinUIOp) { return binary(PlanExpr::MinUI); })
+          .Default([&](Operation *) -> FailureOr<SizeExpr> {
+            InFlightDiagnostic diag = user->emitOpError("takes a value computed on the host, "
+                                                        "which ")
+                                      << plan_ << " cannot follow";
+            if (def)
+              diag.attachNote(def->getLoc()) << "computed by " << def->getName();
+            return diag;
+          });
+  if (succeeded(result))
+    values_[v] = *result;
+  return result;
+}
+
+} // namespace ube
