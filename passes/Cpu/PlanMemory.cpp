@@ -226,8 +226,9 @@ public:
   /// Whether every symbol has a maximum.
   bool isBounded() const { return bounded; }
 
-  /// The size's largest value over conforming shapes, or nullopt when it
-  /// is not computed from the symbols by ops that only grow with them.
+  /// The size's largest value over conforming shapes (a symbol without a
+  /// maximum at kUnboundedEstimate), or nullopt when it is not computed
+  /// from the symbols by ops that only grow with them.
   std::optional<int64_t> maximum(Value size) {
     if (auto it = known.find(size); it != known.end())
       return it->second;
@@ -577,7 +578,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     }
     Value arena = fn.getArgument(fn.getNumArguments() - 1);
     if (!symbolic.empty()) {
-      arena = placeSymbolic(fn, symbolic, *sizes, arenaBytes, arena);
+      arena = placeSymbolic(fn, symbolic, *sizes, arenaBytes, arena, arenaBytes);
       if (!arena) {
         signalPassFailure();
         return std::nullopt;
@@ -619,11 +620,11 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
   /// Places `symbolic` above the static buffers' `staticBytes`: largest
   /// (at the maxima) first, each at the aligned end of the highest placed
   /// one live at the same time, in code at the function's start and at the
-  /// maxima. Sets `staticBytes` to the arena's size at the maxima and
+  /// maxima. Sets `bytesAtMaxima` to the arena's size at the maxima and
   /// `ube.arena_exprs` to its size at a call; returns `pointer` (the arena
   /// argument) viewed at that size, or null after a diagnostic.
   Value placeSymbolic(func::FuncOp fn, std::vector<Buffer> &symbolic, SymbolicSizes &sizes,
-                      int64_t &staticBytes, Value pointer) {
+                      int64_t staticBytes, Value pointer, int64_t &bytesAtMaxima) {
     Block &block = fn.getBody().front();
     Location loc = fn.getLoc();
     OpBuilder b = OpBuilder::atBlockBegin(&block);
@@ -694,7 +695,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       Value end = arith::AddIOp::create(b, loc, buffer->runtimeOffset, buffer->runtimeBytes);
       total = total ? arith::MaxUIOp::create(b, loc, total, end).getResult() : end;
     }
-    staticBytes = llvm::alignTo(arenaBytes, kAlignment);
+    bytesAtMaxima = llvm::alignTo(arenaBytes, kAlignment);
     MemRefType type = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
     Value arena = memref::ReinterpretCastOp::create(b, loc, type, pointer, b.getIndexAttr(0),
                                                     ArrayRef<OpFoldResult>{total},

@@ -18,8 +18,6 @@
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/TypeSwitch.h"
 
-#include <map>
-#include <tuple>
 
 using namespace mlir;
 
@@ -78,6 +76,7 @@ public:
 
 private:
   // Sizes.
+  FailureOr<Size> dimOf(memref::DimOp dim);
   FailureOr<SmallVector<Size>> rowMajorStrides(ArrayRef<Size> sizes, Operation *at);
 
   // Buffers.
@@ -107,15 +106,18 @@ private:
   LaunchPlan plan_;
   llvm::DenseMap<Value, size_t> buffers_;
   llvm::DenseMap<Value, Layout> layouts_;
-  SizeExprBuilder sizes_{"the cuda launch plan", [this](memref::DimOp dim) -> FailureOr<Size> {
-                           auto index = dim.getConstantIndex();
-                           auto layout = layouts_.find(dim.getSource());
-                           if (!index || layout == layouts_.end())
-                             return dim.emitOpError(
-                                 "reads a size the cuda launch plan cannot follow");
-                           return layout->second.sizes[*index];
-                         }};
+  SizeExprBuilder sizes_{"the cuda launch plan",
+                         [this](memref::DimOp dim) { return dimOf(dim); }};
 };
+
+/// A buffer's size: what its layout holds.
+FailureOr<Size> PlanBuilder::dimOf(memref::DimOp dim) {
+  auto index = dim.getConstantIndex();
+  auto layout = layouts_.find(dim.getSource());
+  if (!index || layout == layouts_.end())
+    return dim.emitOpError("reads a size the cuda launch plan cannot follow");
+  return layout->second.sizes[*index];
+}
 
 FailureOr<SmallVector<Size>> PlanBuilder::rowMajorStrides(ArrayRef<Size> sizes, Operation *at) {
   SmallVector<Size> strides(sizes.size(), Size{1});
