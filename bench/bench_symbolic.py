@@ -7,7 +7,10 @@ compiled once, run at each (batch, length), against an executable exported
 and compiled for that shape alone. Same process, same thread count; the two
 are timed alternately, call by call, and the medians compared. Each row
 also gives the symbolic executable's error against PyTorch in float64 on
-the tokens the mask keeps (every row padded at random).
+the tokens the mask keeps (every row padded at random), and the scratch
+arena a call of that shape takes in each executable (the symbolic one's is
+sized at each call from the symbols; the plan at the maxima is printed
+first).
 
     .venv/bin/python bench/bench_symbolic.py [--threads 2] [--runs 10]
         [--shapes 1x7,3x64,8x128,32x300] [--model minilm|bert-base]
@@ -101,9 +104,13 @@ def main():
         symbolic = ube.compile(tmp / "symbolic.json")
         print(f"{args.model}: symbolic executable exported and compiled in "
               f"{time.perf_counter() - start:.1f} s; {args.threads} threads", flush=True)
+        most = symbolic.main.arena_bytes((batch.max, seq.max), (batch.max, seq.max))
+        print(f"its arena at the symbols' maxima ({batch.max} x {seq.max}): "
+              f"{most / 2**20:.1f} MiB", flush=True)
         reference = build_model(args.model).double()
         print(f"{'batch x length':>15}{'static ms':>11}{'symbolic ms':>13}"
-              f"{'static/symbolic':>17}{'error':>10}", flush=True)
+              f"{'static/symbolic':>17}{'error':>10}{'arena MiB (static, symbolic)':>30}",
+              flush=True)
         for batch_size, length in shapes:
             ids, mask = inputs_for(rng, batch_size, length, vocab)
             static_inputs = [torch.from_numpy(ids), torch.from_numpy(mask)]
@@ -116,8 +123,10 @@ def main():
             error = np.abs(out - ref)[kept].max() / np.abs(ref).max()
             s, d = alternate_ms(lambda: static(ids, mask), lambda: symbolic(ids, mask),
                                 args.runs)
+            arenas = [exe.main.arena_bytes(ids.shape, mask.shape) / 2**20
+                      for exe in (static, symbolic)]
             print(f"{f'{batch_size}x{length}':>15}{s:11.2f}{d:13.2f}{s / d:16.2f}x"
-                  f"{error:10.1e}", flush=True)
+                  f"{error:10.1e}{arenas[0]:15.2f}{arenas[1]:15.2f}", flush=True)
             del static
 
 

@@ -55,6 +55,9 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <map>
+#include <numeric>
+
 namespace ube {
 #define GEN_PASS_DEF_UBECPUPLANMEMORY
 #include "passes/Cpu/Passes.h.inc"
@@ -125,6 +128,49 @@ std::optional<int64_t> lastUse(Value value, Block &block,
   }
   return last;
 }
+
+/// Places `buffers` (their `bytes`, live from `first` to `last`) largest
+/// first, each at the lowest `alignment`-aligned offset clear of the placed
+/// buffers live at the same time; returns the aligned end of the highest.
+int64_t placeByLiveness(MutableArrayRef<Buffer> buffers, int64_t alignment = kAlignment) {
+  std::vector<Buffer *> order;
+  for (Buffer &buffer : buffers)
+    order.push_back(&buffer);
+  llvm::sort(order, [](Buffer *a, Buffer *b) {
+    return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
+  });
+  int64_t end = 0;
+  std::vector<Buffer *> placed;
+  for (Buffer *buffer : order) {
+    std::vector<std::pair<int64_t, int64_t>> taken;
+    for (Buffer *other : placed)
+      if (buffer->overlapsInTime(*other))
+        taken.push_back({other->offset, other->offset + other->bytes});
+    llvm::sort(taken);
+    int64_t offset = 0;
+    for (auto [begin, finish] : taken) {
+      if (offset + buffer->bytes <= begin)
+        break;
+      offset = std::max<int64_t>(offset, llvm::alignTo(finish, alignment));
+    }
+    buffer->offset = offset;
+    end = std::max(end, offset + buffer->bytes);
+    placed.push_back(buffer);
+  }
+  return llvm::alignTo(end, alignment);
+}
+
+/// A size that is one term of the symbols: `coefficient` × Π symbol^power.
+struct Monomial {
+  int64_t coefficient = 1;
+  SmallVector<int64_t> powers; ///< Per symbol of `ube.symbols`.
+  Monomial operator*(const Monomial &other) const {
+    Monomial product{coefficient * other.coefficient, powers};
+    for (auto [power, more] : llvm::zip_equal(product.powers, other.powers))
+      power += more;
+    return product;
+  }
+};
 
 /// Each op's position in `block`.
 llvm::DenseMap<Operation *, int64_t> positions(Block &block) {
@@ -441,6 +487,87 @@ FailureOr<ArgumentDim> argumentDim(func::FuncOp fn, memref::DimOp dim) {
   return dim.emitOpError("reads a size no symbol of 'ube.symbols' names");
 }
 
+/// `size` as one term of `fn`'s symbols, when it is a product of them and
+/// constants (an argument's dimension, a product of sizes, an affine
+/// product); nullopt otherwise (a sum, a division).
+std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCount) {
+  Monomial one{1, SmallVector<int64_t>(symbolCount, 0)};
+  if (auto constant = getConstantIntValue(size)) {
+    one.coefficient = *constant;
+    return one;
+  }
+  Operation *op = size.getDefiningOp();
+  if (!op)
+    return std::nullopt;
+  if (auto dim = dyn_cast<memref::DimOp>(op)) {
+    // (Diagnostics of dims the plan cannot follow come from the expressions.)
+    auto arg = dyn_cast<BlockArgument>(dim.getSource());
+    if (!arg || arg.getOwner() != &fn.getBody().front() || !dim.getConstantIndex())
+      return std::nullopt;
+    FailureOr<ArgumentDim> known = argumentDim(fn, dim);
+    if (failed(known))
+      return std::nullopt;
+    if (known->isSymbol)
+      one.powers[known->value] = 1;
+    else
+      one.coefficient = known->value;
+    return one;
+  }
+  if (isa<arith::IndexCastOp, arith::IndexCastUIOp>(op))
+    return monomialOf(fn, op->getOperand(0), symbolCount);
+  if (isa<arith::MulIOp>(op)) {
+    auto lhs = monomialOf(fn, op->getOperand(0), symbolCount);
+    auto rhs = monomialOf(fn, op->getOperand(1), symbolCount);
+    if (!lhs || !rhs)
+      return std::nullopt;
+    return *lhs * *rhs;
+  }
+  auto apply = dyn_cast<affine::AffineApplyOp>(op);
+  if (!apply || apply.getAffineMap().getNumResults() != 1)
+    return std::nullopt;
+  unsigned dims = apply.getAffineMap().getNumDims();
+  std::function<std::optional<Monomial>(AffineExpr)> term =
+      [&](AffineExpr e) -> std::optional<Monomial> {
+    if (auto c = dyn_cast<AffineConstantExpr>(e)) {
+      Monomial constant = one;
+      constant.coefficient = c.getValue();
+      return constant;
+    }
+    if (auto d = dyn_cast<AffineDimExpr>(e))
+      return monomialOf(fn, apply.getMapOperands()[d.getPosition()], symbolCount);
+    if (auto sym = dyn_cast<AffineSymbolExpr>(e))
+      return monomialOf(fn, apply.getMapOperands()[dims + sym.getPosition()], symbolCount);
+    if (e.getKind() != AffineExprKind::Mul)
+      return std::nullopt;
+    auto binary = cast<AffineBinaryOpExpr>(e);
+    auto lhs = term(binary.getLHS()), rhs = term(binary.getRHS());
+    if (!lhs || !rhs)
+      return std::nullopt;
+    return *lhs * *rhs;
+  };
+  return term(apply.getAffineMap().getResult(0));
+}
+
+/// A symbolic buffer's bytes as one term of the symbols, or nullopt.
+std::optional<Monomial> bytesMonomial(func::FuncOp fn, memref::AllocOp alloc,
+                                      size_t symbolCount) {
+  MemRefType type = alloc.getType();
+  std::optional<int64_t> elementBytes = byteSize(MemRefType::get({}, type.getElementType()));
+  if (!elementBytes)
+    return std::nullopt;
+  Monomial bytes{*elementBytes, SmallVector<int64_t>(symbolCount, 0)};
+  for (int64_t size : type.getShape())
+    if (!ShapedType::isDynamic(size))
+      bytes.coefficient *= size;
+  for (Value size : alloc.getDynamicSizes()) {
+    std::optional<Monomial> term = monomialOf(fn, size, symbolCount);
+    if (!term || term->coefficient <= 0)
+      return std::nullopt;
+    bytes = bytes * *term;
+  }
+  return bytes;
+}
+
 struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPass> {
   using Base::Base;
 
@@ -539,33 +666,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     if (buffers.empty() && symbolic.empty())
       return std::nullopt;
 
-    // Largest first; each at the lowest offset clear of the placed buffers
-    // live at the same time.
-    std::vector<Buffer *> order;
-    for (Buffer &buffer : buffers)
-      order.push_back(&buffer);
-    llvm::sort(order, [](Buffer *a, Buffer *b) {
-      return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
-    });
-    int64_t arenaBytes = 0;
-    std::vector<Buffer *> placed;
-    for (Buffer *buffer : order) {
-      std::vector<std::pair<int64_t, int64_t>> taken;
-      for (Buffer *other : placed)
-        if (buffer->overlapsInTime(*other))
-          taken.push_back({other->offset, other->offset + other->bytes});
-      llvm::sort(taken);
-      int64_t offset = 0;
-      for (auto [begin, end] : taken) {
-        if (offset + buffer->bytes <= begin)
-          break;
-        offset = std::max<int64_t>(offset, llvm::alignTo(end, kAlignment));
-      }
-      buffer->offset = offset;
-      arenaBytes = std::max(arenaBytes, offset + buffer->bytes);
-      placed.push_back(buffer);
-    }
-    arenaBytes = llvm::alignTo(arenaBytes, kAlignment);
+    int64_t arenaBytes = placeByLiveness(buffers);
 
     // An arena sized at run time comes as a pointer alone (a rank-0 memref).
     MLIRContext *context = fn.getContext();
@@ -617,10 +718,14 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     return arenaBytes;
   }
 
-  /// Places `symbolic` above the static buffers' `staticBytes`: largest
-  /// (at the maxima) first, each at the aligned end of the highest placed
-  /// one live at the same time, in code at the function's start and at the
-  /// maxima. Sets `bytesAtMaxima` to the arena's size at the maxima and
+  /// Places `symbolic` above the static buffers' `staticBytes`, in code at
+  /// the function's start and at the maxima. Buffers whose bytes are one
+  /// term of the symbols (c · batch · seq) share a region per term, planned
+  /// like static buffers in units of the term: the region and every offset
+  /// in it scale with the term, so the plan is as tight at any size as a
+  /// static one. The others go above, largest (at the maxima) first, each
+  /// at the aligned end of the highest placed one live at the same time.
+  /// Sets `bytesAtMaxima` to the arena's size at the maxima and
   /// `ube.arena_exprs` to its size at a call; returns `pointer` (the arena
   /// argument) viewed at that size, or null after a diagnostic.
   Value placeSymbolic(func::FuncOp fn, std::vector<Buffer> &symbolic, SymbolicSizes &sizes,
@@ -635,13 +740,87 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
           b, loc, arith::CeilDivUIOp::create(b, loc, bytes, constant(kAlignment)),
           constant(kAlignment));
     };
+    auto bytesOf = [&](Buffer &buffer) -> Value {
+      MemRefType type = buffer.alloc.getType();
+      int64_t staticBytes = *byteSize(MemRefType::get({}, type.getElementType()));
+      for (int64_t size : type.getShape())
+        if (!ShapedType::isDynamic(size))
+          staticBytes *= size;
+      Value bytes = constant(staticBytes);
+      for (Value size : buffer.alloc.getDynamicSizes())
+        bytes = arith::MulIOp::create(b, loc, bytes, sizes.atStart(size, b));
+      return bytes;
+    };
+
+    // One region per term, in a fixed order.
+    size_t symbolCount =
+        fn->getAttrOfType<ArrayAttr>(ube::UbeDialect::SymbolsAttrHelper::getNameStr()).size();
+    std::map<SmallVector<int64_t>, std::vector<std::pair<Buffer *, int64_t>>> regions;
     std::vector<Buffer *> order;
-    for (Buffer &buffer : symbolic)
-      order.push_back(&buffer);
+    for (Buffer &buffer : symbolic) {
+      if (std::optional<Monomial> bytes = bytesMonomial(fn, buffer.alloc, symbolCount))
+        regions[bytes->powers].push_back({&buffer, bytes->coefficient});
+      else
+        order.push_back(&buffer);
+    }
+    // In a region, buffer i has a coefficient offset k_i from the static
+    // plan of the coefficients (unaligned: an alignment of 64 there would
+    // waste up to 63 terms per buffer) and its byte offset is
+    // alignUp(k_i · term, 64) + 64 · depth_i, where depth_i exceeds the
+    // depth of every buffer below it live at the same time: each buffer
+    // below ends under k_i · term + 64 · (depth_i - 1) + 64, so none overlap.
+    Value base = constant(staticBytes);
+    int64_t baseAtMaxima = staticBytes;
+    for (auto &[powers, members] : regions) {
+      std::vector<Buffer> units;
+      for (auto [buffer, coefficient] : members) {
+        units.push_back(*buffer);
+        units.back().bytes = coefficient;
+      }
+      int64_t regionUnits = placeByLiveness(units, /*alignment=*/1);
+      std::vector<size_t> byOffset(units.size());
+      std::iota(byOffset.begin(), byOffset.end(), 0);
+      llvm::sort(byOffset, [&](size_t a, size_t b) {
+        return std::make_pair(units[a].offset, units[a].bytes) <
+               std::make_pair(units[b].offset, units[b].bytes);
+      });
+      std::vector<int64_t> depth(units.size(), 0);
+      int64_t deepest = 0;
+      for (auto [n, i] : llvm::enumerate(byOffset)) {
+        for (size_t j : ArrayRef(byOffset).take_front(n))
+          if (units[j].overlapsInTime(units[i]) && units[j].offset + units[j].bytes <= units[i].offset)
+            depth[i] = std::max(depth[i], depth[j] + 1);
+        deepest = std::max(deepest, depth[i]);
+      }
+      // The term's value: a member's bytes over its coefficient.
+      auto [first, coefficient] = members.front();
+      Value term = arith::DivUIOp::create(b, loc, bytesOf(*first), constant(coefficient));
+      int64_t termAtMaxima = first->bytes / coefficient;
+      auto offsetIn = [&](int64_t units, int64_t depth) -> Value {
+        Value offset = base;
+        if (units)
+          offset = arith::AddIOp::create(
+              b, loc, offset, alignUp(arith::MulIOp::create(b, loc, constant(units), term)));
+        if (depth)
+          offset = arith::AddIOp::create(b, loc, offset, constant(kAlignment * depth));
+        return offset;
+      };
+      auto offsetAtMaxima = [&](int64_t units, int64_t depth) {
+        return baseAtMaxima + int64_t(llvm::alignTo(units * termAtMaxima, kAlignment)) +
+               kAlignment * depth;
+      };
+      for (auto [i, member] : llvm::enumerate(members)) {
+        member.first->runtimeOffset = offsetIn(units[i].offset, depth[i]);
+        member.first->offset = offsetAtMaxima(units[i].offset, depth[i]);
+      }
+      base = offsetIn(regionUnits, deepest + 1);
+      baseAtMaxima = offsetAtMaxima(regionUnits, deepest + 1);
+    }
+
     llvm::sort(order, [](Buffer *a, Buffer *b) {
       return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
     });
-    int64_t arenaBytes = staticBytes;
+    int64_t arenaBytes = baseAtMaxima;
     std::vector<Buffer *> placed;
     // below[i]: the placed buffers that end at or under placed[i]'s offset
     // (those its offset is the maximum over, and theirs). A buffer above
@@ -650,18 +829,8 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     // instruction scheduler takes minutes over.
     std::vector<llvm::BitVector> below;
     for (Buffer *buffer : order) {
-      MemRefType type = buffer->alloc.getType();
-      std::optional<int64_t> elementBytes =
-          byteSize(MemRefType::get({}, type.getElementType()));
-      int64_t staticElements = 1;
-      for (int64_t size : type.getShape())
-        if (!ShapedType::isDynamic(size))
-          staticElements *= size;
-      Value bytes = constant(staticElements * *elementBytes);
-      for (Value size : buffer->alloc.getDynamicSizes())
-        bytes = arith::MulIOp::create(b, loc, bytes, sizes.atStart(size, b));
-      buffer->runtimeBytes = alignUp(bytes);
-      buffer->offset = staticBytes;
+      buffer->runtimeBytes = alignUp(bytesOf(*buffer));
+      buffer->offset = baseAtMaxima;
       llvm::BitVector overlapping(order.size()), dominated(order.size());
       for (auto [i, other] : llvm::enumerate(placed))
         if (buffer->overlapsInTime(*other)) {
@@ -677,18 +846,18 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
                                           placed[i]->runtimeBytes);
         offset = offset ? arith::MaxUIOp::create(b, loc, offset, end).getResult() : end;
       }
-      // Every placed buffer starts at staticBytes or above.
-      buffer->runtimeOffset = offset ? offset : constant(staticBytes);
+      // Every placed buffer starts above the regions.
+      buffer->runtimeOffset = offset ? offset : base;
       arenaBytes = std::max(arenaBytes, buffer->offset + buffer->slotBytes);
       placed.push_back(buffer);
       below.push_back(dominated |= overlapping);
     }
     // The arena's size at a call: the highest end among the buffers no
-    // other one sits on, or the static buffers' end.
+    // other one sits on, or the regions' end.
     llvm::BitVector under(order.size());
     for (const llvm::BitVector &set : below)
       under |= set;
-    Value total = staticBytes ? constant(staticBytes).getResult() : Value();
+    Value total = regions.empty() && !staticBytes ? Value() : base;
     for (auto [i, buffer] : llvm::enumerate(placed)) {
       if (under.test(i))
         continue;

@@ -193,32 +193,37 @@ func.func @calls(%a: memref<16xf32>, %out: memref<16xf32>) {
 
 // Symbolic buffers of a function whose symbols are all bounded: sizes and
 // offsets computed at the start from the arguments' sizes (a dimension of
-// an allocation or a reshape read as the size it is), each symbolic buffer
-// above the static ones, at the end of the one live with it. The arena
-// comes as a pointer, viewed at its size computed there (the highest end of
-// a buffer no other sits on), which `ube.arena_exprs` gives as expressions
-// of n: max(64, 64 + 64n + 16n, 64 + 4n). `ube.arena_bytes` is the plan at
-// the maxima: 64 static + 8·16·4 for %t0, then %t1 (8·4·4) above it: 704;
-// %t2 (live after both) back at 64.
+// an allocation or a reshape read as the size it is). Every buffer's bytes
+// are a multiple of n (64n, 16n, 4n), so they share one region above the
+// static ones, planned like static buffers in units of n: %t0 at 0, %t1
+// (live with it) at 64 units, %t2 (live after both) back at 0. A buffer's
+// offset in bytes is its units times n, aligned up to 64, plus 64 for each
+// level of buffers live with it below (%t1: one), so rounding never makes
+// two overlap; the region is alignUp(80n) + 128. The arena comes as a
+// pointer, viewed at its size computed there, which `ube.arena_exprs` gives
+// as expressions of n: 64 + alignUp(80n) + 128; `ube.arena_bytes` is that
+// at the maximum, 832.
 // CHECK-LABEL: func.func @symbolic
-// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_bytes = 704 : i64
-// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["ceildivui", 2, 1], ["muli", 1, 3], ["addi", 1, 4], ["const", 16], ["muli", 0, 6], ["ceildivui", 7, 1], ["muli", 1, 8], ["addi", 5, 9], ["maxui", 1, 10], ["const", 4], ["muli", 0, 12], ["ceildivui", 13, 1], ["muli", 1, 14], ["addi", 1, 15], ["maxui", 11, 16]]
+// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_bytes = 832 : i64
+// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["const", 80], ["muli", 3, 4], ["ceildivui", 5, 1], ["muli", 1, 6], ["addi", 1, 7], ["const", 128], ["addi", 8, 9]]
 // CHECK-DAG: %[[N:.*]] = memref.dim %arg0, %c0 : memref<?x16xf32>
 // CHECK: %[[BYTES0:.*]] = arith.muli %c64{{.*}}, %[[N]]
-// CHECK: %[[BLOCKS0:.*]] = arith.ceildivui %[[BYTES0]]
-// CHECK: %[[ALIGNED0:.*]] = arith.muli %[[BLOCKS0]]
-// CHECK: %[[END0:.*]] = arith.addi %c64{{.*}}, %[[ALIGNED0]]
+// CHECK: %[[UNIT:.*]] = arith.divui %[[BYTES0]]
+// CHECK: %[[UNITS1:.*]] = arith.muli %c64{{.*}}, %[[UNIT]]
+// CHECK: %[[BLOCKS1:.*]] = arith.ceildivui %[[UNITS1]]
+// CHECK: %[[ALIGNED1:.*]] = arith.muli %[[BLOCKS1]]
+// CHECK: %[[AT1:.*]] = arith.addi %c64{{.*}}, %[[ALIGNED1]]
+// CHECK: %[[OFFSET1:.*]] = arith.addi %[[AT1]], %c64
+// CHECK: arith.muli %c80{{.*}}, %[[UNIT]]
+// CHECK: %[[TOTAL:.*]] = arith.addi %{{.*}}, %c128
 // CHECK-NOT: arith.maxui
-// CHECK: %[[END1:.*]] = arith.addi %[[END0]],
-// CHECK: arith.maxui %c64{{.*}}, %[[END1]]
-// CHECK: %[[TOTAL:.*]] = arith.maxui
 // CHECK: %[[VIEWED:.*]] = memref.reinterpret_cast %[[ARENA]] to offset: [0], sizes: [%[[TOTAL]]], strides: [1] : memref<i8> to memref<?xi8>
 // CHECK: memref.view %[[VIEWED]][%c0{{.*}}][] : memref<?xi8> to memref<4xf32>
 // CHECK: memref.view %[[VIEWED]][%c64{{.*}}][%[[N2:.*]]] : memref<?xi8> to memref<?x16xf32>
-// CHECK: memref.view %[[VIEWED]][%[[END0]]][%[[N2]]] : memref<?xi8> to memref<?x4xf32>
+// CHECK: memref.view %[[VIEWED]][%[[OFFSET1]]][%[[N2]]] : memref<?xi8> to memref<?x4xf32>
 // CHECK: memref.view %[[VIEWED]][%c64{{.*}}][%[[N2]]] : memref<?xi8> to memref<?xf32>
 // CHECK-NOT: memref.alloc
-// PLAN-LABEL: memory plan for @symbolic: arena 704 bytes
+// PLAN-LABEL: memory plan for @symbolic: arena 832 bytes
 // PLAN-SAME: sized at each call from the symbols (shown at their maxima, 512 without one)
 func.func @symbolic(%x: memref<?x16xf32> {ube.dims = ["n"]}, %out: memref<?xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
@@ -243,31 +248,33 @@ func.func @symbolic(%x: memref<?x16xf32> {ube.dims = ["n"]}, %out: memref<?xf32>
 
 // -----
 
-// A symbolic buffer's offset is the maximum of the ends of the buffers
-// live with it, less those it already lies above: %t2 (live with %t0 and
-// %t1, which share bytes) at max(end0, end1); %t3 (live with %t1 and %t2)
-// at end2 alone, since %t2 lies above %t1. At the maxima: %t0 [0, 512),
-// %t1 [0, 256), %t2 [512, 640), %t3 [640, 704).
+// Buffers whose bytes are not one term of the symbols (n + 1 rows) are
+// stacked: a buffer's offset is the maximum of the ends of the buffers live
+// with it, less those it already lies above: %t2 (live with %t0 and %t1,
+// which share bytes) at max(end0, end1); %t3 (live with %t1 and %t2) at end2
+// alone, since %t2 lies above %t1. At the maxima (9 rows): %t0 [0, 576),
+// %t1 [0, 320), %t2 [576, 768), %t3 [768, 896).
 // CHECK-LABEL: func.func @symbolic_stacked
-// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 704 : i64
+// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 896 : i64
 // CHECK: %[[AT2:.*]] = arith.maxui
 // CHECK-NOT: arith.maxui
 // CHECK: %[[END2:.*]] = arith.addi %[[AT2]],
 // CHECK-NOT: arith.maxui
 // CHECK: memref.view %{{.*}}[%[[AT2]]]{{.*}} to memref<?x4xf32>
 // CHECK: memref.view %{{.*}}[%[[END2]]]{{.*}} to memref<?x2xf32>
-// PLAN-LABEL: memory plan for @symbolic_stacked: arena 704 bytes
+// PLAN-LABEL: memory plan for @symbolic_stacked: arena 896 bytes
 func.func @symbolic_stacked(%x: memref<?x16xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
   %c0 = arith.constant 0 : index
   %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %rows = affine.apply affine_map<()[s0] -> (s0 + 1)>()[%n]
   %one = arith.constant 1.0 : f32
-  %t0 = memref.alloc(%n) : memref<?x16xf32>
-  %t2 = memref.alloc(%n) : memref<?x4xf32>
+  %t0 = memref.alloc(%rows) : memref<?x16xf32>
+  %t2 = memref.alloc(%rows) : memref<?x4xf32>
   memref.store %one, %t0[%c0, %c0] : memref<?x16xf32>
   memref.store %one, %t2[%c0, %c0] : memref<?x4xf32>
-  %t1 = memref.alloc(%n) : memref<?x8xf32>
-  %t3 = memref.alloc(%n) : memref<?x2xf32>
+  %t1 = memref.alloc(%rows) : memref<?x8xf32>
+  %t3 = memref.alloc(%rows) : memref<?x2xf32>
   memref.store %one, %t1[%c0, %c0] : memref<?x8xf32>
   memref.store %one, %t3[%c0, %c0] : memref<?x2xf32>
   memref.store %one, %t2[%c0, %c0] : memref<?x4xf32>
@@ -281,14 +288,14 @@ func.func @symbolic_stacked(%x: memref<?x16xf32> {ube.dims = ["n"]})
 // -----
 
 // Sizes as affine maps of the symbols are planned when they only grow with
-// them (8 · 12 floats at the maximum: 384 bytes); a `mod` is not, and its
-// buffer stays an allocation.
+// them (8 · 12 floats at the maximum: 384 bytes, a region of 48 units of n
+// and 64 bytes: 448); a `mod` is not, and its buffer stays an allocation.
 // CHECK-LABEL: func.func @symbolic_affine
-// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 384 : i64
+// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 448 : i64
 // CHECK: affine.apply
 // CHECK: memref.view {{.*}} : memref<?xi8> to memref<?xf32>
 // CHECK: memref.alloc(%{{.*}}) : memref<?xi32>
-// PLAN-LABEL: memory plan for @symbolic_affine: arena 384 bytes
+// PLAN-LABEL: memory plan for @symbolic_affine: arena 448 bytes
 func.func @symbolic_affine(%x: memref<?x16xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
   %c0 = arith.constant 0 : index
@@ -310,14 +317,14 @@ func.func @symbolic_affine(%x: memref<?x16xf32> {ube.dims = ["n"]})
 
 // A symbol without a maximum: the same plan (placed as if n were 512, which
 // only orders the buffers), the arena sized at each call with no bound:
-// `ube.arena_exprs` alone, 64n bytes.
+// `ube.arena_exprs` alone, alignUp(64n) + 64 bytes.
 // CHECK-LABEL: func.func @symbolic_unbounded
-// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["ceildivui", 2, 1], ["muli", 1, 3]], ube.symbols
+// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["muli", 1, 3], ["ceildivui", 4, 1], ["muli", 1, 5], ["addi", 1, 6]], ube.symbols
 // CHECK-NOT: ube.arena_bytes
 // CHECK: %[[VIEWED:.*]] = memref.reinterpret_cast %[[ARENA]]
 // CHECK: memref.view %[[VIEWED]][%c0{{.*}}][%{{.*}}] : memref<?xi8> to memref<?x16xf32>
 // CHECK-NOT: memref.alloc
-// PLAN-LABEL: memory plan for @symbolic_unbounded: arena 32768 bytes
+// PLAN-LABEL: memory plan for @symbolic_unbounded: arena 32832 bytes
 // PLAN-SAME: sized at each call from the symbols
 func.func @symbolic_unbounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n">]} {
@@ -327,5 +334,29 @@ func.func @symbolic_unbounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
   %t = memref.alloc(%n) : memref<?x16xf32>
   memref.store %one, %t[%c0, %c0] : memref<?x16xf32>
   memref.dealloc %t : memref<?x16xf32>
+  return
+}
+
+// -----
+
+// Two terms, 64n and 16nm bytes: a region each, one above the other, each
+// sized by its term: the arena is alignUp(64n) + 64 + alignUp(16nm) + 64.
+// CHECK-LABEL: func.func @symbolic_terms
+// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["muli", 1, 3], ["ceildivui", 4, 1], ["muli", 1, 5], ["addi", 1, 6], ["const", 16], ["muli", 0, 8], ["symbol", 1], ["muli", 9, 10], ["divui", 11, 8], ["muli", 8, 12], ["ceildivui", 13, 1], ["muli", 1, 14], ["addi", 7, 15], ["addi", 1, 16]]
+// CHECK: memref.view {{.*}} : memref<?xi8> to memref<?x16xf32>
+// CHECK: memref.view {{.*}} : memref<?xi8> to memref<?x?x4xf32>
+func.func @symbolic_terms(%x: memref<?x?xf32> {ube.dims = ["n", "m"]})
+    attributes {ube.symbols = [#ube.dim<"n">, #ube.dim<"m">]} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %n = memref.dim %x, %c0 : memref<?x?xf32>
+  %m = memref.dim %x, %c1 : memref<?x?xf32>
+  %one = arith.constant 1.0 : f32
+  %a = memref.alloc(%n) : memref<?x16xf32>
+  %b = memref.alloc(%n, %m) : memref<?x?x4xf32>
+  memref.store %one, %a[%c0, %c0] : memref<?x16xf32>
+  memref.store %one, %b[%c0, %c0, %c0] : memref<?x?x4xf32>
+  memref.dealloc %a : memref<?x16xf32>
+  memref.dealloc %b : memref<?x?x4xf32>
   return
 }
