@@ -19,8 +19,11 @@
 // alone, as are allocations inside loops (their count is not static).
 //
 // An entry point with symbolic dimensions also places its buffers of
-// symbolic shape: after the static ones, each at the end of the highest
-// placed symbolic buffer live at the same time. Their sizes and offsets are
+// symbolic shape, after the static ones. Those whose bytes are one term of
+// the symbols (c · batch · seq) share a region per term, planned like static
+// buffers in units of the term, so the plan is as tight at every size as a
+// static plan for that size; any other goes above them, at the end of the
+// highest placed buffer live at the same time. Sizes and offsets are
 // computed once, at the function's start, from the symbols' sizes (each
 // size's computation is moved there), and so is the arena's size. The arena
 // then comes as a pointer alone, viewed at that size; `ube.arena_exprs`
