@@ -134,9 +134,21 @@ public:
 
   /// The bytes of scratch memory a call with inputs of `shapes` takes.
   uint64_t arenaBytes(size_t fn, const std::vector<std::vector<int64_t>> &shapes) const {
+    if (shapes.size() != ube_function_input_count(exe_, fn))
+      throw py::type_error("function '" + std::string(ube_executable_function_name(exe_, fn)) +
+                           "' takes " + std::to_string(ube_function_input_count(exe_, fn)) +
+                           " input shapes, got " + std::to_string(shapes.size()));
+    // (The C API reads as many sizes as each input's rank.)
     std::vector<const int64_t *> pointers;
-    for (const std::vector<int64_t> &shape : shapes)
-      pointers.push_back(shape.data());
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      ube_tensor_info info;
+      check(ube_function_input(exe_, fn, i, &info));
+      if (shapes[i].size() != info.rank)
+        throw py::value_error("input '" + std::string(info.name) + "' has rank " +
+                              std::to_string(info.rank) + ", got a shape of " +
+                              std::to_string(shapes[i].size()) + " sizes");
+      pointers.push_back(shapes[i].data());
+    }
     uint64_t bytes = 0;
     check(ube_function_arena_bytes(exe_, fn, pointers.data(), pointers.size(), &bytes));
     return bytes;

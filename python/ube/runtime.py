@@ -63,15 +63,8 @@ class Function:
         takes (one shape per input). An entry point with symbolic sizes may
         need more at larger ones: each call's arena grows to what its shapes
         need and is then reused."""
-        if len(shapes) != len(self.inputs):
-            raise TypeError(f"{self.name} takes {len(self.inputs)} input shapes, "
-                            f"got {len(shapes)}")
-        shapes = [[int(s) for s in shape] for shape in shapes]
-        # (A shape's rank is checked here; the C API reads rank-many sizes.)
-        for shape, (name, _, declared) in zip(shapes, self.inputs):
-            if len(shape) != len(declared):
-                raise ValueError(f"input '{name}' has rank {len(declared)}, got shape {shape}")
-        return self._executable._loaded.arena_bytes(self._index, shapes)
+        return self._executable._loaded.arena_bytes(
+            self._index, [[int(s) for s in shape] for shape in shapes])
 
     def __call__(self, *args, **kwargs):
         if kwargs:

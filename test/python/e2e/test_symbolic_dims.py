@@ -139,6 +139,10 @@ def test_arena_grows_with_the_shapes(ube_module, tmp_path):
     assert sizes[3] >= 40 * 700 * 16 * 4 and sizes[2] < sizes[0] < sizes[1] < sizes[3]
     with pytest.raises(ube_module.RuntimeError, match="'ids' and 'labels' must agree on batch"):
         exe.main.arena_bytes((2, 5), (3,), *weight_shapes)
+    with pytest.raises(ValueError, match="input 'labels' has rank 1, got a shape of 2 sizes"):
+        exe.main.arena_bytes((2, 5), (2, 1), *weight_shapes)
+    with pytest.raises(TypeError, match="takes 7 input shapes, got 2"):
+        exe.main.arena_bytes((2, 5), (2,))
 
     bounded, _ = compiled(ube_module, tmp_path, ENCODER, "bounded")
     bounded.save(tmp_path / "bounded.ube")
