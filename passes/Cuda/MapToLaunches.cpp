@@ -654,12 +654,27 @@ struct UbeCudaMapToLaunchesPass
             return true;
       return false;
     };
-    for (Operation *next = op->getNextNode(); readOutside(); next = next->getNextNode()) {
-      if (!next || next->hasTrait<OpTrait::IsTerminator>() || staysOnHost(next) ||
-          isa<gpu::LaunchOp>(next))
+    auto readsRange = [&](Operation *host) {
+      return llvm::any_of(host->getOperands(), [&](Value v) {
+        return v.getDefiningOp() && inRange.contains(v.getDefiningOp());
+      });
+    };
+    for (Operation *next = op->getNextNode(); readOutside();) {
+      if (!next || next->hasTrait<OpTrait::IsTerminator>() || isa<gpu::LaunchOp>(next))
         return op->emitOpError("computes values the host reads: it cannot move into a kernel");
-      range.push_back(next);
-      inRange.insert(next);
+      Operation *after = next->getNextNode();
+      // An allocation (or a view) the row's outputs go to stays on the host,
+      // before the row.
+      if (staysOnHost(next)) {
+        if (readsRange(next))
+          return op->emitOpError("computes values the host reads: it cannot move into a "
+                                 "kernel");
+        next->moveBefore(op);
+      } else {
+        range.push_back(next);
+        inRange.insert(next);
+      }
+      next = after;
     }
     OpBuilder b(op);
     Location loc = op.getLoc();

@@ -356,6 +356,39 @@ func.func @one_row(%x: memref<1x40xf32>, %out: memref<1x40xf32>) {
 
 // -----
 
+// The buffer a one-row program writes, allocated between its statistic and
+// its output loop, stays on the host, before the kernel.
+// CHECK-LABEL: func.func @one_row_into_new_buffer
+// CHECK: %[[OUT:.*]] = memref.alloc() : memref<1x40xf32>
+// CHECK: gpu.launch
+// CHECK: gpu.all_reduce add
+// CHECK: memref.store %{{.*}}, %[[OUT]]
+// CHECK: gpu.terminator
+// CHECK: memref.copy %[[OUT]]
+func.func @one_row_into_new_buffer(%x: memref<1x40xf32>, %out: memref<1x40xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c40 = arith.constant 40 : index
+  %s = scf.for %j = %c0 to %c40 step %c1 iter_args(%a = %zero) -> (f32) {
+    %v = memref.load %x[%c0, %j] : memref<1x40xf32>
+    %q = arith.mulf %v, %v : f32
+    %n = arith.addf %a, %q : f32
+    scf.yield %n : f32
+  }
+  %r = math.rsqrt %s : f32
+  %t = memref.alloc() : memref<1x40xf32>
+  scf.for %j = %c0 to %c40 step %c1 {
+    %v = memref.load %x[%c0, %j] : memref<1x40xf32>
+    %y = arith.mulf %v, %r : f32
+    memref.store %y, %t[%c0, %j] : memref<1x40xf32>
+  }
+  memref.copy %t, %out : memref<1x40xf32> to memref<1x40xf32>
+  return
+}
+
+// -----
+
 // A statistic the host itself reads (here, returned) cannot move into a kernel.
 func.func @host_reads(%x: memref<40xf32>) -> f32 {
   %zero = arith.constant 0.0 : f32
