@@ -79,6 +79,12 @@ def correctness_cases():
     yield "normalization", graph({"x": x, "w": w}, [
         node("sm", "softmax", ["x"]), node("lsm", "log_softmax", ["x"], attrs={"axis": 1}),
         node("ln", "layer_norm", ["x", "w", "w"])], ["sm", "lsm", "ln"]), {"x": x, "w": w}
+    # One row: the row programs' statistics in one block (nothing for the
+    # host to read), an output buffer allocated between statistic and row.
+    x, w = randn(1, 300) * 3, randn(300)
+    yield "normalization_one_row", graph({"x": x, "w": w}, [
+        node("sm", "softmax", ["x"]), node("ln", "layer_norm", ["x", "w", "w"]),
+        node("rms", "rms_norm", ["ln", "w"])], ["sm", "rms"]), {"x": x, "w": w}
     x = randn(16, 33, 7)
     yield "reductions", graph({"x": x}, [
         node("s", "reduce_sum", ["x"], attrs={"axes": [1]}),
