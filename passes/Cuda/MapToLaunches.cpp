@@ -664,9 +664,10 @@ struct UbeCudaMapToLaunchesPass
         return op->emitOpError("computes values the host reads: it cannot move into a kernel");
       Operation *after = next->getNextNode();
       // An allocation (or a view) the row's outputs go to stays on the host,
-      // before the row.
+      // before the row; a copy or a deallocation cannot move across it.
       if (staysOnHost(next)) {
-        if (readsRange(next))
+        if (readsRange(next) ||
+            !(isa<memref::AllocOp, memref::AllocaOp>(next) || isMemoryEffectFree(next)))
           return op->emitOpError("computes values the host reads: it cannot move into a "
                                  "kernel");
         next->moveBefore(op);
