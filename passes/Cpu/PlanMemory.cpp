@@ -257,6 +257,32 @@ Value slotIndex(OpBuilder &b, scf::ForallOp task) {
   return index;
 }
 
+/// The size a `memref.dim` of one of `fn`'s arguments reads: static, or
+/// the symbol `ube.dims` names for it; nullopt for any other `memref.dim`.
+struct ArgumentDim {
+  bool isSymbol;
+  int64_t value; ///< The size, or the symbol's index in `ube.symbols`.
+};
+std::optional<ArgumentDim> argumentDim(func::FuncOp fn, memref::DimOp dim) {
+  auto arg = dyn_cast<BlockArgument>(dim.getSource());
+  std::optional<int64_t> index = dim.getConstantIndex();
+  auto type = dyn_cast<MemRefType>(dim.getSource().getType());
+  if (!arg || arg.getOwner() != &fn.getBody().front() || !index || !type)
+    return std::nullopt;
+  if (!type.isDynamicDim(*index))
+    return ArgumentDim{false, type.getDimSize(*index)};
+  auto dims = fn.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(),
+                                             ube::UbeDialect::DimsAttrHelper::getNameStr());
+  auto symbols = fn->getAttrOfType<ArrayAttr>(ube::UbeDialect::SymbolsAttrHelper::getNameStr());
+  if (!dims || !symbols)
+    return std::nullopt;
+  StringAttr name = cast<StringAttr>(dims[type.getDynamicDimIndex(*index)]);
+  for (auto [k, symbol] : llvm::enumerate(symbols.getAsRange<ube::DimSymbolAttr>()))
+    if (symbol.getName() == name.getValue())
+      return ArgumentDim{true, int64_t(k)};
+  return std::nullopt;
+}
+
 /// Sizes of symbolic buffers: each dynamic size of an allocation moved to
 /// the function's start, with its value at the symbols' maxima. A symbol
 /// without one counts as kUnboundedEstimate there, which then only orders
@@ -267,7 +293,7 @@ public:
 
   SymbolicSizes(func::FuncOp fn, ArrayAttr symbols) : fn(fn) {
     for (auto symbol : symbols.getAsRange<ube::DimSymbolAttr>()) {
-      maxima[symbol.getName()] = symbol.getMax() > 0 ? symbol.getMax() : kUnboundedEstimate;
+      maxima.push_back(symbol.getMax() > 0 ? symbol.getMax() : kUnboundedEstimate);
       bounded = bounded && symbol.getMax() > 0;
     }
   }
@@ -310,20 +336,10 @@ private:
       return *constant;
     if (auto dim = dyn_cast<memref::DimOp>(op)) {
       // A symbolic dimension of an argument: its symbol's maximum.
-      auto arg = dyn_cast<BlockArgument>(dim.getSource());
-      std::optional<int64_t> index = dim.getConstantIndex();
-      auto type = dyn_cast<MemRefType>(dim.getSource().getType());
-      if (!arg || arg.getOwner() != &fn.getBody().front() || !index || !type)
+      std::optional<ArgumentDim> size = argumentDim(fn, dim);
+      if (!size)
         return std::nullopt;
-      if (!type.isDynamicDim(*index))
-        return type.getDimSize(*index);
-      auto dims = fn.getArgAttrOfType<ArrayAttr>(
-          arg.getArgNumber(), ube::UbeDialect::DimsAttrHelper::getNameStr());
-      if (!dims)
-        return std::nullopt;
-      auto name = cast<StringAttr>(dims[type.getDynamicDimIndex(*index)]).getValue();
-      int64_t max = maxima.lookup(name);
-      return max > 0 ? std::optional<int64_t>(max) : std::nullopt;
+      return size->isSymbol ? maxima[size->value] : size->value;
     }
     if (auto apply = dyn_cast<affine::AffineApplyOp>(op))
       return evaluate(apply);
@@ -396,7 +412,7 @@ private:
   }
 
   func::FuncOp fn;
-  llvm::StringMap<int64_t> maxima;
+  SmallVector<int64_t> maxima; ///< Per symbol of `ube.symbols`.
   bool bounded = true;
   llvm::DenseMap<Value, std::optional<int64_t>> known;
   IRMapping mapping;
@@ -464,31 +480,6 @@ std::optional<Buffer> symbolicCandidate(memref::AllocOp alloc, Block &block,
   return placedBuffer(alloc, block, position, maxBytes, *last);
 }
 
-/// The size a `memref.dim` of one of `fn`'s arguments reads: static, or
-/// the symbol `ube.dims` names for it.
-struct ArgumentDim {
-  bool isSymbol;
-  int64_t value; ///< The size, or the symbol's index in `ube.symbols`.
-};
-FailureOr<ArgumentDim> argumentDim(func::FuncOp fn, memref::DimOp dim) {
-  auto arg = dyn_cast<BlockArgument>(dim.getSource());
-  std::optional<int64_t> index = dim.getConstantIndex();
-  auto type = dyn_cast<MemRefType>(dim.getSource().getType());
-  if (!arg || arg.getOwner() != &fn.getBody().front() || !index || !type)
-    return dim.emitOpError("reads a size the memory plan cannot follow");
-  if (!type.isDynamicDim(*index))
-    return ArgumentDim{false, type.getDimSize(*index)};
-  auto dims = fn.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(),
-                                             ube::UbeDialect::DimsAttrHelper::getNameStr());
-  auto symbols = fn->getAttrOfType<ArrayAttr>(ube::UbeDialect::SymbolsAttrHelper::getNameStr());
-  if (dims && symbols) {
-    StringAttr name = cast<StringAttr>(dims[type.getDynamicDimIndex(*index)]);
-    for (auto [k, symbol] : llvm::enumerate(symbols.getAsRange<ube::DimSymbolAttr>()))
-      if (symbol.getName() == name.getValue())
-        return ArgumentDim{true, int64_t(k)};
-  }
-  return dim.emitOpError("reads a size no symbol of 'ube.symbols' names");
-}
 
 /// `size` as one term of `fn`'s symbols, when it is a product of them and
 /// constants (an argument's dimension, a product of sizes, an affine
@@ -503,12 +494,8 @@ std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCou
   if (!op)
     return std::nullopt;
   if (auto dim = dyn_cast<memref::DimOp>(op)) {
-    // (Diagnostics of dims the plan cannot follow come from the expressions.)
-    auto arg = dyn_cast<BlockArgument>(dim.getSource());
-    if (!arg || arg.getOwner() != &fn.getBody().front() || !dim.getConstantIndex())
-      return std::nullopt;
-    FailureOr<ArgumentDim> known = argumentDim(fn, dim);
-    if (failed(known))
+    std::optional<ArgumentDim> known = argumentDim(fn, dim);
+    if (!known)
       return std::nullopt;
     if (known->isSymbol)
       one.powers[known->value] = 1;
@@ -876,9 +863,9 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     // The same size as expressions of the symbols, for the runtime.
     ube::SizeExprBuilder exprs(
         "the memory plan", [&](memref::DimOp dim) -> FailureOr<ube::SizeExpr> {
-          FailureOr<ArgumentDim> size = argumentDim(fn, dim);
-          if (failed(size))
-            return failure();
+          std::optional<ArgumentDim> size = argumentDim(fn, dim);
+          if (!size)
+            return dim.emitOpError("reads a size the memory plan cannot follow");
           return size->isSymbol ? exprs.symbol(unsigned(size->value))
                                 : ube::SizeExpr{size->value};
         });
