@@ -78,6 +78,8 @@ struct Tiling {
   int64_t kBlock;       ///< KC: k extent of one pass over a panel.
   int64_t tilesPerTask; ///< TPB: micro-tiles (of MR rows) per parallel task.
   int64_t minTasks;     ///< Fewer (batch × row groups) split the columns too.
+  int64_t l1WaySpan;    ///< Bytes of one L1 way: addresses this far apart share a set.
+  int64_t l1Ways;       ///< Lines one L1 set holds.
 };
 
 /// Builds the kernel replacing one matmul: lhs [lb..., M, K] ([.., K, M]
@@ -163,9 +165,12 @@ public:
 
   /// Whether lhs is packed (once, before the tasks): when the MR rows a
   /// micro-tile reads in place fall into one L1 set (a row stride of a
-  /// multiple of 4 KiB: K = 1024, 2048, 3072) and outnumber its ways, they
-  /// evict each other before each line's 16 floats are used (1024³ at 67–95
-  /// GFLOP/s against 102–105 packed, on znver4). Otherwise the copy costs
+  /// multiple of the way span, 4 KiB: K = 1024, 2048, 3072) and outnumber
+  /// its ways, they evict each other before each line's 16 floats are used
+  /// (1024³ at 67–95 GFLOP/s against 102–105 packed, on znver4's 8-way L1).
+  /// Twelve rows fit the 12 ways of Intel's 48 KiB L1 (Emerald Rapids, 1
+  /// thread, against PyTorch in alternation: 1024³ 0.92 → 0.96×, 2048³
+  /// 0.95 → 1.02×, 1024 × 3072 × 768 0.85 → 0.93× in place). Otherwise the copy costs
   /// more than it saves (512³: 112 → 102 packed), since lhs rows read in
   /// place stream well, and products with few columns reuse a packed row
   /// little. A symbolic K's stride is unknown: read in place.
@@ -184,10 +189,10 @@ public:
       return true;
     if (!depth)
       return false;
-    constexpr int64_t kLine = 64, kSetSpan = 4096, kWays = 8;
+    constexpr int64_t kLine = 64;
     llvm::SmallDenseMap<int64_t, int64_t> rowsPerSet;
     for (int64_t i = 0; i < t.tileRows; ++i)
-      if (++rowsPerSet[i * *depth * int64_t(sizeof(float)) % kSetSpan / kLine] > kWays)
+      if (++rowsPerSet[i * *depth * int64_t(sizeof(float)) % t.l1WaySpan / kLine] > t.l1Ways)
         return true;
     return false;
   }
@@ -977,14 +982,15 @@ struct UbeCpuMatmulKernelsPass
   using Base::Base;
   void runOnOperation() override {
     if (vectorWidth < 1 || panelWidth % vectorWidth != 0 || tileRows < 1 || kBlock < 1 ||
-        tilesPerTask < 1 || minTasks < 1) {
+        tilesPerTask < 1 || minTasks < 1 || l1WaySpan < 64 || l1Ways < 1) {
       getOperation().emitError("ube-cpu-matmul-kernels: panel-width must be a multiple of "
                                "vector-width, and every size positive");
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());
     patterns.add<TileMatmul, TileAccumulatingMatmul>(
-        &getContext(), Tiling{vectorWidth, tileRows, panelWidth, kBlock, tilesPerTask, minTasks});
+        &getContext(), Tiling{vectorWidth, tileRows, panelWidth, kBlock, tilesPerTask, minTasks,
+                             l1WaySpan, l1Ways});
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns), kernelRewriteConfig())))
       signalPassFailure();
   }

@@ -222,8 +222,10 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     bring too late). Row groups are about
     `tiles-per-task` micro-tiles; columns are split when a product has fewer
     than `min-tasks` (batch × row groups), or few row groups and many panels.
-    When a micro-tile's rows would alias in one L1 set (a row stride of a
-    multiple of 4 KiB) or lhs is transposed, and the product has at least
+    When a micro-tile's rows would outnumber the ways of one L1 set (more
+    than `l1-ways` rows whose stride is a multiple of `l1-way-span`, the
+    L1's size over its ways: 4 KiB on 8-way 32 KiB and 12-way 48 KiB
+    caches) or lhs is transposed, and the product has at least
     256 columns, lhs is first packed too, into k-major panels of
     `tile-rows` rows. Tasks own
     disjoint blocks and sum every element in the same order, so results do
@@ -248,6 +250,9 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     Option<"panelWidth", "panel-width", "int64_t", "16",
            "Columns of a micro-tile and a packed panel (NR, a multiple of the width)">,
     Option<"kBlock", "k-block", "int64_t", "256", "k extent of one pass over a panel (KC)">,
+    Option<"l1WaySpan", "l1-way-span", "int64_t", "4096",
+           "Bytes of one way of the L1 data cache (its size over its ways)">,
+    Option<"l1Ways", "l1-ways", "int64_t", "8", "Ways of the L1 data cache">,
     Option<"tilesPerTask", "tiles-per-task", "int64_t", "8",
            "Micro-tiles per parallel task (rows per task = tiles × tile-rows)">,
     Option<"minTasks", "min-tasks", "int64_t", "32",

@@ -64,6 +64,8 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuKernelPipelineOptions &o
   matmuls.vectorWidth = lanes;
   matmuls.panelWidth = panelWidth;
   matmuls.tileRows = tileRows;
+  matmuls.l1WaySpan = options.l1CacheBytes / std::max<int64_t>(1, options.l1Ways);
+  matmuls.l1Ways = options.l1Ways;
   // K blocks as long as L2 allows: a task's lhs rows ((TPB + 1) × MR per
   // k, the ragged tile included) and the panel passing over them (NR per
   // k) in 3/4 of it. Longer blocks mean fewer passes that reload and store

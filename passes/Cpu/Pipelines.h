@@ -13,6 +13,14 @@ struct CpuKernelPipelineOptions : mlir::PassPipelineOptions<CpuKernelPipelineOpt
                               llvm::cl::desc("f32 lanes of the CPU's widest vectors: 8 (AVX2) "
                                              "or 16 (AVX-512)"),
                               llvm::cl::init(8)};
+  Option<int64_t> l1CacheBytes{*this, "l1-cache-bytes",
+                               llvm::cl::desc("Per-core L1 data cache of the target CPU"),
+                               llvm::cl::init(32 * 1024)};
+  Option<int64_t> l1Ways{*this, "l1-ways",
+                         llvm::cl::desc("Ways of the L1 data cache: the matmul kernels pack "
+                                        "lhs where a micro-tile's rows outnumber them in "
+                                        "one set"),
+                         llvm::cl::init(8)};
   Option<int64_t> l2CacheBytes{*this, "l2-cache-bytes",
                                llvm::cl::desc("Per-core L2 of the target CPU: the matmul "
                                               "kernels' K blocks are sized to it"),

@@ -1,4 +1,4 @@
-//===- CpuCacheSizes.cpp - the L2 a cpu build is blocked for ---------------===//
+//===- CpuCacheSizes.cpp - the caches a cpu build is blocked for ----------===//
 
 #include "CpuCacheSizes.h"
 
@@ -14,21 +14,23 @@ namespace {
 
 constexpr int64_t KiB = 1024;
 
-constexpr int64_t kDefaultL2 = 256 * KiB;
+constexpr CpuCaches kDefaultCaches = {32 * KiB, 8, 256 * KiB};
 
-/// Per-core L2 of the microarchitectures LLVM names, in KiB; 0 for models
-/// not listed.
-int64_t knownModelL2(llvm::StringRef cpu) {
-  return llvm::StringSwitch<int64_t>(cpu)
-      .Cases({"znver4", "znver5"}, 1024)
-      .Cases({"znver1", "znver2", "znver3"}, 512)
-      .Cases({"skylake-avx512", "cascadelake", "cooperlake"}, 1024)
-      .Cases({"icelake-server", "icelake-client", "tigerlake", "rocketlake"}, 1280)
-      .Cases({"sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d"}, 2048)
-      .Cases({"alderlake", "raptorlake", "meteorlake"}, 1280)
-      .Cases({"arrowlake", "arrowlake-s", "lunarlake", "pantherlake"}, 2560)
-      .Cases({"haswell", "broadwell", "skylake"}, 256)
-      .Default(0);
+/// Per-core caches of the microarchitectures LLVM names (L1 data size in
+/// KiB, its ways, L2 in KiB); zeros for models not listed.
+CpuCaches knownModelCaches(llvm::StringRef cpu) {
+  return llvm::StringSwitch<CpuCaches>(cpu)
+      .Case("znver5", {48, 12, 1024})
+      .Case("znver4", {32, 8, 1024})
+      .Cases({"znver1", "znver2", "znver3"}, {32, 8, 512})
+      .Cases({"skylake-avx512", "cascadelake", "cooperlake"}, {32, 8, 1024})
+      .Cases({"icelake-server", "icelake-client", "tigerlake", "rocketlake"}, {48, 12, 1280})
+      .Cases({"sapphirerapids", "emeraldrapids", "graniterapids", "graniterapids-d"},
+             {48, 12, 2048})
+      .Cases({"alderlake", "raptorlake", "meteorlake"}, {48, 12, 1280})
+      .Cases({"arrowlake", "arrowlake-s", "lunarlake", "pantherlake"}, {48, 12, 2560})
+      .Cases({"haswell", "broadwell", "skylake"}, {32, 8, 256})
+      .Default({0, 0, 0});
 }
 
 /// A size from sysfs ("32K", "1024K", "2M"), or 0.
@@ -48,24 +50,49 @@ std::string readFile(const std::string &path) {
   return buffer ? (*buffer)->getBuffer().trim().str() : std::string();
 }
 
-/// This host's L2 as Linux reports it for cpu0, or 0.
-int64_t hostL2() {
+/// This host's caches as Linux reports them for cpu0; zero where it does
+/// not.
+CpuCaches hostCaches() {
+  CpuCaches caches = {0, 0, 0};
   for (int index = 0; index < 8; ++index) {
     std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
-    if (readFile(dir + "level") == "2" && readFile(dir + "type") != "Instruction")
-      return parseSize(readFile(dir + "size"));
+    if (readFile(dir + "type") == "Instruction")
+      continue;
+    std::string level = readFile(dir + "level");
+    if (level == "1") {
+      caches.l1Bytes = parseSize(readFile(dir + "size"));
+      int64_t ways = 0;
+      caches.l1Ways =
+          llvm::StringRef(readFile(dir + "ways_of_associativity")).getAsInteger(10, ways)
+              ? 0
+              : ways;
+    } else if (level == "2") {
+      caches.l2Bytes = parseSize(readFile(dir + "size"));
+    }
   }
-  return 0;
+  return caches;
 }
 
 } // namespace
 
-int64_t ube::cpuL2CacheBytes(llvm::StringRef cpu) {
+CpuCaches ube::cpuCaches(llvm::StringRef cpu) {
+  CpuCaches caches = {0, 0, 0};
   if (cpu == "native") {
-    if (int64_t host = hostL2())
-      return host;
+    caches = hostCaches();
     cpu = llvm::sys::getHostCPUName();
   }
-  int64_t known = knownModelL2(cpu) * KiB;
-  return known ? known : kDefaultL2;
+  // What sysfs leaves out comes from the model, then the defaults.
+  CpuCaches known = knownModelCaches(cpu);
+  CpuCaches result = known.l2Bytes ? CpuCaches{known.l1Bytes * KiB, known.l1Ways,
+                                               known.l2Bytes * KiB}
+                                   : kDefaultCaches;
+  // An L1's size and ways come from one source, so that their quotient (the
+  // span of one way) is a real cache's.
+  if (caches.l1Bytes && caches.l1Ways) {
+    result.l1Bytes = caches.l1Bytes;
+    result.l1Ways = caches.l1Ways;
+  }
+  if (caches.l2Bytes)
+    result.l2Bytes = caches.l2Bytes;
+  return result;
 }

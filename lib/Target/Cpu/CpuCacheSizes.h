@@ -1,11 +1,13 @@
-//===- CpuCacheSizes.h - the L2 a cpu build is blocked for -*- C++ -*-----===//
+//===- CpuCacheSizes.h - the caches a cpu build is blocked for -*- C++ -*-===//
 //
 // The matmul kernels size their K blocks from the target CPU's per-core L2
 // (a task's lhs rows, packed or read in place, must stay there while every
-// panel passes over them). For 'native' the size is this host's (Linux sysfs); for a named
-// model, its microarchitecture's; for anything else (psABI levels, unknown
-// models) a conservative 256 KiB, which every x86-64 core of the last decade
-// meets.
+// panel passes over them), and pack lhs only where a micro-tile's rows would
+// evict each other from one L1 set (more rows in a set than it has ways).
+// For 'native' the caches are this host's (Linux sysfs); for a named model,
+// its microarchitecture's; for anything else (psABI levels, unknown models)
+// a conservative 32 KiB 8-way L1 and 256 KiB L2, which every x86-64 core of
+// the last decade meets.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,8 +20,15 @@
 
 namespace ube {
 
-/// The per-core L2 of `cpu` as --cpu names it (one model, not a list).
-int64_t cpuL2CacheBytes(llvm::StringRef cpu);
+/// One core's data caches.
+struct CpuCaches {
+  int64_t l1Bytes;
+  int64_t l1Ways;
+  int64_t l2Bytes;
+};
+
+/// The per-core caches of `cpu` as --cpu names it (one model, not a list).
+CpuCaches cpuCaches(llvm::StringRef cpu);
 
 } // namespace ube
 

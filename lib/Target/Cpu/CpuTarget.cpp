@@ -289,8 +289,10 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
   CpuKernelPipelineOptions kernels;
   kernels.vectorWidth =
       machine && machine->getMCSubtargetInfo()->checkFeatures("+avx512f") ? 16 : 8;
-  kernels.l2CacheBytes =
-      cpuL2CacheBytes(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu);
+  CpuCaches caches = cpuCaches(parseTargetOptions<CpuTargetOptions>(*this, options)->cpu);
+  kernels.l1CacheBytes = caches.l1Bytes;
+  kernels.l1Ways = caches.l1Ways;
+  kernels.l2CacheBytes = caches.l2Bytes;
   buildCpuKernelPipeline(pm, kernels);
 }
 

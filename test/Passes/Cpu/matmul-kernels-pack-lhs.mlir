@@ -1,4 +1,9 @@
 // RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1" --canonicalize --cse --split-input-file | FileCheck %s
+// An L1 of 12 ways of 4 KiB (Intel's 48 KiB) holds a micro-tile's 12
+// aliasing rows: lhs read in place, the other cases as on 8 ways.
+// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1 l1-way-span=4096 l1-ways=12" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=WAYS12
+// 16 KiB ways (a 64 KiB 4-way L1): rows 4 KiB apart fall into 4 sets, 3 to a set.
+// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1 l1-way-span=16384 l1-ways=4" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=WAYS12
 
 // K = 1024: lhs rows 4 KiB apart, so a micro-tile's 12 rows read in place
 // would fall into one L1 set. lhs is packed first into panels of 12 rows,
@@ -32,6 +37,11 @@
 // CHECK: tensor.extract %[[PACKED]][%c0, %[[TILE]], %[[KK]], %c11] : tensor<1x5x1024x12xf32>
 // CHECK-NOT: tensor.extract %arg0
 // CHECK: scf.forall.in_parallel
+// WAYS12-LABEL: func.func @aliasing_rows
+// WAYS12-NOT: x12xf32>
+// WAYS12: scf.for %{{.*}} = %c0 to %c1024 step %c512
+// WAYS12: tensor.extract %arg0
+// WAYS12-NOT: x12xf32>
 func.func @aliasing_rows(%a: tensor<54x1024xf32>, %b: tensor<1024x256xf32>) -> tensor<54x256xf32> {
   %r = ube.matmul %a, %b : tensor<54x1024xf32>, tensor<1024x256xf32>
   return %r : tensor<54x256xf32>
@@ -42,6 +52,7 @@ func.func @aliasing_rows(%a: tensor<54x1024xf32>, %b: tensor<1024x256xf32>) -> t
 // K = 1000: rows 4000 bytes apart spread over L1's sets and stream well in
 // place; no pack (K blocks of 500).
 // CHECK-LABEL: func.func @spread_rows
+// WAYS12-LABEL: func.func @spread_rows
 // CHECK-NOT: x12xf32>
 // CHECK: scf.for %{{.*}} = %c0 to %c1000 step %c500
 // CHECK: tensor.extract %arg0
