@@ -8,7 +8,7 @@ outside the timing) and onnxruntime (the model from torch.onnx.export, all graph
 intra-op threads = --threads), 128 tokens, batch 1 and 8; BERT-base's
 attention block alone; the vision models on 224 x 224 images.
 
-    .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5] [--rounds 3]
+    .venv/bin/python bench/bench_encoder.py [--threads 2] [--runs 5] [--rounds 3] [--paired]
                            [--models tinybert,bert-base,attention,minilm,resnet50,
                                      mobilenetv2,convnext]
                            [--batches 1,8] [--record]
@@ -30,8 +30,14 @@ OMP_NUM_THREADS and UBE_NUM_THREADS set to --threads: the median of --runs
 forwards (the engines take --rounds turns, each keeping its fastest), the process's peak resident memory (VmHWM: libraries, weights,
 code and everything a forward needs) and the extra peak of one more forward
 (VmHWM after it minus VmRSS before it). For ube the planned arena is
-reported next to the sum of the buffers planned into it. With --record,
-rows are appended to docs/performance.md.
+reported next to the sum of the buffers planned into it. With --paired the
+engines run in one process instead, a call of each in turn, --runs turns
+(OMP_WAIT_POLICY=PASSIVE, onnxruntime's threads not spinning, so no
+engine's idle threads hold the cores during another's call), and the
+ratios are medians over the turns of each peer's time over ube's in the
+same turn: on a machine whose speed swings over seconds, the figure that
+compares like with like (no memory columns). With --record, rows are
+appended to docs/performance.md.
 """
 import argparse
 import datetime
@@ -179,12 +185,11 @@ def child_compile(model_name, batch, workdir):
                       "planned_mib": int(match.group(2)) / 2**20}))
 
 
-def child_run(model_name, batch, impl, threads, runs, workdir):
-    """Times one implementation; its process's peak memory covers only it
-    (the ube process does not import PyTorch)."""
+def engine(model_name, batch, impl, threads, workdir, result, spin=True):
+    """A callable running one forward of `impl`; fills `result` with what
+    setting it up measured (ube's error, inductor's compile time). `spin`:
+    whether onnxruntime's threads spin between calls (its default)."""
     import numpy as np
-    from benchutil import median_ms, status_kib
-    result = {}
     if impl == "ube":
         sys.path.insert(0, str(ROOT / "build" / "python"))
         import ube
@@ -194,32 +199,44 @@ def child_run(model_name, batch, impl, threads, runs, workdir):
         run = lambda: exe(*inputs)  # noqa: E731
         reference = np.load(workdir / "reference.npy")
         result["error"] = float(np.abs(run() - reference).max() / np.abs(reference).max())
-    elif impl == "onnxruntime":
+        return run
+    if impl == "onnxruntime":
         import onnxruntime
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(str(workdir / "encoder.onnx"), options,
                                                providers=["CPUExecutionProvider"])
         feeds = {i.name: np.load(workdir / f"input{n}.npy")
                  for n, i in enumerate(session.get_inputs())}
-        run = lambda: session.run(None, feeds)  # noqa: E731
-    else:  # eager PyTorch, or torch.compile's inductor (its compile is not timed)
-        import torch
-        torch.set_num_threads(threads)
-        inputs = example_inputs(model_name, batch)
-        model = build_model(model_name)
-        if impl in ("inductor", "autotune"):
-            model = torch.compile(model, mode="max-autotune" if impl == "autotune" else None)
-            with torch.no_grad():
-                start = time.perf_counter()
-                model(*inputs)
-                result["compile_s"] = time.perf_counter() - start
+        return lambda: session.run(None, feeds)
+    # eager PyTorch, or torch.compile's inductor (its compile is not timed)
+    import torch
+    torch.set_num_threads(threads)
+    inputs = example_inputs(model_name, batch)
+    model = build_model(model_name)
+    if impl in ("inductor", "autotune"):
+        model = torch.compile(model, mode="max-autotune" if impl == "autotune" else None)
+        with torch.no_grad():
+            start = time.perf_counter()
+            model(*inputs)
+            result["compile_s"] = time.perf_counter() - start
 
-        def run():
-            with torch.no_grad():
-                return model(*inputs)
+    def run():
+        with torch.no_grad():
+            return model(*inputs)
+    return run
+
+
+def child_run(model_name, batch, impl, threads, runs, workdir):
+    """Times one implementation; its process's peak memory covers only it
+    (the ube process does not import PyTorch)."""
+    from benchutil import median_ms, status_kib
+    result = {}
+    run = engine(model_name, batch, impl, threads, workdir, result)
     result["ms"] = median_ms(run, runs)
     pathlib.Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM
     before = status_kib("VmRSS")
@@ -227,6 +244,30 @@ def child_run(model_name, batch, impl, threads, runs, workdir):
     result["extra_peak_mib"] = (status_kib("VmHWM") - before) / 1024
     result["peak_mib"] = status_kib("VmHWM") / 1024
     print(json.dumps(result))
+
+
+def child_paired(model_name, batch, impls, threads, runs, workdir):
+    """Times every engine in one process, one call of each in turn, --runs
+    times: each engine's median, and the median over the turns of each
+    peer's time over ube's in the same turn. The parent sets
+    OMP_WAIT_POLICY=PASSIVE and onnxruntime's threads do not spin, so no
+    engine's idle threads take the cores from the next one's call."""
+    import numpy as np
+    results = {impl: {} for impl in impls}
+    runs_of = {impl: engine(model_name, batch, impl, threads, workdir, results[impl],
+                            spin=False) for impl in impls}
+    for run in runs_of.values():
+        run()
+    times = {impl: [] for impl in impls}
+    for _ in range(runs):
+        for impl, run in runs_of.items():
+            start = time.perf_counter()
+            run()
+            times[impl].append((time.perf_counter() - start) * 1e3)
+    for impl in impls:
+        results[impl]["ms"] = float(np.median(times[impl]))
+        results[impl]["paired"] = float(np.median(np.array(times[impl]) / times["ube"]))
+    print(json.dumps(results))
 
 
 def main():
@@ -238,6 +279,9 @@ def main():
     parser.add_argument("--models", default="tinybert,bert-base,attention,minilm")
     parser.add_argument("--batches", default="1,8")
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--paired", action="store_true",
+                        help="time the engines in one process, a call of each in turn "
+                             "(ratios: medians over the turns; no memory columns)")
     parser.add_argument("--max-autotune", action="store_true",
                         help="also time torch.compile(mode='max-autotune') (its compile "
                              "takes minutes) and print it after each row")
@@ -247,6 +291,9 @@ def main():
         model, batch, impl, workdir = args.child
         if impl == "compile":
             return child_compile(model, int(batch), pathlib.Path(workdir))
+        if impl.startswith("paired:"):
+            return child_paired(model, int(batch), impl[len("paired:"):].split("+"),
+                                args.threads, args.runs, pathlib.Path(workdir))
         return child_run(model, int(batch), impl, args.threads, args.runs, pathlib.Path(workdir))
 
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(args.threads),
@@ -262,20 +309,24 @@ def main():
             with tempfile.TemporaryDirectory() as workdir:
                 extra = ("autotune",) if args.max_autotune else ()
 
-                def child(impl):
+                def child(impl, extra_env=None):
                     out = subprocess.run([sys.executable, __file__, "--child", model, str(batch),
                                           impl, workdir, "--threads", str(args.threads),
-                                          "--runs", str(args.runs)], env=env, check=True,
+                                          "--runs", str(args.runs)],
+                                         env=dict(env, **(extra_env or {})), check=True,
                                          capture_output=True, text=True).stdout
                     return json.loads(out.strip().splitlines()[-1])
                 r["compile"] = child("compile")
+                if args.paired:
+                    r.update(child("paired:" + "+".join(("ube",) + peers + extra),
+                                   {"OMP_WAIT_POLICY": "PASSIVE"}))
                 # The engines take turns over the rounds, each keeping its
                 # fastest median and its highest peaks: this machine's speed
                 # swings by a third over tens of seconds, and one pass per
                 # engine compared one's slow spell with another's fast one
                 # (MiniLM at batch 8 measured 0.84x and 1.08x inductor in
                 # two passes a minute apart).
-                for _ in range(args.rounds):
+                for _ in range(0 if args.paired else args.rounds):
                     for impl in ("ube",) + peers + extra:
                         got = child(impl)
                         best = r.setdefault(impl, got)
@@ -285,20 +336,26 @@ def main():
                             best[key] = max(best[key], got[key])
             c, u = r["compile"], r["ube"]
             t, i, o = (r[p]["ms"] for p in peers)
+            # Paired: each peer's time over ube's in the same turn.
+            ratio = {p: r[p]["paired"] if args.paired else r[p]["ms"] / u["ms"]
+                     for p in peers + extra}
+            peak = {p: f"{r[p]['peak_mib']:.0f}" if "peak_mib" in r[p] else "-"
+                    for p in ("ube",) + peers}
             label = MODELS[model][0]
             print(f"{label:22}{batch:>6}{u['ms']:9.1f}{t:9.1f}{i:9.1f}{o:9.1f}"
-                  f"{t / u['ms']:7.2f}x{i / u['ms']:7.2f}x{o / u['ms']:7.2f}x"
-                  f"{u['peak_mib']:9.0f}{r['torch']['peak_mib']:11.0f}"
+                  f"{ratio['torch']:7.2f}x{ratio['inductor']:7.2f}x{ratio['onnxruntime']:7.2f}x"
+                  f"{peak['ube']:>9}{peak['torch']:>11}"
                   f"{c['arena_mib']:9.1f} / {c['planned_mib']:7.1f}"
                   f"{c['compile_s']:10.1f}{u['error']:11.1e}", flush=True)
             if args.max_autotune:
                 a = r["autotune"]
                 print(f"{'':28}max-autotune {a['ms']:.1f} ms, x max-autotune "
-                      f"{a['ms'] / u['ms']:.2f}x (its compile {a['compile_s']:.0f} s)", flush=True)
-            rows.append(f"| {today} | {label} | {batch} | {args.threads} | {u['ms']:.1f} | "
-                        f"{t:.1f} | {i:.1f} | {o:.1f} | {t / u['ms']:.2f}x | "
-                        f"{i / u['ms']:.2f}x | {o / u['ms']:.2f}x | {u['peak_mib']:.0f} | "
-                        f"{r['torch']['peak_mib']:.0f} | {r['onnxruntime']['peak_mib']:.0f} | "
+                      f"{ratio['autotune']:.2f}x (its compile {a['compile_s']:.0f} s)", flush=True)
+            rows.append(f"| {today} | {label} | {batch} | {args.threads}"
+                        f"{' (paired)' if args.paired else ''} | {u['ms']:.1f} | "
+                        f"{t:.1f} | {i:.1f} | {o:.1f} | {ratio['torch']:.2f}x | "
+                        f"{ratio['inductor']:.2f}x | {ratio['onnxruntime']:.2f}x | {peak['ube']} | "
+                        f"{peak['torch']} | {peak['onnxruntime']} | "
                         f"{c['arena_mib']:.1f} / {c['planned_mib']:.1f} | "
                         f"{c['compile_s']:.1f} s | {u['error']:.1e} |")
     if args.record:
