@@ -32,8 +32,8 @@ code and everything a forward needs) and the extra peak of one more forward
 (VmHWM after it minus VmRSS before it). For ube the planned arena is
 reported next to the sum of the buffers planned into it. With --paired the
 engines run in one process instead, a call of each in turn, --runs turns
-(OMP_WAIT_POLICY=PASSIVE, onnxruntime's threads not spinning, so no
-engine's idle threads hold the cores during another's call), and the
+(each call after a pause in which the last engine's threads stop spinning,
+each engine's thread pool as it comes), and the
 ratios are medians over the turns of each peer's time over ube's in the
 same turn: on a machine whose speed swings over seconds, the figure that
 compares like with like (no memory columns). With --record, rows are
@@ -185,10 +185,15 @@ def child_compile(model_name, batch, workdir):
                       "planned_mib": int(match.group(2)) / 2**20}))
 
 
-def engine(model_name, batch, impl, threads, workdir, result, spin=True):
+# The pause before each call of --paired: libgomp's threads spin up to
+# 300,000 pauses after a parallel region before they sleep (16 ms at 140
+# cycles a pause), holding the cores the next engine's call needs.
+PAIRED_SETTLE_SECONDS = 0.05
+
+
+def engine(model_name, batch, impl, threads, workdir, result):
     """A callable running one forward of `impl`; fills `result` with what
-    setting it up measured (ube's error, inductor's compile time). `spin`:
-    whether onnxruntime's threads spin between calls (its default)."""
+    setting it up measured (ube's error, inductor's compile time)."""
     import numpy as np
     if impl == "ube":
         sys.path.insert(0, str(ROOT / "build" / "python"))
@@ -206,8 +211,6 @@ def engine(model_name, batch, impl, threads, workdir, result, spin=True):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if not spin:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = onnxruntime.InferenceSession(str(workdir / "encoder.onnx"), options,
                                                providers=["CPUExecutionProvider"])
         feeds = {i.name: np.load(workdir / f"input{n}.npy")
@@ -249,18 +252,20 @@ def child_run(model_name, batch, impl, threads, runs, workdir):
 def child_paired(model_name, batch, impls, threads, runs, workdir):
     """Times every engine in one process, one call of each in turn, --runs
     times: each engine's median, and the median over the turns of each
-    peer's time over ube's in the same turn. The parent sets
-    OMP_WAIT_POLICY=PASSIVE and onnxruntime's threads do not spin, so no
-    engine's idle threads take the cores from the next one's call."""
+    peer's time over ube's in the same turn. Each call starts after a pause
+    (PAIRED_SETTLE_SECONDS) in which the last engine's threads stop
+    spinning and sleep, each engine's own waiting policy untouched (PyTorch's
+    step measured 14-25% slower with OMP_WAIT_POLICY=PASSIVE)."""
     import numpy as np
     results = {impl: {} for impl in impls}
-    runs_of = {impl: engine(model_name, batch, impl, threads, workdir, results[impl],
-                            spin=False) for impl in impls}
+    runs_of = {impl: engine(model_name, batch, impl, threads, workdir, results[impl])
+               for impl in impls}
     for run in runs_of.values():
         run()
     times = {impl: [] for impl in impls}
     for _ in range(runs):
         for impl, run in runs_of.items():
+            time.sleep(PAIRED_SETTLE_SECONDS)
             start = time.perf_counter()
             run()
             times[impl].append((time.perf_counter() - start) * 1e3)
@@ -309,17 +314,15 @@ def main():
             with tempfile.TemporaryDirectory() as workdir:
                 extra = ("autotune",) if args.max_autotune else ()
 
-                def child(impl, extra_env=None):
+                def child(impl):
                     out = subprocess.run([sys.executable, __file__, "--child", model, str(batch),
                                           impl, workdir, "--threads", str(args.threads),
-                                          "--runs", str(args.runs)],
-                                         env=dict(env, **(extra_env or {})), check=True,
+                                          "--runs", str(args.runs)], env=env, check=True,
                                          capture_output=True, text=True).stdout
                     return json.loads(out.strip().splitlines()[-1])
                 r["compile"] = child("compile")
                 if args.paired:
-                    r.update(child("paired:" + "+".join(("ube",) + peers + extra),
-                                   {"OMP_WAIT_POLICY": "PASSIVE"}))
+                    r.update(child("paired:" + "+".join(("ube",) + peers + extra)))
                 # The engines take turns over the rounds, each keeping its
                 # fastest median and its highest peaks: this machine's speed
                 # swings by a third over tens of seconds, and one pass per

@@ -3,7 +3,7 @@
 against what a user would run instead, same threads, same run.
 
     .venv/bin/python bench/bench_minilm_distill.py [--threads 2] [--steps 20] [--rounds 3]
-                                                   [--record]
+                                                   [--paired] [--record]
 
 Teacher: the pre-trained all-MiniLM-L6-v2 with a classification head (6 x
 384, 8 classes); student: 3 layers x 384 started from teacher layers 0, 2,
@@ -21,6 +21,13 @@ to --threads: the median of --steps timed steps after two warm-up steps
 (which compile, for inductor), and the peak resident memory over the timed
 steps (the counter is reset after the warm-up). The sides take --rounds
 turns; each keeps its fastest median and its highest peak.
+
+--paired times the step alone with the three sides in one process instead:
+after each of ube's steps one eager step and one inductor step (each side
+its own student), each after a 50 ms pause in which the last side's threads
+stop spinning; the ratios are medians over the turns of each
+peer's step time over ube's in the same turn, which on a machine whose
+speed swings over seconds compares like with like (no memory figures).
 
 Inference: the trained-student architecture at batch 1 and 32 (ms per
 batch, median of 20, the fastest of the rounds): ube (compiled), PyTorch
@@ -69,7 +76,9 @@ def setup(batches):
     return teacher, student, data
 
 
-def child_ube(args):
+def child_ube(args, after_step=None):
+    """ube.distill's step; `after_step()` (the paired mode's peers) runs
+    after each, outside its timing."""
     import ube
     teacher, student, data = setup(args.steps + 2)
 
@@ -86,15 +95,20 @@ def child_ube(args):
     def on_step(i, losses):
         if i == args.steps + 2:
             peak["kib"] = status_kib("VmHWM")
+        if after_step is not None:
+            after_step()
     trained = ube.distill(teacher, student, Timed(data), ube.DistillConfig(
         steps=args.steps + 2, temperature=T, hard_label_weight=0.5, log_every=0,
         feature_weight=1.0, layer_map=LAYER_MAP, feature_mean_weight=1.0,
         feature_variance_weight=1.0, attention_weight=1.0, attention_map=ATTENTION,
         optimizer={"kind": "adamw", "lr": 1e-4}, on_step=on_step))
-    return {"ms": float(np.median(trained.step_seconds[2:])) * 1e3, "peak_kib": peak["kib"]}
+    return {"ms": float(np.median(trained.step_seconds[2:])) * 1e3, "peak_kib": peak["kib"],
+            "times": trained.step_seconds}
 
 
-def child_torch(args, inductor=False):
+def torch_side(args, inductor=False):
+    """PyTorch's step as a user writes it (eager, or under torch.compile) and
+    its batches: (step, batches as tensors)."""
     import torch
     import torch.nn.functional as F
     from ube import hf
@@ -134,14 +148,56 @@ def child_torch(args, inductor=False):
         return loss
     if inductor:
         step = torch.compile(step)
+    return step, [(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(labels))
+                  for (ids, mask), labels in data]
+
+
+def child_torch(args, inductor=False):
+    step, batches = torch_side(args, inductor)
     times = []
-    for i, ((ids, mask), labels) in enumerate(data):
+    for i, batch in enumerate(batches):
         if i == 2:
             reset_peak()
         start = time.perf_counter()
-        step(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(labels))
+        step(*batch)
         times.append(time.perf_counter() - start)
     return {"ms": float(np.median(times[2:])) * 1e3, "peak_kib": status_kib("VmHWM")}
+
+
+# The pause before each step of --paired: libgomp's threads spin up to
+# 300,000 pauses after a parallel region before they sleep (16 ms at 140
+# cycles a pause), holding the cores the next side's step needs.
+SETTLE = 0.05
+
+
+def child_paired(args):
+    """The three sides in one process, a step of each in turn: after each of
+    ube's steps, one eager step and one inductor step (each side trains its
+    own student), each after a pause in which the last side's threads stop
+    spinning. Per side the median step, and per peer the median over the
+    turns of its step's time over ube's in the same turn. Each side's thread
+    pool waits as it comes: PyTorch's step measured 14-25% slower with
+    OMP_WAIT_POLICY=PASSIVE."""
+    sides = {kind: torch_side(args, inductor=kind == "inductor")
+             for kind in ("eager", "inductor")}
+    times = {kind: [] for kind in sides}
+    turn = [0]
+
+    def after_step():
+        for kind, (step, batches) in sides.items():
+            time.sleep(SETTLE)
+            start = time.perf_counter()
+            step(*batches[turn[0]])
+            times[kind].append(time.perf_counter() - start)
+        turn[0] += 1
+        time.sleep(SETTLE)
+    mine = np.array(child_ube(args, after_step)["times"][2:])
+    result = {"ube": {"ms": float(np.median(mine)) * 1e3}}
+    for kind, measured in times.items():
+        measured = np.array(measured[2:])  # inductor compiles in its first
+        result[kind] = {"ms": float(np.median(measured)) * 1e3,
+                        "paired": float(np.median(measured / mine))}
+    return result
 
 
 def child_inference(args):
@@ -173,6 +229,22 @@ def run_child(args, kind):
     return json.loads(out.strip().splitlines()[-1])
 
 
+def paired(args):
+    """--paired: the step's three sides in one process, in turns."""
+    r = run_child(args, "paired")
+    u, e, i = r["ube"], r["eager"], r["inductor"]
+    print(f"distillation step, batch {BATCH} x 24, {args.threads} threads, paired over "
+          f"{args.steps} turns (median ms per step):")
+    print(f"  ube {u['ms']:.1f}, eager {e['ms']:.1f}, inductor {i['ms']:.1f}; per turn: eager / "
+          f"ube {e['paired']:.2f}x, inductor / ube {i['paired']:.2f}x")
+    if args.record:
+        row = (f"| {datetime.date.today()} | distillation step (paired, {args.steps} turns) | "
+               f"{args.threads} | {u['ms']:.1f} | {e['ms']:.1f} | {i['ms']:.1f} | - | "
+               f"{e['paired']:.2f} | {i['paired']:.2f} | - | - |")
+        record_rows(ROOT / "docs" / "performance.md",
+                    "<!-- rows: bench/bench_minilm_distill.py --record -->", [row])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
@@ -180,16 +252,23 @@ def main():
     parser.add_argument("--rounds", type=int, default=3,
                         help="turns each side takes; the fastest is kept")
     parser.add_argument("--record", action="store_true")
-    parser.add_argument("--child", choices=["ube", "eager", "inductor", "inference"],
+    parser.add_argument("--paired", action="store_true",
+                        help="the step only: the sides in one process, a step of each in "
+                             "turn (ratios: medians over the turns; no memory)")
+    parser.add_argument("--child", choices=["ube", "eager", "inductor", "inference", "paired"],
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         import torch
         torch.set_num_threads(args.threads)
         result = {"ube": child_ube, "eager": child_torch, "inference": child_inference,
-                  "inductor": lambda a: child_torch(a, inductor=True)}[args.child](args)
+                  "inductor": lambda a: child_torch(a, inductor=True),
+                  "paired": child_paired}[args.child](args)
+        result.pop("times", None)
         print(json.dumps(result))
         return
+    if args.paired:
+        return paired(args)
     # The sides take turns over the rounds and each keeps its fastest (and
     # its highest peak): on a shared machine whose speed swings by a third
     # over minutes, one pass per side compared one's slow spell with
