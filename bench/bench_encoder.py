@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 
-from benchutil import record_rows
+from benchutil import PAIRED_SETTLE_SECONDS, record_rows
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODELS = {  # layers (0: the attention block alone), hidden, heads, ffn
@@ -183,12 +183,6 @@ def child_compile(model_name, batch, workdir):
         np.save(workdir / "reference.npy", model.double()(*double).numpy())
     print(json.dumps({"compile_s": compile_s, "arena_mib": int(match.group(1)) / 2**20,
                       "planned_mib": int(match.group(2)) / 2**20}))
-
-
-# The pause before each call of --paired: libgomp's threads spin up to
-# 300,000 pauses after a parallel region before they sleep (16 ms at 140
-# cycles a pause), holding the cores the next engine's call needs.
-PAIRED_SETTLE_SECONDS = 0.05
 
 
 def engine(model_name, batch, impl, threads, workdir, result):

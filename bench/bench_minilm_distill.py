@@ -50,7 +50,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "python"))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "examples"))
-from benchutil import record_rows, reset_peak, status_kib  # noqa: E402
+from benchutil import PAIRED_SETTLE_SECONDS, record_rows, reset_peak, status_kib  # noqa: E402
 
 # The example's student (STUDENT_LAYERS 0, 2, 5): hidden states and the
 # last layer's attention, student -> teacher.
@@ -164,12 +164,6 @@ def child_torch(args, inductor=False):
     return {"ms": float(np.median(times[2:])) * 1e3, "peak_kib": status_kib("VmHWM")}
 
 
-# The pause before each step of --paired: libgomp's threads spin up to
-# 300,000 pauses after a parallel region before they sleep (16 ms at 140
-# cycles a pause), holding the cores the next side's step needs.
-SETTLE = 0.05
-
-
 def child_paired(args):
     """The three sides in one process, a step of each in turn: after each of
     ube's steps, one eager step and one inductor step (each side trains its
@@ -185,12 +179,12 @@ def child_paired(args):
 
     def after_step():
         for kind, (step, batches) in sides.items():
-            time.sleep(SETTLE)
+            time.sleep(PAIRED_SETTLE_SECONDS)
             start = time.perf_counter()
             step(*batches[turn[0]])
             times[kind].append(time.perf_counter() - start)
         turn[0] += 1
-        time.sleep(SETTLE)
+        time.sleep(PAIRED_SETTLE_SECONDS)
     mine = np.array(child_ube(args, after_step)["times"][2:])
     result = {"ube": {"ms": float(np.median(mine)) * 1e3}}
     for kind, measured in times.items():

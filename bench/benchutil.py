@@ -14,6 +14,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # wait policy, onnxruntime's spinning), sharing the cores with the next one
 # (the 1.4 ms MiniLM student measured 1.7 ms right after PyTorch's calls).
 SETTLE_SECONDS = 0.5
+# The pause before each call of a --paired benchmark (the engines in one
+# process, a call of each in turn): long enough for libgomp's threads to
+# stop spinning (up to 300,000 pauses after a parallel region, 16 ms at 140
+# cycles a pause), short enough to take many turns.
+PAIRED_SETTLE_SECONDS = 0.05
 
 
 def median_ms(fn, runs, min_seconds=0.0):
