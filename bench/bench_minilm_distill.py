@@ -55,6 +55,8 @@ from benchutil import PAIRED_SETTLE_SECONDS, record_rows, reset_peak, status_kib
 # The example's student (STUDENT_LAYERS 0, 2, 5): hidden states and the
 # last layer's attention, student -> teacher.
 BATCH, T, LAYER_MAP, ATTENTION = 32, 2.0, {1: 1, 2: 3, 3: 6}, {2: 5}
+# Where --record appends rows in docs/performance.md (both modes).
+ROWS_MARKER = "<!-- rows: bench/bench_minilm_distill.py --record -->"
 
 
 def setup(batches):
@@ -235,8 +237,7 @@ def paired(args):
         row = (f"| {datetime.date.today()} | distillation step (paired, {args.steps} turns) | "
                f"{args.threads} | {u['ms']:.1f} | {e['ms']:.1f} | {i['ms']:.1f} | - | "
                f"{e['paired']:.2f} | {i['paired']:.2f} | - | - |")
-        record_rows(ROOT / "docs" / "performance.md",
-                    "<!-- rows: bench/bench_minilm_distill.py --record -->", [row])
+        record_rows(ROOT / "docs" / "performance.md", ROWS_MARKER, [row])
 
 
 def main():
@@ -300,8 +301,7 @@ def main():
             rows.append(f"| {today} | {name.split()[0]} inference, batch {name.split()[1]} | "
                         f"{args.threads} | {u:.2f} | {e:.2f} | - | {o:.2f} | {e / u:.2f} | - | "
                         f"{o / u:.2f} | - |")
-        record_rows(ROOT / "docs" / "performance.md",
-                    "<!-- rows: bench/bench_minilm_distill.py --record -->", rows)
+        record_rows(ROOT / "docs" / "performance.md", ROWS_MARKER, rows)
 
 
 if __name__ == "__main__":
