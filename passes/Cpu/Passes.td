@@ -214,13 +214,16 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     `ube.im2col`'s straight from its input, and at stride 1 with at most
     two row groups by each task into an L1 scratch panel as it uses it),
     then an
-    `scf.forall` over (batch, row group, column group) runs, per task, K
+    `scf.forall` over (batch, column group, row group) runs, per task, K
     blocks of at most `k-block` (split evenly), panels, and micro-tiles of
     `tile-rows` × `panel-width` whose accumulators stay in vector registers
     (broadcast lhs × panel vector FMAs; each k prefetches a packed panel's
     row about 3 KiB ahead, which the hardware prefetchers of Intel cores
-    bring too late). Row groups are about
-    `tiles-per-task` micro-tiles; columns are split when a product has fewer
+    bring too late; each micro-tile first prefetches for writing the lines
+    its result goes to). Row groups are about
+    `tiles-per-task` micro-tiles; columns are split into groups whose packed
+    panels take at most `panel-group-bytes` (the consecutive tasks of a
+    column group find them in L2), when a product has fewer
     than `min-tasks` (batch × row groups), or few row groups and many panels.
     When a micro-tile's rows would outnumber the ways of one L1 set (more
     than `l1-ways` rows whose stride is a multiple of `l1-way-span`, the
@@ -257,7 +260,10 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
            "Micro-tiles per parallel task (rows per task = tiles × tile-rows)">,
     Option<"minTasks", "min-tasks", "int64_t", "32",
            "Tasks a product is split into at least where its columns allow (fewer "
-           "batch × row groups split the columns too)">
+           "batch × row groups split the columns too)">,
+    Option<"panelGroupBytes", "panel-group-bytes", "int64_t", "1048576",
+           "Bytes of packed panels (over all of K) one column group of tasks reads at "
+           "most: half the L2, where its tasks, consecutive, find them">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",

@@ -73,6 +73,7 @@ void buildCpuKernelPipeline(OpPassManager &pm, const CpuKernelPipelineOptions &o
   int64_t bytesPerK =
       ((matmuls.tilesPerTask + 1) * tileRows + panelWidth) * int64_t(sizeof(float));
   matmuls.kBlock = std::max<int64_t>(128, options.l2CacheBytes * 3 / 4 / bytesPerK / 64 * 64);
+  matmuls.panelGroupBytes = std::max<int64_t>(1, options.l2CacheBytes / 2);
   pm.addNestedPass<func::FuncOp>(createUbeCpuMatmulKernels(matmuls));
 }
 

@@ -47,13 +47,18 @@ size_t ThreadPool::defaultThreads() {
 }
 
 void ThreadPool::runShares() {
-  // Dynamic: each thread takes the next `grain_` iterations until none are
-  // left, so a thread that started late or got cheap iterations takes more.
+  // Dynamic: each thread takes a share of what is left until none is, so a
+  // thread that started late or got cheap iterations takes more.
+  const int64_t divisor = int64_t(threads()) * kSharesPerThread;
+  int64_t begin = next_.load(std::memory_order_relaxed);
   for (;;) {
-    int64_t begin = next_.fetch_add(grain_, std::memory_order_relaxed);
     if (begin >= count_)
       return;
-    task_(ctx_, begin, std::min(begin + grain_, count_));
+    int64_t share = std::max<int64_t>(1, (count_ - begin) / divisor);
+    if (!next_.compare_exchange_weak(begin, begin + share, std::memory_order_relaxed))
+      continue;
+    task_(ctx_, begin, begin + share);
+    begin = next_.load(std::memory_order_relaxed);
   }
 }
 
@@ -68,7 +73,6 @@ void ThreadPool::parallelFor(Task task, void *ctx, int64_t count) {
   task_ = task;
   ctx_ = ctx;
   count_ = count;
-  grain_ = std::max<int64_t>(1, count / int64_t(threads() * kSharesPerThread));
   next_.store(0, std::memory_order_relaxed);
   pending_.store(workers_.size(), std::memory_order_relaxed);
   {

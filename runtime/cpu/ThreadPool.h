@@ -50,9 +50,13 @@ private:
   void workerLoop();
   void runShares();
 
-  /// Iterations a thread takes at a time: about 1/kSharesPerThread of its
-  /// even share, so uneven iterations still end together.
-  static constexpr int64_t kSharesPerThread = 4;
+  /// Guided shares: a thread takes 1/(kSharesPerThread × threads) of the
+  /// iterations left (at least one), large shares first and single
+  /// iterations at the end, so the threads end within one iteration of each
+  /// other with few atomic operations. (Fixed shares of 1/4 of a thread's
+  /// even share left 2048³'s 44 tasks split 24 : 20 between two threads,
+  /// 0.88 → 1.0× PyTorch's time.)
+  static constexpr int64_t kSharesPerThread = 2;
   /// Pause instructions a waiting thread spins for before it sleeps (about
   /// 50 µs: longer than a futex wake-up, shorter than anything a user would
   /// notice on an idle pool).
@@ -69,7 +73,7 @@ private:
   // The loop being run: set before generation_ is bumped.
   Task task_ = nullptr;
   void *ctx_ = nullptr;
-  int64_t count_ = 0, grain_ = 1;
+  int64_t count_ = 0;
   std::atomic<int64_t> next_{0}; ///< The first iteration nobody has taken.
 };
 

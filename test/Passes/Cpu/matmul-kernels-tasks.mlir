@@ -1,12 +1,15 @@
 // RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=8 panel-width=16 tile-rows=6 k-block=64 tiles-per-task=8 min-tasks=8" --canonicalize --cse --split-input-file | FileCheck %s
+// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=8 panel-width=16 tile-rows=6 k-block=64 tiles-per-task=8 min-tasks=8 panel-group-bytes=8192" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=GROUPS
 
 // How products are split into tasks.
 
 // 128 rows = 21 tiles of 6 + 2 ragged rows: 3 row groups of 7 tiles (not
 // 8, 8 and 5). 3 < min-tasks = 8, so the 7 panels of N = 100 are split too:
-// 3 column groups of 3, 3 and 1 panels (the last one ragged).
+// 3 column groups of 3, 3 and 1 panels (the last one ragged). Row groups
+// are the inner dimension: the tasks of a column group come one after
+// another and find its panels in L2.
 // CHECK-LABEL: func.func @few_rows
-// CHECK: scf.forall (%[[G:.*]], %[[C:.*]]) in (3, 3)
+// CHECK: scf.forall (%[[C:.*]], %[[G:.*]]) in (3, 3)
 // CHECK: arith.select %{{.*}}, %{{.*}}, %c42 : index
 // CHECK: arith.muli %[[C]], %c3
 // CHECK: tensor.extract_slice %{{.*}} : tensor<128x100xf32> to tensor<?x?xf32>
@@ -17,10 +20,15 @@ func.func @few_rows(%a: tensor<128x64xf32>, %b: tensor<64x100xf32>) -> tensor<12
 
 // -----
 
-// A batch of 4 × 3 row groups is enough tasks: columns stay whole.
+// A batch of 4 × 3 row groups is enough tasks: columns stay whole, unless
+// their packed panels (K = 64 × 16 floats: 4 KiB each) take more than
+// panel-group-bytes: 8 KiB, 2 panels, splits the 7 into 4 column groups.
 // CHECK-LABEL: func.func @batched
 // CHECK: scf.forall (%{{.*}}, %{{.*}}) in (4, 3)
 // CHECK: tensor.extract_slice %{{.*}} : tensor<4x128x100xf32> to tensor<?x100xf32>
+// GROUPS-LABEL: func.func @batched
+// GROUPS: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (4, 4, 3)
+// GROUPS: tensor.extract_slice %{{.*}} : tensor<4x128x100xf32> to tensor<?x?xf32>
 func.func @batched(%a: tensor<4x128x64xf32>, %b: tensor<64x100xf32>) -> tensor<4x128x100xf32> {
   %r = ube.matmul %a, %b : tensor<4x128x64xf32>, tensor<64x100xf32>
   return %r : tensor<4x128x100xf32>

@@ -62,15 +62,25 @@ func.func @batched(%a: tensor<2x13x20xf32>, %b: tensor<20x21xf32>) -> tensor<2x1
 // The panels as a buffer, whose rows the micro-tiles prefetch.
 // CHECK: %[[BUFFER:.*]] = bufferization.to_buffer %[[PACKED]] read_only
 // CHECK: scf.forall
+// Each micro-tile first prefetches for writing its rows' lines of the
+// result (the task's tile, only read to name its buffer).
+// CHECK: %[[TILE:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<?x70xf32> to memref<?x70xf32, strided<[?, ?], offset: ?>>
+// CHECK-COUNT-6: memref.prefetch %[[TILE]][%c{{[0-5]}}, %{{.*}}], write, locality<3>, data
 // Per k, one prefetch per cache line of the panel's row (16 floats: one
-// line) 3 KiB ahead: 48 rows, clamped to K's last row.
+// line) 3 KiB ahead (48 rows) while that row lies in the K block, with no
+// clamp; then, over the block's last 48 k, the block's first rows, which
+// the next micro-tile reads first.
 // CHECK: scf.for %[[K:[^ ]*]] = {{.*}} -> (vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>, vector<8xf32>)
 // CHECK: %[[AHEAD:.*]] = arith.addi %[[K]], %c48
-// CHECK: %[[ROW:.*]] = arith.minui %[[AHEAD]], %c19
-// CHECK: memref.prefetch %[[BUFFER]][%c0, %{{.*}}, %[[ROW]], %c0], read, locality<3>, data
+// CHECK-NEXT: memref.prefetch %[[BUFFER]][%c0, %{{.*}}, %[[AHEAD]], %c0], read, locality<3>, data
 // CHECK-NOT: memref.prefetch
 // CHECK: vector.transfer_read %[[PACKED]][%c0, %{{.*}}, %[[K]], %c0], %{{.*}} {in_bounds = [true]}
 // CHECK: vector.transfer_read %[[PACKED]][%c0, %{{.*}}, %[[K]], %c8], %{{.*}} {in_bounds = [true]}
+// CHECK: scf.for %[[K2:[^ ]*]] = {{.*}} -> (vector<8xf32>
+// CHECK: %[[BACK:.*]] = arith.addi %[[K2]], %{{.*}}
+// CHECK-NEXT: %[[ROW:.*]] = arith.minui %[[BACK]], %{{.*}}
+// CHECK-NEXT: memref.prefetch %[[BUFFER]][%c0, %{{.*}}, %[[ROW]], %c0], read, locality<3>, data
+// CHECK: vector.transfer_read %[[PACKED]][%c0, %{{.*}}, %[[K2]], %c0], %{{.*}} {in_bounds = [true]}
 func.func @packed(%a: tensor<13x20xf32>, %b: tensor<20x70xf32>) -> tensor<13x70xf32> {
   %r = ube.matmul %a, %b : tensor<13x20xf32>, tensor<20x70xf32>
   return %r : tensor<13x70xf32>
