@@ -3,7 +3,7 @@
 PyTorch eager, at the same thread count, in the same run.
 
     .venv/bin/python bench/bench_matmul.py [--threads 1,2] [--runs 10] [--rounds 3]
-                                           [--record]
+                                           [--paired [--turns 10]] [--record]
 
 Shapes: square 256..2048 and the matmuls of BERT-base and TinyBERT at batch 8
 x 128 tokens (M = 1024 rows): QKV/output projections, FFN in and out.
@@ -16,7 +16,12 @@ of them) on inputs already in memory, the best of --rounds turns in which
 the libraries alternate; ube's include
 packing the right-hand side on every call. "Peak" is the machine's measured
 f32 FMA throughput at that thread count (bench_roofline.py), measured in the
-same run. With --record, rows are appended to docs/performance.md.
+same run. With --paired the three libraries run in one process instead, a
+burst of calls of each in turn (--turns of them per shape, each after a
+pause in which the last library's threads stop spinning): each library's
+figure is its median over the turns, and the ratios are medians of the
+per-turn ratios, which a machine whose speed swings moves little. With
+--record, rows are appended to docs/performance.md.
 """
 import argparse
 import datetime
@@ -26,8 +31,17 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import time
 
 from benchutil import median_ms, record_rows, roofline
+
+LIBRARIES = ("ube", "numpy", "torch")
+# --paired: the pause before each burst. OpenBLAS's threads spin up to
+# 2^28 cycles (0.1 s) after a call, libgomp's (PyTorch's) a few ms.
+PAIRED_SETTLE_SECONDS = 0.15
+# --paired: each burst's length, calls of the shape at about this many
+# seconds (at least 3 calls).
+PAIRED_BURST_SECONDS = 0.1
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -44,48 +58,96 @@ SHAPES = [  # (label, M, K, N)
 ]
 
 
+def product(library, threads, a, b, tmp):
+    """A call computing a @ b with `library` (ube: compiled in `tmp`)."""
+    if library == "ube":
+        sys.path.insert(0, str(ROOT / "build" / "python"))
+        import ube
+        (m, k), n = a.shape, b.shape[1]
+        path = pathlib.Path(tmp) / f"mm{m}x{k}x{n}.mlir"
+        path.write_text(
+            f'func.func @main(%a: tensor<{m}x{k}xf32> {{ube.name = "a"}}, '
+            f'%b: tensor<{k}x{n}xf32> {{ube.name = "b"}}) -> '
+            f'(tensor<{m}x{n}xf32> {{ube.name = "c"}}) {{\n'
+            f'  %c = ube.matmul %a, %b : tensor<{m}x{k}xf32>, tensor<{k}x{n}xf32>\n'
+            f'  return %c : tensor<{m}x{n}xf32>\n}}\n')
+        exe = ube.compile(path)
+        assert exe.threads == threads
+        return lambda: exe(a, b)
+    if library == "numpy":
+        return lambda: a @ b
+    import torch
+    torch.set_num_threads(threads)
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    return lambda: torch.mm(ta, tb)
+
+
+def relative_error(fn, a, b):
+    """ube's error against numpy's float64 product, computed after the
+    timings: numpy's float64 product runs on OpenBLAS threads that spin for
+    a while after it returns, and took a core from ube's shorter timings
+    (1024x768x768 measured 110 GFLOP/s with 2 threads that way, 190
+    without)."""
+    import numpy as np
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    return float(np.abs(fn() - ref).max() / np.abs(ref).max())
+
+
+def operands(m, k, n):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((m, k)).astype(np.float32),
+            rng.standard_normal((k, n)).astype(np.float32))
+
+
 def child(threads, library, runs):
     """Times every shape with one library at `threads`; prints JSON. One
     library per process: a thread pool that spins after its call (OpenBLAS's,
     PyTorch's OpenMP) would otherwise take the cores from the next library's."""
-    import numpy as np
-    if library == "ube":
-        sys.path.insert(0, str(ROOT / "build" / "python"))
-        import ube
-    elif library == "torch":
-        import torch
-        torch.set_num_threads(threads)
-    rng = np.random.default_rng(0)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, m, k, n in SHAPES:
-            a = rng.standard_normal((m, k)).astype(np.float32)
-            b = rng.standard_normal((k, n)).astype(np.float32)
-            row = {"label": label}
+            a, b = operands(m, k, n)
+            fn = product(library, threads, a, b, tmp)
+            row = {"label": label,
+                   "gflops": 2.0 * m * k * n / median_ms(fn, runs, min_seconds=1.0) / 1e6}
             if library == "ube":
-                path = pathlib.Path(tmp) / f"mm{m}x{k}x{n}.mlir"
-                path.write_text(
-                    f'func.func @main(%a: tensor<{m}x{k}xf32> {{ube.name = "a"}}, '
-                    f'%b: tensor<{k}x{n}xf32> {{ube.name = "b"}}) -> '
-                    f'(tensor<{m}x{n}xf32> {{ube.name = "c"}}) {{\n'
-                    f'  %c = ube.matmul %a, %b : tensor<{m}x{k}xf32>, tensor<{k}x{n}xf32>\n'
-                    f'  return %c : tensor<{m}x{n}xf32>\n}}\n')
-                exe = ube.compile(path)
-                assert exe.threads == threads
-                fn = lambda: exe(a, b)  # noqa: E731
-            elif library == "numpy":
-                fn = lambda: a @ b  # noqa: E731
-            else:
-                ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-                fn = lambda: torch.mm(ta, tb)  # noqa: E731
-            row["gflops"] = 2.0 * m * k * n / median_ms(fn, runs, min_seconds=1.0) / 1e6
-            if library == "ube":
-                # After the timing: numpy's float64 product runs on OpenBLAS
-                # threads that spin for a while after it returns, and took
-                # a core from ube's shorter timings (1024x768x768 measured
-                # 110 GFLOP/s with 2 threads that way, 190 without).
-                ref = a.astype(np.float64) @ b.astype(np.float64)
-                row["error"] = float(np.abs(fn() - ref).max() / np.abs(ref).max())
+                row["error"] = relative_error(fn, a, b)
+            results.append(row)
+    print(json.dumps(results))
+
+
+def child_paired(threads, turns):
+    """Times every shape with the three libraries in this process, a burst
+    of calls of each in turn; prints JSON: per library the median GFLOP/s
+    over the turns, and the medians of ube's per-turn ratios to the others."""
+    import numpy as np
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, m, k, n in SHAPES:
+            a, b = operands(m, k, n)
+            fns = {library: product(library, threads, a, b, tmp) for library in LIBRARIES}
+            calls = {}
+            for library, fn in fns.items():
+                start = time.perf_counter()
+                fn()
+                calls[library] = max(3, int(PAIRED_BURST_SECONDS / (time.perf_counter() - start)))
+            flop = 2.0 * m * k * n
+            rates = {library: [] for library in LIBRARIES}
+            for _ in range(turns):
+                for library, fn in fns.items():
+                    time.sleep(PAIRED_SETTLE_SECONDS)
+                    fn()
+                    start = time.perf_counter()
+                    for _ in range(calls[library]):
+                        fn()
+                    rates[library].append(
+                        flop * calls[library] / (time.perf_counter() - start) / 1e9)
+            row = {"label": label, "error": relative_error(fns["ube"], a, b)}
+            for library in LIBRARIES:
+                row[library] = float(np.median(rates[library]))
+                row[f"ube/{library}"] = float(np.median(
+                    np.array(rates["ube"]) / np.array(rates[library])))
             results.append(row)
     print(json.dumps(results))
 
@@ -96,10 +158,15 @@ def main():
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3,
                         help="turns each library takes; the best of them is kept")
+    parser.add_argument("--paired", action="store_true",
+                        help="the libraries in one process, a burst of calls of each in turn")
+    parser.add_argument("--turns", type=int, default=10, help="turns per shape with --paired")
     parser.add_argument("--record", action="store_true")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
+        if args.child[1] == "paired":
+            return child_paired(int(args.child[0]), args.turns)
         return child(int(args.child[0]), args.child[1], args.runs)
 
     by_threads, peaks = {}, {}
@@ -111,9 +178,15 @@ def main():
         # median per shape: on a shared machine whose speed swings by a third
         # over tens of seconds, one pass per library compared its slow spell
         # with another's fast one.
+        if args.paired:
+            out = subprocess.run([sys.executable, __file__, "--child", str(threads), "paired",
+                                  "--turns", str(args.turns)], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            by_threads[threads] = json.loads(out.strip().splitlines()[-1])
+            continue
         per_library = {}
         for _ in range(args.rounds):
-            for library in ("ube", "numpy", "torch"):
+            for library in LIBRARIES:
                 out = subprocess.run([sys.executable, __file__, "--child", str(threads), library,
                                       "--runs", str(args.runs)], env=env, check=True,
                                      capture_output=True, text=True).stdout
@@ -123,12 +196,14 @@ def main():
                     kept["gflops"] = max(kept["gflops"], row["gflops"])
         by_threads[threads] = [
             {"label": u["label"], "error": u["error"], "ube": u["gflops"],
-             "numpy": n["gflops"], "torch": t["gflops"]}
+             "numpy": n["gflops"], "torch": t["gflops"],
+             "ube/numpy": u["gflops"] / n["gflops"], "ube/torch": u["gflops"] / t["gflops"]}
             for u, n, t in zip(per_library["ube"], per_library["numpy"], per_library["torch"])]
 
     header = (f"{'shape':34}{'threads':>8}{'ube':>9}{'numpy':>9}{'torch':>9}"
               f"{'ube/numpy':>11}{'ube/torch':>11}{'ube/peak':>10}{'rel. error':>12}")
-    print("GFLOP/s (higher is better)")
+    print("GFLOP/s (higher is better)" + (
+        f"; --paired: medians over {args.turns} turns, ratios per turn" if args.paired else ""))
     print(header)
     rows = []
     today = datetime.date.today()
@@ -137,11 +212,12 @@ def main():
         print(f"measured peak, {threads} thread(s): {peak:.1f} GFLOP/s")
         for r in results:
             print(f"{r['label']:34}{threads:>8}{r['ube']:9.1f}{r['numpy']:9.1f}{r['torch']:9.1f}"
-                  f"{r['ube'] / r['numpy']:11.2f}{r['ube'] / r['torch']:11.2f}"
+                  f"{r['ube/numpy']:11.2f}{r['ube/torch']:11.2f}"
                   f"{r['ube'] / peak:10.0%}{r['error']:12.1e}")
-            rows.append(f"| {today} | {r['label']} | {threads} | {r['ube']:.1f} | "
+            rows.append(f"| {today}{' (paired)' if args.paired else ''} | {r['label']} | "
+                        f"{threads} | {r['ube']:.1f} | "
                         f"{r['numpy']:.1f} | {r['torch']:.1f} | {peak:.1f} | "
-                        f"{r['ube'] / r['numpy']:.2f} | {r['ube'] / r['torch']:.2f} | "
+                        f"{r['ube/numpy']:.2f} | {r['ube/torch']:.2f} | "
                         f"{r['ube'] / peak:.0%} | {r['error']:.1e} |")
     if 1 in by_threads and 2 in by_threads:
         for one, two in zip(by_threads[1], by_threads[2]):
