@@ -164,9 +164,10 @@ public:
         x.select(x.lt(tasks, x.c(t.minTasks)), x.ceilDiv(panels, split), panels));
     // Wide products: the consecutive tasks of a column group, one per row
     // group, read its panels from L2, not L3, when they fit in half of it
-    // (2048 × 256 × 4096 on Emerald Rapids, 1 thread: 0.87 → 0.92× the
-    // speed of 2048 × 256 × 512, whose panels all fit).
-    // (As equal as possible: 24 panels of which 10 fit are 3 groups of 8.)
+    // (with the result's prefetch, 2048 × 256 × 4096 on Emerald Rapids, 1
+    // thread: 0.87 → 0.92× the speed of 2048 × 256 × 512, whose panels all
+    // fit). Groups as equal as possible: 24 panels of which 10 fit are 3
+    // groups of 8.
     Value panelBytes = x.mul(k, x.c(t.panelWidth * int64_t(sizeof(float))));
     Value fitting = x.max(one, x.div(x.c(t.panelGroupBytes), panelBytes));
     panelsPerGroup =
@@ -515,12 +516,11 @@ private:
   }
 
   /// Prefetches the cache line of vector `v` of row `row` of the packed
-  /// panel. A micro-tile walks
-  /// its panel at NR floats per k, faster than the hardware prefetchers of
-  /// Intel cores bring it from L2: on Emerald Rapids, 2048³ spent 40% of
-  /// its time waiting on the panel loads (1 thread 83 → 100 GFLOP/s with
-  /// the prefetches, 2 threads 155 → 204; distances of 16 to 48 rows
-  /// measured alike).
+  /// panel. A micro-tile walks its panel at NR floats per k, faster than
+  /// the hardware prefetchers of Intel cores bring it from L2: on Emerald
+  /// Rapids, 2048³ spent 40% of its time waiting on the panel loads (1
+  /// thread 83 → 100 GFLOP/s with the prefetches, 2 threads 155 → 204;
+  /// distances of 16 to 48 rows measured alike).
   void prefetchPanelRow(Value panel, Value row, int64_t v) {
     if (v * t.lanes * int64_t(sizeof(float)) % kCacheLineBytes != 0)
       return;
