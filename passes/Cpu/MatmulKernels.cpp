@@ -21,12 +21,13 @@
 //                group is about TPB micro-tiles of MR rows, as equal as
 //                possible (the last one also the M % MR ragged rows).
 //                Columns are split into groups whose panels fit in half
-//                the L2 (panel-group-bytes), which the tasks of one column
-//                group, consecutive, find there; when there are too few
-//                tasks for the threads (batch × row groups < min-tasks: a
-//                batch-1 layer); and for short, wide products (fewer than 4
-//                row groups, 32+ panels), where a task takes every row and
-//                a range of panels, so each packed panel is read once. Tasks own
+//                the L2 (panel-group-bytes, where 4 or more fit), which the
+//                tasks of one column group, consecutive, find there; when
+//                there are too few tasks for the threads (batch × row
+//                groups < min-tasks: a batch-1 layer); and for short, wide
+//                products (fewer than 4 row groups, 32+ panels), where a
+//                task takes every row and a range of panels, so each
+//                packed panel is read once. Tasks own
 //                disjoint blocks of the result, and every element is summed
 //                in the same k order whichever thread runs it, so results
 //                do not depend on the thread count.
@@ -167,11 +168,14 @@ public:
     // (with the result's prefetch, 2048 × 256 × 4096 on Emerald Rapids, 1
     // thread: 0.87 → 0.92× the speed of 2048 × 256 × 512, whose panels all
     // fit). Groups as equal as possible: 24 panels of which 10 fit are 3
-    // groups of 8.
+    // groups of 8. Where fewer than kMinGroupPanels fit (a deep K, a small
+    // L2), the panels cannot stay there anyway, and narrower groups would
+    // only read lhs once more per group.
     Value panelBytes = x.mul(k, x.c(t.panelWidth * int64_t(sizeof(float))));
-    Value fitting = x.max(one, x.div(x.c(t.panelGroupBytes), panelBytes));
-    panelsPerGroup =
-        x.min(panelsPerGroup, x.ceilDiv(panels, x.ceilDiv(panels, fitting)));
+    Value fitting = x.div(x.c(t.panelGroupBytes), panelBytes);
+    Value bounded =
+        x.min(panelsPerGroup, x.ceilDiv(panels, x.ceilDiv(panels, x.max(one, fitting))));
+    panelsPerGroup = x.select(x.lt(fitting, x.c(kMinGroupPanels)), panelsPerGroup, bounded);
     tilesPerGroup = x.select(shortWide, x.max(one, fullTiles), tilesPerGroup);
     groups = x.select(shortWide, one, groups);
     columnGroups = x.max(one, x.ceilDiv(panels, x.max(one, panelsPerGroup)));
@@ -819,7 +823,7 @@ private:
   /// Tasks split rows into `groups` of `tilesPerGroup` micro-tiles and
   /// panels into `columnGroups` of `panelsPerGroup`.
   Value m, n, k, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup, columnGroups;
-  static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16;
+  static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16, kMinGroupPanels = 4;
   /// The task's first column, and N's columns in the ragged panel.
   Value columnBegin, columnsLeft;
   Type f32;

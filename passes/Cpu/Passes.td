@@ -222,8 +222,9 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     bring too late; each micro-tile first prefetches for writing the lines
     its result goes to). Row groups are about
     `tiles-per-task` micro-tiles; columns are split into groups whose packed
-    panels take at most `panel-group-bytes` (the consecutive tasks of a
-    column group find them in L2), when a product has fewer
+    panels take at most `panel-group-bytes` where at least 4 panels fit in
+    it (the consecutive tasks of a column group find them in L2), when a
+    product has fewer
     than `min-tasks` (batch × row groups), or few row groups and many panels.
     When a micro-tile's rows would outnumber the ways of one L1 set (more
     than `l1-ways` rows whose stride is a multiple of `l1-way-span`, the

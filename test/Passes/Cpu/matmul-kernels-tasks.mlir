@@ -1,5 +1,5 @@
 // RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=8 panel-width=16 tile-rows=6 k-block=64 tiles-per-task=8 min-tasks=8" --canonicalize --cse --split-input-file | FileCheck %s
-// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=8 panel-width=16 tile-rows=6 k-block=64 tiles-per-task=8 min-tasks=8 panel-group-bytes=8192" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=GROUPS
+// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=8 panel-width=16 tile-rows=6 k-block=64 tiles-per-task=8 min-tasks=8 panel-group-bytes=16384" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=GROUPS
 
 // How products are split into tasks.
 
@@ -22,12 +22,13 @@ func.func @few_rows(%a: tensor<128x64xf32>, %b: tensor<64x100xf32>) -> tensor<12
 
 // A batch of 4 × 3 row groups is enough tasks: columns stay whole, unless
 // their packed panels (K = 64 × 16 floats: 4 KiB each) take more than
-// panel-group-bytes: 8 KiB, 2 panels, splits the 7 into 4 column groups.
+// panel-group-bytes: 16 KiB, 4 panels, splits the 7 into 2 column groups
+// of 4 and 3 (with room for fewer than 4 panels, none would be split).
 // CHECK-LABEL: func.func @batched
 // CHECK: scf.forall (%{{.*}}, %{{.*}}) in (4, 3)
 // CHECK: tensor.extract_slice %{{.*}} : tensor<4x128x100xf32> to tensor<?x100xf32>
 // GROUPS-LABEL: func.func @batched
-// GROUPS: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (4, 4, 3)
+// GROUPS: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (4, 2, 3)
 // GROUPS: tensor.extract_slice %{{.*}} : tensor<4x128x100xf32> to tensor<?x?xf32>
 func.func @batched(%a: tensor<4x128x64xf32>, %b: tensor<64x100xf32>) -> tensor<4x128x100xf32> {
   %r = ube.matmul %a, %b : tensor<4x128x64xf32>, tensor<64x100xf32>
