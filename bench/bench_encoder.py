@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 
-from benchutil import PAIRED_SETTLE_SECONDS, record_rows
+from benchutil import paired_seconds, record_rows
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODELS = {  # layers (0: the attention block alone), hidden, heads, ffn
@@ -256,13 +256,8 @@ def child_paired(model_name, batch, impls, threads, runs, workdir):
                for impl in impls}
     for run in runs_of.values():
         run()
-    times = {impl: [] for impl in impls}
-    for _ in range(runs):
-        for impl, run in runs_of.items():
-            time.sleep(PAIRED_SETTLE_SECONDS)
-            start = time.perf_counter()
-            run()
-            times[impl].append((time.perf_counter() - start) * 1e3)
+    times = {impl: np.array(seconds) * 1e3
+             for impl, seconds in paired_seconds(runs_of, runs).items()}
     for impl in impls:
         results[impl]["ms"] = float(np.median(times[impl]))
         results[impl]["paired"] = float(np.median(np.array(times[impl]) / times["ube"]))

@@ -33,12 +33,10 @@ import sys
 import tempfile
 import time
 
-from benchutil import median_ms, record_rows, roofline
+from benchutil import (PAIRED_SETTLE_OPENBLAS_SECONDS, median_ms, paired_seconds, record_rows,
+                       roofline)
 
 LIBRARIES = ("ube", "numpy", "torch")
-# --paired: the pause before each burst. OpenBLAS's threads spin up to
-# 2^28 cycles (0.1 s) after a call, libgomp's (PyTorch's) a few ms.
-PAIRED_SETTLE_SECONDS = 0.15
 # --paired: each burst's length, calls of the shape at about this many
 # seconds (at least 3 calls).
 PAIRED_BURST_SECONDS = 0.1
@@ -133,21 +131,13 @@ def child_paired(threads, turns):
                 fn()
                 calls[library] = max(3, int(PAIRED_BURST_SECONDS / (time.perf_counter() - start)))
             flop = 2.0 * m * k * n
-            rates = {library: [] for library in LIBRARIES}
-            for _ in range(turns):
-                for library, fn in fns.items():
-                    time.sleep(PAIRED_SETTLE_SECONDS)
-                    fn()
-                    start = time.perf_counter()
-                    for _ in range(calls[library]):
-                        fn()
-                    rates[library].append(
-                        flop * calls[library] / (time.perf_counter() - start) / 1e9)
+            rates = {library: flop / np.array(seconds) / 1e9 for library, seconds in
+                     paired_seconds(fns, turns, PAIRED_SETTLE_OPENBLAS_SECONDS, calls,
+                                    warm_up=True).items()}
             row = {"label": label, "error": relative_error(fns["ube"], a, b)}
             for library in LIBRARIES:
                 row[library] = float(np.median(rates[library]))
-                row[f"ube/{library}"] = float(np.median(
-                    np.array(rates["ube"]) / np.array(rates[library])))
+                row[f"ube/{library}"] = float(np.median(rates["ube"] / rates[library]))
             results.append(row)
     print(json.dumps(results))
 

@@ -19,6 +19,31 @@ SETTLE_SECONDS = 0.5
 # stop spinning (up to 300,000 pauses after a parallel region, 16 ms at 140
 # cycles a pause), short enough to take many turns.
 PAIRED_SETTLE_SECONDS = 0.05
+# The same pause where one engine is numpy: OpenBLAS's threads spin up to
+# 2^28 cycles (0.1 s) after a call.
+PAIRED_SETTLE_OPENBLAS_SECONDS = 0.15
+
+
+def paired_seconds(fns, turns, settle=PAIRED_SETTLE_SECONDS, calls=None, warm_up=False):
+    """The callables of `fns` ({name: fn}) in turn, `turns` times, each
+    burst of `calls[name]` calls (default 1) after a pause of `settle`
+    seconds in which the last one's threads stop spinning (and, with
+    `warm_up`, one untimed call): {name: [seconds per call, one per turn]}.
+    On a machine whose speed swings over seconds, ratios of these per turn
+    compare like with like."""
+    calls = calls or {}
+    seconds = {name: [] for name in fns}
+    for _ in range(turns):
+        for name, fn in fns.items():
+            time.sleep(settle)
+            if warm_up:
+                fn()
+            count = calls.get(name, 1)
+            start = time.perf_counter()
+            for _ in range(count):
+                fn()
+            seconds[name].append((time.perf_counter() - start) / count)
+    return seconds
 
 
 def median_ms(fn, runs, min_seconds=0.0):
