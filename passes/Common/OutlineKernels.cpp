@@ -102,7 +102,8 @@ struct Kernel {
 };
 
 /// The kernel of `op`, or nullopt when it must stay inline (it writes into
-/// a view other than a slice it is inserted back into).
+/// a view other than a slice it is inserted back into, or allocates a result
+/// of symbolic shape).
 std::optional<Kernel> gather(Operation *op) {
   Block *block = op->getBlock();
   Kernel kernel{op, {op}, {}, {}, {}};
@@ -110,8 +111,19 @@ std::optional<Kernel> gather(Operation *op) {
   for (Value result : op->getResults())
     kernel.results.push_back(result);
 
+  // A result of symbolic shape that no destination holds (tensor.pad) would
+  // be allocated inside the kernel, where the caller's memory plan cannot
+  // size it: the op stays in the caller, which allocates it by its sizes.
+  auto tied = destinations(op);
+  for (Value result : op->getResults()) {
+    auto type = dyn_cast<RankedTensorType>(result.getType());
+    if (type && !type.hasStaticShape() &&
+        llvm::none_of(tied, [&](auto &pair) { return pair.second == result; }))
+      return std::nullopt;
+  }
+
   SmallVector<Value> worklist;
-  for (auto [init, result] : destinations(op)) {
+  for (auto [init, result] : tied) {
     Operation *def = init->get().getDefiningOp();
     if (!def || def->getBlock() != block || !isView(def))
       continue;

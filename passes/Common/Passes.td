@@ -93,7 +93,9 @@ def UbeOutlineKernels : Pass<"ube-outline-kernels", "::mlir::ModuleOp"> {
     so writes stay in place. Weights, empty destinations (which later become
     the caller's planned buffers) and everything else are arguments. An op
     that writes into any other view of a larger tensor stays where it is: as
-    an argument, the view would be copied at the call.
+    an argument, the view would be copied at the call. So does an op with a
+    result of symbolic shape that no destination holds (`tensor.pad` of a
+    symbolic batch): the caller allocates it by its sizes.
 
     Buffers of symbolic shape are arguments too, and the sizes the op
     reads (loop bounds, task counts) are `index` arguments, so the layers of

@@ -157,3 +157,23 @@ func.func @scratch(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
   }
   return %r : tensor<2x8xf32>
 }
+
+// A pad of a symbolic batch allocates its result of symbolic shape, which
+// no destination holds: it stays in the caller, which sizes the buffer.
+// A static pad becomes a kernel.
+// CHECK-LABEL: func.func @symbolic_pad
+// CHECK-NOT: call
+// CHECK: tensor.pad %arg0 low[0, 1] high[0, 1]
+// CHECK: call @__ube_symbolic_pad_kernel0(%arg1)
+func.func @symbolic_pad(%x: tensor<?x4xf32>, %y: tensor<2x4xf32>) -> (tensor<?x6xf32>, tensor<2x6xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %p = tensor.pad %x low[0, 1] high[0, 1] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %zero : f32
+  } : tensor<?x4xf32> to tensor<?x6xf32>
+  %q = tensor.pad %y low[0, 1] high[0, 1] {
+  ^bb0(%i: index, %j: index):
+    tensor.yield %zero : f32
+  } : tensor<2x4xf32> to tensor<2x6xf32>
+  return %p, %q : tensor<?x6xf32>, tensor<2x6xf32>
+}
