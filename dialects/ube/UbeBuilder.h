@@ -108,8 +108,9 @@ public:
     Value count = maximum(reduceSum(validFloat), scalar(elementTypeOf(perRow), 1.0));
     return div(reduceSum(mul(perRow, validFloat)), count);
   }
-  /// Elements [begin, end) of `x` along `axis`; `x` itself when that is
-  /// all of them (`end` may then be the dimension's symbolic size).
+  /// Elements [begin, end) of `x` along `axis` and all of them along the
+  /// other dimensions (read at run time where symbolic); a symbolic `end` is
+  /// the end of the dimension. `x` itself when that is all of it.
   Value slice(Value x, int64_t axis, int64_t begin, int64_t end) {
     ArrayRef<int64_t> shape = typeOf(x).getShape();
     if (begin == 0 && end == shape[axis])
@@ -117,8 +118,13 @@ public:
     SmallVector<int64_t> start(shape.size(), 0), limit(shape), stride(shape.size(), 1);
     start[axis] = begin;
     limit[axis] = end;
-    return SliceOp::create(b, x, b.getDenseI64ArrayAttr(start), b.getDenseI64ArrayAttr(limit),
-                           b.getDenseI64ArrayAttr(stride));
+    SmallVector<Value> limits;
+    for (auto [d, size] : llvm::enumerate(limit))
+      if (mlir::ShapedType::isDynamic(size)) {
+        size = -1; // SliceOp's runtime limit
+        limits.push_back(mlir::tensor::DimOp::create(b, x, d));
+      }
+    return SliceOp::create(b, x, start, limit, stride, limits);
   }
   Value concat(mlir::ValueRange xs, int64_t axis) {
     return xs.size() == 1 ? xs.front() : ConcatOp::create(b, xs, axis).getResult();

@@ -549,23 +549,6 @@ LogicalResult vjp(BroadcastToOp op, UbeBuilder &u, Value g, Grads &grads) {
   grads[0] = u.sumToShapeOf(g, op.getInput());
   return success();
 }
-/// The slice [start, limit) of `g` along `axis` and all of it along the
-/// other dimensions (read at run time where symbolic); a symbolic `limit`
-/// is the end of `g`'s dimension.
-static Value sliceAlong(UbeBuilder &u, Value g, int64_t axis, int64_t start, int64_t limit) {
-  auto type = UbeBuilder::typeOf(g);
-  int64_t rank = type.getRank();
-  SmallVector<int64_t> begin(rank, 0), end(type.getShape()), stride(rank, 1);
-  begin[axis] = start;
-  end[axis] = limit;
-  SmallVector<Value> limits;
-  for (int64_t d = 0; d < rank; ++d)
-    if (ShapedType::isDynamic(end[d])) {
-      end[d] = -1;
-      limits.push_back(u.dimSize(g, d));
-    }
-  return SliceOp::create(u.b, g, begin, end, stride, limits);
-}
 /// Each operand's part of the gradient, sliced along the axis. On symbolic
 /// sizes the other dimensions are taken whole; along the axis only the last
 /// operand may be symbolic (the others' slices must start at known offsets).
@@ -579,7 +562,7 @@ LogicalResult vjp(ConcatOp op, UbeBuilder &u, Value g, Grads &grads) {
       return op.emitOpError("gradient of a concat along a symbolic size of an operand "
                             "before the last is not supported yet");
     if (isFloatTensor(input))
-      grads[i] = sliceAlong(u, g, axis, offset,
+      grads[i] = u.slice(g, axis, offset,
                             ShapedType::isDynamic(size) ? ShapedType::kDynamic : offset + size);
     if (!last)
       offset += size;
@@ -626,7 +609,7 @@ LogicalResult vjp(SliceOp op, UbeBuilder &u, Value g, Grads &grads) {
       shape[d] = count * stride;
       g = u.reshape(spaced, shape, u.sizesFrom(g, shape));
       // Keep what lies inside the input: at most size - start elements.
-      g = sliceAlong(u, g, d, 0, std::min(count * stride, inputShape[d] - start));
+      g = u.slice(g, d, 0, std::min(count * stride, inputShape[d] - start));
     }
     SmallVector<Value> pieces;
     if (start > 0)

@@ -58,9 +58,13 @@ Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t afte
   }
   Type element = UbeBuilder::elementTypeOf(x);
   auto block = [&](int64_t count) {
+    // Symbolic sizes (a batch) are x's.
     Shape blockShape = shape;
     blockShape[axis] = count;
-    return filled(u, element, value, blockShape);
+    auto type = RankedTensorType::get(blockShape, element);
+    return BroadcastToOp::create(u.b, type, u.scalar(element, value),
+                                 u.sizesFrom(x, blockShape))
+        .getResult();
   };
   SmallVector<Value> parts;
   if (before)
@@ -280,8 +284,10 @@ Value convPatches(UbeBuilder &u, Value x, const Window &window, ArrayRef<int64_t
   for (int64_t size : outSpatial)
     positions *= size;
   Shape tapShape = {n, groups, channels / groups, 1, positions};
-  SmallVector<Value> taps = llvm::map_to_vector(
-      convTaps(u, x, window, outSpatial), [&](Value tap) { return u.reshape(tap, tapShape); });
+  SmallVector<Value> taps =
+      llvm::map_to_vector(convTaps(u, x, window, outSpatial), [&](Value tap) {
+        return u.reshape(tap, tapShape, u.sizesFrom(x, tapShape)); // a symbolic batch: x's
+      });
   return taps.size() == 1 ? taps[0] : u.concat(taps, 3);
 }
 

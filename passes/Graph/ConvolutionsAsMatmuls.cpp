@@ -44,18 +44,38 @@ constexpr int64_t kMaxTaps = 256;
 /// side 128 for 128. Taken when it saves a fifth of the columns.
 static bool shareColumns(int64_t n, int64_t columns, int64_t positions) {
   constexpr int64_t kPanel = 32;
+  if (ShapedType::isDynamic(n))
+    return false;
   int64_t apart = n * llvm::alignTo(columns, kPanel);
   int64_t together = llvm::alignTo(n * positions, kPanel);
   return n > 1 && together * 5 <= apart * 4;
 }
 
+/// `n` · `factor`, symbolic when `n` is.
+static int64_t times(int64_t n, int64_t factor) {
+  return ShapedType::isDynamic(n) ? n : n * factor;
+}
+
+/// `x` reshaped to `shape`, whose first size may be symbolic (the batch, or
+/// the batch times the groups): then it is `lead`.
+static Value reshapeLead(UbeBuilder &u, Value x, ArrayRef<int64_t> shape, Value lead) {
+  return ShapedType::isDynamic(shape[0]) ? u.reshape(x, shape, lead) : u.reshape(x, shape);
+}
+
+/// Whether every size but the batch (the first) is static.
+static bool staticButBatch(RankedTensorType type) {
+  return llvm::none_of(type.getShape().drop_front(), ShapedType::isDynamic);
+}
+
 struct ConvAsMatmul : OpRewritePattern<ConvOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ConvOp op, PatternRewriter &rewriter) const override {
+    // A symbolic batch is the matmuls' batch (or the im2col's), counted at
+    // run time; symbolic planes would need sizes derived from the input's.
     auto inputType = op.getInput().getType(), resultType = op.getType();
-    if (!inputType.hasStaticShape() || !resultType.hasStaticShape())
-      return rewriter.notifyMatchFailure(op, "symbolic sizes");
-    UbeBuilder u(rewriter, op.getLoc());
+    if (!staticButBatch(inputType) || !staticButBatch(resultType) ||
+        !op.getWeight().getType().hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "symbolic sizes past the batch");
     Window window = op.window();
     int64_t r = window.rank(), groups = op.getGroups();
     ArrayRef<int64_t> in = inputType.getShape(), out = resultType.getShape();
@@ -75,9 +95,11 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
       return rewriter.notifyMatchFailure(op, "one output channel per group");
     int64_t depth = perGroupIn * taps;
     bool strided = llvm::any_of(window.stride, [](int64_t s) { return s > 1; });
+    UbeBuilder u(rewriter, op.getLoc());
+    Value batch = u.dimSize(op.getInput(), 0);
     if (r == 2 && (taps > 1 || strided)) {
       rewriter.replaceOp(op, implicitPatchesProduct(u, op.getInput(), op.getWeight(),
-                                                    op.getBias(), groups, window, out));
+                                                    op.getBias(), groups, window, out, batch));
       return success();
     }
     if (r == 1 && (taps > 1 || strided)) {
@@ -90,25 +112,27 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
       auto withHeight = [&](Value v) {
         SmallVector<int64_t> shape(UbeBuilder::typeOf(v).getShape());
         shape.insert(shape.begin() + 2, 1);
-        return u.reshape(v, shape);
+        return reshapeLead(u, v, shape, batch);
       };
       SmallVector<int64_t> planeOut = {out[0], out[1], 1, out[2]};
       Value result = implicitPatchesProduct(u, withHeight(op.getInput()),
                                             withHeight(op.getWeight()), op.getBias(), groups,
-                                            plane, planeOut);
-      rewriter.replaceOp(op, u.reshape(result, out));
+                                            plane, planeOut, batch);
+      rewriter.replaceOp(op, reshapeLead(u, result, out, batch));
       return success();
     }
-    Value patches = u.reshape(convPatches(u, op.getInput(), window, out.drop_front(2), groups),
-                              groups == 1 ? SmallVector<int64_t>{n, depth, positions}
-                                          : SmallVector<int64_t>{n, groups, depth, positions});
+    Value patches =
+        reshapeLead(u, convPatches(u, op.getInput(), window, out.drop_front(2), groups),
+                    groups == 1 ? SmallVector<int64_t>{n, depth, positions}
+                                : SmallVector<int64_t>{n, groups, depth, positions},
+                    batch);
     // The weight [O, C/G, *K] as [G, O/G, C/G · K]: its rows read (c, tap)
     // in the patches' order.
     Value weight = u.reshape(op.getWeight(),
                              groups == 1 ? SmallVector<int64_t>{outChannels, depth}
                                          : SmallVector<int64_t>{groups, perGroupOut, depth});
     Value product = u.matmul(weight, patches);
-    Value result = u.reshape(product, out);
+    Value result = reshapeLead(u, product, out, batch);
     if (Value bias = op.getBias()) {
       SmallVector<int64_t> column = {outChannels};
       column.append(r, 1);
@@ -121,10 +145,10 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
   /// ube.im2col of the padded input times the weight. Stride 1: over the
   /// padded plane's full width Wp (plus the rows its last taps run into),
   /// [N, O, OH, Wp] cropped to [N, O, OH, OW]. Strided: over the output's
-  /// OH · OW positions, which the panels gather.
+  /// OH · OW positions, which the panels gather. `batch`: N as an index.
   static Value implicitPatchesProduct(UbeBuilder &u, Value input, Value weightIn, Value bias,
                                       int64_t groups, const Window &window,
-                                      ArrayRef<int64_t> out) {
+                                      ArrayRef<int64_t> out, Value batch) {
     ArrayRef<int64_t> in = UbeBuilder::typeOf(input).getShape();
     int64_t n = in[0], channels = in[1], outChannels = out[1];
     bool strided = llvm::any_of(window.stride, [](int64_t s) { return s > 1; });
@@ -145,9 +169,10 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     bool gathered = strided || batchColumns;
     int64_t rows = gathered ? out[2] : fullRows;
     int64_t columns = gathered ? out[3] : width;
-    if (groups > 1)
-      x = u.reshape(x, {n * groups, channels / groups, height + extraRows, width});
     ImplicitLocOpBuilder &b = u.b;
+    if (groups > 1)
+      x = reshapeLead(u, x, {times(n, groups), channels / groups, height + extraRows, width},
+                      arith::MulIOp::create(b, batch, arith::ConstantIndexOp::create(b, groups)));
     Value patches = Im2colOp::create(
         b, x, b.getDenseI64ArrayAttr(window.kernel), b.getDenseI64ArrayAttr(window.dilation),
         gathered ? b.getDenseI64ArrayAttr(window.stride) : DenseI64ArrayAttr(),
@@ -155,7 +180,7 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
         b.getI64IntegerAttr(rows * columns), batchColumns ? b.getUnitAttr() : UnitAttr());
     int64_t depth = channels / groups * window.kernel[0] * window.kernel[1];
     if (groups > 1)
-      patches = u.reshape(patches, {n, groups, depth, rows * columns});
+      patches = reshapeLead(u, patches, {n, groups, depth, rows * columns}, batch);
     Value weight = u.reshape(weightIn,
                              groups == 1 ? SmallVector<int64_t>{outChannels, depth}
                                          : SmallVector<int64_t>{groups, outChannels / groups,
@@ -164,7 +189,7 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     Value result =
         batchColumns
             ? u.transpose(u.reshape(product, {outChannels, n, rows, columns}), {1, 0, 2, 3})
-            : u.reshape(product, {n, outChannels, rows, columns});
+            : reshapeLead(u, product, {n, outChannels, rows, columns}, batch);
     if (!gathered)
       result = u.slice(result, 3, 0, out[3]);
     if (bias)

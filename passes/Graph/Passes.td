@@ -167,7 +167,7 @@ def UbeDepthwiseConvolutionsAsTaps : Pass<"ube-depthwise-convolutions-as-taps",
 def UbeConvolutionsAsMatmuls : Pass<"ube-convolutions-as-matmuls", "::mlir::func::FuncOp"> {
   let summary = "Rewrites convolutions into patch gathering and a matmul (im2col)";
   let description = [{
-    A `ube.conv` over static shapes becomes a `ube.matmul` of its weight
+    A `ube.conv` becomes a `ube.matmul` of its weight
     viewed as `[groups, O / groups, C / groups · K]` with the input's
     patches, then the bias added: the target's matmul kernels then do the
     arithmetic. A 1×1 convolution with stride 1 and no padding needs no
@@ -183,11 +183,14 @@ def UbeConvolutionsAsMatmuls : Pass<"ube-convolutions-as-matmuls", "::mlir::func
     batch's positions side by side in one matrix (`batch_columns`), the
     product `[O, N · OH · OW]` transposed to `[N, O, OH, OW]`. 3-D
     convolutions gather their patches as K strided `ube.slice`s of the
-    zero-padded input, concatenated. Convolutions on symbolic sizes, those
-    of more than 256 taps (each a copy of the input) and those with one
-    output channel per group (depthwise: a one-row matmul) stay for the
-    generic lowering.
+    zero-padded input, concatenated. A symbolic batch is the matmul's (or
+    the `ube.im2col`'s) batch, read at run time, and keeps each image's
+    positions in a matrix of their own. Convolutions with other symbolic
+    sizes, those of more than 256 taps (each a copy of the input) and those
+    with one output channel per group (depthwise: a one-row matmul) stay for
+    the generic lowering.
   }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];
 }
 
 def UbeExpandProjectedKd : Pass<"ube-expand-projected-kd", "::mlir::func::FuncOp"> {

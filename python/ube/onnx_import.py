@@ -94,6 +94,14 @@ def _broadcast(a, b):
     return out[::-1]
 
 
+class _Unknown:
+    """A size ONNX's shape inference left unknown, by the name it gave it
+    (None without one)."""
+
+    def __init__(self, name):
+        self.name = name
+
+
 class SymbolicSizes:
     """The value of a shape computation on symbolic sizes: an object array
     of sizes (ints and strings)."""
@@ -132,14 +140,20 @@ class _Importer:
             raise ValueError(f"dims: {sorted(unknown)} are not symbols of the model's inputs "
                              f"(its symbols: {sorted(self.symbols.values())})")
         self.types = {}
+        # Sizes shape inference (or the exporter) named but could not size
+        # (unk__N, Clip_dim_0): each is one size wherever it appears, which
+        # the import learns where it computes a shape that holds one.
+        self.unknowns = {}  # name -> its size, once learned
         for vi in list(model.graph.input) + list(model.graph.value_info) + list(
                 model.graph.output):
             t = vi.type.tensor_type
             if vi.type.HasField("tensor_type") and t.HasField("shape"):
                 dims_ = [d.dim_value if d.HasField("dim_value") else
-                         self._param_size(d.dim_param) for d in t.shape.dim]
+                         self._param_size(d.dim_param) or _Unknown(d.dim_param or None)
+                         for d in t.shape.dim]
                 self.types[vi.name] = (dims_, t.elem_type)
         self.sizes = {}  # ONNX value name -> SymbolicSizes (shape computations)
+        self.computed_sizes = set()  # values of shape computations here, static or not
         self.iotas = {}  # value name -> the axis its elements count along
         self.grids = {}  # value name -> the axes its index components count along
         self.initializers = set(self.consts)
@@ -176,9 +190,18 @@ class _Importer:
         dims, _ = self.types.get(name, (None, None))
         if dims is None and name in self.consts:  # an initializer not listed as an input
             dims = list(self.consts[name].shape)
+        if dims is not None:
+            dims = [self.unknowns.get(d.name) if isinstance(d, _Unknown) else d for d in dims]
         if dims is None or any(d is None for d in dims):
             raise UnsupportedError(f"'{name}' has no known shape")
         return dims
+
+    def known_shape(self, name):
+        """shape(name), or None where a size is not known."""
+        try:
+            return self.shape(name)
+        except UnsupportedError:
+            return None
 
     def static_shape(self, name, what):
         dims = self.shape(name)
@@ -187,8 +210,13 @@ class _Importer:
         return dims
 
     def set_shape(self, name, dims):
-        """Records a shape computed here (where ONNX's inference had none)."""
-        self.types[name] = (list(dims), self.types.get(name, (None, None))[1])
+        """Records a shape computed here (where ONNX's inference had none),
+        and so the sizes of the unknowns its inferred shape named."""
+        before, elem = self.types.get(name, (None, None))
+        for old, new in zip(before or [], dims if len(before or []) == len(dims) else []):
+            if isinstance(old, _Unknown) and old.name and new is not None:
+                self.unknowns.setdefault(old.name, new)
+        self.types[name] = (list(dims), elem)
 
     def sizes_operand(self, name, what):
         """The sizes a shape operand holds: a constant or a shape computation."""
@@ -232,14 +260,14 @@ class _Importer:
             dtype = self.dtype(vi.name)
             if dtype is None:
                 raise UnsupportedError(f"input '{vi.name}' has an unsupported element type")
-            if any(d is None for d in self.types.get(vi.name, ([None], None))[0]):
+            if self.known_shape(vi.name) is None:
                 raise UnsupportedError(f"input '{vi.name}' has a dimension of unknown size "
                                        "(neither a number nor a dim_param)")
             self.names[vi.name] = self.graph.add_input(vi.name, dtype, self.shape(vi.name))
         # Zero-size values inside the graph are ordinary tensors; an executable's
         # arguments and results are not (the bare-pointer calling convention).
         for vi in list(graph.input) + list(graph.output):
-            if vi.name not in self.consts and 0 in (self.types.get(vi.name, ([], None))[0] or []):
+            if vi.name not in self.consts and 0 in (self.known_shape(vi.name) or []):
                 raise UnsupportedError(f"'{vi.name}' has zero elements (an executable's inputs "
                                        "and outputs are non-empty)")
         for node in graph.node:
@@ -248,12 +276,18 @@ class _Importer:
                 raise UnsupportedError(f"operator {node.op_type} (node '{node.name}')")
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             try:
-                if node.op_type in SIZE_OPS and (node.input[0] in self.sizes or (
-                        node.op_type in ("Concat", "Mul", "Div") and
-                        any(i in self.sizes for i in node.input))):
+                # A shape computation: on symbolic sizes, or on what one of
+                # them gave (a static size of a value's symbolic shape).
+                computed = {**self.sizes, **dict.fromkeys(self.computed_sizes)}
+                if node.op_type in SIZE_OPS and (node.input[0] in computed or (
+                        node.op_type in ("Concat", "Mul", "Div", "Equal", "Where") and
+                        any(i in computed for i in node.input))):
                     results = _evaluate_sizes(self, node, attrs)
+                    self.computed_sizes.update(o for o in node.output if o)
                 else:
                     results = handler(self, node, attrs)
+                    if node.op_type == "Shape":
+                        self.computed_sizes.add(node.output[0])
                     _track_indices(self, node, attrs)
                     _infer_unknown_shape(self, node, attrs)
             except UnsupportedError as e:
@@ -426,7 +460,7 @@ def _symbol_name(dim_param):
 # -- shape computations on symbolic sizes ---------------------------------------
 
 SIZE_OPS = {"Squeeze", "Unsqueeze", "Concat", "Gather", "Slice", "Cast", "Identity", "Mul",
-            "Div", "Reshape"}
+            "Div", "Reshape", "Equal", "Where"}
 
 
 def _axes(im, node, attrs, index):
@@ -476,13 +510,31 @@ def _evaluate_sizes(im, node, attrs):
         for start, end, axis, step in zip(starts, ends, axes, steps):
             index[int(axis)] = slice(int(start), int(min(end, 2 ** 62)), int(step))
         return _sizes_value(x[tuple(index)])
-    # Mul, Div
+    if op == "Where":  # torch.onnx's expand(n, -1, -1): the -1s replaced by 1s
+        condition = np.asarray(x, dtype=bool)
+        return _sizes_value(np.where(condition, operand(node.input[1]), operand(node.input[2])))
     y = operand(node.input[1])
+    if op == "Equal":
+        return np.asarray(np.frompyfunc(_sizes_equal, 2, 1)(x, y), dtype=bool)
+    # Mul, Div
     fn = np.frompyfunc(size_mul if op == "Mul" else size_div, 2, 1)
     result = fn(x, y)
     if any(v is None for v in np.asarray(result).flat):
         raise UnsupportedError(f"{list(x.flat)} / {list(y.flat)} is not a product of sizes")
     return _sizes_value(result)
+
+
+def _sizes_equal(a, b):
+    """Whether two sizes are equal, where that is known at import: a
+    symbolic size is itself, and never a number below 1."""
+    if isinstance(a, str) or isinstance(b, str):
+        if a == b:
+            return True
+        other = b if isinstance(a, str) else a
+        if not isinstance(other, str) and other < 1:
+            return False
+        raise UnsupportedError(f"whether {a} equals {b} is known only at run time")
+    return a == b
 
 
 def _track_indices(im, node, attrs):
@@ -511,24 +563,48 @@ def _track_indices(im, node, attrs):
             im.grids[out] = [im.iotas[i] for i in node.input]
 
 
+# Operators whose output has their (first) input's leading, batch, size.
+_KEEP_BATCH = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool",
+               "GlobalMaxPool", "BatchNormalization", "InstanceNormalization", "LRN",
+               "Resize", "Upsample", "DepthToSpace", "SpaceToDepth"}
+
+
 def _infer_unknown_shape(im, node, attrs):
     """Sizes ONNX's inference left unknown (a dim it named unk__N) that
-    follow from the operands' shapes computed here."""
+    follow from the operands' shapes computed here: it gives the output of
+    a Pad, an elementwise op or a convolution of symbolic operands a new
+    unknown even where the size is an operand's (the batch of a CNN's
+    "same" pads and residual adds), which every value downstream carries."""
     out = node.output[0] if node.output else None
-    dims = im.types.get(out, (None, None))[0]
-    if not out or (dims is not None and all(d is not None for d in dims)):
+    if not out or im.known_shape(out) is not None:
         return
-    try:
-        shapes = [im.shape(i) for i in node.input if i]
-    except UnsupportedError:
+    shapes = [im.known_shape(i) for i in node.input if i]
+    if not shapes or shapes[0] is None:
         return
+    inferred = im.types.get(out, (None, None))[0]
     if node.op_type == "Transpose":
         perm = attrs.get("perm", list(range(len(shapes[0])))[::-1])
         im.set_shape(out, [shapes[0][p] for p in perm])
-    elif node.op_type in ELEMENTWISE:
+    elif node.op_type in ELEMENTWISE and all(shape is not None for shape in shapes):
         shape = functools.reduce(lambda a, b: a and _broadcast(a, b), shapes)
         if shape:
             im.set_shape(out, shape)
+    elif node.op_type == "Pad" and inferred and len(node.input) > 1:
+        pads = im.sizes_operand(node.input[1], "pads") if node.input[1] in im.consts else None
+        axes = list(range(len(shapes[0])))
+        if len(node.input) > 3 and node.input[3]:
+            axes = [int(a) % len(axes) for a in im.static(node.input[3], "axes").reshape(-1)]
+        if pads is not None and all(isinstance(p, int) for p in pads):
+            padded = {axis: pads[i] + pads[i + len(axes)] for i, axis in enumerate(axes)}
+            im.set_shape(out, [size + padded[axis] if padded.get(axis) else size
+                               for axis, size in enumerate(shapes[0])])
+    elif node.op_type == "MatMul" and len(shapes) == 2 and shapes[1] is not None and min(
+            len(shapes[0]), len(shapes[1])) >= 2:
+        batch = _broadcast(shapes[0][:-2], shapes[1][:-2])
+        if batch is not None:
+            im.set_shape(out, batch + [shapes[0][-2], shapes[1][-1]])
+    elif node.op_type in _KEEP_BATCH and shapes[0] and inferred:
+        im.set_shape(out, [shapes[0][0]] + list(inferred[1:]))
 
 
 # -- operators ----------------------------------------------------------------

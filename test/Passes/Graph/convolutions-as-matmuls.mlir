@@ -68,12 +68,53 @@ func.func @pointwise(%x: tensor<2x8x5x5xf32>, %w: tensor<4x8x1x1xf32>) -> tensor
 
 // -----
 
-// Symbolic sizes stay for the generic lowering.
+// A symbolic batch is the matmul's batch: a pointwise 1-D convolution
+// reads the input as it is.
 // CHECK-LABEL: func.func @symbolic
-// CHECK: ube.conv
+// CHECK: %[[W:.*]] = ube.reshape %arg1 : tensor<4x8x1xf32> to tensor<4x8xf32>
+// CHECK: ube.matmul %[[W]], %arg0 : tensor<4x8xf32>, tensor<?x8x5xf32>
+// CHECK-NOT: ube.conv
 func.func @symbolic(%x: tensor<?x8x5xf32>, %w: tensor<4x8x1xf32>) -> tensor<?x4x5xf32> {
   %0 = ube.conv %x, %w : tensor<?x8x5xf32>, tensor<4x8x1xf32>
   return %0 : tensor<?x4x5xf32>
+}
+
+// -----
+
+// The grouped, strided, padded convolution of @conv on a symbolic batch:
+// the zero blocks and every view sized from the batch read at run time
+// (times the groups for the im2col's images).
+// CHECK-LABEL: func.func @symbolic_batch
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c0
+// CHECK: ube.broadcast_to %{{.*}} [%{{.*}}] : tensor<f32> to tensor<?x4x1x6xf32>
+// CHECK: %[[NG:.*]] = arith.muli %[[N]], %c2
+// CHECK: %[[X:.*]] = ube.reshape %{{.*}} [%[[NG]]] : tensor<?x4x8x8xf32> to tensor<?x2x8x8xf32>
+// CHECK: %[[I:.*]] = ube.im2col %[[X]] {{.*}} : tensor<?x2x8x8xf32>
+// CHECK: %[[PATCHES:.*]] = ube.reshape %[[I]] [%[[N]]] : tensor<?x18x9xf32> to tensor<?x2x18x9xf32>
+// CHECK: %[[P:.*]] = ube.matmul %{{.*}}, %[[PATCHES]] : tensor<2x3x18xf32>, tensor<?x2x18x9xf32>
+// CHECK: ube.reshape %[[P]] [%[[N]]] : tensor<?x2x3x9xf32> to tensor<?x6x3x3xf32>
+// CHECK-NOT: ube.conv
+func.func @symbolic_batch(%x: tensor<?x4x6x6xf32>, %w: tensor<6x2x3x3xf32>, %b: tensor<6xf32>)
+    -> tensor<?x6x3x3xf32> {
+  %0 = ube.conv %x, %w, %b {stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>,
+                            groups = 2 : i64}
+      : tensor<?x4x6x6xf32>, tensor<6x2x3x3xf32>, tensor<6xf32>
+  return %0 : tensor<?x6x3x3xf32>
+}
+
+// -----
+
+// Small planes of a symbolic batch keep a matrix per image (batch_columns
+// needs the batch's size), over the padded width, the columns cropped.
+// CHECK-LABEL: func.func @symbolic_small_planes
+// CHECK: %[[I:.*]] = ube.im2col %{{.*}} {dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, length = 24 : i64} : tensor<?x4x7x6xf32>
+// CHECK: ube.matmul %{{.*}}, %[[I]] : tensor<6x36xf32>, tensor<?x36x24xf32>
+// CHECK: ube.slice %{{.*}} [%{{.*}}] {limit = array<i64: -1, 6, 4, 4>
+func.func @symbolic_small_planes(%x: tensor<?x4x4x4xf32>, %w: tensor<6x4x3x3xf32>)
+    -> tensor<?x6x4x4xf32> {
+  %0 = ube.conv %x, %w {padding = array<i64: 1, 1, 1, 1>}
+      : tensor<?x4x4x4xf32>, tensor<6x4x3x3xf32>
+  return %0 : tensor<?x6x4x4xf32>
 }
 
 // -----

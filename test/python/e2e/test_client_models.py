@@ -284,3 +284,35 @@ def test_client_model_gradients(ube_module, name):
     for report in reports:
         assert report["eager"] == [], report
         assert report["partitions"] == 1, report
+
+
+ANY_BATCH = ["ResNetModel", "ConvNextModel", "MobileNetV2Model", "ViTModel", "Wav2Vec2Model"]
+
+
+@pytest.mark.parametrize("path", ["export", "onnx-torchscript"])
+@pytest.mark.parametrize("name", ANY_BATCH)
+def test_client_model_any_batch(ube_module, name, path, tmp_path):
+    """One executable for any batch: the convolutional and audio clients
+    exported with a symbolic batch (a torch.export Dim, or an ONNX
+    dim_param), run at batch 1, 3 and 5 against float64 PyTorch. Their
+    convolutions take the matmul kernels on the batch counted at run time
+    (convolutions-as-matmuls.mlir), their pads a buffer sized per call."""
+    model, inputs, reference = client(name)
+    if path == "export":
+        exe = ube_module.compile(model, example_inputs=inputs,
+                                 dynamic_shapes=({0: torch.export.Dim("batch", max=8)},))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, inputs, str(tmp_path / "model.onnx"), dynamo=False,
+                              input_names=["x"], dynamic_axes={"x": {0: "batch"}})
+        exe = ube_module.compile(tmp_path / "model.onnx")
+    generator = torch.Generator().manual_seed(3)
+    for batch in (1, 3, 5):
+        x = torch.randn((batch,) + tuple(inputs[0].shape[1:]), generator=generator)
+        out = exe(x.numpy())
+        out = out[0] if isinstance(out, tuple) else out
+        with torch.no_grad():
+            ref = first_output(reference(x.double()))
+        assert tuple(out.shape) == tuple(ref.shape)
+        assert rel_error(out, ref) <= TOLERANCE
