@@ -483,7 +483,8 @@ std::optional<Buffer> symbolicCandidate(memref::AllocOp alloc, Block &block,
 
 /// `size` as one term of `fn`'s symbols, when it is a product of them and
 /// constants (an argument's dimension, a product of sizes, an affine
-/// product); nullopt otherwise (a sum, a division).
+/// product, such a term clamped at zero); nullopt otherwise (a sum, a
+/// division).
 std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCount) {
   Monomial one{1, SmallVector<int64_t>(symbolCount, 0)};
   if (auto constant = getConstantIntValue(size)) {
@@ -512,6 +513,15 @@ std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCou
       return std::nullopt;
     return *lhs * *rhs;
   }
+  // max(term, c ≤ 0): the term (a slice's size, clamped at zero, of a whole
+  // symbolic dimension), which is never negative.
+  if (isa<arith::MaxSIOp, arith::MaxUIOp>(op))
+    for (int i = 0; i < 2; ++i)
+      if (std::optional<int64_t> bound = getConstantIntValue(op->getOperand(1 - i));
+          bound && (*bound == 0 || (*bound < 0 && isa<arith::MaxSIOp>(op)))) {
+        std::optional<Monomial> term = monomialOf(fn, op->getOperand(i), symbolCount);
+        return term && term->coefficient >= 0 ? term : std::nullopt;
+      }
   auto apply = dyn_cast<affine::AffineApplyOp>(op);
   if (!apply || apply.getAffineMap().getNumResults() != 1)
     return std::nullopt;

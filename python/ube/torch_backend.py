@@ -66,13 +66,18 @@ def _decompositions():
 
 def _plain_size(size):
     """Whether a size is an int, one of dynamo's symbols (s0) or a product of
-    them (s0*s1), as a graph file names them; not another expression."""
+    them and at most one positive integer (s0*s1, 17*s0), as a graph file
+    names them; not another expression."""
     if isinstance(size, int):
         return True
     if isinstance(size, torch.SymInt):
         expr = size.node.expr
-        return bool(expr.is_symbol or expr.is_number or (
-            expr.is_Mul and all(f.is_symbol for f in expr.args)))
+        if expr.is_Mul:
+            numbers = [f for f in expr.args if f.is_number]
+            return len(numbers) <= 1 and all(
+                f.is_integer and 0 < int(f) < 2 ** 20 for f in numbers) and all(
+                f.is_symbol for f in expr.args if not f.is_number)
+        return bool(expr.is_symbol or expr.is_number)
     return False
 
 
@@ -265,7 +270,8 @@ def _compile_graph(kind):
             for op in eager:
                 by_reason.setdefault(support.reasons.get(op, "no ube mapping"), []).append(op)
             why = "; ".join(f"{reason}: {', '.join(names)}" for reason, names in by_reason.items())
-            hint = (" (torch.compile(..., dynamic=False) keeps shapes static)"
+            hint = (" (torch.compile(..., dynamic=False) keeps shapes static; "
+                    "torch._dynamo.mark_dynamic(x, 0) makes only the batch a symbol)"
                     if "sizes derived from symbols" in by_reason else "")
             warnings.warn(f"ube: the {kind} graph runs {len(ops) - compiled} of its {len(ops)} "
                           f"ATen ops in PyTorch ({why}){hint}", stacklevel=2)

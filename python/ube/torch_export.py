@@ -210,16 +210,23 @@ class _Exporter:
         name = self.symbols.get(str(expr))
         if name is not None:
             return SymbolicSize(name)
-        if expr.is_Mul and all(str(f) in self.symbols for f in expr.args):
-            # A product of symbols (a view merging batch and length).
-            return SymbolicSize("*".join(self.symbols[str(f)] for f in expr.args))
+        if expr.is_Mul:
+            # A product of symbols (a view merging batch and length), and of
+            # at most one positive integer (17·batch: a ViT's tokens as rows).
+            numbers = [f for f in expr.args if f.is_number]
+            factors = [f for f in expr.args if not f.is_number]
+            if all(str(f) in self.symbols for f in factors) and len(numbers) <= 1 and all(
+                    f.is_integer and 0 < int(f) < 2 ** 20 for f in numbers):
+                return SymbolicSize("*".join([str(int(f)) for f in numbers]
+                                             + [self.symbols[str(f)] for f in factors]))
         if not self.symbols:
             raise self.error(node, f"has a symbolic dimension ({d}); export with "
                                    "dynamic_shapes (torch.export Dims) or static shapes")
         names = ", ".join(sorted(set(self.symbols.values())))
         raise self.error(node, f"has a dimension of size {expr}, which is not one of the "
                                f"inputs' symbols ({names}); sizes derived from symbols "
-                               "other than products are not supported yet")
+                               "other than products (with at most one integer) are not "
+                               "supported yet")
 
     def error(self, node, what):
         return ExportError(f"cannot export {_op_name(node.target)} (node '{node.name}'): "

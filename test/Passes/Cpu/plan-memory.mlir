@@ -360,3 +360,44 @@ func.func @symbolic_terms(%x: memref<?x?xf32> {ube.dims = ["n", "m"]})
   memref.dealloc %b : memref<?x?x4xf32>
   return
 }
+
+// -----
+
+// A size clamped at zero (a slice's size of a whole symbolic dimension,
+// max(n − 0, 0)) is the term n: %t1 shares the region of %t0, at its
+// offset once %t0 is dead (alignUp(64n) + 64 at n = 8: 576 bytes).
+// Clamped at a positive bound (max(n, 4)), a size is no term, and its
+// buffer is stacked above the region (576 + 512).
+// CHECK-LABEL: func.func @symbolic_clamped
+// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 576 : i64
+// PLAN-LABEL: memory plan for @symbolic_clamped: arena 576 bytes
+// PLAN-LABEL: memory plan for @symbolic_bounded: arena 1088 bytes
+func.func @symbolic_clamped(%x: memref<?x16xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %clamped = arith.maxsi %n, %c0 : index
+  %one = arith.constant 1.0 : f32
+  %t0 = memref.alloc(%n) : memref<?x16xf32>
+  memref.store %one, %t0[%c0, %c0] : memref<?x16xf32>
+  memref.dealloc %t0 : memref<?x16xf32>
+  %t1 = memref.alloc(%clamped) : memref<?x16xf32>
+  memref.store %one, %t1[%c0, %c0] : memref<?x16xf32>
+  memref.dealloc %t1 : memref<?x16xf32>
+  return
+}
+func.func @symbolic_bounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
+  %c0 = arith.constant 0 : index
+  %c4 = arith.constant 4 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %bounded = arith.maxsi %n, %c4 : index
+  %one = arith.constant 1.0 : f32
+  %t0 = memref.alloc(%n) : memref<?x16xf32>
+  memref.store %one, %t0[%c0, %c0] : memref<?x16xf32>
+  memref.dealloc %t0 : memref<?x16xf32>
+  %t1 = memref.alloc(%bounded) : memref<?x16xf32>
+  memref.store %one, %t1[%c0, %c0] : memref<?x16xf32>
+  memref.dealloc %t1 : memref<?x16xf32>
+  return
+}

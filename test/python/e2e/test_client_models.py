@@ -289,18 +289,31 @@ def test_client_model_gradients(ube_module, name):
 ANY_BATCH = ["ResNetModel", "ConvNextModel", "MobileNetV2Model", "ViTModel", "Wav2Vec2Model"]
 
 
-@pytest.mark.parametrize("path", ["export", "onnx-torchscript"])
+@pytest.mark.parametrize("path", ["export", "onnx-torchscript", "compile"])
 @pytest.mark.parametrize("name", ANY_BATCH)
 def test_client_model_any_batch(ube_module, name, path, tmp_path):
     """One executable for any batch: the convolutional and audio clients
-    exported with a symbolic batch (a torch.export Dim, or an ONNX
-    dim_param), run at batch 1, 3 and 5 against float64 PyTorch. Their
-    convolutions take the matmul kernels on the batch counted at run time
-    (convolutions-as-matmuls.mlir), their pads a buffer sized per call."""
+    exported with a symbolic batch (a torch.export Dim, an ONNX dim_param,
+    or torch.compile with the batch marked dynamic), run at batch 1, 3 and
+    5 against float64 PyTorch. Their convolutions take the matmul kernels
+    on the batch counted at run time (convolutions-as-matmuls.mlir), their
+    pads a buffer sized per call."""
+    from ube.torch_backend import compiled_graphs, reset_report
     model, inputs, reference = client(name)
     if path == "export":
         exe = ube_module.compile(model, example_inputs=inputs,
                                  dynamic_shapes=({0: torch.export.Dim("batch", max=8)},))
+    elif path == "compile":
+        torch._dynamo.reset()
+        reset_report()
+        compiled = torch.compile(model, backend="ube")
+
+        def exe(x):
+            x = torch.from_numpy(x)
+            torch._dynamo.mark_dynamic(x, 0)
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return first_output(compiled(x))
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -316,3 +329,9 @@ def test_client_model_any_batch(ube_module, name, path, tmp_path):
             ref = first_output(reference(x.double()))
         assert tuple(out.shape) == tuple(ref.shape)
         assert rel_error(out, ref) <= TOLERANCE
+    if path == "compile":
+        # Dynamo specializes a batch of 1; batches 3 and 5 share one graph.
+        # Each is wholly one ube executable.
+        reports = compiled_graphs()
+        assert len(reports) == 2, reports
+        assert all(r["eager"] == [] and r["partitions"] == 1 for r in reports), reports
