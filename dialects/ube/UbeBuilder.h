@@ -118,13 +118,20 @@ public:
     SmallVector<int64_t> start(shape.size(), 0), limit(shape), stride(shape.size(), 1);
     start[axis] = begin;
     limit[axis] = end;
+    return slice(x, start, limit, stride);
+  }
+  /// The strided slice [start, limit) of `x`; a symbolic limit is the end of
+  /// its dimension, read at run time.
+  Value slice(Value x, ArrayRef<int64_t> start, ArrayRef<int64_t> limit,
+              ArrayRef<int64_t> stride) {
+    SmallVector<int64_t> limitOrRuntime(limit);
     SmallVector<Value> limits;
-    for (auto [d, size] : llvm::enumerate(limit))
+    for (auto [d, size] : llvm::enumerate(limitOrRuntime))
       if (mlir::ShapedType::isDynamic(size)) {
         size = -1; // SliceOp's runtime limit
         limits.push_back(mlir::tensor::DimOp::create(b, x, d));
       }
-    return SliceOp::create(b, x, start, limit, stride, limits);
+    return SliceOp::create(b, x, start, limitOrRuntime, stride, limits);
   }
   Value concat(mlir::ValueRange xs, int64_t axis) {
     return xs.size() == 1 ? xs.front() : ConcatOp::create(b, xs, axis).getResult();

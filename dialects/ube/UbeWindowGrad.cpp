@@ -16,15 +16,27 @@ using Shape = SmallVector<int64_t>;
 Shape shapeOf(Value v) { return Shape(UbeBuilder::typeOf(v).getShape()); }
 
 LogicalResult requireStatic(Operation *op) {
-  for (Type type : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
-    if (!cast<RankedTensorType>(type).hasStaticShape())
-      return op->emitOpError("gradient on symbolic shapes is not supported yet");
+  if (!staticButBatch(op))
+    return op->emitOpError("gradient on symbolic sizes other than the batch (the first) is "
+                           "not supported yet");
   return success();
 }
 
-/// A block of `value` of `shape`.
-Value filled(UbeBuilder &u, Type element, double value, ArrayRef<int64_t> shape) {
-  return u.broadcastTo(u.scalar(element, value), shape);
+/// A block of `value` of `shape`; its symbolic sizes (the batch) are
+/// `like`'s at the same dimensions.
+Value filled(UbeBuilder &u, Type element, double value, ArrayRef<int64_t> shape,
+             Value like = {}) {
+  auto type = RankedTensorType::get(shape, element);
+  if (type.hasStaticShape())
+    return u.broadcastTo(u.scalar(element, value), shape);
+  return BroadcastToOp::create(u.b, type, u.scalar(element, value), u.sizesFrom(like, shape))
+      .getResult();
+}
+
+/// `x` reshaped to `shape`, whose symbolic sizes (the batch) are `x`'s at
+/// the same dimensions.
+Value reshapeKeepingBatch(UbeBuilder &u, Value x, ArrayRef<int64_t> shape) {
+  return u.reshape(x, shape, u.sizesFrom(x, shape));
 }
 
 /// A kernel [A, B, *K] reversed along every spatial axis: one gather over
@@ -47,6 +59,17 @@ Value flipTaps(UbeBuilder &u, Value kernel) {
 
 } // namespace
 
+/// Whether every size of the op's operands and results but the first (the
+/// batch) is static.
+bool staticButBatch(Operation *op) {
+  return llvm::all_of(llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()),
+                      [](Type type) {
+                        auto shape = cast<RankedTensorType>(type).getShape();
+                        return shape.empty() ||
+                               llvm::none_of(shape.drop_front(), ShapedType::isDynamic);
+                      });
+}
+
 Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t after,
               double value) {
   Shape shape = shapeOf(x);
@@ -58,13 +81,9 @@ Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t afte
   }
   Type element = UbeBuilder::elementTypeOf(x);
   auto block = [&](int64_t count) {
-    // Symbolic sizes (a batch) are x's.
     Shape blockShape = shape;
     blockShape[axis] = count;
-    auto type = RankedTensorType::get(blockShape, element);
-    return BroadcastToOp::create(u.b, type, u.scalar(element, value),
-                                 u.sizesFrom(x, blockShape))
-        .getResult();
+    return filled(u, element, value, blockShape, x);
   };
   SmallVector<Value> parts;
   if (before)
@@ -87,7 +106,7 @@ static Value interleavePhases(UbeBuilder &u, SmallVector<Value> phases,
   for (int64_t d = 0; d < r; ++d)
     unit.append({positions[d], 1});
   for (Value &v : phases)
-    v = u.reshape(v, unit);
+    v = reshapeKeepingBatch(u, v, unit);
   for (int64_t d = r - 1; d >= 0; --d) {
     int64_t s = window.stride[d];
     SmallVector<Value> joined;
@@ -98,7 +117,7 @@ static Value interleavePhases(UbeBuilder &u, SmallVector<Value> phases,
   Shape merged = {inputShape[0], inputShape[1]};
   for (int64_t d = 0; d < r; ++d)
     merged.push_back(positions[d] * window.stride[d]);
-  Value full = u.reshape(phases.front(), merged);
+  Value full = reshapeKeepingBatch(u, phases.front(), merged);
   for (int64_t d = 0; d < r; ++d)
     full = u.slice(full, 2 + d, window.padBegin[d], window.padBegin[d] + inputShape[2 + d]);
   return full;
@@ -174,7 +193,7 @@ static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Win
       cropEnd[d] = positions[d];
     }
     if (empty) {
-      results.push_back(filled(u, UbeBuilder::elementTypeOf(g), 0.0, phaseShape));
+      results.push_back(filled(u, UbeBuilder::elementTypeOf(g), 0.0, phaseShape, g));
     } else {
       sub = flipTaps(u, sub);
       Value y = ConvOp::create(u.b, g, sub, Value(), DenseI64ArrayAttr(),
@@ -266,8 +285,7 @@ SmallVector<Value> convTaps(UbeBuilder &u, Value x, const Window &window,
     Value tap = x;
     if (limit != padded || llvm::any_of(start, [](int64_t v) { return v != 0; }) ||
         llvm::any_of(stride, [](int64_t v) { return v != 1; }))
-      tap = SliceOp::create(u.b, x, u.b.getDenseI64ArrayAttr(start),
-                            u.b.getDenseI64ArrayAttr(limit), u.b.getDenseI64ArrayAttr(stride));
+      tap = u.slice(x, start, limit, stride);
     taps.push_back(tap);
     int64_t d = r - 1;
     while (d >= 0 && ++offset[d] == window.kernel[d])
@@ -301,6 +319,51 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
   for (int64_t d = 0; d < window.rank(); ++d) {
     positions *= gs[2 + d];
     taps *= window.kernel[d];
+  }
+  if (ShapedType::isDynamic(n) && window.rank() == 3) {
+    // A symbolic batch, 3-D: per image G[n, g] · patches[n, g]ᵀ (K strided
+    // copies of the input), summed over the images.
+    Value patches = reshapeKeepingBatch(
+        u, convPatches(u, x, window, ArrayRef<int64_t>(gs).drop_front(2), groups),
+        {n, groups, perGroupIn * taps, positions});
+    Value grad = reshapeKeepingBatch(u, g, {n, groups, perGroupOut, positions});
+    Value perImage = u.matmul(grad, patches, /*transposeRhs=*/true);
+    return u.reshape(u.reduceSum(perImage, {0}), weightShape);
+  }
+  if (ShapedType::isDynamic(n)) {
+    // A symbolic batch, 1-D and 2-D: per image and group G[n, g] ·
+    // patches[n, g]ᵀ, the patches a ube.im2col over the output's positions
+    // (a 1-D input a plane of height 1), summed over the images.
+    Window plane = window;
+    Value input = x;
+    Shape xs = shapeOf(x), outPlane(gs.begin() + 2, gs.end());
+    if (window.rank() == 1) {
+      for (Shape *ones : {&plane.kernel, &plane.stride, &plane.dilation})
+        ones->insert(ones->begin(), 1);
+      for (Shape *zeros : {&plane.padBegin, &plane.padEnd})
+        zeros->insert(zeros->begin(), 0);
+      xs.insert(xs.begin() + 2, 1);
+      outPlane.insert(outPlane.begin(), 1);
+      input = reshapeKeepingBatch(u, x, xs);
+    }
+    Value padded = padAxis(u, padAxis(u, input, 2, plane.padBegin[0], plane.padEnd[0]), 3,
+                           plane.padBegin[1], plane.padEnd[1]);
+    ImplicitLocOpBuilder &b = u.b;
+    if (groups > 1) {
+      Shape perGroup = shapeOf(padded);
+      perGroup[1] /= groups;
+      Value images = arith::MulIOp::create(b, u.dimSize(padded, 0),
+                                           arith::ConstantIndexOp::create(b, groups));
+      padded = u.reshape(padded, perGroup, images);
+    }
+    Value patches = Im2colOp::create(
+        b, padded, b.getDenseI64ArrayAttr(plane.kernel), b.getDenseI64ArrayAttr(plane.dilation),
+        b.getDenseI64ArrayAttr(plane.stride), b.getI64IntegerAttr(outPlane[1]),
+        b.getI64IntegerAttr(positions), UnitAttr());
+    patches = u.reshape(patches, {n, groups, perGroupIn * taps, positions}, u.dimSize(x, 0));
+    Value grad = reshapeKeepingBatch(u, g, {n, groups, perGroupOut, positions});
+    Value perImage = u.matmul(grad, patches, /*transposeRhs=*/true);
+    return u.reshape(u.reduceSum(perImage, {0}), weightShape);
   }
   if (window.rank() == 2 && groups == 1) {
     // The patches as a ube.im2col of the padded input with every image's
@@ -426,8 +489,7 @@ void forEachFirstMaximum(UbeBuilder &u, Value input, Value y, const Window &wind
       limit.push_back(start.back() + (out[2 + d] - 1) * window.stride[d] + 1);
       stride.push_back(window.stride[d]);
     }
-    Value tap = SliceOp::create(u.b, x, u.b.getDenseI64ArrayAttr(start),
-                                u.b.getDenseI64ArrayAttr(limit), u.b.getDenseI64ArrayAttr(stride));
+    Value tap = u.slice(x, start, limit, stride);
     Value hit = u.compare("eq", tap, y);
     if (taken)
       hit = LogicalAndOp::create(u.b, hit, LogicalNotOp::create(u.b, taken));
@@ -474,7 +536,7 @@ Value maxPoolInputGradient(UbeBuilder &u, Value input, Value y, Value g, const W
   phaseShape.append(positions.begin(), positions.end());
   for (Value &phase : phases)
     if (!phase)
-      phase = filled(u, element, 0.0, phaseShape);
+      phase = filled(u, element, 0.0, phaseShape, g);
   return interleavePhases(u, phases, positions, window, in);
 }
 

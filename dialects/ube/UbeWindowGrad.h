@@ -4,7 +4,7 @@
 // ops (UbeVjp.cpp attaches them): input gradients as convolutions of the
 // output gradient spread by the stride, the weight gradient as a
 // convolution of the input with the output gradient as its kernel. Static
-// shapes only.
+// shapes but for the batch.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,7 +17,8 @@ namespace ube {
 
 /// The reverse-mode rules: the gradients of `op`'s operands given `g`, as
 /// ube.conv_input_grad, conv_weight_grad, avg_pool_grad and max_pool_grad
-/// (a bias: summed). Fail, naming the op, on symbolic shapes.
+/// (a bias: summed). Fail, naming the op, on symbolic sizes other than the
+/// batch.
 mlir::LogicalResult convGradients(ConvOp op, UbeBuilder &u, mlir::Value g,
                                   mlir::SmallVectorImpl<mlir::Value> &grads);
 /// The gradients of conv_input_grad (what a transposed convolution is): of
@@ -29,6 +30,10 @@ mlir::LogicalResult avgPoolGradient(AvgPoolOp op, UbeBuilder &u, mlir::Value g,
                                     mlir::SmallVectorImpl<mlir::Value> &grads);
 mlir::LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, mlir::Value g,
                                     mlir::SmallVectorImpl<mlir::Value> &grads);
+
+/// Whether every size of `op`'s operands and results but the first (the
+/// batch) is static: what these rules and their lowerings take.
+bool staticButBatch(mlir::Operation *op);
 
 /// `x` with `before` and `after` elements of `value` around it along `axis`
 /// (negative counts crop): explicit padding in ube ops.

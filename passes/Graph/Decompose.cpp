@@ -183,15 +183,14 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
 };
 
 /// The gradients of the window ops (dialects/ube/UbeWindowGrad.h), on static
-/// shapes: `expand` builds the replacement.
+/// shapes but for the batch: `expand` builds the replacement.
 template <typename OpTy>
 struct DecomposeWindowGrad : OpRewritePattern<OpTy> {
   DecomposeWindowGrad(MLIRContext *context, bool keepDepthwise = false)
       : OpRewritePattern<OpTy>(context), keepDepthwise(keepDepthwise) {}
   LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
-    for (Type type : llvm::concat<Type>(op->getOperandTypes(), op->getResultTypes()))
-      if (!cast<RankedTensorType>(type).hasStaticShape())
-        return rewriter.notifyMatchFailure(op, "symbolic shapes");
+    if (!staticButBatch(op))
+      return rewriter.notifyMatchFailure(op, "symbolic sizes past the batch");
     if constexpr (std::is_same_v<OpTy, ConvWeightGradOp>)
       if (keepDepthwise && op.isDepthwise())
         return rewriter.notifyMatchFailure(op, "depthwise: left for the target's kernel");

@@ -15,6 +15,7 @@ still runs. Guard failures recompile as PyTorch's own backends do.
 `compiled_graphs()` reports, per graph handed to ube, how many ATen nodes it
 had and how many ube compiled (tests and users check what ran where).
 """
+import copy
 import operator
 import os
 import tempfile
@@ -64,17 +65,17 @@ def _decompositions():
     return table
 
 
-def _plain_size(size):
+def _plain_size(size, scaled=True):
     """Whether a size is an int, one of dynamo's symbols (s0) or a product of
-    them and at most one positive integer (s0*s1, 17*s0), as a graph file
-    names them; not another expression."""
+    them and (`scaled`) at most one positive integer (s0*s1, 17*s0), as a
+    graph file names them; not another expression."""
     if isinstance(size, int):
         return True
     if isinstance(size, torch.SymInt):
         expr = size.node.expr
         if expr.is_Mul:
             numbers = [f for f in expr.args if f.is_number]
-            return len(numbers) <= 1 and all(
+            return len(numbers) <= int(scaled) and all(
                 f.is_integer and 0 < int(f) < 2 ** 20 for f in numbers) and all(
                 f.is_symbol for f in expr.args if not f.is_number)
         return bool(expr.is_symbol or expr.is_number)
@@ -112,9 +113,23 @@ class _Supported(OperatorSupportBase):
     are ints or dynamo's symbols. `reasons` collects why the others cannot
     ({op: reason})."""
 
-    def __init__(self):
+    def __init__(self, scaled_sizes=True):
         super().__init__()
         self.reasons = {}
+        # Sizes of an integer times symbols (a ViT's 17*s0 rows) run inside
+        # a partition, but not at its edges (its inputs and outputs name
+        # symbols): where one would be, the graph is partitioned again
+        # without them.
+        self.scaled_sizes = scaled_sizes
+        self.saw_scaled_sizes = False
+
+    def plain(self, size):
+        if _plain_size(size, scaled=False):
+            return True
+        if self.scaled_sizes and _plain_size(size):
+            self.saw_scaled_sizes = True
+            return True
+        return False
 
     def is_node_supported(self, submodules, node):
         from ube.torch_export import ATEN_OPS, PARTIAL_RESULTS, TORCH_TO_UBE, _nothing
@@ -141,11 +156,11 @@ class _Supported(OperatorSupportBase):
                     if t.dtype not in TORCH_TO_UBE:
                         self.reasons[str(node.target)] = f"dtype {t.dtype}"
                         return False
-                    if not all(_plain_size(d) for d in t.shape):
+                    if not all(self.plain(d) for d in t.shape):
                         self.reasons[str(node.target)] = "sizes derived from symbols"
                         return False
                 elif isinstance(t, torch.SymInt):
-                    if not _plain_size(t):
+                    if not self.plain(t):
                         self.reasons[str(node.target)] = "sizes derived from symbols"
                         return False
                 elif t is not None and not isinstance(t, (int, float, bool)):
@@ -223,13 +238,23 @@ def _compile_partition(submodule, example_values, name):
         return _UbeCall(ube_compile(path), name, single, strides)
 
 
+class _ScaledSizeAtEdge(Exception):
+    """A partition failed to compile, with sizes of an integer times symbols
+    allowed: it is partitioned again without them."""
+
+
 def _compile_graph(kind):
     def compiler(gm, example_inputs):
+        try:
+            return partitioned(copy.deepcopy(gm), _Supported(scaled_sizes=True))
+        except _ScaledSizeAtEdge:
+            return partitioned(gm, _Supported(scaled_sizes=False))
+
+    def partitioned(gm, support):
         from torch._functorch.aot_autograd import make_boxed_func
         from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
         ops = [n for n in gm.graph.nodes if n.op == "call_function"
                and not _is_size_arithmetic(n)]
-        support = _Supported()
         partitioner = CapabilityBasedPartitioner(gm, support,
                                                  allows_single_node_partition=True)
         partitions = partitioner.propose_partitions()
@@ -249,6 +274,8 @@ def _compile_graph(kind):
             try:
                 call = _compile_partition(submodule, values, f"ube_{node.target}")
             except (ExportError, CompileError) as error:
+                if support.saw_scaled_sizes:
+                    raise _ScaledSizeAtEdge() from error
                 # (A symbol no input of the partition has, say.) PyTorch runs it.
                 nodes = sum(n.op == "call_function" for n in submodule.graph.nodes)
                 compiled -= nodes

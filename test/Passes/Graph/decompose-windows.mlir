@@ -103,6 +103,29 @@ func.func @conv_weight_grad_grouped(%x: tensor<2x4x9x9xf32>, %g: tensor<2x8x5x5x
 
 // -----
 
+// On a symbolic batch: per image and group, the output gradient [N, G,
+// O/G, positions] times the im2col patches [N, G, C/G · taps, positions]
+// read transposed, summed over the images (the images' positions side by
+// side need the batch's size).
+// CHECK-LABEL: func.func @conv_weight_grad_symbolic
+// CHECK: %[[NG:.*]] = arith.muli %{{.*}}, %c2
+// CHECK: %[[X:.*]] = ube.reshape %{{.*}} [%[[NG]]] : tensor<?x4x11x11xf32> to tensor<?x2x11x11xf32>
+// CHECK: %[[I:.*]] = ube.im2col %[[X]] {columns = 5 : i64, dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, length = 25 : i64, stride = array<i64: 2, 2>} : tensor<?x2x11x11xf32>
+// CHECK: %[[P:.*]] = ube.reshape %[[I]] [%{{.*}}] : tensor<?x18x25xf32> to tensor<?x2x18x25xf32>
+// CHECK: %[[G:.*]] = ube.reshape %arg1 [%{{.*}}] : tensor<?x8x5x5xf32> to tensor<?x2x4x25xf32>
+// CHECK: %[[W:.*]] = ube.matmul %[[G]], %[[P]] {transpose_rhs = true}
+// CHECK: %[[S:.*]] = ube.reduce_sum %[[W]] {axes = array<i64: 0>} : tensor<?x2x4x18xf32>
+// CHECK: ube.reshape %[[S]] : tensor<2x4x18xf32> to tensor<8x2x3x3xf32>
+func.func @conv_weight_grad_symbolic(%x: tensor<?x4x9x9xf32>, %g: tensor<?x8x5x5xf32>)
+    -> tensor<8x2x3x3xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>,
+                                    padding = array<i64: 1, 1, 1, 1>, groups = 2 : i64}
+      : tensor<?x4x9x9xf32>, tensor<?x8x5x5xf32>
+  return %0 : tensor<8x2x3x3xf32>
+}
+
+// -----
+
 // Max pooling's gradient and indices: the pooling recomputed, each of the
 // two taps compared with the maxima (the second only where the first did
 // not match). In the gradient each tap lands on a phase of its own (even
