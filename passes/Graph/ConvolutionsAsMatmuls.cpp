@@ -62,19 +62,13 @@ static Value reshapeLead(UbeBuilder &u, Value x, ArrayRef<int64_t> shape, Value 
   return ShapedType::isDynamic(shape[0]) ? u.reshape(x, shape, lead) : u.reshape(x, shape);
 }
 
-/// Whether every size but the batch (the first) is static.
-static bool staticButBatch(RankedTensorType type) {
-  return llvm::none_of(type.getShape().drop_front(), ShapedType::isDynamic);
-}
-
 struct ConvAsMatmul : OpRewritePattern<ConvOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ConvOp op, PatternRewriter &rewriter) const override {
     // A symbolic batch is the matmuls' batch (or the im2col's), counted at
     // run time; symbolic planes would need sizes derived from the input's.
     auto inputType = op.getInput().getType(), resultType = op.getType();
-    if (!staticButBatch(inputType) || !staticButBatch(resultType) ||
-        !op.getWeight().getType().hasStaticShape())
+    if (!staticButBatch(op) || !op.getWeight().getType().hasStaticShape())
       return rewriter.notifyMatchFailure(op, "symbolic sizes past the batch");
     Window window = op.window();
     int64_t r = window.rank(), groups = op.getGroups();

@@ -438,6 +438,58 @@ def test_depthwise_convolution_any_batch(ube_module):
         assert rel_error(exe(x.numpy()), ref) < 2e-6
 
 
+WINDOW_LAYERS = {  # name -> (module, one input's shape)
+    "conv1d grouped, stride 2": (lambda: torch.nn.Conv1d(4, 6, 3, stride=2, padding=1,
+                                                         groups=2), (4, 11)),
+    "conv1d 1x1, stride 2": (lambda: torch.nn.Conv1d(4, 6, 1, stride=2), (4, 11)),
+    "conv2d 3x3": (lambda: torch.nn.Conv2d(3, 5, 3, padding=1), (3, 7, 9)),
+    "conv2d grouped, dilated": (lambda: torch.nn.Conv2d(4, 6, 3, padding=2, dilation=2,
+                                                        groups=2), (4, 8, 8)),
+    "conv3d, stride 2": (lambda: torch.nn.Conv3d(2, 4, 3, stride=2, padding=1), (2, 5, 6, 6)),
+    "conv3d 1x1, stride 2": (lambda: torch.nn.Conv3d(2, 4, 1, stride=2), (2, 5, 6, 6)),
+    "max_pool2d": (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1),
+                                               torch.nn.MaxPool2d(3, 2, 1)), (3, 9, 9)),
+    "avg_pool2d": (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1),
+                                               torch.nn.AvgPool2d(3, 2, 1)), (3, 9, 9)),
+}
+
+
+@pytest.mark.parametrize("name", list(WINDOW_LAYERS))
+def test_window_gradients_any_batch(ube_module, name):
+    """Convolution and pooling gradients on a symbolic batch (torch.compile,
+    the batch marked dynamic): the input's and the parameters' gradients
+    against float64 autograd at batches 3 and 5, one forward and one
+    backward executable for both."""
+    import copy
+    import warnings
+    from ube.torch_backend import compiled_graphs, reset_report
+    build, shape = WINDOW_LAYERS[name]
+    torch.manual_seed(3)
+    module = build()
+    reference = copy.deepcopy(module).double()
+    torch._dynamo.reset()
+    reset_report()
+    compiled = torch.compile(module, backend="ube")
+    for batch in (3, 5):
+        module.zero_grad()
+        reference.zero_grad()
+        x = torch.randn(batch, *shape, requires_grad=True)
+        torch._dynamo.mark_dynamic(x, 0)
+        x64 = x.detach().double().requires_grad_()
+        weights = torch.randn(reference(x64).shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (compiled(x) * weights).sum().backward()
+        (reference(x64) * weights.double()).sum().backward()
+        got = torch.cat([x.grad.flatten()] + [p.grad.flatten() for p in module.parameters()])
+        want = torch.cat([x64.grad.flatten()] + [p.grad.flatten()
+                                                 for p in reference.parameters()])
+        assert rel_error(got.double(), want) < 1e-5
+    reports = compiled_graphs()
+    assert [r["graph"] for r in reports] == ["forward", "backward"], reports
+    assert all(r["eager"] == [] for r in reports), reports
+
+
 # The distillation loss over every token of a batch of any length: the
 # fused KD kernel on a symbolic row count (batch·seq rows of a vocabulary).
 KD = {"format": "ube.graph", "version": 2,
