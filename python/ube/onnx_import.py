@@ -278,10 +278,11 @@ class _Importer:
             try:
                 # A shape computation: on symbolic sizes, or on what one of
                 # them gave (a static size of a value's symbolic shape).
-                computed = {**self.sizes, **dict.fromkeys(self.computed_sizes)}
-                if node.op_type in SIZE_OPS and (node.input[0] in computed or (
+                def computed(name):
+                    return name in self.sizes or name in self.computed_sizes
+                if node.op_type in SIZE_OPS and (computed(node.input[0]) or (
                         node.op_type in ("Concat", "Mul", "Div", "Equal", "Where") and
-                        any(i in computed for i in node.input))):
+                        any(computed(i) for i in node.input))):
                     results = _evaluate_sizes(self, node, attrs)
                     self.computed_sizes.update(o for o in node.output if o)
                 else:
@@ -594,8 +595,12 @@ def _infer_unknown_shape(im, node, attrs):
         axes = list(range(len(shapes[0])))
         if len(node.input) > 3 and node.input[3]:
             axes = [int(a) % len(axes) for a in im.static(node.input[3], "axes").reshape(-1)]
-        if pads is not None and all(isinstance(p, int) for p in pads):
-            padded = {axis: pads[i] + pads[i + len(axes)] for i, axis in enumerate(axes)}
+        if pads is None or len(pads) != 2 * len(axes):
+            return
+        padded = {axis: pads[i] + pads[i + len(axes)] for i, axis in enumerate(axes)}
+        # (Padding a symbolic size would make a sum of it: not a size here.)
+        if all(isinstance(size, int) or not padded.get(axis)
+               for axis, size in enumerate(shapes[0])):
             im.set_shape(out, [size + padded[axis] if padded.get(axis) else size
                                for axis, size in enumerate(shapes[0])])
     elif node.op_type == "MatMul" and len(shapes) == 2 and shapes[1] is not None and min(
