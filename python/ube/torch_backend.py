@@ -69,15 +69,14 @@ def _plain_size(size, scaled=True):
     """Whether a size is an int, one of dynamo's symbols (s0) or a product of
     them and (`scaled`) at most one positive integer (s0*s1, 17*s0), as a
     graph file names them; not another expression."""
+    from ube.torch_export import symbol_product
     if isinstance(size, int):
         return True
     if isinstance(size, torch.SymInt):
         expr = size.node.expr
         if expr.is_Mul:
-            numbers = [f for f in expr.args if f.is_number]
-            return len(numbers) <= int(scaled) and all(
-                f.is_integer and 0 < int(f) < 2 ** 20 for f in numbers) and all(
-                f.is_symbol for f in expr.args if not f.is_number)
+            product = symbol_product(expr)
+            return product is not None and (scaled or product[0] == 1)
         return bool(expr.is_symbol or expr.is_number)
     return False
 

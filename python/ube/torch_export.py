@@ -169,6 +169,20 @@ class SymbolicSize(str):
     the name of its symbol, distinct from the names of ube values."""
 
 
+def symbol_product(expr):
+    """A sympy size as (integer, symbols) when it is a product of symbols and
+    at most one positive integer below 2^20 (s0*s1, 17*s0), as a graph file
+    names a size; None otherwise."""
+    if not expr.is_Mul:
+        return None
+    numbers = [f for f in expr.args if f.is_number]
+    factors = [f for f in expr.args if not f.is_number]
+    if len(numbers) > 1 or not all(f.is_symbol for f in factors) or not all(
+            f.is_integer and 0 < int(f) < 2 ** 20 for f in numbers):
+        return None
+    return (int(numbers[0]) if numbers else 1), factors
+
+
 class _Exporter:
     """One ATen graph to a ube graph: an ExportedProgram's (parameters,
     buffers and user inputs from its signature), or a bare GraphModule's
@@ -210,15 +224,12 @@ class _Exporter:
         name = self.symbols.get(str(expr))
         if name is not None:
             return SymbolicSize(name)
-        if expr.is_Mul:
-            # A product of symbols (a view merging batch and length), and of
-            # at most one positive integer (17·batch: a ViT's tokens as rows).
-            numbers = [f for f in expr.args if f.is_number]
-            factors = [f for f in expr.args if not f.is_number]
-            if all(str(f) in self.symbols for f in factors) and len(numbers) <= 1 and all(
-                    f.is_integer and 0 < int(f) < 2 ** 20 for f in numbers):
-                return SymbolicSize("*".join([str(int(f)) for f in numbers]
-                                             + [self.symbols[str(f)] for f in factors]))
+        product = symbol_product(expr)
+        if product and all(str(f) in self.symbols for f in product[1]):
+            # A view merging batch and length, or a ViT's 17·batch token rows.
+            scale, factors = product
+            return SymbolicSize("*".join(([str(scale)] if scale > 1 else [])
+                                         + [self.symbols[str(f)] for f in factors]))
         if not self.symbols:
             raise self.error(node, f"has a symbolic dimension ({d}); export with "
                                    "dynamic_shapes (torch.export Dims) or static shapes")
