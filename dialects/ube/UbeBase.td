@@ -112,14 +112,31 @@ def Ube_DimSymbolAttr : AttrDef<Ube_Dialect, "DimSymbol"> {
     share (`batch`, `seq`): every dimension named by the same symbol has the
     same size at run time, between `min` and `max` (0: no upper bound) and a
     multiple of `multiple_of`. Example: `#ube.dim<"seq", min = 1, max = 512>`.
+
+    A symbol with a `size` is derived: a result's size that no input names
+    but the others fix (a convolution's output length over a symbolic input
+    length), or a size inside the function that the call must check. Its
+    value is the last node of the expression list `size` over the symbols
+    before it ([["symbol", 1], ["const", -3], ["addi", 0, 1], ...]), which
+    the runtime evaluates at each call and refuses when negative (an input
+    too small for the graph's windows), before anything runs. The importer
+    writes such a symbol with an empty `size`, which
+    --ube-derive-symbol-sizes computes from the lowered function. Example:
+    `#ube.dim<"y.2", size = [["symbol", 0], ["const", 1], ["addi", 0, 1]]>`.
   }];
   let parameters = (ins
     StringRefParameter<"the symbol's name">:$name,
     DefaultValuedParameter<"int64_t", "1", "the smallest size">:$min,
     DefaultValuedParameter<"int64_t", "0", "the largest size; 0: unbounded">:$max,
-    DefaultValuedParameter<"int64_t", "1", "sizes are multiples of this">:$multiple_of
+    DefaultValuedParameter<"int64_t", "1", "sizes are multiples of this">:$multiple_of,
+    OptionalParameter<"::mlir::ArrayAttr",
+                      "a derived size: an expression list over the symbols before it">:$size
   );
-  let assemblyFormat = "`<` $name (`,` struct($min, $max, $multiple_of)^)? `>`";
+  let assemblyFormat = "`<` $name (`,` struct($min, $max, $multiple_of, $size)^)? `>`";
+  let extraClassDeclaration = [{
+    /// Whether the call fixes it from the others rather than an input.
+    bool isDerived() const { return static_cast<bool>(getSize()); }
+  }];
   let genVerifyDecl = 1;
 }
 

@@ -32,7 +32,9 @@ void UbeDialect::initialize() {
 
 LogicalResult DimSymbolAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                     StringRef name, int64_t min, int64_t max,
-                                    int64_t multipleOf) {
+                                    int64_t multipleOf, ArrayAttr size) {
+  if (size && !size.empty() && failed(sizeExprsFromAttr(size)))
+    return emitError() << "symbol '" << name << "': malformed size expression list";
   if (name.empty())
     return emitError() << "a symbolic dimension needs a name";
   if (min < 0 || max < 0 || multipleOf < 1 || (max && max < min))

@@ -2,6 +2,7 @@
 
 #include "dialects/ube/UbeWindow.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinTypeInterfaces.h"
 #include "mlir/IR/Diagnostics.h"
 
@@ -43,9 +44,10 @@ FailureOr<Window> Window::get(std::optional<Location> loc, ArrayRef<int64_t> inp
   w.padEnd.assign(pads.begin() + rank, pads.end());
   for (size_t d = 0; d < rank; ++d) {
     int64_t size = inputSpatial[d];
+    // A symbolic size is checked at each call instead: the output size
+    // computed at run time is then negative (outputSize below).
     if (ShapedType::isDynamic(size))
-      return emitOptionalError(loc, "spatial dimension ", d,
-                               " is symbolic; convolutions and pooling take static spatial sizes");
+      continue;
     if (size + w.padBegin[d] + w.padEnd[d] < w.span(d))
       return emitOptionalError(loc, "the window (", w.span(d), " wide with dilation) is larger than "
                                "spatial dimension ", d, " of size ", size, " padded by ",
@@ -55,12 +57,48 @@ FailureOr<Window> Window::get(std::optional<Location> loc, ArrayRef<int64_t> inp
 }
 
 int64_t Window::outputSize(int64_t d, int64_t size) const {
+  if (ShapedType::isDynamic(size))
+    return ShapedType::kDynamic;
   int64_t room = size + padBegin[d] + padEnd[d] - span(d);
   int64_t out = (ceilMode ? (room + stride[d] - 1) / stride[d] : room / stride[d]) + 1;
   // A ceil-mode window that would start in the trailing padding is dropped.
   if (ceilMode && (out - 1) * stride[d] >= size + padBegin[d])
     --out;
   return out;
+}
+
+Value Window::outputSize(OpBuilder &b, Location loc, int64_t d, Value size) const {
+  auto constant = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value room = arith::AddIOp::create(b, loc, size,
+                                     constant(padBegin[d] + padEnd[d] - span(d)));
+  Value stride = constant(this->stride[d]);
+  Value steps = ceilMode ? arith::CeilDivSIOp::create(b, loc, room, stride).getResult()
+                         : arith::FloorDivSIOp::create(b, loc, room, stride).getResult();
+  Value out = arith::AddIOp::create(b, loc, steps, constant(1));
+  if (ceilMode) // Windows start inside the input or its leading padding.
+    out = arith::MinSIOp::create(
+        b, loc, out,
+        arith::CeilDivSIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, size, constant(padBegin[d])), stride));
+  // Where the window does not fit, the size is negative rather than 0 or
+  // 1: the entry point's checks of its sizes refuse such a call (an input
+  // too small for the graph) before anything runs.
+  return arith::AddIOp::create(b, loc, out,
+                               arith::MinSIOp::create(b, loc, room, constant(0)));
+}
+
+Value Window::overhang(OpBuilder &b, Location loc, int64_t d, Value size) const {
+  auto constant = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, loc, v); };
+  if (!ceilMode)
+    return constant(0);
+  // (out − 1)·stride + span − (size + padding), at least 0.
+  Value last = arith::MulIOp::create(
+      b, loc, arith::SubIOp::create(b, loc, outputSize(b, loc, d, size), constant(1)),
+      constant(stride[d]));
+  Value reach = arith::SubIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, last, constant(span(d) - padBegin[d] - padEnd[d])),
+      size);
+  return arith::MaxSIOp::create(b, loc, reach, constant(0));
 }
 
 int64_t Window::overhang(int64_t d, int64_t size) const {

@@ -104,6 +104,31 @@ static FailureOr<std::vector<EntryPoint>> describeEntryPoints(ModuleOp module) {
   return entries;
 }
 
+/// The derived symbols' sizes, which the lowering computes
+/// (--ube-derive-symbol-sizes), from `lowered`'s functions.
+static LogicalResult describeDerivedSymbols(ModuleOp lowered, std::vector<EntryPoint> &entries) {
+  for (EntryPoint &entry : entries) {
+    Operation *fn = SymbolTable::lookupSymbolIn(lowered, entry.name);
+    auto symbols =
+        fn ? fn->getAttrOfType<ArrayAttr>(UbeDialect::SymbolsAttrHelper::getNameStr()) : nullptr;
+    if (!symbols)
+      continue;
+    entry.symbols.clear();
+    for (auto symbol : symbols.getAsRange<DimSymbolAttr>()) {
+      entry.symbols.push_back({symbol.getName().str(), symbol.getMin(), symbol.getMax(),
+                               symbol.getMultipleOf()});
+      if (!symbol.isDerived())
+        continue;
+      FailureOr<std::vector<PlanExpr>> size = sizeExprsFromAttr(symbol.getSize());
+      if (failed(size) || size->empty())
+        return fn->emitOpError("has no size for the derived symbol '")
+               << symbol.getName() << "'";
+      entry.symbols.back().size = std::move(*size);
+    }
+  }
+  return success();
+}
+
 /// One build of the lowered code: what its entry points need at run time,
 /// and the target's part.
 struct Build {
@@ -343,6 +368,8 @@ LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
     if (options.emit < EmitStage::Exe)
       return target->emit(lowered, buildOptions, options.emit, out);
     Build build{*entries, {}};
+    if (failed(describeDerivedSymbols(lowered, build.entries)))
+      return failure();
     if (failed(target->buildExecutable(lowered, buildOptions, build.entries, build.binary)))
       return failure();
     builds.push_back(std::move(build));

@@ -49,7 +49,10 @@ struct ValueDef {
 /// (`"batch"`) names the size.
 struct ShapeDecl {
   SmallVector<int64_t> sizes;
-  SmallVector<std::string> symbols; ///< One per dynamic size, in order.
+  SmallVector<std::string> symbols; ///< One per dynamic size but `inferred`, in order.
+  /// A reshape's `-1`: the dimension whose size keeps the element count
+  /// (dynamic in `sizes`), or -1 for none.
+  int64_t inferred = -1;
 };
 
 /// The value of a factor of a symbolic size that is a positive integer
@@ -130,7 +133,9 @@ private:
   // Parsing the JSON into declarations.
   LogicalResult parseTopLevel();
   FailureOr<Type> parseDType(const json &value, StringRef pointer) const;
-  FailureOr<ShapeDecl> parseShape(const json &value, StringRef pointer) const;
+  /// `allowInferred`: one size may be -1 (a reshape's).
+  FailureOr<ShapeDecl> parseShape(const json &value, StringRef pointer,
+                                  bool allowInferred = false) const;
   LogicalResult parseSymbols();
   /// `shape` with each symbol's size from `sizes`, or `?` without them.
   SmallVector<int64_t> sizesOf(const ShapeDecl &shape, const SymbolSizes *sizes) const;
@@ -219,7 +224,8 @@ FailureOr<Type> GraphImporter::parseDType(const json &value, StringRef pointer) 
   return toElementType(*dtype, context_);
 }
 
-FailureOr<ShapeDecl> GraphImporter::parseShape(const json &value, StringRef pointer) const {
+FailureOr<ShapeDecl> GraphImporter::parseShape(const json &value, StringRef pointer,
+                                               bool allowInferred) const {
   const char *expected = version_ >= 2
                              ? "shape must be an array of non-negative integers and "
                                "symbol names"
@@ -256,6 +262,13 @@ FailureOr<ShapeDecl> GraphImporter::parseShape(const json &value, StringRef poin
       shape.symbols.push_back(std::move(symbol));
       continue;
     }
+    if (allowInferred && dim.is_number_integer() && dim.get<int64_t>() == -1) {
+      if (shape.inferred >= 0)
+        return error((pointer + "/" + Twine(i)).str()) << "a shape has at most one -1";
+      shape.inferred = int64_t(i);
+      shape.sizes.push_back(ShapedType::kDynamic);
+      continue;
+    }
     if (!dim.is_number_unsigned() || dim.get<uint64_t>() > (1ull << 40))
       return error(pointer) << expected;
     shape.sizes.push_back(dim.get<int64_t>());
@@ -269,8 +282,8 @@ SmallVector<int64_t> GraphImporter::sizesOf(const ShapeDecl &shape,
   if (!sizes)
     return result;
   auto symbol = shape.symbols.begin();
-  for (int64_t &size : result)
-    if (ShapedType::isDynamic(size)) {
+  for (auto [d, size] : llvm::enumerate(result))
+    if (ShapedType::isDynamic(size) && int64_t(d) != shape.inferred) {
       SmallVector<StringRef> factors;
       StringRef(*symbol++).split(factors, '*');
       size = 1;
@@ -315,7 +328,7 @@ LogicalResult GraphImporter::parseSymbols() {
     }
     auto symbol = DimSymbolAttr::getChecked(
         [&] { return error(pointer); }, context_, StringRef(it.key()), bounds[0], bounds[1],
-        bounds[2]);
+        bounds[2], ArrayAttr());
     if (!symbol)
       return failure();
     symbols_.push_back(symbol);
@@ -542,7 +555,7 @@ LogicalResult GraphImporter::parseNode(const json &value, size_t index) {
     node.dtype = *dtype;
   }
   if (value.contains("shape")) {
-    auto shape = parseShape(value["shape"], pointer + "/shape");
+    auto shape = parseShape(value["shape"], pointer + "/shape", node.op == "reshape");
     if (failed(shape))
       return failure();
     node.shape = std::move(*shape);
@@ -1069,6 +1082,48 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     symbolSizes.push_back(size);
   }
 
+  // A reshape's -1: the input's element count over the other sizes, at
+  // import where they are all known, else at run time.
+  int64_t inferredSize = ShapedType::kDynamic;
+  if (node.shape && node.shape->inferred >= 0 && !operands.empty()) {
+    auto input = cast<RankedTensorType>(operands[0].getType());
+    SmallVector<int64_t> target = sizesOf(*node.shape, sizes);
+    target[node.shape->inferred] = 1;
+    bool known = input.hasStaticShape() && llvm::none_of(target, ShapedType::isDynamic);
+    int64_t rest = known ? ShapedType::getNumElements(target) : 1;
+    if (known && (rest == 0 || input.getNumElements() % rest))
+      return emitError(nodeLoc(node, "/shape"))
+             << "node '" << node.name << "': no size for -1 reshapes " << input
+             << " to the other sizes given";
+    if (known) {
+      inferredSize = input.getNumElements() / rest;
+    } else {
+      Location loc = node.loc;
+      auto index = [&](int64_t v) -> Value {
+        return arith::ConstantIndexOp::create(builder_, loc, v);
+      };
+      Value count = index(1), others = index(1);
+      for (int64_t d = 0; d < input.getRank(); ++d)
+        count = arith::MulIOp::create(
+            builder_, loc, count,
+            input.isDynamicDim(d) ? tensor::DimOp::create(builder_, loc, operands[0], d).getResult()
+                                  : index(input.getDimSize(d)));
+      // The symbols' sizes, in the shape's order, are symbolSizes.
+      size_t next = 0, position = 0;
+      for (auto [d, size] : llvm::enumerate(target)) {
+        if (int64_t(d) == node.shape->inferred) {
+          position = next;
+          continue;
+        }
+        others = arith::MulIOp::create(builder_, loc, others,
+                                       ShapedType::isDynamic(size) ? symbolSizes[next++]
+                                                                   : index(size));
+      }
+      symbolSizes.insert(symbolSizes.begin() + position,
+                         arith::DivUIOp::create(builder_, loc, count, others));
+    }
+  }
+
   // Infer result types on a result-less draft of the op, whose attributes are
   // already converted to properties, then create the real op.
   SmallVector<Type> types;
@@ -1115,6 +1170,8 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     SmallVector<int64_t> shape(first ? first.getShape() : ArrayRef<int64_t>());
     if (node.shape)
       shape = sizesOf(*node.shape, sizes);
+    if (node.shape && node.shape->inferred >= 0)
+      shape[node.shape->inferred] = inferredSize;
     types.push_back(
         RankedTensorType::get(shape, node.dtype ? *node.dtype : first.getElementType()));
   }
@@ -1148,7 +1205,8 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
       // (The builds on trial sizes leave the declared bounds alone.)
       if (declared->getMax() == 0 && !sizes)
         *declared = DimSymbolAttr::get(context_, declared->getName(), declared->getMin(),
-                                       input.getDimSize(d), declared->getMultipleOf());
+                                       input.getDimSize(d), declared->getMultipleOf(),
+                                       ArrayAttr());
       int64_t max = declared->getMax();
       if (!sizes && max > input.getDimSize(d))
         return emitError(nodeLoc(node, "/attrs/limit"))
@@ -1330,6 +1388,7 @@ LogicalResult GraphImporter::nameResultSymbols(const FunctionDecl &function,
                                "name them by one symbol where they must agree)";
     }
   }
+  SmallVector<Attribute> derived;
   for (auto [i, type] : llvm::enumerate(funcOp.getResultTypes())) {
     auto shaped = cast<RankedTensorType>(type);
     if (shaped.hasStaticShape())
@@ -1343,16 +1402,24 @@ LogicalResult GraphImporter::nameResultSymbols(const FunctionDecl &function,
       size_t k = 0;
       while (k < symbols.size() && (primes[0][k] != a || primes[1][k] != b))
         ++k;
-      if (k == symbols.size())
-        return emitError(funcOp.getLoc())
-               << "function '" << function.name << "': dimension " << d << " of output '"
-               << function.outputs[i] << "' is not one of the symbols (it is "
-               << a << " and " << b << " for two assignments of them); such outputs are "
-               << "not supported yet";
-      dims.push_back(builder_.getStringAttr(cast<DimSymbolAttr>(symbols[k]).getName()));
+      if (k < symbols.size()) {
+        dims.push_back(builder_.getStringAttr(cast<DimSymbolAttr>(symbols[k]).getName()));
+        continue;
+      }
+      // A size the symbols fix without naming it (a convolution's output
+      // length): a derived symbol, whose expression the compiler computes
+      // once the function is lowered (--ube-derive-symbol-sizes).
+      std::string name = function.outputs[i] + "." + std::to_string(d);
+      derived.push_back(DimSymbolAttr::get(context_, name, 0, 0, 1, builder_.getArrayAttr({})));
+      dims.push_back(builder_.getStringAttr(name));
     }
     funcOp.setResultAttr(i, ube::UbeDialect::DimsAttrHelper::getNameStr(),
                          builder_.getArrayAttr(dims));
+  }
+  if (!derived.empty()) {
+    llvm::append_range(symbols, derived);
+    funcOp->setAttr(ube::UbeDialect::SymbolsAttrHelper::getNameStr(),
+                    builder_.getArrayAttr(symbols));
   }
   return success();
 }

@@ -131,8 +131,19 @@ static bool parseSymbols(const json &list, EntryPoint &entry, std::string &error
       error = fmt::format("entry point '{}': malformed symbol", entry.name);
       return false;
     }
-    entry.symbols.push_back({s["name"].get<std::string>(), s["min"].get<int64_t>(),
-                             s["max"].get<int64_t>(), s["multiple_of"].get<int64_t>()});
+    DimSymbol symbol{s["name"].get<std::string>(), s["min"].get<int64_t>(),
+                     s["max"].get<int64_t>(), s["multiple_of"].get<int64_t>()};
+    if (s.contains("size")) {
+      // Over the symbols before it, evaluated in order.
+      std::string why;
+      if (!planExprsFromJson(s["size"], entry.symbols.size(), symbol.size, why) ||
+          symbol.size.empty()) {
+        error = fmt::format("entry point '{}': malformed size of symbol '{}'{}", entry.name,
+                            symbol.name, why.empty() ? "" : ": " + why);
+        return false;
+      }
+    }
+    entry.symbols.push_back(std::move(symbol));
   }
   return true;
 }
@@ -140,10 +151,13 @@ static bool parseSymbols(const json &list, EntryPoint &entry, std::string &error
 uint32_t formatVersionOf(const Manifest &manifest) {
   uint32_t version = 3;
   for (const EntryPoint &e : manifest.entries) {
+    if (std::any_of(e.symbols.begin(), e.symbols.end(),
+                    [](const DimSymbol &d) { return d.derived(); }))
+      return 6;
     if (!e.arenaExprs.empty())
-      return 5;
+      version = 5;
     if (!e.symbols.empty())
-      version = 4;
+      version = std::max<uint32_t>(version, 4);
   }
   return version;
 }
@@ -234,12 +248,39 @@ bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>
       boundBy[k] = &sig;
     }
   }
-  for (size_t k = 0; k < sizes.size(); ++k)
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    const DimSymbol &symbol = entry.symbols[k];
+    if (symbol.derived()) {
+      // The symbols before it are known: its expression reads only those.
+      std::vector<int64_t> values;
+      std::string why;
+      if (!evaluatePlanExprs(symbol.size, std::vector<int64_t>(sizes.begin(), sizes.begin() + k),
+                             values, why)) {
+        error = fmt::format("function '{}': the size '{}' fails at these inputs' sizes: {}",
+                            entry.name, symbol.name, why);
+        return false;
+      }
+      sizes[k] = values.back();
+      if (sizes[k] < symbol.min) {
+        std::string bound;
+        for (size_t j = 0; j < k; ++j)
+          if (!entry.symbols[j].derived())
+            bound += fmt::format("{}{} = {}", bound.empty() ? "" : ", ", entry.symbols[j].name,
+                                 sizes[j]);
+        error = fmt::format("function '{}': at {} the size '{}' is {}: the inputs are too "
+                            "small for the graph (a convolution or pooling window wider than "
+                            "its padded input)",
+                            entry.name, bound, symbol.name, sizes[k]);
+        return false;
+      }
+      continue;
+    }
     if (sizes[k] < 0) {
       error = fmt::format("function '{}': no input gives the size of symbol '{}'", entry.name,
-                          entry.symbols[k].name);
+                          symbol.name);
       return false;
     }
+  }
   return true;
 }
 
@@ -290,9 +331,13 @@ std::string manifestToJson(const Manifest &m) {
     }
     if (!e.symbols.empty()) {
       json symbols = json::array();
-      for (const DimSymbol &d : e.symbols)
-        symbols.push_back({{"name", d.name}, {"min", d.min}, {"max", d.max},
-                           {"multiple_of", d.multipleOf}});
+      for (const DimSymbol &d : e.symbols) {
+        json symbol = {{"name", d.name}, {"min", d.min}, {"max", d.max},
+                       {"multiple_of", d.multipleOf}};
+        if (d.derived())
+          symbol["size"] = planExprsToJson(d.size);
+        symbols.push_back(std::move(symbol));
+      }
       entry["symbols"] = std::move(symbols);
     }
     entries.push_back(std::move(entry));
@@ -433,14 +478,22 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
     }
     for (const auto *list : {&entry.inputs, &entry.outputs})
       for (const TensorSignature &t : *list)
-        for (const std::string &dim : t.dims)
-          if (std::none_of(entry.symbols.begin(), entry.symbols.end(),
-                           [&](const DimSymbol &d) { return d.name == dim; })) {
+        for (const std::string &dim : t.dims) {
+          auto symbol = std::find_if(entry.symbols.begin(), entry.symbols.end(),
+                                     [&](const DimSymbol &d) { return d.name == dim; });
+          if (symbol == entry.symbols.end()) {
             error = fmt::format("entry point '{}': '{}' names symbol '{}', which it does "
                                 "not declare",
                                 entry.name, t.name, dim);
             return false;
           }
+          // The inputs bind the symbols that the derived ones are computed from.
+          if (list == &entry.inputs && symbol->derived()) {
+            error = fmt::format("entry point '{}': input '{}' names the derived symbol '{}'",
+                                entry.name, t.name, dim);
+            return false;
+          }
+        }
     m.entries.push_back(std::move(entry));
   }
   m.sections.clear();

@@ -872,10 +872,12 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
 
     // The same size as expressions of the symbols, for the runtime.
     ube::SizeExprBuilder exprs(
-        "the memory plan", [&](memref::DimOp dim) -> FailureOr<ube::SizeExpr> {
-          std::optional<ArgumentDim> size = argumentDim(fn, dim);
+        "the memory plan", [&](ShapedDimOpInterface dim) -> FailureOr<ube::SizeExpr> {
+          auto memrefDim = dyn_cast<memref::DimOp>(dim.getOperation());
+          std::optional<ArgumentDim> size =
+              memrefDim ? argumentDim(fn, memrefDim) : std::nullopt;
           if (!size)
-            return dim.emitOpError("reads a size the memory plan cannot follow");
+            return dim->emitOpError("reads a size the memory plan cannot follow");
           return size->isSymbol ? exprs.symbol(unsigned(size->value))
                                 : ube::SizeExpr{size->value};
         });

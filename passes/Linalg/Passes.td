@@ -31,4 +31,27 @@ def UbeLowerToLinalg : Pass<"ube-lower-to-linalg", "::mlir::func::FuncOp"> {
   ];
 }
 
+def UbeDeriveSymbolSizes : Pass<"ube-derive-symbol-sizes", "::mlir::func::FuncOp"> {
+  let summary = "Computes derived symbols' sizes and the sizes a call must check";
+  let description = [{
+    On linalg on tensors. The importer names a result's size that the
+    symbols fix without naming it (a convolution's output length over a
+    symbolic input length) by a derived `#ube.dim` with an empty `size`.
+    Here every size is index arithmetic on the arguments' dimensions: each
+    such size is followed back through the ops that give it (their
+    `ReifyRankedShapedTypeOpInterface`, a loop's result to its init) and
+    arithmetic to the arguments' symbols, and written as the symbol's
+    expression list, which the runtime evaluates at each call to size the
+    result.
+
+    Sizes of the function's temporaries (`tensor.empty`) that may be
+    negative (a window's output, negative where the window does not fit)
+    become derived symbols too, named after the op, which no shape names:
+    the runtime refuses a call that makes one negative (an input too small
+    for the graph) before anything runs. A derived result's size the pass
+    cannot follow is an error naming the result.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];
+}
+
 #endif // UBE_PASSES_LINALG_PASSES_TD

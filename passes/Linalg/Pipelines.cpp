@@ -14,6 +14,7 @@ namespace ube {
 void buildLinalgPipeline(OpPassManager &pm) {
   OpPassManager &fn = pm.nest<func::FuncOp>();
   fn.addPass(createUbeLowerToLinalg());
+  fn.addPass(createUbeDeriveSymbolSizes());
   fn.addPass(createCanonicalizerPass());
   fn.addPass(createCSEPass());
 }

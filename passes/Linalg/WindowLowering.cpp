@@ -35,8 +35,15 @@ Value padded(OpBuilder &b, Location loc, Value x, const Window &window, Value pa
   bool any = false;
   for (int64_t d = 0; d < window.rank(); ++d) {
     int64_t size = type.getDimSize(d + 2);
-    int64_t end = window.padEnd[d] + window.overhang(d, size);
     low.push_back(b.getIndexAttr(window.padBegin[d]));
+    if (ShapedType::isDynamic(size)) {
+      Value overhang = window.overhang(b, loc, d, tensor::DimOp::create(b, loc, x, d + 2));
+      high.push_back(getAsOpFoldResult(arith::AddIOp::create(
+          b, loc, overhang, arith::ConstantIndexOp::create(b, loc, window.padEnd[d]))));
+      any |= window.padBegin[d] || window.padEnd[d] || window.ceilMode;
+      continue;
+    }
+    int64_t end = window.padEnd[d] + window.overhang(d, size);
     high.push_back(b.getIndexAttr(end));
     shape[d + 2] = size + window.padBegin[d] + end;
     any |= window.padBegin[d] || end;
@@ -45,6 +52,23 @@ Value padded(OpBuilder &b, Location loc, Value x, const Window &window, Value pa
     return x;
   return tensor::PadOp::create(b, loc, RankedTensorType::get(shape, type.getElementType()), x,
                                low, high, pad);
+}
+
+/// The sizes of the window's output [N, `channels`..., *out] over `x` [N, C,
+/// *S]: N read from `x`, the planes computed where symbolic.
+SmallVector<OpFoldResult> windowOutputSizes(OpBuilder &b, Location loc, Value x,
+                                            ArrayRef<int64_t> channels, const Window &window) {
+  SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, loc, x, 0)};
+  for (int64_t c : channels)
+    sizes.push_back(b.getIndexAttr(c));
+  for (int64_t d = 0; d < window.rank(); ++d) {
+    int64_t size = tensorType(x).getDimSize(d + 2);
+    sizes.push_back(ShapedType::isDynamic(size)
+                        ? OpFoldResult(window.outputSize(b, loc, d,
+                                                         tensor::DimOp::create(b, loc, x, d + 2)))
+                        : OpFoldResult(b.getIndexAttr(window.outputSize(d, size))));
+  }
+  return sizes;
 }
 
 /// The map reading the padded input at dims (leading..., position·stride +
@@ -115,9 +139,8 @@ struct LowerConv : OpConversionPattern<ConvOp> {
     SmallVector<int64_t> outShape = {resultType.getDimSize(0), groups, perGroupOut};
     llvm::append_range(outShape, resultType.getShape().drop_front(2));
     auto accType = RankedTensorType::get(outShape, acc);
-    SmallVector<OpFoldResult> outSizes = {tensor::getMixedSize(rewriter, loc, x, 0)};
-    for (int64_t size : ArrayRef<int64_t>(outShape).drop_front())
-      outSizes.push_back(rewriter.getIndexAttr(size));
+    SmallVector<OpFoldResult> outSizes = windowOutputSizes(
+        rewriter, loc, adaptor.getInput(), {groups, perGroupOut}, window);
     Value init = tensor::EmptyOp::create(rewriter, loc, outSizes, acc);
     unsigned outRank = outShape.size();
     SmallVector<utils::IteratorType> parallel(outRank, utils::IteratorType::parallel);
@@ -194,11 +217,13 @@ Value windowReduce(OpBuilder &b, Location loc, Value x, const Window &window, Va
       .getResult(0);
 }
 
-Value filledLike(OpBuilder &b, Location loc, RankedTensorType type, Value x, Value value) {
-  SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, loc, x, 0),
-                                     tensor::getMixedSize(b, loc, x, 1)};
-  for (int64_t size : type.getShape().drop_front(2))
-    sizes.push_back(b.getIndexAttr(size));
+/// The window's output over `x` filled with `value`, of `type`'s element.
+Value filledWindow(OpBuilder &b, Location loc, RankedTensorType type, Value x,
+                   const Window &window, Value value) {
+  SmallVector<OpFoldResult> sizes =
+      windowOutputSizes(b, loc, x, {tensorType(x).getDimSize(1)}, window);
+  if (ShapedType::isDynamic(tensorType(x).getDimSize(1)))
+    sizes[1] = tensor::getMixedSize(b, loc, x, 1);
   Value empty = tensor::EmptyOp::create(b, loc, sizes, type.getElementType());
   return linalg::FillOp::create(b, loc, value, empty).getResult(0);
 }
@@ -214,7 +239,7 @@ struct LowerMaxPool : OpConversionPattern<MaxPoolOp> {
     Value lowest = arith::ConstantOp::create(
         rewriter, loc, rewriter.getFloatAttr(element, -std::numeric_limits<double>::infinity()));
     Value x = padded(rewriter, loc, adaptor.getInput(), window, lowest);
-    Value init = filledLike(rewriter, loc, type, adaptor.getInput(), lowest);
+    Value init = filledWindow(rewriter, loc, type, adaptor.getInput(), window, lowest);
     rewriter.replaceOp(op, windowReduce(rewriter, loc, x, window, init,
                                         [](OpBuilder &b, Location l, Value v, Value a) -> Value {
                                           return arith::MaximumFOp::create(b, l, a, v);
@@ -236,35 +261,97 @@ struct LowerAvgPool : OpConversionPattern<AvgPoolOp> {
     Value zero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(element));
     Value accZero = arith::ConstantOp::create(rewriter, loc, rewriter.getZeroAttr(acc));
     Value x = padded(rewriter, loc, adaptor.getInput(), window, zero);
-    Value init = filledLike(rewriter, loc, accType, adaptor.getInput(), accZero);
+    Value init = filledWindow(rewriter, loc, accType, adaptor.getInput(), window, accZero);
     auto flags = reductionFlags(context);
     Value sum = windowReduce(rewriter, loc, x, window, init,
                              [&](OpBuilder &b, Location l, Value v, Value a) -> Value {
                                return arith::AddFOp::create(b, l, a, widened(b, l, v, acc),
                                                             flags);
                              });
-    // The divisor of each output position, a constant [*out].
+    int64_t rank = type.getRank();
+    auto identity = AffineMap::getMultiDimIdentityMap(rank, context);
+    SmallVector<utils::IteratorType> parallel(rank, utils::IteratorType::parallel);
     ArrayRef<int64_t> in = tensorType(adaptor.getInput()).getShape().drop_front(2);
     ArrayRef<int64_t> out = type.getShape().drop_front(2);
-    SmallVector<double> divisors = window.tapCounts(in, op.getCountIncludePad());
-    auto divisorType = RankedTensorType::get(out, acc);
-    SmallVector<Attribute> values;
-    for (double v : divisors)
-      values.push_back(rewriter.getFloatAttr(acc, v));
-    Value divisor = arith::ConstantOp::create(rewriter, loc,
-                                              DenseElementsAttr::get(divisorType, values));
-    int64_t rank = type.getRank();
-    Value mean = linalg::GenericOp::create(
-                     rewriter, loc, accType, ValueRange{sum, divisor}, init,
-                     ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(rank, context),
-                                         dimsMap(context, rank, range(2, rank - 2)),
-                                         AffineMap::getMultiDimIdentityMap(rank, context)},
-                     SmallVector<utils::IteratorType>(rank, utils::IteratorType::parallel),
-                     [&](OpBuilder &b, Location l, ValueRange args) {
-                       linalg::YieldOp::create(
-                           b, l, arith::DivFOp::create(b, l, args[0], args[1]).getResult());
-                     })
-                     .getResult(0);
+    Value mean;
+    if (!llvm::any_of(in, ShapedType::isDynamic)) {
+      // The divisor of each output position, a constant [*out].
+      SmallVector<double> divisors = window.tapCounts(in, op.getCountIncludePad());
+      auto divisorType = RankedTensorType::get(out, acc);
+      SmallVector<Attribute> values;
+      for (double v : divisors)
+        values.push_back(rewriter.getFloatAttr(acc, v));
+      Value divisor = arith::ConstantOp::create(rewriter, loc,
+                                                DenseElementsAttr::get(divisorType, values));
+      mean = linalg::GenericOp::create(
+                 rewriter, loc, accType, ValueRange{sum, divisor}, init,
+                 ArrayRef<AffineMap>{identity, dimsMap(context, rank, range(2, rank - 2)),
+                                     identity},
+                 parallel,
+                 [&](OpBuilder &b, Location l, ValueRange args) {
+                   linalg::YieldOp::create(
+                       b, l, arith::DivFOp::create(b, l, args[0], args[1]).getResult());
+                 })
+                 .getResult(0);
+    } else {
+      // On symbolic planes each position counts its taps as it divides:
+      // per dimension, the offsets k < K whose i·stride − padBegin +
+      // k·dilation falls in [low, high), the input (or, counting padding,
+      // the padded input).
+      SmallVector<Value> sizes;
+      for (int64_t d = 0; d < window.rank(); ++d)
+        sizes.push_back(tensor::DimOp::create(rewriter, loc, adaptor.getInput(), d + 2));
+      bool includePad = op.getCountIncludePad();
+      mean = linalg::GenericOp::create(
+                 rewriter, loc, accType, ValueRange{sum}, init,
+                 ArrayRef<AffineMap>{identity, identity}, parallel,
+                 [&](OpBuilder &b, Location l, ValueRange args) {
+                   auto c = [&](int64_t v) -> Value {
+                     return arith::ConstantIndexOp::create(b, l, v);
+                   };
+                   Value count = c(1);
+                   for (int64_t d = 0; d < window.rank(); ++d) {
+                     Value start = arith::SubIOp::create(
+                         b, l,
+                         arith::MulIOp::create(b, l, linalg::IndexOp::create(b, l, 2 + d),
+                                               c(window.stride[d])),
+                         c(window.padBegin[d]));
+                     Value low = c(includePad ? -window.padBegin[d] : 0);
+                     Value high = includePad
+                                      ? arith::AddIOp::create(b, l, sizes[d], c(window.padEnd[d]))
+                                            .getResult()
+                                      : sizes[d];
+                     Value dilation = c(window.dilation[d]);
+                     // First k: ceil((low − start) / dilation), at least 0;
+                     // last: floor((high − 1 − start) / dilation), at most K − 1.
+                     Value first = arith::MaxSIOp::create(
+                         b, l,
+                         arith::CeilDivSIOp::create(b, l, arith::SubIOp::create(b, l, low, start),
+                                                    dilation),
+                         c(0));
+                     Value last = arith::MinSIOp::create(
+                         b, l,
+                         arith::FloorDivSIOp::create(
+                             b, l,
+                             arith::SubIOp::create(b, l,
+                                                   arith::SubIOp::create(b, l, high, c(1)),
+                                                   start),
+                             dilation),
+                         c(window.kernel[d] - 1));
+                     Value taps = arith::MaxSIOp::create(
+                         b, l,
+                         arith::AddIOp::create(b, l, arith::SubIOp::create(b, l, last, first),
+                                               c(1)),
+                         c(0));
+                     count = arith::MulIOp::create(b, l, count, taps);
+                   }
+                   Value divisor = arith::SIToFPOp::create(
+                       b, l, acc, arith::IndexCastOp::create(b, l, b.getI64Type(), count));
+                   linalg::YieldOp::create(
+                       b, l, arith::DivFOp::create(b, l, args[0], divisor).getResult());
+                 })
+                 .getResult(0);
+    }
     rewriter.replaceOp(op, rounded(rewriter, loc, mean, type));
     return success();
   }

@@ -113,7 +113,7 @@ FailureOr<SizeExpr> SizeExprBuilder::valueOf(Value v, Operation *user) {
   };
   FailureOr<SizeExpr> result =
       llvm::TypeSwitch<Operation *, FailureOr<SizeExpr>>(def)
-          .Case([&](memref::DimOp dim) { return dimOf_(dim); })
+          .Case([&](ShapedDimOpInterface dim) { return dimOf_(dim); })
           .Case([&](affine::AffineApplyOp op) {
             return affineValue(op.getAffineMap().getResult(0), op.getMapOperands(),
                                op.getAffineMap().getNumDims(), op);

@@ -4,7 +4,7 @@
 // arena's size) reach the runtime as expression lists over the symbols
 // (ube/Support/PlanExpr.h). This builds such a list from the index
 // arithmetic that computes them: constants, arith ops, index casts and
-// affine.apply. What a `memref.dim` is, the caller says.
+// affine.apply. What a `memref.dim` or `tensor.dim` is, the caller says.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +14,7 @@
 #include "ube/Support/PlanExpr.h"
 
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Interfaces/ShapedOpInterfaces.h"
 #include "mlir/IR/OpDefinition.h"
 #include "llvm/ADT/DenseMap.h"
 
@@ -32,7 +33,7 @@ struct SizeExpr {
 
 class SizeExprBuilder {
 public:
-  using DimFn = std::function<mlir::FailureOr<SizeExpr>(mlir::memref::DimOp)>;
+  using DimFn = std::function<mlir::FailureOr<SizeExpr>(mlir::ShapedDimOpInterface)>;
 
   /// `plan` names what the list is for in errors ("the cuda launch plan").
   SizeExprBuilder(std::string plan, DimFn dimOf)

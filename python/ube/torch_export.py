@@ -169,6 +169,12 @@ class SymbolicSize(str):
     the name of its symbol, distinct from the names of ube values."""
 
 
+class DerivedSize(SymbolicSize):
+    """A size the symbols fix without being a symbol or a product of them (a
+    convolution's output length, ((s0 - 3)//2) + 1): the executable computes
+    it; a graph file writes it only as a reshape's -1."""
+
+
 def symbol_product(expr):
     """A sympy size as (integer, symbols) when it is a product of symbols and
     at most one positive integer below 2^20 (s0*s1, 17*s0), as a graph file
@@ -196,6 +202,7 @@ class _Exporter:
         self.symbols = symbols or {}
         self.graph = GraphBuilder()
         self.values = {}  # fx node -> ube value name, a list of them, or a static value
+        self.current = None  # the fx node being converted, for errors
         self.probabilities = {}  # (slope, offset) -> transfer_probability value
         self.weights = {}  # parameter placeholder -> (its name, its tensor)
         self.folded_norms = set()  # batch norms folded into the convolution before them
@@ -233,17 +240,29 @@ class _Exporter:
         if not self.symbols:
             raise self.error(node, f"has a symbolic dimension ({d}); export with "
                                    "dynamic_shapes (torch.export Dims) or static shapes")
+        if all(str(s) in self.symbols for s in expr.free_symbols):
+            return DerivedSize(str(expr))
         names = ", ".join(sorted(set(self.symbols.values())))
-        raise self.error(node, f"has a dimension of size {expr}, which is not one of the "
-                               f"inputs' symbols ({names}); sizes derived from symbols "
-                               "other than products (with at most one integer) are not "
-                               "supported yet")
+        raise self.error(node, f"has a dimension of size {expr}, which is not computed from "
+                               f"the inputs' symbols ({names})")
 
     def error(self, node, what):
         return ExportError(f"cannot export {_op_name(node.target)} (node '{node.name}'): "
                            f"{what}{_module_path(node)}{_source_location(node)}")
 
     def emit(self, base, op, inputs, attrs=None, **fields):
+        shape = fields.get("shape")
+        derived = [d for d in shape or [] if isinstance(d, DerivedSize)]
+        if derived:
+            # A graph file names symbols and their products; a reshape's
+            # one other size is its -1.
+            if op != "reshape" or len(derived) > 1:
+                raise ExportError(
+                    f"cannot export node '{base}': its {op} writes the size {derived[0]}, "
+                    f"derived from the inputs' symbols, which a graph file gives only as "
+                    f"a reshape's one -1{_module_path(self.current)}"
+                    f"{_source_location(self.current)}")
+            fields["shape"] = [-1 if isinstance(d, DerivedSize) else d for d in shape]
         return self.graph.emit(base, op, inputs, attrs, **fields)
 
     def constant(self, value, dtype):
@@ -335,6 +354,7 @@ class _Exporter:
             elif node.op == "output":
                 self.output(node, signature)
             elif node.op == "call_function":
+                self.current = node
                 self.values[node] = self.convert(node)
             elif node.op != "get_attr":
                 raise self.error(node, f"unexpected node kind {node.op}")

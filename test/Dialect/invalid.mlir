@@ -832,9 +832,9 @@ func.func @conv_padding_count(%x: tensor<1x1x4x4xf32>, %w: tensor<1x1x3x3xf32>) 
 
 // -----
 
-func.func @conv_symbolic_spatial(%x: tensor<1x1x?xf32>, %w: tensor<1x1x3xf32>) {
-  // expected-error@+1 {{spatial dimension 0 is symbolic; convolutions and pooling take static spatial sizes}}
-  %0 = ube.conv %x, %w : tensor<1x1x?xf32>, tensor<1x1x3xf32>
+func.func @max_pool_indices_symbolic_spatial(%x: tensor<1x1x?xf32>) {
+  // expected-error@+1 {{the indices of max pooling take static spatial sizes}}
+  %0 = ube.max_pool_indices %x {kernel = array<i64: 3>} : tensor<1x1x?xf32>
   return
 }
 

@@ -37,9 +37,10 @@ inline constexpr char kExecutableMagic[8] = {'U', 'B', 'E', 'E', 'X', 'E', 'C', 
 /// "required_features"; version 3 moved the cpu host code's large constants
 /// into their own section (an older runtime would run the code on zeros);
 /// version 4 added symbolic dimensions; version 5 arenas sized at each call
-/// (an older runtime would pass none, or one too small). An executable is
+/// (an older runtime would pass none, or one too small); version 6 derived
+/// symbols (an older one would find no input naming them). An executable is
 /// written in the oldest version that holds it (formatVersionOf).
-inline constexpr uint32_t kExecutableFormatVersion = 5;
+inline constexpr uint32_t kExecutableFormatVersion = 6;
 /// The oldest format this runtime still reads: every version from here to
 /// kExecutableFormatVersion loads (docs/runtime-abi.md, compatibility).
 inline constexpr uint32_t kOldestReadableFormatVersion = 1;
@@ -89,6 +90,12 @@ struct DimSymbol {
   int64_t min = 1;
   int64_t max = 0; ///< 0: no upper bound.
   int64_t multipleOf = 1;
+  /// A derived symbol (format 6): its size at a call is the last node of
+  /// this list over the symbols bound from the inputs (a convolution's
+  /// output length); a negative one refuses the call. Empty: an input's
+  /// shape gives the size.
+  std::vector<PlanExpr> size = {};
+  bool derived() const { return !size.empty(); }
 };
 
 struct TensorSignature {
@@ -128,9 +135,10 @@ struct EntryPoint {
 
 /// Each symbol's size, in `entry.symbols` order, from the shapes of the
 /// inputs given: every dimension naming a symbol must agree, fall within
-/// its bounds, and every static size must match. `inputShapes` has one
-/// shape per input, of its signature's rank. On failure `error` names the
-/// function, the inputs and the symbol.
+/// its bounds, and every static size must match; then the derived symbols'
+/// sizes from those, none negative. `inputShapes` has one shape per input,
+/// of its signature's rank. On failure `error` names the function, the
+/// inputs and the symbol.
 bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>> &inputShapes,
                  std::vector<int64_t> &sizes, std::string &error);
 
@@ -167,8 +175,8 @@ struct Variant {
 };
 
 struct Manifest;
-/// The oldest format that holds `manifest`: 5 with an arena sized at each
-/// call, 4 with symbolic dimensions, else 3. The compiler writes that; writeExecutable writes manifest.formatVersion.
+/// The oldest format that holds `manifest`: 6 with derived symbols, 5 with
+/// an arena sized at each call, 4 with symbolic dimensions, else 3. The compiler writes that; writeExecutable writes manifest.formatVersion.
 uint32_t formatVersionOf(const Manifest &manifest);
 
 struct Manifest {

@@ -76,7 +76,7 @@ public:
 
 private:
   // Sizes.
-  FailureOr<Size> dimOf(memref::DimOp dim);
+  FailureOr<Size> dimOf(ShapedDimOpInterface dim);
   FailureOr<SmallVector<Size>> rowMajorStrides(ArrayRef<Size> sizes, Operation *at);
 
   // Buffers.
@@ -107,13 +107,13 @@ private:
   llvm::DenseMap<Value, size_t> buffers_;
   llvm::DenseMap<Value, Layout> layouts_;
   SizeExprBuilder sizes_{"the cuda launch plan",
-                         [this](memref::DimOp dim) { return dimOf(dim); }};
+                         [this](ShapedDimOpInterface dim) { return dimOf(dim); }};
 };
 
 /// A buffer's size: what its layout holds.
-FailureOr<Size> PlanBuilder::dimOf(memref::DimOp dim) {
-  auto index = dim.getConstantIndex();
-  auto layout = layouts_.find(dim.getSource());
+FailureOr<Size> PlanBuilder::dimOf(ShapedDimOpInterface dim) {
+  auto index = getConstantIntValue(dim.getDimension());
+  auto layout = layouts_.find(dim.getShapedValue());
   if (!index || layout == layouts_.end())
     return dim.emitOpError("reads a size the cuda launch plan cannot follow");
   return layout->second.sizes[*index];
