@@ -120,16 +120,19 @@ public:
     limit[axis] = end;
     return slice(x, start, limit, stride);
   }
-  /// The strided slice [start, limit) of `x`; a symbolic limit is the end of
-  /// its dimension, read at run time.
+  /// The strided slice [start, limit) of `x`; a symbolic limit is
+  /// `runtimeLimits[d]` where given (an index), else the end of its
+  /// dimension, read at run time.
   Value slice(Value x, ArrayRef<int64_t> start, ArrayRef<int64_t> limit,
-              ArrayRef<int64_t> stride) {
+              ArrayRef<int64_t> stride, mlir::ValueRange runtimeLimits = {}) {
     SmallVector<int64_t> limitOrRuntime(limit);
     SmallVector<Value> limits;
     for (auto [d, size] : llvm::enumerate(limitOrRuntime))
       if (mlir::ShapedType::isDynamic(size)) {
         size = -1; // SliceOp's runtime limit
-        limits.push_back(mlir::tensor::DimOp::create(b, x, d));
+        limits.push_back(d < runtimeLimits.size() && runtimeLimits[d]
+                             ? runtimeLimits[d]
+                             : mlir::tensor::DimOp::create(b, x, d).getResult());
       }
     return SliceOp::create(b, x, start, limitOrRuntime, stride, limits);
   }

@@ -9,6 +9,7 @@
 
 #include "dialects/ube/UbeOps.h"
 
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Traits.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
@@ -1176,11 +1177,22 @@ LogicalResult SliceOp::inferTypes(MLIRContext *, Loc loc,
 }
 
 OpFoldResult SliceOp::fold(FoldAdaptor) {
-  if (getInput().getType() == getType() &&
-      llvm::all_of(getStart(), [](int64_t s) { return s == 0; }) &&
-      llvm::all_of(getStride(), [](int64_t s) { return s == 1; }))
-    return getInput();
-  return {};
+  if (getInput().getType() != getType() ||
+      !llvm::all_of(getStart(), [](int64_t s) { return s == 0; }) ||
+      !llvm::all_of(getStride(), [](int64_t s) { return s == 1; }))
+    return {};
+  // A runtime limit takes the whole dimension only where it is its size
+  // (a symbolic one may be smaller: a convolution's tap).
+  auto limits = getLimits().begin();
+  for (auto [d, limit] : llvm::enumerate(getLimit())) {
+    if (limit != -1)
+      continue;
+    auto dim = (*limits++).getDefiningOp<tensor::DimOp>();
+    std::optional<int64_t> index = dim ? dim.getConstantIndex() : std::nullopt;
+    if (!dim || dim.getSource() != getInput() || index != int64_t(d))
+      return {};
+  }
+  return getInput();
 }
 
 LogicalResult GatherOp::inferTypes(MLIRContext *, Loc loc,

@@ -269,6 +269,12 @@ SmallVector<Value> convTaps(UbeBuilder &u, Value x, const Window &window,
   int64_t r = window.rank();
   Shape in = shapeOf(x);
   int64_t n = in[0], channels = in[1];
+  // Symbolic planes: each output size computed from the input's at run
+  // time (negative where the window does not fit, which the call refuses).
+  SmallVector<Value> outSizes(r);
+  for (int64_t d = 0; d < r; ++d)
+    if (ShapedType::isDynamic(outSpatial[d]))
+      outSizes[d] = window.outputSize(u.b, u.b.getLoc(), d, u.dimSize(x, 2 + d));
   for (int64_t d = 0; d < r; ++d)
     x = padAxis(u, x, 2 + d, window.padBegin[d], window.padEnd[d]);
   Shape padded = shapeOf(x);
@@ -277,15 +283,30 @@ SmallVector<Value> convTaps(UbeBuilder &u, Value x, const Window &window,
   Shape offset(r, 0);
   while (true) {
     Shape start = {0, 0}, limit = {n, channels}, stride = {1, 1};
+    SmallVector<Value> limits = {Value(), Value()};
     for (int64_t d = 0; d < r; ++d) {
       start.push_back(offset[d] * window.dilation[d]);
-      limit.push_back(start.back() + (outSpatial[d] - 1) * window.stride[d] + 1);
       stride.push_back(window.stride[d]);
+      if (!outSizes[d]) {
+        limit.push_back(start.back() + (outSpatial[d] - 1) * window.stride[d] + 1);
+        limits.push_back(Value());
+        continue;
+      }
+      // start + (out − 1)·stride + 1.
+      ImplicitLocOpBuilder &b = u.b;
+      limit.push_back(ShapedType::kDynamic);
+      limits.push_back(arith::AddIOp::create(
+          b,
+          arith::MulIOp::create(
+              b, arith::SubIOp::create(b, outSizes[d], arith::ConstantIndexOp::create(b, 1)),
+              arith::ConstantIndexOp::create(b, window.stride[d])),
+          arith::ConstantIndexOp::create(b, start.back() + 1)));
     }
     Value tap = x;
     if (limit != padded || llvm::any_of(start, [](int64_t v) { return v != 0; }) ||
-        llvm::any_of(stride, [](int64_t v) { return v != 1; }))
-      tap = u.slice(x, start, limit, stride);
+        llvm::any_of(stride, [](int64_t v) { return v != 1; }) ||
+        llvm::any_of(limits, [](Value v) { return v; }))
+      tap = u.slice(x, start, limit, stride, limits);
     taps.push_back(tap);
     int64_t d = r - 1;
     while (d >= 0 && ++offset[d] == window.kernel[d])
@@ -300,11 +321,21 @@ Value convPatches(UbeBuilder &u, Value x, const Window &window, ArrayRef<int64_t
   Shape in = shapeOf(x);
   int64_t n = in[0], channels = in[1], positions = 1;
   for (int64_t size : outSpatial)
-    positions *= size;
+    positions = ShapedType::isDynamic(size) || ShapedType::isDynamic(positions)
+                    ? ShapedType::kDynamic
+                    : positions * size;
   Shape tapShape = {n, groups, channels / groups, 1, positions};
   SmallVector<Value> taps =
       llvm::map_to_vector(convTaps(u, x, window, outSpatial), [&](Value tap) {
-        return u.reshape(tap, tapShape, u.sizesFrom(x, tapShape)); // a symbolic batch: x's
+        // The batch read from x; symbolic positions from the tap's planes.
+        SmallVector<Value> sizes = u.sizesFrom(x, {n});
+        if (ShapedType::isDynamic(positions)) {
+          Value count = u.dimSize(tap, 2);
+          for (int64_t d = 3; d < UbeBuilder::typeOf(tap).getRank(); ++d)
+            count = arith::MulIOp::create(u.b, count, u.dimSize(tap, d));
+          sizes.push_back(count);
+        }
+        return u.reshape(tap, tapShape, sizes);
       });
   return taps.size() == 1 ? taps[0] : u.concat(taps, 3);
 }

@@ -42,13 +42,15 @@ mlir::Value padAxis(UbeBuilder &u, mlir::Value x, int64_t axis, int64_t before, 
 
 /// A convolution's window taps (row-major), each [N, C, *outSpatial]: the
 /// strided slice of the zero-padded input that the tap meets at every
-/// output position.
+/// output position. A symbolic size of `outSpatial` is computed from the
+/// input's at run time.
 llvm::SmallVector<mlir::Value> convTaps(UbeBuilder &u, mlir::Value x, const Window &window,
                                         llvm::ArrayRef<int64_t> outSpatial);
 
 /// A convolution's input patches [N, groups, C / groups, taps, positions]:
 /// each window tap (row-major) a strided slice of the zero-padded input, at
-/// every output position (`outSpatial`). im2col in ube ops.
+/// every output position (`outSpatial`, symbolic sizes computed at run
+/// time). im2col in ube ops.
 mlir::Value convPatches(UbeBuilder &u, mlir::Value x, const Window &window,
                         llvm::ArrayRef<int64_t> outSpatial, int64_t groups);
 

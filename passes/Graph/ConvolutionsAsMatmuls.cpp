@@ -68,8 +68,8 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     // A symbolic batch is the matmuls' batch (or the im2col's), counted at
     // run time; symbolic planes would need sizes derived from the input's.
     auto inputType = op.getInput().getType(), resultType = op.getType();
-    if (!staticButBatch(op) || !op.getWeight().getType().hasStaticShape())
-      return rewriter.notifyMatchFailure(op, "symbolic sizes past the batch");
+    if (!op.getWeight().getType().hasStaticShape() || inputType.isDynamicDim(1))
+      return rewriter.notifyMatchFailure(op, "symbolic channels");
     Window window = op.window();
     int64_t r = window.rank(), groups = op.getGroups();
     ArrayRef<int64_t> in = inputType.getShape(), out = resultType.getShape();
@@ -91,6 +91,10 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     bool strided = llvm::any_of(window.stride, [](int64_t s) { return s > 1; });
     UbeBuilder u(rewriter, op.getLoc());
     Value batch = u.dimSize(op.getInput(), 0);
+    if (!staticButBatch(op)) {
+      rewriter.replaceOp(op, symbolicPlanesProduct(u, op, window));
+      return success();
+    }
     if (r == 2 && (taps > 1 || strided)) {
       rewriter.replaceOp(op, implicitPatchesProduct(u, op.getInput(), op.getWeight(),
                                                     op.getBias(), groups, window, out, batch));
@@ -134,6 +138,44 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     }
     rewriter.replaceOp(op, result);
     return success();
+  }
+
+  /// Symbolic planes: the patches as strided slices of the padded input
+  /// (one copy per tap, sized at run time), times the weight. The
+  /// positions and the output's planes are counted at run time.
+  static Value symbolicPlanesProduct(UbeBuilder &u, ConvOp op, const Window &window) {
+    ArrayRef<int64_t> out = op.getType().getShape();
+    int64_t groups = op.getGroups(), n = out[0], outChannels = out[1];
+    ArrayRef<int64_t> weightShape = op.getWeight().getType().getShape();
+    int64_t depth = ShapedType::getNumElements(weightShape.drop_front());
+    Value patches = convPatches(u, op.getInput(), window, out.drop_front(2), groups);
+    // [N, G, C/G, taps, P] as [N, G, C/G · taps, P]: the batch and the
+    // positions from the patches.
+    SmallVector<Value> lead = u.sizesFrom(patches, {n});
+    SmallVector<Value> sizes(lead);
+    sizes.push_back(u.dimSize(patches, 4));
+    Value product;
+    if (groups == 1) {
+      patches = u.reshape(patches, {n, depth, ShapedType::kDynamic}, sizes);
+      product = u.matmul(u.reshape(op.getWeight(), {outChannels, depth}), patches);
+    } else {
+      patches = u.reshape(patches, {n, groups, depth, ShapedType::kDynamic}, sizes);
+      product = u.matmul(u.reshape(op.getWeight(), {groups, outChannels / groups, depth}),
+                         patches);
+    }
+    // [N, O, *out].
+    SmallVector<Value> outSizes(lead);
+    for (int64_t d = 2; d < int64_t(out.size()); ++d)
+      if (ShapedType::isDynamic(out[d]))
+        outSizes.push_back(
+            window.outputSize(u.b, u.b.getLoc(), d - 2, u.dimSize(op.getInput(), d)));
+    Value result = u.reshape(product, out, outSizes);
+    if (Value bias = op.getBias()) {
+      SmallVector<int64_t> column = {outChannels};
+      column.append(window.rank(), 1);
+      result = u.add(result, u.reshape(bias, column));
+    }
+    return result;
   }
 
   /// ube.im2col of the padded input times the weight. Stride 1: over the

@@ -35,8 +35,9 @@ struct DepthwiseConvAsTaps : OpRewritePattern<ConvOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ConvOp op, PatternRewriter &rewriter) const override {
     auto inputType = op.getInput().getType(), resultType = op.getType();
-    if (!inputType.hasStaticShape() || !resultType.hasStaticShape())
-      return rewriter.notifyMatchFailure(op, "symbolic sizes");
+    // Symbolic batch and planes: the taps are sliced at run time.
+    if (inputType.isDynamicDim(1))
+      return rewriter.notifyMatchFailure(op, "symbolic channels");
     int64_t channels = inputType.getDimSize(1), groups = op.getGroups();
     if (groups != channels || resultType.getDimSize(1) != channels)
       return rewriter.notifyMatchFailure(op, "not one input and output channel per group");

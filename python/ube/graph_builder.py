@@ -69,6 +69,16 @@ class GraphBuilder:
 
     def emit(self, base, op, inputs, attrs=None, **fields):
         """Appends a node; returns the name of its result."""
+        shape = fields.get("shape")
+        derived = [d for d in shape or [] if getattr(d, "derived", False)]
+        if derived:
+            # A size computed from the symbols that is none of them (a
+            # convolution's output length): a graph file gives it only as a
+            # reshape's one -1.
+            if op != "reshape" or len(derived) > 1:
+                raise ValueError(f"its {op} writes the size {derived[0]}, computed from the "
+                                 "symbols, which a graph file gives only as a reshape's one -1")
+            fields["shape"] = [-1 if getattr(d, "derived", False) else d for d in shape]
         name = self.fresh(base)
         node = {"name": name, "op": op, "inputs": list(inputs)}
         if attrs:
@@ -260,7 +270,9 @@ class GraphBuilder:
         """GroupNorm over [N, C, *S]: statistics per (sample, group of C/G
         channels), then the per-channel affine. Returns (the result, the
         mean and 1/√(var + eps) as [N, groups])."""
-        per_group = int(np.prod(shape[1:])) // groups
+        # Symbolic planes: the group's size is the reshape's -1.
+        per_group = (int(np.prod(shape[1:])) // groups
+                     if all(isinstance(d, (int, np.integer)) for d in shape[1:]) else -1)
         grouped = self.emit(f"{name}_groups", "reshape", [x],
                             shape=[shape[0], groups, per_group])
         normed, mean, _, rstd = self.normalized(grouped, [2], eps, dtype, name)

@@ -25,6 +25,7 @@ import os
 import warnings
 
 import numpy as np
+import sympy
 import torch
 from torch._subclasses.fake_tensor import unset_fake_temporarily
 from torch.export.graph_signature import InputKind, OutputKind
@@ -172,7 +173,8 @@ class SymbolicSize(str):
 class DerivedSize(SymbolicSize):
     """A size the symbols fix without being a symbol or a product of them (a
     convolution's output length, ((s0 - 3)//2) + 1): the executable computes
-    it; a graph file writes it only as a reshape's -1."""
+    it; a graph file writes it only as a reshape's -1 (GraphBuilder.emit)."""
+    derived = True
 
 
 def symbol_product(expr):
@@ -200,9 +202,11 @@ class _Exporter:
         self.program = program
         self.gm = gm
         self.symbols = symbols or {}
+        # The sympy symbols those are made of (s0 of "20*s0"): what a derived
+        # size may be computed from.
+        self.symbol_bases = {str(s) for k in self.symbols for s in sympy.sympify(k).free_symbols}
         self.graph = GraphBuilder()
         self.values = {}  # fx node -> ube value name, a list of them, or a static value
-        self.current = None  # the fx node being converted, for errors
         self.probabilities = {}  # (slope, offset) -> transfer_probability value
         self.weights = {}  # parameter placeholder -> (its name, its tensor)
         self.folded_norms = set()  # batch norms folded into the convolution before them
@@ -240,7 +244,7 @@ class _Exporter:
         if not self.symbols:
             raise self.error(node, f"has a symbolic dimension ({d}); export with "
                                    "dynamic_shapes (torch.export Dims) or static shapes")
-        if all(str(s) in self.symbols for s in expr.free_symbols):
+        if {str(s) for s in expr.free_symbols} <= self.symbol_bases:
             return DerivedSize(str(expr))
         names = ", ".join(sorted(set(self.symbols.values())))
         raise self.error(node, f"has a dimension of size {expr}, which is not computed from "
@@ -251,18 +255,6 @@ class _Exporter:
                            f"{what}{_module_path(node)}{_source_location(node)}")
 
     def emit(self, base, op, inputs, attrs=None, **fields):
-        shape = fields.get("shape")
-        derived = [d for d in shape or [] if isinstance(d, DerivedSize)]
-        if derived:
-            # A graph file names symbols and their products; a reshape's
-            # one other size is its -1.
-            if op != "reshape" or len(derived) > 1:
-                raise ExportError(
-                    f"cannot export node '{base}': its {op} writes the size {derived[0]}, "
-                    f"derived from the inputs' symbols, which a graph file gives only as "
-                    f"a reshape's one -1{_module_path(self.current)}"
-                    f"{_source_location(self.current)}")
-            fields["shape"] = [-1 if isinstance(d, DerivedSize) else d for d in shape]
         return self.graph.emit(base, op, inputs, attrs, **fields)
 
     def constant(self, value, dtype):
@@ -354,7 +346,6 @@ class _Exporter:
             elif node.op == "output":
                 self.output(node, signature)
             elif node.op == "call_function":
-                self.current = node
                 self.values[node] = self.convert(node)
             elif node.op != "get_attr":
                 raise self.error(node, f"unexpected node kind {node.op}")
@@ -2013,21 +2004,27 @@ def _symbols(program, module, dynamic_shapes):
                                   f"specialized to {size} by torch.export (an example of "
                                   "size 0 or 1, or code that fixes it)")
             expr = size.node.expr
-            if not expr.is_symbol:
+            # A Dim, or a multiple of one (samples = 20 * Dim("_samples"),
+            # which torch.export suggests for strided convolutions): then
+            # a graph symbol that is a multiple of the factor.
+            product = symbol_product(expr)
+            if not expr.is_symbol and not (product and len(product[1]) == 1):
                 raise ExportError(f"input {i}: dimension {d} is {expr}, derived from another "
-                                  "Dim; ube names symbols, not expressions of them")
+                                  "Dim; ube names symbols and their multiples, not other "
+                                  "expressions of them")
+            base, factor = (expr, 1) if expr.is_symbol else (product[1][0], product[0])
             symbols.setdefault(str(expr), dim.__name__)
             name = symbols[str(expr)]
-            bounds = program.range_constraints.get(expr)
-            entry = {"min": 1, "max": 0}
+            bounds = program.range_constraints.get(base)
+            entry = {"min": 1, "max": 0, "multiple_of": factor}
             if bounds is not None:
-                entry["min"] = max(1, int(bounds.lower))
+                entry["min"] = max(1, int(bounds.lower)) * factor
                 try:
-                    entry["max"] = int(bounds.upper) if bounds.upper.is_finite else 0
+                    entry["max"] = int(bounds.upper) * factor if bounds.upper.is_finite else 0
                 except (TypeError, AttributeError, OverflowError):
                     entry["max"] = 0
-            dims[name] = {k: v for k, v in entry.items() if (k, v) not in (("min", 1),
-                                                                           ("max", 0))}
+            dims[name] = {k: v for k, v in entry.items()
+                          if (k, v) not in (("min", 1), ("max", 0), ("multiple_of", 1))}
     return symbols, dims
 
 

@@ -110,3 +110,46 @@ func.func @activations(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>) {
   %1 = ube.clamp %x {min = 0.0 : f64, max = 6.0 : f64} : tensor<8xf32>
   return %0, %1 : tensor<8xf32>, tensor<8xf32>
 }
+
+// -----
+
+// A convolution over a symbolic length: the padded input and the output
+// sized at run time, the output length (len + 2 − 5) floordiv 2 + 1, plus
+// min(len + 2 − 5, 0) so that it is negative where the window does not fit
+// (the call's checks refuse that: derive-symbol-sizes.mlir).
+// CHECK-LABEL: func.func @conv_symbolic_length
+// CHECK: tensor.pad %{{.*}} low[0, 0, 1] high[0, 0, %{{.*}}]
+// CHECK: } : tensor<?x2x?xf32> to tensor<?x2x?xf32>
+// CHECK: %[[LEN:.*]] = tensor.dim %arg0, %c2{{.*}} : tensor<?x2x?xf32>
+// CHECK: %[[ROOM:.*]] = arith.addi %[[LEN]], %{{.*}}
+// CHECK: %[[STEPS:.*]] = arith.floordivsi %[[ROOM]], %{{.*}}
+// CHECK: %[[OUT:.*]] = arith.addi %[[STEPS]], %{{.*}}
+// CHECK: %[[MISFIT:.*]] = arith.minsi %[[ROOM]], %{{.*}}
+// CHECK: %[[SIZE:.*]] = arith.addi %[[OUT]], %[[MISFIT]]
+// CHECK: tensor.empty(%{{.*}}, %[[SIZE]]) : tensor<?x1x4x?xf32>
+// CHECK: linalg.generic
+// CHECK: tensor.collapse_shape {{.*}} : tensor<?x1x4x?xf32> into tensor<?x4x?xf32>
+func.func @conv_symbolic_length(%x: tensor<?x2x?xf32>, %w: tensor<4x2x5xf32>) -> tensor<?x4x?xf32> {
+  %0 = ube.conv %x, %w {padding = array<i64: 1, 1>, stride = array<i64: 2>} : tensor<?x2x?xf32>, tensor<4x2x5xf32>
+  return %0 : tensor<?x4x?xf32>
+}
+
+// -----
+
+// Average pooling on a symbolic plane in ceil mode, padding not counted:
+// the last window's overhang padded at run time (max(0, …)), and each
+// position counts its taps on the input as it divides (linalg.index).
+// CHECK-LABEL: func.func @avg_pool_symbolic_plane
+// CHECK: arith.ceildivsi
+// CHECK: arith.maxsi
+// CHECK: tensor.pad %{{.*}} low[0, 0, 1, 1] high[0, 0, %{{.*}}, %{{.*}}]
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<1x3x?x?xf32>, tensor<3x3xi8>)
+// CHECK: linalg.generic
+// CHECK: linalg.index 2
+// CHECK: linalg.index 3
+// CHECK: arith.sitofp
+// CHECK: arith.divf
+func.func @avg_pool_symbolic_plane(%x: tensor<1x3x?x?xf32>) -> tensor<1x3x?x?xf32> {
+  %0 = ube.avg_pool %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, ceil_mode = true, count_include_pad = false} : tensor<1x3x?x?xf32>
+  return %0 : tensor<1x3x?x?xf32>
+}
