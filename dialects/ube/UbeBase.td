@@ -118,7 +118,7 @@ def Ube_DimSymbolAttr : AttrDef<Ube_Dialect, "DimSymbol"> {
     length), or a size inside the function that the call must check. Its
     value is the last node of the expression list `size` over the symbols
     before it ([["symbol", 1], ["const", -3], ["addi", 0, 1], ...]), which
-    the runtime evaluates at each call and refuses when negative (an input
+    the runtime evaluates at each call and refuses below `min` (an input
     too small for the graph's windows), before anything runs. The importer
     writes such a symbol with an empty `size`, which
     --ube-derive-symbol-sizes computes from the lowered function. Example:

@@ -1410,7 +1410,7 @@ LogicalResult GraphImporter::nameResultSymbols(const FunctionDecl &function,
       // length): a derived symbol, whose expression the compiler computes
       // once the function is lowered (--ube-derive-symbol-sizes).
       std::string name = function.outputs[i] + "." + std::to_string(d);
-      derived.push_back(DimSymbolAttr::get(context_, name, 0, 0, 1, builder_.getArrayAttr({})));
+      derived.push_back(DimSymbolAttr::get(context_, name, 1, 0, 1, builder_.getArrayAttr({})));
       dims.push_back(builder_.getStringAttr(name));
     }
     funcOp.setResultAttr(i, ube::UbeDialect::DimsAttrHelper::getNameStr(),

@@ -112,6 +112,51 @@ bool evaluatePlanExprs(const std::vector<PlanExpr> &exprs, const std::vector<int
   return true;
 }
 
+std::string planExprString(const std::vector<PlanExpr> &exprs,
+                           const std::vector<std::string> &symbols) {
+  std::vector<std::string> text;
+  for (const PlanExpr &e : exprs) {
+    if (e.op == PlanExpr::Constant) {
+      text.push_back(std::to_string(e.value));
+      continue;
+    }
+    if (e.op == PlanExpr::Symbol) {
+      text.push_back(e.value >= 0 && size_t(e.value) < symbols.size() ? symbols[e.value]
+                                                                      : "?");
+      continue;
+    }
+    const std::string &a = e.lhs < text.size() ? text[e.lhs] : "?";
+    const std::string &b = e.rhs < text.size() ? text[e.rhs] : "?";
+    bool negative = exprs[e.rhs].op == PlanExpr::Constant && exprs[e.rhs].value < 0 &&
+                    e.rhs < text.size();
+    auto infix = [&](const char *op) { return "(" + a + " " + op + " " + b + ")"; };
+    switch (e.op) {
+    case PlanExpr::AddI:
+      text.push_back(negative ? "(" + a + " - " + std::to_string(-exprs[e.rhs].value) + ")"
+                              : infix("+"));
+      break;
+    case PlanExpr::SubI: text.push_back(infix("-")); break;
+    case PlanExpr::MulI: text.push_back(infix("*")); break;
+    case PlanExpr::FloorDivSI: text.push_back(infix("//")); break;
+    case PlanExpr::DivSI: case PlanExpr::DivUI: text.push_back(infix("/")); break;
+    case PlanExpr::RemSI: case PlanExpr::RemUI: text.push_back(infix("%")); break;
+    default: // ceildiv, min, max as calls
+      text.push_back(std::string(e.op == PlanExpr::MinSI || e.op == PlanExpr::MinUI   ? "min"
+                                 : e.op == PlanExpr::MaxSI || e.op == PlanExpr::MaxUI ? "max"
+                                                                                    : "ceildiv") +
+                     "(" + a + ", " + b + ")");
+    }
+  }
+  if (text.empty())
+    return "";
+  std::string last = text.back();
+  // The outer parentheses say nothing.
+  return last.size() > 1 && last.front() == '(' && last.back() == ')' &&
+                 std::count(last.begin(), last.end(), '(') == 1
+             ? last.substr(1, last.size() - 2)
+             : last;
+}
+
 uint32_t appendPlanExprs(std::vector<PlanExpr> &exprs, const std::vector<PlanExpr> &other) {
   uint32_t base = uint32_t(exprs.size());
   for (PlanExpr e : other) {

@@ -2,7 +2,7 @@
 //
 // A derived symbol (a result's size that the symbols fix without naming
 // it) gets its expression here, where every size is index arithmetic on the
-// arguments' dimensions; temporaries' sizes that may be negative become
+// arguments' dimensions; tensors' sizes that may be below 1 become
 // derived symbols the call checks. See the pass description.
 //
 //===----------------------------------------------------------------------===//
@@ -16,6 +16,7 @@
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 
+#include <limits>
 #include <map>
 #include <set>
 
@@ -135,31 +136,36 @@ std::vector<PlanExpr> subtree(const std::vector<PlanExpr> &all, SizeExpr root) {
   return list;
 }
 
-/// Whether node `i` may be negative for some sizes of the symbols (which
-/// are not): what its operations cannot rule out.
-bool mayBeNegative(const std::vector<PlanExpr> &all, uint32_t i) {
+/// A lower bound of node `i` over every size of the symbols (each at least
+/// 1), as far as its operations tell; INT64_MIN where they do not.
+int64_t lowerBound(const std::vector<PlanExpr> &all, uint32_t i) {
+  constexpr int64_t kUnknown = std::numeric_limits<int64_t>::min();
   const PlanExpr &e = all[i];
-  auto lhs = [&] { return mayBeNegative(all, e.lhs); };
-  auto rhs = [&] { return mayBeNegative(all, e.rhs); };
+  if (e.op == PlanExpr::Constant)
+    return e.value;
+  if (e.op == PlanExpr::Symbol)
+    return 1;
+  int64_t a = lowerBound(all, e.lhs), b = lowerBound(all, e.rhs);
+  std::optional<int64_t> divisor =
+      all[e.rhs].op == PlanExpr::Constant && all[e.rhs].value > 0
+          ? std::optional<int64_t>(all[e.rhs].value)
+          : std::nullopt;
   switch (e.op) {
-  case PlanExpr::Constant:
-    return e.value < 0;
-  case PlanExpr::Symbol:
-    return false;
-  case PlanExpr::MaxSI:
-    return lhs() && rhs();
-  case PlanExpr::RemSI:
-  case PlanExpr::RemUI:
-    return lhs();
   case PlanExpr::AddI:
+    return a == kUnknown || b == kUnknown ? kUnknown : evaluatePlanOp(e.op, a, b).value_or(kUnknown);
   case PlanExpr::MulI:
+    return a >= 0 && b >= 0 ? evaluatePlanOp(e.op, a, b).value_or(kUnknown) : kUnknown;
+  case PlanExpr::MaxSI:
+    return std::max(a, b);
   case PlanExpr::MinSI:
-  case PlanExpr::DivSI:
+    return std::min(a, b);
   case PlanExpr::FloorDivSI:
+  case PlanExpr::DivSI:
   case PlanExpr::CeilDivSI:
-    return lhs() || rhs();
-  default: // Subtractions; unsigned operations of a negative operand.
-    return e.op == PlanExpr::SubI || lhs() || rhs();
+    return divisor && a != kUnknown ? evaluatePlanOp(e.op, a, *divisor).value_or(kUnknown)
+                                    : kUnknown;
+  default:
+    return kUnknown;
   }
 }
 
@@ -224,33 +230,43 @@ struct UbeDeriveSymbolSizesPass
       }
     }
 
-    // Temporaries' sizes that may be negative: checked at each call. One
-    // that cannot be followed stays unchecked (no window made it).
+    // Sizes of the function's tensors that may be below 1: checked at
+    // each call. One that cannot be followed stays unchecked (no window
+    // made it).
     std::map<ExprRef, Location> checks;
     {
       ScopedDiagnosticHandler quiet(&getContext(), [](Diagnostic &) { return success(); });
-      fn.walk([&](tensor::EmptyOp empty) {
-        for (Value v : empty.getDynamicSizes()) {
-          FailureOr<SizeExpr> size = sizes.valueOf(v, empty);
-          if (succeeded(size) && !size->isConstant() && !checked.count(size->expr) &&
-              mayBeNegative(sizes.exprs(), uint32_t(size->expr)))
-            checks.try_emplace(size->expr, empty.getLoc());
+      // (The function's own ops: tensors inside loops are tiles of these.)
+      for (Operation &each : fn.getBody().front()) {
+        Operation *op = &each;
+        for (Value result : op->getResults()) {
+          auto type = dyn_cast<RankedTensorType>(result.getType());
+          for (int64_t d = 0; type && d < type.getRank(); ++d) {
+            if (!type.isDynamicDim(d))
+              continue;
+            FailureOr<SizeExpr> size = sizes.dimOf(result, d, op);
+            if (succeeded(size) && !size->isConstant() && !checked.count(size->expr) &&
+                lowerBound(sizes.exprs(), uint32_t(size->expr)) < 1)
+              checks.try_emplace(size->expr, op->getLoc());
+          }
         }
-      });
+      }
     }
     for (auto &[node, loc] : checks) {
       std::string name = describe(loc);
       for (int suffix = 2; indexOf(name) >= 0; ++suffix)
         name = describe(loc) + " #" + std::to_string(suffix);
       updated.push_back(withSize(
-          DimSymbolAttr::get(&getContext(), name, 0, 0, 1, ArrayAttr()),
+          DimSymbolAttr::get(&getContext(), name, 1, 0, 1, ArrayAttr()),
           subtree(sizes.exprs(), SizeExpr{0, node})));
     }
     fn->setAttr(symbolsName, ArrayAttr::get(&getContext(), updated));
   }
 
+  /// `symbol` with its size, which every call must give at least 1 (zero
+  /// sizes neither cross the calling convention nor reach the kernels).
   static DimSymbolAttr withSize(DimSymbolAttr symbol, ArrayRef<PlanExpr> size) {
-    return DimSymbolAttr::get(symbol.getContext(), symbol.getName(), 0, 0, 1,
+    return DimSymbolAttr::get(symbol.getContext(), symbol.getName(), 1, 0, 1,
                               sizeExprsToAttr(symbol.getContext(), size));
   }
 };

@@ -44,11 +44,13 @@ def UbeDeriveSymbolSizes : Pass<"ube-derive-symbol-sizes", "::mlir::func::FuncOp
     expression list, which the runtime evaluates at each call to size the
     result.
 
-    Sizes of the function's temporaries (`tensor.empty`) that may be
-    negative (a window's output, negative where the window does not fit)
-    become derived symbols too, named after the op, which no shape names:
-    the runtime refuses a call that makes one negative (an input too small
-    for the graph) before anything runs. A derived result's size the pass
+    Sizes of the function's tensors that may be below 1 (a window's output,
+    negative where the window does not fit; a size computed from it) become
+    derived symbols too, named after the op that makes the tensor, which no
+    shape names. Every derived symbol must be at least 1 at a call (zero
+    sizes neither cross the calling convention nor reach the kernels): the
+    runtime refuses a call that makes one smaller (an input too small for
+    the graph) before anything runs. A derived result's size the pass
     cannot follow is an error naming the result.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];

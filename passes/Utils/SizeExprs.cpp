@@ -105,6 +105,9 @@ FailureOr<SizeExpr> SizeExprBuilder::valueOf(Value v, Operation *user) {
   if (auto it = values_.find(v); it != values_.end())
     return it->second;
   Operation *def = v.getDefiningOp();
+  if (!def)
+    return user->emitOpError("takes a value computed on the host, which ")
+           << plan_ << " cannot follow (a block argument)";
   auto binary = [&](PlanExpr::Op op) -> FailureOr<SizeExpr> {
     auto a = valueOf(def->getOperand(0), def), b = valueOf(def->getOperand(1), def);
     if (failed(a) || failed(b))

@@ -65,19 +65,20 @@ def _decompositions():
     return table
 
 
-def _plain_size(size, scaled=True):
+def _plain_size(size, computed=True):
     """Whether a size is an int, one of dynamo's symbols (s0) or a product of
-    them and (`scaled`) at most one positive integer (s0*s1, 17*s0), as a
-    graph file names them; not another expression."""
+    them, as a graph file names them, or (`computed`) another expression of
+    the symbols (17*s0, a convolution's ((s1 - 3)//2) + 1), which a
+    partition computes from its inputs' symbols."""
     from ube.torch_export import symbol_product
     if isinstance(size, int):
         return True
     if isinstance(size, torch.SymInt):
         expr = size.node.expr
-        if expr.is_Mul:
-            product = symbol_product(expr)
-            return product is not None and (scaled or product[0] == 1)
-        return bool(expr.is_symbol or expr.is_number)
+        if expr.is_symbol or expr.is_number:
+            return True
+        product = symbol_product(expr)
+        return computed or (product is not None and product[0] == 1)
     return False
 
 
@@ -112,21 +113,21 @@ class _Supported(OperatorSupportBase):
     are ints or dynamo's symbols. `reasons` collects why the others cannot
     ({op: reason})."""
 
-    def __init__(self, scaled_sizes=True):
+    def __init__(self, computed_sizes=True):
         super().__init__()
         self.reasons = {}
-        # Sizes of an integer times symbols (a ViT's 17*s0 rows) run inside
-        # a partition, but not at its edges (its inputs and outputs name
-        # symbols): where one would be, the graph is partitioned again
+        # Sizes computed from symbols (a ViT's 17*s0 rows, a convolution's
+        # output length) run inside a partition, but not at its inputs (which
+        # name symbols): where one would be, the graph is partitioned again
         # without them.
-        self.scaled_sizes = scaled_sizes
-        self.saw_scaled_sizes = False
+        self.computed_sizes = computed_sizes
+        self.saw_computed_sizes = False
 
     def plain(self, size):
-        if _plain_size(size, scaled=False):
+        if _plain_size(size, computed=False):
             return True
-        if self.scaled_sizes and _plain_size(size):
-            self.saw_scaled_sizes = True
+        if self.computed_sizes and _plain_size(size):
+            self.saw_computed_sizes = True
             return True
         return False
 
@@ -237,17 +238,17 @@ def _compile_partition(submodule, example_values, name):
         return _UbeCall(ube_compile(path), name, single, strides)
 
 
-class _ScaledSizeAtEdge(Exception):
-    """A partition failed to compile, with sizes of an integer times symbols
+class _ComputedSizeAtEdge(Exception):
+    """A partition failed to compile, with sizes computed from symbols
     allowed: it is partitioned again without them."""
 
 
 def _compile_graph(kind):
     def compiler(gm, example_inputs):
         try:
-            return partitioned(copy.deepcopy(gm), _Supported(scaled_sizes=True))
-        except _ScaledSizeAtEdge:
-            return partitioned(gm, _Supported(scaled_sizes=False))
+            return partitioned(copy.deepcopy(gm), _Supported(computed_sizes=True))
+        except _ComputedSizeAtEdge:
+            return partitioned(gm, _Supported(computed_sizes=False))
 
     def partitioned(gm, support):
         from torch._functorch.aot_autograd import make_boxed_func
@@ -273,8 +274,8 @@ def _compile_graph(kind):
             try:
                 call = _compile_partition(submodule, values, f"ube_{node.target}")
             except (ExportError, CompileError) as error:
-                if support.saw_scaled_sizes:
-                    raise _ScaledSizeAtEdge() from error
+                if support.saw_computed_sizes:
+                    raise _ComputedSizeAtEdge() from error
                 # (A symbol no input of the partition has, say.) PyTorch runs it.
                 nodes = sum(n.op == "call_function" for n in submodule.graph.nodes)
                 compiled -= nodes

@@ -737,8 +737,11 @@ def _nothing(ex, node):
 
 
 def _sym_size(ex, node):
-    """x.shape[d]: an int, or the symbol of a dynamic dimension, which the
+    """x.shape[d], or arithmetic on such sizes: an int, or the symbol of a
+    dynamic dimension (or a size computed from the symbols), which the
     shape arguments of views, expansions and slices then name."""
+    if not isinstance(ex.val(node), (int, torch.SymInt)):
+        raise ex.error(node, "is arithmetic on values that are not sizes")
     return ex.size(ex.val(node), node)
 
 
@@ -1951,6 +1954,9 @@ ATEN_OPS = {
     aten._assert_tensor_metadata.default: _nothing, aten._assert_scalar.default: _nothing,
     aten._assert_async.msg: _nothing,
     aten.sym_size.int: _sym_size, aten.sym_constrain_range_for_size.default: _nothing,
+    # Size arithmetic (a decomposition's shapes): the size it computes.
+    operator.add: _sym_size, operator.sub: _sym_size, operator.mul: _sym_size,
+    operator.floordiv: _sym_size,
     torch._C._set_grad_enabled: _nothing,
     torch.ops.ube.replace_module_output.default: _bernoulli_select,
 }

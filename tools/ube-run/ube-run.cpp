@@ -378,10 +378,17 @@ int printInfo(const std::string &path, const std::vector<uint8_t> &image) {
     else if (e.arenaBytes)
       fmt::print(", arena {} bytes", e.arenaBytes);
     fmt::print("\n");
+    std::vector<std::string> names;
     for (const ube::DimSymbol &d : e.symbols)
-      fmt::print("    symbol {}: {} to {}{}\n", d.name, d.min,
-                 d.max ? std::to_string(d.max) : "any",
-                 d.multipleOf > 1 ? fmt::format(", a multiple of {}", d.multipleOf) : "");
+      names.push_back(d.name);
+    for (const ube::DimSymbol &d : e.symbols)
+      if (d.derived())
+        fmt::print("    symbol {} = {}, at least {} (computed at each call)\n", d.name,
+                   ube::planExprString(d.size, names), d.min);
+      else
+        fmt::print("    symbol {}: {} to {}{}\n", d.name, d.min,
+                   d.max ? std::to_string(d.max) : "any",
+                   d.multipleOf > 1 ? fmt::format(", a multiple of {}", d.multipleOf) : "");
   }
   return 0;
 }

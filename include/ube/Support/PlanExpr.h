@@ -54,6 +54,11 @@ std::optional<int64_t> evaluatePlanOp(PlanExpr::Op op, int64_t a, int64_t b);
 bool evaluatePlanExprs(const std::vector<PlanExpr> &exprs, const std::vector<int64_t> &symbols,
                        std::vector<int64_t> &values, std::string &error);
 
+/// The last node of `exprs` as people read it, the symbols by their names
+/// (`symbols`, in order): "(len - 3) // 2 + 1".
+std::string planExprString(const std::vector<PlanExpr> &exprs,
+                           const std::vector<std::string> &symbols);
+
 /// Appends `other`'s nodes to `exprs` (operands renumbered); returns the
 /// index of `other`'s last node among them.
 uint32_t appendPlanExprs(std::vector<PlanExpr> &exprs, const std::vector<PlanExpr> &other);

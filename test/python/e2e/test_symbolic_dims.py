@@ -490,6 +490,120 @@ def test_window_gradients_any_batch(ube_module, name):
     assert all(r["eager"] == [] for r in reports), reports
 
 
+def audio_frontend():
+    """PyTorch's own layers over a signal of any length: strided, padded,
+    dilated, depthwise and pointwise 1-D convolutions, GroupNorm, GELU and
+    average pooling that does not count its padding."""
+    nn = torch.nn
+    return nn.Sequential(nn.Conv1d(2, 8, 5, stride=2, padding=1), nn.GroupNorm(4, 8),
+                         nn.GELU(), nn.AvgPool1d(3, stride=2, padding=1, count_include_pad=False),
+                         nn.Conv1d(8, 8, 3, dilation=2, groups=8), nn.Conv1d(8, 4, 1))
+
+
+def image_classifier():
+    """A small CNN over images of any size: strided convolution, batch norm
+    (folded), max pooling, depthwise and pointwise convolutions, Hardswish,
+    average and adaptive pooling, a linear head. Every parameter and the
+    running statistics re-randomized."""
+    nn = torch.nn
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.MaxPool2d(3, 2, 1), nn.Conv2d(8, 8, 3, padding=1, groups=8),
+                          nn.Hardswish(), nn.Conv2d(8, 16, 1), nn.AvgPool2d(2),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5)).eval()
+    for p in model.parameters():
+        p.data.normal_()
+    model[1].running_mean.normal_()
+    model[1].running_var.uniform_(0.5, 2)
+    return model
+
+
+def test_convolutions_any_length(ube_module):
+    """One executable for any length: torch.export Dims on the batch and the
+    length; the output's length ((len − 3) // 2 + 1, pooled, less the
+    dilated kernel) is computed at each call. Against float64 PyTorch at
+    four (batch, length) pairs, a random one among them."""
+    from torch.export import Dim
+    torch.manual_seed(0)
+    model = audio_frontend()
+    exe = ube_module.compile(model, example_inputs=(torch.randn(2, 2, 40),),
+                             dynamic_shapes=({0: Dim("batch", max=8),
+                                              2: Dim("len", min=32, max=4096)},))
+    generator = torch.Generator().manual_seed(1)
+    length = int(torch.randint(32, 4096, (1,), generator=generator))
+    for batch, length in [(1, 32), (3, 33), (2, 1000), (5, length)]:
+        x = torch.randn(batch, 2, length, generator=generator)
+        out = exe(x.numpy())
+        with torch.no_grad():
+            ref = model.double()(x.double())
+        model.float()
+        assert out.shape == tuple(ref.shape)
+        assert rel_error(out, ref) < 2e-6
+
+
+@pytest.mark.parametrize("path", ["export", "onnx", "compile"])
+def test_image_classifier_any_image_size(ube_module, path, tmp_path):
+    """One executable for any image size: the batch and both planes symbolic
+    (torch.export Dims, ONNX dim_params, torch.compile(dynamic=True)), run
+    at square, odd and wide sizes against float64 PyTorch. Under
+    torch.compile the whole graph is one ube executable."""
+    import warnings
+    from torch.export import Dim
+    from ube.torch_backend import compiled_graphs, reset_report
+    model = image_classifier()
+    example = torch.randn(2, 3, 64, 48)
+    if path == "export":
+        exe = ube_module.compile(model, example_inputs=(example,), dynamic_shapes=(
+            {0: Dim("batch", max=8), 2: Dim("h", min=32, max=1024),
+             3: Dim("w", min=32, max=1024)},))
+    elif path == "onnx":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(tmp_path / "cnn.onnx"), dynamo=False,
+                              input_names=["x"], dynamic_axes={"x": {0: "b", 2: "h", 3: "w"}})
+        exe = ube_module.compile(tmp_path / "cnn.onnx")
+    else:
+        torch._dynamo.reset()
+        reset_report()
+        compiled = torch.compile(model, backend="ube", dynamic=True)
+
+        def exe(x):
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return compiled(torch.from_numpy(x)).numpy()
+    generator = torch.Generator().manual_seed(2)
+    for batch, h, w in [(2, 32, 32), (3, 33, 71), (2, 97, 50)]:
+        x = torch.randn(batch, 3, h, w, generator=generator)
+        out = exe(x.numpy())
+        out = out[0] if isinstance(out, tuple) else out
+        with torch.no_grad():
+            ref = model.double()(x.double())
+        model.float()
+        assert out.shape == tuple(ref.shape)
+        assert rel_error(out, ref) < 2e-6
+    if path == "compile":
+        reports = compiled_graphs()
+        assert all(r["eager"] == [] and r["partitions"] == 1 for r in reports), reports
+
+
+def test_window_too_small_is_refused(ube_module, tmp_path):
+    """An input shorter than a convolution's window: the call is refused
+    before anything runs, naming the sizes, from Python as from ube-run
+    (e2e/symbolic-windows.test)."""
+    graph = {"format": "ube.graph", "version": 2,
+             "dims": {"len": {"max": 512}},
+             "inputs": [{"name": "x", "dtype": "f32", "shape": [1, 2, "len"]},
+                        {"name": "w", "dtype": "f32", "shape": [4, 2, 7]}],
+             "nodes": [{"name": "y", "op": "conv", "inputs": ["x", "w"]}],
+             "outputs": ["y"]}
+    exe, _ = compiled(ube_module, tmp_path, graph, "short")
+    w = np.ones((4, 2, 7), np.float32)
+    assert exe(np.ones((1, 2, 7), np.float32), w).shape == (1, 4, 1)
+    with pytest.raises(Exception, match=r"at len = 6 the size 'y.2' is 0: the inputs are too "
+                                        r"small for the graph"):
+        exe(np.ones((1, 2, 6), np.float32), w)
+
+
 # The distillation loss over every token of a batch of any length: the
 # fused KD kernel on a symbolic row count (batch·seq rows of a vocabulary).
 KD = {"format": "ube.graph", "version": 2,
