@@ -14,11 +14,12 @@ hidden state out; a symbolic batch and length, every row padded at random,
 the error on the tokens the mask keeps) or BERT-base's shape; ResNet-50 or
 MobileNetV2 (transformers' models, default configs, random weights, 224 ×
 224 images in, the pooled features out; a symbolic batch, shapes
-`BATCHx224`).
+`BATCHx224`; with --planes the images' height and width are symbols too,
+shapes `BATCHxSIZE` of any size from 64 to 512).
 
     .venv/bin/python bench/bench_symbolic.py [--threads 2] [--runs 10]
         [--shapes 1x7,3x64,8x128,32x300]
-        [--model minilm|bert-base|resnet50|mobilenetv2]
+        [--model minilm|bert-base|resnet50|mobilenetv2] [--planes]
 """
 import argparse
 import os
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT / "build" / "python"))
 
 DEFAULT_SHAPES = ",".join(f"{b}x{s}" for b in (1, 3, 8, 32) for s in (7, 64, 128, 300))
 DEFAULT_VISION_SHAPES = "1x224,3x224,8x224,32x224"
+DEFAULT_PLANE_SHAPES = "1x224,3x160,8x96,1x320"
 
 
 VISION = ("resnet50", "mobilenetv2")
@@ -117,6 +119,8 @@ def main():
     parser.add_argument("--shapes", help=f"default {DEFAULT_SHAPES}; for the vision models "
                                          f"{DEFAULT_VISION_SHAPES}")
     parser.add_argument("--model", choices=["minilm", "bert-base", *VISION], default="minilm")
+    parser.add_argument("--planes", action="store_true",
+                        help="vision models: the images' height and width symbolic too")
     args = parser.parse_args()
     os.environ["UBE_NUM_THREADS"] = str(args.threads)
     import torch
@@ -124,16 +128,23 @@ def main():
     torch.set_num_threads(args.threads)
     vision = args.model in VISION
     model = build_model(args.model)
-    shapes = [tuple(int(v) for v in s.split("x")) for s in (
-        args.shapes or (DEFAULT_VISION_SHAPES if vision else DEFAULT_SHAPES)).split(",")]
-    if vision and len({length for _, length in shapes}) > 1:
-        raise SystemExit("the vision models' images have one size (only the batch is symbolic)")
+    default = (DEFAULT_PLANE_SHAPES if args.planes else DEFAULT_VISION_SHAPES) if vision \
+        else DEFAULT_SHAPES
+    shapes = [tuple(int(v) for v in s.split("x")) for s in (args.shapes or default).split(",")]
+    if vision and not args.planes and len({length for _, length in shapes}) > 1:
+        raise SystemExit("the vision models' images have one size without --planes")
     max_batch = max(b for b, _ in shapes)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
         batch = torch.export.Dim("batch", max=max(2, max_batch))
-        if vision:
+        if vision and args.planes:
+            most_length = 512
+            side = {d: torch.export.Dim(name, min=64, max=most_length)
+                    for d, name in ((2, "height"), (3, "width"))}
+            dynamic = ({0: batch, **side},)
+            example, _ = inputs_for(rng, args.model, model, 3, 96)
+        elif vision:
             most_length = shapes[0][1]
             dynamic = ({0: batch},)
             example, _ = inputs_for(rng, args.model, model, 3, most_length)
