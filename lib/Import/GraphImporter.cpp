@@ -64,6 +64,40 @@ int64_t constantFactor(StringRef factor) {
                                                                               : 0;
 }
 
+/// A size given by another value's dimension, `{"size_of": "c", "axis": 2,
+/// "add": -1}` in a node's shape or a slice's limit (a size the symbols fix
+/// without being one: a convolution's output length). Kept among the
+/// symbol names as "=c:2:-1", which no symbol is.
+struct SizeReference {
+  std::string value;
+  int64_t axis = 0, add = 0;
+  std::string encoded() const {
+    return "=" + value + ":" + std::to_string(axis) + ":" + std::to_string(add);
+  }
+  static std::optional<SizeReference> decode(StringRef text) {
+    if (!text.consume_front("="))
+      return std::nullopt;
+    auto [rest, add] = text.rsplit(':');
+    auto [value, axis] = rest.rsplit(':');
+    SizeReference ref{value.str()};
+    if (axis.getAsInteger(10, ref.axis) || add.getAsInteger(10, ref.add))
+      return std::nullopt;
+    return ref;
+  }
+  /// From JSON; nullopt (with `why`) when malformed.
+  static std::optional<SizeReference> parse(const json &v, std::string &why) {
+    if (!v.is_object() || !v.contains("size_of") || !v["size_of"].is_string() ||
+        !v.contains("axis") || !v["axis"].is_number_integer() ||
+        (v.contains("add") && !v["add"].is_number_integer()) ||
+        v.size() != (v.contains("add") ? 3u : 2u)) {
+      why = "a size reference is {\"size_of\": value, \"axis\": dimension[, \"add\": integer]}";
+      return std::nullopt;
+    }
+    return SizeReference{v["size_of"].get<std::string>(), v["axis"].get<int64_t>(),
+                         v.value("add", int64_t(0))};
+  }
+};
+
 struct TensorDecl {
   std::string name;
   RankedTensorType type; ///< Symbolic sizes are `?`.
@@ -81,6 +115,8 @@ struct NodeDecl {
   std::optional<ShapeDecl> shape;
   Location loc;
   std::string pointer; ///< JSON pointer of the node, for sub-locations.
+  /// The values its sizes refer to (SizeReference), built before it.
+  std::vector<std::string> sizeSources = {};
 };
 
 /// Sizes given to the symbols: none (the symbolic build: `?`), or a probe
@@ -139,6 +175,11 @@ private:
   LogicalResult parseSymbols();
   /// `shape` with each symbol's size from `sizes`, or `?` without them.
   SmallVector<int64_t> sizesOf(const ShapeDecl &shape, const SymbolSizes *sizes) const;
+  /// The size a SizeReference (encoded) names where the value's dimension
+  /// is static (the builds on trial sizes); nullopt for a symbol name.
+  std::optional<int64_t> referencedSize(StringRef symbol) const;
+  /// The value of a name in the function being built (buildBody's).
+  std::function<Value(const std::string &)> lookupValue_;
   FailureOr<TensorDecl> parseTensorDecl(const json &value, StringRef pointer) const;
   LogicalResult parseGradient(const json &value, const std::string &pointer,
                               FunctionDecl &fn) const;
@@ -262,6 +303,15 @@ FailureOr<ShapeDecl> GraphImporter::parseShape(const json &value, StringRef poin
       shape.symbols.push_back(std::move(symbol));
       continue;
     }
+    if (dim.is_object() && version_ >= 2) {
+      std::string why;
+      std::optional<SizeReference> ref = SizeReference::parse(dim, why);
+      if (!ref)
+        return error((pointer + "/" + Twine(i)).str()) << why;
+      shape.sizes.push_back(ShapedType::kDynamic);
+      shape.symbols.push_back(ref->encoded());
+      continue;
+    }
     if (allowInferred && dim.is_number_integer() && dim.get<int64_t>() == -1) {
       if (shape.inferred >= 0)
         return error((pointer + "/" + Twine(i)).str()) << "a shape has at most one -1";
@@ -276,6 +326,15 @@ FailureOr<ShapeDecl> GraphImporter::parseShape(const json &value, StringRef poin
   return shape;
 }
 
+std::optional<int64_t> GraphImporter::referencedSize(StringRef symbol) const {
+  std::optional<SizeReference> ref = SizeReference::decode(symbol);
+  if (!ref)
+    return std::nullopt;
+  auto type = cast<RankedTensorType>(lookupValue_(ref->value).getType());
+  return type.isDynamicDim(ref->axis) ? ShapedType::kDynamic
+                                      : type.getDimSize(ref->axis) + ref->add;
+}
+
 SmallVector<int64_t> GraphImporter::sizesOf(const ShapeDecl &shape,
                                             const SymbolSizes *sizes) const {
   SmallVector<int64_t> result(shape.sizes);
@@ -284,6 +343,11 @@ SmallVector<int64_t> GraphImporter::sizesOf(const ShapeDecl &shape,
   auto symbol = shape.symbols.begin();
   for (auto [d, size] : llvm::enumerate(result))
     if (ShapedType::isDynamic(size) && int64_t(d) != shape.inferred) {
+      if (std::optional<int64_t> referenced = referencedSize(*symbol)) {
+        ++symbol;
+        size = *referenced;
+        continue;
+      }
       SmallVector<StringRef> factors;
       StringRef(*symbol++).split(factors, '*');
       size = 1;
@@ -560,6 +624,17 @@ LogicalResult GraphImporter::parseNode(const json &value, size_t index) {
       return failure();
     node.shape = std::move(*shape);
   }
+  // The values its sizes name, which the scheduler puts before it.
+  auto collect = [&](const json &list) {
+    if (list.is_array())
+      for (const json &e : list)
+        if (e.is_object() && e.contains("size_of") && e["size_of"].is_string())
+          node.sizeSources.push_back(e["size_of"].get<std::string>());
+  };
+  if (value.contains("shape"))
+    collect(value["shape"]);
+  if (value.contains("attrs") && value["attrs"].contains("limit"))
+    collect(value["attrs"]["limit"]);
   if (failed(declareName(name, {ValueDef::Node, nodes_.size()}, pointer)))
     return failure();
   nodes_.push_back(std::move(node));
@@ -802,13 +877,19 @@ FailureOr<std::vector<size_t>> GraphImporter::scheduleNodes(const FunctionDecl &
     while (!stack.empty()) {
       auto &[index, next] = stack.back();
       const NodeDecl &node = nodes_[index];
-      if (next == node.inputs.size()) {
+      if (next == node.inputs.size() + node.sizeSources.size()) {
         marks[index] = Done;
         needed.push_back(index);
         stack.pop_back();
         continue;
       }
       size_t input = next++;
+      if (input >= node.inputs.size()) {
+        if (failed(visitName(node.sizeSources[input - node.inputs.size()], node.loc,
+                             "node '" + node.name + "': a size refers to ")))
+          return failure();
+        continue;
+      }
       if (failed(visitName(node.inputs[input],
                            nodeLoc(node, "/inputs/" + std::to_string(input)),
                            "node '" + node.name + "': input ")))
@@ -820,7 +901,8 @@ FailureOr<std::vector<size_t>> GraphImporter::scheduleNodes(const FunctionDecl &
   llvm::DenseMap<size_t, SmallVector<size_t>> users;
   for (size_t index : needed) {
     unsigned count = 0;
-    for (const std::string &name : nodes_[index].inputs) {
+    for (const std::string &name :
+         llvm::concat<const std::string>(nodes_[index].inputs, nodes_[index].sizeSources)) {
       ValueDef def = names_.find(name)->second;
       if (def.kind == ValueDef::Node) {
         ++count;
@@ -888,13 +970,23 @@ GraphImporter::convertAttributes(const NodeDecl &node, RegisteredOperationName o
       attr = builder_.getDenseI64ArrayAttr(values);
     } else if (node.op == "slice" && key == "limit" && v.is_array() &&
                llvm::all_of(v, [](const json &e) {
-                 return e.is_number_integer() || e.is_string();
+                 return e.is_number_integer() || e.is_string() || e.is_object();
                })) {
-      // A slice up to a symbol's size: -1, and the symbol's size at run time.
+      // A slice up to a symbol's size (or another value's dimension): -1,
+      // and the size at run time.
       SmallVector<int64_t> values;
       for (const json &e : v) {
         if (e.is_number_integer()) {
           values.push_back(e.get<int64_t>());
+          continue;
+        }
+        if (e.is_object()) {
+          std::string why;
+          std::optional<SizeReference> ref = SizeReference::parse(e, why);
+          if (!ref)
+            return emitError(loc) << "node '" << node.name << "': " << why;
+          values.push_back(-1);
+          runtimeLimits.push_back(ref->encoded());
           continue;
         }
         std::string symbol = e.get<std::string>();
@@ -1061,6 +1153,12 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
       node.shape && !sizes)
     named.append(node.shape->symbols.begin(), node.shape->symbols.end());
   for (const std::string &symbol : named) {
+    if (std::optional<SizeReference> ref = SizeReference::decode(symbol)) {
+      Value dim = tensor::DimOp::create(builder_, node.loc, lookupValue_(ref->value), ref->axis);
+      symbolSizes.push_back(arith::AddIOp::create(
+          builder_, node.loc, dim, arith::ConstantIndexOp::create(builder_, node.loc, ref->add)));
+      continue;
+    }
     SmallVector<StringRef> factors;
     StringRef(symbol).split(factors, '*');
     Value size;
@@ -1196,6 +1294,14 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     for (auto [d, limit] : llvm::enumerate(limits)) {
       if (limit != -1)
         continue;
+      if (std::optional<int64_t> referenced = referencedSize(*symbol)) {
+        // Another value's dimension: clamped at run time; its size in the
+        // builds on trial sizes.
+        if (sizes && !ShapedType::isDynamic(*referenced))
+          shape[d] = std::clamp<int64_t>(*referenced, 0, input.getDimSize(d));
+        ++symbol;
+        continue;
+      }
       DimSymbolAttr *declared =
           llvm::find_if(symbols_, [&](DimSymbolAttr s) { return s.getName() == *symbol; });
       if (input.isDynamicDim(d)) { // a symbolic dimension: clamped at run time
@@ -1274,6 +1380,7 @@ FailureOr<func::FuncOp> GraphImporter::buildBody(const FunctionDecl &function,
     values[name] = v;
     return v;
   };
+  lookupValue_ = lookup;
   for (size_t index : *order) {
     const NodeDecl &node = nodes_[index];
     SmallVector<Value> operands;

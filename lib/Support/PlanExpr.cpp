@@ -127,6 +127,12 @@ std::string planExprString(const std::vector<PlanExpr> &exprs,
     }
     const std::string &a = e.lhs < text.size() ? text[e.lhs] : "?";
     const std::string &b = e.rhs < text.size() ? text[e.rhs] : "?";
+    // Shared operands repeat in the text: past a line, a deep expression
+    // (a CNN's layers of windows) is given by its size instead.
+    if (a.size() + b.size() > 240) {
+      text.push_back(std::string(241, ' '));
+      continue;
+    }
     bool negative = exprs[e.rhs].op == PlanExpr::Constant && exprs[e.rhs].value < 0 &&
                     e.rhs < text.size();
     auto infix = [&](const char *op) { return "(" + a + " " + op + " " + b + ")"; };
@@ -150,6 +156,8 @@ std::string planExprString(const std::vector<PlanExpr> &exprs,
   if (text.empty())
     return "";
   std::string last = text.back();
+  if (last.size() > 240)
+    return "an expression of " + std::to_string(exprs.size()) + " operations";
   // The outer parentheses say nothing.
   return last.size() > 1 && last.front() == '(' && last.back() == ')' &&
                  std::count(last.begin(), last.end(), '(') == 1

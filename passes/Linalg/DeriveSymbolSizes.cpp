@@ -136,37 +136,46 @@ std::vector<PlanExpr> subtree(const std::vector<PlanExpr> &all, SizeExpr root) {
   return list;
 }
 
-/// A lower bound of node `i` over every size of the symbols (each at least
-/// 1), as far as its operations tell; INT64_MIN where they do not.
-int64_t lowerBound(const std::vector<PlanExpr> &all, uint32_t i) {
+/// A lower bound of every node of `all` over every size of the symbols
+/// (each at least 1), as far as the operations tell; INT64_MIN where they
+/// do not. Operands come before their users: one pass in order.
+std::vector<int64_t> lowerBounds(const std::vector<PlanExpr> &all) {
   constexpr int64_t kUnknown = std::numeric_limits<int64_t>::min();
-  const PlanExpr &e = all[i];
-  if (e.op == PlanExpr::Constant)
-    return e.value;
-  if (e.op == PlanExpr::Symbol)
-    return 1;
-  int64_t a = lowerBound(all, e.lhs), b = lowerBound(all, e.rhs);
-  std::optional<int64_t> divisor =
-      all[e.rhs].op == PlanExpr::Constant && all[e.rhs].value > 0
-          ? std::optional<int64_t>(all[e.rhs].value)
-          : std::nullopt;
-  switch (e.op) {
-  case PlanExpr::AddI:
-    return a == kUnknown || b == kUnknown ? kUnknown : evaluatePlanOp(e.op, a, b).value_or(kUnknown);
-  case PlanExpr::MulI:
-    return a >= 0 && b >= 0 ? evaluatePlanOp(e.op, a, b).value_or(kUnknown) : kUnknown;
-  case PlanExpr::MaxSI:
-    return std::max(a, b);
-  case PlanExpr::MinSI:
-    return std::min(a, b);
-  case PlanExpr::FloorDivSI:
-  case PlanExpr::DivSI:
-  case PlanExpr::CeilDivSI:
-    return divisor && a != kUnknown ? evaluatePlanOp(e.op, a, *divisor).value_or(kUnknown)
-                                    : kUnknown;
-  default:
-    return kUnknown;
+  std::vector<int64_t> bound(all.size(), kUnknown);
+  for (size_t i = 0; i < all.size(); ++i) {
+    const PlanExpr &e = all[i];
+    if (e.op == PlanExpr::Constant || e.op == PlanExpr::Symbol) {
+      bound[i] = e.op == PlanExpr::Constant ? e.value : 1;
+      continue;
+    }
+    int64_t a = bound[e.lhs], b = bound[e.rhs];
+    bool constantDivisor = all[e.rhs].op == PlanExpr::Constant && all[e.rhs].value > 0;
+    switch (e.op) {
+    case PlanExpr::AddI:
+      if (a != kUnknown && b != kUnknown)
+        bound[i] = evaluatePlanOp(e.op, a, b).value_or(kUnknown);
+      break;
+    case PlanExpr::MulI:
+      if (a >= 0 && b >= 0)
+        bound[i] = evaluatePlanOp(e.op, a, b).value_or(kUnknown);
+      break;
+    case PlanExpr::MaxSI:
+      bound[i] = std::max(a, b);
+      break;
+    case PlanExpr::MinSI:
+      bound[i] = std::min(a, b);
+      break;
+    case PlanExpr::FloorDivSI:
+    case PlanExpr::DivSI:
+    case PlanExpr::CeilDivSI:
+      if (constantDivisor && a != kUnknown)
+        bound[i] = evaluatePlanOp(e.op, a, all[e.rhs].value).value_or(kUnknown);
+      break;
+    default:
+      break;
+    }
   }
+  return bound;
 }
 
 /// "node 'c' (g.json:5:12)" from an op's location in a graph file.
@@ -245,14 +254,17 @@ struct UbeDeriveSymbolSizesPass
             if (!type.isDynamicDim(d))
               continue;
             FailureOr<SizeExpr> size = sizes.dimOf(result, d, op);
-            if (succeeded(size) && !size->isConstant() && !checked.count(size->expr) &&
-                lowerBound(sizes.exprs(), uint32_t(size->expr)) < 1)
+            if (succeeded(size) && !size->isConstant() && !checked.count(size->expr))
               checks.try_emplace(size->expr, op->getLoc());
           }
         }
       }
     }
+    // Those that may be below 1.
+    std::vector<int64_t> bounds = lowerBounds(sizes.exprs());
     for (auto &[node, loc] : checks) {
+      if (bounds[node] >= 1)
+        continue;
       std::string name = describe(loc);
       for (int suffix = 2; indexOf(name) >= 0; ++suffix)
         name = describe(loc) + " #" + std::to_string(suffix);

@@ -70,15 +70,8 @@ class GraphBuilder:
     def emit(self, base, op, inputs, attrs=None, **fields):
         """Appends a node; returns the name of its result."""
         shape = fields.get("shape")
-        derived = [d for d in shape or [] if getattr(d, "derived", False)]
-        if derived:
-            # A size computed from the symbols that is none of them (a
-            # convolution's output length): a graph file gives it only as a
-            # reshape's one -1.
-            if op != "reshape" or len(derived) > 1:
-                raise ValueError(f"its {op} writes the size {derived[0]}, computed from the "
-                                 "symbols, which a graph file gives only as a reshape's one -1")
-            fields["shape"] = [-1 if getattr(d, "derived", False) else d for d in shape]
+        if shape is not None:
+            fields["shape"] = self.written_sizes(shape, op)
         name = self.fresh(base)
         node = {"name": name, "op": op, "inputs": list(inputs)}
         if attrs:
@@ -86,6 +79,22 @@ class GraphBuilder:
         node.update(fields)
         self.nodes.append(node)
         return name
+
+    @staticmethod
+    def written_sizes(shape, op):
+        """A shape as a graph file writes it: a size computed from the symbols
+        that is none of them (a convolution's output length) as the
+        dimension of a value that has it ({"size_of": value, "axis": d}),
+        or as a reshape's one -1."""
+        derived = [d for d in shape if getattr(d, "derived", False)]
+        unreferenced = [d for d in derived if d.reference is None]
+        if not derived:
+            return shape
+        if unreferenced and (op != "reshape" or len(unreferenced) > 1):
+            raise ValueError(f"its {op} writes the size {unreferenced[0]}, computed from the "
+                             "symbols, which no value before it has")
+        return [(d.reference if d.reference is not None else -1)
+                if getattr(d, "derived", False) else d for d in shape]
 
     def constant(self, value, dtype, base="const"):
         """An inline constant node: a scalar, or a (small) array."""

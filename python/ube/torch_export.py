@@ -173,8 +173,11 @@ class SymbolicSize(str):
 class DerivedSize(SymbolicSize):
     """A size the symbols fix without being a symbol or a product of them (a
     convolution's output length, ((s0 - 3)//2) + 1): the executable computes
-    it; a graph file writes it only as a reshape's -1 (GraphBuilder.emit)."""
+    it. A graph file names it as a dimension of a value that has it
+    (`reference`, {"size_of": value, "axis": d}), or as a reshape's -1
+    (GraphBuilder.emit)."""
     derived = True
+    reference = None
 
 
 def symbol_product(expr):
@@ -205,6 +208,8 @@ class _Exporter:
         # The sympy symbols those are made of (s0 of "20*s0"): what a derived
         # size may be computed from.
         self.symbol_bases = {str(s) for k in self.symbols for s in sympy.sympify(k).free_symbols}
+        # Sizes computed from the symbols -> (a value that has one, its axis).
+        self.size_sources = {}
         self.graph = GraphBuilder()
         self.values = {}  # fx node -> ube value name, a list of them, or a static value
         self.probabilities = {}  # (slope, offset) -> transfer_probability value
@@ -245,7 +250,9 @@ class _Exporter:
             raise self.error(node, f"has a symbolic dimension ({d}); export with "
                                    "dynamic_shapes (torch.export Dims) or static shapes")
         if {str(s) for s in expr.free_symbols} <= self.symbol_bases:
-            return DerivedSize(str(expr))
+            size = DerivedSize(str(expr))
+            size.reference = self.size_sources.get(str(expr))
+            return size
         names = ", ".join(sorted(set(self.symbols.values())))
         raise self.error(node, f"has a dimension of size {expr}, which is not computed from "
                                f"the inputs' symbols ({names})")
@@ -347,8 +354,19 @@ class _Exporter:
                 self.output(node, signature)
             elif node.op == "call_function":
                 self.values[node] = self.convert(node)
+                self.note_sizes(node)
             elif node.op != "get_attr":
                 raise self.error(node, f"unexpected node kind {node.op}")
+
+    def note_sizes(self, node):
+        """Remembers the node's value as where each size it has that the
+        symbols compute (not name) can be read."""
+        v, name = self.val(node), self.values.get(node)
+        if not isinstance(v, torch.Tensor) or not isinstance(name, str):
+            return
+        for axis, d in enumerate(v.shape):
+            if isinstance(d, torch.SymInt) and not d.node.expr.is_number:
+                self.size_sources.setdefault(str(d.node.expr), {"size_of": name, "axis": axis})
 
     def placeholder(self, node, kind, target, input_names, index):
         if kind == InputKind.USER_INPUT:
@@ -836,6 +854,16 @@ def _slice(ex, node, dim, start, end, step):
         if _is_whole_slice({"start": start, "end": end, "step": step}) or (
                 (start or 0) == 0 and end == shape[dim] and step == 1):
             return ex.value(x, node)
+        # Up to the dimension's size less a constant (x[..., :-1]): a limit
+        # read from x at run time.
+        if isinstance(end, int) and end < 0 and (start or 0) >= 0 and (step or 1) >= 1:
+            starts, limits, strides = [0] * len(shape), list(shape), [1] * len(shape)
+            starts[dim], strides[dim] = start or 0, step or 1
+            limits[dim] = {"size_of": ex.value(x, node), "axis": dim, "add": end}
+            limits = [{"size_of": ex.value(x, node), "axis": d} if isinstance(size, str) and d
+                      != dim else size for d, size in enumerate(limits)]
+            return ex.emit(node.name, "slice", [ex.value(x, node)],
+                           {"start": starts, "limit": limits, "stride": strides})
         raise ex.error(node, f"slices dimension {dim} of symbolic size '{shape[dim]}', "
                              "which is not supported yet")
     if isinstance(end, SymbolicSize) or isinstance(start, SymbolicSize):
@@ -2019,7 +2047,10 @@ def _symbols(program, module, dynamic_shapes):
                                   "Dim; ube names symbols and their multiples, not other "
                                   "expressions of them")
             base, factor = (expr, 1) if expr.is_symbol else (product[1][0], product[0])
-            symbols.setdefault(str(expr), dim.__name__)
+            # (A multiple's Dim is named by its expression, "20*_samples":
+            # the symbol is the root's name and the factor, "_samples_x20".)
+            name = dim.__name__ if factor == 1 else f"{getattr(dim, 'root', dim).__name__}_x{factor}"
+            symbols.setdefault(str(expr), name)
             name = symbols[str(expr)]
             bounds = program.range_constraints.get(base)
             entry = {"min": 1, "max": 0, "multiple_of": factor}

@@ -586,6 +586,32 @@ def test_image_classifier_any_image_size(ube_module, path, tmp_path):
         assert all(r["eager"] == [] and r["partitions"] == 1 for r in reports), reports
 
 
+def test_wav2vec2_any_length(ube_module):
+    """transformers' Wav2Vec2 (a small config, re-randomized) over audio of
+    any length: torch.export with a multiple of a Dim for the samples (as
+    torch.export asks of strided convolutions), so the frames, the
+    positional convolution's cropped output and the attention over them
+    are sizes computed at each call (graph files name them as dimensions
+    of values that have them). Against float64 PyTorch at four lengths."""
+    from torch.export import Dim
+    from test_client_models import client, first_output
+    model, inputs, reference = client("Wav2Vec2Model")
+    samples = 20 * Dim("_samples", min=20, max=800)
+    exe = ube_module.compile(model, example_inputs=inputs,
+                             dynamic_shapes=({0: Dim("batch", max=8), 1: samples},))
+    generator = torch.Generator().manual_seed(3)
+    for batch, length in [(1, 400), (3, 420), (2, 1000), (1, 3340)]:
+        x = torch.randn(batch, length, generator=generator)
+        out = exe(x.numpy())
+        out = out[0] if isinstance(out, tuple) else out
+        with torch.no_grad():
+            ref = first_output(reference(x.double()))
+        assert out.shape == tuple(ref.shape)
+        assert rel_error(out, ref) < 1e-5
+    with pytest.raises(Exception, match="a multiple of 20"):
+        exe(np.zeros((1, 410), np.float32))
+
+
 def test_window_too_small_is_refused(ube_module, tmp_path):
     """An input shorter than a convolution's window: the call is refused
     before anything runs, naming the sizes, from Python as from ube-run
