@@ -886,7 +886,7 @@ FailureOr<std::vector<size_t>> GraphImporter::scheduleNodes(const FunctionDecl &
       size_t input = next++;
       if (input >= node.inputs.size()) {
         if (failed(visitName(node.sizeSources[input - node.inputs.size()], node.loc,
-                             "node '" + node.name + "': a size refers to ")))
+                             "node '" + node.name + "': size reference ")))
           return failure();
         continue;
       }
@@ -1143,6 +1143,19 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
     attrs->set(OpTrait::AttrSizedOperandSegments<void>::getOperandSegmentSizeAttr(),
                DenseI32ArrayAttr::get(context_, segments));
   }
+
+  // A size named as another value's dimension must name one it has.
+  SmallVector<std::string> references(runtimeLimits);
+  if (node.shape)
+    llvm::append_range(references, node.shape->symbols);
+  for (const std::string &symbol : references)
+    if (std::optional<SizeReference> ref = SizeReference::decode(symbol)) {
+      auto type = cast<RankedTensorType>(lookupValue_(ref->value).getType());
+      if (ref->axis < 0 || ref->axis >= type.getRank())
+        return emitError(node.loc) << "node '" << node.name << "': a size refers to dimension "
+                                   << ref->axis << " of '" << ref->value << "', which has "
+                                   << type.getRank();
+    }
 
   // A reshape or broadcast to sizes named by symbols takes their values:
   // the sizes of the inputs' dimensions that name them; so does a slice up

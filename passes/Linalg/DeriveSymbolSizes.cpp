@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/Interfaces/DestinationStyleOpInterface.h"
 #include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "llvm/Support/Path.h"
 
 #include <limits>
 #include <map>
@@ -185,8 +186,8 @@ std::string describe(Location loc) {
     if (auto named = dyn_cast<NameLoc>(l); named && name.empty())
       name = named.getName().str();
     if (auto file = dyn_cast<FileLineColLoc>(l); file && place.empty())
-      place = (file.getFilename().getValue() + ":" + Twine(file.getLine()) + ":" +
-               Twine(file.getColumn()))
+      place = (llvm::sys::path::filename(file.getFilename().getValue()) + ":" +
+               Twine(file.getLine()) + ":" + Twine(file.getColumn()))
                   .str();
     return WalkResult::advance();
   });

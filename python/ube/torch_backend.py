@@ -134,7 +134,7 @@ class _Supported(OperatorSupportBase):
     def is_node_supported(self, submodules, node):
         from ube.torch_export import ATEN_OPS, PARTIAL_RESULTS, TORCH_TO_UBE, _nothing
         handler = ATEN_OPS.get(node.target)
-        if node.op != "call_function" or handler is _nothing:
+        if node.op != "call_function" or handler is _nothing or _is_size_arithmetic(node):
             return False
         if handler is None:
             self.reasons[str(node.target)] = "no ube mapping"

@@ -187,6 +187,18 @@ def correctness_cases():
         ids = rng.integers(0, 50, (batch, seq)).astype(np.int64)
         runs.append((f"b{batch}_s{seq}", {"ids": ids, "mask": mask, **weights}))
     yield "symbolic_encoder", g, runs
+    # Convolution and ceil-mode pooling over a symbolic length: the output's
+    # length a derived symbol the runtime computes at each call.
+    g = {"format": "ube.graph", "version": 2, "dims": {"batch": {"max": 8}, "len": {"max": 4096}},
+         "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", 8, "len"]},
+                    {"name": "w", "dtype": "f32", "shape": [16, 8, 5]}],
+         "nodes": [node("c", "conv", ["x", "w"], attrs={"stride": [2], "padding": [1, 1]}),
+                   node("y", "avg_pool", ["c"], attrs={"kernel": [3], "stride": [2],
+                                                       "padding": [1, 1], "ceil_mode": True})],
+         "outputs": ["y"]}
+    runs = [(f"b{batch}_l{length}", {"x": randn(batch, 8, length), "w": 0.3 * randn(16, 8, 5)})
+            for batch, length in [(1, 5), (3, 37), (8, 1000)]]
+    yield "symbolic_windows", g, runs
 
 
 BENCHMARKS = {

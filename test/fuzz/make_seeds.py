@@ -46,6 +46,15 @@ PRODUCTS_GRAPH = {
               {"name": "y", "op": "reshape", "inputs": ["s"], "shape": ["batch", "seq", 4]}],
     "outputs": ["y"]}
 
+# Derived symbols (format 6): a convolution's output length over a symbolic
+# length, computed at each call, and the sizes the call checks.
+WINDOWS_GRAPH = {
+    "format": "ube.graph", "version": 2, "dims": {"len": {"max": 256}},
+    "inputs": [{"name": "x", "dtype": "f32", "shape": [1, 2, "len"]},
+               {"name": "w", "dtype": "f32", "shape": [4, 2, 3]}],
+    "nodes": [{"name": "y", "op": "conv", "inputs": ["x", "w"], "attrs": {"stride": [2]}}],
+    "outputs": ["y"]}
+
 DISTILL_GRAPH = {
     "format": "ube.graph", "version": 1, "name": "distill",
     "inputs": [{"name": "s", "dtype": "f32", "shape": [2, 8]},
@@ -131,6 +140,7 @@ def main():
         (graphs / "distill.json").write_text(json.dumps(DISTILL_GRAPH, indent=1))
         (graphs / "symbolic.json").write_text(json.dumps(SYMBOLIC_GRAPH, indent=1))
         (graphs / "products.json").write_text(json.dumps(PRODUCTS_GRAPH, indent=1))
+        (graphs / "windows.json").write_text(json.dumps(WINDOWS_GRAPH, indent=1))
 
         compile_tool = build / "bin/ube-compile"
         exes = corpus / "fuzz-executable"
@@ -139,6 +149,9 @@ def main():
         symbolic = tmp / "symbolic.json"
         symbolic.write_text(json.dumps(SYMBOLIC_GRAPH))
         subprocess.run([compile_tool, symbolic, "-o", exes / "symbolic-cpu.ube"], check=True)
+        windows = tmp / "windows.json"
+        windows.write_text(json.dumps(WINDOWS_GRAPH))
+        subprocess.run([compile_tool, windows, "-o", exes / "derived-cpu.ube"], check=True)
         # An arena sized at each call: expressions of an unbounded symbol (format 5).
         subprocess.run([compile_tool, ROOT / "test/unit/symbolic-unbounded.json", "-o",
                         exes / "arena-cpu.ube"], check=True)

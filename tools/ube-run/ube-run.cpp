@@ -381,14 +381,25 @@ int printInfo(const std::string &path, const std::vector<uint8_t> &image) {
     std::vector<std::string> names;
     for (const ube::DimSymbol &d : e.symbols)
       names.push_back(d.name);
+    auto named = [&](const ube::DimSymbol &d) {
+      return std::any_of(e.outputs.begin(), e.outputs.end(), [&](const ube::TensorSignature &t) {
+        return std::find(t.dims.begin(), t.dims.end(), d.name) != t.dims.end();
+      });
+    };
+    size_t checked = 0;
     for (const ube::DimSymbol &d : e.symbols)
-      if (d.derived())
+      if (d.derived() && named(d))
         fmt::print("    symbol {} = {}, at least {} (computed at each call)\n", d.name,
                    ube::planExprString(d.size, names), d.min);
+      else if (d.derived())
+        ++checked; // a size inside the code: listed by count
       else
         fmt::print("    symbol {}: {} to {}{}\n", d.name, d.min,
                    d.max ? std::to_string(d.max) : "any",
                    d.multipleOf > 1 ? fmt::format(", a multiple of {}", d.multipleOf) : "");
+    if (checked)
+      fmt::print("    {} more sizes computed from the symbols, each checked at each call\n",
+                 checked);
   }
   return 0;
 }
