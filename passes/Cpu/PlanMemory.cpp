@@ -343,30 +343,53 @@ private:
     }
     if (auto apply = dyn_cast<affine::AffineApplyOp>(op))
       return evaluate(apply);
-    // (Sizes are never negative: signed and unsigned bounds agree.)
-    if (!isa<arith::AddIOp, arith::MulIOp, arith::MaxUIOp, arith::MinUIOp, arith::MaxSIOp,
-             arith::MinSIOp, arith::IndexCastOp, arith::IndexCastUIOp, arith::CeilDivUIOp,
-             arith::DivUIOp>(op))
+    // Ops that never decrease as their operands grow, so the value at the
+    // symbols' maxima is the largest: sums (a window's `len - 3`), products
+    // and unsigned ops of values that are not negative, signed minima and
+    // maxima, subtractions and divisions by constants (positive ones).
+    if (!isa<arith::AddIOp, arith::SubIOp, arith::MulIOp, arith::MaxUIOp, arith::MinUIOp,
+             arith::MaxSIOp, arith::MinSIOp, arith::IndexCastOp, arith::IndexCastUIOp,
+             arith::CeilDivUIOp, arith::DivUIOp, arith::FloorDivSIOp, arith::CeilDivSIOp,
+             arith::DivSIOp>(op))
       return std::nullopt;
     SmallVector<int64_t> values;
     for (Value operand : op->getOperands()) {
       std::optional<int64_t> value = maximum(operand);
-      if (!value || *value < 0)
+      if (!value)
         return std::nullopt;
       values.push_back(*value);
     }
-    // Divisions grow with their dividend only: the divisor must be fixed.
-    if (isa<arith::CeilDivUIOp, arith::DivUIOp>(op) && !getConstantIntValue(op->getOperand(1)))
+    bool signedOrder = isa<arith::AddIOp, arith::SubIOp, arith::MaxSIOp, arith::MinSIOp,
+                           arith::FloorDivSIOp, arith::CeilDivSIOp, arith::DivSIOp>(op);
+    if (!signedOrder && llvm::any_of(values, [](int64_t v) { return v < 0; }))
       return std::nullopt;
-    return llvm::TypeSwitch<Operation *, int64_t>(op)
+    // Subtractions and divisions grow with their first operand only: the
+    // second must be fixed (a divisor, positive).
+    if (isa<arith::SubIOp, arith::CeilDivUIOp, arith::DivUIOp, arith::FloorDivSIOp,
+            arith::CeilDivSIOp, arith::DivSIOp>(op)) {
+      std::optional<int64_t> fixed = getConstantIntValue(op->getOperand(1));
+      if (!fixed || (!isa<arith::SubIOp>(op) && *fixed <= 0))
+        return std::nullopt;
+    }
+    return llvm::TypeSwitch<Operation *, std::optional<int64_t>>(op)
         .Case([&](arith::AddIOp) { return values[0] + values[1]; })
+        .Case([&](arith::SubIOp) { return values[0] - values[1]; })
         .Case([&](arith::MulIOp) { return values[0] * values[1]; })
         .Case<arith::MaxUIOp, arith::MaxSIOp>(
             [&](Operation *) { return std::max(values[0], values[1]); })
         .Case<arith::MinUIOp, arith::MinSIOp>(
             [&](Operation *) { return std::min(values[0], values[1]); })
-        .Case([&](arith::CeilDivUIOp) { return llvm::divideCeil(values[0], values[1]); })
-        .Case([&](arith::DivUIOp) { return values[0] / values[1]; })
+        .Case<arith::CeilDivUIOp, arith::CeilDivSIOp, arith::FloorDivSIOp, arith::DivSIOp,
+              arith::DivUIOp>([&](Operation *division) {
+          return ube::evaluatePlanOp(
+              llvm::TypeSwitch<Operation *, ube::PlanExpr::Op>(division)
+                  .Case([](arith::CeilDivUIOp) { return ube::PlanExpr::CeilDivUI; })
+                  .Case([](arith::CeilDivSIOp) { return ube::PlanExpr::CeilDivSI; })
+                  .Case([](arith::FloorDivSIOp) { return ube::PlanExpr::FloorDivSI; })
+                  .Case([](arith::DivSIOp) { return ube::PlanExpr::DivSI; })
+                  .Default([](Operation *) { return ube::PlanExpr::DivUI; }),
+              values[0], values[1]);
+        })
         .Default([&](Operation *) { return values[0]; });
   }
 

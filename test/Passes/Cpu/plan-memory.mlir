@@ -401,3 +401,32 @@ func.func @symbolic_bounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
   memref.dealloc %t1 : memref<?x16xf32>
   return
 }
+
+// -----
+
+// A window's output length, (n − 3) floordiv 2 + 1 plus min(n − 3, 0): no
+// term of the symbols, but it never decreases as n grows, so its maximum
+// (n = 64: 31 rows of 16 floats, 1984 bytes) bounds it and the buffer is
+// planned (stacked above the region) rather than allocated at each call.
+// CHECK-LABEL: func.func @symbolic_window
+// CHECK-NOT: memref.alloc
+// CHECK: return
+// PLAN-LABEL: memory plan for @symbolic_window: arena 1984 bytes
+func.func @symbolic_window(%x: memref<?x16xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 64>]} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c-3 = arith.constant -3 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %room = arith.addi %n, %c-3 : index
+  %steps = arith.floordivsi %room, %c2 : index
+  %out = arith.addi %steps, %c1 : index
+  %misfit = arith.minsi %room, %c0 : index
+  %length = arith.addi %out, %misfit : index
+  %one = arith.constant 1.0 : f32
+  %t = memref.alloc(%length) : memref<?x16xf32>
+  memref.store %one, %t[%c0, %c0] : memref<?x16xf32>
+  memref.dealloc %t : memref<?x16xf32>
+  return
+}
