@@ -203,6 +203,12 @@ struct UbeDeriveSymbolSizesPass
     auto symbols = fn->getAttrOfType<ArrayAttr>(symbolsName);
     if (!symbols || fn.isExternal())
       return;
+    // Run before: every derived symbol has its size (the pass is idempotent).
+    auto derived = llvm::make_filter_range(symbols.getAsRange<DimSymbolAttr>(),
+                                           [](DimSymbolAttr s) { return s.isDerived(); });
+    if (!derived.empty() &&
+        llvm::all_of(derived, [](DimSymbolAttr s) { return !s.getSize().empty(); }))
+      return;
     SizeResolver sizes(fn, symbols);
     SmallVector<Attribute> updated(symbols.getValue());
     auto indexOf = [&](StringRef name) {

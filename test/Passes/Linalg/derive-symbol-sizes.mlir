@@ -1,4 +1,6 @@
 // RUN: ube-opt %s --ube-lower-to-linalg --ube-derive-symbol-sizes --split-input-file | FileCheck %s
+// RUN: ube-opt %s --ube-lower-to-linalg --ube-derive-symbol-sizes --ube-derive-symbol-sizes --split-input-file | FileCheck %s
+// (Run twice, the pass changes nothing the second time.)
 
 // A strided convolution over a symbolic length: its output length, named by
 // the derived symbol y.2, is computed from `len` (symbol 1):
