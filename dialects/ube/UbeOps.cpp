@@ -409,9 +409,8 @@ LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
   if (failed(input))
     return failure();
   ArrayRef<int64_t> shape = input->getShape(), kernel = adaptor.getKernel();
-  if (shape.size() != 4 || ShapedType::isDynamic(shape[1]) || ShapedType::isDynamic(shape[2]) ||
-      ShapedType::isDynamic(shape[3]))
-    return emitOptionalError(loc, "input must be [B, C, H, W] with static C, H and W, got ",
+  if (shape.size() != 4 || ShapedType::isDynamic(shape[1]))
+    return emitOptionalError(loc, "input must be [B, C, H, W] with a static C, got ",
                              shapeString(shape));
   SmallVector<int64_t> dilation(2, 1), stride(2, 1);
   if (auto given = adaptor.getDilation())
@@ -423,8 +422,27 @@ LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
   };
   if (!positive(kernel) || !positive(dilation) || !positive(stride))
     return emitOptionalError(loc, "kernel, dilation and stride need two positive sizes");
+  int64_t depth = shape[1] * kernel[0] * kernel[1];
+  Type element = input->getElementType();
+  std::optional<int64_t> given = adaptor.getLength();
+  if (!given) {
+    // Over the window's output positions, counted from the plane's size.
+    if (adaptor.getColumns() || adaptor.getBatchColumns())
+      return emitOptionalError(loc, "columns and batch_columns need a length");
+    auto window = Window::get(loc, shape.drop_front(2), kernel, stride, std::nullopt, dilation);
+    if (failed(window))
+      return failure();
+    int64_t rows = window->outputSize(0, shape[2]), columns = window->outputSize(1, shape[3]);
+    int64_t length = ShapedType::isDynamic(rows) || ShapedType::isDynamic(columns)
+                         ? ShapedType::kDynamic
+                         : rows * columns;
+    types.push_back(RankedTensorType::get({shape[0], depth, length}, element));
+    return success();
+  }
+  if (ShapedType::isDynamic(shape[2]) || ShapedType::isDynamic(shape[3]))
+    return emitOptionalError(loc, "a length needs a static H and W, got ", shapeString(shape));
   int64_t width = shape[3], columns = adaptor.getColumns().value_or(width);
-  int64_t length = adaptor.getLength();
+  int64_t length = *given;
   if (columns < 1 || length < 1)
     return emitOptionalError(loc, "columns and length must be positive");
   // The farthest position read: the last position's, or the end of the row
@@ -439,16 +457,14 @@ LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
   if (farthest + last >= shape[2] * width)
     return emitOptionalError(loc, "length ", length, " reads up to element ", farthest + last,
                              " of the plane of ", shape[2] * width, " elements");
-  int64_t depth = shape[1] * kernel[0] * kernel[1];
   if (adaptor.getBatchColumns()) {
     if (ShapedType::isDynamic(shape[0]))
       return emitOptionalError(loc, "batch_columns needs a static batch, got ",
                                shapeString(shape));
-    types.push_back(RankedTensorType::get({1, depth, shape[0] * length},
-                                          input->getElementType()));
+    types.push_back(RankedTensorType::get({1, depth, shape[0] * length}, element));
     return success();
   }
-  types.push_back(RankedTensorType::get({shape[0], depth, length}, input->getElementType()));
+  types.push_back(RankedTensorType::get({shape[0], depth, length}, element));
   return success();
 }
 
@@ -464,12 +480,42 @@ std::array<int64_t, 2> Im2colOp::strides() {
   return {1, 1};
 }
 
+Window Im2colOp::window() {
+  auto [sh, sw] = strides();
+  auto [dh, dw] = dilations();
+  ArrayRef<int64_t> kernel = getKernel();
+  Window window;
+  window.kernel = {kernel[0], kernel[1]};
+  window.stride = {sh, sw};
+  window.dilation = {dh, dw};
+  window.padBegin = window.padEnd = {0, 0};
+  return window;
+}
+
 int64_t Im2colOp::rowLength() {
-  return getColumns().value_or(getInput().getType().getDimSize(3));
+  int64_t width = getInput().getType().getDimSize(3);
+  if (!getLength())
+    return window().outputSize(1, width);
+  return getColumns().value_or(width);
+}
+
+Value Im2colOp::rowLength(OpBuilder &b, Location loc) {
+  int64_t columns = rowLength();
+  if (!ShapedType::isDynamic(columns))
+    return arith::ConstantIndexOp::create(b, loc, columns);
+  return window().outputSize(b, loc, 1, tensor::DimOp::create(b, loc, getInput(), 3));
+}
+
+Value Im2colOp::positions(OpBuilder &b, Location loc) {
+  int64_t length = getType().getDimSize(2);
+  if (!ShapedType::isDynamic(length))
+    return arith::ConstantIndexOp::create(b, loc, length / imagesPerMatrix());
+  Value rows = window().outputSize(b, loc, 0, tensor::DimOp::create(b, loc, getInput(), 2));
+  return arith::MulIOp::create(b, loc, rows, rowLength(b, loc));
 }
 
 bool Im2colOp::isContiguous() {
-  return !getBatchColumns() && strides() == std::array<int64_t, 2>{1, 1} &&
+  return getLength() && !getBatchColumns() && strides() == std::array<int64_t, 2>{1, 1} &&
          rowLength() == getInput().getType().getDimSize(3);
 }
 
@@ -477,11 +523,15 @@ int64_t Im2colOp::imagesPerMatrix() {
   return getBatchColumns() ? getInput().getType().getDimSize(0) : 1;
 }
 
-int64_t Im2colOp::tapOffset(int64_t t) {
-  ArrayRef<int64_t> kernel = getKernel();
-  int64_t width = getInput().getType().getDimSize(3);
+Value Im2colOp::tapOffset(OpBuilder &b, Location loc, Value t, Value width) {
+  int64_t kw = getKernel()[1];
   auto [dh, dw] = dilations();
-  return t / kernel[1] * dh * width + t % kernel[1] * dw;
+  auto c = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  Value row = arith::DivUIOp::create(b, loc, t, c(kw));
+  Value column = arith::RemUIOp::create(b, loc, t, c(kw));
+  return arith::AddIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, row, arith::MulIOp::create(b, loc, c(dh), width)),
+      arith::MulIOp::create(b, loc, column, c(dw)));
 }
 
 LogicalResult ConvOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,

@@ -399,11 +399,18 @@ def Ube_Im2colOp : Ube_InferredOp<"im2col"> {
     positions fill only part of a panel; the batch's together fill them
     (a 4 × 4 output is 16 columns of a 32-wide panel, 8 images are 4
     panels). Its panels gather their columns.
+
+    Without `length` (and then without `columns` and `batch_columns`), the
+    result covers the window's output positions, `Q` = OW per row and
+    `length` = OH · OW, with OH and OW counted from the input's size: at
+    run time where its height or width is symbolic (the result's last
+    dimension is then `?`). A convolution over planes of any size takes
+    this form; its panels gather their columns.
   }];
   let arguments = (ins Ube_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
                    OptionalAttr<DenseI64ArrayAttr>:$dilation,
                    OptionalAttr<DenseI64ArrayAttr>:$stride,
-                   OptionalAttr<Ube_I64Attr>:$columns, Ube_I64Attr:$length,
+                   OptionalAttr<Ube_I64Attr>:$columns, OptionalAttr<Ube_I64Attr>:$length,
                    UnitAttr:$batch_columns);
   let results = (outs Ube_FloatTensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($input)";
@@ -412,16 +419,25 @@ def Ube_Im2colOp : Ube_InferredOp<"im2col"> {
     std::array<int64_t, 2> dilations();
     /// [sh, sw]: `stride`, or 1 where absent.
     std::array<int64_t, 2> strides();
-    /// Output positions per row: `columns`, or the plane's width.
+    /// Output positions per row: `columns`, the plane's width, or without
+    /// `length` the output's width (symbolic when the plane's width is).
     int64_t rowLength();
+    /// The window the op slides over its (padded) input: no padding.
+    Window window();
+    /// Output positions per row and in all, as index values (counted from
+    /// the input's size at run time on symbolic planes).
+    mlir::Value rowLength(mlir::OpBuilder &b, mlir::Location loc);
+    mlir::Value positions(mlir::OpBuilder &b, mlir::Location loc);
     /// Whether every row of the result is a contiguous run of the plane
     /// (stride 1, positions over the whole width, one image per matrix).
     bool isContiguous();
     /// The images whose positions share one matrix's columns: the batch
     /// with `batch_columns`, otherwise 1.
     int64_t imagesPerMatrix();
-    /// The flat offset of tap `t` (row-major over the kernel).
-    int64_t tapOffset(int64_t t);
+    /// The flat offset of tap `t` (row-major over the kernel) in a plane
+    /// of `width` columns.
+    mlir::Value tapOffset(mlir::OpBuilder &b, mlir::Location loc, mlir::Value t,
+                          mlir::Value width);
   }];
 }
 

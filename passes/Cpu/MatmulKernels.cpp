@@ -119,6 +119,10 @@ public:
     n = x.dim(rhs, rhsRank - (transposeRhs ? 2 : 1));
     lhsBatch = lhsType.getShape().drop_back(2);
     rhsBatch = rhsType.getShape().drop_back(2);
+    // Patches are never materialized: their columns are counted from the
+    // im2col's input, not read off its result.
+    if (Im2colOp im2col = rhsIm2col(); im2col && !transposeRhs)
+      n = im2colColumns(b, im2col);
     int64_t batchRank = resultType.getRank() - 2;
     // A symbolic batch size comes from an operand with that dimension (not
     // broadcast: its size there is not 1).

@@ -230,23 +230,21 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
 }
 
 Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
-    : contiguous(im2col.isContiguous()), stride(im2col.strides()),
-      rowLength(im2col.rowLength()), planeWidth(im2col.getInput().getType().getDimSize(3)),
-      images(im2col.imagesPerMatrix()), imageLength(im2col.getLength()) {
+    : im2col(im2col), contiguous(im2col.isContiguous()), stride(im2col.strides()),
+      images(im2col.imagesPerMatrix()) {
+  IndexMath x(b);
   ArrayRef<int64_t> kernel = im2col.getKernel(),
                     in = im2col.getInput().getType().getShape();
   taps = kernel[0] * kernel[1];
   planeSize = in[2] * in[3];
   imageSize = in[1] * planeSize;
+  imageLength = im2col.getType().getDimSize(2) / images;
+  rowLength = im2col.rowLength(b, b.getLoc());
+  planeWidth = x.dim(im2col.getInput(), 3);
   flat = tensor::CollapseShapeOp::create(
       b, im2col.getInput(),
       images > 1 ? SmallVector<ReassociationIndices>{{0, 1, 2, 3}}
                  : SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
-  SmallVector<Attribute> offsets;
-  for (int64_t t = 0; t < taps; ++t)
-    offsets.push_back(b.getIndexAttr(im2col.tapOffset(t)));
-  table = arith::ConstantOp::create(
-      b, DenseElementsAttr::get(RankedTensorType::get({taps}, b.getIndexType()), offsets));
 }
 
 Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
@@ -255,7 +253,7 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
   // Row kk: channel kk / T at tap kk mod T's offset in the plane.
   auto channelAndOffset = [&](Value kk) -> std::pair<Value, Value> {
     return {x.div(kk, x.c(taps)),
-            tensor::ExtractOp::create(b, table, ValueRange{x.rem(kk, x.c(taps))})};
+            Im2colOp(im2col).tapOffset(b, b.getLoc(), x.rem(kk, x.c(taps)), planeWidth)};
   };
   if (contiguous)
     return fillPanelRows(b, flat, kBegin, kEnd, width, panel, panelWidth, [&](Value kk) {
@@ -281,11 +279,12 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
         b, arith::DivUIOp::create(b, positions, splat(imageLength)), splat(imageSize));
     positions = arith::RemUIOp::create(b, positions, splat(imageLength));
   }
-  Value rows = arith::DivUIOp::create(b, positions, splat(rowLength));
-  Value cols = arith::RemUIOp::create(b, positions, splat(rowLength));
-  Value base =
-      arith::AddIOp::create(b, arith::MulIOp::create(b, rows, splat(stride[0] * planeWidth)),
-                            arith::MulIOp::create(b, cols, splat(stride[1])));
+  auto lanes = [&](Value v) { return vector::BroadcastOp::create(b, indexLanes, v); };
+  Value rows = arith::DivUIOp::create(b, positions, lanes(rowLength));
+  Value cols = arith::RemUIOp::create(b, positions, lanes(rowLength));
+  Value base = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, rows, lanes(x.mul(planeWidth, x.c(stride[0])))),
+      arith::MulIOp::create(b, cols, splat(stride[1])));
   if (imageBase)
     base = arith::AddIOp::create(b, base, imageBase);
   base = arith::IndexCastOp::create(b, i32Lanes, base);
@@ -330,7 +329,7 @@ static Value fillTransposedIm2colPanel(ImplicitLocOpBuilder &b, Im2colOp im2col,
   IndexMath x(b);
   ArrayRef<int64_t> in = im2col.getInput().getType().getShape(), kernel = im2col.getKernel();
   int64_t plane = in[2] * in[3], image = in[1] * plane, taps = kernel[0] * kernel[1];
-  int64_t length = im2col.getLength(), images = im2col.imagesPerMatrix();
+  int64_t images = im2col.imagesPerMatrix(), length = im2col.getType().getDimSize(2) / images;
   int64_t columns = im2col.rowLength();
   std::array<int64_t, 2> stride = im2col.strides(), dilation = im2col.dilations();
   Type i32 = b.getI32Type();
@@ -378,13 +377,20 @@ static Value fillTransposedIm2colPanel(ImplicitLocOpBuilder &b, Im2colOp im2col,
       })[0];
 }
 
+Value im2colColumns(ImplicitLocOpBuilder &b, Im2colOp im2col) {
+  int64_t columns = im2col.getType().getDimSize(2);
+  if (!ShapedType::isDynamic(columns))
+    return IndexMath(b).c(columns);
+  return im2col.positions(b, b.getLoc());
+}
+
 Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelWidth,
                         bool transposed) {
   IndexMath x(b);
   auto type = cast<RankedTensorType>(im2col.getType());
   Value count = im2col.imagesPerMatrix() > 1 ? x.c(1) : x.dim(im2col.getInput(), 0),
         k = x.c(type.getDimSize(transposed ? 2 : 1)),
-        n = x.c(type.getDimSize(transposed ? 1 : 2));
+        n = transposed ? x.c(type.getDimSize(1)) : im2colColumns(b, im2col);
   if (transposed) {
     Value flat = tensor::CollapseShapeOp::create(
         b, im2col.getInput(), SmallVector<ReassociationIndices>{{0, 1, 2, 3}});

@@ -17,13 +17,13 @@
 #ifndef UBE_PASSES_CPU_MATMULTILES_H
 #define UBE_PASSES_CPU_MATMULTILES_H
 
+#include "dialects/ube/UbeOps.h"
+
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 #include <array>
 
 namespace ube {
-
-class Im2colOp;
 
 /// `stack` ([S, K, N], or [S, N, K] when `transposed`) as packed panels
 /// [S, panels, K, NR]: Bp[s, p, k, j] = B_s[k, p·NR + j], zero past N. A
@@ -41,6 +41,10 @@ mlir::Value buildPackedPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack, 
 mlir::Value buildIm2colPanels(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col,
                               int64_t panelWidth, bool transposed = false);
 
+/// The columns of `im2col`'s result matrices (its last dimension),
+/// counted from its input's size on symbolic planes.
+mlir::Value im2colColumns(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col);
+
 /// The rows of an `im2col`'s panels, read from its input (contiguous runs
 /// at stride 1, gathered columns when strided or when the batch's images
 /// share the columns): what buildIm2colPanels
@@ -56,15 +60,17 @@ public:
                    int64_t panelWidth) const;
 
 private:
+  Im2colOp im2col;
   bool contiguous;
   std::array<int64_t, 2> stride;
-  int64_t rowLength, planeWidth, taps;
+  int64_t taps;
   /// With batch_columns: each image's positions (the op's length), its
   /// elements (C·H·W) and a plane's (H·W); images is 1 otherwise.
   int64_t images, imageLength, imageSize, planeSize;
-  /// The input as [B, C, H·W] (as [B·C·H·W] with batch_columns), and each
-  /// tap's offset in the plane.
-  mlir::Value flat, table;
+  /// Output positions per row and the plane's width (at run time on
+  /// symbolic planes), and the input as [B, C, H·W] (as [B·C·H·W] with
+  /// batch_columns).
+  mlir::Value rowLength, planeWidth, flat;
 };
 /// The packed panels of a constant `stack` (as buildPackedPanels), or null
 /// when `stack` is not a constant whose values can be read.

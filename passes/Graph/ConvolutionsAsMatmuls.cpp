@@ -92,7 +92,10 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     UbeBuilder u(rewriter, op.getLoc());
     Value batch = u.dimSize(op.getInput(), 0);
     if (!staticButBatch(op)) {
-      rewriter.replaceOp(op, symbolicPlanesProduct(u, op, window));
+      bool padded = llvm::all_of(llvm::concat<int64_t>(window.padBegin, window.padEnd),
+                                 [](int64_t p) { return p >= 0; });
+      rewriter.replaceOp(op, r <= 2 && padded ? symbolicPlanesIm2colProduct(u, op, window)
+                                              : symbolicPlanesProduct(u, op, window));
       return success();
     }
     if (r == 2 && (taps > 1 || strided)) {
@@ -138,6 +141,74 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     }
     rewriter.replaceOp(op, result);
     return success();
+  }
+
+  /// Symbolic planes, 2-D (1-D as planes of height 1): a ube.im2col over
+  /// the window's output positions of the padded input, counted at run
+  /// time, whose columns the matmul kernels gather into their panels (no
+  /// patch matrix), times the weight.
+  static Value symbolicPlanesIm2colProduct(UbeBuilder &u, ConvOp op, Window window) {
+    ArrayRef<int64_t> out = op.getType().getShape();
+    int64_t groups = op.getGroups(), n = out[0], outChannels = out[1];
+    Value input = op.getInput(), weight = op.getWeight();
+    if (window.rank() == 1) {
+      // [N, C, L] as [N, C, 1, L], the window [1, K].
+      for (SmallVector<int64_t> *ones : {&window.kernel, &window.stride, &window.dilation})
+        ones->insert(ones->begin(), 1);
+      for (SmallVector<int64_t> *zeros : {&window.padBegin, &window.padEnd})
+        zeros->insert(zeros->begin(), 0);
+      auto withHeight = [&](Value v) {
+        SmallVector<int64_t> shape(UbeBuilder::typeOf(v).getShape());
+        shape.insert(shape.begin() + 2, 1);
+        return u.reshape(v, shape, u.symbolicSizes(v));
+      };
+      input = withHeight(input);
+      weight = withHeight(weight);
+    }
+    Value x = padAxis(u, input, 2, window.padBegin[0], window.padEnd[0]);
+    x = padAxis(u, x, 3, window.padBegin[1], window.padEnd[1]);
+    ArrayRef<int64_t> in = UbeBuilder::typeOf(x).getShape();
+    Value batch = u.dimSize(x, 0);
+    ImplicitLocOpBuilder &b = u.b;
+    if (groups > 1) {
+      SmallVector<Value> sizes;
+      if (ShapedType::isDynamic(n))
+        sizes.push_back(arith::MulIOp::create(b, batch, arith::ConstantIndexOp::create(b, groups)));
+      llvm::append_range(sizes, u.sizesFrom(x, in.drop_front(2), {2, 3}));
+      x = u.reshape(x, {times(n, groups), in[1] / groups, in[2], in[3]}, sizes);
+    }
+    auto im2col = Im2colOp::create(b, x, b.getDenseI64ArrayAttr(window.kernel),
+                                   b.getDenseI64ArrayAttr(window.dilation),
+                                   b.getDenseI64ArrayAttr(window.stride), IntegerAttr(),
+                                   IntegerAttr(), UnitAttr());
+    Value patches = im2col;
+    int64_t depth = ShapedType::getNumElements(UbeBuilder::typeOf(weight).getShape().drop_front());
+    Value positions = im2col.positions(b, b.getLoc());
+    SmallVector<Value> lead;
+    if (ShapedType::isDynamic(n))
+      lead.push_back(batch);
+    SmallVector<Value> sizes(lead);
+    sizes.push_back(positions);
+    if (groups > 1)
+      patches = u.reshape(patches, {n, groups, depth, ShapedType::kDynamic}, sizes);
+    Value product = u.matmul(
+        u.reshape(weight, groups == 1 ? SmallVector<int64_t>{outChannels, depth}
+                                      : SmallVector<int64_t>{groups, outChannels / groups, depth}),
+        patches);
+    // [N, O, *out], the planes counted from the padded input's.
+    SmallVector<Value> outSizes(lead);
+    int64_t r = op.window().rank();
+    Window slid = im2col.window();
+    for (int64_t d = 0; d < r; ++d)
+      if (ShapedType::isDynamic(out[2 + d]))
+        outSizes.push_back(slid.outputSize(b, b.getLoc(), d + 2 - r, u.dimSize(x, d + 4 - r)));
+    Value result = u.reshape(product, out, outSizes);
+    if (Value bias = op.getBias()) {
+      SmallVector<int64_t> column = {outChannels};
+      column.append(r, 1);
+      result = u.add(result, u.reshape(bias, column));
+    }
+    return result;
   }
 
   /// Symbolic planes: the patches as strided slices of the padded input

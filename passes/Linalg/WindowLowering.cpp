@@ -11,10 +11,12 @@
 
 #include "passes/Linalg/Accumulation.h"
 #include "dialects/ube/UbeOps.h"
+#include "passes/Utils/KernelBuilding.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 #include <limits>
@@ -369,11 +371,15 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
     Location loc = op.getLoc();
     auto inputType = tensorType(adaptor.getInput());
     ArrayRef<int64_t> in = inputType.getShape(), kernel = op.getKernel();
-    int64_t width = in[3], length = op.getLength();
     auto [dh, dw] = op.dilations();
     Type element = inputType.getElementType();
     Value flat = tensor::CollapseShapeOp::create(
         rewriter, loc, adaptor.getInput(), SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+    if (ShapedType::isDynamic(op.getType().getDimSize(2))) {
+      rewriter.replaceOp(op, gatherPositions(rewriter, op, adaptor.getInput(), flat));
+      return success();
+    }
+    int64_t width = in[3], length = op.getType().getDimSize(2) / op.imagesPerMatrix();
     MLIRContext *context = rewriter.getContext();
     auto d = [&](unsigned i) { return getAffineDimExpr(i, context); };
     auto [sh, sw] = op.strides();
@@ -403,6 +409,49 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
     rewriter.replaceOpWithNewOp<tensor::CollapseShapeOp>(
         op, op.getType(), taps, SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4}});
     return success();
+  }
+
+  /// Symbolic planes: the positions' offsets are products of sizes known at
+  /// run time, which no indexing map can hold, so each element is read by
+  /// index (`flat` is `input` as [B, C, H·W]).
+  static Value gatherPositions(ConversionPatternRewriter &rewriter, Im2colOp op, Value input,
+                               Value flat) {
+    ImplicitLocOpBuilder b(op.getLoc(), rewriter);
+    IndexMath x(b);
+    ArrayRef<int64_t> kernel = op.getKernel();
+    int64_t sh = op.strides()[0], sw = op.strides()[1];
+    int64_t channels = op.getInput().getType().getDimSize(1);
+    Window window = op.window();
+    Value width = x.dim(input, 3);
+    Value columns = window.outputSize(b, b.getLoc(), 1, width);
+    Value rows = window.outputSize(b, b.getLoc(), 0, x.dim(input, 2));
+    Value rowStride = x.mul(width, x.c(sh));
+    SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, b.getLoc(), flat, 0),
+                                       b.getIndexAttr(channels), b.getIndexAttr(kernel[0]),
+                                       b.getIndexAttr(kernel[1]), x.mul(rows, columns)};
+    Value init = tensor::EmptyOp::create(b, sizes, op.getType().getElementType());
+    MLIRContext *context = b.getContext();
+    Value taps =
+        linalg::GenericOp::create(
+            b, init.getType(), ValueRange{}, ValueRange{init},
+            ArrayRef<AffineMap>{AffineMap::getMultiDimIdentityMap(5, context)},
+            SmallVector<utils::IteratorType>(5, utils::IteratorType::parallel),
+            [&](OpBuilder &nested, Location loc, ValueRange) {
+              ImplicitLocOpBuilder ib(loc, nested);
+              IndexMath y(ib);
+              auto index = [&](int64_t d) { return linalg::IndexOp::create(ib, d); };
+              Value j = index(4);
+              Value tap = y.add(y.mul(index(2), y.c(kernel[1])), index(3));
+              Value position =
+                  y.add(y.add(y.mul(y.div(j, columns), rowStride), y.mul(y.rem(j, columns), y.c(sw))),
+                        op.tapOffset(ib, loc, tap, width));
+              Value value = tensor::ExtractOp::create(ib, flat,
+                                                      ValueRange{index(0), index(1), position});
+              linalg::YieldOp::create(ib, value);
+            })
+            .getResult(0);
+    return tensor::CollapseShapeOp::create(b, op.getType(), taps,
+                                           SmallVector<ReassociationIndices>{{0}, {1, 2, 3}, {4}});
   }
 };
 

@@ -625,7 +625,7 @@ def test_window_too_small_is_refused(ube_module, tmp_path):
     exe, _ = compiled(ube_module, tmp_path, graph, "short")
     w = np.ones((4, 2, 7), np.float32)
     assert exe(np.ones((1, 2, 7), np.float32), w).shape == (1, 4, 1)
-    with pytest.raises(Exception, match=r"at len = 6 the size 'y.2' is 0: the inputs are too "
+    with pytest.raises(Exception, match=r"at len = 6 the size 'y.2' is -1: the inputs are too "
                                         r"small for the graph"):
         exe(np.ones((1, 2, 6), np.float32), w)
 
@@ -938,9 +938,14 @@ def test_causal_attention_float_mask_gradient_any_batch_and_length(ube_module, t
         causal = torch.ones(seq, seq, dtype=torch.bool).tril()
         scores = (tq @ kk.transpose(-1, -2)) / 4 + tm
         scores = scores.masked_fill(~causal, float("-inf"))
-        ref = ((scores.softmax(-1) @ vv) * torch.from_numpy(r).double()).sum()
+        terms = (scores.softmax(-1) @ vv) * torch.from_numpy(r).double()
+        ref = terms.sum()
         ref.backward()
-        assert rel_error(outs[0], ref.item()) < 1e-5, (batch, seq)
+        # The loss sums products of random signs: f32's rounding scales with
+        # the terms' magnitudes, not with the sum (0.88 from terms whose
+        # absolute values add to about 1000 at 2 × 40).
+        scale = terms.abs().sum().item()
+        assert abs(float(outs[0]) - ref.item()) < 1e-7 * scale, (batch, seq)
         for name, out, t in zip("qkvm", outs[1:], ts):
             assert rel_error(out, t.grad.numpy()) < 1e-5, (name, batch, seq)
 
