@@ -183,25 +183,28 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
                                    IntegerAttr(), UnitAttr());
     Value patches = im2col;
     int64_t depth = ShapedType::getNumElements(UbeBuilder::typeOf(weight).getShape().drop_front());
-    Value positions = im2col.positions(b, b.getLoc());
+    // The output's planes, counted from the padded input's.
+    Window slid = im2col.window();
+    Value rows = slid.outputSize(b, b.getLoc(), 0, u.dimSize(x, 2));
+    Value columns = slid.outputSize(b, b.getLoc(), 1, u.dimSize(x, 3));
     SmallVector<Value> lead;
     if (ShapedType::isDynamic(n))
       lead.push_back(batch);
     SmallVector<Value> sizes(lead);
-    sizes.push_back(positions);
+    sizes.push_back(arith::MulIOp::create(b, rows, columns));
     if (groups > 1)
       patches = u.reshape(patches, {n, groups, depth, ShapedType::kDynamic}, sizes);
     Value product = u.matmul(
         u.reshape(weight, groups == 1 ? SmallVector<int64_t>{outChannels, depth}
                                       : SmallVector<int64_t>{groups, outChannels / groups, depth}),
         patches);
-    // [N, O, *out], the planes counted from the padded input's.
+    // [N, O, *out] (a 1-D output has only the columns).
     SmallVector<Value> outSizes(lead);
     int64_t r = op.window().rank();
-    Window slid = im2col.window();
-    for (int64_t d = 0; d < r; ++d)
-      if (ShapedType::isDynamic(out[2 + d]))
-        outSizes.push_back(slid.outputSize(b, b.getLoc(), d + 2 - r, u.dimSize(x, d + 4 - r)));
+    if (r == 2 && ShapedType::isDynamic(out[2]))
+      outSizes.push_back(rows);
+    if (ShapedType::isDynamic(out.back()))
+      outSizes.push_back(columns);
     Value result = u.reshape(product, out, outSizes);
     if (Value bias = op.getBias()) {
       SmallVector<int64_t> column = {outChannels};

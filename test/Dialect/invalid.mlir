@@ -527,6 +527,30 @@ func.func @im2col_batch_columns(%x: tensor<?x2x6x5xf32>) {
 
 // -----
 
+func.func @im2col_symbolic_length(%x: tensor<1x2x?x5xf32>) {
+  // expected-error@+1 {{a length needs a static H and W, got [1, 2, ?, 5]}}
+  %0 = ube.im2col %x {kernel = array<i64: 3, 3>, length = 4 : i64} : tensor<1x2x?x5xf32>
+  return
+}
+
+// -----
+
+func.func @im2col_columns_without_length(%x: tensor<1x2x6x5xf32>) {
+  // expected-error@+1 {{columns and batch_columns need a length}}
+  %0 = ube.im2col %x {kernel = array<i64: 3, 3>, columns = 3 : i64} : tensor<1x2x6x5xf32>
+  return
+}
+
+// -----
+
+func.func @im2col_window_too_wide(%x: tensor<1x2x6x5xf32>) {
+  // expected-error@+1 {{the window (6 wide with dilation) is larger than spatial dimension 1 of size 5 padded by 0 and 0}}
+  %0 = ube.im2col %x {kernel = array<i64: 3, 6>} : tensor<1x2x6x5xf32>
+  return
+}
+
+// -----
+
 func.func @im2col_stride(%x: tensor<1x2x6x5xf32>) {
   // expected-error@+1 {{kernel, dilation and stride need two positive sizes}}
   %0 = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 0, 1>, length = 4 : i64}

@@ -283,6 +283,21 @@ func.func @windows(%x: tensor<2x3x9x9xf32>, %w: tensor<8x3x3x3xf32>, %b: tensor<
   return
 }
 
+// im2col over the window's output positions (no length): 4 × 4 of a static
+// 9 × 9 plane; counted at run time on a symbolic plane (the result's type
+// is checked by the returns).
+// CHECK-LABEL: func.func @im2col_positions
+// CHECK: ube.im2col %{{.*}} {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>} : tensor<2x3x9x9xf32>{{$}}
+// CHECK: ube.im2col %{{.*}} {dilation = array<i64: 2, 1>, kernel = array<i64: 3, 3>} : tensor<?x3x?x?xf32>{{$}}
+func.func @im2col_positions(%x: tensor<2x3x9x9xf32>, %s: tensor<?x3x?x?xf32>)
+    -> (tensor<2x27x16xf32>, tensor<?x27x?xf32>) {
+  %0 = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>}
+      : tensor<2x3x9x9xf32>
+  %1 = ube.im2col %s {kernel = array<i64: 3, 3>, dilation = array<i64: 2, 1>}
+      : tensor<?x3x?x?xf32>
+  return %0, %1 : tensor<2x27x16xf32>, tensor<?x27x?xf32>
+}
+
 // CHECK-LABEL: func.func @axis_ops
 func.func @axis_ops(%x: tensor<3x5xf32>, %i: tensor<3x5xi32>) {
   // CHECK: ube.argmax %{{.*}} {axis = 1 : i64} : tensor<3x5xf32>

@@ -31,3 +31,35 @@ func.func @symbolic(%a: tensor<?x20xf32>, %b: tensor<20x?xf32>) -> tensor<?x?xf3
   %r = ube.matmul %a, %b : tensor<?x20xf32>, tensor<20x?xf32>
   return %r : tensor<?x?xf32>
 }
+
+// Patches over symbolic planes (an im2col without a length): the product's
+// columns are the output's positions counted from the input's height and
+// width (OH · OW, never read off the patches, which are never built); each
+// panel's columns are gathered from the input flattened per channel at
+// (j / OW)·2·W + (j mod OW)·2, plus each row's tap offset (t / 3)·W + t mod 3
+// with the plane's width W read at run time.
+// CHECK-LABEL: func.func @symbolic_planes_patches
+// CHECK-NOT: ube.im2col
+// CHECK: %[[H:.*]] = tensor.dim %arg1, %c2
+// CHECK: %[[OH:.*]] = arith.addi
+// CHECK: %[[W:.*]] = tensor.dim %arg1, %c3
+// CHECK: %[[N:.*]] = arith.muli %[[OH_FINAL:.*]], %[[OW:.*]] : index
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[}}[0], [1], [2, 3]] : tensor<2x2x?x?xf32> into tensor<2x2x?xf32>
+// CHECK: scf.forall
+// CHECK: %[[Q:.*]] = vector.broadcast %[[OW]] : index to vector<16xindex>
+// CHECK: arith.divui %{{.*}}, %[[Q]] : vector<16xindex>
+// CHECK: arith.remui %{{.*}}, %[[Q]] : vector<16xindex>
+// CHECK: %[[ROW_STRIDE:.*]] = arith.muli %[[W]], %c2 : index
+// CHECK: scf.for
+// CHECK: %[[T:.*]] = arith.remui %{{.*}}, %c9 : index
+// CHECK: %[[TAP_ROW:.*]] = arith.divui %[[T]], %c3 : index
+// CHECK: %[[TAP_COLUMN:.*]] = arith.remui %[[T]], %c3 : index
+// CHECK: %[[TAP_ROW_OFFSET:.*]] = arith.muli %[[TAP_ROW]], %[[W]] : index
+// CHECK: arith.addi %[[TAP_ROW_OFFSET]], %[[TAP_COLUMN]] : index
+// CHECK: vector.gather %[[FLAT]]
+func.func @symbolic_planes_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x?x?xf32>)
+    -> tensor<2x4x?xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>} : tensor<2x2x?x?xf32>
+  %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<2x18x?xf32>
+  return %y : tensor<2x4x?xf32>
+}

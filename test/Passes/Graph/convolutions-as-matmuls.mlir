@@ -177,3 +177,43 @@ func.func @small_planes_grouped(%x: tensor<3x4x4x4xf32>, %w: tensor<6x2x3x3xf32>
       : tensor<3x4x4x4xf32>, tensor<6x2x3x3xf32>
   return %0 : tensor<3x6x4x4xf32>
 }
+
+// -----
+
+// Symbolic planes: the padded input's patches as a ube.im2col over the
+// window's output positions (no length: counted from its height and width
+// at run time), which the cpu matmul kernels gather into their panels; the
+// groups as views of the batch; the product viewed as [N, O, OH, OW] with
+// OH = (H + 2 − 3) // 2 + 1 and OW = W − 2 computed from the padded input.
+// CHECK-LABEL: func.func @symbolic_planes
+// CHECK: %[[X:.*]] = ube.concat %{{.*}}, %arg0, %{{.*}} {axis = 2 : i64}
+// CHECK: %[[N:.*]] = tensor.dim %[[X]], %c0
+// CHECK: %[[NG:.*]] = arith.muli %[[N]], %c2
+// CHECK: %[[G:.*]] = ube.reshape %[[X]] [%[[NG]], %{{.*}}, %{{.*}}] : tensor<?x4x?x?xf32> to tensor<?x2x?x?xf32>
+// CHECK: %[[P:.*]] = ube.im2col %[[G]] {dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 1>} : tensor<?x2x?x?xf32>
+// CHECK: tensor.dim %[[G]], %c2
+// CHECK: arith.floordivsi %{{.*}}, %c2
+// CHECK: tensor.dim %[[G]], %c3
+// CHECK: %[[L:.*]] = arith.muli %[[OH:.*]], %[[OW:.*]] : index
+// CHECK: %[[PG:.*]] = ube.reshape %[[P]] [%[[N]], %[[L]]] : tensor<?x18x?xf32> to tensor<?x2x18x?xf32>
+// CHECK: %[[Y:.*]] = ube.matmul %{{.*}}, %[[PG]] : tensor<2x3x18xf32>, tensor<?x2x18x?xf32>
+// CHECK: ube.reshape %[[Y]] [%[[N]], %[[OH]], %[[OW]]] : tensor<?x2x3x?xf32> to tensor<?x6x?x?xf32>
+func.func @symbolic_planes(%x: tensor<?x4x?x?xf32>, %w: tensor<6x2x3x3xf32>, %b: tensor<6xf32>)
+    -> tensor<?x6x?x?xf32> {
+  %0 = ube.conv %x, %w, %b {groups = 2 : i64, stride = array<i64: 2, 1>,
+                            padding = array<i64: 1, 0, 1, 0>}
+      : tensor<?x4x?x?xf32>, tensor<6x2x3x3xf32>, tensor<6xf32>
+  return %0 : tensor<?x6x?x?xf32>
+}
+
+// -----
+
+// A symbolic length: a plane of height 1, the window [1, 5].
+// CHECK-LABEL: func.func @symbolic_length
+// CHECK: %[[X:.*]] = ube.reshape %arg0 [%{{.*}}] : tensor<2x4x?xf32> to tensor<2x4x1x?xf32>
+// CHECK: %[[P:.*]] = ube.im2col %[[X]] {dilation = array<i64: 1, 1>, kernel = array<i64: 1, 5>, stride = array<i64: 1, 2>} : tensor<2x4x1x?xf32>
+// CHECK: ube.matmul %{{.*}}, %[[P]] : tensor<8x20xf32>, tensor<2x20x?xf32>
+func.func @symbolic_length(%x: tensor<2x4x?xf32>, %w: tensor<8x4x5xf32>) -> tensor<2x8x?xf32> {
+  %0 = ube.conv %x, %w {stride = array<i64: 2>} : tensor<2x4x?xf32>, tensor<8x4x5xf32>
+  return %0 : tensor<2x8x?xf32>
+}

@@ -51,6 +51,31 @@ func.func @im2col_strided(%x: tensor<2x3x6x5xf32>) -> tensor<2x12x4xf32> {
 
 // -----
 
+// im2col on symbolic planes: the output's positions per row (Q) and in all
+// counted from the input's width and height at run time; each element read
+// by index at (j / Q)·sh·W + j mod Q + (t / KW)·W + t mod KW, sizes no
+// indexing map can hold.
+// CHECK-LABEL: func.func @im2col_symbolic
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{\[}}[0], [1], [2, 3]] : tensor<?x3x?x?xf32> into tensor<?x3x?xf32>
+// CHECK: %[[W:.*]] = tensor.dim %arg0, %c3
+// CHECK: tensor.dim %arg0, %c2
+// CHECK: %[[ROW_STRIDE:.*]] = arith.muli %[[W]], %c2{{(_[0-9]+)?}}
+// CHECK: %[[LENGTH:.*]] = arith.muli %[[ROWS:.*]], %[[Q:.*]] : index
+// CHECK: %[[INIT:.*]] = tensor.empty(%{{.*}}, %[[LENGTH]]) : tensor<?x3x2x2x?xf32>
+// CHECK: linalg.generic {{.*}} outs(%[[INIT]] : tensor<?x3x2x2x?xf32>)
+// CHECK: %[[J:.*]] = linalg.index 4
+// CHECK: %[[ROW:.*]] = arith.divui %[[J]], %[[Q]]
+// CHECK: arith.muli %[[ROW]], %[[ROW_STRIDE]]
+// CHECK: arith.remui %[[J]], %[[Q]]
+// CHECK: tensor.extract %[[FLAT]]
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2, 3], [4]] : tensor<?x3x2x2x?xf32> into tensor<?x12x?xf32>
+func.func @im2col_symbolic(%x: tensor<?x3x?x?xf32>) -> tensor<?x12x?xf32> {
+  %0 = ube.im2col %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 1>} : tensor<?x3x?x?xf32>
+  return %0 : tensor<?x12x?xf32>
+}
+
+// -----
+
 // batch_columns: column d4 is image d4 floordiv 4's position d4 mod 4.
 // CHECK-DAG: #[[TAPS:.*]] = affine_map<(d0, d1, d2, d3, d4) -> (d4 floordiv 4, d1, ((d4 mod 4) floordiv 2) * 10 + (d4 mod 2) * 2 + d2 * 5 + d3)>
 // CHECK-LABEL: func.func @im2col_batch_columns

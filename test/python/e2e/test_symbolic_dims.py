@@ -541,6 +541,34 @@ def test_convolutions_any_length(ube_module):
         assert rel_error(out, ref) < 2e-6
 
 
+@pytest.mark.parametrize("fused_kernels", [True, False])
+def test_convolution_geometries_any_image_size(ube_module, fused_kernels):
+    """PyTorch's Conv2d over planes of any size: grouped with dilation,
+    stride (2, 1) and unequal padding; 3×3 at stride 1; a strided 1×1. The
+    patches are an im2col over the output's positions counted at run time,
+    gathered by the cpu matmul kernels (fused_kernels) or copied by the
+    generic lowering. Against float64 PyTorch at odd, wide and tall sizes."""
+    from torch.export import Dim
+    nn = torch.nn
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(4, 6, 3, stride=(2, 1), padding=(1, 2), dilation=(2, 1),
+                                    groups=2),
+                          nn.Conv2d(6, 8, 3, padding=1), nn.Conv2d(8, 5, 1, stride=2)).eval()
+    exe = ube_module.compile(model, example_inputs=(torch.randn(2, 4, 20, 24),),
+                             dynamic_shapes=({0: Dim("batch", max=4), 2: Dim("h", min=8, max=256),
+                                              3: Dim("w", min=8, max=256)},),
+                             fused_kernels=fused_kernels)
+    generator = torch.Generator().manual_seed(4)
+    for batch, h, w in [(1, 8, 8), (3, 17, 40), (2, 64, 9)]:
+        x = torch.randn(batch, 4, h, w, generator=generator)
+        out = exe(x.numpy())
+        with torch.no_grad():
+            ref = model.double()(x.double())
+        model.float()
+        assert out.shape == tuple(ref.shape), (batch, h, w)
+        assert rel_error(out, ref) < 2e-6, (batch, h, w)
+
+
 @pytest.mark.parametrize("path", ["export", "onnx", "compile"])
 def test_image_classifier_any_image_size(ube_module, path, tmp_path):
     """One executable for any image size: the batch and both planes symbolic
