@@ -177,21 +177,34 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
       llvm::append_range(sizes, u.sizesFrom(x, in.drop_front(2), {2, 3}));
       x = u.reshape(x, {times(n, groups), in[1] / groups, in[2], in[3]}, sizes);
     }
-    auto im2col = Im2colOp::create(b, x, b.getDenseI64ArrayAttr(window.kernel),
-                                   b.getDenseI64ArrayAttr(window.dilation),
-                                   b.getDenseI64ArrayAttr(window.stride), IntegerAttr(),
-                                   IntegerAttr(), UnitAttr());
-    Value patches = im2col;
     int64_t depth = ShapedType::getNumElements(UbeBuilder::typeOf(weight).getShape().drop_front());
     // The output's planes, counted from the padded input's.
-    Window slid = im2col.window();
+    Window slid = window;
+    slid.padBegin = slid.padEnd = {0, 0};
     Value rows = slid.outputSize(b, b.getLoc(), 0, u.dimSize(x, 2));
     Value columns = slid.outputSize(b, b.getLoc(), 1, u.dimSize(x, 3));
+    Value positions = arith::MulIOp::create(b, rows, columns);
     SmallVector<Value> lead;
     if (ShapedType::isDynamic(n))
       lead.push_back(batch);
     SmallVector<Value> sizes(lead);
-    sizes.push_back(arith::MulIOp::create(b, rows, columns));
+    sizes.push_back(positions);
+    // A pointwise window's patches are the planes themselves: [N·G, C/G,
+    // H·W] is a view, whose rows the matmul kernels pack contiguously.
+    Value patches;
+    ArrayRef<int64_t> planes = UbeBuilder::typeOf(x).getShape();
+    if (slid.kernel == SmallVector<int64_t>{1, 1} && slid.stride == SmallVector<int64_t>{1, 1}) {
+      SmallVector<Value> flatSizes;
+      if (ShapedType::isDynamic(planes[0]))
+        flatSizes.push_back(u.dimSize(x, 0));
+      flatSizes.push_back(positions);
+      patches = u.reshape(x, {planes[0], planes[1], ShapedType::kDynamic}, flatSizes);
+    } else {
+      patches = Im2colOp::create(b, x, b.getDenseI64ArrayAttr(window.kernel),
+                                 b.getDenseI64ArrayAttr(window.dilation),
+                                 b.getDenseI64ArrayAttr(window.stride), IntegerAttr(),
+                                 IntegerAttr(), UnitAttr());
+    }
     if (groups > 1)
       patches = u.reshape(patches, {n, groups, depth, ShapedType::kDynamic}, sizes);
     Value product = u.matmul(

@@ -190,11 +190,11 @@ func.func @small_planes_grouped(%x: tensor<3x4x4x4xf32>, %w: tensor<6x2x3x3xf32>
 // CHECK: %[[N:.*]] = tensor.dim %[[X]], %c0
 // CHECK: %[[NG:.*]] = arith.muli %[[N]], %c2
 // CHECK: %[[G:.*]] = ube.reshape %[[X]] [%[[NG]], %{{.*}}, %{{.*}}] : tensor<?x4x?x?xf32> to tensor<?x2x?x?xf32>
-// CHECK: %[[P:.*]] = ube.im2col %[[G]] {dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 1>} : tensor<?x2x?x?xf32>
 // CHECK: tensor.dim %[[G]], %c2
 // CHECK: arith.floordivsi %{{.*}}, %c2
 // CHECK: tensor.dim %[[G]], %c3
 // CHECK: %[[L:.*]] = arith.muli %[[OH:.*]], %[[OW:.*]] : index
+// CHECK: %[[P:.*]] = ube.im2col %[[G]] {dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 1>} : tensor<?x2x?x?xf32>
 // CHECK: %[[PG:.*]] = ube.reshape %[[P]] [%[[N]], %[[L]]] : tensor<?x18x?xf32> to tensor<?x2x18x?xf32>
 // CHECK: %[[Y:.*]] = ube.matmul %{{.*}}, %[[PG]] : tensor<2x3x18xf32>, tensor<?x2x18x?xf32>
 // CHECK: ube.reshape %[[Y]] [%[[N]], %[[OH]], %[[OW]]] : tensor<?x2x3x?xf32> to tensor<?x6x?x?xf32>
@@ -216,4 +216,19 @@ func.func @symbolic_planes(%x: tensor<?x4x?x?xf32>, %w: tensor<6x2x3x3xf32>, %b:
 func.func @symbolic_length(%x: tensor<2x4x?xf32>, %w: tensor<8x4x5xf32>) -> tensor<2x8x?xf32> {
   %0 = ube.conv %x, %w {stride = array<i64: 2>} : tensor<2x4x?xf32>, tensor<8x4x5xf32>
   return %0 : tensor<2x8x?xf32>
+}
+
+// -----
+
+// A pointwise window on symbolic planes: the planes themselves, viewed as
+// [N, C, H·W], are the patches.
+// CHECK-LABEL: func.func @symbolic_pointwise
+// CHECK-NOT: ube.im2col
+// CHECK: %[[L:.*]] = arith.muli %{{.*}}, %{{.*}} : index
+// CHECK: %[[P:.*]] = ube.reshape %arg0 [%{{.*}}, %[[L]]] : tensor<?x8x?x?xf32> to tensor<?x8x?xf32>
+// CHECK: ube.matmul %{{.*}}, %[[P]] : tensor<4x8xf32>, tensor<?x8x?xf32>
+func.func @symbolic_pointwise(%x: tensor<?x8x?x?xf32>, %w: tensor<4x8x1x1xf32>)
+    -> tensor<?x4x?x?xf32> {
+  %0 = ube.conv %x, %w : tensor<?x8x?x?xf32>, tensor<4x8x1x1xf32>
+  return %0 : tensor<?x4x?x?xf32>
 }
