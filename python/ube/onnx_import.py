@@ -38,8 +38,24 @@ class UnsupportedError(Exception):
 # A size is an int, or a string as the graph format writes a product of
 # symbols and a positive integer: "batch", "batch*seq", "4*batch".
 
+class ComputedSize(str):
+    """A size the symbols fix without being a product of them (a
+    convolution's output length over a symbolic input length, which ONNX's
+    shape inference leaves unknown): the graph file names it as dimension
+    `axis` of the ube value `value` that has it (GraphBuilder.emit writes
+    {"size_of": value, "axis": axis}). Products with it are no size here."""
+    derived = True
+
+    def __new__(cls, value, axis):
+        size = super().__new__(cls, f"{value}.{axis}")
+        size.reference = {"size_of": value, "axis": axis}
+        return size
+
+
 def _monomial(size):
     """(integer factor, sorted symbols) of a size."""
+    if isinstance(size, ComputedSize):
+        return 1, (size,)
     if not isinstance(size, str):
         return int(size), ()
     factor, symbols = 1, []
@@ -54,6 +70,12 @@ def _monomial(size):
 def _size(factor, symbols):
     if not symbols or factor == 0:
         return factor
+    if factor == 1 and len(symbols) == 1:
+        return symbols[0]
+    computed = [s for s in symbols if isinstance(s, ComputedSize)]
+    if computed:
+        raise UnsupportedError(f"a product with the computed size '{computed[0]}' (a graph "
+                               "file names such a size only as a value's dimension)")
     return "*".join(([str(factor)] if factor != 1 else []) + list(symbols))
 
 
@@ -214,9 +236,22 @@ class _Importer:
         and so the sizes of the unknowns its inferred shape named."""
         before, elem = self.types.get(name, (None, None))
         for old, new in zip(before or [], dims if len(before or []) == len(dims) else []):
-            if isinstance(old, _Unknown) and old.name and new is not None:
+            if isinstance(old, _Unknown) and old.name and new is not None and not isinstance(
+                    new, _Unknown):
                 self.unknowns.setdefault(old.name, new)
         self.types[name] = (list(dims), elem)
+
+    def _name_computed_sizes(self, name):
+        """The sizes of `name` that neither ONNX's inference nor the import
+        could write as products of the symbols (ComputedSize): its own
+        dimensions, once its ube value exists."""
+        dims, elem = self.types.get(name, (None, None))
+        if dims is None or self.known_shape(name) is not None:
+            return
+        self.set_shape(name, [ComputedSize(self.names[name], axis)
+                              if isinstance(d, _Unknown) and self.unknowns.get(d.name) is None
+                              else self.unknowns.get(d.name) if isinstance(d, _Unknown) else d
+                              for axis, d in enumerate(dims)])
 
     def sizes_operand(self, name, what):
         """The sizes a shape operand holds: a constant or a shape computation."""
@@ -302,6 +337,7 @@ class _Importer:
                         self.sizes[out] = value
                     else:
                         self.names[out] = value
+                        self._name_computed_sizes(out)
             for out in node.output[len(results):]:
                 if out and any(out in n.input for n in graph.node) or out in [
                         o.name for o in graph.output]:
@@ -887,6 +923,14 @@ def _reshape(im, node, attrs):
     out = [shape[i] if d == 0 and not attrs.get("allowzero", 0) else d
            for i, d in enumerate(target)]
     if -1 in out:
+        if any(isinstance(d, ComputedSize) for d in list(shape) + out):
+            # The element count is no product of the symbols: the graph's
+            # reshape computes the -1 (GroupNorm's [N, G, -1] of a signal
+            # of any length).
+            value = im.emit(_out(node), "reshape", [im.value(node.input[0])], shape=out)
+            im.set_shape(_out(node), [ComputedSize(value, axis) if d == -1 else d
+                                      for axis, d in enumerate(out)])
+            return value
         rest = size_div(size_prod(shape), size_prod(d for d in out if d != -1))
         if rest is None:
             raise UnsupportedError(f"the size -1 of {target} for {shape} is not a product of "

@@ -518,17 +518,31 @@ def image_classifier():
     return model
 
 
-def test_convolutions_any_length(ube_module):
-    """One executable for any length: torch.export Dims on the batch and the
-    length; the output's length ((len − 3) // 2 + 1, pooled, less the
-    dilated kernel) is computed at each call. Against float64 PyTorch at
-    four (batch, length) pairs, a random one among them."""
+@pytest.mark.parametrize("path", ["export", "onnx"])
+def test_convolutions_any_length(ube_module, path, tmp_path):
+    """One executable for any length: torch.export Dims, or ONNX dim_params,
+    on the batch and the length; the output's length ((len − 3) // 2 + 1,
+    pooled, less the dilated kernel) is computed at each call. Through ONNX,
+    GroupNorm is a Reshape to [N, G, -1] and back to Shape(x), sizes ONNX's
+    shape inference leaves unknown: the graph file names them as dimensions
+    of the values that have them. Against float64 PyTorch at four (batch,
+    length) pairs, a random one among them."""
+    import warnings
     from torch.export import Dim
     torch.manual_seed(0)
     model = audio_frontend()
-    exe = ube_module.compile(model, example_inputs=(torch.randn(2, 2, 40),),
-                             dynamic_shapes=({0: Dim("batch", max=8),
-                                              2: Dim("len", min=32, max=4096)},))
+    example = torch.randn(2, 2, 40)
+    if path == "export":
+        exe = ube_module.compile(model, example_inputs=(example,),
+                                 dynamic_shapes=({0: Dim("batch", max=8),
+                                                  2: Dim("len", min=32, max=4096)},))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(tmp_path / "audio.onnx"), dynamo=False,
+                              input_names=["x"], dynamic_axes={"x": {0: "batch", 2: "len"}})
+        exe = ube_module.compile(tmp_path / "audio.onnx",
+                                 dims={"batch": {"max": 8}, "len": {"min": 32, "max": 4096}})
     generator = torch.Generator().manual_seed(1)
     length = int(torch.randint(32, 4096, (1,), generator=generator))
     for batch, length in [(1, 32), (3, 33), (2, 1000), (5, length)]:
