@@ -979,6 +979,12 @@ def _slice(im, node, attrs):
         if isinstance(shape[a], str):  # all of a symbolic dimension, or unsupported
             if s == 0 and st == 1 and (e == shape[a] or (isinstance(e, int) and e >= 2 ** 31)):
                 continue
+            # Up to the size less a constant (x[..., :-1]): a limit read from
+            # the input at run time.
+            if isinstance(e, int) and e < 0 and isinstance(s, int) and s >= 0:
+                start[a], stride[a] = int(s), int(st)
+                limit[a] = {"size_of": im.value(node.input[0]), "axis": a, "add": int(e)}
+                continue
             raise UnsupportedError(f"slicing dimension {a} of symbolic size '{shape[a]}'")
         if isinstance(e, str):  # up to a symbol's size (the first `seq` positions)
             if s < 0:
@@ -989,6 +995,7 @@ def _slice(im, node, attrs):
         start[a], limit[a], stride[a] = s, max(s, e), int(st)
     if start == [0] * rank and limit == list(shape) and stride == [1] * rank:
         return im.value(node.input[0])
+    limit = [size.reference if isinstance(size, ComputedSize) else size for size in limit]
     return im.emit(_out(node), "slice", [im.value(node.input[0])],
                    {"start": start, "limit": limit, "stride": stride})
 

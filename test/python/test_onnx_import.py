@@ -185,6 +185,46 @@ def test_dim_params_in_a_hand_written_model(ube_module, tmp_path):
         np.testing.assert_array_equal(exe(x), np.maximum(x.reshape(b, 2, 6), 0))
 
 
+def test_sizes_shape_inference_leaves_unknown(ube_module, tmp_path):
+    """A strided Conv over a dim_param length: its output length, (len − 3)
+    // 2 + 1, is no product of symbols, and ONNX's shape inference leaves it
+    unknown. The graph file names it as a dimension of the value that has
+    it: a Slice to its end less one reads its limit from the conv's result,
+    and a Reshape to [N, 2, -1] (GroupNorm's) leaves the -1 to the graph.
+    Against onnxruntime at three lengths."""
+    import onnxruntime
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"], strides=[2]),
+         helper.make_node("Slice", ["c", "starts", "ends", "axes"], ["s"]),
+         helper.make_node("Reshape", ["s", "grouped"], ["g"]),
+         helper.make_node("Relu", ["g"], ["y"])],
+        "computed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2, "len"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        initializer=[numpy_helper.from_array(w, "w"),
+                     numpy_helper.from_array(np.array([0], np.int64), "starts"),
+                     numpy_helper.from_array(np.array([-1], np.int64), "ends"),
+                     numpy_helper.from_array(np.array([2], np.int64), "axes"),
+                     numpy_helper.from_array(np.array([0, 2, -1], np.int64), "grouped")])
+    path = tmp_path / "computed.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    written = ube_module.import_onnx(path, tmp_path / "computed.json")
+    nodes = {n["op"]: n for n in written["nodes"]}
+    conv = nodes["conv"]["name"]
+    assert nodes["slice"]["attrs"]["limit"][2] == {"size_of": conv, "axis": 2, "add": -1}
+    assert nodes["reshape"]["shape"] == ["batch", 2, -1]
+    exe = ube_module.compile(path)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for b, length in [(1, 5), (2, 8), (3, 101)]:
+        x = rng.standard_normal((b, 2, length)).astype(np.float32)
+        expected = session.run(None, {"x": x})[0]
+        out = exe(x)
+        assert out.shape == expected.shape
+        assert rel_error(out, expected) < 1e-6
+
+
 def test_dim_params_of_pytorch_modules(ube_module, tmp_path):
     """PyTorch's nn.TransformerEncoder exported with Dims (the exporter's
     own dim_params on intermediate values, "batch*seq" and "4*batch", read

@@ -628,21 +628,36 @@ def test_image_classifier_any_image_size(ube_module, path, tmp_path):
         assert all(r["eager"] == [] and r["partitions"] == 1 for r in reports), reports
 
 
-def test_wav2vec2_any_length(ube_module):
+@pytest.mark.parametrize("path", ["export", "onnx"])
+def test_wav2vec2_any_length(ube_module, path, tmp_path):
     """transformers' Wav2Vec2 (a small config, re-randomized) over audio of
     any length: torch.export with a multiple of a Dim for the samples (as
-    torch.export asks of strided convolutions), so the frames, the
-    positional convolution's cropped output and the attention over them
-    are sizes computed at each call (graph files name them as dimensions
-    of values that have them). Against float64 PyTorch at four lengths."""
+    torch.export asks of strided convolutions), or ONNX with a dim_param
+    for them (any length at all), so the frames, the positional
+    convolution's cropped output (a Slice to the end less one) and the
+    attention over them are sizes computed at each call (graph files name
+    them as dimensions of values that have them). Against float64 PyTorch
+    at four lengths."""
+    import warnings
     from torch.export import Dim
     from test_client_models import client, first_output
     model, inputs, reference = client("Wav2Vec2Model")
-    samples = 20 * Dim("_samples", min=20, max=800)
-    exe = ube_module.compile(model, example_inputs=inputs,
-                             dynamic_shapes=({0: Dim("batch", max=8), 1: samples},))
+    lengths = [(1, 400), (3, 420), (2, 1000), (1, 3340)]
+    if path == "export":
+        samples = 20 * Dim("_samples", min=20, max=800)
+        exe = ube_module.compile(model, example_inputs=inputs,
+                                 dynamic_shapes=({0: Dim("batch", max=8), 1: samples},))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, tuple(inputs), str(tmp_path / "wav2vec2.onnx"),
+                              dynamo=False, input_names=["x"],
+                              dynamic_axes={"x": {0: "batch", 1: "samples"}})
+        exe = ube_module.compile(tmp_path / "wav2vec2.onnx",
+                                 dims={"batch": {"max": 8}, "samples": {"min": 400, "max": 16000}})
+        lengths[2] = (2, 1003)
     generator = torch.Generator().manual_seed(3)
-    for batch, length in [(1, 400), (3, 420), (2, 1000), (1, 3340)]:
+    for batch, length in lengths:
         x = torch.randn(batch, length, generator=generator)
         out = exe(x.numpy())
         out = out[0] if isinstance(out, tuple) else out
@@ -650,8 +665,9 @@ def test_wav2vec2_any_length(ube_module):
             ref = first_output(reference(x.double()))
         assert out.shape == tuple(ref.shape)
         assert rel_error(out, ref) < 1e-5
-    with pytest.raises(Exception, match="a multiple of 20"):
-        exe(np.zeros((1, 410), np.float32))
+    if path == "export":
+        with pytest.raises(Exception, match="a multiple of 20"):
+            exe(np.zeros((1, 410), np.float32))
 
 
 def test_window_too_small_is_refused(ube_module, tmp_path):
