@@ -20,10 +20,12 @@
 //
 // An entry point with symbolic dimensions also places its buffers of
 // symbolic shape, after the static ones. Those whose bytes are one term of
-// the symbols (c · batch · seq) share a region per term, planned like static
-// buffers in units of the term, so the plan is as tight at every size as a
-// static plan for that size; any other goes above them, at the end of the
-// highest placed buffer live at the same time. Sizes and offsets are
+// the symbols and of the sizes computed from them (c · batch · seq, or c ·
+// batch · (h − 3) // 2 + 1, such a size an atom named by its expression)
+// share a region per term, planned like static buffers in units of the
+// term, so the region is as tight at every size as a static plan for that
+// size. Each region is then placed like one buffer, at the end of the
+// highest placed one live at the same time. Sizes and offsets are
 // computed once, at the function's start, from the symbols' sizes (each
 // size's computation is moved there), and so is the arena's size. The arena
 // then comes as a pointer alone, viewed at that size; `ube.arena_exprs`
@@ -55,9 +57,11 @@
 #include "llvm/ADT/TypeSwitch.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <deque>
 #include <map>
 #include <numeric>
 
@@ -163,14 +167,19 @@ int64_t placeByLiveness(MutableArrayRef<Buffer> buffers, int64_t alignment = kAl
   return llvm::alignTo(end, alignment);
 }
 
-/// A size that is one term of the symbols: `coefficient` × Π symbol^power.
+/// A size that is one term of the symbols: `coefficient` × Π symbol^power
+/// × Π atom, an atom being a size computed from them by other ops (a
+/// window's output length, `(len − 3) // 2 + 1`), named by its expression.
 struct Monomial {
   int64_t coefficient = 1;
   SmallVector<int64_t> powers; ///< Per symbol of `ube.symbols`.
+  SmallVector<int64_t> atoms;  ///< Sorted ids of SizeAtoms.
   Monomial operator*(const Monomial &other) const {
-    Monomial product{coefficient * other.coefficient, powers};
+    Monomial product{coefficient * other.coefficient, powers, atoms};
     for (auto [power, more] : llvm::zip_equal(product.powers, other.powers))
       power += more;
+    product.atoms.append(other.atoms);
+    llvm::sort(product.atoms);
     return product;
   }
 };
@@ -504,12 +513,78 @@ std::optional<Buffer> symbolicCandidate(memref::AllocOp alloc, Block &block,
 }
 
 
-/// `size` as one term of `fn`'s symbols, when it is a product of them and
-/// constants (an argument's dimension, a product of sizes, an affine
-/// product, such a term clamped at zero); nullopt otherwise (a sum, a
-/// division).
-std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCount) {
-  Monomial one{1, SmallVector<int64_t>(symbolCount, 0)};
+/// Ids of size expressions by structure (hash-consed: an op's name, its
+/// attributes and its operands' ids), so that two computations of the same
+/// size from the same symbols, a window's output length in two layers, are
+/// one atom.
+class SizeAtoms {
+public:
+  explicit SizeAtoms(func::FuncOp fn) : fn(fn) {}
+
+  /// The id of `size`'s expression, or nullopt when it reads anything but
+  /// constants and the symbols' sizes in the function's entry block.
+  std::optional<int64_t> idOf(Value size) {
+    if (auto it = ids.find(size); it != ids.end())
+      return it->second;
+    std::optional<int64_t> id = compute(size);
+    ids[size] = id;
+    return id;
+  }
+
+private:
+  std::optional<int64_t> compute(Value size) {
+    std::string key;
+    llvm::raw_string_ostream os(key);
+    if (auto constant = getConstantIntValue(size)) {
+      os << "c" << *constant;
+      return intern(key);
+    }
+    Operation *op = size.getDefiningOp();
+    if (!op || op->getBlock() != &fn.getBody().front())
+      return std::nullopt;
+    if (auto dim = dyn_cast<memref::DimOp>(op)) {
+      std::optional<ArgumentDim> known = argumentDim(fn, dim);
+      if (!known)
+        return std::nullopt;
+      os << (known->isSymbol ? "s" : "c") << known->value;
+      return intern(key);
+    }
+    if (!isPure(op) || op->getNumResults() != 1 || op->getNumRegions())
+      return std::nullopt;
+    os << op->getName() << op->getAttrDictionary();
+    for (Value operand : op->getOperands()) {
+      std::optional<int64_t> id = idOf(operand);
+      if (!id)
+        return std::nullopt;
+      os << " #" << *id;
+    }
+    return intern(key);
+  }
+
+  int64_t intern(const std::string &key) {
+    return keys.try_emplace(key, int64_t(keys.size())).first->second;
+  }
+
+  func::FuncOp fn;
+  llvm::DenseMap<Value, std::optional<int64_t>> ids;
+  std::map<std::string, int64_t> keys;
+};
+
+/// `size` as one term of `fn`'s symbols, when it is a product of them,
+/// constants and atoms (an argument's dimension, a product of sizes, an
+/// affine product, such a term clamped at zero; any other size computed
+/// from the symbols is an atom); nullopt where it reads anything else.
+std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCount,
+                                   SizeAtoms &atoms) {
+  Monomial one{1, SmallVector<int64_t>(symbolCount, 0), {}};
+  auto atom = [&]() -> std::optional<Monomial> {
+    std::optional<int64_t> id = atoms.idOf(size);
+    if (!id)
+      return std::nullopt;
+    Monomial term = one;
+    term.atoms.push_back(*id);
+    return term;
+  };
   if (auto constant = getConstantIntValue(size)) {
     one.coefficient = *constant;
     return one;
@@ -528,12 +603,12 @@ std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCou
     return one;
   }
   if (isa<arith::IndexCastOp, arith::IndexCastUIOp>(op))
-    return monomialOf(fn, op->getOperand(0), symbolCount);
+    return monomialOf(fn, op->getOperand(0), symbolCount, atoms);
   if (isa<arith::MulIOp>(op)) {
-    auto lhs = monomialOf(fn, op->getOperand(0), symbolCount);
-    auto rhs = monomialOf(fn, op->getOperand(1), symbolCount);
+    auto lhs = monomialOf(fn, op->getOperand(0), symbolCount, atoms);
+    auto rhs = monomialOf(fn, op->getOperand(1), symbolCount, atoms);
     if (!lhs || !rhs)
-      return std::nullopt;
+      return atom();
     return *lhs * *rhs;
   }
   // max(term, c ≤ 0): the term (a slice's size, clamped at zero, of a whole
@@ -542,12 +617,13 @@ std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCou
     for (int i = 0; i < 2; ++i)
       if (std::optional<int64_t> bound = getConstantIntValue(op->getOperand(1 - i));
           bound && (*bound == 0 || (*bound < 0 && isa<arith::MaxSIOp>(op)))) {
-        std::optional<Monomial> term = monomialOf(fn, op->getOperand(i), symbolCount);
-        return term && term->coefficient >= 0 ? term : std::nullopt;
+        std::optional<Monomial> term = monomialOf(fn, op->getOperand(i), symbolCount, atoms);
+        if (term && term->coefficient >= 0)
+          return term;
       }
   auto apply = dyn_cast<affine::AffineApplyOp>(op);
   if (!apply || apply.getAffineMap().getNumResults() != 1)
-    return std::nullopt;
+    return atom();
   unsigned dims = apply.getAffineMap().getNumDims();
   std::function<std::optional<Monomial>(AffineExpr)> term =
       [&](AffineExpr e) -> std::optional<Monomial> {
@@ -557,9 +633,9 @@ std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCou
       return constant;
     }
     if (auto d = dyn_cast<AffineDimExpr>(e))
-      return monomialOf(fn, apply.getMapOperands()[d.getPosition()], symbolCount);
+      return monomialOf(fn, apply.getMapOperands()[d.getPosition()], symbolCount, atoms);
     if (auto sym = dyn_cast<AffineSymbolExpr>(e))
-      return monomialOf(fn, apply.getMapOperands()[dims + sym.getPosition()], symbolCount);
+      return monomialOf(fn, apply.getMapOperands()[dims + sym.getPosition()], symbolCount, atoms);
     if (e.getKind() != AffineExprKind::Mul)
       return std::nullopt;
     auto binary = cast<AffineBinaryOpExpr>(e);
@@ -568,22 +644,24 @@ std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCou
       return std::nullopt;
     return *lhs * *rhs;
   };
-  return term(apply.getAffineMap().getResult(0));
+  if (std::optional<Monomial> product = term(apply.getAffineMap().getResult(0)))
+    return product;
+  return atom();
 }
 
 /// A symbolic buffer's bytes as one term of the symbols, or nullopt.
 std::optional<Monomial> bytesMonomial(func::FuncOp fn, memref::AllocOp alloc,
-                                      size_t symbolCount) {
+                                      size_t symbolCount, SizeAtoms &atoms) {
   MemRefType type = alloc.getType();
   std::optional<int64_t> elementBytes = byteSize(MemRefType::get({}, type.getElementType()));
   if (!elementBytes)
     return std::nullopt;
-  Monomial bytes{*elementBytes, SmallVector<int64_t>(symbolCount, 0)};
+  Monomial bytes{*elementBytes, SmallVector<int64_t>(symbolCount, 0), {}};
   for (int64_t size : type.getShape())
     if (!ShapedType::isDynamic(size))
       bytes.coefficient *= size;
   for (Value size : alloc.getDynamicSizes()) {
-    std::optional<Monomial> term = monomialOf(fn, size, symbolCount);
+    std::optional<Monomial> term = monomialOf(fn, size, symbolCount, atoms);
     if (!term || term->coefficient <= 0)
       return std::nullopt;
     bytes = bytes * *term;
@@ -743,11 +821,12 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
 
   /// Places `symbolic` above the static buffers' `staticBytes`, in code at
   /// the function's start and at the maxima. Buffers whose bytes are one
-  /// term of the symbols (c · batch · seq) share a region per term, planned
-  /// like static buffers in units of the term: the region and every offset
-  /// in it scale with the term, so the plan is as tight at any size as a
-  /// static one. The others go above, largest (at the maxima) first, each
-  /// at the aligned end of the highest placed one live at the same time.
+  /// term (c · batch · seq, atoms included) share a region per term,
+  /// planned like static buffers in units of the term: the region and
+  /// every offset in it scale with the term, so the region is as tight at
+  /// any size as a static plan. The regions (and any buffer of no term)
+  /// are then placed largest (at the maxima) first, each at the aligned end
+  /// of the highest placed one live at the same time.
   /// Sets `bytesAtMaxima` to the arena's size at the maxima and
   /// `ube.arena_exprs` to its size at a call; returns `pointer` (the arena
   /// argument) viewed at that size, or null after a diagnostic.
@@ -778,23 +857,34 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     // One region per term, in a fixed order.
     size_t symbolCount =
         fn->getAttrOfType<ArrayAttr>(ube::UbeDialect::SymbolsAttrHelper::getNameStr()).size();
-    std::map<SmallVector<int64_t>, std::vector<std::pair<Buffer *, int64_t>>> regions;
+    std::map<std::pair<SmallVector<int64_t>, SmallVector<int64_t>>,
+             std::vector<std::pair<Buffer *, int64_t>>>
+        regions;
     std::vector<Buffer *> order;
+    SizeAtoms atoms(fn);
     for (Buffer &buffer : symbolic) {
-      if (std::optional<Monomial> bytes = bytesMonomial(fn, buffer.alloc, symbolCount))
-        regions[bytes->powers].push_back({&buffer, bytes->coefficient});
+      if (std::optional<Monomial> bytes = bytesMonomial(fn, buffer.alloc, symbolCount, atoms))
+        regions[{bytes->powers, bytes->atoms}].push_back({&buffer, bytes->coefficient});
       else
         order.push_back(&buffer);
     }
     // In a region, buffer i has a coefficient offset k_i from the static
     // plan of the coefficients (unaligned: an alignment of 64 there would
-    // waste up to 63 terms per buffer) and its byte offset is
+    // waste up to 63 terms per buffer) and its byte offset in the region is
     // alignUp(k_i · term, 64) + 64 · depth_i, where depth_i exceeds the
     // depth of every buffer below it live at the same time: each buffer
     // below ends under k_i · term + 64 · (depth_i - 1) + 64, so none overlap.
-    Value base = constant(staticBytes);
-    int64_t baseAtMaxima = staticBytes;
-    for (auto &[powers, members] : regions) {
+    // The region is then placed like one buffer, live from its members'
+    // first allocation to their last use.
+    Value zero = constant(0);
+    std::deque<Buffer> blocks;
+    struct Member {
+      Buffer *buffer, *block;
+      Value offset;
+      int64_t offsetAtMaxima;
+    };
+    std::vector<Member> placedInRegions;
+    for (auto &[key, members] : regions) {
       std::vector<Buffer> units;
       for (auto [buffer, coefficient] : members) {
         units.push_back(*buffer);
@@ -820,25 +910,34 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       Value term = arith::DivUIOp::create(b, loc, bytesOf(*first), constant(coefficient));
       int64_t termAtMaxima = first->bytes / coefficient;
       auto offsetIn = [&](int64_t units, int64_t depth) -> Value {
-        Value offset = base;
+        Value offset = zero;
         if (units)
-          offset = arith::AddIOp::create(
-              b, loc, offset, alignUp(arith::MulIOp::create(b, loc, constant(units), term)));
+          offset = alignUp(arith::MulIOp::create(b, loc, constant(units), term));
         if (depth)
           offset = arith::AddIOp::create(b, loc, offset, constant(kAlignment * depth));
         return offset;
       };
       auto offsetAtMaxima = [&](int64_t units, int64_t depth) {
-        return baseAtMaxima + int64_t(llvm::alignTo(units * termAtMaxima, kAlignment)) +
-               kAlignment * depth;
+        return int64_t(llvm::alignTo(units * termAtMaxima, kAlignment)) + kAlignment * depth;
       };
+      Buffer &block = blocks.emplace_back();
+      block.first = first->first;
+      block.last = first->last;
       for (auto [i, member] : llvm::enumerate(members)) {
-        member.first->runtimeOffset = offsetIn(units[i].offset, depth[i]);
-        member.first->offset = offsetAtMaxima(units[i].offset, depth[i]);
+        block.first = std::min(block.first, member.first->first);
+        block.last = std::max(block.last, member.first->last);
+        placedInRegions.push_back({member.first, &block, offsetIn(units[i].offset, depth[i]),
+                                   offsetAtMaxima(units[i].offset, depth[i])});
       }
-      base = offsetIn(regionUnits, deepest + 1);
-      baseAtMaxima = offsetAtMaxima(regionUnits, deepest + 1);
+      // Where no member lies above another (all at unit 0), none is rounded
+      // up into the next: the region needs no level of its own.
+      int64_t levels = deepest ? deepest + 1 : 0;
+      block.runtimeBytes = offsetIn(regionUnits, levels);
+      block.bytes = block.slotBytes = offsetAtMaxima(regionUnits, levels);
+      order.push_back(&block);
     }
+    Value base = constant(staticBytes);
+    int64_t baseAtMaxima = staticBytes;
 
     llvm::sort(order, [](Buffer *a, Buffer *b) {
       return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
@@ -852,7 +951,8 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     // instruction scheduler takes minutes over.
     std::vector<llvm::BitVector> below;
     for (Buffer *buffer : order) {
-      buffer->runtimeBytes = alignUp(bytesOf(*buffer));
+      if (buffer->alloc) // (A region's block has its size.)
+        buffer->runtimeBytes = alignUp(bytesOf(*buffer));
       buffer->offset = baseAtMaxima;
       llvm::BitVector overlapping(order.size()), dominated(order.size());
       for (auto [i, other] : llvm::enumerate(placed))
@@ -869,7 +969,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
                                           placed[i]->runtimeBytes);
         offset = offset ? arith::MaxUIOp::create(b, loc, offset, end).getResult() : end;
       }
-      // Every placed buffer starts above the regions.
+      // Every placed buffer starts above the static ones.
       buffer->runtimeOffset = offset ? offset : base;
       arenaBytes = std::max(arenaBytes, buffer->offset + buffer->slotBytes);
       placed.push_back(buffer);
@@ -880,13 +980,21 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     llvm::BitVector under(order.size());
     for (const llvm::BitVector &set : below)
       under |= set;
-    Value total = regions.empty() && !staticBytes ? Value() : base;
+    for (Member &member : placedInRegions) {
+      member.buffer->runtimeOffset =
+          arith::AddIOp::create(b, loc, member.block->runtimeOffset, member.offset);
+      member.buffer->offset = member.block->offset + member.offsetAtMaxima;
+    }
+    // (Every placed buffer ends above the static ones.)
+    Value total;
     for (auto [i, buffer] : llvm::enumerate(placed)) {
       if (under.test(i))
         continue;
       Value end = arith::AddIOp::create(b, loc, buffer->runtimeOffset, buffer->runtimeBytes);
       total = total ? arith::MaxUIOp::create(b, loc, total, end).getResult() : end;
     }
+    if (!total && staticBytes)
+      total = base;
     bytesAtMaxima = llvm::alignTo(arenaBytes, kAlignment);
     MemRefType type = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
     Value arena = memref::ReinterpretCastOp::create(b, loc, type, pointer, b.getIndexAttr(0),

@@ -197,31 +197,34 @@ func.func @calls(%a: memref<16xf32>, %out: memref<16xf32>) {
 // are a multiple of n (64n, 16n, 4n), so they share one region above the
 // static ones, planned like static buffers in units of n: %t0 at 0, %t1
 // (live with it) at 64 units, %t2 (live after both) back at 0. A buffer's
-// offset in bytes is its units times n, aligned up to 64, plus 64 for each
-// level of buffers live with it below (%t1: one), so rounding never makes
-// two overlap; the region is alignUp(80n) + 128. The arena comes as a
-// pointer, viewed at its size computed there, which `ube.arena_exprs` gives
-// as expressions of n: 64 + alignUp(80n) + 128; `ube.arena_bytes` is that
-// at the maximum, 832.
+// offset in the region is its units times n, aligned up to 64, plus 64 for
+// each level of buffers live with it below (%t1: one), so rounding never
+// makes two overlap; the region is alignUp(80n) + 128, placed at 64. The
+// arena comes as a pointer, viewed at its size computed there, which
+// `ube.arena_exprs` gives as expressions of n: 64 + alignUp(80n) + 128;
+// `ube.arena_bytes` is that at the maximum, 832.
 // CHECK-LABEL: func.func @symbolic
 // CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_bytes = 832 : i64
-// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["const", 80], ["muli", 3, 4], ["ceildivui", 5, 1], ["muli", 1, 6], ["addi", 1, 7], ["const", 128], ["addi", 8, 9]]
-// CHECK-DAG: %[[N:.*]] = memref.dim %arg0, %c0 : memref<?x16xf32>
+// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["const", 80], ["muli", 3, 4], ["ceildivui", 5, 1], ["muli", 1, 6], ["const", 128], ["addi", 7, 8], ["addi", 1, 9]]
+// CHECK: %[[N:.*]] = memref.dim %arg0, %c0{{.*}} : memref<?x16xf32>
 // CHECK: %[[BYTES0:.*]] = arith.muli %c64{{.*}}, %[[N]]
 // CHECK: %[[UNIT:.*]] = arith.divui %[[BYTES0]]
 // CHECK: %[[UNITS1:.*]] = arith.muli %c64{{.*}}, %[[UNIT]]
 // CHECK: %[[BLOCKS1:.*]] = arith.ceildivui %[[UNITS1]]
 // CHECK: %[[ALIGNED1:.*]] = arith.muli %[[BLOCKS1]]
-// CHECK: %[[AT1:.*]] = arith.addi %c64{{.*}}, %[[ALIGNED1]]
-// CHECK: %[[OFFSET1:.*]] = arith.addi %[[AT1]], %c64
+// CHECK: %[[IN1:.*]] = arith.addi %[[ALIGNED1]], %c64
 // CHECK: arith.muli %c80{{.*}}, %[[UNIT]]
-// CHECK: %[[TOTAL:.*]] = arith.addi %{{.*}}, %c128
+// CHECK: %[[SIZE:.*]] = arith.addi %{{.*}}, %c128
+// CHECK: %[[OFFSET0:.*]] = arith.addi %[[BASE:c64[_0-9]*]], %c0
+// CHECK: %[[OFFSET1:.*]] = arith.addi %[[BASE]], %[[IN1]]
+// CHECK: %[[OFFSET2:.*]] = arith.addi %[[BASE]], %c0
+// CHECK: %[[TOTAL:.*]] = arith.addi %[[BASE]], %[[SIZE]]
 // CHECK-NOT: arith.maxui
 // CHECK: %[[VIEWED:.*]] = memref.reinterpret_cast %[[ARENA]] to offset: [0], sizes: [%[[TOTAL]]], strides: [1] : memref<i8> to memref<?xi8>
 // CHECK: memref.view %[[VIEWED]][%c0{{.*}}][] : memref<?xi8> to memref<4xf32>
-// CHECK: memref.view %[[VIEWED]][%c64{{.*}}][%[[N2:.*]]] : memref<?xi8> to memref<?x16xf32>
+// CHECK: memref.view %[[VIEWED]][%[[OFFSET0]]][%[[N2:.*]]] : memref<?xi8> to memref<?x16xf32>
 // CHECK: memref.view %[[VIEWED]][%[[OFFSET1]]][%[[N2]]] : memref<?xi8> to memref<?x4xf32>
-// CHECK: memref.view %[[VIEWED]][%c64{{.*}}][%[[N2]]] : memref<?xi8> to memref<?xf32>
+// CHECK: memref.view %[[VIEWED]][%[[OFFSET2]]][%[[N2]]] : memref<?xi8> to memref<?xf32>
 // CHECK-NOT: memref.alloc
 // PLAN-LABEL: memory plan for @symbolic: arena 832 bytes
 // PLAN-SAME: sized at each call from the symbols (shown at their maxima, 512 without one)
@@ -248,33 +251,39 @@ func.func @symbolic(%x: memref<?x16xf32> {ube.dims = ["n"]}, %out: memref<?xf32>
 
 // -----
 
-// Buffers whose bytes are not one term of the symbols (n + 1 rows) are
-// stacked: a buffer's offset is the maximum of the ends of the buffers live
-// with it, less those it already lies above: %t2 (live with %t0 and %t1,
-// which share bytes) at max(end0, end1); %t3 (live with %t1 and %t2) at end2
-// alone, since %t2 lies above %t1. At the maxima (9 rows): %t0 [0, 576),
-// %t1 [0, 320), %t2 [576, 768), %t3 [768, 896).
+// Regions of different terms (n + 1, n + 2, n + 3 and n + 4 rows, sums of
+// the symbols: each an atom of its own) are stacked: a region's offset is
+// the maximum of the ends of the regions live with it, less those it
+// already lies above: %t2 (live with %t0 and %t1, which share bytes) at
+// max(end0, end1); %t3 (live with %t1 and %t2) at end2 alone, since %t2
+// lies above %t1. At the maxima (9 to 12 rows): %t0 [0, 576), %t1 [0, 320),
+// %t2 [576, 768), %t3 [768, 896).
 // CHECK-LABEL: func.func @symbolic_stacked
 // CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 896 : i64
 // CHECK: %[[AT2:.*]] = arith.maxui
 // CHECK-NOT: arith.maxui
 // CHECK: %[[END2:.*]] = arith.addi %[[AT2]],
 // CHECK-NOT: arith.maxui
-// CHECK: memref.view %{{.*}}[%[[AT2]]]{{.*}} to memref<?x4xf32>
-// CHECK: memref.view %{{.*}}[%[[END2]]]{{.*}} to memref<?x2xf32>
+// CHECK-DAG: %[[T2:.*]] = arith.addi %[[AT2]], %c0
+// CHECK-DAG: %[[T3:.*]] = arith.addi %[[END2]], %c0
+// CHECK: memref.view %{{.*}}[%[[T2]]]{{.*}} to memref<?x4xf32>
+// CHECK: memref.view %{{.*}}[%[[T3]]]{{.*}} to memref<?x2xf32>
 // PLAN-LABEL: memory plan for @symbolic_stacked: arena 896 bytes
 func.func @symbolic_stacked(%x: memref<?x16xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
   %c0 = arith.constant 0 : index
   %n = memref.dim %x, %c0 : memref<?x16xf32>
   %rows = affine.apply affine_map<()[s0] -> (s0 + 1)>()[%n]
+  %rows1 = affine.apply affine_map<()[s0] -> (s0 + 2)>()[%n]
+  %rows2 = affine.apply affine_map<()[s0] -> (s0 + 3)>()[%n]
+  %rows3 = affine.apply affine_map<()[s0] -> (s0 + 4)>()[%n]
   %one = arith.constant 1.0 : f32
   %t0 = memref.alloc(%rows) : memref<?x16xf32>
-  %t2 = memref.alloc(%rows) : memref<?x4xf32>
+  %t2 = memref.alloc(%rows2) : memref<?x4xf32>
   memref.store %one, %t0[%c0, %c0] : memref<?x16xf32>
   memref.store %one, %t2[%c0, %c0] : memref<?x4xf32>
-  %t1 = memref.alloc(%rows) : memref<?x8xf32>
-  %t3 = memref.alloc(%rows) : memref<?x2xf32>
+  %t1 = memref.alloc(%rows1) : memref<?x8xf32>
+  %t3 = memref.alloc(%rows3) : memref<?x2xf32>
   memref.store %one, %t1[%c0, %c0] : memref<?x8xf32>
   memref.store %one, %t3[%c0, %c0] : memref<?x2xf32>
   memref.store %one, %t2[%c0, %c0] : memref<?x4xf32>
@@ -288,14 +297,14 @@ func.func @symbolic_stacked(%x: memref<?x16xf32> {ube.dims = ["n"]})
 // -----
 
 // Sizes as affine maps of the symbols are planned when they only grow with
-// them (8 · 12 floats at the maximum: 384 bytes, a region of 48 units of n
-// and 64 bytes: 448); a `mod` is not, and its buffer stays an allocation.
+// them (8 · 12 floats at the maximum: 384 bytes, a region of 48 units of
+// n); a `mod` is not, and its buffer stays an allocation.
 // CHECK-LABEL: func.func @symbolic_affine
-// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 448 : i64
+// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 384 : i64
 // CHECK: affine.apply
 // CHECK: memref.view {{.*}} : memref<?xi8> to memref<?xf32>
 // CHECK: memref.alloc(%{{.*}}) : memref<?xi32>
-// PLAN-LABEL: memory plan for @symbolic_affine: arena 448 bytes
+// PLAN-LABEL: memory plan for @symbolic_affine: arena 384 bytes
 func.func @symbolic_affine(%x: memref<?x16xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
   %c0 = arith.constant 0 : index
@@ -317,14 +326,15 @@ func.func @symbolic_affine(%x: memref<?x16xf32> {ube.dims = ["n"]})
 
 // A symbol without a maximum: the same plan (placed as if n were 512, which
 // only orders the buffers), the arena sized at each call with no bound:
-// `ube.arena_exprs` alone, alignUp(64n) + 64 bytes.
+// `ube.arena_exprs` alone, alignUp(64n) bytes.
 // CHECK-LABEL: func.func @symbolic_unbounded
-// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["muli", 1, 3], ["ceildivui", 4, 1], ["muli", 1, 5], ["addi", 1, 6]], ube.symbols
+// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["muli", 1, 3], ["ceildivui", 4, 1], ["muli", 1, 5]], ube.symbols
 // CHECK-NOT: ube.arena_bytes
+// CHECK: %[[AT:.*]] = arith.addi %c0{{.*}}, %c0
 // CHECK: %[[VIEWED:.*]] = memref.reinterpret_cast %[[ARENA]]
-// CHECK: memref.view %[[VIEWED]][%c0{{.*}}][%{{.*}}] : memref<?xi8> to memref<?x16xf32>
+// CHECK: memref.view %[[VIEWED]][%[[AT]]][%{{.*}}] : memref<?xi8> to memref<?x16xf32>
 // CHECK-NOT: memref.alloc
-// PLAN-LABEL: memory plan for @symbolic_unbounded: arena 32832 bytes
+// PLAN-LABEL: memory plan for @symbolic_unbounded: arena 32768 bytes
 // PLAN-SAME: sized at each call from the symbols
 func.func @symbolic_unbounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n">]} {
@@ -339,10 +349,11 @@ func.func @symbolic_unbounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
 
 // -----
 
-// Two terms, 64n and 16nm bytes: a region each, one above the other, each
-// sized by its term: the arena is alignUp(64n) + 64 + alignUp(16nm) + 64.
+// Two terms, 64n and 16nm bytes, live at the same time: a region each, one
+// above the other, each sized by its term: the arena is alignUp(16nm) +
+// alignUp(64n).
 // CHECK-LABEL: func.func @symbolic_terms
-// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["muli", 1, 3], ["ceildivui", 4, 1], ["muli", 1, 5], ["addi", 1, 6], ["const", 16], ["muli", 0, 8], ["symbol", 1], ["muli", 9, 10], ["divui", 11, 8], ["muli", 8, 12], ["ceildivui", 13, 1], ["muli", 1, 14], ["addi", 7, 15], ["addi", 1, 16]]
+// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 16], ["muli", 0, 1], ["symbol", 1], ["muli", 2, 3], ["divui", 4, 1], ["muli", 1, 5], ["const", 64], ["ceildivui", 6, 7], ["muli", 7, 8], ["muli", 0, 7], ["divui", 10, 7], ["muli", 7, 11], ["ceildivui", 12, 7], ["muli", 7, 13], ["addi", 9, 14]]
 // CHECK: memref.view {{.*}} : memref<?xi8> to memref<?x16xf32>
 // CHECK: memref.view {{.*}} : memref<?xi8> to memref<?x?x4xf32>
 func.func @symbolic_terms(%x: memref<?x?xf32> {ube.dims = ["n", "m"]})
@@ -365,13 +376,13 @@ func.func @symbolic_terms(%x: memref<?x?xf32> {ube.dims = ["n", "m"]})
 
 // A size clamped at zero (a slice's size of a whole symbolic dimension,
 // max(n − 0, 0)) is the term n: %t1 shares the region of %t0, at its
-// offset once %t0 is dead (alignUp(64n) + 64 at n = 8: 576 bytes).
-// Clamped at a positive bound (max(n, 4)), a size is no term, and its
-// buffer is stacked above the region (576 + 512).
+// offset once %t0 is dead (alignUp(64n) at n = 8: 512 bytes). Clamped at a
+// positive bound (max(n, 4)), a size is an atom of its own, whose region,
+// live after %t0's, starts where it does (512 bytes at the maxima).
 // CHECK-LABEL: func.func @symbolic_clamped
-// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 576 : i64
-// PLAN-LABEL: memory plan for @symbolic_clamped: arena 576 bytes
-// PLAN-LABEL: memory plan for @symbolic_bounded: arena 1088 bytes
+// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 512 : i64
+// PLAN-LABEL: memory plan for @symbolic_clamped: arena 512 bytes
+// PLAN-LABEL: memory plan for @symbolic_bounded: arena 512 bytes
 func.func @symbolic_clamped(%x: memref<?x16xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
   %c0 = arith.constant 0 : index
@@ -407,7 +418,7 @@ func.func @symbolic_bounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
 // A window's output length, (n − 3) floordiv 2 + 1 plus min(n − 3, 0): no
 // term of the symbols, but it never decreases as n grows, so its maximum
 // (n = 64: 31 rows of 16 floats, 1984 bytes) bounds it and the buffer is
-// planned (stacked above the region) rather than allocated at each call.
+// planned (a region of that atom) rather than allocated at each call.
 // CHECK-LABEL: func.func @symbolic_window
 // CHECK-NOT: memref.alloc
 // CHECK: return
@@ -428,5 +439,47 @@ func.func @symbolic_window(%x: memref<?x16xf32> {ube.dims = ["n"]})
   %t = memref.alloc(%length) : memref<?x16xf32>
   memref.store %one, %t[%c0, %c0] : memref<?x16xf32>
   memref.dealloc %t : memref<?x16xf32>
+  return
+}
+
+// -----
+
+// The same window length computed twice (two layers' output sizes, each its
+// own ops): one atom, so %a (16 floats a row) and %b (8 a row) share a
+// region in units of it, %b at %a's offset once %a is dead: the arena is
+// the larger, 31 rows of 64 bytes at n = 64. %c, of a window of another
+// stride (16 rows of 16 bytes), is another atom: its region is live with
+// %b's and goes above it.
+// PLAN-LABEL: memory plan for @symbolic_window_atoms: arena 2240 bytes
+// PLAN-NEXT: offset
+// PLAN-NEXT: 0 1984 [{{.*}}] memref<?x16xf32>
+// PLAN-NEXT: 0 992 [{{.*}}] memref<?x8xf32>
+// PLAN-NEXT: 1984 256 [{{.*}}] memref<?x4xf32>
+func.func @symbolic_window_atoms(%x: memref<?x16xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 64>]} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c4 = arith.constant 4 : index
+  %c-3 = arith.constant -3 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %one = arith.constant 1.0 : f32
+  %room = arith.addi %n, %c-3 : index
+  %steps = arith.floordivsi %room, %c2 : index
+  %out = arith.addi %steps, %c1 : index
+  %a = memref.alloc(%out) : memref<?x16xf32>
+  memref.store %one, %a[%c0, %c0] : memref<?x16xf32>
+  memref.dealloc %a : memref<?x16xf32>
+  %room2 = arith.addi %n, %c-3 : index
+  %steps2 = arith.floordivsi %room2, %c2 : index
+  %out2 = arith.addi %steps2, %c1 : index
+  %b = memref.alloc(%out2) : memref<?x8xf32>
+  %steps4 = arith.floordivsi %room2, %c4 : index
+  %out4 = arith.addi %steps4, %c1 : index
+  %c = memref.alloc(%out4) : memref<?x4xf32>
+  memref.store %one, %b[%c0, %c0] : memref<?x8xf32>
+  memref.store %one, %c[%c0, %c0] : memref<?x4xf32>
+  memref.dealloc %b : memref<?x8xf32>
+  memref.dealloc %c : memref<?x4xf32>
   return
 }
