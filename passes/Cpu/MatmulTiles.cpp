@@ -241,6 +241,15 @@ Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
   imageLength = im2col.getType().getDimSize(2) / images;
   rowLength = im2col.rowLength(b, b.getLoc());
   planeWidth = x.dim(im2col.getInput(), 3);
+  // A static plane's tap offsets are a constant table.
+  if (std::optional<int64_t> width = IndexMath::constant(planeWidth)) {
+    SmallVector<Attribute> offsets;
+    for (int64_t t = 0; t < taps; ++t)
+      offsets.push_back(b.getIndexAttr(t / kernel[1] * im2col.dilations()[0] * *width +
+                                       t % kernel[1] * im2col.dilations()[1]));
+    table = arith::ConstantOp::create(
+        b, DenseElementsAttr::get(RankedTensorType::get({taps}, b.getIndexType()), offsets));
+  }
   flat = tensor::CollapseShapeOp::create(
       b, im2col.getInput(),
       images > 1 ? SmallVector<ReassociationIndices>{{0, 1, 2, 3}}
@@ -252,8 +261,9 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
   IndexMath x(b);
   // Row kk: channel kk / T at tap kk mod T's offset in the plane.
   auto channelAndOffset = [&](Value kk) -> std::pair<Value, Value> {
-    return {x.div(kk, x.c(taps)),
-            Im2colOp(im2col).tapOffset(b, b.getLoc(), x.rem(kk, x.c(taps)), planeWidth)};
+    Value channel = x.div(kk, x.c(taps)), tap = x.rem(kk, x.c(taps));
+    return {channel, table ? tensor::ExtractOp::create(b, table, ValueRange{tap}).getResult()
+                           : Im2colOp(im2col).tapOffset(b, b.getLoc(), tap, planeWidth)};
   };
   if (contiguous)
     return fillPanelRows(b, flat, kBegin, kEnd, width, panel, panelWidth, [&](Value kk) {

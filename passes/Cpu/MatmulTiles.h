@@ -68,9 +68,9 @@ private:
   /// elements (C·H·W) and a plane's (H·W); images is 1 otherwise.
   int64_t images, imageLength, imageSize, planeSize;
   /// Output positions per row and the plane's width (at run time on
-  /// symbolic planes), and the input as [B, C, H·W] (as [B·C·H·W] with
-  /// batch_columns).
-  mlir::Value rowLength, planeWidth, flat;
+  /// symbolic planes), the input as [B, C, H·W] (as [B·C·H·W] with
+  /// batch_columns), and on static planes each tap's offset in the plane.
+  mlir::Value rowLength, planeWidth, flat, table;
 };
 /// The packed panels of a constant `stack` (as buildPackedPanels), or null
 /// when `stack` is not a constant whose values can be read.

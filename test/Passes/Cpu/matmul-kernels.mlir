@@ -280,12 +280,13 @@ func.func @short_wide(%a: tensor<6x8xf32>, %b: tensor<8x600xf32>) -> tensor<6x60
 // -----
 
 // Implicit im2col: the panels of an im2col's patches are read straight from
-// its input flattened per channel (row c·9 + t at tap t's offset,
-// (t / 3)·5 + t mod 3 in the 5-wide plane); no patch matrix is built. With one row group (4 rows), each task
+// its input flattened per channel (row c·9 + t at tap t's offset in the
+// table); no patch matrix is built. With one row group (4 rows), each task
 // packs its panel's K block (6 of 18 rows: k-block 8) into a scratch panel
 // it passes along its loops, and the micro-tiles read that.
 // CHECK-LABEL: func.func @implicit_patches
 // CHECK-NOT: ube.im2col
+// CHECK-DAG: %[[TABLE:.*]] = arith.constant dense<[0, 1, 2, 5, 6, 7, 10, 11, 12]> : tensor<9xindex>
 // CHECK-DAG: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0], [1], [2, 3]] : tensor<2x2x6x5xf32> into tensor<2x2x30xf32>
 // CHECK: scf.forall
 // CHECK: %[[SCRATCH:.*]] = tensor.empty() : tensor<6x16xf32>
@@ -293,10 +294,7 @@ func.func @short_wide(%a: tensor<6x8xf32>, %b: tensor<8x600xf32>) -> tensor<6x60
 // CHECK: scf.for %[[KK:.*]] = %[[K0]] to %{{.*}} step %c1 iter_args(%{{.*}} = %[[PANEL]])
 // CHECK: %[[C:.*]] = arith.divui %[[KK]], %c9 : index
 // CHECK: %[[T:.*]] = arith.remui %[[KK]], %c9 : index
-// CHECK: %[[TAP_ROW:.*]] = arith.divui %[[T]], %c3 : index
-// CHECK: %[[TAP_COLUMN:.*]] = arith.remui %[[T]], %c3 : index
-// CHECK: %[[ROW_OFF:.*]] = arith.muli %[[TAP_ROW]], %c5 : index
-// CHECK: %[[OFF:.*]] = arith.addi %[[ROW_OFF]], %[[TAP_COLUMN]] : index
+// CHECK: %[[OFF:.*]] = tensor.extract %[[TABLE]][%[[T]]]
 // CHECK: vector.transfer_read %[[FLAT]][%{{.*}}, %[[C]], %[[OFF]]]
 // CHECK: %[[ROW:.*]] = arith.subi %[[KK]], %[[K0]]
 // CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%[[ROW]], %c0] {in_bounds = [true]} : vector<16xf32>, tensor<6x16xf32>
