@@ -901,7 +901,8 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       int64_t deepest = 0;
       for (auto [n, i] : llvm::enumerate(byOffset)) {
         for (size_t j : ArrayRef(byOffset).take_front(n))
-          if (units[j].overlapsInTime(units[i]) && units[j].offset + units[j].bytes <= units[i].offset)
+          if (units[j].overlapsInTime(units[i]) &&
+              units[j].offset + units[j].bytes <= units[i].offset)
             depth[i] = std::max(depth[i], depth[j] + 1);
         deepest = std::max(deepest, depth[i]);
       }

@@ -62,6 +62,22 @@ static Value reshapeLead(UbeBuilder &u, Value x, ArrayRef<int64_t> shape, Value 
   return ShapedType::isDynamic(shape[0]) ? u.reshape(x, shape, lead) : u.reshape(x, shape);
 }
 
+/// A 1-D window as the 2-D window [1, K] over planes of height 1.
+static Window asPlane(Window window) {
+  for (SmallVector<int64_t> *ones : {&window.kernel, &window.stride, &window.dilation})
+    ones->insert(ones->begin(), 1);
+  for (SmallVector<int64_t> *zeros : {&window.padBegin, &window.padEnd})
+    zeros->insert(zeros->begin(), 0);
+  return window;
+}
+
+/// `v` [N, C, L] as [N, C, 1, L] (symbolic sizes kept).
+static Value withHeight(UbeBuilder &u, Value v) {
+  SmallVector<int64_t> shape(UbeBuilder::typeOf(v).getShape());
+  shape.insert(shape.begin() + 2, 1);
+  return u.reshape(v, shape, u.symbolicSizes(v));
+}
+
 struct ConvAsMatmul : OpRewritePattern<ConvOp> {
   using OpRewritePattern::OpRewritePattern;
   LogicalResult matchAndRewrite(ConvOp op, PatternRewriter &rewriter) const override {
@@ -104,21 +120,10 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
       return success();
     }
     if (r == 1 && (taps > 1 || strided)) {
-      // A plane of height 1: [N, C, L] as [N, C, 1, L], the window [1, K].
-      Window plane = window;
-      for (SmallVector<int64_t> *ones : {&plane.kernel, &plane.stride, &plane.dilation})
-        ones->insert(ones->begin(), 1);
-      for (SmallVector<int64_t> *zeros : {&plane.padBegin, &plane.padEnd})
-        zeros->insert(zeros->begin(), 0);
-      auto withHeight = [&](Value v) {
-        SmallVector<int64_t> shape(UbeBuilder::typeOf(v).getShape());
-        shape.insert(shape.begin() + 2, 1);
-        return reshapeLead(u, v, shape, batch);
-      };
       SmallVector<int64_t> planeOut = {out[0], out[1], 1, out[2]};
-      Value result = implicitPatchesProduct(u, withHeight(op.getInput()),
-                                            withHeight(op.getWeight()), op.getBias(), groups,
-                                            plane, planeOut, batch);
+      Value result = implicitPatchesProduct(u, withHeight(u, op.getInput()),
+                                            withHeight(u, op.getWeight()), op.getBias(), groups,
+                                            asPlane(window), planeOut, batch);
       rewriter.replaceOp(op, reshapeLead(u, result, out, batch));
       return success();
     }
@@ -152,18 +157,9 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     int64_t groups = op.getGroups(), n = out[0], outChannels = out[1];
     Value input = op.getInput(), weight = op.getWeight();
     if (window.rank() == 1) {
-      // [N, C, L] as [N, C, 1, L], the window [1, K].
-      for (SmallVector<int64_t> *ones : {&window.kernel, &window.stride, &window.dilation})
-        ones->insert(ones->begin(), 1);
-      for (SmallVector<int64_t> *zeros : {&window.padBegin, &window.padEnd})
-        zeros->insert(zeros->begin(), 0);
-      auto withHeight = [&](Value v) {
-        SmallVector<int64_t> shape(UbeBuilder::typeOf(v).getShape());
-        shape.insert(shape.begin() + 2, 1);
-        return u.reshape(v, shape, u.symbolicSizes(v));
-      };
-      input = withHeight(input);
-      weight = withHeight(weight);
+      window = asPlane(window);
+      input = withHeight(u, input);
+      weight = withHeight(u, weight);
     }
     Value x = padAxis(u, input, 2, window.padBegin[0], window.padEnd[0]);
     x = padAxis(u, x, 3, window.padBegin[1], window.padEnd[1]);

@@ -420,6 +420,7 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
     IndexMath x(b);
     ArrayRef<int64_t> kernel = op.getKernel();
     int64_t sh = op.strides()[0], sw = op.strides()[1];
+    int64_t dh = op.dilations()[0], dw = op.dilations()[1];
     int64_t channels = op.getInput().getType().getDimSize(1);
     Window window = op.window();
     Value width = x.dim(input, 3);
@@ -440,11 +441,12 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
               ImplicitLocOpBuilder ib(loc, nested);
               IndexMath y(ib);
               auto index = [&](int64_t d) { return linalg::IndexOp::create(ib, d); };
+              // Position j's start, plus tap (kh, kw)'s offset.
               Value j = index(4);
-              Value tap = y.add(y.mul(index(2), y.c(kernel[1])), index(3));
-              Value position =
-                  y.add(y.add(y.mul(y.div(j, columns), rowStride), y.mul(y.rem(j, columns), y.c(sw))),
-                        op.tapOffset(ib, loc, tap, width));
+              Value start =
+                  y.add(y.mul(y.div(j, columns), rowStride), y.mul(y.rem(j, columns), y.c(sw)));
+              Value tap = y.add(y.mul(index(2), y.mul(width, y.c(dh))), y.mul(index(3), y.c(dw)));
+              Value position = y.add(start, tap);
               Value value = tensor::ExtractOp::create(ib, flat,
                                                       ValueRange{index(0), index(1), position});
               linalg::YieldOp::create(ib, value);

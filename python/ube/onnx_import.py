@@ -245,13 +245,17 @@ class _Importer:
         """The sizes of `name` that neither ONNX's inference nor the import
         could write as products of the symbols (ComputedSize): its own
         dimensions, once its ube value exists."""
-        dims, elem = self.types.get(name, (None, None))
+        dims, _ = self.types.get(name, (None, None))
         if dims is None or self.known_shape(name) is not None:
             return
-        self.set_shape(name, [ComputedSize(self.names[name], axis)
-                              if isinstance(d, _Unknown) and self.unknowns.get(d.name) is None
-                              else self.unknowns.get(d.name) if isinstance(d, _Unknown) else d
-                              for axis, d in enumerate(dims)])
+
+        def resolved(axis, size):
+            if not isinstance(size, _Unknown):
+                return size
+            learned = self.unknowns.get(size.name)
+            return learned if learned is not None else ComputedSize(self.names[name], axis)
+        # (set_shape teaches the other values of the same unknown this size.)
+        self.set_shape(name, [resolved(axis, d) for axis, d in enumerate(dims)])
 
     def sizes_operand(self, name, what):
         """The sizes a shape operand holds: a constant or a shape computation."""
