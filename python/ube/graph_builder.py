@@ -38,6 +38,20 @@ def offsets_along(index_shape, data_shape, axis):
     return np.asarray(offsets, np.int64).reshape(index_shape)
 
 
+class ComputedSize(str):
+    """A size the symbols fix without being a product of them (a
+    convolution's output length over a symbolic input length, a padded
+    symbolic size): a graph file names it as dimension `axis` of the value
+    `value` that has it (GraphBuilder.emit writes {"size_of": value, "axis":
+    axis})."""
+    derived = True
+
+    def __new__(cls, value, axis):
+        size = super().__new__(cls, f"{value}.{axis}")
+        size.reference = {"size_of": value, "axis": axis}
+        return size
+
+
 class GraphBuilder:
     """Accumulates inputs, parameters and nodes with unique value names."""
 
@@ -120,8 +134,9 @@ class GraphBuilder:
         for axis, (before, after) in enumerate(pads):
             if not before and not after:
                 continue
-            if isinstance(shape[axis], str):
-                raise ExportError(f"padding a symbolic dimension ('{shape[axis]}')")
+            if isinstance(shape[axis], str) and (mode != "constant" or before < 0 or after < 0):
+                raise ExportError(f"{mode} padding of {before}, {after} on a symbolic dimension "
+                                  f"('{shape[axis]}')")
             if before < 0 or after < 0:  # crop first
                 start, limit = [0] * len(shape), list(shape)
                 start[axis], limit[axis] = max(-before, 0), shape[axis] - max(-after, 0)
@@ -158,7 +173,9 @@ class GraphBuilder:
                 x = self.emit(f"{name}_pad{axis}", "gather",
                               [x, self.array(index.astype(np.int64), f"{name}_index{axis}")],
                               {"axis": axis})
-            shape[axis] = size + before + after
+            # A symbolic size padded is no product of the symbols: the
+            # padded value's own dimension.
+            shape[axis] = ComputedSize(x, axis) if isinstance(size, str) else size + before + after
         return x, shape
 
     def tile(self, x, shape, repeats, name):

@@ -25,7 +25,7 @@ import onnx
 from onnx import numpy_helper, shape_inference
 
 from ube.dtypes import FLOATS, NUMPY_TO_UBE, UBE_TO_NUMPY, onnx_to_ube
-from ube.graph_builder import GraphBuilder, offsets_along
+from ube.graph_builder import ComputedSize, GraphBuilder, offsets_along
 
 ONNX_TO_UBE = onnx_to_ube()
 
@@ -37,20 +37,6 @@ class UnsupportedError(Exception):
 # -- symbolic sizes -----------------------------------------------------------
 # A size is an int, or a string as the graph format writes a product of
 # symbols and a positive integer: "batch", "batch*seq", "4*batch".
-
-class ComputedSize(str):
-    """A size the symbols fix without being a product of them (a
-    convolution's output length over a symbolic input length, which ONNX's
-    shape inference leaves unknown): the graph file names it as dimension
-    `axis` of the ube value `value` that has it (GraphBuilder.emit writes
-    {"size_of": value, "axis": axis}). Products with it are no size here."""
-    derived = True
-
-    def __new__(cls, value, axis):
-        size = super().__new__(cls, f"{value}.{axis}")
-        size.reference = {"size_of": value, "axis": axis}
-        return size
-
 
 def _monomial(size):
     """(integer factor, sorted symbols) of a size."""

@@ -583,6 +583,40 @@ def test_convolution_geometries_any_image_size(ube_module, fused_kernels):
         assert rel_error(out, ref) < 2e-6, (batch, h, w)
 
 
+@pytest.mark.parametrize("path", ["export", "onnx"])
+def test_constant_padding_any_image_size(ube_module, path, tmp_path):
+    """PyTorch's ZeroPad2d (unequal sides) and ConstantPad2d around a
+    strided convolution, on planes of any size: a padded symbolic size is
+    no product of the symbols, so the graph file names it as the padded
+    value's dimension. Through torch.export Dims and ONNX dim_params (its
+    Pad with constant pads), against float64 PyTorch."""
+    import warnings
+    from torch.export import Dim
+    nn = torch.nn
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.ZeroPad2d((1, 2, 0, 1)), nn.Conv2d(3, 4, 3, stride=2),
+                          nn.ConstantPad2d(1, 0.5), nn.ReLU()).eval()
+    example = torch.randn(2, 3, 20, 17)
+    if path == "export":
+        exe = ube_module.compile(model, example_inputs=(example,), dynamic_shapes=(
+            {0: Dim("b", max=4), 2: Dim("h", min=8, max=64), 3: Dim("w", min=8, max=64)},))
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (example,), str(tmp_path / "pad.onnx"), dynamo=False,
+                              input_names=["x"], dynamic_axes={"x": {0: "b", 2: "h", 3: "w"}})
+        exe = ube_module.compile(tmp_path / "pad.onnx")
+    generator = torch.Generator().manual_seed(6)
+    for batch, h, w in [(1, 8, 8), (3, 21, 30)]:
+        x = torch.randn(batch, 3, h, w, generator=generator)
+        out = exe(x.numpy())
+        with torch.no_grad():
+            ref = model.double()(x.double())
+        model.float()
+        assert out.shape == tuple(ref.shape)
+        assert rel_error(out, ref) < 2e-6
+
+
 @pytest.mark.parametrize("path", ["export", "onnx", "compile"])
 def test_image_classifier_any_image_size(ube_module, path, tmp_path):
     """One executable for any image size: the batch and both planes symbolic
