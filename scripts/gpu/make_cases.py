@@ -199,6 +199,21 @@ def correctness_cases():
     runs = [(f"b{batch}_l{length}", {"x": randn(batch, 8, length), "w": 0.3 * randn(16, 8, 5)})
             for batch, length in [(1, 5), (3, 37), (8, 1000)]]
     yield "symbolic_windows", g, runs
+    # Grouped, dilated, strided 2-D convolutions over symbolic image sizes:
+    # patches as an im2col over the output's positions counted at run time.
+    g = {"format": "ube.graph", "version": 2,
+         "dims": {"batch": {"max": 4}, "h": {"max": 256}, "w": {"max": 256}},
+         "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", 4, "h", "w"]},
+                    {"name": "k", "dtype": "f32", "shape": [6, 2, 3, 3]},
+                    {"name": "k2", "dtype": "f32", "shape": [8, 6, 1, 1]}],
+         "nodes": [node("c", "conv", ["x", "k"], attrs={"stride": [2, 1], "padding": [1, 2, 1, 2],
+                                                         "dilation": [2, 1], "groups": 2}),
+                   node("y", "conv", ["c", "k2"])],
+         "outputs": ["y"]}
+    runs = [(f"b{batch}_{h}x{w}", {"x": randn(batch, 4, h, w), "k": 0.3 * randn(6, 2, 3, 3),
+                                   "k2": 0.3 * randn(8, 6, 1, 1)})
+            for batch, h, w in [(1, 8, 8), (3, 21, 40), (2, 97, 50)]]
+    yield "symbolic_planes", g, runs
 
 
 BENCHMARKS = {
