@@ -319,13 +319,16 @@ def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
     the symbols, above the static buffers, with the sizes and offsets
     computed at the function's start from the symbols' sizes (a `memref.dim`
     of an allocation or a reshape of one is read as the size it is).
-    Buffers whose bytes are one term of the symbols (`c · batch · seq`)
-    share a region per term, planned like static buffers in units of the
-    term (a buffer at `k` units sits at `alignUp(k · term, 64)` plus 64
+    Buffers whose bytes are one term (`c · batch · seq`; a size computed
+    from the symbols by other ops, a window's `(h − 3) // 2 + 1`, is an
+    atom of a term, named by its expression, so equal computations are one
+    atom) share a region per term, planned like static buffers in units of
+    the term (a buffer at `k` units sits at `alignUp(k · term, 64)` plus 64
     bytes per level of buffers below it live at the same time, so rounding
-    never overlaps them); the others go above the regions, largest at the
-    maxima first (a symbol without a `max` counts as 512 for that order),
-    each at the end of the highest placed one live at the same time. Its
+    never overlaps them). The regions are then placed like buffers,
+    largest at the maxima first (a symbol without a `max` counts as 512 for
+    that order), each at the end of the highest placed one live at the
+    same time. Its
     arena then comes as a rank-0 `memref<i8>` (a pointer), viewed at the
     size computed there; `ube.arena_exprs` gives that size as expressions of
     the symbols (the manifest's `arena_exprs`, which the runtime evaluates

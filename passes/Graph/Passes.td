@@ -185,10 +185,14 @@ def UbeConvolutionsAsMatmuls : Pass<"ube-convolutions-as-matmuls", "::mlir::func
     convolutions gather their patches as K strided `ube.slice`s of the
     zero-padded input, concatenated. A symbolic batch is the matmul's (or
     the `ube.im2col`'s) batch, read at run time, and keeps each image's
-    positions in a matrix of their own. Convolutions with other symbolic
-    sizes, those of more than 256 taps (each a copy of the input) and those
-    with one output channel per group (depthwise: a one-row matmul) stay for
-    the generic lowering.
+    positions in a matrix of their own. On symbolic planes, 2-D (and 1-D)
+    convolutions take a `ube.im2col` without a length, over the window's
+    output positions counted at run time, whose panels the cpu kernels
+    gather from the padded input; a pointwise one views the planes as
+    `[N, C, H · W]`; 3-D ones and negative padding take strided slices
+    sized at run time. Convolutions of more than 256 taps (each a copy of
+    the input) and those with one output channel per group (depthwise: a
+    one-row matmul) stay for the generic lowering.
   }];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect"];
 }
