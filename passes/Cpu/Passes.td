@@ -421,6 +421,20 @@ def UbeCpuSymbolicEntryPoints : Pass<"ube-cpu-symbolic-entry-points", "::mlir::M
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect"];
 }
 
+def UbeCpuExpandBf16 : Pass<"ube-cpu-expand-bf16"> {
+  let summary = "Converts f32 to and from bf16 with integer ops, for CPUs without bf16 instructions";
+  let description = [{
+    Arithmetic on bf16 computed in f32 (`arith.extf`, the op, `arith.truncf`),
+    then `arith.truncf` to bf16 (round to nearest even, NaNs kept quiet) and
+    `arith.extf` from bf16 (a shift) as bitcasts, shifts and adds on the
+    f32 bits, scalars and vectors alike. LLVM would otherwise lower a
+    truncation on a CPU without AVX512-BF16 or AVX-NE-CONVERT to a call of
+    `__truncsfbf2`, a compiler-rt routine the executable's host code does
+    not link. The cpu target runs it unless the target CPU has one of those.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def UbeCpuEmitEntryPoints : Pass<"ube-cpu-emit-entry-points", "::mlir::ModuleOp"> {
   let summary = "Adds `void ube_entry_NAME(void **buffers)` for each public LLVM function";
   let description = [{

@@ -120,6 +120,8 @@ void buildCpuCodegenPipeline(OpPassManager &pm, const CpuCodegenPipelineOptions 
     fn.addPass(vector::createLowerVectorMaskPass());
   }
   buildMathAndControlFlowLowering(pm);
+  if (options.expandBf16)
+    pm.addPass(createUbeCpuExpandBf16());
   pm.addPass(createUbeMathToLibm());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertVectorToLLVMPass());

@@ -35,6 +35,10 @@ struct CpuCodegenPipelineOptions : mlir::PassPipelineOptions<CpuCodegenPipelineO
   Option<bool> printMemoryPlan{*this, "print-memory-plan",
                                llvm::cl::desc("Print each entry point's memory plan"),
                                llvm::cl::init(false)};
+  Option<bool> expandBf16{*this, "expand-bf16",
+                          llvm::cl::desc("Convert f32 to and from bf16 with integer ops (for "
+                                         "CPUs without bf16 conversion instructions)"),
+                          llvm::cl::init(true)};
 };
 
 /// linalg on tensors -> the LLVM dialect for a host CPU: bufferization with

@@ -62,11 +62,7 @@ public:
 
   void buildKernelPipeline(OpPassManager &pm, const CompileOptions &options) const override;
 
-  void buildCodegenPipeline(OpPassManager &pm, const CompileOptions &options) const override {
-    CpuCodegenPipelineOptions codegen;
-    codegen.printMemoryPlan = parseTargetOptions<CpuTargetOptions>(*this, options)->printMemoryPlan;
-    buildCpuCodegenPipeline(pm, codegen);
-  }
+  void buildCodegenPipeline(OpPassManager &pm, const CompileOptions &options) const override;
 
   void registerPasses() const override {
     registerUbeCpuPasses();
@@ -294,6 +290,19 @@ void CpuTarget::buildKernelPipeline(OpPassManager &pm, const CompileOptions &opt
   kernels.l1Ways = caches.l1Ways;
   kernels.l2CacheBytes = caches.l2Bytes;
   buildCpuKernelPipeline(pm, kernels);
+}
+
+void CpuTarget::buildCodegenPipeline(OpPassManager &pm, const CompileOptions &options) const {
+  CpuCodegenPipelineOptions codegen;
+  auto cpuOptions = parseTargetOptions<CpuTargetOptions>(*this, options);
+  codegen.printMemoryPlan = cpuOptions->printMemoryPlan;
+  // Where the CPU converts f32 to bf16 itself, LLVM uses its instructions.
+  std::string error;
+  auto machine = createTargetMachine(cpuOptions->cpu, error);
+  const llvm::MCSubtargetInfo *info = machine ? machine->getMCSubtargetInfo() : nullptr;
+  codegen.expandBf16 =
+      !info || !(info->checkFeatures("+avx512bf16") || info->checkFeatures("+avxneconvert"));
+  buildCpuCodegenPipeline(pm, codegen);
 }
 
 FailureOr<std::unique_ptr<llvm::Module>>
