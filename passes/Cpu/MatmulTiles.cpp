@@ -236,9 +236,10 @@ Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
   ArrayRef<int64_t> kernel = im2col.getKernel(),
                     in = im2col.getInput().getType().getShape();
   taps = kernel[0] * kernel[1];
-  planeSize = in[2] * in[3];
-  imageSize = in[1] * planeSize;
-  imageLength = im2col.getType().getDimSize(2) / images;
+  // (Side by side, the images' shapes are static.)
+  planeSize = images > 1 ? in[2] * in[3] : 0;
+  imageSize = images > 1 ? in[1] * planeSize : 0;
+  imageLength = images > 1 ? im2col.getType().getDimSize(2) / images : 0;
   rowLength = im2col.rowLength(b, b.getLoc());
   planeWidth = x.dim(im2col.getInput(), 3);
   // A static plane's tap offsets are a constant table.

@@ -91,11 +91,9 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
     ArrayRef<int64_t> in = inputType.getShape(), out = resultType.getShape();
     int64_t n = in[0], channels = in[1], outChannels = out[1];
     int64_t perGroupIn = channels / groups, perGroupOut = outChannels / groups;
-    int64_t positions = 1, taps = 1;
-    for (int64_t d = 0; d < r; ++d) {
-      positions *= out[2 + d];
+    int64_t taps = 1;
+    for (int64_t d = 0; d < r; ++d)
       taps *= window.kernel[d];
-    }
     // Every tap is a copy of the input: past this many the loop nest is the
     // better trade (a long 1-D kernel). So it is for one output channel per
     // group (depthwise): a matmul of one row does no better than the loop.
@@ -127,6 +125,7 @@ struct ConvAsMatmul : OpRewritePattern<ConvOp> {
       rewriter.replaceOp(op, reshapeLead(u, result, out, batch));
       return success();
     }
+    int64_t positions = ShapedType::getNumElements(out.drop_front(2));
     Value patches =
         reshapeLead(u, convPatches(u, op.getInput(), window, out.drop_front(2), groups),
                     groups == 1 ? SmallVector<int64_t>{n, depth, positions}
