@@ -179,6 +179,25 @@ TEST(Runtime, ThreadCount) {
   ube_device_release(device);
 }
 
+// Buffers of 2 MiB or more (arenas) start on a huge-page boundary, so the
+// system can back them with transparent huge pages; smaller ones on a
+// cache line.
+TEST(Runtime, LargeBuffersAlignedToHugePages) {
+  ube_device *device;
+  expectOk(ube_device_open("cpu", &device));
+  int64_t large[] = {3, 1 << 18}, small[] = {100};
+  ube_buffer *a, *b;
+  expectOk(ube_buffer_allocate(device, UBE_F32, 2, large, &a));
+  expectOk(ube_buffer_allocate(device, UBE_F32, 1, small, &b));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(ube_buffer_host_data(a)) % (uintptr_t(2) << 20), 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(ube_buffer_host_data(b)) % 64, 0u);
+  // All of it writable.
+  std::memset(ube_buffer_host_data(a), 1, size_t(3) << 20);
+  ube_buffer_release(a);
+  ube_buffer_release(b);
+  ube_device_release(device);
+}
+
 /// The example executable's manifest and sections, to write edited copies.
 struct ExampleParts {
   ExampleParts() {
