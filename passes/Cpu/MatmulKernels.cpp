@@ -10,13 +10,12 @@
 //                alias in the cache. One parallel task per panel; a constant
 //                rhs (weights) is packed here, at compile time. A narrow
 //                row-major rhs (at most 4 panels wide) is read in place.
-//   pack lhs     when the MR rows a micro-tile reads in place would alias
-//                in L1 (a row stride of a multiple of 4 KiB), or lhs is
-//                read transposed (each k's MR values a line M floats past
-//                the last), lhs too: panels of MR rows, k-major, Ap[lb,
-//                tile, k, 0..MR), so a micro-tile's MR broadcasts per k
-//                come from one contiguous run. Otherwise lhs is read in
-//                place.
+//   pack lhs     when lhs is deep (K ≥ 512), its MR rows read in place
+//                would alias in L1, or it is read transposed (each k's MR
+//                values a line M floats past the last), lhs too: panels of
+//                MR rows, k-major, Ap[lb, tile, k, 0..MR), so a
+//                micro-tile's MR broadcasts per k come from one contiguous
+//                run. Otherwise lhs is read in place.
 //   tasks        scf.forall over (batch, column group, row group); a row
 //                group is about TPB micro-tiles of MR rows, as equal as
 //                possible (the last one also the M % MR ragged rows).
@@ -27,7 +26,10 @@
 //                groups < min-tasks: a batch-1 layer); and for short, wide
 //                products (fewer than 4 row groups, 32+ panels), where a
 //                task takes every row and a range of panels, so each
-//                packed panel is read once. Tasks own
+//                packed panel is read once. Where only the rows of one K
+//                block of 4+ panels fit in that half of the L2 (a deep K),
+//                each K block is a forall of its own, in a loop over the
+//                blocks, its column groups sized by the block. Tasks own
 //                disjoint blocks of the result, and every element is summed
 //                in the same k order whichever thread runs it, so results
 //                do not depend on the thread count.
@@ -177,6 +179,20 @@ public:
     // only read lhs once more per group.
     Value panelBytes = x.mul(k, x.c(t.panelWidth * int64_t(sizeof(float))));
     Value fitting = x.div(x.c(t.panelGroupBytes), panelBytes);
+    // A deep K whose whole panels do not fit kMinGroupPanels at a time
+    // (K = 3072, 4096 in a 2 MiB L2) is passed block by block, each K block
+    // one set of tasks (blocksOutside): the column groups then hold the
+    // panels' rows of one K block, which the row groups' tasks of the
+    // block find in L2. Otherwise each task took every panel, streaming
+    // each block of them from L3 for its few rows.
+    if (std::optional<int64_t> depth = x.constant(k), block = x.constant(blockDepth());
+        depth && block && *block < *depth) {
+      int64_t whole = t.panelGroupBytes / (*depth * t.panelWidth * int64_t(sizeof(float)));
+      int64_t blocked = t.panelGroupBytes / (*block * t.panelWidth * int64_t(sizeof(float)));
+      blocksOutside = whole < kMinGroupPanels && blocked >= kMinGroupPanels;
+      if (blocksOutside)
+        fitting = x.c(blocked);
+    }
     Value bounded =
         x.min(panelsPerGroup, x.ceilDiv(panels, x.ceilDiv(panels, x.max(one, fitting))));
     panelsPerGroup = x.select(x.lt(fitting, x.c(kMinGroupPanels)), panelsPerGroup, bounded);
@@ -185,23 +201,30 @@ public:
     columnGroups = x.max(one, x.ceilDiv(panels, x.max(one, panelsPerGroup)));
   }
 
-  /// Whether lhs is packed (once, before the tasks): when the MR rows a
-  /// micro-tile reads in place fall into one L1 set (a row stride of a
-  /// multiple of the way span, 4 KiB: K = 1024, 2048, 3072) and outnumber
-  /// its ways, they evict each other before each line's 16 floats are used
-  /// (1024³ at 67–95 GFLOP/s against 102–105 packed, on znver4's 8-way L1).
-  /// Twelve rows fit the 12 ways of Intel's 48 KiB L1 (Emerald Rapids, 1
-  /// thread, against PyTorch in alternation: 1024³ 0.92 → 0.96×, 2048³
-  /// 0.95 → 1.02×, 1024 × 3072 × 768 0.85 → 0.93× in place). Otherwise the copy costs
-  /// more than it saves (512³: 112 → 102 packed), since lhs rows read in
-  /// place stream well, and products with few columns reuse a packed row
-  /// little. A symbolic K's stride is unknown: read in place.
-  /// A transposed lhs ([K, M], a weight gradient's activations) is packed
-  /// wherever the columns repay it: read in place, each k's MR values are
-  /// a new line M floats past the last, a stride the hardware prefetchers
-  /// do not follow across pages (1536 × 768 × 384 on Emerald Rapids at 2
-  /// threads: 7.2–8.6 ms in place, 3.9 with lhs untransposed; its pack is
-  /// a contiguous copy of MR floats per k).
+  /// Whether lhs is packed (once, before the tasks), as BLAS libraries
+  /// pack it, so that a micro-tile's MR broadcasts per k come from one
+  /// contiguous run rather than MR rows, each its own stream:
+  ///  - Deep rows (K ≥ 512): Emerald Rapids at 2 threads, against PyTorch
+  ///    turn by turn, each way twice in one process (2026-12-07): 1024³
+  ///    0.80 → 0.88×, 2048³ 0.82–0.87 → 0.89–0.91×, 1024 × 768 × 768 0.84–0.88
+  ///    → 0.92×, 1024 × 768 × 3072 0.87–0.95 → 0.98–1.01×, 512³ 0.88–0.99
+  ///    → 0.99–1.0× (at 1 thread within a few percent either way; a day
+  ///    earlier 1 thread measured in place 4–8% faster at 1024³, 2048³ and
+  ///    1024 × 3072 × 768). Shallower rows stream well in place (1024 × 312
+  ///    × 1200 packed: 0.89–0.91 → 0.84×).
+  ///  - Rows that alias: MR rows a row stride of a multiple of the L1 way
+  ///    span apart (4 KiB: K = 1024, 2048...) in one set outnumber its ways
+  ///    and evict each other before each line's 16 floats are used (1024³
+  ///    at 67–95 GFLOP/s against 102–105 packed on znver4's 8-way L1).
+  ///  - A transposed lhs ([K, M], a weight gradient's activations): read in
+  ///    place, each k's MR values are a new line M floats past the last, a
+  ///    stride the hardware prefetchers do not follow across pages (1536 ×
+  ///    768 × 384 on Emerald Rapids at 2 threads: 7.2–8.6 ms in place, 3.9
+  ///    with lhs untransposed; its pack is a contiguous copy of MR floats
+  ///    per k).
+  /// Never for fewer than kPackLhsMinColumns columns, which reuse a packed
+  /// row little. A symbolic K's stride is unknown: read in place unless
+  /// transposed.
   bool shouldPackLhs() const {
     std::optional<int64_t> columns = x.constant(n), depth = x.constant(k);
     // The copy is made once, for every column group.
@@ -211,6 +234,8 @@ public:
       return true;
     if (!depth)
       return false;
+    if (*depth >= kPackLhsMinDepth)
+      return true;
     constexpr int64_t kLine = 64;
     llvm::SmallDenseMap<int64_t, int64_t> rowsPerSet;
     for (int64_t i = 0; i < t.tileRows; ++i)
@@ -265,17 +290,25 @@ public:
     }
     // Row groups innermost: the tasks that share a column group's panels
     // come one after another.
-    auto forall = scf::ForallOp::create(
-        b,
-        ArrayRef<OpFoldResult>{getAsOpFoldResult(batch), getAsOpFoldResult(columnGroups),
-                               getAsOpFoldResult(groups)},
-        ValueRange{init}, std::nullopt);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(forall.getBody());
-    buildTask(forall.getInductionVars()[0], forall.getInductionVars()[2],
-              forall.getInductionVars()[1], forall.getRegionIterArgs()[0],
-              forall.getTerminator());
-    return forall.getResult(0);
+    auto tasks = [&](Value result, Value blockBegin) {
+      auto forall = scf::ForallOp::create(
+          b,
+          ArrayRef<OpFoldResult>{getAsOpFoldResult(batch), getAsOpFoldResult(columnGroups),
+                                 getAsOpFoldResult(groups)},
+          ValueRange{result}, std::nullopt);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(forall.getBody());
+      buildTask(forall.getInductionVars()[0], forall.getInductionVars()[2],
+                forall.getInductionVars()[1], forall.getRegionIterArgs()[0],
+                forall.getTerminator(), blockBegin);
+      return forall.getResult(0);
+    };
+    if (!blocksOutside)
+      return tasks(init, Value());
+    return loop(index(0), k, blockDepth(), init,
+                [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
+                  return {tasks(args[0], kBegin)};
+                })[0];
   }
 
 private:
@@ -357,10 +390,11 @@ private:
   }
 
   /// One task: rows [g·TPB·MR, ...) and panels [c·panelsPerGroup, ...) of
-  /// batch matrix `linear`, written into `result` by `terminator`'s
-  /// parallel insert.
+  /// batch matrix `linear` over every K block (or only the one from
+  /// `blockBegin`, when each is a set of tasks), written into `result` by
+  /// `terminator`'s parallel insert.
   void buildTask(Value linear, Value group, Value columnGroup, Value result,
-                 scf::InParallelOp terminator) {
+                 scf::InParallelOp terminator, Value blockBegin) {
     SmallVector<Value> coords = x.delinearize(linear, batchSizes);
     resultCoords = coords;
     lhsIndices = operandBatch(lhsBatch, coords);
@@ -500,16 +534,14 @@ private:
     if (taskRows)
       state.push_back(
           tensor::EmptyOp::create(b, {*x.constant(blockK), t.panelWidth}, f32));
-    slice = loop(index(0), k, blockK, state,
-                 [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
-                   Value kEnd = x.min(add(kBegin, blockK), k);
-                   Value first =
-                       accumulator
-                           ? Value(arith::ConstantOp::create(b, b.getBoolAttr(false)))
-                           : Value(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, kBegin,
-                                                         index(0)));
-                   return kBlock(args, kBegin, kEnd, first);
-                 })[0];
+    auto block = [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
+      Value kEnd = x.min(add(kBegin, blockK), k);
+      Value first = accumulator ? Value(arith::ConstantOp::create(b, b.getBoolAttr(false)))
+                                : Value(arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                                              kBegin, index(0)));
+      return kBlock(args, kBegin, kEnd, first);
+    };
+    slice = (blockBegin ? block(blockBegin, state) : loop(index(0), k, blockK, state, block))[0];
 
     b.setInsertionPointToStart(terminator.getBody());
     tensor::ParallelInsertSliceOp::create(b, slice, result, offsets, sizes, strides);
@@ -827,6 +859,8 @@ private:
   /// Tasks split rows into `groups` of `tilesPerGroup` micro-tiles and
   /// panels into `columnGroups` of `panelsPerGroup`.
   Value m, n, k, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup, columnGroups;
+  /// Whether each K block is a set of tasks of its own (static K only).
+  bool blocksOutside = false;
   static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16, kMinGroupPanels = 4;
   /// The task's first column, and N's columns in the ragged panel.
   Value columnBegin, columnsLeft;
@@ -847,7 +881,7 @@ private:
   static constexpr int64_t kInPlaceRhsPanels = 4;
   /// The packed lhs (null: read in place) and lhs's matrix in it.
   Value packedLhs, packedLhsAt;
-  static constexpr int64_t kPackLhsMinColumns = 256;
+  static constexpr int64_t kPackLhsMinColumns = 256, kPackLhsMinDepth = 512;
 };
 
 bool isKernelMatmul(MatmulOp op) {

@@ -226,12 +226,15 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     it (the consecutive tasks of a column group find them in L2), when a
     product has fewer
     than `min-tasks` (batch × row groups), or few row groups and many panels.
-    When a micro-tile's rows would outnumber the ways of one L1 set (more
-    than `l1-ways` rows whose stride is a multiple of `l1-way-span`, the
-    L1's size over its ways: 4 KiB on 8-way 32 KiB and 12-way 48 KiB
-    caches) or lhs is transposed, and the product has at least
-    256 columns, lhs is first packed too, into k-major panels of
-    `tile-rows` rows. Tasks own
+    Where 4 whole panels do not fit in `panel-group-bytes` but 4 of one K
+    block's rows of them do (a static K of several blocks: 3072, 4096 with
+    a 2 MiB L2), each K block is an `scf.forall` of its own inside an
+    `scf.for` over the blocks, its column groups sized by the block.
+    When lhs is deep (a static K of 512 or more), transposed, or its rows
+    would outnumber the ways of one L1 set (more than `l1-ways` rows whose
+    stride is a multiple of `l1-way-span`, the L1's size over its ways),
+    and the product has at least 256 columns, lhs is first packed too, into
+    k-major panels of `tile-rows` rows. Tasks own
     disjoint blocks and sum every element in the same order, so results do
     not depend on how tasks are spread over threads. Symbolic sizes take
     the same code with the sizes as index values: the task split is
@@ -263,8 +266,9 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
            "Tasks a product is split into at least where its columns allow (fewer "
            "batch × row groups split the columns too)">,
     Option<"panelGroupBytes", "panel-group-bytes", "int64_t", "1048576",
-           "Bytes of packed panels (over all of K) one column group of tasks reads at "
-           "most: half the L2, where its tasks, consecutive, find them">
+           "Bytes of packed panels (over all of K, or over one K block when each is a "
+           "set of tasks) one column group of tasks reads at most: half the L2, where "
+           "its tasks, consecutive, find them">
   ];
   let dependentDialects = ["::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
                            "::mlir::tensor::TensorDialect", "::mlir::arith::ArithDialect",

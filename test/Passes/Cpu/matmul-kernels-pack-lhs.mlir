@@ -1,17 +1,16 @@
 // RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1" --canonicalize --cse --split-input-file | FileCheck %s
-// An L1 of 12 ways of 4 KiB (Intel's 48 KiB) holds a micro-tile's 12
-// aliasing rows: lhs read in place, the other cases as on 8 ways.
-// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1 l1-way-span=4096 l1-ways=12" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=WAYS12
-// 16 KiB ways (a 64 KiB 4-way L1): rows 4 KiB apart fall into 4 sets, 3 to a set.
-// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1 l1-way-span=16384 l1-ways=4" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=WAYS12
+// L1 ways of 1 KiB: rows 1 KiB apart fall into one set, 8 or 12 ways.
+// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1 l1-way-span=1024 l1-ways=8" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=SPAN1K
+// RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1 l1-way-span=1024 l1-ways=12" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=SPAN1K12
 
-// K = 1024: lhs rows 4 KiB apart, so a micro-tile's 12 rows read in place
-// would fall into one L1 set. lhs is packed first into panels of 12 rows,
+// K = 1024: deep rows (K >= 512) are packed, as BLAS libraries pack them
+// (and these, 4 KiB apart, would fall into one L1 set). lhs is packed
+// first into panels of 12 rows,
 // k-major (54 rows: 5 panels, the last one 6 rows and zeros), one parallel
 // task per panel gathering each k's 12 lanes, one per row (offsets j·K,
 // lanes past row 54 masked to zeros); the micro-tiles broadcast from the
 // pack.
-// CHECK-LABEL: func.func @aliasing_rows
+// CHECK-LABEL: func.func @deep_rows
 // CHECK: %[[LHS:.*]] = tensor.expand_shape %arg0 {{\[\[}}0, 1], [2]] output_shape [1, 54, 1024]
 // CHECK: %[[FLAT:.*]] = tensor.collapse_shape %[[LHS]] {{\[\[}}0], [1, 2]] : tensor<1x54x1024xf32> into tensor<1x55296xf32>
 // CHECK: %[[PACKED:.*]] = scf.forall (%[[P:.*]]) in (5) shared_outs(%{{.*}}) -> (tensor<1x5x1024x12xf32>)
@@ -37,28 +36,46 @@
 // CHECK: tensor.extract %[[PACKED]][%c0, %[[TILE]], %[[KK]], %c11] : tensor<1x5x1024x12xf32>
 // CHECK-NOT: tensor.extract %arg0
 // CHECK: scf.forall.in_parallel
-// WAYS12-LABEL: func.func @aliasing_rows
-// WAYS12-NOT: x12xf32>
-// WAYS12: scf.for %{{.*}} = %c0 to %c1024 step %c512
-// WAYS12: tensor.extract %arg0
-// WAYS12-NOT: x12xf32>
-func.func @aliasing_rows(%a: tensor<54x1024xf32>, %b: tensor<1024x256xf32>) -> tensor<54x256xf32> {
+func.func @deep_rows(%a: tensor<54x1024xf32>, %b: tensor<1024x256xf32>) -> tensor<54x256xf32> {
   %r = ube.matmul %a, %b : tensor<54x1024xf32>, tensor<1024x256xf32>
   return %r : tensor<54x256xf32>
 }
 
 // -----
 
-// K = 1000: rows 4000 bytes apart spread over L1's sets and stream well in
-// place; no pack (K blocks of 500).
-// CHECK-LABEL: func.func @spread_rows
-// WAYS12-LABEL: func.func @spread_rows
+// K = 300: shallow rows, 1200 bytes apart, spread over L1's sets and
+// stream well in place: no pack.
+// CHECK-LABEL: func.func @shallow_rows
+// SPAN1K-LABEL: func.func @shallow_rows
 // CHECK-NOT: x12xf32>
-// CHECK: scf.for %{{.*}} = %c0 to %c1000 step %c500
 // CHECK: tensor.extract %arg0
 // CHECK-NOT: x12xf32>
-func.func @spread_rows(%a: tensor<54x1000xf32>, %b: tensor<1000x256xf32>) -> tensor<54x256xf32> {
-  %r = ube.matmul %a, %b : tensor<54x1000xf32>, tensor<1000x256xf32>
+// SPAN1K-NOT: x12xf32>
+// SPAN1K: tensor.extract %arg0
+func.func @shallow_rows(%a: tensor<54x300xf32>, %b: tensor<300x256xf32>) -> tensor<54x256xf32> {
+  %r = ube.matmul %a, %b : tensor<54x300xf32>, tensor<300x256xf32>
+  return %r : tensor<54x256xf32>
+}
+
+// -----
+
+// K = 256: rows 1 KiB apart. With ways of 4 KiB, 3 rows share a set: read
+// in place. With ways of 1 KiB the 12 rows share one: packed where the set
+// has 8 ways, read in place where it has 12.
+// CHECK-LABEL: func.func @shallow_aliasing_rows
+// CHECK-NOT: x12xf32>
+// CHECK: tensor.extract %arg0
+// SPAN1K-LABEL: func.func @shallow_aliasing_rows
+// SPAN1K: %[[PACKED:.*]] = scf.forall (%{{.*}}) in (5) shared_outs(%{{.*}}) -> (tensor<1x5x256x12xf32>)
+// SPAN1K-NOT: tensor.extract %arg0
+// SPAN1K: tensor.extract %[[PACKED]][%c0, %{{.*}}, %{{.*}}, %c0] : tensor<1x5x256x12xf32>
+// SPAN1K-NOT: tensor.extract %arg0
+// SPAN1K: return
+// SPAN1K12-LABEL: func.func @shallow_aliasing_rows
+// SPAN1K12-NOT: x12xf32>
+// SPAN1K12: tensor.extract %arg0
+func.func @shallow_aliasing_rows(%a: tensor<54x256xf32>, %b: tensor<256x256xf32>) -> tensor<54x256xf32> {
+  %r = ube.matmul %a, %b : tensor<54x256xf32>, tensor<256x256xf32>
   return %r : tensor<54x256xf32>
 }
 

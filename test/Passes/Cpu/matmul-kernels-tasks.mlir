@@ -34,3 +34,23 @@ func.func @batched(%a: tensor<4x128x64xf32>, %b: tensor<64x100xf32>) -> tensor<4
   %r = ube.matmul %a, %b : tensor<4x128x64xf32>, tensor<64x100xf32>
   return %r : tensor<4x128x100xf32>
 }
+
+// -----
+
+// K = 256 in 4 blocks of 64: whole panels (16 KiB each) do not fit 4 at a
+// time in panel-group-bytes = 16 KiB, one K block of them (4 KiB) does.
+// Each K block is then one set of tasks, its column groups of 4 panels'
+// rows of the block, which the tasks of the group's 3 row groups find in
+// L2. With room for 4 whole panels, the tasks pass every K block.
+// CHECK-LABEL: func.func @deep_k
+// CHECK-NOT: scf.for %{{.*}} = %c0 to %c256 step %c64
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (4, 3)
+// GROUPS-LABEL: func.func @deep_k
+// GROUPS: %[[R:.*]] = scf.for %[[K:.*]] = %c0 to %c256 step %c64 iter_args(%[[ACC:.*]] = %{{.*}})
+// GROUPS: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (4, 2, 3) shared_outs(%{{.*}} = %[[ACC]])
+// GROUPS: arith.cmpi eq, %[[K]], %c0
+// GROUPS: return %[[R]]
+func.func @deep_k(%a: tensor<4x128x256xf32>, %b: tensor<256x100xf32>) -> tensor<4x128x100xf32> {
+  %r = ube.matmul %a, %b : tensor<4x128x256xf32>, tensor<256x100xf32>
+  return %r : tensor<4x128x100xf32>
+}

@@ -63,8 +63,10 @@ def test_matches_numpy(runner, lhs, rhs, ta, tb):
 
 def test_packed_lhs_over_several_k_blocks(runner):
     """K = 3072 (rows 12 KiB apart: lhs packed with AVX-512 tiles) runs as
-    several K blocks over the packed panels. Tolerance 5e-6: f32 rounding of
-    3072-term sums."""
+    several K blocks over the packed panels, each K block a set of tasks of
+    its own (with an L2 of 1 or 2 MiB, whole panels of this depth do not
+    fit 4 at a time in half of it; one block of them does). Tolerance 5e-6:
+    f32 rounding of 3072-term sums."""
     rng = np.random.default_rng(13)
     a = rng.standard_normal((30, 3072)).astype(np.float32)
     b = rng.standard_normal((3072, 260)).astype(np.float32)
@@ -144,13 +146,14 @@ def test_sums_into_an_addend(runner, lhs, rhs, ta, tb):
 
 @pytest.mark.parametrize("lhs,rhs", [((13, 300), (300, 37)), ((2, 13, 20), (20, 21)),
                                      ((97, 600), (600, 48)), ((20, 64), (64, 1000)),
-                                     ((54, 1024), (1024, 300))])
+                                     ((54, 1024), (1024, 300)), ((30, 3072), (3072, 260))])
 def test_epilogue_runs_on_the_accumulators(runner, lhs, rhs):
     """Elementwise ops consuming a product (bias add, GELU both ways, a
     scale, a residual on either side, tanh) are applied in the kernel after
     the last K block: ragged panels, several K blocks and row groups,
-    batches. Tolerance 2e-6 as above (the activations' polynomial
-    approximations are within float32 rounding)."""
+    batches, K blocks as sets of tasks (K = 3072). Tolerance 2e-6 as above,
+    5e-6 for 3072-term sums (the activations' polynomial approximations are
+    within float32 rounding)."""
     from math import erf
     rng = np.random.default_rng(5)
     a = (rng.standard_normal(lhs) / np.sqrt(lhs[-1])).astype(np.float32)
@@ -177,6 +180,7 @@ def test_epilogue_runs_on_the_accumulators(runner, lhs, rhs):
     u = p + bias
     gelu = 0.5 * u * (1 + np.vectorize(erf)(u / np.sqrt(2)))
     tanh_gelu = 0.5 * p * (1 + np.tanh(np.sqrt(2 / np.pi) * (p + 0.044715 * p ** 3)))
-    assert rel_error(out["y"], gelu) < 2e-6
-    assert rel_error(out["z"], np.tanh(x - 0.5 * u)) < 2e-6
-    assert rel_error(out["g"], tanh_gelu) < 2e-6
+    tolerance = 2e-6 if lhs[-1] <= 1024 else 5e-6
+    assert rel_error(out["y"], gelu) < tolerance
+    assert rel_error(out["z"], np.tanh(x - 0.5 * u)) < tolerance
+    assert rel_error(out["g"], tanh_gelu) < tolerance
