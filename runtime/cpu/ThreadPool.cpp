@@ -19,6 +19,20 @@ inline void pause() {
 }
 } // namespace
 
+template <typename Ready> bool ThreadPool::spinFor(Ready ready) {
+  // The clock read once per 64 pauses (about a µs), not per pause.
+  auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (ready())
+        return true;
+      pause();
+    }
+    if (std::chrono::steady_clock::now() >= deadline)
+      return ready();
+  }
+}
+
 ThreadPool::ThreadPool(size_t threads) {
   for (size_t i = 1; i < threads; ++i)
     workers_.emplace_back([this] { workerLoop(); });
@@ -86,15 +100,11 @@ void ThreadPool::parallelFor(Task task, void *ctx, int64_t count) {
   runShares();
   insideTask = false;
   // The workers finish within microseconds of the caller unless the loop is
-  // uneven: spin briefly before sleeping.
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
-    if (spin < kSpinIterations) {
-      pause();
-      continue;
-    }
+  // uneven: spin a while before sleeping.
+  auto done = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+  if (!spinFor(done)) {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
-    break;
+    done_.wait(lock, done);
   }
 }
 
@@ -104,11 +114,8 @@ void ThreadPool::workerLoop() {
   for (;;) {
     // Spin a while for the next loop (a model's layers come in quick
     // succession), then sleep.
-    uint64_t current = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; current == seen && spin < kSpinIterations; ++spin) {
-      pause();
-      current = generation_.load(std::memory_order_acquire);
-    }
+    uint64_t current = seen;
+    spinFor([&] { return (current = generation_.load(std::memory_order_acquire)) != seen; });
     if (current == seen) {
       std::unique_lock<std::mutex> lock(mutex_);
       ++sleeping_;

@@ -16,6 +16,7 @@
 #define UBE_RUNTIME_CPU_THREADPOOL_H
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -57,10 +58,18 @@ private:
   /// even share left 2048³'s 44 tasks split 24 : 20 between two threads,
   /// 0.88 → 1.0× PyTorch's time.)
   static constexpr int64_t kSharesPerThread = 2;
-  /// Pause instructions a waiting thread spins for before it sleeps (about
-  /// 50 µs: longer than a futex wake-up, shorter than anything a user would
-  /// notice on an idle pool).
-  static constexpr int kSpinIterations = 2000;
+  /// How long a waiting thread spins before it sleeps: longer than the gap
+  /// between two calls from Python (tens of µs), so that a worker woken
+  /// for one call is still awake for the next, as OpenMP runtimes keep
+  /// theirs (libgomp spins a few ms). Waking a sleeping worker costs far
+  /// more in a VM, where its idle vCPU must be woken too: 512³ in bursts
+  /// of 20 calls from Python, 2 threads on Emerald Rapids, ran at 140
+  /// GFLOP/s with 25 µs of spinning (2000 pauses of 12.5 ns), 227 with 250
+  /// µs or 2.5 ms. Measured in time, as a pause takes 10 to 140 cycles
+  /// from one x86 core to another.
+  static constexpr std::chrono::microseconds kSpinTime{500};
+  /// Spins until `ready()` or kSpinTime has passed; whether it is ready.
+  template <typename Ready> static bool spinFor(Ready ready);
 
   std::vector<std::thread> workers_;
   std::mutex busy_; ///< Held by the thread whose loop runs on the pool.
