@@ -10,7 +10,7 @@
 //                alias in the cache. One parallel task per panel; a constant
 //                rhs (weights) is packed here, at compile time. A narrow
 //                row-major rhs (at most 4 panels wide) is read in place.
-//   pack lhs     when lhs is deep (K ≥ 512), its MR rows read in place
+//   pack lhs     when lhs is deep (K ≥ 512, M ≥ 256), its MR rows read in place
 //                would alias in L1, or it is read transposed (each k's MR
 //                values a line M floats past the last), lhs too: panels of
 //                MR rows, k-major, Ap[lb, tile, k, 0..MR), so a
@@ -204,14 +204,17 @@ public:
   /// Whether lhs is packed (once, before the tasks), as BLAS libraries
   /// pack it, so that a micro-tile's MR broadcasts per k come from one
   /// contiguous run rather than MR rows, each its own stream:
-  ///  - Deep rows (K ≥ 512): Emerald Rapids at 2 threads, against PyTorch
-  ///    turn by turn, each way twice in one process (2026-12-07): 1024³
-  ///    0.80 → 0.88×, 2048³ 0.82–0.87 → 0.89–0.91×, 1024 × 768 × 768 0.84–0.88
-  ///    → 0.92×, 1024 × 768 × 3072 0.87–0.95 → 0.98–1.01×, 512³ 0.88–0.99
-  ///    → 0.99–1.0× (at 1 thread within a few percent either way; a day
-  ///    earlier 1 thread measured in place 4–8% faster at 1024³, 2048³ and
-  ///    1024 × 3072 × 768). Shallower rows stream well in place (1024 × 312
-  ///    × 1200 packed: 0.89–0.91 → 0.84×).
+  ///  - Deep rows (K ≥ 512), 256 or more of them: Emerald Rapids at 2
+  ///    threads, against PyTorch turn by turn, each way twice in one
+  ///    process (2026-12-07): 1024³ 0.80 → 0.88×, 2048³ 0.82–0.87 →
+  ///    0.89–0.91×, 1024 × 768 × 768 0.84–0.88 → 0.92×, 1024 × 768 × 3072
+  ///    0.87–0.95 → 0.98–1.01×, 512³ 0.88–0.99 → 0.99–1.0× (at 1 thread
+  ///    within a few percent either way; a day earlier 1 thread measured in
+  ///    place 4–8% faster at 1024³, 2048³ and 1024 × 3072 × 768); BERT-base
+  ///    at batch 8 0.96× the time. Shallower
+  ///    rows stream well in place (1024 × 312 × 1200 packed: 0.89–0.91 →
+  ///    0.84×), and the copy of fewer rows costs more than it saves
+  ///    (TinyBERT at batch 1, 128 rows: 1.03× the time).
   ///  - Rows that alias: MR rows a row stride of a multiple of the L1 way
   ///    span apart (4 KiB: K = 1024, 2048...) in one set outnumber its ways
   ///    and evict each other before each line's 16 floats are used (1024³
@@ -234,7 +237,8 @@ public:
       return true;
     if (!depth)
       return false;
-    if (*depth >= kPackLhsMinDepth)
+    std::optional<int64_t> rows = x.constant(m);
+    if (*depth >= kPackLhsMinDepth && rows && *rows >= kPackLhsMinRows)
       return true;
     constexpr int64_t kLine = 64;
     llvm::SmallDenseMap<int64_t, int64_t> rowsPerSet;
@@ -881,7 +885,8 @@ private:
   static constexpr int64_t kInPlaceRhsPanels = 4;
   /// The packed lhs (null: read in place) and lhs's matrix in it.
   Value packedLhs, packedLhsAt;
-  static constexpr int64_t kPackLhsMinColumns = 256, kPackLhsMinDepth = 512;
+  static constexpr int64_t kPackLhsMinColumns = 256, kPackLhsMinDepth = 512,
+                           kPackLhsMinRows = 256;
 };
 
 bool isKernelMatmul(MatmulOp op) {

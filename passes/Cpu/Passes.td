@@ -230,7 +230,8 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     block's rows of them do (a static K of several blocks: 3072, 4096 with
     a 2 MiB L2), each K block is an `scf.forall` of its own inside an
     `scf.for` over the blocks, its column groups sized by the block.
-    When lhs is deep (a static K of 512 or more), transposed, or its rows
+    When lhs is deep (a static K of 512 or more, 256 or more static rows),
+    transposed, or its rows
     would outnumber the ways of one L1 set (more than `l1-ways` rows whose
     stride is a multiple of `l1-way-span`, the L1's size over its ways),
     and the product has at least 256 columns, lhs is first packed too, into

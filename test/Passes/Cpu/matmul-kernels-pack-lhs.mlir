@@ -3,14 +3,13 @@
 // RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1 l1-way-span=1024 l1-ways=8" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=SPAN1K
 // RUN: ube-opt %s --ube-cpu-matmul-kernels="vector-width=16 panel-width=32 tile-rows=12 k-block=512 tiles-per-task=2 min-tasks=1 l1-way-span=1024 l1-ways=12" --canonicalize --cse --split-input-file | FileCheck %s --check-prefix=SPAN1K12
 
-// K = 1024: deep rows (K >= 512) are packed, as BLAS libraries pack them
-// (and these, 4 KiB apart, would fall into one L1 set). lhs is packed
-// first into panels of 12 rows,
+// K = 1024: lhs rows 4 KiB apart, so a micro-tile's 12 rows read in place
+// would fall into one L1 set. lhs is packed first into panels of 12 rows,
 // k-major (54 rows: 5 panels, the last one 6 rows and zeros), one parallel
 // task per panel gathering each k's 12 lanes, one per row (offsets j·K,
 // lanes past row 54 masked to zeros); the micro-tiles broadcast from the
 // pack.
-// CHECK-LABEL: func.func @deep_rows
+// CHECK-LABEL: func.func @aliasing_rows
 // CHECK: %[[LHS:.*]] = tensor.expand_shape %arg0 {{\[\[}}0, 1], [2]] output_shape [1, 54, 1024]
 // CHECK: %[[FLAT:.*]] = tensor.collapse_shape %[[LHS]] {{\[\[}}0], [1, 2]] : tensor<1x54x1024xf32> into tensor<1x55296xf32>
 // CHECK: %[[PACKED:.*]] = scf.forall (%[[P:.*]]) in (5) shared_outs(%{{.*}}) -> (tensor<1x5x1024x12xf32>)
@@ -36,8 +35,29 @@
 // CHECK: tensor.extract %[[PACKED]][%c0, %[[TILE]], %[[KK]], %c11] : tensor<1x5x1024x12xf32>
 // CHECK-NOT: tensor.extract %arg0
 // CHECK: scf.forall.in_parallel
-func.func @deep_rows(%a: tensor<54x1024xf32>, %b: tensor<1024x256xf32>) -> tensor<54x256xf32> {
+func.func @aliasing_rows(%a: tensor<54x1024xf32>, %b: tensor<1024x256xf32>) -> tensor<54x256xf32> {
   %r = ube.matmul %a, %b : tensor<54x1024xf32>, tensor<1024x256xf32>
+  return %r : tensor<54x256xf32>
+}
+
+// -----
+
+// Deep rows (K >= 512) are packed where there are 256 rows or more, as
+// BLAS libraries pack them, whether or not they alias: 300 rows, 25
+// panels. Fewer rows are read in place.
+// CHECK-LABEL: func.func @deep_rows
+// CHECK: %[[PACKED:.*]] = scf.forall (%{{.*}}) in (25) shared_outs(%{{.*}}) -> (tensor<1x25x768x12xf32>)
+// CHECK: tensor.extract %[[PACKED]]
+// CHECK-LABEL: func.func @deep_few_rows
+// CHECK-NOT: x12xf32>
+// CHECK: tensor.extract %arg0
+// CHECK-NOT: x12xf32>
+func.func @deep_rows(%a: tensor<300x768xf32>, %b: tensor<768x256xf32>) -> tensor<300x256xf32> {
+  %r = ube.matmul %a, %b : tensor<300x768xf32>, tensor<768x256xf32>
+  return %r : tensor<300x256xf32>
+}
+func.func @deep_few_rows(%a: tensor<54x768xf32>, %b: tensor<768x256xf32>) -> tensor<54x256xf32> {
+  %r = ube.matmul %a, %b : tensor<54x768xf32>, tensor<768x256xf32>
   return %r : tensor<54x256xf32>
 }
 

@@ -32,6 +32,8 @@ CASES = [
     # Rows 4 KiB apart (K = 1024): with AVX-512's 12-row tiles lhs is
     # packed too; ragged rows and panel, a batch of lhs matrices.
     ((2, 54, 1024), (1024, 300), False, False),
+    # Deep rows (K >= 512), 256+ of them: lhs packed; ragged rows and panel.
+    ((301, 768), (768, 260), False, False),
     # Transposed lhs with 256+ columns (a weight gradient's activations):
     # packed, a batch of matrices against one rhs, ragged rows and panel.
     ((2, 300, 54), (300, 260), True, False),
