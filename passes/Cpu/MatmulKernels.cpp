@@ -185,11 +185,11 @@ public:
     // panels' rows of one K block, which the row groups' tasks of the
     // block find in L2. Otherwise each task took every panel, streaming
     // each block of them from L3 for its few rows.
-    if (std::optional<int64_t> depth = x.constant(k), block = x.constant(blockDepth());
-        depth && block && *block < *depth) {
-      int64_t whole = t.panelGroupBytes / (*depth * t.panelWidth * int64_t(sizeof(float)));
+    if (std::optional<int64_t> depth = x.constant(k), block = x.constant(blockDepth()),
+        whole = x.constant(fitting);
+        depth && block && whole && *block < *depth) {
       int64_t blocked = t.panelGroupBytes / (*block * t.panelWidth * int64_t(sizeof(float)));
-      blocksOutside = whole < kMinGroupPanels && blocked >= kMinGroupPanels;
+      blocksOutside = *whole < kMinGroupPanels && blocked >= kMinGroupPanels;
       if (blocksOutside)
         fitting = x.c(blocked);
     }
