@@ -705,6 +705,23 @@ LogicalResult checkGradShape(Loc loc, RankedTensorType grad, RankedTensorType ex
                            shapeString(expected.getShape()));
 }
 
+/// `input_spatial` with its -1 sizes symbolic: one of the op's
+/// `input_sizes` each.
+FailureOr<SmallVector<int64_t>> inputSpatial(Loc loc, ArrayRef<int64_t> spatial,
+                                             size_t runtimeSizes) {
+  SmallVector<int64_t> shape;
+  for (int64_t size : spatial) {
+    if (size < -1)
+      return emitOptionalError(loc, "input_spatial ", shapeString(spatial),
+                               ": sizes are at least 0, or -1 for one known at run time");
+    shape.push_back(size == -1 ? ShapedType::kDynamic : size);
+  }
+  if (size_t(llvm::count(spatial, -1)) != runtimeSizes)
+    return emitOptionalError(loc, "input_spatial has ", llvm::count(spatial, -1),
+                             " sizes of -1 but ", runtimeSizes, " input_sizes are given");
+  return shape;
+}
+
 /// [N, C, *spatial] of `like`'s batch and `channels`.
 RankedTensorType withSpatial(RankedTensorType like, int64_t channels,
                              ArrayRef<int64_t> spatial) {
@@ -721,15 +738,17 @@ LogicalResult ConvInputGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adapto
   if (failed(grad) || failed(weight) ||
       failed(checkSameElementType(loc, *grad, *weight, "grad", "weight")))
     return failure();
-  ArrayRef<int64_t> spatial = adaptor.getInputSpatial();
-  if (int64_t(spatial.size()) != grad->getRank() - 2 || weight->getRank() != grad->getRank())
-    return emitOptionalError(loc, "input_spatial ", shapeString(spatial), " and weight ",
+  auto spatial = inputSpatial(loc, adaptor.getInputSpatial(), adaptor.getInputSizes().size());
+  if (failed(spatial))
+    return failure();
+  if (int64_t(spatial->size()) != grad->getRank() - 2 || weight->getRank() != grad->getRank())
+    return emitOptionalError(loc, "input_spatial ", shapeString(*spatial), " and weight ",
                              shapeString(weight->getShape()), " must match grad ",
                              shapeString(grad->getShape()), "'s spatial rank");
   int64_t groups = adaptor.getGroups();
   if (groups < 1 || ShapedType::isDynamic(weight->getDimSize(1)))
     return emitOptionalError(loc, "groups must be at least 1 and the weight's channels static");
-  auto input = withSpatial(*grad, weight->getDimSize(1) * groups, spatial);
+  auto input = withSpatial(*grad, weight->getDimSize(1) * groups, *spatial);
   auto window = convWindow(loc, input, *weight, adaptor.getStride(), adaptor.getPadding(),
                            adaptor.getDilation());
   if (failed(window) ||
@@ -741,7 +760,7 @@ LogicalResult ConvInputGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adapto
 
 Window ConvInputGradOp::window() {
   auto grad = getGrad().getType();
-  auto input = withSpatial(grad, 1, getInputSpatial());
+  auto input = withSpatial(grad, 1, getType().getShape().drop_front(2));
   return *convWindow(std::nullopt, input, getWeight().getType(), getStride(), getPadding(),
                      getDilation());
 }
@@ -790,14 +809,16 @@ LogicalResult AvgPoolGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
   auto grad = channelsFirst(loc, adaptor.getGrad(), "grad");
   if (failed(grad))
     return failure();
-  ArrayRef<int64_t> spatial = adaptor.getInputSpatial();
-  if (int64_t(spatial.size()) != grad->getRank() - 2 ||
+  auto spatial = inputSpatial(loc, adaptor.getInputSpatial(), adaptor.getInputSizes().size());
+  if (failed(spatial))
+    return failure();
+  if (int64_t(spatial->size()) != grad->getRank() - 2 ||
       int64_t(adaptor.getKernel().size()) != grad->getRank() - 2)
     return emitOptionalError(loc, "input_spatial and kernel must have one size per spatial "
                              "dimension of grad ", shapeString(grad->getShape()));
-  auto window = Window::get(loc, spatial, adaptor.getKernel(), adaptor.getStride(),
+  auto window = Window::get(loc, *spatial, adaptor.getKernel(), adaptor.getStride(),
                             adaptor.getPadding(), adaptor.getDilation(), adaptor.getCeilMode());
-  auto input = withSpatial(*grad, grad->getDimSize(1), spatial);
+  auto input = withSpatial(*grad, grad->getDimSize(1), *spatial);
   if (failed(window) ||
       failed(checkGradShape(loc, *grad, windowedType(input, grad->getDimSize(1), *window))))
     return failure();
@@ -806,7 +827,8 @@ LogicalResult AvgPoolGradOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
 }
 
 Window AvgPoolGradOp::window() {
-  return *Window::get(std::nullopt, getInputSpatial(), getKernel(), getStride(), getPadding(),
+  return *Window::get(std::nullopt, getType().getShape().drop_front(2), getKernel(),
+                      getStride(), getPadding(),
                       getDilation(), getCeilMode());
 }
 

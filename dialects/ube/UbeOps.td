@@ -491,16 +491,20 @@ def Ube_ConvInputGradOp : Ube_InferredOp<"conv_input_grad"> {
     `grad` is the gradient of a `ube.conv` result `[N, O, *out]`, `weight`
     its weight `[O, C / groups, *K]`; the result is the gradient of its
     input `[N, C, *input_spatial]`. The window attributes are the
-    convolution's.
+    convolution's. An `input_spatial` size of -1 is known at run time: the
+    next of `input_sizes` (a convolution over planes of any size, whose
+    strided output does not fix its input's size).
   }];
   let arguments = (ins Ube_FloatTensor:$grad, Ube_FloatTensor:$weight,
                    DenseI64ArrayAttr:$input_spatial,
                    OptionalAttr<DenseI64ArrayAttr>:$stride,
                    OptionalAttr<DenseI64ArrayAttr>:$padding,
                    OptionalAttr<DenseI64ArrayAttr>:$dilation,
-                   DefaultValuedAttr<Ube_I64Attr, "1">:$groups);
+                   DefaultValuedAttr<Ube_I64Attr, "1">:$groups,
+                   Variadic<Index>:$input_sizes);
   let results = (outs Ube_FloatTensor:$result);
-  let assemblyFormat = "$grad `,` $weight attr-dict `:` type($grad) `,` type($weight)";
+  let assemblyFormat = "$grad `,` $weight (` ` `[` $input_sizes^ `]`)? attr-dict `:` "
+                       "type($grad) `,` type($weight)";
   let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
 }
 
@@ -531,7 +535,8 @@ def Ube_AvgPoolGradOp : Ube_InferredOp<"avg_pool_grad"> {
   let description = [{
     `grad` is the gradient of a `ube.avg_pool` result `[N, C, *out]`; the
     result is the gradient of its input `[N, C, *input_spatial]`. The other
-    attributes are the pooling's.
+    attributes are the pooling's. An `input_spatial` size of -1 is known at
+    run time: the next of `input_sizes`.
   }];
   let arguments = (ins Ube_FloatTensor:$grad, DenseI64ArrayAttr:$input_spatial,
                    DenseI64ArrayAttr:$kernel,
@@ -539,9 +544,10 @@ def Ube_AvgPoolGradOp : Ube_InferredOp<"avg_pool_grad"> {
                    OptionalAttr<DenseI64ArrayAttr>:$padding,
                    OptionalAttr<DenseI64ArrayAttr>:$dilation,
                    DefaultValuedAttr<BoolAttr, "false">:$ceil_mode,
-                   DefaultValuedAttr<BoolAttr, "false">:$count_include_pad);
+                   DefaultValuedAttr<BoolAttr, "false">:$count_include_pad,
+                   Variadic<Index>:$input_sizes);
   let results = (outs Ube_FloatTensor:$result);
-  let assemblyFormat = "$grad attr-dict `:` type($grad)";
+  let assemblyFormat = "$grad (` ` `[` $input_sizes^ `]`)? attr-dict `:` type($grad)";
   let extraClassDeclaration = !strconcat(Ube_InferTypesDecl, Ube_WindowDecl);
 }
 

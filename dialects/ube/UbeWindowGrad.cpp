@@ -4,6 +4,8 @@
 
 #include "dialects/ube/UbeOps.h"
 
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
 #include <numeric>
 
 using namespace mlir;
@@ -15,11 +17,84 @@ using Shape = SmallVector<int64_t>;
 
 Shape shapeOf(Value v) { return Shape(UbeBuilder::typeOf(v).getShape()); }
 
-LogicalResult requireStatic(Operation *op) {
-  if (!staticButBatch(op))
-    return op->emitOpError("gradient on symbolic sizes other than the batch (the first) is "
-                           "not supported yet");
-  return success();
+// Sizes known at compile time or computed at run time (an index): on
+// symbolic planes the phases' positions and the crops follow the input's
+// size at each call.
+
+OpFoldResult fixed(UbeBuilder &u, int64_t v) { return u.b.getIndexAttr(v); }
+
+Value asIndex(UbeBuilder &u, OpFoldResult size) {
+  if (auto v = dyn_cast<Value>(size))
+    return v;
+  return arith::ConstantIndexOp::create(u.b, *getConstantIntValue(size));
+}
+
+/// `a + c`, `a · c` and `⌈a / c⌉`, folded where `a` is static.
+OpFoldResult addConst(UbeBuilder &u, OpFoldResult a, int64_t c) {
+  if (std::optional<int64_t> v = getConstantIntValue(a))
+    return fixed(u, *v + c);
+  return arith::AddIOp::create(u.b, asIndex(u, a), asIndex(u, fixed(u, c))).getResult();
+}
+OpFoldResult mulConst(UbeBuilder &u, OpFoldResult a, int64_t c) {
+  if (std::optional<int64_t> v = getConstantIntValue(a))
+    return fixed(u, *v * c);
+  return arith::MulIOp::create(u.b, asIndex(u, a), asIndex(u, fixed(u, c))).getResult();
+}
+OpFoldResult ceilDivConst(UbeBuilder &u, OpFoldResult a, int64_t c) {
+  if (std::optional<int64_t> v = getConstantIntValue(a))
+    return fixed(u, llvm::divideCeil(*v, c));
+  return arith::CeilDivSIOp::create(u.b, asIndex(u, a), asIndex(u, fixed(u, c))).getResult();
+}
+
+/// Each size of `x`: its static size or, symbolic, read at run time.
+SizeList sizesOf(UbeBuilder &u, Value x) {
+  SizeList sizes;
+  for (int64_t d = 0; d < UbeBuilder::typeOf(x).getRank(); ++d)
+    sizes.push_back(UbeBuilder::typeOf(x).isDynamicDim(d) ? OpFoldResult(u.dimSize(x, d))
+                                                          : fixed(u, shapeOf(x)[d]));
+  return sizes;
+}
+
+/// The type's shape of `sizes` (`?` where computed at run time) and the
+/// runtime ones, in order: a reshape's or broadcast's operands.
+Shape staticShape(ArrayRef<OpFoldResult> sizes) {
+  return llvm::map_to_vector(sizes, [](OpFoldResult s) {
+    return getConstantIntValue(s).value_or(ShapedType::kDynamic);
+  });
+}
+SmallVector<Value> runtimeSizes(ArrayRef<OpFoldResult> sizes) {
+  SmallVector<Value> values;
+  for (OpFoldResult s : sizes)
+    if (!getConstantIntValue(s))
+      values.push_back(cast<Value>(s));
+  return values;
+}
+
+Value reshapeTo(UbeBuilder &u, Value x, ArrayRef<OpFoldResult> sizes) {
+  return u.reshape(x, staticShape(sizes), runtimeSizes(sizes));
+}
+
+/// A block of `value` of `sizes`.
+Value filledTo(UbeBuilder &u, Type element, double value, ArrayRef<OpFoldResult> sizes) {
+  auto type = RankedTensorType::get(staticShape(sizes), element);
+  if (type.hasStaticShape())
+    return u.broadcastTo(u.scalar(element, value), type.getShape());
+  return BroadcastToOp::create(u.b, type, u.scalar(element, value), runtimeSizes(sizes))
+      .getResult();
+}
+
+/// Elements [begin, end) of `x` along `axis`.
+Value sliceAxis(UbeBuilder &u, Value x, int64_t axis, int64_t begin, OpFoldResult end) {
+  Shape shape = shapeOf(x);
+  std::optional<int64_t> fixedEnd = getConstantIntValue(end);
+  if (fixedEnd && !ShapedType::isDynamic(shape[axis]))
+    return u.slice(x, axis, begin, *fixedEnd);
+  Shape start(shape.size(), 0), limit(shape), stride(shape.size(), 1);
+  SmallVector<Value> limits(shape.size());
+  start[axis] = begin;
+  limit[axis] = ShapedType::kDynamic;
+  limits[axis] = asIndex(u, end);
+  return u.slice(x, start, limit, stride, limits);
 }
 
 /// A block of `value` of `shape`; its symbolic sizes (the batch) are
@@ -31,12 +106,6 @@ Value filled(UbeBuilder &u, Type element, double value, ArrayRef<int64_t> shape,
     return u.broadcastTo(u.scalar(element, value), shape);
   return BroadcastToOp::create(u.b, type, u.scalar(element, value), u.sizesFrom(like, shape))
       .getResult();
-}
-
-/// `x` reshaped to `shape`, whose symbolic sizes (the batch) are `x`'s at
-/// the same dimensions.
-Value reshapeKeepingBatch(UbeBuilder &u, Value x, ArrayRef<int64_t> shape) {
-  return u.reshape(x, shape, u.sizesFrom(x, shape));
 }
 
 /// A kernel [A, B, *K] reversed along every spatial axis: one gather over
@@ -74,8 +143,8 @@ Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t afte
               double value) {
   Shape shape = shapeOf(x);
   if (before < 0 || after < 0) {
-    x = u.slice(x, axis, std::max<int64_t>(-before, 0),
-                shape[axis] - std::max<int64_t>(-after, 0));
+    x = sliceAxis(u, x, axis, std::max<int64_t>(-before, 0),
+                  addConst(u, sizesOf(u, x)[axis], -std::max<int64_t>(-after, 0)));
     return padAxis(u, x, axis, std::max<int64_t>(before, 0), std::max<int64_t>(after, 0),
                    value);
   }
@@ -94,19 +163,20 @@ Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t afte
   return parts.size() == 1 ? x : u.concat(parts, axis);
 }
 
-/// The gradient of the input [N, C, *S] from one [N, C, *Q] per phase of
-/// the padded input (positions q · s + φ, `phases` row-major over (φ_0,
-/// ..., φ_{r-1})): interleaved as [N, C, Q_0, s_0, ..., Q_{r-1}, s_{r-1}],
-/// the innermost dimension's phases first, then cropped by the padding.
+/// The gradient of the input [N, C, *S] (`input`'s sizes) from one [N, C,
+/// *Q] per phase of the padded input (positions q · s + φ, `phases`
+/// row-major over (φ_0, ..., φ_{r-1})): interleaved as [N, C, Q_0, s_0,
+/// ..., Q_{r-1}, s_{r-1}], the innermost dimension's phases first, then
+/// cropped by the padding.
 static Value interleavePhases(UbeBuilder &u, SmallVector<Value> phases,
-                              ArrayRef<int64_t> positions, const Window &window,
-                              ArrayRef<int64_t> inputShape) {
+                              ArrayRef<OpFoldResult> positions, const Window &window,
+                              ArrayRef<OpFoldResult> input) {
   int64_t r = window.rank();
-  Shape unit = {inputShape[0], inputShape[1]};
+  SizeList unit = {input[0], input[1]};
   for (int64_t d = 0; d < r; ++d)
-    unit.append({positions[d], 1});
+    unit.append({positions[d], fixed(u, 1)});
   for (Value &v : phases)
-    v = reshapeKeepingBatch(u, v, unit);
+    v = reshapeTo(u, v, unit);
   for (int64_t d = r - 1; d >= 0; --d) {
     int64_t s = window.stride[d];
     SmallVector<Value> joined;
@@ -114,12 +184,13 @@ static Value interleavePhases(UbeBuilder &u, SmallVector<Value> phases,
       joined.push_back(u.concat(ArrayRef<Value>(phases).slice(i, s), 3 + 2 * d));
     phases = joined;
   }
-  Shape merged = {inputShape[0], inputShape[1]};
+  SizeList merged = {input[0], input[1]};
   for (int64_t d = 0; d < r; ++d)
-    merged.push_back(positions[d] * window.stride[d]);
-  Value full = reshapeKeepingBatch(u, phases.front(), merged);
+    merged.push_back(mulConst(u, positions[d], window.stride[d]));
+  Value full = reshapeTo(u, phases.front(), merged);
   for (int64_t d = 0; d < r; ++d)
-    full = u.slice(full, 2 + d, window.padBegin[d], window.padBegin[d] + inputShape[2 + d]);
+    full = sliceAxis(u, full, 2 + d, window.padBegin[d],
+                     addConst(u, input[2 + d], window.padBegin[d]));
   return full;
 }
 
@@ -131,21 +202,21 @@ static Value interleavePhases(UbeBuilder &u, SmallVector<Value> phases,
 /// interleaved and the padding cropped. No zeros are multiplied, unlike
 /// convolving g spread to the input's grid.
 static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Window &window,
-                                 int64_t groups, ArrayRef<int64_t> inputShape) {
+                                 int64_t groups, ArrayRef<OpFoldResult> input) {
   int64_t r = window.rank();
   Shape gShape = shapeOf(g), kShape = shapeOf(kernel);
-  int64_t n = gShape[0], channels = kShape[0];
+  int64_t channels = kShape[0];
   // Per dimension: Q positions per phase, and per phase the taps
   // (first, step, count) and the correlation's offsets.
   struct Phase {
     int64_t first = 0, count = 0, step = 1, dilation = 1, lastOffset = 0, firstOffset = 0;
   };
-  Shape positions(r);
+  SizeList positions(r);
   SmallVector<SmallVector<Phase>> phases(r);
   for (int64_t d = 0; d < r; ++d) {
     int64_t s = window.stride[d], dil = window.dilation[d], size = kShape[2 + d];
-    int64_t padded = inputShape[2 + d] + window.padBegin[d] + window.padEnd[d];
-    positions[d] = llvm::divideCeil(padded, s);
+    positions[d] =
+        ceilDivConst(u, addConst(u, input[2 + d], window.padBegin[d] + window.padEnd[d]), s);
     int64_t common = std::gcd(dil, s);
     for (int64_t phase = 0; phase < s; ++phase) {
       Phase ph;
@@ -163,8 +234,8 @@ static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Win
       phases[d].push_back(ph);
     }
   }
-  Shape phaseShape = {n, channels};
-  phaseShape.append(positions.begin(), positions.end());
+  SizeList phaseSizes = {sizesOf(u, g)[0], fixed(u, channels)};
+  phaseSizes.append(positions.begin(), positions.end());
   // Each combination of phases, in row-major order of (φ_0, ..., φ_{r-1}).
   SmallVector<Value> results;
   Shape phase(r, 0);
@@ -172,7 +243,6 @@ static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Win
     bool empty = false;
     Value sub = kernel;
     Shape padding(2 * r), dilation(r);
-    Shape cropEnd(r);
     for (int64_t d = 0; d < r; ++d) {
       const Phase &ph = phases[d][phase[d]];
       if (!ph.count) {
@@ -187,20 +257,24 @@ static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Win
                             u.b.getDenseI64ArrayAttr(limit), u.b.getDenseI64ArrayAttr(stride));
       dilation[d] = ph.dilation;
       padding[d] = ph.lastOffset;
-      // Q outputs: the far padding, cropped afterwards when negative.
-      int64_t high = positions[d] - gShape[2 + d] - ph.firstOffset;
+      // Q outputs: the far padding, cropped afterwards when negative. On a
+      // symbolic plane Q − Y is at most ⌈span / s⌉ (Y windows of the span
+      // at stride s cover all but the last span of the padded input).
+      std::optional<int64_t> q = getConstantIntValue(positions[d]);
+      int64_t high = q && !ShapedType::isDynamic(gShape[2 + d])
+                         ? *q - gShape[2 + d] - ph.firstOffset
+                         : llvm::divideCeil(window.span(d), window.stride[d]) - ph.firstOffset;
       padding[r + d] = std::max<int64_t>(high, 0);
-      cropEnd[d] = positions[d];
     }
     if (empty) {
-      results.push_back(filled(u, UbeBuilder::elementTypeOf(g), 0.0, phaseShape, g));
+      results.push_back(filledTo(u, UbeBuilder::elementTypeOf(g), 0.0, phaseSizes));
     } else {
       sub = flipTaps(u, sub);
       Value y = ConvOp::create(u.b, g, sub, Value(), DenseI64ArrayAttr(),
                                u.b.getDenseI64ArrayAttr(padding),
                                u.b.getDenseI64ArrayAttr(dilation), groups);
       for (int64_t d = 0; d < r; ++d)
-        y = u.slice(y, 2 + d, 0, cropEnd[d]);
+        y = sliceAxis(u, y, 2 + d, 0, positions[d]);
       results.push_back(y);
     }
     int64_t d = r - 1;
@@ -209,14 +283,14 @@ static Value phasedInputGradient(UbeBuilder &u, Value g, Value kernel, const Win
     if (d < 0)
       break;
   }
-  return interleavePhases(u, results, positions, window, inputShape);
+  return interleavePhases(u, results, positions, window, input);
 }
 
 /// The gradient of a convolution's input [N, C, *S] from `g` [N, O, *Y]
 /// and its weight [O, C/G, *K]: `g` convolved with the flipped weight with
 /// input and output channels exchanged per group (strided: per phase).
 Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &window,
-                        int64_t groups, ArrayRef<int64_t> inputShape) {
+                        int64_t groups, ArrayRef<OpFoldResult> input) {
   int64_t r = window.rank();
   Shape w = shapeOf(weight);
   int64_t out = w[0], perGroupIn = w[1], perGroupOut = out / groups;
@@ -231,20 +305,18 @@ Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &wind
       u.transpose(u.reshape(weight, {groups, perGroupOut, perGroupIn, taps}), {0, 2, 1, 3}),
       exchanged);
   if (llvm::any_of(window.stride, [](int64_t s) { return s > 1; }))
-    return phasedInputGradient(u, g, kernel, window, groups, inputShape);
+    return phasedInputGradient(u, g, kernel, window, groups, input);
   // The correlation over the input's own positions: g padded by span − 1
   // less the forward padding (the padded positions' gradients, which the
-  // input does not have, are never computed). Where the forward padding
-  // exceeds span − 1 that is negative: then over the whole padded input,
-  // cropped.
+  // input does not have, are never computed; at stride 1 the windows
+  // cover the padded input exactly). Where the forward padding exceeds
+  // span − 1 that is negative: then over the whole padded input, cropped.
   Shape padding(2 * r);
   bool direct = true;
   kernel = flipTaps(u, kernel);
   for (int64_t d = 0; d < r; ++d) {
-    int64_t padded = inputShape[2 + d] + window.padBegin[d] + window.padEnd[d];
-    int64_t covered = shapeOf(g)[2 + d] + window.span(d) - 1;
     padding[d] = window.span(d) - 1 - window.padBegin[d];
-    padding[r + d] = window.span(d) - 1 + padded - covered - window.padEnd[d];
+    padding[r + d] = window.span(d) - 1 - window.padEnd[d];
     direct = direct && padding[d] >= 0 && padding[r + d] >= 0;
   }
   if (!direct)
@@ -257,7 +329,8 @@ Value convInputGradient(UbeBuilder &u, Value g, Value weight, const Window &wind
                               u.b.getDenseI64ArrayAttr(window.dilation), groups);
   if (!direct)
     for (int64_t d = 0; d < r; ++d)
-      full = u.slice(full, 2 + d, window.padBegin[d], window.padBegin[d] + inputShape[2 + d]);
+      full = sliceAxis(u, full, 2 + d, window.padBegin[d],
+                       addConst(u, input[2 + d], window.padBegin[d]));
   return full;
 }
 
@@ -346,53 +419,62 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
   // matmul per group over (n, p), with the taps the weight's own.
   Shape gs = shapeOf(g);
   int64_t n = gs[0], out = gs[1], perGroupOut = out / groups, perGroupIn = weightShape[1];
-  int64_t positions = 1, taps = 1;
-  for (int64_t d = 0; d < window.rank(); ++d) {
-    positions *= gs[2 + d];
+  int64_t taps = 1;
+  for (int64_t d = 0; d < window.rank(); ++d)
     taps *= window.kernel[d];
-  }
-  if (ShapedType::isDynamic(n) && window.rank() == 3) {
-    // A symbolic batch, 3-D: per image G[n, g] · patches[n, g]ᵀ (K strided
-    // copies of the input), summed over the images.
-    Value patches = reshapeKeepingBatch(
-        u, convPatches(u, x, window, ArrayRef<int64_t>(gs).drop_front(2), groups),
-        {n, groups, perGroupIn * taps, positions});
-    Value grad = reshapeKeepingBatch(u, g, {n, groups, perGroupOut, positions});
-    Value perImage = u.matmul(grad, patches, /*transposeRhs=*/true);
-    return u.reshape(u.reduceSum(perImage, {0}), weightShape);
-  }
-  if (ShapedType::isDynamic(n)) {
-    // A symbolic batch, 1-D and 2-D: per image and group G[n, g] ·
-    // patches[n, g]ᵀ, the patches a ube.im2col over the output's positions
-    // (a 1-D input a plane of height 1), summed over the images.
-    Window plane = window;
-    Value input = x;
-    Shape xs = shapeOf(x), outPlane(gs.begin() + 2, gs.end());
-    if (window.rank() == 1) {
-      for (Shape *ones : {&plane.kernel, &plane.stride, &plane.dilation})
-        ones->insert(ones->begin(), 1);
-      for (Shape *zeros : {&plane.padBegin, &plane.padEnd})
-        zeros->insert(zeros->begin(), 0);
-      xs.insert(xs.begin() + 2, 1);
-      outPlane.insert(outPlane.begin(), 1);
-      input = reshapeKeepingBatch(u, x, xs);
-    }
-    Value padded = padAxis(u, padAxis(u, input, 2, plane.padBegin[0], plane.padEnd[0]), 3,
-                           plane.padBegin[1], plane.padEnd[1]);
+  ArrayRef<int64_t> outSpatial = ArrayRef<int64_t>(gs).drop_front(2);
+  int64_t positions = llvm::any_of(outSpatial, ShapedType::isDynamic)
+                          ? ShapedType::kDynamic
+                          : ShapedType::getNumElements(outSpatial);
+  if (ShapedType::isDynamic(n) || ShapedType::isDynamic(positions)) {
+    // A symbolic batch or symbolic planes: per image and group G[n, g] ·
+    // patches[n, g]ᵀ, summed over the images. 1-D and 2-D: the patches a
+    // ube.im2col over the output's positions (a 1-D input a plane of
+    // height 1), counted at run time on symbolic planes. 3-D: K strided
+    // copies of the input.
+    SizeList gSizes = sizesOf(u, g);
+    OpFoldResult count = fixed(u, 1);
     ImplicitLocOpBuilder &b = u.b;
-    if (groups > 1) {
-      Shape perGroup = shapeOf(padded);
-      perGroup[1] /= groups;
-      Value images = arith::MulIOp::create(b, u.dimSize(padded, 0),
-                                           arith::ConstantIndexOp::create(b, groups));
-      padded = u.reshape(padded, perGroup, images);
+    for (OpFoldResult size : ArrayRef<OpFoldResult>(gSizes).drop_front(2))
+      count = getConstantIntValue(count) && getConstantIntValue(size)
+                  ? fixed(u, *getConstantIntValue(count) * *getConstantIntValue(size))
+                  : OpFoldResult(arith::MulIOp::create(b, asIndex(u, count), asIndex(u, size))
+                                     .getResult());
+    Value patches;
+    if (window.rank() == 3) {
+      patches = convPatches(u, x, window, outSpatial, groups);
+    } else {
+      Window plane = window;
+      Value input = x;
+      if (window.rank() == 1) {
+        for (Shape *ones : {&plane.kernel, &plane.stride, &plane.dilation})
+          ones->insert(ones->begin(), 1);
+        for (Shape *zeros : {&plane.padBegin, &plane.padEnd})
+          zeros->insert(zeros->begin(), 0);
+        SizeList xs = sizesOf(u, x);
+        xs.insert(xs.begin() + 2, fixed(u, 1));
+        input = reshapeTo(u, x, xs);
+      }
+      Value padded = padAxis(u, padAxis(u, input, 2, plane.padBegin[0], plane.padEnd[0]), 3,
+                             plane.padBegin[1], plane.padEnd[1]);
+      if (groups > 1) {
+        SizeList perGroup = sizesOf(u, padded);
+        perGroup[0] = mulConst(u, perGroup[0], groups);
+        perGroup[1] = fixed(u, shapeOf(padded)[1] / groups);
+        padded = reshapeTo(u, padded, perGroup);
+      }
+      // Static planes: the output's positions as attributes; symbolic
+      // ones: counted by the op from the padded input at run time.
+      bool counted = ShapedType::isDynamic(positions);
+      patches = Im2colOp::create(
+          b, padded, b.getDenseI64ArrayAttr(plane.kernel), b.getDenseI64ArrayAttr(plane.dilation),
+          b.getDenseI64ArrayAttr(plane.stride),
+          counted ? IntegerAttr() : b.getI64IntegerAttr(outSpatial.back()),
+          counted ? IntegerAttr() : b.getI64IntegerAttr(positions), UnitAttr());
     }
-    Value patches = Im2colOp::create(
-        b, padded, b.getDenseI64ArrayAttr(plane.kernel), b.getDenseI64ArrayAttr(plane.dilation),
-        b.getDenseI64ArrayAttr(plane.stride), b.getI64IntegerAttr(outPlane[1]),
-        b.getI64IntegerAttr(positions), UnitAttr());
-    patches = u.reshape(patches, {n, groups, perGroupIn * taps, positions}, u.dimSize(x, 0));
-    Value grad = reshapeKeepingBatch(u, g, {n, groups, perGroupOut, positions});
+    patches = reshapeTo(u, patches,
+                        {gSizes[0], fixed(u, groups), fixed(u, perGroupIn * taps), count});
+    Value grad = reshapeTo(u, g, {gSizes[0], fixed(u, groups), fixed(u, perGroupOut), count});
     Value perImage = u.matmul(grad, patches, /*transposeRhs=*/true);
     return u.reshape(u.reduceSum(perImage, {0}), weightShape);
   }
@@ -420,20 +502,34 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
   return u.reshape(u.matmul(grad, patches), weightShape);
 }
 
+namespace {
+/// `x`'s spatial sizes as an input_spatial attribute (-1 where symbolic)
+/// and the symbolic ones read at run time: the input sizes of
+/// conv_input_grad and avg_pool_grad.
+std::pair<DenseI64ArrayAttr, SmallVector<Value>> spatialSizes(UbeBuilder &u, Value x) {
+  Shape spatial;
+  SmallVector<Value> runtime;
+  for (int64_t d = 2; d < UbeBuilder::typeOf(x).getRank(); ++d) {
+    bool symbolic = UbeBuilder::typeOf(x).isDynamicDim(d);
+    spatial.push_back(symbolic ? -1 : shapeOf(x)[d]);
+    if (symbolic)
+      runtime.push_back(u.dimSize(x, d));
+  }
+  return {u.b.getDenseI64ArrayAttr(spatial), runtime};
+}
+} // namespace
+
 LogicalResult convGradients(ConvOp op, UbeBuilder &u, Value g, SmallVectorImpl<Value> &grads) {
-  if (failed(requireStatic(op)))
-    return failure();
   Window window = op.window();
-  auto spatial = [&](Value v) { return UbeBuilder::typeOf(v).getShape().drop_front(2); };
   auto stride = op.getStrideAttr(), padding = op.getPaddingAttr(),
        dilation = op.getDilationAttr();
   auto groups = op.getGroupsAttr();
-  grads[0] = ConvInputGradOp::create(u.b, g, op.getWeight(),
-                                     u.b.getDenseI64ArrayAttr(spatial(op.getInput())), stride,
-                                     padding, dilation, groups);
-  grads[1] = ConvWeightGradOp::create(u.b, op.getInput(), g,
-                                      u.b.getDenseI64ArrayAttr(spatial(op.getWeight())), stride,
-                                      padding, dilation, groups);
+  auto [spatial, runtime] = spatialSizes(u, op.getInput());
+  grads[0] = ConvInputGradOp::create(u.b, g, op.getWeight(), spatial, stride, padding, dilation,
+                                     groups, runtime);
+  auto kernel = UbeBuilder::typeOf(op.getWeight()).getShape().drop_front(2);
+  grads[1] = ConvWeightGradOp::create(u.b, op.getInput(), g, u.b.getDenseI64ArrayAttr(kernel),
+                                      stride, padding, dilation, groups);
   if (op.getBias()) {
     Shape axes = {0};
     for (int64_t d = 0; d < window.rank(); ++d)
@@ -445,8 +541,6 @@ LogicalResult convGradients(ConvOp op, UbeBuilder &u, Value g, SmallVectorImpl<V
 
 LogicalResult convInputGradGradients(ConvInputGradOp op, UbeBuilder &u, Value g,
                                      SmallVectorImpl<Value> &grads) {
-  if (failed(requireStatic(op)))
-    return failure();
   grads[0] = ConvOp::create(u.b, g, op.getWeight(), Value(), op.getStrideAttr(),
                             op.getPaddingAttr(), op.getDilationAttr(), op.getGroupsAttr());
   auto kernel = UbeBuilder::typeOf(op.getWeight()).getShape().drop_front(2);
@@ -458,39 +552,83 @@ LogicalResult convInputGradGradients(ConvInputGradOp op, UbeBuilder &u, Value g,
 
 LogicalResult avgPoolGradient(AvgPoolOp op, UbeBuilder &u, Value g,
                               SmallVectorImpl<Value> &grads) {
-  if (failed(requireStatic(op)))
-    return failure();
-  grads[0] = AvgPoolGradOp::create(
-      u.b, g, u.b.getDenseI64ArrayAttr(ArrayRef<int64_t>(shapeOf(op.getInput())).drop_front(2)),
-      op.getKernelAttr(),
-      op.getStrideAttr(), op.getPaddingAttr(), op.getDilationAttr(), op.getCeilModeAttr(),
-      op.getCountIncludePadAttr());
+  auto [spatial, runtime] = spatialSizes(u, op.getInput());
+  grads[0] = AvgPoolGradOp::create(u.b, g, spatial, op.getKernelAttr(), op.getStrideAttr(),
+                                   op.getPaddingAttr(), op.getDilationAttr(),
+                                   op.getCeilModeAttr(), op.getCountIncludePadAttr(), runtime);
   return success();
 }
 
+namespace {
+/// The number of a window's taps along `d` on the input (or, with
+/// `includePad`, the input and its padding) at each of its `outSize`
+/// positions over an input of `size`: [Y], avg_pool's divisor along `d`.
+/// Static, a constant; symbolic, a convolution of ones with ones, counted
+/// at each call.
+Value tapCountsAlong(UbeBuilder &u, Type element, const Window &window, int64_t d,
+                     OpFoldResult size, OpFoldResult outSize, bool includePad) {
+  Window along;
+  for (auto [to, from] : {std::pair(&along.kernel, &window.kernel),
+                          std::pair(&along.stride, &window.stride),
+                          std::pair(&along.dilation, &window.dilation),
+                          std::pair(&along.padBegin, &window.padBegin),
+                          std::pair(&along.padEnd, &window.padEnd)})
+    to->assign({(*from)[d]});
+  along.ceilMode = window.ceilMode;
+  if (std::optional<int64_t> fixedSize = getConstantIntValue(size)) {
+    SmallVector<Attribute> counts;
+    for (double v : along.tapCounts({*fixedSize}, includePad))
+      counts.push_back(u.b.getFloatAttr(element, v));
+    auto type = RankedTensorType::get({int64_t(counts.size())}, element);
+    return ConstantOp::create(u.b, type, DenseElementsAttr::get(type, counts));
+  }
+  // Ones over the input (with its padding: then none around it), zeros
+  // around it and past it by up to s − 1 where ceil mode's last window
+  // overhangs; the windows past the output's are cropped.
+  int64_t pad = window.padBegin[d] + window.padEnd[d];
+  OpFoldResult length = includePad ? addConst(u, size, pad) : size;
+  Value ones = filledTo(u, element, 1.0, {fixed(u, 1), fixed(u, 1), length});
+  int64_t lead = includePad ? 0 : window.padBegin[d];
+  int64_t trail = (includePad ? 0 : window.padEnd[d]) + (window.ceilMode ? window.stride[d] - 1 : 0);
+  Value kernel = filledTo(u, element, 1.0, {fixed(u, 1), fixed(u, 1), fixed(u, window.kernel[d])});
+  Value counts = ConvOp::create(u.b, ones, kernel, Value(),
+                                u.b.getDenseI64ArrayAttr({window.stride[d]}),
+                                u.b.getDenseI64ArrayAttr({lead, trail}),
+                                u.b.getDenseI64ArrayAttr({window.dilation[d]}), 1);
+  return reshapeTo(u, sliceAxis(u, counts, 2, 0, outSize), {outSize});
+}
+} // namespace
+
 Value avgPoolInputGradient(UbeBuilder &u, Value g, const Window &window, bool countIncludePad,
-                           ArrayRef<int64_t> inputShape) {
-  Shape out = shapeOf(g);
+                           ArrayRef<OpFoldResult> input) {
+  int64_t r = window.rank();
   Type element = UbeBuilder::elementTypeOf(g);
+  SizeList out = sizesOf(u, g);
   // g / divisor, then the input gradient of a depthwise convolution with a
-  // kernel of ones.
-  Shape spatial(out.begin() + 2, out.end());
-  auto divisorType = RankedTensorType::get(spatial, element);
-  SmallVector<Attribute> divisors;
-  for (double v : window.tapCounts(inputShape.drop_front(2), countIncludePad))
-    divisors.push_back(u.b.getFloatAttr(element, v));
-  Value divisor = ConstantOp::create(u.b, divisorType,
-                                     DenseElementsAttr::get(divisorType, divisors));
-  Shape ones = {inputShape[1], 1};
+  // kernel of ones. The divisor is the product of each dimension's tap
+  // counts; with the padding counted and no overhang, every window's taps.
+  Value divisor;
+  if (countIncludePad && !window.ceilMode) {
+    divisor = u.scalar(element, double(ShapedType::getNumElements(window.kernel)));
+  } else {
+    for (int64_t d = 0; d < r; ++d) {
+      SizeList along(r, fixed(u, 1));
+      along[d] = out[2 + d];
+      Value counts = reshapeTo(
+          u, tapCountsAlong(u, element, window, d, input[2 + d], out[2 + d], countIncludePad),
+          along);
+      divisor = divisor ? u.mul(divisor, counts) : counts;
+    }
+  }
+  int64_t channels = shapeOf(g)[1];
+  Shape ones = {channels, 1};
   llvm::append_range(ones, window.kernel);
-  return convInputGradient(u, u.div(g, divisor), filled(u, element, 1.0, ones), window,
-                           inputShape[1], inputShape);
+  return convInputGradient(u, u.div(g, divisor), filled(u, element, 1.0, ones), window, channels,
+                           input);
 }
 
 LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, Value g,
                               SmallVectorImpl<Value> &grads) {
-  if (failed(requireStatic(op)))
-    return failure();
   grads[0] = MaxPoolGradOp::create(u.b, op.getInput(), g, op.getKernelAttr(), op.getStrideAttr(),
                                    op.getPaddingAttr(), op.getDilationAttr(),
                                    op.getCeilModeAttr());
@@ -507,20 +645,32 @@ void forEachFirstMaximum(UbeBuilder &u, Value input, Value y, const Window &wind
   Shape in = shapeOf(input), out = shapeOf(y);
   double lowest = -std::numeric_limits<double>::infinity();
   Value x = input;
+  // A symbolic plane is padded for the longest overhang (s − 1), which the
+  // taps' slices leave out where it is shorter.
   for (int64_t d = 0; d < r; ++d)
     x = padAxis(u, x, 2 + d, window.padBegin[d],
-                window.padEnd[d] + window.overhang(d, in[2 + d]), lowest);
+                window.padEnd[d] + (ShapedType::isDynamic(in[2 + d])
+                                        ? (window.ceilMode ? window.stride[d] - 1 : 0)
+                                        : window.overhang(d, in[2 + d])),
+                lowest);
+  SizeList outSizes = sizesOf(u, y);
   // The elements a tap reads from every window at once: a strided slice.
   Value taken;
   Shape offset(r, 0);
   while (true) {
     Shape start(2, 0), limit = {in[0], in[1]}, stride = {1, 1};
+    SmallVector<Value> limits(2);
     for (int64_t d = 0; d < r; ++d) {
       start.push_back(offset[d] * window.dilation[d]);
-      limit.push_back(start.back() + (out[2 + d] - 1) * window.stride[d] + 1);
       stride.push_back(window.stride[d]);
+      // start + (Y − 1)·s + 1.
+      OpFoldResult end =
+          addConst(u, mulConst(u, outSizes[2 + d], window.stride[d]),
+                   start.back() + 1 - window.stride[d]);
+      limit.push_back(getConstantIntValue(end).value_or(ShapedType::kDynamic));
+      limits.push_back(ShapedType::isDynamic(limit.back()) ? asIndex(u, end) : Value());
     }
-    Value tap = u.slice(x, start, limit, stride);
+    Value tap = u.slice(x, start, limit, stride, limits);
     Value hit = u.compare("eq", tap, y);
     if (taken)
       hit = LogicalAndOp::create(u.b, hit, LogicalNotOp::create(u.b, taken));
@@ -541,13 +691,19 @@ Value maxPoolInputGradient(UbeBuilder &u, Value input, Value y, Value g, const W
   // the phase's grid of Q positions and summed; then the phases
   // interleaved. Nothing is spread with zeros to the full grid per tap.
   int64_t r = window.rank();
-  Shape in = shapeOf(input), out = shapeOf(y);
-  Shape positions(r);
+  Shape out = shapeOf(y);
+  SizeList in = sizesOf(u, input), positions(r);
   int64_t phaseCount = 1;
+  ImplicitLocOpBuilder &b = u.b;
   for (int64_t d = 0; d < r; ++d) {
-    int64_t padded =
-        in[2 + d] + window.padBegin[d] + window.padEnd[d] + window.overhang(d, in[2 + d]);
-    positions[d] = llvm::divideCeil(padded, window.stride[d]);
+    OpFoldResult padded = addConst(u, in[2 + d], window.padBegin[d] + window.padEnd[d]);
+    if (auto size = getConstantIntValue(in[2 + d]))
+      padded = addConst(u, padded, window.overhang(d, *size));
+    else
+      padded = arith::AddIOp::create(
+                   b, asIndex(u, padded), window.overhang(b, b.getLoc(), d, asIndex(u, in[2 + d])))
+                   .getResult();
+    positions[d] = ceilDivConst(u, padded, window.stride[d]);
     phaseCount *= window.stride[d];
   }
   Type element = UbeBuilder::elementTypeOf(g);
@@ -559,15 +715,24 @@ Value maxPoolInputGradient(UbeBuilder &u, Value input, Value y, Value g, const W
     for (int64_t d = 0; d < r; ++d) {
       int64_t s = window.stride[d], first = start[2 + d] / s;
       phase = phase * s + start[2 + d] % s;
-      placed = padAxis(u, placed, 2 + d, first, positions[d] - first - out[2 + d]);
+      // On a symbolic plane: padded for the most Q − Y can be (⌈span / s⌉),
+      // then cropped to Q.
+      std::optional<int64_t> q = getConstantIntValue(positions[d]);
+      int64_t after = q && !ShapedType::isDynamic(out[2 + d])
+                          ? *q - first - out[2 + d]
+                          : std::max<int64_t>(
+                                0, llvm::divideCeil(window.span(d), s) - first);
+      placed = padAxis(u, placed, 2 + d, first, after);
+      if (!q || ShapedType::isDynamic(out[2 + d]))
+        placed = sliceAxis(u, placed, 2 + d, 0, positions[d]);
     }
     phases[phase] = phases[phase] ? u.add(phases[phase], placed) : placed;
   });
-  Shape phaseShape = {in[0], in[1]};
-  phaseShape.append(positions.begin(), positions.end());
+  SizeList phaseSizes = {in[0], in[1]};
+  phaseSizes.append(positions.begin(), positions.end());
   for (Value &phase : phases)
     if (!phase)
-      phase = filled(u, element, 0.0, phaseShape, g);
+      phase = filledTo(u, element, 0.0, phaseSizes);
   return interleavePhases(u, phases, positions, window, in);
 }
 

@@ -260,23 +260,37 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
                << attr.getName().getValue() << "' cannot be written to a graph file";
       attrJson[attr.getName().str()] = *value;
     }
-    // A slice's runtime limits: the symbols they are the sizes of.
-    if (auto slice = dyn_cast<ube::SliceOp>(op); slice && !slice.getLimits().empty()) {
-      json limits = json::array();
-      auto runtime = slice.getLimits().begin();
-      for (int64_t limit : slice.getLimit()) {
-        if (limit != -1) {
-          limits.push_back(limit);
+    // A slice's runtime limits, an input gradient's runtime sizes: the
+    // symbols they are the sizes of.
+    auto runtimeSizes = [&](StringRef key, ArrayRef<int64_t> values,
+                            ValueRange runtime) -> LogicalResult {
+      if (runtime.empty())
+        return success();
+      json sizes = json::array();
+      auto next = runtime.begin();
+      for (int64_t value : values) {
+        if (value != -1) {
+          sizes.push_back(value);
           continue;
         }
-        std::string symbol = names.lookup(*runtime++);
+        std::string symbol = names.lookup(*next++);
         if (symbol.empty())
-          return op->emitOpError("cannot be exported: a runtime limit that is not an input's "
+          return op->emitOpError("cannot be exported: a runtime size that is not an input's "
                                  "symbolic size");
-        limits.push_back(symbol);
+        sizes.push_back(symbol);
       }
-      attrJson["limit"] = std::move(limits);
-    }
+      attrJson[key.str()] = std::move(sizes);
+      return success();
+    };
+    LogicalResult written = success();
+    if (auto slice = dyn_cast<ube::SliceOp>(op))
+      written = runtimeSizes("limit", slice.getLimit(), slice.getLimits());
+    else if (auto grad = dyn_cast<ube::ConvInputGradOp>(op))
+      written = runtimeSizes("input_spatial", grad.getInputSpatial(), grad.getInputSizes());
+    else if (auto grad = dyn_cast<ube::AvgPoolGradOp>(op))
+      written = runtimeSizes("input_spatial", grad.getInputSpatial(), grad.getInputSizes());
+    if (failed(written))
+      return failure();
     if (!attrJson.empty())
       node["attrs"] = std::move(attrJson);
   }

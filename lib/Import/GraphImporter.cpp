@@ -633,8 +633,10 @@ LogicalResult GraphImporter::parseNode(const json &value, size_t index) {
   };
   if (value.contains("shape"))
     collect(value["shape"]);
-  if (value.contains("attrs") && value["attrs"].contains("limit"))
-    collect(value["attrs"]["limit"]);
+  if (value.contains("attrs"))
+    for (const char *key : {"limit", "input_spatial"})
+      if (value["attrs"].contains(key))
+        collect(value["attrs"][key]);
   if (failed(declareName(name, {ValueDef::Node, nodes_.size()}, pointer)))
     return failure();
   nodes_.push_back(std::move(node));
@@ -927,6 +929,13 @@ FailureOr<std::vector<size_t>> GraphImporter::scheduleNodes(const FunctionDecl &
   return order;
 }
 
+/// Whether attribute `key` of `op` may name sizes known at run time: a
+/// slice's `limit`, an input gradient's `input_spatial`.
+static bool takesRuntimeSizes(StringRef op, StringRef key) {
+  return (op == "slice" && key == "limit") ||
+         ((op == "conv_input_grad" || op == "avg_pool_grad") && key == "input_spatial");
+}
+
 FailureOr<NamedAttrList>
 GraphImporter::convertAttributes(const NodeDecl &node, RegisteredOperationName opName,
                                  const SymbolSizes *sizes,
@@ -968,12 +977,15 @@ GraphImporter::convertAttributes(const NodeDecl &node, RegisteredOperationName o
       for (const json &e : v)
         values.push_back(e.get<int64_t>());
       attr = builder_.getDenseI64ArrayAttr(values);
-    } else if (node.op == "slice" && key == "limit" && v.is_array() &&
+    } else if (takesRuntimeSizes(node.op, key) && v.is_array() &&
                llvm::all_of(v, [](const json &e) {
                  return e.is_number_integer() || e.is_string() || e.is_object();
                })) {
-      // A slice up to a symbol's size (or another value's dimension): -1,
-      // and the size at run time.
+      // A slice up to a symbol's size (or another value's dimension), an
+      // input gradient to one: -1, and the size at run time. In the builds
+      // with the symbols at distinct primes, an input gradient takes the
+      // prime (a slice is cast to it).
+      bool fixedInTrials = key == "input_spatial" && sizes;
       SmallVector<int64_t> values;
       for (const json &e : v) {
         if (e.is_number_integer()) {
@@ -985,6 +997,12 @@ GraphImporter::convertAttributes(const NodeDecl &node, RegisteredOperationName o
           std::optional<SizeReference> ref = SizeReference::parse(e, why);
           if (!ref)
             return emitError(loc) << "node '" << node.name << "': " << why;
+          std::optional<int64_t> referenced =
+              fixedInTrials ? referencedSize(ref->encoded()) : std::nullopt;
+          if (referenced && !ShapedType::isDynamic(*referenced)) {
+            values.push_back(*referenced);
+            continue;
+          }
           values.push_back(-1);
           runtimeLimits.push_back(ref->encoded());
           continue;
@@ -995,8 +1013,10 @@ GraphImporter::convertAttributes(const NodeDecl &node, RegisteredOperationName o
         if (declared == symbols_.end())
           return emitError(loc) << "node '" << node.name << "': '" << symbol
                                 << "' is not a symbol declared in 'dims'";
-        // (In the builds with the symbols at distinct primes too: the slice
-        // is then cast to the prime's size.)
+        if (fixedInTrials && sizes->count(symbol)) {
+          values.push_back(sizes->lookup(symbol));
+          continue;
+        }
         values.push_back(-1);
         runtimeLimits.push_back(symbol);
       }
@@ -1183,7 +1203,9 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
       }
       auto source = symbolSources_.find(factor);
       if (source == symbolSources_.end())
-        return emitError(nodeLoc(node, runtimeLimits.empty() ? "/shape" : "/attrs/limit"))
+        return emitError(nodeLoc(node, runtimeLimits.empty() ? "/shape"
+                                       : node.op == "slice" ? "/attrs/limit"
+                                                            : "/attrs/input_spatial"))
                << "node '" << node.name << "': symbol '" << factor
                << "' is not the size of an input of this function";
       Value dim = tensor::DimOp::create(builder_, node.loc, source->second.first,

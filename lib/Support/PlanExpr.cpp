@@ -3,6 +3,7 @@
 #include "PlanExprJson.h"
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <iterator>
 
@@ -163,6 +164,174 @@ std::string planExprString(const std::vector<PlanExpr> &exprs,
                  std::count(last.begin(), last.end(), '(') == 1
              ? last.substr(1, last.size() - 2)
              : last;
+}
+
+namespace {
+/// Recursive descent over planExprString's grammar:
+///   sum     := product (("+" | "-") product)*
+///   product := unary (("*" | "//" | "%") unary)*
+///   unary   := "-" unary | atom
+///   atom    := integer | name | name "(" sum "," sum ")" | "(" sum ")"
+class PlanExprParser {
+public:
+  PlanExprParser(std::string_view text,
+                 const std::function<std::optional<int64_t>(std::string_view)> &symbolIndex,
+                 std::vector<PlanExpr> &exprs)
+      : text_(text), symbolIndex_(symbolIndex), exprs_(exprs) {}
+
+  bool parse(std::string &error) {
+    std::optional<uint32_t> root = sum();
+    skipSpace();
+    if (root && at_ != text_.size())
+      fail("unexpected '" + std::string(1, text_[at_]) + "'");
+    if (!error_.empty()) {
+      error = error_ + " at column " + std::to_string(errorAt_ + 1) + " of '" +
+              std::string(text_) + "'";
+      return false;
+    }
+    return true; // (every node follows its operands: the root is last)
+  }
+
+private:
+  std::optional<uint32_t> fail(std::string what) {
+    if (error_.empty()) {
+      error_ = std::move(what);
+      errorAt_ = at_;
+    }
+    return std::nullopt;
+  }
+  void skipSpace() {
+    while (at_ < text_.size() && text_[at_] == ' ')
+      ++at_;
+  }
+  bool take(std::string_view token) {
+    skipSpace();
+    if (text_.substr(at_, token.size()) != token)
+      return false;
+    at_ += token.size();
+    return true;
+  }
+  uint32_t push(PlanExpr e) {
+    exprs_.push_back(e);
+    return uint32_t(exprs_.size() - 1);
+  }
+  uint32_t constant(int64_t v) { return push({PlanExpr::Constant, v}); }
+  uint32_t binary(PlanExpr::Op op, uint32_t a, uint32_t b) { return push({op, 0, a, b}); }
+
+  std::optional<uint32_t> sum() {
+    std::optional<uint32_t> lhs = product();
+    while (lhs) {
+      PlanExpr::Op op;
+      if (take("+"))
+        op = PlanExpr::AddI;
+      else if (take("-"))
+        op = PlanExpr::SubI;
+      else
+        break;
+      std::optional<uint32_t> rhs = product();
+      if (!rhs)
+        return std::nullopt;
+      lhs = binary(op, *lhs, *rhs);
+    }
+    return lhs;
+  }
+  std::optional<uint32_t> product() {
+    std::optional<uint32_t> lhs = unary();
+    while (lhs) {
+      PlanExpr::Op op;
+      if (take("//"))
+        op = PlanExpr::FloorDivSI;
+      else if (take("*"))
+        op = PlanExpr::MulI;
+      else if (take("%"))
+        op = PlanExpr::RemSI;
+      else if (take("/"))
+        return fail("'/' is ambiguous for sizes: write '//' (floor) or ceildiv(a, b)");
+      else
+        break;
+      std::optional<uint32_t> rhs = unary();
+      if (!rhs)
+        return std::nullopt;
+      lhs = binary(op, *lhs, *rhs);
+    }
+    return lhs;
+  }
+  std::optional<uint32_t> unary() {
+    if (take("-")) {
+      std::optional<uint32_t> operand = unary();
+      if (!operand)
+        return std::nullopt;
+      return binary(PlanExpr::SubI, constant(0), *operand);
+    }
+    return atom();
+  }
+  std::optional<uint32_t> atom() {
+    skipSpace();
+    if (take("(")) {
+      std::optional<uint32_t> inner = sum();
+      if (inner && !take(")"))
+        return fail("expected ')'");
+      return inner;
+    }
+    if (at_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[at_]))) {
+      int64_t value = 0;
+      while (at_ < text_.size() && std::isdigit(static_cast<unsigned char>(text_[at_]))) {
+        if (value > (INT64_MAX - 9) / 10)
+          return fail("integer too large");
+        value = value * 10 + (text_[at_++] - '0');
+      }
+      return constant(value);
+    }
+    size_t begin = at_;
+    while (at_ < text_.size() &&
+           (std::isalnum(static_cast<unsigned char>(text_[at_])) || text_[at_] == '_'))
+      ++at_;
+    if (begin == at_)
+      return fail(at_ < text_.size() ? "unexpected '" + std::string(1, text_[at_]) + "'"
+                                     : "unexpected end");
+    std::string_view name = text_.substr(begin, at_ - begin);
+    if (take("(")) {
+      std::optional<PlanExpr::Op> op = name == "min"       ? PlanExpr::MinSI
+                                       : name == "max"     ? PlanExpr::MaxSI
+                                       : name == "ceildiv" ? PlanExpr::CeilDivSI
+                                                           : std::optional<PlanExpr::Op>();
+      if (!op) {
+        at_ = begin;
+        return fail("unknown function '" + std::string(name) + "' (min, max, ceildiv)");
+      }
+      std::optional<uint32_t> a = sum();
+      if (a && !take(","))
+        return fail("expected ','");
+      std::optional<uint32_t> b = a ? sum() : std::nullopt;
+      if (b && !take(")"))
+        return fail("expected ')'");
+      return b ? std::optional<uint32_t>(binary(*op, *a, *b)) : std::nullopt;
+    }
+    std::optional<int64_t> index = symbolIndex_(name);
+    if (!index) {
+      at_ = begin;
+      return fail("'" + std::string(name) + "' is not a symbol it may name");
+    }
+    return push({PlanExpr::Symbol, *index});
+  }
+
+  std::string_view text_;
+  const std::function<std::optional<int64_t>(std::string_view)> &symbolIndex_;
+  std::vector<PlanExpr> &exprs_;
+  size_t at_ = 0;
+  std::string error_;
+  size_t errorAt_ = 0;
+};
+} // namespace
+
+bool parsePlanExprString(std::string_view text,
+                         const std::function<std::optional<int64_t>(std::string_view)> &symbolIndex,
+                         std::vector<PlanExpr> &exprs, std::string &error) {
+  std::vector<PlanExpr> parsed;
+  if (!PlanExprParser(text, symbolIndex, parsed).parse(error))
+    return false;
+  appendPlanExprs(exprs, parsed);
+  return true;
 }
 
 uint32_t appendPlanExprs(std::vector<PlanExpr> &exprs, const std::vector<PlanExpr> &other) {

@@ -182,26 +182,38 @@ struct DecomposeCrossEntropy : OpRewritePattern<CrossEntropyOp> {
   }
 };
 
-/// The gradients of the window ops (dialects/ube/UbeWindowGrad.h), on static
-/// shapes but for the batch: `expand` builds the replacement.
+/// The gradients of the window ops (dialects/ube/UbeWindowGrad.h):
+/// `expand` builds the replacement.
 template <typename OpTy>
 struct DecomposeWindowGrad : OpRewritePattern<OpTy> {
   DecomposeWindowGrad(MLIRContext *context, bool keepDepthwise = false)
       : OpRewritePattern<OpTy>(context), keepDepthwise(keepDepthwise) {}
   LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
-    if (!staticButBatch(op))
-      return rewriter.notifyMatchFailure(op, "symbolic sizes past the batch");
+    // (The target's depthwise kernel takes static planes.)
     if constexpr (std::is_same_v<OpTy, ConvWeightGradOp>)
-      if (keepDepthwise && op.isDepthwise())
+      if (keepDepthwise && op.isDepthwise() && staticButBatch(op))
         return rewriter.notifyMatchFailure(op, "depthwise: left for the target's kernel");
     UbeBuilder u(rewriter, op.getLoc());
     rewriter.replaceOp(op, expand(op, u));
     return success();
   }
   static ArrayRef<int64_t> shape(Value v) { return UbeBuilder::typeOf(v).getShape(); }
+  /// An input gradient's sizes: the batch `grad`'s, the spatial ones
+  /// `input_spatial` or, where -1, the next of `input_sizes`.
+  template <typename GradOp>
+  static SizeList inputSizes(GradOp op, UbeBuilder &u) {
+    ArrayRef<int64_t> result = shape(op.getResult());
+    SizeList sizes = {ShapedType::isDynamic(result[0]) ? OpFoldResult(u.dimSize(op.getGrad(), 0))
+                                                        : u.b.getIndexAttr(result[0]),
+                      u.b.getIndexAttr(result[1])};
+    auto runtime = op.getInputSizes().begin();
+    for (int64_t size : op.getInputSpatial())
+      sizes.push_back(size == -1 ? OpFoldResult(*runtime++) : u.b.getIndexAttr(size));
+    return sizes;
+  }
   static Value expand(ConvInputGradOp op, UbeBuilder &u) {
     return convInputGradient(u, op.getGrad(), op.getWeight(), op.window(), op.getGroups(),
-                             shape(op.getResult()));
+                             inputSizes(op, u));
   }
   static Value expand(ConvWeightGradOp op, UbeBuilder &u) {
     return convWeightGradient(u, op.getInput(), op.getGrad(), op.window(), op.getGroups(),
@@ -209,7 +221,7 @@ struct DecomposeWindowGrad : OpRewritePattern<OpTy> {
   }
   static Value expand(AvgPoolGradOp op, UbeBuilder &u) {
     return avgPoolInputGradient(u, op.getGrad(), op.window(), op.getCountIncludePad(),
-                                shape(op.getResult()));
+                                inputSizes(op, u));
   }
   static Value expand(MaxPoolIndicesOp op, UbeBuilder &u) {
     Value y = MaxPoolOp::create(u.b, op.getInput(), op.getKernelAttr(), op.getStrideAttr(),

@@ -1331,6 +1331,13 @@ def _convolution(ex, node):
     return ex.emit(node.name, "add", [y, bias])
 
 
+def _input_spatial(ex, node, x, shape):
+    """An input gradient's input_spatial: the forward input's planes, each
+    symbolic one named as that input's dimension (read at each call)."""
+    return [{"size_of": ex.value(x, node), "axis": 2 + d} if isinstance(size, str) else size
+            for d, size in enumerate(shape[2:])]
+
+
 def _convolution_backward(ex, node):
     """convolution_backward: [grad_input, grad_weight, grad_bias] as
     output_mask asks (torch.compile's backward graphs)."""
@@ -1352,7 +1359,8 @@ def _convolution_backward(ex, node):
             if want_bias else None]
     return [
         ex.emit(f"{n}_input", "conv_input_grad", [g, ex.value(args["weight"], node)],
-                {**attrs, "input_spatial": shape[2:]}) if want_input else None,
+                {**attrs, "input_spatial": _input_spatial(ex, node, args["input"], shape)})
+        if want_input else None,
         ex.emit(f"{n}_weight", "conv_weight_grad", [ex.value(args["input"], node), g],
                 {**attrs, "kernel": weight_shape[2:]}) if want_weight else None,
         ex.emit(f"{n}_bias", "reduce_sum", [g], {"axes": [0] + list(range(2, rank + 2))})
@@ -1436,7 +1444,7 @@ def _avg_pool_backward(ex, node):
     shape, _ = ex.meta(args["self"])
     attrs = _pool_attrs(ex, node, args, len(shape) - 2, "avg")
     return ex.emit(node.name, "avg_pool_grad", [ex.value(args["grad_output"], node)],
-                   {**attrs, "input_spatial": shape[2:]})
+                   {**attrs, "input_spatial": _input_spatial(ex, node, args["self"], shape)})
 
 
 def _max_pool(ex, node):

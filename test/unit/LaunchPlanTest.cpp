@@ -397,3 +397,52 @@ TEST(LaunchPlanExprs, InstantiatedPerInvocation) {
 }
 
 } // namespace
+
+TEST(LaunchPlanExprs, ParseWhatTheyPrint) {
+  std::vector<std::string> names = {"len", "batch"};
+  auto index = [&](std::string_view name) -> std::optional<int64_t> {
+    for (size_t k = 0; k < names.size(); ++k)
+      if (names[k] == name)
+        return int64_t(k);
+    return std::nullopt;
+  };
+  auto value = [&](std::string_view text, std::vector<int64_t> symbols) {
+    std::vector<PlanExpr> exprs;
+    std::string error;
+    EXPECT_TRUE(parsePlanExprString(text, index, exprs, error)) << error;
+    std::vector<int64_t> values;
+    EXPECT_TRUE(evaluatePlanExprs(exprs, symbols, values, error)) << error;
+    return values.empty() ? INT64_MIN : values.back();
+  };
+  // Precedence and associativity as Python's, floor division rounding down.
+  EXPECT_EQ(value("(len - 3) // 2 + 1", {10, 1}), 4);
+  EXPECT_EQ(value("len - 3 - 2", {10, 1}), 5);
+  EXPECT_EQ(value("2 * len // 3", {10, 1}), 6);
+  EXPECT_EQ(value("-len // 4", {10, 1}), -3);
+  EXPECT_EQ(value("len % 4 + batch*2", {10, 3}), 8);
+  EXPECT_EQ(value("min(ceildiv(len, 4), max(batch, 7))", {10, 3}), 3);
+  EXPECT_EQ(value("  batch ", {10, 3}), 3);
+  // What planExprString prints parses back to the same values.
+  std::vector<PlanExpr> exprs;
+  std::string error;
+  ASSERT_TRUE(parsePlanExprString("min((len + 2) // 3, ceildiv(len, 2)) * batch - 1", index,
+                                  exprs, error));
+  std::string printed = planExprString(exprs, names);
+  for (int64_t len : {1, 5, 17})
+    for (int64_t batch : {1, 4})
+      EXPECT_EQ(value(printed, {len, batch}), std::min((len + 2) / 3, (len + 1) / 2) * batch - 1)
+          << printed;
+  // Errors say what and where.
+  for (auto [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"len / 2", "'/' is ambiguous"},
+           {"(len - 1", "expected ')'"},
+           {"seq + 1", "'seq' is not a symbol"},
+           {"len +", "unexpected end"},
+           {"floor(len, 2)", "unknown function 'floor'"},
+           {"len 2", "unexpected '2'"},
+           {"max(len 2)", "expected ','"}}) {
+    exprs.clear();
+    EXPECT_FALSE(parsePlanExprString(text, index, exprs, error)) << text;
+    EXPECT_NE(error.find(message), std::string::npos) << text << ": " << error;
+  }
+}

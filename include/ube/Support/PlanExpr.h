@@ -13,6 +13,7 @@
 #define UBE_SUPPORT_PLANEXPR_H
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,15 @@ bool evaluatePlanExprs(const std::vector<PlanExpr> &exprs, const std::vector<int
 /// (`symbols`, in order): "(len - 3) // 2 + 1".
 std::string planExprString(const std::vector<PlanExpr> &exprs,
                            const std::vector<std::string> &symbols);
+
+/// Parses a size as planExprString writes it ("(len - 3) // 2 + 1"):
+/// integers, names, `+ - * // %`, unary minus, parentheses and `min(a, b)`,
+/// `max(a, b)`, `ceildiv(a, b)`. Each name is the symbol `symbolIndex`
+/// gives (nullopt: not a symbol it may name). Appends the nodes to `exprs`,
+/// the last the whole size; false with `error` saying what is wrong where.
+bool parsePlanExprString(std::string_view text,
+                         const std::function<std::optional<int64_t>(std::string_view)> &symbolIndex,
+                         std::vector<PlanExpr> &exprs, std::string &error);
 
 /// Appends `other`'s nodes to `exprs` (operands renumbered); returns the
 /// index of `other`'s last node among them.

@@ -490,6 +490,138 @@ def test_window_gradients_any_batch(ube_module, name):
     assert all(r["eager"] == [] for r in reports), reports
 
 
+PLANE_LAYERS = {  # name -> (module, channels, planes of the calls)
+    "conv1d grouped, stride 2": (lambda: torch.nn.Conv1d(4, 6, 3, stride=2, padding=1,
+                                                         groups=2), 4, [(11,), (16,), (9,)]),
+    "conv1d padded past its span": (lambda: torch.nn.Conv1d(2, 3, 2, padding=2), 2,
+                                    [(7,), (12,)]),
+    "conv2d 3x3": (lambda: torch.nn.Conv2d(3, 5, 3, padding=1), 3, [(7, 9), (12, 5)]),
+    "conv2d 3x3, stride 2": (lambda: torch.nn.Conv2d(3, 5, 3, stride=2, padding=1), 3,
+                             [(9, 11), (12, 7), (6, 13)]),
+    "conv2d 5x3, stride 2 by 3": (lambda: torch.nn.Conv2d(2, 4, (5, 3), stride=(2, 3),
+                                                            padding=(2, 1)), 2,
+                                    [(9, 11), (14, 10)]),
+    "conv2d grouped, dilated": (lambda: torch.nn.Conv2d(4, 6, 3, padding=2, dilation=2,
+                                                        groups=2), 4, [(8, 9), (11, 6)]),
+    "depthwise, stride 2": (lambda: torch.nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4), 4,
+                            [(9, 10), (6, 13)]),
+    "conv3d, stride 2": (lambda: torch.nn.Conv3d(2, 4, 3, stride=2, padding=1), 2,
+                         [(5, 6, 7), (7, 5, 4)]),
+    "max_pool2d": (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1),
+                                               torch.nn.MaxPool2d(3, 2, 1)), 3,
+                   [(9, 10), (12, 7)]),
+    "max_pool2d ceil mode": (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1),
+                                                         torch.nn.MaxPool2d(3, 2, ceil_mode=True)),
+                             3, [(9, 10), (12, 7), (8, 11)]),
+    "avg_pool2d": (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1),
+                                               torch.nn.AvgPool2d(3, 2, 1)), 3,
+                   [(9, 10), (12, 7)]),
+    "avg_pool2d without padding, ceil mode": (
+        lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1),
+                                    torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True,
+                                                       count_include_pad=False)),
+        3, [(9, 10), (12, 7), (8, 11)]),
+    "avg_pool1d with padding, ceil mode": (
+        lambda: torch.nn.Sequential(torch.nn.Conv1d(3, 3, 1),
+                                    torch.nn.AvgPool1d(4, 3, 1, ceil_mode=True)),
+        3, [(10,), (12,), (14,)]),
+}
+
+
+@pytest.mark.parametrize("name", list(PLANE_LAYERS))
+def test_window_gradients_any_image_size(ube_module, name):
+    """Convolution and pooling gradients on symbolic planes (torch.compile,
+    the batch and every plane marked dynamic): the input's and the
+    parameters' gradients against float64 autograd at two or three (batch,
+    planes), one forward and one backward executable for all. Strided
+    windows leave the input's size unfixed by the output's: the input
+    gradients read it at each call."""
+    import copy
+    import warnings
+    from ube.torch_backend import compiled_graphs, reset_report
+    build, channels, planes = PLANE_LAYERS[name]
+    torch.manual_seed(3)
+    module = build()
+    reference = copy.deepcopy(module).double()
+    torch._dynamo.reset()
+    reset_report()
+    compiled = torch.compile(module, backend="ube")
+    for batch, plane in zip((3, 2, 4), planes):
+        module.zero_grad()
+        reference.zero_grad()
+        x = torch.randn(batch, channels, *plane, requires_grad=True)
+        for d in range(x.dim()):
+            if d != 1:
+                torch._dynamo.mark_dynamic(x, d)
+        x64 = x.detach().double().requires_grad_()
+        weights = torch.randn(reference(x64).shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (compiled(x) * weights).sum().backward()
+        (reference(x64) * weights.double()).sum().backward()
+        got = torch.cat([x.grad.flatten()] + [p.grad.flatten() for p in module.parameters()])
+        want = torch.cat([x64.grad.flatten()] + [p.grad.flatten()
+                                                 for p in reference.parameters()])
+        assert rel_error(got.double(), want) < 1e-5, (batch, plane)
+    reports = compiled_graphs()
+    assert [r["graph"] for r in reports] == ["forward", "backward"], reports
+    assert all(r["eager"] == [] for r in reports), reports
+
+
+# A CNN's loss over images of any size, differentiated by ube itself
+# (the graph's "gradient"): strided and grouped convolutions, max pooling in
+# ceil mode, average pooling that does not count its padding.
+PLANES_CNN = {"format": "ube.graph", "version": 2,
+              "dims": {"batch": {"max": 8}, "h": {"min": 8, "max": 64},
+                       "w": {"min": 8, "max": 64}},
+              "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", 3, "h", "w"]},
+                         {"name": "w1", "dtype": "f32", "shape": [8, 3, 3, 3]},
+                         {"name": "w2", "dtype": "f32", "shape": [8, 4, 3, 3]},
+                         {"name": "b2", "dtype": "f32", "shape": [8]}],
+              "nodes": [
+                  {"name": "c1", "op": "conv", "inputs": ["x", "w1"],
+                   "attrs": {"stride": [2, 2], "padding": [1, 1, 1, 1]}},
+                  {"name": "a1", "op": "tanh", "inputs": ["c1"]},
+                  {"name": "p1", "op": "max_pool", "inputs": ["a1"],
+                   "attrs": {"kernel": [3, 3], "stride": [2, 2], "ceil_mode": True}},
+                  {"name": "c2", "op": "conv", "inputs": ["p1", "w2", "b2"],
+                   "attrs": {"padding": [2, 2, 2, 2], "dilation": [2, 2], "groups": 2}},
+                  {"name": "p2", "op": "avg_pool", "inputs": ["c2"],
+                   "attrs": {"kernel": [3, 3], "stride": [2, 2], "padding": [1, 1, 1, 1],
+                             "count_include_pad": False}},
+                  {"name": "sq", "op": "mul", "inputs": ["p2", "p2"]},
+                  {"name": "loss", "op": "reduce_sum", "inputs": ["sq"]}],
+              "outputs": ["loss"],
+              "gradient": {"loss": "loss", "wrt": ["x", "w1", "w2", "b2"]}}
+
+
+def test_cnn_gradients_any_image_size(ube_module, tmp_path):
+    """The graph's own gradient (ube's reverse mode) of a CNN on symbolic
+    batch and planes: one executable at five (batch, height, width), the
+    loss and every gradient against torch.autograd in float64 (1e-5
+    relative to the largest: f32 sums over up to 64² positions)."""
+    exe, _ = compiled(ube_module, tmp_path, PLANES_CNN, "planes_cnn")
+    rng = np.random.default_rng(11)
+    weights = [rng.standard_normal(s).astype(np.float32) * 0.3
+               for s in [(8, 3, 3, 3), (8, 4, 3, 3), (8,)]]
+    F = torch.nn.functional
+    for batch, h, w in [(1, 8, 8), (3, 17, 12), (2, 64, 33), (4, 9, 40), (2, 23, 23)]:
+        x = rng.standard_normal((batch, 3, h, w)).astype(np.float32)
+        outputs = exe(x, *weights)
+        params = [torch.from_numpy(v).double().requires_grad_() for v in [x] + weights]
+        xv, w1, w2, b2 = params
+        a1 = torch.tanh(F.conv2d(xv, w1, stride=2, padding=1))
+        p1 = F.max_pool2d(a1, 3, 2, ceil_mode=True)
+        c2 = F.conv2d(p1, w2, b2, padding=2, dilation=2, groups=2)
+        p2 = F.avg_pool2d(c2, 3, 2, 1, count_include_pad=False)
+        loss = (p2 * p2).sum()
+        loss.backward()
+        assert rel_error(outputs[0], loss.item()) < 2e-6, (batch, h, w)
+        for name, got, param in zip(["x", "w1", "w2", "b2"], outputs[1:], params):
+            assert got.shape == param.shape, (name, batch, h, w)
+            assert rel_error(got, param.grad.numpy()) < 1e-5, (name, batch, h, w)
+
+
 def audio_frontend():
     """PyTorch's own layers over a signal of any length: strided, padded,
     dilated, depthwise and pointwise 1-D convolutions, GroupNorm, GELU and
