@@ -668,9 +668,6 @@ LogicalResult MaxPoolIndicesOp::inferTypes(MLIRContext *context, Loc loc, Adapto
                                            SmallVectorImpl<Type> &types) {
   if (failed(inferPool(loc, adaptor, types)))
     return failure();
-  if (llvm::any_of(cast<RankedTensorType>(types.back()).getShape().drop_front(2),
-                   ShapedType::isDynamic))
-    return emitOptionalError(loc, "the indices of max pooling take static spatial sizes");
   types.back() = cast<RankedTensorType>(types.back()).clone(IntegerType::get(context, 64));
   return success();
 }

@@ -636,23 +636,28 @@ LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, Value g,
 }
 
 namespace {
-/// Calls `visit(hit, start)` for each tap of the window in row-major order
-/// with `hit` [N, C, *out], where that tap is its window's first maximum
-/// `y`, and `start` the tap's first element in the padded input.
-void forEachFirstMaximum(UbeBuilder &u, Value input, Value y, const Window &window,
-                         function_ref<void(Value hit, ArrayRef<int64_t> start)> visit) {
+/// Calls `visit(hit, start, along)` for each tap of the window in row-major
+/// order with `hit` [N, C, *out], where that tap is its window's first
+/// maximum `y`, `start` the tap's first element in the padded input, and
+/// `along` the same tap of `alongside` ([1, 1, *S], padded with zeros; null
+/// without it).
+void forEachFirstMaximum(
+    UbeBuilder &u, Value input, Value y, const Window &window, Value alongside,
+    function_ref<void(Value hit, ArrayRef<int64_t> start, Value along)> visit) {
   int64_t r = window.rank();
   Shape in = shapeOf(input), out = shapeOf(y);
   double lowest = -std::numeric_limits<double>::infinity();
   Value x = input;
   // A symbolic plane is padded for the longest overhang (s − 1), which the
   // taps' slices leave out where it is shorter.
-  for (int64_t d = 0; d < r; ++d)
-    x = padAxis(u, x, 2 + d, window.padBegin[d],
-                window.padEnd[d] + (ShapedType::isDynamic(in[2 + d])
-                                        ? (window.ceilMode ? window.stride[d] - 1 : 0)
-                                        : window.overhang(d, in[2 + d])),
-                lowest);
+  for (int64_t d = 0; d < r; ++d) {
+    int64_t after = window.padEnd[d] + (ShapedType::isDynamic(in[2 + d])
+                                            ? (window.ceilMode ? window.stride[d] - 1 : 0)
+                                            : window.overhang(d, in[2 + d]));
+    x = padAxis(u, x, 2 + d, window.padBegin[d], after, lowest);
+    if (alongside)
+      alongside = padAxis(u, alongside, 2 + d, window.padBegin[d], after);
+  }
   SizeList outSizes = sizesOf(u, y);
   // The elements a tap reads from every window at once: a strided slice.
   Value taken;
@@ -675,7 +680,13 @@ void forEachFirstMaximum(UbeBuilder &u, Value input, Value y, const Window &wind
     if (taken)
       hit = LogicalAndOp::create(u.b, hit, LogicalNotOp::create(u.b, taken));
     taken = taken ? Value(LogicalOrOp::create(u.b, taken, hit)) : hit;
-    visit(hit, start);
+    Value along;
+    if (alongside) {
+      Shape single = limit;
+      single[0] = single[1] = 1;
+      along = u.slice(alongside, start, single, stride, limits);
+    }
+    visit(hit, start, along);
     int64_t d = r - 1;
     while (d >= 0 && ++offset[d] == window.kernel[d])
       offset[d--] = 0;
@@ -709,7 +720,8 @@ Value maxPoolInputGradient(UbeBuilder &u, Value input, Value y, Value g, const W
   Type element = UbeBuilder::elementTypeOf(g);
   Value zero = u.scalar(element, 0.0);
   SmallVector<Value> phases(phaseCount);
-  forEachFirstMaximum(u, input, y, window, [&](Value hit, ArrayRef<int64_t> start) {
+  forEachFirstMaximum(u, input, y, window, Value(), [&](Value hit, ArrayRef<int64_t> start,
+                                                        Value) {
     Value placed = u.where(hit, g, zero);
     int64_t phase = 0;
     for (int64_t d = 0; d < r; ++d) {
@@ -737,29 +749,31 @@ Value maxPoolInputGradient(UbeBuilder &u, Value input, Value y, Value g, const W
 }
 
 Value maxPoolIndices(UbeBuilder &u, Value input, Value y, const Window &window) {
+  // Each tap's flat index in the unpadded plane (h·W + w in 2-D) is the
+  // same strided slice of the plane's positions [1, 1, *S] as its values
+  // are of the input: counted by an arange, sized at run time on symbolic
+  // planes.
   int64_t r = window.rank();
-  Shape in = shapeOf(input), out = shapeOf(y);
-  Shape spatial(out.begin() + 2, out.end());
-  auto indexType = RankedTensorType::get(spatial, u.b.getI64Type());
+  SizeList plane = {fixed(u, 1), fixed(u, 1)}, in = sizesOf(u, input);
+  OpFoldResult count = fixed(u, 1);
+  for (int64_t d = 0; d < r; ++d) {
+    plane.push_back(in[2 + d]);
+    count = getConstantIntValue(count) && getConstantIntValue(in[2 + d])
+                ? fixed(u, *getConstantIntValue(count) * *getConstantIntValue(in[2 + d]))
+                : OpFoldResult(arith::MulIOp::create(u.b, asIndex(u, count),
+                                                     asIndex(u, in[2 + d]))
+                                   .getResult());
+  }
+  auto flatType = RankedTensorType::get({getConstantIntValue(count).value_or(ShapedType::kDynamic)},
+                                        u.b.getI64Type());
+  Value positions = reshapeTo(u, ArangeOp::create(u.b, flatType, u.b.getF64FloatAttr(0.0), u.b.getF64FloatAttr(1.0), runtimeSizes({count})),
+                              plane);
   Value zero = u.scalar(u.b.getI64Type(), 0.0), sum;
-  forEachFirstMaximum(u, input, y, window, [&](Value hit, ArrayRef<int64_t> start) {
-    // The flat index, in the unpadded input plane, of this tap's element
-    // of every window.
-    SmallVector<APInt> flat;
-    Shape position(r, 0);
-    for (int64_t n = indexType.getNumElements(); n > 0; --n) {
-      int64_t index = 0;
-      for (int64_t d = 0; d < r; ++d)
-        index = index * in[2 + d] + position[d] * window.stride[d] + start[2 + d] -
-                window.padBegin[d];
-      flat.push_back(APInt(64, index, /*isSigned=*/true));
-      for (int64_t d = r - 1; d >= 0 && ++position[d] == spatial[d]; --d)
-        position[d] = 0;
-    }
-    Value index = ConstantOp::create(u.b, indexType, DenseElementsAttr::get(indexType, flat));
-    Value picked = u.where(hit, index, zero);
-    sum = sum ? u.add(sum, picked) : picked;
-  });
+  forEachFirstMaximum(u, input, y, window, positions,
+                      [&](Value hit, ArrayRef<int64_t>, Value along) {
+                        Value picked = u.where(hit, along, zero);
+                        sum = sum ? u.add(sum, picked) : picked;
+                      });
   return sum;
 }
 

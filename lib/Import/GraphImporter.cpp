@@ -221,6 +221,8 @@ private:
   int64_t version_ = kGraphFormatVersion;
   /// The graph's symbols in order of declaration (`dims`, then first use).
   SmallVector<DimSymbolAttr> symbols_;
+  /// The derived symbols' sizes (`dims`' "size"), as written.
+  llvm::StringMap<std::string> derivedSizes_;
   /// The function being built: each symbol's first input dimension.
   llvm::StringMap<std::pair<Value, int64_t>> symbolSources_;
   std::vector<TensorDecl> inputs_;
@@ -379,11 +381,21 @@ LogicalResult GraphImporter::parseSymbols() {
     int64_t bounds[3] = {1, 0, 1};
     const char *keys[3] = {"min", "max", "multiple_of"};
     for (auto field = it.value().begin(); field != it.value().end(); ++field) {
+      if (field.key() == "size") {
+        // A size the other symbols fix (a strided convolution's output
+        // length): checked against them at each call.
+        if (!field.value().is_string())
+          return error(pointer + "/size")
+                 << "symbol '" << it.key()
+                 << "': 'size' must be an expression of other symbols, \"(len - 3) // 2 + 1\"";
+        derivedSizes_[it.key()] = field.value().get<std::string>();
+        continue;
+      }
       auto key = llvm::find(keys, field.key());
       if (key == std::end(keys))
         return error(pointer + "/" + field.key())
                << "symbol '" << it.key() << "': unknown field '" << field.key()
-               << "' (expected min, max, multiple_of)";
+               << "' (expected min, max, multiple_of, size)";
       if (!field.value().is_number_unsigned() || field.value().get<uint64_t>() > (1ull << 40))
         return error(pointer + "/" + field.key())
                << "symbol '" << it.key() << "': '" << field.key()
@@ -396,6 +408,21 @@ LogicalResult GraphImporter::parseSymbols() {
     if (!symbol)
       return failure();
     symbols_.push_back(symbol);
+  }
+  // A derived size names symbols that are not derived themselves.
+  for (auto &entry : derivedSizes_) {
+    std::vector<PlanExpr> exprs;
+    std::string why;
+    if (!parsePlanExprString(entry.getValue(), [&](std::string_view name) {
+          return derivedSizes_.count(name) || llvm::none_of(symbols_, [&](DimSymbolAttr s) {
+                   return s.getName() == StringRef(name);
+                 })
+                     ? std::nullopt
+                     : std::optional<int64_t>(0);
+        }, exprs, why))
+      return error("/dims/" + entry.getKey().str() + "/size")
+             << "symbol '" << entry.getKey() << "': " << why
+             << " (a size names symbols declared in 'dims' that are not derived)";
   }
   return success();
 }
@@ -1489,21 +1516,60 @@ LogicalResult GraphImporter::nameResultSymbols(const FunctionDecl &function,
   }
   if (used.empty())
     return success();
+  // The symbols the inputs give, then those computed from them (the
+  // runtime evaluates each over the ones before it).
   SmallVector<Attribute> symbols;
   for (DimSymbolAttr symbol : symbols_)
-    if (used.contains(symbol.getName()))
+    if (used.contains(symbol.getName()) && !derivedSizes_.count(symbol.getName()))
       symbols.push_back(symbol);
+  size_t given = symbols.size();
+  for (DimSymbolAttr symbol : symbols_) {
+    auto size = derivedSizes_.find(symbol.getName());
+    if (!used.contains(symbol.getName()) || size == derivedSizes_.end())
+      continue;
+    std::vector<PlanExpr> exprs;
+    std::string why;
+    auto indexOf = [&](std::string_view name) -> std::optional<int64_t> {
+      for (size_t k = 0; k < given; ++k)
+        if (cast<DimSymbolAttr>(symbols[k]).getName() == StringRef(name))
+          return int64_t(k);
+      return std::nullopt;
+    };
+    if (!parsePlanExprString(size->getValue(), indexOf, exprs, why))
+      return error("/dims/" + symbol.getName().str() + "/size")
+             << "symbol '" << symbol.getName() << "': " << why << " (in function '"
+             << function.name << "', a derived size names symbols its inputs give)";
+    symbols.push_back(DimSymbolAttr::get(context_, symbol.getName(), symbol.getMin(),
+                                         symbol.getMax(), symbol.getMultipleOf(),
+                                         ube::sizeExprsToAttr(context_, exprs)));
+  }
   funcOp->setAttr(ube::UbeDialect::SymbolsAttrHelper::getNameStr(),
                   builder_.getArrayAttr(symbols));
 
   // Build the function again with each symbol a distinct prime, twice: where
   // two symbols meet (added, multiplied, contracted) the sizes then differ
   // and the op reports it, and a result dimension that equals a symbol's
-  // size in both builds is that symbol.
+  // size in both builds is that symbol. A derived symbol takes its size
+  // over those primes.
   SmallVector<Type> probed[2];
   SmallVector<int64_t> primes[2] = {primesFrom(10007, symbols.size()),
                                     primesFrom(20011, symbols.size())};
   for (int probe = 0; probe < 2; ++probe) {
+    for (size_t k = given; k < symbols.size(); ++k) {
+      std::vector<int64_t> values;
+      std::string why;
+      auto symbol = cast<DimSymbolAttr>(symbols[k]);
+      FailureOr<std::vector<PlanExpr>> exprs = ube::sizeExprsFromAttr(symbol.getSize());
+      if (failed(exprs) ||
+          !evaluatePlanExprs(*exprs, std::vector<int64_t>(primes[probe].begin(),
+                                                          primes[probe].begin() + k),
+                             values, why) ||
+          values.back() < 1)
+        return error("/dims/" + symbol.getName().str() + "/size")
+               << "symbol '" << symbol.getName() << "' is not a size at the trial sizes of "
+               << "the symbols it names" << (why.empty() ? "" : ": " + why);
+      primes[probe][k] = values.back();
+    }
     SymbolSizes sizes;
     for (auto [symbol, prime] : llvm::zip(symbols, primes[probe]))
       sizes[cast<DimSymbolAttr>(symbol).getName()] = prime;

@@ -151,9 +151,16 @@ static bool parseSymbols(const json &list, EntryPoint &entry, std::string &error
 uint32_t formatVersionOf(const Manifest &manifest) {
   uint32_t version = 3;
   for (const EntryPoint &e : manifest.entries) {
+    auto derived = [&](const std::string &name) {
+      return std::any_of(e.symbols.begin(), e.symbols.end(),
+                         [&](const DimSymbol &d) { return d.name == name && d.derived(); });
+    };
+    for (const TensorSignature &input : e.inputs)
+      if (std::any_of(input.dims.begin(), input.dims.end(), derived))
+        return 7;
     if (std::any_of(e.symbols.begin(), e.symbols.end(),
                     [](const DimSymbol &d) { return d.derived(); }))
-      return 6;
+      version = 6;
     if (!e.arenaExprs.empty())
       version = 5;
     if (!e.symbols.empty())
@@ -201,6 +208,12 @@ bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>
                  std::vector<int64_t> &sizes, std::string &error) {
   sizes.assign(entry.symbols.size(), -1);
   std::vector<const TensorSignature *> boundBy(entry.symbols.size());
+  struct DerivedDim {
+    const TensorSignature *input;
+    int64_t size;
+    size_t symbol;
+  };
+  std::vector<DerivedDim> derivedDims;
   for (size_t i = 0; i < entry.inputs.size() && i < inputShapes.size(); ++i) {
     const TensorSignature &sig = entry.inputs[i];
     const std::vector<int64_t> &shape = inputShapes[i];
@@ -226,6 +239,10 @@ bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>
       if (k == entry.symbols.size()) {
         error = fmt::format("function '{}': symbol '{}' is not declared", entry.name, name);
         return false;
+      }
+      if (entry.symbols[k].derived()) { // checked once the others are bound
+        derivedDims.push_back({&sig, shape[d], k});
+        continue;
       }
       if (boundBy[k] && sizes[k] != shape[d]) {
         error = fmt::format("function '{}': inputs '{}' and '{}' must agree on {}, got {} and {}",
@@ -280,6 +297,19 @@ bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>
                           symbol.name);
       return false;
     }
+  }
+  for (const DerivedDim &dim : derivedDims) {
+    if (dim.size == sizes[dim.symbol])
+      continue;
+    std::vector<std::string> names;
+    for (const DimSymbol &symbol : entry.symbols)
+      names.push_back(symbol.name);
+    error = fmt::format("function '{}': input '{}' has {} = {}, but the other inputs make it "
+                        "{} = {}",
+                        entry.name, dim.input->name, entry.symbols[dim.symbol].name, dim.size,
+                        planExprString(entry.symbols[dim.symbol].size, names),
+                        sizes[dim.symbol]);
+    return false;
   }
   return true;
 }
@@ -487,9 +517,11 @@ bool manifestFromJson(const std::string &text, Manifest &m, std::string &error) 
                                 entry.name, t.name, dim);
             return false;
           }
-          // The inputs bind the symbols that the derived ones are computed from.
-          if (list == &entry.inputs && symbol->derived()) {
-            error = fmt::format("entry point '{}': input '{}' names the derived symbol '{}'",
+          // The inputs bind the symbols that the derived ones are computed
+          // from; one naming a derived symbol is checked against it (7).
+          if (list == &entry.inputs && symbol->derived() && m.formatVersion < 7) {
+            error = fmt::format("entry point '{}': input '{}' names the derived symbol '{}' "
+                                "(format 7 and later)",
                                 entry.name, t.name, dim);
             return false;
           }

@@ -71,9 +71,15 @@ private:
                                                   UbeDialect::DimsAttrHelper::getNameStr());
       if (arg.getOwner() == &fn_.getBody().front() && dims) {
         auto name = cast<StringAttr>(dims[type.getDynamicDimIndex(d)]);
-        for (auto [k, symbol] : llvm::enumerate(symbols_.getAsRange<DimSymbolAttr>()))
-          if (symbol.getName() == name.getValue() && !symbol.isDerived())
+        for (auto [k, symbol] : llvm::enumerate(symbols_.getAsRange<DimSymbolAttr>())) {
+          if (symbol.getName() != name.getValue())
+            continue;
+          if (!symbol.isDerived())
             return exprs_.symbol(unsigned(k));
+          // An input naming a derived symbol has its size (the call checks it).
+          if (!symbol.getSize().empty())
+            return expressionOf(symbol, user);
+        }
       }
       return user->emitOpError("reads a size of a block argument that names no symbol");
     }
@@ -100,6 +106,27 @@ private:
     }
     return op->emitOpError("gives a symbolic size that the runtime's derived sizes cannot "
                            "follow");
+  }
+
+  /// A derived symbol's size list as nodes of the expressions here.
+  FailureOr<SizeExpr> expressionOf(DimSymbolAttr symbol, Operation *user) {
+    FailureOr<std::vector<PlanExpr>> list = sizeExprsFromAttr(symbol.getSize());
+    if (failed(list))
+      return user->emitOpError("reads the malformed size of symbol '")
+             << symbol.getName() << "'";
+    SmallVector<SizeExpr> nodes;
+    for (const PlanExpr &e : *list) {
+      if (e.op == PlanExpr::Constant || e.op == PlanExpr::Symbol) {
+        nodes.push_back(e.op == PlanExpr::Constant ? SizeExpr{e.value}
+                                                   : exprs_.symbol(unsigned(e.value)));
+        continue;
+      }
+      FailureOr<SizeExpr> node = exprs_.apply(e.op, nodes[e.lhs], nodes[e.rhs], user);
+      if (failed(node))
+        return failure();
+      nodes.push_back(*node);
+    }
+    return nodes.back();
   }
 
   func::FuncOp fn_;

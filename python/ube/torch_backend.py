@@ -84,14 +84,57 @@ def _plain_size(size, computed=True):
 
 def _partition_symbols(values):
     """Dynamo's symbols among a partition's example inputs: {str(expr): name},
-    each named after itself (s0), and the graph's `dims` (no bounds)."""
-    symbols = {}
-    for value in values:
-        sizes = value.shape if isinstance(value, torch.Tensor) else [value]
-        for size in sizes:
-            if isinstance(size, torch.SymInt) and size.node.expr.is_symbol:
-                symbols[str(size.node.expr)] = str(size.node.expr)
-    return symbols, {name: {} for name in symbols.values()}
+    each named after itself (s0), and the graph's `dims` (no bounds). An
+    input size computed from those symbols (the gradient of a strided
+    convolution's output, ((s1 - 1)//2) + 1) is a derived symbol: its
+    `size` the expression, which the call checks."""
+    sizes = [size for value in values
+             for size in (value.shape if isinstance(value, torch.Tensor) else [value])
+             if isinstance(size, torch.SymInt)]
+    symbols = {str(s.node.expr): str(s.node.expr) for s in sizes if s.node.expr.is_symbol}
+    dims = {name: {} for name in symbols.values()}
+    given = dict(symbols)
+    for size in sizes:
+        expr = size.node.expr
+        text = None if str(expr) in symbols else _size_expression(expr, given)
+        if text is not None:
+            name = f"derived_{len(symbols) - len(given)}"  # (dynamo's are s0, u0, ...)
+            symbols[str(expr)] = name
+            dims[name] = {"size": text}
+    return symbols, dims
+
+
+def _size_expression(expr, symbols):
+    """A sympy size over `symbols` in the graph format's size expressions
+    ("(s1 - 1) // 2 + 1"); None where it has other symbols or operations."""
+    import sympy
+    from torch.utils._sympy import functions as fn
+
+    def text(e):
+        if e.is_Integer:
+            return str(int(e))
+        if e.is_Symbol:
+            return symbols.get(str(e))
+        parts = [text(a) for a in e.args]
+        if any(p is None for p in parts):
+            return None
+        if isinstance(e, sympy.Add):
+            return "(" + " + ".join(parts) + ")"
+        if isinstance(e, sympy.Mul):
+            return "(" + " * ".join(parts) + ")"
+        if isinstance(e, fn.FloorDiv):
+            return f"({parts[0]} // {parts[1]})"
+        if isinstance(e, fn.CeilDiv):
+            return f"ceildiv({parts[0]}, {parts[1]})"
+        if isinstance(e, (fn.Max, fn.Min, sympy.Max, sympy.Min)):
+            call = "max" if isinstance(e, (fn.Max, sympy.Max)) else "min"
+            out = parts[0]
+            for p in parts[1:]:
+                out = f"{call}({out}, {p})"
+            return out
+        return None
+
+    return text(expr)
 
 
 def _dropout_p(node):

@@ -856,9 +856,17 @@ func.func @conv_padding_count(%x: tensor<1x1x4x4xf32>, %w: tensor<1x1x3x3xf32>) 
 
 // -----
 
-func.func @max_pool_indices_symbolic_spatial(%x: tensor<1x1x?xf32>) {
-  // expected-error@+1 {{the indices of max pooling take static spatial sizes}}
-  %0 = ube.max_pool_indices %x {kernel = array<i64: 3>} : tensor<1x1x?xf32>
+func.func @conv_input_grad_runtime_sizes_missing(%g: tensor<1x2x?xf32>, %w: tensor<2x3x3xf32>) {
+  // expected-error@+1 {{input_spatial has 1 sizes of -1 but 0 input_sizes are given}}
+  %0 = ube.conv_input_grad %g, %w {input_spatial = array<i64: -1>} : tensor<1x2x?xf32>, tensor<2x3x3xf32>
+  return
+}
+
+// -----
+
+func.func @avg_pool_grad_bad_runtime_size(%g: tensor<1x2x?xf32>, %n: index) {
+  // expected-error@+1 {{input_spatial [-2]: sizes are at least 0, or -1 for one known at run time}}
+  %0 = ube.avg_pool_grad %g [%n] {input_spatial = array<i64: -2>, kernel = array<i64: 3>} : tensor<1x2x?xf32>
   return
 }
 

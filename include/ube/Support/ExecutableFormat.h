@@ -38,9 +38,11 @@ inline constexpr char kExecutableMagic[8] = {'U', 'B', 'E', 'E', 'X', 'E', 'C', 
 /// into their own section (an older runtime would run the code on zeros);
 /// version 4 added symbolic dimensions; version 5 arenas sized at each call
 /// (an older runtime would pass none, or one too small); version 6 derived
-/// symbols (an older one would find no input naming them). An executable is
-/// written in the oldest version that holds it (formatVersionOf).
-inline constexpr uint32_t kExecutableFormatVersion = 6;
+/// symbols (an older one would find no input naming them); version 7
+/// inputs naming derived symbols, checked at each call (an older one would
+/// refuse them). An executable is written in the oldest version that holds
+/// it (formatVersionOf).
+inline constexpr uint32_t kExecutableFormatVersion = 7;
 /// The oldest format this runtime still reads: every version from here to
 /// kExecutableFormatVersion loads (docs/runtime-abi.md, compatibility).
 inline constexpr uint32_t kOldestReadableFormatVersion = 1;
@@ -136,7 +138,8 @@ struct EntryPoint {
 /// Each symbol's size, in `entry.symbols` order, from the shapes of the
 /// inputs given: every dimension naming a symbol must agree, fall within
 /// its bounds, and every static size must match; then the derived symbols'
-/// sizes from those, none negative. `inputShapes` has one shape per input,
+/// sizes from those, none below its `min`, and each input dimension naming
+/// one must have that size. `inputShapes` has one shape per input,
 /// of its signature's rank. On failure `error` names the function, the
 /// inputs and the symbol.
 bool bindSymbols(const EntryPoint &entry, const std::vector<std::vector<int64_t>> &inputShapes,
@@ -175,7 +178,8 @@ struct Variant {
 };
 
 struct Manifest;
-/// The oldest format that holds `manifest`: 6 with derived symbols, 5 with
+/// The oldest format that holds `manifest`: 7 with inputs naming derived
+/// symbols, 6 with derived symbols, 5 with
 /// an arena sized at each call, 4 with symbolic dimensions, else 3. The compiler writes that; writeExecutable writes manifest.formatVersion.
 uint32_t formatVersionOf(const Manifest &manifest);
 

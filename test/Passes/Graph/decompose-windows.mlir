@@ -143,11 +143,15 @@ func.func @conv_weight_grad_symbolic(%x: tensor<?x4x9x9xf32>, %g: tensor<?x8x5x5
 // CHECK: %[[O:.*]] = ube.reshape %[[ODD]] : tensor<1x1x2xf32> to tensor<1x1x2x1xf32>
 // CHECK: %[[J:.*]] = ube.concat %[[E]], %[[O]] {axis = 3 : i64}
 // CHECK: ube.reshape %[[J]] : tensor<1x1x2x2xf32> to tensor<1x1x4xf32>
-// The indices of the taps' elements in the input: 0, 2 and 1, 3.
+// The indices of the taps' elements in the input: the plane's positions
+// (an arange, sized at run time on symbolic planes) sliced as the taps'
+// values are, 0, 2 and 1, 3.
 // CHECK-LABEL: func.func @max_pool_indices
-// CHECK-DAG: %[[ODD:.*]] = ube.constant dense<[1, 3]> : tensor<2xi64>
-// CHECK-DAG: %[[EVEN:.*]] = ube.constant dense<[0, 2]> : tensor<2xi64>
+// CHECK: %[[POSITIONS:.*]] = ube.arange : tensor<4xi64>
+// CHECK: %[[PLANE:.*]] = ube.reshape %[[POSITIONS]] : tensor<4xi64> to tensor<1x1x4xi64>
+// CHECK: %[[EVEN:.*]] = ube.slice %[[PLANE]] {limit = array<i64: 1, 1, 3>, start = array<i64: 0, 0, 0>, stride = array<i64: 1, 1, 2>}
 // CHECK: ube.where %{{.*}}, %[[EVEN]]
+// CHECK: %[[ODD:.*]] = ube.slice %[[PLANE]] {limit = array<i64: 1, 1, 4>, start = array<i64: 0, 0, 1>, stride = array<i64: 1, 1, 2>}
 // CHECK: ube.where %{{.*}}, %[[ODD]]
 func.func @max_pool_grad(%x: tensor<1x1x4xf32>, %g: tensor<1x1x2xf32>) -> tensor<1x1x4xf32> {
   %0 = ube.max_pool_grad %x, %g {kernel = array<i64: 2>, stride = array<i64: 2>}
