@@ -326,8 +326,28 @@ LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
                                 "single-block function bodies");
   if (auto symbols = function->getAttrOfType<ArrayAttr>(
           ube::UbeDialect::SymbolsAttrHelper::getNameStr())) {
+    // Derived symbols: those inputs name with their sizes ("(len - 1) // 2
+    // + 1"); the results' the importer derives again.
+    llvm::StringSet<> inputSymbols;
+    for (unsigned i = 0; i < function.getNumArguments(); ++i)
+      if (auto dims = function.getArgAttrOfType<ArrayAttr>(
+              i, ube::UbeDialect::DimsAttrHelper::getNameStr()))
+        for (auto name : dims.getAsRange<StringAttr>())
+          inputSymbols.insert(name.getValue());
+    std::vector<std::string> names;
+    for (auto symbol : symbols.getAsRange<ube::DimSymbolAttr>())
+      names.push_back(symbol.getName().str());
     for (auto symbol : symbols.getAsRange<ube::DimSymbolAttr>()) {
+      if (symbol.isDerived() && !inputSymbols.contains(symbol.getName()))
+        continue;
       json bounds = json::object();
+      if (symbol.isDerived()) {
+        FailureOr<std::vector<PlanExpr>> size = ube::sizeExprsFromAttr(symbol.getSize());
+        if (failed(size) || size->empty())
+          return function.emitOpError("cannot be exported: symbol '")
+                 << symbol.getName() << "' has no size";
+        bounds["size"] = planExprString(*size, names);
+      }
       if (symbol.getMin() != 1)
         bounds["min"] = symbol.getMin();
       if (symbol.getMax())

@@ -115,55 +115,68 @@ bool evaluatePlanExprs(const std::vector<PlanExpr> &exprs, const std::vector<int
 
 std::string planExprString(const std::vector<PlanExpr> &exprs,
                            const std::vector<std::string> &symbols) {
+  // Each node's text and its precedence: 1 a sum, 2 a product, 3 an atom
+  // (a leaf or a call); an operand is parenthesized only where Python
+  // would need it.
   std::vector<std::string> text;
+  std::vector<int> precedence;
   for (const PlanExpr &e : exprs) {
     if (e.op == PlanExpr::Constant) {
       text.push_back(std::to_string(e.value));
+      precedence.push_back(e.value < 0 ? 1 : 3);
       continue;
     }
     if (e.op == PlanExpr::Symbol) {
       text.push_back(e.value >= 0 && size_t(e.value) < symbols.size() ? symbols[e.value]
                                                                       : "?");
+      precedence.push_back(3);
       continue;
     }
-    const std::string &a = e.lhs < text.size() ? text[e.lhs] : "?";
-    const std::string &b = e.rhs < text.size() ? text[e.rhs] : "?";
+    bool known = e.lhs < text.size() && e.rhs < text.size();
+    const std::string &a = known ? text[e.lhs] : "?";
+    const std::string &b = known ? text[e.rhs] : "?";
+    int pa = known ? precedence[e.lhs] : 3, pb = known ? precedence[e.rhs] : 3;
     // Shared operands repeat in the text: past a line, a deep expression
     // (a CNN's layers of windows) is given by its size instead.
     if (a.size() + b.size() > 240) {
       text.push_back(std::string(241, ' '));
+      precedence.push_back(3);
       continue;
     }
-    bool negative = exprs[e.rhs].op == PlanExpr::Constant && exprs[e.rhs].value < 0 &&
-                    e.rhs < text.size();
-    auto infix = [&](const char *op) { return "(" + a + " " + op + " " + b + ")"; };
+    auto wrap = [](const std::string &t, bool needed) { return needed ? "(" + t + ")" : t; };
+    auto infix = [&](const char *op, int level, bool leftAssociative) {
+      text.push_back(wrap(a, pa < level) + " " + op + " " +
+                     wrap(b, leftAssociative ? pb <= level : pb < level));
+      precedence.push_back(level);
+    };
+    bool negative = known && exprs[e.rhs].op == PlanExpr::Constant && exprs[e.rhs].value < 0;
     switch (e.op) {
     case PlanExpr::AddI:
-      text.push_back(negative ? "(" + a + " - " + std::to_string(-exprs[e.rhs].value) + ")"
-                              : infix("+"));
+      if (negative) {
+        text.push_back(a + " - " + std::to_string(-exprs[e.rhs].value));
+        precedence.push_back(1);
+      } else {
+        infix("+", 1, false);
+      }
       break;
-    case PlanExpr::SubI: text.push_back(infix("-")); break;
-    case PlanExpr::MulI: text.push_back(infix("*")); break;
-    case PlanExpr::FloorDivSI: text.push_back(infix("//")); break;
-    case PlanExpr::DivSI: case PlanExpr::DivUI: text.push_back(infix("/")); break;
-    case PlanExpr::RemSI: case PlanExpr::RemUI: text.push_back(infix("%")); break;
+    case PlanExpr::SubI: infix("-", 1, true); break;
+    case PlanExpr::MulI: infix("*", 2, true); break; // (a * (b // c) is not a * b // c)
+    case PlanExpr::FloorDivSI: infix("//", 2, true); break;
+    case PlanExpr::DivSI: case PlanExpr::DivUI: infix("/", 2, true); break;
+    case PlanExpr::RemSI: case PlanExpr::RemUI: infix("%", 2, true); break;
     default: // ceildiv, min, max as calls
       text.push_back(std::string(e.op == PlanExpr::MinSI || e.op == PlanExpr::MinUI   ? "min"
                                  : e.op == PlanExpr::MaxSI || e.op == PlanExpr::MaxUI ? "max"
                                                                                     : "ceildiv") +
                      "(" + a + ", " + b + ")");
+      precedence.push_back(3);
     }
   }
   if (text.empty())
     return "";
-  std::string last = text.back();
-  if (last.size() > 240)
+  if (text.back().size() > 240)
     return "an expression of " + std::to_string(exprs.size()) + " operations";
-  // The outer parentheses say nothing.
-  return last.size() > 1 && last.front() == '(' && last.back() == ')' &&
-                 std::count(last.begin(), last.end(), '(') == 1
-             ? last.substr(1, last.size() - 2)
-             : last;
+  return text.back();
 }
 
 namespace {
@@ -204,11 +217,13 @@ private:
     while (at_ < text_.size() && text_[at_] == ' ')
       ++at_;
   }
-  bool take(std::string_view token) {
+  /// Whether `token` is next (then past it, with `consume`).
+  bool take(std::string_view token, bool consume = true) {
     skipSpace();
     if (text_.substr(at_, token.size()) != token)
       return false;
-    at_ += token.size();
+    if (consume)
+      at_ += token.size();
     return true;
   }
   uint32_t push(PlanExpr e) {
@@ -245,7 +260,7 @@ private:
         op = PlanExpr::MulI;
       else if (take("%"))
         op = PlanExpr::RemSI;
-      else if (take("/"))
+      else if (take("/", /*consume=*/false))
         return fail("'/' is ambiguous for sizes: write '//' (floor) or ceildiv(a, b)");
       else
         break;

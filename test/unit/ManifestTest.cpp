@@ -299,3 +299,35 @@ TEST(Manifest, BindSymbols) {
     EXPECT_EQ(error, c.error);
   }
 }
+
+TEST(Manifest, InputsNamingDerivedSymbols) {
+  // g's length is the frames of a stride-2 window over x's: (len - 1) // 2 + 1.
+  Manifest m = sample();
+  EntryPoint &e = m.entries[0];
+  e.symbols = {{"len", 3, 0, 1}, {"frames", 1, 0, 1}};
+  e.symbols[1].size = {{PlanExpr::Symbol, 0},    {PlanExpr::Constant, 1},
+                       {PlanExpr::SubI, 0, 0, 1}, {PlanExpr::Constant, 2},
+                       {PlanExpr::FloorDivSI, 0, 2, 3}, {PlanExpr::AddI, 0, 4, 1}};
+  e.inputs = {{"x", DType::F32, {4, kSymbolicDim}, {"len"}},
+              {"g", DType::F32, {6, kSymbolicDim}, {"frames"}}};
+  e.outputs = {{"dx", DType::F32, {4, kSymbolicDim}, {"len"}}};
+  EXPECT_EQ(formatVersionOf(m), 7u);
+
+  std::vector<int64_t> sizes;
+  std::string error;
+  ASSERT_TRUE(bindSymbols(e, {{4, 11}, {6, 6}}, sizes, error)) << error;
+  EXPECT_EQ(sizes, (std::vector<int64_t>{11, 6}));
+  EXPECT_FALSE(bindSymbols(e, {{4, 11}, {6, 5}}, sizes, error));
+  EXPECT_EQ(error, "function 'main': input 'g' has frames = 5, but the other inputs make it "
+                   "(len - 1) // 2 + 1 = 6");
+
+  // Format 7 reads it back; a manifest claiming 6 is refused.
+  m.formatVersion = formatVersionOf(m);
+  Manifest parsed;
+  ASSERT_TRUE(manifestFromJson(manifestToJson(m), parsed, error)) << error;
+  EXPECT_TRUE(parsed.entries.at(0).symbols.at(1).derived());
+  m.formatVersion = 6;
+  EXPECT_FALSE(manifestFromJson(manifestToJson(m), parsed, error));
+  EXPECT_EQ(error, "entry point 'main': input 'g' names the derived symbol 'frames' (format 7 "
+                   "and later)");
+}

@@ -381,16 +381,17 @@ int printInfo(const std::string &path, const std::vector<uint8_t> &image) {
     std::vector<std::string> names;
     for (const ube::DimSymbol &d : e.symbols)
       names.push_back(d.name);
-    auto named = [&](const ube::DimSymbol &d) {
-      return std::any_of(e.outputs.begin(), e.outputs.end(), [&](const ube::TensorSignature &t) {
+    auto namedBy = [&](const std::vector<ube::TensorSignature> &list, const ube::DimSymbol &d) {
+      return std::any_of(list.begin(), list.end(), [&](const ube::TensorSignature &t) {
         return std::find(t.dims.begin(), t.dims.end(), d.name) != t.dims.end();
       });
     };
     size_t checked = 0;
     for (const ube::DimSymbol &d : e.symbols)
-      if (d.derived() && named(d))
-        fmt::print("    symbol {} = {}, at least {} (computed at each call)\n", d.name,
-                   ube::planExprString(d.size, names), d.min);
+      if (d.derived() && (namedBy(e.outputs, d) || namedBy(e.inputs, d)))
+        fmt::print("    symbol {} = {}, at least {} (computed at each call{})\n", d.name,
+                   ube::planExprString(d.size, names), d.min,
+                   namedBy(e.inputs, d) ? ", checked against the inputs" : "");
       else if (d.derived())
         ++checked; // a size inside the code: listed by count
       else
