@@ -191,6 +191,24 @@ func.func @symbolic_conv(%x: tensor<?x2x6xf32>, %w: tensor<3x2x2xf32>)
 
 // -----
 
+// On symbolic planes the input's length, which a strided output does not
+// fix, reaches the input gradient at run time (its input_sizes); pooling's
+// gradients take the planes as they are.
+// CHECK-LABEL: func.func @symbolic_planes
+// CHECK: %[[P:.*]] = ube.max_pool_grad %{{.*}}, %{{.*}} {ceil_mode = true, kernel = array<i64: 3>, stride = array<i64: 2>} : tensor<?x3x?xf32>, tensor<?x3x?xf32>
+// CHECK: %[[LEN:.*]] = tensor.dim %arg0, %c2
+// CHECK: ube.conv_input_grad %[[P]], %arg1 [%[[LEN]]] {input_spatial = array<i64: -1>, stride = array<i64: 2>} : tensor<?x3x?xf32>, tensor<3x2x2xf32>
+// CHECK: ube.conv_weight_grad %arg0, %[[P]] {kernel = array<i64: 2>, stride = array<i64: 2>} : tensor<?x2x?xf32>, tensor<?x3x?xf32>
+func.func @symbolic_planes(%x: tensor<?x2x?xf32>, %w: tensor<3x2x2xf32>)
+    -> tensor<f32> attributes {ube.gradient = {loss = 0 : i64, wrt = array<i64: 0, 1>}} {
+  %y = ube.conv %x, %w {stride = array<i64: 2>} : tensor<?x2x?xf32>, tensor<3x2x2xf32>
+  %p = ube.max_pool %y {kernel = array<i64: 3>, stride = array<i64: 2>, ceil_mode = true} : tensor<?x3x?xf32>
+  %l = ube.reduce_sum %p : tensor<?x3x?xf32>
+  return %l : tensor<f32>
+}
+
+// -----
+
 // Attention without dropout: one gradient op for q, k and v (a target may
 // run it as a kernel), on a symbolic causal length too.
 // CHECK-LABEL: func.func @attention_causal

@@ -189,3 +189,45 @@ func.func @grouped_weight_grad(%x: tensor<2x4x8x8xf32>, %g: tensor<2x2x8x8xf32>)
       : tensor<2x4x8x8xf32>, tensor<2x2x8x8xf32>
   return %0 : tensor<2x2x3x3xf32>
 }
+
+// -----
+
+// On a symbolic plane the input's length comes at run time (input_sizes):
+// each phase's Q = ⌈(len + 2) / 2⌉ positions are computed from it, the phase
+// convolutions padded for the most Q can exceed the gradient's length
+// (⌈span / stride⌉) and cropped to Q, and the interleaved phases cropped
+// to the input's own length after its padding.
+// CHECK-LABEL: func.func @conv_input_grad_symbolic
+// CHECK-SAME: (%[[G:.*]]: tensor<?x2x?xf32>, %{{.*}}: tensor<2x3x3xf32>, %[[LEN:.*]]: index)
+// CHECK: %[[PADDED:.*]] = arith.addi %[[LEN]], %c2
+// CHECK: %[[Q:.*]] = arith.ceildivsi %[[PADDED]], %c2
+// CHECK: %[[EVEN:.*]] = ube.conv %[[G]], %{{.*}} {dilation = array<i64: 1>, padding = array<i64: 1, 2>}
+// CHECK: ube.slice %[[EVEN]] [%{{.*}}, %[[Q]]] {limit = array<i64: -1, 3, -1>
+// CHECK: %[[ODD:.*]] = ube.conv %[[G]], %{{.*}} {dilation = array<i64: 1>, padding = array<i64: 0, 2>}
+// CHECK: ube.slice %[[ODD]] [%{{.*}}, %[[Q]]] {limit = array<i64: -1, 3, -1>
+// CHECK: ube.concat %{{.*}}, %{{.*}} {axis = 3 : i64} : tensor<?x3x?x1xf32>, tensor<?x3x?x1xf32>
+// CHECK: %[[END:.*]] = arith.addi %[[LEN]], %c1
+// CHECK: ube.slice %{{.*}} [%{{.*}}, %[[END]]] {limit = array<i64: -1, 3, -1>, start = array<i64: 0, 0, 1>
+func.func @conv_input_grad_symbolic(%g: tensor<?x2x?xf32>, %w: tensor<2x3x3xf32>, %len: index) -> tensor<?x3x?xf32> {
+  %0 = ube.conv_input_grad %g, %w [%len] {input_spatial = array<i64: -1>, stride = array<i64: 2>, padding = array<i64: 1, 1>} : tensor<?x2x?xf32>, tensor<2x3x3xf32>
+  return %0 : tensor<?x3x?xf32>
+}
+
+// -----
+
+// Average pooling's divisors on a symbolic plane that does not count its
+// padding: each window's taps on the input counted at run time, as a
+// convolution of ones with ones over the input's length, cropped to the
+// gradient's.
+// CHECK-LABEL: func.func @avg_pool_grad_symbolic
+// CHECK-SAME: (%[[G:.*]]: tensor<1x2x?xf32>, %[[LEN:.*]]: index)
+// CHECK: %[[FRAMES:.*]] = tensor.dim %[[G]], %c2
+// CHECK: %[[ONES:.*]] = ube.broadcast_to %{{.*}} [%[[LEN]]] : tensor<f32> to tensor<1x1x?xf32>
+// CHECK: %[[TAPS:.*]] = ube.conv %[[ONES]], %{{.*}} {dilation = array<i64: 1>, padding = array<i64: 1, 1>, stride = array<i64: 2>}
+// CHECK: %[[COUNTS:.*]] = ube.slice %[[TAPS]] [%[[FRAMES]]]
+// CHECK: %[[DIVISORS:.*]] = ube.reshape %[[COUNTS]] [%[[FRAMES]]] : tensor<1x1x?xf32> to tensor<?xf32>
+// CHECK: ube.div %[[G]], %[[DIVISORS]]
+func.func @avg_pool_grad_symbolic(%g: tensor<1x2x?xf32>, %len: index) -> tensor<1x2x?xf32> {
+  %0 = ube.avg_pool_grad %g [%len] {input_spatial = array<i64: -1>, kernel = array<i64: 3>, stride = array<i64: 2>, padding = array<i64: 1, 1>, count_include_pad = false} : tensor<1x2x?xf32>
+  return %0 : tensor<1x2x?xf32>
+}

@@ -622,6 +622,50 @@ def test_cnn_gradients_any_image_size(ube_module, tmp_path):
             assert rel_error(got, param.grad.numpy()) < 1e-5, (name, batch, h, w)
 
 
+# A strided convolution's gradients at a graph's inputs: g's length is a
+# derived symbol, the frames of the window over x's length, which the call
+# checks.
+STRIDED_GRADIENTS = {"format": "ube.graph", "version": 2,
+                     "dims": {"batch": {"max": 8}, "len": {"min": 3, "max": 4096},
+                              "frames": {"size": "(len - 1) // 2 + 1"}},
+                     "inputs": [{"name": "x", "dtype": "f32", "shape": ["batch", 4, "len"]},
+                                {"name": "g", "dtype": "f32", "shape": ["batch", 6, "frames"]},
+                                {"name": "w", "dtype": "f32", "shape": [6, 2, 3]}],
+                     "nodes": [{"name": "dx", "op": "conv_input_grad", "inputs": ["g", "w"],
+                                "attrs": {"stride": [2], "padding": [1, 1], "groups": 2,
+                                          "input_spatial": ["len"]}},
+                               {"name": "dw", "op": "conv_weight_grad", "inputs": ["x", "g"],
+                                "attrs": {"kernel": [3], "stride": [2], "padding": [1, 1],
+                                          "groups": 2}}],
+                     "outputs": ["dx", "dw"]}
+
+
+def test_inputs_naming_a_derived_symbol(ube_module, tmp_path):
+    """g's length named by a derived symbol ((len - 1) // 2 + 1): the
+    gradients of Conv1d(4, 6, 3, stride 2, padding 1, groups 2) at lengths
+    odd and even against float64 autograd, and a g of another length refused
+    naming the input, the symbol and its expression."""
+    exe, _ = compiled(ube_module, tmp_path, STRIDED_GRADIENTS, "strided_gradients")
+    rng = np.random.default_rng(12)
+    w = rng.standard_normal((6, 2, 3)).astype(np.float32)
+    for batch, length in [(1, 3), (2, 10), (3, 11), (2, 1001)]:
+        frames = (length - 1) // 2 + 1
+        x = rng.standard_normal((batch, 4, length)).astype(np.float32)
+        g = rng.standard_normal((batch, 6, frames)).astype(np.float32)
+        dx, dw = exe(x, g, w)
+        xv = torch.from_numpy(x).double().requires_grad_()
+        wv = torch.from_numpy(w).double().requires_grad_()
+        y = torch.nn.functional.conv1d(xv, wv, stride=2, padding=1, groups=2)
+        y.backward(torch.from_numpy(g).double())
+        assert rel_error(dx, xv.grad.numpy()) < 2e-6, (batch, length)
+        assert rel_error(dw, wv.grad.numpy()) < 2e-6, (batch, length)
+    x = np.zeros((2, 4, 11), np.float32)
+    with pytest.raises(ube_module.RuntimeError,
+                       match=r"input 'g' has frames = 5, but the other inputs make it "
+                             r"\(len - 1\) // 2 \+ 1 = 6"):
+        exe(x, np.zeros((2, 6, 5), np.float32), w)
+
+
 def audio_frontend():
     """PyTorch's own layers over a signal of any length: strided, padded,
     dilated, depthwise and pointwise 1-D convolutions, GroupNorm, GELU and
