@@ -1618,7 +1618,12 @@ LogicalResult GraphImporter::nameResultSymbols(const FunctionDecl &function,
       // length): a derived symbol, whose expression the compiler computes
       // once the function is lowered (--ube-derive-symbol-sizes).
       std::string name = function.outputs[i] + "." + std::to_string(d);
-      derived.push_back(DimSymbolAttr::get(context_, name, 1, 0, 1, builder_.getArrayAttr({})));
+      // (A value returned twice has one symbol.)
+      if (llvm::none_of(derived, [&](Attribute a) {
+            return cast<DimSymbolAttr>(a).getName() == name;
+          }))
+        derived.push_back(
+            DimSymbolAttr::get(context_, name, 1, 0, 1, builder_.getArrayAttr({})));
       dims.push_back(builder_.getStringAttr(name));
     }
     funcOp.setResultAttr(i, ube::UbeDialect::DimsAttrHelper::getNameStr(),

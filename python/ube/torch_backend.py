@@ -94,7 +94,9 @@ def _partition_symbols(values):
     symbols = {str(s.node.expr): str(s.node.expr) for s in sizes if s.node.expr.is_symbol}
     dims = {name: {} for name in symbols.values()}
     given = dict(symbols)
-    for size in sizes:
+    # (Only tensors' sizes: a derived symbol is bound by the input naming it.)
+    for size in (size for value in values if isinstance(value, torch.Tensor)
+                 for size in value.shape if isinstance(size, torch.SymInt)):
         expr = size.node.expr
         text = None if str(expr) in symbols else _size_expression(expr, given)
         if text is not None:
@@ -181,6 +183,11 @@ class _Supported(OperatorSupportBase):
             return False
         if handler is None:
             self.reasons[str(node.target)] = "no ube mapping"
+            return False
+        if node.target is torch.ops.aten.sym_size.int and any(
+                user.op == "output" for user in node.users):
+            # A size the graph returns (saved for the backward graph) is read
+            # from a tensor there: an executable returns tensors.
             return False
         if node.target in PARTIAL_RESULTS and any(
                 user.target is not operator.getitem
@@ -305,9 +312,11 @@ def _compile_graph(kind):
         partitions = [p for p in partitions if any(
             not _is_data_movement(n) for n in p.nodes)]
         compiled = sum(len(p.nodes) for p in partitions)
+        # (A size read from a tensor is no work left to PyTorch.)
         eager = sorted({str(n.target) for n in ops
                         if not any(n in p.nodes for p in partitions)
-                        and not _is_data_movement(n)})
+                        and not _is_data_movement(n)
+                        and n.target is not torch.ops.aten.sym_size.int})
         fused = partitioner.fuse_partitions(partitions)
         for node in list(fused.graph.nodes):
             if node.op != "call_module":

@@ -240,12 +240,15 @@ class _Exporter:
         name = self.symbols.get(str(expr))
         if name is not None:
             return SymbolicSize(name)
-        product = symbol_product(expr)
-        if product and all(str(f) in self.symbols for f in product[1]):
-            # A view merging batch and length, or a ViT's 17·batch token rows.
-            scale, factors = product
-            return SymbolicSize("*".join(([str(scale)] if scale > 1 else [])
-                                         + [self.symbols[str(f)] for f in factors]))
+        if expr.is_Mul and all(f.is_number or str(f) in self.symbols for f in expr.args):
+            # A product of named sizes and at most one positive integer below
+            # 2^20: a view merging batch and length, a ViT's 17·batch token
+            # rows, the planes of a strided convolution's output (H'·W',
+            # derived symbols in a partition).
+            scale = [int(f) for f in expr.args if f.is_number]
+            if len(scale) <= 1 and all(0 < v < 2 ** 20 for v in scale):
+                return SymbolicSize("*".join([str(v) for v in scale if v > 1] + [
+                    self.symbols[str(f)] for f in expr.args if not f.is_number]))
         if not self.symbols:
             raise self.error(node, f"has a symbolic dimension ({d}); export with "
                                    "dynamic_shapes (torch.export Dims) or static shapes")
@@ -301,8 +304,7 @@ class _Exporter:
         if isinstance(arg, torch.fx.Node):
             v = self.values[arg]
             if isinstance(v, SymbolicSize):
-                raise self.error(node, f"uses the symbolic size '{v}' as a tensor, which is "
-                                       "not supported yet")
+                return self.size_tensor(v, node, dtype or "f32")
             if isinstance(v, str):
                 return v
             if isinstance(v, _Folded):
@@ -311,6 +313,16 @@ class _Exporter:
         if isinstance(arg, (bool, int, float)):
             return self.constant(arg, dtype or "f32")
         raise self.error(node, f"argument {arg!r} is not a tensor or a number")
+
+    def size_tensor(self, size, node, dtype):
+        """A symbolic size as a scalar tensor (a mean's gradient divided by
+        the planes' count): the sum of that many ones, counted at run time."""
+        if getattr(size, "derived", False) and size.reference is None:
+            raise self.error(node, f"uses the size {size}, computed from the symbols, as a "
+                                   "tensor, and no value before it has that size")
+        ones = self.emit(f"{node.name}_ones", "broadcast_to", [self.constant(1, dtype)],
+                         dtype=dtype, shape=[size])
+        return self.emit(f"{node.name}_size", "reduce_sum", [ones])
 
     def value_as(self, arg, node, dtype):
         """The ube value of an argument in `dtype` (cast when a tensor has another)."""
