@@ -8,6 +8,7 @@ and inputs, same threads, same run.
 
     .venv/bin/python bench/bench_conv_train_step.py [--model resnet18] [--batch 8] [--size 112]
                                                     [--threads 2] [--runs 5] [--record]
+                                                    [--symbolic]
 
 Each engine runs loss.backward() on a fresh copy of the same model (the
 optimizer step, the same for all, is left out). Time: the median of --runs
@@ -16,6 +17,9 @@ rise of the process's peak resident memory during the timed steps. The
 gradients of the first step are compared with eager's (relative error of
 all gradients as one vector). onnxruntime has no training in the pinned
 environment (onnxruntime-training is not installed), so no column.
+--symbolic adds ube with the batch and both planes symbolic (one forward and
+one backward executable for any image size), timed at the same shape: its
+speed against the executables compiled for that shape (not recorded).
 """
 import argparse
 import copy
@@ -60,6 +64,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--build", default=str(ROOT / "build"))
     parser.add_argument("--record", action="store_true", help="append to docs/performance.md")
+    parser.add_argument("--symbolic", action="store_true",
+                        help="also ube on a symbolic batch and image size")
     args = parser.parse_args()
     sys.path.insert(0, str(pathlib.Path(args.build) / "python"))
     import ube.torch_backend  # noqa: F401 - registers backend="ube"
@@ -71,27 +77,34 @@ def main():
     images = torch.randn(args.batch, 3, args.size, args.size)
     labels = torch.randint(0, 10, (args.batch,))
 
-    def stepper(model):
+    def stepper(model, pixels):
         def step():
             model.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(images).logits, labels)
+            loss = torch.nn.functional.cross_entropy(model(pixels).logits, labels)
             loss.backward()
             return loss
         return step
 
     results, grads = {}, {}
-    for engine in ["eager", "inductor", "ube"]:
+    engines = ["eager", "inductor", "ube"] + (["ube any size"] if args.symbolic else [])
+    for engine in engines:
         model = copy.deepcopy(base)
+        pixels = images
+        if engine == "ube any size":
+            pixels = images.clone()
+            for d in (0, 2, 3):
+                torch._dynamo.mark_dynamic(pixels, d)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             run = model if engine == "eager" else torch.compile(
-                model, backend="inductor" if engine == "inductor" else "ube", dynamic=False)
-            step = stepper(run)
+                model, backend="inductor" if engine == "inductor" else "ube",
+                dynamic=None if engine == "ube any size" else False)
+            step = stepper(run, pixels)
             step()
             grads[engine] = torch.cat([p.grad.flatten() for p in model.parameters()])
             results[engine] = median_ms_and_peak_rise(step, args.runs)
     error = {e: float((grads[e] - grads["eager"]).norm() / grads["eager"].norm())
-             for e in ("inductor", "ube")}
+             for e in engines[1:]}
     ube_ms, ube_mib = results["ube"]
     print(f"{title} training step, batch {args.batch} x {args.size}², {args.threads} threads")
     for engine, (ms, mib) in results.items():
@@ -99,6 +112,11 @@ def main():
     print(f"  ube: {results['eager'][0] / ube_ms:.2f}x eager, "
           f"{results['inductor'][0] / ube_ms:.2f}x inductor; gradient error vs eager "
           f"{error['ube']:.1e} (inductor {error['inductor']:.1e})")
+    if args.symbolic:
+        any_ms = results["ube any size"][0]
+        print(f"  ube on a symbolic batch and image size: {ube_ms / any_ms:.2f}x the speed of "
+              f"the executables for this shape; gradient error vs eager "
+              f"{error['ube any size']:.1e}")
     if args.record:
         row = (f"| {datetime.date.today()} | {title} | {args.batch}×3×{args.size}² | "
                f"{args.threads} | {ube_ms:.1f} ({ube_mib:.0f}) | "

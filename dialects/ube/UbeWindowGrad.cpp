@@ -29,21 +29,26 @@ Value asIndex(UbeBuilder &u, OpFoldResult size) {
   return arith::ConstantIndexOp::create(u.b, *getConstantIntValue(size));
 }
 
-/// `a + c`, `a · c` and `⌈a / c⌉`, folded where `a` is static.
+/// `a op b` in index arithmetic, folded (`fold`) where both are static.
+template <typename OpTy>
+OpFoldResult combine(UbeBuilder &u, OpFoldResult a, OpFoldResult b,
+                     function_ref<int64_t(int64_t, int64_t)> fold) {
+  std::optional<int64_t> x = getConstantIntValue(a), y = getConstantIntValue(b);
+  if (x && y)
+    return fixed(u, fold(*x, *y));
+  return OpTy::create(u.b, asIndex(u, a), asIndex(u, b)).getResult();
+}
 OpFoldResult addConst(UbeBuilder &u, OpFoldResult a, int64_t c) {
-  if (std::optional<int64_t> v = getConstantIntValue(a))
-    return fixed(u, *v + c);
-  return arith::AddIOp::create(u.b, asIndex(u, a), asIndex(u, fixed(u, c))).getResult();
+  return combine<arith::AddIOp>(u, a, fixed(u, c), [](int64_t x, int64_t y) { return x + y; });
 }
-OpFoldResult mulConst(UbeBuilder &u, OpFoldResult a, int64_t c) {
-  if (std::optional<int64_t> v = getConstantIntValue(a))
-    return fixed(u, *v * c);
-  return arith::MulIOp::create(u.b, asIndex(u, a), asIndex(u, fixed(u, c))).getResult();
+OpFoldResult mul(UbeBuilder &u, OpFoldResult a, OpFoldResult b) {
+  return combine<arith::MulIOp>(u, a, b, [](int64_t x, int64_t y) { return x * y; });
 }
+OpFoldResult mulConst(UbeBuilder &u, OpFoldResult a, int64_t c) { return mul(u, a, fixed(u, c)); }
 OpFoldResult ceilDivConst(UbeBuilder &u, OpFoldResult a, int64_t c) {
-  if (std::optional<int64_t> v = getConstantIntValue(a))
-    return fixed(u, llvm::divideCeil(*v, c));
-  return arith::CeilDivSIOp::create(u.b, asIndex(u, a), asIndex(u, fixed(u, c))).getResult();
+  return combine<arith::CeilDivSIOp>(u, a, fixed(u, c), [](int64_t x, int64_t y) {
+    return llvm::divideCeil(x, y);
+  });
 }
 
 /// Each size of `x`: its static size or, symbolic, read at run time.
@@ -436,10 +441,7 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
     OpFoldResult count = fixed(u, 1);
     ImplicitLocOpBuilder &b = u.b;
     for (OpFoldResult size : ArrayRef<OpFoldResult>(gSizes).drop_front(2))
-      count = getConstantIntValue(count) && getConstantIntValue(size)
-                  ? fixed(u, *getConstantIntValue(count) * *getConstantIntValue(size))
-                  : OpFoldResult(arith::MulIOp::create(b, asIndex(u, count), asIndex(u, size))
-                                     .getResult());
+      count = mul(u, count, size);
     Value patches;
     if (window.rank() == 3) {
       patches = convPatches(u, x, window, outSpatial, groups);
@@ -711,9 +713,9 @@ Value maxPoolInputGradient(UbeBuilder &u, Value input, Value y, Value g, const W
     if (auto size = getConstantIntValue(in[2 + d]))
       padded = addConst(u, padded, window.overhang(d, *size));
     else
-      padded = arith::AddIOp::create(
-                   b, asIndex(u, padded), window.overhang(b, b.getLoc(), d, asIndex(u, in[2 + d])))
-                   .getResult();
+      padded = combine<arith::AddIOp>(u, padded,
+                                      window.overhang(b, b.getLoc(), d, asIndex(u, in[2 + d])),
+                                      std::plus<int64_t>());
     positions[d] = ceilDivConst(u, padded, window.stride[d]);
     phaseCount *= window.stride[d];
   }
@@ -758,11 +760,7 @@ Value maxPoolIndices(UbeBuilder &u, Value input, Value y, const Window &window) 
   OpFoldResult count = fixed(u, 1);
   for (int64_t d = 0; d < r; ++d) {
     plane.push_back(in[2 + d]);
-    count = getConstantIntValue(count) && getConstantIntValue(in[2 + d])
-                ? fixed(u, *getConstantIntValue(count) * *getConstantIntValue(in[2 + d]))
-                : OpFoldResult(arith::MulIOp::create(u.b, asIndex(u, count),
-                                                     asIndex(u, in[2 + d]))
-                                   .getResult());
+    count = mul(u, count, in[2 + d]);
   }
   auto flatType = RankedTensorType::get({getConstantIntValue(count).value_or(ShapedType::kDynamic)},
                                         u.b.getI64Type());

@@ -4,7 +4,7 @@
 #define UBE_VERSION_H
 
 namespace ube {
-inline constexpr const char *kVersion = "0.5.0";
+inline constexpr const char *kVersion = "0.6.0";
 } // namespace ube
 
 #endif // UBE_VERSION_H

@@ -409,17 +409,19 @@ LogicalResult GraphImporter::parseSymbols() {
       return failure();
     symbols_.push_back(symbol);
   }
-  // A derived size names symbols that are not derived themselves.
+  // A derived size names symbols that are not derived themselves (their
+  // indices come per function: here the syntax and the names are checked).
+  auto notDerived = [&](std::string_view name) -> std::optional<int64_t> {
+    bool declared =
+        llvm::any_of(symbols_, [&](DimSymbolAttr s) { return s.getName() == StringRef(name); });
+    if (!declared || derivedSizes_.count(name))
+      return std::nullopt;
+    return 0;
+  };
   for (auto &entry : derivedSizes_) {
     std::vector<PlanExpr> exprs;
     std::string why;
-    if (!parsePlanExprString(entry.getValue(), [&](std::string_view name) {
-          return derivedSizes_.count(name) || llvm::none_of(symbols_, [&](DimSymbolAttr s) {
-                   return s.getName() == StringRef(name);
-                 })
-                     ? std::nullopt
-                     : std::optional<int64_t>(0);
-        }, exprs, why))
+    if (!parsePlanExprString(entry.getValue(), notDerived, exprs, why))
       return error("/dims/" + entry.getKey().str() + "/size")
              << "symbol '" << entry.getKey() << "': " << why
              << " (a size names symbols declared in 'dims' that are not derived)";
