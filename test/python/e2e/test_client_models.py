@@ -344,17 +344,27 @@ def test_client_model_gradients_any_batch(ube_module, name):
     batches 3 and 5, every parameter's gradient within 1e-4 of float64
     autograd (convolution and pooling gradients on the batch counted at run
     time: decompose-windows.mlir)."""
+    _, inputs, _ = client(name)
+    check_gradients_any_shape(name, [(batch,) + tuple(inputs[0].shape[1:]) for batch in (3, 5)],
+                              dynamic=(0,))
+
+
+def check_gradients_any_shape(name, shapes, dynamic):
+    """Every parameter's gradient of client `name` through torch.compile
+    (dimensions `dynamic` of the input marked dynamic) within TOLERANCE of
+    float64 autograd at each input shape, all from one forward and one
+    backward executable."""
     from ube.torch_backend import compiled_graphs, reset_report
-    model, inputs, reference = client(name)
+    model, _, reference = client(name)
     torch._dynamo.reset()
     reset_report()
     compiled = torch.compile(model, backend="ube")
-    for batch in (3, 5):
+    for shape in shapes:
         model.zero_grad()
         reference.zero_grad()
-        x = torch.randn((batch,) + tuple(inputs[0].shape[1:]),
-                        generator=torch.Generator().manual_seed(batch))
-        torch._dynamo.mark_dynamic(x, 0)
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(shape[0]))
+        for d in dynamic:
+            torch._dynamo.mark_dynamic(x, d)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = first_output(compiled(x))
@@ -366,7 +376,7 @@ def test_client_model_gradients_any_batch(ube_module, name):
         got = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p))
                          .flatten().double() for p, _ in pairs])
         want = torch.cat([q.grad.flatten() for _, q in pairs])
-        assert rel_error(got, want) <= TOLERANCE
+        assert rel_error(got, want) <= TOLERANCE, shape
     reports = compiled_graphs()
     assert [r["graph"] for r in reports] == ["forward", "backward"], reports
     assert all(r["eager"] == [] and r["partitions"] == 1 for r in reports), reports
@@ -380,29 +390,5 @@ def test_client_model_gradients_any_image_size(ube_module):
     carry the strided stages' sizes ((h - 1) // 32 + 1, ...) as derived
     symbols, checked at each call; the planes stay 2 or more at the last
     stage (dynamo specializes sizes of 1)."""
-    from ube.torch_backend import compiled_graphs, reset_report
-    model, _, reference = client("ResNetModel")
-    torch._dynamo.reset()
-    reset_report()
-    compiled = torch.compile(model, backend="ube")
-    for batch, height, width in [(3, 70, 45), (2, 61, 52)]:
-        model.zero_grad()
-        reference.zero_grad()
-        x = torch.randn(batch, 3, height, width, generator=torch.Generator().manual_seed(batch))
-        for d in (0, 2, 3):
-            torch._dynamo.mark_dynamic(x, d)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = first_output(compiled(x))
-        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(4))
-        (out * weights).sum().backward()
-        (first_output(reference(x.double())) * weights.double()).sum().backward()
-        pairs = [(p, q) for p, q in zip(model.parameters(), reference.parameters())
-                 if q.grad is not None]
-        got = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p))
-                         .flatten().double() for p, _ in pairs])
-        want = torch.cat([q.grad.flatten() for _, q in pairs])
-        assert rel_error(got, want) <= TOLERANCE, (batch, height, width)
-    reports = compiled_graphs()
-    assert [r["graph"] for r in reports] == ["forward", "backward"], reports
-    assert all(r["eager"] == [] and r["partitions"] == 1 for r in reports), reports
+    check_gradients_any_shape("ResNetModel", [(3, 3, 70, 45), (2, 3, 61, 52)],
+                              dynamic=(0, 2, 3))

@@ -460,21 +460,30 @@ def test_window_gradients_any_batch(ube_module, name):
     the batch marked dynamic): the input's and the parameters' gradients
     against float64 autograd at batches 3 and 5, one forward and one
     backward executable for both."""
+    build, shape = WINDOW_LAYERS[name]
+    check_window_gradients(build, [(batch, *shape) for batch in (3, 5)], dynamic=(0,))
+
+
+def check_window_gradients(build, shapes, dynamic):
+    """The input's and the parameters' gradients of the module `build`
+    makes through torch.compile (dimensions `dynamic` of the input marked
+    dynamic) against float64 autograd at each input shape (1e-5 relative),
+    all from one forward and one backward executable."""
     import copy
     import warnings
     from ube.torch_backend import compiled_graphs, reset_report
-    build, shape = WINDOW_LAYERS[name]
     torch.manual_seed(3)
     module = build()
     reference = copy.deepcopy(module).double()
     torch._dynamo.reset()
     reset_report()
     compiled = torch.compile(module, backend="ube")
-    for batch in (3, 5):
+    for shape in shapes:
         module.zero_grad()
         reference.zero_grad()
-        x = torch.randn(batch, *shape, requires_grad=True)
-        torch._dynamo.mark_dynamic(x, 0)
+        x = torch.randn(*shape, requires_grad=True)
+        for d in dynamic:
+            torch._dynamo.mark_dynamic(x, d)
         x64 = x.detach().double().requires_grad_()
         weights = torch.randn(reference(x64).shape)
         with warnings.catch_warnings():
@@ -484,7 +493,7 @@ def test_window_gradients_any_batch(ube_module, name):
         got = torch.cat([x.grad.flatten()] + [p.grad.flatten() for p in module.parameters()])
         want = torch.cat([x64.grad.flatten()] + [p.grad.flatten()
                                                  for p in reference.parameters()])
-        assert rel_error(got.double(), want) < 1e-5
+        assert rel_error(got.double(), want) < 1e-5, shape
     reports = compiled_graphs()
     assert [r["graph"] for r in reports] == ["forward", "backward"], reports
     assert all(r["eager"] == [] for r in reports), reports
@@ -536,36 +545,9 @@ def test_window_gradients_any_image_size(ube_module, name):
     planes), one forward and one backward executable for all. Strided
     windows leave the input's size unfixed by the output's: the input
     gradients read it at each call."""
-    import copy
-    import warnings
-    from ube.torch_backend import compiled_graphs, reset_report
     build, channels, planes = PLANE_LAYERS[name]
-    torch.manual_seed(3)
-    module = build()
-    reference = copy.deepcopy(module).double()
-    torch._dynamo.reset()
-    reset_report()
-    compiled = torch.compile(module, backend="ube")
-    for batch, plane in zip((3, 2, 4), planes):
-        module.zero_grad()
-        reference.zero_grad()
-        x = torch.randn(batch, channels, *plane, requires_grad=True)
-        for d in range(x.dim()):
-            if d != 1:
-                torch._dynamo.mark_dynamic(x, d)
-        x64 = x.detach().double().requires_grad_()
-        weights = torch.randn(reference(x64).shape)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            (compiled(x) * weights).sum().backward()
-        (reference(x64) * weights.double()).sum().backward()
-        got = torch.cat([x.grad.flatten()] + [p.grad.flatten() for p in module.parameters()])
-        want = torch.cat([x64.grad.flatten()] + [p.grad.flatten()
-                                                 for p in reference.parameters()])
-        assert rel_error(got.double(), want) < 1e-5, (batch, plane)
-    reports = compiled_graphs()
-    assert [r["graph"] for r in reports] == ["forward", "backward"], reports
-    assert all(r["eager"] == [] for r in reports), reports
+    shapes = [(batch, channels, *plane) for batch, plane in zip((3, 2, 4), planes)]
+    check_window_gradients(build, shapes, dynamic=[d for d in range(len(shapes[0])) if d != 1])
 
 
 # A CNN's loss over images of any size, differentiated by ube itself
