@@ -45,6 +45,12 @@ OpFoldResult mul(UbeBuilder &u, OpFoldResult a, OpFoldResult b) {
   return combine<arith::MulIOp>(u, a, b, [](int64_t x, int64_t y) { return x * y; });
 }
 OpFoldResult mulConst(UbeBuilder &u, OpFoldResult a, int64_t c) { return mul(u, a, fixed(u, c)); }
+OpFoldResult product(UbeBuilder &u, ArrayRef<OpFoldResult> sizes) {
+  OpFoldResult total = fixed(u, 1);
+  for (OpFoldResult size : sizes)
+    total = mul(u, total, size);
+  return total;
+}
 OpFoldResult ceilDivConst(UbeBuilder &u, OpFoldResult a, int64_t c) {
   return combine<arith::CeilDivSIOp>(u, a, fixed(u, c), [](int64_t x, int64_t y) {
     return llvm::divideCeil(x, y);
@@ -102,17 +108,6 @@ Value sliceAxis(UbeBuilder &u, Value x, int64_t axis, int64_t begin, OpFoldResul
   return u.slice(x, start, limit, stride, limits);
 }
 
-/// A block of `value` of `shape`; its symbolic sizes (the batch) are
-/// `like`'s at the same dimensions.
-Value filled(UbeBuilder &u, Type element, double value, ArrayRef<int64_t> shape,
-             Value like = {}) {
-  auto type = RankedTensorType::get(shape, element);
-  if (type.hasStaticShape())
-    return u.broadcastTo(u.scalar(element, value), shape);
-  return BroadcastToOp::create(u.b, type, u.scalar(element, value), u.sizesFrom(like, shape))
-      .getResult();
-}
-
 /// A kernel [A, B, *K] reversed along every spatial axis: one gather over
 /// its taps flattened (reversing the flat order reverses each axis).
 Value flipTaps(UbeBuilder &u, Value kernel) {
@@ -146,7 +141,6 @@ bool staticButBatch(Operation *op) {
 
 Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t after,
               double value) {
-  Shape shape = shapeOf(x);
   if (before < 0 || after < 0) {
     x = sliceAxis(u, x, axis, std::max<int64_t>(-before, 0),
                   addConst(u, sizesOf(u, x)[axis], -std::max<int64_t>(-after, 0)));
@@ -155,9 +149,9 @@ Value padAxis(UbeBuilder &u, Value x, int64_t axis, int64_t before, int64_t afte
   }
   Type element = UbeBuilder::elementTypeOf(x);
   auto block = [&](int64_t count) {
-    Shape blockShape = shape;
-    blockShape[axis] = count;
-    return filled(u, element, value, blockShape, x);
+    SizeList sizes = sizesOf(u, x);
+    sizes[axis] = fixed(u, count);
+    return filledTo(u, element, value, sizes);
   };
   SmallVector<Value> parts;
   if (before)
@@ -438,10 +432,8 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
     // height 1), counted at run time on symbolic planes. 3-D: K strided
     // copies of the input.
     SizeList gSizes = sizesOf(u, g);
-    OpFoldResult count = fixed(u, 1);
+    OpFoldResult count = product(u, ArrayRef<OpFoldResult>(gSizes).drop_front(2));
     ImplicitLocOpBuilder &b = u.b;
-    for (OpFoldResult size : ArrayRef<OpFoldResult>(gSizes).drop_front(2))
-      count = mul(u, count, size);
     Value patches;
     if (window.rank() == 3) {
       patches = convPatches(u, x, window, outSpatial, groups);
@@ -623,10 +615,11 @@ Value avgPoolInputGradient(UbeBuilder &u, Value g, const Window &window, bool co
     }
   }
   int64_t channels = shapeOf(g)[1];
-  Shape ones = {channels, 1};
-  llvm::append_range(ones, window.kernel);
-  return convInputGradient(u, u.div(g, divisor), filled(u, element, 1.0, ones), window, channels,
-                           input);
+  SizeList ones = {fixed(u, channels), fixed(u, 1)};
+  for (int64_t k : window.kernel)
+    ones.push_back(fixed(u, k));
+  return convInputGradient(u, u.div(g, divisor), filledTo(u, element, 1.0, ones), window,
+                           channels, input);
 }
 
 LogicalResult maxPoolGradient(MaxPoolOp op, UbeBuilder &u, Value g,
@@ -755,17 +748,13 @@ Value maxPoolIndices(UbeBuilder &u, Value input, Value y, const Window &window) 
   // same strided slice of the plane's positions [1, 1, *S] as its values
   // are of the input: counted by an arange, sized at run time on symbolic
   // planes.
-  int64_t r = window.rank();
   SizeList plane = {fixed(u, 1), fixed(u, 1)}, in = sizesOf(u, input);
-  OpFoldResult count = fixed(u, 1);
-  for (int64_t d = 0; d < r; ++d) {
-    plane.push_back(in[2 + d]);
-    count = mul(u, count, in[2 + d]);
-  }
-  auto flatType = RankedTensorType::get({getConstantIntValue(count).value_or(ShapedType::kDynamic)},
-                                        u.b.getI64Type());
-  Value positions = reshapeTo(u, ArangeOp::create(u.b, flatType, u.b.getF64FloatAttr(0.0), u.b.getF64FloatAttr(1.0), runtimeSizes({count})),
-                              plane);
+  plane.append(in.begin() + 2, in.end());
+  OpFoldResult count = product(u, ArrayRef<OpFoldResult>(in).drop_front(2));
+  auto flatType = RankedTensorType::get(staticShape({count}), u.b.getI64Type());
+  Value flat = ArangeOp::create(u.b, flatType, u.b.getF64FloatAttr(0.0),
+                                u.b.getF64FloatAttr(1.0), runtimeSizes({count}));
+  Value positions = reshapeTo(u, flat, plane);
   Value zero = u.scalar(u.b.getI64Type(), 0.0), sum;
   forEachFirstMaximum(u, input, y, window, positions,
                       [&](Value hit, ArrayRef<int64_t>, Value along) {
