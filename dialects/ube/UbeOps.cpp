@@ -424,11 +424,19 @@ LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
     return emitOptionalError(loc, "kernel, dilation and stride need two positive sizes");
   int64_t depth = shape[1] * kernel[0] * kernel[1];
   Type element = input->getElementType();
+  // [B, depth, length], or the images side by side: [1, depth, B · length].
+  auto imagesAsColumns = [&](int64_t length) {
+    if (!adaptor.getBatchColumns())
+      return RankedTensorType::get({shape[0], depth, length}, element);
+    bool symbolic = ShapedType::isDynamic(shape[0]) || ShapedType::isDynamic(length);
+    return RankedTensorType::get({1, depth, symbolic ? ShapedType::kDynamic : shape[0] * length},
+                                 element);
+  };
   std::optional<int64_t> given = adaptor.getLength();
   if (!given) {
     // Over the window's output positions, counted from the plane's size.
-    if (adaptor.getColumns() || adaptor.getBatchColumns())
-      return emitOptionalError(loc, "columns and batch_columns need a length");
+    if (adaptor.getColumns())
+      return emitOptionalError(loc, "columns needs a length");
     auto window = Window::get(loc, shape.drop_front(2), kernel, stride, std::nullopt, dilation);
     if (failed(window))
       return failure();
@@ -436,7 +444,7 @@ LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
     int64_t length = ShapedType::isDynamic(rows) || ShapedType::isDynamic(columns)
                          ? ShapedType::kDynamic
                          : rows * columns;
-    types.push_back(RankedTensorType::get({shape[0], depth, length}, element));
+    types.push_back(imagesAsColumns(length));
     return success();
   }
   if (ShapedType::isDynamic(shape[2]) || ShapedType::isDynamic(shape[3]))
@@ -457,14 +465,7 @@ LogicalResult Im2colOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
   if (farthest + last >= shape[2] * width)
     return emitOptionalError(loc, "length ", length, " reads up to element ", farthest + last,
                              " of the plane of ", shape[2] * width, " elements");
-  if (adaptor.getBatchColumns()) {
-    if (ShapedType::isDynamic(shape[0]))
-      return emitOptionalError(loc, "batch_columns needs a static batch, got ",
-                               shapeString(shape));
-    types.push_back(RankedTensorType::get({1, depth, shape[0] * length}, element));
-    return success();
-  }
-  types.push_back(RankedTensorType::get({shape[0], depth, length}, element));
+  types.push_back(imagesAsColumns(length));
   return success();
 }
 
@@ -507,11 +508,15 @@ Value Im2colOp::rowLength(OpBuilder &b, Location loc) {
 }
 
 Value Im2colOp::positions(OpBuilder &b, Location loc) {
-  int64_t length = getType().getDimSize(2);
-  if (!ShapedType::isDynamic(length))
-    return arith::ConstantIndexOp::create(b, loc, length / imagesPerMatrix());
-  Value rows = window().outputSize(b, loc, 0, tensor::DimOp::create(b, loc, getInput(), 2));
-  return arith::MulIOp::create(b, loc, rows, rowLength(b, loc));
+  if (std::optional<int64_t> length = getLength())
+    return arith::ConstantIndexOp::create(b, loc, *length);
+  int64_t rows = window().outputSize(0, getInput().getType().getDimSize(2)),
+          columns = rowLength();
+  if (!ShapedType::isDynamic(rows) && !ShapedType::isDynamic(columns))
+    return arith::ConstantIndexOp::create(b, loc, rows * columns);
+  Value runtimeRows =
+      window().outputSize(b, loc, 0, tensor::DimOp::create(b, loc, getInput(), 2));
+  return arith::MulIOp::create(b, loc, runtimeRows, rowLength(b, loc));
 }
 
 bool Im2colOp::isContiguous() {
@@ -519,8 +524,10 @@ bool Im2colOp::isContiguous() {
          rowLength() == getInput().getType().getDimSize(3);
 }
 
-int64_t Im2colOp::imagesPerMatrix() {
-  return getBatchColumns() ? getInput().getType().getDimSize(0) : 1;
+Value Im2colOp::imagesPerMatrix(OpBuilder &b, Location loc) {
+  if (!getBatchColumns())
+    return arith::ConstantIndexOp::create(b, loc, 1);
+  return b.createOrFold<tensor::DimOp>(loc, getInput(), 0);
 }
 
 Value Im2colOp::tapOffset(OpBuilder &b, Location loc, Value t, Value width) {

@@ -393,19 +393,21 @@ def Ube_Im2colOp : Ube_InferredOp<"im2col"> {
     `columns` = the output width, and its panels gather their columns.
     Every position read must lie in the plane.
 
-    With `batch_columns` (static `B`), the images' positions lie side by
-    side instead: the result is `[1, C · KH · KW, B · length]`, column
-    `b · length + j` being image `b`'s position `j`. A small plane's
-    positions fill only part of a panel; the batch's together fill them
-    (a 4 × 4 output is 16 columns of a 32-wide panel, 8 images are 4
-    panels). Its panels gather their columns.
+    With `batch_columns`, the images' positions lie side by side instead:
+    the result is `[1, C · KH · KW, B · length]`, column `b · length + j`
+    being image `b`'s position `j` (`?` where `B` or `length` is
+    symbolic). A small plane's positions fill only part of a panel; the
+    batch's together fill them (a 4 × 4 output is 16 columns of a 32-wide
+    panel, 8 images are 4 panels), and a weight gradient's product sums
+    over every image's positions in one matrix. Its panels gather their
+    columns.
 
-    Without `length` (and then without `columns` and `batch_columns`), the
-    result covers the window's output positions, `Q` = OW per row and
-    `length` = OH · OW, with OH and OW counted from the input's size: at
-    run time where its height or width is symbolic (the result's last
-    dimension is then `?`). A convolution over planes of any size takes
-    this form; its panels gather their columns.
+    Without `length` (and then without `columns`), the result covers the
+    window's output positions, `Q` = OW per row and `length` = OH · OW,
+    with OH and OW counted from the input's size: at run time where its
+    height or width is symbolic (the result's last dimension is then `?`).
+    A convolution over planes of any size takes this form; its panels
+    gather their columns.
   }];
   let arguments = (ins Ube_FloatTensor:$input, DenseI64ArrayAttr:$kernel,
                    OptionalAttr<DenseI64ArrayAttr>:$dilation,
@@ -432,8 +434,8 @@ def Ube_Im2colOp : Ube_InferredOp<"im2col"> {
     /// (stride 1, positions over the whole width, one image per matrix).
     bool isContiguous();
     /// The images whose positions share one matrix's columns: the batch
-    /// with `batch_columns`, otherwise 1.
-    int64_t imagesPerMatrix();
+    /// with `batch_columns` (read at run time when symbolic), otherwise 1.
+    mlir::Value imagesPerMatrix(mlir::OpBuilder &b, mlir::Location loc);
     /// The flat offset of tap `t` (row-major over the kernel) in a plane
     /// of `width` columns.
     mlir::Value tapOffset(mlir::OpBuilder &b, mlir::Location loc, mlir::Value t,

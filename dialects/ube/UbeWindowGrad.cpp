@@ -426,11 +426,13 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
                           ? ShapedType::kDynamic
                           : ShapedType::getNumElements(outSpatial);
   if (ShapedType::isDynamic(n) || ShapedType::isDynamic(positions)) {
-    // A symbolic batch or symbolic planes: per image and group G[n, g] ·
-    // patches[n, g]ᵀ, summed over the images. 1-D and 2-D: the patches a
+    // A symbolic batch or symbolic planes. 1-D and 2-D: the patches a
     // ube.im2col over the output's positions (a 1-D input a plane of
-    // height 1), counted at run time on symbolic planes. 3-D: K strided
-    // copies of the input.
+    // height 1), counted at run time on symbolic planes; without groups,
+    // every image's positions side by side, one product G · patchesᵀ over
+    // all of them (as on static planes). With groups, and 3-D (K strided
+    // copies of the input): per image and group G[n, g] · patches[n, g]ᵀ,
+    // summed over the images.
     SizeList gSizes = sizesOf(u, g);
     OpFoldResult count = product(u, ArrayRef<OpFoldResult>(gSizes).drop_front(2));
     ImplicitLocOpBuilder &b = u.b;
@@ -459,12 +461,21 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
       }
       // Static planes: the output's positions as attributes; symbolic
       // ones: counted by the op from the padded input at run time.
-      bool counted = ShapedType::isDynamic(positions);
+      bool counted = ShapedType::isDynamic(positions), sideBySide = groups == 1;
       patches = Im2colOp::create(
           b, padded, b.getDenseI64ArrayAttr(plane.kernel), b.getDenseI64ArrayAttr(plane.dilation),
           b.getDenseI64ArrayAttr(plane.stride),
           counted ? IntegerAttr() : b.getI64IntegerAttr(outSpatial.back()),
-          counted ? IntegerAttr() : b.getI64IntegerAttr(positions), UnitAttr());
+          counted ? IntegerAttr() : b.getI64IntegerAttr(positions),
+          sideBySide ? b.getUnitAttr() : UnitAttr());
+      if (sideBySide) {
+        Shape toChannelsFirst = {1, 0};
+        for (int64_t d = 2; d < 2 + window.rank(); ++d)
+          toChannelsFirst.push_back(d);
+        Value grad = reshapeTo(u, u.transpose(g, toChannelsFirst),
+                               {fixed(u, 1), fixed(u, out), mul(u, gSizes[0], count)});
+        return u.reshape(u.matmul(grad, patches, /*transposeRhs=*/true), weightShape);
+      }
     }
     patches = reshapeTo(u, patches,
                         {gSizes[0], fixed(u, groups), fixed(u, perGroupIn * taps), count});

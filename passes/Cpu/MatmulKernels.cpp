@@ -341,12 +341,6 @@ private:
     auto im2col = source.getDefiningOp<Im2colOp>();
     if (!im2col)
       return {};
-    // The gathers' 32-bit indices span one plane, or the whole input when
-    // the images share the columns or the panels are read transposed.
-    RankedTensorType inputType = im2col.getInput().getType();
-    if ((im2col.imagesPerMatrix() > 1 || transposeRhs) &&
-        (!inputType.hasStaticShape() || inputType.getNumElements() > INT32_MAX))
-      return {};
     auto rhsType = cast<RankedTensorType>(rhs.getType());
     ArrayRef<int64_t> shape = im2col.getType().getShape();
     int64_t stack = 1;

@@ -230,18 +230,28 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
 }
 
 Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
-    : im2col(im2col), contiguous(im2col.isContiguous()), stride(im2col.strides()),
-      images(im2col.imagesPerMatrix()) {
+    : im2col(im2col), contiguous(im2col.isContiguous()), batched(im2col.getBatchColumns()),
+      stride(im2col.strides()) {
   IndexMath x(b);
-  ArrayRef<int64_t> kernel = im2col.getKernel(),
-                    in = im2col.getInput().getType().getShape();
+  Value input = im2col.getInput();
+  RankedTensorType inputType = im2col.getInput().getType();
+  ArrayRef<int64_t> kernel = im2col.getKernel(), in = inputType.getShape();
   taps = kernel[0] * kernel[1];
-  // (Side by side, the images' shapes are static.)
-  planeSize = images > 1 ? in[2] * in[3] : 0;
-  imageSize = images > 1 ? in[1] * planeSize : 0;
-  imageLength = images > 1 ? im2col.getType().getDimSize(2) / images : 0;
   rowLength = im2col.rowLength(b, b.getLoc());
-  planeWidth = x.dim(im2col.getInput(), 3);
+  planeWidth = x.dim(input, 3);
+  // The gathers' offsets span one plane, or the whole input with the images
+  // side by side: 32-bit where that provably fits.
+  int64_t span = batched ? (inputType.hasStaticShape() ? inputType.getNumElements()
+                                                       : ShapedType::kDynamic)
+                         : (ShapedType::isDynamic(in[2]) || ShapedType::isDynamic(in[3])
+                                ? ShapedType::kDynamic
+                                : in[2] * in[3]);
+  narrow = !ShapedType::isDynamic(span) && span <= INT32_MAX;
+  if (batched) {
+    planeSize = x.mul(x.dim(input, 2), planeWidth);
+    imageSize = x.mul(x.c(in[1]), planeSize);
+    imageLength = im2col.positions(b, b.getLoc());
+  }
   // A static plane's tap offsets are a constant table.
   if (std::optional<int64_t> width = IndexMath::constant(planeWidth)) {
     SmallVector<Attribute> offsets;
@@ -252,9 +262,9 @@ Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
         b, DenseElementsAttr::get(RankedTensorType::get({taps}, b.getIndexType()), offsets));
   }
   flat = tensor::CollapseShapeOp::create(
-      b, im2col.getInput(),
-      images > 1 ? SmallVector<ReassociationIndices>{{0, 1, 2, 3}}
-                 : SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+      b, input,
+      batched ? SmallVector<ReassociationIndices>{{0, 1, 2, 3}}
+              : SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
 }
 
 Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
@@ -272,33 +282,30 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
       return SmallVector<Value>{r, channel, x.add(offset, column)};
     });
   // Strided: each panel column's position in the plane, computed once per
-  // panel, plus the row's tap offset, gathered (32-bit indices: one AVX-512
-  // gather per 16 floats).
-  Type i32 = b.getI32Type(), f32 = b.getF32Type();
+  // panel, plus the row's tap offset, gathered (32-bit indices where they
+  // fit: one AVX-512 gather per 16 floats).
+  Type offset32 = narrow ? Type(b.getI32Type()) : Type(b.getI64Type()), f32 = b.getF32Type();
   auto indexLanes = VectorType::get({panelWidth}, b.getIndexType());
-  auto i32Lanes = VectorType::get({panelWidth}, i32);
-  auto splat = [&](int64_t v) {
-    return arith::ConstantOp::create(b, DenseElementsAttr::get(indexLanes, b.getIndexAttr(v)));
-  };
-  Value positions = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes),
-                                          vector::BroadcastOp::create(b, indexLanes, column));
+  auto offsetLanes = VectorType::get({panelWidth}, offset32);
+  auto lanes = [&](Value v) { return vector::BroadcastOp::create(b, indexLanes, v); };
+  Value positions =
+      arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes), lanes(column));
   // With the batch's images side by side, column j is image j / length's
   // position j mod length, its plane imageSize elements after the last's.
   Value imageBase;
-  if (images > 1) {
+  if (batched) {
     imageBase = arith::MulIOp::create(
-        b, arith::DivUIOp::create(b, positions, splat(imageLength)), splat(imageSize));
-    positions = arith::RemUIOp::create(b, positions, splat(imageLength));
+        b, arith::DivUIOp::create(b, positions, lanes(imageLength)), lanes(imageSize));
+    positions = arith::RemUIOp::create(b, positions, lanes(imageLength));
   }
-  auto lanes = [&](Value v) { return vector::BroadcastOp::create(b, indexLanes, v); };
   Value rows = arith::DivUIOp::create(b, positions, lanes(rowLength));
   Value cols = arith::RemUIOp::create(b, positions, lanes(rowLength));
   Value base = arith::AddIOp::create(
       b, arith::MulIOp::create(b, rows, lanes(x.mul(planeWidth, x.c(stride[0])))),
-      arith::MulIOp::create(b, cols, splat(stride[1])));
+      arith::MulIOp::create(b, cols, lanes(x.c(stride[1]))));
   if (imageBase)
     base = arith::AddIOp::create(b, base, imageBase);
-  base = arith::IndexCastOp::create(b, i32Lanes, base);
+  base = arith::IndexCastOp::create(b, offsetLanes, base);
   Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
                                             ValueRange{width});
   auto panelVector = VectorType::get({panelWidth}, f32);
@@ -311,14 +318,14 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
                      // One flat vector of every image: the channel's plane
                      // is part of the row's offset.
                      SmallVector<Value> origin = {r, channel, first};
-                     if (images > 1) {
-                       offset = x.add(offset, x.mul(channel, x.c(planeSize)));
+                     if (batched) {
+                       offset = x.add(offset, x.mul(channel, planeSize));
                        origin = {first};
                      }
                      Value indices = arith::AddIOp::create(
                          b, base,
                          vector::BroadcastOp::create(
-                             b, i32Lanes, arith::IndexCastOp::create(b, i32, offset)));
+                             b, offsetLanes, arith::IndexCastOp::create(b, offset32, offset)));
                      Value gathered = vector::GatherOp::create(
                          b, panelVector, flat, origin, indices, mask, zeros, IntegerAttr());
                      return {vector::TransferWriteOp::create(b, gathered, out[0],
@@ -331,76 +338,90 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
 /// Panel `column` / NR of matrix `r` of an im2col's result read transposed
 /// (its [C·T, L] as the [N, K] layout of a product's rhs [K = L, N = C·T],
 /// as a convolution's weight gradient reads its patches): lane j is patch
-/// row column + j, channel c and tap t at c·H·W + t's offset, computed once
-/// per panel; panel row kk is position kk, whose offset each row adds
-/// before gathering the lanes from `flat`, the input as one vector.
+/// row column + j, channel c and tap t at c·H·W + t's offset in an image,
+/// computed once per panel; panel row kk is a position of an image, whose
+/// offset in `flat` (the input as one vector) is each gather's origin. The
+/// positions are walked image by image, row by row, so no offset needs a
+/// division.
 static Value fillTransposedIm2colPanel(ImplicitLocOpBuilder &b, Im2colOp im2col, Value flat,
                                        Value r, Value column, Value width, Value panel,
                                        int64_t panelWidth) {
   IndexMath x(b);
-  ArrayRef<int64_t> in = im2col.getInput().getType().getShape(), kernel = im2col.getKernel();
-  int64_t plane = in[2] * in[3], image = in[1] * plane, taps = kernel[0] * kernel[1];
-  int64_t images = im2col.imagesPerMatrix(), length = im2col.getType().getDimSize(2) / images;
-  int64_t columns = im2col.rowLength();
+  Value input = im2col.getInput();
+  RankedTensorType inputType = im2col.getInput().getType();
+  ArrayRef<int64_t> kernel = im2col.getKernel();
+  int64_t channels = inputType.getDimSize(1), taps = kernel[0] * kernel[1];
   std::array<int64_t, 2> stride = im2col.strides(), dilation = im2col.dilations();
-  Type i32 = b.getI32Type();
+  Value planeWidth = x.dim(input, 3), plane = x.mul(x.dim(input, 2), planeWidth),
+        image = x.mul(x.c(channels), plane);
+  Value images = im2col.imagesPerMatrix(b, b.getLoc()),
+        length = im2col.positions(b, b.getLoc()), columns = im2col.rowLength(b, b.getLoc());
+  // The lanes' offsets span one image: 32-bit where that provably fits.
+  ArrayRef<int64_t> in = inputType.getShape();
+  bool narrow = llvm::none_of(in.drop_front(), ShapedType::isDynamic) &&
+                channels * in[2] * in[3] <= INT32_MAX;
+  Type offsetType = narrow ? Type(b.getI32Type()) : Type(b.getI64Type());
   auto indexLanes = VectorType::get({panelWidth}, b.getIndexType());
-  auto i32Lanes = VectorType::get({panelWidth}, i32);
+  auto offsetLanes = VectorType::get({panelWidth}, offsetType);
   auto panelVector = VectorType::get({panelWidth}, b.getF32Type());
-  auto splat = [&](int64_t v) {
-    return arith::ConstantOp::create(b, DenseElementsAttr::get(indexLanes, b.getIndexAttr(v)));
-  };
-  auto mul = [&](Value v, int64_t c) { return arith::MulIOp::create(b, v, splat(c)); };
-  Value rows = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes),
-                                     vector::BroadcastOp::create(b, indexLanes, column));
-  Value channel = arith::DivUIOp::create(b, rows, splat(taps));
-  Value tap = arith::RemUIOp::create(b, rows, splat(taps));
+  auto lanesOf = [&](Value v) { return vector::BroadcastOp::create(b, indexLanes, v); };
+  auto mul = [&](Value v, Value c) { return arith::MulIOp::create(b, v, lanesOf(c)); };
+  Value rows = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes), lanesOf(column));
+  Value channel = arith::DivUIOp::create(b, rows, lanesOf(x.c(taps)));
+  Value tap = arith::RemUIOp::create(b, rows, lanesOf(x.c(taps)));
   Value lanes = arith::AddIOp::create(
       b, mul(channel, plane),
       arith::AddIOp::create(
-          b, mul(arith::DivUIOp::create(b, tap, splat(kernel[1])), dilation[0] * in[3]),
-          mul(arith::RemUIOp::create(b, tap, splat(kernel[1])), dilation[1])));
-  lanes = arith::IndexCastOp::create(b, i32Lanes, lanes);
+          b,
+          mul(arith::DivUIOp::create(b, tap, lanesOf(x.c(kernel[1]))),
+              x.mul(x.c(dilation[0]), planeWidth)),
+          mul(arith::RemUIOp::create(b, tap, lanesOf(x.c(kernel[1]))), x.c(dilation[1]))));
+  lanes = arith::IndexCastOp::create(b, offsetLanes, lanes);
   Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
                                             ValueRange{width});
   Value zeros =
       arith::ConstantOp::create(b, DenseElementsAttr::get(panelVector, b.getF32FloatAttr(0.0f)));
-  Value first = x.c(0);
-  return buildLoop(
-      b, first, x.c(images * length), x.c(1), panel,
-      [&](Value kk, ValueRange out) -> SmallVector<Value> {
-        // Position j of image kk / length (the matrix's own with one image).
-        Value j = x.rem(kk, x.c(length));
-        Value position = im2col.isContiguous()
-                             ? j
-                             : x.add(x.mul(x.div(j, x.c(columns)), x.c(stride[0] * in[3])),
-                                     x.mul(x.rem(j, x.c(columns)), x.c(stride[1])));
-        Value offset = x.add(
-            x.mul(x.add(x.mul(r, x.c(images)), x.div(kk, x.c(length))), x.c(image)), position);
-        Value indices = arith::AddIOp::create(
-            b, lanes,
-            vector::BroadcastOp::create(b, i32Lanes, arith::IndexCastOp::create(b, i32, offset)));
-        Value gathered = vector::GatherOp::create(b, panelVector, flat, ValueRange{first},
-                                                  indices, mask, zeros, IntegerAttr());
-        return {vector::TransferWriteOp::create(b, gathered, out[0], ValueRange{kk, first},
-                                                ArrayRef<bool>{true})
-                    .getResult()};
-      })[0];
+  Value first = x.c(0), one = x.c(1);
+  Value rowStride = x.mul(planeWidth, x.c(stride[0])), columnStride = x.c(stride[1]);
+  Value outputRows = x.ceilDiv(length, columns);
+  // Image `i` of matrix r, its output row `row` (the last may be partial
+  // with a given length), its column `q`: panel row i·length + row·Q + q.
+  return buildLoop(b, first, images, one, panel, [&](Value i, ValueRange imageOut) {
+    Value imageOffset = x.mul(x.add(x.mul(r, images), i), image);
+    Value imageRow = x.mul(i, length);
+    return buildLoop(b, first, outputRows, one, imageOut, [&](Value row, ValueRange rowOut) {
+      Value rowOffset = x.add(imageOffset, x.mul(row, rowStride));
+      Value rowBegin = x.mul(row, columns);
+      Value count = x.min(columns, x.sub(length, rowBegin));
+      Value panelRow = x.add(imageRow, rowBegin);
+      return buildLoop(
+          b, first, count, one, rowOut, [&](Value q, ValueRange out) -> SmallVector<Value> {
+            Value offset = x.add(rowOffset, x.mul(q, columnStride));
+            Value gathered = vector::GatherOp::create(b, panelVector, flat, ValueRange{offset},
+                                                      lanes, mask, zeros, IntegerAttr());
+            return {vector::TransferWriteOp::create(b, gathered, out[0],
+                                                    ValueRange{x.add(panelRow, q), first},
+                                                    ArrayRef<bool>{true})
+                        .getResult()};
+          });
+    });
+  })[0];
 }
 
 Value im2colColumns(ImplicitLocOpBuilder &b, Im2colOp im2col) {
   int64_t columns = im2col.getType().getDimSize(2);
   if (!ShapedType::isDynamic(columns))
     return IndexMath(b).c(columns);
-  return im2col.positions(b, b.getLoc());
+  return IndexMath(b).mul(im2col.imagesPerMatrix(b, b.getLoc()),
+                          im2col.positions(b, b.getLoc()));
 }
 
 Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelWidth,
                         bool transposed) {
   IndexMath x(b);
   auto type = cast<RankedTensorType>(im2col.getType());
-  Value count = im2col.imagesPerMatrix() > 1 ? x.c(1) : x.dim(im2col.getInput(), 0),
-        k = x.c(type.getDimSize(transposed ? 2 : 1)),
+  Value count = im2col.getBatchColumns() ? x.c(1) : x.dim(im2col.getInput(), 0),
+        k = transposed ? im2colColumns(b, im2col) : x.c(type.getDimSize(1)),
         n = transposed ? x.c(type.getDimSize(1)) : im2colColumns(b, im2col);
   if (transposed) {
     Value flat = tensor::CollapseShapeOp::create(

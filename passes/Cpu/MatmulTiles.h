@@ -62,11 +62,15 @@ public:
 private:
   Im2colOp im2col;
   bool contiguous;
+  /// batch_columns: the images side by side.
+  bool batched;
+  /// Whether the gathers' offsets fit 32 bits.
+  bool narrow;
   std::array<int64_t, 2> stride;
   int64_t taps;
   /// With batch_columns: each image's positions (the op's length), its
-  /// elements (C·H·W) and a plane's (H·W); images is 1 otherwise.
-  int64_t images, imageLength, imageSize, planeSize;
+  /// elements (C·H·W) and a plane's (H·W), at run time where symbolic.
+  mlir::Value imageLength, imageSize, planeSize;
   /// Output positions per row and the plane's width (at run time on
   /// symbolic planes), the input as [B, C, H·W] (as [B·C·H·W] with
   /// batch_columns), and on static planes each tap's offset in the plane.

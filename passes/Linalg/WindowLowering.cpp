@@ -379,14 +379,15 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
       rewriter.replaceOp(op, gatherPositions(rewriter, op, adaptor.getInput(), flat));
       return success();
     }
-    int64_t width = in[3], length = op.getType().getDimSize(2) / op.imagesPerMatrix();
+    // (A static result with batch_columns has a static batch.)
+    int64_t images = op.getBatchColumns() ? in[0] : 1;
+    int64_t width = in[3], length = op.getType().getDimSize(2) / images;
     MLIRContext *context = rewriter.getContext();
     auto d = [&](unsigned i) { return getAffineDimExpr(i, context); };
     auto [sh, sw] = op.strides();
     int64_t columns = op.rowLength();
     // With batch_columns, column d4 is image d4 / length's position d4 mod
     // length.
-    int64_t images = op.imagesPerMatrix();
     AffineExpr j = images > 1 ? d(4) % length : d(4);
     AffineExpr image = images > 1 ? d(4).floorDiv(length) : d(0);
     AffineExpr position =
@@ -411,9 +412,10 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
     return success();
   }
 
-  /// Symbolic planes: the positions' offsets are products of sizes known at
-  /// run time, which no indexing map can hold, so each element is read by
-  /// index (`flat` is `input` as [B, C, H·W]).
+  /// Symbolic planes (or a symbolic batch side by side): the positions'
+  /// offsets are products of sizes known at run time, which no indexing map
+  /// can hold, so each element is read by index (`flat` is `input` as
+  /// [B, C, H·W]).
   static Value gatherPositions(ConversionPatternRewriter &rewriter, Im2colOp op, Value input,
                                Value flat) {
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);
@@ -422,14 +424,14 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
     int64_t sh = op.strides()[0], sw = op.strides()[1];
     int64_t dh = op.dilations()[0], dw = op.dilations()[1];
     int64_t channels = op.getInput().getType().getDimSize(1);
-    Window window = op.window();
     Value width = x.dim(input, 3);
-    Value columns = window.outputSize(b, b.getLoc(), 1, width);
-    Value rows = window.outputSize(b, b.getLoc(), 0, x.dim(input, 2));
+    Value columns = op.rowLength(b, b.getLoc()), length = op.positions(b, b.getLoc());
     Value rowStride = x.mul(width, x.c(sh));
-    SmallVector<OpFoldResult> sizes = {tensor::getMixedSize(b, b.getLoc(), flat, 0),
-                                       b.getIndexAttr(channels), b.getIndexAttr(kernel[0]),
-                                       b.getIndexAttr(kernel[1]), x.mul(rows, columns)};
+    bool batched = op.getBatchColumns();
+    SmallVector<OpFoldResult> sizes = {
+        batched ? OpFoldResult(b.getIndexAttr(1)) : tensor::getMixedSize(b, b.getLoc(), flat, 0),
+        b.getIndexAttr(channels), b.getIndexAttr(kernel[0]), b.getIndexAttr(kernel[1]),
+        batched ? x.mul(x.dim(input, 0), length) : length};
     Value init = tensor::EmptyOp::create(b, sizes, op.getType().getElementType());
     MLIRContext *context = b.getContext();
     Value taps =
@@ -441,14 +443,20 @@ struct LowerIm2col : OpConversionPattern<Im2colOp> {
               ImplicitLocOpBuilder ib(loc, nested);
               IndexMath y(ib);
               auto index = [&](int64_t d) { return linalg::IndexOp::create(ib, d); };
-              // Position j's start, plus tap (kh, kw)'s offset.
-              Value j = index(4);
+              // Position j's start, plus tap (kh, kw)'s offset; with
+              // batch_columns, column d4 is image d4 / length's position
+              // d4 mod length.
+              Value j = index(4), image = index(0);
+              if (batched) {
+                image = y.div(j, length);
+                j = y.rem(j, length);
+              }
               Value start =
                   y.add(y.mul(y.div(j, columns), rowStride), y.mul(y.rem(j, columns), y.c(sw)));
               Value tap = y.add(y.mul(index(2), y.mul(width, y.c(dh))), y.mul(index(3), y.c(dw)));
               Value position = y.add(start, tap);
-              Value value = tensor::ExtractOp::create(ib, flat,
-                                                      ValueRange{index(0), index(1), position});
+              Value value =
+                  tensor::ExtractOp::create(ib, flat, ValueRange{image, index(1), position});
               linalg::YieldOp::create(ib, value);
             })
             .getResult(0);

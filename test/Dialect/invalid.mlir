@@ -518,15 +518,6 @@ func.func @im2col_strided_length(%x: tensor<1x2x6x5xf32>) {
 
 // -----
 
-func.func @im2col_batch_columns(%x: tensor<?x2x6x5xf32>) {
-  // expected-error@+1 {{batch_columns needs a static batch, got [?, 2, 6, 5]}}
-  %0 = ube.im2col %x {kernel = array<i64: 3, 3>, length = 4 : i64, batch_columns}
-      : tensor<?x2x6x5xf32>
-  return
-}
-
-// -----
-
 func.func @im2col_symbolic_length(%x: tensor<1x2x?x5xf32>) {
   // expected-error@+1 {{a length needs a static H and W, got [1, 2, ?, 5]}}
   %0 = ube.im2col %x {kernel = array<i64: 3, 3>, length = 4 : i64} : tensor<1x2x?x5xf32>
@@ -536,7 +527,7 @@ func.func @im2col_symbolic_length(%x: tensor<1x2x?x5xf32>) {
 // -----
 
 func.func @im2col_columns_without_length(%x: tensor<1x2x6x5xf32>) {
-  // expected-error@+1 {{columns and batch_columns need a length}}
+  // expected-error@+1 {{columns needs a length}}
   %0 = ube.im2col %x {kernel = array<i64: 3, 3>, columns = 3 : i64} : tensor<1x2x6x5xf32>
   return
 }

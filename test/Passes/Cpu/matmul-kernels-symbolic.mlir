@@ -63,3 +63,28 @@ func.func @symbolic_planes_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x?x?xf32>
   %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<2x18x?xf32>
   return %y : tensor<2x4x?xf32>
 }
+
+// A weight gradient's patches on a symbolic batch and planes: every image's
+// positions side by side (K = B · OH · OW, counted at run time), read
+// transposed. The lanes' offsets span one image of symbolic size, so they
+// are 64-bit; the panel's rows walk the images, output rows and columns up
+// to runtime bounds, each position's offset the gather's origin.
+// CHECK-LABEL: func.func @symbolic_side_by_side_transposed
+// CHECK-NOT: ube.im2col
+// CHECK: %[[B:.*]] = tensor.dim %arg1, %c0
+// CHECK: %[[LENGTH:.*]] = arith.muli %[[OH:.*]], %[[OW:.*]] : index
+// CHECK: %[[K:.*]] = arith.muli %[[B]], %[[LENGTH]] : index
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2, 3]] : tensor<?x2x?x?xf32> into tensor<?xf32>
+// CHECK: tensor.empty(%[[K]]) : tensor<1x2x?x16xf32>
+// CHECK: %[[LANES:.*]] = arith.index_cast %{{.*}} : vector<16xindex> to vector<16xi64>
+// CHECK: scf.for %{{.*}} = %c0 to %[[B]] step %c1
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: vector.gather %[[FLAT]][%{{.*}}] [%[[LANES]]], %{{.*}}, %{{.*}} : tensor<?xf32>, vector<16xi64>, vector<16xi1>, vector<16xf32> into vector<16xf32>
+func.func @symbolic_side_by_side_transposed(%g: tensor<1x4x?xf32>, %x: tensor<?x2x?x?xf32>)
+    -> tensor<1x4x18xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, batch_columns}
+      : tensor<?x2x?x?xf32>
+  %y = ube.matmul %g, %p {transpose_rhs = true} : tensor<1x4x?xf32>, tensor<1x18x?xf32>
+  return %y : tensor<1x4x18xf32>
+}

@@ -371,8 +371,9 @@ func.func @implicit_batch_columns(%w: tensor<4x18xf32>, %x: tensor<3x2x6x5xf32>)
 // An im2col read transposed (a weight gradient's patches, [N = C·9, K =
 // positions]): lane j of a panel is patch row column + j, channel j / 9 at
 // 30 · (j / 9) plus tap j mod 9's offset (row (t / 3) · 5, column t mod 3),
-// computed once per panel; each panel row k adds position k's offset (image
-// k / 4 at 60 · (k / 4), then 10 · row + 2 · column) and gathers the lanes.
+// computed once per panel; the panel's rows walk image i (60 · i), its
+// output row (10 · row) and column (2 · q), each the origin of a gather of
+// the lanes into panel row 4 · i + 2 · row + q: no division per row.
 // CHECK-LABEL: func.func @implicit_patches_transposed
 // CHECK-NOT: ube.im2col
 // CHECK-DAG: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2, 3]] : tensor<3x2x6x5xf32> into tensor<180xf32>
@@ -381,10 +382,16 @@ func.func @implicit_batch_columns(%w: tensor<4x18xf32>, %x: tensor<3x2x6x5xf32>)
 // CHECK: arith.divui %{{.*}}, %{{.*}} : vector<16xindex>
 // CHECK: arith.remui %{{.*}}, %{{.*}} : vector<16xindex>
 // CHECK: %[[LANES:.*]] = arith.index_cast %{{.*}} : vector<16xindex> to vector<16xi32>
-// CHECK: scf.for %[[K:.*]] = %c0 to %c12 step %c1
-// CHECK: %[[IDX:.*]] = arith.addi %[[LANES]], %{{.*}} : vector<16xi32>
-// CHECK: vector.gather %[[FLAT]][%c0] [%[[IDX]]], %{{.*}}, %{{.*}} : tensor<180xf32>, vector<16xi32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
-// CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%[[K]], %c0] {in_bounds = [true]} : vector<16xf32>, tensor<12x16xf32>
+// CHECK: scf.for %[[I:.*]] = %c0 to %c3 step %c1
+// CHECK: %[[IMAGE:.*]] = arith.muli %[[I]], %c60
+// CHECK: scf.for %[[ROW:.*]] = %c0 to %c2 step %c1
+// CHECK: %[[ROW_OFFSET:.*]] = arith.muli %[[ROW]], %c10
+// CHECK: %[[ROW_START:.*]] = arith.addi %[[IMAGE]], %[[ROW_OFFSET]]
+// CHECK: scf.for %[[Q:.*]] = %c0 to %{{.*}} step %c1
+// CHECK: %[[COLUMN:.*]] = arith.muli %[[Q]], %c2
+// CHECK: %[[ORIGIN:.*]] = arith.addi %[[ROW_START]], %[[COLUMN]]
+// CHECK: vector.gather %[[FLAT]][%[[ORIGIN]]] [%[[LANES]]], %{{.*}}, %{{.*}} : tensor<180xf32>, vector<16xi32>, vector<16xi1>, vector<16xf32> into vector<16xf32>
+// CHECK: vector.transfer_write %{{.*}}, %{{.*}}[%{{.*}}, %c0] {in_bounds = [true]} : vector<16xf32>, tensor<12x16xf32>
 func.func @implicit_patches_transposed(%g: tensor<1x4x12xf32>, %x: tensor<3x2x6x5xf32>)
     -> tensor<1x4x18xf32> {
   %p = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, columns = 2,

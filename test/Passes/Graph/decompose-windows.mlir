@@ -103,10 +103,10 @@ func.func @conv_weight_grad_grouped(%x: tensor<2x4x9x9xf32>, %g: tensor<2x8x5x5x
 
 // -----
 
-// On a symbolic batch: per image and group, the output gradient [N, G,
-// O/G, positions] times the im2col patches [N, G, C/G · taps, positions]
-// read transposed, summed over the images (the images' positions side by
-// side need the batch's size).
+// Grouped, on a symbolic batch: per image and group, the output gradient
+// [N, G, O/G, positions] times the im2col patches [N, G, C/G · taps,
+// positions] read transposed, summed over the images (side by side, the
+// images would mix the groups' columns).
 // CHECK-LABEL: func.func @conv_weight_grad_symbolic
 // CHECK: %[[NG:.*]] = arith.muli %{{.*}}, %c2
 // CHECK: %[[X:.*]] = ube.reshape %{{.*}} [%[[NG]]] : tensor<?x4x11x11xf32> to tensor<?x2x11x11xf32>
@@ -122,6 +122,31 @@ func.func @conv_weight_grad_symbolic(%x: tensor<?x4x9x9xf32>, %g: tensor<?x8x5x5
                                     padding = array<i64: 1, 1, 1, 1>, groups = 2 : i64}
       : tensor<?x4x9x9xf32>, tensor<?x8x5x5xf32>
   return %0 : tensor<8x2x3x3xf32>
+}
+
+// -----
+
+// Without groups, on a symbolic batch and planes: every image's positions
+// side by side (an im2col with batch_columns whose length it counts at run
+// time), one product with the output gradient as [1, O, N · positions], as
+// on static planes: no product per image, no sum over the images.
+// CHECK-LABEL: func.func @conv_weight_grad_symbolic_side_by_side
+// CHECK: %[[N:.*]] = tensor.dim %arg1, %c0
+// CHECK: %[[POSITIONS:.*]] = arith.muli %{{.*}}, %{{.*}} : index
+// CHECK: %[[P:.*]] = ube.im2col %{{.*}} {batch_columns, dilation = array<i64: 1, 1>, kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>} : tensor<?x3x?x?xf32>
+// CHECK: %[[T:.*]] = ube.transpose %arg1, [1, 0, 2, 3] : tensor<?x8x?x?xf32>
+// CHECK: %[[COLUMNS:.*]] = arith.muli %[[N]], %[[POSITIONS]] : index
+// CHECK: %[[G:.*]] = ube.reshape %[[T]] [%[[COLUMNS]]] : tensor<8x?x?x?xf32> to tensor<1x8x?xf32>
+// CHECK: %[[W:.*]] = ube.matmul %[[G]], %[[P]] {transpose_rhs = true} : tensor<1x8x?xf32>, tensor<1x27x?xf32>
+// CHECK-NOT: ube.reduce_sum
+// CHECK: ube.reshape %[[W]] : tensor<1x8x27xf32> to tensor<8x3x3x3xf32>
+func.func @conv_weight_grad_symbolic_side_by_side(%x: tensor<?x3x?x?xf32>,
+                                                  %g: tensor<?x8x?x?xf32>)
+    -> tensor<8x3x3x3xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>,
+                                    padding = array<i64: 1, 1, 1, 1>}
+      : tensor<?x3x?x?xf32>, tensor<?x8x?x?xf32>
+  return %0 : tensor<8x3x3x3xf32>
 }
 
 // -----

@@ -59,15 +59,15 @@ func.func @im2col_strided(%x: tensor<2x3x6x5xf32>) -> tensor<2x12x4xf32> {
 // CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{\[}}[0], [1], [2, 3]] : tensor<?x3x?x?xf32> into tensor<?x3x?xf32>
 // CHECK: %[[W:.*]] = tensor.dim %arg0, %c3
 // CHECK: tensor.dim %arg0, %c2
+// CHECK: %[[LENGTH:.*]] = arith.muli %[[ROWS:.*]], %{{.*}} : index
 // CHECK: %[[ROW_STRIDE:.*]] = arith.muli %[[W]], %c2{{(_[0-9]+)?}}
-// CHECK: %[[LENGTH:.*]] = arith.muli %[[ROWS:.*]], %[[Q:.*]] : index
 // CHECK: %[[INIT:.*]] = tensor.empty(%{{.*}}, %[[LENGTH]]) : tensor<?x3x2x2x?xf32>
 // CHECK: linalg.generic {{.*}} outs(%[[INIT]] : tensor<?x3x2x2x?xf32>)
 // CHECK: %[[J:.*]] = linalg.index 4
-// CHECK: %[[ROW:.*]] = arith.divui %[[J]], %[[Q]]
+// CHECK: %[[ROW:.*]] = arith.divui %[[J]], %[[Q:.*]] : index
 // CHECK: arith.muli %[[ROW]], %[[ROW_STRIDE]]
 // CHECK: arith.remui %[[J]], %[[Q]]
-// CHECK: tensor.extract %[[FLAT]]
+// CHECK: tensor.extract %[[FLAT]][%{{.*}}, %{{.*}}, %{{.*}}]
 // CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2, 3], [4]] : tensor<?x3x2x2x?xf32> into tensor<?x12x?xf32>
 func.func @im2col_symbolic(%x: tensor<?x3x?x?xf32>) -> tensor<?x12x?xf32> {
   %0 = ube.im2col %x {kernel = array<i64: 2, 2>, stride = array<i64: 2, 1>} : tensor<?x3x?x?xf32>
@@ -177,4 +177,24 @@ func.func @conv_symbolic_length(%x: tensor<?x2x?xf32>, %w: tensor<4x2x5xf32>) ->
 func.func @avg_pool_symbolic_plane(%x: tensor<1x3x?x?xf32>) -> tensor<1x3x?x?xf32> {
   %0 = ube.avg_pool %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>, ceil_mode = true, count_include_pad = false} : tensor<1x3x?x?xf32>
   return %0 : tensor<1x3x?x?xf32>
+}
+
+// -----
+
+// Side by side on a symbolic batch and planes: column j of the one matrix is
+// image j / length's position j mod length, both read at run time.
+// CHECK-LABEL: func.func @im2col_symbolic_side_by_side
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg0 {{\[}}[0], [1], [2, 3]] : tensor<?x2x?x?xf32> into tensor<?x2x?xf32>
+// CHECK: %[[LENGTH:.*]] = arith.muli %{{.*}}, %{{.*}} : index
+// CHECK: %[[B:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[COLUMNS:.*]] = arith.muli %[[B]], %[[LENGTH]] : index
+// CHECK: %[[INIT:.*]] = tensor.empty(%[[COLUMNS]]) : tensor<1x2x3x3x?xf32>
+// CHECK: %[[J:.*]] = linalg.index 4
+// CHECK: %[[IMAGE:.*]] = arith.divui %[[J]], %[[LENGTH]]
+// CHECK: %[[POSITION:.*]] = arith.remui %[[J]], %[[LENGTH]]
+// CHECK: tensor.extract %[[FLAT]][%[[IMAGE]], %{{.*}}, %{{.*}}]
+// CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0], [1, 2, 3], [4]] : tensor<1x2x3x3x?xf32> into tensor<1x18x?xf32>
+func.func @im2col_symbolic_side_by_side(%x: tensor<?x2x?x?xf32>) -> tensor<1x18x?xf32> {
+  %0 = ube.im2col %x {kernel = array<i64: 3, 3>, batch_columns} : tensor<?x2x?x?xf32>
+  return %0 : tensor<1x18x?xf32>
 }
