@@ -8,7 +8,7 @@ and inputs, same threads, same run.
 
     .venv/bin/python bench/bench_conv_train_step.py [--model resnet18] [--batch 8] [--size 112]
                                                     [--threads 2] [--runs 5] [--record]
-                                                    [--symbolic]
+                                                    [--symbolic] [--paired]
 
 Each engine runs loss.backward() on a fresh copy of the same model (the
 optimizer step, the same for all, is left out). Time: the median of --runs
@@ -20,6 +20,9 @@ environment (onnxruntime-training is not installed), so no column.
 --symbolic adds ube with the batch and both planes symbolic (one forward and
 one backward executable for any image size), timed at the same shape: its
 speed against the executables compiled for that shape (not recorded).
+--paired times the engines a step each in turn, --runs turns, and reports
+each ratio as the median of the turns' ratios: on a shared machine whose
+speed swings over seconds, the ratios then compare steps taken moments apart.
 """
 import argparse
 import copy
@@ -28,11 +31,12 @@ import pathlib
 import sys
 import warnings
 
+import numpy as np
 import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from benchutil import median_ms_and_peak_rise, record_rows  # noqa: E402
+from benchutil import median_ms_and_peak_rise, paired_seconds, record_rows  # noqa: E402
 
 MARKER = "<!-- bench_conv_train_step rows -->"
 
@@ -66,6 +70,8 @@ def main():
     parser.add_argument("--record", action="store_true", help="append to docs/performance.md")
     parser.add_argument("--symbolic", action="store_true",
                         help="also ube on a symbolic batch and image size")
+    parser.add_argument("--paired", action="store_true",
+                        help="time the engines in turn and report the median per-turn ratios")
     args = parser.parse_args()
     sys.path.insert(0, str(pathlib.Path(args.build) / "python"))
     import ube.torch_backend  # noqa: F401 - registers backend="ube"
@@ -85,7 +91,7 @@ def main():
             return loss
         return step
 
-    results, grads = {}, {}
+    results, grads, steps = {}, {}, {}
     engines = ["eager", "inductor", "ube"] + (["ube any size"] if args.symbolic else [])
     for engine in engines:
         model = copy.deepcopy(base)
@@ -102,27 +108,35 @@ def main():
             step = stepper(run, pixels)
             step()
             grads[engine] = torch.cat([p.grad.flatten() for p in model.parameters()])
-            results[engine] = median_ms_and_peak_rise(step, args.runs)
+            results[engine] = median_ms_and_peak_rise(step, 1 if args.paired else args.runs)
+            steps[engine] = step
+    # The ratio of engine a's speed to b's: of the medians, or paired, the
+    # median of each turn's.
+    ratio = lambda a, b: results[a][0] / results[b][0]  # noqa: E731
+    if args.paired:
+        seconds = {e: np.array(t) for e, t in paired_seconds(steps, args.runs).items()}
+        for engine in engines:
+            results[engine] = (float(np.median(seconds[engine])) * 1e3, results[engine][1])
+        ratio = lambda a, b: float(np.median(seconds[a] / seconds[b]))  # noqa: E731
     error = {e: float((grads[e] - grads["eager"]).norm() / grads["eager"].norm())
              for e in engines[1:]}
     ube_ms, ube_mib = results["ube"]
     print(f"{title} training step, batch {args.batch} x {args.size}², {args.threads} threads")
     for engine, (ms, mib) in results.items():
         print(f"  {engine:9s} {ms:8.1f} ms  peak +{mib:6.0f} MiB")
-    print(f"  ube: {results['eager'][0] / ube_ms:.2f}x eager, "
-          f"{results['inductor'][0] / ube_ms:.2f}x inductor; gradient error vs eager "
+    print(f"  ube: {ratio('eager', 'ube'):.2f}x eager, "
+          f"{ratio('inductor', 'ube'):.2f}x inductor; gradient error vs eager "
           f"{error['ube']:.1e} (inductor {error['inductor']:.1e})")
     if args.symbolic:
-        any_ms = results["ube any size"][0]
-        print(f"  ube on a symbolic batch and image size: {ube_ms / any_ms:.2f}x the speed of "
-              f"the executables for this shape; gradient error vs eager "
+        print(f"  ube on a symbolic batch and image size: {ratio('ube', 'ube any size'):.2f}x "
+              f"the speed of the executables for this shape; gradient error vs eager "
               f"{error['ube any size']:.1e}")
     if args.record:
         row = (f"| {datetime.date.today()} | {title} | {args.batch}×3×{args.size}² | "
                f"{args.threads} | {ube_ms:.1f} ({ube_mib:.0f}) | "
                f"{results['eager'][0]:.1f} ({results['eager'][1]:.0f}) | "
                f"{results['inductor'][0]:.1f} ({results['inductor'][1]:.0f}) | "
-               f"{results['eager'][0] / ube_ms:.2f}× | {results['inductor'][0] / ube_ms:.2f}× | "
+               f"{ratio('eager', 'ube'):.2f}× | {ratio('inductor', 'ube'):.2f}× | "
                f"{error['ube']:.1e} |")
         record_rows(ROOT / "docs" / "performance.md", MARKER, [row])
 

@@ -121,10 +121,11 @@ public:
     n = x.dim(rhs, rhsRank - (transposeRhs ? 2 : 1));
     lhsBatch = lhsType.getShape().drop_back(2);
     rhsBatch = rhsType.getShape().drop_back(2);
-    // Patches are never materialized: their columns are counted from the
-    // im2col's input, not read off its result.
-    if (Im2colOp im2col = rhsIm2col(); im2col && !transposeRhs)
-      n = im2colColumns(b, im2col);
+    // Patches are never materialized: their columns and images are counted
+    // from the im2col's input, not read off its result.
+    Im2colOp patches = rhsIm2col();
+    if (patches && !transposeRhs)
+      n = im2colColumns(b, patches);
     int64_t batchRank = resultType.getRank() - 2;
     // A symbolic batch size comes from an operand with that dimension (not
     // broadcast: its size there is not 1).
@@ -132,6 +133,8 @@ public:
       int64_t at = d - (batchRank - int64_t(shape.size()));
       if (at < 0 || !ShapedType::isDynamic(shape[at]))
         return {};
+      if (patches && operand == patches.getResult() && !patches.getBatchColumns())
+        return x.dim(patches.getInput(), at);
       return x.dim(operand, at);
     };
     batch = x.c(1);

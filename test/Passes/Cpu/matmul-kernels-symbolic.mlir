@@ -88,3 +88,19 @@ func.func @symbolic_side_by_side_transposed(%g: tensor<1x4x?xf32>, %x: tensor<?x
   %y = ube.matmul %g, %p {transpose_rhs = true} : tensor<1x4x?xf32>, tensor<1x18x?xf32>
   return %y : tensor<1x4x18xf32>
 }
+
+// Patches on a symbolic batch: the product's matrices are the im2col
+// input's images (its dimension 0), never read off the patches, which are
+// never built (reading their size would keep them, a copy of every tap).
+// CHECK-LABEL: func.func @symbolic_batch_patches
+// CHECK-NOT: ube.im2col
+// CHECK-NOT: tensor.dim %{{.*}} : tensor<?x18x?xf32>
+// CHECK: %[[B:.*]] = tensor.dim %arg1, %c0 : tensor<?x2x?x?xf32>
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (%[[B]], %{{.*}})
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (%[[B]], %{{.*}})
+func.func @symbolic_batch_patches(%w: tensor<4x18xf32>, %x: tensor<?x2x?x?xf32>)
+    -> tensor<?x4x?xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>} : tensor<?x2x?x?xf32>
+  %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<?x18x?xf32>
+  return %y : tensor<?x4x?xf32>
+}
