@@ -7,6 +7,7 @@
 #include "ube/Support/FileIO.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -175,11 +176,36 @@ static Value fillPanelRows(ImplicitLocOpBuilder &b, Value source, Value k, Value
                        panelWidth, rowIndices);
 }
 
+/// Whether `value` may be a view with gaps between its elements: a strided
+/// slice (a convolution's phase taps), through reshapes.
+static bool mayBeStridedView(Value value) {
+  while (Operation *op = value.getDefiningOp()) {
+    if (isa<ReshapeOp, tensor::CollapseShapeOp, tensor::ExpandShapeOp>(op)) {
+      value = op->getOperand(0);
+      continue;
+    }
+    if (auto slice = dyn_cast<SliceOp>(op))
+      return llvm::any_of(slice.getStride(), [](int64_t s) { return s != 1; });
+    if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op))
+      return llvm::any_of(slice.getStaticStrides(), [](int64_t s) { return s != 1; });
+    return false;
+  }
+  return false;
+}
+
 Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
                         int64_t panelWidth) {
   if (Value packed = packConstantPanels(b, stack, transposed, panelWidth))
     return packed;
   IndexMath x(b);
+  // Read transposed, a matrix is gathered from one flat run of its
+  // elements, which a strided view does not have: it is copied first.
+  if (transposed && mayBeStridedView(stack)) {
+    auto type = cast<RankedTensorType>(stack.getType());
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, b.getLoc(), stack);
+    Value empty = tensor::EmptyOp::create(b, sizes, type.getElementType());
+    stack = linalg::CopyOp::create(b, stack, empty).getResult(0);
+  }
   Value count = x.dim(stack, 0), k = x.dim(stack, transposed ? 2 : 1),
         n = x.dim(stack, transposed ? 1 : 2);
   auto index = [&](int64_t v) -> Value { return x.c(v); };

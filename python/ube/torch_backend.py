@@ -199,8 +199,9 @@ class _Supported(OperatorSupportBase):
             # counter here): PyTorch's generator runs it instead.
             self.reasons[str(node.target)] = "random masks (dropout) drawn per call"
             return False
-        values = [node.meta.get("val")] + [a.meta.get("val") for a in node.all_input_nodes]
-        for v in values:
+        values = [(node.meta.get("val"), node)] + [(a.meta.get("val"), a)
+                                                   for a in node.all_input_nodes]
+        for v, producer in values:
             for t in v if isinstance(v, (list, tuple)) else [v]:
                 if isinstance(t, torch.Tensor):
                     if t.dtype not in TORCH_TO_UBE:
@@ -213,6 +214,10 @@ class _Supported(OperatorSupportBase):
                     if not self.plain(t):
                         self.reasons[str(node.target)] = "sizes derived from symbols"
                         return False
+                elif isinstance(t, torch.SymFloat) and producer.target is operator.truediv:
+                    # A quotient of sizes (batch norm's gradient's 1 / (N·H·W)),
+                    # which the partition computes as a scalar tensor.
+                    continue
                 elif t is not None and not isinstance(t, (int, float, bool)):
                     self.reasons[str(node.target)] = "symbolic values"
                     return False

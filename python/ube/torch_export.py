@@ -320,15 +320,30 @@ class _Exporter:
         if getattr(size, "derived", False) and size.reference is None:
             raise self.error(node, f"uses the size {size}, computed from the symbols, as a "
                                    "tensor, and no value before it has that size")
-        ones = self.emit(f"{node.name}_ones", "broadcast_to", [self.constant(1, dtype)],
-                         dtype=dtype, shape=[size])
-        return self.emit(f"{node.name}_size", "reduce_sum", [ones])
+        # A product of sizes (N·C·H·W): the product of each factor's count,
+        # not a count of that many ones.
+        factors = size.split("*") if not getattr(size, "derived", False) else [size]
+        counted = None
+        for i, factor in enumerate(factors):
+            if factor.isdigit():
+                term = self.constant(int(factor), dtype)
+            else:
+                ones = self.emit(f"{node.name}_ones_{i}", "broadcast_to",
+                                 [self.constant(1, dtype)], dtype=dtype,
+                                 shape=[factor if len(factors) == 1 else SymbolicSize(factor)])
+                term = self.emit(f"{node.name}_count_{i}", "reduce_sum", [ones])
+            counted = term if counted is None else self.emit(
+                f"{node.name}_product_{i}", "mul", [counted, term])
+        return counted
 
     def value_as(self, arg, node, dtype):
         """The ube value of an argument in `dtype` (cast when a tensor has another)."""
         v = self.value(arg, node, dtype)
-        if self.is_tensor(arg) and self.meta(arg)[1] != dtype:
-            v = self.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
+        if self.is_tensor(arg):
+            # (A quotient of sizes is an f32 scalar.)
+            is_quotient = isinstance(self.val(arg), torch.SymFloat)
+            if (self.meta(arg)[1] if not is_quotient else "f32") != dtype:
+                v = self.emit(f"{node.name}_cast", "cast", [v], dtype=dtype)
         return v
 
     def static(self, arg):
@@ -773,6 +788,13 @@ def _sym_size(ex, node):
     if not isinstance(ex.val(node), (int, torch.SymInt)):
         raise ex.error(node, "is arithmetic on values that are not sizes")
     return ex.size(ex.val(node), node)
+
+
+def _size_quotient(ex, node):
+    """a / b of sizes or numbers (batch norm's gradient scales by 1 / (N·H·W)):
+    a scalar f32 tensor, the sizes counted at run time."""
+    a, b = node.args
+    return ex.emit(node.name, "div", [ex.value(a, node, "f32"), ex.value(b, node, "f32")])
 
 
 # -- creation ------------------------------------------------------------------
@@ -1525,10 +1547,22 @@ def _batch_norm_batch_stats(ex, node):
     var_c = ex.emit(f"{n}_var_c", "reshape", [var], shape=channels)
     results = [out, mean_c, ex.emit(f"{n}_rstd_c", "reshape", [rstd], shape=channels)]
     if args.get("running_mean") is not None:
-        count = int(np.prod([shape[a] for a in axes]))
         m = float(args["momentum"])
-        unbiased = ex.emit(f"{n}_var_unbiased", "mul",
-                           [var_c, ex.constant(count / max(count - 1, 1), dtype)])
+        sizes = [shape[a] for a in axes]
+        if any(isinstance(s, str) for s in sizes):
+            # Symbolic: the count n is the sum of that many ones, counted at
+            # run time, and the correction n / max(n - 1, 1) a tensor.
+            ones = ex.emit(f"{n}_ones", "broadcast_to", [ex.constant(1, dtype)], dtype=dtype,
+                           shape=sizes)
+            count = ex.emit(f"{n}_count", "reduce_sum", [ones])
+            fewer = ex.emit(f"{n}_count_less_one", "maximum", [
+                ex.emit(f"{n}_count_minus_one", "sub", [count, ex.constant(1, dtype)]),
+                ex.constant(1, dtype)])
+            correction = ex.emit(f"{n}_correction", "div", [count, fewer])
+        else:
+            count = int(np.prod(sizes))
+            correction = ex.constant(count / max(count - 1, 1), dtype)
+        unbiased = ex.emit(f"{n}_var_unbiased", "mul", [var_c, correction])
         for stat, batch in (("running_mean", mean_c), ("running_var", unbiased)):
             kept = ex.emit(f"{n}_{stat}_kept", "mul", [ex.value(args[stat], node),
                                                         ex.constant(1 - m, dtype)])
@@ -2004,7 +2038,7 @@ ATEN_OPS = {
     aten.sym_size.int: _sym_size, aten.sym_constrain_range_for_size.default: _nothing,
     # Size arithmetic (a decomposition's shapes): the size it computes.
     operator.add: _sym_size, operator.sub: _sym_size, operator.mul: _sym_size,
-    operator.floordiv: _sym_size,
+    operator.floordiv: _sym_size, operator.truediv: _size_quotient,
     torch._C._set_grad_enabled: _nothing,
     torch.ops.ube.replace_module_output.default: _bernoulli_select,
 }

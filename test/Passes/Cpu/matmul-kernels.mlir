@@ -399,3 +399,21 @@ func.func @implicit_patches_transposed(%g: tensor<1x4x12xf32>, %x: tensor<3x2x6x
   %y = ube.matmul %g, %p {transpose_rhs = true} : tensor<1x4x12xf32>, tensor<1x18x12xf32>
   return %y : tensor<1x4x18xf32>
 }
+
+// -----
+
+// An operand read transposed is gathered from one flat run of each matrix;
+// a strided slice (a convolution's phase taps) has none, so it is copied
+// into a dense tensor first.
+// CHECK-LABEL: func.func @strided_rhs_transposed
+// CHECK: %[[S:.*]] = ube.slice %arg1 {{.*}}stride = array<i64: 1, 2>
+// CHECK: %[[V:.*]] = tensor.expand_shape %[[S]]
+// CHECK: %[[DENSE:.*]] = linalg.copy ins(%[[V]] : tensor<1x4x10xf32>) outs(%{{.*}} : tensor<1x4x10xf32>)
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %[[DENSE]] {{\[\[}}0], [1, 2]] : tensor<1x4x10xf32> into tensor<1x40xf32>
+// CHECK: vector.gather %[[FLAT]]
+func.func @strided_rhs_transposed(%a: tensor<3x10xf32>, %x: tensor<4x20xf32>) -> tensor<3x4xf32> {
+  %s = ube.slice %x {start = array<i64: 0, 0>, limit = array<i64: 4, 20>, stride = array<i64: 1, 2>}
+      : tensor<4x20xf32>
+  %y = ube.matmul %a, %s {transpose_rhs = true} : tensor<3x10xf32>, tensor<4x10xf32>
+  return %y : tensor<3x4xf32>
+}

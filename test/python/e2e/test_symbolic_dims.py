@@ -507,6 +507,10 @@ PLANE_LAYERS = {  # name -> (module, channels, planes of the calls)
     "conv2d 3x3": (lambda: torch.nn.Conv2d(3, 5, 3, padding=1), 3, [(7, 9), (12, 5)]),
     "conv2d 3x3, stride 2": (lambda: torch.nn.Conv2d(3, 5, 3, stride=2, padding=1), 3,
                              [(9, 11), (12, 7), (6, 13)]),
+    # Wide enough that the input gradient's phase products pack their
+    # weights (a strided slice of the taps, copied before it is gathered).
+    "conv2d 3x3, stride 2, 256 -> 512 channels": (
+        lambda: torch.nn.Conv2d(256, 512, 3, stride=2, padding=1), 256, [(5, 6), (7, 4)]),
     "conv2d 5x3, stride 2 by 3": (lambda: torch.nn.Conv2d(2, 4, (5, 3), stride=(2, 3),
                                                             padding=(2, 1)), 2,
                                     [(9, 11), (14, 10)]),
