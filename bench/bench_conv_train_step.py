@@ -91,7 +91,8 @@ def main():
             return loss
         return step
 
-    results, grads, steps = {}, {}, {}
+    from ube.torch_backend import compiled_graphs, reset_report
+    results, grads, steps, eager_ops = {}, {}, {}, {}
     engines = ["eager", "inductor", "ube"] + (["ube any size"] if args.symbolic else [])
     for engine in engines:
         model = copy.deepcopy(base)
@@ -106,7 +107,11 @@ def main():
                 model, backend="inductor" if engine == "inductor" else "ube",
                 dynamic=None if engine == "ube any size" else False)
             step = stepper(run, pixels)
+            reset_report()
             step()
+            # What PyTorch ran of ube's graphs (a step ube does not wholly
+            # compile is mostly eager's speed).
+            eager_ops[engine] = sorted({op for r in compiled_graphs() for op in r["eager"]})
             grads[engine] = torch.cat([p.grad.flatten() for p in model.parameters()])
             results[engine] = median_ms_and_peak_rise(step, 1 if args.paired else args.runs)
             steps[engine] = step
@@ -127,6 +132,9 @@ def main():
     print(f"  ube: {ratio('eager', 'ube'):.2f}x eager, "
           f"{ratio('inductor', 'ube'):.2f}x inductor; gradient error vs eager "
           f"{error['ube']:.1e} (inductor {error['inductor']:.1e})")
+    for engine in engines[2:]:
+        print(f"  {engine}: " + (f"PyTorch ran {', '.join(eager_ops[engine])}"
+                                 if eager_ops[engine] else "wholly compiled"))
     if args.symbolic:
         print(f"  ube on a symbolic batch and image size: {ratio('ube', 'ube any size'):.2f}x "
               f"the speed of the executables for this shape; gradient error vs eager "

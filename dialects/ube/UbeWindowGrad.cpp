@@ -469,10 +469,10 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
           counted ? IntegerAttr() : b.getI64IntegerAttr(positions),
           sideBySide ? b.getUnitAttr() : UnitAttr());
       if (sideBySide) {
-        Shape toChannelsFirst = {1, 0};
+        Shape channelsBeforeImages = {1, 0};
         for (int64_t d = 2; d < 2 + window.rank(); ++d)
-          toChannelsFirst.push_back(d);
-        Value grad = reshapeTo(u, u.transpose(g, toChannelsFirst),
+          channelsBeforeImages.push_back(d);
+        Value grad = reshapeTo(u, u.transpose(g, channelsBeforeImages),
                                {fixed(u, 1), fixed(u, out), mul(u, gSizes[0], count)});
         return u.reshape(u.matmul(grad, patches, /*transposeRhs=*/true), weightShape);
       }

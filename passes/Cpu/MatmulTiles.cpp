@@ -310,9 +310,9 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
   // Strided: each panel column's position in the plane, computed once per
   // panel, plus the row's tap offset, gathered (32-bit indices where they
   // fit: one AVX-512 gather per 16 floats).
-  Type offset32 = narrow ? Type(b.getI32Type()) : Type(b.getI64Type()), f32 = b.getF32Type();
+  Type offsetType = narrow ? Type(b.getI32Type()) : Type(b.getI64Type()), f32 = b.getF32Type();
   auto indexLanes = VectorType::get({panelWidth}, b.getIndexType());
-  auto offsetLanes = VectorType::get({panelWidth}, offset32);
+  auto offsetLanes = VectorType::get({panelWidth}, offsetType);
   auto lanes = [&](Value v) { return vector::BroadcastOp::create(b, indexLanes, v); };
   Value positions =
       arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes), lanes(column));
@@ -351,7 +351,7 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
                      Value indices = arith::AddIOp::create(
                          b, base,
                          vector::BroadcastOp::create(
-                             b, offsetLanes, arith::IndexCastOp::create(b, offset32, offset)));
+                             b, offsetLanes, arith::IndexCastOp::create(b, offsetType, offset)));
                      Value gathered = vector::GatherOp::create(
                          b, panelVector, flat, origin, indices, mask, zeros, IntegerAttr());
                      return {vector::TransferWriteOp::create(b, gathered, out[0],

@@ -59,7 +59,8 @@ constexpr const char *kUsage =
     "names another) on the device it was compiled for (or --device). Inputs not\n"
     "given are random with --seed (default 0); --dims gives the sizes of the\n"
     "symbols a random input's shape names (an executable compiled from a graph\n"
-    "with symbolic dimensions runs at any size within their bounds).\n"
+    "with symbolic dimensions runs at any size within their bounds); a derived\n"
+    "symbol not given is computed from the symbols its size names.\n"
     "--steps=N runs a training step N times on the same batch: each output named\n"
     "like an input (a parameter or optimizer state) is that input of the next\n"
     "step, an i64 scalar input named 'step' counts from its value (else 1), and\n"
@@ -567,6 +568,25 @@ int run(const Options &o) {
   std::map<std::string, std::string> unused = o.inputs;
   std::mt19937_64 rng(o.seed);
   std::vector<std::vector<int64_t>> inputShapes;
+  // Derived symbols not given are computed from the given ones (a strided
+  // stage's planes from the image's), as each call checks them.
+  std::map<std::string, int64_t> dims = o.dims;
+  for (const ube::DimSymbol &d : entry.symbols) {
+    if (!d.derived() || dims.count(d.name))
+      continue;
+    std::vector<int64_t> symbols, values;
+    bool known = true;
+    for (const ube::DimSymbol &s : entry.symbols) {
+      auto it = dims.find(s.name);
+      symbols.push_back(it == dims.end() ? 0 : it->second);
+    }
+    for (const ube::PlanExpr &node : d.size)
+      if (node.op == ube::PlanExpr::Symbol && !dims.count(entry.symbols[node.value].name))
+        known = false;
+    std::string unused;
+    if (known && ube::evaluatePlanExprs(d.size, symbols, values, unused))
+      dims[d.name] = values.back();
+  }
   int64_t firstStep = 1; // --steps: the step counter's start
   for (size_t i = 0; i < numInputs; ++i) {
     ube_tensor_info info;
@@ -599,8 +619,8 @@ int run(const Options &o) {
       for (int64_t &size : shape) {
         if (size != ube::kSymbolicDim)
           continue;
-        auto known = o.dims.find(sig.dims[next++]);
-        if (known == o.dims.end())
+        auto known = dims.find(sig.dims[next++]);
+        if (known == dims.end())
           return fail(fmt::format("function '{}': input '{}' has symbolic dimensions: give it "
                                   "(--input) or the sizes (--dims={}=N)",
                                   fnName, info.name, sig.dims[next - 1]));
