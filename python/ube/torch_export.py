@@ -320,18 +320,23 @@ class _Exporter:
         if getattr(size, "derived", False) and size.reference is None:
             raise self.error(node, f"uses the size {size}, computed from the symbols, as a "
                                    "tensor, and no value before it has that size")
-        # A product of sizes (N·C·H·W): the product of each factor's count,
-        # not a count of that many ones.
-        factors = size.split("*") if not getattr(size, "derived", False) else [size]
+        # A product of sizes (N·C·H·W): the product of its factors' counts.
+        if getattr(size, "derived", False) or "*" not in size:
+            return self.count_tensor([size], node, dtype)
+        return self.count_tensor([int(f) if f.isdigit() else SymbolicSize(f)
+                                  for f in size.split("*")], node, dtype)
+
+    def count_tensor(self, sizes, node, dtype):
+        """The product of `sizes` (ints and symbolic sizes) as a scalar tensor:
+        each symbolic one the sum of that many ones, counted at run time."""
         counted = None
-        for i, factor in enumerate(factors):
-            if factor.isdigit():
-                term = self.constant(int(factor), dtype)
-            else:
+        for i, size in enumerate(sizes):
+            if isinstance(size, str):
                 ones = self.emit(f"{node.name}_ones_{i}", "broadcast_to",
-                                 [self.constant(1, dtype)], dtype=dtype,
-                                 shape=[factor if len(factors) == 1 else SymbolicSize(factor)])
+                                 [self.constant(1, dtype)], dtype=dtype, shape=[size])
                 term = self.emit(f"{node.name}_count_{i}", "reduce_sum", [ones])
+            else:
+                term = self.constant(size, dtype)
             counted = term if counted is None else self.emit(
                 f"{node.name}_product_{i}", "mul", [counted, term])
         return counted
@@ -1550,11 +1555,9 @@ def _batch_norm_batch_stats(ex, node):
         m = float(args["momentum"])
         sizes = [shape[a] for a in axes]
         if any(isinstance(s, str) for s in sizes):
-            # Symbolic: the count n is the sum of that many ones, counted at
-            # run time, and the correction n / max(n - 1, 1) a tensor.
-            ones = ex.emit(f"{n}_ones", "broadcast_to", [ex.constant(1, dtype)], dtype=dtype,
-                           shape=sizes)
-            count = ex.emit(f"{n}_count", "reduce_sum", [ones])
+            # Symbolic: the count n is counted at run time, and the
+            # correction n / max(n - 1, 1) a tensor.
+            count = ex.count_tensor(sizes, node, dtype)
             fewer = ex.emit(f"{n}_count_less_one", "maximum", [
                 ex.emit(f"{n}_count_minus_one", "sub", [count, ex.constant(1, dtype)]),
                 ex.constant(1, dtype)])
