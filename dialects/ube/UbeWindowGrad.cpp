@@ -425,79 +425,65 @@ Value convWeightGradient(UbeBuilder &u, Value x, Value g, const Window &window,
   int64_t positions = llvm::any_of(outSpatial, ShapedType::isDynamic)
                           ? ShapedType::kDynamic
                           : ShapedType::getNumElements(outSpatial);
-  if (ShapedType::isDynamic(n) || ShapedType::isDynamic(positions)) {
-    // A symbolic batch or symbolic planes. 1-D and 2-D: the patches a
-    // ube.im2col over the output's positions (a 1-D input a plane of
-    // height 1), counted at run time on symbolic planes; without groups,
-    // every image's positions side by side, one product G · patchesᵀ over
-    // all of them (as on static planes). With groups, and 3-D (K strided
-    // copies of the input): per image and group G[n, g] · patches[n, g]ᵀ,
-    // summed over the images.
-    SizeList gSizes = sizesOf(u, g);
-    OpFoldResult count = product(u, ArrayRef<OpFoldResult>(gSizes).drop_front(2));
-    ImplicitLocOpBuilder &b = u.b;
-    Value patches;
-    if (window.rank() == 3) {
-      patches = convPatches(u, x, window, outSpatial, groups);
-    } else {
-      Window plane = window;
-      Value input = x;
-      if (window.rank() == 1) {
-        for (Shape *ones : {&plane.kernel, &plane.stride, &plane.dilation})
-          ones->insert(ones->begin(), 1);
-        for (Shape *zeros : {&plane.padBegin, &plane.padEnd})
-          zeros->insert(zeros->begin(), 0);
-        SizeList xs = sizesOf(u, x);
-        xs.insert(xs.begin() + 2, fixed(u, 1));
-        input = reshapeTo(u, x, xs);
-      }
-      Value padded = padAxis(u, padAxis(u, input, 2, plane.padBegin[0], plane.padEnd[0]), 3,
-                             plane.padBegin[1], plane.padEnd[1]);
-      if (groups > 1) {
-        SizeList perGroup = sizesOf(u, padded);
-        perGroup[0] = mulConst(u, perGroup[0], groups);
-        perGroup[1] = fixed(u, shapeOf(padded)[1] / groups);
-        padded = reshapeTo(u, padded, perGroup);
-      }
-      // Static planes: the output's positions as attributes; symbolic
-      // ones: counted by the op from the padded input at run time.
-      bool counted = ShapedType::isDynamic(positions), sideBySide = groups == 1;
-      patches = Im2colOp::create(
-          b, padded, b.getDenseI64ArrayAttr(plane.kernel), b.getDenseI64ArrayAttr(plane.dilation),
-          b.getDenseI64ArrayAttr(plane.stride),
-          counted ? IntegerAttr() : b.getI64IntegerAttr(outSpatial.back()),
-          counted ? IntegerAttr() : b.getI64IntegerAttr(positions),
-          sideBySide ? b.getUnitAttr() : UnitAttr());
-      if (sideBySide) {
-        Shape channelsBeforeImages = {1, 0};
-        for (int64_t d = 2; d < 2 + window.rank(); ++d)
-          channelsBeforeImages.push_back(d);
-        Value grad = reshapeTo(u, u.transpose(g, channelsBeforeImages),
-                               {fixed(u, 1), fixed(u, out), mul(u, gSizes[0], count)});
-        return u.reshape(u.matmul(grad, patches, /*transposeRhs=*/true), weightShape);
-      }
-    }
+  bool symbolic = ShapedType::isDynamic(n) || ShapedType::isDynamic(positions);
+  SizeList gSizes = sizesOf(u, g);
+  OpFoldResult count = product(u, ArrayRef<OpFoldResult>(gSizes).drop_front(2));
+  // Per image and group G[n, g] · patches[n, g]ᵀ, summed over the images.
+  auto summedOverImages = [&](Value patches) {
     patches = reshapeTo(u, patches,
                         {gSizes[0], fixed(u, groups), fixed(u, perGroupIn * taps), count});
     Value grad = reshapeTo(u, g, {gSizes[0], fixed(u, groups), fixed(u, perGroupOut), count});
     Value perImage = u.matmul(grad, patches, /*transposeRhs=*/true);
     return u.reshape(u.reduceSum(perImage, {0}), weightShape);
-  }
-  if (window.rank() == 2 && groups == 1) {
-    // The patches as a ube.im2col of the padded input with every image's
-    // positions side by side, [1, C·T, N·P], read transposed by the
-    // product: the cpu matmul kernels gather its panels straight from the
-    // input (no patch matrix, no transpose of it).
-    Value padded = padAxis(u, padAxis(u, x, 2, window.padBegin[0], window.padEnd[0]), 3,
-                           window.padBegin[1], window.padEnd[1]);
+  };
+  if ((symbolic && window.rank() < 3) || (window.rank() == 2 && groups == 1)) {
+    // The patches as a ube.im2col of the padded input over the output's
+    // positions (a 1-D input a plane of height 1), counted at run time on
+    // symbolic planes. Without groups, every image's positions side by
+    // side, [1, C·T, N·P], read transposed by one product G · patchesᵀ:
+    // the cpu matmul kernels gather its panels straight from the input (no
+    // patch matrix, no transpose of it). With groups (symbolic sizes), a
+    // product per image and group, summed.
+    Window plane = window;
+    Value input = x;
+    if (window.rank() == 1) {
+      for (Shape *ones : {&plane.kernel, &plane.stride, &plane.dilation})
+        ones->insert(ones->begin(), 1);
+      for (Shape *zeros : {&plane.padBegin, &plane.padEnd})
+        zeros->insert(zeros->begin(), 0);
+      SizeList xs = sizesOf(u, x);
+      xs.insert(xs.begin() + 2, fixed(u, 1));
+      input = reshapeTo(u, x, xs);
+    }
+    Value padded = padAxis(u, padAxis(u, input, 2, plane.padBegin[0], plane.padEnd[0]), 3,
+                           plane.padBegin[1], plane.padEnd[1]);
+    if (groups > 1) {
+      SizeList perGroup = sizesOf(u, padded);
+      perGroup[0] = mulConst(u, perGroup[0], groups);
+      perGroup[1] = fixed(u, shapeOf(padded)[1] / groups);
+      padded = reshapeTo(u, padded, perGroup);
+    }
+    // Static planes: the output's positions as attributes; symbolic ones:
+    // counted by the op from the padded input at run time.
     ImplicitLocOpBuilder &b = u.b;
+    bool counted = ShapedType::isDynamic(positions), sideBySide = groups == 1;
     Value patches = Im2colOp::create(
-        b, padded, b.getDenseI64ArrayAttr(window.kernel),
-        b.getDenseI64ArrayAttr(window.dilation), b.getDenseI64ArrayAttr(window.stride),
-        b.getI64IntegerAttr(gs[3]), b.getI64IntegerAttr(positions), b.getUnitAttr());
-    Value grad = u.reshape(u.transpose(g, {1, 0, 2, 3}), {1, out, n * positions});
+        b, padded, b.getDenseI64ArrayAttr(plane.kernel), b.getDenseI64ArrayAttr(plane.dilation),
+        b.getDenseI64ArrayAttr(plane.stride),
+        counted ? IntegerAttr() : b.getI64IntegerAttr(outSpatial.back()),
+        counted ? IntegerAttr() : b.getI64IntegerAttr(positions),
+        sideBySide ? b.getUnitAttr() : UnitAttr());
+    if (!sideBySide)
+      return summedOverImages(patches);
+    Shape channelsBeforeImages = {1, 0};
+    for (int64_t d = 2; d < 2 + window.rank(); ++d)
+      channelsBeforeImages.push_back(d);
+    Value grad = reshapeTo(u, u.transpose(g, channelsBeforeImages),
+                           {fixed(u, 1), fixed(u, out), mul(u, gSizes[0], count)});
     return u.reshape(u.matmul(grad, patches, /*transposeRhs=*/true), weightShape);
   }
+  if (symbolic) // 3-D: K strided copies of the input.
+    return summedOverImages(convPatches(u, x, window, outSpatial, groups));
   Value patches = convPatches(u, x, window, ArrayRef<int64_t>(gs).drop_front(2), groups);
   patches = u.reshape(u.transpose(patches, {1, 0, 4, 2, 3}),
                       {groups, n * positions, perGroupIn * taps});
