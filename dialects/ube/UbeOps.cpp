@@ -11,6 +11,7 @@
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Traits.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
@@ -1269,6 +1270,46 @@ OpFoldResult SliceOp::fold(FoldAdaptor) {
       return {};
   }
   return getInput();
+}
+
+LogicalResult PadOp::inferTypes(MLIRContext *, Loc loc, Adaptor adaptor,
+                                SmallVectorImpl<Type> &types) {
+  auto input = rankedType(loc, adaptor.getInput(), "input");
+  if (failed(input))
+    return failure();
+  int64_t rank = input->getRank();
+  ArrayRef<int64_t> low = adaptor.getLow(), high = adaptor.getHigh();
+  if (int64_t(low.size()) != rank || int64_t(high.size()) != rank)
+    return emitOptionalError(loc, "low and high need ", rank, " entries each, one per dimension");
+  for (auto [name, amounts, values] :
+       {std::tuple(StringRef("low"), low, adaptor.getLowAmounts().size()),
+        std::tuple(StringRef("high"), high, adaptor.getHighAmounts().size())})
+    if (size_t(llvm::count_if(amounts, ShapedType::isDynamic)) != values)
+      return emitOptionalError(loc, name, " has ", llvm::count_if(amounts, ShapedType::isDynamic),
+                               " runtime amounts (?) but ", values, " are given");
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t size = input->getDimSize(d);
+    if (ShapedType::isDynamic(size) || ShapedType::isDynamic(low[d]) ||
+        ShapedType::isDynamic(high[d])) {
+      shape.push_back(ShapedType::kDynamic);
+      continue;
+    }
+    int64_t padded = size + low[d] + high[d];
+    if (padded < 0 || (size > 0 && (-low[d] > size || -high[d] > size)))
+      return emitOptionalError(loc, "dimension ", d, " of size ", size, " padded by ", low[d],
+                               " and ", high[d], " has no size left");
+    shape.push_back(padded);
+  }
+  types.push_back(RankedTensorType::get(shape, input->getElementType()));
+  return success();
+}
+
+OpFoldResult PadOp::fold(FoldAdaptor) {
+  auto zero = [](int64_t amount) { return amount == 0; };
+  if (llvm::all_of(getLow(), zero) && llvm::all_of(getHigh(), zero))
+    return getInput();
+  return {};
 }
 
 LogicalResult GatherOp::inferTypes(MLIRContext *, Loc loc,

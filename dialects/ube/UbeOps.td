@@ -951,6 +951,33 @@ def Ube_SliceOp : Ube_InferredOp<"slice"> {
   let hasFolder = 1;
 }
 
+def Ube_PadOp : Ube_InferredOp<"pad", [AttrSizedOperandSegments]> {
+  let summary = "Pads each dimension with a constant, or crops it by negative amounts";
+  let description = [{
+    Dimension d gains `low[d]` elements of `value` before its first and
+    `high[d]` after its last; a negative amount removes that many elements
+    instead (torch's `constant_pad_nd`, ONNX `Pad`). An amount may be known
+    only at run time: a `?` in the list, the next of `low_amounts` or
+    `high_amounts`, and the result's size there is `?`. It serves
+    TensorFlow-style "same" padding, whose amounts depend on the input's size
+    (`max(0, 3 - len % 2)`). A result size below 0 is an error; at run time
+    the derived sizes' check refuses it before anything runs.
+
+    ```mlir
+    %0 = ube.pad %x low[0, 0, %top, 0] high[0, 0, %bottom, 1] : tensor<1x8x?x?xf32>
+    ```
+  }];
+  let arguments = (ins Ube_Tensor:$input, Variadic<Index>:$low_amounts,
+                   Variadic<Index>:$high_amounts, DenseI64ArrayAttr:$low,
+                   DenseI64ArrayAttr:$high, DefaultValuedAttr<F64Attr, "0.0">:$value);
+  let results = (outs Ube_Tensor:$result);
+  let assemblyFormat = [{
+    $input `low` `` custom<DynamicIndexList>($low_amounts, $low)
+    `high` `` custom<DynamicIndexList>($high_amounts, $high) attr-dict `:` type($input)
+  }];
+  let hasFolder = 1;
+}
+
 def Ube_GatherOp : Ube_InferredOp<"gather"> {
   let summary = "Takes slices of `input` at `indices` along `axis` (numpy.take)";
   let description = [{

@@ -12,6 +12,8 @@
 #include "dialects/ube/UbeBuilder.h"
 #include "dialects/ube/UbeOps.h"
 #include "dialects/ube/UbeWindowGrad.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <cmath>
 
@@ -623,6 +625,33 @@ LogicalResult vjp(SliceOp op, UbeBuilder &u, Value g, Grads &grads) {
   grads[0] = g;
   return success();
 }
+/// The padded elements' gradients cropped out (and the cropped ones' put
+/// back as zeros): the pad by the negated amounts.
+LogicalResult vjp(PadOp op, UbeBuilder &u, Value g, Grads &grads) {
+  if (!isFloatTensor(op.getInput()))
+    return success();
+  auto negated = [&](ArrayRef<int64_t> amounts, ValueRange runtime, SmallVector<int64_t> &fixed,
+                     SmallVector<Value> &values) {
+    Value zero = arith::ConstantIndexOp::create(u.b, 0);
+    auto next = runtime.begin();
+    for (int64_t amount : amounts) {
+      fixed.push_back(ShapedType::isDynamic(amount) ? amount : -amount);
+      if (ShapedType::isDynamic(amount))
+        values.push_back(arith::SubIOp::create(u.b, zero, *next++));
+    }
+  };
+  SmallVector<int64_t> low, high;
+  SmallVector<Value> lowAmounts, highAmounts;
+  negated(op.getLow(), op.getLowAmounts(), low, lowAmounts);
+  negated(op.getHigh(), op.getHighAmounts(), high, highAmounts);
+  Value grad = PadOp::create(u.b, g, lowAmounts, highAmounts, u.b.getDenseI64ArrayAttr(low),
+                             u.b.getDenseI64ArrayAttr(high), u.b.getF64FloatAttr(0.0));
+  // (Runtime amounts leave sizes the input has statically symbolic.)
+  if (grad.getType() != op.getInput().getType())
+    grad = tensor::CastOp::create(u.b, op.getInput().getType(), grad);
+  grads[0] = grad;
+  return success();
+}
 /// Gathered rows scattered back with addition (ube.scatter_add):
 /// d table[v] = Σ over positions i with ids[i] = v of g[i].
 LogicalResult vjp(GatherOp op, UbeBuilder &u, Value g, Grads &grads) {
@@ -800,7 +829,7 @@ void ube::attachVjpRules(MLIRContext &context) {
          LayerNormOp, RmsNormOp, ReduceSumOp, ReduceMeanOp, ReduceMaxOp, ReduceMinOp, CumsumOp,
          FloorOp, CeilOp, RoundOp, TruncOp, SignOp, FmodOp, Log1pOp, Expm1Op, TanOp, AtanOp,
          AsinOp, AcosOp, SinhOp, CoshOp, AsinhOp, AcoshOp, AtanhOp, Atan2Op, TransposeOp, ReshapeOp,
-         BroadcastToOp, ConcatOp, SliceOp, GatherOp, DropoutOp, CrossEntropyOp, MseLossOp,
+         BroadcastToOp, ConcatOp, SliceOp, PadOp, GatherOp, DropoutOp, CrossEntropyOp, MseLossOp,
          KdLossOp, ProjectedKdLossOp, FeatureMapLossOp, AttentionTransferLossOp,
          BernoulliSelectOp, ConvOp, ConvInputGradOp, AvgPoolOp, MaxPoolOp, LeakyReluOp, EluOp,
          SoftplusOp, MishOp, HardSigmoidOp, HardSwishOp, ClampOp>(context);

@@ -204,12 +204,16 @@ private:
   FailureOr<Value> buildNode(const NodeDecl &node, ArrayRef<Value> operands,
                              const SymbolSizes *sizes);
   /// `runtimeLimits` receives the symbols a slice's `limit` names (-1 in
-  /// the attribute; with `sizes`, the symbols' sizes instead).
+  /// the attribute; with `sizes`, the symbols' sizes instead) and the
+  /// expressions of a pad's amounts (`?`; with `sizes`, their values).
   FailureOr<NamedAttrList> convertAttributes(const NodeDecl &node,
                                              RegisteredOperationName opName,
                                              const SymbolSizes *sizes,
                                              SmallVectorImpl<std::string> &runtimeLimits);
   FailureOr<Value> buildConstant(const NodeDecl &node);
+  /// The index value of a size the symbols give ("batch*seq", a pad's
+  /// "max(0, 3 - h % 2)"): their inputs' dimensions and arith ops on them.
+  FailureOr<Value> sizeFromSymbols(StringRef text, const NodeDecl &node, Location errorLoc);
 
   StringRef text_;
   std::string path_;
@@ -1006,6 +1010,47 @@ GraphImporter::convertAttributes(const NodeDecl &node, RegisteredOperationName o
       for (const json &e : v)
         values.push_back(e.get<int64_t>());
       attr = builder_.getDenseI64ArrayAttr(values);
+    } else if (node.op == "pad" && (key == "low" || key == "high") && v.is_array() &&
+               llvm::all_of(v, [](const json &e) {
+                 return e.is_number_integer() || e.is_string();
+               })) {
+      // An amount may be an expression of the symbols ("max(0, 3 - h % 2)"):
+      // `?`, and its value at run time; in the builds on trial sizes, its
+      // value at them.
+      SmallVector<int64_t> values;
+      SmallVector<std::string> runtime;
+      for (const json &e : v) {
+        if (e.is_number_integer()) {
+          values.push_back(e.get<int64_t>());
+          continue;
+        }
+        std::string text = e.get<std::string>();
+        if (!sizes) {
+          values.push_back(ShapedType::kDynamic);
+          runtime.push_back(text);
+          continue;
+        }
+        std::vector<std::string> names;
+        std::vector<PlanExpr> exprs;
+        std::vector<int64_t> symbolValues, results;
+        std::string why;
+        auto indexOf = [&](std::string_view name) -> std::optional<int64_t> {
+          auto size = sizes->find(name);
+          if (size == sizes->end())
+            return std::nullopt;
+          symbolValues.push_back(size->getValue());
+          return int64_t(symbolValues.size() - 1);
+        };
+        if (!parsePlanExprString(text, indexOf, exprs, why) ||
+            !evaluatePlanExprs(exprs, symbolValues, results, why))
+          return emitError(loc) << "node '" << node.name << "': amount '" << text
+                                << "': " << why;
+        values.push_back(results.back());
+      }
+      // (The low amounts' operands come first, whichever key is read first.)
+      runtimeLimits.insert(key == "low" ? runtimeLimits.begin() : runtimeLimits.end(),
+                           runtime.begin(), runtime.end());
+      attr = builder_.getDenseI64ArrayAttr(values);
     } else if (takesRuntimeSizes(node.op, key) && v.is_array() &&
                llvm::all_of(v, [](const json &e) {
                  return e.is_number_integer() || e.is_string() || e.is_object();
@@ -1150,6 +1195,66 @@ static unsigned minOperands(RegisteredOperationName name) {
   return minOperandsImpl(name, std::index_sequence<1, 2, 3, 4, 5, 6, 7, 8>());
 }
 
+FailureOr<Value> GraphImporter::sizeFromSymbols(StringRef text, const NodeDecl &node,
+                                                Location errorLoc) {
+  std::vector<std::string> names;
+  auto indexOf = [&](std::string_view name) -> std::optional<int64_t> {
+    auto known = llvm::find(names, name);
+    if (known != names.end())
+      return int64_t(known - names.begin());
+    names.emplace_back(name);
+    return int64_t(names.size() - 1);
+  };
+  std::vector<PlanExpr> exprs;
+  std::string why;
+  if (!parsePlanExprString(text, indexOf, exprs, why))
+    return emitError(errorLoc) << "node '" << node.name << "': size '" << text << "': " << why;
+  Location loc = node.loc;
+  SmallVector<Value> symbols;
+  for (const std::string &name : names) {
+    auto source = symbolSources_.find(name);
+    if (source == symbolSources_.end())
+      return emitError(errorLoc) << "node '" << node.name << "': symbol '" << name
+                                 << "' is not the size of an input of this function";
+    symbols.push_back(
+        tensor::DimOp::create(builder_, loc, source->second.first, source->second.second));
+  }
+  SmallVector<Value> values;
+  for (const PlanExpr &e : exprs) {
+    if (e.op == PlanExpr::Constant) {
+      values.push_back(arith::ConstantIndexOp::create(builder_, loc, e.value));
+      continue;
+    }
+    if (e.op == PlanExpr::Symbol) {
+      values.push_back(symbols[e.value]);
+      continue;
+    }
+    Value a = values[e.lhs], b = values[e.rhs];
+    Value v;
+    switch (e.op) {
+    case PlanExpr::AddI: v = arith::AddIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::SubI: v = arith::SubIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::MulI: v = arith::MulIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::DivSI: v = arith::DivSIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::DivUI: v = arith::DivUIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::FloorDivSI: v = arith::FloorDivSIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::CeilDivSI: v = arith::CeilDivSIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::CeilDivUI: v = arith::CeilDivUIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::RemSI: v = arith::RemSIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::RemUI: v = arith::RemUIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::MaxSI: v = arith::MaxSIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::MinSI: v = arith::MinSIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::MaxUI: v = arith::MaxUIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::MinUI: v = arith::MinUIOp::create(builder_, loc, a, b); break;
+    case PlanExpr::Constant:
+    case PlanExpr::Symbol:
+      break;
+    }
+    values.push_back(v);
+  }
+  return values.back();
+}
+
 FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> operands,
                                           const SymbolSizes *sizes) {
   if (node.op == "constant")
@@ -1189,6 +1294,10 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
                                  << " inputs, got " << operands.size();
     SmallVector<int32_t> segments(groups.size(), 0);
     std::fill_n(segments.begin(), operands.size(), 1);
+    if (node.op == "pad" && segments.size() == 3) // then the amounts known at run time
+      for (auto [segment, key] : {std::pair(1, "low"), std::pair(2, "high")})
+        if (auto amounts = dyn_cast_or_null<DenseI64ArrayAttr>(attrs->get(key)))
+          segments[segment] = llvm::count_if(amounts.asArrayRef(), ShapedType::isDynamic);
     attrs->set(OpTrait::AttrSizedOperandSegments<void>::getOperandSegmentSizeAttr(),
                DenseI32ArrayAttr::get(context_, segments));
   }
@@ -1221,27 +1330,15 @@ FailureOr<Value> GraphImporter::buildNode(const NodeDecl &node, ArrayRef<Value> 
           builder_, node.loc, dim, arith::ConstantIndexOp::create(builder_, node.loc, ref->add)));
       continue;
     }
-    SmallVector<StringRef> factors;
-    StringRef(symbol).split(factors, '*');
-    Value size;
-    for (StringRef factor : factors) {
-      if (int64_t constant = constantFactor(factor)) {
-        Value c = arith::ConstantIndexOp::create(builder_, node.loc, constant);
-        size = size ? arith::MulIOp::create(builder_, node.loc, size, c).getResult() : c;
-        continue;
-      }
-      auto source = symbolSources_.find(factor);
-      if (source == symbolSources_.end())
-        return emitError(nodeLoc(node, runtimeLimits.empty() ? "/shape"
-                                       : node.op == "slice" ? "/attrs/limit"
-                                                            : "/attrs/input_spatial"))
-               << "node '" << node.name << "': symbol '" << factor
-               << "' is not the size of an input of this function";
-      Value dim = tensor::DimOp::create(builder_, node.loc, source->second.first,
-                                        source->second.second);
-      size = size ? arith::MulIOp::create(builder_, node.loc, size, dim).getResult() : dim;
-    }
-    symbolSizes.push_back(size);
+    FailureOr<Value> size = sizeFromSymbols(
+        symbol, node,
+        nodeLoc(node, runtimeLimits.empty() ? "/shape"
+                      : node.op == "slice"  ? "/attrs/limit"
+                      : node.op == "pad"    ? "/attrs"
+                                            : "/attrs/input_spatial"));
+    if (failed(size))
+      return failure();
+    symbolSizes.push_back(*size);
   }
 
   // A reshape's -1: the input's element count over the other sizes, at

@@ -639,6 +639,87 @@ struct LowerSlice : OpConversionPattern<SliceOp> {
   }
 };
 
+/// The result filled with the pad value, then the kept part of the input
+/// copied into place. Per dimension, with amounts `low` and `high`
+/// (negative: cropped): the input from max(-low, 0), into the result at
+/// max(low, 0), size - max(-low, 0) - max(-high, 0) elements.
+struct LowerPad : OpConversionPattern<PadOp> {
+  using OpConversionPattern::OpConversionPattern;
+  LogicalResult matchAndRewrite(PadOp op, OpAdaptor adaptor,
+                                ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    RankedTensorType type = op.getType();
+    // Integer arithmetic on sizes, folded where both sides are known.
+    auto fold = [&](OpFoldResult a, OpFoldResult b, auto compute, auto create) -> OpFoldResult {
+      std::optional<int64_t> x = getConstantIntValue(a), y = getConstantIntValue(b);
+      if (x && y)
+        return rewriter.getIndexAttr(compute(*x, *y));
+      return create(getValueOrCreateConstantIndexOp(rewriter, loc, a),
+                    getValueOrCreateConstantIndexOp(rewriter, loc, b));
+    };
+    auto isZero = [](OpFoldResult a) { return isConstantIntValue(a, 0); };
+    auto add = [&](OpFoldResult a, OpFoldResult b) {
+      if (isZero(b))
+        return a;
+      return fold(a, b, std::plus<int64_t>(), [&](Value x, Value y) -> OpFoldResult {
+        return arith::AddIOp::create(rewriter, loc, x, y).getResult();
+      });
+    };
+    auto sub = [&](OpFoldResult a, OpFoldResult b) {
+      if (isZero(b))
+        return a;
+      return fold(a, b, std::minus<int64_t>(), [&](Value x, Value y) -> OpFoldResult {
+        return arith::SubIOp::create(rewriter, loc, x, y).getResult();
+      });
+    };
+    OpFoldResult zero = rewriter.getIndexAttr(0);
+    auto positivePart = [&](OpFoldResult a) {
+      return fold(a, zero, [](int64_t x, int64_t y) { return std::max(x, y); },
+                  [&](Value x, Value y) -> OpFoldResult {
+                    return arith::MaxSIOp::create(rewriter, loc, x, y).getResult();
+                  });
+    };
+    auto amounts = [&](ArrayRef<int64_t> fixed, ValueRange runtime) {
+      SmallVector<OpFoldResult> all;
+      auto next = runtime.begin();
+      for (int64_t amount : fixed)
+        all.push_back(ShapedType::isDynamic(amount) ? OpFoldResult(*next++)
+                                                    : rewriter.getIndexAttr(amount));
+      return all;
+    };
+    SmallVector<OpFoldResult> low = amounts(op.getLow(), adaptor.getLowAmounts());
+    SmallVector<OpFoldResult> high = amounts(op.getHigh(), adaptor.getHighAmounts());
+    SmallVector<OpFoldResult> from, into, kept, ones(type.getRank(), rewriter.getIndexAttr(1));
+    for (int64_t d = 0; d < type.getRank(); ++d) {
+      OpFoldResult size = dimOf(rewriter, loc, input, d);
+      OpFoldResult cropLow = positivePart(sub(zero, low[d]));
+      OpFoldResult cropHigh = positivePart(sub(zero, high[d]));
+      from.push_back(cropLow);
+      into.push_back(positivePart(low[d]));
+      kept.push_back(positivePart(sub(sub(size, cropLow), cropHigh)));
+    }
+    Value result = emptyTensor(rewriter, loc, type, [&](int64_t d) {
+      return add(add(dimOf(rewriter, loc, input, d), low[d]), high[d]);
+    });
+    Type element = type.getElementType();
+    double value = op.getValue().convertToDouble();
+    TypedAttr fill = isa<FloatType>(element)
+                         ? TypedAttr(rewriter.getFloatAttr(element, value))
+                         : TypedAttr(rewriter.getIntegerAttr(
+                               element, element.isInteger(1) ? value != 0 : int64_t(value)));
+    result = linalg::FillOp::create(rewriter, loc,
+                                    arith::ConstantOp::create(rewriter, loc, fill).getResult(),
+                                    result)
+                 .getResult(0);
+    Value piece = tensor::ExtractSliceOp::create(rewriter, loc, input, from, kept, ones);
+    Value slot = tensor::ExtractSliceOp::create(rewriter, loc, result, into, kept, ones);
+    piece = linalg::CopyOp::create(rewriter, loc, piece, slot).getResult(0);
+    rewriter.replaceOpWithNewOp<tensor::InsertSliceOp>(op, piece, result, into, kept, ones);
+    return success();
+  }
+};
+
 /// An integer id as an index clamped into [0, size): out-of-range ids read
 /// (gather) or update (scatter_add) the nearest row instead of out of bounds.
 Value clampedIndex(OpBuilder &b, Location loc, Value id, Value size) {
@@ -898,7 +979,7 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
     patterns.add<LowerElementwise>(context);
     patterns.add<LowerReduction<ReduceSumOp>, LowerReduction<ReduceMeanOp>,
                  LowerReduction<ReduceMaxOp>, LowerReduction<ReduceMinOp>, LowerMatmul, LowerTranspose, LowerReshape,
-                 LowerConcat, LowerArange, LowerSlice, LowerGather, LowerScatterAdd, LowerConstant,
+                 LowerConcat, LowerArange, LowerSlice, LowerPad, LowerGather, LowerScatterAdd, LowerConstant,
                  LowerDropout,
                  LowerTransferProbability, LowerBernoulliSelect>(context);
     populateWindowLoweringPatterns(patterns);

@@ -127,10 +127,22 @@ class GraphBuilder:
 
     def pad(self, x, shape, dtype, pads, mode, value, name):
         """`x` padded per dimension by (before, after) pairs of `pads`
-        (negative: cropped). "constant" concatenates blocks of `value`;
+        (negative: cropped; a str: a size expression of the symbols, known
+        at run time, for which ube.pad pads). "constant" concatenates blocks of `value`;
         "reflect", "edge" (replicate) and "wrap" (circular) gather along the
         dimension at indices computed here. Returns (value, new shape)."""
         shape = list(shape)
+        if any(isinstance(a, str) for pair in pads for a in pair):
+            # Amounts known at run time (expressions of the symbols: "same"
+            # padding of a symbolic size): one ube.pad.
+            if mode != "constant":
+                raise ExportError(f"{mode} padding by amounts known at run time ({pads})")
+            x = self.emit(f"{name}_pad", "pad", [x], {
+                "low": [before for before, _ in pads], "high": [after for _, after in pads],
+                "value": float(value)})
+            return x, [size if not isinstance(size, str) and not any(
+                isinstance(a, str) for a in pads[axis]) else ComputedSize(x, axis)
+                for axis, size in enumerate(shape)]
         for axis, (before, after) in enumerate(pads):
             if not before and not after:
                 continue

@@ -1351,10 +1351,12 @@ def _isinf(im, node, attrs):
     return tests[0] if len(tests) == 1 else im.emit(out, "logical_or", tests)
 
 
-def _onnx_window(im, node, attrs, shape, kernel):
+def _onnx_window(im, node, attrs, shape, kernel, runtime_pads=False):
     """ONNX window attributes as ube's: strides, dilations, and pads
     ([begin..., end...]) from `pads` or `auto_pad` (SAME_UPPER puts the odd
-    padding at the end, SAME_LOWER at the beginning)."""
+    padding at the end, SAME_LOWER at the beginning). With `runtime_pads`,
+    "same" pads of a symbolic size at a stride above 1 may be size
+    expressions."""
     rank = len(shape) - 2
     strides = list(attrs.get("strides", [1] * rank))
     dilations = list(attrs.get("dilations", [1] * rank))
@@ -1364,12 +1366,20 @@ def _onnx_window(im, node, attrs, shape, kernel):
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         pads = [0] * (2 * rank)
         for d in range(rank):
-            size = shape[d + 2]
-            if isinstance(size, str):
-                raise UnsupportedError(f"auto_pad over a symbolic size '{size}'")
-            out = -(-size // strides[d])
-            total = max((out - 1) * strides[d] + dilations[d] * (kernel[d] - 1) + 1 - size, 0)
-            small, large = total // 2, total - total // 2
+            size, stride, span = shape[d + 2], strides[d], dilations[d] * (kernel[d] - 1) + 1
+            if isinstance(size, str) and stride > 1:
+                # The amounts depend on the size: size expressions, for which
+                # a convolution pads first (`runtime_pads`).
+                if not runtime_pads:
+                    raise UnsupportedError(f"auto_pad over a symbolic size '{size}' "
+                                           f"with stride {stride}")
+                total = f"max((ceildiv({size}, {stride}) - 1) * {stride} + {span} - {size}, 0)"
+                small, large = f"({total}) // 2", f"{total} - ({total}) // 2"
+            else:
+                # (At stride 1 the output keeps the size: span - 1 in all.)
+                total = max(span - 1 if isinstance(size, str) else
+                            (-(-size // stride) - 1) * stride + span - size, 0)
+                small, large = total // 2, total - total // 2
             pads[d], pads[d + rank] = (small, large) if auto_pad == "SAME_UPPER" else (large, small)
     elif auto_pad == "VALID":
         pads = [0] * (2 * rank)
@@ -1380,7 +1390,14 @@ def _conv(im, node, attrs):
     shape = im.shape(node.input[0])
     kernel = im.static_shape(node.input[1], "Conv's weight")[2:]
     inputs = [im.value(i) for i in node.input if i]
-    window = _onnx_window(im, node, attrs, shape, kernel)
+    window = _onnx_window(im, node, attrs, shape, kernel, runtime_pads=True)
+    pads = window["padding"]
+    if any(isinstance(p, str) for p in pads):
+        rank = len(pads) // 2
+        inputs[0], _ = im.graph.pad(inputs[0], shape, im.dtype(node.input[0]),
+                                    [(0, 0)] * 2 + list(zip(pads[:rank], pads[rank:])),
+                                    "constant", 0, _out(node))
+        window["padding"] = [0] * len(pads)
     return im.emit(_out(node), "conv", inputs, {**window, "groups": attrs.get("group", 1)})
 
 

@@ -88,6 +88,7 @@ def _partition_symbols(values):
     input size computed from those symbols (the gradient of a strided
     convolution's output, ((s1 - 1)//2) + 1) is a derived symbol: its
     `size` the expression, which the call checks."""
+    from ube.torch_export import size_expression
     sizes = [size for value in values
              for size in (value.shape if isinstance(value, torch.Tensor) else [value])
              if isinstance(size, torch.SymInt)]
@@ -98,45 +99,12 @@ def _partition_symbols(values):
     for size in (size for value in values if isinstance(value, torch.Tensor)
                  for size in value.shape if isinstance(size, torch.SymInt)):
         expr = size.node.expr
-        text = None if str(expr) in symbols else _size_expression(expr, given)
+        text = None if str(expr) in symbols else size_expression(expr, given)
         if text is not None:
             name = f"derived_{len(symbols) - len(given)}"  # (dynamo's are s0, u0, ...)
             symbols[str(expr)] = name
             dims[name] = {"size": text}
     return symbols, dims
-
-
-def _size_expression(expr, symbols):
-    """A sympy size over `symbols` in the graph format's size expressions
-    ("(s1 - 1) // 2 + 1"); None where it has other symbols or operations."""
-    import sympy
-    from torch.utils._sympy import functions as fn
-
-    def text(e):
-        if e.is_Integer:
-            return str(int(e))
-        if e.is_Symbol:
-            return symbols.get(str(e))
-        parts = [text(a) for a in e.args]
-        if any(p is None for p in parts):
-            return None
-        if isinstance(e, sympy.Add):
-            return "(" + " + ".join(parts) + ")"
-        if isinstance(e, sympy.Mul):
-            return "(" + " * ".join(parts) + ")"
-        if isinstance(e, fn.FloorDiv):
-            return f"({parts[0]} // {parts[1]})"
-        if isinstance(e, fn.CeilDiv):
-            return f"ceildiv({parts[0]}, {parts[1]})"
-        if isinstance(e, (fn.Max, fn.Min, sympy.Max, sympy.Min)):
-            call = "max" if isinstance(e, (fn.Max, sympy.Max)) else "min"
-            out = parts[0]
-            for p in parts[1:]:
-                out = f"{call}({out}, {p})"
-            return out
-        return None
-
-    return text(expr)
 
 
 def _dropout_p(node):
@@ -366,8 +334,8 @@ def _compile_graph(kind):
 def _is_size_arithmetic(node):
     """Python arithmetic on dynamo's sizes (s0 * s1 for a view): it runs
     where it is, and is no op for ube to compile."""
-    return node.target in (operator.mul, operator.add, operator.sub, operator.floordiv) and \
-        isinstance(node.meta.get("val"), torch.SymInt)
+    from ube.torch_export import SIZE_ARITHMETIC
+    return node.target in SIZE_ARITHMETIC and isinstance(node.meta.get("val"), torch.SymInt)
 
 
 def _is_data_movement(node):

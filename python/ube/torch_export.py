@@ -194,6 +194,55 @@ def symbol_product(expr):
     return (int(numbers[0]) if numbers else 1), factors
 
 
+# Python arithmetic on sizes in traced graphs (a view's s0 * s1, "same"
+# padding's max(0, 3 - h % 2)): a size the symbols compute.
+SIZE_ARITHMETIC = (operator.add, operator.sub, operator.mul, operator.floordiv, operator.mod,
+                   operator.neg, torch.sym_max, torch.sym_min, torch.sym_sum)
+
+
+def size_expression(expr, symbols):
+    """A sympy size as a graph file's size expression over the names
+    `symbols` gives ({str(sympy expression): name}; a subexpression that
+    is a named size is its name): "(s1 - 1) // 2 + 1",
+    "max(0, 3 - s1 % 2)". None where it has other symbols or operations.
+    A remainder needs a non-negative dividend and a positive constant
+    divisor, where the graph format's `%` and Python's agree."""
+    from torch.utils._sympy import functions as fn
+
+    def text(e):
+        if str(e) in symbols:
+            return symbols[str(e)]
+        if e.is_Integer:
+            return str(int(e))
+        if e.is_Symbol:
+            return None
+        parts = [text(a) for a in e.args]
+        if any(p is None for p in parts):
+            return None
+        if isinstance(e, sympy.Add):
+            return "(" + " + ".join(parts) + ")"
+        if isinstance(e, sympy.Mul):
+            return "(" + " * ".join(parts) + ")"
+        if isinstance(e, fn.FloorDiv):
+            return f"({parts[0]} // {parts[1]})"
+        if isinstance(e, fn.CeilDiv):
+            return f"ceildiv({parts[0]}, {parts[1]})"
+        if isinstance(e, (fn.Mod, fn.PythonMod, sympy.Mod)):
+            divisor = e.args[1]
+            if not (divisor.is_Integer and int(divisor) > 0 and e.args[0].is_nonnegative):
+                return None
+            return f"({parts[0]} % {parts[1]})"
+        if isinstance(e, (fn.Max, fn.Min, sympy.Max, sympy.Min)):
+            call = "max" if isinstance(e, (fn.Max, sympy.Max)) else "min"
+            out = parts[0]
+            for p in parts[1:]:
+                out = f"{call}({out}, {p})"
+            return out
+        return None
+
+    return text(expr)
+
+
 class _Exporter:
     """One ATen graph to a ube graph: an ExportedProgram's (parameters,
     buffers and user inputs from its signature), or a bare GraphModule's
@@ -259,6 +308,22 @@ class _Exporter:
         names = ", ".join(sorted(set(self.symbols.values())))
         raise self.error(node, f"has a dimension of size {expr}, which is not computed from "
                                f"the inputs' symbols ({names})")
+
+    def amount(self, arg, node):
+        """An integer argument (a pad amount): an int, or where the symbols
+        compute it ("same" padding of a symbolic size), its size expression."""
+        v = self.val(arg) if isinstance(arg, torch.fx.Node) else arg
+        if not isinstance(v, torch.SymInt):
+            return int(v)
+        expr = v.node.expr
+        if expr.is_number:
+            return int(expr)
+        text = size_expression(expr, self.symbols)
+        if text is None:
+            names = ", ".join(sorted(set(self.symbols.values())))
+            raise self.error(node, f"takes {expr}, which is no size expression of the "
+                                   f"inputs' symbols ({names})")
+        return text
 
     def error(self, node, what):
         return ExportError(f"cannot export {_op_name(node.target)} (node '{node.name}'): "
@@ -1269,8 +1334,9 @@ def _pad(ex, node):
     if mode not in PAD_MODES:
         raise ex.error(node, f"pad mode '{mode}' is not supported")
     pairs = [(0, 0)] * len(shape)
+    amounts = [ex.amount(a, node) for a in pad]
     for i in range(len(pad) // 2):
-        pairs[len(shape) - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        pairs[len(shape) - 1 - i] = (amounts[2 * i], amounts[2 * i + 1])
     try:
         value, _ = ex.graph.pad(ex.value(args["self"], node), shape, dtype, pairs,
                                 PAD_MODES[mode], args["value"] or 0, node.name)
@@ -2041,7 +2107,9 @@ ATEN_OPS = {
     aten.sym_size.int: _sym_size, aten.sym_constrain_range_for_size.default: _nothing,
     # Size arithmetic (a decomposition's shapes): the size it computes.
     operator.add: _sym_size, operator.sub: _sym_size, operator.mul: _sym_size,
-    operator.floordiv: _sym_size, operator.truediv: _size_quotient,
+    operator.floordiv: _sym_size, operator.mod: _sym_size, operator.neg: _sym_size,
+    torch.sym_max: _sym_size, torch.sym_min: _sym_size, torch.sym_sum: _sym_size,
+    operator.truediv: _size_quotient,
     torch._C._set_grad_enabled: _nothing,
     torch.ops.ube.replace_module_output.default: _bernoulli_select,
 }

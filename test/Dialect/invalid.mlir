@@ -435,6 +435,22 @@ func.func @concat_axis(%a: tensor<2x8xf32>) {
 
 // -----
 
+func.func @pad_entries(%x: tensor<2x8xf32>) {
+  // expected-error@+1 {{low and high need 2 entries each, one per dimension}}
+  %0 = ube.pad %x low[0] high[0, 1] : tensor<2x8xf32>
+  return
+}
+
+// -----
+
+func.func @pad_cropped_away(%x: tensor<2x8xf32>) {
+  // expected-error@+1 {{dimension 1 of size 8 padded by -6 and -3 has no size left}}
+  %0 = ube.pad %x low[0, -6] high[0, -3] : tensor<2x8xf32>
+  return
+}
+
+// -----
+
 func.func @slice_entries(%x: tensor<2x8xf32>) {
   // expected-error@+1 {{start, limit and stride need 2 entries each, one per dimension}}
   %0 = ube.slice %x {start = array<i64: 0>, limit = array<i64: 2>, stride = array<i64: 1>} : tensor<2x8xf32>

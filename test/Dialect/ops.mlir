@@ -133,6 +133,9 @@ func.func @data_movement(%x: tensor<2x3x4xf32>, %ids: tensor<5x7xi32>, %table: t
   %3 = ube.concat %x, %x {axis = 1} : tensor<2x3x4xf32>, tensor<2x3x4xf32>
   // CHECK: ube.slice %{{.*}} {limit = array<i64: 2, 3, 4>, start = array<i64: 0, 1, 0>, stride = array<i64: 1, 1, 2>} : tensor<2x3x4xf32>
   %4 = ube.slice %x {start = array<i64: 0, 1, 0>, limit = array<i64: 2, 3, 4>, stride = array<i64: 1, 1, 2>} : tensor<2x3x4xf32>
+  // CHECK: ube.pad %{{.*}} low[0, -1, 2] high[1, 0, %{{.*}}] {value = 5.000000e-01 : f64} : tensor<2x3x4xf32>
+  %amount = arith.constant 3 : index
+  %pad = ube.pad %x low[0, -1, 2] high[1, 0, %amount] {value = 0.5} : tensor<2x3x4xf32>
   // CHECK: ube.gather %{{.*}}, %{{.*}} : tensor<100x16xf32>, tensor<5x7xi32>
   %5 = ube.gather %table, %ids : tensor<100x16xf32>, tensor<5x7xi32>
   // CHECK: ube.constant dense<[1.000000e+00, 2.000000e+00]> : tensor<2xf32>

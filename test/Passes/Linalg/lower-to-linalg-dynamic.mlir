@@ -168,3 +168,26 @@ func.func @reshape_merged(%x: tensor<?x8xf32>, %b: index, %s: index) -> tensor<?
   %0 = ube.reshape %x [%b, %s] : tensor<?x8xf32> to tensor<?x?x2x4xf32>
   return %0 : tensor<?x?x2x4xf32>
 }
+
+// -----
+
+// A pad fills the result with its value and copies the input's kept part
+// into place: the amounts known at run time give the result's size and,
+// through max(low, 0) and max(-low, 0), where the part comes from and goes.
+// CHECK-LABEL: func.func @pad
+// CHECK-SAME: (%[[X:.*]]: tensor<?x4xf32>, %[[LOW:.*]]: index)
+// CHECK: %[[CROP:.*]] = arith.subi %{{.*}}, %[[LOW]] : index
+// CHECK: %[[FROM:.*]] = arith.maxsi %[[CROP]], %{{.*}} : index
+// CHECK: %[[INTO:.*]] = arith.maxsi %[[LOW]], %{{.*}} : index
+// CHECK: %[[SIZE:.*]] = arith.addi %{{.*}}, %[[LOW]] : index
+// CHECK: %[[E:.*]] = tensor.empty(%[[SIZE]]) : tensor<?x5xf32>
+// CHECK: %[[HALF:.*]] = arith.constant 5.000000e-01 : f32
+// CHECK: %[[FILLED:.*]] = linalg.fill ins(%[[HALF]] : f32) outs(%[[E]] : tensor<?x5xf32>)
+// CHECK: %[[PART:.*]] = tensor.extract_slice %[[X]][%[[FROM]], 1] [%{{.*}}, 3] [1, 1]
+// CHECK: %[[SLOT:.*]] = tensor.extract_slice %[[FILLED]][%[[INTO]], 0] [%{{.*}}, 3] [1, 1]
+// CHECK: %[[COPY:.*]] = linalg.copy ins(%[[PART]] : tensor<?x3xf32>) outs(%[[SLOT]] : tensor<?x3xf32>)
+// CHECK: tensor.insert_slice %[[COPY]] into %[[FILLED]][%[[INTO]], 0] [%{{.*}}, 3] [1, 1]
+func.func @pad(%x: tensor<?x4xf32>, %low: index) -> tensor<?x5xf32> {
+  %0 = ube.pad %x low[%low, -1] high[0, 2] {value = 0.5} : tensor<?x4xf32>
+  return %0 : tensor<?x5xf32>
+}

@@ -409,3 +409,15 @@ def test_client_model_training_any_image_size(ube_module):
     running statistics within 1e-4 of float64 PyTorch at two shapes."""
     check_gradients_any_shape("ResNetModel", [(3, 3, 70, 45), (2, 3, 61, 52)],
                               dynamic=(0, 2, 3), train=True)
+
+
+def test_client_model_same_padding_any_image_size(ube_module):
+    """MobileNetV2 (transformers pads TensorFlow-style: "same" amounts that
+    dynamo computes from the planes' sizes, max(0, 3 - h % 2) // 2, ...) on
+    a symbolic batch and image size: each pad a ube.pad by size expressions
+    of the symbols, and the gradient's crop one by their negations. One
+    forward and one backward executable, wholly compiled, for two shapes
+    whose planes agree in parity at every stride-2 stage (dynamo guards on
+    it); gradients within 1e-4 of float64 autograd."""
+    check_gradients_any_shape("MobileNetV2Model", [(3, 3, 70, 45), (2, 3, 102, 77)],
+                              dynamic=(0, 2, 3))
