@@ -208,6 +208,7 @@ def size_expression(expr, symbols):
     A remainder needs a non-negative dividend and a positive constant
     divisor, where the graph format's `%` and Python's agree."""
     from torch.utils._sympy import functions as fn
+    from torch.utils._sympy.value_ranges import bound_sympy
 
     def text(e):
         if str(e) in symbols:
@@ -229,7 +230,8 @@ def size_expression(expr, symbols):
             return f"ceildiv({parts[0]}, {parts[1]})"
         if isinstance(e, (fn.Mod, fn.PythonMod, sympy.Mod)):
             divisor = e.args[1]
-            if not (divisor.is_Integer and int(divisor) > 0 and e.args[0].is_nonnegative):
+            if not (divisor.is_Integer and int(divisor) > 0
+                    and bound_sympy(e.args[0]).lower >= 0):
                 return None
             return f"({parts[0]} % {parts[1]})"
         if isinstance(e, (fn.Max, fn.Min, sympy.Max, sympy.Min)):
