@@ -132,9 +132,11 @@ class GraphBuilder:
         "reflect", "edge" (replicate) and "wrap" (circular) gather along the
         dimension at indices computed here. Returns (value, new shape)."""
         shape = list(shape)
-        if any(isinstance(a, str) for pair in pads for a in pair):
+        if any(isinstance(a, str) for pair in pads for a in pair) or (mode == "constant" and any(
+                isinstance(size, str) and min(pair) < 0 for size, pair in zip(shape, pads))):
             # Amounts known at run time (expressions of the symbols: "same"
-            # padding of a symbolic size): one ube.pad.
+            # padding of a symbolic size), or a symbolic size cropped (its
+            # gradient): one ube.pad.
             if mode != "constant":
                 raise ExportError(f"{mode} padding by amounts known at run time ({pads})")
             x = self.emit(f"{name}_pad", "pad", [x], {

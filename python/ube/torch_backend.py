@@ -195,17 +195,22 @@ class _Supported(OperatorSupportBase):
 class _UbeCall:
     """A partition compiled by ube, called with torch tensors."""
 
-    def __init__(self, executable, name, single, strides):
+    def __init__(self, executable, name, single, strides, carriers=0):
         self.function = next(iter(executable.functions.values()))
         self.executable = executable
         self.single = single  # the partition returns one tensor, not a tuple
         self.strides = strides  # per output: the strides PyTorch's graph expects, or None
+        self.carriers = carriers  # the last arguments: sizes passed as tensors' lengths
         self.__name__ = name  # fx names the call after it
 
     def __call__(self, *args):
         # Numbers (dynamo's sizes of symbolic dimensions) are not inputs of the
-        # executable: it binds its symbols from the tensors' shapes.
-        outputs = self.function(*[a.detach() for a in args if isinstance(a, torch.Tensor)])
+        # executable: it binds its symbols from the tensors' shapes, the
+        # sizes no tensor has from empty tensors of their lengths.
+        sizes = args[len(args) - self.carriers:]
+        args = args[:len(args) - self.carriers]
+        outputs = self.function(*[a.detach() for a in args if isinstance(a, torch.Tensor)],
+                                *[torch.empty(int(size), dtype=torch.bool) for size in sizes])
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         results = []
         for array, strides in zip(outputs, self.strides):
@@ -234,17 +239,45 @@ def _dense(shape, strides):
     return True
 
 
-def _compile_partition(submodule, example_values, name):
-    """A fused partition (an fx GraphModule of ATen ops) as a ube executable."""
+def _size_carriers(graph, values):
+    """The nodes of `graph` that give the sizes of dynamo's symbols which a
+    partition's tensors' sizes are computed from but which none of them has
+    (a backward graph's activations after "same" padding are
+    (s1 + Max(0, 3 - Mod(s1, 2)) - 3)//2 + 1 high, none s1): the executable
+    binds its symbols from its inputs' shapes, so each is passed as the
+    length of an empty tensor."""
+    named, needed = set(), set()
+    for value in values:
+        for d in value.shape if isinstance(value, torch.Tensor) else []:
+            if isinstance(d, torch.SymInt) and d.node.expr.is_symbol:
+                named.add(d.node.expr)
+            elif isinstance(d, torch.SymInt):
+                needed.update(d.node.expr.free_symbols)
+    sources = {}
+    for node in graph.nodes:
+        v = node.meta.get("val")
+        if node.op == "placeholder" and isinstance(v, torch.SymInt) and \
+                v.node.expr in needed - named:
+            sources.setdefault(v.node.expr, node)
+    return [sources[s] for s in sorted(sources, key=str)]
+
+
+def _compile_partition(submodule, example_values, name, carried=()):
+    """A fused partition (an fx GraphModule of ATen ops) as a ube executable;
+    `carried`: sizes (SymInts) its last inputs carry as empty tensors'
+    lengths."""
     from ube.executable import compile as ube_compile
     from ube.torch_export import _Exporter
     placeholders = [n for n in submodule.graph.nodes if n.op == "placeholder"]
     for node, value in zip(placeholders, example_values):
         node.meta["val"] = value
-    symbols, dims = _partition_symbols(example_values)
+    symbols, dims = _partition_symbols(list(example_values) + list(carried))
     exporter = _Exporter(submodule, symbols=symbols)
     exporter.graph.dims = dims
     exporter.run()
+    for size in carried:
+        symbol = symbols[str(size.node.expr)]
+        exporter.graph.add_input(f"size_of_{symbol}", "i1", [symbol])
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "partition.json")
         exporter.graph.write(path, "partition")
@@ -258,7 +291,7 @@ def _compile_partition(submodule, example_values, name):
             # (A symbolic layout is left as the executable writes it.)
             strides.append(stride if stride and all(isinstance(s, int) for s in stride)
                            else None)
-        return _UbeCall(ube_compile(path), name, single, strides)
+        return _UbeCall(ube_compile(path), name, single, strides, len(carried))
 
 
 class _ComputedSizeAtEdge(Exception):
@@ -296,8 +329,10 @@ def _compile_graph(kind):
                 continue
             submodule = getattr(fused, node.target)
             values = [a.meta.get("val") for a in node.args]
+            carriers = _size_carriers(fused.graph, values)
             try:
-                call = _compile_partition(submodule, values, f"ube_{node.target}")
+                call = _compile_partition(submodule, values, f"ube_{node.target}",
+                                          [c.meta["val"] for c in carriers])
             except (ExportError, CompileError) as error:
                 if support.saw_computed_sizes:
                     raise _ComputedSizeAtEdge() from error
@@ -308,7 +343,7 @@ def _compile_graph(kind):
                 support.reasons[eager[-1]] = f"not compiled: {error}"
                 continue
             with fused.graph.inserting_before(node):
-                new = fused.graph.call_function(call, tuple(node.args))
+                new = fused.graph.call_function(call, tuple(node.args) + tuple(carriers))
             new.meta = dict(node.meta)
             node.replace_all_uses_with(new)
             fused.graph.erase_node(node)
