@@ -960,8 +960,9 @@ def Ube_PadOp : Ube_InferredOp<"pad", [AttrSizedOperandSegments]> {
     only at run time: a `?` in the list, the next of `low_amounts` or
     `high_amounts`, and the result's size there is `?`. It serves
     TensorFlow-style "same" padding, whose amounts depend on the input's size
-    (`max(0, 3 - len % 2)`). A result size below 0 is an error; at run time
-    the derived sizes' check refuses it before anything runs.
+    (`max(0, 3 - len % 2)`). The verifier refuses a known result size below
+    0; a call whose runtime amounts make one below 1 is refused before
+    anything runs (the derived sizes' check).
 
     ```mlir
     %0 = ube.pad %x low[0, 0, %top, 0] high[0, 0, %bottom, 1] : tensor<1x8x?x?xf32>

@@ -241,13 +241,16 @@ def _dense(shape, strides):
 
 def _size_carriers(graph, values):
     """The nodes of `graph` that give the sizes of dynamo's symbols which a
-    partition's tensors' sizes are computed from but which none of them has
-    (a backward graph's activations after "same" padding are
+    partition's tensors' sizes (or the sizes it takes as numbers) are
+    computed from but which none of its tensors has (a backward graph's
+    activations after "same" padding are
     (s1 + Max(0, 3 - Mod(s1, 2)) - 3)//2 + 1 high, none s1): the executable
     binds its symbols from its inputs' shapes, so each is passed as the
     length of an empty tensor."""
     named, needed = set(), set()
     for value in values:
+        if isinstance(value, torch.SymInt):  # a size the partition computes with
+            needed.update(value.node.expr.free_symbols)
         for d in value.shape if isinstance(value, torch.Tensor) else []:
             if isinstance(d, torch.SymInt) and d.node.expr.is_symbol:
                 named.add(d.node.expr)
