@@ -338,7 +338,10 @@ def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
     size computed there; `ube.arena_exprs` gives that size as expressions of
     the symbols (the manifest's `arena_exprs`, which the runtime evaluates
     at each call), and `ube.arena_bytes`, only when every symbol has a
-    `max`, the plan's size at the maxima. With `print`, the plan (offset,
+    `max`, a bound on the plan's size over the symbols' ranges (each size
+    bounded by interval arithmetic from the symbols' `min` and `max`, so a
+    size that does not grow with them, a "same" padding's `n + max(0, 3 -
+    ((n - 1) % 2 + 1))`, is planned too). With `print`, the plan (offset,
     size, live range, type (`xN tasks` for per-task slots) and location of
     every buffer; arena size against the sum of the buffers) is written to
     standard output.

@@ -32,8 +32,8 @@
 // records the size as expressions of the symbols, which the runtime
 // evaluates at each call to give the call an arena that large (growing the
 // one it reuses when a larger shape arrives). When every symbol has a
-// maximum, `ube.arena_bytes` is the plan's size at the maxima (offsets and
-// sizes only grow with the symbols): what no call exceeds.
+// maximum, `ube.arena_bytes` bounds the plan's size over the symbols'
+// ranges (each size's interval from theirs): what no call exceeds.
 //
 // A private function (a kernel, --ube-outline-kernels) is planned the same
 // way, first: its arena is scratch its callers provide. Each call gets an
@@ -293,16 +293,18 @@ std::optional<ArgumentDim> argumentDim(func::FuncOp fn, memref::DimOp dim) {
 }
 
 /// Sizes of symbolic buffers: each dynamic size of an allocation moved to
-/// the function's start, with its value at the symbols' maxima. A symbol
-/// without one counts as kUnboundedEstimate there, which then only orders
-/// the placement.
+/// the function's start, with a bound on its value over conforming shapes
+/// (interval arithmetic from the symbols' bounds). A symbol without a
+/// maximum counts as kUnboundedEstimate there, which then only orders the
+/// placement.
 class SymbolicSizes {
 public:
   static constexpr int64_t kUnboundedEstimate = 512;
 
   SymbolicSizes(func::FuncOp fn, ArrayAttr symbols) : fn(fn) {
     for (auto symbol : symbols.getAsRange<ube::DimSymbolAttr>()) {
-      maxima.push_back(symbol.getMax() > 0 ? symbol.getMax() : kUnboundedEstimate);
+      ranges.push_back({std::max<int64_t>(symbol.getMin(), 1),
+                        symbol.getMax() > 0 ? symbol.getMax() : kUnboundedEstimate});
       bounded = bounded && symbol.getMax() > 0;
     }
   }
@@ -312,13 +314,10 @@ public:
 
   /// The size's largest value over conforming shapes (a symbol without a
   /// maximum at kUnboundedEstimate), or nullopt when it is not computed
-  /// from the symbols by ops that only grow with them.
+  /// from the symbols by ops whose range is bounded here.
   std::optional<int64_t> maximum(Value size) {
-    if (auto it = known.find(size); it != known.end())
-      return it->second;
-    std::optional<int64_t> result = evaluate(size);
-    known[size] = result;
-    return result;
+    std::optional<Range> range = rangeOf(size);
+    return range ? std::optional<int64_t>(range->hi) : std::nullopt;
   }
 
   /// `size` at the function's start: the ops computing it cloned at `b`'s
@@ -337,88 +336,127 @@ public:
   }
 
 private:
-  std::optional<int64_t> evaluate(Value size) {
+  struct Range {
+    int64_t lo, hi;
+  };
+
+  std::optional<Range> rangeOf(Value size) {
+    if (auto it = known.find(size); it != known.end())
+      return it->second;
+    std::optional<Range> result = evaluate(size);
+    known[size] = result;
+    return result;
+  }
+
+  /// The interval of `size`'s values: sums, differences, products, minima,
+  /// maxima, divisions and remainders by positive constants (a "same"
+  /// padding's `max(0, 3 - h % 2) // 2`), unsigned ops of values that are
+  /// not negative; nullopt on anything else or an overflow.
+  std::optional<Range> evaluate(Value size) {
     Operation *op = size.getDefiningOp();
     if (!op || op->getBlock() != &fn.getBody().front())
       return std::nullopt;
     if (auto constant = getConstantIntValue(size))
-      return *constant;
+      return Range{*constant, *constant};
     if (auto dim = dyn_cast<memref::DimOp>(op)) {
-      // A symbolic dimension of an argument: its symbol's maximum.
+      // A symbolic dimension of an argument: its symbol's bounds.
       std::optional<ArgumentDim> size = argumentDim(fn, dim);
       if (!size)
         return std::nullopt;
-      return size->isSymbol ? maxima[size->value] : size->value;
+      return size->isSymbol ? ranges[size->value] : Range{size->value, size->value};
     }
     if (auto apply = dyn_cast<affine::AffineApplyOp>(op))
       return evaluate(apply);
-    // Ops that never decrease as their operands grow, so the value at the
-    // symbols' maxima is the largest: sums (a window's `len - 3`), products
-    // and unsigned ops of values that are not negative, signed minima and
-    // maxima, subtractions and divisions by constants (positive ones).
     if (!isa<arith::AddIOp, arith::SubIOp, arith::MulIOp, arith::MaxUIOp, arith::MinUIOp,
              arith::MaxSIOp, arith::MinSIOp, arith::IndexCastOp, arith::IndexCastUIOp,
              arith::CeilDivUIOp, arith::DivUIOp, arith::FloorDivSIOp, arith::CeilDivSIOp,
-             arith::DivSIOp>(op))
+             arith::DivSIOp, arith::RemSIOp, arith::RemUIOp>(op))
       return std::nullopt;
-    SmallVector<int64_t> values;
+    SmallVector<Range> in;
     for (Value operand : op->getOperands()) {
-      std::optional<int64_t> value = maximum(operand);
-      if (!value)
+      std::optional<Range> range = rangeOf(operand);
+      if (!range)
         return std::nullopt;
-      values.push_back(*value);
+      in.push_back(*range);
     }
-    bool signedOrder = isa<arith::AddIOp, arith::SubIOp, arith::MaxSIOp, arith::MinSIOp,
-                           arith::FloorDivSIOp, arith::CeilDivSIOp, arith::DivSIOp>(op);
-    if (!signedOrder && llvm::any_of(values, [](int64_t v) { return v < 0; }))
-      return std::nullopt;
-    // Subtractions and divisions grow with their first operand only: the
-    // second must be fixed (a divisor, positive).
-    if (isa<arith::SubIOp, arith::CeilDivUIOp, arith::DivUIOp, arith::FloorDivSIOp,
-            arith::CeilDivSIOp, arith::DivSIOp>(op)) {
-      std::optional<int64_t> fixed = getConstantIntValue(op->getOperand(1));
-      if (!fixed || (!isa<arith::SubIOp>(op) && *fixed <= 0))
+    // Unsigned ops take sizes, which are not negative at the calls that pass
+    // the derived sizes' checks; the intervals lose that where a window's
+    // output length is clamped (`(h - 2) // 2 + 1 + min(h - 2, 0)` spans
+    // [-1, ...] over h ≥ 1, though h = 1 is refused). Their operands are
+    // bounded over the sizes that are not negative.
+    bool signedOp = isa<arith::AddIOp, arith::SubIOp, arith::MulIOp, arith::MaxSIOp,
+                        arith::MinSIOp, arith::FloorDivSIOp, arith::CeilDivSIOp, arith::DivSIOp,
+                        arith::RemSIOp, arith::IndexCastOp>(op);
+    if (!signedOp)
+      for (Range &range : in) {
+        if (range.hi < 0)
+          return std::nullopt;
+        range.lo = std::max<int64_t>(range.lo, 0);
+      }
+    if (isa<arith::IndexCastOp, arith::IndexCastUIOp>(op))
+      return in[0];
+    // Divisions and remainders: by a positive constant.
+    if (isa<arith::CeilDivUIOp, arith::DivUIOp, arith::FloorDivSIOp, arith::CeilDivSIOp,
+            arith::DivSIOp, arith::RemSIOp, arith::RemUIOp>(op)) {
+      std::optional<int64_t> divisor = getConstantIntValue(op->getOperand(1));
+      if (!divisor || *divisor <= 0)
         return std::nullopt;
+      if (isa<arith::RemSIOp, arith::RemUIOp>(op))
+        return in[0].lo >= 0 ? Range{0, std::min(in[0].hi, *divisor - 1)}
+                             : Range{-(*divisor - 1), std::max<int64_t>(in[0].hi, 0)};
+      ube::PlanExpr::Op division = llvm::TypeSwitch<Operation *, ube::PlanExpr::Op>(op)
+                                       .Case([](arith::CeilDivUIOp) { return ube::PlanExpr::CeilDivUI; })
+                                       .Case([](arith::CeilDivSIOp) { return ube::PlanExpr::CeilDivSI; })
+                                       .Case([](arith::FloorDivSIOp) { return ube::PlanExpr::FloorDivSI; })
+                                       .Case([](arith::DivSIOp) { return ube::PlanExpr::DivSI; })
+                                       .Default([](Operation *) { return ube::PlanExpr::DivUI; });
+      // (Each grows with the dividend.)
+      std::optional<int64_t> lo = ube::evaluatePlanOp(division, in[0].lo, *divisor);
+      std::optional<int64_t> hi = ube::evaluatePlanOp(division, in[0].hi, *divisor);
+      if (!lo || !hi)
+        return std::nullopt;
+      return Range{*lo, *hi};
     }
-    return llvm::TypeSwitch<Operation *, std::optional<int64_t>>(op)
-        .Case([&](arith::AddIOp) { return values[0] + values[1]; })
-        .Case([&](arith::SubIOp) { return values[0] - values[1]; })
-        .Case([&](arith::MulIOp) { return values[0] * values[1]; })
-        .Case<arith::MaxUIOp, arith::MaxSIOp>(
-            [&](Operation *) { return std::max(values[0], values[1]); })
-        .Case<arith::MinUIOp, arith::MinSIOp>(
-            [&](Operation *) { return std::min(values[0], values[1]); })
-        .Case<arith::CeilDivUIOp, arith::CeilDivSIOp, arith::FloorDivSIOp, arith::DivSIOp,
-              arith::DivUIOp>([&](Operation *division) {
-          return ube::evaluatePlanOp(
-              llvm::TypeSwitch<Operation *, ube::PlanExpr::Op>(division)
-                  .Case([](arith::CeilDivUIOp) { return ube::PlanExpr::CeilDivUI; })
-                  .Case([](arith::CeilDivSIOp) { return ube::PlanExpr::CeilDivSI; })
-                  .Case([](arith::FloorDivSIOp) { return ube::PlanExpr::FloorDivSI; })
-                  .Case([](arith::DivSIOp) { return ube::PlanExpr::DivSI; })
-                  .Default([](Operation *) { return ube::PlanExpr::DivUI; }),
-              values[0], values[1]);
-        })
-        .Default([&](Operation *) { return values[0]; });
+    if (isa<arith::MaxSIOp, arith::MaxUIOp>(op))
+      return Range{std::max(in[0].lo, in[1].lo), std::max(in[0].hi, in[1].hi)};
+    if (isa<arith::MinSIOp, arith::MinUIOp>(op))
+      return Range{std::min(in[0].lo, in[1].lo), std::min(in[0].hi, in[1].hi)};
+    ube::PlanExpr::Op arithmetic = isa<arith::AddIOp>(op)   ? ube::PlanExpr::AddI
+                                   : isa<arith::SubIOp>(op) ? ube::PlanExpr::SubI
+                                                            : ube::PlanExpr::MulI;
+    // The extremes of a sum, difference or product are at its operands'.
+    std::optional<int64_t> lo, hi;
+    for (int64_t a : {in[0].lo, in[0].hi})
+      for (int64_t b : {in[1].lo, in[1].hi}) {
+        std::optional<int64_t> v = ube::evaluatePlanOp(arithmetic, a, b);
+        if (!v)
+          return std::nullopt;
+        lo = lo ? std::min(*lo, *v) : *v;
+        hi = hi ? std::max(*hi, *v) : *v;
+      }
+    return Range{*lo, *hi};
   }
 
-  /// An affine size (the shapes' reified sizes, `s0 * 12`) at its operands'
-  /// maxima, when it only grows with them.
-  std::optional<int64_t> evaluate(affine::AffineApplyOp apply) {
+  /// An affine size (the shapes' reified sizes, `s0 * 12`) between its
+  /// values at its operands' minima and maxima, when it only grows with them.
+  std::optional<Range> evaluate(affine::AffineApplyOp apply) {
     AffineMap map = apply.getAffineMap();
     if (map.getNumResults() != 1 || !growsWithOperands(map.getResult(0)))
       return std::nullopt;
-    SmallVector<Attribute> operands;
+    SmallVector<Attribute> lows, highs;
     for (Value operand : apply.getMapOperands()) {
-      std::optional<int64_t> value = maximum(operand);
-      if (!value || *value < 0)
+      // (Sizes, bounded over those not negative, as unsigned ops' operands.)
+      std::optional<Range> range = rangeOf(operand);
+      if (!range || range->hi < 0)
         return std::nullopt;
-      operands.push_back(IntegerAttr::get(IndexType::get(apply.getContext()), *value));
+      lows.push_back(
+          IntegerAttr::get(IndexType::get(apply.getContext()), std::max<int64_t>(range->lo, 0)));
+      highs.push_back(IntegerAttr::get(IndexType::get(apply.getContext()), range->hi));
     }
-    SmallVector<Attribute> results;
-    if (failed(map.constantFold(operands, results)))
+    SmallVector<Attribute> lo, hi;
+    if (failed(map.constantFold(lows, lo)) || failed(map.constantFold(highs, hi)))
       return std::nullopt;
-    return cast<IntegerAttr>(results[0]).getInt();
+    return Range{cast<IntegerAttr>(lo[0]).getInt(), cast<IntegerAttr>(hi[0]).getInt()};
   }
 
   /// Sums and products of dimensions, symbols and constants ≥ 0, divided by
@@ -444,9 +482,9 @@ private:
   }
 
   func::FuncOp fn;
-  SmallVector<int64_t> maxima; ///< Per symbol of `ube.symbols`.
+  SmallVector<Range> ranges; ///< Per symbol of `ube.symbols`.
   bool bounded = true;
-  llvm::DenseMap<Value, std::optional<int64_t>> known;
+  llvm::DenseMap<Value, std::optional<Range>> known;
   IRMapping mapping;
 };
 

@@ -444,6 +444,37 @@ func.func @symbolic_window(%x: memref<?x16xf32> {ube.dims = ["n"]})
 
 // -----
 
+// A size that does not grow with the symbols: a tensor padded "same"
+// (TensorFlow's), n + max(0, 3 - ((n - 1) % 2 + 1)) rows, odd sizes padded
+// by 2 and even ones by 1 (n = 63 has more rows than n = 64). Intervals
+// bound it: the padding in [1, 2], the rows at most 64 + 2 = 66 of 64
+// bytes, and the buffer is planned.
+// CHECK-LABEL: func.func @symbolic_same_padding
+// CHECK-NOT: memref.alloc
+// CHECK: return
+// PLAN-LABEL: memory plan for @symbolic_same_padding: arena 4224 bytes
+func.func @symbolic_same_padding(%x: memref<?x16xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 64>]} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c3 = arith.constant 3 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %last = arith.subi %n, %c1 : index
+  %parity = arith.remsi %last, %c2 : index
+  %stride = arith.addi %parity, %c1 : index
+  %room = arith.subi %c3, %stride : index
+  %along = arith.maxsi %room, %c0 : index
+  %rows = arith.addi %n, %along : index
+  %one = arith.constant 1.0 : f32
+  %t = memref.alloc(%rows) : memref<?x16xf32>
+  memref.store %one, %t[%c0, %c0] : memref<?x16xf32>
+  memref.dealloc %t : memref<?x16xf32>
+  return
+}
+
+// -----
+
 // The same window length computed twice (two layers' output sizes, each its
 // own ops): one atom, so %a (16 floats a row) and %b (8 a row) share a
 // region in units of it, %b at %a's offset once %a is dead: the arena is
