@@ -20,6 +20,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/TypeSwitch.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
@@ -244,6 +245,10 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
     for (NamedAttribute attr : attrs ? attrs.getValue() : ArrayRef<NamedAttribute>{}) {
       if (defaults && defaults.get(attr.getName()) == attr.getValue())
         continue;
+      if (attr.getName() == segmentsName && isa<ube::PadOp>(op))
+        continue; // (its amounts go in `low` and `high`)
+      if (isa<ube::PadOp>(op) && (attr.getName() == "low" || attr.getName() == "high"))
+        continue; // (below)
       if (attr.getName() == segmentsName) {
         // Graph files fill optional operands in order: a present one after
         // an absent one has no spelling.
@@ -289,6 +294,27 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
       written = runtimeSizes("input_spatial", grad.getInputSpatial(), grad.getInputSizes());
     else if (auto grad = dyn_cast<ube::AvgPoolGradOp>(op))
       written = runtimeSizes("input_spatial", grad.getInputSpatial(), grad.getInputSizes());
+    if (auto pad = dyn_cast<ube::PadOp>(op)) {
+      // Amounts known at run time: the size expressions they are.
+      for (auto [key, amounts, runtime] :
+           {std::tuple("low", pad.getLow(), pad.getLowAmounts()),
+            std::tuple("high", pad.getHigh(), pad.getHighAmounts())}) {
+        json list = json::array();
+        auto next = runtime.begin();
+        for (int64_t amount : amounts) {
+          if (!ShapedType::isDynamic(amount)) {
+            list.push_back(amount);
+            continue;
+          }
+          std::string text = names.lookup(*next++);
+          if (text.empty())
+            return op->emitOpError("cannot be exported: a pad amount computed from other "
+                                   "than the inputs' symbolic sizes");
+          list.push_back(text);
+        }
+        attrJson[key] = std::move(list);
+      }
+    }
     if (failed(written))
       return failure();
     if (!attrJson.empty())
@@ -422,6 +448,33 @@ LogicalResult GraphExporter::exportFunction(func::FuncOp function) {
         return op.emitOpError("cannot be exported: only products of inputs' symbolic sizes "
                               "and integers are");
       names[mul.getResult()] = lhs + "*" + rhs;
+      continue;
+    }
+    // Other arithmetic on sizes (a pad's amounts): a size expression.
+    if (isa<arith::AddIOp, arith::SubIOp, arith::FloorDivSIOp, arith::CeilDivSIOp,
+            arith::RemSIOp, arith::MaxSIOp, arith::MinSIOp>(op)) {
+      // (Parenthesized unless a symbol or a number that is not negative.)
+      auto operand = [&](Value v) {
+        std::string text = names.lookup(v);
+        if (auto c = v.getDefiningOp<arith::ConstantIndexOp>())
+          text = std::to_string(c.value());
+        bool atom = llvm::all_of(text, [](char ch) { return llvm::isAlnum(ch) || ch == '_'; });
+        return text.empty() || atom ? text : "(" + text + ")";
+      };
+      std::string lhs = operand(op.getOperand(0)), rhs = operand(op.getOperand(1));
+      if (lhs.empty() || rhs.empty())
+        return op.emitOpError("cannot be exported: a size computed from other than the "
+                              "inputs' symbolic sizes");
+      std::string text =
+          llvm::TypeSwitch<Operation *, std::string>(&op)
+              .Case([&](arith::AddIOp) { return lhs + " + " + rhs; })
+              .Case([&](arith::SubIOp) { return lhs + " - " + rhs; })
+              .Case([&](arith::FloorDivSIOp) { return lhs + " // " + rhs; })
+              .Case([&](arith::RemSIOp) { return lhs + " % " + rhs; })
+              .Case([&](arith::CeilDivSIOp) { return "ceildiv(" + lhs + ", " + rhs + ")"; })
+              .Case([&](arith::MaxSIOp) { return "max(" + lhs + ", " + rhs + ")"; })
+              .Default([&](Operation *) { return "min(" + lhs + ", " + rhs + ")"; });
+      names[op.getResult(0)] = text;
       continue;
     }
     // A symbol's size, read from the input dimension it names (for a
