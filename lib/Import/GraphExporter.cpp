@@ -247,8 +247,6 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
         continue;
       if (attr.getName() == segmentsName && isa<ube::PadOp>(op))
         continue; // (its amounts go in `low` and `high`)
-      if (isa<ube::PadOp>(op) && (attr.getName() == "low" || attr.getName() == "high"))
-        continue; // (below)
       if (attr.getName() == segmentsName) {
         // Graph files fill optional operands in order: a present one after
         // an absent one has no spelling.
@@ -265,23 +263,24 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
                << attr.getName().getValue() << "' cannot be written to a graph file";
       attrJson[attr.getName().str()] = *value;
     }
-    // A slice's runtime limits, an input gradient's runtime sizes: the
-    // symbols they are the sizes of.
-    auto runtimeSizes = [&](StringRef key, ArrayRef<int64_t> values,
-                            ValueRange runtime) -> LogicalResult {
+    // A slice's runtime limits, an input gradient's runtime sizes, a pad's
+    // runtime amounts (the entries equal to `marker`): the symbols, or size
+    // expressions of them, they are.
+    auto runtimeSizes = [&](StringRef key, ArrayRef<int64_t> values, ValueRange runtime,
+                            int64_t marker = -1) -> LogicalResult {
       if (runtime.empty())
         return success();
       json sizes = json::array();
       auto next = runtime.begin();
       for (int64_t value : values) {
-        if (value != -1) {
+        if (value != marker) {
           sizes.push_back(value);
           continue;
         }
         std::string symbol = names.lookup(*next++);
         if (symbol.empty())
-          return op->emitOpError("cannot be exported: a runtime size that is not an input's "
-                                 "symbolic size");
+          return op->emitOpError("cannot be exported: a runtime size that is not computed "
+                                 "from the inputs' symbolic sizes");
         sizes.push_back(symbol);
       }
       attrJson[key.str()] = std::move(sizes);
@@ -294,26 +293,10 @@ FailureOr<json> GraphExporter::nodeJson(Operation *op, const std::string &name,
       written = runtimeSizes("input_spatial", grad.getInputSpatial(), grad.getInputSizes());
     else if (auto grad = dyn_cast<ube::AvgPoolGradOp>(op))
       written = runtimeSizes("input_spatial", grad.getInputSpatial(), grad.getInputSizes());
-    if (auto pad = dyn_cast<ube::PadOp>(op)) {
-      // Amounts known at run time: the size expressions they are.
-      for (auto [key, amounts, runtime] :
-           {std::tuple("low", pad.getLow(), pad.getLowAmounts()),
-            std::tuple("high", pad.getHigh(), pad.getHighAmounts())}) {
-        json list = json::array();
-        auto next = runtime.begin();
-        for (int64_t amount : amounts) {
-          if (!ShapedType::isDynamic(amount)) {
-            list.push_back(amount);
-            continue;
-          }
-          std::string text = names.lookup(*next++);
-          if (text.empty())
-            return op->emitOpError("cannot be exported: a pad amount computed from other "
-                                   "than the inputs' symbolic sizes");
-          list.push_back(text);
-        }
-        attrJson[key] = std::move(list);
-      }
+    else if (auto pad = dyn_cast<ube::PadOp>(op)) {
+      written = runtimeSizes("low", pad.getLow(), pad.getLowAmounts(), ShapedType::kDynamic);
+      if (succeeded(written))
+        written = runtimeSizes("high", pad.getHigh(), pad.getHighAmounts(), ShapedType::kDynamic);
     }
     if (failed(written))
       return failure();

@@ -404,13 +404,8 @@ private:
       if (isa<arith::RemSIOp, arith::RemUIOp>(op))
         return in[0].lo >= 0 ? Range{0, std::min(in[0].hi, *divisor - 1)}
                              : Range{-(*divisor - 1), std::max<int64_t>(in[0].hi, 0)};
-      ube::PlanExpr::Op division = llvm::TypeSwitch<Operation *, ube::PlanExpr::Op>(op)
-                                       .Case([](arith::CeilDivUIOp) { return ube::PlanExpr::CeilDivUI; })
-                                       .Case([](arith::CeilDivSIOp) { return ube::PlanExpr::CeilDivSI; })
-                                       .Case([](arith::FloorDivSIOp) { return ube::PlanExpr::FloorDivSI; })
-                                       .Case([](arith::DivSIOp) { return ube::PlanExpr::DivSI; })
-                                       .Default([](Operation *) { return ube::PlanExpr::DivUI; });
       // (Each grows with the dividend.)
+      ube::PlanExpr::Op division = *ube::planExprOpOf(op);
       std::optional<int64_t> lo = ube::evaluatePlanOp(division, in[0].lo, *divisor);
       std::optional<int64_t> hi = ube::evaluatePlanOp(division, in[0].hi, *divisor);
       if (!lo || !hi)
@@ -421,9 +416,7 @@ private:
       return Range{std::max(in[0].lo, in[1].lo), std::max(in[0].hi, in[1].hi)};
     if (isa<arith::MinSIOp, arith::MinUIOp>(op))
       return Range{std::min(in[0].lo, in[1].lo), std::min(in[0].hi, in[1].hi)};
-    ube::PlanExpr::Op arithmetic = isa<arith::AddIOp>(op)   ? ube::PlanExpr::AddI
-                                   : isa<arith::SubIOp>(op) ? ube::PlanExpr::SubI
-                                                            : ube::PlanExpr::MulI;
+    ube::PlanExpr::Op arithmetic = *ube::planExprOpOf(op);
     // The extremes of a sum, difference or product are at its operands'.
     std::optional<int64_t> lo, hi;
     for (int64_t a : {in[0].lo, in[0].hi})

@@ -979,8 +979,8 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
     patterns.add<LowerElementwise>(context);
     patterns.add<LowerReduction<ReduceSumOp>, LowerReduction<ReduceMeanOp>,
                  LowerReduction<ReduceMaxOp>, LowerReduction<ReduceMinOp>, LowerMatmul, LowerTranspose, LowerReshape,
-                 LowerConcat, LowerArange, LowerSlice, LowerPad, LowerGather, LowerScatterAdd, LowerConstant,
-                 LowerDropout,
+                 LowerConcat, LowerArange, LowerSlice, LowerPad, LowerGather, LowerScatterAdd,
+                 LowerConstant, LowerDropout,
                  LowerTransferProbability, LowerBernoulliSelect>(context);
     populateWindowLoweringPatterns(patterns);
     populateAxisLoweringPatterns(patterns);

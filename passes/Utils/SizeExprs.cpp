@@ -11,6 +11,25 @@ using namespace mlir;
 
 namespace ube {
 
+std::optional<PlanExpr::Op> planExprOpOf(Operation *op) {
+  return llvm::TypeSwitch<Operation *, std::optional<PlanExpr::Op>>(op)
+      .Case([](arith::AddIOp) { return PlanExpr::AddI; })
+      .Case([](arith::SubIOp) { return PlanExpr::SubI; })
+      .Case([](arith::MulIOp) { return PlanExpr::MulI; })
+      .Case([](arith::DivSIOp) { return PlanExpr::DivSI; })
+      .Case([](arith::DivUIOp) { return PlanExpr::DivUI; })
+      .Case([](arith::FloorDivSIOp) { return PlanExpr::FloorDivSI; })
+      .Case([](arith::CeilDivSIOp) { return PlanExpr::CeilDivSI; })
+      .Case([](arith::CeilDivUIOp) { return PlanExpr::CeilDivUI; })
+      .Case([](arith::RemSIOp) { return PlanExpr::RemSI; })
+      .Case([](arith::RemUIOp) { return PlanExpr::RemUI; })
+      .Case([](arith::MaxSIOp) { return PlanExpr::MaxSI; })
+      .Case([](arith::MinSIOp) { return PlanExpr::MinSI; })
+      .Case([](arith::MaxUIOp) { return PlanExpr::MaxUI; })
+      .Case([](arith::MinUIOp) { return PlanExpr::MinUI; })
+      .Default([](Operation *) { return std::nullopt; });
+}
+
 SizeExpr SizeExprBuilder::node(const PlanExpr &expr) {
   auto key = std::make_tuple(int(expr.op), expr.value, expr.lhs, expr.rhs);
   auto [it, inserted] = nodes_.try_emplace(key, ExprRef(exprs_.size()));
@@ -124,21 +143,9 @@ FailureOr<SizeExpr> SizeExprBuilder::valueOf(Value v, Operation *user) {
           // Sizes fit any integer type they are cast to.
           .Case<arith::IndexCastOp, arith::IndexCastUIOp>(
               [&](Operation *cast) { return valueOf(cast->getOperand(0), cast); })
-          .Case([&](arith::AddIOp) { return binary(PlanExpr::AddI); })
-          .Case([&](arith::SubIOp) { return binary(PlanExpr::SubI); })
-          .Case([&](arith::MulIOp) { return binary(PlanExpr::MulI); })
-          .Case([&](arith::DivSIOp) { return binary(PlanExpr::DivSI); })
-          .Case([&](arith::DivUIOp) { return binary(PlanExpr::DivUI); })
-          .Case([&](arith::FloorDivSIOp) { return binary(PlanExpr::FloorDivSI); })
-          .Case([&](arith::CeilDivSIOp) { return binary(PlanExpr::CeilDivSI); })
-          .Case([&](arith::CeilDivUIOp) { return binary(PlanExpr::CeilDivUI); })
-          .Case([&](arith::RemSIOp) { return binary(PlanExpr::RemSI); })
-          .Case([&](arith::RemUIOp) { return binary(PlanExpr::RemUI); })
-          .Case([&](arith::MaxSIOp) { return binary(PlanExpr::MaxSI); })
-          .Case([&](arith::MinSIOp) { return binary(PlanExpr::MinSI); })
-          .Case([&](arith::MaxUIOp) { return binary(PlanExpr::MaxUI); })
-          .Case([&](arith::MinUIOp) { return binary(PlanExpr::MinUI); })
           .Default([&](Operation *) -> FailureOr<SizeExpr> {
+            if (std::optional<PlanExpr::Op> op = planExprOpOf(def))
+              return binary(*op);
             InFlightDiagnostic diag = user->emitOpError("takes a value computed on the host, "
                                                         "which ")
                                       << plan_ << " cannot follow";

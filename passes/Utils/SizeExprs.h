@@ -31,6 +31,10 @@ struct SizeExpr {
   bool isConstant() const { return expr == kStatic; }
 };
 
+/// The expression operation a binary arith op on sizes computes
+/// (`arith.floordivsi` -> FloorDivSI); nullopt for any other op.
+std::optional<PlanExpr::Op> planExprOpOf(mlir::Operation *op);
+
 class SizeExprBuilder {
 public:
   using DimFn = std::function<mlir::FailureOr<SizeExpr>(mlir::ShapedDimOpInterface)>;
