@@ -26,13 +26,17 @@ struct UbeDistinctResultBuffersPass
       for (OpOperand &operand : ret->getOpOperands()) {
         Value v = operand.get();
         auto type = dyn_cast<MemRefType>(v.getType());
-        if (!type || !type.hasStaticShape())
+        if (!type)
           continue;
         bool shared = !seen.insert(v).second || isa<BlockArgument>(v);
         if (!shared)
           continue;
+        SmallVector<Value> sizes;
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          if (type.isDynamicDim(d))
+            sizes.push_back(memref::DimOp::create(b, ret.getLoc(), v, d));
         auto fresh = memref::AllocOp::create(
-            b, ret.getLoc(), MemRefType::get(type.getShape(), type.getElementType()));
+            b, ret.getLoc(), MemRefType::get(type.getShape(), type.getElementType()), sizes);
         memref::CopyOp::create(b, ret.getLoc(), v, fresh);
         operand.set(fresh);
       }

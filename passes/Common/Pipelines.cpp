@@ -34,6 +34,10 @@ void buildFunctionBoundaryBufferization(OpPassManager &pm, bool canonicalize,
   pm.addNestedPass<func::FuncOp>(createUbeDistinctResultBuffers());
   bufferization::BufferResultsToOutParamsPassOptions outParams;
   outParams.hoistStaticAllocs = true;
+  // A result of symbolic shape is written in the buffer the runtime sized
+  // from the derived symbols, as static ones are, not copied there (each
+  // result its own allocation: ube-distinct-result-buffers).
+  outParams.hoistDynamicAllocs = true;
   outParams.modifyPublicFunctions = true;
   pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
 }
