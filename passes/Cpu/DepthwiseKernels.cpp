@@ -25,6 +25,13 @@
 // reads the same padded planes: per tap, the sum over every position of
 // the output gradient times the tap's input lanes.
 //
+// The planes may be symbolic (an image of any size): their sizes, the
+// padded plane's, the tile counts and the task split are then computed at
+// run time by the same index arithmetic, which folds to constants on static
+// shapes. The tile stays static, one vector wide (a row's vector count is
+// unknown); a row narrower than a vector gets the masked version of the
+// tile loop, chosen at run time.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Cpu/Passes.h"
@@ -55,26 +62,32 @@ constexpr int64_t kMaxScratchBytes = 32 << 20;
 int64_t tileAccumulators(int64_t lanes) { return lanes >= 16 ? 8 : 4; }
 
 /// The sizes of a depthwise convolution as a plane per (n, c): a 1-D one
-/// is a plane of one row.
+/// is a plane of one row. Plane sizes are index values, constants where the
+/// shapes are static (IndexMath folds), computed at run time where the
+/// planes are symbolic; the window and the tile are static.
 struct DepthwiseGeometry {
-  int64_t channels, height, width, outHeight, outWidth;
+  int64_t channels;
+  Value height, width, outHeight, outWidth;
   int64_t kernelHeight = 1, kernelWidth, strideH = 1, strideW, dilationH = 1, dilationW;
-  int64_t padTop = 0, padLeft, paddedHeight, paddedWidth;
+  int64_t padTop = 0, padLeft;
+  Value paddedHeight, paddedWidth;
   /// The tile: `tileRows` output rows × `tileVectors` vectors of each.
-  int64_t tileRows, tileVectors, rowTiles, vectorGroups;
+  int64_t tileRows, tileVectors;
+  Value rowTiles, vectorGroups;
 
-  /// `in` the convolution's input [N, C, *S], `out` its result (or the
-  /// result's gradient) [N, C, *out]. `maskedEnds`: a row's last vector
-  /// starts at a whole number of vectors (masked past the row), not at
-  /// the row's last lanes.
-  DepthwiseGeometry(ArrayRef<int64_t> in, ArrayRef<int64_t> out, const Window &w, int64_t lanes,
-                    bool maskedEnds) {
+  /// `in` the convolution's input [N, C, *S]; `outSpatial` the spatial
+  /// sizes of its result (or the result's gradient). `maskedEnds`: a row's
+  /// last vector starts at a whole number of vectors (masked past the
+  /// row), not at the row's last lanes.
+  DepthwiseGeometry(IndexMath &ix, Value in, ArrayRef<Value> outSpatial, const Window &w,
+                    int64_t lanes, bool maskedEnds) {
     bool flat = w.rank() == 1;
-    channels = in[1];
-    height = flat ? 1 : in[2];
-    width = in.back();
-    outHeight = flat ? 1 : out[2];
-    outWidth = out.back();
+    int64_t rank = cast<RankedTensorType>(in.getType()).getRank();
+    channels = cast<RankedTensorType>(in.getType()).getDimSize(1);
+    height = flat ? ix.c(1) : ix.dim(in, 2);
+    width = ix.dim(in, rank - 1);
+    outHeight = flat ? ix.c(1) : outSpatial.front();
+    outWidth = outSpatial.back();
     int64_t last = w.rank() - 1;
     if (!flat) {
       kernelHeight = w.kernel[0];
@@ -86,17 +99,30 @@ struct DepthwiseGeometry {
     strideW = w.stride[last];
     dilationW = w.dilation[last];
     padLeft = w.padBegin[last];
-    paddedHeight = height + padTop + (flat ? 0 : w.padEnd[0]);
+    paddedHeight = ix.add(height, ix.c(padTop + (flat ? 0 : w.padEnd[0])));
     // Every vector reads strideW · lanes columns from its first: a row's
     // last vector reads that far past its start.
-    int64_t vectors = llvm::divideCeil(outWidth, lanes);
-    int64_t lastStart = maskedEnds ? (vectors - 1) * lanes : std::max<int64_t>(0, outWidth - lanes);
-    paddedWidth = std::max(width + padLeft + w.padEnd[last],
-                           (lastStart + lanes) * strideW + (kernelWidth - 1) * dilationW);
-    vectorGroups = llvm::divideCeil(vectors, tileAccumulators(lanes) / 2);
-    tileVectors = llvm::divideCeil(vectors, vectorGroups);
-    tileRows = std::min(outHeight, std::max<int64_t>(1, tileAccumulators(lanes) / tileVectors));
-    rowTiles = llvm::divideCeil(outHeight, tileRows);
+    Value vectors = ix.ceilDiv(outWidth, ix.c(lanes));
+    Value lastStart = maskedEnds ? ix.mul(ix.sub(vectors, ix.c(1)), ix.c(lanes))
+                                 : ix.sub(ix.max(outWidth, ix.c(lanes)), ix.c(lanes));
+    paddedWidth = ix.max(ix.add(width, ix.c(padLeft + w.padEnd[last])),
+                         ix.add(ix.mul(ix.add(lastStart, ix.c(lanes)), ix.c(strideW)),
+                                ix.c((kernelWidth - 1) * dilationW)));
+    std::optional<int64_t> staticVectors = IndexMath::constant(vectors);
+    std::optional<int64_t> staticHeight = IndexMath::constant(outHeight);
+    if (staticVectors) {
+      int64_t groups = llvm::divideCeil(*staticVectors, tileAccumulators(lanes) / 2);
+      tileVectors = llvm::divideCeil(*staticVectors, groups);
+    } else {
+      // Rows of unknown width: one vector per tile row (a second one would
+      // repeat the first on rows of one vector), its rows the accumulators.
+      tileVectors = tileAccumulators(lanes) / 4;
+    }
+    tileRows = std::max<int64_t>(1, tileAccumulators(lanes) / tileVectors);
+    if (staticHeight)
+      tileRows = std::min(*staticHeight, tileRows);
+    vectorGroups = ix.ceilDiv(vectors, ix.c(tileVectors));
+    rowTiles = ix.ceilDiv(outHeight, ix.c(tileRows));
   }
 };
 
@@ -105,14 +131,13 @@ struct DepthwiseGeometry {
 /// lanes one output vector reads there.
 class DepthwisePlanes {
 protected:
-  DepthwisePlanes(ImplicitLocOpBuilder &b, Value input, ArrayRef<int64_t> out,
+  DepthwisePlanes(ImplicitLocOpBuilder &b, Value input, ArrayRef<Value> outSpatial,
                   const Window &window, int64_t lanes, bool maskedEnds)
-      : b(b), ix(b),
-        g(cast<RankedTensorType>(input.getType()).getShape(), out, window, lanes, maskedEnds),
-        lanes(lanes), f32(b.getF32Type()), vec(VectorType::get({lanes}, f32)) {
+      : b(b), ix(b), g(ix, input, outSpatial, window, lanes, maskedEnds), lanes(lanes),
+        f32(b.getF32Type()), vec(VectorType::get({lanes}, f32)) {
     // Planes as rows: [N, C, *S] -> [N · C, prod(S)] (a 1-D one is a plane
     // of one row).
-    int64_t rank = out.size();
+    int64_t rank = cast<RankedTensorType>(input.getType()).getRank();
     planeGroups = {{0, 1}, {}};
     for (int64_t d = 2; d < rank; ++d)
       planeGroups[1].push_back(d);
@@ -121,21 +146,31 @@ protected:
 
   /// How many tasks may each hold a padded plane: together at most
   /// kMaxScratchBytes.
-  int64_t scratchTasks() const {
-    return std::max<int64_t>(
-        1, kMaxScratchBytes / (g.paddedHeight * g.paddedWidth * int64_t(sizeof(float))));
+  Value scratchTasks() {
+    return ix.max(ix.c(1), ix.div(ix.c(kMaxScratchBytes),
+                                  ix.mul(ix.mul(g.paddedHeight, g.paddedWidth),
+                                         ix.c(int64_t(sizeof(float))))));
+  }
+
+  /// A tensor of `sizes` (static where they are constants).
+  Value emptyTensor(ArrayRef<Value> sizes) {
+    SmallVector<int64_t> shape;
+    SmallVector<Value> dynamic;
+    for (Value size : sizes) {
+      std::optional<int64_t> known = IndexMath::constant(size);
+      shape.push_back(known.value_or(ShapedType::kDynamic));
+      if (!known)
+        dynamic.push_back(size);
+    }
+    return tensor::EmptyOp::create(b, shape, f32, dynamic);
   }
 
   /// [rows, columns] computed by tasks of `perTask` rows (an scf.forall):
   /// `body(begin, count, slice)` returns rows [begin, begin + count)
   /// computed into `slice` ([count, columns]).
-  Value buildRowTasks(Value rows, Value perTask, int64_t columns,
+  Value buildRowTasks(Value rows, Value perTask, Value columns,
                       function_ref<Value(Value begin, Value count, Value slice)> body) {
-    SmallVector<Value> dynamicRows;
-    if (!ix.constant(rows))
-      dynamicRows.push_back(rows);
-    Value init = tensor::EmptyOp::create(
-        b, {ix.constant(rows).value_or(ShapedType::kDynamic), columns}, f32, dynamicRows);
+    Value init = emptyTensor({rows, columns});
     auto forall = scf::ForallOp::create(
         b, ArrayRef<OpFoldResult>{getAsOpFoldResult(ix.ceilDiv(rows, perTask))},
         ValueRange{init}, std::nullopt);
@@ -144,9 +179,10 @@ protected:
     Value begin = ix.mul(forall.getInductionVars()[0], perTask);
     Value count = ix.min(perTask, ix.sub(rows, begin));
     SmallVector<OpFoldResult> offsets = {begin, b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes = {count, b.getIndexAttr(columns)};
+    SmallVector<OpFoldResult> sizes = {count, getAsOpFoldResult(columns)};
     SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
-    auto sliceType = RankedTensorType::get({ShapedType::kDynamic, columns}, f32);
+    auto sliceType = RankedTensorType::get(
+        {ShapedType::kDynamic, IndexMath::constant(columns).value_or(ShapedType::kDynamic)}, f32);
     Value slice = tensor::ExtractSliceOp::create(b, sliceType, forall.getRegionIterArgs()[0],
                                                  offsets, sizes, strides);
     slice = body(begin, count, slice);
@@ -158,19 +194,20 @@ protected:
 
   /// A zero-filled padded plane.
   Value zeroPlane() {
-    Value padded = tensor::EmptyOp::create(b, {g.paddedHeight, g.paddedWidth}, f32);
+    Value padded = emptyTensor({g.paddedHeight, g.paddedWidth});
     return linalg::FillOp::create(b, ValueRange{scalar(0.0)}, ValueRange{padded}).getResult(0);
   }
 
   /// Input plane `plane` copied into the interior of `padded`, row by row,
   /// one vector at a time (the ragged end masked); the border stays zero.
   Value copyPlane(Value plane, Value padded) {
-    int64_t full = g.width / lanes, ragged = g.width % lanes;
-    return buildLoop(b, ix.c(0), ix.c(g.height), ix.c(1), ValueRange{padded},
+    Value full = ix.div(g.width, ix.c(lanes)), ragged = ix.rem(g.width, ix.c(lanes));
+    Value raggedMask = mask(ragged);
+    return buildLoop(b, ix.c(0), g.height, ix.c(1), ValueRange{padded},
                      [&](Value y, ValueRange state) -> SmallVector<Value> {
                        Value row = ix.add(y, ix.c(g.padTop));
                        auto copy = [&](Value at, Value out, Value mask) {
-                         Value from = ix.add(ix.mul(y, ix.c(g.width)), at);
+                         Value from = ix.add(ix.mul(y, g.width), at);
                          auto read = vector::TransferReadOp::create(
                              b, vec, x, ValueRange{plane, from}, scalar(0.0),
                              ArrayRef<bool>{true});
@@ -184,14 +221,16 @@ protected:
                          return write.getResult();
                        };
                        Value out = state[0];
-                       if (full > 0)
-                         out = buildLoop(b, ix.c(0), ix.c(full * lanes), ix.c(lanes),
-                                         ValueRange{out},
+                       Value fullEnd = ix.mul(full, ix.c(lanes));
+                       if (IndexMath::constant(full) != 0)
+                         out = buildLoop(b, ix.c(0), fullEnd, ix.c(lanes), ValueRange{out},
                                          [&](Value at, ValueRange s) -> SmallVector<Value> {
                                            return {copy(at, s[0], nullptr)};
                                          })[0];
-                       if (ragged > 0)
-                         out = copy(ix.c(full * lanes), out, mask(ragged));
+                       // (An empty mask, where the width is a whole number
+                       // of vectors at run time, copies nothing.)
+                       if (IndexMath::constant(ragged) != 0)
+                         out = copy(fullEnd, out, raggedMask);
                        return {out};
                      })[0];
   }
@@ -211,9 +250,10 @@ protected:
     return vector::ShuffleOp::create(b, read, read, every);
   }
 
-  Value mask(int64_t length) {
+  /// The first `length` lanes.
+  Value mask(Value length) {
     return vector::CreateMaskOp::create(b, VectorType::get({lanes}, b.getI1Type()),
-                                        ValueRange{ix.c(length)});
+                                        ValueRange{length});
   }
   Value scalar(double v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(float(v))); }
   Value splat(double v) {
@@ -230,29 +270,52 @@ protected:
   Value x;
 };
 
+/// The spatial sizes of `value` ([N, C, *S]).
+SmallVector<Value> spatialSizes(ImplicitLocOpBuilder &b, Value value) {
+  IndexMath ix(b);
+  SmallVector<Value> sizes;
+  for (int64_t d = 2; d < cast<RankedTensorType>(value.getType()).getRank(); ++d)
+    sizes.push_back(ix.dim(value, d));
+  return sizes;
+}
+
+/// The spatial sizes of a convolution's result: constants where static,
+/// else from the window over the input's sizes.
+SmallVector<Value> convOutputSpatial(ImplicitLocOpBuilder &b, ConvOp op) {
+  IndexMath ix(b);
+  SmallVector<Value> sizes;
+  RankedTensorType type = op.getType();
+  Window window = op.window();
+  for (int64_t d = 2; d < type.getRank(); ++d)
+    sizes.push_back(type.isDynamicDim(d)
+                        ? window.outputSize(b, b.getLoc(), d - 2, ix.dim(op.getInput(), d))
+                        : ix.c(type.getDimSize(d)));
+  return sizes;
+}
+
 class DepthwiseKernelBuilder : DepthwisePlanes {
 public:
   /// `epilogue`: elementwise ops applied to the convolution's result
   /// (depthwiseEpilogue), whose last one's result the kernel computes.
   DepthwiseKernelBuilder(ImplicitLocOpBuilder &b, ConvOp op, int64_t lanes, int64_t taskElements,
                          ArrayRef<Operation *> epilogue)
-      : DepthwisePlanes(b, op.getInput(), op.getType().getShape(), op.window(), lanes,
+      : DepthwisePlanes(b, op.getInput(), convOutputSpatial(b, op), op.window(), lanes,
                         /*maskedEnds=*/false),
-        op(op),
-        taskElements(taskElements), epilogue(epilogue) {}
+        op(op), taskElements(taskElements), epilogue(epilogue) {}
 
   Value build() {
     Value input = op.getInput();
     Value planes = ix.mul(ix.dim(input, 0), ix.c(g.channels));
     // The weight [C, 1, *K] as [C, taps]: the same grouping.
     weights = tensor::CollapseShapeOp::create(b, op.getWeight(), planeGroups);
-    int64_t outPlane = g.outHeight * g.outWidth;
+    Value outPlane = ix.mul(g.outHeight, g.outWidth);
     // Each task has a padded plane of its own (one arena slot per task).
     Value planesPerTask =
-        ix.min(planes, ix.max(ix.c(std::max<int64_t>(1, taskElements / outPlane)),
-                              ix.ceilDiv(planes, ix.c(scratchTasks()))));
+        ix.min(planes, ix.max(ix.max(ix.c(1), ix.div(ix.c(taskElements), outPlane)),
+                              ix.ceilDiv(planes, scratchTasks())));
     Value result = buildRowTasks(
-        planes, planesPerTask, outPlane, [&](Value begin, Value count, Value slice) {
+        planes, planesPerTask, outPlane,
+        [&](Value begin, Value count, Value slice) {
           return buildLoop(b, ix.c(0), count, ix.c(1), ValueRange{zeroPlane(), slice},
                            [&](Value p, ValueRange state) -> SmallVector<Value> {
                              Value plane = ix.add(begin, p);
@@ -262,33 +325,53 @@ public:
         });
     SmallVector<OpFoldResult> shape = {getAsOpFoldResult(ix.dim(input, 0)),
                                        b.getIndexAttr(g.channels)};
-    for (int64_t d : op.getType().getShape().drop_front(2))
-      shape.push_back(b.getIndexAttr(d));
+    if (op.getType().getRank() == 4)
+      shape.push_back(getAsOpFoldResult(g.outHeight));
+    shape.push_back(getAsOpFoldResult(g.outWidth));
     return tensor::ExpandShapeOp::create(b, op.getType(), result, planeGroups, shape);
   }
 
 private:
-  /// Output plane `plane` (row `p` of the task's `out`) from `padded`.
+  /// Output plane `plane` (row `p` of the task's `out`) from `padded`. A
+  /// row narrower than a vector is written masked; where the width is known
+  /// only at run time, both versions are built and the width picks one.
   Value convolvePlane(Value plane, Value p, Value padded, Value out) {
+    Value narrow = ix.lt(g.outWidth, ix.c(lanes));
+    std::optional<int64_t> known = IndexMath::constant(narrow);
+    if (known)
+      return convolveTiles(plane, p, padded, out, *known ? mask(g.outWidth) : Value());
+    auto choice = scf::IfOp::create(b, out.getType(), narrow, /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(choice.thenBlock());
+    scf::YieldOp::create(b, convolveTiles(plane, p, padded, out, mask(g.outWidth)));
+    b.setInsertionPointToStart(choice.elseBlock());
+    scf::YieldOp::create(b, convolveTiles(plane, p, padded, out, Value()));
+    return choice.getResult(0);
+  }
+
+  /// The tiles of convolvePlane, each written under `narrow` when not null.
+  Value convolveTiles(Value plane, Value p, Value padded, Value out, Value narrow) {
     Value channel = ix.rem(plane, ix.c(g.channels));
     Value init = op.getBias()
                      ? Value(vector::BroadcastOp::create(
                            b, vec, tensor::ExtractOp::create(b, op.getBias(), channel)))
                      : splat(0.0);
+    Value lastRow = ix.sub(g.outHeight, ix.c(1));
+    Value lastColumn = ix.sub(ix.max(g.outWidth, ix.c(lanes)), ix.c(lanes));
     return buildLoop(
-        b, ix.c(0), ix.c(g.rowTiles * g.vectorGroups), ix.c(1), ValueRange{out},
+        b, ix.c(0), ix.mul(g.rowTiles, g.vectorGroups), ix.c(1), ValueRange{out},
         [&](Value tile, ValueRange state) -> SmallVector<Value> {
-          Value rowTile = ix.div(tile, ix.c(g.vectorGroups));
-          Value group = ix.rem(tile, ix.c(g.vectorGroups));
+          Value rowTile = ix.div(tile, g.vectorGroups);
+          Value group = ix.rem(tile, g.vectorGroups);
           // Rows and vectors past the plane's are its last ones again.
           SmallVector<Value> rows, columns;
           for (int64_t r = 0; r < g.tileRows; ++r)
-            rows.push_back(ix.min(ix.add(ix.mul(rowTile, ix.c(g.tileRows)), ix.c(r)),
-                                  ix.c(g.outHeight - 1)));
+            rows.push_back(
+                ix.min(ix.add(ix.mul(rowTile, ix.c(g.tileRows)), ix.c(r)), lastRow));
           for (int64_t v = 0; v < g.tileVectors; ++v)
-            columns.push_back(
-                ix.min(ix.mul(ix.add(ix.mul(group, ix.c(g.tileVectors)), ix.c(v)), ix.c(lanes)),
-                       ix.c(std::max<int64_t>(0, g.outWidth - lanes))));
+            columns.push_back(ix.min(
+                ix.mul(ix.add(ix.mul(group, ix.c(g.tileVectors)), ix.c(v)), ix.c(lanes)),
+                lastColumn));
           SmallVector<Value> acc(g.tileRows * g.tileVectors, init);
           acc = buildLoop(b, ix.c(0), ix.c(g.kernelHeight), ix.c(1), acc,
                           [&](Value kh, ValueRange sums) -> SmallVector<Value> {
@@ -297,12 +380,11 @@ private:
           for (Value &sum : acc)
             sum = applyEpilogue(sum);
           Value result = state[0];
-          Value narrow = g.outWidth < lanes ? mask(g.outWidth) : Value();
           for (int64_t r = 0; r < g.tileRows; ++r)
             for (int64_t v = 0; v < g.tileVectors; ++v) {
               auto write = vector::TransferWriteOp::create(
                   b, acc[r * g.tileVectors + v], result,
-                  ValueRange{p, ix.add(ix.mul(rows[r], ix.c(g.outWidth)), columns[v])},
+                  ValueRange{p, ix.add(ix.mul(rows[r], g.outWidth), columns[v])},
                   ArrayRef<bool>{true});
               if (narrow)
                 write.getMaskMutable().assign(narrow);
@@ -377,16 +459,18 @@ constexpr int64_t kMaxTapAccumulators = 16;
 class DepthwiseWeightGradBuilder : DepthwisePlanes {
 public:
   DepthwiseWeightGradBuilder(ImplicitLocOpBuilder &b, ConvWeightGradOp op, int64_t lanes)
-      : DepthwisePlanes(b, op.getInput(), op.getGrad().getType().getShape(), op.window(),
-                        lanes, /*maskedEnds=*/true),
+      : DepthwisePlanes(b, op.getInput(), spatialSizes(b, op.getGrad()), op.window(), lanes,
+                        /*maskedEnds=*/true),
         op(op), taps(g.kernelHeight * g.kernelWidth) {}
 
   Value build() {
     grad = tensor::CollapseShapeOp::create(b, op.getGrad(), planeGroups);
     Value images = ix.dim(op.getInput(), 0);
-    int64_t perTask = llvm::divideCeil(g.channels, std::min(g.channels, scratchTasks()));
+    Value channels = ix.c(g.channels);
+    Value perTask = ix.ceilDiv(channels, ix.min(channels, scratchTasks()));
     Value result = buildRowTasks(
-        ix.c(g.channels), ix.c(perTask), taps, [&](Value begin, Value count, Value slice) {
+        channels, perTask, ix.c(taps),
+        [&](Value begin, Value count, Value slice) {
           // The task's own accumulators between groups of taps and images.
           Value zeroSums = tensor::EmptyOp::create(b, {taps, lanes}, f32);
           zeroSums = linalg::FillOp::create(b, ValueRange{scalar(0.0)}, ValueRange{zeroSums})
@@ -434,22 +518,35 @@ private:
       for (int64_t t = first; t < first + count; ++t)
         acc.push_back(vector::TransferReadOp::create(b, vec, sums, ValueRange{ix.c(t), ix.c(0)},
                                                      scalar(0.0), ArrayRef<bool>{true}));
-      int64_t full = g.outWidth / lanes, ragged = g.outWidth % lanes;
+      Value full = ix.div(g.outWidth, ix.c(lanes)), ragged = ix.rem(g.outWidth, ix.c(lanes));
+      Value fullEnd = ix.mul(full, ix.c(lanes));
+      Value raggedMask = mask(ragged);
       acc = buildLoop(
-          b, ix.c(0), ix.c(g.outHeight), ix.c(1), acc,
+          b, ix.c(0), g.outHeight, ix.c(1), acc,
           [&](Value oh, ValueRange sumsIn) -> SmallVector<Value> {
             SmallVector<Value> rowAcc(sumsIn);
-            if (full > 0)
-              rowAcc = buildLoop(b, ix.c(0), ix.c(full), ix.c(1), rowAcc,
+            if (IndexMath::constant(full) != 0)
+              rowAcc = buildLoop(b, ix.c(0), full, ix.c(1), rowAcc,
                                  [&](Value v, ValueRange inner) -> SmallVector<Value> {
                                    return accumulateVector(plane, padded, oh,
                                                            ix.mul(v, ix.c(lanes)), Value(),
                                                            kh0, kh1, inner);
                                  });
-            if (ragged > 0)
-              rowAcc = accumulateVector(plane, padded, oh, ix.c(full * lanes), mask(ragged),
-                                        kh0, kh1, rowAcc);
-            return rowAcc;
+            std::optional<int64_t> knownRagged = IndexMath::constant(ragged);
+            if (knownRagged == 0)
+              return rowAcc;
+            if (knownRagged)
+              return accumulateVector(plane, padded, oh, fullEnd, raggedMask, kh0, kh1, rowAcc);
+            // A width known at run time: the ragged vector where there is one.
+            auto ifRagged = scf::IfOp::create(b, ValueRange(rowAcc).getTypes(),
+                                              ix.lt(ix.c(0), ragged), /*withElseRegion=*/true);
+            OpBuilder::InsertionGuard guard(b);
+            b.setInsertionPointToStart(ifRagged.thenBlock());
+            scf::YieldOp::create(b, accumulateVector(plane, padded, oh, fullEnd, raggedMask,
+                                                     kh0, kh1, rowAcc));
+            b.setInsertionPointToStart(ifRagged.elseBlock());
+            scf::YieldOp::create(b, rowAcc);
+            return SmallVector<Value>(ifRagged.getResults());
           });
       for (auto [i, sum] : llvm::enumerate(acc))
         sums = vector::TransferWriteOp::create(b, sum, sums,
@@ -469,7 +566,7 @@ private:
                                       Value lanesMask, int64_t kh0, int64_t kh1,
                                       ValueRange sums) {
     auto read = vector::TransferReadOp::create(
-        b, vec, grad, ValueRange{plane, ix.add(ix.mul(oh, ix.c(g.outWidth)), column)},
+        b, vec, grad, ValueRange{plane, ix.add(ix.mul(oh, g.outWidth), column)},
         scalar(0.0), ArrayRef<bool>{true});
     if (lanesMask)
       read.getMaskMutable().assign(lanesMask);
@@ -532,12 +629,11 @@ struct DepthwiseConvKernel : OpRewritePattern<ConvOp> {
       return rewriter.notifyMatchFailure(op, "not f32");
     if (inputType.getRank() != 3 && inputType.getRank() != 4)
       return rewriter.notifyMatchFailure(op, "not 1-D or 2-D");
-    // Channels and spatial sizes are static (the op's verifier); the batch
-    // may be symbolic (then at least 1).
-    if (llvm::is_contained(inputType.getShape().drop_front(), ShapedType::kDynamic) ||
-        llvm::is_contained(inputType.getShape(), 0) ||
+    // The batch and the planes may be symbolic (then at least 1: the entry
+    // point's checks), the channels are static (the op's verifier).
+    if (llvm::is_contained(inputType.getShape(), 0) ||
         llvm::is_contained(resultType.getShape(), 0))
-      return rewriter.notifyMatchFailure(op, "symbolic or empty planes");
+      return rewriter.notifyMatchFailure(op, "empty planes");
     int64_t channels = inputType.getDimSize(1);
     if (op.getGroups() != channels || resultType.getDimSize(1) != channels)
       return rewriter.notifyMatchFailure(op, "not one input and output channel per group");
@@ -571,10 +667,8 @@ struct DepthwiseWeightGradKernel : OpRewritePattern<ConvWeightGradOp> {
       return rewriter.notifyMatchFailure(op, "not an f32 depthwise convolution's");
     if (inputType.getRank() != 3 && inputType.getRank() != 4)
       return rewriter.notifyMatchFailure(op, "not 1-D or 2-D");
-    if (llvm::is_contained(inputType.getShape().drop_front(), ShapedType::kDynamic) ||
-        llvm::is_contained(gradType.getShape().drop_front(), ShapedType::kDynamic) ||
-        llvm::is_contained(inputType.getShape(), 0) || llvm::is_contained(gradType.getShape(), 0))
-      return rewriter.notifyMatchFailure(op, "symbolic or empty planes");
+    if (llvm::is_contained(inputType.getShape(), 0) || llvm::is_contained(gradType.getShape(), 0))
+      return rewriter.notifyMatchFailure(op, "empty planes");
     if (op.window().stride.back() > kMaxStride)
       return rewriter.notifyMatchFailure(op, "stride wider than a shuffle gathers");
     ImplicitLocOpBuilder b(op.getLoc(), rewriter);

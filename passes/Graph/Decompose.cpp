@@ -189,9 +189,8 @@ struct DecomposeWindowGrad : OpRewritePattern<OpTy> {
   DecomposeWindowGrad(MLIRContext *context, bool keepDepthwise = false)
       : OpRewritePattern<OpTy>(context), keepDepthwise(keepDepthwise) {}
   LogicalResult matchAndRewrite(OpTy op, PatternRewriter &rewriter) const override {
-    // (The target's depthwise kernel takes static planes.)
     if constexpr (std::is_same_v<OpTy, ConvWeightGradOp>)
-      if (keepDepthwise && op.isDepthwise() && staticButBatch(op))
+      if (keepDepthwise && op.isDepthwise())
         return rewriter.notifyMatchFailure(op, "depthwise: left for the target's kernel");
     UbeBuilder u(rewriter, op.getLoc());
     rewriter.replaceOp(op, expand(op, u));

@@ -124,11 +124,11 @@ func.func @large_planes(%x: tensor<1x8x1400x1400xf32>, %w: tensor<8x1x3x3xf32>) 
 // CHECK: linalg.fill {{.*}} -> tensor<49x16xf32>
 // CHECK: linalg.fill {{.*}} -> tensor<15x54xf32>
 // CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1
+// CHECK: %[[RAGGED:.*]] = vector.constant_mask [8] : vector<16xi1>
 // CHECK: vector.transfer_read %[[X]]
 // CHECK: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
 // CHECK: vector.transfer_read %[[G]]
 // CHECK: math.fma
-// CHECK: %[[RAGGED:.*]] = vector.constant_mask [8] : vector<16xi1>
 // CHECK: vector.transfer_read %[[G]][%{{.*}}, %{{.*}}], %{{.*}}, %[[RAGGED]]
 // CHECK: arith.select %[[RAGGED]]
 // CHECK-COUNT-49: vector.reduction <add>
@@ -152,4 +152,50 @@ func.func @grouped_weight_grad(%x: tensor<2x4x8x8xf32>, %g: tensor<2x2x8x8xf32>)
                                     groups = 2 : i64}
       : tensor<2x4x8x8xf32>, tensor<2x2x8x8xf32>
   return %0 : tensor<2x2x3x3xf32>
+}
+
+// -----
+
+// Symbolic planes: the plane sizes, the padded plane's, the tile counts and
+// the task split at run time, the tile static (4 rows × 1 vector at 16
+// lanes: a row's vectors unknown). A row narrower than a vector is written
+// masked, so both versions are built and the output width picks one; the
+// input row's ragged end is copied under a mask of its run-time length.
+// CHECK-LABEL: func.func @symbolic_planes
+// CHECK: %[[H:.*]] = tensor.dim %arg0, %c2 : tensor<?x8x?x?xf32>
+// CHECK: %[[W:.*]] = tensor.dim %arg0, %c3 : tensor<?x8x?x?xf32>
+// CHECK: scf.forall (%{{.*}}) in (%{{.*}}) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<?x?xf32>)
+// CHECK: tensor.empty(%{{.*}}, %{{.*}}) : tensor<?x?xf32>
+// CHECK: vector.create_mask %{{.*}} : vector<16xi1>
+// CHECK: %[[NARROW:.*]] = arith.cmpi ult, %{{.*}}, %c16 : index
+// CHECK: scf.if %[[NARROW]]
+// CHECK: vector.shuffle
+// CHECK-COUNT-4: vector.transfer_write %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}], %{{.*}} {in_bounds = [true]} : vector<16xf32>, tensor<?x?xf32>
+// CHECK: } else {
+// CHECK-COUNT-4: vector.transfer_write %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] {in_bounds = [true]} : vector<16xf32>, tensor<?x?xf32>
+// CHECK: tensor.expand_shape %{{.*}} {{\[\[}}0, 1], [2, 3]] output_shape [%{{.*}}, 8, %{{.*}}, %{{.*}}] : tensor<?x?xf32> into tensor<?x8x?x?xf32>
+// CHECK-NOT: ube.conv
+func.func @symbolic_planes(%x: tensor<?x8x?x?xf32>, %w: tensor<8x1x3x3xf32>) -> tensor<?x8x?x?xf32> {
+  %0 = ube.conv %x, %w {groups = 8 : i64, stride = array<i64: 2, 2>, padding = array<i64: 1, 1, 1, 1>}
+      : tensor<?x8x?x?xf32>, tensor<8x1x3x3xf32>
+  return %0 : tensor<?x8x?x?xf32>
+}
+
+// -----
+
+// The weight gradient on symbolic planes: a row's whole vectors counted at
+// run time, the ragged one taken only where the width leaves one.
+// CHECK-LABEL: func.func @symbolic_weight_grad
+// CHECK: scf.forall (%{{.*}}) in (%{{.*}}) shared_outs(%{{.*}}) -> (tensor<8x9xf32>)
+// CHECK: tensor.empty(%{{.*}}, %{{.*}}) : tensor<?x?xf32>
+// CHECK: %[[RAGGED:.*]] = arith.cmpi ugt, %{{.*}}, %c0 : index
+// CHECK: scf.if %[[RAGGED]] -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// CHECK: arith.select
+// CHECK-COUNT-9: vector.reduction <add>
+// CHECK-NOT: ube.conv_weight_grad
+func.func @symbolic_weight_grad(%x: tensor<?x8x?x?xf32>, %g: tensor<?x8x?x?xf32>) -> tensor<8x1x3x3xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1, 1, 1>,
+                                    groups = 8 : i64}
+      : tensor<?x8x?x?xf32>, tensor<?x8x?x?xf32>
+  return %0 : tensor<8x1x3x3xf32>
 }

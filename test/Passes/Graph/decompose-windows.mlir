@@ -192,8 +192,11 @@ func.func @max_pool_indices(%x: tensor<1x1x4xf32>) -> tensor<1x1x2xi64> {
 // -----
 
 // keep-depthwise-weight-grads leaves a depthwise convolution's weight
-// gradient whole (for --ube-cpu-depthwise-kernels), not a grouped one's.
+// gradient whole (for --ube-cpu-depthwise-kernels), on static or symbolic
+// planes, not a grouped one's.
 // KEEP-LABEL: func.func @depthwise_weight_grad
+// KEEP: ube.conv_weight_grad
+// KEEP-LABEL: func.func @depthwise_weight_grad_symbolic
 // KEEP: ube.conv_weight_grad
 // KEEP-LABEL: func.func @grouped_weight_grad
 // KEEP-NOT: ube.conv_weight_grad
@@ -205,6 +208,13 @@ func.func @depthwise_weight_grad(%x: tensor<2x4x8x8xf32>, %g: tensor<2x4x8x8xf32
   %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1, 1, 1>,
                                     groups = 4 : i64}
       : tensor<2x4x8x8xf32>, tensor<2x4x8x8xf32>
+  return %0 : tensor<4x1x3x3xf32>
+}
+func.func @depthwise_weight_grad_symbolic(%x: tensor<?x4x?x?xf32>, %g: tensor<?x4x?x?xf32>)
+    -> tensor<4x1x3x3xf32> {
+  %0 = ube.conv_weight_grad %x, %g {kernel = array<i64: 3, 3>, padding = array<i64: 1, 1, 1, 1>,
+                                    groups = 4 : i64}
+      : tensor<?x4x?x?xf32>, tensor<?x4x?x?xf32>
   return %0 : tensor<4x1x3x3xf32>
 }
 func.func @grouped_weight_grad(%x: tensor<2x4x8x8xf32>, %g: tensor<2x2x8x8xf32>)

@@ -518,6 +518,14 @@ PLANE_LAYERS = {  # name -> (module, channels, planes of the calls)
                                                         groups=2), 4, [(8, 9), (11, 6)]),
     "depthwise, stride 2": (lambda: torch.nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4), 4,
                             [(9, 10), (6, 13)]),
+    # The depthwise kernels on symbolic planes: rows of whole vectors, of a
+    # ragged end and narrower than one (8 lanes on AVX2, 16 on AVX-512),
+    # ReLU6 applied in registers.
+    "depthwise, ReLU6": (lambda: torch.nn.Sequential(
+        torch.nn.Conv2d(4, 4, 3, padding=1, groups=4), torch.nn.ReLU6()), 4,
+        [(5, 16), (7, 21), (3, 35)]),
+    "depthwise 5x5, dilated": (lambda: torch.nn.Conv2d(3, 3, 5, padding=4, dilation=2, groups=3),
+                               3, [(9, 19), (12, 32), (4, 6)]),
     "conv3d, stride 2": (lambda: torch.nn.Conv3d(2, 4, 3, stride=2, padding=1), 2,
                          [(5, 6, 7), (7, 5, 4)]),
     "max_pool2d": (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1),
