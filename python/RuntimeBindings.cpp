@@ -209,14 +209,25 @@ public:
       throw py::type_error("function '" + std::string(ube_executable_function_name(exe_, fn)) +
                            "' has " + std::to_string(numOutputs) + " outputs, got " +
                            std::to_string(outputs->size()) + " output arrays");
+    // Symbolic sizes are those the inputs give: all outputs' at once (the
+    // symbols bound, and the sizes derived from them computed, once).
+    std::vector<std::vector<int64_t>> outShapes(numOutputs);
+    std::vector<int64_t *> outShapePtrs;
+    bool symbolic = false;
     for (size_t i = 0; i < numOutputs; ++i) {
       ube_tensor_info info;
       check(ube_function_output(exe_, fn, i, &info));
-      // Symbolic sizes are those the inputs give.
-      std::vector<int64_t> sizes(info.shape, info.shape + info.rank);
-      if (std::count(sizes.begin(), sizes.end(), -1))
-        check(ube_function_output_shape(exe_, fn, inShapePtrs.data(), numInputs, i,
-                                        sizes.data()));
+      outShapes[i].assign(info.shape, info.shape + info.rank);
+      symbolic |= std::count(outShapes[i].begin(), outShapes[i].end(), -1) > 0;
+      outShapePtrs.push_back(outShapes[i].data());
+    }
+    if (symbolic)
+      check(ube_function_output_shapes(exe_, fn, inShapePtrs.data(), numInputs,
+                                       outShapePtrs.data()));
+    for (size_t i = 0; i < numOutputs; ++i) {
+      ube_tensor_info info;
+      check(ube_function_output(exe_, fn, i, &info));
+      const std::vector<int64_t> &sizes = outShapes[i];
       std::vector<py::ssize_t> shape(sizes.begin(), sizes.end());
       py::array result;
       if (outputs && !(*outputs)[i].is_none()) {

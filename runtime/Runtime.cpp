@@ -365,6 +365,29 @@ ube_status ube_function_output_shape(const ube_executable *executable, size_t fu
   });
 }
 
+ube_status ube_function_output_shapes(const ube_executable *executable, size_t function,
+                                      const int64_t *const *input_shapes, size_t num_inputs,
+                                      int64_t *const *shapes) {
+  return guarded([&]() -> ube_status {
+    std::vector<int64_t> sizes;
+    if (ube_status s = symbolSizesOf(executable, function, input_shapes, num_inputs,
+                                     "ube_function_output_shapes", sizes))
+      return s;
+    const EntryPoint &entry = executable->manifest.entries[function];
+    if (!shapes && !entry.outputs.empty())
+      return makeStatus(UBE_INVALID_ARGUMENT, "ube_function_output_shapes: null shapes");
+    for (size_t i = 0; i < entry.outputs.size(); ++i) {
+      if (!shapes[i] && !entry.outputs[i].shape.empty())
+        return makeStatus(UBE_INVALID_ARGUMENT,
+                          fmt::format("ube_function_output_shapes: null shape for output '{}'",
+                                      entry.outputs[i].name));
+      std::vector<int64_t> out = resolvedShape(entry, entry.outputs[i], sizes);
+      std::copy(out.begin(), out.end(), shapes[i]);
+    }
+    return nullptr;
+  });
+}
+
 ube_status ube_function_arena_bytes(const ube_executable *executable, size_t function,
                                     const int64_t *const *input_shapes, size_t num_inputs,
                                     uint64_t *bytes) {

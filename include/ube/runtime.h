@@ -129,6 +129,13 @@ ptrdiff_t ube_function_output_in_place_of(const ube_executable *executable, size
 ube_status ube_function_output_shape(const ube_executable *executable, size_t function,
                                      const int64_t *const *input_shapes, size_t num_inputs,
                                      size_t index, int64_t *shape);
+/* Every output's shape at once, the symbols bound once: `shapes[i]`
+ * receives output i's rank of sizes. What a caller allocating all the
+ * outputs uses (ube_function_output_shape per output binds the symbols,
+ * and computes the sizes derived from them, each time). */
+ube_status ube_function_output_shapes(const ube_executable *executable, size_t function,
+                                      const int64_t *const *input_shapes, size_t num_inputs,
+                                      int64_t *const *shapes);
 /* The bytes of scratch memory a call with inputs of `input_shapes` takes
  * (the runtime's arena; 0: none). An entry point with symbolic dimensions
  * may need more at larger sizes: each invocation's arena grows to what its

@@ -349,6 +349,21 @@ TEST(Runtime, SymbolicShapesThroughTheCApi) {
   expectError(outputShape({3, 5, 8}, {6, 1}, y), UBE_INVALID_ARGUMENT,
               "inputs 'x' and 'bias' must agree on seq, got 5 and 6");
   expectError(outputShape({3, 5, 9}, {5, 1}, y), UBE_INVALID_ARGUMENT, "input 'x'");
+  // Every output's shape at once: the same sizes, the same errors.
+  {
+    int64_t xShape[] = {2, 6, 8}, biasShape[] = {6, 1};
+    const int64_t *shapes[] = {xShape, biasShape};
+    std::vector<int64_t> all(3, 0);
+    int64_t *outs[] = {all.data()};
+    expectOk(ube_function_output_shapes(exe, 0, shapes, 2, outs));
+    EXPECT_EQ(all, (std::vector<int64_t>{2, 6, 8}));
+    biasShape[0] = 7;
+    expectError(ube_function_output_shapes(exe, 0, shapes, 2, outs), UBE_INVALID_ARGUMENT,
+                "inputs 'x' and 'bias' must agree on seq, got 6 and 7");
+    biasShape[0] = 6;
+    expectError(ube_function_output_shapes(exe, 0, shapes, 2, nullptr), UBE_INVALID_ARGUMENT,
+                "null shapes");
+  }
 
   // Two shapes through one executable, against a float64 reference.
   for (auto [batch, seq] : {std::pair<int64_t, int64_t>{1, 7}, {4, 64}}) {
