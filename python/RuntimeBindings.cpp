@@ -211,12 +211,13 @@ public:
                            std::to_string(outputs->size()) + " output arrays");
     // Symbolic sizes are those the inputs give: all outputs' at once (the
     // symbols bound, and the sizes derived from them computed, once).
+    std::vector<ube_tensor_info> outInfos(numOutputs);
     std::vector<std::vector<int64_t>> outShapes(numOutputs);
     std::vector<int64_t *> outShapePtrs;
     bool symbolic = false;
     for (size_t i = 0; i < numOutputs; ++i) {
-      ube_tensor_info info;
-      check(ube_function_output(exe_, fn, i, &info));
+      const ube_tensor_info &info = outInfos[i];
+      check(ube_function_output(exe_, fn, i, &outInfos[i]));
       outShapes[i].assign(info.shape, info.shape + info.rank);
       symbolic |= std::count(outShapes[i].begin(), outShapes[i].end(), -1) > 0;
       outShapePtrs.push_back(outShapes[i].data());
@@ -225,8 +226,7 @@ public:
       check(ube_function_output_shapes(exe_, fn, inShapePtrs.data(), numInputs,
                                        outShapePtrs.data()));
     for (size_t i = 0; i < numOutputs; ++i) {
-      ube_tensor_info info;
-      check(ube_function_output(exe_, fn, i, &info));
+      const ube_tensor_info &info = outInfos[i];
       const std::vector<int64_t> &sizes = outShapes[i];
       std::vector<py::ssize_t> shape(sizes.begin(), sizes.end());
       py::array result;
