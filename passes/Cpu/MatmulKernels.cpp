@@ -200,6 +200,7 @@ public:
         x.min(panelsPerGroup, x.ceilDiv(panels, x.ceilDiv(panels, x.max(one, fitting))));
     panelsPerGroup = x.select(x.lt(fitting, x.c(kMinGroupPanels)), panelsPerGroup, bounded);
     tilesPerGroup = x.select(shortWide, x.max(one, fullTiles), tilesPerGroup);
+    rowSplitGroups = groups;
     groups = x.select(shortWide, one, groups);
     columnGroups = x.max(one, x.ceilDiv(panels, x.max(one, panelsPerGroup)));
   }
@@ -265,10 +266,16 @@ public:
       // convolution's are K = 9·C rows deep, 60 MB for 64 channels at 56²
       // × 8 images; that layer 13.7 → 10.6 ms, 128 channels at 28² 10.0 →
       // 9.4; with 3 or 5 groups, 256 at 14² and 512 at 7², packing once
-      // was 2-3% faster). Not when strided: gathering each panel per task
+      // was 2-3% faster). Where runs of rows are read (stride 1 along
+      // them), not gathered lane by lane: gathering each panel per task
       // made the 3×3/2 layer of 128 channels at 56² 15.1 → 17.2 ms.
+      // (On a symbolic N, whether the product is short and wide, its
+      // tasks taking every row, is known at run time: at most the row
+      // split's groups.)
       std::optional<int64_t> rowGroups = x.constant(groups);
-      if (!transposeRhs && im2col.isContiguous() && rowGroups &&
+      if (!rowGroups)
+        rowGroups = x.constant(rowSplitGroups);
+      if (!transposeRhs && Im2colPanelRows::readsRuns(im2col) && rowGroups &&
           *rowGroups <= kTaskPackedMaxGroups && x.constant(blockDepth()).has_value())
         taskRows.emplace(b, im2col);
       else
@@ -860,6 +867,9 @@ private:
   /// Tasks split rows into `groups` of `tilesPerGroup` micro-tiles and
   /// panels into `columnGroups` of `panelsPerGroup`.
   Value m, n, k, panels, fullTiles, groups, tilesPerGroup, panelsPerGroup, columnGroups;
+  /// The row groups before a short, wide product's tasks take every row
+  /// (constant where M is, whatever N).
+  Value rowSplitGroups;
   /// Whether each K block is a set of tasks of its own (static K only).
   bool blocksOutside = false;
   static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16, kMinGroupPanels = 4;

@@ -293,23 +293,98 @@ Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
               : SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
 }
 
+bool Im2colPanelRows::readsRuns(Im2colOp im2col) {
+  return im2col.isContiguous() || (im2col.strides()[1] == 1 && !im2col.getBatchColumns());
+}
+
+std::pair<Value, Value> Im2colPanelRows::channelAndOffset(ImplicitLocOpBuilder &b,
+                                                          Value kk) const {
+  IndexMath x(b);
+  Value channel = x.div(kk, x.c(taps)), tap = x.rem(kk, x.c(taps));
+  return {channel, table ? tensor::ExtractOp::create(b, table, ValueRange{tap}).getResult()
+                         : Im2colOp(im2col).tapOffset(b, b.getLoc(), tap, planeWidth)};
+}
+
 Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
                             Value kBegin, Value kEnd, Value panel, int64_t panelWidth) const {
   IndexMath x(b);
-  // Row kk: channel kk / T at tap kk mod T's offset in the plane.
-  auto channelAndOffset = [&](Value kk) -> std::pair<Value, Value> {
-    Value channel = x.div(kk, x.c(taps)), tap = x.rem(kk, x.c(taps));
-    return {channel, table ? tensor::ExtractOp::create(b, table, ValueRange{tap}).getResult()
-                           : Im2colOp(im2col).tapOffset(b, b.getLoc(), tap, planeWidth)};
-  };
   if (contiguous)
     return fillPanelRows(b, flat, kBegin, kEnd, width, panel, panelWidth, [&](Value kk) {
-      auto [channel, offset] = channelAndOffset(kk);
+      auto [channel, offset] = channelAndOffset(b, kk);
       return SmallVector<Value>{r, channel, x.add(offset, column)};
     });
-  // Strided: each panel column's position in the plane, computed once per
-  // panel, plus the row's tap offset, gathered (32-bit indices where they
-  // fit: one AVX-512 gather per 16 floats).
+  if (readsRuns(im2col))
+    return fillRowRuns(b, r, column, width, kBegin, kEnd, panel, panelWidth);
+  return gather(b, r, column, width, kBegin, kEnd, panel, panelWidth);
+}
+
+Value Im2colPanelRows::fillRowRuns(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
+                                   Value kBegin, Value kEnd, Value panel,
+                                   int64_t panelWidth) const {
+  IndexMath x(b);
+  // The panel's positions from output row `row`'s column `start`: the
+  // first `head` lanes are a run of that row, the rest (if any) a run of
+  // the next, each one masked read (the second shifted back by `head`
+  // lanes, whose reads its mask drops). A panel that spans more rows (rows
+  // shorter than the panel's tail) is gathered.
+  Value row = x.div(column, rowLength), start = x.rem(column, rowLength);
+  Value rowStep = x.mul(planeWidth, x.c(stride[0]));
+  Value firstRun = x.add(x.mul(row, rowStep), start);
+  Value head = x.min(width, x.sub(rowLength, start));
+  Value secondRun = x.sub(x.add(firstRun, x.sub(rowStep, start)), head);
+  auto ifOp = scf::IfOp::create(b, panel.getType(), x.eq(head, width), /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    scf::YieldOp::create(
+        b, fillPanelRows(b, flat, kBegin, kEnd, width, panel, panelWidth, [&](Value kk) {
+          auto [channel, offset] = channelAndOffset(b, kk);
+          return SmallVector<Value>{r, channel, x.add(offset, firstRun)};
+        }));
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    auto twoRows = scf::IfOp::create(b, panel.getType(), x.lt(x.sub(width, head), x.add(rowLength, x.c(1))),
+                                     /*withElseRegion=*/true);
+    scf::YieldOp::create(b, twoRows.getResults());
+    b.setInsertionPointToStart(twoRows.elseBlock());
+    scf::YieldOp::create(b, gather(b, r, column, width, kBegin, kEnd, panel, panelWidth));
+    b.setInsertionPointToStart(twoRows.thenBlock());
+    Type f32 = b.getF32Type();
+    auto panelVector = VectorType::get({panelWidth}, f32);
+    auto maskType = VectorType::get({panelWidth}, b.getI1Type());
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    Value headMask = vector::CreateMaskOp::create(b, maskType, ValueRange{head});
+    Value tailMask = arith::AndIOp::create(
+        b, vector::CreateMaskOp::create(b, maskType, ValueRange{width}),
+        arith::XOrIOp::create(b, headMask,
+                              arith::ConstantOp::create(b, DenseElementsAttr::get(maskType, true))));
+    auto read = [&](ValueRange indices, Value mask) -> Value {
+      auto op = vector::TransferReadOp::create(b, panelVector, flat, indices, zero,
+                                               ArrayRef<bool>{true});
+      op.getMaskMutable().assign(mask);
+      return op;
+    };
+    scf::YieldOp::create(
+        b, buildLoop(b, kBegin, kEnd, x.c(1), panel,
+                     [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                       auto [channel, offset] = channelAndOffset(b, kk);
+                       Value lanes = arith::SelectOp::create(
+                           b, headMask, read({r, channel, x.add(offset, firstRun)}, headMask),
+                           read({r, channel, x.add(offset, secondRun)}, tailMask));
+                       return {vector::TransferWriteOp::create(
+                                   b, lanes, out[0], ValueRange{x.sub(kk, kBegin), x.c(0)},
+                                   ArrayRef<bool>{true})
+                                   .getResult()};
+                     })[0]);
+  }
+  return ifOp.getResult(0);
+}
+
+Value Im2colPanelRows::gather(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
+                              Value kBegin, Value kEnd, Value panel, int64_t panelWidth) const {
+  IndexMath x(b);
+  // Each panel column's position in the plane, computed once per panel,
+  // plus the row's tap offset, gathered (32-bit indices where they fit:
+  // one AVX-512 gather per 16 floats).
   Type offsetType = narrow ? Type(b.getI32Type()) : Type(b.getI64Type()), f32 = b.getF32Type();
   auto indexLanes = VectorType::get({panelWidth}, b.getIndexType());
   auto offsetLanes = VectorType::get({panelWidth}, offsetType);
@@ -340,7 +415,7 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
   Value first = x.c(0);
   return buildLoop(b, kBegin, kEnd, x.c(1), panel,
                    [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                     auto [channel, offset] = channelAndOffset(kk);
+                     auto [channel, offset] = channelAndOffset(b, kk);
                      // One flat vector of every image: the channel's plane
                      // is part of the row's offset.
                      SmallVector<Value> origin = {r, channel, first};

@@ -52,6 +52,9 @@ mlir::Value im2colColumns(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col);
 class Im2colPanelRows {
 public:
   Im2colPanelRows(mlir::ImplicitLocOpBuilder &b, Im2colOp im2col);
+  /// Whether the panels' rows are read as contiguous runs (stride 1 along
+  /// the plane's rows, one image per matrix), not gathered lane by lane.
+  static bool readsRuns(Im2colOp im2col);
   /// Fills `panel` ([≥ kEnd − kBegin, NR]) with rows [kBegin, kEnd) of
   /// panel `column` / NR of matrix `r` (`width` columns inside the matrix,
   /// zeros past them). Returns the filled panel.
@@ -60,6 +63,20 @@ public:
                    int64_t panelWidth) const;
 
 private:
+  /// Panel row kk: channel kk / T and tap kk mod T's offset in the plane.
+  std::pair<mlir::Value, mlir::Value> channelAndOffset(mlir::ImplicitLocOpBuilder &b,
+                                                       mlir::Value kk) const;
+  /// fill at stride 1 along rows on one image's plane: each panel row is
+  /// one contiguous run, or two (the panel spans two output rows), each a
+  /// masked read; gather when it spans more.
+  mlir::Value fillRowRuns(mlir::ImplicitLocOpBuilder &b, mlir::Value r, mlir::Value column,
+                          mlir::Value width, mlir::Value kBegin, mlir::Value kEnd,
+                          mlir::Value panel, int64_t panelWidth) const;
+  /// fill with every lane's position gathered.
+  mlir::Value gather(mlir::ImplicitLocOpBuilder &b, mlir::Value r, mlir::Value column,
+                     mlir::Value width, mlir::Value kBegin, mlir::Value kEnd, mlir::Value panel,
+                     int64_t panelWidth) const;
+
   Im2colOp im2col;
   bool contiguous;
   /// batch_columns: the images side by side.

@@ -64,6 +64,50 @@ func.func @symbolic_planes_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x?x?xf32>
   return %y : tensor<2x4x?xf32>
 }
 
+// Patches at stride 1 over symbolic planes: a panel's positions are a run
+// of one output row, or of two, or (rows narrower than the panel's tail)
+// more; its rows are read as one masked run, as two (the second shifted
+// back by the first's lanes, merged by a select), or gathered, chosen per
+// panel at run time. The tasks pack each panel where they use it (no
+// packing loop of their own).
+// CHECK-LABEL: func.func @symbolic_planes_row_runs
+// CHECK-NOT: ube.im2col
+// CHECK: %[[W:.*]] = tensor.dim %arg1, %c3
+// CHECK: %[[N:.*]] = arith.muli %{{.*}}, %[[OW:.*]] : index
+// CHECK-NOT: tensor<2x?x18x16xf32>
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg1
+// CHECK-NOT: tensor<2x?x18x16xf32>
+// CHECK: scf.forall
+// CHECK: %[[COLUMN:.*]] = arith.muli %arg{{[0-9]+}}, %c16 : index
+// CHECK-NEXT: %[[LEFT:.*]] = arith.subi %[[N]], %[[COLUMN]] : index
+// CHECK-NEXT: %[[WIDTH:.*]] = arith.minui %[[LEFT]], %c16 : index
+// CHECK: %[[ROW:.*]] = arith.divui %[[COLUMN]], %[[OW]] : index
+// CHECK: %[[START:.*]] = arith.remui %[[COLUMN]], %[[OW]] : index
+// CHECK: %[[ROW_BASE:.*]] = arith.muli %[[ROW]], %[[W]] : index
+// CHECK: %[[FIRST:.*]] = arith.addi %[[ROW_BASE]], %[[START]] : index
+// CHECK: %[[REST:.*]] = arith.subi %[[OW]], %[[START]] : index
+// CHECK: %[[HEAD:.*]] = arith.minui %[[WIDTH]], %[[REST]] : index
+// CHECK: %[[ONE_ROW:.*]] = arith.cmpi eq, %[[HEAD]], %[[WIDTH]] : index
+// CHECK: scf.if %[[ONE_ROW]]
+// CHECK: %[[MASK:.*]] = vector.create_mask %[[WIDTH]] : vector<16xi1>
+// CHECK: vector.transfer_read %[[FLAT]][%{{.*}}, %{{.*}}, %{{.*}}], %{{.*}}, %[[MASK]]
+// CHECK: } else {
+// CHECK: scf.if
+// CHECK: %[[HEAD_MASK:.*]] = vector.create_mask %[[HEAD]] : vector<16xi1>
+// CHECK: %[[TAIL_MASK:.*]] = arith.andi
+// CHECK: %[[A:.*]] = vector.transfer_read %[[FLAT]][%{{.*}}, %{{.*}}, %{{.*}}], %{{.*}}, %[[HEAD_MASK]]
+// CHECK: %[[B:.*]] = vector.transfer_read %[[FLAT]][%{{.*}}, %{{.*}}, %{{.*}}], %{{.*}}, %[[TAIL_MASK]]
+// CHECK: arith.select %[[HEAD_MASK]], %[[A]], %[[B]]
+// CHECK: } else {
+// CHECK: vector.gather %[[FLAT]]
+// CHECK: vector.fma
+func.func @symbolic_planes_row_runs(%w: tensor<4x18xf32>, %x: tensor<2x2x?x?xf32>)
+    -> tensor<2x4x?xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>} : tensor<2x2x?x?xf32>
+  %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<2x18x?xf32>
+  return %y : tensor<2x4x?xf32>
+}
+
 // A weight gradient's patches on a symbolic batch and planes: every image's
 // positions side by side (K = B · OH · OW, counted at run time), read
 // transposed. The lanes' offsets span one image of symbolic size, so they

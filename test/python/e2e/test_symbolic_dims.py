@@ -730,8 +730,11 @@ def test_convolution_geometries_any_image_size(ube_module, fused_kernels):
     """PyTorch's Conv2d over planes of any size: grouped with dilation,
     stride (2, 1) and unequal padding; 3×3 at stride 1; a strided 1×1. The
     patches are an im2col over the output's positions counted at run time,
-    gathered by the cpu matmul kernels (fused_kernels) or copied by the
-    generic lowering. Against float64 PyTorch at odd, wide and tall sizes."""
+    which the cpu matmul kernels (fused_kernels) read as runs of one or two
+    output rows where the columns' stride is 1 (rows of 40 and more: one
+    run, two, and a ragged panel; rows of 8 to 10: narrower than a panel),
+    gather otherwise, or the generic lowering copies. Against float64
+    PyTorch at odd, wide and tall sizes."""
     from torch.export import Dim
     nn = torch.nn
     torch.manual_seed(3)
@@ -743,7 +746,7 @@ def test_convolution_geometries_any_image_size(ube_module, fused_kernels):
                                               3: Dim("w", min=8, max=256)},),
                              fused_kernels=fused_kernels)
     generator = torch.Generator().manual_seed(4)
-    for batch, h, w in [(1, 8, 8), (3, 17, 40), (2, 64, 9)]:
+    for batch, h, w in [(1, 8, 8), (3, 17, 40), (2, 64, 9), (1, 9, 71)]:
         x = torch.randn(batch, 4, h, w, generator=generator)
         out = exe(x.numpy())
         with torch.no_grad():
