@@ -148,3 +148,24 @@ func.func @symbolic_batch_patches(%w: tensor<4x18xf32>, %x: tensor<?x2x?x?xf32>)
   %y = ube.matmul %w, %p : tensor<4x18xf32>, tensor<?x18x?xf32>
   return %y : tensor<?x4x?xf32>
 }
+
+// Deep weights (K ≥ 512, M ≥ 256) times patches over symbolic planes: lhs
+// is read in place, not packed into panels of MR rows first. A convolution
+// of that many channels runs on small planes (16 or 49 positions an image
+// for 512 channels), too few columns to repay the copy; the same product
+// on static columns (256 an image) packs it.
+// CHECK-LABEL: func.func @symbolic_planes_lhs_in_place
+// CHECK-NOT: tensor<1x43x576x6xf32>
+// CHECK-LABEL: func.func @static_lhs_packed
+// CHECK: scf.forall (%{{.*}}) in (43) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<1x43x576x6xf32>)
+func.func @symbolic_planes_lhs_in_place(%w: tensor<256x576xf32>, %x: tensor<2x64x?x?xf32>)
+    -> tensor<2x256x?xf32> {
+  %p = ube.im2col %x {kernel = array<i64: 3, 3>} : tensor<2x64x?x?xf32>
+  %y = ube.matmul %w, %p : tensor<256x576xf32>, tensor<2x576x?xf32>
+  return %y : tensor<2x256x?xf32>
+}
+func.func @static_lhs_packed(%w: tensor<256x576xf32>, %x: tensor<2x576x256xf32>)
+    -> tensor<2x256x256xf32> {
+  %y = ube.matmul %w, %x : tensor<256x576xf32>, tensor<2x576x256xf32>
+  return %y : tensor<2x256x256xf32>
+}
