@@ -319,7 +319,11 @@ def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
     `--ube-outline-kernels`) are planned first, the same way; each call of
     one then allocates its arena, live during the call, which the caller's
     plan places among its own buffers: a kernel's scratch lives in the arena
-    of the entry point calling it. A public function with `ube.symbols` also
+    of the entry point calling it; a kernel's buffers of symbolic size
+    (sizes computed from its arguments) become arguments, allocated at each
+    call with their sizes computed there. A task's buffer of symbolic size
+    (or any buffer of a task whose count is symbolic) becomes one
+    allocation before the task, a slot per iteration. A public function with `ube.symbols` also
     places its top-level allocations of symbolic shape whose sizes grow with
     the symbols, above the static buffers, with the sizes and offsets
     computed at the function's start from the symbols' sizes (a `memref.dim`

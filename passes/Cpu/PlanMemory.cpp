@@ -16,7 +16,11 @@
 // top level, static bounds) is one buffer per task: a slot for each of the
 // forall's iterations, live while the forall runs, each task's view at its
 // slot's offset. Buffers that escape through a region's results are left
-// alone, as are allocations inside loops (their count is not static).
+// alone, as are allocations inside loops (their count is not static). A
+// task's buffer of symbolic size, or any buffer of a task whose count is
+// symbolic (sizes known before the task), becomes one allocation before the
+// task, a slot per iteration, each iteration's buffer a view of its slot:
+// a buffer of the function like the others (hoistTaskScratch).
 //
 // An entry point with symbolic dimensions also places its buffers of
 // symbolic shape, after the static ones. Those whose bytes are one term of
@@ -39,7 +43,11 @@
 // way, first: its arena is scratch its callers provide. Each call gets an
 // allocation of that size, live during the call, which the caller's plan
 // places with its own buffers; kernels called from one entry point thus
-// share that entry point's arena.
+// share that entry point's arena. A kernel's buffers of symbolic size
+// (sizes computed from its arguments) become arguments instead, allocated
+// at each call with the sizes computed there from the call's operands
+// (liftSymbolicAllocs), where the caller's plan places them with its own
+// symbolic buffers.
 //
 //===----------------------------------------------------------------------===//
 
@@ -47,6 +55,7 @@
 
 #include "dialects/ube/UbeDialect.h"
 #include "passes/Utils/SizeExprs.h"
+#include "ube/Support/ExecutableFormat.h"
 
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -395,21 +404,33 @@ private:
       }
     if (isa<arith::IndexCastOp, arith::IndexCastUIOp>(op))
       return in[0];
-    // Divisions and remainders: by a positive constant.
+    // Divisions and remainders: by a positive divisor (a constant, or a
+    // size at least 1: a task count, the rows over the rows per task).
     if (isa<arith::CeilDivUIOp, arith::DivUIOp, arith::FloorDivSIOp, arith::CeilDivSIOp,
             arith::DivSIOp, arith::RemSIOp, arith::RemUIOp>(op)) {
-      std::optional<int64_t> divisor = getConstantIntValue(op->getOperand(1));
-      if (!divisor || *divisor <= 0)
+      // An unsigned division's divisor is a size, which its intervals may
+      // let reach 0 (a clamped window length): at a call that computes the
+      // quotient it is at least 1.
+      Range divisor = in[1];
+      if (!signedOp && divisor.hi >= 1)
+        divisor.lo = std::max<int64_t>(divisor.lo, 1);
+      if (divisor.lo <= 0)
         return std::nullopt;
       if (isa<arith::RemSIOp, arith::RemUIOp>(op))
-        return in[0].lo >= 0 ? Range{0, std::min(in[0].hi, *divisor - 1)}
-                             : Range{-(*divisor - 1), std::max<int64_t>(in[0].hi, 0)};
-      // (Each grows with the dividend.)
+        return in[0].lo >= 0 ? Range{0, std::min(in[0].hi, divisor.hi - 1)}
+                             : Range{-(divisor.hi - 1), std::max<int64_t>(in[0].hi, 0)};
+      // (Each is monotonic in the dividend and in a divisor of one sign:
+      // its extremes are at the corners.)
       ube::PlanExpr::Op division = *ube::planExprOpOf(op);
-      std::optional<int64_t> lo = ube::evaluatePlanOp(division, in[0].lo, *divisor);
-      std::optional<int64_t> hi = ube::evaluatePlanOp(division, in[0].hi, *divisor);
-      if (!lo || !hi)
-        return std::nullopt;
+      std::optional<int64_t> lo, hi;
+      for (int64_t a : {in[0].lo, in[0].hi})
+        for (int64_t d : {divisor.lo, divisor.hi}) {
+          std::optional<int64_t> v = ube::evaluatePlanOp(division, a, d);
+          if (!v)
+            return std::nullopt;
+          lo = lo ? std::min(*lo, *v) : *v;
+          hi = hi ? std::max(*hi, *v) : *v;
+        }
       return Range{*lo, *hi};
     }
     if (isa<arith::MaxSIOp, arith::MaxUIOp>(op))
@@ -700,6 +721,165 @@ std::optional<Monomial> bytesMonomial(func::FuncOp fn, memref::AllocOp alloc,
   return bytes;
 }
 
+/// Gives the scratch buffers of `block`'s tasks whose slots the static plan
+/// cannot count (a task of a symbolic size: a depthwise kernel's padded
+/// plane on symbolic planes, or any buffer of a task whose count is
+/// symbolic) one allocation outside the task, a slot per iteration: each
+/// iteration's buffer becomes a view of its slot. That allocation is then
+/// a buffer of the function like any other (planned in the arena where its
+/// size is an expression of the symbols); left in the task, each iteration
+/// would allocate its own at each call. Only buffers whose sizes are known
+/// before the task and whose uses stay in it.
+void hoistTaskScratch(Block &block) {
+  for (auto task : llvm::make_early_inc_range(block.getOps<scf::ForallOp>())) {
+    bool countKnown = iterationCount(task).has_value();
+    Block &body = *task.getBody();
+    llvm::DenseMap<Operation *, int64_t> inTask = positions(body);
+    for (auto alloc : llvm::make_early_inc_range(body.getOps<memref::AllocOp>())) {
+      MemRefType type = alloc.getType();
+      std::optional<int64_t> elementBytes = byteSize(MemRefType::get({}, type.getElementType()));
+      if ((countKnown && type.hasStaticShape()) || !type.getLayout().isIdentity() ||
+          type.getMemorySpace() || !elementBytes ||
+          !llvm::all_of(alloc.getDynamicSizes(),
+                        [&](Value size) { return task.isDefinedOutsideOfLoop(size); }) ||
+          !lastUse(alloc.getResult(), body, inTask) ||
+          llvm::any_of(alloc->getUsers(), [&](Operation *user) {
+            return isa<memref::DeallocOp>(user) && user->getBlock() != &body;
+          }))
+        continue;
+      Location loc = alloc.getLoc();
+      OpBuilder b(task);
+      auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+      // Slots of the buffer's bytes, rounded up to the alignment.
+      Value bytes = constant(*elementBytes);
+      int64_t dynamic = 0;
+      for (int64_t size : type.getShape())
+        bytes = arith::MulIOp::create(b, loc, bytes,
+                                      ShapedType::isDynamic(size)
+                                          ? alloc.getDynamicSizes()[dynamic++]
+                                          : Value(constant(size)));
+      Value slotBytes = arith::MulIOp::create(
+          b, loc, arith::CeilDivUIOp::create(b, loc, bytes, constant(kAlignment)),
+          constant(kAlignment));
+      // One per iteration (row-major over the task's dimensions).
+      SmallVector<Value> counts;
+      Value slots = constant(1);
+      for (auto [lower, upper, step] :
+           llvm::zip_equal(task.getMixedLowerBound(), task.getMixedUpperBound(),
+                           task.getMixedStep())) {
+        Value count = arith::CeilDivUIOp::create(
+            b, loc,
+            arith::SubIOp::create(b, loc, getValueOrCreateConstantIndexOp(b, loc, upper),
+                                  getValueOrCreateConstantIndexOp(b, loc, lower)),
+            getValueOrCreateConstantIndexOp(b, loc, step));
+        counts.push_back(count);
+        slots = arith::MulIOp::create(b, loc, slots, count);
+      }
+      auto bufferType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+      Value buffer = memref::AllocOp::create(b, loc, bufferType,
+                                             ValueRange{arith::MulIOp::create(b, loc, slots,
+                                                                              slotBytes)},
+                                             b.getI64IntegerAttr(kAlignment));
+      b.setInsertionPointAfter(task);
+      memref::DeallocOp::create(b, loc, buffer);
+      b.setInsertionPoint(alloc);
+      Value index;
+      for (auto [iv, lower, step, count] :
+           llvm::zip_equal(task.getInductionVars(), task.getMixedLowerBound(),
+                           task.getMixedStep(), counts)) {
+        Value i = arith::DivUIOp::create(
+            b, loc, arith::SubIOp::create(b, loc, iv, getValueOrCreateConstantIndexOp(b, loc, lower)),
+            getValueOrCreateConstantIndexOp(b, loc, step));
+        index = index ? arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, index, count), i)
+                      : i;
+      }
+      Value view = memref::ViewOp::create(b, loc, type, buffer,
+                                          arith::MulIOp::create(b, loc, index, slotBytes),
+                                          alloc.getDynamicSizes());
+      for (Operation *user : llvm::make_early_inc_range(alloc->getUsers()))
+        if (isa<memref::DeallocOp>(user))
+          user->erase();
+      alloc.replaceAllUsesWith(view);
+      alloc.erase();
+    }
+  }
+}
+
+/// Whether `size`, in `fn`'s entry block, is index arithmetic on `fn`'s
+/// arguments (and their sizes) that a caller can compute from its call's
+/// operands.
+bool computableAtCalls(func::FuncOp fn, Value size) {
+  Block &entry = fn.getBody().front();
+  if (auto arg = dyn_cast<BlockArgument>(size))
+    return arg.getOwner() == &entry;
+  Operation *op = size.getDefiningOp();
+  if (!op || op->getBlock() != &entry || op->getNumRegions() || !isPure(op))
+    return false;
+  if (!isa<arith::ConstantOp, memref::DimOp>(op) && !ube::planExprOpOf(op))
+    return false;
+  return llvm::all_of(op->getOperands(),
+                      [&](Value operand) { return computableAtCalls(fn, operand); });
+}
+
+/// `size` computed before `call` from its operands (as `fn`'s arguments).
+Value cloneAtCall(OpBuilder &b, Value size, IRMapping &mapping) {
+  if (Value known = mapping.lookupOrNull(size))
+    return known;
+  Operation *op = size.getDefiningOp();
+  for (Value operand : op->getOperands())
+    cloneAtCall(b, operand, mapping);
+  return b.clone(*op, mapping)->getResult(cast<OpResult>(size).getResultNumber());
+}
+
+/// Moves the buffers of a kernel (a private function) whose sizes are
+/// symbolic to its callers: each becomes an argument, allocated before each
+/// call (its sizes computed there from the call's operands) and freed
+/// after, where the caller's plan places it with the caller's buffers of
+/// symbolic size (a kernel's own arena is static). Only when every use of
+/// the kernel is a call and the buffer's uses stay in it.
+void liftSymbolicAllocs(func::FuncOp fn, ModuleOp module) {
+  std::optional<SymbolTable::UseRange> uses = fn.getSymbolUses(module);
+  if (!uses || llvm::any_of(*uses, [](const SymbolTable::SymbolUse &use) {
+        return !isa<func::CallOp>(use.getUser());
+      }))
+    return;
+  Block &entry = fn.getBody().front();
+  llvm::DenseMap<Operation *, int64_t> position = positions(entry);
+  for (auto alloc : llvm::make_early_inc_range(entry.getOps<memref::AllocOp>())) {
+    MemRefType type = alloc.getType();
+    if (alloc.getDynamicSizes().empty() || !type.getLayout().isIdentity() ||
+        type.getMemorySpace() || !lastUse(alloc.getResult(), entry, position) ||
+        llvm::any_of(alloc.getDynamicSizes(),
+                     [&](Value size) { return !computableAtCalls(fn, size); }) ||
+        llvm::any_of(alloc->getUsers(), [&](Operation *user) {
+          return isa<memref::DeallocOp>(user) && user->getBlock() != &entry;
+        }))
+      continue;
+    unsigned index = fn.getNumArguments();
+    if (failed(fn.insertArgument(index, type, {}, alloc.getLoc())))
+      continue;
+    for (SymbolTable::SymbolUse use : *uses) {
+      auto call = cast<func::CallOp>(use.getUser());
+      OpBuilder b(call);
+      IRMapping mapping;
+      mapping.map(fn.getArguments().take_front(call.getNumOperands()), call.getOperands());
+      SmallVector<Value> sizes;
+      for (Value size : alloc.getDynamicSizes())
+        sizes.push_back(cloneAtCall(b, size, mapping));
+      Value buffer = memref::AllocOp::create(b, alloc.getLoc(), type, sizes,
+                                             alloc.getAlignmentAttr());
+      call->insertOperands(call->getNumOperands(), buffer);
+      b.setInsertionPointAfter(call);
+      memref::DeallocOp::create(b, alloc.getLoc(), buffer);
+    }
+    for (Operation *user : llvm::make_early_inc_range(alloc->getUsers()))
+      if (isa<memref::DeallocOp>(user))
+        user->erase();
+    alloc.replaceAllUsesWith(fn.getArgument(index));
+    alloc.erase();
+  }
+}
+
 struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPass> {
   using Base::Base;
 
@@ -722,6 +902,10 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     for (func::FuncOp fn : order) {
       if (fn.isExternal())
         continue;
+      if (fn.isPrivate()) {
+        hoistTaskScratch(fn.getBody().front());
+        liftSymbolicAllocs(fn, module);
+      }
       std::optional<int64_t> arenaBytes = plan(fn);
       if (!arenaBytes)
         continue;
@@ -761,6 +945,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
   /// returns the arena's size, or nullopt when there is nothing to place.
   std::optional<int64_t> plan(func::FuncOp fn) {
     Block &block = fn.getBody().front();
+    hoistTaskScratch(block);
     llvm::DenseMap<Operation *, int64_t> position = positions(block);
 
     // Symbolic buffers, in an entry point's arena.
@@ -843,8 +1028,11 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       printPlan(fn, buffers, arenaBytes);
     for (Buffer &buffer : buffers)
       buffer.alloc.erase();
-    // (An arena sized at run time has no bound without the symbols' maxima.)
-    if (symbolic.empty() || sizes->isBounded())
+    // (An arena sized at run time has no bound without the symbols' maxima,
+    // nor a useful one where the intervals give more than an executable may
+    // declare: a task count times its buffers' size, each at its maximum.)
+    if (symbolic.empty() ||
+        (sizes->isBounded() && uint64_t(arenaBytes) <= ube::kMaxArenaBytes))
       fn->setAttr(ube::UbeDialect::ArenaBytesAttrHelper::getNameStr(),
                   b.getI64IntegerAttr(arenaBytes));
     return arenaBytes;

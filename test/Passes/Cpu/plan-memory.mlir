@@ -514,3 +514,75 @@ func.func @symbolic_window_atoms(%x: memref<?x16xf32> {ube.dims = ["n"]})
   memref.dealloc %c : memref<?x4xf32>
   return
 }
+
+// -----
+
+// A task's scratch of symbolic size (a depthwise kernel's padded plane on
+// planes of any size), in tasks whose count is symbolic too: one buffer of
+// a slot per task outside them (tasks = ceil(n / per), per = max(1, 64 / n)
+// tasks' worth; 64-byte slots of n floats), each task's a view at its slot,
+// placed in the arena. The task count divides by a size: its interval
+// divides by the divisor's (at least 1), n ≤ 64: at most 64 slots of 256
+// bytes.
+// CHECK-LABEL: func.func @symbolic_task_scratch
+// CHECK-NOT: memref.alloc
+// CHECK: scf.forall (%[[TASK:.*]]) in (%[[TASKS:.*]]) {
+// CHECK: %[[SLOT:.*]] = arith.muli %{{.*}}, %[[SLOT_BYTES:.*]] : index
+// CHECK: memref.view %{{.*}}[%[[SLOT]]][%{{.*}}] : memref<?xi8> to memref<?xf32>
+// CHECK-NOT: memref.dealloc
+// CHECK: return
+// PLAN-LABEL: memory plan for @symbolic_task_scratch: arena 16384 bytes
+func.func @symbolic_task_scratch(%x: memref<?xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 64>]} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  %fit = arith.divui %c64, %n : index
+  %per = arith.maxui %fit, %c1 : index
+  %tasks = arith.ceildivui %n, %per : index
+  %one = arith.constant 1.0 : f32
+  scf.forall (%t) in (%tasks) {
+    %scratch = memref.alloc(%n) {alignment = 64 : i64} : memref<?xf32>
+    memref.store %one, %scratch[%c0] : memref<?xf32>
+    %v = memref.load %scratch[%c0] : memref<?xf32>
+    memref.store %v, %x[%t] : memref<?xf32>
+    memref.dealloc %scratch : memref<?xf32>
+  }
+  return
+}
+
+// -----
+
+// A kernel (a private function) whose buffer is of symbolic size, computed
+// from its arguments: its caller allocates it at the call, the size
+// computed there from the call's operands, and plans it with its own
+// symbolic buffers; the kernel takes it as an argument.
+// CHECK-LABEL: func.func private @kernel_with_symbolic_buffer
+// CHECK-SAME: %{{.*}}: memref<?xf32>, %[[BUFFER:.*]]: memref<?xf32>)
+// CHECK-NOT: memref.alloc
+// CHECK: memref.store %{{.*}}, %[[BUFFER]]
+// CHECK-NOT: memref.dealloc
+// CHECK-LABEL: func.func @calls_kernel
+// CHECK-NOT: memref.alloc
+// CHECK: %[[VIEW:.*]] = memref.view
+// CHECK: call @kernel_with_symbolic_buffer(%{{.*}}, %[[VIEW]])
+// PLAN-LABEL: memory plan for @calls_kernel: arena 512 bytes
+func.func private @kernel_with_symbolic_buffer(%x: memref<?xf32>) {
+  %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
+  %one = arith.constant 1.0 : f32
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  %twice = arith.muli %n, %c2 : index
+  %t = memref.alloc(%twice) : memref<?xf32>
+  memref.store %one, %t[%c0] : memref<?xf32>
+  %v = memref.load %t[%c0] : memref<?xf32>
+  memref.store %v, %x[%c0] : memref<?xf32>
+  memref.dealloc %t : memref<?xf32>
+  return
+}
+func.func @calls_kernel(%x: memref<?xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 64>]} {
+  call @kernel_with_symbolic_buffer(%x) : (memref<?xf32>) -> ()
+  return
+}
