@@ -342,7 +342,8 @@ Value Im2colPanelRows::fillRowRuns(ImplicitLocOpBuilder &b, Value r, Value colum
           return SmallVector<Value>{r, channel, x.add(offset, firstRun)};
         }));
     b.setInsertionPointToStart(ifOp.elseBlock());
-    auto twoRows = scf::IfOp::create(b, panel.getType(), x.lt(x.sub(width, head), x.add(rowLength, x.c(1))),
+    Value tail = x.sub(width, head);
+    auto twoRows = scf::IfOp::create(b, panel.getType(), x.lt(tail, x.add(rowLength, x.c(1))),
                                      /*withElseRegion=*/true);
     scf::YieldOp::create(b, twoRows.getResults());
     b.setInsertionPointToStart(twoRows.elseBlock());
@@ -353,10 +354,10 @@ Value Im2colPanelRows::fillRowRuns(ImplicitLocOpBuilder &b, Value r, Value colum
     auto maskType = VectorType::get({panelWidth}, b.getI1Type());
     Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
     Value headMask = vector::CreateMaskOp::create(b, maskType, ValueRange{head});
-    Value tailMask = arith::AndIOp::create(
-        b, vector::CreateMaskOp::create(b, maskType, ValueRange{width}),
-        arith::XOrIOp::create(b, headMask,
-                              arith::ConstantOp::create(b, DenseElementsAttr::get(maskType, true))));
+    Value all = arith::ConstantOp::create(b, DenseElementsAttr::get(maskType, true));
+    Value tailMask =
+        arith::AndIOp::create(b, vector::CreateMaskOp::create(b, maskType, ValueRange{width}),
+                              arith::XOrIOp::create(b, headMask, all));
     auto read = [&](ValueRange indices, Value mask) -> Value {
       auto op = vector::TransferReadOp::create(b, panelVector, flat, indices, zero,
                                                ArrayRef<bool>{true});

@@ -787,10 +787,12 @@ void hoistTaskScratch(Block &block) {
       for (auto [iv, lower, step, count] :
            llvm::zip_equal(task.getInductionVars(), task.getMixedLowerBound(),
                            task.getMixedStep(), counts)) {
-        Value i = arith::DivUIOp::create(
-            b, loc, arith::SubIOp::create(b, loc, iv, getValueOrCreateConstantIndexOp(b, loc, lower)),
-            getValueOrCreateConstantIndexOp(b, loc, step));
-        index = index ? arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, index, count), i)
+        Value offset =
+            arith::SubIOp::create(b, loc, iv, getValueOrCreateConstantIndexOp(b, loc, lower));
+        Value i = arith::DivUIOp::create(b, loc, offset,
+                                         getValueOrCreateConstantIndexOp(b, loc, step));
+        index = index ? arith::AddIOp::create(
+                            b, loc, arith::MulIOp::create(b, loc, index, count), i)
                       : i;
       }
       Value view = memref::ViewOp::create(b, loc, type, buffer,
