@@ -253,23 +253,49 @@ std::optional<int64_t> iterationCount(scf::ForallOp task) {
   return count;
 }
 
-/// The running iteration's position among `task`'s (row-major), built at
-/// `b`'s insertion point inside the task.
-Value slotIndex(OpBuilder &b, scf::ForallOp task) {
+/// How many iterations each of `task`'s dimensions has: constants where
+/// its bounds are static, else computed at `b`'s insertion point (before
+/// the task).
+SmallVector<OpFoldResult> iterationCounts(OpBuilder &b, scf::ForallOp task) {
   Location loc = task.getLoc();
-  auto constant = [&](int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); };
+  SmallVector<OpFoldResult> counts;
+  for (auto [lower, upper, step] : llvm::zip_equal(
+           task.getMixedLowerBound(), task.getMixedUpperBound(), task.getMixedStep())) {
+    std::optional<int64_t> l = getConstantIntValue(lower), u = getConstantIntValue(upper),
+                           s = getConstantIntValue(step);
+    if (l && u && s) {
+      counts.push_back(b.getIndexAttr(llvm::divideCeil(*u - *l, *s)));
+      continue;
+    }
+    counts.push_back(arith::CeilDivUIOp::create(
+                         b, loc,
+                         arith::SubIOp::create(b, loc,
+                                               getValueOrCreateConstantIndexOp(b, loc, upper),
+                                               getValueOrCreateConstantIndexOp(b, loc, lower)),
+                         getValueOrCreateConstantIndexOp(b, loc, step))
+                         .getResult());
+  }
+  return counts;
+}
+
+/// The running iteration's position among `task`'s (row-major, `counts`
+/// of iterationCounts), built at `b`'s insertion point inside the task.
+Value slotIndex(OpBuilder &b, scf::ForallOp task, ArrayRef<OpFoldResult> counts) {
+  Location loc = task.getLoc();
   Value index;
-  for (auto [iv, lower, upper, step] :
-       llvm::zip_equal(task.getInductionVars(), task.getStaticLowerBound(),
-                       task.getStaticUpperBound(), task.getStaticStep())) {
+  for (auto [iv, lower, step, count] :
+       llvm::zip_equal(task.getInductionVars(), task.getMixedLowerBound(),
+                       task.getMixedStep(), counts)) {
     Value i = iv;
-    if (lower != 0)
-      i = arith::SubIOp::create(b, loc, i, constant(lower));
-    if (step != 1)
-      i = arith::DivUIOp::create(b, loc, i, constant(step));
-    int64_t count = llvm::divideCeil(upper - lower, step);
+    if (!isConstantIntValue(lower, 0))
+      i = arith::SubIOp::create(b, loc, i, getValueOrCreateConstantIndexOp(b, loc, lower));
+    if (!isConstantIntValue(step, 1))
+      i = arith::DivUIOp::create(b, loc, i, getValueOrCreateConstantIndexOp(b, loc, step));
     index = index ? arith::AddIOp::create(
-                        b, loc, arith::MulIOp::create(b, loc, index, constant(count)), i)
+                        b, loc,
+                        arith::MulIOp::create(b, loc, index,
+                                              getValueOrCreateConstantIndexOp(b, loc, count)),
+                        i)
                   : i;
   }
   return index;
@@ -761,20 +787,12 @@ void hoistTaskScratch(Block &block) {
       Value slotBytes = arith::MulIOp::create(
           b, loc, arith::CeilDivUIOp::create(b, loc, bytes, constant(kAlignment)),
           constant(kAlignment));
-      // One per iteration (row-major over the task's dimensions).
-      SmallVector<Value> counts;
+      // One per iteration.
+      SmallVector<OpFoldResult> counts = iterationCounts(b, task);
       Value slots = constant(1);
-      for (auto [lower, upper, step] :
-           llvm::zip_equal(task.getMixedLowerBound(), task.getMixedUpperBound(),
-                           task.getMixedStep())) {
-        Value count = arith::CeilDivUIOp::create(
-            b, loc,
-            arith::SubIOp::create(b, loc, getValueOrCreateConstantIndexOp(b, loc, upper),
-                                  getValueOrCreateConstantIndexOp(b, loc, lower)),
-            getValueOrCreateConstantIndexOp(b, loc, step));
-        counts.push_back(count);
-        slots = arith::MulIOp::create(b, loc, slots, count);
-      }
+      for (OpFoldResult count : counts)
+        slots = arith::MulIOp::create(b, loc, slots,
+                                      getValueOrCreateConstantIndexOp(b, loc, count));
       auto bufferType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
       Value buffer = memref::AllocOp::create(b, loc, bufferType,
                                              ValueRange{arith::MulIOp::create(b, loc, slots,
@@ -783,18 +801,7 @@ void hoistTaskScratch(Block &block) {
       b.setInsertionPointAfter(task);
       memref::DeallocOp::create(b, loc, buffer);
       b.setInsertionPoint(alloc);
-      Value index;
-      for (auto [iv, lower, step, count] :
-           llvm::zip_equal(task.getInductionVars(), task.getMixedLowerBound(),
-                           task.getMixedStep(), counts)) {
-        Value offset =
-            arith::SubIOp::create(b, loc, iv, getValueOrCreateConstantIndexOp(b, loc, lower));
-        Value i = arith::DivUIOp::create(b, loc, offset,
-                                         getValueOrCreateConstantIndexOp(b, loc, step));
-        index = index ? arith::AddIOp::create(
-                            b, loc, arith::MulIOp::create(b, loc, index, count), i)
-                      : i;
-      }
+      Value index = slotIndex(b, task, counts);
       Value view = memref::ViewOp::create(b, loc, type, buffer,
                                           arith::MulIOp::create(b, loc, index, slotBytes),
                                           alloc.getDynamicSizes());
@@ -1019,7 +1026,8 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
         offset = arith::AddIOp::create(
             b, buffer.alloc.getLoc(), offset,
             arith::MulIOp::create(
-                b, buffer.alloc.getLoc(), slotIndex(b, buffer.task),
+                b, buffer.alloc.getLoc(),
+                slotIndex(b, buffer.task, iterationCounts(b, buffer.task)),
                 arith::ConstantIndexOp::create(b, buffer.alloc.getLoc(), buffer.slotBytes)));
       Value view = memref::ViewOp::create(b, buffer.alloc.getLoc(), buffer.alloc.getType(),
                                           arena, offset, ValueRange{});
