@@ -11,8 +11,10 @@
 
 #include "passes/Common/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Dominance.h"
 
 namespace ube {
 #define GEN_PASS_DEF_UBEALLOCATERETURNEDRESHAPES
@@ -23,24 +25,61 @@ using namespace mlir;
 
 namespace {
 
-/// Reallocates `alloc` in `reshape`'s shape (static and identity-laid-out
-/// both); `alloc`'s users get the inverse reshape of the new buffer.
-/// Returns the new buffer, or null when the shapes do not allow it.
-Value allocateAsReshaped(memref::AllocOp alloc, Operation *reshape) {
+/// The sizes of `reshape`'s result (an expand_shape's are its operands, a
+/// collapse_shape's the products of `alloc`'s sizes over each group), built
+/// before `alloc`; none where a symbolic one is not known there.
+std::optional<SmallVector<Value>> reshapedSizes(memref::AllocOp alloc, Operation *reshape,
+                                                DominanceInfo &dominance) {
   auto shaped = cast<MemRefType>(reshape->getResult(0).getType());
-  if (!shaped.hasStaticShape() || !shaped.getLayout().isIdentity() ||
-      !alloc.getType().hasStaticShape() || !alloc.getType().getLayout().isIdentity())
+  SmallVector<Value> sizes;
+  if (auto expand = dyn_cast<memref::ExpandShapeOp>(reshape)) {
+    for (Value size : expand.getOutputShape()) {
+      if (!dominance.properlyDominates(size, alloc))
+        return std::nullopt;
+      sizes.push_back(size);
+    }
+    return sizes;
+  }
+  OpBuilder b(alloc);
+  Location loc = alloc.getLoc();
+  for (auto [d, group] :
+       llvm::enumerate(cast<memref::CollapseShapeOp>(reshape).getReassociationIndices())) {
+    if (!shaped.isDynamicDim(d))
+      continue;
+    Value product;
+    for (int64_t source : group) {
+      Value size = alloc.getType().isDynamicDim(source)
+                       ? alloc.getDynamicSizes()[alloc.getType().getDynamicDimIndex(source)]
+                       : arith::ConstantIndexOp::create(b, loc, alloc.getType().getDimSize(source));
+      product = product ? arith::MulIOp::create(b, loc, product, size) : size;
+    }
+    sizes.push_back(product);
+  }
+  return sizes;
+}
+
+/// Reallocates `alloc` in `reshape`'s shape (identity-laid-out both, sizes
+/// static or symbolic); `alloc`'s users get the inverse reshape of the new
+/// buffer. Returns the new buffer, or null when the shapes do not allow it.
+Value allocateAsReshaped(memref::AllocOp alloc, Operation *reshape, DominanceInfo &dominance) {
+  auto shaped = cast<MemRefType>(reshape->getResult(0).getType());
+  if (!shaped.getLayout().isIdentity() || !alloc.getType().getLayout().isIdentity())
+    return {};
+  std::optional<SmallVector<Value>> sizes = reshapedSizes(alloc, reshape, dominance);
+  if (!sizes)
     return {};
   OpBuilder b(alloc);
-  auto fresh = memref::AllocOp::create(b, alloc.getLoc(), shaped, alloc.getAlignmentAttr());
+  auto fresh = memref::AllocOp::create(b, alloc.getLoc(), shaped, *sizes,
+                                       alloc.getAlignmentAttr());
   Value view;
   if (auto expand = dyn_cast<memref::ExpandShapeOp>(reshape))
     view = memref::CollapseShapeOp::create(b, alloc.getLoc(), alloc.getType(), fresh,
                                            expand.getReassociationIndices());
   else
     view = memref::ExpandShapeOp::create(
-        b, alloc.getLoc(), alloc.getType().getShape(), fresh,
-        cast<memref::CollapseShapeOp>(reshape).getReassociationIndices());
+        b, alloc.getLoc(), alloc.getType(), fresh,
+        cast<memref::CollapseShapeOp>(reshape).getReassociationIndices(),
+        alloc.getMixedSizes());
   if (view.getType() != alloc.getType()) {
     view.getDefiningOp()->erase();
     fresh.erase();
@@ -77,10 +116,11 @@ memref::AllocOp reshapedAlloc(Value value, func::ReturnOp ret) {
 struct UbeAllocateReturnedReshapesPass
     : ube::impl::UbeAllocateReturnedReshapesBase<UbeAllocateReturnedReshapesPass> {
   void runOnOperation() override {
-    getOperation().walk([](func::ReturnOp ret) {
+    DominanceInfo dominance(getOperation());
+    getOperation().walk([&](func::ReturnOp ret) {
       for (OpOperand &operand : ret->getOpOperands())
         if (memref::AllocOp alloc = reshapedAlloc(operand.get(), ret))
-          allocateAsReshaped(alloc, operand.get().getDefiningOp());
+          allocateAsReshaped(alloc, operand.get().getDefiningOp(), dominance);
     });
   }
 };

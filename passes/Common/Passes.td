@@ -127,16 +127,17 @@ def UbeAllocateReturnedReshapes
   let summary = "Allocates buffers in the shape the function returns them in";
   let description = [{
     After bufferization, before `buffer-results-to-out-params`: a returned
-    `memref.expand_shape` or `memref.collapse_shape` of a static
-    `memref.alloc` (a kernel's [rows, length] output returned as
-    [batch, tokens, length]) would be copied into the caller's output
-    buffer. The allocation is made in the returned shape instead, its users
-    reading and writing the inverse reshape of it, so that the returned
-    value is the allocation itself and becomes the output buffer: the
-    output is written once. Allocations returned directly or reshaped for
-    two results are left alone.
+    `memref.expand_shape` or `memref.collapse_shape` of a `memref.alloc`
+    (a kernel's [rows, length] output returned as [batch, tokens, length])
+    would be copied into the caller's output buffer. The allocation is made
+    in the returned shape instead, its users reading and writing the inverse
+    reshape of it, so that the returned value is the allocation itself and
+    becomes the output buffer: the output is written once. Symbolic sizes
+    are an expand_shape's output sizes (where they are known at the
+    allocation) or products of the allocation's. Allocations returned
+    directly or reshaped for two results are left alone.
   }];
-  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::memref::MemRefDialect"];
 }
 
 def UbeDistinctResultBuffers : Pass<"ube-distinct-result-buffers", "::mlir::func::FuncOp"> {

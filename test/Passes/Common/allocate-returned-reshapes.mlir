@@ -32,8 +32,47 @@ func.func @collapsed() -> memref<24xf32> {
 
 // -----
 
+// Symbolic sizes: an expand_shape's, known before the allocation (a
+// depthwise kernel's [N · C, H · W] planes returned as [N, C, H, W]), or
+// products of the allocation's for a collapse.
+// CHECK-LABEL: func.func @symbolic_expanded
+// CHECK-SAME: (%[[N:.*]]: index, %[[H:.*]]: index, %[[W:.*]]: index)
+// CHECK: %[[OUT:.*]] = memref.alloc(%[[N]], %[[H]], %[[W]]) {alignment = 64 : i64} : memref<?x8x?x?xf32>
+// CHECK: %[[PLANES:.*]] = memref.collapse_shape %[[OUT]] {{\[}}[0, 1], [2, 3]] : memref<?x8x?x?xf32> into memref<?x?xf32>
+// CHECK: linalg.fill ins(%{{.*}}) outs(%[[PLANES]] : memref<?x?xf32>)
+// CHECK: return %[[OUT]] : memref<?x8x?x?xf32>
+func.func @symbolic_expanded(%n: index, %h: index, %w: index) -> memref<?x8x?x?xf32> {
+  %cst = arith.constant 1.0 : f32
+  %c8 = arith.constant 8 : index
+  %rows = arith.muli %n, %c8 : index
+  %plane = arith.muli %h, %w : index
+  %a = memref.alloc(%rows, %plane) {alignment = 64 : i64} : memref<?x?xf32>
+  linalg.fill ins(%cst : f32) outs(%a : memref<?x?xf32>)
+  %r = memref.expand_shape %a [[0, 1], [2, 3]] output_shape [%n, 8, %h, %w] : memref<?x?xf32> into memref<?x8x?x?xf32>
+  return %r : memref<?x8x?x?xf32>
+}
+
+// CHECK-LABEL: func.func @symbolic_collapsed
+// CHECK-SAME: (%[[N:.*]]: index)
+// CHECK: %[[C4:.*]] = arith.constant 4 : index
+// CHECK: %[[LEN:.*]] = arith.muli %[[N]], %[[C4]] : index
+// CHECK: %[[OUT:.*]] = memref.alloc(%[[LEN]]) : memref<?xf32>
+// CHECK: %[[VIEW:.*]] = memref.expand_shape %[[OUT]] {{\[}}[0, 1]] output_shape [%[[N]], 4] : memref<?xf32> into memref<?x4xf32>
+// CHECK: linalg.fill ins(%{{.*}}) outs(%[[VIEW]] : memref<?x4xf32>)
+// CHECK: return %[[OUT]] : memref<?xf32>
+func.func @symbolic_collapsed(%n: index) -> memref<?xf32> {
+  %cst = arith.constant 1.0 : f32
+  %a = memref.alloc(%n) : memref<?x4xf32>
+  linalg.fill ins(%cst : f32) outs(%a : memref<?x4xf32>)
+  %r = memref.collapse_shape %a [[0, 1]] : memref<?x4xf32> into memref<?xf32>
+  return %r : memref<?xf32>
+}
+
+// -----
+
 // Left alone: a buffer returned both as it is and reshaped, one reshaped
-// for two results, and a symbolic one.
+// for two results, and a symbolic one whose sizes are computed after the
+// allocation.
 // CHECK-LABEL: func.func @left_alone
 // CHECK: %[[A:.*]] = memref.alloc() : memref<6x4xf32>
 // CHECK: %[[B:.*]] = memref.alloc() : memref<6x4xf32>
