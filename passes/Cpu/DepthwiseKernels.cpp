@@ -358,39 +358,46 @@ private:
                      : splat(0.0);
     Value lastRow = ix.sub(g.outHeight, ix.c(1));
     Value lastColumn = ix.sub(ix.max(g.outWidth, ix.c(lanes)), ix.c(lanes));
+    // Tiles in a nest (a row of tiles, then its vector groups): a flat tile
+    // index would divide by the group count, a run-time division per tile
+    // on symbolic planes.
     return buildLoop(
-        b, ix.c(0), ix.mul(g.rowTiles, g.vectorGroups), ix.c(1), ValueRange{out},
-        [&](Value tile, ValueRange state) -> SmallVector<Value> {
-          Value rowTile = ix.div(tile, g.vectorGroups);
-          Value group = ix.rem(tile, g.vectorGroups);
+        b, ix.c(0), g.rowTiles, ix.c(1), ValueRange{out},
+        [&](Value rowTile, ValueRange rowState) -> SmallVector<Value> {
           // Rows and vectors past the plane's are its last ones again.
-          SmallVector<Value> rows, columns;
+          SmallVector<Value> rows;
           for (int64_t r = 0; r < g.tileRows; ++r)
             rows.push_back(
                 ix.min(ix.add(ix.mul(rowTile, ix.c(g.tileRows)), ix.c(r)), lastRow));
-          for (int64_t v = 0; v < g.tileVectors; ++v)
-            columns.push_back(ix.min(
-                ix.mul(ix.add(ix.mul(group, ix.c(g.tileVectors)), ix.c(v)), ix.c(lanes)),
-                lastColumn));
-          SmallVector<Value> acc(g.tileRows * g.tileVectors, init);
-          acc = buildLoop(b, ix.c(0), ix.c(g.kernelHeight), ix.c(1), acc,
-                          [&](Value kh, ValueRange sums) -> SmallVector<Value> {
-                            return accumulateKernelRow(channel, kh, padded, rows, columns, sums);
-                          });
-          for (Value &sum : acc)
-            sum = applyEpilogue(sum);
-          Value result = state[0];
-          for (int64_t r = 0; r < g.tileRows; ++r)
-            for (int64_t v = 0; v < g.tileVectors; ++v) {
-              auto write = vector::TransferWriteOp::create(
-                  b, acc[r * g.tileVectors + v], result,
-                  ValueRange{p, ix.add(ix.mul(rows[r], g.outWidth), columns[v])},
-                  ArrayRef<bool>{true});
-              if (narrow)
-                write.getMaskMutable().assign(narrow);
-              result = write.getResult();
-            }
-          return {result};
+          return buildLoop(
+              b, ix.c(0), g.vectorGroups, ix.c(1), rowState,
+              [&](Value group, ValueRange state) -> SmallVector<Value> {
+                SmallVector<Value> columns;
+                for (int64_t v = 0; v < g.tileVectors; ++v)
+                  columns.push_back(ix.min(
+                      ix.mul(ix.add(ix.mul(group, ix.c(g.tileVectors)), ix.c(v)), ix.c(lanes)),
+                      lastColumn));
+                SmallVector<Value> acc(g.tileRows * g.tileVectors, init);
+                acc = buildLoop(b, ix.c(0), ix.c(g.kernelHeight), ix.c(1), acc,
+                                [&](Value kh, ValueRange sums) -> SmallVector<Value> {
+                                  return accumulateKernelRow(channel, kh, padded, rows, columns,
+                                                             sums);
+                                });
+                for (Value &sum : acc)
+                  sum = applyEpilogue(sum);
+                Value result = state[0];
+                for (int64_t r = 0; r < g.tileRows; ++r)
+                  for (int64_t v = 0; v < g.tileVectors; ++v) {
+                    auto write = vector::TransferWriteOp::create(
+                        b, acc[r * g.tileVectors + v], result,
+                        ValueRange{p, ix.add(ix.mul(rows[r], g.outWidth), columns[v])},
+                        ArrayRef<bool>{true});
+                    if (narrow)
+                      write.getMaskMutable().assign(narrow);
+                    result = write.getResult();
+                  }
+                return {result};
+              });
         })[0];
   }
 
