@@ -85,8 +85,12 @@ static bool updateInPlace(func::FuncOp fn, unsigned argIndex, unsigned resultInd
   if (update.payloadUsesValueFromOperand(init))
     return false;
   OpBuilder b(update);
-  init->set(tensor::EmptyOp::create(b, update.getLoc(), cast<RankedTensorType>(result.getType()),
-                                    ValueRange{}));
+  // Symbolic sizes: the old initial value's.
+  auto shared = init->get().getDefiningOp<tensor::EmptyOp>();
+  init->set(tensor::EmptyOp::create(
+      b, update.getLoc(),
+      shared ? shared.getMixedSizes() : tensor::getMixedSizes(b, update.getLoc(), init->get()),
+      cast<RankedTensorType>(result.getType()).getElementType()));
   return true;
 }
 

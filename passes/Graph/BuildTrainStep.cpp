@@ -118,12 +118,15 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
   MLIRContext *context = fn.getContext();
   Builder attrs(context);
   auto stepType = RankedTensorType::get({}, IntegerType::get(context, 64));
-  auto addArgument = [&](Type type, const std::string &name) {
+  // A parameter's symbols name the sizes of its state, input and output.
+  StringRef dimsName = UbeDialect::DimsAttrHelper::getNameStr();
+  auto addArgument = [&](Type type, const std::string &name, ArrayAttr dims = {}) {
     unsigned index = fn.getNumArguments();
-    if (failed(fn.insertArgument(index, type,
-                                 attrs.getDictionaryAttr(attrs.getNamedAttr(
-                                     UbeDialect::NameAttrHelper::getNameStr(), attrs.getStringAttr(name))),
-                                 fn.getLoc())))
+    SmallVector<NamedAttribute> argAttrs = {
+        attrs.getNamedAttr(UbeDialect::NameAttrHelper::getNameStr(), attrs.getStringAttr(name))};
+    if (dims)
+      argAttrs.push_back(attrs.getNamedAttr(dimsName, dims));
+    if (failed(fn.insertArgument(index, type, attrs.getDictionaryAttr(argAttrs), fn.getLoc())))
       return BlockArgument();
     return fn.getArgument(index);
   };
@@ -133,7 +136,8 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
     state.emplace_back();
     for (StringRef s : optimizer.stateNames()) {
       std::string name = argumentName(fn, p) + "." + s.str();
-      state.back().push_back(addArgument(fn.getArgument(p).getType(), name));
+      state.back().push_back(addArgument(fn.getArgument(p).getType(), name,
+                                         fn.getArgAttrOfType<ArrayAttr>(p, dimsName)));
       if (!state.back().back())
         return failure();
     }
@@ -194,9 +198,19 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
       stateNames.push_back(argumentName(fn, arg.getArgNumber()));
     }
   }
+  SmallVector<ArrayAttr> updatedDims;
+  for (int64_t p : params)
+    updatedDims.push_back(fn.getArgAttrOfType<ArrayAttr>(p, dimsName));
+  for (auto [i, p] : llvm::enumerate(params))
+    for (size_t s = 0; s < state[i].size(); ++s)
+      updatedDims.push_back(fn.getArgAttrOfType<ArrayAttr>(p, dimsName));
   llvm::append_range(updated, newState);
   llvm::append_range(names, stateNames);
+  unsigned first = fn.getNumResults();
   appendResults(fn, updated, names);
+  for (auto [k, dims] : llvm::enumerate(updatedDims))
+    if (dims)
+      fn.setResultAttr(first + k, dimsName, dims);
   fn->removeAttr(kTrainAttr);
   return success();
 }

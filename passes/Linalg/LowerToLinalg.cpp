@@ -951,7 +951,7 @@ struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPa
         op->emitOpError("on symbolic dimensions: ") << why << " is not supported yet";
         return WalkResult::interrupt();
       }
-      if (!isa<ProjectedKdLossOp, ProjectedKdLossGradOp, SgdUpdateOp, AdamwUpdateOp>(op))
+      if (!isa<ProjectedKdLossOp, ProjectedKdLossGradOp>(op))
         return WalkResult::advance();
       auto symbolic = [](Type t) {
         auto tensor = dyn_cast<RankedTensorType>(t);

@@ -11,7 +11,9 @@ class TrainingStep:
 
     `params` maps parameter names to their initial values; optimizer state
     not given in `state` starts at zeros (what PyTorch's optimizers start
-    from). An i64 scalar input named `step` is the step counter, counted
+    from) of its parameter's shape. A parameter of symbolic shape (a size
+    named by a symbol) is trained at the sizes of its initial value, which
+    the batch's inputs naming the same symbols must agree with. An i64 scalar input named `step` is the step counter, counted
     from `first_step`. Where the executable updates a parameter or state in
     place (Function.in_place: the compiler proved it safe), its one array is
     both input and output; any other lives in two arrays that trade places
@@ -34,11 +36,17 @@ class TrainingStep:
             dtype, shape = inputs[name]
             if name in given:
                 value = np.array(given[name], dtype=dtype, order="C", copy=True)
-                if value.shape != tuple(shape):
+                if not _conforms(value.shape, shape):
                     raise ValueError(f"'{name}' has shape {list(value.shape)}, "
-                                     f"the step expects {list(shape)}")
-            elif "." in name:  # optimizer state
-                value = np.zeros(shape, dtype=dtype)
+                                     f"the step expects {_shape_text(shape)}")
+            elif "." in name:  # optimizer state, of its parameter's shape
+                owner = max((p for p in given if name.startswith(p + ".")), key=len,
+                            default=None)
+                if -1 in shape and owner is None:
+                    raise ValueError(f"no initial value for '{name}', whose shape "
+                                     f"{_shape_text(shape)} is its parameter's")
+                value = np.zeros(shape if owner is None else np.shape(given[owner]),
+                                 dtype=dtype)
             else:
                 raise ValueError(f"no initial value for parameter '{name}'")
             self._current[name] = value
@@ -81,3 +89,13 @@ class TrainingStep:
         self.step_number += 1
         return {name: value for name, value in zip(self._output_names, results)
                 if name not in self._current}
+
+
+def _conforms(shape, expected):
+    """Whether `shape` is `expected`'s, where -1 (a symbol) takes any size."""
+    return len(shape) == len(expected) and all(
+        want in (-1, got) for got, want in zip(shape, expected))
+
+
+def _shape_text(shape):
+    return "[" + ", ".join("?" if size == -1 else str(size) for size in shape) + "]"

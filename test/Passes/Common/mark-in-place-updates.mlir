@@ -144,3 +144,27 @@ func.func @scalar_read(%w: tensor<4xf32> {ube.name = "w"}) -> (tensor<4xf32> {ub
   } -> tensor<4xf32>
   return %new, %first : tensor<4xf32>, f32
 }
+
+// A parameter of symbolic shape: the update's own initial value takes the
+// shared one's sizes.
+// CHECK-LABEL: func.func @symbolic
+// CHECK-SAME: ube.in_place = array<i64: 0, 0>
+// NO-SCALAR-LABEL: func.func @symbolic
+// NO-SCALAR-SAME: ube.in_place = array<i64: 0, 0>
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[E:.*]] = tensor.empty(%[[N]]) : tensor<?x4xf32>
+// CHECK: %[[F:.*]] = tensor.empty(%[[N]]) : tensor<?x4xf32>
+// CHECK: linalg.generic {{.*}} ins(%arg0 : tensor<?x4xf32>) outs(%[[F]] :
+func.func @symbolic(%w: tensor<?x4xf32> {ube.name = "w", ube.dims = ["n"]})
+    -> (tensor<?x4xf32> {ube.name = "w", ube.dims = ["n"]}) attributes {ube.symbols = [#ube.dim<"n">]} {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %w, %c0 : tensor<?x4xf32>
+  %e = tensor.empty(%n) : tensor<?x4xf32>
+  %new = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%w : tensor<?x4xf32>) outs(%e : tensor<?x4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %a, %a : f32
+    linalg.yield %s : f32
+  } -> tensor<?x4xf32>
+  return %new : tensor<?x4xf32>
+}

@@ -163,3 +163,18 @@ func.func @dropout_step(%q: tensor<2x3x4xf32> {ube.name = "q"}) -> tensor<f32>
   %l = ube.reduce_sum %d : tensor<2x3x4xf32>
   return %l : tensor<f32>
 }
+
+// -----
+
+// A parameter of symbolic shape: its state inputs and the updated outputs
+// carry its symbols.
+// CHECK-LABEL: func.func @symbolic_param
+// CHECK-SAME: %{{.*}}: tensor<?x4xf32> {ube.dims = ["seq"], ube.name = "p.momentum_buffer"})
+// CHECK-SAME: -> (tensor<f32> {ube.name = "loss"}, tensor<?x4xf32> {ube.dims = ["seq"], ube.name = "p"}, tensor<?x4xf32> {ube.dims = ["seq"], ube.name = "p.momentum_buffer"})
+// CHECK: ube.sgd_update {{.*}} : tensor<?x4xf32>
+func.func @symbolic_param(%p: tensor<?x4xf32> {ube.name = "p", ube.dims = ["seq"]}) -> (tensor<f32> {ube.name = "loss"})
+    attributes {ube.symbols = [#ube.dim<"seq">], ube.train = {loss = 0 : i64, params = array<i64: 0>, optimizer = "sgd", lr = 0.5 : f64, momentum = 0.5 : f64}} {
+  %sq = ube.mul %p, %p : tensor<?x4xf32>, tensor<?x4xf32>
+  %l = ube.reduce_sum %sq : tensor<?x4xf32>
+  return %l : tensor<f32>
+}

@@ -4,6 +4,7 @@
 // RUN: ube-opt %s --ube-lower-to-linalg --split-input-file | FileCheck %s --check-prefix=ALL --implicit-check-not="= ube."
 // ALL-LABEL: func.func @add
 // ALL-LABEL: func.func @encoder
+// ALL-LABEL: func.func @adamw
 
 // A broadcast result takes its dynamic size from the operand that has it.
 // CHECK-LABEL: func.func @add
@@ -190,4 +191,23 @@ func.func @reshape_merged(%x: tensor<?x8xf32>, %b: index, %s: index) -> tensor<?
 func.func @pad(%x: tensor<?x4xf32>, %low: index) -> tensor<?x5xf32> {
   %0 = ube.pad %x low[%low, -1] high[0, 2] {value = 0.5} : tensor<?x4xf32>
   return %0 : tensor<?x5xf32>
+}
+
+// -----
+
+// An optimizer's update of a parameter of symbolic shape (a prompt as long
+// as the sequence): elementwise on the parameter's sizes, the step's
+// scalars (bias corrections) computed once.
+// CHECK-LABEL: func.func @adamw
+// CHECK-SAME: (%[[P:[a-z0-9]+]]: tensor<?x8xf32>,
+// CHECK: %[[N:.*]] = tensor.dim %[[P]], %c0
+// CHECK: tensor.empty(%[[N]]) : tensor<?x8xf32>
+// CHECK: math.powf
+// CHECK: math.sqrt {{.*}} : f32
+// CHECK: return {{.*}} : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>
+func.func @adamw(%p: tensor<?x8xf32>, %g: tensor<?x8xf32>, %m: tensor<?x8xf32>, %v: tensor<?x8xf32>,
+                 %lr: tensor<f32>, %step: tensor<i64>)
+    -> (tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>) {
+  %0:3 = ube.adamw_update %p, %g, %m, %v, %lr, %step {weight_decay = 0.01} : tensor<?x8xf32>
+  return %0#0, %0#1, %0#2 : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>
 }
