@@ -10,16 +10,19 @@
 //   scf.forall over groups of planes (n, c) (tasks for the thread pool)
 //     the task's padded plane: zeros once; each plane's rows copied in,
 //     so that it is read from L1 and no tap needs a bounds check
-//     for each tile of R output rows × G vectors of a row:
-//       for each kernel row: for each kernel column: the tap's weight,
-//         broadcast, times each vector's input lanes (stride s: s · lanes
-//         consecutive, every s-th kept by a shuffle), accumulated
+//     for each tile of R consecutive output rows × G vectors of a row:
+//       for each input row the tile reads, for each kernel column: its
+//         lanes for each vector (stride s: s · lanes consecutive, every
+//         s-th kept by a shuffle) loaded once, times the broadcast weight
+//         of each kernel row that reads it there, accumulated
 //       the tile written
 //
 // A row's last vector ends at the row's end, overlapping the one before it
-// (same values written twice) rather than a masked ragged end; a tile's
-// rows or vectors past the plane's are its last ones again. Only a row
-// shorter than a vector is masked.
+// (same values written twice) rather than a masked ragged end, and so does
+// the last tile of rows. Only a row shorter than a vector is masked; a
+// plane of fewer rows than a tile repeats its last row, the kernel's rows
+// in a loop. A row's ragged end is copied into the padded plane as a whole
+// vector (read masked: zeros past the row), since masked stores are slow.
 //
 // The weight gradient of such a convolution (DepthwiseWeightGradBuilder)
 // reads the same padded planes: per tap, the sum over every position of
@@ -28,9 +31,10 @@
 // The planes may be symbolic (an image of any size): their sizes, the
 // padded plane's, the tile counts and the task split are then computed at
 // run time by the same index arithmetic, which folds to constants on static
-// shapes. The tile stays static, one vector wide (a row's vector count is
-// unknown); a row narrower than a vector gets the masked version of the
-// tile loop, chosen at run time.
+// shapes. The tile stays static, one vector wide on AVX2 (a row's vector
+// count is unknown); the masked version of the tile loop for rows narrower
+// than a vector and the one for planes shorter than a tile are chosen at
+// run time.
 //
 //===----------------------------------------------------------------------===//
 
@@ -56,6 +60,11 @@ namespace {
 /// The most memory the tasks' padded planes take together (the arena holds
 /// one per task): large planes make fewer, larger tasks.
 constexpr int64_t kMaxScratchBytes = 32 << 20;
+
+/// The largest window whose taps a tile takes unrolled (each input row
+/// loaded once for the kernel rows that read it); larger ones loop over
+/// the kernel's rows.
+constexpr int64_t kMaxUnrolledTaps = 49;
 
 /// Accumulators a tile keeps in registers: enough independent FMA chains to
 /// hide their latency, few enough to leave registers for the loads.
@@ -108,6 +117,10 @@ struct DepthwiseGeometry {
     paddedWidth = ix.max(ix.add(width, ix.c(padLeft + w.padEnd[last])),
                          ix.add(ix.mul(ix.add(lastStart, ix.c(lanes)), ix.c(strideW)),
                                 ix.c((kernelWidth - 1) * dilationW)));
+    // A row's ragged end is copied in as a whole vector (a masked read, its
+    // lanes past the row zeros): masked stores are slow (microcoded on AMD).
+    if (IndexMath::constant(ix.rem(width, ix.c(lanes))) != 0)
+      paddedWidth = ix.max(paddedWidth, ix.add(width, ix.c(padLeft + lanes)));
     std::optional<int64_t> staticVectors = IndexMath::constant(vectors);
     std::optional<int64_t> staticHeight = IndexMath::constant(outHeight);
     if (staticVectors) {
@@ -199,26 +212,27 @@ protected:
   }
 
   /// Input plane `plane` copied into the interior of `padded`, row by row,
-  /// one vector at a time (the ragged end masked); the border stays zero.
+  /// one vector at a time (the ragged end read masked); the border stays
+  /// zero.
   Value copyPlane(Value plane, Value padded) {
     Value full = ix.div(g.width, ix.c(lanes)), ragged = ix.rem(g.width, ix.c(lanes));
     Value raggedMask = mask(ragged);
     return buildLoop(b, ix.c(0), g.height, ix.c(1), ValueRange{padded},
                      [&](Value y, ValueRange state) -> SmallVector<Value> {
                        Value row = ix.add(y, ix.c(g.padTop));
+                       // A ragged end (`mask`) is read masked and written
+                       // whole: zeros past the row, within the padded one.
                        auto copy = [&](Value at, Value out, Value mask) {
                          Value from = ix.add(ix.mul(y, g.width), at);
                          auto read = vector::TransferReadOp::create(
                              b, vec, x, ValueRange{plane, from}, scalar(0.0),
                              ArrayRef<bool>{true});
-                         auto write = vector::TransferWriteOp::create(
-                             b, read, out, ValueRange{row, ix.add(at, ix.c(g.padLeft))},
-                             ArrayRef<bool>{true});
-                         if (mask) {
+                         if (mask)
                            read.getMaskMutable().assign(mask);
-                           write.getMaskMutable().assign(mask);
-                         }
-                         return write.getResult();
+                         return vector::TransferWriteOp::create(
+                                    b, read, out, ValueRange{row, ix.add(at, ix.c(g.padLeft))},
+                                    ArrayRef<bool>{true})
+                             .getResult();
                        };
                        Value out = state[0];
                        Value fullEnd = ix.mul(full, ix.c(lanes));
@@ -228,7 +242,7 @@ protected:
                                            return {copy(at, s[0], nullptr)};
                                          })[0];
                        // (An empty mask, where the width is a whole number
-                       // of vectors at run time, copies nothing.)
+                       // of vectors at run time, writes zeros past the row.)
                        if (IndexMath::constant(ragged) != 0)
                          out = copy(fullEnd, out, raggedMask);
                        return {out};
@@ -333,30 +347,57 @@ public:
 
 private:
   /// Output plane `plane` (row `p` of the task's `out`) from `padded`. A
-  /// row narrower than a vector is written masked; where the width is known
-  /// only at run time, both versions are built and the width picks one.
+  /// row narrower than a vector is written masked, and a plane with fewer
+  /// rows than a tile takes the tiles that repeat its last row; where the
+  /// sizes are known only at run time, the versions are all built and the
+  /// sizes pick one.
   Value convolvePlane(Value plane, Value p, Value padded, Value out) {
     Value narrow = ix.lt(g.outWidth, ix.c(lanes));
-    std::optional<int64_t> known = IndexMath::constant(narrow);
-    if (known)
-      return convolveTiles(plane, p, padded, out, *known ? mask(g.outWidth) : Value());
-    auto choice = scf::IfOp::create(b, out.getType(), narrow, /*withElseRegion=*/true);
+    Value shortPlane = ix.lt(g.outHeight, ix.c(g.tileRows));
+    return branch(narrow, out.getType(), [&](bool masked) {
+      return branch(shortPlane, out.getType(), [&](bool repeatRows) {
+        return convolveTiles(plane, p, padded, out, masked ? mask(g.outWidth) : Value(),
+                             !repeatRows);
+      });
+    });
+  }
+
+  /// `build(condition)` where `condition` is a constant, else an scf.if of
+  /// both.
+  Value branch(Value condition, Type type, function_ref<Value(bool)> build) {
+    if (std::optional<int64_t> known = IndexMath::constant(condition))
+      return build(*known != 0);
+    auto choice = scf::IfOp::create(b, type, condition, /*withElseRegion=*/true);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(choice.thenBlock());
-    scf::YieldOp::create(b, convolveTiles(plane, p, padded, out, mask(g.outWidth)));
+    scf::YieldOp::create(b, build(true));
     b.setInsertionPointToStart(choice.elseBlock());
-    scf::YieldOp::create(b, convolveTiles(plane, p, padded, out, Value()));
+    scf::YieldOp::create(b, build(false));
     return choice.getResult(0);
   }
 
   /// The tiles of convolvePlane, each written under `narrow` when not null.
-  Value convolveTiles(Value plane, Value p, Value padded, Value out, Value narrow) {
+  /// `wholeTiles`: the plane has at least a tile's rows, and the last tile
+  /// of rows ends at the plane's last row (overlapping the one before it):
+  /// its rows are consecutive, so each input row a tile reads is loaded
+  /// once for all the kernel rows that read it (accumulateTile). Otherwise
+  /// rows past the plane's are its last one again, and each kernel row
+  /// loads its own (accumulateKernelRow).
+  Value convolveTiles(Value plane, Value p, Value padded, Value out, Value narrow,
+                      bool wholeTiles) {
     Value channel = ix.rem(plane, ix.c(g.channels));
     Value init = op.getBias()
                      ? Value(vector::BroadcastOp::create(
                            b, vec, tensor::ExtractOp::create(b, op.getBias(), channel)))
                      : splat(0.0);
+    bool unrolled = wholeTiles && g.kernelHeight * g.kernelWidth <= kMaxUnrolledTaps;
+    SmallVector<Value> tapWeights;
+    if (unrolled)
+      for (int64_t t = 0; t < g.kernelHeight * g.kernelWidth; ++t)
+        tapWeights.push_back(vector::BroadcastOp::create(
+            b, vec, tensor::ExtractOp::create(b, weights, ValueRange{channel, ix.c(t)})));
     Value lastRow = ix.sub(g.outHeight, ix.c(1));
+    Value lastTileRow = ix.sub(g.outHeight, ix.c(g.tileRows));
     Value lastColumn = ix.sub(ix.max(g.outWidth, ix.c(lanes)), ix.c(lanes));
     // Tiles in a nest (a row of tiles, then its vector groups): a flat tile
     // index would divide by the group count, a run-time division per tile
@@ -364,25 +405,31 @@ private:
     return buildLoop(
         b, ix.c(0), g.rowTiles, ix.c(1), ValueRange{out},
         [&](Value rowTile, ValueRange rowState) -> SmallVector<Value> {
-          // Rows and vectors past the plane's are its last ones again.
+          Value first = ix.mul(rowTile, ix.c(g.tileRows));
+          if (wholeTiles)
+            first = ix.min(first, lastTileRow);
           SmallVector<Value> rows;
           for (int64_t r = 0; r < g.tileRows; ++r)
-            rows.push_back(
-                ix.min(ix.add(ix.mul(rowTile, ix.c(g.tileRows)), ix.c(r)), lastRow));
+            rows.push_back(wholeTiles ? ix.add(first, ix.c(r))
+                                      : ix.min(ix.add(first, ix.c(r)), lastRow));
           return buildLoop(
               b, ix.c(0), g.vectorGroups, ix.c(1), rowState,
               [&](Value group, ValueRange state) -> SmallVector<Value> {
+                // Vectors past the row's are its last one again.
                 SmallVector<Value> columns;
                 for (int64_t v = 0; v < g.tileVectors; ++v)
                   columns.push_back(ix.min(
                       ix.mul(ix.add(ix.mul(group, ix.c(g.tileVectors)), ix.c(v)), ix.c(lanes)),
                       lastColumn));
                 SmallVector<Value> acc(g.tileRows * g.tileVectors, init);
-                acc = buildLoop(b, ix.c(0), ix.c(g.kernelHeight), ix.c(1), acc,
-                                [&](Value kh, ValueRange sums) -> SmallVector<Value> {
-                                  return accumulateKernelRow(channel, kh, padded, rows, columns,
-                                                             sums);
-                                });
+                if (unrolled)
+                  acc = accumulateTile(tapWeights, padded, first, columns, acc);
+                else
+                  acc = buildLoop(b, ix.c(0), ix.c(g.kernelHeight), ix.c(1), acc,
+                                  [&](Value kh, ValueRange sums) -> SmallVector<Value> {
+                                    return accumulateKernelRow(channel, kh, padded, rows,
+                                                               columns, sums);
+                                  });
                 for (Value &sum : acc)
                   sum = applyEpilogue(sum);
                 Value result = state[0];
@@ -399,6 +446,39 @@ private:
                 return {result};
               });
         })[0];
+  }
+
+  /// The sums of a tile of consecutive rows from `first` plus all its taps
+  /// (`tapWeights`, broadcast), the kernel unrolled: each input row the
+  /// tile reads is loaded once per kernel column and vector, for every
+  /// output row and kernel row that meet there. Each sum takes its taps in
+  /// the kernel's order, as accumulateKernelRow adds them.
+  SmallVector<Value> accumulateTile(ArrayRef<Value> tapWeights, Value padded, Value first,
+                                    ArrayRef<Value> columns, ArrayRef<Value> sums) {
+    SmallVector<Value> acc(sums);
+    Value firstIn = ix.mul(first, ix.c(g.strideH));
+    int64_t span = (g.tileRows - 1) * g.strideH + (g.kernelHeight - 1) * g.dilationH + 1;
+    for (int64_t offset = 0; offset < span; ++offset) {
+      // The (output row, kernel row) pairs that read input row `offset`.
+      SmallVector<std::pair<int64_t, int64_t>> readers;
+      for (int64_t r = 0; r < g.tileRows; ++r)
+        for (int64_t kh = 0; kh < g.kernelHeight; ++kh)
+          if (r * g.strideH + kh * g.dilationH == offset)
+            readers.push_back({r, kh});
+      if (readers.empty())
+        continue;
+      Value inRow = ix.add(firstIn, ix.c(offset));
+      for (int64_t kw = 0; kw < g.kernelWidth; ++kw)
+        for (auto [v, column] : llvm::enumerate(columns)) {
+          Value at = ix.add(ix.mul(column, ix.c(g.strideW)), ix.c(kw * g.dilationW));
+          Value lanesIn = readLanes(padded, inRow, at);
+          for (auto [r, kh] : readers) {
+            Value &sum = acc[r * g.tileVectors + v];
+            sum = math::FmaOp::create(b, lanesIn, tapWeights[kh * g.kernelWidth + kw], sum);
+          }
+        }
+    }
+    return acc;
   }
 
   /// The tile's sums plus kernel row `kh`'s taps.

@@ -4,22 +4,23 @@
 
 // MobileNet's 3×3 at stride 2 over planes of 28 × 40 (output 14 × 20), padded
 // at the top and left only: 1000 / 280 = 3 planes per task, 16 planes in 6
-// tasks. The padded plane, 29 rows × 42 (the last vector's taps read 32
-// columns from column 2 · 4 + 2), is zeroed once per task and each plane's
-// rows copied in (two full vectors and a masked ragged end of 8). Tiles of
+// tasks. The padded plane, 29 rows × 57 (the ragged end of a row is
+// written as a whole vector from column 1 + 32), is zeroed once per task and
+// each plane's rows copied in (two full vectors and a ragged end of 8, read
+// masked, written whole: zeros past the row). Tiles of
 // 4 rows × 2 vectors (the second from column 4, overlapping the first);
 // each tap reads 32 consecutive columns and a shuffle keeps the even ones.
 // CHECK-LABEL: func.func @stride2
 // CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2, 3]] : tensor<2x8x28x40xf32> into tensor<16x1120xf32>
 // CHECK: tensor.collapse_shape %{{.*}} {{\[}}[0, 1], [2, 3]] : tensor<8x1x3x3xf32> into tensor<8x9xf32>
 // CHECK: scf.forall (%{{.*}}) in (6) shared_outs(%{{.*}} = %{{.*}}) -> (tensor<16x280xf32>)
-// CHECK: tensor.empty() : tensor<29x42xf32>
+// CHECK: tensor.empty() : tensor<29x57xf32>
 // CHECK: linalg.fill
 // CHECK: vector.constant_mask [8] : vector<16xi1>
 // CHECK: vector.transfer_read %{{.*}} : tensor<16x1120xf32>, vector<16xf32>
-// CHECK: vector.transfer_write %{{.*}} : vector<16xf32>, tensor<29x42xf32>
+// CHECK: vector.transfer_write %{{.*}} : vector<16xf32>, tensor<29x57xf32>
 // CHECK: tensor.extract %{{.*}} : tensor<8xf32>
-// CHECK: vector.transfer_read %{{.*}} : tensor<29x42xf32>, vector<32xf32>
+// CHECK: vector.transfer_read %{{.*}} : tensor<29x57xf32>, vector<32xf32>
 // CHECK: vector.shuffle %{{.*}} [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]
 // CHECK: math.fma
 // CHECK: vector.transfer_write %{{.*}} : vector<16xf32>, tensor<?x280xf32>
@@ -95,12 +96,12 @@ func.func @shared_result(%x: tensor<1x4x9x40xf32>, %w: tensor<4x1x3x3xf32>) -> (
 
 // -----
 
-// Large planes: each task's padded plane (1402 × 1402 floats, 7.5 MiB) is an
+// Large planes: each task's padded plane (1402 × 1417 floats, 7.6 MiB) is an
 // arena slot of its own, so the 8 planes go in 4 tasks of 2, keeping the
 // scratch within 32 MiB, not 8 tasks of 1.
 // CHECK-LABEL: func.func @large_planes
 // CHECK: scf.forall (%{{.*}}) in (4)
-// CHECK: tensor.empty() : tensor<1402x1402xf32>
+// CHECK: tensor.empty() : tensor<1402x1417xf32>
 func.func @large_planes(%x: tensor<1x8x1400x1400xf32>, %w: tensor<8x1x3x3xf32>) -> tensor<1x8x1400x1400xf32> {
   %0 = ube.conv %x, %w {groups = 8 : i64, padding = array<i64: 1, 1, 1, 1>}
       : tensor<1x8x1400x1400xf32>, tensor<8x1x3x3xf32>
@@ -111,7 +112,8 @@ func.func @large_planes(%x: tensor<1x8x1400x1400xf32>, %w: tensor<8x1x3x3xf32>) 
 
 // A depthwise convolution's weight gradient: one task per channel (3); per
 // image (2) the input plane copied into the task's padded plane (9 + 6
-// rows; 3 vectors of 16 read from column 32 + 6 at most: 54 columns),
+// rows; 3 vectors of 16 read from column 32 + 6 at most, a row's ragged
+// end written as a whole vector from column 3 + 32: 59 columns),
 // then the 49 taps' accumulators in groups of two kernel rows (14 vectors
 // in registers), carried over the output's 9 rows, two whole vectors and
 // a ragged one of 8 lanes (masked in the output gradient, and the input
@@ -122,7 +124,7 @@ func.func @large_planes(%x: tensor<1x8x1400x1400xf32>, %w: tensor<8x1x3x3xf32>) 
 // CHECK-DAG: %[[G:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1], [2, 3]] : tensor<2x3x9x40xf32> into tensor<6x360xf32>
 // CHECK: scf.forall (%{{.*}}) in (3) shared_outs(%{{.*}}) -> (tensor<3x49xf32>)
 // CHECK: linalg.fill {{.*}} -> tensor<49x16xf32>
-// CHECK: linalg.fill {{.*}} -> tensor<15x54xf32>
+// CHECK: linalg.fill {{.*}} -> tensor<15x59xf32>
 // CHECK: scf.for %{{.*}} = %c0 to %c2 step %c1
 // CHECK: %[[RAGGED:.*]] = vector.constant_mask [8] : vector<16xi1>
 // CHECK: vector.transfer_read %[[X]]
@@ -157,10 +159,14 @@ func.func @grouped_weight_grad(%x: tensor<2x4x8x8xf32>, %g: tensor<2x2x8x8xf32>)
 // -----
 
 // Symbolic planes: the plane sizes, the padded plane's, the tile counts and
-// the task split at run time, the tile static (4 rows × 1 vector at 16
-// lanes: a row's vectors unknown). A row narrower than a vector is written
-// masked, so both versions are built and the output width picks one; the
-// input row's ragged end is copied under a mask of its run-time length.
+// the task split at run time, the tile static (4 rows × 2 vectors at 16
+// lanes). A row narrower than a vector is written masked, and a plane of
+// fewer rows than a tile repeats its last row, so each version is built
+// and the output's sizes pick one: planes of 4 rows or more take tiles of
+// consecutive rows (the last one overlapping the one before), the kernel
+// unrolled, each input row loaded once for the kernel rows that read it;
+// shorter ones loop over the kernel's rows. The input row's ragged end is
+// read under a mask of its run-time length.
 // CHECK-LABEL: func.func @symbolic_planes
 // CHECK: %[[H:.*]] = tensor.dim %arg0, %c2 : tensor<?x8x?x?xf32>
 // CHECK: %[[W:.*]] = tensor.dim %arg0, %c3 : tensor<?x8x?x?xf32>
@@ -168,7 +174,13 @@ func.func @grouped_weight_grad(%x: tensor<2x4x8x8xf32>, %g: tensor<2x2x8x8xf32>)
 // CHECK: tensor.empty(%{{.*}}, %{{.*}}) : tensor<?x?xf32>
 // CHECK: vector.create_mask %{{.*}} : vector<16xi1>
 // CHECK: %[[NARROW:.*]] = arith.cmpi ult, %{{.*}}, %c16 : index
+// CHECK: %[[SHORT:.*]] = arith.cmpi ult, %{{.*}}, %c4 : index
 // CHECK: scf.if %[[NARROW]]
+// CHECK: scf.if %[[SHORT]]
+// CHECK: scf.for %{{.*}} = %c0 to %c3 step %c1 iter_args({{.*}}) -> (vector<16xf32>,
+// CHECK: } else {
+// CHECK-NOT: scf.for %{{.*}} = %c0 to %c3
+// CHECK: math.fma %{{.*}}, %{{.*}}, %cst : vector<16xf32>
 // CHECK: vector.shuffle
 // CHECK-COUNT-4: vector.transfer_write %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}], %{{.*}} {in_bounds = [true]} : vector<16xf32>, tensor<?x?xf32>
 // CHECK: } else {
