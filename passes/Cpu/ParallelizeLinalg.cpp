@@ -9,7 +9,8 @@
 // [N, C, H, W] are tasks of channels), so every output element is computed
 // the same way whichever thread runs its task. An op with symbolic loop ranges
 // gets the same split computed at run time from its ranges: tile sizes are
-// index values before the op. --ube-cpu-outline-parallel-loops then
+// index values before the op; an elementwise one first has its trailing
+// loops collapsed where its operands allow (a plane's rows into one loop). --ube-cpu-outline-parallel-loops then
 // hands the foralls to the runtime's thread pool; being separate functions,
 // they also keep the entry point small for LLVM.
 //
@@ -21,6 +22,8 @@
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -111,6 +114,101 @@ struct UbeCpuParallelizeLinalgPass
     return sizes;
   }
 
+  /// `generic` with its inputs' unit dimensions read at index 0 (a
+  /// per-channel [1, C, 1, 1] operand of map (0, d1, 0, 0)) collapsed away
+  /// ([C], map (d1)), as collapseOpIterationDims takes maps of loop
+  /// dimensions only. Fails where some map has other constants.
+  LogicalResult dropBroadcastUnitDims(IRRewriter &rewriter, linalg::GenericOp &generic) {
+    SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+    SmallVector<Value> inputs(generic.getInputs());
+    bool changed = false;
+    for (OpOperand &operand : generic->getOpOperands()) {
+      AffineMap map = maps[operand.getOperandNumber()];
+      if (map.isProjectedPermutation())
+        continue;
+      auto type = dyn_cast<RankedTensorType>(operand.get().getType());
+      if (!type || generic.isDpsInit(&operand))
+        return failure();
+      // Each kept dimension takes the unit ones before it into its group;
+      // unit ones after the last kept one join that last group.
+      SmallVector<AffineExpr> kept;
+      SmallVector<ReassociationIndices> groups;
+      ReassociationIndices pending;
+      for (auto [d, expr] : llvm::enumerate(map.getResults())) {
+        auto constant = dyn_cast<AffineConstantExpr>(expr);
+        if (constant && constant.getValue() == 0 && type.getDimSize(d) == 1) {
+          pending.push_back(d);
+          continue;
+        }
+        if (!isa<AffineDimExpr>(expr))
+          return failure();
+        pending.push_back(d);
+        groups.push_back(pending);
+        pending.clear();
+        kept.push_back(expr);
+      }
+      // (All unit dimensions: a scalar, no groups.)
+      if (!groups.empty())
+        llvm::append_range(groups.back(), pending);
+      Value collapsed = tensor::CollapseShapeOp::create(rewriter, generic.getLoc(),
+                                                        operand.get(), groups);
+      inputs[operand.getOperandNumber()] = collapsed;
+      maps[operand.getOperandNumber()] =
+          AffineMap::get(map.getNumDims(), 0, kept, generic.getContext());
+      changed = true;
+    }
+    if (!changed)
+      return success();
+    auto rebuilt = linalg::GenericOp::create(
+        rewriter, generic.getLoc(), generic.getResultTypes(), inputs, generic.getOutputs(),
+        maps, generic.getIteratorTypesArray());
+    rewriter.inlineRegionBefore(generic.getRegion(), rebuilt.getRegion(),
+                                rebuilt.getRegion().begin());
+    rewriter.replaceOp(generic, rebuilt.getResults());
+    generic = rebuilt;
+    return success();
+  }
+
+  /// An elementwise generic op of symbolic loop ranges with its trailing
+  /// loops collapsed into one where every operand reads them contiguously
+  /// or not at all ([N, C, H, W] with per-channel operands: [N, C, H·W]):
+  /// the inner loop that LLVM vectorizes is then the whole run of a plane,
+  /// not a row of a width known only at run time (a 7-wide row is all
+  /// remainder). Static ranges keep their loops: their trip counts are
+  /// known, and the rows unrolled.
+  linalg::LinalgOp collapseTrailingLoops(IRRewriter &rewriter, linalg::LinalgOp op) {
+    auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+    if (!generic || generic.getNumLoops() < 2 ||
+        generic.getNumParallelLoops() != generic.getNumLoops() ||
+        !ShapedType::isDynamicShape(op.getStaticLoopRanges()) ||
+        !generic.getBody()->getOps<linalg::IndexOp>().empty())
+      return op;
+    if (failed(dropBroadcastUnitDims(rewriter, generic)))
+      return op;
+    op = generic;
+    SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
+    int64_t last = generic.getNumLoops() - 1, first = last;
+    while (first > 0) {
+      ReassociationIndices run;
+      for (int64_t d = first - 1; d <= last; ++d)
+        run.push_back(d);
+      if (!linalg::areDimSequencesPreserved(maps, {run}))
+        break;
+      --first;
+    }
+    if (first == last)
+      return op;
+    SmallVector<ReassociationIndices> folded(1);
+    for (int64_t d = first; d <= last; ++d)
+      folded[0].push_back(d);
+    FailureOr<linalg::CollapseResult> collapsed =
+        linalg::collapseOpIterationDims(op, folded, rewriter);
+    if (failed(collapsed))
+      return op;
+    rewriter.replaceOp(op, collapsed->results);
+    return collapsed->collapsedOp;
+  }
+
   void runOnOperation() override {
     SmallVector<linalg::LinalgOp> ops;
     for (Operation &op : getOperation().getBody().front())
@@ -119,6 +217,8 @@ struct UbeCpuParallelizeLinalgPass
           ops.push_back(linalgOp);
     IRRewriter rewriter(&getContext());
     for (linalg::LinalgOp op : ops) {
+      rewriter.setInsertionPoint(op);
+      op = collapseTrailingLoops(rewriter, op);
       rewriter.setInsertionPoint(op);
       SmallVector<OpFoldResult> sizes;
       if (ShapedType::isDynamicShape(op.getStaticLoopRanges())) {

@@ -289,7 +289,12 @@ def UbeCpuParallelizeLinalg : Pass<"ube-cpu-parallelize-linalg", "::mlir::func::
     `[N, C, H, W]` become tasks of channels), so results do not depend on
     how the tasks are spread over threads. With symbolic loop
     ranges the same decisions are made at run time: the tile sizes are
-    index values computed before the op.
+    index values computed before the op. An elementwise `linalg.generic`
+    with symbolic ranges first has its trailing loops collapsed into one
+    where every operand reads them contiguously or not at all (`[N, C, H,
+    W]` with per-channel operands: `[N, C, H·W]`, the operands' unit
+    dimensions read at 0 dropped), so that the loop LLVM vectorizes is a
+    whole plane rather than a row of a width known only at run time.
   }];
   let options = [
     Option<"minWork", "min-work", "int64_t", "16384",

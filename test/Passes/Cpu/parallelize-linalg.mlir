@@ -69,16 +69,49 @@ func.func @ops(%x: tensor<8x128x64xf32>, %s: tensor<2x16384xf32>, %small: tensor
 // CHECK: scf.forall (%{{.*}}, %{{.*}}) = (0, 0) to (%{{.*}}, 64) step (%[[ROW_STEP]], %[[COLUMN_STEP]])
 // CHECK: math.exp
 #id2 = affine_map<(d0, d1) -> (d0, d1)>
-func.func @symbolic(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+#per_row = affine_map<(d0, d1) -> (d0)>
+func.func @symbolic(%x: tensor<?x64xf32>, %s: tensor<?xf32>) -> tensor<?x64xf32> {
   %c0 = arith.constant 0 : index
   %n = tensor.dim %x, %c0 : tensor<?x64xf32>
   %e = tensor.empty(%n) : tensor<?x64xf32>
-  %y = linalg.generic {indexing_maps = [#id2, #id2], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<?x64xf32>) outs(%e : tensor<?x64xf32>) {
-  ^bb0(%in: f32, %o: f32):
-    %r = math.exp %in : f32
+  %y = linalg.generic {indexing_maps = [#id2, #per_row, #id2], iterator_types = ["parallel", "parallel"]} ins(%x, %s : tensor<?x64xf32>, tensor<?xf32>) outs(%e : tensor<?x64xf32>) {
+  ^bb0(%in: f32, %scale: f32, %o: f32):
+    %m = arith.mulf %in, %scale : f32
+    %r = math.exp %m : f32
     linalg.yield %r : f32
   } -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
+}
+
+// -----
+
+// Elementwise over symbolic planes: the trailing loops that every operand
+// reads contiguously or not at all become one ([N, C, H, W] with a
+// per-channel operand: [N, C, H·W], the operand [1, C, 1, 1] read as [C]),
+// so that the inner loop is a whole plane, then tiled as above.
+// CHECK-LABEL: func.func @symbolic_planes
+// CHECK-DAG: tensor.collapse_shape %arg0 {{\[\[}}0], [1], [2, 3]] : tensor<?x4x?x?xf32> into tensor<?x4x?xf32>
+// CHECK-DAG: tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2, 3]] : tensor<1x4x1x1xf32> into tensor<4xf32>
+// CHECK: scf.forall
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}], iterator_types = ["parallel", "parallel", "parallel"]}
+// CHECK-SAME: ins(%{{.*}}, %{{.*}} : tensor<?x?x?xf32>, tensor<?xf32>)
+// CHECK: tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3]] output_shape
+#nchw4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#perchannel = affine_map<(d0, d1, d2, d3) -> (0, d1, 0, 0)>
+func.func @symbolic_planes(%x: tensor<?x4x?x?xf32>, %g: tensor<1x4x1x1xf32>) -> tensor<?x4x?x?xf32> {
+  %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
+  %c3 = arith.constant 3 : index
+  %n = tensor.dim %x, %c0 : tensor<?x4x?x?xf32>
+  %h = tensor.dim %x, %c2 : tensor<?x4x?x?xf32>
+  %w = tensor.dim %x, %c3 : tensor<?x4x?x?xf32>
+  %e = tensor.empty(%n, %h, %w) : tensor<?x4x?x?xf32>
+  %y = linalg.generic {indexing_maps = [#nchw4, #perchannel, #nchw4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%x, %g : tensor<?x4x?x?xf32>, tensor<1x4x1x1xf32>) outs(%e : tensor<?x4x?x?xf32>) {
+  ^bb0(%in: f32, %scale: f32, %o: f32):
+    %r = arith.mulf %in, %scale : f32
+    linalg.yield %r : f32
+  } -> tensor<?x4x?x?xf32>
+  return %y : tensor<?x4x?x?xf32>
 }
 
 // -----
