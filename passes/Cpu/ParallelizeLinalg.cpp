@@ -10,8 +10,8 @@
 // the same way whichever thread runs its task. An op with symbolic loop ranges
 // gets the same split computed at run time from its ranges: tile sizes are
 // index values before the op; an elementwise one first has its trailing
-// loops collapsed where its operands allow (a plane's rows into one loop). --ube-cpu-outline-parallel-loops then
-// hands the foralls to the runtime's thread pool; being separate functions,
+// loops collapsed where its operands allow (a plane's rows into one loop).
+// --ube-cpu-outline-parallel-loops then hands the foralls to the runtime's thread pool; being separate functions,
 // they also keep the entry point small for LLVM.
 //
 //===----------------------------------------------------------------------===//
@@ -23,8 +23,8 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace ube {
@@ -120,45 +120,45 @@ struct UbeCpuParallelizeLinalgPass
   /// dimensions only. Fails where some map has other constants.
   LogicalResult dropBroadcastUnitDims(IRRewriter &rewriter, linalg::GenericOp &generic) {
     SmallVector<AffineMap> maps = generic.getIndexingMapsArray();
-    SmallVector<Value> inputs(generic.getInputs());
-    bool changed = false;
+    // The inputs to collapse, with their groups; nothing is built until all
+    // are known to allow it.
+    SmallVector<std::pair<unsigned, SmallVector<ReassociationIndices>>> collapses;
     for (OpOperand &operand : generic->getOpOperands()) {
-      AffineMap map = maps[operand.getOperandNumber()];
+      unsigned index = operand.getOperandNumber();
+      AffineMap map = maps[index];
       if (map.isProjectedPermutation())
         continue;
       auto type = dyn_cast<RankedTensorType>(operand.get().getType());
       if (!type || generic.isDpsInit(&operand))
         return failure();
       // Each kept dimension takes the unit ones before it into its group;
-      // unit ones after the last kept one join that last group.
+      // unit ones after the last kept one join that last group (all unit
+      // dimensions: a scalar, no groups).
       SmallVector<AffineExpr> kept;
       SmallVector<ReassociationIndices> groups;
       ReassociationIndices pending;
       for (auto [d, expr] : llvm::enumerate(map.getResults())) {
         auto constant = dyn_cast<AffineConstantExpr>(expr);
-        if (constant && constant.getValue() == 0 && type.getDimSize(d) == 1) {
-          pending.push_back(d);
+        pending.push_back(d);
+        if (constant && constant.getValue() == 0 && type.getDimSize(d) == 1)
           continue;
-        }
         if (!isa<AffineDimExpr>(expr))
           return failure();
-        pending.push_back(d);
         groups.push_back(pending);
         pending.clear();
         kept.push_back(expr);
       }
-      // (All unit dimensions: a scalar, no groups.)
       if (!groups.empty())
         llvm::append_range(groups.back(), pending);
-      Value collapsed = tensor::CollapseShapeOp::create(rewriter, generic.getLoc(),
-                                                        operand.get(), groups);
-      inputs[operand.getOperandNumber()] = collapsed;
-      maps[operand.getOperandNumber()] =
-          AffineMap::get(map.getNumDims(), 0, kept, generic.getContext());
-      changed = true;
+      maps[index] = AffineMap::get(map.getNumDims(), 0, kept, generic.getContext());
+      collapses.push_back({index, groups});
     }
-    if (!changed)
+    if (collapses.empty())
       return success();
+    SmallVector<Value> inputs(generic.getInputs());
+    for (auto &[index, groups] : collapses)
+      inputs[index] = tensor::CollapseShapeOp::create(rewriter, generic.getLoc(),
+                                                      inputs[index], groups);
     auto rebuilt = linalg::GenericOp::create(
         rewriter, generic.getLoc(), generic.getResultTypes(), inputs, generic.getOutputs(),
         maps, generic.getIteratorTypesArray());
