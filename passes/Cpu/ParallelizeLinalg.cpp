@@ -21,6 +21,7 @@
 #include "passes/Utils/KernelBuilding.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
@@ -183,6 +184,11 @@ struct UbeCpuParallelizeLinalgPass
         !ShapedType::isDynamicShape(op.getStaticLoopRanges()) ||
         !generic.getBody()->getOps<linalg::IndexOp>().empty())
       return op;
+    // A returned result stays in its shape: the reshape back would be copied
+    // into the output buffer where the result was written in place.
+    for (Operation *user : generic->getUsers())
+      if (isa<func::ReturnOp>(user))
+        return op;
     if (failed(dropBroadcastUnitDims(rewriter, generic)))
       return op;
     op = generic;
