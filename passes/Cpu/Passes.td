@@ -294,7 +294,9 @@ def UbeCpuParallelizeLinalg : Pass<"ube-cpu-parallelize-linalg", "::mlir::func::
     where every operand reads them contiguously or not at all (`[N, C, H,
     W]` with per-channel operands: `[N, C, H·W]`, the operands' unit
     dimensions read at 0 dropped), so that the loop LLVM vectorizes is a
-    whole plane rather than a row of a width known only at run time.
+    whole plane rather than a row of a width known only at run time. A
+    result the function returns keeps its loops (the reshape back would be
+    copied into the output buffer).
   }];
   let options = [
     Option<"minWork", "min-work", "int64_t", "16384",

@@ -88,7 +88,9 @@ func.func @symbolic(%x: tensor<?x64xf32>, %s: tensor<?xf32>) -> tensor<?x64xf32>
 // Elementwise over symbolic planes: the trailing loops that every operand
 // reads contiguously or not at all become one ([N, C, H, W] with a
 // per-channel operand: [N, C, H·W], the operand [1, C, 1, 1] read as [C]),
-// so that the inner loop is a whole plane, then tiled as above.
+// so that the inner loop is a whole plane, then tiled as above. A returned
+// result keeps its loops (the reshape back would be copied into the
+// output).
 // CHECK-LABEL: func.func @symbolic_planes
 // CHECK-DAG: tensor.collapse_shape %arg0 {{\[\[}}0], [1], [2, 3]] : tensor<?x4x?x?xf32> into tensor<?x4x?xf32>
 // CHECK-DAG: tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2, 3]] : tensor<1x4x1x1xf32> into tensor<4xf32>
@@ -96,6 +98,9 @@ func.func @symbolic(%x: tensor<?x64xf32>, %s: tensor<?xf32>) -> tensor<?x64xf32>
 // CHECK: linalg.generic {indexing_maps = [#{{.*}}, #{{.*}}, #{{.*}}], iterator_types = ["parallel", "parallel", "parallel"]}
 // CHECK-SAME: ins(%{{.*}}, %{{.*}} : tensor<?x?x?xf32>, tensor<?xf32>)
 // CHECK: tensor.expand_shape %{{.*}} {{\[\[}}0], [1], [2, 3]] output_shape
+// CHECK: scf.forall
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel", "parallel"]
+// CHECK: math.exp
 #nchw4 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
 #perchannel = affine_map<(d0, d1, d2, d3) -> (0, d1, 0, 0)>
 func.func @symbolic_planes(%x: tensor<?x4x?x?xf32>, %g: tensor<1x4x1x1xf32>) -> tensor<?x4x?x?xf32> {
@@ -111,7 +116,13 @@ func.func @symbolic_planes(%x: tensor<?x4x?x?xf32>, %g: tensor<1x4x1x1xf32>) -> 
     %r = arith.mulf %in, %scale : f32
     linalg.yield %r : f32
   } -> tensor<?x4x?x?xf32>
-  return %y : tensor<?x4x?x?xf32>
+  %e2 = tensor.empty(%n, %h, %w) : tensor<?x4x?x?xf32>
+  %z = linalg.generic {indexing_maps = [#nchw4, #nchw4], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%y : tensor<?x4x?x?xf32>) outs(%e2 : tensor<?x4x?x?xf32>) {
+  ^bb0(%in: f32, %o: f32):
+    %r = math.exp %in : f32
+    linalg.yield %r : f32
+  } -> tensor<?x4x?x?xf32>
+  return %z : tensor<?x4x?x?xf32>
 }
 
 // -----
