@@ -11,8 +11,9 @@
 // gets the same split computed at run time from its ranges: tile sizes are
 // index values before the op; an elementwise one first has its trailing
 // loops collapsed where its operands allow (a plane's rows into one loop).
-// --ube-cpu-outline-parallel-loops then hands the foralls to the runtime's thread pool; being separate functions,
-// they also keep the entry point small for LLVM.
+// --ube-cpu-outline-parallel-loops then hands the foralls to the runtime's
+// thread pool; being separate functions, they also keep the entry point
+// small for LLVM.
 //
 //===----------------------------------------------------------------------===//
 

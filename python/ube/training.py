@@ -13,8 +13,9 @@ class TrainingStep:
     not given in `state` starts at zeros (what PyTorch's optimizers start
     from) of its parameter's shape. A parameter of symbolic shape (a size
     named by a symbol) is trained at the sizes of its initial value, which
-    the batch's inputs naming the same symbols must agree with. An i64 scalar input named `step` is the step counter, counted
-    from `first_step`. Where the executable updates a parameter or state in
+    the batch's inputs naming the same symbols must agree with. An i64
+    scalar input named `step` is the step counter, counted from
+    `first_step`. Where the executable updates a parameter or state in
     place (Function.in_place: the compiler proved it safe), its one array is
     both input and output; any other lives in two arrays that trade places
     every step. Either way a step allocates nothing for them."""
