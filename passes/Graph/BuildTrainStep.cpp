@@ -174,6 +174,8 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
   SmallVector<Value> updated;
   SmallVector<Value> newState;
   SmallVector<std::string> stateNames;
+  // The input each result replaces (it has the result's symbols).
+  SmallVector<unsigned> sources, stateSources;
   for (auto [i, p] : llvm::enumerate(params)) {
     Value param = fn.getArgument(p), grad = (*grads)[i];
     names.push_back(argumentName(fn, p));
@@ -193,23 +195,20 @@ LogicalResult buildTrainStep(func::FuncOp fn, DictionaryAttr spec) {
     if (failed(mlir::verify(update)))
       return failure();
     updated.push_back(update->getResult(0));
+    sources.push_back(p);
     for (auto [s, arg] : llvm::zip(update->getResults().drop_front(), state[i])) {
       newState.push_back(s);
       stateNames.push_back(argumentName(fn, arg.getArgNumber()));
+      stateSources.push_back(arg.getArgNumber());
     }
   }
-  SmallVector<ArrayAttr> updatedDims;
-  for (int64_t p : params)
-    updatedDims.push_back(fn.getArgAttrOfType<ArrayAttr>(p, dimsName));
-  for (auto [i, p] : llvm::enumerate(params))
-    for (size_t s = 0; s < state[i].size(); ++s)
-      updatedDims.push_back(fn.getArgAttrOfType<ArrayAttr>(p, dimsName));
   llvm::append_range(updated, newState);
   llvm::append_range(names, stateNames);
+  llvm::append_range(sources, stateSources);
   unsigned first = fn.getNumResults();
   appendResults(fn, updated, names);
-  for (auto [k, dims] : llvm::enumerate(updatedDims))
-    if (dims)
+  for (auto [k, source] : llvm::enumerate(sources))
+    if (auto dims = fn.getArgAttrOfType<ArrayAttr>(source, dimsName))
       fn.setResultAttr(first + k, dimsName, dims);
   fn->removeAttr(kTrainAttr);
   return success();

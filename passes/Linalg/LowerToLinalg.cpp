@@ -935,9 +935,9 @@ struct LowerBernoulliSelect : OpConversionPattern<BernoulliSelectOp> {
 struct UbeLowerToLinalgPass : ube::impl::UbeLowerToLinalgBase<UbeLowerToLinalgPass> {
   void runOnOperation() override {
     MLIRContext *context = &getContext();
-    // The optimizer updates decompose and lower on static shapes only
-    // (projected_kd_loss is expanded before), attention without a causal
-    // mask or grouped heads on symbolic sizes: refuse the others by name.
+    // projected_kd_loss lowers on static shapes only (it is expanded
+    // before), attention with grouped heads only on static head counts:
+    // refuse the others by name.
     WalkResult unsupported = getOperation()->walk([&](Operation *op) {
       std::optional<AttentionOperands> attention;
       if (auto forward = dyn_cast<ScaledDotProductAttentionOp>(op))
