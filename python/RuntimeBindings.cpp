@@ -132,13 +132,14 @@ public:
     return out;
   }
 
-  /// The bytes of scratch memory a call with inputs of `shapes` takes.
-  uint64_t arenaBytes(size_t fn, const std::vector<std::vector<int64_t>> &shapes) const {
+  /// Pointers to one shape per input, each checked against the input's rank
+  /// (the C API reads as many sizes as each input's rank).
+  std::vector<const int64_t *>
+  inputShapes(size_t fn, const std::vector<std::vector<int64_t>> &shapes) const {
     if (shapes.size() != ube_function_input_count(exe_, fn))
       throw py::type_error("function '" + std::string(ube_executable_function_name(exe_, fn)) +
                            "' takes " + std::to_string(ube_function_input_count(exe_, fn)) +
                            " input shapes, got " + std::to_string(shapes.size()));
-    // (The C API reads as many sizes as each input's rank.)
     std::vector<const int64_t *> pointers;
     for (size_t i = 0; i < shapes.size(); ++i) {
       ube_tensor_info info;
@@ -149,9 +150,32 @@ public:
                               std::to_string(shapes[i].size()) + " sizes");
       pointers.push_back(shapes[i].data());
     }
+    return pointers;
+  }
+
+  /// The bytes of scratch memory a call with inputs of `shapes` takes.
+  uint64_t arenaBytes(size_t fn, const std::vector<std::vector<int64_t>> &shapes) const {
+    std::vector<const int64_t *> pointers = inputShapes(fn, shapes);
     uint64_t bytes = 0;
     check(ube_function_arena_bytes(exe_, fn, pointers.data(), pointers.size(), &bytes));
     return bytes;
+  }
+
+  /// The outputs' shapes when the inputs have `shapes`.
+  std::vector<std::vector<int64_t>>
+  outputShapes(size_t fn, const std::vector<std::vector<int64_t>> &shapes) const {
+    std::vector<const int64_t *> pointers = inputShapes(fn, shapes);
+    std::vector<std::vector<int64_t>> out(ube_function_output_count(exe_, fn));
+    std::vector<int64_t *> outPointers;
+    for (size_t o = 0; o < out.size(); ++o) {
+      ube_tensor_info info;
+      check(ube_function_output(exe_, fn, o, &info));
+      out[o].resize(info.rank);
+      outPointers.push_back(out[o].data());
+    }
+    check(ube_function_output_shapes(exe_, fn, pointers.data(), pointers.size(),
+                                     outPointers.data()));
+    return out;
   }
 
   /// `outputs`: optional arrays (None entries allowed) the results are
@@ -349,6 +373,7 @@ PYBIND11_MODULE(_ube_runtime, m) {
       .def("signature", &Executable::signature, py::arg("function"), py::arg("inputs"))
       .def("in_place", &Executable::inPlace, py::arg("function"))
       .def("arena_bytes", &Executable::arenaBytes, py::arg("function"), py::arg("shapes"))
+      .def("output_shapes", &Executable::outputShapes, py::arg("function"), py::arg("shapes"))
       .def("invoke", &Executable::invoke, py::arg("function"), py::arg("inputs"),
            py::arg("outputs") = py::none());
 }

@@ -22,8 +22,9 @@ def UbeLowerToLinalg : Pass<"ube-lower-to-linalg", "::mlir::func::FuncOp"> {
     operand whose aligned dimension is dynamic, a concatenation's from the
     sum along the axis); a mean divides by the reduced sizes at run time; a
     reshape between symbolic shapes must be one collapse or one expansion.
-    The distillation losses, attention, MSE, slices and the optimizer
-    updates are refused on symbolic dimensions, naming the op.
+    On symbolic dimensions `projected_kd_loss` (expanded before this pass,
+    on static shapes) and attention whose keys are shared by a symbolic
+    number of query heads are refused, naming the op.
   }];
   let dependentDialects = [
     "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",

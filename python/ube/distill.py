@@ -241,11 +241,13 @@ def _batches(data, world=None):
 
 def _tensor(name, array, symbols=()):
     """An input declaration of `array`'s dtype and shape, its leading
-    dimensions named by `symbols` (batch, then sequence) when given."""
+    dimensions named by `symbols` (batch, then sequence) when given; a None
+    symbol keeps that dimension's size."""
     from ube.dtypes import NUMPY_TO_UBE
     shape = list(np.asarray(array).shape)
     for d, symbol in enumerate(symbols[:len(shape)]):
-        shape[d] = symbol
+        if symbol is not None:
+            shape[d] = symbol
     return {"name": name, "dtype": NUMPY_TO_UBE[np.asarray(array).dtype], "shape": shape}
 
 
@@ -267,13 +269,45 @@ def _variable_length_shapes(config, first_inputs):
     return tuple({0: dims[0], 1: dims[1]} for _ in first_inputs)
 
 
-def _cut_to_longest(inputs, labels, mask_index=1):
+def _stored_symbols(rank, token_axes):
+    """The symbols of a stored teacher output's axes under variable_length:
+    the batch on axis 0, the sequence on its `token_axes`."""
+    return tuple(_SYMBOLS[0] if d == 0 else _SYMBOLS[1] if d in token_axes else None
+                 for d in range(rank))
+
+
+def _cut_to_longest(inputs, labels, token_axes=None, mask_index=1):
     """A batch's inputs cut to its longest row: the last column any row of
-    the attention mask (input `mask_index`) keeps."""
+    the attention mask (input `mask_index`) keeps. `token_axes`: per input,
+    the axes that are the sequence (None: axis 1 of every input)."""
     mask = np.asarray(inputs[mask_index])
     kept = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(0)) if mask.ndim >= 2 else []
     length = int(kept[-1]) + 1 if len(kept) else 1
-    return tuple(np.ascontiguousarray(np.asarray(a)[:, :length]) for a in inputs), labels
+    token_axes = token_axes or [(1,)] * len(inputs)
+    return tuple(np.ascontiguousarray(np.asarray(a)[tuple(
+        slice(length) if d in axes else slice(None) for d in range(np.ndim(a)))])
+        for a, axes in zip(inputs, token_axes)), labels
+
+
+def _token_axes(function, inputs):
+    """Per output of `function` (an entry point with symbolic batch and
+    sequence), the axes that are the sequence: those the outputs' shapes at
+    two lengths of the `inputs` ([batch, sequence, ...] each) give as the
+    length. An axis that changes otherwise (the sequence folded into
+    another axis) cannot be cut with the batch: refused."""
+    shapes = [np.shape(a) for a in inputs]
+    length = shapes[0][1]
+    lengths = (length, length - 1 if length > 1 else length + 1)
+    at = [function.output_shapes(*[(s[0], n, *s[2:]) for s in shapes]) for n in lengths]
+    axes = []
+    for i, (first, second) in enumerate(zip(*at)):
+        axes.append([d for d, sizes in enumerate(zip(first, second)) if sizes == lengths])
+        for d, (a, b) in enumerate(zip(first, second)):
+            if a != b and d not in axes[-1]:
+                raise ValueError(f"variable_length: teacher output {i} has {a} entries on "
+                                 f"axis {d} at {lengths[0]} tokens and {b} at {lengths[1]}; "
+                                 "only axes as long as the sequence can be cut with it")
+    return axes
 
 
 def _progress(step, steps, terms, started):
@@ -361,7 +395,7 @@ def _input_name(j, teacher_outputs_from):
 
 
 def _run(graph, weights, init, data, config, workdir, outputs, student, trained_as,
-         validation=None, logits=None, resume=None, first=None):
+         validation=None, logits=None, resume=None, first=None, token_axes=None):
     """Compiles the training graph (its constants `weights` and initial
     parameters `init`: both dicts are emptied once the step holds its own
     copies, so that a run keeps one copy of each array), runs config.steps
@@ -374,7 +408,8 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     (ube.data_parallel). Checkpoints go to config.checkpoint_dir; `resume`
     (or a checkpoint already in checkpoint_dir) continues from the newest.
     `first`: the index of the first offline teacher output among a batch's
-    inputs (ube.teacher_outputs), if any."""
+    inputs (ube.teacher_outputs), if any; `token_axes`: per input, the axes
+    variable_length cuts (None: axis 1 of each)."""
     world = data_parallel.world()
     graph = dict(graph)
     train = dict(graph["functions"][0])
@@ -418,12 +453,11 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     for _ in range(run.step):  # the data position: one batch per step
         next(batches)
     started = time.perf_counter()
-    tokens = []
     for i in range(run.step + 1, config.steps + 1):
         inputs, labels = next(batches)
         if config.variable_length:
-            inputs, labels = _cut_to_longest(inputs, labels)
-        tokens.append(int(np.prod(np.asarray(inputs[0]).shape[:2])))
+            inputs, labels = _cut_to_longest(inputs, labels, token_axes)
+        run.tokens.append(int(np.prod(np.asarray(inputs[0]).shape[:2])))
         feed = {_input_name(j, first): a for j, a in enumerate(inputs)}
         if config.lr_schedule is not None:
             feed["lr"] = np.float32(learning_rate(config, i))
@@ -472,7 +506,7 @@ def _run(graph, weights, init, data, config, workdir, outputs, student, trained_
     projections = {p[len("student."):]: current[p] for p in init_names
                    if p.startswith("student.projection")}
     return TrainedModel(_compile(infer, config.target), trained, run.history, graph, weights,
-                        run.seconds, tokens, run.curve, projections,
+                        run.seconds, run.tokens, run.curve, projections,
                         getattr(step, "communication_seconds", []))
 
 
@@ -489,6 +523,7 @@ class _Progress:
     state: dict = None
     history: dict = None
     seconds: list = dataclasses.field(default_factory=list)
+    tokens: list = dataclasses.field(default_factory=list)  # batch × length of each step
     curve: list = dataclasses.field(default_factory=list)
     best: tuple = None  # (accuracy, parameters, evaluation number)
 
@@ -513,6 +548,7 @@ class _Progress:
             raise ValueError(f"{where}: written by another training run (a different model, "
                              "data shape, loss or optimizer); pass another checkpoint_dir")
         run.step, run.history, run.seconds = saved["step"], saved["history"], saved["seconds"]
+        run.tokens = saved.get("tokens", [])  # older checkpoints have none
         run.curve = [tuple(c) for c in saved["validation"]]
         run.state = {k: v for k, v in arrays.items() if not k.startswith("best/")}
         if saved.get("best"):
@@ -532,7 +568,7 @@ class _Progress:
             checkpoint.save(directory, step, arrays, {
                 "fingerprint": self.fingerprint, "world_size": self.world_size,
                 "seed": self.seed, "history": self.history, "seconds": self.seconds,
-                "validation": self.curve,
+                "tokens": self.tokens, "validation": self.curve,
                 "best": [self.best[0], self.best[2]] if self.best is not None else None})
         if self.world_size > 1:
             data_parallel.barrier()
@@ -745,10 +781,13 @@ def save_teacher_outputs(teacher, data, directory, config=None, top_k=None, dtyp
         teacher = hf.ModelOutputs(teacher, t_hidden, t_layers)
     world = data_parallel.world()
     rank, size = world or (0, 1)
+    dynamic = _variable_length_shapes(config, batches[0])
     with tempfile.TemporaryDirectory() as workdir:
-        t = _Graph.load(teacher, batches[0], workdir, "teacher")
+        t = _Graph.load(teacher, batches[0], workdir, "teacher", dynamic)
         exe = _compile(_write_graph(pathlib.Path(workdir) / "teacher_run.json", t.graph,
                                     t.weights), config.target)
+        if dynamic is not None:
+            extra["token_axes"] = _token_axes(next(iter(exe.functions.values())), batches[0])
         mine = {}
         for k in range(rank, len(batches), size):
             out = exe(*batches[k])
@@ -782,13 +821,14 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
     teacher, student, config, hybrid_models = _transformers_models(teacher, student, config,
                                                                    first_inputs)
     dynamic = _variable_length_shapes(config, first_inputs)
-    if dynamic is not None:
-        unsupported = [what for what, used in [
-            ("stored teacher outputs", offline), ("module replacement", config.replace),
-            ("data parallelism", data_parallel.world() is not None)] if used]
-        if unsupported:
-            raise ValueError(f"variable_length does not support {', '.join(unsupported)} yet")
     symbols = _SYMBOLS if dynamic is not None else ()
+    token_axes = None
+    if offline and dynamic is not None:
+        if teacher.token_axes is None:
+            raise ValueError(f"variable_length: the teacher outputs in {teacher.directory} were "
+                             "stored at static shapes; store them with variable_length=True "
+                             "in save_teacher_outputs' config")
+        token_axes = [(1,)] * count + [tuple(axes) for axes in teacher.token_axes]
     with tempfile.TemporaryDirectory() as workdir:
         s = _Graph.load(student, first_inputs, workdir, "student", dynamic)
         names = [f"input{j}" for j in range(len(first_inputs))]
@@ -797,7 +837,8 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
         if offline:  # the teacher's outputs are inputs of the step
             t_nodes, t_params, t_weights = [], [], {}
             t_out = [_input_name(count + i, count) for i in range(len(stored))]
-            inputs += [_tensor(n, a) for n, a in zip(t_out, stored)]
+            inputs += [_tensor(n, a, _stored_symbols(np.ndim(a), token_axes[count + i])
+                               if symbols else ()) for i, (n, a) in enumerate(zip(t_out, stored))]
         else:
             t = _Graph.load(teacher, first_inputs, workdir, "teacher", dynamic)
             t_nodes, t_params, t_weights, t_out = t.prefixed("teacher.", names)
@@ -805,7 +846,7 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
         if config.replace:
             # The student's modules train inside the teacher (BERT-of-Theseus).
             hybrid, prefixes = _hybrid(hybrid_models or (teacher, student), config, first_inputs,
-                                       workdir)
+                                       workdir, dynamic)
             inputs.append(_tensor("step", np.int64(1)))
         if config.replace and config.replace_weight is None:
             s_nodes, s_params, s_weights, s_out, s_frozen, s_constants = _student_part(
@@ -939,17 +980,18 @@ def distill(teacher, student, data, config=None, validation=None, resume=None):
         if not offline:
             t.release_weights()
         return _run(graph, weights, student_init, data, config, workdir, outputs, s,
-                    trained_as, validation, s_out[0], resume, count if offline else None)
+                    trained_as, validation, s_out[0], resume, count if offline else None,
+                    token_axes)
 
 
-def _hybrid(models, config, first_inputs, workdir):
+def _hybrid(models, config, first_inputs, workdir, dynamic_shapes=None):
     """The teacher with the student's modules in place (ube.theseus) as a
     graph, and {hybrid parameter prefix: student parameter prefix}."""
     from ube import theseus
     model, prefixes = theseus.hybrid(*models, config.replace, config.transfer_slope,
                                      config.transfer_offset, config.seed)
     try:
-        return _Graph.load(model, first_inputs, workdir, "hybrid"), prefixes
+        return _Graph.load(model, first_inputs, workdir, "hybrid", dynamic_shapes), prefixes
     except Exception as e:  # shape propagation wraps the first failure
         cause = e
         while cause.__cause__ or cause.__context__:

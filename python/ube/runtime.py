@@ -66,6 +66,13 @@ class Function:
         return self._executable._loaded.arena_bytes(
             self._index, [[int(s) for s in shape] for shape in shapes])
 
+    def output_shapes(self, *shapes):
+        """The outputs' shapes when the inputs have these shapes (one per
+        input): the symbols bound from the inputs, a disagreement or a size
+        outside a symbol's bounds an error naming the inputs, as a call's."""
+        return [tuple(shape) for shape in self._executable._loaded.output_shapes(
+            self._index, [[int(s) for s in shape] for shape in shapes])]
+
     def __call__(self, *args, **kwargs):
         if kwargs:
             names = [name for name, _, _ in self.inputs]

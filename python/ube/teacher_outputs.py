@@ -15,7 +15,12 @@ save time; distillation checks every batch it feeds against them, so the
 outputs cannot drift from the data. Storage per token is 4 bytes (f32) or
 2 (f16) times the sum of the stored widths per token: each hidden state
 (hidden size) and each attention layer's queries and keys (2 × hidden
-size); the logits add classes (or 2·k with top-k) per sequence."""
+size); the logits add classes (or 2·k with top-k) per sequence.
+
+Stored with DistillConfig(variable_length=True), the teacher runs compiled
+on symbolic batch and length, and the manifest's `token_axes` lists each
+output's sequence axes: distillation with variable_length cuts them with
+the batch's inputs to its longest row."""
 import hashlib
 import json
 import pathlib
@@ -74,6 +79,13 @@ class TeacherOutputs:
     def shapes(self):
         """The shape of each output for one batch."""
         return [tuple(s) for s in self.manifest["shapes"]]
+
+    @property
+    def token_axes(self):
+        """Per output, the axes as long as the batch's sequence (stored
+        under variable_length, which cuts them with the batch), or None
+        when the outputs were stored at static shapes."""
+        return self.manifest.get("token_axes")
 
     def alongside(self, data):
         """`data` (re-iterable) with each batch's stored outputs appended to

@@ -4,13 +4,20 @@ teacher and a 1-layer student, with attention transfer, AdamW under a
 warm-up schedule; global batches of --batch rows. Rank 0 writes the trained
 parameters and loss history to --out. --fail-after-step N: rank 1 dies
 after step N on its first attempt (a deterministic fault: torchrun restarts
-the workers and they resume from the last checkpoint)."""
+the workers and they resume from the last checkpoint). --bert: transformers
+BERT models on rows padded to 8 tokens (2 to 6 in the first half of a
+batch, 2 or 3 in the second), with hard labels and hidden-state transfer
+besides; --variable-length: each rank's rows cut to their longest
+(DistillConfig.variable_length). Rank 0 also writes the tokens of its
+steps."""
 import argparse
 import dataclasses
 import json
 import os
 import pathlib
 import sys
+
+import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # ubetest
@@ -29,6 +36,8 @@ def main():
     parser.add_argument("--checkpoint-dir")
     parser.add_argument("--checkpoint-every", type=int, default=0)
     parser.add_argument("--fail-after-step", type=int, default=0)
+    parser.add_argument("--bert", action="store_true")
+    parser.add_argument("--variable-length", action="store_true")
     parser.add_argument("--teacher-outputs",
                         help="store the teacher's outputs here first (the ranks share the "
                              "batches) and distill from them, without module replacement")
@@ -49,17 +58,33 @@ def main():
         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         on_step=on_step)
     data = make_data(7, batches=3, batch=args.batch)
+    validation = make_data(8, batches=2, batch=args.batch)
+    if args.bert:
+        import test_hf_distill as hf_test
+        teacher = hf_test.randomized(hf_test.bert(2, 32, seed=1), 5)
+        student = hf_test.bert(1, 32, seed=2)
+        config = dataclasses.replace(
+            config, attention_map={0: 1}, hard_label_weight=0.5, feature_weight=1.0,
+            layer_map={1: 2}, variable_length=args.variable_length,
+            replace=[(["bert.encoder.layer.0", "bert.encoder.layer.1"], "bert.encoder.layer.0")])
+        def halves(seed):  # rows of 2 to 6 tokens, then rows of 2 or 3
+            first, second = (hf_test.make_data(seed + i, batches=3, batch=args.batch // 2,
+                                               shortest=2, longest=longest)
+                             for i, longest in enumerate((6, 3)))
+            return [(tuple(np.concatenate(pair) for pair in zip(a[0], b[0])),
+                     np.concatenate([a[1], b[1]])) for a, b in zip(first, second)]
+        data, validation = halves(7), halves(17)
     if args.teacher_outputs:
         config = dataclasses.replace(config, replace=[], replace_weight=None)
         teacher = ube.save_teacher_outputs(teacher, data, args.teacher_outputs, config)
-    trained = ube.distill(teacher, student, data, config,
-                          validation=make_data(8, batches=2, batch=args.batch))
+    trained = ube.distill(teacher, student, data, config, validation=validation)
     if rank == 0:
         out = pathlib.Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         write_safetensors(out / "params.safetensors", trained.params)
         (out / "history.json").write_text(json.dumps({**trained.history, "attempt": attempt,
-                                                     "validation": trained.validation}))
+                                                     "validation": trained.validation,
+                                                     "step_tokens": trained.step_tokens}))
 
 
 if __name__ == "__main__":

@@ -204,6 +204,30 @@ def test_teacher_outputs_stored_by_two_ranks(ube_module, tools_dir, tmp_path):
             assert err <= 1e-5, (name, err)
 
 
+def test_two_ranks_cut_their_rows_to_their_longest(ube_module, tools_dir, tmp_path):
+    """variable_length on two ranks: each rank cuts its 8 rows to their own
+    longest (up to 6 tokens on rank 0, 3 on rank 1), with module
+    replacement, hidden-state and attention transfer and hard labels; the
+    parameters and losses are those of the same two ranks on the padded
+    rows (5e-5 relative: the same sums less the padded terms, which AdamW's
+    first steps scale up), and so is the validation."""
+    padded = torchrun(tools_dir, tmp_path / "padded", "--batch", 16, "--steps", 6, "--bert")
+    cut = torchrun(tools_dir, tmp_path / "cut", "--batch", 16, "--steps", 6, "--bert",
+                   "--variable-length")
+    assert padded[1]["step_tokens"] == [8 * 8] * 6
+    assert all(8 * 4 <= tokens <= 8 * 6 for tokens in cut[1]["step_tokens"])  # rank 0's
+    for name, value in padded[0].items():
+        if name.endswith("key.bias"):  # rounding noise scaled up by AdamW (above)
+            continue
+        err = np.abs(cut[0][name] - value).max() / max(np.abs(value).max(), 1e-30)
+        assert err <= 5e-5, (name, err)
+    for term in ("loss", "kd", "feature0", "attention0", "replace"):
+        np.testing.assert_allclose(cut[1][term], padded[1][term], rtol=5e-5, atol=1e-7,
+                                   err_msg=term)
+    assert cut[1]["validation"] == padded[1]["validation"]
+    assert cut[1]["replace_probability"] == padded[1]["replace_probability"]
+
+
 def test_gradient_buckets_cut_on_gradient_boundaries(ube_module):
     from ube.data_parallel import GradientBuckets, shard
     buckets = GradientBuckets([(3, 5), (7,), (40,), (2, 2)], bucket_bytes=100)

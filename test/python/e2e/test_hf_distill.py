@@ -360,15 +360,17 @@ def test_general_distillation_into_a_narrower_student(ube_module):
         ube_module.distill(teacher, student, data, config(ube_module, kd_weight=0.0))
 
 
-def test_distill_variable_length_matches_padded(ube_module):
+def test_distill_variable_length_matches_padded(ube_module, tmp_path):
     """variable_length: one step compiled with symbolic batch and length,
     each batch cut to its longest row. The attention mask makes the padded
     tail inert, and the feature terms count only the tokens it keeps, so
     the run takes the same steps as the padded one with every term (KD and
     hard labels, sentence embeddings, hidden states through a projection
     with the mean and variance terms, attention): equal losses (2e-5
-    relative) and trained students, on fewer tokens per step; a batch of
-    another size runs too, and so does the trained student."""
+    relative) and trained students, on fewer tokens per step; so does a run
+    from the teacher's outputs stored under variable_length (their sequence
+    axes cut with the batch); a batch of another size runs too, and so
+    does the trained student."""
     teacher = randomized(bert(2, 32, seed=1), 5)
     data = make_data(4, batches=4, batch=8, shortest=2, longest=5)
     terms = dict(hard_label_weight=0.5, embedding_weight=0.5, feature_weight=1.0,
@@ -378,18 +380,26 @@ def test_distill_variable_length_matches_padded(ube_module):
     for variable in (False, True):
         runs[variable] = ube_module.distill(teacher, bert(1, 16, seed=2), data, config(
             ube_module, steps=8, variable_length=variable, **terms))
-    padded, cut = runs[False], runs[True]
+    stored = ube_module.save_teacher_outputs(teacher, data, tmp_path / "stored", config(
+        ube_module, variable_length=True, **terms))
+    # Logits per sentence; hidden states [batch, seq, 32]; queries and keys
+    # [batch, heads, seq, 8].
+    assert stored.token_axes == [[], [1], [2], [2]]
+    runs["stored"] = ube_module.distill(stored, bert(1, 16, seed=2), data, config(
+        ube_module, steps=8, variable_length=True, **terms))
+    padded = runs[False]
     assert set(padded.history) == {"loss", "kd", "embedding", "feature0", "attention0"}
-    # atol: the attention KL (3e-5 here) is a difference of terms near 1,
-    # so float32 rounding leaves about 1e-8 of it.
-    for term, values in padded.history.items():
-        np.testing.assert_allclose(cut.history[term], values, rtol=2e-5, atol=1e-7,
-                                   err_msg=term)
-    for name, value in padded.params.items():
-        assert np.abs(cut.params[name] - value).max() <= 1e-4 * max(1.0, np.abs(value).max()), \
-            name
+    for cut in (runs[True], runs["stored"]):
+        # atol: the attention KL (3e-5 here) is a difference of terms near 1,
+        # so float32 rounding leaves about 1e-8 of it.
+        for term, values in padded.history.items():
+            np.testing.assert_allclose(cut.history[term], values, rtol=2e-5, atol=1e-7,
+                                       err_msg=term)
+        for name, value in padded.params.items():
+            assert np.abs(cut.params[name] - value).max() <= \
+                1e-4 * max(1.0, np.abs(value).max()), name
+        assert all(tokens <= 8 * 5 for tokens in cut.step_tokens)
     assert padded.step_tokens == [8 * TOKENS] * 8
-    assert all(tokens <= 8 * 5 for tokens in cut.step_tokens)
     # Any batch size up to the first batch's, and the student on any shape.
     odd = make_data(6, batches=2, batch=3, shortest=2, longest=7) + data[:1]
     trained = ube_module.distill(teacher, bert(1, 16, seed=2), data[:1] + odd, config(
@@ -398,8 +408,34 @@ def test_distill_variable_length_matches_padded(ube_module):
     (ids, mask), _ = data[0]
     np.testing.assert_allclose(trained(ids[:3, :5], mask[:3, :5]), trained(ids[:3], mask[:3]),
                                rtol=1e-4, atol=1e-5)
-    with pytest.raises(ValueError, match="variable_length does not support module "
-                                         "replacement yet"):
-        ube_module.distill(teacher, bert(1, 16, seed=2), data, config(
-            ube_module, variable_length=True, replace=[(["bert.encoder.layer.0"],
-                                                        "bert.encoder.layer.0")]))
+    static = ube_module.save_teacher_outputs(teacher, data, tmp_path / "static", config(
+        ube_module))
+    with pytest.raises(ValueError, match="stored at static shapes; store them with "
+                                         "variable_length=True"):
+        ube_module.distill(static, bert(1, 16, seed=2), data, config(
+            ube_module, variable_length=True))
+
+
+def test_module_replacement_on_variable_lengths(ube_module):
+    """BERT-of-Theseus under variable_length: the hybrid (the teacher with
+    the student's layer in place of two) is compiled on symbolic batch and
+    length too, as the student part and as a term beside the student; each
+    run takes the padded run's steps on its rows cut to their longest
+    (losses 2e-5 relative, parameters 1e-4)."""
+    teacher = randomized(bert(2, 32, seed=1), 5)
+    data = make_data(4, batches=4, batch=8, shortest=2, longest=5)
+    replace = dict(replace=[(["bert.encoder.layer.0", "bert.encoder.layer.1"],
+                             "bert.encoder.layer.0")], transfer_slope=0.1, transfer_offset=0.3)
+    for beside in (None, 0.5):
+        padded, cut = (ube_module.distill(teacher, bert(1, 32, seed=2), data, config(
+            ube_module, steps=6, variable_length=variable, replace_weight=beside, **replace))
+            for variable in (False, True))
+        assert "replace_probability" in cut.history
+        assert ("replace" in cut.history) == (beside is not None)
+        for term, values in padded.history.items():
+            np.testing.assert_allclose(cut.history[term], values, rtol=2e-5, atol=1e-7,
+                                       err_msg=term)
+        for name, value in padded.params.items():
+            assert np.abs(cut.params[name] - value).max() <= \
+                1e-4 * max(1.0, np.abs(value).max()), name
+        assert all(tokens <= 8 * 5 for tokens in cut.step_tokens)

@@ -112,7 +112,8 @@ def test_arena_grows_with_the_shapes(ube_module, tmp_path):
     """ENCODER with batch and length unbounded: its temporaries are planned
     into an arena whose size the manifest gives as expressions of the
     symbols (format 5), evaluated at each call; one executable runs shapes
-    that grow and shrink, against PyTorch in float64. With bounds, a call
+    that grow and shrink, against PyTorch in float64, its outputs' shapes
+    known before the call (output_shapes). With bounds, a call
     takes what its shapes need, not the plan at the maxima."""
     unbounded = dict(ENCODER, dims={"batch": {}, "seq": {}})
     exe, _ = compiled(ube_module, tmp_path, unbounded, "unbounded")
@@ -131,6 +132,8 @@ def test_arena_grows_with_the_shapes(ube_module, tmp_path):
         labels = rng.integers(0, 8, batch)
         sizes.append(exe.main.arena_bytes((batch, seq), (batch,), *weight_shapes))
         outputs = exe(ids, labels, *weights)
+        assert exe.main.output_shapes((batch, seq), (batch,), *weight_shapes) == \
+            [out.shape for out in outputs]
         for out, ref in zip(outputs, encoder_reference(ids, labels, *weights)):
             assert out.shape == ref.shape
             # (4e-6: sums of up to 700 products, past the 300 of the 2e-6 above.)
@@ -143,6 +146,8 @@ def test_arena_grows_with_the_shapes(ube_module, tmp_path):
         exe.main.arena_bytes((2, 5), (2, 1), *weight_shapes)
     with pytest.raises(TypeError, match="takes 7 input shapes, got 2"):
         exe.main.arena_bytes((2, 5), (2,))
+    with pytest.raises(ube_module.RuntimeError, match="'ids' and 'labels' must agree on batch"):
+        exe.main.output_shapes((2, 5), (3,), *weight_shapes)
 
     bounded, _ = compiled(ube_module, tmp_path, ENCODER, "bounded")
     bounded.save(tmp_path / "bounded.ube")
