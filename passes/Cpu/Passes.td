@@ -330,23 +330,20 @@ def UbeCpuPlanMemory : Pass<"ube-cpu-plan-memory", "::mlir::ModuleOp"> {
     (sizes computed from its arguments) become arguments, allocated at each
     call with their sizes computed there. A task's buffer of symbolic size
     (or any buffer of a task whose count is symbolic) becomes one
-    allocation before the task, a slot per iteration. A public function with `ube.symbols` also
-    places its top-level allocations of symbolic shape whose sizes grow with
-    the symbols, above the static buffers, with the sizes and offsets
-    computed at the function's start from the symbols' sizes (a `memref.dim`
-    of an allocation or a reshape of one is read as the size it is).
-    Buffers whose bytes are one term (`c · batch · seq`; a size computed
-    from the symbols by other ops, a window's `(h − 3) // 2 + 1`, is an
-    atom of a term, named by its expression, so equal computations are one
-    atom) share a region per term, planned like static buffers in units of
-    the term (a buffer at `k` units sits at `alignUp(k · term, 64)` plus 64
-    bytes per level of buffers below it live at the same time, so rounding
-    never overlaps them). The regions are then placed like buffers,
-    largest at the maxima first (a symbol without a `max` counts as 512 for
-    that order), each at the end of the highest placed one live at the
-    same time. Its
-    arena then comes as a rank-0 `memref<i8>` (a pointer), viewed at the
-    size computed there; `ube.arena_exprs` gives that size as expressions of
+    allocation before the task, a slot per iteration. A public function
+    with `ube.symbols` also places its top-level allocations of symbolic
+    shape whose sizes grow with the symbols, above the static buffers, with
+    the sizes and offsets computed at the function's start from the
+    symbols' sizes (a `memref.dim` of an allocation or a reshape of one is
+    read as the size it is). Their order is a static plan at the symbols'
+    maxima (largest first, each at the lowest offset clear of those live
+    with it; a symbol without a `max` counts as 512 there); at a call each
+    one sits at the highest end among the buffers below it in that plan
+    live at the same time (less those another of them lies on), so the
+    plan keeps its order at every size, as tight as a static plan where the
+    sizes scale together. Its arena then comes as a rank-0 `memref<i8>` (a
+    pointer), viewed at the size computed there; `ube.arena_exprs` gives
+    that size as expressions of
     the symbols (the manifest's `arena_exprs`, which the runtime evaluates
     at each call), and `ube.arena_bytes`, only when every symbol has a
     `max`, a bound on the plan's size over the symbols' ranges (each size

@@ -23,20 +23,18 @@
 // a buffer of the function like the others (hoistTaskScratch).
 //
 // An entry point with symbolic dimensions also places its buffers of
-// symbolic shape, after the static ones. Those whose bytes are one term of
-// the symbols and of the sizes computed from them (c · batch · seq, or c ·
-// batch · (h − 3) // 2 + 1, such a size an atom named by its expression)
-// share a region per term, planned like static buffers in units of the
-// term, so the region is as tight at every size as a static plan for that
-// size. Each region is then placed like one buffer, at the end of the
-// highest placed one live at the same time. Sizes and offsets are
-// computed once, at the function's start, from the symbols' sizes (each
-// size's computation is moved there), and so is the arena's size. The arena
-// then comes as a pointer alone, viewed at that size; `ube.arena_exprs`
-// records the size as expressions of the symbols, which the runtime
-// evaluates at each call to give the call an arena that large (growing the
-// one it reuses when a larger shape arrives). When every symbol has a
-// maximum, `ube.arena_bytes` bounds the plan's size over the symbols'
+// symbolic shape, after the static ones. Their order is a static plan at
+// the symbols' maxima (largest first, lowest offset); at a call each one
+// sits at the highest end among the buffers below it in that plan live at
+// the same time, so the plan keeps its order at every size and, where the
+// sizes scale together, is as tight as a static plan for that size. Sizes
+// and offsets are computed once, at the function's start, from the
+// symbols' sizes (each size's computation is moved there), and so is the
+// arena's size. The arena then comes as a pointer alone, viewed at that
+// size; `ube.arena_exprs` records the size as expressions of the symbols,
+// which the runtime evaluates at each call to give the call an arena that
+// large (growing the one it reuses when a larger shape arrives). When every
+// symbol has a maximum, `ube.arena_bytes` bounds the plan's size over the symbols'
 // ranges (each size's interval from theirs): what no call exceeds.
 //
 // A private function (a kernel, --ube-outline-kernels) is planned the same
@@ -63,16 +61,11 @@
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/BitVector.h"
-#include "llvm/ADT/TypeSwitch.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Interfaces/ControlFlowInterfaces.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
-
-#include <deque>
-#include <map>
-#include <numeric>
 
 namespace ube {
 #define GEN_PASS_DEF_UBECPUPLANMEMORY
@@ -146,16 +139,16 @@ std::optional<int64_t> lastUse(Value value, Block &block,
 }
 
 /// Places `buffers` (their `bytes`, live from `first` to `last`) largest
-/// first, each at the lowest `alignment`-aligned offset clear of the placed
-/// buffers live at the same time; returns the aligned end of the highest.
-int64_t placeByLiveness(MutableArrayRef<Buffer> buffers, int64_t alignment = kAlignment) {
-  std::vector<Buffer *> order;
-  for (Buffer &buffer : buffers)
-    order.push_back(&buffer);
+/// first, each at the lowest `alignment`-aligned offset from `base` clear of
+/// the placed buffers live at the same time; returns the aligned end of the
+/// highest.
+int64_t placeByLiveness(ArrayRef<Buffer *> buffers, int64_t alignment = kAlignment,
+                        int64_t base = 0) {
+  std::vector<Buffer *> order(buffers);
   llvm::sort(order, [](Buffer *a, Buffer *b) {
     return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
   });
-  int64_t end = 0;
+  int64_t end = base;
   std::vector<Buffer *> placed;
   for (Buffer *buffer : order) {
     std::vector<std::pair<int64_t, int64_t>> taken;
@@ -163,7 +156,7 @@ int64_t placeByLiveness(MutableArrayRef<Buffer> buffers, int64_t alignment = kAl
       if (buffer->overlapsInTime(*other))
         taken.push_back({other->offset, other->offset + other->bytes});
     llvm::sort(taken);
-    int64_t offset = 0;
+    int64_t offset = base;
     for (auto [begin, finish] : taken) {
       if (offset + buffer->bytes <= begin)
         break;
@@ -176,22 +169,12 @@ int64_t placeByLiveness(MutableArrayRef<Buffer> buffers, int64_t alignment = kAl
   return llvm::alignTo(end, alignment);
 }
 
-/// A size that is one term of the symbols: `coefficient` × Π symbol^power
-/// × Π atom, an atom being a size computed from them by other ops (a
-/// window's output length, `(len − 3) // 2 + 1`), named by its expression.
-struct Monomial {
-  int64_t coefficient = 1;
-  SmallVector<int64_t> powers; ///< Per symbol of `ube.symbols`.
-  SmallVector<int64_t> atoms;  ///< Sorted ids of SizeAtoms.
-  Monomial operator*(const Monomial &other) const {
-    Monomial product{coefficient * other.coefficient, powers, atoms};
-    for (auto [power, more] : llvm::zip_equal(product.powers, other.powers))
-      power += more;
-    product.atoms.append(other.atoms);
-    llvm::sort(product.atoms);
-    return product;
-  }
-};
+int64_t placeByLiveness(MutableArrayRef<Buffer> buffers, int64_t alignment = kAlignment) {
+  std::vector<Buffer *> pointers;
+  for (Buffer &buffer : buffers)
+    pointers.push_back(&buffer);
+  return placeByLiveness(pointers, alignment);
+}
 
 /// Each op's position in `block`.
 llvm::DenseMap<Operation *, int64_t> positions(Block &block) {
@@ -591,162 +574,6 @@ std::optional<Buffer> symbolicCandidate(memref::AllocOp alloc, Block &block,
 }
 
 
-/// Ids of size expressions by structure (hash-consed: an op's name, its
-/// attributes and its operands' ids), so that two computations of the same
-/// size from the same symbols, a window's output length in two layers, are
-/// one atom.
-class SizeAtoms {
-public:
-  explicit SizeAtoms(func::FuncOp fn) : fn(fn) {}
-
-  /// The id of `size`'s expression, or nullopt when it reads anything but
-  /// constants and the symbols' sizes in the function's entry block.
-  std::optional<int64_t> idOf(Value size) {
-    if (auto it = ids.find(size); it != ids.end())
-      return it->second;
-    std::optional<int64_t> id = compute(size);
-    ids[size] = id;
-    return id;
-  }
-
-private:
-  std::optional<int64_t> compute(Value size) {
-    std::string key;
-    llvm::raw_string_ostream os(key);
-    if (auto constant = getConstantIntValue(size)) {
-      os << "c" << *constant;
-      return intern(key);
-    }
-    Operation *op = size.getDefiningOp();
-    if (!op || op->getBlock() != &fn.getBody().front())
-      return std::nullopt;
-    if (auto dim = dyn_cast<memref::DimOp>(op)) {
-      std::optional<ArgumentDim> known = argumentDim(fn, dim);
-      if (!known)
-        return std::nullopt;
-      os << (known->isSymbol ? "s" : "c") << known->value;
-      return intern(key);
-    }
-    if (!isPure(op) || op->getNumResults() != 1 || op->getNumRegions())
-      return std::nullopt;
-    os << op->getName() << op->getAttrDictionary();
-    for (Value operand : op->getOperands()) {
-      std::optional<int64_t> id = idOf(operand);
-      if (!id)
-        return std::nullopt;
-      os << " #" << *id;
-    }
-    return intern(key);
-  }
-
-  int64_t intern(const std::string &key) {
-    return keys.try_emplace(key, int64_t(keys.size())).first->second;
-  }
-
-  func::FuncOp fn;
-  llvm::DenseMap<Value, std::optional<int64_t>> ids;
-  std::map<std::string, int64_t> keys;
-};
-
-/// `size` as one term of `fn`'s symbols, when it is a product of them,
-/// constants and atoms (an argument's dimension, a product of sizes, an
-/// affine product, such a term clamped at zero; any other size computed
-/// from the symbols is an atom); nullopt where it reads anything else.
-std::optional<Monomial> monomialOf(func::FuncOp fn, Value size, size_t symbolCount,
-                                   SizeAtoms &atoms) {
-  Monomial one{1, SmallVector<int64_t>(symbolCount, 0), {}};
-  auto atom = [&]() -> std::optional<Monomial> {
-    std::optional<int64_t> id = atoms.idOf(size);
-    if (!id)
-      return std::nullopt;
-    Monomial term = one;
-    term.atoms.push_back(*id);
-    return term;
-  };
-  if (auto constant = getConstantIntValue(size)) {
-    one.coefficient = *constant;
-    return one;
-  }
-  Operation *op = size.getDefiningOp();
-  if (!op)
-    return std::nullopt;
-  if (auto dim = dyn_cast<memref::DimOp>(op)) {
-    std::optional<ArgumentDim> known = argumentDim(fn, dim);
-    if (!known)
-      return std::nullopt;
-    if (known->isSymbol)
-      one.powers[known->value] = 1;
-    else
-      one.coefficient = known->value;
-    return one;
-  }
-  if (isa<arith::IndexCastOp, arith::IndexCastUIOp>(op))
-    return monomialOf(fn, op->getOperand(0), symbolCount, atoms);
-  if (isa<arith::MulIOp>(op)) {
-    auto lhs = monomialOf(fn, op->getOperand(0), symbolCount, atoms);
-    auto rhs = monomialOf(fn, op->getOperand(1), symbolCount, atoms);
-    if (!lhs || !rhs)
-      return atom();
-    return *lhs * *rhs;
-  }
-  // max(term, c ≤ 0): the term (a slice's size, clamped at zero, of a whole
-  // symbolic dimension), which is never negative.
-  if (isa<arith::MaxSIOp, arith::MaxUIOp>(op))
-    for (int i = 0; i < 2; ++i)
-      if (std::optional<int64_t> bound = getConstantIntValue(op->getOperand(1 - i));
-          bound && (*bound == 0 || (*bound < 0 && isa<arith::MaxSIOp>(op)))) {
-        std::optional<Monomial> term = monomialOf(fn, op->getOperand(i), symbolCount, atoms);
-        if (term && term->coefficient >= 0)
-          return term;
-      }
-  auto apply = dyn_cast<affine::AffineApplyOp>(op);
-  if (!apply || apply.getAffineMap().getNumResults() != 1)
-    return atom();
-  unsigned dims = apply.getAffineMap().getNumDims();
-  std::function<std::optional<Monomial>(AffineExpr)> term =
-      [&](AffineExpr e) -> std::optional<Monomial> {
-    if (auto c = dyn_cast<AffineConstantExpr>(e)) {
-      Monomial constant = one;
-      constant.coefficient = c.getValue();
-      return constant;
-    }
-    if (auto d = dyn_cast<AffineDimExpr>(e))
-      return monomialOf(fn, apply.getMapOperands()[d.getPosition()], symbolCount, atoms);
-    if (auto sym = dyn_cast<AffineSymbolExpr>(e))
-      return monomialOf(fn, apply.getMapOperands()[dims + sym.getPosition()], symbolCount, atoms);
-    if (e.getKind() != AffineExprKind::Mul)
-      return std::nullopt;
-    auto binary = cast<AffineBinaryOpExpr>(e);
-    auto lhs = term(binary.getLHS()), rhs = term(binary.getRHS());
-    if (!lhs || !rhs)
-      return std::nullopt;
-    return *lhs * *rhs;
-  };
-  if (std::optional<Monomial> product = term(apply.getAffineMap().getResult(0)))
-    return product;
-  return atom();
-}
-
-/// A symbolic buffer's bytes as one term of the symbols, or nullopt.
-std::optional<Monomial> bytesMonomial(func::FuncOp fn, memref::AllocOp alloc,
-                                      size_t symbolCount, SizeAtoms &atoms) {
-  MemRefType type = alloc.getType();
-  std::optional<int64_t> elementBytes = byteSize(MemRefType::get({}, type.getElementType()));
-  if (!elementBytes)
-    return std::nullopt;
-  Monomial bytes{*elementBytes, SmallVector<int64_t>(symbolCount, 0), {}};
-  for (int64_t size : type.getShape())
-    if (!ShapedType::isDynamic(size))
-      bytes.coefficient *= size;
-  for (Value size : alloc.getDynamicSizes()) {
-    std::optional<Monomial> term = monomialOf(fn, size, symbolCount, atoms);
-    if (!term || term->coefficient <= 0)
-      return std::nullopt;
-    bytes = bytes * *term;
-  }
-  return bytes;
-}
-
 /// Gives the scratch buffers of `block`'s tasks whose slots the static plan
 /// cannot count (a task of a symbolic size: a depthwise kernel's padded
 /// plane on symbolic planes, or any buffer of a task whose count is
@@ -1049,13 +876,12 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
   }
 
   /// Places `symbolic` above the static buffers' `staticBytes`, in code at
-  /// the function's start and at the maxima. Buffers whose bytes are one
-  /// term (c · batch · seq, atoms included) share a region per term,
-  /// planned like static buffers in units of the term: the region and
-  /// every offset in it scale with the term, so the region is as tight at
-  /// any size as a static plan. The regions (and any buffer of no term)
-  /// are then placed largest (at the maxima) first, each at the aligned end
-  /// of the highest placed one live at the same time.
+  /// the function's start and at the maxima. Their order in the arena is a
+  /// static plan at the maxima (largest first, each at the lowest offset
+  /// clear of those live with it); at a call each one sits at the highest
+  /// end among the buffers below it live at the same time, which keeps
+  /// that order at any size: where all sizes scale together, the plan is
+  /// as tight as a static one.
   /// Sets `bytesAtMaxima` to the arena's size at the maxima and
   /// `ube.arena_exprs` to its size at a call; returns `pointer` (the arena
   /// argument) viewed at that size, or null after a diagnostic.
@@ -1083,94 +909,15 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       return bytes;
     };
 
-    // One region per term, in a fixed order.
-    size_t symbolCount =
-        fn->getAttrOfType<ArrayAttr>(ube::UbeDialect::SymbolsAttrHelper::getNameStr()).size();
-    std::map<std::pair<SmallVector<int64_t>, SmallVector<int64_t>>,
-             std::vector<std::pair<Buffer *, int64_t>>>
-        regions;
     std::vector<Buffer *> order;
-    SizeAtoms atoms(fn);
-    for (Buffer &buffer : symbolic) {
-      if (std::optional<Monomial> bytes = bytesMonomial(fn, buffer.alloc, symbolCount, atoms))
-        regions[{bytes->powers, bytes->atoms}].push_back({&buffer, bytes->coefficient});
-      else
-        order.push_back(&buffer);
-    }
-    // In a region, buffer i has a coefficient offset k_i from the static
-    // plan of the coefficients (unaligned: an alignment of 64 there would
-    // waste up to 63 terms per buffer) and its byte offset in the region is
-    // alignUp(k_i · term, 64) + 64 · depth_i, where depth_i exceeds the
-    // depth of every buffer below it live at the same time: each buffer
-    // below ends under k_i · term + 64 · (depth_i - 1) + 64, so none overlap.
-    // The region is then placed like one buffer, live from its members'
-    // first allocation to their last use.
-    Value zero = constant(0);
-    std::deque<Buffer> blocks;
-    struct Member {
-      Buffer *buffer, *block;
-      Value offset;
-      int64_t offsetAtMaxima;
-    };
-    std::vector<Member> placedInRegions;
-    for (auto &[key, members] : regions) {
-      std::vector<Buffer> units;
-      for (auto [buffer, coefficient] : members) {
-        units.push_back(*buffer);
-        units.back().bytes = coefficient;
-      }
-      int64_t regionUnits = placeByLiveness(units, /*alignment=*/1);
-      std::vector<size_t> byOffset(units.size());
-      std::iota(byOffset.begin(), byOffset.end(), 0);
-      llvm::sort(byOffset, [&](size_t a, size_t b) {
-        return std::make_pair(units[a].offset, units[a].bytes) <
-               std::make_pair(units[b].offset, units[b].bytes);
-      });
-      std::vector<int64_t> depth(units.size(), 0);
-      int64_t deepest = 0;
-      for (auto [n, i] : llvm::enumerate(byOffset)) {
-        for (size_t j : ArrayRef(byOffset).take_front(n))
-          if (units[j].overlapsInTime(units[i]) &&
-              units[j].offset + units[j].bytes <= units[i].offset)
-            depth[i] = std::max(depth[i], depth[j] + 1);
-        deepest = std::max(deepest, depth[i]);
-      }
-      // The term's value: a member's bytes over its coefficient.
-      auto [first, coefficient] = members.front();
-      Value term = arith::DivUIOp::create(b, loc, bytesOf(*first), constant(coefficient));
-      int64_t termAtMaxima = first->bytes / coefficient;
-      auto offsetIn = [&](int64_t units, int64_t depth) -> Value {
-        Value offset = zero;
-        if (units)
-          offset = alignUp(arith::MulIOp::create(b, loc, constant(units), term));
-        if (depth)
-          offset = arith::AddIOp::create(b, loc, offset, constant(kAlignment * depth));
-        return offset;
-      };
-      auto offsetAtMaxima = [&](int64_t units, int64_t depth) {
-        return int64_t(llvm::alignTo(units * termAtMaxima, kAlignment)) + kAlignment * depth;
-      };
-      Buffer &block = blocks.emplace_back();
-      block.first = first->first;
-      block.last = first->last;
-      for (auto [i, member] : llvm::enumerate(members)) {
-        block.first = std::min(block.first, member.first->first);
-        block.last = std::max(block.last, member.first->last);
-        placedInRegions.push_back({member.first, &block, offsetIn(units[i].offset, depth[i]),
-                                   offsetAtMaxima(units[i].offset, depth[i])});
-      }
-      // Where no member lies above another (all at unit 0), none is rounded
-      // up into the next: the region needs no level of its own.
-      int64_t levels = deepest ? deepest + 1 : 0;
-      block.runtimeBytes = offsetIn(regionUnits, levels);
-      block.bytes = block.slotBytes = offsetAtMaxima(regionUnits, levels);
-      order.push_back(&block);
-    }
+    for (Buffer &buffer : symbolic)
+      order.push_back(&buffer);
     Value base = constant(staticBytes);
     int64_t baseAtMaxima = staticBytes;
 
+    placeByLiveness(order, kAlignment, baseAtMaxima);
     llvm::sort(order, [](Buffer *a, Buffer *b) {
-      return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
+      return std::make_pair(a->offset, a->first) < std::make_pair(b->offset, b->first);
     });
     int64_t arenaBytes = baseAtMaxima;
     std::vector<Buffer *> placed;
@@ -1181,8 +928,7 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
     // instruction scheduler takes minutes over.
     std::vector<llvm::BitVector> below;
     for (Buffer *buffer : order) {
-      if (buffer->alloc) // (A region's block has its size.)
-        buffer->runtimeBytes = alignUp(bytesOf(*buffer));
+      buffer->runtimeBytes = alignUp(bytesOf(*buffer));
       buffer->offset = baseAtMaxima;
       llvm::BitVector overlapping(order.size()), dominated(order.size());
       for (auto [i, other] : llvm::enumerate(placed))
@@ -1206,15 +952,10 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       below.push_back(dominated |= overlapping);
     }
     // The arena's size at a call: the highest end among the buffers no
-    // other one sits on, or the regions' end.
+    // other one sits on.
     llvm::BitVector under(order.size());
     for (const llvm::BitVector &set : below)
       under |= set;
-    for (Member &member : placedInRegions) {
-      member.buffer->runtimeOffset =
-          arith::AddIOp::create(b, loc, member.block->runtimeOffset, member.offset);
-      member.buffer->offset = member.block->offset + member.offsetAtMaxima;
-    }
     // (Every placed buffer ends above the static ones.)
     Value total;
     for (auto [i, buffer] : llvm::enumerate(placed)) {

@@ -70,7 +70,8 @@ constexpr const char *kUsage =
     "--threads=N runs parallel loops on N threads (cpu; default UBE_NUM_THREADS,\n"
     "else every hardware thread); results do not depend on it.\n"
     "--verbose says which build of a multi-ISA executable runs (the most capable\n"
-    "the host has; UBE_CPU_VARIANT=NAME chooses another).\n"
+    "the host has; UBE_CPU_VARIANT=NAME chooses another) and how much scratch\n"
+    "memory (the arena) a call of these shapes takes.\n"
     "--info prints what the executable is (format version, producer, target,\n"
     "required CPU features, sections, entry points) without loading its code.\n";
 
@@ -654,6 +655,15 @@ int run(const Options &o) {
   std::vector<const int64_t *> shapePointers;
   for (const std::vector<int64_t> &shape : inputShapes)
     shapePointers.push_back(shape.data());
+  if (o.verbose) {
+    uint64_t arenaBytes = 0;
+    if (!check(ube_function_arena_bytes(exe.ptr, function, shapePointers.data(), numInputs,
+                                        &arenaBytes),
+               error))
+      return fail(error);
+    std::fprintf(stderr, "ube-run: %s's scratch arena at these shapes: %llu bytes (%.2f MiB)\n",
+                 fnName, (unsigned long long)arenaBytes, double(arenaBytes) / (1 << 20));
+  }
   for (size_t i = 0; i < numOutputs; ++i) {
     ube_tensor_info info;
     ube_function_output(exe.ptr, function, i, &info);

@@ -193,41 +193,35 @@ func.func @calls(%a: memref<16xf32>, %out: memref<16xf32>) {
 
 // Symbolic buffers of a function whose symbols are all bounded: sizes and
 // offsets computed at the start from the arguments' sizes (a dimension of
-// an allocation or a reshape read as the size it is). Every buffer's bytes
-// are a multiple of n (64n, 16n, 4n), so they share one region above the
-// static ones, planned like static buffers in units of n: %t0 at 0, %t1
-// (live with it) at 64 units, %t2 (live after both) back at 0. A buffer's
-// offset in the region is its units times n, aligned up to 64, plus 64 for
-// each level of buffers live with it below (%t1: one), so rounding never
-// makes two overlap; the region is alignUp(80n) + 128, placed at 64. The
-// arena comes as a pointer, viewed at its size computed there, which
-// `ube.arena_exprs` gives as expressions of n: 64 + alignUp(80n) + 128;
-// `ube.arena_bytes` is that at the maximum, 832.
+// an allocation or a reshape read as the size it is), placed above the
+// static ones (64 bytes). Their order is a static plan at the maximum (n =
+// 8): %t0 (512 bytes) at 64, %t1 (live with it) on %t0 at 576, %t2 (live
+// after both) back at 64. At a call each one sits at the highest end among
+// those below it live with it: %t0 and %t2 at 64, %t1 at 64 + alignUp(64n);
+// the arena is the higher of %t1's and %t2's ends, which `ube.arena_exprs`
+// gives as expressions of n; `ube.arena_bytes` is that at the maximum, 704.
 // CHECK-LABEL: func.func @symbolic
-// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_bytes = 832 : i64
-// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["const", 80], ["muli", 3, 4], ["ceildivui", 5, 1], ["muli", 1, 6], ["const", 128], ["addi", 7, 8], ["addi", 1, 9]]
+// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_bytes = 704 : i64
+// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 4], ["muli", 0, 1], ["const", 64], ["ceildivui", 2, 3], ["muli", 3, 4], ["addi", 3, 5], ["muli", 0, 3], ["ceildivui", 7, 3], ["muli", 3, 8], ["addi", 3, 9], ["const", 16], ["muli", 0, 11], ["ceildivui", 12, 3], ["muli", 3, 13], ["addi", 10, 14], ["maxui", 6, 15]]
 // CHECK: %[[N:.*]] = memref.dim %arg0, %c0{{.*}} : memref<?x16xf32>
 // CHECK: %[[BYTES0:.*]] = arith.muli %c64{{.*}}, %[[N]]
-// CHECK: %[[UNIT:.*]] = arith.divui %[[BYTES0]]
-// CHECK: %[[UNITS1:.*]] = arith.muli %c64{{.*}}, %[[UNIT]]
-// CHECK: %[[BLOCKS1:.*]] = arith.ceildivui %[[UNITS1]]
-// CHECK: %[[ALIGNED1:.*]] = arith.muli %[[BLOCKS1]]
-// CHECK: %[[IN1:.*]] = arith.addi %[[ALIGNED1]], %c64
-// CHECK: arith.muli %c80{{.*}}, %[[UNIT]]
-// CHECK: %[[SIZE:.*]] = arith.addi %{{.*}}, %c128
-// CHECK: %[[OFFSET0:.*]] = arith.addi %[[BASE:c64[_0-9]*]], %c0
-// CHECK: %[[OFFSET1:.*]] = arith.addi %[[BASE]], %[[IN1]]
-// CHECK: %[[OFFSET2:.*]] = arith.addi %[[BASE]], %c0
-// CHECK: %[[TOTAL:.*]] = arith.addi %[[BASE]], %[[SIZE]]
-// CHECK-NOT: arith.maxui
+// CHECK: %[[BLOCKS0:.*]] = arith.ceildivui %[[BYTES0]]
+// CHECK: %[[ALIGNED0:.*]] = arith.muli %[[BLOCKS0]]
+// CHECK: %[[OFFSET1:.*]] = arith.addi %[[BASE:c64[_0-9]*]], %[[ALIGNED0]]
+// CHECK: %[[TOTAL:.*]] = arith.maxui
 // CHECK: %[[VIEWED:.*]] = memref.reinterpret_cast %[[ARENA]] to offset: [0], sizes: [%[[TOTAL]]], strides: [1] : memref<i8> to memref<?xi8>
 // CHECK: memref.view %[[VIEWED]][%c0{{.*}}][] : memref<?xi8> to memref<4xf32>
-// CHECK: memref.view %[[VIEWED]][%[[OFFSET0]]][%[[N2:.*]]] : memref<?xi8> to memref<?x16xf32>
+// CHECK: memref.view %[[VIEWED]][%[[BASE]]][%[[N2:.*]]] : memref<?xi8> to memref<?x16xf32>
 // CHECK: memref.view %[[VIEWED]][%[[OFFSET1]]][%[[N2]]] : memref<?xi8> to memref<?x4xf32>
-// CHECK: memref.view %[[VIEWED]][%[[OFFSET2]]][%[[N2]]] : memref<?xi8> to memref<?xf32>
+// CHECK: memref.view %[[VIEWED]][%[[BASE]]][%[[N2]]] : memref<?xi8> to memref<?xf32>
 // CHECK-NOT: memref.alloc
-// PLAN-LABEL: memory plan for @symbolic: arena 832 bytes
+// PLAN-LABEL: memory plan for @symbolic: arena 704 bytes
 // PLAN-SAME: sized at each call from the symbols (shown at their maxima, 512 without one)
+// PLAN-NEXT: offset
+// PLAN-NEXT: 0 16 [{{.*}}] memref<4xf32>
+// PLAN-NEXT: 64 512 [{{.*}}] memref<?x16xf32>
+// PLAN-NEXT: 64 32 [{{.*}}] memref<?xf32>
+// PLAN-NEXT: 576 128 [{{.*}}] memref<?x4xf32>
 func.func @symbolic(%x: memref<?x16xf32> {ube.dims = ["n"]}, %out: memref<?xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
   %c0 = arith.constant 0 : index
@@ -251,24 +245,32 @@ func.func @symbolic(%x: memref<?x16xf32> {ube.dims = ["n"]}, %out: memref<?xf32>
 
 // -----
 
-// Regions of different terms (n + 1, n + 2, n + 3 and n + 4 rows, sums of
-// the symbols: each an atom of its own) are stacked: a region's offset is
-// the maximum of the ends of the regions live with it, less those it
-// already lies above: %t2 (live with %t0 and %t1, which share bytes) at
-// max(end0, end1); %t3 (live with %t1 and %t2) at end2 alone, since %t2
-// lies above %t1. At the maxima (9 to 12 rows): %t0 [0, 576), %t1 [0, 320),
-// %t2 [576, 768), %t3 [768, 896).
+// Buffers of n + 1, n + 2, n + 3 and n + 4 rows. The plan at the maximum:
+// %t0 [0, 576), %t1 (live after it) [0, 320), %t3 (live with %t1) on it at
+// 320, %t2 (live with all three) at 576. At a call %t3 sits at %t1's end
+// and %t2 at the maximum of %t0's and %t3's ends: %t1's is left out of it,
+// since %t3 lies on %t1 (a function's start with a maximum over every pair
+// live together would grow as the square of its buffers). The arena is
+// %t2's end, 752 bytes at the maximum (768 aligned).
 // CHECK-LABEL: func.func @symbolic_stacked
-// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 896 : i64
-// CHECK: %[[AT2:.*]] = arith.maxui
+// CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 768 : i64
+// CHECK: %[[END1:.*]] = arith.addi %c0, %[[BYTES1:.*]] : index
+// CHECK: %[[END0:.*]] = arith.addi %c0, %[[BYTES0:.*]] : index
+// CHECK: %[[END3:.*]] = arith.addi %[[END1]], %[[BYTES3:.*]] : index
+// CHECK: %[[AT2:.*]] = arith.maxui %[[END0]], %[[END3]]
 // CHECK-NOT: arith.maxui
 // CHECK: %[[END2:.*]] = arith.addi %[[AT2]],
-// CHECK-NOT: arith.maxui
-// CHECK-DAG: %[[T2:.*]] = arith.addi %[[AT2]], %c0
-// CHECK-DAG: %[[T3:.*]] = arith.addi %[[END2]], %c0
-// CHECK: memref.view %{{.*}}[%[[T2]]]{{.*}} to memref<?x4xf32>
-// CHECK: memref.view %{{.*}}[%[[T3]]]{{.*}} to memref<?x2xf32>
-// PLAN-LABEL: memory plan for @symbolic_stacked: arena 896 bytes
+// CHECK: memref.reinterpret_cast %{{.*}} to offset: [0], sizes: [%[[END2]]]
+// CHECK: memref.view %{{.*}}[%c0][{{.*}}] : memref<?xi8> to memref<?x16xf32>
+// CHECK: memref.view %{{.*}}[%[[AT2]]]{{.*}} to memref<?x4xf32>
+// CHECK: memref.view %{{.*}}[%c0][{{.*}}] : memref<?xi8> to memref<?x8xf32>
+// CHECK: memref.view %{{.*}}[%[[END1]]]{{.*}} to memref<?x2xf32>
+// PLAN-LABEL: memory plan for @symbolic_stacked: arena 768 bytes
+// PLAN-NEXT: offset
+// PLAN-NEXT: 0 576 [{{.*}}] memref<?x16xf32>
+// PLAN-NEXT: 0 320 [{{.*}}] memref<?x8xf32>
+// PLAN-NEXT: 320 96 [{{.*}}] memref<?x2xf32>
+// PLAN-NEXT: 576 176 [{{.*}}] memref<?x4xf32>
 func.func @symbolic_stacked(%x: memref<?x16xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 8>]} {
   %c0 = arith.constant 0 : index
@@ -297,8 +299,8 @@ func.func @symbolic_stacked(%x: memref<?x16xf32> {ube.dims = ["n"]})
 // -----
 
 // Sizes as affine maps of the symbols are planned when they only grow with
-// them (8 · 12 floats at the maximum: 384 bytes, a region of 48 units of
-// n); a `mod` is not, and its buffer stays an allocation.
+// them (8 · 12 floats at the maximum: 384 bytes); a `mod` is not, and its
+// buffer stays an allocation.
 // CHECK-LABEL: func.func @symbolic_affine
 // CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 384 : i64
 // CHECK: affine.apply
@@ -328,11 +330,10 @@ func.func @symbolic_affine(%x: memref<?x16xf32> {ube.dims = ["n"]})
 // only orders the buffers), the arena sized at each call with no bound:
 // `ube.arena_exprs` alone, alignUp(64n) bytes.
 // CHECK-LABEL: func.func @symbolic_unbounded
-// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["divui", 2, 1], ["muli", 1, 3], ["ceildivui", 4, 1], ["muli", 1, 5]], ube.symbols
+// CHECK-SAME: %[[ARENA:[^ ]*]]: memref<i8>) attributes {ube.arena_exprs = {{\[}}["symbol", 0], ["const", 64], ["muli", 0, 1], ["ceildivui", 2, 1], ["muli", 1, 3]], ube.symbols
 // CHECK-NOT: ube.arena_bytes
-// CHECK: %[[AT:.*]] = arith.addi %c0{{.*}}, %c0
 // CHECK: %[[VIEWED:.*]] = memref.reinterpret_cast %[[ARENA]]
-// CHECK: memref.view %[[VIEWED]][%[[AT]]][%{{.*}}] : memref<?xi8> to memref<?x16xf32>
+// CHECK: memref.view %[[VIEWED]][%c0][%{{.*}}] : memref<?xi8> to memref<?x16xf32>
 // CHECK-NOT: memref.alloc
 // PLAN-LABEL: memory plan for @symbolic_unbounded: arena 32768 bytes
 // PLAN-SAME: sized at each call from the symbols
@@ -349,11 +350,11 @@ func.func @symbolic_unbounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
 
 // -----
 
-// Two terms, 64n and 16nm bytes, live at the same time: a region each, one
-// above the other, each sized by its term: the arena is alignUp(16nm) +
-// alignUp(64n).
+// Two buffers, of 64n and 16nm bytes, live at the same time: one above the
+// other (the larger at the maxima below), each sized at the call: the
+// arena is alignUp(16nm) + alignUp(64n).
 // CHECK-LABEL: func.func @symbolic_terms
-// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 16], ["muli", 0, 1], ["symbol", 1], ["muli", 2, 3], ["divui", 4, 1], ["muli", 1, 5], ["const", 64], ["ceildivui", 6, 7], ["muli", 7, 8], ["muli", 0, 7], ["divui", 10, 7], ["muli", 7, 11], ["ceildivui", 12, 7], ["muli", 7, 13], ["addi", 9, 14]]
+// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 16], ["muli", 0, 1], ["symbol", 1], ["muli", 2, 3], ["const", 64], ["ceildivui", 4, 5], ["muli", 5, 6], ["muli", 0, 5], ["ceildivui", 8, 5], ["muli", 5, 9], ["addi", 7, 10]]
 // CHECK: memref.view {{.*}} : memref<?xi8> to memref<?x16xf32>
 // CHECK: memref.view {{.*}} : memref<?xi8> to memref<?x?x4xf32>
 func.func @symbolic_terms(%x: memref<?x?xf32> {ube.dims = ["n", "m"]})
@@ -375,10 +376,9 @@ func.func @symbolic_terms(%x: memref<?x?xf32> {ube.dims = ["n", "m"]})
 // -----
 
 // A size clamped at zero (a slice's size of a whole symbolic dimension,
-// max(n − 0, 0)) is the term n: %t1 shares the region of %t0, at its
-// offset once %t0 is dead (alignUp(64n) at n = 8: 512 bytes). Clamped at a
-// positive bound (max(n, 4)), a size is an atom of its own, whose region,
-// live after %t0's, starts where it does (512 bytes at the maxima).
+// max(n − 0, 0)) or at a positive bound (max(n, 4)): %t1, live after %t0,
+// starts where %t0 does, and the arena is the larger of the two at the
+// call (512 bytes at the maximum).
 // CHECK-LABEL: func.func @symbolic_clamped
 // CHECK-SAME: memref<i8>) attributes {ube.arena_bytes = 512 : i64
 // PLAN-LABEL: memory plan for @symbolic_clamped: arena 512 bytes
@@ -418,7 +418,7 @@ func.func @symbolic_bounded(%x: memref<?x16xf32> {ube.dims = ["n"]})
 // A window's output length, (n − 3) floordiv 2 + 1 plus min(n − 3, 0): no
 // term of the symbols, but it never decreases as n grows, so its maximum
 // (n = 64: 31 rows of 16 floats, 1984 bytes) bounds it and the buffer is
-// planned (a region of that atom) rather than allocated at each call.
+// planned rather than allocated at each call.
 // CHECK-LABEL: func.func @symbolic_window
 // CHECK-NOT: memref.alloc
 // CHECK: return
@@ -475,18 +475,16 @@ func.func @symbolic_same_padding(%x: memref<?x16xf32> {ube.dims = ["n"]})
 
 // -----
 
-// The same window length computed twice (two layers' output sizes, each its
-// own ops): one atom, so %a (16 floats a row) and %b (8 a row) share a
-// region in units of it, %b at %a's offset once %a is dead: the arena is
-// the larger, 31 rows of 64 bytes at n = 64. %c, of a window of another
-// stride (16 rows of 16 bytes), is another atom: its region is live with
-// %b's and goes above it.
-// PLAN-LABEL: memory plan for @symbolic_window_atoms: arena 2240 bytes
+// Window lengths of two strides: %a (31 rows of 16 floats at n = 64), then
+// %b (31 rows of 8) and %c (16 rows of 4) live together once %a is dead.
+// The plan at the maximum puts %b at %a's offset and %c on %b, both within
+// the bytes %a had: the arena is %a's 1984 bytes.
+// PLAN-LABEL: memory plan for @symbolic_windows: arena 1984 bytes
 // PLAN-NEXT: offset
 // PLAN-NEXT: 0 1984 [{{.*}}] memref<?x16xf32>
 // PLAN-NEXT: 0 992 [{{.*}}] memref<?x8xf32>
-// PLAN-NEXT: 1984 256 [{{.*}}] memref<?x4xf32>
-func.func @symbolic_window_atoms(%x: memref<?x16xf32> {ube.dims = ["n"]})
+// PLAN-NEXT: 1024 256 [{{.*}}] memref<?x4xf32>
+func.func @symbolic_windows(%x: memref<?x16xf32> {ube.dims = ["n"]})
     attributes {ube.symbols = [#ube.dim<"n", max = 64>]} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
