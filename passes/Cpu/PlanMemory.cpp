@@ -34,8 +34,8 @@
 // size; `ube.arena_exprs` records the size as expressions of the symbols,
 // which the runtime evaluates at each call to give the call an arena that
 // large (growing the one it reuses when a larger shape arrives). When every
-// symbol has a maximum, `ube.arena_bytes` bounds the plan's size over the symbols'
-// ranges (each size's interval from theirs): what no call exceeds.
+// symbol has a maximum, `ube.arena_bytes` bounds the plan's size over the
+// symbols' ranges (each size's interval from theirs): what no call exceeds.
 //
 // A private function (a kernel, --ube-outline-kernels) is planned the same
 // way, first: its arena is scratch its callers provide. Each call gets an
@@ -139,11 +139,10 @@ std::optional<int64_t> lastUse(Value value, Block &block,
 }
 
 /// Places `buffers` (their `bytes`, live from `first` to `last`) largest
-/// first, each at the lowest `alignment`-aligned offset from `base` clear of
-/// the placed buffers live at the same time; returns the aligned end of the
+/// first, each at the lowest 64-byte-aligned offset from `base` clear of the
+/// placed buffers live at the same time; returns the aligned end of the
 /// highest.
-int64_t placeByLiveness(ArrayRef<Buffer *> buffers, int64_t alignment = kAlignment,
-                        int64_t base = 0) {
+int64_t placeByLiveness(ArrayRef<Buffer *> buffers, int64_t base = 0) {
   std::vector<Buffer *> order(buffers);
   llvm::sort(order, [](Buffer *a, Buffer *b) {
     return std::make_pair(-a->bytes, a->first) < std::make_pair(-b->bytes, b->first);
@@ -160,20 +159,21 @@ int64_t placeByLiveness(ArrayRef<Buffer *> buffers, int64_t alignment = kAlignme
     for (auto [begin, finish] : taken) {
       if (offset + buffer->bytes <= begin)
         break;
-      offset = std::max<int64_t>(offset, llvm::alignTo(finish, alignment));
+      offset = std::max<int64_t>(offset, llvm::alignTo(finish, kAlignment));
     }
     buffer->offset = offset;
     end = std::max(end, offset + buffer->bytes);
     placed.push_back(buffer);
   }
-  return llvm::alignTo(end, alignment);
+  return llvm::alignTo(end, kAlignment);
 }
 
-int64_t placeByLiveness(MutableArrayRef<Buffer> buffers, int64_t alignment = kAlignment) {
+/// The same, of the buffers themselves.
+int64_t placeByLiveness(MutableArrayRef<Buffer> buffers) {
   std::vector<Buffer *> pointers;
   for (Buffer &buffer : buffers)
     pointers.push_back(&buffer);
-  return placeByLiveness(pointers, alignment);
+  return placeByLiveness(pointers);
 }
 
 /// Each op's position in `block`.
@@ -573,7 +573,6 @@ std::optional<Buffer> symbolicCandidate(memref::AllocOp alloc, Block &block,
   return placedBuffer(alloc, block, position, maxBytes, *last);
 }
 
-
 /// Gives the scratch buffers of `block`'s tasks whose slots the static plan
 /// cannot count (a task of a symbolic size: a depthwise kernel's padded
 /// plane on symbolic planes, or any buffer of a task whose count is
@@ -909,13 +908,14 @@ struct UbeCpuPlanMemoryPass : ube::impl::UbeCpuPlanMemoryBase<UbeCpuPlanMemoryPa
       return bytes;
     };
 
+    Value base = constant(staticBytes);
+    int64_t baseAtMaxima = staticBytes;
+    // The order: the static plan at the maxima, lowest offset first. Each
+    // offset is then recomputed as a call's would be, at the maxima.
     std::vector<Buffer *> order;
     for (Buffer &buffer : symbolic)
       order.push_back(&buffer);
-    Value base = constant(staticBytes);
-    int64_t baseAtMaxima = staticBytes;
-
-    placeByLiveness(order, kAlignment, baseAtMaxima);
+    placeByLiveness(order, baseAtMaxima);
     llvm::sort(order, [](Buffer *a, Buffer *b) {
       return std::make_pair(a->offset, a->first) < std::make_pair(b->offset, b->first);
     });

@@ -360,6 +360,20 @@ def test_general_distillation_into_a_narrower_student(ube_module):
         ube_module.distill(teacher, student, data, config(ube_module, kd_weight=0.0))
 
 
+def assert_same_steps(cut, padded):
+    """A variable_length run took the padded run's steps on rows of at most
+    5 tokens: its losses within 2e-5 relative, its parameters within 1e-4.
+    (atol: the attention KL, 3e-5 here, is a difference of terms near 1,
+    so float32 rounding leaves about 1e-8 of it.)"""
+    for term, values in padded.history.items():
+        np.testing.assert_allclose(cut.history[term], values, rtol=2e-5, atol=1e-7,
+                                   err_msg=term)
+    for name, value in padded.params.items():
+        assert np.abs(cut.params[name] - value).max() <= 1e-4 * max(1.0, np.abs(value).max()), \
+            name
+    assert all(tokens <= 8 * 5 for tokens in cut.step_tokens)
+
+
 def test_distill_variable_length_matches_padded(ube_module, tmp_path):
     """variable_length: one step compiled with symbolic batch and length,
     each batch cut to its longest row. The attention mask makes the padded
@@ -390,15 +404,7 @@ def test_distill_variable_length_matches_padded(ube_module, tmp_path):
     padded = runs[False]
     assert set(padded.history) == {"loss", "kd", "embedding", "feature0", "attention0"}
     for cut in (runs[True], runs["stored"]):
-        # atol: the attention KL (3e-5 here) is a difference of terms near 1,
-        # so float32 rounding leaves about 1e-8 of it.
-        for term, values in padded.history.items():
-            np.testing.assert_allclose(cut.history[term], values, rtol=2e-5, atol=1e-7,
-                                       err_msg=term)
-        for name, value in padded.params.items():
-            assert np.abs(cut.params[name] - value).max() <= \
-                1e-4 * max(1.0, np.abs(value).max()), name
-        assert all(tokens <= 8 * 5 for tokens in cut.step_tokens)
+        assert_same_steps(cut, padded)
     assert padded.step_tokens == [8 * TOKENS] * 8
     # Any batch size up to the first batch's, and the student on any shape.
     odd = make_data(6, batches=2, batch=3, shortest=2, longest=7) + data[:1]
@@ -432,10 +438,4 @@ def test_module_replacement_on_variable_lengths(ube_module):
             for variable in (False, True))
         assert "replace_probability" in cut.history
         assert ("replace" in cut.history) == (beside is not None)
-        for term, values in padded.history.items():
-            np.testing.assert_allclose(cut.history[term], values, rtol=2e-5, atol=1e-7,
-                                       err_msg=term)
-        for name, value in padded.params.items():
-            assert np.abs(cut.params[name] - value).max() <= \
-                1e-4 * max(1.0, np.abs(value).max()), name
-        assert all(tokens <= 8 * 5 for tokens in cut.step_tokens)
+        assert_same_steps(cut, padded)
