@@ -114,3 +114,31 @@ def test_bad_teacher_outputs(ube_module, tmp_path):
     with pytest.raises(ValueError, match=r"stored for the teacher's hidden states \[2\]"):
         ube_module.distill(saved, hstudent, hdata, hfd.config(
             ube_module, feature_weight=1.0, layer_map={1: 1}))
+
+
+def test_sequence_axes_of_stored_outputs(ube_module):
+    """Under variable_length the stored outputs' sequence axes come from
+    the teacher's output shapes at two lengths: an axis as long as the
+    sequence at both is one (anywhere in the shape), a static one is not,
+    and one that changes otherwise (the sequence folded into the batch
+    axis) is refused, naming the output and the axis; a one-token batch is
+    probed at two tokens instead of zero."""
+    import importlib
+    distill = importlib.import_module("ube.distill")
+
+    class Teacher:
+        def __init__(self, folded):
+            self.folded = folded
+
+        def output_shapes(self, ids, mask):
+            batch, tokens = ids
+            shapes = [(batch, 3), (batch, tokens, 8), (batch, 2, tokens, 4)]
+            return shapes + ([(batch * tokens, 8)] if self.folded else [])
+
+    inputs = (np.zeros((4, 6), np.int64), np.ones((4, 6), bool))
+    assert distill._token_axes(Teacher(False), inputs) == [[], [1], [2]]
+    one = tuple(a[:, :1] for a in inputs)
+    assert distill._token_axes(Teacher(False), one) == [[], [1], [2]]
+    with pytest.raises(ValueError, match="teacher output 3 has 24 entries on axis 0 at 6 "
+                                         "tokens and 20 at 5"):
+        distill._token_axes(Teacher(True), inputs)
