@@ -28,6 +28,16 @@ from ube.safetensors import write_safetensors  # noqa: E402
 from test_distill_api import make_data, theseus_pair  # noqa: E402
 
 
+def bert_batches(hf_test, seed, batch):
+    """3 batches of `batch` rows padded to 8 tokens: rows of 2 to 6 tokens,
+    then rows of 2 or 3."""
+    first, second = (hf_test.make_data(seed + i, batches=3, batch=batch // 2, shortest=2,
+                                       longest=longest)
+                     for i, longest in enumerate((6, 3)))
+    return [(tuple(np.concatenate(pair) for pair in zip(a[0], b[0])),
+             np.concatenate([a[1], b[1]])) for a, b in zip(first, second)]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
@@ -67,13 +77,7 @@ def main():
             config, attention_map={0: 1}, hard_label_weight=0.5, feature_weight=1.0,
             layer_map={1: 2}, variable_length=args.variable_length,
             replace=[(["bert.encoder.layer.0", "bert.encoder.layer.1"], "bert.encoder.layer.0")])
-        def halves(seed):  # rows of 2 to 6 tokens, then rows of 2 or 3
-            first, second = (hf_test.make_data(seed + i, batches=3, batch=args.batch // 2,
-                                               shortest=2, longest=longest)
-                             for i, longest in enumerate((6, 3)))
-            return [(tuple(np.concatenate(pair) for pair in zip(a[0], b[0])),
-                     np.concatenate([a[1], b[1]])) for a, b in zip(first, second)]
-        data, validation = halves(7), halves(17)
+        data, validation = (bert_batches(hf_test, seed, args.batch) for seed in (7, 17))
     if args.teacher_outputs:
         config = dataclasses.replace(config, replace=[], replace_weight=None)
         teacher = ube.save_teacher_outputs(teacher, data, args.teacher_outputs, config)
