@@ -150,6 +150,24 @@ public:
     }
     f32 = b.getF32Type();
     vec = VectorType::get({t.lanes}, f32);
+    images = batch;
+    if (canGroupImages()) {
+      // Images of fewer than kGroupColumns positions side by side, about
+      // kGroupColumns columns a group (a 6×6 plane: 4 images, 144 columns,
+      // 9 full panels of 16, where each image alone is 2 panels and 4
+      // columns). Without a select: ⌈T / P⌉ is 1 where P ≥ T.
+      imageLength = n;
+      imagesPerGroup =
+          x.max(x.c(1), x.min(images, x.ceilDiv(x.c(kGroupColumns), imageLength)));
+      batch = x.ceilDiv(images, imagesPerGroup);
+      batchSizes = {batch};
+      // G·P, under 2·kGroupColumns where G > 1: written so that the packed
+      // panels' size has that bound over the symbols' ranges (G·P's own
+      // interval is the product of G's and P's).
+      n = x.select(x.lt(x.c(1), imagesPerGroup),
+                   x.min(x.mul(imagesPerGroup, imageLength), x.c(2 * kGroupColumns)),
+                   imageLength);
+    }
     panels = x.ceilDiv(n, x.c(t.panelWidth));
     fullTiles = x.div(m, x.c(t.tileRows));
     // Row groups of about TPB micro-tiles, as equal as possible (128 rows:
@@ -188,13 +206,9 @@ public:
     // panels' rows of one K block, which the row groups' tasks of the
     // block find in L2. Otherwise each task took every panel, streaming
     // each block of them from L3 for its few rows.
-    if (std::optional<int64_t> depth = x.constant(k), block = x.constant(blockDepth()),
-        whole = x.constant(fitting);
-        depth && block && whole && *block < *depth) {
-      int64_t blocked = t.panelGroupBytes / (*block * t.panelWidth * int64_t(sizeof(float)));
-      blocksOutside = *whole < kMinGroupPanels && blocked >= kMinGroupPanels;
-      if (blocksOutside)
-        fitting = x.c(blocked);
+    if (std::optional<int64_t> blocked = imagesPerGroup ? std::nullopt : blockPanelsOutside()) {
+      blocksOutside = true;
+      fitting = x.c(*blocked);
     }
     Value bounded =
         x.min(panelsPerGroup, x.ceilDiv(panels, x.ceilDiv(panels, x.max(one, fitting))));
@@ -202,6 +216,19 @@ public:
     tilesPerGroup = x.select(shortWide, x.max(one, fullTiles), tilesPerGroup);
     rowSplitGroups = groups;
     groups = x.select(shortWide, one, groups);
+    // A group of several images is one column group: a task's tile spans
+    // whole images (its columns of every image). Too few tasks split its
+    // rows instead (8 images of 3×3 positions, 256 channels: one group of
+    // 72 columns).
+    if (imagesPerGroup) {
+      Value grouped = x.lt(one, imagesPerGroup);
+      panelsPerGroup = x.select(grouped, panels, panelsPerGroup);
+      Value rowTasks = x.min(x.max(one, x.ceilDiv(fullTiles, x.c(kMinGroupTiles))),
+                             x.max(groups, x.ceilDiv(x.c(t.minTasks), batch)));
+      Value splitTiles = x.max(one, x.ceilDiv(fullTiles, rowTasks));
+      tilesPerGroup = x.select(grouped, splitTiles, tilesPerGroup);
+      groups = x.select(grouped, x.max(one, x.ceilDiv(fullTiles, splitTiles)), groups);
+    }
     columnGroups = x.max(one, x.ceilDiv(panels, x.max(one, panelsPerGroup)));
   }
 
@@ -281,9 +308,11 @@ public:
         rowGroups = x.constant(rowSplitGroups);
       if (!transposeRhs && Im2colPanelRows::readsRuns(im2col) && rowGroups &&
           *rowGroups <= kTaskPackedMaxGroups && x.constant(blockDepth()).has_value())
-        taskRows.emplace(b, im2col);
+        taskRows.emplace(b, im2col, imagesPerGroup);
       else
-        packed = buildIm2colPanels(b, im2col, t.panelWidth, transposeRhs);
+        packed = buildIm2colPanels(b, im2col, t.panelWidth, transposeRhs, imagesPerGroup, n);
+    } else if (imagesPerGroup) {
+      packed = buildGroupedPanels(b, rhsAsStack(), imagesPerGroup, n, t.panelWidth);
     } else if (transposeRhs || !columns || *columns > kInPlaceRhsPanels * t.panelWidth)
       packed = buildPackedPanels(b, rhsAsStack(), transposeRhs, t.panelWidth);
     else
@@ -301,13 +330,13 @@ public:
       SmallVector<Value> dynamicSizes;
       SmallVector<Value> sizes(batchSizes);
       sizes.append({m, n});
+      if (imagesPerGroup)
+        sizes = {images, m, imageLength};
       for (auto [d, size] : llvm::enumerate(sizes))
         if (resultType.isDynamicDim(d))
           dynamicSizes.push_back(size);
       init = tensor::EmptyOp::create(b, resultType.getShape(), f32, dynamicSizes);
     }
-    // Row groups innermost: the tasks that share a column group's panels
-    // come one after another.
     auto tasks = [&](Value result, Value blockBegin) {
       auto forall = scf::ForallOp::create(
           b,
@@ -344,6 +373,58 @@ private:
   bool symbolicPlanes() {
     Im2colOp im2col = rhsIm2col();
     return im2col && !transposeRhs && !x.constant(n);
+  }
+
+  /// Where each K block is a set of tasks of its own (blocksOutside): the
+  /// panels of one K block that fit a column group; otherwise nullopt.
+  std::optional<int64_t> blockPanelsOutside() {
+    std::optional<int64_t> depth = x.constant(k), block = x.constant(blockDepth());
+    if (!depth || !block || *block >= *depth)
+      return std::nullopt;
+    int64_t bytesPerColumn = t.panelWidth * int64_t(sizeof(float));
+    int64_t whole = t.panelGroupBytes / (*depth * bytesPerColumn),
+            blocked = t.panelGroupBytes / (*block * bytesPerColumn);
+    if (whole < kMinGroupPanels && blocked >= kMinGroupPanels)
+      return blocked;
+    return std::nullopt;
+  }
+
+  /// Whether the matrices of rhs may be grouped, their columns side by
+  /// side (imagesPerGroup): a product [N, O, P] of symbolic P (a
+  /// convolution's over symbolic planes: its patches, or the planes of a
+  /// pointwise one) and a weight shared by the images, no accumulator,
+  /// and an epilogue that reads its operands by row (a bias) or not at all
+  /// (a tile of a group spans images and positions). Each task then sums
+  /// every K block in its own tile: such a product's K blocks are not sets
+  /// of tasks (blocksOutside), which a deep K of a few columns an image
+  /// gains less from than from whole panels.
+  bool canGroupImages() {
+    Im2colOp im2col = rhsIm2col();
+    if (x.constant(n) || transposeRhs || (im2col && im2col.getBatchColumns()) || accumulator ||
+        rhsBatch.size() != 1 || resultType.getRank() != 3 || !lhsBatch.empty())
+      return false;
+    int64_t rank = resultType.getRank();
+    Value consumed = product;
+    for (Operation *op : epilogue) {
+      Value produced = op->getResult(0);
+      if (isa<ReshapeOp>(op)) {
+        consumed = produced;
+        continue;
+      }
+      for (Value operand : op->getOperands()) {
+        DenseElementsAttr splat;
+        if (operand == consumed || (matchPattern(operand, m_Constant(&splat)) && splat.isSplat()))
+          continue;
+        Value read = collapsed.lookup(operand);
+        auto type = cast<RankedTensorType>((read ? read : operand).getType());
+        int64_t offset = rank - type.getRank();
+        for (auto [i, size] : llvm::enumerate(type.getShape()))
+          if (int64_t(i) + offset != rank - 2 && size != 1)
+            return false;
+      }
+      consumed = produced;
+    }
+    return true;
   }
 
   /// The depth of the K blocks: at most KC, as equal as possible (K = 1200,
@@ -428,6 +509,14 @@ private:
     Value rows = x.select(isLast, x.sub(m, rowBegin), groupRows);
     Value tiles = x.select(isLast, x.sub(fullTiles, mul(x.sub(groups, index(1)), tilesPerGroup)),
                            tilesPerGroup);
+    // A group's columns: its images' (the last group may have fewer).
+    Value firstImage, groupImages;
+    if (imagesPerGroup) {
+      firstImage = mul(coords[0], imagesPerGroup);
+      groupImages = x.min(imagesPerGroup, x.sub(images, firstImage));
+      n = mul(groupImages, imageLength);
+      panels = x.ceilDiv(n, index(t.panelWidth));
+    }
     // The task's panels and columns; the last column group ends at N.
     Value fullPanels = x.div(n, index(t.panelWidth));
     Value panelBegin = mul(columnGroup, panelsPerGroup);
@@ -441,20 +530,11 @@ private:
     // Columns past N in the ragged panel (0 when N is a multiple of NR).
     columnsLeft = x.rem(n, index(t.panelWidth));
 
-    // The task's rows of every batch dimension's matrix, as [rows, N].
-    int64_t rank = resultType.getRank();
-    bool allColumns = x.constant(columnGroups) == 1;
-    SmallVector<OpFoldResult> offsets(coords.begin(), coords.end()), sizes(rank, b.getIndexAttr(1)),
-        strides(rank, b.getIndexAttr(1));
-    offsets.push_back(rowBegin);
-    offsets.push_back(columnBegin);
-    sizes[rank - 2] = rows;
-    sizes[rank - 1] = allColumns ? getAsOpFoldResult(n) : OpFoldResult(columns);
-    auto sliceType = RankedTensorType::get(
-        {ShapedType::kDynamic,
-         allColumns ? x.constant(n).value_or(ShapedType::kDynamic) : ShapedType::kDynamic},
-        f32);
-    Value slice = tensor::ExtractSliceOp::create(b, sliceType, result, offsets, sizes, strides);
+    // The task's panel scratch, when it packs its panels.
+    Value blockK = blockDepth();
+    Value panelScratch;
+    if (taskRows)
+      panelScratch = tensor::EmptyOp::create(b, {*x.constant(blockK), t.panelWidth}, f32);
 
     // `body` on `state` where `condition` holds (a constant condition
     // decides at compile time), else `state` unchanged.
@@ -506,7 +586,7 @@ private:
       SmallVector<int64_t> counts;
       for (int64_t r = 1; r < t.tileRows; ++r)
         counts.push_back(r);
-      auto rowSwitch = scf::IndexSwitchOp::create(b, TypeRange{sliceType}, left, counts,
+      auto rowSwitch = scf::IndexSwitchOp::create(b, TypeRange{tile.getType()}, left, counts,
                                                   counts.size());
       OpBuilder::InsertionGuard guard(b);
       for (auto [r, region] : llvm::zip(counts, rowSwitch.getCaseRegions())) {
@@ -526,7 +606,8 @@ private:
     auto packInTask = [&](Value scratch, Value panel, Value kBegin, Value kEnd) {
       Value column = mul(panel, index(t.panelWidth));
       Value width = x.min(index(t.panelWidth), x.sub(n, column));
-      taskPanel = taskRows->fill(b, packedAt, column, width, kBegin, kEnd, scratch, t.panelWidth);
+      taskPanel = taskRows->fill(b, packedAt, column, width, kBegin, kEnd, scratch, t.panelWidth,
+                                 groupedTile);
       taskPanelK = kBegin;
       return taskPanel;
     };
@@ -548,11 +629,6 @@ private:
       return whenAll(ragged, current,
                      [&](ValueRange args) { return pass(args, fullPanels, true); });
     };
-    Value blockK = blockDepth();
-    SmallVector<Value> state = {slice};
-    if (taskRows)
-      state.push_back(
-          tensor::EmptyOp::create(b, {*x.constant(blockK), t.panelWidth}, f32));
     auto block = [&](Value kBegin, ValueRange args) -> SmallVector<Value> {
       Value kEnd = x.min(add(kBegin, blockK), k);
       Value first = accumulator ? Value(arith::ConstantOp::create(b, b.getBoolAttr(false)))
@@ -560,10 +636,95 @@ private:
                                                               kBegin, index(0)));
       return kBlock(args, kBegin, kEnd, first);
     };
-    slice = (blockBegin ? block(blockBegin, state) : loop(index(0), k, blockK, state, block))[0];
+    // The task's product, summed into `tile` (its columns from the task's
+    // first).
+    auto compute = [&](Value tile) -> Value {
+      SmallVector<Value> state = {tile};
+      if (taskRows)
+        state.push_back(panelScratch);
+      return (blockBegin ? block(blockBegin, state) : loop(index(0), k, blockK, state, block))[0];
+    };
 
+    int64_t rank = resultType.getRank();
+    SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
+    auto dynamic = [&](int64_t rank) {
+      return RankedTensorType::get(SmallVector<int64_t>(rank, ShapedType::kDynamic), f32);
+    };
+    if (imagesPerGroup) {
+      // [images of the group, rows, columns of an image]: one image's
+      // columns from the task's first (a column group of it), or every
+      // column of several images, computed side by side in a scratch tile
+      // and copied to each image's place.
+      Value grouped = x.lt(index(1), imagesPerGroup);
+      SmallVector<OpFoldResult> offsets = {firstImage, rowBegin, columnBegin},
+                                sizes = {groupImages, rows,
+                                         x.select(grouped, imageLength, columns)};
+      Value part = tensor::ExtractSliceOp::create(b, dynamic(3), result, offsets, sizes, strides);
+      auto ifOp = scf::IfOp::create(b, part.getType(), grouped, /*withElseRegion=*/true);
+      {
+        OpBuilder::InsertionGuard guard(b);
+        // The task's rows of the group's product [O, G·P], in a scratch
+        // matrix of its own (tens of KiB: 96 rows by 4 images of 6×6).
+        b.setInsertionPointToStart(ifOp.thenBlock());
+        groupedTile = true;
+        Value scratch = tensor::EmptyOp::create(b, dynamic(2).getShape(), f32, ValueRange{rows, n});
+        scf::YieldOp::create(b, copyImages(compute(scratch), part, groupImages, rows));
+        b.setInsertionPointToStart(ifOp.elseBlock());
+        groupedTile = false;
+        SmallVector<OpFoldResult> zeros(3, b.getIndexAttr(0)),
+            tileSizes = {b.getIndexAttr(1), rows, columns};
+        Value tile = tensor::ExtractSliceOp::create(b, dynamic(2), part, zeros, tileSizes, strides);
+        Value written =
+            tensor::InsertSliceOp::create(b, compute(tile), part, zeros, tileSizes, strides);
+        scf::YieldOp::create(b, written);
+      }
+      b.setInsertionPointToStart(terminator.getBody());
+      tensor::ParallelInsertSliceOp::create(b, ifOp.getResult(0), result, offsets, sizes, strides);
+      return;
+    }
+
+    // The task's rows of every batch dimension's matrix, as [rows, N].
+    bool allColumns = x.constant(columnGroups) == 1;
+    SmallVector<OpFoldResult> offsets(coords.begin(), coords.end()), sizes(rank, b.getIndexAttr(1));
+    offsets.push_back(rowBegin);
+    offsets.push_back(columnBegin);
+    sizes[rank - 2] = rows;
+    sizes[rank - 1] = allColumns ? getAsOpFoldResult(n) : OpFoldResult(columns);
+    auto sliceType = RankedTensorType::get(
+        {ShapedType::kDynamic,
+         allColumns ? x.constant(n).value_or(ShapedType::kDynamic) : ShapedType::kDynamic},
+        f32);
+    Value slice = tensor::ExtractSliceOp::create(b, sliceType, result, offsets, sizes, strides);
+    slice = compute(slice);
     b.setInsertionPointToStart(terminator.getBody());
     tensor::ParallelInsertSliceOp::create(b, slice, result, offsets, sizes, strides);
+  }
+
+  /// Copies a group's tile (`rows` × the images' columns side by side) to
+  /// `part` ([images, rows, positions]), image by image, row by row.
+  Value copyImages(Value tile, Value part, Value groupImages, Value rows) {
+    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+    auto maskType = VectorType::get({t.lanes}, b.getI1Type());
+    return loop(index(0), groupImages, index(1), part, [&](Value image, ValueRange imageArgs) {
+      Value imageColumn = mul(image, imageLength);
+      return loop(index(0), rows, index(1), imageArgs, [&](Value row, ValueRange rowArgs) {
+        return loop(
+            index(0), imageLength, index(t.lanes), rowArgs,
+            [&](Value position, ValueRange args) -> SmallVector<Value> {
+              // create_mask clamps its size to [0, lanes].
+              Value mask = vector::CreateMaskOp::create(
+                  b, maskType, ValueRange{x.sub(imageLength, position)});
+              auto read = vector::TransferReadOp::create(
+                  b, vec, tile, ValueRange{row, add(imageColumn, position)}, zero,
+                  ArrayRef<bool>{true});
+              read.getMaskMutable().assign(mask);
+              auto write = vector::TransferWriteOp::create(
+                  b, read, args[0], ValueRange{image, row, position}, ArrayRef<bool>{true});
+              write.getMaskMutable().assign(mask);
+              return {write.getResult()};
+            });
+      });
+    })[0];
   }
 
   /// lhs[batch, row, kk] (transposed: [batch, kk, row]).
@@ -883,6 +1044,19 @@ private:
   Value rowSplitGroups;
   /// Whether each K block is a set of tasks of its own (static K only).
   bool blocksOutside = false;
+  /// The result's images (its batch), and on symbolic planes the images
+  /// side by side in one matrix (null: one a matrix; canGroupImages) and
+  /// each image's columns.
+  Value images, imagesPerGroup, imageLength;
+  /// Whether the tile being built is a group's of several images (their
+  /// panels' columns side by side); nullopt without groups.
+  std::optional<bool> groupedTile;
+  /// Where a plane has fewer positions, images are grouped (the columns of
+  /// about this many a group).
+  static constexpr int64_t kGroupColumns = 128;
+  /// The fewest micro-tiles a task of a group takes where the rows are split
+  /// for more tasks: each task reads every panel of the group.
+  static constexpr int64_t kMinGroupTiles = 4;
   static constexpr int64_t kMinRowGroups = 4, kColumnGroups = 16, kMinGroupPanels = 4;
   /// The task's first column, and N's columns in the ragged panel.
   Value columnBegin, columnsLeft;

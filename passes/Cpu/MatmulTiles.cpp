@@ -255,9 +255,75 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   });
 }
 
-Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
+Value buildGroupedPanels(ImplicitLocOpBuilder &b, Value stack, Value imagesPerGroup,
+                         Value groupColumns, int64_t panelWidth) {
+  IndexMath x(b);
+  // A group's panel is gathered from one flat run of the images, which a
+  // strided view does not have: it is copied first.
+  if (mayBeStridedView(stack)) {
+    auto type = cast<RankedTensorType>(stack.getType());
+    SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, b.getLoc(), stack);
+    Value empty = tensor::EmptyOp::create(b, sizes, type.getElementType());
+    stack = linalg::CopyOp::create(b, stack, empty).getResult(0);
+  }
+  Value images = x.dim(stack, 0), k = x.dim(stack, 1), length = x.dim(stack, 2);
+  Value flat = tensor::CollapseShapeOp::create(b, stack,
+                                               SmallVector<ReassociationIndices>{{0, 1, 2}});
+  Value count = x.ceilDiv(images, imagesPerGroup), n = groupColumns;
+  Type f32 = b.getF32Type(), i64 = b.getI64Type();
+  auto indexLanes = VectorType::get({panelWidth}, b.getIndexType());
+  auto offsetLanes = VectorType::get({panelWidth}, i64);
+  auto panelVector = VectorType::get({panelWidth}, f32);
+  auto lanesOf = [&](Value v) { return vector::BroadcastOp::create(b, indexLanes, v); };
+  return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
+                                                         Value panel) -> Value {
+    // (The last group's columns may end before G·length.)
+    Value firstImage = x.mul(r, imagesPerGroup);
+    Value columns = x.mul(x.min(imagesPerGroup, x.sub(images, firstImage)), length);
+    width = x.select(x.lt(column, columns), x.min(width, x.sub(columns, column)), x.c(0));
+    auto ifOp = scf::IfOp::create(b, panel.getType(), x.lt(x.c(1), imagesPerGroup),
+                                  /*withElseRegion=*/true);
+    OpBuilder::InsertionGuard guard(b);
+    // One image: rows of matrix r, as buildPackedPanels reads them.
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    scf::YieldOp::create(b, fillPanelRows(b, stack, k, width, panel, panelWidth, [&](Value kk) {
+                           return SmallVector<Value>{r, kk, column};
+                         }));
+    // Several: lane j is column + j of the images side by side, image
+    // (column + j) / length's position (column + j) mod length; row kk of
+    // it is kk·length further.
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    Value lanes = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes), lanesOf(column));
+    Value image = arith::AddIOp::create(
+        b, arith::DivUIOp::create(b, lanes, lanesOf(length)), lanesOf(firstImage));
+    Value offsets = arith::AddIOp::create(
+        b, arith::MulIOp::create(b, image, lanesOf(x.mul(k, length))),
+        arith::RemUIOp::create(b, lanes, lanesOf(length)));
+    offsets = arith::IndexCastOp::create(b, offsetLanes, offsets);
+    Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),
+                                              ValueRange{width});
+    Value zeros = arith::ConstantOp::create(b, DenseElementsAttr::get(panelVector, 0.0f));
+    Value first = x.c(0);
+    scf::YieldOp::create(
+        b, buildLoop(b, first, k, x.c(1), panel,
+                     [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                       Value gathered = vector::GatherOp::create(
+                           b, panelVector, flat, ValueRange{x.mul(kk, length)}, offsets, mask,
+                           zeros, IntegerAttr());
+                       return {vector::TransferWriteOp::create(b, gathered, out[0],
+                                                               ValueRange{kk, first},
+                                                               ArrayRef<bool>{true})
+                                   .getResult()};
+                     }));
+    return ifOp.getResult(0);
+  });
+}
+
+Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col,
+                                 Value imagesPerGroup)
     : im2col(im2col), contiguous(im2col.isContiguous()), batched(im2col.getBatchColumns()),
-      stride(im2col.strides()) {
+      stride(im2col.strides()), imagesPerGroup(imagesPerGroup) {
+  assert(!(batched && imagesPerGroup) && "groups of images without batch_columns");
   IndexMath x(b);
   Value input = im2col.getInput();
   RankedTensorType inputType = im2col.getInput().getType();
@@ -267,16 +333,16 @@ Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
   planeWidth = x.dim(input, 3);
   // The gathers' offsets span one plane, or the whole input with the images
   // side by side: 32-bit where that provably fits.
-  int64_t span = batched ? (inputType.hasStaticShape() ? inputType.getNumElements()
-                                                       : ShapedType::kDynamic)
-                         : (ShapedType::isDynamic(in[2]) || ShapedType::isDynamic(in[3])
-                                ? ShapedType::kDynamic
-                                : in[2] * in[3]);
-  narrow = !ShapedType::isDynamic(span) && span <= INT32_MAX;
-  if (batched) {
+  auto fits = [](int64_t span) { return !ShapedType::isDynamic(span) && span <= INT32_MAX; };
+  narrowImages = inputType.hasStaticShape() && fits(inputType.getNumElements());
+  narrow = batched ? narrowImages
+                   : !ShapedType::isDynamic(in[2]) && !ShapedType::isDynamic(in[3]) &&
+                         fits(in[2] * in[3]);
+  if (batched || imagesPerGroup) {
     planeSize = x.mul(x.dim(input, 2), planeWidth);
     imageSize = x.mul(x.c(in[1]), planeSize);
     imageLength = im2col.positions(b, b.getLoc());
+    images = x.dim(input, 0);
   }
   // A static plane's tap offsets are a constant table.
   if (std::optional<int64_t> width = IndexMath::constant(planeWidth)) {
@@ -291,6 +357,16 @@ Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col)
       b, input,
       batched ? SmallVector<ReassociationIndices>{{0, 1, 2, 3}}
               : SmallVector<ReassociationIndices>{{0}, {1}, {2, 3}});
+  flatImages = batched ? flat : Value();
+  if (imagesPerGroup)
+    flatImages = tensor::CollapseShapeOp::create(
+        b, input, SmallVector<ReassociationIndices>{{0, 1, 2, 3}});
+}
+
+Value Im2colPanelRows::groupColumns(ImplicitLocOpBuilder &b, Value r) const {
+  IndexMath x(b);
+  Value first = x.mul(r, imagesPerGroup);
+  return x.mul(x.min(imagesPerGroup, x.sub(images, first)), imageLength);
 }
 
 bool Im2colPanelRows::readsRuns(Im2colOp im2col) {
@@ -306,8 +382,33 @@ std::pair<Value, Value> Im2colPanelRows::channelAndOffset(ImplicitLocOpBuilder &
 }
 
 Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
-                            Value kBegin, Value kEnd, Value panel, int64_t panelWidth) const {
+                            Value kBegin, Value kEnd, Value panel, int64_t panelWidth,
+                            std::optional<bool> grouped) const {
+  if (!imagesPerGroup)
+    return fillGroup(b, r, column, width, kBegin, kEnd, panel, panelWidth, false);
+  if (grouped)
+    return fillGroup(b, r, column, width, kBegin, kEnd, panel, panelWidth, *grouped);
   IndexMath x(b);
+  auto ifOp = scf::IfOp::create(b, panel.getType(), x.lt(x.c(1), imagesPerGroup),
+                                /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  for (bool isGrouped : {true, false}) {
+    b.setInsertionPointToStart(isGrouped ? ifOp.thenBlock() : ifOp.elseBlock());
+    scf::YieldOp::create(
+        b, fillGroup(b, r, column, width, kBegin, kEnd, panel, panelWidth, isGrouped));
+  }
+  return ifOp.getResult(0);
+}
+
+Value Im2colPanelRows::fillGroup(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
+                                 Value kBegin, Value kEnd, Value panel, int64_t panelWidth,
+                                 bool grouped) const {
+  IndexMath x(b);
+  // A group's column is a column of every image side by side from its
+  // first image's.
+  if (grouped)
+    return gather(b, r, x.add(x.mul(x.mul(r, imagesPerGroup), imageLength), column), width,
+                  kBegin, kEnd, panel, panelWidth, /*sideBySide=*/true);
   if (contiguous)
     return fillPanelRows(b, flat, kBegin, kEnd, width, panel, panelWidth, [&](Value kk) {
       auto [channel, offset] = channelAndOffset(b, kk);
@@ -315,7 +416,7 @@ Value Im2colPanelRows::fill(ImplicitLocOpBuilder &b, Value r, Value column, Valu
     });
   if (readsRuns(im2col))
     return fillRowRuns(b, r, column, width, kBegin, kEnd, panel, panelWidth);
-  return gather(b, r, column, width, kBegin, kEnd, panel, panelWidth);
+  return gather(b, r, column, width, kBegin, kEnd, panel, panelWidth, batched);
 }
 
 Value Im2colPanelRows::fillRowRuns(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
@@ -347,7 +448,8 @@ Value Im2colPanelRows::fillRowRuns(ImplicitLocOpBuilder &b, Value r, Value colum
                                      /*withElseRegion=*/true);
     scf::YieldOp::create(b, twoRows.getResults());
     b.setInsertionPointToStart(twoRows.elseBlock());
-    scf::YieldOp::create(b, gather(b, r, column, width, kBegin, kEnd, panel, panelWidth));
+    scf::YieldOp::create(
+        b, gather(b, r, column, width, kBegin, kEnd, panel, panelWidth, /*sideBySide=*/false));
     b.setInsertionPointToStart(twoRows.thenBlock());
     Type f32 = b.getF32Type();
     auto panelVector = VectorType::get({panelWidth}, f32);
@@ -381,12 +483,15 @@ Value Im2colPanelRows::fillRowRuns(ImplicitLocOpBuilder &b, Value r, Value colum
 }
 
 Value Im2colPanelRows::gather(ImplicitLocOpBuilder &b, Value r, Value column, Value width,
-                              Value kBegin, Value kEnd, Value panel, int64_t panelWidth) const {
+                              Value kBegin, Value kEnd, Value panel, int64_t panelWidth,
+                              bool sideBySide) const {
   IndexMath x(b);
   // Each panel column's position in the plane, computed once per panel,
   // plus the row's tap offset, gathered (32-bit indices where they fit:
   // one AVX-512 gather per 16 floats).
-  Type offsetType = narrow ? Type(b.getI32Type()) : Type(b.getI64Type()), f32 = b.getF32Type();
+  bool narrowOffsets = sideBySide ? narrowImages : narrow;
+  Type offsetType = narrowOffsets ? Type(b.getI32Type()) : Type(b.getI64Type()),
+       f32 = b.getF32Type();
   auto indexLanes = VectorType::get({panelWidth}, b.getIndexType());
   auto offsetLanes = VectorType::get({panelWidth}, offsetType);
   auto lanes = [&](Value v) { return vector::BroadcastOp::create(b, indexLanes, v); };
@@ -395,7 +500,7 @@ Value Im2colPanelRows::gather(ImplicitLocOpBuilder &b, Value r, Value column, Va
   // With the batch's images side by side, column j is image j / length's
   // position j mod length, its plane imageSize elements after the last's.
   Value imageBase;
-  if (batched) {
+  if (sideBySide) {
     imageBase = arith::MulIOp::create(
         b, arith::DivUIOp::create(b, positions, lanes(imageLength)), lanes(imageSize));
     positions = arith::RemUIOp::create(b, positions, lanes(imageLength));
@@ -420,7 +525,7 @@ Value Im2colPanelRows::gather(ImplicitLocOpBuilder &b, Value r, Value column, Va
                      // One flat vector of every image: the channel's plane
                      // is part of the row's offset.
                      SmallVector<Value> origin = {r, channel, first};
-                     if (batched) {
+                     if (sideBySide) {
                        offset = x.add(offset, x.mul(channel, planeSize));
                        origin = {first};
                      }
@@ -429,7 +534,8 @@ Value Im2colPanelRows::gather(ImplicitLocOpBuilder &b, Value r, Value column, Va
                          vector::BroadcastOp::create(
                              b, offsetLanes, arith::IndexCastOp::create(b, offsetType, offset)));
                      Value gathered = vector::GatherOp::create(
-                         b, panelVector, flat, origin, indices, mask, zeros, IntegerAttr());
+                         b, panelVector, sideBySide ? flatImages : flat, origin, indices, mask,
+                         zeros, IntegerAttr());
                      return {vector::TransferWriteOp::create(b, gathered, out[0],
                                                              ValueRange{x.sub(kk, kBegin), first},
                                                              ArrayRef<bool>{true})
@@ -519,7 +625,7 @@ Value im2colColumns(ImplicitLocOpBuilder &b, Im2colOp im2col) {
 }
 
 Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelWidth,
-                        bool transposed) {
+                        bool transposed, Value imagesPerGroup, Value groupColumns) {
   IndexMath x(b);
   auto type = cast<RankedTensorType>(im2col.getType());
   Value count = im2col.getBatchColumns() ? x.c(1) : x.dim(im2col.getInput(), 0),
@@ -534,9 +640,18 @@ Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelW
                                                               panel, panelWidth);
                            });
   }
-  Im2colPanelRows rows(b, im2col);
+  Im2colPanelRows rows(b, im2col, imagesPerGroup);
+  if (imagesPerGroup) {
+    count = x.ceilDiv(count, imagesPerGroup);
+    n = groupColumns;
+  }
   return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
                                                          Value panel) -> Value {
+    // (The last group's columns may end before G·length.)
+    if (imagesPerGroup) {
+      Value columns = rows.groupColumns(b, r);
+      width = x.select(x.lt(column, columns), x.min(width, x.sub(columns, column)), x.c(0));
+    }
     return rows.fill(b, r, column, width, x.c(0), k, panel, panelWidth);
   });
 }

@@ -369,7 +369,8 @@ private:
   /// The interval of `size`'s values: sums, differences, products, minima,
   /// maxima, divisions and remainders by positive constants (a "same"
   /// padding's `max(0, 3 - h % 2) // 2`), unsigned ops of values that are
-  /// not negative; nullopt on anything else or an overflow.
+  /// not negative, selects (either value); nullopt on anything else or an
+  /// overflow.
   std::optional<Range> evaluate(Value size) {
     Operation *op = size.getDefiningOp();
     if (!op || op->getBlock() != &fn.getBody().front())
@@ -385,6 +386,14 @@ private:
     }
     if (auto apply = dyn_cast<affine::AffineApplyOp>(op))
       return evaluate(apply);
+    // A choice (a kernel's task split): either value's range.
+    if (auto select = dyn_cast<arith::SelectOp>(op)) {
+      std::optional<Range> a = rangeOf(select.getTrueValue()),
+                           b = rangeOf(select.getFalseValue());
+      if (!a || !b)
+        return std::nullopt;
+      return Range{std::min(a->lo, b->lo), std::max(a->hi, b->hi)};
+    }
     if (!isa<arith::AddIOp, arith::SubIOp, arith::MulIOp, arith::MaxUIOp, arith::MinUIOp,
              arith::MaxSIOp, arith::MinSIOp, arith::IndexCastOp, arith::IndexCastUIOp,
              arith::CeilDivUIOp, arith::DivUIOp, arith::FloorDivSIOp, arith::CeilDivSIOp,

@@ -112,6 +112,60 @@ FailureOr<SizeExpr> SizeExprBuilder::affineValue(AffineExpr e, ValueRange operan
   }
 }
 
+FailureOr<SizeExpr> SizeExprBuilder::conditionOf(arith::CmpIOp compare) {
+  auto p = valueOf(compare.getLhs(), compare), q = valueOf(compare.getRhs(), compare);
+  if (failed(p) || failed(q))
+    return failure();
+  // Sizes are not negative, so the unsigned predicates are the signed ones.
+  // [p < q] = min(1, max(0, q − p)); [p ≠ q] = min(1, max(p − q, q − p)).
+  auto chain = [&](SizeExpr x, std::initializer_list<std::pair<PlanExpr::Op, SizeExpr>> ops)
+      -> FailureOr<SizeExpr> {
+    for (auto [op, operand] : ops) {
+      auto next = apply(op, x, operand, compare);
+      if (failed(next))
+        return failure();
+      x = *next;
+    }
+    return x;
+  };
+  auto less = [&](SizeExpr a, SizeExpr b) -> FailureOr<SizeExpr> {
+    auto d = apply(PlanExpr::SubI, b, a, compare);
+    if (failed(d))
+      return failure();
+    return chain(*d, {{PlanExpr::MaxSI, SizeExpr{0}}, {PlanExpr::MinSI, SizeExpr{1}}});
+  };
+  auto negated = [&](FailureOr<SizeExpr> c) -> FailureOr<SizeExpr> {
+    if (failed(c))
+      return failure();
+    return apply(PlanExpr::SubI, SizeExpr{1}, *c, compare);
+  };
+  auto differs = [&]() -> FailureOr<SizeExpr> {
+    auto d = apply(PlanExpr::SubI, *p, *q, compare), e = apply(PlanExpr::SubI, *q, *p, compare);
+    if (failed(d) || failed(e))
+      return failure();
+    return chain(*d, {{PlanExpr::MaxSI, *e}, {PlanExpr::MinSI, SizeExpr{1}}});
+  };
+  switch (compare.getPredicate()) {
+  case arith::CmpIPredicate::slt:
+  case arith::CmpIPredicate::ult:
+    return less(*p, *q);
+  case arith::CmpIPredicate::sgt:
+  case arith::CmpIPredicate::ugt:
+    return less(*q, *p);
+  case arith::CmpIPredicate::sle:
+  case arith::CmpIPredicate::ule:
+    return negated(less(*q, *p));
+  case arith::CmpIPredicate::sge:
+  case arith::CmpIPredicate::uge:
+    return negated(less(*p, *q));
+  case arith::CmpIPredicate::ne:
+    return differs();
+  case arith::CmpIPredicate::eq:
+    return negated(differs());
+  }
+  llvm_unreachable("every predicate");
+}
+
 FailureOr<SizeExpr> SizeExprBuilder::valueOf(OpFoldResult v, Operation *user) {
   if (auto c = getConstantIntValue(v))
     return SizeExpr{*c};
@@ -120,7 +174,7 @@ FailureOr<SizeExpr> SizeExprBuilder::valueOf(OpFoldResult v, Operation *user) {
 
 FailureOr<SizeExpr> SizeExprBuilder::valueOf(Value v, Operation *user) {
   if (auto c = getConstantIntValue(v))
-    return SizeExpr{*c};
+    return SizeExpr{v.getType().isInteger(1) ? int64_t(*c != 0) : *c};
   if (auto it = values_.find(v); it != values_.end())
     return it->second;
   Operation *def = v.getDefiningOp();
@@ -143,6 +197,30 @@ FailureOr<SizeExpr> SizeExprBuilder::valueOf(Value v, Operation *user) {
           // Sizes fit any integer type they are cast to.
           .Case<arith::IndexCastOp, arith::IndexCastUIOp>(
               [&](Operation *cast) { return valueOf(cast->getOperand(0), cast); })
+          // A choice between sizes (a kernel's task split): b + c·(a − b)
+          // with c the condition as 0 or 1.
+          .Case([&](arith::SelectOp select) -> FailureOr<SizeExpr> {
+            auto c = valueOf(select.getCondition(), select),
+                 a = valueOf(select.getTrueValue(), select),
+                 b = valueOf(select.getFalseValue(), select);
+            if (failed(c) || failed(a) || failed(b))
+              return failure();
+            auto difference = apply(PlanExpr::SubI, *a, *b, select);
+            if (failed(difference))
+              return failure();
+            auto chosen = apply(PlanExpr::MulI, *c, *difference, select);
+            if (failed(chosen))
+              return failure();
+            return apply(PlanExpr::AddI, *b, *chosen, select);
+          })
+          .Case([&](arith::CmpIOp compare) { return conditionOf(compare); })
+          .Case<arith::AndIOp, arith::OrIOp>([&](Operation *op) -> FailureOr<SizeExpr> {
+            // Of conditions (i1): both is the minimum, either the maximum.
+            if (!op->getResult(0).getType().isInteger(1))
+              return op->emitOpError("takes a value computed on the host, which ")
+                     << plan_ << " cannot follow (bitwise arithmetic on integers)";
+            return binary(isa<arith::AndIOp>(op) ? PlanExpr::MinSI : PlanExpr::MaxSI);
+          })
           .Default([&](Operation *) -> FailureOr<SizeExpr> {
             if (std::optional<PlanExpr::Op> op = planExprOpOf(def))
               return binary(*op);

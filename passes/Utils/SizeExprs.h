@@ -3,8 +3,9 @@
 // Sizes an entry point's call fixes (a cuda launch plan's grids, a cpu
 // arena's size) reach the runtime as expression lists over the symbols
 // (ube/Support/PlanExpr.h). This builds such a list from the index
-// arithmetic that computes them: constants, arith ops, index casts and
-// affine.apply. What a `memref.dim` or `tensor.dim` is, the caller says.
+// arithmetic that computes them: constants, arith ops, index casts,
+// affine.apply, and selects on comparisons of sizes. What a `memref.dim`
+// or `tensor.dim` is, the caller says.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,7 @@
 
 #include "ube/Support/PlanExpr.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Interfaces/ShapedOpInterfaces.h"
 #include "mlir/IR/OpDefinition.h"
@@ -59,6 +61,8 @@ public:
   std::vector<PlanExpr> takeExprs() { return std::move(exprs_); }
 
 private:
+  /// A comparison of sizes as 1 or 0.
+  mlir::FailureOr<SizeExpr> conditionOf(mlir::arith::CmpIOp compare);
   mlir::FailureOr<SizeExpr> affineValue(mlir::AffineExpr e, mlir::ValueRange operands,
                                         unsigned dims, mlir::Operation *user);
 
