@@ -64,22 +64,39 @@ func.func @symbolic_planes_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x?x?xf32>
   return %y : tensor<2x4x?xf32>
 }
 
-// Patches at stride 1 over symbolic planes: a panel's positions are a run
-// of one output row, or of two, or (rows narrower than the panel's tail)
-// more; its rows are read as one masked run, as two (the second shifted
-// back by the first's lanes, merged by a select), or gathered, chosen per
-// panel at run time. The tasks pack each panel where they use it (no
-// packing loop of their own).
+// Patches at stride 1 over symbolic planes. Images of fewer than 128
+// positions are grouped, G = max(1, min(N, ceil(128 / P))) of them side by
+// side (chosen at run time): a task computes its rows of the group's
+// [O, G·P] product in a scratch matrix, its panels' lanes gathered across
+// the images, and copies each image's columns to its place. One image a
+// group (G = 1), a panel's positions are a run of one output row, or of
+// two, or (rows narrower than the panel's tail) more; its rows are read as
+// one masked run, as two (the second shifted back by the first's lanes,
+// merged by a select), or gathered, chosen per panel at run time. The
+// tasks pack each panel where they use it (no packing loop of their own).
 // CHECK-LABEL: func.func @symbolic_planes_row_runs
 // CHECK-NOT: ube.im2col
 // CHECK: %[[W:.*]] = tensor.dim %arg1, %c3
-// CHECK: %[[N:.*]] = arith.muli %{{.*}}, %[[OW:.*]] : index
+// CHECK: %[[P:.*]] = arith.muli %{{.*}}, %[[OW:.*]] : index
+// CHECK: %[[CEIL:.*]] = arith.ceildivui %c128, %[[P]] : index
+// CHECK: %[[MIN:.*]] = arith.minui %[[CEIL]], %c2 : index
+// CHECK: %[[G:.*]] = arith.maxui %[[MIN]], %c1 : index
+// CHECK: %[[GROUPED:.*]] = arith.cmpi ugt, %[[G]], %c1 : index
 // CHECK-NOT: tensor<2x?x18x16xf32>
-// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg1
+// CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0], [1], [2, 3]]
+// CHECK: %[[IMAGES:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2, 3]]
 // CHECK-NOT: tensor<2x?x18x16xf32>
 // CHECK: scf.forall
+// CHECK: scf.if %[[GROUPED]] -> (tensor<?x?x?xf32>)
+// CHECK: %[[SCRATCH:.*]] = tensor.empty(%{{.*}}, %{{.*}}) : tensor<?x?xf32>
+// CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[SCRATCH]]
+// CHECK: vector.gather %[[IMAGES]][%c0]
+// CHECK: vector.fma
+// CHECK: vector.transfer_read %{{[0-9]+}}#0[%{{.*}}], %cst{{.*}}, %[[COPY_MASK:[0-9]+]] {in_bounds = [true]} : tensor<?x?xf32>, vector<8xf32>
+// CHECK-NEXT: vector.transfer_write %{{.*}}, %[[COPY_MASK]] {in_bounds = [true]} : vector<8xf32>, tensor<?x?x?xf32>
+// CHECK: } else {
 // CHECK: %[[COLUMN:.*]] = arith.muli %arg{{[0-9]+}}, %c16 : index
-// CHECK-NEXT: %[[LEFT:.*]] = arith.subi %[[N]], %[[COLUMN]] : index
+// CHECK-NEXT: %[[LEFT:.*]] = arith.subi %{{.*}}, %[[COLUMN]] : index
 // CHECK-NEXT: %[[WIDTH:.*]] = arith.minui %[[LEFT]], %c16 : index
 // CHECK: %[[ROW:.*]] = arith.divui %[[COLUMN]], %[[OW]] : index
 // CHECK: %[[START:.*]] = arith.remui %[[COLUMN]], %[[OW]] : index
@@ -136,12 +153,16 @@ func.func @symbolic_side_by_side_transposed(%g: tensor<1x4x?xf32>, %x: tensor<?x
 // Patches on a symbolic batch: the product's matrices are the im2col
 // input's images (its dimension 0), never read off the patches, which are
 // never built (reading their size would keep them, a copy of every tap).
+// The packing tasks and the product's run over the groups of G images.
 // CHECK-LABEL: func.func @symbolic_batch_patches
 // CHECK-NOT: ube.im2col
 // CHECK-NOT: tensor.dim %{{.*}} : tensor<?x18x?xf32>
 // CHECK: %[[B:.*]] = tensor.dim %arg1, %c0 : tensor<?x2x?x?xf32>
-// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (%[[B]], %{{.*}})
-// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (%[[B]], %{{.*}})
+// CHECK: %[[MIN:.*]] = arith.minui %[[B]], %{{.*}} : index
+// CHECK: %[[G:.*]] = arith.maxui %[[MIN]], %c1 : index
+// CHECK: %[[GROUPS:.*]] = arith.ceildivui %[[B]], %[[G]] : index
+// CHECK: scf.forall (%{{.*}}, %{{.*}}) in (%[[GROUPS]], %{{.*}})
+// CHECK: scf.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (%[[GROUPS]], %{{.*}}, %{{.*}})
 func.func @symbolic_batch_patches(%w: tensor<4x18xf32>, %x: tensor<?x2x?x?xf32>)
     -> tensor<?x4x?xf32> {
   %p = ube.im2col %x {kernel = array<i64: 3, 3>, stride = array<i64: 2, 2>} : tensor<?x2x?x?xf32>
@@ -168,4 +189,45 @@ func.func @static_lhs_packed(%w: tensor<256x576xf32>, %x: tensor<2x576x256xf32>)
     -> tensor<2x256x256xf32> {
   %y = ube.matmul %w, %x : tensor<256x576xf32>, tensor<2x576x256xf32>
   return %y : tensor<2x256x256xf32>
+}
+
+// A pointwise convolution's planes ([N, C, P], P symbolic) times a shared
+// weight, a per-channel bias after it: the images are grouped as above,
+// a group's panels gathered from the planes side by side (the input as one
+// run; lane j of a panel at column c is image (c + j) / P's position
+// (c + j) mod P), one image a group read as rows. The bias, read by row,
+// runs on the accumulators either way.
+// CHECK-LABEL: func.func @symbolic_planes_pointwise
+// CHECK: %[[G:.*]] = arith.maxui %{{.*}}, %c1 : index
+// CHECK: %[[IMAGES:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2]] : tensor<?x8x?xf32> into tensor<?xf32>
+// CHECK: scf.forall
+// CHECK: scf.if
+// CHECK: arith.divui %{{.*}}, %{{.*}} : vector<16xindex>
+// CHECK: arith.remui %{{.*}}, %{{.*}} : vector<16xindex>
+// CHECK: vector.gather %[[IMAGES]][%{{.*}}]
+// CHECK: } else {
+// CHECK: vector.transfer_read %arg1[
+// CHECK: scf.forall
+// CHECK: tensor.extract %arg2
+// CHECK: arith.addf
+// CHECK-NOT: ube.add
+func.func @symbolic_planes_pointwise(%w: tensor<4x8xf32>, %x: tensor<?x8x?xf32>,
+                                     %b: tensor<4x1xf32>) -> tensor<?x4x?xf32> {
+  %y = ube.matmul %w, %x : tensor<4x8xf32>, tensor<?x8x?xf32>
+  %z = ube.add %y, %b : tensor<?x4x?xf32>, tensor<4x1xf32>
+  return %z : tensor<?x4x?xf32>
+}
+
+// A residual the product is summed into (the kernel starts from it, in
+// its buffer): a group's scratch tile would not hold it, so each image
+// stays a matrix of its own.
+// CHECK-LABEL: func.func @symbolic_planes_residual
+// CHECK-NOT: arith.ceildivui %c128
+// CHECK: scf.forall ({{.*}}) in ({{.*}}) shared_outs(%{{.*}} = %arg2)
+// CHECK-NOT: scf.if %{{.*}} -> (tensor<?x?x?xf32>)
+func.func @symbolic_planes_residual(%w: tensor<4x8xf32>, %x: tensor<?x8x?xf32>,
+                                    %r: tensor<?x4x?xf32>) -> tensor<?x4x?xf32> {
+  %y = ube.matmul %w, %x : tensor<4x8xf32>, tensor<?x8x?xf32>
+  %z = ube.add %y, %r : tensor<?x4x?xf32>, tensor<?x4x?xf32>
+  return %z : tensor<?x4x?xf32>
 }

@@ -584,3 +584,29 @@ func.func @calls_kernel(%x: memref<?xf32> {ube.dims = ["n"]})
   call @kernel_with_symbolic_buffer(%x) : (memref<?xf32>) -> ()
   return
 }
+
+// -----
+
+// A size chosen by a comparison of sizes (a kernel's task split): its bound
+// is either value's (2n up to 2000, or 7), and at a call the select is the
+// expression 7 + [n < 100] · (2n − 7), the condition min(1, max(0, 100 − n)).
+// CHECK-LABEL: func.func @symbolic_select
+// CHECK-SAME: ube.arena_bytes = 128000
+// CHECK-SAME: ube.arena_exprs = {{\[}}["symbol", 0], ["const", 100], ["subi", 1, 0], ["const", 0], ["maxsi", 2, 3], ["const", 1], ["minsi", 4, 5], ["const", 2], ["muli", 0, 7], ["const", 7], ["subi", 8, 9], ["muli", 6, 10], ["addi", 9, 11]
+// PLAN-LABEL: memory plan for @symbolic_select: arena 128000 bytes
+func.func @symbolic_select(%x: memref<?x16xf32> {ube.dims = ["n"]})
+    attributes {ube.symbols = [#ube.dim<"n", max = 1000>]} {
+  %c0 = arith.constant 0 : index
+  %c2 = arith.constant 2 : index
+  %c7 = arith.constant 7 : index
+  %c100 = arith.constant 100 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %small = arith.cmpi ult, %n, %c100 : index
+  %twice = arith.muli %n, %c2 : index
+  %size = arith.select %small, %twice, %c7 : index
+  %one = arith.constant 1.0 : f32
+  %t = memref.alloc(%size) : memref<?x16xf32>
+  memref.store %one, %t[%c0, %c0] : memref<?x16xf32>
+  memref.dealloc %t : memref<?x16xf32>
+  return
+}
