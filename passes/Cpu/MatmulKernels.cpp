@@ -42,6 +42,13 @@
 //                it, a prefetch for writing of the lines the tile's result
 //                goes to. The first K block starts from zero, the others
 //                from the partial sums.
+//   groups       a product [N, O, P] of a weight shared by N images and a
+//                symbolic P (a convolution over symbolic planes) puts
+//                images of fewer than 128 positions side by side, G of
+//                them a group, chosen at run time: a 6×6 image alone is
+//                panels of 32 + 4 columns, 4 of them 144 in 4.5 panels.
+//                A group's task computes its rows of [O, G·P] in a
+//                scratch matrix and copies each image's columns out.
 //   accumulate   `x + lhs·rhs` (ube.add of a same-shaped tensor and the
 //                product, which autodiff writes when gradients meet) starts
 //                from x instead of zero: the product is summed into x's
