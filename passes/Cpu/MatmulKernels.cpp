@@ -45,8 +45,9 @@
 //   groups       a product [N, O, P] of a weight shared by N images and a
 //                symbolic P (a convolution over symbolic planes) puts
 //                images of fewer than 128 positions side by side, G of
-//                them a group, chosen at run time: a 6×6 image alone is
-//                panels of 32 + 4 columns, 4 of them 144 in 4.5 panels.
+//                them a group, chosen at run time (32-column panels: a 6×6
+//                image alone fills one and 4 columns of another, 4 images
+//                fill 4.5).
 //                A group's task computes its rows of [O, G·P] in a
 //                scratch matrix and copies each image's columns out.
 //   accumulate   `x + lhs·rhs` (ube.add of a same-shaped tensor and the
@@ -160,9 +161,9 @@ public:
     images = batch;
     if (canGroupImages()) {
       // Images of fewer than kGroupColumns positions side by side, about
-      // kGroupColumns columns a group (a 6×6 plane: 4 images, 144 columns,
-      // 9 full panels of 16, where each image alone is 2 panels and 4
-      // columns). Without a select: ⌈T / P⌉ is 1 where P ≥ T.
+      // kGroupColumns columns a group (a 6×6 plane, 16-column panels: 4
+      // images, 144 columns, 9 full panels, where each image alone is 2
+      // panels and 4 columns). Without a select: ⌈T / P⌉ is 1 where P ≥ T.
       imageLength = n;
       imagesPerGroup =
           x.max(x.c(1), x.min(images, x.ceilDiv(x.c(kGroupColumns), imageLength)));
@@ -344,6 +345,8 @@ public:
           dynamicSizes.push_back(size);
       init = tensor::EmptyOp::create(b, resultType.getShape(), f32, dynamicSizes);
     }
+    // Row groups innermost: the tasks that share a column group's panels
+    // come one after another.
     auto tasks = [&](Value result, Value blockBegin) {
       auto forall = scf::ForallOp::create(
           b,
@@ -357,6 +360,19 @@ public:
                 forall.getTerminator(), blockBegin);
       return forall.getResult(0);
     };
+    // Groups of several images or of one, chosen at run time: two sets of
+    // tasks, each writing the result in place.
+    if (imagesPerGroup) {
+      auto ifOp = scf::IfOp::create(b, init.getType(), x.lt(index(1), imagesPerGroup),
+                                    /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard guard(b);
+      for (bool grouped : {true, false}) {
+        b.setInsertionPointToStart(grouped ? ifOp.thenBlock() : ifOp.elseBlock());
+        groupedTile = grouped;
+        scf::YieldOp::create(b, tasks(init, Value()));
+      }
+      return ifOp.getResult(0);
+    }
     if (!blocksOutside)
       return tasks(init, Value());
     return loop(index(0), k, blockDepth(), init,
@@ -408,7 +424,7 @@ private:
   bool canGroupImages() {
     Im2colOp im2col = rhsIm2col();
     if (x.constant(n) || transposeRhs || (im2col && im2col.getBatchColumns()) || accumulator ||
-        rhsBatch.size() != 1 || resultType.getRank() != 3 || !lhsBatch.empty())
+        rhsBatch.size() != 1 || resultType.getRank() != 3 || !lhsBatch.empty() || (getenv("UBE_X") && blockPanelsOutside()))
       return false;
     int64_t rank = resultType.getRank();
     Value consumed = product;
@@ -537,11 +553,7 @@ private:
     // Columns past N in the ragged panel (0 when N is a multiple of NR).
     columnsLeft = x.rem(n, index(t.panelWidth));
 
-    // The task's panel scratch, when it packs its panels.
     Value blockK = blockDepth();
-    Value panelScratch;
-    if (taskRows)
-      panelScratch = tensor::EmptyOp::create(b, {*x.constant(blockK), t.panelWidth}, f32);
 
     // `body` on `state` where `condition` holds (a constant condition
     // decides at compile time), else `state` unchanged.
@@ -647,46 +659,28 @@ private:
     // first).
     auto compute = [&](Value tile) -> Value {
       SmallVector<Value> state = {tile};
+      // The task's panel scratch, when it packs its panels.
       if (taskRows)
-        state.push_back(panelScratch);
+        state.push_back(tensor::EmptyOp::create(b, {*x.constant(blockK), t.panelWidth}, f32));
       return (blockBegin ? block(blockBegin, state) : loop(index(0), k, blockK, state, block))[0];
     };
 
     int64_t rank = resultType.getRank();
     SmallVector<OpFoldResult> strides(rank, b.getIndexAttr(1));
-    auto dynamic = [&](int64_t rank) {
-      return RankedTensorType::get(SmallVector<int64_t>(rank, ShapedType::kDynamic), f32);
-    };
-    if (imagesPerGroup) {
-      // [images of the group, rows, columns of an image]: one image's
-      // columns from the task's first (a column group of it), or every
-      // column of several images, computed side by side in a scratch tile
-      // and copied to each image's place.
-      Value grouped = x.lt(index(1), imagesPerGroup);
-      SmallVector<OpFoldResult> offsets = {firstImage, rowBegin, columnBegin},
-                                sizes = {groupImages, rows,
-                                         x.select(grouped, imageLength, columns)};
-      Value part = tensor::ExtractSliceOp::create(b, dynamic(3), result, offsets, sizes, strides);
-      auto ifOp = scf::IfOp::create(b, part.getType(), grouped, /*withElseRegion=*/true);
-      {
-        OpBuilder::InsertionGuard guard(b);
-        // The task's rows of the group's product [O, G·P], in a scratch
-        // matrix of its own (tens of KiB: 96 rows by 4 images of 6×6).
-        b.setInsertionPointToStart(ifOp.thenBlock());
-        groupedTile = true;
-        Value scratch = tensor::EmptyOp::create(b, dynamic(2).getShape(), f32, ValueRange{rows, n});
-        scf::YieldOp::create(b, copyImages(compute(scratch), part, groupImages, rows));
-        b.setInsertionPointToStart(ifOp.elseBlock());
-        groupedTile = false;
-        SmallVector<OpFoldResult> zeros(3, b.getIndexAttr(0)),
-            tileSizes = {b.getIndexAttr(1), rows, columns};
-        Value tile = tensor::ExtractSliceOp::create(b, dynamic(2), part, zeros, tileSizes, strides);
-        Value written =
-            tensor::InsertSliceOp::create(b, compute(tile), part, zeros, tileSizes, strides);
-        scf::YieldOp::create(b, written);
-      }
+    if (groupedTile == true) {
+      // Several images: the task's rows of the group's product [O, G·P]
+      // in a scratch matrix of its own (tens of KiB: 96 rows by 4 images
+      // of 6×6), copied to [images of the group, rows, P].
+      SmallVector<OpFoldResult> offsets = {firstImage, rowBegin, b.getIndexAttr(0)},
+                                sizes = {groupImages, rows, imageLength};
+      auto partType =
+          RankedTensorType::get(SmallVector<int64_t>(rank, ShapedType::kDynamic), f32);
+      Value part = tensor::ExtractSliceOp::create(b, partType, result, offsets, sizes, strides);
+      Value scratch = tensor::EmptyOp::create(b, {ShapedType::kDynamic, ShapedType::kDynamic},
+                                              f32, ValueRange{rows, n});
+      part = copyImages(compute(scratch), part, groupImages, rows);
       b.setInsertionPointToStart(terminator.getBody());
-      tensor::ParallelInsertSliceOp::create(b, ifOp.getResult(0), result, offsets, sizes, strides);
+      tensor::ParallelInsertSliceOp::create(b, part, result, offsets, sizes, strides);
       return;
     }
 
@@ -1055,8 +1049,8 @@ private:
   /// side by side in one matrix (null: one a matrix; canGroupImages) and
   /// each image's columns.
   Value images, imagesPerGroup, imageLength;
-  /// Whether the tile being built is a group's of several images (their
-  /// panels' columns side by side); nullopt without groups.
+  /// Whether the tasks being built are groups' of several images (their
+  /// panels' columns side by side) or of one; nullopt without groups.
   std::optional<bool> groupedTile;
   /// Where a plane has fewer positions, images are grouped (the columns of
   /// about this many a group).

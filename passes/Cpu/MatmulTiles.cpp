@@ -255,6 +255,16 @@ Value buildPackedPanels(ImplicitLocOpBuilder &b, Value stack, bool transposed,
   });
 }
 
+/// `width`, the columns from `column` of a panel of group `r` of
+/// `imagesPerGroup` images of `length` columns (out of `images`), clipped
+/// to the group's: the last group may have fewer images.
+static Value groupPanelWidth(IndexMath &x, Value r, Value column, Value width,
+                             Value imagesPerGroup, Value images, Value length) {
+  Value first = x.mul(r, imagesPerGroup);
+  Value columns = x.mul(x.min(imagesPerGroup, x.sub(images, first)), length);
+  return x.select(x.lt(column, columns), x.min(width, x.sub(columns, column)), x.c(0));
+}
+
 Value buildGroupedPanels(ImplicitLocOpBuilder &b, Value stack, Value imagesPerGroup,
                          Value groupColumns, int64_t panelWidth) {
   IndexMath x(b);
@@ -277,10 +287,8 @@ Value buildGroupedPanels(ImplicitLocOpBuilder &b, Value stack, Value imagesPerGr
   auto lanesOf = [&](Value v) { return vector::BroadcastOp::create(b, indexLanes, v); };
   return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
                                                          Value panel) -> Value {
-    // (The last group's columns may end before G·length.)
+    width = groupPanelWidth(x, r, column, width, imagesPerGroup, images, length);
     Value firstImage = x.mul(r, imagesPerGroup);
-    Value columns = x.mul(x.min(imagesPerGroup, x.sub(images, firstImage)), length);
-    width = x.select(x.lt(column, columns), x.min(width, x.sub(columns, column)), x.c(0));
     auto ifOp = scf::IfOp::create(b, panel.getType(), x.lt(x.c(1), imagesPerGroup),
                                   /*withElseRegion=*/true);
     OpBuilder::InsertionGuard guard(b);
@@ -342,7 +350,6 @@ Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col,
     planeSize = x.mul(x.dim(input, 2), planeWidth);
     imageSize = x.mul(x.c(in[1]), planeSize);
     imageLength = im2col.positions(b, b.getLoc());
-    images = x.dim(input, 0);
   }
   // A static plane's tap offsets are a constant table.
   if (std::optional<int64_t> width = IndexMath::constant(planeWidth)) {
@@ -361,12 +368,6 @@ Im2colPanelRows::Im2colPanelRows(ImplicitLocOpBuilder &b, Im2colOp im2col,
   if (imagesPerGroup)
     flatImages = tensor::CollapseShapeOp::create(
         b, input, SmallVector<ReassociationIndices>{{0, 1, 2, 3}});
-}
-
-Value Im2colPanelRows::groupColumns(ImplicitLocOpBuilder &b, Value r) const {
-  IndexMath x(b);
-  Value first = x.mul(r, imagesPerGroup);
-  return x.mul(x.min(imagesPerGroup, x.sub(images, first)), imageLength);
 }
 
 bool Im2colPanelRows::readsRuns(Im2colOp im2col) {
@@ -641,17 +642,16 @@ Value buildIm2colPanels(ImplicitLocOpBuilder &b, Im2colOp im2col, int64_t panelW
                            });
   }
   Im2colPanelRows rows(b, im2col, imagesPerGroup);
+  Value images = count, length;
   if (imagesPerGroup) {
-    count = x.ceilDiv(count, imagesPerGroup);
+    length = im2col.positions(b, b.getLoc());
+    count = x.ceilDiv(images, imagesPerGroup);
     n = groupColumns;
   }
   return buildPanelTasks(b, count, k, n, panelWidth, [&](Value r, Value column, Value width,
                                                          Value panel) -> Value {
-    // (The last group's columns may end before G·length.)
-    if (imagesPerGroup) {
-      Value columns = rows.groupColumns(b, r);
-      width = x.select(x.lt(column, columns), x.min(width, x.sub(columns, column)), x.c(0));
-    }
+    if (imagesPerGroup)
+      width = groupPanelWidth(x, r, column, width, imagesPerGroup, images, length);
     return rows.fill(b, r, column, width, x.c(0), k, panel, panelWidth);
   });
 }

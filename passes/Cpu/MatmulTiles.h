@@ -85,9 +85,6 @@ public:
   mlir::Value fill(mlir::ImplicitLocOpBuilder &b, mlir::Value r, mlir::Value column,
                    mlir::Value width, mlir::Value kBegin, mlir::Value kEnd, mlir::Value panel,
                    int64_t panelWidth, std::optional<bool> grouped = std::nullopt) const;
-  /// With images per group: the columns of matrix r (G·positions, fewer in
-  /// the last group).
-  mlir::Value groupColumns(mlir::ImplicitLocOpBuilder &b, mlir::Value r) const;
 
 private:
   /// Panel row kk: channel kk / T and tap kk mod T's offset in the plane.
@@ -121,8 +118,8 @@ private:
   int64_t taps;
   /// Side by side (batch_columns, or groups): each image's positions (the
   /// op's length), its elements (C·H·W) and a plane's (H·W), at run time
-  /// where symbolic; the images per group and the batch's size.
-  mlir::Value imageLength, imageSize, planeSize, imagesPerGroup, images;
+  /// where symbolic; the images per group.
+  mlir::Value imageLength, imageSize, planeSize, imagesPerGroup;
   /// Output positions per row and the plane's width (at run time on
   /// symbolic planes), the input as [B, C, H·W] (as [B·C·H·W] with
   /// batch_columns), the input as [B·C·H·W] for images side by side, and

@@ -87,11 +87,15 @@ private:
     Operation *op = result.getOwner();
     unsigned n = result.getResultNumber();
     // Results the size of an operand: a loop's of its init, a destination
-    // style op's of its destination.
+    // style op's of its destination, an scf.if's of what it yields.
     if (auto loop = dyn_cast<scf::ForOp>(op))
       return dimOf(loop.getInitArgs()[n], d, op);
     if (auto loop = dyn_cast<scf::ForallOp>(op))
       return dimOf(loop.getOutputs()[n], d, op);
+    // A choice between computations of one result (a kernel's run-time
+    // variants): both branches yield it at the same size.
+    if (auto choice = dyn_cast<scf::IfOp>(op))
+      return dimOf(choice.thenYield().getOperand(n), d, op);
     if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
       return dimOf(dps.getDpsInitOperand(n)->get(), d, op);
     if (auto empty = dyn_cast<tensor::EmptyOp>(op))

@@ -40,7 +40,8 @@ def UbeDeriveSymbolSizes : Pass<"ube-derive-symbol-sizes", "::mlir::func::FuncOp
     symbolic input length) by a derived `#ube.dim` with an empty `size`.
     Here every size is index arithmetic on the arguments' dimensions: each
     such size is followed back through the ops that give it (their
-    `ReifyRankedShapedTypeOpInterface`, a loop's result to its init) and
+    `ReifyRankedShapedTypeOpInterface`, a loop's result to its init, an
+    `scf.if`'s to what its first branch yields) and
     arithmetic to the arguments' symbols, and written as the symbol's
     expression list, which the runtime evaluates at each call to size the
     result.

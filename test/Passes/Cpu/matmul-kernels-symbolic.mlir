@@ -69,7 +69,7 @@ func.func @symbolic_planes_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x?x?xf32>
 // side (chosen at run time): a task computes its rows of the group's
 // [O, G·P] product in a scratch matrix, its panels' lanes gathered across
 // the images, and copies each image's columns to its place. One image a
-// group (G = 1), a panel's positions are a run of one output row, or of
+// group (G = 1, the other set of tasks), a panel's positions are a run of one output row, or of
 // two, or (rows narrower than the panel's tail) more; its rows are read as
 // one masked run, as two (the second shifted back by the first's lanes,
 // merged by a select), or gathered, chosen per panel at run time. The
@@ -86,8 +86,8 @@ func.func @symbolic_planes_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x?x?xf32>
 // CHECK: %[[FLAT:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0], [1], [2, 3]]
 // CHECK: %[[IMAGES:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2, 3]]
 // CHECK-NOT: tensor<2x?x18x16xf32>
+// CHECK: scf.if %[[GROUPED]] -> (tensor<2x4x?xf32>)
 // CHECK: scf.forall
-// CHECK: scf.if %[[GROUPED]] -> (tensor<?x?x?xf32>)
 // CHECK: %[[SCRATCH:.*]] = tensor.empty(%{{.*}}, %{{.*}}) : tensor<?x?xf32>
 // CHECK: scf.for {{.*}} iter_args(%{{.*}} = %[[SCRATCH]]
 // CHECK: vector.gather %[[IMAGES]][%c0]
@@ -95,6 +95,7 @@ func.func @symbolic_planes_patches(%w: tensor<4x18xf32>, %x: tensor<2x2x?x?xf32>
 // CHECK: vector.transfer_read %{{[0-9]+}}#0[%{{.*}}], %cst{{.*}}, %[[COPY_MASK:[0-9]+]] {in_bounds = [true]} : tensor<?x?xf32>, vector<8xf32>
 // CHECK-NEXT: vector.transfer_write %{{.*}}, %[[COPY_MASK]] {in_bounds = [true]} : vector<8xf32>, tensor<?x?x?xf32>
 // CHECK: } else {
+// CHECK: scf.forall
 // CHECK: %[[COLUMN:.*]] = arith.muli %arg{{[0-9]+}}, %c16 : index
 // CHECK-NEXT: %[[LEFT:.*]] = arith.subi %{{.*}}, %[[COLUMN]] : index
 // CHECK-NEXT: %[[WIDTH:.*]] = arith.minui %[[LEFT]], %c16 : index
