@@ -761,6 +761,38 @@ def test_convolution_geometries_any_image_size(ube_module, fused_kernels):
         assert rel_error(out, ref) < 2e-6, (batch, h, w)
 
 
+def test_small_planes_grouped_images(ube_module):
+    """Convolutions over planes of fewer than 128 positions put several
+    images side by side in one product, chosen at run time (the cpu matmul
+    kernels' image groups): a 3×3 one (patches) with its bias and ReLU on
+    the accumulators, a pointwise one (the planes themselves) and a strided
+    1×1 one. At 6×6 on 5 images (groups of 4 and 1), 3×3 on 8 (one group),
+    7×7 on 3, 11×11 on 2 (one image a group: 121 positions) and 4×4 on 1.
+    Against float64 PyTorch, and bit for bit against an executable compiled
+    for the shape (static planes put the batch side by side too, and every
+    element is summed in the same order)."""
+    from torch.export import Dim
+    nn = torch.nn
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Conv2d(24, 40, 3, padding=1), nn.ReLU(), nn.Conv2d(40, 36, 1),
+                          nn.Conv2d(36, 20, 1, stride=2)).eval()
+    exe = ube_module.compile(model, example_inputs=(torch.randn(2, 24, 9, 9),),
+                             dynamic_shapes=({0: Dim("batch", max=8), 2: Dim("h", min=3, max=64),
+                                              3: Dim("w", min=3, max=64)},))
+    generator = torch.Generator().manual_seed(6)
+    for batch, side in [(5, 6), (8, 3), (3, 7), (2, 11), (1, 4)]:
+        x = torch.randn(batch, 24, side, side, generator=generator)
+        out = exe(x.numpy())
+        with torch.no_grad():
+            ref = model.double()(x.double())
+        model.float()
+        assert out.shape == tuple(ref.shape), (batch, side)
+        # f32 sums of at most 216 products, relative to the largest output.
+        assert rel_error(out, ref) < 2e-6, (batch, side)
+        static = ube_module.compile(model, example_inputs=(x,))
+        assert np.array_equal(out, static(x.numpy())), (batch, side)
+
+
 @pytest.mark.parametrize("path", ["export", "onnx"])
 def test_constant_padding_any_image_size(ube_module, path, tmp_path):
     """PyTorch's ZeroPad2d (unequal sides) and ConstantPad2d around a
