@@ -297,15 +297,58 @@ Value buildGroupedPanels(ImplicitLocOpBuilder &b, Value stack, Value imagesPerGr
     scf::YieldOp::create(b, fillPanelRows(b, stack, k, width, panel, panelWidth, [&](Value kk) {
                            return SmallVector<Value>{r, kk, column};
                          }));
-    // Several: lane j is column + j of the images side by side, image
-    // (column + j) / length's position (column + j) mod length; row kk of
-    // it is kk·length further.
+    // Several, the panel within two images (an image's rows at least as
+    // long as the panel's part past the first): row kk is a run of the
+    // first image's row kk and one of the next's, each one masked read of
+    // the images as one run (the second shifted back by the first's lanes,
+    // whose reads its mask drops), merged by a select.
     b.setInsertionPointToStart(ifOp.thenBlock());
+    Value image = x.add(firstImage, x.div(column, length)), start = x.rem(column, length);
+    Value head = x.min(width, x.sub(length, start));
+    Value imageElements = x.mul(k, length);
+    auto twoImages = scf::IfOp::create(b, panel.getType(),
+                                       x.lt(x.sub(width, head), x.add(length, x.c(1))),
+                                       /*withElseRegion=*/true);
+    scf::YieldOp::create(b, twoImages.getResults());
+    b.setInsertionPointToStart(twoImages.thenBlock());
+    {
+      auto maskType = VectorType::get({panelWidth}, b.getI1Type());
+      Value headMask = vector::CreateMaskOp::create(b, maskType, ValueRange{head});
+      Value all = arith::ConstantOp::create(b, DenseElementsAttr::get(maskType, true));
+      Value tailMask =
+          arith::AndIOp::create(b, vector::CreateMaskOp::create(b, maskType, ValueRange{width}),
+                                arith::XOrIOp::create(b, headMask, all));
+      Value firstRun = x.add(x.mul(image, imageElements), start);
+      Value secondRun = x.sub(x.mul(x.add(image, x.c(1)), imageElements), head);
+      Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+      auto read = [&](Value at, Value mask) -> Value {
+        auto op = vector::TransferReadOp::create(b, panelVector, flat, ValueRange{at}, zero,
+                                                 ArrayRef<bool>{true});
+        op.getMaskMutable().assign(mask);
+        return op;
+      };
+      scf::YieldOp::create(
+          b, buildLoop(b, x.c(0), k, x.c(1), panel,
+                       [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                         Value row = x.mul(kk, length);
+                         Value lanes = arith::SelectOp::create(
+                             b, headMask, read(x.add(firstRun, row), headMask),
+                             read(x.add(secondRun, row), tailMask));
+                         return {vector::TransferWriteOp::create(b, lanes, out[0],
+                                                                 ValueRange{kk, x.c(0)},
+                                                                 ArrayRef<bool>{true})
+                                     .getResult()};
+                       }));
+    }
+    // More: lane j is column + j of the images side by side, image
+    // (column + j) / length's position (column + j) mod length, gathered;
+    // row kk of it is kk·length further.
+    b.setInsertionPointToStart(twoImages.elseBlock());
     Value lanes = arith::AddIOp::create(b, vector::StepOp::create(b, indexLanes), lanesOf(column));
-    Value image = arith::AddIOp::create(
+    Value laneImages = arith::AddIOp::create(
         b, arith::DivUIOp::create(b, lanes, lanesOf(length)), lanesOf(firstImage));
     Value offsets = arith::AddIOp::create(
-        b, arith::MulIOp::create(b, image, lanesOf(x.mul(k, length))),
+        b, arith::MulIOp::create(b, laneImages, lanesOf(imageElements)),
         arith::RemUIOp::create(b, lanes, lanesOf(length)));
     offsets = arith::IndexCastOp::create(b, offsetLanes, offsets);
     Value mask = vector::CreateMaskOp::create(b, VectorType::get({panelWidth}, b.getI1Type()),

@@ -194,15 +194,22 @@ func.func @static_lhs_packed(%w: tensor<256x576xf32>, %x: tensor<2x576x256xf32>)
 
 // A pointwise convolution's planes ([N, C, P], P symbolic) times a shared
 // weight, a per-channel bias after it: the images are grouped as above,
-// a group's panels gathered from the planes side by side (the input as one
-// run; lane j of a panel at column c is image (c + j) / P's position
-// (c + j) mod P), one image a group read as rows. The bias, read by row,
-// runs on the accumulators either way.
+// a group's panels read from the planes side by side (the input as one
+// run): a panel within two images as two masked runs merged by a select,
+// one across more gathered (lane j of a panel at column c is image
+// (c + j) / P's position (c + j) mod P), one image a group read as rows.
+// The bias, read by row, runs on the accumulators either way.
 // CHECK-LABEL: func.func @symbolic_planes_pointwise
 // CHECK: %[[G:.*]] = arith.maxui %{{.*}}, %c1 : index
 // CHECK: %[[IMAGES:.*]] = tensor.collapse_shape %arg1 {{\[\[}}0, 1, 2]] : tensor<?x8x?xf32> into tensor<?xf32>
 // CHECK: scf.forall
 // CHECK: scf.if
+// CHECK: scf.if
+// CHECK: %[[HEAD_MASK:.*]] = vector.create_mask %{{.*}} : vector<16xi1>
+// CHECK: %[[A:.*]] = vector.transfer_read %[[IMAGES]][%{{.*}}], %{{.*}}, %[[HEAD_MASK]]
+// CHECK: %[[B:.*]] = vector.transfer_read %[[IMAGES]][%{{.*}}], %{{.*}}, %{{.*}}
+// CHECK: arith.select %[[HEAD_MASK]], %[[A]], %[[B]]
+// CHECK: } else {
 // CHECK: arith.divui %{{.*}}, %{{.*}} : vector<16xindex>
 // CHECK: arith.remui %{{.*}}, %{{.*}} : vector<16xindex>
 // CHECK: vector.gather %[[IMAGES]][%{{.*}}]
