@@ -244,15 +244,17 @@ def UbeCpuMatmulKernels : Pass<"ube-cpu-matmul-kernels", "::mlir::func::FuncOp">
     micro-tile of exactly their count, chosen at run time
     (`scf.index_switch`). A product [N, O, P] of a weight shared by the
     images and a symbolic P (a convolution's over symbolic planes: its
-    patches, or a pointwise one's planes) puts G = max(1, min(N, ⌈128 /
-    P⌉)) images side by side, chosen at run time: where P < 128 the tasks
-    run over groups of G images (their rows split further, down to 4
-    micro-tiles, where that leaves fewer than `min-tasks`), each computing
-    its rows of the group's [O, G·P] product in a scratch matrix, its
-    panels' lanes gathered across the images, and copying each image's
-    columns to its place; such a product is not split into K-block task
-    sets, takes no accumulator, and its epilogue may only read operands by
-    row. A chain of elementwise float ops that alone
+    patches, or a pointwise one's planes) puts G = max(1, min(N, ⌈T /
+    P⌉)) images side by side (T = 128 for patches, 256 for planes), chosen
+    at run time: where P < T one set of tasks runs over groups of G images
+    (their rows split further, down to 4 micro-tiles, where that leaves
+    fewer than `min-tasks`), each computing its rows of the group's
+    [O, G·P] product in a scratch matrix, its panels read across the images
+    (two masked runs where a panel of planes spans two, else gathered), and
+    copying each image's columns to its place; otherwise the per-image set.
+    Such a product is not split into K-block task sets, takes no
+    accumulator, and its epilogue may only read operands by row. A chain
+    of elementwise float ops that alone
     consume the product (a bias, an activation, a residual: operands that
     broadcast to it) runs on the accumulators after the last K block, also
     past a reshape that splits the product's last dimension (a 1×1
