@@ -425,7 +425,7 @@ private:
   bool canGroupImages() {
     Im2colOp im2col = rhsIm2col();
     if (x.constant(n) || transposeRhs || (im2col && im2col.getBatchColumns()) || accumulator ||
-        rhsBatch.size() != 1 || resultType.getRank() != 3 || !lhsBatch.empty() || (getenv("UBE_X") && blockPanelsOutside()))
+        rhsBatch.size() != 1 || resultType.getRank() != 3 || !lhsBatch.empty())
       return false;
     int64_t rank = resultType.getRank();
     Value consumed = product;

@@ -37,9 +37,10 @@ mlir::Value buildPackedPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack, 
 /// groups of `imagesPerGroup` (G, at run time) side by side:
 /// [⌈B / G⌉, panels of G·length, K, NR], group r's columns those of
 /// matrices r·G, r·G + 1... one after another (fewer in the last group).
-/// One matrix a group reads rows as buildPackedPanels does; more are
-/// gathered.
-/// `groupColumns`: a group's columns (G·length), as the caller bounds them.
+/// One matrix a group reads rows as buildPackedPanels does; with more, a
+/// panel row within two matrices is two masked runs, across more it is
+/// gathered. `groupColumns`: a group's columns (G·length), as the caller
+/// bounds them.
 mlir::Value buildGroupedPanels(mlir::ImplicitLocOpBuilder &b, mlir::Value stack,
                                mlir::Value imagesPerGroup, mlir::Value groupColumns,
                                int64_t panelWidth);
