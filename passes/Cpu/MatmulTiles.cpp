@@ -176,6 +176,42 @@ static Value fillPanelRows(ImplicitLocOpBuilder &b, Value source, Value k, Value
                        panelWidth, rowIndices);
 }
 
+/// Rows [kBegin, kEnd) of a panel whose lanes are two runs of `source`:
+/// lanes [0, head) from `runs(kk).first`, lanes [head, width) from
+/// `runs(kk).second` (where lane head's value is: the read starts head lanes
+/// before it, and its mask drops them), each one masked read, merged by a
+/// select; written at rows [0, kEnd − kBegin) of `panel`.
+static Value fillPanelRowPairs(
+    ImplicitLocOpBuilder &b, Value source, Value kBegin, Value kEnd, Value head, Value width,
+    Value panel, int64_t panelWidth,
+    llvm::function_ref<std::pair<SmallVector<Value>, SmallVector<Value>>(Value kk)> runs) {
+  IndexMath x(b);
+  auto panelVector = VectorType::get({panelWidth}, b.getF32Type());
+  auto maskType = VectorType::get({panelWidth}, b.getI1Type());
+  Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
+  Value headMask = vector::CreateMaskOp::create(b, maskType, ValueRange{head});
+  Value all = arith::ConstantOp::create(b, DenseElementsAttr::get(maskType, true));
+  Value tailMask =
+      arith::AndIOp::create(b, vector::CreateMaskOp::create(b, maskType, ValueRange{width}),
+                            arith::XOrIOp::create(b, headMask, all));
+  auto read = [&](ValueRange indices, Value mask) -> Value {
+    auto op = vector::TransferReadOp::create(b, panelVector, source, indices, zero,
+                                             ArrayRef<bool>{true});
+    op.getMaskMutable().assign(mask);
+    return op;
+  };
+  return buildLoop(b, kBegin, kEnd, x.c(1), panel,
+                   [&](Value kk, ValueRange out) -> SmallVector<Value> {
+                     auto [first, second] = runs(kk);
+                     Value lanes = arith::SelectOp::create(b, headMask, read(first, headMask),
+                                                           read(second, tailMask));
+                     return {vector::TransferWriteOp::create(
+                                 b, lanes, out[0], ValueRange{x.sub(kk, kBegin), x.c(0)},
+                                 ArrayRef<bool>{true})
+                                 .getResult()};
+                   })[0];
+}
+
 /// Whether `value` may be a view with gaps between its elements: a strided
 /// slice (a convolution's phase taps), through reshapes.
 static bool mayBeStridedView(Value value) {
@@ -311,35 +347,14 @@ Value buildGroupedPanels(ImplicitLocOpBuilder &b, Value stack, Value imagesPerGr
                                        /*withElseRegion=*/true);
     scf::YieldOp::create(b, twoImages.getResults());
     b.setInsertionPointToStart(twoImages.thenBlock());
-    {
-      auto maskType = VectorType::get({panelWidth}, b.getI1Type());
-      Value headMask = vector::CreateMaskOp::create(b, maskType, ValueRange{head});
-      Value all = arith::ConstantOp::create(b, DenseElementsAttr::get(maskType, true));
-      Value tailMask =
-          arith::AndIOp::create(b, vector::CreateMaskOp::create(b, maskType, ValueRange{width}),
-                                arith::XOrIOp::create(b, headMask, all));
-      Value firstRun = x.add(x.mul(image, imageElements), start);
-      Value secondRun = x.sub(x.mul(x.add(image, x.c(1)), imageElements), head);
-      Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-      auto read = [&](Value at, Value mask) -> Value {
-        auto op = vector::TransferReadOp::create(b, panelVector, flat, ValueRange{at}, zero,
-                                                 ArrayRef<bool>{true});
-        op.getMaskMutable().assign(mask);
-        return op;
-      };
-      scf::YieldOp::create(
-          b, buildLoop(b, x.c(0), k, x.c(1), panel,
-                       [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                         Value row = x.mul(kk, length);
-                         Value lanes = arith::SelectOp::create(
-                             b, headMask, read(x.add(firstRun, row), headMask),
-                             read(x.add(secondRun, row), tailMask));
-                         return {vector::TransferWriteOp::create(b, lanes, out[0],
-                                                                 ValueRange{kk, x.c(0)},
-                                                                 ArrayRef<bool>{true})
-                                     .getResult()};
-                       }));
-    }
+    Value firstRun = x.add(x.mul(image, imageElements), start);
+    Value secondRun = x.sub(x.mul(x.add(image, x.c(1)), imageElements), head);
+    scf::YieldOp::create(
+        b, fillPanelRowPairs(b, flat, x.c(0), k, head, width, panel, panelWidth, [&](Value kk) {
+          Value row = x.mul(kk, length);
+          return std::make_pair(SmallVector<Value>{x.add(firstRun, row)},
+                                SmallVector<Value>{x.add(secondRun, row)});
+        }));
     // More: lane j is column + j of the images side by side, image
     // (column + j) / length's position (column + j) mod length, gathered;
     // row kk of it is kk·length further.
@@ -495,33 +510,12 @@ Value Im2colPanelRows::fillRowRuns(ImplicitLocOpBuilder &b, Value r, Value colum
     scf::YieldOp::create(
         b, gather(b, r, column, width, kBegin, kEnd, panel, panelWidth, /*sideBySide=*/false));
     b.setInsertionPointToStart(twoRows.thenBlock());
-    Type f32 = b.getF32Type();
-    auto panelVector = VectorType::get({panelWidth}, f32);
-    auto maskType = VectorType::get({panelWidth}, b.getI1Type());
-    Value zero = arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f));
-    Value headMask = vector::CreateMaskOp::create(b, maskType, ValueRange{head});
-    Value all = arith::ConstantOp::create(b, DenseElementsAttr::get(maskType, true));
-    Value tailMask =
-        arith::AndIOp::create(b, vector::CreateMaskOp::create(b, maskType, ValueRange{width}),
-                              arith::XOrIOp::create(b, headMask, all));
-    auto read = [&](ValueRange indices, Value mask) -> Value {
-      auto op = vector::TransferReadOp::create(b, panelVector, flat, indices, zero,
-                                               ArrayRef<bool>{true});
-      op.getMaskMutable().assign(mask);
-      return op;
-    };
     scf::YieldOp::create(
-        b, buildLoop(b, kBegin, kEnd, x.c(1), panel,
-                     [&](Value kk, ValueRange out) -> SmallVector<Value> {
-                       auto [channel, offset] = channelAndOffset(b, kk);
-                       Value lanes = arith::SelectOp::create(
-                           b, headMask, read({r, channel, x.add(offset, firstRun)}, headMask),
-                           read({r, channel, x.add(offset, secondRun)}, tailMask));
-                       return {vector::TransferWriteOp::create(
-                                   b, lanes, out[0], ValueRange{x.sub(kk, kBegin), x.c(0)},
-                                   ArrayRef<bool>{true})
-                                   .getResult()};
-                     })[0]);
+        b, fillPanelRowPairs(b, flat, kBegin, kEnd, head, width, panel, panelWidth, [&](Value kk) {
+          auto [channel, offset] = channelAndOffset(b, kk);
+          return std::make_pair(SmallVector<Value>{r, channel, x.add(offset, firstRun)},
+                                SmallVector<Value>{r, channel, x.add(offset, secondRun)});
+        }));
   }
   return ifOp.getResult(0);
 }
